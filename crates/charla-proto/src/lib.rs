@@ -1,0 +1,22 @@
+//! The IRC message model of Charla. No I/O lives here.
+//!
+//! - [`message`]: borrowing parse of one line into a [`Message`] (tags, source, command, params),
+//!   following <https://modern.ircdocs.horse/#messages> and IRCv3 message tags.
+//! - [`line`]: building and serialising outgoing lines ([`LineBuilder`]) with the same rules.
+//! - [`tags`]: tag value escaping and unescaping (IRCv3 `message-tags`).
+//! - [`numeric`]: numeric replies as named constants.
+//! - [`casemap`]: case-folding of nicks and channel names.
+//! - [`validate`]: what a valid nick and channel name is.
+//! - [`limits`]: the protocol's size limits.
+#![warn(missing_docs)]
+
+pub mod casemap;
+pub mod limits;
+pub mod line;
+pub mod message;
+pub mod numeric;
+pub mod tags;
+pub mod validate;
+
+pub use line::LineBuilder;
+pub use message::{Message, OwnedMessage, ParseError};

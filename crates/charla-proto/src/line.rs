@@ -1,0 +1,198 @@
+//! Building outgoing lines.
+//!
+//! [`LineBuilder`] writes tags, source, command and parameters straight into one buffer, so that
+//! a server encodes a line once and shares the bytes with every recipient. Text is cut at the
+//! first CR, LF or NUL so that nobody can inject a second command, and the body (everything after
+//! the tags) is cut to [`MAX_LINE`](crate::limits::MAX_LINE) bytes at a character boundary.
+
+use crate::limits::MAX_LINE;
+use crate::tags;
+
+/// Writes one IRC line.
+#[derive(Debug, Clone, Default)]
+pub struct LineBuilder {
+    buf: Vec<u8>,
+    /// Where the body (source or command) starts, after the tags.
+    body_start: usize,
+    has_tags: bool,
+    has_command: bool,
+    /// A trailing parameter was written; nothing may follow it.
+    closed: bool,
+}
+
+/// The part of `s` before its first CR, LF or NUL.
+fn safe(s: &str) -> &str {
+    match s.find(['\r', '\n', '\0']) {
+        Some(i) => &s[..i],
+        None => s,
+    }
+}
+
+impl LineBuilder {
+    /// An empty builder.
+    pub fn new() -> Self {
+        Self::with_capacity(128)
+    }
+
+    /// An empty builder with room for `cap` bytes.
+    pub fn with_capacity(cap: usize) -> Self {
+        LineBuilder {
+            buf: Vec::with_capacity(cap),
+            ..Default::default()
+        }
+    }
+
+    /// Adds a tag; `None` writes the key alone. Must come before the source and command.
+    pub fn tag(&mut self, key: &str, value: Option<&str>) -> &mut Self {
+        debug_assert!(!self.has_command, "tags go before the command");
+        self.buf.push(if self.has_tags { b';' } else { b'@' });
+        self.has_tags = true;
+        self.buf
+            .extend_from_slice(safe(key).replace([' ', ';', '='], "").as_bytes());
+        if let Some(v) = value {
+            self.buf.push(b'=');
+            tags::escape_into(v, &mut self.buf);
+        }
+        self
+    }
+
+    fn start_body(&mut self) {
+        if self.has_tags && self.body_start == 0 {
+            self.buf.push(b' ');
+        }
+        if self.body_start == 0 {
+            self.body_start = self.buf.len();
+        }
+    }
+
+    /// Sets the source (`nick!user@host` or a server name).
+    pub fn source(&mut self, source: &str) -> &mut Self {
+        self.start_body();
+        self.buf.push(b':');
+        self.buf.extend_from_slice(safe(source).replace(' ', "").as_bytes());
+        self.buf.push(b' ');
+        self
+    }
+
+    /// Sets the command or numeric (a numeric is written with three digits).
+    pub fn command(&mut self, command: &str) -> &mut Self {
+        self.start_body();
+        self.buf.extend_from_slice(safe(command).replace(' ', "").as_bytes());
+        self.has_command = true;
+        self
+    }
+
+    /// Sets a numeric reply as the command, zero-padded to three digits.
+    pub fn numeric(&mut self, numeric: u16) -> &mut Self {
+        self.start_body();
+        let digits = [
+            b'0' + (numeric / 100 % 10) as u8,
+            b'0' + (numeric / 10 % 10) as u8,
+            b'0' + (numeric % 10) as u8,
+        ];
+        self.buf.extend_from_slice(&digits);
+        self.has_command = true;
+        self
+    }
+
+    /// Adds a parameter. One that is empty, holds a space or starts with `:` is written as the
+    /// trailing parameter, after which further parameters are ignored.
+    pub fn param(&mut self, p: &str) -> &mut Self {
+        let p = safe(p);
+        if p.is_empty() || p.starts_with(':') || p.contains(' ') {
+            return self.trailing(p);
+        }
+        if self.closed {
+            return self;
+        }
+        self.buf.push(b' ');
+        self.buf.extend_from_slice(p.as_bytes());
+        self
+    }
+
+    /// Adds the trailing parameter, always written with a `:`.
+    pub fn trailing(&mut self, p: &str) -> &mut Self {
+        if self.closed {
+            return self;
+        }
+        self.buf.extend_from_slice(b" :");
+        self.buf.extend_from_slice(safe(p).as_bytes());
+        self.closed = true;
+        self
+    }
+
+    /// Cuts the body to the protocol limit at a character boundary.
+    fn clamp(&mut self) {
+        let max = self.body_start + MAX_LINE - 2;
+        if self.buf.len() > max {
+            let mut end = max;
+            // Step back to a UTF-8 character boundary (continuation bytes are 0b10xx_xxxx).
+            while end > self.body_start && (self.buf[end] & 0xC0) == 0x80 {
+                end -= 1;
+            }
+            self.buf.truncate(end);
+        }
+    }
+
+    /// The finished line with CR LF, ready for a socket.
+    pub fn finish(mut self) -> Vec<u8> {
+        self.clamp();
+        self.buf.extend_from_slice(b"\r\n");
+        self.buf
+    }
+
+    /// The finished line without CR LF.
+    pub fn finish_string(mut self) -> String {
+        self.clamp();
+        // Every piece written was a &str or ASCII, and clamp cut at a boundary.
+        String::from_utf8(self.buf).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Message;
+
+    #[test]
+    fn writes_a_full_line() {
+        let mut b = LineBuilder::new();
+        b.tag("time", Some("2024-01-01T00:00:00.000Z"))
+            .tag("+x", None)
+            .source("ana!a@host")
+            .command("PRIVMSG")
+            .param("#canal")
+            .trailing("¿qué tal?");
+        assert_eq!(
+            b.finish(),
+            b"@time=2024-01-01T00:00:00.000Z;+x :ana!a@host PRIVMSG #canal :\xc2\xbfqu\xc3\xa9 tal?\r\n"
+        );
+    }
+
+    #[test]
+    fn numerics_and_injection() {
+        let mut b = LineBuilder::new();
+        b.source("srv").numeric(1).param("nick").param("Welcome\r\nQUIT");
+        assert_eq!(b.finish_string(), ":srv 001 nick Welcome");
+    }
+
+    #[test]
+    fn odd_params_become_trailing() {
+        for (p, want) in [("", "CMD :"), (":x", "CMD ::x"), ("a b", "CMD :a b"), ("ab", "CMD ab")] {
+            let mut b = LineBuilder::new();
+            b.command("CMD").param(p);
+            assert_eq!(b.finish_string(), want);
+        }
+    }
+
+    #[test]
+    fn long_lines_are_cut_at_a_char_boundary() {
+        let text = "ñ".repeat(400);
+        let mut b = LineBuilder::new();
+        b.tag("a", Some("b")).source("n!u@h").command("PRIVMSG").param("#c").trailing(&text);
+        let line = b.finish_string();
+        let body = line.split_once(' ').unwrap().1;
+        assert!(body.len() <= MAX_LINE - 2);
+        assert!(Message::parse(&line).is_ok());
+    }
+}

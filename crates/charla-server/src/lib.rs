@@ -1,0 +1,1 @@
+//! The Charla IRC server.
