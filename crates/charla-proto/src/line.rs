@@ -69,7 +69,8 @@ impl LineBuilder {
     pub fn source(&mut self, source: &str) -> &mut Self {
         self.start_body();
         self.buf.push(b':');
-        self.buf.extend_from_slice(safe(source).replace(' ', "").as_bytes());
+        self.buf
+            .extend_from_slice(safe(source).replace(' ', "").as_bytes());
         self.buf.push(b' ');
         self
     }
@@ -77,7 +78,8 @@ impl LineBuilder {
     /// Sets the command or numeric (a numeric is written with three digits).
     pub fn command(&mut self, command: &str) -> &mut Self {
         self.start_body();
-        self.buf.extend_from_slice(safe(command).replace(' ', "").as_bytes());
+        self.buf
+            .extend_from_slice(safe(command).replace(' ', "").as_bytes());
         self.has_command = true;
         self
     }
@@ -172,13 +174,21 @@ mod tests {
     #[test]
     fn numerics_and_injection() {
         let mut b = LineBuilder::new();
-        b.source("srv").numeric(1).param("nick").param("Welcome\r\nQUIT");
+        b.source("srv")
+            .numeric(1)
+            .param("nick")
+            .param("Welcome\r\nQUIT");
         assert_eq!(b.finish_string(), ":srv 001 nick Welcome");
     }
 
     #[test]
     fn odd_params_become_trailing() {
-        for (p, want) in [("", "CMD :"), (":x", "CMD ::x"), ("a b", "CMD :a b"), ("ab", "CMD ab")] {
+        for (p, want) in [
+            ("", "CMD :"),
+            (":x", "CMD ::x"),
+            ("a b", "CMD :a b"),
+            ("ab", "CMD ab"),
+        ] {
             let mut b = LineBuilder::new();
             b.command("CMD").param(p);
             assert_eq!(b.finish_string(), want);
@@ -189,7 +199,11 @@ mod tests {
     fn long_lines_are_cut_at_a_char_boundary() {
         let text = "ñ".repeat(400);
         let mut b = LineBuilder::new();
-        b.tag("a", Some("b")).source("n!u@h").command("PRIVMSG").param("#c").trailing(&text);
+        b.tag("a", Some("b"))
+            .source("n!u@h")
+            .command("PRIVMSG")
+            .param("#c")
+            .trailing(&text);
         let line = b.finish_string();
         let body = line.split_once(' ').unwrap().1;
         assert!(body.len() <= MAX_LINE - 2);

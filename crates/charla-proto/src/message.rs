@@ -252,8 +252,9 @@ mod tests {
 
     #[test]
     fn parses_all_parts() {
-        let m = Message::parse("@time=2024;+typing=active :nick!u@h PRIVMSG #chan :hola ñandú 🎉\r\n")
-            .unwrap();
+        let m =
+            Message::parse("@time=2024;+typing=active :nick!u@h PRIVMSG #chan :hola ñandú 🎉\r\n")
+                .unwrap();
         assert_eq!(m.raw_tags, "time=2024;+typing=active");
         assert_eq!(m.tag("+typing").as_deref(), Some("active"));
         assert_eq!(m.source, Some("nick!u@h"));
@@ -262,9 +263,12 @@ mod tests {
         assert_eq!(&m.params[..], &["#chan", "hola ñandú 🎉"]);
     }
 
+    /// What a line should parse into: the command and params, or the error.
+    type Expected = Result<(&'static str, &'static [&'static str]), ParseError>;
+
     #[test]
     fn table_of_odd_lines() {
-        let cases: &[(&str, Result<(&str, &[&str]), ParseError>)] = &[
+        let cases: &[(&str, Expected)] = &[
             ("", Err(ParseError::Empty)),
             ("   ", Err(ParseError::Empty)),
             (":src", Err(ParseError::NoCommand)),

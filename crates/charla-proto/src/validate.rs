@@ -22,7 +22,10 @@ pub const USERLEN: usize = 16;
 pub const CHANTYPES: &str = "#";
 
 fn is_nick_special(c: char) -> bool {
-    matches!(c, '[' | ']' | '\\' | '`' | '_' | '^' | '{' | '|' | '}' | '-')
+    matches!(
+        c,
+        '[' | ']' | '\\' | '`' | '_' | '^' | '{' | '|' | '}' | '-'
+    )
 }
 
 /// Whether `nick` is a valid nick.
@@ -67,10 +70,14 @@ mod tests {
 
     #[test]
     fn nicks() {
-        for ok in ["alice", "Ñandú", "José_", "[bot]", "a-b", "x^", "李雷", "Zoë"] {
+        for ok in [
+            "alice", "Ñandú", "José_", "[bot]", "a-b", "x^", "李雷", "Zoë",
+        ] {
             assert!(is_valid_nick(ok), "{ok}");
         }
-        for bad in ["", "1abc", "-a", "a b", "a,b", "a!b", "a@b", "a.b", "#a", ":a", "a*", "a\u{7}"] {
+        for bad in [
+            "", "1abc", "-a", "a b", "a,b", "a!b", "a@b", "a.b", "#a", ":a", "a*", "a\u{7}",
+        ] {
             assert!(!is_valid_nick(bad), "{bad:?}");
         }
         assert!(!is_valid_nick(&"a".repeat(NICKLEN + 1)));
