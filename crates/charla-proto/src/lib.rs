@@ -5,12 +5,14 @@
 //! - [`line`]: building and serialising outgoing lines ([`LineBuilder`]) with the same rules.
 //! - [`tags`]: tag value escaping and unescaping (IRCv3 `message-tags`).
 //! - [`numeric`]: numeric replies as named constants.
+//! - [`isupport`]: RPL_ISUPPORT (`005`) tokens: a builder for servers, a typed reader for clients.
 //! - [`casemap`]: case-folding of nicks and channel names.
 //! - [`validate`]: what a valid nick and channel name is.
 //! - [`limits`]: the protocol's size limits.
 #![warn(missing_docs)]
 
 pub mod casemap;
+pub mod isupport;
 pub mod limits;
 pub mod line;
 pub mod message;
