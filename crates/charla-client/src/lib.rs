@@ -1,0 +1,37 @@
+//! The Charla client core: everything a chat window needs to talk IRC, and no GUI.
+//!
+//! The app sends [`Command`]s through a [`ClientHandle`] and drains [`Event`]s; it keeps a
+//! [`State`] and feeds it every event with [`State::apply`], then renders from it. All protocol
+//! logic lives in this crate, so the app holds none.
+//!
+//! - [`config`]: [`ServerConfig`], what the user saves for a server (serde).
+//! - [`client`]: [`Client::connect`] spawns one task per server: connect (TCP or TLS), CAP 302,
+//!   SASL PLAIN, registration, PING, reconnect with back-off, rejoin.
+//! - [`command`]: [`Command`], what the app asks for.
+//! - [`event`]: [`Event`], what the connection reports.
+//! - [`state`]: [`State`], the buffers (server, channels, queries), their lines, members, unread
+//!   and mention counts, built from events by a pure reducer.
+//! - [`input`]: parsing what the user typed (`/join`, `/me`, plain text...) into a [`Command`].
+//! - [`trust`]: [`TrustStore`], certificate pins (trust on first use) and the TLS verifier.
+//! - [`backoff`]: exponential back-off with jitter for reconnects.
+//! - [`words`]: server errors (numerics, FAIL) in words.
+//! - [`connection`]: the transport (TCP or TLS) and the line codec.
+#![warn(missing_docs)]
+
+pub mod backoff;
+pub mod client;
+pub mod command;
+pub mod config;
+pub mod connection;
+pub mod event;
+pub mod input;
+pub mod state;
+pub mod trust;
+pub mod words;
+
+pub use client::{Client, ClientHandle, ClientOptions, SendError};
+pub use command::{Command, TypingState};
+pub use config::{SaslConfig, ServerConfig};
+pub use event::Event;
+pub use state::{Buffer, BufferId, ConnectionStatus, Line, LineKind, Member, Notification, State};
+pub use trust::{CertificateIssue, Fingerprint, TrustError, TrustStore};
