@@ -6,6 +6,8 @@
 //! - [`tags`]: tag value escaping and unescaping (IRCv3 `message-tags`).
 //! - [`numeric`]: numeric replies as named constants.
 //! - [`isupport`]: RPL_ISUPPORT (`005`) tokens: a builder for servers, a typed reader for clients.
+//! - [`mode`]: mode strings split into changes by `CHANMODES`/`PREFIX` type, and packed back
+//!   into MODE lines.
 //! - [`casemap`]: case-folding of nicks and channel names.
 //! - [`validate`]: what a valid nick and channel name is.
 //! - [`limits`]: the protocol's size limits.
@@ -16,6 +18,7 @@ pub mod isupport;
 pub mod limits;
 pub mod line;
 pub mod message;
+pub mod mode;
 pub mod numeric;
 pub mod tags;
 pub mod validate;

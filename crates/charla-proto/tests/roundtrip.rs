@@ -156,3 +156,60 @@ fn check_anything(s: &str) -> Result<(), TestCaseError> {
     }
     Ok(())
 }
+
+mod modes {
+    use charla_proto::isupport::ChanModes;
+    use charla_proto::mode::{self, ModeChange, ModeTypes};
+    use proptest::prelude::*;
+
+    fn types() -> ModeTypes {
+        ModeTypes::channel(ChanModes::parse("beI,k,l,imnst"), "ov")
+    }
+
+    /// (add, mode, argument when that mode takes one in that direction).
+    fn change() -> impl Strategy<Value = (bool, char, Option<String>)> {
+        (
+            any::<bool>(),
+            prop::sample::select(vec![
+                'b', 'e', 'I', 'k', 'l', 'i', 'm', 'n', 's', 't', 'o', 'v',
+            ]),
+            "[^\\x00\\r\\n :][^\\x00\\r\\n ]{0,30}",
+        )
+            .prop_map(|(add, m, arg)| {
+                let takes = types().kind(m).is_some_and(|k| k.takes_arg(add));
+                (add, m, takes.then_some(arg))
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn pack_then_parse_gives_the_same_changes(
+            raw in prop::collection::vec(change(), 0..40),
+            max_args in prop::option::of(1usize..8),
+            budget in 60usize..400,
+        ) {
+            let changes: Vec<ModeChange<'_>> = raw
+                .iter()
+                .map(|(add, m, arg)| ModeChange { add: *add, mode: *m, arg: arg.as_deref() })
+                .collect();
+            let lines = mode::pack(&changes, max_args, budget);
+            let t = types();
+            let mut back = Vec::new();
+            for line in &lines {
+                prop_assert!(line.args.len() <= max_args.unwrap_or(usize::MAX));
+                let params: Vec<&str> = line.params().collect();
+                let parsed = mode::parse_params(&params, &t);
+                prop_assert!(parsed.errors.is_empty());
+                prop_assert!(parsed.unused_args.is_empty());
+                back.extend(parsed.changes);
+            }
+            prop_assert_eq!(back, changes);
+        }
+
+        #[test]
+        fn parse_never_panics(modes in "[-+a-zA-Z~@]{0,20}", args in prop::collection::vec("\\PC{0,8}", 0..6)) {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let _ = mode::parse(&modes, &args, &types());
+        }
+    }
+}
