@@ -6,10 +6,373 @@ fn irc(line: &str) -> Event {
     Event::Irc(OwnedMessage::parse(line).unwrap())
 }
 
+/// A state registered as `ana`, in `#charla` with bob (op) and carla (voice).
+fn in_channel() -> State {
+    let mut s = State::new("ana");
+    for line in [
+        ":srv 001 ana :Welcome to Charla, ana",
+        ":srv 005 ana PREFIX=(ov)@+ CHANTYPES=# NETWORK=Charla :are supported",
+        ":ana!a@h JOIN #charla",
+        ":srv 353 ana = #charla :ana @bob +carla",
+        ":srv 366 ana #charla :End of /NAMES list.",
+    ] {
+        s.apply(&irc(line));
+    }
+    s
+}
+
+fn chan(s: &State) -> &Buffer {
+    s.buffer(&BufferId::Channel("#charla".into())).unwrap()
+}
+
+fn nicks(b: &Buffer) -> Vec<String> {
+    b.members
+        .iter()
+        .map(|m| {
+            format!(
+                "{}{}",
+                m.prefix().map(String::from).unwrap_or_default(),
+                m.nick
+            )
+        })
+        .collect()
+}
+
+fn last(b: &Buffer) -> &Line {
+    b.lines.back().unwrap()
+}
+
 #[test]
-fn fresh_state_has_server_buffer() {
-    let s = State::new("ana");
-    assert_eq!(s.buffers.len(), 1);
-    assert_eq!(s.server_buffer().id, BufferId::Server);
-    let _ = irc("PING x");
+fn join_and_names_fill_the_nick_list_sorted_by_status() {
+    let s = in_channel();
+    assert_eq!(s.isupport.network.as_deref(), Some("Charla"));
+    let b = chan(&s);
+    assert!(b.joined && b.rejoin);
+    assert_eq!(nicks(b), ["@bob", "+carla", "ana"]);
+    assert_eq!(s.channels_to_rejoin(), ["#charla"]);
+}
+
+#[test]
+fn names_with_multi_prefix_and_userhost() {
+    let mut s = in_channel();
+    s.apply(&irc(":srv 353 ana = #charla :+@dora!d@h Ñandú!n@h"));
+    s.apply(&irc(":srv 366 ana #charla :End"));
+    let b = chan(&s);
+    assert_eq!(nicks(b), ["@dora", "Ñandú"]);
+    assert_eq!(b.member("dora").unwrap().prefixes, "@+");
+}
+
+#[test]
+fn others_join_part_quit_and_nick() {
+    let mut s = in_channel();
+    s.apply(&irc(":Ñandú!n@h JOIN #charla"));
+    assert_eq!(last(chan(&s)).text, "Ñandú joined");
+    assert_eq!(last(chan(&s)).kind, LineKind::Join);
+    assert!(
+        chan(&s).member("ñandú").is_some(),
+        "case-insensitive lookup"
+    );
+    s.apply(&irc(":Ñandú!n@h NICK :Ñandú2"));
+    assert_eq!(last(chan(&s)).text, "Ñandú is now known as Ñandú2");
+    assert!(chan(&s).member("Ñandú2").is_some());
+    s.apply(&irc(":Ñandú2!n@h PART #charla :adiós"));
+    assert_eq!(last(chan(&s)).text, "Ñandú2 left (adiós)");
+    assert!(chan(&s).member("Ñandú2").is_none());
+    s.apply(&irc(":carla!c@h QUIT :Ping timeout"));
+    assert_eq!(last(chan(&s)).text, "carla quit (Ping timeout)");
+    assert_eq!(nicks(chan(&s)), ["@bob", "ana"]);
+    // Joins and parts do not count as unread.
+    assert_eq!(chan(&s).unread, 0);
+}
+
+#[test]
+fn messages_count_unread_and_mentions_and_notify() {
+    let mut s = in_channel();
+    assert_eq!(
+        s.apply(&irc(":bob!b@h PRIVMSG #charla :hola a todos 🎉")),
+        None
+    );
+    let n = s.apply(&irc(":bob!b@h PRIVMSG #charla :ANA: ¿vienes?"));
+    assert_eq!(
+        n,
+        Some(Notification::Mention {
+            buffer: BufferId::Channel("#charla".into()),
+            nick: "bob".into(),
+            text: "ANA: ¿vienes?".into()
+        })
+    );
+    // "banana" is not a mention of "ana".
+    assert_eq!(s.apply(&irc(":bob!b@h PRIVMSG #charla :banana")), None);
+    let b = chan(&s);
+    assert_eq!((b.unread, b.mentions), (3, 1));
+    assert!(
+        b.lines
+            .iter()
+            .any(|l| l.highlight && l.nick.as_deref() == Some("bob"))
+    );
+    s.mark_read(&BufferId::Channel("#CHARLA".into()));
+    assert_eq!((chan(&s).unread, chan(&s).mentions), (0, 0));
+}
+
+#[test]
+fn private_messages_open_a_query_and_notify() {
+    let mut s = in_channel();
+    let n = s.apply(&irc(":Ñandú!n@h PRIVMSG ana :hola 👋"));
+    assert_eq!(
+        n,
+        Some(Notification::Private {
+            nick: "Ñandú".into(),
+            text: "hola 👋".into()
+        })
+    );
+    let q = s.buffer(&BufferId::Query("ñandú".into())).unwrap();
+    assert_eq!(q.id, BufferId::Query("Ñandú".into()));
+    assert_eq!((q.unread, q.mentions), (1, 1));
+    // Our own message to them, echoed by the server, lands in the same query.
+    s.apply(&irc(":ana!a@h PRIVMSG Ñandú :¿qué tal?"));
+    let q = s.buffer(&BufferId::Query("Ñandú".into())).unwrap();
+    assert!(last(q).own);
+    assert_eq!(q.unread, 1);
+}
+
+#[test]
+fn actions_notices_and_echo() {
+    let mut s = in_channel();
+    s.apply(&irc(":bob!b@h PRIVMSG #charla :\u{1}ACTION baila\u{1}"));
+    assert_eq!(last(chan(&s)).kind, LineKind::Action);
+    assert_eq!(last(chan(&s)).text, "baila");
+    s.apply(&Event::Echo(OwnedMessage::new(
+        "PRIVMSG",
+        ["#charla", "mío"],
+    )));
+    assert!(last(chan(&s)).own);
+    s.apply(&irc(":srv NOTICE * :*** Looking up your hostname"));
+    assert_eq!(last(s.server_buffer()).kind, LineKind::Notice);
+    // A service's private notice goes to the server buffer when no query is open.
+    s.apply(&irc(
+        ":NickServ!s@services NOTICE ana :This nick is registered",
+    ));
+    assert_eq!(last(s.server_buffer()).text, "This nick is registered");
+    assert!(s.buffer(&BufferId::Query("NickServ".into())).is_none());
+}
+
+#[test]
+fn server_time_is_used() {
+    let mut s = in_channel();
+    s.apply(&irc(
+        "@time=2024-01-02T03:04:05.678Z :bob!b@h PRIVMSG #charla :old",
+    ));
+    assert_eq!(
+        last(chan(&s)).time.to_rfc3339(),
+        "2024-01-02T03:04:05.678+00:00"
+    );
+}
+
+#[test]
+fn modes_change_prefixes() {
+    let mut s = in_channel();
+    s.apply(&irc(":bob!b@h MODE #charla +o-v+v ana carla ana"));
+    assert_eq!(nicks(chan(&s)), ["@ana", "@bob", "carla"]);
+    assert_eq!(chan(&s).member("ana").unwrap().prefixes, "@+");
+    assert_eq!(last(chan(&s)).text, "bob sets mode +o-v+v ana carla ana");
+    s.apply(&irc(":bob!b@h MODE #charla +l-o 10 ana"));
+    assert_eq!(chan(&s).member("ana").unwrap().prefixes, "+");
+}
+
+#[test]
+fn topic_is_kept() {
+    let mut s = in_channel();
+    s.apply(&irc(":srv 332 ana #charla :Bienvenidos ☀️"));
+    assert_eq!(chan(&s).topic.as_deref(), Some("Bienvenidos ☀️"));
+    s.apply(&irc(":bob!b@h TOPIC #charla :Nuevo"));
+    assert_eq!(chan(&s).topic.as_deref(), Some("Nuevo"));
+    assert_eq!(last(chan(&s)).text, "bob changed the topic to: Nuevo");
+}
+
+#[test]
+fn kicked_leaves_the_buffer_and_does_not_rejoin() {
+    let mut s = in_channel();
+    s.apply(&irc(":bob!b@h KICK #charla ana :fuera"));
+    let b = chan(&s);
+    assert!(!b.joined && !b.rejoin && b.members.is_empty());
+    assert_eq!(last(b).text, "You were kicked by bob (fuera)");
+    assert!(s.channels_to_rejoin().is_empty());
+}
+
+#[test]
+fn own_part_closes_the_buffer() {
+    let mut s = in_channel();
+    s.apply(&irc(":ana!a@h PART #charla"));
+    assert!(s.buffer(&BufferId::Channel("#charla".into())).is_none());
+}
+
+#[test]
+fn errors_are_words_where_the_user_acted() {
+    let mut s = in_channel();
+    s.apply(&Event::Acting {
+        buffer: BufferId::Channel("#charla".into()),
+    });
+    s.apply(&irc(":srv 433 ana Ñandú :Nickname is already in use"));
+    let l = last(chan(&s));
+    assert_eq!(
+        (l.kind, l.text.as_str()),
+        (LineKind::Error, "The nick Ñandú is already in use")
+    );
+    // An error that names a channel we have goes there.
+    s.apply(&Event::Acting {
+        buffer: BufferId::Server,
+    });
+    s.apply(&irc(":srv 482 ana #charla :You're not channel operator"));
+    assert_eq!(
+        last(chan(&s)).text,
+        "You need to be a channel operator in #charla for that"
+    );
+    s.apply(&irc("FAIL REGISTER WEAK_PASSWORD * :Too weak"));
+    assert!(
+        last(s.server_buffer())
+            .text
+            .starts_with("Account registration failed: the password is too weak")
+    );
+}
+
+#[test]
+fn disconnect_and_reconnect_say_so_everywhere() {
+    let mut s = in_channel();
+    s.apply(&irc(":bob!b@h PRIVMSG ana :hi"));
+    s.apply(&Event::Disconnected {
+        reason: "the server closed the connection".into(),
+        retry_in: Some(Duration::from_secs(4)),
+    });
+    for b in &s.buffers {
+        assert_eq!(
+            last(b).text,
+            "Disconnected: the server closed the connection, retrying in 4 s"
+        );
+    }
+    assert!(!chan(&s).joined && chan(&s).members.is_empty());
+    assert_eq!(s.channels_to_rejoin(), ["#charla"], "still wanted");
+    s.apply(&Event::Registered {
+        nick: "ana".into(),
+        reconnected: true,
+    });
+    for b in &s.buffers {
+        assert_eq!(last(b).text, "Reconnected");
+    }
+    assert_eq!(s.status, ConnectionStatus::Connected);
+}
+
+#[test]
+fn typing_comes_and_goes() {
+    let mut s = in_channel();
+    s.apply(&irc("@+typing=active :bob!b@h TAGMSG #charla"));
+    let now = Instant::now();
+    assert_eq!(chan(&s).typing_now(now), ["bob"]);
+    assert!(
+        chan(&s).typing_now(now + Duration::from_secs(7)).is_empty(),
+        "active expires"
+    );
+    s.apply(&irc(":bob!b@h PRIVMSG #charla :done typing"));
+    assert!(chan(&s).typing_now(now).is_empty(), "a message ends typing");
+    s.apply(&irc("@+typing=active :bob!b@h TAGMSG #charla"));
+    s.apply(&irc("@+typing=done :bob!b@h TAGMSG #charla"));
+    assert!(chan(&s).typing_now(now).is_empty());
+}
+
+#[test]
+fn away_notify_marks_members() {
+    let mut s = in_channel();
+    s.apply(&irc(":bob!b@h AWAY :lunch"));
+    assert!(chan(&s).member("bob").unwrap().away);
+    s.apply(&irc(":bob!b@h AWAY"));
+    assert!(!chan(&s).member("bob").unwrap().away);
+}
+
+#[test]
+fn nick_completion_prefers_recent_speakers() {
+    let mut s = in_channel();
+    s.apply(&irc(":srv 353 ana = #charla :bea"));
+    s.apply(&irc(":srv 353 ana = #charla :ana @bob +carla"));
+    s.apply(&irc(":srv 366 ana #charla :End"));
+    s.apply(&irc(":bea!b@h PRIVMSG #charla :hola"));
+    assert_eq!(chan(&s).complete_nick("B"), ["bea", "bob"]);
+    assert_eq!(chan(&s).complete_nick("c"), ["carla"]);
+}
+
+#[test]
+fn certificate_events_set_the_prompt() {
+    let mut s = State::new("ana");
+    s.apply(&Event::CertificateUnknown {
+        host: "h".into(),
+        port: 6697,
+        fingerprint: "AA".into(),
+    });
+    assert_eq!(s.status, ConnectionStatus::WaitingForTrust);
+    assert!(matches!(
+        s.certificate,
+        Some(CertificateIssue::Unknown { .. })
+    ));
+    s.apply(&Event::CertificateTrusted {
+        host: "h".into(),
+        port: 6697,
+        fingerprint: "AA".into(),
+    });
+    assert!(s.certificate.is_none());
+    s.apply(&Event::CertificateChanged {
+        host: "h".into(),
+        port: 6697,
+        expected: "AA".into(),
+        got: "BB".into(),
+    });
+    assert!(last(s.server_buffer()).text.contains("CHANGED"));
+}
+
+#[test]
+fn scrollback_is_bounded() {
+    let mut s = in_channel();
+    s.scrollback = 10;
+    for i in 0..50 {
+        s.apply(&irc(&format!(":bob!b@h PRIVMSG #charla :{i}")));
+    }
+    assert_eq!(chan(&s).lines.len(), 10);
+    assert_eq!(last(chan(&s)).text, "49");
+}
+
+#[test]
+fn mention_matching() {
+    let cases = [
+        ("ana: hola", "ana", true),
+        ("hola Ana!", "ana", true),
+        ("banana", "ana", false),
+        ("ana_ no", "ana", false),
+        ("hola ÑANDÚ", "ñandú", true),
+        ("", "ana", false),
+        ("x", "", false),
+    ];
+    for (text, nick, want) in cases {
+        assert_eq!(mentions(text, nick), want, "{text:?} {nick:?}");
+    }
+}
+
+#[test]
+fn odd_lines_do_not_panic() {
+    let mut s = in_channel();
+    for line in [
+        ":srv 353",
+        ":srv 366",
+        ":srv 005",
+        ":x MODE",
+        ":x MODE #charla",
+        ":x KICK",
+        "PRIVMSG",
+        "TOPIC",
+        ":srv 401",
+        ":srv 332 ana",
+        "NICK",
+        "@+typing=bogus :x TAGMSG",
+        ":srv 900 ana",
+        "REGISTER",
+        "FAIL",
+    ] {
+        s.apply(&irc(line));
+    }
 }
