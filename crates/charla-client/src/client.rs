@@ -56,6 +56,9 @@ const CAP_ACCOUNT_REGISTRATION: &str = "draft/account-registration";
 /// How often at most we send `+typing=active` to one target (the spec asks for 3 s).
 const TYPING_THROTTLE: Duration = Duration::from_secs(3);
 
+/// How long a session must last for the back-off to start again from its minimum.
+const HEALTHY_SESSION: Duration = Duration::from_secs(30);
+
 /// What `CTCP VERSION` answers.
 const VERSION: &str = concat!("Charla ", env!("CARGO_PKG_VERSION"));
 
@@ -222,6 +225,10 @@ struct Task {
     backoff: Backoff,
     /// Registered at least once (so the next registration is a reconnect).
     registered_once: bool,
+    /// The nick to register with: the configured one, or the last one the user chose.
+    desired_nick: String,
+    /// Our away message, restored after a reconnect.
+    away_message: Option<String>,
     /// The certificate question pending, if any.
     certificate: Option<CertificateIssue>,
     /// Whether the server offered account registration (and its flags).
@@ -245,6 +252,9 @@ impl Task {
     ) -> Self {
         let backoff = Backoff::new(options.backoff_min, options.backoff_max);
         let mut state = State::new(&config.nick);
+        let state_nick = config.nick.clone();
+        // The task's copy only needs buffers, members and flags, not the scroll-back.
+        state.scrollback = 1;
         for chan in &config.autojoin {
             // Autojoin channels behave as channels we were in: joined on every registration.
             state.apply(&Event::OpenBuffer {
@@ -264,6 +274,8 @@ impl Task {
             state,
             backoff,
             registered_once: false,
+            desired_nick: state_nick,
+            away_message: None,
             certificate: None,
             account_registration: None,
             focus_on_join: HashSet::new(),
@@ -328,9 +340,6 @@ impl Task {
                 }
                 End::Certificate => None,
             };
-            if self.registered_once && self.backoff.failures() == 0 {
-                attempt = 0;
-            }
             if !self.wait(wait).await {
                 break;
             }
@@ -536,7 +545,16 @@ impl Task {
         };
         self.emit(Event::Connected);
         let mut session = Session::new(transport, &self.config);
-        session.run(self).await
+        let end = session.run(self).await;
+        // A session that stayed up a while resets the back-off; one cut right after
+        // registration (a ban, a full server) keeps it growing.
+        if session
+            .registered_at
+            .is_some_and(|at| at.elapsed() >= HEALTHY_SESSION)
+        {
+            self.backoff.reset();
+        }
+        end
     }
 }
 
@@ -554,6 +572,8 @@ struct Session {
     out: Vec<String>,
     reg: Registration,
     registered: bool,
+    /// When registration finished, to tell a healthy session from one cut at once.
+    registered_at: Option<tokio::time::Instant>,
     /// The server's last words (ERROR), for the disconnect reason.
     error: Option<String>,
     last_heard: tokio::time::Instant,
@@ -572,6 +592,7 @@ impl Session {
                 ..Default::default()
             },
             registered: false,
+            registered_at: None,
             error: None,
             last_heard: tokio::time::Instant::now(),
             ping_sent: None,
@@ -618,7 +639,9 @@ impl Session {
         if let Some(pass) = &config.password {
             self.send_msg("PASS", &[pass]);
         }
-        self.send_msg("NICK", &[&config.nick]);
+        let nick = task.desired_nick.clone();
+        self.reg.nick = nick.clone();
+        self.send_msg("NICK", &[&nick]);
         let user = config.effective_username();
         self.send_msg("USER", &[&user, "0", "*", config.effective_realname()]);
         let write_limit = task.options.ping_timeout;
@@ -755,7 +778,7 @@ impl Session {
                     task.emit(Event::Irc(msg));
                     let reconnected = task.registered_once;
                     task.registered_once = true;
-                    task.backoff.reset();
+                    self.registered_at = Some(tokio::time::Instant::now());
                     task.emit(Event::Registered { nick, reconnected });
                     self.after_registration(task);
                     return None;
@@ -847,8 +870,16 @@ impl Session {
                     .copied()
                     .filter(|c| self.reg.offered.contains_key(*c) && !task.state.has_cap(c))
                     .collect();
+                if !self.registered && task.config.sasl.is_some() && !task.sasl_allowed() {
+                    task.local(
+                        BufferId::Server,
+                        LineKind::Error,
+                        "Not logging in: the password would travel unencrypted. Turn on TLS for \
+                         this server.",
+                    );
+                }
                 if !self.registered
-                    && task.config.sasl.is_some()
+                    && task.sasl_allowed()
                     && self.reg.offered.get("sasl").is_some_and(|mechs| {
                         mechs.is_empty() || mechs.split(',').any(|m| m == "PLAIN")
                     })
@@ -882,7 +913,7 @@ impl Session {
                 if self.registered {
                     return;
                 }
-                if sasl && task.config.sasl.is_some() {
+                if sasl && task.sasl_allowed() {
                     self.reg.sasl_pending = true;
                     self.send_msg("AUTHENTICATE", &["PLAIN"]);
                 } else {
@@ -931,7 +962,7 @@ impl Session {
 
     fn next_nick(&mut self, task: &mut Task, num: u16) {
         self.reg.nick_tries += 1;
-        let base = &task.config.nick;
+        let base = &task.desired_nick;
         let next = match (num, self.reg.nick_tries) {
             (numeric::ERR_ERRONEUSNICKNAME, _) => {
                 format!("charla{}", rand::random_range(100..1000))
@@ -970,8 +1001,8 @@ impl Session {
         if !batch.is_empty() {
             self.send_msg("JOIN", &[&batch]);
         }
-        if task.state.away {
-            self.send_msg("AWAY", &["Away"]);
+        if let Some(message) = task.away_message.clone() {
+            self.send_msg("AWAY", &[&message]);
         }
         for cmd in std::mem::take(&mut self.pending) {
             // Ends cannot come from these (they are not control commands).
@@ -1054,15 +1085,21 @@ impl Session {
                 BufferId::Query(_) => task.emit(Event::CloseBuffer { buffer }),
             },
             Command::Typing { target, state } => self.typing(task, &target, state),
-            Command::Nick { nick } => self.send_msg("NICK", &[&nick]),
+            Command::Nick { nick } => {
+                task.desired_nick = nick.clone();
+                self.send_msg("NICK", &[&nick]);
+            }
             Command::Topic { channel, topic } => match topic {
                 Some(t) => self.send_msg("TOPIC", &[&channel, &t]),
                 None => self.send_msg("TOPIC", &[&channel]),
             },
-            Command::Away { message } => match message {
-                Some(m) => self.send_msg("AWAY", &[&m]),
-                None => self.send_msg("AWAY", &[]),
-            },
+            Command::Away { message } => {
+                match &message {
+                    Some(m) => self.send_msg("AWAY", &[m]),
+                    None => self.send_msg("AWAY", &[]),
+                }
+                task.away_message = message;
+            }
             Command::Kick {
                 channel,
                 nick,
@@ -1150,9 +1187,7 @@ impl Session {
             }
         }
         // A message ends typing.
-        if task.typing_sent.remove(casefold(target).as_ref()).is_some() {
-            task.typing_sent.remove(casefold(target).as_ref());
-        }
+        task.typing_sent.remove(casefold(target).as_ref());
     }
 
     fn typing(&mut self, task: &mut Task, target: &str, state: TypingState) {
@@ -1191,6 +1226,21 @@ impl Task {
     fn state_acting(&self) -> BufferId {
         self.state.acting().clone()
     }
+
+    /// Whether we may send the SASL password: only over TLS, or to this machine.
+    fn sasl_allowed(&self) -> bool {
+        self.config.sasl.is_some() && (self.config.tls || is_loopback(&self.config.host))
+    }
+}
+
+/// Whether `host` is this machine (where no one can listen in on the wire).
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Commands that end or reshape the connection: handled even before registration.
@@ -1257,6 +1307,20 @@ fn capitalise(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_hosts() {
+        for (host, want) in [
+            ("localhost", true),
+            ("127.0.0.1", true),
+            ("::1", true),
+            ("[::1]", true),
+            ("irc.libera.chat", false),
+            ("10.0.0.1", false),
+        ] {
+            assert_eq!(is_loopback(host), want, "{host}");
+        }
+    }
 
     #[test]
     fn split_text_respects_bytes_chars_and_spaces() {

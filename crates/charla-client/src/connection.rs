@@ -40,6 +40,10 @@ pub enum ConnectError {
     /// rustls could not be set up.
     #[error("TLS setup failed: {0}")]
     Tls(#[from] rustls::Error),
+    /// The TLS handshake failed for a reason other than the certificate (often: the port does
+    /// not speak TLS).
+    #[error("the TLS handshake failed ({0}); is this a TLS port?")]
+    Handshake(io::Error),
     /// The certificate needs the user's decision.
     #[error("the server's certificate is not trusted")]
     Certificate(CertificateIssue),
@@ -81,7 +85,7 @@ pub async fn open(config: &ServerConfig, trust: &TrustStore) -> Result<Transport
             let issue = issue.lock().unwrap_or_else(PoisonError::into_inner).take();
             match issue {
                 Some(issue) => Err(ConnectError::Certificate(issue)),
-                None => Err(ConnectError::Io(e)),
+                None => Err(ConnectError::Handshake(e)),
             }
         }
     }
