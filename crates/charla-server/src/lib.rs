@@ -1,1 +1,42 @@
-//! The Charla IRC server.
+//! The Charla IRC server as a library: [`Server::start`] returns a [`ServerHandle`], the
+//! operator API used by the headless binary `charla-server` and by the app's "Host a server".
+//!
+//! A line's path: [`listener`] accepts (a slot under `max_clients` first, then per-IP limits) →
+//! [`connection`] reads capped lines ([`framing`]), applies flood control ([`flood`]) and hands
+//! each line to [`command`] (one file per verb) → the handler changes the shared [`state`]
+//! ([`client`], [`channel`]) and encodes one [`outbound::Outgoing`] line → pushed into each
+//! recipient's [`sendq`] → each connection's writer coalesces its queue into few writes.
+//!
+//! - [`config`]: the TOML configuration with defaults.
+//! - [`server`]: `Server`, `ServerHandle`, shutdown.
+//! - [`event`]: the live event stream and user snapshots.
+//! - [`caps`]: IRCv3 capabilities offered.
+//! - [`isupport`]: RPL_ISUPPORT tokens.
+//! - [`mask`]: ban-mask wildcard matching.
+//! - [`session`]: what a command handler sees of its connection.
+//! - [`timefmt`], [`tracker`]: small helpers (time stamps, live task count).
+
+pub mod caps;
+pub mod channel;
+pub mod client;
+pub mod command;
+pub mod config;
+pub mod connection;
+pub mod event;
+pub mod flood;
+pub mod framing;
+pub mod isupport;
+pub mod listener;
+pub mod mask;
+pub mod outbound;
+pub mod sendq;
+pub mod server;
+pub mod session;
+pub mod state;
+pub mod timefmt;
+pub mod tracker;
+
+pub use client::ConnectionId;
+pub use config::{Config, ConfigError, FloodConfig, Limits, ListenerConfig, OperConfig};
+pub use event::{MessageKind, ServerEvent, UserInfo};
+pub use server::{HandleError, Server, ServerHandle, StartError};

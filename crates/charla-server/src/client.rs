@@ -1,0 +1,198 @@
+//! One connected client as the shared state sees it: its identity, modes, channels and the
+//! handle of its send queue.
+//!
+//! The connection task owns the session; everybody else reaches a client through an
+//! `Arc<Client>`: they push lines into its [`SendQueue`] and read its [`ClientInfo`].
+//! Lock order: a channel's lock may be held while taking a client's `info` lock, never the
+//! reverse; the send queue's lock comes last.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Instant, SystemTime};
+
+use parking_lot::RwLock;
+
+use crate::caps::{Cap, CapSet};
+use crate::channel::Channel;
+use crate::sendq::SendQueue;
+
+/// A connection's identity, unique for the life of the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionId(pub u64);
+
+impl fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A client's user modes (<https://modern.ircdocs.horse/#user-modes>).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserModes {
+    /// `+i`: hidden from WHO/NAMES of people who share no channel with it.
+    pub invisible: bool,
+    /// `+o`: an IRC operator (set by OPER only).
+    pub oper: bool,
+    /// `+w`: receives WALLOPS.
+    pub wallops: bool,
+}
+
+impl UserModes {
+    /// The mode string, e.g. `+iw`.
+    pub fn to_mode_string(self) -> String {
+        let mut s = String::from("+");
+        if self.invisible {
+            s.push('i');
+        }
+        if self.oper {
+            s.push('o');
+        }
+        if self.wallops {
+            s.push('w');
+        }
+        s
+    }
+}
+
+/// What may change about a client; behind the client's `info` lock.
+#[derive(Debug)]
+pub struct ClientInfo {
+    /// The nick (`*` until NICK).
+    pub nick: String,
+    /// The user name from USER (`~`-prefixed: we run no ident lookup).
+    pub user: String,
+    /// The real name from USER or SETNAME.
+    pub realname: String,
+    /// Whether registration finished.
+    pub registered: bool,
+    /// The user modes.
+    pub modes: UserModes,
+    /// The away message, if away.
+    pub away: Option<String>,
+    /// The operator account name after a successful OPER.
+    pub oper_name: Option<String>,
+    /// The channels it is in.
+    pub channels: Vec<Arc<Channel>>,
+    /// When it last sent a PRIVMSG/NOTICE (WHOIS idle time).
+    pub last_message: Instant,
+}
+
+/// One client.
+#[derive(Debug)]
+pub struct Client {
+    /// Its id.
+    pub id: ConnectionId,
+    /// Where it connected from.
+    pub addr: SocketAddr,
+    /// Its host as shown in `nick!user@host` (the IP address; we do no reverse DNS).
+    pub host: String,
+    /// When it connected.
+    pub connected_since: SystemTime,
+    /// Its outgoing lines.
+    pub queue: Arc<SendQueue>,
+    caps: AtomicU32,
+    /// The mutable part.
+    pub info: RwLock<ClientInfo>,
+}
+
+/// The host form of an IP address: IPv6 addresses starting with `:` get a leading `0` so that
+/// the host never reads as a trailing parameter.
+pub fn host_of(ip: IpAddr) -> String {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    };
+    let s = ip.to_string();
+    if s.starts_with(':') {
+        format!("0{s}")
+    } else {
+        s
+    }
+}
+
+impl Client {
+    /// A new, unregistered client.
+    pub fn new(id: ConnectionId, addr: SocketAddr, queue: Arc<SendQueue>) -> Self {
+        Client {
+            id,
+            addr,
+            host: host_of(addr.ip()),
+            connected_since: SystemTime::now(),
+            queue,
+            caps: AtomicU32::new(0),
+            info: RwLock::new(ClientInfo {
+                nick: "*".to_owned(),
+                user: String::new(),
+                realname: String::new(),
+                registered: false,
+                modes: UserModes::default(),
+                away: None,
+                oper_name: None,
+                channels: Vec::new(),
+                last_message: Instant::now(),
+            }),
+        }
+    }
+
+    /// The enabled capabilities.
+    pub fn caps(&self) -> CapSet {
+        CapSet(self.caps.load(Ordering::Relaxed))
+    }
+
+    /// Whether `cap` is enabled.
+    pub fn has_cap(&self, cap: Cap) -> bool {
+        self.caps().has(cap)
+    }
+
+    /// Replaces the enabled capabilities.
+    pub fn set_caps(&self, caps: CapSet) {
+        self.caps.store(caps.0, Ordering::Relaxed);
+    }
+
+    /// The current nick.
+    pub fn nick(&self) -> String {
+        self.info.read().nick.clone()
+    }
+
+    /// `nick!user@host`, the source of its messages.
+    pub fn source(&self) -> String {
+        let info = self.info.read();
+        format!("{}!{}@{}", info.nick, info.user, self.host)
+    }
+
+    /// Whether it is an IRC operator.
+    pub fn is_oper(&self) -> bool {
+        self.info.read().modes.oper
+    }
+}
+
+impl ClientInfo {
+    /// `nick!user@host` given the client's host.
+    pub fn source(&self, host: &str) -> String {
+        format!("{}!{}@{}", self.nick, self.user, host)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_never_start_with_a_colon() {
+        assert_eq!(host_of("::1".parse().expect("ip")), "0::1");
+        assert_eq!(host_of("::ffff:10.0.0.1".parse().expect("ip")), "10.0.0.1");
+        assert_eq!(host_of("127.0.0.1".parse().expect("ip")), "127.0.0.1");
+    }
+
+    #[test]
+    fn mode_strings() {
+        let m = UserModes {
+            invisible: true,
+            oper: false,
+            wallops: true,
+        };
+        assert_eq!(m.to_mode_string(), "+iw");
+    }
+}

@@ -1,0 +1,99 @@
+//! Server information: MOTD, LUSERS, VERSION, TIME
+//! (<https://modern.ircdocs.horse/#server-queries-and-commands>).
+
+use std::time::SystemTime;
+
+use charla_proto::numeric::{
+    ERR_NOMOTD, RPL_ENDOFMOTD, RPL_GLOBALUSERS, RPL_LOCALUSERS, RPL_LUSERCHANNELS, RPL_LUSERCLIENT,
+    RPL_LUSERME, RPL_LUSEROP, RPL_LUSERUNKNOWN, RPL_MOTD, RPL_MOTDSTART, RPL_TIME, RPL_VERSION,
+};
+
+use crate::command::Flow;
+use crate::command::registration::VERSION;
+use crate::session::Session;
+use crate::timefmt;
+
+/// `MOTD`: 375, 372 per line, 376 — or 422 when there is none.
+pub fn motd(s: &Session) -> Flow {
+    match &s.state.motd {
+        Some(lines) => {
+            s.num(RPL_MOTDSTART)
+                .t(&format!("- {} Message of the day - ", s.state.name()))
+                .send();
+            for line in lines {
+                s.num(RPL_MOTD).t(&format!("- {line}")).send();
+            }
+            s.num(RPL_ENDOFMOTD).t("End of /MOTD command.").send();
+        }
+        None => s.num(ERR_NOMOTD).t("MOTD File is missing").send(),
+    }
+    Flow::Continue
+}
+
+/// `LUSERS`: 251–255, 265, 266.
+pub fn lusers(s: &Session) -> Flow {
+    let (users, invisible, opers, unknown) = s.state.counts();
+    let channels = s.state.channel_count();
+    s.num(RPL_LUSERCLIENT)
+        .t(&format!(
+            "There are {} users and {invisible} invisible on 1 servers",
+            users - invisible
+        ))
+        .send();
+    s.num(RPL_LUSEROP)
+        .p(&opers.to_string())
+        .t("operator(s) online")
+        .send();
+    s.num(RPL_LUSERUNKNOWN)
+        .p(&unknown.to_string())
+        .t("unknown connection(s)")
+        .send();
+    s.num(RPL_LUSERCHANNELS)
+        .p(&channels.to_string())
+        .t("channels formed")
+        .send();
+    s.num(RPL_LUSERME)
+        .t(&format!("I have {users} clients and 0 servers"))
+        .send();
+    let n = users.to_string();
+    s.num(RPL_LOCALUSERS)
+        .p(&n)
+        .p(&n)
+        .t(&format!("Current local users {users}, max {users}"))
+        .send();
+    s.num(RPL_GLOBALUSERS)
+        .p(&n)
+        .p(&n)
+        .t(&format!("Current global users {users}, max {users}"))
+        .send();
+    Flow::Continue
+}
+
+/// `VERSION`: 351 and the ISUPPORT tokens again.
+pub fn version(s: &Session) -> Flow {
+    s.num(RPL_VERSION)
+        .p(VERSION)
+        .p(s.state.name())
+        .t("Charla IRC server")
+        .send();
+    for chunk in s.state.isupport.chunks(12) {
+        let mut r = s.num(charla_proto::numeric::RPL_ISUPPORT);
+        for token in chunk {
+            r = r.p(token);
+        }
+        r.t("are supported by this server").send();
+    }
+    Flow::Continue
+}
+
+/// `TIME`: 391 with the server's time.
+pub fn time(s: &Session) -> Flow {
+    let now = SystemTime::now();
+    s.num(RPL_TIME)
+        .p(s.state.name())
+        .p(&timefmt::unix(now).to_string())
+        .p("0")
+        .t(&timefmt::readable(now))
+        .send();
+    Flow::Continue
+}

@@ -1,0 +1,13 @@
+//! INVITE (stub).
+
+use crate::command::Flow;
+use crate::session::Session;
+
+/// Not yet.
+pub fn invite(s: &mut Session, _p: &[&str]) -> Flow {
+    s.num(charla_proto::numeric::ERR_UNKNOWNCOMMAND)
+        .p("INVITE")
+        .t("Unknown command")
+        .send();
+    Flow::Continue
+}

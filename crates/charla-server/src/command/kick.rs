@@ -1,0 +1,13 @@
+//! KICK (stub).
+
+use crate::command::Flow;
+use crate::session::Session;
+
+/// Not yet.
+pub fn kick(s: &mut Session, _p: &[&str]) -> Flow {
+    s.num(charla_proto::numeric::ERR_UNKNOWNCOMMAND)
+        .p("KICK")
+        .t("Unknown command")
+        .send();
+    Flow::Continue
+}

@@ -1,0 +1,199 @@
+//! Operator commands (<https://modern.ircdocs.horse/#operator-messages>): OPER, KILL, WALLOPS,
+//! and server-wide notices — `PRIVMSG/NOTICE $<servermask> :text` as other servers do, and
+//! `GLOBAL :text` as a short form of `NOTICE $* :text`.
+
+use charla_proto::LineBuilder;
+use charla_proto::numeric::{ERR_NOPRIVILEGES, ERR_NOSUCHNICK, ERR_PASSWDMISMATCH, RPL_YOUREOPER};
+use tracing::{info, warn};
+
+use crate::command::Flow;
+use crate::event::{MessageKind, ServerEvent};
+use crate::mask;
+use crate::outbound::Outgoing;
+use crate::sendq::CloseReason;
+use crate::session::Session;
+use crate::state::State;
+
+/// Verifies `password` against an Argon2 PHC string.
+pub fn verify_password(hash: &str, password: &str) -> bool {
+    use argon2::{Argon2, PasswordHash, PasswordVerifier};
+    PasswordHash::new(hash)
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// Hashes `password` as an Argon2id PHC string with a random salt.
+pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Error> {
+    use argon2::password_hash::SaltString;
+    use argon2::{Argon2, PasswordHasher};
+    let bytes: [u8; 16] = rand::random();
+    let salt = SaltString::encode_b64(&bytes)?;
+    Ok(Argon2::default()
+        .hash_password(password.as_bytes(), &salt)?
+        .to_string())
+}
+
+fn no_privileges(s: &Session) {
+    s.num(ERR_NOPRIVILEGES)
+        .t("Permission Denied- You're not an IRC operator")
+        .send();
+}
+
+/// `OPER <name> <password>`. The hash check runs on a blocking thread: Argon2 is slow on
+/// purpose, and must not stall the other sessions of this runtime thread.
+pub async fn oper(s: &mut Session, p: &[&str]) -> Flow {
+    let name = p[0].to_owned();
+    let password = p[1].to_owned();
+    let hash = s
+        .state
+        .config
+        .opers
+        .iter()
+        .find(|o| o.name == name)
+        .map(|o| o.password_hash.clone());
+    let ok = match hash {
+        Some(hash) => tokio::task::spawn_blocking(move || verify_password(&hash, &password))
+            .await
+            .unwrap_or(false),
+        None => false,
+    };
+    if !ok {
+        // One reply for unknown names and wrong passwords: do not reveal which names exist.
+        warn!(conn_id = %s.client.id, peer = %s.client.addr, oper = %name, "failed OPER");
+        s.num(ERR_PASSWDMISMATCH).t("Password incorrect").send();
+        return Flow::Continue;
+    }
+    let nick = {
+        let mut info = s.client.info.write();
+        info.modes.oper = true;
+        info.oper_name = Some(name.clone());
+        info.nick.clone()
+    };
+    s.num(RPL_YOUREOPER).t("You are now an IRC operator").send();
+    let mut line = LineBuilder::new();
+    line.source(&nick).command("MODE").param(&nick).param("+o");
+    s.send_line(line);
+    info!(conn_id = %s.client.id, %nick, oper = %name, "OPER");
+    s.state.emit(ServerEvent::Opered { nick, name });
+    Flow::Continue
+}
+
+/// `KILL <nick> <comment>`.
+pub fn kill(s: &mut Session, p: &[&str]) -> Flow {
+    if !s.client.is_oper() {
+        no_privileges(s);
+        return Flow::Continue;
+    }
+    let Some(target) = s.state.find_nick(p[0]) else {
+        s.num(ERR_NOSUCHNICK)
+            .p(p[0])
+            .t("No such nick/channel")
+            .send();
+        return Flow::Continue;
+    };
+    let comment = p
+        .get(1)
+        .copied()
+        .filter(|c| !c.is_empty())
+        .unwrap_or("No reason");
+    let killer = s.client.nick();
+    let mut line = LineBuilder::new();
+    line.source(&s.client.source())
+        .command("KILL")
+        .param(&target.nick())
+        .trailing(comment);
+    let _ = target.queue.push(bytes::Bytes::from(line.finish()));
+    target.queue.close(CloseReason::Killed(format!(
+        "Killed ({killer} ({comment}))"
+    )));
+    Flow::Continue
+}
+
+/// `WALLOPS <text>`: to every user with mode +w.
+pub fn wallops(s: &mut Session, p: &[&str]) -> Flow {
+    if !s.client.is_oper() {
+        no_privileges(s);
+        return Flow::Continue;
+    }
+    let mut line = LineBuilder::new();
+    line.source(&s.client.source())
+        .command("WALLOPS")
+        .trailing(p[0]);
+    let out = Outgoing::new(line);
+    for c in s.state.all_clients() {
+        let wants = {
+            let info = c.info.read();
+            info.registered && info.modes.wallops
+        };
+        if wants {
+            let _ = c.queue.push(out.for_caps(c.caps()));
+        }
+    }
+    Flow::Continue
+}
+
+/// `GLOBAL <text>`: `NOTICE $* :<text>` from the operator to everyone.
+pub fn global(s: &mut Session, p: &[&str]) -> Flow {
+    if !s.client.is_oper() {
+        no_privileges(s);
+        return Flow::Continue;
+    }
+    let source = s.client.source();
+    server_notice_all(&s.state, &source, p[0]);
+    s.state.emit(ServerEvent::Message {
+        from: s.client.nick(),
+        target: "$*".to_owned(),
+        text: p[0].to_owned(),
+        kind: MessageKind::Notice,
+    });
+    Flow::Continue
+}
+
+/// `NOTICE $* :<text>` from `source` to every registered user, encoded once.
+pub fn server_notice_all(state: &State, source: &str, text: &str) {
+    let mut line = LineBuilder::new();
+    line.source(source)
+        .command("NOTICE")
+        .param("$*")
+        .trailing(text);
+    let out = Outgoing::new(line);
+    push_to_all(state, &out);
+    if source == state.name() {
+        state.emit(ServerEvent::Message {
+            from: source.to_owned(),
+            target: "$*".to_owned(),
+            text: text.to_owned(),
+            kind: MessageKind::Notice,
+        });
+    }
+}
+
+fn push_to_all(state: &State, out: &Outgoing) {
+    for c in state.all_clients() {
+        if c.info.read().registered {
+            let _ = c.queue.push(out.for_caps(c.caps()));
+        }
+    }
+}
+
+/// PRIVMSG/NOTICE to `$<servermask>`: operators only. Returns whether it was sent.
+pub fn to_server_mask(s: &Session, target: &str, out: &Outgoing) -> bool {
+    if !s.client.is_oper() {
+        no_privileges(s);
+        return false;
+    }
+    let server_mask = &target[1..];
+    if !mask::matches(server_mask, s.state.name()) {
+        s.num(ERR_NOSUCHNICK)
+            .p(target)
+            .t("No such nick/channel")
+            .send();
+        return false;
+    }
+    push_to_all(&s.state, out);
+    true
+}

@@ -1,0 +1,56 @@
+//! PART (<https://modern.ircdocs.horse/#part-message>).
+
+use charla_proto::LineBuilder;
+use charla_proto::numeric::{ERR_NOSUCHCHANNEL, ERR_NOTONCHANNEL};
+
+use crate::command::{Flow, split_list};
+use crate::event::ServerEvent;
+use crate::outbound::Outgoing;
+use crate::session::Session;
+
+/// `PART <channel>{,<channel>} [<reason>]`.
+pub fn part(s: &mut Session, p: &[&str]) -> Flow {
+    let reason = p.get(1).copied().filter(|r| !r.is_empty());
+    for name in split_list(p[0]) {
+        part_one(s, name, reason);
+    }
+    Flow::Continue
+}
+
+/// Leaves one channel, telling its members (the leaver included).
+pub fn part_one(s: &Session, name: &str, reason: Option<&str>) {
+    let Some(ch) = s.state.channel(name) else {
+        s.num(ERR_NOSUCHCHANNEL).p(name).t("No such channel").send();
+        return;
+    };
+    let source = s.client.source();
+    let mut st = ch.state.lock();
+    if st.member(s.client.id).is_none() {
+        drop(st);
+        s.num(ERR_NOTONCHANNEL)
+            .p(&ch.name)
+            .t("You're not on that channel")
+            .send();
+        return;
+    }
+    let mut line = LineBuilder::new();
+    line.source(&source).command("PART").param(&ch.name);
+    if let Some(r) = reason {
+        line.trailing(r);
+    }
+    let out = Outgoing::new(line);
+    st.broadcast(&out, None);
+    st.remove(s.client.id);
+    s.client
+        .info
+        .write()
+        .channels
+        .retain(|c| !std::sync::Arc::ptr_eq(c, &ch));
+    drop(st);
+    s.state.drop_channel_if_empty(&ch);
+    s.state.emit(ServerEvent::Parted {
+        nick: s.client.nick(),
+        channel: ch.name.clone(),
+        reason: reason.map(str::to_owned),
+    });
+}

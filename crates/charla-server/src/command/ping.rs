@@ -1,0 +1,13 @@
+//! PING from a client (<https://modern.ircdocs.horse/#ping-message>). The server's own PINGs to
+//! idle clients live in the connection loop; PONG only counts as activity there.
+
+use crate::command::Flow;
+use crate::session::Session;
+
+/// `PING <token>` -> `:server PONG server :<token>`.
+pub fn ping(s: &mut Session, p: &[&str]) -> Flow {
+    let mut line = s.server_line("PONG");
+    line.param(s.state.name()).trailing(p[0]);
+    s.send_line(line);
+    Flow::Continue
+}

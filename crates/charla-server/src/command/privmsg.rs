@@ -1,0 +1,210 @@
+//! PRIVMSG, NOTICE and TAGMSG (<https://modern.ircdocs.horse/#privmsg-message>,
+//! <https://ircv3.net/specs/extensions/message-tags>): to channels (also `@#chan` / `+#chan`,
+//! ISUPPORT STATUSMSG), to nicks, several targets at once, and `$mask` for operators.
+//!
+//! A channel line is encoded once and pushed to every member while the channel's lock is held,
+//! which is what gives every member the same order. NOTICE never gets an error reply, as the
+//! spec asks, so that two bots cannot loop.
+
+use std::time::Instant;
+
+use charla_proto::numeric::{
+    ERR_CANNOTSENDTOCHAN, ERR_NORECIPIENT, ERR_NOSUCHNICK, ERR_NOTEXTTOSEND, ERR_TOOMANYTARGETS,
+    RPL_AWAY,
+};
+use charla_proto::validate::is_channel_name;
+use charla_proto::{LineBuilder, Message};
+
+use crate::caps::Cap;
+use crate::command::{Flow, oper, split_list};
+use crate::event::{MessageKind, ServerEvent};
+use crate::outbound::Outgoing;
+use crate::session::Session;
+
+/// Which of the three commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// PRIVMSG.
+    Privmsg,
+    /// NOTICE.
+    Notice,
+    /// TAGMSG (tags only, no text).
+    Tagmsg,
+}
+
+impl Kind {
+    fn command(self) -> &'static str {
+        match self {
+            Kind::Privmsg => "PRIVMSG",
+            Kind::Notice => "NOTICE",
+            Kind::Tagmsg => "TAGMSG",
+        }
+    }
+}
+
+/// `PRIVMSG|NOTICE <target>{,<target>} <text>` and `TAGMSG <target>{,<target>}`.
+pub fn message(s: &mut Session, msg: &Message<'_>, kind: Kind) -> Flow {
+    let errors = kind != Kind::Notice;
+    let Some(targets) = msg.param(0).filter(|t| !t.is_empty()) else {
+        if errors {
+            s.num(ERR_NORECIPIENT)
+                .t(&format!("No recipient given ({})", kind.command()))
+                .send();
+        }
+        return Flow::Continue;
+    };
+    let text = msg.param(1).unwrap_or("");
+    if kind != Kind::Tagmsg && text.is_empty() {
+        if errors {
+            s.num(ERR_NOTEXTTOSEND).t("No text to send").send();
+        }
+        return Flow::Continue;
+    }
+    let (source, nick) = {
+        let mut info = s.client.info.write();
+        info.last_message = Instant::now();
+        (info.source(&s.client.host), info.nick.clone())
+    };
+    let client_tags: Vec<(String, String)> = msg
+        .tags()
+        .filter(|t| t.key.starts_with('+'))
+        .map(|t| (t.key.to_owned(), t.value.into_owned()))
+        .collect();
+    if kind == Kind::Tagmsg && client_tags.is_empty() {
+        // Nothing to relay.
+        return Flow::Continue;
+    }
+    let max = s.state.config.limits.max_targets;
+    for (i, target) in split_list(targets).enumerate() {
+        if i >= max {
+            if errors {
+                s.num(ERR_TOOMANYTARGETS)
+                    .p(target)
+                    .t("Too many targets")
+                    .send();
+            }
+            continue;
+        }
+        let mut line = LineBuilder::new();
+        line.source(&source).command(kind.command()).param(target);
+        if kind != Kind::Tagmsg {
+            line.trailing(text);
+        }
+        let out = Outgoing::new(line)
+            .with_client_tags(client_tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let delivered = if target.starts_with('$') {
+            kind != Kind::Tagmsg && oper::to_server_mask(s, target, &out)
+        } else {
+            let (status, name) = match target.strip_prefix(['@', '+']) {
+                Some(rest) if is_channel_name(rest) => (target.chars().next(), rest),
+                _ => (None, target),
+            };
+            if is_channel_name(name) {
+                to_channel(s, name, status, &out, kind)
+            } else {
+                to_user(s, target, &out, kind)
+            }
+        };
+        if delivered && kind != Kind::Tagmsg {
+            s.state.emit(ServerEvent::Message {
+                from: nick.clone(),
+                target: target.to_owned(),
+                text: text.to_owned(),
+                kind: if kind == Kind::Privmsg {
+                    MessageKind::Privmsg
+                } else {
+                    MessageKind::Notice
+                },
+            });
+        }
+    }
+    Flow::Continue
+}
+
+fn no_such_nick(s: &Session, target: &str, kind: Kind) {
+    if kind != Kind::Notice {
+        s.num(ERR_NOSUCHNICK)
+            .p(target)
+            .t("No such nick/channel")
+            .send();
+    }
+}
+
+/// Whether a member with the given prefixes gets a STATUSMSG line for `status`.
+fn status_allows(status: Option<char>, op: bool, voice: bool) -> bool {
+    match status {
+        None => true,
+        Some('@') => op,
+        Some(_) => op || voice,
+    }
+}
+
+fn to_channel(s: &Session, name: &str, status: Option<char>, out: &Outgoing, kind: Kind) -> bool {
+    let Some(ch) = s.state.channel(name) else {
+        no_such_nick(s, name, kind);
+        return false;
+    };
+    let me = s.client.id;
+    let echo = s.client.has_cap(Cap::EchoMessage);
+    let st = ch.state.lock();
+    let may_send = match st.member(me) {
+        Some(m) if m.op || m.voice => true,
+        Some(_) => !st.modes.moderated && !st.is_banned(&s.client.source()),
+        None => !st.modes.no_external && !st.modes.moderated && !st.is_banned(&s.client.source()),
+    };
+    if !may_send {
+        drop(st);
+        if kind != Kind::Notice {
+            s.num(ERR_CANNOTSENDTOCHAN)
+                .p(&ch.name)
+                .t("Cannot send to channel")
+                .send();
+        }
+        return false;
+    }
+    for m in &st.members {
+        let caps = m.client.caps();
+        if kind == Kind::Tagmsg && !caps.has(Cap::MessageTags) {
+            continue;
+        }
+        if m.client.id == me {
+            if echo {
+                let _ = m.client.queue.push(out.for_caps(caps));
+            }
+        } else if status_allows(status, m.op, m.voice) {
+            let _ = m.client.queue.push(out.for_caps(caps));
+        }
+    }
+    true
+}
+
+fn to_user(s: &Session, target: &str, out: &Outgoing, kind: Kind) -> bool {
+    let Some(t) = s
+        .state
+        .find_nick(target)
+        .filter(|c| c.info.read().registered)
+    else {
+        no_such_nick(s, target, kind);
+        return false;
+    };
+    let caps = t.caps();
+    if kind != Kind::Tagmsg || caps.has(Cap::MessageTags) {
+        let _ = t.queue.push(out.for_caps(caps));
+    }
+    if kind == Kind::Privmsg {
+        let (nick, away) = {
+            let info = t.info.read();
+            (info.nick.clone(), info.away.clone())
+        };
+        if let Some(away) = away {
+            s.num(RPL_AWAY).p(&nick).t(&away).send();
+        }
+    }
+    if s.client.has_cap(Cap::EchoMessage) && t.id != s.client.id {
+        let mine = s.client.caps();
+        if kind != Kind::Tagmsg || mine.has(Cap::MessageTags) {
+            s.send_bytes(out.for_caps(mine));
+        }
+    }
+    true
+}

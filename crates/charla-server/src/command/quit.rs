@@ -1,0 +1,37 @@
+//! Leaving: the QUIT line to everyone who shares a channel, and removal from every channel.
+//! QUIT itself is answered in the connection's exit path, which calls [`leave_everything`]
+//! for every way a session can end (QUIT, error, KILL, SendQ, timeout, shutdown).
+
+use charla_proto::LineBuilder;
+
+use crate::outbound::Outgoing;
+use crate::session::Session;
+
+/// Tells every peer the client quit with `reason` and takes it out of all its channels.
+pub fn leave_everything(s: &Session, reason: &str) {
+    let (channels, source) = {
+        let mut info = s.client.info.write();
+        let source = info.source(&s.client.host);
+        (std::mem::take(&mut info.channels), source)
+    };
+    if channels.is_empty() {
+        return;
+    }
+    let mut line = LineBuilder::new();
+    line.source(&source).command("QUIT").trailing(reason);
+    let out = Outgoing::new(line);
+    let mut told = std::collections::HashSet::new();
+    told.insert(s.client.id);
+    for ch in &channels {
+        let mut st = ch.state.lock();
+        st.remove(s.client.id);
+        for m in &st.members {
+            if told.insert(m.client.id) {
+                let _ = m.client.queue.push(out.for_caps(m.client.caps()));
+            }
+        }
+    }
+    for ch in &channels {
+        s.state.drop_channel_if_empty(ch);
+    }
+}

@@ -1,0 +1,127 @@
+//! PASS and USER, and the end of registration: the welcome burst 001–005, LUSERS and MOTD
+//! (<https://modern.ircdocs.horse/#connection-registration>).
+
+use charla_proto::numeric::{
+    ERR_ALREADYREGISTERED, ERR_NEEDMOREPARAMS, ERR_PASSWDMISMATCH, RPL_CREATED, RPL_ISUPPORT,
+    RPL_MYINFO, RPL_WELCOME, RPL_YOURHOST,
+};
+use charla_proto::validate::USERLEN;
+use tracing::info;
+
+use crate::command::{Flow, info as info_cmd};
+use crate::event::ServerEvent;
+use crate::isupport::{CHANNEL_MODES, USER_MODES};
+use crate::session::Session;
+use crate::timefmt;
+
+/// The version string (RPL_YOURHOST, RPL_MYINFO, VERSION).
+pub const VERSION: &str = concat!("charla-", env!("CARGO_PKG_VERSION"));
+
+/// `PASS <password>`: remembered until registration completes.
+pub fn pass(s: &mut Session, p: &[&str]) -> Flow {
+    if s.reg.done {
+        s.num(ERR_ALREADYREGISTERED)
+            .t("You may not reregister")
+            .send();
+        return Flow::Continue;
+    }
+    s.reg.pass = Some(p[0].to_owned());
+    Flow::Continue
+}
+
+/// `USER <username> <mode> <unused> <realname>`.
+pub fn user(s: &mut Session, p: &[&str]) -> Flow {
+    if s.reg.done || s.reg.has_user {
+        s.num(ERR_ALREADYREGISTERED)
+            .t("You may not reregister")
+            .send();
+        return Flow::Continue;
+    }
+    // No ident lookup: the user name is marked with `~` as other servers do, and cut to USERLEN.
+    let name: String = p[0]
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '@' | '!' | ':' | ',' | '*' | '?') && !c.is_control())
+        .take(USERLEN - 1)
+        .collect();
+    if name.is_empty() {
+        s.num(ERR_NEEDMOREPARAMS)
+            .p("USER")
+            .t("Not enough parameters")
+            .send();
+        return Flow::Continue;
+    }
+    {
+        let mut info = s.client.info.write();
+        info.user = format!("~{name}");
+        info.realname = p[3].to_owned();
+    }
+    s.reg.has_user = true;
+    try_complete(s)
+}
+
+/// Finishes registration once NICK and USER are in and CAP negotiation (if any) ended.
+pub fn try_complete(s: &mut Session) -> Flow {
+    if s.reg.done || !s.reg.has_nick || !s.reg.has_user || s.reg.cap_negotiating {
+        return Flow::Continue;
+    }
+    if let Some(expected) = &s.state.config.password
+        && s.reg.pass.as_deref() != Some(expected.as_str())
+    {
+        s.num(ERR_PASSWDMISMATCH).t("Password incorrect").send();
+        return Flow::Close("Bad password".to_owned());
+    }
+    s.reg.done = true;
+    s.reg.pass = None;
+    let (nick, user) = {
+        let mut info = s.client.info.write();
+        info.registered = true;
+        (info.nick.clone(), info.user.clone())
+    };
+    welcome(s, &nick, &user);
+    info!(conn_id = %s.client.id, peer = %s.client.addr, %nick, "registered");
+    s.state.emit(ServerEvent::Registered {
+        id: s.client.id,
+        nick,
+        user,
+        addr: s.client.addr,
+    });
+    Flow::Continue
+}
+
+/// The welcome burst: 001–005, then LUSERS and MOTD as other servers send them.
+fn welcome(s: &Session, nick: &str, user: &str) {
+    let state = &s.state;
+    let name = state.name();
+    s.num(RPL_WELCOME)
+        .t(&format!(
+            "Welcome to the {} IRC Network, {nick}!{user}@{}",
+            state.config.network, s.client.host
+        ))
+        .send();
+    s.num(RPL_YOURHOST)
+        .t(&format!("Your host is {name}, running version {VERSION}"))
+        .send();
+    s.num(RPL_CREATED)
+        .t(&format!(
+            "This server was created {}",
+            timefmt::readable(state.created)
+        ))
+        .send();
+    s.num(RPL_MYINFO)
+        .p(name)
+        .p(VERSION)
+        .p(USER_MODES)
+        .p(CHANNEL_MODES)
+        .p("beIklov")
+        .send();
+    // At most 12 tokens a line keeps every 005 line well under 512 bytes.
+    for chunk in state.isupport.chunks(12) {
+        let mut r = s.num(RPL_ISUPPORT);
+        for token in chunk {
+            r = r.p(token);
+        }
+        r.t("are supported by this server").send();
+    }
+    info_cmd::lusers(s);
+    info_cmd::motd(s);
+}

@@ -1,0 +1,13 @@
+//! SETNAME (stub).
+
+use crate::command::Flow;
+use crate::session::Session;
+
+/// Not yet.
+pub fn setname(s: &mut Session, _p: &[&str]) -> Flow {
+    s.num(charla_proto::numeric::ERR_UNKNOWNCOMMAND)
+        .p("SETNAME")
+        .t("Unknown command")
+        .send();
+    Flow::Continue
+}

@@ -1,0 +1,109 @@
+//! TOPIC (<https://modern.ircdocs.horse/#topic-message>), and the topic burst after JOIN.
+
+use std::time::SystemTime;
+
+use charla_proto::LineBuilder;
+use charla_proto::numeric::{
+    ERR_CHANOPRIVSNEEDED, ERR_NOSUCHCHANNEL, ERR_NOTONCHANNEL, RPL_NOTOPIC, RPL_TOPIC,
+    RPL_TOPICWHOTIME,
+};
+use charla_proto::validate::TOPICLEN;
+
+use crate::channel::{Channel, Topic};
+use crate::command::Flow;
+use crate::event::ServerEvent;
+use crate::outbound::Outgoing;
+use crate::session::Session;
+use crate::timefmt;
+
+/// Cuts `text` to at most `max` bytes at a character boundary.
+pub fn truncate(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// `TOPIC <channel> [<topic>]`.
+pub fn topic(s: &mut Session, p: &[&str]) -> Flow {
+    let Some(ch) = s.state.channel(p[0]) else {
+        s.num(ERR_NOSUCHCHANNEL).p(p[0]).t("No such channel").send();
+        return Flow::Continue;
+    };
+    let Some(text) = p.get(1) else {
+        let (member, secret) = {
+            let st = ch.state.lock();
+            (st.member(s.client.id).is_some(), st.modes.secret)
+        };
+        if secret && !member {
+            s.num(ERR_NOTONCHANNEL)
+                .p(&ch.name)
+                .t("You're not on that channel")
+                .send();
+        } else {
+            send_topic(s, &ch, true);
+        }
+        return Flow::Continue;
+    };
+    let text = truncate(text, TOPICLEN);
+    let (source, nick) = {
+        let info = s.client.info.read();
+        (info.source(&s.client.host), info.nick.clone())
+    };
+    let mut st = ch.state.lock();
+    let Some(me) = st.member(s.client.id) else {
+        drop(st);
+        s.num(ERR_NOTONCHANNEL)
+            .p(&ch.name)
+            .t("You're not on that channel")
+            .send();
+        return Flow::Continue;
+    };
+    if st.modes.topic_lock && !me.op {
+        drop(st);
+        s.num(ERR_CHANOPRIVSNEEDED)
+            .p(&ch.name)
+            .t("You're not channel operator")
+            .send();
+        return Flow::Continue;
+    }
+    st.topic = (!text.is_empty()).then(|| Topic {
+        text: text.to_owned(),
+        set_by: nick.clone(),
+        set_at: SystemTime::now(),
+    });
+    let mut line = LineBuilder::new();
+    line.source(&source)
+        .command("TOPIC")
+        .param(&ch.name)
+        .trailing(text);
+    st.broadcast(&Outgoing::new(line), None);
+    drop(st);
+    s.state.emit(ServerEvent::TopicChanged {
+        channel: ch.name.clone(),
+        by: nick,
+        topic: text.to_owned(),
+    });
+    Flow::Continue
+}
+
+/// RPL_TOPIC and RPL_TOPICWHOTIME, or RPL_NOTOPIC when `say_none` and there is no topic.
+pub fn send_topic(s: &Session, ch: &Channel, say_none: bool) {
+    let topic = ch.state.lock().topic.clone();
+    match topic {
+        Some(t) => {
+            s.num(RPL_TOPIC).p(&ch.name).t(&t.text).send();
+            s.num(RPL_TOPICWHOTIME)
+                .p(&ch.name)
+                .p(&t.set_by)
+                .p(&timefmt::unix(t.set_at).to_string())
+                .send();
+        }
+        None if say_none => s.num(RPL_NOTOPIC).p(&ch.name).t("No topic is set").send(),
+        None => {}
+    }
+}

@@ -1,0 +1,13 @@
+//! WHO (stub).
+
+use crate::command::Flow;
+use crate::session::Session;
+
+/// Not yet.
+pub fn who(s: &mut Session, _p: &[&str]) -> Flow {
+    s.num(charla_proto::numeric::ERR_UNKNOWNCOMMAND)
+        .p("WHO")
+        .t("Unknown command")
+        .send();
+    Flow::Continue
+}

@@ -1,0 +1,341 @@
+//! The server's configuration: one [`Config`] with serde defaults, read from TOML.
+//!
+//! Every field has a default, so an empty file (or no file) gives a working server on
+//! `0.0.0.0:6667`. Unknown keys are not an error — they are collected with `serde_ignored` and
+//! returned as warnings so that a typo is reported instead of silently ignored.
+//! The reference for every option is `docs/CONFIG.md`; `charla.example.toml` shows them all.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The TOML is malformed or a value has the wrong type.
+    #[error("invalid config: {0}")]
+    Parse(#[from] toml::de::Error),
+    /// A value is out of range or inconsistent.
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// The server's name, the source of its numerics. Defaults to the host name.
+    pub server_name: String,
+    /// The network name (ISUPPORT `NETWORK`).
+    pub network: String,
+    /// Where to listen.
+    pub listeners: Vec<ListenerConfig>,
+    /// A connection password every client must give with PASS; `None` means none is needed.
+    pub password: Option<String>,
+    /// The message of the day: inline text.
+    pub motd: Option<String>,
+    /// The message of the day: a file, read at start (wins over `motd`).
+    pub motd_file: Option<PathBuf>,
+    /// Connection and resource limits.
+    pub limits: Limits,
+    /// Per-client flood control.
+    pub flood: FloodConfig,
+    /// Operator accounts (OPER name password).
+    pub opers: Vec<OperConfig>,
+}
+
+/// One listening socket. Later issues add `tls = true` here.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerConfig {
+    /// The address and port, e.g. `"0.0.0.0:6667"` or `"[::]:6667"`. Port 0 picks a free port.
+    pub address: SocketAddr,
+}
+
+impl ListenerConfig {
+    /// A plain TCP listener on `address`.
+    pub fn tcp(address: SocketAddr) -> Self {
+        ListenerConfig { address }
+    }
+}
+
+/// Connection and resource limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Limits {
+    /// Most connections at once; the listener stops accepting while the server is full.
+    pub max_clients: usize,
+    /// Most connections at once from one IP address.
+    pub max_clients_per_ip: usize,
+    /// Most new connections from one IP address per `connect_window_secs`.
+    pub connects_per_window: u32,
+    /// The window of `connects_per_window`, in seconds.
+    pub connect_window_secs: u64,
+    /// Loopback addresses (127.0.0.0/8, ::1) skip the per-IP limit and the connect throttle.
+    pub exempt_loopback: bool,
+    /// Most bytes waiting to be written to one client before it is disconnected
+    /// ("SendQ exceeded").
+    pub sendq_bytes: usize,
+    /// Most channels one client may be in (ISUPPORT `CHANLIMIT`).
+    pub max_channels_per_user: usize,
+    /// Most entries in each of a channel's ban, exception and invite-exception lists
+    /// (ISUPPORT `MAXLIST`).
+    pub max_list_entries: usize,
+    /// Most targets of one PRIVMSG/NOTICE/TAGMSG (ISUPPORT `TARGMAX`).
+    pub max_targets: usize,
+    /// Seconds a connection may take to register (NICK + USER + CAP END) before it is closed.
+    pub registration_timeout_secs: u64,
+    /// Seconds of silence from a client before the server sends it a PING.
+    pub ping_interval_secs: u64,
+    /// Seconds to wait for any reply after that PING before "Ping timeout".
+    pub ping_timeout_secs: u64,
+    /// How many signed-off nicks WHOWAS remembers.
+    pub whowas_entries: usize,
+}
+
+/// Per-client flood control: a token bucket with fakelag-like delay.
+///
+/// Each line costs one token. A client may send `burst` lines at once; tokens come back at
+/// `lines_per_sec`. A line that finds the bucket empty waits until a token is back (the client
+/// sees lag, not an error). While lines wait, more may be read; past `max_queued_lines` waiting
+/// lines the client is disconnected with `ERROR :Excess Flood`. Operators are exempt.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct FloodConfig {
+    /// Whether flood control is on.
+    pub enabled: bool,
+    /// Lines a client may send at once.
+    pub burst: u32,
+    /// Lines per second a client may send over time.
+    pub lines_per_sec: f64,
+    /// Lines that may wait for tokens before "Excess Flood".
+    pub max_queued_lines: usize,
+}
+
+/// One operator account.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperConfig {
+    /// The name given to OPER.
+    pub name: String,
+    /// The password as an Argon2 PHC string (`charla-server hash-password` prints one).
+    pub password_hash: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server_name: default_server_name(),
+            network: "Charla".to_owned(),
+            listeners: vec![ListenerConfig::tcp(SocketAddr::from(([0, 0, 0, 0], 6667)))],
+            password: None,
+            motd: Some("Welcome to Charla.".to_owned()),
+            motd_file: None,
+            limits: Limits::default(),
+            flood: FloodConfig::default(),
+            opers: Vec::new(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_clients: 10_000,
+            max_clients_per_ip: 10,
+            connects_per_window: 10,
+            connect_window_secs: 60,
+            exempt_loopback: true,
+            // Like InspIRCd's example hard sendq: room for a full NAMES/WHO burst of a big
+            // channel, small enough that a stuck reader costs little.
+            sendq_bytes: 1024 * 1024,
+            max_channels_per_user: 50,
+            max_list_entries: 100,
+            max_targets: 4,
+            registration_timeout_secs: 60,
+            ping_interval_secs: 120,
+            ping_timeout_secs: 60,
+            whowas_entries: 1000,
+        }
+    }
+}
+
+impl Default for FloodConfig {
+    fn default() -> Self {
+        FloodConfig {
+            enabled: true,
+            burst: 10,
+            lines_per_sec: 2.0,
+            max_queued_lines: 30,
+        }
+    }
+}
+
+/// The host name if it is usable as a server name, else `charla.invalid`.
+fn default_server_name() -> String {
+    hostname::get()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .filter(|h| is_valid_server_name(h))
+        .unwrap_or_else(|| "charla.invalid".to_owned())
+}
+
+/// A server name is a host name: ASCII letters, digits, `-` and `.`.
+fn is_valid_server_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
+impl Config {
+    /// The default configuration listening on `address` only (tests use `127.0.0.1:0`).
+    pub fn with_listener(address: SocketAddr) -> Self {
+        Config {
+            listeners: vec![ListenerConfig::tcp(address)],
+            ..Config::default()
+        }
+    }
+
+    /// Parses TOML text. Returns the config and one warning per unknown key.
+    pub fn from_toml(text: &str) -> Result<(Config, Vec<String>), ConfigError> {
+        let mut unknown = Vec::new();
+        let de = toml::Deserializer::parse(text)?;
+        let config: Config = serde_ignored::deserialize(de, |path| {
+            unknown.push(format!("unknown config key `{path}` ignored"));
+        })?;
+        config.validate()?;
+        Ok((config, unknown))
+    }
+
+    /// Reads and parses a TOML file. Returns the config and one warning per unknown key.
+    pub fn load(path: &Path) -> Result<(Config, Vec<String>), ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text)
+    }
+
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+        if !is_valid_server_name(&self.server_name) {
+            return bad("server_name must be a host name (letters, digits, '-', '.')");
+        }
+        if self.network.is_empty() || self.network.contains([' ', '\r', '\n', '\0']) {
+            return bad("network must be one word");
+        }
+        if self.limits.max_clients == 0 {
+            return bad("limits.max_clients must be at least 1");
+        }
+        if self.limits.sendq_bytes < 4096 {
+            return bad("limits.sendq_bytes must be at least 4096");
+        }
+        if self.limits.max_targets == 0 {
+            return bad("limits.max_targets must be at least 1");
+        }
+        if self.flood.enabled && (self.flood.burst == 0 || self.flood.lines_per_sec <= 0.0) {
+            return bad("flood.burst and flood.lines_per_sec must be positive");
+        }
+        for oper in &self.opers {
+            if argon2::PasswordHash::new(&oper.password_hash).is_err() {
+                return Err(ConfigError::Invalid(format!(
+                    "opers: password_hash of `{}` is not a PHC string (use `charla-server hash-password`)",
+                    oper.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The MOTD lines: from `motd_file` if set, else `motd`; `None` when there is none.
+    pub fn motd_lines(&self) -> Result<Option<Vec<String>>, ConfigError> {
+        let text = match &self.motd_file {
+            Some(path) => {
+                Some(
+                    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                        path: path.clone(),
+                        source,
+                    })?,
+                )
+            }
+            None => self.motd.clone(),
+        };
+        Ok(text.map(|t| t.lines().map(str::to_owned).collect()))
+    }
+}
+
+impl Limits {
+    /// The registration timeout as a [`Duration`].
+    pub fn registration_timeout(&self) -> Duration {
+        Duration::from_secs(self.registration_timeout_secs)
+    }
+    /// The ping interval as a [`Duration`].
+    pub fn ping_interval(&self) -> Duration {
+        Duration::from_secs(self.ping_interval_secs)
+    }
+    /// The ping timeout as a [`Duration`].
+    pub fn ping_timeout(&self) -> Duration {
+        Duration::from_secs(self.ping_timeout_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let (c, warnings) = Config::from_toml("").expect("parses");
+        assert!(warnings.is_empty());
+        assert_eq!(
+            c.listeners[0].address,
+            SocketAddr::from(([0, 0, 0, 0], 6667))
+        );
+        assert!(c.limits.exempt_loopback);
+    }
+
+    #[test]
+    fn unknown_keys_are_warnings() {
+        let (c, warnings) =
+            Config::from_toml("netwrok = \"x\"\n[limits]\nmax_clients = 5\nbogus = 1\n")
+                .expect("parses");
+        assert_eq!(c.limits.max_clients, 5);
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(
+            warnings.iter().any(|w| w.contains("`netwrok`")),
+            "{warnings:?}"
+        );
+        assert!(
+            warnings.iter().any(|w| w.contains("`limits.bogus`")),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn bad_values_are_errors() {
+        assert!(Config::from_toml("server_name = \"a b\"").is_err());
+        assert!(Config::from_toml("[limits]\nmax_clients = \"x\"").is_err());
+        assert!(Config::from_toml("[[opers]]\nname = \"a\"\npassword_hash = \"x\"").is_err());
+    }
+
+    #[test]
+    fn the_example_file_parses_without_warnings() {
+        let text = include_str!("../charla.example.toml");
+        let (_, warnings) = Config::from_toml(text).expect("example parses");
+        assert!(warnings.is_empty(), "{warnings:?}");
+    }
+}

@@ -1,0 +1,254 @@
+//! Accepting connections: a slot under `max_clients` is taken BEFORE `accept` (a full server
+//! stops accepting instead of accepting and dropping), then the per-IP limits are checked, then
+//! the connection gets its own task. Accept errors (e.g. out of file descriptors) back off
+//! instead of spinning.
+//!
+//! Per-IP limits: at most `max_clients_per_ip` connections at once and `connects_per_window`
+//! new connections per window. Loopback addresses are exempt when `exempt_loopback` is set.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use crate::config::Limits;
+use crate::connection::{self, Guards};
+use crate::state::State;
+use crate::tracker::Tracker;
+
+/// Why a connection was refused before its session started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The IP address has too many connections open.
+    #[error("Too many connections from your IP")]
+    TooManyFromIp,
+    /// The IP address connected too often recently.
+    #[error("Too many connections from your IP (throttled)")]
+    Throttled,
+    /// The server is full.
+    #[error("Server is full")]
+    Full,
+    /// The server is shutting down.
+    #[error("Server shutting down")]
+    ShuttingDown,
+}
+
+#[derive(Debug)]
+struct IpEntry {
+    open: usize,
+    window_start: Instant,
+    window_count: u32,
+}
+
+/// Per-IP connection counts and connect rates.
+#[derive(Debug)]
+pub struct IpLimiter {
+    map: Mutex<HashMap<IpAddr, IpEntry>>,
+    max_open: usize,
+    max_per_window: u32,
+    window: Duration,
+    exempt_loopback: bool,
+}
+
+/// Holds one open connection of an IP address; dropping it gives the slot back.
+#[derive(Debug)]
+pub struct IpGuard {
+    limiter: Arc<IpLimiter>,
+    ip: IpAddr,
+}
+
+impl Drop for IpGuard {
+    fn drop(&mut self) {
+        let mut map = self.limiter.map.lock();
+        if let Some(e) = map.get_mut(&self.ip) {
+            e.open = e.open.saturating_sub(1);
+            if e.open == 0 && e.window_start.elapsed() >= self.limiter.window {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
+
+impl IpLimiter {
+    /// A limiter for `limits`.
+    pub fn new(limits: &Limits) -> Self {
+        IpLimiter {
+            map: Mutex::default(),
+            max_open: limits.max_clients_per_ip,
+            max_per_window: limits.connects_per_window,
+            window: Duration::from_secs(limits.connect_window_secs),
+            exempt_loopback: limits.exempt_loopback,
+        }
+    }
+
+    /// Admits one connection from `ip`, or says why not. `None` means exempt (loopback).
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Option<IpGuard>, Refusal> {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+            v4 => v4,
+        };
+        if self.exempt_loopback && ip.is_loopback() {
+            return Ok(None);
+        }
+        let now = Instant::now();
+        let mut map = self.map.lock();
+        if map.len() > 65_536 {
+            // Forget idle addresses so that the map cannot grow without bound.
+            let window = self.window;
+            map.retain(|_, e| e.open > 0 || now.duration_since(e.window_start) < window);
+        }
+        let e = map.entry(ip).or_insert(IpEntry {
+            open: 0,
+            window_start: now,
+            window_count: 0,
+        });
+        if now.duration_since(e.window_start) >= self.window {
+            e.window_start = now;
+            e.window_count = 0;
+        }
+        if e.open >= self.max_open {
+            return Err(Refusal::TooManyFromIp);
+        }
+        if e.window_count >= self.max_per_window {
+            return Err(Refusal::Throttled);
+        }
+        e.open += 1;
+        e.window_count += 1;
+        Ok(Some(IpGuard {
+            limiter: self.clone(),
+            ip,
+        }))
+    }
+}
+
+/// What every listener shares.
+#[derive(Debug, Clone)]
+pub(crate) struct Shared {
+    pub state: Arc<State>,
+    pub slots: Arc<Semaphore>,
+    pub ips: Arc<IpLimiter>,
+    pub tasks: Arc<Tracker>,
+}
+
+/// Accepts connections on `listener` until shutdown.
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    shared: Shared,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let local = listener.local_addr().ok();
+    info!(addr = ?local, "listening");
+    loop {
+        let permit = tokio::select! {
+            p = shared.slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = shutdown.changed() => break,
+        };
+        let (socket, peer) = tokio::select! {
+            r = accept(&listener) => r,
+            _ = shutdown.changed() => break,
+        };
+        let _ = socket.set_nodelay(true);
+        start(&shared, socket, peer, permit);
+    }
+    info!(addr = ?local, "listener stopped");
+}
+
+/// Starts a session for an accepted socket, or refuses it with an `ERROR` line.
+fn start(shared: &Shared, socket: TcpStream, peer: SocketAddr, permit: OwnedSemaphorePermit) {
+    match shared.ips.admit(peer.ip()) {
+        Ok(ip) => {
+            let guards = Guards {
+                permit: Some(permit),
+                ip,
+                task: shared.tasks.enter(),
+            };
+            tokio::spawn(connection::serve(
+                shared.state.clone(),
+                socket,
+                peer,
+                guards,
+            ));
+        }
+        Err(refusal) => {
+            warn!(%peer, %refusal, "connection refused");
+            tokio::spawn(refuse(socket, refusal));
+        }
+    }
+}
+
+/// Writes `ERROR :<why>` and closes, with a time limit.
+pub(crate) async fn refuse<S: tokio::io::AsyncWrite + Unpin>(mut socket: S, refusal: Refusal) {
+    let line = format!("ERROR :{refusal}\r\n");
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        let _ = socket.write_all(line.as_bytes()).await;
+        let _ = socket.shutdown().await;
+    })
+    .await;
+}
+
+/// Accepts one connection, backing off on errors (e.g. EMFILE) instead of spinning.
+async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        match listener.accept().await {
+            Ok(conn) => return conn,
+            Err(e) => {
+                warn!(error = %e, ?backoff, "accept failed");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(per_ip: usize, per_window: u32, exempt: bool) -> Limits {
+        Limits {
+            max_clients_per_ip: per_ip,
+            connects_per_window: per_window,
+            exempt_loopback: exempt,
+            ..Limits::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn limits_open_connections_per_ip() {
+        let l = Arc::new(IpLimiter::new(&limits(2, 100, true)));
+        let ip: IpAddr = "10.0.0.1".parse().expect("ip");
+        let a = l.admit(ip).expect("first");
+        let _b = l.admit(ip).expect("second");
+        assert_eq!(l.admit(ip).err(), Some(Refusal::TooManyFromIp));
+        drop(a);
+        assert!(l.admit(ip).is_ok());
+        // Another address is not affected; loopback is exempt.
+        assert!(l.admit("10.0.0.2".parse().expect("ip")).is_ok());
+        for _ in 0..10 {
+            assert!(matches!(
+                l.admit("127.0.0.1".parse().expect("ip")),
+                Ok(None)
+            ));
+        }
+    }
+
+    #[tokio::test]
+    async fn throttles_connect_rate_and_loopback_can_be_limited() {
+        let l = Arc::new(IpLimiter::new(&limits(100, 2, false)));
+        let ip: IpAddr = "127.0.0.1".parse().expect("ip");
+        let _a = l.admit(ip).expect("1");
+        let _b = l.admit(ip).expect("2");
+        assert_eq!(l.admit(ip).err(), Some(Refusal::Throttled));
+    }
+}

@@ -1,0 +1,242 @@
+//! [`Server::start`] and the [`ServerHandle`]: the operator API the app's "Host a server" mode
+//! and the headless binary use.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, broadcast, watch};
+use tracing::warn;
+
+use crate::config::{Config, ConfigError};
+use crate::connection::{self, Guards};
+use crate::event::{MessageKind, ServerEvent, UserInfo};
+use crate::listener::{self, IpLimiter, Refusal, Shared};
+use crate::outbound::Outgoing;
+use crate::sendq::CloseReason;
+use crate::state::State;
+use crate::tracker::Tracker;
+
+/// How long [`ServerHandle::shutdown`] waits for sessions to say goodbye.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration is invalid (or the MOTD file is unreadable).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A listener could not bind.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// No listener is configured.
+    #[error("no listeners configured")]
+    NoListeners,
+}
+
+/// Why an operator action failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HandleError {
+    /// No registered user has that nick.
+    #[error("no such nick: {0}")]
+    NoSuchNick(String),
+    /// The message text is empty.
+    #[error("empty message")]
+    EmptyMessage,
+    /// The server refused an in-process connection.
+    #[error("connection refused: {0}")]
+    Refused(Refusal),
+}
+
+/// The server. Start it with [`Server::start`].
+#[derive(Debug)]
+pub struct Server;
+
+#[derive(Debug)]
+struct Inner {
+    state: Arc<State>,
+    addrs: Vec<SocketAddr>,
+    shared: Shared,
+    shutdown_tx: watch::Sender<bool>,
+}
+
+/// A cheap, cloneable handle to a running server.
+#[derive(Debug, Clone)]
+pub struct ServerHandle {
+    inner: Arc<Inner>,
+}
+
+impl Server {
+    /// Binds the listeners and starts accepting on the current tokio runtime.
+    pub async fn start(config: Config) -> Result<ServerHandle, StartError> {
+        config.validate()?;
+        if config.listeners.is_empty() {
+            return Err(StartError::NoListeners);
+        }
+        let motd = config.motd_lines()?;
+        let mut listeners = Vec::new();
+        let mut addrs = Vec::new();
+        for l in &config.listeners {
+            let tcp = TcpListener::bind(l.address)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: l.address,
+                    source,
+                })?;
+            addrs.push(tcp.local_addr().map_err(|source| StartError::Bind {
+                addr: l.address,
+                source,
+            })?);
+            listeners.push(tcp);
+        }
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let shared = Shared {
+            slots: Arc::new(Semaphore::new(config.limits.max_clients)),
+            ips: Arc::new(IpLimiter::new(&config.limits)),
+            state: Arc::new(State::new(config, motd)),
+            tasks: Arc::new(Tracker::default()),
+        };
+        for tcp in listeners {
+            tokio::spawn(listener::accept_loop(
+                tcp,
+                shared.clone(),
+                shutdown_rx.clone(),
+            ));
+        }
+        Ok(ServerHandle {
+            inner: Arc::new(Inner {
+                state: shared.state.clone(),
+                addrs,
+                shared,
+                shutdown_tx,
+            }),
+        })
+    }
+}
+
+impl ServerHandle {
+    /// The addresses the listeners are bound to (with the real port when 0 was asked).
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.inner.addrs.clone()
+    }
+
+    /// The server name.
+    pub fn server_name(&self) -> String {
+        self.inner.state.name().to_owned()
+    }
+
+    /// The registered users, in connection order.
+    pub fn users(&self) -> Vec<UserInfo> {
+        self.inner.state.users()
+    }
+
+    /// A live stream of events. A receiver that falls behind gets `Lagged`.
+    pub fn subscribe(&self) -> broadcast::Receiver<ServerEvent> {
+        self.inner.state.subscribe()
+    }
+
+    /// Sends `NOTICE $<network> :<text>` from the server to every registered user.
+    pub fn notice_all(&self, text: &str) -> Result<(), HandleError> {
+        if text.is_empty() {
+            return Err(HandleError::EmptyMessage);
+        }
+        let state = &self.inner.state;
+        crate::command::oper::server_notice_all(state, state.name(), text);
+        Ok(())
+    }
+
+    /// Sends a NOTICE from the server to one user.
+    pub fn message_user(&self, nick: &str, text: &str) -> Result<(), HandleError> {
+        if text.is_empty() {
+            return Err(HandleError::EmptyMessage);
+        }
+        let state = &self.inner.state;
+        let target = state
+            .find_nick(nick)
+            .filter(|c| c.info.read().registered)
+            .ok_or_else(|| HandleError::NoSuchNick(nick.to_owned()))?;
+        let target_nick = target.nick();
+        let mut line = state.server_line("NOTICE");
+        line.param(&target_nick).trailing(text);
+        let out = Outgoing::new(line);
+        let _ = target.queue.push(out.for_caps(target.caps()));
+        state.emit(ServerEvent::Message {
+            from: state.name().to_owned(),
+            target: target_nick,
+            text: text.to_owned(),
+            kind: MessageKind::Notice,
+        });
+        Ok(())
+    }
+
+    /// Disconnects a user; others see it quit with `Killed (<server> (<reason>))`.
+    pub fn disconnect(&self, nick: &str, reason: &str) -> Result<(), HandleError> {
+        let state = &self.inner.state;
+        let target = state
+            .find_nick(nick)
+            .ok_or_else(|| HandleError::NoSuchNick(nick.to_owned()))?;
+        target.queue.close(CloseReason::Killed(format!(
+            "Killed ({} ({}))",
+            state.name(),
+            reason
+        )));
+        Ok(())
+    }
+
+    /// Runs a whole session over any byte stream (an in-process `tokio::io::duplex`, a fuzz
+    /// target, a future TLS or WebSocket listener). `peer` is the address to show and to apply
+    /// per-IP limits to.
+    pub fn connect_stream<S>(&self, stream: S, peer: SocketAddr) -> Result<(), HandleError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let shared = &self.inner.shared;
+        if shared.state.is_shutting_down() {
+            return Err(HandleError::Refused(Refusal::ShuttingDown));
+        }
+        let permit = shared
+            .slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| HandleError::Refused(Refusal::Full))?;
+        let ip = shared.ips.admit(peer.ip()).map_err(HandleError::Refused)?;
+        let guards = Guards {
+            permit: Some(permit),
+            ip,
+            task: shared.tasks.enter(),
+        };
+        tokio::spawn(connection::serve(
+            shared.state.clone(),
+            stream,
+            peer,
+            guards,
+        ));
+        Ok(())
+    }
+
+    /// Stops accepting, sends every client `ERROR :Server shutting down`, and waits (at most
+    /// 10 s) until every session has flushed and closed. Calling it again is harmless.
+    pub async fn shutdown(&self) {
+        let _ = self.inner.shutdown_tx.send(true);
+        self.inner.state.begin_shutdown();
+        if tokio::time::timeout(SHUTDOWN_TIMEOUT, self.inner.shared.tasks.wait_idle())
+            .await
+            .is_err()
+        {
+            warn!("some sessions did not end within the shutdown timeout");
+        }
+    }
+
+    /// Whether [`shutdown`](Self::shutdown) was called.
+    pub fn is_shut_down(&self) -> bool {
+        self.inner.state.is_shutting_down()
+    }
+}

@@ -1,0 +1,116 @@
+//! A session: what the command handlers see of one connection — the shared state, the client,
+//! and the registration progress — plus helpers to reply.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use charla_proto::LineBuilder;
+
+use crate::client::Client;
+use crate::state::State;
+
+/// Registration progress (<https://modern.ircdocs.horse/#connection-registration>).
+#[derive(Debug, Default)]
+pub struct Registration {
+    /// NICK was accepted.
+    pub has_nick: bool,
+    /// USER was accepted.
+    pub has_user: bool,
+    /// CAP LS or CAP REQ started negotiation; registration waits for CAP END.
+    pub cap_negotiating: bool,
+    /// The client asked `CAP LS 302` (or higher).
+    pub cap_302: bool,
+    /// The password given with PASS.
+    pub pass: Option<String>,
+    /// Registration finished.
+    pub done: bool,
+}
+
+/// One connection's session.
+#[derive(Debug)]
+pub struct Session {
+    /// The shared state.
+    pub state: Arc<State>,
+    /// This client.
+    pub client: Arc<Client>,
+    /// Registration progress.
+    pub reg: Registration,
+}
+
+/// A numeric reply being built; [`Reply::send`] queues it to the session's client.
+#[derive(Debug)]
+#[must_use = "a reply does nothing until sent"]
+pub struct Reply<'a> {
+    line: LineBuilder,
+    session: &'a Session,
+}
+
+impl Reply<'_> {
+    /// Adds a middle parameter (it becomes trailing if it must).
+    pub fn p(mut self, param: &str) -> Self {
+        self.line.param(param);
+        self
+    }
+
+    /// Adds the trailing parameter.
+    pub fn t(mut self, text: &str) -> Self {
+        self.line.trailing(text);
+        self
+    }
+
+    /// Queues the reply.
+    pub fn send(self) {
+        self.session.send_line(self.line);
+    }
+}
+
+impl Session {
+    /// A session for a new client.
+    pub fn new(state: Arc<State>, client: Arc<Client>) -> Self {
+        Session {
+            state,
+            client,
+            reg: Registration::default(),
+        }
+    }
+
+    /// The current nick (`*` before NICK).
+    pub fn nick(&self) -> String {
+        self.client.nick()
+    }
+
+    /// A numeric reply to this client: `:server NNN <nick> ...`.
+    pub fn num(&self, numeric: u16) -> Reply<'_> {
+        let mut line = LineBuilder::new();
+        line.source(self.state.name())
+            .numeric(numeric)
+            .param(&self.nick());
+        Reply {
+            line,
+            session: self,
+        }
+    }
+
+    /// Queues a finished line to this client.
+    pub fn send_line(&self, line: LineBuilder) {
+        self.send_bytes(Bytes::from(line.finish()));
+    }
+
+    /// Queues encoded bytes to this client. A full queue closes itself and ends the session.
+    pub fn send_bytes(&self, bytes: Bytes) {
+        let _ = self.client.queue.push(bytes);
+    }
+
+    /// A line from the server: `:server COMMAND`.
+    pub fn server_line(&self, command: &str) -> LineBuilder {
+        self.state.server_line(command)
+    }
+
+    /// Sends a standard reply `FAIL <command> <code> :<text>`
+    /// (<https://ircv3.net/specs/extensions/standard-replies>).
+    pub fn fail(&self, command: &str, code: &str, text: &str) {
+        let mut line = self.server_line("FAIL");
+        line.param(command).param(code).trailing(text);
+        self.send_line(line);
+    }
+}

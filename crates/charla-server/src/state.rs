@@ -1,0 +1,345 @@
+//! The server's shared state: clients, nicks, channels, WHOWAS, and the event stream.
+//!
+//! One `State` behind an `Arc`, shared by every connection task and the [`crate::ServerHandle`].
+//!
+//! Lock order (never take an earlier lock while holding a later one):
+//!
+//! 1. `nicks` (the nick map),
+//! 2. `channels` (the channel map),
+//! 3. a channel's lock,
+//! 4. a client's `info`,
+//! 5. a client's send queue.
+//!
+//! The `clients` map and `whowas` are leaves: take them alone. No lock is ever held across
+//! `.await`, and sockets are only written by each connection's writer task, outside every lock.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::SystemTime;
+
+use charla_proto::LineBuilder;
+use charla_proto::casemap::casefold;
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::broadcast;
+
+use crate::channel::Channel;
+use crate::client::{Client, ConnectionId};
+use crate::config::Config;
+use crate::event::{ServerEvent, UserInfo};
+use crate::isupport;
+use crate::outbound::Outgoing;
+use crate::sendq::SendQueue;
+
+/// A signed-off nick, for WHOWAS.
+#[derive(Debug, Clone)]
+pub struct WhowasEntry {
+    /// The nick.
+    pub nick: String,
+    /// The user name.
+    pub user: String,
+    /// The host.
+    pub host: String,
+    /// The real name.
+    pub realname: String,
+    /// When it signed off (or changed nick).
+    pub at: SystemTime,
+}
+
+/// A nick is taken by someone else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("nickname in use")]
+pub struct NickInUse;
+
+/// The shared state.
+#[derive(Debug)]
+pub struct State {
+    /// The configuration.
+    pub config: Config,
+    /// The MOTD lines, read at start.
+    pub motd: Option<Vec<String>>,
+    /// When the server started.
+    pub created: SystemTime,
+    /// The RPL_ISUPPORT tokens.
+    pub isupport: Vec<String>,
+    nicks: RwLock<HashMap<String, Arc<Client>>>,
+    channels: RwLock<HashMap<String, Arc<Channel>>>,
+    clients: RwLock<HashMap<ConnectionId, Arc<Client>>>,
+    whowas: Mutex<VecDeque<WhowasEntry>>,
+    events: broadcast::Sender<ServerEvent>,
+    next_id: AtomicU64,
+    shutting_down: AtomicBool,
+}
+
+impl State {
+    /// The state for `config`, with MOTD lines already read.
+    pub fn new(config: Config, motd: Option<Vec<String>>) -> Self {
+        let (events, _) = broadcast::channel(4096);
+        State {
+            isupport: isupport::tokens(&config),
+            config,
+            motd,
+            created: SystemTime::now(),
+            nicks: RwLock::default(),
+            channels: RwLock::default(),
+            clients: RwLock::default(),
+            whowas: Mutex::default(),
+            events,
+            next_id: AtomicU64::new(1),
+            shutting_down: AtomicBool::new(false),
+        }
+    }
+
+    /// The server name.
+    pub fn name(&self) -> &str {
+        &self.config.server_name
+    }
+
+    /// Publishes an event for the live log (no subscriber is fine).
+    pub fn emit(&self, event: ServerEvent) {
+        let _ = self.events.send(event);
+    }
+
+    /// A new receiver of events.
+    pub fn subscribe(&self) -> broadcast::Receiver<ServerEvent> {
+        self.events.subscribe()
+    }
+
+    /// Marks the server as shutting down and closes every session.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        for c in self.clients.read().values() {
+            c.queue.close(crate::sendq::CloseReason::Shutdown);
+        }
+    }
+
+    /// Whether shutdown began.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Adds a new connection.
+    pub fn add_client(&self, addr: SocketAddr) -> Arc<Client> {
+        let id = ConnectionId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        let queue = Arc::new(SendQueue::new(self.config.limits.sendq_bytes));
+        let client = Arc::new(Client::new(id, addr, queue));
+        self.clients.write().insert(id, client.clone());
+        // Shutdown may have walked the map just before this insert.
+        if self.is_shutting_down() {
+            client.queue.close(crate::sendq::CloseReason::Shutdown);
+        }
+        self.emit(ServerEvent::Connected { id, addr });
+        client
+    }
+
+    /// The client with id `id`.
+    pub fn client(&self, id: ConnectionId) -> Option<Arc<Client>> {
+        self.clients.read().get(&id).cloned()
+    }
+
+    /// Every connection (registered or not).
+    pub fn all_clients(&self) -> Vec<Arc<Client>> {
+        self.clients.read().values().cloned().collect()
+    }
+
+    /// The registered client using `nick`.
+    pub fn find_nick(&self, nick: &str) -> Option<Arc<Client>> {
+        self.nicks.read().get(casefold(nick).as_ref()).cloned()
+    }
+
+    /// Gives `nick` to `client`, releasing its old nick. Returns the old nick.
+    /// A change of case only is allowed.
+    pub fn claim_nick(&self, client: &Arc<Client>, nick: &str) -> Result<String, NickInUse> {
+        let folded = casefold(nick).into_owned();
+        let mut nicks = self.nicks.write();
+        if nicks
+            .get(&folded)
+            .is_some_and(|owner| owner.id != client.id)
+        {
+            return Err(NickInUse);
+        }
+        let mut info = client.info.write();
+        let old = std::mem::replace(&mut info.nick, nick.to_owned());
+        drop(info);
+        let old_folded = casefold(&old);
+        if old_folded != folded
+            && nicks
+                .get(old_folded.as_ref())
+                .is_some_and(|c| c.id == client.id)
+        {
+            nicks.remove(old_folded.as_ref());
+        }
+        nicks.insert(folded, client.clone());
+        Ok(old)
+    }
+
+    /// Takes a client out of the nick and client maps, and records it for WHOWAS.
+    pub fn remove_client(&self, client: &Client) {
+        let (nick, registered) = {
+            let info = client.info.read();
+            (info.nick.clone(), info.registered)
+        };
+        {
+            let mut nicks = self.nicks.write();
+            let folded = casefold(&nick);
+            if nicks
+                .get(folded.as_ref())
+                .is_some_and(|c| c.id == client.id)
+            {
+                nicks.remove(folded.as_ref());
+            }
+        }
+        self.clients.write().remove(&client.id);
+        if registered {
+            self.remember(client);
+        }
+    }
+
+    /// Records a client's current identity for WHOWAS.
+    pub fn remember(&self, client: &Client) {
+        let info = client.info.read();
+        let entry = WhowasEntry {
+            nick: info.nick.clone(),
+            user: info.user.clone(),
+            host: client.host.clone(),
+            realname: info.realname.clone(),
+            at: SystemTime::now(),
+        };
+        drop(info);
+        let mut whowas = self.whowas.lock();
+        whowas.push_front(entry);
+        whowas.truncate(self.config.limits.whowas_entries);
+    }
+
+    /// WHOWAS entries for `nick`, newest first.
+    pub fn whowas(&self, nick: &str, max: usize) -> Vec<WhowasEntry> {
+        let folded = casefold(nick);
+        self.whowas
+            .lock()
+            .iter()
+            .filter(|e| casefold(&e.nick) == folded)
+            .take(max)
+            .cloned()
+            .collect()
+    }
+
+    /// The channel named `name`.
+    pub fn channel(&self, name: &str) -> Option<Arc<Channel>> {
+        self.channels.read().get(casefold(name).as_ref()).cloned()
+    }
+
+    /// The channel named `name`, created if missing. Returns it and whether it was created.
+    pub fn channel_or_create(&self, name: &str) -> (Arc<Channel>, bool) {
+        let folded = casefold(name);
+        if let Some(c) = self.channels.read().get(folded.as_ref()) {
+            return (c.clone(), false);
+        }
+        let mut map = self.channels.write();
+        if let Some(c) = map.get(folded.as_ref()) {
+            return (c.clone(), false);
+        }
+        let c = Arc::new(Channel::new(name));
+        map.insert(folded.into_owned(), c.clone());
+        (c, true)
+    }
+
+    /// Removes `channel` from the map if it has no members left.
+    pub fn drop_channel_if_empty(&self, channel: &Arc<Channel>) {
+        let mut map = self.channels.write();
+        let mut st = channel.state.lock();
+        if st.members.is_empty() && !st.dead {
+            st.dead = true;
+            let folded = casefold(&channel.name);
+            if map
+                .get(folded.as_ref())
+                .is_some_and(|c| Arc::ptr_eq(c, channel))
+            {
+                map.remove(folded.as_ref());
+            }
+        }
+    }
+
+    /// Every channel.
+    pub fn all_channels(&self) -> Vec<Arc<Channel>> {
+        self.channels.read().values().cloned().collect()
+    }
+
+    /// How many channels exist.
+    pub fn channel_count(&self) -> usize {
+        self.channels.read().len()
+    }
+
+    /// Snapshots of the registered users.
+    pub fn users(&self) -> Vec<UserInfo> {
+        let mut users: Vec<UserInfo> = self
+            .all_clients()
+            .iter()
+            .filter_map(|c| {
+                let info = c.info.read();
+                info.registered.then(|| UserInfo {
+                    id: c.id,
+                    nick: info.nick.clone(),
+                    user: info.user.clone(),
+                    realname: info.realname.clone(),
+                    host: c.host.clone(),
+                    addr: c.addr,
+                    channels: info.channels.iter().map(|ch| ch.name.clone()).collect(),
+                    connected_since: c.connected_since,
+                    oper: info.modes.oper,
+                    away: info.away.clone(),
+                })
+            })
+            .collect();
+        users.sort_by_key(|u| u.id);
+        users
+    }
+
+    /// Sends `out` once to every client sharing a channel with `client` (and to `client` itself
+    /// when `include_self`), to those `keep` accepts.
+    pub fn send_to_peers(
+        &self,
+        client: &Client,
+        out: &Outgoing,
+        include_self: bool,
+        keep: impl Fn(&Client) -> bool,
+    ) {
+        let channels = client.info.read().channels.clone();
+        let mut seen: HashSet<ConnectionId> = HashSet::new();
+        seen.insert(client.id);
+        if include_self {
+            let _ = client.queue.push(out.for_caps(client.caps()));
+        }
+        for ch in channels {
+            let st = ch.state.lock();
+            for m in &st.members {
+                if seen.insert(m.client.id) && keep(&m.client) {
+                    let _ = m.client.queue.push(out.for_caps(m.client.caps()));
+                }
+            }
+        }
+    }
+
+    /// A line from the server itself (`:server.name COMMAND ...`).
+    pub fn server_line(&self, command: &str) -> LineBuilder {
+        let mut b = LineBuilder::new();
+        b.source(self.name()).command(command);
+        b
+    }
+
+    /// Counts for LUSERS: (users, invisible, operators, unregistered connections).
+    pub fn counts(&self) -> (usize, usize, usize, usize) {
+        let (mut users, mut invisible, mut opers, mut unknown) = (0, 0, 0, 0);
+        for c in self.all_clients() {
+            let info = c.info.read();
+            if info.registered {
+                users += 1;
+                invisible += usize::from(info.modes.invisible);
+                opers += usize::from(info.modes.oper);
+            } else {
+                unknown += 1;
+            }
+        }
+        (users, invisible, opers, unknown)
+    }
+}
