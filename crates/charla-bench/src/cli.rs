@@ -1,0 +1,404 @@
+//! The command line: one subcommand per scenario, options shared by all of them, and the
+//! checks that keep every run on loopback and bounded in count and time.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// The most clients one run may open: this machine caps a process at 20,000 open files, and
+/// the generator needs a few for itself.
+pub const MAX_CLIENTS: usize = 19_000;
+/// The longest a run may last, whatever `--timeout` says.
+pub const MAX_TIMEOUT_SECS: u64 = 1_800;
+/// The highest total message rate a run may ask for (messages per second).
+pub const MAX_RATE: u64 = 1_000_000;
+
+/// Load generator for IRC servers: standard IRC only (NICK, USER, JOIN, PRIVMSG, PING/PONG),
+/// loopback only, every run bounded in count and time.
+#[derive(Debug, Parser)]
+#[command(name = "charla-bench", version)]
+pub struct Cli {
+    /// The scenario to run.
+    #[command(subcommand)]
+    pub scenario: Scenario,
+}
+
+/// Options every scenario takes.
+#[derive(Debug, Clone, Args)]
+pub struct Common {
+    /// The server's address; only loopback addresses (127.0.0.0/8, ::1, localhost) are accepted.
+    #[arg(long, value_parser = parse_loopback)]
+    pub addr: SocketAddr,
+    /// The server's process id, to read its memory and CPU time from /proc.
+    #[arg(long)]
+    pub pid: Option<u32>,
+    /// Hard limit on the whole run, in seconds (at most 1800).
+    #[arg(long, default_value_t = 300)]
+    pub timeout: u64,
+    /// Print one JSON object instead of the human-readable summary.
+    #[arg(long)]
+    pub json: bool,
+    /// Connect with TLS (the certificate is not checked: loopback benchmark only).
+    #[arg(long)]
+    pub tls: bool,
+    /// Registrations in flight at once while connecting clients.
+    #[arg(long, default_value_t = 256)]
+    pub concurrency: usize,
+    /// Spread the clients over this many loopback source addresses (127.0.1.1, ...), so that
+    /// per-IP limits do not apply; 0 = all from 127.0.0.1. Not used by conn-storm.
+    #[arg(long, default_value_t = 0)]
+    pub spread_ips: u32,
+    /// A name for the server in the report (e.g. "charla", "ngircd").
+    #[arg(long, default_value = "server")]
+    pub label: String,
+}
+
+/// The scenarios.
+#[derive(Debug, Subcommand)]
+pub enum Scenario {
+    /// N clients register and stay: registrations per second, server RSS per client, held count.
+    Connect {
+        #[command(flatten)]
+        common: Common,
+        /// Clients to register.
+        #[arg(long, default_value_t = 1_000)]
+        clients: usize,
+        /// Seconds to hold them before measuring memory and the held count.
+        #[arg(long, default_value_t = 3)]
+        hold: u64,
+    },
+    /// N members in one channel, S of them sending at a total rate R for T seconds.
+    Fanout {
+        #[command(flatten)]
+        common: Common,
+        /// Channel members (senders included).
+        #[arg(long, default_value_t = 500)]
+        members: usize,
+        /// Members that send.
+        #[arg(long, default_value_t = 10)]
+        senders: usize,
+        /// Total messages per second, all senders together.
+        #[arg(long, default_value_t = 2_000)]
+        rate: u64,
+        /// Seconds of sending.
+        #[arg(long, default_value_t = 10)]
+        duration: u64,
+        /// Bytes of message text (at least the stamp).
+        #[arg(long, default_value_t = 100)]
+        size: usize,
+    },
+    /// Pairs of clients in private conversation: throughput and latency.
+    Direct {
+        #[command(flatten)]
+        common: Common,
+        /// Pairs of clients.
+        #[arg(long, default_value_t = 100)]
+        pairs: usize,
+        /// Total messages per second, all clients together.
+        #[arg(long, default_value_t = 10_000)]
+        rate: u64,
+        /// Seconds of sending.
+        #[arg(long, default_value_t = 10)]
+        duration: u64,
+        /// Bytes of message text.
+        #[arg(long, default_value_t = 100)]
+        size: usize,
+    },
+    /// CHATHISTORY LATEST/BEFORE under load, when the server advertises draft/chathistory.
+    History {
+        #[command(flatten)]
+        common: Common,
+        /// Clients asking for history at once.
+        #[arg(long, default_value_t = 10)]
+        clients: usize,
+        /// Requests per client.
+        #[arg(long, default_value_t = 100)]
+        requests: usize,
+        /// Messages written into the channel first.
+        #[arg(long, default_value_t = 1_000)]
+        messages: usize,
+    },
+    /// Clients join a busy channel and never read: RSS stays bounded, each is disconnected
+    /// for SendQ, a normal client keeps receiving.
+    SlowReaders {
+        #[command(flatten)]
+        common: Common,
+        /// Clients that never read.
+        #[arg(long, default_value_t = 1_000)]
+        clients: usize,
+        /// Clients sending into the channel (the total rate is shared between them).
+        #[arg(long, default_value_t = 10)]
+        senders: usize,
+        /// Total messages per second into the channel.
+        #[arg(long, default_value_t = 2_000)]
+        rate: u64,
+        /// Seconds of sending.
+        #[arg(long, default_value_t = 20)]
+        duration: u64,
+        /// Bytes of message text.
+        #[arg(long, default_value_t = 400)]
+        size: usize,
+        /// Growth of the server's RSS (MiB) above which the run fails.
+        #[arg(long, default_value_t = 1_024)]
+        rss_limit_mib: u64,
+    },
+    /// One client floods; others' latency stays as it was.
+    Flood {
+        #[command(flatten)]
+        common: Common,
+        /// Seconds of flooding (the quiet baseline lasts as long).
+        #[arg(long, default_value_t = 10)]
+        duration: u64,
+        /// Messages per second between the probe pairs.
+        #[arg(long, default_value_t = 200)]
+        probe_rate: u64,
+        /// Most bytes the flooder writes.
+        #[arg(long, default_value_t = 200_000_000)]
+        max_bytes: u64,
+    },
+    /// Many connections from one IP quickly: counts throttle errors; a client from another
+    /// loopback address still gets in.
+    ConnStorm {
+        #[command(flatten)]
+        common: Common,
+        /// Connections to open.
+        #[arg(long, default_value_t = 2_000)]
+        connections: usize,
+    },
+    /// Random bytes on a socket: a clean disconnect; the server still serves others.
+    Garbage {
+        #[command(flatten)]
+        common: Common,
+        /// Bytes of random data to send.
+        #[arg(long, default_value_t = 10 * 1024 * 1024)]
+        bytes: u64,
+    },
+    /// Clients stop mid-registration: the server times them out.
+    HalfRegister {
+        #[command(flatten)]
+        common: Common,
+        /// Clients that never finish registering.
+        #[arg(long, default_value_t = 1_000)]
+        clients: usize,
+        /// Seconds to wait for the server to close them all.
+        #[arg(long, default_value_t = 90)]
+        wait: u64,
+    },
+}
+
+impl Scenario {
+    /// The options shared by all scenarios.
+    pub fn common(&self) -> &Common {
+        match self {
+            Self::Connect { common, .. }
+            | Self::Fanout { common, .. }
+            | Self::Direct { common, .. }
+            | Self::History { common, .. }
+            | Self::SlowReaders { common, .. }
+            | Self::Flood { common, .. }
+            | Self::ConnStorm { common, .. }
+            | Self::Garbage { common, .. }
+            | Self::HalfRegister { common, .. } => common,
+        }
+    }
+
+    /// The scenario's name as typed on the command line.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Connect { .. } => "connect",
+            Self::Fanout { .. } => "fanout",
+            Self::Direct { .. } => "direct",
+            Self::History { .. } => "history",
+            Self::SlowReaders { .. } => "slow-readers",
+            Self::Flood { .. } => "flood",
+            Self::ConnStorm { .. } => "conn-storm",
+            Self::Garbage { .. } => "garbage",
+            Self::HalfRegister { .. } => "half-register",
+        }
+    }
+
+    /// Checks the sizes: every run must stay bounded in count and time.
+    pub fn validate(&self) -> Result<(), String> {
+        let common = self.common();
+        if common.timeout == 0 || common.timeout > MAX_TIMEOUT_SECS {
+            return Err(format!("--timeout must be 1..={MAX_TIMEOUT_SECS} seconds"));
+        }
+        if common.concurrency == 0 || common.concurrency > MAX_CLIENTS {
+            return Err(format!("--concurrency must be 1..={MAX_CLIENTS}"));
+        }
+        let clients = match self {
+            Self::Connect { clients, .. } => *clients,
+            Self::Fanout {
+                members, senders, ..
+            } => {
+                if *senders == 0 || senders > members {
+                    return Err("--senders must be 1..=--members".into());
+                }
+                if *members < 2 {
+                    return Err("--members must be at least 2".into());
+                }
+                *members
+            }
+            Self::Direct { pairs, .. } => pairs.saturating_mul(2),
+            Self::History { clients, .. } => clients.saturating_add(1),
+            Self::SlowReaders {
+                clients, senders, ..
+            } => {
+                if *senders == 0 {
+                    return Err("--senders must be at least 1".into());
+                }
+                clients.saturating_add(*senders).saturating_add(1)
+            }
+            Self::Flood { .. } | Self::Garbage { .. } => 8,
+            Self::ConnStorm { connections, .. } => *connections,
+            Self::HalfRegister { clients, .. } => *clients,
+        };
+        if clients == 0 || clients > MAX_CLIENTS {
+            return Err(format!(
+                "the scenario would open {clients} connections; allowed 1..={MAX_CLIENTS}"
+            ));
+        }
+        let (rate, duration) = match self {
+            Self::Fanout { rate, duration, .. }
+            | Self::Direct { rate, duration, .. }
+            | Self::SlowReaders { rate, duration, .. } => (*rate, *duration),
+            Self::Flood {
+                probe_rate,
+                duration,
+                ..
+            } => (*probe_rate, *duration),
+            Self::Connect { hold, .. } => (1, *hold),
+            Self::HalfRegister { wait, .. } => (1, *wait),
+            _ => (1, 1),
+        };
+        if rate == 0 || rate > MAX_RATE {
+            return Err(format!(
+                "the rate must be 1..={MAX_RATE} messages per second"
+            ));
+        }
+        if duration > common.timeout {
+            return Err("the scenario's duration must be shorter than --timeout".into());
+        }
+        if let Self::Garbage { bytes, .. } = self
+            && *bytes > 1 << 30
+        {
+            return Err("--bytes is capped at 1 GiB".into());
+        }
+        if let Self::Fanout { size, .. }
+        | Self::Direct { size, .. }
+        | Self::SlowReaders { size, .. } = self
+            && *size > 450
+        {
+            return Err("--size is at most 450 bytes (an IRC line is 512)".into());
+        }
+        Ok(())
+    }
+
+    /// The hard limit on the whole run.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.common().timeout.min(MAX_TIMEOUT_SECS))
+    }
+}
+
+/// Parses `HOST:PORT` and accepts it only if every address it names is a loopback address:
+/// the generator must never send load anywhere else.
+pub fn parse_loopback(text: &str) -> Result<SocketAddr, String> {
+    let addrs: Vec<SocketAddr> = match text.parse::<SocketAddr>() {
+        Ok(addr) => vec![addr],
+        Err(_) => {
+            // Only "localhost" is resolved; any other name is refused without a lookup.
+            let (host, _) = text
+                .rsplit_once(':')
+                .ok_or_else(|| format!("{text}: expected HOST:PORT"))?;
+            if !host.eq_ignore_ascii_case("localhost") {
+                return Err(format!(
+                    "{text}: only loopback addresses (127.0.0.0/8, [::1], localhost) are allowed"
+                ));
+            }
+            text.to_socket_addrs()
+                .map_err(|e| format!("{text}: {e}"))?
+                .collect()
+        }
+    };
+    let first = *addrs.first().ok_or_else(|| format!("{text}: no address"))?;
+    if addrs.iter().any(|a| !a.ip().is_loopback()) {
+        return Err(format!(
+            "{text}: only loopback addresses (127.0.0.0/8, [::1], localhost) are allowed"
+        ));
+    }
+    if first.port() == 0 {
+        return Err(format!("{text}: port 0 is not a server"));
+    }
+    Ok(first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_addresses_are_accepted() {
+        for ok in [
+            "127.0.0.1:6667",
+            "127.1.2.3:1",
+            "[::1]:6697",
+            "localhost:6667",
+        ] {
+            let addr = parse_loopback(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+            assert!(addr.ip().is_loopback());
+        }
+    }
+
+    #[test]
+    fn other_addresses_are_refused() {
+        for bad in [
+            "10.0.0.1:6667",
+            "192.168.1.2:6667",
+            "8.8.8.8:53",
+            "[2001:db8::1]:6667",
+            "0.0.0.0:6667",
+            "example.com:6667",
+            "127.0.0.1",
+            "127.0.0.1:0",
+            "",
+        ] {
+            assert!(parse_loopback(bad).is_err(), "{bad} must be refused");
+        }
+    }
+
+    #[test]
+    fn the_cli_refuses_a_remote_server() {
+        let err = Cli::try_parse_from(["charla-bench", "connect", "--addr", "10.1.1.1:6667"]);
+        assert!(err.is_err());
+    }
+
+    #[test]
+    fn sizes_are_bounded() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["charla-bench"];
+            all.extend_from_slice(args);
+            Cli::try_parse_from(all).map(|c| c.scenario.validate())
+        };
+        let ok = parse(&["fanout", "--addr", "127.0.0.1:6667"]);
+        assert!(matches!(ok, Ok(Ok(()))));
+        for bad in [
+            &["connect", "--addr", "127.0.0.1:6667", "--clients", "50000"][..],
+            &["connect", "--addr", "127.0.0.1:6667", "--clients", "0"],
+            &["fanout", "--addr", "127.0.0.1:6667", "--senders", "600"],
+            &["fanout", "--addr", "127.0.0.1:6667", "--rate", "0"],
+            &["fanout", "--addr", "127.0.0.1:6667", "--timeout", "99999"],
+            &["fanout", "--addr", "127.0.0.1:6667", "--duration", "400"],
+            &["direct", "--addr", "127.0.0.1:6667", "--size", "2000"],
+            &[
+                "garbage",
+                "--addr",
+                "127.0.0.1:6667",
+                "--bytes",
+                "99999999999",
+            ],
+        ] {
+            assert!(matches!(parse(bad), Ok(Err(_))), "{bad:?} must be refused");
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! What the generator reads from /proc: a process's resident memory and CPU time.
+//!
+//! CPU times in /proc/PID/stat are in clock ticks of `USER_HZ`, which Linux fixes at 100 for
+//! every user-space ABI on the platforms this runs on, so no `sysconf` call (and no unsafe code)
+//! is needed.
+
+use std::io;
+
+/// Clock ticks per second in /proc/PID/stat (Linux's `USER_HZ`).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// One reading of a process.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Sample {
+    /// Resident set size in KiB (`VmRSS`).
+    pub rss_kib: u64,
+    /// User plus system CPU time in seconds.
+    pub cpu_seconds: f64,
+}
+
+/// Reads a process (`None`: the generator itself).
+pub fn sample(pid: Option<u32>) -> io::Result<Sample> {
+    let dir = match pid {
+        Some(pid) => format!("/proc/{pid}"),
+        None => "/proc/self".to_owned(),
+    };
+    let status = std::fs::read_to_string(format!("{dir}/status"))?;
+    let stat = std::fs::read_to_string(format!("{dir}/stat"))?;
+    let rss_kib = parse_vmrss_kib(&status)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no VmRSS in status"))?;
+    let ticks = parse_stat_cpu_ticks(&stat)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "bad stat line"))?;
+    Ok(Sample {
+        rss_kib,
+        cpu_seconds: ticks as f64 / TICKS_PER_SECOND,
+    })
+}
+
+/// Whether the process still exists (and is not a zombie).
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
+}
+
+/// `VmRSS:    1234 kB` from /proc/PID/status.
+pub fn parse_vmrss_kib(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+}
+
+/// utime + stime (fields 14 and 15) from /proc/PID/stat. The command name (field 2) may hold
+/// spaces and parentheses, so fields are counted after its last `)`.
+pub fn parse_stat_cpu_ticks(stat: &str) -> Option<u64> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    // After ")" come fields 3 (state), 4, ...; utime is field 14, i.e. index 11 here.
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vmrss_is_read_from_status() {
+        let status = "Name:\tngircd\nVmPeak:\t  9000 kB\nVmRSS:\t    4321 kB\nThreads:\t1\n";
+        assert_eq!(parse_vmrss_kib(status), Some(4321));
+        assert_eq!(parse_vmrss_kib("Name: x\n"), None);
+    }
+
+    #[test]
+    fn cpu_ticks_skip_a_command_name_with_spaces_and_parens() {
+        let stat = "1234 (we ird) (name)) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 70 0 0 20 0 1 0";
+        assert_eq!(parse_stat_cpu_ticks(stat), Some(320));
+        assert_eq!(parse_stat_cpu_ticks("garbage"), None);
+    }
+
+    #[test]
+    fn this_process_can_be_sampled() {
+        let me = sample(None).expect("own /proc entry");
+        assert!(me.rss_kib > 0);
+        assert!(alive(std::process::id()));
+    }
+}
