@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use charla_client::{
-    BufferId, Client, ClientHandle, ClientOptions, Command, Event, ServerConfig, State, TrustStore,
+    BufferId, Client, ClientHandle, ClientOptions, Command, Event, Notification, ServerConfig,
+    State, TrustStore,
 };
 use tokio::io::{
     AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, ReadHalf, WriteHalf,
@@ -115,6 +116,20 @@ impl App {
             self.state.apply(&ev);
             if pred(&ev) {
                 return Ok(ev);
+            }
+        }
+    }
+
+    /// Applies events until one brings a notification, at most `STEP`.
+    pub async fn notified(&mut self) -> Result<Notification> {
+        let deadline = tokio::time::Instant::now() + STEP;
+        loop {
+            let ev = tokio::time::timeout_at(deadline, self.events.recv())
+                .await
+                .context("no notification")?
+                .context("events closed")?;
+            if let Some(n) = self.state.apply(&ev) {
+                return Ok(n);
             }
         }
     }
