@@ -19,7 +19,8 @@ pub enum ParseError {
     /// Tags or a source were given but no command followed.
     #[error("no command")]
     NoCommand,
-    /// The tag section is malformed (an empty key, or a key with characters keys cannot have).
+    /// The tag section is malformed: no tag at all, an empty key, or a key with characters keys
+    /// cannot have.
     #[error("malformed message tags")]
     BadTags,
     /// The line holds a NUL, CR or LF byte in its middle.
@@ -64,11 +65,19 @@ impl<'a> Message<'a> {
         let mut raw_tags = "";
         if let Some(after) = rest.strip_prefix('@') {
             let (t, r) = split_word(after);
+            let mut count = 0;
             for item in t.split(';').filter(|i| !i.is_empty()) {
                 let key = item.split_once('=').map_or(item, |(k, _)| k);
                 if !tags::is_valid_key(key) {
                     return Err(ParseError::BadTags);
                 }
+                count += 1;
+            }
+            // The grammar asks for at least one tag after `@`. An empty section would also make
+            // the next word's `@` (as in `@ @ x`) read as a command that cannot be sent back
+            // without turning into tags again (found by fuzzing).
+            if count == 0 {
+                return Err(ParseError::BadTags);
             }
             raw_tags = t;
             rest = r;
@@ -274,6 +283,11 @@ mod tests {
             (":src", Err(ParseError::NoCommand)),
             ("@a=b", Err(ParseError::NoCommand)),
             ("@=b CMD", Err(ParseError::BadTags)),
+            ("@ CMD", Err(ParseError::BadTags)),
+            ("@;; CMD", Err(ParseError::BadTags)),
+            ("@ @ a b", Err(ParseError::BadTags)),
+            ("@a; CMD", Ok(("CMD", &[]))),
+            (":s @ a", Ok(("@", &["a"]))),
             ("CMD a\0b", Err(ParseError::ForbiddenByte)),
             ("CMD a\rb", Err(ParseError::ForbiddenByte)),
             ("PING", Ok(("PING", &[]))),
