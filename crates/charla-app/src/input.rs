@@ -59,42 +59,60 @@ impl History {
 /// Tab completion state: repeated Tab cycles through the nicks matching the same prefix.
 #[derive(Debug, Default, Clone)]
 pub struct Completion {
-    /// (text before the word, the typed prefix, index of the last candidate offered)
-    cycle: Option<(String, String, usize)>,
-    /// The line as this completer last left it; any other text means the user typed.
-    last_result: String,
+    /// The cycle in progress, if the line is still the one this completer produced.
+    cycle: Option<Cycle>,
+}
+
+#[derive(Debug, Clone)]
+struct Cycle {
+    /// Text before the completed word.
+    before: String,
+    /// The candidates, in the order offered.
+    candidates: Vec<String>,
+    /// Index of the candidate offered last.
+    index: usize,
+    /// The line as this completer left it; any other text means the user typed.
+    result: String,
 }
 
 impl Completion {
-    /// Completes the last word of `line` against `nicks` (case-insensitively). At the start of
-    /// the line a nick gets ": " after it, elsewhere a space. Returns the new line, or `None`
-    /// when nothing matches.
-    pub fn complete(&mut self, line: &str, nicks: &[String]) -> Option<String> {
-        if self.cycle.is_none() || line != self.last_result {
-            let start = line.rfind(' ').map_or(0, |i| i + 1);
-            let prefix = line.get(start..)?.to_owned();
-            if prefix.is_empty() {
-                return None;
+    /// Completes the last word of `line`. `candidates` gives the nicks for a prefix (the client
+    /// core's `Buffer::complete_nick`: recent speakers first). At the start of the line a nick
+    /// gets ": " after it, elsewhere a space. Returns the new line, or `None` when nothing
+    /// matches.
+    pub fn complete(
+        &mut self,
+        line: &str,
+        candidates: impl FnOnce(&str) -> Vec<String>,
+    ) -> Option<String> {
+        match &mut self.cycle {
+            Some(cycle) if cycle.result == line => {
+                cycle.index = (cycle.index + 1) % cycle.candidates.len().max(1);
             }
-            self.cycle = Some((line.get(..start)?.to_owned(), prefix, usize::MAX));
+            _ => {
+                let start = line.rfind(' ').map_or(0, |i| i + 1);
+                let prefix = line.get(start..)?;
+                if prefix.is_empty() {
+                    return None;
+                }
+                let candidates = candidates(prefix);
+                if candidates.is_empty() {
+                    self.cycle = None;
+                    return None;
+                }
+                self.cycle = Some(Cycle {
+                    before: line.get(..start)?.to_owned(),
+                    candidates,
+                    index: 0,
+                    result: String::new(),
+                });
+            }
         }
-        let (before, prefix, last) = self.cycle.as_mut()?;
-        let folded = prefix.to_lowercase();
-        let mut matches: Vec<&String> = nicks
-            .iter()
-            .filter(|nick| nick.to_lowercase().starts_with(&folded))
-            .collect();
-        if matches.is_empty() {
-            self.cycle = None;
-            return None;
-        }
-        matches.sort_by_key(|nick| nick.to_lowercase());
-        let index = last.wrapping_add(1) % matches.len();
-        *last = index;
-        let suffix = if before.is_empty() { ": " } else { " " };
-        let result = format!("{before}{}{suffix}", matches.get(index)?);
-        self.last_result.clone_from(&result);
-        Some(result)
+        let cycle = self.cycle.as_mut()?;
+        let nick = cycle.candidates.get(cycle.index)?;
+        let suffix = if cycle.before.is_empty() { ": " } else { " " };
+        cycle.result = format!("{}{nick}{suffix}", cycle.before);
+        Some(cycle.result.clone())
     }
 
     /// Forgets the cycle (the user typed something else).
@@ -129,20 +147,32 @@ mod tests {
     }
 
     #[test]
-    fn tab_completes_and_cycles_case_insensitively() {
-        let nicks: Vec<String> = ["Ñandú", "ñoño", "alice"].map(String::from).into();
+    fn tab_completes_and_cycles() {
+        let nicks = ["Ñandú", "ñoño", "alice"];
+        let lookup = |prefix: &str| -> Vec<String> {
+            let prefix = prefix.to_lowercase();
+            nicks
+                .iter()
+                .filter(|n| n.to_lowercase().starts_with(&prefix))
+                .map(|n| (*n).to_owned())
+                .collect()
+        };
         let mut completion = Completion::default();
-        let first = completion.complete("ñ", &nicks);
-        assert_eq!(first.as_deref(), Some("Ñandú: "));
-        let second = completion.complete("Ñandú: ", &nicks);
-        assert_eq!(second.as_deref(), Some("ñoño: "));
-        let third = completion.complete("ñoño: ", &nicks);
-        assert_eq!(third.as_deref(), Some("Ñandú: "));
-        completion.reset();
+        assert_eq!(completion.complete("ñ", lookup).as_deref(), Some("Ñandú: "));
         assert_eq!(
-            completion.complete("hola al", &nicks).as_deref(),
-            Some("hola alice ")
+            completion.complete("Ñandú: ", lookup).as_deref(),
+            Some("ñoño: ")
         );
-        assert_eq!(completion.complete("zz", &nicks), None);
+        assert_eq!(
+            completion.complete("ñoño: ", lookup).as_deref(),
+            Some("Ñandú: ")
+        );
+        assert_eq!(
+            completion.complete("hola al", lookup).as_deref(),
+            Some("hola alice "),
+            "typing something else starts a new cycle"
+        );
+        assert_eq!(completion.complete("zz", lookup), None);
+        assert_eq!(completion.complete("", lookup), None);
     }
 }

@@ -1,11 +1,33 @@
 //! The Charla desktop app, as a library so tests can drive the real UI (egui_kittest).
 //!
-//! - [`config`]: saved servers and settings (TOML in the user's config directory).
-//! - [`theme`]: nick colours and accent colours.
-//! - [`links`]: finding clickable links in message text.
-//! - [`input`]: the input line's history and Tab completion.
+//! The app holds no protocol logic: charla-client connects, negotiates, keeps the state of
+//! buffers and members and parses what the user types; charla-server is the embedded server
+//! of "Host a server". This crate draws them and passes the user's wishes on.
+//!
+//! - [`app`]: [`CharlaApp`], the window: top bar, chat tab, host tab, certificate prompt.
+//! - [`session`]: one connection: the client handle, its state, per-buffer view state.
+//! - [`connect`]: the connect screen with saved servers and account registration.
+//! - [`buffers`]: the side list of servers and buffers with unread/mention counts.
+//! - [`chat`]: a buffer's lines and the input line.
+//! - [`nicklist`]: a channel's members.
+//! - [`host`]: the operator console over an embedded charla-server.
+//! - [`input`]: input history and Tab completion.
+//! - [`links`]: clickable links in text.
+//! - [`notify`]: desktop notifications.
+//! - [`config`]: saved servers and settings on disk.
+//! - [`theme`]: colours (nick colours by a stable hash).
 
+pub mod app;
+pub mod buffers;
+pub mod chat;
 pub mod config;
+pub mod connect;
+pub mod host;
 pub mod input;
 pub mod links;
+pub mod nicklist;
+pub mod notify;
+pub mod session;
 pub mod theme;
+
+pub use app::{AppOptions, CharlaApp, Tab};

@@ -1,18 +1,47 @@
-//! `charla`: the desktop app.
+//! `charla`: the desktop app. Creates the tokio runtime that the connections and the embedded
+//! server run on, then hands the window to eframe.
+
+use anyhow::Context as _;
+use charla_app::{AppOptions, CharlaApp};
 
 fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    // Two workers suffice for a handful of connections and a small embedded server; the UI
+    // thread stays eframe's.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("charla-net")
+        .enable_all()
+        .build()
+        .context("cannot start the network runtime")?;
+    let handle = runtime.handle().clone();
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("Charla")
-            .with_inner_size([1100.0, 720.0]),
+            .with_app_id("charla")
+            .with_inner_size([1100.0, 720.0])
+            .with_min_inner_size([640.0, 420.0]),
+        // glow: OpenGL, which Mesa renders in software where there is no GPU.
         renderer: eframe::Renderer::Glow,
         ..Default::default()
     };
-    eframe::run_ui_native("Charla", options, |ui, _frame| {
-        egui::CentralPanel::default().show(ui, |ui| {
-            ui.heading("Charla ñ á ¿ 🎉");
-            let _ = ui.button("Connect");
-        });
-    })
-    .map_err(|e| anyhow::anyhow!("{e}"))
+    let result = eframe::run_native(
+        "Charla",
+        options,
+        Box::new(move |cc| {
+            Ok(Box::new(CharlaApp::new(
+                cc.egui_ctx.clone(),
+                handle,
+                AppOptions::user(),
+            )))
+        }),
+    );
+    // Let QUIT lines and the server's goodbyes go out, but never hang on exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    result.map_err(|e| anyhow::anyhow!("the window failed: {e}"))
 }

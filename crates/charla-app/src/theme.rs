@@ -42,6 +42,17 @@ pub fn muted(visuals: &Visuals) -> Color32 {
     visuals.weak_text_color()
 }
 
+/// A small filled circle in `colour` (connection status); painted, since the bundled fonts
+/// have no "●".
+pub fn dot(ui: &mut egui::Ui, colour: Color32) -> egui::Response {
+    let size = ui.text_style_height(&egui::TextStyle::Body);
+    let (rect, response) =
+        ui.allocate_exact_size(egui::vec2(size * 0.8, size), egui::Sense::hover());
+    ui.painter()
+        .circle_filled(rect.center(), size * 0.3, colour);
+    response
+}
+
 /// Applies the app's look to the context.
 pub fn apply(ctx: &Context, dark: bool) {
     ctx.set_visuals(if dark {

@@ -1,0 +1,557 @@
+//! [`CharlaApp`]: the window. A top bar switches between the chat (connect screen, side list,
+//! chat view, nick list) and "Host a server" (the operator console). Each frame drains the
+//! connections' events into their states, then draws; commands go out with `try_send`, so
+//! the UI never waits on the network.
+
+use std::sync::Arc;
+
+use charla_client::{
+    BufferId, CertificateIssue, Command, ConnectionStatus, ServerConfig, TrustStore,
+};
+use egui::{RichText, Ui};
+
+use crate::buffers::{self, ListAction};
+use crate::config::{ConfigStore, Settings};
+use crate::connect::{self, ConnectAction, ConnectForm, Registration};
+use crate::host::{HostAction, HostConsole};
+use crate::session::Session;
+use crate::{chat, nicklist, notify, theme};
+
+/// How the app is set up: where it keeps things, and whether it may notify the desktop.
+#[derive(Debug, Clone)]
+pub struct AppOptions {
+    /// Saved servers and settings.
+    pub store: ConfigStore,
+    /// Certificate pins.
+    pub trust: TrustStore,
+    /// Send desktop notifications (off in tests).
+    pub notifications: bool,
+}
+
+impl AppOptions {
+    /// The user's own files (config directory), notifications on.
+    pub fn user() -> Self {
+        let store = ConfigStore::user();
+        let trust = store
+            .path()
+            .and_then(|p| p.parent())
+            .map(|dir| dir.join("pins.toml"))
+            .and_then(|path| match TrustStore::load(&path) {
+                Ok(store) => Some(store),
+                Err(e) => {
+                    tracing::warn!(error = %e, "certificate pins unreadable; starting empty");
+                    None
+                }
+            })
+            .unwrap_or_else(TrustStore::in_memory);
+        Self {
+            store,
+            trust,
+            notifications: true,
+        }
+    }
+
+    /// Nothing on disk, no notifications: for tests.
+    pub fn ephemeral() -> Self {
+        Self {
+            store: ConfigStore::in_memory(),
+            trust: TrustStore::in_memory(),
+            notifications: false,
+        }
+    }
+}
+
+/// Which part of the window is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    /// The chat window.
+    Chat,
+    /// The operator console of the embedded server.
+    Host,
+}
+
+/// The desktop app.
+pub struct CharlaApp {
+    runtime: tokio::runtime::Handle,
+    ctx: egui::Context,
+    options: AppOptions,
+    settings: Settings,
+    /// The settings file's problem, shown on the connect screen.
+    settings_error: Option<String>,
+    tab: Tab,
+    connect: ConnectForm,
+    show_connect: bool,
+    sessions: Vec<Session>,
+    current: Option<usize>,
+    next_key: u64,
+    host: HostConsole,
+    title: String,
+}
+
+impl CharlaApp {
+    /// Builds the app on `ctx`, spawning network work on `runtime`.
+    pub fn new(ctx: egui::Context, runtime: tokio::runtime::Handle, options: AppOptions) -> Self {
+        let (settings, settings_error) = match options.store.load() {
+            Ok(settings) => (settings, None),
+            Err(e) => (
+                Settings::default(),
+                Some(format!("{e}. Starting with no saved servers.")),
+            ),
+        };
+        if let Some(dark) = settings.dark {
+            theme::apply(&ctx, dark);
+        }
+        let connect = settings
+            .servers
+            .first()
+            .map(|s| ConnectForm::from_saved(s, Some(0)))
+            .unwrap_or_default();
+        let host = HostConsole::new(runtime.clone(), ctx.clone());
+        Self {
+            runtime,
+            ctx,
+            options,
+            settings,
+            settings_error,
+            tab: Tab::Chat,
+            connect,
+            show_connect: true,
+            sessions: Vec::new(),
+            current: None,
+            next_key: 1,
+            host,
+            title: String::new(),
+        }
+    }
+
+    /// The connections (for tests and the status bar).
+    pub fn sessions(&self) -> &[Session] {
+        &self.sessions
+    }
+
+    /// The tab on screen.
+    pub fn tab(&self) -> Tab {
+        self.tab
+    }
+
+    /// The operator console.
+    pub fn host(&self) -> &HostConsole {
+        &self.host
+    }
+
+    /// Opens a connection and shows it.
+    pub fn open_session(
+        &mut self,
+        label: String,
+        config: ServerConfig,
+        register: Option<Registration>,
+    ) -> usize {
+        let key = self.next_key;
+        self.next_key += 1;
+        let ctx = self.ctx.clone();
+        let waker = Arc::new(move || ctx.request_repaint());
+        let mut session = Session::connect(
+            key,
+            label,
+            config,
+            self.options.trust.clone(),
+            self.runtime.clone(),
+            waker,
+        );
+        session.registration = register;
+        self.sessions.push(session);
+        let index = self.sessions.len() - 1;
+        self.current = Some(index);
+        self.show_connect = false;
+        self.tab = Tab::Chat;
+        index
+    }
+
+    fn save_settings(&mut self) {
+        if let Err(e) = self.options.store.save(&self.settings) {
+            self.connect.error = Some(format!("Could not save: {e}"));
+        }
+    }
+
+    fn drain(&mut self) {
+        let focused = self.ctx.input(|i| i.viewport().focused.unwrap_or(true));
+        let mut more = false;
+        for (index, session) in self.sessions.iter_mut().enumerate() {
+            let (notifications, pending) = session.drain();
+            more |= pending;
+            session.settle();
+            if self.options.notifications {
+                for n in &notifications {
+                    let on_screen = focused
+                        && self.current == Some(index)
+                        && match n {
+                            charla_client::Notification::Mention { buffer, .. } => {
+                                session.active.same(buffer)
+                            }
+                            charla_client::Notification::Private { nick, .. } => {
+                                session.active.same(&BufferId::Query(nick.clone()))
+                            }
+                        };
+                    if !on_screen {
+                        notify::show(&session.label, n);
+                    }
+                }
+            }
+        }
+        if more {
+            self.ctx.request_repaint();
+        }
+        self.update_title();
+    }
+
+    /// "Charla (3)": the window title counts unread mentions, like most chat apps.
+    fn update_title(&mut self) {
+        let mentions: usize = self
+            .sessions
+            .iter()
+            .flat_map(|s| s.state.buffers.iter())
+            .map(|b| b.mentions)
+            .sum();
+        let title = if mentions > 0 {
+            format!("Charla ({mentions})")
+        } else {
+            "Charla".to_owned()
+        };
+        if title != self.title {
+            self.ctx
+                .send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
+            self.title = title;
+        }
+    }
+
+    fn top_bar(&mut self, ui: &mut Ui) {
+        egui::Panel::top("top-bar").show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.label(RichText::new("💬 Charla").heading().strong());
+                ui.separator();
+                ui.selectable_value(&mut self.tab, Tab::Chat, "Chat");
+                ui.selectable_value(&mut self.tab, Tab::Host, "Host a server");
+                if self.host.is_running() {
+                    theme::dot(ui, theme::OK).on_hover_text("Your server is running");
+                }
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    let dark = ui.visuals().dark_mode;
+                    let label = if dark { "☀ Light" } else { "🌙 Dark" };
+                    if ui
+                        .button(label)
+                        .on_hover_text("Switch the colour theme")
+                        .clicked()
+                    {
+                        theme::apply(ui.ctx(), !dark);
+                        self.settings.dark = Some(!dark);
+                        self.save_settings();
+                    }
+                });
+            });
+        });
+    }
+
+    fn chat_tab(&mut self, ui: &mut Ui) {
+        let current = self.current.filter(|i| *i < self.sessions.len());
+        if self.sessions.is_empty() || self.show_connect || current.is_none() {
+            self.connect_screen(ui);
+            return;
+        }
+        let Some(index) = current else { return };
+
+        let action = egui::Panel::left("buffer-list-panel")
+            .resizable(true)
+            .default_size(200.0)
+            .show(ui, |ui| buffers::show(ui, &self.sessions, current))
+            .inner;
+        if let Some(action) = action {
+            self.list_action(action);
+            return;
+        }
+        let Some(session) = self.sessions.get_mut(index) else {
+            return;
+        };
+
+        egui::Panel::bottom("status-bar").show(ui, |ui| {
+            ui.horizontal(|ui| {
+                let colour = match session.state.status {
+                    ConnectionStatus::Connected => theme::OK,
+                    ConnectionStatus::Disconnected { .. } | ConnectionStatus::WaitingForTrust => {
+                        theme::DANGER
+                    }
+                    _ => theme::MENTION_BADGE,
+                };
+                theme::dot(ui, colour);
+                ui.label(format!("{}: {}", session.label, session.status_text()));
+                if let ConnectionStatus::Disconnected {
+                    retry_at: Some(_), ..
+                } = session.state.status
+                {
+                    // The countdown in the status text moves by itself.
+                    ui.ctx()
+                        .request_repaint_after(std::time::Duration::from_secs(1));
+                }
+                if matches!(session.state.status, ConnectionStatus::Disconnected { .. })
+                    && ui.small_button("Reconnect now").clicked()
+                {
+                    session.send(Command::Reconnect);
+                }
+                if let Some(account) = &session.state.account {
+                    ui.separator();
+                    ui.label(format!("account: {account}"));
+                }
+                if session.state.away {
+                    ui.separator();
+                    ui.label("away");
+                }
+            });
+        });
+
+        if let Some(buffer) = session.state.buffer(&session.active)
+            && matches!(buffer.id, BufferId::Channel(_))
+        {
+            let me = session.state.nick.clone();
+            let command = egui::Panel::right("nick-list-panel")
+                .resizable(true)
+                .default_size(160.0)
+                .show(ui, |ui| nicklist::show(ui, buffer, &me))
+                .inner;
+            if let Some(command) = command {
+                session.send(command);
+            }
+        }
+
+        egui::CentralPanel::default().show(ui, |ui| chat::show(ui, session));
+    }
+
+    fn list_action(&mut self, action: ListAction) {
+        match action {
+            ListAction::NewConnection => self.show_connect = true,
+            ListAction::CloseSession(index) => {
+                if index < self.sessions.len() {
+                    let mut session = self.sessions.remove(index);
+                    session.quit(None);
+                    self.current = if self.sessions.is_empty() {
+                        None
+                    } else {
+                        Some(0)
+                    };
+                }
+            }
+            ListAction::Select(index, _) => {
+                self.current = Some(index);
+                self.show_connect = false;
+                buffers::apply(&mut self.sessions, &action);
+            }
+            other => buffers::apply(&mut self.sessions, &other),
+        }
+    }
+
+    fn connect_screen(&mut self, ui: &mut Ui) {
+        egui::CentralPanel::default().show(ui, |ui| {
+            if !self.sessions.is_empty() && ui.button("⏴ Back to the chat").clicked() {
+                self.show_connect = false;
+                self.current = self.current.or(Some(0));
+            }
+            if let Some(error) = &self.settings_error {
+                ui.colored_label(theme::DANGER, error);
+            }
+            ui.add_space(8.0);
+            let action = connect::show(ui, &mut self.connect, &self.settings.servers);
+            ui.add_space(16.0);
+            ui.separator();
+            ui.horizontal(|ui| {
+                ui.label("No server yet?");
+                if ui.button("Host a server on this computer…").clicked() {
+                    self.tab = Tab::Host;
+                }
+            });
+            match action {
+                Some(ConnectAction::Connect { config, register }) => {
+                    let label = if self.connect.name.trim().is_empty() {
+                        format!("{}:{}", config.host, config.port)
+                    } else {
+                        self.connect.name.trim().to_owned()
+                    };
+                    self.open_session(label, config, register);
+                }
+                Some(ConnectAction::Save(saved, index)) => {
+                    match index.and_then(|i| self.settings.servers.get_mut(i)) {
+                        Some(slot) => *slot = saved,
+                        None => {
+                            self.settings.servers.push(saved);
+                            self.connect.selected = Some(self.settings.servers.len() - 1);
+                        }
+                    }
+                    self.save_settings();
+                }
+                Some(ConnectAction::Delete(index)) if index < self.settings.servers.len() => {
+                    self.settings.servers.remove(index);
+                    self.save_settings();
+                }
+                Some(ConnectAction::Delete(_)) | None => {}
+            }
+        });
+    }
+
+    /// The certificate question of the first session that has one: a modal with the
+    /// fingerprint and Trust/Cancel, or a red refusal when the pinned certificate changed.
+    fn certificate_modal(&mut self, ui: &mut Ui) {
+        let Some(session) = self
+            .sessions
+            .iter_mut()
+            .find(|s| s.state.certificate.is_some() && !s.certificate_dismissed)
+        else {
+            return;
+        };
+        let Some(issue) = session.state.certificate.clone() else {
+            return;
+        };
+        let mut command = None;
+        let mut dismiss = false;
+        egui::Modal::new(egui::Id::unique(("certificate", session.key))).show(ui.ctx(), |ui| {
+            ui.set_max_width(520.0);
+            match &issue {
+                CertificateIssue::Unknown { host, port, fingerprint } => {
+                    ui.heading("Trust this server's certificate?");
+                    ui.add_space(6.0);
+                    ui.label(format!(
+                        "{host}:{port} presented a certificate that no known authority signed \
+                         (self-signed). If its fingerprint matches the one the server's operator \
+                         gave you, trust it: Charla will remember it and warn you if it ever changes."
+                    ));
+                    ui.add_space(6.0);
+                    ui.label(RichText::new("SHA-256 fingerprint").strong());
+                    ui.label(RichText::new(fingerprint).monospace());
+                    ui.add_space(10.0);
+                    ui.horizontal(|ui| {
+                        if ui.button(RichText::new("Trust").strong()).clicked() {
+                            command = Some(Command::TrustCertificate { fingerprint: fingerprint.clone() });
+                            dismiss = true;
+                        }
+                        if ui.button("Cancel").clicked() {
+                            command = Some(Command::Disconnect { reason: None });
+                            dismiss = true;
+                        }
+                    });
+                }
+                CertificateIssue::Changed { host, port, expected, got } => {
+                    egui::Frame::new()
+                        .fill(theme::DANGER)
+                        .inner_margin(10.0)
+                        .corner_radius(6.0)
+                        .show(ui, |ui| {
+                            ui.label(
+                                RichText::new("⚠ Connection refused: the certificate has CHANGED")
+                                    .heading()
+                                    .strong()
+                                    .color(egui::Color32::WHITE),
+                            );
+                            ui.label(
+                                RichText::new(format!(
+                                    "{host}:{port} presented a different certificate from the one \
+                                     you trusted. Someone may be intercepting the connection. \
+                                     Charla did not connect."
+                                ))
+                                .color(egui::Color32::WHITE),
+                            );
+                        });
+                    ui.add_space(6.0);
+                    egui::Grid::new("fingerprints").num_columns(2).show(ui, |ui| {
+                        ui.label("Trusted:");
+                        ui.label(RichText::new(expected).monospace());
+                        ui.end_row();
+                        ui.label("Presented:");
+                        ui.label(RichText::new(got).monospace().color(theme::DANGER));
+                        ui.end_row();
+                    });
+                    ui.add_space(10.0);
+                    if ui.button("Close").clicked() {
+                        dismiss = true;
+                    }
+                    ui.add_space(6.0);
+                    ui.collapsing("The operator changed the certificate on purpose", |ui| {
+                        ui.label(
+                            "Only if the operator told you the new fingerprint above and it \
+                             matches, you may trust the new certificate.",
+                        );
+                        if ui.button("Trust the new certificate").clicked() {
+                            command = Some(Command::TrustCertificate { fingerprint: got.clone() });
+                            dismiss = true;
+                        }
+                    });
+                }
+            }
+        });
+        if let Some(command) = command {
+            session.send(command);
+        }
+        if dismiss {
+            session.certificate_dismissed = true;
+        }
+    }
+
+    fn host_tab(&mut self, ui: &mut Ui) {
+        let nick_hint = self.connect.nick.clone();
+        let action = egui::CentralPanel::default()
+            .show(ui, |ui| self.host.show(ui, &nick_hint))
+            .inner;
+        self.host_action(action);
+    }
+
+    fn host_action(&mut self, action: Option<HostAction>) {
+        match action {
+            Some(HostAction::Started { port, nick }) => {
+                // The host's own chat window connects to its server by itself.
+                if let Some(session) = self
+                    .sessions
+                    .iter_mut()
+                    .find(|s| s.hosted && s.config.port == port)
+                {
+                    session.send(Command::Reconnect);
+                } else {
+                    let mut config = ServerConfig::new("127.0.0.1", port, &nick);
+                    config.autojoin = vec!["#charla".to_owned()];
+                    let index = self.open_session(format!("My server (port {port})"), config, None);
+                    if let Some(session) = self.sessions.get_mut(index) {
+                        session.hosted = true;
+                    }
+                    // Stay on the console: the operator just pressed Start there.
+                    self.tab = Tab::Host;
+                }
+            }
+            Some(HostAction::Stopped) => {
+                for session in self.sessions.iter_mut().filter(|s| s.hosted) {
+                    session.send(Command::Disconnect {
+                        reason: Some("Server stopped".to_owned()),
+                    });
+                }
+            }
+            Some(HostAction::OpenChat) => self.tab = Tab::Chat,
+            None => {}
+        }
+    }
+}
+
+impl eframe::App for CharlaApp {
+    fn ui(&mut self, ui: &mut Ui, _frame: &mut eframe::Frame) {
+        self.drain();
+        let action = self.host.drain();
+        self.host_action(action);
+        self.top_bar(ui);
+        match self.tab {
+            Tab::Chat => self.chat_tab(ui),
+            Tab::Host => self.host_tab(ui),
+        }
+        self.certificate_modal(ui);
+    }
+}
+
+impl Drop for CharlaApp {
+    fn drop(&mut self) {
+        for session in &mut self.sessions {
+            session.quit(Some("Charla closed".to_owned()));
+        }
+        self.host.stop();
+    }
+}

@@ -1,0 +1,491 @@
+//! The chat view of one buffer: topic, the lines (time stamps, nick colours, /me actions,
+//! folded joins/parts, clickable links, mentions highlighted), who is typing, and the input line.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use charla_client::{Buffer, BufferId, Command, Line, LineKind, TypingState};
+use egui::text::{CCursor, CCursorRange};
+use egui::{Color32, Key, Modifiers, RichText, Ui};
+
+use crate::links::{self, Span};
+use crate::session::Session;
+use crate::theme;
+
+/// How many lines are drawn at first; "Show older lines" adds this many more.
+const PAGE: usize = 300;
+
+/// What the view draws for a run of lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Row {
+    /// One line, by index.
+    Single(usize),
+    /// Two or more consecutive joins/parts/quits/nick changes, folded into one row
+    /// (`start..end` indices).
+    Folded {
+        /// First index.
+        start: usize,
+        /// One past the last index.
+        end: usize,
+    },
+}
+
+/// Groups lines into rows: runs of two or more membership lines fold into one.
+pub fn rows<'a>(lines: impl Iterator<Item = &'a Line>, first: usize) -> Vec<Row> {
+    let mut out = Vec::new();
+    let mut run_start: Option<usize> = None;
+    let mut index = first;
+    let flush = |out: &mut Vec<Row>, start: usize, end: usize| {
+        if end - start >= 2 {
+            out.push(Row::Folded { start, end });
+        } else {
+            out.extend((start..end).map(Row::Single));
+        }
+    };
+    for line in lines {
+        if line.kind.is_membership() {
+            run_start.get_or_insert(index);
+        } else {
+            if let Some(start) = run_start.take() {
+                flush(&mut out, start, index);
+            }
+            out.push(Row::Single(index));
+        }
+        index += 1;
+    }
+    if let Some(start) = run_start {
+        flush(&mut out, start, index);
+    }
+    out
+}
+
+/// A short summary of a folded run: "3 joined, 1 left: ana, bob, carla, dani".
+pub fn fold_summary<'a>(lines: impl Iterator<Item = &'a Line>) -> String {
+    let (mut joined, mut left, mut renamed) = (0, 0, 0);
+    let mut nicks: Vec<&str> = Vec::new();
+    for line in lines {
+        match line.kind {
+            LineKind::Join => joined += 1,
+            LineKind::Part | LineKind::Quit | LineKind::Kick => left += 1,
+            _ => renamed += 1,
+        }
+        if let Some(nick) = line.nick.as_deref()
+            && !nicks.contains(&nick)
+        {
+            nicks.push(nick);
+        }
+    }
+    let mut parts = Vec::new();
+    if joined > 0 {
+        parts.push(format!("{joined} joined"));
+    }
+    if left > 0 {
+        parts.push(format!("{left} left"));
+    }
+    if renamed > 0 {
+        parts.push(format!("{renamed} renamed"));
+    }
+    const SHOWN: usize = 6;
+    let mut names = nicks
+        .iter()
+        .take(SHOWN)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if nicks.len() > SHOWN {
+        names.push_str(&format!(" and {} more", nicks.len() - SHOWN));
+    }
+    format!("{}: {names}", parts.join(", "))
+}
+
+/// Per-buffer view state kept by the app (not protocol state).
+#[derive(Debug, Default, Clone)]
+pub struct BufferView {
+    /// The unsent text of the input line.
+    pub draft: String,
+    /// How many of the newest lines are drawn.
+    pub shown: usize,
+    /// Folded runs the user opened, by the time of their first line.
+    pub unfolded: HashSet<i64>,
+    /// Whether we told the others we are typing.
+    pub typing_sent: bool,
+    /// When the last key was typed (to send "paused").
+    pub last_key: Option<Instant>,
+}
+
+/// Draws the active buffer of `session` (messages and input).
+pub fn show(ui: &mut Ui, session: &mut Session) {
+    let id = session.active.clone();
+    let Some(buffer) = session.state.buffer(&id) else {
+        ui.label("This conversation is closed.");
+        return;
+    };
+    let dark = ui.visuals().dark_mode;
+    header(ui, buffer);
+    let typing: Vec<String> = buffer
+        .typing_now(Instant::now())
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    if !typing.is_empty() {
+        // Typing notices expire by time, not by event: look again in a second.
+        ui.ctx().request_repaint_after(Duration::from_secs(1));
+    }
+
+    egui::Panel::bottom(egui::Id::unique(("input-panel", session.key, &id)))
+        .show_separator_line(false)
+        .show(ui, |ui| {
+            typing_line(ui, &typing);
+            input_line(ui, session, &id);
+        });
+
+    let Some(buffer) = session.state.buffer(&id) else {
+        return;
+    };
+    let view = session.views.entry(id.clone()).or_default();
+    if view.shown == 0 {
+        view.shown = PAGE;
+    }
+    let total = buffer.lines.len();
+    let first = total.saturating_sub(view.shown);
+    egui::ScrollArea::vertical()
+        .id_salt(("lines", session.key, &id))
+        .auto_shrink([false, false])
+        .stick_to_bottom(true)
+        .show(ui, |ui| {
+            if first > 0
+                && ui
+                    .small_button(format!("Show older lines ({first} more)"))
+                    .clicked()
+            {
+                view.shown += PAGE;
+            }
+            for row in rows(buffer.lines.range(first..), first) {
+                match row {
+                    Row::Single(i) => {
+                        if let Some(line) = buffer.lines.get(i) {
+                            line_ui(ui, line, dark);
+                        }
+                    }
+                    Row::Folded { start, end } => {
+                        let key = buffer
+                            .lines
+                            .get(start)
+                            .map_or(0, |l| l.time.timestamp_millis());
+                        let open = view.unfolded.contains(&key);
+                        let summary = fold_summary(buffer.lines.range(start..end));
+                        let arrow = if open { "⏷" } else { "⏵" };
+                        let muted = theme::muted(ui.visuals());
+                        let response = ui.add(
+                            egui::Label::new(
+                                RichText::new(format!("{arrow} {summary}"))
+                                    .color(muted)
+                                    .small(),
+                            )
+                            .sense(egui::Sense::click()),
+                        );
+                        if response.clicked() {
+                            if open {
+                                view.unfolded.remove(&key);
+                            } else {
+                                view.unfolded.insert(key);
+                            }
+                        }
+                        if open {
+                            for line in buffer.lines.range(start..end) {
+                                line_ui(ui, line, dark);
+                            }
+                        }
+                    }
+                }
+            }
+        });
+}
+
+fn header(ui: &mut Ui, buffer: &Buffer) {
+    ui.horizontal(|ui| {
+        let title = match &buffer.id {
+            BufferId::Server => "Server messages".to_owned(),
+            BufferId::Channel(name) => name.clone(),
+            BufferId::Query(nick) => format!("Conversation with {nick}"),
+        };
+        ui.heading(title);
+        if let Some(topic) = buffer.topic.as_deref().filter(|t| !t.is_empty()) {
+            ui.separator();
+            rich_text(ui, topic, None);
+        }
+        if matches!(buffer.id, BufferId::Channel(_)) && !buffer.joined {
+            ui.colored_label(theme::DANGER, "(not in this channel)");
+        }
+    });
+    ui.separator();
+}
+
+fn typing_line(ui: &mut Ui, typing: &[String]) {
+    let text = match typing {
+        [] => String::new(),
+        [one] => format!("{one} is typing…"),
+        [a, b] => format!("{a} and {b} are typing…"),
+        [a, rest @ ..] => format!("{a} and {} others are typing…", rest.len()),
+    };
+    // Always take the row's height so the input does not jump when someone starts typing.
+    ui.add(egui::Label::new(
+        RichText::new(text)
+            .small()
+            .italics()
+            .color(theme::muted(ui.visuals())),
+    ));
+}
+
+/// Draws one line: time, nick, text.
+pub fn line_ui(ui: &mut Ui, line: &Line, dark: bool) {
+    let muted = theme::muted(ui.visuals());
+    let time = line
+        .time
+        .with_timezone(&chrono::Local)
+        .format("%H:%M")
+        .to_string();
+    let frame = if line.highlight && !line.own {
+        egui::Frame::new().fill(theme::MENTION_BG)
+    } else {
+        egui::Frame::new()
+    };
+    frame.show(ui, |ui| {
+        ui.horizontal_wrapped(|ui| {
+            ui.spacing_mut().item_spacing.x = 0.0;
+            ui.label(RichText::new(format!("{time}  ")).monospace().color(muted))
+                .on_hover_text(
+                    line.time
+                        .with_timezone(&chrono::Local)
+                        .format("%A %e %B %Y, %H:%M:%S")
+                        .to_string(),
+                );
+            let nick = line.nick.as_deref();
+            match line.kind {
+                LineKind::Message => {
+                    if let Some(nick) = nick {
+                        ui.label(
+                            RichText::new(format!("{nick}: "))
+                                .strong()
+                                .color(theme::nick_color(nick, dark)),
+                        );
+                    }
+                    rich_text(ui, &line.text, None);
+                }
+                LineKind::Action => {
+                    ui.label(RichText::new("* ").italics());
+                    if let Some(nick) = nick {
+                        ui.label(
+                            RichText::new(format!("{nick} "))
+                                .italics()
+                                .strong()
+                                .color(theme::nick_color(nick, dark)),
+                        );
+                    }
+                    rich_text(ui, &line.text, Some(RichText::italics));
+                }
+                LineKind::Notice => {
+                    if let Some(nick) = nick {
+                        ui.label(
+                            RichText::new(format!("-{nick}- "))
+                                .strong()
+                                .color(theme::nick_color(nick, dark)),
+                        );
+                    }
+                    rich_text(ui, &line.text, None);
+                }
+                LineKind::Error => {
+                    ui.label(RichText::new(format!("⚠ {}", line.text)).color(theme::DANGER));
+                }
+                LineKind::Join => {
+                    ui.label(RichText::new(format!("» {}", line.text)).color(muted));
+                }
+                LineKind::Part | LineKind::Quit | LineKind::Kick => {
+                    ui.label(RichText::new(format!("« {}", line.text)).color(muted));
+                }
+                LineKind::Nick | LineKind::Topic | LineKind::Mode | LineKind::Info => {
+                    ui.label(RichText::new(&line.text).color(muted));
+                }
+            }
+        });
+    });
+}
+
+/// Draws message text with its links clickable.
+fn rich_text(ui: &mut Ui, text: &str, style: Option<fn(RichText) -> RichText>) {
+    for span in links::spans(text) {
+        match span {
+            Span::Text(t) => {
+                let rich = RichText::new(t);
+                ui.label(style.map_or(rich.clone(), |f| f(rich)));
+            }
+            Span::Link(url) => {
+                ui.hyperlink_to(url, url)
+                    .on_hover_text(format!("Open {url}"));
+            }
+        }
+    }
+}
+
+/// The input line: Enter sends, Up/Down browse history, Tab completes nicks.
+fn input_line(ui: &mut Ui, session: &mut Session, id: &BufferId) {
+    let input_id = egui::Id::unique(("input", session.key, id));
+    let focused = ui.memory(|m| m.has_focus(input_id));
+    // Take the keys before the text field sees them: Tab would move focus, Up/Down the cursor.
+    let (tab, up, down) = if focused {
+        ui.input_mut(|i| {
+            (
+                i.consume_key(Modifiers::NONE, Key::Tab),
+                i.consume_key(Modifiers::NONE, Key::ArrowUp),
+                i.consume_key(Modifiers::NONE, Key::ArrowDown),
+            )
+        })
+    } else {
+        (false, false, false)
+    };
+    let hint = match id {
+        BufferId::Server => "Type a /command, e.g. /join #charla".to_owned(),
+        BufferId::Channel(name) => format!("Message {name}"),
+        BufferId::Query(nick) => format!("Message {nick}"),
+    };
+    let mut replaced = None;
+    {
+        let view = session.views.entry(id.clone()).or_default();
+        if tab {
+            let buffer = session.state.buffer(id);
+            replaced = session.completion.complete(&view.draft, |prefix| {
+                buffer.map(|b| b.complete_nick(prefix)).unwrap_or_default()
+            });
+        } else if up {
+            replaced = session.history.older(&view.draft).map(str::to_owned);
+        } else if down {
+            replaced = session.history.newer().map(str::to_owned);
+        }
+        if let Some(text) = &replaced {
+            view.draft.clone_from(text);
+        }
+    }
+    let view = session.views.entry(id.clone()).or_default();
+    let mut send = false;
+    ui.horizontal(|ui| {
+        let width = ui.available_width() - 70.0;
+        let response = ui.add(
+            egui::TextEdit::singleline(&mut view.draft)
+                .id(input_id)
+                .hint_text(hint)
+                .lock_focus(true)
+                .desired_width(width.max(100.0)),
+        );
+        let response = response.accessible_name("Message input");
+        if replaced.is_some() {
+            move_cursor_to_end(ui, input_id, &view.draft);
+        }
+        if response.changed() {
+            session.completion.reset();
+        }
+        let entered = response.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter));
+        if entered || ui.button("Send").clicked() {
+            send = true;
+            response.request_focus();
+        }
+    });
+
+    let target = id.target().map(str::to_owned);
+    let view = session.views.entry(id.clone()).or_default();
+    let text = view.draft.trim_end().to_owned();
+    if send && !text.is_empty() {
+        view.draft.clear();
+        view.typing_sent = false;
+        view.last_key = None;
+        session.history.push(&text);
+        session.completion.reset();
+        session.send(Command::Input {
+            buffer: id.clone(),
+            text,
+        });
+        return;
+    }
+    // Typing notifications: only for chat text, not /commands.
+    let Some(target) = target else { return };
+    let chatting = !view.draft.is_empty() && !view.draft.starts_with('/');
+    let now = Instant::now();
+    let mut typing = None;
+    if chatting && ui.input(|i| i.events.iter().any(|e| matches!(e, egui::Event::Text(_)))) {
+        view.last_key = Some(now);
+        view.typing_sent = true;
+        typing = Some(TypingState::Active);
+    } else if view.typing_sent && !chatting {
+        view.typing_sent = false;
+        typing = Some(TypingState::Done);
+    } else if view.typing_sent
+        && view
+            .last_key
+            .is_some_and(|t| now.duration_since(t) > Duration::from_secs(5))
+    {
+        view.typing_sent = false;
+        typing = Some(TypingState::Paused);
+    }
+    if view.typing_sent {
+        ui.ctx().request_repaint_after(Duration::from_secs(1));
+    }
+    if let Some(state) = typing {
+        session.send(Command::Typing { target, state });
+    }
+}
+
+fn move_cursor_to_end(ui: &Ui, id: egui::Id, text: &str) {
+    if let Some(mut state) = egui::TextEdit::load_state(ui.ctx(), id) {
+        let end = CCursor::new(text.chars().count());
+        state.cursor.set_char_range(Some(CCursorRange::one(end)));
+        state.store(ui.ctx(), id);
+    }
+}
+
+/// Colour for a count badge.
+pub fn badge_color(mentions: usize) -> Color32 {
+    if mentions > 0 {
+        theme::MENTION_BADGE
+    } else {
+        theme::UNREAD_BADGE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(kind: LineKind, nick: &str) -> Line {
+        Line {
+            nick: Some(nick.to_owned()),
+            ..Line::info(kind, format!("{nick} did something"))
+        }
+    }
+
+    #[test]
+    fn runs_of_joins_and_parts_fold() {
+        let lines = [
+            line(LineKind::Join, "ana"),
+            line(LineKind::Message, "ana"),
+            line(LineKind::Join, "bob"),
+            line(LineKind::Part, "carla"),
+            line(LineKind::Quit, "Ñandú"),
+            line(LineKind::Message, "bob"),
+            line(LineKind::Join, "dani"),
+            line(LineKind::Nick, "dani"),
+        ];
+        assert_eq!(
+            rows(lines.iter(), 10),
+            vec![
+                Row::Single(10),
+                Row::Single(11),
+                Row::Folded { start: 12, end: 15 },
+                Row::Single(15),
+                Row::Folded { start: 16, end: 18 },
+            ]
+        );
+        assert_eq!(
+            fold_summary(lines[2..5].iter()),
+            "1 joined, 2 left: bob, carla, Ñandú"
+        );
+    }
+}

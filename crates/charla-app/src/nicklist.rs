@@ -1,0 +1,68 @@
+//! The nick list of a channel: members with their op/voice prefixes, live from the client
+//! state; a click opens a private conversation, the menu offers more.
+
+use charla_client::{Buffer, BufferId, Command};
+use egui::{RichText, Ui};
+
+use crate::theme;
+
+/// Draws the member list of `buffer`; returns a command the user asked for.
+pub fn show(ui: &mut Ui, buffer: &Buffer, me: &str) -> Option<Command> {
+    let BufferId::Channel(channel) = &buffer.id else {
+        return None;
+    };
+    let dark = ui.visuals().dark_mode;
+    let mut command = None;
+    let we_are_op = buffer
+        .member(me)
+        .is_some_and(|m| m.prefixes.contains(['@', '&', '~', '%']));
+    ui.heading(format!("{} here", buffer.members.len()));
+    ui.separator();
+    egui::ScrollArea::vertical()
+        .id_salt(("nicks", channel))
+        .auto_shrink([false, false])
+        .show(ui, |ui| {
+            for member in &buffer.members {
+                let prefix = member.prefix().map(String::from).unwrap_or_default();
+                let mut text = RichText::new(format!("{prefix}{}", member.nick))
+                    .color(theme::nick_color(&member.nick, dark));
+                if member.away {
+                    text = text.italics().weak();
+                }
+                let response = ui.add(egui::Label::new(text).sense(egui::Sense::click()));
+                let role = match member.prefix() {
+                    Some('~') => "owner",
+                    Some('&') => "admin",
+                    Some('@') => "operator",
+                    Some('%') => "half-operator",
+                    Some('+') => "voiced",
+                    _ => "member",
+                };
+                let away = if member.away { ", away" } else { "" };
+                let response = response.on_hover_text(format!("{} ({role}{away})", member.nick));
+                if response.double_clicked() {
+                    command = Some(Command::OpenQuery {
+                        nick: member.nick.clone(),
+                    });
+                }
+                response.context_menu(|ui| {
+                    if ui.button("Private conversation").clicked() {
+                        command = Some(Command::OpenQuery {
+                            nick: member.nick.clone(),
+                        });
+                    }
+                    if we_are_op
+                        && !member.nick.eq_ignore_ascii_case(me)
+                        && ui.button("Kick from channel").clicked()
+                    {
+                        command = Some(Command::Kick {
+                            channel: channel.clone(),
+                            nick: member.nick.clone(),
+                            reason: None,
+                        });
+                    }
+                });
+            }
+        });
+    command
+}

@@ -1,0 +1,186 @@
+//! One server connection as the app sees it: the client core's handle and [`State`], plus the
+//! view state the app keeps per buffer (drafts, how much is shown, folds). All protocol work is
+//! in charla-client; this only feeds its events to its reducer and sends its commands.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use charla_client::{
+    BufferId, Client, ClientHandle, ClientOptions, Command, ConnectionStatus, Event, Notification,
+    ServerConfig, State, TrustStore,
+};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use crate::chat::BufferView;
+use crate::connect::Registration;
+use crate::input::{Completion, History};
+
+/// How many events one frame applies at most, so a flood cannot freeze the window; the rest
+/// wait for the next frame (which is requested at once).
+const EVENTS_PER_FRAME: usize = 2_000;
+
+/// One connection and its view state.
+pub struct Session {
+    /// A number unique within the app run, for egui ids.
+    pub key: u64,
+    /// What the side list calls this server.
+    pub label: String,
+    /// How we connected.
+    pub config: ServerConfig,
+    /// The client core's state of this connection: buffers, members, status.
+    pub state: State,
+    /// The buffer on screen.
+    pub active: BufferId,
+    /// View state per buffer.
+    pub views: HashMap<BufferId, BufferView>,
+    /// Sent lines, for Up/Down.
+    pub history: History,
+    /// Tab completion in progress.
+    pub completion: Completion,
+    /// An account to register once connected.
+    pub registration: Option<Registration>,
+    /// Whether the user dismissed the current certificate question.
+    pub certificate_dismissed: bool,
+    /// Whether the embedded server of "Host a server" is at the other end.
+    pub hosted: bool,
+    handle: ClientHandle,
+    events: UnboundedReceiver<Event>,
+}
+
+impl Session {
+    /// Starts a connection task on `runtime`; `waker` is called after each event (the egui
+    /// context's repaint request).
+    pub fn connect(
+        key: u64,
+        label: String,
+        config: ServerConfig,
+        trust: TrustStore,
+        runtime: tokio::runtime::Handle,
+        waker: Arc<dyn Fn() + Send + Sync>,
+    ) -> Self {
+        let options = ClientOptions {
+            waker: Some(waker),
+            runtime: Some(runtime),
+            ..ClientOptions::default()
+        };
+        let state = State::new(&config.nick);
+        let (handle, events) = Client::connect_with(config.clone(), trust, options);
+        Self {
+            key,
+            label,
+            config,
+            state,
+            active: BufferId::Server,
+            views: HashMap::new(),
+            history: History::default(),
+            completion: Completion::default(),
+            registration: None,
+            certificate_dismissed: false,
+            hosted: false,
+            handle,
+            events,
+        }
+    }
+
+    /// Applies the events that arrived since the last frame. Returns the notifications to
+    /// show, and whether more events are waiting.
+    pub fn drain(&mut self) -> (Vec<Notification>, bool) {
+        let mut notifications = Vec::new();
+        for _ in 0..EVENTS_PER_FRAME {
+            let Ok(event) = self.events.try_recv() else {
+                return (notifications, false);
+            };
+            let registered = matches!(event, Event::Registered { .. });
+            if matches!(
+                event,
+                Event::CertificateUnknown { .. } | Event::CertificateChanged { .. }
+            ) {
+                self.certificate_dismissed = false;
+            }
+            if let Some(n) = self.state.apply(&event) {
+                notifications.push(n);
+            }
+            if registered && let Some(registration) = self.registration.take() {
+                self.send(Command::RegisterAccount {
+                    account: Some(registration.account),
+                    email: registration.email,
+                    password: registration.password,
+                });
+            }
+            if let Some(focus) = self.state.take_focus() {
+                self.active = focus;
+            }
+        }
+        (notifications, true)
+    }
+
+    /// Sends a command; a full or closed queue is said in the active buffer, in words.
+    pub fn send(&mut self, command: Command) {
+        if let Err(e) = self.handle.send(command) {
+            let event = Event::Local {
+                buffer: self.active.clone(),
+                kind: charla_client::LineKind::Error,
+                text: format!("Not sent: {e}."),
+            };
+            self.state.apply(&event);
+        }
+    }
+
+    /// Switches to a buffer and marks it read.
+    pub fn select(&mut self, id: BufferId) {
+        self.state.mark_read(&id);
+        self.active = id;
+    }
+
+    /// Keeps the active buffer valid (it may have been closed) and read while on screen.
+    pub fn settle(&mut self) {
+        if self.state.buffer(&self.active).is_none() {
+            self.active = BufferId::Server;
+        }
+        let active = self.active.clone();
+        if self
+            .state
+            .buffer(&active)
+            .is_some_and(|b| b.unread > 0 || b.mentions > 0)
+        {
+            self.state.mark_read(&active);
+        }
+    }
+
+    /// A short status for the side list and the status bar.
+    pub fn status_text(&self) -> String {
+        match &self.state.status {
+            ConnectionStatus::Idle => "starting".to_owned(),
+            ConnectionStatus::Connecting { attempt } if *attempt > 1 => {
+                format!("connecting (try {attempt})")
+            }
+            ConnectionStatus::Connecting { .. } => "connecting".to_owned(),
+            ConnectionStatus::Registering => "logging in".to_owned(),
+            ConnectionStatus::Connected => format!("connected as {}", self.state.nick),
+            ConnectionStatus::Disconnected { reason, retry_at } => match retry_at {
+                Some(at) => {
+                    let secs = at
+                        .saturating_duration_since(std::time::Instant::now())
+                        .as_secs();
+                    format!("disconnected: {reason} (retrying in {secs} s)")
+                }
+                None => format!("disconnected: {reason}"),
+            },
+            ConnectionStatus::WaitingForTrust => {
+                "waiting for your decision on the certificate".to_owned()
+            }
+            ConnectionStatus::Stopped => "closed".to_owned(),
+        }
+    }
+
+    /// Whether the connection is up.
+    pub fn is_connected(&self) -> bool {
+        self.state.status == ConnectionStatus::Connected
+    }
+
+    /// Ends the connection for good (the task quits).
+    pub fn quit(&mut self, reason: Option<String>) {
+        // Ignored if already closed: nothing left to stop.
+        let _ = self.handle.send(Command::Quit { reason });
+    }
+}

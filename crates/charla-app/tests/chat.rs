@@ -1,0 +1,85 @@
+//! The chat window against a real in-process server: connect, join, send and receive, the
+//! nick list updating live, and a private conversation. The harness panics on a missing
+//! glyph, so the Spanish text and emoji here also check that they render.
+
+mod common;
+
+use anyhow::Result;
+use charla_app::AppOptions;
+use common::{TestClient, app, connect, runtime, say, server, shows, step_until};
+
+#[test]
+fn connect_join_talk_and_see_the_nick_list_change() -> Result<()> {
+    let rt = runtime()?;
+    let (_server, addr) = server(&rt)?;
+    let mut h = app(&rt, AppOptions::ephemeral());
+    connect(&mut h, addr, "Ñandú")?;
+
+    say(&mut h, "/join #charla");
+    step_until(&mut h, "the channel in the side list", |h| {
+        shows(h, "#charla")
+    })?;
+    step_until(&mut h, "ourselves as operator in the nick list", |h| {
+        shows(h, "@Ñandú")
+    })?;
+
+    // Someone else joins: the nick list shows them without any action of ours.
+    let mut bob = rt.block_on(TestClient::register(addr, "bob"))?;
+    rt.block_on(bob.send("JOIN #charla"))?;
+    step_until(&mut h, "bob in the nick list", |h| shows(h, "bob"))?;
+
+    // They speak; we see it, with their nick.
+    rt.block_on(bob.send("PRIVMSG #charla :hola Ñandú, ¿qué tal? 🎉"))?;
+    step_until(&mut h, "bob's message", |h| {
+        shows(h, "hola Ñandú, ¿qué tal? 🎉")
+    })?;
+    assert!(shows(&h, "bob: "), "the line names its sender");
+
+    // We answer; they receive it exactly.
+    say(&mut h, "muy bien, ñ á ¿ 🎉");
+    let line = rt.block_on(bob.expect(|l| common::is(l, "PRIVMSG", "#charla")))?;
+    assert!(line.ends_with(":muy bien, ñ á ¿ 🎉"), "got {line}");
+    step_until(&mut h, "our own line in the window", |h| {
+        shows(h, "muy bien, ñ á ¿ 🎉")
+    })?;
+
+    // They leave: the nick list drops them.
+    rt.block_on(bob.send("PART #charla :chau"))?;
+    step_until(&mut h, "bob gone from the nick list", |h| !shows(h, "bob"))?;
+    Ok(())
+}
+
+#[test]
+fn a_private_conversation_opens_and_answers() -> Result<()> {
+    let rt = runtime()?;
+    let (_server, addr) = server(&rt)?;
+    let mut h = app(&rt, AppOptions::ephemeral());
+    connect(&mut h, addr, "ana")?;
+    let mut bob = rt.block_on(TestClient::register(addr, "bob"))?;
+
+    rt.block_on(bob.send("PRIVMSG ana :psst, ¿estás?"))?;
+    step_until(&mut h, "the conversation in the side list", |h| {
+        shows(h, "✉ bob")
+    })?;
+    step_until(&mut h, "an unread count on it", |h| shows(h, " 1 "))?;
+
+    common::click(&mut h, "✉ bob")?;
+    step_until(&mut h, "bob's message", |h| shows(h, "psst, ¿estás?"))?;
+    assert!(
+        shows(&h, "Conversation with bob"),
+        "the header names the conversation"
+    );
+
+    say(&mut h, "sí, acá estoy");
+    let line = rt.block_on(bob.expect(|l| common::is(l, "PRIVMSG", "bob")))?;
+    assert!(line.ends_with(":sí, acá estoy"), "got {line}");
+
+    // Writing to someone who is not here: the error shows where we acted, in words.
+    say(&mut h, "/msg carla hola");
+    step_until(
+        &mut h,
+        "an error in words for a nick that is not here",
+        |h| common::shows_part(h, "There is no one called carla here"),
+    )?;
+    Ok(())
+}

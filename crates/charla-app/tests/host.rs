@@ -1,0 +1,89 @@
+//! "Host a server": one click starts the embedded server, the host's chat connects by itself,
+//! the console lists a plain TCP client with its address, and "send to everyone", "send to
+//! this user" and kick reach that client.
+
+mod common;
+
+use anyhow::{Context as _, Result};
+use charla_app::{AppOptions, Tab};
+use common::{TestClient, app, click, fill, runtime, shows, shows_part, step_until};
+
+#[test]
+fn host_console_starts_lists_users_and_reaches_them() -> Result<()> {
+    let rt = runtime()?;
+    let mut h = app(&rt, AppOptions::ephemeral());
+
+    click(&mut h, "Host a server")?;
+    assert_eq!(h.state().tab(), Tab::Host);
+    fill(&mut h, "Server port", "0");
+    fill(&mut h, "Host nick", "anfitrión");
+    // Tests stay on loopback.
+    click(&mut h, "Let other computers connect")?;
+    click(&mut h, "▶ Start server")?;
+    step_until(&mut h, "the server running", |h| {
+        h.state().host().is_running()
+    })?;
+    let addr = h.state().host().address().context("no address")?;
+    assert!(addr.ip().is_loopback(), "bound to {addr}");
+
+    // The host's own chat window connected to it by itself.
+    step_until(&mut h, "the host's chat connected", |h| {
+        h.state()
+            .sessions()
+            .first()
+            .is_some_and(|s| s.hosted && s.is_connected())
+    })?;
+    step_until(&mut h, "the host in the user list", |h| {
+        shows(h, "anfitrión")
+    })?;
+
+    // Someone connects with a plain IRC client: listed with their address.
+    let mut bob = rt.block_on(TestClient::register(addr, "bob"))?;
+    step_until(&mut h, "bob in the user list", |h| shows(h, "bob"))?;
+    step_until(&mut h, "bob's connection in the live log", |h| {
+        shows_part(h, "bob connected from 127.0.0.1:")
+    })?;
+    let bob_addr = h
+        .state()
+        .host()
+        .users()
+        .iter()
+        .find(|u| u.nick == "bob")
+        .map(|u| u.addr.to_string())
+        .context("bob not listed")?;
+    assert!(shows(&h, &bob_addr), "the address {bob_addr} is shown");
+
+    // Send to everyone.
+    fill(&mut h, "Message to everyone", "¡Hola a todos! 🎉");
+    click(&mut h, "Send to all")?;
+    let line =
+        rt.block_on(bob.expect(|l| common::is(l, "NOTICE", "bob") || l.contains(" NOTICE $")))?;
+    assert!(line.ends_with(":¡Hola a todos! 🎉"), "got {line}");
+
+    // Send to this user.
+    click(&mut h, "bob")?;
+    fill(&mut h, "Message to this user", "solo para vos");
+    click(&mut h, "Send to this user")?;
+    let line = rt.block_on(bob.expect(|l| common::is(l, "NOTICE", "bob")))?;
+    assert!(line.ends_with(":solo para vos"), "got {line}");
+
+    // Their message shows in the live log.
+    rt.block_on(bob.send("JOIN #charla\r\nPRIVMSG #charla :gracias"))?;
+    step_until(&mut h, "bob's message in the live log", |h| {
+        shows_part(h, "bob to #charla: gracias")
+    })?;
+
+    // Kick (bob is still the selected user).
+    click(&mut h, "Kick")?;
+    rt.block_on(bob.expect_closed())?;
+    step_until(&mut h, "bob gone from the user list", |h| {
+        !h.state().host().users().iter().any(|u| u.nick == "bob")
+    })?;
+
+    // Stop: the console says so.
+    click(&mut h, "■ Stop server")?;
+    step_until(&mut h, "the server stopped", |h| {
+        shows(h, "Server stopped.")
+    })?;
+    Ok(())
+}
