@@ -1,9 +1,12 @@
-//! The RPL_ISUPPORT (005) tokens (<https://modern.ircdocs.horse/#rplisupport-parameter>).
+//! The RPL_ISUPPORT (005) tokens (<https://modern.ircdocs.horse/#rplisupport-parameter>),
+//! built with `charla_proto::isupport::IsupportBuilder` (escaping, 13 tokens and 512 bytes per
+//! line).
 //!
 //! Every token states what this server really does; the values come from `charla_proto`'s
 //! limits and from the configuration, so that 005 cannot drift from the code.
 
 use charla_proto::casemap::CASEMAPPING;
+use charla_proto::isupport::IsupportBuilder;
 use charla_proto::validate::{AWAYLEN, CHANNELLEN, CHANTYPES, KICKLEN, NICKLEN, TOPICLEN, USERLEN};
 
 use crate::config::Config;
@@ -11,43 +14,48 @@ use crate::config::Config;
 /// Channel modes by type: lists, parameter always, parameter when set, flags
 /// (<https://modern.ircdocs.horse/#chanmodes-parameter>).
 pub const CHANMODES: &str = "beI,k,l,imnst";
-/// Membership prefixes, highest first.
+/// Membership prefix modes, highest first, and their symbols.
+pub const PREFIX_MODES: &str = "ov";
+/// The `PREFIX` token value.
 pub const PREFIX: &str = "(ov)@+";
 /// Mode changes with a parameter per MODE command.
 pub const MODES: usize = 4;
-/// User modes (for RPL_MYINFO).
+/// User modes (for RPL_MYINFO and MODE parsing).
 pub const USER_MODES: &str = "iow";
 /// Channel modes (for RPL_MYINFO).
 pub const CHANNEL_MODES: &str = "beIiklmnostv";
 
-/// The tokens, in the order they are sent.
-pub fn tokens(config: &Config) -> Vec<String> {
+/// The 005 tokens for `config`.
+pub fn builder(config: &Config) -> IsupportBuilder {
     let l = &config.limits;
-    let targets = l.max_targets;
-    vec![
-        format!("AWAYLEN={AWAYLEN}"),
-        format!("CASEMAPPING={CASEMAPPING}"),
-        format!("CHANLIMIT={CHANTYPES}:{}", l.max_channels_per_user),
-        format!("CHANMODES={CHANMODES}"),
-        format!("CHANNELLEN={CHANNELLEN}"),
-        format!("CHANTYPES={CHANTYPES}"),
-        "EXCEPTS=e".to_owned(),
-        "INVEX=I".to_owned(),
-        format!("KICKLEN={KICKLEN}"),
-        format!("MAXLIST=beI:{}", l.max_list_entries),
-        format!("MAXTARGETS={targets}"),
-        format!("MODES={MODES}"),
-        format!("NETWORK={}", config.network),
-        format!("NICKLEN={NICKLEN}"),
-        format!("PREFIX={PREFIX}"),
-        "STATUSMSG=@+".to_owned(),
-        format!(
-            "TARGMAX=PRIVMSG:{targets},NOTICE:{targets},TAGMSG:{targets},JOIN:,PART:,KICK:1,NAMES:1,WHOIS:1,ISON:,USERHOST:5"
-        ),
-        format!("TOPICLEN={TOPICLEN}"),
-        format!("USERLEN={USERLEN}"),
-        "UTF8ONLY".to_owned(),
-    ]
+    let t = l.max_targets;
+    let mut b = IsupportBuilder::new();
+    b.set("AWAYLEN", AWAYLEN)
+        .set("CASEMAPPING", CASEMAPPING)
+        .set("CHANLIMIT", format!("{CHANTYPES}:{}", l.max_channels_per_user))
+        .set("CHANMODES", CHANMODES)
+        .set("CHANNELLEN", CHANNELLEN)
+        .set("CHANTYPES", CHANTYPES)
+        .set("EXCEPTS", "e")
+        .set("INVEX", "I")
+        .set("KICKLEN", KICKLEN)
+        .set("MAXLIST", format!("beI:{}", l.max_list_entries))
+        .set("MAXTARGETS", t)
+        .set("MODES", MODES)
+        .set("NETWORK", &config.network)
+        .set("NICKLEN", NICKLEN)
+        .set("PREFIX", PREFIX)
+        .set("STATUSMSG", "@+")
+        .set(
+            "TARGMAX",
+            format!(
+                "PRIVMSG:{t},NOTICE:{t},TAGMSG:{t},JOIN:,PART:,KICK:1,NAMES:1,WHOIS:1,ISON:,USERHOST:5"
+            ),
+        )
+        .set("TOPICLEN", TOPICLEN)
+        .set("USERLEN", USERLEN)
+        .flag("UTF8ONLY");
+    b
 }
 
 #[cfg(test)]
@@ -56,9 +64,14 @@ mod tests {
 
     #[test]
     fn tokens_are_well_formed() {
-        let t = tokens(&Config::default());
-        assert!(t.contains(&"CHANMODES=beI,k,l,imnst".to_owned()));
-        assert!(t.contains(&"PREFIX=(ov)@+".to_owned()));
+        let b = builder(&Config::default());
+        let t: Vec<&str> = b.tokens().collect();
+        assert!(t.contains(&"CHANMODES=beI,k,l,imnst"));
+        assert!(t.contains(&"PREFIX=(ov)@+"));
+        assert!(t.contains(&"UTF8ONLY"));
         assert!(t.iter().all(|t| !t.contains(' ')));
+        for line in b.lines("irc.example.org", &"n".repeat(30)) {
+            assert!(line.len() <= 512);
+        }
     }
 }

@@ -106,6 +106,13 @@ impl Session {
         self.state.server_line(command)
     }
 
+    /// The RPL_ISUPPORT lines.
+    pub fn send_isupport(&self) {
+        for line in self.state.isupport.lines(self.state.name(), &self.nick()) {
+            self.send_bytes(Bytes::from(line));
+        }
+    }
+
     /// Sends a standard reply `FAIL <command> <code> :<text>`
     /// (<https://ircv3.net/specs/extensions/standard-replies>).
     pub fn fail(&self, command: &str, code: &str, text: &str) {

@@ -21,6 +21,7 @@ use std::time::SystemTime;
 
 use charla_proto::LineBuilder;
 use charla_proto::casemap::casefold;
+use charla_proto::isupport::IsupportBuilder;
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::broadcast;
 
@@ -62,7 +63,7 @@ pub struct State {
     /// When the server started.
     pub created: SystemTime,
     /// The RPL_ISUPPORT tokens.
-    pub isupport: Vec<String>,
+    pub isupport: IsupportBuilder,
     nicks: RwLock<HashMap<String, Arc<Client>>>,
     channels: RwLock<HashMap<String, Arc<Channel>>>,
     clients: RwLock<HashMap<ConnectionId, Arc<Client>>>,
@@ -77,7 +78,7 @@ impl State {
     pub fn new(config: Config, motd: Option<Vec<String>>) -> Self {
         let (events, _) = broadcast::channel(4096);
         State {
-            isupport: isupport::tokens(&config),
+            isupport: isupport::builder(&config),
             config,
             motd,
             created: SystemTime::now(),

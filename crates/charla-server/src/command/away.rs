@@ -1,13 +1,45 @@
-//! AWAY (stub).
+//! AWAY (<https://modern.ircdocs.horse/#away-message>) with `away-notify`
+//! (<https://ircv3.net/specs/extensions/away-notify>).
 
+use charla_proto::LineBuilder;
+use charla_proto::numeric::{RPL_NOWAWAY, RPL_UNAWAY};
+use charla_proto::validate::AWAYLEN;
+
+use crate::caps::Cap;
 use crate::command::Flow;
+use crate::command::topic::truncate;
+use crate::outbound::Outgoing;
 use crate::session::Session;
 
-/// Not yet.
-pub fn away(s: &mut Session, _p: &[&str]) -> Flow {
-    s.num(charla_proto::numeric::ERR_UNKNOWNCOMMAND)
-        .p("AWAY")
-        .t("Unknown command")
-        .send();
+/// `AWAY [<text>]`: with text, away; without (or empty), back.
+pub fn away(s: &mut Session, p: &[&str]) -> Flow {
+    let text = p
+        .first()
+        .copied()
+        .filter(|t| !t.is_empty())
+        .map(|t| truncate(t, AWAYLEN).to_owned());
+    let source = {
+        let mut info = s.client.info.write();
+        info.away = text.clone();
+        info.source(&s.client.host)
+    };
+    match &text {
+        Some(_) => s
+            .num(RPL_NOWAWAY)
+            .t("You have been marked as being away")
+            .send(),
+        None => s
+            .num(RPL_UNAWAY)
+            .t("You are no longer marked as being away")
+            .send(),
+    }
+    let mut line = LineBuilder::new();
+    line.source(&source).command("AWAY");
+    if let Some(t) = &text {
+        line.trailing(t);
+    }
+    let out = Outgoing::new(line);
+    s.state
+        .send_to_peers(&s.client, &out, false, |c| c.has_cap(Cap::AwayNotify));
     Flow::Continue
 }

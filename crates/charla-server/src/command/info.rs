@@ -76,13 +76,7 @@ pub fn version(s: &Session) -> Flow {
         .p(s.state.name())
         .t("Charla IRC server")
         .send();
-    for chunk in s.state.isupport.chunks(12) {
-        let mut r = s.num(charla_proto::numeric::RPL_ISUPPORT);
-        for token in chunk {
-            r = r.p(token);
-        }
-        r.t("are supported by this server").send();
-    }
+    s.send_isupport();
     Flow::Continue
 }
 

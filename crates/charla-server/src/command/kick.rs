@@ -1,13 +1,100 @@
-//! KICK (stub).
+//! KICK (<https://modern.ircdocs.horse/#kick-message>): operators remove members.
 
-use crate::command::Flow;
+use std::sync::Arc;
+
+use charla_proto::LineBuilder;
+use charla_proto::casemap::casefold;
+use charla_proto::numeric::{
+    ERR_CHANOPRIVSNEEDED, ERR_NOSUCHCHANNEL, ERR_NOSUCHNICK, ERR_NOTONCHANNEL, ERR_USERNOTINCHANNEL,
+};
+use charla_proto::validate::KICKLEN;
+
+use crate::command::topic::truncate;
+use crate::command::{Flow, split_list};
+use crate::event::ServerEvent;
+use crate::outbound::Outgoing;
 use crate::session::Session;
 
-/// Not yet.
-pub fn kick(s: &mut Session, _p: &[&str]) -> Flow {
-    s.num(charla_proto::numeric::ERR_UNKNOWNCOMMAND)
-        .p("KICK")
-        .t("Unknown command")
-        .send();
+/// `KICK <channel> <user>{,<user>} [<comment>]`.
+pub fn kick(s: &mut Session, p: &[&str]) -> Flow {
+    let Some(ch) = s.state.channel(p[0]) else {
+        s.num(ERR_NOSUCHCHANNEL).p(p[0]).t("No such channel").send();
+        return Flow::Continue;
+    };
+    let (source, nick) = {
+        let info = s.client.info.read();
+        (info.source(&s.client.host), info.nick.clone())
+    };
+    let comment = truncate(
+        p.get(2).copied().filter(|c| !c.is_empty()).unwrap_or(&nick),
+        KICKLEN,
+    )
+    .to_owned();
+    for target in split_list(p[1]) {
+        let mut st = ch.state.lock();
+        match st.member(s.client.id) {
+            None => {
+                drop(st);
+                s.num(ERR_NOTONCHANNEL)
+                    .p(&ch.name)
+                    .t("You're not on that channel")
+                    .send();
+                return Flow::Continue;
+            }
+            Some(m) if !m.op => {
+                drop(st);
+                s.num(ERR_CHANOPRIVSNEEDED)
+                    .p(&ch.name)
+                    .t("You're not channel operator")
+                    .send();
+                return Flow::Continue;
+            }
+            Some(_) => {}
+        }
+        let folded = casefold(target);
+        let victim = st
+            .members
+            .iter()
+            .find(|m| casefold(&m.client.info.read().nick) == folded)
+            .map(|m| m.client.clone());
+        let Some(victim) = victim else {
+            drop(st);
+            if s.state.find_nick(target).is_none() {
+                s.num(ERR_NOSUCHNICK)
+                    .p(target)
+                    .t("No such nick/channel")
+                    .send();
+            } else {
+                s.num(ERR_USERNOTINCHANNEL)
+                    .p(target)
+                    .p(&ch.name)
+                    .t("They aren't on that channel")
+                    .send();
+            }
+            continue;
+        };
+        let victim_nick = victim.nick();
+        let mut line = LineBuilder::new();
+        line.source(&source)
+            .command("KICK")
+            .param(&ch.name)
+            .param(&victim_nick)
+            .trailing(&comment);
+        st.broadcast(&Outgoing::new(line), None);
+        st.remove(victim.id);
+        victim
+            .info
+            .write()
+            .channels
+            .retain(|c| !Arc::ptr_eq(c, &ch));
+        drop(st);
+        s.state.emit(ServerEvent::Kicked {
+            channel: ch.name.clone(),
+            nick: victim_nick,
+            by: nick.clone(),
+            reason: comment.clone(),
+        });
+    }
+    s.state.drop_channel_if_empty(&ch);
     Flow::Continue
 }

@@ -55,8 +55,8 @@ fn allowed_unregistered(cmd: &str) -> bool {
 /// The least number of parameters each command needs; fewer gets ERR_NEEDMOREPARAMS.
 fn min_params(cmd: &str) -> usize {
     match cmd {
-        "PASS" | "PING" | "JOIN" | "PART" | "TOPIC" | "MODE" | "WHOIS" | "WHOWAS" | "ISON"
-        | "USERHOST" | "KILL" | "WALLOPS" | "GLOBAL" | "TAGMSG" | "SETNAME" | "CAP" => 1,
+        "PASS" | "PING" | "JOIN" | "PART" | "TOPIC" | "MODE" | "WHOWAS" | "ISON" | "USERHOST"
+        | "KILL" | "WALLOPS" | "GLOBAL" | "TAGMSG" | "SETNAME" | "CAP" => 1,
         "INVITE" | "KICK" | "OPER" => 2,
         "USER" => 4,
         _ => 0,

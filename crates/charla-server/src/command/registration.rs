@@ -2,8 +2,8 @@
 //! (<https://modern.ircdocs.horse/#connection-registration>).
 
 use charla_proto::numeric::{
-    ERR_ALREADYREGISTERED, ERR_NEEDMOREPARAMS, ERR_PASSWDMISMATCH, RPL_CREATED, RPL_ISUPPORT,
-    RPL_MYINFO, RPL_WELCOME, RPL_YOURHOST,
+    ERR_ALREADYREGISTERED, ERR_NEEDMOREPARAMS, ERR_PASSWDMISMATCH, RPL_CREATED, RPL_MYINFO,
+    RPL_WELCOME, RPL_YOURHOST,
 };
 use charla_proto::validate::USERLEN;
 use tracing::info;
@@ -114,14 +114,7 @@ fn welcome(s: &Session, nick: &str, user: &str) {
         .p(CHANNEL_MODES)
         .p("beIklov")
         .send();
-    // At most 12 tokens a line keeps every 005 line well under 512 bytes.
-    for chunk in state.isupport.chunks(12) {
-        let mut r = s.num(RPL_ISUPPORT);
-        for token in chunk {
-            r = r.p(token);
-        }
-        r.t("are supported by this server").send();
-    }
+    s.send_isupport();
     info_cmd::lusers(s);
     info_cmd::motd(s);
 }

@@ -1,13 +1,32 @@
-//! SETNAME (stub).
+//! SETNAME (<https://ircv3.net/specs/extensions/setname>): change the real name; the client and
+//! its peers with the `setname` capability are told.
 
+use charla_proto::LineBuilder;
+
+use crate::caps::Cap;
 use crate::command::Flow;
+use crate::outbound::Outgoing;
 use crate::session::Session;
 
-/// Not yet.
-pub fn setname(s: &mut Session, _p: &[&str]) -> Flow {
-    s.num(charla_proto::numeric::ERR_UNKNOWNCOMMAND)
-        .p("SETNAME")
-        .t("Unknown command")
-        .send();
+/// Longest real name, in bytes.
+pub const REALNAME_LEN: usize = 128;
+
+/// `SETNAME :<realname>`.
+pub fn setname(s: &mut Session, p: &[&str]) -> Flow {
+    let name = p[0];
+    if name.is_empty() || name.len() > REALNAME_LEN {
+        s.fail("SETNAME", "INVALID_REALNAME", "Realname is not valid");
+        return Flow::Continue;
+    }
+    let source = {
+        let mut info = s.client.info.write();
+        info.realname = name.to_owned();
+        info.source(&s.client.host)
+    };
+    let mut line = LineBuilder::new();
+    line.source(&source).command("SETNAME").trailing(name);
+    let out = Outgoing::new(line);
+    s.state
+        .send_to_peers(&s.client, &out, true, |c| c.has_cap(Cap::Setname));
     Flow::Continue
 }

@@ -1,21 +1,49 @@
-//! ISON, USERHOST (stub).
+//! ISON and USERHOST (<https://modern.ircdocs.horse/#ison-message>,
+//! <https://modern.ircdocs.horse/#userhost-message>).
+
+use charla_proto::numeric::{RPL_ISON, RPL_USERHOST};
 
 use crate::command::Flow;
 use crate::session::Session;
 
-/// Not yet.
-pub fn ison(s: &mut Session, _p: &[&str]) -> Flow {
-    s.num(charla_proto::numeric::ERR_UNKNOWNCOMMAND)
-        .p("ISON")
-        .t("Unknown command")
-        .send();
+/// The nicks of the parameters: each parameter may hold several, separated by spaces.
+fn nicks<'a>(p: &'a [&'a str]) -> impl Iterator<Item = &'a str> {
+    p.iter()
+        .flat_map(|x| x.split(' '))
+        .filter(|n| !n.is_empty())
+}
+
+/// `ISON <nick>{ <nick>}`: which of them are online.
+pub fn ison(s: &mut Session, p: &[&str]) -> Flow {
+    let online: Vec<String> = nicks(p)
+        .take(64)
+        .filter_map(|n| s.state.find_nick(n))
+        .filter(|c| c.info.read().registered)
+        .map(|c| c.nick())
+        .collect();
+    s.num(RPL_ISON).t(&online.join(" ")).send();
     Flow::Continue
 }
-/// Not yet.
-pub fn userhost(s: &mut Session, _p: &[&str]) -> Flow {
-    s.num(charla_proto::numeric::ERR_UNKNOWNCOMMAND)
-        .p("USERHOST")
-        .t("Unknown command")
-        .send();
+
+/// `USERHOST <nick>{ <nick>}` (at most 5): `nick[*]=<+|->user@host`.
+pub fn userhost(s: &mut Session, p: &[&str]) -> Flow {
+    let replies: Vec<String> = nicks(p)
+        .take(5)
+        .filter_map(|n| s.state.find_nick(n))
+        .filter_map(|c| {
+            let info = c.info.read();
+            info.registered.then(|| {
+                format!(
+                    "{}{}={}{}@{}",
+                    info.nick,
+                    if info.modes.oper { "*" } else { "" },
+                    if info.away.is_some() { '-' } else { '+' },
+                    info.user,
+                    c.host
+                )
+            })
+        })
+        .collect();
+    s.num(RPL_USERHOST).t(&replies.join(" ")).send();
     Flow::Continue
 }

@@ -1,13 +1,115 @@
-//! WHO (stub).
+//! WHO (<https://modern.ircdocs.horse/#who-message>): the members of a channel, or the users
+//! whose nick matches a mask. Invisible users (`+i`) are listed only to people who share a
+//! channel with them.
 
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use charla_proto::numeric::{RPL_ENDOFWHO, RPL_WHOREPLY};
+use charla_proto::validate::is_channel_name;
+
+use crate::caps::Cap;
+use crate::client::{Client, ConnectionId};
 use crate::command::Flow;
+use crate::mask;
 use crate::session::Session;
 
-/// Not yet.
-pub fn who(s: &mut Session, _p: &[&str]) -> Flow {
-    s.num(charla_proto::numeric::ERR_UNKNOWNCOMMAND)
-        .p("WHO")
-        .t("Unknown command")
-        .send();
+/// Most replies to a mask WHO, so that `WHO *` on a big server cannot fill a SendQ.
+const MAX_MASK_REPLIES: usize = 500;
+
+/// `WHO [<mask>]`.
+pub fn who(s: &mut Session, p: &[&str]) -> Flow {
+    let target = p.first().copied().filter(|t| !t.is_empty()).unwrap_or("*");
+    if is_channel_name(target) {
+        who_channel(s, target);
+    } else {
+        who_mask(s, target);
+    }
+    s.num(RPL_ENDOFWHO).p(target).t("End of WHO list").send();
     Flow::Continue
+}
+
+fn who_channel(s: &Session, name: &str) {
+    let Some(ch) = s.state.channel(name) else {
+        return;
+    };
+    let multi = s.client.has_cap(Cap::MultiPrefix);
+    let rows: Vec<(Arc<Client>, &'static str)> = {
+        let st = ch.state.lock();
+        let member = st.member(s.client.id).is_some();
+        if st.modes.secret && !member {
+            return;
+        }
+        st.members
+            .iter()
+            .filter(|m| member || !m.client.info.read().modes.invisible)
+            .map(|m| (m.client.clone(), m.prefixes(multi)))
+            .collect()
+    };
+    for (c, prefix) in rows {
+        reply(s, &ch.name, &c, prefix);
+    }
+}
+
+fn who_mask(s: &Session, pattern: &str) {
+    let shared: HashSet<ConnectionId> = {
+        let channels = s.client.info.read().channels.clone();
+        channels
+            .iter()
+            .flat_map(|ch| {
+                ch.state
+                    .lock()
+                    .members
+                    .iter()
+                    .map(|m| m.client.id)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let mut clients = s.state.all_clients();
+    clients.sort_by_key(|c| c.id);
+    let mut sent = 0;
+    for c in clients {
+        let visible = {
+            let info = c.info.read();
+            info.registered
+                && (!info.modes.invisible || c.id == s.client.id || shared.contains(&c.id))
+                && (mask::matches(pattern, &info.nick)
+                    || mask::matches(pattern, &c.host)
+                    || mask::matches(pattern, &info.realname))
+        };
+        if visible {
+            reply(s, "*", &c, "");
+            sent += 1;
+            if sent >= MAX_MASK_REPLIES {
+                break;
+            }
+        }
+    }
+}
+
+/// `352 <client> <channel> <user> <host> <server> <nick> <flags> :<hopcount> <realname>`.
+fn reply(s: &Session, channel: &str, c: &Client, prefix: &str) {
+    let info = c.info.read();
+    let mut flags = String::from(if info.away.is_some() { "G" } else { "H" });
+    if info.modes.oper {
+        flags.push('*');
+    }
+    flags.push_str(prefix);
+    let (user, host, nick, realname) = (
+        info.user.clone(),
+        c.host.clone(),
+        info.nick.clone(),
+        info.realname.clone(),
+    );
+    drop(info);
+    s.num(RPL_WHOREPLY)
+        .p(channel)
+        .p(&user)
+        .p(&host)
+        .p(s.state.name())
+        .p(&nick)
+        .p(&flags)
+        .t(&format!("0 {realname}"))
+        .send();
 }
