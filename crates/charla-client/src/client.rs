@@ -11,7 +11,7 @@
 //! The task keeps its own [`State`], fed the same events the app gets, so that it knows our
 //! nick, the capabilities and the channels to rejoin without asking the app.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -82,6 +82,10 @@ pub struct ClientOptions {
     pub backoff_max: Duration,
     /// How many commands may wait in the queue before [`ClientHandle::send`] says it is full.
     pub command_queue: usize,
+    /// Lines we may send at once before pacing (servers' flood control allows a burst).
+    pub send_burst: u32,
+    /// Lines per second after the burst.
+    pub send_rate: f64,
     /// Called after each event (e.g. `egui::Context::request_repaint`).
     pub waker: Option<Waker>,
     /// The runtime to spawn on; the current one if `None`.
@@ -98,6 +102,8 @@ impl Default for ClientOptions {
             backoff_min: Duration::from_secs(2),
             backoff_max: Duration::from_secs(120),
             command_queue: 512,
+            send_burst: 8,
+            send_rate: 2.0,
             waker: None,
             runtime: None,
         }
@@ -114,6 +120,8 @@ impl fmt::Debug for ClientOptions {
             .field("backoff_min", &self.backoff_min)
             .field("backoff_max", &self.backoff_max)
             .field("command_queue", &self.command_queue)
+            .field("send_burst", &self.send_burst)
+            .field("send_rate", &self.send_rate)
             .field("waker", &self.waker.is_some())
             .finish_non_exhaustive()
     }
@@ -544,7 +552,7 @@ impl Task {
             Ok(Ok(t)) => t,
         };
         self.emit(Event::Connected);
-        let mut session = Session::new(transport, &self.config);
+        let mut session = Session::new(transport, &self.config, &self.options);
         let end = session.run(self).await;
         // A session that stayed up a while resets the back-off; one cut right after
         // registration (a ban, a full server) keeps it growing.
@@ -566,10 +574,71 @@ enum Control {
     StayDown,
 }
 
+/// Paces what the user sends as servers' flood control expects (a token bucket: `burst` lines
+/// at once, then `rate` per second), so a pasted page is not an "Excess Flood" disconnect.
+#[derive(Debug)]
+struct Pacer {
+    tokens: f64,
+    burst: f64,
+    rate: f64,
+    last: tokio::time::Instant,
+}
+
+impl Pacer {
+    fn new(burst: u32, rate: f64) -> Self {
+        let burst = f64::from(burst.max(1));
+        Pacer {
+            tokens: burst,
+            burst,
+            rate: if rate > 0.0 { rate } else { 1.0 },
+            last: tokio::time::Instant::now(),
+        }
+    }
+
+    fn refill(&mut self, now: tokio::time::Instant) {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        self.last = now;
+    }
+
+    /// Takes a token if one is there.
+    fn take(&mut self, now: tokio::time::Instant) -> bool {
+        self.refill(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// When the next token is back.
+    fn next_at(&self) -> tokio::time::Instant {
+        let missing = (1.0 - self.tokens).max(0.0);
+        self.last + Duration::from_secs_f64(missing / self.rate)
+    }
+}
+
+/// Commands sent at once, outside the pacing: keep-alive, negotiation and leaving.
+const UNPACED: &[&str] = &[
+    "PONG",
+    "PING",
+    "QUIT",
+    "CAP",
+    "AUTHENTICATE",
+    "PASS",
+    "NICK",
+    "USER",
+];
+
 /// An open connection: the socket and the lines queued for it.
 struct Session {
     transport: Transport,
+    /// Lines to write now.
     out: Vec<String>,
+    /// Lines waiting for the pacer.
+    paced: VecDeque<String>,
+    pacer: Pacer,
     reg: Registration,
     registered: bool,
     /// When registration finished, to tell a healthy session from one cut at once.
@@ -583,10 +652,12 @@ struct Session {
 }
 
 impl Session {
-    fn new(transport: Transport, config: &ServerConfig) -> Self {
+    fn new(transport: Transport, config: &ServerConfig, options: &ClientOptions) -> Self {
         Session {
             transport,
             out: Vec::new(),
+            paced: VecDeque::new(),
+            pacer: Pacer::new(options.send_burst, options.send_rate),
             reg: Registration {
                 nick: config.nick.clone(),
                 ..Default::default()
@@ -600,8 +671,9 @@ impl Session {
         }
     }
 
+    /// Queues a line the user asked for: paced.
     fn send(&mut self, line: String) {
-        self.out.push(line);
+        self.paced.push_back(line);
     }
 
     fn send_msg(&mut self, cmd: &str, params: &[&str]) {
@@ -610,11 +682,23 @@ impl Session {
         for p in params {
             b.param(p);
         }
-        self.out.push(b.finish_string());
+        let line = b.finish_string();
+        if UNPACED.contains(&cmd) {
+            self.out.push(line);
+        } else {
+            self.paced.push_back(line);
+        }
     }
 
-    /// Writes what is queued, bounded in time so a stuck socket counts as a dead one.
+    /// Writes what is queued and what the pacer lets through, bounded in time so a stuck
+    /// socket counts as a dead one.
     async fn flush(&mut self, limit: Duration) -> Result<(), String> {
+        let now = tokio::time::Instant::now();
+        while !self.paced.is_empty() && self.pacer.take(now) {
+            if let Some(line) = self.paced.pop_front() {
+                self.out.push(line);
+            }
+        }
         if self.out.is_empty() {
             return Ok(());
         }
@@ -654,7 +738,10 @@ impl Session {
         let mut ticker = tokio::time::interval(tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let paced_waiting = !self.paced.is_empty();
+            let next_token = self.pacer.next_at();
             let end = tokio::select! {
+                () = tokio::time::sleep_until(next_token), if paced_waiting => None,
                 line = self.transport.next() => match line {
                     Some(Ok(line)) => {
                         self.last_heard = tokio::time::Instant::now();
@@ -1214,6 +1301,10 @@ impl Session {
                 }
             }
         }
+        if !self.paced.is_empty() {
+            // Behind on sending: a typing notice would arrive stale.
+            return;
+        }
         let mut b = LineBuilder::new();
         b.tag("+typing", Some(state.as_str()))
             .command("TAGMSG")
@@ -1307,6 +1398,21 @@ fn capitalise(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pacer_allows_a_burst_then_the_rate() {
+        let mut p = Pacer::new(3, 2.0);
+        let t0 = tokio::time::Instant::now();
+        assert!(p.take(t0) && p.take(t0) && p.take(t0));
+        assert!(!p.take(t0));
+        assert_eq!(p.next_at(), t0 + Duration::from_millis(500));
+        assert!(p.take(t0 + Duration::from_millis(500)));
+        assert!(!p.take(t0 + Duration::from_millis(600)));
+        // Idle time refills up to the burst, not beyond.
+        let later = t0 + Duration::from_secs(60);
+        assert!(p.take(later) && p.take(later) && p.take(later));
+        assert!(!p.take(later));
+    }
 
     #[test]
     fn loopback_hosts() {

@@ -280,3 +280,31 @@ async fn dropping_every_handle_ends_the_task() -> Result<()> {
     assert!(end);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_pasted_page_is_paced_and_arrives_whole_and_in_order() -> Result<()> {
+    let (listener, port) = listener().await?;
+    let options = ClientOptions {
+        send_burst: 3,
+        send_rate: 20.0,
+        ..fast()
+    };
+    let mut app = App::start(ServerConfig::new("127.0.0.1", port, "ana"), options);
+    let mut s = Peer::accept(&listener).await?;
+    register_plain(&mut s, "ana").await?;
+    app.until("registered", |e| matches!(e, Event::Registered { .. }))
+        .await?;
+    let page: Vec<String> = (1..=20).map(|i| format!("línea {i}")).collect();
+    let started = tokio::time::Instant::now();
+    app.input(BufferId::Channel("#c".into()), &page.join("\n"));
+    for want in &page {
+        s.expect(&format!("PRIVMSG #c :{want}")).await?;
+    }
+    // 3 at once, then 17 at 20 per second: never faster than that.
+    assert!(
+        started.elapsed() >= Duration::from_millis(800),
+        "{:?}",
+        started.elapsed()
+    );
+    Ok(())
+}
