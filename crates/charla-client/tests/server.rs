@@ -1,0 +1,412 @@
+//! The client core against a real in-process Charla server on 127.0.0.1:0: two people chat,
+//! a private conversation, the nick list following joins, a taken nick, the client coming
+//! back by itself after the server restarts on the same port, and trust on first use with a
+//! TLS acceptor in front of the server.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use charla_client::trust::Fingerprint;
+use charla_client::{
+    BufferId, ClientOptions, Command, ConnectionStatus, Event, LineKind, Notification,
+    ServerConfig, TrustStore,
+};
+use charla_server::{Config, Server, ServerHandle};
+use common::App;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio::net::TcpListener;
+use tokio::time::timeout;
+use tokio_rustls::TlsAcceptor;
+
+async fn start_server(addr: SocketAddr) -> Result<ServerHandle> {
+    // A restarted server may find its port still held for a moment: retry, bounded.
+    let mut last = None;
+    for _ in 0..50 {
+        match Server::start(Config::with_listener(addr)).await {
+            Ok(h) => return Ok(h),
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("server did not start: {last:?}")
+}
+
+fn options() -> ClientOptions {
+    ClientOptions {
+        backoff_min: Duration::from_millis(100),
+        backoff_max: Duration::from_millis(800),
+        ..ClientOptions::default()
+    }
+}
+
+async fn join(app: &mut App, channel: &str) -> Result<()> {
+    app.input(BufferId::Server, &format!("/join {channel}"));
+    let want = channel.to_owned();
+    app.until("own join", |e| matches!(e, Event::OpenBuffer { buffer: BufferId::Channel(c), focus: true } if *c == want))
+        .await?;
+    Ok(())
+}
+
+impl App {
+    async fn registered(&mut self) -> Result<String> {
+        let ev = self
+            .until("registered", |e| matches!(e, Event::Registered { .. }))
+            .await?;
+        let Event::Registered { nick, .. } = ev else {
+            unreachable!()
+        };
+        Ok(nick)
+    }
+
+    /// Applies events until `check` holds on the state (bounded).
+    async fn until_state(
+        &mut self,
+        what: &str,
+        check: impl Fn(&charla_client::State) -> bool,
+    ) -> Result<()> {
+        if check(&self.state) {
+            return Ok(());
+        }
+        let deadline = tokio::time::Instant::now() + common::STEP;
+        loop {
+            let ev = tokio::time::timeout_at(deadline, self.events.recv())
+                .await
+                .with_context(|| format!("never: {what}"))?
+                .context("events closed")?;
+            self.state.apply(&ev);
+            if check(&self.state) {
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn chan(name: &str) -> BufferId {
+    BufferId::Channel(name.to_owned())
+}
+
+#[tokio::test]
+async fn two_people_chat_in_a_channel_and_privately() -> Result<()> {
+    let server = start_server("127.0.0.1:0".parse()?).await?;
+    let port = server.local_addrs()[0].port();
+    let mut ana = App::start(ServerConfig::new("127.0.0.1", port, "Ñandú"), options());
+    let mut bob = App::start(ServerConfig::new("127.0.0.1", port, "bob"), options());
+    assert_eq!(ana.registered().await?, "Ñandú");
+    assert_eq!(bob.registered().await?, "bob");
+
+    join(&mut ana, "#charla").await?;
+    join(&mut bob, "#charla").await?;
+    // Ana's nick list follows Bob's join; the first in a channel is its operator.
+    ana.until_state("bob in the list", |s| {
+        s.buffer(&chan("#charla"))
+            .is_some_and(|b| b.member("bob").is_some())
+    })
+    .await?;
+    let b = ana.state.buffer(&chan("#charla")).context("buffer")?;
+    assert_eq!(b.member("Ñandú").and_then(|m| m.prefix()), Some('@'));
+    assert!(
+        b.lines
+            .iter()
+            .any(|l| l.kind == LineKind::Join && l.text == "bob joined")
+    );
+
+    bob.input(chan("#charla"), "hola Ñandú 🎉");
+    let ev = ana
+        .until(
+            "message",
+            |e| matches!(e, Event::Irc(m) if m.command == "PRIVMSG"),
+        )
+        .await?;
+    assert!(matches!(ev, Event::Irc(_)));
+    let line = ana
+        .state
+        .buffer(&chan("#charla"))
+        .and_then(|b| b.lines.back())
+        .context("line")?;
+    assert_eq!(
+        (line.nick.as_deref(), line.text.as_str()),
+        (Some("bob"), "hola Ñandú 🎉")
+    );
+    assert!(line.highlight, "her nick was in it");
+    // Bob sees his own message too (echoed or shown locally).
+    bob.until_state("own line", |s| {
+        s.buffer(&chan("#charla"))
+            .and_then(|b| b.lines.back())
+            .is_some_and(|l| l.own && l.text == "hola Ñandú 🎉")
+    })
+    .await?;
+
+    // A private conversation, started with /query.
+    ana.input(chan("#charla"), "/query bob ¿tienes un minuto?");
+    let note = bob.notified().await?;
+    assert_eq!(
+        note,
+        Notification::Private {
+            nick: "Ñandú".into(),
+            text: "¿tienes un minuto?".into()
+        }
+    );
+    let q = bob
+        .state
+        .buffer(&BufferId::Query("Ñandú".into()))
+        .context("query")?;
+    assert_eq!(
+        q.lines.back().map(|l| l.text.as_str()),
+        Some("¿tienes un minuto?")
+    );
+    assert_eq!((q.unread, q.mentions), (1, 1));
+    ana.until_state("own query", |s| {
+        s.buffer(&BufferId::Query("bob".into()))
+            .and_then(|b| b.lines.back())
+            .is_some_and(|l| l.own && l.text == "¿tienes un minuto?")
+    })
+    .await?;
+    assert_eq!(
+        ana.state.take_focus(),
+        Some(BufferId::Query("bob".into())),
+        "/query focuses"
+    );
+
+    // Bob leaves; ana's list follows.
+    bob.input(chan("#charla"), "/part hasta luego");
+    ana.until_state("bob gone", |s| {
+        s.buffer(&chan("#charla"))
+            .is_some_and(|b| b.member("bob").is_none())
+    })
+    .await?;
+    server.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_taken_nick_gets_an_underscore_and_errors_read_as_words() -> Result<()> {
+    let server = start_server("127.0.0.1:0".parse()?).await?;
+    let port = server.local_addrs()[0].port();
+    let mut first = App::start(ServerConfig::new("127.0.0.1", port, "ana"), options());
+    assert_eq!(first.registered().await?, "ana");
+    let mut second = App::start(ServerConfig::new("127.0.0.1", port, "ana"), options());
+    assert_eq!(second.registered().await?, "ana_");
+    assert!(
+        second
+            .state
+            .server_buffer()
+            .lines
+            .iter()
+            .any(|l| l.text == "The nick ana is already in use")
+    );
+    // Asking for a taken nick later: the answer is in the buffer the user typed in.
+    join(&mut second, "#sala").await?;
+    second.input(chan("#sala"), "/nick ana");
+    second
+        .until_state("words", |s| {
+            s.buffer(&chan("#sala"))
+                .and_then(|b| b.lines.back())
+                .is_some_and(|l| {
+                    l.kind == LineKind::Error && l.text == "The nick ana is already in use"
+                })
+        })
+        .await?;
+    server.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_client_comes_back_by_itself_after_a_server_restart() -> Result<()> {
+    let server = start_server("127.0.0.1:0".parse()?).await?;
+    let addr = server.local_addrs()[0];
+    let mut ana = App::start(
+        ServerConfig::new("127.0.0.1", addr.port(), "ana"),
+        options(),
+    );
+    ana.registered().await?;
+    join(&mut ana, "#uno").await?;
+    join(&mut ana, "#dos").await?;
+    ana.handle.send(Command::OpenQuery { nick: "bob".into() })?;
+
+    server.shutdown().await;
+    let ev = ana
+        .until("disconnected", |e| matches!(e, Event::Disconnected { .. }))
+        .await?;
+    let Event::Disconnected { retry_in, .. } = ev else {
+        unreachable!()
+    };
+    assert!(retry_in.is_some(), "it retries by itself");
+    assert!(matches!(
+        ana.state.status,
+        ConnectionStatus::Disconnected { .. }
+    ));
+    let said = ana
+        .state
+        .buffer(&chan("#uno"))
+        .and_then(|b| b.lines.back())
+        .context("line")?;
+    assert!(
+        said.text.starts_with("Disconnected: ") && said.text.contains("retrying in"),
+        "{}",
+        said.text
+    );
+
+    // A new server on the same port; nobody tells the client.
+    let server = start_server(addr).await?;
+    let ev = timeout(Duration::from_secs(10), async {
+        loop {
+            match ana.events.recv().await {
+                Some(ev) => {
+                    ana.state.apply(&ev);
+                    if matches!(ev, Event::Registered { .. }) {
+                        return Some(ev);
+                    }
+                }
+                None => return None,
+            }
+        }
+    })
+    .await?
+    .context("events closed")?;
+    assert!(matches!(
+        ev,
+        Event::Registered {
+            reconnected: true,
+            ..
+        }
+    ));
+    ana.until_state("back in both channels", |s| {
+        ["#uno", "#dos"].iter().all(|c| {
+            s.buffer(&chan(c))
+                .is_some_and(|b| b.joined && b.member("ana").is_some())
+        })
+    })
+    .await?;
+    for id in [
+        chan("#uno"),
+        chan("#dos"),
+        BufferId::Query("bob".into()),
+        BufferId::Server,
+    ] {
+        let b = ana.state.buffer(&id).context("buffer kept")?;
+        assert!(
+            b.lines.iter().any(|l| l.text == "Reconnected"),
+            "{id:?} says so"
+        );
+    }
+    // And it works: a message goes through.
+    let mut bob = App::start(
+        ServerConfig::new("127.0.0.1", addr.port(), "bob"),
+        options(),
+    );
+    bob.registered().await?;
+    join(&mut bob, "#uno").await?;
+    bob.input(chan("#uno"), "¿estás?");
+    ana.until_state("message after restart", |s| {
+        s.buffer(&chan("#uno"))
+            .and_then(|b| b.lines.back())
+            .is_some_and(|l| l.text == "¿estás?")
+    })
+    .await?;
+    server.shutdown().await;
+    Ok(())
+}
+
+/// A TLS front for the server: accepts on its own port, does the handshake with a self-signed
+/// certificate, and hands the stream to the server. Returns the port and the fingerprint.
+async fn tls_front(
+    server: &ServerHandle,
+    listener: Arc<TcpListener>,
+) -> Result<(tokio::task::JoinHandle<()>, String)> {
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])?;
+    let der: CertificateDer<'static> = ck.cert.der().clone();
+    let fingerprint = Fingerprint::of(der.as_ref()).to_string();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der()));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(vec![der], key)?;
+    let acceptor = TlsAcceptor::from(Arc::new(config));
+    let server = server.clone();
+    let task = tokio::spawn(async move {
+        // Bounded: a test makes a handful of connections.
+        for _ in 0..20 {
+            let Ok((tcp, peer)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            let server = server.clone();
+            tokio::spawn(async move {
+                if let Ok(Ok(tls)) = timeout(Duration::from_secs(5), acceptor.accept(tcp)).await {
+                    let _ = server.connect_stream(tls, peer);
+                }
+            });
+        }
+    });
+    Ok((task, fingerprint))
+}
+
+#[tokio::test]
+async fn tls_trust_on_first_use_and_a_changed_certificate_is_refused() -> Result<()> {
+    let server = start_server("127.0.0.1:0".parse()?).await?;
+    let listener = Arc::new(TcpListener::bind("127.0.0.1:0").await?);
+    let port = listener.local_addr()?.port();
+    let (front, fingerprint) = tls_front(&server, listener.clone()).await?;
+    let trust = TrustStore::in_memory();
+    let mut config = ServerConfig::new("127.0.0.1", port, "ana");
+    config.tls = true;
+    let mut ana = App::start_with_trust(config.clone(), options(), trust.clone());
+
+    let ev = ana
+        .until("unknown", |e| matches!(e, Event::CertificateUnknown { .. }))
+        .await?;
+    assert_eq!(
+        ev,
+        Event::CertificateUnknown {
+            host: "127.0.0.1".into(),
+            port,
+            fingerprint: fingerprint.clone()
+        }
+    );
+    ana.handle.send(Command::TrustCertificate {
+        fingerprint: fingerprint.clone(),
+    })?;
+    ana.registered().await?;
+    join(&mut ana, "#seguro").await?;
+    assert_eq!(trust.pinned("127.0.0.1", port), Some(fingerprint.clone()));
+
+    // The front restarts with another certificate: refused, and said loudly.
+    front.abort();
+    ana.handle.send(Command::Reconnect)?;
+    let (front2, other) = tls_front(&server, listener.clone()).await?;
+    let ev = ana
+        .until("changed", |e| matches!(e, Event::CertificateChanged { .. }))
+        .await?;
+    assert_eq!(
+        ev,
+        Event::CertificateChanged {
+            host: "127.0.0.1".into(),
+            port,
+            expected: fingerprint,
+            got: other
+        }
+    );
+    assert_eq!(ana.state.status, ConnectionStatus::WaitingForTrust);
+    // A second app with the same pins never gets through either.
+    let mut bob = App::start_with_trust(
+        ServerConfig {
+            nick: "bob".into(),
+            ..config
+        },
+        options(),
+        trust,
+    );
+    bob.until("changed too", |e| {
+        matches!(e, Event::CertificateChanged { .. })
+    })
+    .await?;
+    assert!(!server.users().iter().any(|u| u.nick == "bob"));
+    front2.abort();
+    server.shutdown().await;
+    Ok(())
+}
