@@ -896,6 +896,8 @@ impl Session {
             let chan = p(0);
             let focus = task.focus_on_join.remove(casefold(&chan).as_ref());
             task.emit(Event::Irc(msg));
+            // Learn the channel's modes (answered by RPL_CHANNELMODEIS).
+            self.send_msg("MODE", &[&chan]);
             if focus {
                 task.emit(Event::OpenBuffer {
                     buffer: BufferId::Channel(chan),

@@ -232,6 +232,9 @@ pub struct Buffer {
     pub rejoin: bool,
     /// Who is typing here.
     pub typing: Vec<Typist>,
+    /// The channel's modes as `+` and letters (`+nt`), arguments left out (a key is a secret);
+    /// `None` until the server told us.
+    pub modes: Option<String>,
 }
 
 impl Buffer {
@@ -246,6 +249,7 @@ impl Buffer {
             joined: false,
             rejoin: false,
             typing: Vec::new(),
+            modes: None,
         }
     }
 
@@ -1039,7 +1043,24 @@ impl State {
             numeric::RPL_ENDOFNAMES => {
                 let key = casefold(p(1)).into_owned();
                 let members = self.names.remove(&key).unwrap_or_default();
-                if let Some(i) = self.index(&BufferId::Channel(p(1).to_owned())) {
+                let i = self.index(&BufferId::Channel(p(1).to_owned()));
+                if i.is_none_or(|i| !self.buffers[i].joined) && !members.is_empty() {
+                    // `/names #elsewhere`: say who is there where the user asked.
+                    let list: Vec<String> = members
+                        .iter()
+                        .map(|m| format!("{}{}", m.prefixes, m.nick))
+                        .collect();
+                    let text = format!("In {}: {}", p(1), list.join(" "));
+                    let at = self.acting.clone();
+                    self.push_to(
+                        at,
+                        Line {
+                            time,
+                            ..Line::info(LineKind::Info, text)
+                        },
+                    );
+                }
+                if let Some(i) = i {
                     self.buffers[i].members = members;
                     for m in &mut self.buffers[i].members {
                         m.prefixes = sort_prefixes(&m.prefixes, &self.isupport.prefix);
@@ -1104,15 +1125,27 @@ impl State {
                 );
             }
             numeric::RPL_CHANNELMODEIS => {
-                let id = BufferId::Channel(p(1).to_owned());
-                let modes = msg.params[2.min(msg.params.len())..].join(" ");
-                self.push_to(
-                    id,
-                    Line {
-                        time,
-                        ..Line::info(LineKind::Mode, format!("Channel modes: {modes}"))
-                    },
-                );
+                let Some(i) = self.index(&BufferId::Channel(p(1).to_owned())) else {
+                    return;
+                };
+                let changes =
+                    parse_mode_changes(&msg.params[2.min(msg.params.len())..], &self.isupport);
+                let known_before = self.buffers[i].modes.is_some();
+                let b = &mut self.buffers[i];
+                b.modes = Some(String::from("+"));
+                apply_channel_modes(b, &changes, &self.isupport);
+                // The client asks for the modes on join, silently; a second answer is one
+                // the user asked for with /mode.
+                if known_before {
+                    let text = format!("Channel modes: {}", b.modes.as_deref().unwrap_or("+"));
+                    self.push_at(
+                        i,
+                        Line {
+                            time,
+                            ..Line::info(LineKind::Mode, text)
+                        },
+                    );
+                }
             }
             numeric::RPL_CREATIONTIME => {}
             400..=599 => {
@@ -1190,6 +1223,8 @@ impl State {
                 m.prefixes = sort_prefixes(&m.prefixes, &order);
             }
         }
+        let isupport = self.isupport.clone();
+        apply_channel_modes(&mut self.buffers[i], &changes, &isupport);
         self.sort_members(i);
         let who = if source_nick.is_empty() {
             msg.source.as_deref().unwrap_or("server")
@@ -1366,6 +1401,31 @@ pub fn parse_mode_changes(params: &[String], isupport: &Isupport) -> Vec<ModeCha
         }
     }
     out
+}
+
+/// Applies channel-setting changes (types B, C and D of CHANMODES; not lists, not prefixes) to
+/// a buffer's known modes.
+fn apply_channel_modes(buffer: &mut Buffer, changes: &[ModeChange], isupport: &Isupport) {
+    let Some(modes) = &mut buffer.modes else {
+        return;
+    };
+    for change in changes {
+        let is_setting = !isupport.chanmodes[0].contains(change.mode)
+            && !isupport.prefix.iter().any(|(m, _)| *m == change.mode);
+        if !is_setting {
+            continue;
+        }
+        if change.set {
+            if !modes.contains(change.mode) {
+                modes.push(change.mode);
+            }
+        } else {
+            modes.retain(|c| c != change.mode);
+        }
+    }
+    let mut letters: Vec<char> = modes.chars().filter(|c| *c != '+').collect();
+    letters.sort_unstable();
+    *modes = std::iter::once('+').chain(letters).collect();
 }
 
 /// Orders prefix symbols as PREFIX does (highest first).

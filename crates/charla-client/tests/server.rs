@@ -13,7 +13,7 @@ use anyhow::{Context, Result, bail};
 use charla_client::trust::Fingerprint;
 use charla_client::{
     BufferId, ClientOptions, Command, ConnectionStatus, Event, LineKind, Notification,
-    ServerConfig, TrustStore,
+    ServerConfig, TrustStore, TypingState,
 };
 use charla_server::{Config, Server, ServerHandle};
 use common::App;
@@ -407,6 +407,93 @@ async fn tls_trust_on_first_use_and_a_changed_certificate_is_refused() -> Result
     .await?;
     assert!(!server.users().iter().any(|u| u.nick == "bob"));
     front2.abort();
+    server.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn topic_modes_typing_away_and_kick_between_two_people() -> Result<()> {
+    let server = start_server("127.0.0.1:0".parse()?).await?;
+    let port = server.local_addrs()[0].port();
+    let mut ana = App::start(ServerConfig::new("127.0.0.1", port, "ana"), options());
+    let mut bob = App::start(ServerConfig::new("127.0.0.1", port, "bob"), options());
+    ana.registered().await?;
+    bob.registered().await?;
+    assert!(ana.state.has_cap("message-tags") && ana.state.has_cap("echo-message"));
+    join(&mut ana, "#sala").await?;
+    join(&mut bob, "#sala").await?;
+    let sala = chan("#sala");
+
+    // The channel's modes are learnt on join, without a line about it.
+    ana.until_state("modes known", |s| {
+        s.buffer(&chan("#sala")).is_some_and(|b| b.modes.is_some())
+    })
+    .await?;
+
+    ana.input(sala.clone(), "/topic Bienvenidos a la sala ☀️");
+    bob.until_state("topic", |s| {
+        s.buffer(&chan("#sala")).and_then(|b| b.topic.as_deref())
+            == Some("Bienvenidos a la sala ☀️")
+    })
+    .await?;
+
+    // Typing: ana starts, bob sees it; ana stops, bob sees that too.
+    ana.handle.send(Command::Typing {
+        target: "#sala".into(),
+        state: TypingState::Active,
+    })?;
+    bob.until_state("ana typing", |s| {
+        s.buffer(&chan("#sala"))
+            .is_some_and(|b| b.typing_now(std::time::Instant::now()) == ["ana"])
+    })
+    .await?;
+    ana.handle.send(Command::Typing {
+        target: "#sala".into(),
+        state: TypingState::Done,
+    })?;
+    bob.until_state("ana stopped", |s| {
+        s.buffer(&chan("#sala"))
+            .is_some_and(|b| b.typing_now(std::time::Instant::now()).is_empty())
+    })
+    .await?;
+
+    // Voice and away show in the nick list.
+    ana.input(sala.clone(), "/voice bob");
+    ana.until_state("bob voiced", |s| {
+        s.buffer(&chan("#sala"))
+            .and_then(|b| b.member("bob"))
+            .and_then(|m| m.prefix())
+            == Some('+')
+    })
+    .await?;
+    bob.input(sala.clone(), "/away comiendo");
+    ana.until_state("bob away", |s| {
+        s.buffer(&chan("#sala"))
+            .and_then(|b| b.member("bob"))
+            .is_some_and(|m| m.away)
+    })
+    .await?;
+
+    // Bob is not an operator: his kick fails, in words, where he typed it.
+    bob.input(sala.clone(), "/kick ana");
+    bob.until_state("refused in words", |s| {
+        s.buffer(&chan("#sala"))
+            .and_then(|b| b.lines.back())
+            .is_some_and(|l| l.kind == LineKind::Error && l.text.contains("channel operator"))
+    })
+    .await?;
+    ana.input(sala.clone(), "/kick bob basta");
+    bob.until_state("kicked", |s| {
+        s.buffer(&chan("#sala"))
+            .is_some_and(|b| !b.joined && !b.rejoin)
+    })
+    .await?;
+    let line = bob
+        .state
+        .buffer(&sala)
+        .and_then(|b| b.lines.back())
+        .context("line")?;
+    assert_eq!(line.text, "You were kicked by ana (basta)");
     server.shutdown().await;
     Ok(())
 }

@@ -376,3 +376,30 @@ fn odd_lines_do_not_panic() {
         s.apply(&irc(line));
     }
 }
+
+#[test]
+fn channel_modes_are_tracked_quietly_first_then_shown_on_request() {
+    let mut s = in_channel();
+    s.apply(&irc(":srv 324 ana #charla +ntk secreto"));
+    assert_eq!(chan(&s).modes.as_deref(), Some("+knt"));
+    assert_ne!(
+        last(chan(&s)).kind,
+        LineKind::Mode,
+        "the automatic request is silent"
+    );
+    s.apply(&irc(":bob!b@h MODE #charla -k+l-t+b secreto 10 *!*@spam"));
+    assert_eq!(chan(&s).modes.as_deref(), Some("+ln"));
+    s.apply(&irc(":srv 324 ana #charla +nl 10"));
+    assert_eq!(last(chan(&s)).text, "Channel modes: +ln");
+}
+
+#[test]
+fn names_of_another_channel_are_said_where_asked() {
+    let mut s = in_channel();
+    s.apply(&Event::Acting {
+        buffer: BufferId::Channel("#charla".into()),
+    });
+    s.apply(&irc(":srv 353 ana = #otro :@zoe yan"));
+    s.apply(&irc(":srv 366 ana #otro :End"));
+    assert_eq!(last(chan(&s)).text, "In #otro: @zoe yan");
+}
