@@ -110,15 +110,21 @@ where
         reason,
     });
 
+    if matches!(exit, Exit::Closed(CloseReason::SendQExceeded)) {
+        // The client cannot keep up: drop its backlog so that the ERROR line goes out next.
+        client.queue.clear();
+    }
     let mut error = charla_proto::LineBuilder::new();
     error
         .command("ERROR")
         .trailing(&exit.error_text(&client.host));
     client.queue.push_final(Bytes::from(error.finish()));
     client.queue.finish();
-    match tokio::time::timeout(FLUSH_TIMEOUT, writer).await {
-        Ok(_) => {}
-        Err(_) => debug!(%conn_id, "writer did not flush in time"),
+    // A peer that does not read must not keep the writer (and the socket) forever.
+    let abort = writer.abort_handle();
+    if tokio::time::timeout(FLUSH_TIMEOUT, writer).await.is_err() {
+        debug!(%conn_id, "writer did not flush in time; dropping the connection");
+        abort.abort();
     }
     drop(guards);
 }

@@ -168,6 +168,13 @@ impl SendQueue {
         self.data.notified().await;
     }
 
+    /// Drops every queued line (the backlog of a client that fell too far behind).
+    pub fn clear(&self) {
+        let mut inner = self.inner.lock();
+        inner.lines.clear();
+        inner.bytes = 0;
+    }
+
     /// Bytes waiting right now.
     pub fn len_bytes(&self) -> usize {
         self.inner.lock().bytes

@@ -5,7 +5,7 @@
 //!
 //! Stable API (other test files rely on it; add to it, do not change signatures):
 //! `TestServer::{start, start_with, test_config, addr, connect, client}`,
-//! `TestClient::{connect, register, register_with_caps, send, send_raw, recv, try_recv,
+//! `TestClient::{connect, from_stream, register, register_with_caps, send, send_raw, recv, try_recv,
 //! expect, expect_numeric, expect_command, expect_error, expect_closed, sync, nick}`.
 #![allow(dead_code)]
 
@@ -103,6 +103,11 @@ impl TestClient {
             .await
             .expect("connect timed out")
             .expect("connect");
+        Self::from_stream(stream)
+    }
+
+    /// A client over an already connected stream (e.g. one with a small receive buffer).
+    pub fn from_stream(stream: TcpStream) -> TestClient {
         let (r, w) = stream.into_split();
         TestClient {
             reader: BufReader::new(r),

@@ -1,0 +1,198 @@
+//! Each IRCv3 capability we advertise, seen working.
+
+mod common;
+
+use charla_proto::numeric::*;
+use common::{TestClient, TestServer};
+
+async fn with_caps(server: &TestServer, nick: &str, caps: &str) -> TestClient {
+    let mut c = server.connect().await;
+    c.register_with_caps(nick, caps).await;
+    c
+}
+
+async fn join(c: &mut TestClient, channel: &str) {
+    c.send(&format!("JOIN {channel}")).await;
+    c.expect_numeric(RPL_ENDOFNAMES).await;
+}
+
+#[tokio::test]
+async fn server_time_tags_relayed_messages() {
+    let server = TestServer::start().await;
+    let mut timed = with_caps(&server, "timed", "server-time").await;
+    let mut plain = server.client("plain").await;
+    join(&mut timed, "#t").await;
+    join(&mut plain, "#t").await;
+    let mut sender = server.client("sender").await;
+    join(&mut sender, "#t").await;
+    sender.send("PRIVMSG #t :hora").await;
+    let m = timed.expect_command("PRIVMSG").await;
+    let time = m.tag("time").expect("time tag");
+    assert_eq!(time.len(), "2024-01-01T00:00:00.000Z".len(), "{time}");
+    assert!(time.ends_with('Z'));
+    let p = plain.expect_command("PRIVMSG").await;
+    assert!(p.tags.is_empty(), "{p}");
+}
+
+#[tokio::test]
+async fn message_tags_relay_client_tags_and_tagmsg() {
+    let server = TestServer::start().await;
+    let mut a = with_caps(&server, "a", "message-tags").await;
+    let mut b = with_caps(&server, "b", "message-tags").await;
+    let mut plain = server.client("plain").await;
+    for c in [&mut a, &mut b, &mut plain] {
+        join(c, "#tags").await;
+    }
+    a.send("@+typing=active;+draft/reply=abc TAGMSG #tags")
+        .await;
+    let t = b.expect_command("TAGMSG").await;
+    assert_eq!(t.tag("+typing"), Some("active"));
+    assert_eq!(t.tag("+draft/reply"), Some("abc"));
+    a.send("@+example.com/emoji=🎉\\s;notclient=x PRIVMSG #tags :con etiqueta")
+        .await;
+    let m = b.expect_command("PRIVMSG").await;
+    assert_eq!(m.tag("+example.com/emoji"), Some("🎉 "));
+    assert_eq!(
+        m.tag("notclient"),
+        None,
+        "only client-only tags are relayed"
+    );
+    // Clients without message-tags get the text without tags, and never a TAGMSG.
+    let p = plain.expect_command("PRIVMSG").await;
+    assert!(p.tags.is_empty());
+    let seen = plain.sync().await;
+    assert!(seen.iter().all(|m| m.command != "TAGMSG"), "{seen:?}");
+    // TAGMSG to a nick.
+    a.send("@+typing=paused TAGMSG b").await;
+    assert_eq!(
+        b.expect_command("TAGMSG").await.tag("+typing"),
+        Some("paused")
+    );
+}
+
+#[tokio::test]
+async fn echo_message_returns_own_messages() {
+    let server = TestServer::start().await;
+    let mut echo = with_caps(&server, "echo", "echo-message").await;
+    let mut bob = server.client("bob").await;
+    join(&mut echo, "#e").await;
+    join(&mut bob, "#e").await;
+    echo.send("PRIVMSG #e :eco").await;
+    let m = echo.expect_command("PRIVMSG").await;
+    assert_eq!(m.source_nick(), Some("echo"));
+    assert_eq!(m.params, vec!["#e", "eco"]);
+    echo.send("NOTICE bob :privado").await;
+    assert_eq!(echo.expect_command("NOTICE").await.param(0), Some("bob"));
+    bob.expect_command("PRIVMSG").await;
+    bob.expect_command("NOTICE").await;
+}
+
+#[tokio::test]
+async fn away_notify_tells_channel_peers() {
+    let server = TestServer::start().await;
+    let mut watcher = with_caps(&server, "watcher", "away-notify").await;
+    let mut other = server.client("other").await;
+    let mut leaver = server.client("leaver").await;
+    for c in [&mut watcher, &mut other, &mut leaver] {
+        join(c, "#a").await;
+    }
+    leaver.send("AWAY :almuerzo").await;
+    let a = watcher.expect_command("AWAY").await;
+    assert_eq!(a.source_nick(), Some("leaver"));
+    assert_eq!(a.param(0), Some("almuerzo"));
+    leaver.send("AWAY").await;
+    assert_eq!(watcher.expect_command("AWAY").await.param(0), None);
+    let seen = other.sync().await;
+    assert!(seen.iter().all(|m| m.command != "AWAY"), "{seen:?}");
+}
+
+#[tokio::test]
+async fn extended_join_carries_account_and_realname() {
+    let server = TestServer::start().await;
+    let mut ext = with_caps(&server, "ext", "extended-join").await;
+    join(&mut ext, "#x").await;
+    let mut bob = server.client("bob").await;
+    join(&mut bob, "#x").await;
+    let j = ext
+        .expect(&"bob's JOIN", |m| {
+            m.command == "JOIN" && m.source_nick() == Some("bob")
+        })
+        .await;
+    assert_eq!(j.params, vec!["#x", "*", "Test bob"]);
+}
+
+#[tokio::test]
+async fn userhost_in_names() {
+    let server = TestServer::start().await;
+    let mut c = with_caps(&server, "uh", "userhost-in-names").await;
+    c.send("JOIN #u").await;
+    let n = c.expect_numeric(RPL_NAMREPLY).await;
+    assert_eq!(n.param(3), Some("@uh!~uh@127.0.0.1"));
+}
+
+#[tokio::test]
+async fn invite_notify_tells_other_members() {
+    let server = TestServer::start().await;
+    let mut op = server.client("op").await;
+    join(&mut op, "#inv").await;
+    let mut watcher = with_caps(&server, "watcher", "invite-notify").await;
+    join(&mut watcher, "#inv").await;
+    let _guest = server.client("guest").await;
+    op.send("INVITE guest #inv").await;
+    let i = watcher.expect_command("INVITE").await;
+    assert_eq!(i.source_nick(), Some("op"));
+    assert_eq!(i.params, vec!["guest", "#inv"]);
+}
+
+#[tokio::test]
+async fn setname_changes_the_realname() {
+    let server = TestServer::start().await;
+    let mut a = with_caps(&server, "a", "setname").await;
+    let mut b = with_caps(&server, "b", "setname").await;
+    join(&mut a, "#s").await;
+    join(&mut b, "#s").await;
+    a.send("SETNAME :Ana María").await;
+    assert_eq!(
+        a.expect_command("SETNAME").await.param(0),
+        Some("Ana María")
+    );
+    assert_eq!(
+        b.expect_command("SETNAME").await.param(0),
+        Some("Ana María")
+    );
+    b.send("WHOIS a").await;
+    assert_eq!(
+        b.expect_numeric(RPL_WHOISUSER).await.param(5),
+        Some("Ana María")
+    );
+    a.send(&format!("SETNAME :{}", "n".repeat(200))).await;
+    assert_eq!(
+        a.expect_command("FAIL").await.param(1),
+        Some("INVALID_REALNAME")
+    );
+}
+
+#[tokio::test]
+async fn cap_302_enables_cap_notify() {
+    let server = TestServer::start().await;
+    let mut c = server.connect().await;
+    c.send("CAP LS 302").await;
+    c.expect_command("CAP").await;
+    c.send("CAP LIST").await;
+    assert_eq!(c.expect_command("CAP").await.param(2), Some("cap-notify"));
+}
+
+#[tokio::test]
+async fn statusmsg_reaches_only_ops() {
+    let server = TestServer::start().await;
+    let mut op = server.client("op").await;
+    join(&mut op, "#st").await;
+    let mut member = server.client("member").await;
+    join(&mut member, "#st").await;
+    let mut other = server.client("other").await;
+    join(&mut other, "#st").await;
+    member.send("PRIVMSG @#st :solo para ops").await;
+    let m = op.expect_command("PRIVMSG").await;
+    assert_eq!(m.params, vec!["@#st", "solo para ops"]);
+    other.expect_nothing().await;
+}

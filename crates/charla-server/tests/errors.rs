@@ -1,0 +1,242 @@
+//! Bad input and abuse: over-long lines, invalid UTF-8, NUL bytes, malformed tags, floods,
+//! too many connections from one IP, the server full, and a reader that does not keep up.
+//! Each gets its numeric, error or clean disconnect; the server carries on.
+
+mod common;
+
+use std::time::Duration;
+
+use charla_proto::numeric::*;
+use common::{TestClient, TestServer};
+use tokio::net::TcpSocket;
+
+#[tokio::test]
+async fn over_long_lines_get_inputtoolong_and_the_connection_lives_on() {
+    let server = TestServer::start().await;
+    let mut c = server.client("alice").await;
+    // Longer than 512 bytes, within the read cap.
+    c.send(&format!("PRIVMSG bob :{}", "x".repeat(600))).await;
+    c.expect_numeric(ERR_INPUTTOOLONG).await;
+    // Longer than the read cap itself (tags + body), arriving in pieces.
+    let huge = format!("PRIVMSG bob :{}", "y".repeat(20_000));
+    c.send(&huge).await;
+    c.expect_numeric(ERR_INPUTTOOLONG).await;
+    c.send("PING still-alive").await;
+    assert_eq!(c.expect_command("PONG").await.param(1), Some("still-alive"));
+    let rest = c.sync().await;
+    assert!(rest.is_empty(), "one 417 per long line: {rest:?}");
+}
+
+#[tokio::test]
+async fn invalid_utf8_is_answered_and_dropped() {
+    let server = TestServer::start().await;
+    let mut alice = server.client("alice").await;
+    let mut bob = server.client("bob").await;
+    alice.send_raw(b"PRIVMSG bob :caf\xe9\r\n").await;
+    let fail = alice.expect_command("FAIL").await;
+    assert_eq!(fail.param(0), Some("PRIVMSG"));
+    assert_eq!(fail.param(1), Some("INVALID_UTF8"));
+    alice.send("PRIVMSG bob :café").await;
+    assert_eq!(bob.expect_command("PRIVMSG").await.param(1), Some("café"));
+}
+
+#[tokio::test]
+async fn nul_bytes_are_rejected() {
+    let server = TestServer::start().await;
+    let mut alice = server.client("alice").await;
+    let mut bob = server.client("bob").await;
+    alice.send_raw(b"PRIVMSG bob :a\0b\r\n").await;
+    alice.expect_numeric(ERR_UNKNOWNERROR).await;
+    bob.expect_nothing().await;
+    alice.send("PING ok").await;
+    alice.expect_command("PONG").await;
+}
+
+#[tokio::test]
+async fn malformed_tags_are_answered_and_dropped() {
+    let server = TestServer::start().await;
+    let mut alice = server.client("alice").await;
+    alice.send("@=nokey;+ok PRIVMSG alice :x").await;
+    let fail = alice.expect_command("FAIL").await;
+    assert_eq!(fail.param(1), Some("INVALID_TAGS"));
+    alice
+        .send(&format!("@+big={} PING x", "v".repeat(5000)))
+        .await;
+    alice.expect_numeric(ERR_INPUTTOOLONG).await;
+    alice.send("PING ok").await;
+    alice.expect_command("PONG").await;
+}
+
+#[tokio::test]
+async fn empty_lines_and_bare_lf_are_fine() {
+    let server = TestServer::start().await;
+    let mut c = server.connect().await;
+    c.send_raw(b"\r\n\n   \r\nNICK lf\nUSER lf 0 * :LF\n").await;
+    c.expect_numeric(RPL_WELCOME).await;
+}
+
+fn flood_config(burst: u32, rate: f64, queued: usize) -> charla_server::Config {
+    let mut config = TestServer::test_config();
+    config.flood.burst = burst;
+    config.flood.lines_per_sec = rate;
+    config.flood.max_queued_lines = queued;
+    config
+}
+
+#[tokio::test]
+async fn a_flood_is_delayed_then_disconnected() {
+    let server = TestServer::start_with(flood_config(10, 2.0, 10)).await;
+    let mut flooder = server.client("flooder").await;
+    let mut bystander = server.client("bystander").await;
+    let mut burst = String::new();
+    for i in 0..60 {
+        burst.push_str(&format!("PRIVMSG bystander :{i}\r\n"));
+    }
+    flooder.send_raw(burst.as_bytes()).await;
+    flooder.expect_error("Excess Flood").await;
+    flooder.expect_closed().await;
+    // The first lines (the burst) were delivered; the server is fine.
+    assert_eq!(
+        bystander.expect_command("PRIVMSG").await.param(1),
+        Some("0")
+    );
+    bystander.send("PING fine").await;
+    bystander.expect_command("PONG").await;
+}
+
+#[tokio::test]
+async fn lines_over_the_rate_are_delayed_not_refused() {
+    let server = TestServer::start_with(flood_config(3, 20.0, 20)).await;
+    let mut c = server.connect().await;
+    c.send("NICK patient").await;
+    c.send("USER p 0 * :P").await;
+    c.expect_numeric(RPL_WELCOME).await;
+    let mut lines = String::new();
+    for i in 0..12 {
+        lines.push_str(&format!("PING n{i}\r\n"));
+    }
+    c.send_raw(lines.as_bytes()).await;
+    c.expect(&"PONG n11", |m| {
+        m.command == "PONG" && m.param(1) == Some("n11")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn too_many_connections_from_one_ip() {
+    let mut config = TestServer::test_config();
+    config.limits.exempt_loopback = false;
+    config.limits.max_clients_per_ip = 2;
+    let server = TestServer::start_with(config).await;
+    let _a = server.client("a").await;
+    let _b = server.client("b").await;
+    let mut c = server.connect().await;
+    c.expect_error("Too many connections from your IP").await;
+    c.expect_closed().await;
+}
+
+#[tokio::test]
+async fn loopback_is_exempt_by_default() {
+    let mut config = TestServer::test_config();
+    config.limits.max_clients_per_ip = 1;
+    config.limits.connects_per_window = 1;
+    let server = TestServer::start_with(config).await;
+    let _a = server.client("a").await;
+    let _b = server.client("b").await;
+    let _c = server.client("c").await;
+}
+
+#[tokio::test]
+async fn connection_rate_is_throttled() {
+    let mut config = TestServer::test_config();
+    config.limits.exempt_loopback = false;
+    config.limits.connects_per_window = 2;
+    let server = TestServer::start_with(config).await;
+    for _ in 0..2 {
+        let mut c = server.connect().await;
+        c.send("QUIT").await;
+        c.expect_closed().await;
+    }
+    let mut third = server.connect().await;
+    third
+        .expect_error("Too many connections from your IP")
+        .await;
+}
+
+#[tokio::test]
+async fn a_full_server_accepts_again_when_a_slot_frees() {
+    let mut config = TestServer::test_config();
+    config.limits.max_clients = 1;
+    let server = TestServer::start_with(config).await;
+    let mut first = server.client("first").await;
+    let mut second = server.connect().await;
+    second.send("NICK second").await;
+    second.send("USER s 0 * :S").await;
+    assert!(second.try_recv(Duration::from_millis(300)).await.is_none());
+    first.send("QUIT").await;
+    first.expect_closed().await;
+    second.expect_numeric(RPL_WELCOME).await;
+}
+
+#[tokio::test]
+async fn a_reader_that_does_not_keep_up_is_dropped_for_sendq() {
+    let mut config = TestServer::test_config();
+    config.limits.sendq_bytes = 16 * 1024;
+    config.flood.enabled = false;
+    let server = TestServer::start_with(config).await;
+    let mut talker = server.client("talker").await;
+    let mut listener = server.client("listener").await;
+
+    // A client with a tiny receive window that never reads after registering.
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("rcvbuf");
+    let stream = socket.connect(server.addr).await.expect("connect");
+    let mut slow = TestClient::from_stream(stream);
+    slow.register("slow").await;
+    for c in [&mut talker, &mut listener, &mut slow] {
+        c.send("JOIN #busy").await;
+        c.expect_numeric(RPL_ENDOFNAMES).await;
+    }
+    let mut events = server.handle.subscribe();
+    let text = "z".repeat(400);
+    let mut dropped = false;
+    for round in 0..1000 {
+        let mut batch = String::new();
+        for _ in 0..20 {
+            batch.push_str(&format!("PRIVMSG #busy :{text}\r\n"));
+        }
+        talker.send_raw(batch.as_bytes()).await;
+        // The listener keeps up.
+        for _ in 0..20 {
+            listener.expect_command("PRIVMSG").await;
+        }
+        if !server.handle.users().iter().any(|u| u.nick == "slow") {
+            dropped = true;
+            break;
+        }
+        assert!(round < 999, "slow reader never dropped");
+    }
+    assert!(dropped);
+    let quit = listener.expect_command("QUIT").await;
+    assert_eq!(quit.source_nick(), Some("slow"));
+    assert_eq!(quit.param(0), Some("SendQ exceeded"));
+    let gone = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Ok(charla_server::ServerEvent::Disconnected { nick, reason, .. }) =
+                events.recv().await
+                && nick.as_deref() == Some("slow")
+            {
+                return reason;
+            }
+        }
+    })
+    .await
+    .expect("disconnect event");
+    assert_eq!(gone, "SendQ exceeded");
+    // The others carry on.
+    talker.send("PRIVMSG #busy :¿seguimos?").await;
+    assert_eq!(
+        listener.expect_command("PRIVMSG").await.param(1),
+        Some("¿seguimos?")
+    );
+}
