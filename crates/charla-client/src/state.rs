@@ -485,6 +485,8 @@ impl State {
             }
             Event::Connected => {
                 self.status = ConnectionStatus::Registering;
+                // A new connection negotiates afresh.
+                self.caps.clear();
                 self.certificate = None;
                 None
             }
@@ -539,6 +541,8 @@ impl State {
                     retry_at: retry_in.map(|d| Instant::now() + d),
                 };
                 self.names.clear();
+                self.caps.clear();
+                self.account = None;
                 for i in 0..self.buffers.len() {
                     let b = &mut self.buffers[i];
                     b.joined = false;

@@ -293,6 +293,15 @@ async fn the_client_comes_back_by_itself_after_a_server_restart() -> Result<()> 
             "{id:?} says so"
         );
     }
+    // Capabilities were negotiated again: our own lines show exactly once.
+    assert!(ana.state.has_cap("echo-message"));
+    ana.input(chan("#dos"), "de vuelta");
+    ana.until_state("own line", |s| {
+        s.buffer(&chan("#dos"))
+            .and_then(|b| b.lines.back())
+            .is_some_and(|l| l.own && l.text == "de vuelta")
+    })
+    .await?;
     // And it works: a message goes through.
     let mut bob = App::start(
         ServerConfig::new("127.0.0.1", addr.port(), "bob"),
@@ -307,6 +316,11 @@ async fn the_client_comes_back_by_itself_after_a_server_restart() -> Result<()> 
             .is_some_and(|l| l.text == "¿estás?")
     })
     .await?;
+    let own = ana.state.buffer(&chan("#dos")).context("buffer")?;
+    assert_eq!(
+        own.lines.iter().filter(|l| l.text == "de vuelta").count(),
+        1
+    );
     server.shutdown().await;
     Ok(())
 }
