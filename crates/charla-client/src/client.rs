@@ -313,6 +313,17 @@ impl Task {
 
     async fn run(mut self) {
         let mut attempt: u32 = 0;
+        if let Err(e) = self.config.validate() {
+            // Retrying cannot help: say why and wait for the user.
+            self.emit(Event::Disconnected {
+                reason: capitalise(&e.to_string()),
+                retry_in: None,
+            });
+            if !self.wait(None).await {
+                self.emit(Event::Stopped);
+                return;
+            }
+        }
         loop {
             attempt = attempt.saturating_add(1);
             self.emit(Event::Connecting {

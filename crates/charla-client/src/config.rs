@@ -42,7 +42,35 @@ impl Default for ServerConfig {
     }
 }
 
+/// What is wrong with a [`ServerConfig`], in words for the connect screen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// No host.
+    #[error("give the server's address")]
+    NoHost,
+    /// Port 0.
+    #[error("give the server's port")]
+    NoPort,
+    /// A nick no server accepts.
+    #[error("{0:?} cannot be a nick: use letters, digits and _-[]\\`^{{}}|, without spaces")]
+    BadNick(String),
+}
+
 impl ServerConfig {
+    /// Checks what can be checked before connecting.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.host.trim().is_empty() {
+            return Err(ConfigError::NoHost);
+        }
+        if self.port == 0 {
+            return Err(ConfigError::NoPort);
+        }
+        if !charla_proto::validate::is_valid_nick(&self.nick) {
+            return Err(ConfigError::BadNick(self.nick.clone()));
+        }
+        Ok(())
+    }
+
     /// A config for `host:port` as `nick`, no TLS, nothing else set.
     pub fn new(host: &str, port: u16, nick: &str) -> Self {
         ServerConfig {
@@ -104,6 +132,23 @@ mod tests {
         let c = ServerConfig::new("h", 1, "ñú");
         assert_eq!(c.effective_username(), "charla");
         assert_eq!(c.effective_realname(), "ñú");
+    }
+
+    #[test]
+    fn validation_in_words() {
+        assert_eq!(ServerConfig::new("h", 6667, "Ñandú").validate(), Ok(()));
+        assert_eq!(
+            ServerConfig::new(" ", 6667, "ana").validate(),
+            Err(ConfigError::NoHost)
+        );
+        assert_eq!(
+            ServerConfig::new("h", 0, "ana").validate(),
+            Err(ConfigError::NoPort)
+        );
+        let bad = ServerConfig::new("h", 6667, "a b").validate().unwrap_err();
+        assert_eq!(bad, ConfigError::BadNick("a b".into()));
+        assert!(bad.to_string().starts_with("\"a b\" cannot be a nick"));
+        assert!(ServerConfig::new("h", 6667, "").validate().is_err());
     }
 
     #[test]

@@ -16,6 +16,26 @@
 //! - [`backoff`]: exponential back-off with jitter for reconnects.
 //! - [`words`]: server errors (numerics, FAIL) in words.
 //! - [`connection`]: the transport (TCP or TLS) and the line codec.
+//!
+//! ```no_run
+//! use charla_client::{BufferId, Client, Command, ServerConfig, State, TrustStore};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut config = ServerConfig::new("irc.example.org", 6697, "Ñandú");
+//! config.tls = true;
+//! let trust = TrustStore::load("/home/ana/.config/charla/pins.toml")?;
+//! let (handle, mut events) = Client::connect(config, trust);
+//! let mut state = State::new("Ñandú");
+//! handle.send(Command::Input { buffer: BufferId::Server, text: "/join #charla".into() })?;
+//! // In a GUI: drain with `try_recv` each frame and render from `state`.
+//! while let Some(event) = events.recv().await {
+//!     if let Some(notification) = state.apply(&event) {
+//!         println!("{notification:?}");
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
 #![warn(missing_docs)]
 
 pub mod backoff;
@@ -31,7 +51,7 @@ pub mod words;
 
 pub use client::{Client, ClientHandle, ClientOptions, SendError};
 pub use command::{Command, TypingState};
-pub use config::{SaslConfig, ServerConfig};
+pub use config::{ConfigError, SaslConfig, ServerConfig};
 pub use event::Event;
 pub use state::{Buffer, BufferId, ConnectionStatus, Line, LineKind, Member, Notification, State};
 pub use trust::{CertificateIssue, Fingerprint, TrustError, TrustStore};

@@ -25,6 +25,9 @@ use crate::words;
 /// How many lines a buffer keeps by default before dropping the oldest.
 pub const DEFAULT_SCROLLBACK: usize = 5_000;
 
+/// How a disconnection line starts.
+const DISCONNECTED: &str = "Disconnected: ";
+
 /// How long an `active` typing notification lasts without a refresh (the spec says 6 s).
 const TYPING_ACTIVE_FOR: Duration = Duration::from_secs(6);
 /// How long a `paused` one lasts (the spec says 30 s).
@@ -533,8 +536,8 @@ impl State {
             }
             Event::Disconnected { reason, retry_in } => {
                 let text = match retry_in {
-                    Some(d) => format!("Disconnected: {reason}, retrying in {}", seconds(*d)),
-                    None => format!("Disconnected: {reason}"),
+                    Some(d) => format!("{DISCONNECTED}{reason}, retrying in {}", seconds(*d)),
+                    None => format!("{DISCONNECTED}{reason}"),
                 };
                 self.status = ConnectionStatus::Disconnected {
                     reason: reason.clone(),
@@ -548,7 +551,17 @@ impl State {
                     b.joined = false;
                     b.members.clear();
                     b.typing.clear();
-                    self.push_at(i, Line::info(LineKind::Error, text.clone()));
+                    // While the server stays away, each failed try updates the last line
+                    // instead of stacking a new one in every buffer.
+                    match b.lines.back_mut() {
+                        Some(last)
+                            if last.kind == LineKind::Error
+                                && last.text.starts_with(DISCONNECTED) =>
+                        {
+                            *last = Line::info(LineKind::Error, text.clone());
+                        }
+                        _ => self.push_at(i, Line::info(LineKind::Error, text.clone())),
+                    }
                 }
                 None
             }

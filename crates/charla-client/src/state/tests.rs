@@ -403,3 +403,27 @@ fn names_of_another_channel_are_said_where_asked() {
     s.apply(&irc(":srv 366 ana #otro :End"));
     assert_eq!(last(chan(&s)).text, "In #otro: @zoe yan");
 }
+
+#[test]
+fn repeated_failed_tries_update_one_line() {
+    let mut s = in_channel();
+    for secs in [2, 4, 8] {
+        s.apply(&Event::Connecting {
+            host: "h".into(),
+            port: 1,
+            attempt: 2,
+        });
+        s.apply(&Event::Disconnected {
+            reason: "the server refused the connection".into(),
+            retry_in: Some(Duration::from_secs(secs)),
+        });
+    }
+    let b = chan(&s);
+    let disconnected: Vec<&Line> = b
+        .lines
+        .iter()
+        .filter(|l| l.text.starts_with("Disconnected"))
+        .collect();
+    assert_eq!(disconnected.len(), 1);
+    assert!(disconnected[0].text.ends_with("retrying in 8 s"));
+}
