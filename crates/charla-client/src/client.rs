@@ -1,7 +1,7 @@
 //! [`Client::connect`]: one task per server that connects, registers, chats and reconnects.
 //!
 //! The task's life is a loop over connections: open (TCP/TLS, see
-//! [`connection`](crate::connection)) → register (CAP LS 302, SASL PLAIN, NICK/USER, see
+//! [`connection`]) → register (CAP LS 302, SASL PLAIN, NICK/USER, see
 //! <https://ircv3.net/specs/extensions/capability-negotiation>) → one `select!` over the socket,
 //! the command queue and a ping timer → on loss, a back-off wait (during which commands are still
 //! handled) → again, rejoining the channels the user was in. A certificate the user must judge

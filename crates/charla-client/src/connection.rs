@@ -1,7 +1,7 @@
 //! The transport: a TCP socket, wrapped in TLS when the server config asks, framed into lines.
 //!
 //! Lines are cut at LF (a CR before it is dropped) with a hard cap of
-//! [`MAX_INBOUND`](charla_proto::limits::MAX_INBOUND) bytes: a longer line is skipped to its end
+//! [`MAX_INBOUND`] bytes: a longer line is skipped to its end
 //! rather than buffered without bound. Bytes that are not UTF-8 (old servers, Latin-1 users) are
 //! replaced, never a reason to drop the connection.
 

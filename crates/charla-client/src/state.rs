@@ -7,7 +7,7 @@
 //! IRC lines are interpreted here (<https://modern.ircdocs.horse/>): messages and CTCP ACTION,
 //! JOIN/PART/KICK/QUIT/NICK, TOPIC, NAMES (with `multi-prefix` and `userhost-in-names`), MODE
 //! prefix changes, `away-notify`, `+typing` (TAGMSG), ISUPPORT, SASL results, FAIL, and error
-//! numerics, which become lines in words (see [`words`](crate::words)).
+//! numerics, which become lines in words (see the `words` module).
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
