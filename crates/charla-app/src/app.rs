@@ -139,6 +139,12 @@ impl CharlaApp {
         &self.host
     }
 
+    /// Starts "Host a server" on `port` as `nick` and shows the console (command line).
+    pub fn host_now(&mut self, port: u16, nick: &str) {
+        self.host.start_now(port, nick);
+        self.tab = Tab::Host;
+    }
+
     /// Opens a connection and shows it.
     pub fn open_session(
         &mut self,
@@ -348,6 +354,12 @@ impl CharlaApp {
     }
 
     fn connect_screen(&mut self, ui: &mut Ui) {
+        egui::Panel::left("saved-servers")
+            .resizable(true)
+            .default_size(240.0)
+            .show(ui, |ui| {
+                connect::saved_list(ui, &mut self.connect, &self.settings.servers);
+            });
         egui::CentralPanel::default().show(ui, |ui| {
             if !self.sessions.is_empty() && ui.button("⏴ Back to the chat").clicked() {
                 self.show_connect = false;
@@ -357,7 +369,7 @@ impl CharlaApp {
                 ui.colored_label(theme::DANGER, error);
             }
             ui.add_space(8.0);
-            let action = connect::show(ui, &mut self.connect, &self.settings.servers);
+            let action = connect::show(ui, &mut self.connect);
             ui.add_space(16.0);
             ui.separator();
             ui.horizontal(|ui| {

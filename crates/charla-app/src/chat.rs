@@ -121,6 +121,7 @@ pub fn show(ui: &mut Ui, session: &mut Session) {
         return;
     };
     let dark = ui.visuals().dark_mode;
+    let in_channel = matches!(id, BufferId::Channel(_));
     header(ui, buffer);
     let typing: Vec<String> = buffer
         .typing_now(Instant::now())
@@ -164,7 +165,7 @@ pub fn show(ui: &mut Ui, session: &mut Session) {
                 match row {
                     Row::Single(i) => {
                         if let Some(line) = buffer.lines.get(i) {
-                            line_ui(ui, line, dark);
+                            line_ui(ui, line, dark, in_channel);
                         }
                     }
                     Row::Folded { start, end } => {
@@ -193,7 +194,7 @@ pub fn show(ui: &mut Ui, session: &mut Session) {
                         }
                         if open {
                             for line in buffer.lines.range(start..end) {
-                                line_ui(ui, line, dark);
+                                line_ui(ui, line, dark, in_channel);
                             }
                         }
                     }
@@ -238,14 +239,15 @@ fn typing_line(ui: &mut Ui, typing: &[String]) {
 }
 
 /// Draws one line: time, nick, text.
-pub fn line_ui(ui: &mut Ui, line: &Line, dark: bool) {
+/// Mentions are tinted in channels only: in a private conversation every line is "for us".
+pub fn line_ui(ui: &mut Ui, line: &Line, dark: bool, tint_mentions: bool) {
     let muted = theme::muted(ui.visuals());
     let time = line
         .time
         .with_timezone(&chrono::Local)
         .format("%H:%M")
         .to_string();
-    let frame = if line.highlight && !line.own {
+    let frame = if tint_mentions && line.highlight && !line.own {
         egui::Frame::new().fill(theme::MENTION_BG)
     } else {
         egui::Frame::new()

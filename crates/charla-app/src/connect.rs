@@ -170,33 +170,27 @@ impl ConnectForm {
     }
 }
 
-/// Draws the connect screen; returns what the user asked for, if anything.
-pub fn show(ui: &mut Ui, form: &mut ConnectForm, saved: &[SavedServer]) -> Option<ConnectAction> {
-    let mut action = None;
-    ui.horizontal_top(|ui| {
-        ui.vertical(|ui| {
-            ui.set_width(220.0);
-            ui.heading("Saved servers");
-            ui.add_space(4.0);
-            if saved.is_empty() {
-                ui.weak("None yet: fill in the form and press “Save”.");
-            }
-            for (index, server) in saved.iter().enumerate() {
-                let selected = form.selected == Some(index);
-                let label = format!("{}  ·  {}", server.label(), server.nick);
-                if ui.selectable_label(selected, label).clicked() {
-                    *form = ConnectForm::from_saved(server, Some(index));
-                }
-            }
-        });
-        ui.separator();
-        ui.vertical(|ui| {
-            ui.heading("Connect to a server");
-            ui.add_space(6.0);
-            action = form_ui(ui, form);
-        });
-    });
-    action
+/// Draws the saved servers; a click fills the form with one.
+pub fn saved_list(ui: &mut Ui, form: &mut ConnectForm, saved: &[SavedServer]) {
+    ui.heading("Saved servers");
+    ui.add_space(4.0);
+    if saved.is_empty() {
+        ui.weak("None yet: fill in the form and press “Save”.");
+    }
+    for (index, server) in saved.iter().enumerate() {
+        let selected = form.selected == Some(index);
+        let label = format!("{}  ·  {}", server.label(), server.nick);
+        if ui.selectable_label(selected, label).clicked() {
+            *form = ConnectForm::from_saved(server, Some(index));
+        }
+    }
+}
+
+/// Draws the connect form; returns what the user asked for, if anything.
+pub fn show(ui: &mut Ui, form: &mut ConnectForm) -> Option<ConnectAction> {
+    ui.heading("Connect to a server");
+    ui.add_space(6.0);
+    form_ui(ui, form)
 }
 
 fn field(

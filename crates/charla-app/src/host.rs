@@ -154,6 +154,15 @@ impl HostConsole {
         });
     }
 
+    /// Starts the server at once (the `--host` command-line option), as the Start button does.
+    pub fn start_now(&mut self, port: u16, nick: &str) {
+        if matches!(self.phase, Phase::Stopped) {
+            self.port = port.to_string();
+            nick.clone_into(&mut self.nick);
+            self.start(port);
+        }
+    }
+
     /// Starts the server on `port` (0: any free port).
     fn start(&mut self, port: u16) {
         let ip = if self.public {
@@ -609,6 +618,12 @@ pub fn describe(event: &ServerEvent) -> Option<(LogKind, String)> {
             format!("{by} kicked {nick} from {channel} ({reason})"),
         ),
         ServerEvent::NickChanged { old, new } => (LogKind::Channel, format!("{old} is now {new}")),
+        ServerEvent::Message {
+            from, target, text, ..
+        } if charla_client::state::ctcp(text).is_some_and(|(verb, _)| verb == "ACTION") => {
+            let action = charla_client::state::ctcp(text).map_or("", |(_, body)| body);
+            (LogKind::Message, format!("{target}: * {from} {action}"))
+        }
         ServerEvent::Message {
             from,
             target,

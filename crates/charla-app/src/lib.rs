@@ -11,6 +11,7 @@
 //! - [`chat`]: a buffer's lines and the input line.
 //! - [`nicklist`]: a channel's members.
 //! - [`host`]: the operator console over an embedded charla-server.
+//! - [`cli`]: the command line (`irc://` links, `--host`).
 //! - [`input`]: input history and Tab completion.
 //! - [`links`]: clickable links in text.
 //! - [`notify`]: desktop notifications.
@@ -20,6 +21,7 @@
 pub mod app;
 pub mod buffers;
 pub mod chat;
+pub mod cli;
 pub mod config;
 pub mod connect;
 pub mod host;

@@ -2,9 +2,20 @@
 //! server run on, then hands the window to eframe.
 
 use anyhow::Context as _;
+use charla_app::cli::{Args, server_config};
 use charla_app::{AppOptions, CharlaApp};
+use clap::Parser as _;
 
 fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let nick = args.nick.clone().unwrap_or_else(default_nick);
+    let connect = match &args.server {
+        Some(target) => Some(
+            server_config(target, &nick)
+                .map_err(|e| anyhow::anyhow!("cannot connect to {target}: {e}"))?,
+        ),
+        None => None,
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -34,14 +45,34 @@ fn main() -> anyhow::Result<()> {
         "Charla",
         options,
         Box::new(move |cc| {
-            Ok(Box::new(CharlaApp::new(
-                cc.egui_ctx.clone(),
-                handle,
-                AppOptions::user(),
-            )))
+            let mut app = CharlaApp::new(cc.egui_ctx.clone(), handle, AppOptions::user());
+            if let Some(config) = connect {
+                let label = format!("{}:{}", config.host, config.port);
+                app.open_session(label, config, None);
+            }
+            if let Some(port) = args.host {
+                app.host_now(port, &nick);
+            }
+            Ok(Box::new(app))
         }),
     );
     // Let QUIT lines and the server's goodbyes go out, but never hang on exit.
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     result.map_err(|e| anyhow::anyhow!("the window failed: {e}"))
+}
+
+/// The user's login name as a nick when none is given (ASCII letters and digits only, as
+/// servers expect of a first guess), or "charla".
+fn default_nick() -> String {
+    let user = std::env::var("USER").unwrap_or_default();
+    let nick: String = user
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(16)
+        .collect();
+    if nick.is_empty() || nick.starts_with(|c: char| c.is_ascii_digit()) {
+        "charla".to_owned()
+    } else {
+        nick
+    }
 }

@@ -90,6 +90,7 @@ impl Session {
             let Ok(event) = self.events.try_recv() else {
                 return (notifications, false);
             };
+            let buffers_before = self.state.buffers.len();
             let registered = matches!(event, Event::Registered { .. });
             if matches!(
                 event,
@@ -109,6 +110,15 @@ impl Session {
             }
             if let Some(focus) = self.state.take_focus() {
                 self.active = focus;
+            }
+            // A channel we just joined (by /join or on connect) comes to the front, as in
+            // most chat apps; channels rejoined after a reconnect already had a buffer.
+            if self.state.buffers.len() > buffers_before
+                && let Some(buffer) = self.state.buffers.last()
+                && matches!(buffer.id, BufferId::Channel(_))
+                && buffer.joined
+            {
+                self.active = buffer.id.clone();
             }
         }
         (notifications, true)

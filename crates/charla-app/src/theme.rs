@@ -6,7 +6,7 @@ use egui::{Color32, Context, Visuals, ecolor::Hsva};
 /// Red for refusals and errors (a changed certificate, a failed connect).
 pub const DANGER: Color32 = Color32::from_rgb(0xe0, 0x3c, 0x31);
 /// Background tint of a line that mentions the user.
-pub const MENTION_BG: Color32 = Color32::from_rgba_premultiplied(0x60, 0x48, 0x00, 0x40);
+pub const MENTION_BG: Color32 = Color32::from_rgba_unmultiplied_const(0xd9, 0x77, 0x06, 0x30);
 /// Badge colour of the mention count.
 pub const MENTION_BADGE: Color32 = Color32::from_rgb(0xd9, 0x77, 0x06);
 /// Badge colour of the unread count.

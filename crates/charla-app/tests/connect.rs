@@ -1,0 +1,67 @@
+//! The connect screen: mistakes are explained next to the form, saved servers go to the
+//! settings file and come back on the next start, and a refused connection says why.
+
+mod common;
+
+use anyhow::Result;
+use charla_app::AppOptions;
+use charla_app::config::ConfigStore;
+use charla_client::TrustStore;
+use common::{app, click, fill, runtime, shows, shows_part, step_until};
+use egui_kittest::kittest::Queryable as _;
+
+#[test]
+fn mistakes_are_explained_and_saved_servers_persist() -> Result<()> {
+    let rt = runtime()?;
+    let dir = std::env::temp_dir().join(format!("charla-app-connect-{}", std::process::id()));
+    let options = AppOptions {
+        store: ConfigStore::at(dir.join("charla.toml")),
+        trust: TrustStore::in_memory(),
+        notifications: false,
+    };
+
+    let mut h = app(&rt, options.clone());
+    click(&mut h, "Connect")?;
+    assert!(shows(&h, "Choose a nick: the name others see you by."));
+    fill(&mut h, "Nick", "Ñandú");
+    fill(&mut h, "Port", "seis");
+    click(&mut h, "Connect")?;
+    assert!(shows_part(&h, "The port must be a number from 1 to 65535"));
+    assert!(h.state().sessions().is_empty(), "nothing connected");
+
+    fill(&mut h, "Port", "6697");
+    fill(&mut h, "Name", "Casa 🎉");
+    click(&mut h, "Save")?;
+    drop(h);
+
+    // A new start finds the saved server and fills the form with it.
+    let mut h = app(&rt, options);
+    h.step();
+    assert!(shows(&h, "Casa 🎉  ·  Ñandú"), "the saved server is listed");
+    assert_eq!(
+        h.get_by_role_and_label(egui::accesskit::Role::TextInput, "Port")
+            .value()
+            .as_deref(),
+        Some("6697")
+    );
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+#[test]
+fn a_refused_connection_says_why() -> Result<()> {
+    let rt = runtime()?;
+    // A port with nothing listening: bind, note the port, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let mut h = app(&rt, AppOptions::ephemeral());
+    fill(&mut h, "Port", &port.to_string());
+    fill(&mut h, "Nick", "ana");
+    click(&mut h, "Connect")?;
+    step_until(&mut h, "the failure in the status bar", |h| {
+        shows_part(h, "disconnected:")
+    })?;
+    assert!(shows(&h, "Reconnect now"), "the user can retry at once");
+    Ok(())
+}
