@@ -5,8 +5,11 @@
 mod common;
 
 use anyhow::Result;
-use charla_app::AppOptions;
+use charla_app::{AppOptions, CharlaApp};
 use common::{TestClient, app, connect, runtime, say, server, shows, step_until};
+use egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable as _;
 
 #[test]
 fn connect_join_talk_and_see_the_nick_list_change() -> Result<()> {
@@ -42,6 +45,39 @@ fn connect_join_talk_and_see_the_nick_list_change() -> Result<()> {
     step_until(&mut h, "our own line in the window", |h| {
         shows(h, "muy bien, ñ á ¿ 🎉")
     })?;
+
+    // They act and type: the action reads "* bob …", the typing notice shows live.
+    rt.block_on(bob.send("PRIVMSG #charla :\u{1}ACTION saluda 👋\u{1}"))?;
+    step_until(&mut h, "bob's /me action", |h| shows(h, "saluda 👋"))?;
+    rt.block_on(bob.send("@+typing=active TAGMSG #charla"))?;
+    step_until(&mut h, "bob typing", |h| shows(h, "bob is typing…"))?;
+    rt.block_on(bob.send("@+typing=done TAGMSG #charla"))?;
+    step_until(&mut h, "bob done typing", |h| !shows(h, "bob is typing…"))?;
+
+    // Tab completes a nick; Up brings back the last line sent.
+    let input = |h: &Harness<'static, CharlaApp>| {
+        h.get_by_role_and_label(Role::TextInput, "Message input")
+            .value()
+    };
+    h.get_by_role_and_label(Role::TextInput, "Message input")
+        .focus();
+    h.step();
+    h.get_by_role_and_label(Role::TextInput, "Message input")
+        .type_text("bo");
+    h.step();
+    h.key_press(egui::Key::Tab);
+    h.step();
+    assert_eq!(input(&h).as_deref(), Some("bob: "));
+    h.key_press(egui::Key::ArrowUp);
+    h.step();
+    assert_eq!(input(&h).as_deref(), Some("muy bien, ñ á ¿ 🎉"));
+    h.key_press(egui::Key::ArrowDown);
+    h.step();
+    assert_eq!(
+        input(&h).as_deref(),
+        Some("bob: "),
+        "Down gives the draft back"
+    );
 
     // They leave: the nick list drops them.
     rt.block_on(bob.send("PART #charla :chau"))?;
