@@ -1000,8 +1000,10 @@ impl State {
                 self.push_server_at(time, LineKind::Info, last);
             }
             numeric::RPL_ISUPPORT => {
-                let tokens =
-                    &msg.params[1.min(msg.params.len())..msg.params.len().saturating_sub(1)];
+                let tokens = msg
+                    .params
+                    .get(1..msg.params.len().saturating_sub(1))
+                    .unwrap_or_default();
                 for token in tokens {
                     self.isupport_token(token);
                 }
