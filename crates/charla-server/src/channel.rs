@@ -203,7 +203,8 @@ impl ChannelState {
 
     /// Whether `source` (`nick!user@host`) is banned and not excepted.
     pub fn is_banned(&self, source: &str) -> bool {
-        self.bans.iter().any(|b| mask::matches(&b.mask, source))
+        !self.bans.is_empty()
+            && self.bans.iter().any(|b| mask::matches(&b.mask, source))
             && !self.excepts.iter().any(|e| mask::matches(&e.mask, source))
     }
 

@@ -43,7 +43,7 @@ pub struct Config {
     pub listeners: Vec<ListenerConfig>,
     /// A connection password every client must give with PASS; `None` means none is needed.
     pub password: Option<String>,
-    /// The message of the day: inline text.
+    /// The message of the day: inline text (empty for none).
     pub motd: Option<String>,
     /// The message of the day: a file, read at start (wins over `motd`).
     pub motd_file: Option<PathBuf>,
@@ -274,7 +274,10 @@ impl Config {
             }
             None => self.motd.clone(),
         };
-        Ok(text.map(|t| t.lines().map(str::to_owned).collect()))
+        // An empty MOTD means none: clients get ERR_NOMOTD.
+        Ok(text
+            .filter(|t| !t.trim().is_empty())
+            .map(|t| t.lines().map(str::to_owned).collect()))
     }
 }
 

@@ -105,3 +105,61 @@ async fn unknown_command() {
         Some("FROBNICATE")
     );
 }
+
+#[tokio::test]
+async fn every_member_sees_the_same_order() {
+    const MEMBERS: usize = 30;
+    const SENDERS: usize = 3;
+    const EACH: usize = 30;
+    let server = TestServer::start().await;
+    let mut members = Vec::new();
+    for i in 0..MEMBERS {
+        let mut c = server.client(&format!("m{i}")).await;
+        c.send("JOIN #orden").await;
+        c.expect_numeric(RPL_ENDOFNAMES).await;
+        members.push(c);
+    }
+    for c in &mut members {
+        c.sync().await;
+    }
+    // Three senders (members too) talk at the same time.
+    let mut senders: Vec<_> = members.drain(..SENDERS).collect();
+    let tasks: Vec<_> = senders
+        .drain(..)
+        .enumerate()
+        .map(|(s, mut c)| {
+            tokio::spawn(async move {
+                let mut batch = String::new();
+                for i in 0..EACH {
+                    batch.push_str(&format!("PRIVMSG #orden :s{s}-{i}\r\n"));
+                }
+                c.send_raw(batch.as_bytes()).await;
+                c
+            })
+        })
+        .collect();
+    let mut orders = Vec::new();
+    for c in &mut members {
+        let mut got = Vec::new();
+        while got.len() < SENDERS * EACH {
+            let m = c.expect_command("PRIVMSG").await;
+            got.push(m.param(1).unwrap_or("").to_owned());
+        }
+        orders.push(got);
+    }
+    for t in tasks {
+        t.await.expect("sender");
+    }
+    for (i, o) in orders.iter().enumerate() {
+        assert_eq!(o, &orders[0], "member {i} saw another order");
+    }
+    // Each sender's own lines stay in the order sent.
+    for s in 0..SENDERS {
+        let mine: Vec<&String> = orders[0]
+            .iter()
+            .filter(|t| t.starts_with(&format!("s{s}-")))
+            .collect();
+        let want: Vec<String> = (0..EACH).map(|i| format!("s{s}-{i}")).collect();
+        assert_eq!(mine, want.iter().collect::<Vec<_>>());
+    }
+}

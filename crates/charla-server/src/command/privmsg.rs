@@ -100,7 +100,7 @@ pub fn message(s: &mut Session, msg: &Message<'_>, kind: Kind) -> Flow {
                 _ => (None, target),
             };
             if is_channel_name(name) {
-                to_channel(s, name, status, &out, kind)
+                to_channel(s, name, status, &out, kind, &source)
             } else {
                 to_user(s, target, &out, kind)
             }
@@ -139,7 +139,14 @@ fn status_allows(status: Option<char>, op: bool, voice: bool) -> bool {
     }
 }
 
-fn to_channel(s: &Session, name: &str, status: Option<char>, out: &Outgoing, kind: Kind) -> bool {
+fn to_channel(
+    s: &Session,
+    name: &str,
+    status: Option<char>,
+    out: &Outgoing,
+    kind: Kind,
+    source: &str,
+) -> bool {
     let Some(ch) = s.state.channel(name) else {
         no_such_nick(s, name, kind);
         return false;
@@ -149,8 +156,8 @@ fn to_channel(s: &Session, name: &str, status: Option<char>, out: &Outgoing, kin
     let st = ch.state.lock();
     let may_send = match st.member(me) {
         Some(m) if m.op || m.voice => true,
-        Some(_) => !st.modes.moderated && !st.is_banned(&s.client.source()),
-        None => !st.modes.no_external && !st.modes.moderated && !st.is_banned(&s.client.source()),
+        Some(_) => !st.modes.moderated && !st.is_banned(source),
+        None => !st.modes.no_external && !st.modes.moderated && !st.is_banned(source),
     };
     if !may_send {
         drop(st);
