@@ -15,6 +15,7 @@ use charla_proto::limits::{MAX_CLIENT_TAGS, MAX_INBOUND, MAX_LINE};
 use charla_proto::numeric::{ERR_INPUTTOOLONG, ERR_UNKNOWNERROR};
 use charla_proto::{Message, ParseError};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, sleep_until};
 use tracing::{debug, info};
@@ -84,12 +85,33 @@ impl Exit {
     }
 }
 
-/// Runs one connection to its end.
+/// Runs one connection over any byte stream to its end.
 pub(crate) async fn serve<S>(state: Arc<State>, stream: S, peer: SocketAddr, guards: Guards)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (rd, wr) = tokio::io::split(stream);
+    serve_halves(state, rd, wr, peer, guards).await;
+}
+
+/// Runs one TCP connection to its end. `into_split` gives halves without the lock that
+/// `tokio::io::split` needs for a generic stream.
+pub(crate) async fn serve_tcp(
+    state: Arc<State>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    guards: Guards,
+) {
+    let (rd, wr) = stream.into_split();
+    serve_halves(state, rd, wr, peer, guards).await;
+}
+
+/// Runs one connection, given its read and write halves, to its end.
+async fn serve_halves<R, W>(state: Arc<State>, rd: R, wr: W, peer: SocketAddr, guards: Guards)
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let client = state.add_client(peer);
     let conn_id = client.id;
     debug!(%conn_id, %peer, "connection accepted");
@@ -138,18 +160,22 @@ async fn run<R: AsyncRead + Unpin>(session: &mut Session, rd: R) -> Exit {
     let mut reader = LineReader::new(rd, MAX_INBOUND);
     let mut bucket = TokenBucket::new(flood_cfg);
     let mut waiting: VecDeque<Frame> = VecDeque::new();
-    let registration_deadline = Instant::now() + limits.registration_timeout();
     let mut last_input = Instant::now();
     let mut ping_sent: Option<Instant> = None;
+    // One timer for the registration deadline, then for idle PINGs and their timeout. Input
+    // does not re-arm it (that would touch the timer wheel on every line): when it fires, it
+    // looks at the time of the last input and re-arms itself.
+    let timer = sleep_until(last_input + limits.registration_timeout());
+    tokio::pin!(timer);
+    let mut registered = false;
 
     loop {
-        let timer = if !session.reg.done {
-            registration_deadline
-        } else if let Some(sent) = ping_sent {
-            sent + limits.ping_timeout()
-        } else {
-            last_input + limits.ping_interval()
-        };
+        if !registered && session.reg.done {
+            registered = true;
+            timer
+                .as_mut()
+                .reset(Instant::now() + limits.ping_interval());
+        }
         let flood_ready = if waiting.is_empty() {
             None
         } else {
@@ -168,7 +194,6 @@ async fn run<R: AsyncRead + Unpin>(session: &mut Session, rd: R) -> Exit {
                     Err(e) => return Exit::ReadError(e.to_string()),
                 };
                 last_input = Instant::now();
-                ping_sent = None;
                 let exempt = !flood_cfg.enabled || client.is_oper();
                 if waiting.is_empty() && (exempt || bucket.try_take(last_input)) {
                     if let Some(exit) = flow_exit(handle_frame(session, frame).await) {
@@ -181,7 +206,7 @@ async fn run<R: AsyncRead + Unpin>(session: &mut Session, rd: R) -> Exit {
                     }
                 }
             }
-            () = sleep_until(flood_ready.unwrap_or(timer)), if flood_ready.is_some() => {
+            () = sleep_until(flood_ready.unwrap_or(last_input)), if flood_ready.is_some() => {
                 let exempt = !flood_cfg.enabled || client.is_oper();
                 if (exempt || bucket.try_take(Instant::now()))
                     && let Some(frame) = waiting.pop_front()
@@ -190,17 +215,25 @@ async fn run<R: AsyncRead + Unpin>(session: &mut Session, rd: R) -> Exit {
                     return exit;
                 }
             }
-            () = sleep_until(timer) => {
+            () = &mut timer => {
                 if !session.reg.done {
                     return Exit::RegistrationTimeout;
                 }
-                if ping_sent.is_some() {
+                if ping_sent.is_some_and(|sent| last_input <= sent) {
                     return Exit::PingTimeout(limits.ping_interval_secs + limits.ping_timeout_secs);
                 }
-                let mut ping = session.server_line("PING");
-                ping.trailing(state.name());
-                session.send_line(ping);
-                ping_sent = Some(Instant::now());
+                let now = Instant::now();
+                let idle_until = last_input + limits.ping_interval();
+                if now >= idle_until {
+                    let mut ping = session.server_line("PING");
+                    ping.trailing(state.name());
+                    session.send_line(ping);
+                    ping_sent = Some(now);
+                    timer.as_mut().reset(now + limits.ping_timeout());
+                } else {
+                    ping_sent = None;
+                    timer.as_mut().reset(idle_until);
+                }
             }
         }
     }

@@ -172,7 +172,7 @@ fn start(shared: &Shared, socket: TcpStream, peer: SocketAddr, permit: OwnedSema
                 ip,
                 task: shared.tasks.enter(),
             };
-            tokio::spawn(connection::serve(
+            tokio::spawn(connection::serve_tcp(
                 shared.state.clone(),
                 socket,
                 peer,

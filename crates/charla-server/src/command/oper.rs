@@ -14,6 +14,9 @@ use crate::sendq::CloseReason;
 use crate::session::Session;
 use crate::state::State;
 
+/// Failed OPER attempts a connection may make; later ones fail without a hash check.
+const MAX_OPER_FAILURES: u32 = 3;
+
 /// Verifies `password` against an Argon2 PHC string.
 pub fn verify_password(hash: &str, password: &str) -> bool {
     use argon2::{Argon2, PasswordHash, PasswordVerifier};
@@ -55,6 +58,11 @@ pub async fn oper(s: &mut Session, p: &[&str]) -> Flow {
         .iter()
         .find(|o| o.name == name)
         .map(|o| o.password_hash.clone());
+    // Each check costs an Argon2 hash on purpose; past a few failures, stop checking.
+    if s.reg.oper_failures >= MAX_OPER_FAILURES {
+        s.num(ERR_PASSWDMISMATCH).t("Password incorrect").send();
+        return Flow::Continue;
+    }
     let ok = match hash {
         Some(hash) => tokio::task::spawn_blocking(move || verify_password(&hash, &password))
             .await
@@ -63,6 +71,7 @@ pub async fn oper(s: &mut Session, p: &[&str]) -> Flow {
     };
     if !ok {
         // One reply for unknown names and wrong passwords: do not reveal which names exist.
+        s.reg.oper_failures += 1;
         warn!(conn_id = %s.client.id, peer = %s.client.addr, oper = %name, "failed OPER");
         s.num(ERR_PASSWDMISMATCH).t("Password incorrect").send();
         return Flow::Continue;
