@@ -16,7 +16,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::SystemTime;
 
 use charla_proto::LineBuilder;
@@ -48,6 +48,24 @@ pub struct WhowasEntry {
     pub at: SystemTime,
 }
 
+/// What LUSERS counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counter {
+    /// Registered users.
+    Users,
+    /// Registered users with mode +i.
+    Invisible,
+    /// IRC operators.
+    Opers,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    users: AtomicUsize,
+    invisible: AtomicUsize,
+    opers: AtomicUsize,
+}
+
 /// A nick is taken by someone else.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("nickname in use")]
@@ -71,6 +89,7 @@ pub struct State {
     events: broadcast::Sender<ServerEvent>,
     next_id: AtomicU64,
     shutting_down: AtomicBool,
+    counters: Counters,
 }
 
 impl State {
@@ -89,6 +108,7 @@ impl State {
             events,
             next_id: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
+            counters: Counters::default(),
         }
     }
 
@@ -177,10 +197,19 @@ impl State {
 
     /// Takes a client out of the nick and client maps, and records it for WHOWAS.
     pub fn remove_client(&self, client: &Client) {
-        let (nick, registered) = {
+        let (nick, registered, modes) = {
             let info = client.info.read();
-            (info.nick.clone(), info.registered)
+            (info.nick.clone(), info.registered, info.modes)
         };
+        if registered {
+            self.count(Counter::Users, false);
+            if modes.invisible {
+                self.count(Counter::Invisible, false);
+            }
+            if modes.oper {
+                self.count(Counter::Opers, false);
+            }
+        }
         {
             let mut nicks = self.nicks.write();
             let folded = casefold(&nick);
@@ -328,19 +357,30 @@ impl State {
         b
     }
 
-    /// Counts for LUSERS: (users, invisible, operators, unregistered connections).
+    /// Counts for LUSERS: (users, invisible, operators, unregistered connections). Kept in
+    /// counters so that a registration (which sends LUSERS) costs O(1), not O(clients).
     pub fn counts(&self) -> (usize, usize, usize, usize) {
-        let (mut users, mut invisible, mut opers, mut unknown) = (0, 0, 0, 0);
-        for c in self.all_clients() {
-            let info = c.info.read();
-            if info.registered {
-                users += 1;
-                invisible += usize::from(info.modes.invisible);
-                opers += usize::from(info.modes.oper);
-            } else {
-                unknown += 1;
-            }
+        let users = self.counters.users.load(Ordering::Relaxed);
+        let total = self.clients.read().len();
+        (
+            users,
+            self.counters.invisible.load(Ordering::Relaxed),
+            self.counters.opers.load(Ordering::Relaxed),
+            total.saturating_sub(users),
+        )
+    }
+
+    /// Counts one more or one less registered user, invisible user or operator.
+    pub fn count(&self, which: Counter, up: bool) {
+        let c = match which {
+            Counter::Users => &self.counters.users,
+            Counter::Invisible => &self.counters.invisible,
+            Counter::Opers => &self.counters.opers,
+        };
+        if up {
+            c.fetch_add(1, Ordering::Relaxed);
+        } else {
+            c.fetch_sub(1, Ordering::Relaxed);
         }
-        (users, invisible, opers, unknown)
     }
 }

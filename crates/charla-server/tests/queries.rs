@@ -311,3 +311,33 @@ async fn nick_change_is_seen_by_peers_and_case_changes_are_allowed() {
         Some("alice")
     );
 }
+
+#[tokio::test]
+async fn lusers_counts_follow_modes_and_quits() {
+    let server = TestServer::start().await;
+    let mut alice = server.client("alice").await;
+    let mut ghost = server.client("ghost").await;
+    ghost.send("MODE ghost +i").await;
+    ghost.expect_command("MODE").await;
+    let _unregistered = server.connect().await;
+    alice.sync().await;
+    alice.send("LUSERS").await;
+    let l = alice.expect_numeric(RPL_LUSERCLIENT).await;
+    assert_eq!(
+        l.param(1),
+        Some("There are 1 users and 1 invisible on 1 servers")
+    );
+    assert_eq!(alice.expect_numeric(RPL_LUSEROP).await.param(1), Some("0"));
+    assert_eq!(
+        alice.expect_numeric(RPL_LUSERUNKNOWN).await.param(1),
+        Some("1")
+    );
+    ghost.send("QUIT").await;
+    ghost.expect_closed().await;
+    alice.send("LUSERS").await;
+    let l = alice.expect_numeric(RPL_LUSERCLIENT).await;
+    assert_eq!(
+        l.param(1),
+        Some("There are 1 users and 0 invisible on 1 servers")
+    );
+}

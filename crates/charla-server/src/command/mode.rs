@@ -23,6 +23,7 @@ use crate::isupport::{CHANMODES, MODES, PREFIX_MODES, USER_MODES};
 use crate::mask;
 use crate::outbound::Outgoing;
 use crate::session::Session;
+use crate::state::Counter;
 use crate::timefmt;
 
 /// Longest channel key.
@@ -77,6 +78,11 @@ fn user_mode(s: &Session, target: &str, rest: &[&str]) {
             if *slot != c.add {
                 *slot = c.add;
                 applied.push(*c);
+                match c.mode {
+                    'i' => s.state.count(Counter::Invisible, c.add),
+                    'o' => s.state.count(Counter::Opers, false),
+                    _ => {}
+                }
             }
         }
         if !info.modes.oper {

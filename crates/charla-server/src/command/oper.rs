@@ -12,6 +12,7 @@ use crate::mask;
 use crate::outbound::Outgoing;
 use crate::sendq::CloseReason;
 use crate::session::Session;
+use crate::state::Counter;
 use crate::state::State;
 
 /// Failed OPER attempts a connection may make; later ones fail without a hash check.
@@ -78,6 +79,9 @@ pub async fn oper(s: &mut Session, p: &[&str]) -> Flow {
     }
     let nick = {
         let mut info = s.client.info.write();
+        if !info.modes.oper {
+            s.state.count(Counter::Opers, true);
+        }
         info.modes.oper = true;
         info.oper_name = Some(name.clone());
         info.nick.clone()

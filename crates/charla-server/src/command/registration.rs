@@ -12,6 +12,7 @@ use crate::command::{Flow, info as info_cmd};
 use crate::event::ServerEvent;
 use crate::isupport::{CHANNEL_MODES, USER_MODES};
 use crate::session::Session;
+use crate::state::Counter;
 use crate::timefmt;
 
 /// The version string (RPL_YOURHOST, RPL_MYINFO, VERSION).
@@ -77,6 +78,7 @@ pub fn try_complete(s: &mut Session) -> Flow {
         info.registered = true;
         (info.nick.clone(), info.user.clone())
     };
+    s.state.count(Counter::Users, true);
     welcome(s, &nick, &user);
     info!(conn_id = %s.client.id, peer = %s.client.addr, %nick, "registered");
     s.state.emit(ServerEvent::Registered {
