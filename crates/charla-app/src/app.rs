@@ -422,7 +422,7 @@ impl CharlaApp {
         let mut command = None;
         let mut dismiss = false;
         egui::Modal::new(egui::Id::unique(("certificate", session.key))).show(ui.ctx(), |ui| {
-            ui.set_max_width(520.0);
+            ui.set_max_width(if matches!(issue, CertificateIssue::Changed { .. }) { 820.0 } else { 520.0 });
             match &issue {
                 CertificateIssue::Unknown { host, port, fingerprint } => {
                     ui.heading("Trust this server's certificate?");
@@ -453,6 +453,7 @@ impl CharlaApp {
                         .inner_margin(10.0)
                         .corner_radius(6.0)
                         .show(ui, |ui| {
+                            ui.set_width(ui.available_width());
                             ui.label(
                                 RichText::new("⚠ Connection refused: the certificate has CHANGED")
                                     .heading()
