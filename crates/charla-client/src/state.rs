@@ -374,6 +374,8 @@ pub struct State {
     pub isupport: Isupport,
     /// The account we are logged into, if any.
     pub account: Option<String>,
+    /// Our user modes as `+` and letters (`+iw`; `o` when we are an IRC operator).
+    pub user_modes: String,
     /// Whether we are marked away.
     pub away: bool,
     /// A certificate the user must decide about (trust on first use, or a changed pin).
@@ -400,6 +402,7 @@ impl State {
             caps: Vec::new(),
             isupport: Isupport::default(),
             account: None,
+            user_modes: String::new(),
             away: false,
             certificate: None,
             scrollback: DEFAULT_SCROLLBACK,
@@ -546,6 +549,7 @@ impl State {
                 self.names.clear();
                 self.caps.clear();
                 self.account = None;
+                self.user_modes.clear();
                 for i in 0..self.buffers.len() {
                     let b = &mut self.buffers[i];
                     b.joined = false;
@@ -1167,6 +1171,9 @@ impl State {
                 }
             }
             numeric::RPL_CREATIONTIME => {}
+            numeric::RPL_UMODEIS => {
+                self.user_modes = apply_user_modes("", p(1));
+            }
             400..=599 => {
                 let text = words::error_numeric(num, msg);
                 let id = self.error_buffer(msg);
@@ -1204,6 +1211,10 @@ impl State {
         let target = msg.param(0).unwrap_or("");
         let rest = msg.params.get(1..).map(|s| s.join(" ")).unwrap_or_default();
         if !self.is_channel(target) {
+            if self.is_me(target) {
+                let modes = msg.params.get(1).map_or("", String::as_str);
+                self.user_modes = apply_user_modes(&self.user_modes, modes);
+            }
             self.push_server_at(
                 time,
                 LineKind::Mode,
@@ -1445,6 +1456,30 @@ fn apply_channel_modes(buffer: &mut Buffer, changes: &[ModeChange], isupport: &I
     let mut letters: Vec<char> = modes.chars().filter(|c| *c != '+').collect();
     letters.sort_unstable();
     *modes = std::iter::once('+').chain(letters).collect();
+}
+
+/// Applies a user mode string (`+iw-x`) to our modes (`+i`), sorted.
+fn apply_user_modes(current: &str, change: &str) -> String {
+    let mut letters: Vec<char> = current.chars().filter(|c| *c != '+').collect();
+    let mut set = true;
+    for c in change.chars() {
+        match c {
+            '+' => set = true,
+            '-' => set = false,
+            m if set => {
+                if !letters.contains(&m) {
+                    letters.push(m);
+                }
+            }
+            m => letters.retain(|x| *x != m),
+        }
+    }
+    letters.sort_unstable();
+    if letters.is_empty() {
+        String::new()
+    } else {
+        std::iter::once('+').chain(letters).collect()
+    }
 }
 
 /// Orders prefix symbols as PREFIX does (highest first).

@@ -432,3 +432,16 @@ fn repeated_failed_tries_update_one_line() {
     assert_eq!(disconnected.len(), 1);
     assert!(disconnected[0].text.ends_with("retrying in 8 s"));
 }
+
+#[test]
+fn our_user_modes_are_kept() {
+    let mut s = in_channel();
+    s.apply(&irc(":ana MODE ana :+iw"));
+    assert_eq!(s.user_modes, "+iw");
+    s.apply(&irc(":srv MODE ana -w+o"));
+    assert_eq!(s.user_modes, "+io");
+    s.apply(&irc(":srv 221 ana +x"));
+    assert_eq!(s.user_modes, "+x");
+    s.apply(&irc(":srv MODE ana -x"));
+    assert_eq!(s.user_modes, "");
+}
