@@ -186,7 +186,7 @@ impl CharlaApp {
             let (notifications, pending) = session.drain();
             more |= pending;
             session.settle();
-            if self.options.notifications {
+            if self.options.notifications && self.settings.notifications {
                 for n in &notifications {
                     let on_screen = focused
                         && self.current == Some(index)
@@ -241,6 +241,24 @@ impl CharlaApp {
                     theme::dot(ui, theme::OK).on_hover_text("Your server is running");
                 }
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    let bell = if self.settings.notifications {
+                        "🔔"
+                    } else {
+                        "🔕"
+                    };
+                    let tip = if self.settings.notifications {
+                        "Desktop notifications on mentions and private messages: on"
+                    } else {
+                        "Desktop notifications: off"
+                    };
+                    let response = ui
+                        .button(bell)
+                        .on_hover_text(tip)
+                        .accessible_name("Notifications");
+                    if response.clicked() {
+                        self.settings.notifications = !self.settings.notifications;
+                        self.save_settings();
+                    }
                     let dark = ui.visuals().dark_mode;
                     let label = if dark { "☀ Light" } else { "🌙 Dark" };
                     if ui
@@ -257,7 +275,45 @@ impl CharlaApp {
         });
     }
 
+    /// Alt+Up / Alt+Down: the previous or next buffer in the side list, across servers.
+    fn switch_buffer_by_keys(&mut self, ui: &Ui) {
+        let (up, down) = ui.input_mut(|i| {
+            (
+                i.consume_key(egui::Modifiers::ALT, egui::Key::ArrowUp),
+                i.consume_key(egui::Modifiers::ALT, egui::Key::ArrowDown),
+            )
+        });
+        if !(up || down) {
+            return;
+        }
+        let all: Vec<(usize, BufferId)> = self
+            .sessions
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| s.state.buffers.iter().map(move |b| (i, b.id.clone())))
+            .collect();
+        let Some(current) = self.current else { return };
+        let Some(session) = self.sessions.get(current) else {
+            return;
+        };
+        let Some(at) = all
+            .iter()
+            .position(|(i, id)| *i == current && id.same(&session.active))
+        else {
+            return;
+        };
+        let next = if up {
+            at.checked_sub(1).unwrap_or(all.len() - 1)
+        } else {
+            (at + 1) % all.len()
+        };
+        if let Some((index, id)) = all.get(next).cloned() {
+            self.list_action(ListAction::Select(index, id));
+        }
+    }
+
     fn chat_tab(&mut self, ui: &mut Ui) {
+        self.switch_buffer_by_keys(ui);
         let current = self.current.filter(|i| *i < self.sessions.len());
         if self.sessions.is_empty() || self.show_connect || current.is_none() {
             self.connect_screen(ui);

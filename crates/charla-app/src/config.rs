@@ -57,15 +57,25 @@ impl SavedServer {
 }
 
 /// Everything the app keeps between runs.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Settings {
     /// The saved servers, in the order the user sees them.
     pub servers: Vec<SavedServer>,
     /// Show desktop notifications on mentions and private messages.
     pub notifications: bool,
-    /// Dark (true) or light theme.
+    /// Dark (true) or light theme; `None` follows the system.
     pub dark: Option<bool>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            servers: Vec::new(),
+            notifications: true,
+            dark: None,
+        }
+    }
 }
 
 /// Why the settings could not be read or written.
@@ -193,7 +203,7 @@ mod tests {
                     ..SavedServer::default()
                 },
             ],
-            notifications: true,
+            notifications: false,
             dark: Some(false),
         };
         store.save(&settings)?;

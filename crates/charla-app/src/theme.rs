@@ -33,7 +33,7 @@ fn stable_hash(nick: &str) -> u32 {
 pub fn nick_color(nick: &str, dark: bool) -> Color32 {
     let nick = nick.trim_start_matches(['@', '+', '%', '~', '&']);
     let hue = (stable_hash(nick) % 360) as f32 / 360.0;
-    let (saturation, value) = if dark { (0.55, 0.95) } else { (0.85, 0.60) };
+    let (saturation, value) = if dark { (0.55, 0.95) } else { (0.85, 0.52) };
     Hsva::new(hue, saturation, value, 1.0).into()
 }
 

@@ -106,6 +106,16 @@ fn a_private_conversation_opens_and_answers() -> Result<()> {
         "the header names the conversation"
     );
 
+    // Alt+Up goes to the buffer above (the server's), Alt+Down back.
+    h.key_press_modifiers(egui::Modifiers::ALT, egui::Key::ArrowUp);
+    h.step();
+    h.step();
+    assert!(shows(&h, "Server messages"), "Alt+Up moved up the list");
+    h.key_press_modifiers(egui::Modifiers::ALT, egui::Key::ArrowDown);
+    h.step();
+    h.step();
+    assert!(shows(&h, "Conversation with bob"), "Alt+Down came back");
+
     say(&mut h, "sí, acá estoy");
     let line = rt.block_on(bob.expect(|l| common::is(l, "PRIVMSG", "bob")))?;
     assert!(line.ends_with(":sí, acá estoy"), "got {line}");
