@@ -239,6 +239,8 @@ struct Task {
     away_message: Option<String>,
     /// The certificate question pending, if any.
     certificate: Option<CertificateIssue>,
+    /// Commands that arrived while the socket was opening, for the session to send.
+    held: Vec<Command>,
     /// Whether the server offered account registration (and its flags).
     account_registration: Option<String>,
     /// Channels the user asked to join, to focus when the JOIN comes back (folded names).
@@ -286,6 +288,7 @@ impl Task {
             away_message: None,
             certificate: None,
             account_registration: None,
+            held: Vec::new(),
             focus_on_join: HashSet::new(),
             typing_sent: HashMap::new(),
             last_ctcp_reply: None,
@@ -525,11 +528,40 @@ impl Task {
 
     /// Opens one connection and runs it to its end.
     async fn connect_once(&mut self) -> End {
-        let opened = tokio::time::timeout(
+        let config = self.config.clone();
+        let trust = self.trust.clone();
+        let open = tokio::time::timeout(
             self.options.connect_timeout,
-            connection::open(&self.config, &self.trust),
-        )
-        .await;
+            connection::open(&config, &trust),
+        );
+        tokio::pin!(open);
+        // Commands still count while the socket opens (a slow or unreachable host can take the
+        // whole connect timeout): the user may quit or disconnect meanwhile.
+        let opened = loop {
+            tokio::select! {
+                opened = &mut open => break opened,
+                () = self.events.closed() => return End::Quit,
+                cmd = self.commands.recv() => {
+                    let Some(cmd) = cmd else { return End::Quit };
+                    if !is_control(&cmd) {
+                        // Sent once registered (or refused in words if this try fails).
+                        self.held.push(cmd);
+                        continue;
+                    }
+                    match self.offline(cmd) {
+                        Control::Stop => return End::Quit,
+                        Control::StayDown => return End::Disconnect,
+                        Control::Continue | Control::ConnectNow => {}
+                    }
+                }
+            }
+        };
+        if !matches!(opened, Ok(Ok(_))) {
+            for cmd in std::mem::take(&mut self.held) {
+                // Quit and friends were handled above; these only get their words.
+                let _ = self.offline(cmd);
+            }
+        }
         let transport = match opened {
             Err(_) => return End::Lost("the server did not answer in time".to_owned()),
             Ok(Err(ConnectError::Certificate(issue))) => {
@@ -564,6 +596,7 @@ impl Task {
         };
         self.emit(Event::Connected);
         let mut session = Session::new(transport, &self.config, &self.options);
+        session.pending = std::mem::take(&mut self.held);
         let end = session.run(self).await;
         // A session that stayed up a while resets the back-off; one cut right after
         // registration (a ban, a full server) keeps it growing.
@@ -768,11 +801,10 @@ impl Session {
                     None => Some(self.quit(None)),
                     Some(cmd) if self.registered || is_control(&cmd) => self.command(task, cmd),
                     Some(cmd) => {
-                        // Servers refuse most commands before registration; keep them.
-                        if matches!(cmd, Command::Input { .. } | Command::Join { .. } | Command::Privmsg { .. }) {
+                        // Servers refuse most commands before registration; keep them (a
+                        // typing notice would be stale by then).
+                        if !matches!(cmd, Command::Typing { .. }) {
                             self.pending.push(cmd);
-                        } else {
-                            let _ = task.offline(cmd);
                         }
                         None
                     }

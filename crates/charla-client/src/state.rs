@@ -539,6 +539,7 @@ impl State {
             }
             Event::Disconnected { reason, retry_in } => {
                 let text = match retry_in {
+                    Some(d) if d.is_zero() => format!("{DISCONNECTED}{reason}, retrying now"),
                     Some(d) => format!("{DISCONNECTED}{reason}, retrying in {}", seconds(*d)),
                     None => format!("{DISCONNECTED}{reason}"),
                 };

@@ -308,3 +308,19 @@ async fn a_pasted_page_is_paced_and_arrives_whole_and_in_order() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn quitting_while_the_handshake_hangs_does_not_wait_for_the_timeout() -> Result<()> {
+    let (listener, port) = listener().await?;
+    let mut config = ServerConfig::new("127.0.0.1", port, "ana");
+    config.tls = true;
+    // The default connect timeout is 15 s; the quit must not wait for it.
+    let mut app = App::start(config, ClientOptions::default());
+    let (_silent, _) = timeout(STEP, listener.accept()).await??;
+    app.until("connecting", |e| matches!(e, Event::Connecting { .. }))
+        .await?;
+    app.handle.send(Command::Quit { reason: None })?;
+    app.until("stopped", |e| matches!(e, Event::Stopped))
+        .await?;
+    Ok(())
+}
