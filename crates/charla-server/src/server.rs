@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{Semaphore, broadcast, watch};
 use tracing::warn;
 
@@ -85,12 +85,10 @@ impl Server {
         let mut listeners = Vec::new();
         let mut addrs = Vec::new();
         for l in &config.listeners {
-            let tcp = TcpListener::bind(l.address)
-                .await
-                .map_err(|source| StartError::Bind {
-                    addr: l.address,
-                    source,
-                })?;
+            let tcp = bind(l.address).map_err(|source| StartError::Bind {
+                addr: l.address,
+                source,
+            })?;
             addrs.push(tcp.local_addr().map_err(|source| StartError::Bind {
                 addr: l.address,
                 source,
@@ -120,6 +118,23 @@ impl Server {
             }),
         })
     }
+}
+
+/// Pending connections the kernel may hold for us. `TcpListener::bind` asks for 128, which a
+/// burst of connecting clients overflows (their SYNs are then retried a second later).
+const LISTEN_BACKLOG: u32 = 1024;
+
+/// Binds a listening socket with SO_REUSEADDR (a restart need not wait for TIME_WAIT) and a
+/// backlog of [`LISTEN_BACKLOG`].
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 impl ServerHandle {
