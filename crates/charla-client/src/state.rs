@@ -951,8 +951,15 @@ impl State {
             }
             other => other,
         };
-        let private = matches!(id, BufferId::Query(_));
-        let highlight = !from_me && !server_notice && (private || mentions(&text, &self.nick));
+        // Once we are registered, a notice from the server itself to us or to everyone (`$*`)
+        // is its operator talking ("send to everyone", "send to this user"): worth a
+        // notification, like a private message.
+        let operator_notice = server_notice
+            && self.status == ConnectionStatus::Connected
+            && (target.starts_with('$') || self.is_me(target));
+        let private = matches!(id, BufferId::Query(_)) || operator_notice;
+        let highlight = !from_me
+            && (operator_notice || (!server_notice && (private || mentions(&text, &self.nick))));
         let nick = if source_nick.is_empty() {
             msg.source.clone()
         } else {

@@ -511,3 +511,25 @@ async fn topic_modes_typing_away_and_kick_between_two_people() -> Result<()> {
     server.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn the_operator_console_reaches_the_client_as_notifications() -> Result<()> {
+    let server = start_server("127.0.0.1:0".parse()?).await?;
+    let port = server.local_addrs()[0].port();
+    let mut ana = App::start(ServerConfig::new("127.0.0.1", port, "Ñandú"), options());
+    ana.registered().await?;
+    assert!(server.users().iter().any(|u| u.nick == "Ñandú"));
+
+    server.notice_all("El servidor se reinicia en 5 minutos 🔧")?;
+    let note = ana.notified().await?;
+    assert!(
+        matches!(&note, Notification::Private { text, .. } if text == "El servidor se reinicia en 5 minutos 🔧"),
+        "{note:?}"
+    );
+    server.message_user("Ñandú", "Hola, soy el operador")?;
+    let note = ana.notified().await?;
+    assert!(matches!(&note, Notification::Private { text, .. } if text == "Hola, soy el operador"));
+    assert_eq!(ana.state.server_buffer().mentions, 2);
+    server.shutdown().await;
+    Ok(())
+}

@@ -445,3 +445,31 @@ fn our_user_modes_are_kept() {
     s.apply(&irc(":srv MODE ana -x"));
     assert_eq!(s.user_modes, "");
 }
+
+#[test]
+fn the_server_operator_speaking_is_a_notification() {
+    let mut s = State::new("ana");
+    // Before registration, server notices are routine and quiet.
+    assert_eq!(
+        s.apply(&irc(":srv NOTICE ana :*** Looking up your hostname")),
+        None
+    );
+    s.apply(&irc(":srv 001 ana :Welcome"));
+    s.apply(&Event::Registered {
+        nick: "ana".into(),
+        reconnected: false,
+    });
+    let n = s.apply(&irc(":srv NOTICE $* :El servidor se reinicia en 5 minutos"));
+    assert_eq!(
+        n,
+        Some(Notification::Private {
+            nick: "srv".into(),
+            text: "El servidor se reinicia en 5 minutos".into()
+        })
+    );
+    let n = s.apply(&irc(":srv NOTICE ana :Hola ana, soy el operador"));
+    assert!(matches!(n, Some(Notification::Private { .. })));
+    let b = s.server_buffer();
+    assert_eq!(b.mentions, 2);
+    assert!(last(b).highlight && last(b).kind == LineKind::Notice);
+}
