@@ -204,6 +204,9 @@ enum End {
     Disconnect,
     /// A certificate needs the user's word: wait for them.
     Certificate,
+    /// The server put us out on purpose (killed by an operator, banned): coming straight
+    /// back would defeat it, so wait for the user.
+    Refused(String),
     /// Stop the task.
     Quit,
 }
@@ -361,6 +364,13 @@ impl Task {
                     None
                 }
                 End::Certificate => None,
+                End::Refused(reason) => {
+                    self.emit(Event::Disconnected {
+                        reason: format!("{reason} (not reconnecting by itself: /reconnect to try)"),
+                        retry_in: None,
+                    });
+                    None
+                }
             };
             if !self.wait(wait).await {
                 break;
@@ -689,6 +699,8 @@ struct Session {
     registered_at: Option<tokio::time::Instant>,
     /// The server's last words (ERROR), for the disconnect reason.
     error: Option<String>,
+    /// Whether the server put us out on purpose (KILL, a ban).
+    refused: bool,
     last_heard: tokio::time::Instant,
     ping_sent: Option<tokio::time::Instant>,
     /// Commands that arrived before registration finished, sent after.
@@ -709,6 +721,7 @@ impl Session {
             registered: false,
             registered_at: None,
             error: None,
+            refused: false,
             last_heard: tokio::time::Instant::now(),
             ping_sent: None,
             pending: Vec::new(),
@@ -793,9 +806,11 @@ impl Session {
                         self.inbound(task, &line)
                     }
                     Some(Err(e)) => Some(End::Lost(format!("connection error: {e}"))),
-                    None => Some(End::Lost(
-                        self.error.clone().unwrap_or_else(|| "the server closed the connection".to_owned()),
-                    )),
+                    None => Some(match (&self.error, self.refused) {
+                        (Some(e), true) => End::Refused(e.clone()),
+                        (Some(e), false) => End::Lost(e.clone()),
+                        (None, _) => End::Lost("the server closed the connection".to_owned()),
+                    }),
                 },
                 cmd = task.commands.recv() => match cmd {
                     None => Some(self.quit(None)),
@@ -896,7 +911,12 @@ impl Session {
                 }
                 return None;
             }
-            "ERROR" => self.error = Some(format!("the server said: {}", p(0))),
+            "ERROR" => {
+                let text = p(0);
+                self.refused |= is_refusal(&text);
+                self.error = Some(format!("the server said: {text}"));
+            }
+            "KILL" if msg.param(0).is_some_and(|n| task.state.is_me(n)) => self.refused = true,
             _ => {}
         }
         if let Ok(num) = command.parse::<u16>() {
@@ -1379,6 +1399,15 @@ fn is_loopback(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// Whether an ERROR text says we were put out on purpose. Servers word it freely; these are
+/// the common forms (`Killed (oper (reason))`, `Closing Link: ... (K-Lined)`, bans).
+fn is_refusal(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    ["killed", "k-lined", "g-lined", "z-lined", "banned"]
+        .iter()
+        .any(|w| lower.contains(w))
+}
+
 /// Commands that end or reshape the connection: handled even before registration.
 fn is_control(cmd: &Command) -> bool {
     matches!(
@@ -1457,6 +1486,18 @@ mod tests {
         let later = t0 + Duration::from_secs(60);
         assert!(p.take(later) && p.take(later) && p.take(later));
         assert!(!p.take(later));
+    }
+
+    #[test]
+    fn refusals_are_recognised() {
+        assert!(is_refusal("Killed (srv (basta))"));
+        assert!(is_refusal("Closing Link: host (K-Lined)"));
+        assert!(is_refusal("You are banned from this server"));
+        assert!(!is_refusal("Server shutting down"));
+        assert!(!is_refusal(
+            "Closing Link: host (Ping timeout: 120 seconds)"
+        ));
+        assert!(!is_refusal("Excess Flood"));
     }
 
     #[test]

@@ -533,3 +533,31 @@ async fn the_operator_console_reaches_the_client_as_notifications() -> Result<()
     server.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn killed_by_the_operator_the_client_does_not_come_straight_back() -> Result<()> {
+    let server = start_server("127.0.0.1:0".parse()?).await?;
+    let port = server.local_addrs()[0].port();
+    let mut ana = App::start(ServerConfig::new("127.0.0.1", port, "ana"), options());
+    ana.registered().await?;
+    server.disconnect("ana", "basta")?;
+    let ev = ana
+        .until("disconnected", |e| matches!(e, Event::Disconnected { .. }))
+        .await?;
+    let Event::Disconnected { reason, retry_in } = ev else {
+        unreachable!()
+    };
+    assert_eq!(retry_in, None, "{reason}");
+    assert!(
+        reason.contains("basta") && reason.contains("/reconnect"),
+        "{reason}"
+    );
+    // Well past the back-off: still out.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(!server.users().iter().any(|u| u.nick == "ana"));
+    // The user decides to come back.
+    ana.handle.send(Command::Reconnect)?;
+    ana.registered().await?;
+    server.shutdown().await;
+    Ok(())
+}
