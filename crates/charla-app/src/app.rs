@@ -328,8 +328,11 @@ impl CharlaApp {
             .inner;
         if let Some(action) = action {
             self.list_action(action);
+            // This frame's layout is stale now; draw the new state at once.
+            ui.ctx().request_repaint();
             return;
         }
+        let mut close_session = false;
         let Some(session) = self.sessions.get_mut(index) else {
             return;
         };
@@ -358,6 +361,14 @@ impl CharlaApp {
                 {
                     session.send(Command::Reconnect);
                 }
+                if session.state.status == ConnectionStatus::Stopped
+                    && ui
+                        .small_button("Close")
+                        .on_hover_text("Remove this server from the list")
+                        .clicked()
+                {
+                    close_session = true;
+                }
                 if let Some(account) = &session.state.account {
                     ui.separator();
                     ui.label(format!("account: {account}"));
@@ -384,6 +395,9 @@ impl CharlaApp {
         }
 
         egui::CentralPanel::default().show(ui, |ui| chat::show(ui, session));
+        if close_session {
+            self.list_action(ListAction::CloseSession(index));
+        }
     }
 
     fn list_action(&mut self, action: ListAction) {

@@ -111,6 +111,8 @@ pub struct BufferView {
     pub typing_sent: bool,
     /// When the last key was typed (to send "paused").
     pub last_key: Option<Instant>,
+    /// Index of the first line that was unread when the user came to this buffer.
+    pub new_from: Option<usize>,
 }
 
 /// Draws the active buffer of `session` (messages and input).
@@ -149,6 +151,7 @@ pub fn show(ui: &mut Ui, session: &mut Session) {
     }
     let total = buffer.lines.len();
     let first = total.saturating_sub(view.shown);
+    let mut command = None;
     egui::ScrollArea::vertical()
         .id_salt(("lines", session.key, &id))
         .auto_shrink([false, false])
@@ -162,10 +165,17 @@ pub fn show(ui: &mut Ui, session: &mut Session) {
                 view.shown += PAGE;
             }
             for row in rows(buffer.lines.range(first..), first) {
+                let row_start = match row {
+                    Row::Single(i) => i,
+                    Row::Folded { start, .. } => start,
+                };
+                if view.new_from == Some(row_start) {
+                    new_marker(ui);
+                }
                 match row {
                     Row::Single(i) => {
                         if let Some(line) = buffer.lines.get(i) {
-                            line_ui(ui, line, dark, in_channel);
+                            command = command.take().or(line_ui(ui, line, dark, in_channel));
                         }
                     }
                     Row::Folded { start, end } => {
@@ -194,13 +204,35 @@ pub fn show(ui: &mut Ui, session: &mut Session) {
                         }
                         if open {
                             for line in buffer.lines.range(start..end) {
-                                line_ui(ui, line, dark, in_channel);
+                                command = command.take().or(line_ui(ui, line, dark, in_channel));
                             }
                         }
                     }
                 }
             }
         });
+    if let Some(command) = command {
+        session.send(command);
+    }
+}
+
+/// The line above the first message that was unread when the user came back.
+fn new_marker(ui: &mut Ui) {
+    ui.horizontal(|ui| {
+        let width = ui.available_width();
+        ui.label(
+            RichText::new("new messages")
+                .small()
+                .color(theme::MENTION_BADGE),
+        );
+        let y = ui.min_rect().center().y;
+        let x = ui.min_rect().right() + 6.0;
+        ui.painter().hline(
+            x..=x + (width - 100.0).max(0.0),
+            y,
+            egui::Stroke::new(1.0, theme::MENTION_BADGE),
+        );
+    });
 }
 
 fn header(ui: &mut Ui, buffer: &Buffer) {
@@ -240,7 +272,9 @@ fn typing_line(ui: &mut Ui, typing: &[String]) {
 
 /// Draws one line: time, nick, text.
 /// Mentions are tinted in channels only: in a private conversation every line is "for us".
-pub fn line_ui(ui: &mut Ui, line: &Line, dark: bool, tint_mentions: bool) {
+/// Returns a command when the user asked for one from a nick's menu.
+pub fn line_ui(ui: &mut Ui, line: &Line, dark: bool, tint_mentions: bool) -> Option<Command> {
+    let mut command = None;
     let muted = theme::muted(ui.visuals());
     let time = line
         .time
@@ -266,33 +300,30 @@ pub fn line_ui(ui: &mut Ui, line: &Line, dark: bool, tint_mentions: bool) {
             match line.kind {
                 LineKind::Message => {
                     if let Some(nick) = nick {
-                        ui.label(
-                            RichText::new(format!("{nick}: "))
-                                .strong()
-                                .color(theme::nick_color(nick, dark)),
-                        );
+                        let text = RichText::new(format!("{nick}: "))
+                            .strong()
+                            .color(theme::nick_color(nick, dark));
+                        command = command.take().or(nick_label(ui, text, nick, line.own));
                     }
                     rich_text(ui, &line.text, None);
                 }
                 LineKind::Action => {
                     ui.label(RichText::new("* ").italics());
                     if let Some(nick) = nick {
-                        ui.label(
-                            RichText::new(format!("{nick} "))
-                                .italics()
-                                .strong()
-                                .color(theme::nick_color(nick, dark)),
-                        );
+                        let text = RichText::new(format!("{nick} "))
+                            .italics()
+                            .strong()
+                            .color(theme::nick_color(nick, dark));
+                        command = command.take().or(nick_label(ui, text, nick, line.own));
                     }
                     rich_text(ui, &line.text, Some(RichText::italics));
                 }
                 LineKind::Notice => {
                     if let Some(nick) = nick {
-                        ui.label(
-                            RichText::new(format!("-{nick}- "))
-                                .strong()
-                                .color(theme::nick_color(nick, dark)),
-                        );
+                        let text = RichText::new(format!("-{nick}- "))
+                            .strong()
+                            .color(theme::nick_color(nick, dark));
+                        command = command.take().or(nick_label(ui, text, nick, line.own));
                     }
                     rich_text(ui, &line.text, None);
                 }
@@ -311,6 +342,32 @@ pub fn line_ui(ui: &mut Ui, line: &Line, dark: bool, tint_mentions: bool) {
             }
         });
     });
+    command
+}
+
+/// A nick in a line: double-click or the menu opens a private conversation with them.
+fn nick_label(ui: &mut Ui, text: RichText, nick: &str, own: bool) -> Option<Command> {
+    let response = ui.add(egui::Label::new(text).sense(egui::Sense::click()));
+    if own {
+        return None;
+    }
+    let mut command = None;
+    if response.double_clicked() {
+        command = Some(Command::OpenQuery {
+            nick: nick.to_owned(),
+        });
+    }
+    response.context_menu(|ui| {
+        if ui
+            .button(format!("Private conversation with {nick}"))
+            .clicked()
+        {
+            command = Some(Command::OpenQuery {
+                nick: nick.to_owned(),
+            });
+        }
+    });
+    command
 }
 
 /// Draws message text with its links clickable.

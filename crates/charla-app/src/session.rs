@@ -136,8 +136,24 @@ impl Session {
         }
     }
 
-    /// Switches to a buffer and marks it read.
+    /// Switches to a buffer and marks it read; a "new messages" marker goes above the first
+    /// line that was unread, until the user leaves the buffer.
     pub fn select(&mut self, id: BufferId) {
+        if let Some(view) = self.views.get_mut(&self.active) {
+            view.new_from = None;
+        }
+        let new_from = self.state.buffer(&id).and_then(|b| {
+            if b.unread == 0 {
+                return None;
+            }
+            // `unread` counts chat lines only; find where the unread ones start.
+            let mut seen = 0;
+            b.lines.iter().enumerate().rev().find_map(|(i, line)| {
+                seen += usize::from(line.kind.is_chat());
+                (seen == b.unread).then_some(i)
+            })
+        });
+        self.views.entry(id.clone()).or_default().new_from = new_from;
         self.state.mark_read(&id);
         self.active = id;
     }

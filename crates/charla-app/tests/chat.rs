@@ -105,6 +105,7 @@ fn a_private_conversation_opens_and_answers() -> Result<()> {
         shows(&h, "Conversation with bob"),
         "the header names the conversation"
     );
+    assert!(shows(&h, "new messages"), "a marker above what was unread");
 
     // Alt+Up goes to the buffer above (the server's), Alt+Down back.
     h.key_press_modifiers(egui::Modifiers::ALT, egui::Key::ArrowUp);
@@ -115,6 +116,10 @@ fn a_private_conversation_opens_and_answers() -> Result<()> {
     h.step();
     h.step();
     assert!(shows(&h, "Conversation with bob"), "Alt+Down came back");
+    assert!(
+        !shows(&h, "new messages"),
+        "the marker goes once read and left"
+    );
 
     say(&mut h, "sí, acá estoy");
     let line = rt.block_on(bob.expect(|l| common::is(l, "PRIVMSG", "bob")))?;
