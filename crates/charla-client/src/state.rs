@@ -893,8 +893,19 @@ impl State {
             "PING" | "PONG" | "CAP" | "AUTHENTICATE" | "BATCH" | "CHGHOST" | "ACCOUNT"
             | "SETNAME" => {}
             "INVITE" => {
-                let text = format!("{source_nick} invites you to {}", p(1));
-                let at = self.acting.clone();
+                // To us: said where the user is. Between others (`invite-notify`): in the
+                // channel.
+                let (text, at) = if self.is_me(p(0)) {
+                    (
+                        format!("{source_nick} invites you to {} (/join {0})", p(1)),
+                        self.acting.clone(),
+                    )
+                } else {
+                    (
+                        format!("{source_nick} invited {} to {}", p(0), p(1)),
+                        BufferId::Channel(p(1).to_owned()),
+                    )
+                };
                 self.push_to(
                     at,
                     Line {
@@ -1203,7 +1214,11 @@ impl State {
             }
             _ => {
                 // Informational numerics (MOTD, LUSERS, ...): their text, in the server buffer.
-                let text = if msg.params.len() > 2 {
+                // Counts before a sentence ("3 :channels formed") read well joined; the user
+                // counts of 265/266 repeat themselves in their sentence.
+                let sentence_only =
+                    matches!(num, numeric::RPL_LOCALUSERS | numeric::RPL_GLOBALUSERS);
+                let text = if msg.params.len() > 2 && !sentence_only {
                     msg.params[1..].join(" ")
                 } else {
                     last.to_owned()

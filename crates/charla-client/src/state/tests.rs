@@ -473,3 +473,27 @@ fn the_server_operator_speaking_is_a_notification() {
     assert_eq!(b.mentions, 2);
     assert!(last(b).highlight && last(b).kind == LineKind::Notice);
 }
+
+#[test]
+fn invites_and_informational_numerics_read_well() {
+    let mut s = in_channel();
+    s.apply(&Event::Acting {
+        buffer: BufferId::Channel("#charla".into()),
+    });
+    s.apply(&irc(":bob!b@h INVITE ana #secreto"));
+    assert_eq!(
+        last(chan(&s)).text,
+        "bob invites you to #secreto (/join #secreto)"
+    );
+    s.apply(&irc(":bob!b@h INVITE carla #charla"));
+    assert_eq!(last(chan(&s)).text, "bob invited carla to #charla");
+    s.apply(&irc(":srv 254 ana 3 :channels formed"));
+    assert_eq!(last(s.server_buffer()).text, "3 channels formed");
+    s.apply(&irc(":srv 265 ana 5 10 :Current local users 5, max 10"));
+    assert_eq!(
+        last(s.server_buffer()).text,
+        "Current local users 5, max 10"
+    );
+    s.apply(&irc(":srv 372 ana :- Bienvenidos 🎉"));
+    assert_eq!(last(s.server_buffer()).text, "- Bienvenidos 🎉");
+}
