@@ -14,7 +14,7 @@ use bytes::Bytes;
 use charla_proto::limits::{MAX_CLIENT_TAGS, MAX_INBOUND, MAX_LINE};
 use charla_proto::numeric::{ERR_INPUTTOOLONG, ERR_UNKNOWNERROR};
 use charla_proto::{Message, ParseError};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, sleep_until};
@@ -25,10 +25,11 @@ use crate::event::ServerEvent;
 use crate::flood::TokenBucket;
 use crate::framing::{Frame, LineReader};
 use crate::listener::IpGuard;
-use crate::sendq::{CloseReason, SendQueue};
+use crate::sendq::CloseReason;
 use crate::session::Session;
 use crate::state::State;
 use crate::tracker::TaskGuard;
+use crate::writer;
 
 /// How long the writer may take to flush the last lines before the socket is dropped.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -115,7 +116,7 @@ where
     let client = state.add_client(peer);
     let conn_id = client.id;
     debug!(%conn_id, %peer, "connection accepted");
-    let writer = tokio::spawn(write_loop(wr, client.queue.clone()));
+    let writer = tokio::spawn(writer::write_loop(wr, client.queue.clone()));
 
     let mut session = Session::new(state.clone(), client.clone());
     let exit = run(&mut session, rd).await;
@@ -317,34 +318,4 @@ async fn handle_frame(session: &mut Session, frame: Frame) -> Flow {
             Flow::Continue
         }
     }
-}
-
-/// Drains the send queue into the socket: all queued lines at once, copied into one buffer and
-/// written with one `write_all` (one syscall when the socket has room).
-async fn write_loop<W: AsyncWrite + Unpin>(mut wr: W, queue: Arc<SendQueue>) {
-    let mut batch: Vec<Bytes> = Vec::with_capacity(64);
-    let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
-    loop {
-        let finished = queue.take_all(&mut batch);
-        if batch.is_empty() {
-            if finished {
-                break;
-            }
-            queue.wait_data().await;
-            continue;
-        }
-        buf.clear();
-        for line in batch.drain(..) {
-            buf.extend_from_slice(&line);
-        }
-        if wr.write_all(&buf).await.is_err() || wr.flush().await.is_err() {
-            queue.close(CloseReason::WriteFailed);
-            return;
-        }
-        if buf.capacity() > 1024 * 1024 {
-            // Do not keep a huge buffer around after one big burst.
-            buf = Vec::with_capacity(16 * 1024);
-        }
-    }
-    let _ = wr.shutdown().await;
 }

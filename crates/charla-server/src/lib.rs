@@ -14,6 +14,7 @@
 //! - [`isupport`]: RPL_ISUPPORT tokens.
 //! - [`mask`]: ban-mask wildcard matching.
 //! - [`session`]: what a command handler sees of its connection.
+//! - [`writer`]: the per-connection writer task (vectored, coalesced writes).
 //! - [`timefmt`], [`tracker`]: small helpers (time stamps, live task count).
 
 pub mod caps;
@@ -35,6 +36,7 @@ pub mod session;
 pub mod state;
 pub mod timefmt;
 pub mod tracker;
+pub mod writer;
 
 pub use client::ConnectionId;
 pub use config::{Config, ConfigError, FloodConfig, Limits, ListenerConfig, OperConfig};
