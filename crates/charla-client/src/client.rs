@@ -1204,11 +1204,16 @@ impl Session {
                     .state
                     .buffer(&BufferId::Channel(channel.clone()))
                     .is_some_and(|b| b.joined);
+                let id = BufferId::Channel(channel.clone());
                 if joined {
                     match reason {
                         Some(r) => self.send_msg("PART", &[&channel, &r]),
                         None => self.send_msg("PART", &[&channel]),
                     }
+                } else if task.state.buffer(&id).is_none() {
+                    let at = task.state_acting();
+                    task.local(at, LineKind::Error, format!("You are not in {channel}"));
+                    return None;
                 }
                 task.emit(Event::CloseBuffer {
                     buffer: BufferId::Channel(channel),

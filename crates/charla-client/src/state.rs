@@ -1045,6 +1045,11 @@ impl State {
             numeric::RPL_NOTOPIC => {
                 if let Some(i) = self.index(&BufferId::Channel(p(1).to_owned())) {
                     self.buffers[i].topic = None;
+                    let line = Line {
+                        time,
+                        ..Line::info(LineKind::Topic, "No topic is set")
+                    };
+                    self.push_at(i, line);
                 }
             }
             numeric::RPL_TOPICWHOTIME => {
@@ -1112,11 +1117,21 @@ impl State {
             }
             numeric::RPL_UNAWAY => {
                 self.away = false;
-                self.push_server_at(time, LineKind::Info, "You are no longer marked as away");
+                let at = self.acting.clone();
+                let line = Line {
+                    time,
+                    ..Line::info(LineKind::Info, "You are no longer marked as away")
+                };
+                self.push_to(at, line);
             }
             numeric::RPL_NOWAWAY => {
                 self.away = true;
-                self.push_server_at(time, LineKind::Info, "You are now marked as away");
+                let at = self.acting.clone();
+                let line = Line {
+                    time,
+                    ..Line::info(LineKind::Info, "You are now marked as away")
+                };
+                self.push_to(at, line);
             }
             numeric::RPL_AWAY => {
                 let id = BufferId::Query(p(1).to_owned());
@@ -1189,7 +1204,8 @@ impl State {
                     );
                 }
             }
-            numeric::RPL_CREATIONTIME => {}
+            // Server version and mode letters: for programs, not people.
+            numeric::RPL_CREATIONTIME | numeric::RPL_MYINFO => {}
             numeric::RPL_UMODEIS => {
                 self.user_modes = apply_user_modes("", p(1));
             }

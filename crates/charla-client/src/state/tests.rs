@@ -497,3 +497,21 @@ fn invites_and_informational_numerics_read_well() {
     s.apply(&irc(":srv 372 ana :- Bienvenidos 🎉"));
     assert_eq!(last(s.server_buffer()).text, "- Bienvenidos 🎉");
 }
+
+#[test]
+fn topic_and_away_replies_are_said_where_asked() {
+    let mut s = in_channel();
+    s.apply(&Event::Acting {
+        buffer: BufferId::Channel("#charla".into()),
+    });
+    s.apply(&irc(":srv 331 ana #charla :No topic is set"));
+    assert_eq!(last(chan(&s)).text, "No topic is set");
+    s.apply(&irc(":srv 306 ana :You have been marked as being away"));
+    assert!(s.away);
+    assert_eq!(last(chan(&s)).text, "You are now marked as away");
+    s.apply(&irc(":srv 004 ana srv charla-0.1 iow beIiklmnostv"));
+    assert!(
+        !last(s.server_buffer()).text.contains("charla-0.1"),
+        "004 is for programs"
+    );
+}
