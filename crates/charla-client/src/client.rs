@@ -942,6 +942,8 @@ impl Session {
                     self.next_nick(task, num);
                     return None;
                 }
+                // A wrong server password or a server ban will not mend by retrying.
+                numeric::ERR_PASSWDMISMATCH | numeric::ERR_YOUREBANNEDCREEP => self.refused = true,
                 numeric::RPL_SASLSUCCESS
                 | numeric::ERR_SASLFAIL
                 | numeric::ERR_SASLTOOLONG

@@ -324,3 +324,37 @@ async fn quitting_while_the_handshake_hangs_does_not_wait_for_the_timeout() -> R
         .await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_wrong_server_password_is_not_retried_forever() -> Result<()> {
+    let (listener, port) = listener().await?;
+    let mut config = ServerConfig::new("127.0.0.1", port, "ana");
+    config.password = Some("mala".into());
+    let mut app = App::start(config, fast());
+    let mut s = Peer::accept(&listener).await?;
+    s.expect("PASS mala").await?;
+    s.send(":srv 464 * :Password incorrect").await?;
+    s.send("ERROR :Closing link: (Bad password)").await?;
+    drop(s);
+    let ev = app
+        .until("disconnected", |e| matches!(e, Event::Disconnected { .. }))
+        .await?;
+    assert!(
+        matches!(ev, Event::Disconnected { retry_in: None, .. }),
+        "{ev:?}"
+    );
+    assert!(
+        app.state
+            .server_buffer()
+            .lines
+            .iter()
+            .any(|l| l.text == "The server password is wrong")
+    );
+    assert!(
+        timeout(Duration::from_millis(400), listener.accept())
+            .await
+            .is_err(),
+        "no retry"
+    );
+    Ok(())
+}
