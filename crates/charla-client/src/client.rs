@@ -154,6 +154,11 @@ impl Client {
     }
 
     /// Like [`Client::connect`], with options (timings, a waker, a runtime).
+    ///
+    /// # Panics
+    ///
+    /// Without `options.runtime`, when called outside a tokio runtime (as `tokio::spawn` does);
+    /// [`Client::try_connect_with`] returns an error instead.
     pub fn connect_with(
         config: ServerConfig,
         trust: TrustStore,
@@ -171,7 +176,25 @@ impl Client {
         }
         (ClientHandle { tx: cmd_tx }, ev_rx)
     }
+
+    /// Like [`Client::connect_with`], but says so instead of panicking when there is no
+    /// runtime to run on.
+    pub fn try_connect_with(
+        config: ServerConfig,
+        trust: TrustStore,
+        mut options: ClientOptions,
+    ) -> Result<(ClientHandle, mpsc::UnboundedReceiver<Event>), NoRuntime> {
+        if options.runtime.is_none() {
+            options.runtime = Some(tokio::runtime::Handle::try_current().map_err(|_| NoRuntime)?);
+        }
+        Ok(Self::connect_with(config, trust, options))
+    }
 }
+
+/// There was no tokio runtime to start the connection task on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("no tokio runtime to run the connection on")]
+pub struct NoRuntime;
 
 /// The app's side of a connection task: send commands. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -1505,6 +1528,16 @@ mod tests {
             "Closing Link: host (Ping timeout: 120 seconds)"
         ));
         assert!(!is_refusal("Excess Flood"));
+    }
+
+    #[test]
+    fn no_runtime_is_an_error_not_a_panic() {
+        let got = Client::try_connect_with(
+            ServerConfig::new("127.0.0.1", 1, "ana"),
+            TrustStore::in_memory(),
+            ClientOptions::default(),
+        );
+        assert_eq!(got.err(), Some(NoRuntime));
     }
 
     #[test]

@@ -49,7 +49,7 @@ pub mod state;
 pub mod trust;
 pub mod words;
 
-pub use client::{Client, ClientHandle, ClientOptions, SendError};
+pub use client::{Client, ClientHandle, ClientOptions, NoRuntime, SendError};
 pub use command::{Command, TypingState};
 pub use config::{ConfigError, SaslConfig, ServerConfig};
 pub use event::Event;
