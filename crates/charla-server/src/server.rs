@@ -44,10 +44,17 @@ pub enum StartError {
 
 /// Why an operator action failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum HandleError {
     /// No registered user has that nick.
     #[error("no such nick: {0}")]
     NoSuchNick(String),
+    /// No channel has that name.
+    #[error("no such channel: {0}")]
+    NoSuchChannel(String),
+    /// The nick is not on that channel.
+    #[error("not on that channel: {0}")]
+    NotOnChannel(String),
     /// The message text is empty.
     #[error("empty message")]
     EmptyMessage,
@@ -204,6 +211,16 @@ impl ServerHandle {
             reason
         )));
         Ok(())
+    }
+
+    /// Kicks `nick` from `channel`; its members see `KICK <channel> <nick> :<reason>` from the
+    /// server.
+    pub fn kick(&self, channel: &str, nick: &str, reason: &str) -> Result<(), HandleError> {
+        use crate::command::kick::{KickError, kick_by_server};
+        kick_by_server(&self.inner.state, channel, nick, reason).map_err(|e| match e {
+            KickError::NoSuchChannel => HandleError::NoSuchChannel(channel.to_owned()),
+            KickError::NotOnChannel => HandleError::NotOnChannel(nick.to_owned()),
+        })
     }
 
     /// Runs a whole session over any byte stream (an in-process `tokio::io::duplex`, a fuzz

@@ -150,3 +150,39 @@ async fn a_session_over_an_in_process_stream() {
     assert!(first.starts_with(":irc.test 001 duplex "), "{first}");
     assert_eq!(server.handle.users()[0].nick, "duplex");
 }
+
+#[tokio::test]
+async fn operator_kicks_from_a_channel() {
+    let server = TestServer::start().await;
+    let mut alice = server.client("alice").await;
+    let mut bob = server.client("bob").await;
+    for c in [&mut alice, &mut bob] {
+        c.send("JOIN #sala").await;
+        c.expect_numeric(RPL_ENDOFNAMES).await;
+    }
+    alice.sync().await;
+    let mut events = server.handle.subscribe();
+    server
+        .handle
+        .kick("#SALA", "BOB", "fuera de tema")
+        .expect("kick");
+    for c in [&mut alice, &mut bob] {
+        let k = c.expect_command("KICK").await;
+        assert_eq!(k.source.as_deref(), Some("irc.test"));
+        assert_eq!(k.params, vec!["#sala", "bob", "fuera de tema"]);
+    }
+    let e = next_event(&mut events, |e| matches!(e, ServerEvent::Kicked { .. })).await;
+    assert!(
+        matches!(e, ServerEvent::Kicked { ref nick, .. } if nick == "bob"),
+        "{e:?}"
+    );
+    assert!(server.handle.users()[1].channels.is_empty());
+    assert!(server.handle.kick("#sala", "bob", "again").is_err());
+    assert!(server.handle.kick("#none", "alice", "x").is_err());
+}
+
+#[test]
+fn the_handle_is_clone_send_sync() {
+    fn check<T: Clone + Send + Sync + 'static>() {}
+    check::<charla_server::ServerHandle>();
+}

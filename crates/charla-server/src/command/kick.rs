@@ -9,11 +9,74 @@ use charla_proto::numeric::{
 };
 use charla_proto::validate::KICKLEN;
 
+use crate::channel::{Channel, ChannelState};
+use crate::client::Client;
 use crate::command::topic::truncate;
 use crate::command::{Flow, split_list};
 use crate::event::ServerEvent;
 use crate::outbound::Outgoing;
 use crate::session::Session;
+use crate::state::State;
+
+/// Tells the members (the victim included) and takes `victim` out of `ch`, whose lock `st` is.
+/// Returns the victim's nick.
+fn evict(
+    st: &mut ChannelState,
+    ch: &Arc<Channel>,
+    victim: &Client,
+    source: &str,
+    comment: &str,
+) -> String {
+    let victim_nick = victim.nick();
+    let mut line = LineBuilder::new();
+    line.source(source)
+        .command("KICK")
+        .param(&ch.name)
+        .param(&victim_nick)
+        .trailing(comment);
+    st.broadcast(&Outgoing::new(line), None);
+    st.remove(victim.id);
+    victim.info.write().channels.retain(|c| !Arc::ptr_eq(c, ch));
+    victim_nick
+}
+
+/// Why the server could not kick someone from a channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KickError {
+    /// The channel does not exist.
+    NoSuchChannel,
+    /// The nick is not on that channel.
+    NotOnChannel,
+}
+
+/// Kicks `nick` from `channel` with the server as the source (the operator API).
+pub fn kick_by_server(
+    state: &State,
+    channel: &str,
+    nick: &str,
+    reason: &str,
+) -> Result<(), KickError> {
+    let ch = state.channel(channel).ok_or(KickError::NoSuchChannel)?;
+    let folded = casefold(nick);
+    let comment = truncate(reason, KICKLEN);
+    let mut st = ch.state.lock();
+    let victim = st
+        .members
+        .iter()
+        .find(|m| casefold(&m.client.info.read().nick) == folded)
+        .map(|m| m.client.clone())
+        .ok_or(KickError::NotOnChannel)?;
+    let victim_nick = evict(&mut st, &ch, &victim, state.name(), comment);
+    drop(st);
+    state.drop_channel_if_empty(&ch);
+    state.emit(ServerEvent::Kicked {
+        channel: ch.name.clone(),
+        nick: victim_nick,
+        by: state.name().to_owned(),
+        reason: comment.to_owned(),
+    });
+    Ok(())
+}
 
 /// `KICK <channel> <user>{,<user>} [<comment>]`.
 pub fn kick(s: &mut Session, p: &[&str]) -> Flow {
@@ -73,20 +136,7 @@ pub fn kick(s: &mut Session, p: &[&str]) -> Flow {
             }
             continue;
         };
-        let victim_nick = victim.nick();
-        let mut line = LineBuilder::new();
-        line.source(&source)
-            .command("KICK")
-            .param(&ch.name)
-            .param(&victim_nick)
-            .trailing(&comment);
-        st.broadcast(&Outgoing::new(line), None);
-        st.remove(victim.id);
-        victim
-            .info
-            .write()
-            .channels
-            .retain(|c| !Arc::ptr_eq(c, &ch));
+        let victim_nick = evict(&mut st, &ch, &victim, &source, &comment);
         drop(st);
         s.state.emit(ServerEvent::Kicked {
             channel: ch.name.clone(),
