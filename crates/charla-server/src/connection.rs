@@ -18,7 +18,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, sleep_until};
-use tracing::{debug, info};
+use tracing::debug;
 
 use crate::command::{self, Flow};
 use crate::event::ServerEvent;
@@ -125,7 +125,7 @@ where
     let nick = session.reg.done.then(|| client.nick());
     command::quit::leave_everything(&session, &reason);
     state.remove_client(&client);
-    info!(%conn_id, %peer, nick = nick.as_deref().unwrap_or("*"), %reason, "connection closed");
+    debug!(%conn_id, %peer, nick = nick.as_deref().unwrap_or("*"), %reason, "connection closed");
     state.emit(ServerEvent::Disconnected {
         id: conn_id,
         nick,

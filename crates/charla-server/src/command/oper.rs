@@ -4,7 +4,7 @@
 
 use charla_proto::LineBuilder;
 use charla_proto::numeric::{ERR_NOPRIVILEGES, ERR_NOSUCHNICK, ERR_PASSWDMISMATCH, RPL_YOUREOPER};
-use tracing::{info, warn};
+use tracing::{debug, warn};
 
 use crate::command::Flow;
 use crate::event::{MessageKind, ServerEvent};
@@ -90,7 +90,7 @@ pub async fn oper(s: &mut Session, p: &[&str]) -> Flow {
     let mut line = LineBuilder::new();
     line.source(&nick).command("MODE").param(&nick).param("+o");
     s.send_line(line);
-    info!(conn_id = %s.client.id, %nick, oper = %name, "OPER");
+    debug!(conn_id = %s.client.id, %nick, oper = %name, "OPER");
     s.state.emit(ServerEvent::Opered { nick, name });
     Flow::Continue
 }

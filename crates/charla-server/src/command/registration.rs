@@ -6,7 +6,7 @@ use charla_proto::numeric::{
     RPL_WELCOME, RPL_YOURHOST,
 };
 use charla_proto::validate::USERLEN;
-use tracing::info;
+use tracing::debug;
 
 use crate::command::{Flow, info as info_cmd};
 use crate::event::ServerEvent;
@@ -80,7 +80,7 @@ pub fn try_complete(s: &mut Session) -> Flow {
     };
     s.state.count(Counter::Users, true);
     welcome(s, &nick, &user);
-    info!(conn_id = %s.client.id, peer = %s.client.addr, %nick, "registered");
+    debug!(conn_id = %s.client.id, peer = %s.client.addr, %nick, "registered");
     s.state.emit(ServerEvent::Registered {
         id: s.client.id,
         nick,
