@@ -1,0 +1,885 @@
+//! One open connection of the task: registration (CAP LS 302, SASL PLAIN, NICK/USER), then one
+//! `select!` over the socket, the command queue, the pacer and a ping timer, until the
+//! connection ends. What the user asked for is paced ([`Pacer`]) as servers' flood control
+//! expects.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use charla_proto::OwnedMessage;
+use charla_proto::casemap::casefold;
+use charla_proto::line::LineBuilder;
+use charla_proto::numeric;
+use futures::{SinkExt, StreamExt};
+
+use super::{End, Task, capitalise, is_control, is_refusal};
+use crate::client::ClientOptions;
+use crate::command::{Command, TypingState};
+use crate::config::ServerConfig;
+use crate::connection::Transport;
+use crate::event::Event;
+use crate::input::{self, InputError};
+use crate::state::{BufferId, LineKind, ctcp};
+
+/// The capabilities we ask for when the server offers them.
+const WANTED_CAPS: &[&str] = &[
+    "server-time",
+    "message-tags",
+    "echo-message",
+    "multi-prefix",
+    "away-notify",
+    "extended-join",
+    "userhost-in-names",
+    "cap-notify",
+    "account-notify",
+    "chghost",
+    "invite-notify",
+    "setname",
+];
+
+/// The account-registration capability (<https://ircv3.net/specs/extensions/account-registration>).
+const CAP_ACCOUNT_REGISTRATION: &str = "draft/account-registration";
+
+/// How often at most we send `+typing=active` to one target (the spec asks for 3 s).
+const TYPING_THROTTLE: Duration = Duration::from_secs(3);
+
+/// What `CTCP VERSION` answers.
+const VERSION: &str = concat!("Charla ", env!("CARGO_PKG_VERSION"));
+
+/// Where registration is.
+#[derive(Debug, Default)]
+struct Registration {
+    /// Caps offered in `CAP LS` (name -> value), accumulated over continuation lines.
+    offered: HashMap<String, String>,
+    /// Waiting for SASL to finish before `CAP END`.
+    sasl_pending: bool,
+    /// `CAP END` sent (or never needed).
+    cap_done: bool,
+    /// How many nicks we tried.
+    nick_tries: u32,
+    /// The nick we asked for last.
+    nick: String,
+}
+
+/// Paces what the user sends as servers' flood control expects (a token bucket: `burst` lines
+/// at once, then `rate` per second), so a pasted page is not an "Excess Flood" disconnect.
+#[derive(Debug)]
+struct Pacer {
+    tokens: f64,
+    burst: f64,
+    rate: f64,
+    last: tokio::time::Instant,
+}
+
+impl Pacer {
+    fn new(burst: u32, rate: f64) -> Self {
+        let burst = f64::from(burst.max(1));
+        Pacer {
+            tokens: burst,
+            burst,
+            rate: if rate > 0.0 { rate } else { 1.0 },
+            last: tokio::time::Instant::now(),
+        }
+    }
+
+    fn refill(&mut self, now: tokio::time::Instant) {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        self.last = now;
+    }
+
+    /// Takes a token if one is there.
+    fn take(&mut self, now: tokio::time::Instant) -> bool {
+        self.refill(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// When the next token is back.
+    fn next_at(&self) -> tokio::time::Instant {
+        let missing = (1.0 - self.tokens).max(0.0);
+        self.last + Duration::from_secs_f64(missing / self.rate)
+    }
+}
+
+/// Commands sent at once, outside the pacing: keep-alive, negotiation and leaving.
+const UNPACED: &[&str] = &[
+    "PONG",
+    "PING",
+    "QUIT",
+    "CAP",
+    "AUTHENTICATE",
+    "PASS",
+    "NICK",
+    "USER",
+];
+
+/// An open connection: the socket and the lines queued for it.
+pub(super) struct Session {
+    transport: Transport,
+    /// Lines to write now.
+    out: Vec<String>,
+    /// Lines waiting for the pacer.
+    paced: VecDeque<String>,
+    pacer: Pacer,
+    reg: Registration,
+    registered: bool,
+    /// When registration finished, to tell a healthy session from one cut at once.
+    pub(super) registered_at: Option<tokio::time::Instant>,
+    /// The server's last words (ERROR), for the disconnect reason.
+    error: Option<String>,
+    /// Whether the server put us out on purpose (KILL, a ban).
+    refused: bool,
+    last_heard: tokio::time::Instant,
+    ping_sent: Option<tokio::time::Instant>,
+    /// Commands that arrived before registration finished, sent after.
+    pub(super) pending: Vec<Command>,
+}
+
+impl Session {
+    pub(super) fn new(
+        transport: Transport,
+        config: &ServerConfig,
+        options: &ClientOptions,
+    ) -> Self {
+        Session {
+            transport,
+            out: Vec::new(),
+            paced: VecDeque::new(),
+            pacer: Pacer::new(options.send_burst, options.send_rate),
+            reg: Registration {
+                nick: config.nick.clone(),
+                ..Default::default()
+            },
+            registered: false,
+            registered_at: None,
+            error: None,
+            refused: false,
+            last_heard: tokio::time::Instant::now(),
+            ping_sent: None,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Queues a line the user asked for: paced.
+    fn send(&mut self, line: String) {
+        self.paced.push_back(line);
+    }
+
+    fn send_msg(&mut self, cmd: &str, params: &[&str]) {
+        let mut b = LineBuilder::new();
+        b.command(cmd);
+        for p in params {
+            b.param(p);
+        }
+        let line = b.finish_string();
+        if UNPACED.contains(&cmd) {
+            self.out.push(line);
+        } else {
+            self.paced.push_back(line);
+        }
+    }
+
+    /// Writes what is queued and what the pacer lets through, bounded in time so a stuck
+    /// socket counts as a dead one.
+    async fn flush(&mut self, limit: Duration) -> Result<(), String> {
+        let now = tokio::time::Instant::now();
+        while !self.paced.is_empty() && self.pacer.take(now) {
+            if let Some(line) = self.paced.pop_front() {
+                self.out.push(line);
+            }
+        }
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let lines = std::mem::take(&mut self.out);
+        let transport = &mut self.transport;
+        let write = async move {
+            for line in lines {
+                transport.feed(line).await?;
+            }
+            transport.flush().await
+        };
+        match tokio::time::timeout(limit, write).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("writing failed: {e}")),
+            Err(_) => Err("the server stopped reading".to_owned()),
+        }
+    }
+
+    pub(super) async fn run(&mut self, task: &mut Task) -> End {
+        let config = task.config.clone();
+        self.send_msg("CAP", &["LS", "302"]);
+        if let Some(pass) = &config.password {
+            self.send_msg("PASS", &[pass]);
+        }
+        let nick = task.desired_nick.clone();
+        self.reg.nick = nick.clone();
+        self.send_msg("NICK", &[&nick]);
+        let user = config.effective_username();
+        self.send_msg("USER", &[&user, "0", "*", config.effective_realname()]);
+        let write_limit = task.options.ping_timeout;
+        if let Err(e) = self.flush(write_limit).await {
+            return End::Lost(e);
+        }
+        let registration_deadline = tokio::time::Instant::now() + task.options.registration_timeout;
+        let tick = (task.options.ping_timeout.min(task.options.ping_interval) / 4)
+            .max(Duration::from_millis(50));
+        let mut ticker = tokio::time::interval(tick);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let paced_waiting = !self.paced.is_empty();
+            let next_token = self.pacer.next_at();
+            let end = tokio::select! {
+                () = tokio::time::sleep_until(next_token), if paced_waiting => None,
+                line = self.transport.next() => match line {
+                    Some(Ok(line)) => {
+                        self.last_heard = tokio::time::Instant::now();
+                        self.ping_sent = None;
+                        self.inbound(task, &line)
+                    }
+                    Some(Err(e)) => Some(End::Lost(format!("connection error: {e}"))),
+                    None => Some(match (&self.error, self.refused) {
+                        (Some(e), true) => End::Refused(e.clone()),
+                        (Some(e), false) => End::Lost(e.clone()),
+                        (None, _) => End::Lost("the server closed the connection".to_owned()),
+                    }),
+                },
+                cmd = task.commands.recv() => match cmd {
+                    None => Some(self.quit(None)),
+                    Some(cmd) if self.registered || is_control(&cmd) => self.command(task, cmd),
+                    Some(cmd) => {
+                        // Servers refuse most commands before registration; keep them (a
+                        // typing notice would be stale by then).
+                        if !matches!(cmd, Command::Typing { .. }) {
+                            self.pending.push(cmd);
+                        }
+                        None
+                    }
+                },
+                () = task.events.closed() => Some(self.quit(None)),
+                _ = ticker.tick() => self.timer(task, registration_deadline),
+            };
+            let flushed = self.flush(write_limit).await;
+            match (end, flushed) {
+                (Some(End::Quit), _) => {
+                    self.linger().await;
+                    return End::Quit;
+                }
+                (Some(End::Disconnect), _) => {
+                    self.linger().await;
+                    return End::Disconnect;
+                }
+                (Some(End::Reconnect), _) => {
+                    self.linger().await;
+                    return End::Reconnect;
+                }
+                (Some(end), _) => return end,
+                (None, Err(e)) => return End::Lost(e),
+                (None, Ok(())) => {}
+            }
+        }
+    }
+
+    /// After our QUIT, give the server a moment to close (so the quit message is delivered),
+    /// bounded.
+    async fn linger(&mut self) {
+        let drain = async { while let Some(Ok(_)) = self.transport.next().await {} };
+        let _ = tokio::time::timeout(Duration::from_millis(500), drain).await;
+    }
+
+    fn quit(&mut self, reason: Option<&str>) -> End {
+        self.send_msg("QUIT", &[reason.unwrap_or("Charla")]);
+        End::Quit
+    }
+
+    fn timer(
+        &mut self,
+        task: &mut Task,
+        registration_deadline: tokio::time::Instant,
+    ) -> Option<End> {
+        let now = tokio::time::Instant::now();
+        if !self.registered && now >= registration_deadline {
+            return Some(End::Lost("registration took too long".to_owned()));
+        }
+        if let Some(sent) = self.ping_sent {
+            if now.duration_since(sent) >= task.options.ping_timeout {
+                let secs = now.duration_since(self.last_heard).as_secs();
+                return Some(End::Lost(format!("no answer from the server for {secs} s")));
+            }
+        } else if now.duration_since(self.last_heard) >= task.options.ping_interval {
+            task.ping_counter += 1;
+            let token = format!("charla-{}", task.ping_counter);
+            self.send_msg("PING", &[&token]);
+            self.ping_sent = Some(now);
+        }
+        None
+    }
+
+    /// One line from the server.
+    fn inbound(&mut self, task: &mut Task, line: &str) -> Option<End> {
+        let msg = match OwnedMessage::parse(line) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::debug!(error = %e, line, "unparsable line from server");
+                return None;
+            }
+        };
+        let command = msg.command.to_ascii_uppercase();
+        let p = |i: usize| msg.param(i).unwrap_or("").to_owned();
+        match command.as_str() {
+            "PING" => {
+                let token = msg.params.last().cloned().unwrap_or_default();
+                self.send_msg("PONG", &[&token]);
+                return None;
+            }
+            "PONG" => return None,
+            "CAP" => {
+                self.cap(task, &msg);
+                return None;
+            }
+            "AUTHENTICATE" => {
+                if p(0) == "+" {
+                    self.sasl_payload(&task.config);
+                }
+                return None;
+            }
+            "ERROR" => {
+                let text = p(0);
+                self.refused |= is_refusal(&text);
+                self.error = Some(format!("the server said: {text}"));
+            }
+            "KILL" if msg.param(0).is_some_and(|n| task.state.is_me(n)) => self.refused = true,
+            _ => {}
+        }
+        if let Ok(num) = command.parse::<u16>() {
+            match num {
+                numeric::RPL_WELCOME => {
+                    self.registered = true;
+                    self.reg.cap_done = true;
+                    let nick = msg.param(0).unwrap_or(&self.reg.nick).to_owned();
+                    task.emit(Event::Irc(msg));
+                    let reconnected = task.registered_once;
+                    task.registered_once = true;
+                    self.registered_at = Some(tokio::time::Instant::now());
+                    task.emit(Event::Registered { nick, reconnected });
+                    self.after_registration(task);
+                    return None;
+                }
+                numeric::ERR_NICKNAMEINUSE
+                | numeric::ERR_ERRONEUSNICKNAME
+                | numeric::ERR_NICKCOLLISION
+                    if !self.registered =>
+                {
+                    task.emit(Event::Irc(msg));
+                    self.next_nick(task, num);
+                    return None;
+                }
+                // A wrong server password or a server ban will not mend by retrying.
+                numeric::ERR_PASSWDMISMATCH | numeric::ERR_YOUREBANNEDCREEP => self.refused = true,
+                numeric::RPL_SASLSUCCESS
+                | numeric::ERR_SASLFAIL
+                | numeric::ERR_SASLTOOLONG
+                | numeric::ERR_SASLABORTED
+                | numeric::ERR_SASLALREADY
+                    if self.reg.sasl_pending =>
+                {
+                    self.reg.sasl_pending = false;
+                    self.cap_end();
+                }
+                _ => {}
+            }
+        }
+        if command == "JOIN" && msg.source_nick().is_some_and(|n| task.state.is_me(n)) {
+            let chan = p(0);
+            let focus = task.focus_on_join.remove(casefold(&chan).as_ref());
+            task.emit(Event::Irc(msg));
+            // Learn the channel's modes (answered by RPL_CHANNELMODEIS).
+            self.send_msg("MODE", &[&chan]);
+            if focus {
+                task.emit(Event::OpenBuffer {
+                    buffer: BufferId::Channel(chan),
+                    focus: true,
+                });
+            }
+            return None;
+        }
+        if command == "PRIVMSG"
+            && let Some((verb, body)) = ctcp(msg.param(1).unwrap_or(""))
+            && verb != "ACTION"
+        {
+            self.ctcp_reply(task, msg.source_nick().unwrap_or(""), verb, body);
+        }
+        task.emit(Event::Irc(msg));
+        None
+    }
+
+    fn ctcp_reply(&mut self, task: &mut Task, nick: &str, verb: &str, body: &str) {
+        if nick.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        if task
+            .last_ctcp_reply
+            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1))
+        {
+            return;
+        }
+        let reply = match verb {
+            "VERSION" => format!("\u{1}VERSION {VERSION}\u{1}"),
+            "PING" => format!("\u{1}PING {body}\u{1}"),
+            "TIME" => format!("\u{1}TIME {}\u{1}", chrono::Utc::now().to_rfc2822()),
+            _ => return,
+        };
+        task.last_ctcp_reply = Some(now);
+        self.send_msg("NOTICE", &[nick, &reply]);
+    }
+
+    fn cap(&mut self, task: &mut Task, msg: &OwnedMessage) {
+        // CAP <target> <sub> [*] :<caps>
+        let sub = msg.param(1).unwrap_or("").to_ascii_uppercase();
+        let more = msg.params.len() > 3 && msg.param(2) == Some("*");
+        let list = msg.params.last().map(String::as_str).unwrap_or("");
+        match sub.as_str() {
+            "LS" | "NEW" => {
+                for item in list.split(' ').filter(|s| !s.is_empty()) {
+                    let (name, value) = item.split_once('=').unwrap_or((item, ""));
+                    self.reg.offered.insert(name.to_owned(), value.to_owned());
+                }
+                if more {
+                    return;
+                }
+                if let Some(v) = self.reg.offered.get(CAP_ACCOUNT_REGISTRATION) {
+                    task.account_registration = Some(v.clone());
+                }
+                let mut wanted: Vec<&str> = WANTED_CAPS
+                    .iter()
+                    .copied()
+                    .filter(|c| self.reg.offered.contains_key(*c) && !task.state.has_cap(c))
+                    .collect();
+                if !self.registered && task.config.sasl.is_some() && !task.sasl_allowed() {
+                    task.local(
+                        BufferId::Server,
+                        LineKind::Error,
+                        "Not logging in: the password would travel unencrypted. Turn on TLS for \
+                         this server.",
+                    );
+                }
+                if !self.registered
+                    && task.sasl_allowed()
+                    && self.reg.offered.get("sasl").is_some_and(|mechs| {
+                        mechs.is_empty() || mechs.split(',').any(|m| m == "PLAIN")
+                    })
+                {
+                    wanted.push("sasl");
+                }
+                if wanted.is_empty() {
+                    if !self.registered {
+                        self.cap_end();
+                    }
+                } else {
+                    self.send_msg("CAP", &["REQ", &wanted.join(" ")]);
+                }
+            }
+            "ACK" => {
+                let mut enabled = task.state.caps.clone();
+                let mut sasl = false;
+                for item in list.split(' ').filter(|s| !s.is_empty()) {
+                    if let Some(removed) = item.strip_prefix('-') {
+                        enabled.retain(|c| c != removed);
+                    } else {
+                        if item == "sasl" {
+                            sasl = true;
+                        }
+                        if !enabled.iter().any(|c| c == item) {
+                            enabled.push(item.to_owned());
+                        }
+                    }
+                }
+                task.emit(Event::Capabilities { enabled });
+                if self.registered {
+                    return;
+                }
+                if sasl && task.sasl_allowed() {
+                    self.reg.sasl_pending = true;
+                    self.send_msg("AUTHENTICATE", &["PLAIN"]);
+                } else {
+                    self.cap_end();
+                }
+            }
+            "NAK" if !self.registered => self.cap_end(),
+            "DEL" => {
+                let gone: Vec<&str> = list.split(' ').collect();
+                let mut enabled = task.state.caps.clone();
+                enabled.retain(|c| !gone.contains(&c.as_str()));
+                if gone.contains(&CAP_ACCOUNT_REGISTRATION) {
+                    task.account_registration = None;
+                }
+                task.emit(Event::Capabilities { enabled });
+            }
+            _ => {}
+        }
+    }
+
+    fn cap_end(&mut self) {
+        if !self.reg.cap_done {
+            self.reg.cap_done = true;
+            self.send_msg("CAP", &["END"]);
+        }
+    }
+
+    /// SASL PLAIN (<https://ircv3.net/specs/extensions/sasl-3.1>): `authzid \0 authcid \0
+    /// password`, base64, in 400-byte pieces, with a `+` after a piece of exactly 400.
+    fn sasl_payload(&mut self, config: &ServerConfig) {
+        let Some(sasl) = &config.sasl else {
+            self.send_msg("AUTHENTICATE", &["*"]);
+            return;
+        };
+        let raw = format!("{0}\0{0}\0{1}", sasl.account, sasl.password);
+        let encoded = BASE64.encode(raw.as_bytes());
+        let bytes = encoded.as_bytes();
+        for piece in bytes.chunks(400) {
+            // Base64 is ASCII, so any cut is a char boundary.
+            self.send_msg("AUTHENTICATE", &[&String::from_utf8_lossy(piece)]);
+        }
+        if bytes.len() % 400 == 0 {
+            self.send_msg("AUTHENTICATE", &["+"]);
+        }
+    }
+
+    fn next_nick(&mut self, task: &mut Task, num: u16) {
+        self.reg.nick_tries += 1;
+        let base = &task.desired_nick;
+        let next = match (num, self.reg.nick_tries) {
+            (numeric::ERR_ERRONEUSNICKNAME, _) => {
+                format!("charla{}", rand::random_range(100..1000))
+            }
+            (_, 1) => format!("{base}_"),
+            (_, 2) => format!("{base}__"),
+            _ => format!("{base}{}", rand::random_range(10..1000)),
+        };
+        if self.reg.nick_tries > 12 {
+            // Bounded: the registration timeout ends this if the server keeps refusing.
+            return;
+        }
+        task.local(
+            BufferId::Server,
+            LineKind::Info,
+            format!("Trying the nick {next}"),
+        );
+        self.reg.nick = next.clone();
+        self.send_msg("NICK", &[&next]);
+    }
+
+    fn after_registration(&mut self, task: &mut Task) {
+        // Rejoin what we were in (and autojoin), in as few lines as fit.
+        let channels = task.state.channels_to_rejoin();
+        let mut batch = String::new();
+        for chan in channels {
+            if !batch.is_empty() && batch.len() + chan.len() > 400 {
+                self.send_msg("JOIN", &[&batch]);
+                batch.clear();
+            }
+            if !batch.is_empty() {
+                batch.push(',');
+            }
+            batch.push_str(&chan);
+        }
+        if !batch.is_empty() {
+            self.send_msg("JOIN", &[&batch]);
+        }
+        if let Some(message) = task.away_message.clone() {
+            self.send_msg("AWAY", &[&message]);
+        }
+        for cmd in std::mem::take(&mut self.pending) {
+            // Ends cannot come from these (they are not control commands).
+            let _ = self.command(task, cmd);
+        }
+    }
+
+    /// A command from the app while connected.
+    fn command(&mut self, task: &mut Task, command: Command) -> Option<End> {
+        match command {
+            Command::Input { buffer, text } => {
+                task.emit(Event::Acting {
+                    buffer: buffer.clone(),
+                });
+                match input::parse(&buffer, &text) {
+                    Ok(cmds) => {
+                        for c in cmds {
+                            if let Some(end) = self.command(task, c) {
+                                return Some(end);
+                            }
+                        }
+                    }
+                    Err(InputError::Empty) => {}
+                    Err(e) => task.local(buffer, LineKind::Error, capitalise(&e.to_string())),
+                }
+            }
+            Command::Join { channel, key } => {
+                for name in channel.split(',').filter(|c| !c.is_empty()) {
+                    if let Some(b) = task.state.buffer(&BufferId::Channel(name.to_owned()))
+                        && b.joined
+                    {
+                        task.emit(Event::OpenBuffer {
+                            buffer: b.id.clone(),
+                            focus: true,
+                        });
+                    } else {
+                        task.focus_on_join.insert(casefold(name).into_owned());
+                    }
+                }
+                match key {
+                    Some(k) => self.send_msg("JOIN", &[&channel, &k]),
+                    None => self.send_msg("JOIN", &[&channel]),
+                }
+            }
+            Command::Part { channel, reason } => {
+                let joined = task
+                    .state
+                    .buffer(&BufferId::Channel(channel.clone()))
+                    .is_some_and(|b| b.joined);
+                let id = BufferId::Channel(channel.clone());
+                if joined {
+                    match reason {
+                        Some(r) => self.send_msg("PART", &[&channel, &r]),
+                        None => self.send_msg("PART", &[&channel]),
+                    }
+                } else if task.state.buffer(&id).is_none() {
+                    let at = task.state_acting();
+                    task.local(at, LineKind::Error, format!("You are not in {channel}"));
+                    return None;
+                }
+                task.emit(Event::CloseBuffer {
+                    buffer: BufferId::Channel(channel),
+                });
+            }
+            Command::Privmsg { target, text } => self.say(task, "PRIVMSG", &target, &text, false),
+            Command::Action { target, text } => self.say(task, "PRIVMSG", &target, &text, true),
+            Command::Notice { target, text } => self.say(task, "NOTICE", &target, &text, false),
+            Command::OpenQuery { nick } => {
+                task.emit(Event::OpenBuffer {
+                    buffer: BufferId::Query(nick),
+                    focus: true,
+                });
+            }
+            Command::CloseBuffer { buffer } => match &buffer {
+                BufferId::Server => {}
+                BufferId::Channel(name) => {
+                    return self.command(
+                        task,
+                        Command::Part {
+                            channel: name.clone(),
+                            reason: None,
+                        },
+                    );
+                }
+                BufferId::Query(_) => task.emit(Event::CloseBuffer { buffer }),
+            },
+            Command::Typing { target, state } => self.typing(task, &target, state),
+            Command::Nick { nick } => {
+                task.desired_nick = nick.clone();
+                self.send_msg("NICK", &[&nick]);
+            }
+            Command::Topic { channel, topic } => match topic {
+                Some(t) => self.send_msg("TOPIC", &[&channel, &t]),
+                None => self.send_msg("TOPIC", &[&channel]),
+            },
+            Command::Away { message } => {
+                match &message {
+                    Some(m) => self.send_msg("AWAY", &[m]),
+                    None => self.send_msg("AWAY", &[]),
+                }
+                task.away_message = message;
+            }
+            Command::Kick {
+                channel,
+                nick,
+                reason,
+            } => match reason {
+                Some(r) => self.send_msg("KICK", &[&channel, &nick, &r]),
+                None => self.send_msg("KICK", &[&channel, &nick]),
+            },
+            Command::Raw { line } => {
+                let line = line
+                    .split(['\r', '\n'])
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_owned();
+                if !line.is_empty() {
+                    self.send(line);
+                }
+            }
+            Command::TrustCertificate { fingerprint } => {
+                let _ = task.trust_pending(&fingerprint);
+            }
+            Command::RegisterAccount {
+                account,
+                email,
+                password,
+            } => {
+                if task.account_registration.is_none() {
+                    let at = task.state_acting();
+                    task.local(
+                        at,
+                        LineKind::Error,
+                        "This server does not offer account registration",
+                    );
+                } else {
+                    let account = account.unwrap_or_else(|| "*".to_owned());
+                    let email = email.unwrap_or_else(|| "*".to_owned());
+                    self.send_msg("REGISTER", &[&account, &email, &password]);
+                }
+            }
+            Command::Reconnect => {
+                self.send_msg("QUIT", &["Reconnecting"]);
+                return Some(End::Reconnect);
+            }
+            Command::Disconnect { reason } => {
+                self.send_msg("QUIT", &[reason.as_deref().unwrap_or("Charla")]);
+                return Some(End::Disconnect);
+            }
+            Command::Quit { reason } => return Some(self.quit(reason.as_deref())),
+        }
+        None
+    }
+
+    /// Sends a message, split to fit, and shows it when the server will not echo it.
+    fn say(&mut self, task: &mut Task, verb: &str, target: &str, text: &str, action: bool) {
+        if target.is_empty() {
+            return;
+        }
+        // The server prefixes relayed lines with `:nick!user@host `; leave room for it.
+        let overhead =
+            1 + task.state.nick.len() + 1 + 16 + 1 + 64 + 1 + verb.len() + 1 + target.len() + 2 + 2;
+        let budget = charla_proto::limits::MAX_LINE
+            .saturating_sub(overhead + if action { 9 } else { 0 })
+            .max(64);
+        for line in text.split('\n').map(|l| l.trim_end_matches('\r')) {
+            if line.is_empty() {
+                continue;
+            }
+            for piece in split_text(line, budget) {
+                let body = if action {
+                    format!("\u{1}ACTION {piece}\u{1}")
+                } else {
+                    piece.to_owned()
+                };
+                self.send_msg(verb, &[target, &body]);
+                if !task.state.has_cap("echo-message") {
+                    let msg = OwnedMessage {
+                        tags: Vec::new(),
+                        source: Some(task.state.nick.clone()),
+                        command: verb.to_owned(),
+                        params: vec![target.to_owned(), body],
+                    };
+                    task.emit(Event::Echo(msg));
+                }
+            }
+        }
+        // A message ends typing.
+        task.typing_sent.remove(casefold(target).as_ref());
+    }
+
+    fn typing(&mut self, task: &mut Task, target: &str, state: TypingState) {
+        if !task.state.has_cap("message-tags") || target.is_empty() {
+            return;
+        }
+        let key = casefold(target).into_owned();
+        let now = Instant::now();
+        match state {
+            TypingState::Active => {
+                if task
+                    .typing_sent
+                    .get(&key)
+                    .is_some_and(|t| now.duration_since(*t) < TYPING_THROTTLE)
+                {
+                    return;
+                }
+                task.typing_sent.insert(key, now);
+            }
+            TypingState::Paused | TypingState::Done => {
+                // Only worth saying if we said we were typing.
+                if task.typing_sent.remove(&key).is_none() {
+                    return;
+                }
+            }
+        }
+        if !self.paced.is_empty() {
+            // Behind on sending: a typing notice would arrive stale.
+            return;
+        }
+        let mut b = LineBuilder::new();
+        b.tag("+typing", Some(state.as_str()))
+            .command("TAGMSG")
+            .param(target);
+        self.send(b.finish_string());
+    }
+}
+
+/// Splits `text` into pieces of at most `max` bytes, at spaces when it can, never inside a
+/// character.
+pub fn split_text(text: &str, max: usize) -> Vec<&str> {
+    let max = max.max(4);
+    let mut out = Vec::new();
+    let mut rest = text;
+    while rest.len() > max {
+        let mut cut = max;
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        // Prefer the last space in the second half of the piece.
+        if let Some(space) = rest[..cut].rfind(' ')
+            && space > cut / 2
+        {
+            cut = space;
+        }
+        out.push(&rest[..cut]);
+        rest = rest[cut..].strip_prefix(' ').unwrap_or(&rest[cut..]);
+    }
+    if !rest.is_empty() || out.is_empty() {
+        out.push(rest);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pacer_allows_a_burst_then_the_rate() {
+        let mut p = Pacer::new(3, 2.0);
+        let t0 = tokio::time::Instant::now();
+        assert!(p.take(t0) && p.take(t0) && p.take(t0));
+        assert!(!p.take(t0));
+        assert_eq!(p.next_at(), t0 + Duration::from_millis(500));
+        assert!(p.take(t0 + Duration::from_millis(500)));
+        assert!(!p.take(t0 + Duration::from_millis(600)));
+        // Idle time refills up to the burst, not beyond.
+        let later = t0 + Duration::from_secs(60);
+        assert!(p.take(later) && p.take(later) && p.take(later));
+        assert!(!p.take(later));
+    }
+
+    #[test]
+    fn split_text_respects_bytes_chars_and_spaces() {
+        assert_eq!(split_text("hola", 10), ["hola"]);
+        assert_eq!(split_text("", 10), [""]);
+        let pieces = split_text("uno dos tres cuatro", 12);
+        assert_eq!(pieces, ["uno dos", "tres cuatro"]);
+        let pieces = split_text("abcdefghijklmnop", 5);
+        assert_eq!(pieces.concat(), "abcdefghijklmnop");
+        let emoji = "🎉".repeat(10);
+        let pieces = split_text(&emoji, 9);
+        assert!(pieces.iter().all(|p| p.len() <= 9 && !p.is_empty()));
+        assert_eq!(pieces.concat(), emoji);
+    }
+}
