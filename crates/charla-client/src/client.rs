@@ -9,7 +9,7 @@
 //! (commands in, never blocking) and the event receiver.
 //!
 //! This file holds the task's outer loop (connect, wait, reconnect, offline commands); the
-//! life of one open connection is in [`session`].
+//! life of one open connection is in the private `session` module (`client/session.rs`).
 //!
 //! The task keeps its own [`State`], fed the same events the app gets, so that it knows our
 //! nick, the capabilities and the channels to rejoin without asking the app.
