@@ -240,3 +240,60 @@ async fn a_reader_that_does_not_keep_up_is_dropped_for_sendq() {
         Some("¿seguimos?")
     );
 }
+
+#[tokio::test]
+async fn random_garbage_never_breaks_the_server() {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    let server = TestServer::start().await;
+    let mut rng = StdRng::seed_from_u64(0x00c4_a71a);
+    let pieces: [&[u8]; 14] = [
+        b"@",
+        b":",
+        b" ",
+        b";",
+        b"=",
+        b"\\",
+        b"PRIVMSG",
+        b"JOIN",
+        b"MODE",
+        b"#c",
+        b"\xff",
+        b"\0",
+        "ñ🎉".as_bytes(),
+        b"\r\n",
+    ];
+    for round in 0..20 {
+        let mut c = server.connect().await;
+        if round % 2 == 0 {
+            c.register(&format!("g{round}")).await;
+        }
+        let mut junk = Vec::new();
+        for _ in 0..300 {
+            if rng.random_bool(0.5) {
+                junk.extend_from_slice(pieces[rng.random_range(0..pieces.len())]);
+            } else {
+                junk.push(rng.random());
+            }
+        }
+        junk.extend_from_slice(b"\r\n");
+        c.send_raw(&junk).await;
+    }
+    // Still serving.
+    let mut alice = server.client("alice").await;
+    alice.send("PING alive").await;
+    assert_eq!(alice.expect_command("PONG").await.param(1), Some("alive"));
+    // Every garbage session ended cleanly (a panicked task would leave its user behind).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let nicks: Vec<String> = server.handle.users().into_iter().map(|u| u.nick).collect();
+        if nicks == ["alice"] {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "left behind: {nicks:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
