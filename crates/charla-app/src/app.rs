@@ -129,6 +129,11 @@ impl CharlaApp {
         &self.sessions
     }
 
+    /// The connections, to change (benchmarks feed events straight into a state).
+    pub fn sessions_mut(&mut self) -> &mut [Session] {
+        &mut self.sessions
+    }
+
     /// The tab on screen.
     pub fn tab(&self) -> Tab {
         self.tab
