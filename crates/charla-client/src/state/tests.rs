@@ -1,5 +1,7 @@
 //! Tests of the state reducer: IRC lines in, buffers out.
 
+use charla_proto::OwnedMessage;
+
 use super::*;
 
 fn irc(line: &str) -> Event {
