@@ -86,6 +86,7 @@ pub struct CharlaApp {
     next_key: u64,
     host: HostConsole,
     title: String,
+    last_notification: Option<std::time::Instant>,
 }
 
 impl CharlaApp {
@@ -121,6 +122,7 @@ impl CharlaApp {
             next_key: 1,
             host,
             title: String::new(),
+            last_notification: None,
         }
     }
 
@@ -203,7 +205,13 @@ impl CharlaApp {
                                 session.active.same(&BufferId::Query(nick.clone()))
                             }
                         };
-                    if !on_screen {
+                    // At most one popup a second: a flood of mentions must not flood the desktop
+                    // (the counts in the side list still say how many).
+                    let quiet = self
+                        .last_notification
+                        .is_some_and(|t| t.elapsed() < std::time::Duration::from_secs(1));
+                    if !on_screen && !quiet {
+                        self.last_notification = Some(std::time::Instant::now());
                         notify::show(&session.label, n);
                     }
                 }
