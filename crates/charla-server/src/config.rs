@@ -87,6 +87,10 @@ pub struct Limits {
     /// Most bytes waiting to be written to one client before it is disconnected
     /// ("SendQ exceeded").
     pub sendq_bytes: usize,
+    /// The kernel's send buffer per client socket (SO_SNDBUF), in bytes; 0 leaves it to the
+    /// kernel's auto-tuning. A fixed size bounds what a non-reading client costs in kernel
+    /// memory, on top of `sendq_bytes`.
+    pub socket_send_buffer: u32,
     /// Most channels one client may be in (ISUPPORT `CHANLIMIT`).
     pub max_channels_per_user: usize,
     /// Most entries in each of a channel's ban, exception and invite-exception lists
@@ -160,6 +164,7 @@ impl Default for Limits {
             // Like InspIRCd's example hard sendq: room for a full NAMES/WHO burst of a big
             // channel, small enough that a stuck reader costs little.
             sendq_bytes: 1024 * 1024,
+            socket_send_buffer: 0,
             max_channels_per_user: 50,
             max_list_entries: 100,
             max_targets: 4,

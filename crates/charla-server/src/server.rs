@@ -92,9 +92,11 @@ impl Server {
         let mut listeners = Vec::new();
         let mut addrs = Vec::new();
         for l in &config.listeners {
-            let tcp = bind(l.address).map_err(|source| StartError::Bind {
-                addr: l.address,
-                source,
+            let tcp = bind(l.address, config.limits.socket_send_buffer).map_err(|source| {
+                StartError::Bind {
+                    addr: l.address,
+                    source,
+                }
             })?;
             addrs.push(tcp.local_addr().map_err(|source| StartError::Bind {
                 addr: l.address,
@@ -132,14 +134,18 @@ impl Server {
 const LISTEN_BACKLOG: u32 = 1024;
 
 /// Binds a listening socket with SO_REUSEADDR (a restart need not wait for TIME_WAIT) and a
-/// backlog of [`LISTEN_BACKLOG`].
-fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+/// backlog of [`LISTEN_BACKLOG`]. A non-zero `send_buffer` sets SO_SNDBUF, which accepted
+/// sockets inherit from the listener.
+fn bind(addr: SocketAddr, send_buffer: u32) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
         TcpSocket::new_v6()?
     };
     socket.set_reuseaddr(true)?;
+    if send_buffer > 0 {
+        socket.set_send_buffer_size(send_buffer)?;
+    }
     socket.bind(addr)?;
     socket.listen(LISTEN_BACKLOG)
 }

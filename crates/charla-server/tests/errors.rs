@@ -182,6 +182,7 @@ async fn a_full_server_accepts_again_when_a_slot_frees() {
 async fn a_reader_that_does_not_keep_up_is_dropped_for_sendq() {
     let mut config = TestServer::test_config();
     config.limits.sendq_bytes = 16 * 1024;
+    config.limits.socket_send_buffer = 16 * 1024;
     config.flood.enabled = false;
     let server = TestServer::start_with(config).await;
     let mut talker = server.client("talker").await;
