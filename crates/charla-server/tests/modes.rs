@@ -282,3 +282,15 @@ async fn secret_channels_are_hidden_from_outsiders() {
     let row = op.expect_numeric(RPL_LIST).await;
     assert_eq!(row.param(1), Some("#secreto"));
 }
+
+#[tokio::test]
+async fn repeated_list_queries_and_unknown_letters_are_answered_once() {
+    let server = TestServer::start().await;
+    let (mut op, _) = channel_with(&server, "#rep", &[]).await;
+    op.send(&format!("MODE #rep {}", "b".repeat(200))).await;
+    op.send(&format!("MODE #rep +{}", "z".repeat(200))).await;
+    let lines = op.sync().await;
+    let ends = lines.iter().filter(|m| m.command == "368").count();
+    let unknown = lines.iter().filter(|m| m.command == "472").count();
+    assert_eq!((ends, unknown), (1, 1), "{lines:?}");
+}

@@ -127,16 +127,25 @@ fn channel_mode(s: &Session, name: &str, rest: &[&str]) {
         return;
     };
     let parsed = mode::parse(modestring, &rest[1..], &channel_types());
+    // Each unknown letter and each list is answered once, however often it is repeated.
+    let mut unknown: Vec<char> = Vec::new();
     for e in &parsed.errors {
-        if let ModeError::Unknown { mode, .. } = e {
+        if let ModeError::Unknown { mode, .. } = e
+            && !unknown.contains(mode)
+        {
+            unknown.push(*mode);
             s.num(ERR_UNKNOWNMODE)
                 .p(&mode.to_string())
                 .t("is unknown mode char to me")
                 .send();
         }
     }
+    let mut listed: Vec<char> = Vec::new();
     for q in &parsed.list_queries {
-        send_list(s, &ch, *q);
+        if !listed.contains(q) {
+            listed.push(*q);
+            send_list(s, &ch, *q);
+        }
     }
     if parsed.changes.is_empty() {
         return;
