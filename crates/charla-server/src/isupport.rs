@@ -9,6 +9,7 @@ use charla_proto::casemap::CASEMAPPING;
 use charla_proto::isupport::IsupportBuilder;
 use charla_proto::validate::{AWAYLEN, CHANNELLEN, CHANTYPES, KICKLEN, NICKLEN, TOPICLEN, USERLEN};
 
+use crate::command::kick::MAX_KICK_TARGETS;
 use crate::config::Config;
 
 /// Channel modes by type: lists, parameter always, parameter when set, flags
@@ -49,7 +50,7 @@ pub fn builder(config: &Config) -> IsupportBuilder {
         .set(
             "TARGMAX",
             format!(
-                "PRIVMSG:{t},NOTICE:{t},TAGMSG:{t},JOIN:,PART:,KICK:1,NAMES:1,WHOIS:1,ISON:,USERHOST:5"
+                "PRIVMSG:{t},NOTICE:{t},TAGMSG:{t},JOIN:,PART:,KICK:{MAX_KICK_TARGETS},NAMES:1,WHOIS:1,ISON:,USERHOST:5"
             ),
         )
         .set("TOPICLEN", TOPICLEN)

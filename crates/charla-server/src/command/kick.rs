@@ -18,6 +18,9 @@ use crate::outbound::Outgoing;
 use crate::session::Session;
 use crate::state::State;
 
+/// Users one KICK may name (ISUPPORT `TARGMAX` KICK).
+pub const MAX_KICK_TARGETS: usize = 4;
+
 /// Tells the members (the victim included) and takes `victim` out of `ch`, whose lock `st` is.
 /// Returns the victim's nick.
 fn evict(
@@ -93,7 +96,7 @@ pub fn kick(s: &mut Session, p: &[&str]) -> Flow {
         KICKLEN,
     )
     .to_owned();
-    for target in split_list(p[1]) {
+    for target in split_list(p[1]).take(MAX_KICK_TARGETS) {
         let mut st = ch.state.lock();
         match st.member(s.client.id) {
             None => {

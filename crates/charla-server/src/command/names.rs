@@ -16,7 +16,8 @@ pub fn names(s: &mut Session, p: &[&str]) -> Flow {
         s.num(RPL_ENDOFNAMES).p("*").t("End of /NAMES list").send();
         return Flow::Continue;
     };
-    for name in split_list(list) {
+    // TARGMAX NAMES:1 — one channel per command, so one line cannot ask for every big list.
+    if let Some(name) = split_list(list).next() {
         match s.state.channel(name) {
             Some(ch) => send_names(s, &ch),
             None => s.num(RPL_ENDOFNAMES).p(name).t("End of /NAMES list").send(),
