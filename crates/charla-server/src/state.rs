@@ -228,9 +228,15 @@ impl State {
 
     /// Records a client's current identity for WHOWAS.
     pub fn remember(&self, client: &Client) {
+        let nick = client.nick();
+        self.remember_as(client, &nick);
+    }
+
+    /// Records a client for WHOWAS under `nick` (its nick before a change).
+    pub fn remember_as(&self, client: &Client, nick: &str) {
         let info = client.info.read();
         let entry = WhowasEntry {
-            nick: info.nick.clone(),
+            nick: nick.to_owned(),
             user: info.user.clone(),
             host: client.host.clone(),
             realname: info.realname.clone(),

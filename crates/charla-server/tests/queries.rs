@@ -209,6 +209,15 @@ async fn whowas_remembers_who_left() {
         vec!["alice", "bob", "~bob", "127.0.0.1", "*", "Test bob"]
     );
     alice.expect_numeric(RPL_ENDOFWHOWAS).await;
+    // A nick change is remembered too.
+    alice.send("NICK alicia").await;
+    alice.expect_command("NICK").await;
+    alice.send("WHOWAS alice").await;
+    assert_eq!(
+        alice.expect_numeric(RPL_WHOWASUSER).await.param(1),
+        Some("alice")
+    );
+    alice.expect_numeric(RPL_ENDOFWHOWAS).await;
     alice.send("WHOWAS never").await;
     alice.expect_numeric(ERR_WASNOSUCHNICK).await;
     alice.expect_numeric(RPL_ENDOFWHOWAS).await;

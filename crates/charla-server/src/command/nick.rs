@@ -41,6 +41,7 @@ pub fn nick(s: &mut Session, p: &[&str]) -> Flow {
         s.reg.has_nick = true;
         return registration::try_complete(s);
     }
+    s.state.remember_as(&s.client, &old_nick);
     let mut line = LineBuilder::new();
     line.source(&old_source).command("NICK").param(wanted);
     let out = Outgoing::new(line);
