@@ -186,3 +186,33 @@ fn the_handle_is_clone_send_sync() {
     fn check<T: Clone + Send + Sync + 'static>() {}
     check::<charla_server::ServerHandle>();
 }
+
+#[tokio::test]
+async fn start_reports_bind_errors_and_empty_listener_lists() {
+    let server = TestServer::start().await;
+    let mut taken = TestServer::test_config();
+    taken.listeners = vec![charla_server::ListenerConfig::tcp(server.addr)];
+    assert!(matches!(
+        charla_server::Server::start(taken).await,
+        Err(charla_server::StartError::Bind { .. })
+    ));
+    let mut none = TestServer::test_config();
+    none.listeners.clear();
+    assert!(matches!(
+        charla_server::Server::start(none).await,
+        Err(charla_server::StartError::NoListeners)
+    ));
+}
+
+#[tokio::test]
+async fn no_in_process_sessions_after_shutdown() {
+    let server = TestServer::start().await;
+    server.handle.shutdown().await;
+    let (_client, server_side) = tokio::io::duplex(1024);
+    assert!(
+        server
+            .handle
+            .connect_stream(server_side, "127.0.0.1:1".parse().expect("addr"))
+            .is_err()
+    );
+}
