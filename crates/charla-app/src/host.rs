@@ -487,11 +487,12 @@ impl HostConsole {
         let now = SystemTime::now();
         egui::Grid::new("host-users")
             .striped(true)
-            .num_columns(3)
+            .num_columns(4)
             .show(ui, |ui| {
                 ui.label(RichText::new("Nick").strong());
                 ui.label(RichText::new("Address").strong());
                 ui.label(RichText::new("Connected").strong());
+                ui.label(RichText::new("Channels").strong());
                 ui.end_row();
                 for user in &self.users {
                     let selected = self.selected.as_deref() == Some(user.nick.as_str());
@@ -521,6 +522,7 @@ impl HostConsole {
                         clock(user.connected_since),
                         ago_text(ago)
                     ));
+                    ui.label(user.channels.join(" "));
                     ui.end_row();
                 }
             });
