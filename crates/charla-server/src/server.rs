@@ -76,6 +76,9 @@ struct Inner {
 }
 
 /// A cheap, cloneable handle to a running server.
+///
+/// The server runs until [`shutdown`](ServerHandle::shutdown) is called: dropping every handle
+/// does not stop it (the listeners keep their own reference to the state).
 #[derive(Debug, Clone)]
 pub struct ServerHandle {
     inner: Arc<Inner>,
