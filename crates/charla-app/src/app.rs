@@ -255,9 +255,9 @@ impl CharlaApp {
                 }
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                     let bell = if self.settings.notifications {
-                        "🔔"
+                        "🔔 Alerts on"
                     } else {
-                        "🔕"
+                        "🔕 Alerts off"
                     };
                     let tip = if self.settings.notifications {
                         "Desktop notifications on mentions and private messages: on"
