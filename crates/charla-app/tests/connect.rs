@@ -32,6 +32,8 @@ fn mistakes_are_explained_and_saved_servers_persist() -> Result<()> {
     fill(&mut h, "Port", "6697");
     fill(&mut h, "Name", "Casa 🎉");
     click(&mut h, "Save")?;
+    // Desktop notifications off (the setting is saved too).
+    click(&mut h, "Notifications")?;
     drop(h);
 
     // A new start finds the saved server and fills the form with it.
@@ -43,6 +45,12 @@ fn mistakes_are_explained_and_saved_servers_persist() -> Result<()> {
             .value()
             .as_deref(),
         Some("6697")
+    );
+    let saved = std::fs::read_to_string(dir.join("charla.toml"))?;
+    assert!(saved.contains("notifications = false"), "{saved}");
+    assert!(
+        !saved.contains("password"),
+        "passwords are never written: {saved}"
     );
     std::fs::remove_dir_all(&dir)?;
     Ok(())
