@@ -8,6 +8,7 @@ use charla_client::{Buffer, BufferId, Command, Line, LineKind, TypingState};
 use egui::text::{CCursor, CCursorRange};
 use egui::{Color32, Key, Modifiers, RichText, Ui};
 
+use crate::input::Completion;
 use crate::links::{self, Span};
 use crate::session::Session;
 use crate::theme;
@@ -138,7 +139,12 @@ pub fn show(ui: &mut Ui, session: &mut Session) {
     egui::Panel::bottom(egui::Id::unique(("input-panel", session.key, &id)))
         .show_separator_line(false)
         .show(ui, |ui| {
-            typing_line(ui, &typing);
+            let draft = session.views.get(&id).map_or("", |v| v.draft.as_str());
+            if draft.starts_with('/') && !draft.contains(' ') && draft.len() > 1 {
+                command_hint(ui, draft);
+            } else {
+                typing_line(ui, &typing);
+            }
             input_line(ui, session, &id);
         });
 
@@ -252,6 +258,21 @@ fn header(ui: &mut Ui, buffer: &Buffer) {
         }
     });
     ui.separator();
+}
+
+/// While a /command is being typed: the ones it could be (Tab completes).
+fn command_hint(ui: &mut Ui, draft: &str) {
+    let matches = Completion::commands(draft);
+    let text = if matches.is_empty() {
+        format!("No command {draft}: try /join /msg /me /nick /topic /away /quit /raw")
+    } else {
+        format!("{}   (Tab completes)", matches.join("  "))
+    };
+    ui.add(egui::Label::new(
+        RichText::new(text)
+            .small()
+            .color(theme::muted(ui.visuals())),
+    ));
 }
 
 fn typing_line(ui: &mut Ui, typing: &[String]) {
@@ -412,8 +433,13 @@ fn input_line(ui: &mut Ui, session: &mut Session, id: &BufferId) {
         let view = session.views.entry(id.clone()).or_default();
         if tab {
             let buffer = session.state.buffer(id);
+            let first_word = !view.draft.contains(' ');
             replaced = session.completion.complete(&view.draft, |prefix| {
-                buffer.map(|b| b.complete_nick(prefix)).unwrap_or_default()
+                if first_word && prefix.starts_with('/') {
+                    Completion::commands(prefix)
+                } else {
+                    buffer.map(|b| b.complete_nick(prefix)).unwrap_or_default()
+                }
             });
         } else if up {
             replaced = session.history.older(&view.draft).map(str::to_owned);

@@ -110,9 +110,27 @@ impl Completion {
         }
         let cycle = self.cycle.as_mut()?;
         let nick = cycle.candidates.get(cycle.index)?;
-        let suffix = if cycle.before.is_empty() { ": " } else { " " };
+        // "nick: " addresses someone at the start of a line; a /command takes a plain space.
+        let suffix = if cycle.before.is_empty() && !nick.starts_with('/') {
+            ": "
+        } else {
+            " "
+        };
         cycle.result = format!("{}{nick}{suffix}", cycle.before);
         Some(cycle.result.clone())
+    }
+
+    /// The known /commands starting with `prefix` (which starts with "/"), for Tab and hints.
+    pub fn commands(prefix: &str) -> Vec<String> {
+        let Some(word) = prefix.strip_prefix('/') else {
+            return Vec::new();
+        };
+        let word = word.to_lowercase();
+        charla_client::input::KNOWN
+            .iter()
+            .filter(|c| c.starts_with(&word))
+            .map(|c| format!("/{c}"))
+            .collect()
     }
 
     /// Forgets the cycle (the user typed something else).
@@ -173,6 +191,10 @@ mod tests {
             "typing something else starts a new cycle"
         );
         assert_eq!(completion.complete("zz", lookup), None);
+        assert_eq!(
+            completion.complete("/jo", Completion::commands).as_deref(),
+            Some("/join ")
+        );
         assert_eq!(completion.complete("", lookup), None);
     }
 }

@@ -132,5 +132,23 @@ fn a_private_conversation_opens_and_answers() -> Result<()> {
         "an error in words for a nick that is not here",
         |h| common::shows_part(h, "There is no one called carla here"),
     )?;
+
+    // A /command being typed lists what it could be; Tab completes it.
+    h.get_by_role_and_label(Role::TextInput, "Message input")
+        .focus();
+    h.step();
+    h.get_by_role_and_label(Role::TextInput, "Message input")
+        .type_text("/jo");
+    h.step();
+    h.step();
+    assert!(common::shows_part(&h, "(Tab completes)"), "the hint shows");
+    h.key_press(egui::Key::Tab);
+    h.step();
+    assert_eq!(
+        h.get_by_role_and_label(Role::TextInput, "Message input")
+            .value()
+            .as_deref(),
+        Some("/join ")
+    );
     Ok(())
 }
