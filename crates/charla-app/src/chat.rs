@@ -462,15 +462,20 @@ fn input_line(ui: &mut Ui, session: &mut Session, id: &BufferId) {
                 .desired_width(width.max(100.0)),
         );
         let response = response.accessible_name("Message input");
+        // Read before anything asks for focus again: `lost_focus` looks at the focus now.
+        let entered = response.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter));
         if replaced.is_some() {
             move_cursor_to_end(ui, input_id, &view.draft);
         }
         if response.changed() {
             session.completion.reset();
         }
-        let entered = response.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter));
         if entered || ui.button("Send").clicked() {
             send = true;
+            response.request_focus();
+        }
+        // Ready to type: when nothing else holds the keyboard, the input line takes it.
+        if ui.memory(|m| m.focused().is_none()) && !ui.ctx().any_popup_open() {
             response.request_focus();
         }
     });
