@@ -1,0 +1,472 @@
+//! Interoperability: the server driven by a third-party client library, the `irc` crate
+//! (aatxe/irc), not only by lines we wrote ourselves.
+//!
+//! Every line the server sends goes through `irc-proto`'s parser (an unparsable line fails the
+//! test), and the crate's own habits are exercised: `CAP END` before `NICK`, a one-word real
+//! name without ':', automatic PONGs, alternative nicks on 433.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::{TIMEOUT, TestServer};
+use futures::StreamExt;
+use irc::client::ClientStream;
+use irc::client::prelude::{ChannelMode, Client, Command, Config, Message, Mode, Response};
+
+/// Upper bound for a whole test, so that a bug fails instead of hanging.
+const TEST_LIMIT: Duration = Duration::from_secs(30);
+
+/// One `irc` crate client with its incoming stream and the lines it has seen.
+struct Peer {
+    nick: String,
+    client: Client,
+    stream: ClientStream,
+    seen: Vec<String>,
+}
+
+impl Peer {
+    /// The crate's configuration for a plain TCP connection to the test server.
+    fn config(addr: SocketAddr, nick: &str) -> Config {
+        Config {
+            nickname: Some(nick.to_owned()),
+            server: Some(addr.ip().to_string()),
+            port: Some(addr.port()),
+            ..Config::default()
+        }
+    }
+
+    /// Connects with `config`, identifies, and waits for the end of the MOTD.
+    async fn connect_with(config: Config) -> Peer {
+        let nick = config.nickname.clone().unwrap_or_default();
+        let mut client = tokio::time::timeout(TIMEOUT, Client::from_config(config))
+            .await
+            .expect("irc client connect timed out")
+            .expect("irc client connects");
+        // Drive the outgoing queue on its own task: a peer's lines must leave even while the
+        // test waits on another peer's stream.
+        let outgoing = client.outgoing().expect("outgoing not yet taken");
+        tokio::spawn(outgoing);
+        client.identify().expect("identify");
+        let stream = client.stream().expect("stream");
+        let mut peer = Peer {
+            nick,
+            client,
+            stream,
+            seen: Vec::new(),
+        };
+        peer.expect("RPL_WELCOME", |m| is_response(m, Response::RPL_WELCOME))
+            .await;
+        peer.expect("end of MOTD", |m| {
+            is_response(m, Response::RPL_ENDOFMOTD) || is_response(m, Response::ERR_NOMOTD)
+        })
+        .await;
+        peer
+    }
+
+    /// Connects as `nick`.
+    async fn connect(addr: SocketAddr, nick: &str) -> Peer {
+        Self::connect_with(Self::config(addr, nick)).await
+    }
+
+    /// Skips messages until one matches `pred`; fails on timeout, end of stream or a line the
+    /// crate cannot parse.
+    async fn expect(&mut self, what: &str, pred: impl Fn(&Message) -> bool) -> Message {
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.stream.next()).await;
+            match next {
+                Ok(Some(Ok(m))) => {
+                    self.seen.push(m.to_string().trim_end().to_owned());
+                    if pred(&m) {
+                        return m;
+                    }
+                }
+                Ok(Some(Err(e))) => {
+                    panic!("{}: stream error {e}; seen:\n{}", self.nick, self.tail())
+                }
+                Ok(None) => panic!(
+                    "{}: stream ended waiting for {what}; seen:\n{}",
+                    self.nick,
+                    self.tail()
+                ),
+                Err(_) => panic!(
+                    "{}: timed out waiting for {what}; seen:\n{}",
+                    self.nick,
+                    self.tail()
+                ),
+            }
+        }
+    }
+
+    /// Waits until the stream ends (the server closed the connection).
+    async fn expect_end(&mut self) {
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        loop {
+            match tokio::time::timeout_at(deadline, self.stream.next()).await {
+                Ok(None) | Ok(Some(Err(_))) => return,
+                Ok(Some(Ok(m))) => self.seen.push(m.to_string().trim_end().to_owned()),
+                Err(_) => panic!(
+                    "{}: connection not closed; seen:\n{}",
+                    self.nick,
+                    self.tail()
+                ),
+            }
+        }
+    }
+
+    /// Reads (and so lets the crate answer PINGs) for `wait`; fails if the connection ends.
+    async fn drain_for(&mut self, wait: Duration) {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.stream.next()).await {
+                Err(_) => return,
+                Ok(Some(Ok(m))) => self.seen.push(m.to_string().trim_end().to_owned()),
+                Ok(_) => panic!("{}: connection ended; seen:\n{}", self.nick, self.tail()),
+            }
+        }
+    }
+
+    /// Waits for the numeric reply `r`; returns its arguments.
+    async fn expect_response(&mut self, r: Response) -> Vec<String> {
+        let m = self.expect(&format!("{r:?}"), |m| is_response(m, r)).await;
+        match m.command {
+            Command::Response(_, args) => args,
+            _ => unreachable!("matched a response"),
+        }
+    }
+
+    fn tail(&self) -> String {
+        let start = self.seen.len().saturating_sub(30);
+        self.seen[start..].join("\n")
+    }
+}
+
+fn is_response(m: &Message, r: Response) -> bool {
+    matches!(&m.command, Command::Response(got, _) if *got == r)
+}
+
+fn from(m: &Message, nick: &str) -> bool {
+    m.source_nickname() == Some(nick)
+}
+
+/// Joins `chan` and returns the nicks (with prefixes) of its NAMES reply.
+async fn join(peer: &mut Peer, chan: &str) -> Vec<String> {
+    peer.client.send_join(chan).expect("send JOIN");
+    let nick = peer.nick.clone();
+    peer.expect("own JOIN", |m| {
+        from(m, &nick) && matches!(&m.command, Command::JOIN(c, _, _) if c == chan)
+    })
+    .await;
+    let mut names = Vec::new();
+    loop {
+        let m = peer
+            .expect("NAMES", |m| {
+                is_response(m, Response::RPL_NAMREPLY) || is_response(m, Response::RPL_ENDOFNAMES)
+            })
+            .await;
+        match m.command {
+            Command::Response(Response::RPL_NAMREPLY, args) => {
+                assert_eq!(args.get(2).map(String::as_str), Some(chan), "{args:?}");
+                let list = args.last().cloned().unwrap_or_default();
+                names.extend(list.split_whitespace().map(str::to_owned));
+            }
+            _ => return names,
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_irc_crate_registers_and_reads_the_welcome_burst() {
+    tokio::time::timeout(TEST_LIMIT, async {
+        let server = TestServer::start().await;
+        let mut config = Peer::config(server.addr, "Ñandú");
+        // One-word real name, sent by the crate without ':'.
+        config.realname = Some("Avestruz".to_owned());
+        let peer = Peer::connect_with(config).await;
+        // The crate saw a complete burst: 001 ... 005 parsed, the MOTD with its emoji.
+        let welcome = peer
+            .seen
+            .iter()
+            .find(|l| l.contains(" 001 "))
+            .cloned()
+            .expect("001 seen");
+        assert!(welcome.contains("Ñandú"), "{welcome}");
+        assert!(
+            peer.seen
+                .iter()
+                .any(|l| l.contains(" 005 ") && l.contains("CASEMAPPING="))
+        );
+        assert!(
+            peer.seen.iter().any(|l| l.contains("Hola 👋")),
+            "{:?}",
+            peer.seen
+        );
+        let users = server.handle.users();
+        assert_eq!(users.len(), 1);
+        assert_eq!(users[0].nick, "Ñandú");
+        assert_eq!(users[0].realname, "Avestruz");
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
+async fn two_irc_crate_clients_share_a_channel() {
+    tokio::time::timeout(TEST_LIMIT, async {
+        let server = TestServer::start().await;
+        let mut alice = Peer::connect(server.addr, "alice").await;
+        let mut bob = Peer::connect(server.addr, "bob").await;
+
+        // The first joiner is the channel's operator.
+        let names = join(&mut alice, "#charla").await;
+        assert_eq!(names, ["@alice"]);
+        let names = join(&mut bob, "#charla").await;
+        assert!(names.contains(&"@alice".to_owned()), "{names:?}");
+        assert!(names.contains(&"bob".to_owned()), "{names:?}");
+        assert_eq!(names.len(), 2, "{names:?}");
+        alice
+            .expect("bob's JOIN", |m| {
+                from(m, "bob") && matches!(&m.command, Command::JOIN(c, _, _) if c == "#charla")
+            })
+            .await;
+
+        // Channel messages both ways, with Spanish text and emoji.
+        alice
+            .client
+            .send_privmsg("#charla", "¡Hola, Bob! ¿Qué tal? 🎉")
+            .expect("send");
+        let m = bob.expect("alice's PRIVMSG", |m| from(m, "alice")).await;
+        assert_eq!(
+            m.command,
+            Command::PRIVMSG("#charla".to_owned(), "¡Hola, Bob! ¿Qué tal? 🎉".to_owned())
+        );
+        bob.client
+            .send_privmsg("#charla", "Muy bien, gracias")
+            .expect("send");
+        let m = alice.expect("bob's PRIVMSG", |m| from(m, "bob")).await;
+        assert_eq!(
+            m.command,
+            Command::PRIVMSG("#charla".to_owned(), "Muy bien, gracias".to_owned())
+        );
+
+        // A private message and a notice.
+        alice
+            .client
+            .send_privmsg("bob", "en privado")
+            .expect("send");
+        let m = bob.expect("private PRIVMSG", |m| from(m, "alice")).await;
+        assert_eq!(
+            m.command,
+            Command::PRIVMSG("bob".to_owned(), "en privado".to_owned())
+        );
+        bob.client.send_notice("alice", "aviso").expect("send");
+        let m = alice.expect("NOTICE", |m| from(m, "bob")).await;
+        assert_eq!(
+            m.command,
+            Command::NOTICE("alice".to_owned(), "aviso".to_owned())
+        );
+
+        // TOPIC: set by the op, seen by both, and shown to a late joiner.
+        alice
+            .client
+            .send_topic("#charla", "Charla en español ☕")
+            .expect("send");
+        for peer in [&mut alice, &mut bob] {
+            let m = peer
+                .expect("TOPIC", |m| matches!(m.command, Command::TOPIC(..)))
+                .await;
+            assert!(from(&m, "alice"));
+            assert_eq!(
+                m.command,
+                Command::TOPIC(
+                    "#charla".to_owned(),
+                    Some("Charla en español ☕".to_owned())
+                )
+            );
+        }
+        let mut carol = Peer::connect(server.addr, "carol").await;
+        carol.client.send_join("#charla").expect("send JOIN");
+        let args = carol.expect_response(Response::RPL_TOPIC).await;
+        assert_eq!(
+            args.last().map(String::as_str),
+            Some("Charla en español ☕")
+        );
+        carol.expect_response(Response::RPL_ENDOFNAMES).await;
+
+        // MODE +v by the op, seen by everyone in the channel as the crate's typed mode.
+        alice
+            .client
+            .send_mode(
+                "#charla",
+                &[Mode::Plus(ChannelMode::Voice, Some("bob".to_owned()))],
+            )
+            .expect("send MODE");
+        for peer in [&mut alice, &mut bob, &mut carol] {
+            let m = peer
+                .expect("MODE +v", |m| matches!(m.command, Command::ChannelMODE(..)))
+                .await;
+            assert!(from(&m, "alice"), "{m}");
+            assert_eq!(
+                m.command,
+                Command::ChannelMODE(
+                    "#charla".to_owned(),
+                    vec![Mode::Plus(ChannelMode::Voice, Some("bob".to_owned()))]
+                )
+            );
+        }
+        carol
+            .client
+            .send(Command::NAMES(Some("#charla".to_owned()), None))
+            .expect("send NAMES");
+        let args = carol.expect_response(Response::RPL_NAMREPLY).await;
+        let names: Vec<&str> = args
+            .last()
+            .map(|l| l.split_whitespace().collect())
+            .unwrap_or_default();
+        assert!(
+            names.contains(&"@alice") && names.contains(&"+bob") && names.contains(&"carol"),
+            "{names:?}"
+        );
+
+        // PART with a reason.
+        carol
+            .client
+            .send(Command::PART(
+                "#charla".to_owned(),
+                Some("me voy".to_owned()),
+            ))
+            .expect("send PART");
+        for peer in [&mut alice, &mut bob] {
+            let m = peer.expect("carol's PART", |m| from(m, "carol")).await;
+            assert_eq!(
+                m.command,
+                Command::PART("#charla".to_owned(), Some("me voy".to_owned()))
+            );
+        }
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
+async fn nick_changes_and_quits_are_seen_by_the_other_client() {
+    tokio::time::timeout(TEST_LIMIT, async {
+        let server = TestServer::start().await;
+        let mut alice = Peer::connect(server.addr, "alice").await;
+        let mut bob = Peer::connect(server.addr, "bob").await;
+        join(&mut alice, "#sala").await;
+        join(&mut bob, "#sala").await;
+
+        // A UTF-8 nick change, seen by both sides, and usable as a message target.
+        bob.client
+            .send(Command::NICK("Begoña".to_owned()))
+            .expect("send NICK");
+        for peer in [&mut alice, &mut bob] {
+            let m = peer
+                .expect("NICK", |m| matches!(m.command, Command::NICK(_)))
+                .await;
+            assert!(from(&m, "bob"), "{m}");
+            assert_eq!(m.command, Command::NICK("Begoña".to_owned()));
+        }
+        alice
+            .client
+            .send_privmsg("Begoña", "¿cambiaste de nombre?")
+            .expect("send");
+        let m = bob
+            .expect("PRIVMSG to the new nick", |m| from(m, "alice"))
+            .await;
+        assert_eq!(
+            m.command,
+            Command::PRIVMSG("Begoña".to_owned(), "¿cambiaste de nombre?".to_owned())
+        );
+
+        // QUIT with a reason: the other member sees it, and the quitter is closed.
+        bob.client.send_quit("hasta mañana").expect("send QUIT");
+        let m = alice
+            .expect("QUIT", |m| matches!(m.command, Command::QUIT(_)))
+            .await;
+        assert!(from(&m, "Begoña"), "{m}");
+        let Command::QUIT(Some(reason)) = &m.command else {
+            panic!("QUIT without a reason: {m}");
+        };
+        assert!(reason.contains("hasta mañana"), "{reason}");
+        bob.expect_end().await;
+        assert_eq!(
+            server
+                .handle
+                .users()
+                .iter()
+                .map(|u| u.nick.as_str())
+                .collect::<Vec<_>>(),
+            ["alice"]
+        );
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
+async fn the_crate_takes_its_alternative_nick_when_the_first_is_in_use() {
+    tokio::time::timeout(TEST_LIMIT, async {
+        let server = TestServer::start().await;
+        let _first = Peer::connect(server.addr, "pepe").await;
+        let mut config = Peer::config(server.addr, "pepe");
+        config.alt_nicks = vec!["PEPE".to_owned(), "pepe_".to_owned()];
+        // "PEPE" is the same nick under the case-mapping: the crate must fall through to "pepe_".
+        let second = Peer::connect_with(config).await;
+        let welcome = second.seen.iter().find(|l| l.contains(" 001 ")).cloned();
+        assert!(
+            welcome.as_deref().is_some_and(|l| l.contains("pepe_")),
+            "{:?}",
+            second.seen
+        );
+        second
+            .client
+            .send_privmsg("pepe", "hola tocayo")
+            .expect("send");
+        let mut nicks: Vec<String> = server.handle.users().into_iter().map(|u| u.nick).collect();
+        nicks.sort();
+        assert_eq!(nicks, ["pepe", "pepe_"]);
+        // The crate reached the end of registration despite two 433s.
+        assert!(
+            second.seen.iter().filter(|l| l.contains(" 433 ")).count() == 2,
+            "{:?}",
+            second.seen
+        );
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
+async fn the_crate_answers_the_servers_pings_and_stays_connected() {
+    tokio::time::timeout(TEST_LIMIT, async {
+        let mut config = TestServer::test_config();
+        config.limits.ping_interval_secs = 1;
+        config.limits.ping_timeout_secs = 1;
+        let server = TestServer::start_with(config).await;
+        let mut peer = Peer::connect(server.addr, "despierto").await;
+        // Two rounds of PING, each answered by the crate by itself.
+        for _ in 0..2 {
+            peer.expect("PING", |m| matches!(m.command, Command::PING(..)))
+                .await;
+        }
+        // Longer than interval + timeout while the crate reads (and so answers PINGs).
+        peer.drain_for(Duration::from_millis(2500)).await;
+        assert_eq!(server.handle.users().len(), 1);
+        peer.client
+            .send_privmsg("despierto", "sigo aquí")
+            .expect("send");
+        let m = peer
+            .expect("own PRIVMSG", |m| matches!(m.command, Command::PRIVMSG(..)))
+            .await;
+        assert_eq!(
+            m.command,
+            Command::PRIVMSG("despierto".to_owned(), "sigo aquí".to_owned())
+        );
+    })
+    .await
+    .expect("test timed out");
+}

@@ -1,0 +1,237 @@
+//! Scale: a few hundred concurrent clients in one channel. Every member receives every message,
+//! and every member sees the channel's messages in the same order (issue 2).
+//!
+//! Sizes are small enough for a debug build on 2 cores (a few seconds); performance figures live
+//! in `charla-bench`, not here. Everything is bounded by [`TEST_LIMIT`].
+
+mod common;
+mod support;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use common::TestServer;
+use support::Raw;
+use tokio::task::JoinSet;
+
+/// Upper bound for a whole test.
+const TEST_LIMIT: Duration = Duration::from_secs(60);
+
+/// One message as a member saw it: (sender index, sequence number).
+type Seen = (usize, usize);
+
+/// Connects `members` clients named `m0`..., registered and in `channel`. Senders (the first
+/// `senders`) enable echo-message so that they see their own lines in the channel's order too.
+async fn populate(server: &TestServer, members: usize, senders: usize, channel: &str) -> Vec<Raw> {
+    let mut set = JoinSet::new();
+    for i in 0..members {
+        let addr = server.addr;
+        let channel = channel.to_owned();
+        set.spawn(async move {
+            let caps = if i < senders { "echo-message" } else { "" };
+            let mut c = Raw::registered(addr, &format!("m{i}"), caps).await;
+            c.send(&format!("JOIN {channel}")).await;
+            c.expect_numeric("366").await;
+            (i, c)
+        });
+    }
+    let mut clients: Vec<Option<Raw>> = (0..members).map(|_| None).collect();
+    while let Some(joined) = set.join_next().await {
+        let (i, c) = joined.expect("member task");
+        clients[i] = Some(c);
+    }
+    clients
+        .into_iter()
+        .map(|c| c.expect("every member joined"))
+        .collect()
+}
+
+/// The text of message `n` of sender `s` (with UTF-8, as users write).
+fn text(s: usize, n: usize) -> String {
+    format!("s{s} n{n} ¡hola! 🎉")
+}
+
+/// Parses [`text`] back.
+fn parse_text(t: &str) -> Option<Seen> {
+    let mut words = t.split(' ');
+    let s = words.next()?.strip_prefix('s')?.parse().ok()?;
+    let n = words.next()?.strip_prefix('n')?.parse().ok()?;
+    Some((s, n))
+}
+
+/// Reads lines until `expected` PRIVMSGs to `channel` have arrived; returns them in order.
+async fn collect(c: &mut Raw, channel: &str, expected: usize) -> Vec<Seen> {
+    let mut got = Vec::with_capacity(expected);
+    while got.len() < expected {
+        let m = c
+            .expect("PRIVMSG to the channel", |m| {
+                m.command == "PRIVMSG" && m.param(0) == Some(channel)
+            })
+            .await;
+        let t = m.param(1).unwrap_or("");
+        let seen = parse_text(t).unwrap_or_else(|| panic!("{}: unexpected text {t:?}", c.name));
+        assert_eq!(
+            m.source_nick(),
+            Some(format!("m{}", seen.0).as_str()),
+            "{m}"
+        );
+        got.push(seen);
+    }
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_hundred_members_see_every_message_in_the_same_order() {
+    const MEMBERS: usize = 300;
+    const SENDERS: usize = 6;
+    const PER_SENDER: usize = 40;
+    const CHANNEL: &str = "#plaza";
+    tokio::time::timeout(TEST_LIMIT, async {
+        let server = TestServer::start().await;
+        let clients = populate(&server, MEMBERS, SENDERS, CHANNEL).await;
+        assert_eq!(server.handle.users().len(), MEMBERS);
+
+        // Every member reads on its own task; the senders write concurrently, in small steps
+        // so that their lines interleave at the server.
+        let total = SENDERS * PER_SENDER;
+        let mut set = JoinSet::new();
+        for (i, mut c) in clients.into_iter().enumerate() {
+            set.spawn(async move {
+                if i < SENDERS {
+                    for n in 0..PER_SENDER {
+                        c.send(&format!("PRIVMSG {CHANNEL} :{}", text(i, n))).await;
+                        if n % 4 == 3 {
+                            tokio::task::yield_now().await;
+                        }
+                    }
+                }
+                let got = collect(&mut c, CHANNEL, total).await;
+                // Nothing more than what was sent arrives.
+                assert!(
+                    c.try_recv(Duration::from_millis(50))
+                        .await
+                        .is_none_or(|m| m.command != "PRIVMSG"),
+                    "{}: an extra PRIVMSG",
+                    c.name
+                );
+                (i, got)
+            });
+        }
+        let mut orders: HashMap<usize, Vec<Seen>> = HashMap::new();
+        while let Some(done) = set.join_next().await {
+            let (i, got) = done.expect("member task");
+            orders.insert(i, got);
+        }
+
+        // The reference order: member 0's. It holds every message once, each sender's in order.
+        let reference = &orders[&0];
+        let mut next = [0usize; SENDERS];
+        for &(s, n) in reference {
+            assert_eq!(
+                n, next[s],
+                "sender {s}'s messages out of order: {reference:?}"
+            );
+            next[s] += 1;
+        }
+        assert!(next.iter().all(|&n| n == PER_SENDER), "{next:?}");
+        // The senders really interleaved (otherwise "same order" would be trivial).
+        let switches = reference.windows(2).filter(|w| w[0].0 != w[1].0).count();
+        assert!(
+            switches >= SENDERS,
+            "senders did not interleave: {switches} switches"
+        );
+        for (i, got) in &orders {
+            assert_eq!(got, reference, "member m{i} saw a different order");
+        }
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joins_parts_and_messages_keep_one_order_for_everyone() {
+    // Membership changes interleaved with messages: every member that stays sees the same
+    // sequence of JOIN, PART and PRIVMSG lines.
+    const STAYING: usize = 100;
+    const MOVERS: usize = 20;
+    const CHANNEL: &str = "#pasillo";
+    tokio::time::timeout(TEST_LIMIT, async {
+        let server = TestServer::start().await;
+        let stayers = populate(&server, STAYING, 1, CHANNEL).await;
+        // Movers are registered but outside the channel.
+        let mut movers = Vec::new();
+        for i in 0..MOVERS {
+            movers.push(Raw::registered(server.addr, &format!("v{i}"), "").await);
+        }
+
+        let mut set = JoinSet::new();
+        for (i, mut c) in stayers.into_iter().enumerate() {
+            set.spawn(async move {
+                if i == 0 {
+                    for n in 0..30 {
+                        c.send(&format!("PRIVMSG {CHANNEL} :{}", text(0, n))).await;
+                        tokio::task::yield_now().await;
+                    }
+                }
+                // 30 messages and a JOIN and a PART of each mover.
+                let mut events = Vec::new();
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+                while events.len() < 30 + 2 * MOVERS {
+                    let m = match c.read_until(deadline).await {
+                        support::Read::Line(m) => m,
+                        other => {
+                            let late: Vec<String> =
+                                c.sync("probe").await.iter().map(|m| m.to_line()).collect();
+                            panic!(
+                                "{}: {other:?} after {} events; after a PING: {late:#?}; ",
+                                c.name,
+                                events.len()
+                            )
+                        }
+                    };
+                    let mover = m.source_nick().is_some_and(|n| n.starts_with('v'));
+                    if m.param(0) == Some(CHANNEL)
+                        && (m.command == "PRIVMSG"
+                            || (mover && matches!(m.command.as_str(), "JOIN" | "PART")))
+                    {
+                        events.push(format!(
+                            "{} {} {}",
+                            m.source_nick().unwrap_or("?"),
+                            m.command,
+                            m.param(1).unwrap_or("")
+                        ));
+                    }
+                }
+                events
+            });
+        }
+        let mut movers_set = JoinSet::new();
+        for mut v in movers {
+            movers_set.spawn(async move {
+                v.send(&format!("JOIN {CHANNEL}")).await;
+                v.expect_numeric("366").await;
+                v.send(&format!("PART {CHANNEL} :adiós")).await;
+                // Its own PART (others' pass by too): only then may it hang up, or the close
+                // could overtake the PART still in the server's receive buffer.
+                let nick = v.name.clone();
+                v.expect("own PART", |m| {
+                    m.command == "PART" && m.source_nick() == Some(nick.as_str())
+                })
+                .await;
+            });
+        }
+        while let Some(done) = movers_set.join_next().await {
+            done.expect("mover task");
+        }
+        let mut all = Vec::new();
+        while let Some(done) = set.join_next().await {
+            all.push(done.expect("member task"));
+        }
+        let reference = &all[0];
+        for events in &all {
+            assert_eq!(events, reference);
+        }
+    })
+    .await
+    .expect("test timed out");
+}
