@@ -5,6 +5,7 @@
 //! of "Host a server". This crate draws them and passes the user's wishes on.
 //!
 //! - [`app`]: [`CharlaApp`], the window: top bar, chat tab, host tab, certificate prompt.
+//! - [`certificate`]: the trust-on-first-use prompt and the changed-certificate refusal.
 //! - [`session`]: one connection: the client handle, its state, per-buffer view state.
 //! - [`connect`]: the connect screen with saved servers and account registration.
 //! - [`buffers`]: the side list of servers and buffers with unread/mention counts.
@@ -20,6 +21,7 @@
 
 pub mod app;
 pub mod buffers;
+pub mod certificate;
 pub mod chat;
 pub mod cli;
 pub mod config;
