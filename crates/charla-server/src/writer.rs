@@ -32,10 +32,12 @@ pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(mut wr: W, queue: Arc<Send
             queue.wait_data().await;
             continue;
         }
+        // The last batch (taken after `finish`) holds the goodbye: never abandon it.
+        let abandon = (!finished).then_some(&*queue);
         let written = if wr.is_write_vectored() {
-            write_vectored(&mut wr, &mut batch).await
+            write_vectored(&mut wr, &mut batch, abandon).await
         } else {
-            write_copied(&mut wr, &batch, &mut buf).await
+            write_copied(&mut wr, &batch, &mut buf, abandon).await
         };
         batch.clear();
         if written.is_err() || wr.flush().await.is_err() {
@@ -53,13 +55,20 @@ pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(mut wr: W, queue: Arc<Send
     let _ = wr.shutdown().await;
 }
 
+/// Whether the rest of a batch should be dropped: the client passed its SendQ, so its backlog
+/// is worthless and the closing `ERROR` line should be the next thing written.
+fn abandoned(queue: Option<&SendQueue>) -> bool {
+    queue.is_some_and(|q| q.is_closed() && q.close_reason() == Some(CloseReason::SendQExceeded))
+}
+
 /// Writes `batch` with vectored writes, advancing through partial writes.
 async fn write_vectored<W: AsyncWrite + Unpin>(
     wr: &mut W,
     batch: &mut [Bytes],
+    queue: Option<&SendQueue>,
 ) -> std::io::Result<()> {
     let mut i = 0;
-    while i < batch.len() {
+    while i < batch.len() && !abandoned(queue) {
         let n = (batch.len() - i).min(MAX_IOV);
         let written = {
             let mut slices = [IoSlice::new(&[]); MAX_IOV];
@@ -95,8 +104,13 @@ async fn write_copied<W: AsyncWrite + Unpin>(
     wr: &mut W,
     batch: &[Bytes],
     buf: &mut Vec<u8>,
+    queue: Option<&SendQueue>,
 ) -> std::io::Result<()> {
     for line in batch {
+        if abandoned(queue) {
+            buf.clear();
+            return Ok(());
+        }
         if !buf.is_empty() && buf.len() + line.len() > COPY_CHUNK {
             wr.write_all(buf).await?;
             buf.clear();
@@ -132,7 +146,9 @@ mod tests {
             b.read_to_end(&mut got).await.expect("read");
             got
         });
-        write_vectored(&mut a, &mut batch).await.expect("write");
+        write_vectored(&mut a, &mut batch, None)
+            .await
+            .expect("write");
         drop(a);
         assert_eq!(reader.await.expect("join"), want);
     }
@@ -148,7 +164,9 @@ mod tests {
             got
         });
         let mut buf = Vec::new();
-        write_copied(&mut a, &batch, &mut buf).await.expect("write");
+        write_copied(&mut a, &batch, &mut buf, None)
+            .await
+            .expect("write");
         drop(a);
         assert_eq!(reader.await.expect("join"), want);
     }

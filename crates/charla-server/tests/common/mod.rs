@@ -200,7 +200,7 @@ impl TestClient {
     /// Skips lines until one matches `pred`; fails after the timeout with the lines seen.
     pub async fn expect(
         &mut self,
-        what: &dyn std::fmt::Debug,
+        what: &(dyn std::fmt::Debug + Sync),
         pred: impl Fn(&OwnedMessage) -> bool,
     ) -> OwnedMessage {
         let deadline = tokio::time::Instant::now() + TIMEOUT;
