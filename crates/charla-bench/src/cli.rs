@@ -150,8 +150,9 @@ pub enum Scenario {
         /// Seconds of flooding (the quiet baseline lasts as long).
         #[arg(long, default_value_t = 10)]
         duration: u64,
-        /// Messages per second between the probe pairs.
-        #[arg(long, default_value_t = 200)]
+        /// Messages per second between the 10 probe pairs, in all (20 per second: one line per
+        /// second per client, below the usual flood limits).
+        #[arg(long, default_value_t = 20)]
         probe_rate: u64,
         /// Most bytes the flooder writes.
         #[arg(long, default_value_t = 200_000_000)]

@@ -372,6 +372,8 @@ pub struct Registered {
     pub failures: Vec<ConnError>,
     /// Wall time from the first connect to the last answer.
     pub elapsed: Duration,
+    /// Time from connect to `001`, per registered client.
+    pub latency: Latency,
 }
 
 /// Registers `n` clients with at most `concurrency` in flight.
@@ -392,15 +394,19 @@ pub async fn register_many(
         let connector = connector.clone();
         let nick = nick(prefix, run, i);
         tasks.spawn(async move {
+            let began = Instant::now();
             let result = conn::register(&connector, &nick, Duration::from_secs(30)).await;
             drop(permit);
-            result
+            result.map(|client| (client, began.elapsed()))
         });
     }
     let mut out = Registered::default();
     while let Some(done) = tasks.join_next().await {
         match done {
-            Ok(Ok(client)) => out.clients.push(client),
+            Ok(Ok((client, took))) => {
+                out.latency.record(took.as_micros() as u64);
+                out.clients.push(client);
+            }
             Ok(Err(e)) => out.failures.push(e),
             Err(e) => out.failures.push(ConnError::Refused(format!("task: {e}"))),
         }

@@ -204,10 +204,11 @@ pub async fn slow_readers(ctx: &Ctx, sizes: SlowReaders) -> Report {
         closed == count && count > 0,
         format!("{closed} of {count} slow clients were disconnected"),
     );
-    r.check(
-        for_sendq == closed,
-        format!("{for_sendq} of {closed} said SendQ in their ERROR line"),
-    );
+    // The ERROR line rarely gets through: the queue it would join is the one that is full.
+    r.note(format!(
+        "{for_sendq} of {closed} received an ERROR line naming SendQ (most servers cannot \
+         deliver it to a client whose queue is full; see the server's log)"
+    ));
     r.check(
         result.lost() == 0 && result.closed == 0,
         format!(
@@ -245,7 +246,7 @@ async fn drain_until_closed(mut reader: LineReader, deadline: Duration) -> Optio
 pub async fn flood(ctx: &Ctx, duration: u64, probe_rate: u64, max_bytes: u64) -> Report {
     let mut r = ctx.report("flood");
     let run = load::run_id();
-    let baseline = match probe_pair(ctx, &run, 0, probe_rate, duration).await {
+    let baseline = match probe_pairs(ctx, &run, 0, probe_rate, duration).await {
         Ok(load) => load,
         Err(e) => {
             r.check(false, format!("baseline probes: {e}"));
@@ -255,7 +256,7 @@ pub async fn flood(ctx: &Ctx, duration: u64, probe_rate: u64, max_bytes: u64) ->
     add_load_metrics(&mut r, &baseline, "baseline_");
 
     let flood_channel = format!("#cf{run}");
-    let reg = load::register_many(&ctx.connector, 'x', &run, 2, 2).await;
+    let reg = load::register_many(&attacker(ctx), 'x', &run, 2, 2).await;
     let (mut pair, failed) = load::join_many(reg.clients, &flood_channel, 2).await;
     if pair.len() != 2 {
         r.check(
@@ -269,11 +270,17 @@ pub async fn flood(ctx: &Ctx, duration: u64, probe_rate: u64, max_bytes: u64) ->
     };
     let stop = CancellationToken::new();
     let watched = Arc::new(AtomicU64::new(0));
-    let watch_task = tokio::spawn(count_lines(watcher.reader, watched.clone(), stop.clone()));
+    let watch_task = tokio::spawn(count_lines(
+        watcher.reader,
+        watched.clone(),
+        true,
+        stop.clone(),
+    ));
     let flooder_replies = Arc::new(AtomicU64::new(0));
     let flooder_reader = tokio::spawn(count_lines(
         flooder.reader,
         flooder_replies.clone(),
+        false,
         stop.clone(),
     ));
     let deadline = Duration::from_secs(duration);
@@ -283,7 +290,7 @@ pub async fn flood(ctx: &Ctx, duration: u64, probe_rate: u64, max_bytes: u64) ->
         deadline,
         max_bytes,
     ));
-    let probes = probe_pair(ctx, &run, 2, probe_rate, duration).await;
+    let probes = probe_pairs(ctx, &run, 1, probe_rate, duration).await;
     let (written, flood_secs, write_error) = flood_task.await.unwrap_or((0, 0.0, None));
     // Let the last throttled lines through before counting.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -300,7 +307,7 @@ pub async fn flood(ctx: &Ctx, duration: u64, probe_rate: u64, max_bytes: u64) ->
     r.metric("flood_lines_delivered", delivered as f64, "lines");
     r.metric(
         "flood_delivered_per_s",
-        per_second(delivered as f64, flood_secs),
+        per_second(delivered as f64, duration as f64),
         "lines/s",
     );
     let flood_lines = written / FLOOD_LINE_LEN;
@@ -378,6 +385,7 @@ async fn flood_writer(
 async fn count_lines(
     mut reader: LineReader,
     count: Arc<AtomicU64>,
+    only_privmsg: bool,
     stop: CancellationToken,
 ) -> Option<String> {
     let mut error = None;
@@ -390,7 +398,9 @@ async fn count_lines(
                 Ok(_) => {
                     let mut n = 0;
                     while let Some(line) = reader.next_buffered() {
-                        n += 1;
+                        if !only_privmsg || memchr::memmem::find(line, b" PRIVMSG ").is_some() {
+                            n += 1;
+                        }
                         if let conn::Reply::Error(text) =
                             conn::classify(&String::from_utf8_lossy(line))
                         {
@@ -404,37 +414,39 @@ async fn count_lines(
     }
 }
 
-/// Two fresh clients writing to each other at `rate` in total for `duration` seconds.
-async fn probe_pair(
+/// Probe pairs: `PROBE_PAIRS` pairs of fresh clients, each from its own loopback address,
+/// writing to each other at `rate` messages per second in all, for `duration` seconds. The
+/// rate is meant to be a polite one (below any flood limit), so that only the flood's effect
+/// on them shows.
+async fn probe_pairs(
     ctx: &Ctx,
     run: &str,
     first: usize,
     rate: u64,
     duration: u64,
 ) -> Result<load::LoadResult, String> {
-    let mut clients = Vec::new();
-    for i in first..first + 2 {
-        let client = conn::register(
-            &ctx.other_ip(),
-            &load::nick('p', run, i),
-            Duration::from_secs(10),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        clients.push(client);
+    let mut connector = ctx.connector.clone();
+    connector.spread = 250;
+    let reg = load::register_many(
+        &connector,
+        'p',
+        &format!("{run}{first}"),
+        PROBE_PAIRS * 2,
+        8,
+    )
+    .await;
+    if !reg.failures.is_empty() {
+        return Err(load::describe_failures(&reg.failures));
     }
-    let senders = vec![
-        SenderSpec {
-            client: 0,
-            target: clients[1].nick.clone(),
-            rate: rate as f64 / 2.0,
-        },
-        SenderSpec {
-            client: 1,
-            target: clients[0].nick.clone(),
-            rate: rate as f64 / 2.0,
-        },
-    ];
+    let clients = reg.clients;
+    let per_client = rate as f64 / clients.len() as f64;
+    let senders = (0..clients.len())
+        .map(|i| SenderSpec {
+            client: i,
+            target: clients[i ^ 1].nick.clone(),
+            rate: per_client,
+        })
+        .collect();
     let spec = LoadSpec {
         senders,
         receivers_per_message: 1,
@@ -443,6 +455,32 @@ async fn probe_pair(
         pid: ctx.pid,
     };
     Ok(load::run_load(clients, spec).await)
+}
+
+/// Probe pairs in the flood scenario.
+const PROBE_PAIRS: usize = 10;
+
+/// A loopback address for the misbehaving client of a run, chosen at random among
+/// 127.0.200.1..127.0.249.250 so that one run's per-IP throttle does not meet the next run.
+fn attacker_ip() -> std::net::IpAddr {
+    use rand::Rng as _;
+    let mut rng = rand::rng();
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(
+        127,
+        0,
+        rng.random_range(200..250),
+        rng.random_range(1..251),
+    ))
+}
+
+/// The connector for the misbehaving client(s): one address, from [`attacker_ip`] when the
+/// server is on IPv4.
+fn attacker(ctx: &Ctx) -> crate::conn::Connector {
+    if ctx.addr.is_ipv4() {
+        ctx.connector.with_local_ip(attacker_ip())
+    } else {
+        ctx.connector.with_local_ip(ctx.addr.ip())
+    }
 }
 
 /// How one storm connection ended.
@@ -456,13 +494,12 @@ struct StormCounts {
     timed_out: usize,
 }
 
-/// `conn-storm`: `connections` registrations from 127.0.0.1 as fast as possible.
+/// `conn-storm`: `connections` registrations from one loopback address as fast as possible.
 pub async fn conn_storm(ctx: &Ctx, connections: usize) -> Report {
     let mut r = ctx.report("conn-storm");
     let run = load::run_id();
     // The storm comes from one address, whatever --spread-ips says.
-    let mut storm_connector = ctx.connector.clone();
-    storm_connector.spread = 0;
+    let storm_connector = attacker(ctx);
     let permits = Arc::new(Semaphore::new(ctx.concurrency));
     let mut tasks = JoinSet::new();
     let start = Instant::now();
@@ -551,7 +588,7 @@ pub async fn garbage(ctx: &Ctx, bytes: u64) -> Report {
     let mut r = ctx.report("garbage");
     let run = load::run_id();
     let before = ctx.server_sample();
-    let (read_half, mut writer) = match ctx.connector.open().await {
+    let (read_half, mut writer) = match attacker(ctx).open().await {
         Ok(x) => x,
         Err(e) => {
             r.check(false, format!("could not connect: {e}"));
@@ -563,6 +600,7 @@ pub async fn garbage(ctx: &Ctx, bytes: u64) -> Report {
     let reader = tokio::spawn(count_lines(
         LineReader::new(read_half),
         replies.clone(),
+        false,
         stop.clone(),
     ));
     // A fixed seed: the same bytes every run.

@@ -31,6 +31,8 @@ pub async fn connect(ctx: &Ctx, clients: usize, hold: u64) -> Report {
     r.metric("registered", ok as f64, "clients");
     r.metric("register_s", secs, "s");
     r.metric("registrations_per_s", per_second(ok as f64, secs), "reg/s");
+    r.metric("register_p50_ms", reg.latency.quantile_ms(0.5), "ms");
+    r.metric("register_p99_ms", reg.latency.quantile_ms(0.99), "ms");
     if !reg.failures.is_empty() {
         r.note(load::describe_failures(&reg.failures));
     }

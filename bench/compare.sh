@@ -1,0 +1,202 @@
+#!/usr/bin/env bash
+# Side-by-side comparison of charla-server with ngIRCd and InspIRCd on this machine.
+#
+#   bench/compare.sh [--quick] [--peers "ngircd inspircd"] [--no-abuse] [--out FILE]
+#                    [--members N] [--senders S] [--rate R] [--duration T] [--clients N]
+#                    [--pairs P] [--direct-rate R] [--slow N] [--connect-concurrency C]
+#
+# Installs the peers from Debian's packages when missing (needs root), builds charla-server
+# and charla-bench in release, starts each server alone on its own loopback port with the
+# configuration in bench/peers/ (limits lifted, every change commented there), runs the same
+# scenarios against each, stops it, and prints a table with the ratios charla/peer. The abuse
+# scenarios that need limits ON (flood, conn-storm, garbage, half-register) run against a
+# charla with its default limits (bench/peers/charla-defaults.toml).
+#
+# Defaults are the issue's sizes: fan-out 500 members / 10 senders, 15,000 connected clients.
+# --quick uses small sizes (a smoke run of a few minutes).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PEERS_DIR="$ROOT/bench/peers"
+
+MEMBERS=500 SENDERS=10 RATE=2000 DURATION=10 CLIENTS=15000 PAIRS=100 DIRECT_RATE=20000
+SLOW=1000 CONNECT_CONCURRENCY="" PEERS="ngircd inspircd" ABUSE=1 OUT=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --quick) MEMBERS=100 SENDERS=5 RATE=500 DURATION=3 CLIENTS=1000 PAIRS=20
+                 DIRECT_RATE=2000 SLOW=100 ;;
+        --peers) PEERS="$2"; shift ;;
+        --no-abuse) ABUSE=0 ;;
+        --out) OUT="$2"; shift ;;
+        --members) MEMBERS="$2"; shift ;;
+        --senders) SENDERS="$2"; shift ;;
+        --rate) RATE="$2"; shift ;;
+        --duration) DURATION="$2"; shift ;;
+        --clients) CLIENTS="$2"; shift ;;
+        --pairs) PAIRS="$2"; shift ;;
+        --direct-rate) DIRECT_RATE="$2"; shift ;;
+        --slow) SLOW="$2"; shift ;;
+        --connect-concurrency) CONNECT_CONCURRENCY="$2"; shift ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+RUN=$(mktemp -d /tmp/charla-compare.XXXXXX)
+STARTED=()
+
+cleanup() {
+    local pid
+    for pid in "${STARTED[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    sleep 1
+    for pid in "${STARTED[@]}"; do
+        kill -9 "$pid" 2>/dev/null || true
+    done
+    echo "compare.sh: logs and JSON results are in $RUN" >&2
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "== $*" >&2; }
+
+# --- peers from Debian's packages -------------------------------------------------------
+need=()
+for peer in $PEERS; do
+    command -v "$peer" >/dev/null 2>&1 || need+=("$peer")
+done
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+if [ ${#need[@]} -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "compare.sh: missing ${need[*]}; run as root to apt-get install them" >&2
+        exit 2
+    fi
+    log "installing ${need[*]} from Debian's packages"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# --- build ------------------------------------------------------------------------------
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target-bench}"
+log "building charla-server and charla-bench (release)"
+(cd "$ROOT" && cargo build --release -p charla-server -p charla-bench >&2)
+CHARLA="$CARGO_TARGET_DIR/release/charla-server"
+BENCH="$CARGO_TARGET_DIR/release/charla-bench"
+
+# Each server and the generator may hold 15,000+ sockets; this machine caps a process at
+# 20,000 open files.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+ulimit -n 20000 2>/dev/null || true
+
+# Registrations in flight while connecting, per server, unless --connect-concurrency is given:
+# ngIRCd listens with a backlog of 10 (more in flight overflows it: SYN retries of 1 s), and
+# InspIRCd completes registrations on a 1-second tick (so only many in flight keep it busy);
+# charla takes the middle value. Each is near the best measured for that server.
+connect_concurrency_of() {
+    if [ -n "$CONNECT_CONCURRENCY" ]; then echo "$CONNECT_CONCURRENCY"; return; fi
+    case "$1" in
+        ngircd) echo 8 ;; inspircd) echo 2000 ;; *) echo 32 ;;
+    esac
+}
+
+port_of() {
+    case "$1" in
+        charla) echo 16667 ;; ngircd) echo 16668 ;; inspircd) echo 16669 ;;
+        charla-defaults) echo 16670 ;;
+    esac
+}
+
+# Starts a server in the background; sets SERVER_PID once its port accepts connections.
+start_server() {
+    local name=$1 port pid
+    port=$(port_of "$name")
+    sed "s#@RUN@#$RUN#g" "$PEERS_DIR/ngircd.conf" > "$RUN/ngircd.conf"
+    sed "s#@RUN@#$RUN#g" "$PEERS_DIR/inspircd.conf" > "$RUN/inspircd.conf"
+    case "$name" in
+        charla) RUST_LOG=warn "$CHARLA" --config "$PEERS_DIR/charla.toml" \
+                    > "$RUN/$name.log" 2>&1 & pid=$! ;;
+        charla-defaults) RUST_LOG=warn "$CHARLA" --config "$PEERS_DIR/charla-defaults.toml" \
+                    > "$RUN/$name.log" 2>&1 & pid=$! ;;
+        ngircd) ngircd --nodaemon --config "$RUN/ngircd.conf" > "$RUN/$name.log" 2>&1 & pid=$! ;;
+        inspircd)
+            local asroot=()
+            [ "$(id -u)" -eq 0 ] && asroot=(--runasroot)
+            inspircd --nofork "${asroot[@]}" --config="$RUN/inspircd.conf" \
+                > "$RUN/$name.log" 2>&1 & pid=$! ;;
+    esac
+    STARTED+=("$pid")
+    for _ in $(seq 1 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            SERVER_PID=$pid
+            return 0
+        fi
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "compare.sh: $name did not come up on port $port; see $RUN/$name.log" >&2
+    return 1
+}
+
+stop_server() {
+    kill "$1" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+        kill -0 "$1" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    kill -9 "$1" 2>/dev/null || true
+}
+
+# run_bench LABEL PID PORT SCENARIO [ARGS...]: one scenario, its JSON kept in $RUN.
+run_bench() {
+    local label=$1 pid=$2 port=$3 scenario=$4
+    shift 4
+    log "$label: $scenario $*"
+    "$BENCH" "$scenario" --addr "127.0.0.1:$port" --pid "$pid" --label "$label" --json "$@" \
+        > "$RUN/$label.$scenario.json" 2> "$RUN/$label.$scenario.err" || true
+    # Let the server settle (closed sockets, freed memory) before the next scenario.
+    sleep 2
+}
+
+# --- the measured scenarios, one server at a time ---------------------------------------
+for server in charla $PEERS; do
+    start_server "$server"
+    pid=$SERVER_PID
+    port=$(port_of "$server")
+    # connect first, on a fresh server, so that RSS per client is not blurred by reuse.
+    run_bench "$server" "$pid" "$port" connect --clients "$CLIENTS" --hold 3 \
+        --concurrency "$(connect_concurrency_of "$server")" --timeout 300
+    run_bench "$server" "$pid" "$port" fanout --members "$MEMBERS" --senders "$SENDERS" \
+        --rate "$RATE" --duration "$DURATION" --concurrency 16 --timeout 300
+    run_bench "$server" "$pid" "$port" direct --pairs "$PAIRS" --rate "$DIRECT_RATE" \
+        --duration "$DURATION" --concurrency 16 --timeout 300
+    run_bench "$server" "$pid" "$port" history --timeout 120
+    if [ "$ABUSE" = 1 ]; then
+        run_bench "$server" "$pid" "$port" slow-readers --clients "$SLOW" --senders 10 \
+            --rate 2000 --duration 20 --concurrency 16 --timeout 300
+    fi
+    stop_server "$pid"
+done
+
+# --- abuse with charla's default limits -------------------------------------------------
+if [ "$ABUSE" = 1 ]; then
+    start_server charla-defaults
+    pid=$SERVER_PID
+    port=$(port_of charla-defaults)
+    run_bench charla-defaults "$pid" "$port" flood --duration 10 --timeout 120
+    run_bench charla-defaults "$pid" "$port" conn-storm --connections 2000 --timeout 120
+    run_bench charla-defaults "$pid" "$port" garbage --timeout 120
+    # The registration timeout is 60 s by default: wait a little longer.
+    run_bench charla-defaults "$pid" "$port" half-register --clients 1000 --wait 75 \
+        --spread-ips 250 --timeout 200
+    stop_server "$pid"
+fi
+
+# --- the table --------------------------------------------------------------------------
+PARAMS="fanout ${MEMBERS} members/${SENDERS} senders at ${RATE} msg/s for ${DURATION} s; connect ${CLIENTS} clients; direct ${PAIRS} pairs at ${DIRECT_RATE} msg/s; slow-readers ${SLOW}"
+python3 "$ROOT/bench/table.py" "$RUN" "charla $PEERS" "$PARAMS" | tee "$RUN/table.md"
+if [ -n "$OUT" ]; then
+    cp "$RUN/table.md" "$OUT"
+fi

@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""Turns the JSON results of bench/compare.sh into a Markdown table with ratios charla/peer,
+and checks the issue's targets.
+
+Usage: table.py RUN_DIR "charla ngircd inspircd" "parameters text"
+Each result is RUN_DIR/<label>.<scenario>.json, written by `charla-bench ... --json`.
+"""
+
+import json
+import os
+import sys
+
+# (scenario, metric, better): better is "high", "low" or "" (no ratio judgement).
+ROWS = [
+    ("connect", "registered", "high"),
+    ("connect", "held", "high"),
+    ("connect", "registrations_per_s", "high"),
+    ("connect", "register_p99_ms", "low"),
+    ("connect", "rss_per_client_bytes", "low"),
+    ("fanout", "delivered_per_s", "high"),
+    ("fanout", "loss_pct", "low"),
+    ("fanout", "p50_ms", "low"),
+    ("fanout", "p99_ms", "low"),
+    ("fanout", "max_ms", "low"),
+    ("fanout", "server_cpu_s", "low"),
+    ("fanout", "deliveries_per_cpu_s", "high"),
+    ("fanout", "generator_cpu_util", ""),
+    ("direct", "delivered_per_s", "high"),
+    ("direct", "loss_pct", "low"),
+    ("direct", "p50_ms", "low"),
+    ("direct", "p99_ms", "low"),
+    ("direct", "deliveries_per_cpu_s", "high"),
+    ("slow-readers", "slow_disconnected", "high"),
+    ("slow-readers", "server_rss_growth_mib", "low"),
+    ("slow-readers", "normal_lost", "low"),
+    ("slow-readers", "normal_p99_ms", "low"),
+]
+
+
+def load(run, label, scenario):
+    path = os.path.join(run, f"{label}.{scenario}.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def fmt(v):
+    if v is None:
+        return "–"
+    if isinstance(v, str):
+        return v
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    if v == int(v):
+        return f"{v:.0f}"
+    return f"{v:.2f}"
+
+
+def main():
+    run, labels, params = sys.argv[1], sys.argv[2].split(), sys.argv[3]
+    charla, peers = labels[0], labels[1:]
+    out = []
+    out.append(f"Parameters: {params}.")
+    out.append("")
+    head = ["scenario", "figure"] + labels + [f"{charla}/{p}" for p in peers]
+    out.append("| " + " | ".join(head) + " |")
+    out.append("|" + "---|" * len(head))
+    for scenario, metric, better in ROWS:
+        values = []
+        for label in labels:
+            r = load(run, label, scenario)
+            values.append(None if r is None else r["metrics"].get(metric))
+        if all(v is None for v in values):
+            continue
+        ratios = []
+        for v in values[1:]:
+            c = values[0]
+            if c is None or v is None or v == 0:
+                ratios.append("–")
+            else:
+                ratios.append(f"{c / v:.2f}×")
+        arrow = {"high": " ↑", "low": " ↓"}.get(better, "")
+        out.append("| " + " | ".join([scenario, metric + arrow] + [fmt(v) for v in values] + ratios) + " |")
+    # Verdicts of the scenarios with a PASS/FAIL or "not supported" outcome.
+    for scenario in ["history", "slow-readers"]:
+        verdicts = []
+        for label in labels:
+            r = load(run, label, scenario)
+            verdicts.append("–" if r is None else r["verdict"])
+        if any(v != "–" for v in verdicts):
+            out.append("| " + " | ".join([scenario, "verdict"] + verdicts + [""] * len(peers)) + " |")
+    out.append("")
+    out.append("↑ higher is better, ↓ lower is better; a ratio charla/peer above 1 is better for ↑ rows, below 1 for ↓ rows.")
+
+    abuse = []
+    for scenario in ["flood", "conn-storm", "garbage", "half-register"]:
+        r = load(run, "charla-defaults", scenario)
+        if r is None:
+            continue
+        keys = {
+            "flood": ["baseline_p99_ms", "probe_p99_ms", "flood_lines_written", "flood_lines_delivered"],
+            "conn-storm": ["connections", "registered", "throttled", "timed_out", "control_during_ms"],
+            "garbage": ["bytes_written", "send_s", "reply_lines", "control_ms"],
+            "half-register": ["clients", "closed_by_server", "still_open", "close_max_s", "control_ms"],
+        }[scenario]
+        figures = ", ".join(f"{k} {fmt(r['metrics'].get(k))}" for k in keys)
+        abuse.append(f"| {scenario} | {r['verdict']} | {figures} |")
+    if abuse:
+        out.append("")
+        out.append("Abuse scenarios against charla with its default limits (bench/peers/charla-defaults.toml):")
+        out.append("")
+        out.append("| scenario | verdict | figures |")
+        out.append("|---|---|---|")
+        out.extend(abuse)
+
+    # The issue's targets (plain TCP).
+    def m(label, scenario, key):
+        r = load(run, label, scenario)
+        return None if r is None else r["metrics"].get(key)
+
+    targets = []
+    c_eff = m(charla, "fanout", "deliveries_per_cpu_s")
+    peer_eff = [m(p, "fanout", "deliveries_per_cpu_s") for p in peers]
+    peer_eff = [x for x in peer_eff if x]
+    if c_eff and peer_eff:
+        best = max(peer_eff)
+        targets.append(("fan-out deliveries per server-CPU-second ≥ 2× the better peer",
+                        f"{c_eff / best:.2f}× ({fmt(c_eff)} vs {fmt(best)})", c_eff >= 2 * best))
+    rate = m(charla, "fanout", "delivered_per_s")
+    p99 = m(charla, "fanout", "p99_ms")
+    if rate is not None and p99 is not None:
+        targets.append(("fan-out p99 < 20 ms at 4,000,000 deliveries/s",
+                        f"p99 {fmt(p99)} ms at {fmt(rate)} deliveries/s", p99 < 20 and rate >= 4e6))
+    rss = m(charla, "connect", "rss_per_client_bytes")
+    if rss is not None:
+        targets.append(("≤ 2 KiB RSS per idle registered client", f"{fmt(rss)} B", rss <= 2048))
+    regs = m(charla, "connect", "registrations_per_s")
+    if regs is not None:
+        targets.append(("≥ 20,000 registrations per second", fmt(regs), regs >= 20000))
+    held = m(charla, "connect", "held")
+    if held is not None:
+        targets.append(("15,000 concurrent clients held", fmt(held), held >= 15000))
+    if targets:
+        out.append("")
+        out.append("Targets (plain TCP):")
+        out.append("")
+        out.append("| target | measured | met |")
+        out.append("|---|---|---|")
+        for name, measured, ok in targets:
+            out.append(f"| {name} | {measured} | {'yes' if ok else 'no'} |")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
