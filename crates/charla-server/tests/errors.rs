@@ -301,3 +301,25 @@ async fn random_garbage_never_breaks_the_server() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn every_command_with_too_few_parameters_is_answered_not_fatal() {
+    let server = TestServer::start().await;
+    let mut c = server.client("alice").await;
+    c.send("JOIN #x").await;
+    c.expect_numeric(RPL_ENDOFNAMES).await;
+    let commands = [
+        "PASS", "NICK", "USER", "CAP", "PING", "PONG", "JOIN", "PART", "PRIVMSG", "NOTICE",
+        "TAGMSG", "NAMES", "TOPIC", "LIST", "INVITE", "KICK", "MODE", "WHO", "WHOIS", "WHOWAS",
+        "AWAY", "ISON", "USERHOST", "VERSION", "TIME", "MOTD", "LUSERS", "OPER", "KILL", "WALLOPS",
+        "GLOBAL", "SETNAME",
+    ];
+    for cmd in commands {
+        for params in ["", " #x", " #x alice", " #x alice :x"] {
+            c.send(&format!("{cmd}{params}")).await;
+        }
+        // Still connected and answering after each command.
+        c.sync().await;
+    }
+    assert_eq!(server.handle.users().len(), 1);
+}
