@@ -18,7 +18,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, sleep_until};
-use tracing::debug;
+use tracing::{debug, error};
 
 use crate::command::{self, Flow};
 use crate::event::ServerEvent;
@@ -56,6 +56,8 @@ enum Exit {
     PingTimeout(u64),
     ExcessFlood,
     Closed(CloseReason),
+    /// The session task panicked (a bug); the connection is closed cleanly all the same.
+    Internal,
 }
 
 impl Exit {
@@ -70,6 +72,7 @@ impl Exit {
             Exit::RegistrationTimeout => "Registration timed out".to_owned(),
             Exit::PingTimeout(secs) => format!("Ping timeout: {secs} seconds"),
             Exit::ExcessFlood => "Excess Flood".to_owned(),
+            Exit::Internal => "Internal error".to_owned(),
             Exit::Closed(CloseReason::SendQExceeded) => "SendQ exceeded".to_owned(),
             Exit::Closed(CloseReason::Killed(text)) => text.clone(),
             Exit::Closed(CloseReason::Shutdown) => "Server shutting down".to_owned(),
@@ -118,8 +121,23 @@ where
     debug!(%conn_id, %peer, "connection accepted");
     let writer = tokio::spawn(writer::write_loop(wr, client.queue.clone()));
 
+    // The session runs in its own task so that a bug (a panic) in a command handler ends
+    // only this session, and still goes through the cleanup below: no user is left behind.
     let mut session = Session::new(state.clone(), client.clone());
-    let exit = run(&mut session, rd).await;
+    let (session, exit) = match tokio::spawn(async move {
+        let exit = run(&mut session, rd).await;
+        (session, exit)
+    })
+    .await
+    {
+        Ok(done) => done,
+        Err(e) => {
+            error!(%conn_id, %peer, error = %e, "session task failed");
+            let mut session = Session::new(state.clone(), client.clone());
+            session.reg.done = client.info.read().registered;
+            (session, Exit::Internal)
+        }
+    };
 
     let reason = exit.reason();
     let nick = session.reg.done.then(|| client.nick());
