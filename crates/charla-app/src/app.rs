@@ -85,6 +85,10 @@ pub struct CharlaApp {
     host: HostConsole,
     title: String,
     last_notification: Option<std::time::Instant>,
+    /// The user closed the window while others were on the hosted server: ask first.
+    confirm_quit: bool,
+    /// The user said yes: let the window close.
+    quitting: bool,
 }
 
 impl CharlaApp {
@@ -121,6 +125,8 @@ impl CharlaApp {
             host,
             title: String::new(),
             last_notification: None,
+            confirm_quit: false,
+            quitting: false,
         }
     }
 
@@ -487,6 +493,63 @@ impl CharlaApp {
         });
     }
 
+    /// Closing the window stops the hosted server and so drops everyone on it: when others are
+    /// connected, ask before going.
+    fn guard_quit(&mut self, ui: &mut Ui) {
+        let close = ui.ctx().input(|i| i.viewport().close_requested());
+        let others = self
+            .host
+            .users()
+            .iter()
+            .filter(|u| {
+                !self
+                    .sessions
+                    .iter()
+                    .any(|s| s.hosted && s.state.is_me(&u.nick))
+            })
+            .count();
+        if close && !self.quitting && self.host.is_running() && others > 0 {
+            ui.ctx()
+                .send_viewport_cmd(egui::ViewportCommand::CancelClose);
+            self.confirm_quit = true;
+        }
+        if !self.confirm_quit {
+            return;
+        }
+        let mut answer = None;
+        egui::Modal::new(egui::Id::unique("confirm-quit")).show(ui.ctx(), |ui| {
+            ui.set_max_width(420.0);
+            ui.heading("Stop your server and quit?");
+            ui.label(format!(
+                "{others} {} connected to the server you host. Quitting stops it and \
+                 disconnects them.",
+                if others == 1 {
+                    "person is"
+                } else {
+                    "people are"
+                }
+            ));
+            ui.add_space(8.0);
+            ui.horizontal(|ui| {
+                if ui.button("Quit").clicked() {
+                    answer = Some(true);
+                }
+                if ui.button("Keep running").clicked() {
+                    answer = Some(false);
+                }
+            });
+        });
+        match answer {
+            Some(true) => {
+                self.quitting = true;
+                self.confirm_quit = false;
+                ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+            }
+            Some(false) => self.confirm_quit = false,
+            None => {}
+        }
+    }
+
     fn host_tab(&mut self, ui: &mut Ui) {
         let nick_hint = self.connect.nick.clone();
         let action = egui::CentralPanel::default()
@@ -540,6 +603,7 @@ impl eframe::App for CharlaApp {
             Tab::Host => self.host_tab(ui),
         }
         certificate::show(ui, &mut self.sessions);
+        self.guard_quit(ui);
     }
 }
 

@@ -53,6 +53,23 @@ fn host_console_starts_lists_users_and_reaches_them() -> Result<()> {
         .context("bob not listed")?;
     assert!(shows(&h, &bob_addr), "the address {bob_addr} is shown");
 
+    // Closing the window while bob is here asks first; "Keep running" keeps it.
+    h.input_mut()
+        .viewports
+        .entry(egui::ViewportId::ROOT)
+        .or_default()
+        .events
+        .push(egui::ViewportEvent::Close);
+    h.step();
+    h.step();
+    assert!(
+        shows(&h, "Stop your server and quit?"),
+        "asked before closing"
+    );
+    click(&mut h, "Keep running")?;
+    assert!(!shows(&h, "Stop your server and quit?"));
+    assert!(h.state().host().is_running());
+
     // Send to everyone.
     fill(&mut h, "Message to everyone", "¡Hola a todos! 🎉");
     click(&mut h, "Send to all")?;
