@@ -79,9 +79,16 @@ fn connect_join_talk_and_see_the_nick_list_change() -> Result<()> {
         "Down gives the draft back"
     );
 
+    // We give them operator status: the prefix changes live. (Up/Down left "bob: " as draft.)
+    h.get_by_role_and_label(Role::TextInput, "Message input")
+        .set_text_value_accesskit("");
+    h.step();
+    say(&mut h, "/op bob");
+    step_until(&mut h, "@bob in the nick list", |h| shows(h, "@bob"))?;
+
     // They leave: the nick list drops them.
     rt.block_on(bob.send("PART #charla :chau"))?;
-    step_until(&mut h, "bob gone from the nick list", |h| !shows(h, "bob"))?;
+    step_until(&mut h, "bob gone from the nick list", |h| !shows(h, "@bob"))?;
     Ok(())
 }
 
