@@ -215,7 +215,7 @@ async fn run<R: AsyncRead + Unpin>(session: &mut Session, rd: R) -> Exit {
                 last_input = Instant::now();
                 let exempt = !flood_cfg.enabled || client.is_oper();
                 if waiting.is_empty() && (exempt || bucket.try_take(last_input)) {
-                    if let Some(exit) = flow_exit(handle_frame(session, frame).await) {
+                    if let Some(exit) = process(session, frame, &mut bucket, exempt).await {
                         return exit;
                     }
                 } else {
@@ -229,7 +229,7 @@ async fn run<R: AsyncRead + Unpin>(session: &mut Session, rd: R) -> Exit {
                 let exempt = !flood_cfg.enabled || client.is_oper();
                 if (exempt || bucket.try_take(Instant::now()))
                     && let Some(frame) = waiting.pop_front()
-                    && let Some(exit) = flow_exit(handle_frame(session, frame).await)
+                    && let Some(exit) = process(session, frame, &mut bucket, exempt).await
                 {
                     return exit;
                 }
@@ -256,6 +256,21 @@ async fn run<R: AsyncRead + Unpin>(session: &mut Session, rd: R) -> Exit {
             }
         }
     }
+}
+
+/// Runs one line and charges its extra flood cost (expensive commands weigh more).
+async fn process(
+    session: &mut Session,
+    frame: Frame,
+    bucket: &mut TokenBucket,
+    exempt: bool,
+) -> Option<Exit> {
+    let exit = flow_exit(handle_frame(session, frame).await);
+    let penalty = std::mem::take(&mut session.penalty);
+    if !exempt && penalty > 0 {
+        bucket.penalize(penalty, Instant::now());
+    }
+    exit
 }
 
 /// The exit a command's flow asks for, if any.

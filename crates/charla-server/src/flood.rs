@@ -49,6 +49,13 @@ impl TokenBucket {
         }
     }
 
+    /// Takes `extra` more tokens for a line that cost more than one; the bucket may go into
+    /// debt, which later lines pay for in delay.
+    pub fn penalize(&mut self, extra: u32, now: Instant) {
+        self.refill(now);
+        self.tokens -= f64::from(extra);
+    }
+
     /// When the next token will be there.
     pub fn ready_at(&mut self, now: Instant) -> Instant {
         self.refill(now);
@@ -84,5 +91,21 @@ mod tests {
             assert!(b.try_take(later));
         }
         assert!(!b.try_take(later));
+    }
+
+    #[test]
+    fn penalties_are_paid_in_delay() {
+        let cfg = FloodConfig {
+            enabled: true,
+            burst: 2,
+            lines_per_sec: 1.0,
+            max_queued_lines: 5,
+        };
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(&cfg);
+        assert!(b.try_take(t0));
+        b.penalize(3, t0);
+        // 2 - 1 - 3 = -2: three seconds until one token is back.
+        assert_eq!(b.ready_at(t0), t0 + Duration::from_secs(3));
     }
 }

@@ -37,6 +37,8 @@ pub struct Session {
     pub client: Arc<Client>,
     /// Registration progress.
     pub reg: Registration,
+    /// Extra flood tokens the last command costs (see [`crate::command::penalty`]).
+    pub penalty: u32,
 }
 
 /// A numeric reply being built; [`Reply::send`] queues it to the session's client.
@@ -73,6 +75,7 @@ impl Session {
             state,
             client,
             reg: Registration::default(),
+            penalty: 0,
         }
     }
 

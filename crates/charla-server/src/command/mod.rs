@@ -63,10 +63,22 @@ fn min_params(cmd: &str) -> usize {
     }
 }
 
+/// Extra flood tokens a command costs on top of its line's one: commands whose answer is
+/// large or that change shared state weigh more, as in other servers' fakelag.
+pub fn penalty(cmd: &str) -> u32 {
+    match cmd {
+        "LIST" => 4,
+        "WHO" | "WHOWAS" => 2,
+        "JOIN" | "PART" | "NICK" | "WHOIS" | "NAMES" | "INVITE" => 1,
+        _ => 0,
+    }
+}
+
 /// Runs one parsed line.
 pub async fn dispatch(s: &mut Session, msg: &Message<'_>) -> Flow {
     let cmd = msg.command.to_ascii_uppercase();
     let cmd = cmd.as_str();
+    s.penalty = penalty(cmd);
     if !s.reg.done && !allowed_unregistered(cmd) {
         s.num(ERR_NOTREGISTERED).t("You have not registered").send();
         return Flow::Continue;
