@@ -26,7 +26,7 @@
 
 use std::borrow::Cow;
 
-use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
 
 /// The name of the case-mapping, as advertised in ISUPPORT `CASEMAPPING` (see the module doc for
 /// why `ascii`).
@@ -41,13 +41,18 @@ pub fn casefold(name: &str) -> Cow<'_, str> {
             Cow::Borrowed(name)
         }
     } else {
-        Cow::Owned(
-            name.chars()
-                .flat_map(char::to_lowercase)
-                .map(|c| if c == 'ς' { 'σ' } else { c })
-                .nfc()
-                .collect(),
-        )
+        let lowered: String = name
+            .chars()
+            .flat_map(char::to_lowercase)
+            .map(|c| if c == 'ς' { 'σ' } else { c })
+            .collect();
+        // Most names are already in NFC once lower-cased; the quick check spares the
+        // decompose-recompose pass for them.
+        if is_nfc_quick(lowered.chars()) == IsNormalized::Yes {
+            Cow::Owned(lowered)
+        } else {
+            Cow::Owned(lowered.nfc().collect())
+        }
     }
 }
 

@@ -28,6 +28,17 @@ fn safe(s: &str) -> &str {
     }
 }
 
+/// Appends `s` without the bytes in `drop` (all ASCII), without allocating.
+fn push_without(buf: &mut Vec<u8>, s: &str, drop: &[u8]) {
+    let bytes = s.as_bytes();
+    if !bytes.iter().any(|b| drop.contains(b)) {
+        buf.extend_from_slice(bytes);
+        return;
+    }
+    // Only ASCII bytes are removed, so what is left is still UTF-8.
+    buf.extend(bytes.iter().filter(|b| !drop.contains(b)));
+}
+
 impl LineBuilder {
     /// An empty builder.
     pub fn new() -> Self {
@@ -47,8 +58,7 @@ impl LineBuilder {
         debug_assert!(!self.has_command, "tags go before the command");
         self.buf.push(if self.has_tags { b';' } else { b'@' });
         self.has_tags = true;
-        self.buf
-            .extend_from_slice(safe(key).replace([' ', ';', '='], "").as_bytes());
+        push_without(&mut self.buf, safe(key), b" ;=");
         if let Some(v) = value {
             self.buf.push(b'=');
             tags::escape_into(v, &mut self.buf);
@@ -69,8 +79,7 @@ impl LineBuilder {
     pub fn source(&mut self, source: &str) -> &mut Self {
         self.start_body();
         self.buf.push(b':');
-        self.buf
-            .extend_from_slice(safe(source).replace(' ', "").as_bytes());
+        push_without(&mut self.buf, safe(source), b" ");
         self.buf.push(b' ');
         self
     }
@@ -78,8 +87,7 @@ impl LineBuilder {
     /// Sets the command or numeric (a numeric is written with three digits).
     pub fn command(&mut self, command: &str) -> &mut Self {
         self.start_body();
-        self.buf
-            .extend_from_slice(safe(command).replace(' ', "").as_bytes());
+        push_without(&mut self.buf, safe(command), b" ");
         self.has_command = true;
         self
     }
@@ -169,6 +177,16 @@ mod tests {
             b.finish(),
             b"@time=2024-01-01T00:00:00.000Z;+x :ana!a@host PRIVMSG #canal :\xc2\xbfqu\xc3\xa9 tal?\r\n"
         );
+    }
+
+    #[test]
+    fn spaces_and_separators_are_dropped_from_keys_sources_and_commands() {
+        let mut b = LineBuilder::new();
+        b.tag("a b;c=d", Some("v"))
+            .source("n ick!u@h")
+            .command("PRIV MSG")
+            .param("x");
+        assert_eq!(b.finish_string(), "@abcd=v :nick!u@h PRIVMSG x");
     }
 
     #[test]
