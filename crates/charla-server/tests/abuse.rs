@@ -1,0 +1,827 @@
+//! Abuse and faults at small sizes (issues 2 and 4): clients that never read, floods, bad
+//! bytes, a megabyte of noise, connection storms, clients that never finish registration or
+//! hang up halfway, and idle clients. Each one gets its numeric, its `ERROR` or a clean
+//! disconnect, and the point of every test is the same: the other clients carry on.
+//!
+//! `errors.rs` checks each reply on its own; these tests put the abuse next to a conversation.
+//! Every wait is bounded ([`support::WAIT`], [`TEST_LIMIT`]).
+
+mod common;
+mod support;
+
+use std::time::Duration;
+
+use charla_server::{Config, ServerEvent};
+use common::TestServer;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use support::{Raw, Read};
+use tokio::net::TcpSocket;
+use tokio::time::Instant;
+
+/// Upper bound for a whole test.
+const TEST_LIMIT: Duration = Duration::from_secs(60);
+
+/// Runs `body` within [`TEST_LIMIT`].
+async fn bounded(body: impl Future<Output = ()>) {
+    tokio::time::timeout(TEST_LIMIT, body)
+        .await
+        .expect("test timed out");
+}
+
+/// Registers `nick` and joins `channel` (waits for the end of NAMES).
+async fn member(server: &TestServer, nick: &str, channel: &str) -> Raw {
+    let mut c = Raw::registered(server.addr, nick, "").await;
+    c.send(&format!("JOIN {channel}")).await;
+    c.expect_numeric("366").await;
+    c
+}
+
+/// Registers two members of `channel`, `a` first; `a` has read `b`'s JOIN.
+async fn pair(server: &TestServer, a: &str, b: &str, channel: &str) -> (Raw, Raw) {
+    let mut first = member(server, a, channel).await;
+    let second = member(server, b, channel).await;
+    first
+        .expect(&format!("{b}'s JOIN"), |m| {
+            m.command == "JOIN" && m.source_nick() == Some(b)
+        })
+        .await;
+    (first, second)
+}
+
+/// `from` says `text` in `channel` and `to` hears it, within the normal wait.
+async fn still_chatting(from: &mut Raw, to: &mut Raw, channel: &str, text: &str) {
+    from.send(&format!("PRIVMSG {channel} :{text}")).await;
+    let m = to
+        .expect(&format!("{text:?} from {}", from.name), |m| {
+            m.command == "PRIVMSG" && m.param(1) == Some(text)
+        })
+        .await;
+    assert_eq!(m.source_nick(), Some(from.name.as_str()));
+}
+
+/// Waits until `nick` is no longer among the server's users.
+async fn gone(server: &TestServer, nick: &str) {
+    let deadline = Instant::now() + support::WAIT;
+    while server.handle.users().iter().any(|u| u.nick == nick) {
+        assert!(Instant::now() < deadline, "{nick} still connected");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The test config with flood control off (for tests about something else).
+fn no_flood_config() -> Config {
+    let mut config = TestServer::test_config();
+    config.flood.enabled = false;
+    config
+}
+
+// --- Readers that do not keep up -------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_readers_are_dropped_for_sendq_while_the_channel_keeps_talking() {
+    const STUCK: usize = 10;
+    bounded(async {
+        let mut config = no_flood_config();
+        // Room for a batch of the talker's lines (about 5 KB) with some to spare, so that the
+        // reading member is never at risk.
+        config.limits.sendq_bytes = 16 * 1024;
+        let server = TestServer::start_with(config).await;
+        let mut talker = member(&server, "talker", "#llena").await;
+        let mut listener = member(&server, "listener", "#llena").await;
+        // Clients with a small receive window that stop reading once in the channel.
+        let mut stuck = Vec::new();
+        for i in 0..STUCK {
+            let socket = TcpSocket::new_v4().expect("socket");
+            socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+            let stream = socket.connect(server.addr).await.expect("connect");
+            let mut c = Raw::from_stream(stream);
+            c.register(&format!("dormido{i}"), "").await;
+            c.send("JOIN #llena").await;
+            c.expect_numeric("366").await;
+            stuck.push(c);
+        }
+
+        let text = "ñ".repeat(100);
+        let mut sent = 0usize;
+        let mut received = 0usize;
+        let mut quits = Vec::new();
+        for round in 0..=1000 {
+            assert!(round < 1000, "non-readers never dropped: {quits:?}");
+            let mut batch = String::new();
+            for _ in 0..20 {
+                batch.push_str(&format!("PRIVMSG #llena :{text}\r\n"));
+            }
+            talker.send_raw(batch.as_bytes()).await;
+            sent += 20;
+            // The listener keeps up and misses nothing; it also sees the QUITs as they happen.
+            while received < sent {
+                let m = listener.recv().await;
+                match m.command.as_str() {
+                    "PRIVMSG" => received += 1,
+                    "QUIT" => quits.push((
+                        m.source_nick().map(str::to_owned),
+                        m.param(0).map(str::to_owned),
+                    )),
+                    _ => {}
+                }
+            }
+            if quits.len() == STUCK {
+                break;
+            }
+        }
+        for (nick, reason) in &quits {
+            assert!(
+                nick.as_deref().is_some_and(|n| n.starts_with("dormido")),
+                "{nick:?}"
+            );
+            assert_eq!(reason.as_deref(), Some("SendQ exceeded"));
+        }
+        assert_eq!(received, sent, "the reading member lost lines");
+        // The conversation goes on, and only the two readers are left.
+        still_chatting(&mut talker, &mut listener, "#llena", "¿seguimos? 🙂").await;
+        still_chatting(&mut listener, &mut talker, "#llena", "sí").await;
+        let mut nicks: Vec<String> = server.handle.users().into_iter().map(|u| u.nick).collect();
+        nicks.sort();
+        assert_eq!(nicks, ["listener", "talker"]);
+        // What a dropped client finds when it reads at last: its backlog cut short, then the
+        // ERROR, then the end of the stream.
+        let error = stuck[0].expect_closed_within(support::WAIT).await;
+        assert!(
+            error
+                .as_deref()
+                .is_some_and(|e| e.contains("SendQ exceeded")),
+            "{error:?}"
+        );
+    })
+    .await;
+}
+
+// --- Floods ----------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooder_is_slowed_to_its_rate_while_others_talk_at_full_speed() {
+    const LINES: usize = 45;
+    const BURST: u32 = 5;
+    const RATE: f64 = 20.0;
+    bounded(async {
+        let mut config = TestServer::test_config();
+        config.flood.burst = BURST;
+        config.flood.lines_per_sec = RATE;
+        config.flood.max_queued_lines = 100;
+        let server = TestServer::start_with(config).await;
+        let mut alice = member(&server, "alice", "#sala").await;
+        let mut bob = member(&server, "bob", "#sala").await;
+        let mut flooder = member(&server, "flooder", "#sala").await;
+
+        let start = Instant::now();
+        let mut flood = String::new();
+        for n in 0..LINES {
+            flood.push_str(&format!("PRIVMSG #sala :flood {n}\r\n"));
+        }
+        flooder.send_raw(flood.as_bytes()).await;
+        // While the flooder's lines trickle out, alice and bob talk without delay.
+        alice.send("PRIVMSG bob :¿me oyes?").await;
+        // Bob reads both: alice's message at once, every flood line in order, paced.
+        let mut quick = None;
+        let mut last_at = start;
+        let mut next = 0;
+        while next < LINES || quick.is_none() {
+            let m = bob
+                .expect("alice's message or a flood line", |m| {
+                    m.command == "PRIVMSG"
+                })
+                .await;
+            match m.source_nick() {
+                Some("alice") => {
+                    assert_eq!(m.param(1), Some("¿me oyes?"));
+                    quick = Some(start.elapsed());
+                }
+                Some("flooder") => {
+                    assert_eq!(m.param(1), Some(format!("flood {next}").as_str()));
+                    last_at = Instant::now();
+                    next += 1;
+                }
+                other => panic!("PRIVMSG from {other:?}"),
+            }
+        }
+        let quick = quick.unwrap_or_default();
+        let paced = last_at - start;
+        // The bucket lets BURST lines through at once and RATE per second after that, so the
+        // last line cannot come before (LINES - BURST) / RATE seconds (with a margin for timers).
+        let floor = Duration::from_secs_f64((LINES as f64 - f64::from(BURST)) / RATE * 0.8);
+        assert!(paced >= floor, "flood not slowed: all lines in {paced:?}");
+        assert!(
+            quick < paced / 2,
+            "alice waited behind the flooder: {quick:?} vs {paced:?}"
+        );
+        // The flooder was slowed, not dropped.
+        assert!(
+            flooder
+                .sync("still-here")
+                .await
+                .iter()
+                .all(|m| m.command != "ERROR")
+        );
+        still_chatting(&mut bob, &mut alice, "#sala", "ya pasó").await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooder_past_its_queue_is_disconnected_and_the_channel_is_told() {
+    bounded(async {
+        let mut config = TestServer::test_config();
+        config.flood.burst = 5;
+        config.flood.lines_per_sec = 2.0;
+        config.flood.max_queued_lines = 10;
+        let server = TestServer::start_with(config).await;
+        let mut alice = member(&server, "alice", "#sala").await;
+        let mut bob = member(&server, "bob", "#sala").await;
+        let mut flooder = member(&server, "flooder", "#sala").await;
+        let mut flood = String::new();
+        for n in 0..200 {
+            flood.push_str(&format!("PRIVMSG #sala :flood {n}\r\n"));
+        }
+        // The server may close while we still write: that is the point.
+        flooder.try_send_raw(flood.as_bytes()).await;
+        let error = flooder.expect_closed_within(support::WAIT).await;
+        assert!(
+            error.as_deref().is_some_and(|e| e.contains("Excess Flood")),
+            "{error:?}"
+        );
+        for peer in [&mut alice, &mut bob] {
+            let quit = peer
+                .expect("the flooder's QUIT", |m| m.command == "QUIT")
+                .await;
+            assert_eq!(quit.source_nick(), Some("flooder"));
+            assert_eq!(quit.param(0), Some("Excess Flood"));
+        }
+        gone(&server, "flooder").await;
+        still_chatting(&mut alice, &mut bob, "#sala", "qué pesado").await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_before_registration_is_controlled_too() {
+    bounded(async {
+        let mut config = TestServer::test_config();
+        config.flood.burst = 5;
+        config.flood.lines_per_sec = 2.0;
+        config.flood.max_queued_lines = 10;
+        let server = TestServer::start_with(config).await;
+        let mut alice = Raw::registered(server.addr, "alice", "").await;
+        let mut c = Raw::connect(server.addr).await;
+        let flood = "PING x\r\n".repeat(100);
+        c.try_send_raw(flood.as_bytes()).await;
+        let error = c.expect_closed_within(support::WAIT).await;
+        assert!(
+            error.as_deref().is_some_and(|e| e.contains("Excess Flood")),
+            "{error:?}"
+        );
+        assert!(alice.sync("ok").await.is_empty());
+    })
+    .await;
+}
+
+// --- Bad bytes -------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn line_length_is_counted_in_bytes_at_the_boundary() {
+    bounded(async {
+        let server = TestServer::start_with(no_flood_config()).await;
+        let mut alice = Raw::registered(server.addr, "alice", "").await;
+        let mut bob = Raw::registered(server.addr, "bob", "").await;
+        // 512 bytes with CR LF, ending in multi-byte characters: accepted whole.
+        let prefix = "PRIVMSG bob :";
+        let fill = 510 - prefix.len() - "ñú".len();
+        let text = format!("{}ñú", "a".repeat(fill));
+        let line = format!("{prefix}{text}");
+        assert_eq!(line.len() + 2, 512);
+        alice.send(&line).await;
+        let m = bob.expect_command("PRIVMSG").await;
+        assert_eq!(m.param(1), Some(text.as_str()));
+        // One byte more (the first character is two bytes where it was one): 417, not relayed.
+        let longer = format!("{prefix}ñ{}ñú", "a".repeat(fill - 1));
+        assert_eq!(longer.len() + 2, 513);
+        alice.send(&longer).await;
+        alice.expect_numeric("417").await;
+        assert!(
+            bob.sync("nothing").await.is_empty(),
+            "a too-long line was relayed"
+        );
+        // Before registration too, and registration still works after it.
+        let mut c = Raw::connect(server.addr).await;
+        c.send(&format!("NICK {}", "n".repeat(600))).await;
+        c.expect_numeric("417").await;
+        c.register("despues", "").await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn utf8_split_across_writes_is_reassembled_and_bad_utf8_is_refused_everywhere() {
+    bounded(async {
+        let server = TestServer::start_with(no_flood_config()).await;
+        let (mut alice, mut bob) = pair(&server, "alice", "bob", "#café").await;
+        // "Ñandú 🎉" cut inside the Ñ and inside the emoji, in three writes.
+        let line = "PRIVMSG #café :Ñandú 🎉\r\n".as_bytes();
+        let cut1 = "PRIVMSG #café :".len() + 1;
+        let cut2 = line.len() - 4;
+        for part in [&line[..cut1], &line[cut1..cut2], &line[cut2..]] {
+            alice.send_raw(part).await;
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        assert_eq!(
+            bob.expect_command("PRIVMSG").await.param(1),
+            Some("Ñandú 🎉")
+        );
+        // Invalid sequences: a lone continuation byte, an overlong '/', a UTF-16 surrogate,
+        // a truncated 4-byte sequence, Latin-1.
+        let bad: [&[u8]; 5] = [
+            b"PRIVMSG #caf\xc3\xa9 :\x80\r\n",
+            b"PRIVMSG #caf\xc3\xa9 :\xc0\xaf\r\n",
+            b"PRIVMSG #caf\xc3\xa9 :\xed\xa0\x80\r\n",
+            b"PRIVMSG #caf\xc3\xa9 :\xf0\x9f\x8e\r\n",
+            b"PRIVMSG #caf\xc3\xa9 :ma\xf1ana\r\n",
+        ];
+        for line in bad {
+            alice.send_raw(line).await;
+            let fail = alice.expect_command("FAIL").await;
+            assert_eq!(fail.param(1), Some("INVALID_UTF8"), "{line:?}");
+        }
+        assert!(
+            bob.sync("clean").await.is_empty(),
+            "invalid UTF-8 was relayed"
+        );
+        // Before registration: the NICK is refused, the connection registers afterwards.
+        let mut c = Raw::connect(server.addr).await;
+        c.send_raw(b"NICK \xd1andu\r\n").await;
+        let fail = c.expect_command("FAIL").await;
+        assert_eq!(fail.param(1), Some("INVALID_UTF8"));
+        c.register("Ñandú", "").await;
+        still_chatting(&mut alice, &mut bob, "#café", "todo bien").await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn nul_bytes_anywhere_are_refused_and_never_relayed() {
+    bounded(async {
+        let server = TestServer::start_with(no_flood_config()).await;
+        let (mut alice, mut bob) = pair(&server, "alice", "bob", "#c").await;
+        let lines: [&[u8]; 5] = [
+            b"PRIVMSG #c :a\0b\r\n",
+            b"PRIV\0MSG #c :x\r\n",
+            b"@+k=v\0 PRIVMSG #c :x\r\n",
+            b"\0\r\n",
+            b"PRIVMSG #c :trailing\0\r\n",
+        ];
+        for line in lines {
+            alice.send_raw(line).await;
+            let reply = alice.recv().await;
+            assert_eq!(reply.command, "400", "{line:?}: {reply}");
+        }
+        assert!(
+            bob.sync("no-nul").await.is_empty(),
+            "a NUL line was relayed"
+        );
+        let mut c = Raw::connect(server.addr).await;
+        c.send_raw(b"NICK a\0b\r\n").await;
+        assert_eq!(c.recv().await.command, "400");
+        c.register("sin_nul", "").await;
+        still_chatting(&mut alice, &mut bob, "#c", "limpio").await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn malformed_tags_never_break_the_connection() {
+    bounded(async {
+        let server = TestServer::start_with(no_flood_config()).await;
+        let (mut alice, mut bob) = pair(&server, "alice", "bob", "#t").await;
+        let long_value = format!("@+k={} PRIVMSG #t :x", "v".repeat(5000));
+        let cases: Vec<&str> = vec![
+            "@",
+            "@ ",
+            "@;",
+            "@;;; PRIVMSG #t :x",
+            "@=v PRIVMSG #t :x",
+            "@+=v PRIVMSG #t :x",
+            "@+k PRIVMSG",
+            "@+k=v",
+            "@+k=v ",
+            "@  PRIVMSG #t :x",
+            "@+a b=c PRIVMSG #t :x",
+            long_value.as_str(),
+        ];
+        for (i, case) in cases.iter().enumerate() {
+            alice.send(case).await;
+            // Whatever the reply (FAIL, 417, 421, 461 or nothing), the connection answers.
+            let replies = alice.sync(&format!("t{i}")).await;
+            for r in &replies {
+                assert!(
+                    r.command == "FAIL" || r.command.chars().all(|c| c.is_ascii_digit()),
+                    "{case:?} got {r}"
+                );
+            }
+        }
+        // None of it reached the channel as a message.
+        let relayed: Vec<String> = bob
+            .sync("watch")
+            .await
+            .iter()
+            .map(|m| m.to_line())
+            .collect();
+        assert!(
+            relayed.iter().all(|l| !l.contains("PRIVMSG")),
+            "relayed: {relayed:?}"
+        );
+        still_chatting(&mut alice, &mut bob, "#t", "etiquetas").await;
+    })
+    .await;
+}
+
+// --- Noise -----------------------------------------------------------------------------------
+
+/// One mebibyte of seeded random bytes.
+fn noise(seed: u64, newlines: bool) -> Vec<u8> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut bytes = vec![0u8; 1 << 20];
+    rng.fill(&mut bytes[..]);
+    if !newlines {
+        for b in &mut bytes {
+            if *b == b'\n' {
+                *b = b'x';
+            }
+        }
+    }
+    bytes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_megabyte_of_random_bytes_ends_cleanly_and_others_keep_chatting() {
+    bounded(async {
+        // Default flood settings: the noise holds thousands of "lines".
+        let mut config = TestServer::test_config();
+        config.flood = charla_server::FloodConfig::default();
+        let server = TestServer::start_with(config).await;
+        let mut alice = member(&server, "alice", "#ruido").await;
+        let mut bob = member(&server, "bob", "#ruido").await;
+        let mut events = server.handle.subscribe();
+
+        // One noisy client registered in the channel, one that never registered.
+        let mut noisy = Vec::new();
+        let registered = member(&server, "ruidoso", "#ruido").await;
+        noisy.push(registered);
+        noisy.push(Raw::connect(server.addr).await);
+        let mut writers = tokio::task::JoinSet::new();
+        for (i, mut c) in noisy.into_iter().enumerate() {
+            let bytes = noise(0xC4A2_0000 + i as u64, true);
+            writers.spawn(async move {
+                // The server answers a few lines, then closes (Excess Flood): its replies fit in
+                // the socket buffers, so writing without reading cannot block it. It may close
+                // before we finish writing.
+                for chunk in bytes.chunks(64 * 1024) {
+                    if !c.try_send_raw(chunk).await {
+                        break;
+                    }
+                }
+                c.expect_closed_within(support::WAIT).await
+            });
+        }
+        // Meanwhile the conversation goes on.
+        for n in 0..5 {
+            still_chatting(
+                &mut alice,
+                &mut bob,
+                "#ruido",
+                &format!("mientras tanto {n}"),
+            )
+            .await;
+        }
+        while let Some(done) = writers.join_next().await {
+            let error = done.expect("noise task");
+            // A clean end: an ERROR line (Excess Flood, Closing Link) before the close.
+            assert!(error.is_some(), "closed without an ERROR");
+        }
+        // Both sessions ended and were cleaned up; the registered one left the channel.
+        gone(&server, "ruidoso").await;
+        let quit = alice
+            .expect("ruidoso's QUIT", |m| m.command == "QUIT")
+            .await;
+        assert_eq!(quit.source_nick(), Some("ruidoso"));
+        let mut disconnects = 0;
+        while let Ok(Ok(e)) = tokio::time::timeout(Duration::from_millis(500), events.recv()).await
+        {
+            if matches!(e, ServerEvent::Disconnected { .. }) {
+                disconnects += 1;
+            }
+        }
+        assert_eq!(disconnects, 2);
+        still_chatting(&mut bob, &mut alice, "#ruido", "ya se fue 🎉").await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_megabyte_without_a_newline_is_one_inputtoolong() {
+    bounded(async {
+        let server = TestServer::start().await;
+        let mut alice = Raw::registered(server.addr, "alice", "").await;
+        let mut bob = Raw::registered(server.addr, "bob", "").await;
+        let bytes = noise(7, false);
+        alice.send_raw(&bytes).await;
+        alice.send_raw(b"\r\n").await;
+        let sent = alice.sync("after-noise").await;
+        let too_long = sent.iter().filter(|m| m.command == "417").count();
+        assert_eq!(too_long, 1, "{sent:?}");
+        still_chatting(&mut alice, &mut bob, "bob", "sigo aquí").await;
+    })
+    .await;
+}
+
+// --- Connections from one IP -----------------------------------------------------------------
+
+#[tokio::test]
+async fn too_many_connections_from_one_ip_are_refused_and_slots_come_back() {
+    bounded(async {
+        let mut config = no_flood_config();
+        config.limits.exempt_loopback = false;
+        config.limits.max_clients_per_ip = 3;
+        config.limits.connects_per_window = 1000;
+        let server = TestServer::start_with(config).await;
+        let mut a = Raw::registered(server.addr, "a", "").await;
+        let mut b = Raw::registered(server.addr, "b", "").await;
+        let c = Raw::connect(server.addr).await; // never registers: it still counts
+        for _ in 0..5 {
+            let mut extra = Raw::connect(server.addr).await;
+            let error = extra.expect_closed_within(support::WAIT).await;
+            assert_eq!(error.as_deref(), Some("Too many connections from your IP"));
+        }
+        // Those already in are not affected by the refusals.
+        still_chatting(&mut a, &mut b, "b", "¿entraste?").await;
+        // A slot freed by any connection (here the unregistered one) is usable again.
+        drop(c);
+        let deadline = Instant::now() + support::WAIT;
+        let mut d = loop {
+            let mut d = Raw::connect(server.addr).await;
+            d.send("PING admitted").await;
+            match d.read_until(Instant::now() + Duration::from_secs(1)).await {
+                Read::Line(m) if m.command == "PONG" => break d,
+                _ => assert!(Instant::now() < deadline, "slot never came back"),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        d.register("d", "").await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_storm_from_one_ip_is_throttled_with_an_error() {
+    const STORM: usize = 40;
+    const ALLOWED: u32 = 5;
+    bounded(async {
+        let mut config = no_flood_config();
+        config.limits.exempt_loopback = false;
+        config.limits.connects_per_window = ALLOWED;
+        config.limits.max_clients_per_ip = 1000;
+        let server = TestServer::start_with(config).await;
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..STORM {
+            let addr = server.addr;
+            set.spawn(async move {
+                let mut c = Raw::connect(addr).await;
+                c.send(&format!("NICK storm{i}\r\nUSER s 0 * :s")).await;
+                // Admitted: the welcome. Refused: an ERROR and the end.
+                loop {
+                    match c.read_until(Instant::now() + support::WAIT).await {
+                        Read::Line(m) if m.command == "001" => return Ok(c),
+                        Read::Line(m) if m.command == "ERROR" => {
+                            return Err(m.param(0).unwrap_or("").to_owned());
+                        }
+                        Read::Line(_) => {}
+                        other => panic!("storm{i}: neither welcome nor ERROR: {other:?}"),
+                    }
+                }
+            });
+        }
+        let mut admitted = Vec::new();
+        let mut refused = 0;
+        while let Some(done) = set.join_next().await {
+            match done.expect("storm task") {
+                Ok(c) => admitted.push(c),
+                Err(text) => {
+                    assert_eq!(text, "Too many connections from your IP (throttled)");
+                    refused += 1;
+                }
+            }
+        }
+        assert_eq!(admitted.len(), ALLOWED as usize);
+        assert_eq!(refused, STORM - ALLOWED as usize);
+        // The admitted ones talk normally.
+        let mut second = admitted.pop().expect("admitted");
+        let mut first = admitted.pop().expect("admitted");
+        first.send("JOIN #tormenta").await;
+        first.expect_numeric("366").await;
+        second.send("JOIN #tormenta").await;
+        second.expect_numeric("366").await;
+        first.send("PRIVMSG #tormenta :hola").await;
+        let m = second.expect_command("PRIVMSG").await;
+        assert_eq!(m.param(1), Some("hola"));
+    })
+    .await;
+}
+
+// --- Registration that never ends ------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_never_finish_registration_are_timed_out() {
+    bounded(async {
+        let mut config = no_flood_config();
+        config.limits.registration_timeout_secs = 1;
+        let server = TestServer::start_with(config).await;
+        let mut alice = Raw::registered(server.addr, "alice", "").await;
+        let started = Instant::now();
+        // (what it sends at once, whether it keeps sending PINGs, whether it trickles bytes)
+        let cases: [(&str, &str); 6] = [
+            ("silent", ""),
+            ("nick only", "NICK solo_nick\r\n"),
+            ("user only", "USER u 0 * :U\r\n"),
+            (
+                "cap held",
+                "CAP LS 302\r\nNICK capnick\r\nUSER c 0 * :C\r\n",
+            ),
+            ("pinging", "NICK pinger\r\n"),
+            ("half a line", "NICK medio\r\nUSER m 0 * :M"),
+        ];
+        let mut set = tokio::task::JoinSet::new();
+        for (name, opening) in cases {
+            let addr = server.addr;
+            set.spawn(async move {
+                let mut c = Raw::connect(addr).await;
+                c.name = name.to_owned();
+                c.send_raw(opening.as_bytes()).await;
+                if name == "pinging" {
+                    // Activity that is not registration does not extend the deadline.
+                    for n in 0..10 {
+                        if !c.try_send_raw(format!("PING p{n}\r\n").as_bytes()).await {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                }
+                (name, c.expect_closed_within(Duration::from_secs(5)).await)
+            });
+        }
+        while let Some(done) = set.join_next().await {
+            let (name, error) = done.expect("case task");
+            assert!(
+                error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("Registration timed out")),
+                "{name}: {error:?}"
+            );
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "{:?}",
+            started.elapsed()
+        );
+        // The nicks they held are free again.
+        for nick in ["solo_nick", "capnick", "pinger", "medio"] {
+            let mut again = Raw::registered(server.addr, nick, "").await;
+            again.send("QUIT").await;
+        }
+        assert!(alice.sync("alive").await.is_empty());
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_hang_up_mid_registration_leave_nothing_behind() {
+    bounded(async {
+        let server = TestServer::start_with(no_flood_config()).await;
+        let mut events = server.handle.subscribe();
+        let openings: [&[u8]; 8] = [
+            b"",
+            b"NI",
+            b"NICK corte1\r\n",
+            b"NICK corte2\r\nUSER c 0 *",
+            b"CAP LS 302\r\nNICK corte3\r\n",
+            b"CAP LS 302\r\nCAP REQ :echo-message\r\nNICK corte4\r\nUSER c 0 * :C\r\n",
+            b"PASS x\r\nNICK corte5\r\n",
+            b"CAP LS 302\r\nUSER c 0 * :C\r\nNICK corte6\r\nCAP",
+        ];
+        for (i, opening) in openings.iter().enumerate() {
+            let mut c = Raw::connect(server.addr).await;
+            c.send_raw(opening).await;
+            if i % 2 == 0 {
+                // Let the server read it before the hang-up.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            drop(c);
+        }
+        // Every one of them is accounted for: as many disconnects as connects.
+        let mut connected = 0;
+        let mut disconnected = 0;
+        let deadline = Instant::now() + support::WAIT;
+        while disconnected < openings.len() {
+            let e = tokio::time::timeout_at(deadline, events.recv())
+                .await
+                .expect("disconnect events")
+                .expect("event stream");
+            match e {
+                ServerEvent::Connected { .. } => connected += 1,
+                ServerEvent::Disconnected { .. } => disconnected += 1,
+                ServerEvent::Registered { nick, .. } => panic!("{nick} registered"),
+                _ => {}
+            }
+        }
+        assert_eq!(connected, openings.len());
+        assert!(server.handle.users().is_empty());
+        // And their nicks are free.
+        for n in 1..=6 {
+            let mut c = Raw::registered(server.addr, &format!("corte{n}"), "").await;
+            c.send("QUIT").await;
+        }
+    })
+    .await;
+}
+
+// --- Idle clients ----------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_trickling_clients_are_dropped_for_ping_timeout() {
+    bounded(async {
+        let mut config = no_flood_config();
+        config.limits.ping_interval_secs = 1;
+        config.limits.ping_timeout_secs = 1;
+        let server = TestServer::start_with(config).await;
+        let mut awake = member(&server, "despierto", "#noche").await;
+        let mut sleepy = member(&server, "dormilon", "#noche").await;
+        let mut trickler = member(&server, "goteo", "#noche").await;
+
+        // The trickler sends bytes of a line that never ends: that is not an answer.
+        let trickle = tokio::spawn(async move {
+            for b in b"PRIVMSG #noche :nunca termino".iter().cycle().take(20) {
+                if !trickler.try_send_raw(&[*b]).await {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+            trickler.expect_closed_within(support::WAIT).await
+        });
+        let ping = sleepy.expect_command("PING").await;
+        assert_eq!(ping.param(0), Some("irc.test"));
+        // The awake client answers every PING while it watches the others go.
+        let mut quits = Vec::new();
+        let deadline = Instant::now() + support::WAIT;
+        while quits.len() < 2 {
+            match awake.read_until(deadline).await {
+                Read::Line(m) if m.command == "PING" => {
+                    awake
+                        .send(&format!("PONG :{}", m.param(0).unwrap_or("")))
+                        .await;
+                }
+                Read::Line(m) if m.command == "QUIT" => {
+                    quits.push((
+                        m.source_nick().unwrap_or("").to_owned(),
+                        m.param(0).unwrap_or("").to_owned(),
+                    ));
+                }
+                Read::Line(_) => {}
+                other => panic!("awake: {other:?}, quits so far {quits:?}"),
+            }
+        }
+        quits.sort();
+        assert_eq!(quits[0].0, "dormilon");
+        assert_eq!(quits[1].0, "goteo");
+        for (_, reason) in &quits {
+            assert!(reason.starts_with("Ping timeout"), "{reason}");
+        }
+        let error = sleepy.expect_closed_within(support::WAIT).await;
+        assert!(
+            error.as_deref().is_some_and(|e| e.contains("Ping timeout")),
+            "{error:?}"
+        );
+        let error = trickle.await.expect("trickle task");
+        assert!(
+            error.as_deref().is_some_and(|e| e.contains("Ping timeout")),
+            "{error:?}"
+        );
+        // The one who answered is still here.
+        assert_eq!(
+            server
+                .handle
+                .users()
+                .iter()
+                .map(|u| u.nick.as_str())
+                .collect::<Vec<_>>(),
+            ["despierto"]
+        );
+    })
+    .await;
+}
