@@ -323,3 +323,24 @@ async fn every_command_with_too_few_parameters_is_answered_not_fatal() {
     }
     assert_eq!(server.handle.users().len(), 1);
 }
+
+#[tokio::test]
+async fn expensive_commands_weigh_more() {
+    // Burst 10: registration takes 3 (NICK weighs 2), leaving 7 — enough for four PINGs, not
+    // for a LIST (5) and four PINGs: with a slow refill two wait, and past 1 it is a flood.
+    let server = TestServer::start_with(flood_config(10, 0.2, 1)).await;
+    let mut cheap = server.client("cheap").await;
+    cheap
+        .send_raw(b"PING a\r\nPING b\r\nPING c\r\nPING d\r\n")
+        .await;
+    cheap
+        .expect(&"PONG d", |m| {
+            m.command == "PONG" && m.param(1) == Some("d")
+        })
+        .await;
+    let mut costly = server.client("costly").await;
+    costly
+        .send_raw(b"LIST\r\nPING a\r\nPING b\r\nPING c\r\nPING d\r\n")
+        .await;
+    costly.expect_error("Excess Flood").await;
+}
