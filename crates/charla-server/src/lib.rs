@@ -17,6 +17,28 @@
 //! - [`writer`]: the per-connection writer task (vectored, coalesced writes).
 //! - [`timefmt`], [`tracker`]: small helpers (time stamps, live task count).
 
+//!
+//! Running a server in process (the app's "Host a server"):
+//!
+//! ```
+//! use charla_server::{Config, Server, ServerEvent};
+//!
+//! # async fn host() -> Result<(), Box<dyn std::error::Error>> {
+//! let handle = Server::start(Config::with_listener("127.0.0.1:0".parse()?)).await?;
+//! println!("listening on {:?}", handle.local_addrs());
+//! let mut events = handle.subscribe();
+//! if let Ok(ServerEvent::Registered { nick, .. }) = events.recv().await {
+//!     handle.message_user(&nick, "¡Bienvenido!")?;
+//! }
+//! for user in handle.users() {
+//!     println!("{} from {} in {:?}", user.nick, user.addr, user.channels);
+//! }
+//! handle.notice_all("Cerramos en 5 minutos")?;
+//! handle.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+
 pub mod caps;
 pub mod channel;
 pub mod client;
