@@ -4,7 +4,7 @@
 //! `writev` straight from the shared [`Bytes`] when the stream supports vectored writes (TCP
 //! does), else by copying into a small buffer. Either way it never makes a private copy of a
 //! whole backlog: a client that stops reading holds references to lines that are shared with
-//! every other recipient, plus at most [`COPY_CHUNK`] bytes of its own.
+//! every other recipient, plus at most 16 KiB of its own.
 
 use std::io::IoSlice;
 use std::sync::Arc;
