@@ -42,7 +42,8 @@ fn push_without(buf: &mut Vec<u8>, s: &str, drop: &[u8]) {
 impl LineBuilder {
     /// An empty builder.
     pub fn new() -> Self {
-        Self::with_capacity(128)
+        // Room for a typical tagged line (server-time, msgid, account) without regrowing.
+        Self::with_capacity(256)
     }
 
     /// An empty builder with room for `cap` bytes.

@@ -31,6 +31,14 @@ pub fn unescape(raw: &str) -> Cow<'_, str> {
 
 /// Escapes a tag value for the wire.
 pub fn escape_into(value: &str, out: &mut Vec<u8>) {
+    // Most values (times, ids, accounts) need no escaping: copy them in one go.
+    if !value
+        .bytes()
+        .any(|b| matches!(b, b';' | b' ' | b'\\' | b'\r' | b'\n' | b'\0'))
+    {
+        out.extend_from_slice(value.as_bytes());
+        return;
+    }
     for b in value.bytes() {
         match b {
             b';' => out.extend_from_slice(b"\\:"),
