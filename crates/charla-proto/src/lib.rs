@@ -2,7 +2,7 @@
 //!
 //! - [`message`]: borrowing parse of one line into a [`Message`] (tags, source, command, params),
 //!   following <https://modern.ircdocs.horse/#messages> and IRCv3 message tags.
-//! - [`line`]: building and serialising outgoing lines ([`LineBuilder`]) with the same rules.
+//! - [`line`](mod@line): building and serialising outgoing lines ([`LineBuilder`]) with the same rules.
 //! - [`tags`]: tag value escaping and unescaping (IRCv3 `message-tags`).
 //! - [`numeric`]: numeric replies as named constants.
 //! - [`isupport`]: RPL_ISUPPORT (`005`) tokens: a builder for servers, a typed reader for clients.
@@ -11,6 +11,10 @@
 //! - [`casemap`]: case-folding of nicks and channel names.
 //! - [`validate`]: what a valid nick and channel name is.
 //! - [`limits`]: the protocol's size limits.
+//!
+//! The parser and serialiser are checked against the ircdocs parser test vectors
+//! (`tests/parser_tests.rs`), by property tests (`tests/roundtrip.rs`) and by cargo-fuzz
+//! (`fuzz/` at the workspace root); `benches/proto.rs` measures the hot paths.
 #![warn(missing_docs)]
 
 pub mod casemap;

@@ -3,7 +3,7 @@
 //! [`LineBuilder`] writes tags, source, command and parameters straight into one buffer, so that
 //! a server encodes a line once and shares the bytes with every recipient. Text is cut at the
 //! first CR, LF or NUL so that nobody can inject a second command, and the body (everything after
-//! the tags) is cut to [`MAX_LINE`](crate::limits::MAX_LINE) bytes at a character boundary.
+//! the tags) is cut to [`MAX_LINE`] bytes at a character boundary.
 
 use crate::limits::MAX_LINE;
 use crate::tags;
