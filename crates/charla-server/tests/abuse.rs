@@ -825,3 +825,201 @@ async fn idle_and_trickling_clients_are_dropped_for_ping_timeout() {
     })
     .await;
 }
+
+// --- Probes of the session loop --------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "server bug: the registration deadline is starved while input keeps arriving (server-bugs.md)"]
+async fn a_client_streaming_lines_without_registering_still_times_out() {
+    // With flood control off nothing slows the input down: the registration deadline must
+    // still fire while lines keep arriving.
+    bounded(async {
+        let mut config = no_flood_config();
+        config.limits.registration_timeout_secs = 1;
+        let server = TestServer::start_with(config).await;
+        let stream = tokio::net::TcpStream::connect(server.addr)
+            .await
+            .expect("connect");
+        let (mut rd, mut wr) = stream.into_split();
+        let writer = tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            // Empty lines: read and handled one by one, but they need no reply (so the send
+            // queue stays empty and only the deadline can end the session).
+            let chunk = "\r\n".repeat(4000);
+            let deadline = Instant::now() + Duration::from_secs(8);
+            while Instant::now() < deadline {
+                if wr.write_all(chunk.as_bytes()).await.is_err() {
+                    return true;
+                }
+            }
+            false
+        });
+        // Read until the ERROR and the end.
+        let started = Instant::now();
+        let mut buf = Vec::new();
+        let mut tail = Vec::new();
+        loop {
+            use tokio::io::AsyncReadExt;
+            let mut chunk = [0u8; 16 * 1024];
+            match tokio::time::timeout(Duration::from_secs(10), rd.read(&mut chunk)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => break,
+                Ok(Ok(n)) => {
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(pos) = buf.iter().rposition(|&b| b == b'\n') {
+                        tail = buf[..=pos].to_vec();
+                        buf.drain(..=pos);
+                    }
+                }
+                Err(_) => panic!("no end after 10 s"),
+            }
+        }
+        let closed_after = started.elapsed();
+        let stopped = writer.await.expect("writer task");
+        let tail = String::from_utf8_lossy(&tail);
+        assert!(
+            tail.contains("Registration timed out"),
+            "last lines: {}",
+            &tail[tail.len().saturating_sub(300)..]
+        );
+        assert!(stopped, "the server never closed the connection");
+        assert!(closed_after < Duration::from_secs(4), "{closed_after:?}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lines_after_quit_are_ignored_and_a_half_close_still_delivers() {
+    bounded(async {
+        let server = TestServer::start_with(no_flood_config()).await;
+        let (mut alice, mut bob) = pair(&server, "alice", "bob", "#fin").await;
+        let mut carol = member(&server, "carol", "#fin").await;
+        alice
+            .expect("carol's JOIN", |m| {
+                m.command == "JOIN" && m.source_nick() == Some("carol")
+            })
+            .await;
+        bob.expect("carol's JOIN", |m| {
+            m.command == "JOIN" && m.source_nick() == Some("carol")
+        })
+        .await;
+        // Everything after QUIT is ignored.
+        carol
+            .send("PRIVMSG #fin :antes\r\nQUIT :adiós\r\nPRIVMSG #fin :después")
+            .await;
+        let mut seen = Vec::new();
+        loop {
+            let m = bob.recv().await;
+            if m.source_nick() == Some("carol") {
+                seen.push(m.to_line());
+                if m.command == "QUIT" {
+                    break;
+                }
+            }
+        }
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert!(seen[0].ends_with("PRIVMSG #fin antes"), "{seen:?}");
+        assert!(seen[1].contains("adiós"), "{seen:?}");
+        assert!(bob.sync("after-quit").await.is_empty());
+
+        // A client that writes and half-closes: its last line is still delivered, then it
+        // leaves (others see a QUIT) and the session is cleaned up.
+        let stream = tokio::net::TcpStream::connect(server.addr)
+            .await
+            .expect("connect");
+        let mut dave = Raw::from_stream(stream);
+        dave.register("dave", "").await;
+        dave.send("JOIN #fin").await;
+        dave.expect_numeric("366").await;
+        alice
+            .expect("dave's JOIN", |m| {
+                m.command == "JOIN" && m.source_nick() == Some("dave")
+            })
+            .await;
+        dave.send("PRIVMSG #fin :me despido").await;
+        dave.shutdown_write().await;
+        let m = alice
+            .expect("dave's last line", |m| m.source_nick() == Some("dave"))
+            .await;
+        assert_eq!(m.command, "PRIVMSG");
+        assert_eq!(m.param(1), Some("me despido"));
+        let quit = alice
+            .expect("dave's QUIT", |m| m.source_nick() == Some("dave"))
+            .await;
+        assert_eq!(quit.command, "QUIT");
+        gone(&server, "dave").await;
+        still_chatting(&mut alice, &mut bob, "#fin", "quedamos dos").await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_reader_does_not_delay_the_others_goodbye_at_shutdown() {
+    bounded(async {
+        let mut config = no_flood_config();
+        config.limits.sendq_bytes = 4 * 1024 * 1024;
+        let server = TestServer::start_with(config).await;
+        let (mut talker, mut reader) = pair(&server, "talker", "reader", "#cierre").await;
+        let socket = TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+        let stream = socket.connect(server.addr).await.expect("connect");
+        let mut stuck = Raw::from_stream(stream);
+        stuck.register("atascado", "").await;
+        stuck.send("JOIN #cierre").await;
+        stuck.expect_numeric("366").await;
+        // Fill the stuck client's socket buffers and part of its send queue.
+        let text = "x".repeat(400);
+        for _ in 0..50 {
+            let batch = format!("PRIVMSG #cierre :{text}\r\n").repeat(20);
+            talker.send_raw(batch.as_bytes()).await;
+            for _ in 0..20 {
+                reader.expect_command("PRIVMSG").await;
+            }
+        }
+        assert!(server.handle.users().iter().any(|u| u.nick == "atascado"));
+        let handle = server.handle.clone();
+        let started = Instant::now();
+        let shutdown = tokio::spawn(async move { handle.shutdown().await });
+        // The reading clients get their ERROR at once, whatever the stuck one does.
+        for c in [&mut talker, &mut reader] {
+            let error = c.expect_closed_within(Duration::from_secs(3)).await;
+            assert!(
+                error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("shutting down")),
+                "{}: {error:?}",
+                c.name
+            );
+        }
+        let goodbye = started.elapsed();
+        shutdown.await.expect("shutdown task");
+        let total = started.elapsed();
+        assert!(goodbye < Duration::from_secs(2), "{goodbye:?}");
+        // The stuck one may hold shutdown up to its flush limit, not forever.
+        assert!(total < Duration::from_secs(11), "shutdown took {total:?}");
+        drop(stuck);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn ipv6_loopback_is_exempt_like_ipv4() {
+    bounded(async {
+        let mut config = no_flood_config();
+        config.listeners = vec![charla_server::ListenerConfig::tcp(
+            std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 0)),
+        )];
+        config.limits.max_clients_per_ip = 1;
+        config.limits.connects_per_window = 1;
+        let Ok(handle) = charla_server::Server::start(config).await else {
+            // No IPv6 on this machine: nothing to check.
+            return;
+        };
+        let addr = handle.local_addrs()[0];
+        let mut a = Raw::registered(addr, "a6", "").await;
+        let mut b = Raw::registered(addr, "b6", "").await;
+        let _c = Raw::registered(addr, "c6", "").await;
+        still_chatting(&mut a, &mut b, "b6", "por IPv6").await;
+        handle.shutdown().await;
+    })
+    .await;
+}

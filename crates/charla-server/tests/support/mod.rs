@@ -115,6 +115,11 @@ impl Raw {
         )
     }
 
+    /// Closes the writing half (TCP FIN): the server reads to the end, then sees end of stream.
+    pub async fn shutdown_write(&mut self) {
+        let _ = tokio::time::timeout(WAIT, self.writer.shutdown()).await;
+    }
+
     /// Reads one line before `deadline`.
     pub async fn read_until(&mut self, deadline: Instant) -> Read {
         let mut buf = Vec::new();
