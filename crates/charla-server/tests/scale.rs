@@ -1,5 +1,7 @@
-//! Scale: a few hundred concurrent clients in one channel. Every member receives every message,
-//! and every member sees the channel's messages in the same order (issue 2).
+//! Scale and races: a few hundred concurrent clients in one channel, where every member
+//! receives every message and all see the channel's messages in the same order (issue 2); and
+//! clients racing for one nick, into a new channel, and in and out of a channel that keeps
+//! being emptied and created again.
 //!
 //! Sizes are small enough for a debug build on 2 cores (a few seconds); performance figures live
 //! in `charla-bench`, not here. Everything is bounded by [`TEST_LIMIT`].
@@ -230,6 +232,164 @@ async fn joins_parts_and_messages_keep_one_order_for_everyone() {
         let reference = &all[0];
         for events in &all {
             assert_eq!(events, reference);
+        }
+    })
+    .await
+    .expect("test timed out");
+}
+
+/// Connects `n` clients at once and returns them unregistered.
+async fn connect_all(server: &TestServer, n: usize) -> Vec<Raw> {
+    let mut set = JoinSet::new();
+    for _ in 0..n {
+        let addr = server.addr;
+        set.spawn(async move { Raw::connect(addr).await });
+    }
+    let mut clients = Vec::new();
+    while let Some(c) = set.join_next().await {
+        clients.push(c.expect("connect task"));
+    }
+    clients
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_for_one_nick_gives_it_to_exactly_one() {
+    const RACERS: usize = 50;
+    tokio::time::timeout(TEST_LIMIT, async {
+        let server = TestServer::start().await;
+        let clients = connect_all(&server, RACERS).await;
+        let mut set = JoinSet::new();
+        for (i, mut c) in clients.into_iter().enumerate() {
+            set.spawn(async move {
+                // Case variants of one nick: the same nick under the case-mapping.
+                let nick = if i % 2 == 0 { "Mismo" } else { "mISMO" };
+                c.send(&format!("NICK {nick}\r\nUSER u{i} 0 * :r")).await;
+                let m = c
+                    .expect("001 or 433", |m| m.command == "001" || m.command == "433")
+                    .await;
+                // Kept open until the end: a winner hanging up would free the nick.
+                (m.command == "001", c)
+            });
+        }
+        let mut winners = 0;
+        let mut keep = Vec::new();
+        while let Some(done) = set.join_next().await {
+            let (won, c) = done.expect("racer");
+            winners += usize::from(won);
+            keep.push(c);
+        }
+        assert_eq!(winners, 1);
+        let users = server.handle.users();
+        assert_eq!(users.len(), 1);
+        assert!(users[0].nick.eq_ignore_ascii_case("mismo"));
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_into_a_new_channel_makes_exactly_one_op() {
+    const RACERS: usize = 100;
+    tokio::time::timeout(TEST_LIMIT, async {
+        let server = TestServer::start().await;
+        let clients = populate(&server, RACERS, 0, "#previo").await;
+        let mut set = JoinSet::new();
+        for mut c in clients {
+            set.spawn(async move {
+                c.send("JOIN #nuevo").await;
+                c.expect_numeric("366").await;
+                c
+            });
+        }
+        let mut clients = Vec::new();
+        while let Some(c) = set.join_next().await {
+            clients.push(c.expect("joiner"));
+        }
+        let checker = &mut clients[0];
+        checker.send("NAMES #nuevo").await;
+        let mut names = Vec::new();
+        loop {
+            let m = checker
+                .expect("NAMES", |m| m.command == "353" || m.command == "366")
+                .await;
+            if m.command == "366" {
+                break;
+            }
+            names.extend(
+                m.params
+                    .last()
+                    .map(|l| l.split(' ').map(str::to_owned).collect::<Vec<_>>())
+                    .unwrap_or_default(),
+            );
+        }
+        assert_eq!(names.len(), RACERS, "{names:?}");
+        let ops = names.iter().filter(|n| n.starts_with('@')).count();
+        assert_eq!(ops, 1, "{names:?}");
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_part_churn_leaves_one_consistent_channel() {
+    // Members join and part one channel concurrently, so that it is emptied and created
+    // again and again; at the end everyone is in it, and the server agrees with itself.
+    const CHURNERS: usize = 40;
+    const ROUNDS: usize = 20;
+    tokio::time::timeout(TEST_LIMIT, async {
+        let server = TestServer::start_with({
+            let mut c = TestServer::test_config();
+            c.flood.enabled = false;
+            c
+        })
+        .await;
+        let clients = populate(&server, CHURNERS, 0, "#base").await;
+        let mut set = JoinSet::new();
+        for mut c in clients {
+            set.spawn(async move {
+                let nick = c.name.clone();
+                for r in 0..ROUNDS {
+                    c.send("JOIN #giro").await;
+                    // Only our own JOIN and PART matter; the others' pass by.
+                    c.expect("own JOIN", |m| {
+                        m.command == "JOIN" && m.source_nick() == Some(nick.as_str())
+                    })
+                    .await;
+                    c.send(&format!("PART #giro :vuelta {r}")).await;
+                    c.expect("own PART", |m| {
+                        m.command == "PART" && m.source_nick() == Some(nick.as_str())
+                    })
+                    .await;
+                }
+                c.send("JOIN #giro").await;
+                c.expect("last JOIN", |m| {
+                    m.command == "JOIN" && m.source_nick() == Some(nick.as_str())
+                })
+                .await;
+                c
+            });
+        }
+        let mut clients = Vec::new();
+        while let Some(c) = set.join_next().await {
+            clients.push(c.expect("churner"));
+        }
+        // Every member sees the same channel: a message reaches all the others.
+        let (first, rest) = clients.split_at_mut(1);
+        first[0].send("PRIVMSG #giro :¿estamos todos?").await;
+        for c in rest.iter_mut() {
+            let m = c
+                .expect("the message", |m| {
+                    m.command == "PRIVMSG" && m.param(0) == Some("#giro")
+                })
+                .await;
+            assert_eq!(m.param(1), Some("¿estamos todos?"));
+        }
+        // And the operator API agrees.
+        let users = server.handle.users();
+        assert_eq!(users.len(), CHURNERS);
+        for u in &users {
+            let n = u.channels.iter().filter(|c| c.as_str() == "#giro").count();
+            assert_eq!(n, 1, "{}: {:?}", u.nick, u.channels);
         }
     })
     .await
