@@ -8,6 +8,9 @@
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+/// Bytes made room for before each read.
+const READ_CHUNK: usize = 2048;
+
 /// What the reader produced.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Frame {
@@ -33,7 +36,8 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
     pub fn new(reader: R, max: usize) -> Self {
         LineReader {
             reader,
-            buf: BytesMut::with_capacity(4096),
+            // Allocated on the first read: an idle connection holds no read buffer.
+            buf: BytesMut::new(),
             max,
             discarding: false,
             eof: false,
@@ -53,7 +57,8 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
             }
             // Read at most up to the cap, so the buffer stays bounded.
             let room = (self.max + 1).saturating_sub(self.buf.len()).max(1);
-            self.buf.reserve(room.min(16 * 1024));
+            // Small steps: most lines are short, and each idle connection keeps what it has.
+            self.buf.reserve(room.min(READ_CHUNK));
             let mut limited = (&mut self.reader).take(room as u64);
             let n = limited.read_buf(&mut self.buf).await?;
             if n == 0 {
