@@ -1023,3 +1023,89 @@ async fn ipv6_loopback_is_exempt_like_ipv4() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_bare_cr_inside_a_line_never_reaches_another_client() {
+    // Some clients end lines at a bare CR: relaying one would let a sender inject a line.
+    bounded(async {
+        let server = TestServer::start_with(no_flood_config()).await;
+        let (mut alice, mut bob) = pair(&server, "alice", "bob", "#cr").await;
+        let lines: [&[u8]; 7] = [
+            b"PRIVMSG bob :a\rQUIT :fake\r\n",
+            b"PRIVMSG #cr :b\r:evil!e@h PRIVMSG bob :c\r\n",
+            b"NOTICE bob :d\re\r\n",
+            b"TOPIC #cr :f\rg\r\n",
+            b"AWAY :h\ri\r\n",
+            b"PART #cr :j\rk\r\n",
+            b"QUIT :l\rm\r\n",
+        ];
+        // Each is refused whole (neither cut at the CR nor split in two), with a reply.
+        for line in lines {
+            alice.send_raw(line).await;
+            let replies = alice.sync("cr").await;
+            assert_eq!(replies.len(), 1, "{line:?}: {replies:?}");
+            assert_eq!(replies[0].command, "400", "{line:?}: {}", replies[0]);
+        }
+        let relayed: Vec<String> = bob
+            .sync("nothing")
+            .await
+            .iter()
+            .map(|m| m.to_line())
+            .collect();
+        assert!(relayed.is_empty(), "relayed: {relayed:#?}");
+        // Alice is untouched: still in the channel, not away, and can leave properly.
+        bob.send("WHOIS alice").await;
+        let channels = bob.expect_numeric("319").await;
+        assert!(
+            channels.param(2).is_some_and(|c| c.contains("#cr")),
+            "{channels}"
+        );
+        let end = bob.sync("whois").await;
+        assert!(
+            end.iter().all(|m| m.command != "301"),
+            "alice is away: {end:?}"
+        );
+        alice.send("QUIT :hasta luego").await;
+        let quit = bob.expect_command("QUIT").await;
+        assert!(
+            quit.param(0).is_some_and(|r| r.contains("hasta luego")),
+            "{quit}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_server_of_silent_connections_frees_itself() {
+    // Every slot taken by connections that never register: the registration timeout frees
+    // them, and a real client waiting at the door gets in.
+    bounded(async {
+        let mut config = no_flood_config();
+        config.limits.max_clients = 3;
+        config.limits.registration_timeout_secs = 1;
+        let server = TestServer::start_with(config).await;
+        let mut silent = Vec::new();
+        for _ in 0..3 {
+            silent.push(Raw::connect(server.addr).await);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let started = Instant::now();
+        let mut real = Raw::connect(server.addr).await;
+        real.register("paciente", "").await;
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "{:?}",
+            started.elapsed()
+        );
+        for mut s in silent {
+            let error = s.expect_closed_within(support::WAIT).await;
+            assert!(
+                error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("Registration timed out")),
+                "{error:?}"
+            );
+        }
+    })
+    .await;
+}
