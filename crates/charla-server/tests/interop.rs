@@ -470,3 +470,176 @@ async fn the_crate_answers_the_servers_pings_and_stays_connected() {
     .await
     .expect("test timed out");
 }
+
+#[tokio::test]
+async fn the_crate_negotiates_capabilities_and_reads_tags() {
+    use irc::client::prelude::{Capability, NegotiationVersion};
+    tokio::time::timeout(TEST_LIMIT, async {
+        let server = TestServer::start().await;
+        // The crate's own negotiation calls, before `identify` (which sends CAP END).
+        let mut client = tokio::time::timeout(
+            TIMEOUT,
+            Client::from_config(Peer::config(server.addr, "etiquetas")),
+        )
+        .await
+        .expect("connect timed out")
+        .expect("connect");
+        tokio::spawn(client.outgoing().expect("outgoing"));
+        client
+            .send_cap_ls(NegotiationVersion::V302)
+            .expect("CAP LS");
+        client
+            .send_cap_req(&[
+                Capability::ServerTime,
+                Capability::MultiPrefix,
+                Capability::EchoMessage,
+                Capability::Custom("message-tags"),
+            ])
+            .expect("CAP REQ");
+        client.identify().expect("identify");
+        let stream = client.stream().expect("stream");
+        let mut peer = Peer {
+            nick: "etiquetas".to_owned(),
+            client,
+            stream,
+            seen: Vec::new(),
+        };
+        let ack = peer
+            .expect("CAP ACK", |m| {
+                matches!(m.command, Command::CAP(..)) && m.to_string().contains("ACK")
+            })
+            .await;
+        for cap in [
+            "server-time",
+            "multi-prefix",
+            "echo-message",
+            "message-tags",
+        ] {
+            assert!(ack.to_string().contains(cap), "{ack}");
+        }
+        peer.expect("RPL_WELCOME", |m| is_response(m, Response::RPL_WELCOME))
+            .await;
+
+        let mut other = Peer::connect(server.addr, "otro").await;
+        join(&mut peer, "#tags").await;
+        join(&mut other, "#tags").await;
+        // Our own message comes back (echo-message) with a server-time tag the crate parsed.
+        peer.client
+            .send_privmsg("#tags", "con hora ⏰")
+            .expect("send");
+        let echo = peer
+            .expect("echoed PRIVMSG", |m| {
+                matches!(m.command, Command::PRIVMSG(..))
+            })
+            .await;
+        assert!(from(&echo, "etiquetas"));
+        let time = echo
+            .tags
+            .as_ref()
+            .and_then(|tags| tags.iter().find(|t| t.0 == "time"))
+            .and_then(|t| t.1.clone())
+            .expect("time tag");
+        assert!(time.ends_with('Z') && time.contains('T'), "{time}");
+        // The other client, without caps, gets the same message without tags.
+        let plain = other
+            .expect("PRIVMSG", |m| matches!(m.command, Command::PRIVMSG(..)))
+            .await;
+        assert!(plain.tags.is_none(), "{plain}");
+        // multi-prefix: NAMES shows every prefix of the first joiner once opped and voiced.
+        peer.client
+            .send_mode(
+                "#tags",
+                &[Mode::Plus(ChannelMode::Voice, Some("etiquetas".to_owned()))],
+            )
+            .expect("send MODE");
+        peer.expect("MODE", |m| matches!(m.command, Command::ChannelMODE(..)))
+            .await;
+        peer.client
+            .send(Command::NAMES(Some("#tags".to_owned()), None))
+            .expect("send NAMES");
+        let args = peer.expect_response(Response::RPL_NAMREPLY).await;
+        let names = args.last().cloned().unwrap_or_default();
+        assert!(names.split(' ').any(|n| n == "@+etiquetas"), "{names}");
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
+async fn kicks_invites_whois_and_away_through_the_crate() {
+    tokio::time::timeout(TEST_LIMIT, async {
+        let server = TestServer::start().await;
+        let mut alice = Peer::connect(server.addr, "alice").await;
+        let mut bob = Peer::connect(server.addr, "bob").await;
+        join(&mut alice, "#club").await;
+        join(&mut bob, "#club").await;
+
+        // KICK with a reason, seen by both as the crate's typed command.
+        alice
+            .client
+            .send_kick("#club", "bob", "fuera 🚪")
+            .expect("send KICK");
+        for peer in [&mut alice, &mut bob] {
+            let m = peer
+                .expect("KICK", |m| matches!(m.command, Command::KICK(..)))
+                .await;
+            assert!(from(&m, "alice"), "{m}");
+            assert_eq!(
+                m.command,
+                Command::KICK(
+                    "#club".to_owned(),
+                    "bob".to_owned(),
+                    Some("fuera 🚪".to_owned())
+                )
+            );
+        }
+        // Invite-only, then INVITE: bob is told and can come back.
+        alice
+            .client
+            .send_mode("#club", &[Mode::Plus(ChannelMode::InviteOnly, None)])
+            .expect("send MODE");
+        alice
+            .expect("MODE +i", |m| matches!(m.command, Command::ChannelMODE(..)))
+            .await;
+        bob.client.send_join("#club").expect("send JOIN");
+        bob.expect_response(Response::ERR_INVITEONLYCHAN).await;
+        alice
+            .client
+            .send_invite("bob", "#club")
+            .expect("send INVITE");
+        alice.expect_response(Response::RPL_INVITING).await;
+        let m = bob
+            .expect("INVITE", |m| matches!(m.command, Command::INVITE(..)))
+            .await;
+        assert_eq!(
+            m.command,
+            Command::INVITE("bob".to_owned(), "#club".to_owned())
+        );
+        join(&mut bob, "#club").await;
+
+        // AWAY: a private message to an away user gets RPL_AWAY.
+        bob.client
+            .send(Command::AWAY(Some("comiendo 🍕".to_owned())))
+            .expect("send AWAY");
+        bob.expect_response(Response::RPL_NOWAWAY).await;
+        alice.client.send_privmsg("bob", "¿estás?").expect("send");
+        let args = alice.expect_response(Response::RPL_AWAY).await;
+        assert_eq!(args.last().map(String::as_str), Some("comiendo 🍕"));
+
+        // WHOIS through the crate's typed replies.
+        alice
+            .client
+            .send(Command::WHOIS(None, "bob".to_owned()))
+            .expect("send WHOIS");
+        let user = alice.expect_response(Response::RPL_WHOISUSER).await;
+        assert_eq!(user.get(1).map(String::as_str), Some("bob"));
+        let chans = alice.expect_response(Response::RPL_WHOISCHANNELS).await;
+        assert!(
+            chans.last().is_some_and(|c| c.contains("#club")),
+            "{chans:?}"
+        );
+        alice.expect_response(Response::RPL_ENDOFWHOIS).await;
+    })
+    .await
+    .expect("test timed out");
+}
