@@ -196,7 +196,11 @@ impl CharlaApp {
         for (index, session) in self.sessions.iter_mut().enumerate() {
             let (notifications, pending) = session.drain();
             more |= pending;
-            session.settle();
+            let on_screen = focused
+                && self.current == Some(index)
+                && self.tab == Tab::Chat
+                && !self.show_connect;
+            session.settle(on_screen);
             if self.options.notifications && self.settings.notifications {
                 for n in &notifications {
                     let on_screen = focused

@@ -43,6 +43,9 @@ pub struct Session {
     pub certificate_dismissed: bool,
     /// Whether the embedded server of "Host a server" is at the other end.
     pub hosted: bool,
+    /// The active buffer was off screen (window in the background, another tab) since the
+    /// last frame it was seen.
+    looked_away: bool,
     handle: ClientHandle,
     events: UnboundedReceiver<Event>,
 }
@@ -77,6 +80,7 @@ impl Session {
             registration: None,
             certificate_dismissed: false,
             hosted: false,
+            looked_away: false,
             handle,
             events,
         }
@@ -142,7 +146,14 @@ impl Session {
         if let Some(view) = self.views.get_mut(&self.active) {
             view.new_from = None;
         }
-        let new_from = self.state.buffer(&id).and_then(|b| {
+        self.active = id.clone();
+        self.mark_seen(&id);
+    }
+
+    /// Marks a buffer read, first putting the "new messages" marker above its oldest unread
+    /// line (unless a marker is already there).
+    fn mark_seen(&mut self, id: &BufferId) {
+        let new_from = self.state.buffer(id).and_then(|b| {
             if b.unread == 0 {
                 return None;
             }
@@ -153,15 +164,23 @@ impl Session {
                 (seen == b.unread).then_some(i)
             })
         });
-        self.views.entry(id.clone()).or_default().new_from = new_from;
-        self.state.mark_read(&id);
-        self.active = id;
+        let view = self.views.entry(id.clone()).or_default();
+        if view.new_from.is_none() {
+            view.new_from = new_from;
+        }
+        self.state.mark_read(id);
     }
 
-    /// Keeps the active buffer valid (it may have been closed) and read while on screen.
-    pub fn settle(&mut self) {
+    /// Keeps the active buffer valid (it may have been closed) and read while on screen:
+    /// `seen` is false when the window is in the background, so counts (and the title) grow
+    /// until the user looks again, and then a marker shows where they left off.
+    pub fn settle(&mut self, seen: bool) {
         if self.state.buffer(&self.active).is_none() {
             self.active = BufferId::Server;
+        }
+        if !seen {
+            self.looked_away = true;
+            return;
         }
         let active = self.active.clone();
         if self
@@ -169,8 +188,14 @@ impl Session {
             .buffer(&active)
             .is_some_and(|b| b.unread > 0 || b.mentions > 0)
         {
-            self.state.mark_read(&active);
+            if self.looked_away {
+                self.mark_seen(&active);
+            } else {
+                // Arrived while the user was looking: no marker needed.
+                self.state.mark_read(&active);
+            }
         }
+        self.looked_away = false;
     }
 
     /// A short status for the side list and the status bar.

@@ -38,6 +38,37 @@ fn connect_join_talk_and_see_the_nick_list_change() -> Result<()> {
     })?;
     assert!(shows(&h, "bob: "), "the line names its sender");
 
+    // While the window is in the background, what arrives stays unread; looking again
+    // clears it and marks where we left off.
+    let set_focus = |h: &mut Harness<'static, CharlaApp>, focused: bool| {
+        h.input_mut()
+            .viewports
+            .entry(egui::ViewportId::ROOT)
+            .or_default()
+            .focused = Some(focused);
+    };
+    set_focus(&mut h, false);
+    rt.block_on(bob.send("PRIVMSG #charla :¿estás ahí?"))?;
+    step_until(&mut h, "the line while away", |h| shows(h, "¿estás ahí?"))?;
+    let unread = |h: &Harness<'static, CharlaApp>| {
+        h.state().sessions().first().and_then(|s| {
+            s.state
+                .buffer(&charla_client::BufferId::Channel("#charla".into()))
+                .map(|b| b.unread)
+        })
+    };
+    assert_eq!(
+        unread(&h),
+        Some(1),
+        "unread while the window is in the background"
+    );
+    assert!(!shows(&h, "new messages"));
+    set_focus(&mut h, true);
+    h.step();
+    h.step();
+    assert_eq!(unread(&h), Some(0), "read once looked at");
+    assert!(shows(&h, "new messages"), "marker where we left off");
+
     // We answer; they receive it exactly.
     say(&mut h, "muy bien, ñ á ¿ 🎉");
     let line = rt.block_on(bob.expect(|l| common::is(l, "PRIVMSG", "#charla")))?;
