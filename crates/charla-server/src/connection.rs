@@ -201,38 +201,13 @@ async fn run<R: AsyncRead + Unpin>(session: &mut Session, rd: R) -> Exit {
             Some(bucket.ready_at(Instant::now()))
         };
 
+        // Biased, in this order: the close switch, then the timer (a client that never stops
+        // sending must still meet its registration deadline), then lines waiting for flood
+        // tokens (they came first), then new input.
         tokio::select! {
             biased;
             () = client.queue.wait_closed() => {
                 return Exit::Closed(client.queue.close_reason().unwrap_or(CloseReason::Shutdown));
-            }
-            frame = reader.next_frame() => {
-                let frame = match frame {
-                    Ok(Some(frame)) => frame,
-                    Ok(None) => return Exit::Eof,
-                    Err(e) => return Exit::ReadError(e.to_string()),
-                };
-                last_input = Instant::now();
-                let exempt = !flood_cfg.enabled || client.is_oper();
-                if waiting.is_empty() && (exempt || bucket.try_take(last_input)) {
-                    if let Some(exit) = process(session, frame, &mut bucket, exempt).await {
-                        return exit;
-                    }
-                } else {
-                    waiting.push_back(frame);
-                    if waiting.len() > flood_cfg.max_queued_lines {
-                        return Exit::ExcessFlood;
-                    }
-                }
-            }
-            () = sleep_until(flood_ready.unwrap_or(last_input)), if flood_ready.is_some() => {
-                let exempt = !flood_cfg.enabled || client.is_oper();
-                if (exempt || bucket.try_take(Instant::now()))
-                    && let Some(frame) = waiting.pop_front()
-                    && let Some(exit) = process(session, frame, &mut bucket, exempt).await
-                {
-                    return exit;
-                }
             }
             () = &mut timer => {
                 if !session.reg.done {
@@ -252,6 +227,34 @@ async fn run<R: AsyncRead + Unpin>(session: &mut Session, rd: R) -> Exit {
                 } else {
                     ping_sent = None;
                     timer.as_mut().reset(idle_until);
+                }
+            }
+            () = sleep_until(flood_ready.unwrap_or(last_input)), if flood_ready.is_some() => {
+                let exempt = !flood_cfg.enabled || client.is_oper();
+                if (exempt || bucket.try_take(Instant::now()))
+                    && let Some(frame) = waiting.pop_front()
+                    && let Some(exit) = process(session, frame, &mut bucket, exempt).await
+                {
+                    return exit;
+                }
+            }
+            frame = reader.next_frame() => {
+                let frame = match frame {
+                    Ok(Some(frame)) => frame,
+                    Ok(None) => return Exit::Eof,
+                    Err(e) => return Exit::ReadError(e.to_string()),
+                };
+                last_input = Instant::now();
+                let exempt = !flood_cfg.enabled || client.is_oper();
+                if waiting.is_empty() && (exempt || bucket.try_take(last_input)) {
+                    if let Some(exit) = process(session, frame, &mut bucket, exempt).await {
+                        return exit;
+                    }
+                } else {
+                    waiting.push_back(frame);
+                    if waiting.len() > flood_cfg.max_queued_lines {
+                        return Exit::ExcessFlood;
+                    }
                 }
             }
         }
