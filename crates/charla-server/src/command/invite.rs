@@ -12,6 +12,9 @@ use crate::command::Flow;
 use crate::outbound::Outgoing;
 use crate::session::Session;
 
+/// Pending invitations a channel remembers; the oldest is forgotten first.
+const MAX_PENDING_INVITES: usize = 64;
+
 /// `INVITE <nickname> <channel>`.
 pub fn invite(s: &mut Session, p: &[&str]) -> Flow {
     let (nick, channel) = (p[0], p[1]);
@@ -58,6 +61,10 @@ pub fn invite(s: &mut Session, p: &[&str]) -> Flow {
         return Flow::Continue;
     }
     if !st.invited.contains(&target.id) {
+        // Invites of people who never came (or left the server) must not pile up forever.
+        if st.invited.len() >= MAX_PENDING_INVITES {
+            st.invited.remove(0);
+        }
         st.invited.push(target.id);
     }
     let mut line = LineBuilder::new();
