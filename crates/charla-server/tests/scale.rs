@@ -395,3 +395,101 @@ async fn join_part_churn_leaves_one_consistent_channel() {
     .await
     .expect("test timed out");
 }
+
+/// Line `i` of the slow-reader test: its length and mix of 1-, 2- and 4-byte characters vary.
+fn varied(i: usize) -> String {
+    let mut s = format!("n{i} ");
+    for k in 0..(i * 37) % 120 {
+        s.push(match (i + k) % 5 {
+            0 => 'ñ',
+            1 => '🎉',
+            _ => 'a',
+        });
+    }
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_readers_get_every_byte_intact_and_in_order() {
+    // Readers with tiny buffers that read slowly force short writes in the middle of lines,
+    // over TCP (vectored writes) and over an in-process stream (copied writes).
+    const LINES: usize = 1500;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    tokio::time::timeout(TEST_LIMIT, async {
+        let mut config = TestServer::test_config();
+        config.flood.enabled = false;
+        config.limits.sendq_bytes = 4 * 1024 * 1024;
+        let server = TestServer::start_with(config).await;
+        let mut talker = Raw::registered(server.addr, "talker", "").await;
+
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+        let stream = socket.connect(server.addr).await.expect("connect");
+        let mut tcp = Raw::from_stream(stream);
+        tcp.register("lento", "").await;
+
+        let (ours, theirs) = tokio::io::duplex(700);
+        server
+            .handle
+            .connect_stream(theirs, std::net::SocketAddr::from(([192, 0, 2, 1], 5000)))
+            .expect("in-process session");
+        let (rd, mut wr) = tokio::io::split(ours);
+        let mut rd = BufReader::with_capacity(256, rd);
+        wr.write_all(b"NICK memoria\r\nUSER m 0 * :M\r\n")
+            .await
+            .expect("register in process");
+
+        let tcp_task = tokio::spawn(async move {
+            for i in 0..LINES {
+                let m = tcp.expect("PRIVMSG", |m| m.command == "PRIVMSG").await;
+                assert_eq!(m.param(1), Some(varied(i).as_str()), "tcp line {i}");
+                if i % 50 == 0 {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            }
+        });
+        let mem_task = tokio::spawn(async move {
+            let mut i = 0;
+            let mut line = Vec::new();
+            while i < LINES {
+                line.clear();
+                let n =
+                    tokio::time::timeout(Duration::from_secs(10), rd.read_until(b'\n', &mut line))
+                        .await
+                        .expect("in-process read timed out")
+                        .expect("in-process read");
+                assert!(n > 0, "in-process session closed at line {i}");
+                let text = std::str::from_utf8(&line).expect("UTF-8");
+                let m = charla_proto::OwnedMessage::parse(text).expect("parses");
+                if m.command == "PRIVMSG" {
+                    assert_eq!(m.param(1), Some(varied(i).as_str()), "in-process line {i}");
+                    i += 1;
+                    if i % 50 == 0 {
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                    }
+                }
+            }
+            drop(wr);
+        });
+        // Wait for the in-process user before talking to it.
+        let deadline = tokio::time::Instant::now() + support::WAIT;
+        while !server.handle.users().iter().any(|u| u.nick == "memoria") {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "in-process user never registered"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        for chunk in (0..LINES).collect::<Vec<_>>().chunks(100) {
+            let mut batch = String::new();
+            for &i in chunk {
+                batch.push_str(&format!("PRIVMSG lento,memoria :{}\r\n", varied(i)));
+            }
+            talker.send_raw(batch.as_bytes()).await;
+        }
+        tcp_task.await.expect("tcp reader");
+        mem_task.await.expect("in-process reader");
+    })
+    .await
+    .expect("test timed out");
+}
