@@ -1109,3 +1109,53 @@ async fn a_full_server_of_silent_connections_frees_itself() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn per_ip_limits_apply_to_in_process_sessions_from_other_addresses() {
+    // `connect_stream` with a routable peer address: the loopback exemption does not apply, so
+    // the default per-IP limit is checked (and released) exactly as for TCP.
+    bounded(async {
+        let mut config = no_flood_config();
+        config.limits.max_clients_per_ip = 2;
+        let server = TestServer::start_with(config).await;
+        let peer = std::net::SocketAddr::from(([198, 51, 100, 7], 40000));
+        let other = std::net::SocketAddr::from(([198, 51, 100, 8], 40000));
+        let (a, a_server) = tokio::io::duplex(4096);
+        let (_b, b_server) = tokio::io::duplex(4096);
+        server.handle.connect_stream(a_server, peer).expect("first");
+        server
+            .handle
+            .connect_stream(b_server, peer)
+            .expect("second");
+        let (_c, c_server) = tokio::io::duplex(4096);
+        let refused = server.handle.connect_stream(c_server, peer);
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.to_string().contains("Too many connections")),
+            "{refused:?}"
+        );
+        // Another address is not affected.
+        let (_d, d_server) = tokio::io::duplex(4096);
+        server
+            .handle
+            .connect_stream(d_server, other)
+            .expect("other address");
+        // Closing one session gives its slot back.
+        drop(a);
+        let deadline = Instant::now() + support::WAIT;
+        loop {
+            let (e, e_server) = tokio::io::duplex(4096);
+            if server.handle.connect_stream(e_server, peer).is_ok() {
+                drop(e);
+                break;
+            }
+            assert!(Instant::now() < deadline, "slot never given back");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // TCP clients on loopback were never counted against anyone.
+        let mut x = Raw::registered(server.addr, "x", "").await;
+        assert!(x.sync("ok").await.is_empty());
+    })
+    .await;
+}
