@@ -3,7 +3,8 @@
 #
 #   bench/compare.sh [--quick] [--peers "ngircd inspircd"] [--no-abuse] [--out FILE]
 #                    [--members N] [--senders S] [--rate R] [--duration T] [--clients N]
-#                    [--pairs P] [--direct-rate R] [--slow N] [--connect-concurrency C]
+#                    [--pairs P] [--direct-rate R] [--slow N] [--high-rate R]
+#                    [--connect-concurrency C]
 #
 # Installs the peers from Debian's packages when missing (needs root), builds charla-server
 # and charla-bench in release, starts each server alone on its own loopback port with the
@@ -20,11 +21,11 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PEERS_DIR="$ROOT/bench/peers"
 
 MEMBERS=500 SENDERS=10 RATE=2000 DURATION=10 CLIENTS=15000 PAIRS=100 DIRECT_RATE=20000
-SLOW=1000 CONNECT_CONCURRENCY="" PEERS="ngircd inspircd" ABUSE=1 OUT=""
+SLOW=1000 HIGH_RATE=8000 CONNECT_CONCURRENCY="" PEERS="ngircd inspircd" ABUSE=1 OUT=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) MEMBERS=100 SENDERS=5 RATE=500 DURATION=3 CLIENTS=1000 PAIRS=20
-                 DIRECT_RATE=2000 SLOW=100 ;;
+                 DIRECT_RATE=2000 SLOW=100 HIGH_RATE=2000 ;;
         --peers) PEERS="$2"; shift ;;
         --no-abuse) ABUSE=0 ;;
         --out) OUT="$2"; shift ;;
@@ -36,8 +37,9 @@ while [ $# -gt 0 ]; do
         --pairs) PAIRS="$2"; shift ;;
         --direct-rate) DIRECT_RATE="$2"; shift ;;
         --slow) SLOW="$2"; shift ;;
+        --high-rate) HIGH_RATE="$2"; shift ;;
         --connect-concurrency) CONNECT_CONCURRENCY="$2"; shift ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
         *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -149,13 +151,14 @@ stop_server() {
     kill -9 "$1" 2>/dev/null || true
 }
 
-# run_bench LABEL PID PORT SCENARIO [ARGS...]: one scenario, its JSON kept in $RUN.
+# run_bench LABEL PID PORT SCENARIO [ARGS...]: one scenario, its JSON kept in $RUN as
+# LABEL.NAME.json, NAME being $RESULT_NAME if set, else the scenario.
 run_bench() {
-    local label=$1 pid=$2 port=$3 scenario=$4
+    local label=$1 pid=$2 port=$3 scenario=$4 name=${RESULT_NAME:-$4}
     shift 4
-    log "$label: $scenario $*"
+    log "$label: $name: $scenario $*"
     "$BENCH" "$scenario" --addr "127.0.0.1:$port" --pid "$pid" --label "$label" --json "$@" \
-        > "$RUN/$label.$scenario.json" 2> "$RUN/$label.$scenario.err" || true
+        > "$RUN/$label.$name.json" 2> "$RUN/$label.$name.err" || true
     # Let the server settle (closed sockets, freed memory) before the next scenario.
     sleep 2
 }
@@ -170,12 +173,15 @@ for server in charla $PEERS; do
         --concurrency "$(connect_concurrency_of "$server")" --timeout 300
     run_bench "$server" "$pid" "$port" fanout --members "$MEMBERS" --senders "$SENDERS" \
         --rate "$RATE" --duration "$DURATION" --concurrency 16 --timeout 300
+    # The issue's latency target is stated at 4,000,000 deliveries/s: 8,000 msg/s to 499.
+    RESULT_NAME=fanout-4m run_bench "$server" "$pid" "$port" fanout --members "$MEMBERS" \
+        --senders "$SENDERS" --rate "$HIGH_RATE" --duration 5 --concurrency 16 --timeout 300
     run_bench "$server" "$pid" "$port" direct --pairs "$PAIRS" --rate "$DIRECT_RATE" \
         --duration "$DURATION" --concurrency 16 --timeout 300
     run_bench "$server" "$pid" "$port" history --timeout 120
     if [ "$ABUSE" = 1 ]; then
         run_bench "$server" "$pid" "$port" slow-readers --clients "$SLOW" --senders 10 \
-            --rate 2000 --duration 20 --concurrency 16 --timeout 300
+            --rate 500 --duration 20 --concurrency 16 --timeout 300
     fi
     stop_server "$pid"
 done
@@ -195,7 +201,7 @@ if [ "$ABUSE" = 1 ]; then
 fi
 
 # --- the table --------------------------------------------------------------------------
-PARAMS="fanout ${MEMBERS} members/${SENDERS} senders at ${RATE} msg/s for ${DURATION} s; connect ${CLIENTS} clients; direct ${PAIRS} pairs at ${DIRECT_RATE} msg/s; slow-readers ${SLOW}"
+PARAMS="fanout ${MEMBERS} members/${SENDERS} senders at ${RATE} msg/s for ${DURATION} s (fanout-4m: ${HIGH_RATE} msg/s for 5 s); connect ${CLIENTS} clients; direct ${PAIRS} pairs at ${DIRECT_RATE} msg/s; slow-readers ${SLOW}"
 python3 "$ROOT/bench/table.py" "$RUN" "charla $PEERS" "$PARAMS" | tee "$RUN/table.md"
 if [ -n "$OUT" ]; then
     cp "$RUN/table.md" "$OUT"

@@ -47,6 +47,12 @@ pub fn alive(pid: u32) -> bool {
     }
 }
 
+/// The machine's one-minute load average (/proc/loadavg), if readable.
+pub fn load_average() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
 /// `VmRSS:    1234 kB` from /proc/PID/status.
 pub fn parse_vmrss_kib(status: &str) -> Option<u64> {
     status
@@ -90,5 +96,6 @@ mod tests {
         let me = sample(None).expect("own /proc entry");
         assert!(me.rss_kib > 0);
         assert!(alive(std::process::id()));
+        assert!(load_average().is_some_and(|l| l >= 0.0));
     }
 }

@@ -52,6 +52,10 @@ impl Ctx {
         if self.pid.is_none() {
             r.note("no --pid: server memory and CPU not measured");
         }
+        // Other work on the machine shows in every latency figure: record how busy it was.
+        if let Some(load) = procfs::load_average() {
+            r.metric("machine_load_1m", load, "runnable");
+        }
         r
     }
 
