@@ -96,10 +96,17 @@ impl CharlaApp {
     pub fn new(ctx: egui::Context, runtime: tokio::runtime::Handle, options: AppOptions) -> Self {
         let (settings, settings_error) = match options.store.load() {
             Ok(settings) => (settings, None),
-            Err(e) => (
-                Settings::default(),
-                Some(format!("{e}. Starting with no saved servers.")),
-            ),
+            Err(e) => {
+                let kept = match options.store.set_aside() {
+                    Ok(Some(aside)) => format!(" It was kept as {}.", aside.display()),
+                    Ok(None) => String::new(),
+                    Err(e) => format!(" ({e})"),
+                };
+                (
+                    Settings::default(),
+                    Some(format!("{e}. Starting with no saved servers.{kept}")),
+                )
+            }
         };
         if let Some(dark) = settings.dark {
             theme::apply(&ctx, dark);

@@ -156,6 +156,23 @@ impl ConfigStore {
         })
     }
 
+    /// Moves an unreadable settings file out of the way (to `charla.toml.bad`), so that the
+    /// next save does not destroy what the user may still want to repair. Returns where it went.
+    pub fn set_aside(&self) -> Result<Option<PathBuf>, ConfigError> {
+        let Some(path) = &self.path else {
+            return Ok(None);
+        };
+        let aside = path.with_extension("toml.bad");
+        match std::fs::rename(path, &aside) {
+            Ok(()) => Ok(Some(aside)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(ConfigError::Io {
+                path: path.clone(),
+                source,
+            }),
+        }
+    }
+
     /// Writes the settings (atomically: temporary file, then rename).
     pub fn save(&self, settings: &Settings) -> Result<(), ConfigError> {
         let Some(path) = &self.path else {
@@ -216,9 +233,18 @@ mod tests {
     fn broken_file_is_an_error_in_words() -> anyhow::Result<()> {
         let path = std::env::temp_dir().join(format!("charla-bad-{}.toml", std::process::id()));
         std::fs::write(&path, "servers = 5")?;
-        let err = ConfigStore::at(&path).load().err().map(|e| e.to_string());
-        std::fs::remove_file(&path)?;
+        let store = ConfigStore::at(&path);
+        let err = store.load().err().map(|e| e.to_string());
         assert!(err.is_some_and(|e| e.contains("not a valid settings file")));
+        let aside = store.set_aside()?;
+        assert!(!path.exists(), "moved away");
+        let aside = aside.ok_or_else(|| anyhow::anyhow!("no path"))?;
+        assert_eq!(
+            std::fs::read_to_string(&aside)?,
+            "servers = 5",
+            "kept intact"
+        );
+        std::fs::remove_file(&aside)?;
         Ok(())
     }
 
