@@ -213,3 +213,36 @@ mod modes {
         }
     }
 }
+
+mod isupport {
+    use charla_proto::Message;
+    use charla_proto::isupport::{Isupport, IsupportBuilder, MAX_TOKENS_PER_LINE};
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn what_the_builder_sends_the_reader_gets(
+            values in prop::collection::vec(prop::option::of("[^\\x00\\r\\n]{0,60}"), 1..40),
+        ) {
+            let mut b = IsupportBuilder::new();
+            for (i, v) in values.iter().enumerate() {
+                match v {
+                    Some(v) => b.set(&format!("P{i}"), v),
+                    None => b.flag(&format!("P{i}")),
+                };
+            }
+            let mut is = Isupport::new();
+            for line in b.lines("irc.example", "ñandú") {
+                prop_assert!(line.len() <= 512);
+                let text = String::from_utf8(line).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let m = Message::parse(&text).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert!(m.params.len() - 2 <= MAX_TOKENS_PER_LINE);
+                prop_assert!(is.apply_message(&m));
+            }
+            for (i, v) in values.iter().enumerate() {
+                let want = v.as_deref().unwrap_or("");
+                prop_assert_eq!(is.get(&format!("P{i}")), Some(want));
+            }
+        }
+    }
+}
