@@ -829,7 +829,6 @@ async fn idle_and_trickling_clients_are_dropped_for_ping_timeout() {
 // --- Probes of the session loop --------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "server bug: the registration deadline is starved while input keeps arriving (server-bugs.md)"]
 async fn a_client_streaming_lines_without_registering_still_times_out() {
     // With flood control off nothing slows the input down: the registration deadline must
     // still fire while lines keep arriving.
@@ -1156,6 +1155,41 @@ async fn per_ip_limits_apply_to_in_process_sessions_from_other_addresses() {
         // TCP clients on loopback were never counted against anyone.
         let mut x = Raw::registered(server.addr, "x", "").await;
         assert!(x.sync("ok").await.is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "server bug: a target repeated in one PRIVMSG is delivered once per repetition (server-bugs.md)"]
+async fn a_repeated_target_is_delivered_once() {
+    // "PRIVMSG #big,#big,#big,#big" would multiply one line by the channel's size times the
+    // target limit; established servers deliver once per distinct target.
+    bounded(async {
+        let server = TestServer::start_with(no_flood_config()).await;
+        let (mut alice, mut bob) = pair(&server, "alice", "bob", "#d").await;
+        alice.send("PRIVMSG bob,BOB,bob,bob :x").await;
+        alice.send("PRIVMSG #d,#D,#d,#d :y").await;
+        assert!(alice.sync("sent").await.is_empty());
+        let got: Vec<String> = bob.sync("dup").await.iter().map(|m| m.to_line()).collect();
+        assert_eq!(got.len(), 2, "{got:#?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "server bug: relayed PRIVMSG/NOTICE name the target as the sender spelled it (server-bugs.md)"]
+async fn relayed_messages_name_the_target_as_the_server_knows_it() {
+    // JOIN and PART carry the channel's own name; PRIVMSG must too, or a client that keys its
+    // buffers by name opens a second window for "#Sala" next to "#sala".
+    bounded(async {
+        let server = TestServer::start_with(no_flood_config()).await;
+        let (mut alice, mut bob) = pair(&server, "alice", "Bob", "#sala").await;
+        alice.send("PRIVMSG #SALA :hola").await;
+        let m = bob.expect_command("PRIVMSG").await;
+        assert_eq!(m.param(0), Some("#sala"), "{m}");
+        alice.send("PRIVMSG bob :privado").await;
+        let m = bob.expect_command("PRIVMSG").await;
+        assert_eq!(m.param(0), Some("Bob"), "{m}");
     })
     .await;
 }
