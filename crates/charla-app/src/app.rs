@@ -116,7 +116,7 @@ impl CharlaApp {
             .first()
             .map(|s| ConnectForm::from_saved(s, Some(0)))
             .unwrap_or_default();
-        let host = HostConsole::new(runtime.clone(), ctx.clone());
+        let host = HostConsole::new(runtime.clone(), ctx.clone(), &settings.host);
         Self {
             runtime,
             ctx,
@@ -384,9 +384,13 @@ impl CharlaApp {
                     ui.ctx()
                         .request_repaint_after(std::time::Duration::from_secs(1));
                 }
-                if matches!(session.state.status, ConnectionStatus::Disconnected { .. })
-                    && ui.small_button("Reconnect now").clicked()
-                {
+                let stalled = match session.state.status {
+                    ConnectionStatus::Disconnected { .. } => true,
+                    // The user cancelled the certificate question: let them ask again.
+                    ConnectionStatus::WaitingForTrust => session.certificate_dismissed,
+                    _ => false,
+                };
+                if stalled && ui.small_button("Reconnect now").clicked() {
                     session.send(Command::Reconnect);
                 }
                 if session.state.status == ConnectionStatus::Stopped
@@ -572,6 +576,12 @@ impl CharlaApp {
     fn host_action(&mut self, action: Option<HostAction>) {
         match action {
             Some(HostAction::Started { port, nick }) => {
+                // Remember the choices (a port of 0 stays 0: "any free port" was the choice).
+                let remembered = self.host.settings();
+                if remembered != self.settings.host {
+                    self.settings.host = remembered;
+                    self.save_settings();
+                }
                 // The host's own chat window connects to its server by itself.
                 if let Some(session) = self
                     .sessions

@@ -66,6 +66,30 @@ pub struct Settings {
     pub notifications: bool,
     /// Dark (true) or light theme; `None` follows the system.
     pub dark: Option<bool>,
+    /// "Host a server": the port and nick used last time.
+    pub host: HostSettings,
+}
+
+/// What "Host a server" remembers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HostSettings {
+    /// The port to listen on.
+    pub port: u16,
+    /// The host's own nick.
+    pub nick: String,
+    /// Whether other computers may connect (else 127.0.0.1 only).
+    pub public: bool,
+}
+
+impl Default for HostSettings {
+    fn default() -> Self {
+        Self {
+            port: 6667,
+            nick: String::new(),
+            public: true,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -74,6 +98,7 @@ impl Default for Settings {
             servers: Vec::new(),
             notifications: true,
             dark: None,
+            host: HostSettings::default(),
         }
     }
 }
@@ -222,6 +247,11 @@ mod tests {
             ],
             notifications: false,
             dark: Some(false),
+            host: HostSettings {
+                port: 7000,
+                nick: "anfitrión".into(),
+                public: false,
+            },
         };
         store.save(&settings)?;
         assert_eq!(store.load()?, settings);

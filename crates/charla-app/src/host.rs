@@ -12,12 +12,11 @@ use charla_server::{Config, MessageKind, Server, ServerEvent, ServerHandle, User
 use egui::{RichText, Ui};
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::config::HostSettings;
 use crate::theme;
 
 /// How many log entries the console keeps.
 const LOG_LIMIT: usize = 2_000;
-/// The port offered by default (the usual plain IRC port).
-const DEFAULT_PORT: u16 = 6667;
 
 /// What the console asks of the rest of the app.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,15 +99,15 @@ pub struct HostConsole {
 }
 
 impl HostConsole {
-    /// A stopped console that will run its server on `runtime`.
-    pub fn new(runtime: tokio::runtime::Handle, ctx: egui::Context) -> Self {
+    /// A stopped console that will run its server on `runtime`, with last time's choices.
+    pub fn new(runtime: tokio::runtime::Handle, ctx: egui::Context, saved: &HostSettings) -> Self {
         Self {
             runtime,
             ctx,
-            port: DEFAULT_PORT.to_string(),
+            port: saved.port.to_string(),
             tls: false,
-            public: true,
-            nick: String::new(),
+            public: saved.public,
+            nick: saved.nick.clone(),
             phase: Phase::Stopped,
             log: VecDeque::new(),
             users: Vec::new(),
@@ -117,6 +116,15 @@ impl HostConsole {
             to_user: String::new(),
             kick_reason: String::new(),
             feedback: None,
+        }
+    }
+
+    /// The choices to remember (port, nick, reach), as the user left them.
+    pub fn settings(&self) -> HostSettings {
+        HostSettings {
+            port: self.port.trim().parse().unwrap_or(0),
+            nick: self.nick.trim().to_owned(),
+            public: self.public,
         }
     }
 

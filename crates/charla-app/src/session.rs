@@ -217,6 +217,9 @@ impl Session {
                 }
                 None => format!("disconnected: {reason}"),
             },
+            ConnectionStatus::WaitingForTrust if self.certificate_dismissed => {
+                "not connected: the server's certificate was not trusted".to_owned()
+            }
             ConnectionStatus::WaitingForTrust => {
                 "waiting for your decision on the certificate".to_owned()
             }

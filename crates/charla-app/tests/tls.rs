@@ -1,6 +1,6 @@
 //! Trust on first use in the window: a TLS acceptor (rcgen self-signed certificate) in front
-//! of the real server. The first connection shows the fingerprint with Trust/Cancel; after
-//! "Trust" the app connects. When the server later presents another certificate, the app
+//! of the real server. The first connection shows the fingerprint with Trust/Cancel; Cancel
+//! pins nothing and stays disconnected; after "Trust" the app connects. When the server later presents another certificate, the app
 //! refuses with a red warning and does not connect.
 
 mod common;
@@ -101,6 +101,21 @@ fn first_use_asks_then_a_changed_certificate_is_refused() -> Result<()> {
         "not registered before the user trusts"
     );
 
+    // Cancel first: nothing is pinned, the prompt goes, the app stays disconnected.
+    click(&mut h, "Cancel")?;
+    step_until(&mut h, "the prompt gone after Cancel", |h| {
+        !shows(h, "Trust this server's certificate?")
+    })?;
+    assert_eq!(trust.pinned("127.0.0.1", addr.port()), None);
+    step_until(&mut h, "the reconnect button", |h| {
+        shows(h, "Reconnect now")
+    })?;
+
+    // Trying again asks again; this time the user trusts it.
+    click(&mut h, "Reconnect now")?;
+    step_until(&mut h, "the trust prompt again", |h| {
+        shows(h, "Trust this server's certificate?")
+    })?;
     click(&mut h, "Trust")?;
     step_until(&mut h, "the connection after trusting", |h| {
         h.state()
