@@ -293,7 +293,8 @@ async fn line_length_is_counted_in_bytes_at_the_boundary() {
         let server = TestServer::start_with(no_flood_config()).await;
         let mut alice = Raw::registered(server.addr, "alice", "").await;
         let mut bob = Raw::registered(server.addr, "bob", "").await;
-        // 512 bytes with CR LF, ending in multi-byte characters: accepted whole.
+        // 512 bytes with CR LF, ending in multi-byte characters: accepted (the relayed copy
+        // gains a source prefix, so it may be cut to fit, but only at a character boundary).
         let prefix = "PRIVMSG bob :";
         let fill = 510 - prefix.len() - "ñú".len();
         let text = format!("{}ñú", "a".repeat(fill));
@@ -301,7 +302,11 @@ async fn line_length_is_counted_in_bytes_at_the_boundary() {
         assert_eq!(line.len() + 2, 512);
         alice.send(&line).await;
         let m = bob.expect_command("PRIVMSG").await;
-        assert_eq!(m.param(1), Some(text.as_str()));
+        let got = m.param(1).unwrap_or("");
+        assert!(
+            got.len() > 400 && text.starts_with(got),
+            "relayed text is not a prefix of the sent one: {got:?}"
+        );
         // One byte more (the first character is two bytes where it was one): 417, not relayed.
         let longer = format!("{prefix}ñ{}ñú", "a".repeat(fill - 1));
         assert_eq!(longer.len() + 2, 513);
@@ -1155,6 +1160,28 @@ async fn per_ip_limits_apply_to_in_process_sessions_from_other_addresses() {
         // TCP clients on loopback were never counted against anyone.
         let mut x = Raw::registered(server.addr, "x", "").await;
         assert!(x.sync("ok").await.is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "server bug: relayed lines with a source pass 512 bytes (charla-proto LineBuilder clamp; server-bugs.md)"]
+async fn relayed_lines_fit_in_512_bytes() {
+    // A client may send 510 bytes of body; the server adds a source to relay it, so it must
+    // cut the text (at a character boundary) to stay within 512 bytes with CR LF.
+    bounded(async {
+        let server = TestServer::start_with(no_flood_config()).await;
+        let (mut alice, mut bob) = pair(&server, "alice_larga", "bob", "#limite").await;
+        let prefix = "PRIVMSG #limite :";
+        let text = "ñ".repeat((510 - prefix.len()) / 2);
+        alice.send(&format!("{prefix}{text}")).await;
+        bob.expect_command("PRIVMSG").await;
+        let relayed = bob.last_line().unwrap_or_default().to_owned();
+        assert!(
+            relayed.len() + 2 <= 512,
+            "{} bytes: {relayed}",
+            relayed.len() + 2
+        );
     })
     .await;
 }

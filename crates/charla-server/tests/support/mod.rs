@@ -251,6 +251,11 @@ impl Raw {
         }
     }
 
+    /// The last line read, as it came (without CR LF).
+    pub fn last_line(&self) -> Option<&str> {
+        self.tail.back().map(String::as_str)
+    }
+
     /// The last lines read, for failure messages.
     pub fn tail(&self) -> String {
         self.tail.iter().cloned().collect::<Vec<_>>().join("\n")
