@@ -1220,3 +1220,45 @@ async fn relayed_messages_name_the_target_as_the_server_knows_it() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn changes_reach_a_peer_in_many_shared_channels_once() {
+    // A peer in several of our channels must get one line per change, not one per channel.
+    bounded(async {
+        let server = TestServer::start_with(no_flood_config()).await;
+        let mut alice = Raw::registered(server.addr, "alice", "away-notify setname").await;
+        let mut bob = Raw::registered(server.addr, "bob", "").await;
+        for ch in ["#a", "#b", "#c", "#d"] {
+            alice.send(&format!("JOIN {ch}")).await;
+            alice.expect_numeric("366").await;
+            bob.send(&format!("JOIN {ch}")).await;
+            bob.expect_numeric("366").await;
+        }
+        alice.sync("joined").await;
+        bob.send("NICK roberto").await;
+        bob.send("AWAY :fuera").await;
+        bob.send("SETNAME :Roberto G").await;
+        bob.send("AWAY").await;
+        bob.sync("done").await;
+        let got: Vec<String> = alice
+            .sync("seen")
+            .await
+            .iter()
+            .map(|m| m.to_line())
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ":bob!~bob@127.0.0.1 NICK roberto",
+                ":roberto!~bob@127.0.0.1 AWAY fuera",
+                ":roberto!~bob@127.0.0.1 SETNAME :Roberto G",
+                ":roberto!~bob@127.0.0.1 AWAY",
+            ]
+        );
+        bob.send("QUIT :chao").await;
+        let quit = alice.expect_command("QUIT").await;
+        assert_eq!(quit.source_nick(), Some("roberto"));
+        assert!(alice.sync("after").await.is_empty(), "a second QUIT");
+    })
+    .await;
+}

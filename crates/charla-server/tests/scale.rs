@@ -493,3 +493,39 @@ async fn slow_readers_get_every_byte_intact_and_in_order() {
     .await
     .expect("test timed out");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_says_goodbye_to_three_hundred_clients_at_once() {
+    const MEMBERS: usize = 300;
+    tokio::time::timeout(TEST_LIMIT, async {
+        let server = TestServer::start().await;
+        let clients = populate(&server, MEMBERS, 0, "#final").await;
+        let mut set = JoinSet::new();
+        for mut c in clients {
+            set.spawn(async move { c.expect_closed_within(support::WAIT).await });
+        }
+        let started = tokio::time::Instant::now();
+        server.handle.shutdown().await;
+        let took = started.elapsed();
+        let mut goodbyes = 0;
+        while let Some(done) = set.join_next().await {
+            let error = done.expect("client task");
+            assert!(
+                error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("shutting down")),
+                "{error:?}"
+            );
+            goodbyes += 1;
+        }
+        assert_eq!(goodbyes, MEMBERS);
+        assert!(server.handle.is_shut_down());
+        assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
+        assert!(
+            tokio::net::TcpStream::connect(server.addr).await.is_err(),
+            "still accepting after shutdown"
+        );
+    })
+    .await
+    .expect("test timed out");
+}
