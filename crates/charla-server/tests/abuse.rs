@@ -1262,3 +1262,66 @@ async fn changes_reach_a_peer_in_many_shared_channels_once() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn ipv6_hosts_never_start_a_parameter_with_a_colon() {
+    // "::1" as a middle parameter would read as the trailing one: servers write "0::1".
+    bounded(async {
+        let mut config = no_flood_config();
+        config.listeners = vec![charla_server::ListenerConfig::tcp(
+            std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 0)),
+        )];
+        let Ok(handle) = charla_server::Server::start(config).await else {
+            return; // no IPv6 here
+        };
+        let addr = handle.local_addrs()[0];
+        let mut a = Raw::registered(addr, "a", "").await;
+        let mut b = Raw::registered(addr, "b", "").await;
+        a.send("JOIN #v6").await;
+        a.expect_numeric("366").await;
+        b.send("JOIN #v6").await;
+        b.expect_numeric("366").await;
+        b.send("WHOIS a").await;
+        let user = b.expect_numeric("311").await;
+        assert_eq!(user.param(3), Some("0::1"), "{user}");
+        assert_eq!(user.param(5), Some("a"), "{user}");
+        b.send("WHO #v6").await;
+        let who = b.expect_numeric("352").await;
+        assert_eq!(who.param(3), Some("0::1"), "{who}");
+        b.send("USERHOST a").await;
+        let uh = b.expect_numeric("302").await;
+        assert_eq!(uh.param(1), Some("a=+~a@0::1"), "{uh}");
+        handle.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn v4_mapped_loopback_is_exempt_too() {
+    // A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d: still loopback.
+    bounded(async {
+        let mut config = no_flood_config();
+        let Ok(mapped) = "::ffff:127.0.0.1".parse::<std::net::Ipv6Addr>() else {
+            return;
+        };
+        config.listeners = vec![charla_server::ListenerConfig::tcp(
+            std::net::SocketAddr::from((mapped, 0)),
+        )];
+        config.limits.max_clients_per_ip = 1;
+        config.limits.connects_per_window = 1;
+        let Ok(handle) = charla_server::Server::start(config).await else {
+            return; // no dual stack here
+        };
+        let port = handle.local_addrs()[0].port();
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let mut a = Raw::registered(addr, "a", "").await;
+        let mut b = Raw::registered(addr, "b", "").await;
+        let _c = Raw::registered(addr, "c", "").await;
+        still_chatting(&mut a, &mut b, "b", "doble pila").await;
+        for u in handle.users() {
+            assert!(!u.host.starts_with(':'), "{}", u.host);
+        }
+        handle.shutdown().await;
+    })
+    .await;
+}
