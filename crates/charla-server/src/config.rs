@@ -1,7 +1,7 @@
 //! The server's configuration: one [`Config`] with serde defaults, read from TOML.
 //!
 //! Every field has a default, so an empty file (or no file) gives a working server on
-//! `0.0.0.0:6667`. Unknown keys are not an error — they are collected with `serde_ignored` and
+//! `0.0.0.0:6667` and, with a generated certificate, TLS on `0.0.0.0:6697`. Unknown keys are not an error — they are collected with `serde_ignored` and
 //! returned as warnings so that a typo is reported instead of silently ignored.
 //! The reference for every option is `docs/CONFIG.md`; `charla.example.toml` shows them all.
 
@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+
+use crate::tls::TlsConfig;
 
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -53,20 +55,36 @@ pub struct Config {
     pub flood: FloodConfig,
     /// Operator accounts (OPER name password).
     pub opers: Vec<OperConfig>,
+    /// Where the server keeps its files (the generated TLS certificate). Relative paths are
+    /// relative to the working directory.
+    pub data_dir: PathBuf,
+    /// The TLS certificate and handshake settings for listeners with `tls = true`.
+    pub tls: TlsConfig,
 }
 
-/// One listening socket. Later issues add `tls = true` here.
+/// One listening socket.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListenerConfig {
     /// The address and port, e.g. `"0.0.0.0:6667"` or `"[::]:6667"`. Port 0 picks a free port.
     pub address: SocketAddr,
+    /// Whether clients speak TLS on this socket (with the certificate of `[tls]`).
+    #[serde(default)]
+    pub tls: bool,
 }
 
 impl ListenerConfig {
     /// A plain TCP listener on `address`.
     pub fn tcp(address: SocketAddr) -> Self {
-        ListenerConfig { address }
+        ListenerConfig {
+            address,
+            tls: false,
+        }
+    }
+
+    /// A TLS listener on `address`.
+    pub fn tls(address: SocketAddr) -> Self {
+        ListenerConfig { address, tls: true }
     }
 }
 
@@ -142,13 +160,18 @@ impl Default for Config {
         Config {
             server_name: default_server_name(),
             network: "Charla".to_owned(),
-            listeners: vec![ListenerConfig::tcp(SocketAddr::from(([0, 0, 0, 0], 6667)))],
+            listeners: vec![
+                ListenerConfig::tcp(SocketAddr::from(([0, 0, 0, 0], 6667))),
+                ListenerConfig::tls(SocketAddr::from(([0, 0, 0, 0], 6697))),
+            ],
             password: None,
             motd: Some("Welcome to Charla.".to_owned()),
             motd_file: None,
             limits: Limits::default(),
             flood: FloodConfig::default(),
             opers: Vec::new(),
+            data_dir: PathBuf::from("data"),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -255,6 +278,9 @@ impl Config {
         if self.flood.enabled && (self.flood.burst == 0 || self.flood.lines_per_sec <= 0.0) {
             return bad("flood.burst and flood.lines_per_sec must be positive");
         }
+        self.tls
+            .check()
+            .map_err(|m| ConfigError::Invalid(m.to_owned()))?;
         for oper in &self.opers {
             if argon2::PasswordHash::new(&oper.password_hash).is_err() {
                 return Err(ConfigError::Invalid(format!(
@@ -314,6 +340,9 @@ mod tests {
             SocketAddr::from(([0, 0, 0, 0], 6667))
         );
         assert!(c.limits.exempt_loopback);
+        assert!(!c.listeners[0].tls);
+        assert_eq!(c.listeners[1].address.port(), 6697);
+        assert!(c.listeners[1].tls);
     }
 
     #[test]

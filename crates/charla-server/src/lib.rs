@@ -10,6 +10,7 @@
 //! - [`config`]: the TOML configuration with defaults.
 //! - [`server`]: `Server`, `ServerHandle`, shutdown.
 //! - [`event`]: the live event stream and user snapshots.
+//! - [`tls`]: the certificate (configured, or generated and kept), the TLS handshake.
 //! - [`caps`]: IRCv3 capabilities offered.
 //! - [`isupport`]: RPL_ISUPPORT tokens.
 //! - [`mask`]: ban-mask wildcard matching.
@@ -57,6 +58,7 @@ pub mod server;
 pub mod session;
 pub mod state;
 pub mod timefmt;
+pub mod tls;
 pub mod tracker;
 pub mod writer;
 
@@ -64,3 +66,4 @@ pub use client::ConnectionId;
 pub use config::{Config, ConfigError, FloodConfig, Limits, ListenerConfig, OperConfig};
 pub use event::{MessageKind, ServerEvent, UserInfo};
 pub use server::{HandleError, Server, ServerHandle, StartError};
+pub use tls::{TlsConfig, TlsError};

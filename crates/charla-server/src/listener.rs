@@ -21,6 +21,7 @@ use tracing::{info, warn};
 use crate::config::Limits;
 use crate::connection::{self, Guards};
 use crate::state::State;
+use crate::tls::{self, Tls};
 use crate::tracker::Tracker;
 
 /// Why a connection was refused before its session started.
@@ -137,14 +138,16 @@ pub(crate) struct Shared {
     pub tasks: Arc<Tracker>,
 }
 
-/// Accepts connections on `listener` until shutdown.
+/// Accepts connections on `listener` until shutdown. With `tls`, each connection does its
+/// TLS handshake in its own task.
 pub(crate) async fn accept_loop(
     listener: TcpListener,
     shared: Shared,
+    tls: Option<Arc<Tls>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let local = listener.local_addr().ok();
-    info!(addr = ?local, "listening");
+    info!(addr = ?local, tls = tls.is_some(), "listening");
     loop {
         let permit = tokio::select! {
             p = shared.slots.clone().acquire_owned() => match p {
@@ -158,13 +161,20 @@ pub(crate) async fn accept_loop(
             _ = shutdown.changed() => break,
         };
         let _ = socket.set_nodelay(true);
-        start(&shared, socket, peer, permit);
+        start(&shared, socket, peer, permit, tls.as_ref(), &shutdown);
     }
     info!(addr = ?local, "listener stopped");
 }
 
 /// Starts a session for an accepted socket, or refuses it with an `ERROR` line.
-fn start(shared: &Shared, socket: TcpStream, peer: SocketAddr, permit: OwnedSemaphorePermit) {
+fn start(
+    shared: &Shared,
+    socket: TcpStream,
+    peer: SocketAddr,
+    permit: OwnedSemaphorePermit,
+    tls: Option<&Arc<Tls>>,
+    shutdown: &watch::Receiver<bool>,
+) {
     match shared.ips.admit(peer.ip()) {
         Ok(ip) => {
             let guards = Guards {
@@ -172,16 +182,29 @@ fn start(shared: &Shared, socket: TcpStream, peer: SocketAddr, permit: OwnedSema
                 ip,
                 task: shared.tasks.enter(),
             };
-            tokio::spawn(connection::serve_tcp(
-                shared.state.clone(),
-                socket,
-                peer,
-                guards,
-            ));
+            match tls {
+                Some(tls) => tokio::spawn(tls::serve(
+                    tls.clone(),
+                    shared.state.clone(),
+                    socket,
+                    peer,
+                    guards,
+                    shutdown.clone(),
+                )),
+                None => tokio::spawn(connection::serve_tcp(
+                    shared.state.clone(),
+                    socket,
+                    peer,
+                    guards,
+                )),
+            };
         }
         Err(refusal) => {
             warn!(%peer, %refusal, "connection refused");
-            tokio::spawn(refuse(socket, refusal));
+            // A TLS client cannot read a plain-text ERROR line: it just sees the close.
+            if tls.is_none() {
+                tokio::spawn(refuse(socket, refusal));
+            }
         }
     }
 }

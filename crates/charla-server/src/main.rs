@@ -18,7 +18,8 @@ use tracing::{info, warn};
 #[command(version, about)]
 struct Cli {
     /// The TOML configuration file (see docs/CONFIG.md); without it, defaults are used
-    /// (listen on 0.0.0.0:6667).
+    /// (listen on 0.0.0.0:6667, and with TLS on 0.0.0.0:6697 with a self-signed certificate
+    /// generated into ./data).
     #[arg(short, long, value_name = "FILE")]
     config: Option<PathBuf>,
     #[command(subcommand)]
@@ -61,8 +62,8 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(config: Config) -> anyhow::Result<()> {
     let handle = Server::start(config).await?;
-    for addr in handle.local_addrs() {
-        info!(%addr, server = %handle.server_name(), "charla-server listening");
+    for (addr, tls) in handle.listeners() {
+        info!(%addr, tls, server = %handle.server_name(), "charla-server listening");
     }
     let mut events = handle.subscribe();
     let log = tokio::spawn(async move {

@@ -17,6 +17,7 @@ use crate::listener::{self, IpLimiter, Refusal, Shared};
 use crate::outbound::Outgoing;
 use crate::sendq::CloseReason;
 use crate::state::State;
+use crate::tls::{Tls, TlsError};
 use crate::tracker::Tracker;
 
 /// How long [`ServerHandle::shutdown`] waits for sessions to say goodbye.
@@ -40,6 +41,9 @@ pub enum StartError {
     /// No listener is configured.
     #[error("no listeners configured")]
     NoListeners,
+    /// A TLS listener is configured but its certificate could not be loaded or generated.
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
 }
 
 /// Why an operator action failed.
@@ -71,6 +75,9 @@ pub struct Server;
 struct Inner {
     state: Arc<State>,
     addrs: Vec<SocketAddr>,
+    /// Each listener's bound address and whether it speaks TLS.
+    listeners: Vec<(SocketAddr, bool)>,
+    tls: Option<Arc<Tls>>,
     shared: Shared,
     shutdown_tx: watch::Sender<bool>,
 }
@@ -92,6 +99,14 @@ impl Server {
             return Err(StartError::NoListeners);
         }
         let motd = config.motd_lines()?;
+        // The certificate only matters (and is only generated) when a listener uses TLS.
+        let tls = if config.listeners.iter().any(|l| l.tls) {
+            let tls = Tls::load(&config.tls, &config.data_dir, &config.server_name)?;
+            tls.log();
+            Some(Arc::new(tls))
+        } else {
+            None
+        };
         let mut listeners = Vec::new();
         let mut addrs = Vec::new();
         for l in &config.listeners {
@@ -105,8 +120,13 @@ impl Server {
                 addr: l.address,
                 source,
             })?);
-            listeners.push(tcp);
+            listeners.push((tcp, l.tls));
         }
+        let listener_addrs = addrs
+            .iter()
+            .zip(&listeners)
+            .map(|(addr, (_, tls))| (*addr, *tls))
+            .collect();
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let shared = Shared {
             slots: Arc::new(Semaphore::new(config.limits.max_clients)),
@@ -114,10 +134,11 @@ impl Server {
             state: Arc::new(State::new(config, motd)),
             tasks: Arc::new(Tracker::default()),
         };
-        for tcp in listeners {
+        for (tcp, uses_tls) in listeners {
             tokio::spawn(listener::accept_loop(
                 tcp,
                 shared.clone(),
+                tls.clone().filter(|_| uses_tls),
                 shutdown_rx.clone(),
             ));
         }
@@ -125,6 +146,8 @@ impl Server {
             inner: Arc::new(Inner {
                 state: shared.state.clone(),
                 addrs,
+                listeners: listener_addrs,
+                tls,
                 shared,
                 shutdown_tx,
             }),
@@ -157,6 +180,17 @@ impl ServerHandle {
     /// The addresses the listeners are bound to (with the real port when 0 was asked).
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.inner.addrs.clone()
+    }
+
+    /// Each listener's bound address and whether it speaks TLS, in configuration order.
+    pub fn listeners(&self) -> Vec<(SocketAddr, bool)> {
+        self.inner.listeners.clone()
+    }
+
+    /// The SHA-256 fingerprint of the TLS certificate (`"3A:7F:…"`, as the Charla app shows
+    /// it), or `None` when no listener uses TLS.
+    pub fn tls_fingerprint(&self) -> Option<String> {
+        self.inner.tls.as_ref().map(|t| t.fingerprint().to_owned())
     }
 
     /// The server name.

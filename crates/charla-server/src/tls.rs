@@ -1,0 +1,393 @@
+//! TLS for the listeners marked `tls = true`: the certificate, the acceptor, the handshake.
+//!
+//! Security by default (DESIGN.md): when no certificate is configured, the server generates a
+//! self-signed one on first start and keeps it in the data directory (`tls-cert.pem`, and
+//! `tls-key.pem` readable by the owner only), so that it stays the same across restarts and a
+//! client's trust-on-first-use pin keeps matching. Its SHA-256 fingerprint is logged at start
+//! in the form the Charla app shows (upper-case hex pairs joined by `:`), so that users can
+//! compare the two.
+//!
+//! The handshake runs in the connection's own task, under a time limit, never in the accept
+//! loop: a client that connects and says nothing costs one task until the limit, not the
+//! listener. A finished handshake hands the stream to the same session code as plain TCP.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+use tracing::{debug, info, warn};
+
+use crate::connection::{self, Guards};
+use crate::state::State;
+
+/// The file name of the generated certificate inside the data directory.
+pub const GENERATED_CERT_FILE: &str = "tls-cert.pem";
+/// The file name of the generated private key inside the data directory.
+pub const GENERATED_KEY_FILE: &str = "tls-key.pem";
+
+/// The `[tls]` section of the configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// A PEM file with the certificate chain (leaf first). Without it (and `key`), a
+    /// self-signed certificate is generated in the data directory.
+    pub cert: Option<PathBuf>,
+    /// A PEM file with the private key of `cert` (PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<PathBuf>,
+    /// Seconds a client may take to finish the TLS handshake before it is disconnected.
+    pub handshake_timeout_secs: u64,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            cert: None,
+            key: None,
+            handshake_timeout_secs: 10,
+        }
+    }
+}
+
+impl TlsConfig {
+    /// Checks that `cert` and `key` come together and that the timeout is not zero.
+    pub fn check(&self) -> Result<(), &'static str> {
+        if self.cert.is_some() != self.key.is_some() {
+            return Err("tls.cert and tls.key must be given together");
+        }
+        if self.handshake_timeout_secs == 0 {
+            return Err("tls.handshake_timeout_secs must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// The handshake time limit as a [`Duration`].
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_secs(self.handshake_timeout_secs)
+    }
+}
+
+/// Why TLS could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A certificate or key file could not be read or parsed.
+    #[error("cannot load {path}: {source}")]
+    Pem {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: rustls::pki_types::pem::Error,
+    },
+    /// A certificate file holds no certificate.
+    #[error("no certificate found in {0}")]
+    NoCertificate(PathBuf),
+    /// The data directory or a generated file could not be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The certificate could not be generated.
+    #[error("cannot generate a certificate: {0}")]
+    Generate(#[from] rcgen::Error),
+    /// rustls refused the certificate or key (e.g. the key does not match the certificate).
+    #[error("invalid certificate or key: {0}")]
+    Rustls(#[from] rustls::Error),
+}
+
+/// Where the certificate came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertSource {
+    /// The files named by `tls.cert` and `tls.key`.
+    Configured,
+    /// A self-signed certificate generated earlier and read back from the data directory.
+    Reused,
+    /// A self-signed certificate generated on this start.
+    Generated,
+}
+
+/// A ready TLS setup: the acceptor and the certificate's fingerprint.
+#[derive(Clone)]
+pub struct Tls {
+    acceptor: TlsAcceptor,
+    fingerprint: String,
+    source: CertSource,
+    handshake_timeout: Duration,
+}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tls")
+            .field("fingerprint", &self.fingerprint)
+            .field("source", &self.source)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tls {
+    /// Loads the configured certificate, or reuses or generates the self-signed one in
+    /// `data_dir` (created if missing). `server_name` goes into the generated certificate.
+    pub fn load(config: &TlsConfig, data_dir: &Path, server_name: &str) -> Result<Tls, TlsError> {
+        let (chain, key, source) = match (&config.cert, &config.key) {
+            (Some(cert), Some(key)) => (read_chain(cert)?, read_key(key)?, CertSource::Configured),
+            _ => generated(data_dir, server_name)?,
+        };
+        let fingerprint = fingerprint(&chain[0]);
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let server_config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)?;
+        Ok(Tls {
+            acceptor: TlsAcceptor::from(Arc::new(server_config)),
+            fingerprint,
+            source,
+            handshake_timeout: config.handshake_timeout(),
+        })
+    }
+
+    /// The SHA-256 fingerprint of the certificate, e.g. `"3A:7F:…"` (32 hex pairs).
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// Where the certificate came from.
+    pub fn source(&self) -> CertSource {
+        self.source
+    }
+
+    /// Logs the certificate's fingerprint (once per start), so users can check what their
+    /// client shows them.
+    pub fn log(&self) {
+        info!(
+            fingerprint = %self.fingerprint,
+            source = ?self.source,
+            "TLS certificate (SHA-256)"
+        );
+    }
+}
+
+/// The SHA-256 fingerprint of a DER certificate as upper-case hex pairs joined by `:`.
+pub fn fingerprint(der: &[u8]) -> String {
+    let digest = Sha256::digest(der);
+    let mut out = String::with_capacity(digest.len() * 3);
+    for (i, b) in digest.iter().enumerate() {
+        if i > 0 {
+            out.push(':');
+        }
+        out.push_str(&format!("{b:02X}"));
+    }
+    out
+}
+
+/// The paths of the generated certificate and key in `data_dir`.
+pub fn generated_paths(data_dir: &Path) -> (PathBuf, PathBuf) {
+    (
+        data_dir.join(GENERATED_CERT_FILE),
+        data_dir.join(GENERATED_KEY_FILE),
+    )
+}
+
+fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let pem = |source| TlsError::Pem {
+        path: path.to_owned(),
+        source,
+    };
+    let chain = CertificateDer::pem_file_iter(path)
+        .map_err(pem)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(pem)?;
+    if chain.is_empty() {
+        return Err(TlsError::NoCertificate(path.to_owned()));
+    }
+    Ok(chain)
+}
+
+fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    warn_if_readable_by_others(path);
+    PrivateKeyDer::from_pem_file(path).map_err(|source| TlsError::Pem {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// The generated certificate: read back when both files exist, else made and written now.
+fn generated(
+    data_dir: &Path,
+    server_name: &str,
+) -> Result<
+    (
+        Vec<CertificateDer<'static>>,
+        PrivateKeyDer<'static>,
+        CertSource,
+    ),
+    TlsError,
+> {
+    let (cert_path, key_path) = generated_paths(data_dir);
+    let (cert_there, key_there) = (cert_path.exists(), key_path.exists());
+    if cert_there && key_there {
+        return Ok((
+            read_chain(&cert_path)?,
+            read_key(&key_path)?,
+            CertSource::Reused,
+        ));
+    }
+    if cert_there || key_there {
+        // One without the other is useless (e.g. a crash between the two writes).
+        warn!(dir = %data_dir.display(), "only half of the generated certificate found; generating a new one");
+    }
+
+    // Names a client may use to reach a server started with defaults.
+    let mut names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
+    if server_name != "localhost" {
+        names.insert(0, server_name.to_owned());
+    }
+    let mut params = rcgen::CertificateParams::new(names)?;
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, server_name);
+    let key_pair = rcgen::KeyPair::generate()?;
+    let cert = params.self_signed(&key_pair)?;
+
+    create_private_dir(data_dir)?;
+    // The key first: a certificate on disk then always has its key next to it.
+    write_atomically(&key_path, key_pair.serialize_pem().as_bytes(), 0o600)?;
+    write_atomically(&cert_path, cert.pem().as_bytes(), 0o644)?;
+    info!(cert = %cert_path.display(), key = %key_path.display(), "generated a self-signed TLS certificate");
+
+    let key = PrivateKeyDer::try_from(key_pair.serialize_der())
+        .map_err(|e| TlsError::Rustls(rustls::Error::General(format!("generated key: {e}"))))?;
+    Ok((vec![cert.der().clone()], key, CertSource::Generated))
+}
+
+/// Creates the data directory (owner-only on Unix) if it does not exist.
+fn create_private_dir(dir: &Path) -> Result<(), TlsError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(|source| TlsError::Write {
+        path: dir.to_owned(),
+        source,
+    })
+}
+
+/// Writes `bytes` to a temporary file next to `path` with `mode` (Unix), syncs it and renames
+/// it over `path`, so a crash never leaves a truncated certificate or key behind.
+fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(), TlsError> {
+    let err = |source| TlsError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let tmp = path.with_extension("pem.tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(mode);
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    let mut file = options.open(&tmp).map_err(err)?;
+    file.write_all(bytes).map_err(err)?;
+    file.sync_all().map_err(err)?;
+    drop(file);
+    std::fs::rename(&tmp, path).map_err(err)
+}
+
+/// A private key that others can read deserves a warning (like ssh's), not a refusal.
+fn warn_if_readable_by_others(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            warn!(key = %path.display(), mode = format!("{:o}", meta.permissions().mode() & 0o777), "TLS private key is readable by other users; chmod 600 it");
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+/// Runs one TLS connection: the handshake under its time limit (abandoned at shutdown), then
+/// the ordinary session. Holds `guards` throughout, so a handshaking client counts against
+/// `max_clients` and its IP's limit like any other.
+pub(crate) async fn serve(
+    tls: Arc<Tls>,
+    state: Arc<State>,
+    socket: TcpStream,
+    peer: SocketAddr,
+    guards: Guards,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let handshake = tokio::time::timeout(tls.handshake_timeout, tls.acceptor.accept(socket));
+    // A dropped sender is not a shutdown: then only the time limit ends the handshake.
+    let shutting_down = async {
+        if shutdown.wait_for(|down| *down).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let stream = tokio::select! {
+        r = handshake => match r {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => {
+                debug!(%peer, error = %e, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                debug!(%peer, "TLS handshake timed out");
+                return;
+            }
+        },
+        () = shutting_down => return,
+    };
+    connection::serve(state, stream, peer, guards).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_is_upper_hex_pairs() {
+        let f = fingerprint(b"");
+        // SHA-256 of the empty string.
+        assert!(f.starts_with("E3:B0:C4:42:98:FC:1C:14"), "{f}");
+        assert_eq!(f.len(), 32 * 3 - 1);
+    }
+
+    #[test]
+    fn cert_and_key_come_together() {
+        let mut c = TlsConfig::default();
+        assert!(c.check().is_ok());
+        c.cert = Some("a.pem".into());
+        assert!(c.check().is_err());
+        c.key = Some("b.pem".into());
+        assert!(c.check().is_ok());
+        c.handshake_timeout_secs = 0;
+        assert!(c.check().is_err());
+    }
+}

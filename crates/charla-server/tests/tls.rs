@@ -1,0 +1,312 @@
+//! TLS listeners: a generated certificate that a pinned client trusts, TLS and plain clients
+//! in one conversation, handshakes that never come or are garbage, the certificate kept across
+//! restarts, and a configured certificate.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use charla_proto::OwnedMessage;
+use charla_proto::numeric::RPL_WELCOME;
+use charla_server::tls::{GENERATED_CERT_FILE, GENERATED_KEY_FILE, fingerprint};
+use charla_server::{Config, ListenerConfig, Server, ServerHandle, StartError};
+use common::{TIMEOUT, TestClient, TestServer};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, ReadHalf, WriteHalf};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+/// The test config with a plain listener and a TLS listener, keeping files in `data_dir`.
+fn tls_config(data_dir: &Path) -> Config {
+    let mut c = TestServer::test_config();
+    c.listeners
+        .push(ListenerConfig::tls(SocketAddr::from(([127, 0, 0, 1], 0))));
+    c.data_dir = data_dir.to_owned();
+    c
+}
+
+/// The plain and the TLS address of a server started with [`tls_config`].
+fn addrs(handle: &ServerHandle) -> (SocketAddr, SocketAddr) {
+    let listeners = handle.listeners();
+    let plain = listeners.iter().find(|(_, tls)| !tls).expect("plain").0;
+    let tls = listeners.iter().find(|(_, tls)| *tls).expect("tls").0;
+    (plain, tls)
+}
+
+/// A line client over TLS that trusts exactly the certificate in `cert_pem`.
+struct TlsClient {
+    reader: BufReader<ReadHalf<TlsStream<TcpStream>>>,
+    writer: WriteHalf<TlsStream<TcpStream>>,
+    /// The SHA-256 fingerprint of the certificate the server presented.
+    presented: String,
+}
+
+impl TlsClient {
+    async fn connect(addr: SocketAddr, cert_pem: &Path) -> anyhow::Result<TlsClient> {
+        let cert = CertificateDer::from_pem_file(cert_pem)?;
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert)?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector = TlsConnector::from(Arc::new(config));
+        let tcp = TcpStream::connect(addr).await?;
+        let name = ServerName::try_from("localhost")?;
+        let stream = tokio::time::timeout(TIMEOUT, connector.connect(name, tcp)).await??;
+        let presented = stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .map(|c| fingerprint(c))
+            .unwrap_or_default();
+        let (r, w) = tokio::io::split(stream);
+        Ok(TlsClient {
+            reader: BufReader::new(r),
+            writer: w,
+            presented,
+        })
+    }
+
+    async fn send(&mut self, line: &str) {
+        let bytes = format!("{line}\r\n");
+        tokio::time::timeout(TIMEOUT, async {
+            self.writer.write_all(bytes.as_bytes()).await?;
+            self.writer.flush().await
+        })
+        .await
+        .expect("send timed out")
+        .expect("send");
+    }
+
+    /// Skips lines until one matches `pred`; fails after the timeout.
+    async fn expect(&mut self, what: &str, pred: impl Fn(&OwnedMessage) -> bool) -> OwnedMessage {
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        loop {
+            let mut line = String::new();
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match tokio::time::timeout(left, self.reader.read_line(&mut line)).await {
+                Ok(Ok(n)) if n > 0 => {
+                    let m = OwnedMessage::parse(line.trim_end()).expect("parsable line");
+                    if pred(&m) {
+                        return m;
+                    }
+                }
+                other => panic!("expected {what}, got {other:?}"),
+            }
+        }
+    }
+
+    async fn register(&mut self, nick: &str) {
+        self.send(&format!("NICK {nick}")).await;
+        self.send(&format!("USER {nick} 0 * :Test {nick}")).await;
+        let code = format!("{RPL_WELCOME:03}");
+        self.expect("RPL_WELCOME", |m| m.command == code).await;
+        self.expect("end of MOTD", |m| m.command == "376" || m.command == "422")
+            .await;
+    }
+}
+
+/// Reads from a raw socket until the server closes it; returns the bytes it sent. Fails if the
+/// connection is still open after `within`.
+async fn read_until_closed(tcp: &mut TcpStream, within: Duration) -> Vec<u8> {
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let mut buf = [0u8; 4096];
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(left, tcp.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return got,
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Err(_) => panic!("connection still open after {within:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn tls_and_plain_clients_talk_in_one_channel() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let handle = Server::start(tls_config(dir.path())).await?;
+    let (plain_addr, tls_addr) = addrs(&handle);
+    let server_fingerprint = handle.tls_fingerprint().expect("a TLS fingerprint");
+    assert_eq!(handle.local_addrs().len(), 2);
+
+    let mut secure = TlsClient::connect(tls_addr, &dir.path().join(GENERATED_CERT_FILE)).await?;
+    assert_eq!(secure.presented, server_fingerprint);
+    secure.register("Ñandú").await;
+    let mut plain = TestClient::connect(plain_addr).await;
+    plain.register("alice").await;
+
+    secure.send("JOIN #café").await;
+    secure.expect("own JOIN", |m| m.command == "JOIN").await;
+    plain.send("JOIN #café").await;
+    plain.expect_command("JOIN").await;
+    secure
+        .expect("alice's JOIN", |m| {
+            m.command == "JOIN" && m.source_nick() == Some("alice")
+        })
+        .await;
+
+    secure.send("PRIVMSG #café :¡Hola! 🔒 cifrado").await;
+    let m = plain.expect_command("PRIVMSG").await;
+    assert_eq!(m.source_nick(), Some("Ñandú"));
+    assert_eq!(m.param(1), Some("¡Hola! 🔒 cifrado"));
+
+    plain.send("PRIVMSG #café :y yo en claro").await;
+    let m = secure
+        .expect("alice's PRIVMSG", |m| m.command == "PRIVMSG")
+        .await;
+    assert_eq!(m.source_nick(), Some("alice"));
+    assert_eq!(m.param(1), Some("y yo en claro"));
+
+    secure.send("QUIT :adiós").await;
+    let m = plain.expect_command("QUIT").await;
+    assert_eq!(m.source_nick(), Some("Ñandú"));
+    handle.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_client_that_never_says_hello_is_closed_by_the_handshake_timeout() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut config = tls_config(dir.path());
+    config.tls.handshake_timeout_secs = 1;
+    let handle = Server::start(config).await?;
+    let (_, tls_addr) = addrs(&handle);
+
+    let started = tokio::time::Instant::now();
+    let mut silent = TcpStream::connect(tls_addr).await?;
+    let got = read_until_closed(&mut silent, Duration::from_secs(5)).await;
+    assert!(
+        got.is_empty(),
+        "the server sent {got:?} before a ClientHello"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "closed too early"
+    );
+
+    // The silent client did not hold up anyone else.
+    let mut ok = TlsClient::connect(tls_addr, &dir.path().join(GENERATED_CERT_FILE)).await?;
+    ok.register("bob").await;
+    handle.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn plain_irc_on_the_tls_port_is_a_clean_close() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let handle = Server::start(tls_config(dir.path())).await?;
+    let (_, tls_addr) = addrs(&handle);
+
+    for garbage in [
+        &b"NICK mallory\r\nUSER m 0 * :m\r\n"[..],
+        &[0x16, 0x03, 0x01, 0xff, 0xff, 0, 0, 0][..],
+        &[0u8; 2048][..],
+    ] {
+        let mut tcp = TcpStream::connect(tls_addr).await?;
+        tcp.write_all(garbage).await?;
+        let got = read_until_closed(&mut tcp, TIMEOUT).await;
+        // At most a TLS alert record (content type 21), never IRC text.
+        assert!(
+            got.is_empty() || got[0] == 21,
+            "unexpected answer to garbage: {got:?}"
+        );
+    }
+    assert!(handle.users().is_empty());
+
+    let mut ok = TlsClient::connect(tls_addr, &dir.path().join(GENERATED_CERT_FILE)).await?;
+    ok.register("carol").await;
+    handle.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_generated_certificate_is_kept_across_restarts() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("nested").join("data");
+
+    let first = Server::start(tls_config(&data)).await?;
+    let fingerprint = first.tls_fingerprint().expect("fingerprint");
+    assert_eq!(fingerprint.len(), 32 * 3 - 1, "{fingerprint}");
+    first.shutdown().await;
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.join(GENERATED_KEY_FILE))?
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "key mode {mode:o}");
+        let mode = std::fs::metadata(&data)?.permissions().mode();
+        assert_eq!(mode & 0o077, 0, "data dir mode {mode:o}");
+    }
+
+    let second = Server::start(tls_config(&data)).await?;
+    assert_eq!(second.tls_fingerprint(), Some(fingerprint.clone()));
+    let (_, tls_addr) = addrs(&second);
+    let client = TlsClient::connect(tls_addr, &data.join(GENERATED_CERT_FILE)).await?;
+    assert_eq!(client.presented, fingerprint);
+    second.shutdown().await;
+
+    // Another data directory means another certificate.
+    let other = tempfile::tempdir()?;
+    let third = Server::start(tls_config(other.path())).await?;
+    assert_ne!(third.tls_fingerprint(), Some(fingerprint));
+    third.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_configured_certificate_is_used_as_given() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])?;
+    let cert_path = dir.path().join("mine.crt");
+    let key_path = dir.path().join("mine.key");
+    std::fs::write(&cert_path, ck.cert.pem())?;
+    std::fs::write(&key_path, ck.signing_key.serialize_pem())?;
+    let data = dir.path().join("data");
+
+    let mut config = tls_config(&data);
+    config.tls.cert = Some(cert_path.clone());
+    config.tls.key = Some(key_path.clone());
+    let handle = Server::start(config.clone()).await?;
+    assert_eq!(handle.tls_fingerprint(), Some(fingerprint(ck.cert.der())));
+    assert!(
+        !data.exists(),
+        "nothing generated when a certificate is configured"
+    );
+    let (_, tls_addr) = addrs(&handle);
+    let mut c = TlsClient::connect(tls_addr, &cert_path).await?;
+    c.register("dave").await;
+    handle.shutdown().await;
+
+    // A key that is not PEM stops the start with a TLS error.
+    std::fs::write(&key_path, "not a key")?;
+    match Server::start(config).await {
+        Err(StartError::Tls(_)) => {}
+        other => panic!("expected a TLS error, got {other:?}"),
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn without_tls_listeners_nothing_is_generated() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    let mut config = TestServer::test_config();
+    config.data_dir = data.clone();
+    let handle = Server::start(config).await?;
+    assert_eq!(handle.tls_fingerprint(), None);
+    assert!(handle.listeners().iter().all(|(_, tls)| !tls));
+    assert!(!data.exists());
+    handle.shutdown().await;
+    Ok(())
+}
