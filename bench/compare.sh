@@ -180,8 +180,10 @@ for server in charla $PEERS; do
         --duration "$DURATION" --concurrency 16 --timeout 300
     run_bench "$server" "$pid" "$port" history --timeout 120
     if [ "$ABUSE" = 1 ]; then
+        # The kernel takes up to 4 MiB per socket (tcp_wmem) before a server's own queue
+        # grows, so each slow client must be sent well over 5 MiB: 1,000 x 400 B x 30 s.
         run_bench "$server" "$pid" "$port" slow-readers --clients "$SLOW" --senders 10 \
-            --rate 500 --duration 20 --concurrency 16 --timeout 300
+            --rate 1000 --duration 30 --concurrency 16 --timeout 300
     fi
     stop_server "$pid"
 done
