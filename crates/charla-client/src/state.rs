@@ -816,16 +816,27 @@ pub fn ctcp(text: &str) -> Option<(&str, &str)> {
 }
 
 /// Whether `text` mentions `nick` as a word (case-insensitively; letters, digits and the nick
-/// characters `_-[]\`^{}|` around it make it a different word).
+/// characters `_-[]\`^{}|` around it make it a different word). Links and e-mail addresses
+/// do not count: `https://example.org/ñandú` names a page, not the person (the URL rules are
+/// linkify's, which the app also uses to make links clickable).
 pub fn mentions(text: &str, nick: &str) -> bool {
     if nick.is_empty() {
         return false;
     }
-    let text = casefold(text);
     let nick = casefold(nick);
+    let mut finder = linkify::LinkFinder::new();
+    finder.kinds(&[linkify::LinkKind::Url, linkify::LinkKind::Email]);
+    finder
+        .spans(text)
+        .filter(|span| span.kind().is_none())
+        .any(|span| mentions_in_words(&casefold(span.as_str()), &nick))
+}
+
+/// Whether folded `text` holds folded `nick` with no word character on either side.
+fn mentions_in_words(text: &str, nick: &str) -> bool {
     let is_word = |c: char| c.is_alphanumeric() || "_-[]\\`^{}|".contains(c);
     let mut from = 0;
-    while let Some(pos) = text[from..].find(nick.as_ref()) {
+    while let Some(pos) = text[from..].find(nick) {
         let start = from + pos;
         let end = start + nick.len();
         let before_ok = text[..start]

@@ -310,3 +310,91 @@ async fn without_tls_listeners_nothing_is_generated() -> anyhow::Result<()> {
     handle.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn shutdown_does_not_wait_for_a_pending_handshake() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut config = tls_config(dir.path());
+    config.tls.handshake_timeout_secs = 60;
+    let handle = Server::start(config).await?;
+    let (_, tls_addr) = addrs(&handle);
+    let mut silent = TcpStream::connect(tls_addr).await?;
+    // Let the server accept it and start waiting for the ClientHello.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let started = tokio::time::Instant::now();
+    tokio::time::timeout(TIMEOUT, handle.shutdown())
+        .await
+        .expect("shutdown finished");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "shutdown took {:?}",
+        started.elapsed()
+    );
+    read_until_closed(&mut silent, TIMEOUT).await;
+    Ok(())
+}
+
+/// The binary logs the fingerprint and which listener is TLS (what an operator compares with
+/// the app's trust prompt).
+#[test]
+fn the_binary_logs_the_fingerprint_of_its_generated_certificate() -> anyhow::Result<()> {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir()?;
+    let config_path = dir.path().join("charla.toml");
+    std::fs::write(
+        &config_path,
+        "server_name = \"tls.test\"\ndata_dir = \"datos\"\n\
+         [[listeners]]\naddress = \"127.0.0.1:0\"\ntls = true\n",
+    )?;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_charla-server"))
+        .arg("--config")
+        .arg(&config_path)
+        .current_dir(dir.path())
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut fingerprint_line = None;
+    let mut listening_line = None;
+    while fingerprint_line.is_none() || listening_line.is_none() {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let Ok(line) = rx.recv_timeout(left) else {
+            break;
+        };
+        if line.contains("TLS certificate") {
+            fingerprint_line = Some(line);
+        } else if line.contains("charla-server listening") {
+            listening_line = Some(line);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let cert = CertificateDer::from_pem_file(dir.path().join("datos").join(GENERATED_CERT_FILE))?;
+    let expected = fingerprint(&cert);
+    let fingerprint_line = fingerprint_line.expect("a fingerprint log line");
+    assert!(
+        fingerprint_line.contains(&expected),
+        "{fingerprint_line} lacks {expected}"
+    );
+    let listening_line = listening_line.expect("a listening log line");
+    assert!(listening_line.contains("tls=true"), "{listening_line}");
+    Ok(())
+}

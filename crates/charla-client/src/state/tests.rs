@@ -349,10 +349,29 @@ fn mention_matching() {
         ("hola ÑANDÚ", "ñandú", true),
         ("", "ana", false),
         ("x", "", false),
+        // A nick inside a link or an address names a page or a mailbox, not the person.
+        ("https://example.org/ñandú", "ñandú", false),
+        ("mirá https://ejemplo.org/Ñandú?x=1, ¿sí?", "ñandú", false),
+        ("https://ana.example.org", "ana", false),
+        ("escribile a ana@example.org", "ana", false),
+        // The same text outside the link still does.
+        ("ñandú: https://example.org/ñandú", "ñandú", true),
+        ("https://example.org/x ¿viste, Ñandú? 🎉", "ñandú", true),
     ];
     for (text, nick, want) in cases {
         assert_eq!(mentions(text, nick), want, "{text:?} {nick:?}");
     }
+}
+
+#[test]
+fn a_link_with_our_nick_is_not_a_mention() {
+    let mut s = State::new("Ñandú");
+    s.apply(&irc(":Ñandú!n@h JOIN #charla"));
+    let n = s.apply(&irc(":bob!b@h PRIVMSG #charla :https://example.org/ñandú"));
+    assert_eq!(n, None, "no notification for a link");
+    let b = chan(&s);
+    assert_eq!((b.unread, b.mentions), (1, 0));
+    assert!(!last(b).highlight, "the line is not tinted");
 }
 
 #[test]
