@@ -132,6 +132,75 @@ fn code_has_words(code: &str) -> bool {
     )
 }
 
+/// An informational numeric of the welcome burst (002–004, LUSERS 251–266, MOTD) as a
+/// sentence for the server buffer; `None` for one not worth a line. Counts are read from the
+/// parameters, so "1 1 :Current local users 1, max 1" reads "1 user on this server (at most 1
+/// so far)" whatever the server's own wording. Numerics it does not know give their text.
+pub fn info_numeric(num: u16, msg: &OwnedMessage) -> Option<String> {
+    let p = |i: usize| msg.param(i).unwrap_or("");
+    let count = |i: usize| msg.param(i).and_then(|n| n.parse::<u64>().ok());
+    let server_text = msg.params.last().map(String::as_str).unwrap_or("");
+    let text = match num {
+        // 004 <client> <servername> <version> <usermodes> <chanmodes> [...]
+        numeric::RPL_MYINFO if !p(1).is_empty() => format!("The server {} runs {}", p(1), p(2))
+            .trim_end()
+            .to_owned(),
+        numeric::RPL_LUSEROP => match count(1)? {
+            0 => "No IRC operators online".to_owned(),
+            n => format!("{} online", plural(n, "IRC operator", "IRC operators")),
+        },
+        numeric::RPL_LUSERUNKNOWN => match count(1)? {
+            0 => return None,
+            n => format!(
+                "{} still logging in",
+                plural(n, "connection", "connections")
+            ),
+        },
+        numeric::RPL_LUSERCHANNELS => match count(1)? {
+            0 => "No channels yet".to_owned(),
+            n => format!("{} in use", plural(n, "channel", "channels")),
+        },
+        // 265/266 <client> [<u> <m>] :Current local users <u>, max <m>
+        numeric::RPL_LOCALUSERS | numeric::RPL_GLOBALUSERS => {
+            let place = if num == numeric::RPL_LOCALUSERS {
+                "on this server"
+            } else {
+                "on the network"
+            };
+            match (count(1), count(2)) {
+                (Some(now), Some(most)) if msg.params.len() > 3 => format!(
+                    "{} {place} (at most {most} so far)",
+                    plural(now, "user", "users")
+                ),
+                _ => server_text.to_owned(),
+            }
+        }
+        // "End of /MOTD command": the MOTD is plainly over, and /MOTD is jargon.
+        numeric::RPL_ENDOFMOTD => return None,
+        // A MOTD line starts with "- " by tradition: the dash is decoration.
+        numeric::RPL_MOTD => server_text
+            .strip_prefix("- ")
+            .unwrap_or(server_text)
+            .to_owned(),
+        numeric::RPL_MOTDSTART => "Message of the day:".to_owned(),
+        _ if msg.params.len() > 2 => {
+            // Counts before a sentence ("3 :channels formed") read well joined.
+            msg.params[1..].join(" ")
+        }
+        _ => server_text.to_owned(),
+    };
+    (!text.is_empty()).then_some(text)
+}
+
+/// "1 user", "3 users".
+fn plural(n: u64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
 /// One WHOIS reply line as a sentence.
 pub fn whois_line(num: u16, msg: &OwnedMessage) -> String {
     let p = |i: usize| msg.param(i).unwrap_or("");
@@ -190,6 +259,68 @@ mod tests {
         ];
         for (line, num, want) in cases {
             assert_eq!(error_numeric(num, &m(line)), want, "{line}");
+        }
+    }
+
+    #[test]
+    fn the_welcome_burst_reads_as_sentences() {
+        let info = |line: &str| {
+            let msg = m(line);
+            let num = msg.command.parse::<u16>().unwrap();
+            info_numeric(num, &msg)
+        };
+        let cases = [
+            // As charla-server sends them.
+            (
+                ":s 004 ana charla.local charla-0.1.0 iorw beiklmnostv beIklov",
+                Some("The server charla.local runs charla-0.1.0"),
+            ),
+            (
+                ":s 265 ana 1 1 :Current local users 1, max 1",
+                Some("1 user on this server (at most 1 so far)"),
+            ),
+            (
+                ":s 266 ana 3 5 :Current global users 3, max 5",
+                Some("3 users on the network (at most 5 so far)"),
+            ),
+            (
+                ":s 252 ana 0 :operator(s) online",
+                Some("No IRC operators online"),
+            ),
+            (
+                ":s 252 ana 1 :operator(s) online",
+                Some("1 IRC operator online"),
+            ),
+            (":s 253 ana 0 :unknown connection(s)", None),
+            (
+                ":s 253 ana 2 :unknown connection(s)",
+                Some("2 connections still logging in"),
+            ),
+            (":s 254 ana 0 :channels formed", Some("No channels yet")),
+            (":s 254 ana 4 :channels formed", Some("4 channels in use")),
+            (
+                ":s 375 ana :- charla.local Message of the day - ",
+                Some("Message of the day:"),
+            ),
+            (":s 372 ana :- ¡Bienvenidos! 🎉", Some("¡Bienvenidos! 🎉")),
+            (":s 376 ana :End of /MOTD command.", None),
+            // 265 without the optional counts: the server's sentence.
+            (
+                ":s 265 ana :Current local users: 7  Max: 9",
+                Some("Current local users: 7  Max: 9"),
+            ),
+            // Unknown informational numerics keep their text.
+            (
+                ":s 002 ana :Your host is charla.local, running version 0.1",
+                Some("Your host is charla.local, running version 0.1"),
+            ),
+            (
+                ":s 250 ana :Highest connection count: 3",
+                Some("Highest connection count: 3"),
+            ),
+        ];
+        for (line, want) in cases {
+            assert_eq!(info(line).as_deref(), want, "{line}");
         }
     }
 

@@ -584,10 +584,22 @@ impl State {
                     );
                 }
             }
-            // Server version and mode letters: for programs, not people.
-            numeric::RPL_CREATIONTIME | numeric::RPL_MYINFO => {}
+            // The channel's creation time: for programs, not people.
+            numeric::RPL_CREATIONTIME => {}
             numeric::RPL_UMODEIS => {
                 self.user_modes = apply_user_modes("", p(1));
+            }
+            numeric::ERR_NOMOTD => {
+                // Part of every welcome burst on a server without a MOTD: news, not a failure.
+                let text = words::error_numeric(num, msg);
+                let id = self.error_buffer(msg);
+                self.push_to(
+                    id,
+                    Line {
+                        time,
+                        ..Line::info(LineKind::Info, text)
+                    },
+                );
             }
             400..=599 => {
                 let text = words::error_numeric(num, msg);
@@ -609,17 +621,8 @@ impl State {
                 self.push_server_at(time, LineKind::Error, text);
             }
             _ => {
-                // Informational numerics (MOTD, LUSERS, ...): their text, in the server buffer.
-                // Counts before a sentence ("3 :channels formed") read well joined; the user
-                // counts of 265/266 repeat themselves in their sentence.
-                let sentence_only =
-                    matches!(num, numeric::RPL_LOCALUSERS | numeric::RPL_GLOBALUSERS);
-                let text = if msg.params.len() > 2 && !sentence_only {
-                    msg.params[1..].join(" ")
-                } else {
-                    last.to_owned()
-                };
-                if !text.is_empty() {
+                // Informational numerics (MOTD, LUSERS, ...): in words, in the server buffer.
+                if let Some(text) = words::info_numeric(num, msg) {
                     self.push_server_at(time, LineKind::Info, text);
                 }
             }

@@ -509,14 +509,14 @@ fn invites_and_informational_numerics_read_well() {
     s.apply(&irc(":bob!b@h INVITE carla #charla"));
     assert_eq!(last(chan(&s)).text, "bob invited carla to #charla");
     s.apply(&irc(":srv 254 ana 3 :channels formed"));
-    assert_eq!(last(s.server_buffer()).text, "3 channels formed");
+    assert_eq!(last(s.server_buffer()).text, "3 channels in use");
     s.apply(&irc(":srv 265 ana 5 10 :Current local users 5, max 10"));
     assert_eq!(
         last(s.server_buffer()).text,
-        "Current local users 5, max 10"
+        "5 users on this server (at most 10 so far)"
     );
     s.apply(&irc(":srv 372 ana :- Bienvenidos 🎉"));
-    assert_eq!(last(s.server_buffer()).text, "- Bienvenidos 🎉");
+    assert_eq!(last(s.server_buffer()).text, "Bienvenidos 🎉");
 }
 
 #[test]
@@ -531,8 +531,60 @@ fn topic_and_away_replies_are_said_where_asked() {
     assert!(s.away);
     assert_eq!(last(chan(&s)).text, "You are now marked as away");
     s.apply(&irc(":srv 004 ana srv charla-0.1 iow beIiklmnostv"));
+    assert_eq!(
+        last(s.server_buffer()).text,
+        "The server srv runs charla-0.1",
+        "004 in words, without the mode letters"
+    );
+}
+
+/// The welcome burst as charla-server sends it: every line in the server buffer is a sentence,
+/// none starts with bare counts or mode letters, and the MOTD's end is not announced.
+#[test]
+fn the_welcome_burst_has_no_raw_parameters() {
+    let mut s = State::new("ana");
+    for line in [
+        ":srv 001 ana :Welcome to the Charla IRC Network, ana!a@127.0.0.1",
+        ":srv 002 ana :Your host is srv, running version charla-0.1.0",
+        ":srv 003 ana :This server was created 2026-11-23 10:00:00 UTC",
+        ":srv 004 ana srv charla-0.1.0 iorw beiklmnostv beIklov",
+        ":srv 005 ana PREFIX=(ov)@+ CHANTYPES=# :are supported by this server",
+        ":srv 251 ana :There are 1 users and 0 invisible on 1 servers",
+        ":srv 252 ana 0 :operator(s) online",
+        ":srv 253 ana 0 :unknown connection(s)",
+        ":srv 254 ana 0 :channels formed",
+        ":srv 255 ana :I have 1 clients and 0 servers",
+        ":srv 265 ana 1 1 :Current local users 1, max 1",
+        ":srv 266 ana 1 1 :Current global users 1, max 1",
+        ":srv 422 ana :MOTD File is missing",
+    ] {
+        s.apply(&irc(line));
+    }
+    let texts: Vec<&str> = s
+        .server_buffer()
+        .lines
+        .iter()
+        .map(|l| l.text.as_str())
+        .collect();
+    assert!(texts.contains(&"The server srv runs charla-0.1.0"));
+    assert!(texts.contains(&"1 user on this server (at most 1 so far)"));
+    assert!(texts.contains(&"1 user on the network (at most 1 so far)"));
+    assert!(texts.contains(&"No IRC operators online"));
+    assert!(texts.contains(&"No channels yet"));
+    for text in &texts {
+        assert!(
+            !text.split(' ').take(2).all(|w| w.parse::<u64>().is_ok()),
+            "raw counts in {text:?}"
+        );
+        assert!(!text.contains("beIklov"), "mode letters in {text:?}");
+        assert!(!text.contains("/MOTD"), "jargon in {text:?}");
+    }
+    // A server without a MOTD is not an error worth red.
     assert!(
-        !last(s.server_buffer()).text.contains("charla-0.1"),
-        "004 is for programs"
+        s.server_buffer()
+            .lines
+            .iter()
+            .all(|l| l.kind != LineKind::Error),
+        "{texts:?}"
     );
 }
