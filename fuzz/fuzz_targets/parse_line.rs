@@ -48,6 +48,8 @@ fuzz_target!(|data: &[u8]| {
     let bytes = b.finish();
     assert!(bytes.ends_with(b"\r\n"));
     let line = std::str::from_utf8(&bytes[..bytes.len() - 2]).expect("builder writes UTF-8");
+    // The body, source included, never passes the limit.
+    assert!(body_len(line) <= MAX_LINE - 2, "body of {line:?} too long");
     // A clamped body is at least MAX_LINE - 2 - 3 bytes (cut back to a char boundary).
     let clamped = body_len(line) >= MAX_LINE - 5;
     match OwnedMessage::parse(line) {

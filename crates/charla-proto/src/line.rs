@@ -14,6 +14,8 @@ pub struct LineBuilder {
     buf: Vec<u8>,
     /// Where the body (source or command) starts, after the tags.
     body_start: usize,
+    /// The body has begun (a source or command was written); `body_start` is fixed.
+    body_started: bool,
     has_tags: bool,
     has_command: bool,
     /// A trailing parameter was written; nothing may follow it.
@@ -68,12 +70,14 @@ impl LineBuilder {
     }
 
     fn start_body(&mut self) {
-        if self.has_tags && self.body_start == 0 {
+        if self.body_started {
+            return;
+        }
+        if self.has_tags {
             self.buf.push(b' ');
         }
-        if self.body_start == 0 {
-            self.body_start = self.buf.len();
-        }
+        self.body_start = self.buf.len();
+        self.body_started = true;
     }
 
     /// Sets the source (`nick!user@host` or a server name).
@@ -212,6 +216,19 @@ mod tests {
             b.command("CMD").param(p);
             assert_eq!(b.finish_string(), want);
         }
+    }
+
+    #[test]
+    fn the_source_counts_toward_the_limit_without_tags() {
+        let text = "ñ".repeat(300);
+        let mut b = LineBuilder::new();
+        b.source("alice_larga!~alice@127.0.0.1")
+            .command("PRIVMSG")
+            .param("#c")
+            .trailing(&text);
+        let line = b.finish();
+        assert!(line.len() <= MAX_LINE, "{} bytes", line.len());
+        assert!(std::str::from_utf8(&line).is_ok());
     }
 
     #[test]

@@ -148,6 +148,13 @@ fn check_anything(s: &str) -> Result<(), TestCaseError> {
     };
     let owned = m.to_owned_message();
     let line = owned.to_line();
+    // The body, source included, never passes the limit.
+    prop_assert!(
+        body_len(&line) <= MAX_LINE - 2,
+        "{} bytes: {:?}",
+        body_len(&line),
+        line
+    );
     // A clamped body is at least MAX_LINE - 2 - 3 bytes long (cut back to a char boundary).
     if body_len(&line) < MAX_LINE - 5 {
         prop_assert_eq!(OwnedMessage::parse(&line), Ok(owned), "line {:?}", line);
