@@ -529,3 +529,98 @@ async fn shutdown_says_goodbye_to_three_hundred_clients_at_once() {
     .await
     .expect("test timed out");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_order_for_everyone_while_members_are_disconnected() {
+    // The operator disconnects members in the middle of the traffic: every remaining member
+    // still sees the same sequence, QUIT lines included, at the same places.
+    const MEMBERS: usize = 40;
+    const SENDERS: usize = 4;
+    const PER_SENDER: usize = 150;
+    const LEAVERS: usize = 5;
+    const CHANNEL: &str = "#mezcla";
+    tokio::time::timeout(TEST_LIMIT, async {
+        let mut config = TestServer::test_config();
+        config.flood.enabled = false;
+        let server = TestServer::start_with(config).await;
+        let clients = populate(&server, MEMBERS, SENDERS, CHANNEL).await;
+        let mut leavers = Vec::new();
+        for i in 0..LEAVERS {
+            let mut c = Raw::registered(server.addr, &format!("x{i}"), "").await;
+            c.send(&format!("JOIN {CHANNEL}")).await;
+            c.expect_numeric("366").await;
+            leavers.push(c);
+        }
+        let pad = "·".repeat(150);
+        let mut set = JoinSet::new();
+        for (i, mut c) in clients.into_iter().enumerate() {
+            let pad = pad.clone();
+            set.spawn(async move {
+                let mut seq = Vec::new();
+                let mut messages = 0;
+                let mut quits = 0;
+                // Senders interleave sending with reading (as a real client does), so that
+                // their own queue never fills while they talk.
+                let mut to_send = if i < SENDERS { 0..PER_SENDER } else { 0..0 };
+                while messages < SENDERS * PER_SENDER || quits < LEAVERS {
+                    let sent = to_send.next();
+                    if let Some(n) = sent {
+                        c.send(&format!("PRIVMSG {CHANNEL} :{} {pad}", text(i, n)))
+                            .await;
+                    }
+                    // Read everything that is there (waiting a little after a send, long
+                    // when there is nothing left to send).
+                    let mut wait = if sent.is_some() {
+                        Duration::from_millis(1)
+                    } else {
+                        support::WAIT
+                    };
+                    let mut read = 0;
+                    while let Some(m) = c.try_recv(wait).await {
+                        wait = Duration::ZERO;
+                        read += 1;
+                        if m.command == "QUIT" {
+                            assert_eq!(m.param(0), Some("Killed (irc.test (fuera))"), "{m}");
+                            quits += 1;
+                            seq.push(format!("quit {}", m.source_nick().unwrap_or("?")));
+                        } else if m.command == "PRIVMSG" && m.param(0) == Some(CHANNEL) {
+                            messages += 1;
+                            let (s, n) = parse_text(m.param(1).unwrap_or("")).expect("numbered");
+                            seq.push(format!("{s}/{n}"));
+                        }
+                    }
+                    assert!(
+                        sent.is_some() || read > 0,
+                        "{}: nothing more after {messages} messages and {quits} quits",
+                        c.name
+                    );
+                }
+                // Kept open until everyone is done: an early hang-up would be one more QUIT.
+                (seq, c)
+            });
+        }
+        // Disconnect the leavers one by one while the messages flow.
+        for i in 0..LEAVERS {
+            tokio::time::sleep(Duration::from_millis(15)).await;
+            server
+                .handle
+                .disconnect(&format!("x{i}"), "fuera")
+                .expect("disconnect");
+        }
+        let mut all = Vec::new();
+        let mut keep = Vec::new();
+        while let Some(done) = set.join_next().await {
+            let (seq, c) = done.expect("member task");
+            all.push(seq);
+            keep.push(c);
+        }
+        for seq in &all {
+            assert_eq!(seq, &all[0]);
+        }
+        let users = server.handle.users();
+        assert_eq!(users.len(), MEMBERS);
+        drop(leavers);
+    })
+    .await
+    .expect("test timed out");
+}

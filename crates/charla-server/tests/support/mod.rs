@@ -39,6 +39,9 @@ pub struct Raw {
     /// A name for failure messages (the nick once registered).
     pub name: String,
     tail: VecDeque<String>,
+    /// Bytes of a line not complete yet: kept across a timed-out read, so that a short wait
+    /// never loses half a line (`read_until` appends to it).
+    partial: Vec<u8>,
 }
 
 impl Raw {
@@ -59,6 +62,7 @@ impl Raw {
             writer: w,
             name: "?".to_owned(),
             tail: VecDeque::new(),
+            partial: Vec::new(),
         }
     }
 
@@ -122,11 +126,12 @@ impl Raw {
 
     /// Reads one line before `deadline`.
     pub async fn read_until(&mut self, deadline: Instant) -> Read {
-        let mut buf = Vec::new();
-        match tokio::time::timeout_at(deadline, self.reader.read_until(b'\n', &mut buf)).await {
+        let read = self.reader.read_until(b'\n', &mut self.partial);
+        match tokio::time::timeout_at(deadline, read).await {
             Err(_) => Read::TimedOut,
             Ok(Err(_)) | Ok(Ok(0)) => Read::Closed,
             Ok(Ok(_)) => {
+                let buf = std::mem::take(&mut self.partial);
                 let line = match String::from_utf8(buf) {
                     Ok(line) => line,
                     Err(e) => panic!("{}: server sent invalid UTF-8: {e}", self.name),
@@ -223,11 +228,12 @@ impl Raw {
     /// Like [`read_until`](Self::read_until) but tolerant of anything (for connections that
     /// sent garbage): `Some(Some(line))`, `Some(None)` when closed, `None` on timeout.
     async fn read_until_lossy(&mut self, deadline: Instant) -> Option<Option<String>> {
-        let mut buf = Vec::new();
-        match tokio::time::timeout_at(deadline, self.reader.read_until(b'\n', &mut buf)).await {
+        let read = self.reader.read_until(b'\n', &mut self.partial);
+        match tokio::time::timeout_at(deadline, read).await {
             Err(_) => None,
             Ok(Err(_)) | Ok(Ok(0)) => Some(None),
             Ok(Ok(_)) => {
+                let buf = std::mem::take(&mut self.partial);
                 let line = String::from_utf8_lossy(&buf).trim_end().to_owned();
                 if self.tail.len() == TAIL {
                     self.tail.pop_front();
