@@ -1325,3 +1325,34 @@ async fn v4_mapped_loopback_is_exempt_too() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "server design: the kernel buffers megabytes for a non-reader before SendQ counts (server-bugs.md)"]
+async fn a_non_reader_is_dropped_within_half_a_megabyte() {
+    // What a stuck reader may cost is SendQ plus the socket's send buffer: with a 16 KiB
+    // SendQ it must be gone well before 512 KiB have been sent to it.
+    bounded(async {
+        let mut config = no_flood_config();
+        config.limits.sendq_bytes = 16 * 1024;
+        let server = TestServer::start_with(config).await;
+        let (mut talker, mut listener) = pair(&server, "talker", "listener", "#cap").await;
+        let socket = TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+        let stream = socket.connect(server.addr).await.expect("connect");
+        let mut stuck = Raw::from_stream(stream);
+        stuck.register("stuck", "").await;
+        stuck.send("JOIN #cap").await;
+        stuck.expect_numeric("366").await;
+        let line = format!("PRIVMSG #cap :{}\r\n", "x".repeat(380));
+        let mut sent = 0;
+        while server.handle.users().iter().any(|u| u.nick == "stuck") {
+            assert!(sent < 512 * 1024, "still connected after {sent} bytes");
+            talker.send_raw(line.repeat(10).as_bytes()).await;
+            for _ in 0..10 {
+                listener.expect_command("PRIVMSG").await;
+            }
+            sent += 10 * line.len();
+        }
+    })
+    .await;
+}
