@@ -156,31 +156,42 @@ pub async fn slow_readers(ctx: &Ctx, sizes: SlowReaders) -> Report {
     let peak = rss_peak.await.unwrap_or(0);
     add_load_metrics(&mut r, &result, "normal_");
 
-    // Now read what the slow clients were sent, to see whether and why they were closed.
+    // Which slow clients are still members, as the server sees it (NAMES, standard IRC): the
+    // server's view is reliable where reading the slow sockets is not (a closed socket's
+    // backlog may sit in the kernel for long after the server let go of it).
+    let slow_count = slow.len();
+    let still_members = slow_members(ctx, &channel, &format!("s{run}")).await;
+    // Then read a little of what the slow clients got, for the reasons given.
     let mut drains = JoinSet::new();
     for client in slow {
-        drains.spawn(drain_until_closed(client.reader, Duration::from_secs(10)));
+        drains.spawn(drain_until_closed(client.reader, Duration::from_secs(5)));
     }
-    let (mut closed, mut for_sendq, mut open) = (0usize, 0usize, 0usize);
+    let (mut seen_closed, mut for_sendq) = (0usize, 0usize);
     let mut reasons: Vec<String> = Vec::new();
     while let Some(done) = drains.join_next().await {
-        match done {
-            Ok(Some(reason)) => {
-                closed += 1;
-                if is_sendq_message(&reason) {
-                    for_sendq += 1;
-                }
-                if reasons.len() < 3 && !reasons.contains(&reason) {
-                    reasons.push(reason);
-                }
+        if let Ok(Some(reason)) = done {
+            seen_closed += 1;
+            if is_sendq_message(&reason) {
+                for_sendq += 1;
             }
-            _ => open += 1,
+            if reasons.len() < 3 && !reasons.contains(&reason) {
+                reasons.push(reason);
+            }
         }
     }
-    let count = closed + open;
+    let (closed, count) = match still_members {
+        Ok(n) => (slow_count.saturating_sub(n), slow_count),
+        Err(e) => {
+            r.note(format!(
+                "NAMES failed ({e}); counting closes seen on the sockets instead"
+            ));
+            (seen_closed, slow_count)
+        }
+    };
     r.metric("slow_disconnected", closed as f64, "clients");
+    r.metric("slow_still_open", (count - closed) as f64, "clients");
+    r.metric("slow_close_seen", seen_closed as f64, "clients");
     r.metric("slow_disconnected_sendq", for_sendq as f64, "clients");
-    r.metric("slow_still_open", open as f64, "clients");
     if !reasons.is_empty() {
         r.note(format!(
             "slow clients' close reasons: {}",
@@ -219,6 +230,64 @@ pub async fn slow_readers(ctx: &Ctx, sizes: SlowReaders) -> Report {
     );
     check_alive(ctx, &mut r);
     r
+}
+
+/// Counts the members of `channel` whose nick starts with `prefix`, asking with NAMES from a
+/// fresh client on another address; waits up to 10 s for the count to reach 0.
+async fn slow_members(ctx: &Ctx, channel: &str, prefix: &str) -> Result<usize, String> {
+    let mut client = conn::register(
+        &ctx.other_ip(),
+        &format!("{prefix}n"),
+        Duration::from_secs(10),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    loop {
+        client
+            .writer
+            .write_all(format!("NAMES {channel}\r\n").as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut members = 0;
+        let listed = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let line = client.reader.next_line().await.map_err(|e| e.to_string())?;
+                let line = line.ok_or("closed")?;
+                match conn::classify(&line) {
+                    conn::Reply::Ping(pong) => {
+                        client
+                            .writer
+                            .write_all(pong.as_bytes())
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    }
+                    conn::Reply::Numeric(charla_proto::numeric::RPL_NAMREPLY, params) => {
+                        let names = params.last().map(String::as_str).unwrap_or("");
+                        members += names
+                            .split(' ')
+                            .map(|n| n.trim_start_matches(['@', '+', '%', '~', '&']))
+                            .filter(|n| n.starts_with(prefix))
+                            .count();
+                    }
+                    conn::Reply::Numeric(charla_proto::numeric::RPL_ENDOFNAMES, _) => {
+                        return Ok::<(), String>(());
+                    }
+                    _ => {}
+                }
+            }
+        })
+        .await;
+        match listed {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err("no NAMES answer".into()),
+        }
+        if members == 0 || start.elapsed() > Duration::from_secs(10) {
+            return Ok(members);
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 /// Reads until the server closes the connection (or `deadline`); returns the reason (the
