@@ -19,6 +19,20 @@ use tokio::task::JoinSet;
 /// Upper bound for a whole test.
 const TEST_LIMIT: Duration = Duration::from_secs(60);
 
+/// Held by each test for its whole run: the tests here open hundreds of sockets each, and
+/// running them one at a time keeps the process under the usual limit of 1024 open files.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Runs `body` alone (see [`ONE_AT_A_TIME`]) and within [`TEST_LIMIT`] (counted from when it
+/// starts, not while it waits its turn).
+async fn one_at_a_time(body: impl Future<Output = ()>) {
+    // A test that failed poisons nothing: tokio's mutex has no poisoning.
+    let _turn = ONE_AT_A_TIME.lock().await;
+    tokio::time::timeout(TEST_LIMIT, body)
+        .await
+        .expect("test timed out");
+}
+
 /// One message as a member saw it: (sender index, sequence number).
 type Seen = (usize, usize);
 
@@ -88,7 +102,7 @@ async fn three_hundred_members_see_every_message_in_the_same_order() {
     const SENDERS: usize = 6;
     const PER_SENDER: usize = 40;
     const CHANNEL: &str = "#plaza";
-    tokio::time::timeout(TEST_LIMIT, async {
+    one_at_a_time(async {
         let server = TestServer::start().await;
         let clients = populate(&server, MEMBERS, SENDERS, CHANNEL).await;
         assert_eq!(server.handle.users().len(), MEMBERS);
@@ -146,8 +160,7 @@ async fn three_hundred_members_see_every_message_in_the_same_order() {
             assert_eq!(got, reference, "member m{i} saw a different order");
         }
     })
-    .await
-    .expect("test timed out");
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,7 +170,7 @@ async fn joins_parts_and_messages_keep_one_order_for_everyone() {
     const STAYING: usize = 100;
     const MOVERS: usize = 20;
     const CHANNEL: &str = "#pasillo";
-    tokio::time::timeout(TEST_LIMIT, async {
+    one_at_a_time(async {
         let server = TestServer::start().await;
         let stayers = populate(&server, STAYING, 1, CHANNEL).await;
         // Movers are registered but outside the channel.
@@ -234,8 +247,7 @@ async fn joins_parts_and_messages_keep_one_order_for_everyone() {
             assert_eq!(events, reference);
         }
     })
-    .await
-    .expect("test timed out");
+    .await;
 }
 
 /// Connects `n` clients at once and returns them unregistered.
@@ -255,7 +267,7 @@ async fn connect_all(server: &TestServer, n: usize) -> Vec<Raw> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_for_one_nick_gives_it_to_exactly_one() {
     const RACERS: usize = 50;
-    tokio::time::timeout(TEST_LIMIT, async {
+    one_at_a_time(async {
         let server = TestServer::start().await;
         let clients = connect_all(&server, RACERS).await;
         let mut set = JoinSet::new();
@@ -283,14 +295,13 @@ async fn racing_for_one_nick_gives_it_to_exactly_one() {
         assert_eq!(users.len(), 1);
         assert!(users[0].nick.eq_ignore_ascii_case("mismo"));
     })
-    .await
-    .expect("test timed out");
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_into_a_new_channel_makes_exactly_one_op() {
     const RACERS: usize = 100;
-    tokio::time::timeout(TEST_LIMIT, async {
+    one_at_a_time(async {
         let server = TestServer::start().await;
         let clients = populate(&server, RACERS, 0, "#previo").await;
         let mut set = JoinSet::new();
@@ -326,8 +337,7 @@ async fn racing_into_a_new_channel_makes_exactly_one_op() {
         let ops = names.iter().filter(|n| n.starts_with('@')).count();
         assert_eq!(ops, 1, "{names:?}");
     })
-    .await
-    .expect("test timed out");
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -336,7 +346,7 @@ async fn join_part_churn_leaves_one_consistent_channel() {
     // again and again; at the end everyone is in it, and the server agrees with itself.
     const CHURNERS: usize = 40;
     const ROUNDS: usize = 20;
-    tokio::time::timeout(TEST_LIMIT, async {
+    one_at_a_time(async {
         let server = TestServer::start_with({
             let mut c = TestServer::test_config();
             c.flood.enabled = false;
@@ -392,8 +402,7 @@ async fn join_part_churn_leaves_one_consistent_channel() {
             assert_eq!(n, 1, "{}: {:?}", u.nick, u.channels);
         }
     })
-    .await
-    .expect("test timed out");
+    .await;
 }
 
 /// Line `i` of the slow-reader test: its length and mix of 1-, 2- and 4-byte characters vary.
@@ -415,7 +424,7 @@ async fn slow_readers_get_every_byte_intact_and_in_order() {
     // over TCP (vectored writes) and over an in-process stream (copied writes).
     const LINES: usize = 1500;
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    tokio::time::timeout(TEST_LIMIT, async {
+    one_at_a_time(async {
         let mut config = TestServer::test_config();
         config.flood.enabled = false;
         config.limits.sendq_bytes = 4 * 1024 * 1024;
@@ -490,14 +499,13 @@ async fn slow_readers_get_every_byte_intact_and_in_order() {
         tcp_task.await.expect("tcp reader");
         mem_task.await.expect("in-process reader");
     })
-    .await
-    .expect("test timed out");
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_says_goodbye_to_three_hundred_clients_at_once() {
     const MEMBERS: usize = 300;
-    tokio::time::timeout(TEST_LIMIT, async {
+    one_at_a_time(async {
         let server = TestServer::start().await;
         let clients = populate(&server, MEMBERS, 0, "#final").await;
         let mut set = JoinSet::new();
@@ -526,8 +534,7 @@ async fn shutdown_says_goodbye_to_three_hundred_clients_at_once() {
             "still accepting after shutdown"
         );
     })
-    .await
-    .expect("test timed out");
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -539,7 +546,7 @@ async fn one_order_for_everyone_while_members_are_disconnected() {
     const PER_SENDER: usize = 150;
     const LEAVERS: usize = 5;
     const CHANNEL: &str = "#mezcla";
-    tokio::time::timeout(TEST_LIMIT, async {
+    one_at_a_time(async {
         let mut config = TestServer::test_config();
         config.flood.enabled = false;
         let server = TestServer::start_with(config).await;
@@ -621,6 +628,5 @@ async fn one_order_for_everyone_while_members_are_disconnected() {
         assert_eq!(users.len(), MEMBERS);
         drop(leavers);
     })
-    .await
-    .expect("test timed out");
+    .await;
 }
