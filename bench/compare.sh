@@ -117,10 +117,12 @@ start_server() {
     port=$(port_of "$name")
     sed "s#@RUN@#$RUN#g" "$PEERS_DIR/ngircd.conf" > "$RUN/ngircd.conf"
     sed "s#@RUN@#$RUN#g" "$PEERS_DIR/inspircd.conf" > "$RUN/inspircd.conf"
+    sed "s#@RUN@#$RUN#g" "$PEERS_DIR/charla.toml" > "$RUN/charla.toml"
+    sed "s#@RUN@#$RUN#g" "$PEERS_DIR/charla-defaults.toml" > "$RUN/charla-defaults.toml"
     case "$name" in
-        charla) RUST_LOG=warn "$CHARLA" --config "$PEERS_DIR/charla.toml" \
+        charla) RUST_LOG=warn "$CHARLA" --config "$RUN/charla.toml" \
                     > "$RUN/$name.log" 2>&1 & pid=$! ;;
-        charla-defaults) RUST_LOG=warn "$CHARLA" --config "$PEERS_DIR/charla-defaults.toml" \
+        charla-defaults) RUST_LOG=warn "$CHARLA" --config "$RUN/charla-defaults.toml" \
                     > "$RUN/$name.log" 2>&1 & pid=$! ;;
         ngircd) ngircd --nodaemon --config "$RUN/ngircd.conf" > "$RUN/$name.log" 2>&1 & pid=$! ;;
         inspircd)
@@ -186,6 +188,15 @@ for server in charla $PEERS; do
             --rate 1000 --duration 30 --concurrency 16 --timeout 300
     fi
     stop_server "$pid"
+    if [ "$server" = charla ]; then
+        # connect over TLS (charla's second listener), on a fresh server again; the peers have
+        # no TLS port configured.
+        start_server charla
+        RESULT_NAME=connect-tls run_bench charla "$SERVER_PID" 16677 connect --tls \
+            --clients "$CLIENTS" --hold 3 --concurrency "$(connect_concurrency_of charla)" \
+            --timeout 300
+        stop_server "$SERVER_PID"
+    fi
 done
 
 # --- abuse with charla's default limits -------------------------------------------------

@@ -17,6 +17,9 @@ ROWS = [
     ("connect", "registrations_per_s", "high"),
     ("connect", "register_p99_ms", "low"),
     ("connect", "rss_per_client_bytes", "low"),
+    ("connect-tls", "held", "high"),
+    ("connect-tls", "registrations_per_s", "high"),
+    ("connect-tls", "rss_per_client_bytes", "low"),
     ("fanout", "delivered_per_s", "high"),
     ("fanout", "loss_pct", "low"),
     ("fanout", "p50_ms", "low"),
@@ -150,6 +153,11 @@ def main():
     held = m(charla, "connect", "held")
     if held is not None:
         targets.append(("15,000 concurrent clients held", fmt(held), held >= 15000))
+    held_tls = m(charla, "connect-tls", "held")
+    if held_tls is not None:
+        rss_tls = m(charla, "connect-tls", "rss_per_client_bytes")
+        targets.append(("15,000 concurrent clients held over TLS (RSS per client reported)",
+                        f"{fmt(held_tls)} ({fmt(rss_tls)} B per client)", held_tls >= 15000))
     if targets:
         out.append("")
         out.append("Targets (plain TCP):")
