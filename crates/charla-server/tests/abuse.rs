@@ -1165,7 +1165,6 @@ async fn per_ip_limits_apply_to_in_process_sessions_from_other_addresses() {
 }
 
 #[tokio::test]
-#[ignore = "server bug: relayed lines with a source pass 512 bytes (charla-proto LineBuilder clamp; server-bugs.md)"]
 async fn relayed_lines_fit_in_512_bytes() {
     // A client may send 510 bytes of body; the server adds a source to relay it, so it must
     // cut the text (at a character boundary) to stay within 512 bytes with CR LF.
