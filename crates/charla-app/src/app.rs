@@ -384,12 +384,7 @@ impl CharlaApp {
                     ui.ctx()
                         .request_repaint_after(std::time::Duration::from_secs(1));
                 }
-                let stalled = match session.state.status {
-                    ConnectionStatus::Disconnected { .. } => true,
-                    // The user cancelled the certificate question: let them ask again.
-                    ConnectionStatus::WaitingForTrust => session.certificate_dismissed,
-                    _ => false,
-                };
+                let stalled = matches!(session.state.status, ConnectionStatus::Disconnected { .. });
                 if stalled && ui.small_button("Reconnect now").clicked() {
                     session.send(Command::Reconnect);
                 }

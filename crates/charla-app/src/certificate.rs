@@ -98,6 +98,8 @@ pub fn show(ui: &mut Ui, sessions: &mut [Session]) {
                     });
                 ui.add_space(10.0);
                 if ui.button("Close").clicked() {
+                    // Not connecting is the answer: the client says so in the status.
+                    command = Some(Command::Disconnect { reason: None });
                     dismiss = true;
                 }
                 ui.add_space(6.0);

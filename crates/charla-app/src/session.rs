@@ -39,7 +39,8 @@ pub struct Session {
     pub completion: Completion,
     /// An account to register once connected.
     pub registration: Option<Registration>,
-    /// Whether the user dismissed the current certificate question.
+    /// Whether the user answered the current certificate question: the prompt hides at once,
+    /// before the client's answer (connected, or disconnected) arrives.
     pub certificate_dismissed: bool,
     /// Whether the embedded server of "Host a server" is at the other end.
     pub hosted: bool,
@@ -217,9 +218,6 @@ impl Session {
                 }
                 None => format!("disconnected: {reason}"),
             },
-            ConnectionStatus::WaitingForTrust if self.certificate_dismissed => {
-                "not connected: the server's certificate was not trusted".to_owned()
-            }
             ConnectionStatus::WaitingForTrust => {
                 "waiting for your decision on the certificate".to_owned()
             }

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context as _, Result};
 use charla_app::AppOptions;
 use charla_app::config::ConfigStore;
-use charla_client::TrustStore;
 use charla_client::trust::Fingerprint;
+use charla_client::{ConnectionStatus, TrustStore};
 use charla_server::ServerHandle;
 use common::{app, click, fill, runtime, server, shows, shows_part, step_until};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -110,6 +110,16 @@ fn first_use_asks_then_a_changed_certificate_is_refused() -> Result<()> {
     step_until(&mut h, "the reconnect button", |h| {
         shows(h, "Reconnect now")
     })?;
+    let session = h.state().sessions().first().context("no session")?;
+    assert!(
+        matches!(session.state.status, ConnectionStatus::Disconnected { .. }),
+        "Cancel disconnects, it does not leave the session waiting: {:?}",
+        session.state.status
+    );
+    assert!(
+        shows_part(&h, "disconnected: the server's certificate was not trusted"),
+        "the status says why"
+    );
 
     // Trying again asks again; this time the user trusts it.
     click(&mut h, "Reconnect now")?;
@@ -157,5 +167,9 @@ fn first_use_asks_then_a_changed_certificate_is_refused() -> Result<()> {
 
     click(&mut h, "Close")?;
     assert!(!shows_part(&h, "the certificate has CHANGED"), "dismissed");
+    step_until(&mut h, "the status after Close", |h| {
+        shows_part(h, "disconnected: the server's certificate has changed")
+    })?;
+    assert!(shows(&h, "Reconnect now"), "the user may try again");
     Ok(())
 }

@@ -386,11 +386,29 @@ impl Task {
                             self.backoff.reset();
                             return true;
                         }
-                        Control::StayDown => deadline = None,
+                        Control::StayDown => {
+                            deadline = None;
+                            self.stay_down();
+                        }
                     }
                 }
             }
         }
+    }
+
+    /// The user disconnected while no connection was up (waiting to retry, or for their word
+    /// on a certificate): no retry is planned, a certificate question is dropped, and the
+    /// status says so instead of still counting down or waiting for a decision.
+    fn stay_down(&mut self) {
+        let reason = match self.certificate.take() {
+            Some(CertificateIssue::Unknown { .. }) => "the server's certificate was not trusted",
+            Some(CertificateIssue::Changed { .. }) => "the server's certificate has changed",
+            None => "you disconnected",
+        };
+        self.emit(Event::Disconnected {
+            reason: reason.to_owned(),
+            retry_in: None,
+        });
     }
 
     /// Pins the pending certificate if `fingerprint` is the one the user was shown.
@@ -588,6 +606,8 @@ impl Task {
             Ok(Err(e)) => return End::Lost(describe_connect_error(&e)),
             Ok(Ok(t)) => t,
         };
+        // A certificate question from an earlier try is answered by this one.
+        self.certificate = None;
         self.emit(Event::Connected);
         let mut session = Session::new(transport, &self.config, &self.options);
         session.pending = std::mem::take(&mut self.held);

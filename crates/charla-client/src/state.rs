@@ -547,6 +547,8 @@ impl State {
                 };
                 self.names.clear();
                 self.caps.clear();
+                // Any certificate question was answered or dropped (the user disconnected).
+                self.certificate = None;
                 self.account = None;
                 self.user_modes.clear();
                 for i in 0..self.buffers.len() {

@@ -140,6 +140,57 @@ async fn unknown_then_trusted_then_changed_is_refused() -> Result<()> {
 }
 
 #[tokio::test]
+async fn disconnecting_instead_of_trusting_leaves_the_client_disconnected() -> Result<()> {
+    let trust = TrustStore::in_memory();
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let (acceptor, fingerprint) = acceptor()?;
+    let mut config = ServerConfig::new("127.0.0.1", port, "ana");
+    config.tls = true;
+    let mut app = App::start_with_trust(config, fast(), trust.clone());
+    assert!(accept_tls(&listener, &acceptor).await?.is_none());
+    app.until("unknown", |e| matches!(e, Event::CertificateUnknown { .. }))
+        .await?;
+    assert_eq!(app.state.status, ConnectionStatus::WaitingForTrust);
+
+    // The user says no (the app's Cancel): disconnected, the question gone, nothing pinned.
+    app.handle.send(Command::Disconnect { reason: None })?;
+    app.until("disconnected", |e| {
+        matches!(e, Event::Disconnected { retry_in: None, .. })
+    })
+    .await?;
+    assert!(
+        matches!(
+            &app.state.status,
+            ConnectionStatus::Disconnected { reason, retry_at: None }
+                if reason.contains("not trusted")
+        ),
+        "{:?}",
+        app.state.status
+    );
+    assert_eq!(app.state.certificate, None);
+    assert_eq!(trust.pinned("127.0.0.1", port), None);
+    assert!(
+        timeout(Duration::from_millis(400), listener.accept())
+            .await
+            .is_err(),
+        "no retry on its own"
+    );
+
+    // Reconnecting asks again, with the same fingerprint.
+    app.handle.send(Command::Reconnect)?;
+    assert!(accept_tls(&listener, &acceptor).await?.is_none());
+    let ev = app
+        .until("asked again", |e| {
+            matches!(e, Event::CertificateUnknown { .. })
+        })
+        .await?;
+    assert!(matches!(ev, Event::CertificateUnknown { fingerprint: f, .. } if f == fingerprint));
+    assert_eq!(app.state.status, ConnectionStatus::WaitingForTrust);
+    Ok(())
+}
+
+#[tokio::test]
 async fn plain_text_options_are_unaffected_by_pins() -> Result<()> {
     // Pins are per host:port and only consulted for TLS.
     let trust = TrustStore::in_memory();
