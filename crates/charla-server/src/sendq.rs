@@ -91,10 +91,16 @@ impl SendQueue {
             self.mark_closed();
             return Err(PushError::Exceeded);
         }
+        // Only the first line into an empty queue wakes the writer: it takes everything at
+        // once, so while lines are waiting it has been woken already (or is writing and will
+        // look again before it sleeps). One wake-up per push was the top of the fan-out profile.
+        let was_empty = inner.lines.is_empty();
         inner.bytes += line.len();
         inner.lines.push_back(line);
         drop(inner);
-        self.data.notify_one();
+        if was_empty {
+            self.data.notify_one();
+        }
         Ok(())
     }
 
@@ -198,6 +204,28 @@ mod tests {
         assert_eq!(out.len(), 2);
         q.finish();
         assert!(q.take_all(&mut out));
+    }
+
+    #[tokio::test]
+    async fn lines_pushed_while_lines_wait_are_taken_with_them() {
+        let q = SendQueue::new(1000);
+        q.push(Bytes::from_static(b"a\r\n")).expect("push");
+        q.push(Bytes::from_static(b"b\r\n")).expect("push");
+        let wait = std::time::Duration::from_secs(5);
+        tokio::time::timeout(wait, q.wait_data())
+            .await
+            .expect("woken");
+        let mut out = Vec::new();
+        q.take_all(&mut out);
+        assert_eq!(out.len(), 2);
+        // The queue is empty again: the next push must wake the writer once more.
+        q.push(Bytes::from_static(b"c\r\n")).expect("push");
+        tokio::time::timeout(wait, q.wait_data())
+            .await
+            .expect("woken again");
+        out.clear();
+        q.take_all(&mut out);
+        assert_eq!(out.len(), 1);
     }
 
     #[test]
