@@ -1355,3 +1355,72 @@ async fn a_non_reader_is_dropped_within_half_a_megabyte() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tls_port_refuses_and_survives_noise_without_plaintext() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    bounded(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = no_flood_config();
+        config.listeners.push(charla_server::ListenerConfig::tls(
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        ));
+        config.data_dir = dir.path().to_owned();
+        config.limits.exempt_loopback = false;
+        config.limits.max_clients_per_ip = 2;
+        config.limits.connects_per_window = 100;
+        config.tls.handshake_timeout_secs = 2;
+        let server = TestServer::start_with(config).await;
+        let tls = server
+            .handle
+            .listeners()
+            .iter()
+            .find(|(_, is_tls)| *is_tls)
+            .expect("a TLS listener")
+            .0;
+        let mut alice = Raw::registered(server.addr, "alice", "").await;
+
+        // 1 MiB of noise instead of a ClientHello: closed, at most a TLS alert, never IRC.
+        let mut noisy = tokio::net::TcpStream::connect(tls).await.expect("connect");
+        let bytes = noise(11, true);
+        let writer = async {
+            for chunk in bytes.chunks(64 * 1024) {
+                if noisy.write_all(chunk).await.is_err() {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(support::WAIT, writer).await;
+        let mut got = Vec::new();
+        let read = tokio::time::timeout(support::WAIT, noisy.read_to_end(&mut got)).await;
+        assert!(read.is_ok(), "noise connection not closed");
+        assert!(
+            got.is_empty() || got[0] == 21,
+            "answer to noise: {:?}",
+            &got[..got.len().min(64)]
+        );
+
+        // Over the per-IP limit on the TLS port: closed without a plaintext ERROR (a TLS
+        // client could not read one).
+        let _held = tokio::net::TcpStream::connect(tls).await.expect("connect");
+        let deadline = Instant::now() + support::WAIT;
+        let mut refused = loop {
+            let mut c = tokio::net::TcpStream::connect(tls).await.expect("connect");
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(Duration::from_millis(500), c.read(&mut first)).await {
+                // Closed at once: the refusal (the noisy socket may still be counted a moment).
+                Ok(Ok(0)) | Ok(Err(_)) => break c,
+                Ok(Ok(_)) => panic!("the refused TLS connection got bytes: {first:?}"),
+                // Still open and waiting for a ClientHello: admitted; try again.
+                Err(_) => assert!(Instant::now() < deadline, "never refused"),
+            }
+        };
+        let mut rest = Vec::new();
+        let _ = refused.read_to_end(&mut rest).await;
+        assert!(rest.is_empty(), "{rest:?}");
+
+        // Plain clients never noticed.
+        assert!(alice.sync("tranquila").await.is_empty());
+    })
+    .await;
+}
