@@ -410,11 +410,11 @@ impl CharlaApp {
         if let Some(buffer) = session.state.buffer(&session.active)
             && matches!(buffer.id, BufferId::Channel(_))
         {
-            let me = session.state.nick.clone();
+            let state = &session.state;
             let command = egui::Panel::right("nick-list-panel")
                 .resizable(true)
                 .default_size(160.0)
-                .show(ui, |ui| nicklist::show(ui, buffer, &me))
+                .show(ui, |ui| nicklist::show(ui, state, buffer))
                 .inner;
             if let Some(command) = command {
                 session.send(command);

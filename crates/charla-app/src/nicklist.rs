@@ -1,21 +1,20 @@
 //! The nick list of a channel: members with their op/voice prefixes, live from the client
-//! state; a click opens a private conversation, the menu offers more.
+//! state (roles and their words come from charla-client); a click opens a private
+//! conversation, the menu offers more.
 
-use charla_client::{Buffer, BufferId, Command};
+use charla_client::{Buffer, BufferId, Command, State};
 use egui::{RichText, Ui};
 
 use crate::theme;
 
-/// Draws the member list of `buffer`; returns a command the user asked for.
-pub fn show(ui: &mut Ui, buffer: &Buffer, me: &str) -> Option<Command> {
+/// Draws the member list of `buffer` (one of `state`'s); returns a command the user asked for.
+pub fn show(ui: &mut Ui, state: &State, buffer: &Buffer) -> Option<Command> {
     let BufferId::Channel(channel) = &buffer.id else {
         return None;
     };
     let dark = ui.visuals().dark_mode;
     let mut command = None;
-    let we_are_op = buffer
-        .member(me)
-        .is_some_and(|m| m.prefixes.contains(['@', '&', '~', '%']));
+    let we_are_op = buffer.is_op(&state.nick);
     ui.heading(format!("{} here", buffer.members.len()));
     ui.separator();
     egui::ScrollArea::vertical()
@@ -30,14 +29,7 @@ pub fn show(ui: &mut Ui, buffer: &Buffer, me: &str) -> Option<Command> {
                     text = text.italics().weak();
                 }
                 let response = ui.add(egui::Label::new(text).sense(egui::Sense::click()));
-                let role = match member.prefix() {
-                    Some('~') => "owner",
-                    Some('&') => "admin",
-                    Some('@') => "operator",
-                    Some('%') => "half-operator",
-                    Some('+') => "voiced",
-                    _ => "member",
-                };
+                let role = member.role().describe();
                 let away = if member.away { ", away" } else { "" };
                 let response = response.on_hover_text(format!("{} ({role}{away})", member.nick));
                 if response.double_clicked() {
@@ -52,7 +44,7 @@ pub fn show(ui: &mut Ui, buffer: &Buffer, me: &str) -> Option<Command> {
                         });
                     }
                     if we_are_op
-                        && !member.nick.eq_ignore_ascii_case(me)
+                        && !state.is_me(&member.nick)
                         && ui.button("Kick from channel").clicked()
                     {
                         command = Some(Command::Kick {

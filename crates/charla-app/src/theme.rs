@@ -31,7 +31,7 @@ fn stable_hash(nick: &str) -> u32 {
 /// The colour of a nick: a hue from its hash, with saturation and value chosen to stay
 /// readable on the current background.
 pub fn nick_color(nick: &str, dark: bool) -> Color32 {
-    let nick = nick.trim_start_matches(['@', '+', '%', '~', '&']);
+    let nick = charla_client::state::bare_nick(nick);
     let hue = (stable_hash(nick) % 360) as f32 / 360.0;
     let (saturation, value) = if dark { (0.55, 0.95) } else { (0.85, 0.52) };
     Hsva::new(hue, saturation, value, 1.0).into()

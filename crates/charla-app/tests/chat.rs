@@ -190,3 +190,46 @@ fn a_private_conversation_opens_and_answers() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn only_an_operator_is_offered_kick_in_the_nick_list() -> Result<()> {
+    let rt = runtime()?;
+    let (_server, addr) = server(&rt)?;
+    let mut h = app(&rt, AppOptions::ephemeral());
+    connect(&mut h, addr, "Ñandú")?;
+    say(&mut h, "/join #charla");
+    step_until(&mut h, "ourselves as operator", |h| shows(h, "@Ñandú"))?;
+    let mut bob = rt.block_on(TestClient::register(addr, "bob"))?;
+    rt.block_on(bob.send("JOIN #charla"))?;
+    let mut carla = rt.block_on(TestClient::register(addr, "carla"))?;
+    rt.block_on(carla.send("JOIN #charla"))?;
+    step_until(&mut h, "carla in the nick list", |h| shows(h, "carla"))?;
+    let menu = |h: &mut Harness<'static, CharlaApp>, nick: &str| -> Result<()> {
+        h.key_press(egui::Key::Escape);
+        h.step();
+        h.query_all_by_label(nick)
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("no {nick} in the nick list"))?
+            .click_secondary();
+        step_until(h, "the nick's menu", |h| shows(h, "Private conversation"))
+    };
+
+    // As an operator: others can be kicked, we cannot kick ourselves.
+    menu(&mut h, "@Ñandú")?;
+    assert!(!shows(&h, "Kick from channel"), "no kicking ourselves");
+    menu(&mut h, "bob")?;
+    common::click(&mut h, "Kick from channel")?;
+    let kick = rt.block_on(bob.expect(|l| common::is(l, "KICK", "#charla")))?;
+    assert!(kick.contains(" bob"), "got {kick}");
+    step_until(&mut h, "bob gone", |h| !shows(h, "bob"))?;
+
+    // Without operator status the menu has no Kick.
+    say(&mut h, "/deop Ñandú");
+    step_until(&mut h, "no longer operator", |h| !shows(h, "@Ñandú"))?;
+    menu(&mut h, "carla")?;
+    assert!(
+        !shows(&h, "Kick from channel"),
+        "a plain member is not offered kick"
+    );
+    Ok(())
+}

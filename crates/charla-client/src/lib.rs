@@ -53,5 +53,7 @@ pub use client::{Client, ClientHandle, ClientOptions, NoRuntime, SendError};
 pub use command::{Command, TypingState};
 pub use config::{ConfigError, SaslConfig, ServerConfig};
 pub use event::Event;
-pub use state::{Buffer, BufferId, ConnectionStatus, Line, LineKind, Member, Notification, State};
+pub use state::{
+    Buffer, BufferId, ConnectionStatus, Line, LineKind, Member, Notification, Role, State,
+};
 pub use trust::{CertificateIssue, Fingerprint, TrustError, TrustStore};

@@ -199,6 +199,74 @@ impl Member {
     pub fn prefix(&self) -> Option<char> {
         self.prefixes.chars().next()
     }
+
+    /// Their standing in the channel, from their highest prefix.
+    pub fn role(&self) -> Role {
+        Role::from_prefix(self.prefix())
+    }
+
+    /// Whether they are a channel operator (half-operator or above: they may kick).
+    pub fn is_op(&self) -> bool {
+        self.role().is_op()
+    }
+}
+
+/// The status prefix symbols in common use, highest first (`~` owner ... `+` voice). Servers
+/// announce theirs in ISUPPORT `PREFIX`; these are the ones [`Role`] has words for.
+pub const PREFIX_SYMBOLS: &str = "~&@%+";
+
+/// A member's standing in a channel, highest first, from the conventional prefix symbols
+/// (<https://modern.ircdocs.horse/#channel-membership-prefixes>).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// `~`: founder / owner.
+    Owner,
+    /// `&`: protected / admin.
+    Admin,
+    /// `@`: operator.
+    Operator,
+    /// `%`: half-operator.
+    HalfOperator,
+    /// `+`: voiced (may speak in a moderated channel).
+    Voiced,
+    /// No prefix.
+    Member,
+}
+
+impl Role {
+    /// The role a prefix symbol stands for (an unknown symbol or none: [`Role::Member`]).
+    pub fn from_prefix(symbol: Option<char>) -> Role {
+        match symbol {
+            Some('~') => Role::Owner,
+            Some('&') => Role::Admin,
+            Some('@') => Role::Operator,
+            Some('%') => Role::HalfOperator,
+            Some('+') => Role::Voiced,
+            _ => Role::Member,
+        }
+    }
+
+    /// Whether this role runs the channel (half-operator or above: may kick, set the topic).
+    pub fn is_op(self) -> bool {
+        self <= Role::HalfOperator
+    }
+
+    /// The role in words, for a tooltip: "operator", "voiced", "member"...
+    pub fn describe(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Operator => "operator",
+            Role::HalfOperator => "half-operator",
+            Role::Voiced => "voiced",
+            Role::Member => "member",
+        }
+    }
+}
+
+/// `nick` without status prefix symbols in front (`@ana` → `ana`), as NAMES lists write them.
+pub fn bare_nick(nick: &str) -> &str {
+    nick.trim_start_matches(|c| PREFIX_SYMBOLS.contains(c))
 }
 
 /// Someone typing in a buffer.
@@ -257,6 +325,12 @@ impl Buffer {
     /// The member with this nick, if present.
     pub fn member(&self, nick: &str) -> Option<&Member> {
         self.members.iter().find(|m| eq_folded(&m.nick, nick))
+    }
+
+    /// Whether `nick` is here as a channel operator (half-operator or above), such as whether
+    /// we may kick.
+    pub fn is_op(&self, nick: &str) -> bool {
+        self.member(nick).is_some_and(Member::is_op)
     }
 
     /// The nicks typing now (active or paused and not yet expired).

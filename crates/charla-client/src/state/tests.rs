@@ -55,6 +55,41 @@ fn join_and_names_fill_the_nick_list_sorted_by_status() {
 }
 
 #[test]
+fn roles_from_prefixes() {
+    let mut s = in_channel();
+    s.apply(&irc(":srv 005 ana PREFIX=(qaohv)~&@%+ :are supported"));
+    s.apply(&irc(
+        ":srv 353 ana = #charla :ana @bob +carla ~Ñandú &dora %eva",
+    ));
+    s.apply(&irc(":srv 366 ana #charla :End of /NAMES list."));
+    let b = chan(&s);
+    // Operators and above may kick; voice and plain members may not. Nicks fold case.
+    assert!(b.is_op("bob") && b.is_op("ÑANDÚ") && b.is_op("dora") && b.is_op("eva"));
+    assert!(!b.is_op("carla") && !b.is_op("ana") && !b.is_op("nobody"));
+    let roles: Vec<(&str, &str)> = b
+        .members
+        .iter()
+        .map(|m| (m.nick.as_str(), m.role().describe()))
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            ("Ñandú", "owner"),
+            ("dora", "admin"),
+            ("bob", "operator"),
+            ("eva", "half-operator"),
+            ("carla", "voiced"),
+            ("ana", "member"),
+        ]
+    );
+    // Losing @ loses the role at once.
+    s.apply(&irc(":srv MODE #charla -o bob"));
+    assert!(!chan(&s).is_op("bob"));
+    assert_eq!(bare_nick("@+bob"), "bob");
+    assert_eq!(bare_nick("Ñandú"), "Ñandú");
+}
+
+#[test]
 fn names_with_multi_prefix_and_userhost() {
     let mut s = in_channel();
     s.apply(&irc(":srv 353 ana = #charla :+@dora!d@h Ñandú!n@h"));
