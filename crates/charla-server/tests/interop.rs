@@ -643,3 +643,35 @@ async fn kicks_invites_whois_and_away_through_the_crate() {
     .await
     .expect("test timed out");
 }
+
+#[tokio::test]
+async fn the_crate_autojoins_under_the_default_flood_settings() {
+    // A real client's connect burst (CAP END, NICK, USER, one JOIN per configured channel)
+    // against the default flood control: slowed down, never "Excess Flood".
+    tokio::time::timeout(TEST_LIMIT, async {
+        let mut config = TestServer::test_config();
+        config.flood = charla_server::FloodConfig::default();
+        let server = TestServer::start_with(config).await;
+        let channels: Vec<String> = (0..6).map(|i| format!("#canal{i}")).collect();
+        let mut crate_config = Peer::config(server.addr, "autojoin");
+        crate_config.channels = channels.clone();
+        let mut peer = Peer::connect_with(crate_config).await;
+        for chan in &channels {
+            let c = chan.clone();
+            peer.expect("autojoin JOIN", move |m| {
+                from(m, "autojoin") && matches!(&m.command, Command::JOIN(ch, _, _) if *ch == c)
+            })
+            .await;
+        }
+        let users = server.handle.users();
+        assert_eq!(users.len(), 1);
+        assert_eq!(
+            users[0].channels.len(),
+            channels.len(),
+            "{:?}",
+            users[0].channels
+        );
+    })
+    .await
+    .expect("test timed out");
+}
