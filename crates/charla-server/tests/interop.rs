@@ -675,3 +675,44 @@ async fn the_crate_autojoins_under_the_default_flood_settings() {
     .await
     .expect("test timed out");
 }
+
+#[tokio::test]
+async fn the_crate_sends_the_server_password_its_own_way() {
+    // The crate sends CAP END, then PASS, then NICK and USER.
+    tokio::time::timeout(TEST_LIMIT, async {
+        let mut config = TestServer::test_config();
+        config.password = Some("contraseña secreta".to_owned());
+        let server = TestServer::start_with(config).await;
+        let mut good = Peer::config(server.addr, "invitado");
+        good.password = Some("contraseña secreta".to_owned());
+        let peer = Peer::connect_with(good).await;
+        assert!(peer.seen.iter().any(|l| l.contains(" 001 ")));
+
+        let mut bad = Peer::config(server.addr, "intruso");
+        bad.password = Some("adivina".to_owned());
+        let mut client = tokio::time::timeout(TIMEOUT, Client::from_config(bad))
+            .await
+            .expect("connect timed out")
+            .expect("connect");
+        tokio::spawn(client.outgoing().expect("outgoing"));
+        client.identify().expect("identify");
+        let stream = client.stream().expect("stream");
+        let mut intruder = Peer {
+            nick: "intruso".to_owned(),
+            client,
+            stream,
+            seen: Vec::new(),
+        };
+        intruder.expect_end().await;
+        assert!(
+            intruder.seen.iter().any(|l| l.contains(" 464 ")),
+            "{:?}",
+            intruder.seen
+        );
+        assert!(!intruder.seen.iter().any(|l| l.contains(" 001 ")));
+        let nicks: Vec<String> = server.handle.users().into_iter().map(|u| u.nick).collect();
+        assert_eq!(nicks, ["invitado"]);
+    })
+    .await
+    .expect("test timed out");
+}
