@@ -2,8 +2,9 @@
 //! (aatxe/irc), not only by lines we wrote ourselves.
 //!
 //! Every line the server sends goes through `irc-proto`'s parser (an unparsable line fails the
-//! test), and the crate's own habits are exercised: `CAP END` before `NICK`, a one-word real
-//! name without ':', automatic PONGs, alternative nicks on 433.
+//! test), and the crate's own habits are exercised: `CAP END` before `NICK`, `PASS` after it,
+//! a one-word real name without ':', automatic PONGs, alternative nicks on 433, one JOIN per
+//! autojoin channel. Replies are checked as the crate's typed `Command`/`Response` values.
 
 mod common;
 
