@@ -116,7 +116,17 @@ impl CharlaApp {
             .first()
             .map(|s| ConnectForm::from_saved(s, Some(0)))
             .unwrap_or_default();
-        let host = HostConsole::new(runtime.clone(), ctx.clone(), &settings.host);
+        // The embedded server's files (its TLS certificate) live beside the settings; without
+        // a settings file (tests), in a temporary directory of this process.
+        let server_dir = options
+            .store
+            .path()
+            .and_then(|p| p.parent())
+            .map(|dir| dir.join("server"))
+            .unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("charla-host-{}", std::process::id()))
+            });
+        let host = HostConsole::new(runtime.clone(), ctx.clone(), &settings.host, server_dir);
         Self {
             runtime,
             ctx,
@@ -570,24 +580,43 @@ impl CharlaApp {
 
     fn host_action(&mut self, action: Option<HostAction>) {
         match action {
-            Some(HostAction::Started { port, nick }) => {
+            Some(HostAction::Started {
+                port,
+                nick,
+                tls_fingerprint,
+            }) => {
                 // Remember the choices (a port of 0 stays 0: "any free port" was the choice).
                 let remembered = self.host.settings();
                 if remembered != self.settings.host {
                     self.settings.host = remembered;
                     self.save_settings();
                 }
+                // The app made this server and its certificate: its own chat trusts it without
+                // asking (a pin for 127.0.0.1:port, replacing one from an earlier run).
+                let tls = tls_fingerprint.is_some();
+                if let Some(fingerprint) = &tls_fingerprint
+                    && let Err(e) = self.options.trust.pin("127.0.0.1", port, fingerprint)
+                {
+                    // The pin holds in memory all the same.
+                    tracing::warn!(error = %e, "could not save the embedded server's pin");
+                }
                 // The host's own chat window connects to its server by itself.
                 if let Some(session) = self
                     .sessions
                     .iter_mut()
-                    .find(|s| s.hosted && s.config.port == port)
+                    .find(|s| s.hosted && s.config.port == port && s.config.tls == tls)
                 {
                     session.send(Command::Reconnect);
                 } else {
                     let mut config = ServerConfig::new("127.0.0.1", port, &nick);
+                    config.tls = tls;
                     config.autojoin = vec!["#charla".to_owned()];
-                    let index = self.open_session(format!("My server (port {port})"), config, None);
+                    let label = if tls {
+                        format!("My server (port {port}, TLS)")
+                    } else {
+                        format!("My server (port {port})")
+                    };
+                    let index = self.open_session(label, config, None);
                     if let Some(session) = self.sessions.get_mut(index) {
                         session.hosted = true;
                     }

@@ -80,6 +80,8 @@ pub struct HostSettings {
     pub nick: String,
     /// Whether other computers may connect (else 127.0.0.1 only).
     pub public: bool,
+    /// Whether the server speaks TLS.
+    pub tls: bool,
 }
 
 impl Default for HostSettings {
@@ -88,6 +90,7 @@ impl Default for HostSettings {
             port: 6667,
             nick: String::new(),
             public: true,
+            tls: false,
         }
     }
 }
@@ -251,6 +254,7 @@ mod tests {
                 port: 7000,
                 nick: "anfitrión".into(),
                 public: false,
+                tls: true,
             },
         };
         store.save(&settings)?;

@@ -1,14 +1,19 @@
 //! "Host a server": starts an embedded charla-server on the app's tokio runtime and shows the
 //! operator console of the original exercise: start/stop, the live log (connections, joins,
 //! leaves, messages), who is connected (address, since when), send to everyone, send to one
-//! user, kick.
+//! user, kick. With TLS the server listens over TLS with its own self-signed certificate
+//! (made once in the app's data directory and reused, so pins stay valid); the console shows
+//! its fingerprint for the operator to pass on.
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
 
-use charla_server::{Config, MessageKind, Server, ServerEvent, ServerHandle, UserInfo};
+use charla_server::{
+    Config, ListenerConfig, MessageKind, Server, ServerEvent, ServerHandle, UserInfo,
+};
 use egui::{RichText, Ui};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -27,6 +32,9 @@ pub enum HostAction {
         port: u16,
         /// The host's nick.
         nick: String,
+        /// With TLS, the SHA-256 fingerprint of the server's certificate: the app made the
+        /// server, so its own chat pins this certificate without asking.
+        tls_fingerprint: Option<String>,
     },
     /// The server stopped.
     Stopped,
@@ -74,6 +82,8 @@ enum Phase {
 struct Running {
     handle: ServerHandle,
     addr: SocketAddr,
+    /// The certificate's fingerprint when the server speaks TLS.
+    fingerprint: Option<String>,
     since: SystemTime,
     feed: mpsc::Receiver<Feed>,
     forward: tokio::task::JoinHandle<()>,
@@ -87,6 +97,8 @@ pub struct HostConsole {
     tls: bool,
     public: bool,
     nick: String,
+    /// Where a TLS server keeps its generated certificate.
+    data_dir: PathBuf,
     phase: Phase,
     log: VecDeque<LogEntry>,
     users: Vec<UserInfo>,
@@ -99,15 +111,22 @@ pub struct HostConsole {
 }
 
 impl HostConsole {
-    /// A stopped console that will run its server on `runtime`, with last time's choices.
-    pub fn new(runtime: tokio::runtime::Handle, ctx: egui::Context, saved: &HostSettings) -> Self {
+    /// A stopped console that will run its server on `runtime`, with last time's choices; a
+    /// TLS server keeps its certificate in `data_dir`.
+    pub fn new(
+        runtime: tokio::runtime::Handle,
+        ctx: egui::Context,
+        saved: &HostSettings,
+        data_dir: PathBuf,
+    ) -> Self {
         Self {
             runtime,
             ctx,
             port: saved.port.to_string(),
-            tls: false,
+            tls: saved.tls,
             public: saved.public,
             nick: saved.nick.clone(),
+            data_dir,
             phase: Phase::Stopped,
             log: VecDeque::new(),
             users: Vec::new(),
@@ -125,12 +144,21 @@ impl HostConsole {
             port: self.port.trim().parse().unwrap_or(0),
             nick: self.nick.trim().to_owned(),
             public: self.public,
+            tls: self.tls,
         }
     }
 
     /// Whether the server is running.
     pub fn is_running(&self) -> bool {
         matches!(self.phase, Phase::Running(_))
+    }
+
+    /// The running server's certificate fingerprint, when it speaks TLS.
+    pub fn tls_fingerprint(&self) -> Option<&str> {
+        match &self.phase {
+            Phase::Running(r) => r.fingerprint.as_deref(),
+            _ => None,
+        }
     }
 
     /// The running server's address.
@@ -178,7 +206,12 @@ impl HostConsole {
         } else {
             IpAddr::V4(Ipv4Addr::LOCALHOST)
         };
-        let config = Config::with_listener(SocketAddr::new(ip, port));
+        let addr = SocketAddr::new(ip, port);
+        let mut config = Config::with_listener(addr);
+        if self.tls {
+            config.listeners = vec![ListenerConfig::tls(addr)];
+            config.data_dir = self.data_dir.clone();
+        }
         let (tx, rx) = mpsc::channel();
         let ctx = self.ctx.clone();
         self.runtime.spawn(async move {
@@ -304,16 +337,24 @@ impl HostConsole {
                 ctx.request_repaint();
             }
         });
-        self.push_log(
-            LogKind::Connection,
-            format!(
+        let fingerprint = handle.tls_fingerprint();
+        let text = match &fingerprint {
+            Some(fp) => format!(
+                "Server started on {addr} with TLS. Others connect to this computer's address, \
+                 port {}, with TLS on; their app asks them to trust the certificate once: its \
+                 fingerprint must be {fp}.",
+                addr.port()
+            ),
+            None => format!(
                 "Server started on {addr}. Others connect to this computer's address, port {}.",
                 addr.port()
             ),
-        );
+        };
+        self.push_log(LogKind::Connection, text);
         self.phase = Phase::Running(Running {
             handle,
             addr,
+            fingerprint: fingerprint.clone(),
             since: SystemTime::now(),
             feed: rx,
             forward,
@@ -326,6 +367,7 @@ impl HostConsole {
         HostAction::Started {
             port: addr.port(),
             nick,
+            tls_fingerprint: fingerprint,
         }
     }
 
@@ -373,16 +415,20 @@ impl HostConsole {
                 ui.label("Port");
                 ui.add(egui::TextEdit::singleline(&mut self.port).desired_width(60.0))
                     .accessible_name("Server port");
-                ui.add_enabled(false, egui::Checkbox::new(&mut self.tls, "TLS"))
-                    .on_disabled_hover_text(
-                        "The embedded server does not speak TLS yet. Use it on a network you trust, \
-                         or put a TLS proxy in front of it.",
-                    );
+                ui.checkbox(&mut self.tls, "TLS").on_hover_text(
+                    "Encrypt connections. The certificate is made on this computer \
+                         (self-signed): others' apps ask them once to trust it; the console \
+                         shows its fingerprint for you to give them.",
+                );
                 ui.checkbox(&mut self.public, "Let other computers connect")
                     .on_hover_text("Off: only this computer (127.0.0.1) can connect.");
                 ui.label("Your nick");
-                ui.add(egui::TextEdit::singleline(&mut self.nick).desired_width(120.0).hint_text("host"))
-                    .accessible_name("Host nick");
+                ui.add(
+                    egui::TextEdit::singleline(&mut self.nick)
+                        .desired_width(120.0)
+                        .hint_text("host"),
+                )
+                .accessible_name("Host nick");
             });
         });
         ui.add_space(4.0);
@@ -412,17 +458,25 @@ impl HostConsole {
             Phase::Running(running) => {
                 let addr = running.addr;
                 let since = running.since;
+                let tls = if running.fingerprint.is_some() { " with TLS" } else { "" };
                 if ui.button("■ Stop server").clicked() {
                     self.stop();
                     return;
                 }
                 theme::dot(ui, theme::OK);
-                ui.label(format!("Running on port {} since {}", addr.port(), clock(since)));
+                ui.label(format!("Running on port {}{tls} since {}", addr.port(), clock(since)));
                 if ui.button("Open my chat").clicked() {
                     action = Some(HostAction::OpenChat);
                 }
             }
         });
+        if let Some(fingerprint) = self.tls_fingerprint() {
+            // Selectable: the operator copies it to whoever will connect.
+            ui.horizontal_wrapped(|ui| {
+                ui.label("Certificate fingerprint (SHA-256):");
+                ui.add(egui::Label::new(RichText::new(fingerprint).monospace()).selectable(true));
+            });
+        }
         action
     }
 

@@ -104,3 +104,60 @@ fn host_console_starts_lists_users_and_reaches_them() -> Result<()> {
     })?;
     Ok(())
 }
+
+#[test]
+fn a_tls_server_is_trusted_by_its_own_host_without_asking() -> Result<()> {
+    let rt = runtime()?;
+    let trust = charla_client::TrustStore::in_memory();
+    let options = AppOptions {
+        store: charla_app::config::ConfigStore::in_memory(),
+        trust: trust.clone(),
+        notifications: false,
+    };
+    let mut h = app(&rt, options);
+
+    click(&mut h, "Host a server")?;
+    fill(&mut h, "Server port", "0");
+    fill(&mut h, "Host nick", "anfitrión");
+    click(&mut h, "Let other computers connect")?;
+    click(&mut h, "TLS")?;
+    click(&mut h, "▶ Start server")?;
+    step_until(&mut h, "the server running", |h| {
+        h.state().host().is_running()
+    })?;
+    let addr = h.state().host().address().context("no address")?;
+    let fingerprint = h
+        .state()
+        .host()
+        .tls_fingerprint()
+        .context("no TLS fingerprint")?
+        .to_owned();
+    assert!(
+        shows(&h, &fingerprint),
+        "the console shows the fingerprint to pass on"
+    );
+
+    // The host's chat connects over TLS, pinned to the server's own certificate, no prompt.
+    step_until(&mut h, "the host's chat connected over TLS", |h| {
+        h.state()
+            .sessions()
+            .first()
+            .is_some_and(|s| s.hosted && s.config.tls && s.is_connected())
+    })?;
+    assert!(!shows(&h, "Trust this server's certificate?"));
+    assert_eq!(trust.pinned("127.0.0.1", addr.port()), Some(fingerprint));
+    step_until(&mut h, "the host in the user list", |h| {
+        shows(h, "anfitrión")
+    })?;
+
+    // The port speaks TLS only: a plain-text client does not get in.
+    assert!(
+        rt.block_on(TestClient::register(addr, "bob")).is_err(),
+        "plain text on a TLS port"
+    );
+    assert!(
+        !h.state().host().users().iter().any(|u| u.nick == "bob"),
+        "never registered"
+    );
+    Ok(())
+}
