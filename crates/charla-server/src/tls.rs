@@ -11,14 +11,15 @@
 //! loop: a client that connects and says nothing costs one task until the limit, not the
 //! listener. A finished handshake hands the stream to the same session code as plain TCP.
 
-use std::io::Write;
+use std::fmt::Write as _;
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::net::TcpStream;
@@ -188,7 +189,7 @@ pub fn fingerprint(der: &[u8]) -> String {
         if i > 0 {
             out.push(':');
         }
-        out.push_str(&format!("{b:02X}"));
+        let _ = write!(out, "{b:02X}");
     }
     out
 }
@@ -224,18 +225,15 @@ fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     })
 }
 
+/// A certificate chain, its key, and where they came from.
+type Identity = (
+    Vec<CertificateDer<'static>>,
+    PrivateKeyDer<'static>,
+    CertSource,
+);
+
 /// The generated certificate: read back when both files exist, else made and written now.
-fn generated(
-    data_dir: &Path,
-    server_name: &str,
-) -> Result<
-    (
-        Vec<CertificateDer<'static>>,
-        PrivateKeyDer<'static>,
-        CertSource,
-    ),
-    TlsError,
-> {
+fn generated(data_dir: &Path, server_name: &str) -> Result<Identity, TlsError> {
     let (cert_path, key_path) = generated_paths(data_dir);
     let (cert_there, key_there) = (cert_path.exists(), key_path.exists());
     if cert_there && key_there {
@@ -273,8 +271,8 @@ fn generated(
     write_atomically(&cert_path, cert.pem().as_bytes(), 0o644)?;
     info!(cert = %cert_path.display(), key = %key_path.display(), "generated a self-signed TLS certificate");
 
-    let key = PrivateKeyDer::try_from(key_pair.serialize_der())
-        .map_err(|e| TlsError::Rustls(rustls::Error::General(format!("generated key: {e}"))))?;
+    // rcgen serialises key pairs as PKCS#8.
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pair.serialize_der()));
     Ok((vec![cert.der().clone()], key, CertSource::Generated))
 }
 
@@ -389,5 +387,23 @@ mod tests {
         assert!(c.check().is_ok());
         c.handshake_timeout_secs = 0;
         assert!(c.check().is_err());
+    }
+
+    #[test]
+    fn parses_from_the_config_file() {
+        use crate::config::Config;
+        let (c, warnings) = Config::from_toml(
+            "data_dir = \"/var/lib/charla\"\n[[listeners]]\naddress = \"[::]:6697\"\ntls = true\n\
+             [tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\nhandshake_timeout_secs = 5\n",
+        )
+        .expect("parses");
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert!(c.listeners[0].tls);
+        assert_eq!(c.data_dir, Path::new("/var/lib/charla"));
+        assert_eq!(c.tls.cert.as_deref(), Some(Path::new("c.pem")));
+        assert_eq!(c.tls.handshake_timeout(), Duration::from_secs(5));
+        // A typo in [tls] must not silently fall back to a generated certificate.
+        assert!(Config::from_toml("[tls]\ncertificate = \"c.pem\"\n").is_err());
+        assert!(Config::from_toml("[tls]\ncert = \"c.pem\"\n").is_err());
     }
 }
