@@ -108,9 +108,12 @@ fn host_console_starts_lists_users_and_reaches_them() -> Result<()> {
 #[test]
 fn a_tls_server_is_trusted_by_its_own_host_without_asking() -> Result<()> {
     let rt = runtime()?;
+    // Settings on disk this time: the server's certificate goes beside them.
+    let dir = std::env::temp_dir().join(format!("charla-app-host-tls-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
     let trust = charla_client::TrustStore::in_memory();
     let options = AppOptions {
-        store: charla_app::config::ConfigStore::in_memory(),
+        store: charla_app::config::ConfigStore::at(dir.join("charla.toml")),
         trust: trust.clone(),
         notifications: false,
     };
@@ -159,5 +162,11 @@ fn a_tls_server_is_trusted_by_its_own_host_without_asking() -> Result<()> {
         !h.state().host().users().iter().any(|u| u.nick == "bob"),
         "never registered"
     );
+    assert!(
+        std::fs::read_dir(dir.join("server"))?.next().is_some(),
+        "the certificate is kept beside the settings"
+    );
+    drop(h);
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
