@@ -8,8 +8,11 @@
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-/// Bytes made room for before each read.
+/// Bytes made room for before each read while a line is incomplete.
 const READ_CHUNK: usize = 2048;
+/// Bytes made room for when nothing is buffered: most of the time a connection waits here,
+/// idle, so this is what an idle connection holds (a line that does not fit grows the buffer).
+const IDLE_CHUNK: usize = 256;
 
 /// What the reader produced.
 #[derive(Debug, PartialEq, Eq)]
@@ -57,8 +60,16 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
             }
             // Read at most up to the cap, so the buffer stays bounded.
             let room = (self.max + 1).saturating_sub(self.buf.len()).max(1);
-            // Small steps: most lines are short, and each idle connection keeps what it has.
-            self.buf.reserve(room.min(READ_CHUNK));
+            if self.buf.is_empty() {
+                // Nothing partial to keep: give back what a burst grew and wait in a small
+                // buffer (10,000 idle clients each kept 2 KiB here).
+                if self.buf.capacity() > IDLE_CHUNK {
+                    self.buf = BytesMut::new();
+                }
+                self.buf.reserve(room.min(IDLE_CHUNK));
+            } else {
+                self.buf.reserve(room.min(READ_CHUNK));
+            }
             let mut limited = (&mut self.reader).take(room as u64);
             let n = limited.read_buf(&mut self.buf).await?;
             if n == 0 {

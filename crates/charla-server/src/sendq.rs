@@ -16,6 +16,9 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
+/// Queue slots kept once the writer has taken the lines; more are given back after a burst.
+const KEEP_SLOTS: usize = 4;
+
 /// Why a session was told to stop.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CloseReason {
@@ -159,6 +162,11 @@ impl SendQueue {
     pub fn take_all(&self, out: &mut Vec<Bytes>) -> bool {
         let mut inner = self.inner.lock();
         out.extend(inner.lines.drain(..));
+        // Give back what a burst grew (the registration burst alone is 20-odd lines); a few
+        // slots stay so that a steady trickle pushes without allocating.
+        if inner.lines.capacity() > KEEP_SLOTS {
+            inner.lines = VecDeque::new();
+        }
         inner.bytes = 0;
         inner.finished
     }
