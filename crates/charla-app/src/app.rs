@@ -167,9 +167,10 @@ impl CharlaApp {
         &self.host
     }
 
-    /// Starts "Host a server" on `port` as `nick` and shows the console (command line).
-    pub fn host_now(&mut self, port: u16, nick: &str) {
-        self.host.start_now(port, nick);
+    /// Starts "Host a server" on `port` as `nick` (over TLS if `tls`) and shows the console
+    /// (command line).
+    pub fn host_now(&mut self, port: u16, nick: &str, tls: bool) {
+        self.host.start_now(port, nick, tls);
         self.tab = Tab::Host;
     }
 

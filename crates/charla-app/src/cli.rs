@@ -1,5 +1,5 @@
-//! The command line: `charla [irc://host:port/channel] [--nick NICK] [--host PORT]`, so a
-//! link or a launcher can open a connection or a hosted server directly.
+//! The command line: `charla [irc://host:port/channel] [--nick NICK] [--host PORT [--tls]]`,
+//! so a link or a launcher can open a connection or a hosted server directly.
 
 use charla_client::ServerConfig;
 
@@ -19,6 +19,9 @@ pub struct Args {
     /// Start "Host a server" on this port at start (0: any free port).
     #[arg(long, value_name = "PORT")]
     pub host: Option<u16>,
+    /// With `--host`: the hosted server speaks TLS (with its own self-signed certificate).
+    #[arg(long, requires = "host")]
+    pub tls: bool,
 }
 
 /// Turns `irc://host:port/channel` (or `ircs://`, or `host:port`) into a client config for
@@ -68,6 +71,17 @@ pub fn server_config(target: &str, nick: &str) -> Result<ServerConfig, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_goes_with_host() {
+        use clap::Parser as _;
+        let args = Args::try_parse_from(["charla", "--host", "6697", "--tls"]);
+        assert!(args.is_ok_and(|a| a.host == Some(6697) && a.tls));
+        assert!(
+            Args::try_parse_from(["charla", "--tls"]).is_err(),
+            "--tls alone means nothing"
+        );
+    }
 
     #[test]
     fn reads_irc_links_and_plain_addresses() -> Result<(), String> {

@@ -191,9 +191,10 @@ impl HostConsole {
     }
 
     /// Starts the server at once (the `--host` command-line option), as the Start button does.
-    pub fn start_now(&mut self, port: u16, nick: &str) {
+    pub fn start_now(&mut self, port: u16, nick: &str, tls: bool) {
         if matches!(self.phase, Phase::Stopped) {
             self.port = port.to_string();
+            self.tls = tls;
             nick.clone_into(&mut self.nick);
             self.start(port);
         }

@@ -51,7 +51,7 @@ fn main() -> anyhow::Result<()> {
                 app.open_session(label, config, None);
             }
             if let Some(port) = args.host {
-                app.host_now(port, &nick);
+                app.host_now(port, &nick, args.tls);
             }
             Ok(Box::new(app))
         }),
