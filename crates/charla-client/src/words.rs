@@ -145,6 +145,30 @@ pub fn info_numeric(num: u16, msg: &OwnedMessage) -> Option<String> {
         numeric::RPL_MYINFO if !p(1).is_empty() => format!("The server {} runs {}", p(1), p(2))
             .trim_end()
             .to_owned(),
+        // 251 :There are <u> users and <i> invisible on <s> servers (RFC 2812's wording; the
+        // counts live only in the text, so any other wording is shown as sent).
+        numeric::RPL_LUSERCLIENT => match numbers(server_text)[..] {
+            [visible, 0, servers] => format!(
+                "{} on {}",
+                plural(visible, "user", "users"),
+                plural(servers, "server", "servers")
+            ),
+            [visible, invisible, servers] => format!(
+                "{} ({invisible} invisible) on {}",
+                plural(visible + invisible, "user", "users"),
+                plural(servers, "server", "servers")
+            ),
+            _ => server_text.to_owned(),
+        },
+        // 255 :I have <c> clients and <s> servers (the servers linked to this one).
+        numeric::RPL_LUSERME => match numbers(server_text)[..] {
+            [_, 0] => "This server is not linked to others".to_owned(),
+            [_, servers] => format!(
+                "This server is linked to {}",
+                plural(servers, "other server", "other servers")
+            ),
+            _ => server_text.to_owned(),
+        },
         numeric::RPL_LUSEROP => match count(1)? {
             0 => "No IRC operators online".to_owned(),
             n => format!("{} online", plural(n, "IRC operator", "IRC operators")),
@@ -190,6 +214,13 @@ pub fn info_numeric(num: u16, msg: &OwnedMessage) -> Option<String> {
         _ => server_text.to_owned(),
     };
     (!text.is_empty()).then_some(text)
+}
+
+/// The whole numbers in `text`, in order ("There are 3 users and 0 invisible" → 3, 0).
+fn numbers(text: &str) -> Vec<u64> {
+    text.split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect()
 }
 
 /// "1 user", "3 users".
@@ -297,6 +328,23 @@ mod tests {
                 Some("2 connections still logging in"),
             ),
             (":s 254 ana 0 :channels formed", Some("No channels yet")),
+            (
+                ":s 251 ana :There are 1 users and 0 invisible on 1 servers",
+                Some("1 user on 1 server"),
+            ),
+            (
+                ":s 251 ana :There are 3 users and 2 invisible on 4 servers",
+                Some("5 users (2 invisible) on 4 servers"),
+            ),
+            (":s 251 ana :Hay gente", Some("Hay gente")),
+            (
+                ":s 255 ana :I have 1 clients and 0 servers",
+                Some("This server is not linked to others"),
+            ),
+            (
+                ":s 255 ana :I have 9 clients and 1 servers",
+                Some("This server is linked to 1 other server"),
+            ),
             (":s 254 ana 4 :channels formed", Some("4 channels in use")),
             (
                 ":s 375 ana :- charla.local Message of the day - ",

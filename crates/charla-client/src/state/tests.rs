@@ -606,6 +606,8 @@ fn the_welcome_burst_has_no_raw_parameters() {
     assert!(texts.contains(&"1 user on the network (at most 1 so far)"));
     assert!(texts.contains(&"No IRC operators online"));
     assert!(texts.contains(&"No channels yet"));
+    assert!(texts.contains(&"1 user on 1 server"));
+    assert!(texts.contains(&"This server is not linked to others"));
     for text in &texts {
         assert!(
             !text.split(' ').take(2).all(|w| w.parse::<u64>().is_ok()),
