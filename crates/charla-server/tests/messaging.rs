@@ -14,9 +14,11 @@ async fn private_message_between_users() {
     let m = bob.expect_command("PRIVMSG").await;
     assert_eq!(m.source.as_deref(), Some("alice!~alice@127.0.0.1"));
     assert_eq!(m.params, vec!["bob", "¡Hola, Bob! 🎉"]);
+    // The target is named as the server knows it (the recipient's own nick), as established
+    // servers do, not as the sender spelled it.
     bob.send("NOTICE ALICE :ok").await;
     let n = alice.expect_command("NOTICE").await;
-    assert_eq!(n.params, vec!["ALICE", "ok"]);
+    assert_eq!(n.params, vec!["alice", "ok"]);
 }
 
 #[tokio::test]

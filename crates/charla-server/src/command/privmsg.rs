@@ -8,6 +8,7 @@
 
 use std::time::Instant;
 
+use charla_proto::casemap::casefold;
 use charla_proto::numeric::{
     ERR_CANNOTSENDTOCHAN, ERR_NORECIPIENT, ERR_NOSUCHNICK, ERR_NOTEXTTOSEND, ERR_TOOMANYTARGETS,
     RPL_AWAY,
@@ -75,6 +76,19 @@ pub fn message(s: &mut Session, msg: &Message<'_>, kind: Kind) -> Flow {
         return Flow::Continue;
     }
     let max = s.state.config.limits.max_targets;
+    // A line names its target as the server knows it (the channel's own name, the recipient's
+    // current nick), so one encoding per target; `build` makes it once the target is resolved.
+    let build = |shown: &str| {
+        let mut line = LineBuilder::new();
+        line.source(&source).command(kind.command()).param(shown);
+        if kind != Kind::Tagmsg {
+            line.trailing(text);
+        }
+        Outgoing::new(line)
+            .with_client_tags(client_tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    };
+    // Each distinct target once: `PRIVMSG #a,#A,#a` must not multiply the fan-out.
+    let mut seen: Vec<String> = Vec::new();
     for (i, target) in split_list(targets).enumerate() {
         if i >= max {
             if errors {
@@ -85,30 +99,29 @@ pub fn message(s: &mut Session, msg: &Message<'_>, kind: Kind) -> Flow {
             }
             continue;
         }
-        let mut line = LineBuilder::new();
-        line.source(&source).command(kind.command()).param(target);
-        if kind != Kind::Tagmsg {
-            line.trailing(text);
+        let folded = casefold(target).into_owned();
+        if seen.contains(&folded) {
+            continue;
         }
-        let out = Outgoing::new(line)
-            .with_client_tags(client_tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        seen.push(folded);
         let delivered = if target.starts_with('$') {
-            kind != Kind::Tagmsg && oper::to_server_mask(s, target, &out)
+            (kind != Kind::Tagmsg && oper::to_server_mask(s, target, &build(target)))
+                .then(|| target.to_owned())
         } else {
             let (status, name) = match target.strip_prefix(['@', '+']) {
                 Some(rest) if is_channel_name(rest) => (target.chars().next(), rest),
                 _ => (None, target),
             };
             if is_channel_name(name) {
-                to_channel(s, name, status, &out, kind, &source)
+                to_channel(s, name, status, &build, kind, &source)
             } else {
-                to_user(s, target, &out, kind)
+                to_user(s, target, &build, kind)
             }
         };
-        if delivered && kind != Kind::Tagmsg {
+        if let Some(shown) = delivered.filter(|_| kind != Kind::Tagmsg) {
             s.state.emit(ServerEvent::Message {
                 from: nick.clone(),
-                target: target.to_owned(),
+                target: shown,
                 text: text.to_owned(),
                 kind: if kind == Kind::Privmsg {
                     MessageKind::Privmsg
@@ -139,18 +152,25 @@ fn status_allows(status: Option<char>, op: bool, voice: bool) -> bool {
     }
 }
 
+/// Delivers to a channel's members; returns the target as shown (status prefix and the
+/// channel's own name) when it was delivered.
 fn to_channel(
     s: &Session,
     name: &str,
     status: Option<char>,
-    out: &Outgoing,
+    build: &dyn Fn(&str) -> Outgoing,
     kind: Kind,
     source: &str,
-) -> bool {
+) -> Option<String> {
     let Some(ch) = s.state.channel(name) else {
         no_such_nick(s, name, kind);
-        return false;
+        return None;
     };
+    let shown = match status {
+        Some(prefix) => format!("{prefix}{}", ch.name),
+        None => ch.name.to_string(),
+    };
+    let out = build(&shown);
     let me = s.client.id;
     let echo = s.client.has_cap(Cap::EchoMessage);
     let st = ch.state.lock();
@@ -167,7 +187,7 @@ fn to_channel(
                 .t("Cannot send to channel")
                 .send();
         }
-        return false;
+        return None;
     }
     for m in &st.members {
         let caps = m.client.caps();
@@ -182,30 +202,37 @@ fn to_channel(
             let _ = m.client.queue.push(out.for_caps(caps));
         }
     }
-    true
+    Some(shown)
 }
 
-fn to_user(s: &Session, target: &str, out: &Outgoing, kind: Kind) -> bool {
+/// Delivers to one user; returns their current nick when it was delivered.
+fn to_user(
+    s: &Session,
+    target: &str,
+    build: &dyn Fn(&str) -> Outgoing,
+    kind: Kind,
+) -> Option<String> {
     let Some(t) = s
         .state
         .find_nick(target)
         .filter(|c| c.info.read().registered)
     else {
         no_such_nick(s, target, kind);
-        return false;
+        return None;
     };
+    let (nick, away) = {
+        let info = t.info.read();
+        (info.nick.clone(), info.away.clone())
+    };
+    let out = build(&nick);
     let caps = t.caps();
     if kind != Kind::Tagmsg || caps.has(Cap::MessageTags) {
         let _ = t.queue.push(out.for_caps(caps));
     }
-    if kind == Kind::Privmsg {
-        let (nick, away) = {
-            let info = t.info.read();
-            (info.nick.clone(), info.away.clone())
-        };
-        if let Some(away) = away {
-            s.num(RPL_AWAY).p(&nick).t(&away).send();
-        }
+    if kind == Kind::Privmsg
+        && let Some(away) = away
+    {
+        s.num(RPL_AWAY).p(&nick).t(&away).send();
     }
     if s.client.has_cap(Cap::EchoMessage) && t.id != s.client.id {
         let mine = s.client.caps();
@@ -213,5 +240,5 @@ fn to_user(s: &Session, target: &str, out: &Outgoing, kind: Kind) -> bool {
             s.send_bytes(out.for_caps(mine));
         }
     }
-    true
+    Some(nick)
 }

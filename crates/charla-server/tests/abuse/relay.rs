@@ -111,7 +111,6 @@ async fn changes_reach_a_peer_in_many_shared_channels_once() {
 }
 
 #[tokio::test]
-#[ignore = "server bug: a target repeated in one PRIVMSG is delivered once per repetition (server-bugs.md)"]
 async fn a_repeated_target_is_delivered_once() {
     // "PRIVMSG #big,#big,#big,#big" would multiply one line by the channel's size times the
     // target limit; established servers deliver once per distinct target.
@@ -128,7 +127,6 @@ async fn a_repeated_target_is_delivered_once() {
 }
 
 #[tokio::test]
-#[ignore = "server bug: relayed PRIVMSG/NOTICE name the target as the sender spelled it (server-bugs.md)"]
 async fn relayed_messages_name_the_target_as_the_server_knows_it() {
     // JOIN and PART carry the channel's own name; PRIVMSG must too, or a client that keys its
     // buffers by name opens a second window for "#Sala" next to "#sala".
