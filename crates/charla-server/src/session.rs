@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use charla_proto::LineBuilder;
+use charla_proto::numeric::{ERR_CHANOPRIVSNEEDED, ERR_NOTONCHANNEL};
 
 use crate::client::Client;
 use crate::state::State;
@@ -99,6 +100,22 @@ impl Session {
     /// Queues a finished line to this client.
     pub fn send_line(&self, line: LineBuilder) {
         self.send_bytes(Bytes::from(line.finish()));
+    }
+
+    /// `442 ERR_NOTONCHANNEL`: the client acted on a channel it is not in.
+    pub fn err_not_on_channel(&self, channel: &str) {
+        self.num(ERR_NOTONCHANNEL)
+            .p(channel)
+            .t("You're not on that channel")
+            .send();
+    }
+
+    /// `482 ERR_CHANOPRIVSNEEDED`: the action needs channel operator status.
+    pub fn err_chanop_needed(&self, channel: &str) {
+        self.num(ERR_CHANOPRIVSNEEDED)
+            .p(channel)
+            .t("You're not channel operator")
+            .send();
     }
 
     /// Queues encoded bytes to this client. A full queue closes itself and ends the session.

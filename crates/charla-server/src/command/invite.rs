@@ -3,8 +3,7 @@
 
 use charla_proto::LineBuilder;
 use charla_proto::numeric::{
-    ERR_CHANOPRIVSNEEDED, ERR_NOSUCHCHANNEL, ERR_NOSUCHNICK, ERR_NOTONCHANNEL, ERR_USERONCHANNEL,
-    RPL_AWAY, RPL_INVITING,
+    ERR_NOSUCHCHANNEL, ERR_NOSUCHNICK, ERR_USERONCHANNEL, RPL_AWAY, RPL_INVITING,
 };
 
 use crate::caps::Cap;
@@ -37,18 +36,12 @@ pub fn invite(s: &mut Session, p: &[&str]) -> Flow {
     let mut st = ch.state.lock();
     let Some(me) = st.member(s.client.id) else {
         drop(st);
-        s.num(ERR_NOTONCHANNEL)
-            .p(&ch.name)
-            .t("You're not on that channel")
-            .send();
+        s.err_not_on_channel(&ch.name);
         return Flow::Continue;
     };
     if st.modes.invite_only && !me.op {
         drop(st);
-        s.num(ERR_CHANOPRIVSNEEDED)
-            .p(&ch.name)
-            .t("You're not channel operator")
-            .send();
+        s.err_chanop_needed(&ch.name);
         return Flow::Continue;
     }
     if st.member(target.id).is_some() {

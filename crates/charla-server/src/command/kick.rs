@@ -4,9 +4,7 @@ use std::sync::Arc;
 
 use charla_proto::LineBuilder;
 use charla_proto::casemap::casefold;
-use charla_proto::numeric::{
-    ERR_CHANOPRIVSNEEDED, ERR_NOSUCHCHANNEL, ERR_NOSUCHNICK, ERR_NOTONCHANNEL, ERR_USERNOTINCHANNEL,
-};
+use charla_proto::numeric::{ERR_NOSUCHCHANNEL, ERR_NOSUCHNICK, ERR_USERNOTINCHANNEL};
 use charla_proto::validate::KICKLEN;
 
 use crate::channel::{Channel, ChannelState};
@@ -101,18 +99,12 @@ pub fn kick(s: &mut Session, p: &[&str]) -> Flow {
         match st.member(s.client.id) {
             None => {
                 drop(st);
-                s.num(ERR_NOTONCHANNEL)
-                    .p(&ch.name)
-                    .t("You're not on that channel")
-                    .send();
+                s.err_not_on_channel(&ch.name);
                 return Flow::Continue;
             }
             Some(m) if !m.op => {
                 drop(st);
-                s.num(ERR_CHANOPRIVSNEEDED)
-                    .p(&ch.name)
-                    .t("You're not channel operator")
-                    .send();
+                s.err_chanop_needed(&ch.name);
                 return Flow::Continue;
             }
             Some(_) => {}

@@ -10,10 +10,10 @@ use charla_proto::casemap::casefold;
 use charla_proto::isupport::ChanModes;
 use charla_proto::mode::{self, ModeChange, ModeError, ModeTypes};
 use charla_proto::numeric::{
-    ERR_BANLISTFULL, ERR_CHANOPRIVSNEEDED, ERR_INVALIDKEY, ERR_INVALIDMODEPARAM, ERR_NOSUCHCHANNEL,
-    ERR_NOSUCHNICK, ERR_UMODEUNKNOWNFLAG, ERR_UNKNOWNMODE, ERR_USERNOTINCHANNEL,
-    ERR_USERSDONTMATCH, RPL_BANLIST, RPL_CHANNELMODEIS, RPL_CREATIONTIME, RPL_ENDOFBANLIST,
-    RPL_ENDOFEXCEPTLIST, RPL_ENDOFINVEXLIST, RPL_EXCEPTLIST, RPL_INVEXLIST, RPL_UMODEIS,
+    ERR_BANLISTFULL, ERR_INVALIDKEY, ERR_INVALIDMODEPARAM, ERR_NOSUCHCHANNEL, ERR_NOSUCHNICK,
+    ERR_UMODEUNKNOWNFLAG, ERR_UNKNOWNMODE, ERR_USERNOTINCHANNEL, ERR_USERSDONTMATCH, RPL_BANLIST,
+    RPL_CHANNELMODEIS, RPL_CREATIONTIME, RPL_ENDOFBANLIST, RPL_ENDOFEXCEPTLIST, RPL_ENDOFINVEXLIST,
+    RPL_EXCEPTLIST, RPL_INVEXLIST, RPL_UMODEIS,
 };
 use charla_proto::validate::is_channel_name;
 
@@ -157,10 +157,7 @@ fn channel_mode(s: &Session, name: &str, rest: &[&str]) {
     let mut st = ch.state.lock();
     if !st.member(s.client.id).is_some_and(|m| m.op) {
         drop(st);
-        s.num(ERR_CHANOPRIVSNEEDED)
-            .p(&ch.name)
-            .t("You're not channel operator")
-            .send();
+        s.err_chanop_needed(&ch.name);
         return;
     }
     let mut replies = Vec::new();

@@ -1,7 +1,7 @@
 //! PART (<https://modern.ircdocs.horse/#part-message>).
 
 use charla_proto::LineBuilder;
-use charla_proto::numeric::{ERR_NOSUCHCHANNEL, ERR_NOTONCHANNEL};
+use charla_proto::numeric::ERR_NOSUCHCHANNEL;
 
 use crate::command::{Flow, split_list};
 use crate::event::ServerEvent;
@@ -27,10 +27,7 @@ pub fn part_one(s: &Session, name: &str, reason: Option<&str>) {
     let mut st = ch.state.lock();
     if st.member(s.client.id).is_none() {
         drop(st);
-        s.num(ERR_NOTONCHANNEL)
-            .p(&ch.name)
-            .t("You're not on that channel")
-            .send();
+        s.err_not_on_channel(&ch.name);
         return;
     }
     let mut line = LineBuilder::new();

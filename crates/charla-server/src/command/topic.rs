@@ -3,10 +3,7 @@
 use std::time::SystemTime;
 
 use charla_proto::LineBuilder;
-use charla_proto::numeric::{
-    ERR_CHANOPRIVSNEEDED, ERR_NOSUCHCHANNEL, ERR_NOTONCHANNEL, RPL_NOTOPIC, RPL_TOPIC,
-    RPL_TOPICWHOTIME,
-};
+use charla_proto::numeric::{ERR_NOSUCHCHANNEL, RPL_NOTOPIC, RPL_TOPIC, RPL_TOPICWHOTIME};
 use charla_proto::validate::TOPICLEN;
 
 use crate::channel::{Channel, Topic};
@@ -40,10 +37,7 @@ pub fn topic(s: &mut Session, p: &[&str]) -> Flow {
             (st.member(s.client.id).is_some(), st.modes.secret)
         };
         if secret && !member {
-            s.num(ERR_NOTONCHANNEL)
-                .p(&ch.name)
-                .t("You're not on that channel")
-                .send();
+            s.err_not_on_channel(&ch.name);
         } else {
             send_topic(s, &ch, true);
         }
@@ -57,18 +51,12 @@ pub fn topic(s: &mut Session, p: &[&str]) -> Flow {
     let mut st = ch.state.lock();
     let Some(me) = st.member(s.client.id) else {
         drop(st);
-        s.num(ERR_NOTONCHANNEL)
-            .p(&ch.name)
-            .t("You're not on that channel")
-            .send();
+        s.err_not_on_channel(&ch.name);
         return Flow::Continue;
     };
     if st.modes.topic_lock && !me.op {
         drop(st);
-        s.num(ERR_CHANOPRIVSNEEDED)
-            .p(&ch.name)
-            .t("You're not channel operator")
-            .send();
+        s.err_chanop_needed(&ch.name);
         return Flow::Continue;
     }
     st.topic = (!text.is_empty()).then(|| Topic {
