@@ -3,7 +3,7 @@
 //! Every field has a default, so an empty file (or no file) gives a working server on
 //! `0.0.0.0:6667` and, with a generated certificate, TLS on `0.0.0.0:6697`. Unknown keys are not an error — they are collected with `serde_ignored` and
 //! returned as warnings so that a typo is reported instead of silently ignored.
-//! The reference for every option is `docs/CONFIG.md`; `charla.example.toml` shows them all.
+//! The reference for every option is the README's "Configuration" section; `charla.example.toml` shows them all.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -17,7 +17,7 @@ use tracing::{info, warn};
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {
-    /// The TOML configuration file (see docs/CONFIG.md); without it, defaults are used
+    /// The TOML configuration file (see the README, "Configuration"); without it, defaults are used
     /// (listen on 0.0.0.0:6667, and with TLS on 0.0.0.0:6697 with a self-signed certificate
     /// generated into ./data).
     #[arg(short, long, value_name = "FILE")]
