@@ -154,6 +154,21 @@ pub struct SenderSpec {
     pub rate: f64,
 }
 
+impl SenderSpec {
+    /// Private conversations between neighbours (0 with 1, 2 with 3, ...): every client sends
+    /// to its partner, `total_rate` messages per second spread over all of them.
+    pub fn pairs(clients: &[crate::conn::Client], total_rate: u64) -> Vec<SenderSpec> {
+        let per_client = total_rate as f64 / clients.len() as f64;
+        (0..clients.len())
+            .map(|i| SenderSpec {
+                client: i,
+                target: clients[i ^ 1].nick.clone(),
+                rate: per_client,
+            })
+            .collect()
+    }
+}
+
 /// Sends stamped messages at `rate` until `until`; returns how many were written.
 async fn send_loop(
     writer: Arc<Mutex<WriteHalf>>,

@@ -508,14 +508,7 @@ async fn probe_pairs(
         return Err(load::describe_failures(&reg.failures));
     }
     let clients = reg.clients;
-    let per_client = rate as f64 / clients.len() as f64;
-    let senders = (0..clients.len())
-        .map(|i| SenderSpec {
-            client: i,
-            target: clients[i ^ 1].nick.clone(),
-            rate: per_client,
-        })
-        .collect();
+    let senders = SenderSpec::pairs(&clients, rate);
     let spec = LoadSpec {
         senders,
         receivers_per_message: 1,

@@ -186,14 +186,7 @@ pub async fn direct(ctx: &Ctx, pairs: usize, rate: u64, duration: u64, size: usi
     }
     r.metric("pairs", (clients.len() / 2) as f64, "pairs");
     r.metric("target_rate", rate as f64, "msg/s");
-    let per_client = rate as f64 / clients.len() as f64;
-    let senders = (0..clients.len())
-        .map(|i| SenderSpec {
-            client: i,
-            target: clients[i ^ 1].nick.clone(),
-            rate: per_client,
-        })
-        .collect();
+    let senders = SenderSpec::pairs(&clients, rate);
     let spec = LoadSpec {
         senders,
         receivers_per_message: 1,
