@@ -10,17 +10,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use charla_client::trust::Fingerprint;
 use charla_client::{
     BufferId, ClientOptions, Command, ConnectionStatus, Event, LineKind, Notification,
     ServerConfig, TrustStore, TypingState,
 };
 use charla_server::{Config, Server, ServerHandle};
 use common::App;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::net::TcpListener;
 use tokio::time::timeout;
-use tokio_rustls::TlsAcceptor;
 
 async fn start_server(addr: SocketAddr) -> Result<ServerHandle> {
     // A restarted server may find its port still held for a moment: retry, bounded.
@@ -331,16 +328,7 @@ async fn tls_front(
     server: &ServerHandle,
     listener: Arc<TcpListener>,
 ) -> Result<(tokio::task::JoinHandle<()>, String)> {
-    let ck = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])?;
-    let der: CertificateDer<'static> = ck.cert.der().clone();
-    let fingerprint = Fingerprint::of(der.as_ref()).to_string();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der()));
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(vec![der], key)?;
-    let acceptor = TlsAcceptor::from(Arc::new(config));
+    let (acceptor, fingerprint) = common::acceptor()?;
     let server = server.clone();
     let task = tokio::spawn(async move {
         // Bounded: a test makes a handful of connections.

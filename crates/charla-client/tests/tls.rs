@@ -4,31 +4,14 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use charla_client::trust::Fingerprint;
 use charla_client::{ClientOptions, Command, ConnectionStatus, Event, ServerConfig, TrustStore};
-use common::{App, Peer, STEP, fast, register_plain};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use common::{App, Peer, STEP, acceptor, fast, register_plain};
 use tokio::net::TcpListener;
 use tokio::time::timeout;
 use tokio_rustls::TlsAcceptor;
-
-/// A self-signed certificate for localhost and 127.0.0.1, and an acceptor that serves it.
-fn acceptor() -> Result<(TlsAcceptor, String)> {
-    let ck = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])?;
-    let der: CertificateDer<'static> = ck.cert.der().clone();
-    let fingerprint = Fingerprint::of(der.as_ref()).to_string();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der()));
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(vec![der], key)?;
-    Ok((TlsAcceptor::from(Arc::new(config)), fingerprint))
-}
 
 /// Accepts one TCP connection and tries the TLS handshake; `None` if the client refused it.
 async fn accept_tls(listener: &TcpListener, acceptor: &TlsAcceptor) -> Result<Option<Peer>> {

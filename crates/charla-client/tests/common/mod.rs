@@ -5,16 +5,20 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use charla_client::trust::Fingerprint;
 use charla_client::{
     BufferId, Client, ClientHandle, ClientOptions, Command, Event, Notification, ServerConfig,
     State, TrustStore,
 };
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use std::sync::Arc;
 use tokio::io::{
     AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, ReadHalf, WriteHalf,
 };
 use tokio::net::TcpListener;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::timeout;
+use tokio_rustls::TlsAcceptor;
 
 /// A byte stream (TCP or TLS).
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -164,4 +168,18 @@ pub async fn register_plain(s: &mut Peer, nick: &str) -> Result<()> {
     s.line().await?; // USER
     s.send(&format!(":srv 001 {nick} :Welcome")).await?;
     Ok(())
+}
+
+/// A self-signed certificate for localhost and 127.0.0.1, and an acceptor that serves it.
+pub fn acceptor() -> Result<(TlsAcceptor, String)> {
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])?;
+    let der: CertificateDer<'static> = ck.cert.der().clone();
+    let fingerprint = Fingerprint::of(der.as_ref()).to_string();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der()));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(vec![der], key)?;
+    Ok((TlsAcceptor::from(Arc::new(config)), fingerprint))
 }
