@@ -39,7 +39,7 @@ fn members() -> Vec<(SendQueue, CapSet)> {
 
 fn drain(members: &[(SendQueue, CapSet)], scratch: &mut Vec<Bytes>) {
     for (q, _) in members {
-        q.take_all(scratch);
+        q.take_all(scratch, std::task::Waker::noop());
         scratch.clear();
     }
 }

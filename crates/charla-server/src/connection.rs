@@ -1,13 +1,23 @@
-//! One connection's life, top to bottom: register in the state, spawn the writer, run one
-//! `select!` over input, flood-delayed lines, timers and the close switch, then one exit path
-//! that always cleans up (channels, nick, WHOWAS, event) and says goodbye with `ERROR`.
+//! One connection's life, top to bottom, in one task: register in the state, then one loop
+//! that reads lines and runs their commands, writes what others queued for this client, and
+//! keeps the timers (registration deadline, PING, flood delay); then one exit path that always
+//! cleans up (channels, nick, WHOWAS, event) and says goodbye with `ERROR`.
 //!
-//! Generic over the stream, so TCP, an in-process `tokio::io::duplex` (tests, fuzzing) and
-//! later TLS or WebSocket listeners all share it.
+//! One task per connection that both reads and writes keeps an idle client small: no second
+//! task for the writer, no split of the stream, one timer, and no read buffer while it waits
+//! (DESIGN.md: memory per client). The loop is a hand-written poll ([`Conn::poll_step`]) so
+//! that what waits is a few fields, not the sum of a `select!`'s futures.
+//!
+//! Generic over the stream, so TCP, TLS and an in-process `tokio::io::duplex` (tests, fuzzing)
+//! share it.
 
 use std::collections::VecDeque;
+use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::{Pin, pin};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -15,9 +25,8 @@ use charla_proto::limits::{MAX_CLIENT_TAGS, MAX_INBOUND, MAX_LINE};
 use charla_proto::numeric::{ERR_INPUTTOOLONG, ERR_UNKNOWNERROR};
 use charla_proto::{Message, ParseError};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
-use tokio::time::{Instant, sleep_until};
+use tokio::time::{Instant, Sleep, sleep_until};
 use tracing::{debug, error};
 
 use crate::command::{self, Flow};
@@ -29,9 +38,9 @@ use crate::sendq::CloseReason;
 use crate::session::Session;
 use crate::state::State;
 use crate::tracker::TaskGuard;
-use crate::writer;
+use crate::writer::Outbox;
 
-/// How long the writer may take to flush the last lines before the socket is dropped.
+/// How long the last lines may take to go out before the socket is dropped.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What a connection holds until it ends: its slot under `max_clients`, its per-IP count, and
@@ -89,180 +98,289 @@ impl Exit {
     }
 }
 
+/// What the loop hands to the async part: a line to run, or the end.
+enum Step {
+    Line(Frame),
+    Exit(Exit),
+}
+
+/// One connection's state between polls.
+struct Conn<S> {
+    stream: S,
+    session: Session,
+    reader: LineReader,
+    out: Outbox,
+    bucket: TokenBucket,
+    /// Lines read while the flood bucket was empty, run as tokens come back.
+    waiting: VecDeque<Frame>,
+    last_input: Instant,
+    /// The next registration deadline or idle check. Input does not move it (that would touch
+    /// the timer wheel on every line): when it comes, it looks at the time of the last input.
+    check_at: Instant,
+    ping_sent: Option<Instant>,
+    registered: bool,
+}
+
 /// Runs one connection over any byte stream to its end.
-pub(crate) async fn serve<S>(state: Arc<State>, stream: S, peer: SocketAddr, guards: Guards)
+///
+/// The client enters the shared state at once; the returned future (the connection's task)
+/// holds only the connection and its guards.
+pub(crate) fn serve<S>(
+    state: Arc<State>,
+    stream: S,
+    peer: SocketAddr,
+    guards: Guards,
+) -> impl Future<Output = ()> + Send
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (rd, wr) = tokio::io::split(stream);
-    serve_halves(state, rd, wr, peer, guards).await;
-}
-
-/// Runs one TCP connection to its end. `into_split` gives halves without the lock that
-/// `tokio::io::split` needs for a generic stream.
-pub(crate) async fn serve_tcp(
-    state: Arc<State>,
-    stream: TcpStream,
-    peer: SocketAddr,
-    guards: Guards,
-) {
-    let (rd, wr) = stream.into_split();
-    serve_halves(state, rd, wr, peer, guards).await;
-}
-
-/// Runs one connection, given its read and write halves, to its end.
-async fn serve_halves<R, W>(state: Arc<State>, rd: R, wr: W, peer: SocketAddr, guards: Guards)
-where
-    R: AsyncRead + Unpin + Send + 'static,
-    W: AsyncWrite + Unpin + Send + 'static,
-{
     let client = state.add_client(peer);
-    let conn_id = client.id;
-    debug!(%conn_id, %peer, "connection accepted");
-    let writer = tokio::spawn(writer::write_loop(wr, client.queue.clone()));
-
-    // The session runs in its own task so that a bug (a panic) in a command handler ends
-    // only this session, and still goes through the cleanup below: no user is left behind.
-    let mut session = Session::new(state.clone(), client.clone());
-    let (session, exit) = match tokio::spawn(async move {
-        let exit = run(&mut session, rd).await;
-        (session, exit)
-    })
-    .await
-    {
-        Ok(done) => done,
-        Err(e) => {
-            error!(%conn_id, %peer, error = %e, "session task failed");
-            let mut session = Session::new(state.clone(), client.clone());
-            session.reg.done = client.info.read().registered;
-            (session, Exit::Internal)
-        }
+    debug!(conn_id = %client.id, %peer, "connection accepted");
+    let now = Instant::now();
+    let conn = Conn {
+        stream,
+        reader: LineReader::new(MAX_INBOUND),
+        out: Outbox::default(),
+        bucket: TokenBucket::new(&state.config.flood),
+        waiting: VecDeque::new(),
+        last_input: now,
+        check_at: now + state.config.limits.registration_timeout(),
+        ping_sent: None,
+        registered: false,
+        session: Session::new(state, client),
     };
-
-    let reason = exit.reason();
-    let nick = session.reg.done.then(|| client.nick());
-    command::quit::leave_everything(&session, &reason);
-    state.remove_client(&client);
-    debug!(%conn_id, %peer, nick = nick.as_deref().unwrap_or("*"), %reason, "connection closed");
-    state.emit(ServerEvent::Disconnected {
-        id: conn_id,
-        nick,
-        addr: peer,
-        reason,
-    });
-
-    if matches!(exit, Exit::Closed(CloseReason::SendQExceeded)) {
-        // The client cannot keep up: drop its backlog so that the ERROR line goes out next.
-        client.queue.clear();
-    }
-    let mut error = charla_proto::LineBuilder::new();
-    error
-        .command("ERROR")
-        .trailing(&exit.error_text(&client.host));
-    client.queue.push_final(Bytes::from(error.finish()));
-    client.queue.finish();
-    // A peer that does not read must not keep the writer (and the socket) forever. The timer
-    // is boxed: kept inline it made this task, which every connection has for its whole life,
-    // hundreds of bytes bigger only for the last few milliseconds.
-    let abort = writer.abort_handle();
-    if Box::pin(tokio::time::timeout(FLUSH_TIMEOUT, writer))
-        .await
-        .is_err()
-    {
-        debug!(%conn_id, "writer did not flush in time; dropping the connection");
-        abort.abort();
-    }
-    drop(guards);
+    conn.life(guards)
 }
 
-/// The session's main loop: returns why it ended.
-async fn run<R: AsyncRead + Unpin>(session: &mut Session, rd: R) -> Exit {
-    let state = session.state.clone();
-    let client = session.client.clone();
-    let limits = &state.config.limits;
-    let flood_cfg = &state.config.flood;
-    let mut reader = LineReader::new(rd, MAX_INBOUND);
-    let mut bucket = TokenBucket::new(flood_cfg);
-    let mut waiting: VecDeque<Frame> = VecDeque::new();
-    let mut last_input = Instant::now();
-    let mut ping_sent: Option<Instant> = None;
-    // One timer for the registration deadline, then for idle PINGs and their timeout. Input
-    // does not re-arm it (that would touch the timer wheel on every line): when it fires, it
-    // looks at the time of the last input and re-arms itself.
-    let timer = sleep_until(last_input + limits.registration_timeout());
-    tokio::pin!(timer);
-    let mut registered = false;
+impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
+    /// The whole life of the connection: the session, then the cleanup and the goodbye.
+    ///
+    /// An `async` block, not an `async fn`: the block keeps `self` where it was captured, where
+    /// an `async fn` would also copy its arguments into locals, doubling the task's size.
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an async fn would copy `self` (see above)"
+    )]
+    fn life(mut self, guards: Guards) -> impl Future<Output = ()> + Send
+    where
+        S: Send,
+    {
+        async move {
+            let exit = {
+                // One timer for everything: registration deadline, idle PING and its timeout,
+                // flood delay.
+                let mut timer = pin!(sleep_until(self.check_at));
+                let mut run = pin!(self.run(timer.as_mut()));
+                // A bug (a panic) in a command handler ends only this session, and still goes
+                // through the cleanup below: no user is left behind.
+                poll_fn(|cx| {
+                    catch_unwind(AssertUnwindSafe(|| run.as_mut().poll(cx))).unwrap_or_else(|_| {
+                        error!("session panicked");
+                        Poll::Ready(Exit::Internal)
+                    })
+                })
+                .await
+            };
 
-    loop {
-        if !registered && session.reg.done {
-            registered = true;
-            timer
-                .as_mut()
-                .reset(Instant::now() + limits.ping_interval());
+            let state = &self.session.state;
+            let client = &self.session.client;
+            let reason = exit.reason();
+            let nick = self.session.reg.done.then(|| client.nick());
+            command::quit::leave_everything(&self.session, &reason);
+            state.remove_client(client);
+            debug!(conn_id = %client.id, peer = %client.addr, nick = nick.as_deref().unwrap_or("*"),
+                %reason, "connection closed");
+            state.emit(ServerEvent::Disconnected {
+                id: client.id,
+                nick,
+                addr: client.addr,
+                reason,
+            });
+
+            if matches!(exit, Exit::Closed(CloseReason::SendQExceeded)) {
+                // The client cannot keep up: drop its backlog so that the ERROR line goes out next.
+                self.out.abandon();
+                client.queue.clear();
+            }
+            let mut error = charla_proto::LineBuilder::new();
+            error
+                .command("ERROR")
+                .trailing(&exit.error_text(&client.host));
+            client.queue.push_final(Bytes::from(error.finish()));
+            // A peer that does not read must not keep the socket forever. The timer is boxed: kept
+            // inline it would make every connection's task bigger for its whole life, only for its
+            // last few milliseconds.
+            if !matches!(exit, Exit::Closed(CloseReason::WriteFailed))
+                && Box::pin(tokio::time::timeout(FLUSH_TIMEOUT, self.farewell()))
+                    .await
+                    .is_err()
+            {
+                debug!(conn_id = %self.session.client.id, "the last lines did not go out in time");
+            }
+            drop(guards);
         }
-        let flood_ready = if waiting.is_empty() {
-            None
+    }
+
+    /// The session's main loop: returns why it ended.
+    async fn run(&mut self, mut timer: Pin<&mut Sleep>) -> Exit {
+        loop {
+            let frame = match poll_fn(|cx| self.poll_step(cx, timer.as_mut())).await {
+                Step::Line(frame) => frame,
+                Step::Exit(exit) => return exit,
+            };
+            let exempt = self.flood_exempt();
+            if let Some(exit) = process(&mut self.session, frame, &mut self.bucket, exempt).await {
+                return exit;
+            }
+        }
+    }
+
+    fn flood_exempt(&self) -> bool {
+        !self.session.state.config.flood.enabled || self.session.client.is_oper()
+    }
+
+    /// Does everything that is ready without waiting: writes queued lines, keeps the timers,
+    /// and reads input until a line may run (flood tokens permitting) or nothing is left.
+    ///
+    /// In this order: the close switch; output (what others sent this client goes out even
+    /// while it floods us); the timer (a client that never stops sending must still meet its
+    /// registration deadline); lines waiting for flood tokens (they came first); new input.
+    fn poll_step(&mut self, cx: &mut Context<'_>, mut timer: Pin<&mut Sleep>) -> Poll<Step> {
+        loop {
+            if self.session.client.queue.is_closed() {
+                let reason = self
+                    .session
+                    .client
+                    .queue
+                    .close_reason()
+                    .unwrap_or(CloseReason::Shutdown);
+                return Poll::Ready(Step::Exit(Exit::Closed(reason)));
+            }
+            if !self.registered && self.session.reg.done {
+                self.registered = true;
+                self.check_at = Instant::now() + self.session.state.config.limits.ping_interval();
+            }
+            if let Poll::Ready(Err(e)) = self.poll_output(cx) {
+                debug!(conn_id = %self.session.client.id, error = %e, "write failed");
+                self.session.client.queue.close(CloseReason::WriteFailed);
+                continue;
+            }
+            let now = Instant::now();
+            if now >= self.check_at {
+                if let Some(exit) = self.check_idle(now) {
+                    return Poll::Ready(Step::Exit(exit));
+                }
+                continue;
+            }
+            if !self.waiting.is_empty()
+                && (self.flood_exempt() || self.bucket.try_take(now))
+                && let Some(frame) = self.waiting.pop_front()
+            {
+                return Poll::Ready(Step::Line(frame));
+            }
+            match self.reader.poll_frame(cx, &mut self.stream) {
+                Poll::Ready(Ok(Some(frame))) => {
+                    self.last_input = now;
+                    if self.waiting.is_empty() && (self.flood_exempt() || self.bucket.try_take(now))
+                    {
+                        return Poll::Ready(Step::Line(frame));
+                    }
+                    self.waiting.push_back(frame);
+                    if self.waiting.len() > self.session.state.config.flood.max_queued_lines {
+                        return Poll::Ready(Step::Exit(Exit::ExcessFlood));
+                    }
+                    continue;
+                }
+                Poll::Ready(Ok(None)) => return Poll::Ready(Step::Exit(Exit::Eof)),
+                Poll::Ready(Err(e)) => {
+                    return Poll::Ready(Step::Exit(Exit::ReadError(e.to_string())));
+                }
+                Poll::Pending => {}
+            }
+            let wake_at = if self.waiting.is_empty() {
+                self.check_at
+            } else {
+                self.check_at.min(self.bucket.ready_at(now))
+            };
+            if timer.deadline() != wake_at {
+                timer.as_mut().reset(wake_at);
+            }
+            if timer.as_mut().poll(cx).is_ready() {
+                continue;
+            }
+            // The close switch may have been thrown after the first look and before the
+            // waker was left with the queue.
+            if self.session.client.queue.is_closed() {
+                continue;
+            }
+            return Poll::Pending;
+        }
+    }
+
+    /// Writes what is queued until the queue is empty (`Ready(Ok)`, and the queue will wake
+    /// this task for the next line) or the socket is full (`Pending`).
+    fn poll_output(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let queue = &self.session.client.queue;
+        loop {
+            if self.out.is_empty() {
+                queue.take_all(self.out.batch_mut(), cx.waker());
+                if self.out.is_empty() {
+                    return Poll::Ready(Ok(()));
+                }
+            }
+            match self.out.poll_write(cx, &mut self.stream) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => {
+                    queue.wake_on_close(cx.waker());
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+
+    /// The registration deadline or the idle check came: ends the session, sends a PING, or
+    /// sets the next check.
+    fn check_idle(&mut self, now: Instant) -> Option<Exit> {
+        let limits = &self.session.state.config.limits;
+        if !self.session.reg.done {
+            return Some(Exit::RegistrationTimeout);
+        }
+        if self.ping_sent.is_some_and(|sent| self.last_input <= sent) {
+            return Some(Exit::PingTimeout(
+                limits.ping_interval_secs + limits.ping_timeout_secs,
+            ));
+        }
+        let idle_until = self.last_input + limits.ping_interval();
+        if now >= idle_until {
+            let mut ping = self.session.server_line("PING");
+            ping.trailing(self.session.state.name());
+            self.session.send_line(ping);
+            self.ping_sent = Some(now);
+            self.check_at = now + limits.ping_timeout();
         } else {
-            Some(bucket.ready_at(Instant::now()))
-        };
-
-        // Biased, in this order: the close switch, then the timer (a client that never stops
-        // sending must still meet its registration deadline), then lines waiting for flood
-        // tokens (they came first), then new input.
-        tokio::select! {
-            biased;
-            () = client.queue.wait_closed() => {
-                return Exit::Closed(client.queue.close_reason().unwrap_or(CloseReason::Shutdown));
-            }
-            () = &mut timer => {
-                if !session.reg.done {
-                    return Exit::RegistrationTimeout;
-                }
-                if ping_sent.is_some_and(|sent| last_input <= sent) {
-                    return Exit::PingTimeout(limits.ping_interval_secs + limits.ping_timeout_secs);
-                }
-                let now = Instant::now();
-                let idle_until = last_input + limits.ping_interval();
-                if now >= idle_until {
-                    let mut ping = session.server_line("PING");
-                    ping.trailing(state.name());
-                    session.send_line(ping);
-                    ping_sent = Some(now);
-                    timer.as_mut().reset(now + limits.ping_timeout());
-                } else {
-                    ping_sent = None;
-                    timer.as_mut().reset(idle_until);
-                }
-            }
-            () = sleep_until(flood_ready.unwrap_or(last_input)), if flood_ready.is_some() => {
-                let exempt = !flood_cfg.enabled || client.is_oper();
-                if (exempt || bucket.try_take(Instant::now()))
-                    && let Some(frame) = waiting.pop_front()
-                    && let Some(exit) = process(session, frame, &mut bucket, exempt).await
-                {
-                    return exit;
-                }
-            }
-            frame = reader.next_frame() => {
-                let frame = match frame {
-                    Ok(Some(frame)) => frame,
-                    Ok(None) => return Exit::Eof,
-                    Err(e) => return Exit::ReadError(e.to_string()),
-                };
-                last_input = Instant::now();
-                let exempt = !flood_cfg.enabled || client.is_oper();
-                if waiting.is_empty() && (exempt || bucket.try_take(last_input)) {
-                    if let Some(exit) = process(session, frame, &mut bucket, exempt).await {
-                        return exit;
-                    }
-                } else {
-                    waiting.push_back(frame);
-                    if waiting.len() > flood_cfg.max_queued_lines {
-                        return Exit::ExcessFlood;
-                    }
-                }
-            }
+            self.ping_sent = None;
+            self.check_at = idle_until;
         }
+        None
+    }
+
+    /// Writes the last lines (the `ERROR` among them) and closes the stream.
+    async fn farewell(&mut self) {
+        let queue = &self.session.client.queue;
+        let _ = poll_fn(|cx| {
+            loop {
+                if self.out.is_empty() {
+                    queue.take_all(self.out.batch_mut(), cx.waker());
+                    if self.out.is_empty() {
+                        break;
+                    }
+                }
+                std::task::ready!(self.out.poll_write(cx, &mut self.stream))?;
+            }
+            Pin::new(&mut self.stream).poll_shutdown(cx)
+        })
+        .await;
     }
 }
 
@@ -273,7 +391,12 @@ async fn process(
     bucket: &mut TokenBucket,
     exempt: bool,
 ) -> Option<Exit> {
-    let exit = flow_exit(handle_frame(session, frame).await);
+    let mut flow = handle_frame(session, frame);
+    if let Flow::Wait(deferred) = flow {
+        // Rare (OPER): boxed, so that the wait does not make every connection's task bigger.
+        flow = Box::pin(command::finish(session, deferred)).await;
+    }
+    let exit = flow_exit(flow);
     let penalty = std::mem::take(&mut session.penalty);
     if !exempt && penalty > 0 {
         bucket.penalize(penalty, Instant::now());
@@ -287,11 +410,12 @@ fn flow_exit(flow: Flow) -> Option<Exit> {
         Flow::Continue => None,
         Flow::Quit(msg) => Some(Exit::Quit(msg)),
         Flow::Close(reason) => Some(Exit::Refused(reason)),
+        Flow::Wait(_) => None,
     }
 }
 
 /// Checks one raw line and hands it to its command handler.
-async fn handle_frame(session: &mut Session, frame: Frame) -> Flow {
+fn handle_frame(session: &mut Session, frame: Frame) -> Flow {
     let raw = match frame {
         Frame::Line(raw) => raw,
         Frame::TooLong => {
@@ -340,7 +464,7 @@ async fn handle_frame(session: &mut Session, frame: Frame) -> Flow {
         return Flow::Continue;
     }
     match Message::parse(line) {
-        Ok(msg) => command::dispatch(session, &msg).await,
+        Ok(msg) => command::dispatch(session, &msg),
         Err(ParseError::Empty) => Flow::Continue,
         Err(ParseError::BadTags) => {
             session.fail(
@@ -367,15 +491,74 @@ mod tests {
     use crate::config::Config;
 
     #[test]
-    fn the_session_task_stays_small() {
+    fn the_connection_task_stays_small() {
         // Every connection has one, idle or not: 10,000 idle clients multiply its size.
         let state = Arc::new(State::new(Config::default(), None));
-        let client = state.add_client("127.0.0.1:1".parse().expect("addr"));
-        let mut session = Session::new(state, client);
         let (a, _b) = tokio::io::duplex(64);
-        let (rd, _wr) = tokio::io::split(a);
-        let task = run(&mut session, rd);
+        let guards = Guards {
+            permit: None,
+            ip: None,
+            task: Arc::new(crate::tracker::Tracker::default()).enter(),
+        };
+        let task = serve(state, a, "127.0.0.1:1".parse().expect("addr"), guards);
         let size = std::mem::size_of_val(&task);
-        assert!(size <= 2048, "session task is {size} bytes");
+        assert!(size <= 800, "connection task is {size} bytes");
+    }
+
+    /// A stream whose reads panic: a bug inside the session's loop.
+    struct Explosive(Vec<u8>);
+
+    impl AsyncRead for Explosive {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            _: &mut tokio::io::ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            panic!("a bug in the session");
+        }
+    }
+
+    impl AsyncWrite for Explosive {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            self.0.extend_from_slice(buf);
+            Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panic_in_the_session_still_cleans_up() {
+        let state = Arc::new(State::new(Config::default(), None));
+        let mut events = state.subscribe();
+        let guards = Guards {
+            permit: None,
+            ip: None,
+            task: Arc::new(crate::tracker::Tracker::default()).enter(),
+        };
+        let peer = "127.0.0.1:1".parse().expect("addr");
+        let task = tokio::spawn(serve(state.clone(), Explosive(Vec::new()), peer, guards));
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("ended")
+            .expect("the task itself did not panic");
+        assert!(state.all_clients().is_empty(), "the client was left behind");
+        let mut reasons = Vec::new();
+        while let Ok(event) = events.try_recv() {
+            if let ServerEvent::Disconnected { reason, .. } = event {
+                reasons.push(reason);
+            }
+        }
+        assert_eq!(reasons, ["Internal error"]);
     }
 }

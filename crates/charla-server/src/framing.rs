@@ -5,14 +5,16 @@
 //! skipped up to its LF, after which reading carries on normally. Lines are raw bytes: UTF-8 is
 //! checked by the session so that it can answer a bad line instead of dropping the connection.
 
-use bytes::{Buf, Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt};
+use std::mem::MaybeUninit;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 
-/// Bytes made room for before each read while a line is incomplete.
-const READ_CHUNK: usize = 2048;
-/// Bytes made room for when nothing is buffered: most of the time a connection waits here,
-/// idle, so this is what an idle connection holds (a line that does not fit grows the buffer).
-const IDLE_CHUNK: usize = 256;
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncRead, ReadBuf};
+
+/// Bytes read per `read` call, into a buffer on the stack: a connection that waits for input
+/// holds no read buffer at all, and bytes are copied into one only when they arrive.
+const READ_CHUNK: usize = 4096;
 
 /// What the reader produced.
 #[derive(Debug, PartialEq, Eq)]
@@ -23,10 +25,11 @@ pub enum Frame {
     TooLong,
 }
 
-/// Reads capped lines from `R`.
+/// Splits capped lines out of the bytes read from a stream. It does not own the stream, so
+/// that one task can read and write the same socket.
 #[derive(Debug)]
-pub struct LineReader<R> {
-    reader: R,
+pub struct LineReader {
+    /// Bytes of an incomplete line (empty, and unallocated, most of the time).
     buf: BytesMut,
     max: usize,
     /// Skipping the rest of an over-long line.
@@ -34,12 +37,10 @@ pub struct LineReader<R> {
     eof: bool,
 }
 
-impl<R: AsyncRead + Unpin> LineReader<R> {
+impl LineReader {
     /// A reader of lines of at most `max` bytes (LF included).
-    pub fn new(reader: R, max: usize) -> Self {
+    pub fn new(max: usize) -> Self {
         LineReader {
-            reader,
-            // Allocated on the first read: an idle connection holds no read buffer.
             buf: BytesMut::new(),
             max,
             discarding: false,
@@ -47,35 +48,49 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
         }
     }
 
-    /// The next frame, or `None` at end of stream. Cancel-safe: bytes read before a
-    /// cancellation stay in the buffer.
-    pub async fn next_frame(&mut self) -> std::io::Result<Option<Frame>> {
+    /// Polls for the next frame from `rd`, or `None` at end of stream. Bytes read stay here
+    /// between polls, so a caller may stop polling at any time without losing input.
+    pub fn poll_frame<R: AsyncRead + Unpin>(
+        &mut self,
+        cx: &mut Context<'_>,
+        rd: &mut R,
+    ) -> Poll<std::io::Result<Option<Frame>>> {
         loop {
             if let Some(frame) = self.take_frame() {
-                return Ok(Some(frame));
+                return Poll::Ready(Ok(Some(frame)));
             }
             if self.eof {
                 // A last line without LF is dropped: the peer is gone and cannot get a reply.
-                return Ok(None);
+                return Poll::Ready(Ok(None));
             }
             // Read at most up to the cap, so the buffer stays bounded.
-            let room = (self.max + 1).saturating_sub(self.buf.len()).max(1);
-            if self.buf.is_empty() {
-                // Nothing partial to keep: give back what a burst grew and wait in a small
-                // buffer (10,000 idle clients each kept 2 KiB here).
-                if self.buf.capacity() > IDLE_CHUNK {
-                    self.buf = BytesMut::new();
-                }
-                self.buf.reserve(room.min(IDLE_CHUNK));
-            } else {
-                self.buf.reserve(room.min(READ_CHUNK));
+            let room = (self.max + 1)
+                .saturating_sub(self.buf.len())
+                .clamp(1, READ_CHUNK);
+            let mut chunk = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
+            let mut read = ReadBuf::uninit(&mut chunk[..room]);
+            let polled = Pin::new(&mut *rd).poll_read(cx, &mut read);
+            if polled.is_pending() && self.buf.is_empty() {
+                // About to wait with nothing partial: give the allocation back (the lines
+                // split out of it keep their own references). An idle connection holds no
+                // read buffer.
+                self.buf = BytesMut::new();
             }
-            let mut limited = (&mut self.reader).take(room as u64);
-            let n = limited.read_buf(&mut self.buf).await?;
-            if n == 0 {
+            ready!(polled)?;
+            if read.filled().is_empty() {
                 self.eof = true;
+            } else {
+                self.buf.extend_from_slice(read.filled());
             }
         }
+    }
+
+    /// The next frame from `rd` (see [`poll_frame`](Self::poll_frame)).
+    pub async fn next_frame<R: AsyncRead + Unpin>(
+        &mut self,
+        rd: &mut R,
+    ) -> std::io::Result<Option<Frame>> {
+        std::future::poll_fn(|cx| self.poll_frame(cx, rd)).await
     }
 
     fn take_frame(&mut self) -> Option<Frame> {
@@ -116,9 +131,10 @@ mod tests {
     use super::*;
 
     async fn frames(input: &[u8], max: usize) -> Vec<Frame> {
-        let mut r = LineReader::new(input, max);
+        let mut r = LineReader::new(max);
+        let mut rd = input;
         let mut out = Vec::new();
-        while let Some(f) = r.next_frame().await.expect("read") {
+        while let Some(f) = r.next_frame(&mut rd).await.expect("read") {
             out.push(f);
         }
         out

@@ -191,7 +191,7 @@ fn start(
                     guards,
                     shutdown.clone(),
                 )),
-                None => tokio::spawn(connection::serve_tcp(
+                None => tokio::spawn(connection::serve(
                     shared.state.clone(),
                     socket,
                     peer,

@@ -1,4 +1,4 @@
-//! The per-connection send queue: lines waiting for the writer, bounded in bytes.
+//! The per-connection send queue: lines waiting for the connection task, bounded in bytes.
 //!
 //! A push never blocks and never waits. When a push would take the queue past its limit the
 //! queue closes with [`CloseReason::SendQExceeded`]: the connection task then ends the session
@@ -8,15 +8,20 @@
 //! A synchronous mutex guards the queue: pushes only move a refcounted [`Bytes`] into a
 //! `VecDeque` and never await, so the lock is held for nanoseconds and may be taken while a
 //! channel's lock is held (lock order: channel -> client -> queue).
+//!
+//! The connection task leaves its [`Waker`] here. A push wakes it only when it asked for lines
+//! (it found the queue empty), and only once until it looks again; the close switch always
+//! wakes it. So a busy channel costs one wake-up per drained batch, not one per line.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Waker;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use tokio::sync::Notify;
 
-/// Queue slots kept once the writer has taken the lines; more are given back after a burst.
+/// Queue slots kept once the connection has taken the lines; more are given back after a
+/// burst.
 const KEEP_SLOTS: usize = 4;
 
 /// Why a session was told to stop.
@@ -48,8 +53,10 @@ struct Inner {
     lines: VecDeque<Bytes>,
     bytes: usize,
     close: Option<CloseReason>,
-    /// No more lines will come: the writer ends once the queue is empty.
-    finished: bool,
+    /// The connection task, to wake on close (and on new lines when `want_lines`).
+    waker: Option<Waker>,
+    /// The connection task found the queue empty and waits for lines.
+    want_lines: bool,
 }
 
 /// A queue of encoded lines for one connection, bounded in bytes.
@@ -57,10 +64,6 @@ struct Inner {
 pub struct SendQueue {
     inner: Mutex<Inner>,
     limit: usize,
-    /// Wakes the writer when lines arrive (a stored permit covers a push before the wait).
-    data: Notify,
-    /// Wakes the connection task when the queue closes.
-    closed: Notify,
     is_closed: AtomicBool,
 }
 
@@ -72,11 +75,10 @@ impl SendQueue {
                 lines: VecDeque::new(),
                 bytes: 0,
                 close: None,
-                finished: false,
+                waker: None,
+                want_lines: false,
             }),
             limit,
-            data: Notify::new(),
-            closed: Notify::new(),
             is_closed: AtomicBool::new(false),
         }
     }
@@ -90,20 +92,25 @@ impl SendQueue {
         }
         if inner.bytes + line.len() > self.limit {
             inner.close = Some(CloseReason::SendQExceeded);
+            self.is_closed.store(true, Ordering::Release);
+            let waker = inner.waker.take();
             drop(inner);
-            self.mark_closed();
+            wake(waker);
             return Err(PushError::Exceeded);
         }
-        // Only the first line into an empty queue wakes the writer: it takes everything at
-        // once, so while lines are waiting it has been woken already (or is writing and will
-        // look again before it sleeps). One wake-up per push was the top of the fan-out profile.
-        let was_empty = inner.lines.is_empty();
         inner.bytes += line.len();
         inner.lines.push_back(line);
+        // Only a connection that found the queue empty is woken, and only by the first line:
+        // it takes everything at once. One wake-up per pushed line was the top of the fan-out
+        // profile.
+        let waker = if inner.want_lines {
+            inner.want_lines = false;
+            inner.waker.take()
+        } else {
+            None
+        };
         drop(inner);
-        if was_empty {
-            self.data.notify_one();
-        }
+        wake(waker);
         Ok(())
     }
 
@@ -113,8 +120,6 @@ impl SendQueue {
         let mut inner = self.inner.lock();
         inner.bytes += line.len();
         inner.lines.push_back(line);
-        drop(inner);
-        self.data.notify_one();
     }
 
     /// Closes the queue for `reason` unless it is closed already. Returns whether this call
@@ -125,16 +130,11 @@ impl SendQueue {
             return false;
         }
         inner.close = Some(reason);
-        drop(inner);
-        self.mark_closed();
-        true
-    }
-
-    fn mark_closed(&self) {
         self.is_closed.store(true, Ordering::Release);
-        self.closed.notify_one();
-        // Wake the writer too, so that it can notice the end.
-        self.data.notify_one();
+        let waker = inner.waker.take();
+        drop(inner);
+        wake(waker);
+        true
     }
 
     /// Why the queue closed, if it did.
@@ -147,20 +147,15 @@ impl SendQueue {
         self.is_closed.load(Ordering::Acquire)
     }
 
-    /// Waits until the queue closes. Cancel-safe.
-    pub async fn wait_closed(&self) {
-        loop {
-            if self.is_closed() {
-                return;
-            }
-            self.closed.notified().await;
-        }
-    }
-
-    /// Takes every queued line at once into `out` (for one coalesced write). Returns whether
-    /// [`finish`](Self::finish) was called: then nothing more will come after these lines.
-    pub fn take_all(&self, out: &mut Vec<Bytes>) -> bool {
+    /// Takes every queued line at once into `out` (for one coalesced write). When there is
+    /// none, leaves `waker` to be woken by the next push (or the close switch).
+    pub fn take_all(&self, out: &mut Vec<Bytes>, waker: &Waker) {
         let mut inner = self.inner.lock();
+        if inner.lines.is_empty() {
+            inner.want_lines = true;
+            set_waker(&mut inner.waker, waker);
+            return;
+        }
         out.extend(inner.lines.drain(..));
         // Give back what a burst grew (the registration burst alone is 20-odd lines); a few
         // slots stay so that a steady trickle pushes without allocating.
@@ -168,18 +163,14 @@ impl SendQueue {
             inner.lines = VecDeque::new();
         }
         inner.bytes = 0;
-        inner.finished
     }
 
-    /// Says that no more lines will come; the writer stops once it has written the rest.
-    pub fn finish(&self) {
-        self.inner.lock().finished = true;
-        self.data.notify_one();
-    }
-
-    /// Waits until lines may be available (or the queue closed). Cancel-safe.
-    pub async fn wait_data(&self) {
-        self.data.notified().await;
+    /// Leaves `waker` to be woken by the close switch only: the connection has lines in hand
+    /// and waits for the socket, so new lines need not wake it.
+    pub fn wake_on_close(&self, waker: &Waker) {
+        let mut inner = self.inner.lock();
+        inner.want_lines = false;
+        set_waker(&mut inner.waker, waker);
     }
 
     /// Drops every queued line (the backlog of a client that fell too far behind).
@@ -195,45 +186,89 @@ impl SendQueue {
     }
 }
 
+fn set_waker(slot: &mut Option<Waker>, waker: &Waker) {
+    match slot {
+        Some(old) if old.will_wake(waker) => {}
+        _ => *slot = Some(waker.clone()),
+    }
+}
+
+fn wake(waker: Option<Waker>) {
+    if let Some(waker) = waker {
+        waker.wake();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicUsize;
+    use std::task::Wake;
+
+    /// A waker that counts its wake-ups.
+    #[derive(Default)]
+    struct Counter(AtomicUsize);
+
+    impl Wake for Counter {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counter() -> (Arc<Counter>, Waker) {
+        let c = Arc::new(Counter::default());
+        (c.clone(), Waker::from(c))
+    }
 
     #[test]
     fn push_past_the_limit_closes_the_queue() {
         let q = SendQueue::new(10);
+        let (_, waker) = counter();
         assert!(q.push(Bytes::from_static(b"12345")).is_ok());
         assert!(q.push(Bytes::from_static(b"12345")).is_ok());
         assert_eq!(q.push(Bytes::from_static(b"1")), Err(PushError::Exceeded));
+        assert!(q.is_closed());
         assert_eq!(q.close_reason(), Some(CloseReason::SendQExceeded));
         assert_eq!(q.push(Bytes::from_static(b"1")), Err(PushError::Closed));
         let mut out = Vec::new();
-        assert!(!q.take_all(&mut out));
+        q.take_all(&mut out, &waker);
         assert_eq!(out.len(), 2);
-        q.finish();
-        assert!(q.take_all(&mut out));
     }
 
-    #[tokio::test]
-    async fn lines_pushed_while_lines_wait_are_taken_with_them() {
+    #[test]
+    fn one_wake_up_per_drained_batch() {
         let q = SendQueue::new(1000);
-        q.push(Bytes::from_static(b"a\r\n")).expect("push");
-        q.push(Bytes::from_static(b"b\r\n")).expect("push");
-        let wait = std::time::Duration::from_secs(5);
-        tokio::time::timeout(wait, q.wait_data())
-            .await
-            .expect("woken");
+        let (count, waker) = counter();
         let mut out = Vec::new();
-        q.take_all(&mut out);
-        assert_eq!(out.len(), 2);
-        // The queue is empty again: the next push must wake the writer once more.
-        q.push(Bytes::from_static(b"c\r\n")).expect("push");
-        tokio::time::timeout(wait, q.wait_data())
-            .await
-            .expect("woken again");
+        q.take_all(&mut out, &waker);
+        assert!(out.is_empty());
+        for _ in 0..3 {
+            q.push(Bytes::from_static(b"a\r\n")).expect("push");
+        }
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            1,
+            "one wake for three lines"
+        );
+        q.take_all(&mut out, &waker);
+        assert_eq!(out.len(), 3);
+        // The queue is empty again: the next push must wake the connection once more.
         out.clear();
-        q.take_all(&mut out);
-        assert_eq!(out.len(), 1);
+        q.take_all(&mut out, &waker);
+        q.push(Bytes::from_static(b"b\r\n")).expect("push");
+        assert_eq!(count.0.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_connection_busy_writing_is_woken_by_close_only() {
+        let q = SendQueue::new(1000);
+        let (count, waker) = counter();
+        q.wake_on_close(&waker);
+        q.push(Bytes::from_static(b"a\r\n")).expect("push");
+        assert_eq!(count.0.load(Ordering::SeqCst), 0);
+        assert!(q.close(CloseReason::Killed("bye".into())));
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
     }
 
     #[test]

@@ -1,19 +1,19 @@
-//! A connection's writer task: drains its [`SendQueue`] into the socket.
+//! The lines a connection has taken from its [`SendQueue`](crate::sendq::SendQueue) and is
+//! writing to its socket.
 //!
-//! It takes every queued line at once and writes them with as few syscalls as it can: with
-//! `writev` straight from the shared [`Bytes`] when the stream supports vectored writes (TCP
-//! does), else by copying into a small buffer. Either way it never makes a private copy of a
-//! whole backlog: a client that stops reading holds references to lines that are shared with
-//! every other recipient, plus at most 16 KiB of its own.
+//! The connection task takes every queued line at once and writes them with as few syscalls as
+//! it can: with `writev` straight from the shared [`Bytes`] when the stream supports vectored
+//! writes (TCP does), else by copying into a small buffer (TLS, where one write makes one TLS
+//! record). Either way it never makes a private copy of a whole backlog: a client that stops
+//! reading holds references to lines that are shared with every other recipient, plus at most
+//! 16 KiB of its own.
 
 use std::io::IoSlice;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes};
-use tokio::io::{AsyncWrite, AsyncWriteExt};
-
-use crate::sendq::{CloseReason, SendQueue};
+use tokio::io::AsyncWrite;
 
 /// Lines per `writev` call (well under IOV_MAX).
 const MAX_IOV: usize = 64;
@@ -22,121 +22,158 @@ const KEEP_SLOTS: usize = 4;
 /// Bytes copied per write when the stream has no vectored writes.
 const COPY_CHUNK: usize = 16 * 1024;
 
-/// Writes queued lines until the queue is finished (or a write fails).
-pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(mut wr: W, queue: Arc<SendQueue>) {
-    let mut batch: Vec<Bytes> = Vec::new();
-    let mut buf: Vec<u8> = Vec::new();
-    loop {
-        let finished = queue.take_all(&mut batch);
-        if batch.is_empty() {
-            if finished {
-                break;
-            }
-            queue.wait_data().await;
-            continue;
-        }
-        // The last batch (taken after `finish`) holds the goodbye: never abandon it.
-        let abandon = (!finished).then_some(&*queue);
-        let written = if wr.is_write_vectored() {
-            write_vectored(&mut wr, &mut batch, abandon).await
-        } else {
-            write_copied(&mut wr, &batch, &mut buf, abandon).await
-        };
-        batch.clear();
-        if written.is_err() || wr.flush().await.is_err() {
-            queue.close(CloseReason::WriteFailed);
-            return;
-        }
-        // Give memory back after a burst (registration, a busy channel): an idle connection
-        // keeps at most a few slots, and a steady trickle of lines reuses them without
-        // allocating.
-        if batch.capacity() > KEEP_SLOTS {
-            batch = Vec::new();
-        }
-        if buf.capacity() > COPY_CHUNK {
-            buf = Vec::new();
-        }
+/// Lines on their way to the socket.
+#[derive(Debug, Default)]
+pub(crate) struct Outbox {
+    /// Lines taken from the queue; `batch[next..]` are still to be written.
+    batch: Vec<Bytes>,
+    next: usize,
+    /// The copy buffer of streams without vectored writes; `buf[buf_pos..]` is unwritten.
+    buf: Vec<u8>,
+    buf_pos: usize,
+    /// A line was written in part: the rest must go out before anything else.
+    partial: bool,
+    /// Bytes were written since the last flush.
+    unflushed: bool,
+}
+
+impl Outbox {
+    /// Whether everything taken has been written.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.next == self.batch.len() && self.buf_pos == self.buf.len()
     }
-    let _ = wr.shutdown().await;
-}
 
-/// Whether the rest of a batch should be dropped: the client passed its SendQ, so its backlog
-/// is worthless and the closing `ERROR` line should be the next thing written.
-fn abandoned(queue: Option<&SendQueue>) -> bool {
-    queue.is_some_and(|q| q.is_closed() && q.close_reason() == Some(CloseReason::SendQExceeded))
-}
+    /// Where the queue puts the next lines (only when [`is_empty`](Self::is_empty)).
+    pub(crate) fn batch_mut(&mut self) -> &mut Vec<Bytes> {
+        &mut self.batch
+    }
 
-/// Writes `batch` with vectored writes, advancing through partial writes.
-async fn write_vectored<W: AsyncWrite + Unpin>(
-    wr: &mut W,
-    batch: &mut [Bytes],
-    queue: Option<&SendQueue>,
-) -> std::io::Result<()> {
-    let mut i = 0;
-    while i < batch.len() && !abandoned(queue) {
-        let n = (batch.len() - i).min(MAX_IOV);
-        // The slices are rebuilt on each poll inside the closure, so that they live on the
-        // stack and not in the task: held across an `.await` they made every connection's
-        // writer task 1 KiB bigger, idle or not.
-        let lines = &batch[i..i + n];
-        let written = std::future::poll_fn(|cx| {
+    /// Drops the lines not written yet, except the rest of a line already written in part (the
+    /// client must not see a line cut in two): the backlog of a client that fell behind.
+    pub(crate) fn abandon(&mut self) {
+        let keep_buf = if self.partial {
+            self.buf[self.buf_pos..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(self.buf.len(), |i| self.buf_pos + i + 1)
+        } else {
+            self.buf_pos
+        };
+        self.buf.truncate(keep_buf);
+        let keep_lines = if self.partial && self.buf_pos == self.buf.len() {
+            (self.next + 1).min(self.batch.len())
+        } else {
+            self.next
+        };
+        self.batch.truncate(keep_lines);
+    }
+
+    /// Writes and flushes everything taken. `Ready(Ok)` once all of it is out.
+    pub(crate) fn poll_write<W: AsyncWrite + Unpin>(
+        &mut self,
+        cx: &mut Context<'_>,
+        wr: &mut W,
+    ) -> Poll<std::io::Result<()>> {
+        if wr.is_write_vectored() {
+            ready!(self.poll_vectored(cx, wr))?;
+        } else {
+            ready!(self.poll_copied(cx, wr))?;
+        }
+        if self.unflushed {
+            ready!(Pin::new(&mut *wr).poll_flush(cx))?;
+            self.unflushed = false;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_vectored<W: AsyncWrite + Unpin>(
+        &mut self,
+        cx: &mut Context<'_>,
+        wr: &mut W,
+    ) -> Poll<std::io::Result<()>> {
+        while self.next < self.batch.len() {
+            let lines = &self.batch[self.next..];
+            let n = lines.len().min(MAX_IOV);
+            // The slices live on the stack for the length of one call, never in the task.
             let mut slices = [IoSlice::new(&[]); MAX_IOV];
             for (slot, line) in slices.iter_mut().zip(lines) {
                 *slot = IoSlice::new(line);
             }
-            Pin::new(&mut *wr).poll_write_vectored(cx, &slices[..n])
-        })
-        .await?;
-        if written == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-        let mut left = written;
-        while left > 0 && i < batch.len() {
-            let len = batch[i].len();
-            if len <= left {
-                left -= len;
-                i += 1;
-            } else {
-                batch[i].advance(left);
-                left = 0;
+            let written = ready!(Pin::new(&mut *wr).poll_write_vectored(cx, &slices[..n]))?;
+            if written == 0 {
+                return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+            }
+            self.unflushed = true;
+            let mut left = written;
+            while left > 0 {
+                let line = &mut self.batch[self.next];
+                if line.len() <= left {
+                    left -= line.len();
+                    self.next += 1;
+                    self.partial = false;
+                } else {
+                    line.advance(left);
+                    left = 0;
+                    self.partial = true;
+                }
             }
         }
-        // Skip lines that are empty after a partial write.
-        while i < batch.len() && batch[i].is_empty() {
-            i += 1;
-        }
+        self.reset_batch();
+        Poll::Ready(Ok(()))
     }
-    Ok(())
-}
 
-/// Writes `batch` by copying up to [`COPY_CHUNK`] bytes at a time into `buf`.
-async fn write_copied<W: AsyncWrite + Unpin>(
-    wr: &mut W,
-    batch: &[Bytes],
-    buf: &mut Vec<u8>,
-    queue: Option<&SendQueue>,
-) -> std::io::Result<()> {
-    for line in batch {
-        if abandoned(queue) {
-            buf.clear();
-            return Ok(());
+    fn poll_copied<W: AsyncWrite + Unpin>(
+        &mut self,
+        cx: &mut Context<'_>,
+        wr: &mut W,
+    ) -> Poll<std::io::Result<()>> {
+        loop {
+            if self.buf_pos == self.buf.len() {
+                self.buf.clear();
+                self.buf_pos = 0;
+                while self.next < self.batch.len()
+                    && (self.buf.is_empty()
+                        || self.buf.len() + self.batch[self.next].len() <= COPY_CHUNK)
+                {
+                    self.buf.extend_from_slice(&self.batch[self.next]);
+                    self.next += 1;
+                }
+                if self.buf.is_empty() {
+                    break;
+                }
+            }
+            let written = ready!(Pin::new(&mut *wr).poll_write(cx, &self.buf[self.buf_pos..]))?;
+            if written == 0 {
+                return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+            }
+            self.unflushed = true;
+            self.buf_pos += written;
+            self.partial = self.buf_pos < self.buf.len() && self.buf[self.buf_pos - 1] != b'\n';
         }
-        if !buf.is_empty() && buf.len() + line.len() > COPY_CHUNK {
-            wr.write_all(buf).await?;
-            buf.clear();
+        self.reset_batch();
+        if self.buf.capacity() > COPY_CHUNK {
+            self.buf = Vec::new();
         }
-        buf.extend_from_slice(line);
+        Poll::Ready(Ok(()))
     }
-    if !buf.is_empty() {
-        wr.write_all(buf).await?;
-        buf.clear();
+
+    /// Forgets the written lines, and gives memory back after a burst (registration, a busy
+    /// channel): an idle connection keeps at most a few slots, and a steady trickle of lines
+    /// reuses them without allocating.
+    fn reset_batch(&mut self) {
+        self.batch.clear();
+        self.next = 0;
+        self.partial = false;
+        if self.batch.capacity() > KEEP_SLOTS {
+            self.batch = Vec::new();
+        }
     }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::future::poll_fn;
     use tokio::io::AsyncReadExt;
 
     fn lines(n: usize) -> Vec<Bytes> {
@@ -145,48 +182,101 @@ mod tests {
             .collect()
     }
 
-    #[tokio::test]
-    async fn vectored_writes_survive_partial_writes() {
-        // A duplex with a tiny buffer forces many partial writes.
-        let (mut a, mut b) = tokio::io::duplex(7);
-        let mut batch = lines(200);
+    async fn write_all<W: AsyncWrite + Unpin>(wr: &mut W, batch: Vec<Bytes>) {
+        let mut out = Outbox::default();
+        *out.batch_mut() = batch;
+        poll_fn(|cx| out.poll_write(cx, wr)).await.expect("write");
+        assert!(out.is_empty());
+    }
+
+    /// A stream that reports vectored writes and takes at most 7 bytes per call.
+    struct Trickle(tokio::io::DuplexStream);
+
+    impl AsyncWrite for Trickle {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            let n = buf.len().min(7);
+            Pin::new(&mut self.0).poll_write(cx, &buf[..n])
+        }
+
+        fn poll_write_vectored(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            bufs: &[IoSlice<'_>],
+        ) -> Poll<std::io::Result<usize>> {
+            let first = bufs
+                .iter()
+                .find(|b| !b.is_empty())
+                .map_or(&[][..], |b| &**b);
+            self.poll_write(cx, first)
+        }
+
+        fn is_write_vectored(&self) -> bool {
+            true
+        }
+
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.0).poll_flush(cx)
+        }
+
+        fn poll_shutdown(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.0).poll_shutdown(cx)
+        }
+    }
+
+    async fn round_trip(vectored: bool, batch: Vec<Bytes>) {
         let want: Vec<u8> = batch.iter().flat_map(|l| l.to_vec()).collect();
+        let (a, mut b) = tokio::io::duplex(64);
         let reader = tokio::spawn(async move {
             let mut got = Vec::new();
             b.read_to_end(&mut got).await.expect("read");
             got
         });
-        write_vectored(&mut a, &mut batch, None)
-            .await
-            .expect("write");
-        drop(a);
+        if vectored {
+            let mut a = Trickle(a);
+            write_all(&mut a, batch).await;
+        } else {
+            let mut a = a;
+            write_all(&mut a, batch).await;
+        }
         assert_eq!(reader.await.expect("join"), want);
     }
 
-    #[test]
-    fn the_writer_task_stays_small() {
-        // Every connection has one, idle or not: 10,000 idle clients multiply its size.
-        let (a, _b) = tokio::io::duplex(64);
-        let task = write_loop(a, Arc::new(SendQueue::new(1024)));
-        let size = std::mem::size_of_val(&task);
-        assert!(size <= 512, "writer task is {size} bytes");
+    #[tokio::test]
+    async fn vectored_writes_survive_partial_writes() {
+        round_trip(true, lines(200)).await;
     }
 
     #[tokio::test]
     async fn copied_writes_keep_order() {
-        let (mut a, mut b) = tokio::io::duplex(1024);
-        let batch = lines(2000);
-        let want: Vec<u8> = batch.iter().flat_map(|l| l.to_vec()).collect();
-        let reader = tokio::spawn(async move {
-            let mut got = Vec::new();
-            b.read_to_end(&mut got).await.expect("read");
-            got
-        });
-        let mut buf = Vec::new();
-        write_copied(&mut a, &batch, &mut buf, None)
-            .await
-            .expect("write");
-        drop(a);
-        assert_eq!(reader.await.expect("join"), want);
+        round_trip(false, lines(2000)).await;
+    }
+
+    #[test]
+    fn abandoning_keeps_the_rest_of_a_line_written_in_part() {
+        let mut out = Outbox::default();
+        *out.batch_mut() = lines(3);
+        out.batch[0].advance(4);
+        out.partial = true;
+        out.abandon();
+        assert_eq!(out.batch.len(), 1);
+        assert_eq!(&out.batch[0][..], "MSG #c :línea 0\r\n".as_bytes());
+
+        let mut out = Outbox {
+            buf: b"PRIVMSG #c :a\r\nPRIVMSG #c :b\r\n".to_vec(),
+            buf_pos: 3,
+            partial: true,
+            batch: lines(2),
+            ..Default::default()
+        };
+        out.abandon();
+        assert_eq!(&out.buf[out.buf_pos..], b"VMSG #c :a\r\n");
+        assert!(out.batch.is_empty());
     }
 }

@@ -2,9 +2,10 @@
 //! JOIN" in `join.rs`. [`dispatch`] checks registration and parameter counts that every
 //! command shares, then calls the handler.
 //!
-//! Handlers are synchronous except where they must wait (OPER hashes a password on a blocking
-//! thread); they change the shared state and push encoded lines into send queues, never
-//! touching a socket.
+//! Handlers are synchronous: they change the shared state and push encoded lines into send
+//! queues, never touching a socket. The one that must wait (OPER hashes a password on a
+//! blocking thread) returns [`Flow::Wait`] with what it needs, and the connection awaits
+//! [`finish`].
 
 pub mod away;
 pub mod cap;
@@ -42,6 +43,23 @@ pub enum Flow {
     Quit(String),
     /// The server ends the session for this reason (e.g. a wrong password).
     Close(String),
+    /// The command must wait before it can finish; the connection awaits [`finish`] with it,
+    /// holding nothing else of the line.
+    Wait(Deferred),
+}
+
+/// The part of a command that must wait.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deferred {
+    /// OPER's password check, on a blocking thread.
+    Oper(oper::OperCheck),
+}
+
+/// Finishes a command that had to wait.
+pub async fn finish(s: &mut Session, deferred: Deferred) -> Flow {
+    match deferred {
+        Deferred::Oper(check) => oper::finish_oper(s, check).await,
+    }
 }
 
 /// Commands allowed before registration (<https://modern.ircdocs.horse/#connection-registration>).
@@ -75,7 +93,7 @@ pub fn penalty(cmd: &str) -> u32 {
 }
 
 /// Runs one parsed line.
-pub async fn dispatch(s: &mut Session, msg: &Message<'_>) -> Flow {
+pub fn dispatch(s: &mut Session, msg: &Message<'_>) -> Flow {
     let cmd = msg.command.to_ascii_uppercase();
     let cmd = cmd.as_str();
     s.penalty = penalty(cmd);
@@ -120,7 +138,7 @@ pub async fn dispatch(s: &mut Session, msg: &Message<'_>) -> Flow {
         "TIME" => info::time(s),
         "MOTD" => info::motd(s),
         "LUSERS" => info::lusers(s),
-        "OPER" => oper::oper(s, p).await,
+        "OPER" => oper::oper(s, p),
         "KILL" => oper::kill(s, p),
         "WALLOPS" => oper::wallops(s, p),
         "GLOBAL" => oper::global(s, p),

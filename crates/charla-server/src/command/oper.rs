@@ -6,7 +6,7 @@ use charla_proto::LineBuilder;
 use charla_proto::numeric::{ERR_NOPRIVILEGES, ERR_NOSUCHNICK, ERR_PASSWDMISMATCH, RPL_YOUREOPER};
 use tracing::{debug, warn};
 
-use crate::command::Flow;
+use crate::command::{Deferred, Flow};
 use crate::event::{MessageKind, ServerEvent};
 use crate::mask;
 use crate::outbound::Outgoing;
@@ -47,23 +47,45 @@ fn no_privileges(s: &Session) {
         .send();
 }
 
-/// `OPER <name> <password>`. The hash check runs on a blocking thread: Argon2 is slow on
-/// purpose, and must not stall the other sessions of this runtime thread.
-pub async fn oper(s: &mut Session, p: &[&str]) -> Flow {
-    let name = p[0].to_owned();
-    let password = p[1].to_owned();
-    let hash = s
-        .state
-        .config
-        .opers
-        .iter()
-        .find(|o| o.name == name)
-        .map(|o| o.password_hash.clone());
+/// An OPER waiting for its password check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperCheck {
+    name: String,
+    password: String,
+    /// The configured hash for `name`, if there is such an operator.
+    hash: Option<String>,
+}
+
+/// `OPER <name> <password>`: checks what it can at once, and leaves the password check (slow
+/// on purpose) to [`finish_oper`].
+pub fn oper(s: &mut Session, p: &[&str]) -> Flow {
     // Each check costs an Argon2 hash on purpose; past a few failures, stop checking.
     if s.reg.oper_failures >= MAX_OPER_FAILURES {
         s.num(ERR_PASSWDMISMATCH).t("Password incorrect").send();
         return Flow::Continue;
     }
+    let hash = s
+        .state
+        .config
+        .opers
+        .iter()
+        .find(|o| o.name == p[0])
+        .map(|o| o.password_hash.clone());
+    Flow::Wait(Deferred::Oper(OperCheck {
+        name: p[0].to_owned(),
+        password: p[1].to_owned(),
+        hash,
+    }))
+}
+
+/// Finishes an OPER. The hash check runs on a blocking thread: Argon2 is slow on purpose, and
+/// must not stall the other sessions of this runtime thread.
+pub async fn finish_oper(s: &mut Session, check: OperCheck) -> Flow {
+    let OperCheck {
+        name,
+        password,
+        hash,
+    } = check;
     let ok = match hash {
         Some(hash) => tokio::task::spawn_blocking(move || verify_password(&hash, &password))
             .await
