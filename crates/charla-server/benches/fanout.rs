@@ -3,6 +3,7 @@
 //!
 //! Run: `cargo bench -p charla-server --bench fanout`.
 
+use std::collections::VecDeque;
 use std::hint::black_box;
 
 use bytes::Bytes;
@@ -37,7 +38,7 @@ fn members() -> Vec<(SendQueue, CapSet)> {
         .collect()
 }
 
-fn drain(members: &[(SendQueue, CapSet)], scratch: &mut Vec<Bytes>) {
+fn drain(members: &[(SendQueue, CapSet)], scratch: &mut VecDeque<Bytes>) {
     for (q, _) in members {
         q.take_all(scratch, std::task::Waker::noop());
         scratch.clear();
@@ -46,7 +47,7 @@ fn drain(members: &[(SendQueue, CapSet)], scratch: &mut Vec<Bytes>) {
 
 fn fanout(c: &mut Criterion) {
     let members = members();
-    let mut scratch = Vec::new();
+    let mut scratch = VecDeque::new();
     let mut group = c.benchmark_group("fanout");
     group.throughput(Throughput::Elements(MEMBERS as u64));
     group.bench_function("encode_once_500", |b| {

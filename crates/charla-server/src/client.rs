@@ -91,7 +91,7 @@ pub struct Client {
     /// When it connected.
     pub connected_since: SystemTime,
     /// Its outgoing lines.
-    pub queue: Arc<SendQueue>,
+    pub queue: SendQueue,
     caps: AtomicU32,
     /// The mutable part.
     pub info: RwLock<ClientInfo>,
@@ -114,7 +114,7 @@ pub fn host_of(ip: IpAddr) -> String {
 
 impl Client {
     /// A new, unregistered client.
-    pub fn new(id: ConnectionId, addr: SocketAddr, queue: Arc<SendQueue>) -> Self {
+    pub fn new(id: ConnectionId, addr: SocketAddr, queue: SendQueue) -> Self {
         Client {
             id,
             addr,

@@ -109,6 +109,10 @@ pub struct Limits {
     /// kernel's auto-tuning. A fixed size bounds what a non-reading client costs in kernel
     /// memory, on top of `sendq_bytes`.
     pub socket_send_buffer: u32,
+    /// Milliseconds a client that was just written to waits to gather more lines before its
+    /// next write. Busy channels then cost one write per window instead of one per line; a
+    /// line to a client that was quiet goes out at once. 0 writes every line at once.
+    pub write_coalesce_ms: u64,
     /// Most channels one client may be in (ISUPPORT `CHANLIMIT`).
     pub max_channels_per_user: usize,
     /// Most entries in each of a channel's ban, exception and invite-exception lists
@@ -188,6 +192,7 @@ impl Default for Limits {
             // channel, small enough that a stuck reader costs little.
             sendq_bytes: 1024 * 1024,
             socket_send_buffer: 0,
+            write_coalesce_ms: 10,
             max_channels_per_user: 50,
             max_list_entries: 100,
             max_targets: 4,
@@ -272,6 +277,9 @@ impl Config {
         if self.limits.sendq_bytes < 4096 {
             return bad("limits.sendq_bytes must be at least 4096");
         }
+        if self.limits.write_coalesce_ms > 1000 {
+            return bad("limits.write_coalesce_ms must be at most 1000");
+        }
         if self.limits.max_targets == 0 {
             return bad("limits.max_targets must be at least 1");
         }
@@ -316,6 +324,10 @@ impl Limits {
     /// The registration timeout as a [`Duration`].
     pub fn registration_timeout(&self) -> Duration {
         Duration::from_secs(self.registration_timeout_secs)
+    }
+    /// The write coalescing window as a [`Duration`].
+    pub fn write_coalesce(&self) -> Duration {
+        Duration::from_millis(self.write_coalesce_ms)
     }
     /// The ping interval as a [`Duration`].
     pub fn ping_interval(&self) -> Duration {

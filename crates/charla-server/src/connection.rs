@@ -119,6 +119,12 @@ struct Conn<S> {
     check_at: Instant,
     ping_sent: Option<Instant>,
     registered: bool,
+    /// When the last write finished (the start of the coalescing window).
+    last_write: Instant,
+    /// Lines are being held back until then, to go out in one write.
+    write_at: Option<Instant>,
+    /// The client's own command just ran: its replies go out at once, window or not.
+    eager: bool,
 }
 
 /// Runs one connection over any byte stream to its end.
@@ -147,6 +153,10 @@ where
         check_at: now + state.config.limits.registration_timeout(),
         ping_sent: None,
         registered: false,
+        // As if the last write were long ago: the first lines go out at once.
+        last_write: now.checked_sub(Duration::from_secs(1)).unwrap_or(now),
+        write_at: None,
+        eager: false,
         session: Session::new(state, client),
     };
     conn.life(guards)
@@ -224,14 +234,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// The session's main loop: returns why it ended.
     async fn run(&mut self, mut timer: Pin<&mut Sleep>) -> Exit {
         loop {
-            let frame = match poll_fn(|cx| self.poll_step(cx, timer.as_mut())).await {
-                Step::Line(frame) => frame,
-                Step::Exit(exit) => return exit,
+            // Kept in a block so that the frame is not held across the wait below: every
+            // byte held across an `.await` is a byte of every connection's task.
+            let mut flow = {
+                let frame = match poll_fn(|cx| self.poll_step(cx, timer.as_mut())).await {
+                    Step::Line(frame) => frame,
+                    Step::Exit(exit) => return exit,
+                };
+                handle_frame(&mut self.session, frame)
             };
-            let exempt = self.flood_exempt();
-            if let Some(exit) = process(&mut self.session, frame, &mut self.bucket, exempt).await {
+            if let Flow::Wait(deferred) = flow {
+                // Rare (OPER): boxed, so that the wait does not make every task bigger.
+                flow = Box::pin(command::finish(&mut self.session, *deferred)).await;
+            }
+            // Expensive commands cost extra flood tokens.
+            let penalty = std::mem::take(&mut self.session.penalty);
+            if penalty > 0 && !self.flood_exempt() {
+                self.bucket.penalize(penalty, Instant::now());
+            }
+            if let Some(exit) = flow_exit(flow) {
                 return exit;
             }
+            // The answer to the client's own command goes out at once.
+            self.eager = true;
         }
     }
 
@@ -260,12 +285,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 self.registered = true;
                 self.check_at = Instant::now() + self.session.state.config.limits.ping_interval();
             }
-            if let Poll::Ready(Err(e)) = self.poll_output(cx) {
+            let now = Instant::now();
+            if let Poll::Ready(Err(e)) = self.poll_output(cx, now) {
                 debug!(conn_id = %self.session.client.id, error = %e, "write failed");
                 self.session.client.queue.close(CloseReason::WriteFailed);
                 continue;
             }
-            let now = Instant::now();
             if now >= self.check_at {
                 if let Some(exit) = self.check_idle(now) {
                     return Poll::Ready(Step::Exit(exit));
@@ -297,11 +322,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 }
                 Poll::Pending => {}
             }
-            let wake_at = if self.waiting.is_empty() {
-                self.check_at
-            } else {
-                self.check_at.min(self.bucket.ready_at(now))
-            };
+            let mut wake_at = self.check_at;
+            if !self.waiting.is_empty() {
+                wake_at = wake_at.min(self.bucket.ready_at(now));
+            }
+            if let Some(at) = self.write_at {
+                wake_at = wake_at.min(at);
+            }
             if timer.deadline() != wake_at {
                 timer.as_mut().reset(wake_at);
             }
@@ -319,17 +346,39 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
 
     /// Writes what is queued until the queue is empty (`Ready(Ok)`, and the queue will wake
     /// this task for the next line) or the socket is full (`Pending`).
-    fn poll_output(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+    ///
+    /// Within `write_coalesce_ms` of the last write, queued lines are held back (`write_at`)
+    /// and go out together when the window ends, like TCP's autocorking: a client in a busy
+    /// channel gets a few lines per write instead of one, and neither a line to a quiet client
+    /// nor the answer to the client's own command is delayed at all.
+    fn poll_output(&mut self, cx: &mut Context<'_>, now: Instant) -> Poll<std::io::Result<()>> {
         let queue = &self.session.client.queue;
         loop {
             if self.out.is_empty() {
+                let window_end =
+                    self.last_write + self.session.state.config.limits.write_coalesce();
+                let in_window = now < window_end;
+                if in_window && !self.eager {
+                    // Queued lines wait for the window's end (only the close switch wakes
+                    // this task before); it looks again then, lines or not.
+                    queue.watch(cx.waker());
+                    self.write_at = Some(window_end);
+                    return Poll::Ready(Ok(()));
+                }
+                self.eager = false;
                 queue.take_all(self.out.batch_mut(), cx.waker());
                 if self.out.is_empty() {
+                    if !in_window {
+                        // Quiet for a whole window: give the buffers back.
+                        self.write_at = None;
+                        self.out.shrink();
+                        queue.shrink();
+                    }
                     return Poll::Ready(Ok(()));
                 }
             }
             match self.out.poll_write(cx, &mut self.stream) {
-                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Ok(())) => self.last_write = now,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => {
                     queue.wake_on_close(cx.waker());
@@ -382,26 +431,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         })
         .await;
     }
-}
-
-/// Runs one line and charges its extra flood cost (expensive commands weigh more).
-async fn process(
-    session: &mut Session,
-    frame: Frame,
-    bucket: &mut TokenBucket,
-    exempt: bool,
-) -> Option<Exit> {
-    let mut flow = handle_frame(session, frame);
-    if let Flow::Wait(deferred) = flow {
-        // Rare (OPER): boxed, so that the wait does not make every connection's task bigger.
-        flow = Box::pin(command::finish(session, deferred)).await;
-    }
-    let exit = flow_exit(flow);
-    let penalty = std::mem::take(&mut session.penalty);
-    if !exempt && penalty > 0 {
-        bucket.penalize(penalty, Instant::now());
-    }
-    exit
 }
 
 /// The exit a command's flow asks for, if any.
@@ -502,7 +531,7 @@ mod tests {
         };
         let task = serve(state, a, "127.0.0.1:1".parse().expect("addr"), guards);
         let size = std::mem::size_of_val(&task);
-        assert!(size <= 800, "connection task is {size} bytes");
+        assert!(size <= 720, "connection task is {size} bytes");
     }
 
     /// A stream whose reads panic: a bug inside the session's loop.
@@ -560,5 +589,116 @@ mod tests {
             }
         }
         assert_eq!(reasons, ["Internal error"]);
+    }
+
+    /// A registered client `a` over an in-process stream, with a coalescing window of
+    /// `window_ms`; returns the state and the client's end of the stream.
+    async fn registered(window_ms: u64) -> (Arc<State>, tokio::io::DuplexStream) {
+        use tokio::io::AsyncWriteExt;
+        let mut config = Config::default();
+        config.limits.write_coalesce_ms = window_ms;
+        let state = Arc::new(State::new(config, None));
+        let (ours, mut theirs) = tokio::io::duplex(64 * 1024);
+        let guards = Guards {
+            permit: None,
+            ip: None,
+            task: Arc::new(crate::tracker::Tracker::default()).enter(),
+        };
+        tokio::spawn(serve(
+            state.clone(),
+            ours,
+            "127.0.0.1:1".parse().expect("addr"),
+            guards,
+        ));
+        theirs
+            .write_all(b"NICK a\r\nUSER a 0 * :A\r\n")
+            .await
+            .expect("write");
+        let burst = read_some(&mut theirs).await;
+        assert!(burst.contains(" 001 a "), "{burst}");
+        // The rest of the burst, if it came in pieces.
+        while !read_for(&mut theirs, Duration::from_millis(5))
+            .await
+            .is_empty()
+        {}
+        (state, theirs)
+    }
+
+    async fn read_some(rd: &mut tokio::io::DuplexStream) -> String {
+        use tokio::io::AsyncReadExt;
+        let mut buf = vec![0; 64 * 1024];
+        let n = rd.read(&mut buf).await.expect("read");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+
+    /// What arrives within `wait` (in one read), or "" if nothing does.
+    async fn read_for(rd: &mut tokio::io::DuplexStream, wait: Duration) -> String {
+        tokio::time::timeout(wait, read_some(rd))
+            .await
+            .unwrap_or_default()
+    }
+
+    fn push(state: &State, text: &str) {
+        let client = state.find_nick("a").expect("registered");
+        client
+            .queue
+            .push(Bytes::from(format!("NOTICE a :{text}\r\n")))
+            .expect("push");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn lines_within_the_window_go_out_together_at_its_end() {
+        let (state, mut rd) = registered(50).await;
+        // Quiet for longer than the window: the next line goes out at once.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        push(&state, "one");
+        assert!(
+            read_for(&mut rd, Duration::from_millis(1))
+                .await
+                .contains("one")
+        );
+        // Within the window after that write: held back, then written together.
+        push(&state, "two");
+        push(&state, "three");
+        assert_eq!(read_for(&mut rd, Duration::from_millis(30)).await, "");
+        let both = read_for(&mut rd, Duration::from_millis(40)).await;
+        assert_eq!(both, "NOTICE a :two\r\nNOTICE a :three\r\n");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_answer_to_the_clients_own_command_is_not_held_back() {
+        use tokio::io::AsyncWriteExt;
+        let (state, mut rd) = registered(1000).await;
+        tokio::time::sleep(Duration::from_millis(2000)).await;
+        push(&state, "one");
+        assert!(
+            read_for(&mut rd, Duration::from_millis(1))
+                .await
+                .contains("one")
+        );
+        // Inside the window opened by that write, the client asks something.
+        rd.write_all(b"PING now\r\n").await.expect("write");
+        let answer = read_for(&mut rd, Duration::from_millis(10)).await;
+        assert!(
+            answer.contains("PONG") && answer.contains("now"),
+            "{answer:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_window_writes_every_line_at_once() {
+        let (state, mut rd) = registered(0).await;
+        push(&state, "one");
+        assert!(
+            read_for(&mut rd, Duration::from_millis(1))
+                .await
+                .contains("one")
+        );
+        push(&state, "two");
+        assert!(
+            read_for(&mut rd, Duration::from_millis(1))
+                .await
+                .contains("two")
+        );
     }
 }

@@ -20,10 +20,6 @@ use std::task::Waker;
 use bytes::Bytes;
 use parking_lot::Mutex;
 
-/// Queue slots kept once the connection has taken the lines; more are given back after a
-/// burst.
-const KEEP_SLOTS: usize = 4;
-
 /// Why a session was told to stop.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CloseReason {
@@ -147,22 +143,41 @@ impl SendQueue {
         self.is_closed.load(Ordering::Acquire)
     }
 
-    /// Takes every queued line at once into `out` (for one coalesced write). When there is
-    /// none, leaves `waker` to be woken by the next push (or the close switch).
-    pub fn take_all(&self, out: &mut Vec<Bytes>, waker: &Waker) {
+    /// Takes every queued line at once into `out` (for one coalesced write): swapped with
+    /// `out` when it is empty, so that the two deques trade places and neither reallocates
+    /// while lines flow. When there is none, leaves `waker` to be woken by the next push (or
+    /// the close switch).
+    pub fn take_all(&self, out: &mut VecDeque<Bytes>, waker: &Waker) {
         let mut inner = self.inner.lock();
         if inner.lines.is_empty() {
             inner.want_lines = true;
             set_waker(&mut inner.waker, waker);
             return;
         }
-        out.extend(inner.lines.drain(..));
-        // Give back what a burst grew (the registration burst alone is 20-odd lines); a few
-        // slots stay so that a steady trickle pushes without allocating.
-        if inner.lines.capacity() > KEEP_SLOTS {
-            inner.lines = VecDeque::new();
+        if out.is_empty() {
+            std::mem::swap(&mut inner.lines, out);
+        } else {
+            out.extend(inner.lines.drain(..));
         }
         inner.bytes = 0;
+    }
+
+    /// Leaves `waker` to be woken by the next line when none is waiting, else by the close
+    /// switch only: the connection holds queued lines back for a moment to write them
+    /// together.
+    pub fn watch(&self, waker: &Waker) {
+        let mut inner = self.inner.lock();
+        inner.want_lines = inner.lines.is_empty();
+        set_waker(&mut inner.waker, waker);
+    }
+
+    /// Gives back the queue's memory when it is empty (the connection went quiet): idle
+    /// clients hold none.
+    pub fn shrink(&self) {
+        let mut inner = self.inner.lock();
+        if inner.lines.is_empty() && inner.lines.capacity() > 0 {
+            inner.lines = VecDeque::new();
+        }
     }
 
     /// Leaves `waker` to be woken by the close switch only: the connection has lines in hand
@@ -231,7 +246,7 @@ mod tests {
         assert!(q.is_closed());
         assert_eq!(q.close_reason(), Some(CloseReason::SendQExceeded));
         assert_eq!(q.push(Bytes::from_static(b"1")), Err(PushError::Closed));
-        let mut out = Vec::new();
+        let mut out = VecDeque::new();
         q.take_all(&mut out, &waker);
         assert_eq!(out.len(), 2);
     }
@@ -240,7 +255,7 @@ mod tests {
     fn one_wake_up_per_drained_batch() {
         let q = SendQueue::new(1000);
         let (count, waker) = counter();
-        let mut out = Vec::new();
+        let mut out = VecDeque::new();
         q.take_all(&mut out, &waker);
         assert!(out.is_empty());
         for _ in 0..3 {

@@ -143,7 +143,7 @@ impl State {
     /// Adds a new connection.
     pub fn add_client(&self, addr: SocketAddr) -> Arc<Client> {
         let id = ConnectionId(self.next_id.fetch_add(1, Ordering::Relaxed));
-        let queue = Arc::new(SendQueue::new(self.config.limits.sendq_bytes));
+        let queue = SendQueue::new(self.config.limits.sendq_bytes);
         let client = Arc::new(Client::new(id, addr, queue));
         self.clients.write().insert(id, client.clone());
         // Shutdown may have walked the map just before this insert.

@@ -8,6 +8,7 @@
 //! reading holds references to lines that are shared with every other recipient, plus at most
 //! 16 KiB of its own.
 
+use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
@@ -17,17 +18,14 @@ use tokio::io::AsyncWrite;
 
 /// Lines per `writev` call (well under IOV_MAX).
 const MAX_IOV: usize = 64;
-/// Batch slots kept between writes; more are given back after a burst.
-const KEEP_SLOTS: usize = 4;
 /// Bytes copied per write when the stream has no vectored writes.
 const COPY_CHUNK: usize = 16 * 1024;
 
 /// Lines on their way to the socket.
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
-    /// Lines taken from the queue; `batch[next..]` are still to be written.
-    batch: Vec<Bytes>,
-    next: usize,
+    /// Lines taken from the queue and not written yet; the first may be written in part.
+    batch: VecDeque<Bytes>,
     /// The copy buffer of streams without vectored writes; `buf[buf_pos..]` is unwritten.
     buf: Vec<u8>,
     buf_pos: usize,
@@ -40,32 +38,43 @@ pub(crate) struct Outbox {
 impl Outbox {
     /// Whether everything taken has been written.
     pub(crate) fn is_empty(&self) -> bool {
-        self.next == self.batch.len() && self.buf_pos == self.buf.len()
+        self.batch.is_empty() && self.buf_pos == self.buf.len()
     }
 
-    /// Where the queue puts the next lines (only when [`is_empty`](Self::is_empty)).
-    pub(crate) fn batch_mut(&mut self) -> &mut Vec<Bytes> {
+    /// Where the queue puts the next lines (only when [`is_empty`](Self::is_empty)): it swaps
+    /// its lines with this empty deque, so that both keep their capacity while lines flow.
+    pub(crate) fn batch_mut(&mut self) -> &mut VecDeque<Bytes> {
         &mut self.batch
+    }
+
+    /// Gives back its memory (the connection went quiet): idle clients hold none.
+    pub(crate) fn shrink(&mut self) {
+        if self.batch.is_empty() && self.batch.capacity() > 0 {
+            self.batch = VecDeque::new();
+        }
+        if self.buf_pos == self.buf.len() && self.buf.capacity() > 0 {
+            self.buf = Vec::new();
+            self.buf_pos = 0;
+        }
     }
 
     /// Drops the lines not written yet, except the rest of a line already written in part (the
     /// client must not see a line cut in two): the backlog of a client that fell behind.
     pub(crate) fn abandon(&mut self) {
-        let keep_buf = if self.partial {
-            self.buf[self.buf_pos..]
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(self.buf.len(), |i| self.buf_pos + i + 1)
+        if self.buf_pos < self.buf.len() {
+            let keep = if self.partial {
+                self.buf[self.buf_pos..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(self.buf.len(), |i| self.buf_pos + i + 1)
+            } else {
+                self.buf_pos
+            };
+            self.buf.truncate(keep);
+            self.batch.clear();
         } else {
-            self.buf_pos
-        };
-        self.buf.truncate(keep_buf);
-        let keep_lines = if self.partial && self.buf_pos == self.buf.len() {
-            (self.next + 1).min(self.batch.len())
-        } else {
-            self.next
-        };
-        self.batch.truncate(keep_lines);
+            self.batch.truncate(usize::from(self.partial));
+        }
     }
 
     /// Writes and flushes everything taken. `Ready(Ok)` once all of it is out.
@@ -91,13 +100,13 @@ impl Outbox {
         cx: &mut Context<'_>,
         wr: &mut W,
     ) -> Poll<std::io::Result<()>> {
-        while self.next < self.batch.len() {
-            let lines = &self.batch[self.next..];
-            let n = lines.len().min(MAX_IOV);
+        while !self.batch.is_empty() {
             // The slices live on the stack for the length of one call, never in the task.
             let mut slices = [IoSlice::new(&[]); MAX_IOV];
-            for (slot, line) in slices.iter_mut().zip(lines) {
+            let mut n = 0;
+            for (slot, line) in slices.iter_mut().zip(&self.batch) {
                 *slot = IoSlice::new(line);
+                n += 1;
             }
             let written = ready!(Pin::new(&mut *wr).poll_write_vectored(cx, &slices[..n]))?;
             if written == 0 {
@@ -106,10 +115,12 @@ impl Outbox {
             self.unflushed = true;
             let mut left = written;
             while left > 0 {
-                let line = &mut self.batch[self.next];
+                let Some(line) = self.batch.front_mut() else {
+                    break;
+                };
                 if line.len() <= left {
                     left -= line.len();
-                    self.next += 1;
+                    self.batch.pop_front();
                     self.partial = false;
                 } else {
                     line.advance(left);
@@ -118,7 +129,6 @@ impl Outbox {
                 }
             }
         }
-        self.reset_batch();
         Poll::Ready(Ok(()))
     }
 
@@ -131,15 +141,15 @@ impl Outbox {
             if self.buf_pos == self.buf.len() {
                 self.buf.clear();
                 self.buf_pos = 0;
-                while self.next < self.batch.len()
-                    && (self.buf.is_empty()
-                        || self.buf.len() + self.batch[self.next].len() <= COPY_CHUNK)
-                {
-                    self.buf.extend_from_slice(&self.batch[self.next]);
-                    self.next += 1;
+                while let Some(line) = self.batch.front() {
+                    if !self.buf.is_empty() && self.buf.len() + line.len() > COPY_CHUNK {
+                        break;
+                    }
+                    self.buf.extend_from_slice(line);
+                    self.batch.pop_front();
                 }
                 if self.buf.is_empty() {
-                    break;
+                    return Poll::Ready(Ok(()));
                 }
             }
             let written = ready!(Pin::new(&mut *wr).poll_write(cx, &self.buf[self.buf_pos..]))?;
@@ -150,23 +160,6 @@ impl Outbox {
             self.buf_pos += written;
             self.partial = self.buf_pos < self.buf.len() && self.buf[self.buf_pos - 1] != b'\n';
         }
-        self.reset_batch();
-        if self.buf.capacity() > COPY_CHUNK {
-            self.buf = Vec::new();
-        }
-        Poll::Ready(Ok(()))
-    }
-
-    /// Forgets the written lines, and gives memory back after a burst (registration, a busy
-    /// channel): an idle connection keeps at most a few slots, and a steady trickle of lines
-    /// reuses them without allocating.
-    fn reset_batch(&mut self) {
-        self.batch.clear();
-        self.next = 0;
-        self.partial = false;
-        if self.batch.capacity() > KEEP_SLOTS {
-            self.batch = Vec::new();
-        }
     }
 }
 
@@ -176,13 +169,13 @@ mod tests {
     use std::future::poll_fn;
     use tokio::io::AsyncReadExt;
 
-    fn lines(n: usize) -> Vec<Bytes> {
+    fn lines(n: usize) -> VecDeque<Bytes> {
         (0..n)
             .map(|i| Bytes::from(format!("PRIVMSG #c :línea {i}\r\n")))
             .collect()
     }
 
-    async fn write_all<W: AsyncWrite + Unpin>(wr: &mut W, batch: Vec<Bytes>) {
+    async fn write_all<W: AsyncWrite + Unpin>(wr: &mut W, batch: VecDeque<Bytes>) {
         let mut out = Outbox::default();
         *out.batch_mut() = batch;
         poll_fn(|cx| out.poll_write(cx, wr)).await.expect("write");
@@ -230,7 +223,7 @@ mod tests {
         }
     }
 
-    async fn round_trip(vectored: bool, batch: Vec<Bytes>) {
+    async fn round_trip(vectored: bool, batch: VecDeque<Bytes>) {
         let want: Vec<u8> = batch.iter().flat_map(|l| l.to_vec()).collect();
         let (a, mut b) = tokio::io::duplex(64);
         let reader = tokio::spawn(async move {

@@ -45,7 +45,7 @@ pub enum Flow {
     Close(String),
     /// The command must wait before it can finish; the connection awaits [`finish`] with it,
     /// holding nothing else of the line.
-    Wait(Deferred),
+    Wait(Box<Deferred>),
 }
 
 /// The part of a command that must wait.

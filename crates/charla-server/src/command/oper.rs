@@ -71,11 +71,11 @@ pub fn oper(s: &mut Session, p: &[&str]) -> Flow {
         .iter()
         .find(|o| o.name == p[0])
         .map(|o| o.password_hash.clone());
-    Flow::Wait(Deferred::Oper(OperCheck {
+    Flow::Wait(Box::new(Deferred::Oper(OperCheck {
         name: p[0].to_owned(),
         password: p[1].to_owned(),
         hash,
-    }))
+    })))
 }
 
 /// Finishes an OPER. The hash check runs on a blocking thread: Argon2 is slow on purpose, and
