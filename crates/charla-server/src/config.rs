@@ -109,9 +109,10 @@ pub struct Limits {
     /// kernel's auto-tuning. A fixed size bounds what a non-reading client costs in kernel
     /// memory, on top of `sendq_bytes`.
     pub socket_send_buffer: u32,
-    /// Milliseconds a client that was just written to waits to gather more lines before its
-    /// next write. Busy channels then cost one write per window instead of one per line; a
-    /// line to a client that was quiet goes out at once. 0 writes every line at once.
+    /// Milliseconds a busy client (its last write carried several lines, or a line came within
+    /// a quarter of this after it) waits to gather more lines before its next write. Busy
+    /// channels then cost one write per window instead of one per line; other lines go out at
+    /// once. 0 writes every line at once.
     pub write_coalesce_ms: u64,
     /// Most channels one client may be in (ISUPPORT `CHANLIMIT`).
     pub max_channels_per_user: usize,

@@ -125,6 +125,10 @@ struct Conn<S> {
     write_at: Option<Instant>,
     /// The client's own command just ran: its replies go out at once, window or not.
     eager: bool,
+    /// Lines are held back until `write_at`.
+    holding: bool,
+    /// The last write carried more than one line.
+    burst: bool,
 }
 
 /// Runs one connection over any byte stream to its end.
@@ -157,6 +161,8 @@ where
         last_write: now.checked_sub(Duration::from_secs(1)).unwrap_or(now),
         write_at: None,
         eager: false,
+        holding: false,
+        burst: false,
         session: Session::new(state, client),
     };
     conn.life(guards)
@@ -347,26 +353,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// Writes what is queued until the queue is empty (`Ready(Ok)`, and the queue will wake
     /// this task for the next line) or the socket is full (`Pending`).
     ///
-    /// Within `write_coalesce_ms` of the last write, queued lines are held back (`write_at`)
-    /// and go out together when the window ends, like TCP's autocorking: a client in a busy
-    /// channel gets a few lines per write instead of one, and neither a line to a quiet client
-    /// nor the answer to the client's own command is delayed at all.
+    /// A line that comes soon after a write (within a quarter of `write_coalesce_ms`) is held
+    /// back, with those that follow, until the window ends (`write_at`), like TCP's
+    /// autocorking: a client in a busy channel gets many lines per write instead of one, and
+    /// neither a line to a client that gets one every few milliseconds nor the answer to the
+    /// client's own command is delayed at all.
     fn poll_output(&mut self, cx: &mut Context<'_>, now: Instant) -> Poll<std::io::Result<()>> {
         let queue = &self.session.client.queue;
         loop {
             if self.out.is_empty() {
-                let window_end =
-                    self.last_write + self.session.state.config.limits.write_coalesce();
+                let window = self.session.state.config.limits.write_coalesce();
+                let window_end = self.last_write + window;
                 let in_window = now < window_end;
-                if in_window && !self.eager {
-                    // Queued lines wait for the window's end (only the close switch wakes
-                    // this task before); it looks again then, lines or not.
-                    queue.watch(cx.waker());
+                // A busy client's lines are held until the window's end, with every line that
+                // follows: busy means the last write carried several lines, or this line came
+                // within a quarter of the window after it. Other lines go out at once.
+                let busy = self.burst || now < self.last_write + window / 4;
+                if in_window && !self.eager && (self.holding || busy) {
+                    // Only the close switch wakes this task before the window's end; it looks
+                    // again then, lines or not.
+                    self.holding |= queue.watch(cx.waker());
                     self.write_at = Some(window_end);
                     return Poll::Ready(Ok(()));
                 }
+                self.holding = false;
                 self.eager = false;
                 queue.take_all(self.out.batch_mut(), cx.waker());
+                self.burst = self.out.batch_mut().len() > 1;
                 if self.out.is_empty() {
                     if !in_window {
                         // Quiet for a whole window: give the buffers back.
@@ -663,6 +676,44 @@ mod tests {
         assert_eq!(read_for(&mut rd, Duration::from_millis(30)).await, "");
         let both = read_for(&mut rd, Duration::from_millis(40)).await;
         assert_eq!(both, "NOTICE a :two\r\nNOTICE a :three\r\n");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_line_that_comes_later_than_a_quarter_of_the_window_goes_out_at_once() {
+        let (state, mut rd) = registered(40).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        push(&state, "one");
+        assert!(
+            read_for(&mut rd, Duration::from_millis(1))
+                .await
+                .contains("one")
+        );
+        // A client that gets a line every 15 ms (private messages, a calm channel).
+        tokio::time::sleep(Duration::from_millis(15)).await;
+        push(&state, "two");
+        assert!(
+            read_for(&mut rd, Duration::from_millis(1))
+                .await
+                .contains("two")
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_write_of_several_lines_the_next_ones_wait_for_the_window() {
+        let (state, mut rd) = registered(40).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        push(&state, "one");
+        push(&state, "two");
+        let first = read_for(&mut rd, Duration::from_millis(1)).await;
+        assert_eq!(first, "NOTICE a :one\r\nNOTICE a :two\r\n");
+        tokio::time::sleep(Duration::from_millis(15)).await;
+        push(&state, "three");
+        assert_eq!(read_for(&mut rd, Duration::from_millis(10)).await, "");
+        assert!(
+            read_for(&mut rd, Duration::from_millis(30))
+                .await
+                .contains("three")
+        );
     }
 
     #[tokio::test(start_paused = true)]

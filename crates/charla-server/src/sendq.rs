@@ -164,11 +164,13 @@ impl SendQueue {
 
     /// Leaves `waker` to be woken by the next line when none is waiting, else by the close
     /// switch only: the connection holds queued lines back for a moment to write them
-    /// together.
-    pub fn watch(&self, waker: &Waker) {
+    /// together. Returns whether lines are waiting.
+    pub fn watch(&self, waker: &Waker) -> bool {
         let mut inner = self.inner.lock();
-        inner.want_lines = inner.lines.is_empty();
+        let waiting = !inner.lines.is_empty();
+        inner.want_lines = !waiting;
         set_waker(&mut inner.waker, waker);
+        waiting
     }
 
     /// Gives back the queue's memory when it is empty (the connection went quiet): idle
