@@ -121,7 +121,8 @@ struct Conn<S> {
     registered: bool,
     /// When the last write finished (the start of the coalescing window).
     last_write: Instant,
-    /// Lines are being held back until then, to go out in one write.
+    /// The end of the current coalescing window: the task looks again then, to write the
+    /// lines it held back or, if none came, to give its buffers back.
     write_at: Option<Instant>,
     /// The client's own command just ran: its replies go out at once, window or not.
     eager: bool,
@@ -184,7 +185,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         async move {
             let exit = {
                 // One timer for everything: registration deadline, idle PING and its timeout,
-                // flood delay.
+                // flood delay, write window.
                 let mut timer = pin!(sleep_until(self.check_at));
                 let mut run = pin!(self.run(timer.as_mut()));
                 // A bug (a panic) in a command handler ends only this session, and still goes
@@ -659,18 +660,26 @@ mod tests {
             .expect("push");
     }
 
+    /// Pushes `text` and checks that it is written at once.
+    async fn goes_out_at_once(state: &State, rd: &mut tokio::io::DuplexStream, text: &str) {
+        push(state, text);
+        let got = read_for(rd, Duration::from_millis(1)).await;
+        assert!(got.contains(text), "{text:?} was held back: {got:?}");
+    }
+
+    /// A client with a window of `window_ms`, quiet for longer than that, that has just been
+    /// written "one" (at once, which opens a window).
+    async fn just_written(window_ms: u64) -> (Arc<State>, tokio::io::DuplexStream) {
+        let (state, mut rd) = registered(window_ms).await;
+        tokio::time::sleep(Duration::from_millis(2 * window_ms)).await;
+        goes_out_at_once(&state, &mut rd, "one").await;
+        (state, rd)
+    }
+
     #[tokio::test(start_paused = true)]
     async fn lines_within_the_window_go_out_together_at_its_end() {
-        let (state, mut rd) = registered(50).await;
-        // Quiet for longer than the window: the next line goes out at once.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        push(&state, "one");
-        assert!(
-            read_for(&mut rd, Duration::from_millis(1))
-                .await
-                .contains("one")
-        );
-        // Within the window after that write: held back, then written together.
+        let (state, mut rd) = just_written(50).await;
+        // Right after that write: held back, then written together.
         push(&state, "two");
         push(&state, "three");
         assert_eq!(read_for(&mut rd, Duration::from_millis(30)).await, "");
@@ -680,22 +689,10 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_line_that_comes_later_than_a_quarter_of_the_window_goes_out_at_once() {
-        let (state, mut rd) = registered(40).await;
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        push(&state, "one");
-        assert!(
-            read_for(&mut rd, Duration::from_millis(1))
-                .await
-                .contains("one")
-        );
+        let (state, mut rd) = just_written(40).await;
         // A client that gets a line every 15 ms (private messages, a calm channel).
         tokio::time::sleep(Duration::from_millis(15)).await;
-        push(&state, "two");
-        assert!(
-            read_for(&mut rd, Duration::from_millis(1))
-                .await
-                .contains("two")
-        );
+        goes_out_at_once(&state, &mut rd, "two").await;
     }
 
     #[tokio::test(start_paused = true)]
@@ -709,24 +706,14 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(15)).await;
         push(&state, "three");
         assert_eq!(read_for(&mut rd, Duration::from_millis(10)).await, "");
-        assert!(
-            read_for(&mut rd, Duration::from_millis(30))
-                .await
-                .contains("three")
-        );
+        let late = read_for(&mut rd, Duration::from_millis(30)).await;
+        assert!(late.contains("three"), "{late:?}");
     }
 
     #[tokio::test(start_paused = true)]
     async fn the_answer_to_the_clients_own_command_is_not_held_back() {
         use tokio::io::AsyncWriteExt;
-        let (state, mut rd) = registered(1000).await;
-        tokio::time::sleep(Duration::from_millis(2000)).await;
-        push(&state, "one");
-        assert!(
-            read_for(&mut rd, Duration::from_millis(1))
-                .await
-                .contains("one")
-        );
+        let (_state, mut rd) = just_written(1000).await;
         // Inside the window opened by that write, the client asks something.
         rd.write_all(b"PING now\r\n").await.expect("write");
         let answer = read_for(&mut rd, Duration::from_millis(10)).await;
@@ -739,17 +726,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn no_window_writes_every_line_at_once() {
         let (state, mut rd) = registered(0).await;
-        push(&state, "one");
-        assert!(
-            read_for(&mut rd, Duration::from_millis(1))
-                .await
-                .contains("one")
-        );
-        push(&state, "two");
-        assert!(
-            read_for(&mut rd, Duration::from_millis(1))
-                .await
-                .contains("two")
-        );
+        goes_out_at_once(&state, &mut rd, "one").await;
+        goes_out_at_once(&state, &mut rd, "two").await;
     }
 }
