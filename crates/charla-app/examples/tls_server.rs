@@ -11,15 +11,11 @@
 //! number of seconds (default 120).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use charla_client::trust::Fingerprint;
 use charla_server::{Config, Server};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 
 #[tokio::main]
 async fn main() -> Result<()> {
@@ -37,16 +33,9 @@ async fn main() -> Result<()> {
         .parse()
         .context("seconds")?;
 
-    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])?;
-    let der: CertificateDer<'static> = ck.cert.der().clone();
-    println!("certificate fingerprint: {}", Fingerprint::of(der.as_ref()));
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der()));
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(vec![der], key)?;
-    let acceptor = TlsAcceptor::from(Arc::new(tls));
+    let tls = charla_server::tls::Tls::self_signed(&["127.0.0.1", "localhost"])?;
+    println!("certificate fingerprint: {}", tls.fingerprint());
+    let acceptor = tls.acceptor().clone();
 
     let inner: SocketAddr = "127.0.0.1:0".parse()?;
     let server = Server::start(Config::with_listener(inner)).await?;

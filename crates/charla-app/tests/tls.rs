@@ -1,4 +1,4 @@
-//! Trust on first use in the window: a TLS acceptor (rcgen self-signed certificate) in front
+//! Trust on first use in the window: a TLS acceptor (a self-signed certificate) in front
 //! of the real server. The first connection shows the fingerprint with Trust/Cancel; Cancel
 //! pins nothing and stays disconnected; after "Trust" the app connects. When the server later presents another certificate, the app
 //! refuses with a red warning and does not connect.
@@ -11,26 +11,16 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context as _, Result};
 use charla_app::AppOptions;
 use charla_app::config::ConfigStore;
-use charla_client::trust::Fingerprint;
 use charla_client::{ConnectionStatus, TrustStore};
 use charla_server::ServerHandle;
 use common::{app, click, fill, runtime, server, shows, shows_part, step_until};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 /// A fresh self-signed certificate for 127.0.0.1, its acceptor and its fingerprint.
 fn acceptor() -> Result<(TlsAcceptor, String)> {
-    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])?;
-    let der: CertificateDer<'static> = ck.cert.der().clone();
-    let fingerprint = Fingerprint::of(der.as_ref()).to_string();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der()));
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(vec![der], key)?;
-    Ok((TlsAcceptor::from(Arc::new(config)), fingerprint))
+    let tls = charla_server::tls::Tls::self_signed(&["127.0.0.1", "localhost"])?;
+    Ok((tls.acceptor().clone(), tls.fingerprint().to_owned()))
 }
 
 /// Listens on 127.0.0.1:0, does the TLS handshake with whichever acceptor `current` holds,

@@ -142,10 +142,27 @@ impl Tls {
     /// Loads the configured certificate, or reuses or generates the self-signed one in
     /// `data_dir` (created if missing). `server_name` goes into the generated certificate.
     pub fn load(config: &TlsConfig, data_dir: &Path, server_name: &str) -> Result<Tls, TlsError> {
-        let (chain, key, source) = match (&config.cert, &config.key) {
+        let identity = match (&config.cert, &config.key) {
             (Some(cert), Some(key)) => (read_chain(cert)?, read_key(key)?, CertSource::Configured),
             _ => generated(data_dir, server_name)?,
         };
+        Tls::from_identity(identity, config.handshake_timeout())
+    }
+
+    /// A fresh self-signed certificate for `names`, kept in memory only: for tests and tools
+    /// that need a TLS endpoint of their own (the server itself uses [`load`](Self::load)).
+    pub fn self_signed(names: &[&str]) -> Result<Tls, TlsError> {
+        let names = names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+        let ck = rcgen::generate_simple_self_signed(names)?;
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der()));
+        let identity = (vec![ck.cert.der().clone()], key, CertSource::Generated);
+        Tls::from_identity(identity, TlsConfig::default().handshake_timeout())
+    }
+
+    fn from_identity(
+        (chain, key, source): Identity,
+        handshake_timeout: Duration,
+    ) -> Result<Tls, TlsError> {
         let fingerprint = fingerprint(&chain[0]);
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let server_config = rustls::ServerConfig::builder_with_provider(provider)
@@ -156,8 +173,13 @@ impl Tls {
             acceptor: TlsAcceptor::from(Arc::new(server_config)),
             fingerprint,
             source,
-            handshake_timeout: config.handshake_timeout(),
+            handshake_timeout,
         })
+    }
+
+    /// The acceptor that does the server side of the handshake.
+    pub fn acceptor(&self) -> &TlsAcceptor {
+        &self.acceptor
     }
 
     /// The SHA-256 fingerprint of the certificate, e.g. `"3A:7F:…"` (32 hex pairs).
@@ -368,6 +390,16 @@ pub(crate) async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_self_signed_identity_in_memory_has_a_sha256_fingerprint() {
+        let tls = Tls::self_signed(&["localhost", "127.0.0.1"]).expect("generate");
+        let fp = tls.fingerprint();
+        assert_eq!(fp.split(':').count(), 32, "{fp}");
+        assert_eq!(tls.source(), CertSource::Generated);
+        let other = Tls::self_signed(&["localhost"]).expect("generate");
+        assert_ne!(other.fingerprint(), fp, "each call makes a new key");
+    }
 
     #[test]
     fn fingerprint_is_upper_hex_pairs() {

@@ -5,13 +5,10 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use charla_client::trust::Fingerprint;
 use charla_client::{
     BufferId, Client, ClientHandle, ClientOptions, Command, Event, Notification, ServerConfig,
     State, TrustStore,
 };
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use std::sync::Arc;
 use tokio::io::{
     AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, ReadHalf, WriteHalf,
 };
@@ -172,14 +169,6 @@ pub async fn register_plain(s: &mut Peer, nick: &str) -> Result<()> {
 
 /// A self-signed certificate for localhost and 127.0.0.1, and an acceptor that serves it.
 pub fn acceptor() -> Result<(TlsAcceptor, String)> {
-    let ck = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])?;
-    let der: CertificateDer<'static> = ck.cert.der().clone();
-    let fingerprint = Fingerprint::of(der.as_ref()).to_string();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der()));
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(vec![der], key)?;
-    Ok((TlsAcceptor::from(Arc::new(config)), fingerprint))
+    let tls = charla_server::tls::Tls::self_signed(&["localhost", "127.0.0.1"])?;
+    Ok((tls.acceptor().clone(), tls.fingerprint().to_owned()))
 }
