@@ -38,7 +38,7 @@ use crate::sendq::CloseReason;
 use crate::session::Session;
 use crate::state::State;
 use crate::tracker::TaskGuard;
-use crate::writer::Outbox;
+use crate::writer::{self, Outbox};
 
 /// How long the last lines may take to go out before the socket is dropped.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -355,8 +355,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// this task for the next line) or the socket is full (`Pending`).
     ///
     /// A line that comes soon after a write (within a quarter of `write_coalesce_ms`) is held
-    /// back, with those that follow, until the window ends (`write_at`), like TCP's
-    /// autocorking: a client in a busy channel gets many lines per write instead of one, and
+    /// back, with those that follow, until the window ends (`write_at`) or a full `writev`'s
+    /// worth waits, like TCP's autocorking: a client in a busy channel gets many lines per
+    /// write instead of one, and
     /// neither a line to a client that gets one every few milliseconds nor the answer to the
     /// client's own command is delayed at all.
     fn poll_output(&mut self, cx: &mut Context<'_>, now: Instant) -> Poll<std::io::Result<()>> {
@@ -369,13 +370,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 // A busy client's lines are held until the window's end, with every line that
                 // follows: busy means the last write carried several lines, or this line came
                 // within a quarter of the window after it. Other lines go out at once.
-                let busy = self.burst || now < self.last_write + window / 4;
-                if in_window && !self.eager && (self.holding || busy) {
-                    // Only the close switch wakes this task before the window's end; it looks
-                    // again then, lines or not.
-                    self.holding |= queue.watch(cx.waker());
-                    self.write_at = Some(window_end);
-                    return Poll::Ready(Ok(()));
+                let held = self.burst || self.holding;
+                let busy = held || now < self.last_write + window / 4;
+                if in_window && !self.eager && busy {
+                    // Held until the window's end (the task looks again then, lines or not),
+                    // or until a full write's worth waits: holding more would not save a
+                    // write, only add latency. Only when the decision depends on when the
+                    // next line comes does that line wake the task.
+                    let waiting = queue.watch(cx.waker(), !held, writer::MAX_IOV);
+                    if waiting < writer::MAX_IOV {
+                        self.holding |= waiting > 0;
+                        self.write_at = Some(window_end);
+                        return Poll::Ready(Ok(()));
+                    }
                 }
                 self.holding = false;
                 self.eager = false;
@@ -708,6 +715,28 @@ mod tests {
         assert_eq!(read_for(&mut rd, Duration::from_millis(10)).await, "");
         let late = read_for(&mut rd, Duration::from_millis(30)).await;
         assert!(late.contains("three"), "{late:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_write_s_worth_goes_out_before_the_window_ends() {
+        let (state, mut rd) = registered(1000).await;
+        tokio::time::sleep(Duration::from_millis(2000)).await;
+        push(&state, "one");
+        push(&state, "two");
+        read_for(&mut rd, Duration::from_millis(1)).await;
+        // A burst was written: what follows is held, until a full writev's worth waits.
+        for i in 0..writer::MAX_IOV - 1 {
+            push(&state, &format!("held {i}"));
+        }
+        assert_eq!(read_for(&mut rd, Duration::from_millis(10)).await, "");
+        push(&state, "enough");
+        let mut got = String::new();
+        while !got.contains("enough") {
+            let more = read_for(&mut rd, Duration::from_millis(10)).await;
+            assert!(!more.is_empty(), "held back: {got:?}");
+            got.push_str(&more);
+        }
+        assert_eq!(got.lines().count(), writer::MAX_IOV);
     }
 
     #[tokio::test(start_paused = true)]

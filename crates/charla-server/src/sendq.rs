@@ -53,6 +53,8 @@ struct Inner {
     waker: Option<Waker>,
     /// The connection task found the queue empty and waits for lines.
     want_lines: bool,
+    /// The connection task holds lines back and wants to be woken when this many wait.
+    wake_at_len: usize,
 }
 
 /// A queue of encoded lines for one connection, bounded in bytes.
@@ -73,6 +75,7 @@ impl SendQueue {
                 close: None,
                 waker: None,
                 want_lines: false,
+                wake_at_len: usize::MAX,
             }),
             limit,
             is_closed: AtomicBool::new(false),
@@ -98,9 +101,10 @@ impl SendQueue {
         inner.lines.push_back(line);
         // Only a connection that found the queue empty is woken, and only by the first line:
         // it takes everything at once. One wake-up per pushed line was the top of the fan-out
-        // profile.
-        let waker = if inner.want_lines {
+        // profile. A connection holding lines back is woken once enough of them wait.
+        let waker = if inner.want_lines || inner.lines.len() >= inner.wake_at_len {
             inner.want_lines = false;
+            inner.wake_at_len = usize::MAX;
             inner.waker.take()
         } else {
             None
@@ -149,6 +153,7 @@ impl SendQueue {
     /// the close switch).
     pub fn take_all(&self, out: &mut VecDeque<Bytes>, waker: &Waker) {
         let mut inner = self.inner.lock();
+        inner.wake_at_len = usize::MAX;
         if inner.lines.is_empty() {
             inner.want_lines = true;
             set_waker(&mut inner.waker, waker);
@@ -162,13 +167,15 @@ impl SendQueue {
         inner.bytes = 0;
     }
 
-    /// Leaves `waker` to be woken by the next line when none is waiting, else by the close
-    /// switch only: the connection holds queued lines back for a moment to write them
-    /// together. Returns whether lines are waiting.
-    pub fn watch(&self, waker: &Waker) -> bool {
+    /// Leaves `waker` to be woken once `enough` lines wait, or by the close switch, and also
+    /// by the first line when `first` and none is waiting: the connection holds queued lines
+    /// back for a moment to write them together, and looks again at a time of its own.
+    /// Returns how many lines are waiting.
+    pub fn watch(&self, waker: &Waker, first: bool, enough: usize) -> usize {
         let mut inner = self.inner.lock();
-        let waiting = !inner.lines.is_empty();
-        inner.want_lines = !waiting;
+        let waiting = inner.lines.len();
+        inner.want_lines = first && waiting == 0;
+        inner.wake_at_len = enough;
         set_waker(&mut inner.waker, waker);
         waiting
     }
@@ -187,6 +194,7 @@ impl SendQueue {
     pub fn wake_on_close(&self, waker: &Waker) {
         let mut inner = self.inner.lock();
         inner.want_lines = false;
+        inner.wake_at_len = usize::MAX;
         set_waker(&mut inner.waker, waker);
     }
 
@@ -286,6 +294,30 @@ mod tests {
         assert_eq!(count.0.load(Ordering::SeqCst), 0);
         assert!(q.close(CloseReason::Killed("bye".into())));
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_connection_holding_lines_is_woken_once_enough_wait() {
+        let q = SendQueue::new(1000);
+        let (count, waker) = counter();
+        assert_eq!(q.watch(&waker, false, 3), 0);
+        q.push(Bytes::from_static(b"a\r\n")).expect("push");
+        q.push(Bytes::from_static(b"b\r\n")).expect("push");
+        assert_eq!(count.0.load(Ordering::SeqCst), 0, "held back");
+        q.push(Bytes::from_static(b"c\r\n")).expect("push");
+        assert_eq!(count.0.load(Ordering::SeqCst), 1, "three wait: enough");
+        q.push(Bytes::from_static(b"d\r\n")).expect("push");
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            1,
+            "once until it looks again"
+        );
+        assert_eq!(q.watch(&waker, true, 3), 4);
+        q.take_all(&mut VecDeque::new(), &waker);
+        // Empty, and asked to see the first line: it wakes the connection.
+        assert_eq!(q.watch(&waker, true, 3), 0);
+        q.push(Bytes::from_static(b"e\r\n")).expect("push");
+        assert_eq!(count.0.load(Ordering::SeqCst), 2);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use bytes::{Buf, Bytes};
 use tokio::io::AsyncWrite;
 
 /// Lines per `writev` call (well under IOV_MAX).
-const MAX_IOV: usize = 64;
+pub(crate) const MAX_IOV: usize = 64;
 /// Bytes copied per write when the stream has no vectored writes.
 const COPY_CHUNK: usize = 16 * 1024;
 
