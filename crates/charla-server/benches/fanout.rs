@@ -6,10 +6,9 @@
 use std::collections::VecDeque;
 use std::hint::black_box;
 
-use bytes::Bytes;
 use charla_proto::LineBuilder;
 use charla_server::caps::{Cap, CapSet};
-use charla_server::outbound::Outgoing;
+use charla_server::outbound::{Line, Outgoing};
 use charla_server::sendq::SendQueue;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -38,7 +37,7 @@ fn members() -> Vec<(SendQueue, CapSet)> {
         .collect()
 }
 
-fn drain(members: &[(SendQueue, CapSet)], scratch: &mut VecDeque<Bytes>) {
+fn drain(members: &[(SendQueue, CapSet)], scratch: &mut VecDeque<Line>) {
     for (q, _) in members {
         q.take_all(scratch, std::task::Waker::noop());
         scratch.clear();
@@ -62,8 +61,7 @@ fn fanout(c: &mut Criterion) {
     group.bench_function("encode_per_member_500", |b| {
         b.iter(|| {
             for (q, _) in &members {
-                let bytes = Bytes::from(black_box(line()).finish());
-                let _ = q.push(bytes);
+                let _ = q.push(Line::new(black_box(line()).finish()));
             }
             drain(&members, &mut scratch);
         })

@@ -20,7 +20,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
 use charla_proto::limits::{MAX_CLIENT_TAGS, MAX_INBOUND, MAX_LINE};
 use charla_proto::numeric::{ERR_INPUTTOOLONG, ERR_UNKNOWNERROR};
 use charla_proto::{Message, ParseError};
@@ -34,6 +33,7 @@ use crate::event::ServerEvent;
 use crate::flood::TokenBucket;
 use crate::framing::{Frame, LineReader};
 use crate::listener::IpGuard;
+use crate::outbound::Line;
 use crate::sendq::CloseReason;
 use crate::session::Session;
 use crate::state::State;
@@ -223,7 +223,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             error
                 .command("ERROR")
                 .trailing(&exit.error_text(&client.host));
-            client.queue.push_final(Bytes::from(error.finish()));
+            client.queue.push_final(Line::new(error.finish()));
             // A peer that does not read must not keep the socket forever. The timer is boxed: kept
             // inline it would make every connection's task bigger for its whole life, only for its
             // last few milliseconds.
@@ -663,7 +663,7 @@ mod tests {
         let client = state.find_nick("a").expect("registered");
         client
             .queue
-            .push(Bytes::from(format!("NOTICE a :{text}\r\n")))
+            .push(Line::from(format!("NOTICE a :{text}\r\n")))
             .expect("push");
     }
 

@@ -1,40 +1,83 @@
 //! Lines on their way out, encoded once and shared.
 //!
-//! An [`Outgoing`] holds the body of a relayed line (`:source COMMAND params\r\n`) as [`Bytes`].
+//! A [`Line`] is one encoded line as a connection queues it: a pointer-sized handle on bytes
+//! that every recipient shares. An [`Outgoing`] holds the body of a relayed line
+//! (`:source COMMAND params\r\n`).
 //! Recipients differ only in which tags they accept (`server-time`, `message-tags`), so there are
 //! at most four variants; each is built the first time a recipient needs it and then shared by
 //! refcount with every other recipient of that variant. A channel message to N members therefore
 //! costs one encode (plus at most three tag variants) and N refcount increments.
 
-use std::sync::OnceLock;
+use std::ops::Deref;
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
-use bytes::Bytes;
 use charla_proto::LineBuilder;
 use charla_proto::tags;
 
 use crate::caps::{Cap, CapSet};
 use crate::timefmt;
 
+/// One encoded line (ending in CR LF), shared by refcount with every recipient.
+///
+/// Eight bytes in each recipient's queue: in a channel's fan-out every member's queue gets a
+/// handle per line, and with the 32 bytes of a `Bytes` the cache misses on those queues' buffers
+/// were the top user-space entry of the fan-out profile (docs/PROFILE.md).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Line(Arc<Vec<u8>>);
+
+impl Line {
+    /// A line from bytes that end in CR LF.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Line(Arc::new(bytes))
+    }
+}
+
+impl Deref for Line {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl From<Vec<u8>> for Line {
+    fn from(bytes: Vec<u8>) -> Self {
+        Line::new(bytes)
+    }
+}
+
+impl From<String> for Line {
+    fn from(text: String) -> Self {
+        Line::new(text.into_bytes())
+    }
+}
+
+impl From<&[u8]> for Line {
+    fn from(bytes: &[u8]) -> Self {
+        Line::new(bytes.to_vec())
+    }
+}
+
 /// One relayed line and its tag variants.
 #[derive(Debug)]
 pub struct Outgoing {
-    body: Bytes,
+    body: Line,
     time: SystemTime,
     /// Client-only tags (`+key=value`), already escaped and joined with `;`; empty if none.
     client_tags: String,
     /// Index: bit 0 = with `time`, bit 1 = with client tags.
-    variants: [OnceLock<Bytes>; 4],
+    variants: [OnceLock<Line>; 4],
 }
 
 impl Outgoing {
     /// A line from a finished builder (no tags in it).
     pub fn new(line: LineBuilder) -> Self {
-        Self::from_bytes(Bytes::from(line.finish()))
+        Self::from_line(Line::new(line.finish()))
     }
 
     /// A line from encoded bytes (ending in CR LF, no tags).
-    pub fn from_bytes(body: Bytes) -> Self {
+    pub fn from_line(body: Line) -> Self {
         Outgoing {
             body,
             time: SystemTime::now(),
@@ -69,7 +112,7 @@ impl Outgoing {
     }
 
     /// The bytes for a recipient with capabilities `caps`.
-    pub fn for_caps(&self, caps: CapSet) -> Bytes {
+    pub fn for_caps(&self, caps: CapSet) -> Line {
         let mut idx = 0;
         if caps.has(Cap::ServerTime) {
             idx |= 1;
@@ -96,13 +139,13 @@ impl Outgoing {
                 }
                 buf.push(b' ');
                 buf.extend_from_slice(&self.body);
-                Bytes::from(buf)
+                Line::new(buf)
             })
             .clone()
     }
 
     /// The untagged line.
-    pub fn body(&self) -> &Bytes {
+    pub fn body(&self) -> &Line {
         &self.body
     }
 }

@@ -5,7 +5,7 @@
 //! ("SendQ exceeded") while every other client carries on. The same close switch ends a session
 //! for any other reason (KILL, server shutdown), so a session has one way to be told to stop.
 //!
-//! A synchronous mutex guards the queue: pushes only move a refcounted [`Bytes`] into a
+//! A synchronous mutex guards the queue: pushes only move a refcounted [`Line`] into a
 //! `VecDeque` and never await, so the lock is held for nanoseconds and may be taken while a
 //! channel's lock is held (lock order: channel -> client -> queue).
 //!
@@ -17,8 +17,9 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Waker;
 
-use bytes::Bytes;
 use parking_lot::Mutex;
+
+use crate::outbound::Line;
 
 /// Why a session was told to stop.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,7 +47,7 @@ pub enum PushError {
 
 #[derive(Debug)]
 struct Inner {
-    lines: VecDeque<Bytes>,
+    lines: VecDeque<Line>,
     bytes: usize,
     close: Option<CloseReason>,
     /// The connection task, to wake on close (and on new lines when `want_lines`).
@@ -84,7 +85,7 @@ impl SendQueue {
 
     /// Queues one line. Never blocks. Past the limit the queue closes with
     /// [`CloseReason::SendQExceeded`] and the line is dropped.
-    pub fn push(&self, line: Bytes) -> Result<(), PushError> {
+    pub fn push(&self, line: Line) -> Result<(), PushError> {
         let mut inner = self.inner.lock();
         if inner.close.is_some() {
             return Err(PushError::Closed);
@@ -116,7 +117,7 @@ impl SendQueue {
 
     /// Queues a line even when the queue is closed or full: the session's own last words
     /// (`ERROR :Closing Link ...`), written before the socket closes.
-    pub fn push_final(&self, line: Bytes) {
+    pub fn push_final(&self, line: Line) {
         let mut inner = self.inner.lock();
         inner.bytes += line.len();
         inner.lines.push_back(line);
@@ -151,7 +152,7 @@ impl SendQueue {
     /// `out` when it is empty, so that the two deques trade places and neither reallocates
     /// while lines flow. When there is none, leaves `waker` to be woken by the next push (or
     /// the close switch).
-    pub fn take_all(&self, out: &mut VecDeque<Bytes>, waker: &Waker) {
+    pub fn take_all(&self, out: &mut VecDeque<Line>, waker: &Waker) {
         let mut inner = self.inner.lock();
         inner.wake_at_len = usize::MAX;
         if inner.lines.is_empty() {
@@ -250,12 +251,12 @@ mod tests {
     fn push_past_the_limit_closes_the_queue() {
         let q = SendQueue::new(10);
         let (_, waker) = counter();
-        assert!(q.push(Bytes::from_static(b"12345")).is_ok());
-        assert!(q.push(Bytes::from_static(b"12345")).is_ok());
-        assert_eq!(q.push(Bytes::from_static(b"1")), Err(PushError::Exceeded));
+        assert!(q.push(Line::from(&b"12345"[..])).is_ok());
+        assert!(q.push(Line::from(&b"12345"[..])).is_ok());
+        assert_eq!(q.push(Line::from(&b"1"[..])), Err(PushError::Exceeded));
         assert!(q.is_closed());
         assert_eq!(q.close_reason(), Some(CloseReason::SendQExceeded));
-        assert_eq!(q.push(Bytes::from_static(b"1")), Err(PushError::Closed));
+        assert_eq!(q.push(Line::from(&b"1"[..])), Err(PushError::Closed));
         let mut out = VecDeque::new();
         q.take_all(&mut out, &waker);
         assert_eq!(out.len(), 2);
@@ -269,7 +270,7 @@ mod tests {
         q.take_all(&mut out, &waker);
         assert!(out.is_empty());
         for _ in 0..3 {
-            q.push(Bytes::from_static(b"a\r\n")).expect("push");
+            q.push(Line::from(&b"a\r\n"[..])).expect("push");
         }
         assert_eq!(
             count.0.load(Ordering::SeqCst),
@@ -281,7 +282,7 @@ mod tests {
         // The queue is empty again: the next push must wake the connection once more.
         out.clear();
         q.take_all(&mut out, &waker);
-        q.push(Bytes::from_static(b"b\r\n")).expect("push");
+        q.push(Line::from(&b"b\r\n"[..])).expect("push");
         assert_eq!(count.0.load(Ordering::SeqCst), 2);
     }
 
@@ -290,7 +291,7 @@ mod tests {
         let q = SendQueue::new(1000);
         let (count, waker) = counter();
         q.wake_on_close(&waker);
-        q.push(Bytes::from_static(b"a\r\n")).expect("push");
+        q.push(Line::from(&b"a\r\n"[..])).expect("push");
         assert_eq!(count.0.load(Ordering::SeqCst), 0);
         assert!(q.close(CloseReason::Killed("bye".into())));
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
@@ -301,12 +302,12 @@ mod tests {
         let q = SendQueue::new(1000);
         let (count, waker) = counter();
         assert_eq!(q.watch(&waker, false, 3), 0);
-        q.push(Bytes::from_static(b"a\r\n")).expect("push");
-        q.push(Bytes::from_static(b"b\r\n")).expect("push");
+        q.push(Line::from(&b"a\r\n"[..])).expect("push");
+        q.push(Line::from(&b"b\r\n"[..])).expect("push");
         assert_eq!(count.0.load(Ordering::SeqCst), 0, "held back");
-        q.push(Bytes::from_static(b"c\r\n")).expect("push");
+        q.push(Line::from(&b"c\r\n"[..])).expect("push");
         assert_eq!(count.0.load(Ordering::SeqCst), 1, "three wait: enough");
-        q.push(Bytes::from_static(b"d\r\n")).expect("push");
+        q.push(Line::from(&b"d\r\n"[..])).expect("push");
         assert_eq!(
             count.0.load(Ordering::SeqCst),
             1,
@@ -316,7 +317,7 @@ mod tests {
         q.take_all(&mut VecDeque::new(), &waker);
         // Empty, and asked to see the first line: it wakes the connection.
         assert_eq!(q.watch(&waker, true, 3), 0);
-        q.push(Bytes::from_static(b"e\r\n")).expect("push");
+        q.push(Line::from(&b"e\r\n"[..])).expect("push");
         assert_eq!(count.0.load(Ordering::SeqCst), 2);
     }
 
@@ -326,7 +327,7 @@ mod tests {
         assert!(q.close(CloseReason::Shutdown));
         assert!(!q.close(CloseReason::Killed("x".into())));
         assert_eq!(q.close_reason(), Some(CloseReason::Shutdown));
-        q.push_final(Bytes::from_static(b"ERROR :bye\r\n"));
+        q.push_final(Line::from(&b"ERROR :bye\r\n"[..]));
         assert_eq!(q.len_bytes(), 12);
     }
 }

@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use charla_proto::LineBuilder;
 use charla_proto::numeric::{ERR_CHANOPRIVSNEEDED, ERR_NOTONCHANNEL};
 
 use crate::client::Client;
+use crate::outbound::Line;
 use crate::state::State;
 
 /// Registration progress (<https://modern.ircdocs.horse/#connection-registration>).
@@ -99,7 +99,7 @@ impl Session {
 
     /// Queues a finished line to this client.
     pub fn send_line(&self, line: LineBuilder) {
-        self.send_bytes(Bytes::from(line.finish()));
+        self.send_bytes(Line::new(line.finish()));
     }
 
     /// `442 ERR_NOTONCHANNEL`: the client acted on a channel it is not in.
@@ -119,8 +119,8 @@ impl Session {
     }
 
     /// Queues encoded bytes to this client. A full queue closes itself and ends the session.
-    pub fn send_bytes(&self, bytes: Bytes) {
-        let _ = self.client.queue.push(bytes);
+    pub fn send_bytes(&self, line: Line) {
+        let _ = self.client.queue.push(line);
     }
 
     /// A line from the server: `:server COMMAND`.
@@ -131,7 +131,7 @@ impl Session {
     /// The RPL_ISUPPORT lines.
     pub fn send_isupport(&self) {
         for line in self.state.isupport.lines(self.state.name(), &self.nick()) {
-            self.send_bytes(Bytes::from(line));
+            self.send_bytes(Line::from(line));
         }
     }
 

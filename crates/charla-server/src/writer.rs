@@ -2,7 +2,7 @@
 //! writing to its socket.
 //!
 //! The connection task takes every queued line at once and writes them with as few syscalls as
-//! it can: with `writev` straight from the shared [`Bytes`] when the stream supports vectored
+//! it can: with `writev` straight from the shared [`Line`]s when the stream supports vectored
 //! writes (TCP does), else by copying into a small buffer (TLS, where one write makes one TLS
 //! record). Either way it never makes a private copy of a whole backlog: a client that stops
 //! reading holds references to lines that are shared with every other recipient, plus at most
@@ -13,8 +13,9 @@ use std::io::IoSlice;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use bytes::{Buf, Bytes};
 use tokio::io::AsyncWrite;
+
+use crate::outbound::Line;
 
 /// Lines per `writev` call (well under IOV_MAX).
 pub(crate) const MAX_IOV: usize = 64;
@@ -25,11 +26,14 @@ const COPY_CHUNK: usize = 16 * 1024;
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
     /// Lines taken from the queue and not written yet; the first may be written in part.
-    batch: VecDeque<Bytes>,
+    batch: VecDeque<Line>,
+    /// Bytes of the first line of `batch` already written (vectored writes).
+    front_done: usize,
     /// The copy buffer of streams without vectored writes; `buf[buf_pos..]` is unwritten.
     buf: Vec<u8>,
     buf_pos: usize,
-    /// A line was written in part: the rest must go out before anything else.
+    /// The copy buffer's last write ended inside a line: the rest must go out before anything
+    /// else.
     partial: bool,
     /// Bytes were written since the last flush.
     unflushed: bool,
@@ -43,7 +47,7 @@ impl Outbox {
 
     /// Where the queue puts the next lines (only when [`is_empty`](Self::is_empty)): it swaps
     /// its lines with this empty deque, so that both keep their capacity while lines flow.
-    pub(crate) fn batch_mut(&mut self) -> &mut VecDeque<Bytes> {
+    pub(crate) fn batch_mut(&mut self) -> &mut VecDeque<Line> {
         &mut self.batch
     }
 
@@ -73,7 +77,7 @@ impl Outbox {
             self.buf.truncate(keep);
             self.batch.clear();
         } else {
-            self.batch.truncate(usize::from(self.partial));
+            self.batch.truncate(usize::from(self.front_done > 0));
         }
     }
 
@@ -104,8 +108,10 @@ impl Outbox {
             // The slices live on the stack for the length of one call, never in the task.
             let mut slices = [IoSlice::new(&[]); MAX_IOV];
             let mut n = 0;
+            let mut skip = self.front_done;
             for (slot, line) in slices.iter_mut().zip(&self.batch) {
-                *slot = IoSlice::new(line);
+                *slot = IoSlice::new(&line[skip..]);
+                skip = 0;
                 n += 1;
             }
             let written = ready!(Pin::new(&mut *wr).poll_write_vectored(cx, &slices[..n]))?;
@@ -115,17 +121,17 @@ impl Outbox {
             self.unflushed = true;
             let mut left = written;
             while left > 0 {
-                let Some(line) = self.batch.front_mut() else {
+                let Some(line) = self.batch.front() else {
                     break;
                 };
-                if line.len() <= left {
-                    left -= line.len();
+                let rest = line.len() - self.front_done;
+                if rest <= left {
+                    left -= rest;
                     self.batch.pop_front();
-                    self.partial = false;
+                    self.front_done = 0;
                 } else {
-                    line.advance(left);
+                    self.front_done += left;
                     left = 0;
-                    self.partial = true;
                 }
             }
         }
@@ -169,13 +175,13 @@ mod tests {
     use std::future::poll_fn;
     use tokio::io::AsyncReadExt;
 
-    fn lines(n: usize) -> VecDeque<Bytes> {
+    fn lines(n: usize) -> VecDeque<Line> {
         (0..n)
-            .map(|i| Bytes::from(format!("PRIVMSG #c :línea {i}\r\n")))
+            .map(|i| Line::from(format!("PRIVMSG #c :línea {i}\r\n")))
             .collect()
     }
 
-    async fn write_all<W: AsyncWrite + Unpin>(wr: &mut W, batch: VecDeque<Bytes>) {
+    async fn write_all<W: AsyncWrite + Unpin>(wr: &mut W, batch: VecDeque<Line>) {
         let mut out = Outbox::default();
         *out.batch_mut() = batch;
         poll_fn(|cx| out.poll_write(cx, wr)).await.expect("write");
@@ -223,7 +229,7 @@ mod tests {
         }
     }
 
-    async fn round_trip(vectored: bool, batch: VecDeque<Bytes>) {
+    async fn round_trip(vectored: bool, batch: VecDeque<Line>) {
         let want: Vec<u8> = batch.iter().flat_map(|l| l.to_vec()).collect();
         let (a, mut b) = tokio::io::duplex(64);
         let reader = tokio::spawn(async move {
@@ -255,11 +261,13 @@ mod tests {
     fn abandoning_keeps_the_rest_of_a_line_written_in_part() {
         let mut out = Outbox::default();
         *out.batch_mut() = lines(3);
-        out.batch[0].advance(4);
-        out.partial = true;
+        out.front_done = 4;
         out.abandon();
         assert_eq!(out.batch.len(), 1);
-        assert_eq!(&out.batch[0][..], "MSG #c :línea 0\r\n".as_bytes());
+        assert_eq!(
+            &out.batch[0][out.front_done..],
+            "MSG #c :línea 0\r\n".as_bytes()
+        );
 
         let mut out = Outbox {
             buf: b"PRIVMSG #c :a\r\nPRIVMSG #c :b\r\n".to_vec(),

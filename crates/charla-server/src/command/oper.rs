@@ -9,7 +9,7 @@ use tracing::{debug, warn};
 use crate::command::{Deferred, Flow};
 use crate::event::{MessageKind, ServerEvent};
 use crate::mask;
-use crate::outbound::Outgoing;
+use crate::outbound::{Line, Outgoing};
 use crate::sendq::CloseReason;
 use crate::session::Session;
 use crate::state::Counter;
@@ -141,7 +141,7 @@ pub fn kill(s: &mut Session, p: &[&str]) -> Flow {
         .command("KILL")
         .param(&target.nick())
         .trailing(comment);
-    let _ = target.queue.push(bytes::Bytes::from(line.finish()));
+    let _ = target.queue.push(Line::new(line.finish()));
     target.queue.close(CloseReason::Killed(format!(
         "Killed ({killer} ({comment}))"
     )));
