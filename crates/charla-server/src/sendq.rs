@@ -49,13 +49,15 @@ pub enum PushError {
 struct Inner {
     lines: VecDeque<Line>,
     bytes: usize,
-    close: Option<CloseReason>,
+    /// Boxed: every client holds this field and almost none ever fills it, so it costs a
+    /// pointer instead of a whole `CloseReason`.
+    close: Option<Box<CloseReason>>,
     /// The connection task, to wake on close (and on new lines when `want_lines`).
     waker: Option<Waker>,
     /// The connection task found the queue empty and waits for lines.
     want_lines: bool,
     /// The connection task holds lines back and wants to be woken when this many wait.
-    wake_at_len: usize,
+    wake_at_len: u32,
 }
 
 /// A queue of encoded lines for one connection, bounded in bytes.
@@ -76,7 +78,7 @@ impl SendQueue {
                 close: None,
                 waker: None,
                 want_lines: false,
-                wake_at_len: usize::MAX,
+                wake_at_len: u32::MAX,
             }),
             limit,
             is_closed: AtomicBool::new(false),
@@ -91,7 +93,7 @@ impl SendQueue {
             return Err(PushError::Closed);
         }
         if inner.bytes + line.len() > self.limit {
-            inner.close = Some(CloseReason::SendQExceeded);
+            inner.close = Some(Box::new(CloseReason::SendQExceeded));
             self.is_closed.store(true, Ordering::Release);
             let waker = inner.waker.take();
             drop(inner);
@@ -103,9 +105,9 @@ impl SendQueue {
         // Only a connection that found the queue empty is woken, and only by the first line:
         // it takes everything at once. One wake-up per pushed line was the top of the fan-out
         // profile. A connection holding lines back is woken once enough of them wait.
-        let waker = if inner.want_lines || inner.lines.len() >= inner.wake_at_len {
+        let waker = if inner.want_lines || inner.lines.len() >= inner.wake_at_len as usize {
             inner.want_lines = false;
-            inner.wake_at_len = usize::MAX;
+            inner.wake_at_len = u32::MAX;
             inner.waker.take()
         } else {
             None
@@ -130,7 +132,7 @@ impl SendQueue {
         if inner.close.is_some() {
             return false;
         }
-        inner.close = Some(reason);
+        inner.close = Some(Box::new(reason));
         self.is_closed.store(true, Ordering::Release);
         let waker = inner.waker.take();
         drop(inner);
@@ -140,7 +142,7 @@ impl SendQueue {
 
     /// Why the queue closed, if it did.
     pub fn close_reason(&self) -> Option<CloseReason> {
-        self.inner.lock().close.clone()
+        self.inner.lock().close.as_deref().cloned()
     }
 
     /// Whether the queue has closed.
@@ -154,7 +156,7 @@ impl SendQueue {
     /// the close switch).
     pub fn take_all(&self, out: &mut VecDeque<Line>, waker: &Waker) {
         let mut inner = self.inner.lock();
-        inner.wake_at_len = usize::MAX;
+        inner.wake_at_len = u32::MAX;
         if inner.lines.is_empty() {
             inner.want_lines = true;
             set_waker(&mut inner.waker, waker);
@@ -176,7 +178,7 @@ impl SendQueue {
         let mut inner = self.inner.lock();
         let waiting = inner.lines.len();
         inner.want_lines = first && waiting == 0;
-        inner.wake_at_len = enough;
+        inner.wake_at_len = u32::try_from(enough).unwrap_or(u32::MAX);
         set_waker(&mut inner.waker, waker);
         waiting
     }
@@ -195,7 +197,7 @@ impl SendQueue {
     pub fn wake_on_close(&self, waker: &Waker) {
         let mut inner = self.inner.lock();
         inner.want_lines = false;
-        inner.wake_at_len = usize::MAX;
+        inner.wake_at_len = u32::MAX;
         set_waker(&mut inner.waker, waker);
     }
 
