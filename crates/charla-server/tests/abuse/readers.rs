@@ -11,6 +11,9 @@ async fn non_readers_are_dropped_for_sendq_while_the_channel_keeps_talking() {
         // Room for a batch of the talker's lines (about 5 KB) with some to spare, so that the
         // reading member is never at risk.
         config.limits.sendq_bytes = 16 * 1024;
+        // The loop below goes in lock step (send a batch, wait until the listener has it), so
+        // a coalescing window would add itself to each of its hundreds of rounds.
+        config.limits.write_coalesce_ms = 0;
         let server = TestServer::start_with(config).await;
         let mut talker = member(&server, "talker", "#llena").await;
         let mut listener = member(&server, "listener", "#llena").await;
