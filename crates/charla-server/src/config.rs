@@ -105,9 +105,9 @@ pub struct Limits {
     /// Most bytes waiting to be written to one client before it is disconnected
     /// ("SendQ exceeded").
     pub sendq_bytes: usize,
-    /// The kernel's send buffer per client socket (SO_SNDBUF), in bytes; 0 leaves it to the
-    /// kernel's auto-tuning. A fixed size bounds what a non-reading client costs in kernel
-    /// memory, on top of `sendq_bytes`.
+    /// The kernel's send buffer per client socket (SO_SNDBUF), in bytes (Linux doubles it); 0
+    /// leaves it to the kernel's auto-tuning, up to megabytes per socket. A fixed size bounds
+    /// what a non-reading client costs in kernel memory, on top of `sendq_bytes`.
     pub socket_send_buffer: u32,
     /// Milliseconds a busy client (its last write carried several lines, or a line came within
     /// a quarter of this after it) waits to gather more lines before its next write, unless a
@@ -192,7 +192,7 @@ impl Default for Limits {
             // Like InspIRCd's example hard sendq: room for a full NAMES/WHO burst of a big
             // channel, small enough that a stuck reader costs little.
             sendq_bytes: 1024 * 1024,
-            socket_send_buffer: 0,
+            socket_send_buffer: 64 * 1024,
             write_coalesce_ms: 20,
             max_channels_per_user: 50,
             max_list_entries: 100,

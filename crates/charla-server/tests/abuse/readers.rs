@@ -135,10 +135,10 @@ async fn a_stuck_reader_does_not_delay_the_others_goodbye_at_shutdown() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "server design: the kernel buffers megabytes for a non-reader before SendQ counts (server-bugs.md)"]
 async fn a_non_reader_is_dropped_within_half_a_megabyte() {
-    // What a stuck reader may cost is SendQ plus the socket's send buffer: with a 16 KiB
-    // SendQ it must be gone well before 512 KiB have been sent to it.
+    // What a stuck reader may cost is SendQ plus the socket's send buffer (128 KiB by default,
+    // `socket_send_buffer`): with a 16 KiB SendQ it must be gone well before 512 KiB have been
+    // sent to it.
     bounded(async {
         let mut config = no_flood_config();
         config.limits.sendq_bytes = 16 * 1024;
