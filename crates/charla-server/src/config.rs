@@ -111,8 +111,8 @@ pub struct Limits {
     pub socket_send_buffer: u32,
     /// Milliseconds a busy client (its last write carried several lines, or a line came within
     /// a quarter of this after it) waits to gather more lines before its next write, unless a
-    /// full write's worth (64 lines) comes first. Busy channels then cost one write per window
-    /// instead of one per line; other lines go out at once. 0 writes every line at once.
+    /// full write's worth (48 to 64 lines) comes first. Busy channels then cost one write per
+    /// window instead of one per line; other lines go out at once. 0 writes every line at once.
     pub write_coalesce_ms: u64,
     /// Most channels one client may be in (ISUPPORT `CHANLIMIT`).
     pub max_channels_per_user: usize,
