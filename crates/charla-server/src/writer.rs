@@ -5,10 +5,10 @@
 //! buffer (at most 16 KiB per write) and writes them with one call. A `writev` straight from the
 //! shared [`Line`]s would save that copy, but the kernel's cost per segment (each checked and
 //! copied on its own) is more than the copy: at 4M deliveries/s copying cut the server's CPU by
-//! about 25% and its p99 from ~20 ms to ~11 (docs/PROFILE.md). Over TLS one write makes one TLS
-//! record, so the same buffer serves it. Only what the socket does not take stays with the
-//! connection: a client that stops reading holds references to lines shared with every other
-//! recipient, plus at most 16 KiB of its own.
+//! 14-29% (four same-minute pairs) and its p99 from ~20 ms to ~12 (docs/PROFILE.md). Over TLS
+//! one write makes one TLS record, so the same buffer serves it. Only what the socket does not
+//! take stays with the connection: a client that stops reading holds references to lines
+//! shared with every other recipient, plus at most 16 KiB of its own.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
