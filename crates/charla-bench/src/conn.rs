@@ -445,6 +445,13 @@ mod tests {
         LineReader::new(Box::new(bytes))
     }
 
+    /// A reader over `len` bytes of `fill`, then `rest`.
+    fn reader_over_long(fill: u8, len: usize, rest: &[u8]) -> LineReader {
+        let mut text = vec![fill; len];
+        text.extend_from_slice(rest);
+        reader_over(Box::leak(text.into_boxed_slice()))
+    }
+
     #[tokio::test]
     async fn lines_are_split_on_lf_and_crlf() {
         let mut r = reader_over(b"PING :a\r\nb\nc");
@@ -456,10 +463,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_buffer_grows_for_a_long_line_up_to_its_cap() {
-        let mut text = vec![b'y'; FIRST_READ_BUF * 5];
-        text.extend_from_slice(b"\r\n");
-        let leaked: &'static [u8] = Box::leak(text.into_boxed_slice());
-        let mut r = reader_over(leaked);
+        let mut r = reader_over_long(b'y', FIRST_READ_BUF * 5, b"\r\n");
         let line = r.next_line().await.unwrap().expect("a line");
         assert_eq!(line.len(), FIRST_READ_BUF * 5);
         assert_eq!(r.dropped, 0);
@@ -468,10 +472,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_endless_line_is_dropped_not_buffered() {
-        let mut long = vec![b'x'; READ_BUF * 3];
-        long.extend_from_slice(b"\r\nok\r\n");
-        let leaked: &'static [u8] = Box::leak(long.into_boxed_slice());
-        let mut r = reader_over(leaked);
+        let mut r = reader_over_long(b'x', READ_BUF * 3, b"\r\nok\r\n");
         let mut lines = Vec::new();
         while let Some(line) = r.next_line().await.unwrap() {
             lines.push(line);
