@@ -715,14 +715,21 @@ mod tests {
         goes_out_at_once(&state, &mut rd, "two").await;
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn after_a_write_of_several_lines_the_next_ones_wait_for_the_window() {
-        let (state, mut rd) = registered(40).await;
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    /// A client with a window of `window_ms`, quiet for longer than that, that has just been
+    /// written "one" and "two" together (at once: a burst, which opens a window).
+    async fn burst_written(window_ms: u64) -> (Arc<State>, tokio::io::DuplexStream) {
+        let (state, mut rd) = registered(window_ms).await;
+        tokio::time::sleep(Duration::from_millis(2 * window_ms)).await;
         push(&state, "one");
         push(&state, "two");
         let first = read_for(&mut rd, Duration::from_millis(1)).await;
         assert_eq!(first, "NOTICE a :one\r\nNOTICE a :two\r\n");
+        (state, rd)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_write_of_several_lines_the_next_ones_wait_for_the_window() {
+        let (state, mut rd) = burst_written(40).await;
         tokio::time::sleep(Duration::from_millis(15)).await;
         push(&state, "three");
         assert_eq!(read_for(&mut rd, Duration::from_millis(10)).await, "");
@@ -732,11 +739,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_full_write_s_worth_goes_out_before_the_window_ends() {
-        let (state, mut rd) = registered(1000).await;
-        tokio::time::sleep(Duration::from_millis(2000)).await;
-        push(&state, "one");
-        push(&state, "two");
-        read_for(&mut rd, Duration::from_millis(1)).await;
+        let (state, mut rd) = burst_written(1000).await;
         // A burst was written: what follows is held, until a full write's worth waits.
         let enough = enough_lines(state.find_nick("a").expect("registered").id);
         for i in 0..enough - 1 {
