@@ -110,7 +110,7 @@ pub struct Limits {
     /// what a non-reading client costs in kernel memory, on top of `sendq_bytes`.
     pub socket_send_buffer: u32,
     /// Milliseconds a busy client (its last write carried several lines, or a line came within
-    /// a quarter of this after it) waits to gather more lines before its next write, unless a
+    /// a sixth of this after it) waits to gather more lines before its next write, unless a
     /// full write's worth (48 to 64 lines) comes first. Busy channels then cost one write per
     /// window instead of one per line; other lines go out at once. 0 writes every line at once.
     pub write_coalesce_ms: u64,
@@ -193,7 +193,7 @@ impl Default for Limits {
             // channel, small enough that a stuck reader costs little.
             sendq_bytes: 1024 * 1024,
             socket_send_buffer: 64 * 1024,
-            write_coalesce_ms: 20,
+            write_coalesce_ms: 30,
             max_channels_per_user: 50,
             max_list_entries: 100,
             max_targets: 4,

@@ -367,7 +367,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// Writes what is queued until the queue is empty (`Ready(Ok)`, and the queue will wake
     /// this task for the next line) or the socket is full (`Pending`).
     ///
-    /// A line that comes soon after a write (within a quarter of `write_coalesce_ms`) is held
+    /// A line that comes soon after a write (within a sixth of `write_coalesce_ms`) is held
     /// back, with those that follow, until the window ends (`write_at`) or a full write's worth
     /// waits ([`enough_lines`]), like TCP's autocorking: a client in a busy channel gets many
     /// lines per write instead of one, and neither a line to a client that gets one every few
@@ -381,9 +381,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 let in_window = now < window_end;
                 // A busy client's lines are held until the window's end, with every line that
                 // follows: busy means the last write carried several lines, or this line came
-                // within a quarter of the window after it. Other lines go out at once.
+                // within a sixth of the window after it (5 ms by default: a client that gets a
+                // line every 10 ms, such as a private conversation, is not held). Other lines
+                // go out at once.
                 let held = self.burst || self.holding;
-                let busy = held || now < self.last_write + window / 4;
+                let busy = held || now < self.last_write + window / 6;
                 if in_window && !self.eager && busy {
                     // Held until the window's end (the task looks again then, lines or not),
                     // or until a full write's worth waits: holding more would not save a
@@ -708,10 +710,11 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_line_that_comes_later_than_a_quarter_of_the_window_goes_out_at_once() {
+    async fn a_line_that_comes_later_than_a_sixth_of_the_window_goes_out_at_once() {
         let (state, mut rd) = just_written(40).await;
-        // A client that gets a line every 15 ms (private messages, a calm channel).
-        tokio::time::sleep(Duration::from_millis(15)).await;
+        // A client that gets a line every 8 ms (a private conversation, a calm channel): more
+        // than a sixth of the window (6.7 ms) after the last write.
+        tokio::time::sleep(Duration::from_millis(8)).await;
         goes_out_at_once(&state, &mut rd, "two").await;
     }
 

@@ -15,7 +15,7 @@
 //! - [`isupport`]: RPL_ISUPPORT tokens.
 //! - [`mask`]: ban-mask wildcard matching.
 //! - [`session`]: what a command handler sees of its connection.
-//! - [`writer`]: the per-connection writer task (vectored, coalesced writes).
+//! - [`writer`]: the per-connection writer (coalesced writes, copied into one buffer).
 //! - [`timefmt`], [`tracker`]: small helpers (time stamps, live task count).
 
 //!
