@@ -1,13 +1,18 @@
 //! The generator against a real charla server started in this test on 127.0.0.1:0: a tiny
 //! run of each measuring scenario, with figures that must add up, and the refusal of a
-//! non-loopback address before any connection is made.
+//! non-loopback address before any connection is made. Charla keeps no history yet, so the
+//! `history` scenario's measuring path runs against a scripted server that answers CHATHISTORY.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use std::sync::{Arc, Mutex};
+
 use anyhow::{Context, Result, bail};
 use charla_server::{Config, Server, ServerHandle};
 use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::process::Command;
 
 async fn start_server() -> Result<(ServerHandle, SocketAddr)> {
@@ -111,11 +116,10 @@ async fn tiny_runs_against_a_real_server_add_up() -> Result<()> {
     args.extend_from_slice(&common);
     let (code, report) = bench(&args).await?;
     assert_eq!(code, 0, "{report}");
-    let verdict = report["verdict"].as_str().unwrap_or_default();
-    assert!(
-        verdict == "not supported" || metric(&report, "requests_ok")? > 0.0,
-        "{report}"
-    );
+    // Charla advertises no chathistory yet: the scenario says so and measures nothing (the
+    // measuring path is checked against the scripted server below).
+    assert_eq!(report["verdict"], "not supported", "{report}");
+    assert!(report["metrics"].get("requests_ok").is_none(), "{report}");
 
     server.shutdown().await;
     Ok(())
@@ -126,5 +130,151 @@ async fn a_remote_address_is_refused_before_connecting() -> Result<()> {
     let (code, report) = bench(&["connect", "--addr", "192.0.2.1:6667", "--clients", "1"]).await?;
     assert_eq!(code, 2);
     assert_eq!(report, Value::Null);
+    Ok(())
+}
+
+/// What the scripted server keeps: the channel's messages (sender, text; a message's msgid is
+/// its index) and the CHATHISTORY requests it was sent.
+#[derive(Default)]
+struct Kept {
+    messages: Vec<(String, String)>,
+    requests: Vec<String>,
+}
+
+type History = Arc<Mutex<Kept>>;
+
+/// What the scripted server answers to one line from `nick`'s connection.
+fn script(line: &str, nick: &mut String, history: &History) -> Vec<String> {
+    let (command, rest) = line.split_once(' ').unwrap_or((line, ""));
+    match command {
+        "CAP" if rest.starts_with("LS") => {
+            vec!["CAP * LS :draft/chathistory batch server-time message-tags".into()]
+        }
+        "CAP" if rest.starts_with("REQ") => {
+            vec![format!("CAP * ACK {}", rest.trim_start_matches("REQ "))]
+        }
+        "CAP" => vec![
+            format!(":fake 001 {nick} :Welcome"),
+            format!(":fake 005 {nick} CHATHISTORY=100 :are supported by this server"),
+            format!(":fake 422 {nick} :MOTD File is missing"),
+        ],
+        "NICK" => {
+            *nick = rest.to_owned();
+            Vec::new()
+        }
+        "PING" => vec![format!(":fake PONG fake {rest}")],
+        "JOIN" => vec![
+            format!(":{nick}!u@127.0.0.1 JOIN {rest}"),
+            format!(":fake 366 {nick} {rest} :End of /NAMES list"),
+        ],
+        "PRIVMSG" => {
+            let text = rest.split_once(" :").map_or("", |(_, t)| t);
+            let mut history = history.lock().expect("history lock");
+            history.messages.push((nick.clone(), text.to_owned()));
+            Vec::new()
+        }
+        "CHATHISTORY" => {
+            // LATEST <target> * <limit> | BEFORE <target> msgid=<n> <limit>
+            let words: Vec<&str> = rest.split(' ').collect();
+            let mut history = history.lock().expect("history lock");
+            history.requests.push(rest.to_owned());
+            let (Some(&target), Some(limit)) = (words.get(1), words.get(3)) else {
+                return vec!["FAIL CHATHISTORY INVALID_PARAMS :bad request".into()];
+            };
+            let limit: usize = limit.parse().unwrap_or(0);
+            let end = match (words[0], words[2].strip_prefix("msgid=")) {
+                ("LATEST", _) => history.messages.len(),
+                ("BEFORE", Some(id)) => id.parse().unwrap_or(0),
+                _ => return vec!["FAIL CHATHISTORY INVALID_PARAMS :bad request".into()],
+            };
+            let mut out = vec![format!(":fake BATCH +h chathistory {target}")];
+            for (id, (from, text)) in history
+                .messages
+                .iter()
+                .enumerate()
+                .take(end)
+                .skip(end.saturating_sub(limit))
+            {
+                out.push(format!(
+                    "@batch=h;msgid={id};time=2026-11-23T12:00:00.000Z :{from}!u@127.0.0.1 PRIVMSG {target} :{text}"
+                ));
+            }
+            out.push(":fake BATCH -h".into());
+            out
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// One connection to the scripted server, until the client leaves.
+async fn scripted_client(stream: TcpStream, history: History) -> Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
+    let mut nick = String::from("*");
+    while let Some(line) = lines.next_line().await? {
+        let mut out = String::new();
+        for reply in script(line.trim_end(), &mut nick, &history) {
+            out.push_str(&reply);
+            out.push_str("\r\n");
+        }
+        write.write_all(out.as_bytes()).await?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_is_measured_against_a_server_that_keeps_it() -> Result<()> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?.to_string();
+    let history = History::default();
+    let server = {
+        let history = history.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(scripted_client(stream, history.clone()));
+            }
+        })
+    };
+    let pid = std::process::id().to_string();
+    let args = [
+        "history",
+        "--clients",
+        "3",
+        "--requests",
+        "4",
+        "--messages",
+        "120",
+        "--addr",
+        &addr,
+        "--pid",
+        &pid,
+        "--json",
+        "--timeout",
+        "50",
+    ];
+    let (code, report) = bench(&args).await?;
+    server.abort();
+    assert_eq!(code, 0, "{report}");
+    let kept = history.lock().expect("history lock");
+    assert_eq!(kept.messages.len(), 120);
+    // Each asker: LATEST (messages 70-119), BEFORE the oldest of those (20-69), twice.
+    let before = |r: &&String| r.starts_with("BEFORE ") && r.ends_with(" msgid=70 50");
+    assert_eq!(
+        kept.requests.iter().filter(before).count(),
+        6,
+        "{:?}",
+        kept.requests
+    );
+    assert_eq!(
+        kept.requests
+            .iter()
+            .filter(|r| r.starts_with("LATEST "))
+            .count(),
+        6
+    );
+    assert_eq!(metric(&report, "requests_ok")?, 12.0, "{report}");
+    assert_eq!(metric(&report, "requests_failed")?, 0.0, "{report}");
+    assert_eq!(metric(&report, "history_lines")?, 12.0 * 50.0, "{report}");
+    assert!(metric(&report, "p99_ms")? > 0.0, "{report}");
     Ok(())
 }
