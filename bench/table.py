@@ -86,7 +86,7 @@ def load(run, label, scenario):
         values = [r["metrics"].get(key) for r in several]
         numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
         metrics[key] = median(numbers) if len(numbers) == len(values) else first
-    return {**several[0], "metrics": metrics, "rounds": len(several)}
+    return {**several[0], "metrics": metrics}
 
 
 def fmt(v):
