@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use parking_lot::Mutex;
 
 use crate::client::{Client, ConnectionId};
-use crate::mask;
+use crate::mask::Mask;
 use crate::outbound::Outgoing;
 
 /// One member of a channel.
@@ -53,6 +53,8 @@ pub struct Topic {
 pub struct ListEntry {
     /// The normalized mask.
     pub mask: String,
+    /// The mask, compiled for matching.
+    pub compiled: Mask,
     /// Who set it.
     pub set_by: String,
     /// When.
@@ -204,12 +206,12 @@ impl ChannelState {
     /// Whether `source` (`nick!user@host`) is banned and not excepted.
     pub fn is_banned(&self, source: &str) -> bool {
         !self.bans.is_empty()
-            && self.bans.iter().any(|b| mask::matches(&b.mask, source))
-            && !self.excepts.iter().any(|e| mask::matches(&e.mask, source))
+            && self.bans.iter().any(|b| b.compiled.matches(source))
+            && !self.excepts.iter().any(|e| e.compiled.matches(source))
     }
 
     /// Whether `source` matches an invite exception.
     pub fn is_invex(&self, source: &str) -> bool {
-        self.invex.iter().any(|e| mask::matches(&e.mask, source))
+        self.invex.iter().any(|e| e.compiled.matches(source))
     }
 }

@@ -182,6 +182,51 @@ async fn bans_and_exceptions_with_wildcards() {
 }
 
 #[tokio::test]
+async fn a_ban_is_not_dodged_by_a_nick_change() {
+    let server = TestServer::start().await;
+    let (mut op, mut others) = channel_with(&server, "#c", &["bad", "fine"]).await;
+    op.send("MODE #c +b bad!*@*").await;
+    op.expect_command("MODE").await;
+    let bad = &mut others[0];
+    bad.expect_command("MODE").await;
+    bad.send("NICK good").await;
+    let refused = bad.expect_numeric(ERR_BANNICKCHANGE).await;
+    assert_eq!(refused.param(1), Some("#c"));
+    bad.send("PRIVMSG #c :still me").await;
+    bad.expect_numeric(ERR_CANNOTSENDTOCHAN).await;
+
+    // Nor may a member take a nick that is banned where they are.
+    let fine = &mut others[1];
+    fine.sync().await;
+    fine.send("NICK bad2").await;
+    fine.sync().await;
+    op.send("MODE #c +b evil*!*@*").await;
+    op.expect_command("MODE").await;
+    fine.send("NICK evil").await;
+    fine.expect_numeric(ERR_BANNICKCHANGE).await;
+
+    // Voiced members speak whatever their nick, so they may change it.
+    op.send("MODE #c +v bad").await;
+    op.expect_command("MODE").await;
+    let bad = &mut others[0];
+    bad.sync().await;
+    bad.send("NICK good").await;
+    assert_eq!(bad.expect_command("NICK").await.param(0), Some("good"));
+}
+
+#[tokio::test]
+async fn an_over_long_ban_mask_is_refused_with_its_numeric() {
+    let server = TestServer::start().await;
+    let (mut op, _) = channel_with(&server, "#long", &[]).await;
+    let mask = format!("*{}b!*@*", "a".repeat(200));
+    op.send(&format!("MODE #long +b {mask}")).await;
+    let m = op.expect_numeric(ERR_INVALIDMODEPARAM).await;
+    assert_eq!(m.param(2), Some("b"));
+    op.send("MODE #long +b").await;
+    op.expect_numeric(RPL_ENDOFBANLIST).await;
+}
+
+#[tokio::test]
 async fn ban_list_is_bounded() {
     let mut config = TestServer::test_config();
     config.limits.max_list_entries = 2;

@@ -92,6 +92,16 @@ pub fn penalty(cmd: &str) -> u32 {
     }
 }
 
+/// Items (clients or channels) a command may look at for one flood token: a query that scans
+/// the whole server costs its asker in proportion to the server's size, so that no one can
+/// make the server scan it for others faster than ordinary use does.
+pub const ITEMS_PER_TOKEN: usize = 250;
+
+/// The extra flood tokens for looking at `items` clients or channels.
+pub fn work_penalty(items: usize) -> u32 {
+    u32::try_from(items / ITEMS_PER_TOKEN).unwrap_or(u32::MAX)
+}
+
 /// Runs one parsed line.
 pub fn dispatch(s: &mut Session, msg: &Message<'_>) -> Flow {
     let cmd = msg.command.to_ascii_uppercase();

@@ -334,9 +334,13 @@ fn apply(
                 _ => &mut st.invex,
             };
             let m = mask::normalize(arg);
-            if m.contains(' ') || m.len() > 300 {
-                return None;
-            }
+            let compiled = match mask::Mask::new(&m) {
+                Ok(compiled) if !m.contains(' ') => compiled,
+                _ => {
+                    replies.push(Deferred::InvalidParam(c.mode, arg.to_owned()));
+                    return None;
+                }
+            };
             let pos = list.iter().position(|e| casefold(&e.mask) == casefold(&m));
             if c.add {
                 if pos.is_some() {
@@ -349,6 +353,7 @@ fn apply(
                 let announce = Applied::with_arg(true, c.mode, &m);
                 list.push(ListEntry {
                     mask: m,
+                    compiled,
                     set_by: setter.to_owned(),
                     set_at: SystemTime::now(),
                 });

@@ -2,7 +2,9 @@
 //! changing it after. A change of case only (`alice` -> `Alice`) is allowed.
 
 use charla_proto::LineBuilder;
-use charla_proto::numeric::{ERR_ERRONEUSNICKNAME, ERR_NICKNAMEINUSE, ERR_NONICKNAMEGIVEN};
+use charla_proto::numeric::{
+    ERR_BANNICKCHANGE, ERR_ERRONEUSNICKNAME, ERR_NICKNAMEINUSE, ERR_NONICKNAMEGIVEN,
+};
 use charla_proto::validate::is_valid_nick;
 
 use crate::command::{Flow, registration};
@@ -30,6 +32,15 @@ pub fn nick(s: &mut Session, p: &[&str]) -> Flow {
     if old_nick == wanted {
         return Flow::Continue;
     }
+    if s.reg.done
+        && let Some(channel) = banned_in(s, &old_source, wanted)
+    {
+        s.num(ERR_BANNICKCHANGE)
+            .p(&channel)
+            .t("Cannot change nickname while banned on channel")
+            .send();
+        return Flow::Continue;
+    }
     if s.state.claim_nick(&s.client, wanted).is_err() {
         s.num(ERR_NICKNAMEINUSE)
             .p(wanted)
@@ -51,4 +62,22 @@ pub fn nick(s: &mut Session, p: &[&str]) -> Flow {
         new: wanted.to_owned(),
     });
     Flow::Continue
+}
+
+/// The first channel the client is in where it may not speak because a ban matches it, as it
+/// is (`old_source`) or as it would be with nick `wanted`: a new nick must not dodge a ban,
+/// nor may a user take a nick banned where they are. Operators and voiced members may speak
+/// whatever their nick, so they may change it.
+fn banned_in(s: &Session, old_source: &str, wanted: &str) -> Option<String> {
+    let (channels, new_source) = {
+        let info = s.client.info.read();
+        let new_source = format!("{wanted}!{}@{}", info.user, s.client.host);
+        (info.channels.clone(), new_source)
+    };
+    channels.iter().find_map(|ch| {
+        let st = ch.state.lock();
+        let privileged = st.member(s.client.id).is_some_and(|m| m.op || m.voice);
+        (!privileged && (st.is_banned(old_source) || st.is_banned(&new_source)))
+            .then(|| ch.name.clone())
+    })
 }

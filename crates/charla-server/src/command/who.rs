@@ -10,8 +10,8 @@ use charla_proto::validate::is_channel_name;
 
 use crate::caps::Cap;
 use crate::client::{Client, ConnectionId};
-use crate::command::Flow;
-use crate::mask;
+use crate::command::{self, Flow};
+use crate::mask::Mask;
 use crate::session::Session;
 
 /// Most replies to a mask WHO, so that `WHO *` on a big server cannot fill a SendQ.
@@ -51,7 +51,12 @@ fn who_channel(s: &Session, name: &str) {
     }
 }
 
-fn who_mask(s: &Session, pattern: &str) {
+fn who_mask(s: &mut Session, pattern: &str) {
+    // A mask too long to compile matches no one (nothing is that long but real names, and
+    // those are found by shorter masks).
+    let Ok(pattern) = Mask::new(pattern) else {
+        return;
+    };
     let shared: HashSet<ConnectionId> = {
         let channels = s.client.info.read().channels.clone();
         channels
@@ -67,6 +72,8 @@ fn who_mask(s: &Session, pattern: &str) {
             .collect()
     };
     let mut clients = s.state.all_clients();
+    // Every client is looked at, whatever the mask: the asker pays for the scan.
+    s.penalty += command::work_penalty(clients.len());
     clients.sort_by_key(|c| c.id);
     let mut sent = 0;
     for c in clients {
@@ -74,9 +81,9 @@ fn who_mask(s: &Session, pattern: &str) {
             let info = c.info.read();
             info.registered
                 && (!info.modes.invisible || c.id == s.client.id || shared.contains(&c.id))
-                && (mask::matches(pattern, &info.nick)
-                    || mask::matches(pattern, &c.host)
-                    || mask::matches(pattern, &info.realname))
+                && (pattern.matches(&info.nick)
+                    || pattern.matches(&c.host)
+                    || pattern.matches(&info.realname))
         };
         if visible {
             reply(s, "*", &c, "");
