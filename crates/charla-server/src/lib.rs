@@ -7,6 +7,7 @@
 //! ([`client`], [`channel`]) and encodes one [`outbound::Outgoing`] line → pushed into each
 //! recipient's [`sendq`] → each connection's writer coalesces its queue into few writes.
 //!
+//! - [`account`]: identity (operator passwords), and the brake on password guessing.
 //! - [`config`]: the TOML configuration with defaults.
 //! - [`server`]: `Server`, `ServerHandle`, shutdown.
 //! - [`event`]: the live event stream and user snapshots.
@@ -40,6 +41,7 @@
 //! # }
 //! ```
 
+pub mod account;
 pub mod caps;
 pub mod channel;
 pub mod client;

@@ -25,8 +25,8 @@ pub struct Registration {
     pub pass: Option<String>,
     /// Registration finished.
     pub done: bool,
-    /// Failed OPER attempts on this connection.
-    pub oper_failures: u32,
+    /// Failed password attempts on this connection (OPER).
+    pub password_failures: u32,
 }
 
 /// One connection's session.

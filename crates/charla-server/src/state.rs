@@ -25,6 +25,7 @@ use charla_proto::isupport::IsupportBuilder;
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::broadcast;
 
+use crate::account::throttle::AuthThrottle;
 use crate::channel::Channel;
 use crate::client::{Client, ConnectionId};
 use crate::config::Config;
@@ -82,6 +83,8 @@ pub struct State {
     pub created: SystemTime,
     /// The RPL_ISUPPORT tokens.
     pub isupport: IsupportBuilder,
+    /// Failed password attempts by address.
+    pub auth_throttle: AuthThrottle,
     nicks: RwLock<HashMap<String, Arc<Client>>>,
     channels: RwLock<HashMap<String, Arc<Channel>>>,
     clients: RwLock<HashMap<ConnectionId, Arc<Client>>>,
@@ -101,6 +104,7 @@ impl State {
             config,
             motd,
             created: SystemTime::now(),
+            auth_throttle: AuthThrottle::default(),
             nicks: RwLock::default(),
             channels: RwLock::default(),
             clients: RwLock::default(),

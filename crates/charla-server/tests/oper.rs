@@ -4,6 +4,8 @@
 mod common;
 
 use charla_proto::numeric::*;
+use std::time::Duration;
+
 use common::{OPER_NAME, OPER_PASSWORD, TestClient, TestServer};
 
 async fn oper(server: &TestServer, nick: &str) -> TestClient {
@@ -25,6 +27,33 @@ async fn oper_with_wrong_password_or_name_fails() {
     c.expect_numeric(ERR_PASSWDMISMATCH).await;
     c.send("OPER admin").await;
     c.expect_numeric(ERR_NEEDMOREPARAMS).await;
+}
+
+#[tokio::test]
+async fn password_guessing_is_braked_per_connection_and_per_address() {
+    let server = TestServer::start().await;
+    let mut guesser = server.client("guesser").await;
+    for _ in 0..3 {
+        guesser.send(&format!("OPER {OPER_NAME} guess")).await;
+        guesser.expect_numeric(ERR_PASSWDMISMATCH).await;
+    }
+    // Three wrong passwords end the connection.
+    guesser
+        .expect_error("Too many failed password attempts")
+        .await;
+    guesser.expect_closed().await;
+
+    // A new connection from the same address does not start afresh: its next attempt waits
+    // its turn (a second after three failures), even with the right password.
+    let mut again = server.client("again").await;
+    again
+        .send(&format!("OPER {OPER_NAME} {OPER_PASSWORD}"))
+        .await;
+    assert!(
+        again.try_recv(Duration::from_millis(300)).await.is_none(),
+        "answered at once after three failures"
+    );
+    again.expect_numeric(RPL_YOUREOPER).await;
 }
 
 #[tokio::test]

@@ -4,8 +4,10 @@
 
 use charla_proto::LineBuilder;
 use charla_proto::numeric::{ERR_NOPRIVILEGES, ERR_NOSUCHNICK, ERR_PASSWDMISMATCH, RPL_YOUREOPER};
+use tokio::time::Instant;
 use tracing::{debug, warn};
 
+use crate::account::throttle::{Admission, FAILURES_PER_CONNECTION};
 use crate::command::{Deferred, Flow};
 use crate::event::{MessageKind, ServerEvent};
 use crate::mask;
@@ -14,9 +16,6 @@ use crate::sendq::CloseReason;
 use crate::session::Session;
 use crate::state::Counter;
 use crate::state::State;
-
-/// Failed OPER attempts a connection may make; later ones fail without a hash check.
-const MAX_OPER_FAILURES: u32 = 3;
 
 /// Verifies `password` against an Argon2 PHC string.
 pub fn verify_password(hash: &str, password: &str) -> bool {
@@ -41,6 +40,9 @@ pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Er
         .to_string())
 }
 
+/// Why a session is closed after too many wrong passwords.
+const TOO_MANY_FAILURES: &str = "Too many failed password attempts";
+
 fn no_privileges(s: &Session) {
     s.num(ERR_NOPRIVILEGES)
         .t("Permission Denied- You're not an IRC operator")
@@ -59,11 +61,6 @@ pub struct OperCheck {
 /// `OPER <name> <password>`: checks what it can at once, and leaves the password check (slow
 /// on purpose) to [`finish_oper`].
 pub fn oper(s: &mut Session, p: &[&str]) -> Flow {
-    // Each check costs an Argon2 hash on purpose; past a few failures, stop checking.
-    if s.reg.oper_failures >= MAX_OPER_FAILURES {
-        s.num(ERR_PASSWDMISMATCH).t("Password incorrect").send();
-        return Flow::Continue;
-    }
     let hash = s
         .state
         .config
@@ -86,6 +83,16 @@ pub async fn finish_oper(s: &mut Session, check: OperCheck) -> Flow {
         password,
         hash,
     } = check;
+    // Guessing is braked per address: the attempt may have to wait its turn, or be refused.
+    let ip = s.client.addr.ip();
+    match s.state.auth_throttle.admit(ip, Instant::now()) {
+        Admission::Now => {}
+        Admission::At(at) => tokio::time::sleep_until(at).await,
+        Admission::Refused => {
+            warn!(conn_id = %s.client.id, peer = %s.client.addr, "OPER refused: too many failed attempts from this address");
+            return Flow::Close(TOO_MANY_FAILURES.to_owned());
+        }
+    }
     let ok = match hash {
         Some(hash) => tokio::task::spawn_blocking(move || verify_password(&hash, &password))
             .await
@@ -94,11 +101,17 @@ pub async fn finish_oper(s: &mut Session, check: OperCheck) -> Flow {
     };
     if !ok {
         // One reply for unknown names and wrong passwords: do not reveal which names exist.
-        s.reg.oper_failures += 1;
-        warn!(conn_id = %s.client.id, peer = %s.client.addr, oper = %name, "failed OPER");
+        s.reg.password_failures += 1;
+        s.state.auth_throttle.failed(ip, Instant::now());
+        warn!(conn_id = %s.client.id, peer = %s.client.addr, oper = %name,
+            failures = s.reg.password_failures, "failed OPER");
         s.num(ERR_PASSWDMISMATCH).t("Password incorrect").send();
+        if s.reg.password_failures >= FAILURES_PER_CONNECTION {
+            return Flow::Close(TOO_MANY_FAILURES.to_owned());
+        }
         return Flow::Continue;
     }
+    s.state.auth_throttle.succeeded(ip);
     let nick = {
         let mut info = s.client.info.write();
         if !info.modes.oper {
