@@ -29,7 +29,7 @@ use tokio::time::{Instant, Sleep, sleep_until};
 use tracing::{debug, error};
 
 use crate::client::ConnectionId;
-use crate::command::{self, Flow};
+use crate::command::{self, Flow, paced};
 use crate::event::ServerEvent;
 use crate::flood::TokenBucket;
 use crate::framing::{Frame, LineReader};
@@ -102,6 +102,8 @@ impl Exit {
 /// What the loop hands to the async part: a line to run, or the end.
 enum Step {
     Line(Frame),
+    /// The queue has drained: time for the next piece of a big reply.
+    Produce,
     Exit(Exit),
 }
 
@@ -259,6 +261,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             let mut flow = {
                 let frame = match poll_fn(|cx| self.poll_step(cx, timer.as_mut())).await {
                     Step::Line(frame) => frame,
+                    Step::Produce => {
+                        paced::resume(&mut self.session);
+                        self.eager = true;
+                        continue;
+                    }
                     Step::Exit(exit) => return exit,
                 };
                 handle_frame(&mut self.session, frame)
@@ -289,7 +296,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     ///
     /// In this order: the close switch; output (what others sent this client goes out even
     /// while it floods us); the timer (a client that never stops sending must still meet its
-    /// registration deadline); lines waiting for flood tokens (they came first); new input.
+    /// registration deadline); the next piece of a big reply, once the last one is written;
+    /// lines waiting for flood tokens (they came first); new input.
     fn poll_step(&mut self, cx: &mut Context<'_>, mut timer: Pin<&mut Sleep>) -> Poll<Step> {
         loop {
             if self.session.client.queue.is_closed() {
@@ -317,33 +325,44 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 }
                 continue;
             }
-            if !self.waiting.is_empty()
-                && (self.flood_exempt() || self.bucket.try_take(now))
-                && let Some(frame) = self.waiting.pop_front()
-            {
-                return Poll::Ready(Step::Line(frame));
-            }
-            match self.reader.poll_frame(cx, &mut self.stream) {
-                Poll::Ready(Ok(Some(frame))) => {
-                    self.last_input = now;
-                    if self.waiting.is_empty() && (self.flood_exempt() || self.bucket.try_take(now))
-                    {
-                        return Poll::Ready(Step::Line(frame));
-                    }
-                    self.waiting.push_back(frame);
-                    if self.waiting.len() > self.session.state.config.flood.max_queued_lines {
-                        return Poll::Ready(Step::Exit(Exit::ExcessFlood));
-                    }
-                    continue;
+            // A big reply is being produced: its next piece once the last one is written, and
+            // no new command until it is complete (its answers would come in the middle).
+            if self.session.pending.is_some() {
+                if self.out.is_empty()
+                    && self.session.client.queue.len_bytes() < paced::low_water(&self.session)
+                {
+                    return Poll::Ready(Step::Produce);
                 }
-                Poll::Ready(Ok(None)) => return Poll::Ready(Step::Exit(Exit::Eof)),
-                Poll::Ready(Err(e)) => {
-                    return Poll::Ready(Step::Exit(Exit::ReadError(e.to_string())));
+            } else {
+                if !self.waiting.is_empty()
+                    && (self.flood_exempt() || self.bucket.try_take(now))
+                    && let Some(frame) = self.waiting.pop_front()
+                {
+                    return Poll::Ready(Step::Line(frame));
                 }
-                Poll::Pending => {}
+                match self.reader.poll_frame(cx, &mut self.stream) {
+                    Poll::Ready(Ok(Some(frame))) => {
+                        self.last_input = now;
+                        if self.waiting.is_empty()
+                            && (self.flood_exempt() || self.bucket.try_take(now))
+                        {
+                            return Poll::Ready(Step::Line(frame));
+                        }
+                        self.waiting.push_back(frame);
+                        if self.waiting.len() > self.session.state.config.flood.max_queued_lines {
+                            return Poll::Ready(Step::Exit(Exit::ExcessFlood));
+                        }
+                        continue;
+                    }
+                    Poll::Ready(Ok(None)) => return Poll::Ready(Step::Exit(Exit::Eof)),
+                    Poll::Ready(Err(e)) => {
+                        return Poll::Ready(Step::Exit(Exit::ReadError(e.to_string())));
+                    }
+                    Poll::Pending => {}
+                }
             }
             let mut wake_at = self.check_at;
-            if !self.waiting.is_empty() {
+            if !self.waiting.is_empty() && self.session.pending.is_none() {
                 wake_at = wake_at.min(self.bucket.ready_at(now));
             }
             if let Some(at) = self.write_at {
@@ -413,7 +432,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     return Poll::Ready(Ok(()));
                 }
             }
-            match self.out.poll_write(cx, &mut self.stream) {
+            let result = self.out.poll_write(cx, &mut self.stream);
+            let written = self.out.take_written();
+            if written > 0 {
+                queue.written(written);
+            }
+            match result {
                 Poll::Ready(Ok(())) => self.last_write = now,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => {

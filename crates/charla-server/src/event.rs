@@ -137,4 +137,6 @@ pub struct UserInfo {
     pub oper: bool,
     /// Its away message, if away.
     pub away: Option<String>,
+    /// Bytes of memory its waiting output holds (what `limits.sendq_bytes` bounds).
+    pub sendq_bytes: usize,
 }

@@ -26,10 +26,32 @@ use crate::timefmt;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Line(Arc<Vec<u8>>);
 
+/// What a queued line costs beyond its bytes: the shared allocation's header (two counts and
+/// the `Vec`, 40 bytes, which the allocator rounds up), the allocator's own header of each of
+/// the two allocations, and the handle's slot in the queue.
+pub const LINE_OVERHEAD: usize = 48 + 2 * 16 + 8;
+
 impl Line {
     /// A line from bytes that end in CR LF.
     pub fn new(bytes: Vec<u8>) -> Self {
         Line(Arc::new(bytes))
+    }
+
+    /// A line from bytes that end in CR LF, given back any room it was built with beyond a
+    /// little: for a line that one client holds alone (a reply), where that room would be paid
+    /// for by its send queue.
+    pub fn exact(mut bytes: Vec<u8>) -> Self {
+        if bytes.capacity() > bytes.len() + bytes.len() / 4 + 16 {
+            bytes.shrink_to_fit();
+        }
+        Line::new(bytes)
+    }
+
+    /// The memory the line holds while it is queued: its allocation (not only its length) and
+    /// [`LINE_OVERHEAD`]. A send queue counts this, so that its limit is a limit of real
+    /// memory, however small the lines.
+    pub fn cost(&self) -> usize {
+        self.0.capacity() + LINE_OVERHEAD
     }
 }
 

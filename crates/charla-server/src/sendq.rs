@@ -1,4 +1,7 @@
-//! The per-connection send queue: lines waiting for the connection task, bounded in bytes.
+//! The per-connection send queue: lines waiting for the connection task, bounded in bytes of
+//! real memory: each line counts its allocation and a fixed overhead ([`Line::cost`]), not only
+//! its length, so a client asking for thousands of short lines reaches the limit as surely as
+//! one asking for a few long ones.
 //!
 //! A push never blocks and never waits. When a push would take the queue past its limit the
 //! queue closes with [`CloseReason::SendQExceeded`]: the connection task then ends the session
@@ -49,6 +52,9 @@ pub enum PushError {
 struct Inner {
     lines: VecDeque<Line>,
     bytes: usize,
+    /// Bytes of lines the connection has taken and not yet handed to the socket: they count
+    /// against the limit until [`SendQueue::written`] says they are gone.
+    in_flight: usize,
     /// Boxed: every client holds this field and almost none ever fills it, so it costs a
     /// pointer instead of a whole `CloseReason`.
     close: Option<Box<CloseReason>>,
@@ -75,6 +81,7 @@ impl SendQueue {
             inner: Mutex::new(Inner {
                 lines: VecDeque::new(),
                 bytes: 0,
+                in_flight: 0,
                 close: None,
                 waker: None,
                 want_lines: false,
@@ -92,7 +99,8 @@ impl SendQueue {
         if inner.close.is_some() {
             return Err(PushError::Closed);
         }
-        if inner.bytes + line.len() > self.limit {
+        let cost = line.cost();
+        if inner.bytes + inner.in_flight + cost > self.limit {
             inner.close = Some(Box::new(CloseReason::SendQExceeded));
             self.is_closed.store(true, Ordering::Release);
             let waker = inner.waker.take();
@@ -100,7 +108,7 @@ impl SendQueue {
             wake(waker);
             return Err(PushError::Exceeded);
         }
-        inner.bytes += line.len();
+        inner.bytes += cost;
         inner.lines.push_back(line);
         // Only a connection that found the queue empty is woken, and only by the first line:
         // it takes everything at once. One wake-up per pushed line was the top of the fan-out
@@ -121,7 +129,7 @@ impl SendQueue {
     /// (`ERROR :Closing Link ...`), written before the socket closes.
     pub fn push_final(&self, line: Line) {
         let mut inner = self.inner.lock();
-        inner.bytes += line.len();
+        inner.bytes += line.cost();
         inner.lines.push_back(line);
     }
 
@@ -167,7 +175,15 @@ impl SendQueue {
         } else {
             out.extend(inner.lines.drain(..));
         }
+        inner.in_flight += inner.bytes;
         inner.bytes = 0;
+    }
+
+    /// The connection handed lines worth `cost` bytes ([`Line::cost`]) that it had taken to the
+    /// socket.
+    pub fn written(&self, cost: usize) {
+        let mut inner = self.inner.lock();
+        inner.in_flight = inner.in_flight.saturating_sub(cost);
     }
 
     /// Leaves `waker` to be woken once `enough` lines wait, or by the close switch, and also
@@ -206,11 +222,14 @@ impl SendQueue {
         let mut inner = self.inner.lock();
         inner.lines.clear();
         inner.bytes = 0;
+        inner.in_flight = 0;
     }
 
-    /// Bytes waiting right now.
+    /// Bytes of memory the waiting lines hold right now, those the connection has taken and
+    /// not yet written included.
     pub fn len_bytes(&self) -> usize {
-        self.inner.lock().bytes
+        let inner = self.inner.lock();
+        inner.bytes + inner.in_flight
     }
 }
 
@@ -230,6 +249,7 @@ fn wake(waker: Option<Waker>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outbound::LINE_OVERHEAD;
     use std::sync::Arc;
     use std::sync::atomic::AtomicUsize;
     use std::task::Wake;
@@ -251,7 +271,7 @@ mod tests {
 
     #[test]
     fn push_past_the_limit_closes_the_queue() {
-        let q = SendQueue::new(10);
+        let q = SendQueue::new(2 * (5 + LINE_OVERHEAD));
         let (_, waker) = counter();
         assert!(q.push(Line::from(&b"12345"[..])).is_ok());
         assert!(q.push(Line::from(&b"12345"[..])).is_ok());
@@ -330,6 +350,53 @@ mod tests {
         assert!(!q.close(CloseReason::Killed("x".into())));
         assert_eq!(q.close_reason(), Some(CloseReason::Shutdown));
         q.push_final(Line::from(&b"ERROR :bye\r\n"[..]));
-        assert_eq!(q.len_bytes(), 12);
+        assert_eq!(q.len_bytes(), 12 + LINE_OVERHEAD);
+    }
+
+    #[test]
+    fn lines_taken_but_not_written_still_count() {
+        let q = SendQueue::new(3 * (3 + LINE_OVERHEAD));
+        let (_, waker) = counter();
+        let mut out = VecDeque::new();
+        q.push(Line::from(&b"a\r\n"[..])).expect("push");
+        q.push(Line::from(&b"b\r\n"[..])).expect("push");
+        q.take_all(&mut out, &waker);
+        assert_eq!(q.len_bytes(), 2 * (3 + LINE_OVERHEAD));
+        q.push(Line::from(&b"c\r\n"[..])).expect("push");
+        // Two taken and one waiting: a fourth is one too many, until the socket takes some.
+        let more = Line::from(&b"d\r\n"[..]);
+        q.written(out.pop_front().expect("taken").cost());
+        q.push(more).expect("room again");
+        assert_eq!(q.push(Line::from(&b"e\r\n"[..])), Err(PushError::Exceeded));
+    }
+
+    #[test]
+    fn a_line_costs_its_allocation_not_only_its_length() {
+        // A short line built in a roomy buffer holds the whole buffer while it waits.
+        let mut roomy = Vec::with_capacity(1024);
+        roomy.extend_from_slice(b"a\r\n");
+        let q = SendQueue::new(64 * 1024);
+        let mut pushed = 0;
+        while q.push(Line::new(roomy.clone_with_capacity())).is_ok() {
+            pushed += 1;
+        }
+        assert_eq!(pushed, 64 * 1024 / (1024 + LINE_OVERHEAD));
+        // Given back its room, the same line costs its length and the overhead.
+        let q = SendQueue::new(64 * 1024);
+        let exact = Line::exact(roomy.clone_with_capacity());
+        assert_eq!(exact.cost(), 3 + LINE_OVERHEAD);
+        q.push(exact).expect("push");
+    }
+
+    trait CloneWithCapacity {
+        fn clone_with_capacity(&self) -> Self;
+    }
+
+    impl CloneWithCapacity for Vec<u8> {
+        fn clone_with_capacity(&self) -> Self {
+            let mut v = Vec::with_capacity(self.capacity());
+            v.extend_from_slice(self);
+            v
+        }
     }
 }

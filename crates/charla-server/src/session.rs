@@ -7,6 +7,7 @@ use charla_proto::LineBuilder;
 use charla_proto::numeric::{ERR_CHANOPRIVSNEEDED, ERR_NOTONCHANNEL};
 
 use crate::client::Client;
+use crate::command::paced::Pending;
 use crate::outbound::Line;
 use crate::state::State;
 
@@ -40,6 +41,8 @@ pub struct Session {
     pub reg: Registration,
     /// Extra flood tokens the last command costs (see [`crate::command::penalty`]).
     pub penalty: u32,
+    /// The rest of a big reply, produced as the send queue drains ([`crate::command::paced`]).
+    pub pending: Pending,
 }
 
 /// A numeric reply being built; [`Reply::send`] queues it to the session's client.
@@ -77,6 +80,7 @@ impl Session {
             client,
             reg: Registration::default(),
             penalty: 0,
+            pending: None,
         }
     }
 
@@ -99,7 +103,7 @@ impl Session {
 
     /// Queues a finished line to this client.
     pub fn send_line(&self, line: LineBuilder) {
-        self.send_bytes(Line::new(line.finish()));
+        self.send_bytes(Line::exact(line.finish()));
     }
 
     /// `442 ERR_NOTONCHANNEL`: the client acted on a channel it is not in.

@@ -328,6 +328,7 @@ impl State {
                     connected_since: c.connected_since,
                     oper: info.modes.oper,
                     away: info.away.clone(),
+                    sendq_bytes: c.queue.len_bytes(),
                 })
             })
             .collect();

@@ -35,6 +35,9 @@ pub(crate) struct Outbox {
     partial: bool,
     /// Bytes were written since the last flush.
     unflushed: bool,
+    /// What the lines copied out of `batch` since the last [`take_written`](Self::take_written)
+    /// cost their send queue ([`Line::cost`]).
+    written: usize,
 }
 
 impl Outbox {
@@ -47,6 +50,12 @@ impl Outbox {
     /// its lines with this empty deque, so that both keep their capacity while lines flow.
     pub(crate) fn batch_mut(&mut self) -> &mut VecDeque<Line> {
         &mut self.batch
+    }
+
+    /// What the lines handed on since the last call cost: the send queue counts them until
+    /// then.
+    pub(crate) fn take_written(&mut self) -> usize {
+        std::mem::take(&mut self.written)
     }
 
     /// Gives back its memory (the connection went quiet): idle clients hold none.
@@ -127,6 +136,7 @@ impl Outbox {
                     break;
                 }
                 scratch.extend_from_slice(line);
+                self.written += line.cost();
                 self.batch.pop_front();
             }
             let written = match Pin::new(&mut *wr).poll_write(cx, scratch) {

@@ -7,7 +7,7 @@
 //! Every wait is bounded ([`support::WAIT`], [`TEST_LIMIT`]). The tests live in `abuse/`:
 //! `readers` (SendQ), `flood`, `bytes` (limits, UTF-8, NUL, CR, tags, noise), `connections`
 //! (per-IP, throttle, TLS port, IPv6), `registration` (timeouts, hang-ups, ping timeout) and
-//! `relay` (what the others see). This file holds their shared helpers.
+//! `relay` (what the others see), `replies` (big replies, paced). This file holds their shared helpers.
 
 mod common;
 mod support;
@@ -106,3 +106,5 @@ mod readers;
 mod registration;
 #[path = "abuse/relay.rs"]
 mod relay;
+#[path = "abuse/replies.rs"]
+mod replies;

@@ -47,7 +47,7 @@ enum Refused {
     Banned,
 }
 
-fn join_one(s: &Session, name: &str, key: Option<&str>) {
+fn join_one(s: &mut Session, name: &str, key: Option<&str>) {
     if !is_valid_channel(name) {
         s.num(ERR_NOSUCHCHANNEL).p(name).t("No such channel").send();
         return;
@@ -135,7 +135,7 @@ fn join_one(s: &Session, name: &str, key: Option<&str>) {
         drop(st);
 
         topic::send_topic(s, &ch, false);
-        names::send_names(s, &ch);
+        names::send_names(s, ch.clone());
         s.state.emit(ServerEvent::Joined {
             nick,
             channel: ch.name.clone(),

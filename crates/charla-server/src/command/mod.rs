@@ -18,6 +18,7 @@ pub mod mode;
 pub mod names;
 pub mod nick;
 pub mod oper;
+pub mod paced;
 pub mod part;
 pub mod ping;
 pub mod privmsg;

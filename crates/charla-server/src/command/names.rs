@@ -1,9 +1,12 @@
 //! NAMES (<https://modern.ircdocs.horse/#names-message>), also sent after JOIN.
 
+use std::sync::Arc;
+
 use charla_proto::numeric::{RPL_ENDOFNAMES, RPL_NAMREPLY};
 
 use crate::caps::Cap;
 use crate::channel::Channel;
+use crate::command::paced::{self, Paced};
 use crate::command::{Flow, split_list};
 use crate::session::Session;
 
@@ -19,61 +22,118 @@ pub fn names(s: &mut Session, p: &[&str]) -> Flow {
     // TARGMAX NAMES:1 — one channel per command, so one line cannot ask for every big list.
     if let Some(name) = split_list(list).next() {
         match s.state.channel(name) {
-            Some(ch) => send_names(s, &ch),
+            Some(ch) => send_names(s, ch),
             None => s.num(RPL_ENDOFNAMES).p(name).t("End of /NAMES list").send(),
         }
     }
     Flow::Continue
 }
 
-/// 353 lines and 366 for `ch`. Outsiders see nothing of a secret channel and no invisible
-/// members.
-pub fn send_names(s: &Session, ch: &Channel) {
-    let multi = s.client.has_cap(Cap::MultiPrefix);
-    let userhost = s.client.has_cap(Cap::UserhostInNames);
-    let (symbol, entries) = {
+/// 353 lines and 366 for `ch`, produced as the asker's queue drains ([`paced`]). Outsiders
+/// see nothing of a secret channel and no invisible members.
+pub fn send_names(s: &mut Session, ch: Arc<Channel>) {
+    let (member, secret) = {
         let st = ch.state.lock();
-        let member = st.member(s.client.id).is_some();
-        if st.modes.secret && !member {
-            (None, Vec::new())
-        } else {
-            let entries: Vec<String> = st
-                .members
-                .iter()
-                .filter_map(|m| {
-                    let info = m.client.info.read();
-                    if !member && info.modes.invisible {
-                        return None;
-                    }
-                    let prefix = m.prefixes(multi);
-                    Some(if userhost {
-                        format!("{prefix}{}", info.source(&m.client.host))
-                    } else {
-                        format!("{prefix}{}", info.nick)
-                    })
-                })
-                .collect();
-            (Some(if st.modes.secret { "@" } else { "=" }), entries)
-        }
+        (st.member(s.client.id).is_some(), st.modes.secret)
     };
-    if let Some(symbol) = symbol {
-        let mut line = String::new();
-        for e in entries {
-            if !line.is_empty() && line.len() + e.len() + 1 > NAMES_PER_LINE_BYTES {
-                s.num(RPL_NAMREPLY).p(symbol).p(&ch.name).t(&line).send();
-                line.clear();
-            }
-            if !line.is_empty() {
-                line.push(' ');
-            }
-            line.push_str(&e);
+    let symbol = match (secret, member) {
+        (true, false) => {
+            end(s, &ch.name);
+            return;
         }
-        if !line.is_empty() {
-            s.num(RPL_NAMREPLY).p(symbol).p(&ch.name).t(&line).send();
-        }
-    }
+        (true, true) => "@",
+        (false, _) => "=",
+    };
+    let reply = NamesReply {
+        ch,
+        next: 0,
+        member,
+        multi: s.client.has_cap(Cap::MultiPrefix),
+        userhost: s.client.has_cap(Cap::UserhostInNames),
+        symbol,
+        line: String::new(),
+    };
+    paced::start(s, Box::new(reply));
+}
+
+fn end(s: &Session, channel: &str) {
     s.num(RPL_ENDOFNAMES)
-        .p(&ch.name)
+        .p(channel)
         .t("End of /NAMES list")
         .send();
+}
+
+/// Members looked at per lock of the channel.
+const MEMBERS_PER_PIECE: usize = 128;
+
+/// The rest of a NAMES reply. It walks the member list by position, so a member who joins or
+/// leaves meanwhile may be missed or shown twice (JOIN and PART lines tell the truth).
+#[derive(Debug)]
+struct NamesReply {
+    ch: Arc<Channel>,
+    next: usize,
+    member: bool,
+    multi: bool,
+    userhost: bool,
+    symbol: &'static str,
+    /// The 353 line being filled.
+    line: String,
+}
+
+impl NamesReply {
+    fn flush(&mut self, s: &Session) {
+        if !self.line.is_empty() {
+            s.num(RPL_NAMREPLY)
+                .p(self.symbol)
+                .p(&self.ch.name)
+                .t(&self.line)
+                .send();
+            self.line.clear();
+        }
+    }
+}
+
+impl Paced for NamesReply {
+    fn produce(&mut self, s: &Session, until: usize) -> bool {
+        while paced::has_room(s, until) {
+            let (entries, done) = {
+                let st = self.ch.state.lock();
+                let entries: Vec<String> = st
+                    .members
+                    .iter()
+                    .skip(self.next)
+                    .take(MEMBERS_PER_PIECE)
+                    .filter_map(|m| {
+                        let info = m.client.info.read();
+                        if !self.member && info.modes.invisible {
+                            return None;
+                        }
+                        let prefix = m.prefixes(self.multi);
+                        Some(if self.userhost {
+                            format!("{prefix}{}", info.source(&m.client.host))
+                        } else {
+                            format!("{prefix}{}", info.nick)
+                        })
+                    })
+                    .collect();
+                self.next = (self.next + MEMBERS_PER_PIECE).min(st.members.len());
+                (entries, self.next >= st.members.len())
+            };
+            for e in entries {
+                if !self.line.is_empty() && self.line.len() + e.len() + 1 > NAMES_PER_LINE_BYTES {
+                    self.flush(s);
+                }
+                if !self.line.is_empty() {
+                    self.line.push(' ');
+                }
+                self.line.push_str(&e);
+            }
+            if done {
+                self.flush(s);
+                end(s, &self.ch.name);
+                return false;
+            }
+        }
+        true
+    }
 }

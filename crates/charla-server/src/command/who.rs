@@ -9,7 +9,9 @@ use charla_proto::numeric::{RPL_ENDOFWHO, RPL_WHOREPLY};
 use charla_proto::validate::is_channel_name;
 
 use crate::caps::Cap;
+use crate::channel::Channel;
 use crate::client::{Client, ConnectionId};
+use crate::command::paced::{self, Paced};
 use crate::command::{self, Flow};
 use crate::mask::Mask;
 use crate::session::Session;
@@ -24,30 +26,82 @@ pub fn who(s: &mut Session, p: &[&str]) -> Flow {
         who_channel(s, target);
     } else {
         who_mask(s, target);
+        end(s, target);
     }
-    s.num(RPL_ENDOFWHO).p(target).t("End of WHO list").send();
     Flow::Continue
 }
 
-fn who_channel(s: &Session, name: &str) {
+fn end(s: &Session, target: &str) {
+    s.num(RPL_ENDOFWHO).p(target).t("End of WHO list").send();
+}
+
+/// Members looked at per lock of the channel.
+const MEMBERS_PER_PIECE: usize = 64;
+
+/// WHO of a channel, produced as the asker's queue drains: a channel of thousands is a reply
+/// of thousands of lines.
+fn who_channel(s: &mut Session, name: &str) {
     let Some(ch) = s.state.channel(name) else {
+        end(s, name);
         return;
     };
-    let multi = s.client.has_cap(Cap::MultiPrefix);
-    let rows: Vec<(Arc<Client>, &'static str)> = {
+    let (member, secret) = {
         let st = ch.state.lock();
-        let member = st.member(s.client.id).is_some();
-        if st.modes.secret && !member {
-            return;
-        }
-        st.members
-            .iter()
-            .filter(|m| member || !m.client.info.read().modes.invisible)
-            .map(|m| (m.client.clone(), m.prefixes(multi)))
-            .collect()
+        (st.member(s.client.id).is_some(), st.modes.secret)
     };
-    for (c, prefix) in rows {
-        reply(s, &ch.name, &c, prefix);
+    if secret && !member {
+        end(s, name);
+        return;
+    }
+    let reply = WhoChannel {
+        ch,
+        target: name.to_owned(),
+        next: 0,
+        member,
+        multi: s.client.has_cap(Cap::MultiPrefix),
+    };
+    paced::start(s, Box::new(reply));
+}
+
+/// The rest of a channel's WHO. It walks the member list by position, so a member who joins or
+/// leaves while it is produced may be missed or shown twice, as when two WHO replies overlap.
+#[derive(Debug)]
+struct WhoChannel {
+    ch: Arc<Channel>,
+    /// The target as asked, for RPL_ENDOFWHO.
+    target: String,
+    next: usize,
+    /// The asker is a member: invisible members are shown too.
+    member: bool,
+    multi: bool,
+}
+
+impl Paced for WhoChannel {
+    fn produce(&mut self, s: &Session, until: usize) -> bool {
+        while paced::has_room(s, until) {
+            let rows = {
+                let st = self.ch.state.lock();
+                let piece = st.members.iter().skip(self.next).take(MEMBERS_PER_PIECE);
+                let rows: Vec<(Arc<Client>, &'static str)> = piece
+                    .filter(|m| self.member || !m.client.info.read().modes.invisible)
+                    .map(|m| (m.client.clone(), m.prefixes(self.multi)))
+                    .collect();
+                self.next = (self.next + MEMBERS_PER_PIECE).min(st.members.len());
+                if self.next >= st.members.len() {
+                    drop(st);
+                    for (c, prefix) in rows {
+                        reply(s, &self.ch.name, &c, prefix);
+                    }
+                    end(s, &self.target);
+                    return false;
+                }
+                rows
+            };
+            for (c, prefix) in rows {
+                reply(s, &self.ch.name, &c, prefix);
+            }
+        }
+        true
     }
 }
 
