@@ -13,6 +13,11 @@ use clap::{Parser, Subcommand};
 use tokio::sync::broadcast::error::RecvError;
 use tracing::{info, warn};
 
+/// mimalloc gives memory freed after a peak back to the system within milliseconds (glibc's
+/// allocator kept it: docs/PROFILE.md, "Memory after a peak").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// The Charla IRC server.
 #[derive(Debug, Parser)]
 #[command(version, about)]
