@@ -172,6 +172,8 @@ pub const ERR_INVALIDCAPCMD: u16 = 410;
 pub const ERR_NORECIPIENT: u16 = 411;
 /// `412` ERR_NOTEXTTOSEND.
 pub const ERR_NOTEXTTOSEND: u16 = 412;
+/// `416` ERR_TOOMANYMATCHES: a query's answer was cut short (hybrid, ircu; "Output too long").
+pub const ERR_TOOMANYMATCHES: u16 = 416;
 /// `417` ERR_INPUTTOOLONG.
 pub const ERR_INPUTTOOLONG: u16 = 417;
 /// `421` ERR_UNKNOWNCOMMAND.
@@ -356,6 +358,7 @@ pub fn name(numeric: u16) -> Option<&'static str> {
         ERR_INVALIDCAPCMD => "ERR_INVALIDCAPCMD",
         ERR_NORECIPIENT => "ERR_NORECIPIENT",
         ERR_NOTEXTTOSEND => "ERR_NOTEXTTOSEND",
+        ERR_TOOMANYMATCHES => "ERR_TOOMANYMATCHES",
         ERR_INPUTTOOLONG => "ERR_INPUTTOOLONG",
         ERR_UNKNOWNCOMMAND => "ERR_UNKNOWNCOMMAND",
         ERR_NOMOTD => "ERR_NOMOTD",

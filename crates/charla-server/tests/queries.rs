@@ -150,6 +150,38 @@ async fn who_channel_and_mask() {
 }
 
 #[tokio::test]
+async fn who_masks_with_many_stars_match_right_and_over_long_ones_match_no_one() {
+    let server = TestServer::start().await;
+    let mut alice = server.client("alice").await;
+    let mut long = server.connect().await;
+    long.nick = "largo".to_owned();
+    let realname = format!("{}b", "a".repeat(300));
+    long.send("NICK largo").await;
+    long.send(&format!("USER largo 0 * :{realname}")).await;
+    long.expect_numeric(RPL_WELCOME).await;
+    // The worst glob a user may write (127 characters) against a 301-character real name.
+    let worst = format!("*{}b", "a".repeat(126));
+    alice.send(&format!("WHO {worst}")).await;
+    assert_eq!(
+        alice.expect_numeric(RPL_WHOREPLY).await.param(5),
+        Some("largo")
+    );
+    alice.expect_numeric(RPL_ENDOFWHO).await;
+    let miss = format!("*{}c", "a".repeat(126));
+    alice.send(&format!("WHO {miss}")).await;
+    alice.expect_numeric(RPL_ENDOFWHO).await;
+    // Longer than masks may be: no one, at once.
+    alice.send(&format!("WHO *{}", "a".repeat(200))).await;
+    alice.expect_numeric(RPL_ENDOFWHO).await;
+    alice.send("WHO *a*a*a*a*a*a*a*a*a*a*a*a*a*b").await;
+    assert_eq!(
+        alice.expect_numeric(RPL_WHOREPLY).await.param(5),
+        Some("largo")
+    );
+    alice.expect_numeric(RPL_ENDOFWHO).await;
+}
+
+#[tokio::test]
 async fn invisible_users_are_hidden_from_strangers() {
     let server = TestServer::start().await;
     let mut ghost = server.client("ghost").await;

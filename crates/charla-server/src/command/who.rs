@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use charla_proto::numeric::{RPL_ENDOFWHO, RPL_WHOREPLY};
+use charla_proto::numeric::{ERR_TOOMANYMATCHES, RPL_ENDOFWHO, RPL_WHOREPLY};
 use charla_proto::validate::is_channel_name;
 
 use crate::caps::Cap;
@@ -140,11 +140,15 @@ fn who_mask(s: &mut Session, pattern: &str) {
                     || pattern.matches(&info.realname))
         };
         if visible {
-            reply(s, "*", &c, "");
-            sent += 1;
-            if sent >= MAX_MASK_REPLIES {
+            if sent == MAX_MASK_REPLIES {
+                s.num(ERR_TOOMANYMATCHES)
+                    .p("WHO")
+                    .t("Output too long, truncated")
+                    .send();
                 break;
             }
+            reply(s, "*", &c, "");
+            sent += 1;
         }
     }
 }
