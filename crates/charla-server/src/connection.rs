@@ -264,6 +264,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     Step::Produce => {
                         paced::resume(&mut self.session);
                         self.eager = true;
+                        // It read the last piece: it is alive, though it may not send anything
+                        // (its PONG waits behind the reply) until the reply ends.
+                        self.last_input = Instant::now();
                         continue;
                     }
                     Step::Exit(exit) => return exit,
