@@ -294,6 +294,20 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Masks and texts with capitals, accents and more than one byte per character.
+        #[test]
+        fn agrees_with_the_obvious_matcher_on_unicode(
+            mask in "[aAñÑb*?]{0,12}",
+            text in "[aAñÑbc]{0,16}",
+        ) {
+            let m: Vec<char> = casefold(&mask).chars().collect();
+            let t: Vec<char> = casefold(&text).chars().collect();
+            let compiled = Mask::new(&mask).expect("short");
+            proptest::prop_assert_eq!(compiled.matches(&text), reference(&m, &t));
+        }
+    }
+
     #[test]
     fn long_masks_are_refused_and_long_texts_cost_one_pass() {
         assert_eq!(Mask::new(&"a".repeat(MAX_MASK_CHARS + 1)), Err(MaskTooLong));

@@ -7,7 +7,7 @@ use charla_proto::numeric::{RPL_ENDOFNAMES, RPL_NAMREPLY};
 use crate::caps::Cap;
 use crate::channel::Channel;
 use crate::command::paced::{self, Paced};
-use crate::command::{Flow, split_list};
+use crate::command::{self, Flow, split_list};
 use crate::session::Session;
 
 /// Bytes of nicks per RPL_NAMREPLY line, so that the whole line stays under 512.
@@ -22,7 +22,12 @@ pub fn names(s: &mut Session, p: &[&str]) -> Flow {
     // TARGMAX NAMES:1 — one channel per command, so one line cannot ask for every big list.
     if let Some(name) = split_list(list).next() {
         match s.state.channel(name) {
-            Some(ch) => send_names(s, ch),
+            Some(ch) => {
+                // The asker pays for the size of the list (the NAMES after a JOIN does not).
+                let members = ch.state.lock().members.len();
+                s.penalty += command::work_penalty(members);
+                send_names(s, ch);
+            }
             None => s.num(RPL_ENDOFNAMES).p(name).t("End of /NAMES list").send(),
         }
     }

@@ -45,10 +45,15 @@ fn who_channel(s: &mut Session, name: &str) {
         end(s, name);
         return;
     };
-    let (member, secret) = {
+    let (member, secret, members) = {
         let st = ch.state.lock();
-        (st.member(s.client.id).is_some(), st.modes.secret)
+        (
+            st.member(s.client.id).is_some(),
+            st.modes.secret,
+            st.members.len(),
+        )
     };
+    s.penalty += command::work_penalty(members);
     if secret && !member {
         end(s, name);
         return;
