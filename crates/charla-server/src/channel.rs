@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use charla_proto::casemap::casefold;
 use parking_lot::Mutex;
 
 use crate::client::{Client, ConnectionId};
@@ -205,13 +206,22 @@ impl ChannelState {
 
     /// Whether `source` (`nick!user@host`) is banned and not excepted.
     pub fn is_banned(&self, source: &str) -> bool {
-        !self.bans.is_empty()
-            && self.bans.iter().any(|b| b.compiled.matches(source))
-            && !self.excepts.iter().any(|e| e.compiled.matches(source))
+        if self.bans.is_empty() {
+            return false;
+        }
+        let source = casefold(source);
+        self.bans.iter().any(|b| b.compiled.matches_folded(&source))
+            && !self
+                .excepts
+                .iter()
+                .any(|e| e.compiled.matches_folded(&source))
     }
 
     /// Whether `source` matches an invite exception.
     pub fn is_invex(&self, source: &str) -> bool {
-        self.invex.iter().any(|e| e.compiled.matches(source))
+        let source = casefold(source);
+        self.invex
+            .iter()
+            .any(|e| e.compiled.matches_folded(&source))
     }
 }

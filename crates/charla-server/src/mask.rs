@@ -166,8 +166,12 @@ impl Mask {
 
     /// Whether `text` matches, ignoring case.
     pub fn matches(&self, text: &str) -> bool {
-        let text = casefold(text);
-        let text = text.as_ref();
+        self.matches_folded(&casefold(text))
+    }
+
+    /// Whether `text`, already folded with [`casefold`], matches: for one text checked against
+    /// many masks (a channel's bans).
+    pub fn matches_folded(&self, text: &str) -> bool {
         match self {
             Mask::Exact(piece) => piece.is_prefix_of(text) && text.chars().count() == piece.len(),
             Mask::Globbed { head, middle, tail } => {
