@@ -65,6 +65,8 @@ struct Counters {
     users: AtomicUsize,
     invisible: AtomicUsize,
     opers: AtomicUsize,
+    /// The most registered users at once since the start (LUSERS 265/266).
+    max_users: AtomicUsize,
 }
 
 /// A nick is taken by someone else.
@@ -381,6 +383,11 @@ impl State {
         )
     }
 
+    /// The most registered users there have been at once since the start.
+    pub fn max_users(&self) -> usize {
+        self.counters.max_users.load(Ordering::Relaxed)
+    }
+
     /// Counts one more or one less registered user, invisible user or operator.
     pub fn count(&self, which: Counter, up: bool) {
         let c = match which {
@@ -389,7 +396,10 @@ impl State {
             Counter::Opers => &self.counters.opers,
         };
         if up {
-            c.fetch_add(1, Ordering::Relaxed);
+            let now = c.fetch_add(1, Ordering::Relaxed) + 1;
+            if which == Counter::Users {
+                self.counters.max_users.fetch_max(now, Ordering::Relaxed);
+            }
         } else {
             c.fetch_sub(1, Ordering::Relaxed);
         }

@@ -381,4 +381,9 @@ async fn lusers_counts_follow_modes_and_quits() {
         l.param(1),
         Some("There are 1 users and 0 invisible on 1 servers")
     );
+    // The maximum is the most since the start: two, though one is left.
+    let local = alice.expect_numeric(RPL_LOCALUSERS).await;
+    assert_eq!(local.params[1..], ["1", "2", "Current local users 1, max 2"]);
+    let global = alice.expect_numeric(RPL_GLOBALUSERS).await;
+    assert_eq!(global.params[1..], ["1", "2", "Current global users 1, max 2"]);
 }

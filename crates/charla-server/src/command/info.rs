@@ -55,16 +55,18 @@ pub fn lusers(s: &Session) -> Flow {
     s.num(RPL_LUSERME)
         .t(&format!("I have {users} clients and 0 servers"))
         .send();
-    let n = users.to_string();
+    // The most since the start, never less than now (the counters are read one by one).
+    let max = s.state.max_users().max(users);
+    let (n, m) = (users.to_string(), max.to_string());
     s.num(RPL_LOCALUSERS)
         .p(&n)
-        .p(&n)
-        .t(&format!("Current local users {users}, max {users}"))
+        .p(&m)
+        .t(&format!("Current local users {users}, max {max}"))
         .send();
     s.num(RPL_GLOBALUSERS)
         .p(&n)
-        .p(&n)
-        .t(&format!("Current global users {users}, max {users}"))
+        .p(&m)
+        .t(&format!("Current global users {users}, max {max}"))
         .send();
     Flow::Continue
 }
