@@ -200,6 +200,15 @@ async fn user_with_too_few_params_gets_needmoreparams() {
         c.expect_numeric(ERR_NEEDMOREPARAMS).await.param(1),
         Some("USER")
     );
+    // An empty real name is missing too, and does not register.
+    c.send("NICK vacio").await;
+    c.send("USER name * * :").await;
+    assert_eq!(
+        c.expect_numeric(ERR_NEEDMOREPARAMS).await.param(1),
+        Some("USER")
+    );
+    c.send("USER name * * :Nombre").await;
+    c.expect_numeric(RPL_WELCOME).await;
 }
 
 #[tokio::test]

@@ -44,7 +44,8 @@ pub fn user(s: &mut Session, p: &[&str]) -> Flow {
         .filter(|c| !matches!(c, ' ' | '@' | '!' | ':' | ',' | '*' | '?') && !c.is_control())
         .take(USERLEN - 1)
         .collect();
-    if name.is_empty() {
+    // An empty user name or real name is a missing parameter (modern.ircdocs.horse, USER).
+    if name.is_empty() || p[3].is_empty() {
         s.num(ERR_NEEDMOREPARAMS)
             .p("USER")
             .t("Not enough parameters")
