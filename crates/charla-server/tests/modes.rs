@@ -113,6 +113,10 @@ async fn key_and_limit() {
     carol.expect_command("JOIN").await;
     op.send("MODE #k +l notanumber").await;
     op.expect_numeric(ERR_INVALIDMODEPARAM).await;
+    // An empty limit: the reply still ends with its description.
+    op.send("MODE #k +l :").await;
+    let m = op.expect_numeric(ERR_INVALIDMODEPARAM).await;
+    assert_eq!(m.params[1..], ["#k", "l", "*", "Invalid mode parameter"]);
 }
 
 #[tokio::test]

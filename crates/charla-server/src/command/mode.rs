@@ -255,11 +255,13 @@ impl Deferred {
                 .p(channel)
                 .t("Key is not well-formed")
                 .send(),
+            // An empty parameter cannot be a middle one: it is shown as `*`, so that the
+            // description still comes last.
             Deferred::InvalidParam(m, arg) => s
                 .num(ERR_INVALIDMODEPARAM)
                 .p(channel)
                 .p(&m.to_string())
-                .p(&arg)
+                .p(if arg.is_empty() { "*" } else { &arg })
                 .t("Invalid mode parameter")
                 .send(),
         }
