@@ -188,9 +188,16 @@ async fn invisible_users_are_hidden_from_strangers() {
     ghost.send("MODE ghost +i").await;
     ghost.expect_command("MODE").await;
     let mut other = server.client("other").await;
-    other.send("WHO ghost").await;
+    other.send("WHO gh*").await;
     let lines = other.sync().await;
     assert!(lines.iter().all(|m| m.command != "352"), "{lines:?}");
+    // +i hides from masks, not from someone who knows the exact nick.
+    other.send("WHO GHOST").await;
+    assert_eq!(
+        other.expect_numeric(RPL_WHOREPLY).await.param(5),
+        Some("ghost")
+    );
+    other.expect_numeric(RPL_ENDOFWHO).await;
 }
 
 #[tokio::test]
@@ -383,7 +390,13 @@ async fn lusers_counts_follow_modes_and_quits() {
     );
     // The maximum is the most since the start: two, though one is left.
     let local = alice.expect_numeric(RPL_LOCALUSERS).await;
-    assert_eq!(local.params[1..], ["1", "2", "Current local users 1, max 2"]);
+    assert_eq!(
+        local.params[1..],
+        ["1", "2", "Current local users 1, max 2"]
+    );
     let global = alice.expect_numeric(RPL_GLOBALUSERS).await;
-    assert_eq!(global.params[1..], ["1", "2", "Current global users 1, max 2"]);
+    assert_eq!(
+        global.params[1..],
+        ["1", "2", "Current global users 1, max 2"]
+    );
 }

@@ -111,6 +111,15 @@ impl Paced for WhoChannel {
 }
 
 fn who_mask(s: &mut Session, pattern: &str) {
+    // An exact nick names one user, who is shown even if invisible: +i hides from searches,
+    // not from someone who knows the nick (as WHOIS shows them too).
+    if !pattern.contains(['*', '?'])
+        && let Some(c) = s.state.find_nick(pattern)
+        && c.info.read().registered
+    {
+        reply(s, "*", &c, "");
+        return;
+    }
     // A mask too long to compile matches no one (nothing is that long but real names, and
     // those are found by shorter masks).
     let Ok(pattern) = Mask::new(pattern) else {
