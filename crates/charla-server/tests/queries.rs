@@ -110,6 +110,37 @@ async fn kick_removes_and_tells_everyone() {
 }
 
 #[tokio::test]
+async fn kick_pairs_channels_with_nicks() {
+    let server = TestServer::start().await;
+    let mut op = server.client("op").await;
+    let mut bob = server.client("bob").await;
+    let mut carol = server.client("carol").await;
+    for ch in ["#a", "#b"] {
+        for c in [&mut op, &mut bob, &mut carol] {
+            c.send(&format!("JOIN {ch}")).await;
+            c.expect_numeric(RPL_ENDOFNAMES).await;
+        }
+    }
+    op.sync().await;
+    bob.sync().await;
+    // RFC 2812: as many channels as nicks, paired in order.
+    op.send("KICK #a,#b bob,carol :reason").await;
+    let k = bob.expect_command("KICK").await;
+    assert_eq!(k.params, vec!["#a", "bob", "reason"]);
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        seen.push(op.expect_command("KICK").await.params);
+    }
+    assert_eq!(
+        seen,
+        vec![vec!["#a", "bob", "reason"], vec!["#b", "carol", "reason"]]
+    );
+    // Neither one channel nor one per nick.
+    op.send("KICK #a,#b bob").await;
+    op.expect_numeric(ERR_NEEDMOREPARAMS).await;
+}
+
+#[tokio::test]
 async fn who_channel_and_mask() {
     let server = TestServer::start().await;
     let mut alice = server.client("alice").await;

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use charla_proto::LineBuilder;
 use charla_proto::casemap::casefold;
-use charla_proto::numeric::{ERR_NOSUCHCHANNEL, ERR_NOSUCHNICK, ERR_USERNOTINCHANNEL};
+use charla_proto::numeric::{
+    ERR_NEEDMOREPARAMS, ERR_NOSUCHCHANNEL, ERR_NOSUCHNICK, ERR_USERNOTINCHANNEL,
+};
 use charla_proto::validate::KICKLEN;
 
 use crate::channel::{Channel, ChannelState};
@@ -79,33 +81,59 @@ pub fn kick_by_server(
     Ok(())
 }
 
-/// `KICK <channel> <user>{,<user>} [<comment>]`.
+/// `KICK <channel>{,<channel>} <user>{,<user>} [<comment>]`: one channel and several users, or
+/// as many channels as users, paired in order (RFC 2812 3.2.8). At most
+/// [`MAX_KICK_TARGETS`] users either way.
 pub fn kick(s: &mut Session, p: &[&str]) -> Flow {
-    let Some(ch) = s.state.channel(p[0]) else {
-        s.num(ERR_NOSUCHCHANNEL).p(p[0]).t("No such channel").send();
-        return Flow::Continue;
-    };
-    let (source, nick) = {
-        let info = s.client.info.read();
-        (info.source(&s.client.host), info.nick.clone())
-    };
+    let channels: Vec<&str> = split_list(p[0]).collect();
+    let users: Vec<&str> = split_list(p[1]).take(MAX_KICK_TARGETS).collect();
+    let nick = s.nick();
     let comment = truncate(
         p.get(2).copied().filter(|c| !c.is_empty()).unwrap_or(&nick),
         KICKLEN,
     )
     .to_owned();
-    for target in split_list(p[1]).take(MAX_KICK_TARGETS) {
+    match channels[..] {
+        [channel] => kick_from(s, channel, &users, &comment),
+        _ if channels.len() == users.len() => {
+            for (channel, user) in channels.iter().zip(&users) {
+                kick_from(s, channel, std::slice::from_ref(user), &comment);
+            }
+        }
+        _ => s
+            .num(ERR_NEEDMOREPARAMS)
+            .p("KICK")
+            .t("Give one channel, or one channel per user")
+            .send(),
+    }
+    Flow::Continue
+}
+
+/// Kicks each of `users` from `channel`.
+fn kick_from(s: &Session, channel: &str, users: &[&str], comment: &str) {
+    let Some(ch) = s.state.channel(channel) else {
+        s.num(ERR_NOSUCHCHANNEL)
+            .p(channel)
+            .t("No such channel")
+            .send();
+        return;
+    };
+    let (source, nick) = {
+        let info = s.client.info.read();
+        (info.source(&s.client.host), info.nick.clone())
+    };
+    for &target in users {
         let mut st = ch.state.lock();
         match st.member(s.client.id) {
             None => {
                 drop(st);
                 s.err_not_on_channel(&ch.name);
-                return Flow::Continue;
+                return;
             }
             Some(m) if !m.op => {
                 drop(st);
                 s.err_chanop_needed(&ch.name);
-                return Flow::Continue;
+                return;
             }
             Some(_) => {}
         }
@@ -131,15 +159,14 @@ pub fn kick(s: &mut Session, p: &[&str]) -> Flow {
             }
             continue;
         };
-        let victim_nick = evict(&mut st, &ch, &victim, &source, &comment);
+        let victim_nick = evict(&mut st, &ch, &victim, &source, comment);
         drop(st);
         s.state.emit(ServerEvent::Kicked {
             channel: ch.name.clone(),
             nick: victim_nick,
             by: nick.clone(),
-            reason: comment.clone(),
+            reason: comment.to_owned(),
         });
     }
     s.state.drop_channel_if_empty(&ch);
-    Flow::Continue
 }
