@@ -340,6 +340,10 @@ async fn server_information() {
         alice.expect_numeric(RPL_TIME).await.param(1),
         Some("irc.test")
     );
+    alice.send("INFO").await;
+    let first = alice.expect_numeric(RPL_INFO).await;
+    assert!(first.param(1).unwrap_or("").starts_with("charla-"));
+    alice.expect_numeric(RPL_ENDOFINFO).await;
     alice.send("MOTD").await;
     alice.expect_numeric(RPL_MOTDSTART).await;
     alice.expect_numeric(RPL_ENDOFMOTD).await;

@@ -1,11 +1,12 @@
-//! Server information: MOTD, LUSERS, VERSION, TIME
+//! Server information: MOTD, LUSERS, VERSION, INFO, TIME
 //! (<https://modern.ircdocs.horse/#server-queries-and-commands>).
 
 use std::time::SystemTime;
 
 use charla_proto::numeric::{
-    ERR_NOMOTD, RPL_ENDOFMOTD, RPL_GLOBALUSERS, RPL_LOCALUSERS, RPL_LUSERCHANNELS, RPL_LUSERCLIENT,
-    RPL_LUSERME, RPL_LUSEROP, RPL_LUSERUNKNOWN, RPL_MOTD, RPL_MOTDSTART, RPL_TIME, RPL_VERSION,
+    ERR_NOMOTD, RPL_ENDOFINFO, RPL_ENDOFMOTD, RPL_GLOBALUSERS, RPL_INFO, RPL_LOCALUSERS,
+    RPL_LUSERCHANNELS, RPL_LUSERCLIENT, RPL_LUSERME, RPL_LUSEROP, RPL_LUSERUNKNOWN, RPL_MOTD,
+    RPL_MOTDSTART, RPL_TIME, RPL_VERSION,
 };
 
 use crate::command::Flow;
@@ -79,6 +80,23 @@ pub fn version(s: &Session) -> Flow {
         .t("Charla IRC server")
         .send();
     s.send_isupport();
+    Flow::Continue
+}
+
+/// `INFO` (<https://modern.ircdocs.horse/#info-message>): 371 lines about the server, then 374.
+pub fn info(s: &Session) -> Flow {
+    let started = format!("Up since {}", timefmt::readable(s.state.created));
+    let lines = [
+        VERSION,
+        "Charla: a self-hosted chat server that speaks IRC and IRCv3.",
+        "Written in Rust, on tokio and rustls.",
+        "License: MIT OR Apache-2.0.",
+        &started,
+    ];
+    for line in lines {
+        s.num(RPL_INFO).t(line).send();
+    }
+    s.num(RPL_ENDOFINFO).t("End of INFO list").send();
     Flow::Continue
 }
 

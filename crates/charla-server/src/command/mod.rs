@@ -147,6 +147,7 @@ pub fn dispatch(s: &mut Session, msg: &Message<'_>) -> Flow {
         "USERHOST" => userhost::userhost(s, p),
         "VERSION" => info::version(s),
         "TIME" => info::time(s),
+        "INFO" => info::info(s),
         "MOTD" => info::motd(s),
         "LUSERS" => info::lusers(s),
         "OPER" => oper::oper(s, p),
