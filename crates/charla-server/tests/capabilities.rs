@@ -104,6 +104,21 @@ async fn away_notify_tells_channel_peers() {
     assert_eq!(watcher.expect_command("AWAY").await.param(0), None);
     let seen = other.sync().await;
     assert!(seen.iter().all(|m| m.command != "AWAY"), "{seen:?}");
+
+    // Someone already away joins: right after the JOIN, watchers get their AWAY.
+    let mut late = server.client("late").await;
+    late.send("AWAY :fuera").await;
+    late.expect_numeric(charla_proto::numeric::RPL_NOWAWAY)
+        .await;
+    join(&mut late, "#a").await;
+    let j = watcher.expect_command("JOIN").await;
+    assert_eq!(j.source_nick(), Some("late"));
+    let a = watcher.recv().await;
+    assert_eq!(a.command, "AWAY", "{a}");
+    assert_eq!(a.source_nick(), Some("late"));
+    assert_eq!(a.param(0), Some("fuera"));
+    let seen = other.sync().await;
+    assert!(seen.iter().all(|m| m.command != "AWAY"), "{seen:?}");
 }
 
 #[tokio::test]

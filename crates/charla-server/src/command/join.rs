@@ -123,6 +123,13 @@ fn join_one(s: &mut Session, name: &str, key: Option<&str>) {
             .param("*")
             .trailing(&realname);
         let ext = Outgoing::new(ext);
+        // away-notify: members who follow away states learn right after the JOIN that the
+        // newcomer is away (https://ircv3.net/specs/extensions/away-notify).
+        let away = s.client.info.read().away.clone().map(|text| {
+            let mut line = LineBuilder::new();
+            line.source(&source).command("AWAY").trailing(&text);
+            Outgoing::new(line)
+        });
         for m in &st.members {
             let caps = m.client.caps();
             let out = if caps.has(Cap::ExtendedJoin) {
@@ -131,6 +138,12 @@ fn join_one(s: &mut Session, name: &str, key: Option<&str>) {
                 &plain
             };
             let _ = m.client.queue.push(out.for_caps(caps));
+            if let Some(away) = &away
+                && m.client.id != s.client.id
+                && caps.has(Cap::AwayNotify)
+            {
+                let _ = m.client.queue.push(away.for_caps(caps));
+            }
         }
         drop(st);
 
