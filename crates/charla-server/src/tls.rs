@@ -80,13 +80,13 @@ impl TlsConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     /// A certificate or key file could not be read or parsed.
-    #[error("cannot load {path}: {source}")]
+    #[error("cannot load {path}: {reason}")]
     Pem {
         /// The file.
         path: PathBuf,
-        /// What went wrong.
-        #[source]
-        source: rustls::pki_types::pem::Error,
+        /// What went wrong, as text (the PEM parser's own message prints markers as lists of
+        /// bytes).
+        reason: String,
     },
     /// A certificate file holds no certificate.
     #[error("no certificate found in {0}")]
@@ -224,11 +224,35 @@ pub fn generated_paths(data_dir: &Path) -> (PathBuf, PathBuf) {
     )
 }
 
-fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let pem = |source| TlsError::Pem {
+/// What a PEM parse error means, in words.
+fn describe(e: &rustls::pki_types::pem::Error) -> String {
+    use rustls::pki_types::pem::Error;
+    match e {
+        Error::MissingSectionEnd { end_marker } => format!(
+            "the file ends before its \"-----END {}-----\" line: is it cut short?",
+            String::from_utf8_lossy(end_marker)
+        ),
+        Error::IllegalSectionStart { line } => format!(
+            "malformed section start {:?}",
+            String::from_utf8_lossy(line)
+        ),
+        Error::Base64Decode(e) => format!("bad base64 inside a section: {e}"),
+        Error::Io(e) => e.to_string(),
+        Error::NoItemsFound => "no PEM section of the expected kind".to_owned(),
+        Error::SectionTooLarge => "a PEM section is too large".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+fn pem_error(path: &Path, e: &rustls::pki_types::pem::Error) -> TlsError {
+    TlsError::Pem {
         path: path.to_owned(),
-        source,
-    };
+        reason: describe(e),
+    }
+}
+
+fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let pem = |source| pem_error(path, &source);
     let chain = CertificateDer::pem_file_iter(path)
         .map_err(pem)?
         .collect::<Result<Vec<_>, _>>()
@@ -241,10 +265,7 @@ fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
 
 fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     warn_if_readable_by_others(path);
-    PrivateKeyDer::from_pem_file(path).map_err(|source| TlsError::Pem {
-        path: path.to_owned(),
-        source,
-    })
+    PrivateKeyDer::from_pem_file(path).map_err(|source| pem_error(path, &source))
 }
 
 /// A certificate chain, its key, and where they came from.

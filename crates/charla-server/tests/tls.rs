@@ -290,8 +290,22 @@ async fn a_configured_certificate_is_used_as_given() -> anyhow::Result<()> {
 
     // A key that is not PEM stops the start with a TLS error.
     std::fs::write(&key_path, "not a key")?;
-    match Server::start(config).await {
+    match Server::start(config.clone()).await {
         Err(StartError::Tls(_)) => {}
+        other => panic!("expected a TLS error, got {other:?}"),
+    }
+    // A key file cut short says so in words, with the marker as text (not a list of bytes).
+    let pem = ck.signing_key.serialize_pem();
+    std::fs::write(&key_path, &pem[..pem.len() / 2])?;
+    match Server::start(config).await {
+        Err(StartError::Tls(e)) => {
+            let text = e.to_string();
+            assert!(
+                text.contains("-----END PRIVATE KEY-----") && text.contains("cut short"),
+                "{text}"
+            );
+            assert!(!text.contains("[45, 45"), "{text}");
+        }
         other => panic!("expected a TLS error, got {other:?}"),
     }
     Ok(())
