@@ -60,6 +60,17 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The TLS certificate and handshake settings for listeners with `tls = true`.
     pub tls: TlsConfig,
+    /// What the log may hold.
+    pub log: LogConfig,
+}
+
+/// What the server's log may hold (the operator's live log of the headless binary).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct LogConfig {
+    /// Log the text of channel and private messages (escaped), at `info`. Off by default: the
+    /// log then records who wrote to whom, at `debug`, and never what.
+    pub message_text: bool,
 }
 
 /// One listening socket.
@@ -177,6 +188,7 @@ impl Default for Config {
             opers: Vec::new(),
             data_dir: PathBuf::from("data"),
             tls: TlsConfig::default(),
+            log: LogConfig::default(),
         }
     }
 }

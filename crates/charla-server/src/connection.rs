@@ -34,6 +34,7 @@ use crate::event::ServerEvent;
 use crate::flood::TokenBucket;
 use crate::framing::{Frame, LineReader};
 use crate::listener::IpGuard;
+use crate::logtext::Escaped;
 use crate::outbound::Line;
 use crate::sendq::CloseReason;
 use crate::session::Session;
@@ -220,8 +221,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             let nick = self.session.reg.done.then(|| client.nick());
             command::quit::leave_everything(&self.session, &reason);
             state.remove_client(client);
-            debug!(conn_id = %client.id, peer = %client.addr, nick = nick.as_deref().unwrap_or("*"),
-                %reason, "connection closed");
+            debug!(conn_id = %client.id, peer = %client.addr,
+                nick = %Escaped(nick.as_deref().unwrap_or("*")), reason = %Escaped(&reason),
+                "connection closed");
             state.emit(ServerEvent::Disconnected {
                 id: client.id,
                 nick,

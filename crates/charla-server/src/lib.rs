@@ -14,6 +14,7 @@
 //! - [`tls`]: the certificate (configured, or generated and kept), the TLS handshake.
 //! - [`caps`]: IRCv3 capabilities offered.
 //! - [`isupport`]: RPL_ISUPPORT tokens.
+//! - [`logtext`]: user text in log lines, escaped.
 //! - [`mask`]: ban-mask wildcard matching.
 //! - [`session`]: what a command handler sees of its connection.
 //! - [`writer`]: the per-connection writer (coalesced writes, copied into one buffer).
@@ -53,6 +54,7 @@ pub mod flood;
 pub mod framing;
 pub mod isupport;
 pub mod listener;
+pub mod logtext;
 pub mod mask;
 pub mod outbound;
 pub mod sendq;
@@ -65,7 +67,7 @@ pub mod tracker;
 pub mod writer;
 
 pub use client::ConnectionId;
-pub use config::{Config, ConfigError, FloodConfig, Limits, ListenerConfig, OperConfig};
+pub use config::{Config, ConfigError, FloodConfig, Limits, ListenerConfig, LogConfig, OperConfig};
 pub use event::{MessageKind, ServerEvent, UserInfo};
 pub use server::{HandleError, Server, ServerHandle, StartError};
 pub use tls::{TlsConfig, TlsError};

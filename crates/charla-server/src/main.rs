@@ -8,10 +8,11 @@ use std::io::BufRead;
 use std::path::PathBuf;
 
 use anyhow::Context;
+use charla_server::logtext::Escaped;
 use charla_server::{Config, Server, ServerEvent};
 use clap::{Parser, Subcommand};
 use tokio::sync::broadcast::error::RecvError;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// mimalloc gives memory freed after a peak back to the system within milliseconds (glibc's
 /// allocator kept it: docs/PROFILE.md, "Memory after a peak").
@@ -66,6 +67,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
+    let message_text = config.log.message_text;
     let handle = Server::start(config).await?;
     for (addr, tls) in handle.listeners() {
         info!(%addr, tls, server = %handle.server_name(), "charla-server listening");
@@ -74,7 +76,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let log = tokio::spawn(async move {
         loop {
             match events.recv().await {
-                Ok(event) => log_event(&event),
+                Ok(event) => log_event(&event, message_text),
                 Err(RecvError::Lagged(n)) => warn!(skipped = n, "event log fell behind"),
                 Err(RecvError::Closed) => break,
             }
@@ -88,7 +90,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn log_event(event: &ServerEvent) {
+/// One line of the live log per event. Every user-supplied string is escaped ([`Escaped`]);
+/// message text only with `[log] message_text = true`.
+fn log_event(event: &ServerEvent, message_text: bool) {
+    use Escaped as E;
     match event {
         ServerEvent::Connected { id, addr } => info!(conn_id = %id, %addr, "connected"),
         ServerEvent::Registered {
@@ -97,7 +102,7 @@ fn log_event(event: &ServerEvent) {
             user,
             addr,
         } => {
-            info!(conn_id = %id, %nick, %user, %addr, "registered");
+            info!(conn_id = %id, nick = %E(nick), user = %E(user), %addr, "registered");
         }
         ServerEvent::Disconnected {
             id,
@@ -105,30 +110,46 @@ fn log_event(event: &ServerEvent) {
             addr,
             reason,
         } => {
-            info!(conn_id = %id, nick = nick.as_deref().unwrap_or("*"), %addr, %reason, "disconnected")
+            let nick = nick.as_deref().unwrap_or("*");
+            info!(conn_id = %id, nick = %E(nick), %addr, reason = %E(reason), "disconnected")
         }
-        ServerEvent::Joined { nick, channel } => info!(%nick, %channel, "join"),
+        ServerEvent::Joined { nick, channel } => {
+            info!(nick = %E(nick), channel = %E(channel), "join")
+        }
         ServerEvent::Parted {
             nick,
             channel,
             reason,
-        } => info!(%nick, %channel, reason = reason.as_deref().unwrap_or(""), "part"),
+        } => {
+            let reason = reason.as_deref().unwrap_or("");
+            info!(nick = %E(nick), channel = %E(channel), reason = %E(reason), "part")
+        }
         ServerEvent::Kicked {
             channel,
             nick,
             by,
             reason,
-        } => info!(%channel, %nick, %by, %reason, "kick"),
-        ServerEvent::NickChanged { old, new } => info!(%old, %new, "nick"),
+        } => {
+            info!(channel = %E(channel), nick = %E(nick), by = %E(by), reason = %E(reason), "kick")
+        }
+        ServerEvent::NickChanged { old, new } => info!(old = %E(old), new = %E(new), "nick"),
         ServerEvent::Message {
             from,
             target,
             text,
             kind,
-        } => info!(%from, %target, ?kind, %text, "message"),
-        ServerEvent::TopicChanged { channel, by, topic } => info!(%channel, %by, %topic, "topic"),
-        ServerEvent::Opered { nick, name } => info!(%nick, oper = %name, "oper"),
-        other => info!(?other, "event"),
+        } => {
+            if message_text {
+                info!(from = %E(from), target = %E(target), ?kind, text = %E(text), "message")
+            } else {
+                debug!(from = %E(from), target = %E(target), ?kind, "message")
+            }
+        }
+        ServerEvent::TopicChanged { channel, by, topic } => {
+            info!(channel = %E(channel), by = %E(by), topic = %E(topic), "topic")
+        }
+        ServerEvent::Opered { nick, name } => info!(nick = %E(nick), oper = %E(name), "oper"),
+        other => info!(event = %E(&format!("{other:?}")), "event"),
     }
 }
 

@@ -130,3 +130,115 @@ async fn runs_from_a_config_and_shuts_down_on_sigterm() {
     };
     assert!(status.success(), "{status:?}");
 }
+
+/// Runs the binary with `config` (a listener on 127.0.0.1:0 is added), lets `talk` use it,
+/// stops it with SIGTERM and returns everything it logged.
+async fn logged_while<F, Fut>(config: &str, talk: F) -> String
+where
+    F: FnOnce(SocketAddr) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("charla.toml");
+    let data = dir.path().join("data");
+    std::fs::write(
+        &path,
+        format!(
+            "data_dir = {:?}\n{config}\n[[listeners]]\naddress = \"127.0.0.1:0\"\n",
+            data.display().to_string()
+        ),
+    )
+    .expect("write config");
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(&path)
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            all.push_str(&line);
+            all.push('\n');
+            let _ = tx.send(line);
+        }
+        all
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let addr: SocketAddr = loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("a 'listening' log line");
+        if line.contains("charla-server listening")
+            && let Some(rest) = line.split("addr=").nth(1)
+        {
+            let addr = rest.split_whitespace().next().expect("addr value");
+            break addr.parse().expect("socket address");
+        }
+    };
+    talk(addr).await;
+    let killed = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let out = tokio::task::spawn_blocking(move || {
+        let _ = child.wait();
+        reader.join().expect("reader")
+    });
+    tokio::time::timeout(Duration::from_secs(10), out)
+        .await
+        .expect("the server exits")
+        .expect("joined")
+}
+
+/// Alice and Bob in `#c`: a channel message, a private one, both with a secret word and an
+/// escape sequence; Bob leaves with an escape in his reason.
+async fn secret_conversation(addr: SocketAddr) {
+    let mut alice = TestClient::connect(addr).await;
+    alice.register("alice").await;
+    let mut bob = TestClient::connect(addr).await;
+    bob.register("bob").await;
+    for c in [&mut alice, &mut bob] {
+        c.send("JOIN #c").await;
+        c.expect_numeric(charla_proto::numeric::RPL_ENDOFNAMES)
+            .await;
+    }
+    alice.send("PRIVMSG bob :secreto-privado \u{1b}[2J").await;
+    bob.expect_command("PRIVMSG").await;
+    alice
+        .send("PRIVMSG #c :secreto-canal \u{202e}al revés")
+        .await;
+    bob.expect_command("PRIVMSG").await;
+    bob.send("QUIT :adiós \u{1b}[31m\r\nforged").await;
+    bob.expect_closed().await;
+    alice.sync().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_log_holds_no_message_text_and_escapes_user_text() {
+    let log = logged_while("", secret_conversation).await;
+    assert!(log.contains("disconnected"), "{log}");
+    assert!(!log.contains("secreto"), "message text in the log:\n{log}");
+    assert!(!log.contains('\u{1b}'), "a raw ESC in the log:\n{log}");
+    assert!(!log.contains('\u{202e}'), "a raw RLO in the log:\n{log}");
+    // The quit reason is there, escaped.
+    assert!(log.contains("adiós \\x1b[31m"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_text_is_logged_escaped_when_the_operator_asks() {
+    let log = logged_while("[log]\nmessage_text = true\n", secret_conversation).await;
+    assert!(log.contains("secreto-privado \\x1b[2J"), "{log}");
+    assert!(log.contains("secreto-canal \\u{202e}al revés"), "{log}");
+    assert!(
+        !log.contains('\u{1b}') && !log.contains('\u{202e}'),
+        "{log}"
+    );
+}

@@ -10,6 +10,7 @@ use tracing::{debug, warn};
 use crate::account::throttle::{Admission, FAILURES_PER_CONNECTION};
 use crate::command::{Deferred, Flow};
 use crate::event::{MessageKind, ServerEvent};
+use crate::logtext::Escaped;
 use crate::mask;
 use crate::outbound::{Line, Outgoing};
 use crate::sendq::CloseReason;
@@ -103,7 +104,7 @@ pub async fn finish_oper(s: &mut Session, check: OperCheck) -> Flow {
         // One reply for unknown names and wrong passwords: do not reveal which names exist.
         s.reg.password_failures += 1;
         s.state.auth_throttle.failed(ip, Instant::now());
-        warn!(conn_id = %s.client.id, peer = %s.client.addr, oper = %name,
+        warn!(conn_id = %s.client.id, peer = %s.client.addr, oper = %Escaped(&name),
             failures = s.reg.password_failures, "failed OPER");
         s.num(ERR_PASSWDMISMATCH).t("Password incorrect").send();
         if s.reg.password_failures >= FAILURES_PER_CONNECTION {
@@ -125,7 +126,7 @@ pub async fn finish_oper(s: &mut Session, check: OperCheck) -> Flow {
     let mut line = LineBuilder::new();
     line.source(&nick).command("MODE").param(&nick).param("+o");
     s.send_line(line);
-    debug!(conn_id = %s.client.id, %nick, oper = %name, "OPER");
+    debug!(conn_id = %s.client.id, nick = %Escaped(&nick), oper = %Escaped(&name), "OPER");
     s.state.emit(ServerEvent::Opered { nick, name });
     Flow::Continue
 }

@@ -11,6 +11,7 @@ use tracing::debug;
 use crate::command::{Flow, info as info_cmd};
 use crate::event::ServerEvent;
 use crate::isupport::{CHANNEL_MODES, USER_MODES};
+use crate::logtext::Escaped;
 use crate::session::Session;
 use crate::state::Counter;
 use crate::timefmt;
@@ -81,7 +82,7 @@ pub fn try_complete(s: &mut Session) -> Flow {
     };
     s.state.count(Counter::Users, true);
     welcome(s, &nick, &user);
-    debug!(conn_id = %s.client.id, peer = %s.client.addr, %nick, "registered");
+    debug!(conn_id = %s.client.id, peer = %s.client.addr, nick = %Escaped(&nick), "registered");
     s.state.emit(ServerEvent::Registered {
         id: s.client.id,
         nick,
