@@ -103,7 +103,7 @@ impl ListenerConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct Limits {
-    /// Most connections at once; the listener stops accepting while the server is full.
+    /// Most connections at once; one more is told `ERROR :Server is full` and closed.
     pub max_clients: usize,
     /// Most connections at once from one IP address.
     pub max_clients_per_ip: usize,
@@ -134,6 +134,10 @@ pub struct Limits {
     pub max_targets: usize,
     /// Seconds a connection may take to register (NICK + USER + CAP END) before it is closed.
     pub registration_timeout_secs: u64,
+    /// Seconds a new connection may stay silent (not one whole line) before it is closed: a
+    /// client that connects and sends nothing holds a slot for this long, not for the whole
+    /// `registration_timeout_secs`.
+    pub silent_timeout_secs: u64,
     /// Seconds of silence from a client before the server sends it a PING.
     pub ping_interval_secs: u64,
     /// Seconds to wait for any reply after that PING before "Ping timeout".
@@ -210,6 +214,7 @@ impl Default for Limits {
             max_list_entries: 100,
             max_targets: 4,
             registration_timeout_secs: 60,
+            silent_timeout_secs: 10,
             ping_interval_secs: 120,
             ping_timeout_secs: 60,
             whowas_entries: 1000,
@@ -293,6 +298,11 @@ impl Config {
         if self.limits.write_coalesce_ms > 1000 {
             return bad("limits.write_coalesce_ms must be at most 1000");
         }
+        if self.limits.silent_timeout_secs == 0 || self.limits.registration_timeout_secs == 0 {
+            return bad(
+                "limits.silent_timeout_secs and registration_timeout_secs must be at least 1",
+            );
+        }
         if self.limits.max_targets == 0 {
             return bad("limits.max_targets must be at least 1");
         }
@@ -337,6 +347,11 @@ impl Limits {
     /// The registration timeout as a [`Duration`].
     pub fn registration_timeout(&self) -> Duration {
         Duration::from_secs(self.registration_timeout_secs)
+    }
+    /// How long a new connection may stay silent, as a [`Duration`] (never past the
+    /// registration timeout).
+    pub fn silent_timeout(&self) -> Duration {
+        Duration::from_secs(self.silent_timeout_secs.min(self.registration_timeout_secs))
     }
     /// The write coalescing window as a [`Duration`].
     pub fn write_coalesce(&self) -> Duration {

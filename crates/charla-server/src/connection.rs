@@ -123,6 +123,11 @@ struct Conn<S> {
     check_at: Instant,
     ping_sent: Option<Instant>,
     registered: bool,
+    /// A whole line came from the client: past the silent deadline, it has the rest of the
+    /// registration timeout.
+    heard: bool,
+    /// The registration deadline (not the silent one) is the one set.
+    extended: bool,
     /// When the last write finished (the start of the coalescing window).
     last_write: Instant,
     /// The end of the current coalescing window: the task looks again then, to write the
@@ -159,9 +164,12 @@ where
         bucket: TokenBucket::new(&state.config.flood),
         waiting: VecDeque::new(),
         last_input: now,
-        check_at: now + state.config.limits.registration_timeout(),
+        // Silent connections are closed first (the registration deadline comes after).
+        check_at: now + state.config.limits.silent_timeout(),
         ping_sent: None,
         registered: false,
+        heard: false,
+        extended: false,
         // As if the last write were long ago: the first lines go out at once.
         last_write: now.checked_sub(Duration::from_secs(1)).unwrap_or(now),
         write_at: None,
@@ -348,6 +356,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 match self.reader.poll_frame(cx, &mut self.stream) {
                     Poll::Ready(Ok(Some(frame))) => {
                         self.last_input = now;
+                        self.heard = true;
                         if self.waiting.is_empty()
                             && (self.flood_exempt() || self.bucket.try_take(now))
                         {
@@ -458,6 +467,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     fn check_idle(&mut self, now: Instant) -> Option<Exit> {
         let limits = &self.session.state.config.limits;
         if !self.session.reg.done {
+            if self.heard && !self.extended {
+                // The silent deadline, with lines heard: the rest of the registration timeout.
+                self.extended = true;
+                let rest = limits
+                    .registration_timeout()
+                    .saturating_sub(limits.silent_timeout());
+                if !rest.is_zero() {
+                    self.check_at = now + rest;
+                    return None;
+                }
+            }
             return Some(Exit::RegistrationTimeout);
         }
         if self.ping_sent.is_some_and(|sent| self.last_input <= sent) {

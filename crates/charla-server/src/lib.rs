@@ -1,7 +1,7 @@
 //! The Charla IRC server as a library: [`Server::start`] returns a [`ServerHandle`], the
 //! operator API used by the headless binary `charla-server` and by the app's "Host a server".
 //!
-//! A line's path: [`listener`] accepts (a slot under `max_clients` first, then per-IP limits) →
+//! A line's path: [`listener`] accepts (a slot under `max_clients` or `ERROR :Server is full`, then per-IP limits) →
 //! [`connection`] reads capped lines ([`framing`]), applies flood control ([`flood`]) and hands
 //! each line to [`command`] (one file per verb) → the handler changes the shared [`state`]
 //! ([`client`], [`channel`]) and encodes one [`outbound::Outgoing`] line → pushed into each

@@ -1,7 +1,9 @@
-//! Accepting connections: a slot under `max_clients` is taken BEFORE `accept` (a full server
-//! stops accepting instead of accepting and dropping), then the per-IP limits are checked, then
-//! the connection gets its own task. Accept errors (e.g. out of file descriptors) back off
-//! instead of spinning.
+//! Accepting connections: each is accepted, then takes a slot under `max_clients` (a full
+//! server says `ERROR :Server is full` and closes at once, instead of leaving new clients
+//! waiting silently in the kernel's backlog), then the per-IP limits are checked, then the
+//! connection gets its own task. Refusals are written by at most [`MAX_REFUSING`] small tasks at
+//! once; past that a refused socket just gets its line if the kernel takes it at once, and is
+//! closed. Accept errors (e.g. out of file descriptors) back off instead of spinning.
 //!
 //! Per-IP limits: at most `max_clients_per_ip` connections at once and `connects_per_window`
 //! new connections per window. Loopback addresses are exempt when `exempt_loopback` is set.
@@ -12,11 +14,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, watch};
 use tokio::time::Instant;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::config::Limits;
 use crate::connection::{self, Guards};
@@ -134,6 +136,8 @@ impl IpLimiter {
 pub(crate) struct Shared {
     pub state: Arc<State>,
     pub slots: Arc<Semaphore>,
+    /// Room for refusals being written ([`MAX_REFUSING`]).
+    pub refusing: Arc<Semaphore>,
     pub ips: Arc<IpLimiter>,
     pub tasks: Arc<Tracker>,
 }
@@ -149,19 +153,19 @@ pub(crate) async fn accept_loop(
     let local = listener.local_addr().ok();
     info!(addr = ?local, tls = tls.is_some(), "listening");
     loop {
-        let permit = tokio::select! {
-            p = shared.slots.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-            _ = shutdown.changed() => break,
-        };
         let (socket, peer) = tokio::select! {
             r = accept(&listener) => r,
             _ = shutdown.changed() => break,
         };
         let _ = socket.set_nodelay(true);
-        start(&shared, socket, peer, permit, tls.as_ref(), &shutdown);
+        match shared.slots.clone().try_acquire_owned() {
+            Ok(permit) => start(&shared, socket, peer, permit, tls.as_ref(), &shutdown),
+            Err(TryAcquireError::NoPermits) => {
+                debug!(%peer, "connection refused: server full");
+                refuse_soon(&shared, socket, Refusal::Full, tls.is_some());
+            }
+            Err(TryAcquireError::Closed) => break,
+        }
     }
     info!(addr = ?local, "listener stopped");
 }
@@ -201,20 +205,49 @@ fn start(
         }
         Err(refusal) => {
             warn!(%peer, %refusal, "connection refused");
-            // A TLS client cannot read a plain-text ERROR line: it just sees the close.
-            if tls.is_none() {
-                tokio::spawn(refuse(socket, refusal));
-            }
+            refuse_soon(shared, socket, refusal, tls.is_some());
         }
     }
 }
 
-/// Writes `ERROR :<why>` and closes, with a time limit.
-pub(crate) async fn refuse<S: tokio::io::AsyncWrite + Unpin>(mut socket: S, refusal: Refusal) {
+/// Most refusals being written at once.
+pub const MAX_REFUSING: usize = 64;
+
+/// How long a refused client has to read its `ERROR` line.
+const REFUSAL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Tells a refused client why and closes its socket, in a small task while there is room for
+/// one, else at once. A TLS client cannot read a plain-text `ERROR` line: it just sees the close.
+fn refuse_soon(shared: &Shared, socket: TcpStream, refusal: Refusal, tls: bool) {
+    if tls {
+        return;
+    }
+    match shared.refusing.clone().try_acquire_owned() {
+        Ok(permit) => {
+            tokio::spawn(async move {
+                refuse(socket, refusal).await;
+                drop(permit);
+            });
+        }
+        Err(_) => {
+            // A fresh socket's send buffer is empty: a line this short is taken whole or not at
+            // all, without waiting.
+            let _ = socket.try_write(format!("ERROR :{refusal}\r\n").as_bytes());
+        }
+    }
+}
+
+/// Writes `ERROR :<why>`, closes its side, and reads what the client still sends until it
+/// closes too (closing with unread input would reset the connection and could lose the line),
+/// all within [`REFUSAL_TIMEOUT`].
+pub(crate) async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(mut socket: S, refusal: Refusal) {
     let line = format!("ERROR :{refusal}\r\n");
-    let _ = tokio::time::timeout(Duration::from_secs(5), async {
-        let _ = socket.write_all(line.as_bytes()).await;
-        let _ = socket.shutdown().await;
+    let _ = tokio::time::timeout(REFUSAL_TIMEOUT, async {
+        socket.write_all(line.as_bytes()).await?;
+        socket.shutdown().await?;
+        let mut sink = [0u8; 512];
+        while socket.read(&mut sink).await? > 0 {}
+        Ok::<(), std::io::Error>(())
     })
     .await;
 }

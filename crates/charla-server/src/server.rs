@@ -130,6 +130,7 @@ impl Server {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let shared = Shared {
             slots: Arc::new(Semaphore::new(config.limits.max_clients)),
+            refusing: Arc::new(Semaphore::new(crate::listener::MAX_REFUSING)),
             ips: Arc::new(IpLimiter::new(&config.limits)),
             state: Arc::new(State::new(config, motd)),
             tasks: Arc::new(Tracker::default()),

@@ -301,27 +301,32 @@ async fn ipv6_hosts_never_start_a_parameter_with_a_colon() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_server_of_silent_connections_frees_itself() {
-    // Every slot taken by connections that never register: the registration timeout frees
-    // them, and a real client waiting at the door gets in.
+async fn a_full_server_says_so_and_silent_connections_free_it_soon() {
+    // Every slot taken by connections that send nothing: a newcomer is told at once that the
+    // server is full (it does not wait in the kernel's backlog), the silent ones are closed by
+    // the short silent timeout, not the registration one, and then a real client gets in.
     bounded(async {
         let mut config = no_flood_config();
         config.limits.max_clients = 3;
-        config.limits.registration_timeout_secs = 1;
+        config.limits.silent_timeout_secs = 1;
+        config.limits.registration_timeout_secs = 30;
         let server = TestServer::start_with(config).await;
         let mut silent = Vec::new();
         for _ in 0..3 {
             silent.push(Raw::connect(server.addr).await);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let started = Instant::now();
-        let mut real = Raw::connect(server.addr).await;
-        real.register("paciente", "").await;
+        let mut turned_away = Raw::connect(server.addr).await;
+        let error = turned_away
+            .expect_closed_within(Duration::from_millis(500))
+            .await;
         assert!(
-            started.elapsed() < Duration::from_secs(4),
-            "{:?}",
-            started.elapsed()
+            error
+                .as_deref()
+                .is_some_and(|e| e.contains("Server is full")),
+            "{error:?}"
         );
+        let started = Instant::now();
         for mut s in silent {
             let error = s.expect_closed_within(support::WAIT).await;
             assert!(
@@ -331,6 +336,30 @@ async fn a_full_server_of_silent_connections_frees_itself() {
                 "{error:?}"
             );
         }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the silent ones waited for the registration timeout: {:?}",
+            started.elapsed()
+        );
+        let mut real = Raw::connect(server.addr).await;
+        real.register("paciente", "").await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_speaks_gets_the_whole_registration_timeout() {
+    bounded(async {
+        let mut config = no_flood_config();
+        config.limits.silent_timeout_secs = 1;
+        config.limits.registration_timeout_secs = 30;
+        let server = TestServer::start_with(config).await;
+        let mut slow = Raw::connect(server.addr).await;
+        slow.send("NICK despacio").await;
+        // Past the silent deadline, still there: it said something.
+        assert!(slow.try_recv(Duration::from_millis(1500)).await.is_none());
+        slow.send("USER d 0 * :Despacio").await;
+        slow.expect_numeric("001").await;
     })
     .await;
 }
