@@ -56,9 +56,15 @@ impl std::fmt::Display for Invisible {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Invisible::BidiControl(c) => {
-                write!(f, "bidirectional control character U+{:04X}", u32::from(*c))
+                write!(
+                    f,
+                    "a bidirectional control character (U+{:04X})",
+                    u32::from(*c)
+                )
             }
-            Invisible::Ignorable(c) => write!(f, "invisible character U+{:04X}", u32::from(*c)),
+            Invisible::Ignorable(c) => {
+                write!(f, "an invisible character (U+{:04X})", u32::from(*c))
+            }
         }
     }
 }
