@@ -15,6 +15,7 @@
 //! - [`caps`]: IRCv3 capabilities offered.
 //! - [`isupport`]: RPL_ISUPPORT tokens.
 //! - [`mask`]: ban-mask wildcard matching.
+//! - `name_index`: the nick and channel maps by case-fold, with their look-alike keys.
 //! - [`session`]: what a command handler sees of its connection.
 //! - [`writer`]: the per-connection writer (coalesced writes, copied into one buffer).
 //! - [`timefmt`], [`tracker`]: small helpers (time stamps, live task count).
@@ -54,6 +55,7 @@ pub mod framing;
 pub mod isupport;
 pub mod listener;
 pub mod mask;
+mod name_index;
 pub mod outbound;
 pub mod sendq;
 pub mod server;

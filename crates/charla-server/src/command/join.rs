@@ -2,8 +2,9 @@
 //! and the checks of modes +k +l +i +b. The first joiner of a new channel becomes its operator.
 //!
 //! A name without the `#` prefix gets ERR_NOSUCHCHANNEL; a `#` name that holds a character
-//! channel names may not (a control, an invisible or a bidirectional character) gets
-//! ERR_BADCHANNAME (479, as charybdis/solanum answer an illegal name).
+//! channel names may not (a control, an invisible or a bidirectional character), or that looks
+//! like an existing channel's name, gets ERR_BADCHANNAME (479, as charybdis/solanum answer an
+//! illegal name).
 
 use charla_proto::LineBuilder;
 use charla_proto::numeric::{
@@ -84,7 +85,16 @@ fn join_one(s: &mut Session, name: &str, key: Option<&str>) {
     }
     // A channel emptied and removed between the lookup and the lock is "dead": look again.
     for _ in 0..8 {
-        let (ch, created) = s.state.channel_or_create(name);
+        let (ch, created) = match s.state.channel_or_create(name) {
+            Ok(found) => found,
+            Err(look_alike) => {
+                s.num(ERR_BADCHANNAME)
+                    .p(name)
+                    .t(&look_alike.to_string())
+                    .send();
+                return;
+            }
+        };
         let mut st = ch.state.lock();
         if st.dead {
             continue;

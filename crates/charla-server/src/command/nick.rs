@@ -41,10 +41,10 @@ pub fn nick(s: &mut Session, p: &[&str]) -> Flow {
             .send();
         return Flow::Continue;
     }
-    if s.state.claim_nick(&s.client, wanted).is_err() {
+    if let Err(why) = s.state.claim_nick(&s.client, wanted) {
         s.num(ERR_NICKNAMEINUSE)
             .p(wanted)
-            .t("Nickname is already in use")
+            .t(&why.to_string())
             .send();
         return Flow::Continue;
     }
