@@ -8,7 +8,7 @@
 use charla_proto::isupport::{Isupport, Token};
 use charla_proto::limits::MAX_LINE;
 use charla_proto::mode::{self, ModeTypes};
-use charla_proto::{LineBuilder, Message, OwnedMessage, casemap, validate};
+use charla_proto::{LineBuilder, Message, OwnedMessage, casemap, confusable, validate};
 use libfuzzer_sys::fuzz_target;
 
 /// The bytes after the tag section.
@@ -68,6 +68,9 @@ fuzz_target!(|data: &[u8]| {
         let _ = casemap::eq_folded(p, m.command);
         let _ = validate::is_valid_nick(p);
         let _ = validate::is_valid_channel(p);
+        let _ = validate::check_nick(p);
+        let _ = validate::check_channel(p);
+        let _ = confusable::skeleton(p);
     }
     let _ = (is.prefix(), is.chanmodes(), is.targmax(), is.modes(), is.max_targets(m.command));
     let types = ModeTypes::channel(is.chanmodes(), &is.prefix_modes());

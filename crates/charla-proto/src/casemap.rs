@@ -17,8 +17,11 @@
 //! what is stored.
 //!
 //! What we do not do: the full PRECIS `UsernameCaseMapped` profile of RFC 8265 (width mapping of
-//! full-width forms, its exact allowed-character classes and bidi rule), nor anything about
-//! cross-script confusables (Latin `a` vs Cyrillic `а`) — those stay distinct names. Because
+//! full-width forms, its exact allowed-character classes and bidi rule). Cross-script
+//! look-alikes (Latin `a` vs Cyrillic `а`) fold to distinct names here: keeping two of them
+//! from being held at once is the job of [`confusable::skeleton`](crate::confusable::skeleton),
+//! and invisible or bidirectional characters are refused by
+//! [`validate`](crate::validate). Because
 //! of that we do not claim `rfc8265`: we advertise `CASEMAPPING=ascii`, which is exactly what
 //! we do for ASCII names; for non-ASCII names we are stricter than a client assuming `ascii`
 //! (we treat more names as equal), which can only make the server refuse a nick a client
@@ -104,7 +107,7 @@ mod tests {
             ("\u{212A}arl", "karl", true),
             ("\u{2126}mega", "ωMEGA", true),
             ("\u{212B}sa", "Åsa", true),
-            // Cross-script look-alikes stay different (documented limit).
+            // Cross-script look-alikes fold apart; their skeletons collide (see confusable).
             ("аlice", "alice", false),
             ("#Canal-Ñ", "#canal-n\u{303}", true),
         ];

@@ -9,6 +9,8 @@
 //! - [`mode`]: mode strings split into changes by `CHANMODES`/`PREFIX` type, and packed back
 //!   into MODE lines.
 //! - [`casemap`]: case-folding of nicks and channel names.
+//! - [`confusable`]: look-alike names: invisible and bidirectional characters, confusable
+//!   skeletons (UTS #39).
 //! - [`validate`]: what a valid nick and channel name is.
 //! - [`limits`]: the protocol's size limits.
 //!
@@ -18,6 +20,7 @@
 #![warn(missing_docs)]
 
 pub mod casemap;
+pub mod confusable;
 pub mod isupport;
 pub mod limits;
 pub mod line;

@@ -221,6 +221,9 @@ pub const ERR_BADCHANNELKEY: u16 = 475;
 pub const ERR_BANLISTFULL: u16 = 478;
 /// `476` ERR_BADCHANMASK.
 pub const ERR_BADCHANMASK: u16 = 476;
+/// `479` ERR_BADCHANNAME: a channel name that holds a character it may not (not in RFC 2812;
+/// the number of charybdis/solanum's "Illegal channel name").
+pub const ERR_BADCHANNAME: u16 = 479;
 /// `481` ERR_NOPRIVILEGES.
 pub const ERR_NOPRIVILEGES: u16 = 481;
 /// `482` ERR_CHANOPRIVSNEEDED.
@@ -382,6 +385,7 @@ pub fn name(numeric: u16) -> Option<&'static str> {
         ERR_BADCHANNELKEY => "ERR_BADCHANNELKEY",
         ERR_BANLISTFULL => "ERR_BANLISTFULL",
         ERR_BADCHANMASK => "ERR_BADCHANMASK",
+        ERR_BADCHANNAME => "ERR_BADCHANNAME",
         ERR_NOPRIVILEGES => "ERR_NOPRIVILEGES",
         ERR_CHANOPRIVSNEEDED => "ERR_CHANOPRIVSNEEDED",
         ERR_CANTKILLSERVER => "ERR_CANTKILLSERVER",

@@ -16,6 +16,7 @@
 //! - [`isupport`]: RPL_ISUPPORT tokens.
 //! - [`logtext`]: user text in log lines, escaped.
 //! - [`mask`]: ban-mask wildcard matching.
+//! - `name_index`: the nick and channel maps by case-fold, with their look-alike keys.
 //! - [`session`]: what a command handler sees of its connection.
 //! - [`writer`]: the per-connection writer (coalesced writes, copied into one buffer).
 //! - [`timefmt`], [`tracker`]: small helpers (time stamps, live task count).
@@ -56,6 +57,7 @@ pub mod isupport;
 pub mod listener;
 pub mod logtext;
 pub mod mask;
+mod name_index;
 pub mod outbound;
 pub mod sendq;
 pub mod server;

@@ -2,6 +2,10 @@
 //!
 //! One `State` behind an `Arc`, shared by every connection task and the [`crate::ServerHandle`].
 //!
+//! Nicks and channel names are found by case-fold and held by case-fold and look-alike key
+//! (`name_index`): while `pablo` is online, `PABLO` and `pаblo` (Cyrillic `а`) are
+//! taken, but a message to `pаblo` does not reach `pablo`.
+//!
 //! Lock order (never take an earlier lock while holding a later one):
 //!
 //! 1. `nicks` (the nick map),
@@ -21,6 +25,7 @@ use std::time::SystemTime;
 
 use charla_proto::LineBuilder;
 use charla_proto::casemap::casefold;
+use charla_proto::confusable::skeleton;
 use charla_proto::isupport::IsupportBuilder;
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::broadcast;
@@ -31,6 +36,7 @@ use crate::client::{Client, ConnectionId};
 use crate::config::Config;
 use crate::event::{ServerEvent, UserInfo};
 use crate::isupport;
+use crate::name_index::NameIndex;
 use crate::outbound::Outgoing;
 use crate::sendq::SendQueue;
 
@@ -69,10 +75,21 @@ struct Counters {
     max_users: AtomicUsize,
 }
 
-/// A nick is taken by someone else.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("nickname in use")]
-pub struct NickInUse;
+/// A nick is taken by someone else. The `Display` is the text of ERR_NICKNAMEINUSE.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NickInUse {
+    /// Someone holds it (up to case).
+    #[error("Nickname is already in use")]
+    Taken,
+    /// Someone holds a nick that looks the same (the same confusable skeleton).
+    #[error("Nickname is already in use: it looks like {0}")]
+    LooksLike(String),
+}
+
+/// A new channel's name looks like that of an existing channel (the same confusable skeleton).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Illegal channel name: it looks like {0}, which exists")]
+pub struct ChannelLooksLike(pub String);
 
 /// The shared state.
 #[derive(Debug)]
@@ -87,8 +104,8 @@ pub struct State {
     pub isupport: IsupportBuilder,
     /// Failed password attempts by address.
     pub auth_throttle: AuthThrottle,
-    nicks: RwLock<HashMap<String, Arc<Client>>>,
-    channels: RwLock<HashMap<String, Arc<Channel>>>,
+    nicks: RwLock<NameIndex<Arc<Client>>>,
+    channels: RwLock<NameIndex<Arc<Channel>>>,
     clients: RwLock<HashMap<ConnectionId, Arc<Client>>>,
     whowas: Mutex<VecDeque<WhowasEntry>>,
     events: broadcast::Sender<ServerEvent>,
@@ -176,15 +193,19 @@ impl State {
     }
 
     /// Gives `nick` to `client`, releasing its old nick. Returns the old nick.
-    /// A change of case only is allowed.
+    /// A change of case only is allowed, and so is a change to a look-alike of one's own nick.
     pub fn claim_nick(&self, client: &Arc<Client>, nick: &str) -> Result<String, NickInUse> {
         let folded = casefold(nick).into_owned();
+        let look = skeleton(nick);
         let mut nicks = self.nicks.write();
         if nicks
             .get(&folded)
             .is_some_and(|owner| owner.id != client.id)
         {
-            return Err(NickInUse);
+            return Err(NickInUse::Taken);
+        }
+        if let Some(owner) = nicks.look_alike(&look).filter(|o| o.id != client.id) {
+            return Err(NickInUse::LooksLike(owner.nick()));
         }
         let mut info = client.info.write();
         let old = std::mem::replace(&mut info.nick, nick.to_owned());
@@ -197,7 +218,7 @@ impl State {
         {
             nicks.remove(old_folded.as_ref());
         }
-        nicks.insert(folded, client.clone());
+        nicks.insert(folded, look, client.clone());
         Ok(old)
     }
 
@@ -272,18 +293,23 @@ impl State {
     }
 
     /// The channel named `name`, created if missing. Returns it and whether it was created.
-    pub fn channel_or_create(&self, name: &str) -> (Arc<Channel>, bool) {
+    /// A new channel whose name looks like an existing one's is refused.
+    pub fn channel_or_create(&self, name: &str) -> Result<(Arc<Channel>, bool), ChannelLooksLike> {
         let folded = casefold(name);
         if let Some(c) = self.channels.read().get(folded.as_ref()) {
-            return (c.clone(), false);
+            return Ok((c.clone(), false));
         }
+        let look = skeleton(name);
         let mut map = self.channels.write();
         if let Some(c) = map.get(folded.as_ref()) {
-            return (c.clone(), false);
+            return Ok((c.clone(), false));
+        }
+        if let Some(c) = map.look_alike(&look) {
+            return Err(ChannelLooksLike(c.name.clone()));
         }
         let c = Arc::new(Channel::new(name));
-        map.insert(folded.into_owned(), c.clone());
-        (c, true)
+        map.insert(folded.into_owned(), look, c.clone());
+        Ok((c, true))
     }
 
     /// Removes `channel` from the map if it has no members left.

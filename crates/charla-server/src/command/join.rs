@@ -1,12 +1,17 @@
 //! JOIN (<https://modern.ircdocs.horse/#join-message>): several channels with keys, `JOIN 0`,
 //! and the checks of modes +k +l +i +b. The first joiner of a new channel becomes its operator.
+//!
+//! A name without the `#` prefix gets ERR_NOSUCHCHANNEL; a `#` name that holds a character
+//! channel names may not (a control, an invisible or a bidirectional character), or that looks
+//! like an existing channel's name, gets ERR_BADCHANNAME (479, as charybdis/solanum answer an
+//! illegal name).
 
 use charla_proto::LineBuilder;
 use charla_proto::numeric::{
-    ERR_BADCHANNELKEY, ERR_BANNEDFROMCHAN, ERR_CHANNELISFULL, ERR_INVITEONLYCHAN,
+    ERR_BADCHANNAME, ERR_BADCHANNELKEY, ERR_BANNEDFROMCHAN, ERR_CHANNELISFULL, ERR_INVITEONLYCHAN,
     ERR_NOSUCHCHANNEL, ERR_TOOMANYCHANNELS,
 };
-use charla_proto::validate::is_valid_channel;
+use charla_proto::validate::{ChannelError, check_channel};
 
 use crate::caps::Cap;
 use crate::channel::Member;
@@ -48,9 +53,19 @@ enum Refused {
 }
 
 fn join_one(s: &mut Session, name: &str, key: Option<&str>) {
-    if !is_valid_channel(name) {
-        s.num(ERR_NOSUCHCHANNEL).p(name).t("No such channel").send();
-        return;
+    match check_channel(name) {
+        Ok(()) => {}
+        Err(ChannelError::NoPrefix) => {
+            s.num(ERR_NOSUCHCHANNEL).p(name).t("No such channel").send();
+            return;
+        }
+        Err(why) => {
+            s.num(ERR_BADCHANNAME)
+                .p(name)
+                .t(&format!("Illegal channel name: {why}"))
+                .send();
+            return;
+        }
     }
     let (in_count, source, nick, realname) = {
         let info = s.client.info.read();
@@ -70,7 +85,16 @@ fn join_one(s: &mut Session, name: &str, key: Option<&str>) {
     }
     // A channel emptied and removed between the lookup and the lock is "dead": look again.
     for _ in 0..8 {
-        let (ch, created) = s.state.channel_or_create(name);
+        let (ch, created) = match s.state.channel_or_create(name) {
+            Ok(found) => found,
+            Err(look_alike) => {
+                s.num(ERR_BADCHANNAME)
+                    .p(name)
+                    .t(&look_alike.to_string())
+                    .send();
+                return;
+            }
+        };
         let mut st = ch.state.lock();
         if st.dead {
             continue;

@@ -5,7 +5,7 @@ use charla_proto::LineBuilder;
 use charla_proto::numeric::{
     ERR_BANNICKCHANGE, ERR_ERRONEUSNICKNAME, ERR_NICKNAMEINUSE, ERR_NONICKNAMEGIVEN,
 };
-use charla_proto::validate::is_valid_nick;
+use charla_proto::validate::check_nick;
 
 use crate::command::{Flow, registration};
 use crate::event::ServerEvent;
@@ -18,10 +18,10 @@ pub fn nick(s: &mut Session, p: &[&str]) -> Flow {
         s.num(ERR_NONICKNAMEGIVEN).t("No nickname given").send();
         return Flow::Continue;
     };
-    if !is_valid_nick(wanted) {
+    if let Err(why) = check_nick(wanted) {
         s.num(ERR_ERRONEUSNICKNAME)
             .p(wanted)
-            .t("Erroneous nickname")
+            .t(&format!("Erroneous nickname: {why}"))
             .send();
         return Flow::Continue;
     }
@@ -41,10 +41,10 @@ pub fn nick(s: &mut Session, p: &[&str]) -> Flow {
             .send();
         return Flow::Continue;
     }
-    if s.state.claim_nick(&s.client, wanted).is_err() {
+    if let Err(why) = s.state.claim_nick(&s.client, wanted) {
         s.num(ERR_NICKNAMEINUSE)
             .p(wanted)
-            .t("Nickname is already in use")
+            .t(&why.to_string())
             .send();
         return Flow::Continue;
     }
