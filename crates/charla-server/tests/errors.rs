@@ -164,18 +164,29 @@ async fn connection_rate_is_throttled() {
 }
 
 #[tokio::test]
-async fn a_full_server_accepts_again_when_a_slot_frees() {
+async fn a_full_server_says_so_and_accepts_again_when_a_slot_frees() {
     let mut config = TestServer::test_config();
     config.limits.max_clients = 1;
     let server = TestServer::start_with(config).await;
     let mut first = server.client("first").await;
+    // Over the limit: told at once, not left waiting in the kernel's backlog.
     let mut second = server.connect().await;
-    second.send("NICK second").await;
-    second.send("USER s 0 * :S").await;
-    assert!(second.try_recv(Duration::from_millis(300)).await.is_none());
+    second.expect_error("Server is full").await;
+    second.expect_closed().await;
     first.send("QUIT").await;
     first.expect_closed().await;
-    second.expect_numeric(RPL_WELCOME).await;
+    // The slot frees as the first connection's task ends, a moment after its socket closes.
+    for attempt in 0.. {
+        let mut third = server.connect().await;
+        third.send("NICK third").await;
+        third.send("USER t 0 * :T").await;
+        let m = third.recv().await;
+        if m.command == "001" {
+            break;
+        }
+        assert!(m.command == "ERROR" && attempt < 50, "{m}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]
