@@ -24,11 +24,11 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PEERS_DIR="$ROOT/bench/peers"
 
 MEMBERS=500 SENDERS=10 RATE=2000 DURATION=10 CLIENTS=15000 PAIRS=100 DIRECT_RATE=20000
-SLOW=1000 HIGH_RATE=8000 CONNECT_CONCURRENCY="" PEERS="ngircd inspircd" ABUSE=1 OUT="" ROUNDS=3
+SLOW=1000 BIG_CHANNELS=5000 BIG_CLIENTS=300 QUERY_USERS=2000 HIGH_RATE=8000 CONNECT_CONCURRENCY="" PEERS="ngircd inspircd" ABUSE=1 OUT="" ROUNDS=3
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) MEMBERS=100 SENDERS=5 RATE=500 DURATION=3 CLIENTS=1000 PAIRS=20
-                 DIRECT_RATE=2000 SLOW=100 HIGH_RATE=2000 ROUNDS=1 ;;
+                 DIRECT_RATE=2000 SLOW=100 BIG_CHANNELS=500 BIG_CLIENTS=50 QUERY_USERS=200 HIGH_RATE=2000 ROUNDS=1 ;;
         --peers) PEERS="$2"; shift ;;
         --no-abuse) ABUSE=0 ;;
         --out) OUT="$2"; shift ;;
@@ -188,6 +188,13 @@ for server in charla $PEERS; do
         # grows, so each slow client must be sent well over 5 MiB: 1,000 x 400 B x 30 s.
         run_bench "$server" "$pid" "$port" slow-readers --clients "$SLOW" --senders 10 \
             --rate 1000 --duration 30 --concurrency 16 --timeout 300
+        # Clients that never read ask for big replies (issue 10): RSS per non-reader against
+        # the SendQ (1 MiB in every config), and whether it comes back after they leave.
+        run_bench "$server" "$pid" "$port" big-replies --channels "$BIG_CHANNELS" \
+            --clients "$BIG_CLIENTS" --sendq-kib 1024 --concurrency 16 --timeout 300
+        # The costliest WHO masks and a many-star ban, as fast as they are answered.
+        run_bench "$server" "$pid" "$port" expensive-queries --users "$QUERY_USERS" \
+            --duration "$DURATION" --concurrency 16 --timeout 300
     fi
     stop_server "$pid"
     if [ "$server" = charla ]; then
@@ -243,7 +250,7 @@ if [ "$ABUSE" = 1 ]; then
 fi
 
 # --- the table --------------------------------------------------------------------------
-PARAMS="fanout ${MEMBERS} members/${SENDERS} senders at ${RATE} msg/s for ${DURATION} s (fanout-4m: ${HIGH_RATE} msg/s for 5 s); connect ${CLIENTS} clients; direct ${PAIRS} pairs at ${DIRECT_RATE} msg/s; slow-readers ${SLOW}"
+PARAMS="fanout ${MEMBERS} members/${SENDERS} senders at ${RATE} msg/s for ${DURATION} s (fanout-4m: ${HIGH_RATE} msg/s for 5 s); connect ${CLIENTS} clients; direct ${PAIRS} pairs at ${DIRECT_RATE} msg/s; slow-readers ${SLOW}; big-replies ${BIG_CLIENTS} non-readers on ${BIG_CHANNELS} channels; expensive-queries against ${QUERY_USERS} users"
 python3 "$ROOT/bench/table.py" "$RUN" "charla $PEERS" "$PARAMS" | tee "$RUN/table.md"
 if [ -n "$OUT" ]; then
     cp "$RUN/table.md" "$OUT"

@@ -45,6 +45,12 @@ ROWS = [
     ("slow-readers", "server_rss_growth_mib", "low"),
     ("slow-readers", "normal_lost", "low"),
     ("slow-readers", "normal_p99_ms", "low"),
+    ("big-replies", "rss_per_non_reader_kib", "low"),
+    ("big-replies", "rss_after_over_before", "low"),
+    ("big-replies", "control_p99_ms", "low"),
+    ("expensive-queries", "control_p99_ms", "low"),
+    ("expensive-queries", "queries_per_s", "high"),
+    ("expensive-queries", "server_cpu_ms_per_query", "low"),
 ]
 
 
@@ -127,7 +133,7 @@ def main():
         arrow = {"high": " ↑", "low": " ↓"}.get(better, "")
         out.append("| " + " | ".join([scenario, metric + arrow] + [fmt(v) for v in values] + ratios) + " |")
     # Verdicts of the scenarios with a PASS/FAIL or "not supported" outcome.
-    for scenario in ["history", "slow-readers"]:
+    for scenario in ["history", "slow-readers", "big-replies", "expensive-queries"]:
         verdicts = []
         for label in labels:
             r = load(run, label, scenario)

@@ -175,6 +175,39 @@ pub enum Scenario {
         #[arg(long, default_value_t = 10 * 1024 * 1024)]
         bytes: u64,
     },
+    /// Clients that never read ask for big replies (LIST of many channels): server RSS per
+    /// such client must stay within its SendQ, and come back when they leave.
+    BigReplies {
+        #[command(flatten)]
+        common: Common,
+        /// Channels to create first (held by setup clients, 40 each).
+        #[arg(long, default_value_t = 5_000)]
+        channels: usize,
+        /// Clients that send LIST twice and never read.
+        #[arg(long, default_value_t = 300)]
+        clients: usize,
+        /// The server's SendQ limit in KiB (charla's default `sendq_bytes` is 1024 KiB).
+        #[arg(long, default_value_t = 1024)]
+        sendq_kib: u64,
+        /// Seconds the non-readers stay connected.
+        #[arg(long, default_value_t = 5)]
+        hold: u64,
+    },
+    /// Ten clients send the costliest WHO masks and a many-star ban check, as fast as they are
+    /// answered: a control client's p99 must stay under 50 ms.
+    ExpensiveQueries {
+        #[command(flatten)]
+        common: Common,
+        /// Idle users with 400-byte real names.
+        #[arg(long, default_value_t = 2_000)]
+        users: usize,
+        /// Clients sending the queries.
+        #[arg(long, default_value_t = 10)]
+        queriers: usize,
+        /// Seconds of querying.
+        #[arg(long, default_value_t = 10)]
+        duration: u64,
+    },
     /// Clients stop mid-registration: the server times them out.
     HalfRegister {
         #[command(flatten)]
@@ -200,6 +233,8 @@ impl Scenario {
             | Self::Flood { common, .. }
             | Self::ConnStorm { common, .. }
             | Self::Garbage { common, .. }
+            | Self::BigReplies { common, .. }
+            | Self::ExpensiveQueries { common, .. }
             | Self::HalfRegister { common, .. } => common,
         }
     }
@@ -216,6 +251,8 @@ impl Scenario {
             Self::ConnStorm { .. } => "conn-storm",
             Self::Garbage { .. } => "garbage",
             Self::HalfRegister { .. } => "half-register",
+            Self::BigReplies { .. } => "big-replies",
+            Self::ExpensiveQueries { .. } => "expensive-queries",
         }
     }
 
@@ -254,6 +291,14 @@ impl Scenario {
             Self::Flood { .. } | Self::Garbage { .. } => 8,
             Self::ConnStorm { connections, .. } => *connections,
             Self::HalfRegister { clients, .. } => *clients,
+            Self::BigReplies {
+                channels, clients, ..
+            } => clients
+                .saturating_add(channels.div_ceil(40))
+                .saturating_add(1),
+            Self::ExpensiveQueries {
+                users, queriers, ..
+            } => users.saturating_add(*queriers).saturating_add(1),
         };
         if clients == 0 || clients > MAX_CLIENTS {
             return Err(format!(
@@ -271,6 +316,8 @@ impl Scenario {
             } => (*probe_rate, *duration),
             Self::Connect { hold, .. } => (1, *hold),
             Self::HalfRegister { wait, .. } => (1, *wait),
+            Self::BigReplies { hold, .. } => (1, *hold),
+            Self::ExpensiveQueries { duration, .. } => (1, *duration),
             _ => (1, 1),
         };
         if rate == 0 || rate > MAX_RATE {

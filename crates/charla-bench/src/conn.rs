@@ -58,6 +58,8 @@ pub struct Connector {
     pub local_ip: Option<std::net::IpAddr>,
     /// A small receive buffer (bytes), for clients that are meant not to read.
     pub recv_buffer: Option<u32>,
+    /// The real name sent with USER (`charla bench` when `None`).
+    pub realname: Option<Arc<str>>,
     /// When non-zero, each connection comes from the next of this many loopback addresses
     /// (127.0.1.1, 127.0.1.2, ...), so that a server's per-IP limits do not hide the behaviour
     /// a scenario looks at.
@@ -83,6 +85,7 @@ impl Connector {
             tls: tls.then(insecure_tls_connector),
             local_ip: None,
             recv_buffer: None,
+            realname: None,
             spread: 0,
             next_ip: Arc::default(),
         }
@@ -374,7 +377,13 @@ async fn register_inner(connector: &Connector, nick: &str) -> Result<Client, Con
     let mut reader = LineReader::new(r);
     let mut nick = nick.to_owned();
     writer
-        .write_all(format!("NICK {nick}\r\nUSER {nick} 0 * :charla bench\r\n").as_bytes())
+        .write_all(
+            format!(
+                "NICK {nick}\r\nUSER {nick} 0 * :{}\r\n",
+                connector.realname.as_deref().unwrap_or("charla bench")
+            )
+            .as_bytes(),
+        )
         .await?;
     let mut retries = 0;
     loop {

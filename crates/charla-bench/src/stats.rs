@@ -37,7 +37,6 @@ impl Latency {
     }
 
     /// Samples recorded.
-    #[cfg(test)]
     pub fn count(&self) -> u64 {
         self.hist.len()
     }

@@ -125,6 +125,49 @@ async fn tiny_runs_against_a_real_server_add_up() -> Result<()> {
     Ok(())
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tiny_costly_requests_are_answered_and_reported() -> Result<()> {
+    let (server, addr) = start_server().await?;
+    let addr = addr.to_string();
+    // No --pid: the server runs inside this test process, whose memory says nothing about it.
+    let common = ["--addr", addr.as_str(), "--json", "--timeout", "50"];
+
+    let mut args = vec![
+        "big-replies",
+        "--channels",
+        "100",
+        "--clients",
+        "5",
+        "--hold",
+        "1",
+    ];
+    args.extend_from_slice(&common);
+    let (code, report) = bench(&args).await?;
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(metric(&report, "channels")?, 100.0);
+    assert_eq!(metric(&report, "non_readers")?, 5.0);
+    assert!(metric(&report, "control_pings")? > 0.0, "{report}");
+
+    let mut args = vec![
+        "expensive-queries",
+        "--users",
+        "30",
+        "--queriers",
+        "3",
+        "--duration",
+        "1",
+    ];
+    args.extend_from_slice(&common);
+    let (code, report) = bench(&args).await?;
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(metric(&report, "users")?, 30.0);
+    assert!(metric(&report, "queries_answered")? > 0.0, "{report}");
+    assert!(metric(&report, "control_p99_ms")? < 50.0, "{report}");
+
+    server.shutdown().await;
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_remote_address_is_refused_before_connecting() -> Result<()> {
     let (code, report) = bench(&["connect", "--addr", "192.0.2.1:6667", "--clients", "1"]).await?;

@@ -1,8 +1,10 @@
 //! The scenarios, one function each: [`traffic`] measures (connect, fanout, direct, history),
 //! [`abuse`] checks that the server stays standing (slow readers, flood, connection storm,
-//! garbage, half registrations).
+//! garbage, half registrations), [`costly`] that costly requests cost the asker, not the
+//! others (big replies to non-readers, expensive queries).
 
 pub mod abuse;
+pub mod costly;
 pub mod traffic;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -127,6 +129,34 @@ pub async fn run(scenario: &Scenario) -> Report {
             ..
         } => abuse::flood(&ctx, duration, probe_rate, max_bytes).await,
         Scenario::ConnStorm { connections, .. } => abuse::conn_storm(&ctx, connections).await,
+        Scenario::BigReplies {
+            channels,
+            clients,
+            sendq_kib,
+            hold,
+            ..
+        } => {
+            let sizes = costly::BigReplies {
+                channels,
+                clients,
+                sendq_kib,
+                hold,
+            };
+            costly::big_replies(&ctx, sizes).await
+        }
+        Scenario::ExpensiveQueries {
+            users,
+            queriers,
+            duration,
+            ..
+        } => {
+            let sizes = costly::ExpensiveQueries {
+                users,
+                queriers,
+                duration,
+            };
+            costly::expensive_queries(&ctx, sizes).await
+        }
         Scenario::Garbage { bytes, .. } => abuse::garbage(&ctx, bytes).await,
         Scenario::HalfRegister { clients, wait, .. } => {
             abuse::half_register(&ctx, clients, wait).await
