@@ -128,6 +128,9 @@ struct Conn<S> {
     heard: bool,
     /// The registration deadline (not the silent one) is the one set.
     extended: bool,
+    /// The client closed its side: the lines it sent before are still run, then the session
+    /// ends.
+    eof: bool,
     /// When the last write finished (the start of the coalescing window).
     last_write: Instant,
     /// The end of the current coalescing window: the task looks again then, to write the
@@ -170,6 +173,7 @@ where
         registered: false,
         heard: false,
         extended: false,
+        eof: false,
         // As if the last write were long ago: the first lines go out at once.
         last_write: now.checked_sub(Duration::from_secs(1)).unwrap_or(now),
         write_at: None,
@@ -353,26 +357,38 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 {
                     return Poll::Ready(Step::Line(frame));
                 }
-                match self.reader.poll_frame(cx, &mut self.stream) {
-                    Poll::Ready(Ok(Some(frame))) => {
-                        self.last_input = now;
-                        self.heard = true;
-                        if self.waiting.is_empty()
-                            && (self.flood_exempt() || self.bucket.try_take(now))
-                        {
-                            return Poll::Ready(Step::Line(frame));
-                        }
-                        self.waiting.push_back(frame);
-                        if self.waiting.len() > self.session.state.config.flood.max_queued_lines {
-                            return Poll::Ready(Step::Exit(Exit::ExcessFlood));
-                        }
-                        continue;
+                if self.eof {
+                    if self.waiting.is_empty() {
+                        return Poll::Ready(Step::Exit(Exit::Eof));
                     }
-                    Poll::Ready(Ok(None)) => return Poll::Ready(Step::Exit(Exit::Eof)),
-                    Poll::Ready(Err(e)) => {
-                        return Poll::Ready(Step::Exit(Exit::ReadError(e.to_string())));
+                } else {
+                    match self.reader.poll_frame(cx, &mut self.stream) {
+                        Poll::Ready(Ok(Some(frame))) => {
+                            self.last_input = now;
+                            self.heard = true;
+                            if self.waiting.is_empty()
+                                && (self.flood_exempt() || self.bucket.try_take(now))
+                            {
+                                return Poll::Ready(Step::Line(frame));
+                            }
+                            self.waiting.push_back(frame);
+                            if self.waiting.len() > self.session.state.config.flood.max_queued_lines
+                            {
+                                return Poll::Ready(Step::Exit(Exit::ExcessFlood));
+                            }
+                            continue;
+                        }
+                        Poll::Ready(Ok(None)) => {
+                            // What it sent before closing still runs (a bot that posts and quits
+                            // at once loses nothing, its QUIT reason included).
+                            self.eof = true;
+                            continue;
+                        }
+                        Poll::Ready(Err(e)) => {
+                            return Poll::Ready(Step::Exit(Exit::ReadError(e.to_string())));
+                        }
+                        Poll::Pending => {}
                     }
-                    Poll::Pending => {}
                 }
             }
             let mut wake_at = self.check_at;

@@ -4,7 +4,7 @@
 //! shuts down gracefully on SIGINT/SIGTERM (clients get `ERROR :Server shutting down`).
 //! `charla-server hash-password` prints an Argon2 hash for an `[[opers]]` entry.
 
-use std::io::BufRead;
+use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -44,6 +44,8 @@ fn main() -> anyhow::Result<()> {
         return hash_password();
     }
     tracing_subscriber::fmt()
+        // Colour only on a terminal: a log file or a journal gets no escape sequences.
+        .with_ansi(std::io::stdout().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),

@@ -153,7 +153,7 @@ where
         .arg("--config")
         .arg(&path)
         .env_remove("RUST_LOG")
-        .env("NO_COLOR", "1")
+        .env_remove("NO_COLOR")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

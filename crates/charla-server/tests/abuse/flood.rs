@@ -128,3 +128,35 @@ async fn a_flood_before_registration_is_controlled_too() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_that_posts_and_closes_at_once_loses_nothing() {
+    bounded(async {
+        let mut config = TestServer::test_config();
+        // The default bucket: 10 lines at once, then 2 a second. The last lines wait for tokens
+        // after the socket has closed.
+        config.flood = charla_server::FloodConfig::default();
+        let server = TestServer::start_with(config).await;
+        let mut reader = member(&server, "lector", "#avisos").await;
+        let mut bot = member(&server, "bot", "#avisos").await;
+        reader
+            .expect("the bot's JOIN", |m| {
+                m.command == "JOIN" && m.source_nick() == Some("bot")
+            })
+            .await;
+        let mut lines = String::new();
+        for n in 0..12 {
+            lines.push_str(&format!("PRIVMSG #avisos :aviso {n}\r\n"));
+        }
+        lines.push_str("QUIT :hecho\r\n");
+        bot.send_raw(lines.as_bytes()).await;
+        drop(bot);
+        for n in 0..12 {
+            let m = reader.expect_command("PRIVMSG").await;
+            assert_eq!(m.param(1), Some(format!("aviso {n}").as_str()));
+        }
+        let quit = reader.expect_command("QUIT").await;
+        assert_eq!(quit.param(0), Some("Quit: hecho"));
+    })
+    .await;
+}
