@@ -287,12 +287,20 @@ pub async fn expensive_queries(ctx: &Ctx, sizes: ExpensiveQueries) -> Report {
     // Users whose 400-byte real names nearly match the masks (servers may cut them shorter).
     let mut long = ctx.connector.clone();
     long.realname = Some(Arc::from("a".repeat(400)));
-    let users = load::register_many(&long, 'u', &run, sizes.users, ctx.concurrency).await;
+    let mut users = load::register_many(&long, 'u', &run, sizes.users, ctx.concurrency).await;
     if !users.failures.is_empty() {
         r.note(format!(
             "users that did not register: {}",
             load::describe_failures(&users.failures)
         ));
+    }
+    // Visible, so that the masks are really matched against them: servers that make users
+    // invisible by default skip invisible ones before matching.
+    for u in &mut users.clients {
+        let _ = u
+            .writer
+            .write_all(format!("MODE {} -i\r\n", u.nick).as_bytes())
+            .await;
     }
     r.metric("users", users.clients.len() as f64, "clients");
     let queriers = load::register_many(&ctx.connector, 'w', &run, sizes.queriers, 32).await;
