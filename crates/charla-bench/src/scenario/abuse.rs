@@ -62,7 +62,7 @@ fn is_sendq_message(text: &str) -> bool {
 }
 
 /// Samples the server's RSS every 200 ms until `stop`; returns the peak in KiB.
-fn spawn_rss_peak(ctx: &Ctx, stop: CancellationToken) -> tokio::task::JoinHandle<u64> {
+pub(super) fn spawn_rss_peak(ctx: &Ctx, stop: CancellationToken) -> tokio::task::JoinHandle<u64> {
     let pid = ctx.pid;
     tokio::spawn(async move {
         let mut peak = 0;

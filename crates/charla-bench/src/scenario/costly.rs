@@ -15,7 +15,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::{Ctx, ping_round_trip};
+use super::abuse::spawn_rss_peak;
+use super::{Ctx, ping_round_trip, send_and_wait};
 use crate::conn::{self, Client, Reply};
 use crate::load;
 use crate::procfs;
@@ -41,23 +42,6 @@ pub struct BigReplies {
     pub sendq_kib: u64,
     /// Seconds the non-readers stay.
     pub hold: u64,
-}
-
-/// Samples `pid`'s RSS every 100 ms until `stop`; returns the peak in KiB.
-fn rss_peak(pid: Option<u32>, stop: CancellationToken) -> tokio::task::JoinHandle<u64> {
-    tokio::spawn(async move {
-        let mut peak = 0;
-        while !stop.is_cancelled() {
-            if let Some(s) = pid.and_then(|p| procfs::sample(Some(p)).ok()) {
-                peak = peak.max(s.rss_kib);
-            }
-            tokio::select! {
-                () = stop.cancelled() => {}
-                () = tokio::time::sleep(Duration::from_millis(100)) => {}
-            }
-        }
-        peak
-    })
 }
 
 /// PING round trips on a client from another address every 20 ms until `stop`: what the
@@ -159,7 +143,7 @@ pub async fn big_replies(ctx: &Ctx, sizes: BigReplies) -> Report {
 
     // The non-readers: a small receive window, LIST twice, and never a read again.
     let stop = CancellationToken::new();
-    let peak = rss_peak(ctx.pid, stop.clone());
+    let peak = spawn_rss_peak(ctx, stop.clone());
     let control = control_latency(ctx, format!("c{run}"), stop.clone());
     let mut slow_connector = ctx.connector.clone();
     slow_connector.recv_buffer = Some(4096);
@@ -250,34 +234,18 @@ fn masks() -> Vec<String> {
 
 /// Sends `WHO mask` and reads to its end (RPL_ENDOFWHO), within 10 s.
 async fn who(client: &mut Client, mask: &str) -> Result<(), String> {
-    let work = async {
-        client
-            .writer
-            .write_all(format!("WHO {mask}\r\n").as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
-        loop {
-            let line = client
-                .reader
-                .next_line()
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or("closed")?;
-            match conn::classify(&line) {
-                Reply::Ping(pong) => client
-                    .writer
-                    .write_all(pong.as_bytes())
-                    .await
-                    .map_err(|e| e.to_string())?,
-                Reply::Error(text) => return Err(format!("ERROR {text}")),
-                Reply::Numeric(charla_proto::numeric::RPL_ENDOFWHO, _) => return Ok(()),
-                _ => {}
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), work)
-        .await
-        .unwrap_or_else(|_| Err("no end of WHO within 10 s".into()))
+    send_and_wait(
+        client,
+        &format!("WHO {mask}\r\n"),
+        Duration::from_secs(10),
+        |line| {
+            matches!(
+                conn::classify(line),
+                Reply::Numeric(charla_proto::numeric::RPL_ENDOFWHO, _)
+            )
+        },
+    )
+    .await
 }
 
 /// `expensive-queries`: see the module doc.

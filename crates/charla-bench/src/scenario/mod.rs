@@ -241,10 +241,25 @@ pub async fn control_check(ctx: &Ctx, nick: &str) -> Result<f64, String> {
 pub async fn ping_round_trip(client: &mut Client, deadline: Duration) -> Result<Duration, String> {
     let token = format!("cbping{}", load::now_micros());
     let start = Instant::now();
+    send_and_wait(client, &format!("PING :{token}\r\n"), deadline, |line| {
+        line.contains("PONG") && line.contains(&token)
+    })
+    .await?;
+    Ok(start.elapsed())
+}
+
+/// Sends `request` and reads, answering PINGs, until a line that `done` accepts, an `ERROR`,
+/// the end of the stream, or `deadline`.
+pub async fn send_and_wait(
+    client: &mut Client,
+    request: &str,
+    deadline: Duration,
+    done: impl Fn(&str) -> bool,
+) -> Result<(), String> {
     let work = async {
         client
             .writer
-            .write_all(format!("PING :{token}\r\n").as_bytes())
+            .write_all(request.as_bytes())
             .await
             .map_err(|e| e.to_string())?;
         loop {
@@ -261,13 +276,12 @@ pub async fn ping_round_trip(client: &mut Client, deadline: Duration) -> Result<
                     .await
                     .map_err(|e| e.to_string())?,
                 Reply::Error(text) => return Err(format!("ERROR {text}")),
-                _ if line.contains("PONG") && line.contains(&token) => return Ok(start.elapsed()),
+                _ if done(&line) => return Ok(()),
                 _ => {}
             }
         }
     };
-    match tokio::time::timeout(deadline, work).await {
-        Ok(result) => result,
-        Err(_) => Err("no PONG in time".into()),
-    }
+    tokio::time::timeout(deadline, work)
+        .await
+        .unwrap_or_else(|_| Err(format!("no answer within {deadline:?}")))
 }
