@@ -65,33 +65,35 @@ fn bad_config_fails_with_a_message() {
     assert!(err.contains("invalid config"), "{err}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn runs_from_a_config_and_shuts_down_on_sigterm() {
-    let dir = std::env::temp_dir().join(format!("charla-bin-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let path = dir.join("charla.toml");
-    std::fs::write(
-        &path,
-        "server_name = \"bin.test\"\nmotd = \"hola\"\n[[listeners]]\naddress = \"127.0.0.1:0\"\n",
-    )
-    .expect("write config");
+/// Starts the binary with the config file `path`, its log read on a thread of its own; returns
+/// the process, the address of its first listener (from its "listening" line) and the thread,
+/// which gives the whole log once the process has ended.
+fn start_binary(
+    path: &std::path::Path,
+) -> (
+    std::process::Child,
+    SocketAddr,
+    std::thread::JoinHandle<String>,
+) {
     let mut child = Command::new(BIN)
         .arg("--config")
-        .arg(&path)
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
+        .arg(path)
+        .env_remove("RUST_LOG")
+        .env_remove("NO_COLOR")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn");
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
+            all.push_str(&line);
+            all.push('\n');
+            let _ = tx.send(line);
         }
+        all
     });
     let deadline = Instant::now() + Duration::from_secs(10);
     let addr: SocketAddr = loop {
@@ -105,6 +107,20 @@ async fn runs_from_a_config_and_shuts_down_on_sigterm() {
             break addr.parse().expect("socket address");
         }
     };
+    (child, addr, reader)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_from_a_config_and_shuts_down_on_sigterm() {
+    let dir = std::env::temp_dir().join(format!("charla-bin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("charla.toml");
+    std::fs::write(
+        &path,
+        "server_name = \"bin.test\"\nmotd = \"hola\"\n[[listeners]]\naddress = \"127.0.0.1:0\"\n",
+    )
+    .expect("write config");
+    let (mut child, addr, _log) = start_binary(&path);
     let mut c = TestClient::connect(addr).await;
     c.send("NICK bin").await;
     c.send("USER bin 0 * :Bin").await;
@@ -149,38 +165,7 @@ where
         ),
     )
     .expect("write config");
-    let mut child = Command::new(BIN)
-        .arg("--config")
-        .arg(&path)
-        .env_remove("RUST_LOG")
-        .env_remove("NO_COLOR")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            all.push_str(&line);
-            all.push('\n');
-            let _ = tx.send(line);
-        }
-        all
-    });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let addr: SocketAddr = loop {
-        let line = rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("a 'listening' log line");
-        if line.contains("charla-server listening")
-            && let Some(rest) = line.split("addr=").nth(1)
-        {
-            let addr = rest.split_whitespace().next().expect("addr value");
-            break addr.parse().expect("socket address");
-        }
-    };
+    let (mut child, addr, reader) = start_binary(&path);
     talk(addr).await;
     let killed = Command::new("kill")
         .arg("-TERM")
