@@ -1,10 +1,14 @@
-//! A channel: its members with their prefixes, topic, modes and lists.
+//! A channel: its members with their prefixes, topic, modes and lists, and every operation on
+//! them.
 //!
-//! Each channel has its own mutex. Fan-out to the members happens while that lock is held, so
-//! every member sees the channel's lines in one order; pushes never block, so the lock is held
-//! only for the time of N queue pushes. Lock order: the global channel map, then a channel,
-//! then a member's `info` lock, then its send queue. Never hold a channel lock across `.await`.
+//! Each channel has its own mutex, private to this module: an operation (JOIN, PART, KICK, a
+//! message, a topic or mode change) is a method that takes the lock, checks, changes the state
+//! and hands its lines to [`deliver`] before letting go, so every member sees the channel's
+//! lines in one order. Pushes never block, so the lock is held only for the time of N queue
+//! pushes. Queries read through [`Channel::read`]. The lock order is stated once, in
+//! [`crate::state`]. Never hold a channel lock across `.await`.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -12,8 +16,8 @@ use charla_proto::casemap::casefold;
 use parking_lot::Mutex;
 
 use crate::client::{Client, ConnectionId};
+use crate::deliver::{self, Actor, Payload};
 use crate::mask::Mask;
-use crate::outbound::Outgoing;
 
 /// One member of a channel.
 #[derive(Debug, Clone)]
@@ -143,7 +147,7 @@ pub struct Channel {
     /// When it was created.
     pub created: SystemTime,
     /// Members, topic, modes.
-    pub state: Mutex<ChannelState>,
+    state: Mutex<ChannelState>,
 }
 
 impl Channel {
@@ -160,6 +164,333 @@ impl Channel {
                 },
                 ..ChannelState::default()
             }),
+        }
+    }
+}
+
+/// Why a JOIN was refused by the channel's modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinRefused {
+    /// `+k`: no key or the wrong one.
+    Key,
+    /// `+l`: full.
+    Full,
+    /// `+i`: not invited.
+    InviteOnly,
+    /// `+b`: banned.
+    Banned,
+}
+
+/// Who joins, as [`Channel::join`] checks them.
+#[derive(Debug, Clone, Copy)]
+pub struct Joiner<'a> {
+    /// The client.
+    pub client: &'a Arc<Client>,
+    /// Its `nick!user@host`, checked against bans and invite exceptions.
+    pub source: &'a str,
+    /// The key it gave.
+    pub key: Option<&'a str>,
+    /// Whether the modes apply (not to the channel's creator).
+    pub check_modes: bool,
+}
+
+/// Why a JOIN did not happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinError {
+    /// The channel was removed from the server's map meanwhile: look it up again.
+    Dead,
+    /// Already a member: nothing to do.
+    AlreadyMember,
+    /// The modes keep the joiner out.
+    Refused(JoinRefused),
+}
+
+/// Why a member could not do something in a channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denied {
+    /// The actor is not a member (ERR_NOTONCHANNEL).
+    NotOnChannel,
+    /// The action needs channel operator status (ERR_CHANOPRIVSNEEDED).
+    NotOperator,
+    /// The target is not a member (KICK: ERR_USERNOTINCHANNEL).
+    TargetNotOnChannel,
+    /// The target is already a member (INVITE: ERR_USERONCHANNEL).
+    TargetOnChannel,
+    /// The sender may not speak here (ERR_CANNOTSENDTOCHAN).
+    CannotSend,
+}
+
+/// Pending invitations a channel remembers; the oldest is forgotten first.
+const MAX_PENDING_INVITES: usize = 64;
+
+impl Channel {
+    /// Reads the channel's state under its lock. Keep `f` short: every member's delivery waits
+    /// for it.
+    pub fn read<R>(&self, f: impl FnOnce(&ChannelState) -> R) -> R {
+        f(&self.state.lock())
+    }
+
+    /// Whether `id` is a member.
+    pub fn is_member(&self, id: ConnectionId) -> bool {
+        self.read(|st| st.member(id).is_some())
+    }
+
+    /// How many members it has.
+    pub fn member_count(&self) -> usize {
+        self.read(|st| st.members.len())
+    }
+
+    /// `payload` to the members `keep` accepts (e.g. a peer's NICK or AWAY change).
+    pub fn fan_out(
+        &self,
+        payload: &Payload,
+        actor: Option<Actor<'_>>,
+        keep: impl FnMut(&Member) -> bool,
+    ) {
+        let st = self.state.lock();
+        deliver::to_members(&st.members, payload, actor, keep);
+    }
+
+    /// Adds the joiner as a member (the first one becomes operator), unless the modes keep it
+    /// out. Then every member gets `join` and, all but the joiner, `then` (the joiner's AWAY for
+    /// `away-notify`).
+    pub fn join(
+        self: &Arc<Self>,
+        joiner: &Joiner<'_>,
+        join: &Payload,
+        then: Option<&Payload>,
+        actor: Option<Actor<'_>>,
+    ) -> Result<(), JoinError> {
+        let Joiner {
+            client,
+            source,
+            key,
+            check_modes,
+        } = *joiner;
+        let mut st = self.state.lock();
+        if st.dead {
+            return Err(JoinError::Dead);
+        }
+        if st.member(client.id).is_some() {
+            return Err(JoinError::AlreadyMember);
+        }
+        if check_modes {
+            let invited = st.invited.contains(&client.id);
+            let refused = if st.modes.key.is_some() && st.modes.key.as_deref() != key {
+                Some(JoinRefused::Key)
+            } else if st.modes.limit.is_some_and(|l| st.members.len() >= l) {
+                Some(JoinRefused::Full)
+            } else if st.modes.invite_only && !invited && !st.is_invex(source) {
+                Some(JoinRefused::InviteOnly)
+            } else if !invited && st.is_banned(source) {
+                Some(JoinRefused::Banned)
+            } else {
+                None
+            };
+            if let Some(r) = refused {
+                return Err(JoinError::Refused(r));
+            }
+        }
+        let first = st.members.is_empty();
+        st.invited.retain(|id| *id != client.id);
+        st.members.push(Member {
+            client: client.clone(),
+            op: first,
+            voice: false,
+        });
+        client.info.write().channels.push(self.clone());
+        deliver::to_members(&st.members, join, actor, |_| true);
+        if let Some(then) = then {
+            deliver::to_members(&st.members, then, actor, |m| m.client.id != client.id);
+        }
+        Ok(())
+    }
+
+    /// Tells every member (the leaver included) `payload`, then takes `client` out.
+    pub fn part(
+        self: &Arc<Self>,
+        client: &Client,
+        payload: &Payload,
+        actor: Option<Actor<'_>>,
+    ) -> Result<(), Denied> {
+        let mut st = self.state.lock();
+        if st.member(client.id).is_none() {
+            return Err(Denied::NotOnChannel);
+        }
+        deliver::to_members(&st.members, payload, actor, |_| true);
+        st.remove(client.id);
+        client
+            .info
+            .write()
+            .channels
+            .retain(|c| !Arc::ptr_eq(c, self));
+        Ok(())
+    }
+
+    /// Kicks the member whose nick folds to `folded`: `by` must be an operator here (`None`: the
+    /// server itself). Every member, the victim included, gets the line `line` makes from the
+    /// victim's nick. Returns the victim's nick.
+    pub fn kick(
+        self: &Arc<Self>,
+        by: Option<ConnectionId>,
+        folded: &str,
+        line: impl FnOnce(&str) -> Payload,
+        actor: Option<Actor<'_>>,
+    ) -> Result<String, Denied> {
+        let mut st = self.state.lock();
+        if let Some(by) = by {
+            match st.member(by) {
+                None => return Err(Denied::NotOnChannel),
+                Some(m) if !m.op => return Err(Denied::NotOperator),
+                Some(_) => {}
+            }
+        }
+        let victim = st
+            .members
+            .iter()
+            .find(|m| casefold(&m.client.info.read().nick) == folded)
+            .map(|m| m.client.clone())
+            .ok_or(Denied::TargetNotOnChannel)?;
+        let victim_nick = victim.nick();
+        deliver::to_members(&st.members, &line(&victim_nick), actor, |_| true);
+        st.remove(victim.id);
+        victim
+            .info
+            .write()
+            .channels
+            .retain(|c| !Arc::ptr_eq(c, self));
+        Ok(victim_nick)
+    }
+
+    /// Takes `id` out and tells the members not yet in `told` (adding them): a QUIT reaches
+    /// each peer once, however many channels they share.
+    pub fn remove_and_tell(
+        &self,
+        id: ConnectionId,
+        payload: &Payload,
+        told: &mut HashSet<ConnectionId>,
+    ) {
+        let mut st = self.state.lock();
+        st.remove(id);
+        deliver::to_members(&st.members, payload, None, |m| told.insert(m.client.id));
+    }
+
+    /// Sets the topic (`None` clears it) if `by` may, and tells every member.
+    pub fn set_topic(
+        &self,
+        by: ConnectionId,
+        topic: Option<Topic>,
+        payload: &Payload,
+        actor: Option<Actor<'_>>,
+    ) -> Result<(), Denied> {
+        let mut st = self.state.lock();
+        let Some(me) = st.member(by) else {
+            return Err(Denied::NotOnChannel);
+        };
+        if st.modes.topic_lock && !me.op {
+            return Err(Denied::NotOperator);
+        }
+        st.topic = topic;
+        deliver::to_members(&st.members, payload, actor, |_| true);
+        Ok(())
+    }
+
+    /// Records that `by` invited `target`, if `by` may, and tells the members who follow
+    /// invitations (`invite-notify`; on a `+i` channel only its operators) with `payload`.
+    pub fn invite(
+        &self,
+        by: ConnectionId,
+        target: ConnectionId,
+        payload: &Payload,
+        actor: Option<Actor<'_>>,
+    ) -> Result<(), Denied> {
+        let mut st = self.state.lock();
+        let Some(me) = st.member(by) else {
+            return Err(Denied::NotOnChannel);
+        };
+        if st.modes.invite_only && !me.op {
+            return Err(Denied::NotOperator);
+        }
+        if st.member(target).is_some() {
+            return Err(Denied::TargetOnChannel);
+        }
+        if !st.invited.contains(&target) {
+            // Invites of people who never came (or left the server) must not pile up forever.
+            if st.invited.len() >= MAX_PENDING_INVITES {
+                st.invited.remove(0);
+            }
+            st.invited.push(target);
+        }
+        let invite_only = st.modes.invite_only;
+        deliver::to_members(&st.members, payload, actor, |m| {
+            m.client.id != by && (!invite_only || m.op)
+        });
+        Ok(())
+    }
+
+    /// Changes modes as operator `by`: `change` edits the state and returns the lines that
+    /// announce what it did, which every member gets before the lock is let go.
+    pub fn change_modes(
+        &self,
+        by: ConnectionId,
+        change: impl FnOnce(&mut ChannelState) -> Vec<Payload>,
+        actor: Option<Actor<'_>>,
+    ) -> Result<(), Denied> {
+        let mut st = self.state.lock();
+        if !st.member(by).is_some_and(|m| m.op) {
+            return Err(Denied::NotOperator);
+        }
+        for payload in change(&mut st) {
+            deliver::to_members(&st.members, &payload, actor, |_| true);
+        }
+        Ok(())
+    }
+
+    /// A message from `from` (`source` is its `nick!user@host`) to the members: refused if the
+    /// channel's modes keep it out (`+n`, `+m`, `+b`). With a `status` prefix (`@` or `+`,
+    /// STATUSMSG) only members with that status or higher get it; the sender gets its own copy
+    /// only with `echo`.
+    pub fn message(
+        &self,
+        from: ConnectionId,
+        source: &str,
+        status: Option<char>,
+        echo: bool,
+        payload: &Payload,
+        actor: Option<Actor<'_>>,
+    ) -> Result<(), Denied> {
+        let st = self.state.lock();
+        let may_send = match st.member(from) {
+            Some(m) if m.op || m.voice => true,
+            Some(_) => !st.modes.moderated && !st.is_banned(source),
+            None => !st.modes.no_external && !st.modes.moderated && !st.is_banned(source),
+        };
+        if !may_send {
+            return Err(Denied::CannotSend);
+        }
+        deliver::to_members(&st.members, payload, actor, |m| {
+            if m.client.id == from {
+                echo
+            } else {
+                match status {
+                    None => true,
+                    Some('@') => m.op,
+                    Some(_) => m.op || m.voice,
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// Marks the channel dead if it has no members left; returns whether it did (the caller
+    /// then takes it out of the server's map, whose lock it holds).
+    pub(crate) fn mark_dead_if_empty(&self) -> bool {
+        let mut st = self.state.lock();
+        if st.members.is_empty() && !st.dead {
+            st.dead = true;
+            true
+        } else {
+            false
         }
     }
 }
@@ -183,24 +514,6 @@ impl ChannelState {
                 true
             }
             None => false,
-        }
-    }
-
-    /// Pushes `out` to every member except `except`, each in the variant its capabilities ask.
-    /// Called with the lock held: that is what gives every member the same order.
-    pub fn broadcast(&self, out: &Outgoing, except: Option<ConnectionId>) {
-        for m in &self.members {
-            if Some(m.client.id) != except {
-                // A full queue closes itself; its own task ends that session.
-                let _ = m.client.queue.push(out.for_caps(m.client.caps()));
-            }
-        }
-    }
-
-    /// Like [`broadcast`](Self::broadcast), to the members `keep` accepts.
-    pub fn broadcast_if(&self, out: &Outgoing, keep: impl Fn(&Member) -> bool) {
-        for m in self.members.iter().filter(|m| keep(m)) {
-            let _ = m.client.queue.push(out.for_caps(m.client.caps()));
         }
     }
 

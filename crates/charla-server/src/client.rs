@@ -2,9 +2,8 @@
 //! handle of its send queue.
 //!
 //! The connection task owns the session; everybody else reaches a client through an
-//! `Arc<Client>`: they push lines into its [`SendQueue`] and read its [`ClientInfo`].
-//! Lock order: a channel's lock may be held while taking a client's `info` lock, never the
-//! reverse; the send queue's lock comes last.
+//! `Arc<Client>`: [`crate::deliver`] pushes lines into its [`SendQueue`], and others read its
+//! [`ClientInfo`] (the lock order is in [`crate::state`]).
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};

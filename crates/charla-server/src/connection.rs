@@ -227,6 +227,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 .await
             };
 
+            // Replies of the last command (a 464 before the close) go out before the goodbye.
+            self.session.flush();
             let state = &self.session.state;
             let client = &self.session.client;
             let reason = exit.reason();
@@ -277,6 +279,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     Step::Line(frame) => frame,
                     Step::Produce => {
                         paced::resume(&mut self.session);
+                        self.session.flush();
                         self.eager = true;
                         // It read the last piece: it is alive, though it may not send anything
                         // (its PONG waits behind the reply) until the reply ends.
@@ -288,9 +291,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 handle_frame(&mut self.session, frame)
             };
             if let Flow::Wait(deferred) = flow {
+                // What the command said before it had to wait goes out now.
+                self.session.flush();
                 // Rare (OPER): boxed, so that the wait does not make every task bigger.
                 flow = Box::pin(command::finish(&mut self.session, *deferred)).await;
             }
+            self.session.flush();
             // Expensive commands cost extra flood tokens.
             let penalty = std::mem::take(&mut self.session.penalty);
             if penalty > 0 && !self.flood_exempt() {
@@ -506,6 +512,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             let mut ping = self.session.server_line("PING");
             ping.trailing(self.session.state.name());
             self.session.send_line(ping);
+            self.session.flush();
             self.ping_sent = Some(now);
             self.check_at = now + limits.ping_timeout();
         } else {

@@ -50,6 +50,7 @@ pub mod client;
 pub mod command;
 pub mod config;
 pub mod connection;
+pub mod deliver;
 pub mod event;
 pub mod flood;
 pub mod framing;

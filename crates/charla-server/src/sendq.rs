@@ -10,7 +10,7 @@
 //!
 //! A synchronous mutex guards the queue: pushes only move a refcounted [`Line`] into a
 //! `VecDeque` and never await, so the lock is held for nanoseconds and may be taken while a
-//! channel's lock is held (lock order: channel -> client -> queue).
+//! channel's lock is held (it comes last in the lock order of [`crate::state`]).
 //!
 //! The connection task leaves its [`Waker`] here. A push wakes it only when it asked for lines
 //! (it found the queue empty), and only once until it looks again; the close switch always

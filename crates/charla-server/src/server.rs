@@ -12,6 +12,7 @@ use tracing::warn;
 
 use crate::config::{Config, ConfigError};
 use crate::connection::{self, Guards};
+use crate::deliver::Payload;
 use crate::event::{MessageKind, ServerEvent, UserInfo};
 use crate::listener::{self, IpLimiter, Refusal, Shared};
 use crate::outbound::Outgoing;
@@ -232,8 +233,7 @@ impl ServerHandle {
         let target_nick = target.nick();
         let mut line = state.server_line("NOTICE");
         line.param(&target_nick).trailing(text);
-        let out = Outgoing::new(line);
-        let _ = target.queue.push(out.for_caps(target.caps()));
+        crate::deliver::to_client(&target, &Payload::new(Outgoing::new(line)), None);
         state.emit(ServerEvent::Message {
             from: state.name().to_owned(),
             target: target_nick,

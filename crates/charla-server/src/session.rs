@@ -8,6 +8,7 @@ use charla_proto::numeric::{ERR_CHANOPRIVSNEEDED, ERR_NOTONCHANNEL};
 
 use crate::client::Client;
 use crate::command::paced::Pending;
+use crate::deliver::{Actor, Replies};
 use crate::outbound::Line;
 use crate::state::State;
 
@@ -43,6 +44,8 @@ pub struct Session {
     pub penalty: u32,
     /// The rest of a big reply, produced as the send queue drains ([`crate::command::paced`]).
     pub pending: Pending,
+    /// The current command's replies, queued when it ends ([`Session::flush`]).
+    pub replies: Replies,
 }
 
 /// A numeric reply being built; [`Reply::send`] queues it to the session's client.
@@ -81,6 +84,7 @@ impl Session {
             reg: Registration::default(),
             penalty: 0,
             pending: None,
+            replies: Replies::default(),
         }
     }
 
@@ -122,9 +126,23 @@ impl Session {
             .send();
     }
 
-    /// Queues encoded bytes to this client. A full queue closes itself and ends the session.
+    /// Adds encoded bytes to the current command's replies.
     pub fn send_bytes(&self, line: Line) {
-        let _ = self.client.queue.push(line);
+        self.replies.push(line);
+    }
+
+    /// This connection as the one acting in a delivery: its own copy of a line goes out after
+    /// the replies collected so far.
+    pub fn actor(&self) -> Actor<'_> {
+        Actor {
+            id: self.client.id,
+            replies: &self.replies,
+        }
+    }
+
+    /// Queues the collected replies. A full queue closes itself and ends the session.
+    pub fn flush(&self) {
+        self.replies.flush(&self.client.queue);
     }
 
     /// A line from the server: `:server COMMAND`.

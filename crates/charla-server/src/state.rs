@@ -14,10 +14,12 @@
 //! 4. a client's `info`,
 //! 5. a client's send queue.
 //!
-//! The `clients` map and `whowas` are leaves: take them alone. No lock is ever held across
-//! `.await`, and sockets are only written by each connection's writer task, outside every lock.
+//! The `clients` map and `whowas` are leaves: take them alone. A channel's lock is private to
+//! [`crate::channel`]: its methods take it and deliver through [`crate::deliver`] while they
+//! hold it. No lock is ever held across `.await`, and sockets are only written by each
+//! connection's own task, outside every lock.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -37,7 +39,6 @@ use crate::config::Config;
 use crate::event::{ServerEvent, UserInfo};
 use crate::isupport;
 use crate::name_index::NameIndex;
-use crate::outbound::Outgoing;
 use crate::sendq::SendQueue;
 
 /// A signed-off nick, for WHOWAS.
@@ -315,9 +316,7 @@ impl State {
     /// Removes `channel` from the map if it has no members left.
     pub fn drop_channel_if_empty(&self, channel: &Arc<Channel>) {
         let mut map = self.channels.write();
-        let mut st = channel.state.lock();
-        if st.members.is_empty() && !st.dead {
-            st.dead = true;
+        if channel.mark_dead_if_empty() {
             let folded = casefold(&channel.name);
             if map
                 .get(folded.as_ref())
@@ -362,31 +361,6 @@ impl State {
             .collect();
         users.sort_by_key(|u| u.id);
         users
-    }
-
-    /// Sends `out` once to every client sharing a channel with `client` (and to `client` itself
-    /// when `include_self`), to those `keep` accepts.
-    pub fn send_to_peers(
-        &self,
-        client: &Client,
-        out: &Outgoing,
-        include_self: bool,
-        keep: impl Fn(&Client) -> bool,
-    ) {
-        let channels = client.info.read().channels.clone();
-        let mut seen: HashSet<ConnectionId> = HashSet::new();
-        seen.insert(client.id);
-        if include_self {
-            let _ = client.queue.push(out.for_caps(client.caps()));
-        }
-        for ch in channels {
-            let st = ch.state.lock();
-            for m in &st.members {
-                if seen.insert(m.client.id) && keep(&m.client) {
-                    let _ = m.client.queue.push(out.for_caps(m.client.caps()));
-                }
-            }
-        }
     }
 
     /// A line from the server itself (`:server.name COMMAND ...`).

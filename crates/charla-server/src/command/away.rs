@@ -8,6 +8,7 @@ use charla_proto::validate::AWAYLEN;
 use crate::caps::Cap;
 use crate::command::Flow;
 use crate::command::topic::truncate;
+use crate::deliver::{self, Payload};
 use crate::outbound::Outgoing;
 use crate::session::Session;
 
@@ -38,8 +39,7 @@ pub fn away(s: &mut Session, p: &[&str]) -> Flow {
     if let Some(t) = &text {
         line.trailing(t);
     }
-    let out = Outgoing::new(line);
-    s.state
-        .send_to_peers(&s.client, &out, false, |c| c.has_cap(Cap::AwayNotify));
+    let payload = Payload::only_with(Cap::AwayNotify, Outgoing::new(line));
+    deliver::to_peers(&s.client, &payload, false, Some(s.actor()), |_| true);
     Flow::Continue
 }

@@ -7,12 +7,11 @@ use charla_proto::numeric::{
 };
 
 use crate::caps::Cap;
+use crate::channel::Denied;
 use crate::command::Flow;
+use crate::deliver::{self, Payload};
 use crate::outbound::Outgoing;
 use crate::session::Session;
-
-/// Pending invitations a channel remembers; the oldest is forgotten first.
-const MAX_PENDING_INVITES: usize = 64;
 
 /// `INVITE <nickname> <channel>`.
 pub fn invite(s: &mut Session, p: &[&str]) -> Flow {
@@ -33,46 +32,34 @@ pub fn invite(s: &mut Session, p: &[&str]) -> Flow {
     };
     let source = s.client.source();
     let target_nick = target.nick();
-    let mut st = ch.state.lock();
-    let Some(me) = st.member(s.client.id) else {
-        drop(st);
-        s.err_not_on_channel(&ch.name);
-        return Flow::Continue;
-    };
-    if st.modes.invite_only && !me.op {
-        drop(st);
-        s.err_chanop_needed(&ch.name);
-        return Flow::Continue;
-    }
-    if st.member(target.id).is_some() {
-        drop(st);
-        s.num(ERR_USERONCHANNEL)
-            .p(&target_nick)
-            .p(&ch.name)
-            .t("is already on channel")
-            .send();
-        return Flow::Continue;
-    }
-    if !st.invited.contains(&target.id) {
-        // Invites of people who never came (or left the server) must not pile up forever.
-        if st.invited.len() >= MAX_PENDING_INVITES {
-            st.invited.remove(0);
-        }
-        st.invited.push(target.id);
-    }
     let mut line = LineBuilder::new();
     line.source(&source)
         .command("INVITE")
         .param(&target_nick)
         .param(&ch.name);
-    let out = Outgoing::new(line);
-    let _ = target.queue.push(out.for_caps(target.caps()));
+    let to_target = Payload::new(Outgoing::new(line.clone()));
     // invite-notify: members who could have invited too (everyone unless +i) hear of it.
-    let invite_only = st.modes.invite_only;
-    st.broadcast_if(&out, |m| {
-        m.client.id != s.client.id && m.client.has_cap(Cap::InviteNotify) && (!invite_only || m.op)
-    });
-    drop(st);
+    let notify = Payload::only_with(Cap::InviteNotify, Outgoing::new(line));
+    match ch.invite(s.client.id, target.id, &notify, Some(s.actor())) {
+        Ok(()) => {}
+        Err(Denied::NotOperator) => {
+            s.err_chanop_needed(&ch.name);
+            return Flow::Continue;
+        }
+        Err(Denied::TargetOnChannel) => {
+            s.num(ERR_USERONCHANNEL)
+                .p(&target_nick)
+                .p(&ch.name)
+                .t("is already on channel")
+                .send();
+            return Flow::Continue;
+        }
+        Err(_) => {
+            s.err_not_on_channel(&ch.name);
+            return Flow::Continue;
+        }
+    }
+    deliver::to_client(&target, &to_target, Some(s.actor()));
     s.num(RPL_INVITING).p(&target_nick).p(&ch.name).send();
     if let Some(away) = target.info.read().away.clone() {
         s.num(RPL_AWAY).p(&target_nick).t(&away).send();

@@ -14,8 +14,9 @@ use charla_proto::numeric::{
 use charla_proto::validate::{ChannelError, check_channel};
 
 use crate::caps::Cap;
-use crate::channel::Member;
+use crate::channel::{JoinError, JoinRefused, Joiner};
 use crate::command::{Flow, names, part, split_list, topic};
+use crate::deliver::Payload;
 use crate::event::ServerEvent;
 use crate::outbound::Outgoing;
 use crate::session::Session;
@@ -42,14 +43,6 @@ pub fn join(s: &mut Session, p: &[&str]) -> Flow {
         join_one(s, name, key);
     }
     Flow::Continue
-}
-
-/// Why a join was refused.
-enum Refused {
-    Key,
-    Full,
-    InviteOnly,
-    Banned,
 }
 
 fn join_one(s: &mut Session, name: &str, key: Option<&str>) {
@@ -95,50 +88,8 @@ fn join_one(s: &mut Session, name: &str, key: Option<&str>) {
                 return;
             }
         };
-        let mut st = ch.state.lock();
-        if st.dead {
-            continue;
-        }
-        if st.member(s.client.id).is_some() {
-            return;
-        }
-        if !created {
-            let invited = st.invited.contains(&s.client.id);
-            let refused = if st.modes.key.is_some() && st.modes.key.as_deref() != key {
-                Some(Refused::Key)
-            } else if st.modes.limit.is_some_and(|l| st.members.len() >= l) {
-                Some(Refused::Full)
-            } else if st.modes.invite_only && !invited && !st.is_invex(&source) {
-                Some(Refused::InviteOnly)
-            } else if !invited && st.is_banned(&source) {
-                Some(Refused::Banned)
-            } else {
-                None
-            };
-            if let Some(r) = refused {
-                drop(st);
-                let (num, text) = match r {
-                    Refused::Key => (ERR_BADCHANNELKEY, "Cannot join channel (+k)"),
-                    Refused::Full => (ERR_CHANNELISFULL, "Cannot join channel (+l)"),
-                    Refused::InviteOnly => (ERR_INVITEONLYCHAN, "Cannot join channel (+i)"),
-                    Refused::Banned => (ERR_BANNEDFROMCHAN, "Cannot join channel (+b)"),
-                };
-                s.num(num).p(&ch.name).t(text).send();
-                return;
-            }
-        }
-        let first = st.members.is_empty();
-        st.invited.retain(|id| *id != s.client.id);
-        st.members.push(Member {
-            client: s.client.clone(),
-            op: first,
-            voice: false,
-        });
-        s.client.info.write().channels.push(ch.clone());
-
         let mut plain = LineBuilder::new();
         plain.source(&source).command("JOIN").param(&ch.name);
-        let plain = Outgoing::new(plain);
         // extended-join: `JOIN <channel> <account> :<realname>`; no accounts yet, so `*`.
         let mut ext = LineBuilder::new();
         ext.source(&source)
@@ -146,31 +97,35 @@ fn join_one(s: &mut Session, name: &str, key: Option<&str>) {
             .param(&ch.name)
             .param("*")
             .trailing(&realname);
-        let ext = Outgoing::new(ext);
+        let join = Payload::or_else(Cap::ExtendedJoin, Outgoing::new(ext), Outgoing::new(plain));
         // away-notify: members who follow away states learn right after the JOIN that the
         // newcomer is away (https://ircv3.net/specs/extensions/away-notify).
         let away = s.client.info.read().away.clone().map(|text| {
             let mut line = LineBuilder::new();
             line.source(&source).command("AWAY").trailing(&text);
-            Outgoing::new(line)
+            Payload::only_with(Cap::AwayNotify, Outgoing::new(line))
         });
-        for m in &st.members {
-            let caps = m.client.caps();
-            let out = if caps.has(Cap::ExtendedJoin) {
-                &ext
-            } else {
-                &plain
-            };
-            let _ = m.client.queue.push(out.for_caps(caps));
-            if let Some(away) = &away
-                && m.client.id != s.client.id
-                && caps.has(Cap::AwayNotify)
-            {
-                let _ = m.client.queue.push(away.for_caps(caps));
+        let joiner = Joiner {
+            client: &s.client,
+            source: &source,
+            key,
+            check_modes: !created,
+        };
+        match ch.join(&joiner, &join, away.as_ref(), Some(s.actor())) {
+            Ok(()) => {}
+            Err(JoinError::Dead) => continue,
+            Err(JoinError::AlreadyMember) => return,
+            Err(JoinError::Refused(r)) => {
+                let (num, text) = match r {
+                    JoinRefused::Key => (ERR_BADCHANNELKEY, "Cannot join channel (+k)"),
+                    JoinRefused::Full => (ERR_CHANNELISFULL, "Cannot join channel (+l)"),
+                    JoinRefused::InviteOnly => (ERR_INVITEONLYCHAN, "Cannot join channel (+i)"),
+                    JoinRefused::Banned => (ERR_BANNEDFROMCHAN, "Cannot join channel (+b)"),
+                };
+                s.num(num).p(&ch.name).t(text).send();
+                return;
             }
         }
-        drop(st);
-
         topic::send_topic(s, &ch, false);
         names::send_names(s, ch.clone());
         s.state.emit(ServerEvent::Joined {

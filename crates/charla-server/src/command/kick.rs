@@ -1,7 +1,5 @@
 //! KICK (<https://modern.ircdocs.horse/#kick-message>): operators remove members.
 
-use std::sync::Arc;
-
 use charla_proto::LineBuilder;
 use charla_proto::casemap::casefold;
 use charla_proto::numeric::{
@@ -9,10 +7,10 @@ use charla_proto::numeric::{
 };
 use charla_proto::validate::KICKLEN;
 
-use crate::channel::{Channel, ChannelState};
-use crate::client::Client;
+use crate::channel::Denied;
 use crate::command::topic::truncate;
 use crate::command::{Flow, split_list};
+use crate::deliver::Payload;
 use crate::event::ServerEvent;
 use crate::outbound::Outgoing;
 use crate::session::Session;
@@ -21,26 +19,15 @@ use crate::state::State;
 /// Users one KICK may name (ISUPPORT `TARGMAX` KICK).
 pub const MAX_KICK_TARGETS: usize = 4;
 
-/// Tells the members (the victim included) and takes `victim` out of `ch`, whose lock `st` is.
-/// Returns the victim's nick.
-fn evict(
-    st: &mut ChannelState,
-    ch: &Arc<Channel>,
-    victim: &Client,
-    source: &str,
-    comment: &str,
-) -> String {
-    let victim_nick = victim.nick();
+/// The KICK line from `source` for `victim` in `channel`.
+fn kick_line(source: &str, channel: &str, victim: &str, comment: &str) -> Payload {
     let mut line = LineBuilder::new();
     line.source(source)
         .command("KICK")
-        .param(&ch.name)
-        .param(&victim_nick)
+        .param(channel)
+        .param(victim)
         .trailing(comment);
-    st.broadcast(&Outgoing::new(line), None);
-    st.remove(victim.id);
-    victim.info.write().channels.retain(|c| !Arc::ptr_eq(c, ch));
-    victim_nick
+    Payload::new(Outgoing::new(line))
 }
 
 /// Why the server could not kick someone from a channel.
@@ -62,15 +49,14 @@ pub fn kick_by_server(
     let ch = state.channel(channel).ok_or(KickError::NoSuchChannel)?;
     let folded = casefold(nick);
     let comment = truncate(reason, KICKLEN);
-    let mut st = ch.state.lock();
-    let victim = st
-        .members
-        .iter()
-        .find(|m| casefold(&m.client.info.read().nick) == folded)
-        .map(|m| m.client.clone())
-        .ok_or(KickError::NotOnChannel)?;
-    let victim_nick = evict(&mut st, &ch, &victim, state.name(), comment);
-    drop(st);
+    let victim_nick = ch
+        .kick(
+            None,
+            &folded,
+            |victim| kick_line(state.name(), &ch.name, victim, comment),
+            None,
+        )
+        .map_err(|_| KickError::NotOnChannel)?;
     state.drop_channel_if_empty(&ch);
     state.emit(ServerEvent::Kicked {
         channel: ch.name.clone(),
@@ -123,50 +109,42 @@ fn kick_from(s: &Session, channel: &str, users: &[&str], comment: &str) {
         (info.source(&s.client.host), info.nick.clone())
     };
     for &target in users {
-        let mut st = ch.state.lock();
-        match st.member(s.client.id) {
-            None => {
-                drop(st);
-                s.err_not_on_channel(&ch.name);
-                return;
-            }
-            Some(m) if !m.op => {
-                drop(st);
+        let kicked = ch.kick(
+            Some(s.client.id),
+            &casefold(target),
+            |victim| kick_line(&source, &ch.name, victim, comment),
+            Some(s.actor()),
+        );
+        match kicked {
+            Ok(victim_nick) => s.state.emit(ServerEvent::Kicked {
+                channel: ch.name.clone(),
+                nick: victim_nick,
+                by: nick.clone(),
+                reason: comment.to_owned(),
+            }),
+            Err(Denied::NotOperator) => {
                 s.err_chanop_needed(&ch.name);
                 return;
             }
-            Some(_) => {}
-        }
-        let folded = casefold(target);
-        let victim = st
-            .members
-            .iter()
-            .find(|m| casefold(&m.client.info.read().nick) == folded)
-            .map(|m| m.client.clone());
-        let Some(victim) = victim else {
-            drop(st);
-            if s.state.find_nick(target).is_none() {
-                s.num(ERR_NOSUCHNICK)
-                    .p(target)
-                    .t("No such nick/channel")
-                    .send();
-            } else {
-                s.num(ERR_USERNOTINCHANNEL)
-                    .p(target)
-                    .p(&ch.name)
-                    .t("They aren't on that channel")
-                    .send();
+            Err(Denied::TargetNotOnChannel) => {
+                if s.state.find_nick(target).is_none() {
+                    s.num(ERR_NOSUCHNICK)
+                        .p(target)
+                        .t("No such nick/channel")
+                        .send();
+                } else {
+                    s.num(ERR_USERNOTINCHANNEL)
+                        .p(target)
+                        .p(&ch.name)
+                        .t("They aren't on that channel")
+                        .send();
+                }
             }
-            continue;
-        };
-        let victim_nick = evict(&mut st, &ch, &victim, &source, comment);
-        drop(st);
-        s.state.emit(ServerEvent::Kicked {
-            channel: ch.name.clone(),
-            nick: victim_nick,
-            by: nick.clone(),
-            reason: comment.to_owned(),
-        });
+            Err(_) => {
+                s.err_not_on_channel(&ch.name);
+                return;
+            }
+        }
     }
     s.state.drop_channel_if_empty(&ch);
 }

@@ -45,8 +45,7 @@ impl Paced for ListReply {
                 return true;
             }
             self.next += 1;
-            let row = {
-                let st = ch.state.lock();
+            let row = ch.read(|st| {
                 let visible = !st.dead && (!st.modes.secret || st.member(s.client.id).is_some());
                 visible.then(|| {
                     (
@@ -57,7 +56,7 @@ impl Paced for ListReply {
                             .unwrap_or_default(),
                     )
                 })
-            };
+            });
             if let Some((users, topic)) = row {
                 s.num(RPL_LIST)
                     .p(&ch.name)

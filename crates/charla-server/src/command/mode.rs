@@ -19,6 +19,7 @@ use charla_proto::validate::is_channel_name;
 
 use crate::channel::{Channel, ChannelState, ListEntry};
 use crate::command::Flow;
+use crate::deliver::Payload;
 use crate::isupport::{CHANMODES, MODES, PREFIX_MODES, USER_MODES};
 use crate::mask;
 use crate::outbound::Outgoing;
@@ -110,11 +111,7 @@ fn channel_mode(s: &Session, name: &str, rest: &[&str]) {
         return;
     };
     let Some(modestring) = rest.first() else {
-        let (modes, args) = {
-            let st = ch.state.lock();
-            let member = st.member(s.client.id).is_some();
-            st.modes.to_mode_string(member)
-        };
+        let (modes, args) = ch.read(|st| st.modes.to_mode_string(st.member(s.client.id).is_some()));
         let mut r = s.num(RPL_CHANNELMODEIS).p(&ch.name).p(&modes);
         for a in &args {
             r = r.p(a);
@@ -154,44 +151,52 @@ fn channel_mode(s: &Session, name: &str, rest: &[&str]) {
         let info = s.client.info.read();
         (info.source(&s.client.host), info.nick.clone())
     };
-    let mut st = ch.state.lock();
-    if !st.member(s.client.id).is_some_and(|m| m.op) {
-        drop(st);
+    let mut replies = Vec::new();
+    let max_list = s.state.config.limits.max_list_entries;
+    let changed = ch.change_modes(
+        s.client.id,
+        |st| {
+            let mut applied: Vec<Applied> = Vec::new();
+            // Only MODES changes with an argument per command, as advertised; the rest are
+            // ignored.
+            let mut with_args = 0;
+            for c in &parsed.changes {
+                if c.arg.is_some() {
+                    with_args += 1;
+                    if with_args > MODES {
+                        continue;
+                    }
+                }
+                if let Some(change) = apply(st, c, &nick, max_list, &mut replies) {
+                    applied.push(change);
+                }
+            }
+            let changes: Vec<ModeChange<'_>> = applied
+                .iter()
+                .map(|a| ModeChange {
+                    add: a.add,
+                    mode: a.mode,
+                    arg: a.arg.as_deref(),
+                })
+                .collect();
+            mode::pack(&changes, Some(MODES), MODE_LINE_BUDGET)
+                .into_iter()
+                .map(|line| {
+                    let mut b = LineBuilder::new();
+                    b.source(&source).command("MODE").param(&ch.name);
+                    for p in line.params() {
+                        b.param(p);
+                    }
+                    Payload::new(Outgoing::new(b))
+                })
+                .collect()
+        },
+        Some(s.actor()),
+    );
+    if changed.is_err() {
         s.err_chanop_needed(&ch.name);
         return;
     }
-    let mut replies = Vec::new();
-    let mut applied: Vec<Applied> = Vec::new();
-    // Only MODES changes with an argument per command, as advertised; the rest are ignored.
-    let mut with_args = 0;
-    for c in &parsed.changes {
-        if c.arg.is_some() {
-            with_args += 1;
-            if with_args > MODES {
-                continue;
-            }
-        }
-        if let Some(change) = apply(&mut st, c, &nick, s, &mut replies) {
-            applied.push(change);
-        }
-    }
-    let changes: Vec<ModeChange<'_>> = applied
-        .iter()
-        .map(|a| ModeChange {
-            add: a.add,
-            mode: a.mode,
-            arg: a.arg.as_deref(),
-        })
-        .collect();
-    for line in mode::pack(&changes, Some(MODES), MODE_LINE_BUDGET) {
-        let mut b = LineBuilder::new();
-        b.source(&source).command("MODE").param(&ch.name);
-        for p in line.params() {
-            b.param(p);
-        }
-        st.broadcast(&Outgoing::new(b), None);
-    }
-    drop(st);
     for r in replies {
         r.send(s, &ch.name);
     }
@@ -273,7 +278,7 @@ fn apply(
     st: &mut ChannelState,
     c: &ModeChange<'_>,
     setter: &str,
-    s: &Session,
+    max_list: usize,
     replies: &mut Vec<Deferred>,
 ) -> Option<Applied> {
     let flag = |slot: &mut bool| {
@@ -329,7 +334,6 @@ fn apply(
         }
         'b' | 'e' | 'I' => {
             let arg = c.arg?;
-            let max = s.state.config.limits.max_list_entries;
             let list = match c.mode {
                 'b' => &mut st.bans,
                 'e' => &mut st.excepts,
@@ -348,7 +352,7 @@ fn apply(
                 if pos.is_some() {
                     return None;
                 }
-                if list.len() >= max {
+                if list.len() >= max_list {
                     replies.push(Deferred::ListFull(c.mode, m));
                     return None;
                 }
@@ -409,14 +413,11 @@ fn send_list(s: &Session, ch: &Channel, which: char) {
             "End of channel invite list",
         ),
     };
-    let entries: Vec<ListEntry> = {
-        let st = ch.state.lock();
-        match which {
-            'b' => st.bans.clone(),
-            'e' => st.excepts.clone(),
-            _ => st.invex.clone(),
-        }
-    };
+    let entries: Vec<ListEntry> = ch.read(|st| match which {
+        'b' => st.bans.clone(),
+        'e' => st.excepts.clone(),
+        _ => st.invex.clone(),
+    });
     for e in entries {
         s.num(item)
             .p(&ch.name)

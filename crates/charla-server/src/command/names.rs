@@ -24,7 +24,7 @@ pub fn names(s: &mut Session, p: &[&str]) -> Flow {
         match s.state.channel(name) {
             Some(ch) => {
                 // The asker pays for the size of the list (the NAMES after a JOIN does not).
-                let members = ch.state.lock().members.len();
+                let members = ch.member_count();
                 s.penalty += command::work_penalty(members);
                 send_names(s, ch);
             }
@@ -37,10 +37,7 @@ pub fn names(s: &mut Session, p: &[&str]) -> Flow {
 /// 353 lines and 366 for `ch`, produced as the asker's queue drains ([`paced`]). Outsiders
 /// see nothing of a secret channel and no invisible members.
 pub fn send_names(s: &mut Session, ch: Arc<Channel>) {
-    let (member, secret) = {
-        let st = ch.state.lock();
-        (st.member(s.client.id).is_some(), st.modes.secret)
-    };
+    let (member, secret) = ch.read(|st| (st.member(s.client.id).is_some(), st.modes.secret));
     let symbol = match (secret, member) {
         (true, false) => {
             end(s, &ch.name);
@@ -101,8 +98,7 @@ impl NamesReply {
 impl Paced for NamesReply {
     fn produce(&mut self, s: &Session, until: usize) -> bool {
         while paced::has_room(s, until) {
-            let (entries, done) = {
-                let st = self.ch.state.lock();
+            let (entries, done) = self.ch.read(|st| {
                 let entries: Vec<String> = st
                     .members
                     .iter()
@@ -123,7 +119,7 @@ impl Paced for NamesReply {
                     .collect();
                 self.next = (self.next + MEMBERS_PER_PIECE).min(st.members.len());
                 (entries, self.next >= st.members.len())
-            };
+            });
             for e in entries {
                 if !self.line.is_empty() && self.line.len() + e.len() + 1 > NAMES_PER_LINE_BYTES {
                     self.flush(s);

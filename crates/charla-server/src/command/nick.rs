@@ -8,6 +8,7 @@ use charla_proto::numeric::{
 use charla_proto::validate::check_nick;
 
 use crate::command::{Flow, registration};
+use crate::deliver::{self, Payload};
 use crate::event::ServerEvent;
 use crate::outbound::Outgoing;
 use crate::session::Session;
@@ -55,8 +56,13 @@ pub fn nick(s: &mut Session, p: &[&str]) -> Flow {
     s.state.remember_as(&s.client, &old_nick);
     let mut line = LineBuilder::new();
     line.source(&old_source).command("NICK").param(wanted);
-    let out = Outgoing::new(line);
-    s.state.send_to_peers(&s.client, &out, true, |_| true);
+    deliver::to_peers(
+        &s.client,
+        &Payload::new(Outgoing::new(line)),
+        true,
+        Some(s.actor()),
+        |_| true,
+    );
     s.state.emit(ServerEvent::NickChanged {
         old: old_nick,
         new: wanted.to_owned(),
@@ -75,9 +81,10 @@ fn banned_in(s: &Session, old_source: &str, wanted: &str) -> Option<String> {
         (info.channels.clone(), new_source)
     };
     channels.iter().find_map(|ch| {
-        let st = ch.state.lock();
-        let privileged = st.member(s.client.id).is_some_and(|m| m.op || m.voice);
-        (!privileged && (st.is_banned(old_source) || st.is_banned(&new_source)))
-            .then(|| ch.name.clone())
+        let banned = ch.read(|st| {
+            let privileged = st.member(s.client.id).is_some_and(|m| m.op || m.voice);
+            !privileged && (st.is_banned(old_source) || st.is_banned(&new_source))
+        });
+        banned.then(|| ch.name.clone())
     })
 }

@@ -9,10 +9,11 @@ use tracing::{debug, warn};
 
 use crate::account::throttle::{Admission, FAILURES_PER_CONNECTION};
 use crate::command::{Deferred, Flow};
+use crate::deliver::{self, Payload};
 use crate::event::{MessageKind, ServerEvent};
 use crate::logtext::Escaped;
 use crate::mask;
-use crate::outbound::{Line, Outgoing};
+use crate::outbound::Outgoing;
 use crate::sendq::CloseReason;
 use crate::session::Session;
 use crate::state::Counter;
@@ -155,7 +156,7 @@ pub fn kill(s: &mut Session, p: &[&str]) -> Flow {
         .command("KILL")
         .param(&target.nick())
         .trailing(comment);
-    let _ = target.queue.push(Line::new(line.finish()));
+    deliver::to_client(&target, &Payload::new(Outgoing::new(line)), Some(s.actor()));
     target.queue.close(CloseReason::Killed(format!(
         "Killed ({killer} ({comment}))"
     )));
@@ -172,16 +173,7 @@ pub fn wallops(s: &mut Session, p: &[&str]) -> Flow {
     line.source(&s.client.source())
         .command("WALLOPS")
         .trailing(p[0]);
-    let out = Outgoing::new(line);
-    for c in s.state.all_clients() {
-        let wants = {
-            let info = c.info.read();
-            info.registered && info.modes.wallops
-        };
-        if wants {
-            let _ = c.queue.push(out.for_caps(c.caps()));
-        }
-    }
+    deliver::to_wallops(&s.state, &Payload::new(Outgoing::new(line)));
     Flow::Continue
 }
 
@@ -209,8 +201,7 @@ pub fn server_notice_all(state: &State, source: &str, text: &str) {
         .command("NOTICE")
         .param("$*")
         .trailing(text);
-    let out = Outgoing::new(line);
-    push_to_all(state, &out);
+    deliver::to_everyone(state, &Payload::new(Outgoing::new(line)));
     if source == state.name() {
         state.emit(ServerEvent::Message {
             from: source.to_owned(),
@@ -221,16 +212,8 @@ pub fn server_notice_all(state: &State, source: &str, text: &str) {
     }
 }
 
-fn push_to_all(state: &State, out: &Outgoing) {
-    for c in state.all_clients() {
-        if c.info.read().registered {
-            let _ = c.queue.push(out.for_caps(c.caps()));
-        }
-    }
-}
-
 /// PRIVMSG/NOTICE to `$<servermask>`: operators only. Returns whether it was sent.
-pub fn to_server_mask(s: &Session, target: &str, out: &Outgoing) -> bool {
+pub fn to_server_mask(s: &Session, target: &str, payload: &Payload) -> bool {
     if !s.client.is_oper() {
         no_privileges(s);
         return false;
@@ -243,6 +226,6 @@ pub fn to_server_mask(s: &Session, target: &str, out: &Outgoing) -> bool {
             .send();
         return false;
     }
-    push_to_all(&s.state, out);
+    deliver::to_everyone(&s.state, payload);
     true
 }

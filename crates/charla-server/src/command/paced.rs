@@ -27,7 +27,9 @@ pub trait Paced: Send + Debug {
 }
 
 /// Whether the session's queue has room for more lines of a paced reply.
+/// The lines produced so far are queued first, so that the queue's level counts them.
 pub fn has_room(s: &Session, until: usize) -> bool {
+    s.flush();
     s.client.queue.len_bytes() < until && !s.client.queue.is_closed()
 }
 

@@ -4,6 +4,7 @@ use charla_proto::LineBuilder;
 use charla_proto::numeric::ERR_NOSUCHCHANNEL;
 
 use crate::command::{Flow, split_list};
+use crate::deliver::Payload;
 use crate::event::ServerEvent;
 use crate::outbound::Outgoing;
 use crate::session::Session;
@@ -24,26 +25,22 @@ pub fn part_one(s: &Session, name: &str, reason: Option<&str>) {
         return;
     };
     let source = s.client.source();
-    let mut st = ch.state.lock();
-    if st.member(s.client.id).is_none() {
-        drop(st);
-        s.err_not_on_channel(&ch.name);
-        return;
-    }
     let mut line = LineBuilder::new();
     line.source(&source).command("PART").param(&ch.name);
     if let Some(r) = reason {
         line.trailing(r);
     }
-    let out = Outgoing::new(line);
-    st.broadcast(&out, None);
-    st.remove(s.client.id);
-    s.client
-        .info
-        .write()
-        .channels
-        .retain(|c| !std::sync::Arc::ptr_eq(c, &ch));
-    drop(st);
+    if ch
+        .part(
+            &s.client,
+            &Payload::new(Outgoing::new(line)),
+            Some(s.actor()),
+        )
+        .is_err()
+    {
+        s.err_not_on_channel(&ch.name);
+        return;
+    }
     s.state.drop_channel_if_empty(&ch);
     s.state.emit(ServerEvent::Parted {
         nick: s.client.nick(),

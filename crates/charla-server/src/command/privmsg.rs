@@ -18,6 +18,7 @@ use charla_proto::{LineBuilder, Message};
 
 use crate::caps::Cap;
 use crate::command::{Flow, oper, split_list};
+use crate::deliver::{self, Payload};
 use crate::event::{MessageKind, ServerEvent};
 use crate::outbound::Outgoing;
 use crate::session::Session;
@@ -84,8 +85,14 @@ pub fn message(s: &mut Session, msg: &Message<'_>, kind: Kind) -> Flow {
         if kind != Kind::Tagmsg {
             line.trailing(text);
         }
-        Outgoing::new(line)
-            .with_client_tags(client_tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        let out = Outgoing::new(line)
+            .with_client_tags(client_tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        // TAGMSG carries nothing but tags: only `message-tags` clients can take it.
+        if kind == Kind::Tagmsg {
+            Payload::only_with(Cap::MessageTags, out)
+        } else {
+            Payload::new(out)
+        }
     };
     // Each distinct target once: `PRIVMSG #a,#A,#a` must not multiply the fan-out.
     let mut seen: Vec<String> = Vec::new();
@@ -143,22 +150,13 @@ fn no_such_nick(s: &Session, target: &str, kind: Kind) {
     }
 }
 
-/// Whether a member with the given prefixes gets a STATUSMSG line for `status`.
-fn status_allows(status: Option<char>, op: bool, voice: bool) -> bool {
-    match status {
-        None => true,
-        Some('@') => op,
-        Some(_) => op || voice,
-    }
-}
-
 /// Delivers to a channel's members; returns the target as shown (status prefix and the
 /// channel's own name) when it was delivered.
 fn to_channel(
     s: &Session,
     name: &str,
     status: Option<char>,
-    build: &dyn Fn(&str) -> Outgoing,
+    build: &dyn Fn(&str) -> Payload,
     kind: Kind,
     source: &str,
 ) -> Option<String> {
@@ -170,17 +168,12 @@ fn to_channel(
         Some(prefix) => format!("{prefix}{}", ch.name),
         None => ch.name.to_string(),
     };
-    let out = build(&shown);
-    let me = s.client.id;
+    let payload = build(&shown);
     let echo = s.client.has_cap(Cap::EchoMessage);
-    let st = ch.state.lock();
-    let may_send = match st.member(me) {
-        Some(m) if m.op || m.voice => true,
-        Some(_) => !st.modes.moderated && !st.is_banned(source),
-        None => !st.modes.no_external && !st.modes.moderated && !st.is_banned(source),
-    };
-    if !may_send {
-        drop(st);
+    if ch
+        .message(s.client.id, source, status, echo, &payload, Some(s.actor()))
+        .is_err()
+    {
         if kind != Kind::Notice {
             s.num(ERR_CANNOTSENDTOCHAN)
                 .p(&ch.name)
@@ -189,19 +182,6 @@ fn to_channel(
         }
         return None;
     }
-    for m in &st.members {
-        let caps = m.client.caps();
-        if kind == Kind::Tagmsg && !caps.has(Cap::MessageTags) {
-            continue;
-        }
-        if m.client.id == me {
-            if echo {
-                let _ = m.client.queue.push(out.for_caps(caps));
-            }
-        } else if status_allows(status, m.op, m.voice) {
-            let _ = m.client.queue.push(out.for_caps(caps));
-        }
-    }
     Some(shown)
 }
 
@@ -209,7 +189,7 @@ fn to_channel(
 fn to_user(
     s: &Session,
     target: &str,
-    build: &dyn Fn(&str) -> Outgoing,
+    build: &dyn Fn(&str) -> Payload,
     kind: Kind,
 ) -> Option<String> {
     let Some(t) = s
@@ -224,21 +204,15 @@ fn to_user(
         let info = t.info.read();
         (info.nick.clone(), info.away.clone())
     };
-    let out = build(&nick);
-    let caps = t.caps();
-    if kind != Kind::Tagmsg || caps.has(Cap::MessageTags) {
-        let _ = t.queue.push(out.for_caps(caps));
-    }
+    let payload = build(&nick);
+    deliver::to_client(&t, &payload, Some(s.actor()));
     if kind == Kind::Privmsg
         && let Some(away) = away
     {
         s.num(RPL_AWAY).p(&nick).t(&away).send();
     }
     if s.client.has_cap(Cap::EchoMessage) && t.id != s.client.id {
-        let mine = s.client.caps();
-        if kind != Kind::Tagmsg || mine.has(Cap::MessageTags) {
-            s.send_bytes(out.for_caps(mine));
-        }
+        deliver::to_client(&s.client, &payload, Some(s.actor()));
     }
     Some(nick)
 }

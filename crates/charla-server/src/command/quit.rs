@@ -4,6 +4,7 @@
 
 use charla_proto::LineBuilder;
 
+use crate::deliver::{self, Payload};
 use crate::outbound::Outgoing;
 use crate::session::Session;
 
@@ -19,18 +20,7 @@ pub fn leave_everything(s: &Session, reason: &str) {
     }
     let mut line = LineBuilder::new();
     line.source(&source).command("QUIT").trailing(reason);
-    let out = Outgoing::new(line);
-    let mut told = std::collections::HashSet::new();
-    told.insert(s.client.id);
-    for ch in &channels {
-        let mut st = ch.state.lock();
-        st.remove(s.client.id);
-        for m in &st.members {
-            if told.insert(m.client.id) {
-                let _ = m.client.queue.push(out.for_caps(m.client.caps()));
-            }
-        }
-    }
+    deliver::to_peers_leaving(&s.client, &channels, &Payload::new(Outgoing::new(line)));
     for ch in &channels {
         s.state.drop_channel_if_empty(ch);
     }

@@ -5,6 +5,7 @@ use charla_proto::LineBuilder;
 
 use crate::caps::Cap;
 use crate::command::Flow;
+use crate::deliver::{self, Payload};
 use crate::outbound::Outgoing;
 use crate::session::Session;
 
@@ -25,8 +26,7 @@ pub fn setname(s: &mut Session, p: &[&str]) -> Flow {
     };
     let mut line = LineBuilder::new();
     line.source(&source).command("SETNAME").trailing(name);
-    let out = Outgoing::new(line);
-    s.state
-        .send_to_peers(&s.client, &out, true, |c| c.has_cap(Cap::Setname));
+    let payload = Payload::only_with(Cap::Setname, Outgoing::new(line));
+    deliver::to_peers(&s.client, &payload, true, Some(s.actor()), |_| true);
     Flow::Continue
 }

@@ -6,8 +6,9 @@ use charla_proto::LineBuilder;
 use charla_proto::numeric::{ERR_NOSUCHCHANNEL, RPL_NOTOPIC, RPL_TOPIC, RPL_TOPICWHOTIME};
 use charla_proto::validate::TOPICLEN;
 
-use crate::channel::{Channel, Topic};
+use crate::channel::{Channel, Denied, Topic};
 use crate::command::Flow;
+use crate::deliver::Payload;
 use crate::event::ServerEvent;
 use crate::outbound::Outgoing;
 use crate::session::Session;
@@ -32,10 +33,7 @@ pub fn topic(s: &mut Session, p: &[&str]) -> Flow {
         return Flow::Continue;
     };
     let Some(text) = p.get(1) else {
-        let (member, secret) = {
-            let st = ch.state.lock();
-            (st.member(s.client.id).is_some(), st.modes.secret)
-        };
+        let (member, secret) = ch.read(|st| (st.member(s.client.id).is_some(), st.modes.secret));
         if secret && !member {
             s.err_not_on_channel(&ch.name);
         } else {
@@ -48,18 +46,7 @@ pub fn topic(s: &mut Session, p: &[&str]) -> Flow {
         let info = s.client.info.read();
         (info.source(&s.client.host), info.nick.clone())
     };
-    let mut st = ch.state.lock();
-    let Some(me) = st.member(s.client.id) else {
-        drop(st);
-        s.err_not_on_channel(&ch.name);
-        return Flow::Continue;
-    };
-    if st.modes.topic_lock && !me.op {
-        drop(st);
-        s.err_chanop_needed(&ch.name);
-        return Flow::Continue;
-    }
-    st.topic = (!text.is_empty()).then(|| Topic {
+    let topic = (!text.is_empty()).then(|| Topic {
         text: text.to_owned(),
         set_by: nick.clone(),
         set_at: SystemTime::now(),
@@ -69,8 +56,18 @@ pub fn topic(s: &mut Session, p: &[&str]) -> Flow {
         .command("TOPIC")
         .param(&ch.name)
         .trailing(text);
-    st.broadcast(&Outgoing::new(line), None);
-    drop(st);
+    let payload = Payload::new(Outgoing::new(line));
+    match ch.set_topic(s.client.id, topic, &payload, Some(s.actor())) {
+        Ok(()) => {}
+        Err(Denied::NotOperator) => {
+            s.err_chanop_needed(&ch.name);
+            return Flow::Continue;
+        }
+        Err(_) => {
+            s.err_not_on_channel(&ch.name);
+            return Flow::Continue;
+        }
+    }
     s.state.emit(ServerEvent::TopicChanged {
         channel: ch.name.clone(),
         by: nick,
@@ -81,7 +78,7 @@ pub fn topic(s: &mut Session, p: &[&str]) -> Flow {
 
 /// RPL_TOPIC and RPL_TOPICWHOTIME, or RPL_NOTOPIC when `say_none` and there is no topic.
 pub fn send_topic(s: &Session, ch: &Channel, say_none: bool) {
-    let topic = ch.state.lock().topic.clone();
+    let topic = ch.read(|st| st.topic.clone());
     match topic {
         Some(t) => {
             s.num(RPL_TOPIC).p(&ch.name).t(&t.text).send();

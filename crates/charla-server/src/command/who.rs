@@ -45,14 +45,13 @@ fn who_channel(s: &mut Session, name: &str) {
         end(s, name);
         return;
     };
-    let (member, secret, members) = {
-        let st = ch.state.lock();
+    let (member, secret, members) = ch.read(|st| {
         (
             st.member(s.client.id).is_some(),
             st.modes.secret,
             st.members.len(),
         )
-    };
+    });
     s.penalty += command::work_penalty(members);
     if secret && !member {
         end(s, name);
@@ -84,24 +83,22 @@ struct WhoChannel {
 impl Paced for WhoChannel {
     fn produce(&mut self, s: &Session, until: usize) -> bool {
         while paced::has_room(s, until) {
-            let rows = {
-                let st = self.ch.state.lock();
+            let (rows, done) = self.ch.read(|st| {
                 let piece = st.members.iter().skip(self.next).take(MEMBERS_PER_PIECE);
                 let rows: Vec<(Arc<Client>, &'static str)> = piece
                     .filter(|m| self.member || !m.client.info.read().modes.invisible)
                     .map(|m| (m.client.clone(), m.prefixes(self.multi)))
                     .collect();
                 self.next = (self.next + MEMBERS_PER_PIECE).min(st.members.len());
-                if self.next >= st.members.len() {
-                    drop(st);
-                    for (c, prefix) in rows {
-                        reply(s, &self.ch.name, &c, prefix);
-                    }
-                    end(s, &self.target);
-                    return false;
+                (rows, self.next >= st.members.len())
+            });
+            if done {
+                for (c, prefix) in rows {
+                    reply(s, &self.ch.name, &c, prefix);
                 }
-                rows
-            };
+                end(s, &self.target);
+                return false;
+            }
             for (c, prefix) in rows {
                 reply(s, &self.ch.name, &c, prefix);
             }
@@ -129,14 +126,7 @@ fn who_mask(s: &mut Session, pattern: &str) {
         let channels = s.client.info.read().channels.clone();
         channels
             .iter()
-            .flat_map(|ch| {
-                ch.state
-                    .lock()
-                    .members
-                    .iter()
-                    .map(|m| m.client.id)
-                    .collect::<Vec<_>>()
-            })
+            .flat_map(|ch| ch.read(|st| st.members.iter().map(|m| m.client.id).collect::<Vec<_>>()))
             .collect()
     };
     let mut clients = s.state.all_clients();

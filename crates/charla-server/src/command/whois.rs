@@ -57,9 +57,13 @@ pub fn whois(s: &mut Session, p: &[&str]) -> Flow {
     let shown: Vec<String> = channels
         .iter()
         .filter_map(|ch| {
-            let st = ch.state.lock();
-            let visible = !st.modes.secret || asking_self || st.member(me).is_some();
-            let prefix = st.member(t.id).map(|m| m.prefixes(multi)).unwrap_or("");
+            let (visible, prefix) = ch.read(|st| {
+                let visible = !st.modes.secret || asking_self || st.member(me).is_some();
+                (
+                    visible,
+                    st.member(t.id).map(|m| m.prefixes(multi)).unwrap_or(""),
+                )
+            });
             visible.then(|| format!("{prefix}{}", ch.name))
         })
         .collect();

@@ -1,0 +1,297 @@
+//! The one way out for lines to other clients: "this line goes to this audience".
+//!
+//! Handlers say what happened and to whom; only this module, and the [`Channel`] methods that
+//! call it while they hold their lock, put lines into send queues. What every delivery needs is
+//! therefore added here once:
+//!
+//! - the variant each recipient's capabilities ask for ([`Payload`]: one encoding shared by
+//!   refcount, a capability gate, a fallback line for those without it);
+//! - the acting client's own copy ([`Actor`]): a command's replies are collected
+//!   ([`Replies`]) so that labeled-response and BATCH can wrap them, and a line the command sends
+//!   to its own client (a JOIN, an echoed PRIVMSG) goes out after the replies collected before it
+//!   and in its place among other people's lines, so that the client sees its channel in the
+//!   same order as every other member;
+//! - next (DESIGN.md): history committed before fan-out, message ids and metrics, and a remote
+//!   node as one more recipient (one copy per node, not per member).
+//!
+//! Audiences: one client ([`to_client`]), a channel's members (`Channel` methods, through
+//! [`to_members`]), everyone who shares a channel with a client ([`to_peers`]), every registered
+//! user ([`to_everyone`]), users with `+w` ([`to_wallops`]).
+//!
+//! A push never blocks: a full queue closes itself, and its own connection task ends that
+//! session ("SendQ exceeded").
+
+use std::cell::Cell;
+use std::collections::HashSet;
+
+use crate::caps::{Cap, CapSet};
+use crate::channel::{Channel, Member};
+use crate::client::{Client, ConnectionId};
+use crate::outbound::{Line, Outgoing};
+use crate::sendq::SendQueue;
+use crate::state::State;
+
+/// Who gets which variant of a payload.
+#[derive(Debug)]
+enum Gate {
+    /// Everyone gets the line.
+    All,
+    /// Only recipients with this capability get the line.
+    Cap(Cap),
+    /// Recipients with this capability get the line, the others the fallback.
+    Fallback(Cap, Outgoing),
+}
+
+/// One line to deliver, in the variants its recipients may need: encoded once, shared by
+/// refcount with every recipient of a variant.
+#[derive(Debug)]
+pub struct Payload {
+    line: Outgoing,
+    gate: Gate,
+}
+
+impl Payload {
+    /// A line every recipient gets.
+    pub fn new(line: Outgoing) -> Self {
+        Payload {
+            line,
+            gate: Gate::All,
+        }
+    }
+
+    /// A line only recipients with `cap` get (e.g. AWAY for `away-notify`, TAGMSG for
+    /// `message-tags`).
+    pub fn only_with(cap: Cap, line: Outgoing) -> Self {
+        Payload {
+            line,
+            gate: Gate::Cap(cap),
+        }
+    }
+
+    /// `line` for recipients with `cap`, `fallback` for the others (e.g. the `extended-join`
+    /// form of JOIN and the plain one).
+    pub fn or_else(cap: Cap, line: Outgoing, fallback: Outgoing) -> Self {
+        Payload {
+            line,
+            gate: Gate::Fallback(cap, fallback),
+        }
+    }
+
+    /// The bytes for a recipient with capabilities `caps`, if it gets this payload at all.
+    pub fn for_caps(&self, caps: CapSet) -> Option<Line> {
+        match &self.gate {
+            Gate::All => Some(self.line.for_caps(caps)),
+            Gate::Cap(cap) => caps.has(*cap).then(|| self.line.for_caps(caps)),
+            Gate::Fallback(cap, _) if caps.has(*cap) => Some(self.line.for_caps(caps)),
+            Gate::Fallback(_, fallback) => Some(fallback.for_caps(caps)),
+        }
+    }
+}
+
+impl From<Outgoing> for Payload {
+    fn from(line: Outgoing) -> Self {
+        Payload::new(line)
+    }
+}
+
+/// A command's replies to its own client, collected while it runs and queued when it ends (or
+/// earlier, when the command sends its client a line through a delivery: see [`Actor`]).
+///
+/// A `Cell` (taken and put back), not a `RefCell`: every connection has one, idle or not, and
+/// the borrow flag would cost each of them 8 bytes. Only the connection's own task touches it.
+#[derive(Default)]
+pub struct Replies {
+    lines: Cell<Vec<Line>>,
+}
+
+impl std::fmt::Debug for Replies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let lines = self.lines.take();
+        let count = lines.len();
+        self.lines.set(lines);
+        f.debug_struct("Replies").field("lines", &count).finish()
+    }
+}
+
+impl Replies {
+    /// Adds a reply.
+    pub fn push(&self, line: Line) {
+        let mut lines = self.lines.take();
+        lines.push(line);
+        self.lines.set(lines);
+    }
+
+    /// Queues the collected replies, in order, into the client's `queue`.
+    pub fn flush(&self, queue: &SendQueue) {
+        for line in self.lines.take() {
+            // A full queue closes itself and ends the session; the rest need not be queued.
+            if queue.push(line).is_err() {
+                break;
+            }
+        }
+    }
+
+    /// Whether no reply waits.
+    pub fn is_empty(&self) -> bool {
+        let lines = self.lines.take();
+        let empty = lines.is_empty();
+        self.lines.set(lines);
+        empty
+    }
+}
+
+/// The connection whose command causes a delivery: its own copy of the line goes out after
+/// the replies it has collected so far.
+#[derive(Debug, Clone, Copy)]
+pub struct Actor<'a> {
+    /// The acting connection.
+    pub id: ConnectionId,
+    /// Its command's replies.
+    pub replies: &'a Replies,
+}
+
+/// Pushes `payload` to `client` in the variant it needs (if it gets this payload at all).
+fn push(client: &Client, payload: &Payload, actor: Option<Actor<'_>>) {
+    let Some(line) = payload.for_caps(client.caps()) else {
+        return;
+    };
+    if let Some(actor) = actor
+        && actor.id == client.id
+    {
+        actor.replies.flush(&client.queue);
+    }
+    // A full queue closes itself; its own task ends that session.
+    let _ = client.queue.push(line);
+}
+
+/// To one client.
+pub fn to_client(client: &Client, payload: &Payload, actor: Option<Actor<'_>>) {
+    push(client, payload, actor);
+}
+
+/// To the members of a channel that `keep` accepts. Called by [`Channel`] methods with the
+/// channel's lock held: that is what gives every member the same order.
+pub(crate) fn to_members(
+    members: &[Member],
+    payload: &Payload,
+    actor: Option<Actor<'_>>,
+    mut keep: impl FnMut(&Member) -> bool,
+) {
+    for m in members.iter().filter(|m| keep(m)) {
+        push(&m.client, payload, actor);
+    }
+}
+
+/// Once to every client sharing a channel with `client` that `keep` accepts, and to `client`
+/// itself when `include_self`.
+pub fn to_peers(
+    client: &Client,
+    payload: &Payload,
+    include_self: bool,
+    actor: Option<Actor<'_>>,
+    keep: impl Fn(&Client) -> bool,
+) {
+    let channels = client.info.read().channels.clone();
+    let mut seen: HashSet<ConnectionId> = HashSet::new();
+    seen.insert(client.id);
+    if include_self {
+        push(client, payload, actor);
+    }
+    for ch in channels {
+        ch.fan_out(payload, actor, |m| {
+            seen.insert(m.client.id) && keep(&m.client)
+        });
+    }
+}
+
+/// Tells every client sharing a channel with `client` (once each) that it left, and takes it
+/// out of all its channels: QUIT, whatever ended the session.
+pub fn to_peers_leaving(client: &Client, channels: &[std::sync::Arc<Channel>], payload: &Payload) {
+    let mut told: HashSet<ConnectionId> = HashSet::new();
+    told.insert(client.id);
+    for ch in channels {
+        ch.remove_and_tell(client.id, payload, &mut told);
+    }
+}
+
+/// To every registered user.
+pub fn to_everyone(state: &State, payload: &Payload) {
+    for c in state.all_clients() {
+        if c.info.read().registered {
+            push(&c, payload, None);
+        }
+    }
+}
+
+/// To every registered user with mode `+w`.
+pub fn to_wallops(state: &State, payload: &Payload) {
+    for c in state.all_clients() {
+        let wants = {
+            let info = c.info.read();
+            info.registered && info.modes.wallops
+        };
+        if wants {
+            push(&c, payload, None);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use charla_proto::LineBuilder;
+
+    fn line(text: &str) -> Outgoing {
+        let mut b = LineBuilder::new();
+        b.source("a!b@c")
+            .command("NOTICE")
+            .param("x")
+            .trailing(text);
+        Outgoing::new(b)
+    }
+
+    #[test]
+    fn gates_pick_the_variant_by_capability() {
+        let with = CapSet(Cap::ExtendedJoin.bit());
+        let without = CapSet::default();
+        let all = Payload::new(line("all"));
+        assert!(all.for_caps(without).is_some());
+        let gated = Payload::only_with(Cap::ExtendedJoin, line("gated"));
+        assert!(gated.for_caps(with).is_some());
+        assert!(gated.for_caps(without).is_none());
+        let either = Payload::or_else(Cap::ExtendedJoin, line("ext"), line("plain"));
+        let got = either.for_caps(without).expect("fallback");
+        assert!(got.ends_with(b":plain\r\n"));
+        let got = either.for_caps(with).expect("line");
+        assert!(got.ends_with(b":ext\r\n"));
+    }
+
+    #[test]
+    fn the_actors_own_copy_comes_after_its_replies() {
+        let queue = SendQueue::new(1 << 20);
+        let replies = Replies::default();
+        replies.push(Line::from("first\r\n".to_owned()));
+        let client = Client::new(ConnectionId(7), "127.0.0.1:1".parse().expect("addr"), queue);
+        let actor = Actor {
+            id: client.id,
+            replies: &replies,
+        };
+        to_client(&client, &Payload::new(line("echo")), Some(actor));
+        replies.push(Line::from("after\r\n".to_owned()));
+        replies.flush(&client.queue);
+        let mut out = std::collections::VecDeque::new();
+        client.queue.take_all(&mut out, futures_noop_waker());
+        let got: Vec<String> = out
+            .iter()
+            .map(|l| String::from_utf8_lossy(l).into_owned())
+            .collect();
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0], "first\r\n");
+        assert!(got[1].ends_with(":echo\r\n"));
+        assert_eq!(got[2], "after\r\n");
+    }
+
+    fn futures_noop_waker() -> &'static std::task::Waker {
+        std::task::Waker::noop()
+    }
+}
