@@ -13,6 +13,8 @@
 //!   skeletons (UTS #39).
 //! - [`validate`]: what a valid nick and channel name is.
 //! - [`limits`]: the protocol's size limits.
+//! - [`sasl`]: SASL for `AUTHENTICATE`: the base64 chunk framing, `PLAIN` and `SCRAM-SHA-256`
+//!   for both the server and the client.
 //!
 //! The parser and serialiser are checked against the ircdocs parser test vectors
 //! (`tests/parser_tests.rs`), by property tests (`tests/roundtrip.rs`) and by cargo-fuzz
@@ -27,6 +29,7 @@ pub mod line;
 pub mod message;
 pub mod mode;
 pub mod numeric;
+pub mod sasl;
 pub mod tags;
 pub mod validate;
 
