@@ -50,6 +50,24 @@ pub struct Tag<'a> {
     pub value: Cow<'a, str>,
 }
 
+/// The tags of a raw tag section (a line's tags without the leading `@`), in order, values
+/// unescaped. Empty items (`;;`) are skipped.
+pub fn parse_tags(raw_tags: &str) -> impl Iterator<Item = Tag<'_>> {
+    raw_tags
+        .split(';')
+        .filter(|i| !i.is_empty())
+        .map(|item| match item.split_once('=') {
+            Some((key, value)) => Tag {
+                key,
+                value: tags::unescape(value),
+            },
+            None => Tag {
+                key: item,
+                value: Cow::Borrowed(""),
+            },
+        })
+}
+
 impl<'a> Message<'a> {
     /// Parses one line. A trailing CR LF (or lone LF or CR) is ignored.
     pub fn parse(line: &'a str) -> Result<Self, ParseError> {
@@ -116,19 +134,7 @@ impl<'a> Message<'a> {
 
     /// The tags, in order, values unescaped. Empty items (`;;`) are skipped.
     pub fn tags(&self) -> impl Iterator<Item = Tag<'a>> + 'a {
-        self.raw_tags
-            .split(';')
-            .filter(|i| !i.is_empty())
-            .map(|item| match item.split_once('=') {
-                Some((key, value)) => Tag {
-                    key,
-                    value: tags::unescape(value),
-                },
-                None => Tag {
-                    key: item,
-                    value: Cow::Borrowed(""),
-                },
-            })
+        parse_tags(self.raw_tags)
     }
 
     /// The value of the last tag named `key` (later duplicates win, as the spec says).

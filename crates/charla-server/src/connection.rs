@@ -290,11 +290,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 };
                 handle_frame(&mut self.session, frame)
             };
-            if let Flow::Wait(deferred) = flow {
+            if let Flow::Wait(pending) = flow {
                 // What the command said before it had to wait goes out now.
                 self.session.flush();
-                // Rare (OPER): boxed, so that the wait does not make every task bigger.
-                flow = Box::pin(command::finish(&mut self.session, *deferred)).await;
+                // Rare (a password check, the store): the future is boxed, so that the wait
+                // does not make every task bigger.
+                flow = Box::pin(wait_for(&mut self.session, pending)).await;
             }
             self.session.flush();
             // Expensive commands cost extra flood tokens.
@@ -539,6 +540,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         })
         .await;
     }
+}
+
+/// Runs a command's part that must wait. Its own (thin) box around the handler's future: a
+/// fat `Pin<Box<dyn Future>>` held across the wait would make every connection's task bigger.
+async fn wait_for(session: &mut Session, pending: Box<command::Pending>) -> Flow {
+    pending.run(session).await
 }
 
 /// The exit a command's flow asks for, if any.

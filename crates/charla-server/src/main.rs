@@ -182,7 +182,7 @@ fn hash_password() -> anyhow::Result<()> {
         .context("cannot read the password")?;
     let password = line.trim_end_matches(['\r', '\n']);
     anyhow::ensure!(!password.is_empty(), "empty password");
-    let hash = charla_server::command::oper::hash_password(password)
+    let hash = charla_server::account::password::hash_password(password)
         .map_err(|e| anyhow::anyhow!("cannot hash: {e}"))?;
     println!("{hash}");
     Ok(())

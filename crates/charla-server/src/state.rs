@@ -32,6 +32,7 @@ use charla_proto::isupport::IsupportBuilder;
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::broadcast;
 
+use crate::account::password::Hasher;
 use crate::account::throttle::AuthThrottle;
 use crate::channel::Channel;
 use crate::client::{Client, ConnectionId};
@@ -105,6 +106,8 @@ pub struct State {
     pub isupport: IsupportBuilder,
     /// Failed password attempts by address.
     pub auth_throttle: AuthThrottle,
+    /// The pool that hashes and checks passwords.
+    pub hasher: Hasher,
     nicks: RwLock<NameIndex<Arc<Client>>>,
     channels: RwLock<NameIndex<Arc<Channel>>>,
     clients: RwLock<HashMap<ConnectionId, Arc<Client>>>,
@@ -125,6 +128,7 @@ impl State {
             motd,
             created: SystemTime::now(),
             auth_throttle: AuthThrottle::default(),
+            hasher: Hasher::default(),
             nicks: RwLock::default(),
             channels: RwLock::default(),
             clients: RwLock::default(),

@@ -42,11 +42,13 @@ fn hash_password_prints_a_verifiable_phc_string() {
     let hash = String::from_utf8(out.stdout).expect("utf8");
     let hash = hash.trim();
     assert!(hash.starts_with("$argon2id$"), "{hash}");
-    assert!(charla_server::command::oper::verify_password(
+    assert!(charla_server::account::password::verify_password(
         hash,
         "contraseña"
     ));
-    assert!(!charla_server::command::oper::verify_password(hash, "otra"));
+    assert!(!charla_server::account::password::verify_password(
+        hash, "otra"
+    ));
 }
 
 #[test]

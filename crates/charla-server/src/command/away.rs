@@ -7,16 +7,16 @@ use charla_proto::validate::AWAYLEN;
 
 use crate::caps::Cap;
 use crate::command::Flow;
+use crate::command::table::Args;
 use crate::command::topic::truncate;
 use crate::deliver::{self, Payload};
 use crate::outbound::Outgoing;
 use crate::session::Session;
 
 /// `AWAY [<text>]`: with text, away; without (or empty), back.
-pub fn away(s: &mut Session, p: &[&str]) -> Flow {
+pub fn away(s: &mut Session, p: Args<'_, 0>) -> Flow {
     let text = p
         .first()
-        .copied()
         .filter(|t| !t.is_empty())
         .map(|t| truncate(t, AWAYLEN).to_owned());
     let source = {

@@ -4,12 +4,13 @@
 use charla_proto::numeric::ERR_INVALIDCAPCMD;
 
 use crate::caps::{Cap, CapSet};
+use crate::command::table::Args;
 use crate::command::{Flow, registration};
 use crate::session::Session;
 
 /// `CAP <subcommand> [...]`.
-pub fn cap(s: &mut Session, p: &[&str]) -> Flow {
-    let sub = p[0].to_ascii_uppercase();
+pub fn cap(s: &mut Session, p: Args<'_, 1>) -> Flow {
+    let sub = p.req[0].to_ascii_uppercase();
     match sub.as_str() {
         "LS" => {
             if !s.reg.done {
@@ -38,7 +39,7 @@ pub fn cap(s: &mut Session, p: &[&str]) -> Flow {
             if !s.reg.done {
                 s.reg.cap_negotiating = true;
             }
-            let requested = p.get(1).copied().unwrap_or("");
+            let requested = p.get(1).unwrap_or("");
             let mut caps = s.client.caps();
             let mut ok = true;
             for item in requested.split(' ').filter(|x| !x.is_empty()) {
@@ -68,7 +69,7 @@ pub fn cap(s: &mut Session, p: &[&str]) -> Flow {
         }
         _ => {
             s.num(ERR_INVALIDCAPCMD)
-                .p(p[0])
+                .p(p.req[0])
                 .t("Invalid CAP command")
                 .send();
         }

@@ -11,11 +11,17 @@ use charla_proto::numeric::{
 
 use crate::command::Flow;
 use crate::command::registration::VERSION;
+use crate::command::table::Args;
 use crate::session::Session;
 use crate::timefmt;
 
 /// `MOTD`: 375, 372 per line, 376 — or 422 when there is none.
-pub fn motd(s: &Session) -> Flow {
+pub fn motd(s: &mut Session, _: Args<'_, 0>) -> Flow {
+    send_motd(s)
+}
+
+/// The reply of MOTD, also part of the welcome burst.
+pub fn send_motd(s: &Session) -> Flow {
     match &s.state.motd {
         Some(lines) => {
             s.num(RPL_MOTDSTART)
@@ -32,7 +38,12 @@ pub fn motd(s: &Session) -> Flow {
 }
 
 /// `LUSERS`: 251–255, 265, 266.
-pub fn lusers(s: &Session) -> Flow {
+pub fn lusers(s: &mut Session, _: Args<'_, 0>) -> Flow {
+    send_lusers(s)
+}
+
+/// The reply of LUSERS, also part of the welcome burst.
+pub fn send_lusers(s: &Session) -> Flow {
     let (users, invisible, opers, unknown) = s.state.counts();
     let channels = s.state.channel_count();
     s.num(RPL_LUSERCLIENT)
@@ -73,7 +84,7 @@ pub fn lusers(s: &Session) -> Flow {
 }
 
 /// `VERSION`: 351 and the ISUPPORT tokens again.
-pub fn version(s: &Session) -> Flow {
+pub fn version(s: &mut Session, _: Args<'_, 0>) -> Flow {
     s.num(RPL_VERSION)
         .p(VERSION)
         .p(s.state.name())
@@ -84,7 +95,7 @@ pub fn version(s: &Session) -> Flow {
 }
 
 /// `INFO` (<https://modern.ircdocs.horse/#info-message>): 371 lines about the server, then 374.
-pub fn info(s: &Session) -> Flow {
+pub fn info(s: &mut Session, _: Args<'_, 0>) -> Flow {
     let started = format!("Up since {}", timefmt::readable(s.state.created));
     let lines = [
         VERSION,
@@ -101,7 +112,7 @@ pub fn info(s: &Session) -> Flow {
 }
 
 /// `TIME`: 391 with the server's time.
-pub fn time(s: &Session) -> Flow {
+pub fn time(s: &mut Session, _: Args<'_, 0>) -> Flow {
     let now = SystemTime::now();
     s.num(RPL_TIME)
         .p(s.state.name())

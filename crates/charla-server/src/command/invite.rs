@@ -9,13 +9,14 @@ use charla_proto::numeric::{
 use crate::caps::Cap;
 use crate::channel::Denied;
 use crate::command::Flow;
+use crate::command::table::Args;
 use crate::deliver::{self, Payload};
 use crate::outbound::Outgoing;
 use crate::session::Session;
 
 /// `INVITE <nickname> <channel>`.
-pub fn invite(s: &mut Session, p: &[&str]) -> Flow {
-    let (nick, channel) = (p[0], p[1]);
+pub fn invite(s: &mut Session, p: Args<'_, 2>) -> Flow {
+    let (nick, channel) = (p.req[0], p.req[1]);
     let Some(target) = s.state.find_nick(nick).filter(|c| c.info.read().registered) else {
         s.num(ERR_NOSUCHNICK)
             .p(nick)

@@ -15,6 +15,7 @@ use charla_proto::validate::{ChannelError, check_channel};
 
 use crate::caps::Cap;
 use crate::channel::{JoinError, JoinRefused, Joiner};
+use crate::command::table::Args;
 use crate::command::{Flow, names, part, split_list, topic};
 use crate::deliver::Payload;
 use crate::event::ServerEvent;
@@ -22,8 +23,8 @@ use crate::outbound::Outgoing;
 use crate::session::Session;
 
 /// `JOIN <channel>{,<channel>} [<key>{,<key>}]` or `JOIN 0`.
-pub fn join(s: &mut Session, p: &[&str]) -> Flow {
-    if p[0] == "0" {
+pub fn join(s: &mut Session, p: Args<'_, 1>) -> Flow {
+    if p.req[0] == "0" {
         let channels: Vec<String> = s
             .client
             .info
@@ -38,7 +39,7 @@ pub fn join(s: &mut Session, p: &[&str]) -> Flow {
         return Flow::Continue;
     }
     let mut keys = p.get(1).map(|k| k.split(',')).into_iter().flatten();
-    for name in split_list(p[0]) {
+    for name in split_list(p.req[0]) {
         let key = keys.next().filter(|k| !k.is_empty());
         join_one(s, name, key);
     }

@@ -8,6 +8,7 @@ use charla_proto::numeric::{
 use charla_proto::validate::KICKLEN;
 
 use crate::channel::Denied;
+use crate::command::table::Args;
 use crate::command::topic::truncate;
 use crate::command::{Flow, split_list};
 use crate::deliver::Payload;
@@ -70,15 +71,11 @@ pub fn kick_by_server(
 /// `KICK <channel>{,<channel>} <user>{,<user>} [<comment>]`: one channel and several users, or
 /// as many channels as users, paired in order (RFC 2812 3.2.8). At most
 /// [`MAX_KICK_TARGETS`] users either way.
-pub fn kick(s: &mut Session, p: &[&str]) -> Flow {
-    let channels: Vec<&str> = split_list(p[0]).collect();
-    let users: Vec<&str> = split_list(p[1]).take(MAX_KICK_TARGETS).collect();
+pub fn kick(s: &mut Session, p: Args<'_, 2>) -> Flow {
+    let channels: Vec<&str> = split_list(p.req[0]).collect();
+    let users: Vec<&str> = split_list(p.req[1]).take(MAX_KICK_TARGETS).collect();
     let nick = s.nick();
-    let comment = truncate(
-        p.get(2).copied().filter(|c| !c.is_empty()).unwrap_or(&nick),
-        KICKLEN,
-    )
-    .to_owned();
+    let comment = truncate(p.get(2).filter(|c| !c.is_empty()).unwrap_or(&nick), KICKLEN).to_owned();
     match channels[..] {
         [channel] => kick_from(s, channel, &users, &comment),
         _ if channels.len() == users.len() => {

@@ -9,11 +9,12 @@ use charla_proto::numeric::{RPL_LIST, RPL_LISTEND, RPL_LISTSTART};
 
 use crate::channel::Channel;
 use crate::command::paced::{self, Paced};
+use crate::command::table::Args;
 use crate::command::{self, Flow, split_list};
 use crate::session::Session;
 
 /// `LIST [<channel>{,<channel>}]`.
-pub fn list(s: &mut Session, p: &[&str]) -> Flow {
+pub fn list(s: &mut Session, p: Args<'_, 0>) -> Flow {
     let channels: Vec<Arc<Channel>> = match p.first() {
         Some(names) => split_list(names)
             .filter_map(|n| s.state.channel(n))

@@ -1,11 +1,12 @@
 //! Command handlers, one file per command or small family: a reader finds "what happens on
-//! JOIN" in `join.rs`. [`dispatch`] checks registration and parameter counts that every
-//! command shares, then calls the handler.
+//! JOIN" in `join.rs`, and what every command needs before it runs in one line of the
+//! [`table`]. [`dispatch`] looks the command up, checks registration and the parameter count,
+//! charges its flood cost, then calls the handler.
 //!
-//! Handlers are synchronous: they change the shared state and push encoded lines into send
-//! queues, never touching a socket. The one that must wait (OPER hashes a password on a
-//! blocking thread) returns [`Flow::Wait`] with what it needs, and the connection awaits
-//! [`finish`].
+//! Handlers change the shared state and hand lines for others to [`crate::deliver`]; their own
+//! replies are collected in the session and queued when the command ends. A handler that must
+//! wait (a password check, the store) is async in the table, or returns [`Flow::Wait`] with
+//! what it needs; the connection awaits it before it reads the next line.
 
 pub mod away;
 pub mod cap;
@@ -25,6 +26,7 @@ pub mod privmsg;
 pub mod quit;
 pub mod registration;
 pub mod setname;
+pub mod table;
 pub mod topic;
 pub mod userhost;
 pub mod who;
@@ -34,9 +36,10 @@ use charla_proto::Message;
 use charla_proto::numeric::{ERR_NEEDMOREPARAMS, ERR_NOTREGISTERED, ERR_UNKNOWNCOMMAND};
 
 use crate::session::Session;
+use table::{Handler, Wait};
 
 /// What the session does after a command.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Flow {
     /// Carry on.
     Continue,
@@ -44,52 +47,33 @@ pub enum Flow {
     Quit(String),
     /// The server ends the session for this reason (e.g. a wrong password).
     Close(String),
-    /// The command must wait before it can finish; the connection awaits [`finish`] with it,
-    /// holding nothing else of the line.
-    Wait(Box<Deferred>),
+    /// The command must wait before it can finish: the connection runs this, holding nothing
+    /// else of the line.
+    Wait(Box<Pending>),
 }
 
-/// The part of a command that must wait.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Deferred {
-    /// OPER's password check, on a blocking thread.
-    Oper(oper::OperCheck),
+/// The part of a command that must wait: an async handler and its parameters.
+pub struct Pending {
+    run: fn(&mut Session, Vec<String>) -> Wait<'_>,
+    params: Vec<String>,
 }
 
-/// Finishes a command that had to wait.
-pub async fn finish(s: &mut Session, deferred: Deferred) -> Flow {
-    match deferred {
-        Deferred::Oper(check) => oper::finish_oper(s, check).await,
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The parameters may hold a password.
+        f.debug_struct("Pending").finish_non_exhaustive()
     }
 }
 
-/// Commands allowed before registration (<https://modern.ircdocs.horse/#connection-registration>).
-fn allowed_unregistered(cmd: &str) -> bool {
-    matches!(
-        cmd,
-        "PASS" | "NICK" | "USER" | "CAP" | "PING" | "PONG" | "QUIT"
-    )
-}
-
-/// The least number of parameters each command needs; fewer gets ERR_NEEDMOREPARAMS.
-fn min_params(cmd: &str) -> usize {
-    match cmd {
-        "PASS" | "PING" | "JOIN" | "PART" | "TOPIC" | "MODE" | "WHOWAS" | "ISON" | "USERHOST"
-        | "KILL" | "WALLOPS" | "GLOBAL" | "TAGMSG" | "SETNAME" | "CAP" => 1,
-        "INVITE" | "KICK" | "OPER" => 2,
-        "USER" => 4,
-        _ => 0,
+impl Pending {
+    /// `run` with `params`, once the connection gets to it.
+    pub fn new(run: fn(&mut Session, Vec<String>) -> Wait<'_>, params: Vec<String>) -> Self {
+        Pending { run, params }
     }
-}
 
-/// Extra flood tokens a command costs on top of its line's one: commands whose answer is
-/// large or that change shared state weigh more, as in other servers' fakelag.
-pub fn penalty(cmd: &str) -> u32 {
-    match cmd {
-        "LIST" => 4,
-        "WHO" | "WHOWAS" => 2,
-        "JOIN" | "PART" | "NICK" | "WHOIS" | "NAMES" | "INVITE" => 1,
-        _ => 0,
+    /// Runs it.
+    pub fn run(self, s: &mut Session) -> Wait<'_> {
+        (self.run)(s, self.params)
     }
 }
 
@@ -105,63 +89,35 @@ pub fn work_penalty(items: usize) -> u32 {
 
 /// Runs one parsed line.
 pub fn dispatch(s: &mut Session, msg: &Message<'_>) -> Flow {
-    let cmd = msg.command.to_ascii_uppercase();
-    let cmd = cmd.as_str();
-    s.penalty = penalty(cmd);
-    if !s.reg.done && !allowed_unregistered(cmd) {
-        s.num(ERR_NOTREGISTERED).t("You have not registered").send();
-        return Flow::Continue;
-    }
-    if msg.params.len() < min_params(cmd) {
-        s.num(ERR_NEEDMOREPARAMS)
-            .p(cmd)
-            .t("Not enough parameters")
-            .send();
-        return Flow::Continue;
-    }
-    let p = &msg.params[..];
-    match cmd {
-        "PASS" => registration::pass(s, p),
-        "NICK" => nick::nick(s, p),
-        "USER" => registration::user(s, p),
-        "CAP" => cap::cap(s, p),
-        "PING" => ping::ping(s, p),
-        "PONG" => Flow::Continue,
-        "QUIT" => Flow::Quit(p.first().copied().unwrap_or("").to_owned()),
-        "JOIN" => join::join(s, p),
-        "PART" => part::part(s, p),
-        "PRIVMSG" => privmsg::message(s, msg, privmsg::Kind::Privmsg),
-        "NOTICE" => privmsg::message(s, msg, privmsg::Kind::Notice),
-        "TAGMSG" => privmsg::message(s, msg, privmsg::Kind::Tagmsg),
-        "NAMES" => names::names(s, p),
-        "TOPIC" => topic::topic(s, p),
-        "LIST" => list::list(s, p),
-        "INVITE" => invite::invite(s, p),
-        "KICK" => kick::kick(s, p),
-        "MODE" => mode::mode(s, p),
-        "WHO" => who::who(s, p),
-        "WHOIS" => whois::whois(s, p),
-        "WHOWAS" => whois::whowas(s, p),
-        "AWAY" => away::away(s, p),
-        "ISON" => userhost::ison(s, p),
-        "USERHOST" => userhost::userhost(s, p),
-        "VERSION" => info::version(s),
-        "TIME" => info::time(s),
-        "INFO" => info::info(s),
-        "MOTD" => info::motd(s),
-        "LUSERS" => info::lusers(s),
-        "OPER" => oper::oper(s, p),
-        "KILL" => oper::kill(s, p),
-        "WALLOPS" => oper::wallops(s, p),
-        "GLOBAL" => oper::global(s, p),
-        "SETNAME" => setname::setname(s, p),
-        _ => {
+    let Some(command) = table::find(msg.command) else {
+        if !s.reg.done {
+            s.num(ERR_NOTREGISTERED).t("You have not registered").send();
+        } else {
             s.num(ERR_UNKNOWNCOMMAND)
                 .p(msg.command)
                 .t("Unknown command")
                 .send();
-            Flow::Continue
         }
+        return Flow::Continue;
+    };
+    s.penalty = command.cost;
+    if !s.reg.done && !command.before_registration {
+        s.num(ERR_NOTREGISTERED).t("You have not registered").send();
+        return Flow::Continue;
+    }
+    if msg.params.len() < command.min_params {
+        s.num(ERR_NEEDMOREPARAMS)
+            .p(command.name)
+            .t("Not enough parameters")
+            .send();
+        return Flow::Continue;
+    }
+    match command.handler {
+        Handler::Sync(run) => run(s, msg),
+        Handler::Async(run) => Flow::Wait(Box::new(Pending::new(
+            run,
+            msg.params.iter().map(|p| (*p).to_owned()).collect(),
+        ))),
     }
 }
 

@@ -19,6 +19,7 @@ use charla_proto::validate::is_channel_name;
 
 use crate::channel::{Channel, ChannelState, ListEntry};
 use crate::command::Flow;
+use crate::command::table::Args;
 use crate::deliver::Payload;
 use crate::isupport::{CHANMODES, MODES, PREFIX_MODES, USER_MODES};
 use crate::mask;
@@ -33,11 +34,11 @@ const KEYLEN: usize = 32;
 const MODE_LINE_BUDGET: usize = 300;
 
 /// `MODE <target> [<modestring> [<mode arguments>...]]`.
-pub fn mode(s: &mut Session, p: &[&str]) -> Flow {
-    if is_channel_name(p[0]) {
-        channel_mode(s, p[0], &p[1..]);
+pub fn mode(s: &mut Session, p: Args<'_, 1>) -> Flow {
+    if is_channel_name(p.req[0]) {
+        channel_mode(s, p.req[0], p.from(1));
     } else {
-        user_mode(s, p[0], &p[1..]);
+        user_mode(s, p.req[0], p.from(1));
     }
     Flow::Continue
 }

@@ -7,6 +7,7 @@ use charla_proto::numeric::{RPL_ENDOFNAMES, RPL_NAMREPLY};
 use crate::caps::Cap;
 use crate::channel::Channel;
 use crate::command::paced::{self, Paced};
+use crate::command::table::Args;
 use crate::command::{self, Flow, split_list};
 use crate::session::Session;
 
@@ -14,7 +15,7 @@ use crate::session::Session;
 const NAMES_PER_LINE_BYTES: usize = 380;
 
 /// `NAMES [<channel>{,<channel>}]`.
-pub fn names(s: &mut Session, p: &[&str]) -> Flow {
+pub fn names(s: &mut Session, p: Args<'_, 0>) -> Flow {
     let Some(list) = p.first() else {
         s.num(RPL_ENDOFNAMES).p("*").t("End of /NAMES list").send();
         return Flow::Continue;

@@ -7,6 +7,7 @@ use charla_proto::numeric::{
 };
 use charla_proto::validate::check_nick;
 
+use crate::command::table::Args;
 use crate::command::{Flow, registration};
 use crate::deliver::{self, Payload};
 use crate::event::ServerEvent;
@@ -14,8 +15,8 @@ use crate::outbound::Outgoing;
 use crate::session::Session;
 
 /// `NICK <nickname>`.
-pub fn nick(s: &mut Session, p: &[&str]) -> Flow {
-    let Some(&wanted) = p.first().filter(|n| !n.is_empty()) else {
+pub fn nick(s: &mut Session, p: Args<'_, 0>) -> Flow {
+    let Some(wanted) = p.first().filter(|n| !n.is_empty()) else {
         s.num(ERR_NONICKNAMEGIVEN).t("No nickname given").send();
         return Flow::Continue;
     };

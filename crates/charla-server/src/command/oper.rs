@@ -7,8 +7,10 @@ use charla_proto::numeric::{ERR_NOPRIVILEGES, ERR_NOSUCHNICK, ERR_PASSWDMISMATCH
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
+use crate::account::password::Password;
 use crate::account::throttle::{Admission, FAILURES_PER_CONNECTION};
-use crate::command::{Deferred, Flow};
+use crate::command::Flow;
+use crate::command::table::{Args, Owned};
 use crate::deliver::{self, Payload};
 use crate::event::{MessageKind, ServerEvent};
 use crate::logtext::Escaped;
@@ -19,29 +21,6 @@ use crate::session::Session;
 use crate::state::Counter;
 use crate::state::State;
 
-/// Verifies `password` against an Argon2 PHC string.
-pub fn verify_password(hash: &str, password: &str) -> bool {
-    use argon2::{Argon2, PasswordHash, PasswordVerifier};
-    PasswordHash::new(hash)
-        .map(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
-        .unwrap_or(false)
-}
-
-/// Hashes `password` as an Argon2id PHC string with a random salt.
-pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Error> {
-    use argon2::password_hash::SaltString;
-    use argon2::{Argon2, PasswordHasher};
-    let bytes: [u8; 16] = rand::random();
-    let salt = SaltString::encode_b64(&bytes)?;
-    Ok(Argon2::default()
-        .hash_password(password.as_bytes(), &salt)?
-        .to_string())
-}
-
 /// Why a session is closed after too many wrong passwords.
 const TOO_MANY_FAILURES: &str = "Too many failed password attempts";
 
@@ -51,40 +30,18 @@ fn no_privileges(s: &Session) {
         .send();
 }
 
-/// An OPER waiting for its password check.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OperCheck {
-    name: String,
-    password: String,
-    /// The configured hash for `name`, if there is such an operator.
-    hash: Option<String>,
-}
-
-/// `OPER <name> <password>`: checks what it can at once, and leaves the password check (slow
-/// on purpose) to [`finish_oper`].
-pub fn oper(s: &mut Session, p: &[&str]) -> Flow {
+/// `OPER <name> <password>`. The hash check runs on the hashing pool: Argon2 is slow on
+/// purpose, and must not stall the other sessions of this runtime thread.
+pub async fn oper(s: &mut Session, p: Owned<2>) -> Flow {
+    let [name, password] = p.req;
+    let password = Password::new(password);
     let hash = s
         .state
         .config
         .opers
         .iter()
-        .find(|o| o.name == p[0])
+        .find(|o| o.name == name)
         .map(|o| o.password_hash.clone());
-    Flow::Wait(Box::new(Deferred::Oper(OperCheck {
-        name: p[0].to_owned(),
-        password: p[1].to_owned(),
-        hash,
-    })))
-}
-
-/// Finishes an OPER. The hash check runs on a blocking thread: Argon2 is slow on purpose, and
-/// must not stall the other sessions of this runtime thread.
-pub async fn finish_oper(s: &mut Session, check: OperCheck) -> Flow {
-    let OperCheck {
-        name,
-        password,
-        hash,
-    } = check;
     // Guessing is braked per address: the attempt may have to wait its turn, or be refused.
     let ip = s.client.addr.ip();
     match s.state.auth_throttle.admit(ip, Instant::now()) {
@@ -96,9 +53,7 @@ pub async fn finish_oper(s: &mut Session, check: OperCheck) -> Flow {
         }
     }
     let ok = match hash {
-        Some(hash) => tokio::task::spawn_blocking(move || verify_password(&hash, &password))
-            .await
-            .unwrap_or(false),
+        Some(hash) => s.state.hasher.verify(hash, password).await,
         None => false,
     };
     if !ok {
@@ -133,23 +88,19 @@ pub async fn finish_oper(s: &mut Session, check: OperCheck) -> Flow {
 }
 
 /// `KILL <nick> <comment>`.
-pub fn kill(s: &mut Session, p: &[&str]) -> Flow {
+pub fn kill(s: &mut Session, p: Args<'_, 1>) -> Flow {
     if !s.client.is_oper() {
         no_privileges(s);
         return Flow::Continue;
     }
-    let Some(target) = s.state.find_nick(p[0]) else {
+    let Some(target) = s.state.find_nick(p.req[0]) else {
         s.num(ERR_NOSUCHNICK)
-            .p(p[0])
+            .p(p.req[0])
             .t("No such nick/channel")
             .send();
         return Flow::Continue;
     };
-    let comment = p
-        .get(1)
-        .copied()
-        .filter(|c| !c.is_empty())
-        .unwrap_or("No reason");
+    let comment = p.get(1).filter(|c| !c.is_empty()).unwrap_or("No reason");
     let killer = s.client.nick();
     let mut line = LineBuilder::new();
     line.source(&s.client.source())
@@ -164,7 +115,7 @@ pub fn kill(s: &mut Session, p: &[&str]) -> Flow {
 }
 
 /// `WALLOPS <text>`: to every user with mode +w.
-pub fn wallops(s: &mut Session, p: &[&str]) -> Flow {
+pub fn wallops(s: &mut Session, p: Args<'_, 1>) -> Flow {
     if !s.client.is_oper() {
         no_privileges(s);
         return Flow::Continue;
@@ -172,23 +123,23 @@ pub fn wallops(s: &mut Session, p: &[&str]) -> Flow {
     let mut line = LineBuilder::new();
     line.source(&s.client.source())
         .command("WALLOPS")
-        .trailing(p[0]);
+        .trailing(p.req[0]);
     deliver::to_wallops(&s.state, &Payload::new(Outgoing::new(line)));
     Flow::Continue
 }
 
 /// `GLOBAL <text>`: `NOTICE $* :<text>` from the operator to everyone.
-pub fn global(s: &mut Session, p: &[&str]) -> Flow {
+pub fn global(s: &mut Session, p: Args<'_, 1>) -> Flow {
     if !s.client.is_oper() {
         no_privileges(s);
         return Flow::Continue;
     }
     let source = s.client.source();
-    server_notice_all(&s.state, &source, p[0]);
+    server_notice_all(&s.state, &source, p.req[0]);
     s.state.emit(ServerEvent::Message {
         from: s.client.nick(),
         target: "$*".to_owned(),
-        text: p[0].to_owned(),
+        text: p.req[0].to_owned(),
         kind: MessageKind::Notice,
     });
     Flow::Continue

@@ -3,6 +3,7 @@
 use charla_proto::LineBuilder;
 use charla_proto::numeric::ERR_NOSUCHCHANNEL;
 
+use crate::command::table::Args;
 use crate::command::{Flow, split_list};
 use crate::deliver::Payload;
 use crate::event::ServerEvent;
@@ -10,9 +11,9 @@ use crate::outbound::Outgoing;
 use crate::session::Session;
 
 /// `PART <channel>{,<channel>} [<reason>]`.
-pub fn part(s: &mut Session, p: &[&str]) -> Flow {
-    let reason = p.get(1).copied().filter(|r| !r.is_empty());
-    for name in split_list(p[0]) {
+pub fn part(s: &mut Session, p: Args<'_, 1>) -> Flow {
+    let reason = p.get(1).filter(|r| !r.is_empty());
+    for name in split_list(p.req[0]) {
         part_one(s, name, reason);
     }
     Flow::Continue

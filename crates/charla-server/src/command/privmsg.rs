@@ -8,15 +8,17 @@
 
 use std::time::Instant;
 
+use charla_proto::LineBuilder;
 use charla_proto::casemap::casefold;
+use charla_proto::message::Tag;
 use charla_proto::numeric::{
     ERR_CANNOTSENDTOCHAN, ERR_NORECIPIENT, ERR_NOSUCHNICK, ERR_NOTEXTTOSEND, ERR_TOOMANYTARGETS,
     RPL_AWAY,
 };
 use charla_proto::validate::is_channel_name;
-use charla_proto::{LineBuilder, Message};
 
 use crate::caps::Cap;
+use crate::command::table::Args;
 use crate::command::{Flow, oper, split_list};
 use crate::deliver::{self, Payload};
 use crate::event::{MessageKind, ServerEvent};
@@ -44,10 +46,30 @@ impl Kind {
     }
 }
 
+/// `PRIVMSG <target>{,<target>} <text>`.
+pub fn privmsg(s: &mut Session, p: Args<'_, 0>) -> Flow {
+    message(s, p.all(), p.tags(), Kind::Privmsg)
+}
+
+/// `NOTICE <target>{,<target>} <text>`.
+pub fn notice(s: &mut Session, p: Args<'_, 0>) -> Flow {
+    message(s, p.all(), p.tags(), Kind::Notice)
+}
+
+/// `TAGMSG <target>{,<target>}`.
+pub fn tagmsg(s: &mut Session, p: Args<'_, 1>) -> Flow {
+    message(s, p.all(), p.tags(), Kind::Tagmsg)
+}
+
 /// `PRIVMSG|NOTICE <target>{,<target>} <text>` and `TAGMSG <target>{,<target>}`.
-pub fn message(s: &mut Session, msg: &Message<'_>, kind: Kind) -> Flow {
+pub fn message<'a>(
+    s: &mut Session,
+    params: &[&str],
+    tags: impl Iterator<Item = Tag<'a>>,
+    kind: Kind,
+) -> Flow {
     let errors = kind != Kind::Notice;
-    let Some(targets) = msg.param(0).filter(|t| !t.is_empty()) else {
+    let Some(targets) = params.first().copied().filter(|t| !t.is_empty()) else {
         if errors {
             s.num(ERR_NORECIPIENT)
                 .t(&format!("No recipient given ({})", kind.command()))
@@ -55,7 +77,7 @@ pub fn message(s: &mut Session, msg: &Message<'_>, kind: Kind) -> Flow {
         }
         return Flow::Continue;
     };
-    let text = msg.param(1).unwrap_or("");
+    let text = params.get(1).copied().unwrap_or("");
     if kind != Kind::Tagmsg && text.is_empty() {
         if errors {
             s.num(ERR_NOTEXTTOSEND).t("No text to send").send();
@@ -67,8 +89,7 @@ pub fn message(s: &mut Session, msg: &Message<'_>, kind: Kind) -> Flow {
         info.last_message = Instant::now();
         (info.source(&s.client.host), info.nick.clone())
     };
-    let client_tags: Vec<(String, String)> = msg
-        .tags()
+    let client_tags: Vec<(String, String)> = tags
         .filter(|t| t.key.starts_with('+'))
         .map(|t| (t.key.to_owned(), t.value.into_owned()))
         .collect();

@@ -8,6 +8,7 @@ use charla_proto::numeric::{
 use charla_proto::validate::USERLEN;
 use tracing::debug;
 
+use crate::command::table::Args;
 use crate::command::{Flow, info as info_cmd};
 use crate::event::ServerEvent;
 use crate::isupport::{CHANNEL_MODES, USER_MODES};
@@ -20,19 +21,24 @@ use crate::timefmt;
 pub const VERSION: &str = concat!("charla-", env!("CARGO_PKG_VERSION"));
 
 /// `PASS <password>`: remembered until registration completes.
-pub fn pass(s: &mut Session, p: &[&str]) -> Flow {
+pub fn pass(s: &mut Session, p: Args<'_, 1>) -> Flow {
     if s.reg.done {
         s.num(ERR_ALREADYREGISTERED)
             .t("You may not reregister")
             .send();
         return Flow::Continue;
     }
-    s.reg.pass = Some(p[0].to_owned());
+    s.reg.pass = Some(p.req[0].to_owned());
     Flow::Continue
 }
 
+/// `QUIT [<reason>]`: the session ends; the connection's exit path tells the others.
+pub fn quit(_: &mut Session, p: Args<'_, 0>) -> Flow {
+    Flow::Quit(p.first().unwrap_or("").to_owned())
+}
+
 /// `USER <username> <mode> <unused> <realname>`.
-pub fn user(s: &mut Session, p: &[&str]) -> Flow {
+pub fn user(s: &mut Session, p: Args<'_, 4>) -> Flow {
     if s.reg.done || s.reg.has_user {
         s.num(ERR_ALREADYREGISTERED)
             .t("You may not reregister")
@@ -40,13 +46,13 @@ pub fn user(s: &mut Session, p: &[&str]) -> Flow {
         return Flow::Continue;
     }
     // No ident lookup: the user name is marked with `~` as other servers do, and cut to USERLEN.
-    let name: String = p[0]
+    let name: String = p.req[0]
         .chars()
         .filter(|c| !matches!(c, ' ' | '@' | '!' | ':' | ',' | '*' | '?') && !c.is_control())
         .take(USERLEN - 1)
         .collect();
     // An empty user name or real name is a missing parameter (modern.ircdocs.horse, USER).
-    if name.is_empty() || p[3].is_empty() {
+    if name.is_empty() || p.req[3].is_empty() {
         s.num(ERR_NEEDMOREPARAMS)
             .p("USER")
             .t("Not enough parameters")
@@ -56,7 +62,7 @@ pub fn user(s: &mut Session, p: &[&str]) -> Flow {
     {
         let mut info = s.client.info.write();
         info.user = format!("~{name}");
-        info.realname = p[3].to_owned();
+        info.realname = p.req[3].to_owned();
     }
     s.reg.has_user = true;
     try_complete(s)
@@ -119,6 +125,6 @@ fn welcome(s: &Session, nick: &str, user: &str) {
         .p("beIklov")
         .send();
     s.send_isupport();
-    info_cmd::lusers(s);
-    info_cmd::motd(s);
+    info_cmd::send_lusers(s);
+    info_cmd::send_motd(s);
 }

@@ -5,6 +5,7 @@ use charla_proto::LineBuilder;
 
 use crate::caps::Cap;
 use crate::command::Flow;
+use crate::command::table::Args;
 use crate::deliver::{self, Payload};
 use crate::outbound::Outgoing;
 use crate::session::Session;
@@ -13,8 +14,8 @@ use crate::session::Session;
 pub const REALNAME_LEN: usize = 128;
 
 /// `SETNAME :<realname>`.
-pub fn setname(s: &mut Session, p: &[&str]) -> Flow {
-    let name = p[0];
+pub fn setname(s: &mut Session, p: Args<'_, 1>) -> Flow {
+    let name = p.req[0];
     if name.is_empty() || name.len() > REALNAME_LEN {
         s.fail("SETNAME", "INVALID_REALNAME", "Realname is not valid");
         return Flow::Continue;

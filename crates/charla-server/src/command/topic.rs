@@ -8,6 +8,7 @@ use charla_proto::validate::TOPICLEN;
 
 use crate::channel::{Channel, Denied, Topic};
 use crate::command::Flow;
+use crate::command::table::Args;
 use crate::deliver::Payload;
 use crate::event::ServerEvent;
 use crate::outbound::Outgoing;
@@ -27,9 +28,12 @@ pub fn truncate(text: &str, max: usize) -> &str {
 }
 
 /// `TOPIC <channel> [<topic>]`.
-pub fn topic(s: &mut Session, p: &[&str]) -> Flow {
-    let Some(ch) = s.state.channel(p[0]) else {
-        s.num(ERR_NOSUCHCHANNEL).p(p[0]).t("No such channel").send();
+pub fn topic(s: &mut Session, p: Args<'_, 1>) -> Flow {
+    let Some(ch) = s.state.channel(p.req[0]) else {
+        s.num(ERR_NOSUCHCHANNEL)
+            .p(p.req[0])
+            .t("No such channel")
+            .send();
         return Flow::Continue;
     };
     let Some(text) = p.get(1) else {

@@ -4,6 +4,7 @@
 use charla_proto::numeric::{RPL_ISON, RPL_USERHOST};
 
 use crate::command::Flow;
+use crate::command::table::Args;
 use crate::session::Session;
 
 /// The nicks of the parameters: each parameter may hold several, separated by spaces.
@@ -14,8 +15,8 @@ fn nicks<'a>(p: &'a [&'a str]) -> impl Iterator<Item = &'a str> {
 }
 
 /// `ISON <nick>{ <nick>}`: which of them are online.
-pub fn ison(s: &mut Session, p: &[&str]) -> Flow {
-    let online: Vec<String> = nicks(p)
+pub fn ison(s: &mut Session, p: Args<'_, 1>) -> Flow {
+    let online: Vec<String> = nicks(p.all())
         .take(64)
         .filter_map(|n| s.state.find_nick(n))
         .filter(|c| c.info.read().registered)
@@ -26,8 +27,8 @@ pub fn ison(s: &mut Session, p: &[&str]) -> Flow {
 }
 
 /// `USERHOST <nick>{ <nick>}` (at most 5): `nick[*]=<+|->user@host`.
-pub fn userhost(s: &mut Session, p: &[&str]) -> Flow {
-    let replies: Vec<String> = nicks(p)
+pub fn userhost(s: &mut Session, p: Args<'_, 1>) -> Flow {
+    let replies: Vec<String> = nicks(p.all())
         .take(5)
         .filter_map(|n| s.state.find_nick(n))
         .filter_map(|c| {

@@ -12,6 +12,7 @@ use crate::caps::Cap;
 use crate::channel::Channel;
 use crate::client::{Client, ConnectionId};
 use crate::command::paced::{self, Paced};
+use crate::command::table::Args;
 use crate::command::{self, Flow};
 use crate::mask::Mask;
 use crate::session::Session;
@@ -20,8 +21,8 @@ use crate::session::Session;
 const MAX_MASK_REPLIES: usize = 500;
 
 /// `WHO [<mask>]`.
-pub fn who(s: &mut Session, p: &[&str]) -> Flow {
-    let target = p.first().copied().filter(|t| !t.is_empty()).unwrap_or("*");
+pub fn who(s: &mut Session, p: Args<'_, 0>) -> Flow {
+    let target = p.first().filter(|t| !t.is_empty()).unwrap_or("*");
     if is_channel_name(target) {
         who_channel(s, target);
     } else {

@@ -10,12 +10,13 @@ use charla_proto::numeric::{
 };
 
 use crate::caps::Cap;
+use crate::command::table::Args;
 use crate::command::{Flow, split_list};
 use crate::session::Session;
 use crate::timefmt;
 
 /// `WHOIS [<server>] <nick>`.
-pub fn whois(s: &mut Session, p: &[&str]) -> Flow {
+pub fn whois(s: &mut Session, p: Args<'_, 0>) -> Flow {
     let Some(list) = p.last().filter(|n| !n.is_empty()) else {
         s.num(ERR_NONICKNAMEGIVEN).t("No nickname given").send();
         return Flow::Continue;
@@ -112,8 +113,8 @@ pub fn whois(s: &mut Session, p: &[&str]) -> Flow {
 }
 
 /// `WHOWAS <nick> [<count>]`.
-pub fn whowas(s: &mut Session, p: &[&str]) -> Flow {
-    let nick = p[0];
+pub fn whowas(s: &mut Session, p: Args<'_, 1>) -> Flow {
+    let nick = p.req[0];
     let count = p
         .get(1)
         .and_then(|c| c.parse::<usize>().ok())
