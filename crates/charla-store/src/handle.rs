@@ -1,0 +1,288 @@
+//! [`StoreHandle`]: the async face of a [`Store`], for code running on tokio.
+//!
+//! A store blocks, so it never runs on async workers. The handle owns a few OS threads:
+//!
+//! - **Readers** ([`READERS`] threads) take read requests from one queue; each request answers
+//!   through a `oneshot` channel.
+//! - **One writer** drains every write waiting at that moment (up to [`MAX_BATCH`]) and commits
+//!   them with a single [`Store::apply`] — a group commit: one transaction, one sync to disk for
+//!   the whole batch — then answers each write with its own outcome. Writes are applied in the
+//!   order they were queued, whoever queued them.
+//!
+//! The handle is cheap to clone (an `Arc` inside). When the last clone is dropped the queues
+//! close, and the threads finish the work already queued and end. A process about to exit calls
+//! [`StoreHandle::flush`] first, so that nothing queued is lost.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::Store;
+use crate::error::{Conflict, StoreError};
+use crate::record::{AccountRecord, ChannelRecord, Write};
+
+/// How many threads serve reads.
+pub const READERS: usize = 2;
+
+/// The most writes one group commit takes; more wait for the next one. Bounds the time a
+/// transaction holds the write lock and the memory of one batch.
+pub const MAX_BATCH: usize = 512;
+
+/// How many writes may wait for the writer. `write` waits for room; `write_later` drops the write
+/// and counts it in [`StoreHandle::store_errors`] (the store is then far behind, and waiting
+/// would stall the caller's task).
+const WRITE_QUEUE: usize = 16 * 1024;
+
+/// How many reads may wait for a reader; callers wait for room.
+const READ_QUEUE: usize = 1024;
+
+type ReadJob = Box<dyn FnOnce(&dyn Store) + Send>;
+
+type WriteReply = oneshot::Sender<Result<Result<(), Conflict>, StoreError>>;
+
+/// What the writer thread takes from its queue.
+// Flushes are rare: boxing every write to shrink them would cost an allocation per write.
+#[expect(clippy::large_enum_variant)]
+enum WriteJob {
+    /// A write, with where to answer (`None` for `write_later`).
+    Write {
+        write: Write,
+        reply: Option<WriteReply>,
+    },
+    /// Answered once every write queued before it has been committed (or has failed).
+    Flush(oneshot::Sender<()>),
+}
+
+/// The async facade over a [`Store`]. See the [module documentation](self).
+#[derive(Clone)]
+pub struct StoreHandle {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    reads: mpsc::Sender<ReadJob>,
+    writes: mpsc::Sender<WriteJob>,
+    /// Shared with the writer thread, which counts the writes that failed.
+    errors: Arc<AtomicU64>,
+}
+
+impl fmt::Debug for StoreHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreHandle")
+            .field("store_errors", &self.store_errors())
+            .finish_non_exhaustive()
+    }
+}
+
+impl StoreHandle {
+    /// Starts the reader and writer threads over `store`.
+    ///
+    /// Fails only if the operating system refuses a thread.
+    pub fn new(store: Arc<dyn Store>) -> Result<Self, StoreError> {
+        let (reads, read_queue) = mpsc::channel::<ReadJob>(READ_QUEUE);
+        let (writes, write_queue) = mpsc::channel(WRITE_QUEUE);
+        let errors = Arc::new(AtomicU64::new(0));
+
+        // One queue for all readers: a std mutex around the receiver, held only while waiting
+        // for the next request, never while serving it.
+        let read_queue = Arc::new(Mutex::new(read_queue));
+        for index in 0..READERS {
+            let store = Arc::clone(&store);
+            let queue = Arc::clone(&read_queue);
+            thread::Builder::new()
+                .name(format!("charla-store-read-{index}"))
+                .spawn(move || run_reader(&*store, &queue))
+                .map_err(|e| StoreError::Spawn(Arc::new(e)))?;
+        }
+        let writer_errors = Arc::clone(&errors);
+        thread::Builder::new()
+            .name("charla-store-write".to_owned())
+            .spawn(move || run_writer(&*store, write_queue, &writer_errors))
+            .map_err(|e| StoreError::Spawn(Arc::new(e)))?;
+
+        Ok(StoreHandle {
+            shared: Arc::new(Shared {
+                reads,
+                writes,
+                errors,
+            }),
+        })
+    }
+
+    /// Runs `read` on a reader thread and waits for its answer.
+    async fn read<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let job: ReadJob = Box::new(move |store| {
+            // The caller may have stopped waiting; then nobody wants the answer.
+            let _ = reply.send(read(store));
+        });
+        self.shared
+            .reads
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// [`Store::account`] on a reader thread.
+    pub async fn account(&self, key: &str) -> Result<Option<AccountRecord>, StoreError> {
+        let key = key.to_owned();
+        self.read(move |store| store.account(&key)).await
+    }
+
+    /// [`Store::account_by_cert`] on a reader thread.
+    pub async fn account_by_cert(
+        &self,
+        fingerprint: &str,
+    ) -> Result<Option<AccountRecord>, StoreError> {
+        let fingerprint = fingerprint.to_owned();
+        self.read(move |store| store.account_by_cert(&fingerprint))
+            .await
+    }
+
+    /// [`Store::certs`] on a reader thread.
+    pub async fn certs(&self, account: &str) -> Result<Vec<String>, StoreError> {
+        let account = account.to_owned();
+        self.read(move |store| store.certs(&account)).await
+    }
+
+    /// [`Store::account_count`] on a reader thread.
+    pub async fn account_count(&self) -> Result<u64, StoreError> {
+        self.read(|store| store.account_count()).await
+    }
+
+    /// [`Store::channel`] on a reader thread.
+    pub async fn channel(&self, key: &str) -> Result<Option<ChannelRecord>, StoreError> {
+        let key = key.to_owned();
+        self.read(move |store| store.channel(&key)).await
+    }
+
+    /// [`Store::channels`] on a reader thread.
+    pub async fn channels(&self) -> Result<Vec<ChannelRecord>, StoreError> {
+        self.read(|store| store.channels()).await
+    }
+
+    /// [`Store::channels_of`] on a reader thread.
+    pub async fn channels_of(&self, founder: &str) -> Result<Vec<String>, StoreError> {
+        let founder = founder.to_owned();
+        self.read(move |store| store.channels_of(&founder)).await
+    }
+
+    /// [`Store::backup`] on a reader thread (it holds that thread for the length of the copy).
+    pub async fn backup(&self, dest: PathBuf) -> Result<(), StoreError> {
+        self.read(move |store| store.backup(&dest)).await
+    }
+
+    /// Queues a write for the next group commit and waits until it is committed (durable) or
+    /// refused. Once queued, the write is carried out even if the caller stops waiting.
+    pub async fn write(&self, write: Write) -> Result<Result<(), Conflict>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.shared
+            .writes
+            .send(WriteJob::Write {
+                write,
+                reply: Some(reply),
+            })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Queues a write for the next group commit without waiting. Its conflict, if any, is
+    /// dropped; a store failure (or a full queue) is counted in [`store_errors`](Self::store_errors).
+    pub fn write_later(&self, write: Write) {
+        let job = WriteJob::Write { write, reply: None };
+        if self.shared.writes.try_send(job).is_err() {
+            self.shared.errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Returns once every write queued before this call has been committed or has failed.
+    pub async fn flush(&self) {
+        let (done, finished) = oneshot::channel();
+        if self.shared.writes.send(WriteJob::Flush(done)).await.is_ok() {
+            // An error here means the writer stopped: nothing is left to wait for.
+            let _ = finished.await;
+        }
+    }
+
+    /// How many writes failed with a [`StoreError`] (awaited or not), plus the `write_later`
+    /// writes dropped because the queue was full or the writer had stopped.
+    pub fn store_errors(&self) -> u64 {
+        self.shared.errors.load(Ordering::Relaxed)
+    }
+}
+
+fn run_reader(store: &dyn Store, queue: &Mutex<mpsc::Receiver<ReadJob>>) {
+    loop {
+        // The lock guards only the wait for the next job. A reader that panicked in a job held
+        // no lock, so a poisoned one cannot happen; recover anyway rather than stop serving.
+        let job = queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .blocking_recv();
+        match job {
+            Some(job) => job(store),
+            // Every handle is gone and the queue is drained.
+            None => return,
+        }
+    }
+}
+
+fn run_writer(store: &dyn Store, mut queue: mpsc::Receiver<WriteJob>, errors: &AtomicU64) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = queue.blocking_recv() {
+        batch.push(first);
+        // Whatever else is already waiting joins this commit.
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        commit(store, &mut batch, errors);
+    }
+}
+
+/// Commits the writes of `batch` with one `apply`, answers them, then answers the flushes.
+fn commit(store: &dyn Store, batch: &mut Vec<WriteJob>, errors: &AtomicU64) {
+    let mut writes = Vec::with_capacity(batch.len());
+    let mut replies = Vec::with_capacity(batch.len());
+    let mut flushes = Vec::new();
+    for job in batch.drain(..) {
+        match job {
+            WriteJob::Write { write, reply } => {
+                writes.push(write);
+                replies.push(reply);
+            }
+            WriteJob::Flush(done) => flushes.push(done),
+        }
+    }
+    if !writes.is_empty() {
+        match store.apply(&writes) {
+            Ok(outcomes) => {
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    if let Some(reply) = reply {
+                        let _ = reply.send(Ok(outcome));
+                    }
+                }
+            }
+            Err(error) => {
+                errors.fetch_add(writes.len() as u64, Ordering::Relaxed);
+                for reply in replies.into_iter().flatten() {
+                    let _ = reply.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+    for done in flushes {
+        let _ = done.send(());
+    }
+}

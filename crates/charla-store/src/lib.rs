@@ -1,0 +1,99 @@
+//! Charla's persistence layer: accounts and channel registrations behind one trait.
+//!
+//! The store knows nothing of connections or of IRC; it keeps records under keys that the
+//! caller has already case-folded, and compares them byte for byte.
+//!
+//! - [`record`]: the records ([`AccountRecord`], [`ChannelRecord`], ...) and the [`Write`]s that
+//!   change them.
+//! - [`Store`] (here): the contract every implementation honours.
+//! - [`sqlite`]: [`SqliteStore`], the embedded default — one SQLite file in WAL mode, versioned
+//!   migrations, refusal of damaged, read-only or newer databases.
+//! - [`memory`]: [`MemoryStore`], the same behaviour in maps, for tests.
+//! - [`handle`]: [`StoreHandle`], the async facade: reads on a small pool of OS threads, writes
+//!   group-committed by one writer thread.
+//! - [`error`]: [`StoreError`] (the store failed) and [`Conflict`] (one write did not apply).
+//!
+//! History, read markers and file records will join the [`Store`] trait later, with a
+//! PostgreSQL implementation for several server nodes.
+
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod handle;
+pub mod memory;
+pub mod record;
+pub mod sqlite;
+
+use std::path::Path;
+
+pub use error::{Conflict, StoreError};
+pub use handle::StoreHandle;
+pub use memory::MemoryStore;
+pub use record::{
+    AccessLevel, AccessRecord, AccountRecord, ChannelRecord, ListEntryRecord, ScramRecord,
+    TopicRecord, Write,
+};
+pub use sqlite::SqliteStore;
+
+/// Where accounts and channel registrations persist.
+///
+/// This is the contract a second implementation (PostgreSQL) must honour; the test suite in
+/// `tests/suite.rs` checks it against every implementation.
+///
+/// - **Keys** (`key`, `founder`, `account`, channel keys, fingerprints) are compared exactly,
+///   byte for byte. The caller folds case (and normalises) before calling; the store never does.
+///   Lists that come back ([`certs`](Store::certs), [`channels`](Store::channels),
+///   [`channels_of`](Store::channels_of), a channel's access entries) are ordered by key in
+///   byte order (PostgreSQL: `COLLATE "C"`); a channel's list entries keep the order in which
+///   they were written.
+/// - **Writes** go through [`apply`](Store::apply) only. The writes of one call are applied in
+///   slice order, each seeing the effect of those before it, in **one transaction**: when `apply`
+///   returns `Ok`, every write whose outcome is `Ok(())` is durable (it survives a crash or a
+///   power cut of the machine, e.g. SQLite `synchronous=FULL`); when it returns `Err`, none of
+///   them happened. Each write has its own outcome: a write with a [`Conflict`] changes nothing
+///   and does not undo the others.
+/// - **Cascades**: [`Write::DropAccount`] removes the account's certificates, its access entries
+///   in every channel, and every channel it founded (with their lists and access entries).
+///   [`Write::DropChannel`] removes the channel's topic, lists and access entries. Nothing else
+///   is removed implicitly.
+/// - **Reads** see a consistent state: a record is never half of one write and half of another.
+/// - **Threading**: every method blocks (disk, network). Callers run them on their own threads —
+///   [`StoreHandle`] does that — and never on async workers. Implementations are `Send + Sync`
+///   and may be called from several threads at once.
+/// - **Damage is reported, never repaired silently**: a store that finds its data damaged, of a
+///   newer schema, or not writable fails with [`StoreError`] and leaves the data as it is; it
+///   never recreates, truncates or deletes it to carry on.
+pub trait Store: Send + Sync + 'static {
+    /// The account with this key.
+    fn account(&self, key: &str) -> Result<Option<AccountRecord>, StoreError>;
+
+    /// The account a certificate fingerprint (lowercase hex SHA-256) belongs to.
+    fn account_by_cert(&self, fingerprint: &str) -> Result<Option<AccountRecord>, StoreError>;
+
+    /// The certificate fingerprints of an account, in byte order (empty for an unknown account).
+    fn certs(&self, account: &str) -> Result<Vec<String>, StoreError>;
+
+    /// How many accounts there are.
+    fn account_count(&self) -> Result<u64, StoreError>;
+
+    /// The registered channel with this key.
+    fn channel(&self, key: &str) -> Result<Option<ChannelRecord>, StoreError>;
+
+    /// Every registered channel, ordered by key: what a server loads when it starts.
+    fn channels(&self) -> Result<Vec<ChannelRecord>, StoreError>;
+
+    /// The keys of the channels an account founded, in byte order.
+    fn channels_of(&self, founder: &str) -> Result<Vec<String>, StoreError>;
+
+    /// Applies the writes in one transaction (group commit), in slice order.
+    ///
+    /// Returns one outcome per write, in the same order: a [`Conflict`] does not undo the
+    /// others. When this returns `Ok`, every successful write is durable; when it returns
+    /// `Err`, nothing was written.
+    fn apply(&self, writes: &[Write]) -> Result<Vec<Result<(), Conflict>>, StoreError>;
+
+    /// Writes a consistent copy of the whole store to a new file at `dest` while the store is in
+    /// use. The copy is an SQLite database that [`SqliteStore::open`] accepts. `dest` must not
+    /// exist yet (a backup never replaces a file); it appears only once complete.
+    fn backup(&self, dest: &Path) -> Result<(), StoreError>;
+}

@@ -1,0 +1,244 @@
+//! The records a store keeps, and the writes that change them.
+//!
+//! Plain data: no behaviour beyond conversions, no knowledge of IRC beyond field names. Keys
+//! (`key`, `founder`, `account`) are names already case-folded by the caller; the store compares
+//! them byte for byte. Times are Unix milliseconds (`i64`).
+
+use std::fmt;
+
+/// A registered account.
+///
+/// `Debug` leaves out the password hash and the SCRAM keys: they are what an attacker would
+/// crack or replay, and records end up in logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccountRecord {
+    /// The case-folded account name: the key the store compares.
+    pub key: String,
+    /// The name as it was registered (for display).
+    pub name: String,
+    /// The password as a PHC string (Argon2id), never the password.
+    pub password_hash: String,
+    /// SCRAM-SHA-256 credentials, when the account can use SASL SCRAM.
+    pub scram: Option<ScramRecord>,
+    /// When the account was registered (Unix milliseconds).
+    pub created_at: i64,
+    /// Whether the account's e-mail address (or an operator) verified it.
+    pub verified: bool,
+    /// The e-mail address given at registration.
+    pub email: Option<String>,
+}
+
+impl fmt::Debug for AccountRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccountRecord")
+            .field("key", &self.key)
+            .field("name", &self.name)
+            .field("password_hash", &"<hidden>")
+            .field("scram", &self.scram)
+            .field("created_at", &self.created_at)
+            .field("verified", &self.verified)
+            .field("email", &self.email)
+            .finish()
+    }
+}
+
+/// SCRAM-SHA-256 credentials of an account (RFC 5802 section 3, RFC 7677): what the server
+/// needs to check a client's proof, never the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ScramRecord {
+    /// The salt given to `Hi()`.
+    pub salt: Vec<u8>,
+    /// The iteration count given to `Hi()`.
+    pub iterations: u32,
+    /// `StoredKey = H(ClientKey)`.
+    pub stored_key: Vec<u8>,
+    /// `ServerKey = HMAC(SaltedPassword, "Server Key")`.
+    pub server_key: Vec<u8>,
+}
+
+impl fmt::Debug for ScramRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScramRecord")
+            .field("iterations", &self.iterations)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A registered channel and what persists of its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelRecord {
+    /// The case-folded channel name: the key the store compares.
+    pub key: String,
+    /// The name as it was registered (for display).
+    pub name: String,
+    /// The key of the founder's account. Dropping that account drops the channel.
+    pub founder: String,
+    /// When the channel was registered (Unix milliseconds).
+    pub registered_at: i64,
+    /// The kept topic, if any.
+    pub topic: Option<TopicRecord>,
+    /// Channel mode flag letters without parameters, e.g. `"nt"`.
+    pub modes: String,
+    /// The channel key (mode `k`), if set.
+    pub mode_key: Option<String>,
+    /// The member limit (mode `l`), if set.
+    pub mode_limit: Option<u32>,
+    /// Ban, exception and invite-exception entries, in the order they were given.
+    pub lists: Vec<ListEntryRecord>,
+    /// Access entries, one per account, ordered by account key (byte order) when read back.
+    pub access: Vec<AccessRecord>,
+}
+
+/// A channel topic and who set it when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicRecord {
+    /// The topic text.
+    pub text: String,
+    /// Who set it (a nick or a nick!user@host, as the server chose to keep it).
+    pub set_by: String,
+    /// When it was set (Unix milliseconds).
+    pub set_at: i64,
+}
+
+/// One entry of a channel's mask lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListEntryRecord {
+    /// The list's mode letter: `'b'` (ban), `'e'` (exception) or `'I'` (invite exception).
+    pub mode: char,
+    /// The mask.
+    pub mask: String,
+    /// Who set it.
+    pub set_by: String,
+    /// When it was set (Unix milliseconds).
+    pub set_at: i64,
+}
+
+/// One account's access to a channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessRecord {
+    /// The account's key.
+    pub account: String,
+    /// What the account gets on joining.
+    pub level: AccessLevel,
+}
+
+/// What an access entry grants on joining.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AccessLevel {
+    /// Voice (`+v`).
+    Voice,
+    /// Channel operator (`+o`).
+    Op,
+}
+
+impl AccessLevel {
+    /// The text a store keeps for this level.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccessLevel::Voice => "voice",
+            AccessLevel::Op => "op",
+        }
+    }
+
+    /// The level kept as `text`, if it is one.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "voice" => Some(AccessLevel::Voice),
+            "op" => Some(AccessLevel::Op),
+            _ => None,
+        }
+    }
+}
+
+/// One change to a store, applied by [`crate::Store::apply`] with its own outcome.
+///
+/// A write that creates a key reports [`crate::Conflict::Exists`] before it checks what it refers
+/// to; any other write reports [`crate::Conflict::NotFound`] when what it names is missing. A write
+/// with a conflict changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    /// Registers an account. `Exists` if the key is taken.
+    CreateAccount(AccountRecord),
+    /// Replaces an account's password hash and SCRAM credentials. `NotFound` if there is no
+    /// such account.
+    SetPassword {
+        /// The account's key.
+        account: String,
+        /// The new PHC string.
+        password_hash: String,
+        /// The new SCRAM credentials (`None` removes them).
+        scram: Option<ScramRecord>,
+    },
+    /// Marks an account verified. `NotFound` if there is no such account.
+    SetVerified {
+        /// The account's key.
+        account: String,
+    },
+    /// Drops an account with its certificates, its access entries in every channel, and every
+    /// channel it founded. `NotFound` if there is no such account.
+    DropAccount {
+        /// The account's key.
+        account: String,
+    },
+    /// Binds a certificate fingerprint to an account. `Exists` if the fingerprint already
+    /// belongs to any account (this one included); then `NotFound` if there is no such account.
+    AddCert {
+        /// The account's key.
+        account: String,
+        /// Lowercase hex SHA-256 of the certificate.
+        fingerprint: String,
+    },
+    /// Unbinds a certificate fingerprint. `NotFound` unless it belongs to that account.
+    DelCert {
+        /// The account's key.
+        account: String,
+        /// Lowercase hex SHA-256 of the certificate.
+        fingerprint: String,
+    },
+    /// Registers a channel. `Exists` if the key is taken; then `NotFound` if the founder or an
+    /// account of the access list has no account. Access entries naming the same account more
+    /// than once keep the last.
+    RegisterChannel(ChannelRecord),
+    /// Drops a registered channel with its topic, lists and access entries. `NotFound` if it is
+    /// not registered.
+    DropChannel {
+        /// The channel's key.
+        channel: String,
+    },
+    /// Sets (or with `None` clears) a channel's kept topic. `NotFound` if it is not registered.
+    SetTopic {
+        /// The channel's key.
+        channel: String,
+        /// The new topic.
+        topic: Option<TopicRecord>,
+    },
+    /// Sets a channel's kept modes. `NotFound` if it is not registered.
+    SetModes {
+        /// The channel's key.
+        channel: String,
+        /// Mode flag letters without parameters.
+        modes: String,
+        /// The channel key (mode `k`).
+        key: Option<String>,
+        /// The member limit (mode `l`).
+        limit: Option<u32>,
+    },
+    /// Replaces all of a channel's list entries. `NotFound` if it is not registered.
+    SetLists {
+        /// The channel's key.
+        channel: String,
+        /// The new entries, kept in this order.
+        lists: Vec<ListEntryRecord>,
+    },
+    /// Sets an account's access to a channel, or with `None` removes it. `NotFound` if the
+    /// channel is not registered, if the account does not exist (setting), or if there is no
+    /// entry to remove (removing).
+    SetAccess {
+        /// The channel's key.
+        channel: String,
+        /// The account's key.
+        account: String,
+        /// The new level, `None` to remove the entry.
+        level: Option<AccessLevel>,
+    },
+}

@@ -1,0 +1,96 @@
+//! The SQLite schema as an ordered list of migrations.
+//!
+//! Migration `i` (0-based) takes a database from `PRAGMA user_version = i` to `i + 1`; each runs
+//! in its own transaction together with the version bump, so a crash leaves the database at a
+//! whole version. A migration, once released, is never edited: changes are new entries.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+/// The scripts, in order. `MIGRATIONS.len()` is the newest schema version this build knows.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1: accounts, certificates, registered channels with their lists and access entries.
+    // STRICT tables so that a value of the wrong type is refused instead of stored.
+    // Foreign keys with ON DELETE CASCADE carry the cascade rules of the Store contract.
+    r#"
+    CREATE TABLE accounts (
+        key TEXT PRIMARY KEY NOT NULL,
+        name TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        scram_salt BLOB,
+        scram_iterations INTEGER CHECK (scram_iterations BETWEEN 0 AND 4294967295),
+        scram_stored_key BLOB,
+        scram_server_key BLOB,
+        created_at INTEGER NOT NULL,
+        verified INTEGER NOT NULL CHECK (verified IN (0, 1)),
+        email TEXT,
+        -- SCRAM credentials are all there or all absent.
+        CHECK ((scram_salt IS NULL) = (scram_iterations IS NULL)
+           AND (scram_salt IS NULL) = (scram_stored_key IS NULL)
+           AND (scram_salt IS NULL) = (scram_server_key IS NULL))
+    ) STRICT;
+
+    CREATE TABLE certs (
+        fingerprint TEXT PRIMARY KEY NOT NULL,
+        account TEXT NOT NULL REFERENCES accounts (key) ON DELETE CASCADE
+    ) STRICT;
+    CREATE INDEX certs_by_account ON certs (account);
+
+    CREATE TABLE channels (
+        key TEXT PRIMARY KEY NOT NULL,
+        name TEXT NOT NULL,
+        founder TEXT NOT NULL REFERENCES accounts (key) ON DELETE CASCADE,
+        registered_at INTEGER NOT NULL,
+        topic_text TEXT,
+        topic_set_by TEXT,
+        topic_set_at INTEGER,
+        modes TEXT NOT NULL,
+        mode_key TEXT,
+        mode_limit INTEGER CHECK (mode_limit BETWEEN 0 AND 4294967295),
+        CHECK ((topic_text IS NULL) = (topic_set_by IS NULL)
+           AND (topic_text IS NULL) = (topic_set_at IS NULL))
+    ) STRICT;
+    CREATE INDEX channels_by_founder ON channels (founder);
+
+    -- `seq` keeps the order in which the entries were given.
+    CREATE TABLE channel_lists (
+        channel TEXT NOT NULL REFERENCES channels (key) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        mode TEXT NOT NULL,
+        mask TEXT NOT NULL,
+        set_by TEXT NOT NULL,
+        set_at INTEGER NOT NULL,
+        PRIMARY KEY (channel, seq)
+    ) STRICT;
+
+    CREATE TABLE channel_access (
+        channel TEXT NOT NULL REFERENCES channels (key) ON DELETE CASCADE,
+        account TEXT NOT NULL REFERENCES accounts (key) ON DELETE CASCADE,
+        level TEXT NOT NULL CHECK (level IN ('voice', 'op')),
+        PRIMARY KEY (channel, account)
+    ) STRICT;
+    CREATE INDEX channel_access_by_account ON channel_access (account);
+    "#,
+];
+
+/// The newest schema version this build knows.
+pub(crate) fn known_version() -> i64 {
+    // The list is a handful of entries; the cast cannot truncate.
+    MIGRATIONS.len() as i64
+}
+
+/// Brings a database at version `from` (already checked to be at most [`known_version`]) up to
+/// date, one transaction per migration.
+pub(crate) fn migrate(conn: &mut Connection, from: i64) -> rusqlite::Result<()> {
+    for (index, script) in MIGRATIONS.iter().enumerate() {
+        let target = index as i64 + 1;
+        if target <= from {
+            continue;
+        }
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(script)?;
+        // user_version lives in the header page, so it commits (or not) with the script.
+        tx.pragma_update(None, "user_version", target)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,347 @@
+//! What only `SqliteStore` does: a real file that survives a restart, and the refusals at open
+//! (damaged, foreign, newer, read-only) that leave the file as it was; backup under load.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+
+use charla_store::{AccessLevel, SqliteStore, Store, StoreError, Write};
+use common::{access, account, ban, channel, fingerprint, scram, topic};
+use tempfile::TempDir;
+
+fn db_in(dir: &TempDir) -> PathBuf {
+    dir.path().join("data").join("charla.db")
+}
+
+fn all_ok(store: &dyn Store, writes: &[Write]) {
+    let outcomes = store.apply(writes).expect("apply");
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+}
+
+#[test]
+fn data_survives_close_and_reopen() {
+    let dir = TempDir::new().expect("temp dir");
+    let path = db_in(&dir);
+    let mut alice = account("alice");
+    alice.scram = Some(scram(1));
+    alice.verified = true;
+    let mut chan = channel("#c", "alice");
+    chan.topic = Some(topic("hello", "alice"));
+    chan.lists = vec![ban("*!*@bad")];
+    chan.access = vec![access("bob", AccessLevel::Voice)];
+    {
+        // The directory does not exist yet: it is created on first start.
+        let store = SqliteStore::open(&path).expect("create");
+        all_ok(
+            &store,
+            &[
+                Write::CreateAccount(alice.clone()),
+                Write::CreateAccount(account("bob")),
+                Write::AddCert {
+                    account: "alice".to_owned(),
+                    fingerprint: fingerprint(5),
+                },
+                Write::RegisterChannel(chan.clone()),
+            ],
+        );
+    }
+    let store = SqliteStore::open(&path).expect("reopen");
+    assert_eq!(store.account("alice").expect("read"), Some(alice.clone()));
+    assert_eq!(store.account_count().expect("count"), 2);
+    assert_eq!(
+        store.account_by_cert(&fingerprint(5)).expect("read"),
+        Some(alice)
+    );
+    assert_eq!(store.channels().expect("read"), vec![chan]);
+
+    // The schema is at the newest version, and WAL with full sync is on.
+    let conn = rusqlite::Connection::open(&path).expect("inspect");
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .expect("user_version");
+    assert!(version >= 1);
+    let mode: String = conn
+        .pragma_query_value(None, "journal_mode", |row| row.get(0))
+        .expect("journal_mode");
+    assert_eq!(mode, "wal");
+}
+
+/// Opens `path`, expects a refusal, and checks that the file is byte for byte what it was.
+fn expect_refusal_leaves_file(path: &Path) -> StoreError {
+    let before = fs::read(path).expect("read before");
+    let error = SqliteStore::open(path).expect_err("the file must be refused");
+    assert_eq!(
+        fs::read(path).expect("read after"),
+        before,
+        "the file was changed"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains(&path.display().to_string()),
+        "the message names the file: {message}"
+    );
+    error
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_corrupt() {
+    let dir = TempDir::new().expect("temp dir");
+    let path = dir.path().join("charla.db");
+    fs::write(&path, b"these are my notes, not a database\n".repeat(200)).expect("write");
+    let error = expect_refusal_leaves_file(&path);
+    assert!(matches!(error, StoreError::Corrupt(_)), "{error}");
+}
+
+#[test]
+fn a_damaged_database_is_corrupt() {
+    let dir = TempDir::new().expect("temp dir");
+    let path = dir.path().join("charla.db");
+    {
+        let store = SqliteStore::open(&path).expect("create");
+        let writes: Vec<_> = (0..200)
+            .map(|i| Write::CreateAccount(account(&format!("user{i}"))))
+            .collect();
+        all_ok(&store, &writes);
+    }
+    // Overwrite the pages after the first with noise: the header still says "SQLite".
+    let mut bytes = fs::read(&path).expect("read");
+    assert!(bytes.len() > 8192, "the database has several pages");
+    for (i, byte) in bytes.iter_mut().enumerate().skip(4096) {
+        *byte = (i % 251) as u8;
+    }
+    fs::write(&path, &bytes).expect("damage");
+    let error = expect_refusal_leaves_file(&path);
+    assert!(matches!(error, StoreError::Corrupt(_)), "{error}");
+}
+
+#[test]
+fn a_database_from_a_newer_charla_is_not_touched() {
+    let dir = TempDir::new().expect("temp dir");
+    let path = dir.path().join("charla.db");
+    {
+        drop(SqliteStore::open(&path).expect("create"));
+        let conn = rusqlite::Connection::open(&path).expect("open");
+        conn.pragma_update(None, "user_version", 999)
+            .expect("bump version");
+    }
+    let error = expect_refusal_leaves_file(&path);
+    match error {
+        StoreError::NewerSchema { found, known, .. } => {
+            assert_eq!(found, 999);
+            assert!(known < 999);
+        }
+        other => panic!("expected NewerSchema, got {other}"),
+    }
+}
+
+#[test]
+fn a_database_of_another_program_is_refused() {
+    let dir = TempDir::new().expect("temp dir");
+    let path = dir.path().join("other.db");
+    {
+        let conn = rusqlite::Connection::open(&path).expect("open");
+        conn.execute_batch("CREATE TABLE notes (text TEXT); INSERT INTO notes VALUES ('mine');")
+            .expect("write");
+    }
+    let error = expect_refusal_leaves_file(&path);
+    assert!(matches!(error, StoreError::Corrupt(_)), "{error}");
+}
+
+#[test]
+fn an_empty_file_becomes_a_new_database() {
+    // An empty file is how SQLite (and `touch`) start one: nothing there to lose.
+    let dir = TempDir::new().expect("temp dir");
+    let path = dir.path().join("charla.db");
+    fs::write(&path, b"").expect("touch");
+    let store = SqliteStore::open(&path).expect("open");
+    assert_eq!(store.account_count().expect("count"), 0);
+}
+
+// --- Read-only files and directories ------------------------------------------------------
+//
+// Permissions do not stop root (CAP_DAC_OVERRIDE), and tests often run as root. Opening the
+// database with SQLITE_OPEN_READ_ONLY would test nothing of the real case (a server whose user
+// may not write its data). So when the permissions do not bind this process, the check runs in
+// a child process — this test binary again, as user `nobody` — where they do. When even that is
+// impossible (no privilege to change user, binary not reachable by `nobody`), the test says so
+// on stderr and does not claim a pass it did not check.
+
+/// Set in the child: the database path the child must find read-only.
+const CHILD_ENV: &str = "CHARLA_STORE_READ_ONLY_CHILD";
+const NOBODY: u32 = 65534;
+
+/// Whether file permissions bind this process (false for root).
+fn permissions_bind_us() -> bool {
+    let dir = TempDir::new().expect("temp dir");
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o500)).expect("chmod");
+    let bound = fs::write(dir.path().join("probe"), b"x").is_err();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).expect("chmod back");
+    bound
+}
+
+/// The child's half: run only when [`CHILD_ENV`] is set (by [`expect_read_only`]).
+#[test]
+fn read_only_child() {
+    let Ok(path) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let error = SqliteStore::open(Path::new(&path)).expect_err("must be refused");
+    assert!(matches!(error, StoreError::ReadOnly(_)), "{error}");
+    eprintln!("child refused as expected: {error}");
+}
+
+/// Expects `SqliteStore::open(path)` to fail with `ReadOnly`, here or, as root, as `nobody`.
+/// Returns whether the check actually ran.
+fn expect_read_only(dir: &TempDir, path: &Path) -> bool {
+    if permissions_bind_us() {
+        let error = SqliteStore::open(path).expect_err("must be refused");
+        assert!(matches!(error, StoreError::ReadOnly(_)), "{error}");
+        return true;
+    }
+    use std::os::unix::process::CommandExt;
+    // `nobody` must be able to reach the directory (TempDir makes it 0700).
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
+    let exe = std::env::current_exe().expect("test binary");
+    let output = std::process::Command::new(exe)
+        .args([
+            "--exact",
+            "read_only_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, path)
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .output();
+    let output = match output {
+        Ok(output) => output,
+        Err(e) => {
+            eprintln!(
+                "NOTE: read-only check skipped: running as root and cannot start a child as nobody ({e})"
+            );
+            return false;
+        }
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success()
+        && stderr.contains("Permission denied")
+        && !stdout.contains("read_only_child")
+    {
+        eprintln!(
+            "NOTE: read-only check skipped: the test binary is not runnable by nobody: {stderr}"
+        );
+        return false;
+    }
+    assert!(
+        output.status.success() && stdout.contains("1 passed"),
+        "the child (as nobody) failed:\n{stdout}\n{stderr}"
+    );
+    eprintln!("checked as nobody: {}", stderr.trim());
+    true
+}
+
+#[test]
+fn a_read_only_file_is_refused() {
+    let dir = TempDir::new().expect("temp dir");
+    let path = dir.path().join("charla.db");
+    {
+        let store = SqliteStore::open(&path).expect("create");
+        all_ok(&store, &[Write::CreateAccount(account("alice"))]);
+    }
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o444)).expect("chmod");
+    let before = fs::read(&path).expect("read");
+    let checked = expect_read_only(&dir, &path);
+    assert_eq!(fs::read(&path).expect("read"), before);
+    eprintln!("read-only file checked: {checked}");
+}
+
+#[test]
+fn a_read_only_directory_is_refused() {
+    let dir = TempDir::new().expect("temp dir");
+    let existing = dir.path().join("existing.db");
+    drop(SqliteStore::open(&existing).expect("create"));
+    let fresh = dir.path().join("fresh.db");
+    if permissions_bind_us() {
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o555)).expect("chmod");
+    } else {
+        // As `nobody`, a root-owned 0755 directory is read-only; the file is nobody's own, so
+        // only the directory stands in the way.
+        std::os::unix::fs::chown(&existing, Some(NOBODY), Some(NOBODY)).expect("chown");
+    }
+    let checked_existing = expect_read_only(&dir, &existing);
+    let checked_fresh = expect_read_only(&dir, &fresh);
+    assert!(!fresh.exists(), "nothing was created");
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).expect("chmod back");
+    eprintln!("read-only directory checked: {checked_existing} {checked_fresh}");
+}
+
+// --- Backup -----------------------------------------------------------------------------------
+
+#[test]
+fn backup_while_writes_go_on_is_a_consistent_copy() {
+    const BASE: usize = 100;
+    const BATCH: usize = 500;
+    const BATCHES: usize = 6;
+    let dir = TempDir::new().expect("temp dir");
+    let store = Arc::new(SqliteStore::open(&db_in(&dir)).expect("create"));
+    let base: Vec<_> = (0..BASE)
+        .map(|i| Write::CreateAccount(account(&format!("base{i}"))))
+        .collect();
+    all_ok(&*store, &base);
+
+    let done = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let store = Arc::clone(&store);
+        let done = Arc::clone(&done);
+        thread::spawn(move || {
+            for batch in 0..BATCHES {
+                let writes: Vec<_> = (0..BATCH)
+                    .map(|i| Write::CreateAccount(account(&format!("b{batch}u{i}"))))
+                    .collect();
+                all_ok(&*store, &writes);
+            }
+            done.store(true, Ordering::SeqCst);
+        })
+    };
+    // Back up again and again while the batches are being written.
+    let mut counts = Vec::new();
+    for round in 0.. {
+        let finished = done.load(Ordering::SeqCst);
+        let dest = dir.path().join(format!("backup-{round}.db"));
+        store.backup(&dest).expect("backup");
+        let copy = SqliteStore::open(&dest).expect("the backup opens");
+        let count = copy.account_count().expect("count") as usize;
+        // Whole batches only: a backup is one snapshot, never half a transaction.
+        assert_eq!(
+            (count - BASE) % BATCH,
+            0,
+            "backup {round} holds {count} accounts"
+        );
+        assert!(copy.account("base0").expect("read").is_some());
+        counts.push(count);
+        if finished {
+            break;
+        }
+    }
+    writer.join().expect("writer");
+    // The backup taken after the writer finished holds everything.
+    assert_eq!(counts.last().copied(), Some(BASE + BATCH * BATCHES));
+    eprintln!("accounts seen by the backups during the writes: {counts:?}");
+}
+
+#[test]
+fn backup_never_replaces_a_file() {
+    let dir = TempDir::new().expect("temp dir");
+    let store = SqliteStore::open(&db_in(&dir)).expect("create");
+    let dest = dir.path().join("precious.txt");
+    fs::write(&dest, b"keep me").expect("write");
+    let error = store.backup(&dest).expect_err("refused");
+    assert!(matches!(error, StoreError::Io { .. }), "{error}");
+    assert_eq!(fs::read(&dest).expect("read"), b"keep me");
+}
