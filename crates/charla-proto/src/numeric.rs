@@ -254,6 +254,8 @@ pub const RPL_HELPTXT: u16 = 705;
 pub const RPL_ENDOFHELP: u16 = 706;
 /// `723` ERR_NOPRIVS.
 pub const ERR_NOPRIVS: u16 = 723;
+/// `671` RPL_WHOISSECURE.
+pub const RPL_WHOISSECURE: u16 = 671;
 /// `900` RPL_LOGGEDIN.
 pub const RPL_LOGGEDIN: u16 = 900;
 /// `901` RPL_LOGGEDOUT.
@@ -410,6 +412,7 @@ pub fn name(numeric: u16) -> Option<&'static str> {
         ERR_SASLABORTED => "ERR_SASLABORTED",
         ERR_SASLALREADY => "ERR_SASLALREADY",
         RPL_SASLMECHS => "RPL_SASLMECHS",
+        RPL_WHOISSECURE => "RPL_WHOISSECURE",
         _ => return None,
     })
 }

@@ -27,6 +27,34 @@ impl fmt::Display for ConnectionId {
     }
 }
 
+/// How a client reached the server, and what its transport proves about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    /// Plain TCP (or an in-process stream).
+    Plain,
+    /// TLS, with the SHA-256 fingerprint of the client certificate it offered, if any
+    /// (lower-case hex, [`crate::tls::certfp`]).
+    Tls {
+        /// The client certificate's fingerprint.
+        certfp: Option<Box<str>>,
+    },
+}
+
+impl Transport {
+    /// Whether the connection is encrypted (WHOIS 671, passwords allowed).
+    pub fn is_secure(&self) -> bool {
+        matches!(self, Transport::Tls { .. })
+    }
+
+    /// The client certificate's fingerprint, if one was offered.
+    pub fn certfp(&self) -> Option<&str> {
+        match self {
+            Transport::Tls { certfp } => certfp.as_deref(),
+            Transport::Plain => None,
+        }
+    }
+}
+
 /// A client's user modes (<https://modern.ircdocs.horse/#user-modes>).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct UserModes {
@@ -72,6 +100,8 @@ pub struct ClientInfo {
     pub away: Option<String>,
     /// The operator account name after a successful OPER.
     pub oper_name: Option<String>,
+    /// The account it is logged into (its name as registered), if any.
+    pub account: Option<String>,
     /// The channels it is in.
     pub channels: Vec<Arc<Channel>>,
     /// When it last sent a PRIVMSG/NOTICE (WHOIS idle time).
@@ -89,6 +119,8 @@ pub struct Client {
     pub host: String,
     /// When it connected.
     pub connected_since: SystemTime,
+    /// How it connected.
+    pub transport: Transport,
     /// Its outgoing lines.
     pub queue: SendQueue,
     caps: AtomicU32,
@@ -113,12 +145,13 @@ pub fn host_of(ip: IpAddr) -> String {
 
 impl Client {
     /// A new, unregistered client.
-    pub fn new(id: ConnectionId, addr: SocketAddr, queue: SendQueue) -> Self {
+    pub fn new(id: ConnectionId, addr: SocketAddr, transport: Transport, queue: SendQueue) -> Self {
         Client {
             id,
             addr,
             host: host_of(addr.ip()),
             connected_since: SystemTime::now(),
+            transport,
             queue,
             caps: AtomicU32::new(0),
             info: RwLock::new(ClientInfo {
@@ -129,6 +162,7 @@ impl Client {
                 modes: UserModes::default(),
                 away: None,
                 oper_name: None,
+                account: None,
                 channels: Vec::new(),
                 last_message: Instant::now(),
             }),

@@ -28,7 +28,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, Sleep, sleep_until};
 use tracing::{debug, error};
 
-use crate::client::ConnectionId;
+use crate::client::{ConnectionId, Transport};
 use crate::command::{self, Flow, paced};
 use crate::event::ServerEvent;
 use crate::flood::TokenBucket;
@@ -152,12 +152,13 @@ pub(crate) fn serve<S>(
     state: Arc<State>,
     stream: S,
     peer: SocketAddr,
+    transport: Transport,
     guards: Guards,
 ) -> impl Future<Output = ()> + Send
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let client = state.add_client(peer);
+    let client = state.add_client(peer, transport);
     debug!(conn_id = %client.id, %peer, "connection accepted");
     let now = Instant::now();
     let conn = Conn {
@@ -644,7 +645,13 @@ mod tests {
             ip: None,
             task: Arc::new(crate::tracker::Tracker::default()).enter(),
         };
-        let task = serve(state, a, "127.0.0.1:1".parse().expect("addr"), guards);
+        let task = serve(
+            state,
+            a,
+            "127.0.0.1:1".parse().expect("addr"),
+            Transport::Plain,
+            guards,
+        );
         let size = std::mem::size_of_val(&task);
         assert!(size <= 720, "connection task is {size} bytes");
     }
@@ -691,7 +698,13 @@ mod tests {
             task: Arc::new(crate::tracker::Tracker::default()).enter(),
         };
         let peer = "127.0.0.1:1".parse().expect("addr");
-        let task = tokio::spawn(serve(state.clone(), Explosive(Vec::new()), peer, guards));
+        let task = tokio::spawn(serve(
+            state.clone(),
+            Explosive(Vec::new()),
+            peer,
+            Transport::Plain,
+            guards,
+        ));
         tokio::time::timeout(Duration::from_secs(5), task)
             .await
             .expect("ended")
@@ -723,6 +736,7 @@ mod tests {
             state.clone(),
             ours,
             "127.0.0.1:1".parse().expect("addr"),
+            Transport::Plain,
             guards,
         ));
         theirs

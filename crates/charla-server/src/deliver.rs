@@ -271,7 +271,12 @@ mod tests {
         let queue = SendQueue::new(1 << 20);
         let replies = Replies::default();
         replies.push(Line::from("first\r\n".to_owned()));
-        let client = Client::new(ConnectionId(7), "127.0.0.1:1".parse().expect("addr"), queue);
+        let client = Client::new(
+            ConnectionId(7),
+            "127.0.0.1:1".parse().expect("addr"),
+            crate::client::Transport::Plain,
+            queue,
+        );
         let actor = Actor {
             id: client.id,
             replies: &replies,

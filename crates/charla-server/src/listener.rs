@@ -20,6 +20,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+use crate::client::Transport;
 use crate::config::Limits;
 use crate::connection::{self, Guards};
 use crate::state::State;
@@ -199,6 +200,7 @@ fn start(
                     shared.state.clone(),
                     socket,
                     peer,
+                    Transport::Plain,
                     guards,
                 )),
             };

@@ -10,6 +10,7 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{Semaphore, broadcast, watch};
 use tracing::warn;
 
+use crate::client::Transport;
 use crate::config::{Config, ConfigError};
 use crate::connection::{self, Guards};
 use crate::deliver::Payload;
@@ -293,6 +294,7 @@ impl ServerHandle {
             shared.state.clone(),
             stream,
             peer,
+            Transport::Plain,
             guards,
         ));
         Ok(())

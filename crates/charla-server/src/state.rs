@@ -35,7 +35,7 @@ use tokio::sync::broadcast;
 use crate::account::password::Hasher;
 use crate::account::throttle::AuthThrottle;
 use crate::channel::Channel;
-use crate::client::{Client, ConnectionId};
+use crate::client::{Client, ConnectionId, Transport};
 use crate::config::Config;
 use crate::event::{ServerEvent, UserInfo};
 use crate::isupport;
@@ -169,10 +169,10 @@ impl State {
     }
 
     /// Adds a new connection.
-    pub fn add_client(&self, addr: SocketAddr) -> Arc<Client> {
+    pub fn add_client(&self, addr: SocketAddr, transport: Transport) -> Arc<Client> {
         let id = ConnectionId(self.next_id.fetch_add(1, Ordering::Relaxed));
         let queue = SendQueue::new(self.config.limits.sendq_bytes);
-        let client = Arc::new(Client::new(id, addr, queue));
+        let client = Arc::new(Client::new(id, addr, transport, queue));
         self.clients.write().insert(id, client.clone());
         // Shutdown may have walked the map just before this insert.
         if self.is_shutting_down() {

@@ -27,6 +27,7 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
+use crate::client::Transport;
 use crate::connection::{self, Guards};
 use crate::state::State;
 
@@ -165,9 +166,9 @@ impl Tls {
     ) -> Result<Tls, TlsError> {
         let fingerprint = fingerprint(&chain[0]);
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let server_config = rustls::ServerConfig::builder_with_provider(provider)
+        let server_config = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()?
-            .with_no_client_auth()
+            .with_client_cert_verifier(Arc::new(AnyClientCert { provider }))
             .with_single_cert(chain, key)?;
         Ok(Tls {
             acceptor: TlsAcceptor::from(Arc::new(server_config)),
@@ -201,6 +202,82 @@ impl Tls {
             "TLS certificate (SHA-256)"
         );
     }
+}
+
+/// Client certificates are asked for, never required, and taken whoever signed them: a client
+/// certificate here is an identity by its fingerprint (SASL EXTERNAL, NickServ CERT), as in
+/// other IRC servers, not a proof by a chain of authorities. The handshake still checks that
+/// the client holds the certificate's key.
+#[derive(Debug)]
+struct AnyClientCert {
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl rustls::server::danger::ClientCertVerifier for AnyClientCert {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        Ok(rustls::server::danger::ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// The SHA-256 fingerprint of a client certificate as IRC servers give it (CERTFP): lower-case
+/// hex, no separators.
+pub fn certfp(der: &[u8]) -> String {
+    let mut out = String::with_capacity(64);
+    for b in Sha256::digest(der) {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
 }
 
 /// The SHA-256 fingerprint of a DER certificate as upper-case hex pairs joined by `:`.
@@ -405,7 +482,13 @@ pub(crate) async fn serve(
         },
         () = shutting_down => return,
     };
-    connection::serve(state, stream, peer, guards).await;
+    let certfp = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .map(|cert| certfp(cert).into_boxed_str());
+    connection::serve(state, stream, peer, Transport::Tls { certfp }, guards).await;
 }
 
 #[cfg(test)]

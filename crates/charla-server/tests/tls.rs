@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use charla_proto::OwnedMessage;
-use charla_proto::numeric::RPL_WELCOME;
-use charla_server::tls::{GENERATED_CERT_FILE, GENERATED_KEY_FILE, fingerprint};
+use charla_proto::numeric::{RPL_WELCOME, RPL_WHOISCERTFP, RPL_WHOISSECURE};
+use charla_server::tls::{GENERATED_CERT_FILE, GENERATED_KEY_FILE, certfp, fingerprint};
 use charla_server::{Config, ListenerConfig, Server, ServerHandle, StartError};
 use common::{TIMEOUT, TestClient, TestServer};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -48,14 +48,26 @@ struct TlsClient {
 
 impl TlsClient {
     async fn connect(addr: SocketAddr, cert_pem: &Path) -> anyhow::Result<TlsClient> {
+        Self::connect_as(addr, cert_pem, None).await
+    }
+
+    /// Connects offering `identity` (a certificate chain and its key) as a client certificate.
+    async fn connect_as(
+        addr: SocketAddr,
+        cert_pem: &Path,
+        identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+    ) -> anyhow::Result<TlsClient> {
         let cert = CertificateDer::from_pem_file(cert_pem)?;
         let mut roots = rustls::RootCertStore::empty();
         roots.add(cert)?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+            .with_root_certificates(roots);
+        let config = match identity {
+            Some((chain, key)) => builder.with_client_auth_cert(chain, key)?,
+            None => builder.with_no_client_auth(),
+        };
         let connector = TlsConnector::from(Arc::new(config));
         let tcp = TcpStream::connect(addr).await?;
         let name = ServerName::try_from("localhost")?;
@@ -128,6 +140,49 @@ async fn read_until_closed(tcp: &mut TcpStream, within: Duration) -> Vec<u8> {
             Err(_) => panic!("connection still open after {within:?}"),
         }
     }
+}
+
+#[tokio::test]
+async fn whois_says_who_is_secure_and_shows_their_own_certificate_fingerprint() -> anyhow::Result<()>
+{
+    let dir = tempfile::tempdir()?;
+    let handle = Server::start(tls_config(dir.path())).await?;
+    let (plain_addr, tls_addr) = addrs(&handle);
+    let mine = rcgen::generate_simple_self_signed(vec!["nandu.example".to_owned()])?;
+    let chain = vec![mine.cert.der().clone()];
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(mine.signing_key.serialize_der()));
+    let expected = certfp(mine.cert.der());
+    let cert_pem = dir.path().join(GENERATED_CERT_FILE);
+    let mut secure = TlsClient::connect_as(tls_addr, &cert_pem, Some((chain, key))).await?;
+    secure.register("Ñandú").await;
+    let mut plain = TestClient::connect(plain_addr).await;
+    plain.register("alice").await;
+
+    // Their own WHOIS: the secure connection and the certificate's fingerprint.
+    secure.send("WHOIS Ñandú").await;
+    secure
+        .expect("671", |m| m.command == RPL_WHOISSECURE.to_string())
+        .await;
+    let fp = secure
+        .expect("276", |m| m.command == RPL_WHOISCERTFP.to_string())
+        .await;
+    assert!(
+        fp.param(2).is_some_and(|t| t.ends_with(&expected)),
+        "{fp:?}"
+    );
+    // Someone else sees the secure connection, not the fingerprint.
+    plain.send("WHOIS Ñandú").await;
+    let lines = plain.sync().await;
+    assert!(lines.iter().any(|m| m.command == "671"), "{lines:?}");
+    assert!(!lines.iter().any(|m| m.command == "276"), "{lines:?}");
+    // A plain connection is not secure.
+    secure.send("WHOIS alice").await;
+    let end = secure
+        .expect("318", |m| m.command == "318" || m.command == "671")
+        .await;
+    assert_eq!(end.command, "318", "alice is on plain text");
+    handle.shutdown().await;
+    Ok(())
 }
 
 #[tokio::test]

@@ -302,7 +302,10 @@ mod tests {
         for registered in [false, true] {
             for value in ["", "x", "#c", "*", "a,b,#c", "0"] {
                 for command in TABLE {
-                    let client = state.add_client("127.0.0.1:1".parse().expect("addr"));
+                    let client = state.add_client(
+                        "127.0.0.1:1".parse().expect("addr"),
+                        crate::client::Transport::Plain,
+                    );
                     let mut s = Session::new(state.clone(), client.clone());
                     if registered {
                         s.reg.done = true;

@@ -5,8 +5,9 @@ use std::time::Instant;
 
 use charla_proto::numeric::{
     ERR_NONICKNAMEGIVEN, ERR_NOSUCHNICK, ERR_WASNOSUCHNICK, RPL_AWAY, RPL_ENDOFWHOIS,
-    RPL_ENDOFWHOWAS, RPL_WHOISCHANNELS, RPL_WHOISHOST, RPL_WHOISIDLE, RPL_WHOISOPERATOR,
-    RPL_WHOISSERVER, RPL_WHOISUSER, RPL_WHOWASUSER,
+    RPL_ENDOFWHOWAS, RPL_WHOISACCOUNT, RPL_WHOISCERTFP, RPL_WHOISCHANNELS, RPL_WHOISHOST,
+    RPL_WHOISIDLE, RPL_WHOISOPERATOR, RPL_WHOISSECURE, RPL_WHOISSERVER, RPL_WHOISUSER,
+    RPL_WHOWASUSER,
 };
 
 use crate::caps::Cap;
@@ -33,7 +34,7 @@ pub fn whois(s: &mut Session, p: Args<'_, 0>) -> Flow {
         s.num(RPL_ENDOFWHOIS).p(nick).t("End of /WHOIS list").send();
         return Flow::Continue;
     };
-    let (tnick, user, realname, oper, away, channels, idle) = {
+    let (tnick, user, realname, oper, away, channels, idle, account) = {
         let info = t.info.read();
         (
             info.nick.clone(),
@@ -43,6 +44,7 @@ pub fn whois(s: &mut Session, p: Args<'_, 0>) -> Flow {
             info.away.clone(),
             info.channels.clone(),
             Instant::now().duration_since(info.last_message).as_secs(),
+            info.account.clone(),
         )
     };
     let me = s.client.id;
@@ -83,6 +85,27 @@ pub fn whois(s: &mut Session, p: Args<'_, 0>) -> Flow {
         s.num(RPL_WHOISOPERATOR)
             .p(&tnick)
             .t("is an IRC operator")
+            .send();
+    }
+    if let Some(account) = &account {
+        s.num(RPL_WHOISACCOUNT)
+            .p(&tnick)
+            .p(account)
+            .t("is logged in as")
+            .send();
+    }
+    if t.transport.is_secure() {
+        s.num(RPL_WHOISSECURE)
+            .p(&tnick)
+            .t("is using a secure connection")
+            .send();
+    }
+    if let Some(fp) = t.transport.certfp()
+        && (asking_self || s.client.is_oper())
+    {
+        s.num(RPL_WHOISCERTFP)
+            .p(&tnick)
+            .t(&format!("has client certificate fingerprint {fp}"))
             .send();
     }
     if asking_self || s.client.is_oper() {
