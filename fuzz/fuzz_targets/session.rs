@@ -37,6 +37,7 @@ fn fixture() -> &'static Fixture {
         config.server_name = "fuzz.charla.invalid".to_owned();
         config.listeners = vec![ListenerConfig::tcp(SocketAddr::from(([127, 0, 0, 1], 0)))];
         config.flood.enabled = false;
+        config.store = charla_server::config::StoreConfig::memory();
         let server = rt
             .block_on(Server::start(config))
             .expect("server starts on 127.0.0.1:0");

@@ -16,10 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::process::Command;
 
 async fn start_server() -> Result<(ServerHandle, SocketAddr)> {
-    let mut config = Config {
-        listeners: vec![charla_server::ListenerConfig::tcp("127.0.0.1:0".parse()?)],
-        ..Config::default()
-    };
+    let mut config = Config::with_listener("127.0.0.1:0".parse()?);
     // The bench clients all come from loopback and send faster than a person.
     config.flood.enabled = false;
     let handle = Server::start(config).await?;

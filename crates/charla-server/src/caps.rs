@@ -3,6 +3,8 @@
 //! Only capabilities that really work are listed; each has a test. A client's enabled set is a
 //! bit set in an atomic, so that fan-out can pick a line variant without taking a lock.
 
+use crate::config::{Config, Registration};
+
 /// One capability.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cap {
@@ -26,11 +28,23 @@ pub enum Cap {
     InviteNotify,
     /// `setname`: SETNAME changes the real name and peers are told.
     Setname,
+    /// `sasl`: AUTHENTICATE before (and after) registration, with PLAIN, SCRAM-SHA-256 and
+    /// EXTERNAL (<https://ircv3.net/specs/extensions/sasl-3.2>).
+    Sasl,
+    /// `account-notify`: ACCOUNT lines when a channel peer logs in or out.
+    AccountNotify,
+    /// `account-tag`: an `account` tag on lines from logged-in users.
+    AccountTag,
+    /// `chghost`: CHGHOST when a peer's user or host changes (logging in sets the user name to
+    /// the account's).
+    Chghost,
+    /// `draft/account-registration`: REGISTER and VERIFY, also before registration.
+    AccountRegistration,
 }
 
 impl Cap {
     /// Every capability, in the order CAP LS lists them.
-    pub const ALL: [Cap; 10] = [
+    pub const ALL: [Cap; 15] = [
         Cap::CapNotify,
         Cap::MultiPrefix,
         Cap::ServerTime,
@@ -41,6 +55,11 @@ impl Cap {
         Cap::UserhostInNames,
         Cap::InviteNotify,
         Cap::Setname,
+        Cap::Sasl,
+        Cap::AccountNotify,
+        Cap::AccountTag,
+        Cap::Chghost,
+        Cap::AccountRegistration,
     ];
 
     /// The name on the wire.
@@ -56,6 +75,11 @@ impl Cap {
             Cap::UserhostInNames => "userhost-in-names",
             Cap::InviteNotify => "invite-notify",
             Cap::Setname => "setname",
+            Cap::Sasl => "sasl",
+            Cap::AccountNotify => "account-notify",
+            Cap::AccountTag => "account-tag",
+            Cap::Chghost => "chghost",
+            Cap::AccountRegistration => "draft/account-registration",
         }
     }
 
@@ -67,6 +91,31 @@ impl Cap {
     /// Its bit in a [`CapSet`].
     pub fn bit(self) -> u32 {
         1 << (self as u32)
+    }
+}
+
+/// The SASL mechanisms offered, in the order a client should prefer them.
+pub const SASL_MECHANISMS: &str = "SCRAM-SHA-256,PLAIN,EXTERNAL";
+
+/// Whether `config` offers `cap` (account registration only when someone may register).
+pub fn offered(config: &Config, cap: Cap) -> bool {
+    match cap {
+        Cap::AccountRegistration => config.accounts.registration != Registration::Closed,
+        _ => true,
+    }
+}
+
+/// The value `cap` shows in `CAP LS 302`, if any.
+pub fn value(config: &Config, cap: Cap) -> Option<String> {
+    match cap {
+        Cap::Sasl => Some(SASL_MECHANISMS.to_owned()),
+        // Before registration only when that cannot skip the connection password
+        // (https://ircv3.net/specs/extensions/account-registration, server considerations).
+        Cap::AccountRegistration if config.password.is_none() => {
+            Some("before-connect,custom-accountname".to_owned())
+        }
+        Cap::AccountRegistration => Some("custom-accountname".to_owned()),
+        _ => None,
     }
 }
 
@@ -90,6 +139,7 @@ mod tests {
         for c in Cap::ALL {
             assert_eq!(Cap::from_name(c.name()), Some(c));
         }
-        assert_eq!(Cap::from_name("sasl"), None);
+        assert_eq!(Cap::from_name("sasl"), Some(Cap::Sasl));
+        assert_eq!(Cap::from_name("sasl=PLAIN"), None);
     }
 }

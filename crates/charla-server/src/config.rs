@@ -62,6 +62,98 @@ pub struct Config {
     pub tls: TlsConfig,
     /// What the log may hold.
     pub log: LogConfig,
+    /// Where accounts and channel registrations are kept.
+    pub store: StoreConfig,
+    /// Accounts: who may register, nick protection, password hashing.
+    pub accounts: AccountsConfig,
+}
+
+/// Which store keeps accounts and channel registrations.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    /// One SQLite file (the embedded default).
+    #[default]
+    Sqlite,
+    /// In memory: gone when the server stops (tests, throw-away servers).
+    Memory,
+}
+
+/// Where accounts and channel registrations are kept.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// The backend.
+    pub backend: StoreBackend,
+    /// The SQLite file; relative paths are relative to `data_dir`. Default `charla.db`.
+    pub path: Option<PathBuf>,
+}
+
+impl StoreConfig {
+    /// An in-memory store.
+    pub fn memory() -> Self {
+        StoreConfig {
+            backend: StoreBackend::Memory,
+            path: None,
+        }
+    }
+
+    /// The SQLite file for `data_dir`.
+    pub fn sqlite_path(&self, data_dir: &Path) -> PathBuf {
+        data_dir.join(self.path.as_deref().unwrap_or(Path::new("charla.db")))
+    }
+}
+
+/// Who may register accounts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Registration {
+    /// Anyone (REGISTER, NickServ REGISTER).
+    #[default]
+    Open,
+    /// No one: accounts exist only if created before.
+    Closed,
+    /// Only IRC operators.
+    Opers,
+}
+
+/// Accounts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountsConfig {
+    /// Who may register accounts.
+    pub registration: Registration,
+    /// Seconds a user may keep a registered nick without logging into its account before being
+    /// renamed to a guest nick; 0 turns nick protection off.
+    pub nick_grace_secs: u64,
+    /// The prefix of guest nicks (`Guest12345`).
+    pub guest_prefix: String,
+    /// Password hashes run at once, each on its own thread; 0 means half the cores.
+    pub hash_threads: usize,
+    /// The shortest password accepted when an account is created or its password changed.
+    pub min_password_len: usize,
+    /// Most client certificates one account may hold.
+    pub max_certs: usize,
+}
+
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        AccountsConfig {
+            registration: Registration::Open,
+            nick_grace_secs: 30,
+            guest_prefix: "Guest".to_owned(),
+            hash_threads: 0,
+            min_password_len: 8,
+            max_certs: 5,
+        }
+    }
+}
+
+impl AccountsConfig {
+    /// The grace period of nick protection, or `None` when it is off.
+    pub fn nick_grace(&self) -> Option<Duration> {
+        (self.nick_grace_secs > 0).then(|| Duration::from_secs(self.nick_grace_secs))
+    }
 }
 
 /// What the server's log may hold (the operator's live log of the headless binary).
@@ -172,7 +264,10 @@ pub struct OperConfig {
     /// The name given to OPER.
     pub name: String,
     /// The password as an Argon2 PHC string (`charla-server hash-password` prints one).
-    pub password_hash: String,
+    pub password_hash: Option<String>,
+    /// An account instead of a password: a user logged into it becomes operator with
+    /// `OPER <name>`.
+    pub account: Option<String>,
 }
 
 impl Default for Config {
@@ -193,6 +288,8 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             tls: TlsConfig::default(),
             log: LogConfig::default(),
+            store: StoreConfig::default(),
+            accounts: AccountsConfig::default(),
         }
     }
 }
@@ -252,10 +349,12 @@ fn is_valid_server_name(name: &str) -> bool {
 }
 
 impl Config {
-    /// The default configuration listening on `address` only (tests use `127.0.0.1:0`).
+    /// The default configuration listening on `address` only (tests use `127.0.0.1:0`), with
+    /// an in-memory store: nothing is written to disk unless `store` is set.
     pub fn with_listener(address: SocketAddr) -> Self {
         Config {
             listeners: vec![ListenerConfig::tcp(address)],
+            store: StoreConfig::memory(),
             ..Config::default()
         }
     }
@@ -313,12 +412,29 @@ impl Config {
             .check()
             .map_err(|m| ConfigError::Invalid(m.to_owned()))?;
         for oper in &self.opers {
-            if argon2::PasswordHash::new(&oper.password_hash).is_err() {
-                return Err(ConfigError::Invalid(format!(
-                    "opers: password_hash of `{}` is not a PHC string (use `charla-server hash-password`)",
-                    oper.name
-                )));
+            match (&oper.password_hash, &oper.account) {
+                (Some(hash), None) => {
+                    if argon2::PasswordHash::new(hash).is_err() {
+                        return Err(ConfigError::Invalid(format!(
+                            "opers: password_hash of `{}` is not a PHC string (use `charla-server hash-password`)",
+                            oper.name
+                        )));
+                    }
+                }
+                (None, Some(_)) => {}
+                _ => {
+                    return Err(ConfigError::Invalid(format!(
+                        "opers: `{}` needs either password_hash or account (one of them)",
+                        oper.name
+                    )));
+                }
             }
+        }
+        if self.accounts.guest_prefix.is_empty()
+            || charla_proto::validate::check_nick(&format!("{}1", self.accounts.guest_prefix))
+                .is_err()
+        {
+            return bad("accounts.guest_prefix must start a valid nick");
         }
         Ok(())
     }

@@ -638,7 +638,7 @@ mod tests {
     #[test]
     fn the_connection_task_stays_small() {
         // Every connection has one, idle or not: 10,000 idle clients multiply its size.
-        let state = Arc::new(State::new(Config::default(), None));
+        let state = Arc::new(State::in_memory(Config::default()));
         let (a, _b) = tokio::io::duplex(64);
         let guards = Guards {
             permit: None,
@@ -690,7 +690,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_panic_in_the_session_still_cleans_up() {
-        let state = Arc::new(State::new(Config::default(), None));
+        let state = Arc::new(State::in_memory(Config::default()));
         let mut events = state.subscribe();
         let guards = Guards {
             permit: None,
@@ -725,7 +725,7 @@ mod tests {
         use tokio::io::AsyncWriteExt;
         let mut config = Config::default();
         config.limits.write_coalesce_ms = window_ms;
-        let state = Arc::new(State::new(config, None));
+        let state = Arc::new(State::in_memory(config));
         let (ours, mut theirs) = tokio::io::duplex(64 * 1024);
         let guards = Guards {
             permit: None,

@@ -3,8 +3,8 @@
 //! A [`Line`] is one encoded line as a connection queues it: a pointer-sized handle on bytes
 //! that every recipient shares. An [`Outgoing`] holds the body of a relayed line
 //! (`:source COMMAND params\r\n`).
-//! Recipients differ only in which tags they accept (`server-time`, `message-tags`), so there are
-//! at most four variants; each is built the first time a recipient needs it and then shared by
+//! Recipients differ only in which tags they accept (`server-time`, `message-tags`,
+//! `account-tag`), so there are at most eight variants; each is built the first time a recipient needs it and then shared by
 //! refcount with every other recipient of that variant. A channel message to N members therefore
 //! costs one encode (plus at most three tag variants) and N refcount increments.
 
@@ -88,8 +88,10 @@ pub struct Outgoing {
     time: SystemTime,
     /// Client-only tags (`+key=value`), already escaped and joined with `;`; empty if none.
     client_tags: String,
-    /// Index: bit 0 = with `time`, bit 1 = with client tags.
-    variants: [OnceLock<Line>; 4],
+    /// The sender's account (`account-tag`), already escaped; `None` if not logged in.
+    account: Option<Box<str>>,
+    /// Index: bit 0 = with `time`, bit 1 = with client tags, bit 2 = with `account`.
+    variants: [OnceLock<Line>; 8],
 }
 
 impl Outgoing {
@@ -104,8 +106,16 @@ impl Outgoing {
             body,
             time: SystemTime::now(),
             client_tags: String::new(),
+            account: None,
             variants: Default::default(),
         }
+    }
+
+    /// Adds the sender's account, for `account-tag` clients
+    /// (<https://ircv3.net/specs/extensions/account-tag>).
+    pub fn with_account(mut self, account: Option<&str>) -> Self {
+        self.account = account.map(|a| tags::escape(a).into_boxed_str());
+        self
     }
 
     /// Adds client-only tags to relay to `message-tags` clients.
@@ -142,21 +152,37 @@ impl Outgoing {
         if caps.has(Cap::MessageTags) && !self.client_tags.is_empty() {
             idx |= 2;
         }
+        if caps.has(Cap::AccountTag) && self.account.is_some() {
+            idx |= 4;
+        }
         if idx == 0 {
             return self.body.clone();
         }
         self.variants[idx]
             .get_or_init(|| {
-                let mut buf = Vec::with_capacity(self.body.len() + 40 + self.client_tags.len());
+                let account = self.account.as_deref().unwrap_or("");
+                let mut buf = Vec::with_capacity(
+                    self.body.len() + 40 + self.client_tags.len() + account.len() + 9,
+                );
                 buf.push(b'@');
+                let mut first = true;
+                let mut sep = |buf: &mut Vec<u8>| {
+                    if !std::mem::take(&mut first) {
+                        buf.push(b';');
+                    }
+                };
                 if idx & 1 != 0 {
+                    sep(&mut buf);
                     buf.extend_from_slice(b"time=");
                     buf.extend_from_slice(timefmt::iso8601(self.time).as_bytes());
                 }
+                if idx & 4 != 0 {
+                    sep(&mut buf);
+                    buf.extend_from_slice(b"account=");
+                    buf.extend_from_slice(account.as_bytes());
+                }
                 if idx & 2 != 0 {
-                    if idx & 1 != 0 {
-                        buf.push(b';');
-                    }
+                    sep(&mut buf);
                     buf.extend_from_slice(self.client_tags.as_bytes());
                 }
                 buf.push(b' ');

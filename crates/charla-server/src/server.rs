@@ -10,8 +10,10 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{Semaphore, broadcast, watch};
 use tracing::warn;
 
+use charla_store::{MemoryStore, SqliteStore, Store, StoreError, StoreHandle};
+
 use crate::client::Transport;
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, StoreBackend};
 use crate::connection::{self, Guards};
 use crate::deliver::Payload;
 use crate::event::{MessageKind, ServerEvent, UserInfo};
@@ -46,6 +48,25 @@ pub enum StartError {
     /// A TLS listener is configured but its certificate could not be loaded or generated.
     #[error("TLS: {0}")]
     Tls(#[from] TlsError),
+    /// The store (accounts, channel registrations) could not be opened or read: damaged,
+    /// read-only, of a newer version, or its directory cannot be created.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Opens the configured store on a blocking thread (it reads and may migrate a file).
+async fn open_store(config: &Config) -> Result<StoreHandle, StartError> {
+    let store: Arc<dyn Store> = match config.store.backend {
+        StoreBackend::Memory => Arc::new(MemoryStore::new()),
+        StoreBackend::Sqlite => {
+            let path = config.store.sqlite_path(&config.data_dir);
+            let opened = tokio::task::spawn_blocking(move || SqliteStore::open(&path))
+                .await
+                .map_err(|e| StoreError::Spawn(Arc::new(std::io::Error::other(e))))?;
+            Arc::new(opened?)
+        }
+    };
+    Ok(StoreHandle::new(store)?)
 }
 
 /// Why an operator action failed.
@@ -101,6 +122,8 @@ impl Server {
             return Err(StartError::NoListeners);
         }
         let motd = config.motd_lines()?;
+        let store = open_store(&config).await?;
+        let registered = store.channels().await?;
         // The certificate only matters (and is only generated) when a listener uses TLS.
         let tls = if config.listeners.iter().any(|l| l.tls) {
             let tls = Tls::load(&config.tls, &config.data_dir, &config.server_name)?;
@@ -134,9 +157,10 @@ impl Server {
             slots: Arc::new(Semaphore::new(config.limits.max_clients)),
             refusing: Arc::new(Semaphore::new(crate::listener::MAX_REFUSING)),
             ips: Arc::new(IpLimiter::new(&config.limits)),
-            state: Arc::new(State::new(config, motd)),
+            state: Arc::new(State::new(config, motd, store)),
             tasks: Arc::new(Tracker::default()),
         };
+        shared.state.load_registered_channels(registered);
         for (tcp, uses_tls) in listeners {
             tokio::spawn(listener::accept_loop(
                 tcp,
@@ -311,6 +335,8 @@ impl ServerHandle {
         {
             warn!("some sessions did not end within the shutdown timeout");
         }
+        // What the sessions wrote last (a topic, a mode) is on disk before the process ends.
+        self.inner.state.store.flush().await;
     }
 
     /// Whether [`shutdown`](Self::shutdown) was called.

@@ -9,7 +9,7 @@ use charla_proto::numeric::{ERR_CHANOPRIVSNEEDED, ERR_NOTONCHANNEL};
 use crate::client::Client;
 use crate::command::paced::Pending;
 use crate::deliver::{Actor, Replies};
-use crate::outbound::Line;
+use crate::outbound::{Line, Outgoing};
 use crate::state::State;
 
 /// Registration progress (<https://modern.ircdocs.horse/#connection-registration>).
@@ -24,10 +24,12 @@ pub struct Registration {
     /// The client asked `CAP LS 302` (or higher).
     pub cap_302: bool,
     /// The password given with PASS.
-    pub pass: Option<String>,
+    pub pass: Option<Box<str>>,
+    /// A SASL exchange under way (AUTHENTICATE).
+    pub sasl: Option<Box<crate::account::sasl::Exchange>>,
     /// Registration finished.
     pub done: bool,
-    /// Failed password attempts on this connection (OPER).
+    /// Failed password attempts on this connection (OPER, SASL, NickServ).
     pub password_failures: u32,
 }
 
@@ -108,6 +110,12 @@ impl Session {
     /// Queues a finished line to this client.
     pub fn send_line(&self, line: LineBuilder) {
         self.send_bytes(Line::exact(line.finish()));
+    }
+
+    /// A line from this client to others, with its account for `account-tag` clients.
+    pub fn outgoing(&self, line: LineBuilder) -> Outgoing {
+        let account = self.client.info.read().account.clone();
+        Outgoing::new(line).with_account(account.as_deref())
     }
 
     /// `442 ERR_NOTONCHANNEL`: the client acted on a channel it is not in.

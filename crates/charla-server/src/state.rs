@@ -32,6 +32,8 @@ use charla_proto::isupport::IsupportBuilder;
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::broadcast;
 
+use charla_store::StoreHandle;
+
 use crate::account::password::Hasher;
 use crate::account::throttle::AuthThrottle;
 use crate::channel::Channel;
@@ -108,6 +110,13 @@ pub struct State {
     pub auth_throttle: AuthThrottle,
     /// The pool that hashes and checks passwords.
     pub hasher: Hasher,
+    /// Accounts and channel registrations.
+    pub store: StoreHandle,
+    /// Failed log-ins by account: a brake on guessing one account's password from many
+    /// addresses.
+    pub account_throttle: AuthThrottle<String>,
+    /// A secret of this run, for answers about accounts that do not exist (SCRAM's decoy salt).
+    pub secret: [u8; 32],
     nicks: RwLock<NameIndex<Arc<Client>>>,
     channels: RwLock<NameIndex<Arc<Channel>>>,
     clients: RwLock<HashMap<ConnectionId, Arc<Client>>>,
@@ -119,16 +128,23 @@ pub struct State {
 }
 
 impl State {
-    /// The state for `config`, with MOTD lines already read.
-    pub fn new(config: Config, motd: Option<Vec<String>>) -> Self {
+    /// The state for `config`, with MOTD lines already read, keeping accounts in `store`.
+    pub fn new(config: Config, motd: Option<Vec<String>>, store: StoreHandle) -> Self {
         let (events, _) = broadcast::channel(4096);
+        let hash_threads = match config.accounts.hash_threads {
+            0 => Hasher::default_threads(),
+            n => n,
+        };
         State {
+            hasher: Hasher::new(hash_threads),
+            store,
+            account_throttle: AuthThrottle::default(),
+            secret: rand::random(),
             isupport: isupport::builder(&config),
             config,
             motd,
             created: SystemTime::now(),
             auth_throttle: AuthThrottle::default(),
-            hasher: Hasher::default(),
             nicks: RwLock::default(),
             channels: RwLock::default(),
             clients: RwLock::default(),
@@ -138,6 +154,13 @@ impl State {
             shutting_down: AtomicBool::new(false),
             counters: Counters::default(),
         }
+    }
+
+    /// The state for `config` with an in-memory store and the MOTD of the config (tests).
+    pub fn in_memory(config: Config) -> Self {
+        let store = StoreHandle::new(std::sync::Arc::new(charla_store::MemoryStore::new()))
+            .expect("the memory store's threads start");
+        State::new(config, None, store)
     }
 
     /// The server name.
@@ -315,6 +338,15 @@ impl State {
         let c = Arc::new(Channel::new(name));
         map.insert(folded.into_owned(), look, c.clone());
         Ok((c, true))
+    }
+
+    /// Puts the registered channels the store keeps into the map (at start).
+    pub fn load_registered_channels(&self, records: Vec<charla_store::ChannelRecord>) {
+        let mut map = self.channels.write();
+        for record in records {
+            let ch = Channel::from_record(record, &self.store);
+            map.insert(ch.key(), skeleton(&ch.name), Arc::new(ch));
+        }
     }
 
     /// Removes `channel` from the map if it has no members left.

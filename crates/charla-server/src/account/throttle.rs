@@ -13,6 +13,7 @@
 //! one whose last failure is oldest, so no stream of addresses can grow it without bound.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -53,21 +54,48 @@ struct Entry {
     next_at: Instant,
 }
 
-/// Failed attempts by address.
-#[derive(Debug, Default)]
-pub struct AuthThrottle {
-    entries: Mutex<HashMap<IpAddr, Entry>>,
+/// Failed attempts by key: by address (an [`IpAddr`]), or by account (its key, a `String`).
+#[derive(Debug)]
+pub struct AuthThrottle<K = IpAddr> {
+    entries: Mutex<HashMap<K, Entry>>,
 }
 
-/// The key of an address: IPv6 addresses by their /64, which one host or home usually holds.
-fn key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
-        },
+impl<K> Default for AuthThrottle<K> {
+    fn default() -> Self {
+        AuthThrottle {
+            entries: Mutex::new(HashMap::new()),
+        }
     }
+}
+
+/// What failed attempts are counted by.
+pub trait ThrottleKey: Hash + Eq + Clone {
+    /// The key the attempts of `self` are counted under.
+    fn key(&self) -> Self;
+}
+
+/// IPv6 addresses by their /64, which one host or home usually holds.
+impl ThrottleKey for IpAddr {
+    fn key(&self) -> Self {
+        match *self {
+            IpAddr::V4(_) => *self,
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+            },
+        }
+    }
+}
+
+/// Accounts by their key (already case-folded).
+impl ThrottleKey for String {
+    fn key(&self) -> Self {
+        self.clone()
+    }
+}
+
+fn key<K: ThrottleKey>(k: &K) -> K {
+    k.key()
 }
 
 /// The delay after `failures` failures.
@@ -79,9 +107,9 @@ fn delay(failures: u32) -> Duration {
     (BASE_DELAY * 2u32.pow(doublings)).min(MAX_DELAY)
 }
 
-impl AuthThrottle {
+impl<K: ThrottleKey> AuthThrottle<K> {
     /// Asks for an attempt from `ip` at `now`.
-    pub fn admit(&self, ip: IpAddr, now: Instant) -> Admission {
+    pub fn admit(&self, ip: &K, now: Instant) -> Admission {
         let mut entries = self.entries.lock();
         let Some(entry) = entries.get_mut(&key(ip)) else {
             return Admission::Now;
@@ -107,7 +135,7 @@ impl AuthThrottle {
     }
 
     /// Records a failed attempt from `ip` at `now`.
-    pub fn failed(&self, ip: IpAddr, now: Instant) {
+    pub fn failed(&self, ip: &K, now: Instant) {
         let mut entries = self.entries.lock();
         if entries.len() >= MAX_ADDRESSES && !entries.contains_key(&key(ip)) {
             entries.retain(|_, e| now.saturating_duration_since(e.last_failure) < FORGET_AFTER);
@@ -115,7 +143,7 @@ impl AuthThrottle {
                 && let Some(oldest) = entries
                     .iter()
                     .min_by_key(|(_, e)| e.last_failure)
-                    .map(|(ip, _)| *ip)
+                    .map(|(ip, _)| ip.clone())
             {
                 entries.remove(&oldest);
             }
@@ -131,7 +159,7 @@ impl AuthThrottle {
     }
 
     /// Records a success from `ip`: its failures are forgiven.
-    pub fn succeeded(&self, ip: IpAddr) {
+    pub fn succeeded(&self, ip: &K) {
         self.entries.lock().remove(&key(ip));
     }
 
@@ -160,28 +188,28 @@ mod tests {
         let a = ip("192.0.2.7");
         let t0 = Instant::now();
         for _ in 0..FREE_FAILURES {
-            assert_eq!(t.admit(a, t0), Admission::Now);
-            t.failed(a, t0);
+            assert_eq!(t.admit(&a, t0), Admission::Now);
+            t.failed(&a, t0);
         }
         // The next attempt waits one second; a second one at the same moment waits its own turn
         // after that (ten connections guess no faster than one).
-        assert_eq!(t.admit(a, t0), Admission::At(t0 + BASE_DELAY));
-        assert_eq!(t.admit(a, t0), Admission::At(t0 + 2 * BASE_DELAY));
+        assert_eq!(t.admit(&a, t0), Admission::At(t0 + BASE_DELAY));
+        assert_eq!(t.admit(&a, t0), Admission::At(t0 + 2 * BASE_DELAY));
         // Others are not affected.
-        assert_eq!(t.admit(ip("192.0.2.8"), t0), Admission::Now);
+        assert_eq!(t.admit(&ip("192.0.2.8"), t0), Admission::Now);
         // More failures: the delay doubles, up to the maximum.
         let t1 = t0 + Duration::from_secs(2);
-        t.failed(a, t1);
-        t.failed(a, t1);
-        assert_eq!(t.admit(a, t1), Admission::At(t1 + 4 * BASE_DELAY));
+        t.failed(&a, t1);
+        t.failed(&a, t1);
+        assert_eq!(t.admit(&a, t1), Admission::At(t1 + 4 * BASE_DELAY));
         for _ in 0..10 {
-            t.failed(a, t1);
+            t.failed(&a, t1);
         }
         assert_eq!(delay(100), MAX_DELAY);
         // Turns far in the future are refused rather than queued.
         let mut refused = false;
         for _ in 0..5 {
-            refused |= t.admit(a, t1) == Admission::Refused;
+            refused |= t.admit(&a, t1) == Admission::Refused;
         }
         assert!(refused);
     }
@@ -192,20 +220,20 @@ mod tests {
         let a = ip("2001:db8::1");
         let t0 = Instant::now();
         for _ in 0..FREE_FAILURES + 2 {
-            t.failed(a, t0);
+            t.failed(&a, t0);
         }
         // Another address of the same /64 is the same host.
         assert!(matches!(
-            t.admit(ip("2001:db8::ffff"), t0),
+            t.admit(&ip("2001:db8::ffff"), t0),
             Admission::At(_)
         ));
-        assert_eq!(t.admit(ip("2001:db8:0:1::1"), t0), Admission::Now);
-        t.succeeded(a);
-        assert_eq!(t.admit(a, t0), Admission::Now);
+        assert_eq!(t.admit(&ip("2001:db8:0:1::1"), t0), Admission::Now);
+        t.succeeded(&a);
+        assert_eq!(t.admit(&a, t0), Admission::Now);
         for _ in 0..FREE_FAILURES + 2 {
-            t.failed(a, t0);
+            t.failed(&a, t0);
         }
-        assert_eq!(t.admit(a, t0 + FORGET_AFTER), Admission::Now);
+        assert_eq!(t.admit(&a, t0 + FORGET_AFTER), Admission::Now);
         assert!(t.is_empty());
     }
 
@@ -215,7 +243,7 @@ mod tests {
         let t0 = Instant::now();
         for n in 0..(MAX_ADDRESSES as u32 + 10) {
             t.failed(
-                IpAddr::V4(n.into()),
+                &IpAddr::V4(n.into()),
                 t0 + Duration::from_millis(u64::from(n % 1000)),
             );
         }

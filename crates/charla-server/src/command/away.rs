@@ -10,7 +10,6 @@ use crate::command::Flow;
 use crate::command::table::Args;
 use crate::command::topic::truncate;
 use crate::deliver::{self, Payload};
-use crate::outbound::Outgoing;
 use crate::session::Session;
 
 /// `AWAY [<text>]`: with text, away; without (or empty), back.
@@ -39,7 +38,7 @@ pub fn away(s: &mut Session, p: Args<'_, 0>) -> Flow {
     if let Some(t) = &text {
         line.trailing(t);
     }
-    let payload = Payload::only_with(Cap::AwayNotify, Outgoing::new(line));
+    let payload = Payload::only_with(Cap::AwayNotify, s.outgoing(line));
     deliver::to_peers(&s.client, &payload, false, Some(s.actor()), |_| true);
     Flow::Continue
 }

@@ -3,7 +3,7 @@
 
 use charla_proto::numeric::ERR_INVALIDCAPCMD;
 
-use crate::caps::{Cap, CapSet};
+use crate::caps::{self, Cap, CapSet};
 use crate::command::table::Args;
 use crate::command::{Flow, registration};
 use crate::session::Session;
@@ -23,7 +23,15 @@ pub fn cap(s: &mut Session, p: Args<'_, 1>) -> Flow {
                 let caps = s.client.caps();
                 s.client.set_caps(CapSet(caps.0 | Cap::CapNotify.bit()));
             }
-            let list: Vec<&str> = Cap::ALL.iter().map(|c| c.name()).collect();
+            let config = &s.state.config;
+            let list: Vec<String> = Cap::ALL
+                .iter()
+                .filter(|c| caps::offered(config, **c))
+                .map(|c| match caps::value(config, *c) {
+                    Some(v) if s.reg.cap_302 => format!("{}={v}", c.name()),
+                    _ => c.name().to_owned(),
+                })
+                .collect();
             reply(s, "LS", &list.join(" "));
         }
         "LIST" => {
@@ -47,7 +55,7 @@ pub fn cap(s: &mut Session, p: Args<'_, 1>) -> Flow {
                     Some(n) => (true, n),
                     None => (false, item),
                 };
-                match Cap::from_name(name) {
+                match Cap::from_name(name).filter(|c| caps::offered(&s.state.config, *c)) {
                     Some(c) if remove => caps.0 &= !c.bit(),
                     Some(c) => caps.0 |= c.bit(),
                     None => ok = false,

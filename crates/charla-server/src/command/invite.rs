@@ -11,7 +11,6 @@ use crate::channel::Denied;
 use crate::command::Flow;
 use crate::command::table::Args;
 use crate::deliver::{self, Payload};
-use crate::outbound::Outgoing;
 use crate::session::Session;
 
 /// `INVITE <nickname> <channel>`.
@@ -38,9 +37,9 @@ pub fn invite(s: &mut Session, p: Args<'_, 2>) -> Flow {
         .command("INVITE")
         .param(&target_nick)
         .param(&ch.name);
-    let to_target = Payload::new(Outgoing::new(line.clone()));
+    let to_target = Payload::new(s.outgoing(line.clone()));
     // invite-notify: members who could have invited too (everyone unless +i) hear of it.
-    let notify = Payload::only_with(Cap::InviteNotify, Outgoing::new(line));
+    let notify = Payload::only_with(Cap::InviteNotify, s.outgoing(line));
     match ch.invite(s.client.id, target.id, &notify, Some(s.actor())) {
         Ok(()) => {}
         Err(Denied::NotOperator) => {

@@ -19,7 +19,6 @@ use crate::command::table::Args;
 use crate::command::{Flow, names, part, split_list, topic};
 use crate::deliver::Payload;
 use crate::event::ServerEvent;
-use crate::outbound::Outgoing;
 use crate::session::Session;
 
 /// `JOIN <channel>{,<channel>} [<key>{,<key>}]` or `JOIN 0`.
@@ -61,13 +60,14 @@ fn join_one(s: &mut Session, name: &str, key: Option<&str>) {
             return;
         }
     }
-    let (in_count, source, nick, realname) = {
+    let (in_count, source, nick, realname, account) = {
         let info = s.client.info.read();
         (
             info.channels.len(),
             info.source(&s.client.host),
             info.nick.clone(),
             info.realname.clone(),
+            info.account.clone(),
         )
     };
     if in_count >= s.state.config.limits.max_channels_per_user {
@@ -77,6 +77,7 @@ fn join_one(s: &mut Session, name: &str, key: Option<&str>) {
             .send();
         return;
     }
+    let services_source = crate::account::services::source(&s.state, "ChanServ");
     // A channel emptied and removed between the lookup and the lock is "dead": look again.
     for _ in 0..8 {
         let (ch, created) = match s.state.channel_or_create(name) {
@@ -91,26 +92,27 @@ fn join_one(s: &mut Session, name: &str, key: Option<&str>) {
         };
         let mut plain = LineBuilder::new();
         plain.source(&source).command("JOIN").param(&ch.name);
-        // extended-join: `JOIN <channel> <account> :<realname>`; no accounts yet, so `*`.
+        // extended-join: `JOIN <channel> <account> :<realname>`, `*` when not logged in.
         let mut ext = LineBuilder::new();
         ext.source(&source)
             .command("JOIN")
             .param(&ch.name)
-            .param("*")
+            .param(account.as_deref().unwrap_or("*"))
             .trailing(&realname);
-        let join = Payload::or_else(Cap::ExtendedJoin, Outgoing::new(ext), Outgoing::new(plain));
+        let join = Payload::or_else(Cap::ExtendedJoin, s.outgoing(ext), s.outgoing(plain));
         // away-notify: members who follow away states learn right after the JOIN that the
         // newcomer is away (https://ircv3.net/specs/extensions/away-notify).
         let away = s.client.info.read().away.clone().map(|text| {
             let mut line = LineBuilder::new();
             line.source(&source).command("AWAY").trailing(&text);
-            Payload::only_with(Cap::AwayNotify, Outgoing::new(line))
+            Payload::only_with(Cap::AwayNotify, s.outgoing(line))
         });
         let joiner = Joiner {
             client: &s.client,
             source: &source,
             key,
             check_modes: !created,
+            services_source: &services_source,
         };
         match ch.join(&joiner, &join, away.as_ref(), Some(s.actor())) {
             Ok(()) => {}

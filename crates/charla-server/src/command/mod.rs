@@ -24,6 +24,7 @@ pub mod part;
 pub mod ping;
 pub mod privmsg;
 pub mod quit;
+pub mod register;
 pub mod registration;
 pub mod setname;
 pub mod table;

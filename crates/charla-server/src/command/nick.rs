@@ -7,12 +7,15 @@ use charla_proto::numeric::{
 };
 use charla_proto::validate::check_nick;
 
+use crate::account::{protect, services};
+use crate::client::Client;
 use crate::command::table::Args;
 use crate::command::{Flow, registration};
-use crate::deliver::{self, Payload};
+use crate::deliver::{self, Actor, Payload};
 use crate::event::ServerEvent;
 use crate::outbound::Outgoing;
 use crate::session::Session;
+use crate::state::State;
 
 /// `NICK <nickname>`.
 pub fn nick(s: &mut Session, p: Args<'_, 0>) -> Flow {
@@ -43,6 +46,13 @@ pub fn nick(s: &mut Session, p: Args<'_, 0>) -> Flow {
             .send();
         return Flow::Continue;
     }
+    if services::is_reserved(wanted) {
+        s.num(ERR_ERRONEUSNICKNAME)
+            .p(wanted)
+            .t("Erroneous nickname: it is reserved for services")
+            .send();
+        return Flow::Continue;
+    }
     if let Err(why) = s.state.claim_nick(&s.client, wanted) {
         s.num(ERR_NICKNAMEINUSE)
             .p(wanted)
@@ -54,21 +64,42 @@ pub fn nick(s: &mut Session, p: Args<'_, 0>) -> Flow {
         s.reg.has_nick = true;
         return registration::try_complete(s);
     }
-    s.state.remember_as(&s.client, &old_nick);
-    let mut line = LineBuilder::new();
-    line.source(&old_source).command("NICK").param(wanted);
-    deliver::to_peers(
+    announce(
+        &s.state,
         &s.client,
+        &old_source,
+        &old_nick,
+        wanted,
+        Some(s.actor()),
+    );
+    protect::check(&s.state, &s.client);
+    Flow::Continue
+}
+
+/// Tells `client` and its peers that it changed its nick from `old_nick` (its source was
+/// `old_source`) to `new`, which it already holds, and records the old one for WHOWAS.
+pub fn announce(
+    state: &State,
+    client: &Client,
+    old_source: &str,
+    old_nick: &str,
+    new: &str,
+    actor: Option<Actor<'_>>,
+) {
+    state.remember_as(client, old_nick);
+    let mut line = LineBuilder::new();
+    line.source(old_source).command("NICK").param(new);
+    deliver::to_peers(
+        client,
         &Payload::new(Outgoing::new(line)),
         true,
-        Some(s.actor()),
+        actor,
         |_| true,
     );
-    s.state.emit(ServerEvent::NickChanged {
-        old: old_nick,
-        new: wanted.to_owned(),
+    state.emit(ServerEvent::NickChanged {
+        old: old_nick.to_owned(),
+        new: new.to_owned(),
     });
-    Flow::Continue
 }
 
 /// The first channel the client is in where it may not speak because a ban matches it, as it

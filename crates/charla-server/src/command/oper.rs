@@ -3,12 +3,14 @@
 //! `GLOBAL :text` as a short form of `NOTICE $* :text`.
 
 use charla_proto::LineBuilder;
-use charla_proto::numeric::{ERR_NOPRIVILEGES, ERR_NOSUCHNICK, ERR_PASSWDMISMATCH, RPL_YOUREOPER};
+use charla_proto::numeric::{
+    ERR_NEEDMOREPARAMS, ERR_NOPRIVILEGES, ERR_NOSUCHNICK, ERR_PASSWDMISMATCH, RPL_YOUREOPER,
+};
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
-use crate::account::password::Password;
 use crate::account::throttle::{Admission, FAILURES_PER_CONNECTION};
+use crate::account::{self, password::Password};
 use crate::command::Flow;
 use crate::command::table::{Args, Owned};
 use crate::deliver::{self, Payload};
@@ -30,21 +32,40 @@ fn no_privileges(s: &Session) {
         .send();
 }
 
-/// `OPER <name> <password>`. The hash check runs on the hashing pool: Argon2 is slow on
-/// purpose, and must not stall the other sessions of this runtime thread.
-pub async fn oper(s: &mut Session, p: Owned<2>) -> Flow {
-    let [name, password] = p.req;
-    let password = Password::new(password);
-    let hash = s
+/// `OPER <name> [<password>]`. An operator block that names an account takes a user logged
+/// into it, with no password; one with a password hash checks the password on the hashing
+/// pool (Argon2 is slow on purpose, and must not stall the other sessions of this runtime
+/// thread).
+pub async fn oper(s: &mut Session, p: Owned<1>) -> Flow {
+    let password = p.get(1).map(Password::new);
+    let [name] = p.req;
+    let block = s
         .state
         .config
         .opers
         .iter()
         .find(|o| o.name == name)
-        .map(|o| o.password_hash.clone());
+        .cloned();
+    let by_account = block
+        .as_ref()
+        .and_then(|b| b.account.as_deref())
+        .is_some_and(|a| {
+            s.client.info.read().account.as_deref().map(account::key) == Some(account::key(a))
+        });
+    if by_account {
+        return become_oper(s, name);
+    }
+    let Some(password) = password else {
+        s.num(ERR_NEEDMOREPARAMS)
+            .p("OPER")
+            .t("Not enough parameters")
+            .send();
+        return Flow::Continue;
+    };
+    let hash = block.and_then(|b| b.password_hash);
     // Guessing is braked per address: the attempt may have to wait its turn, or be refused.
     let ip = s.client.addr.ip();
-    match s.state.auth_throttle.admit(ip, Instant::now()) {
+    match s.state.auth_throttle.admit(&ip, Instant::now()) {
         Admission::Now => {}
         Admission::At(at) => tokio::time::sleep_until(at).await,
         Admission::Refused => {
@@ -59,7 +80,7 @@ pub async fn oper(s: &mut Session, p: Owned<2>) -> Flow {
     if !ok {
         // One reply for unknown names and wrong passwords: do not reveal which names exist.
         s.reg.password_failures += 1;
-        s.state.auth_throttle.failed(ip, Instant::now());
+        s.state.auth_throttle.failed(&ip, Instant::now());
         warn!(conn_id = %s.client.id, peer = %s.client.addr, oper = %Escaped(&name),
             failures = s.reg.password_failures, "failed OPER");
         s.num(ERR_PASSWDMISMATCH).t("Password incorrect").send();
@@ -68,7 +89,12 @@ pub async fn oper(s: &mut Session, p: Owned<2>) -> Flow {
         }
         return Flow::Continue;
     }
-    s.state.auth_throttle.succeeded(ip);
+    s.state.auth_throttle.succeeded(&ip);
+    become_oper(s, name)
+}
+
+/// Gives the session's client operator status as `name`.
+fn become_oper(s: &Session, name: String) -> Flow {
     let nick = {
         let mut info = s.client.info.write();
         if !info.modes.oper {

@@ -7,7 +7,6 @@ use crate::command::table::Args;
 use crate::command::{Flow, split_list};
 use crate::deliver::Payload;
 use crate::event::ServerEvent;
-use crate::outbound::Outgoing;
 use crate::session::Session;
 
 /// `PART <channel>{,<channel>} [<reason>]`.
@@ -32,11 +31,7 @@ pub fn part_one(s: &Session, name: &str, reason: Option<&str>) {
         line.trailing(r);
     }
     if ch
-        .part(
-            &s.client,
-            &Payload::new(Outgoing::new(line)),
-            Some(s.actor()),
-        )
+        .part(&s.client, &Payload::new(s.outgoing(line)), Some(s.actor()))
         .is_err()
     {
         s.err_not_on_channel(&ch.name);

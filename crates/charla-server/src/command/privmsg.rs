@@ -17,12 +17,12 @@ use charla_proto::numeric::{
 };
 use charla_proto::validate::is_channel_name;
 
+use crate::account::services::{self, Service};
 use crate::caps::Cap;
 use crate::command::table::Args;
 use crate::command::{Flow, oper, split_list};
 use crate::deliver::{self, Payload};
 use crate::event::{MessageKind, ServerEvent};
-use crate::outbound::Outgoing;
 use crate::session::Session;
 
 /// Which of the three commands.
@@ -84,6 +84,13 @@ pub fn message<'a>(
         }
         return Flow::Continue;
     }
+    // A line to a service is the service's business: never relayed, never logged (it may
+    // hold a password).
+    if kind == Kind::Privmsg
+        && let Some(service) = Service::named(targets)
+    {
+        return services::to_service(service, text);
+    }
     let (source, nick) = {
         let mut info = s.client.info.write();
         info.last_message = Instant::now();
@@ -106,7 +113,8 @@ pub fn message<'a>(
         if kind != Kind::Tagmsg {
             line.trailing(text);
         }
-        let out = Outgoing::new(line)
+        let out = s
+            .outgoing(line)
             .with_client_tags(client_tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         // TAGMSG carries nothing but tags: only `message-tags` clients can take it.
         if kind == Kind::Tagmsg {

@@ -5,7 +5,6 @@
 use charla_proto::LineBuilder;
 
 use crate::deliver::{self, Payload};
-use crate::outbound::Outgoing;
 use crate::session::Session;
 
 /// Tells every peer the client quit with `reason` and takes it out of all its channels.
@@ -20,7 +19,7 @@ pub fn leave_everything(s: &Session, reason: &str) {
     }
     let mut line = LineBuilder::new();
     line.source(&source).command("QUIT").trailing(reason);
-    deliver::to_peers_leaving(&s.client, &channels, &Payload::new(Outgoing::new(line)));
+    deliver::to_peers_leaving(&s.client, &channels, &Payload::new(s.outgoing(line)));
     for ch in &channels {
         s.state.drop_channel_if_empty(ch);
     }

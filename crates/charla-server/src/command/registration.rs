@@ -8,6 +8,7 @@ use charla_proto::numeric::{
 use charla_proto::validate::USERLEN;
 use tracing::debug;
 
+use crate::account::{login, protect};
 use crate::command::table::Args;
 use crate::command::{Flow, info as info_cmd};
 use crate::event::ServerEvent;
@@ -28,7 +29,7 @@ pub fn pass(s: &mut Session, p: Args<'_, 1>) -> Flow {
             .send();
         return Flow::Continue;
     }
-    s.reg.pass = Some(p.req[0].to_owned());
+    s.reg.pass = Some(p.req[0].into());
     Flow::Continue
 }
 
@@ -84,6 +85,10 @@ pub fn try_complete(s: &mut Session) -> Flow {
     let (nick, user) = {
         let mut info = s.client.info.write();
         info.registered = true;
+        // Logged in (SASL) before registering: the account vouches for the user name.
+        if let Some(account) = &info.account {
+            info.user = login::user_for(account);
+        }
         (info.nick.clone(), info.user.clone())
     };
     s.state.count(Counter::Users, true);
@@ -95,6 +100,7 @@ pub fn try_complete(s: &mut Session) -> Flow {
         user,
         addr: s.client.addr,
     });
+    protect::check(&s.state, &s.client);
     Flow::Continue
 }
 

@@ -7,7 +7,6 @@ use crate::caps::Cap;
 use crate::command::Flow;
 use crate::command::table::Args;
 use crate::deliver::{self, Payload};
-use crate::outbound::Outgoing;
 use crate::session::Session;
 
 /// Longest real name, in bytes.
@@ -27,7 +26,7 @@ pub fn setname(s: &mut Session, p: Args<'_, 1>) -> Flow {
     };
     let mut line = LineBuilder::new();
     line.source(&source).command("SETNAME").trailing(name);
-    let payload = Payload::only_with(Cap::Setname, Outgoing::new(line));
+    let payload = Payload::only_with(Cap::Setname, s.outgoing(line));
     deliver::to_peers(&s.client, &payload, true, Some(s.actor()), |_| true);
     Flow::Continue
 }

@@ -18,9 +18,10 @@ use std::pin::Pin;
 use charla_proto::Message;
 use charla_proto::message::{Tag, parse_tags};
 
+use crate::account::{sasl, services};
 use crate::command::{
     Flow, away, cap, info, invite, join, kick, list, mode, names, nick, oper, part, ping, privmsg,
-    registration, setname, topic, userhost, who, whois,
+    register, registration, setname, topic, userhost, who, whois,
 };
 use crate::session::Session;
 
@@ -195,8 +196,11 @@ macro_rules! wait {
 
 /// Every command, sorted by name (a test checks), found by binary search.
 pub static TABLE: &[Command] = &[
+    sync!("AUTHENTICATE", 1, sasl::authenticate, pre = true, cost = 0),
     sync!("AWAY", 0, away::away),
     sync!("CAP", 1, cap::cap, pre = true, cost = 0),
+    wait!("CHANSERV", 1, services::cs, pre = false, cost = 1),
+    wait!("CS", 1, services::cs, pre = false, cost = 1),
     sync!("GLOBAL", 1, oper::global),
     sync!("INFO", 0, info::info),
     sync!("INVITE", 2, invite::invite, pre = false, cost = 1),
@@ -210,20 +214,24 @@ pub static TABLE: &[Command] = &[
     sync!("MOTD", 0, info::motd),
     sync!("NAMES", 0, names::names, pre = false, cost = 1),
     sync!("NICK", 0, nick::nick, pre = true, cost = 1),
+    wait!("NICKSERV", 1, services::ns, pre = false, cost = 1),
     sync!("NOTICE", 0, privmsg::notice),
-    wait!("OPER", 2, oper::oper, pre = false, cost = 0),
+    wait!("NS", 1, services::ns, pre = false, cost = 1),
+    wait!("OPER", 1, oper::oper, pre = false, cost = 0),
     sync!("PART", 1, part::part, pre = false, cost = 1),
     sync!("PASS", 1, registration::pass, pre = true, cost = 0),
     sync!("PING", 1, ping::ping, pre = true, cost = 0),
     sync!("PONG", 0, ping::pong, pre = true, cost = 0),
     sync!("PRIVMSG", 0, privmsg::privmsg),
     sync!("QUIT", 0, registration::quit, pre = true, cost = 0),
+    wait!("REGISTER", 3, register::register, pre = true, cost = 1),
     sync!("SETNAME", 1, setname::setname),
     sync!("TAGMSG", 1, privmsg::tagmsg),
     sync!("TIME", 0, info::time),
     sync!("TOPIC", 1, topic::topic),
     sync!("USER", 4, registration::user, pre = true, cost = 0),
     sync!("USERHOST", 1, userhost::userhost),
+    wait!("VERIFY", 2, register::verify, pre = true, cost = 1),
     sync!("VERSION", 0, info::version),
     sync!("WALLOPS", 1, oper::wallops),
     sync!("WHO", 0, who::who, pre = false, cost = 2),
@@ -298,7 +306,7 @@ mod tests {
         use crate::config::Config;
         use crate::state::State;
 
-        let state = Arc::new(State::new(Config::default(), None));
+        let state = Arc::new(State::in_memory(Config::default()));
         for registered in [false, true] {
             for value in ["", "x", "#c", "*", "a,b,#c", "0"] {
                 for command in TABLE {

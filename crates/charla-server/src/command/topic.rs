@@ -11,7 +11,6 @@ use crate::command::Flow;
 use crate::command::table::Args;
 use crate::deliver::Payload;
 use crate::event::ServerEvent;
-use crate::outbound::Outgoing;
 use crate::session::Session;
 use crate::timefmt;
 
@@ -60,7 +59,7 @@ pub fn topic(s: &mut Session, p: Args<'_, 1>) -> Flow {
         .command("TOPIC")
         .param(&ch.name)
         .trailing(text);
-    let payload = Payload::new(Outgoing::new(line));
+    let payload = Payload::new(s.outgoing(line));
     match ch.set_topic(s.client.id, topic, &payload, Some(s.actor())) {
         Ok(()) => {}
         Err(Denied::NotOperator) => {

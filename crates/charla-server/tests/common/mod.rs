@@ -50,7 +50,8 @@ impl TestServer {
         c.flood.max_queued_lines = 1000;
         c.opers = vec![OperConfig {
             name: OPER_NAME.to_owned(),
-            password_hash: OPER_HASH.to_owned(),
+            password_hash: Some(OPER_HASH.to_owned()),
+            account: None,
         }];
         c
     }

@@ -15,9 +15,17 @@ use std::time::SystemTime;
 use charla_proto::casemap::casefold;
 use parking_lot::Mutex;
 
+use charla_proto::LineBuilder;
+use charla_store::AccessLevel;
+
 use crate::client::{Client, ConnectionId};
 use crate::deliver::{self, Actor, Payload};
 use crate::mask::Mask;
+use crate::outbound::Outgoing;
+
+mod registration;
+
+pub use registration::Registration;
 
 /// One member of a channel.
 #[derive(Debug, Clone)]
@@ -137,6 +145,8 @@ pub struct ChannelState {
     pub invited: Vec<ConnectionId>,
     /// The channel was removed from the server's map; a joiner holding it must look again.
     pub dead: bool,
+    /// Its founder and access list, if it is registered.
+    pub registration: Option<Registration>,
 }
 
 /// A channel.
@@ -192,6 +202,8 @@ pub struct Joiner<'a> {
     pub key: Option<&'a str>,
     /// Whether the modes apply (not to the channel's creator).
     pub check_modes: bool,
+    /// The source of ChanServ's MODE when the access list gives the joiner status.
+    pub services_source: &'a str,
 }
 
 /// Why a JOIN did not happen.
@@ -266,6 +278,7 @@ impl Channel {
             source,
             key,
             check_modes,
+            ..
         } = *joiner;
         let mut st = self.state.lock();
         if st.dead {
@@ -291,17 +304,48 @@ impl Channel {
                 return Err(JoinError::Refused(r));
             }
         }
-        let first = st.members.is_empty();
+        // A registered channel gives status by its access list; another, to its first member.
+        let (op, voice) = match &st.registration {
+            Some(reg) => {
+                let account = client
+                    .info
+                    .read()
+                    .account
+                    .as_deref()
+                    .map(|a| casefold(a).into_owned());
+                match account.and_then(|a| reg.level_of(&a)) {
+                    Some(AccessLevel::Op) => (true, false),
+                    Some(AccessLevel::Voice) => (false, true),
+                    None => (false, false),
+                }
+            }
+            None => (st.members.is_empty(), false),
+        };
+        let by_access = st.registration.is_some() && (op || voice);
         st.invited.retain(|id| *id != client.id);
         st.members.push(Member {
             client: client.clone(),
-            op: first,
-            voice: false,
+            op,
+            voice,
         });
         client.info.write().channels.push(self.clone());
         deliver::to_members(&st.members, join, actor, |_| true);
         if let Some(then) = then {
             deliver::to_members(&st.members, then, actor, |m| m.client.id != client.id);
+        }
+        if by_access {
+            let mut line = LineBuilder::new();
+            line.source(joiner.services_source)
+                .command("MODE")
+                .param(&self.name)
+                .param(if op { "+o" } else { "+v" })
+                .param(&client.nick());
+            deliver::to_members(
+                &st.members,
+                &Payload::new(Outgoing::new(line)),
+                actor,
+                |_| true,
+            );
         }
         Ok(())
     }
@@ -392,6 +436,7 @@ impl Channel {
         }
         st.topic = topic;
         deliver::to_members(&st.members, payload, actor, |_| true);
+        st.persist_topic(&self.key());
         Ok(())
     }
 
@@ -440,8 +485,12 @@ impl Channel {
         if !st.member(by).is_some_and(|m| m.op) {
             return Err(Denied::NotOperator);
         }
-        for payload in change(&mut st) {
-            deliver::to_members(&st.members, &payload, actor, |_| true);
+        let lines = change(&mut st);
+        for payload in &lines {
+            deliver::to_members(&st.members, payload, actor, |_| true);
+        }
+        if !lines.is_empty() {
+            st.persist_modes(&self.key());
         }
         Ok(())
     }
@@ -486,7 +535,7 @@ impl Channel {
     /// then takes it out of the server's map, whose lock it holds).
     pub(crate) fn mark_dead_if_empty(&self) -> bool {
         let mut st = self.state.lock();
-        if st.members.is_empty() && !st.dead {
+        if st.members.is_empty() && !st.dead && st.registration.is_none() {
             st.dead = true;
             true
         } else {

@@ -1,0 +1,116 @@
+//! Checking a password for an account, behind the brakes on guessing: the address's and the
+//! account's failures make each attempt wait its turn, and too many are refused. Every failure
+//! is logged (never the password).
+
+use charla_store::AccountRecord;
+use tokio::time::Instant;
+use tracing::warn;
+
+use crate::account::key;
+use crate::account::password::Password;
+use crate::account::throttle::{Admission, FAILURES_PER_CONNECTION};
+use crate::logtext::Escaped;
+use crate::session::Session;
+
+/// Why a log-in failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Wrong account or password (one answer for both: do not tell which accounts exist).
+    Wrong,
+    /// Too many failures from this address or for this account: refused without checking.
+    Throttled,
+    /// The store failed.
+    Unavailable,
+    /// This connection failed too often: it is closed.
+    TooManyOnConnection,
+}
+
+/// Waits for the turn of an attempt on `account` from this session's address; `false` when it
+/// is refused.
+pub async fn admit(s: &mut Session, account: &str) -> bool {
+    let ip = s.client.addr.ip();
+    let now = Instant::now();
+    let by_ip = s.state.auth_throttle.admit(&ip, now);
+    let by_account = s.state.account_throttle.admit(&key(account), now);
+    let at = match (by_ip, by_account) {
+        (Admission::Refused, _) | (_, Admission::Refused) => {
+            warn!(conn_id = %s.client.id, peer = %s.client.addr, account = %Escaped(account),
+                "log-in refused: too many failed attempts");
+            return false;
+        }
+        (Admission::At(a), Admission::At(b)) => Some(a.max(b)),
+        (Admission::At(a), Admission::Now) | (Admission::Now, Admission::At(a)) => Some(a),
+        (Admission::Now, Admission::Now) => None,
+    };
+    if let Some(at) = at {
+        tokio::time::sleep_until(at).await;
+    }
+    true
+}
+
+/// Records a failed attempt on `account` (`how` for the log). Returns whether the connection
+/// has failed too often and must be closed.
+pub fn failed(s: &mut Session, account: &str, how: &str) -> bool {
+    let now = Instant::now();
+    s.state.auth_throttle.failed(&s.client.addr.ip(), now);
+    s.state.account_throttle.failed(&key(account), now);
+    s.reg.password_failures += 1;
+    warn!(conn_id = %s.client.id, peer = %s.client.addr, account = %Escaped(account),
+        how, failures = s.reg.password_failures, "failed log-in");
+    s.reg.password_failures >= FAILURES_PER_CONNECTION
+}
+
+/// Records a successful attempt: the address's and account's failures are forgiven.
+pub fn succeeded(s: &Session, account: &str) {
+    s.state.auth_throttle.succeeded(&s.client.addr.ip());
+    s.state.account_throttle.succeeded(&key(account));
+}
+
+/// Checks `password` for the account `name`: its record if right. Waits its turn first.
+pub async fn password(
+    s: &mut Session,
+    name: &str,
+    password: Password,
+    how: &str,
+) -> Result<AccountRecord, Failure> {
+    if !admit(s, name).await {
+        return Err(Failure::Throttled);
+    }
+    let record = match s.state.store.account(&key(name)).await {
+        Ok(record) => record,
+        Err(e) => {
+            warn!(error = %e, "cannot read an account");
+            return Err(Failure::Unavailable);
+        }
+    };
+    let ok = match &record {
+        Some(r) => {
+            s.state
+                .hasher
+                .verify(r.password_hash.clone(), password)
+                .await
+        }
+        // Spend the same time on a name that does not exist, so that timing does not tell.
+        None => {
+            let _ = s.state.hasher.verify(DECOY_HASH.to_owned(), password).await;
+            false
+        }
+    };
+    match record {
+        Some(r) if ok => {
+            succeeded(s, name);
+            Ok(r)
+        }
+        _ => {
+            if failed(s, name, how) {
+                Err(Failure::TooManyOnConnection)
+            } else {
+                Err(Failure::Wrong)
+            }
+        }
+    }
+}
+
+/// An Argon2id hash (of a random password, with the default parameters) checked for accounts
+/// that do not exist.
+const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$0WlrzU1JRH0tJ5n5M2mD2sH2o2Z1GZ0iJ8f1K1V9sQ4";
