@@ -55,7 +55,8 @@ pub fn builder(config: &Config) -> IsupportBuilder {
         )
         .set("TOPICLEN", TOPICLEN)
         .set("USERLEN", USERLEN)
-        .flag("UTF8ONLY");
+        .flag("UTF8ONLY")
+        .flag("WHOX");
     b
 }
 

@@ -36,12 +36,20 @@ struct Cli {
 enum Command {
     /// Reads a password from standard input and prints its Argon2id hash, for `[[opers]]`.
     HashPassword,
+    /// Copies the store (accounts, channel registrations) into a new SQLite file, consistently,
+    /// while the server runs (SQLite's online backup). Uses the store of `--config`.
+    Backup {
+        /// The new file; it must not exist.
+        file: PathBuf,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Some(Command::HashPassword) = cli.command {
-        return hash_password();
+    match &cli.command {
+        Some(Command::HashPassword) => return hash_password(),
+        Some(Command::Backup { file }) => return backup(cli.config.as_deref(), file),
+        None => {}
     }
     tracing_subscriber::fmt()
         // Colour only on a terminal: a log file or a journal gets no escape sequences.
@@ -171,6 +179,28 @@ async fn wait_for_signal() -> anyhow::Result<()> {
     tokio::signal::ctrl_c()
         .await
         .context("cannot listen for Ctrl-C")
+}
+
+fn backup(config: Option<&std::path::Path>, dest: &std::path::Path) -> anyhow::Result<()> {
+    use charla_store::Store;
+    let config = match config {
+        Some(path) => Config::load(path)?.0,
+        None => Config::default(),
+    };
+    anyhow::ensure!(
+        config.store.backend == charla_server::config::StoreBackend::Sqlite,
+        "the configured store is in memory: there is nothing on disk to back up"
+    );
+    let path = config.store.sqlite_path(&config.data_dir);
+    anyhow::ensure!(
+        path.exists(),
+        "no store at {} (has the server run with this configuration?)",
+        path.display()
+    );
+    let store = charla_store::SqliteStore::open(&path)?;
+    store.backup(dest)?;
+    eprintln!("backed up {} to {}", path.display(), dest.display());
+    Ok(())
 }
 
 fn hash_password() -> anyhow::Result<()> {

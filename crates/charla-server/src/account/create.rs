@@ -27,8 +27,8 @@ pub enum CreateError {
     /// The password is shorter than the configured minimum.
     #[error("The password must be at least {0} characters long")]
     WeakPassword(usize),
-    /// The password holds what a password here may not (a space, a control character).
-    #[error("The password may not contain spaces or control characters")]
+    /// The password holds what a password here may not (a control character).
+    #[error("The password may not contain control characters")]
     UnacceptablePassword,
     /// The store failed.
     #[error("Accounts are not available right now, try again later")]
@@ -50,7 +50,7 @@ pub fn check_password(state: &State, password: &Password) -> Result<(), CreateEr
     if text.chars().count() < min {
         return Err(CreateError::WeakPassword(min));
     }
-    if text.chars().any(|c| c == ' ' || c.is_control()) {
+    if text.chars().any(char::is_control) {
         return Err(CreateError::UnacceptablePassword);
     }
     Ok(())

@@ -5,7 +5,9 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use charla_proto::numeric::{ERR_TOOMANYMATCHES, RPL_ENDOFWHO, RPL_WHOREPLY};
+use std::time::Instant;
+
+use charla_proto::numeric::{ERR_TOOMANYMATCHES, RPL_ENDOFWHO, RPL_WHOREPLY, RPL_WHOSPCRPL};
 use charla_proto::validate::is_channel_name;
 
 use crate::caps::Cap;
@@ -20,16 +22,52 @@ use crate::session::Session;
 /// Most replies to a mask WHO, so that `WHO *` on a big server cannot fill a SendQ.
 const MAX_MASK_REPLIES: usize = 500;
 
-/// `WHO [<mask>]`.
+/// `WHO [<mask> [%<fields>[,<token>]]]` (WHOX: <https://ircv3.net/specs/extensions/whox>).
 pub fn who(s: &mut Session, p: Args<'_, 0>) -> Flow {
     let target = p.first().filter(|t| !t.is_empty()).unwrap_or("*");
+    let whox = p.get(1).and_then(Whox::parse);
     if is_channel_name(target) {
-        who_channel(s, target);
+        who_channel(s, target, whox);
     } else {
-        who_mask(s, target);
+        who_mask(s, target, whox.as_ref());
         end(s, target);
     }
     Flow::Continue
+}
+
+/// The fields a WHOX query asks for, and its token.
+#[derive(Debug, Clone)]
+pub struct Whox {
+    fields: String,
+    token: String,
+}
+
+impl Whox {
+    /// `%<fields>[,<token>]`; the token is at most three digits, as the spec says.
+    fn parse(text: &str) -> Option<Whox> {
+        let rest = text.strip_prefix('%')?;
+        let (fields, token) = rest.split_once(',').unwrap_or((rest, ""));
+        let token = if token.len() <= 3 && token.bytes().all(|b| b.is_ascii_digit()) {
+            token
+        } else {
+            ""
+        };
+        Some(Whox {
+            fields: fields
+                .chars()
+                .filter(|c| "tcuihsnfdlaor".contains(*c))
+                .collect(),
+            token: if token.is_empty() {
+                "0".to_owned()
+            } else {
+                token.to_owned()
+            },
+        })
+    }
+
+    fn has(&self, field: char) -> bool {
+        self.fields.contains(field)
+    }
 }
 
 fn end(s: &Session, target: &str) {
@@ -41,7 +79,7 @@ const MEMBERS_PER_PIECE: usize = 64;
 
 /// WHO of a channel, produced as the asker's queue drains: a channel of thousands is a reply
 /// of thousands of lines.
-fn who_channel(s: &mut Session, name: &str) {
+fn who_channel(s: &mut Session, name: &str, whox: Option<Whox>) {
     let Some(ch) = s.state.channel(name) else {
         end(s, name);
         return;
@@ -64,6 +102,7 @@ fn who_channel(s: &mut Session, name: &str) {
         next: 0,
         member,
         multi: s.client.has_cap(Cap::MultiPrefix),
+        whox,
     };
     paced::start(s, Box::new(reply));
 }
@@ -78,6 +117,8 @@ struct WhoChannel {
     next: usize,
     /// The asker is a member: invisible members are shown too.
     member: bool,
+    /// The WHOX fields asked for, if any.
+    whox: Option<Whox>,
     multi: bool,
 }
 
@@ -95,27 +136,27 @@ impl Paced for WhoChannel {
             });
             if done {
                 for (c, prefix) in rows {
-                    reply(s, &self.ch.name, &c, prefix);
+                    reply(s, &self.ch.name, &c, prefix, self.whox.as_ref());
                 }
                 end(s, &self.target);
                 return false;
             }
             for (c, prefix) in rows {
-                reply(s, &self.ch.name, &c, prefix);
+                reply(s, &self.ch.name, &c, prefix, self.whox.as_ref());
             }
         }
         true
     }
 }
 
-fn who_mask(s: &mut Session, pattern: &str) {
+fn who_mask(s: &mut Session, pattern: &str, whox: Option<&Whox>) {
     // An exact nick names one user, who is shown even if invisible: +i hides from searches,
     // not from someone who knows the nick (as WHOIS shows them too).
     if !pattern.contains(['*', '?'])
         && let Some(c) = s.state.find_nick(pattern)
         && c.info.read().registered
     {
-        reply(s, "*", &c, "");
+        reply(s, "*", &c, "", whox);
         return;
     }
     // A mask too long to compile matches no one (nothing is that long but real names, and
@@ -152,34 +193,72 @@ fn who_mask(s: &mut Session, pattern: &str) {
                     .send();
                 break;
             }
-            reply(s, "*", &c, "");
+            reply(s, "*", &c, "", whox);
             sent += 1;
         }
     }
 }
 
-/// `352 <client> <channel> <user> <host> <server> <nick> <flags> :<hopcount> <realname>`.
-fn reply(s: &Session, channel: &str, c: &Client, prefix: &str) {
+/// `352 <client> <channel> <user> <host> <server> <nick> <flags> :<hopcount> <realname>`, or
+/// with WHOX `354 <client>` and the fields asked for, in the spec's order.
+fn reply(s: &Session, channel: &str, c: &Client, prefix: &str, whox: Option<&Whox>) {
     let info = c.info.read();
     let mut flags = String::from(if info.away.is_some() { "G" } else { "H" });
     if info.modes.oper {
         flags.push('*');
     }
     flags.push_str(prefix);
-    let (user, host, nick, realname) = (
+    let (user, host, nick, realname, account) = (
         info.user.clone(),
         c.host.clone(),
         info.nick.clone(),
         info.realname.clone(),
+        info.account.clone(),
     );
+    let idle = Instant::now()
+        .duration_since(info.last_message)
+        .as_secs()
+        .to_string();
     drop(info);
-    s.num(RPL_WHOREPLY)
-        .p(channel)
-        .p(&user)
-        .p(&host)
-        .p(s.state.name())
-        .p(&nick)
-        .p(&flags)
-        .t(&format!("0 {realname}"))
-        .send();
+    let Some(whox) = whox else {
+        s.num(RPL_WHOREPLY)
+            .p(channel)
+            .p(&user)
+            .p(&host)
+            .p(s.state.name())
+            .p(&nick)
+            .p(&flags)
+            .t(&format!("0 {realname}"))
+            .send();
+        return;
+    };
+    // The address only to the user and operators, as WHOIS 378.
+    let ip = if c.id == s.client.id || s.client.is_oper() {
+        c.addr.ip().to_string()
+    } else {
+        "255.255.255.255".to_owned()
+    };
+    let mut r = s.num(RPL_WHOSPCRPL);
+    for (field, value) in [
+        ('t', whox.token.as_str()),
+        ('c', channel),
+        ('u', &user),
+        ('i', &ip),
+        ('h', &host),
+        ('s', s.state.name()),
+        ('n', &nick),
+        ('f', &flags),
+        ('d', "0"),
+        ('l', &idle),
+        ('a', account.as_deref().unwrap_or("0")),
+        ('o', "n/a"),
+    ] {
+        if whox.has(field) {
+            r = r.p(value);
+        }
+    }
+    if whox.has('r') {
+        r = r.t(&realname);
+    }
+    r.send();
 }

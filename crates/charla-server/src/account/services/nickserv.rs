@@ -142,9 +142,14 @@ async fn register(s: &mut Session, args: &[&str]) -> Flow {
 }
 
 async fn identify(s: &mut Session, args: &[&str]) -> Flow {
+    // A password with spaces needs the account named first.
+    let joined;
     let (account, password) = match args {
         [password] => (s.nick(), *password),
-        [account, password, ..] => ((*account).to_owned(), *password),
+        [account, rest @ ..] => {
+            joined = rest.join(" ");
+            ((*account).to_owned(), joined.as_str())
+        }
         [] => {
             say(s, "Syntax: IDENTIFY [account] <password>");
             return Flow::Continue;
