@@ -59,6 +59,16 @@ async fn open_store(config: &Config) -> Result<StoreHandle, StartError> {
     let store: Arc<dyn Store> = match config.store.backend {
         StoreBackend::Memory => Arc::new(MemoryStore::new()),
         StoreBackend::Sqlite => {
+            // The data directory is private (as for the generated TLS key): accounts live here.
+            let mut dir = std::fs::DirBuilder::new();
+            dir.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut dir, 0o700);
+            dir.create(&config.data_dir).map_err(|e| StoreError::Io {
+                action: "cannot create the data directory",
+                path: config.data_dir.clone(),
+                source: Arc::new(e),
+            })?;
             let path = config.store.sqlite_path(&config.data_dir);
             let opened = tokio::task::spawn_blocking(move || SqliteStore::open(&path))
                 .await

@@ -13,8 +13,8 @@ use charla_proto::numeric::{
     RPL_WELCOME, RPL_WHOISACCOUNT, RPL_YOUREOPER,
 };
 use charla_proto::sasl::{ScramClient, encode_chunks, plain_encode};
-use charla_server::config::Registration;
 use charla_server::OperConfig;
+use charla_server::config::Registration;
 use common::{TestClient, TestServer};
 use tokio::net::{TcpListener, TcpStream};
 

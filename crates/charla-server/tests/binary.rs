@@ -119,7 +119,10 @@ async fn runs_from_a_config_and_shuts_down_on_sigterm() {
     let path = dir.join("charla.toml");
     std::fs::write(
         &path,
-        "server_name = \"bin.test\"\nmotd = \"hola\"\n[[listeners]]\naddress = \"127.0.0.1:0\"\n",
+        format!(
+            "server_name = \"bin.test\"\nmotd = \"hola\"\ndata_dir = {:?}\n[[listeners]]\naddress = \"127.0.0.1:0\"\n",
+            dir.join("data").display().to_string()
+        ),
     )
     .expect("write config");
     let (mut child, addr, _log) = start_binary(&path);
@@ -228,4 +231,58 @@ async fn message_text_is_logged_escaped_when_the_operator_asks() {
         !log.contains('\u{1b}') && !log.contains('\u{202e}'),
         "{log}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_copies_the_store_while_the_server_runs() {
+    use charla_store::Store;
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("charla.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "data_dir = {:?}\n[[listeners]]\naddress = \"127.0.0.1:0\"\n",
+            dir.path().join("data").display().to_string()
+        ),
+    )
+    .expect("write config");
+    let (mut child, addr, _log) = start_binary(&path);
+    let mut c = TestClient::connect(addr).await;
+    c.register("respaldo").await;
+    c.send("REGISTER * * :contraseña-segura").await;
+    c.expect_numeric(charla_proto::numeric::RPL_LOGGEDIN).await;
+
+    let dest = dir.path().join("copia.db");
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&path)
+        .arg("backup")
+        .arg(&dest)
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let copy = charla_store::SqliteStore::open(&dest).expect("the copy opens");
+    let account = copy
+        .account("respaldo")
+        .expect("reads")
+        .expect("the account");
+    assert_eq!(account.name, "respaldo");
+    // A second backup to the same file is refused: a backup never replaces a file.
+    let again = Command::new(BIN)
+        .arg("--config")
+        .arg(&path)
+        .arg("backup")
+        .arg(&dest)
+        .output()
+        .expect("runs");
+    assert!(!again.status.success());
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let _ = child.wait();
 }

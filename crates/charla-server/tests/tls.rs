@@ -185,6 +185,65 @@ async fn whois_says_who_is_secure_and_shows_their_own_certificate_fingerprint() 
     Ok(())
 }
 
+/// A certificate chain and key for a client, and its fingerprint as CERT and EXTERNAL take it.
+fn client_identity(name: &str) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>, String) {
+    let made = rcgen::generate_simple_self_signed(vec![name.to_owned()]).expect("certificate");
+    let fp = certfp(made.cert.der());
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(made.signing_key.serialize_der()));
+    (vec![made.cert.der().clone()], key, fp)
+}
+
+#[tokio::test]
+async fn sasl_external_logs_in_by_client_certificate() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let handle = Server::start(tls_config(dir.path())).await?;
+    let (_, tls_addr) = addrs(&handle);
+    let cert_pem = dir.path().join(GENERATED_CERT_FILE);
+    let (chain, key, fp) = client_identity("oscar.example");
+
+    // Make an account and tie the certificate to it.
+    let mut first =
+        TlsClient::connect_as(tls_addr, &cert_pem, Some((chain.clone(), key.clone_key()))).await?;
+    first.register("oscar").await;
+    first.send("REGISTER * * :una-contraseña").await;
+    first.expect("900", |m| m.command == "900").await;
+    first.send("NS CERT ADD").await;
+    let added = first.expect("NickServ", |m| m.command == "NOTICE").await;
+    assert!(added.param(1).is_some_and(|t| t.contains(&fp)), "{added:?}");
+    first.send("QUIT").await;
+
+    // The same certificate logs in with EXTERNAL, no password.
+    let mut again = TlsClient::connect_as(tls_addr, &cert_pem, Some((chain, key))).await?;
+    again.send("CAP REQ :sasl").await;
+    again.send("NICK oscar2").await;
+    again.send("USER oscar 0 * :Oscar").await;
+    again.send("AUTHENTICATE EXTERNAL").await;
+    again
+        .expect("AUTHENTICATE +", |m| m.command == "AUTHENTICATE")
+        .await;
+    again.send("AUTHENTICATE +").await;
+    let logged = again.expect("900", |m| m.command == "900").await;
+    assert_eq!(logged.param(2), Some("oscar"));
+    again.expect("903", |m| m.command == "903").await;
+
+    // Another certificate belongs to no account.
+    let (chain, key, _) = client_identity("mallory.example");
+    let mut other = TlsClient::connect_as(tls_addr, &cert_pem, Some((chain, key))).await?;
+    other.send("CAP REQ :sasl").await;
+    other.send("AUTHENTICATE EXTERNAL").await;
+    other
+        .expect("AUTHENTICATE +", |m| m.command == "AUTHENTICATE")
+        .await;
+    other.send("AUTHENTICATE +").await;
+    let fail = other.expect("904", |m| m.command == "904").await;
+    assert!(
+        fail.param(1).is_some_and(|t| t.contains("no account")),
+        "{fail:?}"
+    );
+    handle.shutdown().await;
+    Ok(())
+}
+
 #[tokio::test]
 async fn tls_and_plain_clients_talk_in_one_channel() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
