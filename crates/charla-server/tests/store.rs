@@ -114,10 +114,9 @@ async fn a_damaged_store_stops_the_server_and_is_left_alone() {
     let file = dir.path().join("charla.db");
     let garbage = b"esto no es una base de datos, sino un poema".repeat(200);
     std::fs::write(&file, &garbage).expect("write");
-    let err = Server::start(on_disk(dir.path()))
-        .await
-        .err()
-        .expect("the server refuses to start");
+    let Err(err) = Server::start(on_disk(dir.path())).await else {
+        panic!("the server started on a damaged store");
+    };
     assert!(matches!(err, StartError::Store(_)), "{err}");
     let text = err.to_string();
     assert!(text.contains("charla.db"), "names the file: {text}");
