@@ -12,8 +12,9 @@ use crate::buffers::{self, ListAction};
 use crate::config::{ConfigStore, Settings};
 use crate::connect::{self, ConnectAction, ConnectForm, Registration};
 use crate::host::{HostAction, HostConsole};
+use crate::secrets::{Pending, Secrets};
 use crate::session::Session;
-use crate::{certificate, chat, nicklist, notify, theme};
+use crate::{account, certificate, chat, nicklist, notify, theme};
 
 /// How the app is set up: where it keeps things, and whether it may notify the desktop.
 #[derive(Debug, Clone)]
@@ -24,6 +25,8 @@ pub struct AppOptions {
     pub trust: TrustStore,
     /// Send desktop notifications (off in tests).
     pub notifications: bool,
+    /// Where account passwords are kept: the system keyring, or memory (tests).
+    pub secrets: Secrets,
 }
 
 impl AppOptions {
@@ -46,6 +49,7 @@ impl AppOptions {
             store,
             trust,
             notifications: true,
+            secrets: Secrets::system(),
         }
     }
 
@@ -55,6 +59,7 @@ impl AppOptions {
             store: ConfigStore::in_memory(),
             trust: TrustStore::in_memory(),
             notifications: false,
+            secrets: Secrets::in_memory(),
         }
     }
 }
@@ -89,6 +94,10 @@ pub struct CharlaApp {
     confirm_quit: bool,
     /// The user said yes: let the window close.
     quitting: bool,
+    /// A password being looked up in the keyring for the connect form.
+    password_lookup: Option<Pending<Option<String>>>,
+    /// A password being written to (or removed from) the keyring.
+    password_saving: Option<Pending<()>>,
 }
 
 impl CharlaApp {
@@ -144,7 +153,65 @@ impl CharlaApp {
             last_notification: None,
             confirm_quit: false,
             quitting: false,
+            password_lookup: None,
+            password_saving: None,
         }
+    }
+
+    /// The connect form as it stands (for tests).
+    pub fn connect_form(&self) -> &ConnectForm {
+        &self.connect
+    }
+
+    /// Follows the keyring for the connect form: looks the password up when the form names
+    /// another server or account (and has none typed), fills it in when found, and says in
+    /// words when there is no keyring, so the user knows to type it each time.
+    fn poll_keyring(&mut self) {
+        let key = self.connect.secret_key();
+        if key.is_some() && key != self.connect.looked_up && self.connect.password.is_empty() {
+            self.connect.looked_up = key.clone();
+            self.password_lookup = key.map(|k| self.options.secrets.lookup(&k));
+        }
+        if let Some(answer) = self.password_lookup.as_ref().and_then(Pending::poll) {
+            self.password_lookup = None;
+            match answer {
+                Ok(Some(password)) if self.connect.password.is_empty() => {
+                    self.connect.password = password;
+                    self.connect.keyring_note =
+                        Some("The password came from the system keyring.".to_owned());
+                }
+                Ok(_) => self.connect.keyring_note = None,
+                Err(e) => {
+                    self.connect.keyring_note =
+                        Some(format!("{}: enter the password each time.", capital(&e)));
+                }
+            }
+        }
+        if let Some(answer) = self.password_saving.as_ref().and_then(Pending::poll) {
+            self.password_saving = None;
+            if let Err(e) = answer {
+                self.connect.keyring_note = Some(format!("The password was not remembered: {e}."));
+            }
+        }
+        if self.password_lookup.is_some() || self.password_saving.is_some() {
+            // The keyring answers from its own thread: look again soon.
+            self.ctx
+                .request_repaint_after(std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// Remembers (or forgets) the form's password in the keyring, as the form says.
+    fn keep_password(&mut self) {
+        let Some(key) = self.connect.secret_key() else {
+            return;
+        };
+        if self.connect.remember_password && !self.connect.password.is_empty() {
+            self.password_saving =
+                Some(self.options.secrets.remember(&key, &self.connect.password));
+        } else if !self.connect.remember_password {
+            self.password_saving = Some(self.options.secrets.forget(&key));
+        }
+        self.connect.looked_up = Some(key);
     }
 
     /// The connections (for tests and the status bar).
@@ -409,7 +476,28 @@ impl CharlaApp {
                 }
                 if let Some(account) = &session.state.account {
                     ui.separator();
-                    ui.label(format!("account: {account}"));
+                    ui.label(format!("logged in as {account}"));
+                } else if let Some(error) = &session.state.login_error {
+                    ui.separator();
+                    ui.colored_label(theme::DANGER, format!("Could not log in: {error}"));
+                }
+                if let Some(reply) = &session.state.registration {
+                    ui.separator();
+                    let colour = if reply.succeeded() {
+                        theme::OK
+                    } else {
+                        theme::DANGER
+                    };
+                    ui.colored_label(colour, reply.describe());
+                }
+                if session.is_connected()
+                    && session.state.account.is_none()
+                    && ui
+                        .small_button("Create an account…")
+                        .on_hover_text("Register an account on this server")
+                        .clicked()
+                {
+                    session.create_account = Some(account::CreateAccount::default());
                 }
                 if session.state.away {
                     ui.separator();
@@ -432,6 +520,10 @@ impl CharlaApp {
             }
         }
 
+        let nick = session.state.nick.clone();
+        if let Some(command) = account::window(ui.ctx(), &mut session.create_account, &nick) {
+            session.send(command);
+        }
         egui::CentralPanel::default().show(ui, |ui| chat::show(ui, session));
         if close_session {
             self.list_action(ListAction::CloseSession(index));
@@ -477,6 +569,7 @@ impl CharlaApp {
                 ui.colored_label(theme::DANGER, error);
             }
             ui.add_space(8.0);
+            self.poll_keyring();
             let action = connect::show(ui, &mut self.connect);
             ui.add_space(16.0);
             ui.separator();
@@ -488,6 +581,7 @@ impl CharlaApp {
             });
             match action {
                 Some(ConnectAction::Connect { config, register }) => {
+                    self.keep_password();
                     let label = if self.connect.name.trim().is_empty() {
                         format!("{}:{}", config.host, config.port)
                     } else {
@@ -496,6 +590,7 @@ impl CharlaApp {
                     self.open_session(label, config, register);
                 }
                 Some(ConnectAction::Save(saved, index)) => {
+                    self.keep_password();
                     match index.and_then(|i| self.settings.servers.get_mut(i)) {
                         Some(slot) => *slot = saved,
                         None => {
@@ -659,5 +754,14 @@ impl Drop for CharlaApp {
             session.quit(Some("Charla closed".to_owned()));
         }
         self.host.stop();
+    }
+}
+
+/// `s` with its first letter in upper case.
+fn capital(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
 }

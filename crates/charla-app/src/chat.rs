@@ -487,7 +487,10 @@ fn input_line(ui: &mut Ui, session: &mut Session, id: &BufferId) {
         view.draft.clear();
         view.typing_sent = false;
         view.last_key = None;
-        session.history.push(&text);
+        // A line with a password in it (`/register`, `/oper`) is not kept for Up/Down.
+        if !charla_client::input::holds_secret(&text) {
+            session.history.push(&text);
+        }
         session.completion.reset();
         session.send(Command::Input {
             buffer: id.clone(),

@@ -1,11 +1,12 @@
 //! Saved servers and app settings, kept as TOML in the user's config directory.
 //!
 //! The file is small and written whole on every change (write to a temporary file, then
-//! rename, so a crash never leaves half a file). Passwords are never written: the app asks
-//! for them at connect time.
+//! rename, so a crash never leaves half a file). Passwords are never written here: they go to
+//! the system keyring (see [`secrets`](crate::secrets)), or are asked for at connect time.
 
 use std::path::{Path, PathBuf};
 
+use charla_client::{ClientCertificate, SaslMechanism};
 use serde::{Deserialize, Serialize};
 
 /// File name of the settings inside the config directory.
@@ -25,8 +26,17 @@ pub struct SavedServer {
     pub tls: bool,
     /// Preferred nick.
     pub nick: String,
-    /// Account to log in with (SASL PLAIN), if any.
+    /// Account to log in with (SASL), if any.
     pub account: Option<String>,
+    /// How to log in: automatic (the best the server offers) or one mechanism.
+    pub mechanism: SaslMechanism,
+    /// A client certificate (PEM files) offered in the TLS handshake, for `EXTERNAL`.
+    pub client_certificate: Option<ClientCertificate>,
+    /// Disconnect when logging in fails, rather than carry on without the account.
+    pub require_login: bool,
+    /// Keep the account's password in the system keyring (the password itself is never in
+    /// this file).
+    pub use_keyring: bool,
     /// Channels joined after connecting.
     pub autojoin: Vec<String>,
 }
@@ -40,6 +50,10 @@ impl Default for SavedServer {
             tls: false,
             nick: String::new(),
             account: None,
+            mechanism: SaslMechanism::Auto,
+            client_certificate: None,
+            require_login: false,
+            use_keyring: true,
             autojoin: Vec::new(),
         }
     }
@@ -239,6 +253,12 @@ mod tests {
                     name: "Casa ¿sí? 🎉".into(),
                     nick: "Ñandú".into(),
                     account: Some("ñandú".into()),
+                    mechanism: SaslMechanism::External,
+                    client_certificate: Some(ClientCertificate {
+                        certificate: "/home/ñandú/cert.pem".into(),
+                        key: "/home/ñandú/key.pem".into(),
+                    }),
+                    require_login: true,
                     ..SavedServer::default()
                 },
                 SavedServer {

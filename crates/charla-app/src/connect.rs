@@ -1,10 +1,15 @@
 //! The connect screen: the saved servers on the left, the form on the right (host, port, TLS,
-//! nick, account), and the choice to register the account on connect.
+//! nick), "Log in with an account" (account, password, how, an optional client certificate)
+//! and "Create an account" after connecting.
+//!
+//! The password field is masked and never saved with the server: the app keeps it in the
+//! system keyring when it can ([`secrets`](crate::secrets)), and asks for it otherwise.
 
-use charla_client::{SaslConfig, ServerConfig};
+use charla_client::{ClientCertificate, SaslConfig, SaslMechanism, ServerConfig};
 use egui::{RichText, Ui};
 
 use crate::config::SavedServer;
+use crate::secrets::SecretKey;
 use crate::theme;
 
 /// What the user asked for on this screen.
@@ -49,9 +54,19 @@ pub struct ConnectForm {
     pub nick: String,
     /// Account name (empty: no account).
     pub account: String,
-    /// Account password (never saved to disk).
+    /// Account password (never saved to the settings file).
     pub password: String,
-    /// Register the account on connect.
+    /// Keep the password in the system keyring.
+    pub remember_password: bool,
+    /// How to log in.
+    pub mechanism: SaslMechanism,
+    /// The client certificate's PEM file (empty: none).
+    pub certificate: String,
+    /// The client certificate's key, PEM (empty: in the certificate's file).
+    pub key: String,
+    /// Disconnect when logging in fails.
+    pub require_login: bool,
+    /// Create the account once connected (`REGISTER`) instead of logging in.
     pub register: bool,
     /// E-mail for registration.
     pub email: String,
@@ -61,6 +76,10 @@ pub struct ConnectForm {
     pub selected: Option<usize>,
     /// The last problem with what the user entered (or with the connection), in words.
     pub error: Option<String>,
+    /// What the keyring said about the password, in words (no keyring, not remembered...).
+    pub keyring_note: Option<String>,
+    /// The server and account whose password was last looked up in the keyring.
+    pub looked_up: Option<SecretKey>,
 }
 
 impl Default for ConnectForm {
@@ -80,12 +99,49 @@ impl ConnectForm {
             nick: saved.nick.clone(),
             account: saved.account.clone().unwrap_or_default(),
             password: String::new(),
+            remember_password: saved.use_keyring,
+            mechanism: saved.mechanism,
+            certificate: saved
+                .client_certificate
+                .as_ref()
+                .map(|c| c.certificate.display().to_string())
+                .unwrap_or_default(),
+            key: saved
+                .client_certificate
+                .as_ref()
+                .map(|c| c.key.display().to_string())
+                .unwrap_or_default(),
+            require_login: saved.require_login,
             register: false,
             email: String::new(),
             autojoin: saved.autojoin.join(" "),
             selected: index,
             error: None,
+            keyring_note: None,
+            looked_up: None,
         }
+    }
+
+    /// The keyring entry for the account in the form, if it names a server and an account.
+    pub fn secret_key(&self) -> Option<SecretKey> {
+        let port = self.port().ok()?;
+        let (host, account) = (self.host.trim(), self.account.trim());
+        (!host.is_empty() && !account.is_empty()).then(|| SecretKey::new(host, port, account))
+    }
+
+    fn client_certificate(&self) -> Option<ClientCertificate> {
+        let certificate = self.certificate.trim();
+        if certificate.is_empty() {
+            return None;
+        }
+        let key = match self.key.trim() {
+            "" => certificate,
+            key => key,
+        };
+        Some(ClientCertificate {
+            certificate: certificate.into(),
+            key: key.into(),
+        })
     }
 
     fn port(&self) -> Result<u16, String> {
@@ -122,6 +178,10 @@ impl ConnectForm {
             tls: self.tls,
             nick: self.nick.trim().to_owned(),
             account: (!account.is_empty()).then(|| account.to_owned()),
+            mechanism: self.mechanism,
+            client_certificate: self.client_certificate(),
+            require_login: self.require_login,
+            use_keyring: self.remember_password,
             autojoin: self.autojoin(),
         })
     }
@@ -146,27 +206,67 @@ impl ConnectForm {
         let mut config = ServerConfig::new(&saved.host, saved.port, &saved.nick);
         config.tls = saved.tls;
         config.autojoin = saved.autojoin.clone();
-        let register = if let Some(account) = &saved.account {
-            if self.password.is_empty() {
-                return Err(format!("Enter the password of the account “{account}”."));
-            }
-            if self.register {
+        if saved.client_certificate.is_some() && !saved.tls {
+            return Err("A client certificate needs TLS: tick “Use TLS”.".to_owned());
+        }
+        config.client_certificate = saved.client_certificate.clone();
+        let by_certificate = saved.mechanism == SaslMechanism::External
+            || (self.password.is_empty() && saved.client_certificate.is_some());
+        if saved.mechanism == SaslMechanism::External && saved.client_certificate.is_none() {
+            return Err(
+                "Choose the client certificate file to log in with a certificate.".to_owned(),
+            );
+        }
+        let register = match &saved.account {
+            Some(account) if self.register => {
+                if self.password.is_empty() {
+                    return Err(format!(
+                        "Choose a password for the new account “{account}”."
+                    ));
+                }
                 Some(Registration {
                     account: account.clone(),
                     password: self.password.clone(),
                     email: (!self.email.trim().is_empty()).then(|| self.email.trim().to_owned()),
                 })
-            } else {
-                config.sasl = Some(SaslConfig {
-                    account: account.clone(),
-                    password: self.password.clone(),
-                });
+            }
+            None if self.register => {
+                return Err("Enter the name of the account to create.".to_owned());
+            }
+            account => {
+                let account = account.clone().unwrap_or_default();
+                if by_certificate {
+                    config.sasl = Some(SaslConfig {
+                        account,
+                        password: String::new(),
+                        mechanism: SaslMechanism::External,
+                        required: saved.require_login,
+                    });
+                } else if !account.is_empty() {
+                    if self.password.is_empty() {
+                        return Err(format!("Enter the password of the account “{account}”."));
+                    }
+                    config.sasl = Some(SaslConfig {
+                        account,
+                        password: self.password.clone(),
+                        mechanism: saved.mechanism,
+                        required: saved.require_login,
+                    });
+                }
                 None
             }
-        } else {
-            None
         };
         Ok(ConnectAction::Connect { config, register })
+    }
+}
+
+/// The login method in words, for the method menu.
+pub fn method_name(mechanism: SaslMechanism) -> &'static str {
+    match mechanism {
+        SaslMechanism::Auto => "Automatic (the safest the server offers)",
+        SaslMechanism::ScramSha256 => "SCRAM-SHA-256 (password never sent)",
+        SaslMechanism::Plain => "PLAIN (password sent over TLS)",
+        SaslMechanism::External => "Client certificate (EXTERNAL)",
     }
 }
 
@@ -226,14 +326,69 @@ fn form_ui(ui: &mut Ui, form: &mut ConnectForm) -> Option<ConnectAction> {
             ui.checkbox(&mut form.tls, "Use TLS (encrypted)");
             ui.end_row();
             let nick = field(ui, "Nick", &mut form.nick, "e.g. Ñandú", false);
-            field(ui, "Account", &mut form.account, "optional", false);
-            let password = field(ui, "Password", &mut form.password, "not saved", true);
+            ui.label(RichText::new("Log in with an account").strong());
+            ui.weak("optional");
+            ui.end_row();
+            field(ui, "Account", &mut form.account, "account name", false);
+            let password = field(
+                ui,
+                "Password",
+                &mut form.password,
+                "kept in the system keyring",
+                true,
+            );
+            ui.label("");
+            ui.checkbox(
+                &mut form.remember_password,
+                "Remember the password (system keyring)",
+            );
+            ui.end_row();
+            if let Some(note) = &form.keyring_note {
+                ui.label("");
+                ui.weak(note);
+                ui.end_row();
+            }
+            ui.label("Method");
+            egui::ComboBox::from_id_salt("login-method")
+                .selected_text(method_name(form.mechanism))
+                .show_ui(ui, |ui| {
+                    for m in [
+                        SaslMechanism::Auto,
+                        SaslMechanism::ScramSha256,
+                        SaslMechanism::Plain,
+                        SaslMechanism::External,
+                    ] {
+                        ui.selectable_value(&mut form.mechanism, m, method_name(m));
+                    }
+                })
+                .response
+                .accessible_name("Login method");
+            ui.end_row();
+            field(
+                ui,
+                "Client certificate",
+                &mut form.certificate,
+                "optional: PEM file, for logging in without a password",
+                false,
+            );
+            if !form.certificate.trim().is_empty() {
+                field(
+                    ui,
+                    "Certificate key",
+                    &mut form.key,
+                    "PEM file; empty if in the certificate's file",
+                    false,
+                );
+            }
+            ui.label("");
+            ui.checkbox(&mut form.require_login, "Disconnect if logging in fails");
+            ui.end_row();
             ui.label("");
             ui.add_enabled(
                 !form.account.trim().is_empty(),
-                egui::Checkbox::new(&mut form.register, "Register this account on connect"),
+                egui::Checkbox::new(&mut form.register, "Create this account after connecting"),
             )
-            .on_disabled_hover_text("Enter an account name to register it.");
+            .on_disabled_hover_text("Enter an account name to create it.");
             ui.end_row();
             if form.register && !form.account.trim().is_empty() {
                 field(ui, "E-mail", &mut form.email, "if the server asks", false);
@@ -342,11 +497,42 @@ mod tests {
         };
         assert_eq!(config.sasl.map(|s| s.account), Some("ana".to_owned()));
         assert!(register.is_none());
+        assert_eq!(
+            f.secret_key(),
+            Some(SecretKey::new("127.0.0.1", 6667, "ana")),
+            "the keyring entry is the server and the account"
+        );
         f.register = true;
         let Ok(ConnectAction::Connect { config, register }) = f.to_action() else {
             panic!("valid");
         };
         assert!(config.sasl.is_none());
         assert_eq!(register.map(|r| r.account), Some("ana".to_owned()));
+    }
+
+    #[test]
+    fn a_certificate_without_a_password_logs_in_with_external() {
+        let mut f = form();
+        f.certificate = "/home/ana/ana.pem".into();
+        assert!(
+            f.to_action().err().is_some_and(|e| e.contains("needs TLS")),
+            "a certificate travels in the TLS handshake"
+        );
+        f.tls = true;
+        let Ok(ConnectAction::Connect { config, .. }) = f.to_action() else {
+            panic!("valid");
+        };
+        let sasl = config.sasl.expect("sasl");
+        assert_eq!(sasl.mechanism, SaslMechanism::External);
+        assert!(sasl.password.is_empty());
+        let cert = config.client_certificate.expect("certificate");
+        assert_eq!(cert.key, cert.certificate, "the key may share the file");
+        let mut f = form();
+        f.mechanism = SaslMechanism::External;
+        assert!(
+            f.to_action()
+                .err()
+                .is_some_and(|e| e.contains("client certificate file"))
+        );
     }
 }

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
 
+use charla_server::config::StoreConfig;
 use charla_server::{
     Config, ListenerConfig, MessageKind, Server, ServerEvent, ServerHandle, UserInfo,
 };
@@ -209,9 +210,11 @@ impl HostConsole {
         };
         let addr = SocketAddr::new(ip, port);
         let mut config = Config::with_listener(addr);
+        // Accounts and registered channels are kept beside the certificate, across restarts.
+        config.data_dir = self.data_dir.clone();
+        config.store = StoreConfig::default();
         if self.tls {
             config.listeners = vec![ListenerConfig::tls(addr)];
-            config.data_dir = self.data_dir.clone();
         }
         let (tx, rx) = mpsc::channel();
         let ctx = self.ctx.clone();

@@ -7,7 +7,9 @@
 //! - [`app`]: [`CharlaApp`], the window: top bar, chat tab, host tab, certificate prompt.
 //! - [`certificate`]: the trust-on-first-use prompt and the changed-certificate refusal.
 //! - [`session`]: one connection: the client handle, its state, per-buffer view state.
-//! - [`connect`]: the connect screen with saved servers and account registration.
+//! - [`connect`]: the connect screen with saved servers, logging in and creating an account.
+//! - [`account`]: "Create an account" while connected.
+//! - [`secrets`]: account passwords in the system keyring, never in the settings file.
 //! - [`buffers`]: the side list of servers and buffers with unread/mention counts.
 //! - [`chat`]: a buffer's lines and the input line.
 //! - [`nicklist`]: a channel's members.
@@ -19,6 +21,7 @@
 //! - [`config`]: saved servers and settings on disk.
 //! - [`theme`]: colours (nick colours by a stable hash).
 
+pub mod account;
 pub mod app;
 pub mod buffers;
 pub mod certificate;
@@ -31,6 +34,7 @@ pub mod input;
 pub mod links;
 pub mod nicklist;
 pub mod notify;
+pub mod secrets;
 pub mod session;
 pub mod theme;
 

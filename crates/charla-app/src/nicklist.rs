@@ -1,11 +1,15 @@
 //! The nick list of a channel: members with their op/voice prefixes, live from the client
-//! state (roles and their words come from charla-client); a click opens a private
-//! conversation, the menu offers more.
+//! state (roles and their words come from charla-client), and a small badge by those logged
+//! in to an account (its name on hover); a click opens a private conversation, the menu
+//! offers more.
 
 use charla_client::{Buffer, BufferId, Command, State};
 use egui::{RichText, Ui};
 
 use crate::theme;
+
+/// The badge by a member logged in to an account.
+pub const LOGGED_IN_BADGE: &str = "✔";
 
 /// Draws the member list of `buffer` (one of `state`'s); returns a command the user asked for.
 pub fn show(ui: &mut Ui, state: &State, buffer: &Buffer) -> Option<Command> {
@@ -28,10 +32,28 @@ pub fn show(ui: &mut Ui, state: &State, buffer: &Buffer) -> Option<Command> {
                 if member.away {
                     text = text.italics().weak();
                 }
-                let response = ui.add(egui::Label::new(text).sense(egui::Sense::click()));
+                let account = state.account_of(&member.nick);
+                let response = ui
+                    .horizontal(|ui| {
+                        let response = ui.add(egui::Label::new(text).sense(egui::Sense::click()));
+                        if let Some(account) = account {
+                            let words = format!("{} is logged in as {account}", member.nick);
+                            ui.add(egui::Label::new(
+                                RichText::new(LOGGED_IN_BADGE).small().color(theme::OK),
+                            ))
+                            .on_hover_text(&words)
+                            .accessible_name(words);
+                        }
+                        response
+                    })
+                    .inner;
                 let role = member.role().describe();
                 let away = if member.away { ", away" } else { "" };
-                let response = response.on_hover_text(format!("{} ({role}{away})", member.nick));
+                let logged_in = account
+                    .map(|a| format!(", logged in as {a}"))
+                    .unwrap_or_default();
+                let response =
+                    response.on_hover_text(format!("{} ({role}{away}{logged_in})", member.nick));
                 if response.double_clicked() {
                     command = Some(Command::OpenQuery {
                         nick: member.nick.clone(),

@@ -11,6 +11,7 @@ use charla_client::{
 };
 use tokio::sync::mpsc::UnboundedReceiver;
 
+use crate::account::CreateAccount;
 use crate::chat::BufferView;
 use crate::connect::Registration;
 use crate::input::{Completion, History};
@@ -39,6 +40,8 @@ pub struct Session {
     pub completion: Completion,
     /// An account to register once connected.
     pub registration: Option<Registration>,
+    /// The "Create an account" window, while open.
+    pub create_account: Option<CreateAccount>,
     /// Whether the user answered the current certificate question: the prompt hides at once,
     /// before the client's answer (connected, or disconnected) arrives.
     pub certificate_dismissed: bool,
@@ -79,6 +82,7 @@ impl Session {
             history: History::default(),
             completion: Completion::default(),
             registration: None,
+            create_account: None,
             certificate_dismissed: false,
             hosted: false,
             looked_away: false,

@@ -18,6 +18,7 @@ fn mistakes_are_explained_and_saved_servers_persist() -> Result<()> {
         store: ConfigStore::at(dir.join("charla.toml")),
         trust: TrustStore::in_memory(),
         notifications: false,
+        secrets: charla_app::secrets::Secrets::in_memory(),
     };
 
     let mut h = app(&rt, options.clone());

@@ -116,6 +116,7 @@ fn a_tls_server_is_trusted_by_its_own_host_without_asking() -> Result<()> {
         store: charla_app::config::ConfigStore::at(dir.join("charla.toml")),
         trust: trust.clone(),
         notifications: false,
+        secrets: charla_app::secrets::Secrets::in_memory(),
     };
     let mut h = app(&rt, options);
 

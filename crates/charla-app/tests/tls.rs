@@ -52,6 +52,7 @@ fn options(trust: &TrustStore) -> AppOptions {
         store: ConfigStore::in_memory(),
         trust: trust.clone(),
         notifications: false,
+        secrets: charla_app::secrets::Secrets::in_memory(),
     }
 }
 

@@ -1,7 +1,7 @@
 //! [`Client::connect`]: one task per server that connects, registers, chats and reconnects.
 //!
 //! The task's life is a loop over connections: open (TCP/TLS, see
-//! [`connection`]) → register (CAP LS 302, SASL PLAIN, NICK/USER, see
+//! [`connection`]) → register (CAP LS 302, SASL in the private `sasl` module, NICK/USER, see
 //! <https://ircv3.net/specs/extensions/capability-negotiation>) → one `select!` over the socket,
 //! the command queue and a ping timer → on loss, a back-off wait (during which commands are still
 //! handled) → again, rejoining the channels the user was in. A certificate the user must judge
@@ -30,6 +30,7 @@ use crate::input::{self, InputError};
 use crate::state::{BufferId, LineKind, State};
 use crate::trust::{CertificateIssue, TrustStore, same_fingerprint};
 
+mod sasl;
 mod session;
 
 use session::Session;
@@ -603,6 +604,7 @@ impl Task {
                 self.emit(event);
                 return End::Certificate;
             }
+            Ok(Err(e @ ConnectError::ClientCertificate(_))) => return End::Refused(e.to_string()),
             Ok(Err(e)) => return End::Lost(describe_connect_error(&e)),
             Ok(Ok(t)) => t,
         };
@@ -637,9 +639,14 @@ impl Task {
         self.state.acting().clone()
     }
 
-    /// Whether we may send the SASL password: only over TLS, or to this machine.
-    fn sasl_allowed(&self) -> bool {
-        self.config.sasl.is_some() && (self.config.tls || is_loopback(&self.config.host))
+    /// Whether a password may be sent: only over TLS, or to this machine.
+    fn password_may_travel(&self) -> bool {
+        self.config.tls || is_loopback(&self.config.host)
+    }
+
+    /// Whether a client certificate goes out in the TLS handshake (for `EXTERNAL`).
+    fn offers_certificate(&self) -> bool {
+        self.config.tls && self.config.client_certificate.is_some()
     }
 }
 

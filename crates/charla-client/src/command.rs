@@ -106,14 +106,25 @@ pub enum Command {
         /// The fingerprint the user was shown (as [`Fingerprint`](crate::Fingerprint) prints it).
         fingerprint: String,
     },
-    /// Register an account (IRCv3 `draft/account-registration`), when the server offers it.
+    /// Register an account (IRCv3 `draft/account-registration`), when the server offers it:
+    /// `REGISTER <account|*> <email|*> <password>`. The answer comes as
+    /// [`Event::AccountRegistration`](crate::Event::AccountRegistration). Sent once registered
+    /// (servers may refuse it before).
     RegisterAccount {
-        /// The account name; `None` registers the current nick.
+        /// The account name; `None` registers the current nick (`*`).
         account: Option<String>,
         /// An e-mail address, if the server wants one.
         email: Option<String>,
         /// The password.
         password: String,
+    },
+    /// Complete a registration that needs verification (`VERIFY <account> <code>`), with the
+    /// code the server sent (usually by e-mail).
+    VerifyAccount {
+        /// The account name.
+        account: String,
+        /// The code.
+        code: String,
     },
     /// Reconnect now (skipping the back-off wait), or after a [`Command::Disconnect`].
     Reconnect,

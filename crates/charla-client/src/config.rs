@@ -1,4 +1,8 @@
-//! What the user saves for one server: where it is, who they are, what to join.
+//! What the user saves for one server: where it is, who they are, what to join, and how to
+//! log in (SASL with a password, or a client certificate for EXTERNAL).
+
+use std::fmt;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -20,8 +24,11 @@ pub struct ServerConfig {
     pub realname: String,
     /// The server password (`PASS`), if the server needs one.
     pub password: Option<String>,
-    /// Log into an account with SASL PLAIN during registration.
+    /// Log into an account with SASL during registration (see [`SaslConfig`]).
     pub sasl: Option<SaslConfig>,
+    /// A client certificate to offer in the TLS handshake: the server may know the account by
+    /// its fingerprint (SASL `EXTERNAL`, or a network's `CERTFP` login).
+    pub client_certificate: Option<ClientCertificate>,
     /// Channels to join once registered (with their buffers restored on reconnect).
     pub autojoin: Vec<String>,
 }
@@ -37,6 +44,7 @@ impl Default for ServerConfig {
             realname: String::new(),
             password: None,
             sasl: None,
+            client_certificate: None,
             autojoin: Vec::new(),
         }
     }
@@ -112,13 +120,95 @@ impl ServerConfig {
     }
 }
 
-/// An account to log into with SASL PLAIN.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// An account to log into with SASL (<https://ircv3.net/specs/extensions/sasl-3.1>).
+///
+/// With a password the client prefers `SCRAM-SHA-256` (the password never crosses the wire)
+/// and falls back to `PLAIN`; with no password and a [`ClientCertificate`] it uses
+/// `EXTERNAL`. `Debug` leaves the password out.
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SaslConfig {
     /// The account name.
     pub account: String,
-    /// The password.
+    /// The password; empty to log in with the client certificate (`EXTERNAL`).
     pub password: String,
+    /// Which mechanism to use; [`SaslMechanism::Auto`] picks the best the server offers.
+    pub mechanism: SaslMechanism,
+    /// Whether to give up the connection when logging in fails. Off by default: as IRCv3
+    /// says, registration then carries on without an account.
+    pub required: bool,
+}
+
+impl SaslConfig {
+    /// An account with a password, the mechanism chosen automatically, not required.
+    pub fn password(account: &str, password: &str) -> Self {
+        SaslConfig {
+            account: account.to_owned(),
+            password: password.to_owned(),
+            ..SaslConfig::default()
+        }
+    }
+}
+
+impl fmt::Debug for SaslConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SaslConfig")
+            .field("account", &self.account)
+            .field("password", &if self.password.is_empty() { "" } else { "…" })
+            .field("mechanism", &self.mechanism)
+            .field("required", &self.required)
+            .finish()
+    }
+}
+
+/// The SASL mechanism to log in with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SaslMechanism {
+    /// The best the server offers: `EXTERNAL` without a password (and with a certificate),
+    /// else `SCRAM-SHA-256`, else `PLAIN`.
+    #[default]
+    Auto,
+    /// `SCRAM-SHA-256` (RFC 7677) only: the server proves it knows the account too.
+    ScramSha256,
+    /// `PLAIN` (RFC 4616) only: the password itself is sent (over TLS or to this machine).
+    Plain,
+    /// `EXTERNAL`: the TLS client certificate is the credential.
+    External,
+}
+
+impl SaslMechanism {
+    /// The mechanism's name on the wire; `None` for [`SaslMechanism::Auto`].
+    pub fn wire_name(self) -> Option<&'static str> {
+        match self {
+            SaslMechanism::Auto => None,
+            SaslMechanism::ScramSha256 => Some("SCRAM-SHA-256"),
+            SaslMechanism::Plain => Some("PLAIN"),
+            SaslMechanism::External => Some("EXTERNAL"),
+        }
+    }
+
+    /// The mechanism with this wire name (ASCII case ignored).
+    pub fn from_wire_name(name: &str) -> Option<Self> {
+        [
+            SaslMechanism::ScramSha256,
+            SaslMechanism::Plain,
+            SaslMechanism::External,
+        ]
+        .into_iter()
+        .find(|m| m.wire_name().is_some_and(|n| n.eq_ignore_ascii_case(name)))
+    }
+}
+
+/// A TLS client certificate: a PEM file with the certificate (and any chain after it) and a
+/// PEM file with its private key (PKCS#8, PKCS#1 or SEC1). Both may be the same file.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClientCertificate {
+    /// The certificate, PEM.
+    pub certificate: PathBuf,
+    /// The private key, PEM.
+    pub key: PathBuf,
 }
 
 #[cfg(test)]
@@ -156,12 +246,36 @@ mod tests {
         let mut c = ServerConfig::new("irc.example.org", 6697, "ana");
         c.tls = true;
         c.sasl = Some(SaslConfig {
-            account: "ana".into(),
-            password: "pw".into(),
+            mechanism: SaslMechanism::ScramSha256,
+            required: true,
+            ..SaslConfig::password("ana", "pw")
+        });
+        c.client_certificate = Some(ClientCertificate {
+            certificate: "/home/ana/ana.pem".into(),
+            key: "/home/ana/ana.key".into(),
         });
         c.autojoin = vec!["#charla".into()];
         let text = toml::to_string(&c).unwrap();
         let back: ServerConfig = toml::from_str(&text).unwrap();
         assert_eq!(back, c);
+    }
+
+    #[test]
+    fn debug_hides_the_password() {
+        let text = format!("{:?}", SaslConfig::password("ana", "contraseña"));
+        assert!(
+            text.contains("ana") && !text.contains("contraseña"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn mechanism_names() {
+        assert_eq!(
+            SaslMechanism::from_wire_name("scram-sha-256"),
+            Some(SaslMechanism::ScramSha256)
+        );
+        assert_eq!(SaslMechanism::from_wire_name("GSSAPI"), None);
+        assert_eq!(SaslMechanism::Auto.wire_name(), None);
     }
 }

@@ -1,4 +1,5 @@
 //! The transport: a TCP socket, wrapped in TLS when the server config asks, framed into lines.
+//! A configured client certificate is offered in the TLS handshake (for SASL `EXTERNAL`).
 //!
 //! Lines are cut at LF (a CR before it is dropped) with a hard cap of
 //! [`MAX_INBOUND`] bytes: a longer line is skipped to its end
@@ -11,13 +12,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use bytes::{Buf, BytesMut};
 use charla_proto::limits::MAX_INBOUND;
 use rustls::ClientConfig;
-use rustls::pki_types::ServerName;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_util::codec::{Decoder, Encoder, Framed};
 
-use crate::config::ServerConfig;
+use crate::config::{ClientCertificate, ServerConfig};
 use crate::trust::{CertificateIssue, PinningVerifier, TrustStore};
 
 /// A byte stream we can speak IRC over (TCP or TLS).
@@ -47,6 +49,31 @@ pub enum ConnectError {
     /// The certificate needs the user's decision.
     #[error("the server's certificate is not trusted")]
     Certificate(CertificateIssue),
+    /// The configured client certificate or its key could not be read; the text says which
+    /// file and why. Retrying cannot help until the user fixes the files.
+    #[error("cannot use the client certificate: {0}")]
+    ClientCertificate(String),
+}
+
+/// Reads a client certificate chain and its key from PEM files.
+pub fn load_client_certificate(
+    files: &ClientCertificate,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), ConnectError> {
+    let words = |path: &std::path::Path, e: rustls::pki_types::pem::Error| {
+        ConnectError::ClientCertificate(format!("{}: {e}", path.display()))
+    };
+    let chain = CertificateDer::pem_file_iter(&files.certificate)
+        .map_err(|e| words(&files.certificate, e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| words(&files.certificate, e))?;
+    if chain.is_empty() {
+        return Err(ConnectError::ClientCertificate(format!(
+            "{} holds no certificate",
+            files.certificate.display()
+        )));
+    }
+    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| words(&files.key, e))?;
+    Ok((chain, key))
 }
 
 /// Opens the connection described by `config`, checking a TLS certificate against `trust`.
@@ -60,6 +87,11 @@ pub async fn open(config: &ServerConfig, trust: &TrustStore) -> Result<Transport
             LineCodec::default(),
         ));
     }
+    // Read before connecting, so a missing file is said at once and in words.
+    let client_auth = match &config.client_certificate {
+        Some(files) => Some(load_client_certificate(files)?),
+        None => None,
+    };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let issue = Arc::new(Mutex::new(None));
     let verifier = PinningVerifier::new(
@@ -69,11 +101,16 @@ pub async fn open(config: &ServerConfig, trust: &TrustStore) -> Result<Transport
         provider.clone(),
         issue.clone(),
     )?;
-    let tls = ClientConfig::builder_with_provider(provider)
+    let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(Arc::new(verifier));
+    let tls = match client_auth {
+        Some((chain, key)) => builder
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| ConnectError::ClientCertificate(e.to_string()))?,
+        None => builder.with_no_client_auth(),
+    };
     let name = ServerName::try_from(config.host.clone())
         .map_err(|_| ConnectError::BadName(config.host.clone()))?;
     match TlsConnector::from(Arc::new(tls)).connect(name, tcp).await {

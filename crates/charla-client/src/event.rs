@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use charla_proto::OwnedMessage;
 
+use crate::account::{LoginError, RegistrationReply};
 use crate::state::{BufferId, LineKind};
 
 /// One report from a connection task. Feed every one to [`State::apply`](crate::State::apply),
@@ -66,6 +67,17 @@ pub enum Event {
         /// Names, such as `server-time`.
         enabled: Vec<String>,
     },
+    /// Logging into the account (SASL) did not work. With `continuing` registration goes on
+    /// without an account (IRCv3's rule); without it (the config requires the account, or
+    /// the server failed to prove itself) the connection is dropped and not retried.
+    LoginFailed {
+        /// Why, in words (`Display`).
+        error: LoginError,
+        /// Whether the connection carries on without an account.
+        continuing: bool,
+    },
+    /// The server answered `REGISTER` or `VERIFY` (account registration).
+    AccountRegistration(RegistrationReply),
     /// The connection ended. `retry_in` is when we try again (None: we will not, until told).
     Disconnected {
         /// Why, in words.

@@ -2,6 +2,10 @@
 //! `/join`, `/part`, `/msg`, `/query`, `/me`, `/nick`, `/topic`, `/away`, `/quit`, `/raw` and
 //! friends map to [`Command`]s. `//text` sends `/text` as a message. An unknown `/verb` is sent
 //! to the server as it is (servers have commands we do not know).
+//!
+//! `/register password [email]` creates an account named after the current nick (as the
+//! NickServ command people know does), `/verify account code` completes one that needs it;
+//! [`holds_secret`] tells the app not to keep such lines in its input history.
 
 use charla_proto::validate::is_valid_nick;
 
@@ -58,6 +62,7 @@ pub const KNOWN: &[&str] = &[
     "reconnect",
     "register",
     "topic",
+    "verify",
     "voice",
     "whois",
 ];
@@ -298,7 +303,7 @@ pub fn parse(buffer: &BufferId, text: &str) -> Result<Vec<Command>, InputError> 
             })
         }
         "register" => {
-            // /register password [email]
+            // /register password [email]: `REGISTER * <email|*> <password>`.
             let (password, email) = split_word(args);
             if password.is_empty() {
                 return Err(InputError::Usage("/register password [email]"));
@@ -308,6 +313,17 @@ pub fn parse(buffer: &BufferId, text: &str) -> Result<Vec<Command>, InputError> 
                 account: None,
                 email: (!email.is_empty()).then(|| email.to_owned()),
                 password: password.to_owned(),
+            })
+        }
+        "verify" => {
+            let (account, code) = split_word(args);
+            let code = split_word(code).0;
+            if account.is_empty() || code.is_empty() {
+                return Err(InputError::Usage("/verify account code"));
+            }
+            one(Command::VerifyAccount {
+                account: account.to_owned(),
+                code: code.to_owned(),
             })
         }
         _ => {
@@ -320,6 +336,16 @@ pub fn parse(buffer: &BufferId, text: &str) -> Result<Vec<Command>, InputError> 
             one(Command::Raw { line })
         }
     }
+}
+
+/// Whether a typed line carries a password or a code (`/register`, `/verify`, `/oper`,
+/// `/pass`), which an input history must not keep.
+pub fn holds_secret(text: &str) -> bool {
+    let Some(rest) = text.trim_start().strip_prefix('/') else {
+        return false;
+    };
+    let verb = rest.split(' ').next().unwrap_or("").to_lowercase();
+    matches!(verb.as_str(), "register" | "verify" | "oper" | "pass")
 }
 
 fn say(buffer: &BufferId, text: &str) -> Result<Vec<Command>, InputError> {
@@ -503,6 +529,14 @@ mod tests {
                     password: "s3cret".into(),
                 }],
             ),
+            (
+                &s,
+                "/verify ñandú 123456",
+                vec![Command::VerifyAccount {
+                    account: "ñandú".into(),
+                    code: "123456".into(),
+                }],
+            ),
             (&s, "/list", vec![raw("LIST")]),
         ];
         for (buffer, text, want) in cases {
@@ -537,5 +571,20 @@ mod tests {
             assert_eq!(parse(buffer, text), Err(want), "{text:?}");
         }
         assert!(InputError::NoTarget.to_string().contains("/join"));
+        assert_eq!(
+            parse(&s, "/verify ana"),
+            Err(InputError::Usage("/verify account code"))
+        );
+    }
+
+    #[test]
+    fn secrets_are_recognised() {
+        assert!(holds_secret("/register s3cret"));
+        assert!(holds_secret("/REGISTER s3cret a@b.c"));
+        assert!(holds_secret("/verify ana 123"));
+        assert!(holds_secret("/oper root pw"));
+        assert!(!holds_secret("//register is a word"));
+        assert!(!holds_secret("hola"));
+        assert!(!holds_secret("/join #x"));
     }
 }

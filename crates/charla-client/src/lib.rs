@@ -6,13 +6,15 @@
 //!
 //! - [`config`]: [`ServerConfig`], what the user saves for a server (serde).
 //! - [`client`]: [`Client::connect`] spawns one task per server: connect (TCP or TLS), CAP 302,
-//!   SASL PLAIN, registration, PING, reconnect with back-off, rejoin.
+//!   SASL (SCRAM-SHA-256, PLAIN or EXTERNAL with a client certificate), registration, PING, reconnect with back-off, rejoin.
 //! - [`command`]: [`Command`], what the app asks for.
 //! - [`event`]: [`Event`], what the connection reports.
 //! - [`state`]: [`State`], the buffers (server, channels, queries), their lines, members, unread
 //!   and mention counts, built from events by a pure reducer.
 //! - [`input`]: parsing what the user typed (`/join`, `/me`, plain text...) into a [`Command`].
 //! - [`trust`]: [`TrustStore`], certificate pins (trust on first use) and the TLS verifier.
+//! - [`account`]: [`LoginError`] and [`RegistrationReply`]: logging in and creating an account,
+//!   in words.
 //! - [`backoff`]: exponential back-off with jitter for reconnects.
 //! - [`words`]: server errors (numerics, FAIL) in words.
 //! - [`connection`]: the transport (TCP or TLS) and the line codec.
@@ -38,6 +40,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod account;
 pub mod backoff;
 pub mod client;
 pub mod command;
@@ -49,9 +52,10 @@ pub mod state;
 pub mod trust;
 pub mod words;
 
+pub use account::{LoginError, RegistrationReply};
 pub use client::{Client, ClientHandle, ClientOptions, NoRuntime, SendError};
 pub use command::{Command, TypingState};
-pub use config::{ConfigError, SaslConfig, ServerConfig};
+pub use config::{ClientCertificate, ConfigError, SaslConfig, SaslMechanism, ServerConfig};
 pub use event::Event;
 pub use state::{
     Buffer, BufferId, ConnectionStatus, Line, LineKind, Member, Notification, Role, State,

@@ -9,6 +9,10 @@
 //! JOIN/PART/KICK/QUIT/NICK, TOPIC, NAMES (with `multi-prefix` and `userhost-in-names`), MODE
 //! prefix changes, `away-notify`, `+typing` (TAGMSG), ISUPPORT, SASL results, FAIL, and error
 //! numerics, which become lines in words (see the `words` module).
+//!
+//! Who is logged in to which account is kept once per user ([`State::account_of`]), learnt
+//! from `extended-join`, `account-notify` (`ACCOUNT`), the `account` message tag, WHOIS
+//! (`330`) and WHOX (`354`).
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -16,12 +20,17 @@ use std::time::{Duration, Instant};
 use charla_proto::casemap::{casefold, eq_folded};
 use chrono::{DateTime, Utc};
 
+use crate::account::{LoginError, RegistrationReply};
 use crate::command::TypingState;
 use crate::event::Event;
 use crate::trust::CertificateIssue;
 
 /// How many lines a buffer keeps by default before dropping the oldest.
 pub const DEFAULT_SCROLLBACK: usize = 5_000;
+
+/// The token the client puts in its WHOX queries (`WHO #chan %tna,152`), so that their
+/// replies are told from the user's own `/who`.
+pub const WHOX_TOKEN: &str = "152";
 
 /// How a disconnection line starts.
 const DISCONNECTED: &str = "Disconnected: ";
@@ -413,6 +422,8 @@ pub struct Isupport {
     pub chantypes: String,
     /// `CHANMODES` A,B,C,D: which modes take an argument.
     pub chanmodes: [String; 4],
+    /// `WHOX`: the server answers `WHO` with chosen fields (such as the account).
+    pub whox: bool,
 }
 
 impl Default for Isupport {
@@ -427,6 +438,7 @@ impl Default for Isupport {
                 "l".to_owned(),
                 "imnpst".to_owned(),
             ],
+            whox: false,
         }
     }
 }
@@ -446,6 +458,10 @@ pub struct State {
     pub isupport: Isupport,
     /// The account we are logged into, if any.
     pub account: Option<String>,
+    /// Why logging in failed on this connection, if it did (cleared by the next try).
+    pub login_error: Option<LoginError>,
+    /// The last answer to an account registration (`REGISTER`/`VERIFY`), if any.
+    pub registration: Option<RegistrationReply>,
     /// Our user modes as `+` and letters (`+iw`; `o` when we are an IRC operator).
     pub user_modes: String,
     /// Whether we are marked away.
@@ -460,6 +476,8 @@ pub struct State {
     focus: Option<BufferId>,
     /// NAMES replies being collected, by folded channel name, until RPL_ENDOFNAMES.
     names: HashMap<String, Vec<Member>>,
+    /// Accounts of the users we know to be logged in, by folded nick.
+    accounts: HashMap<String, String>,
     /// Whether we registered at least once.
     registered_once: bool,
 }
@@ -474,6 +492,8 @@ impl State {
             caps: Vec::new(),
             isupport: Isupport::default(),
             account: None,
+            login_error: None,
+            registration: None,
             user_modes: String::new(),
             away: false,
             certificate: None,
@@ -481,6 +501,7 @@ impl State {
             acting: BufferId::Server,
             focus: None,
             names: HashMap::new(),
+            accounts: HashMap::new(),
             registered_once: false,
         }
     }
@@ -541,6 +562,41 @@ impl State {
         is_channel(target, &self.isupport.chantypes)
     }
 
+    /// The account `nick` is logged in to, when the server told us (`None`: not logged in,
+    /// or not known).
+    pub fn account_of(&self, nick: &str) -> Option<&str> {
+        self.accounts
+            .get(casefold(nick).as_ref())
+            .map(String::as_str)
+    }
+
+    /// Records `nick`'s account; `*`, `0` or empty mean "not logged in".
+    pub(crate) fn set_account(&mut self, nick: &str, account: &str) {
+        if nick.is_empty() {
+            return;
+        }
+        let key = casefold(nick).into_owned();
+        if matches!(account, "" | "*" | "0") {
+            self.accounts.remove(&key);
+        } else {
+            self.accounts.insert(key, account.to_owned());
+        }
+    }
+
+    /// Follows a nick change in the accounts.
+    pub(crate) fn rename_account(&mut self, old: &str, new: &str) {
+        if let Some(account) = self.accounts.remove(casefold(old).as_ref()) {
+            self.accounts.insert(casefold(new).into_owned(), account);
+        }
+    }
+
+    /// Forgets `nick`'s account once no channel of ours has them (they left our sight).
+    pub(crate) fn forget_account_if_gone(&mut self, nick: &str) {
+        if !self.is_me(nick) && !self.buffers.iter().any(|b| b.member(nick).is_some()) {
+            self.accounts.remove(casefold(nick).as_ref());
+        }
+    }
+
     /// Whether `nick` is ours.
     pub fn is_me(&self, nick: &str) -> bool {
         eq_folded(nick, &self.nick)
@@ -565,6 +621,7 @@ impl State {
                 self.status = ConnectionStatus::Registering;
                 // A new connection negotiates afresh.
                 self.caps.clear();
+                self.login_error = None;
                 self.certificate = None;
                 None
             }
@@ -605,6 +662,30 @@ impl State {
                 }
                 None
             }
+            Event::LoginFailed { error, continuing } => {
+                let then = if *continuing {
+                    "Carrying on without an account."
+                } else {
+                    "Disconnecting."
+                };
+                self.push_server(
+                    LineKind::Error,
+                    format!("Could not log in: {error}. {then}"),
+                );
+                self.login_error = Some(error.clone());
+                None
+            }
+            Event::AccountRegistration(reply) => {
+                let kind = if reply.succeeded() {
+                    LineKind::Info
+                } else {
+                    LineKind::Error
+                };
+                let at = self.acting.clone();
+                self.push_to(at, Line::info(kind, reply.describe()));
+                self.registration = Some(reply.clone());
+                None
+            }
             Event::Capabilities { enabled } => {
                 self.caps = enabled.clone();
                 None
@@ -620,6 +701,7 @@ impl State {
                     retry_at: retry_in.map(|d| Instant::now() + d),
                 };
                 self.names.clear();
+                self.accounts.clear();
                 self.caps.clear();
                 // Any certificate question was answered or dropped (the user disconnected).
                 self.certificate = None;

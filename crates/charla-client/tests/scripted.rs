@@ -15,10 +15,7 @@ use tokio::time::timeout;
 async fn cap_sasl_nick_fallback_ping_and_join() -> Result<()> {
     let (listener, port) = listener().await?;
     let mut config = ServerConfig::new("127.0.0.1", port, "ana");
-    config.sasl = Some(SaslConfig {
-        account: "ana".into(),
-        password: "contraseña".into(),
-    });
+    config.sasl = Some(SaslConfig::password("ana", "contraseña"));
     let mut app = App::start(config, fast());
     let mut s = Peer::accept(&listener).await?;
     s.expect("CAP LS 302").await?;

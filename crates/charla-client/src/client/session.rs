@@ -1,27 +1,27 @@
-//! One open connection of the task: registration (CAP LS 302, SASL PLAIN, NICK/USER), then one
+//! One open connection of the task: registration (CAP LS 302, SASL, NICK/USER), then one
 //! `select!` over the socket, the command queue, the pacer and a ping timer, until the
 //! connection ends. What the user asked for is paced ([`Pacer`]) as servers' flood control
 //! expects.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use charla_proto::OwnedMessage;
 use charla_proto::casemap::casefold;
 use charla_proto::line::LineBuilder;
 use charla_proto::numeric;
 use futures::{SinkExt, StreamExt};
 
+use super::sasl::{Login, Next};
 use super::{End, Task, capitalise, is_control, is_refusal};
+use crate::account::{LoginError, RegistrationReply};
 use crate::client::ClientOptions;
 use crate::command::{Command, TypingState};
 use crate::config::ServerConfig;
 use crate::connection::Transport;
 use crate::event::Event;
 use crate::input::{self, InputError};
-use crate::state::{BufferId, LineKind, ctcp};
+use crate::state::{BufferId, LineKind, WHOX_TOKEN, ctcp};
 
 /// The capabilities we ask for when the server offers them.
 const WANTED_CAPS: &[&str] = &[
@@ -34,6 +34,7 @@ const WANTED_CAPS: &[&str] = &[
     "userhost-in-names",
     "cap-notify",
     "account-notify",
+    "account-tag",
     "chghost",
     "invite-notify",
     "setname",
@@ -55,6 +56,8 @@ struct Registration {
     offered: HashMap<String, String>,
     /// Waiting for SASL to finish before `CAP END`.
     sasl_pending: bool,
+    /// The login planned (after `CAP LS`) or under way (after `CAP ACK sasl`).
+    login: Option<Login>,
     /// `CAP END` sent (or never needed).
     cap_done: bool,
     /// How many nicks we tried.
@@ -140,6 +143,9 @@ pub(super) struct Session {
     ping_sent: Option<tokio::time::Instant>,
     /// Commands that arrived before registration finished, sent after.
     pub(super) pending: Vec<Command>,
+    /// Channels (folded) whose members' accounts we asked for with WHOX; their
+    /// `RPL_ENDOFWHO` is ours, not the user's.
+    who_pending: HashSet<String>,
 }
 
 impl Session {
@@ -164,6 +170,7 @@ impl Session {
             last_heard: tokio::time::Instant::now(),
             ping_sent: None,
             pending: Vec::new(),
+            who_pending: HashSet::new(),
         }
     }
 
@@ -340,15 +347,13 @@ impl Session {
                 return None;
             }
             "PONG" => return None,
-            "CAP" => {
-                self.cap(task, &msg);
-                return None;
-            }
-            "AUTHENTICATE" => {
-                if p(0) == "+" {
-                    self.sasl_payload(&task.config);
+            "CAP" => return self.cap(task, &msg),
+            "AUTHENTICATE" => return self.authenticate(task, msg.param(0).unwrap_or("")),
+            "REGISTER" | "VERIFY" | "FAIL" => {
+                if let Some(reply) = RegistrationReply::from_message(&msg) {
+                    task.emit(Event::AccountRegistration(reply));
+                    return None;
                 }
-                return None;
             }
             "ERROR" => {
                 let text = p(0);
@@ -383,15 +388,24 @@ impl Session {
                 }
                 // A wrong server password or a server ban will not mend by retrying.
                 numeric::ERR_PASSWDMISMATCH | numeric::ERR_YOUREBANNEDCREEP => self.refused = true,
-                numeric::RPL_SASLSUCCESS
+                numeric::ERR_NICKLOCKED
+                | numeric::RPL_SASLSUCCESS
                 | numeric::ERR_SASLFAIL
                 | numeric::ERR_SASLTOOLONG
                 | numeric::ERR_SASLABORTED
                 | numeric::ERR_SASLALREADY
+                | numeric::RPL_SASLMECHS
                     if self.reg.sasl_pending =>
                 {
-                    self.reg.sasl_pending = false;
-                    self.cap_end();
+                    // Ours: said as one `LoginFailed` (or nothing) rather than raw numerics.
+                    return self.sasl_numeric(task, num, &msg);
+                }
+                numeric::RPL_ENDOFWHO
+                    if self
+                        .who_pending
+                        .remove(casefold(msg.param(1).unwrap_or("")).as_ref()) =>
+                {
+                    return None;
                 }
                 _ => {}
             }
@@ -402,6 +416,12 @@ impl Session {
             task.emit(Event::Irc(msg));
             // Learn the channel's modes (answered by RPL_CHANNELMODEIS).
             self.send_msg("MODE", &[&chan]);
+            if task.state.isupport.whox {
+                // And who there is logged in (WHOX: `354 <me> <token> <nick> <account>`).
+                self.who_pending.insert(casefold(&chan).into_owned());
+                let fields = format!("%tna,{WHOX_TOKEN}");
+                self.send_msg("WHO", &[&chan, &fields]);
+            }
             if focus {
                 task.emit(Event::OpenBuffer {
                     buffer: BufferId::Channel(chan),
@@ -441,7 +461,7 @@ impl Session {
         self.send_msg("NOTICE", &[nick, &reply]);
     }
 
-    fn cap(&mut self, task: &mut Task, msg: &OwnedMessage) {
+    fn cap(&mut self, task: &mut Task, msg: &OwnedMessage) -> Option<End> {
         // CAP <target> <sub> [*] :<caps>
         let sub = msg.param(1).unwrap_or("").to_ascii_uppercase();
         let more = msg.params.len() > 3 && msg.param(2) == Some("*");
@@ -453,7 +473,7 @@ impl Session {
                     self.reg.offered.insert(name.to_owned(), value.to_owned());
                 }
                 if more {
-                    return;
+                    return None;
                 }
                 if let Some(v) = self.reg.offered.get(CAP_ACCOUNT_REGISTRATION) {
                     task.account_registration = Some(v.clone());
@@ -463,21 +483,30 @@ impl Session {
                     .copied()
                     .filter(|c| self.reg.offered.contains_key(*c) && !task.state.has_cap(c))
                     .collect();
-                if !self.registered && task.config.sasl.is_some() && !task.sasl_allowed() {
-                    task.local(
-                        BufferId::Server,
-                        LineKind::Error,
-                        "Not logging in: the password would travel unencrypted. Turn on TLS for \
-                         this server.",
-                    );
-                }
                 if !self.registered
-                    && task.sasl_allowed()
-                    && self.reg.offered.get("sasl").is_some_and(|mechs| {
-                        mechs.is_empty() || mechs.split(',').any(|m| m == "PLAIN")
-                    })
+                    && self.reg.login.is_none()
+                    && let Some(sasl) = &task.config.sasl
                 {
-                    wanted.push("sasl");
+                    let planned = match self.reg.offered.get("sasl") {
+                        None => Err(LoginError::NotOffered),
+                        Some(offered) => Login::plan(
+                            sasl,
+                            offered,
+                            task.offers_certificate(),
+                            task.password_may_travel(),
+                        ),
+                    };
+                    match planned {
+                        Ok(login) => {
+                            self.reg.login = Some(login);
+                            wanted.push("sasl");
+                        }
+                        Err(error) => {
+                            if let Some(end) = self.login_failed(task, error, false) {
+                                return Some(end);
+                            }
+                        }
+                    }
                 }
                 if wanted.is_empty() {
                     if !self.registered {
@@ -504,16 +533,24 @@ impl Session {
                 }
                 task.emit(Event::Capabilities { enabled });
                 if self.registered {
-                    return;
+                    return None;
                 }
-                if sasl && task.sasl_allowed() {
-                    self.reg.sasl_pending = true;
-                    self.send_msg("AUTHENTICATE", &["PLAIN"]);
-                } else {
-                    self.cap_end();
+                match &self.reg.login {
+                    Some(login) if sasl => {
+                        self.reg.sasl_pending = true;
+                        let mechanism = login.mechanism();
+                        self.send_msg("AUTHENTICATE", &[mechanism]);
+                    }
+                    _ => self.cap_end(),
                 }
             }
-            "NAK" if !self.registered => self.cap_end(),
+            "NAK" if !self.registered => {
+                if self.reg.login.take().is_some() {
+                    // The request with `sasl` in it was refused whole.
+                    return self.login_over(task, LoginError::NotOffered, false);
+                }
+                self.cap_end();
+            }
             "DEL" => {
                 let gone: Vec<&str> = list.split(' ').collect();
                 let mut enabled = task.state.caps.clone();
@@ -525,6 +562,7 @@ impl Session {
             }
             _ => {}
         }
+        None
     }
 
     fn cap_end(&mut self) {
@@ -534,23 +572,93 @@ impl Session {
         }
     }
 
-    /// SASL PLAIN (<https://ircv3.net/specs/extensions/sasl-3.1>): `authzid \0 authcid \0
-    /// password`, base64, in 400-byte pieces, with a `+` after a piece of exactly 400.
-    fn sasl_payload(&mut self, config: &ServerConfig) {
-        let Some(sasl) = &config.sasl else {
+    /// One `AUTHENTICATE` line from the server: the login answers it, or we abort one that
+    /// no login of ours asked for.
+    fn authenticate(&mut self, task: &mut Task, param: &str) -> Option<End> {
+        let Some(login) = self.reg.login.as_mut().filter(|_| self.reg.sasl_pending) else {
             self.send_msg("AUTHENTICATE", &["*"]);
-            return;
+            return None;
         };
-        let raw = format!("{0}\0{0}\0{1}", sasl.account, sasl.password);
-        let encoded = BASE64.encode(raw.as_bytes());
-        let bytes = encoded.as_bytes();
-        for piece in bytes.chunks(400) {
-            // Base64 is ASCII, so any cut is a char boundary.
-            self.send_msg("AUTHENTICATE", &[&String::from_utf8_lossy(piece)]);
+        match login.on_authenticate(param) {
+            Ok(replies) => {
+                for reply in replies {
+                    self.send_msg("AUTHENTICATE", &[&reply]);
+                }
+                None
+            }
+            Err(error) => {
+                self.send_msg("AUTHENTICATE", &["*"]);
+                // A server that fails to prove itself may be an impostor: never carry on.
+                let fatal = matches!(error, LoginError::ServerSignature);
+                self.login_over(task, error, fatal)
+            }
         }
-        if bytes.len() % 400 == 0 {
-            self.send_msg("AUTHENTICATE", &["+"]);
+    }
+
+    /// A SASL numeric while our login is under way (`902`–`908`).
+    fn sasl_numeric(&mut self, task: &mut Task, num: u16, msg: &OwnedMessage) -> Option<End> {
+        let login = self.reg.login.as_mut()?;
+        let error = match num {
+            numeric::RPL_SASLMECHS => {
+                login.on_mechanisms(msg.param(1).unwrap_or(""));
+                return None;
+            }
+            numeric::ERR_SASLFAIL => match login.on_fail() {
+                Next::Try(mechanism) => {
+                    self.send_msg("AUTHENTICATE", &[mechanism]);
+                    return None;
+                }
+                Next::Fail(error) => error,
+            },
+            numeric::RPL_SASLSUCCESS => match login.on_success() {
+                Ok(()) => {
+                    self.reg.sasl_pending = false;
+                    self.reg.login = None;
+                    self.cap_end();
+                    return None;
+                }
+                Err(error) => return self.login_over(task, error, true),
+            },
+            // Already logged in (a reconnect that kept it, say): that is what we wanted.
+            numeric::ERR_SASLALREADY => {
+                self.reg.sasl_pending = false;
+                self.reg.login = None;
+                self.cap_end();
+                return None;
+            }
+            numeric::ERR_SASLTOOLONG => LoginError::TooLong,
+            numeric::ERR_SASLABORTED => LoginError::Aborted,
+            _ => LoginError::Locked,
+        };
+        self.login_over(task, error, false)
+    }
+
+    /// Logging in failed: say so, then carry on without an account (IRCv3's rule), or quit
+    /// when the config requires the account or `fatal` (the server failed to prove itself).
+    fn login_failed(&mut self, task: &mut Task, error: LoginError, fatal: bool) -> Option<End> {
+        self.reg.sasl_pending = false;
+        self.reg.login = None;
+        let required = fatal || task.config.sasl.as_ref().is_some_and(|s| s.required);
+        let reason = format!("could not log in: {error}");
+        task.emit(Event::LoginFailed {
+            error,
+            continuing: !required,
+        });
+        if required {
+            self.send_msg("QUIT", &["Could not log in"]);
+            return Some(End::Refused(reason));
         }
+        None
+    }
+
+    /// [`login_failed`](Self::login_failed) once the exchange was under way: registration
+    /// goes on with `CAP END` unless it stopped.
+    fn login_over(&mut self, task: &mut Task, error: LoginError, fatal: bool) -> Option<End> {
+        let end = self.login_failed(task, error, fatal);
+        if end.is_none() {
+            self.cap_end();
+        }
+        end
     }
 
     fn next_nick(&mut self, task: &mut Task, num: u16) {
@@ -725,17 +833,27 @@ impl Session {
                 email,
                 password,
             } => {
+                match registration_problem(task, account.as_deref(), email.as_deref(), &password) {
+                    Some(problem) => {
+                        let at = task.state_acting();
+                        task.local(at, LineKind::Error, problem);
+                    }
+                    None => {
+                        // `*` stands for the current nick, and for "no e-mail".
+                        let account = account
+                            .filter(|a| !task.state.is_me(a))
+                            .unwrap_or_else(|| "*".to_owned());
+                        let email = email.unwrap_or_else(|| "*".to_owned());
+                        self.send_msg("REGISTER", &[&account, &email, &password]);
+                    }
+                }
+            }
+            Command::VerifyAccount { account, code } => {
                 if task.account_registration.is_none() {
                     let at = task.state_acting();
-                    task.local(
-                        at,
-                        LineKind::Error,
-                        "This server does not offer account registration",
-                    );
+                    task.local(at, LineKind::Error, NO_REGISTRATION);
                 } else {
-                    let account = account.unwrap_or_else(|| "*".to_owned());
-                    let email = email.unwrap_or_else(|| "*".to_owned());
-                    self.send_msg("REGISTER", &[&account, &email, &password]);
+                    self.send_msg("VERIFY", &[&account, &code]);
                 }
             }
             Command::Reconnect => {
@@ -822,6 +940,42 @@ impl Session {
             .param(target);
         self.send(b.finish_string());
     }
+}
+
+/// What a server without `draft/account-registration` is told.
+const NO_REGISTRATION: &str = "This server does not offer account registration";
+
+/// Why `REGISTER` would be refused, said before sending it: the capability's value lists what
+/// the server needs (`email-required`, `custom-accountname`; the spec's section "The
+/// capability").
+fn registration_problem(
+    task: &Task,
+    account: Option<&str>,
+    email: Option<&str>,
+    password: &str,
+) -> Option<String> {
+    let Some(flags) = &task.account_registration else {
+        return Some(NO_REGISTRATION.to_owned());
+    };
+    let has = |flag: &str| flags.split(',').any(|f| f == flag);
+    if password.is_empty() {
+        return Some("Choose a password".to_owned());
+    }
+    if email.is_none() && has("email-required") {
+        return Some("This server needs an e-mail address to create an account".to_owned());
+    }
+    if let Some(account) = account
+        && !task.state.is_me(account)
+        // The draft spells it `custom-accountname`; some servers write `custom-account-name`.
+        && !has("custom-accountname")
+        && !has("custom-account-name")
+    {
+        return Some(format!(
+            "On this server an account is named after your nick: change your nick to \
+             {account} first (/nick {account}), then create the account"
+        ));
+    }
+    None
 }
 
 /// Splits `text` into pieces of at most `max` bytes, at spaces when it can, never inside a

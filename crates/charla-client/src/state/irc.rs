@@ -24,6 +24,11 @@ impl State {
             .map_or_else(Utc::now, |t| t.with_timezone(&Utc));
         let source_nick = msg.source_nick().unwrap_or("").to_owned();
         let from_me = echo || (!source_nick.is_empty() && self.is_me(&source_nick));
+        // `account-tag`: every line from a user says their account (or its absence).
+        if self.has_cap("account-tag") && !source_nick.is_empty() && !echo {
+            let account = msg.tag("account").unwrap_or("*").to_owned();
+            self.set_account(&source_nick, &account);
+        }
         let cmd = msg.command.to_ascii_uppercase();
         let p = |i: usize| msg.param(i).unwrap_or("");
         if let Ok(num) = cmd.parse::<u16>()
@@ -57,6 +62,10 @@ impl State {
             "JOIN" => {
                 let chan = p(0).to_owned();
                 let id = BufferId::Channel(chan.clone());
+                // `extended-join`: JOIN <channel> <account|*> :<real name>.
+                if msg.params.len() >= 3 {
+                    self.set_account(&source_nick, p(1));
+                }
                 if from_me {
                     let i = self.ensure(id);
                     let b = &mut self.buffers[i];
@@ -107,6 +116,7 @@ impl State {
                     };
                     let line = self.line(time, LineKind::Part, &source_nick, text);
                     self.push_at(i, line);
+                    self.forget_account_if_gone(&source_nick);
                 }
             }
             "KICK" => {
@@ -134,6 +144,7 @@ impl State {
                     let kind = if me { LineKind::Error } else { LineKind::Kick };
                     let line = self.line(time, kind, &source_nick, text);
                     self.push_at(i, line);
+                    self.forget_account_if_gone(&victim);
                 }
             }
             "QUIT" => {
@@ -159,6 +170,7 @@ impl State {
                         self.push_at(i, line);
                     }
                 }
+                self.set_account(&source_nick, "*");
             }
             "NICK" => {
                 let new = p(0).to_owned();
@@ -171,6 +183,7 @@ impl State {
                     self.nick = new.clone();
                     self.push_server(LineKind::Nick, text.clone());
                 }
+                self.rename_account(&source_nick, &new);
                 let clash = self.index(&BufferId::Query(new.clone())).is_some();
                 for i in 0..self.buffers.len() {
                     let b = &mut self.buffers[i];
@@ -248,30 +261,11 @@ impl State {
                     },
                 );
             }
-            "REGISTER" => {
-                // REGISTER SUCCESS|VERIFICATION_REQUIRED <account> <message>
-                let account = p(1).to_owned();
-                let text = match p(0) {
-                    "SUCCESS" => format!("Account {account} registered. {}", p(2)),
-                    "VERIFICATION_REQUIRED" => {
-                        format!(
-                            "Account {account} registered; it needs verification: {}",
-                            p(2)
-                        )
-                    }
-                    other => format!("Registration: {other} {}", p(2)),
-                };
-                let at = self.acting.clone();
-                self.push_to(
-                    at,
-                    Line {
-                        time,
-                        ..Line::info(LineKind::Info, text.trim_end())
-                    },
-                );
-            }
-            "PING" | "PONG" | "CAP" | "AUTHENTICATE" | "BATCH" | "CHGHOST" | "ACCOUNT"
-            | "SETNAME" => {}
+            // `account-notify`: ACCOUNT <account|*>.
+            "ACCOUNT" => self.set_account(&source_nick, p(0)),
+            // REGISTER and VERIFY replies arrive as `Event::AccountRegistration`.
+            "PING" | "PONG" | "CAP" | "AUTHENTICATE" | "BATCH" | "CHGHOST" | "SETNAME"
+            | "REGISTER" | "VERIFY" => {}
             "INVITE" => {
                 // To us: said where the user is. Between others (`invite-notify`): in the
                 // channel.
@@ -531,10 +525,15 @@ impl State {
             }
             numeric::RPL_LOGGEDIN => {
                 self.account = Some(p(2).to_owned());
+                self.login_error = None;
+                let me = self.nick.clone();
+                self.set_account(&me, p(2));
                 self.push_server_at(time, LineKind::Info, format!("Logged in as {}", p(2)));
             }
             numeric::RPL_LOGGEDOUT => {
                 self.account = None;
+                let me = self.nick.clone();
+                self.set_account(&me, "*");
                 self.push_server_at(time, LineKind::Info, "Logged out");
             }
             numeric::RPL_SASLSUCCESS | numeric::RPL_SASLMECHS => {}
@@ -551,6 +550,9 @@ impl State {
             | numeric::RPL_WHOISCERTFP
             | numeric::RPL_WHOISACTUALLY
             | numeric::RPL_ENDOFWHOIS => {
+                if num == numeric::RPL_WHOISACCOUNT {
+                    self.set_account(p(1), p(2));
+                }
                 let text = words::whois_line(num, msg);
                 let at = self.acting.clone();
                 self.push_to(
@@ -586,6 +588,10 @@ impl State {
             }
             // The channel's creation time: for programs, not people.
             numeric::RPL_CREATIONTIME => {}
+            // Our own WHOX query on join: 354 <me> <token> <nick> <account|0>.
+            numeric::RPL_WHOSPCRPL if p(1) == super::WHOX_TOKEN => {
+                self.set_account(p(2), p(3));
+            }
             numeric::RPL_UMODEIS => {
                 self.user_modes = apply_user_modes("", p(1));
             }
@@ -701,6 +707,7 @@ impl State {
                     self.isupport.prefix = modes.chars().zip(symbols.chars()).collect();
                 }
             }
+            "WHOX" => self.isupport.whox = true,
             "CHANMODES" => {
                 let mut parts = value.split(',');
                 for slot in &mut self.isupport.chanmodes {

@@ -625,3 +625,90 @@ fn the_welcome_burst_has_no_raw_parameters() {
         "{texts:?}"
     );
 }
+
+#[test]
+fn accounts_come_from_extended_join_account_notify_tags_whois_and_whox() {
+    let mut s = in_channel();
+    s.apply(&Event::Capabilities {
+        enabled: vec![
+            "extended-join".into(),
+            "account-notify".into(),
+            "account-tag".into(),
+        ],
+    });
+    s.apply(&irc(":srv 005 ana WHOX :are supported"));
+    assert!(s.isupport.whox);
+    // extended-join: JOIN <channel> <account|*> :<real name>
+    s.apply(&irc(":Ñandú!n@h JOIN #charla ñandú :Ñandú Pérez"));
+    s.apply(&irc(":dora!d@h JOIN #charla * :Dora"));
+    assert_eq!(s.account_of("ÑANDÚ"), Some("ñandú"));
+    assert_eq!(s.account_of("dora"), None);
+    // account-notify
+    s.apply(&irc(":dora!d@h ACCOUNT dora"));
+    assert_eq!(s.account_of("dora"), Some("dora"));
+    s.apply(&irc(":dora!d@h ACCOUNT *"));
+    assert_eq!(s.account_of("dora"), None);
+    // the account tag, on any line from a user
+    s.apply(&irc("@account=bobby :bob!b@h PRIVMSG #charla :hola"));
+    assert_eq!(s.account_of("bob"), Some("bobby"));
+    s.apply(&irc(":bob!b@h PRIVMSG #charla :sin cuenta"));
+    assert_eq!(s.account_of("bob"), None, "no tag means not logged in");
+    // WHOX with the client's token; another token is the user's own /who
+    s.apply(&irc(":srv 354 ana 152 carla carla_acct"));
+    s.apply(&irc(":srv 354 ana 999 dora someone"));
+    assert_eq!(s.account_of("carla"), Some("carla_acct"));
+    assert_eq!(s.account_of("dora"), None);
+    // WHOIS 330
+    s.apply(&irc(":srv 330 ana dora dora_acct :is logged in as"));
+    assert_eq!(s.account_of("dora"), Some("dora_acct"));
+    assert_eq!(
+        last(s.server_buffer()).text,
+        "dora is logged in as dora_acct"
+    );
+    // Nick changes carry the account, quits and parts forget it.
+    s.apply(&irc("@account=ñandú :Ñandú!n@h NICK Choique"));
+    assert_eq!(s.account_of("Choique"), Some("ñandú"));
+    assert_eq!(s.account_of("Ñandú"), None);
+    s.apply(&irc(":Choique!n@h QUIT :bye"));
+    assert_eq!(s.account_of("Choique"), None);
+    s.apply(&irc(":carla!c@h PART #charla"));
+    assert_eq!(s.account_of("carla"), None);
+    // Our own login.
+    s.apply(&irc(
+        ":srv 900 ana ana!a@h ana_acct :You are now logged in as ana_acct",
+    ));
+    assert_eq!(s.account_of("ana"), Some("ana_acct"));
+    assert_eq!(s.account.as_deref(), Some("ana_acct"));
+    s.apply(&Event::Disconnected {
+        reason: "x".into(),
+        retry_in: None,
+    });
+    assert_eq!(s.account_of("dora"), None, "forgotten with the connection");
+}
+
+#[test]
+fn login_failures_and_registration_replies_are_said_in_words() {
+    use crate::account::{LoginError, RegistrationReply};
+    let mut s = State::new("ana");
+    s.apply(&Event::LoginFailed {
+        error: LoginError::WrongCredentials,
+        continuing: true,
+    });
+    assert_eq!(
+        last(s.server_buffer()).text,
+        "Could not log in: wrong account name or password. Carrying on without an account."
+    );
+    assert_eq!(s.login_error, Some(LoginError::WrongCredentials));
+    s.apply(&Event::Connected);
+    assert_eq!(s.login_error, None, "a new try starts afresh");
+    let reply = RegistrationReply::Failed {
+        command: "REGISTER".into(),
+        code: "ACCOUNT_EXISTS".into(),
+        text: "Account registration failed: that account already exists".into(),
+    };
+    s.apply(&Event::AccountRegistration(reply.clone()));
+    let line = last(s.server_buffer());
+    assert_eq!(line.kind, LineKind::Error);
+    assert_eq!(line.text, reply.describe());
+    assert_eq!(s.registration, Some(reply));
+}
