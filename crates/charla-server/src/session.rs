@@ -24,7 +24,7 @@ pub struct Registration {
     /// The client asked `CAP LS 302` (or higher).
     pub cap_302: bool,
     /// The password given with PASS.
-    pub pass: Option<Box<str>>,
+    pub pass: Option<crate::account::password::Password>,
     /// A SASL exchange under way (AUTHENTICATE).
     pub sasl: Option<Box<crate::account::sasl::Exchange>>,
     /// Registration finished.

@@ -4,7 +4,8 @@
 //! Every line the server sends goes through `irc-proto`'s parser (an unparsable line fails the
 //! test), and the crate's own habits are exercised: `CAP END` before `NICK`, `PASS` after it,
 //! a one-word real name without ':', automatic PONGs, alternative nicks on 433, one JOIN per
-//! autojoin channel. Replies are checked as the crate's typed `Command`/`Response` values.
+//! autojoin channel, and its SASL calls (`send_sasl_plain`, `send_sasl`). Replies are checked as
+//! the crate's typed `Command`/`Response` values.
 
 mod common;
 
@@ -713,6 +714,74 @@ async fn the_crate_sends_the_server_password_its_own_way() {
         assert!(!intruder.seen.iter().any(|l| l.contains(" 001 ")));
         let nicks: Vec<String> = server.handle.users().into_iter().map(|u| u.nick).collect();
         assert_eq!(nicks, ["invitado"]);
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
+async fn the_crate_logs_in_with_sasl_plain() {
+    use base64::Engine;
+    use irc::client::prelude::Capability;
+    use irc::proto::command::CapSubCommand;
+    tokio::time::timeout(TEST_LIMIT, async {
+        let server = TestServer::start().await;
+        // The account, made by our own test client.
+        let mut owner = common::TestClient::connect(server.addr).await;
+        owner.register("Pablo").await;
+        owner.send("REGISTER * * :contraseña-segura").await;
+        owner
+            .expect_numeric(charla_proto::numeric::RPL_LOGGEDIN)
+            .await;
+        owner.send("QUIT").await;
+        owner.expect_closed().await;
+
+        // The crate's SASL calls: CAP REQ sasl, AUTHENTICATE PLAIN, the payload, CAP END.
+        let mut client = tokio::time::timeout(
+            TIMEOUT,
+            Client::from_config(Peer::config(server.addr, "Pablo")),
+        )
+        .await
+        .expect("connect timed out")
+        .expect("connect");
+        tokio::spawn(client.outgoing().expect("outgoing"));
+        let stream = client.stream().expect("stream");
+        client.send_cap_req(&[Capability::Sasl]).expect("CAP REQ");
+        let mut peer = Peer {
+            nick: "Pablo".to_owned(),
+            client,
+            stream,
+            seen: Vec::new(),
+        };
+        peer.expect("CAP ACK sasl", |m| {
+            matches!(m.command, Command::CAP(_, CapSubCommand::ACK, _, _))
+        })
+        .await;
+        peer.client.send_sasl_plain().expect("AUTHENTICATE PLAIN");
+        peer.expect(
+            "AUTHENTICATE +",
+            |m| matches!(&m.command, Command::AUTHENTICATE(data) if data == "+"),
+        )
+        .await;
+        let payload = base64::engine::general_purpose::STANDARD
+            .encode("\0pablo\0contraseña-segura".as_bytes());
+        peer.client.send_sasl(payload).expect("the payload");
+        let logged = peer
+            .expect("RPL_LOGGEDIN", |m| is_response(m, Response::RPL_LOGGEDIN))
+            .await;
+        assert!(logged.to_string().contains(" Pablo "), "{logged}");
+        peer.expect("RPL_SASLSUCCESS", |m| {
+            is_response(m, Response::RPL_SASLSUCCESS)
+        })
+        .await;
+        peer.client
+            .identify()
+            .expect("identify (CAP END, NICK, USER)");
+        let welcome = peer
+            .expect("RPL_WELCOME", |m| is_response(m, Response::RPL_WELCOME))
+            .await;
+        // Logged in before registering: the account vouches for the user name (no `~`).
+        assert!(welcome.to_string().contains("Pablo!Pablo@"), "{welcome}");
     })
     .await
     .expect("test timed out");

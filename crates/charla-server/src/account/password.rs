@@ -18,11 +18,11 @@ use tokio::sync::Semaphore;
 /// A password as a user gave it. `Debug` prints nothing of it, so it cannot reach a log by
 /// accident.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Password(String);
+pub struct Password(Box<str>);
 
 impl Password {
     /// Wraps a password.
-    pub fn new(text: impl Into<String>) -> Self {
+    pub fn new(text: impl Into<Box<str>>) -> Self {
         Password(text.into())
     }
 

@@ -8,6 +8,7 @@ use charla_proto::numeric::{
 use charla_proto::validate::USERLEN;
 use tracing::debug;
 
+use crate::account::password::Password;
 use crate::account::{login, protect};
 use crate::command::table::Args;
 use crate::command::{Flow, info as info_cmd};
@@ -29,7 +30,7 @@ pub fn pass(s: &mut Session, p: Args<'_, 1>) -> Flow {
             .send();
         return Flow::Continue;
     }
-    s.reg.pass = Some(p.req[0].into());
+    s.reg.pass = Some(Password::new(p.req[0]));
     Flow::Continue
 }
 
@@ -75,7 +76,7 @@ pub fn try_complete(s: &mut Session) -> Flow {
         return Flow::Continue;
     }
     if let Some(expected) = &s.state.config.password
-        && s.reg.pass.as_deref() != Some(expected.as_str())
+        && s.reg.pass.as_ref().map(Password::expose) != Some(expected.as_str())
     {
         s.num(ERR_PASSWDMISMATCH).t("Password incorrect").send();
         return Flow::Close("Bad password".to_owned());
