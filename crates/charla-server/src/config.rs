@@ -81,7 +81,7 @@ pub enum StoreBackend {
 
 /// Where accounts and channel registrations are kept.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct StoreConfig {
     /// The backend.
     pub backend: StoreBackend,
@@ -119,7 +119,7 @@ pub enum Registration {
 
 /// Accounts.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct AccountsConfig {
     /// Who may register accounts.
     pub registration: Registration,

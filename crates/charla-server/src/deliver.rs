@@ -15,7 +15,7 @@
 //!   node as one more recipient (one copy per node, not per member).
 //!
 //! Audiences: one client ([`to_client`]), a channel's members (`Channel` methods, through
-//! [`to_members`]), everyone who shares a channel with a client ([`to_peers`]), every registered
+//! `to_members`), everyone who shares a channel with a client ([`to_peers`]), every registered
 //! user ([`to_everyone`]), users with `+w` ([`to_wallops`]).
 //!
 //! A push never blocks: a full queue closes itself, and its own connection task ends that

@@ -3,11 +3,14 @@
 //!
 //! A line's path: [`listener`] accepts (a slot under `max_clients` or `ERROR :Server is full`, then per-IP limits) →
 //! [`connection`] reads capped lines ([`framing`]), applies flood control ([`flood`]) and hands
-//! each line to [`command`] (one file per verb) → the handler changes the shared [`state`]
-//! ([`client`], [`channel`]) and encodes one [`outbound::Outgoing`] line → pushed into each
-//! recipient's [`sendq`] → each connection's writer coalesces its queue into few writes.
+//! each line to [`command`], whose table (`command/table.rs`) says what each command needs and
+//! which handler (one file per verb) runs it → the handler changes the shared [`state`]
+//! ([`client`], [`channel`]) and says what goes to whom → [`deliver`], the one way out, encodes
+//! it once ([`outbound::Outgoing`]) into each recipient's [`sendq`] → each connection's writer
+//! coalesces its queue into few writes.
 //!
-//! - [`account`]: identity (operator passwords), and the brake on password guessing.
+//! - [`account`]: identity: passwords and their hashing pool, SASL, accounts on the store
+//!   (`charla-store`), NickServ and ChanServ, nick protection, the brakes on password guessing.
 //! - [`config`]: the TOML configuration with defaults.
 //! - [`server`]: `Server`, `ServerHandle`, shutdown.
 //! - [`event`]: the live event stream and user snapshots.

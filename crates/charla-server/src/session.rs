@@ -42,7 +42,8 @@ pub struct Session {
     pub client: Arc<Client>,
     /// Registration progress.
     pub reg: Registration,
-    /// Extra flood tokens the last command costs (see [`crate::command::penalty`]).
+    /// Extra flood tokens the last command costs (its cost in the command table, plus what a
+    /// scan adds: [`crate::command::work_penalty`]).
     pub penalty: u32,
     /// The rest of a big reply, produced as the send queue drains ([`crate::command::paced`]).
     pub pending: Pending,
