@@ -14,8 +14,9 @@ pub const MAX_TIMEOUT_SECS: u64 = 1_800;
 /// The highest total message rate a run may ask for (messages per second).
 pub const MAX_RATE: u64 = 1_000_000;
 
-/// Load generator for IRC servers: standard IRC only (NICK, USER, JOIN, PRIVMSG, PING/PONG),
-/// loopback only, every run bounded in count and time.
+/// Load generator for IRC servers: standard IRC only (NICK, USER, JOIN, PRIVMSG, PING/PONG;
+/// CAP, SASL PLAIN and REGISTER for login-storm), loopback only, every run bounded in count and
+/// time.
 #[derive(Debug, Parser)]
 #[command(name = "charla-bench", version)]
 pub struct Cli {
@@ -208,6 +209,34 @@ pub enum Scenario {
         #[arg(long, default_value_t = 10)]
         duration: u64,
     },
+    /// N clients log in at once with SASL PLAIN over TLS while a pair of clients chats:
+    /// log-ins per second, login latency, and the pair's p99 (target: under 50 ms).
+    LoginStorm {
+        #[command(flatten)]
+        common: Common,
+        /// Clients logging in at once, one account each (all connect together: --concurrency
+        /// does not apply).
+        #[arg(long, default_value_t = 200)]
+        clients: usize,
+        /// Account names are this prefix and a number (bench-0, bench-1, ...).
+        #[arg(long, default_value = "bench-")]
+        account_prefix: String,
+        /// Every account's password.
+        #[arg(long, default_value = "charla-bench-password")]
+        password: String,
+        /// The accounts exist already (a persistent server): do not create them.
+        #[arg(long)]
+        skip_create: bool,
+        /// Accounts created at once during setup (each costs the server a password hash).
+        #[arg(long, default_value_t = 4)]
+        create_concurrency: usize,
+        /// Seconds of chat measured before the storm, as the baseline.
+        #[arg(long, default_value_t = 3)]
+        baseline: u64,
+        /// Seconds the storm may last; clients not logged in by then count as errors.
+        #[arg(long, default_value_t = 120)]
+        storm_timeout: u64,
+    },
     /// Clients stop mid-registration: the server times them out.
     HalfRegister {
         #[command(flatten)]
@@ -235,6 +264,7 @@ impl Scenario {
             | Self::Garbage { common, .. }
             | Self::BigReplies { common, .. }
             | Self::ExpensiveQueries { common, .. }
+            | Self::LoginStorm { common, .. }
             | Self::HalfRegister { common, .. } => common,
         }
     }
@@ -253,6 +283,7 @@ impl Scenario {
             Self::HalfRegister { .. } => "half-register",
             Self::BigReplies { .. } => "big-replies",
             Self::ExpensiveQueries { .. } => "expensive-queries",
+            Self::LoginStorm { .. } => "login-storm",
         }
     }
 
@@ -299,6 +330,23 @@ impl Scenario {
             Self::ExpensiveQueries {
                 users, queriers, ..
             } => users.saturating_add(*queriers).saturating_add(1),
+            Self::LoginStorm {
+                clients,
+                account_prefix,
+                password,
+                create_concurrency,
+                ..
+            } => {
+                check_account_words(account_prefix, password)?;
+                if *create_concurrency == 0 || *create_concurrency > 64 {
+                    return Err("--create-concurrency must be 1..=64".into());
+                }
+                if *clients == 0 {
+                    return Err("--clients must be at least 1".into());
+                }
+                // The storm, the control pair, the probe; setup's connections are gone by then.
+                clients.saturating_add(3)
+            }
         };
         if clients == 0 || clients > MAX_CLIENTS {
             return Err(format!(
@@ -318,6 +366,16 @@ impl Scenario {
             Self::HalfRegister { wait, .. } => (1, *wait),
             Self::BigReplies { hold, .. } => (1, *hold),
             Self::ExpensiveQueries { duration, .. } => (1, *duration),
+            Self::LoginStorm {
+                baseline,
+                storm_timeout,
+                ..
+            } => {
+                if *storm_timeout == 0 {
+                    return Err("--storm-timeout must be at least 1 second".into());
+                }
+                (1, baseline.saturating_add(*storm_timeout))
+            }
             _ => (1, 1),
         };
         if rate == 0 || rate > MAX_RATE {
@@ -347,6 +405,37 @@ impl Scenario {
     pub fn timeout(&self) -> Duration {
         Duration::from_secs(self.common().timeout.min(MAX_TIMEOUT_SECS))
     }
+}
+
+/// Checks the account prefix and password of `login-storm`: each goes into an IRC line as one
+/// word, and the prefix (with a number) must also be a nick, for NickServ's REGISTER.
+fn check_account_words(prefix: &str, password: &str) -> Result<(), String> {
+    let nick_char = |c: char| c.is_ascii_alphanumeric() || "-_[]\\`^{}|".contains(c);
+    if prefix.is_empty()
+        || prefix.len() > 20
+        || !prefix.chars().all(nick_char)
+        || prefix.starts_with(|c: char| c.is_ascii_digit() || c == '-')
+    {
+        return Err(
+            "--account-prefix must be 1 to 20 nick characters (letters, digits, -_[]\\`^{}|), \
+             not starting with a digit or -"
+                .into(),
+        );
+    }
+    if password.is_empty()
+        || password.len() > 200
+        || password.starts_with(':')
+        || password
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(
+            "--password must be 1 to 200 bytes, without spaces or control characters, and not \
+             start with ':'"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 /// Parses `HOST:PORT` and accepts it only if every address it names is a loopback address:
@@ -430,6 +519,14 @@ mod tests {
         };
         let ok = parse(&["fanout", "--addr", "127.0.0.1:6667"]);
         assert!(matches!(ok, Ok(Ok(()))));
+        let ok = parse(&[
+            "login-storm",
+            "--addr",
+            "127.0.0.1:6697",
+            "--clients",
+            "1000",
+        ]);
+        assert!(matches!(ok, Ok(Ok(()))));
         for bad in [
             &["connect", "--addr", "127.0.0.1:6667", "--clients", "50000"][..],
             &["connect", "--addr", "127.0.0.1:6667", "--clients", "0"],
@@ -438,6 +535,49 @@ mod tests {
             &["fanout", "--addr", "127.0.0.1:6667", "--timeout", "99999"],
             &["fanout", "--addr", "127.0.0.1:6667", "--duration", "400"],
             &["direct", "--addr", "127.0.0.1:6667", "--size", "2000"],
+            &["login-storm", "--addr", "127.0.0.1:6697", "--clients", "0"],
+            &[
+                "login-storm",
+                "--addr",
+                "127.0.0.1:6697",
+                "--clients",
+                "19000",
+            ],
+            &[
+                "login-storm",
+                "--addr",
+                "127.0.0.1:6697",
+                "--password",
+                "two words",
+            ],
+            &[
+                "login-storm",
+                "--addr",
+                "127.0.0.1:6697",
+                "--account-prefix",
+                "a b",
+            ],
+            &[
+                "login-storm",
+                "--addr",
+                "127.0.0.1:6697",
+                "--account-prefix",
+                "9x",
+            ],
+            &[
+                "login-storm",
+                "--addr",
+                "127.0.0.1:6697",
+                "--storm-timeout",
+                "400",
+            ],
+            &[
+                "login-storm",
+                "--addr",
+                "127.0.0.1:6697",
+                "--create-concurrency",
+                "0",
+            ],
             &[
                 "garbage",
                 "--addr",

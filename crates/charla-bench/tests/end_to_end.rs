@@ -9,7 +9,7 @@ use std::time::Duration;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, bail};
-use charla_server::{Config, Server, ServerHandle};
+use charla_server::{Config, ListenerConfig, Server, ServerHandle};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -161,6 +161,79 @@ async fn tiny_costly_requests_are_answered_and_reported() -> Result<()> {
     assert!(metric(&report, "queries_answered")? > 0.0, "{report}");
     assert!(metric(&report, "control_p99_ms")? < 50.0, "{report}");
 
+    server.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_login_storm_logs_everyone_in_over_tls() -> Result<()> {
+    // A TLS listener only (passwords go over TLS); the certificate is generated in `data_dir`,
+    // the accounts are kept in memory.
+    let data = tempfile::tempdir()?;
+    let mut config = Config::with_listener("127.0.0.1:0".parse()?);
+    config.listeners = vec![ListenerConfig::tls("127.0.0.1:0".parse()?)];
+    config.data_dir = data.path().to_owned();
+    // The control pair talks every 20 ms, faster than a person.
+    config.flood.enabled = false;
+    let server = Server::start(config).await?;
+    let addr = server
+        .local_addrs()
+        .first()
+        .context("no listener")?
+        .to_string();
+    let args = [
+        "login-storm",
+        "--clients",
+        "8",
+        "--baseline",
+        "1",
+        "--storm-timeout",
+        "30",
+        "--addr",
+        &addr,
+        "--json",
+        "--timeout",
+        "50",
+    ];
+    let (code, report) = bench(&args).await?;
+    assert_eq!(metric(&report, "accounts_created")?, 8.0, "{report}");
+    assert_eq!(metric(&report, "logins_ok")?, 8.0, "{report}");
+    assert_eq!(metric(&report, "logins_refused")?, 0.0, "{report}");
+    assert_eq!(metric(&report, "login_errors")?, 0.0, "{report}");
+    assert_eq!(metric(&report, "welcomed")?, 8.0, "{report}");
+    assert!(metric(&report, "logins_per_s")? > 0.0, "{report}");
+    assert!(metric(&report, "login_p99_ms")? >= metric(&report, "login_p50_ms")?);
+    assert!(metric(&report, "sasl_p50_ms")? > 0.0, "{report}");
+    assert!(metric(&report, "baseline_control_count")? > 0.0, "{report}");
+    for key in [
+        "baseline_control_p99_ms",
+        "control_p50_ms",
+        "control_p99_ms",
+        "control_hashing_p99_ms",
+        "all_connected_s",
+    ] {
+        metric(&report, key)?;
+    }
+    // On a busy machine (and a debug server) the chat's p99 is the one check allowed to fail.
+    let failed: Vec<&str> = report["notes"]
+        .as_array()
+        .context("no notes")?
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|n| n.starts_with("FAILED"))
+        .collect();
+    assert!(failed.iter().all(|n| n.contains("p99")), "{report}");
+    assert_eq!(code == 0, failed.is_empty(), "{report}");
+
+    // Again with the accounts in place: nothing to create, everyone still gets in.
+    let mut again = args.to_vec();
+    again.push("--skip-create");
+    let (_, report) = bench(&again).await?;
+    assert!(
+        report["metrics"].get("accounts_created").is_none(),
+        "{report}"
+    );
+    assert_eq!(metric(&report, "logins_ok")?, 8.0, "{report}");
     server.shutdown().await;
     Ok(())
 }

@@ -1,9 +1,11 @@
 //! The scenarios, one function each: [`traffic`] measures (connect, fanout, direct, history),
 //! [`abuse`] checks that the server stays standing (slow readers, flood, connection storm,
 //! garbage, half registrations), [`costly`] that costly requests cost the asker, not the
-//! others (big replies to non-readers, expensive queries).
+//! others (big replies to non-readers, expensive queries), [`accounts`] that logging in costs
+//! the server's hash pool, not the chat (login storm).
 
 pub mod abuse;
+pub mod accounts;
 pub mod costly;
 pub mod traffic;
 
@@ -156,6 +158,27 @@ pub async fn run(scenario: &Scenario) -> Report {
                 duration,
             };
             costly::expensive_queries(&ctx, sizes).await
+        }
+        Scenario::LoginStorm {
+            clients,
+            ref account_prefix,
+            ref password,
+            skip_create,
+            create_concurrency,
+            baseline,
+            storm_timeout,
+            ..
+        } => {
+            let sizes = accounts::LoginStorm {
+                clients,
+                account_prefix: account_prefix.clone(),
+                password: password.clone(),
+                skip_create,
+                create_concurrency,
+                baseline,
+                storm_timeout,
+            };
+            accounts::login_storm(&ctx, sizes).await
         }
         Scenario::Garbage { bytes, .. } => abuse::garbage(&ctx, bytes).await,
         Scenario::HalfRegister { clients, wait, .. } => {
