@@ -95,6 +95,16 @@ pub async fn create(
         ));
     }
     check_password(state, &password)?;
+    // A taken name is refused before the hash: a storm of REGISTERs for existing accounts
+    // must not cost a hash each (the store still settles a race between two new ones).
+    match state.store.account(&key(name)).await {
+        Ok(Some(_)) => return Err(CreateError::Exists(name.to_owned())),
+        Ok(None) => {}
+        Err(e) => {
+            warn!(error = %e, "cannot read an account");
+            return Err(CreateError::Unavailable);
+        }
+    }
     let hashed = hash(state, password)
         .await
         .ok_or(CreateError::Unavailable)?;
