@@ -78,6 +78,7 @@ impl Payload {
     }
 
     /// The bytes for a recipient with capabilities `caps`, if it gets this payload at all.
+    #[inline(always)]
     pub fn for_caps(&self, caps: CapSet) -> Option<Line> {
         match &self.gate {
             Gate::All => Some(self.line.for_caps(caps)),
@@ -151,6 +152,9 @@ pub struct Actor<'a> {
 }
 
 /// Pushes `payload` to `client` in the variant it needs (if it gets this payload at all).
+/// Inlined: it is the body of every fan-out loop, and a call per recipient showed in the
+/// profile (docs/PROFILE.md, sixth session).
+#[inline(always)]
 fn push(client: &Client, payload: &Payload, actor: Option<Actor<'_>>) {
     let Some(line) = payload.for_caps(client.caps()) else {
         return;

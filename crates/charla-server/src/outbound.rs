@@ -143,7 +143,9 @@ impl Outgoing {
         !self.client_tags.is_empty()
     }
 
-    /// The bytes for a recipient with capabilities `caps`.
+    /// The bytes for a recipient with capabilities `caps`. Inlined: it runs once per recipient
+    /// of every fan-out, and most recipients get the untagged body.
+    #[inline(always)]
     pub fn for_caps(&self, caps: CapSet) -> Line {
         let mut idx = 0;
         if caps.has(Cap::ServerTime) {
@@ -158,6 +160,12 @@ impl Outgoing {
         if idx == 0 {
             return self.body.clone();
         }
+        self.variant(idx)
+    }
+
+    /// The tagged variant `idx` (see `variants`), built by its first recipient.
+    #[inline(never)]
+    fn variant(&self, idx: usize) -> Line {
         self.variants[idx]
             .get_or_init(|| {
                 let account = self.account.as_deref().unwrap_or("");
