@@ -10,6 +10,7 @@
 
 use std::net::SocketAddr;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use charla_server::{Config, ListenerConfig, Server, ServerHandle};
@@ -47,7 +48,12 @@ fn fixture() -> &'static Fixture {
 
 fuzz_target!(|data: &[u8]| {
     let f = fixture();
-    let peer = SocketAddr::from(([127, 0, 0, 1], 40000));
+    // Each input from its own loopback address: the brake on password guessing is per address
+    // and deliberately makes a guesser wait (up to a minute), which one input's OPER or SASL
+    // failures must not impose on the next input's session.
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let peer = SocketAddr::from(([127, 1 + (n >> 16) as u8, (n >> 8) as u8, n as u8], 40000));
     f.rt.block_on(async {
         let (client, server_side) = tokio::io::duplex(64 * 1024);
         if f.server.connect_stream(server_side, peer).is_err() {
