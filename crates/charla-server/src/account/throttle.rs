@@ -1,13 +1,14 @@
-//! Failed password attempts: a brake on guessing, per address, shared by every way of giving a
-//! password (OPER today; SASL and NickServ when they come).
+//! Failed password attempts: a brake on guessing, by address and by account, shared by every
+//! way of giving a password (OPER, SASL, NickServ).
 //!
 //! A connection gets [`FAILURES_PER_CONNECTION`] tries and is then disconnected. An address
 //! (an IPv4 address, or an IPv6 /64: one host's worth of addresses) gets
 //! [`FREE_FAILURES`] failures for nothing; after that every attempt from it waits, one after
 //! another, [`BASE_DELAY`] doubled for each further failure up to [`MAX_DELAY`], so that ten
 //! connections guess no faster than one. An attempt that would have to wait more than
-//! [`MAX_WAIT`] is refused at once, and the connection closed. An address is forgotten
-//! [`FORGET_AFTER`] after its last failure, and forgiven by a success.
+//! [`MAX_WAIT`] is refused at once, unchecked (OPER also closes the connection): a session never
+//! sits for long on a turn, and so never outlives its client by more than that. An address is
+//! forgotten [`FORGET_AFTER`] after its last failure, and forgiven by a success.
 //!
 //! The table is bounded: past [`MAX_ADDRESSES`] entries the forgotten ones go first, then the
 //! one whose last failure is oldest, so no stream of addresses can grow it without bound.
@@ -28,8 +29,8 @@ pub const FREE_FAILURES: u32 = 3;
 pub const BASE_DELAY: Duration = Duration::from_secs(1);
 /// The longest delay between two attempts from one address.
 pub const MAX_DELAY: Duration = Duration::from_secs(60);
-/// The longest an attempt waits for its turn; longer, it is refused.
-pub const MAX_WAIT: Duration = Duration::from_secs(60);
+/// The longest an attempt waits for its turn; longer, it is refused (and may come back later).
+pub const MAX_WAIT: Duration = Duration::from_secs(2);
 /// How long an address's failures are remembered after its last one.
 pub const FORGET_AFTER: Duration = Duration::from_secs(15 * 60);
 /// Most addresses remembered at once.
@@ -197,11 +198,14 @@ mod tests {
         assert_eq!(t.admit(&a, t0), Admission::At(t0 + 2 * BASE_DELAY));
         // Others are not affected.
         assert_eq!(t.admit(&ip("192.0.2.8"), t0), Admission::Now);
-        // More failures: the delay doubles, up to the maximum.
+        // More failures: the delay doubles, up to the maximum. A turn further than MAX_WAIT is
+        // refused at once (without taking the turn); closer to it, an attempt waits.
         let t1 = t0 + Duration::from_secs(2);
         t.failed(&a, t1);
         t.failed(&a, t1);
-        assert_eq!(t.admit(&a, t1), Admission::At(t1 + 4 * BASE_DELAY));
+        assert_eq!(t.admit(&a, t1), Admission::Refused);
+        let t2 = t1 + Duration::from_secs(2);
+        assert_eq!(t.admit(&a, t2), Admission::At(t1 + 4 * BASE_DELAY));
         for _ in 0..10 {
             t.failed(&a, t1);
         }
@@ -219,7 +223,7 @@ mod tests {
         let t = AuthThrottle::default();
         let a = ip("2001:db8::1");
         let t0 = Instant::now();
-        for _ in 0..FREE_FAILURES + 2 {
+        for _ in 0..FREE_FAILURES + 1 {
             t.failed(&a, t0);
         }
         // Another address of the same /64 is the same host.
