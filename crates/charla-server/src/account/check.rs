@@ -114,3 +114,22 @@ pub async fn password(
 /// An Argon2id hash (of a random password, with the default parameters) checked for accounts
 /// that do not exist.
 const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$0WlrzU1JRH0tJ5n5M2mD2sH2o2Z1GZ0iJ8f1K1V9sQ4";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_decoy_hash_is_a_real_argon2id_hash() {
+        // A decoy that did not parse would be rejected at once, and the time taken would tell
+        // which account names exist.
+        let parsed = argon2::PasswordHash::new(DECOY_HASH).expect("a PHC string");
+        assert_eq!(parsed.algorithm.as_str(), "argon2id");
+        let started = std::time::Instant::now();
+        assert!(!crate::account::password::verify_password(DECOY_HASH, "x"));
+        assert!(
+            started.elapsed() > std::time::Duration::from_millis(1),
+            "it was computed"
+        );
+    }
+}
