@@ -254,6 +254,8 @@ pub const RPL_HELPTXT: u16 = 705;
 pub const RPL_ENDOFHELP: u16 = 706;
 /// `723` ERR_NOPRIVS.
 pub const ERR_NOPRIVS: u16 = 723;
+/// `335` RPL_WHOISBOT.
+pub const RPL_WHOISBOT: u16 = 335;
 /// `671` RPL_WHOISSECURE.
 pub const RPL_WHOISSECURE: u16 = 671;
 /// `900` RPL_LOGGEDIN.
@@ -413,6 +415,7 @@ pub fn name(numeric: u16) -> Option<&'static str> {
         ERR_SASLALREADY => "ERR_SASLALREADY",
         RPL_SASLMECHS => "RPL_SASLMECHS",
         RPL_WHOISSECURE => "RPL_WHOISSECURE",
+        RPL_WHOISBOT => "RPL_WHOISBOT",
         _ => return None,
     })
 }

@@ -64,12 +64,18 @@ pub struct UserModes {
     pub oper: bool,
     /// `+w`: receives WALLOPS.
     pub wallops: bool,
+    /// `+B`: a bot (<https://ircv3.net/specs/extensions/bot-mode>): its lines carry the `bot`
+    /// tag, WHOIS says 335, WHO shows `B`.
+    pub bot: bool,
 }
 
 impl UserModes {
     /// The mode string, e.g. `+iw`.
     pub fn to_mode_string(self) -> String {
         let mut s = String::from("+");
+        if self.bot {
+            s.push('B');
+        }
         if self.invisible {
             s.push('i');
         }
@@ -225,7 +231,10 @@ mod tests {
             invisible: true,
             oper: false,
             wallops: true,
+            bot: false,
         };
         assert_eq!(m.to_mode_string(), "+iw");
+        let bot = UserModes { bot: true, ..m };
+        assert_eq!(bot.to_mode_string(), "+Biw");
     }
 }

@@ -22,7 +22,7 @@ pub const PREFIX: &str = "(ov)@+";
 /// Mode changes with a parameter per MODE command.
 pub const MODES: usize = 4;
 /// User modes (for RPL_MYINFO and MODE parsing).
-pub const USER_MODES: &str = "iow";
+pub const USER_MODES: &str = "Biow";
 /// Channel modes (for RPL_MYINFO).
 pub const CHANNEL_MODES: &str = "beIiklmnostv";
 
@@ -32,6 +32,7 @@ pub fn builder(config: &Config) -> IsupportBuilder {
     let t = l.max_targets;
     let mut b = IsupportBuilder::new();
     b.set("AWAYLEN", AWAYLEN)
+        .set("BOT", "B")
         .set("CASEMAPPING", CASEMAPPING)
         .set("CHANLIMIT", format!("{CHANTYPES}:{}", l.max_channels_per_user))
         .set("CHANMODES", CHANMODES)

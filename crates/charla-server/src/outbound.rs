@@ -118,9 +118,22 @@ impl Outgoing {
         self
     }
 
-    /// Adds client-only tags to relay to `message-tags` clients.
+    /// Marks the line as sent by a bot: the `bot` tag, for `message-tags` clients
+    /// (<https://ircv3.net/specs/extensions/bot-mode>).
+    pub fn from_bot(mut self, bot: bool) -> Self {
+        if bot {
+            if self.client_tags.is_empty() {
+                self.client_tags = "bot".to_owned();
+            } else {
+                self.client_tags.insert_str(0, "bot;");
+            }
+        }
+        self
+    }
+
+    /// Adds client-only tags to relay to `message-tags` clients (after any tag already there).
     pub fn with_client_tags<'a>(mut self, tags: impl Iterator<Item = (&'a str, &'a str)>) -> Self {
-        let mut out = String::new();
+        let mut out = std::mem::take(&mut self.client_tags);
         for (key, value) in tags {
             if !key.starts_with('+') {
                 continue;

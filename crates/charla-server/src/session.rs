@@ -113,10 +113,16 @@ impl Session {
         self.send_bytes(Line::exact(line.finish()));
     }
 
-    /// A line from this client to others, with its account for `account-tag` clients.
+    /// A line from this client to others, with its account for `account-tag` clients and the
+    /// `bot` tag if it is a bot.
     pub fn outgoing(&self, line: LineBuilder) -> Outgoing {
-        let account = self.client.info.read().account.clone();
-        Outgoing::new(line).with_account(account.as_deref())
+        let (account, bot) = {
+            let info = self.client.info.read();
+            (info.account.clone(), info.modes.bot)
+        };
+        Outgoing::new(line)
+            .with_account(account.as_deref())
+            .from_bot(bot)
     }
 
     /// `442 ERR_NOTONCHANNEL`: the client acted on a channel it is not in.

@@ -211,3 +211,49 @@ async fn statusmsg_reaches_only_ops() {
     assert_eq!(m.params, vec!["@#st", "solo para ops"]);
     other.expect_nothing().await;
 }
+
+#[tokio::test]
+async fn bot_mode_tags_a_bots_lines_and_whois_and_who_say_it() {
+    // https://ircv3.net/specs/extensions/bot-mode
+    let server = TestServer::start().await;
+    let mut bot = server.client("robotito").await;
+    let mut tagged = with_caps(&server, "tagged", "message-tags").await;
+    let mut plain = server.client("plain").await;
+    bot.send("MODE robotito +B").await;
+    let mode = bot.expect_command("MODE").await;
+    assert_eq!(mode.param(1), Some("+B"));
+    for c in [&mut bot, &mut tagged, &mut plain] {
+        c.send("JOIN #bots").await;
+        c.expect_numeric(366).await;
+    }
+    bot.send("PRIVMSG #bots :beep boop").await;
+    let m = tagged.expect_command("PRIVMSG").await;
+    assert_eq!(m.tag("bot"), Some(""), "{m}");
+    let m = plain.expect_command("PRIVMSG").await;
+    assert!(m.tags.is_empty(), "{m}");
+    plain.send("WHOIS robotito").await;
+    let is_bot = plain.expect_numeric(335).await;
+    assert_eq!(is_bot.param(1), Some("robotito"));
+    plain.send("WHO #bots").await;
+    let rows = plain.sync().await;
+    let row = rows
+        .iter()
+        .find(|m| m.command == "352" && m.param(5) == Some("robotito"))
+        .expect("the bot's WHO line");
+    assert!(row.param(6).is_some_and(|f| f.contains('B')), "{row}");
+    // ISUPPORT says which mode it is.
+    let mut c = server.connect().await;
+    c.send("NICK isup").await;
+    c.send("USER isup 0 * :I").await;
+    let tokens = c
+        .expect(&"BOT in 005", |m| {
+            m.command == "005" && m.params.iter().any(|p| p == "BOT=B")
+        })
+        .await;
+    assert_eq!(tokens.command, "005");
+    bot.send("MODE robotito -B").await;
+    bot.expect_command("MODE").await;
+    bot.send("PRIVMSG #bots :ya no").await;
+    let m = tagged.expect_command("PRIVMSG").await;
+    assert_eq!(m.tag("bot"), None, "{m}");
+}

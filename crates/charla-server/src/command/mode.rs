@@ -73,6 +73,7 @@ fn user_mode(s: &Session, target: &str, rest: &[&str]) {
             let slot = match c.mode {
                 'i' => &mut info.modes.invisible,
                 'w' => &mut info.modes.wallops,
+                'B' => &mut info.modes.bot,
                 // +o only through OPER; -o drops operator status.
                 'o' if !c.add => &mut info.modes.oper,
                 _ => continue,

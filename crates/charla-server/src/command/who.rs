@@ -208,6 +208,9 @@ fn reply(s: &Session, channel: &str, c: &Client, prefix: &str, whox: Option<&Who
         flags.push('*');
     }
     flags.push_str(prefix);
+    if info.modes.bot {
+        flags.push('B');
+    }
     let (user, host, nick, realname, account) = (
         info.user.clone(),
         c.host.clone(),

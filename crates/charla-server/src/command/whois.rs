@@ -5,9 +5,9 @@ use std::time::Instant;
 
 use charla_proto::numeric::{
     ERR_NONICKNAMEGIVEN, ERR_NOSUCHNICK, ERR_WASNOSUCHNICK, RPL_AWAY, RPL_ENDOFWHOIS,
-    RPL_ENDOFWHOWAS, RPL_WHOISACCOUNT, RPL_WHOISCERTFP, RPL_WHOISCHANNELS, RPL_WHOISHOST,
-    RPL_WHOISIDLE, RPL_WHOISOPERATOR, RPL_WHOISSECURE, RPL_WHOISSERVER, RPL_WHOISUSER,
-    RPL_WHOWASUSER,
+    RPL_ENDOFWHOWAS, RPL_WHOISACCOUNT, RPL_WHOISBOT, RPL_WHOISCERTFP, RPL_WHOISCHANNELS,
+    RPL_WHOISHOST, RPL_WHOISIDLE, RPL_WHOISOPERATOR, RPL_WHOISSECURE, RPL_WHOISSERVER,
+    RPL_WHOISUSER, RPL_WHOWASUSER,
 };
 
 use crate::caps::Cap;
@@ -34,7 +34,7 @@ pub fn whois(s: &mut Session, p: Args<'_, 0>) -> Flow {
         s.num(RPL_ENDOFWHOIS).p(nick).t("End of /WHOIS list").send();
         return Flow::Continue;
     };
-    let (tnick, user, realname, oper, away, channels, idle, account) = {
+    let (tnick, user, realname, oper, away, channels, idle, account, bot) = {
         let info = t.info.read();
         (
             info.nick.clone(),
@@ -45,6 +45,7 @@ pub fn whois(s: &mut Session, p: Args<'_, 0>) -> Flow {
             info.channels.clone(),
             Instant::now().duration_since(info.last_message).as_secs(),
             info.account.clone(),
+            info.modes.bot,
         )
     };
     let me = s.client.id;
@@ -86,6 +87,9 @@ pub fn whois(s: &mut Session, p: Args<'_, 0>) -> Flow {
             .p(&tnick)
             .t("is an IRC operator")
             .send();
+    }
+    if bot {
+        s.num(RPL_WHOISBOT).p(&tnick).t("is a bot").send();
     }
     if let Some(account) = &account {
         s.num(RPL_WHOISACCOUNT)
