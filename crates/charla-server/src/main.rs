@@ -79,10 +79,12 @@ fn main() -> anyhow::Result<()> {
 async fn run(config: Config) -> anyhow::Result<()> {
     let message_text = config.log.message_text;
     let handle = Server::start(config).await?;
+    // Subscribed before "listening" is said: whoever connects on reading that line (a test, a
+    // supervisor) must find its events in the log.
+    let mut events = handle.subscribe();
     for (addr, tls) in handle.listeners() {
         info!(%addr, tls, server = %handle.server_name(), "charla-server listening");
     }
-    let mut events = handle.subscribe();
     let log = tokio::spawn(async move {
         loop {
             match events.recv().await {
