@@ -77,6 +77,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
+    let signal = shutdown_signal()?;
     let message_text = config.log.message_text;
     let handle = Server::start(config).await?;
     // Subscribed before "listening" is said: whoever connects on reading that line (a test, a
@@ -94,7 +95,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             }
         }
     });
-    wait_for_signal().await?;
+    signal.await;
     info!("shutting down");
     handle.shutdown().await;
     log.abort();
@@ -165,22 +166,26 @@ fn log_event(event: &ServerEvent, message_text: bool) {
     }
 }
 
+/// Installs the SIGTERM and SIGINT handlers now (so that a signal sent as soon as the server
+/// says it listens is not the default, fatal one), and gives the future that waits for either.
 #[cfg(unix)]
-async fn wait_for_signal() -> anyhow::Result<()> {
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.context("cannot listen for SIGINT")?,
-        _ = term.recv() => {}
-    }
-    Ok(())
+    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
 }
 
 #[cfg(not(unix))]
-async fn wait_for_signal() -> anyhow::Result<()> {
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot listen for Ctrl-C")
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 fn backup(config: Option<&std::path::Path>, dest: &std::path::Path) -> anyhow::Result<()> {
