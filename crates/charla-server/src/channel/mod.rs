@@ -97,19 +97,8 @@ impl ChannelModes {
     /// The mode string and its parameters, e.g. `("+ntkl", ["key", "10"])`. The key is shown
     /// only to members.
     pub fn to_mode_string(&self, show_key: bool) -> (String, Vec<String>) {
-        let mut s = String::from("+");
+        let mut s = format!("+{}", self.flag_letters());
         let mut params = Vec::new();
-        for (on, c) in [
-            (self.invite_only, 'i'),
-            (self.moderated, 'm'),
-            (self.no_external, 'n'),
-            (self.secret, 's'),
-            (self.topic_lock, 't'),
-        ] {
-            if on {
-                s.push(c);
-            }
-        }
         if let Some(key) = &self.key {
             s.push('k');
             params.push(if show_key {

@@ -44,8 +44,8 @@ impl Registration {
 }
 
 impl ChannelModes {
-    /// The flag letters, as a record keeps them.
-    fn flag_letters(&self) -> String {
+    /// The flag letters (`imnst` order), as MODE shows them and a record keeps them.
+    pub(crate) fn flag_letters(&self) -> String {
         let mut s = String::new();
         for (on, c) in [
             (self.invite_only, 'i'),
