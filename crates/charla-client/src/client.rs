@@ -32,9 +32,10 @@ use crate::trust::{CertificateIssue, TrustStore, same_fingerprint};
 
 mod sasl;
 mod session;
+mod text;
 
 use session::Session;
-pub use session::split_text;
+pub use text::split_text;
 
 /// How long a session must last for the back-off to start again from its minimum.
 const HEALTHY_SESSION: Duration = Duration::from_secs(30);

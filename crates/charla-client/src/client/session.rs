@@ -3,6 +3,7 @@
 //! connection ends. What the user asked for is paced ([`Pacer`]) as servers' flood control
 //! expects.
 
+use super::text::split_text;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -978,32 +979,6 @@ fn registration_problem(
     None
 }
 
-/// Splits `text` into pieces of at most `max` bytes, at spaces when it can, never inside a
-/// character.
-pub fn split_text(text: &str, max: usize) -> Vec<&str> {
-    let max = max.max(4);
-    let mut out = Vec::new();
-    let mut rest = text;
-    while rest.len() > max {
-        let mut cut = max;
-        while !rest.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        // Prefer the last space in the second half of the piece.
-        if let Some(space) = rest[..cut].rfind(' ')
-            && space > cut / 2
-        {
-            cut = space;
-        }
-        out.push(&rest[..cut]);
-        rest = rest[cut..].strip_prefix(' ').unwrap_or(&rest[cut..]);
-    }
-    if !rest.is_empty() || out.is_empty() {
-        out.push(rest);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1021,19 +996,5 @@ mod tests {
         let later = t0 + Duration::from_secs(60);
         assert!(p.take(later) && p.take(later) && p.take(later));
         assert!(!p.take(later));
-    }
-
-    #[test]
-    fn split_text_respects_bytes_chars_and_spaces() {
-        assert_eq!(split_text("hola", 10), ["hola"]);
-        assert_eq!(split_text("", 10), [""]);
-        let pieces = split_text("uno dos tres cuatro", 12);
-        assert_eq!(pieces, ["uno dos", "tres cuatro"]);
-        let pieces = split_text("abcdefghijklmnop", 5);
-        assert_eq!(pieces.concat(), "abcdefghijklmnop");
-        let emoji = "🎉".repeat(10);
-        let pieces = split_text(&emoji, 9);
-        assert!(pieces.iter().all(|p| p.len() <= 9 && !p.is_empty()));
-        assert_eq!(pieces.concat(), emoji);
     }
 }
