@@ -40,11 +40,18 @@ pub enum Cap {
     Chghost,
     /// `draft/account-registration`: REGISTER and VERIFY, also before registration.
     AccountRegistration,
+    /// `batch`: related lines come wrapped in `BATCH +id type` … `BATCH -id`
+    /// (<https://ircv3.net/specs/extensions/batch>).
+    Batch,
+    /// `labeled-response`: a command's replies carry the `label` it was sent with (in a
+    /// `labeled-response` batch when there are several; `ACK` when there are none)
+    /// (<https://ircv3.net/specs/extensions/labeled-response>).
+    LabeledResponse,
 }
 
 impl Cap {
     /// Every capability, in the order CAP LS lists them.
-    pub const ALL: [Cap; 15] = [
+    pub const ALL: [Cap; 17] = [
         Cap::CapNotify,
         Cap::MultiPrefix,
         Cap::ServerTime,
@@ -60,6 +67,8 @@ impl Cap {
         Cap::AccountTag,
         Cap::Chghost,
         Cap::AccountRegistration,
+        Cap::Batch,
+        Cap::LabeledResponse,
     ];
 
     /// The name on the wire.
@@ -80,6 +89,8 @@ impl Cap {
             Cap::AccountTag => "account-tag",
             Cap::Chghost => "chghost",
             Cap::AccountRegistration => "draft/account-registration",
+            Cap::Batch => "batch",
+            Cap::LabeledResponse => "labeled-response",
         }
     }
 

@@ -229,7 +229,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             };
 
             // Replies of the last command (a 464 before the close) go out before the goodbye.
-            self.session.flush();
+            self.session.end_command();
             let state = &self.session.state;
             let client = &self.session.client;
             let reason = exit.reason();
@@ -280,7 +280,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     Step::Line(frame) => frame,
                     Step::Produce => {
                         paced::resume(&mut self.session);
-                        self.session.flush();
+                        self.session.end_command();
                         self.eager = true;
                         // It read the last piece: it is alive, though it may not send anything
                         // (its PONG waits behind the reply) until the reply ends.
@@ -298,7 +298,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 // does not make every task bigger.
                 flow = Box::pin(wait_for(&mut self.session, pending)).await;
             }
-            self.session.flush();
+            self.session.end_command();
             // Expensive commands cost extra flood tokens.
             let penalty = std::mem::take(&mut self.session.penalty);
             if penalty > 0 && !self.flood_exempt() {
@@ -513,8 +513,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         if now >= idle_until {
             let mut ping = self.session.server_line("PING");
             ping.trailing(self.session.state.name());
-            self.session.send_line(ping);
-            self.session.flush();
+            // Straight into the queue: not part of any command's (labeled) response.
+            let _ = self.session.client.queue.push(Line::exact(ping.finish()));
             self.ping_sent = Some(now);
             self.check_at = now + limits.ping_timeout();
         } else {

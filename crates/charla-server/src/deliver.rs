@@ -39,7 +39,7 @@ enum Gate {
     /// Only recipients with this capability get the line.
     Cap(Cap),
     /// Recipients with this capability get the line, the others the fallback.
-    Fallback(Cap, Outgoing),
+    Fallback(Cap, Box<Outgoing>),
 }
 
 /// One line to deliver, in the variants its recipients may need: encoded once, shared by
@@ -73,7 +73,7 @@ impl Payload {
     pub fn or_else(cap: Cap, line: Outgoing, fallback: Outgoing) -> Self {
         Payload {
             line,
-            gate: Gate::Fallback(cap, fallback),
+            gate: Gate::Fallback(cap, Box::new(fallback)),
         }
     }
 
@@ -98,11 +98,33 @@ impl From<Outgoing> for Payload {
 /// A command's replies to its own client, collected while it runs and queued when it ends (or
 /// earlier, when the command sends its client a line through a delivery: see [`Actor`]).
 ///
-/// A `Cell` (taken and put back), not a `RefCell`: every connection has one, idle or not, and
-/// the borrow flag would cost each of them 8 bytes. Only the connection's own task touches it.
+/// With `labeled-response`, the replies of a labeled command carry its label: one reply gets
+/// the `label` tag, several are wrapped in a `labeled-response` batch, none are answered `ACK`
+/// (<https://ircv3.net/specs/extensions/labeled-response>). The acting client's own copies of
+/// delivered lines (an echoed PRIVMSG) then join the replies, so that they carry the label too.
+///
+/// `Cell`s (taken and put back), not `RefCell`s: every connection has one, idle or not, and
+/// the borrow flags would cost each of them bytes. Only the connection's own task touches it.
 #[derive(Default)]
 pub struct Replies {
     lines: Cell<Vec<Line>>,
+    /// The label of the command running, if it has one. Boxed: few commands are labeled.
+    label: Cell<Option<Box<Label>>>,
+}
+
+/// The label of a command and what of its response has gone out.
+#[derive(Debug)]
+struct Label {
+    /// The tag as sent back: `label=<escaped value>`.
+    tag: String,
+    /// Whether the client takes batches.
+    batch: bool,
+    /// The server name, source of `BATCH` and `ACK`.
+    server: String,
+    /// The reference of the batch already opened, if the response was flushed in pieces.
+    open: Option<String>,
+    /// Without `batch`: the label went out on a line already.
+    used: bool,
 }
 
 impl std::fmt::Debug for Replies {
@@ -114,6 +136,33 @@ impl std::fmt::Debug for Replies {
     }
 }
 
+/// Batch references of this run (unique per connection is enough; one counter serves all).
+static NEXT_BATCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// A new batch reference.
+pub fn batch_ref() -> String {
+    let n = NEXT_BATCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("b{n:x}")
+}
+
+/// `line` with `tags` (`key=value;...`, already escaped) added before any it has.
+pub fn with_tags(line: &[u8], tags: &str) -> Line {
+    let mut out = Vec::with_capacity(line.len() + tags.len() + 2);
+    out.push(b'@');
+    out.extend_from_slice(tags.as_bytes());
+    match line.strip_prefix(b"@") {
+        Some(rest) => {
+            out.push(b';');
+            out.extend_from_slice(rest);
+        }
+        None => {
+            out.push(b' ');
+            out.extend_from_slice(line);
+        }
+    }
+    Line::new(out)
+}
+
 impl Replies {
     /// Adds a reply.
     pub fn push(&self, line: Line) {
@@ -122,13 +171,47 @@ impl Replies {
         self.lines.set(lines);
     }
 
-    /// Queues the collected replies, in order, into the client's `queue`.
+    /// Marks the command about to run as labeled with `value` (unescaped): its replies carry
+    /// the label. `batch`: the client takes batches. `server`: the server's name.
+    pub fn start_label(&self, value: &str, batch: bool, server: &str) {
+        self.label.set(Some(Box::new(Label {
+            tag: format!("label={}", charla_proto::tags::escape(value)),
+            batch,
+            server: server.to_owned(),
+            open: None,
+            used: false,
+        })));
+    }
+
+    /// Whether the running command is labeled.
+    pub fn labeled(&self) -> bool {
+        let label = self.label.take();
+        let labeled = label.is_some();
+        self.label.set(label);
+        labeled
+    }
+
+    /// Queues the replies collected so far, in order, into the client's `queue`. The command
+    /// goes on: a labeled one opens its batch, if it has replies, and keeps it open.
     pub fn flush(&self, queue: &SendQueue) {
-        for line in self.lines.take() {
-            // A full queue closes itself and ends the session; the rest need not be queued.
-            if queue.push(line).is_err() {
-                break;
-            }
+        let lines = self.lines.take();
+        let Some(mut label) = self.label.take() else {
+            push_all(queue, lines);
+            return;
+        };
+        if !lines.is_empty() {
+            send_labeled(queue, &mut label, lines, false);
+        }
+        self.label.set(Some(label));
+    }
+
+    /// Queues the replies of a command that has ended: a labeled one gets its label, its
+    /// batch closed, or `ACK` if it said nothing.
+    pub fn finish(&self, queue: &SendQueue) {
+        let lines = self.lines.take();
+        match self.label.take() {
+            None => push_all(queue, lines),
+            Some(mut label) => send_labeled(queue, &mut label, lines, true),
         }
     }
 
@@ -139,6 +222,65 @@ impl Replies {
         self.lines.set(lines);
         empty
     }
+}
+
+/// Queues `lines` in order; a full queue closes itself and ends the session, so the rest need
+/// not be queued.
+fn push_all(queue: &SendQueue, lines: Vec<Line>) {
+    for line in lines {
+        if queue.push(line).is_err() {
+            break;
+        }
+    }
+}
+
+/// Queues `lines` of a labeled response; `last`: the command has ended.
+fn send_labeled(queue: &SendQueue, label: &mut Label, lines: Vec<Line>, last: bool) {
+    let server = label.server.clone();
+    let server_line = |tags: &str, rest: &str| Line::from(format!("@{tags} :{server} {rest}\r\n"));
+    if !label.batch {
+        // Without batches only one line can say which command it answers.
+        let mut out = Vec::with_capacity(lines.len() + 1);
+        for line in lines {
+            if label.used {
+                out.push(line);
+            } else {
+                label.used = true;
+                out.push(with_tags(&line, &label.tag));
+            }
+        }
+        if last && !label.used {
+            out.push(server_line(&label.tag, "ACK"));
+        }
+        push_all(queue, out);
+        return;
+    }
+    if label.open.is_none() && last {
+        match lines.len() {
+            0 => return push_all(queue, vec![server_line(&label.tag, "ACK")]),
+            1 => return push_all(queue, vec![with_tags(&lines[0], &label.tag)]),
+            _ => {}
+        }
+    }
+    let mut out = Vec::with_capacity(lines.len() + 2);
+    let reference = match &label.open {
+        Some(reference) => reference.clone(),
+        None => {
+            let reference = batch_ref();
+            out.push(server_line(
+                &label.tag,
+                &format!("BATCH +{reference} labeled-response"),
+            ));
+            label.open = Some(reference.clone());
+            reference
+        }
+    };
+    let tag = format!("batch={reference}");
+    out.extend(lines.iter().map(|line| with_tags(line, &tag)));
+    if last {
+        out.push(Line::from(format!(":{server} BATCH -{reference}\r\n")));
+    }
+    push_all(queue, out);
 }
 
 /// The connection whose command causes a delivery: its own copy of the line goes out after
@@ -162,6 +304,11 @@ fn push(client: &Client, payload: &Payload, actor: Option<Actor<'_>>) {
     if let Some(actor) = actor
         && actor.id == client.id
     {
+        if actor.replies.labeled() {
+            // The acting client's copy is part of its labeled response.
+            actor.replies.push(line);
+            return;
+        }
         actor.replies.flush(&client.queue);
     }
     // A full queue closes itself; its own task ends that session.

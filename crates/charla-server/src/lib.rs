@@ -61,6 +61,7 @@ pub mod isupport;
 pub mod listener;
 pub mod logtext;
 pub mod mask;
+pub mod msgid;
 mod name_index;
 pub mod outbound;
 pub mod sendq;

@@ -90,7 +90,9 @@ pub struct Outgoing {
     client_tags: String,
     /// The sender's account (`account-tag`), already escaped; `None` if not logged in.
     account: Option<Box<str>>,
-    /// Index: bit 0 = with `time`, bit 1 = with client tags, bit 2 = with `account`.
+    /// The message id (`msgid`, for `message-tags` clients), if the line has one.
+    msgid: Option<Box<str>>,
+    /// Index: bit 0 = with `time`, bit 1 = with `msgid` and client tags, bit 2 = with `account`.
     variants: [OnceLock<Line>; 8],
 }
 
@@ -107,6 +109,7 @@ impl Outgoing {
             time: SystemTime::now(),
             client_tags: String::new(),
             account: None,
+            msgid: None,
             variants: Default::default(),
         }
     }
@@ -116,6 +119,29 @@ impl Outgoing {
     pub fn with_account(mut self, account: Option<&str>) -> Self {
         self.account = account.map(|a| tags::escape(a).into_boxed_str());
         self
+    }
+
+    /// Gives the line a message id (<https://ircv3.net/specs/extensions/message-ids>) and the
+    /// time it was made at (the `time` tag and its history entry share it).
+    pub fn with_msgid(mut self, msgid: String, time: SystemTime) -> Self {
+        self.msgid = Some(msgid.into_boxed_str());
+        self.time = time;
+        self
+    }
+
+    /// Its message id, if it has one.
+    pub fn msgid(&self) -> Option<&str> {
+        self.msgid.as_deref()
+    }
+
+    /// Its server time.
+    pub fn time(&self) -> SystemTime {
+        self.time
+    }
+
+    /// Its client-only tags as relayed (escaped, joined with `;`; empty if none).
+    pub fn client_tags(&self) -> &str {
+        &self.client_tags
     }
 
     /// Marks the line as sent by a bot: the `bot` tag, for `message-tags` clients
@@ -164,7 +190,7 @@ impl Outgoing {
         if caps.has(Cap::ServerTime) {
             idx |= 1;
         }
-        if caps.has(Cap::MessageTags) && !self.client_tags.is_empty() {
+        if caps.has(Cap::MessageTags) && (!self.client_tags.is_empty() || self.msgid.is_some()) {
             idx |= 2;
         }
         if caps.has(Cap::AccountTag) && self.account.is_some() {
@@ -182,8 +208,14 @@ impl Outgoing {
         self.variants[idx]
             .get_or_init(|| {
                 let account = self.account.as_deref().unwrap_or("");
+                let msgid = self.msgid.as_deref().unwrap_or("");
                 let mut buf = Vec::with_capacity(
-                    self.body.len() + 40 + self.client_tags.len() + account.len() + 9,
+                    self.body.len()
+                        + 40
+                        + self.client_tags.len()
+                        + account.len()
+                        + msgid.len()
+                        + 16,
                 );
                 buf.push(b'@');
                 let mut first = true;
@@ -202,7 +234,12 @@ impl Outgoing {
                     buf.extend_from_slice(b"account=");
                     buf.extend_from_slice(account.as_bytes());
                 }
-                if idx & 2 != 0 {
+                if idx & 2 != 0 && !msgid.is_empty() {
+                    sep(&mut buf);
+                    buf.extend_from_slice(b"msgid=");
+                    buf.extend_from_slice(msgid.as_bytes());
+                }
+                if idx & 2 != 0 && !self.client_tags.is_empty() {
                     sep(&mut buf);
                     buf.extend_from_slice(self.client_tags.as_bytes());
                 }

@@ -155,9 +155,20 @@ impl Session {
         }
     }
 
-    /// Queues the collected replies. A full queue closes itself and ends the session.
+    /// Queues the collected replies; the command goes on (it waits, or produces a big reply a
+    /// piece at a time). A full queue closes itself and ends the session.
     pub fn flush(&self) {
         self.replies.flush(&self.client.queue);
+    }
+
+    /// Queues the replies of the command that just ran. It has ended unless a paced reply of
+    /// it is still being produced; then its labeled response, if any, stays open.
+    pub fn end_command(&self) {
+        if self.pending.is_some() {
+            self.replies.flush(&self.client.queue);
+        } else {
+            self.replies.finish(&self.client.queue);
+        }
     }
 
     /// A line from the server: `:server COMMAND`.

@@ -117,6 +117,8 @@ pub struct State {
     pub account_throttle: AuthThrottle<String>,
     /// A secret of this run, for answers about accounts that do not exist (SCRAM's decoy salt).
     pub secret: [u8; 32],
+    /// Makes the message ids of this run.
+    pub msgids: crate::msgid::MsgIds,
     nicks: RwLock<NameIndex<Arc<Client>>>,
     channels: RwLock<NameIndex<Arc<Channel>>>,
     clients: RwLock<HashMap<ConnectionId, Arc<Client>>>,
@@ -140,6 +142,7 @@ impl State {
             store,
             account_throttle: AuthThrottle::default(),
             secret: rand::random(),
+            msgids: crate::msgid::MsgIds::default(),
             isupport: isupport::builder(&config),
             config,
             motd,

@@ -36,6 +36,9 @@ pub mod whois;
 use charla_proto::Message;
 use charla_proto::numeric::{ERR_NEEDMOREPARAMS, ERR_NOTREGISTERED, ERR_UNKNOWNCOMMAND};
 
+use charla_proto::message::parse_tags;
+
+use crate::caps::Cap;
 use crate::session::Session;
 use table::{Handler, Wait};
 
@@ -90,6 +93,7 @@ pub fn work_penalty(items: usize) -> u32 {
 
 /// Runs one parsed line.
 pub fn dispatch(s: &mut Session, msg: &Message<'_>) -> Flow {
+    start_label(s, msg);
     let Some(command) = table::find(msg.command) else {
         if !s.reg.done {
             s.num(ERR_NOTREGISTERED).t("You have not registered").send();
@@ -119,6 +123,24 @@ pub fn dispatch(s: &mut Session, msg: &Message<'_>) -> Flow {
             run,
             msg.params.iter().map(|p| (*p).to_owned()).collect(),
         ))),
+    }
+}
+
+/// The longest label accepted; a longer one is ignored (the spec's limit is 64 bytes).
+const MAX_LABEL: usize = 64;
+
+/// Marks the command as labeled if it carries a `label` and the client asked for
+/// `labeled-response` (<https://ircv3.net/specs/extensions/labeled-response>).
+fn start_label(s: &Session, msg: &Message<'_>) {
+    if msg.raw_tags.is_empty() || !s.client.has_cap(Cap::LabeledResponse) {
+        return;
+    }
+    if let Some(label) = parse_tags(msg.raw_tags).find(|t| t.key == "label")
+        && !label.value.is_empty()
+        && label.value.len() <= MAX_LABEL
+    {
+        s.replies
+            .start_label(&label.value, s.client.has_cap(Cap::Batch), s.state.name());
     }
 }
 

@@ -6,7 +6,7 @@
 //! which is what gives every member the same order. NOTICE never gets an error reply, as the
 //! spec asks, so that two bots cannot loop.
 
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use charla_proto::LineBuilder;
 use charla_proto::casemap::casefold;
@@ -113,8 +113,11 @@ pub fn message<'a>(
         if kind != Kind::Tagmsg {
             line.trailing(text);
         }
+        // Each target's copy is a message of its own, with its own id.
+        let now = SystemTime::now();
         let out = s
             .outgoing(line)
+            .with_msgid(s.state.msgids.next(now), now)
             .with_client_tags(client_tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         // TAGMSG carries nothing but tags: only `message-tags` clients can take it.
         if kind == Kind::Tagmsg {
