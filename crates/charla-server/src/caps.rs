@@ -47,11 +47,17 @@ pub enum Cap {
     /// `labeled-response` batch when there are several; `ACK` when there are none)
     /// (<https://ircv3.net/specs/extensions/labeled-response>).
     LabeledResponse,
+    /// `draft/chathistory`: CHATHISTORY gives back what was said
+    /// (<https://ircv3.net/specs/extensions/chathistory>).
+    ChatHistory,
+    /// `draft/event-playback`: history holds joins, parts, quits, kicks, nick and topic
+    /// changes too (<https://ircv3.net/specs/extensions/chathistory>).
+    EventPlayback,
 }
 
 impl Cap {
     /// Every capability, in the order CAP LS lists them.
-    pub const ALL: [Cap; 17] = [
+    pub const ALL: [Cap; 19] = [
         Cap::CapNotify,
         Cap::MultiPrefix,
         Cap::ServerTime,
@@ -69,6 +75,8 @@ impl Cap {
         Cap::AccountRegistration,
         Cap::Batch,
         Cap::LabeledResponse,
+        Cap::ChatHistory,
+        Cap::EventPlayback,
     ];
 
     /// The name on the wire.
@@ -91,6 +99,8 @@ impl Cap {
             Cap::AccountRegistration => "draft/account-registration",
             Cap::Batch => "batch",
             Cap::LabeledResponse => "labeled-response",
+            Cap::ChatHistory => "draft/chathistory",
+            Cap::EventPlayback => "draft/event-playback",
         }
     }
 
@@ -112,6 +122,7 @@ pub const SASL_MECHANISMS: &str = "SCRAM-SHA-256,PLAIN,EXTERNAL";
 pub fn offered(config: &Config, cap: Cap) -> bool {
     match cap {
         Cap::AccountRegistration => config.accounts.registration != Registration::Closed,
+        Cap::ChatHistory | Cap::EventPlayback => config.history.enabled,
         _ => true,
     }
 }

@@ -66,6 +66,51 @@ pub struct Config {
     pub store: StoreConfig,
     /// Accounts: who may register, nick protection, password hashing.
     pub accounts: AccountsConfig,
+    /// Message history: kept, how long, and who may read it.
+    pub history: HistoryConfig,
+}
+
+/// Who may read a channel's history from before they joined it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BeforeJoin {
+    /// Members of registered channels see all of it; in other channels, members see what was
+    /// said since they joined.
+    #[default]
+    Registered,
+    /// Every member sees all of it.
+    Always,
+    /// Members see only what was said since they joined.
+    Never,
+}
+
+/// Message history (<https://ircv3.net/specs/extensions/chathistory>).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HistoryConfig {
+    /// Keep history: every channel and private message is committed to the store before anyone
+    /// receives it. Off, messages are relayed only.
+    pub enabled: bool,
+    /// The most lines one CHATHISTORY request returns (ISUPPORT `CHATHISTORY`).
+    pub max_request: usize,
+    /// Drop history older than this many days; 0 keeps it forever.
+    pub retention_days: u64,
+    /// Keep at most this many lines per channel or conversation; 0 keeps them all.
+    pub retention_count: u64,
+    /// Who may read a channel's history from before they joined it.
+    pub before_join: BeforeJoin,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        HistoryConfig {
+            enabled: true,
+            max_request: 100,
+            retention_days: 0,
+            retention_count: 0,
+            before_join: BeforeJoin::Registered,
+        }
+    }
 }
 
 /// Which store keeps accounts and channel registrations.
@@ -290,6 +335,7 @@ impl Default for Config {
             log: LogConfig::default(),
             store: StoreConfig::default(),
             accounts: AccountsConfig::default(),
+            history: HistoryConfig::default(),
         }
     }
 }
@@ -404,6 +450,9 @@ impl Config {
         }
         if self.limits.max_targets == 0 {
             return bad("limits.max_targets must be at least 1");
+        }
+        if !(1..=10_000).contains(&self.history.max_request) {
+            return bad("history.max_request must be between 1 and 10000");
         }
         if self.flood.enabled && (self.flood.burst == 0 || self.flood.lines_per_sec <= 0.0) {
             return bad("flood.burst and flood.lines_per_sec must be positive");

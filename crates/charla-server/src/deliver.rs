@@ -32,7 +32,7 @@ use crate::sendq::SendQueue;
 use crate::state::State;
 
 /// Who gets which variant of a payload.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Gate {
     /// Everyone gets the line.
     All,
@@ -44,7 +44,7 @@ enum Gate {
 
 /// One line to deliver, in the variants its recipients may need: encoded once, shared by
 /// refcount with every recipient of a variant.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Payload {
     line: Outgoing,
     gate: Gate,
@@ -75,6 +75,11 @@ impl Payload {
             line,
             gate: Gate::Fallback(cap, Box::new(fallback)),
         }
+    }
+
+    /// The line (its id, time and tags).
+    pub fn line(&self) -> &Outgoing {
+        &self.line
     }
 
     /// The bytes for a recipient with capabilities `caps`, if it gets this payload at all.

@@ -57,6 +57,7 @@ pub mod deliver;
 pub mod event;
 pub mod flood;
 pub mod framing;
+pub mod history;
 pub mod isupport;
 pub mod listener;
 pub mod logtext;

@@ -82,7 +82,7 @@ impl From<&[u8]> for Line {
 }
 
 /// One relayed line and its tag variants.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Outgoing {
     body: Line,
     time: SystemTime,

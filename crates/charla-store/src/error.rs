@@ -68,6 +68,13 @@ pub enum StoreError {
     /// The threads of a [`crate::StoreHandle`] could not be started.
     #[error("cannot start the store's threads: {0}")]
     Spawn(#[source] Arc<io::Error>),
+    /// The write queue of a [`crate::StoreHandle`] is full, so a write queued without waiting
+    /// ([`crate::StoreHandle::append`]) was not queued: the store is far behind the server.
+    #[error(
+        "the store cannot keep up: its queue of {0} writes is full, so this write was not carried \
+         out; check the load and the speed of the disk holding the database"
+    )]
+    Busy(usize),
     /// The threads of a [`crate::StoreHandle`] have stopped (a store call panicked), so the call
     /// was not carried out.
     #[error("the store's threads have stopped; the request was not carried out")]

@@ -9,32 +9,44 @@
 //!   the whole batch — then answers each write with its own outcome. Writes are applied in the
 //!   order they were queued, whoever queued them.
 //!
+//! A write is queued in one of three ways: [`StoreHandle::write`] waits for its outcome;
+//! [`StoreHandle::write_later`] forgets it; [`StoreHandle::append`] queues it at once, without
+//! an await, and returns a [`Receipt`] to learn its outcome later. `append` is for a caller that
+//! must fix the store's order while it holds a lock (a channel's history is appended under the
+//! channel's lock, so the store's order is the channel's order) and await the commit after
+//! releasing it. Every outcome reaches its receipt: if the writer thread ends without carrying
+//! out a queued write, the receipt resolves to [`StoreError::Closed`]; it never hangs.
+//!
 //! The handle is cheap to clone (an `Arc` inside). When the last clone is dropped the queues
 //! close, and the threads finish the work already queued and end. A process about to exit calls
 //! [`StoreHandle::flush`] first, so that nothing queued is lost.
 
 use std::fmt;
 use std::path::PathBuf;
+use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::Store;
 use crate::error::{Conflict, StoreError};
+use crate::history::{HistoryQuery, HistoryRecord, TargetRecord};
 use crate::record::{AccountRecord, ChannelRecord, Write};
 
 /// How many threads serve reads.
 pub const READERS: usize = 2;
 
 /// The most writes one group commit takes; more wait for the next one. Bounds the time a
-/// transaction holds the write lock and the memory of one batch.
-pub const MAX_BATCH: usize = 512;
+/// transaction holds the write lock and the memory of one batch. History appends are small and
+/// come by thousands a second, hence a large batch.
+pub const MAX_BATCH: usize = 4096;
 
 /// How many writes may wait for the writer. `write` waits for room; `write_later` drops the write
-/// and counts it in [`StoreHandle::store_errors`] (the store is then far behind, and waiting
-/// would stall the caller's task).
+/// and counts it in [`StoreHandle::store_errors`], and `append` refuses it with
+/// [`StoreError::Busy`] (the store is then far behind, and waiting would stall the caller).
 const WRITE_QUEUE: usize = 16 * 1024;
 
 /// How many reads may wait for a reader; callers wait for room.
@@ -42,7 +54,9 @@ const READ_QUEUE: usize = 1024;
 
 type ReadJob = Box<dyn FnOnce(&dyn Store) + Send>;
 
-type WriteReply = oneshot::Sender<Result<Result<(), Conflict>, StoreError>>;
+/// What one write came to: committed (`Ok(Ok(()))`), refused (`Ok(Err(conflict))`), or failed
+/// with the store.
+type Outcome = Result<Result<(), Conflict>, StoreError>;
 
 /// What the writer thread takes from its queue.
 // Flushes are rare: boxing every write to shrink them would cost an allocation per write.
@@ -51,10 +65,89 @@ enum WriteJob {
     /// A write, with where to answer (`None` for `write_later`).
     Write {
         write: Write,
-        reply: Option<WriteReply>,
+        reply: Option<Pending>,
     },
     /// Answered once every write queued before it has been committed (or has failed).
     Flush(oneshot::Sender<()>),
+}
+
+/// The outcome of one queued write ([`StoreHandle::append`]): cheap to clone (one `Arc`), set
+/// once by the writer thread. Any clone may look at it or wait for it, any number of times.
+#[derive(Clone)]
+pub struct Receipt {
+    shared: Arc<ReceiptState>,
+}
+
+struct ReceiptState {
+    outcome: OnceLock<Outcome>,
+    done: Notify,
+}
+
+impl fmt::Debug for Receipt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receipt")
+            .field("outcome", &self.outcome())
+            .finish()
+    }
+}
+
+impl Receipt {
+    /// A receipt, and the writer's half that answers it.
+    fn new() -> (Self, Pending) {
+        let shared = Arc::new(ReceiptState {
+            outcome: OnceLock::new(),
+            done: Notify::new(),
+        });
+        let pending = Pending(Arc::clone(&shared));
+        (Receipt { shared }, pending)
+    }
+
+    /// The outcome if the write is done (committed, refused or failed), without waiting.
+    pub fn outcome(&self) -> Option<&Result<Result<(), Conflict>, StoreError>> {
+        self.shared.outcome.get()
+    }
+
+    /// Waits until the write is done, and returns its outcome.
+    pub async fn wait(&self) -> Result<Result<(), Conflict>, StoreError> {
+        loop {
+            if let Some(outcome) = self.outcome() {
+                return outcome.clone();
+            }
+            // Registered before the second look, so that an outcome set in between still wakes
+            // this wait: `notify_waiters` reaches every `Notified` created before it.
+            let mut notified = pin!(self.shared.done.notified());
+            notified.as_mut().enable();
+            if let Some(outcome) = self.outcome() {
+                return outcome.clone();
+            }
+            notified.await;
+        }
+    }
+}
+
+/// The writer's half of a [`Receipt`]. Dropped unanswered (the writer stopped, or the write
+/// never reached it), it answers [`StoreError::Closed`], so that no receipt waits forever.
+struct Pending(Arc<ReceiptState>);
+
+impl Pending {
+    fn answer(self, outcome: Outcome) {
+        self.set(outcome);
+        // Dropping `self` now finds the outcome set and changes nothing.
+    }
+
+    fn set(&self, outcome: Outcome) {
+        if self.0.outcome.set(outcome).is_ok() {
+            self.0.done.notify_waiters();
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if self.0.outcome.get().is_none() {
+            self.set(Err(StoreError::Closed));
+        }
+    }
 }
 
 /// The async facade over a [`Store`]. See the [module documentation](self).
@@ -175,6 +268,48 @@ impl StoreHandle {
         self.read(move |store| store.channels_of(&founder)).await
     }
 
+    /// [`Store::history`] on a reader thread.
+    pub async fn history(
+        &self,
+        target: &str,
+        query: HistoryQuery,
+        limit: usize,
+    ) -> Result<Option<Vec<HistoryRecord>>, StoreError> {
+        let target = target.to_owned();
+        self.read(move |store| store.history(&target, &query, limit))
+            .await
+    }
+
+    /// [`Store::history_targets`] on a reader thread.
+    pub async fn history_targets(
+        &self,
+        owner: &str,
+        channels: Vec<String>,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<TargetRecord>, StoreError> {
+        let owner = owner.to_owned();
+        self.read(move |store| store.history_targets(&owner, &channels, from_ms, to_ms, limit))
+            .await
+    }
+
+    /// [`Store::read_marker`] on a reader thread.
+    pub async fn read_marker(
+        &self,
+        account: &str,
+        target: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        let (account, target) = (account.to_owned(), target.to_owned());
+        self.read(move |store| store.read_marker(&account, &target))
+            .await
+    }
+
+    /// [`Store::history_count`] on a reader thread.
+    pub async fn history_count(&self) -> Result<u64, StoreError> {
+        self.read(|store| store.history_count()).await
+    }
+
     /// [`Store::backup`] on a reader thread (it holds that thread for the length of the copy).
     pub async fn backup(&self, dest: PathBuf) -> Result<(), StoreError> {
         self.read(move |store| store.backup(&dest)).await
@@ -183,16 +318,38 @@ impl StoreHandle {
     /// Queues a write for the next group commit and waits until it is committed (durable) or
     /// refused. Once queued, the write is carried out even if the caller stops waiting.
     pub async fn write(&self, write: Write) -> Result<Result<(), Conflict>, StoreError> {
-        let (reply, answer) = oneshot::channel();
+        let (receipt, pending) = Receipt::new();
         self.shared
             .writes
             .send(WriteJob::Write {
                 write,
-                reply: Some(reply),
+                reply: Some(pending),
             })
             .await
             .map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        receipt.wait().await
+    }
+
+    /// Queues a write for the next group commit without waiting, and returns its receipt.
+    ///
+    /// Fails at once with [`StoreError::Busy`] if the write queue is full (the refusal is
+    /// counted in [`store_errors`](Self::store_errors)), and with [`StoreError::Closed`] if the
+    /// writer stopped; the write is then not carried out. Writes queued this way are committed
+    /// in the order of the calls, together with every other write.
+    pub fn append(&self, write: Write) -> Result<Receipt, StoreError> {
+        let (receipt, pending) = Receipt::new();
+        let job = WriteJob::Write {
+            write,
+            reply: Some(pending),
+        };
+        match self.shared.writes.try_send(job) {
+            Ok(()) => Ok(receipt),
+            Err(TrySendError::Full(_)) => {
+                self.shared.errors.fetch_add(1, Ordering::Relaxed);
+                Err(StoreError::Busy(WRITE_QUEUE))
+            }
+            Err(TrySendError::Closed(_)) => Err(StoreError::Closed),
+        }
     }
 
     /// Queues a write for the next group commit without waiting. Its conflict, if any, is
@@ -214,7 +371,8 @@ impl StoreHandle {
     }
 
     /// How many writes failed with a [`StoreError`] (awaited or not), plus the `write_later`
-    /// writes dropped because the queue was full or the writer had stopped.
+    /// writes dropped because the queue was full or the writer had stopped, and the `append`
+    /// writes refused because the queue was full.
     pub fn store_errors(&self) -> u64 {
         self.shared.errors.load(Ordering::Relaxed)
     }
@@ -251,7 +409,8 @@ fn run_writer(store: &dyn Store, mut queue: mpsc::Receiver<WriteJob>, errors: &A
     }
 }
 
-/// Commits the writes of `batch` with one `apply`, answers them, then answers the flushes.
+/// Commits the writes of `batch` with one `apply`, answers them, then answers the flushes. If
+/// `apply` panics, the unanswered receipts answer [`StoreError::Closed`] as they are dropped.
 fn commit(store: &dyn Store, batch: &mut Vec<WriteJob>, errors: &AtomicU64) {
     let mut writes = Vec::with_capacity(batch.len());
     let mut replies = Vec::with_capacity(batch.len());
@@ -270,14 +429,14 @@ fn commit(store: &dyn Store, batch: &mut Vec<WriteJob>, errors: &AtomicU64) {
             Ok(outcomes) => {
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
                     if let Some(reply) = reply {
-                        let _ = reply.send(Ok(outcome));
+                        reply.answer(Ok(outcome));
                     }
                 }
             }
             Err(error) => {
                 errors.fetch_add(writes.len() as u64, Ordering::Relaxed);
                 for reply in replies.into_iter().flatten() {
-                    let _ = reply.send(Err(error.clone()));
+                    reply.answer(Err(error.clone()));
                 }
             }
         }

@@ -1,25 +1,29 @@
-//! Charla's persistence layer: accounts and channel registrations behind one trait.
+//! Charla's persistence layer: accounts, channel registrations and message history behind one
+//! trait.
 //!
 //! The store knows nothing of connections or of IRC; it keeps records under keys that the
 //! caller has already case-folded, and compares them byte for byte.
 //!
 //! - [`record`]: the records ([`AccountRecord`], [`ChannelRecord`], ...) and the [`Write`]s that
 //!   change them.
+//! - [`history`]: message history ([`HistoryRecord`]), the queries on it ([`HistoryQuery`]) and
+//!   the conversations with activity ([`TargetRecord`]).
 //! - [`Store`] (here): the contract every implementation honours.
 //! - [`sqlite`]: [`SqliteStore`], the embedded default — one SQLite file in WAL mode, versioned
 //!   migrations, refusal of damaged, read-only or newer databases.
 //! - [`memory`]: [`MemoryStore`], the same behaviour in maps, for tests.
 //! - [`handle`]: [`StoreHandle`], the async facade: reads on a small pool of OS threads, writes
-//!   group-committed by one writer thread.
+//!   group-committed by one writer thread, with a [`Receipt`] for a write queued without waiting.
 //! - [`error`]: [`StoreError`] (the store failed) and [`Conflict`] (one write did not apply).
 //!
-//! History, read markers and file records will join the [`Store`] trait later, with a
-//! PostgreSQL implementation for several server nodes.
+//! File records will join the [`Store`] trait later, with a PostgreSQL implementation for
+//! several server nodes.
 
 #![warn(missing_docs)]
 
 pub mod error;
 pub mod handle;
+pub mod history;
 pub mod memory;
 pub mod record;
 pub mod sqlite;
@@ -27,7 +31,8 @@ pub mod sqlite;
 use std::path::Path;
 
 pub use error::{Conflict, StoreError};
-pub use handle::StoreHandle;
+pub use handle::{Receipt, StoreHandle};
+pub use history::{Anchor, HistoryQuery, HistoryRecord, TargetRecord};
 pub use memory::MemoryStore;
 pub use record::{
     AccessLevel, AccessRecord, AccountRecord, ChannelRecord, ListEntryRecord, ScramRecord,
@@ -35,13 +40,14 @@ pub use record::{
 };
 pub use sqlite::SqliteStore;
 
-/// Where accounts and channel registrations persist.
+/// Where accounts, channel registrations and message history persist.
 ///
 /// This is the contract a second implementation (PostgreSQL) must honour; the test suite in
 /// `tests/suite.rs` checks it against every implementation.
 ///
-/// - **Keys** (`key`, `founder`, `account`, channel keys, fingerprints) are compared exactly,
-///   byte for byte. The caller folds case (and normalises) before calling; the store never does.
+/// - **Keys** (`key`, `founder`, `account`, channel keys, fingerprints, history targets,
+///   msgids, conversation owners) are compared exactly, byte for byte. The caller folds case
+///   (and normalises) before calling; the store never does.
 ///   Lists that come back ([`certs`](Store::certs), [`channels`](Store::channels),
 ///   [`channels_of`](Store::channels_of), a channel's access entries) are ordered by key in
 ///   byte order (PostgreSQL: `COLLATE "C"`); a channel's list entries keep the order in which
@@ -53,9 +59,16 @@ pub use sqlite::SqliteStore;
 ///   them happened. Each write has its own outcome: a write with a [`Conflict`] changes nothing
 ///   and does not undo the others.
 /// - **Cascades**: [`Write::DropAccount`] removes the account's certificates, its access entries
-///   in every channel, and every channel it founded (with their lists and access entries).
-///   [`Write::DropChannel`] removes the channel's topic, lists and access entries. Nothing else
-///   is removed implicitly.
+///   in every channel, every channel it founded (with their lists and access entries), its
+///   conversations ([`Write::Converse`] as owner) and its read markers, so that whoever
+///   registers the name next inherits none of them. [`Write::DropChannel`] removes the
+///   channel's topic, lists and access entries. Nothing else is removed implicitly: history
+///   stays until [`Write::PruneHistory`] removes it (the store cannot tell which targets were a
+///   dropped account's private conversations; the caller prunes those).
+/// - **History** is ordered by [`HistoryRecord::seq`], which [`Write::Append`] assigns: strictly
+///   increasing in commit order over the whole store (never reused, even after a prune), so a
+///   caller that queues a target's appends in its order gets that order back. Queries answer in
+///   ascending `seq`; see [`HistoryQuery`] for what each one reads.
 /// - **Reads** see a consistent state: a record is never half of one write and half of another.
 /// - **Threading**: every method blocks (disk, network). Callers run them on their own threads —
 ///   [`StoreHandle`] does that — and never on async workers. Implementations are `Send + Sync`
@@ -84,6 +97,40 @@ pub trait Store: Send + Sync + 'static {
 
     /// The keys of the channels an account founded, in byte order.
     fn channels_of(&self, founder: &str) -> Result<Vec<String>, StoreError>;
+
+    /// A target's history: the entries `query` selects, at most `limit` of them, in ascending
+    /// `seq` order.
+    ///
+    /// `Ok(None)` only when a msgid anchor is not an entry of `target` (unknown, or an entry of
+    /// another target); anchors are checked before the limit, and a `limit` of 0 then returns an
+    /// empty list. A target with no entries returns an empty list.
+    fn history(
+        &self,
+        target: &str,
+        query: &HistoryQuery,
+        limit: usize,
+    ) -> Result<Option<Vec<HistoryRecord>>, StoreError>;
+
+    /// The conversations whose latest activity lies between `from_ms` and `to_ms` (inclusive,
+    /// the bounds in either order), at most `limit` of them, ordered by `last_ms` then target:
+    /// the channels among `channels` that have history (`last_ms` is the greatest `time_ms` of
+    /// their entries, `name` their key), and `owner`'s private conversations
+    /// ([`Write::Converse`]: `last_ms` is the conversation's time, `name` its peer). A channel
+    /// named twice in `channels` is listed once.
+    fn history_targets(
+        &self,
+        owner: &str,
+        channels: &[String],
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<TargetRecord>, StoreError>;
+
+    /// An account's read marker for a conversation ([`Write::SetReadMarker`]).
+    fn read_marker(&self, account: &str, target: &str) -> Result<Option<i64>, StoreError>;
+
+    /// How many history entries there are, over every target.
+    fn history_count(&self) -> Result<u64, StoreError>;
 
     /// Applies the writes in one transaction (group commit), in slice order.
     ///

@@ -5,12 +5,15 @@
 //! [`backup`](Store::backup) writes a real SQLite file: the records are copied into a fresh
 //! [`SqliteStore`] at the destination, so a test can turn a memory store into a database file.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::Store;
 use crate::error::{Conflict, StoreError};
+use crate::history::{
+    self, HistoryQuery, HistoryRecord, Point, TargetRecord, finish_targets, seq_value,
+};
 use crate::record::{AccessRecord, AccountRecord, ChannelRecord, Write};
 use crate::sqlite::{SqliteStore, write_new_file};
 
@@ -28,6 +31,16 @@ struct Data {
     certs: BTreeMap<String, String>,
     /// Each channel's `access` is kept sorted by account, one entry per account.
     channels: BTreeMap<String, ChannelRecord>,
+    /// Target → its entries in `seq` order (appends only ever push at the end).
+    history: BTreeMap<String, Vec<HistoryRecord>>,
+    /// Msgid → (target, seq) of its entry.
+    msgids: HashMap<String, (String, u64)>,
+    /// The last `seq` given; never goes back, even when the entries are pruned.
+    last_seq: u64,
+    /// (owner, target) → (peer, last_ms).
+    conversations: BTreeMap<(String, String), (String, i64)>,
+    /// (account, target) → time_ms.
+    read_markers: BTreeMap<(String, String), i64>,
 }
 
 impl MemoryStore {
@@ -71,6 +84,8 @@ impl Data {
             Write::DropAccount { account } => {
                 self.accounts.remove(account).ok_or(Conflict::NotFound)?;
                 self.certs.retain(|_, owner| owner != account);
+                self.conversations.retain(|(owner, _), _| owner != account);
+                self.read_markers.retain(|(reader, _), _| reader != account);
                 self.channels
                     .retain(|_, channel| &channel.founder != account);
                 for channel in self.channels.values_mut() {
@@ -163,8 +178,98 @@ impl Data {
                     (None, Err(_)) => return Err(Conflict::NotFound),
                 }
             }
+            Write::Append(record) => {
+                debug_assert!(history::well_formed(record), "{record:?}");
+                if self.msgids.contains_key(&record.msgid) {
+                    return Err(Conflict::Exists);
+                }
+                self.last_seq += 1;
+                let mut record = record.clone();
+                record.seq = self.last_seq;
+                self.msgids
+                    .insert(record.msgid.clone(), (record.target.clone(), record.seq));
+                self.history
+                    .entry(record.target.clone())
+                    .or_default()
+                    .push(record);
+            }
+            Write::Converse {
+                owner,
+                peer,
+                target,
+                time_ms,
+            } => {
+                let (stored_peer, last_ms) = self
+                    .conversations
+                    .entry((owner.clone(), target.clone()))
+                    .or_insert_with(|| (peer.clone(), *time_ms));
+                stored_peer.clone_from(peer);
+                *last_ms = (*last_ms).max(*time_ms);
+            }
+            Write::SetReadMarker {
+                account,
+                target,
+                time_ms,
+            } => {
+                let marker = self
+                    .read_markers
+                    .entry((account.clone(), target.clone()))
+                    .or_insert(*time_ms);
+                *marker = (*marker).max(*time_ms);
+            }
+            Write::PruneHistory {
+                target,
+                before_ms,
+                keep_last,
+            } => {
+                let targets: Vec<String> = match target {
+                    Some(target) => vec![target.clone()],
+                    None => self.history.keys().cloned().collect(),
+                };
+                for target in targets {
+                    self.prune(&target, *before_ms, *keep_last);
+                }
+            }
         }
         Ok(())
+    }
+
+    /// Removes a target's entries older than `before_ms` or not among the newest `keep_last`.
+    fn prune(&mut self, target: &str, before_ms: Option<i64>, keep_last: Option<u64>) {
+        let Some(entries) = self.history.get_mut(target) else {
+            return;
+        };
+        // The entries before index `cut` are beyond the newest `keep_last`.
+        let cut = keep_last.map_or(0, |keep| {
+            let keep = usize::try_from(keep).unwrap_or(usize::MAX);
+            entries.len().saturating_sub(keep)
+        });
+        let mut index = 0;
+        entries.retain(|entry| {
+            let keep = index >= cut && before_ms.is_none_or(|before| entry.time_ms >= before);
+            index += 1;
+            if !keep {
+                self.msgids.remove(&entry.msgid);
+            }
+            keep
+        });
+        if entries.is_empty() {
+            self.history.remove(target);
+        }
+    }
+
+    /// The entry of `target` with this msgid, as a query anchor.
+    fn anchor(&self, target: &str, msgid: &str) -> Option<Point> {
+        let (entry_target, seq) = self.msgids.get(msgid)?;
+        if entry_target != target {
+            return None;
+        }
+        let entries = self.history.get(target)?;
+        let at = entries.binary_search_by_key(seq, |entry| entry.seq).ok()?;
+        Some(Point::Entry {
+            seq: seq_value(*seq),
+            time_ms: entries[at].time_ms,
+        })
     }
 
     fn channel_mut(&mut self, key: &str) -> Result<&mut ChannelRecord, Conflict> {
@@ -218,6 +323,83 @@ impl Store for MemoryStore {
             .collect())
     }
 
+    fn history(
+        &self,
+        target: &str,
+        query: &HistoryQuery,
+        limit: usize,
+    ) -> Result<Option<Vec<HistoryRecord>>, StoreError> {
+        let data = self.data();
+        let plan = history::plan(query, limit, |msgid| {
+            Ok::<_, StoreError>(data.anchor(target, msgid))
+        })?;
+        let Some(scans) = plan else {
+            return Ok(None);
+        };
+        let entries = data.history.get(target).map_or(&[][..], Vec::as_slice);
+        let mut found = Vec::new();
+        for scan in scans {
+            let mut matching: Vec<&HistoryRecord> = entries
+                .iter()
+                .filter(|entry| scan.conditions.iter().all(|c| c.holds(entry)))
+                .collect();
+            matching.sort_by(|a, b| scan.order(a, b));
+            found.extend(matching.into_iter().take(scan.limit).cloned());
+        }
+        found.sort_by_key(|entry| entry.seq);
+        Ok(Some(found))
+    }
+
+    fn history_targets(
+        &self,
+        owner: &str,
+        channels: &[String],
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<TargetRecord>, StoreError> {
+        let (low, high) = (from_ms.min(to_ms), from_ms.max(to_ms));
+        let data = self.data();
+        let mut channels: Vec<&String> = channels.iter().collect();
+        channels.sort();
+        channels.dedup();
+        let mut targets: Vec<TargetRecord> = channels
+            .into_iter()
+            .filter_map(|channel| {
+                let last_ms = data.history.get(channel)?.iter().map(|e| e.time_ms).max()?;
+                Some(TargetRecord {
+                    target: channel.clone(),
+                    name: channel.clone(),
+                    last_ms,
+                })
+            })
+            .collect();
+        targets.extend(
+            data.conversations
+                .iter()
+                .filter(|((key, _), _)| key == owner)
+                .map(|((_, target), (peer, last_ms))| TargetRecord {
+                    target: target.clone(),
+                    name: peer.clone(),
+                    last_ms: *last_ms,
+                }),
+        );
+        targets.retain(|target| (low..=high).contains(&target.last_ms));
+        Ok(finish_targets(targets, limit))
+    }
+
+    fn read_marker(&self, account: &str, target: &str) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .data()
+            .read_markers
+            .get(&(account.to_owned(), target.to_owned()))
+            .copied())
+    }
+
+    fn history_count(&self) -> Result<u64, StoreError> {
+        Ok(self.data().msgids.len() as u64)
+    }
+
     fn apply(&self, writes: &[Write]) -> Result<Vec<Result<(), Conflict>>, StoreError> {
         let mut data = self.data();
         Ok(writes.iter().map(|write| data.apply(write)).collect())
@@ -241,6 +423,29 @@ impl Store for MemoryStore {
                 }),
         );
         writes.extend(data.channels.into_values().map(Write::RegisterChannel));
+        // History in `seq` order, so the copy keeps the order (its `seq`s are its own).
+        let mut entries: Vec<HistoryRecord> = data.history.into_values().flatten().collect();
+        entries.sort_by_key(|entry| entry.seq);
+        writes.extend(entries.into_iter().map(Write::Append));
+        writes.extend(
+            data.conversations
+                .into_iter()
+                .map(|((owner, target), (peer, time_ms))| Write::Converse {
+                    owner,
+                    peer,
+                    target,
+                    time_ms,
+                }),
+        );
+        writes.extend(
+            data.read_markers
+                .into_iter()
+                .map(|((account, target), time_ms)| Write::SetReadMarker {
+                    account,
+                    target,
+                    time_ms,
+                }),
+        );
         write_new_file(dest, |partial| {
             let store = SqliteStore::open(partial)?;
             let outcomes = store.apply(&writes)?;

@@ -1,10 +1,13 @@
 //! The records a store keeps, and the writes that change them.
 //!
 //! Plain data: no behaviour beyond conversions, no knowledge of IRC beyond field names. Keys
-//! (`key`, `founder`, `account`) are names already case-folded by the caller; the store compares
-//! them byte for byte. Times are Unix milliseconds (`i64`).
+//! (`key`, `founder`, `account`, `target`, `owner`) are names already case-folded by the caller;
+//! the store compares them byte for byte. Times are Unix milliseconds (`i64`). History's records
+//! are in [`crate::history`]; the writes that change them are here, with the others.
 
 use std::fmt;
+
+use crate::history::HistoryRecord;
 
 /// A registered account.
 ///
@@ -174,8 +177,9 @@ pub enum Write {
         /// The account's key.
         account: String,
     },
-    /// Drops an account with its certificates, its access entries in every channel, and every
-    /// channel it founded. `NotFound` if there is no such account.
+    /// Drops an account with its certificates, its access entries in every channel, every
+    /// channel it founded, its conversations and its read markers. `NotFound` if there is no
+    /// such account.
     DropAccount {
         /// The account's key.
         account: String,
@@ -240,5 +244,43 @@ pub enum Write {
         account: String,
         /// The new level, `None` to remove the entry.
         level: Option<AccessLevel>,
+    },
+    /// Adds an entry to a conversation's history. Its `seq` is ignored: the store assigns the
+    /// next one. `Exists` if an entry (of any target) has this msgid already.
+    Append(HistoryRecord),
+    /// Records that account `owner` has a private conversation keyed `target`, whose other party
+    /// shows as `peer`. One row per (owner, target): its time only moves forward (an earlier
+    /// `time_ms` keeps the stored one), its peer is the last one given. Always `Ok`.
+    Converse {
+        /// The account whose conversation this is.
+        owner: String,
+        /// The other party's name, as `CHATHISTORY TARGETS` shows it.
+        peer: String,
+        /// The conversation's key (as in [`HistoryRecord::target`]).
+        target: String,
+        /// When the conversation last saw activity (Unix milliseconds).
+        time_ms: i64,
+    },
+    /// Stores an account's read marker for a conversation. It only moves forward: a time not
+    /// later than the stored one changes nothing. Always `Ok`.
+    SetReadMarker {
+        /// The account's key.
+        account: String,
+        /// The conversation's key.
+        target: String,
+        /// The time read up to (Unix milliseconds).
+        time_ms: i64,
+    },
+    /// Retention: removes history entries of one target (or of every target with `None`) that
+    /// are older than `before_ms` (`time_ms < before_ms`), and those that are not among the
+    /// newest `keep_last` (by `seq`) of their target. With both, an entry goes when either says
+    /// so; with neither, nothing goes. Conversations and read markers stay. Always `Ok`.
+    PruneHistory {
+        /// The one target to prune, or `None` for every target.
+        target: Option<String>,
+        /// Entries older than this go (Unix milliseconds).
+        before_ms: Option<i64>,
+        /// The newest entries of each target to keep.
+        keep_last: Option<u64>,
     },
 }

@@ -23,13 +23,17 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use rusqlite::backup::{Backup, StepResult};
-use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
 
 use crate::Store;
 use crate::error::{Conflict, StoreError};
+use crate::history::{HistoryQuery, HistoryRecord, TargetRecord};
 use crate::record::{AccountRecord, ChannelRecord, Write};
-use read::{read_account, read_account_by_cert, read_channel, read_channels, read_strings};
-use write::apply_one;
+use read::{
+    read_account, read_account_by_cert, read_channel, read_channels, read_history,
+    read_history_targets, read_strings,
+};
+use write::{apply_one, needs_savepoint};
 
 /// How long a connection waits for a lock held by another connection before failing. Long
 /// enough to ride out a checkpoint or a backup, short enough to surface a stuck process.
@@ -368,6 +372,44 @@ impl Store for SqliteStore {
         })
     }
 
+    fn history(
+        &self,
+        target: &str,
+        query: &HistoryQuery,
+        limit: usize,
+    ) -> Result<Option<Vec<HistoryRecord>>, StoreError> {
+        self.read(|conn| read_history(conn, target, query, limit))
+    }
+
+    fn history_targets(
+        &self,
+        owner: &str,
+        channels: &[String],
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<TargetRecord>, StoreError> {
+        let bounds = (from_ms.min(to_ms), from_ms.max(to_ms));
+        self.read(|conn| read_history_targets(conn, owner, channels, bounds, limit))
+    }
+
+    fn read_marker(&self, account: &str, target: &str) -> Result<Option<i64>, StoreError> {
+        self.read(|conn| {
+            conn.prepare_cached(
+                "SELECT time_ms FROM read_markers WHERE account = ?1 AND target = ?2",
+            )?
+            .query_row([account, target], |row| row.get(0))
+            .optional()
+        })
+    }
+
+    fn history_count(&self) -> Result<u64, StoreError> {
+        self.read(|conn| {
+            conn.prepare_cached("SELECT count(*) FROM history")?
+                .query_row([], |row| row.get(0))
+        })
+    }
+
     fn apply(&self, writes: &[Write]) -> Result<Vec<Result<(), Conflict>>, StoreError> {
         if writes.is_empty() {
             return Ok(Vec::new());
@@ -378,6 +420,10 @@ impl Store for SqliteStore {
             let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut outcomes = Vec::with_capacity(writes.len());
             for write in writes {
+                if !needs_savepoint(write) {
+                    outcomes.push(apply_one(&tx, write)?);
+                    continue;
+                }
                 // A savepoint per write, so a conflict found halfway undoes only this write.
                 let savepoint = tx.savepoint()?;
                 let outcome = apply_one(&savepoint, write)?;
@@ -526,5 +572,137 @@ mod tests {
             .pragma_query_value(None, "query_only", |row| row.get(0))
             .expect("query_only");
         assert_eq!(query_only, 1);
+    }
+
+    /// A database made by the first migration alone, as the first Charla left it, with an
+    /// account in it, is upgraded in place.
+    #[test]
+    fn a_version_1_database_is_upgraded_in_place() {
+        let dir = tempfile::TempDir::new().expect("temp dir");
+        let path = dir.path().join("charla.db");
+        {
+            let conn = Connection::open(&path).expect("create");
+            conn.execute_batch(migrations::MIGRATIONS[0]).expect("v1");
+            conn.execute(
+                "INSERT INTO accounts (key, name, password_hash, created_at, verified) \
+                 VALUES ('alice', 'Alice', '$argon2id$x', 1, 0)",
+                [],
+            )
+            .expect("account");
+            conn.pragma_update(None, "user_version", 1)
+                .expect("version");
+        }
+        let store = SqliteStore::open(&path).expect("upgrade");
+        assert_eq!(
+            store.account("alice").expect("read").expect("alice").name,
+            "Alice"
+        );
+        let outcomes = store
+            .apply(&[Write::Append(crate::HistoryRecord {
+                seq: 0,
+                target: "#c".to_owned(),
+                msgid: "m1".to_owned(),
+                time_ms: 1,
+                command: "PRIVMSG".to_owned(),
+                source: "alice!a@h".to_owned(),
+                account: None,
+                tags: String::new(),
+                params: vec!["#c".to_owned(), "hola".to_owned()],
+            })])
+            .expect("apply");
+        assert_eq!(outcomes, vec![Ok(())]);
+        let version: i64 = lock(&store.writer)
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .expect("user_version");
+        assert_eq!(version, migrations::known_version());
+    }
+
+    /// Every history query runs on an index of the target: no scan of the table, no scan of
+    /// a whole index, and no sort where the index gives the order.
+    #[test]
+    fn history_queries_search_indexes() {
+        use crate::history::{Anchor, HistoryQuery, Point, plan};
+
+        let dir = tempfile::TempDir::new().expect("temp dir");
+        let store = SqliteStore::open(&dir.path().join("charla.db")).expect("open");
+        let conn = lock(&store.reader);
+        let explain = |sql: &str| -> String {
+            let mut stmt = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .expect(sql);
+            let count = stmt.parameter_count();
+            let values = vec![rusqlite::types::Value::Integer(1); count];
+            stmt.query_map(rusqlite::params_from_iter(values), |row| {
+                row.get::<_, String>(3)
+            })
+            .expect(sql)
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .expect(sql)
+            .join("; ")
+        };
+        let msgid = || Anchor::Msgid("m".to_owned());
+        let time = Anchor::Time;
+        let queries = [
+            HistoryQuery::Latest(None),
+            HistoryQuery::Latest(Some(msgid())),
+            HistoryQuery::Latest(Some(time(5))),
+            HistoryQuery::Before(msgid()),
+            HistoryQuery::Before(time(5)),
+            HistoryQuery::After(msgid()),
+            HistoryQuery::After(time(5)),
+            HistoryQuery::Around(msgid()),
+            HistoryQuery::Around(time(5)),
+            HistoryQuery::Between(msgid(), msgid()),
+            HistoryQuery::Between(time(1), time(9)),
+            HistoryQuery::Between(time(9), time(1)),
+            HistoryQuery::Between(msgid(), time(9)),
+            HistoryQuery::Between(msgid(), time(1)),
+            HistoryQuery::Between(time(9), msgid()),
+            HistoryQuery::Between(time(1), msgid()),
+        ];
+        let mut seen = 0;
+        for query in &queries {
+            // Two different entries for Between(msgid, msgid); time 5 for the mixed ones.
+            let mut next = 0;
+            let scans = plan(query, 10, |_| {
+                next += 1;
+                Ok::<_, ()>(Some(Point::Entry {
+                    seq: next,
+                    time_ms: 5,
+                }))
+            })
+            .expect("plan")
+            .expect("anchors");
+            for scan in scans {
+                let sql = read::scan_sql(&scan);
+                let plan = explain(&sql);
+                assert!(
+                    plan.contains("USING INDEX history_by_")
+                        || plan.contains("USING COVERING INDEX history_by_"),
+                    "{query:?}: {sql}: {plan}"
+                );
+                assert!(plan.contains("(target=?"), "{query:?}: {sql}: {plan}");
+                assert!(!plan.contains("SCAN"), "{query:?}: {sql}: {plan}");
+                // Where the index gives the scan's own order, no sort is needed.
+                let conditions_on_key = scan.conditions.iter().all(|c| c.column == scan.key);
+                if conditions_on_key {
+                    assert!(!plan.contains("TEMP B-TREE"), "{query:?}: {sql}: {plan}");
+                }
+                seen += 1;
+            }
+        }
+        assert!(seen >= queries.len());
+        for sql in [
+            "SELECT seq, time_ms FROM history WHERE msgid = ?1 AND target = ?2",
+            "SELECT max(time_ms) FROM history WHERE target = ?1",
+            "SELECT seq FROM history WHERE target = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2",
+            "SELECT target, peer, last_ms FROM conversations WHERE owner = ?1 \
+             AND last_ms BETWEEN ?2 AND ?3",
+            "SELECT time_ms FROM read_markers WHERE account = ?1 AND target = ?2",
+        ] {
+            let plan = explain(sql);
+            assert!(plan.contains("SEARCH"), "{sql}: {plan}");
+            assert!(!plan.contains("TEMP B-TREE"), "{sql}: {plan}");
+        }
     }
 }

@@ -4,23 +4,26 @@ mod common;
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use charla_store::{
-    AccountRecord, ChannelRecord, Conflict, MemoryStore, SqliteStore, Store, StoreError,
-    StoreHandle, Write,
+    AccountRecord, Anchor, ChannelRecord, Conflict, HistoryQuery, HistoryRecord, MemoryStore,
+    Receipt, SqliteStore, Store, StoreError, StoreHandle, TargetRecord, Write,
 };
-use common::{account, channel, fingerprint};
+use common::{account, channel, fingerprint, message};
 use tempfile::TempDir;
 
 /// A store that counts `apply` calls and takes a little time over each, as a disk would, so
-/// that writes arriving meanwhile wait for the next group commit. It can also be made to fail.
+/// that writes arriving meanwhile wait for the next group commit. It can also be made to fail,
+/// to panic (as a store with a bug would), or be paused: `apply` then waits until it resumes.
 struct Counting<S> {
     inner: S,
     applies: AtomicUsize,
     writes: AtomicUsize,
     fail: bool,
+    panic: bool,
+    paused: AtomicBool,
 }
 
 impl<S: Store> Counting<S> {
@@ -30,6 +33,8 @@ impl<S: Store> Counting<S> {
             applies: AtomicUsize::new(0),
             writes: AtomicUsize::new(0),
             fail: false,
+            panic: false,
+            paused: AtomicBool::new(false),
         }
     }
 
@@ -38,6 +43,17 @@ impl<S: Store> Counting<S> {
             fail: true,
             ..Counting::new(inner)
         }
+    }
+
+    fn paused(inner: S) -> Self {
+        Counting {
+            paused: AtomicBool::new(true),
+            ..Counting::new(inner)
+        }
+    }
+
+    fn resume(&self) {
+        self.paused.store(false, Ordering::SeqCst);
     }
 }
 
@@ -63,13 +79,42 @@ impl<S: Store> Store for Counting<S> {
     fn channels_of(&self, founder: &str) -> Result<Vec<String>, StoreError> {
         self.inner.channels_of(founder)
     }
+    fn history(
+        &self,
+        target: &str,
+        query: &HistoryQuery,
+        limit: usize,
+    ) -> Result<Option<Vec<HistoryRecord>>, StoreError> {
+        self.inner.history(target, query, limit)
+    }
+    fn history_targets(
+        &self,
+        owner: &str,
+        channels: &[String],
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<TargetRecord>, StoreError> {
+        self.inner
+            .history_targets(owner, channels, from_ms, to_ms, limit)
+    }
+    fn read_marker(&self, account: &str, target: &str) -> Result<Option<i64>, StoreError> {
+        self.inner.read_marker(account, target)
+    }
+    fn history_count(&self) -> Result<u64, StoreError> {
+        self.inner.history_count()
+    }
     fn apply(&self, writes: &[Write]) -> Result<Vec<Result<(), Conflict>>, StoreError> {
+        while self.paused.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         self.applies.fetch_add(1, Ordering::SeqCst);
         self.writes.fetch_add(writes.len(), Ordering::SeqCst);
         std::thread::sleep(Duration::from_millis(2));
         if self.fail {
             return Err(StoreError::Full("the disk is full (test)".to_owned()));
         }
+        assert!(!self.panic, "a store with a bug (test)");
         self.inner.apply(writes)
     }
     fn backup(&self, dest: &Path) -> Result<(), StoreError> {
@@ -218,4 +263,292 @@ async fn writes_through_the_handle_are_durable_in_sqlite() {
     let reopened = SqliteStore::open(&path).expect("reopen");
     assert_eq!(reopened.account_count().expect("count"), 100);
     assert!(reopened.account("ñandú42").expect("read").is_some());
+}
+
+/// Waits for a receipt, failing the test rather than hanging.
+async fn settle(receipt: &Receipt) -> Result<Result<(), Conflict>, StoreError> {
+    tokio::time::timeout(Duration::from_secs(20), receipt.wait())
+        .await
+        .expect("the receipt never resolved")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_resolve_in_order_and_only_once_done() {
+    let store = Arc::new(Counting::paused(MemoryStore::new()));
+    let handle = StoreHandle::new(store.clone()).expect("handle");
+    let mut receipts = vec![
+        handle
+            .append(Write::CreateAccount(account("alice")))
+            .expect("queued"),
+        handle
+            .append(Write::CreateAccount(account("alice")))
+            .expect("queued"),
+    ];
+    for i in 0..50 {
+        let write = Write::Append(message("#c", &format!("m{i}"), 1000 + i));
+        receipts.push(handle.append(write).expect("queued"));
+    }
+    receipts.push(
+        handle
+            .append(Write::Append(message("#other", "m7", 5000)))
+            .expect("queued"),
+    );
+    // Nothing is committed while the store is paused.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(receipts.iter().all(|r| r.outcome().is_none()));
+    let clone = receipts[0].clone();
+    let early_waiter = tokio::spawn(async move { settle(&clone).await });
+
+    store.resume();
+    // Once the last is done, every earlier one is: they were committed in the order queued.
+    assert_eq!(
+        settle(receipts.last().expect("receipts"))
+            .await
+            .expect("store"),
+        Err(Conflict::Exists),
+        "the msgid m7 was taken by #c"
+    );
+    assert!(receipts.iter().all(|r| r.outcome().is_some()));
+    assert_eq!(settle(&receipts[0]).await.expect("store"), Ok(()));
+    assert_eq!(
+        settle(&receipts[1]).await.expect("store"),
+        Err(Conflict::Exists)
+    );
+    for receipt in &receipts[2..52] {
+        assert!(matches!(receipt.outcome(), Some(Ok(Ok(())))), "{receipt:?}");
+    }
+    // Any clone, any number of times, before or after the outcome.
+    assert_eq!(early_waiter.await.expect("task").expect("store"), Ok(()));
+    assert_eq!(settle(&receipts[0]).await.expect("store"), Ok(()));
+
+    let history = handle
+        .history("#c", HistoryQuery::Latest(None), 100)
+        .await
+        .expect("read")
+        .expect("answer");
+    let msgids: Vec<_> = history.iter().map(|e| e.msgid.clone()).collect();
+    let expected: Vec<_> = (0..50).map(|i| format!("m{i}")).collect();
+    assert_eq!(
+        msgids, expected,
+        "the store's order is the order of the calls"
+    );
+    assert_eq!(handle.history_count().await.expect("count"), 50);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_from_several_tasks_share_group_commits() {
+    const TASKS: usize = 8;
+    const EACH: usize = 500;
+    let store = Arc::new(Counting::new(MemoryStore::new()));
+    let handle = StoreHandle::new(store.clone()).expect("handle");
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|task| {
+            let handle = handle.clone();
+            tokio::spawn(async move {
+                let target = format!("#t{task}");
+                // Queued without an await in between, as under a channel's lock.
+                let receipts: Vec<_> = (0..EACH)
+                    .map(|i| {
+                        let msgid = format!("t{task}-{i}");
+                        let write = Write::Append(message(&target, &msgid, i as i64));
+                        handle.append(write).expect("queued")
+                    })
+                    .collect();
+                for receipt in &receipts {
+                    assert_eq!(settle(receipt).await.expect("store"), Ok(()));
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("task");
+    }
+    let applies = store.applies.load(Ordering::SeqCst);
+    assert_eq!(store.writes.load(Ordering::SeqCst), TASKS * EACH);
+    assert!(
+        applies < TASKS * EACH / 10,
+        "{} appends took {applies} commits",
+        TASKS * EACH
+    );
+    assert_eq!(
+        handle.history_count().await.expect("count"),
+        (TASKS * EACH) as u64
+    );
+    for task in 0..TASKS {
+        let entries = handle
+            .history(&format!("#t{task}"), HistoryQuery::Latest(None), EACH)
+            .await
+            .expect("read")
+            .expect("answer");
+        let msgids: Vec<_> = entries.into_iter().map(|e| e.msgid).collect();
+        let expected: Vec<_> = (0..EACH).map(|i| format!("t{task}-{i}")).collect();
+        assert_eq!(msgids, expected);
+    }
+    assert_eq!(handle.store_errors(), 0);
+    eprintln!("{} appends in {applies} group commits", TASKS * EACH);
+}
+
+#[tokio::test]
+async fn a_failing_store_resolves_every_receipt_to_the_error() {
+    let handle = StoreHandle::new(Arc::new(Counting::failing(MemoryStore::new()))).expect("handle");
+    let receipts: Vec<_> = (0..100)
+        .map(|i| {
+            let write = Write::Append(message("#c", &format!("m{i}"), i));
+            handle.append(write).expect("queued")
+        })
+        .collect();
+    for receipt in &receipts {
+        let outcome = settle(receipt).await;
+        assert!(matches!(outcome, Err(StoreError::Full(_))), "{outcome:?}");
+    }
+    assert_eq!(handle.store_errors(), 100);
+    assert_eq!(handle.history_count().await.expect("count"), 0);
+}
+
+#[tokio::test]
+async fn dropping_the_handle_still_completes_queued_receipts() {
+    let store = Arc::new(Counting::paused(MemoryStore::new()));
+    let handle = StoreHandle::new(store.clone()).expect("handle");
+    let receipts: Vec<_> = (0..100)
+        .map(|i| {
+            let write = Write::Append(message("#c", &format!("m{i}"), i));
+            handle.append(write).expect("queued")
+        })
+        .collect();
+    drop(handle);
+    store.resume();
+    for receipt in &receipts {
+        assert_eq!(settle(receipt).await.expect("store"), Ok(()));
+    }
+    assert_eq!(store.history_count().expect("count"), 100);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_that_stops_resolves_unanswered_receipts_to_closed() {
+    // The store panics in `apply`: the writer thread ends with the batch it held and the
+    // writes still queued unanswered.
+    let store = Arc::new(Counting {
+        panic: true,
+        ..Counting::paused(MemoryStore::new())
+    });
+    let handle = StoreHandle::new(store.clone()).expect("handle");
+    let receipts: Vec<_> = (0..5000)
+        .map(|i| {
+            let write = Write::Append(message("#c", &format!("m{i}"), i));
+            handle.append(write).expect("queued")
+        })
+        .collect();
+    store.resume();
+    for receipt in &receipts {
+        let outcome = settle(receipt).await;
+        assert!(matches!(outcome, Err(StoreError::Closed)), "{outcome:?}");
+    }
+    // The writer is gone: new writes fail at once instead of waiting.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match handle.append(Write::Append(message("#c", "late", 0))) {
+            Err(StoreError::Closed) => break,
+            Ok(receipt) => {
+                assert!(matches!(settle(&receipt).await, Err(StoreError::Closed)));
+            }
+            Err(other) => panic!("expected Closed, got {other}"),
+        }
+        assert!(Instant::now() < deadline, "the writer's queue never closed");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let outcome = handle.write(Write::CreateAccount(account("alice"))).await;
+    assert!(matches!(outcome, Err(StoreError::Closed)), "{outcome:?}");
+    assert_eq!(store.history_count().expect("count"), 0);
+}
+
+#[tokio::test]
+async fn append_refuses_at_once_when_the_queue_is_full() {
+    let store = Arc::new(Counting::paused(MemoryStore::new()));
+    let handle = StoreHandle::new(store.clone()).expect("handle");
+    let mut receipts = Vec::new();
+    let refused = loop {
+        let i = receipts.len();
+        let write = Write::Append(message("#c", &format!("m{i}"), i as i64));
+        match handle.append(write) {
+            Ok(receipt) => receipts.push(receipt),
+            Err(error) => break error,
+        }
+        assert!(receipts.len() < 1_000_000, "the queue never filled");
+    };
+    assert!(matches!(refused, StoreError::Busy(_)), "{refused}");
+    assert!(refused.to_string().contains("cannot keep up"), "{refused}");
+    assert_eq!(handle.store_errors(), 1);
+    // `write_later` drops (and counts) what does not fit either.
+    handle.write_later(Write::CreateAccount(account("alice")));
+    assert_eq!(handle.store_errors(), 2);
+
+    store.resume();
+    for receipt in &receipts {
+        assert_eq!(settle(receipt).await.expect("store"), Ok(()));
+    }
+    assert_eq!(
+        handle.history_count().await.expect("count"),
+        receipts.len() as u64
+    );
+    // Room again.
+    let receipt = handle
+        .append(Write::Append(message("#c", "after", 0)))
+        .expect("queued");
+    assert_eq!(settle(&receipt).await.expect("store"), Ok(()));
+}
+
+#[tokio::test]
+async fn history_reads_through_the_handle() {
+    let handle = StoreHandle::new(Arc::new(MemoryStore::new())).expect("handle");
+    for write in [
+        Write::Append(message("#c", "m1", 1000)),
+        Write::Append(message("#c", "m2", 2000)),
+        Write::Converse {
+            owner: "alice".to_owned(),
+            peer: "Bob".to_owned(),
+            target: "pm:alice:bob".to_owned(),
+            time_ms: 1500,
+        },
+        Write::SetReadMarker {
+            account: "alice".to_owned(),
+            target: "#c".to_owned(),
+            time_ms: 1000,
+        },
+    ] {
+        assert_eq!(handle.write(write).await.expect("store"), Ok(()));
+    }
+    let after = handle
+        .history(
+            "#c",
+            HistoryQuery::After(Anchor::Msgid("m1".to_owned())),
+            10,
+        )
+        .await
+        .expect("read")
+        .expect("answer");
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].msgid, "m2");
+    assert_eq!(
+        handle
+            .history(
+                "#c",
+                HistoryQuery::After(Anchor::Msgid("zz".to_owned())),
+                10
+            )
+            .await
+            .expect("read"),
+        None
+    );
+    let targets = handle
+        .history_targets("alice", vec!["#c".to_owned()], 0, 5000, 10)
+        .await
+        .expect("read");
+    let names: Vec<_> = targets.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["Bob", "#c"]);
+    assert_eq!(
+        handle.read_marker("alice", "#c").await.expect("read"),
+        Some(1000)
+    );
+    assert_eq!(handle.read_marker("bob", "#c").await.expect("read"), None);
+    assert_eq!(handle.history_count().await.expect("count"), 2);
 }

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
-use charla_store::{AccessLevel, SqliteStore, Store, StoreError, Write};
-use common::{access, account, ban, channel, fingerprint, scram, topic};
+use charla_store::{AccessLevel, Anchor, HistoryQuery, SqliteStore, Store, StoreError, Write};
+use common::{access, account, ban, channel, fingerprint, message, scram, topic};
 use tempfile::TempDir;
 
 fn db_in(dir: &TempDir) -> PathBuf {
@@ -69,6 +69,146 @@ fn data_survives_close_and_reopen() {
         .pragma_query_value(None, "journal_mode", |row| row.get(0))
         .expect("journal_mode");
     assert_eq!(mode, "wal");
+}
+
+#[test]
+fn history_survives_close_and_reopen() {
+    let dir = TempDir::new().expect("temp dir");
+    let path = db_in(&dir);
+    let mut spanish = message("#c", "m2", 2000);
+    spanish.params = vec!["#c".to_owned(), "¿Qué tal, ñandú?".to_owned()];
+    let written;
+    {
+        let store = SqliteStore::open(&path).expect("create");
+        all_ok(
+            &store,
+            &[
+                Write::Append(message("#c", "m1", 1000)),
+                Write::Append(spanish),
+                Write::Append(message("#d", "d1", 1500)),
+                Write::Converse {
+                    owner: "alice".to_owned(),
+                    peer: "Bob".to_owned(),
+                    target: "pm:alice:bob".to_owned(),
+                    time_ms: 3000,
+                },
+                Write::SetReadMarker {
+                    account: "alice".to_owned(),
+                    target: "#c".to_owned(),
+                    time_ms: 1000,
+                },
+            ],
+        );
+        written = store
+            .history("#c", &HistoryQuery::Latest(None), 10)
+            .expect("read")
+            .expect("answer");
+    }
+    let store = SqliteStore::open(&path).expect("reopen");
+    assert_eq!(
+        store
+            .history("#c", &HistoryQuery::Latest(None), 10)
+            .expect("read")
+            .expect("answer"),
+        written
+    );
+    assert_eq!(written[1].params[1], "¿Qué tal, ñandú?");
+    assert_eq!(store.history_count().expect("count"), 3);
+    assert_eq!(store.read_marker("alice", "#c").expect("read"), Some(1000));
+    assert_eq!(
+        store
+            .history_targets("alice", &["#c".to_owned()], 0, 5000, 10)
+            .expect("read")
+            .len(),
+        2
+    );
+    // Seqs go on from where they were, never given twice.
+    all_ok(&store, &[Write::Append(message("#c", "m3", 3000))]);
+    let after = store
+        .history(
+            "#c",
+            &HistoryQuery::After(Anchor::Msgid("m2".to_owned())),
+            10,
+        )
+        .expect("read")
+        .expect("answer");
+    assert!(after[0].seq > written[1].seq);
+}
+
+/// Takes a database back to schema version 1, as the first Charla left it: the tables that
+/// version 2 added (history, conversations, read markers) do not exist.
+fn downgrade_to_version_1(path: &Path) {
+    let conn = rusqlite::Connection::open(path).expect("open");
+    conn.execute_batch(
+        "DROP TABLE history; DROP TABLE conversations; DROP TABLE read_markers; \
+         DELETE FROM sqlite_sequence; PRAGMA user_version = 1;",
+    )
+    .expect("downgrade");
+}
+
+#[test]
+fn a_database_of_the_previous_version_is_upgraded_in_place() {
+    let dir = TempDir::new().expect("temp dir");
+    let path = db_in(&dir);
+    let mut chan = channel("#c", "alice");
+    chan.access = vec![access("bob", AccessLevel::Op)];
+    {
+        let store = SqliteStore::open(&path).expect("create");
+        all_ok(
+            &store,
+            &[
+                Write::CreateAccount(account("alice")),
+                Write::CreateAccount(account("bob")),
+                Write::AddCert {
+                    account: "alice".to_owned(),
+                    fingerprint: fingerprint(1),
+                },
+                Write::RegisterChannel(chan.clone()),
+            ],
+        );
+    }
+    downgrade_to_version_1(&path);
+    let version = |path: &Path| -> i64 {
+        rusqlite::Connection::open(path)
+            .expect("inspect")
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .expect("user_version")
+    };
+    assert_eq!(version(&path), 1);
+
+    let store = SqliteStore::open(&path).expect("upgrade");
+    let upgraded = version(&path);
+    assert!(upgraded >= 2, "still at version {upgraded}");
+    // What version 1 held is all there.
+    assert_eq!(store.account_count().expect("count"), 2);
+    assert_eq!(
+        store.account("alice").expect("read"),
+        Some(account("alice"))
+    );
+    assert_eq!(
+        store.account_by_cert(&fingerprint(1)).expect("read"),
+        Some(account("alice"))
+    );
+    assert_eq!(store.channels().expect("read"), vec![chan]);
+    // And what version 2 adds works.
+    assert_eq!(store.history_count().expect("count"), 0);
+    all_ok(
+        &store,
+        &[
+            Write::Append(message("#c", "m1", 1000)),
+            Write::SetReadMarker {
+                account: "alice".to_owned(),
+                target: "#c".to_owned(),
+                time_ms: 1000,
+            },
+        ],
+    );
+    assert_eq!(store.history_count().expect("count"), 1);
+    drop(store);
+    // Opening again migrates nothing more.
+    let store = SqliteStore::open(&path).expect("reopen");
+    assert_eq!(version(&path), upgraded);
+    assert_eq!(store.history_count().expect("count"), 1);
 }
 
 /// Opens `path`, expects a refusal, and checks that the file is byte for byte what it was.

@@ -6,8 +6,11 @@
 
 mod common;
 
-use charla_store::{AccessLevel, Conflict, SqliteStore, Store, Write};
-use common::{access, account, ban, channel, fingerprint, list_entry, scram, topic};
+use charla_store::{
+    AccessLevel, Anchor, Conflict, HistoryQuery, HistoryRecord, SqliteStore, Store, TargetRecord,
+    Write,
+};
+use common::{access, account, ban, channel, fingerprint, list_entry, message, scram, topic};
 
 /// Applies one write and returns its outcome.
 fn apply(store: &dyn Store, write: Write) -> Result<(), Conflict> {
@@ -18,6 +21,33 @@ fn apply(store: &dyn Store, write: Write) -> Result<(), Conflict> {
 
 fn create(store: &dyn Store, name: &str) {
     assert_eq!(apply(store, Write::CreateAccount(account(name))), Ok(()));
+}
+
+/// Appends the records in one `apply`, each of which must succeed.
+fn append_all(store: &dyn Store, records: impl IntoIterator<Item = HistoryRecord>) {
+    let writes: Vec<_> = records.into_iter().map(Write::Append).collect();
+    let outcomes = store.apply(&writes).expect("apply");
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+}
+
+/// The msgids a query returns, or `None`.
+fn ask(store: &dyn Store, target: &str, query: HistoryQuery, limit: usize) -> Option<Vec<String>> {
+    let entries = store.history(target, &query, limit).expect("history")?;
+    assert!(
+        entries.windows(2).all(|pair| pair[0].seq < pair[1].seq),
+        "ascending seq: {entries:?}"
+    );
+    assert!(entries.iter().all(|entry| entry.target == target));
+    Some(entries.into_iter().map(|entry| entry.msgid).collect())
+}
+
+/// `["m3", "m4", ...]` for `ids(3..=4)`.
+fn ids(range: std::ops::RangeInclusive<u32>) -> Vec<String> {
+    range.map(|i| format!("m{i}")).collect()
+}
+
+fn msgid(id: &str) -> Anchor {
+    Anchor::Msgid(id.to_owned())
 }
 
 fn suite_account_create_duplicate_and_lookup(store: &dyn Store) {
@@ -638,6 +668,19 @@ fn suite_backup_holds_the_data(store: &dyn Store) {
             fingerprint: fingerprint(3),
         },
         Write::RegisterChannel(chan.clone()),
+        Write::Append(message("#c", "m1", 1000)),
+        Write::Append(message("#c", "m2", 2000)),
+        Write::Converse {
+            owner: "alice".to_owned(),
+            peer: "Bob".to_owned(),
+            target: "pm:alice:bob".to_owned(),
+            time_ms: 3000,
+        },
+        Write::SetReadMarker {
+            account: "alice".to_owned(),
+            target: "#c".to_owned(),
+            time_ms: 2000,
+        },
     ];
     assert!(
         store
@@ -660,6 +703,25 @@ fn suite_backup_holds_the_data(store: &dyn Store) {
         Some(account("alice"))
     );
     assert_eq!(copy.channel("#c").expect("read"), Some(chan));
+    let history = |store: &dyn Store| {
+        let mut entries = store
+            .history("#c", &HistoryQuery::Latest(None), 10)
+            .expect("history")
+            .expect("answer");
+        // Each store numbers its own entries; the order is what must survive.
+        entries.iter_mut().for_each(|entry| entry.seq = 0);
+        entries
+    };
+    assert_eq!(history(&copy), history(store));
+    assert_eq!(history(&copy).len(), 2);
+    assert_eq!(copy.read_marker("alice", "#c").expect("marker"), Some(2000));
+    assert_eq!(
+        copy.history_targets("alice", &["#c".to_owned()], 0, 5000, 10)
+            .expect("targets"),
+        store
+            .history_targets("alice", &["#c".to_owned()], 0, 5000, 10)
+            .expect("targets")
+    );
     // Only the backup is left in the directory: no partial files.
     let names: Vec<_> = std::fs::read_dir(dir.path())
         .expect("list")
@@ -667,6 +729,595 @@ fn suite_backup_holds_the_data(store: &dyn Store) {
         .filter(|name| !name.to_string_lossy().starts_with("backup.db"))
         .collect();
     assert!(names.is_empty(), "left over: {names:?}");
+}
+
+/// `#c` holds m1..m10 at times 1000..10000; `#other` holds o1..o3 between them, so that `#c`'s
+/// seqs are not consecutive.
+fn fill_history(store: &dyn Store) {
+    let mut records = Vec::new();
+    for i in 1..=10 {
+        records.push(message("#c", &format!("m{i}"), i64::from(i) * 1000));
+        if i % 3 == 0 {
+            records.push(message(
+                "#other",
+                &format!("o{}", i / 3),
+                i64::from(i) * 1000,
+            ));
+        }
+    }
+    append_all(store, records);
+}
+
+fn suite_history_append_assigns_increasing_seqs(store: &dyn Store) {
+    assert_eq!(store.history_count().expect("count"), 0);
+    fill_history(store);
+    assert_eq!(store.history_count().expect("count"), 13);
+    let all = store
+        .history("#c", &HistoryQuery::Latest(None), 100)
+        .expect("history")
+        .expect("no anchor");
+    assert_eq!(all.len(), 10);
+    for (i, entry) in all.iter().enumerate() {
+        // What was written comes back, with the store's seq.
+        let mut written = message("#c", &format!("m{}", i + 1), (i as i64 + 1) * 1000);
+        assert_ne!(entry.seq, 0);
+        written.seq = entry.seq;
+        assert_eq!(entry, &written);
+    }
+    let other = store
+        .history("#other", &HistoryQuery::Latest(None), 100)
+        .expect("history")
+        .expect("no anchor");
+    // Over the whole store: o1 was appended between m3 and m4.
+    assert!(all[2].seq < other[0].seq && other[0].seq < all[3].seq);
+
+    // Later appends, in a later commit, come after; entries of the same millisecond keep the
+    // order in which they were written, and so does a clock that stepped back.
+    append_all(
+        store,
+        [
+            message("#c", "same-1", 20_000),
+            message("#c", "same-2", 20_000),
+            message("#c", "earlier", 15_000),
+        ],
+    );
+    assert_eq!(
+        ask(store, "#c", HistoryQuery::Latest(None), 3),
+        Some(vec![
+            "same-1".to_owned(),
+            "same-2".to_owned(),
+            "earlier".to_owned()
+        ])
+    );
+    // Keys are exact.
+    assert_eq!(
+        ask(store, "#C", HistoryQuery::Latest(None), 10),
+        Some(vec![])
+    );
+}
+
+fn suite_history_queries_with_msgid_anchors(store: &dyn Store) {
+    fill_history(store);
+    let q = |query, limit| ask(store, "#c", query, limit);
+
+    assert_eq!(q(HistoryQuery::Latest(None), 3), Some(ids(8..=10)));
+    assert_eq!(q(HistoryQuery::Latest(None), 100), Some(ids(1..=10)));
+    // Latest after an anchor: the newest ones, and none at or before the anchor.
+    assert_eq!(
+        q(HistoryQuery::Latest(Some(msgid("m5"))), 3),
+        Some(ids(8..=10))
+    );
+    assert_eq!(
+        q(HistoryQuery::Latest(Some(msgid("m5"))), 100),
+        Some(ids(6..=10))
+    );
+    assert_eq!(
+        q(HistoryQuery::Latest(Some(msgid("m10"))), 100),
+        Some(vec![])
+    );
+
+    assert_eq!(q(HistoryQuery::Before(msgid("m5")), 2), Some(ids(3..=4)));
+    assert_eq!(q(HistoryQuery::Before(msgid("m5")), 100), Some(ids(1..=4)));
+    assert_eq!(q(HistoryQuery::Before(msgid("m1")), 100), Some(vec![]));
+    assert_eq!(q(HistoryQuery::After(msgid("m5")), 2), Some(ids(6..=7)));
+    assert_eq!(q(HistoryQuery::After(msgid("m5")), 100), Some(ids(6..=10)));
+
+    // Around: limit / 2 before, the rest from the anchor on, the anchor's own entry included.
+    assert_eq!(q(HistoryQuery::Around(msgid("m5")), 4), Some(ids(3..=6)));
+    assert_eq!(q(HistoryQuery::Around(msgid("m5")), 5), Some(ids(3..=7)));
+    assert_eq!(q(HistoryQuery::Around(msgid("m5")), 1), Some(ids(5..=5)));
+    // Near the start, the half before is short; the other half does not make up for it.
+    assert_eq!(q(HistoryQuery::Around(msgid("m2")), 6), Some(ids(1..=4)));
+
+    // Between, either way round: the ones closest to the first anchor, ascending.
+    let between = |a: &str, b: &str, limit| q(HistoryQuery::Between(msgid(a), msgid(b)), limit);
+    assert_eq!(between("m2", "m8", 3), Some(ids(3..=5)));
+    assert_eq!(between("m8", "m2", 3), Some(ids(5..=7)));
+    assert_eq!(between("m2", "m8", 100), Some(ids(3..=7)));
+    assert_eq!(between("m8", "m2", 100), Some(ids(3..=7)));
+    assert_eq!(between("m4", "m5", 100), Some(vec![]));
+    assert_eq!(between("m4", "m4", 100), Some(vec![]));
+}
+
+fn suite_history_queries_with_time_anchors(store: &dyn Store) {
+    fill_history(store);
+    let q = |query, limit| ask(store, "#c", query, limit);
+    let t = Anchor::Time;
+
+    // An entry of exactly the anchor's time is neither before nor after it.
+    assert_eq!(
+        q(HistoryQuery::Latest(Some(t(5000))), 100),
+        Some(ids(6..=10))
+    );
+    assert_eq!(q(HistoryQuery::Latest(Some(t(5000))), 2), Some(ids(9..=10)));
+    assert_eq!(q(HistoryQuery::Latest(Some(t(10_000))), 100), Some(vec![]));
+    assert_eq!(q(HistoryQuery::Before(t(5000)), 2), Some(ids(3..=4)));
+    assert_eq!(q(HistoryQuery::Before(t(5500)), 2), Some(ids(4..=5)));
+    assert_eq!(q(HistoryQuery::Before(t(1000)), 100), Some(vec![]));
+    assert_eq!(q(HistoryQuery::After(t(5000)), 2), Some(ids(6..=7)));
+    assert_eq!(q(HistoryQuery::After(t(5500)), 2), Some(ids(6..=7)));
+    assert_eq!(q(HistoryQuery::After(t(0)), 100), Some(ids(1..=10)));
+
+    // Around a time: the inclusive half is `time_ms >= t`.
+    assert_eq!(q(HistoryQuery::Around(t(5000)), 4), Some(ids(3..=6)));
+    assert_eq!(q(HistoryQuery::Around(t(5500)), 4), Some(ids(4..=7)));
+    assert_eq!(q(HistoryQuery::Around(t(5000)), 1), Some(ids(5..=5)));
+
+    let between = |a, b, limit| q(HistoryQuery::Between(a, b), limit);
+    assert_eq!(between(t(2000), t(8000), 3), Some(ids(3..=5)));
+    assert_eq!(between(t(8000), t(2000), 3), Some(ids(5..=7)));
+    assert_eq!(between(t(2000), t(8000), 100), Some(ids(3..=7)));
+    assert_eq!(between(t(8000), t(2000), 100), Some(ids(3..=7)));
+    assert_eq!(between(t(2500), t(3500), 100), Some(ids(3..=3)));
+    assert_eq!(between(t(5000), t(5000), 100), Some(vec![]));
+
+    // Mixed: a msgid and a time, either first, either earlier.
+    assert_eq!(between(msgid("m2"), t(8000), 3), Some(ids(3..=5)));
+    assert_eq!(between(t(8000), msgid("m2"), 3), Some(ids(5..=7)));
+    assert_eq!(between(msgid("m8"), t(2000), 3), Some(ids(5..=7)));
+    assert_eq!(between(t(2000), msgid("m8"), 3), Some(ids(3..=5)));
+    assert_eq!(between(msgid("m2"), t(8500), 100), Some(ids(3..=8)));
+    assert_eq!(between(t(1500), msgid("m8"), 100), Some(ids(2..=7)));
+
+    // Entries of the same millisecond are taken in seq order from a time anchor.
+    append_all(
+        store,
+        [
+            message("#t", "a", 1000),
+            message("#t", "b", 2000),
+            message("#t", "c", 2000),
+            message("#t", "d", 2000),
+            message("#t", "e", 3000),
+        ],
+    );
+    let names = |v: &[&str]| Some(v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
+    assert_eq!(
+        ask(store, "#t", HistoryQuery::After(t(1000)), 2),
+        names(&["b", "c"])
+    );
+    assert_eq!(
+        ask(store, "#t", HistoryQuery::Before(t(3000)), 2),
+        names(&["c", "d"])
+    );
+    assert_eq!(
+        ask(store, "#t", HistoryQuery::Around(t(2000)), 3),
+        names(&["a", "b", "c"])
+    );
+}
+
+fn suite_history_limit_zero_unknown_anchors_and_empty_targets(store: &dyn Store) {
+    fill_history(store);
+    let q = |target, query, limit| ask(store, target, query, limit);
+    let queries = |anchor: Anchor| {
+        vec![
+            HistoryQuery::Latest(Some(anchor.clone())),
+            HistoryQuery::Before(anchor.clone()),
+            HistoryQuery::After(anchor.clone()),
+            HistoryQuery::Around(anchor.clone()),
+            HistoryQuery::Between(anchor.clone(), Anchor::Time(5000)),
+            HistoryQuery::Between(Anchor::Time(5000), anchor.clone()),
+            HistoryQuery::Between(anchor, msgid("m5")),
+        ]
+    };
+
+    // Limit 0: nothing, but an answer.
+    assert_eq!(q("#c", HistoryQuery::Latest(None), 0), Some(vec![]));
+    for query in queries(msgid("m3"))
+        .into_iter()
+        .chain(queries(Anchor::Time(3000)))
+    {
+        assert_eq!(q("#c", query.clone(), 0), Some(vec![]), "{query:?}");
+    }
+    // An unknown msgid, or one of another target, is no anchor: `None`, whatever the limit.
+    for anchor in [msgid("nope"), msgid("o1")] {
+        for query in queries(anchor) {
+            assert_eq!(q("#c", query.clone(), 10), None, "{query:?}");
+            assert_eq!(q("#c", query.clone(), 0), None, "{query:?}");
+        }
+    }
+    // The same msgid is an anchor in its own target.
+    assert_eq!(
+        q("#other", HistoryQuery::Around(msgid("o1")), 10),
+        Some(vec!["o1".to_owned(), "o2".to_owned(), "o3".to_owned()])
+    );
+    // A target without history answers with nothing, except for a msgid anchor.
+    assert_eq!(q("#empty", HistoryQuery::Latest(None), 10), Some(vec![]));
+    assert_eq!(
+        q("#empty", HistoryQuery::Before(Anchor::Time(5000)), 10),
+        Some(vec![])
+    );
+    assert_eq!(q("#empty", HistoryQuery::After(msgid("m1")), 10), None);
+}
+
+fn suite_history_duplicate_msgid_and_round_trip(store: &dyn Store) {
+    let mut first = message("#c", "dup", 1000);
+    first.tags = "+draft/reply=abc;+example.org/x=a\\sb".to_owned();
+    first.params = vec![
+        "#c".to_owned(),
+        "¿Qué tal, ñandú? 🎶  dos  espacios ".to_owned(),
+    ];
+    append_all(store, [first.clone()]);
+
+    // The msgid is taken in the whole store, whatever the target.
+    let mut other = message("#elsewhere", "dup", 2000);
+    other.params = vec!["#elsewhere".to_owned(), "otro".to_owned()];
+    assert_eq!(apply(store, Write::Append(other)), Err(Conflict::Exists));
+    assert_eq!(
+        apply(store, Write::Append(first.clone())),
+        Err(Conflict::Exists)
+    );
+    assert_eq!(store.history_count().expect("count"), 1);
+    assert_eq!(
+        ask(store, "#elsewhere", HistoryQuery::Latest(None), 10),
+        Some(vec![])
+    );
+    let read = store
+        .history("#c", &HistoryQuery::Latest(None), 10)
+        .expect("history")
+        .expect("no anchor");
+    first.seq = read[0].seq;
+    assert_eq!(read, vec![first]);
+
+    // Per-write outcomes within one batch; the seq given in the write is ignored.
+    let mut given_seq = message("#c", "b", 3000);
+    given_seq.seq = 999_999;
+    assert_eq!(
+        store
+            .apply(&[
+                Write::Append(message("#c", "a", 2000)),
+                Write::Append(message("#c", "a", 2000)),
+                Write::Append(given_seq),
+            ])
+            .expect("apply"),
+        vec![Ok(()), Err(Conflict::Exists), Ok(())]
+    );
+    let read = store
+        .history("#c", &HistoryQuery::Latest(None), 10)
+        .expect("history")
+        .expect("no anchor");
+    assert_eq!(read.len(), 3);
+    assert!(
+        read[1].seq < read[2].seq && read[2].seq < 999_999,
+        "the store's seq, not the one given: {read:?}"
+    );
+
+    // Events: no account, no params at all, an empty last param, a QUIT without a target.
+    let mut quit = message("#c", "quit", 4000);
+    quit.command = "QUIT".to_owned();
+    quit.account = None;
+    quit.params = vec![];
+    let mut part = message("#c", "part", 5000);
+    part.command = "PART".to_owned();
+    part.params = vec!["#c".to_owned(), String::new()];
+    let mut empty = message("#c", "empty", 6000);
+    empty.params = vec![String::new()];
+    append_all(store, [quit.clone(), part.clone(), empty.clone()]);
+    let read = store
+        .history("#c", &HistoryQuery::After(msgid("b")), 10)
+        .expect("history")
+        .expect("b is an anchor");
+    let stripped: Vec<_> = read
+        .into_iter()
+        .map(|mut entry| {
+            entry.seq = 0;
+            entry
+        })
+        .collect();
+    assert_eq!(stripped, vec![quit, part, empty]);
+    assert_eq!(store.history_count().expect("count"), 6);
+}
+
+fn suite_history_targets_lists_active_conversations(store: &dyn Store) {
+    append_all(
+        store,
+        [
+            message("#a", "a1", 1000),
+            message("#b", "b1", 2000),
+            message("#a", "a2", 3000),
+            message("#c", "c1", 5000),
+            message("#unlisted", "u1", 3000),
+        ],
+    );
+    let converse = |owner: &str, peer: &str, target: &str, time_ms| {
+        apply(
+            store,
+            Write::Converse {
+                owner: owner.to_owned(),
+                peer: peer.to_owned(),
+                target: target.to_owned(),
+                time_ms,
+            },
+        )
+    };
+    assert_eq!(converse("alice", "Bob", "pm:alice:bob", 2500), Ok(()));
+    // An earlier time leaves the conversation's time; the latest peer name is kept.
+    assert_eq!(converse("alice", "BOB", "pm:alice:bob", 1500), Ok(()));
+    assert_eq!(converse("alice", "Carol", "pm:alice:carol", 4000), Ok(()));
+    assert_eq!(converse("alice", "Dave", "pm:alice:dave", 3000), Ok(()));
+    assert_eq!(converse("bob", "Alice", "pm:alice:bob", 2500), Ok(()));
+
+    let target = |target: &str, name: &str, last_ms| TargetRecord {
+        target: target.to_owned(),
+        name: name.to_owned(),
+        last_ms,
+    };
+    let channels: Vec<String> = ["#c", "#a", "#b", "#none", "#a"]
+        .iter()
+        .map(|c| (*c).to_owned())
+        .collect();
+    let everything = vec![
+        target("#b", "#b", 2000),
+        target("pm:alice:bob", "BOB", 2500),
+        // Same time: by target, in byte order.
+        target("#a", "#a", 3000),
+        target("pm:alice:dave", "Dave", 3000),
+        target("pm:alice:carol", "Carol", 4000),
+        target("#c", "#c", 5000),
+    ];
+    let targets = |channels: &[String], from, to, limit| {
+        store
+            .history_targets("alice", channels, from, to, limit)
+            .expect("targets")
+    };
+    assert_eq!(targets(&channels, 0, 10_000, 100), everything);
+    assert_eq!(targets(&channels, 10_000, 0, 100), everything);
+    assert_eq!(targets(&channels, 0, 10_000, 2), everything[..2].to_vec());
+    assert!(targets(&channels, 0, 10_000, 0).is_empty());
+    // Both bounds inclusive, in either order.
+    assert_eq!(
+        targets(&channels, 2500, 4000, 100),
+        everything[1..5].to_vec()
+    );
+    assert_eq!(
+        targets(&channels, 4000, 2500, 100),
+        everything[1..5].to_vec()
+    );
+    assert!(targets(&channels, 6000, 9000, 100).is_empty());
+    // Only the channels asked about; private conversations are the owner's own.
+    assert_eq!(
+        targets(&["#c".to_owned()], 0, 10_000, 100),
+        vec![
+            target("pm:alice:bob", "BOB", 2500),
+            target("pm:alice:dave", "Dave", 3000),
+            target("pm:alice:carol", "Carol", 4000),
+            target("#c", "#c", 5000),
+        ]
+    );
+    assert_eq!(
+        store
+            .history_targets("bob", &[], 0, 10_000, 100)
+            .expect("targets"),
+        vec![target("pm:alice:bob", "Alice", 2500)]
+    );
+    assert!(
+        store
+            .history_targets("Alice", &[], 0, 10_000, 100)
+            .expect("targets")
+            .is_empty(),
+        "owners are exact keys"
+    );
+    // A channel's time is its latest entry's.
+    append_all(store, [message("#b", "b2", 6000)]);
+    assert_eq!(
+        targets(&["#b".to_owned()], 5500, 6000, 100)
+            .into_iter()
+            .filter(|t| t.target.starts_with('#'))
+            .collect::<Vec<_>>(),
+        vec![target("#b", "#b", 6000)]
+    );
+    // A later conversation time moves it on.
+    assert_eq!(converse("alice", "Bob", "pm:alice:bob", 7000), Ok(()));
+    assert_eq!(
+        targets(&[], 6500, 7000, 100),
+        vec![target("pm:alice:bob", "Bob", 7000)]
+    );
+}
+
+fn suite_read_markers_only_move_forward(store: &dyn Store) {
+    let set = |account: &str, target: &str, time_ms| {
+        apply(
+            store,
+            Write::SetReadMarker {
+                account: account.to_owned(),
+                target: target.to_owned(),
+                time_ms,
+            },
+        )
+    };
+    let get = |account, target| store.read_marker(account, target).expect("marker");
+    assert_eq!(get("alice", "#c"), None);
+    assert_eq!(set("alice", "#c", 1000), Ok(()));
+    assert_eq!(get("alice", "#c"), Some(1000));
+    assert_eq!(set("alice", "#c", 500), Ok(()), "still Ok, but no change");
+    assert_eq!(get("alice", "#c"), Some(1000));
+    assert_eq!(set("alice", "#c", 1000), Ok(()));
+    assert_eq!(set("alice", "#c", 2000), Ok(()));
+    assert_eq!(get("alice", "#c"), Some(2000));
+    // Per account and target, keys exact.
+    assert_eq!(set("alice", "#d", 10), Ok(()));
+    assert_eq!(get("alice", "#d"), Some(10));
+    assert_eq!(get("alice", "#C"), None);
+    assert_eq!(get("bob", "#c"), None);
+    assert_eq!(get("Alice", "#c"), None);
+    // In one batch, each sees the one before.
+    assert_eq!(
+        store
+            .apply(&[
+                Write::SetReadMarker {
+                    account: "bob".to_owned(),
+                    target: "#c".to_owned(),
+                    time_ms: 3000,
+                },
+                Write::SetReadMarker {
+                    account: "bob".to_owned(),
+                    target: "#c".to_owned(),
+                    time_ms: 2500,
+                },
+            ])
+            .expect("apply"),
+        vec![Ok(()), Ok(())]
+    );
+    assert_eq!(get("bob", "#c"), Some(3000));
+}
+
+fn suite_prune_history(store: &dyn Store) {
+    let msgids = |target| ask(store, target, HistoryQuery::Latest(None), 100).expect("answer");
+    let prune = |target: Option<&str>, before_ms, keep_last| {
+        apply(
+            store,
+            Write::PruneHistory {
+                target: target.map(str::to_owned),
+                before_ms,
+                keep_last,
+            },
+        )
+    };
+    append_all(
+        store,
+        (1..=6)
+            .map(|i| message("#a", &format!("a{i}"), i * 1000))
+            .chain((1..=4).map(|i| message("#b", &format!("b{i}"), i * 1000))),
+    );
+    let names = |prefix: &str, range: std::ops::RangeInclusive<i64>| {
+        range.map(|i| format!("{prefix}{i}")).collect::<Vec<_>>()
+    };
+
+    // Neither limit: nothing goes.
+    assert_eq!(prune(None, None, None), Ok(()));
+    assert_eq!(store.history_count().expect("count"), 10);
+    // One target, by time: strictly older goes.
+    assert_eq!(prune(Some("#a"), Some(2000), None), Ok(()));
+    assert_eq!(msgids("#a"), names("a", 2..=6));
+    assert_eq!(msgids("#b"), names("b", 1..=4));
+    // Every target, by count.
+    assert_eq!(prune(None, None, Some(3)), Ok(()));
+    assert_eq!(msgids("#a"), names("a", 4..=6));
+    assert_eq!(msgids("#b"), names("b", 2..=4));
+    assert_eq!(store.history_count().expect("count"), 6);
+    // Both: an entry goes when either says so.
+    assert_eq!(prune(None, Some(3000), Some(2)), Ok(()));
+    assert_eq!(msgids("#a"), names("a", 5..=6));
+    assert_eq!(msgids("#b"), names("b", 3..=4));
+    // Every target, by time.
+    assert_eq!(prune(None, Some(4000), None), Ok(()));
+    assert_eq!(msgids("#a"), names("a", 5..=6));
+    assert_eq!(msgids("#b"), names("b", 4..=4));
+    // Keeping more than there is keeps everything; a target without history is fine.
+    assert_eq!(prune(Some("#a"), None, Some(100)), Ok(()));
+    assert_eq!(prune(Some("#none"), Some(9000), Some(0)), Ok(()));
+    assert_eq!(msgids("#a"), names("a", 5..=6));
+    assert_eq!(store.history_count().expect("count"), 3);
+
+    // Emptying a target: its newest seq is never given again, and a pruned msgid is free.
+    let newest = store
+        .history("#a", &HistoryQuery::Latest(None), 1)
+        .expect("history")
+        .expect("answer")[0]
+        .seq;
+    assert_eq!(prune(Some("#a"), None, Some(0)), Ok(()));
+    assert_eq!(msgids("#a"), Vec::<String>::new());
+    assert_eq!(msgids("#b"), names("b", 4..=4));
+    append_all(store, [message("#a", "a6", 9000)]);
+    let again = store
+        .history("#a", &HistoryQuery::Latest(None), 1)
+        .expect("history")
+        .expect("answer");
+    assert!(again[0].seq > newest, "{} after {newest}", again[0].seq);
+    assert_eq!(store.history_count().expect("count"), 2);
+    // A pruned channel no longer shows in the targets list.
+    assert_eq!(
+        store
+            .history_targets("alice", &["#a".to_owned(), "#b".to_owned()], 0, 8000, 10)
+            .expect("targets"),
+        vec![TargetRecord {
+            target: "#b".to_owned(),
+            name: "#b".to_owned(),
+            last_ms: 4000,
+        }]
+    );
+}
+
+fn suite_drop_account_takes_its_conversations_and_read_markers(store: &dyn Store) {
+    create(store, "alice");
+    create(store, "bob");
+    let writes = [
+        Write::Converse {
+            owner: "alice".to_owned(),
+            peer: "bob".to_owned(),
+            target: "pm:alice:bob".to_owned(),
+            time_ms: 1000,
+        },
+        Write::Converse {
+            owner: "bob".to_owned(),
+            peer: "alice".to_owned(),
+            target: "pm:alice:bob".to_owned(),
+            time_ms: 1000,
+        },
+        Write::SetReadMarker {
+            account: "alice".to_owned(),
+            target: "#c".to_owned(),
+            time_ms: 1000,
+        },
+        Write::SetReadMarker {
+            account: "bob".to_owned(),
+            target: "#c".to_owned(),
+            time_ms: 1000,
+        },
+        Write::Append(message("pm:alice:bob", "p1", 1000)),
+    ];
+    assert!(
+        store
+            .apply(&writes)
+            .expect("apply")
+            .iter()
+            .all(Result::is_ok)
+    );
+    assert_eq!(
+        apply(
+            store,
+            Write::DropAccount {
+                account: "alice".to_owned()
+            }
+        ),
+        Ok(())
+    );
+    assert_eq!(store.read_marker("alice", "#c").expect("marker"), None);
+    assert!(
+        store
+            .history_targets("alice", &[], 0, 5000, 10)
+            .expect("targets")
+            .is_empty()
+    );
+    // Bob's are his; the history itself stays (the caller prunes it).
+    assert_eq!(store.read_marker("bob", "#c").expect("marker"), Some(1000));
+    assert_eq!(
+        store
+            .history_targets("bob", &[], 0, 5000, 10)
+            .expect("targets")
+            .len(),
+        1
+    );
+    assert_eq!(store.history_count().expect("count"), 1);
 }
 
 /// Runs every suite function against every implementation, as its own test.
@@ -707,4 +1358,13 @@ suite!(
     suite_batch_outcomes_are_per_write_and_in_order,
     suite_unicode_names,
     suite_backup_holds_the_data,
+    suite_history_append_assigns_increasing_seqs,
+    suite_history_queries_with_msgid_anchors,
+    suite_history_queries_with_time_anchors,
+    suite_history_limit_zero_unknown_anchors_and_empty_targets,
+    suite_history_duplicate_msgid_and_round_trip,
+    suite_history_targets_lists_active_conversations,
+    suite_read_markers_only_move_forward,
+    suite_prune_history,
+    suite_drop_account_takes_its_conversations_and_read_markers,
 );

@@ -8,7 +8,7 @@
 //! pushes. Queries read through [`Channel::read`]. The lock order is stated once, in
 //! [`crate::state`]. Never hold a channel lock across `.await`.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -16,7 +16,7 @@ use charla_proto::casemap::casefold;
 use parking_lot::Mutex;
 
 use charla_proto::LineBuilder;
-use charla_store::AccessLevel;
+use charla_store::{AccessLevel, HistoryRecord, Receipt, StoreHandle, Write};
 
 use crate::client::{Client, ConnectionId};
 use crate::deliver::{self, Actor, Payload};
@@ -136,6 +136,47 @@ pub struct ChannelState {
     pub dead: bool,
     /// Its founder and access list, if it is registered.
     pub registration: Option<Registration>,
+    /// Messages waiting for their history commit before delivery, in the order they were
+    /// sent (the order the store keeps them in).
+    waiting: VecDeque<Waiting>,
+}
+
+/// A message on its way to the members once its history entry is committed.
+#[derive(Debug)]
+struct Waiting {
+    /// Its history write (`None`: it is not kept, but waits behind those that are).
+    receipt: Option<Receipt>,
+    payload: Payload,
+    from: ConnectionId,
+    status: Option<char>,
+    echo: bool,
+}
+
+/// A message to a channel's members, as [`Channel::message`] checks and sends it.
+#[derive(Debug)]
+pub struct Message<'a> {
+    /// The sender.
+    pub from: ConnectionId,
+    /// Its `nick!user@host`, checked against bans.
+    pub source: &'a str,
+    /// A status prefix (`@` or `+`, STATUSMSG): only members with that status or higher get it.
+    pub status: Option<char>,
+    /// The sender gets its own copy (`echo-message`).
+    pub echo: bool,
+    /// The line.
+    pub payload: Payload,
+    /// Its history entry and the store to keep it in; `None`: deliver without keeping it.
+    pub history: Option<(&'a StoreHandle, HistoryRecord)>,
+}
+
+/// What became of a message [`Channel::message`] accepted.
+#[derive(Debug)]
+pub enum Sent {
+    /// Delivered to the members.
+    Delivered,
+    /// Queued for the store: delivered once this receipt says it is committed, by whoever
+    /// calls [`Channel::deliver_committed`] first after that.
+    Waiting(Receipt),
 }
 
 /// A channel.
@@ -219,6 +260,9 @@ pub enum Denied {
     TargetOnChannel,
     /// The sender may not speak here (ERR_CANNOTSENDTOCHAN).
     CannotSend,
+    /// The message cannot be recorded (the store's queue is full or it stopped): it was not
+    /// delivered.
+    NotRecorded,
 }
 
 /// Pending invitations a channel remembers; the oldest is forgotten first.
@@ -484,40 +528,74 @@ impl Channel {
         Ok(())
     }
 
-    /// A message from `from` (`source` is its `nick!user@host`) to the members: refused if the
-    /// channel's modes keep it out (`+n`, `+m`, `+b`). With a `status` prefix (`@` or `+`,
-    /// STATUSMSG) only members with that status or higher get it; the sender gets its own copy
-    /// only with `echo`.
-    pub fn message(
-        &self,
-        from: ConnectionId,
-        source: &str,
-        status: Option<char>,
-        echo: bool,
-        payload: &Payload,
-        actor: Option<Actor<'_>>,
-    ) -> Result<(), Denied> {
-        let st = self.state.lock();
-        let may_send = match st.member(from) {
+    /// A message to the members: refused if the channel's modes keep its sender out (`+n`,
+    /// `+m`, `+b`). With a history entry it is queued for the store and delivered once committed
+    /// ([`Sent::Waiting`]); without one it goes out at once, unless messages wait before it.
+    pub fn message(&self, msg: Message<'_>, actor: Option<Actor<'_>>) -> Result<Sent, Denied> {
+        let mut st = self.state.lock();
+        let may_send = match st.member(msg.from) {
             Some(m) if m.op || m.voice => true,
-            Some(_) => !st.modes.moderated && !st.is_banned(source),
-            None => !st.modes.no_external && !st.modes.moderated && !st.is_banned(source),
+            Some(_) => !st.modes.moderated && !st.is_banned(msg.source),
+            None => !st.modes.no_external && !st.modes.moderated && !st.is_banned(msg.source),
         };
         if !may_send {
             return Err(Denied::CannotSend);
         }
-        deliver::to_members(&st.members, payload, actor, |m| {
-            if m.client.id == from {
-                echo
-            } else {
-                match status {
-                    None => true,
-                    Some('@') => m.op,
-                    Some(_) => m.op || m.voice,
+        let receipt = match msg.history {
+            Some((store, entry)) => match store.append(Write::Append(entry)) {
+                Ok(receipt) => Some(receipt),
+                Err(error) => {
+                    tracing::warn!(channel = %crate::logtext::Escaped(&self.name), %error,
+                        "a message was refused: the store cannot take it");
+                    return Err(Denied::NotRecorded);
                 }
+            },
+            None if st.waiting.is_empty() => {
+                deliver_message(
+                    &st.members,
+                    &msg.payload,
+                    msg.from,
+                    msg.status,
+                    msg.echo,
+                    actor,
+                );
+                return Ok(Sent::Delivered);
             }
+            None => None,
+        };
+        st.waiting.push_back(Waiting {
+            receipt: receipt.clone(),
+            payload: msg.payload,
+            from: msg.from,
+            status: msg.status,
+            echo: msg.echo,
         });
-        Ok(())
+        Ok(match receipt {
+            Some(receipt) => Sent::Waiting(receipt),
+            None => Sent::Delivered,
+        })
+    }
+
+    /// Delivers the waiting messages whose history is committed, in order, up to the first
+    /// still waiting; drops those whose write failed (their senders are told). Whoever calls
+    /// it first after a commit delivers everything that commit made ready.
+    pub fn deliver_committed(&self, actor: Option<Actor<'_>>) {
+        let mut st = self.state.lock();
+        while let Some(front) = st.waiting.front() {
+            let committed = match &front.receipt {
+                None => true,
+                Some(receipt) => match receipt.outcome() {
+                    None => break,
+                    Some(outcome) => matches!(outcome, Ok(Ok(()))),
+                },
+            };
+            let Some(w) = st.waiting.pop_front() else {
+                break;
+            };
+            if committed {
+                deliver_message(&st.members, &w.payload, w.from, w.status, w.echo, actor);
+            }
+        }
     }
 
     /// Marks the channel dead if it has no members left; returns whether it did (the caller
@@ -531,6 +609,28 @@ impl Channel {
             false
         }
     }
+}
+
+/// A message to the members a status prefix selects; the sender only with `echo`.
+fn deliver_message(
+    members: &[Member],
+    payload: &Payload,
+    from: ConnectionId,
+    status: Option<char>,
+    echo: bool,
+    actor: Option<Actor<'_>>,
+) {
+    deliver::to_members(members, payload, actor, |m| {
+        if m.client.id == from {
+            echo
+        } else {
+            match status {
+                None => true,
+                Some('@') => m.op,
+                Some(_) => m.op || m.voice,
+            }
+        }
+    });
 }
 
 impl ChannelState {

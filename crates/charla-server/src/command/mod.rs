@@ -56,10 +56,19 @@ pub enum Flow {
     Wait(Box<Pending>),
 }
 
-/// The part of a command that must wait: an async handler and its parameters.
-pub struct Pending {
-    run: fn(&mut Session, Vec<String>) -> Wait<'_>,
-    params: Vec<String>,
+/// The part of a command that must wait: an async handler and its parameters, or any
+/// continuation (e.g. delivering a message once its history is committed).
+pub struct Pending(Waiting);
+
+/// A continuation of a command.
+pub type Later = Box<dyn for<'s> FnOnce(&'s mut Session) -> Wait<'s> + Send>;
+
+enum Waiting {
+    Command {
+        run: fn(&mut Session, Vec<String>) -> Wait<'_>,
+        params: Vec<String>,
+    },
+    Later(Later),
 }
 
 impl std::fmt::Debug for Pending {
@@ -72,12 +81,20 @@ impl std::fmt::Debug for Pending {
 impl Pending {
     /// `run` with `params`, once the connection gets to it.
     pub fn new(run: fn(&mut Session, Vec<String>) -> Wait<'_>, params: Vec<String>) -> Self {
-        Pending { run, params }
+        Pending(Waiting::Command { run, params })
+    }
+
+    /// `later`, once the connection gets to it.
+    pub fn later(later: Later) -> Self {
+        Pending(Waiting::Later(later))
     }
 
     /// Runs it.
     pub fn run(self, s: &mut Session) -> Wait<'_> {
-        (self.run)(s, self.params)
+        match self.0 {
+            Waiting::Command { run, params } => run(s, params),
+            Waiting::Later(later) => later(s),
+        }
     }
 }
 

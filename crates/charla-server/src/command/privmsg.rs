@@ -17,12 +17,19 @@ use charla_proto::numeric::{
 };
 use charla_proto::validate::is_channel_name;
 
+use std::sync::Arc;
+
+use charla_store::{HistoryRecord, Receipt, Write};
+
 use crate::account::services::{self, Service};
 use crate::caps::Cap;
-use crate::command::table::Args;
-use crate::command::{Flow, oper, split_list};
+use crate::channel::{Channel, Denied, Message, Sent};
+use crate::client::Client;
+use crate::command::table::{Args, Wait};
+use crate::command::{Flow, Pending, oper, split_list};
 use crate::deliver::{self, Payload};
 use crate::event::{MessageKind, ServerEvent};
+use crate::history;
 use crate::session::Session;
 
 /// Which of the three commands.
@@ -91,10 +98,14 @@ pub fn message<'a>(
     {
         return services::to_service(service, text);
     }
-    let (source, nick) = {
+    let (source, nick, account) = {
         let mut info = s.client.info.write();
         info.last_message = Instant::now();
-        (info.source(&s.client.host), info.nick.clone())
+        (
+            info.source(&s.client.host),
+            info.nick.clone(),
+            info.account.clone(),
+        )
     };
     let client_tags: Vec<(String, String)> = tags
         .filter(|t| t.key.starts_with('+'))
@@ -126,8 +137,16 @@ pub fn message<'a>(
             Payload::new(out)
         }
     };
+    let sender = Sender {
+        source: &source,
+        nick: &nick,
+        account: account.as_deref(),
+        text,
+        kind,
+    };
     // Each distinct target once: `PRIVMSG #a,#A,#a` must not multiply the fan-out.
     let mut seen: Vec<String> = Vec::new();
+    let mut later: Vec<Committed> = Vec::new();
     for (i, target) in split_list(targets).enumerate() {
         if i >= max {
             if errors {
@@ -152,9 +171,9 @@ pub fn message<'a>(
                 _ => (None, target),
             };
             if is_channel_name(name) {
-                to_channel(s, name, status, &build, kind, &source)
+                to_channel(s, name, status, &build, &sender, &mut later)
             } else {
-                to_user(s, target, &build, kind)
+                to_user(s, target, &build, &sender, &mut later)
             }
         };
         if let Some(shown) = delivered.filter(|_| kind != Kind::Tagmsg) {
@@ -170,7 +189,146 @@ pub fn message<'a>(
             });
         }
     }
+    if later.is_empty() {
+        return Flow::Continue;
+    }
+    Flow::Wait(Box::new(Pending::later(Box::new(
+        move |s: &mut Session| -> Wait<'_> { Box::pin(deliver_when_committed(s, later, kind)) },
+    ))))
+}
+
+/// Who sends, and what.
+struct Sender<'a> {
+    source: &'a str,
+    nick: &'a str,
+    account: Option<&'a str>,
+    text: &'a str,
+    kind: Kind,
+}
+
+impl Sender<'_> {
+    /// The history entry of `payload` to `shown` in conversation `key`, if it is kept (TAGMSG
+    /// only with tags other than typing notifications, which are of the moment).
+    fn entry(
+        &self,
+        s: &Session,
+        key: String,
+        shown: &str,
+        payload: &Payload,
+    ) -> Option<HistoryRecord> {
+        if !s.state.config.history.enabled {
+            return None;
+        }
+        let out = payload.line();
+        if self.kind == Kind::Tagmsg
+            && out
+                .client_tags()
+                .split(';')
+                .all(|t| t.starts_with("+typing") || t.starts_with("+draft/typing") || t == "bot")
+        {
+            return None;
+        }
+        let mut params = vec![shown.to_owned()];
+        if self.kind != Kind::Tagmsg {
+            params.push(self.text.to_owned());
+        }
+        Some(history::entry(
+            key,
+            out,
+            self.kind.command(),
+            self.source,
+            self.account,
+            params,
+        ))
+    }
+}
+
+/// A message accepted but not yet delivered: it waits for its history commit.
+enum Committed {
+    /// To a channel: whoever delivers first after the commit delivers it to every member.
+    Channel {
+        channel: Arc<Channel>,
+        receipt: Receipt,
+        /// The sender's own copy when it goes with the command's labeled response (delivered
+        /// by the sender, after the commit, rather than in the channel's order).
+        own_copy: Option<Payload>,
+    },
+    /// To one user (and the sender's other copy, with `echo-message`).
+    User {
+        to: Arc<Client>,
+        payload: Payload,
+        receipt: Receipt,
+        echo: bool,
+    },
+}
+
+/// Delivers the channel's committed messages if a session ends before it could: a message
+/// that is in history reaches the members even if its sender is gone.
+struct DeliverIfDropped(Option<(Arc<Channel>, Receipt)>);
+
+impl Drop for DeliverIfDropped {
+    fn drop(&mut self) {
+        if let Some((channel, receipt)) = self.0.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                let _ = receipt.wait().await;
+                channel.deliver_committed(None);
+            });
+        }
+    }
+}
+
+/// Waits for each message's commit, then delivers it; a message whose write failed is not
+/// delivered and its sender gets `FAIL`.
+async fn deliver_when_committed(s: &mut Session, later: Vec<Committed>, kind: Kind) -> Flow {
+    for item in later {
+        match item {
+            Committed::Channel {
+                channel,
+                receipt,
+                own_copy,
+            } => {
+                let mut guard = DeliverIfDropped(Some((channel.clone(), receipt.clone())));
+                let outcome = receipt.wait().await;
+                guard.0 = None;
+                channel.deliver_committed(Some(s.actor()));
+                match outcome {
+                    Ok(Ok(())) => {
+                        if let Some(copy) = own_copy {
+                            deliver::to_client(&s.client, &copy, Some(s.actor()));
+                        }
+                    }
+                    _ => not_recorded(s, kind, &channel.name),
+                }
+            }
+            Committed::User {
+                to,
+                payload,
+                receipt,
+                echo,
+            } => match receipt.wait().await {
+                Ok(Ok(())) => {
+                    deliver::to_client(&to, &payload, Some(s.actor()));
+                    if echo {
+                        deliver::to_client(&s.client, &payload, Some(s.actor()));
+                    }
+                }
+                _ => not_recorded(s, kind, &to.nick()),
+            },
+        }
+    }
     Flow::Continue
+}
+
+/// `FAIL <command> MESSAGE_ERROR <target>`: the message could not be kept, so nobody got it.
+fn not_recorded(s: &Session, kind: Kind, target: &str) {
+    let mut line = s.server_line("FAIL");
+    line.param(kind.command())
+        .param("MESSAGE_ERROR")
+        .param(target)
+        .trailing("Message not delivered: the server could not record it; try again later");
+    s.send_line(line);
 }
 
 fn no_such_nick(s: &Session, target: &str, kind: Kind) {
@@ -182,16 +340,17 @@ fn no_such_nick(s: &Session, target: &str, kind: Kind) {
     }
 }
 
-/// Delivers to a channel's members; returns the target as shown (status prefix and the
-/// channel's own name) when it was delivered.
+/// Delivers to a channel's members (or queues the message for its commit); returns the
+/// target as shown (status prefix and the channel's own name) when it was accepted.
 fn to_channel(
     s: &Session,
     name: &str,
     status: Option<char>,
     build: &dyn Fn(&str) -> Payload,
-    kind: Kind,
-    source: &str,
+    sender: &Sender<'_>,
+    later: &mut Vec<Committed>,
 ) -> Option<String> {
+    let kind = sender.kind;
     let Some(ch) = s.state.channel(name) else {
         no_such_nick(s, name, kind);
         return None;
@@ -201,29 +360,56 @@ fn to_channel(
         None => ch.name.to_string(),
     };
     let payload = build(&shown);
+    // What only some members see (STATUSMSG) is not kept: history is read by every member.
+    let entry = status
+        .is_none()
+        .then(|| sender.entry(s, ch.key(), &shown, &payload))
+        .flatten();
     let echo = s.client.has_cap(Cap::EchoMessage);
-    if ch
-        .message(s.client.id, source, status, echo, &payload, Some(s.actor()))
-        .is_err()
-    {
-        if kind != Kind::Notice {
-            s.num(ERR_CANNOTSENDTOCHAN)
-                .p(&ch.name)
-                .t("Cannot send to channel")
-                .send();
+    // A labeled command's echo is its answer: it goes with the command's other replies.
+    let own_copy = (echo && entry.is_some() && s.replies.labeled()).then(|| payload.clone());
+    let message = Message {
+        from: s.client.id,
+        source: sender.source,
+        status,
+        echo: echo && own_copy.is_none(),
+        payload,
+        history: entry.map(|e| (&s.state.store, e)),
+    };
+    match ch.message(message, Some(s.actor())) {
+        Ok(Sent::Delivered) => {}
+        Ok(Sent::Waiting(receipt)) => later.push(Committed::Channel {
+            channel: ch.clone(),
+            receipt,
+            own_copy,
+        }),
+        Err(Denied::NotRecorded) => {
+            not_recorded(s, kind, &ch.name);
+            return None;
         }
-        return None;
+        Err(_) => {
+            if kind != Kind::Notice {
+                s.num(ERR_CANNOTSENDTOCHAN)
+                    .p(&ch.name)
+                    .t("Cannot send to channel")
+                    .send();
+            }
+            return None;
+        }
     }
     Some(shown)
 }
 
-/// Delivers to one user; returns their current nick when it was delivered.
+/// Delivers to one user (or queues the message for its commit); returns their current nick
+/// when it was accepted.
 fn to_user(
     s: &Session,
     target: &str,
     build: &dyn Fn(&str) -> Payload,
-    kind: Kind,
+    sender: &Sender<'_>,
+    later: &mut Vec<Committed>,
 ) -> Option<String> {
+    let kind = sender.kind;
     let Some(t) = s
         .state
         .find_nick(target)
@@ -232,19 +418,55 @@ fn to_user(
         no_such_nick(s, target, kind);
         return None;
     };
-    let (nick, away) = {
+    let (nick, away, account) = {
         let info = t.info.read();
-        (info.nick.clone(), info.away.clone())
+        (info.nick.clone(), info.away.clone(), info.account.clone())
     };
     let payload = build(&nick);
-    deliver::to_client(&t, &payload, Some(s.actor()));
     if kind == Kind::Privmsg
         && let Some(away) = away
     {
         s.num(RPL_AWAY).p(&nick).t(&away).send();
     }
-    if s.client.has_cap(Cap::EchoMessage) && t.id != s.client.id {
-        deliver::to_client(&s.client, &payload, Some(s.actor()));
+    let echo = s.client.has_cap(Cap::EchoMessage) && t.id != s.client.id;
+    let me = history::identity(sender.nick, sender.account);
+    let them = history::identity(&nick, account.as_deref());
+    let key = history::conversation_key(&me, &them);
+    let Some(entry) = sender.entry(s, key.clone(), &nick, &payload) else {
+        deliver::to_client(&t, &payload, Some(s.actor()));
+        if echo {
+            deliver::to_client(&s.client, &payload, Some(s.actor()));
+        }
+        return Some(nick);
+    };
+    let time_ms = entry.time_ms;
+    let receipt = match s.state.store.append(Write::Append(entry)) {
+        Ok(receipt) => receipt,
+        Err(error) => {
+            tracing::warn!(%error, "a private message was refused: the store cannot take it");
+            not_recorded(s, kind, &nick);
+            return None;
+        }
+    };
+    // Each logged-in party finds the conversation again (CHATHISTORY TARGETS).
+    for (owner, peer) in [
+        (sender.account, nick.as_str()),
+        (account.as_deref(), sender.nick),
+    ] {
+        if let Some(owner) = owner {
+            s.state.store.write_later(Write::Converse {
+                owner: casefold(owner).into_owned(),
+                peer: peer.to_owned(),
+                target: key.clone(),
+                time_ms,
+            });
+        }
     }
+    later.push(Committed::User {
+        to: t,
+        payload,
+        receipt,
+        echo,
+    });
     Some(nick)
 }

@@ -70,6 +70,43 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX channel_access_by_account ON channel_access (account);
     "#,
+    // 2: message history, private conversations, read markers.
+    // `seq` is the rowid, so an append writes at the end of the table; AUTOINCREMENT so that a
+    // seq is never given twice, even after the newest entries were pruned. Params are stored as
+    // one text, each param followed by a line feed (a param never contains one).
+    // `history_by_target` serves msgid anchors and `seq` order, `history_by_time` time anchors
+    // (its entries end with the rowid, so it also gives `time_ms, seq` order).
+    r#"
+    CREATE TABLE history (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        target TEXT NOT NULL,
+        msgid TEXT NOT NULL UNIQUE,
+        time_ms INTEGER NOT NULL,
+        command TEXT NOT NULL,
+        source TEXT NOT NULL,
+        account TEXT,
+        tags TEXT NOT NULL,
+        params TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX history_by_target ON history (target, seq);
+    CREATE INDEX history_by_time ON history (target, time_ms);
+
+    -- One row per (owner, target); `last_ms` only moves forward.
+    CREATE TABLE conversations (
+        owner TEXT NOT NULL,
+        target TEXT NOT NULL,
+        peer TEXT NOT NULL,
+        last_ms INTEGER NOT NULL,
+        PRIMARY KEY (owner, target)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE read_markers (
+        account TEXT NOT NULL,
+        target TEXT NOT NULL,
+        time_ms INTEGER NOT NULL,
+        PRIMARY KEY (account, target)
+    ) STRICT, WITHOUT ROWID;
+    "#,
 ];
 
 /// The newest schema version this build knows.

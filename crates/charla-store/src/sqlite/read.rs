@@ -1,8 +1,15 @@
 //! Reading records: the queries, and rows decoded into records. A row that does not decode
 //! (a value this schema never writes) becomes a conversion error, reported as `Corrupt`.
 
-use rusqlite::{Connection, OptionalExtension, Row};
+use std::fmt::Write as _;
 
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use crate::history::{
+    self, Column, HistoryQuery, HistoryRecord, Op, Point, Scan, TargetRecord, decode_params,
+    finish_targets,
+};
 use crate::record::{
     AccessLevel, AccessRecord, AccountRecord, ChannelRecord, ListEntryRecord, ScramRecord,
     TopicRecord,
@@ -166,4 +173,134 @@ pub(super) fn read_channels(conn: &Connection) -> rusqlite::Result<Vec<ChannelRe
         complete_channel(conn, channel)?;
     }
     Ok(channels)
+}
+
+const HISTORY_COLUMNS: &str = "seq, target, msgid, time_ms, command, source, account, tags, params";
+
+fn history_from_row(row: &Row<'_>) -> rusqlite::Result<HistoryRecord> {
+    let seq: i64 = row.get(0)?;
+    let params: String = row.get(8)?;
+    Ok(HistoryRecord {
+        seq: u64::try_from(seq).map_err(|_| invalid(0, "a history seq is negative"))?,
+        target: row.get(1)?,
+        msgid: row.get(2)?,
+        time_ms: row.get(3)?,
+        command: row.get(4)?,
+        source: row.get(5)?,
+        account: row.get(6)?,
+        tags: row.get(7)?,
+        params: decode_params(&params)
+            .ok_or_else(|| invalid(8, "history params are not line-terminated"))?,
+    })
+}
+
+/// The entry of `target` with this msgid, as a query anchor.
+fn read_anchor(conn: &Connection, target: &str, msgid: &str) -> rusqlite::Result<Option<Point>> {
+    conn.prepare_cached("SELECT seq, time_ms FROM history WHERE msgid = ?1 AND target = ?2")?
+        .query_row([msgid, target], |row| {
+            Ok(Point::Entry {
+                seq: row.get(0)?,
+                time_ms: row.get(1)?,
+            })
+        })
+        .optional()
+}
+
+/// The SQL of one scan of a target's history: `?1` the target, then one parameter per
+/// condition, then the limit. The texts are few (the conditions and orders a plan makes), so
+/// each is prepared once per connection and cached.
+pub(super) fn scan_sql(scan: &Scan) -> String {
+    let mut sql = format!("SELECT {HISTORY_COLUMNS} FROM history WHERE target = ?1");
+    let mut parameter = 2;
+    for condition in &scan.conditions {
+        let column = match condition.column {
+            Column::Seq => "seq",
+            Column::Time => "time_ms",
+        };
+        let op = match condition.op {
+            Op::Lt => "<",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+        };
+        let _ = write!(sql, " AND {column} {op} ?{parameter}");
+        parameter += 1;
+    }
+    let direction = if scan.descending { "DESC" } else { "ASC" };
+    // `history_by_time` ends with the rowid (`seq`): it gives this order without a sort.
+    if scan.key == Column::Time {
+        let _ = write!(sql, " ORDER BY time_ms {direction}, seq {direction}");
+    } else {
+        let _ = write!(sql, " ORDER BY seq {direction}");
+    }
+    let _ = write!(sql, " LIMIT ?{parameter}");
+    sql
+}
+
+fn read_scan(conn: &Connection, target: &str, scan: &Scan) -> rusqlite::Result<Vec<HistoryRecord>> {
+    let mut values = Vec::with_capacity(scan.conditions.len() + 2);
+    values.push(Value::Text(target.to_owned()));
+    values.extend(scan.conditions.iter().map(|c| Value::Integer(c.value)));
+    values.push(Value::Integer(
+        i64::try_from(scan.limit).unwrap_or(i64::MAX),
+    ));
+    conn.prepare_cached(&scan_sql(scan))?
+        .query_map(rusqlite::params_from_iter(values), history_from_row)?
+        .collect()
+}
+
+pub(super) fn read_history(
+    conn: &Connection,
+    target: &str,
+    query: &HistoryQuery,
+    limit: usize,
+) -> rusqlite::Result<Option<Vec<HistoryRecord>>> {
+    let Some(scans) = history::plan(query, limit, |msgid| read_anchor(conn, target, msgid))? else {
+        return Ok(None);
+    };
+    let mut found = Vec::new();
+    for scan in &scans {
+        found.extend(read_scan(conn, target, scan)?);
+    }
+    found.sort_by_key(|entry| entry.seq);
+    Ok(Some(found))
+}
+
+pub(super) fn read_history_targets(
+    conn: &Connection,
+    owner: &str,
+    channels: &[String],
+    (low, high): (i64, i64),
+    limit: usize,
+) -> rusqlite::Result<Vec<TargetRecord>> {
+    let mut channels: Vec<&String> = channels.iter().collect();
+    channels.sort();
+    channels.dedup();
+    let mut targets = Vec::new();
+    // One index search per channel: the last entry of the channel in `history_by_time`.
+    let mut latest = conn.prepare_cached("SELECT max(time_ms) FROM history WHERE target = ?1")?;
+    for channel in channels {
+        let last_ms: Option<i64> = latest.query_row([channel], |row| row.get(0))?;
+        if let Some(last_ms) = last_ms.filter(|last| (low..=high).contains(last)) {
+            targets.push(TargetRecord {
+                target: channel.clone(),
+                name: channel.clone(),
+                last_ms,
+            });
+        }
+    }
+    let private = conn
+        .prepare_cached(
+            "SELECT target, peer, last_ms FROM conversations \
+             WHERE owner = ?1 AND last_ms BETWEEN ?2 AND ?3",
+        )?
+        .query_map(params![owner, low, high], |row| {
+            Ok(TargetRecord {
+                target: row.get(0)?,
+                name: row.get(1)?,
+                last_ms: row.get(2)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    targets.extend(private);
+    Ok(finish_targets(targets, limit))
 }

@@ -1,8 +1,9 @@
 //! Applying one [`Write`]: the statements, and the checks that decide its [`Conflict`].
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::Conflict;
+use crate::history::{self, HistoryRecord, encode_params};
 use crate::record::{AccessLevel, ListEntryRecord, Write};
 
 fn exists(conn: &Connection, sql: &str, key: &str) -> rusqlite::Result<bool> {
@@ -62,8 +63,92 @@ fn upsert_access(
     Ok(())
 }
 
+/// Whether `write` must run in a savepoint of its own. The history writes need none: each is
+/// one statement that either applies whole or reports its conflict having changed nothing
+/// (`Append`), or cannot conflict at all (the others); a failure fails the whole transaction
+/// anyway. Skipping the savepoint matters for appends, which come by thousands per commit.
+pub(super) fn needs_savepoint(write: &Write) -> bool {
+    !matches!(
+        write,
+        Write::Append(_)
+            | Write::Converse { .. }
+            | Write::SetReadMarker { .. }
+            | Write::PruneHistory { .. }
+    )
+}
+
+/// Appends a history entry; `Exists` (and nothing written) if its msgid is taken.
+fn append(conn: &Connection, record: &HistoryRecord) -> rusqlite::Result<Result<(), Conflict>> {
+    debug_assert!(history::well_formed(record), "{record:?}");
+    let changed = conn
+        .prepare_cached(
+            "INSERT INTO history (target, msgid, time_ms, command, source, account, tags, params) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (msgid) DO NOTHING",
+        )?
+        .execute(params![
+            record.target,
+            record.msgid,
+            record.time_ms,
+            record.command,
+            record.source,
+            record.account,
+            record.tags,
+            encode_params(&record.params),
+        ])?;
+    Ok(if changed == 0 {
+        Err(Conflict::Exists)
+    } else {
+        Ok(())
+    })
+}
+
+/// Every target that has history, in byte order: one index search per target (a skip scan)
+/// rather than a walk over every entry.
+fn history_targets(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    conn.prepare_cached(
+        "WITH RECURSIVE t (target) AS ( \
+             SELECT min(target) FROM history \
+             UNION ALL \
+             SELECT (SELECT min(target) FROM history WHERE target > t.target) FROM t \
+             WHERE t.target IS NOT NULL \
+         ) SELECT target FROM t WHERE target IS NOT NULL",
+    )?
+    .query_map([], |row| row.get(0))?
+    .collect()
+}
+
+/// Removes a target's entries older than `before_ms` or not among its newest `keep_last`.
+fn prune_target(
+    conn: &Connection,
+    target: &str,
+    before_ms: Option<i64>,
+    keep_last: Option<u64>,
+) -> rusqlite::Result<()> {
+    if let Some(keep) = keep_last {
+        // The newest entry beyond the ones kept: it and every older one go.
+        let cutoff: Option<i64> = conn
+            .prepare_cached(
+                "SELECT seq FROM history WHERE target = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2",
+            )?
+            .query_row(
+                params![target, i64::try_from(keep).unwrap_or(i64::MAX)],
+                |row| row.get(0),
+            )
+            .optional()?;
+        if let Some(cutoff) = cutoff {
+            conn.prepare_cached("DELETE FROM history WHERE target = ?1 AND seq <= ?2")?
+                .execute(params![target, cutoff])?;
+        }
+    }
+    if let Some(before_ms) = before_ms {
+        conn.prepare_cached("DELETE FROM history WHERE target = ?1 AND time_ms < ?2")?
+            .execute(params![target, before_ms])?;
+    }
+    Ok(())
+}
+
 /// Applies one write. A `Conflict` may come after part of the write was done: the caller runs
-/// each write in a savepoint and rolls it back then.
+/// each write that [`needs_savepoint`] in a savepoint and rolls it back then.
 pub(super) fn apply_one(
     conn: &Connection,
     write: &Write,
@@ -122,11 +207,22 @@ pub(super) fn apply_one(
             conn.prepare_cached("UPDATE accounts SET verified = 1 WHERE key = ?1")?
                 .execute([account])?,
         ),
-        // Certificates, access entries and founded channels go by ON DELETE CASCADE.
-        Write::DropAccount { account } => found(
-            conn.prepare_cached("DELETE FROM accounts WHERE key = ?1")?
-                .execute([account])?,
-        ),
+        // Certificates, access entries and founded channels go by ON DELETE CASCADE;
+        // conversations and read markers (keyed by account, without a foreign key: a marker
+        // may be written for an account the store has not seen) by hand.
+        Write::DropAccount { account } => {
+            let changed = conn
+                .prepare_cached("DELETE FROM accounts WHERE key = ?1")?
+                .execute([account])?;
+            if changed == 0 {
+                return Ok(Err(Conflict::NotFound));
+            }
+            conn.prepare_cached("DELETE FROM conversations WHERE owner = ?1")?
+                .execute([account])?;
+            conn.prepare_cached("DELETE FROM read_markers WHERE account = ?1")?
+                .execute([account])?;
+            Ok(())
+        }
         Write::AddCert {
             account,
             fingerprint,
@@ -249,6 +345,50 @@ pub(super) fn apply_one(
                     .execute([channel, account])?,
                 ),
             }
+        }
+        Write::Append(record) => append(conn, record)?,
+        Write::Converse {
+            owner,
+            peer,
+            target,
+            time_ms,
+        } => {
+            conn.prepare_cached(
+                "INSERT INTO conversations (owner, target, peer, last_ms) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (owner, target) DO UPDATE SET peer = excluded.peer, \
+                 last_ms = max(last_ms, excluded.last_ms)",
+            )?
+            .execute(params![owner, target, peer, time_ms])?;
+            Ok(())
+        }
+        Write::SetReadMarker {
+            account,
+            target,
+            time_ms,
+        } => {
+            conn.prepare_cached(
+                "INSERT INTO read_markers (account, target, time_ms) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (account, target) DO UPDATE SET time_ms = excluded.time_ms \
+                 WHERE excluded.time_ms > time_ms",
+            )?
+            .execute(params![account, target, time_ms])?;
+            Ok(())
+        }
+        Write::PruneHistory {
+            target,
+            before_ms,
+            keep_last,
+        } => {
+            if before_ms.is_some() || keep_last.is_some() {
+                let targets = match target {
+                    Some(target) => vec![target.clone()],
+                    None => history_targets(conn)?,
+                };
+                for target in &targets {
+                    prune_target(conn, target, *before_ms, *keep_last)?;
+                }
+            }
+            Ok(())
         }
     })
 }

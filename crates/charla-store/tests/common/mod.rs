@@ -3,8 +3,8 @@
 #![allow(dead_code)] // each test file uses a different part of this module
 
 use charla_store::{
-    AccessLevel, AccessRecord, AccountRecord, ChannelRecord, ListEntryRecord, ScramRecord,
-    TopicRecord,
+    AccessLevel, AccessRecord, AccountRecord, ChannelRecord, HistoryRecord, ListEntryRecord,
+    ScramRecord, TopicRecord,
 };
 
 /// An account whose key is `name` folded to lowercase (as the server would fold ASCII names).
@@ -76,4 +76,20 @@ pub fn access(account: &str, level: AccessLevel) -> AccessRecord {
 /// A lowercase hex SHA-256-looking fingerprint made from a seed.
 pub fn fingerprint(seed: u8) -> String {
     format!("{seed:02x}").repeat(32)
+}
+
+/// A PRIVMSG to `target` with this msgid and time, from alice, whose text names the msgid. Its
+/// `seq` is 0, as a write gives it.
+pub fn message(target: &str, msgid: &str, time_ms: i64) -> HistoryRecord {
+    HistoryRecord {
+        seq: 0,
+        target: target.to_owned(),
+        msgid: msgid.to_owned(),
+        time_ms,
+        command: "PRIVMSG".to_owned(),
+        source: "alice!a@example.org".to_owned(),
+        account: Some("alice".to_owned()),
+        tags: String::new(),
+        params: vec![target.to_owned(), format!("message {msgid}")],
+    }
 }

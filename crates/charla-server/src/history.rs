@@ -1,0 +1,174 @@
+//! History on the server's side: what a message's entry holds, whose conversation it belongs
+//! to, and how a stored entry is replayed to a client.
+//!
+//! **Durable before delivered.** A channel or private message is appended to the store's write
+//! queue while the channel's lock is held (so the store's order is the order members see) and
+//! delivered only once its group commit is done (see `Channel::message` and
+//! `Channel::deliver_committed`). The sender's connection waits for that commit before it reads
+//! its next line: a sender cannot outrun the disk, and the queue of waiting messages is bounded
+//! by the number of senders. A write that fails is never delivered; its sender gets
+//! `FAIL <command> MESSAGE_ERROR`.
+//!
+//! Events (JOIN, PART, QUIT, KICK, NICK, TOPIC, MODE) are kept for `draft/event-playback`
+//! without holding anyone up: they are queued in the same order but nobody waits for them.
+//!
+//! Private conversations are keyed by their two parties: their accounts when logged in (a
+//! `~`-prefixed nick otherwise), folded and sorted, so either side finds the same key. Only a
+//! logged-in party may read one back.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use charla_proto::casemap::casefold;
+use charla_store::HistoryRecord;
+
+use crate::caps::{Cap, CapSet};
+use crate::outbound::{Line, Outgoing};
+use crate::timefmt;
+
+/// Unix milliseconds of `t` (0 before 1970).
+pub fn unix_ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The time `ms` Unix milliseconds stand for.
+pub fn from_unix_ms(ms: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
+/// Who a party of a private conversation is: its folded account, or `~` and its folded nick.
+pub fn identity(nick: &str, account: Option<&str>) -> String {
+    match account {
+        Some(account) => casefold(account).into_owned(),
+        None => format!("~{}", casefold(nick)),
+    }
+}
+
+/// The key of the private conversation between two parties (see [`identity`]): the same
+/// whichever side asks. A space never occurs in nicks or accounts, and channel keys start with
+/// `#` or `&`, so keys cannot meet.
+pub fn conversation_key(a: &str, b: &str) -> String {
+    if a <= b {
+        format!("{a} {b}")
+    } else {
+        format!("{b} {a}")
+    }
+}
+
+/// The entry of a relayed line: `out` carries its id, time and client tags.
+pub fn entry(
+    target: String,
+    out: &Outgoing,
+    command: &str,
+    source: &str,
+    account: Option<&str>,
+    params: Vec<String>,
+) -> HistoryRecord {
+    HistoryRecord {
+        seq: 0,
+        target,
+        msgid: out.msgid().unwrap_or_default().to_owned(),
+        time_ms: unix_ms(out.time()),
+        command: command.to_owned(),
+        source: source.to_owned(),
+        account: account.map(str::to_owned),
+        tags: out.client_tags().to_owned(),
+        params,
+    }
+}
+
+/// Whether an entry is a message (what CHATHISTORY always returns) rather than an event (only
+/// for `draft/event-playback` clients).
+pub fn is_message(command: &str) -> bool {
+    matches!(command, "PRIVMSG" | "NOTICE" | "TAGMSG")
+}
+
+/// `rec` as a line for a client with `caps`, inside batch `batch`: with its time and id, and
+/// its account and client tags as the client's capabilities allow. `None` for what the client
+/// cannot take (TAGMSG without `message-tags`, events without `draft/event-playback`).
+pub fn replay_line(rec: &HistoryRecord, caps: CapSet, batch: Option<&str>) -> Option<Line> {
+    let message_tags = caps.has(Cap::MessageTags);
+    if rec.command == "TAGMSG" && !message_tags {
+        return None;
+    }
+    if !is_message(&rec.command) && !caps.has(Cap::EventPlayback) {
+        return None;
+    }
+    let mut tags = format!("time={}", timefmt::iso8601(from_unix_ms(rec.time_ms)));
+    if let Some(batch) = batch {
+        tags.push_str(";batch=");
+        tags.push_str(batch);
+    }
+    if message_tags && !rec.msgid.is_empty() {
+        tags.push_str(";msgid=");
+        tags.push_str(&rec.msgid);
+    }
+    if let Some(account) = rec.account.as_deref().filter(|_| caps.has(Cap::AccountTag)) {
+        tags.push_str(";account=");
+        tags.push_str(&charla_proto::tags::escape(account));
+    }
+    if message_tags && !rec.tags.is_empty() {
+        tags.push(';');
+        tags.push_str(&rec.tags);
+    }
+    let mut line = charla_proto::LineBuilder::new();
+    line.source(&rec.source).command(&rec.command);
+    if let Some((last, middle)) = rec.params.split_last() {
+        for p in middle {
+            line.param(p);
+        }
+        line.trailing(last);
+    }
+    let body = line.finish();
+    let mut out = Vec::with_capacity(tags.len() + 2 + body.len());
+    out.push(b'@');
+    out.extend_from_slice(tags.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(&body);
+    Some(Line::new(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conversation_keys_are_the_same_from_both_sides() {
+        let a = identity("Ana", Some("Ana"));
+        let b = identity("Beto", None);
+        assert_eq!(a, "ana");
+        assert_eq!(b, "~beto");
+        assert_eq!(conversation_key(&a, &b), conversation_key(&b, &a));
+    }
+
+    #[test]
+    fn replayed_lines_carry_what_the_client_takes() {
+        let rec = HistoryRecord {
+            seq: 1,
+            target: "#a".to_owned(),
+            msgid: "01ABC".to_owned(),
+            time_ms: 1_700_000_000_123,
+            command: "PRIVMSG".to_owned(),
+            source: "ana!a@h".to_owned(),
+            account: Some("ana".to_owned()),
+            tags: "+draft/reply=x".to_owned(),
+            params: vec!["#a".to_owned(), "¿hola?".to_owned()],
+        };
+        let all = CapSet(Cap::MessageTags.bit() | Cap::AccountTag.bit());
+        let line = replay_line(&rec, all, Some("b1")).expect("a message");
+        assert_eq!(
+            String::from_utf8_lossy(&line),
+            "@time=2023-11-14T22:13:20.123Z;batch=b1;msgid=01ABC;account=ana;+draft/reply=x \
+             :ana!a@h PRIVMSG #a :¿hola?\r\n"
+        );
+        let plain = replay_line(&rec, CapSet::default(), None).expect("a message");
+        assert!(plain.starts_with(b"@time=2023-11-14T22:13:20.123Z :ana!a@h"));
+        let join = HistoryRecord {
+            command: "JOIN".to_owned(),
+            params: vec!["#a".to_owned()],
+            ..rec
+        };
+        assert!(replay_line(&join, all, None).is_none());
+        assert!(replay_line(&join, CapSet(Cap::EventPlayback.bit()), None).is_some());
+    }
+}
