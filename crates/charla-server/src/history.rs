@@ -16,24 +16,23 @@
 //! `~`-prefixed nick otherwise), folded and sorted, so either side finds the same key. Only a
 //! logged-in party may read one back.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
 use charla_proto::casemap::casefold;
 use charla_store::HistoryRecord;
 
 use crate::caps::{Cap, CapSet};
+use crate::config::Config;
 use crate::outbound::{Line, Outgoing};
 use crate::timefmt;
 
-/// Unix milliseconds of `t` (0 before 1970).
-pub fn unix_ms(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-/// The time `ms` Unix milliseconds stand for.
-pub fn from_unix_ms(ms: i64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+/// The most lines one CHATHISTORY request returns (ISUPPORT `CHATHISTORY`): the configured
+/// maximum, and never more than a client's send queue holds (a replayed line is at most about
+/// a kilobyte), so that an answer is never bigger than the asker can take.
+pub fn request_limit(config: &Config) -> usize {
+    config
+        .history
+        .max_request
+        .min(config.limits.sendq_bytes / 1024)
+        .max(1)
 }
 
 /// Who a party of a private conversation is: its folded account, or `~` and its folded nick.
@@ -68,7 +67,7 @@ pub fn entry(
         seq: 0,
         target,
         msgid: out.msgid().unwrap_or_default().to_owned(),
-        time_ms: unix_ms(out.time()),
+        time_ms: timefmt::unix_millis(out.time()),
         command: command.to_owned(),
         source: source.to_owned(),
         account: account.map(str::to_owned),
@@ -94,7 +93,10 @@ pub fn replay_line(rec: &HistoryRecord, caps: CapSet, batch: Option<&str>) -> Op
     if !is_message(&rec.command) && !caps.has(Cap::EventPlayback) {
         return None;
     }
-    let mut tags = format!("time={}", timefmt::iso8601(from_unix_ms(rec.time_ms)));
+    let mut tags = format!(
+        "time={}",
+        timefmt::iso8601(timefmt::from_unix_millis(rec.time_ms))
+    );
     if let Some(batch) = batch {
         tags.push_str(";batch=");
         tags.push_str(batch);

@@ -58,6 +58,10 @@ pub fn builder(config: &Config) -> IsupportBuilder {
         .set("USERLEN", USERLEN)
         .flag("UTF8ONLY")
         .flag("WHOX");
+    if config.history.enabled {
+        b.set("CHATHISTORY", crate::history::request_limit(config))
+            .set("MSGREFTYPES", "msgid,timestamp");
+    }
     b
 }
 

@@ -77,6 +77,55 @@ pub fn from_unix_millis(ms: i64) -> SystemTime {
     UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
 
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Unix milliseconds of a `server-time` stamp, `YYYY-MM-DDThh:mm:ss[.sss]Z` (as CHATHISTORY
+/// takes them); `None` for anything else.
+pub fn parse_iso8601(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    let num = |range: std::ops::Range<usize>| -> Option<u32> {
+        let digits = b.get(range)?;
+        if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(digits).ok()?.parse().ok()
+    };
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' {
+        return None;
+    }
+    if b[16] != b':' || *b.last()? != b'Z' {
+        return None;
+    }
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, min, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let millis = match &b[19..b.len() - 1] {
+        [] => 0,
+        [b'.', rest @ ..] if (1..=9).contains(&rest.len()) => {
+            let frac = num(20..b.len() - 1)?;
+            // Only the first three digits count.
+            let scale = 10u32.pow(u32::try_from(rest.len()).ok()?.saturating_sub(3));
+            let frac = frac / scale;
+            frac * 10u32.pow(3u32.saturating_sub(u32::try_from(rest.len()).ok()?))
+        }
+        _ => return None,
+    };
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60 {
+        return None;
+    }
+    let days = days_from_civil(i64::from(year), month, day);
+    let secs = days * 86_400 + i64::from(hour) * 3600 + i64::from(min) * 60 + i64::from(sec);
+    secs.checked_mul(1000)?.checked_add(i64::from(millis))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,5 +137,44 @@ mod tests {
         let t = UNIX_EPOCH + Duration::from_millis(1_709_210_096_789);
         assert_eq!(iso8601(t), "2024-02-29T12:34:56.789Z");
         assert_eq!(readable(t), "2024-02-29 12:34:56 UTC");
+    }
+
+    #[test]
+    fn parses_what_it_formats_and_nothing_else() {
+        for ms in [0, 1_709_210_096_789, 951_782_400_000, 4_102_444_799_999] {
+            let t = UNIX_EPOCH + Duration::from_millis(ms);
+            assert_eq!(
+                parse_iso8601(&iso8601(t)),
+                Some(ms as i64),
+                "{}",
+                iso8601(t)
+            );
+        }
+        assert_eq!(
+            parse_iso8601("2024-02-29T12:34:56Z"),
+            Some(1_709_210_096_000)
+        );
+        assert_eq!(
+            parse_iso8601("2024-02-29T12:34:56.7Z"),
+            Some(1_709_210_096_700)
+        );
+        assert_eq!(
+            parse_iso8601("2024-02-29T12:34:56.789123Z"),
+            Some(1_709_210_096_789)
+        );
+        for bad in [
+            "",
+            "2024-02-29",
+            "2024-02-29T12:34:56.789",
+            "2024-13-01T00:00:00.000Z",
+            "2024-02-29T24:00:00.000Z",
+            "2024-02-29T12:34:56.Z",
+            "2024-02-29T12:34:5x.000Z",
+            "+024-02-29T12:34:56.000Z",
+            "2024-02-29T12:34:56.000ZZ",
+            "2024-02-29T12:34:56.000Zñ",
+        ] {
+            assert_eq!(parse_iso8601(bad), None, "{bad}");
+        }
     }
 }

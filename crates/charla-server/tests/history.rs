@@ -150,3 +150,195 @@ async fn labels_are_ignored_without_the_capability() {
     let pong = a.expect_command("PONG").await;
     assert!(pong.tags.is_empty(), "{pong}");
 }
+
+const HISTORY_CAPS: &str = "batch server-time message-tags draft/chathistory";
+
+/// Sends `n` messages `<prefix> 0` … to `target` from `c`, then syncs.
+async fn say(c: &mut TestClient, target: &str, prefix: &str, n: usize) {
+    for i in 0..n {
+        c.send(&format!("PRIVMSG {target} :{prefix} {i}")).await;
+    }
+    c.sync().await;
+}
+
+/// Sends a CHATHISTORY request and returns the texts in its batch, checking its form.
+async fn history(c: &mut TestClient, request: &str) -> Vec<OwnedMessage> {
+    c.send(&format!("CHATHISTORY {request}")).await;
+    let (open, inside) = read_batch(c).await;
+    assert_eq!(open.param(1), Some("chathistory"), "{open}");
+    for m in &inside {
+        assert!(m.tag("time").is_some(), "{m}");
+        assert!(m.tag("msgid").is_some(), "{m}");
+    }
+    inside
+}
+
+fn texts(lines: &[OwnedMessage]) -> Vec<String> {
+    lines
+        .iter()
+        .map(|m| m.param(1).unwrap_or("").to_owned())
+        .collect()
+}
+
+fn numbered(prefix: &str, range: std::ops::Range<usize>) -> Vec<String> {
+    range.map(|i| format!("{prefix} {i}")).collect()
+}
+
+#[tokio::test]
+async fn chathistory_answers_every_subcommand_by_msgid_and_by_time() {
+    let server = TestServer::start().await;
+    let mut ana = server.client("ana").await;
+    let mut beto = with_caps(&server, "beto", HISTORY_CAPS).await;
+    join(&mut ana, "#h").await;
+    join(&mut beto, "#h").await;
+    say(&mut ana, "#h", "¿Qué tal, ñandú?", 10).await;
+    for _ in 0..10 {
+        beto.expect_command("PRIVMSG").await;
+    }
+    let all = history(&mut beto, "LATEST #h * 100").await;
+    assert_eq!(texts(&all), numbered("¿Qué tal, ñandú?", 0..10));
+    assert_eq!(all[0].source_nick(), Some("ana"));
+    let id = |i: usize| all[i].tag("msgid").expect("msgid").to_owned();
+    let p = "¿Qué tal, ñandú?";
+
+    let latest = history(&mut beto, "LATEST #h * 3").await;
+    assert_eq!(texts(&latest), numbered(p, 7..10));
+    let after_anchor = history(&mut beto, &format!("LATEST #h msgid={} 100", id(7))).await;
+    assert_eq!(texts(&after_anchor), numbered(p, 8..10));
+    let before = history(&mut beto, &format!("BEFORE #h msgid={} 3", id(6))).await;
+    assert_eq!(texts(&before), numbered(p, 3..6));
+    let after = history(&mut beto, &format!("AFTER #h msgid={} 2", id(3))).await;
+    assert_eq!(texts(&after), numbered(p, 4..6));
+    let around = history(&mut beto, &format!("AROUND #h msgid={} 4", id(5))).await;
+    assert_eq!(texts(&around), numbered(p, 3..7));
+    let between = history(
+        &mut beto,
+        &format!("BETWEEN #h msgid={} msgid={} 100", id(1), id(6)),
+    )
+    .await;
+    assert_eq!(texts(&between), numbered(p, 2..6));
+    let backwards = history(
+        &mut beto,
+        &format!("BETWEEN #h msgid={} msgid={} 2", id(6), id(1)),
+    )
+    .await;
+    assert_eq!(texts(&backwards), numbered(p, 4..6));
+    // By time: the whole range, from either end.
+    let early = "timestamp=2000-01-01T00:00:00.000Z";
+    let late = "timestamp=2999-01-01T00:00:00.000Z";
+    let first = history(&mut beto, &format!("AFTER #h {early} 2")).await;
+    assert_eq!(texts(&first), numbered(p, 0..2));
+    let last = history(&mut beto, &format!("BEFORE #h {late} 2")).await;
+    assert_eq!(texts(&last), numbered(p, 8..10));
+    let span = history(&mut beto, &format!("BETWEEN #h {early} {late} 100")).await;
+    assert_eq!(span.len(), 10);
+    // The target as the asker wrote it, in any case.
+    beto.send("CHATHISTORY LATEST #H * 1").await;
+    let (open, inside) = read_batch(&mut beto).await;
+    assert_eq!(open.param(2), Some("#H"));
+    assert_eq!(texts(&inside), numbered(p, 9..10));
+    // A message id that is not in this channel: nothing.
+    let none = history(&mut beto, "LATEST #h msgid=00000000000000000000000000 5").await;
+    assert_eq!(none.len(), 0);
+}
+
+#[tokio::test]
+async fn chathistory_says_what_is_wrong_with_a_request() {
+    let server = TestServer::start().await;
+    let mut ana = with_caps(&server, "ana", HISTORY_CAPS).await;
+    let mut beto = server.client("beto").await;
+    join(&mut ana, "#h").await;
+    join(&mut beto, "#secreto").await;
+    let cases = [
+        ("LATEST #h * 0", "INVALID_PARAMS"),
+        ("LATEST #h * muchos", "INVALID_PARAMS"),
+        ("LATEST #h msgid=hola 5", "INVALID_PARAMS"),
+        ("BEFORE #h timestamp=ayer 5", "INVALID_PARAMS"),
+        ("BEFORE #h * 5", "INVALID_PARAMS"),
+        ("BETWEEN #h * * 5", "INVALID_PARAMS"),
+        ("OLVIDAR #h * 5", "INVALID_PARAMS"),
+        ("TARGETS * * 5", "INVALID_PARAMS"),
+        // Not a member: no history, and no sign of whether the channel exists.
+        ("LATEST #secreto * 5", "INVALID_TARGET"),
+        ("LATEST #nada * 5", "INVALID_TARGET"),
+        // A private conversation needs an account.
+        ("LATEST beto * 5", "INVALID_TARGET"),
+    ];
+    for (request, code) in cases {
+        ana.send(&format!("CHATHISTORY {request}")).await;
+        let fail = ana.expect_command("FAIL").await;
+        assert_eq!(fail.param(0), Some("CHATHISTORY"), "{request}: {fail}");
+        assert_eq!(fail.param(1), Some(code), "{request}: {fail}");
+    }
+    // The limit is advertised and a bigger request gets at most that many.
+    ana.send("VERSION").await;
+    let isupport = ana
+        .expect(&"CHATHISTORY in 005", |m| {
+            m.command == "005" && m.params.iter().any(|p| p.starts_with("CHATHISTORY="))
+        })
+        .await;
+    assert!(
+        isupport
+            .params
+            .iter()
+            .any(|p| p == "MSGREFTYPES=msgid,timestamp")
+    );
+    let max: usize = isupport
+        .params
+        .iter()
+        .find_map(|p| p.strip_prefix("CHATHISTORY="))
+        .and_then(|n| n.parse().ok())
+        .expect("a number");
+    say(&mut ana, "#h", "línea", max + 5).await;
+    let got = history(&mut ana, "LATEST #h * 100000").await;
+    assert_eq!(got.len(), max);
+}
+
+#[tokio::test]
+async fn a_newcomer_reads_an_unregistered_channel_from_when_they_joined() {
+    let server = TestServer::start().await;
+    let mut ana = server.client("ana").await;
+    join(&mut ana, "#c").await;
+    say(&mut ana, "#c", "antes", 3).await;
+    // Members' times are in milliseconds: make sure the join comes later than the last line.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let mut beto = with_caps(&server, "beto", HISTORY_CAPS).await;
+    join(&mut beto, "#c").await;
+    say(&mut ana, "#c", "después", 2).await;
+    beto.expect_command("PRIVMSG").await;
+    beto.expect_command("PRIVMSG").await;
+    let got = history(&mut beto, "LATEST #c * 50").await;
+    assert_eq!(texts(&got), numbered("después", 0..2));
+
+    let mut config = TestServer::test_config();
+    config.history.before_join = charla_server::config::BeforeJoin::Always;
+    let open = TestServer::start_with(config).await;
+    let mut ana = open.client("ana").await;
+    join(&mut ana, "#c").await;
+    say(&mut ana, "#c", "antes", 3).await;
+    let mut beto = with_caps(&open, "beto", HISTORY_CAPS).await;
+    join(&mut beto, "#c").await;
+    let got = history(&mut beto, "LATEST #c * 50").await;
+    assert_eq!(texts(&got), numbered("antes", 0..3));
+}
+
+#[tokio::test]
+async fn messages_without_history_are_relayed_as_before() {
+    let mut config = TestServer::test_config();
+    config.history.enabled = false;
+    let server = TestServer::start_with(config).await;
+    let mut ana = with_caps(&server, "ana", "batch").await;
+    let mut beto = server.client("beto").await;
+    join(&mut ana, "#c").await;
+    join(&mut beto, "#c").await;
+    ana.send("CAP REQ draft/chathistory").await;
+    let nak = ana.expect_command("CAP").await;
+    assert_eq!(nak.param(1), Some("NAK"), "not offered: {nak}");
+    say(&mut ana, "#c", "hola", 3).await;
+    for _ in 0..3 {
+        beto.expect_command("PRIVMSG").await;
+    }
+    ana.send("CHATHISTORY LATEST #c * 5").await;
+    let fail = ana.expect_command("FAIL").await;
+    assert_eq!(fail.param(1), Some("MESSAGE_ERROR"));
+}

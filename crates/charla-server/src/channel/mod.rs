@@ -36,6 +36,8 @@ pub struct Member {
     pub op: bool,
     /// Voice (`+v`, prefix `+`).
     pub voice: bool,
+    /// When it joined (Unix milliseconds): where its view of the history may start.
+    pub joined_ms: i64,
 }
 
 impl Member {
@@ -360,6 +362,7 @@ impl Channel {
             client: client.clone(),
             op,
             voice,
+            joined_ms: crate::timefmt::unix_millis(SystemTime::now()),
         });
         client.info.write().channels.push(self.clone());
         deliver::to_members(&st.members, join, actor, |_| true);

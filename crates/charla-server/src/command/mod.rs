@@ -10,6 +10,7 @@
 
 pub mod away;
 pub mod cap;
+pub mod chathistory;
 pub mod info;
 pub mod invite;
 pub mod join;

@@ -20,8 +20,8 @@ use charla_proto::message::{Tag, parse_tags};
 
 use crate::account::{sasl, services};
 use crate::command::{
-    Flow, away, cap, info, invite, join, kick, list, mode, names, nick, oper, part, ping, privmsg,
-    register, registration, setname, topic, userhost, who, whois,
+    Flow, away, cap, chathistory, info, invite, join, kick, list, mode, names, nick, oper, part,
+    ping, privmsg, register, registration, setname, topic, userhost, who, whois,
 };
 use crate::session::Session;
 
@@ -200,6 +200,13 @@ pub static TABLE: &[Command] = &[
     sync!("AWAY", 0, away::away),
     sync!("CAP", 1, cap::cap, pre = true, cost = 0),
     wait!("CHANSERV", 1, services::cs, pre = false, cost = 1),
+    wait!(
+        "CHATHISTORY",
+        1,
+        chathistory::chathistory,
+        pre = false,
+        cost = 2
+    ),
     wait!("CS", 1, services::cs, pre = false, cost = 1),
     sync!("GLOBAL", 1, oper::global),
     sync!("INFO", 0, info::info),
