@@ -131,8 +131,25 @@ impl Server {
         if config.listeners.is_empty() {
             return Err(StartError::NoListeners);
         }
-        let motd = config.motd_lines()?;
         let store = open_store(&config).await?;
+        Self::start_on(config, store).await
+    }
+
+    /// Like [`start`](Self::start), keeping accounts, channels and history in `store` instead
+    /// of the one `[store]` configures: for an application with a store of its own.
+    pub async fn start_with_store(
+        config: Config,
+        store: Arc<dyn Store>,
+    ) -> Result<ServerHandle, StartError> {
+        config.validate()?;
+        if config.listeners.is_empty() {
+            return Err(StartError::NoListeners);
+        }
+        Self::start_on(config, StoreHandle::new(store)?).await
+    }
+
+    async fn start_on(config: Config, store: StoreHandle) -> Result<ServerHandle, StartError> {
+        let motd = config.motd_lines()?;
         let registered = store.channels().await?;
         // The certificate only matters (and is only generated) when a listener uses TLS.
         let tls = if config.listeners.iter().any(|l| l.tls) {

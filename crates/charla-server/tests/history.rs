@@ -342,3 +342,172 @@ async fn messages_without_history_are_relayed_as_before() {
     let fail = ana.expect_command("FAIL").await;
     assert_eq!(fail.param(1), Some("MESSAGE_ERROR"));
 }
+
+/// A real SQLite store whose disk can be made "full": every write fails while it is.
+struct FillableDisk {
+    inner: charla_store::SqliteStore,
+    full: std::sync::atomic::AtomicBool,
+}
+
+mod fillable {
+    use super::FillableDisk;
+    use charla_store::*;
+    use std::path::Path;
+    use std::sync::atomic::Ordering;
+
+    impl Store for FillableDisk {
+        fn account(&self, key: &str) -> Result<Option<AccountRecord>, StoreError> {
+            self.inner.account(key)
+        }
+        fn account_by_cert(&self, fp: &str) -> Result<Option<AccountRecord>, StoreError> {
+            self.inner.account_by_cert(fp)
+        }
+        fn certs(&self, account: &str) -> Result<Vec<String>, StoreError> {
+            self.inner.certs(account)
+        }
+        fn account_count(&self) -> Result<u64, StoreError> {
+            self.inner.account_count()
+        }
+        fn channel(&self, key: &str) -> Result<Option<ChannelRecord>, StoreError> {
+            self.inner.channel(key)
+        }
+        fn channels(&self) -> Result<Vec<ChannelRecord>, StoreError> {
+            self.inner.channels()
+        }
+        fn channels_of(&self, founder: &str) -> Result<Vec<String>, StoreError> {
+            self.inner.channels_of(founder)
+        }
+        fn apply(&self, writes: &[Write]) -> Result<Vec<Result<(), Conflict>>, StoreError> {
+            if self.full.load(Ordering::SeqCst) {
+                return Err(StoreError::Full("the test filled the disk".to_owned()));
+            }
+            self.inner.apply(writes)
+        }
+        fn backup(&self, dest: &Path) -> Result<(), StoreError> {
+            self.inner.backup(dest)
+        }
+        fn history(
+            &self,
+            target: &str,
+            query: &HistoryQuery,
+            limit: usize,
+        ) -> Result<Option<Vec<HistoryRecord>>, StoreError> {
+            self.inner.history(target, query, limit)
+        }
+        fn history_targets(
+            &self,
+            owner: &str,
+            channels: &[String],
+            from_ms: i64,
+            to_ms: i64,
+            limit: usize,
+        ) -> Result<Vec<TargetRecord>, StoreError> {
+            self.inner
+                .history_targets(owner, channels, from_ms, to_ms, limit)
+        }
+        fn read_marker(&self, account: &str, target: &str) -> Result<Option<i64>, StoreError> {
+            self.inner.read_marker(account, target)
+        }
+        fn history_count(&self) -> Result<u64, StoreError> {
+            self.inner.history_count()
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_store_that_cannot_write_refuses_messages_instead_of_losing_them() {
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().expect("dir");
+    let disk = Arc::new(FillableDisk {
+        inner: charla_store::SqliteStore::open(&dir.path().join("charla.db")).expect("open"),
+        full: false.into(),
+    });
+    let handle = charla_server::Server::start_with_store(TestServer::test_config(), disk.clone())
+        .await
+        .expect("starts");
+    let server = TestServer {
+        addr: handle.local_addrs()[0],
+        handle,
+    };
+    let mut ana = with_caps(&server, "ana", HISTORY_CAPS).await;
+    let mut beto = server.client("beto").await;
+    join(&mut ana, "#c").await;
+    join(&mut beto, "#c").await;
+    ana.send("PRIVMSG #c :uno").await;
+    beto.expect_command("PRIVMSG").await;
+
+    disk.full.store(true, Ordering::SeqCst);
+    ana.send("PRIVMSG #c :dos").await;
+    let fail = ana.expect_command("FAIL").await;
+    assert_eq!(fail.param(0), Some("PRIVMSG"), "{fail}");
+    assert_eq!(fail.param(1), Some("MESSAGE_ERROR"));
+    assert_eq!(fail.param(2), Some("#c"));
+    ana.send("PRIVMSG beto :¿me oyes?").await;
+    let fail = ana.expect_command("FAIL").await;
+    assert_eq!(fail.param(2), Some("beto"), "{fail}");
+    beto.expect_nothing().await;
+
+    disk.full.store(false, Ordering::SeqCst);
+    ana.send("PRIVMSG #c :tres").await;
+    let got = beto.expect_command("PRIVMSG").await;
+    assert_eq!(got.param(1), Some("tres"));
+    let kept = history(&mut ana, "LATEST #c * 10").await;
+    assert_eq!(texts(&kept), ["uno", "tres"]);
+}
+
+const PASSWORD: &str = "contraseña-segura";
+
+/// A client with the history caps that registered the account `nick` (and is logged in).
+async fn with_account(server: &TestServer, nick: &str) -> TestClient {
+    let mut c = with_caps(server, nick, HISTORY_CAPS).await;
+    c.send(&format!("REGISTER * * :{PASSWORD}")).await;
+    let ok = c.expect_command("REGISTER").await;
+    assert_eq!(ok.param(0), Some("SUCCESS"), "{ok}");
+    c.expect_numeric(RPL_LOGGEDIN).await;
+    c
+}
+
+#[tokio::test]
+async fn a_private_conversation_is_kept_for_both_accounts_and_no_one_else() {
+    let server = TestServer::start().await;
+    let mut ana = with_account(&server, "ana").await;
+    let mut beto = with_account(&server, "beto").await;
+    let mut carla = with_account(&server, "carla").await;
+    let mut dave = with_caps(&server, "dave", HISTORY_CAPS).await;
+    join(&mut ana, "#c").await;
+    say(&mut ana, "#c", "en el canal", 1).await;
+    say(&mut ana, "beto", "hola beto", 2).await;
+    say(&mut beto, "ana", "hola ana", 1).await;
+    say(&mut dave, "ana", "soy dave", 1).await;
+
+    let mine = history(&mut ana, "LATEST beto * 10").await;
+    assert_eq!(texts(&mine), ["hola beto 0", "hola beto 1", "hola ana 0"]);
+    let theirs = history(&mut beto, "LATEST ANA * 10").await;
+    assert_eq!(
+        theirs.iter().map(|m| m.tag("msgid")).collect::<Vec<_>>(),
+        mine.iter().map(|m| m.tag("msgid")).collect::<Vec<_>>(),
+        "both parties read the same conversation"
+    );
+    // Someone else asking about ana reads their own conversation with her: empty.
+    assert!(history(&mut carla, "LATEST ana * 10").await.is_empty());
+    // Without an account, nothing comes back; the account holder reads it.
+    dave.send("CHATHISTORY LATEST ana * 10").await;
+    let fail = dave.expect_command("FAIL").await;
+    assert_eq!(fail.param(1), Some("INVALID_TARGET"));
+    let with_dave = history(&mut ana, "LATEST dave * 10").await;
+    assert_eq!(texts(&with_dave), ["soy dave 0"]);
+
+    // TARGETS: the channel and both conversations, oldest activity first.
+    ana.send("CHATHISTORY TARGETS timestamp=2000-01-01T00:00:00.000Z timestamp=2999-01-01T00:00:00.000Z 10")
+        .await;
+    let (open, inside) = read_batch(&mut ana).await;
+    assert_eq!(open.param(1), Some("draft/chathistory-targets"));
+    let names: Vec<_> = inside.iter().map(|m| m.param(1).unwrap_or("")).collect();
+    assert_eq!(names, ["#c", "beto", "dave"], "{inside:?}");
+    assert!(
+        inside
+            .iter()
+            .all(|m| m.command == "CHATHISTORY" && m.param(0) == Some("TARGETS"))
+    );
+}
