@@ -53,11 +53,14 @@ pub enum Cap {
     /// `draft/event-playback`: history holds joins, parts, quits, kicks, nick and topic
     /// changes too (<https://ircv3.net/specs/extensions/chathistory>).
     EventPlayback,
+    /// `draft/read-marker`: MARKREAD keeps where an account has read each conversation up to,
+    /// for all its clients (<https://ircv3.net/specs/extensions/read-marker>).
+    ReadMarker,
 }
 
 impl Cap {
     /// Every capability, in the order CAP LS lists them.
-    pub const ALL: [Cap; 19] = [
+    pub const ALL: [Cap; 20] = [
         Cap::CapNotify,
         Cap::MultiPrefix,
         Cap::ServerTime,
@@ -77,6 +80,7 @@ impl Cap {
         Cap::LabeledResponse,
         Cap::ChatHistory,
         Cap::EventPlayback,
+        Cap::ReadMarker,
     ];
 
     /// The name on the wire.
@@ -101,6 +105,7 @@ impl Cap {
             Cap::LabeledResponse => "labeled-response",
             Cap::ChatHistory => "draft/chathistory",
             Cap::EventPlayback => "draft/event-playback",
+            Cap::ReadMarker => "draft/read-marker",
         }
     }
 
@@ -122,7 +127,7 @@ pub const SASL_MECHANISMS: &str = "SCRAM-SHA-256,PLAIN,EXTERNAL";
 pub fn offered(config: &Config, cap: Cap) -> bool {
     match cap {
         Cap::AccountRegistration => config.accounts.registration != Registration::Closed,
-        Cap::ChatHistory | Cap::EventPlayback => config.history.enabled,
+        Cap::ChatHistory | Cap::EventPlayback | Cap::ReadMarker => config.history.enabled,
         _ => true,
     }
 }

@@ -511,3 +511,69 @@ async fn a_private_conversation_is_kept_for_both_accounts_and_no_one_else() {
             .all(|m| m.command == "CHATHISTORY" && m.param(0) == Some("TARGETS"))
     );
 }
+
+/// A second client logged into `account` with SASL PLAIN, as `nick`, with `caps` too.
+async fn second_device(server: &TestServer, nick: &str, account: &str, caps: &str) -> TestClient {
+    use charla_proto::sasl::{encode_chunks, plain_encode};
+    let mut c = server.connect().await;
+    c.send("CAP LS 302").await;
+    c.expect_command("CAP").await;
+    c.send(&format!("CAP REQ :sasl {caps}")).await;
+    let ack = c.expect_command("CAP").await;
+    assert_eq!(ack.param(1), Some("ACK"), "{ack}");
+    c.send(&format!("NICK {nick}")).await;
+    c.send(&format!("USER {nick} 0 * :{nick}")).await;
+    c.send("AUTHENTICATE PLAIN").await;
+    c.expect_command("AUTHENTICATE").await;
+    for chunk in encode_chunks(&plain_encode("", account, PASSWORD)) {
+        c.send(&format!("AUTHENTICATE {chunk}")).await;
+    }
+    c.expect_numeric(RPL_SASLSUCCESS).await;
+    c.send("CAP END").await;
+    c.expect_numeric(RPL_WELCOME).await;
+    c
+}
+
+#[tokio::test]
+async fn read_markers_follow_an_account_across_its_clients() {
+    let server = TestServer::start().await;
+    let caps = "batch server-time message-tags draft/chathistory draft/read-marker";
+    let mut ana = with_caps(&server, "ana", caps).await;
+    ana.send(&format!("REGISTER * * :{PASSWORD}")).await;
+    ana.expect_numeric(RPL_LOGGEDIN).await;
+    ana.send("JOIN #c").await;
+    let first = ana.expect_command("MARKREAD").await;
+    assert_eq!(first.params, ["#c", "*"], "no marker yet");
+    let mut phone = second_device(&server, "ana_movil", "ana", caps).await;
+
+    let when = "timestamp=2026-11-30T10:00:00.000Z";
+    ana.send(&format!("MARKREAD #c {when}")).await;
+    let mine = ana.expect_command("MARKREAD").await;
+    assert_eq!(mine.params, ["#c", when]);
+    let synced = phone.expect_command("MARKREAD").await;
+    assert_eq!(
+        synced.params,
+        ["#c", when],
+        "the other device learns it at once"
+    );
+    // Never backwards: an older time is answered with the marker kept.
+    ana.send("MARKREAD #c timestamp=2020-01-01T00:00:00.000Z")
+        .await;
+    let kept = ana.expect_command("MARKREAD").await;
+    assert_eq!(kept.params, ["#c", when]);
+    // Asking, and joining, give it too.
+    phone.send("MARKREAD #C").await;
+    assert_eq!(phone.expect_command("MARKREAD").await.params, ["#C", when]);
+    phone.send("JOIN #c").await;
+    phone.expect_command("JOIN").await;
+    assert_eq!(phone.expect_command("MARKREAD").await.params, ["#c", when]);
+
+    ana.send("MARKREAD #c timestamp=ayer").await;
+    let bad = ana.expect_command("FAIL").await;
+    assert_eq!(bad.param(1), Some("INVALID_PARAMS"), "{bad}");
+    let mut dave = with_caps(&server, "dave", caps).await;
+    dave.send("MARKREAD #c").await;
+    let fail = dave.expect_command("FAIL").await;
+    assert_eq!(fail.param(0), Some("MARKREAD"));
+    assert_eq!(fail.param(1), Some("ACCOUNT_REQUIRED"));
+}

@@ -95,25 +95,30 @@ fn access(s: &Session, target: &str) -> Option<Access> {
             since,
         });
     }
+    Some(Access {
+        key: conversation(s, target)?,
+        since: None,
+    })
+}
+
+/// The key of the asker's private conversation with `nick`, if the asker is logged in (only an
+/// account can come back for a conversation). The other party is whoever holds the nick now,
+/// or else the account of that name.
+pub fn conversation(s: &Session, nick: &str) -> Option<String> {
     let (my_nick, my_account) = {
         let info = s.client.info.read();
         (info.nick.clone(), info.account.clone())
     };
-    // Only an account can come back for a conversation.
     let my_account = my_account?;
-    // The other party: whoever holds the nick now, or else the account of that name.
-    let them = match s.state.find_nick(target) {
+    let them = match s.state.find_nick(nick) {
         Some(c) => {
             let info = c.info.read();
             history::identity(&info.nick, info.account.as_deref())
         }
-        None => casefold(target).into_owned(),
+        None => casefold(nick).into_owned(),
     };
     let me = history::identity(&my_nick, Some(&my_account));
-    Some(Access {
-        key: history::conversation_key(&me, &them),
-        since: None,
-    })
+    Some(history::conversation_key(&me, &them))
 }
 
 /// LATEST, BEFORE, AFTER, AROUND, BETWEEN.

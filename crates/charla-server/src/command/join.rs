@@ -16,7 +16,7 @@ use charla_proto::validate::{ChannelError, check_channel};
 use crate::caps::Cap;
 use crate::channel::{JoinError, JoinRefused, Joiner};
 use crate::command::table::Args;
-use crate::command::{Flow, names, part, split_list, topic};
+use crate::command::{Flow, markread, names, part, split_list, topic};
 use crate::deliver::Payload;
 use crate::event::ServerEvent;
 use crate::session::Session;
@@ -38,26 +38,31 @@ pub fn join(s: &mut Session, p: Args<'_, 1>) -> Flow {
         return Flow::Continue;
     }
     let mut keys = p.get(1).map(|k| k.split(',')).into_iter().flatten();
+    let mut joined = Vec::new();
     for name in split_list(p.req[0]) {
         let key = keys.next().filter(|k| !k.is_empty());
-        join_one(s, name, key);
+        if join_one(s, name, key) {
+            joined.push(name.to_owned());
+        }
     }
-    Flow::Continue
+    // draft/read-marker: where the account has read each channel up to.
+    markread::after_join(s, joined).unwrap_or(Flow::Continue)
 }
 
-fn join_one(s: &mut Session, name: &str, key: Option<&str>) {
+/// Joins one channel; returns whether it did.
+fn join_one(s: &mut Session, name: &str, key: Option<&str>) -> bool {
     match check_channel(name) {
         Ok(()) => {}
         Err(ChannelError::NoPrefix) => {
             s.num(ERR_NOSUCHCHANNEL).p(name).t("No such channel").send();
-            return;
+            return false;
         }
         Err(why) => {
             s.num(ERR_BADCHANNAME)
                 .p(name)
                 .t(&format!("Illegal channel name: {why}"))
                 .send();
-            return;
+            return false;
         }
     }
     let (in_count, source, nick, realname, account) = {
@@ -75,7 +80,7 @@ fn join_one(s: &mut Session, name: &str, key: Option<&str>) {
             .p(name)
             .t("You have joined too many channels")
             .send();
-        return;
+        return false;
     }
     let services_source = crate::account::services::source(&s.state, "ChanServ");
     // A channel emptied and removed between the lookup and the lock is "dead": look again.
@@ -87,7 +92,7 @@ fn join_one(s: &mut Session, name: &str, key: Option<&str>) {
                     .p(name)
                     .t(&look_alike.to_string())
                     .send();
-                return;
+                return false;
             }
         };
         let mut plain = LineBuilder::new();
@@ -117,7 +122,7 @@ fn join_one(s: &mut Session, name: &str, key: Option<&str>) {
         match ch.join(&joiner, &join, away.as_ref(), Some(s.actor())) {
             Ok(()) => {}
             Err(JoinError::Dead) => continue,
-            Err(JoinError::AlreadyMember) => return,
+            Err(JoinError::AlreadyMember) => return false,
             Err(JoinError::Refused(r)) => {
                 let (num, text) = match r {
                     JoinRefused::Key => (ERR_BADCHANNELKEY, "Cannot join channel (+k)"),
@@ -126,7 +131,7 @@ fn join_one(s: &mut Session, name: &str, key: Option<&str>) {
                     JoinRefused::Banned => (ERR_BANNEDFROMCHAN, "Cannot join channel (+b)"),
                 };
                 s.num(num).p(&ch.name).t(text).send();
-                return;
+                return false;
             }
         }
         topic::send_topic(s, &ch, false);
@@ -135,6 +140,7 @@ fn join_one(s: &mut Session, name: &str, key: Option<&str>) {
             nick,
             channel: ch.name.clone(),
         });
-        return;
+        return true;
     }
+    false
 }

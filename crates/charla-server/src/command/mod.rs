@@ -16,6 +16,7 @@ pub mod invite;
 pub mod join;
 pub mod kick;
 pub mod list;
+pub mod markread;
 pub mod mode;
 pub mod names;
 pub mod nick;

@@ -20,8 +20,8 @@ use charla_proto::message::{Tag, parse_tags};
 
 use crate::account::{sasl, services};
 use crate::command::{
-    Flow, away, cap, chathistory, info, invite, join, kick, list, mode, names, nick, oper, part,
-    ping, privmsg, register, registration, setname, topic, userhost, who, whois,
+    Flow, away, cap, chathistory, info, invite, join, kick, list, markread, mode, names, nick,
+    oper, part, ping, privmsg, register, registration, setname, topic, userhost, who, whois,
 };
 use crate::session::Session;
 
@@ -217,6 +217,7 @@ pub static TABLE: &[Command] = &[
     sync!("KILL", 1, oper::kill),
     sync!("LIST", 0, list::list, pre = false, cost = 4),
     sync!("LUSERS", 0, info::lusers),
+    wait!("MARKREAD", 1, markread::markread, pre = false, cost = 1),
     sync!("MODE", 1, mode::mode),
     sync!("MOTD", 0, info::motd),
     sync!("NAMES", 0, names::names, pre = false, cost = 1),
