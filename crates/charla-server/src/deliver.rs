@@ -27,6 +27,7 @@ use std::collections::HashSet;
 use crate::caps::{Cap, CapSet};
 use crate::channel::{Channel, Member};
 use crate::client::{Client, ConnectionId};
+use crate::history::Event;
 use crate::outbound::{Line, Outgoing};
 use crate::sendq::SendQueue;
 use crate::state::State;
@@ -347,6 +348,19 @@ pub fn to_peers(
     actor: Option<Actor<'_>>,
     keep: impl Fn(&Client) -> bool,
 ) {
+    to_peers_recorded(client, payload, None, include_self, actor, keep);
+}
+
+/// [`to_peers`], keeping `event` in the history of each of the client's channels (a NICK
+/// change).
+pub fn to_peers_recorded(
+    client: &Client,
+    payload: &Payload,
+    event: Option<&Event<'_>>,
+    include_self: bool,
+    actor: Option<Actor<'_>>,
+    keep: impl Fn(&Client) -> bool,
+) {
     let channels = client.info.read().channels.clone();
     let mut seen: HashSet<ConnectionId> = HashSet::new();
     seen.insert(client.id);
@@ -354,7 +368,7 @@ pub fn to_peers(
         push(client, payload, actor);
     }
     for ch in channels {
-        ch.fan_out(payload, actor, |m| {
+        ch.fan_out(payload, event, actor, |m| {
             seen.insert(m.client.id) && keep(&m.client)
         });
     }
@@ -362,11 +376,16 @@ pub fn to_peers(
 
 /// Tells every client sharing a channel with `client` (once each) that it left, and takes it
 /// out of all its channels: QUIT, whatever ended the session.
-pub fn to_peers_leaving(client: &Client, channels: &[std::sync::Arc<Channel>], payload: &Payload) {
+pub fn to_peers_leaving(
+    client: &Client,
+    channels: &[std::sync::Arc<Channel>],
+    payload: &Payload,
+    event: Option<&Event<'_>>,
+) {
     let mut told: HashSet<ConnectionId> = HashSet::new();
     told.insert(client.id);
     for ch in channels {
-        ch.remove_and_tell(client.id, payload, &mut told);
+        ch.remove_and_tell(client.id, payload, event, &mut told);
     }
 }
 

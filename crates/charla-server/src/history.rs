@@ -9,7 +9,7 @@
 //! by the number of senders. A write that fails is never delivered; its sender gets
 //! `FAIL <command> MESSAGE_ERROR`.
 //!
-//! Events (JOIN, PART, QUIT, KICK, NICK, TOPIC, MODE) are kept for `draft/event-playback`
+//! Events (JOIN, PART, QUIT, KICK, NICK, TOPIC) are kept for `draft/event-playback`
 //! without holding anyone up: they are queued in the same order but nobody waits for them.
 //!
 //! Private conversations are keyed by their two parties: their accounts when logged in (a
@@ -17,11 +17,14 @@
 //! logged-in party may read one back.
 
 use charla_proto::casemap::casefold;
-use charla_store::HistoryRecord;
+use charla_store::{HistoryRecord, StoreHandle, Write};
 
 use crate::caps::{Cap, CapSet};
+use crate::client::Client;
 use crate::config::Config;
+use crate::msgid::MsgIds;
 use crate::outbound::{Line, Outgoing};
+use crate::state::State;
 use crate::timefmt;
 
 /// The most lines one CHATHISTORY request returns (ISUPPORT `CHATHISTORY`): the configured
@@ -73,6 +76,79 @@ pub fn entry(
         account: account.map(str::to_owned),
         tags: out.client_tags().to_owned(),
         params,
+    }
+}
+
+/// An event (JOIN, PART, QUIT, KICK, NICK, TOPIC) to keep in the history of each channel it
+/// happens in, for `draft/event-playback`. The channel records it while it holds its lock, so
+/// that it lands among the channel's messages where members saw it; nobody waits for it.
+#[derive(Debug)]
+pub struct Event<'a> {
+    store: &'a StoreHandle,
+    msgids: &'a MsgIds,
+    command: &'static str,
+    source: String,
+    account: Option<String>,
+    params: Vec<String>,
+}
+
+impl<'a> Event<'a> {
+    /// `command` with `params` by `client`, or `None` when the server keeps no history.
+    pub fn new(
+        state: &'a State,
+        client: &Client,
+        command: &'static str,
+        params: Vec<String>,
+    ) -> Option<Self> {
+        if !state.config.history.enabled {
+            return None;
+        }
+        let (source, account) = {
+            let info = client.info.read();
+            (info.source(&client.host), info.account.clone())
+        };
+        Some(Event {
+            store: &state.store,
+            msgids: &state.msgids,
+            command,
+            source,
+            account,
+            params,
+        })
+    }
+
+    /// The same event by the server itself (an operator's action from the console).
+    pub fn by_server(state: &'a State, command: &'static str, params: Vec<String>) -> Option<Self> {
+        state.config.history.enabled.then(|| Event {
+            store: &state.store,
+            msgids: &state.msgids,
+            command,
+            source: state.name().to_owned(),
+            account: None,
+            params,
+        })
+    }
+
+    /// The same event with another source (a NICK change is told as the old `nick!user@host`).
+    pub fn by(mut self, source: &str) -> Self {
+        self.source = source.to_owned();
+        self
+    }
+
+    /// Keeps it in the history of the conversation `key`, with an id of its own.
+    pub fn record(&self, key: String) {
+        let now = std::time::SystemTime::now();
+        self.store.write_later(Write::Append(HistoryRecord {
+            seq: 0,
+            target: key,
+            msgid: self.msgids.next(now),
+            time_ms: timefmt::unix_millis(now),
+            command: self.command.to_owned(),
+            source: self.source.clone(),
+            account: self.account.clone(),
+            tags: String::new(),
+            params: self.params.clone(),
+        }));
     }
 }
 

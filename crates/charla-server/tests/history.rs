@@ -386,13 +386,14 @@ mod fillable {
         fn backup(&self, dest: &Path) -> Result<(), StoreError> {
             self.inner.backup(dest)
         }
-        fn history(
+        fn history_of(
             &self,
             target: &str,
             query: &HistoryQuery,
             limit: usize,
+            kinds: Kinds,
         ) -> Result<Option<Vec<HistoryRecord>>, StoreError> {
-            self.inner.history(target, query, limit)
+            self.inner.history_of(target, query, limit, kinds)
         }
         fn history_targets(
             &self,
@@ -576,4 +577,80 @@ async fn read_markers_follow_an_account_across_its_clients() {
     let fail = dave.expect_command("FAIL").await;
     assert_eq!(fail.param(0), Some("MARKREAD"));
     assert_eq!(fail.param(1), Some("ACCOUNT_REQUIRED"));
+}
+
+#[tokio::test]
+async fn event_playback_gives_joins_parts_kicks_nicks_topics_and_quits() {
+    let mut config = TestServer::test_config();
+    config.history.before_join = charla_server::config::BeforeJoin::Always;
+    let server = TestServer::start_with(config).await;
+    let mut ana = server.client("ana").await;
+    join(&mut ana, "#e").await;
+    // Each step is seen by ana before the next, so that the order is known.
+    let mut beto = server.client("beto").await;
+    join(&mut beto, "#e").await;
+    ana.expect_command("JOIN").await;
+    ana.send("PRIVMSG #e :hola").await;
+    beto.expect_command("PRIVMSG").await;
+    beto.send("NICK roberto").await;
+    ana.expect_command("NICK").await;
+    ana.send("TOPIC #e :Tema nuevo").await;
+    ana.expect_command("TOPIC").await;
+    ana.send("KICK #e roberto :fuera").await;
+    ana.expect_command("KICK").await;
+    let mut carla = server.client("carla").await;
+    join(&mut carla, "#e").await;
+    carla.send("PART #e :adiós").await;
+    ana.expect_command("PART").await;
+    let mut dani = server.client("dani").await;
+    join(&mut dani, "#e").await;
+    dani.send("QUIT :me voy").await;
+    ana.expect_command("QUIT").await;
+
+    let mut reader = with_caps(
+        &server,
+        "lector",
+        &format!("{HISTORY_CAPS} draft/event-playback"),
+    )
+    .await;
+    reader.send("JOIN #e").await;
+    reader.expect_numeric(RPL_ENDOFNAMES).await;
+    // The reader's own JOIN is the last event; read everything before it.
+    let got = history(
+        &mut reader,
+        "BEFORE #e timestamp=2999-01-01T00:00:00.000Z 100",
+    )
+    .await;
+    let seen: Vec<String> = got
+        .iter()
+        .map(|m| {
+            format!(
+                "{} {} {}",
+                m.source_nick().unwrap_or("?"),
+                m.command,
+                m.params.join(" ")
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            "ana JOIN #e",
+            "beto JOIN #e",
+            "ana PRIVMSG #e hola",
+            "beto NICK roberto",
+            "ana TOPIC #e Tema nuevo",
+            "ana KICK #e roberto fuera",
+            "carla JOIN #e",
+            "carla PART #e adiós",
+            "dani JOIN #e",
+            "dani QUIT Quit: me voy",
+            "lector JOIN #e",
+        ],
+    );
+    // Without event-playback: messages only, and the limit counts them alone.
+    let mut plain = with_caps(&server, "llano", HISTORY_CAPS).await;
+    join(&mut plain, "#e").await;
+    let got = history(&mut plain, "LATEST #e * 1").await;
+    assert_eq!(texts(&got), ["hola"]);
 }

@@ -31,6 +31,7 @@ use std::thread;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{Notify, mpsc, oneshot};
 
+use crate::Kinds;
 use crate::Store;
 use crate::error::{Conflict, StoreError};
 use crate::history::{HistoryQuery, HistoryRecord, TargetRecord};
@@ -275,8 +276,19 @@ impl StoreHandle {
         query: HistoryQuery,
         limit: usize,
     ) -> Result<Option<Vec<HistoryRecord>>, StoreError> {
+        self.history_of(target, query, limit, Kinds::All).await
+    }
+
+    /// [`Store::history_of`] on a reader thread.
+    pub async fn history_of(
+        &self,
+        target: &str,
+        query: HistoryQuery,
+        limit: usize,
+        kinds: Kinds,
+    ) -> Result<Option<Vec<HistoryRecord>>, StoreError> {
         let target = target.to_owned();
-        self.read(move |store| store.history(&target, &query, limit))
+        self.read(move |store| store.history_of(&target, &query, limit, kinds))
             .await
     }
 

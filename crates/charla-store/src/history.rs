@@ -81,6 +81,26 @@ pub enum HistoryQuery {
     Between(Anchor, Anchor),
 }
 
+/// Which entries a history query reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Kinds {
+    /// Messages and events.
+    #[default]
+    All,
+    /// Only messages: PRIVMSG, NOTICE and TAGMSG.
+    Messages,
+}
+
+/// The commands that are messages (everything else in history is an event).
+pub const MESSAGE_COMMANDS: [&str; 3] = ["PRIVMSG", "NOTICE", "TAGMSG"];
+
+impl Kinds {
+    /// Whether `entry` is of these kinds.
+    pub fn holds(self, entry: &HistoryRecord) -> bool {
+        self == Kinds::All || MESSAGE_COMMANDS.contains(&entry.command.as_str())
+    }
+}
+
 /// A conversation with recent activity (CHATHISTORY TARGETS).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetRecord {
@@ -154,6 +174,8 @@ pub(crate) fn seq_value(seq: u64) -> i64 {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Scan {
     pub conditions: Vec<Condition>,
+    /// Which entries it reads.
+    pub kinds: Kinds,
     pub key: Column,
     pub descending: bool,
     pub limit: usize,
@@ -218,6 +240,7 @@ impl Point {
 fn scan(conditions: Vec<Condition>, key: Column, descending: bool, limit: usize) -> Scan {
     Scan {
         conditions,
+        kinds: Kinds::All,
         key,
         descending,
         limit,

@@ -32,7 +32,7 @@ use std::path::Path;
 
 pub use error::{Conflict, StoreError};
 pub use handle::{Receipt, StoreHandle};
-pub use history::{Anchor, HistoryQuery, HistoryRecord, TargetRecord};
+pub use history::{Anchor, HistoryQuery, HistoryRecord, Kinds, TargetRecord};
 pub use memory::MemoryStore;
 pub use record::{
     AccessLevel, AccessRecord, AccountRecord, ChannelRecord, ListEntryRecord, ScramRecord,
@@ -109,6 +109,19 @@ pub trait Store: Send + Sync + 'static {
         target: &str,
         query: &HistoryQuery,
         limit: usize,
+    ) -> Result<Option<Vec<HistoryRecord>>, StoreError> {
+        self.history_of(target, query, limit, Kinds::All)
+    }
+
+    /// [`history`](Store::history), reading only the entries of `kinds`: with
+    /// [`Kinds::Messages`], events (JOIN, PART, ...) are skipped before the limit counts, and a
+    /// msgid anchor may still be an event.
+    fn history_of(
+        &self,
+        target: &str,
+        query: &HistoryQuery,
+        limit: usize,
+        kinds: Kinds,
     ) -> Result<Option<Vec<HistoryRecord>>, StoreError>;
 
     /// The conversations whose latest activity lies between `from_ms` and `to_ms` (inclusive,

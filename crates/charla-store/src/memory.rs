@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use crate::Kinds;
 use crate::Store;
 use crate::error::{Conflict, StoreError};
 use crate::history::{
@@ -323,11 +324,12 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    fn history(
+    fn history_of(
         &self,
         target: &str,
         query: &HistoryQuery,
         limit: usize,
+        kinds: Kinds,
     ) -> Result<Option<Vec<HistoryRecord>>, StoreError> {
         let data = self.data();
         let plan = history::plan(query, limit, |msgid| {
@@ -341,6 +343,7 @@ impl Store for MemoryStore {
         for scan in scans {
             let mut matching: Vec<&HistoryRecord> = entries
                 .iter()
+                .filter(|entry| kinds.holds(entry))
                 .filter(|entry| scan.conditions.iter().all(|c| c.holds(entry)))
                 .collect();
             matching.sort_by(|a, b| scan.order(a, b));

@@ -25,6 +25,7 @@ use std::time::Duration;
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
 
+use crate::Kinds;
 use crate::Store;
 use crate::error::{Conflict, StoreError};
 use crate::history::{HistoryQuery, HistoryRecord, TargetRecord};
@@ -372,13 +373,14 @@ impl Store for SqliteStore {
         })
     }
 
-    fn history(
+    fn history_of(
         &self,
         target: &str,
         query: &HistoryQuery,
         limit: usize,
+        kinds: Kinds,
     ) -> Result<Option<Vec<HistoryRecord>>, StoreError> {
-        self.read(|conn| read_history(conn, target, query, limit))
+        self.read(|conn| read_history(conn, target, query, limit, kinds))
     }
 
     fn history_targets(

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use charla_store::{
-    AccountRecord, Anchor, ChannelRecord, Conflict, HistoryQuery, HistoryRecord, MemoryStore,
-    Receipt, SqliteStore, Store, StoreError, StoreHandle, TargetRecord, Write,
+    AccountRecord, Anchor, ChannelRecord, Conflict, HistoryQuery, HistoryRecord, Kinds,
+    MemoryStore, Receipt, SqliteStore, Store, StoreError, StoreHandle, TargetRecord, Write,
 };
 use common::{account, channel, fingerprint, message};
 use tempfile::TempDir;
@@ -79,13 +79,14 @@ impl<S: Store> Store for Counting<S> {
     fn channels_of(&self, founder: &str) -> Result<Vec<String>, StoreError> {
         self.inner.channels_of(founder)
     }
-    fn history(
+    fn history_of(
         &self,
         target: &str,
         query: &HistoryQuery,
         limit: usize,
+        kinds: Kinds,
     ) -> Result<Option<Vec<HistoryRecord>>, StoreError> {
-        self.inner.history(target, query, limit)
+        self.inner.history_of(target, query, limit, kinds)
     }
     fn history_targets(
         &self,

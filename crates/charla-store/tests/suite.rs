@@ -7,8 +7,8 @@
 mod common;
 
 use charla_store::{
-    AccessLevel, Anchor, Conflict, HistoryQuery, HistoryRecord, SqliteStore, Store, TargetRecord,
-    Write,
+    AccessLevel, Anchor, Conflict, HistoryQuery, HistoryRecord, Kinds, SqliteStore, Store,
+    TargetRecord, Write,
 };
 use common::{access, account, ban, channel, fingerprint, list_entry, message, scram, topic};
 
@@ -796,6 +796,49 @@ fn suite_history_append_assigns_increasing_seqs(store: &dyn Store) {
     );
 }
 
+fn suite_history_of_messages_skips_events_before_the_limit(store: &dyn Store) {
+    let event = |msgid: &str, time_ms: i64| HistoryRecord {
+        command: "JOIN".to_owned(),
+        params: vec!["#c".to_owned()],
+        ..message("#c", msgid, time_ms)
+    };
+    append_all(
+        store,
+        [
+            message("#c", "m1", 1000),
+            event("j1", 2000),
+            event("j2", 3000),
+            message("#c", "m2", 4000),
+            event("j3", 5000),
+            event("j4", 6000),
+        ],
+    );
+    let ids = |entries: Vec<HistoryRecord>| -> Vec<String> {
+        entries.into_iter().map(|e| e.msgid).collect()
+    };
+    let messages = store
+        .history_of("#c", &HistoryQuery::Latest(None), 2, Kinds::Messages)
+        .expect("history")
+        .expect("no anchor");
+    assert_eq!(ids(messages), ["m1", "m2"]);
+    let all = store
+        .history_of("#c", &HistoryQuery::Latest(None), 2, Kinds::All)
+        .expect("history")
+        .expect("no anchor");
+    assert_eq!(ids(all), ["j3", "j4"]);
+    // An event may anchor a query of messages.
+    let before = store
+        .history_of(
+            "#c",
+            &HistoryQuery::Before(Anchor::Msgid("j3".to_owned())),
+            5,
+            Kinds::Messages,
+        )
+        .expect("history")
+        .expect("the anchor is there");
+    assert_eq!(ids(before), ["m1", "m2"]);
+}
+
 fn suite_history_queries_with_msgid_anchors(store: &dyn Store) {
     fill_history(store);
     let q = |query, limit| ask(store, "#c", query, limit);
@@ -1364,6 +1407,7 @@ suite!(
     suite_history_limit_zero_unknown_anchors_and_empty_targets,
     suite_history_duplicate_msgid_and_round_trip,
     suite_history_targets_lists_active_conversations,
+    suite_history_of_messages_skips_events_before_the_limit,
     suite_read_markers_only_move_forward,
     suite_prune_history,
     suite_drop_account_takes_its_conversations_and_read_markers,

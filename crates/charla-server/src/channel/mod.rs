@@ -20,6 +20,7 @@ use charla_store::{AccessLevel, HistoryRecord, Receipt, StoreHandle, Write};
 
 use crate::client::{Client, ConnectionId};
 use crate::deliver::{self, Actor, Payload};
+use crate::history::Event;
 use crate::mask::Mask;
 use crate::outbound::Outgoing;
 
@@ -236,6 +237,8 @@ pub struct Joiner<'a> {
     pub check_modes: bool,
     /// The source of ChanServ's MODE when the access list gives the joiner status.
     pub services_source: &'a str,
+    /// The JOIN to keep in the channel's history.
+    pub event: Option<&'a Event<'a>>,
 }
 
 /// Why a JOIN did not happen.
@@ -291,10 +294,14 @@ impl Channel {
     pub fn fan_out(
         &self,
         payload: &Payload,
+        event: Option<&Event<'_>>,
         actor: Option<Actor<'_>>,
         keep: impl FnMut(&Member) -> bool,
     ) {
         let st = self.state.lock();
+        if let Some(event) = event {
+            event.record(self.key());
+        }
         deliver::to_members(&st.members, payload, actor, keep);
     }
 
@@ -365,6 +372,9 @@ impl Channel {
             joined_ms: crate::timefmt::unix_millis(SystemTime::now()),
         });
         client.info.write().channels.push(self.clone());
+        if let Some(event) = joiner.event {
+            event.record(self.key());
+        }
         deliver::to_members(&st.members, join, actor, |_| true);
         if let Some(then) = then {
             deliver::to_members(&st.members, then, actor, |m| m.client.id != client.id);
@@ -391,11 +401,15 @@ impl Channel {
         self: &Arc<Self>,
         client: &Client,
         payload: &Payload,
+        event: Option<&Event<'_>>,
         actor: Option<Actor<'_>>,
     ) -> Result<(), Denied> {
         let mut st = self.state.lock();
         if st.member(client.id).is_none() {
             return Err(Denied::NotOnChannel);
+        }
+        if let Some(event) = event {
+            event.record(self.key());
         }
         deliver::to_members(&st.members, payload, actor, |_| true);
         st.remove(client.id);
@@ -409,12 +423,12 @@ impl Channel {
 
     /// Kicks the member whose nick folds to `folded`: `by` must be an operator here (`None`: the
     /// server itself). Every member, the victim included, gets the line `line` makes from the
-    /// victim's nick. Returns the victim's nick.
-    pub fn kick(
+    /// victim's nick (with the event to keep in history). Returns the victim's nick.
+    pub fn kick<'e>(
         self: &Arc<Self>,
         by: Option<ConnectionId>,
         folded: &str,
-        line: impl FnOnce(&str) -> Payload,
+        line: impl FnOnce(&str) -> (Payload, Option<Event<'e>>),
         actor: Option<Actor<'_>>,
     ) -> Result<String, Denied> {
         let mut st = self.state.lock();
@@ -432,7 +446,11 @@ impl Channel {
             .map(|m| m.client.clone())
             .ok_or(Denied::TargetNotOnChannel)?;
         let victim_nick = victim.nick();
-        deliver::to_members(&st.members, &line(&victim_nick), actor, |_| true);
+        let (payload, event) = line(&victim_nick);
+        if let Some(event) = event {
+            event.record(self.key());
+        }
+        deliver::to_members(&st.members, &payload, actor, |_| true);
         st.remove(victim.id);
         victim
             .info
@@ -448,10 +466,14 @@ impl Channel {
         &self,
         id: ConnectionId,
         payload: &Payload,
+        event: Option<&Event<'_>>,
         told: &mut HashSet<ConnectionId>,
     ) {
         let mut st = self.state.lock();
         st.remove(id);
+        if let Some(event) = event {
+            event.record(self.key());
+        }
         deliver::to_members(&st.members, payload, None, |m| told.insert(m.client.id));
     }
 
@@ -461,6 +483,7 @@ impl Channel {
         by: ConnectionId,
         topic: Option<Topic>,
         payload: &Payload,
+        event: Option<&Event<'_>>,
         actor: Option<Actor<'_>>,
     ) -> Result<(), Denied> {
         let mut st = self.state.lock();
@@ -471,6 +494,9 @@ impl Channel {
             return Err(Denied::NotOperator);
         }
         st.topic = topic;
+        if let Some(event) = event {
+            event.record(self.key());
+        }
         deliver::to_members(&st.members, payload, actor, |_| true);
         st.persist_topic(&self.key());
         Ok(())

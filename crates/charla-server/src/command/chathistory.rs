@@ -13,7 +13,7 @@
 
 use charla_proto::casemap::casefold;
 use charla_proto::validate::is_channel_name;
-use charla_store::{Anchor, HistoryQuery, HistoryRecord};
+use charla_store::{Anchor, HistoryQuery, HistoryRecord, Kinds};
 
 use crate::caps::Cap;
 use crate::command::Flow;
@@ -183,7 +183,18 @@ async fn query(s: &mut Session, sub: &str, p: &Owned<1>) {
         );
         return;
     };
-    match s.state.store.history(&access.key, query, limit).await {
+    // Without event-playback, the limit counts messages only.
+    let kinds = if s.client.has_cap(Cap::EventPlayback) {
+        Kinds::All
+    } else {
+        Kinds::Messages
+    };
+    match s
+        .state
+        .store
+        .history_of(&access.key, query, limit, kinds)
+        .await
+    {
         Ok(entries) => {
             let mut entries = entries.unwrap_or_default();
             if let Some(since) = access.since {

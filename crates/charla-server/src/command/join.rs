@@ -19,6 +19,7 @@ use crate::command::table::Args;
 use crate::command::{Flow, markread, names, part, split_list, topic};
 use crate::deliver::Payload;
 use crate::event::ServerEvent;
+use crate::history::Event;
 use crate::session::Session;
 
 /// `JOIN <channel>{,<channel>} [<key>{,<key>}]` or `JOIN 0`.
@@ -112,12 +113,14 @@ fn join_one(s: &mut Session, name: &str, key: Option<&str>) -> bool {
             line.source(&source).command("AWAY").trailing(&text);
             Payload::only_with(Cap::AwayNotify, s.outgoing(line))
         });
+        let event = Event::new(&s.state, &s.client, "JOIN", vec![ch.name.clone()]);
         let joiner = Joiner {
             client: &s.client,
             source: &source,
             key,
             check_modes: !created,
             services_source: &services_source,
+            event: event.as_ref(),
         };
         match ch.join(&joiner, &join, away.as_ref(), Some(s.actor())) {
             Ok(()) => {}

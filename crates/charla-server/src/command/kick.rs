@@ -13,6 +13,7 @@ use crate::command::topic::truncate;
 use crate::command::{Flow, split_list};
 use crate::deliver::Payload;
 use crate::event::ServerEvent;
+use crate::history::Event;
 use crate::outbound::Outgoing;
 use crate::session::Session;
 use crate::state::State;
@@ -54,7 +55,13 @@ pub fn kick_by_server(
         .kick(
             None,
             &folded,
-            |victim| kick_line(state.name(), &ch.name, victim, comment),
+            |victim| {
+                let params = vec![ch.name.clone(), victim.to_owned(), comment.to_owned()];
+                (
+                    kick_line(state.name(), &ch.name, victim, comment),
+                    Event::by_server(state, "KICK", params),
+                )
+            },
             None,
         )
         .map_err(|_| KickError::NotOnChannel)?;
@@ -109,7 +116,13 @@ fn kick_from(s: &Session, channel: &str, users: &[&str], comment: &str) {
         let kicked = ch.kick(
             Some(s.client.id),
             &casefold(target),
-            |victim| kick_line(&source, &ch.name, victim, comment),
+            |victim| {
+                let params = vec![ch.name.clone(), victim.to_owned(), comment.to_owned()];
+                (
+                    kick_line(&source, &ch.name, victim, comment),
+                    Event::new(&s.state, &s.client, "KICK", params),
+                )
+            },
             Some(s.actor()),
         );
         match kicked {

@@ -13,6 +13,7 @@ use crate::command::table::Args;
 use crate::command::{Flow, registration};
 use crate::deliver::{self, Actor, Payload};
 use crate::event::ServerEvent;
+use crate::history::Event;
 use crate::outbound::Outgoing;
 use crate::session::Session;
 use crate::state::State;
@@ -89,9 +90,11 @@ pub fn announce(
     state.remember_as(client, old_nick);
     let mut line = LineBuilder::new();
     line.source(old_source).command("NICK").param(new);
-    deliver::to_peers(
+    let event = Event::new(state, client, "NICK", vec![new.to_owned()]).map(|e| e.by(old_source));
+    deliver::to_peers_recorded(
         client,
         &Payload::new(Outgoing::new(line)),
+        event.as_ref(),
         true,
         actor,
         |_| true,

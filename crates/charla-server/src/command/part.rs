@@ -7,6 +7,7 @@ use crate::command::table::Args;
 use crate::command::{Flow, split_list};
 use crate::deliver::Payload;
 use crate::event::ServerEvent;
+use crate::history::Event;
 use crate::session::Session;
 
 /// `PART <channel>{,<channel>} [<reason>]`.
@@ -30,8 +31,16 @@ pub fn part_one(s: &Session, name: &str, reason: Option<&str>) {
     if let Some(r) = reason {
         line.trailing(r);
     }
+    let mut params = vec![ch.name.clone()];
+    params.extend(reason.map(str::to_owned));
+    let event = Event::new(&s.state, &s.client, "PART", params);
     if ch
-        .part(&s.client, &Payload::new(s.outgoing(line)), Some(s.actor()))
+        .part(
+            &s.client,
+            &Payload::new(s.outgoing(line)),
+            event.as_ref(),
+            Some(s.actor()),
+        )
         .is_err()
     {
         s.err_not_on_channel(&ch.name);

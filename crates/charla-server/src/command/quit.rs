@@ -5,6 +5,7 @@
 use charla_proto::LineBuilder;
 
 use crate::deliver::{self, Payload};
+use crate::history::Event;
 use crate::session::Session;
 
 /// Tells every peer the client quit with `reason` and takes it out of all its channels.
@@ -19,7 +20,13 @@ pub fn leave_everything(s: &Session, reason: &str) {
     }
     let mut line = LineBuilder::new();
     line.source(&source).command("QUIT").trailing(reason);
-    deliver::to_peers_leaving(&s.client, &channels, &Payload::new(s.outgoing(line)));
+    let event = Event::new(&s.state, &s.client, "QUIT", vec![reason.to_owned()]);
+    deliver::to_peers_leaving(
+        &s.client,
+        &channels,
+        &Payload::new(s.outgoing(line)),
+        event.as_ref(),
+    );
     for ch in &channels {
         s.state.drop_channel_if_empty(ch);
     }

@@ -11,6 +11,7 @@ use crate::command::Flow;
 use crate::command::table::Args;
 use crate::deliver::Payload;
 use crate::event::ServerEvent;
+use crate::history::Event;
 use crate::session::Session;
 use crate::timefmt;
 
@@ -60,7 +61,19 @@ pub fn topic(s: &mut Session, p: Args<'_, 1>) -> Flow {
         .param(&ch.name)
         .trailing(text);
     let payload = Payload::new(s.outgoing(line));
-    match ch.set_topic(s.client.id, topic, &payload, Some(s.actor())) {
+    let event = Event::new(
+        &s.state,
+        &s.client,
+        "TOPIC",
+        vec![ch.name.clone(), text.to_owned()],
+    );
+    match ch.set_topic(
+        s.client.id,
+        topic,
+        &payload,
+        event.as_ref(),
+        Some(s.actor()),
+    ) {
         Ok(()) => {}
         Err(Denied::NotOperator) => {
             s.err_chanop_needed(&ch.name);

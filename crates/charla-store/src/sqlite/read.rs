@@ -7,7 +7,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::history::{
-    self, Column, HistoryQuery, HistoryRecord, Op, Point, Scan, TargetRecord, decode_params,
+    self, Column, HistoryQuery, HistoryRecord, Kinds, Op, Point, Scan, TargetRecord, decode_params,
     finish_targets,
 };
 use crate::record::{
@@ -225,6 +225,9 @@ pub(super) fn scan_sql(scan: &Scan) -> String {
         let _ = write!(sql, " AND {column} {op} ?{parameter}");
         parameter += 1;
     }
+    if scan.kinds == Kinds::Messages {
+        sql.push_str(" AND command IN ('PRIVMSG', 'NOTICE', 'TAGMSG')");
+    }
     let direction = if scan.descending { "DESC" } else { "ASC" };
     // `history_by_time` ends with the rowid (`seq`): it gives this order without a sort.
     if scan.key == Column::Time {
@@ -253,12 +256,15 @@ pub(super) fn read_history(
     target: &str,
     query: &HistoryQuery,
     limit: usize,
+    kinds: Kinds,
 ) -> rusqlite::Result<Option<Vec<HistoryRecord>>> {
-    let Some(scans) = history::plan(query, limit, |msgid| read_anchor(conn, target, msgid))? else {
+    let Some(mut scans) = history::plan(query, limit, |msgid| read_anchor(conn, target, msgid))?
+    else {
         return Ok(None);
     };
     let mut found = Vec::new();
-    for scan in &scans {
+    for scan in &mut scans {
+        scan.kinds = kinds;
         found.extend(read_scan(conn, target, scan)?);
     }
     found.sort_by_key(|entry| entry.seq);
