@@ -38,6 +38,52 @@ pub fn request_limit(config: &Config) -> usize {
         .max(1)
 }
 
+/// How often history is pruned (and once when the server starts).
+pub const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// What the retention settings keep: `(days, lines per conversation)`, or `None` to keep
+/// everything.
+pub fn retention(config: &Config) -> Option<(Option<u64>, Option<u64>)> {
+    let h = &config.history;
+    let days = (h.retention_days > 0).then_some(h.retention_days);
+    let count = (h.retention_count > 0).then_some(h.retention_count);
+    (h.enabled && (days.is_some() || count.is_some())).then_some((days, count))
+}
+
+/// Prunes history by the retention settings once.
+pub async fn prune(state: &State, (days, count): (Option<u64>, Option<u64>)) {
+    let now = timefmt::unix_millis(std::time::SystemTime::now());
+    let day_ms = 86_400_000_i64;
+    let before_ms = days
+        .map(|d| now.saturating_sub(i64::try_from(d).unwrap_or(i64::MAX).saturating_mul(day_ms)));
+    let pruned = state
+        .store
+        .write(Write::PruneHistory {
+            target: None,
+            before_ms,
+            keep_last: count,
+        })
+        .await;
+    if let Err(error) = pruned {
+        tracing::warn!(%error, "history could not be pruned");
+    }
+}
+
+/// Prunes history every [`PRUNE_EVERY`] (the server prunes once before it starts), until
+/// shutdown.
+pub async fn keep_pruning(
+    state: std::sync::Arc<State>,
+    retention: (Option<u64>, Option<u64>),
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(PRUNE_EVERY) => prune(&state, retention).await,
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
 /// Who a party of a private conversation is: its folded account, or `~` and its folded nick.
 pub fn identity(nick: &str, account: Option<&str>) -> String {
     match account {

@@ -188,6 +188,15 @@ impl Server {
             tasks: Arc::new(Tracker::default()),
         };
         shared.state.load_registered_channels(registered);
+        if let Some(prune) = crate::history::retention(&shared.state.config) {
+            // Before anyone can read it.
+            crate::history::prune(&shared.state, prune).await;
+            tokio::spawn(crate::history::keep_pruning(
+                shared.state.clone(),
+                prune,
+                shutdown_rx.clone(),
+            ));
+        }
         for (tcp, uses_tls) in listeners {
             tokio::spawn(listener::accept_loop(
                 tcp,

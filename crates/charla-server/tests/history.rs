@@ -654,3 +654,36 @@ async fn event_playback_gives_joins_parts_kicks_nicks_topics_and_quits() {
     let got = history(&mut plain, "LATEST #e * 1").await;
     assert_eq!(texts(&got), ["hola"]);
 }
+
+#[tokio::test]
+async fn history_survives_a_restart_and_retention_trims_it() {
+    let dir = tempfile::tempdir().expect("dir");
+    let on_disk = |count: u64| {
+        let mut config = TestServer::test_config();
+        config.store = charla_server::config::StoreConfig::default();
+        config.data_dir = dir.path().to_owned();
+        config.history.before_join = charla_server::config::BeforeJoin::Always;
+        config.history.retention_count = count;
+        config
+    };
+    let server = TestServer::start_with(on_disk(0)).await;
+    let mut ana = server.client("ana").await;
+    join(&mut ana, "#r").await;
+    say(&mut ana, "#r", "guardado", 5).await;
+    server.handle.shutdown().await;
+
+    // Kept across the restart.
+    let server = TestServer::start_with(on_disk(0)).await;
+    let mut beto = with_caps(&server, "beto", HISTORY_CAPS).await;
+    join(&mut beto, "#r").await;
+    let got = history(&mut beto, "LATEST #r * 50").await;
+    assert_eq!(texts(&got), numbered("guardado", 0..5));
+    server.handle.shutdown().await;
+
+    // Retention keeps the newest lines of each conversation.
+    let server = TestServer::start_with(on_disk(2)).await;
+    let mut beto = with_caps(&server, "beto", HISTORY_CAPS).await;
+    join(&mut beto, "#r").await;
+    let got = history(&mut beto, "LATEST #r * 50").await;
+    assert_eq!(texts(&got), numbered("guardado", 3..5));
+}

@@ -235,15 +235,24 @@ impl Data {
         Ok(())
     }
 
-    /// Removes a target's entries older than `before_ms` or not among the newest `keep_last`.
+    /// Removes a target's entries older than `before_ms` or than its newest `keep_last`
+    /// messages.
     fn prune(&mut self, target: &str, before_ms: Option<i64>, keep_last: Option<u64>) {
         let Some(entries) = self.history.get_mut(target) else {
             return;
         };
-        // The entries before index `cut` are beyond the newest `keep_last`.
-        let cut = keep_last.map_or(0, |keep| {
-            let keep = usize::try_from(keep).unwrap_or(usize::MAX);
-            entries.len().saturating_sub(keep)
+        // The entries before index `cut` are older than the newest `keep_last` messages: the
+        // cut is at the oldest message kept (everything goes when none is kept).
+        let cut = keep_last.map_or(0, |keep| match usize::try_from(keep) {
+            Ok(0) => entries.len(),
+            Ok(keep) => entries
+                .iter()
+                .enumerate()
+                .rev()
+                .filter(|(_, e)| Kinds::Messages.holds(e))
+                .nth(keep - 1)
+                .map_or(0, |(i, _)| i),
+            Err(_) => 0,
         });
         let mut index = 0;
         entries.retain(|entry| {

@@ -272,15 +272,16 @@ pub enum Write {
         time_ms: i64,
     },
     /// Retention: removes history entries of one target (or of every target with `None`) that
-    /// are older than `before_ms` (`time_ms < before_ms`), and those that are not among the
-    /// newest `keep_last` (by `seq`) of their target. With both, an entry goes when either says
-    /// so; with neither, nothing goes. Conversations and read markers stay. Always `Ok`.
+    /// are older than `before_ms` (`time_ms < before_ms`), and those older (by `seq`) than the
+    /// newest `keep_last` messages (PRIVMSG, NOTICE, TAGMSG) of their target: events between
+    /// the kept messages stay, and do not count. With both, an entry goes when either says so;
+    /// with neither, nothing goes. Conversations and read markers stay. Always `Ok`.
     PruneHistory {
         /// The one target to prune, or `None` for every target.
         target: Option<String>,
         /// Entries older than this go (Unix milliseconds).
         before_ms: Option<i64>,
-        /// The newest entries of each target to keep.
+        /// The newest messages of each target to keep.
         keep_last: Option<u64>,
     },
 }

@@ -1223,6 +1223,37 @@ fn suite_read_markers_only_move_forward(store: &dyn Store) {
     assert_eq!(get("bob", "#c"), Some(3000));
 }
 
+fn suite_prune_by_count_counts_messages_not_events(store: &dyn Store) {
+    let event = |msgid: &str, time_ms: i64| HistoryRecord {
+        command: "JOIN".to_owned(),
+        params: vec!["#c".to_owned()],
+        ..message("#c", msgid, time_ms)
+    };
+    append_all(
+        store,
+        [
+            event("j0", 500),
+            message("#c", "m1", 1000),
+            event("j1", 1500),
+            message("#c", "m2", 2000),
+            event("j2", 2500),
+            message("#c", "m3", 3000),
+            event("j3", 3500),
+            event("j4", 4000),
+        ],
+    );
+    let write = Write::PruneHistory {
+        target: None,
+        before_ms: None,
+        keep_last: Some(2),
+    };
+    assert_eq!(apply(store, write), Ok(()));
+    assert_eq!(
+        ask(store, "#c", HistoryQuery::Latest(None), 100),
+        Some(["m2", "j2", "m3", "j3", "j4"].map(str::to_owned).to_vec())
+    );
+}
+
 fn suite_prune_history(store: &dyn Store) {
     let msgids = |target| ask(store, target, HistoryQuery::Latest(None), 100).expect("answer");
     let prune = |target: Option<&str>, before_ms, keep_last| {
@@ -1410,5 +1441,6 @@ suite!(
     suite_history_of_messages_skips_events_before_the_limit,
     suite_read_markers_only_move_forward,
     suite_prune_history,
+    suite_prune_by_count_counts_messages_not_events,
     suite_drop_account_takes_its_conversations_and_read_markers,
 );

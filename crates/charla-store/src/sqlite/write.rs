@@ -125,19 +125,26 @@ fn prune_target(
     keep_last: Option<u64>,
 ) -> rusqlite::Result<()> {
     if let Some(keep) = keep_last {
-        // The newest entry beyond the ones kept: it and every older one go.
-        let cutoff: Option<i64> = conn
-            .prepare_cached(
-                "SELECT seq FROM history WHERE target = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2",
-            )?
-            .query_row(
-                params![target, i64::try_from(keep).unwrap_or(i64::MAX)],
-                |row| row.get(0),
-            )
-            .optional()?;
-        if let Some(cutoff) = cutoff {
-            conn.prepare_cached("DELETE FROM history WHERE target = ?1 AND seq <= ?2")?
-                .execute(params![target, cutoff])?;
+        if keep == 0 {
+            conn.prepare_cached("DELETE FROM history WHERE target = ?1")?
+                .execute(params![target])?;
+        } else {
+            // The oldest message kept: every older entry goes.
+            let oldest_kept: Option<i64> = conn
+                .prepare_cached(
+                    "SELECT seq FROM history WHERE target = ?1 \
+                     AND command IN ('PRIVMSG', 'NOTICE', 'TAGMSG') \
+                     ORDER BY seq DESC LIMIT 1 OFFSET ?2",
+                )?
+                .query_row(
+                    params![target, i64::try_from(keep - 1).unwrap_or(i64::MAX)],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            if let Some(oldest_kept) = oldest_kept {
+                conn.prepare_cached("DELETE FROM history WHERE target = ?1 AND seq < ?2")?
+                    .execute(params![target, oldest_kept])?;
+            }
         }
     }
     if let Some(before_ms) = before_ms {
