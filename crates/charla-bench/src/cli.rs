@@ -2,6 +2,7 @@
 //! checks that keep every run on loopback and bounded in count and time.
 
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -15,8 +16,8 @@ pub const MAX_TIMEOUT_SECS: u64 = 1_800;
 pub const MAX_RATE: u64 = 1_000_000;
 
 /// Load generator for IRC servers: standard IRC only (NICK, USER, JOIN, PRIVMSG, PING/PONG;
-/// CAP, SASL PLAIN and REGISTER for login-storm), loopback only, every run bounded in count and
-/// time.
+/// CAP, SASL PLAIN and REGISTER for login-storm; CHATHISTORY for history and crash), loopback
+/// only, every run bounded in count and time.
 #[derive(Debug, Parser)]
 #[command(name = "charla-bench", version)]
 pub struct Cli {
@@ -237,6 +238,45 @@ pub enum Scenario {
         #[arg(long, default_value_t = 120)]
         storm_timeout: u64,
     },
+    /// Durability: starts the charla-server binary --server on --addr with a data directory of
+    /// its own, N clients talk in M channels, the server gets SIGKILL mid-load and is started
+    /// again on the same data; every message a client received must be in history, in the
+    /// order it was received. Prints sent, received, in history, lost, order violations and
+    /// the restart time.
+    Crash {
+        #[command(flatten)]
+        common: Common,
+        /// The charla-server binary to start, kill and start again; it listens on --addr (which
+        /// must be free) with a config the scenario writes into the data directory.
+        #[arg(long)]
+        server: PathBuf,
+        /// Clients talking.
+        #[arg(long, default_value_t = 20)]
+        clients: usize,
+        /// Channels (at most 50).
+        #[arg(long, default_value_t = 4)]
+        channels: usize,
+        /// Channels each client is in, and sends to in turn.
+        #[arg(long, default_value_t = 2)]
+        per_client: usize,
+        /// Total messages per second, all clients together.
+        #[arg(long, default_value_t = 2_000)]
+        rate: u64,
+        /// Seconds of load; the SIGKILL comes at their end...
+        #[arg(long, default_value_t = 5)]
+        duration: u64,
+        /// ...or once this many messages were sent, if sooner (0: no count).
+        #[arg(long, default_value_t = 0)]
+        kill_after: u64,
+        /// The server's data directory (the scenario's channels have names of their own, so
+        /// earlier data does not matter). Default: a new directory under the temporary
+        /// directory, removed at the end.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Keep the default data directory (its store, config and the server's log).
+        #[arg(long)]
+        keep_data: bool,
+    },
     /// Clients stop mid-registration: the server times them out.
     HalfRegister {
         #[command(flatten)]
@@ -265,6 +305,7 @@ impl Scenario {
             | Self::BigReplies { common, .. }
             | Self::ExpensiveQueries { common, .. }
             | Self::LoginStorm { common, .. }
+            | Self::Crash { common, .. }
             | Self::HalfRegister { common, .. } => common,
         }
     }
@@ -284,6 +325,7 @@ impl Scenario {
             Self::BigReplies { .. } => "big-replies",
             Self::ExpensiveQueries { .. } => "expensive-queries",
             Self::LoginStorm { .. } => "login-storm",
+            Self::Crash { .. } => "crash",
         }
     }
 
@@ -347,6 +389,32 @@ impl Scenario {
                 // The storm, the control pair, the probe; setup's connections are gone by then.
                 clients.saturating_add(3)
             }
+            Self::Crash {
+                server,
+                clients,
+                channels,
+                per_client,
+                duration,
+                ..
+            } => {
+                if server.as_os_str().is_empty() || !server.is_file() {
+                    return Err(format!("--server {}: no such file", server.display()));
+                }
+                if *channels == 0 || *channels > 50 {
+                    return Err("--channels must be 1..=50".into());
+                }
+                if *per_client == 0 || per_client > channels {
+                    return Err("--per-client must be 1..=--channels".into());
+                }
+                if *clients == 0 {
+                    return Err("--clients must be at least 1".into());
+                }
+                if *duration == 0 {
+                    return Err("--duration must be at least 1 second".into());
+                }
+                // The talkers and the verifier.
+                clients.saturating_add(1)
+            }
         };
         if clients == 0 || clients > MAX_CLIENTS {
             return Err(format!(
@@ -356,7 +424,8 @@ impl Scenario {
         let (rate, duration) = match self {
             Self::Fanout { rate, duration, .. }
             | Self::Direct { rate, duration, .. }
-            | Self::SlowReaders { rate, duration, .. } => (*rate, *duration),
+            | Self::SlowReaders { rate, duration, .. }
+            | Self::Crash { rate, duration, .. } => (*rate, *duration),
             Self::Flood {
                 probe_rate,
                 duration,
@@ -527,6 +596,35 @@ mod tests {
             "1000",
         ]);
         assert!(matches!(ok, Ok(Ok(()))));
+        let exe = std::env::current_exe().expect("the test binary");
+        let exe = exe.to_str().expect("UTF-8 path");
+        let crash = |more: &[&str]| {
+            let mut args = vec!["crash", "--addr", "127.0.0.1:6790", "--server", exe];
+            args.extend_from_slice(more);
+            parse(&args)
+        };
+        assert!(matches!(crash(&[]), Ok(Ok(()))));
+        for bad in [
+            &["--channels", "0"][..],
+            &["--channels", "51"],
+            &["--per-client", "5"],
+            &["--duration", "0"],
+            &["--clients", "19000"],
+            &["--rate", "0"],
+        ] {
+            assert!(
+                matches!(crash(bad), Ok(Err(_))),
+                "crash {bad:?} must be refused"
+            );
+        }
+        let missing = parse(&[
+            "crash",
+            "--addr",
+            "127.0.0.1:6790",
+            "--server",
+            "/no/such/charla-server",
+        ]);
+        assert!(matches!(missing, Ok(Err(_))));
         for bad in [
             &["connect", "--addr", "127.0.0.1:6667", "--clients", "50000"][..],
             &["connect", "--addr", "127.0.0.1:6667", "--clients", "0"],

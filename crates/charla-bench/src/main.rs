@@ -1,12 +1,12 @@
 //! `charla-bench`: a load generator for IRC servers, standard IRC only (NICK, USER, JOIN,
-//! PRIVMSG, PING/PONG; CAP, SASL PLAIN and REGISTER for `login-storm`) so that it measures
-//! Charla and its peers alike.
+//! PRIVMSG, PING/PONG; CAP, SASL PLAIN and REGISTER for `login-storm`; CHATHISTORY for
+//! `history` and `crash`) so that it measures Charla and its peers alike.
 //!
 //! - [`cli`]: the command line, the loopback-only and size checks.
 //! - [`conn`]: one client: connect (TCP/TLS), framed reads, registration, JOIN.
 //! - [`load`]: stamped message load: readers, rate-paced senders, many registrations.
 //! - [`scenario`]: the scenarios (`traffic` measures, `abuse` and `costly` check, `accounts`
-//!   logs in).
+//!   logs in, `crash` kills the server it started and checks its history).
 //! - [`procfs`]: server memory and CPU from /proc; [`stats`]: latency percentiles;
 //!   [`report`]: the summary, for people or as JSON.
 //!

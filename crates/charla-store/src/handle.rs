@@ -27,6 +27,7 @@ use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -44,6 +45,12 @@ pub const READERS: usize = 2;
 /// transaction holds the write lock and the memory of one batch. History appends are small and
 /// come by thousands a second, hence a large batch.
 pub const MAX_BATCH: usize = 4096;
+
+/// The shortest time between the starts of two group commits. Each commit costs a sync to
+/// disk and a transaction whatever its size, so under load the writer lets writes gather for
+/// up to this long: at most 500 commits a second, each as big as the load makes it. A write that
+/// finds the writer idle for longer is committed at once.
+pub const COMMIT_INTERVAL: Duration = Duration::from_millis(2);
 
 /// How many writes may wait for the writer. `write` waits for room; `write_later` drops the write
 /// and counts it in [`StoreHandle::store_errors`], and `append` refuses it with
@@ -408,8 +415,17 @@ fn run_reader(store: &dyn Store, queue: &Mutex<mpsc::Receiver<ReadJob>>) {
 
 fn run_writer(store: &dyn Store, mut queue: mpsc::Receiver<WriteJob>, errors: &AtomicU64) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut last_start: Option<Instant> = None;
     while let Some(first) = queue.blocking_recv() {
         batch.push(first);
+        // Under load, commits start at most every COMMIT_INTERVAL: what arrives meanwhile joins
+        // the next one. A write to a quiet store commits at once.
+        if let Some(since) = last_start.map(|t| t.elapsed())
+            && since < COMMIT_INTERVAL
+        {
+            thread::sleep(COMMIT_INTERVAL - since);
+        }
+        last_start = Some(Instant::now());
         // Whatever else is already waiting joins this commit.
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {

@@ -2,11 +2,13 @@
 //! [`abuse`] checks that the server stays standing (slow readers, flood, connection storm,
 //! garbage, half registrations), [`costly`] that costly requests cost the asker, not the
 //! others (big replies to non-readers, expensive queries), [`accounts`] that logging in costs
-//! the server's hash pool, not the chat (login storm).
+//! the server's hash pool, not the chat (login storm), [`crash`] that a server killed with
+//! SIGKILL under load kept every message anyone received (it starts the server itself).
 
 pub mod abuse;
 pub mod accounts;
 pub mod costly;
+pub mod crash;
 pub mod traffic;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -179,6 +181,31 @@ pub async fn run(scenario: &Scenario) -> Report {
                 storm_timeout,
             };
             accounts::login_storm(&ctx, sizes).await
+        }
+        Scenario::Crash {
+            ref server,
+            clients,
+            channels,
+            per_client,
+            rate,
+            duration,
+            kill_after,
+            ref data_dir,
+            keep_data,
+            ..
+        } => {
+            let sizes = crash::Crash {
+                server: server.clone(),
+                clients,
+                channels,
+                per_client,
+                rate,
+                duration,
+                kill_after,
+                data_dir: data_dir.clone(),
+                keep_data,
+            };
+            crash::crash(&ctx, sizes).await
         }
         Scenario::Garbage { bytes, .. } => abuse::garbage(&ctx, bytes).await,
         Scenario::HalfRegister { clients, wait, .. } => {

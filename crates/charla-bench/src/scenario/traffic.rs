@@ -202,13 +202,16 @@ pub async fn direct(ctx: &Ctx, pairs: usize, rate: u64, duration: u64, size: usi
 
 /// What a server said about itself while a client registered with `CAP LS 302`.
 #[derive(Debug, Default)]
-struct Capabilities {
-    caps: Vec<String>,
-    isupport: Vec<String>,
+pub(super) struct Capabilities {
+    /// The capabilities of `CAP LS`, with their values (`name=value`).
+    pub(super) caps: Vec<String>,
+    /// The ISUPPORT tokens of `005`.
+    pub(super) isupport: Vec<String>,
 }
 
 impl Capabilities {
-    fn chathistory(&self) -> bool {
+    /// Whether the server offers chathistory (as a capability or in ISUPPORT).
+    pub(super) fn chathistory(&self) -> bool {
         self.caps.iter().any(|c| {
             matches!(
                 c.split('=').next(),
@@ -223,7 +226,7 @@ impl Capabilities {
 
 /// Registers with capability negotiation, requesting `want` when the server offers
 /// chathistory. Returns the client and what the server advertised.
-async fn register_with_caps(
+pub(super) async fn register_with_caps(
     ctx: &Ctx,
     nick: &str,
     want: &[&str],
