@@ -113,10 +113,11 @@ async fn tiny_runs_against_a_real_server_add_up() -> Result<()> {
     args.extend_from_slice(&common);
     let (code, report) = bench(&args).await?;
     assert_eq!(code, 0, "{report}");
-    // Charla advertises no chathistory yet: the scenario says so and measures nothing (the
-    // measuring path is checked against the scripted server below).
-    assert_eq!(report["verdict"], "not supported", "{report}");
-    assert!(report["metrics"].get("requests_ok").is_none(), "{report}");
+    // Charla keeps history: every request is answered.
+    assert_eq!(report["verdict"], "measured", "{report}");
+    assert_eq!(metric(&report, "requests_ok")?, 6.0, "{report}");
+    assert_eq!(metric(&report, "requests_failed")?, 0.0, "{report}");
+    assert!(metric(&report, "history_lines")? > 0.0, "{report}");
 
     server.shutdown().await;
     Ok(())
