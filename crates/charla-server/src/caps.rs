@@ -56,11 +56,13 @@ pub enum Cap {
     /// `draft/read-marker`: MARKREAD keeps where an account has read each conversation up to,
     /// for all its clients (<https://ircv3.net/specs/extensions/read-marker>).
     ReadMarker,
+    /// `soju.im/search`: SEARCH finds past messages by their words (as soju offers it).
+    Search,
 }
 
 impl Cap {
     /// Every capability, in the order CAP LS lists them.
-    pub const ALL: [Cap; 20] = [
+    pub const ALL: [Cap; 21] = [
         Cap::CapNotify,
         Cap::MultiPrefix,
         Cap::ServerTime,
@@ -81,6 +83,7 @@ impl Cap {
         Cap::ChatHistory,
         Cap::EventPlayback,
         Cap::ReadMarker,
+        Cap::Search,
     ];
 
     /// The name on the wire.
@@ -106,6 +109,7 @@ impl Cap {
             Cap::ChatHistory => "draft/chathistory",
             Cap::EventPlayback => "draft/event-playback",
             Cap::ReadMarker => "draft/read-marker",
+            Cap::Search => "soju.im/search",
         }
     }
 
@@ -127,7 +131,9 @@ pub const SASL_MECHANISMS: &str = "SCRAM-SHA-256,PLAIN,EXTERNAL";
 pub fn offered(config: &Config, cap: Cap) -> bool {
     match cap {
         Cap::AccountRegistration => config.accounts.registration != Registration::Closed,
-        Cap::ChatHistory | Cap::EventPlayback | Cap::ReadMarker => config.history.enabled,
+        Cap::ChatHistory | Cap::EventPlayback | Cap::ReadMarker | Cap::Search => {
+            config.history.enabled
+        }
         _ => true,
     }
 }

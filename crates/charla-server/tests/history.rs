@@ -395,6 +395,14 @@ mod fillable {
         ) -> Result<Option<Vec<HistoryRecord>>, StoreError> {
             self.inner.history_of(target, query, limit, kinds)
         }
+        fn search(
+            &self,
+            owner: &str,
+            targets: &[String],
+            query: &SearchQuery,
+        ) -> Result<Vec<HistoryRecord>, StoreError> {
+            self.inner.search(owner, targets, query)
+        }
         fn history_targets(
             &self,
             owner: &str,
@@ -686,4 +694,59 @@ async fn history_survives_a_restart_and_retention_trims_it() {
     join(&mut beto, "#r").await;
     let got = history(&mut beto, "LATEST #r * 50").await;
     assert_eq!(texts(&got), numbered("guardado", 3..5));
+}
+
+#[tokio::test]
+async fn search_finds_words_in_what_the_asker_can_read() {
+    let mut config = TestServer::test_config();
+    config.history.before_join = charla_server::config::BeforeJoin::Always;
+    let server = TestServer::start_with(config).await;
+    let mut ana = with_account(&server, "ana").await;
+    ana.send("CAP REQ soju.im/search").await;
+    ana.expect_command("CAP").await;
+    let mut beto = with_account(&server, "beto").await;
+    join(&mut ana, "#a").await;
+    join(&mut beto, "#a").await;
+    join(&mut beto, "#secreto").await;
+    say(&mut beto, "#a", "¿Qué tal, Ñandú?", 1).await;
+    say(&mut beto, "#a", "nada que ver", 1).await;
+    say(&mut beto, "#secreto", "que no lo sepa ana", 1).await;
+    say(&mut beto, "ana", "que te vaya bien", 1).await;
+    ana.sync().await;
+
+    let find = async |c: &mut TestClient, attrs: &str| -> Vec<OwnedMessage> {
+        c.send(&format!("SEARCH {attrs}")).await;
+        let (open, inside) = read_batch(c).await;
+        assert_eq!(open.param(1), Some("soju.im/search"), "{open}");
+        inside
+    };
+    // Every conversation ana can read: her channel and her private conversation, not #secreto.
+    let all = find(&mut ana, "text=QUE").await;
+    assert_eq!(
+        texts(&all),
+        ["¿Qué tal, Ñandú? 0", "nada que ver 0", "que te vaya bien 0"]
+    );
+    assert!(
+        all.iter()
+            .all(|m| m.tag("msgid").is_some() && m.tag("time").is_some())
+    );
+    let in_channel = find(&mut ana, "in=#a;text=nandu").await;
+    assert_eq!(texts(&in_channel), ["¿Qué tal, Ñandú? 0"]);
+    let newest = find(&mut ana, "text=que;limit=1").await;
+    assert_eq!(texts(&newest), ["que te vaya bien 0"]);
+    let late = find(&mut ana, "text=que;after=2999-01-01T00:00:00.000Z").await;
+    assert!(late.is_empty());
+    // Bad requests say why.
+    for attrs in [
+        "in=#a",
+        "text=que;limit=0",
+        "text=que;after=ayer",
+        "text=que;color=azul",
+        "text=que;in=#secreto",
+    ] {
+        ana.send(&format!("SEARCH {attrs}")).await;
+        let fail = ana.expect_command("FAIL").await;
+        assert_eq!(fail.param(0), Some("SEARCH"), "{attrs}: {fail}");
+        assert_eq!(fail.param(1), Some("INVALID_PARAMS"), "{attrs}: {fail}");
+    }
 }

@@ -32,11 +32,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use crate::Kinds;
 use crate::Store;
 use crate::error::{Conflict, StoreError};
 use crate::history::{HistoryQuery, HistoryRecord, TargetRecord};
 use crate::record::{AccountRecord, ChannelRecord, Write};
+use crate::{Kinds, SearchQuery};
 
 /// How many threads serve reads.
 pub const READERS: usize = 2;
@@ -327,6 +327,18 @@ impl StoreHandle {
     /// [`Store::history_count`] on a reader thread.
     pub async fn history_count(&self) -> Result<u64, StoreError> {
         self.read(|store| store.history_count()).await
+    }
+
+    /// [`Store::search`] on a reader thread.
+    pub async fn search(
+        &self,
+        owner: &str,
+        targets: Vec<String>,
+        query: SearchQuery,
+    ) -> Result<Vec<HistoryRecord>, StoreError> {
+        let owner = owner.to_owned();
+        self.read(move |store| store.search(&owner, &targets, &query))
+            .await
     }
 
     /// [`Store::backup`] on a reader thread (it holds that thread for the length of the copy).

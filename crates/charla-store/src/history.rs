@@ -101,6 +101,68 @@ impl Kinds {
     }
 }
 
+/// A full-text search of messages ([`crate::Store::search`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchQuery {
+    /// The words to find: a message matches when its text holds every one of them as a whole
+    /// word, compared without case or accents ("que" finds "¿Qué?").
+    pub text: String,
+    /// Only messages after this time (Unix ms, exclusive).
+    pub after_ms: Option<i64>,
+    /// Only messages before this time (Unix ms, exclusive).
+    pub before_ms: Option<i64>,
+    /// The most messages returned: the newest matches.
+    pub limit: usize,
+}
+
+impl SearchQuery {
+    /// The words of `text`, folded (lower case, Latin accents removed); none if it has no word.
+    pub(crate) fn words(&self) -> Vec<String> {
+        words(&self.text)
+    }
+
+    /// The text as an FTS5 query: every word quoted (so nothing in it is FTS syntax), all
+    /// required.
+    pub(crate) fn fts(&self) -> String {
+        self.text
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// The words of `text` as the search index sees them: split at anything that is not a letter
+/// or digit, lower case, with the accents of Latin letters removed.
+pub(crate) fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            w.chars()
+                .flat_map(char::to_lowercase)
+                .map(unaccent)
+                .collect()
+        })
+        .collect()
+}
+
+/// A Latin letter without its accent (the index's `remove_diacritics`; the letters Spanish,
+/// Portuguese, French, Catalan and German write).
+fn unaccent(c: char) -> char {
+    match c {
+        'á' | 'à' | 'â' | 'ä' | 'ã' | 'å' => 'a',
+        'é' | 'è' | 'ê' | 'ë' => 'e',
+        'í' | 'ì' | 'î' | 'ï' => 'i',
+        'ó' | 'ò' | 'ô' | 'ö' | 'õ' => 'o',
+        'ú' | 'ù' | 'û' | 'ü' => 'u',
+        'ñ' => 'n',
+        'ç' => 'c',
+        'ý' | 'ÿ' => 'y',
+        other => other,
+    }
+}
+
 /// A conversation with recent activity (CHATHISTORY TARGETS).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetRecord {

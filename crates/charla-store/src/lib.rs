@@ -32,7 +32,7 @@ use std::path::Path;
 
 pub use error::{Conflict, StoreError};
 pub use handle::{Receipt, StoreHandle};
-pub use history::{Anchor, HistoryQuery, HistoryRecord, Kinds, TargetRecord};
+pub use history::{Anchor, HistoryQuery, HistoryRecord, Kinds, SearchQuery, TargetRecord};
 pub use memory::MemoryStore;
 pub use record::{
     AccessLevel, AccessRecord, AccountRecord, ChannelRecord, ListEntryRecord, ScramRecord,
@@ -144,6 +144,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// How many history entries there are, over every target.
     fn history_count(&self) -> Result<u64, StoreError>;
+
+    /// The newest messages (PRIVMSG and NOTICE) whose text holds every word of `query.text`
+    /// (whole words, without case or accents), among the conversations `targets` and, when
+    /// `owner` is not empty, `owner`'s private conversations ([`Write::Converse`]); at most
+    /// `query.limit`, in ascending `seq` order. A text without any word finds nothing.
+    fn search(
+        &self,
+        owner: &str,
+        targets: &[String],
+        query: &SearchQuery,
+    ) -> Result<Vec<HistoryRecord>, StoreError>;
 
     /// Applies the writes in one transaction (group commit), in slice order.
     ///

@@ -9,7 +9,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use crate::Kinds;
 use crate::Store;
 use crate::error::{Conflict, StoreError};
 use crate::history::{
@@ -17,6 +16,7 @@ use crate::history::{
 };
 use crate::record::{AccessRecord, AccountRecord, ChannelRecord, Write};
 use crate::sqlite::{SqliteStore, write_new_file};
+use crate::{Kinds, SearchQuery};
 
 /// The store in memory. See the [module documentation](self).
 #[derive(Debug, Default)]
@@ -410,6 +410,47 @@ impl Store for MemoryStore {
 
     fn history_count(&self) -> Result<u64, StoreError> {
         Ok(self.data().msgids.len() as u64)
+    }
+
+    fn search(
+        &self,
+        owner: &str,
+        targets: &[String],
+        query: &SearchQuery,
+    ) -> Result<Vec<HistoryRecord>, StoreError> {
+        let wanted = query.words();
+        if wanted.is_empty() || query.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let data = self.data();
+        let mut keys: Vec<&String> = targets.iter().collect();
+        if !owner.is_empty() {
+            keys.extend(
+                data.conversations
+                    .iter()
+                    .filter(|((o, _), _)| o == owner)
+                    .map(|((_, target), _)| target),
+            );
+        }
+        keys.sort();
+        keys.dedup();
+        let mut found: Vec<HistoryRecord> = keys
+            .into_iter()
+            .filter_map(|key| data.history.get(key))
+            .flatten()
+            .filter(|e| matches!(e.command.as_str(), "PRIVMSG" | "NOTICE"))
+            .filter(|e| query.after_ms.is_none_or(|t| e.time_ms > t))
+            .filter(|e| query.before_ms.is_none_or(|t| e.time_ms < t))
+            .filter(|e| {
+                let text = e.params.get(1..).map(|p| p.join("\n")).unwrap_or_default();
+                let have = history::words(&text);
+                wanted.iter().all(|w| have.contains(w))
+            })
+            .cloned()
+            .collect();
+        found.sort_by_key(|e| e.seq);
+        let skip = found.len().saturating_sub(query.limit);
+        Ok(found.split_off(skip))
     }
 
     fn apply(&self, writes: &[Write]) -> Result<Vec<Result<(), Conflict>>, StoreError> {

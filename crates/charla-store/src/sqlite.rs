@@ -25,11 +25,11 @@ use std::time::Duration;
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
 
-use crate::Kinds;
 use crate::Store;
 use crate::error::{Conflict, StoreError};
 use crate::history::{HistoryQuery, HistoryRecord, TargetRecord};
 use crate::record::{AccountRecord, ChannelRecord, Write};
+use crate::{Kinds, SearchQuery};
 use read::{
     read_account, read_account_by_cert, read_channel, read_channels, read_history,
     read_history_targets, read_strings,
@@ -410,6 +410,15 @@ impl Store for SqliteStore {
             conn.prepare_cached("SELECT count(*) FROM history")?
                 .query_row([], |row| row.get(0))
         })
+    }
+
+    fn search(
+        &self,
+        owner: &str,
+        targets: &[String],
+        query: &SearchQuery,
+    ) -> Result<Vec<HistoryRecord>, StoreError> {
+        self.read(|conn| read::search(conn, owner, targets, query))
     }
 
     fn apply(&self, writes: &[Write]) -> Result<Vec<Result<(), Conflict>>, StoreError> {

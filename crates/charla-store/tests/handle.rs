@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use charla_store::{
     AccountRecord, Anchor, ChannelRecord, Conflict, HistoryQuery, HistoryRecord, Kinds,
-    MemoryStore, Receipt, SqliteStore, Store, StoreError, StoreHandle, TargetRecord, Write,
+    MemoryStore, Receipt, SearchQuery, SqliteStore, Store, StoreError, StoreHandle, TargetRecord,
+    Write,
 };
 use common::{account, channel, fingerprint, message};
 use tempfile::TempDir;
@@ -87,6 +88,14 @@ impl<S: Store> Store for Counting<S> {
         kinds: Kinds,
     ) -> Result<Option<Vec<HistoryRecord>>, StoreError> {
         self.inner.history_of(target, query, limit, kinds)
+    }
+    fn search(
+        &self,
+        owner: &str,
+        targets: &[String],
+        query: &SearchQuery,
+    ) -> Result<Vec<HistoryRecord>, StoreError> {
+        self.inner.search(owner, targets, query)
     }
     fn history_targets(
         &self,

@@ -140,10 +140,45 @@ fn history_survives_close_and_reopen() {
 fn downgrade_to_version_1(path: &Path) {
     let conn = rusqlite::Connection::open(path).expect("open");
     conn.execute_batch(
-        "DROP TABLE history; DROP TABLE conversations; DROP TABLE read_markers; \
-         DELETE FROM sqlite_sequence; PRAGMA user_version = 1;",
+        "DROP TABLE history_text; DROP TABLE history; DROP TABLE conversations; \
+         DROP TABLE read_markers; DELETE FROM sqlite_sequence; PRAGMA user_version = 1;",
     )
     .expect("downgrade");
+}
+
+/// Takes a database back to schema version 2: no search index (version 3).
+fn downgrade_to_version_2(path: &Path) {
+    let conn = rusqlite::Connection::open(path).expect("open");
+    conn.execute_batch(
+        "DROP TRIGGER history_text_insert; DROP TRIGGER history_text_delete; \
+         DROP TABLE history_text; PRAGMA user_version = 2;",
+    )
+    .expect("downgrade");
+}
+
+#[test]
+fn messages_kept_before_the_search_index_existed_are_found_after_the_upgrade() {
+    let dir = TempDir::new().expect("temp dir");
+    let path = db_in(&dir);
+    {
+        let store = SqliteStore::open(&path).expect("create");
+        let mut said = message("#c", "m1", 1000);
+        said.params = vec!["#c".to_owned(), "¿Qué tal?".to_owned()];
+        all_ok(&store, &[Write::Append(said)]);
+    }
+    downgrade_to_version_2(&path);
+    let store = SqliteStore::open(&path).expect("upgrade");
+    let query = charla_store::SearchQuery {
+        text: "que".to_owned(),
+        after_ms: None,
+        before_ms: None,
+        limit: 10,
+    };
+    let found = store
+        .search("", &["#c".to_owned()], &query)
+        .expect("search");
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].msgid, "m1");
 }
 
 #[test]

@@ -7,8 +7,8 @@
 mod common;
 
 use charla_store::{
-    AccessLevel, Anchor, Conflict, HistoryQuery, HistoryRecord, Kinds, SqliteStore, Store,
-    TargetRecord, Write,
+    AccessLevel, Anchor, Conflict, HistoryQuery, HistoryRecord, Kinds, SearchQuery, SqliteStore,
+    Store, TargetRecord, Write,
 };
 use common::{access, account, ban, channel, fingerprint, list_entry, message, scram, topic};
 
@@ -796,6 +796,90 @@ fn suite_history_append_assigns_increasing_seqs(store: &dyn Store) {
     );
 }
 
+fn suite_search_finds_words_without_case_or_accents(store: &dyn Store) {
+    let said = |target: &str, msgid: &str, time_ms: i64, text: &str| HistoryRecord {
+        params: vec![target.to_owned(), text.to_owned()],
+        ..message(target, msgid, time_ms)
+    };
+    append_all(
+        store,
+        [
+            said("#a", "a1", 1000, "¿Qué tal, ÑANDÚ?"),
+            said("#a", "a2", 2000, "que tal el partido"),
+            said("#b", "b1", 3000, "qué calor hace"),
+            HistoryRecord {
+                command: "JOIN".to_owned(),
+                params: vec!["#a".to_owned()],
+                ..message("#a", "j1", 3500)
+            },
+            said("ana bob", "d1", 4000, "nos vemos, que te vaya bien"),
+            said("#a", "a3", 5000, "quedamos mañana"),
+        ],
+    );
+    assert_eq!(
+        apply(
+            store,
+            Write::Converse {
+                owner: "ana".to_owned(),
+                peer: "bob".to_owned(),
+                target: "ana bob".to_owned(),
+                time_ms: 4000,
+            }
+        ),
+        Ok(())
+    );
+    let find = |owner: &str, targets: &[&str], text: &str, limit: usize| -> Vec<String> {
+        let targets: Vec<String> = targets.iter().map(|t| (*t).to_owned()).collect();
+        let query = SearchQuery {
+            text: text.to_owned(),
+            after_ms: None,
+            before_ms: None,
+            limit,
+        };
+        store
+            .search(owner, &targets, &query)
+            .expect("search")
+            .into_iter()
+            .map(|e| e.msgid)
+            .collect()
+    };
+    // Whole words, any case, any accent; only in the conversations asked.
+    assert_eq!(find("", &["#a"], "QUE", 10), ["a1", "a2"]);
+    assert_eq!(find("", &["#a", "#b"], "que", 10), ["a1", "a2", "b1"]);
+    assert_eq!(find("", &["#a"], "nandu", 10), ["a1"]);
+    assert_eq!(find("", &["#a"], "tal que", 10), ["a1", "a2"]);
+    assert_eq!(find("", &["#a"], "qu", 10), Vec::<String>::new());
+    // The owner's private conversations join in.
+    assert_eq!(find("ana", &["#a"], "que", 10), ["a1", "a2", "d1"]);
+    assert_eq!(find("bob", &[], "que", 10), Vec::<String>::new());
+    // The newest matches, up to the limit, oldest first.
+    assert_eq!(find("ana", &["#a", "#b"], "que", 2), ["b1", "d1"]);
+    // Time bounds are exclusive; FTS syntax in the text is just words.
+    let query = SearchQuery {
+        text: "que".to_owned(),
+        after_ms: Some(1000),
+        before_ms: Some(3000),
+        limit: 10,
+    };
+    let got: Vec<String> = store
+        .search("", &["#a".to_owned(), "#b".to_owned()], &query)
+        .expect("search")
+        .into_iter()
+        .map(|e| e.msgid)
+        .collect();
+    assert_eq!(got, ["a2"]);
+    assert_eq!(find("", &["#a"], "\"tal\" (que*", 10), ["a1", "a2"]);
+    assert_eq!(find("", &["#a"], "  ¿? ", 10), Vec::<String>::new());
+    // Pruned messages are no longer found.
+    let prune = Write::PruneHistory {
+        target: Some("#a".to_owned()),
+        before_ms: Some(1500),
+        keep_last: None,
+    };
+    assert_eq!(apply(store, prune), Ok(()));
+    assert_eq!(find("", &["#a"], "que", 10), ["a2"]);
+}
+
 fn suite_history_of_messages_skips_events_before_the_limit(store: &dyn Store) {
     let event = |msgid: &str, time_ms: i64| HistoryRecord {
         command: "JOIN".to_owned(),
@@ -1439,6 +1523,7 @@ suite!(
     suite_history_duplicate_msgid_and_round_trip,
     suite_history_targets_lists_active_conversations,
     suite_history_of_messages_skips_events_before_the_limit,
+    suite_search_finds_words_without_case_or_accents,
     suite_read_markers_only_move_forward,
     suite_prune_history,
     suite_prune_by_count_counts_messages_not_events,

@@ -67,20 +67,21 @@ fn reference(text: &str, star: bool) -> Result<Option<Anchor>, ()> {
 }
 
 /// A positive line count, cut to what one answer may hold.
-fn limit(s: &Session, text: Option<&str>) -> Option<usize> {
+pub fn limit(s: &Session, text: Option<&str>) -> Option<usize> {
     let n: usize = text?.parse().ok().filter(|n| *n > 0)?;
     Some(n.min(history::request_limit(&s.state.config)))
 }
 
 /// Where a conversation's history is kept, and from when the asker may read it.
-struct Access {
-    key: String,
+pub struct Access {
+    /// The conversation's key in the store.
+    pub key: String,
     /// Entries before this time (Unix ms) are not the asker's to read.
-    since: Option<i64>,
+    pub since: Option<i64>,
 }
 
 /// The conversation `target` names, if the asker may read it.
-fn access(s: &Session, target: &str) -> Option<Access> {
+pub fn access(s: &Session, target: &str) -> Option<Access> {
     if is_channel_name(target) {
         let channel = s.state.channel(target)?;
         let registered = channel.read(|st| st.registration.is_some());
@@ -216,13 +217,19 @@ async fn query(s: &mut Session, sub: &str, p: &Owned<1>) {
 
 /// The entries as a `chathistory` batch (without `batch`, the bare lines).
 fn send_batch(s: &Session, target: &str, entries: &[HistoryRecord]) {
+    send_entries(s, &["chathistory", target], entries);
+}
+
+/// The entries in a batch of type and parameters `batch` (without `batch`, the bare lines).
+pub fn send_entries(s: &Session, batch: &[&str], entries: &[HistoryRecord]) {
     let caps = s.client.caps();
     let reference = caps.has(Cap::Batch).then(batch_ref);
     if let Some(r) = &reference {
         let mut open = s.server_line("BATCH");
-        open.param(&format!("+{r}"))
-            .param("chathistory")
-            .param(target);
+        open.param(&format!("+{r}"));
+        for p in batch {
+            open.param(p);
+        }
         s.send_line(open);
     }
     for entry in entries {

@@ -28,6 +28,7 @@ pub mod privmsg;
 pub mod quit;
 pub mod register;
 pub mod registration;
+pub mod search;
 pub mod setname;
 pub mod table;
 pub mod topic;

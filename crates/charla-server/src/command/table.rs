@@ -21,7 +21,8 @@ use charla_proto::message::{Tag, parse_tags};
 use crate::account::{sasl, services};
 use crate::command::{
     Flow, away, cap, chathistory, info, invite, join, kick, list, markread, mode, names, nick,
-    oper, part, ping, privmsg, register, registration, setname, topic, userhost, who, whois,
+    oper, part, ping, privmsg, register, registration, search, setname, topic, userhost, who,
+    whois,
 };
 use crate::session::Session;
 
@@ -233,6 +234,7 @@ pub static TABLE: &[Command] = &[
     sync!("PRIVMSG", 0, privmsg::privmsg),
     sync!("QUIT", 0, registration::quit, pre = true, cost = 0),
     wait!("REGISTER", 3, register::register, pre = true, cost = 1),
+    wait!("SEARCH", 1, search::search, pre = false, cost = 4),
     sync!("SETNAME", 1, setname::setname),
     sync!("TAGMSG", 1, privmsg::tagmsg),
     sync!("TIME", 0, info::time),

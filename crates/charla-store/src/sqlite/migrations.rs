@@ -107,6 +107,30 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (account, target)
     ) STRICT, WITHOUT ROWID;
     "#,
+    // 3: full-text search of messages (PRIVMSG and NOTICE texts), kept by triggers: a
+    // contentless FTS5 index keyed by `seq` (the text is stored once, in `history`), words
+    // compared without case or accents. A message's text is its params after the target: the
+    // first param never holds a line feed, and each param ends with one.
+    r#"
+    CREATE VIRTUAL TABLE history_text USING fts5(
+        text,
+        content = '',
+        contentless_delete = 1,
+        tokenize = 'unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER history_text_insert AFTER INSERT ON history
+    WHEN new.command IN ('PRIVMSG', 'NOTICE') BEGIN
+        INSERT INTO history_text (rowid, text)
+        VALUES (new.seq, rtrim(substr(new.params, instr(new.params, char(10)) + 1), char(10)));
+    END;
+    CREATE TRIGGER history_text_delete AFTER DELETE ON history
+    WHEN old.command IN ('PRIVMSG', 'NOTICE') BEGIN
+        DELETE FROM history_text WHERE rowid = old.seq;
+    END;
+    INSERT INTO history_text (rowid, text)
+    SELECT seq, rtrim(substr(params, instr(params, char(10)) + 1), char(10))
+    FROM history WHERE command IN ('PRIVMSG', 'NOTICE');
+    "#,
 ];
 
 /// The newest schema version this build knows.

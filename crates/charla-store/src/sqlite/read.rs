@@ -7,8 +7,8 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::history::{
-    self, Column, HistoryQuery, HistoryRecord, Kinds, Op, Point, Scan, TargetRecord, decode_params,
-    finish_targets,
+    self, Column, HistoryQuery, HistoryRecord, Kinds, Op, Point, Scan, SearchQuery, TargetRecord,
+    decode_params, finish_targets,
 };
 use crate::record::{
     AccessLevel, AccessRecord, AccountRecord, ChannelRecord, ListEntryRecord, ScramRecord,
@@ -309,4 +309,45 @@ pub(super) fn read_history_targets(
         .collect::<rusqlite::Result<Vec<_>>>()?;
     targets.extend(private);
     Ok(finish_targets(targets, limit))
+}
+
+/// [`crate::Store::search`]: the FTS index finds the texts, `history` gives their entries.
+pub(crate) fn search(
+    conn: &Connection,
+    owner: &str,
+    targets: &[String],
+    query: &SearchQuery,
+) -> rusqlite::Result<Vec<HistoryRecord>> {
+    let fts = query.fts();
+    if fts.is_empty() || query.limit == 0 || (targets.is_empty() && owner.is_empty()) {
+        return Ok(Vec::new());
+    }
+    let columns = HISTORY_COLUMNS
+        .split(", ")
+        .map(|c| format!("h.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // ?1 the query, ?2 after, ?3 before, ?4 the limit, ?5 the owner, then the targets.
+    let placeholders: Vec<String> = (0..targets.len()).map(|i| format!("?{}", i + 6)).collect();
+    let sql = format!(
+        "SELECT {columns} FROM history_text JOIN history h ON h.seq = history_text.rowid \
+         WHERE history_text MATCH ?1 AND h.time_ms > ?2 AND h.time_ms < ?3 \
+         AND (h.target IN ({}) OR h.target IN (SELECT target FROM conversations WHERE owner = ?5 \
+         AND ?5 <> '')) ORDER BY h.seq DESC LIMIT ?4",
+        placeholders.join(", ")
+    );
+    let mut values: Vec<rusqlite::types::Value> = vec![
+        fts.into(),
+        query.after_ms.unwrap_or(i64::MIN).into(),
+        query.before_ms.unwrap_or(i64::MAX).into(),
+        i64::try_from(query.limit).unwrap_or(i64::MAX).into(),
+        owner.to_owned().into(),
+    ];
+    values.extend(targets.iter().map(|t| t.clone().into()));
+    let mut statement = conn.prepare(&sql)?;
+    let mut found = statement
+        .query_map(rusqlite::params_from_iter(values), history_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    found.reverse();
+    Ok(found)
 }
