@@ -750,3 +750,43 @@ async fn search_finds_words_in_what_the_asker_can_read() {
         assert_eq!(fail.param(1), Some("INVALID_PARAMS"), "{attrs}: {fail}");
     }
 }
+
+#[tokio::test]
+async fn a_labeled_chathistory_nests_its_batch_in_the_labeled_response() {
+    let server = TestServer::start().await;
+    let mut ana = with_caps(&server, "ana", &format!("{HISTORY_CAPS} labeled-response")).await;
+    join(&mut ana, "#n").await;
+    say(&mut ana, "#n", "hola", 2).await;
+    ana.send("@label=h1 CHATHISTORY LATEST #n * 10").await;
+    let outer = ana.expect_command("BATCH").await;
+    assert_eq!(outer.tag("label"), Some("h1"), "{outer}");
+    assert_eq!(outer.param(1), Some("labeled-response"));
+    let outer_id = outer
+        .param(0)
+        .and_then(|r| r.strip_prefix('+'))
+        .expect("ref")
+        .to_owned();
+    let inner = ana.recv().await;
+    assert_eq!(inner.command, "BATCH", "{inner}");
+    assert_eq!(inner.param(1), Some("chathistory"));
+    assert_eq!(
+        inner.tag("batch"),
+        Some(outer_id.as_str()),
+        "nested in the labeled batch"
+    );
+    let inner_id = inner
+        .param(0)
+        .and_then(|r| r.strip_prefix('+'))
+        .expect("ref")
+        .to_owned();
+    for _ in 0..2 {
+        let m = ana.recv().await;
+        assert_eq!(m.command, "PRIVMSG", "{m}");
+        assert_eq!(m.tag("batch"), Some(inner_id.as_str()));
+    }
+    let end_inner = ana.recv().await;
+    assert_eq!(end_inner.params, [format!("-{inner_id}")]);
+    assert_eq!(end_inner.tag("batch"), Some(outer_id.as_str()));
+    let end_outer = ana.recv().await;
+    assert_eq!(end_outer.params, [format!("-{outer_id}")]);
+}
