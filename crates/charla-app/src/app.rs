@@ -285,7 +285,10 @@ impl CharlaApp {
                 && self.current == Some(index)
                 && self.tab == Tab::Chat
                 && !self.show_connect;
-            session.settle(on_screen);
+            if let Some(wake) = session.settle(on_screen) {
+                // A read marker held back goes out then.
+                self.ctx.request_repaint_after(wake);
+            }
             if self.options.notifications && self.settings.notifications {
                 for n in &notifications {
                     let on_screen = focused

@@ -1,20 +1,33 @@
 //! The chat view of one buffer: topic, the lines (time stamps, nick colours, /me actions,
 //! folded joins/parts, clickable links, mentions highlighted), who is typing, and the input line.
+//!
+//! History from the server sits above the live lines, where its times put it. Reaching the top
+//! draws more of the scroll-back, then asks the server for older lines, keeping the line that
+//! was at the top where it was on screen (see [`history`]); a "new since you
+//! were last here" separator marks where the user had read up to.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use charla_client::{Buffer, BufferId, Command, Line, LineKind, TypingState};
+use chrono::{DateTime, Utc};
 use egui::text::{CCursor, CCursorRange};
 use egui::{Color32, Key, Modifiers, RichText, Ui};
 
+use crate::history::{self, AtTop, ReadSync, ScrollAnchor};
 use crate::input::Completion;
 use crate::links::{self, Span};
 use crate::session::Session;
 use crate::theme;
 
-/// How many lines are drawn at first; "Show older lines" adds this many more.
+/// How many lines are drawn at first; reaching the top adds this many more.
 const PAGE: usize = 300;
+
+/// How long an unanswered request for older lines holds the top (then it may ask again).
+const OLDER_GIVEN_UP: Duration = Duration::from_secs(15);
+
+/// What the separator above the first unread line says.
+pub const NEW_SINCE: &str = "new since you were last here";
 
 /// What the view draws for a run of lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,8 +125,23 @@ pub struct BufferView {
     pub typing_sent: bool,
     /// When the last key was typed (to send "paused").
     pub last_key: Option<Instant>,
-    /// Index of the first line that was unread when the user came to this buffer.
-    pub new_from: Option<usize>,
+    /// Where the user had read up to when they came to this buffer: the separator goes above
+    /// the first line from others after it, until they leave.
+    pub new_after: Option<DateTime<Utc>>,
+    /// Whether the view is scrolled up from the newest line (then it is not being read).
+    pub scrolled_up: bool,
+    /// Whether the view was at the top last frame (a frame is laid out before the scrolling it
+    /// receives: reaching the top counts once the view stays there).
+    pub at_top: bool,
+    /// The line kept in place while lines are added above it.
+    pub anchor: Option<ScrollAnchor>,
+    /// A scroll offset to apply next frame (keeping the anchor in place).
+    pub scroll_to: Option<f32>,
+    /// Older lines were asked for: the buffer's history answers then, its line count, and
+    /// when.
+    pub older_asked: Option<(u64, usize, Instant)>,
+    /// Telling the server what was read here.
+    pub read_sync: ReadSync,
 }
 
 /// Draws the active buffer of `session` (messages and input).
@@ -155,86 +183,184 @@ pub fn show(ui: &mut Ui, session: &mut Session) {
     if view.shown == 0 {
         view.shown = PAGE;
     }
+    // The older lines asked for came: draw them too. (No answer in a long while: the
+    // connection went, say; the top may ask again.)
+    if let Some((answers, lines_then, at)) = view.older_asked {
+        if buffer.history.answers != answers {
+            view.shown += buffer.lines.len().saturating_sub(lines_then);
+            view.older_asked = None;
+        } else if at.elapsed() > OLDER_GIVEN_UP {
+            view.older_asked = None;
+            view.anchor = None;
+        }
+    }
     let total = buffer.lines.len();
     let first = total.saturating_sub(view.shown);
-    let mut command = None;
-    egui::ScrollArea::vertical()
+    let separator = view
+        .new_after
+        .and_then(|after| history::separator_at(&buffer.lines, after));
+    let mut area = egui::ScrollArea::vertical()
         .id_salt(("lines", session.key, &id))
         .auto_shrink([false, false])
-        .stick_to_bottom(true)
-        .show(ui, |ui| {
-            if first > 0
-                && ui
-                    .small_button(format!("Show older lines ({first} more)"))
-                    .clicked()
+        .stick_to_bottom(true);
+    if let Some(offset) = view.scroll_to.take() {
+        area = area.vertical_scroll_offset(offset);
+    }
+    let mut command = None;
+    let mut more_asked = false;
+    // The first row drawn (its line's number and top), and where the anchored line is now.
+    let mut top_row: Option<(u64, f32)> = None;
+    let mut anchor_y = None;
+    let output = area.show(ui, |ui| {
+        let origin = ui.max_rect().top();
+        more_asked = top_of_lines(ui, buffer, first, view.older_asked.is_some());
+        for row in rows(buffer.lines.range(first..), first) {
+            let (start, end) = match row {
+                Row::Single(i) => (i, i + 1),
+                Row::Folded { start, end } => (start, end),
+            };
+            if separator == Some(start) {
+                new_marker(ui);
+            }
+            let y = ui.cursor().top() - origin;
+            if top_row.is_none() {
+                top_row = buffer.lines.get(start).map(|l| (l.seq, y));
+            }
+            if let Some(anchor) = view.anchor
+                && buffer.lines.range(start..end).any(|l| l.seq == anchor.seq)
             {
+                anchor_y = Some(y);
+            }
+            match row {
+                Row::Single(i) => {
+                    if let Some(line) = buffer.lines.get(i) {
+                        command = command.take().or(line_ui(ui, line, dark, in_channel));
+                    }
+                }
+                Row::Folded { start, end } => {
+                    command = command
+                        .take()
+                        .or(folded_row(ui, buffer, view, start, end, dark, in_channel));
+                }
+            }
+        }
+    });
+    let offset = output.state.clamped_offset().y;
+    let max_offset = output.content_size.y - output.inner_rect.height();
+    view.scrolled_up = offset < max_offset - 4.0;
+    // Keep the anchored line where it was on screen; let it go once nothing more is coming.
+    if let Some(anchor) = view.anchor {
+        match anchor_y.and_then(|y| anchor.correction(offset, y, max_offset)) {
+            Some(to) => {
+                view.scroll_to = Some(to);
+                ui.ctx().request_discard("lines added above the view");
+            }
+            None if view.older_asked.is_none() => view.anchor = None,
+            None => {}
+        }
+    }
+    // At the top (or asked by the button): more of the scroll-back, or older lines.
+    let was_at_top = std::mem::replace(&mut view.at_top, offset <= 1.0);
+    if ((was_at_top && view.at_top) || more_asked)
+        && view.anchor.is_none()
+        && view.older_asked.is_none()
+    {
+        match history::at_top(first, buffer) {
+            AtTop::ShowMore => {
+                view.anchor = top_row.map(|(seq, y)| ScrollAnchor::new(seq, y, offset));
                 view.shown += PAGE;
+                ui.ctx().request_repaint();
             }
-            for row in rows(buffer.lines.range(first..), first) {
-                let row_start = match row {
-                    Row::Single(i) => i,
-                    Row::Folded { start, .. } => start,
-                };
-                if view.new_from == Some(row_start) {
-                    new_marker(ui);
-                }
-                match row {
-                    Row::Single(i) => {
-                        if let Some(line) = buffer.lines.get(i) {
-                            command = command.take().or(line_ui(ui, line, dark, in_channel));
-                        }
-                    }
-                    Row::Folded { start, end } => {
-                        let key = buffer
-                            .lines
-                            .get(start)
-                            .map_or(0, |l| l.time.timestamp_millis());
-                        let open = view.unfolded.contains(&key);
-                        let summary = fold_summary(buffer.lines.range(start..end));
-                        let arrow = if open { "⏷" } else { "⏵" };
-                        let muted = theme::muted(ui.visuals());
-                        let response = ui.add(
-                            egui::Label::new(
-                                RichText::new(format!("{arrow} {summary}"))
-                                    .color(muted)
-                                    .small(),
-                            )
-                            .sense(egui::Sense::click()),
-                        );
-                        if response.clicked() {
-                            if open {
-                                view.unfolded.remove(&key);
-                            } else {
-                                view.unfolded.insert(key);
-                            }
-                        }
-                        if open {
-                            for line in buffer.lines.range(start..end) {
-                                command = command.take().or(line_ui(ui, line, dark, in_channel));
-                            }
-                        }
-                    }
+            AtTop::LoadOlder => {
+                view.anchor = top_row.map(|(seq, y)| ScrollAnchor::new(seq, y, offset));
+                view.older_asked = Some((buffer.history.answers, total, Instant::now()));
+                if let Some(target) = id.target() {
+                    command = command.or(Some(Command::LoadOlder {
+                        target: target.to_owned(),
+                    }));
                 }
             }
-        });
+            AtTop::Nothing => {}
+        }
+    }
     if let Some(command) = command {
         session.send(command);
     }
+}
+
+/// Above the lines: "Loading older lines…" while they come, a button for more while there is
+/// more (reaching the top does the same), or where the history starts. True when clicked.
+fn top_of_lines(ui: &mut Ui, buffer: &Buffer, hidden: usize, asked: bool) -> bool {
+    let muted = theme::muted(ui.visuals());
+    if asked || buffer.history.loading {
+        // As tall as the button it replaces: the lines below do not move.
+        ui.add_enabled(false, egui::Button::new("Loading older lines…").small());
+        false
+    } else if hidden > 0 || buffer.history.more {
+        ui.small_button("Show older lines").clicked()
+    } else if buffer.history.answers > 0 && buffer.id != BufferId::Server {
+        ui.label(
+            RichText::new("This is the beginning of the history the server keeps")
+                .small()
+                .color(muted),
+        );
+        false
+    } else {
+        false
+    }
+}
+
+/// A run of joins/parts folded into one line; click to open it.
+fn folded_row(
+    ui: &mut Ui,
+    buffer: &Buffer,
+    view: &mut BufferView,
+    start: usize,
+    end: usize,
+    dark: bool,
+    in_channel: bool,
+) -> Option<Command> {
+    let key = buffer
+        .lines
+        .get(start)
+        .map_or(0, |l| l.time.timestamp_millis());
+    let open = view.unfolded.contains(&key);
+    let summary = fold_summary(buffer.lines.range(start..end));
+    let arrow = if open { "⏷" } else { "⏵" };
+    let muted = theme::muted(ui.visuals());
+    let response = ui.add(
+        egui::Label::new(
+            RichText::new(format!("{arrow} {summary}"))
+                .color(muted)
+                .small(),
+        )
+        .sense(egui::Sense::click()),
+    );
+    if response.clicked() {
+        if open {
+            view.unfolded.remove(&key);
+        } else {
+            view.unfolded.insert(key);
+        }
+    }
+    let mut command = None;
+    if open {
+        for line in buffer.lines.range(start..end) {
+            command = command.take().or(line_ui(ui, line, dark, in_channel));
+        }
+    }
+    command
 }
 
 /// The line above the first message that was unread when the user came back.
 fn new_marker(ui: &mut Ui) {
     ui.horizontal(|ui| {
         let width = ui.available_width();
-        ui.label(
-            RichText::new("new messages")
-                .small()
-                .color(theme::MENTION_BADGE),
-        );
+        ui.label(RichText::new(NEW_SINCE).small().color(theme::MENTION_BADGE));
         let y = ui.min_rect().center().y;
         let x = ui.min_rect().right() + 6.0;
         ui.painter().hline(
-            x..=x + (width - 100.0).max(0.0),
+            x..=x + (width - 200.0).max(0.0),
             y,
             egui::Stroke::new(1.0, theme::MENTION_BADGE),
         );

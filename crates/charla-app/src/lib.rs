@@ -12,6 +12,8 @@
 //! - [`secrets`]: account passwords in the system keyring, never in the settings file.
 //! - [`buffers`]: the side list of servers and buffers with unread/mention counts.
 //! - [`chat`]: a buffer's lines and the input line.
+//! - [`history`]: the separator at the read marker, the scroll anchor while older lines load,
+//!   and telling the server what was read.
 //! - [`nicklist`]: a channel's members.
 //! - [`host`]: the operator console over an embedded charla-server.
 //! - [`cli`]: the command line (`irc://` links, `--host`).
@@ -29,6 +31,7 @@ pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod connect;
+pub mod history;
 pub mod host;
 pub mod input;
 pub mod links;

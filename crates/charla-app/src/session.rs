@@ -1,9 +1,11 @@
 //! One server connection as the app sees it: the client core's handle and [`State`], plus the
-//! view state the app keeps per buffer (drafts, how much is shown, folds). All protocol work is
-//! in charla-client; this only feeds its events to its reducer and sends its commands.
+//! view state the app keeps per buffer (drafts, how much is shown, folds, where the user had
+//! read up to). All protocol work is in charla-client; this only feeds its events to its
+//! reducer and sends its commands, among them `MARKREAD` for the buffer being read.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use charla_client::{
     BufferId, Client, ClientHandle, ClientOptions, Command, ConnectionStatus, Event, Notification,
@@ -14,6 +16,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use crate::account::CreateAccount;
 use crate::chat::BufferView;
 use crate::connect::Registration;
+use crate::history;
 use crate::input::{Completion, History};
 
 /// How many events one frame applies at most, so a flood cannot freeze the window; the rest
@@ -50,6 +53,9 @@ pub struct Session {
     /// The active buffer was off screen (window in the background, another tab) since the
     /// last frame it was seen.
     looked_away: bool,
+    /// History or a read marker came for the active buffer since the last frame: what it made
+    /// unread gets a separator even while the user looks.
+    news_from_history: bool,
     handle: ClientHandle,
     events: UnboundedReceiver<Event>,
 }
@@ -86,6 +92,7 @@ impl Session {
             certificate_dismissed: false,
             hosted: false,
             looked_away: false,
+            news_from_history: false,
             handle,
             events,
         }
@@ -110,6 +117,7 @@ impl Session {
             if let Some(n) = self.state.apply(&event) {
                 notifications.push(n);
             }
+            self.follow_history(&event);
             if registered && let Some(registration) = self.registration.take() {
                 self.send(Command::RegisterAccount {
                     account: Some(registration.account),
@@ -145,47 +153,67 @@ impl Session {
         }
     }
 
-    /// Switches to a buffer and marks it read; a "new messages" marker goes above the first
-    /// line that was unread, until the user leaves the buffer.
+    /// Switches to a buffer and marks it read; a "new since you were last here" separator goes
+    /// above the first line that was unread, until the user leaves the buffer.
     pub fn select(&mut self, id: BufferId) {
         if let Some(view) = self.views.get_mut(&self.active) {
-            view.new_from = None;
+            view.new_after = None;
         }
         self.active = id.clone();
         self.mark_seen(&id);
     }
 
-    /// Marks a buffer read, first putting the "new messages" marker above its oldest unread
-    /// line (unless a marker is already there).
+    /// Marks a buffer read, first placing the separator where the user had read up to (unless
+    /// one is already there).
     fn mark_seen(&mut self, id: &BufferId) {
-        let new_from = self.state.buffer(id).and_then(|b| {
-            if b.unread == 0 {
-                return None;
-            }
-            // `unread` counts chat lines only; find where the unread ones start.
-            let mut seen = 0;
-            b.lines.iter().enumerate().rev().find_map(|(i, line)| {
-                seen += usize::from(line.kind.is_chat());
-                (seen == b.unread).then_some(i)
-            })
-        });
+        let after = self.state.buffer(id).and_then(history::read_up_to);
         let view = self.views.entry(id.clone()).or_default();
-        if view.new_from.is_none() {
-            view.new_from = new_from;
+        if view.new_after.is_none() {
+            view.new_after = after;
         }
         self.state.mark_read(id);
     }
 
+    /// After an event: history or a read marker for the active buffer is news to place a
+    /// separator for; a read marker from another client of the account (not this window's
+    /// answer) moves the separator past what was read there.
+    fn follow_history(&mut self, event: &Event) {
+        let target = match event {
+            Event::HistoryLoaded { target, .. } => target,
+            Event::Irc(msg) if msg.command.eq_ignore_ascii_case("MARKREAD") => {
+                let Some(target) = msg.param(0) else { return };
+                target
+            }
+            _ => return,
+        };
+        let Some(buffer) = self.state.buffer(&self.state.target_buffer(target)) else {
+            return;
+        };
+        if buffer.id.same(&self.active) {
+            self.news_from_history = true;
+        }
+        let Some(marker) = buffer.read_marker else {
+            return;
+        };
+        if let Some(view) = self.views.get_mut(&buffer.id)
+            && !view.read_sync.is_own(marker)
+            && view.new_after.is_some_and(|after| after < marker)
+        {
+            view.new_after = Some(marker);
+        }
+    }
+
     /// Keeps the active buffer valid (it may have been closed) and read while on screen:
     /// `seen` is false when the window is in the background, so counts (and the title) grow
-    /// until the user looks again, and then a marker shows where they left off.
-    pub fn settle(&mut self, seen: bool) {
+    /// until the user looks again, and then a separator shows where they left off. Tells the
+    /// server what was read; returns when to look again for a read marker held back.
+    pub fn settle(&mut self, seen: bool) -> Option<Duration> {
         if self.state.buffer(&self.active).is_none() {
             self.active = BufferId::Server;
         }
         if !seen {
             self.looked_away = true;
-            return;
+            return self.sync_read(false);
         }
         let active = self.active.clone();
         if self
@@ -193,14 +221,52 @@ impl Session {
             .buffer(&active)
             .is_some_and(|b| b.unread > 0 || b.mentions > 0)
         {
-            if self.looked_away {
+            if self.looked_away || self.news_from_history {
                 self.mark_seen(&active);
             } else {
-                // Arrived while the user was looking: no marker needed.
+                // Arrived while the user was looking: no separator needed.
                 self.state.mark_read(&active);
             }
         }
         self.looked_away = false;
+        self.news_from_history = false;
+        self.sync_read(true)
+    }
+
+    /// Tells the server (`MARKREAD`) that the active buffer is read up to its newest line when
+    /// `reading` it (on screen, window focused, scrolled to the bottom), at most every couple
+    /// of seconds per buffer; sends what was held back once its time comes.
+    fn sync_read(&mut self, reading: bool) -> Option<Duration> {
+        if !self.state.has_cap("draft/read-marker") || self.state.account.is_none() {
+            return None;
+        }
+        let now = Instant::now();
+        let mut marks = Vec::new();
+        if reading
+            && let Some(buffer) = self.state.buffer(&self.active)
+            && let Some(target) = buffer.id.target()
+            && let Some(newest) = buffer.newest_server_time()
+        {
+            let view = self.views.entry(buffer.id.clone()).or_default();
+            if !view.scrolled_up
+                && let Some(time) = view.read_sync.read(newest, buffer.read_marker, now)
+            {
+                marks.push((target.to_owned(), time));
+            }
+        }
+        let mut wake: Option<Duration> = None;
+        for (id, view) in &mut self.views {
+            if let (Some(target), Some(time)) = (id.target(), view.read_sync.due(now)) {
+                marks.push((target.to_owned(), time));
+            }
+            if let Some(in_) = view.read_sync.wake_in(now) {
+                wake = Some(wake.map_or(in_, |w| w.min(in_)));
+            }
+        }
+        for (target, time) in marks {
+            self.send(Command::MarkRead { target, time });
+        }
+        wake
     }
 
     /// A short status for the side list and the status bar.

@@ -5,6 +5,7 @@
 mod common;
 
 use anyhow::Result;
+use charla_app::chat::NEW_SINCE;
 use charla_app::{AppOptions, CharlaApp};
 use common::{TestClient, app, connect, runtime, say, server, shows, step_until};
 use egui::accesskit::Role;
@@ -62,12 +63,12 @@ fn connect_join_talk_and_see_the_nick_list_change() -> Result<()> {
         Some(1),
         "unread while the window is in the background"
     );
-    assert!(!shows(&h, "new messages"));
+    assert!(!shows(&h, NEW_SINCE));
     set_focus(&mut h, true);
     h.step();
     h.step();
     assert_eq!(unread(&h), Some(0), "read once looked at");
-    assert!(shows(&h, "new messages"), "marker where we left off");
+    assert!(shows(&h, NEW_SINCE), "marker where we left off");
 
     // We answer; they receive it exactly.
     say(&mut h, "muy bien, ñ á ¿ 🎉");
@@ -143,7 +144,7 @@ fn a_private_conversation_opens_and_answers() -> Result<()> {
         shows(&h, "Conversation with bob"),
         "the header names the conversation"
     );
-    assert!(shows(&h, "new messages"), "a marker above what was unread");
+    assert!(shows(&h, NEW_SINCE), "a marker above what was unread");
 
     // Alt+Up goes to the buffer above (the server's), Alt+Down back.
     h.key_press_modifiers(egui::Modifiers::ALT, egui::Key::ArrowUp);
@@ -154,10 +155,7 @@ fn a_private_conversation_opens_and_answers() -> Result<()> {
     h.step();
     h.step();
     assert!(shows(&h, "Conversation with bob"), "Alt+Down came back");
-    assert!(
-        !shows(&h, "new messages"),
-        "the marker goes once read and left"
-    );
+    assert!(!shows(&h, NEW_SINCE), "the marker goes once read and left");
 
     say(&mut h, "sí, acá estoy");
     let line = rt.block_on(bob.expect(|l| common::is(l, "PRIVMSG", "bob")))?;

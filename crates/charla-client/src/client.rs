@@ -19,6 +19,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use charla_proto::casemap::casefold;
 use tokio::sync::mpsc;
 
 use crate::backoff::Backoff;
@@ -238,6 +239,12 @@ struct Task {
     typing_sent: HashMap<String, Instant>,
     /// When we last answered a CTCP request (one per second at most: no reflection floods).
     last_ctcp_reply: Option<Instant>,
+    /// Private conversations opened since the session last looked, for their history.
+    opened_queries: Vec<String>,
+    /// Private conversations the user closed in this run (folded nick), and when: the
+    /// server's list of recent conversations does not bring them back unless someone spoke
+    /// there since.
+    closed_queries: HashMap<String, chrono::DateTime<chrono::Utc>>,
     ping_counter: u64,
 }
 
@@ -281,13 +288,29 @@ impl Task {
             focus_on_join: HashSet::new(),
             typing_sent: HashMap::new(),
             last_ctcp_reply: None,
+            opened_queries: Vec::new(),
+            closed_queries: HashMap::new(),
             ping_counter: 0,
         }
     }
 
     /// Reports an event: to our own state first, then to the app.
     fn emit(&mut self, event: Event) {
+        let buffers = self.state.buffers.len();
         self.state.apply(&event);
+        if self.state.buffers.len() > buffers
+            && let Some(BufferId::Query(nick)) = self.state.buffers.last().map(|b| &b.id)
+        {
+            self.closed_queries.remove(casefold(nick).as_ref());
+            self.opened_queries.push(nick.clone());
+        }
+        if let Event::CloseBuffer {
+            buffer: BufferId::Query(nick),
+        } = &event
+        {
+            let key = casefold(nick).into_owned();
+            self.closed_queries.insert(key, chrono::Utc::now());
+        }
         // A closed receiver means the app is gone; the loops notice through `events.closed()`.
         let _ = self.events.send(event);
         if let Some(w) = &self.options.waker {
@@ -528,7 +551,12 @@ impl Task {
                 }
                 Control::Continue
             }
-            Command::Typing { .. } => Control::Continue,
+            // Of the moment, or answered once connected (history comes back by itself then).
+            Command::Typing { .. }
+            | Command::LoadLatest { .. }
+            | Command::LoadOlder { .. }
+            | Command::ListTargets { .. }
+            | Command::MarkRead { .. } => Control::Continue,
             _ => {
                 self.local(
                     BufferId::Server,

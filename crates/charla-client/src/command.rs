@@ -94,6 +94,37 @@ pub enum Command {
         /// Why.
         reason: Option<String>,
     },
+    /// Load the latest lines of a channel or private conversation from the server's history
+    /// (`CHATHISTORY LATEST`, at most 100 or the server's limit), answered by
+    /// [`Event::HistoryLoaded`](crate::Event::HistoryLoaded). The client does it by itself on
+    /// joining a channel, opening a private conversation and reconnecting. Private
+    /// conversations need an account.
+    LoadLatest {
+        /// A channel or a nick.
+        target: String,
+    },
+    /// Load lines older than the oldest loaded of a conversation (`CHATHISTORY BEFORE` its
+    /// oldest `msgid`), for scrolling back. Ignored while such a request is out.
+    LoadOlder {
+        /// A channel or a nick.
+        target: String,
+    },
+    /// Ask which conversations had activity in the last `days` days (`CHATHISTORY TARGETS`):
+    /// private ones come back as buffers, with their latest lines. The client does it by itself
+    /// after connecting with an account (30 days).
+    ListTargets {
+        /// How far back.
+        days: u32,
+    },
+    /// Tell the server the user has read `target` up to `time` (`MARKREAD`, with
+    /// `draft/read-marker` and an account), so the account's other clients know. Never
+    /// backwards: a time not after the buffer's read marker is not sent.
+    MarkRead {
+        /// A channel or a nick.
+        target: String,
+        /// The time of the newest line read (from the server: a line's `time`).
+        time: chrono::DateTime<chrono::Utc>,
+    },
     /// Send a line as it is (`/raw`). It is cut at CR/LF so it stays one line.
     Raw {
         /// The line, without CR LF.

@@ -67,6 +67,28 @@ pub enum Event {
         /// Names, such as `server-time`.
         enabled: Vec<String>,
     },
+    /// A request for a conversation's history went out (`CHATHISTORY`): its buffer is loading
+    /// until the matching [`Event::HistoryLoaded`].
+    HistoryRequested {
+        /// The channel or nick, as asked.
+        target: String,
+        /// Whether it asks for lines older than those loaded (scrolling back).
+        before: bool,
+    },
+    /// A conversation's history came back (a `chathistory` batch), kept apart from live lines:
+    /// the state merges them into the buffer by time, each line once (a line already there,
+    /// seen live or loaded before, is skipped by its `msgid`). Also sent, with no lines, when
+    /// the server refused the request.
+    HistoryLoaded {
+        /// The channel or nick the batch is about.
+        target: String,
+        /// The lines, oldest first, as the server sent them (with `time` and `msgid` tags).
+        lines: Vec<OwnedMessage>,
+        /// Whether these are older than what was loaded (scrolling back) rather than the latest.
+        before: bool,
+        /// Whether the server may hold older lines still (the answer was full).
+        more: bool,
+    },
     /// Logging into the account (SASL) did not work. With `continuing` registration goes on
     /// without an account (IRCv3's rule); without it (the config requires the account, or
     /// the server failed to prove itself) the connection is dropped and not retried.

@@ -11,6 +11,14 @@
 //! - [`event`]: [`Event`], what the connection reports.
 //! - [`state`]: [`State`], the buffers (server, channels, queries), their lines, members, unread
 //!   and mention counts, built from events by a pure reducer.
+//!
+//! History (`draft/chathistory`, `draft/read-marker`, with `batch`, `server-time` and
+//! `message-tags`): joining a channel or opening a private conversation loads its latest lines,
+//! reconnecting with an account brings back the private conversations of the last 30 days
+//! (`CHATHISTORY TARGETS`), [`Command::LoadOlder`] scrolls back and [`Command::MarkRead`] sets the
+//! account's read marker. Answers come as [`Event::HistoryLoaded`], apart from live lines; the
+//! state merges them by time, each line once, and counts unread lines from
+//! [`Buffer::read_marker`].
 //! - [`input`]: parsing what the user typed (`/join`, `/me`, plain text...) into a [`Command`].
 //! - [`trust`]: [`TrustStore`], certificate pins (trust on first use) and the TLS verifier.
 //! - [`account`]: [`LoginError`] and [`RegistrationReply`]: logging in and creating an account,

@@ -13,6 +13,11 @@
 //! Who is logged in to which account is kept once per user ([`State::account_of`]), learnt
 //! from `extended-join`, `account-notify` (`ACCOUNT`), the `account` message tag, WHOIS
 //! (`330`) and WHOX (`354`).
+//!
+//! History (`state/history.rs`): [`Event::HistoryLoaded`] merges a conversation's lines from
+//! the server's history into its buffer by time, each once (by `msgid`; events seen live by
+//! their words); `MARKREAD` sets a buffer's [`Buffer::read_marker`], from which its unread and
+//! mention counts are counted again. MODE lines are read in `state/modes.rs`.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -176,6 +181,14 @@ pub struct Line {
     pub highlight: bool,
     /// Whether we sent it.
     pub own: bool,
+    /// The server's id of the message (`msgid`), when it gave one.
+    pub msgid: Option<String>,
+    /// A number unique among the lines of this state, given as lines are added (so not in the
+    /// order of their times: older lines loaded from history get higher numbers). The app
+    /// names a line by it, to keep it in place on screen while lines are added above it.
+    pub seq: u64,
+    /// Whether it came from the server's history (CHATHISTORY) rather than live.
+    pub from_history: bool,
 }
 
 impl Line {
@@ -188,6 +201,9 @@ impl Line {
             text: text.into(),
             highlight: false,
             own: false,
+            msgid: None,
+            seq: 0,
+            from_history: false,
         }
     }
 }
@@ -313,6 +329,11 @@ pub struct Buffer {
     /// The channel's modes as `+` and letters (`+nt`), arguments left out (a key is a secret);
     /// `None` until the server told us.
     pub modes: Option<String>,
+    /// Where the account has read this conversation up to (`draft/read-marker`), when the
+    /// server said; lines after it count as unread.
+    pub read_marker: Option<DateTime<Utc>>,
+    /// How far the server's history of this conversation is loaded.
+    pub history: BufferHistory,
 }
 
 impl Buffer {
@@ -328,6 +349,8 @@ impl Buffer {
             rejoin: false,
             typing: Vec::new(),
             modes: None,
+            read_marker: None,
+            history: BufferHistory::default(),
         }
     }
 
@@ -424,6 +447,9 @@ pub struct Isupport {
     pub chanmodes: [String; 4],
     /// `WHOX`: the server answers `WHO` with chosen fields (such as the account).
     pub whox: bool,
+    /// `CHATHISTORY`: the server gives back history, at most this many lines per request
+    /// (0: it set no limit).
+    pub chathistory: Option<usize>,
 }
 
 impl Default for Isupport {
@@ -439,6 +465,7 @@ impl Default for Isupport {
                 "imnpst".to_owned(),
             ],
             whox: false,
+            chathistory: None,
         }
     }
 }
@@ -480,6 +507,8 @@ pub struct State {
     accounts: HashMap<String, String>,
     /// Whether we registered at least once.
     registered_once: bool,
+    /// The number the next line gets ([`Line::seq`]).
+    next_seq: u64,
 }
 
 impl State {
@@ -503,6 +532,7 @@ impl State {
             names: HashMap::new(),
             accounts: HashMap::new(),
             registered_once: false,
+            next_seq: 1,
         }
     }
 
@@ -690,6 +720,21 @@ impl State {
                 self.caps = enabled.clone();
                 None
             }
+            Event::HistoryRequested { target, .. } => {
+                if let Some(b) = self.buffer_mut(&self.target_buffer(target)) {
+                    b.history.loading = true;
+                }
+                None
+            }
+            Event::HistoryLoaded {
+                target,
+                lines,
+                before,
+                more,
+            } => {
+                self.apply_history(target, lines, *before, *more);
+                None
+            }
             Event::Disconnected { reason, retry_in } => {
                 let text = match retry_in {
                     Some(d) if d.is_zero() => format!("{DISCONNECTED}{reason}, retrying now"),
@@ -712,6 +757,7 @@ impl State {
                     b.joined = false;
                     b.members.clear();
                     b.typing.clear();
+                    b.history.loading = false;
                     // While the server stays away, each failed try updates the last line
                     // instead of stacking a new one in every buffer.
                     match b.lines.back_mut() {
@@ -816,12 +862,17 @@ impl State {
             text,
             highlight: false,
             own: !nick.is_empty() && self.is_me(nick),
+            msgid: None,
+            seq: 0,
+            from_history: false,
         }
     }
 
-    fn push_at(&mut self, i: usize, line: Line) {
+    fn push_at(&mut self, i: usize, mut line: Line) {
         let cap = self.scrollback.max(1);
+        line.seq = self.take_seq();
         let b = &mut self.buffers[i];
+        b.history.note(&line);
         b.lines.push_back(line);
         while b.lines.len() > cap {
             b.lines.pop_front();
@@ -863,104 +914,6 @@ impl State {
     }
 }
 
-/// One change from a MODE line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ModeChange {
-    /// `+` (true) or `-`.
-    pub set: bool,
-    /// The mode letter.
-    pub mode: char,
-    /// Its argument, if it takes one.
-    pub arg: Option<String>,
-}
-
-/// Splits MODE parameters (`+ov-k`, `ana`, `bob`, `key`) into changes, using ISUPPORT to know
-/// which modes take an argument (<https://modern.ircdocs.horse/#mode-message>).
-pub fn parse_mode_changes(params: &[String], isupport: &Isupport) -> Vec<ModeChange> {
-    let mut out = Vec::new();
-    let Some((modes, args)) = params.split_first() else {
-        return out;
-    };
-    let mut args = args.iter();
-    let mut set = true;
-    for c in modes.chars() {
-        match c {
-            '+' => set = true,
-            '-' => set = false,
-            mode => {
-                let takes_arg = isupport.prefix.iter().any(|(m, _)| *m == mode)
-                    || isupport.chanmodes[0].contains(mode)
-                    || isupport.chanmodes[1].contains(mode)
-                    || (set && isupport.chanmodes[2].contains(mode));
-                let arg = if takes_arg {
-                    args.next().cloned()
-                } else {
-                    None
-                };
-                out.push(ModeChange { set, mode, arg });
-            }
-        }
-    }
-    out
-}
-
-/// Applies channel-setting changes (types B, C and D of CHANMODES; not lists, not prefixes) to
-/// a buffer's known modes.
-fn apply_channel_modes(buffer: &mut Buffer, changes: &[ModeChange], isupport: &Isupport) {
-    let Some(modes) = &mut buffer.modes else {
-        return;
-    };
-    for change in changes {
-        let is_setting = !isupport.chanmodes[0].contains(change.mode)
-            && !isupport.prefix.iter().any(|(m, _)| *m == change.mode);
-        if !is_setting {
-            continue;
-        }
-        if change.set {
-            if !modes.contains(change.mode) {
-                modes.push(change.mode);
-            }
-        } else {
-            modes.retain(|c| c != change.mode);
-        }
-    }
-    let mut letters: Vec<char> = modes.chars().filter(|c| *c != '+').collect();
-    letters.sort_unstable();
-    *modes = std::iter::once('+').chain(letters).collect();
-}
-
-/// Applies a user mode string (`+iw-x`) to our modes (`+i`), sorted.
-fn apply_user_modes(current: &str, change: &str) -> String {
-    let mut letters: Vec<char> = current.chars().filter(|c| *c != '+').collect();
-    let mut set = true;
-    for c in change.chars() {
-        match c {
-            '+' => set = true,
-            '-' => set = false,
-            m if set => {
-                if !letters.contains(&m) {
-                    letters.push(m);
-                }
-            }
-            m => letters.retain(|x| *x != m),
-        }
-    }
-    letters.sort_unstable();
-    if letters.is_empty() {
-        String::new()
-    } else {
-        std::iter::once('+').chain(letters).collect()
-    }
-}
-
-/// Orders prefix symbols as PREFIX does (highest first).
-fn sort_prefixes(prefixes: &str, order: &[(char, char)]) -> String {
-    let mut chars: Vec<char> = prefixes.chars().collect();
-    chars.sort_by_key(|c| order.iter().position(|(_, s)| s == c).unwrap_or(usize::MAX));
-    chars.dedup();
-    chars.into_iter().collect()
-}
-
 /// Whether `target` starts with one of `chantypes`.
 fn is_channel(target: &str, chantypes: &str) -> bool {
     target.chars().next().is_some_and(|c| chantypes.contains(c))
@@ -978,9 +931,15 @@ fn seconds(d: Duration) -> String {
     }
 }
 
+mod history;
 mod irc;
+mod modes;
 mod text;
 
+pub(crate) use history::parse_time;
+pub use history::{BufferHistory, HISTORY_PAGE, MessageRef, iso_time};
+pub use modes::{ModeChange, parse_mode_changes};
+use modes::{apply_channel_modes, apply_user_modes, sort_prefixes};
 pub use text::{ctcp, mentions};
 
 #[cfg(test)]

@@ -138,15 +138,20 @@ pub struct TestClient {
 }
 
 impl TestClient {
-    /// Connects and registers as `nick`; waits for the welcome.
-    pub async fn register(addr: SocketAddr, nick: &str) -> Result<Self> {
+    /// Connects without registering (to negotiate capabilities and log in first).
+    pub async fn connect(addr: SocketAddr) -> Result<Self> {
         let stream = tokio::time::timeout(WAIT, TcpStream::connect(addr)).await??;
         let (read, writer) = stream.into_split();
-        let mut client = Self {
+        Ok(Self {
             reader: BufReader::new(read),
             writer,
             seen: Vec::new(),
-        };
+        })
+    }
+
+    /// Connects and registers as `nick`; waits for the welcome.
+    pub async fn register(addr: SocketAddr, nick: &str) -> Result<Self> {
+        let mut client = Self::connect(addr).await?;
         client
             .send(&format!("NICK {nick}\r\nUSER {nick} 0 * :{nick}"))
             .await?;

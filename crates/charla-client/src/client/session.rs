@@ -1,7 +1,8 @@
 //! One open connection of the task: registration (CAP LS 302, SASL, NICK/USER), then one
 //! `select!` over the socket, the command queue, the pacer and a ping timer, until the
-//! connection ends. What the user asked for is paced ([`Pacer`]) as servers' flood control
-//! expects.
+//! connection ends. What the user asked for is paced (`Pacer`, in `session/pacer.rs`) as
+//! servers' flood control expects. History (CHATHISTORY, MARKREAD) is asked for and read in
+//! `session/history.rs`.
 
 use super::text::split_text;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -24,6 +25,12 @@ use crate::event::Event;
 use crate::input::{self, InputError};
 use crate::state::{BufferId, LineKind, WHOX_TOKEN, ctcp};
 
+mod history;
+mod pacer;
+
+use history::Histories;
+use pacer::{Background, Pacer};
+
 /// The capabilities we ask for when the server offers them.
 const WANTED_CAPS: &[&str] = &[
     "server-time",
@@ -39,6 +46,10 @@ const WANTED_CAPS: &[&str] = &[
     "chghost",
     "invite-notify",
     "setname",
+    "batch",
+    "draft/chathistory",
+    "draft/event-playback",
+    "draft/read-marker",
 ];
 
 /// The account-registration capability (<https://ircv3.net/specs/extensions/account-registration>).
@@ -67,51 +78,6 @@ struct Registration {
     nick: String,
 }
 
-/// Paces what the user sends as servers' flood control expects (a token bucket: `burst` lines
-/// at once, then `rate` per second), so a pasted page is not an "Excess Flood" disconnect.
-#[derive(Debug)]
-struct Pacer {
-    tokens: f64,
-    burst: f64,
-    rate: f64,
-    last: tokio::time::Instant,
-}
-
-impl Pacer {
-    fn new(burst: u32, rate: f64) -> Self {
-        let burst = f64::from(burst.max(1));
-        Pacer {
-            tokens: burst,
-            burst,
-            rate: if rate > 0.0 { rate } else { 1.0 },
-            last: tokio::time::Instant::now(),
-        }
-    }
-
-    fn refill(&mut self, now: tokio::time::Instant) {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
-        self.last = now;
-    }
-
-    /// Takes a token if one is there.
-    fn take(&mut self, now: tokio::time::Instant) -> bool {
-        self.refill(now);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-
-    /// When the next token is back.
-    fn next_at(&self) -> tokio::time::Instant {
-        let missing = (1.0 - self.tokens).max(0.0);
-        self.last + Duration::from_secs_f64(missing / self.rate)
-    }
-}
-
 /// Commands sent at once, outside the pacing: keep-alive, negotiation and leaving.
 const UNPACED: &[&str] = &[
     "PONG",
@@ -132,6 +98,10 @@ pub(super) struct Session {
     /// Lines waiting for the pacer.
     paced: VecDeque<String>,
     pacer: Pacer,
+    /// Lines the client sends by itself, after the user's.
+    background: Background,
+    /// When the last of the user's lines went out.
+    last_foreground: tokio::time::Instant,
     reg: Registration,
     registered: bool,
     /// When registration finished, to tell a healthy session from one cut at once.
@@ -147,6 +117,8 @@ pub(super) struct Session {
     /// Channels (folded) whose members' accounts we asked for with WHOX; their
     /// `RPL_ENDOFWHO` is ours, not the user's.
     who_pending: HashSet<String>,
+    /// History asked for and coming in.
+    histories: Histories,
 }
 
 impl Session {
@@ -159,6 +131,8 @@ impl Session {
             transport,
             out: Vec::new(),
             paced: VecDeque::new(),
+            background: Background::default(),
+            last_foreground: tokio::time::Instant::now(),
             pacer: Pacer::new(options.send_burst, options.send_rate),
             reg: Registration {
                 nick: config.nick.clone(),
@@ -172,7 +146,17 @@ impl Session {
             ping_sent: None,
             pending: Vec::new(),
             who_pending: HashSet::new(),
+            histories: Histories::default(),
         }
+    }
+
+    /// When a background line may go: after the user's lines, and with a token.
+    fn background_at(&self) -> Option<tokio::time::Instant> {
+        if !self.paced.is_empty() {
+            return None;
+        }
+        let at = self.background.next_at(self.last_foreground)?;
+        Some(at.max(self.pacer.next_at()))
     }
 
     /// Queues a line the user asked for: paced.
@@ -201,7 +185,14 @@ impl Session {
         while !self.paced.is_empty() && self.pacer.take(now) {
             if let Some(line) = self.paced.pop_front() {
                 self.out.push(line);
+                self.last_foreground = now;
             }
+        }
+        if self.background_at().is_some_and(|at| at <= now)
+            && self.pacer.take(now)
+            && let Some(line) = self.background.take(now, self.last_foreground)
+        {
+            self.out.push(line);
         }
         if self.out.is_empty() {
             return Ok(());
@@ -244,8 +235,11 @@ impl Session {
         loop {
             let paced_waiting = !self.paced.is_empty();
             let next_token = self.pacer.next_at();
+            let background_at = self.background_at();
             let end = tokio::select! {
                 () = tokio::time::sleep_until(next_token), if paced_waiting => None,
+                () = tokio::time::sleep_until(background_at.unwrap_or(next_token)),
+                    if background_at.is_some() => None,
                 line = self.transport.next() => match line {
                     Some(Ok(line)) => {
                         self.last_heard = tokio::time::Instant::now();
@@ -274,6 +268,7 @@ impl Session {
                 () = task.events.closed() => Some(self.quit(None)),
                 _ = ticker.tick() => self.timer(task, registration_deadline),
             };
+            self.follow_new_queries(task);
             let flushed = self.flush(write_limit).await;
             match (end, flushed) {
                 (Some(End::Quit), _) => {
@@ -339,6 +334,7 @@ impl Session {
                 return None;
             }
         };
+        let msg = self.history_inbound(task, msg)?;
         let command = msg.command.to_ascii_uppercase();
         let p = |i: usize| msg.param(i).unwrap_or("").to_owned();
         match command.as_str() {
@@ -423,6 +419,7 @@ impl Session {
                 let fields = format!("%tna,{WHOX_TOKEN}");
                 self.send_msg("WHO", &[&chan, &fields]);
             }
+            self.load_latest(task, &chan);
             if focus {
                 task.emit(Event::OpenBuffer {
                     buffer: BufferId::Channel(chan),
@@ -706,6 +703,7 @@ impl Session {
         if let Some(message) = task.away_message.clone() {
             self.send_msg("AWAY", &[&message]);
         }
+        self.history_after_welcome(task);
         for cmd in std::mem::take(&mut self.pending) {
             // Ends cannot come from these (they are not control commands).
             let _ = self.command(task, cmd);
@@ -792,6 +790,10 @@ impl Session {
                 BufferId::Query(_) => task.emit(Event::CloseBuffer { buffer }),
             },
             Command::Typing { target, state } => self.typing(task, &target, state),
+            Command::LoadLatest { target } => self.load_latest(task, &target),
+            Command::LoadOlder { target } => self.load_older(task, &target),
+            Command::ListTargets { days } => self.list_targets(task, days),
+            Command::MarkRead { target, time } => self.mark_read(task, &target, time),
             Command::Nick { nick } => {
                 task.desired_nick = nick.clone();
                 self.send_msg("NICK", &[&nick]);
@@ -977,24 +979,4 @@ fn registration_problem(
         ));
     }
     None
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pacer_allows_a_burst_then_the_rate() {
-        let mut p = Pacer::new(3, 2.0);
-        let t0 = tokio::time::Instant::now();
-        assert!(p.take(t0) && p.take(t0) && p.take(t0));
-        assert!(!p.take(t0));
-        assert_eq!(p.next_at(), t0 + Duration::from_millis(500));
-        assert!(p.take(t0 + Duration::from_millis(500)));
-        assert!(!p.take(t0 + Duration::from_millis(600)));
-        // Idle time refills up to the burst, not beyond.
-        let later = t0 + Duration::from_secs(60);
-        assert!(p.take(later) && p.take(later) && p.take(later));
-        assert!(!p.take(later));
-    }
 }

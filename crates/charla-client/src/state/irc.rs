@@ -20,8 +20,8 @@ impl State {
     pub(super) fn apply_irc(&mut self, msg: &OwnedMessage, echo: bool) -> Option<Notification> {
         let time = msg
             .tag("time")
-            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-            .map_or_else(Utc::now, |t| t.with_timezone(&Utc));
+            .and_then(super::parse_time)
+            .unwrap_or_else(Utc::now);
         let source_nick = msg.source_nick().unwrap_or("").to_owned();
         let from_me = echo || (!source_nick.is_empty() && self.is_me(&source_nick));
         // `account-tag`: every line from a user says their account (or its absence).
@@ -263,9 +263,11 @@ impl State {
             }
             // `account-notify`: ACCOUNT <account|*>.
             "ACCOUNT" => self.set_account(&source_nick, p(0)),
+            // `draft/read-marker`: MARKREAD <target> timestamp=<time>|*.
+            "MARKREAD" => self.apply_markread(msg),
             // REGISTER and VERIFY replies arrive as `Event::AccountRegistration`.
             "PING" | "PONG" | "CAP" | "AUTHENTICATE" | "BATCH" | "CHGHOST" | "SETNAME"
-            | "REGISTER" | "VERIFY" => {}
+            | "REGISTER" | "VERIFY" | "CHATHISTORY" => {}
             "INVITE" => {
                 // To us: said where the user is. Between others (`invite-notify`): in the
                 // channel.
@@ -350,6 +352,7 @@ impl State {
         } else {
             Some(source_nick.to_owned())
         };
+        let msgid = msg.tag("msgid");
         let line = Line {
             time,
             kind,
@@ -357,8 +360,15 @@ impl State {
             text: text.clone(),
             highlight,
             own: from_me,
+            msgid: msgid.map(str::to_owned),
+            seq: 0,
+            from_history: false,
         };
         let i = self.ensure(id.clone());
+        if self.seen_before(i, msgid) {
+            // A history answer brought it first.
+            return None;
+        }
         let b = &mut self.buffers[i];
         b.typing.retain(|t| !eq_folded(&t.nick, source_nick));
         if !from_me {
@@ -708,6 +718,7 @@ impl State {
                 }
             }
             "WHOX" => self.isupport.whox = true,
+            "CHATHISTORY" => self.isupport.chathistory = Some(value.parse().unwrap_or(0)),
             "CHANMODES" => {
                 let mut parts = value.split(',');
                 for slot in &mut self.isupport.chanmodes {

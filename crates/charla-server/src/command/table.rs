@@ -201,12 +201,13 @@ pub static TABLE: &[Command] = &[
     sync!("AWAY", 0, away::away),
     sync!("CAP", 1, cap::cap, pre = true, cost = 0),
     wait!("CHANSERV", 1, services::cs, pre = false, cost = 1),
+    // A client asks for each channel's history as it joins: no more than the line itself.
     wait!(
         "CHATHISTORY",
         1,
         chathistory::chathistory,
         pre = false,
-        cost = 2
+        cost = 0
     ),
     wait!("CS", 1, services::cs, pre = false, cost = 1),
     sync!("GLOBAL", 1, oper::global),
