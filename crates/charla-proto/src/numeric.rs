@@ -258,6 +258,16 @@ pub const ERR_NOPRIVS: u16 = 723;
 pub const RPL_WHOISBOT: u16 = 335;
 /// `671` RPL_WHOISSECURE.
 pub const RPL_WHOISSECURE: u16 = 671;
+/// `730` RPL_MONONLINE.
+pub const RPL_MONONLINE: u16 = 730;
+/// `731` RPL_MONOFFLINE.
+pub const RPL_MONOFFLINE: u16 = 731;
+/// `732` RPL_MONLIST.
+pub const RPL_MONLIST: u16 = 732;
+/// `733` RPL_ENDOFMONLIST.
+pub const RPL_ENDOFMONLIST: u16 = 733;
+/// `734` ERR_MONLISTFULL.
+pub const ERR_MONLISTFULL: u16 = 734;
 /// `900` RPL_LOGGEDIN.
 pub const RPL_LOGGEDIN: u16 = 900;
 /// `901` RPL_LOGGEDOUT.
@@ -416,6 +426,11 @@ pub fn name(numeric: u16) -> Option<&'static str> {
         RPL_SASLMECHS => "RPL_SASLMECHS",
         RPL_WHOISSECURE => "RPL_WHOISSECURE",
         RPL_WHOISBOT => "RPL_WHOISBOT",
+        RPL_MONONLINE => "RPL_MONONLINE",
+        RPL_MONOFFLINE => "RPL_MONOFFLINE",
+        RPL_MONLIST => "RPL_MONLIST",
+        RPL_ENDOFMONLIST => "RPL_ENDOFMONLIST",
+        ERR_MONLISTFULL => "ERR_MONLISTFULL",
         _ => return None,
     })
 }

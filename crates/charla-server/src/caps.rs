@@ -58,11 +58,14 @@ pub enum Cap {
     ReadMarker,
     /// `soju.im/search`: SEARCH finds past messages by their words (as soju offers it).
     Search,
+    /// `extended-monitor`: MONITOR also brings the AWAY, ACCOUNT, CHGHOST and SETNAME lines of
+    /// the users followed (<https://ircv3.net/specs/extensions/extended-monitor>).
+    ExtendedMonitor,
 }
 
 impl Cap {
     /// Every capability, in the order CAP LS lists them.
-    pub const ALL: [Cap; 21] = [
+    pub const ALL: [Cap; 22] = [
         Cap::CapNotify,
         Cap::MultiPrefix,
         Cap::ServerTime,
@@ -84,6 +87,7 @@ impl Cap {
         Cap::EventPlayback,
         Cap::ReadMarker,
         Cap::Search,
+        Cap::ExtendedMonitor,
     ];
 
     /// The name on the wire.
@@ -110,6 +114,7 @@ impl Cap {
             Cap::EventPlayback => "draft/event-playback",
             Cap::ReadMarker => "draft/read-marker",
             Cap::Search => "soju.im/search",
+            Cap::ExtendedMonitor => "extended-monitor",
         }
     }
 

@@ -351,8 +351,26 @@ pub fn to_peers(
     to_peers_recorded(client, payload, None, include_self, actor, keep);
 }
 
+/// [`to_peers`] (with everyone), and to the clients following `client` with MONITOR that asked
+/// for `extended-monitor` and share no channel with it: a change of its AWAY, account, host or
+/// real name.
+pub fn to_peers_and_watchers(
+    state: &State,
+    client: &Client,
+    payload: &Payload,
+    include_self: bool,
+    actor: Option<Actor<'_>>,
+) {
+    let seen = to_peers_recorded(client, payload, None, include_self, actor, |_| true);
+    for watcher in state.monitors.watchers(&client.nick()) {
+        if !seen.contains(&watcher.id) && watcher.has_cap(Cap::ExtendedMonitor) {
+            push(&watcher, payload, actor);
+        }
+    }
+}
+
 /// [`to_peers`], keeping `event` in the history of each of the client's channels (a NICK
-/// change).
+/// change). Returns who was told (the client itself among them).
 pub fn to_peers_recorded(
     client: &Client,
     payload: &Payload,
@@ -360,7 +378,7 @@ pub fn to_peers_recorded(
     include_self: bool,
     actor: Option<Actor<'_>>,
     keep: impl Fn(&Client) -> bool,
-) {
+) -> HashSet<ConnectionId> {
     let channels = client.info.read().channels.clone();
     let mut seen: HashSet<ConnectionId> = HashSet::new();
     seen.insert(client.id);
@@ -372,6 +390,7 @@ pub fn to_peers_recorded(
             seen.insert(m.client.id) && keep(&m.client)
         });
     }
+    seen
 }
 
 /// Tells every client sharing a channel with `client` (once each) that it left, and takes it

@@ -44,6 +44,7 @@ pub fn builder(config: &Config) -> IsupportBuilder {
         .set("MAXLIST", format!("beI:{}", l.max_list_entries))
         .set("MAXTARGETS", t)
         .set("MODES", MODES)
+        .set("MONITOR", crate::monitor::MAX_PER_CLIENT)
         .set("NETWORK", &config.network)
         .set("NICKLEN", NICKLEN)
         .set("PREFIX", PREFIX)

@@ -62,6 +62,7 @@ pub mod isupport;
 pub mod listener;
 pub mod logtext;
 pub mod mask;
+pub mod monitor;
 pub mod msgid;
 mod name_index;
 pub mod outbound;

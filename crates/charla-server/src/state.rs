@@ -119,6 +119,8 @@ pub struct State {
     pub secret: [u8; 32],
     /// Makes the message ids of this run.
     pub msgids: crate::msgid::MsgIds,
+    /// Who follows whom with MONITOR.
+    pub monitors: crate::monitor::Monitors,
     nicks: RwLock<NameIndex<Arc<Client>>>,
     channels: RwLock<NameIndex<Arc<Channel>>>,
     clients: RwLock<HashMap<ConnectionId, Arc<Client>>>,
@@ -143,6 +145,7 @@ impl State {
             account_throttle: AuthThrottle::default(),
             secret: rand::random(),
             msgids: crate::msgid::MsgIds::default(),
+            monitors: crate::monitor::Monitors::default(),
             isupport: isupport::builder(&config),
             config,
             motd,
@@ -279,7 +282,9 @@ impl State {
             }
         }
         self.clients.write().remove(&client.id);
+        self.monitors.clear(client);
         if registered {
+            crate::monitor::tell_offline(self, &nick);
             self.remember(client);
         }
     }

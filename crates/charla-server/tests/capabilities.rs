@@ -257,3 +257,77 @@ async fn bot_mode_tags_a_bots_lines_and_whois_and_who_say_it() {
     let m = tagged.expect_command("PRIVMSG").await;
     assert_eq!(m.tag("bot"), None, "{m}");
 }
+
+#[tokio::test]
+async fn monitor_follows_nicks_coming_and_going_and_extended_monitor_brings_their_away() {
+    let server = TestServer::start().await;
+    let mut ana = with_caps(&server, "ana", "extended-monitor away-notify").await;
+    ana.send("MONITOR + beto,Carla").await;
+    let offline = ana.expect_numeric(RPL_MONOFFLINE).await;
+    assert_eq!(offline.param(1), Some("beto,Carla"));
+
+    let mut beto = server.client("beto").await;
+    let online = ana.expect_numeric(RPL_MONONLINE).await;
+    assert_eq!(online.param(1), Some("beto!~beto@127.0.0.1"));
+    ana.send("MONITOR L").await;
+    assert_eq!(
+        ana.expect_numeric(RPL_MONLIST).await.param(1),
+        Some("beto,Carla")
+    );
+    ana.expect_numeric(RPL_ENDOFMONLIST).await;
+    ana.send("MONITOR S").await;
+    assert_eq!(
+        ana.expect_numeric(RPL_MONONLINE).await.param(1),
+        Some("beto!~beto@127.0.0.1")
+    );
+    assert_eq!(
+        ana.expect_numeric(RPL_MONOFFLINE).await.param(1),
+        Some("Carla")
+    );
+
+    // extended-monitor: beto's AWAY reaches ana though they share no channel.
+    beto.send("AWAY :comiendo").await;
+    let away = ana.expect_command("AWAY").await;
+    assert_eq!(away.source_nick(), Some("beto"));
+    assert_eq!(away.param(0), Some("comiendo"));
+
+    // A nick change is leaving one nick and taking another.
+    beto.send("NICK roberto").await;
+    assert_eq!(
+        ana.expect_numeric(RPL_MONOFFLINE).await.param(1),
+        Some("beto")
+    );
+    ana.send("MONITOR + roberto").await;
+    assert_eq!(
+        ana.expect_numeric(RPL_MONONLINE).await.param(1),
+        Some("roberto!~beto@127.0.0.1")
+    );
+    beto.send("QUIT :adiós").await;
+    assert_eq!(
+        ana.expect_numeric(RPL_MONOFFLINE).await.param(1),
+        Some("roberto")
+    );
+
+    ana.send("MONITOR - roberto").await;
+    ana.send("MONITOR L").await;
+    assert_eq!(
+        ana.expect_numeric(RPL_MONLIST).await.param(1),
+        Some("beto,Carla")
+    );
+    ana.send("MONITOR C").await;
+    ana.send("MONITOR L").await;
+    let end = ana.recv().await;
+    assert_eq!(end.command, "733", "{end}");
+
+    // The list has a limit, advertised, and what does not fit is named.
+    let many: Vec<String> = (0..101).map(|i| format!("n{i}")).collect();
+    ana.send(&format!("MONITOR + {}", many.join(","))).await;
+    let full = ana.expect_numeric(ERR_MONLISTFULL).await;
+    assert_eq!(full.param(1), Some("100"));
+    assert_eq!(full.param(2), Some("n100"));
+    ana.send("VERSION").await;
+    ana.expect(&"MONITOR=100", |m| {
+        m.command == "005" && m.params.iter().any(|p| p == "MONITOR=100")
+    })
+    .await;
+}

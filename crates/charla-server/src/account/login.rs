@@ -46,14 +46,14 @@ pub fn log_in(s: &Session, account: &str, how: &str) {
                 .param(&new_user)
                 .param(&s.client.host);
             let payload = Payload::only_with(Cap::Chghost, Outgoing::new(line));
-            deliver::to_peers(&s.client, &payload, true, Some(s.actor()), |_| true);
+            deliver::to_peers_and_watchers(&s.state, &s.client, &payload, true, Some(s.actor()));
         }
         let mut line = LineBuilder::new();
         line.source(&s.client.source())
             .command("ACCOUNT")
             .param(account);
         let payload = Payload::only_with(Cap::AccountNotify, Outgoing::new(line));
-        deliver::to_peers(&s.client, &payload, false, Some(s.actor()), |_| true);
+        deliver::to_peers_and_watchers(&s.state, &s.client, &payload, false, Some(s.actor()));
     }
     s.num(RPL_LOGGEDIN)
         .p(&s.client.source())
@@ -74,7 +74,7 @@ pub fn log_out(s: &Session) {
             .command("ACCOUNT")
             .param("*");
         let payload = Payload::only_with(Cap::AccountNotify, Outgoing::new(line));
-        deliver::to_peers(&s.client, &payload, false, Some(s.actor()), |_| true);
+        deliver::to_peers_and_watchers(&s.state, &s.client, &payload, false, Some(s.actor()));
     }
     s.num(RPL_LOGGEDOUT)
         .p(&s.client.source())

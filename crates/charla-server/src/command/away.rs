@@ -39,6 +39,6 @@ pub fn away(s: &mut Session, p: Args<'_, 0>) -> Flow {
         line.trailing(t);
     }
     let payload = Payload::only_with(Cap::AwayNotify, s.outgoing(line));
-    deliver::to_peers(&s.client, &payload, false, Some(s.actor()), |_| true);
+    deliver::to_peers_and_watchers(&s.state, &s.client, &payload, false, Some(s.actor()));
     Flow::Continue
 }

@@ -18,6 +18,7 @@ pub mod kick;
 pub mod list;
 pub mod markread;
 pub mod mode;
+pub mod monitor;
 pub mod names;
 pub mod nick;
 pub mod oper;

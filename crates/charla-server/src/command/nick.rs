@@ -2,6 +2,7 @@
 //! changing it after. A change of case only (`alice` -> `Alice`) is allowed.
 
 use charla_proto::LineBuilder;
+use charla_proto::casemap::casefold;
 use charla_proto::numeric::{
     ERR_BANNICKCHANGE, ERR_ERRONEUSNICKNAME, ERR_NICKNAMEINUSE, ERR_NONICKNAMEGIVEN,
 };
@@ -88,6 +89,10 @@ pub fn announce(
     actor: Option<Actor<'_>>,
 ) {
     state.remember_as(client, old_nick);
+    if casefold(old_nick) != casefold(new) {
+        crate::monitor::tell_offline(state, old_nick);
+        crate::monitor::tell_online(state, new, &client.source());
+    }
     let mut line = LineBuilder::new();
     line.source(old_source).command("NICK").param(new);
     let event = Event::new(state, client, "NICK", vec![new.to_owned()]).map(|e| e.by(old_source));

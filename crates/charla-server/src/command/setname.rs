@@ -27,6 +27,6 @@ pub fn setname(s: &mut Session, p: Args<'_, 1>) -> Flow {
     let mut line = LineBuilder::new();
     line.source(&source).command("SETNAME").trailing(name);
     let payload = Payload::only_with(Cap::Setname, s.outgoing(line));
-    deliver::to_peers(&s.client, &payload, true, Some(s.actor()), |_| true);
+    deliver::to_peers_and_watchers(&s.state, &s.client, &payload, true, Some(s.actor()));
     Flow::Continue
 }

@@ -20,8 +20,8 @@ use charla_proto::message::{Tag, parse_tags};
 
 use crate::account::{sasl, services};
 use crate::command::{
-    Flow, away, cap, chathistory, info, invite, join, kick, list, markread, mode, names, nick,
-    oper, part, ping, privmsg, register, registration, search, setname, topic, userhost, who,
+    Flow, away, cap, chathistory, info, invite, join, kick, list, markread, mode, monitor, names,
+    nick, oper, part, ping, privmsg, register, registration, search, setname, topic, userhost, who,
     whois,
 };
 use crate::session::Session;
@@ -221,6 +221,7 @@ pub static TABLE: &[Command] = &[
     sync!("LUSERS", 0, info::lusers),
     wait!("MARKREAD", 1, markread::markread, pre = false, cost = 1),
     sync!("MODE", 1, mode::mode),
+    sync!("MONITOR", 1, monitor::monitor),
     sync!("MOTD", 0, info::motd),
     sync!("NAMES", 0, names::names, pre = false, cost = 1),
     sync!("NICK", 0, nick::nick, pre = true, cost = 1),
