@@ -4,7 +4,8 @@
 #   bench/compare.sh [--quick] [--peers "ngircd inspircd"] [--no-abuse] [--out FILE]
 #                    [--members N] [--senders S] [--rate R] [--duration T] [--clients N]
 #                    [--pairs P] [--direct-rate R] [--slow N] [--high-rate R]
-#                    [--connect-concurrency C] [--rounds N]
+#                    [--connect-concurrency C] [--rounds N] [--durable-channels N]
+#                    [--history-rate R]
 #
 # Installs the peers from Debian's packages when missing (needs root), builds charla-server
 # and charla-bench in release, starts each server alone on its own loopback port with the
@@ -18,6 +19,12 @@
 # --rounds rounds (3 by default), the servers in turn and a different one first in each round,
 # and the table gives each figure's median: on a shared machine one run of each, minutes apart,
 # measures the machine's drift as much as the servers.
+#
+# History (charla only; the peers keep none): charla runs with history on (its default, in
+# bench/peers/charla.toml) and, as "charla-nohistory", the same config with `[history] enabled =
+# false`. `durable` (messages/s committed and delivered, 1,000 channels x 3 by default) runs on
+# both, back to back; both take part in the fan-out rounds; `history --rate` (CHATHISTORY LATEST
+# at 1,000 requests/s) runs on charla. A second table gives history on / off.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,10 +32,12 @@ PEERS_DIR="$ROOT/bench/peers"
 
 MEMBERS=500 SENDERS=10 RATE=2000 DURATION=10 CLIENTS=15000 PAIRS=100 DIRECT_RATE=20000
 SLOW=1000 BIG_CHANNELS=5000 BIG_CLIENTS=300 QUERY_USERS=2000 HIGH_RATE=8000 CONNECT_CONCURRENCY="" PEERS="ngircd inspircd" ABUSE=1 OUT="" ROUNDS=3
+DURABLE_CHANNELS=1000 DURABLE_STEP=3 HISTORY_RATE=1000 HISTORY_CLIENTS=100
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) MEMBERS=100 SENDERS=5 RATE=500 DURATION=3 CLIENTS=1000 PAIRS=20
-                 DIRECT_RATE=2000 SLOW=100 BIG_CHANNELS=500 BIG_CLIENTS=50 QUERY_USERS=200 HIGH_RATE=2000 ROUNDS=1 ;;
+                 DIRECT_RATE=2000 SLOW=100 BIG_CHANNELS=500 BIG_CLIENTS=50 QUERY_USERS=200 HIGH_RATE=2000 ROUNDS=1
+                 DURABLE_CHANNELS=200 DURABLE_STEP=2 HISTORY_RATE=200 HISTORY_CLIENTS=20 ;;
         --peers) PEERS="$2"; shift ;;
         --no-abuse) ABUSE=0 ;;
         --out) OUT="$2"; shift ;;
@@ -43,11 +52,19 @@ while [ $# -gt 0 ]; do
         --high-rate) HIGH_RATE="$2"; shift ;;
         --connect-concurrency) CONNECT_CONCURRENCY="$2"; shift ;;
         --rounds) ROUNDS="$2"; shift ;;
-        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+        --durable-channels) DURABLE_CHANNELS="$2"; shift ;;
+        --history-rate) HISTORY_RATE="$2"; shift ;;
+        -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
         *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift
 done
+
+# charla-nohistory is bench/peers/charla.toml with a [history] table appended.
+if grep -q '^\[history\]' "$PEERS_DIR/charla.toml"; then
+    echo "compare.sh: bench/peers/charla.toml must not have a [history] table" >&2
+    exit 2
+fi
 
 RUN=$(mktemp -d /tmp/charla-compare.XXXXXX)
 STARTED=()
@@ -111,7 +128,7 @@ connect_concurrency_of() {
 port_of() {
     case "$1" in
         charla) echo 16667 ;; ngircd) echo 16668 ;; inspircd) echo 16669 ;;
-        charla-defaults) echo 16670 ;;
+        charla-defaults) echo 16670 ;; charla-nohistory) echo 16671 ;;
     esac
 }
 
@@ -123,10 +140,17 @@ start_server() {
     sed "s#@RUN@#$RUN#g" "$PEERS_DIR/inspircd.conf" > "$RUN/inspircd.conf"
     sed "s#@RUN@#$RUN#g" "$PEERS_DIR/charla.toml" > "$RUN/charla.toml"
     sed "s#@RUN@#$RUN#g" "$PEERS_DIR/charla-defaults.toml" > "$RUN/charla-defaults.toml"
+    # charla with history off: the bench config on its own ports and data directory.
+    sed -e "s#@RUN@/charla-data#$RUN/charla-data-nohistory#" -e "s#127.0.0.1:16667#127.0.0.1:16671#" \
+        -e "s#127.0.0.1:16677#127.0.0.1:16681#" "$PEERS_DIR/charla.toml" > "$RUN/charla-nohistory.toml"
+    printf '\n[history]\n# Off (compare.sh): messages are relayed only.\nenabled = false\n' \
+        >> "$RUN/charla-nohistory.toml"
     case "$name" in
         charla) RUST_LOG=warn "$CHARLA" --config "$RUN/charla.toml" \
                     > "$RUN/$name.log" 2>&1 & pid=$! ;;
         charla-defaults) RUST_LOG=warn "$CHARLA" --config "$RUN/charla-defaults.toml" \
+                    > "$RUN/$name.log" 2>&1 & pid=$! ;;
+        charla-nohistory) RUST_LOG=warn "$CHARLA" --config "$RUN/charla-nohistory.toml" \
                     > "$RUN/$name.log" 2>&1 & pid=$! ;;
         ngircd) ngircd --nodaemon --config "$RUN/ngircd.conf" > "$RUN/$name.log" 2>&1 & pid=$! ;;
         inspircd)
@@ -183,6 +207,13 @@ for server in charla $PEERS; do
     run_bench "$server" "$pid" "$port" direct --pairs "$PAIRS" --rate "$DIRECT_RATE" \
         --duration "$DURATION" --concurrency 16 --timeout 300
     run_bench "$server" "$pid" "$port" history --timeout 120
+    if [ "$server" = charla ]; then
+        # CHATHISTORY under load (issue 12): LATEST <chan> * 100 at a fixed rate, spread over
+        # many clients, latency from each request's due time to its answer.
+        RESULT_NAME=history-rate run_bench charla "$pid" "$port" history --rate "$HISTORY_RATE" \
+            --clients "$HISTORY_CLIENTS" --limit 100 --duration "$DURATION" --concurrency 32 \
+            --timeout 120
+    fi
     if [ "$ABUSE" = 1 ]; then
         # The kernel takes up to 4 MiB per socket (tcp_wmem) before a server's own queue
         # grows, so each slow client must be sent well over 5 MiB: 1,000 x 400 B x 30 s.
@@ -210,16 +241,37 @@ done
 
 # --- fan-out in rounds, the servers in turn ----------------------------------------------
 # Every server is up at once (on its own port; the idle ones cost nothing), and each round runs
-# both fan-out scenarios against each in turn, starting one server later every round.
-ORDER=(charla $PEERS)
+# both fan-out scenarios against each in turn, starting one server later every round. charla
+# also runs with history off (charla-nohistory), for the history on / off table.
+ORDER=(charla charla-nohistory $PEERS)
 declare -A PID_OF
 for server in "${ORDER[@]}"; do
     start_server "$server"
     PID_OF[$server]=$SERVER_PID
 done
+# Durable messages per second (issue 12), history on then off, back to back: the rate steps up
+# until a step is not held (p99 over 100 ms, a lost delivery, or the senders held back). The
+# database's growth is measured in charla's data directory.
+for server in charla charla-nohistory; do
+    data="$RUN/charla-data"
+    [ "$server" = charla-nohistory ] && data="$RUN/charla-data-nohistory"
+    run_bench "$server" "${PID_OF[$server]}" "$(port_of "$server")" durable \
+        --channels "$DURABLE_CHANNELS" --members 3 --duration "$DURABLE_STEP" \
+        --data-dir "$data" --concurrency 32 --timeout 300
+done
+# The rotation is over units, charla with history on and off being one unit (in turn first), so
+# that those two always run back to back.
+UNITS=("charla charla-nohistory" $PEERS)
 for round in $(seq 1 "$ROUNDS"); do
-    for i in "${!ORDER[@]}"; do
-        server=${ORDER[$(( (i + round - 1) % ${#ORDER[@]} ))]}
+    turn=()
+    for i in "${!UNITS[@]}"; do
+        unit=${UNITS[$(( (i + round - 1) % ${#UNITS[@]} ))]}
+        if [ "$unit" = "charla charla-nohistory" ] && [ $((round % 2)) = 0 ]; then
+            unit="charla-nohistory charla"
+        fi
+        turn+=($unit)
+    done
+    for server in "${turn[@]}"; do
         pid=${PID_OF[$server]}
         port=$(port_of "$server")
         RESULT_NAME=fanout.r$round run_bench "$server" "$pid" "$port" fanout \
@@ -250,7 +302,7 @@ if [ "$ABUSE" = 1 ]; then
 fi
 
 # --- the table --------------------------------------------------------------------------
-PARAMS="fanout ${MEMBERS} members/${SENDERS} senders at ${RATE} msg/s for ${DURATION} s (fanout-4m: ${HIGH_RATE} msg/s for 5 s); connect ${CLIENTS} clients; direct ${PAIRS} pairs at ${DIRECT_RATE} msg/s; slow-readers ${SLOW}; big-replies ${BIG_CLIENTS} non-readers on ${BIG_CHANNELS} channels; expensive-queries against ${QUERY_USERS} users"
+PARAMS="fanout ${MEMBERS} members/${SENDERS} senders at ${RATE} msg/s for ${DURATION} s (fanout-4m: ${HIGH_RATE} msg/s for 5 s); connect ${CLIENTS} clients; direct ${PAIRS} pairs at ${DIRECT_RATE} msg/s; slow-readers ${SLOW}; big-replies ${BIG_CLIENTS} non-readers on ${BIG_CHANNELS} channels; expensive-queries against ${QUERY_USERS} users; durable ${DURABLE_CHANNELS} channels x 3 members, ${DURABLE_STEP} s steps; history-rate ${HISTORY_RATE} req/s over ${HISTORY_CLIENTS} clients"
 python3 "$ROOT/bench/table.py" "$RUN" "charla $PEERS" "$PARAMS" | tee "$RUN/table.md"
 if [ -n "$OUT" ]; then
     cp "$RUN/table.md" "$OUT"

@@ -229,6 +229,7 @@ def main():
         rss_tls = m(charla, "connect-tls", "rss_per_client_bytes")
         targets.append(("15,000 concurrent clients held over TLS (RSS per client reported)",
                         f"{fmt(held_tls)} ({fmt(rss_tls)} B per client)", held_tls >= 15000))
+    history_table(run, charla, out, targets)
     if targets:
         out.append("")
         out.append("Targets (plain TCP):")
@@ -238,6 +239,85 @@ def main():
         for name, measured, ok in targets:
             out.append(f"| {name} | {measured} | {'yes' if ok else 'no'} |")
     print("\n".join(out))
+
+
+# History on / off (charla only; the peers keep no history): (scenario, metric, better).
+HISTORY_ROWS = [
+    ("durable", "durable_msgs_per_s", "high"),
+    ("durable", "peak_msgs_per_s", "high"),
+    ("durable", "p50_ms", "low"),
+    ("durable", "p99_ms", "low"),
+    ("durable", "server_cpu_util", ""),
+    ("durable", "deliveries_per_cpu_s", "high"),
+    ("durable", "db_mib_per_million_msgs", ""),
+    ("fanout", "deliveries_per_cpu_s", "high"),
+    ("fanout", "p50_ms", "low"),
+    ("fanout", "p99_ms", "low"),
+    ("fanout-4m", "delivered_per_s", "high"),
+    ("fanout-4m", "send_rate", "high"),
+    ("fanout-4m", "p99_ms", "low"),
+    ("fanout-4m", "deliveries_per_cpu_s", "high"),
+]
+
+
+def history_table(run, charla, out, targets):
+    """charla with history on (label `charla`) beside history off (`charla-nohistory`):
+    durable messages, fan-out, and CHATHISTORY at a rate; adds the history targets."""
+    off = f"{charla}-nohistory"
+
+    def m(label, scenario, key):
+        r = load(run, label, scenario)
+        return None if r is None else r["metrics"].get(key)
+
+    rows = []
+    for scenario, metric, better in HISTORY_ROWS:
+        on_v, off_v = m(charla, scenario, metric), m(off, scenario, metric)
+        if on_v is None and off_v is None:
+            continue
+        ratio = f"{on_v / off_v:.2f}×" if on_v is not None and off_v else "–"
+        arrow = {"high": " ↑", "low": " ↓"}.get(better, "")
+        rows.append(f"| {scenario} | {metric}{arrow} | {fmt(on_v)} | {fmt(off_v)} | {ratio} |")
+    for metric in ["requests_per_s", "lines_per_request", "p50_ms", "p99_ms", "max_ms",
+                   "server_cpu_ms_per_request"]:
+        v = m(charla, "history-rate", metric)
+        if v is not None:
+            rows.append(f"| history-rate | {metric} | {fmt(v)} | – | – |")
+    if not rows:
+        return
+    out.append("")
+    out.append(f"History on ({charla}, bench/peers/charla.toml) and off ({off}, the same with "
+               "`[history] enabled = false`); fan-out figures are medians of the rounds:")
+    out.append("")
+    out.append("| scenario | figure | history on | history off | on/off |")
+    out.append("|---|---|---:|---:|---:|")
+    out.extend(rows)
+    on_rounds, off_rounds = rounds(run, charla, "fanout"), rounds(run, off, "fanout")
+    if len(on_rounds) > 1 and len(off_rounds) == len(on_rounds):
+        cells = []
+        for a, b in zip(on_rounds, off_rounds):
+            x, y = a["metrics"].get("deliveries_per_cpu_s"), b["metrics"].get("deliveries_per_cpu_s")
+            cells.append(f"{x / y:.2f}×" if x and y else "–")
+        out.append("")
+        out.append("fan-out deliveries per server-CPU-second, history on / off, by round: "
+                   + ", ".join(cells) + ".")
+
+    durable = m(charla, "durable", "durable_msgs_per_s")
+    if durable is not None:
+        targets.append(("≥ 50,000 durable messages/s (history on, `durable`, p99 ≤ 100 ms)",
+                        f"{fmt(durable)} msg/s (peak {fmt(m(charla, 'durable', 'peak_msgs_per_s'))})",
+                        durable >= 50000))
+    p99 = m(charla, "history-rate", "p99_ms")
+    rate = m(charla, "history-rate", "requests_per_s")
+    failed = m(charla, "history-rate", "requests_failed")
+    if p99 is not None and rate is not None:
+        targets.append(("CHATHISTORY LATEST * 100 p99 < 10 ms at 1,000 requests/s",
+                        f"p99 {fmt(p99)} ms at {fmt(rate)} requests/s",
+                        p99 < 10 and rate >= 990 and not failed))
+    on_eff, off_eff = m(charla, "fanout", "deliveries_per_cpu_s"), m(off, "fanout", "deliveries_per_cpu_s")
+    if on_eff and off_eff:
+        targets.append(("fan-out deliveries per server-CPU-second, history on ≥ 85 % of off",
+                        f"{100 * on_eff / off_eff:.0f} % ({fmt(on_eff)} vs {fmt(off_eff)})",
+                        on_eff >= 0.85 * off_eff))
 
 
 if __name__ == "__main__":

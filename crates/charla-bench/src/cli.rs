@@ -107,19 +107,77 @@ pub enum Scenario {
         #[arg(long, default_value_t = 100)]
         size: usize,
     },
-    /// CHATHISTORY LATEST/BEFORE under load, when the server advertises draft/chathistory.
+    /// CHATHISTORY under load, when the server advertises draft/chathistory: each client asks
+    /// LATEST and BEFORE in turn as fast as it is answered, or, with --rate, LATEST at a fixed
+    /// total rate for --duration seconds (p50/p99 from each request's due time to its answer).
     History {
         #[command(flatten)]
         common: Common,
         /// Clients asking for history at once.
         #[arg(long, default_value_t = 10)]
         clients: usize,
-        /// Requests per client.
+        /// Requests per client (without --rate).
         #[arg(long, default_value_t = 100)]
         requests: usize,
         /// Messages written into the channel first.
         #[arg(long, default_value_t = 1_000)]
         messages: usize,
+        /// Requests per second, all clients together: `CHATHISTORY LATEST <chan> * <limit>`
+        /// at this rate for --duration seconds. 0: as fast as answered, --requests each.
+        #[arg(long, default_value_t = 0)]
+        rate: u64,
+        /// Seconds of requests (with --rate).
+        #[arg(long, default_value_t = 10)]
+        duration: u64,
+        /// Lines asked per request (default 50, or 100 with --rate); lowered to the server's
+        /// ISUPPORT CHATHISTORY=<max> when that is smaller.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Messages per second written into the channel while the requests run (one client), so
+        /// that reads meet commits.
+        #[arg(long, default_value_t = 0)]
+        write_rate: u64,
+    },
+    /// Durable messages per second: many small channels (every member also sends), history
+    /// committed before delivery; the rate steps up (doubling from --start-rate, then halving
+    /// the gap --refine times) until a step is not held, or stays at --rate. Per step: sent,
+    /// delivered, loss, messages/s, p50/p99 send to receive, server CPU.
+    Durable {
+        #[command(flatten)]
+        common: Common,
+        /// Channels.
+        #[arg(long, default_value_t = 1_000)]
+        channels: usize,
+        /// Members per channel; every member sends.
+        #[arg(long, default_value_t = 3)]
+        members: usize,
+        /// Total messages per second, all senders together, for one step of --duration
+        /// seconds; 0: step the rate up.
+        #[arg(long, default_value_t = 0)]
+        rate: u64,
+        /// The first step's rate when stepping up.
+        #[arg(long, default_value_t = 10_000)]
+        start_rate: u64,
+        /// The highest rate a step may ask.
+        #[arg(long, default_value_t = 400_000)]
+        max_rate: u64,
+        /// Steps between the last held rate and the first failed one, after the doubling.
+        #[arg(long, default_value_t = 2)]
+        refine: u32,
+        /// Seconds of sending per step.
+        #[arg(long, default_value_t = 3)]
+        duration: u64,
+        /// A step is held when the senders kept 95 % of its rate, every delivery arrived, and
+        /// the p99 latency (send to receive) stayed under this many milliseconds.
+        #[arg(long, default_value_t = 100.0)]
+        max_p99_ms: f64,
+        /// Bytes of message text.
+        #[arg(long, default_value_t = 100)]
+        size: usize,
+        /// The server's data directory: the growth of charla.db and charla.db-wal over the run
+        /// is reported, and per million messages sent.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
     /// Clients join a busy channel and never read: RSS stays bounded, each is disconnected
     /// for SendQ, a normal client keeps receiving.
@@ -298,6 +356,7 @@ impl Scenario {
             | Self::Fanout { common, .. }
             | Self::Direct { common, .. }
             | Self::History { common, .. }
+            | Self::Durable { common, .. }
             | Self::SlowReaders { common, .. }
             | Self::Flood { common, .. }
             | Self::ConnStorm { common, .. }
@@ -317,6 +376,7 @@ impl Scenario {
             Self::Fanout { .. } => "fanout",
             Self::Direct { .. } => "direct",
             Self::History { .. } => "history",
+            Self::Durable { .. } => "durable",
             Self::SlowReaders { .. } => "slow-readers",
             Self::Flood { .. } => "flood",
             Self::ConnStorm { .. } => "conn-storm",
@@ -352,7 +412,39 @@ impl Scenario {
                 *members
             }
             Self::Direct { pairs, .. } => pairs.saturating_mul(2),
-            Self::History { clients, .. } => clients.saturating_add(1),
+            Self::History { clients, limit, .. } => {
+                if *clients == 0 {
+                    return Err("--clients must be at least 1".into());
+                }
+                if limit.is_some_and(|l| l == 0 || l > 10_000) {
+                    return Err("--limit must be 1..=10000".into());
+                }
+                clients.saturating_add(1)
+            }
+            Self::Durable {
+                channels,
+                members,
+                start_rate,
+                max_rate,
+                max_p99_ms,
+                ..
+            } => {
+                if *channels == 0 {
+                    return Err("--channels must be at least 1".into());
+                }
+                if *members < 2 {
+                    return Err("--members must be at least 2".into());
+                }
+                if *start_rate == 0 || start_rate > max_rate || *max_rate > MAX_RATE {
+                    return Err(format!(
+                        "--start-rate and --max-rate must be 1 <= start <= max <= {MAX_RATE}"
+                    ));
+                }
+                if max_p99_ms.is_nan() || *max_p99_ms <= 0.0 {
+                    return Err("--max-p99-ms must be above 0".into());
+                }
+                channels.saturating_mul(*members)
+            }
             Self::SlowReaders {
                 clients, senders, ..
             } => {
@@ -426,6 +518,26 @@ impl Scenario {
             | Self::Direct { rate, duration, .. }
             | Self::SlowReaders { rate, duration, .. }
             | Self::Crash { rate, duration, .. } => (*rate, *duration),
+            Self::History {
+                rate,
+                duration,
+                write_rate,
+                ..
+            } => {
+                if *write_rate > 10_000 {
+                    return Err("--write-rate is at most 10000".into());
+                }
+                if *rate > 0 && *duration == 0 {
+                    return Err("--duration must be at least 1 second".into());
+                }
+                ((*rate).max(1), if *rate > 0 { *duration } else { 1 })
+            }
+            Self::Durable { rate, duration, .. } => {
+                if *duration == 0 {
+                    return Err("--duration must be at least 1 second".into());
+                }
+                ((*rate).max(1), *duration)
+            }
             Self::Flood {
                 probe_rate,
                 duration,
@@ -461,6 +573,7 @@ impl Scenario {
             return Err("--bytes is capped at 1 GiB".into());
         }
         if let Self::Fanout { size, .. }
+        | Self::Durable { size, .. }
         | Self::Direct { size, .. }
         | Self::SlowReaders { size, .. } = self
             && *size > 450
@@ -586,8 +699,23 @@ mod tests {
             all.extend_from_slice(args);
             Cli::try_parse_from(all).map(|c| c.scenario.validate())
         };
-        let ok = parse(&["fanout", "--addr", "127.0.0.1:6667"]);
-        assert!(matches!(ok, Ok(Ok(()))));
+        for ok in [
+            &["fanout", "--addr", "127.0.0.1:6667"][..],
+            &["durable", "--addr", "127.0.0.1:6667"],
+            &["durable", "--addr", "127.0.0.1:6667", "--rate", "50000"],
+            &["history", "--addr", "127.0.0.1:6667"],
+            &[
+                "history",
+                "--addr",
+                "127.0.0.1:6667",
+                "--rate",
+                "1000",
+                "--limit",
+                "100",
+            ],
+        ] {
+            assert!(matches!(parse(ok), Ok(Ok(()))), "{ok:?} must be accepted");
+        }
         let ok = parse(&[
             "login-storm",
             "--addr",
@@ -633,6 +761,41 @@ mod tests {
             &["fanout", "--addr", "127.0.0.1:6667", "--timeout", "99999"],
             &["fanout", "--addr", "127.0.0.1:6667", "--duration", "400"],
             &["direct", "--addr", "127.0.0.1:6667", "--size", "2000"],
+            &["durable", "--addr", "127.0.0.1:6667", "--members", "1"],
+            &["durable", "--addr", "127.0.0.1:6667", "--channels", "0"],
+            &["durable", "--addr", "127.0.0.1:6667", "--channels", "10000"],
+            &["durable", "--addr", "127.0.0.1:6667", "--start-rate", "0"],
+            &[
+                "durable",
+                "--addr",
+                "127.0.0.1:6667",
+                "--start-rate",
+                "5000",
+                "--max-rate",
+                "1000",
+            ],
+            &["durable", "--addr", "127.0.0.1:6667", "--rate", "2000000"],
+            &["durable", "--addr", "127.0.0.1:6667", "--duration", "0"],
+            &["durable", "--addr", "127.0.0.1:6667", "--max-p99-ms", "0"],
+            &["history", "--addr", "127.0.0.1:6667", "--rate", "2000000"],
+            &["history", "--addr", "127.0.0.1:6667", "--limit", "0"],
+            &["history", "--addr", "127.0.0.1:6667", "--clients", "0"],
+            &[
+                "history",
+                "--addr",
+                "127.0.0.1:6667",
+                "--rate",
+                "10",
+                "--duration",
+                "0",
+            ],
+            &[
+                "history",
+                "--addr",
+                "127.0.0.1:6667",
+                "--write-rate",
+                "20000",
+            ],
             &["login-storm", "--addr", "127.0.0.1:6697", "--clients", "0"],
             &[
                 "login-storm",

@@ -85,48 +85,111 @@ fn decimal(field: &[u8]) -> Option<u64> {
     })
 }
 
-/// What one reading client saw.
+/// What the readers of a load found, shared by all of them and read between phases.
 #[derive(Debug, Default)]
-pub struct ReaderStats {
-    /// Stamped messages received (their latencies go to the run's shared histogram).
-    pub received: u64,
+struct Tally {
+    /// Stamped messages received.
+    received: AtomicU64,
     /// Messages from one sender that arrived out of order or twice.
-    pub order_violations: u64,
+    order_violations: AtomicU64,
     /// When the last stamped message arrived ([`now_micros`]).
-    pub last_arrival: u64,
-    /// Why the connection ended early, if it did (the ERROR text, or "closed").
-    pub closed: Option<String>,
+    last_arrival: AtomicU64,
+    /// Readers whose connection ended.
+    closed: AtomicU64,
+    /// Up to 5 distinct reasons given for those ends (the ERROR text, or "closed").
+    closed_reasons: std::sync::Mutex<Vec<String>>,
+    /// The latency of every stamped message received since the phase began.
+    latency: std::sync::Mutex<Latency>,
+}
+
+impl Tally {
+    /// The latency histogram (a poisoned lock only means a reader panicked; its samples are
+    /// still good).
+    fn latency(&self) -> std::sync::MutexGuard<'_, Latency> {
+        self.latency
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Counts a reader whose connection ended, and keeps its reason.
+    fn record_closed(&self, reason: String) {
+        self.closed.fetch_add(1, Ordering::Relaxed);
+        let mut reasons = self
+            .closed_reasons
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if reasons.len() < 5 && !reasons.contains(&reason) {
+            reasons.push(reason);
+        }
+    }
+}
+
+/// The last sequence number a reader saw from each sender, to find messages out of order: a
+/// vector indexed by sender for a few senders (the hot path of `fanout`), a map for thousands
+/// (`durable`, where each reader hears only a couple of them and a vector per reader would be
+/// senders² entries in all).
+enum LastSeq {
+    Dense(Vec<Option<u64>>),
+    Sparse(std::collections::HashMap<u32, u64>),
+}
+
+impl LastSeq {
+    /// The most senders tracked in a vector per reader.
+    const DENSE_MAX: usize = 1_024;
+
+    fn new(senders: usize) -> Self {
+        if senders <= Self::DENSE_MAX {
+            Self::Dense(vec![None; senders])
+        } else {
+            Self::Sparse(std::collections::HashMap::new())
+        }
+    }
+
+    /// Records `stamp`; true when it came out of order (or twice).
+    fn out_of_order(&mut self, stamp: Stamp) -> bool {
+        match self {
+            Self::Dense(last) => match last.get_mut(stamp.sender as usize) {
+                Some(last) => {
+                    let bad = last.is_some_and(|l| stamp.seq <= l);
+                    *last = Some(stamp.seq);
+                    bad
+                }
+                None => false,
+            },
+            Self::Sparse(last) => match last.insert(stamp.sender, stamp.seq) {
+                Some(l) => stamp.seq <= l,
+                None => false,
+            },
+        }
+    }
 }
 
 /// Reads a client's lines until `stop`, recording stamps and answering PINGs.
 ///
-/// Latencies go to `latency`, shared by every reader of the run, once per read: a histogram per
-/// reader made each record a cache miss in one of hundreds of count arrays (the top of the
-/// generator's profile at 4M deliveries/s); a shared one stays in cache, and its lock is taken
-/// once per batch of lines.
+/// Latencies go to the tally's histogram, shared by every reader of the run, once per read: a
+/// histogram per reader made each record a cache miss in one of hundreds of count arrays (the
+/// top of the generator's profile at 4M deliveries/s); a shared one stays in cache, and its
+/// lock is taken once per batch of lines.
 async fn read_member(
     mut reader: LineReader,
     writer: Arc<Mutex<WriteHalf>>,
     senders: usize,
-    progress: Arc<AtomicU64>,
-    latency: Arc<std::sync::Mutex<Latency>>,
+    tally: Arc<Tally>,
     stop: CancellationToken,
-) -> ReaderStats {
-    let mut stats = ReaderStats::default();
-    let mut last_seq: Vec<Option<u64>> = vec![None; senders];
+) {
+    let mut closed: Option<String> = None;
+    let mut last_seq = LastSeq::new(senders);
     let mut batch: Vec<u64> = Vec::new();
     loop {
         let now = now_micros();
         let mut got = 0u64;
+        let mut violations = 0u64;
         while let Some(line) = reader.next_buffered() {
             if let Some(stamp) = find_stamp(line) {
                 got += 1;
                 batch.push(now.saturating_sub(stamp.micros));
-                if let Some(last) = last_seq.get_mut(stamp.sender as usize) {
-                    if last.is_some_and(|l| stamp.seq <= l) {
-                        stats.order_violations += 1;
-                    }
-                    *last = Some(stamp.seq);
+                if last_seq.out_of_order(stamp) {
+                    violations += 1;
                 }
                 continue;
             }
@@ -134,48 +197,55 @@ async fn read_member(
                 Reply::Ping(pong) => {
                     let _ = writer.lock().await.write_all(pong.as_bytes()).await;
                 }
-                Reply::Error(text) => stats.closed = Some(text),
+                Reply::Error(text) => closed = Some(text),
                 _ => {}
             }
         }
         if !batch.is_empty() {
-            // A poisoned lock only means another reader panicked; its samples are still good.
-            let mut hist = latency
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut hist = tally.latency();
             for micros in batch.drain(..) {
                 hist.record(micros);
             }
         }
+        if violations > 0 {
+            tally
+                .order_violations
+                .fetch_add(violations, Ordering::Relaxed);
+        }
         if got > 0 {
-            stats.received += got;
-            stats.last_arrival = now;
-            progress.fetch_add(got, Ordering::Relaxed);
+            tally.last_arrival.fetch_max(now, Ordering::Relaxed);
+            tally.received.fetch_add(got, Ordering::Relaxed);
         }
         tokio::select! {
             biased;
             () = stop.cancelled() => break,
             read = reader.fill() => match read {
                 Ok(0) | Err(_) => {
-                    stats.closed.get_or_insert_with(|| "closed".to_owned());
+                    closed.get_or_insert_with(|| "closed".to_owned());
                     break;
                 }
                 Ok(_) => {}
             },
         }
     }
-    stats
+    if let Some(reason) = closed {
+        tally.record_closed(reason);
+    }
 }
 
 /// One sending client.
 #[derive(Debug, Clone)]
 pub struct SenderSpec {
-    /// Index of the client (in the list given to [`run_load`]).
+    /// Index of the client (in the list given to [`run_load`] or [`LoadSession::start`]).
     pub client: usize,
     /// PRIVMSG target: a channel or a nick.
     pub target: String,
     /// Messages per second.
     pub rate: f64,
+    /// Where in its first interval (`1 / rate`) the sender starts, from 0 (at once) to 1: with
+    /// thousands of slow senders, offsets spread over [0, 1) keep them from all writing in the
+    /// same instant.
+    pub offset: f64,
 }
 
 impl SenderSpec {
@@ -188,55 +258,64 @@ impl SenderSpec {
                 client: i,
                 target: clients[i ^ 1].nick.clone(),
                 rate: per_client,
+                offset: 0.0,
             })
             .collect()
     }
 }
 
-/// Sends stamped messages at `rate` until `until`; returns how many were written.
+/// Sends stamped messages at `spec.rate` from `start` (plus the sender's offset) until
+/// `start + duration`, numbering them from `first_seq`; returns how many were written.
 async fn send_loop(
     writer: Arc<Mutex<WriteHalf>>,
     index: u32,
     spec: SenderSpec,
+    first_seq: u64,
     size: usize,
     start: Instant,
     duration: Duration,
 ) -> u64 {
-    let mut seq = 0u64;
+    let mut sent = 0u64;
     let mut buf = Vec::with_capacity(64 * 1024);
     let prefix = format!("PRIVMSG {} :", spec.target);
+    let end = start + duration;
+    let begin = start + Duration::from_secs_f64(spec.offset.clamp(0.0, 1.0) / spec.rate);
     loop {
-        let elapsed = start.elapsed();
-        if elapsed >= duration {
+        let now = Instant::now();
+        if now >= end {
             break;
         }
-        let due = (spec.rate * elapsed.as_secs_f64()) as u64 + 1;
-        if seq >= due {
-            let next = start + Duration::from_secs_f64(seq as f64 / spec.rate);
-            tokio::time::sleep_until(next.into()).await;
+        if now < begin {
+            tokio::time::sleep_until(begin.into()).await;
+            continue;
+        }
+        let due = (spec.rate * (now - begin).as_secs_f64()) as u64 + 1;
+        if sent >= due {
+            let next = begin + Duration::from_secs_f64(sent as f64 / spec.rate);
+            tokio::time::sleep_until(next.min(end).into()).await;
             continue;
         }
         buf.clear();
         let micros = now_micros();
-        for _ in 0..(due - seq).min(MAX_BATCH) {
+        for _ in 0..(due - sent).min(MAX_BATCH) {
             buf.extend_from_slice(prefix.as_bytes());
             let stamp = Stamp {
                 sender: index,
-                seq,
+                seq: first_seq + sent,
                 micros,
             };
             write_stamp(&mut buf, stamp, size);
             buf.extend_from_slice(b"\r\n");
-            seq += 1;
+            sent += 1;
         }
         if writer.lock().await.write_all(&buf).await.is_err() {
             break;
         }
     }
-    seq
+    sent
 }
 
-/// What [`run_load`] is to do.
+/// What [`run_load`] (or one [`LoadSession::phase`]) is to do.
 #[derive(Debug, Clone)]
 pub struct LoadSpec {
     /// The senders.
@@ -272,6 +351,9 @@ pub struct LoadResult {
     pub closed_reasons: Vec<String>,
     /// Server CPU seconds (user + system) over the window, if the pid was given.
     pub server_cpu: Option<f64>,
+    /// Server CPU seconds over the window by thread name (threads of one name added up), if
+    /// the pid was given.
+    pub server_threads: Vec<(String, f64)>,
     /// Server RSS before and after, KiB.
     pub server_rss: Option<(u64, u64)>,
     /// The generator's own CPU seconds over the window.
@@ -293,102 +375,164 @@ impl LoadResult {
 /// Runs a message load over registered clients: every client reads; the senders send. Waits
 /// for the deliveries to drain (at most 10 s after the last send, or 2 s without progress).
 pub async fn run_load(clients: Vec<Client>, spec: LoadSpec) -> LoadResult {
-    let stop = CancellationToken::new();
-    let progress = Arc::new(AtomicU64::new(0));
-    let latency = Arc::new(std::sync::Mutex::new(Latency::new()));
-    let mut writers = Vec::with_capacity(clients.len());
-    let mut readers = JoinSet::new();
-    for client in clients {
-        let writer = Arc::new(Mutex::new(client.writer));
-        writers.push(writer.clone());
-        readers.spawn(read_member(
-            client.reader,
-            writer,
-            spec.senders.len(),
-            progress.clone(),
-            latency.clone(),
-            stop.clone(),
-        ));
-    }
-    // Let the readers drain what setup left (JOIN lines, NAMES) before measuring.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-
-    let server_before = spec.pid.and_then(|pid| procfs::sample(Some(pid)).ok());
-    let gen_before = procfs::sample(None).ok();
-    let start = Instant::now();
-    let start_micros = now_micros();
-    let mut senders = JoinSet::new();
-    for (index, s) in spec.senders.iter().enumerate() {
-        let Some(writer) = writers.get(s.client).cloned() else {
-            continue;
-        };
-        senders.spawn(send_loop(
-            writer,
-            index as u32,
-            s.clone(),
-            spec.size,
-            start,
-            spec.duration,
-        ));
-    }
-    let mut sent = 0;
-    while let Some(done) = senders.join_next().await {
-        sent += done.unwrap_or(0);
-    }
-    let expected = sent * spec.receivers_per_message;
-
-    // Drain: wait for every expected delivery, or until progress stops.
-    let drain_start = Instant::now();
-    let mut last = progress.load(Ordering::Relaxed);
-    let mut last_change = Instant::now();
-    while drain_start.elapsed() < Duration::from_secs(10) {
-        let now = progress.load(Ordering::Relaxed);
-        if now >= expected {
-            break;
-        }
-        if now != last {
-            last = now;
-            last_change = Instant::now();
-        } else if last_change.elapsed() > Duration::from_secs(2) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let server_after = spec.pid.and_then(|pid| procfs::sample(Some(pid)).ok());
-    let gen_after = procfs::sample(None).ok();
-    stop.cancel();
-
-    let mut result = LoadResult {
-        sent,
-        expected,
-        ..LoadResult::default()
-    };
-    let mut last_arrival = start_micros;
-    while let Some(done) = readers.join_next().await {
-        let Ok(stats) = done else { continue };
-        result.received += stats.received;
-        result.order_violations += stats.order_violations;
-        last_arrival = last_arrival.max(stats.last_arrival);
-        if let Some(reason) = stats.closed {
-            result.closed += 1;
-            if result.closed_reasons.len() < 5 && !result.closed_reasons.contains(&reason) {
-                result.closed_reasons.push(reason);
-            }
-        }
-    }
-    result.latency = latency
+    let mut session = LoadSession::start(clients, spec.senders.len()).await;
+    let mut result = session.phase(&spec, Duration::from_secs(10)).await;
+    // Readers that saw an ERROR and then the end of their stream are counted as they stop.
+    let tally = session.finish().await;
+    result.closed = tally.closed.load(Ordering::Relaxed) as usize;
+    result.closed_reasons = tally
+        .closed_reasons
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone();
-    result.window_secs = (last_arrival.saturating_sub(start_micros)) as f64 / 1e6;
-    if let (Some(b), Some(a)) = (server_before, server_after) {
-        result.server_cpu = Some(a.cpu_seconds - b.cpu_seconds);
-        result.server_rss = Some((b.rss_kib, a.rss_kib));
-    }
-    if let (Some(b), Some(a)) = (gen_before, gen_after) {
-        result.generator_cpu = a.cpu_seconds - b.cpu_seconds;
-    }
     result
+}
+
+/// Clients that all read, over which loads are run one after another ([`LoadSession::phase`]):
+/// the `durable` scenario steps its rate up over the same connections.
+pub struct LoadSession {
+    writers: Vec<Arc<Mutex<WriteHalf>>>,
+    readers: JoinSet<()>,
+    tally: Arc<Tally>,
+    stop: CancellationToken,
+    /// The next sequence number of each sender (by its index in the phase's list), so that
+    /// numbers keep rising from one phase to the next.
+    next_seq: Vec<u64>,
+}
+
+impl LoadSession {
+    /// Starts a reader for every client (readers expect at most `senders` senders), and lets
+    /// them drain what setup left (JOIN lines, NAMES) for half a second.
+    pub async fn start(clients: Vec<Client>, senders: usize) -> LoadSession {
+        let stop = CancellationToken::new();
+        let tally = Arc::new(Tally::default());
+        let mut writers = Vec::with_capacity(clients.len());
+        let mut readers = JoinSet::new();
+        for client in clients {
+            let writer = Arc::new(Mutex::new(client.writer));
+            writers.push(writer.clone());
+            readers.spawn(read_member(
+                client.reader,
+                writer,
+                senders,
+                tally.clone(),
+                stop.clone(),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        LoadSession {
+            writers,
+            readers,
+            tally,
+            stop,
+            next_seq: vec![0; senders],
+        }
+    }
+
+    /// Runs one load: the senders send for `spec.duration`, then the deliveries drain (at most
+    /// `drain` after the last send, or 2 s without progress). Deliveries that arrive after that
+    /// count in the next phase.
+    pub async fn phase(&mut self, spec: &LoadSpec, drain: Duration) -> LoadResult {
+        let tally = &self.tally;
+        let received_before = tally.received.load(Ordering::Relaxed);
+        let violations_before = tally.order_violations.load(Ordering::Relaxed);
+        let closed_before = tally.closed.load(Ordering::Relaxed);
+        *tally.latency() = Latency::new();
+        let server_before = spec.pid.and_then(|pid| procfs::sample(Some(pid)).ok());
+        let threads_before = spec.pid.and_then(|pid| procfs::thread_cpu(pid).ok());
+        let gen_before = procfs::sample(None).ok();
+        let start = Instant::now();
+        let start_micros = now_micros();
+        tally
+            .last_arrival
+            .fetch_max(start_micros, Ordering::Relaxed);
+        if self.next_seq.len() < spec.senders.len() {
+            self.next_seq.resize(spec.senders.len(), 0);
+        }
+        let mut senders = JoinSet::new();
+        for (index, s) in spec.senders.iter().enumerate() {
+            let Some(writer) = self.writers.get(s.client).cloned() else {
+                continue;
+            };
+            let first_seq = self.next_seq[index];
+            let (s, size, duration) = (s.clone(), spec.size, spec.duration);
+            senders.spawn(async move {
+                let sent =
+                    send_loop(writer, index as u32, s, first_seq, size, start, duration).await;
+                (index, sent)
+            });
+        }
+        let mut sent = 0;
+        while let Some(done) = senders.join_next().await {
+            if let Ok((index, n)) = done {
+                sent += n;
+                self.next_seq[index] += n;
+            }
+        }
+        let expected = sent * spec.receivers_per_message;
+
+        // Drain: wait for every expected delivery, or until progress stops.
+        let drain_start = Instant::now();
+        let received = || tally.received.load(Ordering::Relaxed) - received_before;
+        let mut last = received();
+        let mut last_change = Instant::now();
+        while drain_start.elapsed() < drain {
+            let now = received();
+            if now >= expected {
+                break;
+            }
+            if now != last {
+                last = now;
+                last_change = Instant::now();
+            } else if last_change.elapsed() > Duration::from_secs(2) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let server_after = spec.pid.and_then(|pid| procfs::sample(Some(pid)).ok());
+        let threads_after = spec.pid.and_then(|pid| procfs::thread_cpu(pid).ok());
+        let gen_after = procfs::sample(None).ok();
+
+        let mut result = LoadResult {
+            sent,
+            expected,
+            received: received(),
+            latency: tally.latency().clone(),
+            order_violations: tally.order_violations.load(Ordering::Relaxed) - violations_before,
+            closed: (tally.closed.load(Ordering::Relaxed) - closed_before) as usize,
+            closed_reasons: tally
+                .closed_reasons
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
+            ..LoadResult::default()
+        };
+        let last_arrival = tally.last_arrival.load(Ordering::Relaxed);
+        result.window_secs = (last_arrival.saturating_sub(start_micros)) as f64 / 1e6;
+        if let (Some(b), Some(a)) = (server_before, server_after) {
+            result.server_cpu = Some(a.cpu_seconds - b.cpu_seconds);
+            result.server_rss = Some((b.rss_kib, a.rss_kib));
+        }
+        if let (Some(b), Some(a)) = (threads_before, threads_after) {
+            result.server_threads = procfs::thread_cpu_delta(&b, &a);
+        }
+        if let (Some(b), Some(a)) = (gen_before, gen_after) {
+            result.generator_cpu = a.cpu_seconds - b.cpu_seconds;
+        }
+        result
+    }
+
+    /// Stops the readers and waits for them; returns what they found in all.
+    async fn finish(mut self) -> Arc<Tally> {
+        self.stop.cancel();
+        while self.readers.join_next().await.is_some() {}
+        self.tally
+    }
+
+    /// Stops the readers (the connections close when the session is dropped).
+    pub async fn stop(self) {
+        self.finish().await;
+    }
 }
 
 /// A short random tag for nicks and channel names, so that runs do not collide.
@@ -466,24 +610,37 @@ pub async fn join_many(
     channel: &str,
     concurrency: usize,
 ) -> (Vec<Client>, Vec<ConnError>) {
+    let pairs = clients
+        .into_iter()
+        .map(|client| (client, channel.to_owned()))
+        .collect();
+    let (ok, failed) = join_each(pairs, concurrency).await;
+    (ok.into_iter().map(|(client, _)| client).collect(), failed)
+}
+
+/// Joins each client to the channel paired with it, `concurrency` at a time; returns those
+/// that made it, with their channel, and the failures.
+pub async fn join_each(
+    clients: Vec<(Client, String)>,
+    concurrency: usize,
+) -> (Vec<(Client, String)>, Vec<ConnError>) {
     let permits = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut tasks = JoinSet::new();
-    for mut client in clients {
+    for (mut client, channel) in clients {
         let Ok(permit) = permits.clone().acquire_owned().await else {
             break;
         };
-        let channel = channel.to_owned();
         tasks.spawn(async move {
             let result = conn::join(&mut client, &channel, Duration::from_secs(30)).await;
             drop(permit);
-            result.map(|()| client)
+            result.map(|()| (client, channel))
         });
     }
     let mut ok = Vec::new();
     let mut failed = Vec::new();
     while let Some(done) = tasks.join_next().await {
         match done {
-            Ok(Ok(client)) => ok.push(client),
+            Ok(Ok(joined)) => ok.push(joined),
             Ok(Err(e)) => failed.push(e),
             Err(e) => failed.push(ConnError::Refused(format!("task: {e}"))),
         }

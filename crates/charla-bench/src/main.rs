@@ -4,11 +4,13 @@
 //!
 //! - [`cli`]: the command line, the loopback-only and size checks.
 //! - [`conn`]: one client: connect (TCP/TLS), framed reads, registration, JOIN.
-//! - [`load`]: stamped message load: readers, rate-paced senders, many registrations.
-//! - [`scenario`]: the scenarios (`traffic` measures, `abuse` and `costly` check, `accounts`
-//!   logs in, `crash` kills the server it started and checks its history).
-//! - [`procfs`]: server memory and CPU from /proc; [`stats`]: latency percentiles;
-//!   [`report`]: the summary, for people or as JSON.
+//! - [`load`]: stamped message load: readers, rate-paced senders, many registrations, and
+//!   loads run one after another over the same clients (`durable` steps its rate up).
+//! - [`scenario`]: the scenarios (`traffic` measures, `durable` finds the most messages per
+//!   second committed and delivered, `abuse` and `costly` check, `accounts` logs in, `crash`
+//!   kills the server it started and checks its history).
+//! - [`procfs`]: server memory and CPU (by thread too) from /proc; [`stats`]: latency
+//!   percentiles; [`report`]: the summary, for people or as JSON.
 //!
 //! Every run is bounded: sizes are capped by [`cli`], each wait has a timeout, and the whole
 //! run has a hard `--timeout`.

@@ -36,6 +36,69 @@ pub fn sample(pid: Option<u32>) -> io::Result<Sample> {
     })
 }
 
+/// One thread of a process: its id, name (`comm`, at most 15 bytes) and CPU ticks so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadTicks {
+    /// The thread id.
+    pub tid: u32,
+    /// Its name.
+    pub name: String,
+    /// User plus system CPU time in clock ticks.
+    pub ticks: u64,
+}
+
+/// Every thread of process `pid` now (/proc/PID/task/*/stat); threads that end while they are
+/// read are skipped.
+pub fn thread_cpu(pid: u32) -> io::Result<Vec<ThreadTicks>> {
+    let mut threads = Vec::new();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let entry = entry?;
+        let Some(tid) = entry.file_name().to_str().and_then(|t| t.parse().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        if let (Some(name), Some(ticks)) = (parse_stat_name(&stat), parse_stat_cpu_ticks(&stat)) {
+            threads.push(ThreadTicks {
+                tid,
+                name: name.to_owned(),
+                ticks,
+            });
+        }
+    }
+    Ok(threads)
+}
+
+/// CPU seconds between two readings of a process's threads, added up by thread name (a thread
+/// born in between counts whole; one that ended is lost), the busiest first.
+pub fn thread_cpu_delta(before: &[ThreadTicks], after: &[ThreadTicks]) -> Vec<(String, f64)> {
+    let mut by_name: Vec<(String, u64)> = Vec::new();
+    for t in after {
+        let earlier = before
+            .iter()
+            .find(|b| b.tid == t.tid)
+            .map_or(0, |b| b.ticks);
+        let ticks = t.ticks.saturating_sub(earlier);
+        match by_name.iter_mut().find(|(n, _)| *n == t.name) {
+            Some((_, total)) => *total += ticks,
+            None => by_name.push((t.name.clone(), ticks)),
+        }
+    }
+    by_name.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    by_name
+        .into_iter()
+        .map(|(name, ticks)| (name, ticks as f64 / TICKS_PER_SECOND))
+        .collect()
+}
+
+/// The command name (field 2, between the first `(` and the last `)`) of a stat line.
+pub fn parse_stat_name(stat: &str) -> Option<&str> {
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    stat.get(open + 1..close)
+}
+
 /// Whether the process still exists (and is not a zombie).
 pub fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -89,6 +152,34 @@ mod tests {
         let stat = "1234 (we ird) (name)) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 70 0 0 20 0 1 0";
         assert_eq!(parse_stat_cpu_ticks(stat), Some(320));
         assert_eq!(parse_stat_cpu_ticks("garbage"), None);
+    }
+
+    #[test]
+    fn thread_names_and_deltas() {
+        let stat = "1234 (we ird) (name)) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 70 0 0 20 0 1 0";
+        assert_eq!(parse_stat_name(stat), Some("we ird) (name)"));
+        let t = |tid, name: &str, ticks| ThreadTicks {
+            tid,
+            name: name.to_owned(),
+            ticks,
+        };
+        let before = [t(1, "main", 100), t(2, "worker", 50), t(3, "worker", 10)];
+        let after = [
+            t(1, "main", 110),
+            t(2, "worker", 80),
+            t(3, "worker", 30),
+            t(4, "new", 5),
+        ];
+        assert_eq!(
+            thread_cpu_delta(&before, &after),
+            vec![
+                ("worker".to_owned(), 0.5),
+                ("main".to_owned(), 0.1),
+                ("new".to_owned(), 0.05)
+            ]
+        );
+        let mine = thread_cpu(std::process::id()).expect("own threads");
+        assert!(!mine.is_empty());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The generator against a real charla server started in this test on 127.0.0.1:0: a tiny
 //! run of each measuring scenario, with figures that must add up, and the refusal of a
-//! non-loopback address before any connection is made. Charla keeps no history yet, so the
-//! `history` scenario's measuring path runs against a scripted server that answers CHATHISTORY.
+//! non-loopback address before any connection is made. The `history` scenario also runs
+//! against a scripted server that answers CHATHISTORY, which records the requests it gets.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -118,6 +118,78 @@ async fn tiny_runs_against_a_real_server_add_up() -> Result<()> {
     assert_eq!(metric(&report, "requests_ok")?, 6.0, "{report}");
     assert_eq!(metric(&report, "requests_failed")?, 0.0, "{report}");
     assert!(metric(&report, "history_lines")? > 0.0, "{report}");
+
+    // At a rate: every asker joined before the channel was filled, so each LATEST returns all
+    // 30 lines.
+    let mut args = vec![
+        "history",
+        "--clients",
+        "3",
+        "--rate",
+        "30",
+        "--duration",
+        "1",
+        "--messages",
+        "30",
+    ];
+    args.extend_from_slice(&common);
+    let (code, report) = bench(&args).await?;
+    assert_eq!(code, 0, "{report}");
+    let ok = metric(&report, "requests_ok")?;
+    assert!((27.0..=33.0).contains(&ok), "{report}");
+    assert_eq!(metric(&report, "requests_sent")?, ok, "{report}");
+    assert_eq!(metric(&report, "requests_failed")?, 0.0, "{report}");
+    assert_eq!(metric(&report, "lines_per_request")?, 30.0, "{report}");
+    assert!(metric(&report, "p99_ms")? > 0.0, "{report}");
+
+    // Durable messages: 4 channels of 3, every member sending; one fixed step, then a tiny
+    // stepped run (two doublings held, at most).
+    let mut args = vec![
+        "durable",
+        "--channels",
+        "4",
+        "--members",
+        "3",
+        "--rate",
+        "120",
+        "--duration",
+        "1",
+    ];
+    args.extend_from_slice(&common);
+    let (code, report) = bench(&args).await?;
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(metric(&report, "senders")?, 12.0, "{report}");
+    let sent = metric(&report, "sent")?;
+    assert!(sent >= 100.0, "{report}");
+    assert_eq!(metric(&report, "delivered")?, sent * 2.0, "{report}");
+    assert_eq!(metric(&report, "lost")?, 0.0, "{report}");
+    assert_eq!(metric(&report, "steps")?, 1.0, "{report}");
+    assert!(metric(&report, "durable_msgs_per_s")? > 50.0, "{report}");
+    assert!(metric(&report, "deliveries_per_cpu_s")? > 0.0, "{report}");
+
+    let mut args = vec![
+        "durable",
+        "--channels",
+        "2",
+        "--members",
+        "2",
+        "--start-rate",
+        "20",
+        "--max-rate",
+        "80",
+        "--duration",
+        "1",
+        "--max-p99-ms",
+        "5000",
+    ];
+    args.extend_from_slice(&common);
+    let (code, report) = bench(&args).await?;
+    assert_eq!(code, 0, "{report}");
+    // 20, 40, 80: the last is --max-rate.
+    assert_eq!(metric(&report, "steps")?, 3.0, "{report}");
+    assert_eq!(metric(&report, "step3_target_rate")?, 80.0, "{report}");
+    assert_eq!(metric(&report, "target_rate")?, 80.0, "{report}");
+    assert_eq!(metric(&report, "step2_lost")?, 0.0, "{report}");
 
     server.shutdown().await;
     Ok(())
@@ -367,28 +439,72 @@ async fn history_is_measured_against_a_server_that_keeps_it() -> Result<()> {
         "50",
     ];
     let (code, report) = bench(&args).await?;
-    server.abort();
     assert_eq!(code, 0, "{report}");
-    let kept = history.lock().expect("history lock");
-    assert_eq!(kept.messages.len(), 120);
-    // Each asker: LATEST (messages 70-119), BEFORE the oldest of those (20-69), twice.
-    let before = |r: &&String| r.starts_with("BEFORE ") && r.ends_with(" msgid=70 50");
-    assert_eq!(
-        kept.requests.iter().filter(before).count(),
-        6,
-        "{:?}",
-        kept.requests
-    );
-    assert_eq!(
-        kept.requests
-            .iter()
-            .filter(|r| r.starts_with("LATEST "))
-            .count(),
-        6
-    );
+    {
+        let kept = history.lock().expect("history lock");
+        assert_eq!(kept.messages.len(), 120);
+        // Each asker: LATEST (messages 70-119), BEFORE the oldest of those (20-69), twice.
+        let before = |r: &&String| r.starts_with("BEFORE ") && r.ends_with(" msgid=70 50");
+        assert_eq!(
+            kept.requests.iter().filter(before).count(),
+            6,
+            "{:?}",
+            kept.requests
+        );
+        assert_eq!(
+            kept.requests
+                .iter()
+                .filter(|r| r.starts_with("LATEST "))
+                .count(),
+            6
+        );
+    }
     assert_eq!(metric(&report, "requests_ok")?, 12.0, "{report}");
     assert_eq!(metric(&report, "requests_failed")?, 0.0, "{report}");
     assert_eq!(metric(&report, "history_lines")?, 12.0 * 50.0, "{report}");
     assert!(metric(&report, "p99_ms")? > 0.0, "{report}");
+
+    // At a rate, LATEST only, with the lines per request asked (the server's 100 at most).
+    let rated = [
+        "history",
+        "--clients",
+        "4",
+        "--messages",
+        "20",
+        "--rate",
+        "40",
+        "--duration",
+        "1",
+        "--limit",
+        "500",
+        "--addr",
+        &addr,
+        "--json",
+        "--timeout",
+        "50",
+    ];
+    let (code, report) = bench(&rated).await?;
+    assert_eq!(code, 0, "{report}");
+    let ok = metric(&report, "requests_ok")?;
+    assert!((36.0..=44.0).contains(&ok), "{report}");
+    assert_eq!(metric(&report, "requests_failed")?, 0.0, "{report}");
+    assert_eq!(
+        metric(&report, "lines_per_request_asked")?,
+        100.0,
+        "{report}"
+    );
+    // 120 messages from the first run and 20 from this one.
+    assert_eq!(metric(&report, "lines_per_request")?, 100.0, "{report}");
+    let kept = history.lock().expect("history lock");
+    assert_eq!(kept.messages.len(), 140);
+    let rated_requests: Vec<&String> = kept
+        .requests
+        .iter()
+        .filter(|r| r.ends_with(" * 100"))
+        .collect();
+    assert_eq!(rated_requests.len() as f64, ok, "{:?}", kept.requests);
+    assert!(rated_requests.iter().all(|r| r.starts_with("LATEST ")));
+    drop(kept);
+    server.abort();
     Ok(())
 }

@@ -143,6 +143,7 @@ pub async fn slow_readers(ctx: &Ctx, sizes: SlowReaders) -> Report {
                 client,
                 target: channel.clone(),
                 rate: sizes.rate as f64 / senders as f64,
+                offset: 0.0,
             })
             .collect(),
         // Each message reaches the other senders and the one listening client.

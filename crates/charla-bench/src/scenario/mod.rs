@@ -1,4 +1,5 @@
 //! The scenarios, one function each: [`traffic`] measures (connect, fanout, direct, history),
+//! [`durable`] finds the most messages per second a server commits and delivers,
 //! [`abuse`] checks that the server stays standing (slow readers, flood, connection storm,
 //! garbage, half registrations), [`costly`] that costly requests cost the asker, not the
 //! others (big replies to non-readers, expensive queries), [`accounts`] that logging in costs
@@ -9,6 +10,7 @@ pub mod abuse;
 pub mod accounts;
 pub mod costly;
 pub mod crash;
+pub mod durable;
 pub mod traffic;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -105,8 +107,50 @@ pub async fn run(scenario: &Scenario) -> Report {
             clients,
             requests,
             messages,
+            rate,
+            duration,
+            limit,
+            write_rate,
             ..
-        } => traffic::history(&ctx, clients, requests, messages).await,
+        } => {
+            let sizes = traffic::HistorySizes {
+                clients,
+                requests,
+                messages,
+                rate,
+                duration,
+                limit,
+                write_rate,
+            };
+            traffic::history(&ctx, sizes).await
+        }
+        Scenario::Durable {
+            channels,
+            members,
+            rate,
+            start_rate,
+            max_rate,
+            refine,
+            duration,
+            max_p99_ms,
+            size,
+            ref data_dir,
+            ..
+        } => {
+            let sizes = durable::Durable {
+                channels,
+                members,
+                rate,
+                start_rate,
+                max_rate,
+                refine,
+                duration,
+                max_p99_ms,
+                size,
+                data_dir: data_dir.clone(),
+            };
+            durable::durable(&ctx, sizes).await
+        }
         Scenario::SlowReaders {
             clients,
             senders,
@@ -247,6 +291,13 @@ pub fn add_load_metrics(r: &mut Report, load: &LoadResult, prefix: &str) {
                 per_second(load.received as f64, cpu),
                 "lines/CPU-s",
             );
+        }
+        // Where the server's CPU went, by thread name (e.g. charla's store writer,
+        // `charla-store-wr`, beside the runtime's workers).
+        for (name, cpu) in &load.server_threads {
+            if *cpu > 0.0 {
+                r.metric(format!("server_thread_cpu_s.{name}"), *cpu, "s");
+            }
         }
         if let Some((before, after)) = load.server_rss {
             r.metric("server_rss_kib", after as f64, "KiB");
