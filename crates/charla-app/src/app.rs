@@ -14,7 +14,7 @@ use crate::connect::{self, ConnectAction, ConnectForm, Registration};
 use crate::host::{HostAction, HostConsole};
 use crate::secrets::{Pending, Secrets};
 use crate::session::Session;
-use crate::{account, certificate, chat, nicklist, notify, theme};
+use crate::{account, certificate, chat, nicklist, notify, search, theme};
 
 /// How the app is set up: where it keeps things, and whether it may notify the desktop.
 #[derive(Debug, Clone)]
@@ -520,6 +520,25 @@ impl CharlaApp {
                 .inner;
             if let Some(command) = command {
                 session.send(command);
+            }
+        }
+
+        search::shortcut(ui, &mut session.search);
+        if session.search.open {
+            let (command, go) = egui::Panel::right("search-panel")
+                .resizable(true)
+                .default_size(320.0)
+                .show(ui, |ui| {
+                    search::show(ui, &mut session.search, &session.state, &session.active)
+                })
+                .inner;
+            if let Some(command) = command {
+                session.send(command);
+            }
+            match go {
+                Some(search::GoTo::Select(id)) => session.select(id),
+                Some(search::GoTo::Send(command)) => session.send(command),
+                None => {}
             }
         }
 

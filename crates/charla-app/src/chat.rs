@@ -153,12 +153,15 @@ pub fn show(ui: &mut Ui, session: &mut Session) {
     };
     let dark = ui.visuals().dark_mode;
     let in_channel = matches!(id, BufferId::Channel(_));
-    header(ui, buffer);
+    let search_clicked = header(ui, buffer);
     let typing: Vec<String> = buffer
         .typing_now(Instant::now())
         .into_iter()
         .map(str::to_owned)
         .collect();
+    if search_clicked {
+        session.search.show_box();
+    }
     if !typing.is_empty() {
         // Typing notices expire by time, not by event: look again in a second.
         ui.ctx().request_repaint_after(Duration::from_secs(1));
@@ -367,8 +370,13 @@ fn new_marker(ui: &mut Ui) {
     });
 }
 
-fn header(ui: &mut Ui, buffer: &Buffer) {
-    ui.horizontal(|ui| {
+/// The buffer's name and topic, and the search button: true when it was clicked.
+fn header(ui: &mut Ui, buffer: &Buffer) -> bool {
+    let search = ui.horizontal(|ui| {
+        let search = ui
+            .small_button("🔍")
+            .on_hover_text("Search the history (Ctrl+F)")
+            .clicked();
         let title = match &buffer.id {
             BufferId::Server => "Server messages".to_owned(),
             BufferId::Channel(name) => name.clone(),
@@ -382,8 +390,10 @@ fn header(ui: &mut Ui, buffer: &Buffer) {
         if matches!(buffer.id, BufferId::Channel(_)) && !buffer.joined {
             ui.colored_label(theme::DANGER, "(not in this channel)");
         }
+        search
     });
     ui.separator();
+    search.inner
 }
 
 /// While a /command is being typed: the ones it could be (Tab completes).

@@ -15,6 +15,7 @@
 //! - [`history`]: the separator at the read marker, the scroll anchor while older lines load,
 //!   and telling the server what was read.
 //! - [`nicklist`]: a channel's members.
+//! - [`search`]: the search box (Ctrl+F) and its results beside the chat.
 //! - [`host`]: the operator console over an embedded charla-server.
 //! - [`cli`]: the command line (`irc://` links, `--host`).
 //! - [`input`]: input history and Tab completion.
@@ -37,6 +38,7 @@ pub mod input;
 pub mod links;
 pub mod nicklist;
 pub mod notify;
+pub mod search;
 pub mod secrets;
 pub mod session;
 pub mod theme;

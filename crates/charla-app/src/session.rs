@@ -18,6 +18,7 @@ use crate::chat::BufferView;
 use crate::connect::Registration;
 use crate::history;
 use crate::input::{Completion, History};
+use crate::search::SearchBox;
 
 /// How many events one frame applies at most, so a flood cannot freeze the window; the rest
 /// wait for the next frame (which is requested at once).
@@ -50,6 +51,8 @@ pub struct Session {
     pub certificate_dismissed: bool,
     /// Whether the embedded server of "Host a server" is at the other end.
     pub hosted: bool,
+    /// The search box and what it found.
+    pub search: SearchBox,
     /// The active buffer was off screen (window in the background, another tab) since the
     /// last frame it was seen.
     looked_away: bool,
@@ -91,6 +94,7 @@ impl Session {
             create_account: None,
             certificate_dismissed: false,
             hosted: false,
+            search: SearchBox::default(),
             looked_away: false,
             news_from_history: false,
             handle,
@@ -118,6 +122,7 @@ impl Session {
                 notifications.push(n);
             }
             self.follow_history(&event);
+            self.search.follow(&event);
             if registered && let Some(registration) = self.registration.take() {
                 self.send(Command::RegisterAccount {
                     account: Some(registration.account),

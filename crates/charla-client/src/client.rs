@@ -557,6 +557,14 @@ impl Task {
             | Command::LoadOlder { .. }
             | Command::ListTargets { .. }
             | Command::MarkRead { .. } => Control::Continue,
+            Command::Search { text, target } => {
+                self.emit(Event::SearchResults {
+                    query: crate::search::SearchQuery { text, target },
+                    lines: Vec::new(),
+                    error: Some("Not connected".to_owned()),
+                });
+                Control::Continue
+            }
             _ => {
                 self.local(
                     BufferId::Server,

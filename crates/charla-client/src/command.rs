@@ -125,6 +125,16 @@ pub enum Command {
         /// The time of the newest line read (from the server: a line's `time`).
         time: chrono::DateTime<chrono::Utc>,
     },
+    /// Search the server's history (`SEARCH`, with `soju.im/search`) for lines holding every
+    /// word of `text` (whole words, without case or accents), in one conversation or in every
+    /// one we may read. Answered by [`Event::SearchResults`](crate::Event::SearchResults), also
+    /// when the server cannot search or refuses (with an error, no lines).
+    Search {
+        /// The words.
+        text: String,
+        /// Only this channel or nick; `None`: everywhere.
+        target: Option<String>,
+    },
     /// Send a line as it is (`/raw`). It is cut at CR/LF so it stays one line.
     Raw {
         /// The line, without CR LF.

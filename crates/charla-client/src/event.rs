@@ -5,6 +5,7 @@ use std::time::Duration;
 use charla_proto::OwnedMessage;
 
 use crate::account::{LoginError, RegistrationReply};
+use crate::search::{SearchLine, SearchQuery};
 use crate::state::{BufferId, LineKind};
 
 /// One report from a connection task. Feed every one to [`State::apply`](crate::State::apply),
@@ -88,6 +89,17 @@ pub enum Event {
         before: bool,
         /// Whether the server may hold older lines still (the answer was full).
         more: bool,
+    },
+    /// A search's answer (a `soju.im/search` batch), or its refusal (`FAIL SEARCH`, or no
+    /// search on this server or connection). Not history: the state keeps none of it, the
+    /// buffers stay as they are.
+    SearchResults {
+        /// What was asked ([`Command::Search`](crate::Command::Search)).
+        query: SearchQuery,
+        /// What was found, oldest first (the newest matches, up to the server's limit).
+        lines: Vec<SearchLine>,
+        /// Why there are no results, in words, when the search failed.
+        error: Option<String>,
     },
     /// Logging into the account (SASL) did not work. With `continuing` registration goes on
     /// without an account (IRCv3's rule); without it (the config requires the account, or

@@ -19,6 +19,10 @@
 //! account's read marker. Answers come as [`Event::HistoryLoaded`], apart from live lines; the
 //! state merges them by time, each line once, and counts unread lines from
 //! [`Buffer::read_marker`].
+//!
+//! Search (`soju.im/search`): [`Command::Search`] asks the server for the lines holding some
+//! words, in one conversation or everywhere; the answer comes as [`Event::SearchResults`]
+//! ([`SearchLine`]s), kept apart from the buffers. See [`search`].
 //! - [`input`]: parsing what the user typed (`/join`, `/me`, plain text...) into a [`Command`].
 //! - [`trust`]: [`TrustStore`], certificate pins (trust on first use) and the TLS verifier.
 //! - [`account`]: [`LoginError`] and [`RegistrationReply`]: logging in and creating an account,
@@ -56,6 +60,7 @@ pub mod config;
 pub mod connection;
 pub mod event;
 pub mod input;
+pub mod search;
 pub mod state;
 pub mod trust;
 pub mod words;
@@ -65,6 +70,7 @@ pub use client::{Client, ClientHandle, ClientOptions, NoRuntime, SendError};
 pub use command::{Command, TypingState};
 pub use config::{ClientCertificate, ConfigError, SaslConfig, SaslMechanism, ServerConfig};
 pub use event::Event;
+pub use search::{SearchLine, SearchQuery};
 pub use state::{
     Buffer, BufferId, ConnectionStatus, Line, LineKind, Member, Notification, Role, State,
 };

@@ -735,6 +735,8 @@ impl State {
                 self.apply_history(target, lines, *before, *more);
                 None
             }
+            // Shown apart by the app, not kept in buffers.
+            Event::SearchResults { .. } => None,
             Event::Disconnected { reason, retry_in } => {
                 let text = match retry_in {
                     Some(d) if d.is_zero() => format!("{DISCONNECTED}{reason}, retrying now"),

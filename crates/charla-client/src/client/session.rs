@@ -2,7 +2,7 @@
 //! `select!` over the socket, the command queue, the pacer and a ping timer, until the
 //! connection ends. What the user asked for is paced (`Pacer`, in `session/pacer.rs`) as
 //! servers' flood control expects. History (CHATHISTORY, MARKREAD) is asked for and read in
-//! `session/history.rs`.
+//! `session/history.rs`, searches (SEARCH) in `session/search.rs`.
 
 use super::text::split_text;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -27,9 +27,11 @@ use crate::state::{BufferId, LineKind, WHOX_TOKEN, ctcp};
 
 mod history;
 mod pacer;
+mod search;
 
 use history::Histories;
 use pacer::{Background, Pacer};
+use search::Searches;
 
 /// The capabilities we ask for when the server offers them.
 const WANTED_CAPS: &[&str] = &[
@@ -50,6 +52,7 @@ const WANTED_CAPS: &[&str] = &[
     "draft/chathistory",
     "draft/event-playback",
     "draft/read-marker",
+    "soju.im/search",
 ];
 
 /// The account-registration capability (<https://ircv3.net/specs/extensions/account-registration>).
@@ -119,6 +122,8 @@ pub(super) struct Session {
     who_pending: HashSet<String>,
     /// History asked for and coming in.
     histories: Histories,
+    /// Searches asked for and coming in.
+    searches: Searches,
 }
 
 impl Session {
@@ -147,6 +152,7 @@ impl Session {
             pending: Vec::new(),
             who_pending: HashSet::new(),
             histories: Histories::default(),
+            searches: Searches::default(),
         }
     }
 
@@ -335,6 +341,7 @@ impl Session {
             }
         };
         let msg = self.history_inbound(task, msg)?;
+        let msg = self.search_inbound(task, msg)?;
         let command = msg.command.to_ascii_uppercase();
         let p = |i: usize| msg.param(i).unwrap_or("").to_owned();
         match command.as_str() {
@@ -794,6 +801,9 @@ impl Session {
             Command::LoadOlder { target } => self.load_older(task, &target),
             Command::ListTargets { days } => self.list_targets(task, days),
             Command::MarkRead { target, time } => self.mark_read(task, &target, time),
+            Command::Search { text, target } => {
+                self.search(task, crate::search::SearchQuery { text, target });
+            }
             Command::Nick { nick } => {
                 task.desired_nick = nick.clone();
                 self.send_msg("NICK", &[&nick]);
