@@ -61,11 +61,14 @@ pub enum Cap {
     /// `extended-monitor`: MONITOR also brings the AWAY, ACCOUNT, CHGHOST and SETNAME lines of
     /// the users followed (<https://ircv3.net/specs/extensions/extended-monitor>).
     ExtendedMonitor,
+    /// `draft/no-implicit-names`: JOIN is not followed by NAMES
+    /// (<https://ircv3.net/specs/extensions/no-implicit-names>).
+    NoImplicitNames,
 }
 
 impl Cap {
     /// Every capability, in the order CAP LS lists them.
-    pub const ALL: [Cap; 22] = [
+    pub const ALL: [Cap; 23] = [
         Cap::CapNotify,
         Cap::MultiPrefix,
         Cap::ServerTime,
@@ -88,6 +91,7 @@ impl Cap {
         Cap::ReadMarker,
         Cap::Search,
         Cap::ExtendedMonitor,
+        Cap::NoImplicitNames,
     ];
 
     /// The name on the wire.
@@ -115,6 +119,7 @@ impl Cap {
             Cap::ReadMarker => "draft/read-marker",
             Cap::Search => "soju.im/search",
             Cap::ExtendedMonitor => "extended-monitor",
+            Cap::NoImplicitNames => "draft/no-implicit-names",
         }
     }
 

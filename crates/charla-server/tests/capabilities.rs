@@ -331,3 +331,23 @@ async fn monitor_follows_nicks_coming_and_going_and_extended_monitor_brings_thei
     })
     .await;
 }
+
+#[tokio::test]
+async fn no_implicit_names_leaves_names_to_the_client() {
+    let server = TestServer::start().await;
+    let mut quiet = with_caps(&server, "quiet", "draft/no-implicit-names").await;
+    quiet.send("JOIN #n").await;
+    quiet.expect_command("JOIN").await;
+    let after = quiet.sync().await;
+    assert!(
+        after
+            .iter()
+            .all(|m| m.command != "353" && m.command != "366"),
+        "{after:?}"
+    );
+    quiet.send("NAMES #n").await;
+    quiet.expect_numeric(RPL_NAMREPLY).await;
+    quiet.expect_numeric(RPL_ENDOFNAMES).await;
+    let mut plain = server.client("plain").await;
+    join(&mut plain, "#n").await;
+}

@@ -138,7 +138,10 @@ fn join_one(s: &mut Session, name: &str, key: Option<&str>) -> bool {
             }
         }
         topic::send_topic(s, &ch, false);
-        names::send_names(s, ch.clone());
+        // draft/no-implicit-names: the client asks for NAMES itself when it wants them.
+        if !s.client.has_cap(Cap::NoImplicitNames) {
+            names::send_names(s, ch.clone());
+        }
         s.state.emit(ServerEvent::Joined {
             nick,
             channel: ch.name.clone(),
