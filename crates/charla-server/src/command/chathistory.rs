@@ -84,8 +84,11 @@ pub struct Access {
 pub fn access(s: &Session, target: &str) -> Option<Access> {
     if is_channel_name(target) {
         let channel = s.state.channel(target)?;
-        let registered = channel.read(|st| st.registration.is_some());
-        let joined = channel.read(|st| st.member(s.client.id).map(|m| m.joined_ms))?;
+        let (registered, joined) = channel.read(|st| {
+            let joined = st.member(s.client.id).map(|m| m.joined_ms);
+            (st.registration.is_some(), joined)
+        });
+        let joined = joined?;
         let since = match s.state.config.history.before_join {
             BeforeJoin::Always => None,
             BeforeJoin::Registered if registered => None,
