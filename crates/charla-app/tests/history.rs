@@ -29,7 +29,7 @@ fn server(rt: &tokio::runtime::Runtime, max_request: usize) -> Result<(ServerHan
     config.history.max_request = max_request;
     config.flood.burst = 500;
     config.flood.lines_per_sec = 500.0;
-    config.flood.max_queued_lines = 1000;
+    config.flood.recvq_bytes = 1 << 20;
     let handle = rt.block_on(Server::start(config))?;
     let addr = *handle.local_addrs().first().context("no listener")?;
     Ok((handle, addr))

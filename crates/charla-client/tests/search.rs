@@ -20,7 +20,7 @@ async fn server() -> Result<(ServerHandle, u16)> {
     // Room for fast senders.
     config.flood.burst = 500;
     config.flood.lines_per_sec = 500.0;
-    config.flood.max_queued_lines = 1000;
+    config.flood.recvq_bytes = 1 << 20;
     let handle = Server::start(config).await?;
     let port = handle.local_addrs()[0].port();
     Ok((handle, port))

@@ -283,12 +283,13 @@ pub struct Limits {
     pub whowas_entries: usize,
 }
 
-/// Per-client flood control: a token bucket with fakelag-like delay.
+/// Per-client flood control: a token bucket whose debt is paid in delay (fakelag).
 ///
-/// Each line costs one token. A client may send `burst` lines at once; tokens come back at
-/// `lines_per_sec`. A line that finds the bucket empty waits until a token is back (the client
-/// sees lag, not an error). While lines wait, more may be read; past `max_queued_lines` waiting
-/// lines the client is disconnected with `ERROR :Excess Flood`. Operators are exempt.
+/// A command costs tokens by what it does (one per line, one per target or channel, more for
+/// scans). A client may spend `burst` tokens at once; they come back at `lines_per_sec`. A line
+/// that finds the bucket empty waits until a token is back (the client sees lag, not an error).
+/// While lines wait, more are read; only when the waiting lines pass `recvq_bytes` is the client
+/// disconnected with `ERROR :Excess Flood`. Operators are exempt.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct FloodConfig {
@@ -298,8 +299,9 @@ pub struct FloodConfig {
     pub burst: u32,
     /// Lines per second a client may send over time.
     pub lines_per_sec: f64,
-    /// Lines that may wait for tokens before "Excess Flood".
-    pub max_queued_lines: usize,
+    /// Bytes of received lines that may wait for tokens before "Excess Flood" (the receive
+    /// queue).
+    pub recvq_bytes: usize,
 }
 
 /// One operator account.
@@ -369,9 +371,9 @@ impl Default for FloodConfig {
     fn default() -> Self {
         FloodConfig {
             enabled: true,
-            burst: 10,
-            lines_per_sec: 2.0,
-            max_queued_lines: 30,
+            burst: 20,
+            lines_per_sec: 5.0,
+            recvq_bytes: 64 * 1024,
         }
     }
 }
@@ -456,6 +458,12 @@ impl Config {
         }
         if self.flood.enabled && (self.flood.burst == 0 || self.flood.lines_per_sec <= 0.0) {
             return bad("flood.burst and flood.lines_per_sec must be positive");
+        }
+        if self.flood.enabled && self.flood.recvq_bytes < charla_proto::limits::MAX_INBOUND {
+            return bad(&format!(
+                "flood.recvq_bytes must hold one whole line ({} bytes)",
+                charla_proto::limits::MAX_INBOUND
+            ));
         }
         self.tls
             .check()

@@ -11,7 +11,6 @@
 //! Generic over the stream, so TCP, TLS and an in-process `tokio::io::duplex` (tests, fuzzing)
 //! share it.
 
-use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -31,7 +30,7 @@ use tracing::{debug, error};
 use crate::client::{ConnectionId, Transport};
 use crate::command::{self, Flow, paced};
 use crate::event::ServerEvent;
-use crate::flood::TokenBucket;
+use crate::flood::{RecvQ, TokenBucket};
 use crate::framing::{Frame, LineReader};
 use crate::listener::IpGuard;
 use crate::logtext::Escaped;
@@ -116,7 +115,7 @@ struct Conn<S> {
     out: Outbox,
     bucket: TokenBucket,
     /// Lines read while the flood bucket was empty, run as tokens come back.
-    waiting: VecDeque<Frame>,
+    waiting: RecvQ,
     last_input: Instant,
     /// The next registration deadline or idle check. Input does not move it (that would touch
     /// the timer wheel on every line): when it comes, it looks at the time of the last input.
@@ -166,7 +165,7 @@ where
         reader: LineReader::new(MAX_INBOUND),
         out: Outbox::default(),
         bucket: TokenBucket::new(&state.config.flood),
-        waiting: VecDeque::new(),
+        waiting: RecvQ::default(),
         last_input: now,
         // Silent connections are closed first (the registration deadline comes after).
         check_at: now + state.config.limits.silent_timeout(),
@@ -361,7 +360,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             } else {
                 if !self.waiting.is_empty()
                     && (self.flood_exempt() || self.bucket.try_take(now))
-                    && let Some(frame) = self.waiting.pop_front()
+                    && let Some(frame) = self.waiting.pop()
                 {
                     return Poll::Ready(Step::Line(frame));
                 }
@@ -379,9 +378,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                             {
                                 return Poll::Ready(Step::Line(frame));
                             }
-                            self.waiting.push_back(frame);
-                            if self.waiting.len() > self.session.state.config.flood.max_queued_lines
-                            {
+                            let recvq = self.session.state.config.flood.recvq_bytes;
+                            if self.waiting.push(frame, recvq).is_err() {
                                 return Poll::Ready(Step::Exit(Exit::ExcessFlood));
                             }
                             continue;

@@ -3,14 +3,75 @@
 //!
 //! A client starts with `burst` tokens; each line takes one; tokens come back at
 //! `lines_per_sec`. A line arriving at an empty bucket is not refused: it waits (the session
-//! keeps it in a short queue) until a token is back. Only when too many lines wait does the
-//! session end with "Excess Flood".
+//! keeps it in its receive queue, [`RecvQ`]) until a token is back. Only when the lines waiting
+//! pass `recvq_bytes` does the session end with "Excess Flood".
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use crate::config::FloodConfig;
+use crate::framing::Frame;
+
+/// Lines read while the bucket was empty, waiting for tokens: the receive queue. There (boxed)
+/// only while lines wait, so that an idle connection pays one pointer for it.
+#[derive(Debug, Default)]
+pub struct RecvQ(Option<Box<Waiting>>);
+
+#[derive(Debug, Default)]
+struct Waiting {
+    lines: VecDeque<Frame>,
+    /// What `lines` holds, counted by [`queued_size`].
+    bytes: usize,
+}
+
+/// The receive queue is full: the line did not fit.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Full;
+
+impl RecvQ {
+    /// No line waits.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// Queues a line, unless the queue would then hold more than `limit` bytes.
+    pub fn push(&mut self, frame: Frame, limit: usize) -> Result<(), Full> {
+        let waiting = self.0.get_or_insert_default();
+        let size = queued_size(&frame);
+        if waiting.bytes + size > limit {
+            if waiting.lines.is_empty() {
+                self.0 = None;
+            }
+            return Err(Full);
+        }
+        waiting.bytes += size;
+        waiting.lines.push_back(frame);
+        Ok(())
+    }
+
+    /// The first line waiting; the queue's memory is given back with its last line.
+    pub fn pop(&mut self) -> Option<Frame> {
+        let waiting = self.0.as_mut()?;
+        let frame = waiting.lines.pop_front()?;
+        waiting.bytes -= queued_size(&frame);
+        if waiting.lines.is_empty() {
+            self.0 = None;
+        }
+        Some(frame)
+    }
+}
+
+/// What a waiting line counts against the receive queue: its bytes and what holding it costs
+/// (its place in the queue, its buffer's header), so that a flood of empty lines is bounded too.
+fn queued_size(frame: &Frame) -> usize {
+    const OVERHEAD: usize = 48;
+    match frame {
+        Frame::Line(raw) => raw.len() + OVERHEAD,
+        Frame::TooLong => OVERHEAD,
+    }
+}
 
 /// A token bucket.
 #[derive(Debug)]
@@ -77,7 +138,7 @@ mod tests {
             enabled: true,
             burst: 3,
             lines_per_sec: 2.0,
-            max_queued_lines: 5,
+            recvq_bytes: 1 << 16,
         };
         let t0 = Instant::now();
         let mut b = TokenBucket::new(&cfg);
@@ -94,12 +155,32 @@ mod tests {
     }
 
     #[test]
+    fn the_receive_queue_is_bounded_in_bytes_and_gives_its_memory_back() {
+        let line = |text: &str| Frame::Line(bytes::Bytes::copy_from_slice(text.as_bytes()));
+        let mut q = RecvQ::default();
+        assert!(q.is_empty() && q.pop().is_none());
+        // Two 2-byte lines fit in 100 bytes (50 each, with the overhead); a third does not.
+        assert_eq!(q.push(line("ab"), 100), Ok(()));
+        assert_eq!(q.push(line("cd"), 100), Ok(()));
+        assert_eq!(q.push(line("e"), 100), Err(Full));
+        assert!(matches!(q.pop(), Some(Frame::Line(l)) if &l[..] == b"ab"));
+        // Room again for one.
+        assert_eq!(q.push(line("e"), 100), Ok(()));
+        assert!(matches!(q.pop(), Some(Frame::Line(l)) if &l[..] == b"cd"));
+        assert!(matches!(q.pop(), Some(Frame::Line(l)) if &l[..] == b"e"));
+        assert!(q.is_empty() && q.0.is_none());
+        // A line bigger than the whole queue is refused, and leaves nothing behind.
+        assert_eq!(q.push(line(&"x".repeat(200)), 100), Err(Full));
+        assert!(q.0.is_none());
+    }
+
+    #[test]
     fn penalties_are_paid_in_delay() {
         let cfg = FloodConfig {
             enabled: true,
             burst: 2,
             lines_per_sec: 1.0,
-            max_queued_lines: 5,
+            recvq_bytes: 1 << 16,
         };
         let t0 = Instant::now();
         let mut b = TokenBucket::new(&cfg);

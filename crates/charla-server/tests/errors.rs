@@ -75,21 +75,25 @@ async fn empty_lines_and_bare_lf_are_fine() {
     c.expect_numeric(RPL_WELCOME).await;
 }
 
-fn flood_config(burst: u32, rate: f64, queued: usize) -> charla_server::Config {
+fn flood_config(burst: u32, rate: f64, recvq_bytes: usize) -> charla_server::Config {
     let mut config = TestServer::test_config();
     config.flood.burst = burst;
     config.flood.lines_per_sec = rate;
-    config.flood.max_queued_lines = queued;
+    config.flood.recvq_bytes = recvq_bytes;
     config
 }
 
+/// The smallest receive queue: one whole line.
+const ONE_LINE: usize = charla_proto::limits::MAX_INBOUND;
+
 #[tokio::test]
 async fn a_flood_is_delayed_then_disconnected() {
-    let server = TestServer::start_with(flood_config(10, 2.0, 10)).await;
+    let server = TestServer::start_with(flood_config(10, 2.0, ONE_LINE)).await;
     let mut flooder = server.client("flooder").await;
     let mut bystander = server.client("bystander").await;
+    // About 70 bytes a waiting line: 300 of them pass the receive queue.
     let mut burst = String::new();
-    for i in 0..60 {
+    for i in 0..300 {
         burst.push_str(&format!("PRIVMSG bystander :{i}\r\n"));
     }
     flooder.send_raw(burst.as_bytes()).await;
@@ -105,8 +109,59 @@ async fn a_flood_is_delayed_then_disconnected() {
 }
 
 #[tokio::test]
+async fn sixty_joins_at_once_wait_their_turn_instead_of_flooding_out() {
+    // What a client with many autojoined channels sends right after connecting: one JOIN line
+    // each. The default bucket and receive queue, with a quicker refill so the test is short:
+    // most lines wait (far more than a count of lines would allow), none is refused.
+    let mut config = TestServer::test_config();
+    config.flood = charla_server::FloodConfig::default();
+    config.flood.lines_per_sec = 50.0;
+    config.limits.max_channels_per_user = 100;
+    let server = TestServer::start_with(config).await;
+    let mut c = server.client("autojoin").await;
+    let mut joins = String::new();
+    for i in 0..60 {
+        joins.push_str(&format!("JOIN #canal{i}\r\n"));
+    }
+    c.send_raw(joins.as_bytes()).await;
+    for i in 0..60 {
+        let name = format!("#canal{i}");
+        c.expect(&name.clone(), move |m| {
+            m.command == "JOIN" && m.param(0) == Some(name.as_str())
+        })
+        .await;
+    }
+    assert_eq!(server.handle.users()[0].channels.len(), 60);
+}
+
+#[tokio::test]
+async fn a_message_to_several_targets_costs_one_token_per_target() {
+    // Burst 6, refilled slowly: registration takes 3 (NICK weighs 2), leaving 3.
+    let server = TestServer::start_with(flood_config(6, 0.2, 1 << 16)).await;
+    let mut targets = Vec::new();
+    for nick in ["a1", "a2", "a3", "a4"] {
+        targets.push(server.client(nick).await);
+    }
+    // One target: one token, the next line runs at once.
+    let mut single = server.client("single").await;
+    single.send("PRIVMSG a1 :hola").await;
+    single.send("PING after").await;
+    single.expect_command("PONG").await;
+    // Four targets (the test server's most): four tokens, one more than it had; the next line
+    // waits for the refill.
+    let mut many = server.client("many").await;
+    many.send("PRIVMSG a1,a2,a3,a4 :hola").await;
+    many.send("PING after").await;
+    let got = many.try_recv(Duration::from_millis(500)).await;
+    assert!(got.is_none(), "{got:?}");
+    for target in &mut targets {
+        target.expect_command("PRIVMSG").await;
+    }
+}
+
+#[tokio::test]
 async fn lines_over_the_rate_are_delayed_not_refused() {
-    let server = TestServer::start_with(flood_config(3, 20.0, 20)).await;
+    let server = TestServer::start_with(flood_config(3, 20.0, ONE_LINE)).await;
     let mut c = server.connect().await;
     c.send("NICK patient").await;
     c.send("USER p 0 * :P").await;
@@ -353,8 +408,8 @@ async fn every_command_with_too_few_parameters_is_answered_not_fatal() {
 #[tokio::test]
 async fn expensive_commands_weigh_more() {
     // Burst 10: registration takes 3 (NICK weighs 2), leaving 7 — enough for four PINGs, not
-    // for a LIST (5) and four PINGs: with a slow refill two wait, and past 1 it is a flood.
-    let server = TestServer::start_with(flood_config(10, 0.2, 1)).await;
+    // for a LIST (5) and four PINGs: with a slow refill the last two wait.
+    let server = TestServer::start_with(flood_config(10, 0.2, ONE_LINE)).await;
     let mut cheap = server.client("cheap").await;
     cheap
         .send_raw(b"PING a\r\nPING b\r\nPING c\r\nPING d\r\n")
@@ -368,5 +423,10 @@ async fn expensive_commands_weigh_more() {
     costly
         .send_raw(b"LIST\r\nPING a\r\nPING b\r\nPING c\r\nPING d\r\n")
         .await;
-    costly.expect_error("Excess Flood").await;
+    costly
+        .expect(&"PONG b", |m| {
+            m.command == "PONG" && m.param(1) == Some("b")
+        })
+        .await;
+    assert!(costly.try_recv(Duration::from_millis(500)).await.is_none());
 }

@@ -145,7 +145,7 @@ async fn opers_are_exempt_from_flood_control() {
     let mut config = TestServer::test_config();
     config.flood.burst = 5;
     config.flood.lines_per_sec = 1.0;
-    config.flood.max_queued_lines = 5;
+    config.flood.recvq_bytes = charla_proto::limits::MAX_INBOUND;
     let server = TestServer::start_with(config).await;
     let mut c = server.connect().await;
     c.send("NICK admin").await;
@@ -153,14 +153,15 @@ async fn opers_are_exempt_from_flood_control() {
     c.send(&format!("OPER {OPER_NAME} {OPER_PASSWORD}")).await;
     c.expect_numeric(RPL_YOUREOPER).await;
     let mut burst = String::new();
-    for i in 0..40 {
+    // Far more than the receive queue holds (about 56 bytes a line).
+    for i in 0..400 {
         burst.push_str(&format!("PING n{i}\r\n"));
     }
     c.send_raw(burst.as_bytes()).await;
     let last = c
-        .expect(&"PONG n39", |m| {
-            m.command == "PONG" && m.param(1) == Some("n39")
+        .expect(&"PONG n399", |m| {
+            m.command == "PONG" && m.param(1) == Some("n399")
         })
         .await;
-    assert_eq!(last.param(1), Some("n39"));
+    assert_eq!(last.param(1), Some("n399"));
 }

@@ -40,7 +40,11 @@ pub fn join(s: &mut Session, p: Args<'_, 1>) -> Flow {
     }
     let mut keys = p.get(1).map(|k| k.split(',')).into_iter().flatten();
     let mut joined = Vec::new();
-    for name in split_list(p.req[0]) {
+    for (i, name) in split_list(p.req[0]).enumerate() {
+        // One token per channel: `JOIN #a,#b,#c` costs what three JOINs cost.
+        if i > 0 {
+            s.penalty += 1;
+        }
         let key = keys.next().filter(|k| !k.is_empty());
         if join_one(s, name, key) {
             joined.push(name.to_owned());

@@ -13,7 +13,11 @@ use crate::session::Session;
 /// `PART <channel>{,<channel>} [<reason>]`.
 pub fn part(s: &mut Session, p: Args<'_, 1>) -> Flow {
     let reason = p.get(1).filter(|r| !r.is_empty());
-    for name in split_list(p.req[0]) {
+    for (i, name) in split_list(p.req[0]).enumerate() {
+        // One token per channel, as for JOIN.
+        if i > 0 {
+            s.penalty += 1;
+        }
         part_one(s, name, reason);
     }
     Flow::Continue

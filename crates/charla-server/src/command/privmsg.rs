@@ -189,6 +189,8 @@ pub fn message<'a>(
             });
         }
     }
+    // One token per target: a message to five channels costs what five messages cost.
+    s.penalty += u32::try_from(seen.len().saturating_sub(1)).unwrap_or(u32::MAX);
     if later.is_empty() {
         return Flow::Continue;
     }

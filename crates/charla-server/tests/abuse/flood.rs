@@ -12,7 +12,7 @@ async fn a_flooder_is_slowed_to_its_rate_while_others_talk_at_full_speed() {
         let mut config = TestServer::test_config();
         config.flood.burst = BURST;
         config.flood.lines_per_sec = RATE;
-        config.flood.max_queued_lines = 100;
+        config.flood.recvq_bytes = 1 << 16;
         let server = TestServer::start_with(config).await;
         let mut alice = member(&server, "alice", "#sala").await;
         let mut bob = member(&server, "bob", "#sala").await;
@@ -78,7 +78,7 @@ async fn a_flooder_past_its_queue_is_disconnected_and_the_channel_is_told() {
         let mut config = TestServer::test_config();
         config.flood.burst = 5;
         config.flood.lines_per_sec = 2.0;
-        config.flood.max_queued_lines = 10;
+        config.flood.recvq_bytes = charla_proto::limits::MAX_INBOUND;
         let server = TestServer::start_with(config).await;
         let mut alice = member(&server, "alice", "#sala").await;
         let mut bob = member(&server, "bob", "#sala").await;
@@ -113,11 +113,11 @@ async fn a_flood_before_registration_is_controlled_too() {
         let mut config = TestServer::test_config();
         config.flood.burst = 5;
         config.flood.lines_per_sec = 2.0;
-        config.flood.max_queued_lines = 10;
+        config.flood.recvq_bytes = charla_proto::limits::MAX_INBOUND;
         let server = TestServer::start_with(config).await;
         let mut alice = Raw::registered(server.addr, "alice", "").await;
         let mut c = Raw::connect(server.addr).await;
-        let flood = "PING x\r\n".repeat(100);
+        let flood = "PING x\r\n".repeat(400);
         c.try_send_raw(flood.as_bytes()).await;
         let error = c.expect_closed_within(support::WAIT).await;
         assert!(
@@ -133,8 +133,8 @@ async fn a_flood_before_registration_is_controlled_too() {
 async fn a_bot_that_posts_and_closes_at_once_loses_nothing() {
     bounded(async {
         let mut config = TestServer::test_config();
-        // The default bucket: 10 lines at once, then 2 a second. The last lines wait for tokens
-        // after the socket has closed.
+        // The default bucket: 20 tokens at once, then 5 a second. The last lines wait for
+        // tokens after the socket has closed.
         config.flood = charla_server::FloodConfig::default();
         let server = TestServer::start_with(config).await;
         let mut reader = member(&server, "lector", "#avisos").await;
@@ -145,13 +145,13 @@ async fn a_bot_that_posts_and_closes_at_once_loses_nothing() {
             })
             .await;
         let mut lines = String::new();
-        for n in 0..12 {
+        for n in 0..30 {
             lines.push_str(&format!("PRIVMSG #avisos :aviso {n}\r\n"));
         }
         lines.push_str("QUIT :hecho\r\n");
         bot.send_raw(lines.as_bytes()).await;
         drop(bot);
-        for n in 0..12 {
+        for n in 0..30 {
             let m = reader.expect_command("PRIVMSG").await;
             assert_eq!(m.param(1), Some(format!("aviso {n}").as_str()));
         }

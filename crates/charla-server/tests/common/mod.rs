@@ -47,7 +47,7 @@ impl TestServer {
         c.motd = Some("Hola 👋\nSecond line".to_owned());
         c.flood.burst = 500;
         c.flood.lines_per_sec = 500.0;
-        c.flood.max_queued_lines = 1000;
+        c.flood.recvq_bytes = 1 << 20;
         c.opers = vec![OperConfig {
             name: OPER_NAME.to_owned(),
             password_hash: Some(OPER_HASH.to_owned()),
