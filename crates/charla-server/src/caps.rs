@@ -64,11 +64,14 @@ pub enum Cap {
     /// `draft/no-implicit-names`: JOIN is not followed by NAMES
     /// (<https://ircv3.net/specs/extensions/no-implicit-names>).
     NoImplicitNames,
+    /// `draft/pre-away`: AWAY before registration too, and `AWAY *` for "not here, for no
+    /// particular reason" (<https://ircv3.net/specs/extensions/pre-away>).
+    PreAway,
 }
 
 impl Cap {
     /// Every capability, in the order CAP LS lists them.
-    pub const ALL: [Cap; 23] = [
+    pub const ALL: [Cap; 24] = [
         Cap::CapNotify,
         Cap::MultiPrefix,
         Cap::ServerTime,
@@ -92,6 +95,7 @@ impl Cap {
         Cap::Search,
         Cap::ExtendedMonitor,
         Cap::NoImplicitNames,
+        Cap::PreAway,
     ];
 
     /// The name on the wire.
@@ -120,6 +124,7 @@ impl Cap {
             Cap::Search => "soju.im/search",
             Cap::ExtendedMonitor => "extended-monitor",
             Cap::NoImplicitNames => "draft/no-implicit-names",
+            Cap::PreAway => "draft/pre-away",
         }
     }
 

@@ -351,3 +351,37 @@ async fn no_implicit_names_leaves_names_to_the_client() {
     let mut plain = server.client("plain").await;
     join(&mut plain, "#n").await;
 }
+
+#[tokio::test]
+async fn pre_away_sets_away_before_registration() {
+    let server = TestServer::start().await;
+    let mut watcher = server.client("watcher").await;
+    join(&mut watcher, "#pre").await;
+    // Without the capability, AWAY must wait for registration.
+    let mut plain = server.connect().await;
+    plain.send("AWAY :too early").await;
+    plain.expect_numeric(ERR_NOTREGISTERED).await;
+    // With it: a background connection says it is not really here, then registers.
+    let mut bg = server.connect().await;
+    bg.send("CAP LS 302").await;
+    bg.expect_command("CAP").await;
+    bg.send("CAP REQ :draft/pre-away away-notify").await;
+    bg.expect(&"ACK", |m| m.param(1) == Some("ACK")).await;
+    bg.send("AWAY *").await;
+    bg.expect_numeric(RPL_NOWAWAY).await;
+    bg.send("NICK fondo").await;
+    bg.send("USER fondo 0 * :Fondo").await;
+    bg.send("CAP END").await;
+    bg.expect_numeric(RPL_WELCOME).await;
+    bg.send("JOIN #pre").await;
+    bg.expect_command("JOIN").await;
+    watcher.send("WHOIS fondo").await;
+    assert_eq!(watcher.expect_numeric(RPL_AWAY).await.param(2), Some("*"));
+    // Back: an ordinary AWAY, seen by nobody before, now told to the channel's away-notify
+    // members as usual.
+    bg.send("AWAY").await;
+    bg.expect_numeric(RPL_UNAWAY).await;
+    watcher.send("WHOIS fondo").await;
+    let whois = watcher.sync().await;
+    assert!(whois.iter().all(|m| m.command != "301"), "{whois:?}");
+}

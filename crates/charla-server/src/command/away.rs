@@ -2,7 +2,7 @@
 //! (<https://ircv3.net/specs/extensions/away-notify>).
 
 use charla_proto::LineBuilder;
-use charla_proto::numeric::{RPL_NOWAWAY, RPL_UNAWAY};
+use charla_proto::numeric::{ERR_NOTREGISTERED, RPL_NOWAWAY, RPL_UNAWAY};
 use charla_proto::validate::AWAYLEN;
 
 use crate::caps::Cap;
@@ -12,8 +12,14 @@ use crate::command::topic::truncate;
 use crate::deliver::{self, Payload};
 use crate::session::Session;
 
-/// `AWAY [<text>]`: with text, away; without (or empty), back.
+/// `AWAY [<text>]`: with text, away; without (or empty), back. `AWAY *` (draft/pre-away) is
+/// "not here, for no particular reason", kept and shown as `*`. Before registration only with
+/// `draft/pre-away`; then nobody else can see the client yet, so only its own reply goes out.
 pub fn away(s: &mut Session, p: Args<'_, 0>) -> Flow {
+    if !s.reg.done && !s.client.has_cap(Cap::PreAway) {
+        s.num(ERR_NOTREGISTERED).t("You have not registered").send();
+        return Flow::Continue;
+    }
     let text = p
         .first()
         .filter(|t| !t.is_empty())
@@ -32,6 +38,9 @@ pub fn away(s: &mut Session, p: Args<'_, 0>) -> Flow {
             .num(RPL_UNAWAY)
             .t("You are no longer marked as being away")
             .send(),
+    }
+    if !s.reg.done {
+        return Flow::Continue;
     }
     let mut line = LineBuilder::new();
     line.source(&source).command("AWAY");

@@ -198,7 +198,7 @@ macro_rules! wait {
 /// Every command, sorted by name (a test checks), found by binary search.
 pub static TABLE: &[Command] = &[
     sync!("AUTHENTICATE", 1, sasl::authenticate, pre = true, cost = 0),
-    sync!("AWAY", 0, away::away),
+    sync!("AWAY", 0, away::away, pre = true, cost = 0),
     sync!("CAP", 1, cap::cap, pre = true, cost = 0),
     wait!("CHANSERV", 1, services::cs, pre = false, cost = 1),
     // A client asks for each channel's history as it joins: no more than the line itself.
