@@ -67,11 +67,14 @@ pub enum Cap {
     /// `draft/pre-away`: AWAY before registration too, and `AWAY *` for "not here, for no
     /// particular reason" (<https://ircv3.net/specs/extensions/pre-away>).
     PreAway,
+    /// `draft/multiline`: messages of several lines sent and received as one batch
+    /// (<https://ircv3.net/specs/extensions/multiline>).
+    Multiline,
 }
 
 impl Cap {
     /// Every capability, in the order CAP LS lists them.
-    pub const ALL: [Cap; 24] = [
+    pub const ALL: [Cap; 25] = [
         Cap::CapNotify,
         Cap::MultiPrefix,
         Cap::ServerTime,
@@ -96,6 +99,7 @@ impl Cap {
         Cap::ExtendedMonitor,
         Cap::NoImplicitNames,
         Cap::PreAway,
+        Cap::Multiline,
     ];
 
     /// The name on the wire.
@@ -125,6 +129,7 @@ impl Cap {
             Cap::ExtendedMonitor => "extended-monitor",
             Cap::NoImplicitNames => "draft/no-implicit-names",
             Cap::PreAway => "draft/pre-away",
+            Cap::Multiline => "draft/multiline",
         }
     }
 
@@ -163,6 +168,10 @@ pub fn value(config: &Config, cap: Cap) -> Option<String> {
             Some("before-connect,custom-accountname".to_owned())
         }
         Cap::AccountRegistration => Some("custom-accountname".to_owned()),
+        Cap::Multiline => Some(format!(
+            "max-bytes={},max-lines={}",
+            config.limits.multiline_max_bytes, config.limits.multiline_max_lines
+        )),
         _ => None,
     }
 }

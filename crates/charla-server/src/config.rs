@@ -281,6 +281,10 @@ pub struct Limits {
     pub ping_timeout_secs: u64,
     /// How many signed-off nicks WHOWAS remembers.
     pub whowas_entries: usize,
+    /// The longest `draft/multiline` message, in bytes of text (line breaks count one each).
+    pub multiline_max_bytes: usize,
+    /// The most lines in a `draft/multiline` message.
+    pub multiline_max_lines: usize,
 }
 
 /// Per-client flood control: a token bucket whose debt is paid in delay (fakelag).
@@ -363,6 +367,8 @@ impl Default for Limits {
             ping_interval_secs: 120,
             ping_timeout_secs: 60,
             whowas_entries: 1000,
+            multiline_max_bytes: 8192,
+            multiline_max_lines: 100,
         }
     }
 }
@@ -448,6 +454,11 @@ impl Config {
         if self.limits.silent_timeout_secs == 0 || self.limits.registration_timeout_secs == 0 {
             return bad(
                 "limits.silent_timeout_secs and registration_timeout_secs must be at least 1",
+            );
+        }
+        if self.limits.multiline_max_bytes < 512 || self.limits.multiline_max_lines < 2 {
+            return bad(
+                "limits.multiline_max_bytes must be at least 512 and multiline_max_lines at least 2",
             );
         }
         if self.limits.max_targets == 0 {

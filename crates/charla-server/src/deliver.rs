@@ -189,6 +189,12 @@ impl Replies {
         })));
     }
 
+    /// Drops the running command's label: it will not be answered (a client batch's opening
+    /// line, whose answer comes when the batch closes).
+    pub fn cancel_label(&self) {
+        self.label.set(None);
+    }
+
     /// Whether the running command is labeled.
     pub fn labeled(&self) -> bool {
         let label = self.label.take();

@@ -21,6 +21,7 @@ use charla_store::{HistoryRecord, StoreHandle, Write};
 
 use crate::caps::{Cap, CapSet};
 use crate::client::Client;
+use crate::command::multiline;
 use crate::config::Config;
 use crate::msgid::MsgIds;
 use crate::outbound::{Line, Outgoing};
@@ -215,26 +216,12 @@ pub fn replay_line(rec: &HistoryRecord, caps: CapSet, batch: Option<&str>) -> Op
     if !is_message(&rec.command) && !caps.has(Cap::EventPlayback) {
         return None;
     }
-    let mut tags = format!(
-        "time={}",
-        timefmt::iso8601(timefmt::from_unix_millis(rec.time_ms))
-    );
-    if let Some(batch) = batch {
-        tags.push_str(";batch=");
-        tags.push_str(batch);
+    if is_message(&rec.command)
+        && let Some((parts, client_tags)) = multiline::from_entry(rec)
+    {
+        return Some(replay_multiline(rec, caps, batch, &parts, &client_tags));
     }
-    if message_tags && !rec.msgid.is_empty() {
-        tags.push_str(";msgid=");
-        tags.push_str(&rec.msgid);
-    }
-    if let Some(account) = rec.account.as_deref().filter(|_| caps.has(Cap::AccountTag)) {
-        tags.push_str(";account=");
-        tags.push_str(&charla_proto::tags::escape(account));
-    }
-    if message_tags && !rec.tags.is_empty() {
-        tags.push(';');
-        tags.push_str(&rec.tags);
-    }
+    let tags = replay_tags(rec, caps, batch, &rec.tags, true);
     let mut line = charla_proto::LineBuilder::new();
     line.source(&rec.source).command(&rec.command);
     if let Some((last, middle)) = rec.params.split_last() {
@@ -243,13 +230,88 @@ pub fn replay_line(rec: &HistoryRecord, caps: CapSet, batch: Option<&str>) -> Op
         }
         line.trailing(last);
     }
-    let body = line.finish();
+    Some(Line::new(tagged(&tags, &line.finish())))
+}
+
+/// The tags of a replayed line: its time and batch, and, as the client's capabilities allow,
+/// its id (`with_id`), account and client tags.
+fn replay_tags(
+    rec: &HistoryRecord,
+    caps: CapSet,
+    batch: Option<&str>,
+    client_tags: &str,
+    with_id: bool,
+) -> String {
+    let message_tags = caps.has(Cap::MessageTags);
+    let mut tags = format!(
+        "time={}",
+        timefmt::iso8601(timefmt::from_unix_millis(rec.time_ms))
+    );
+    if let Some(batch) = batch {
+        tags.push_str(";batch=");
+        tags.push_str(batch);
+    }
+    if with_id && message_tags && !rec.msgid.is_empty() {
+        tags.push_str(";msgid=");
+        tags.push_str(&rec.msgid);
+    }
+    if let Some(account) = rec.account.as_deref().filter(|_| caps.has(Cap::AccountTag)) {
+        tags.push_str(";account=");
+        tags.push_str(&charla_proto::tags::escape(account));
+    }
+    if with_id && message_tags && !client_tags.is_empty() {
+        tags.push(';');
+        tags.push_str(client_tags);
+    }
+    tags
+}
+
+/// `@<tags> <body>`.
+fn tagged(tags: &str, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(tags.len() + 2 + body.len());
     out.push(b'@');
     out.extend_from_slice(tags.as_bytes());
     out.push(b' ');
-    out.extend_from_slice(&body);
-    Some(Line::new(out))
+    out.extend_from_slice(body);
+    out
+}
+
+/// A multiline message from history: as a `draft/multiline` batch inside `batch` for a client
+/// with the capability, else its lines one by one (each in `batch`, the id on the first only).
+fn replay_multiline(
+    rec: &HistoryRecord,
+    caps: CapSet,
+    batch: Option<&str>,
+    parts: &[multiline::Part],
+    client_tags: &str,
+) -> Line {
+    let target = rec.params.first().map_or("", String::as_str);
+    let (inner, fallback) = multiline::encode(&rec.source, &rec.command, target, parts);
+    let tags = replay_tags(rec, caps, batch, client_tags, true);
+    if caps.has(Cap::Multiline) && caps.has(Cap::Batch) {
+        // The whole inner batch, its opening line tagged; its closing line belongs to the
+        // outer batch too.
+        let body = inner.body();
+        let mut out = tagged(&tags, body);
+        if let Some(outer) = batch
+            && let Some(close) = out.windows(2).rposition(|w| w == b"\r\n").and_then(|end| {
+                out[..end]
+                    .windows(2)
+                    .rposition(|w| w == b"\r\n")
+                    .map(|i| i + 2)
+            })
+        {
+            let prefix = format!("@batch={outer} ");
+            out.splice(close..close, prefix.bytes());
+        }
+        return Line::new(out);
+    }
+    let rest = replay_tags(rec, caps, batch, client_tags, false);
+    let mut out = Vec::new();
+    for (i, line) in fallback.body().split_inclusive(|b| *b == b'\n').enumerate() {
+        out.extend_from_slice(&tagged(if i == 0 { &tags } else { &rest }, line));
+    }
+    Line::new(out)
 }
 
 #[cfg(test)]

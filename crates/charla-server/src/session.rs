@@ -49,6 +49,8 @@ pub struct Session {
     pub pending: Pending,
     /// The current command's replies, queued when it ends ([`Session::flush`]).
     pub replies: Replies,
+    /// A `draft/multiline` batch the client is sending.
+    pub multiline: Option<Box<crate::command::multiline::Batch>>,
 }
 
 /// A numeric reply being built; [`Reply::send`] queues it to the session's client.
@@ -88,6 +90,7 @@ impl Session {
             penalty: 0,
             pending: None,
             replies: Replies::default(),
+            multiline: None,
         }
     }
 
@@ -116,13 +119,16 @@ impl Session {
     /// A line from this client to others, with its account for `account-tag` clients and the
     /// `bot` tag if it is a bot.
     pub fn outgoing(&self, line: LineBuilder) -> Outgoing {
+        self.tagged(Outgoing::new(line))
+    }
+
+    /// `out` with the tags every line from this client carries (its account, `bot`).
+    pub fn tagged(&self, out: Outgoing) -> Outgoing {
         let (account, bot) = {
             let info = self.client.info.read();
             (info.account.clone(), info.modes.bot)
         };
-        Outgoing::new(line)
-            .with_account(account.as_deref())
-            .from_bot(bot)
+        out.with_account(account.as_deref()).from_bot(bot)
     }
 
     /// `442 ERR_NOTONCHANNEL`: the client acted on a channel it is not in.

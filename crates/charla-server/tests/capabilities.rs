@@ -2,6 +2,7 @@
 
 mod common;
 
+use charla_proto::OwnedMessage;
 use charla_proto::numeric::*;
 use common::{TestClient, TestServer};
 
@@ -384,4 +385,190 @@ async fn pre_away_sets_away_before_registration() {
     watcher.send("WHOIS fondo").await;
     let whois = watcher.sync().await;
     assert!(whois.iter().all(|m| m.command != "301"), "{whois:?}");
+}
+
+/// Sends a `draft/multiline` batch `r` of `lines` (text, continues the line before) to
+/// `target`; `tags` go on the opening BATCH.
+async fn send_multiline(c: &mut TestClient, tags: &str, target: &str, lines: &[(&str, bool)]) {
+    let mut raw = format!("{tags}BATCH +r draft/multiline {target}\r\n");
+    for (text, concat) in lines {
+        let concat = if *concat {
+            ";draft/multiline-concat"
+        } else {
+            ""
+        };
+        raw.push_str(&format!("@batch=r{concat} PRIVMSG {target} :{text}\r\n"));
+    }
+    raw.push_str("BATCH -r\r\n");
+    c.send_raw(raw.as_bytes()).await;
+}
+
+/// The lines of one multiline batch as `c` gets it: the opening BATCH (its tags and
+/// parameters), then each PRIVMSG's text and whether it continues the line before.
+async fn recv_multiline(c: &mut TestClient) -> (OwnedMessage, Vec<(String, bool)>) {
+    let open = c.expect_command("BATCH").await;
+    let reference = open
+        .param(0)
+        .expect("ref")
+        .trim_start_matches('+')
+        .to_owned();
+    assert_eq!(open.param(1), Some("draft/multiline"), "{open:?}");
+    let mut lines = Vec::new();
+    loop {
+        let m = c.recv().await;
+        if m.command == "BATCH" {
+            assert_eq!(m.param(0), Some(format!("-{reference}").as_str()));
+            return (open, lines);
+        }
+        assert_eq!(m.command, "PRIVMSG", "{m:?}");
+        assert_eq!(m.tag("batch"), Some(reference.as_str()), "{m:?}");
+        assert!(
+            m.tag("msgid").is_none(),
+            "the id is on the BATCH line: {m:?}"
+        );
+        let concat = m.tag("draft/multiline-concat").is_some();
+        lines.push((m.param(1).unwrap_or("").to_owned(), concat));
+    }
+}
+
+#[tokio::test]
+async fn multiline_messages_arrive_whole_or_line_by_line() {
+    let server = TestServer::start().await;
+    let caps = "draft/multiline batch message-tags echo-message labeled-response";
+    let mut ana = with_caps(&server, "ana", caps).await;
+    let mut beto = with_caps(&server, "beto", "draft/multiline batch message-tags").await;
+    let mut old = with_caps(&server, "viejo", "message-tags batch").await;
+    for c in [&mut ana, &mut beto, &mut old] {
+        join(c, "#ml").await;
+    }
+    ana.sync().await;
+    beto.sync().await;
+    let lines = [
+        ("Receta:", false),
+        ("", false),
+        ("- dos huevos, ", false),
+        ("y una pizca de sal", true),
+    ];
+    send_multiline(&mut ana, "@label=m1;+draft/reply=abc ", "#ml", &lines).await;
+    let want: Vec<(String, bool)> = lines.iter().map(|(t, c)| ((*t).to_owned(), *c)).collect();
+    // A client with the capability gets the batch as sent, the id and tags on its first line.
+    let (open, got) = recv_multiline(&mut beto).await;
+    assert_eq!(got, want);
+    assert_eq!(open.source_nick(), Some("ana"));
+    assert_eq!(open.param(2), Some("#ml"));
+    let msgid = open.tag("msgid").expect("msgid").to_owned();
+    assert_eq!(open.tag("+draft/reply"), Some("abc"));
+    // The sender's echo answers its label, on the opening BATCH only.
+    let (echo, got) = recv_multiline(&mut ana).await;
+    assert_eq!(got, want);
+    assert_eq!(echo.tag("label"), Some("m1"));
+    assert_eq!(echo.tag("msgid"), Some(msgid.as_str()));
+    // Without it: the lines one by one, no blank one, the id on the first only.
+    let first = old.expect_command("PRIVMSG").await;
+    assert_eq!(first.param(1), Some("Receta:"));
+    assert_eq!(first.tag("msgid"), Some(msgid.as_str()));
+    for text in ["- dos huevos, ", "y una pizca de sal"] {
+        let m = old.expect_command("PRIVMSG").await;
+        assert_eq!(m.param(1), Some(text));
+        assert!(m.tag("msgid").is_none());
+    }
+    // It is one message in history: replayed as a batch inside the chathistory batch, or
+    // line by line, each line in the chathistory batch.
+    beto.send("CHATHISTORY LATEST #ml * 1").await;
+    let outer = beto.expect_command("BATCH").await;
+    let outer_ref = outer
+        .param(0)
+        .expect("ref")
+        .trim_start_matches('+')
+        .to_owned();
+    let (open, got) = recv_multiline(&mut beto).await;
+    assert_eq!(got, want);
+    assert_eq!(open.tag("batch"), Some(outer_ref.as_str()));
+    assert_eq!(open.tag("msgid"), Some(msgid.as_str()));
+    beto.expect_command("BATCH").await;
+    old.send("CHATHISTORY LATEST #ml * 1").await;
+    let outer = old.expect_command("BATCH").await;
+    let outer_ref = outer
+        .param(0)
+        .expect("ref")
+        .trim_start_matches('+')
+        .to_owned();
+    for text in ["Receta:", "- dos huevos, ", "y una pizca de sal"] {
+        let m = old.expect_command("PRIVMSG").await;
+        assert_eq!(m.param(1), Some(text));
+        assert_eq!(m.tag("batch"), Some(outer_ref.as_str()), "{m:?}");
+    }
+    old.expect_command("BATCH").await;
+}
+
+#[tokio::test]
+async fn a_broken_multiline_batch_is_refused_whole() {
+    let mut config = TestServer::test_config();
+    config.limits.multiline_max_lines = 3;
+    config.limits.multiline_max_bytes = 600;
+    let server = TestServer::start_with(config).await;
+    let mut ana = with_caps(&server, "ana", "draft/multiline batch").await;
+    let mut beto = server.client("beto").await;
+    join(&mut ana, "#ml").await;
+    join(&mut beto, "#ml").await;
+    ana.sync().await;
+    let fail = |m: &OwnedMessage| (m.param(0).map(str::to_owned), m.param(1).map(str::to_owned));
+    // Too many lines.
+    send_multiline(
+        &mut ana,
+        "",
+        "#ml",
+        &[("1", false), ("2", false), ("3", false), ("4", false)],
+    )
+    .await;
+    let m = ana.expect_command("FAIL").await;
+    assert_eq!(
+        fail(&m),
+        (Some("BATCH".into()), Some("MULTILINE_MAX_LINES".into()))
+    );
+    assert_eq!(m.param(2), Some("3"));
+    // Too many bytes.
+    let long = "x".repeat(400);
+    send_multiline(&mut ana, "", "#ml", &[(&long, false), (&long, false)]).await;
+    let m = ana.expect_command("FAIL").await;
+    assert_eq!(fail(&m).1.as_deref(), Some("MULTILINE_MAX_BYTES"));
+    assert_eq!(m.param(2), Some("600"));
+    // A line to another target.
+    ana.send_raw(
+        b"BATCH +r draft/multiline #ml\r\n@batch=r PRIVMSG #ml :a\r\n@batch=r PRIVMSG beto :b\r\nBATCH -r\r\n",
+    )
+    .await;
+    let m = ana.expect_command("FAIL").await;
+    assert_eq!(
+        m.params,
+        [
+            "BATCH",
+            "MULTILINE_INVALID_TARGET",
+            "#ml",
+            "beto",
+            "Invalid multiline target"
+        ]
+    );
+    // Blank lines only; a line naming a batch that is not open.
+    send_multiline(&mut ana, "", "#ml", &[("", false), ("", false)]).await;
+    assert_eq!(
+        fail(&ana.expect_command("FAIL").await).1.as_deref(),
+        Some("MULTILINE_INVALID")
+    );
+    ana.send("@batch=zz PRIVMSG #ml :suelto").await;
+    assert_eq!(
+        fail(&ana.expect_command("FAIL").await).1.as_deref(),
+        Some("MULTILINE_INVALID")
+    );
+    // None of it reached anyone, and a good batch still goes through.
+    send_multiline(&mut ana, "", "#ml", &[("por fin", false), ("bien", false)]).await;
+    let first = beto.expect_command("PRIVMSG").await;
+    assert_eq!(first.param(1), Some("por fin"));
+    assert_eq!(beto.expect_command("PRIVMSG").await.param(1), Some("bien"));
+    // Without the capability there is no client batch.
+    beto.send("BATCH +q draft/multiline #ml").await;
+    assert_eq!(
+        fail(&beto.expect_command("FAIL").await).1.as_deref(),
+        Some("MULTILINE_INVALID")
+    );
 }

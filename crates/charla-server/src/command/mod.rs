@@ -19,6 +19,7 @@ pub mod list;
 pub mod markread;
 pub mod mode;
 pub mod monitor;
+pub mod multiline;
 pub mod names;
 pub mod nick;
 pub mod oper;
@@ -114,6 +115,12 @@ pub fn work_penalty(items: usize) -> u32 {
 
 /// Runs one parsed line.
 pub fn dispatch(s: &mut Session, msg: &Message<'_>) -> Flow {
+    if !msg.raw_tags.is_empty()
+        && s.client.has_cap(Cap::Multiline)
+        && let Some(flow) = multiline::intercept(s, msg)
+    {
+        return flow;
+    }
     start_label(s, msg);
     let Some(command) = table::find(msg.command) else {
         if !s.reg.done {

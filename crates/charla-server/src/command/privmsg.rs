@@ -26,10 +26,11 @@ use crate::caps::Cap;
 use crate::channel::{Channel, Denied, Message, Sent};
 use crate::client::Client;
 use crate::command::table::{Args, Wait};
-use crate::command::{Flow, Pending, oper, split_list};
+use crate::command::{Flow, Pending, multiline, oper, split_list};
 use crate::deliver::{self, Payload};
 use crate::event::{MessageKind, ServerEvent};
 use crate::history;
+use crate::outbound::Outgoing;
 use crate::session::Session;
 
 /// Which of the three commands.
@@ -68,6 +69,25 @@ pub fn tagmsg(s: &mut Session, p: Args<'_, 1>) -> Flow {
     message(s, p.all(), p.tags(), Kind::Tagmsg)
 }
 
+/// What a message says: one line of text, or the lines of a multiline batch.
+#[derive(Debug, Clone, Copy)]
+pub enum Body<'a> {
+    /// One line (empty for TAGMSG).
+    Text(&'a str),
+    /// The lines of a `draft/multiline` batch, as the client composed them.
+    Lines(&'a [multiline::Part]),
+}
+
+impl Body<'_> {
+    /// The whole text: a multiline batch's lines joined as the spec says.
+    fn text(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Body::Text(text) => (*text).into(),
+            Body::Lines(parts) => multiline::joined(parts).into(),
+        }
+    }
+}
+
 /// `PRIVMSG|NOTICE <target>{,<target>} <text>` and `TAGMSG <target>{,<target>}`.
 pub fn message<'a>(
     s: &mut Session,
@@ -98,6 +118,26 @@ pub fn message<'a>(
     {
         return services::to_service(service, text);
     }
+    let client_tags: Vec<(String, String)> = tags
+        .filter(|t| t.key.starts_with('+'))
+        .map(|t| (t.key.to_owned(), t.value.into_owned()))
+        .collect();
+    if kind == Kind::Tagmsg && client_tags.is_empty() {
+        // Nothing to relay.
+        return Flow::Continue;
+    }
+    send(s, targets, &client_tags, kind, Body::Text(text))
+}
+
+/// Sends `body` to each of `targets` (checked: not empty, not a service).
+pub fn send(
+    s: &mut Session,
+    targets: &str,
+    client_tags: &[(String, String)],
+    kind: Kind,
+    body: Body<'_>,
+) -> Flow {
+    let errors = kind != Kind::Notice;
     let (source, nick, account) = {
         let mut info = s.client.info.write();
         info.last_message = Instant::now();
@@ -107,29 +147,32 @@ pub fn message<'a>(
             info.account.clone(),
         )
     };
-    let client_tags: Vec<(String, String)> = tags
-        .filter(|t| t.key.starts_with('+'))
-        .map(|t| (t.key.to_owned(), t.value.into_owned()))
-        .collect();
-    if kind == Kind::Tagmsg && client_tags.is_empty() {
-        // Nothing to relay.
-        return Flow::Continue;
-    }
     let max = s.state.config.limits.max_targets;
     // A line names its target as the server knows it (the channel's own name, the recipient's
     // current nick), so one encoding per target; `build` makes it once the target is resolved.
     let build = |shown: &str| {
+        // Each target's copy is a message of its own, with its own id.
+        let now = SystemTime::now();
+        let msgid = s.state.msgids.next(now);
+        let tag = |out: Outgoing| {
+            s.tagged(out)
+                .with_msgid(msgid.clone(), now)
+                .with_client_tags(client_tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        };
+        let text = match body {
+            Body::Text(text) => text,
+            Body::Lines(parts) => {
+                let (batch, fallback) = multiline::encode(&source, kind.command(), shown, parts);
+                // One id for both forms: they are one message.
+                return Payload::or_else(Cap::Multiline, tag(batch), tag(fallback));
+            }
+        };
         let mut line = LineBuilder::new();
         line.source(&source).command(kind.command()).param(shown);
         if kind != Kind::Tagmsg {
             line.trailing(text);
         }
-        // Each target's copy is a message of its own, with its own id.
-        let now = SystemTime::now();
-        let out = s
-            .outgoing(line)
-            .with_msgid(s.state.msgids.next(now), now)
-            .with_client_tags(client_tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let out = tag(Outgoing::new(line));
         // TAGMSG carries nothing but tags: only `message-tags` clients can take it.
         if kind == Kind::Tagmsg {
             Payload::only_with(Cap::MessageTags, out)
@@ -141,7 +184,7 @@ pub fn message<'a>(
         source: &source,
         nick: &nick,
         account: account.as_deref(),
-        text,
+        body,
         kind,
     };
     // Each distinct target once: `PRIVMSG #a,#A,#a` must not multiply the fan-out.
@@ -180,7 +223,7 @@ pub fn message<'a>(
             s.state.emit(ServerEvent::Message {
                 from: nick.clone(),
                 target: shown,
-                text: text.to_owned(),
+                text: body.text().into_owned(),
                 kind: if kind == Kind::Privmsg {
                     MessageKind::Privmsg
                 } else {
@@ -204,7 +247,7 @@ struct Sender<'a> {
     source: &'a str,
     nick: &'a str,
     account: Option<&'a str>,
-    text: &'a str,
+    body: Body<'a>,
     kind: Kind,
 }
 
@@ -231,17 +274,23 @@ impl Sender<'_> {
             return None;
         }
         let mut params = vec![shown.to_owned()];
-        if self.kind != Kind::Tagmsg {
-            params.push(self.text.to_owned());
+        match self.body {
+            Body::Text(_) if self.kind == Kind::Tagmsg => {}
+            Body::Text(text) => params.push(text.to_owned()),
+            Body::Lines(parts) => params.extend(parts.iter().map(|p| p.text.clone())),
         }
-        Some(history::entry(
+        let mut entry = history::entry(
             key,
             out,
             self.kind.command(),
             self.source,
             self.account,
             params,
-        ))
+        );
+        if let Body::Lines(parts) = self.body {
+            multiline::mark_entry(&mut entry, parts);
+        }
+        Some(entry)
     }
 }
 

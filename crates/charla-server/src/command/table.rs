@@ -20,9 +20,9 @@ use charla_proto::message::{Tag, parse_tags};
 
 use crate::account::{sasl, services};
 use crate::command::{
-    Flow, away, cap, chathistory, info, invite, join, kick, list, markread, mode, monitor, names,
-    nick, oper, part, ping, privmsg, register, registration, search, setname, topic, userhost, who,
-    whois,
+    Flow, away, cap, chathistory, info, invite, join, kick, list, markread, mode, monitor,
+    multiline, names, nick, oper, part, ping, privmsg, register, registration, search, setname,
+    topic, userhost, who, whois,
 };
 use crate::session::Session;
 
@@ -199,6 +199,7 @@ macro_rules! wait {
 pub static TABLE: &[Command] = &[
     sync!("AUTHENTICATE", 1, sasl::authenticate, pre = true, cost = 0),
     sync!("AWAY", 0, away::away, pre = true, cost = 0),
+    sync!("BATCH", 1, multiline::batch, pre = false, cost = 0),
     sync!("CAP", 1, cap::cap, pre = true, cost = 0),
     wait!("CHANSERV", 1, services::cs, pre = false, cost = 1),
     // A client asks for each channel's history as it joins: no more than the line itself.
