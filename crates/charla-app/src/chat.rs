@@ -543,21 +543,29 @@ fn rich_text(ui: &mut Ui, text: &str, style: Option<fn(RichText) -> RichText>) {
     }
 }
 
-/// The input line: Enter sends, Up/Down browse history, Tab completes nicks.
+/// The input line: Enter sends, Shift+Enter starts a new line (a pasted text keeps its lines,
+/// and goes as one message where the server takes `draft/multiline`), Up/Down browse history
+/// (in a one-line draft), Tab completes nicks.
 fn input_line(ui: &mut Ui, session: &mut Session, id: &BufferId) {
     let input_id = egui::Id::unique(("input", session.key, id));
     let focused = ui.memory(|m| m.has_focus(input_id));
-    // Take the keys before the text field sees them: Tab would move focus, Up/Down the cursor.
-    let (tab, up, down) = if focused {
+    let several_lines = session
+        .views
+        .get(id)
+        .is_some_and(|v| v.draft.contains('\n'));
+    // Take the keys before the text field sees them: Tab would move focus, Enter add a line,
+    // Up/Down move the cursor (which they should, in a draft of several lines).
+    let (tab, up, down, enter) = if focused {
         ui.input_mut(|i| {
             (
                 i.consume_key(Modifiers::NONE, Key::Tab),
-                i.consume_key(Modifiers::NONE, Key::ArrowUp),
-                i.consume_key(Modifiers::NONE, Key::ArrowDown),
+                !several_lines && i.consume_key(Modifiers::NONE, Key::ArrowUp),
+                !several_lines && i.consume_key(Modifiers::NONE, Key::ArrowDown),
+                consume_plain_enter(i),
             )
         })
     } else {
-        (false, false, false)
+        (false, false, false, false)
     };
     let hint = match id {
         BufferId::Server => "Type a /command, e.g. /join #charla".to_owned(),
@@ -591,15 +599,15 @@ fn input_line(ui: &mut Ui, session: &mut Session, id: &BufferId) {
     ui.horizontal(|ui| {
         let width = ui.available_width() - 70.0;
         let response = ui.add(
-            egui::TextEdit::singleline(&mut view.draft)
+            egui::TextEdit::multiline(&mut view.draft)
                 .id(input_id)
                 .hint_text(hint)
                 .lock_focus(true)
+                .desired_rows(1)
                 .desired_width(width.max(100.0)),
         );
         let response = response.accessible_name("Message input");
-        // Read before anything asks for focus again: `lost_focus` looks at the focus now.
-        let entered = response.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter));
+        let entered = enter;
         if replaced.is_some() {
             move_cursor_to_end(ui, input_id, &view.draft);
         }
@@ -660,6 +668,24 @@ fn input_line(ui: &mut Ui, session: &mut Session, id: &BufferId) {
     if let Some(state) = typing {
         session.send(Command::Typing { target, state });
     }
+}
+
+/// Takes an Enter pressed without Shift (`consume_key` would take Shift+Enter too: it matches
+/// modifiers logically, ignoring Shift).
+fn consume_plain_enter(input: &mut egui::InputState) -> bool {
+    let before = input.events.len();
+    input.events.retain(|e| {
+        !matches!(
+            e,
+            egui::Event::Key {
+                key: Key::Enter,
+                pressed: true,
+                modifiers,
+                ..
+            } if !modifiers.shift && !modifiers.alt && !modifiers.command
+        )
+    });
+    input.events.len() != before
 }
 
 fn move_cursor_to_end(ui: &Ui, id: egui::Id, text: &str) {

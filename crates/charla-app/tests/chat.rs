@@ -88,13 +88,13 @@ fn connect_join_talk_and_see_the_nick_list_change() -> Result<()> {
 
     // Tab completes a nick; Up brings back the last line sent.
     let input = |h: &Harness<'static, CharlaApp>| {
-        h.get_by_role_and_label(Role::TextInput, "Message input")
+        h.get_by_role_and_label(Role::MultilineTextInput, "Message input")
             .value()
     };
-    h.get_by_role_and_label(Role::TextInput, "Message input")
+    h.get_by_role_and_label(Role::MultilineTextInput, "Message input")
         .focus();
     h.step();
-    h.get_by_role_and_label(Role::TextInput, "Message input")
+    h.get_by_role_and_label(Role::MultilineTextInput, "Message input")
         .type_text("bo");
     h.step();
     h.key_press(egui::Key::Tab);
@@ -112,9 +112,42 @@ fn connect_join_talk_and_see_the_nick_list_change() -> Result<()> {
     );
 
     // We give them operator status: the prefix changes live. (Up/Down left "bob: " as draft.)
-    h.get_by_role_and_label(Role::TextInput, "Message input")
+    h.get_by_role_and_label(Role::MultilineTextInput, "Message input")
         .set_text_value_accesskit("");
     h.step();
+    // Shift+Enter starts a new line; Enter sends the lines as one message (draft/multiline):
+    // our window shows the server's echo as one line of two, bob (without the capability)
+    // gets them one by one.
+    h.get_by_role_and_label(Role::MultilineTextInput, "Message input")
+        .focus();
+    h.step();
+    h.get_by_role_and_label(Role::MultilineTextInput, "Message input")
+        .type_text("primera línea");
+    h.step();
+    h.key_press_modifiers(egui::Modifiers::SHIFT, egui::Key::Enter);
+    h.step();
+    h.get_by_role_and_label(Role::MultilineTextInput, "Message input")
+        .type_text("segunda 🎉");
+    h.step();
+    h.key_press(egui::Key::Enter);
+    h.step();
+    h.step();
+    for text in ["primera línea", "segunda 🎉"] {
+        let line = rt.block_on(bob.expect(|l| common::is(l, "PRIVMSG", "#charla")))?;
+        assert!(line.ends_with(&format!(":{text}")), "got {line}");
+    }
+    step_until(&mut h, "our two lines as one message", |h| {
+        h.state().sessions().first().is_some_and(|s| {
+            s.state
+                .buffer(&charla_client::BufferId::Channel("#charla".into()))
+                .is_some_and(|b| {
+                    b.lines
+                        .iter()
+                        .any(|l| l.own && l.text == "primera línea\nsegunda 🎉")
+                })
+        })
+    })?;
+
     say(&mut h, "/op bob");
     step_until(&mut h, "@bob in the nick list", |h| shows(h, "@bob"))?;
 
@@ -170,10 +203,10 @@ fn a_private_conversation_opens_and_answers() -> Result<()> {
     )?;
 
     // A /command being typed lists what it could be; Tab completes it.
-    h.get_by_role_and_label(Role::TextInput, "Message input")
+    h.get_by_role_and_label(Role::MultilineTextInput, "Message input")
         .focus();
     h.step();
-    h.get_by_role_and_label(Role::TextInput, "Message input")
+    h.get_by_role_and_label(Role::MultilineTextInput, "Message input")
         .type_text("/jo");
     h.step();
     h.step();
@@ -181,7 +214,7 @@ fn a_private_conversation_opens_and_answers() -> Result<()> {
     h.key_press(egui::Key::Tab);
     h.step();
     assert_eq!(
-        h.get_by_role_and_label(Role::TextInput, "Message input")
+        h.get_by_role_and_label(Role::MultilineTextInput, "Message input")
             .value()
             .as_deref(),
         Some("/join ")

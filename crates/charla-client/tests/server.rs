@@ -549,3 +549,53 @@ async fn killed_by_the_operator_the_client_does_not_come_straight_back() -> Resu
     server.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_paste_goes_as_one_multiline_message() -> Result<()> {
+    let server = start_server("127.0.0.1:0".parse()?).await?;
+    let port = server.local_addrs()[0].port();
+    let mut ana = App::start(ServerConfig::new("127.0.0.1", port, "ana"), options());
+    let mut bob = App::start(ServerConfig::new("127.0.0.1", port, "bob"), options());
+    ana.registered().await?;
+    bob.registered().await?;
+    join(&mut ana, "#pega").await?;
+    join(&mut bob, "#pega").await?;
+    ana.until_state("bob in the list", |s| {
+        s.buffer(&chan("#pega"))
+            .is_some_and(|b| b.member("bob").is_some())
+    })
+    .await?;
+    // Three lines with a blank one, and a line too long for one IRC line.
+    let long = "palabra ".repeat(90);
+    let paste = format!(
+        "fn main() {{\n\n    println!(\"hola\");\n}}\n{}",
+        long.trim_end()
+    );
+    bob.handle.send(Command::Privmsg {
+        target: "#pega".to_owned(),
+        text: paste.clone(),
+    })?;
+    ana.until_state("the paste", |s| {
+        s.buffer(&chan("#pega"))
+            .is_some_and(|b| b.lines.iter().any(|l| l.text == paste))
+    })
+    .await?;
+    // One message, not five lines.
+    let from_bob = ana
+        .state
+        .buffer(&chan("#pega"))
+        .context("buffer")?
+        .lines
+        .iter()
+        .filter(|l| l.nick.as_deref() == Some("bob") && l.kind == LineKind::Message)
+        .count();
+    assert_eq!(from_bob, 1);
+    // The sender sees it whole too (the server's echo).
+    bob.until_state("own paste", |s| {
+        s.buffer(&chan("#pega"))
+            .is_some_and(|b| b.lines.iter().any(|l| l.own && l.text == paste))
+    })
+    .await?;
+    server.shutdown().await;
+    Ok(())
+}

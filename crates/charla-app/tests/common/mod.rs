@@ -106,10 +106,10 @@ pub fn connect(h: &mut Harness<'static, CharlaApp>, addr: SocketAddr, nick: &str
 
 /// Types a line into the chat input and presses Enter, as a person would.
 pub fn say(h: &mut Harness<'static, CharlaApp>, text: &str) {
-    h.get_by_role_and_label(Role::TextInput, "Message input")
+    h.get_by_role_and_label(Role::MultilineTextInput, "Message input")
         .focus();
     h.step();
-    h.get_by_role_and_label(Role::TextInput, "Message input")
+    h.get_by_role_and_label(Role::MultilineTextInput, "Message input")
         .type_text(text);
     h.step();
     h.key_press(egui::Key::Enter);

@@ -26,6 +26,7 @@ use crate::input::{self, InputError};
 use crate::state::{BufferId, LineKind, WHOX_TOKEN, ctcp};
 
 mod history;
+mod multiline;
 mod pacer;
 mod search;
 
@@ -53,6 +54,7 @@ const WANTED_CAPS: &[&str] = &[
     "draft/event-playback",
     "draft/read-marker",
     "soju.im/search",
+    multiline::CAP,
 ];
 
 /// The account-registration capability (<https://ircv3.net/specs/extensions/account-registration>).
@@ -124,6 +126,8 @@ pub(super) struct Session {
     histories: Histories,
     /// Searches asked for and coming in.
     searches: Searches,
+    /// Multiline batches coming in.
+    multilines: multiline::Multilines,
 }
 
 impl Session {
@@ -153,6 +157,7 @@ impl Session {
             who_pending: HashSet::new(),
             histories: Histories::default(),
             searches: Searches::default(),
+            multilines: multiline::Multilines::default(),
         }
     }
 
@@ -340,6 +345,7 @@ impl Session {
                 return None;
             }
         };
+        let msg = self.multiline_inbound(msg)?;
         let msg = self.history_inbound(task, msg)?;
         let msg = self.search_inbound(task, msg)?;
         let command = msg.command.to_ascii_uppercase();
@@ -893,6 +899,20 @@ impl Session {
         let budget = charla_proto::limits::MAX_LINE
             .saturating_sub(overhead + if action { 9 } else { 0 })
             .max(64);
+        // A paste, or a text too long for one line, goes as one message where it can.
+        if !action && verb == "PRIVMSG" && self.say_multiline(task, verb, target, text, budget) {
+            if !task.state.has_cap("echo-message") {
+                let msg = OwnedMessage {
+                    tags: Vec::new(),
+                    source: Some(task.state.nick.clone()),
+                    command: verb.to_owned(),
+                    params: vec![target.to_owned(), text.trim_matches('\n').to_owned()],
+                };
+                task.emit(Event::Echo(msg));
+            }
+            task.typing_sent.remove(casefold(target).as_ref());
+            return;
+        }
         for line in text.split('\n').map(|l| l.trim_end_matches('\r')) {
             if line.is_empty() {
                 continue;
