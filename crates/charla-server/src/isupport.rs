@@ -10,6 +10,7 @@ use charla_proto::isupport::IsupportBuilder;
 use charla_proto::validate::{AWAYLEN, CHANNELLEN, CHANTYPES, KICKLEN, NICKLEN, TOPICLEN, USERLEN};
 
 use crate::command::kick::MAX_KICK_TARGETS;
+use crate::command::names::MAX_NAMES_TARGETS;
 use crate::config::Config;
 
 /// Channel modes by type: lists, parameter always, parameter when set, flags
@@ -52,7 +53,7 @@ pub fn builder(config: &Config) -> IsupportBuilder {
         .set(
             "TARGMAX",
             format!(
-                "PRIVMSG:{t},NOTICE:{t},TAGMSG:{t},JOIN:,PART:,KICK:{MAX_KICK_TARGETS},NAMES:1,WHOIS:1,ISON:,USERHOST:5"
+                "PRIVMSG:{t},NOTICE:{t},TAGMSG:{t},JOIN:,PART:,KICK:{MAX_KICK_TARGETS},NAMES:{MAX_NAMES_TARGETS},WHOIS:1,ISON:,USERHOST:5"
             ),
         )
         .set("TOPICLEN", TOPICLEN)

@@ -194,8 +194,9 @@ static TOPICS: &[Topic] = &[
     (
         "NAMES",
         &[
-            "NAMES <#channel>",
-            "Lists the members of each channel, with @ for operators and + for voice.",
+            "NAMES <#channel>{,<#channel>}",
+            "Lists the members of each channel, with @ for operators and + for voice",
+            "(at most 10 channels per command).",
         ],
     ),
     (
