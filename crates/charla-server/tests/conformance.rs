@@ -176,3 +176,135 @@ async fn names_past_its_target_limit_is_too_many_targets() {
     assert_eq!(last.command, format!("{ERR_TOOMANYTARGETS}"));
     assert_eq!(last.param(1), Some("#c10"));
 }
+
+#[tokio::test]
+async fn no_ctcp_mode_refuses_ctcp_but_lets_action_through() {
+    let server = TestServer::start().await;
+    let mut op = joined(&server, "op", "#quiet").await;
+    let mut bob = joined(&server, "bob", "#quiet").await;
+    op.send("MODE #quiet +C").await;
+    assert_eq!(op.expect_command("MODE").await.param(1), Some("+C"));
+    bob.expect_command("MODE").await;
+    let lines = ask(&mut op, "MODE #quiet").await;
+    assert_eq!(lines[0].param(2), Some("+Cnt"));
+
+    let refused = ask(&mut bob, "PRIVMSG #quiet :\u{1}VERSION\u{1}").await;
+    assert_eq!(
+        codes(&refused),
+        [format!("{ERR_CANNOTSENDTOCHAN}").as_str()]
+    );
+    assert!(refused[0].param(2).is_some_and(|t| t.contains("+C")));
+    // A CTCP reply by NOTICE is dropped without an answer; an operator is refused too.
+    bob.send("NOTICE #quiet :\u{1}PING 1\u{1}").await;
+    bob.expect_nothing().await;
+    let refused = ask(&mut op, "PRIVMSG #quiet :\u{1}CLIENTINFO\u{1}").await;
+    assert_eq!(
+        codes(&refused),
+        [format!("{ERR_CANNOTSENDTOCHAN}").as_str()]
+    );
+
+    bob.send("PRIVMSG #quiet :\u{1}ACTION waves\u{1}").await;
+    let seen = op.expect_command("PRIVMSG").await;
+    assert_eq!(seen.param(1), Some("\u{1}ACTION waves\u{1}"));
+    bob.send("PRIVMSG #quiet :plain words").await;
+    assert_eq!(
+        op.expect_command("PRIVMSG").await.param(1),
+        Some("plain words")
+    );
+    op.expect_nothing().await;
+}
+
+#[tokio::test]
+async fn a_muted_user_joins_and_stays_but_cannot_speak() {
+    let server = TestServer::start().await;
+    let mut op = joined(&server, "op", "#mute").await;
+    op.send("MODE #mute +b ~m:bob").await;
+    let mode = op.expect_command("MODE").await;
+    assert_eq!(mode.params, ["#mute", "+b", "~m:bob!*@*"]);
+
+    let mut bob = server.client("bob").await;
+    bob.send("JOIN #mute").await;
+    bob.expect_numeric(RPL_ENDOFNAMES).await;
+    op.expect_command("JOIN").await;
+    let refused = ask(&mut bob, "PRIVMSG #mute :hola").await;
+    assert_eq!(
+        codes(&refused),
+        [format!("{ERR_CANNOTSENDTOCHAN}").as_str()]
+    );
+    assert!(refused[0].param(2).is_some_and(|t| t.contains("muted")));
+    op.expect_nothing().await;
+
+    // Listed and removed like a ban.
+    let list = ask(&mut op, "MODE #mute +b").await;
+    assert_eq!(codes(&list), ["367", "368"]);
+    assert_eq!(list[0].param(2), Some("~m:bob!*@*"));
+    op.send("MODE #mute -b ~m:bob!*@*").await;
+    assert_eq!(op.expect_command("MODE").await.param(2), Some("~m:bob!*@*"));
+    bob.expect_command("MODE").await;
+    bob.send("PRIVMSG #mute :por fin").await;
+    assert_eq!(op.expect_command("PRIVMSG").await.param(1), Some("por fin"));
+}
+
+#[tokio::test]
+async fn voice_or_an_exception_lifts_a_mute() {
+    let server = TestServer::start().await;
+    let mut op = joined(&server, "op", "#mute").await;
+    let mut bob = joined(&server, "bob", "#mute").await;
+    let mut eva = joined(&server, "eva", "#mute").await;
+    ask(&mut op, "MODE #mute +bbe ~m:*!*@* ~m:bob ~m:eva").await;
+    // `+e` takes plain masks only.
+    let refused = ask(&mut op, "MODE #mute +e ~m:eva").await;
+    assert_eq!(
+        codes(&refused),
+        [format!("{ERR_INVALIDMODEPARAM}").as_str()]
+    );
+    ask(&mut op, "MODE #mute +e eva").await;
+    ask(&mut op, "MODE #mute +v bob").await;
+    bob.sync().await;
+    eva.sync().await;
+    bob.send("PRIVMSG #mute :voiced").await;
+    assert_eq!(op.expect_command("PRIVMSG").await.param(1), Some("voiced"));
+    eva.send("PRIVMSG #mute :excepted").await;
+    assert_eq!(
+        op.expect_command("PRIVMSG").await.param(1),
+        Some("excepted")
+    );
+    ask(&mut op, "MODE #mute -v bob").await;
+    bob.expect(&"MODE -v", |m| {
+        m.command == "MODE" && m.param(1) == Some("-v")
+    })
+    .await;
+    let refused = ask(&mut bob, "PRIVMSG #mute :now?").await;
+    assert_eq!(
+        codes(&refused),
+        [format!("{ERR_CANNOTSENDTOCHAN}").as_str()]
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_extended_ban_is_an_invalid_mode_parameter() {
+    let server = TestServer::start().await;
+    let mut op = joined(&server, "op", "#x").await;
+    let refused = ask(&mut op, "MODE #x +b ~q:bob").await;
+    assert_eq!(
+        codes(&refused),
+        [format!("{ERR_INVALIDMODEPARAM}").as_str()]
+    );
+    assert_eq!(refused[0].param(3), Some("~q:bob"));
+    let list = ask(&mut op, "MODE #x +b").await;
+    assert_eq!(codes(&list), ["368"]);
+}
+
+#[tokio::test]
+async fn isupport_advertises_the_no_ctcp_mode_and_mutes() {
+    let server = TestServer::start().await;
+    let mut c = server.client("ana").await;
+    let lines = ask(&mut c, "VERSION").await;
+    let tokens: Vec<&str> = lines
+        .iter()
+        .filter(|m| m.command == "005")
+        .flat_map(|m| m.params.iter().map(String::as_str))
+        .collect();
+    assert!(tokens.contains(&"CHANMODES=beI,k,l,Cimnst"), "{tokens:?}");
+    assert!(tokens.contains(&"EXTBAN=~,m"), "{tokens:?}");
+}

@@ -21,7 +21,7 @@ use charla_store::{AccessLevel, HistoryRecord, Receipt, StoreHandle, Write};
 use crate::client::{Client, ConnectionId};
 use crate::deliver::{self, Actor, Payload};
 use crate::history::Event;
-use crate::mask::Mask;
+use crate::mask::{self, Mask};
 use crate::outbound::Outgoing;
 
 mod registration;
@@ -64,17 +64,49 @@ pub struct Topic {
     pub set_at: SystemTime,
 }
 
+/// The extended-ban prefix and types (ISUPPORT `EXTBAN=~,m`,
+/// <https://modern.ircdocs.horse/#extban-parameter>): `~m:<mask>` in the ban list mutes.
+pub const EXTBAN: &str = "~,m";
+
 /// An entry of a ban, exception or invite-exception list.
 #[derive(Debug, Clone)]
 pub struct ListEntry {
-    /// The normalized mask.
+    /// The normalized mask, as listed (`~m:` included for a mute).
     pub mask: String,
-    /// The mask, compiled for matching.
+    /// The `nick!user@host` mask, compiled for matching.
     pub compiled: Mask,
+    /// A mute (`+b ~m:<mask>`): matching users may join and stay but not speak.
+    pub mute: bool,
     /// Who set it.
     pub set_by: String,
     /// When.
     pub set_at: SystemTime,
+}
+
+impl ListEntry {
+    /// The entry of list `mode` (`b`, `e` or `I`) for `arg` as MODE gives it: a partial mask is
+    /// completed (`bob` becomes `bob!*@*`), and the ban list also takes mutes, `~m:<mask>`.
+    /// `None`: not a mask this list takes (another extended ban, a space, too long).
+    pub fn new(mode: char, arg: &str, set_by: &str, set_at: SystemTime) -> Option<ListEntry> {
+        let (mute, rest) = match arg.strip_prefix("~m:") {
+            Some(rest) if mode == 'b' => (true, rest),
+            // No nick starts with `~`: it can only be an extended ban we do not have.
+            _ if arg.starts_with('~') => return None,
+            _ => (false, arg),
+        };
+        let mask = mask::normalize(rest);
+        if mask.contains(' ') {
+            return None;
+        }
+        let compiled = Mask::new(&mask).ok()?;
+        Some(ListEntry {
+            mask: if mute { format!("~m:{mask}") } else { mask },
+            compiled,
+            mute,
+            set_by: set_by.to_owned(),
+            set_at,
+        })
+    }
 }
 
 /// The channel modes without list modes (<https://modern.ircdocs.horse/#channel-modes>).
@@ -90,6 +122,8 @@ pub struct ChannelModes {
     pub invite_only: bool,
     /// `+s`: hidden from LIST and WHOIS of outsiders.
     pub secret: bool,
+    /// `+C`: no CTCP but ACTION to the channel.
+    pub no_ctcp: bool,
     /// `+k`: the key.
     pub key: Option<String>,
     /// `+l`: the member limit.
@@ -166,6 +200,8 @@ pub struct Message<'a> {
     pub status: Option<char>,
     /// The sender gets its own copy (`echo-message`).
     pub echo: bool,
+    /// It is a CTCP other than ACTION (refused by `+C`).
+    pub ctcp: bool,
     /// The line.
     pub payload: Payload,
     /// Its history entry and the store to keep it in; `None`: deliver without keeping it.
@@ -265,6 +301,10 @@ pub enum Denied {
     TargetOnChannel,
     /// The sender may not speak here (ERR_CANNOTSENDTOCHAN).
     CannotSend,
+    /// The sender is muted here (`+b ~m:`; ERR_CANNOTSENDTOCHAN).
+    Muted,
+    /// The message is a CTCP (not ACTION) and the channel is `+C` (ERR_CANNOTSENDTOCHAN).
+    NoCtcp,
     /// The message cannot be recorded (the store's queue is full or it stopped): it was not
     /// delivered.
     NotRecorded,
@@ -558,17 +598,27 @@ impl Channel {
     }
 
     /// A message to the members: refused if the channel's modes keep its sender out (`+n`,
-    /// `+m`, `+b`). With a history entry it is queued for the store and delivered once committed
+    /// `+m`, `+b` and mutes, none of which hold back operators and voiced members) or its
+    /// kind (`+C`: CTCP other than ACTION, from anyone). With a history entry it is queued for the store and delivered once committed
     /// ([`Sent::Waiting`]); without one it goes out at once, unless messages wait before it.
     pub fn message(&self, msg: Message<'_>, actor: Option<Actor<'_>>) -> Result<Sent, Denied> {
         let mut st = self.state.lock();
-        let may_send = match st.member(msg.from) {
-            Some(m) if m.op || m.voice => true,
-            Some(_) => !st.modes.moderated && !st.is_banned(msg.source),
-            None => !st.modes.no_external && !st.modes.moderated && !st.is_banned(msg.source),
+        if msg.ctcp && st.modes.no_ctcp {
+            return Err(Denied::NoCtcp);
+        }
+        let (outside, privileged) = match st.member(msg.from) {
+            Some(m) => (false, m.op || m.voice),
+            None => (true, false),
         };
-        if !may_send {
-            return Err(Denied::CannotSend);
+        if !privileged {
+            if (outside && st.modes.no_external) || st.modes.moderated {
+                return Err(Denied::CannotSend);
+            }
+            match st.ban_of(msg.source) {
+                Some(Ban::Ban) => return Err(Denied::CannotSend),
+                Some(Ban::Mute) => return Err(Denied::Muted),
+                None => {}
+            }
         }
         let receipt = match msg.history {
             Some((store, entry)) => match store.append(Write::Append(entry)) {
@@ -662,6 +712,15 @@ fn deliver_message(
     });
 }
 
+/// How the ban list holds someone back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ban {
+    /// Banned: may neither join nor speak.
+    Ban,
+    /// Muted (`~m:`): may join and stay, but not speak.
+    Mute,
+}
+
 impl ChannelState {
     /// The member with id `id`.
     pub fn member(&self, id: ConnectionId) -> Option<&Member> {
@@ -684,17 +743,34 @@ impl ChannelState {
         }
     }
 
-    /// Whether `source` (`nick!user@host`) is banned and not excepted.
+    /// Whether `source` (`nick!user@host`) is banned (mutes aside) and not excepted.
     pub fn is_banned(&self, source: &str) -> bool {
+        self.ban_of(source) == Some(Ban::Ban)
+    }
+
+    /// What of the ban list holds `source` back, if anything: a ban wins over a mute, and an
+    /// exception (`+e`) lifts both.
+    pub fn ban_of(&self, source: &str) -> Option<Ban> {
         if self.bans.is_empty() {
-            return false;
+            return None;
         }
         let source = casefold(source);
-        self.bans.iter().any(|b| b.compiled.matches_folded(&source))
-            && !self
+        let mut found = None;
+        for b in &self.bans {
+            if b.compiled.matches_folded(&source) {
+                if !b.mute {
+                    found = Some(Ban::Ban);
+                    break;
+                }
+                found = Some(Ban::Mute);
+            }
+        }
+        found.filter(|_| {
+            !self
                 .excepts
                 .iter()
                 .any(|e| e.compiled.matches_folded(&source))
+        })
     }
 
     /// Whether `source` matches an invite exception.

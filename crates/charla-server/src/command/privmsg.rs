@@ -373,6 +373,7 @@ fn to_channel(
         source: sender.source,
         status,
         echo: echo && own_copy.is_none(),
+        ctcp: kind != Kind::Tagmsg && is_ctcp_but_action(sender.text),
         payload,
         history: entry.map(|e| (&s.state.store, e)),
     };
@@ -387,17 +388,30 @@ fn to_channel(
             not_recorded(s, kind, &ch.name);
             return None;
         }
-        Err(_) => {
+        Err(why) => {
             if kind != Kind::Notice {
-                s.num(ERR_CANNOTSENDTOCHAN)
-                    .p(&ch.name)
-                    .t("Cannot send to channel")
-                    .send();
+                let text = match why {
+                    Denied::NoCtcp => "Cannot send CTCP to channel (+C)",
+                    Denied::Muted => "Cannot send to channel (you are muted)",
+                    _ => "Cannot send to channel",
+                };
+                s.num(ERR_CANNOTSENDTOCHAN).p(&ch.name).t(text).send();
             }
             return None;
         }
     }
     Some(shown)
+}
+
+/// Whether `text` is a CTCP other than ACTION (<https://modern.ircdocs.horse/ctcp.html>): it
+/// starts with `\x01`, and its command is not ACTION.
+fn is_ctcp_but_action(text: &str) -> bool {
+    let Some(body) = text.strip_prefix('\x01') else {
+        return false;
+    };
+    let body = body.strip_suffix('\x01').unwrap_or(body);
+    let command = body.split(' ').next().unwrap_or("");
+    !command.eq_ignore_ascii_case("ACTION")
 }
 
 /// Delivers to one user (or queues the message for its commit); returns their current nick
