@@ -308,3 +308,98 @@ async fn isupport_advertises_the_no_ctcp_mode_and_mutes() {
     assert!(tokens.contains(&"CHANMODES=beI,k,l,Cimnst"), "{tokens:?}");
     assert!(tokens.contains(&"EXTBAN=~,m"), "{tokens:?}");
 }
+
+#[tokio::test]
+async fn invite_alone_lists_the_pending_invitations() {
+    let server = TestServer::start().await;
+    let mut op = server.client("op").await;
+    op.send("JOIN #a,#b").await;
+    op.expect_numeric(RPL_ENDOFNAMES).await;
+    op.expect_numeric(RPL_ENDOFNAMES).await;
+    let mut bob = server.client("bob").await;
+    let none = ask(&mut bob, "INVITE").await;
+    assert_eq!(codes(&none), ["337"]);
+
+    ask(&mut op, "INVITE bob #a").await;
+    ask(&mut op, "INVITE bob #b").await;
+    bob.sync().await;
+    let lines = ask(&mut bob, "INVITE").await;
+    assert_eq!(codes(&lines), ["336", "336", "337"]);
+    assert_eq!(lines[0].params, ["bob", "#a"]);
+    assert_eq!(lines[1].params, ["bob", "#b"]);
+
+    // Joining uses the invitation up.
+    bob.send("JOIN #a").await;
+    bob.expect_numeric(RPL_ENDOFNAMES).await;
+    let lines = ask(&mut bob, "INVITE").await;
+    assert_eq!(codes(&lines), ["336", "337"]);
+    assert_eq!(lines[0].param(1), Some("#b"));
+}
+
+#[tokio::test]
+async fn invite_with_only_a_nick_needs_more_parameters() {
+    let server = TestServer::start().await;
+    let mut c = server.client("ana").await;
+    let lines = ask(&mut c, "INVITE bob").await;
+    assert_eq!(codes(&lines), ["461"]);
+}
+
+/// `op` creates `channel` with `modes`; bob is refused with `refusal`, then joins once op
+/// invites him.
+async fn refused_then_let_in_by_invitation(modes: &str, refusal: u16) {
+    let server = TestServer::start().await;
+    let mut op = joined(&server, "op", "#sala").await;
+    ask(&mut op, &format!("MODE #sala {modes}")).await;
+    let mut bob = server.client("bob").await;
+    let lines = ask(&mut bob, "JOIN #sala").await;
+    assert_eq!(codes(&lines), [format!("{refusal}").as_str()], "{modes}");
+    ask(&mut op, "INVITE bob #sala").await;
+    bob.expect_command("INVITE").await;
+    bob.send("JOIN #sala").await;
+    assert_eq!(bob.expect_command("JOIN").await.param(0), Some("#sala"));
+    bob.expect_numeric(RPL_ENDOFNAMES).await;
+}
+
+#[tokio::test]
+async fn an_operators_invitation_lets_in_past_invite_only() {
+    refused_then_let_in_by_invitation("+i", ERR_INVITEONLYCHAN).await;
+}
+
+#[tokio::test]
+async fn an_operators_invitation_lets_in_past_the_limit() {
+    refused_then_let_in_by_invitation("+l 1", ERR_CHANNELISFULL).await;
+}
+
+#[tokio::test]
+async fn an_operators_invitation_lets_in_past_the_key() {
+    refused_then_let_in_by_invitation("+k sesamo", ERR_BADCHANNELKEY).await;
+}
+
+#[tokio::test]
+async fn an_operators_invitation_lets_in_past_a_ban() {
+    refused_then_let_in_by_invitation("+b bob", ERR_BANNEDFROMCHAN).await;
+}
+
+#[tokio::test]
+async fn an_invitation_from_a_plain_member_lets_in_past_nothing() {
+    let server = TestServer::start().await;
+    let mut op = joined(&server, "op", "#sala").await;
+    let mut eva = joined(&server, "eva", "#sala").await;
+    ask(&mut op, "MODE #sala +kb sesamo carl").await;
+    let mut bob = server.client("bob").await;
+    let mut carl = server.client("carl").await;
+    eva.sync().await;
+    // On a -i channel any member may invite: the target is told, and that is all.
+    let lines = ask(&mut eva, "INVITE bob #sala").await;
+    assert_eq!(codes(&lines), ["341"]);
+    ask(&mut eva, "INVITE carl #sala").await;
+    bob.expect_command("INVITE").await;
+    carl.expect_command("INVITE").await;
+    let lines = ask(&mut bob, "JOIN #sala").await;
+    assert_eq!(codes(&lines), [format!("{ERR_BADCHANNELKEY}").as_str()]);
+    let lines = ask(&mut carl, "JOIN #sala sesamo").await;
+    assert_eq!(codes(&lines), [format!("{ERR_BANNEDFROMCHAN}").as_str()]);
+    // It is still listed as pending.
+    let lines = ask(&mut bob, "INVITE").await;
+    assert_eq!(codes(&lines), ["336", "337"]);
+}

@@ -168,7 +168,7 @@ pub struct ChannelState {
     /// `+I` masks (may join a `+i` channel).
     pub invex: Vec<ListEntry>,
     /// Clients invited with INVITE, cleared when they join.
-    pub invited: Vec<ConnectionId>,
+    pub invited: Vec<Invitation>,
     /// The channel was removed from the server's map; a joiner holding it must look again.
     pub dead: bool,
     /// Its founder and access list, if it is registered.
@@ -176,6 +176,17 @@ pub struct ChannelState {
     /// Messages waiting for their history commit before delivery, in the order they were
     /// sent (the order the store keeps them in).
     waiting: VecDeque<Waiting>,
+}
+
+/// A pending invitation (<https://modern.ircdocs.horse/#invite-message>).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Invitation {
+    /// Who is invited.
+    pub id: ConnectionId,
+    /// It came from a channel operator, so it lets its target in past `+i`, `+k`, `+l` and
+    /// `+b`, as ergo and InspIRCd do: the operator could have lifted each of them. One from
+    /// another member (who may invite on a `-i` channel) is only a notice.
+    pub by_op: bool,
 }
 
 /// A message on its way to the members once its history entry is committed.
@@ -325,6 +336,11 @@ impl Channel {
         self.read(|st| st.member(id).is_some())
     }
 
+    /// Whether `id` has an invitation here still pending.
+    pub fn has_invited(&self, id: ConnectionId) -> bool {
+        self.read(|st| !st.dead && st.invited.iter().any(|i| i.id == id))
+    }
+
     /// How many members it has.
     pub fn member_count(&self) -> usize {
         self.read(|st| st.members.len())
@@ -370,14 +386,16 @@ impl Channel {
             return Err(JoinError::AlreadyMember);
         }
         if check_modes {
-            let invited = st.invited.contains(&client.id);
-            let refused = if st.modes.key.is_some() && st.modes.key.as_deref() != key {
+            let invited = st.invited.iter().any(|i| i.id == client.id && i.by_op);
+            let refused = if invited {
+                None
+            } else if st.modes.key.is_some() && st.modes.key.as_deref() != key {
                 Some(JoinRefused::Key)
             } else if st.modes.limit.is_some_and(|l| st.members.len() >= l) {
                 Some(JoinRefused::Full)
-            } else if st.modes.invite_only && !invited && !st.is_invex(source) {
+            } else if st.modes.invite_only && !st.is_invex(source) {
                 Some(JoinRefused::InviteOnly)
-            } else if !invited && st.is_banned(source) {
+            } else if st.is_banned(source) {
                 Some(JoinRefused::Banned)
             } else {
                 None
@@ -404,14 +422,19 @@ impl Channel {
             None => (st.members.is_empty(), false),
         };
         let by_access = st.registration.is_some() && (op || voice);
-        st.invited.retain(|id| *id != client.id);
+        st.invited.retain(|i| i.id != client.id);
         st.members.push(Member {
             client: client.clone(),
             op,
             voice,
             joined_ms: crate::timefmt::unix_millis(SystemTime::now()),
         });
-        client.info.write().channels.push(self.clone());
+        {
+            let mut info = client.info.write();
+            info.channels.push(self.clone());
+            let me = Arc::downgrade(self);
+            info.invites.retain(|w| !w.ptr_eq(&me));
+        }
         if let Some(event) = joiner.event {
             event.record(self.key());
         }
@@ -545,9 +568,9 @@ impl Channel {
     /// Records that `by` invited `target`, if `by` may, and tells the members who follow
     /// invitations (`invite-notify`; on a `+i` channel only its operators) with `payload`.
     pub fn invite(
-        &self,
+        self: &Arc<Self>,
         by: ConnectionId,
-        target: ConnectionId,
+        target: &Client,
         payload: &Payload,
         actor: Option<Actor<'_>>,
     ) -> Result<(), Denied> {
@@ -555,18 +578,37 @@ impl Channel {
         let Some(me) = st.member(by) else {
             return Err(Denied::NotOnChannel);
         };
-        if st.modes.invite_only && !me.op {
+        let by_op = me.op;
+        if st.modes.invite_only && !by_op {
             return Err(Denied::NotOperator);
         }
-        if st.member(target).is_some() {
+        if st.member(target.id).is_some() {
             return Err(Denied::TargetOnChannel);
         }
-        if !st.invited.contains(&target) {
-            // Invites of people who never came (or left the server) must not pile up forever.
-            if st.invited.len() >= MAX_PENDING_INVITES {
-                st.invited.remove(0);
+        match st.invited.iter_mut().find(|i| i.id == target.id) {
+            // A second invitation, by an operator this time, becomes one that overrides.
+            Some(pending) => pending.by_op |= by_op,
+            None => {
+                // Invites of people who never came (or left the server) must not pile up
+                // forever.
+                if st.invited.len() >= MAX_PENDING_INVITES {
+                    st.invited.remove(0);
+                }
+                st.invited.push(Invitation {
+                    id: target.id,
+                    by_op,
+                });
             }
-            st.invited.push(target);
+        }
+        {
+            let mut info = target.info.write();
+            let me = Arc::downgrade(self);
+            info.invites
+                .retain(|w| w.strong_count() > 0 && !w.ptr_eq(&me));
+            if info.invites.len() >= MAX_PENDING_INVITES {
+                info.invites.remove(0);
+            }
+            info.invites.push(me);
         }
         let invite_only = st.modes.invite_only;
         deliver::to_members(&st.members, payload, actor, |m| {

@@ -77,7 +77,7 @@ static TOPICS: &[Topic] = &[
             "+n  no messages from outside. +t: only operators change the topic.",
             "+s  secret: hidden from LIST and WHOIS of outsiders.",
             "+C  no CTCP: CTCP other than ACTION to the channel is refused, from anyone.",
-            "An INVITE lets its target in past +i and +b.",
+            "An operator's INVITE lets its target in past +i, +k, +l and +b.",
         ],
     ),
     (
@@ -110,8 +110,11 @@ static TOPICS: &[Topic] = &[
         "INVITE",
         &[
             "INVITE <nick> <#channel>",
+            "INVITE",
             "Invites <nick> to <#channel>; on a +i channel only operators may invite.",
-            "An invitation lets its target join past +i and +b.",
+            "An invitation from an operator lets its target join past +i, +k, +l and +b;",
+            "one from another member only tells them. INVITE alone lists the channels",
+            "you are invited to.",
         ],
     ),
     (

@@ -214,7 +214,7 @@ pub static TABLE: &[Command] = &[
     sync!("HELP", 0, help::help),
     sync!("HELPOP", 0, help::help),
     sync!("INFO", 0, info::info),
-    sync!("INVITE", 2, invite::invite, pre = false, cost = 1),
+    sync!("INVITE", 0, invite::invite, pre = false, cost = 1),
     sync!("ISON", 1, userhost::ison),
     sync!("JOIN", 1, join::join, pre = false, cost = 1),
     sync!("KICK", 2, kick::kick),
