@@ -39,6 +39,7 @@ pub fn builder(config: &Config) -> IsupportBuilder {
         .set("CHANMODES", CHANMODES)
         .set("CHANNELLEN", CHANNELLEN)
         .set("CHANTYPES", CHANTYPES)
+        .set("ELIST", crate::command::list::ELIST)
         .set("EXCEPTS", "e")
         .set("EXTBAN", crate::channel::EXTBAN)
         .set("INVEX", "I")
@@ -78,6 +79,7 @@ mod tests {
         let t: Vec<&str> = b.tokens().collect();
         assert!(t.contains(&"CHANMODES=beI,k,l,Cimnst"));
         assert!(t.contains(&"EXTBAN=~,m"));
+        assert!(t.contains(&"ELIST=CMNTU"));
         assert!(t.contains(&"PREFIX=(ov)@+"));
         assert!(t.contains(&"UTF8ONLY"));
         assert!(t.iter().all(|t| !t.contains(' ')));

@@ -403,3 +403,112 @@ async fn an_invitation_from_a_plain_member_lets_in_past_nothing() {
     let lines = ask(&mut bob, "INVITE").await;
     assert_eq!(codes(&lines), ["336", "337"]);
 }
+
+/// The channels a LIST answers, in order (and checks its start and end). Lines before its
+/// start (others' JOINs) are skipped.
+async fn listed(c: &mut TestClient, line: &str) -> Vec<String> {
+    let mut lines = ask(c, line).await;
+    let start = lines.iter().position(|m| m.command == "321");
+    lines.drain(..start.expect("321 RPL_LISTSTART"));
+    assert_eq!(lines.last().map(|m| m.command.as_str()), Some("323"));
+    lines
+        .iter()
+        .filter(|m| m.command == "322")
+        .filter_map(|m| m.param(1).map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn list_by_member_count() {
+    let server = TestServer::start().await;
+    let mut a = server.client("a").await;
+    a.send("JOIN #uno,#dos,#tres").await;
+    for _ in 0..3 {
+        a.expect_numeric(RPL_ENDOFNAMES).await;
+    }
+    let mut b = server.client("b").await;
+    b.send("JOIN #dos,#tres").await;
+    let _c = joined(&server, "c", "#tres").await;
+    b.sync().await;
+    assert_eq!(listed(&mut a, "LIST >1").await, ["#dos", "#tres"]);
+    assert_eq!(listed(&mut a, "LIST <2").await, ["#uno"]);
+    assert_eq!(listed(&mut a, "LIST >1,<3").await, ["#dos"]);
+    // A count that is not a number is ignored.
+    assert_eq!(listed(&mut a, "LIST >x").await, ["#dos", "#tres", "#uno"]);
+}
+
+#[tokio::test]
+async fn list_by_name_mask_and_not_mask() {
+    let server = TestServer::start().await;
+    let mut a = server.client("a").await;
+    a.send("JOIN #rust,#Rustaceans,#go").await;
+    for _ in 0..3 {
+        a.expect_numeric(RPL_ENDOFNAMES).await;
+    }
+    assert_eq!(
+        listed(&mut a, "LIST *rust*").await,
+        ["#Rustaceans", "#rust"]
+    );
+    assert_eq!(listed(&mut a, "LIST !*rust*").await, ["#go"]);
+    assert_eq!(listed(&mut a, "LIST *rust*,!*ACE*").await, ["#rust"]);
+    assert_eq!(listed(&mut a, "LIST #go,#r?st").await, ["#go", "#rust"]);
+}
+
+#[tokio::test]
+async fn list_by_creation_time() {
+    let server = TestServer::start().await;
+    let mut a = server.client("a").await;
+    a.send("JOIN #nuevo,#reciente").await;
+    a.expect_numeric(RPL_ENDOFNAMES).await;
+    a.expect_numeric(RPL_ENDOFNAMES).await;
+    assert_eq!(listed(&mut a, "LIST C<10").await, ["#nuevo", "#reciente"]);
+    assert!(listed(&mut a, "LIST C>10").await.is_empty());
+}
+
+#[tokio::test]
+async fn list_by_topic_time_leaves_out_channels_without_a_topic() {
+    let server = TestServer::start().await;
+    let mut a = server.client("a").await;
+    a.send("JOIN #con,#sin").await;
+    a.expect_numeric(RPL_ENDOFNAMES).await;
+    a.expect_numeric(RPL_ENDOFNAMES).await;
+    ask(&mut a, "TOPIC #con :hay tema").await;
+    assert_eq!(listed(&mut a, "LIST T<10").await, ["#con"]);
+    assert!(listed(&mut a, "LIST T>10").await.is_empty());
+}
+
+#[tokio::test]
+async fn list_names_with_conditions_in_the_second_parameter() {
+    let server = TestServer::start().await;
+    let mut a = server.client("a").await;
+    a.send("JOIN #uno,#dos").await;
+    a.expect_numeric(RPL_ENDOFNAMES).await;
+    a.expect_numeric(RPL_ENDOFNAMES).await;
+    let _b = joined(&server, "b", "#dos").await;
+    assert_eq!(listed(&mut a, "LIST #uno,#dos >1").await, ["#dos"]);
+    assert_eq!(listed(&mut a, "LIST #uno,#dos").await, ["#uno", "#dos"]);
+}
+
+#[tokio::test]
+async fn list_conditions_never_show_a_secret_channel_to_outsiders() {
+    let server = TestServer::start().await;
+    let mut a = joined(&server, "a", "#oculto").await;
+    ask(&mut a, "MODE #oculto +s").await;
+    let mut b = server.client("b").await;
+    assert!(listed(&mut b, "LIST *oculto*").await.is_empty());
+    assert!(listed(&mut b, "LIST >0").await.is_empty());
+    assert_eq!(listed(&mut a, "LIST *oculto*").await, ["#oculto"]);
+}
+
+#[tokio::test]
+async fn isupport_advertises_the_list_conditions() {
+    let server = TestServer::start().await;
+    let mut c = server.client("ana").await;
+    let lines = ask(&mut c, "VERSION").await;
+    assert!(
+        lines
+            .iter()
+            .flat_map(|m| m.params.iter())
+            .any(|t| t == "ELIST=CMNTU")
+    );
+}

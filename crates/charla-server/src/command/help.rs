@@ -157,8 +157,12 @@ static TOPICS: &[Topic] = &[
     (
         "LIST",
         &[
-            "LIST [<#channel>{,<#channel>}]",
-            "Lists channels with their member counts and topics.",
+            "LIST [<#channel>{,<#channel>}] [<condition>{,<condition>}]",
+            "Lists channels with their member counts and topics. Conditions (ELIST):",
+            "  >n, <n       more, fewer than n members",
+            "  C>n, C<n     created more, less than n minutes ago",
+            "  T>n, T<n     topic set more, less than n minutes ago (no topic: never)",
+            "  <mask>       names matching the mask (* and ?); !<mask>: not matching",
             "Secret channels are listed only to their members.",
         ],
     ),
