@@ -823,3 +823,45 @@ impl ChannelState {
             .any(|e| e.compiled.matches_folded(&source))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(mode: char, arg: &str) -> Option<ListEntry> {
+        ListEntry::new(mode, arg, "op", SystemTime::UNIX_EPOCH)
+    }
+
+    #[test]
+    fn list_entries_complete_masks_and_take_mutes_in_the_ban_list_only() {
+        let ban = entry('b', "bob").expect("a ban");
+        assert_eq!((ban.mask.as_str(), ban.mute), ("bob!*@*", false));
+        let mute = entry('b', "~m:bob").expect("a mute");
+        assert_eq!((mute.mask.as_str(), mute.mute), ("~m:bob!*@*", true));
+        assert!(mute.compiled.matches("BOB!~b@host"));
+        // Stored masks come back as they were.
+        assert_eq!(entry('b', &mute.mask).map(|e| e.mask), Some(mute.mask));
+        for refused in [
+            ('e', "~m:bob"),
+            ('I', "~m:bob"),
+            ('b', "~q:bob"),
+            ('b', "a b"),
+        ] {
+            assert!(entry(refused.0, refused.1).is_none(), "{refused:?}");
+        }
+        assert!(entry('b', &"x".repeat(200)).is_none());
+    }
+
+    #[test]
+    fn a_ban_wins_over_a_mute_and_an_exception_lifts_both() {
+        let mut st = ChannelState::default();
+        st.bans.extend(entry('b', "~m:*!*@*"));
+        assert_eq!(st.ban_of("bob!u@h"), Some(Ban::Mute));
+        assert!(!st.is_banned("bob!u@h"));
+        st.bans.extend(entry('b', "bob"));
+        assert_eq!(st.ban_of("bob!u@h"), Some(Ban::Ban));
+        assert_eq!(st.ban_of("eva!u@h"), Some(Ban::Mute));
+        st.excepts.extend(entry('e', "*!*@h"));
+        assert_eq!(st.ban_of("bob!u@h"), None);
+    }
+}

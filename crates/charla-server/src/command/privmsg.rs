@@ -484,3 +484,29 @@ fn to_user(
     });
     Some(nick)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::is_ctcp_but_action;
+
+    #[test]
+    fn ctcp_other_than_action_is_told_apart() {
+        for ctcp in [
+            "\x01VERSION\x01",
+            "\x01PING 123\x01",
+            "\x01DCC SEND x\x01",
+            "\x01",
+        ] {
+            assert!(is_ctcp_but_action(ctcp), "{ctcp:?}");
+        }
+        for not in [
+            "\x01ACTION waves\x01",
+            "\x01action\x01",
+            "\x01ACTION",
+            "hola",
+            "",
+        ] {
+            assert!(!is_ctcp_but_action(not), "{not:?}");
+        }
+    }
+}
