@@ -7,8 +7,8 @@
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Instant, SystemTime};
 
 use parking_lot::RwLock;
@@ -110,6 +110,9 @@ pub struct ClientInfo {
     pub account: Option<String>,
     /// The channels it is in.
     pub channels: Vec<Arc<Channel>>,
+    /// The channels that invited it, oldest first, for `INVITE` without parameters: an index
+    /// only, the invitation itself is the channel's (it may have been forgotten there).
+    pub invites: Vec<Weak<Channel>>,
     /// When it last sent a PRIVMSG/NOTICE (WHOIS idle time).
     pub last_message: Instant,
 }
@@ -170,6 +173,7 @@ impl Client {
                 oper_name: None,
                 account: None,
                 channels: Vec::new(),
+                invites: Vec::new(),
                 last_message: Instant::now(),
             }),
         }

@@ -10,11 +10,12 @@ use charla_proto::isupport::IsupportBuilder;
 use charla_proto::validate::{AWAYLEN, CHANNELLEN, CHANTYPES, KICKLEN, NICKLEN, TOPICLEN, USERLEN};
 
 use crate::command::kick::MAX_KICK_TARGETS;
+use crate::command::names::MAX_NAMES_TARGETS;
 use crate::config::Config;
 
 /// Channel modes by type: lists, parameter always, parameter when set, flags
 /// (<https://modern.ircdocs.horse/#chanmodes-parameter>).
-pub const CHANMODES: &str = "beI,k,l,imnst";
+pub const CHANMODES: &str = "beI,k,l,Cimnst";
 /// Membership prefix modes, highest first, and their symbols.
 pub const PREFIX_MODES: &str = "ov";
 /// The `PREFIX` token value.
@@ -24,7 +25,7 @@ pub const MODES: usize = 4;
 /// User modes (for RPL_MYINFO and MODE parsing).
 pub const USER_MODES: &str = "Biow";
 /// Channel modes (for RPL_MYINFO).
-pub const CHANNEL_MODES: &str = "beIiklmnostv";
+pub const CHANNEL_MODES: &str = "CbeIiklmnostv";
 
 /// The 005 tokens for `config`.
 pub fn builder(config: &Config) -> IsupportBuilder {
@@ -38,7 +39,9 @@ pub fn builder(config: &Config) -> IsupportBuilder {
         .set("CHANMODES", CHANMODES)
         .set("CHANNELLEN", CHANNELLEN)
         .set("CHANTYPES", CHANTYPES)
+        .set("ELIST", crate::command::list::ELIST)
         .set("EXCEPTS", "e")
+        .set("EXTBAN", crate::channel::EXTBAN)
         .set("INVEX", "I")
         .set("KICKLEN", KICKLEN)
         .set("MAXLIST", format!("beI:{}", l.max_list_entries))
@@ -52,7 +55,7 @@ pub fn builder(config: &Config) -> IsupportBuilder {
         .set(
             "TARGMAX",
             format!(
-                "PRIVMSG:{t},NOTICE:{t},TAGMSG:{t},JOIN:,PART:,KICK:{MAX_KICK_TARGETS},NAMES:1,WHOIS:1,ISON:,USERHOST:5"
+                "PRIVMSG:{t},NOTICE:{t},TAGMSG:{t},JOIN:,PART:,KICK:{MAX_KICK_TARGETS},NAMES:{MAX_NAMES_TARGETS},WHOIS:1,ISON:,USERHOST:5"
             ),
         )
         .set("TOPICLEN", TOPICLEN)
@@ -74,7 +77,9 @@ mod tests {
     fn tokens_are_well_formed() {
         let b = builder(&Config::default());
         let t: Vec<&str> = b.tokens().collect();
-        assert!(t.contains(&"CHANMODES=beI,k,l,imnst"));
+        assert!(t.contains(&"CHANMODES=beI,k,l,Cimnst"));
+        assert!(t.contains(&"EXTBAN=~,m"));
+        assert!(t.contains(&"ELIST=CMNTU"));
         assert!(t.contains(&"PREFIX=(ov)@+"));
         assert!(t.contains(&"UTF8ONLY"));
         assert!(t.iter().all(|t| !t.contains(' ')));

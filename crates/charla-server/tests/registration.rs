@@ -38,7 +38,8 @@ async fn nick_and_user_get_the_welcome_burst() {
     for want in [
         "CASEMAPPING=ascii",
         "CHANTYPES=#",
-        "CHANMODES=beI,k,l,imnst",
+        "CHANMODES=beI,k,l,Cimnst",
+        "EXTBAN=~,m",
         "PREFIX=(ov)@+",
         "NICKLEN=30",
         "NETWORK=CharlaTest",

@@ -21,7 +21,7 @@ use charla_store::{AccessLevel, HistoryRecord, Receipt, StoreHandle, Write};
 use crate::client::{Client, ConnectionId};
 use crate::deliver::{self, Actor, Payload};
 use crate::history::Event;
-use crate::mask::Mask;
+use crate::mask::{self, Mask};
 use crate::outbound::Outgoing;
 
 mod registration;
@@ -64,17 +64,49 @@ pub struct Topic {
     pub set_at: SystemTime,
 }
 
+/// The extended-ban prefix and types (ISUPPORT `EXTBAN=~,m`,
+/// <https://modern.ircdocs.horse/#extban-parameter>): `~m:<mask>` in the ban list mutes.
+pub const EXTBAN: &str = "~,m";
+
 /// An entry of a ban, exception or invite-exception list.
 #[derive(Debug, Clone)]
 pub struct ListEntry {
-    /// The normalized mask.
+    /// The normalized mask, as listed (`~m:` included for a mute).
     pub mask: String,
-    /// The mask, compiled for matching.
+    /// The `nick!user@host` mask, compiled for matching.
     pub compiled: Mask,
+    /// A mute (`+b ~m:<mask>`): matching users may join and stay but not speak.
+    pub mute: bool,
     /// Who set it.
     pub set_by: String,
     /// When.
     pub set_at: SystemTime,
+}
+
+impl ListEntry {
+    /// The entry of list `mode` (`b`, `e` or `I`) for `arg` as MODE gives it: a partial mask is
+    /// completed (`bob` becomes `bob!*@*`), and the ban list also takes mutes, `~m:<mask>`.
+    /// `None`: not a mask this list takes (another extended ban, a space, too long).
+    pub fn new(mode: char, arg: &str, set_by: &str, set_at: SystemTime) -> Option<ListEntry> {
+        let (mute, rest) = match arg.strip_prefix("~m:") {
+            Some(rest) if mode == 'b' => (true, rest),
+            // No nick starts with `~`: it can only be an extended ban we do not have.
+            _ if arg.starts_with('~') => return None,
+            _ => (false, arg),
+        };
+        let mask = mask::normalize(rest);
+        if mask.contains(' ') {
+            return None;
+        }
+        let compiled = Mask::new(&mask).ok()?;
+        Some(ListEntry {
+            mask: if mute { format!("~m:{mask}") } else { mask },
+            compiled,
+            mute,
+            set_by: set_by.to_owned(),
+            set_at,
+        })
+    }
 }
 
 /// The channel modes without list modes (<https://modern.ircdocs.horse/#channel-modes>).
@@ -90,6 +122,8 @@ pub struct ChannelModes {
     pub invite_only: bool,
     /// `+s`: hidden from LIST and WHOIS of outsiders.
     pub secret: bool,
+    /// `+C`: no CTCP but ACTION to the channel.
+    pub no_ctcp: bool,
     /// `+k`: the key.
     pub key: Option<String>,
     /// `+l`: the member limit.
@@ -134,7 +168,7 @@ pub struct ChannelState {
     /// `+I` masks (may join a `+i` channel).
     pub invex: Vec<ListEntry>,
     /// Clients invited with INVITE, cleared when they join.
-    pub invited: Vec<ConnectionId>,
+    pub invited: Vec<Invitation>,
     /// The channel was removed from the server's map; a joiner holding it must look again.
     pub dead: bool,
     /// Its founder and access list, if it is registered.
@@ -142,6 +176,17 @@ pub struct ChannelState {
     /// Messages waiting for their history commit before delivery, in the order they were
     /// sent (the order the store keeps them in).
     waiting: VecDeque<Waiting>,
+}
+
+/// A pending invitation (<https://modern.ircdocs.horse/#invite-message>).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Invitation {
+    /// Who is invited.
+    pub id: ConnectionId,
+    /// It came from a channel operator, so it lets its target in past `+i`, `+k`, `+l` and
+    /// `+b`, as ergo and InspIRCd do: the operator could have lifted each of them. One from
+    /// another member (who may invite on a `-i` channel) is only a notice.
+    pub by_op: bool,
 }
 
 /// A message on its way to the members once its history entry is committed.
@@ -166,6 +211,8 @@ pub struct Message<'a> {
     pub status: Option<char>,
     /// The sender gets its own copy (`echo-message`).
     pub echo: bool,
+    /// It is a CTCP other than ACTION (refused by `+C`).
+    pub ctcp: bool,
     /// The line.
     pub payload: Payload,
     /// Its history entry and the store to keep it in; `None`: deliver without keeping it.
@@ -265,6 +312,10 @@ pub enum Denied {
     TargetOnChannel,
     /// The sender may not speak here (ERR_CANNOTSENDTOCHAN).
     CannotSend,
+    /// The sender is muted here (`+b ~m:`; ERR_CANNOTSENDTOCHAN).
+    Muted,
+    /// The message is a CTCP (not ACTION) and the channel is `+C` (ERR_CANNOTSENDTOCHAN).
+    NoCtcp,
     /// The message cannot be recorded (the store's queue is full or it stopped): it was not
     /// delivered.
     NotRecorded,
@@ -283,6 +334,11 @@ impl Channel {
     /// Whether `id` is a member.
     pub fn is_member(&self, id: ConnectionId) -> bool {
         self.read(|st| st.member(id).is_some())
+    }
+
+    /// Whether `id` has an invitation here still pending.
+    pub fn has_invited(&self, id: ConnectionId) -> bool {
+        self.read(|st| !st.dead && st.invited.iter().any(|i| i.id == id))
     }
 
     /// How many members it has.
@@ -330,14 +386,16 @@ impl Channel {
             return Err(JoinError::AlreadyMember);
         }
         if check_modes {
-            let invited = st.invited.contains(&client.id);
-            let refused = if st.modes.key.is_some() && st.modes.key.as_deref() != key {
+            let invited = st.invited.iter().any(|i| i.id == client.id && i.by_op);
+            let refused = if invited {
+                None
+            } else if st.modes.key.is_some() && st.modes.key.as_deref() != key {
                 Some(JoinRefused::Key)
             } else if st.modes.limit.is_some_and(|l| st.members.len() >= l) {
                 Some(JoinRefused::Full)
-            } else if st.modes.invite_only && !invited && !st.is_invex(source) {
+            } else if st.modes.invite_only && !st.is_invex(source) {
                 Some(JoinRefused::InviteOnly)
-            } else if !invited && st.is_banned(source) {
+            } else if st.is_banned(source) {
                 Some(JoinRefused::Banned)
             } else {
                 None
@@ -364,14 +422,19 @@ impl Channel {
             None => (st.members.is_empty(), false),
         };
         let by_access = st.registration.is_some() && (op || voice);
-        st.invited.retain(|id| *id != client.id);
+        st.invited.retain(|i| i.id != client.id);
         st.members.push(Member {
             client: client.clone(),
             op,
             voice,
             joined_ms: crate::timefmt::unix_millis(SystemTime::now()),
         });
-        client.info.write().channels.push(self.clone());
+        {
+            let mut info = client.info.write();
+            info.channels.push(self.clone());
+            let me = Arc::downgrade(self);
+            info.invites.retain(|w| !w.ptr_eq(&me));
+        }
         if let Some(event) = joiner.event {
             event.record(self.key());
         }
@@ -505,9 +568,9 @@ impl Channel {
     /// Records that `by` invited `target`, if `by` may, and tells the members who follow
     /// invitations (`invite-notify`; on a `+i` channel only its operators) with `payload`.
     pub fn invite(
-        &self,
+        self: &Arc<Self>,
         by: ConnectionId,
-        target: ConnectionId,
+        target: &Client,
         payload: &Payload,
         actor: Option<Actor<'_>>,
     ) -> Result<(), Denied> {
@@ -515,18 +578,37 @@ impl Channel {
         let Some(me) = st.member(by) else {
             return Err(Denied::NotOnChannel);
         };
-        if st.modes.invite_only && !me.op {
+        let by_op = me.op;
+        if st.modes.invite_only && !by_op {
             return Err(Denied::NotOperator);
         }
-        if st.member(target).is_some() {
+        if st.member(target.id).is_some() {
             return Err(Denied::TargetOnChannel);
         }
-        if !st.invited.contains(&target) {
-            // Invites of people who never came (or left the server) must not pile up forever.
-            if st.invited.len() >= MAX_PENDING_INVITES {
-                st.invited.remove(0);
+        match st.invited.iter_mut().find(|i| i.id == target.id) {
+            // A second invitation, by an operator this time, becomes one that overrides.
+            Some(pending) => pending.by_op |= by_op,
+            None => {
+                // Invites of people who never came (or left the server) must not pile up
+                // forever.
+                if st.invited.len() >= MAX_PENDING_INVITES {
+                    st.invited.remove(0);
+                }
+                st.invited.push(Invitation {
+                    id: target.id,
+                    by_op,
+                });
             }
-            st.invited.push(target);
+        }
+        {
+            let mut info = target.info.write();
+            let me = Arc::downgrade(self);
+            info.invites
+                .retain(|w| w.strong_count() > 0 && !w.ptr_eq(&me));
+            if info.invites.len() >= MAX_PENDING_INVITES {
+                info.invites.remove(0);
+            }
+            info.invites.push(me);
         }
         let invite_only = st.modes.invite_only;
         deliver::to_members(&st.members, payload, actor, |m| {
@@ -558,17 +640,27 @@ impl Channel {
     }
 
     /// A message to the members: refused if the channel's modes keep its sender out (`+n`,
-    /// `+m`, `+b`). With a history entry it is queued for the store and delivered once committed
+    /// `+m`, `+b` and mutes, none of which hold back operators and voiced members) or its
+    /// kind (`+C`: CTCP other than ACTION, from anyone). With a history entry it is queued for the store and delivered once committed
     /// ([`Sent::Waiting`]); without one it goes out at once, unless messages wait before it.
     pub fn message(&self, msg: Message<'_>, actor: Option<Actor<'_>>) -> Result<Sent, Denied> {
         let mut st = self.state.lock();
-        let may_send = match st.member(msg.from) {
-            Some(m) if m.op || m.voice => true,
-            Some(_) => !st.modes.moderated && !st.is_banned(msg.source),
-            None => !st.modes.no_external && !st.modes.moderated && !st.is_banned(msg.source),
+        if msg.ctcp && st.modes.no_ctcp {
+            return Err(Denied::NoCtcp);
+        }
+        let (outside, privileged) = match st.member(msg.from) {
+            Some(m) => (false, m.op || m.voice),
+            None => (true, false),
         };
-        if !may_send {
-            return Err(Denied::CannotSend);
+        if !privileged {
+            if (outside && st.modes.no_external) || st.modes.moderated {
+                return Err(Denied::CannotSend);
+            }
+            match st.ban_of(msg.source) {
+                Some(Ban::Ban) => return Err(Denied::CannotSend),
+                Some(Ban::Mute) => return Err(Denied::Muted),
+                None => {}
+            }
         }
         let receipt = match msg.history {
             Some((store, entry)) => match store.append(Write::Append(entry)) {
@@ -662,6 +754,15 @@ fn deliver_message(
     });
 }
 
+/// How the ban list holds someone back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ban {
+    /// Banned: may neither join nor speak.
+    Ban,
+    /// Muted (`~m:`): may join and stay, but not speak.
+    Mute,
+}
+
 impl ChannelState {
     /// The member with id `id`.
     pub fn member(&self, id: ConnectionId) -> Option<&Member> {
@@ -684,17 +785,34 @@ impl ChannelState {
         }
     }
 
-    /// Whether `source` (`nick!user@host`) is banned and not excepted.
+    /// Whether `source` (`nick!user@host`) is banned (mutes aside) and not excepted.
     pub fn is_banned(&self, source: &str) -> bool {
+        self.ban_of(source) == Some(Ban::Ban)
+    }
+
+    /// What of the ban list holds `source` back, if anything: a ban wins over a mute, and an
+    /// exception (`+e`) lifts both.
+    pub fn ban_of(&self, source: &str) -> Option<Ban> {
         if self.bans.is_empty() {
-            return false;
+            return None;
         }
         let source = casefold(source);
-        self.bans.iter().any(|b| b.compiled.matches_folded(&source))
-            && !self
+        let mut found = None;
+        for b in &self.bans {
+            if b.compiled.matches_folded(&source) {
+                if !b.mute {
+                    found = Some(Ban::Ban);
+                    break;
+                }
+                found = Some(Ban::Mute);
+            }
+        }
+        found.filter(|_| {
+            !self
                 .excepts
                 .iter()
                 .any(|e| e.compiled.matches_folded(&source))
+        })
     }
 
     /// Whether `source` matches an invite exception.
@@ -703,5 +821,47 @@ impl ChannelState {
         self.invex
             .iter()
             .any(|e| e.compiled.matches_folded(&source))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(mode: char, arg: &str) -> Option<ListEntry> {
+        ListEntry::new(mode, arg, "op", SystemTime::UNIX_EPOCH)
+    }
+
+    #[test]
+    fn list_entries_complete_masks_and_take_mutes_in_the_ban_list_only() {
+        let ban = entry('b', "bob").expect("a ban");
+        assert_eq!((ban.mask.as_str(), ban.mute), ("bob!*@*", false));
+        let mute = entry('b', "~m:bob").expect("a mute");
+        assert_eq!((mute.mask.as_str(), mute.mute), ("~m:bob!*@*", true));
+        assert!(mute.compiled.matches("BOB!~b@host"));
+        // Stored masks come back as they were.
+        assert_eq!(entry('b', &mute.mask).map(|e| e.mask), Some(mute.mask));
+        for refused in [
+            ('e', "~m:bob"),
+            ('I', "~m:bob"),
+            ('b', "~q:bob"),
+            ('b', "a b"),
+        ] {
+            assert!(entry(refused.0, refused.1).is_none(), "{refused:?}");
+        }
+        assert!(entry('b', &"x".repeat(200)).is_none());
+    }
+
+    #[test]
+    fn a_ban_wins_over_a_mute_and_an_exception_lifts_both() {
+        let mut st = ChannelState::default();
+        st.bans.extend(entry('b', "~m:*!*@*"));
+        assert_eq!(st.ban_of("bob!u@h"), Some(Ban::Mute));
+        assert!(!st.is_banned("bob!u@h"));
+        st.bans.extend(entry('b', "bob"));
+        assert_eq!(st.ban_of("bob!u@h"), Some(Ban::Ban));
+        assert_eq!(st.ban_of("eva!u@h"), Some(Ban::Mute));
+        st.excepts.extend(entry('e', "*!*@h"));
+        assert_eq!(st.ban_of("bob!u@h"), None);
     }
 }

@@ -14,7 +14,6 @@ use charla_store::{
 };
 
 use crate::channel::{Channel, ChannelModes, ChannelState, ListEntry, Topic};
-use crate::mask::Mask;
 use crate::timefmt::{from_unix_millis as from_millis, unix_millis as to_millis};
 
 /// What a registered channel has beyond an ordinary one.
@@ -44,10 +43,11 @@ impl Registration {
 }
 
 impl ChannelModes {
-    /// The flag letters (`imnst` order), as MODE shows them and a record keeps them.
+    /// The flag letters (`Cimnst` order), as MODE shows them and a record keeps them.
     pub(crate) fn flag_letters(&self) -> String {
         let mut s = String::new();
         for (on, c) in [
+            (self.no_ctcp, 'C'),
             (self.invite_only, 'i'),
             (self.moderated, 'm'),
             (self.no_external, 'n'),
@@ -68,6 +68,7 @@ impl ChannelModes {
             moderated: flags.contains('m'),
             no_external: flags.contains('n'),
             secret: flags.contains('s'),
+            no_ctcp: flags.contains('C'),
             topic_lock: flags.contains('t'),
             key: key.map(str::to_owned),
             limit: limit.map(|l| l as usize),
@@ -155,14 +156,9 @@ impl Channel {
             });
             for e in record.lists {
                 // A mask that no longer compiles (it was stored by an older rule) is left out.
-                let Ok(compiled) = Mask::new(&e.mask) else {
+                let Some(entry) = ListEntry::new(e.mode, &e.mask, &e.set_by, from_millis(e.set_at))
+                else {
                     continue;
-                };
-                let entry = ListEntry {
-                    mask: e.mask,
-                    compiled,
-                    set_by: e.set_by,
-                    set_at: from_millis(e.set_at),
                 };
                 match e.mode {
                     'b' => st.bans.push(entry),

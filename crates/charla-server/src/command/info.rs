@@ -1,17 +1,18 @@
-//! Server information: MOTD, LUSERS, VERSION, INFO, TIME
+//! Server information: MOTD, LUSERS, VERSION, INFO, TIME, LINKS
 //! (<https://modern.ircdocs.horse/#server-queries-and-commands>).
 
 use std::time::SystemTime;
 
 use charla_proto::numeric::{
-    ERR_NOMOTD, RPL_ENDOFINFO, RPL_ENDOFMOTD, RPL_GLOBALUSERS, RPL_INFO, RPL_LOCALUSERS,
-    RPL_LUSERCHANNELS, RPL_LUSERCLIENT, RPL_LUSERME, RPL_LUSEROP, RPL_LUSERUNKNOWN, RPL_MOTD,
-    RPL_MOTDSTART, RPL_TIME, RPL_VERSION,
+    ERR_NOMOTD, ERR_NOSUCHSERVER, RPL_ENDOFINFO, RPL_ENDOFLINKS, RPL_ENDOFMOTD, RPL_GLOBALUSERS,
+    RPL_INFO, RPL_LINKS, RPL_LOCALUSERS, RPL_LUSERCHANNELS, RPL_LUSERCLIENT, RPL_LUSERME,
+    RPL_LUSEROP, RPL_LUSERUNKNOWN, RPL_MOTD, RPL_MOTDSTART, RPL_TIME, RPL_VERSION,
 };
 
 use crate::command::Flow;
 use crate::command::registration::VERSION;
 use crate::command::table::Args;
+use crate::mask;
 use crate::session::Session;
 use crate::timefmt;
 
@@ -119,6 +120,36 @@ pub fn time(s: &mut Session, _: Args<'_, 0>) -> Flow {
         .p(&timefmt::unix(now).to_string())
         .p("0")
         .t(&timefmt::readable(now))
+        .send();
+    Flow::Continue
+}
+
+/// `LINKS [[<remote server>] <server mask>]` (<https://modern.ircdocs.horse/#links-message>):
+/// the servers of the network. A Charla network is this one server (nodes share one name
+/// space, not a tree of links), so the list is 364 for it when the mask matches, then 365.
+/// A remote server other than this one gets ERR_NOSUCHSERVER.
+pub fn links(s: &mut Session, p: Args<'_, 0>) -> Flow {
+    let name = s.state.name();
+    let (remote, mask) = match p.all() {
+        [] => (None, None),
+        [mask] => (None, Some(*mask)),
+        [remote, mask, ..] => (Some(*remote), Some(*mask)),
+    };
+    if let Some(remote) = remote.filter(|r| !mask::matches(r, name)) {
+        s.num(ERR_NOSUCHSERVER).p(remote).t("No such server").send();
+        return Flow::Continue;
+    }
+    let mask = mask.filter(|m| !m.is_empty() && !m.starts_with(':'));
+    if mask.is_none_or(|m| mask::matches(m, name)) {
+        s.num(RPL_LINKS)
+            .p(mask.unwrap_or("*"))
+            .p(name)
+            .t("0 Charla IRC server")
+            .send();
+    }
+    s.num(RPL_ENDOFLINKS)
+        .p(mask.unwrap_or("*"))
+        .t("End of /LINKS list")
         .send();
     Flow::Continue
 }

@@ -1,21 +1,39 @@
 //! INVITE (<https://modern.ircdocs.horse/#invite-message>) with `invite-notify`
-//! (<https://ircv3.net/specs/extensions/invite-notify>).
+//! (<https://ircv3.net/specs/extensions/invite-notify>), and `INVITE` alone: the channels the
+//! client is invited to (RPL_INVITELIST, RPL_ENDOFINVITELIST). What an invitation lets its
+//! target past is [`crate::channel::Invitation`]'s to say.
 
 use charla_proto::LineBuilder;
+use std::sync::Arc;
+
 use charla_proto::numeric::{
-    ERR_NOSUCHCHANNEL, ERR_NOSUCHNICK, ERR_USERONCHANNEL, RPL_AWAY, RPL_INVITING,
+    ERR_NEEDMOREPARAMS, ERR_NOSUCHCHANNEL, ERR_NOSUCHNICK, ERR_USERONCHANNEL, RPL_AWAY,
+    RPL_ENDOFINVITELIST, RPL_INVITELIST, RPL_INVITING,
 };
 
 use crate::caps::Cap;
-use crate::channel::Denied;
+use crate::channel::{Channel, Denied};
 use crate::command::Flow;
 use crate::command::table::Args;
 use crate::deliver::{self, Payload};
 use crate::session::Session;
 
-/// `INVITE <nickname> <channel>`.
-pub fn invite(s: &mut Session, p: Args<'_, 2>) -> Flow {
-    let (nick, channel) = (p.req[0], p.req[1]);
+/// `INVITE <nickname> <channel>`, or `INVITE` alone for the list.
+pub fn invite(s: &mut Session, p: Args<'_, 0>) -> Flow {
+    let (nick, channel) = match p.all() {
+        [] => {
+            list(s);
+            return Flow::Continue;
+        }
+        [nick, channel, ..] => (*nick, *channel),
+        [_] => {
+            s.num(ERR_NEEDMOREPARAMS)
+                .p("INVITE")
+                .t("Not enough parameters")
+                .send();
+            return Flow::Continue;
+        }
+    };
     let Some(target) = s.state.find_nick(nick).filter(|c| c.info.read().registered) else {
         s.num(ERR_NOSUCHNICK)
             .p(nick)
@@ -40,7 +58,7 @@ pub fn invite(s: &mut Session, p: Args<'_, 2>) -> Flow {
     let to_target = Payload::new(s.outgoing(line.clone()));
     // invite-notify: members who could have invited too (everyone unless +i) hear of it.
     let notify = Payload::only_with(Cap::InviteNotify, s.outgoing(line));
-    match ch.invite(s.client.id, target.id, &notify, Some(s.actor())) {
+    match ch.invite(s.client.id, &target, &notify, Some(s.actor())) {
         Ok(()) => {}
         Err(Denied::NotOperator) => {
             s.err_chanop_needed(&ch.name);
@@ -65,4 +83,22 @@ pub fn invite(s: &mut Session, p: Args<'_, 2>) -> Flow {
         s.num(RPL_AWAY).p(&target_nick).t(&away).send();
     }
     Flow::Continue
+}
+
+/// `INVITE` alone: 336 for each channel with an invitation still pending, then 337.
+fn list(s: &Session) {
+    let channels: Vec<Arc<Channel>> = s
+        .client
+        .info
+        .read()
+        .invites
+        .iter()
+        .filter_map(std::sync::Weak::upgrade)
+        .collect();
+    for ch in channels {
+        if ch.has_invited(s.client.id) {
+            s.num(RPL_INVITELIST).p(&ch.name).send();
+        }
+    }
+    s.num(RPL_ENDOFINVITELIST).t("End of /INVITE list").send();
 }

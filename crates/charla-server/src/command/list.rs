@@ -1,42 +1,206 @@
-//! LIST (<https://modern.ircdocs.horse/#list-message>). Secret channels are listed only to
-//! their members. The list is produced as the asker's queue drains ([`paced`]): a server with
-//! thousands of channels answers every reader in full and costs a non-reader no more than its
-//! share of the queue.
+//! LIST (<https://modern.ircdocs.horse/#list-message>) with the ELIST conditions
+//! (<https://modern.ircdocs.horse/#elist-parameter>, ISUPPORT `ELIST=CMNTU`). Secret channels
+//! are listed only to their members. The list is produced as the asker's queue drains
+//! ([`paced`]): a server with thousands of channels answers every reader in full and costs a
+//! non-reader no more than its share of the queue.
+//!
+//! `LIST [<item>{,<item>}] [<item>{,<item>}]`, each item one of:
+//!
+//! | item | ELIST | a channel is listed if |
+//! |---|---|---|
+//! | `#name` | | it is that channel |
+//! | `*mask*` | M | its name matches the mask (`*`, `?`) |
+//! | `!*mask*` | N | its name does not match the mask |
+//! | `>n`, `<n` | U | it has more, fewer than `n` members |
+//! | `C>n`, `C<n` | C | it was created more, less than `n` minutes ago |
+//! | `T>n`, `T<n` | T | its topic was set more, less than `n` minutes ago (no topic: never) |
+//!
+//! Names and masks are alternatives (one of them must match); everything else must hold. An
+//! item that is none of these (a count that is not a number, a mask too long) is ignored, and
+//! so are the items past [`MAX_CONDITIONS`]: a condition costs one check per channel.
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
+use charla_proto::casemap::casefold;
 use charla_proto::numeric::{RPL_LIST, RPL_LISTEND, RPL_LISTSTART};
 
-use crate::channel::Channel;
+use crate::channel::{Channel, ChannelState};
 use crate::command::paced::{self, Paced};
 use crate::command::table::Args;
 use crate::command::{self, Flow, split_list};
+use crate::mask::Mask;
 use crate::session::Session;
 
-/// `LIST [<channel>{,<channel>}]`.
+/// The ELIST letters: the conditions LIST understands, and all of them.
+pub const ELIST: &str = "CMNTU";
+
+/// Items of one LIST looked at; the rest are ignored.
+pub const MAX_CONDITIONS: usize = 16;
+
+/// `LIST [<channel>{,<channel>}] [<elistcond>{,<elistcond>}]`.
 pub fn list(s: &mut Session, p: Args<'_, 0>) -> Flow {
-    let channels: Vec<Arc<Channel>> = match p.first() {
-        Some(names) => split_list(names)
-            .filter_map(|n| s.state.channel(n))
-            .collect(),
-        None => {
-            let mut all = s.state.all_channels();
-            all.sort_by(|a, b| a.name.cmp(&b.name));
-            all
+    let filter = Filter::parse(p.from(0).iter().take(2).flat_map(|p| split_list(p)));
+    let channels: Vec<Arc<Channel>> = if filter.masks.is_empty() && !filter.names.is_empty() {
+        // Only names: look them up rather than go through every channel.
+        let mut found: Vec<Arc<Channel>> = Vec::new();
+        for name in &filter.names {
+            if let Some(ch) = s.state.channel(name)
+                && !found.iter().any(|f| Arc::ptr_eq(f, &ch))
+            {
+                found.push(ch);
+            }
         }
+        found
+    } else {
+        let mut all = s.state.all_channels();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
     };
     // Every channel is looked at: the asker pays for the whole list.
     s.penalty += command::work_penalty(channels.len());
     s.num(RPL_LISTSTART).p("Channel").t("Users  Name").send();
-    paced::start(s, Box::new(ListReply { channels, next: 0 }));
+    paced::start(
+        s,
+        Box::new(ListReply {
+            channels,
+            next: 0,
+            filter,
+            now: SystemTime::now(),
+        }),
+    );
     Flow::Continue
 }
 
-/// The rest of a LIST: the channels as they were when it was asked, and how far it got.
+/// A comparison of a count or an age.
+#[derive(Debug, Clone, Copy)]
+enum Bound {
+    /// More than.
+    Over(u64),
+    /// Less than.
+    Under(u64),
+}
+
+impl Bound {
+    /// `>n` or `<n`.
+    fn parse(s: &str) -> Option<Bound> {
+        if let Some(n) = s.strip_prefix('>') {
+            n.parse().ok().map(Bound::Over)
+        } else if let Some(n) = s.strip_prefix('<') {
+            n.parse().ok().map(Bound::Under)
+        } else {
+            None
+        }
+    }
+
+    fn holds(self, value: u64) -> bool {
+        match self {
+            Bound::Over(n) => value > n,
+            Bound::Under(n) => value < n,
+        }
+    }
+
+    /// For an age in minutes, compared in seconds so that "less than 1 minute" means it.
+    fn holds_minutes(self, age: Duration) -> bool {
+        let secs = age.as_secs();
+        match self {
+            Bound::Over(n) => secs > n.saturating_mul(60),
+            Bound::Under(n) => secs < n.saturating_mul(60),
+        }
+    }
+}
+
+/// What a LIST asks for.
+#[derive(Debug, Default)]
+struct Filter {
+    /// Channel names, folded.
+    names: Vec<String>,
+    /// Masks a name may match (M).
+    masks: Vec<Mask>,
+    /// Masks no name may match (N).
+    not_masks: Vec<Mask>,
+    /// Member counts (U).
+    users: Vec<Bound>,
+    /// Minutes since creation (C).
+    created: Vec<Bound>,
+    /// Minutes since the topic was set (T).
+    topic: Vec<Bound>,
+}
+
+impl Filter {
+    fn parse<'a>(items: impl Iterator<Item = &'a str>) -> Filter {
+        let mut f = Filter::default();
+        for item in items.take(MAX_CONDITIONS) {
+            if let Some(b) = Bound::parse(item) {
+                f.users.push(b);
+            } else if let Some(rest) = item.strip_prefix(['C', 'c'])
+                && let Some(b) = Bound::parse(rest)
+            {
+                f.created.push(b);
+            } else if let Some(rest) = item.strip_prefix(['T', 't'])
+                && let Some(b) = Bound::parse(rest)
+            {
+                f.topic.push(b);
+            } else if let Some(mask) = item.strip_prefix('!') {
+                if let Ok(m) = Mask::new(mask) {
+                    f.not_masks.push(m);
+                }
+            } else if item.contains(['*', '?']) {
+                if let Ok(m) = Mask::new(item) {
+                    f.masks.push(m);
+                }
+            } else if !item.starts_with(['<', '>']) {
+                f.names.push(casefold(item).into_owned());
+            }
+        }
+        f
+    }
+
+    /// Whether channel `name`, in state `st`, is asked for.
+    fn admits(&self, name: &str, st: &ChannelState, created: SystemTime, now: SystemTime) -> bool {
+        if !self.names.is_empty() || !self.masks.is_empty() {
+            let folded = casefold(name);
+            let named = self.names.iter().any(|n| *n == folded);
+            if !named && !self.masks.iter().any(|m| m.matches(name)) {
+                return false;
+            }
+        }
+        if self.not_masks.iter().any(|m| m.matches(name)) {
+            return false;
+        }
+        let users = st.members.len() as u64;
+        if !self.users.iter().all(|b| b.holds(users)) {
+            return false;
+        }
+        let age = |t: SystemTime| now.duration_since(t).unwrap_or_default();
+        if !self.created.iter().all(|b| b.holds_minutes(age(created))) {
+            return false;
+        }
+        if !self.topic.is_empty() {
+            let Some(topic) = &st.topic else {
+                return false;
+            };
+            if !self
+                .topic
+                .iter()
+                .all(|b| b.holds_minutes(age(topic.set_at)))
+            {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// The rest of a LIST: the channels as they were when it was asked, what it asks for, and how
+/// far it got.
 #[derive(Debug)]
 struct ListReply {
     channels: Vec<Arc<Channel>>,
     next: usize,
+    filter: Filter,
+    /// When it was asked: the ages of C and T are measured from here.
+    now: SystemTime,
 }
 
 impl Paced for ListReply {
@@ -47,7 +211,9 @@ impl Paced for ListReply {
             }
             self.next += 1;
             let row = ch.read(|st| {
-                let visible = !st.dead && (!st.modes.secret || st.member(s.client.id).is_some());
+                let visible = !st.dead
+                    && (!st.modes.secret || st.member(s.client.id).is_some())
+                    && self.filter.admits(&ch.name, st, ch.created, self.now);
                 visible.then(|| {
                     (
                         st.members.len(),

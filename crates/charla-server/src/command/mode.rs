@@ -1,5 +1,6 @@
 //! MODE (<https://modern.ircdocs.horse/#mode-message>) for users (`+i +o +w`) and channels
-//! (`+i +m +n +s +t`, `+k`, `+l`, lists `+b +e +I`, prefixes `+o +v`). Mode strings are split
+//! (`+C +i +m +n +s +t`, `+k`, `+l`, lists `+b +e +I` with mutes `+b ~m:<mask>`, prefixes
+//! `+o +v`). Mode strings are split
 //! with `charla_proto::mode` by the CHANMODES/PREFIX types we advertise, and the changes that
 //! took effect are packed back into as few MODE lines as ISUPPORT `MODES` allows.
 
@@ -22,7 +23,6 @@ use crate::command::Flow;
 use crate::command::table::Args;
 use crate::deliver::Payload;
 use crate::isupport::{CHANMODES, MODES, PREFIX_MODES, USER_MODES};
-use crate::mask;
 use crate::outbound::Outgoing;
 use crate::session::Session;
 use crate::state::Counter;
@@ -296,6 +296,7 @@ fn apply(
         'm' => flag(&mut st.modes.moderated),
         'n' => flag(&mut st.modes.no_external),
         's' => flag(&mut st.modes.secret),
+        'C' => flag(&mut st.modes.no_ctcp),
         't' => flag(&mut st.modes.topic_lock),
         'k' => {
             let arg = c.arg?;
@@ -341,30 +342,22 @@ fn apply(
                 'e' => &mut st.excepts,
                 _ => &mut st.invex,
             };
-            let m = mask::normalize(arg);
-            let compiled = match mask::Mask::new(&m) {
-                Ok(compiled) if !m.contains(' ') => compiled,
-                _ => {
-                    replies.push(Deferred::InvalidParam(c.mode, arg.to_owned()));
-                    return None;
-                }
+            let Some(entry) = ListEntry::new(c.mode, arg, setter, SystemTime::now()) else {
+                replies.push(Deferred::InvalidParam(c.mode, arg.to_owned()));
+                return None;
             };
-            let pos = list.iter().position(|e| casefold(&e.mask) == casefold(&m));
+            let folded = casefold(&entry.mask);
+            let pos = list.iter().position(|e| casefold(&e.mask) == folded);
             if c.add {
                 if pos.is_some() {
                     return None;
                 }
                 if list.len() >= max_list {
-                    replies.push(Deferred::ListFull(c.mode, m));
+                    replies.push(Deferred::ListFull(c.mode, entry.mask));
                     return None;
                 }
-                let announce = Applied::with_arg(true, c.mode, &m);
-                list.push(ListEntry {
-                    mask: m,
-                    compiled,
-                    set_by: setter.to_owned(),
-                    set_at: SystemTime::now(),
-                });
+                let announce = Applied::with_arg(true, c.mode, &entry.mask);
+                list.push(entry);
                 Some(announce)
             } else {
                 let removed = list.remove(pos?);

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use charla_proto::numeric::{RPL_ENDOFNAMES, RPL_NAMREPLY};
+use charla_proto::numeric::{ERR_TOOMANYTARGETS, RPL_ENDOFNAMES, RPL_NAMREPLY};
 
 use crate::caps::Cap;
 use crate::channel::Channel;
@@ -14,22 +14,31 @@ use crate::session::Session;
 /// Bytes of nicks per RPL_NAMREPLY line, so that the whole line stays under 512.
 const NAMES_PER_LINE_BYTES: usize = 380;
 
-/// `NAMES [<channel>{,<channel>}]`.
+/// Channels one NAMES may name (ISUPPORT `TARGMAX` NAMES); more get ERR_TOOMANYTARGETS.
+pub const MAX_NAMES_TARGETS: usize = 10;
+
+/// `NAMES [<channel>{,<channel>}]`: each channel's 353 lines and its 366, in the order asked.
 pub fn names(s: &mut Session, p: Args<'_, 0>) -> Flow {
     let Some(list) = p.first() else {
         s.num(RPL_ENDOFNAMES).p("*").t("End of /NAMES list").send();
         return Flow::Continue;
     };
-    // TARGMAX NAMES:1 — one channel per command, so one line cannot ask for every big list.
-    if let Some(name) = split_list(list).next() {
+    for (i, name) in split_list(list).enumerate() {
+        if i >= MAX_NAMES_TARGETS {
+            s.num(ERR_TOOMANYTARGETS)
+                .p(name)
+                .t("Too many targets")
+                .send();
+            break;
+        }
         match s.state.channel(name) {
             Some(ch) => {
-                // The asker pays for the size of the list (the NAMES after a JOIN does not).
+                // The asker pays for the size of each list (the NAMES after a JOIN does not).
                 let members = ch.member_count();
                 s.penalty += command::work_penalty(members);
                 send_names(s, ch);
             }
-            None => s.num(RPL_ENDOFNAMES).p(name).t("End of /NAMES list").send(),
+            None => end_in_order(s, name),
         }
     }
     Flow::Continue
@@ -41,7 +50,7 @@ pub fn send_names(s: &mut Session, ch: Arc<Channel>) {
     let (member, secret) = ch.read(|st| (st.member(s.client.id).is_some(), st.modes.secret));
     let symbol = match (secret, member) {
         (true, false) => {
-            end(s, &ch.name);
+            end_in_order(s, &ch.name);
             return;
         }
         (true, true) => "@",
@@ -64,6 +73,23 @@ fn end(s: &Session, channel: &str) {
         .p(channel)
         .t("End of /NAMES list")
         .send();
+}
+
+/// A 366 alone (no such channel, or a secret one seen from outside), after the replies still
+/// being produced for the channels named before it.
+fn end_in_order(s: &mut Session, channel: &str) {
+    paced::start(s, Box::new(EndOnly(channel.to_owned())));
+}
+
+/// A NAMES reply that is only its end.
+#[derive(Debug)]
+struct EndOnly(String);
+
+impl Paced for EndOnly {
+    fn produce(&mut self, s: &Session, _until: usize) -> bool {
+        end(s, &self.0);
+        false
+    }
 }
 
 /// Members looked at per lock of the channel.

@@ -79,6 +79,14 @@ pub enum Body<'a> {
 }
 
 impl Body<'_> {
+    /// The first line (what a CTCP would start with).
+    fn first_line(&self) -> &str {
+        match self {
+            Body::Text(text) => text,
+            Body::Lines(parts) => parts.first().map_or("", |p| p.text.as_str()),
+        }
+    }
+
     /// The whole text: a multiline batch's lines joined as the spec says.
     fn text(&self) -> std::borrow::Cow<'_, str> {
         match self {
@@ -424,6 +432,7 @@ fn to_channel(
         source: sender.source,
         status,
         echo: echo && own_copy.is_none(),
+        ctcp: kind != Kind::Tagmsg && is_ctcp_but_action(sender.body.first_line()),
         payload,
         history: entry.map(|e| (&s.state.store, e)),
     };
@@ -438,17 +447,30 @@ fn to_channel(
             not_recorded(s, kind, &ch.name);
             return None;
         }
-        Err(_) => {
+        Err(why) => {
             if kind != Kind::Notice {
-                s.num(ERR_CANNOTSENDTOCHAN)
-                    .p(&ch.name)
-                    .t("Cannot send to channel")
-                    .send();
+                let text = match why {
+                    Denied::NoCtcp => "Cannot send CTCP to channel (+C)",
+                    Denied::Muted => "Cannot send to channel (you are muted)",
+                    _ => "Cannot send to channel",
+                };
+                s.num(ERR_CANNOTSENDTOCHAN).p(&ch.name).t(text).send();
             }
             return None;
         }
     }
     Some(shown)
+}
+
+/// Whether `text` is a CTCP other than ACTION (<https://modern.ircdocs.horse/ctcp.html>): it
+/// starts with `\x01`, and its command is not ACTION.
+fn is_ctcp_but_action(text: &str) -> bool {
+    let Some(body) = text.strip_prefix('\x01') else {
+        return false;
+    };
+    let body = body.strip_suffix('\x01').unwrap_or(body);
+    let command = body.split(' ').next().unwrap_or("");
+    !command.eq_ignore_ascii_case("ACTION")
 }
 
 /// Delivers to one user (or queues the message for its commit); returns their current nick
@@ -520,4 +542,30 @@ fn to_user(
         echo,
     });
     Some(nick)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_ctcp_but_action;
+
+    #[test]
+    fn ctcp_other_than_action_is_told_apart() {
+        for ctcp in [
+            "\x01VERSION\x01",
+            "\x01PING 123\x01",
+            "\x01DCC SEND x\x01",
+            "\x01",
+        ] {
+            assert!(is_ctcp_but_action(ctcp), "{ctcp:?}");
+        }
+        for not in [
+            "\x01ACTION waves\x01",
+            "\x01action\x01",
+            "\x01ACTION",
+            "hola",
+            "",
+        ] {
+            assert!(!is_ctcp_but_action(not), "{not:?}");
+        }
+    }
 }

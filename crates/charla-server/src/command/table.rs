@@ -20,7 +20,7 @@ use charla_proto::message::{Tag, parse_tags};
 
 use crate::account::{sasl, services};
 use crate::command::{
-    Flow, away, cap, chathistory, info, invite, join, kick, list, markread, mode, monitor,
+    Flow, away, cap, chathistory, help, info, invite, join, kick, list, markread, mode, monitor,
     multiline, names, nick, oper, part, ping, privmsg, register, registration, search, setname,
     topic, userhost, who, whois,
 };
@@ -212,12 +212,15 @@ pub static TABLE: &[Command] = &[
     ),
     wait!("CS", 1, services::cs, pre = false, cost = 1),
     sync!("GLOBAL", 1, oper::global),
+    sync!("HELP", 0, help::help),
+    sync!("HELPOP", 0, help::help),
     sync!("INFO", 0, info::info),
-    sync!("INVITE", 2, invite::invite, pre = false, cost = 1),
+    sync!("INVITE", 0, invite::invite, pre = false, cost = 1),
     sync!("ISON", 1, userhost::ison),
     sync!("JOIN", 1, join::join, pre = false, cost = 0),
     sync!("KICK", 2, kick::kick),
     sync!("KILL", 1, oper::kill),
+    sync!("LINKS", 0, info::links),
     sync!("LIST", 0, list::list, pre = false, cost = 4),
     sync!("LUSERS", 0, info::lusers),
     wait!("MARKREAD", 1, markread::markread, pre = false, cost = 1),
