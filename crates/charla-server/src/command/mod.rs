@@ -34,6 +34,7 @@ pub mod setname;
 pub mod table;
 pub mod topic;
 pub mod userhost;
+pub mod webirc;
 pub mod who;
 pub mod whois;
 

@@ -21,8 +21,8 @@ use charla_proto::message::{Tag, parse_tags};
 use crate::account::{sasl, services};
 use crate::command::{
     Flow, away, cap, chathistory, info, invite, join, kick, list, markread, mode, monitor, names,
-    nick, oper, part, ping, privmsg, register, registration, search, setname, topic, userhost, who,
-    whois,
+    nick, oper, part, ping, privmsg, register, registration, search, setname, topic, userhost,
+    webirc, who, whois,
 };
 use crate::session::Session;
 
@@ -246,6 +246,7 @@ pub static TABLE: &[Command] = &[
     wait!("VERIFY", 2, register::verify, pre = true, cost = 1),
     sync!("VERSION", 0, info::version),
     sync!("WALLOPS", 1, oper::wallops),
+    wait!("WEBIRC", 4, webirc::webirc, pre = true, cost = 0),
     sync!("WHO", 0, who::who, pre = false, cost = 2),
     sync!("WHOIS", 0, whois::whois, pre = false, cost = 1),
     sync!("WHOWAS", 1, whois::whowas, pre = false, cost = 2),
