@@ -215,7 +215,8 @@ fn parse_v1(buf: &[u8]) -> Result<Parsed, ProxyError> {
         return Ok(Parsed::Incomplete(buf.len() + 1));
     };
     let total = end + 2;
-    if total > V1_MAX {
+    // A bare LF before the end is malformed, as it is while the line is still coming.
+    if total > V1_MAX || buf[..end].contains(&b'\n') {
         return Err(ProxyError::BadLine);
     }
     let line = std::str::from_utf8(&buf[..end]).map_err(|_| ProxyError::BadLine)?;
@@ -508,6 +509,21 @@ mod tests {
         ));
     }
 
+    /// If `bytes` start with a whole header of `n` bytes, every shorter prefix asks for more,
+    /// and never for more than `n`: reading never takes a byte past the header.
+    fn check_prefixes(bytes: &[u8]) -> Result<(), TestCaseError> {
+        if let Ok(Parsed::Done(header, n)) = parse(bytes) {
+            prop_assert_eq!(parse(&bytes[..n]).ok(), Some(Parsed::Done(header, n)));
+            for k in 0..n {
+                match parse(&bytes[..k]) {
+                    Ok(Parsed::Incomplete(want)) => prop_assert!(k < want && want <= n),
+                    other => prop_assert!(false, "prefix {} of {}: {:?}", k, n, other),
+                }
+            }
+        }
+        Ok(())
+    }
+
     proptest! {
         #[test]
         fn parse_never_panics_and_never_asks_to_shrink(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
@@ -518,6 +534,39 @@ mod tests {
             if let Ok(Parsed::Done(_, n)) = parse(&bytes) {
                 prop_assert!(n <= bytes.len());
             }
+        }
+
+        #[test]
+        fn a_header_is_read_to_its_end_and_never_past_it(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            check_prefixes(&bytes)?;
+        }
+
+        #[test]
+        fn v1_like_lines_are_read_to_their_end_and_never_past_it(
+            kind in prop_oneof![
+                Just("UNKNOWN".to_owned()),
+                Just("TCP4 198.51.100.1 203.0.113.7 1 6667".to_owned()),
+                Just("TCP6 2001:db8::1 ::1 65535 6697".to_owned()),
+                "[A-Z0-9 .:]{0,24}",
+            ],
+            tail in "[ -~\\r\\n]{0,24}",
+            after in proptest::collection::vec(any::<u8>(), 0..16),
+        ) {
+            let mut bytes = format!("PROXY {kind}{tail}\r\n").into_bytes();
+            bytes.extend_from_slice(&after);
+            check_prefixes(&bytes)?;
+        }
+
+        #[test]
+        fn v2_like_headers_are_read_to_their_end_and_never_past_it(
+            ver_cmd in prop_oneof![Just(0x20u8), Just(0x21u8), any::<u8>()],
+            family in prop_oneof![Just(0x11u8), Just(0x21u8), Just(0x00u8), any::<u8>()],
+            body in proptest::collection::vec(any::<u8>(), 0..64),
+            after in proptest::collection::vec(any::<u8>(), 0..16),
+        ) {
+            let mut bytes = v2(ver_cmd, family, &body);
+            bytes.extend_from_slice(&after);
+            check_prefixes(&bytes)?;
         }
 
         #[test]
