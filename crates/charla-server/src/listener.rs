@@ -288,7 +288,9 @@ async fn serve_proxied(
     let addr = match header {
         Ok(header) => header.source_or(peer),
         Err(e) => {
-            debug!(%peer, error = %e, "connection refused: no valid PROXY header");
+            // From a trusted proxy: worth the operator's eye (a proxy that does not send the
+            // header, or sends a kind we refuse).
+            warn!(%peer, error = %e, "connection refused: no valid PROXY header");
             return;
         }
     };

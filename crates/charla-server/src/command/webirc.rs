@@ -4,7 +4,8 @@
 //! the user's: its address and host are the given ones everywhere (per-IP limits, bans and
 //! masks, WHO/WHOIS, the log).
 //!
-//! Accepted only from a configured gateway's addresses, with its password, before anything
+//! Accepted only from a configured gateway's addresses, with its password (wrong ones are
+//! braked per address like OPER's), before anything
 //! else of registration (NICK, USER, CAP, PASS, AUTHENTICATE) and once. A refusal closes the
 //! connection with `ERROR` (the spec's "Security Considerations") and changes nothing; after
 //! registration WEBIRC is just `462 ERR_ALREADYREGISTERED`.
@@ -18,9 +19,11 @@ use std::net::{IpAddr, SocketAddr};
 
 use charla_proto::numeric::ERR_ALREADYREGISTERED;
 use sha2::{Digest, Sha256};
+use tokio::time::Instant;
 use tracing::{info, warn};
 
 use crate::account::is_loopback;
+use crate::account::throttle::Admission;
 use crate::client::{Gateway, Transport, host_of};
 use crate::command::Flow;
 use crate::command::table::Owned;
@@ -78,6 +81,16 @@ pub async fn webirc(s: &mut Session, p: Owned<4>) -> Flow {
         warn!(conn_id = %id, %peer, ip = %Escaped(&ip), "WEBIRC refused: not an IP address");
         return Flow::Close(BAD_IP.to_owned());
     };
+    // Guessing the password is braked per address, as OPER and log-ins are: a gateway's
+    // connections skip the per-IP limits, so nothing else would count the attempts.
+    match s.state.auth_throttle.admit(&peer.ip(), Instant::now()) {
+        Admission::Now => {}
+        Admission::At(at) => tokio::time::sleep_until(at).await,
+        Admission::Refused => {
+            warn!(conn_id = %id, %peer, "WEBIRC refused: too many failed attempts from this address");
+            return Flow::Close(BAD_PASSWORD.to_owned());
+        }
+    }
     let mut matched = None;
     for gateway in gateways {
         if password_matches(&s.state, &gateway, &password).await {
@@ -86,10 +99,12 @@ pub async fn webirc(s: &mut Session, p: Owned<4>) -> Flow {
         }
     }
     let Some(gateway) = matched else {
+        s.state.auth_throttle.failed(&peer.ip(), Instant::now());
         warn!(conn_id = %id, %peer, gateway = %Escaped(&said_gateway),
             "WEBIRC refused: wrong password");
         return Flow::Close(BAD_PASSWORD.to_owned());
     };
+    s.state.auth_throttle.succeeded(&peer.ip());
     let options = Options::parse(&options);
     let addr = SocketAddr::new(ip, options.remote_port.unwrap_or(0));
     // The user is counted under the per-IP limits by its own address, for as long as it is
