@@ -179,9 +179,11 @@ impl Server {
             .zip(&listeners)
             .map(|(addr, (_, tls, _))| (*addr, *tls))
             .collect();
-        let tls_ports: Vec<u16> = listener_addrs
+        // STS sends plain clients to a TLS port they reach directly, not one behind a proxy.
+        let tls_ports: Vec<u16> = addrs
             .iter()
-            .filter(|(_, tls)| *tls)
+            .zip(&listeners)
+            .filter(|(_, (_, tls, proxy))| *tls && !*proxy)
             .map(|(addr, _)| addr.port())
             .collect();
         let sts = crate::sts::resolve(&config.sts, &tls_ports, tls.as_ref().map(|t| t.source()))

@@ -23,7 +23,8 @@ pub struct StsConfig {
     pub enabled: Option<bool>,
     /// How long (seconds) a client that saw the policy over TLS must use only TLS here.
     pub duration_secs: u64,
-    /// The TLS port plain clients are sent to; unset means the first TLS listener's.
+    /// The TLS port plain clients are sent to; unset means the first TLS listener's that is
+    /// not behind a proxy.
     pub port: Option<u16>,
     /// Agree to be in clients' preload lists.
     pub preload: bool,
@@ -81,11 +82,14 @@ impl StsPolicy {
 
 /// Why the policy cannot be sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("sts.enabled is true but there is no TLS listener and no sts.port to send clients to")]
+#[error(
+    "sts.enabled is true but there is no TLS listener (without proxy) and no sts.port to send clients to"
+)]
 pub struct NoTlsPort;
 
-/// The policy for `config`, given the bound ports of the TLS listeners (in configuration order)
-/// and where their certificate came from (`None` without TLS listeners); `None` when off.
+/// The policy for `config`, given the bound ports of the TLS listeners clients reach directly
+/// (in configuration order; not those behind a proxy, whose public port may differ) and where
+/// their certificate came from (`None` without TLS listeners); `None` when off.
 pub fn resolve(
     config: &StsConfig,
     tls_ports: &[u16],
@@ -97,10 +101,14 @@ pub fn resolve(
     if !enabled {
         return Ok(None);
     }
-    let port = config
-        .port
-        .or_else(|| tls_ports.first().copied())
-        .ok_or(NoTlsPort)?;
+    let Some(port) = config.port.or_else(|| tls_ports.first().copied()) else {
+        // On by itself but nowhere to send clients (the TLS listeners are behind a proxy, whose
+        // public port we do not know): off, rather than a wrong port.
+        return match config.enabled {
+            Some(true) => Err(NoTlsPort),
+            _ => Ok(None),
+        };
+    };
     if matches!(cert, Some(CertSource::Generated | CertSource::Reused)) {
         warn!(
             "sts.enabled with a self-signed certificate: clients that take the policy will refuse \
@@ -134,6 +142,16 @@ mod tests {
             assert_eq!(resolve(&auto, &[6697], Some(generated)), Ok(None));
         }
         assert_eq!(resolve(&auto, &[], None), Ok(None));
+        // Only TLS listeners behind a proxy: no port known, so off unless one is given.
+        assert_eq!(resolve(&auto, &[], Some(CertSource::Configured)), Ok(None));
+        let with_port = StsConfig {
+            port: Some(6697),
+            ..StsConfig::default()
+        };
+        assert!(matches!(
+            resolve(&with_port, &[], Some(CertSource::Configured)),
+            Ok(Some(StsPolicy { port: 6697, .. }))
+        ));
         let off = StsConfig {
             enabled: Some(false),
             ..StsConfig::default()

@@ -706,6 +706,11 @@ async fn proxy_header_comes_before_tls() {
         .await
         .expect("header");
     let mut c = Lines::new(tls_over(stream, &cert).await);
+    // The only TLS listener is behind the proxy, whose public port the server does not know:
+    // no STS policy, for all the configured certificate.
+    let caps = c.cap_ls("302").await;
+    assert_eq!(sts_of(&caps), None, "{caps}");
+    c.send("CAP END").await;
     let welcome = c.register("secret").await;
     assert!(welcome.contains("@203.0.113.44"), "{welcome}");
     let whois = c.whois("secret").await;
