@@ -461,6 +461,16 @@ async fn webirc_only_first_and_only_once() {
     .await;
     late.expect_error("first command").await;
 
+    // Capability negotiation comes after WEBIRC, not before (the spec).
+    let mut after_cap = server.connect().await;
+    after_cap.send("CAP LS 302").await;
+    after_cap
+        .send(&format!(
+            "WEBIRC {GATEWAY_PASSWORD} kiwi b.example 203.0.113.2"
+        ))
+        .await;
+    after_cap.expect_error("first command").await;
+
     let mut bad_ip = server.connect().await;
     bad_ip
         .send(&format!(

@@ -116,6 +116,9 @@ pub fn work_penalty(items: usize) -> u32 {
 /// Runs one parsed line.
 pub fn dispatch(s: &mut Session, msg: &Message<'_>) -> Flow {
     start_label(s, msg);
+    if !msg.command.eq_ignore_ascii_case("WEBIRC") {
+        s.reg.spoke = true;
+    }
     let Some(command) = table::find(msg.command) else {
         if !s.reg.done {
             s.num(ERR_NOTREGISTERED).t("You have not registered").send();

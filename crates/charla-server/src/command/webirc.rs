@@ -5,8 +5,8 @@
 //! masks, WHO/WHOIS, the log).
 //!
 //! Accepted only from a configured gateway's addresses, with its password (wrong ones are
-//! braked per address like OPER's), before anything
-//! else of registration (NICK, USER, CAP, PASS, AUTHENTICATE) and once. A refusal closes the
+//! braked per address like OPER's), as the connection's first command (the spec: before
+//! capability negotiation; any command before it is too early) and once. A refusal closes the
 //! connection with `ERROR` (the spec's "Security Considerations") and changes nothing; after
 //! registration WEBIRC is just `462 ERR_ALREADYREGISTERED`.
 //!
@@ -53,14 +53,11 @@ pub async fn webirc(s: &mut Session, p: Owned<4>) -> Flow {
     let [password, said_gateway, hostname, ip] = p.req;
     let id = s.client.id;
     let peer = s.client.addr;
-    let reg = &s.reg;
-    if s.client.gateway.is_some()
-        || reg.has_nick
-        || reg.has_user
-        || reg.cap_negotiating
-        || reg.pass.is_some()
-        || reg.sasl.is_some()
-    {
+    // Any command before (CAP, NICK, PASS, AUTHENTICATE, PING, ...) or a WEBIRC before this
+    // one: too late.
+    let too_late = s.reg.spoke || s.client.gateway.is_some();
+    s.reg.spoke = true;
+    if too_late {
         warn!(conn_id = %id, %peer, "WEBIRC refused: not the first command");
         return Flow::Close(NOT_FIRST.to_owned());
     }
