@@ -36,7 +36,7 @@ use crate::state::State;
 const BAD_PASSWORD: &str = "Invalid WebIRC password";
 /// For a connection from an address no gateway is configured for.
 const NOT_A_GATEWAY: &str = "WebIRC is not allowed from your address";
-/// For WEBIRC after other registration commands, or twice.
+/// For WEBIRC after any other command, or twice.
 const NOT_FIRST: &str = "WEBIRC must be the first command, and only once";
 /// For an `ip` parameter that is not an IP address.
 const BAD_IP: &str = "Invalid WebIRC IP address";
