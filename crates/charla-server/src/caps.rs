@@ -3,7 +3,8 @@
 //! Only capabilities that really work are listed; each has a test. A client's enabled set is a
 //! bit set in an atomic, so that fan-out can pick a line variant without taking a lock.
 
-use crate::config::{Config, Registration};
+use crate::config::Registration;
+use crate::state::State;
 
 /// One capability.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,11 +71,16 @@ pub enum Cap {
     /// `draft/multiline`: messages of several lines sent and received as one batch
     /// (<https://ircv3.net/specs/extensions/multiline>).
     Multiline,
+    /// `sts`: the Strict Transport Security policy, in the value only ([`crate::sts`]). Listed
+    /// to `CAP LS 302` clients only, since its value is required. Clients must not request
+    /// it; one that does gets an ACK that changes nothing, as ergo does (the spec allows a NAK
+    /// or that).
+    Sts,
 }
 
 impl Cap {
     /// Every capability, in the order CAP LS lists them.
-    pub const ALL: [Cap; 25] = [
+    pub const ALL: [Cap; 26] = [
         Cap::CapNotify,
         Cap::MultiPrefix,
         Cap::ServerTime,
@@ -100,6 +106,7 @@ impl Cap {
         Cap::NoImplicitNames,
         Cap::PreAway,
         Cap::Multiline,
+        Cap::Sts,
     ];
 
     /// The name on the wire.
@@ -130,6 +137,7 @@ impl Cap {
             Cap::NoImplicitNames => "draft/no-implicit-names",
             Cap::PreAway => "draft/pre-away",
             Cap::Multiline => "draft/multiline",
+            Cap::Sts => "sts",
         }
     }
 
@@ -147,19 +155,24 @@ impl Cap {
 /// The SASL mechanisms offered, in the order a client should prefer them.
 pub const SASL_MECHANISMS: &str = "SCRAM-SHA-256,PLAIN,EXTERNAL";
 
-/// Whether `config` offers `cap` (account registration only when someone may register).
-pub fn offered(config: &Config, cap: Cap) -> bool {
+/// Whether the server offers `cap` (account registration only when someone may register, STS
+/// only with a policy).
+pub fn offered(state: &State, cap: Cap) -> bool {
+    let config = &state.config;
     match cap {
         Cap::AccountRegistration => config.accounts.registration != Registration::Closed,
         Cap::ChatHistory | Cap::EventPlayback | Cap::ReadMarker | Cap::Search => {
             config.history.enabled
         }
+        Cap::Sts => state.sts.is_some(),
         _ => true,
     }
 }
 
-/// The value `cap` shows in `CAP LS 302`, if any.
-pub fn value(config: &Config, cap: Cap) -> Option<String> {
+/// The value `cap` shows in `CAP LS 302` to a client on a connection that is `secure` or not,
+/// if any.
+pub fn value(state: &State, cap: Cap, secure: bool) -> Option<String> {
+    let config = &state.config;
     match cap {
         Cap::Sasl => Some(SASL_MECHANISMS.to_owned()),
         // Before registration only when that cannot skip the connection password
@@ -172,6 +185,7 @@ pub fn value(config: &Config, cap: Cap) -> Option<String> {
             "max-bytes={},max-lines={}",
             config.limits.multiline_max_bytes, config.limits.multiline_max_lines
         )),
+        Cap::Sts => state.sts.as_ref().map(|policy| policy.value(secure)),
         _ => None,
     }
 }

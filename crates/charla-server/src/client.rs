@@ -15,6 +15,7 @@ use parking_lot::RwLock;
 
 use crate::caps::{Cap, CapSet};
 use crate::channel::Channel;
+use crate::listener::IpGuard;
 use crate::sendq::SendQueue;
 
 /// A connection's identity, unique for the life of the server.
@@ -132,9 +133,22 @@ pub struct Client {
     pub transport: Transport,
     /// Its outgoing lines.
     pub queue: SendQueue,
+    /// The WEBIRC gateway it came through, if any (boxed: most clients have none).
+    pub gateway: Option<Box<Gateway>>,
     caps: AtomicU32,
     /// The mutable part.
     pub info: RwLock<ClientInfo>,
+}
+
+/// The WEBIRC gateway a client came through (<https://ircv3.net/specs/extensions/webirc>).
+#[derive(Debug)]
+pub struct Gateway {
+    /// The gateway's configured name.
+    pub name: Box<str>,
+    /// The gateway's own address (the client's `addr` is the user's).
+    pub addr: SocketAddr,
+    /// The user's place under the per-IP limits, held as long as the client.
+    pub ip_slot: Option<IpGuard>,
 }
 
 /// The host form of an IP address: IPv6 addresses starting with `:` get a leading `0` so that
@@ -162,6 +176,7 @@ impl Client {
             connected_since: SystemTime::now(),
             transport,
             queue,
+            gateway: None,
             caps: AtomicU32::new(0),
             info: RwLock::new(ClientInfo {
                 nick: "*".to_owned(),

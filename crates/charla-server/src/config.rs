@@ -11,6 +11,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::account::password::Password;
+use crate::cidr::Cidr;
+use crate::proxy::ProxyConfig;
+use crate::sts::StsConfig;
 use crate::tls::TlsConfig;
 
 /// Why the configuration could not be loaded.
@@ -68,6 +72,36 @@ pub struct Config {
     pub accounts: AccountsConfig,
     /// Message history: kept, how long, and who may read it.
     pub history: HistoryConfig,
+    /// Strict Transport Security: the `sts` policy sent to clients.
+    pub sts: StsConfig,
+    /// Who may send PROXY protocol headers to listeners with `proxy = true`.
+    pub proxy: ProxyConfig,
+    /// WEBIRC gateways.
+    pub webirc: Vec<WebircConfig>,
+}
+
+/// A WEBIRC gateway (<https://ircv3.net/specs/extensions/webirc>): a web chat or a bouncer
+/// that connects for its users and tells the server, with `WEBIRC` as its first line, each
+/// user's real address and host name.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebircConfig {
+    /// The gateway's name, shown in logs and WHOIS.
+    pub name: String,
+    /// Its password as an Argon2 PHC string (`charla-server hash-password` prints one).
+    pub password_hash: Option<String>,
+    /// Its password in plain text, instead of `password_hash`: compared at once, with no hash
+    /// to compute on each of the gateway's connections.
+    pub password: Option<Password>,
+    /// The addresses (single addresses or CIDR ranges) it may connect from.
+    pub hosts: Vec<Cidr>,
+}
+
+impl WebircConfig {
+    /// Whether the gateway may connect from `ip`.
+    pub fn allows(&self, ip: std::net::IpAddr) -> bool {
+        crate::cidr::any_contains(&self.hosts, ip)
+    }
 }
 
 /// Who may read a channel's history from before they joined it.
@@ -219,6 +253,10 @@ pub struct ListenerConfig {
     /// Whether clients speak TLS on this socket (with the certificate of `[tls]`).
     #[serde(default)]
     pub tls: bool,
+    /// Whether each connection starts with a PROXY protocol header (v2 or v1), before TLS,
+    /// from an address of `[proxy] trusted`; others are closed at once.
+    #[serde(default)]
+    pub proxy: bool,
 }
 
 impl ListenerConfig {
@@ -227,12 +265,25 @@ impl ListenerConfig {
         ListenerConfig {
             address,
             tls: false,
+            proxy: false,
         }
     }
 
     /// A TLS listener on `address`.
     pub fn tls(address: SocketAddr) -> Self {
-        ListenerConfig { address, tls: true }
+        ListenerConfig {
+            address,
+            tls: true,
+            proxy: false,
+        }
+    }
+
+    /// This listener, taking a PROXY protocol header first on each connection.
+    pub fn behind_proxy(self) -> Self {
+        ListenerConfig {
+            proxy: true,
+            ..self
+        }
     }
 }
 
@@ -342,6 +393,9 @@ impl Default for Config {
             store: StoreConfig::default(),
             accounts: AccountsConfig::default(),
             history: HistoryConfig::default(),
+            sts: StsConfig::default(),
+            proxy: ProxyConfig::default(),
+            webirc: Vec::new(),
         }
     }
 }
@@ -498,6 +552,43 @@ impl Config {
                 }
             }
         }
+        self.sts
+            .check()
+            .map_err(|m| ConfigError::Invalid(m.to_owned()))?;
+        if self.listeners.iter().any(|l| l.proxy) && self.proxy.trusted.is_empty() {
+            return bad(
+                "a listener has proxy = true but [proxy] trusted lists no address to take headers from",
+            );
+        }
+        if self.proxy.header_timeout_secs == 0 {
+            return bad("proxy.header_timeout_secs must be at least 1");
+        }
+        for gateway in &self.webirc {
+            let name = &gateway.name;
+            if name.is_empty() || name.contains(|c: char| c == ' ' || c.is_control()) {
+                return bad("webirc: name must be one word");
+            }
+            match (&gateway.password_hash, &gateway.password) {
+                (Some(hash), None) => {
+                    if argon2::PasswordHash::new(hash).is_err() {
+                        return Err(ConfigError::Invalid(format!(
+                            "webirc: password_hash of `{name}` is not a PHC string (use `charla-server hash-password`)"
+                        )));
+                    }
+                }
+                (None, Some(password)) if !password.expose().is_empty() => {}
+                _ => {
+                    return Err(ConfigError::Invalid(format!(
+                        "webirc: `{name}` needs either password_hash or password (one of them)"
+                    )));
+                }
+            }
+            if gateway.hosts.is_empty() {
+                return Err(ConfigError::Invalid(format!(
+                    "webirc: `{name}` needs the hosts it connects from"
+                )));
+            }
+        }
         if self.accounts.guest_prefix.is_empty()
             || charla_proto::validate::check_nick(&format!("{}1", self.accounts.guest_prefix))
                 .is_err()
@@ -591,6 +682,43 @@ mod tests {
         assert!(Config::from_toml("server_name = \"a b\"").is_err());
         assert!(Config::from_toml("[limits]\nmax_clients = \"x\"").is_err());
         assert!(Config::from_toml("[[opers]]\nname = \"a\"\npassword_hash = \"x\"").is_err());
+    }
+
+    #[test]
+    fn gateways_proxies_and_sts_parse_and_are_checked() {
+        let (c, warnings) = Config::from_toml(
+            "[[listeners]]\naddress = \"127.0.0.1:6697\"\ntls = true\nproxy = true\n\
+             [proxy]\ntrusted = [\"10.0.0.0/8\", \"::1\"]\nheader_timeout_secs = 3\n\
+             [sts]\nenabled = true\nduration_secs = 60\nport = 443\npreload = true\n\
+             [[webirc]]\nname = \"kiwi\"\npassword = \"hunter2\"\nhosts = [\"192.0.2.1\"]\n",
+        )
+        .expect("parses");
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert!(c.listeners[0].proxy);
+        assert!(c.proxy.trusts("10.1.2.3".parse().expect("ip")));
+        assert!(!c.proxy.trusts("192.0.2.1".parse().expect("ip")));
+        assert_eq!(c.sts.enabled, Some(true));
+        assert_eq!(c.sts.port, Some(443));
+        assert!(c.webirc[0].allows("192.0.2.1".parse().expect("ip")));
+        // The password is not in the config's Debug (a log line of it).
+        assert!(!format!("{c:?}").contains("hunter2"));
+
+        for bad in [
+            // A proxy listener with nobody trusted.
+            "[[listeners]]\naddress = \"127.0.0.1:1\"\nproxy = true\n",
+            "[proxy]\ntrusted = [\"10.0.0.0/33\"]\n",
+            "[proxy]\nheader_timeout_secs = 0\n",
+            "[proxy]\ntrustd = []\n",
+            "[sts]\nport = 0\n",
+            "[sts]\nduration = 5\n",
+            "[[webirc]]\nname = \"k\"\nhosts = [\"::1\"]\n",
+            "[[webirc]]\nname = \"k\"\npassword = \"\"\nhosts = [\"::1\"]\n",
+            "[[webirc]]\nname = \"k\"\npassword = \"p\"\nhosts = []\n",
+            "[[webirc]]\nname = \"k\"\npassword_hash = \"x\"\nhosts = [\"::1\"]\n",
+            "[[webirc]]\nname = \"a b\"\npassword = \"p\"\nhosts = [\"::1\"]\n",
+        ] {
+            assert!(Config::from_toml(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -15,6 +15,9 @@
 //! - [`server`]: `Server`, `ServerHandle`, shutdown.
 //! - [`event`]: the live event stream and user snapshots.
 //! - [`tls`]: the certificate (configured, or generated and kept), the TLS handshake.
+//! - [`proxy`]: the PROXY protocol header of listeners behind a load balancer; [`cidr`]: the
+//!   address ranges of trusted proxies and WEBIRC gateways.
+//! - [`sts`]: the Strict Transport Security policy (`sts` capability).
 //! - [`caps`]: IRCv3 capabilities offered.
 //! - [`isupport`]: RPL_ISUPPORT tokens.
 //! - [`logtext`]: user text in log lines, escaped.
@@ -49,6 +52,7 @@
 pub mod account;
 pub mod caps;
 pub mod channel;
+pub mod cidr;
 pub mod client;
 pub mod command;
 pub mod config;
@@ -66,17 +70,21 @@ pub mod monitor;
 pub mod msgid;
 mod name_index;
 pub mod outbound;
+pub mod proxy;
 pub mod sendq;
 pub mod server;
 pub mod session;
 pub mod state;
+pub mod sts;
 pub mod timefmt;
 pub mod tls;
 pub mod tracker;
 pub mod writer;
 
 pub use client::ConnectionId;
-pub use config::{Config, ConfigError, FloodConfig, Limits, ListenerConfig, LogConfig, OperConfig};
+pub use config::{
+    Config, ConfigError, FloodConfig, Limits, ListenerConfig, LogConfig, OperConfig, WebircConfig,
+};
 pub use event::{MessageKind, ServerEvent, UserInfo};
 pub use server::{HandleError, Server, ServerHandle, StartError};
 pub use tls::{TlsConfig, TlsError};

@@ -5,6 +5,10 @@
 //! once; past that a refused socket just gets its line if the kernel takes it at once, and is
 //! closed. Accept errors (e.g. out of file descriptors) back off instead of spinning.
 //!
+//! A listener with `proxy = true` takes connections from `[proxy] trusted` addresses only,
+//! and reads each one's PROXY header in the connection's task before anything else
+//! ([`crate::proxy`]); the per-IP limits then count the address the header gives.
+//!
 //! Per-IP limits: at most `max_clients_per_ip` connections at once and `connects_per_window`
 //! new connections per window. Loopback addresses are exempt when `exempt_loopback` is set.
 
@@ -23,6 +27,7 @@ use tracing::{debug, info, warn};
 use crate::client::Transport;
 use crate::config::Limits;
 use crate::connection::{self, Guards};
+use crate::proxy;
 use crate::state::State;
 use crate::tls::{self, Tls};
 use crate::tracker::Tracker;
@@ -139,31 +144,64 @@ pub(crate) struct Shared {
     pub slots: Arc<Semaphore>,
     /// Room for refusals being written ([`MAX_REFUSING`]).
     pub refusing: Arc<Semaphore>,
-    pub ips: Arc<IpLimiter>,
     pub tasks: Arc<Tracker>,
 }
 
-/// Accepts connections on `listener` until shutdown. With `tls`, each connection does its
-/// TLS handshake in its own task.
+/// How one listener's connections start.
+#[derive(Debug, Clone)]
+pub(crate) struct Kind {
+    /// Clients speak TLS.
+    pub tls: Option<Arc<Tls>>,
+    /// Each connection starts with a PROXY protocol header.
+    pub proxy: bool,
+}
+
+/// Accepts connections on `listener` until shutdown. With TLS, each connection does its
+/// TLS handshake in its own task; behind a proxy, it reads the PROXY header first.
 pub(crate) async fn accept_loop(
     listener: TcpListener,
     shared: Shared,
-    tls: Option<Arc<Tls>>,
+    kind: Kind,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let local = listener.local_addr().ok();
-    info!(addr = ?local, tls = tls.is_some(), "listening");
+    let tls = kind.tls.as_ref();
+    info!(addr = ?local, tls = tls.is_some(), proxy = kind.proxy, "listening");
     loop {
         let (socket, peer) = tokio::select! {
             r = accept(&listener) => r,
             _ = shutdown.changed() => break,
         };
         let _ = socket.set_nodelay(true);
+        if kind.proxy && !shared.state.config.proxy.trusts(peer.ip()) {
+            // Not our proxy: its header could claim any address. Nothing is said (it may not
+            // even speak IRC, and on a TLS listener could not read it).
+            debug!(%peer, "connection refused: not a trusted PROXY sender");
+            continue;
+        }
         match shared.slots.clone().try_acquire_owned() {
-            Ok(permit) => start(&shared, socket, peer, permit, tls.as_ref(), &shutdown),
+            Ok(permit) if kind.proxy => {
+                let guards = Guards {
+                    permit: Some(permit),
+                    ip: None,
+                    task: shared.tasks.enter(),
+                };
+                tokio::spawn(serve_proxied(
+                    shared.clone(),
+                    socket,
+                    peer,
+                    guards,
+                    kind.tls.clone(),
+                    shutdown.clone(),
+                ));
+            }
+            Ok(permit) => start(&shared, socket, peer, permit, tls, &shutdown),
             Err(TryAcquireError::NoPermits) => {
                 debug!(%peer, "connection refused: server full");
-                refuse_soon(&shared, socket, Refusal::Full, tls.is_some());
+                // Behind a proxy the line would not be plain IRC to anyone until the header.
+                if !kind.proxy {
+                    refuse_soon(&shared, socket, Refusal::Full, tls.is_some());
+                }
             }
             Err(TryAcquireError::Closed) => break,
         }
@@ -180,7 +218,13 @@ fn start(
     tls: Option<&Arc<Tls>>,
     shutdown: &watch::Receiver<bool>,
 ) {
-    match shared.ips.admit(peer.ip()) {
+    // A WEBIRC gateway speaks for many users: they are counted by the addresses it gives.
+    let admitted = if is_webirc_gateway(&shared.state, peer.ip()) {
+        Ok(None)
+    } else {
+        shared.state.ips.admit(peer.ip())
+    };
+    match admitted {
         Ok(ip) => {
             let guards = Guards {
                 permit: Some(permit),
@@ -209,6 +253,66 @@ fn start(
             warn!(%peer, %refusal, "connection refused");
             refuse_soon(shared, socket, refusal, tls.is_some());
         }
+    }
+}
+
+/// Whether `ip` is the address of a configured WEBIRC gateway.
+pub(crate) fn is_webirc_gateway(state: &State, ip: IpAddr) -> bool {
+    state.config.webirc.iter().any(|g| g.allows(ip))
+}
+
+/// Runs a connection of a listener behind a proxy: its PROXY header first (bounded in size and
+/// time, abandoned at shutdown), then the per-IP limits for the address it gives, then TLS or
+/// the session as on any listener.
+async fn serve_proxied(
+    shared: Shared,
+    mut socket: TcpStream,
+    peer: SocketAddr,
+    mut guards: Guards,
+    tls: Option<Arc<Tls>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let timeout = shared.state.config.proxy.header_timeout();
+    let header = {
+        // A dropped sender is not a shutdown: then only the time limit ends the wait.
+        let shutting_down = async {
+            if shutdown.wait_for(|down| *down).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            r = proxy::read_header(&mut socket, timeout) => r,
+            () = shutting_down => return,
+        }
+    };
+    let addr = match header {
+        Ok(header) => header.source_or(peer),
+        Err(e) => {
+            // From a trusted proxy: worth the operator's eye (a proxy that does not send the
+            // header, or sends a kind we refuse).
+            warn!(%peer, error = %e, "connection refused: no valid PROXY header");
+            return;
+        }
+    };
+    let admitted = if is_webirc_gateway(&shared.state, addr.ip()) {
+        Ok(None)
+    } else {
+        shared.state.ips.admit(addr.ip())
+    };
+    match admitted {
+        Ok(ip) => guards.ip = ip,
+        Err(refusal) => {
+            warn!(%peer, client = %addr, %refusal, "connection refused");
+            if tls.is_none() {
+                refuse(socket, refusal).await;
+            }
+            return;
+        }
+    }
+    debug!(%peer, client = %addr, "PROXY header read");
+    match tls {
+        Some(tls) => tls::serve(tls, shared.state, socket, addr, guards, shutdown).await,
+        None => connection::serve(shared.state, socket, addr, Transport::Plain, guards).await,
     }
 }
 

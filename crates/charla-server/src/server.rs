@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{Semaphore, broadcast, watch};
-use tracing::warn;
+use tracing::{info, warn};
 
 use charla_store::{MemoryStore, SqliteStore, Store, StoreError, StoreHandle};
 
@@ -17,7 +17,7 @@ use crate::config::{Config, ConfigError, StoreBackend};
 use crate::connection::{self, Guards};
 use crate::deliver::Payload;
 use crate::event::{MessageKind, ServerEvent, UserInfo};
-use crate::listener::{self, IpLimiter, Refusal, Shared};
+use crate::listener::{self, Refusal, Shared};
 use crate::outbound::Outgoing;
 use crate::sendq::CloseReason;
 use crate::state::State;
@@ -172,19 +172,37 @@ impl Server {
                 addr: l.address,
                 source,
             })?);
-            listeners.push((tcp, l.tls));
+            listeners.push((tcp, l.tls, l.proxy));
         }
-        let listener_addrs = addrs
+        let listener_addrs: Vec<(SocketAddr, bool)> = addrs
             .iter()
             .zip(&listeners)
-            .map(|(addr, (_, tls))| (*addr, *tls))
+            .map(|(addr, (_, tls, _))| (*addr, *tls))
             .collect();
+        // STS sends plain clients to a TLS port they reach directly, not one behind a proxy.
+        let tls_ports: Vec<u16> = addrs
+            .iter()
+            .zip(&listeners)
+            .filter(|(_, (_, tls, proxy))| *tls && !*proxy)
+            .map(|(addr, _)| addr.port())
+            .collect();
+        let sts = crate::sts::resolve(&config.sts, &tls_ports, tls.as_ref().map(|t| t.source()))
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        if let Some(policy) = &sts {
+            info!(
+                port = policy.port,
+                duration_secs = policy.duration_secs,
+                preload = policy.preload,
+                "STS policy on"
+            );
+        }
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let mut state = State::new(config, motd, store);
+        state.sts = sts;
         let shared = Shared {
-            slots: Arc::new(Semaphore::new(config.limits.max_clients)),
+            slots: Arc::new(Semaphore::new(state.config.limits.max_clients)),
             refusing: Arc::new(Semaphore::new(crate::listener::MAX_REFUSING)),
-            ips: Arc::new(IpLimiter::new(&config.limits)),
-            state: Arc::new(State::new(config, motd, store)),
+            state: Arc::new(state),
             tasks: Arc::new(Tracker::default()),
         };
         shared.state.load_registered_channels(registered);
@@ -197,11 +215,15 @@ impl Server {
                 shutdown_rx.clone(),
             ));
         }
-        for (tcp, uses_tls) in listeners {
+        for (tcp, uses_tls, proxy) in listeners {
+            let kind = listener::Kind {
+                tls: tls.clone().filter(|_| uses_tls),
+                proxy,
+            };
             tokio::spawn(listener::accept_loop(
                 tcp,
                 shared.clone(),
-                tls.clone().filter(|_| uses_tls),
+                kind,
                 shutdown_rx.clone(),
             ));
         }
@@ -344,7 +366,11 @@ impl ServerHandle {
             .clone()
             .try_acquire_owned()
             .map_err(|_| HandleError::Refused(Refusal::Full))?;
-        let ip = shared.ips.admit(peer.ip()).map_err(HandleError::Refused)?;
+        let ip = shared
+            .state
+            .ips
+            .admit(peer.ip())
+            .map_err(HandleError::Refused)?;
         let guards = Guards {
             permit: Some(permit),
             ip,

@@ -31,6 +31,8 @@ pub struct Registration {
     pub done: bool,
     /// Failed password attempts on this connection (OPER, SASL, NickServ).
     pub password_failures: u32,
+    /// A command came (WEBIRC aside): WEBIRC, which must be the first, is too late.
+    pub spoke: bool,
 }
 
 /// One connection's session.

@@ -37,12 +37,14 @@ use charla_store::StoreHandle;
 use crate::account::password::Hasher;
 use crate::account::throttle::AuthThrottle;
 use crate::channel::Channel;
-use crate::client::{Client, ConnectionId, Transport};
+use crate::client::{Client, ConnectionId, Gateway, Transport};
 use crate::config::Config;
 use crate::event::{ServerEvent, UserInfo};
 use crate::isupport;
+use crate::listener::IpLimiter;
 use crate::name_index::NameIndex;
 use crate::sendq::SendQueue;
+use crate::sts::StsPolicy;
 
 /// A signed-off nick, for WHOWAS.
 #[derive(Debug, Clone)]
@@ -121,6 +123,11 @@ pub struct State {
     pub msgids: crate::msgid::MsgIds,
     /// Who follows whom with MONITOR.
     pub monitors: crate::monitor::Monitors,
+    /// Per-IP connection counts: the listeners admit by the socket's (or the PROXY header's)
+    /// address, WEBIRC by the address its gateway gives.
+    pub ips: Arc<IpLimiter>,
+    /// The STS policy sent to clients, if any (resolved at start, once the ports are bound).
+    pub sts: Option<StsPolicy>,
     nicks: RwLock<NameIndex<Arc<Client>>>,
     channels: RwLock<NameIndex<Arc<Channel>>>,
     clients: RwLock<HashMap<ConnectionId, Arc<Client>>>,
@@ -146,6 +153,8 @@ impl State {
             secret: rand::random(),
             msgids: crate::msgid::MsgIds::default(),
             monitors: crate::monitor::Monitors::default(),
+            ips: Arc::new(IpLimiter::new(&config.limits)),
+            sts: None,
             isupport: isupport::builder(&config),
             config,
             motd,
@@ -208,6 +217,30 @@ impl State {
             client.queue.close(crate::sendq::CloseReason::Shutdown);
         }
         self.emit(ServerEvent::Connected { id, addr });
+        client
+    }
+
+    /// Gives a connection that has not begun to register the identity a WEBIRC gateway vouched
+    /// for: a new client with the same id takes the old one's place in the client map. The old
+    /// one is in nothing else yet (no nick, no channel, no MONITOR list).
+    pub fn readdress(
+        &self,
+        old: &Client,
+        addr: SocketAddr,
+        host: String,
+        transport: Transport,
+        gateway: Gateway,
+    ) -> Arc<Client> {
+        let queue = SendQueue::new(self.config.limits.sendq_bytes);
+        let mut client = Client::new(old.id, addr, transport, queue);
+        client.host = host;
+        client.gateway = Some(Box::new(gateway));
+        client.set_caps(old.caps());
+        let client = Arc::new(client);
+        self.clients.write().insert(client.id, client.clone());
+        if self.is_shutting_down() {
+            client.queue.close(crate::sendq::CloseReason::Shutdown);
+        }
         client
     }
 

@@ -23,11 +23,17 @@ pub fn cap(s: &mut Session, p: Args<'_, 1>) -> Flow {
                 let caps = s.client.caps();
                 s.client.set_caps(CapSet(caps.0 | Cap::CapNotify.bit()));
             }
-            let config = &s.state.config;
+            let state = &s.state;
+            let secure = s.client.transport.is_secure();
             let list: Vec<String> = Cap::ALL
                 .iter()
-                .filter(|c| caps::offered(config, **c))
-                .map(|c| match caps::value(config, *c) {
+                // STS and multiline mean nothing without their values, which only 302 clients
+                // get.
+                .filter(|c| {
+                    caps::offered(state, **c)
+                        && (!matches!(c, Cap::Sts | Cap::Multiline) || s.reg.cap_302)
+                })
+                .map(|c| match caps::value(state, *c, secure) {
                     Some(v) if s.reg.cap_302 => format!("{}={v}", c.name()),
                     _ => c.name().to_owned(),
                 })
@@ -55,7 +61,7 @@ pub fn cap(s: &mut Session, p: Args<'_, 1>) -> Flow {
                     Some(n) => (true, n),
                     None => (false, item),
                 };
-                match Cap::from_name(name).filter(|c| caps::offered(&s.state.config, *c)) {
+                match Cap::from_name(name).filter(|c| caps::offered(&s.state, *c)) {
                     Some(c) if remove => caps.0 &= !c.bit(),
                     Some(c) => caps.0 |= c.bit(),
                     None => ok = false,

@@ -374,6 +374,14 @@ static TOPICS: &[Topic] = &[
         ],
     ),
     (
+        "WEBIRC",
+        &[
+            "WEBIRC <password> <gateway> <hostname> <ip> [:<options>]",
+            "Sent first by a configured web gateway or bouncer ([[webirc]]) to give the",
+            "address and host of the user it connects for; anyone else is refused.",
+        ],
+    ),
+    (
         "WHO",
         &[
             "WHO <#channel|mask> [%<fields>[,<token>]]",

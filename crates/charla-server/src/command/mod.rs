@@ -36,6 +36,7 @@ pub mod setname;
 pub mod table;
 pub mod topic;
 pub mod userhost;
+pub mod webirc;
 pub mod who;
 pub mod whois;
 
@@ -123,6 +124,9 @@ pub fn dispatch(s: &mut Session, msg: &Message<'_>) -> Flow {
         return flow;
     }
     start_label(s, msg);
+    if !msg.command.eq_ignore_ascii_case("WEBIRC") {
+        s.reg.spoke = true;
+    }
     let Some(command) = table::find(msg.command) else {
         if !s.reg.done {
             s.num(ERR_NOTREGISTERED).t("You have not registered").send();

@@ -22,7 +22,7 @@ use crate::account::{sasl, services};
 use crate::command::{
     Flow, away, cap, chathistory, help, info, invite, join, kick, list, markread, mode, monitor,
     multiline, names, nick, oper, part, ping, privmsg, register, registration, search, setname,
-    topic, userhost, who, whois,
+    topic, userhost, webirc, who, whois,
 };
 use crate::session::Session;
 
@@ -250,6 +250,7 @@ pub static TABLE: &[Command] = &[
     wait!("VERIFY", 2, register::verify, pre = true, cost = 1),
     sync!("VERSION", 0, info::version),
     sync!("WALLOPS", 1, oper::wallops),
+    wait!("WEBIRC", 4, webirc::webirc, pre = true, cost = 0),
     sync!("WHO", 0, who::who, pre = false, cost = 2),
     sync!("WHOIS", 0, whois::whois, pre = false, cost = 1),
     sync!("WHOWAS", 1, whois::whowas, pre = false, cost = 2),

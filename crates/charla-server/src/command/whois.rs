@@ -7,7 +7,7 @@ use charla_proto::numeric::{
     ERR_NONICKNAMEGIVEN, ERR_NOSUCHNICK, ERR_WASNOSUCHNICK, RPL_AWAY, RPL_ENDOFWHOIS,
     RPL_ENDOFWHOWAS, RPL_WHOISACCOUNT, RPL_WHOISBOT, RPL_WHOISCERTFP, RPL_WHOISCHANNELS,
     RPL_WHOISHOST, RPL_WHOISIDLE, RPL_WHOISOPERATOR, RPL_WHOISSECURE, RPL_WHOISSERVER,
-    RPL_WHOISUSER, RPL_WHOWASUSER,
+    RPL_WHOISSPECIAL, RPL_WHOISUSER, RPL_WHOWASUSER,
 };
 
 use crate::caps::Cap;
@@ -120,6 +120,18 @@ pub fn whois(s: &mut Session, p: Args<'_, 0>) -> Flow {
                 user,
                 t.host,
                 t.addr.ip()
+            ))
+            .send();
+    }
+    if let Some(gateway) = &t.gateway
+        && s.client.is_oper()
+    {
+        s.num(RPL_WHOISSPECIAL)
+            .p(&tnick)
+            .t(&format!(
+                "is connecting through the WebIRC gateway {} from {}",
+                gateway.name,
+                gateway.addr.ip()
             ))
             .send();
     }
