@@ -6,6 +6,10 @@
 //! a one-word real name without ':', automatic PONGs, alternative nicks on 433, one JOIN per
 //! autojoin channel, and its SASL calls (`send_sasl_plain`, `send_sasl`). Replies are checked as
 //! the crate's typed `Command`/`Response` values.
+//!
+//! A second library, in another language: pydle (Python), installed into the test's target
+//! folder on first use, runs `tests/interop/pydle_check.py` for MONITOR, labeled-response and
+//! `draft/multiline`.
 
 mod common;
 
@@ -785,4 +789,58 @@ async fn the_crate_logs_in_with_sasl_plain() {
     })
     .await
     .expect("test timed out");
+}
+
+/// The pydle version the Python check is written against.
+const PYDLE: &str = "pydle==1.2.0";
+
+/// Where pydle is installed for the tests (the first run installs it there with pip, like
+/// cargo fetching a crate).
+fn pydle_dir() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("pydle-1.2.0");
+    if !dir.join("pydle").join("__init__.py").exists() {
+        let status = std::process::Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(["--no-warn-script-location", "--target"])
+            .arg(&dir)
+            .arg(PYDLE)
+            .status()
+            .expect("python3 runs (the tests need Python 3 with pip)");
+        assert!(status.success(), "pip could not install {PYDLE}");
+    }
+    dir
+}
+
+#[tokio::test]
+async fn pydle_a_python_library_follows_monitor_labels_and_multiline() {
+    let server = TestServer::start().await;
+    let addr = server.addr;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/pydle_check.py");
+    let run = tokio::task::spawn_blocking(move || {
+        let dir = pydle_dir();
+        std::process::Command::new("python3")
+            .arg(script)
+            .arg(addr.ip().to_string())
+            .arg(addr.port().to_string())
+            .env("PYTHONPATH", dir)
+            .output()
+            .expect("python3 runs")
+    });
+    // pip's first install included; the script bounds itself at 30 s.
+    let output = tokio::time::timeout(Duration::from_secs(120), run)
+        .await
+        .expect("the pydle check timed out")
+        .expect("the pydle check ran");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.trim_end().ends_with("OK"),
+        "pydle check: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
