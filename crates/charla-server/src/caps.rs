@@ -71,6 +71,9 @@ pub enum Cap {
     /// `draft/multiline`: messages of several lines sent and received as one batch
     /// (<https://ircv3.net/specs/extensions/multiline>).
     Multiline,
+    /// `draft/metadata-2`: key/value data on users and channels (display names, avatars)
+    /// (<https://ircv3.net/specs/extensions/metadata>).
+    Metadata,
     /// `sts`: the Strict Transport Security policy, in the value only ([`crate::sts`]). Listed
     /// to `CAP LS 302` clients only, since its value is required. Clients must not request
     /// it; one that does gets an ACK that changes nothing, as ergo does (the spec allows a NAK
@@ -80,7 +83,7 @@ pub enum Cap {
 
 impl Cap {
     /// Every capability, in the order CAP LS lists them.
-    pub const ALL: [Cap; 26] = [
+    pub const ALL: [Cap; 27] = [
         Cap::CapNotify,
         Cap::MultiPrefix,
         Cap::ServerTime,
@@ -107,6 +110,7 @@ impl Cap {
         Cap::PreAway,
         Cap::Multiline,
         Cap::Sts,
+        Cap::Metadata,
     ];
 
     /// The name on the wire.
@@ -137,6 +141,7 @@ impl Cap {
             Cap::NoImplicitNames => "draft/no-implicit-names",
             Cap::PreAway => "draft/pre-away",
             Cap::Multiline => "draft/multiline",
+            Cap::Metadata => "draft/metadata-2",
             Cap::Sts => "sts",
         }
     }
@@ -185,6 +190,7 @@ pub fn value(state: &State, cap: Cap, secure: bool) -> Option<String> {
             "max-bytes={},max-lines={}",
             config.limits.multiline_max_bytes, config.limits.multiline_max_lines
         )),
+        Cap::Metadata => Some(crate::command::metadata::cap_value()),
         Cap::Sts => state.sts.as_ref().map(|policy| policy.value(secure)),
         _ => None,
     }

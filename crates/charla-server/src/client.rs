@@ -116,6 +116,8 @@ pub struct ClientInfo {
     pub invites: Vec<Weak<Channel>>,
     /// When it last sent a PRIVMSG/NOTICE (WHOIS idle time).
     pub last_message: Instant,
+    /// Its `draft/metadata-2` keys and subscriptions, if it has any.
+    pub metadata: Option<Box<crate::command::metadata::UserMetadata>>,
 }
 
 /// One client.
@@ -190,6 +192,7 @@ impl Client {
                 channels: Vec::new(),
                 invites: Vec::new(),
                 last_message: Instant::now(),
+                metadata: None,
             }),
         }
     }

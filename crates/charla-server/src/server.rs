@@ -150,7 +150,12 @@ impl Server {
 
     async fn start_on(config: Config, store: StoreHandle) -> Result<ServerHandle, StartError> {
         let motd = config.motd_lines()?;
-        let registered = store.channels().await?;
+        let mut registered = Vec::new();
+        for record in store.channels().await? {
+            // A registered channel keeps its draft/metadata-2 values.
+            let metadata = store.metadata(format!("c:{}", record.key)).await?;
+            registered.push((record, metadata));
+        }
         // The certificate only matters (and is only generated) when a listener uses TLS.
         let tls = if config.listeners.iter().any(|l| l.tls) {
             let tls = Tls::load(&config.tls, &config.data_dir, &config.server_name)?;

@@ -382,10 +382,14 @@ impl State {
     }
 
     /// Puts the registered channels the store keeps into the map (at start).
-    pub fn load_registered_channels(&self, records: Vec<charla_store::ChannelRecord>) {
+    pub fn load_registered_channels(
+        &self,
+        records: Vec<(charla_store::ChannelRecord, Vec<(String, String)>)>,
+    ) {
         let mut map = self.channels.write();
-        for record in records {
+        for (record, metadata) in records {
             let ch = Channel::from_record(record, &self.store);
+            ch.with_metadata(|values| values.extend(metadata));
             map.insert(ch.key(), skeleton(&ch.name), Arc::new(ch));
         }
     }

@@ -572,3 +572,212 @@ async fn a_broken_multiline_batch_is_refused_whole() {
         Some("MULTILINE_INVALID")
     );
 }
+
+/// The `metadata` batch a client gets next: its lines (numerics, METADATA, FAIL) in order.
+async fn metadata_batch(c: &mut TestClient) -> Vec<OwnedMessage> {
+    let open = c
+        .expect(&"a metadata batch", |m| {
+            m.command == "BATCH" && m.param(1) == Some("metadata")
+        })
+        .await;
+    let reference = open
+        .param(0)
+        .expect("ref")
+        .trim_start_matches('+')
+        .to_owned();
+    let mut lines = Vec::new();
+    loop {
+        let m = c.recv().await;
+        if m.command == "BATCH" && m.param(0) == Some(format!("-{reference}").as_str()) {
+            return lines;
+        }
+        assert_eq!(m.tag("batch"), Some(reference.as_str()), "{m:?}");
+        lines.push(m);
+    }
+}
+
+/// A registered client with `draft/metadata-2` and `batch`, past the (empty) batch of its own
+/// metadata that follows registration.
+async fn with_metadata(server: &TestServer, nick: &str) -> TestClient {
+    let mut c = with_caps(server, nick, "draft/metadata-2 batch").await;
+    assert!(metadata_batch(&mut c).await.is_empty());
+    c
+}
+
+#[tokio::test]
+async fn metadata_is_set_read_listed_and_cleared_with_its_limits() {
+    let server = TestServer::start().await;
+    let mut ana = with_metadata(&server, "ana").await;
+    let mut beto = with_metadata(&server, "beto").await;
+    ana.send("METADATA * SET display-name :Ana María 🌻").await;
+    let set = ana.expect_numeric(RPL_KEYVALUE).await;
+    assert_eq!(
+        set.params[1..],
+        ["ana", "display-name", "*", "Ana María 🌻"]
+    );
+    ana.send("METADATA * SET Pronouns :ella").await;
+    ana.expect_numeric(RPL_KEYVALUE).await;
+    // Anyone reads them: GET key by key, LIST all, WHOIS the ones a person reads.
+    beto.send("METADATA ana GET display-name avatar $bad").await;
+    let got = metadata_batch(&mut beto).await;
+    assert_eq!(
+        got[0].params[1..],
+        ["ana", "display-name", "*", "Ana María 🌻"]
+    );
+    assert_eq!(got[1].command, ERR_NOMATCHINGKEY.to_string());
+    assert_eq!(
+        got[2].params,
+        ["METADATA", "INVALID_KEY", "$bad", "invalid key"]
+    );
+    beto.send("METADATA ana LIST").await;
+    let keys: Vec<String> = metadata_batch(&mut beto)
+        .await
+        .iter()
+        .map(|m| m.params[2].clone())
+        .collect();
+    assert_eq!(keys, ["display-name", "pronouns"]);
+    beto.send("WHOIS ana").await;
+    let shown = beto.expect_numeric(RPL_WHOISKEYVALUE).await;
+    assert_eq!(
+        shown.params[1..],
+        ["ana", "display-name", "*", "Ana María 🌻"]
+    );
+    // Refusals.
+    beto.send("METADATA ana SET display-name :impostor").await;
+    let m = beto.expect_command("FAIL").await;
+    assert_eq!(
+        m.params[..4],
+        ["METADATA", "KEY_NO_PERMISSION", "ana", "display-name"]
+    );
+    beto.send("METADATA * SET avatar").await;
+    assert_eq!(
+        beto.expect_numeric(ERR_KEYNOTSET).await.param(2),
+        Some("avatar")
+    );
+    beto.send("METADATA nadie GET x").await;
+    assert_eq!(
+        beto.expect_command("FAIL").await.param(1),
+        Some("INVALID_TARGET")
+    );
+    beto.send("METADATA * DESTROY").await;
+    assert_eq!(
+        beto.expect_command("FAIL").await.param(1),
+        Some("INVALID_SUBCOMMAND")
+    );
+    beto.send(&format!("METADATA * SET bio :{}", "x".repeat(301)))
+        .await;
+    assert_eq!(
+        beto.expect_command("FAIL").await.param(1),
+        Some("VALUE_INVALID")
+    );
+    for i in 0..20 {
+        beto.send(&format!("METADATA * SET k{i} :v")).await;
+        beto.expect_numeric(RPL_KEYVALUE).await;
+    }
+    beto.send("METADATA * SET k20 :v").await;
+    assert_eq!(
+        beto.expect_command("FAIL").await.param(1),
+        Some("LIMIT_REACHED")
+    );
+    // CLEAR empties it, key by key.
+    beto.send("METADATA * CLEAR").await;
+    assert_eq!(metadata_batch(&mut beto).await.len(), 20);
+    beto.send("METADATA * LIST").await;
+    assert!(metadata_batch(&mut beto).await.is_empty());
+}
+
+#[tokio::test]
+async fn metadata_subscribers_hear_of_changes_and_joiners_get_current_values() {
+    let server = TestServer::start().await;
+    let mut ana = with_metadata(&server, "ana").await;
+    let mut beto = with_metadata(&server, "beto").await;
+    let mut carla = with_metadata(&server, "carla").await;
+    // Subscriptions: in order, invalid keys told, listed by SUBS.
+    beto.send("METADATA * SUB display-name $no avatar").await;
+    assert_eq!(beto.expect_command("FAIL").await.param(2), Some("$no"));
+    let ok = beto.expect_numeric(RPL_METADATASUBOK).await;
+    assert_eq!(ok.param(1), Some("display-name avatar"));
+    beto.send("METADATA * SUBS").await;
+    assert_eq!(
+        beto.expect_numeric(RPL_METADATASUBS).await.param(1),
+        Some("avatar display-name")
+    );
+    let too_many: Vec<String> = (0..60).map(|i| format!("k{i}")).collect();
+    carla
+        .send(&format!("METADATA * SUB {}", too_many.join(" ")))
+        .await;
+    let m = carla.expect_command("FAIL").await;
+    assert_eq!(m.params[1..3], ["TOO_MANY_SUBS", "k50"]);
+    carla.send("METADATA * UNSUB k0").await;
+    carla.expect_numeric(RPL_METADATAUNSUBOK).await;
+    for c in [&mut ana, &mut beto, &mut carla] {
+        join(c, "#meta").await;
+    }
+    ana.sync().await;
+    beto.sync().await;
+    carla.sync().await;
+    // A change reaches the members subscribed to its key, not the others, not its maker.
+    ana.send("METADATA * SET display-name :Ana").await;
+    ana.expect_numeric(RPL_KEYVALUE).await;
+    let heard = beto.expect_command("METADATA").await;
+    assert_eq!(heard.params, ["ana", "display-name", "*", "Ana"]);
+    assert_eq!(heard.source_nick(), Some("ana"));
+    carla.expect_nothing().await;
+    ana.expect_nothing().await;
+    // Channel metadata: its operator sets it, others may not.
+    ana.send("METADATA #meta SET avatar :https://example.org/sala.png")
+        .await;
+    ana.expect_numeric(RPL_KEYVALUE).await;
+    assert_eq!(
+        beto.expect_command("METADATA").await.param(0),
+        Some("#meta")
+    );
+    carla
+        .send("METADATA #meta SET avatar :https://example.org/otra.png")
+        .await;
+    assert_eq!(
+        carla.expect_command("FAIL").await.param(1),
+        Some("KEY_NO_PERMISSION")
+    );
+    // A joiner gets the channel's values and its members' (those it subscribed to).
+    let mut dani = with_metadata(&server, "dani").await;
+    dani.send("METADATA * SUB display-name avatar").await;
+    dani.expect_numeric(RPL_METADATASUBOK).await;
+    dani.send("JOIN #meta").await;
+    dani.expect_numeric(RPL_ENDOFNAMES).await;
+    let values: Vec<Vec<String>> = metadata_batch(&mut dani)
+        .await
+        .into_iter()
+        .map(|m| m.params)
+        .collect();
+    assert_eq!(
+        values,
+        [
+            vec!["#meta", "avatar", "*", "https://example.org/sala.png"],
+            vec!["ana", "display-name", "*", "Ana"],
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_accounts_metadata_comes_back_on_its_next_log_in() {
+    let server = TestServer::start().await;
+    let mut ana = server.client("ana").await;
+    ana.send("REGISTER * * :contraseña larga").await;
+    assert_eq!(
+        ana.expect_command("REGISTER").await.param(0),
+        Some("SUCCESS")
+    );
+    ana.expect_numeric(RPL_LOGGEDIN).await;
+    ana.send("METADATA * SET display-name :Ana de siempre")
+        .await;
+    ana.expect_numeric(RPL_KEYVALUE).await;
+    ana.send("QUIT").await;
+    ana.expect_closed().await;
+    // Another device: it logs in, and its own metadata comes to it.
+    let mut phone = with_metadata(&server, "ana").await;
+    phone.send("NS IDENTIFY ana :contraseña larga").await;
+    phone.expect_numeric(RPL_LOGGEDIN).await;
+    let own = phone.expect_command("METADATA").await;
+    assert_eq!(own.params, ["ana", "display-name", "*", "Ana de siempre"]);
+}

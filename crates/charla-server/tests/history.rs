@@ -417,6 +417,9 @@ mod fillable {
         fn history_count(&self) -> Result<u64, StoreError> {
             self.inner.history_count()
         }
+        fn metadata(&self, target: &str) -> Result<Vec<(String, String)>, StoreError> {
+            self.inner.metadata(target)
+        }
     }
 }
 

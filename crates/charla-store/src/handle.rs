@@ -324,6 +324,11 @@ impl StoreHandle {
             .await
     }
 
+    /// [`Store::metadata`] on a reader thread.
+    pub async fn metadata(&self, target: String) -> Result<Vec<(String, String)>, StoreError> {
+        self.read(move |store| store.metadata(&target)).await
+    }
+
     /// [`Store::history_count`] on a reader thread.
     pub async fn history_count(&self) -> Result<u64, StoreError> {
         self.read(|store| store.history_count()).await

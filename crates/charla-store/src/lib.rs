@@ -145,6 +145,9 @@ pub trait Store: Send + Sync + 'static {
     /// How many history entries there are, over every target.
     fn history_count(&self) -> Result<u64, StoreError>;
 
+    /// A target's metadata ([`Write::SetMetadata`]), ordered by key.
+    fn metadata(&self, target: &str) -> Result<Vec<(String, String)>, StoreError>;
+
     /// The newest messages (PRIVMSG and NOTICE) whose text holds every word of `query.text`
     /// (whole words, without case or accents), among the conversations `targets` and, when
     /// `owner` is not empty, `owner`'s private conversations ([`Write::Converse`]); at most

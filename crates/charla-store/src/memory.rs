@@ -42,6 +42,8 @@ struct Data {
     conversations: BTreeMap<(String, String), (String, i64)>,
     /// (account, target) → time_ms.
     read_markers: BTreeMap<(String, String), i64>,
+    /// (target, key) -> value ([`Write::SetMetadata`]).
+    metadata: BTreeMap<(String, String), String>,
 }
 
 impl MemoryStore {
@@ -87,8 +89,16 @@ impl Data {
                 self.certs.retain(|_, owner| owner != account);
                 self.conversations.retain(|(owner, _), _| owner != account);
                 self.read_markers.retain(|(reader, _), _| reader != account);
-                self.channels
-                    .retain(|_, channel| &channel.founder != account);
+                let mut gone = vec![format!("a:{account}")];
+                self.channels.retain(|key, channel| {
+                    let keep = &channel.founder != account;
+                    if !keep {
+                        gone.push(format!("c:{key}"));
+                    }
+                    keep
+                });
+                self.metadata
+                    .retain(|(target, _), _| !gone.contains(target));
                 for channel in self.channels.values_mut() {
                     channel.access.retain(|entry| &entry.account != account);
                 }
@@ -137,6 +147,8 @@ impl Data {
             }
             Write::DropChannel { channel } => {
                 self.channels.remove(channel).ok_or(Conflict::NotFound)?;
+                let gone = format!("c:{channel}");
+                self.metadata.retain(|(target, _), _| *target != gone);
             }
             Write::SetTopic { channel, topic } => {
                 self.channel_mut(channel)?.topic.clone_from(topic);
@@ -217,6 +229,17 @@ impl Data {
                     .entry((account.clone(), target.clone()))
                     .or_insert(*time_ms);
                 *marker = (*marker).max(*time_ms);
+            }
+            Write::SetMetadata { target, key, value } => {
+                let entry = (target.clone(), key.clone());
+                match value {
+                    Some(value) => {
+                        self.metadata.insert(entry, value.clone());
+                    }
+                    None => {
+                        self.metadata.remove(&entry);
+                    }
+                }
             }
             Write::PruneHistory {
                 target,
@@ -408,6 +431,16 @@ impl Store for MemoryStore {
             .copied())
     }
 
+    fn metadata(&self, target: &str) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(self
+            .data()
+            .metadata
+            .iter()
+            .filter(|((t, _), _)| t == target)
+            .map(|((_, key), value)| (key.clone(), value.clone()))
+            .collect())
+    }
+
     fn history_count(&self) -> Result<u64, StoreError> {
         Ok(self.data().msgids.len() as u64)
     }
@@ -497,6 +530,15 @@ impl Store for MemoryStore {
                     account,
                     target,
                     time_ms,
+                }),
+        );
+        writes.extend(
+            data.metadata
+                .into_iter()
+                .map(|((target, key), value)| Write::SetMetadata {
+                    target,
+                    key,
+                    value: Some(value),
                 }),
         );
         write_new_file(dest, |partial| {

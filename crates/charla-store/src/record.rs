@@ -271,6 +271,18 @@ pub enum Write {
         /// The time read up to (Unix milliseconds).
         time_ms: i64,
     },
+    /// Sets one metadata key of a target (`draft/metadata-2`), or removes it with `None`. The
+    /// target is `a:<account key>` (a user's metadata, kept with the account) or
+    /// `c:<channel key>` (a registered channel's); dropping the account or the channel drops
+    /// its metadata. Always `Ok`.
+    SetMetadata {
+        /// `a:<account key>` or `c:<channel key>`.
+        target: String,
+        /// The key (lower case).
+        key: String,
+        /// The value, or `None` to remove the key.
+        value: Option<String>,
+    },
     /// Retention: removes history entries of one target (or of every target with `None`) that
     /// are older than `before_ms` (`time_ms < before_ms`), and those older (by `seq`) than the
     /// newest `keep_last` messages (PRIVMSG, NOTICE, TAGMSG) of their target: events between

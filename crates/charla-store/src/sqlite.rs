@@ -405,6 +405,14 @@ impl Store for SqliteStore {
         })
     }
 
+    fn metadata(&self, target: &str) -> Result<Vec<(String, String)>, StoreError> {
+        self.read(|conn| {
+            conn.prepare_cached("SELECT key, value FROM metadata WHERE target = ?1 ORDER BY key")?
+                .query_map([target], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect()
+        })
+    }
+
     fn history_count(&self) -> Result<u64, StoreError> {
         self.read(|conn| {
             conn.prepare_cached("SELECT count(*) FROM history")?

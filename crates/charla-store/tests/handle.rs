@@ -114,6 +114,9 @@ impl<S: Store> Store for Counting<S> {
     fn history_count(&self) -> Result<u64, StoreError> {
         self.inner.history_count()
     }
+    fn metadata(&self, target: &str) -> Result<Vec<(String, String)>, StoreError> {
+        self.inner.metadata(target)
+    }
     fn apply(&self, writes: &[Write]) -> Result<Vec<Result<(), Conflict>>, StoreError> {
         while self.paused.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(1));

@@ -136,21 +136,25 @@ fn history_survives_close_and_reopen() {
 }
 
 /// Takes a database back to schema version 1, as the first Charla left it: the tables that
-/// version 2 added (history, conversations, read markers) do not exist.
+/// versions 2 to 4 added (history, conversations, read markers, search, metadata) do not exist.
 fn downgrade_to_version_1(path: &Path) {
     let conn = rusqlite::Connection::open(path).expect("open");
     conn.execute_batch(
-        "DROP TABLE history_text; DROP TABLE history; DROP TABLE conversations; \
+        "DROP TRIGGER metadata_account_gone; DROP TRIGGER metadata_channel_gone; \
+         DROP TABLE metadata; \
+         DROP TABLE history_text; DROP TABLE history; DROP TABLE conversations; \
          DROP TABLE read_markers; DELETE FROM sqlite_sequence; PRAGMA user_version = 1;",
     )
     .expect("downgrade");
 }
 
-/// Takes a database back to schema version 2: no search index (version 3).
+/// Takes a database back to schema version 2: no search index (version 3), no metadata (4).
 fn downgrade_to_version_2(path: &Path) {
     let conn = rusqlite::Connection::open(path).expect("open");
     conn.execute_batch(
-        "DROP TRIGGER history_text_insert; DROP TRIGGER history_text_delete; \
+        "DROP TRIGGER metadata_account_gone; DROP TRIGGER metadata_channel_gone; \
+         DROP TABLE metadata; \
+         DROP TRIGGER history_text_insert; DROP TRIGGER history_text_delete; \
          DROP TABLE history_text; PRAGMA user_version = 2;",
     )
     .expect("downgrade");

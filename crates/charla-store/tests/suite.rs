@@ -1478,6 +1478,75 @@ fn suite_drop_account_takes_its_conversations_and_read_markers(store: &dyn Store
     assert_eq!(store.history_count().expect("count"), 1);
 }
 
+fn suite_metadata_is_kept_replaced_removed_and_dropped_with_its_owner(store: &dyn Store) {
+    create(store, "alice");
+    create(store, "bob");
+    assert_eq!(
+        apply(store, Write::RegisterChannel(channel("#c", "alice"))),
+        Ok(())
+    );
+    let set = |target: &str, key: &str, value: Option<&str>| {
+        apply(
+            store,
+            Write::SetMetadata {
+                target: target.to_owned(),
+                key: key.to_owned(),
+                value: value.map(str::to_owned),
+            },
+        )
+    };
+    let get = |target: &str| store.metadata(target).expect("metadata");
+    assert!(get("a:alice").is_empty());
+    assert_eq!(set("a:alice", "display-name", Some("Alicia 🌻")), Ok(()));
+    assert_eq!(
+        set("a:alice", "avatar", Some("https://a.example/a.png")),
+        Ok(())
+    );
+    assert_eq!(set("a:bob", "display-name", Some("Roberto")), Ok(()));
+    assert_eq!(set("c:#c", "url", Some("https://c.example")), Ok(()));
+    // Ordered by key; a second value replaces the first; removing a missing key is fine.
+    assert_eq!(set("a:alice", "display-name", Some("Alicia")), Ok(()));
+    assert_eq!(set("a:alice", "nothing", None), Ok(()));
+    assert_eq!(
+        get("a:alice"),
+        vec![
+            ("avatar".to_owned(), "https://a.example/a.png".to_owned()),
+            ("display-name".to_owned(), "Alicia".to_owned()),
+        ]
+    );
+    assert_eq!(set("a:alice", "avatar", None), Ok(()));
+    assert_eq!(get("a:alice").len(), 1);
+    // Dropping the account takes its metadata and that of the channels it founded.
+    assert_eq!(
+        apply(
+            store,
+            Write::DropAccount {
+                account: "alice".to_owned()
+            }
+        ),
+        Ok(())
+    );
+    assert!(get("a:alice").is_empty());
+    assert!(get("c:#c").is_empty());
+    assert_eq!(get("a:bob").len(), 1);
+    // Dropping a channel takes its metadata.
+    assert_eq!(
+        apply(store, Write::RegisterChannel(channel("#d", "bob"))),
+        Ok(())
+    );
+    assert_eq!(set("c:#d", "url", Some("https://d.example")), Ok(()));
+    assert_eq!(
+        apply(
+            store,
+            Write::DropChannel {
+                channel: "#d".to_owned()
+            }
+        ),
+        Ok(())
+    );
+    assert!(get("c:#d").is_empty());
+}
+
 /// Runs every suite function against every implementation, as its own test.
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
@@ -1528,4 +1597,5 @@ suite!(
     suite_prune_history,
     suite_prune_by_count_counts_messages_not_events,
     suite_drop_account_takes_its_conversations_and_read_markers,
+    suite_metadata_is_kept_replaced_removed_and_dropped_with_its_owner,
 );

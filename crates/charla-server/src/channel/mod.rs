@@ -169,6 +169,8 @@ pub struct ChannelState {
     pub invex: Vec<ListEntry>,
     /// Clients invited with INVITE, cleared when they join.
     pub invited: Vec<Invitation>,
+    /// Its `draft/metadata-2` keys and values.
+    pub metadata: std::collections::BTreeMap<String, String>,
     /// The channel was removed from the server's map; a joiner holding it must look again.
     pub dead: bool,
     /// Its founder and access list, if it is registered.
@@ -329,6 +331,14 @@ impl Channel {
     /// for it.
     pub fn read<R>(&self, f: impl FnOnce(&ChannelState) -> R) -> R {
         f(&self.state.lock())
+    }
+
+    /// Runs `f` on the channel's metadata.
+    pub fn with_metadata<R>(
+        &self,
+        f: impl FnOnce(&mut std::collections::BTreeMap<String, String>) -> R,
+    ) -> R {
+        f(&mut self.state.lock().metadata)
     }
 
     /// Whether `id` is a member.

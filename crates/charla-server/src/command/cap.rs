@@ -31,7 +31,8 @@ pub fn cap(s: &mut Session, p: Args<'_, 1>) -> Flow {
                 // get.
                 .filter(|c| {
                     caps::offered(state, **c)
-                        && (!matches!(c, Cap::Sts | Cap::Multiline) || s.reg.cap_302)
+                        && (!matches!(c, Cap::Sts | Cap::Multiline | Cap::Metadata)
+                            || s.reg.cap_302)
                 })
                 .map(|c| match caps::value(state, *c, secure) {
                     Some(v) if s.reg.cap_302 => format!("{}={v}", c.name()),
@@ -69,8 +70,14 @@ pub fn cap(s: &mut Session, p: Args<'_, 1>) -> Flow {
             }
             // All or nothing: one unknown capability rejects the whole request.
             if ok {
+                let before = s.client.caps();
                 s.client.set_caps(caps);
                 reply(s, "ACK", requested);
+                // draft/metadata-2 taken after registration: the client's own metadata now
+                // (during registration it comes after the welcome).
+                if s.reg.done && caps.has(Cap::Metadata) && !before.has(Cap::Metadata) {
+                    crate::command::metadata::on_enabled(s);
+                }
             } else {
                 reply(s, "NAK", requested);
             }

@@ -192,6 +192,16 @@ static TOPICS: &[Topic] = &[
         ],
     ),
     (
+        "METADATA",
+        &[
+            "METADATA <target> GET <keys> | LIST | SET <key> [:<value>] | CLEAR | SYNC",
+            "METADATA * SUB <keys> | UNSUB <keys> | SUBS",
+            "Key/value data on users and channels (draft/metadata-2), such as display-name,",
+            "avatar or pronouns: <target> is a nick, a channel or * for yourself. You set",
+            "your own and those of channels you operate; SUB chooses the keys you hear of.",
+        ],
+    ),
+    (
         "MODE",
         &[
             "MODE <#channel> [<+|-modes> [<arguments>]]",

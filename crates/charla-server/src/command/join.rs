@@ -16,7 +16,7 @@ use charla_proto::validate::{ChannelError, check_channel};
 use crate::caps::Cap;
 use crate::channel::{JoinError, JoinRefused, Joiner};
 use crate::command::table::Args;
-use crate::command::{Flow, markread, names, part, split_list, topic};
+use crate::command::{Flow, markread, metadata, names, part, split_list, topic};
 use crate::deliver::Payload;
 use crate::event::ServerEvent;
 use crate::history::Event;
@@ -146,6 +146,7 @@ fn join_one(s: &mut Session, name: &str, key: Option<&str>) -> bool {
         if !s.client.has_cap(Cap::NoImplicitNames) {
             names::send_names(s, ch.clone());
         }
+        metadata::after_join(s, &ch);
         s.state.emit(ServerEvent::Joined {
             nick,
             channel: ch.name.clone(),

@@ -18,6 +18,7 @@ pub mod join;
 pub mod kick;
 pub mod list;
 pub mod markread;
+pub mod metadata;
 pub mod mode;
 pub mod monitor;
 pub mod multiline;

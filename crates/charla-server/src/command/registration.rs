@@ -94,6 +94,9 @@ pub fn try_complete(s: &mut Session) -> Flow {
     };
     s.state.count(Counter::Users, true);
     welcome(s, &nick, &user);
+    if s.client.has_cap(crate::caps::Cap::Metadata) {
+        crate::command::metadata::on_enabled(s);
+    }
     crate::monitor::tell_online(&s.state, &nick, &format!("{nick}!{user}@{}", s.client.host));
     debug!(conn_id = %s.client.id, peer = %s.client.addr, nick = %Escaped(&nick), "registered");
     s.state.emit(ServerEvent::Registered {

@@ -20,9 +20,9 @@ use charla_proto::message::{Tag, parse_tags};
 
 use crate::account::{sasl, services};
 use crate::command::{
-    Flow, away, cap, chathistory, help, info, invite, join, kick, list, markread, mode, monitor,
-    multiline, names, nick, oper, part, ping, privmsg, register, registration, search, setname,
-    topic, userhost, webirc, who, whois,
+    Flow, away, cap, chathistory, help, info, invite, join, kick, list, markread, metadata, mode,
+    monitor, multiline, names, nick, oper, part, ping, privmsg, register, registration, search,
+    setname, topic, userhost, webirc, who, whois,
 };
 use crate::session::Session;
 
@@ -224,6 +224,7 @@ pub static TABLE: &[Command] = &[
     sync!("LIST", 0, list::list, pre = false, cost = 4),
     sync!("LUSERS", 0, info::lusers),
     wait!("MARKREAD", 1, markread::markread, pre = false, cost = 1),
+    sync!("METADATA", 2, metadata::metadata, pre = false, cost = 1),
     sync!("MODE", 1, mode::mode),
     sync!("MONITOR", 1, monitor::monitor),
     sync!("MOTD", 0, info::motd),

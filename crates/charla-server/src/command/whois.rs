@@ -91,6 +91,7 @@ pub fn whois(s: &mut Session, p: Args<'_, 0>) -> Flow {
     if bot {
         s.num(RPL_WHOISBOT).p(&tnick).t("is a bot").send();
     }
+    crate::command::metadata::whois(s, &t);
     if let Some(account) = &account {
         s.num(RPL_WHOISACCOUNT)
             .p(&tnick)

@@ -131,6 +131,22 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     SELECT seq, rtrim(substr(params, instr(params, char(10)) + 1), char(10))
     FROM history WHERE command IN ('PRIVMSG', 'NOTICE');
     "#,
+    // 4: draft/metadata-2 values of accounts (`a:<key>`) and registered channels (`c:<key>`),
+    // dropped with them.
+    r#"
+    CREATE TABLE metadata (
+        target TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (target, key)
+    ) STRICT, WITHOUT ROWID;
+    CREATE TRIGGER metadata_account_gone AFTER DELETE ON accounts BEGIN
+        DELETE FROM metadata WHERE target = 'a:' || old.key;
+    END;
+    CREATE TRIGGER metadata_channel_gone AFTER DELETE ON channels BEGIN
+        DELETE FROM metadata WHERE target = 'c:' || old.key;
+    END;
+    "#,
 ];
 
 /// The newest schema version this build knows.

@@ -73,6 +73,7 @@ pub(super) fn needs_savepoint(write: &Write) -> bool {
         Write::Append(_)
             | Write::Converse { .. }
             | Write::SetReadMarker { .. }
+            | Write::SetMetadata { .. }
             | Write::PruneHistory { .. }
     )
 }
@@ -379,6 +380,20 @@ pub(super) fn apply_one(
                  WHERE excluded.time_ms > time_ms",
             )?
             .execute(params![account, target, time_ms])?;
+            Ok(())
+        }
+        Write::SetMetadata { target, key, value } => {
+            match value {
+                Some(value) => conn
+                    .prepare_cached(
+                        "INSERT INTO metadata (target, key, value) VALUES (?1, ?2, ?3) \
+                         ON CONFLICT (target, key) DO UPDATE SET value = excluded.value",
+                    )?
+                    .execute(params![target, key, value])?,
+                None => conn
+                    .prepare_cached("DELETE FROM metadata WHERE target = ?1 AND key = ?2")?
+                    .execute(params![target, key])?,
+            };
             Ok(())
         }
         Write::PruneHistory {
