@@ -98,10 +98,17 @@ pub struct CharlaApp {
     password_lookup: Option<Pending<Option<String>>>,
     /// A password being written to (or removed from) the keyring.
     password_saving: Option<Pending<()>>,
+    /// People's pictures (draft/metadata-2 avatars).
+    avatars: crate::avatars::Avatars,
 }
 
 impl CharlaApp {
     /// Builds the app on `ctx`, spawning network work on `runtime`.
+    /// People's pictures fetched so far.
+    pub fn avatars(&self) -> &crate::avatars::Avatars {
+        &self.avatars
+    }
+
     pub fn new(ctx: egui::Context, runtime: tokio::runtime::Handle, options: AppOptions) -> Self {
         let (settings, settings_error) = match options.store.load() {
             Ok(settings) => (settings, None),
@@ -155,6 +162,7 @@ impl CharlaApp {
             quitting: false,
             password_lookup: None,
             password_saving: None,
+            avatars: crate::avatars::Avatars::default(),
         }
     }
 
@@ -368,6 +376,30 @@ impl CharlaApp {
                         self.settings.notifications = !self.settings.notifications;
                         self.save_settings();
                     }
+                    let others = self.settings.avatars_from_other_sites;
+                    let (label, tip) = if others {
+                        (
+                            "🖼 Pictures: all sites",
+                            "Avatars load from any site (over HTTPS). Each site then learns your \
+                             address and when you are online. Click to load them only from the \
+                             chat server.",
+                        )
+                    } else {
+                        (
+                            "🖼 Pictures: this server",
+                            "Avatars load only from the chat server itself: other sites do not \
+                             learn your address. Click to allow other sites.",
+                        )
+                    };
+                    if ui
+                        .button(label)
+                        .on_hover_text(tip)
+                        .accessible_name("Pictures from other sites")
+                        .clicked()
+                    {
+                        self.settings.avatars_from_other_sites = !others;
+                        self.save_settings();
+                    }
                     let dark = ui.visuals().dark_mode;
                     let label = if dark { "☀ Light" } else { "🌙 Dark" };
                     if ui
@@ -513,10 +545,15 @@ impl CharlaApp {
             && matches!(buffer.id, BufferId::Channel(_))
         {
             let state = &session.state;
+            let pictures = nicklist::Pictures {
+                avatars: &mut self.avatars,
+                server_host: &session.config.host,
+                other_sites: self.settings.avatars_from_other_sites,
+            };
             let command = egui::Panel::right("nick-list-panel")
                 .resizable(true)
                 .default_size(160.0)
-                .show(ui, |ui| nicklist::show(ui, state, buffer))
+                .show(ui, |ui| nicklist::show(ui, state, buffer, pictures))
                 .inner;
             if let Some(command) = command {
                 session.send(command);

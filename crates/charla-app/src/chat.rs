@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use charla_client::{Buffer, BufferId, Command, Line, LineKind, TypingState};
+use charla_client::{Buffer, BufferId, Command, Line, LineKind, State, TypingState};
 use chrono::{DateTime, Utc};
 use egui::text::{CCursor, CCursorRange};
 use egui::{Color32, Key, Modifiers, RichText, Ui};
@@ -179,7 +179,8 @@ pub fn show(ui: &mut Ui, session: &mut Session) {
             input_line(ui, session, &id);
         });
 
-    let Some(buffer) = session.state.buffer(&id) else {
+    let state = &session.state;
+    let Some(buffer) = state.buffer(&id) else {
         return;
     };
     let view = session.views.entry(id.clone()).or_default();
@@ -237,13 +238,15 @@ pub fn show(ui: &mut Ui, session: &mut Session) {
             match row {
                 Row::Single(i) => {
                     if let Some(line) = buffer.lines.get(i) {
-                        command = command.take().or(line_ui(ui, line, dark, in_channel));
+                        command = command
+                            .take()
+                            .or(line_ui(ui, line, dark, in_channel, state));
                     }
                 }
                 Row::Folded { start, end } => {
-                    command = command
-                        .take()
-                        .or(folded_row(ui, buffer, view, start, end, dark, in_channel));
+                    command = command.take().or(folded_row(
+                        ui, state, buffer, view, start, end, dark, in_channel,
+                    ));
                 }
             }
         }
@@ -314,8 +317,10 @@ fn top_of_lines(ui: &mut Ui, buffer: &Buffer, hidden: usize, asked: bool) -> boo
 }
 
 /// A run of joins/parts folded into one line; click to open it.
+#[allow(clippy::too_many_arguments, reason = "one row's whole context")]
 fn folded_row(
     ui: &mut Ui,
+    state: &State,
     buffer: &Buffer,
     view: &mut BufferView,
     start: usize,
@@ -349,7 +354,9 @@ fn folded_row(
     let mut command = None;
     if open {
         for line in buffer.lines.range(start..end) {
-            command = command.take().or(line_ui(ui, line, dark, in_channel));
+            command = command
+                .take()
+                .or(line_ui(ui, line, dark, in_channel, state));
         }
     }
     command
@@ -430,7 +437,13 @@ fn typing_line(ui: &mut Ui, typing: &[String]) {
 /// Draws one line: time, nick, text.
 /// Mentions are tinted in channels only: in a private conversation every line is "for us".
 /// Returns a command when the user asked for one from a nick's menu.
-pub fn line_ui(ui: &mut Ui, line: &Line, dark: bool, tint_mentions: bool) -> Option<Command> {
+pub fn line_ui(
+    ui: &mut Ui,
+    line: &Line,
+    dark: bool,
+    tint_mentions: bool,
+    state: &State,
+) -> Option<Command> {
     let mut command = None;
     let muted = theme::muted(ui.visuals());
     let time = line
@@ -454,10 +467,12 @@ pub fn line_ui(ui: &mut Ui, line: &Line, dark: bool, tint_mentions: bool) -> Opt
                         .to_string(),
                 );
             let nick = line.nick.as_deref();
+            // The name people chose for themselves (draft/metadata-2), else the nick.
+            let shown = |nick: &str| state.display_name(nick).unwrap_or(nick).to_owned();
             match line.kind {
                 LineKind::Message => {
                     if let Some(nick) = nick {
-                        let text = RichText::new(format!("{nick}: "))
+                        let text = RichText::new(format!("{}: ", shown(nick)))
                             .strong()
                             .color(theme::nick_color(nick, dark));
                         command = command.take().or(nick_label(ui, text, nick, line.own));
@@ -467,7 +482,7 @@ pub fn line_ui(ui: &mut Ui, line: &Line, dark: bool, tint_mentions: bool) -> Opt
                 LineKind::Action => {
                     ui.label(RichText::new("* ").italics());
                     if let Some(nick) = nick {
-                        let text = RichText::new(format!("{nick} "))
+                        let text = RichText::new(format!("{} ", shown(nick)))
                             .italics()
                             .strong()
                             .color(theme::nick_color(nick, dark));
@@ -477,7 +492,7 @@ pub fn line_ui(ui: &mut Ui, line: &Line, dark: bool, tint_mentions: bool) -> Opt
                 }
                 LineKind::Notice => {
                     if let Some(nick) = nick {
-                        let text = RichText::new(format!("-{nick}- "))
+                        let text = RichText::new(format!("-{}- ", shown(nick)))
                             .strong()
                             .color(theme::nick_color(nick, dark));
                         command = command.take().or(nick_label(ui, text, nick, line.own));
@@ -504,7 +519,9 @@ pub fn line_ui(ui: &mut Ui, line: &Line, dark: bool, tint_mentions: bool) -> Opt
 
 /// A nick in a line: double-click or the menu opens a private conversation with them.
 fn nick_label(ui: &mut Ui, text: RichText, nick: &str, own: bool) -> Option<Command> {
-    let response = ui.add(egui::Label::new(text).sense(egui::Sense::click()));
+    let response = ui
+        .add(egui::Label::new(text).sense(egui::Sense::click()))
+        .on_hover_text(nick);
     if own {
         return None;
     }

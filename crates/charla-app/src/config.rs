@@ -80,6 +80,9 @@ pub struct Settings {
     pub notifications: bool,
     /// Dark (true) or light theme; `None` follows the system.
     pub dark: Option<bool>,
+    /// Load avatars from any site, not only from the chat server (each site then learns the
+    /// user's address): off by default.
+    pub avatars_from_other_sites: bool,
     /// "Host a server": the port and nick used last time.
     pub host: HostSettings,
 }
@@ -115,6 +118,7 @@ impl Default for Settings {
             servers: Vec::new(),
             notifications: true,
             dark: None,
+            avatars_from_other_sites: false,
             host: HostSettings::default(),
         }
     }
@@ -270,6 +274,7 @@ mod tests {
             ],
             notifications: false,
             dark: Some(false),
+            avatars_from_other_sites: true,
             host: HostSettings {
                 port: 7000,
                 nick: "anfitrión".into(),

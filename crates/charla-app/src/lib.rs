@@ -26,6 +26,7 @@
 
 pub mod account;
 pub mod app;
+pub mod avatars;
 pub mod buffers;
 pub mod certificate;
 pub mod chat;

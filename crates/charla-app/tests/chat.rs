@@ -264,3 +264,69 @@ fn only_an_operator_is_offered_kick_in_the_nick_list() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn people_show_under_the_display_name_they_chose() -> Result<()> {
+    let rt = runtime()?;
+    let (_server, addr) = server(&rt)?;
+    let mut h = app(&rt, AppOptions::ephemeral());
+    connect(&mut h, addr, "Ñandú")?;
+    say(&mut h, "/join #perfil");
+    step_until(&mut h, "ourselves in the nick list", |h| shows(h, "@Ñandú"))?;
+    let mut bob = rt.block_on(TestClient::register(addr, "bob"))?;
+    rt.block_on(bob.send("JOIN #perfil"))?;
+    step_until(&mut h, "bob in the nick list", |h| shows(h, "bob"))?;
+    // bob names himself (draft/metadata-2); the app, subscribed to display names, shows it.
+    rt.block_on(bob.send("METADATA * SET display-name :Roberto Gómez"))?;
+    rt.block_on(bob.send("PRIVMSG #perfil :¡hola!"))?;
+    step_until(&mut h, "bob's line under his display name", |h| {
+        shows(h, "Roberto Gómez: ")
+    })?;
+    // We name ourselves with /displayname; bob's raw client reads the METADATA line once it
+    // takes the capability and subscribes.
+    rt.block_on(bob.send("CAP REQ :draft/metadata-2"))?;
+    rt.block_on(bob.expect(|l| l.contains(" ACK ")))?;
+    rt.block_on(bob.send("METADATA * SUB display-name"))?;
+    rt.block_on(bob.expect(|l| l.contains(" 770 ")))?;
+    say(&mut h, "/displayname Ñandú el Grande");
+    let line = rt.block_on(bob.expect(|l| l.contains("METADATA Ñandú display-name")))?;
+    assert!(line.ends_with(":Ñandú el Grande"), "got {line}");
+    Ok(())
+}
+
+#[test]
+fn an_avatar_from_the_chat_server_shows_in_the_nick_list() -> Result<()> {
+    let rt = runtime()?;
+    let (_server, addr) = server(&rt)?;
+    // A picture served on the chat server's host (loopback here), as its file host would.
+    let mut png = Vec::new();
+    image::RgbaImage::from_pixel(40, 40, image::Rgba([30, 120, 200, 255]))
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
+    let web = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+    let url = format!("http://127.0.0.1:{}/bob.png", web.local_addr()?.port());
+    rt.spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        // One request is all the test makes (the app keeps what it fetched).
+        if let Ok((mut stream, _)) = web.accept().await {
+            let mut request = [0; 2048];
+            let _ = stream.read(&mut request).await;
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                png.len()
+            );
+            let _ = stream.write_all(head.as_bytes()).await;
+            let _ = stream.write_all(&png).await;
+        }
+    });
+    let mut h = app(&rt, AppOptions::ephemeral());
+    connect(&mut h, addr, "Ñandú")?;
+    say(&mut h, "/join #fotos");
+    step_until(&mut h, "ourselves in the nick list", |h| shows(h, "@Ñandú"))?;
+    let mut bob = rt.block_on(TestClient::register(addr, "bob"))?;
+    rt.block_on(bob.send(&format!("METADATA * SET avatar :{url}")))?;
+    rt.block_on(bob.send("JOIN #fotos"))?;
+    step_until(&mut h, "bob's picture fetched", |h| {
+        h.state().avatars().is_ready(&url)
+    })?;
+    Ok(())
+}

@@ -36,6 +36,7 @@ pub enum InputError {
 
 /// The commands the input line knows, for help and completion.
 pub const KNOWN: &[&str] = &[
+    "avatar",
     "away",
     "back",
     "close",
@@ -43,6 +44,7 @@ pub const KNOWN: &[&str] = &[
     "deop",
     "devoice",
     "disconnect",
+    "displayname",
     "invite",
     "join",
     "kick",
@@ -217,6 +219,20 @@ pub fn parse(buffer: &BufferId, text: &str) -> Result<Vec<Command>, InputError> 
             reason: (!args.is_empty()).then(|| args.to_owned()),
         }),
         "reconnect" | "connect" | "server" => one(Command::Reconnect),
+        // draft/metadata-2: how others see us.
+        "displayname" | "avatar" => {
+            let key = if verb_lower == "avatar" {
+                "avatar"
+            } else {
+                "display-name"
+            };
+            let line = if args.is_empty() {
+                format!("METADATA * SET {key}")
+            } else {
+                format!("METADATA * SET {key} :{args}")
+            };
+            one(Command::Raw { line })
+        }
         "raw" | "quote" => {
             if args.is_empty() {
                 return Err(InputError::Usage("/raw IRC line"));

@@ -470,6 +470,18 @@ impl Default for Isupport {
     }
 }
 
+/// What a user or channel says of itself (`draft/metadata-2`), the keys we subscribe to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Profile {
+    /// `display-name`: how they would like to be called.
+    pub display_name: Option<String>,
+    /// `avatar`: the address of their picture.
+    pub avatar: Option<String>,
+}
+
+/// The metadata keys we subscribe to.
+pub const PROFILE_KEYS: [&str; 2] = ["display-name", "avatar"];
+
 /// Everything about one server connection that the user sees.
 #[derive(Debug, Clone)]
 pub struct State {
@@ -505,6 +517,9 @@ pub struct State {
     names: HashMap<String, Vec<Member>>,
     /// Accounts of the users we know to be logged in, by folded nick.
     accounts: HashMap<String, String>,
+    /// What users and channels say of themselves (`draft/metadata-2`: display name, avatar),
+    /// by folded nick or channel name.
+    profiles: HashMap<String, Profile>,
     /// Whether we registered at least once.
     registered_once: bool,
     /// The number the next line gets ([`Line::seq`]).
@@ -531,6 +546,7 @@ impl State {
             focus: None,
             names: HashMap::new(),
             accounts: HashMap::new(),
+            profiles: HashMap::new(),
             registered_once: false,
             next_seq: 1,
         }
@@ -600,6 +616,36 @@ impl State {
             .map(String::as_str)
     }
 
+    /// What `name` (a nick or a channel) says of itself, if anything.
+    pub fn profile(&self, name: &str) -> Option<&Profile> {
+        self.profiles.get(casefold(name).as_ref())
+    }
+
+    /// The display name `nick` chose, if any (and if it says more than the nick).
+    pub fn display_name(&self, nick: &str) -> Option<&str> {
+        self.profile(nick)
+            .and_then(|p| p.display_name.as_deref())
+            .filter(|d| *d != nick)
+    }
+
+    /// Records one metadata value of `target` (`None`: removed); only the keys we show.
+    pub(crate) fn set_metadata(&mut self, target: &str, key: &str, value: Option<&str>) {
+        if target.is_empty() || target == "*" {
+            return;
+        }
+        let folded = casefold(target).into_owned();
+        let profile = self.profiles.entry(folded.clone()).or_default();
+        let value = value.filter(|v| !v.is_empty()).map(str::to_owned);
+        match key {
+            "display-name" => profile.display_name = value,
+            "avatar" => profile.avatar = value,
+            _ => {}
+        }
+        if *profile == Profile::default() {
+            self.profiles.remove(&folded);
+        }
+    }
+
     /// Records `nick`'s account; `*`, `0` or empty mean "not logged in".
     pub(crate) fn set_account(&mut self, nick: &str, account: &str) {
         if nick.is_empty() {
@@ -617,6 +663,9 @@ impl State {
     pub(crate) fn rename_account(&mut self, old: &str, new: &str) {
         if let Some(account) = self.accounts.remove(casefold(old).as_ref()) {
             self.accounts.insert(casefold(new).into_owned(), account);
+        }
+        if let Some(profile) = self.profiles.remove(casefold(old).as_ref()) {
+            self.profiles.insert(casefold(new).into_owned(), profile);
         }
     }
 

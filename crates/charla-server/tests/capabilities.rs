@@ -757,6 +757,16 @@ async fn metadata_subscribers_hear_of_changes_and_joiners_get_current_values() {
             vec!["ana", "display-name", "*", "Ana"],
         ]
     );
+    // A joiner's own values reach the members subscribed to them.
+    beto.sync().await;
+    let mut erik = with_metadata(&server, "erik").await;
+    erik.send("METADATA * SET display-name :Erik el Rojo").await;
+    erik.expect_numeric(RPL_KEYVALUE).await;
+    erik.send("JOIN #meta").await;
+    let told = beto
+        .expect(&"erik's METADATA", |m| m.command == "METADATA")
+        .await;
+    assert_eq!(told.params, ["erik", "display-name", "*", "Erik el Rojo"]);
 }
 
 #[tokio::test]

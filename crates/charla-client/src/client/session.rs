@@ -55,6 +55,7 @@ const WANTED_CAPS: &[&str] = &[
     "draft/read-marker",
     "soju.im/search",
     multiline::CAP,
+    "draft/metadata-2",
 ];
 
 /// The account-registration capability (<https://ircv3.net/specs/extensions/account-registration>).
@@ -715,6 +716,12 @@ impl Session {
         }
         if let Some(message) = task.away_message.clone() {
             self.send_msg("AWAY", &[&message]);
+        }
+        // Display names and avatars (draft/metadata-2): what we show of people.
+        if task.state.has_cap("draft/metadata-2") {
+            let mut params = vec!["*", "SUB"];
+            params.extend(crate::state::PROFILE_KEYS);
+            self.send_msg("METADATA", &params);
         }
         self.history_after_welcome(task);
         for cmd in std::mem::take(&mut self.pending) {

@@ -230,6 +230,8 @@ impl State {
                 }
             }
             "MODE" => self.apply_mode(msg, &source_nick, time),
+            // draft/metadata-2: METADATA <target> <key> <visibility> [<value>]
+            "METADATA" => self.set_metadata(p(0), p(1), msg.param(3)),
             "AWAY" => {
                 let away = msg.param(0).is_some_and(|m| !m.is_empty());
                 for b in &mut self.buffers {
@@ -405,6 +407,11 @@ impl State {
                     self.nick = n.to_owned();
                 }
                 self.push_server_at(time, LineKind::Info, last);
+            }
+            // RPL_KEYVALUE <me> <target> <key> <visibility> [<value>]
+            numeric::RPL_KEYVALUE => {
+                let target = msg.param(1).unwrap_or("");
+                self.set_metadata(target, msg.param(2).unwrap_or(""), msg.param(4));
             }
             numeric::RPL_ISUPPORT => {
                 let tokens = msg

@@ -520,8 +520,23 @@ pub fn start_channel_sync(s: &mut Session, ch: Arc<Channel>) {
     paced::start(s, Box::new(reply));
 }
 
-/// After a JOIN: the channel's metadata, if the client follows some keys.
+/// After a JOIN: the joiner's values go to the members subscribed to them (as `away-notify`
+/// sends a joiner's AWAY), and the joiner gets the channel's and its members' values of the
+/// keys it follows.
 pub fn after_join(s: &mut Session, ch: &Arc<Channel>) {
+    let values = Target::User(s.client.clone()).values();
+    if !values.is_empty() {
+        let source = s.client.source();
+        let nick = s.nick();
+        let me = s.client.id;
+        for (key, value) in &values {
+            let line = metadata_line(&source, &nick, key, Some(value));
+            let payload = Payload::only_with(Cap::Metadata, s.outgoing(line));
+            ch.fan_out(&payload, None, None, |m| {
+                m.client.id != me && subscribed(&m.client, key)
+            });
+        }
+    }
     if s.client.has_cap(Cap::Metadata)
         && s.client
             .info
