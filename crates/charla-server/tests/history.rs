@@ -573,9 +573,24 @@ async fn read_markers_follow_an_account_across_its_clients() {
     // Asking, and joining, give it too.
     phone.send("MARKREAD #C").await;
     assert_eq!(phone.expect_command("MARKREAD").await.params, ["#C", when]);
+    // The marker comes after the JOIN and before the end of its NAMES, as the spec asks.
     phone.send("JOIN #c").await;
     phone.expect_command("JOIN").await;
-    assert_eq!(phone.expect_command("MARKREAD").await.params, ["#c", when]);
+    let mut seen = Vec::new();
+    loop {
+        let m = phone.recv().await;
+        let end = m.command == RPL_ENDOFNAMES.to_string();
+        seen.push(m);
+        if end {
+            break;
+        }
+    }
+    let marker = seen
+        .iter()
+        .position(|m| m.command == "MARKREAD")
+        .expect("a MARKREAD before 366");
+    assert_eq!(seen[marker].params, ["#c", when]);
+    assert!(seen.iter().any(|m| m.command == RPL_NAMREPLY.to_string()));
 
     ana.send("MARKREAD #c timestamp=ayer").await;
     let bad = ana.expect_command("FAIL").await;

@@ -13,7 +13,10 @@ use charla_proto::numeric::{
 };
 use charla_proto::validate::{ChannelError, check_channel};
 
+use std::sync::Arc;
+
 use crate::caps::Cap;
+use crate::channel::Channel;
 use crate::channel::{JoinError, JoinRefused, Joiner};
 use crate::command::table::Args;
 use crate::command::{Flow, markread, metadata, names, part, split_list, topic};
@@ -40,34 +43,50 @@ pub fn join(s: &mut Session, p: Args<'_, 1>) -> Flow {
     }
     let mut keys = p.get(1).map(|k| k.split(',')).into_iter().flatten();
     let mut joined = Vec::new();
+    // draft/read-marker: each channel's marker comes before its end of NAMES, so the NAMES of a
+    // logged-in client with the capability wait for the markers to be read.
+    let defer = markread::wanted(s);
     for (i, name) in split_list(p.req[0]).enumerate() {
         // One token per channel: `JOIN #a,#b,#c` costs what three JOINs cost.
         if i > 0 {
             s.penalty += 1;
         }
         let key = keys.next().filter(|k| !k.is_empty());
-        if join_one(s, name, key) {
-            joined.push(name.to_owned());
+        if let Some(ch) = join_one(s, name, key, defer) {
+            joined.push(ch);
         }
     }
-    // draft/read-marker: where the account has read each channel up to.
-    markread::after_join(s, joined).unwrap_or(Flow::Continue)
+    if defer {
+        markread::after_join(s, joined)
+    } else {
+        Flow::Continue
+    }
 }
 
-/// Joins one channel; returns whether it did.
-fn join_one(s: &mut Session, name: &str, key: Option<&str>) -> bool {
+/// What follows a JOIN and its topic: NAMES (unless the client has `draft/no-implicit-names`),
+/// then the channel's metadata for a `draft/metadata-2` client.
+pub fn after_topic(s: &mut Session, ch: &Arc<Channel>) {
+    if !s.client.has_cap(Cap::NoImplicitNames) {
+        names::send_names(s, ch.clone());
+    }
+    metadata::sync_for_joiner(s, ch);
+}
+
+/// Joins one channel; returns it if it did. `defer`: leave NAMES (and what follows them) to
+/// the caller.
+fn join_one(s: &mut Session, name: &str, key: Option<&str>, defer: bool) -> Option<Arc<Channel>> {
     match check_channel(name) {
         Ok(()) => {}
         Err(ChannelError::NoPrefix) => {
             s.num(ERR_NOSUCHCHANNEL).p(name).t("No such channel").send();
-            return false;
+            return None;
         }
         Err(why) => {
             s.num(ERR_BADCHANNAME)
                 .p(name)
                 .t(&format!("Illegal channel name: {why}"))
                 .send();
-            return false;
+            return None;
         }
     }
     let (in_count, source, nick, realname, account) = {
@@ -85,7 +104,7 @@ fn join_one(s: &mut Session, name: &str, key: Option<&str>) -> bool {
             .p(name)
             .t("You have joined too many channels")
             .send();
-        return false;
+        return None;
     }
     let services_source = crate::account::services::source(&s.state, "ChanServ");
     // A channel emptied and removed between the lookup and the lock is "dead": look again.
@@ -97,7 +116,7 @@ fn join_one(s: &mut Session, name: &str, key: Option<&str>) -> bool {
                     .p(name)
                     .t(&look_alike.to_string())
                     .send();
-                return false;
+                return None;
             }
         };
         let mut plain = LineBuilder::new();
@@ -129,7 +148,7 @@ fn join_one(s: &mut Session, name: &str, key: Option<&str>) -> bool {
         match ch.join(&joiner, &join, away.as_ref(), Some(s.actor())) {
             Ok(()) => {}
             Err(JoinError::Dead) => continue,
-            Err(JoinError::AlreadyMember) => return false,
+            Err(JoinError::AlreadyMember) => return None,
             Err(JoinError::Refused(r)) => {
                 let (num, text) = match r {
                     JoinRefused::Key => (ERR_BADCHANNELKEY, "Cannot join channel (+k)"),
@@ -138,20 +157,19 @@ fn join_one(s: &mut Session, name: &str, key: Option<&str>) -> bool {
                     JoinRefused::Banned => (ERR_BANNEDFROMCHAN, "Cannot join channel (+b)"),
                 };
                 s.num(num).p(&ch.name).t(text).send();
-                return false;
+                return None;
             }
         }
         topic::send_topic(s, &ch, false);
-        // draft/no-implicit-names: the client asks for NAMES itself when it wants them.
-        if !s.client.has_cap(Cap::NoImplicitNames) {
-            names::send_names(s, ch.clone());
+        metadata::announce_joiner(s, &ch);
+        if !defer {
+            after_topic(s, &ch);
         }
-        metadata::after_join(s, &ch);
         s.state.emit(ServerEvent::Joined {
             nick,
             channel: ch.name.clone(),
         });
-        return true;
+        return Some(ch);
     }
-    false
+    None
 }

@@ -11,10 +11,13 @@ use charla_proto::casemap::casefold;
 use charla_proto::validate::is_channel_name;
 use charla_store::Write;
 
+use std::sync::Arc;
+
 use crate::caps::Cap;
+use crate::channel::Channel;
 use crate::command::chathistory::conversation;
 use crate::command::table::{Owned, Wait};
-use crate::command::{Flow, Pending};
+use crate::command::{Flow, Pending, join};
 use crate::outbound::Line;
 use crate::session::Session;
 use crate::timefmt;
@@ -127,27 +130,40 @@ fn fail(s: &Session, code: &str, target: &str, text: &str) {
     s.send_line(line);
 }
 
-/// After a JOIN: the markers of the channels just joined, for a logged-in client with
-/// `draft/read-marker` (`None` if there is nothing to send).
-pub fn after_join(s: &Session, channels: Vec<String>) -> Option<Flow> {
-    if channels.is_empty() || !s.client.has_cap(Cap::ReadMarker) {
-        return None;
+/// Whether a JOIN of this client is followed by read markers: it is logged in and has
+/// `draft/read-marker`.
+pub fn wanted(s: &Session) -> bool {
+    s.client.has_cap(Cap::ReadMarker) && s.client.info.read().account.is_some()
+}
+
+/// After the JOINs of a client that [`wanted`] markers: each channel's marker, then its NAMES
+/// (the spec wants the marker before the end of NAMES).
+pub fn after_join(s: &Session, channels: Vec<Arc<Channel>>) -> Flow {
+    if channels.is_empty() {
+        return Flow::Continue;
     }
-    let account = casefold(s.client.info.read().account.as_deref()?).into_owned();
-    Some(Flow::Wait(Box::new(Pending::later(Box::new(
+    let account = s
+        .client
+        .info
+        .read()
+        .account
+        .as_deref()
+        .map(|a| casefold(a).into_owned())
+        .unwrap_or_default();
+    Flow::Wait(Box::new(Pending::later(Box::new(
         move |s: &mut Session| -> Wait<'_> {
             Box::pin(async move {
-                for name in channels {
-                    let key = casefold(&name).into_owned();
-                    match s.state.store.read_marker(&account, &key).await {
-                        Ok(stored) => s.send_bytes(marker_line(s, &name, stored)),
+                for ch in channels {
+                    match s.state.store.read_marker(&account, &ch.key()).await {
+                        Ok(stored) => s.send_bytes(marker_line(s, &ch.name, stored)),
                         Err(error) => {
                             tracing::warn!(%error, "the read marker of a joined channel could not be read");
                         }
                     }
+                    join::after_topic(s, &ch);
                 }
                 Flow::Continue
             })
         },
-    )))))
+    ))))
 }

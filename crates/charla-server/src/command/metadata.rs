@@ -521,9 +521,8 @@ pub fn start_channel_sync(s: &mut Session, ch: Arc<Channel>) {
 }
 
 /// After a JOIN: the joiner's values go to the members subscribed to them (as `away-notify`
-/// sends a joiner's AWAY), and the joiner gets the channel's and its members' values of the
-/// keys it follows.
-pub fn after_join(s: &mut Session, ch: &Arc<Channel>) {
+/// sends a joiner's AWAY).
+pub fn announce_joiner(s: &Session, ch: &Arc<Channel>) {
     let values = Target::User(s.client.clone()).values();
     if !values.is_empty() {
         let source = s.client.source();
@@ -537,6 +536,11 @@ pub fn after_join(s: &mut Session, ch: &Arc<Channel>) {
             });
         }
     }
+}
+
+/// After a JOIN's NAMES: the joiner gets the channel's and its members' values of the keys it
+/// follows.
+pub fn sync_for_joiner(s: &mut Session, ch: &Arc<Channel>) {
     if s.client.has_cap(Cap::Metadata)
         && s.client
             .info
