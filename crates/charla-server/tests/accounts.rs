@@ -30,8 +30,7 @@ fn payload(m: &OwnedMessage) -> Vec<u8> {
 
 /// Starts CAP negotiation with `sasl` acknowledged, and sends NICK/USER.
 async fn negotiate(c: &mut TestClient, nick: &str) {
-    c.send("CAP LS 302").await;
-    c.expect_command("CAP").await;
+    c.cap_ls_302().await;
     c.send("CAP REQ :sasl").await;
     let ack = c.expect_command("CAP").await;
     assert_eq!(ack.param(1), Some("ACK"));
@@ -255,9 +254,8 @@ async fn register_says_why_it_refuses() {
     config.accounts.registration = Registration::Closed;
     let closed = TestServer::start_with(config).await;
     let mut c = closed.connect().await;
-    c.send("CAP LS 302").await;
-    let ls = c.expect_command("CAP").await;
-    assert!(!ls.param(2).unwrap_or("").contains("account-registration"));
+    let offered = c.cap_ls_302().await;
+    assert!(!offered.iter().any(|c| c.contains("account-registration")));
     c.send("CAP END").await;
     c.register("hugo").await;
     c.send(&format!("REGISTER * * :{PASSWORD}")).await;

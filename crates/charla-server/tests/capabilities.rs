@@ -189,11 +189,53 @@ async fn setname_changes_the_realname() {
 }
 
 #[tokio::test]
-async fn cap_302_enables_cap_notify() {
+async fn cap_ls_302_comes_on_several_lines_when_it_does_not_fit_in_one() {
     let server = TestServer::start().await;
     let mut c = server.connect().await;
     c.send("CAP LS 302").await;
-    c.expect_command("CAP").await;
+    let mut offered = Vec::new();
+    loop {
+        let ls = c.expect_command("CAP").await;
+        assert_eq!(ls.param(1), Some("LS"));
+        let line = c.seen.last().expect("the line").clone();
+        assert!(line.len() + 2 <= 512, "{} bytes: {line}", line.len() + 2);
+        let more = ls.params.len() == 4 && ls.param(2) == Some("*");
+        offered.extend(
+            ls.params
+                .last()
+                .expect("list")
+                .split(' ')
+                .map(str::to_owned),
+        );
+        if !more {
+            break;
+        }
+    }
+    // Nothing cut: every capability, values whole.
+    for cap in [
+        "cap-notify",
+        "draft/pre-away",
+        "draft/multiline=max-bytes=8192,max-lines=100",
+    ] {
+        assert!(
+            offered.iter().any(|o| o == cap),
+            "{cap} missing: {offered:?}"
+        );
+    }
+    assert!(
+        offered
+            .iter()
+            .any(|o| o == "draft/metadata-2=max-subs=50,max-keys=20,max-value-bytes=300"),
+        "{offered:?}"
+    );
+    assert!(offered.len() >= 26, "{offered:?}");
+}
+
+#[tokio::test]
+async fn cap_302_enables_cap_notify() {
+    let server = TestServer::start().await;
+    let mut c = server.connect().await;
+    c.cap_ls_302().await;
     c.send("CAP LIST").await;
     assert_eq!(c.expect_command("CAP").await.param(2), Some("cap-notify"));
 }
@@ -364,8 +406,7 @@ async fn pre_away_sets_away_before_registration() {
     plain.expect_numeric(ERR_NOTREGISTERED).await;
     // With it: a background connection says it is not really here, then registers.
     let mut bg = server.connect().await;
-    bg.send("CAP LS 302").await;
-    bg.expect_command("CAP").await;
+    bg.cap_ls_302().await;
     bg.send("CAP REQ :draft/pre-away away-notify").await;
     bg.expect(&"ACK", |m| m.param(1) == Some("ACK")).await;
     bg.send("AWAY *").await;

@@ -525,8 +525,7 @@ async fn a_private_conversation_is_kept_for_both_accounts_and_no_one_else() {
 async fn second_device(server: &TestServer, nick: &str, account: &str, caps: &str) -> TestClient {
     use charla_proto::sasl::{encode_chunks, plain_encode};
     let mut c = server.connect().await;
-    c.send("CAP LS 302").await;
-    c.expect_command("CAP").await;
+    c.cap_ls_302().await;
     c.send(&format!("CAP REQ :sasl {caps}")).await;
     let ack = c.expect_command("CAP").await;
     assert_eq!(ack.param(1), Some("ACK"), "{ack}");

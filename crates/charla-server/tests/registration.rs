@@ -88,11 +88,7 @@ async fn ping_works_before_registration() {
 async fn cap_negotiation_holds_registration_until_cap_end() {
     let server = TestServer::start().await;
     let mut c = server.connect().await;
-    c.send("CAP LS 302").await;
-    let ls = c.expect_command("CAP").await;
-    assert_eq!(ls.param(0), Some("*"));
-    assert_eq!(ls.param(1), Some("LS"));
-    let offered = ls.param(2).unwrap_or("").to_owned();
+    let offered = c.cap_ls_302().await.join(" ");
     for cap in [
         "multi-prefix",
         "server-time",

@@ -24,8 +24,7 @@ fn on_disk(dir: &std::path::Path) -> Config {
 
 /// Logs in with SASL PLAIN before registering as `nick`; returns the numeric that ended it.
 async fn sasl_plain(c: &mut TestClient, nick: &str, account: &str, password: &str) -> String {
-    c.send("CAP LS 302").await;
-    c.expect_command("CAP").await;
+    c.cap_ls_302().await;
     c.send("CAP REQ :sasl").await;
     c.expect_command("CAP").await;
     c.send(&format!("NICK {nick}")).await;

@@ -129,13 +129,28 @@ impl TestClient {
             .await;
     }
 
+    /// Sends `CAP LS 302` and reads every line of the answer (all but the last say `*`
+    /// first); returns the capabilities offered, values included.
+    pub async fn cap_ls_302(&mut self) -> Vec<String> {
+        self.send("CAP LS 302").await;
+        let mut offered = Vec::new();
+        loop {
+            let ls = self
+                .expect(&"CAP LS", |m| {
+                    m.command == "CAP" && m.param(1) == Some("LS")
+                })
+                .await;
+            let list = ls.params.last().cloned().unwrap_or_default();
+            offered.extend(list.split(' ').filter(|t| !t.is_empty()).map(str::to_owned));
+            if ls.params.len() < 4 || ls.param(2) != Some("*") {
+                return offered;
+            }
+        }
+    }
+
     /// Registers with `CAP LS 302`, `CAP REQ :<caps>` and `CAP END`; asserts the ACK.
     pub async fn register_with_caps(&mut self, nick: &str, caps: &str) {
-        self.send("CAP LS 302").await;
-        self.expect(&"CAP LS", |m| {
-            m.command == "CAP" && m.param(1) == Some("LS")
-        })
-        .await;
+        self.cap_ls_302().await;
         self.send(&format!("CAP REQ :{caps}")).await;
         let ack = self
             .expect(&"CAP ACK/NAK", |m| {
