@@ -29,6 +29,7 @@ pub mod part;
 pub mod ping;
 pub mod privmsg;
 pub mod quit;
+pub mod redact;
 pub mod register;
 pub mod registration;
 pub mod search;
