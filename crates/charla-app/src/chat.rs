@@ -484,6 +484,16 @@ pub fn line_ui(ui: &mut Ui, line: &Line, dark: bool, tint_mentions: bool) -> Opt
                     }
                     rich_text(ui, &line.text, None);
                 }
+                LineKind::Deleted => {
+                    // Who and when stay; the words are gone.
+                    if let Some(nick) = nick {
+                        let text = RichText::new(format!("{nick}: "))
+                            .strong()
+                            .color(theme::nick_color(nick, dark));
+                        command = command.take().or(nick_label(ui, text, nick, line.own));
+                    }
+                    ui.label(RichText::new(line.text.as_str()).italics().color(muted));
+                }
                 LineKind::Error => {
                     ui.label(RichText::new(format!("⚠ {}", line.text)).color(theme::DANGER));
                 }
