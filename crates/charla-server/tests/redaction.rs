@@ -413,3 +413,78 @@ async fn a_deleted_message_stays_deleted_after_a_restart() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_same_account_deletes_from_another_connection_and_a_nick_alone_does_not() {
+    let server = TestServer::start().await;
+    let mut ana = with_caps(&server, "ana", REDACT_CAPS).await;
+    ana.send("REGISTER * * :contraseña-segura").await;
+    let ok = ana.expect_command("REGISTER").await;
+    assert_eq!(ok.param(0), Some("SUCCESS"), "{ok}");
+    ana.expect_numeric(RPL_LOGGEDIN).await;
+    join(&mut ana, "#c").await;
+    let id = say(&mut ana, "#c", "desde el portátil").await;
+
+    // Another connection, logged into the same account: the message is its own.
+    let mut phone = with_caps(&server, "ana_movil", REDACT_CAPS).await;
+    phone.send("NS IDENTIFY ana contraseña-segura").await;
+    phone.expect_numeric(RPL_LOGGEDIN).await;
+    join(&mut phone, "#c").await;
+    phone.send(&format!("REDACT #c {id}")).await;
+    phone.expect_command("REDACT").await;
+    ana.expect_command("REDACT").await;
+
+    // Without an account, a message is recognised by the nick!user@host it came from: under
+    // another nick it is not ours, back under the same one it is.
+    let mut pepe = with_caps(&server, "pepe", REDACT_CAPS).await;
+    join(&mut pepe, "#c").await;
+    let id = say(&mut pepe, "#c", "sin cuenta").await;
+    pepe.send("NICK pepa").await;
+    pepe.expect_command("NICK").await;
+    pepe.send(&format!("REDACT #c {id}")).await;
+    expect_fail(&mut pepe, "REDACT_FORBIDDEN", &["#c", &id]).await;
+    pepe.send("NICK pepe").await;
+    pepe.expect_command("NICK").await;
+    pepe.send(&format!("REDACT #c {id}")).await;
+    pepe.expect_command("REDACT").await;
+    // An account's message is never a nick's: logged out, ana's phone may not.
+    let id = say(&mut ana, "#c", "con cuenta").await;
+    phone.send("NS LOGOUT").await;
+    phone.expect_numeric(RPL_LOGGEDOUT).await;
+    phone.send(&format!("REDACT #c {id}")).await;
+    expect_fail(&mut phone, "REDACT_FORBIDDEN", &["#c", &id]).await;
+}
+
+#[tokio::test]
+async fn a_labeled_redact_is_answered_with_its_echo_or_an_ack() {
+    let server = TestServer::start().await;
+    let mut ana = with_caps(
+        &server,
+        "ana",
+        &format!("{REDACT_CAPS} labeled-response batch"),
+    )
+    .await;
+    join(&mut ana, "#c").await;
+    let id = say(&mut ana, "#c", "uno").await;
+    ana.send(&format!("@label=r1 REDACT #c {id}")).await;
+    let echo = ana.expect_command("REDACT").await;
+    assert_eq!(echo.tag("label"), Some("r1"), "{echo}");
+
+    let mut beto = with_caps(
+        &server,
+        "beto",
+        "message-tags draft/message-redaction labeled-response",
+    )
+    .await;
+    join(&mut beto, "#c").await;
+    beto.send("PRIVMSG #c :dos").await;
+    let got = ana.expect_command("PRIVMSG").await;
+    let id = got.tag("msgid").expect("msgid").to_owned();
+    beto.send(&format!("@label=r2 REDACT #c {id}")).await;
+    let ack = beto
+        .expect(&"ACK", |m| m.command == "ACK" || m.command == "REDACT")
+        .await;
+    assert_eq!(ack.command, "ACK", "no echo without echo-message: {ack}");
+    assert_eq!(ack.tag("label"), Some("r2"));
+    ana.expect_command("REDACT").await;
+}
