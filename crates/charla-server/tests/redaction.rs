@@ -488,3 +488,20 @@ async fn a_labeled_redact_is_answered_with_its_echo_or_an_ack() {
     assert_eq!(ack.tag("label"), Some("r2"));
     ana.expect_command("REDACT").await;
 }
+
+#[tokio::test]
+async fn a_private_message_to_an_account_gone_offline_is_still_deleted() {
+    let server = TestServer::start().await;
+    let mut ana = with_caps(&server, "ana", REDACT_CAPS).await;
+    let mut beto = with_caps(&server, "beto", REDACT_CAPS).await;
+    beto.send("REGISTER * * :contraseña-segura").await;
+    beto.expect_numeric(RPL_LOGGEDIN).await;
+    let id = say(&mut ana, "beto", "para tu cuenta").await;
+    beto.expect_command("PRIVMSG").await;
+    beto.send("QUIT").await;
+    beto.expect_command("ERROR").await;
+    // The conversation is found by beto's account.
+    ana.send(&format!("REDACT beto {id}")).await;
+    let echo = ana.expect_command("REDACT").await;
+    assert_eq!(echo.param(1), Some(id.as_str()), "{echo}");
+}
