@@ -142,6 +142,8 @@ pub struct BufferView {
     pub older_asked: Option<(u64, usize, Instant)>,
     /// Telling the server what was read here.
     pub read_sync: ReadSync,
+    /// "Delete message" was chosen: the REDACT to send once the user confirms.
+    pub confirm_delete: Option<Command>,
 }
 
 /// Draws the active buffer of `session` (messages and input).
@@ -210,6 +212,21 @@ pub fn show(ui: &mut Ui, session: &mut Session) {
     if let Some(offset) = view.scroll_to.take() {
         area = area.vertical_scroll_offset(offset);
     }
+    // Which lines offer "Delete message": our own, or every message in a channel we operate,
+    // where the server deletes messages (draft/message-redaction).
+    let delete = session
+        .state
+        .has_cap("draft/message-redaction")
+        .then(|| id.target())
+        .flatten()
+        .map(|target| Deletable {
+            target,
+            any: in_channel
+                && buffer
+                    .members
+                    .iter()
+                    .any(|m| session.state.is_me(&m.nick) && m.is_op()),
+        });
     let mut command = None;
     let mut more_asked = false;
     // The first row drawn (its line's number and top), and where the anchored line is now.
@@ -238,9 +255,10 @@ pub fn show(ui: &mut Ui, session: &mut Session) {
             match row {
                 Row::Single(i) => {
                     if let Some(line) = buffer.lines.get(i) {
+                        let deletable = delete.as_ref().filter(|d| d.allows(line));
                         command = command
                             .take()
-                            .or(line_ui(ui, line, dark, in_channel, state));
+                            .or(line_ui(ui, line, dark, in_channel, state, deletable));
                     }
                 }
                 Row::Folded { start, end } => {
@@ -289,8 +307,65 @@ pub fn show(ui: &mut Ui, session: &mut Session) {
             AtTop::Nothing => {}
         }
     }
-    if let Some(command) = command {
-        session.send(command);
+    // Deleting asks first.
+    match command {
+        Some(redact @ Command::Redact { .. }) => {
+            session.views.entry(id.clone()).or_default().confirm_delete = Some(redact);
+        }
+        Some(command) => session.send(command),
+        None => {}
+    }
+    let pending = &mut session.views.entry(id).or_default().confirm_delete;
+    if let Some(redact) = confirm_delete(ui, pending) {
+        session.send(redact);
+    }
+}
+
+/// Who may delete which lines of a buffer (see [`line_ui`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Deletable<'a> {
+    /// The channel or nick a REDACT names.
+    pub target: &'a str,
+    /// Every message, not only ours (we are a channel operator).
+    pub any: bool,
+}
+
+impl Deletable<'_> {
+    /// Whether `line` may be deleted: a message with an id, ours or (`any`) anyone's.
+    fn allows(&self, line: &Line) -> bool {
+        line.kind.is_chat() && line.msgid.is_some() && (line.own || self.any)
+    }
+}
+
+/// The "Delete this message?" dialog while `pending` holds a REDACT; the REDACT when the user
+/// confirms.
+fn confirm_delete(ui: &mut Ui, pending: &mut Option<Command>) -> Option<Command> {
+    pending.as_ref()?;
+    let mut answer = None;
+    egui::Modal::new(egui::Id::unique("confirm-delete")).show(ui.ctx(), |ui| {
+        ui.set_max_width(380.0);
+        ui.heading("Delete this message?");
+        ui.label(
+            "It is removed from the server's history and search. Clients that support \
+             deleting show it as deleted; others may have seen or kept it already.",
+        );
+        ui.add_space(8.0);
+        ui.horizontal(|ui| {
+            if ui.button("Delete").clicked() {
+                answer = Some(true);
+            }
+            if ui.button("Cancel").clicked() {
+                answer = Some(false);
+            }
+        });
+    });
+    match answer {
+        Some(true) => pending.take(),
+        Some(false) => {
+            *pending = None;
+            None
+        }
+        None => None,
     }
 }
 
@@ -356,7 +431,7 @@ fn folded_row(
         for line in buffer.lines.range(start..end) {
             command = command
                 .take()
-                .or(line_ui(ui, line, dark, in_channel, state));
+                .or(line_ui(ui, line, dark, in_channel, state, None));
         }
     }
     command
@@ -392,7 +467,7 @@ fn header(ui: &mut Ui, buffer: &Buffer) -> bool {
         ui.heading(title);
         if let Some(topic) = buffer.topic.as_deref().filter(|t| !t.is_empty()) {
             ui.separator();
-            rich_text(ui, topic, None);
+            let _ = rich_text(ui, topic, None);
         }
         if matches!(buffer.id, BufferId::Channel(_)) && !buffer.joined {
             ui.colored_label(theme::DANGER, "(not in this channel)");
@@ -436,15 +511,20 @@ fn typing_line(ui: &mut Ui, typing: &[String]) {
 
 /// Draws one line: time, nick, text.
 /// Mentions are tinted in channels only: in a private conversation every line is "for us".
-/// Returns a command when the user asked for one from a nick's menu.
+/// Returns a command when the user asked for one from a nick's menu, or, with `deletable`,
+/// "Delete message" from the text's menu (right click): a [`Command::Redact`] to confirm
+/// before sending.
 pub fn line_ui(
     ui: &mut Ui,
     line: &Line,
     dark: bool,
     tint_mentions: bool,
     state: &State,
+    deletable: Option<&Deletable<'_>>,
 ) -> Option<Command> {
     let mut command = None;
+    // The text's widgets: right-clicking them opens the line's menu.
+    let mut body: Option<egui::Response> = None;
     let muted = theme::muted(ui.visuals());
     let time = line
         .time
@@ -477,7 +557,7 @@ pub fn line_ui(
                             .color(theme::nick_color(nick, dark));
                         command = command.take().or(nick_label(ui, text, nick, line.own));
                     }
-                    rich_text(ui, &line.text, None);
+                    body = rich_text(ui, &line.text, None);
                 }
                 LineKind::Action => {
                     ui.label(RichText::new("* ").italics());
@@ -488,7 +568,7 @@ pub fn line_ui(
                             .color(theme::nick_color(nick, dark));
                         command = command.take().or(nick_label(ui, text, nick, line.own));
                     }
-                    rich_text(ui, &line.text, Some(RichText::italics));
+                    body = rich_text(ui, &line.text, Some(RichText::italics));
                 }
                 LineKind::Notice => {
                     if let Some(nick) = nick {
@@ -497,7 +577,17 @@ pub fn line_ui(
                             .color(theme::nick_color(nick, dark));
                         command = command.take().or(nick_label(ui, text, nick, line.own));
                     }
-                    rich_text(ui, &line.text, None);
+                    body = rich_text(ui, &line.text, None);
+                }
+                LineKind::Deleted => {
+                    // Who and when stay; the words are gone.
+                    if let Some(nick) = nick {
+                        let text = RichText::new(format!("{nick}: "))
+                            .strong()
+                            .color(theme::nick_color(nick, dark));
+                        command = command.take().or(nick_label(ui, text, nick, line.own));
+                    }
+                    ui.label(RichText::new(line.text.as_str()).italics().color(muted));
                 }
                 LineKind::Error => {
                     ui.label(RichText::new(format!("⚠ {}", line.text)).color(theme::DANGER));
@@ -514,6 +604,17 @@ pub fn line_ui(
             }
         });
     });
+    if let (Some(body), Some(deletable), Some(msgid)) = (body, deletable, &line.msgid) {
+        body.context_menu(|ui| {
+            if ui.button("Delete message").clicked() {
+                command = Some(Command::Redact {
+                    target: deletable.target.to_owned(),
+                    msgid: msgid.clone(),
+                    reason: None,
+                });
+            }
+        });
+    }
     command
 }
 
@@ -544,20 +645,29 @@ fn nick_label(ui: &mut Ui, text: RichText, nick: &str, own: bool) -> Option<Comm
     command
 }
 
-/// Draws message text with its links clickable.
-fn rich_text(ui: &mut Ui, text: &str, style: Option<fn(RichText) -> RichText>) {
+/// Draws message text with its links clickable; returns its widgets' response, as one.
+fn rich_text(
+    ui: &mut Ui,
+    text: &str,
+    style: Option<fn(RichText) -> RichText>,
+) -> Option<egui::Response> {
+    let mut all: Option<egui::Response> = None;
     for span in links::spans(text) {
-        match span {
+        let response = match span {
             Span::Text(t) => {
                 let rich = RichText::new(t);
-                ui.label(style.map_or(rich.clone(), |f| f(rich)));
+                ui.label(style.map_or(rich.clone(), |f| f(rich)))
             }
-            Span::Link(url) => {
-                ui.hyperlink_to(url, url)
-                    .on_hover_text(format!("Open {url}"));
-            }
-        }
+            Span::Link(url) => ui
+                .hyperlink_to(url, url)
+                .on_hover_text(format!("Open {url}")),
+        };
+        all = Some(match all {
+            Some(before) => before.union(response),
+            None => response,
+        });
     }
+    all
 }
 
 /// The input line: Enter sends, Shift+Enter starts a new line (a pasted text keeps its lines,

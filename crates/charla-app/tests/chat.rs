@@ -330,3 +330,73 @@ fn an_avatar_from_the_chat_server_shows_in_the_nick_list() -> Result<()> {
     })?;
     Ok(())
 }
+
+#[test]
+fn a_message_is_deleted_from_its_menu_after_confirming() -> Result<()> {
+    let rt = runtime()?;
+    let (_server, addr) = server(&rt)?;
+    let mut h = app(&rt, AppOptions::ephemeral());
+    connect(&mut h, addr, "Ñandú")?;
+    say(&mut h, "/join #charla");
+    step_until(&mut h, "ourselves as operator", |h| shows(h, "@Ñandú"))?;
+    // bob understands deletions.
+    let mut bob = rt.block_on(TestClient::connect(addr))?;
+    rt.block_on(bob.send(
+        "CAP REQ :message-tags draft/message-redaction\r\nNICK bob\r\nUSER bob 0 * :bob\r\nCAP END",
+    ))?;
+    rt.block_on(bob.expect(|l| l.split(' ').nth(1) == Some("001")))?;
+    rt.block_on(bob.send("JOIN #charla"))?;
+    step_until(&mut h, "bob in the nick list", |h| shows(h, "bob"))?;
+
+    say(&mut h, "me equivoqué de canal");
+    step_until(&mut h, "our line", |h| shows(h, "me equivoqué de canal"))?;
+    rt.block_on(bob.expect(|l| l.contains("PRIVMSG #charla :me equivoqué de canal")))?;
+    let open_menu = |h: &mut Harness<'static, CharlaApp>, text: &str| -> Result<()> {
+        h.key_press(egui::Key::Escape);
+        h.step();
+        h.get_by_label(text).click_secondary();
+        step_until(h, "the line's menu", |h| shows(h, "Delete message"))
+    };
+
+    // Cancelling keeps it.
+    open_menu(&mut h, "me equivoqué de canal")?;
+    common::click(&mut h, "Delete message")?;
+    step_until(&mut h, "the confirmation", |h| {
+        shows(h, "Delete this message?")
+    })?;
+    common::click(&mut h, "Cancel")?;
+    step_until(&mut h, "the dialog gone", |h| {
+        !shows(h, "Delete this message?")
+    })?;
+    assert!(shows(&h, "me equivoqué de canal"));
+
+    // Confirming sends REDACT; the line stays, as deleted, without its words.
+    open_menu(&mut h, "me equivoqué de canal")?;
+    common::click(&mut h, "Delete message")?;
+    step_until(&mut h, "the confirmation", |h| {
+        shows(h, "Delete this message?")
+    })?;
+    common::click(&mut h, "Delete")?;
+    // (bob has message-tags: the line starts with its tags.)
+    let redact = rt.block_on(bob.expect(|l| l.contains(" REDACT #charla ")))?;
+    assert!(redact.contains(":Ñandú!"), "got {redact}");
+    step_until(&mut h, "the line shown as deleted", |h| {
+        shows(h, "message deleted") && !shows(h, "me equivoqué de canal")
+    })?;
+    assert!(shows(&h, "Ñandú: "), "who said it stays");
+
+    // As channel operator, bob's message can be deleted too.
+    rt.block_on(bob.send("PRIVMSG #charla :publicidad"))?;
+    step_until(&mut h, "bob's line", |h| shows(h, "publicidad"))?;
+    open_menu(&mut h, "publicidad")?;
+    // Without operator status, only our own lines offer it.
+    h.key_press(egui::Key::Escape);
+    say(&mut h, "/deop Ñandú");
+    step_until(&mut h, "no longer operator", |h| !shows(h, "@Ñandú"))?;
+    h.get_by_label("publicidad").click_secondary();
+    for _ in 0..5 {
+        h.step();
+    }
+    assert!(!shows(&h, "Delete message"), "not ours, not an operator");
+    Ok(())
+}

@@ -135,6 +135,17 @@ pub enum Command {
         /// Only this channel or nick; `None`: everywhere.
         target: Option<String>,
     },
+    /// Delete a message (`REDACT`, `draft/message-redaction`): our own, or anyone's in a
+    /// channel we operate. The server says yes by relaying the REDACT back (the line then
+    /// shows as deleted), or no with a `FAIL REDACT` shown as an error.
+    Redact {
+        /// The channel or nick the message was sent to (for a message to us, its sender).
+        target: String,
+        /// The message's `msgid`.
+        msgid: String,
+        /// Why, shown to the others; none by default (the spec asks for no default reason).
+        reason: Option<String>,
+    },
     /// Send a line as it is (`/raw`). It is cut at CR/LF so it stays one line.
     Raw {
         /// The line, without CR LF.

@@ -142,6 +142,9 @@ pub enum LineKind {
     Topic,
     /// A mode change.
     Mode,
+    /// A message that was deleted (`draft/message-redaction`): who sent it and when stay, its
+    /// text is gone; the line says "message deleted" (by whom, if not its sender, and why).
+    Deleted,
     /// Something went wrong (in words).
     Error,
     /// Anything else worth saying: connection status, MOTD, WHOIS replies.

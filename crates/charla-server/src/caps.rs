@@ -74,6 +74,11 @@ pub enum Cap {
     /// `draft/metadata-2`: key/value data on users and channels (display names, avatars)
     /// (<https://ircv3.net/specs/extensions/metadata>).
     Metadata,
+    /// `draft/message-redaction`: REDACT deletes a message, and is relayed to the
+    /// conversation's clients that have the capability
+    /// (<https://ircv3.net/specs/extensions/message-redaction>). Offered with history only: a
+    /// message must be in history for the server to know who sent it.
+    MessageRedaction,
     /// `sts`: the Strict Transport Security policy, in the value only ([`crate::sts`]). Listed
     /// to `CAP LS 302` clients only, since its value is required. Clients must not request
     /// it; one that does gets an ACK that changes nothing, as ergo does (the spec allows a NAK
@@ -83,7 +88,7 @@ pub enum Cap {
 
 impl Cap {
     /// Every capability, in the order CAP LS lists them.
-    pub const ALL: [Cap; 27] = [
+    pub const ALL: [Cap; 28] = [
         Cap::CapNotify,
         Cap::MultiPrefix,
         Cap::ServerTime,
@@ -109,6 +114,7 @@ impl Cap {
         Cap::NoImplicitNames,
         Cap::PreAway,
         Cap::Multiline,
+        Cap::MessageRedaction,
         Cap::Sts,
         Cap::Metadata,
     ];
@@ -142,6 +148,7 @@ impl Cap {
             Cap::PreAway => "draft/pre-away",
             Cap::Multiline => "draft/multiline",
             Cap::Metadata => "draft/metadata-2",
+            Cap::MessageRedaction => "draft/message-redaction",
             Cap::Sts => "sts",
         }
     }
@@ -166,9 +173,11 @@ pub fn offered(state: &State, cap: Cap) -> bool {
     let config = &state.config;
     match cap {
         Cap::AccountRegistration => config.accounts.registration != Registration::Closed,
-        Cap::ChatHistory | Cap::EventPlayback | Cap::ReadMarker | Cap::Search => {
-            config.history.enabled
-        }
+        Cap::ChatHistory
+        | Cap::EventPlayback
+        | Cap::ReadMarker
+        | Cap::Search
+        | Cap::MessageRedaction => config.history.enabled,
         Cap::Sts => state.sts.is_some(),
         _ => true,
     }

@@ -133,6 +133,9 @@ pub struct HistoryConfig {
     pub retention_count: u64,
     /// Who may read a channel's history from before they joined it.
     pub before_join: BeforeJoin,
+    /// How long (seconds) a sender may delete their own message with REDACT; 0: always.
+    /// Channel operators and IRC operators are not bound by it.
+    pub redact_window_secs: u64,
 }
 
 impl Default for HistoryConfig {
@@ -143,6 +146,7 @@ impl Default for HistoryConfig {
             retention_days: 0,
             retention_count: 0,
             before_join: BeforeJoin::Registered,
+            redact_window_secs: 900,
         }
     }
 }

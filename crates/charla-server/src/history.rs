@@ -11,6 +11,10 @@
 //!
 //! Events (JOIN, PART, QUIT, KICK, NICK, TOPIC) are kept for `draft/event-playback`
 //! without holding anyone up: they are queued in the same order but nobody waits for them.
+//! A REDACT is the exception: it deletes the message it names from the store
+//! ([`charla_store::Write::Redact`]) and is kept in its place as an event, committed before
+//! anyone is told, like a message; it is replayed to clients with both `draft/event-playback`
+//! and `draft/message-redaction`.
 //!
 //! Private conversations are keyed by their two parties: their accounts when logged in (a
 //! `~`-prefixed nick otherwise), folded and sorted, so either side finds the same key. Only a
@@ -214,6 +218,10 @@ pub fn replay_line(rec: &HistoryRecord, caps: CapSet, batch: Option<&str>) -> Op
         return None;
     }
     if !is_message(&rec.command) && !caps.has(Cap::EventPlayback) {
+        return None;
+    }
+    // A redaction only to those who understand it (the spec forbids it to the others).
+    if rec.command == "REDACT" && !caps.has(Cap::MessageRedaction) {
         return None;
     }
     if is_message(&rec.command)

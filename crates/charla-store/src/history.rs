@@ -5,7 +5,8 @@
 //! [`HistoryQuery`] is one of draft/chathistory's subcommands with its [`Anchor`]s; a
 //! [`TargetRecord`] is one answer to `CHATHISTORY TARGETS`. The writes that add and remove
 //! entries are [`crate::Write::Append`], [`crate::Write::Converse`],
-//! [`crate::Write::SetReadMarker`] and [`crate::Write::PruneHistory`].
+//! [`crate::Write::SetReadMarker`], [`crate::Write::PruneHistory`] and
+//! [`crate::Write::Redact`].
 //!
 //! History is ordered by [`HistoryRecord::seq`], the order in which the store committed the
 //! entries, never by time: two entries of the same millisecond, or a clock that stepped back,

@@ -63,7 +63,7 @@ pub use sqlite::SqliteStore;
 ///   conversations ([`Write::Converse`] as owner) and its read markers, so that whoever
 ///   registers the name next inherits none of them. [`Write::DropChannel`] removes the
 ///   channel's topic, lists and access entries. Nothing else is removed implicitly: history
-///   stays until [`Write::PruneHistory`] removes it (the store cannot tell which targets were a
+///   stays until [`Write::PruneHistory`] (or, one message, [`Write::Redact`]) removes it (the store cannot tell which targets were a
 ///   dropped account's private conversations; the caller prunes those).
 /// - **History** is ordered by [`HistoryRecord::seq`], which [`Write::Append`] assigns: strictly
 ///   increasing in commit order over the whole store (never reused, even after a prune), so a

@@ -206,6 +206,24 @@ impl Data {
                     .or_default()
                     .push(record);
             }
+            Write::Redact { msgid, redaction } => {
+                debug_assert!(history::well_formed(redaction), "{redaction:?}");
+                if self.msgids.contains_key(&redaction.msgid) {
+                    return Err(Conflict::Exists);
+                }
+                let entries = self
+                    .history
+                    .get_mut(&redaction.target)
+                    .ok_or(Conflict::NotFound)?;
+                let at = entries
+                    .iter()
+                    .position(|e| &e.msgid == msgid && Kinds::Messages.holds(e))
+                    .ok_or(Conflict::NotFound)?;
+                entries.remove(at);
+                self.msgids.remove(msgid);
+                // The target has the redaction now, so it is never left empty.
+                self.apply(&Write::Append(redaction.clone()))?;
+            }
             Write::Converse {
                 owner,
                 peer,

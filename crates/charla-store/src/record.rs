@@ -248,6 +248,18 @@ pub enum Write {
     /// Adds an entry to a conversation's history. Its `seq` is ignored: the store assigns the
     /// next one. `Exists` if an entry (of any target) has this msgid already.
     Append(HistoryRecord),
+    /// Redacts a message (draft/message-redaction): the entry `msgid` of `redaction.target`,
+    /// which must be a message (PRIVMSG, NOTICE, TAGMSG), is deleted — its text, tags and
+    /// search index entry go for good, so that a redaction is a deletion — and `redaction`
+    /// (the REDACT event that names it) is appended as [`Write::Append`] would. `NotFound` if
+    /// `msgid` is not a message of that target (unknown, already redacted, an event, or of
+    /// another target); `Exists` if the redaction's own msgid is taken. Either changes nothing.
+    Redact {
+        /// The msgid of the message to delete.
+        msgid: String,
+        /// The REDACT event to keep in its place; its `target` names the conversation.
+        redaction: HistoryRecord,
+    },
     /// Records that account `owner` has a private conversation keyed `target`, whose other party
     /// shows as `peer`. One row per (owner, target): its time only moves forward (an earlier
     /// `time_ms` keeps the stored one), its peer is the last one given. Always `Ok`.

@@ -5,6 +5,10 @@
 //!   newer than this build, or a file or directory it cannot write.
 //! - Durability: WAL with `synchronous=FULL`, so a committed [`Store::apply`] survives a power
 //!   cut, not only a crash of the process (`NORMAL` would lose the last commits).
+//! - Deletion is for real (`secure_delete`): a redacted or pruned entry's bytes are zeroed in
+//!   the file, and a redaction checkpoints and empties the WAL, where older copies of the
+//!   page would otherwise stay until the next checkpoint. The contentless search index never held the text, only its words, which FTS5
+//!   drops from its segments as it merges them.
 //! - Two connections: one writes, one reads, each behind its own mutex, so reads go on while a
 //!   group commit is being written (WAL gives the reader its own snapshot). Statements are
 //!   cached per connection (`prepare_cached`).
@@ -117,8 +121,12 @@ impl SqliteStore {
                 path.display()
             )));
         }
+        // secure_delete: a deleted row (a redacted message, pruned history) is overwritten
+        // with zeros in the file, not left readable in a free page.
         writer
-            .execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+            .execute_batch(
+                "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;",
+            )
             .map_err(classify)?;
         migrations::migrate(&mut writer, version).map_err(classify)?;
 
@@ -453,6 +461,16 @@ impl Store for SqliteStore {
                 outcomes.push(outcome);
             }
             tx.commit()?;
+            // A deleted message must not linger in old WAL frames either: write the WAL into
+            // the file (where `secure_delete` zeroed it) and empty it. Redactions are rare; a
+            // checkpoint that a reader holds up is retried by the next one, and is no failure.
+            let redacted = writes
+                .iter()
+                .zip(&outcomes)
+                .any(|(write, outcome)| matches!(write, Write::Redact { .. }) && outcome.is_ok());
+            if redacted {
+                conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            }
             Ok(outcomes)
         })();
         result.map_err(|e| self.classify(e))

@@ -136,6 +136,50 @@ fn history_survives_close_and_reopen() {
 }
 
 /// Takes a database back to schema version 1, as the first Charla left it: the tables that
+/// A redaction leaves no trace of the text in the database or its WAL, even while the store
+/// stays open (other connections, readers, a later restart).
+#[test]
+fn a_redacted_text_leaves_the_files() {
+    let dir = TempDir::new().expect("temp dir");
+    let path = db_in(&dir);
+    let store = SqliteStore::open(&path).expect("create");
+    let secret = "contraseña-muy-secreta-123";
+    let mut said = message("#c", "m1", 1000);
+    said.params[1] = secret.to_owned();
+    all_ok(
+        &store,
+        &[
+            Write::Append(message("#c", "m0", 900)),
+            Write::Append(said),
+            Write::Append(message("#c", "m2", 1100)),
+        ],
+    );
+    let in_files = || {
+        ["charla.db", "charla.db-wal"].iter().any(|file| {
+            let bytes = fs::read(path.with_file_name(file)).unwrap_or_default();
+            bytes.windows(secret.len()).any(|w| w == secret.as_bytes())
+        })
+    };
+    assert!(in_files(), "the text is written somewhere to begin with");
+    let mut redaction = message("#c", "r1", 1200);
+    redaction.command = "REDACT".to_owned();
+    redaction.params = vec!["#c".to_owned(), "m1".to_owned()];
+    all_ok(
+        &store,
+        &[Write::Redact {
+            msgid: "m1".to_owned(),
+            redaction,
+        }],
+    );
+    assert!(!in_files(), "the redacted text is still on disk");
+    let left = store
+        .history("#c", &HistoryQuery::Latest(None), 10)
+        .expect("history")
+        .expect("target");
+    let ids: Vec<&str> = left.iter().map(|e| e.msgid.as_str()).collect();
+    assert_eq!(ids, ["m0", "m2", "r1"]);
+}
+
 /// versions 2 to 4 added (history, conversations, read markers, search, metadata) do not exist.
 fn downgrade_to_version_1(path: &Path) {
     let conn = rusqlite::Connection::open(path).expect("open");

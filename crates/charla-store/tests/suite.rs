@@ -1548,6 +1548,108 @@ fn suite_metadata_is_kept_replaced_removed_and_dropped_with_its_owner(store: &dy
 }
 
 /// Runs every suite function against every implementation, as its own test.
+fn suite_redact_deletes_the_message_and_keeps_the_redaction(store: &dyn Store) {
+    let said = |target: &str, msgid: &str, time_ms: i64, text: &str| HistoryRecord {
+        params: vec![target.to_owned(), text.to_owned()],
+        ..message(target, msgid, time_ms)
+    };
+    let join = HistoryRecord {
+        command: "JOIN".to_owned(),
+        params: vec!["#a".to_owned()],
+        ..message("#a", "j1", 500)
+    };
+    append_all(
+        store,
+        [
+            join,
+            said("#a", "a1", 1000, "secreto número uno"),
+            said("#a", "a2", 2000, "nada que ocultar"),
+            said("#b", "b1", 3000, "secreto de otro canal"),
+        ],
+    );
+    let redaction = |target: &str, msgid: &str, of: &str| HistoryRecord {
+        command: "REDACT".to_owned(),
+        params: vec![target.to_owned(), of.to_owned(), "oops".to_owned()],
+        ..message(target, msgid, 4000)
+    };
+    let redact = |of: &str, r: HistoryRecord| Write::Redact {
+        msgid: of.to_owned(),
+        redaction: r,
+    };
+    // Not a message of #a: unknown, of another target, an event. Nothing changes.
+    for of in ["nope", "b1", "j1"] {
+        assert_eq!(
+            apply(store, redact(of, redaction("#a", "r0", of))),
+            Err(Conflict::NotFound),
+            "{of}"
+        );
+    }
+    // The redaction's own msgid is taken: the message stays.
+    assert_eq!(
+        apply(store, redact("a1", redaction("#a", "a2", "a1"))),
+        Err(Conflict::Exists)
+    );
+    assert_eq!(
+        ask(store, "#a", HistoryQuery::Latest(None), 10),
+        Some(vec!["j1".to_owned(), "a1".to_owned(), "a2".to_owned()])
+    );
+    assert_eq!(store.history_count().expect("count"), 4);
+
+    assert_eq!(
+        apply(store, redact("a1", redaction("#a", "r1", "a1"))),
+        Ok(())
+    );
+    // The message is gone; the redaction is an event at the end.
+    let entries = store
+        .history("#a", &HistoryQuery::Latest(None), 10)
+        .expect("history")
+        .expect("known target");
+    let found: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|e| (e.msgid.as_str(), e.command.as_str()))
+        .collect();
+    assert_eq!(found, [("j1", "JOIN"), ("a2", "PRIVMSG"), ("r1", "REDACT")]);
+    assert_eq!(entries[2].params, ["#a", "a1", "oops"]);
+    assert!(entries.windows(2).all(|p| p[0].seq < p[1].seq));
+    let messages = store
+        .history_of("#a", &HistoryQuery::Latest(None), 10, Kinds::Messages)
+        .expect("history")
+        .expect("known target");
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].msgid, "a2");
+    // Its msgid is no anchor any more, and a second redaction finds nothing.
+    assert_eq!(
+        ask(store, "#a", HistoryQuery::Before(msgid("a1")), 10),
+        None
+    );
+    assert_eq!(
+        apply(store, redact("a1", redaction("#a", "r2", "a1"))),
+        Err(Conflict::NotFound)
+    );
+    assert_eq!(store.history_count().expect("count"), 4);
+    // Search no longer finds its words; the other channel's message is untouched.
+    let search = |text: &str| {
+        store
+            .search(
+                "",
+                &["#a".to_owned(), "#b".to_owned()],
+                &SearchQuery {
+                    text: text.to_owned(),
+                    after_ms: None,
+                    before_ms: None,
+                    limit: 10,
+                },
+            )
+            .expect("search")
+            .into_iter()
+            .map(|e| e.msgid)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(search("secreto"), ["b1"]);
+    assert_eq!(search("numero"), Vec::<String>::new());
+    assert_eq!(search("ocultar"), ["a2"]);
+}
+
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -1598,4 +1700,5 @@ suite!(
     suite_prune_by_count_counts_messages_not_events,
     suite_drop_account_takes_its_conversations_and_read_markers,
     suite_metadata_is_kept_replaced_removed_and_dropped_with_its_owner,
+    suite_redact_deletes_the_message_and_keeps_the_redaction,
 );

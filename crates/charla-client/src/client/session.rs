@@ -54,6 +54,7 @@ const WANTED_CAPS: &[&str] = &[
     "draft/event-playback",
     "draft/read-marker",
     "soju.im/search",
+    "draft/message-redaction",
     multiline::CAP,
     "draft/metadata-2",
 ];
@@ -839,6 +840,14 @@ impl Session {
             } => match reason {
                 Some(r) => self.send_msg("KICK", &[&channel, &nick, &r]),
                 None => self.send_msg("KICK", &[&channel, &nick]),
+            },
+            Command::Redact {
+                target,
+                msgid,
+                reason,
+            } => match reason.as_deref().filter(|r| !r.is_empty()) {
+                Some(r) => self.send_msg("REDACT", &[&target, &msgid, r]),
+                None => self.send_msg("REDACT", &[&target, &msgid]),
             },
             Command::Raw { line } => {
                 let line = line

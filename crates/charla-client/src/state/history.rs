@@ -106,6 +106,35 @@ impl Buffer {
         line.kind.is_chat() && !line.own && line.time > marker
     }
 
+    /// `REDACT <target> <msgid> [:<reason>]` (<https://ircv3.net/specs/extensions/message-redaction>):
+    /// the message's line shows as deleted, keeping who sent it and when, and its text is
+    /// dropped. A msgid not in this buffer is ignored, as the spec asks.
+    pub(super) fn redact(&mut self, msg: &OwnedMessage) {
+        let Some(msgid) = msg.param(1) else {
+            return;
+        };
+        let by = msg.source_nick().unwrap_or("");
+        let reason = msg.param(2).filter(|r| !r.is_empty());
+        let Some(line) = self
+            .lines
+            .iter_mut()
+            .rev()
+            .find(|l| l.msgid.as_deref() == Some(msgid) && l.kind.is_chat())
+        else {
+            return;
+        };
+        let mut text = "message deleted".to_owned();
+        if !by.is_empty() && line.nick.as_deref().is_none_or(|n| !eq_folded(n, by)) {
+            text.push_str(&format!(" by {by}"));
+        }
+        if let Some(reason) = reason {
+            text.push_str(&format!(" ({reason})"));
+        }
+        line.kind = LineKind::Deleted;
+        line.text = text;
+        line.highlight = false;
+    }
+
     /// Counts unread lines and mentions again from the read marker, if there is one.
     fn recount(&mut self) {
         let Some(marker) = self.read_marker else {
@@ -149,6 +178,13 @@ impl State {
             .filter_map(|m| self.history_line(m, private))
             .collect();
         let added = self.merge(i, lines, before);
+        // A message deleted while we were away: its line goes, its REDACT is no line.
+        for m in messages
+            .iter()
+            .filter(|m| m.command.eq_ignore_ascii_case("REDACT"))
+        {
+            self.buffers[i].redact(m);
+        }
         if !before {
             // Not trimmed when scrolling back: the user asked for those lines.
             let cap = self.scrollback.max(1);

@@ -41,6 +41,12 @@ impl State {
             "PRIVMSG" | "NOTICE" => {
                 return self.apply_message(msg, &cmd, &source_nick, from_me, time);
             }
+            "REDACT" => {
+                let id = self.route_target(p(0), &source_nick, from_me);
+                if let Some(i) = self.index(&id) {
+                    self.buffers[i].redact(msg);
+                }
+            }
             "TAGMSG" => {
                 if from_me {
                     return None;

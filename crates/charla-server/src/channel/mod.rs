@@ -707,6 +707,34 @@ impl Channel {
         })
     }
 
+    /// A line that must be in history before anyone sees it, and that no mode holds back (a
+    /// REDACT, already allowed): `write` is queued for the store under the lock, so that it
+    /// lands among the channel's messages where members will see it, and the line waits among
+    /// them for [`Channel::deliver_committed`]. Every member but `from` gets it (the sender's
+    /// own copy is the caller's to give).
+    pub fn relay_recorded(
+        &self,
+        store: &StoreHandle,
+        write: Write,
+        payload: Payload,
+        from: ConnectionId,
+    ) -> Result<Receipt, Denied> {
+        let mut st = self.state.lock();
+        let receipt = store.append(write).map_err(|error| {
+            tracing::warn!(channel = %crate::logtext::Escaped(&self.name), %error,
+                "a line was refused: the store cannot take it");
+            Denied::NotRecorded
+        })?;
+        st.waiting.push_back(Waiting {
+            receipt: Some(receipt.clone()),
+            payload,
+            from,
+            status: None,
+            echo: false,
+        });
+        Ok(receipt)
+    }
+
     /// Delivers the waiting messages whose history is committed, in order, up to the first
     /// still waiting; drops those whose write failed (their senders are told). Whoever calls
     /// it first after a commit delivers everything that commit made ready.

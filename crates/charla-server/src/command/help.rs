@@ -302,6 +302,16 @@ static TOPICS: &[Topic] = &[
         ],
     ),
     (
+        "REDACT",
+        &[
+            "REDACT <target> <msgid> [:<reason>]",
+            "Deletes a message of <target> (draft/message-redaction): your own within",
+            "[history] redact_window_secs of sending it, any message of a channel you",
+            "operate, any as IRC operator. It leaves history and search; clients with",
+            "the capability are told.",
+        ],
+    ),
+    (
         "REGISTER",
         &[
             "REGISTER <account> <email|*> <password>",

@@ -30,6 +30,7 @@ pub mod part;
 pub mod ping;
 pub mod privmsg;
 pub mod quit;
+pub mod redact;
 pub mod register;
 pub mod registration;
 pub mod search;

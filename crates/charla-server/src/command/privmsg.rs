@@ -323,7 +323,7 @@ enum Committed {
 
 /// Delivers the channel's committed messages if a session ends before it could: a message
 /// that is in history reaches the members even if its sender is gone.
-struct DeliverIfDropped(Option<(Arc<Channel>, Receipt)>);
+pub(crate) struct DeliverIfDropped(pub(crate) Option<(Arc<Channel>, Receipt)>);
 
 impl Drop for DeliverIfDropped {
     fn drop(&mut self) {

@@ -21,8 +21,8 @@ use charla_proto::message::{Tag, parse_tags};
 use crate::account::{sasl, services};
 use crate::command::{
     Flow, away, cap, chathistory, help, info, invite, join, kick, list, markread, metadata, mode,
-    monitor, multiline, names, nick, oper, part, ping, privmsg, register, registration, search,
-    setname, topic, userhost, webirc, who, whois,
+    monitor, multiline, names, nick, oper, part, ping, privmsg, redact, register, registration,
+    search, setname, topic, userhost, webirc, who, whois,
 };
 use crate::session::Session;
 
@@ -240,6 +240,7 @@ pub static TABLE: &[Command] = &[
     sync!("PONG", 0, ping::pong, pre = true, cost = 0),
     sync!("PRIVMSG", 0, privmsg::privmsg),
     sync!("QUIT", 0, registration::quit, pre = true, cost = 0),
+    wait!("REDACT", 2, redact::redact, pre = false, cost = 1),
     wait!("REGISTER", 3, register::register, pre = true, cost = 1),
     wait!("SEARCH", 1, search::search, pre = false, cost = 4),
     sync!("SETNAME", 1, setname::setname),

@@ -63,7 +63,8 @@ fn upsert_access(
     Ok(())
 }
 
-/// Whether `write` must run in a savepoint of its own. The history writes need none: each is
+/// Whether `write` must run in a savepoint of its own. The history writes but `Redact` (a
+/// delete, then an append that may conflict) need none: each is
 /// one statement that either applies whole or reports its conflict having changed nothing
 /// (`Append`), or cannot conflict at all (the others); a failure fails the whole transaction
 /// anyway. Skipping the savepoint matters for appends, which come by thousands per commit.
@@ -101,6 +102,26 @@ fn append(conn: &Connection, record: &HistoryRecord) -> rusqlite::Result<Result<
     } else {
         Ok(())
     })
+}
+
+/// Deletes the message `msgid` of the redaction's target (its search index entry goes with it,
+/// by the `history_text_delete` trigger) and appends the redaction. Runs in a savepoint: the
+/// append's conflict comes after the delete.
+fn redact(
+    conn: &Connection,
+    msgid: &str,
+    redaction: &HistoryRecord,
+) -> rusqlite::Result<Result<(), Conflict>> {
+    let deleted = conn
+        .prepare_cached(
+            "DELETE FROM history WHERE msgid = ?1 AND target = ?2 \
+             AND command IN ('PRIVMSG', 'NOTICE', 'TAGMSG')",
+        )?
+        .execute(params![msgid, redaction.target])?;
+    if deleted == 0 {
+        return Ok(Err(Conflict::NotFound));
+    }
+    append(conn, redaction)
 }
 
 /// Every target that has history, in byte order: one index search per target (a skip scan)
@@ -355,6 +376,7 @@ pub(super) fn apply_one(
             }
         }
         Write::Append(record) => append(conn, record)?,
+        Write::Redact { msgid, redaction } => redact(conn, msgid, redaction)?,
         Write::Converse {
             owner,
             peer,

@@ -397,3 +397,77 @@ fn lines_of_the_same_millisecond_keep_the_servers_order() {
         ["a", "b", "c", "d", "e", "You joined #c"]
     );
 }
+
+#[test]
+fn a_redact_shows_the_line_as_deleted_live_and_from_history() {
+    let mut s = joined();
+    s.apply(&irc(
+        "@time=2026-11-30T10:00:06.000Z;msgid=m1 :bob!b@h PRIVMSG #c :mi clave es zanahoria",
+    ));
+    s.apply(&irc(
+        "@time=2026-11-30T10:00:07.000Z;msgid=m2 :bob!b@h PRIVMSG #c :ana: spam",
+    ));
+    s.apply(&irc(
+        "@time=2026-11-30T10:00:08.000Z;msgid=m3 :bob!b@h PRIVMSG #c :sigue",
+    ));
+    // Live, by its sender: who and when stay, the text goes.
+    s.apply(&irc("@msgid=r1 :bob!b@h REDACT #c m1"));
+    let b = s.buffer(&chan()).unwrap();
+    let line = b
+        .lines
+        .iter()
+        .find(|l| l.msgid.as_deref() == Some("m1"))
+        .unwrap();
+    assert_eq!(line.kind, LineKind::Deleted);
+    assert_eq!(line.text, "message deleted");
+    assert_eq!(line.nick.as_deref(), Some("bob"));
+    assert_eq!(line.time.to_rfc3339(), "2026-11-30T10:00:06+00:00");
+    assert!(!texts(&s, &chan()).iter().any(|t| t.contains("zanahoria")));
+    // A msgid not in this buffer is ignored.
+    s.apply(&irc(":bob!b@h REDACT #c nope"));
+    s.apply(&irc(":bob!b@h REDACT #otro m3"));
+    assert!(texts(&s, &chan()).contains(&"sigue".to_owned()));
+
+    // In a history answer (we were away): by an operator, with a reason; the REDACT is no
+    // line of its own.
+    let before = s.buffer(&chan()).unwrap().lines.len();
+    s.apply(&loaded(
+        "#c",
+        vec![
+            at(8, "m3", ":bob!b@h PRIVMSG #c :sigue"),
+            at(9, "r2", ":op!o@h REDACT #c m2 :spam"),
+        ],
+        false,
+        false,
+    ));
+    let b = s.buffer(&chan()).unwrap();
+    assert_eq!(b.lines.len(), before);
+    let line = b
+        .lines
+        .iter()
+        .find(|l| l.msgid.as_deref() == Some("m2"))
+        .unwrap();
+    assert_eq!(line.kind, LineKind::Deleted);
+    assert_eq!(line.text, "message deleted by op (spam)");
+    assert!(!line.highlight);
+    assert!(!texts(&s, &chan()).iter().any(|t| t.contains("ana: spam")));
+}
+
+#[test]
+fn a_redact_of_a_private_message_finds_its_conversation() {
+    let mut s = joined();
+    s.apply(&irc("@msgid=p1 :bob!b@h PRIVMSG ana :secreto"));
+    s.apply(&irc("@msgid=p2 :ana!a@h PRIVMSG bob :otro secreto"));
+    let query = BufferId::Query("bob".into());
+    // bob deletes his; we delete ours (the echo names bob as the target).
+    s.apply(&irc(":bob!b@h REDACT ana p1"));
+    s.apply(&irc(":ana!a@h REDACT bob p2"));
+    let b = s.buffer(&query).unwrap();
+    assert!(
+        b.lines
+            .iter()
+            .filter(|l| l.msgid.is_some())
+            .all(|l| l.kind == LineKind::Deleted)
+    );
+    assert!(!texts(&s, &query).iter().any(|t| t.contains("secreto")));
+}
