@@ -71,6 +71,9 @@ pub enum Cap {
     /// `draft/multiline`: messages of several lines sent and received as one batch
     /// (<https://ircv3.net/specs/extensions/multiline>).
     Multiline,
+    /// `draft/channel-rename`: RENAME lines when a channel is renamed; without it, a PART of
+    /// the old name and a JOIN of the new (<https://ircv3.net/specs/extensions/channel-rename>).
+    ChannelRename,
     /// `sts`: the Strict Transport Security policy, in the value only ([`crate::sts`]). Listed
     /// to `CAP LS 302` clients only, since its value is required. Clients must not request
     /// it; one that does gets an ACK that changes nothing, as ergo does (the spec allows a NAK
@@ -80,7 +83,7 @@ pub enum Cap {
 
 impl Cap {
     /// Every capability, in the order CAP LS lists them.
-    pub const ALL: [Cap; 26] = [
+    pub const ALL: [Cap; 27] = [
         Cap::CapNotify,
         Cap::MultiPrefix,
         Cap::ServerTime,
@@ -106,6 +109,7 @@ impl Cap {
         Cap::NoImplicitNames,
         Cap::PreAway,
         Cap::Multiline,
+        Cap::ChannelRename,
         Cap::Sts,
     ];
 
@@ -137,6 +141,7 @@ impl Cap {
             Cap::NoImplicitNames => "draft/no-implicit-names",
             Cap::PreAway => "draft/pre-away",
             Cap::Multiline => "draft/multiline",
+            Cap::ChannelRename => "draft/channel-rename",
             Cap::Sts => "sts",
         }
     }

@@ -31,6 +31,7 @@ pub mod privmsg;
 pub mod quit;
 pub mod register;
 pub mod registration;
+pub mod rename;
 pub mod search;
 pub mod setname;
 pub mod table;
