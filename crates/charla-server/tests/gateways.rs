@@ -75,17 +75,23 @@ impl<S: AsyncRead + AsyncWrite> Lines<S> {
         }
     }
 
-    /// `CAP LS 302` and its (single-line) reply's capability list.
+    /// `CAP LS 302` and its reply's capability list (the lines of a long one joined).
     async fn cap_ls(&mut self, version: &str) -> String {
         if version.is_empty() {
             self.send("CAP LS").await;
         } else {
             self.send(&format!("CAP LS {version}")).await;
         }
-        let ls = self
-            .expect("CAP LS", |m| m.command == "CAP" && m.param(1) == Some("LS"))
-            .await;
-        ls.params.last().cloned().unwrap_or_default()
+        let mut caps = Vec::new();
+        loop {
+            let ls = self
+                .expect("CAP LS", |m| m.command == "CAP" && m.param(1) == Some("LS"))
+                .await;
+            caps.push(ls.params.last().cloned().unwrap_or_default());
+            if ls.param(2) != Some("*") {
+                return caps.join(" ");
+            }
+        }
     }
 
     /// Registers as `nick`; returns the text of RPL_WELCOME.

@@ -38,16 +38,16 @@ pub fn cap(s: &mut Session, p: Args<'_, 1>) -> Flow {
                     _ => c.name().to_owned(),
                 })
                 .collect();
-            reply(s, "LS", &list.join(" "));
+            reply_list(s, "LS", &list);
         }
         "LIST" => {
             let caps = s.client.caps();
-            let list: Vec<&str> = Cap::ALL
+            let list: Vec<String> = Cap::ALL
                 .iter()
                 .filter(|c| caps.has(**c))
-                .map(|c| c.name())
+                .map(|c| c.name().to_owned())
                 .collect();
-            reply(s, "LIST", &list.join(" "));
+            reply_list(s, "LIST", &list);
         }
         "REQ" => {
             if !s.reg.done {
@@ -96,4 +96,36 @@ fn reply(s: &Session, sub: &str, text: &str) {
     let mut line = s.server_line("CAP");
     line.param(&s.nick()).param(sub).trailing(text);
     s.send_line(line);
+}
+
+/// A list of capabilities (LS, LIST): in one line when it fits in 512 bytes; else, to a `302`
+/// client, in as many lines as it takes, each but the last marked with `*` (the spec's
+/// "Multiline replies to CAP LS and CAP LIST"). An older client gets one line, which without
+/// values fits.
+fn reply_list(s: &Session, sub: &str, list: &[String]) {
+    // `:<server> CAP <nick> <sub> * :` and CR LF around the capabilities.
+    let overhead = s.state.name().len() + s.nick().len() + sub.len() + 14;
+    let room = 512usize.saturating_sub(overhead).max(64);
+    let mut chunks = Vec::new();
+    let mut current = String::new();
+    for item in list {
+        if s.reg.cap_302 && !current.is_empty() && current.len() + 1 + item.len() > room {
+            chunks.push(std::mem::take(&mut current));
+        }
+        if !current.is_empty() {
+            current.push(' ');
+        }
+        current.push_str(item);
+    }
+    chunks.push(current);
+    let count = chunks.len();
+    for (i, chunk) in chunks.iter().enumerate() {
+        let mut line = s.server_line("CAP");
+        line.param(&s.nick()).param(sub);
+        if i + 1 < count {
+            line.param("*");
+        }
+        line.trailing(chunk);
+        s.send_line(line);
+    }
 }
