@@ -55,6 +55,7 @@ const WANTED_CAPS: &[&str] = &[
     "draft/read-marker",
     "soju.im/search",
     multiline::CAP,
+    "draft/channel-rename",
 ];
 
 /// The account-registration capability (<https://ircv3.net/specs/extensions/account-registration>).
