@@ -414,3 +414,129 @@ async fn joins_racing_a_rename_leave_every_client_and_channel_consistent() {
         }
     }
 }
+
+/// A store whose writes can be made to fail (a full disk), over the memory store.
+struct FailingStore {
+    inner: charla_store::MemoryStore,
+    failing: std::sync::atomic::AtomicBool,
+}
+
+mod failing {
+    use std::path::Path;
+    use std::sync::atomic::Ordering;
+
+    use charla_store::{
+        AccountRecord, ChannelRecord, Conflict, HistoryQuery, HistoryRecord, Kinds, SearchQuery,
+        Store, StoreError, TargetRecord, Write,
+    };
+
+    use super::FailingStore;
+
+    impl Store for FailingStore {
+        fn account(&self, key: &str) -> Result<Option<AccountRecord>, StoreError> {
+            self.inner.account(key)
+        }
+        fn account_by_cert(&self, fp: &str) -> Result<Option<AccountRecord>, StoreError> {
+            self.inner.account_by_cert(fp)
+        }
+        fn certs(&self, account: &str) -> Result<Vec<String>, StoreError> {
+            self.inner.certs(account)
+        }
+        fn account_count(&self) -> Result<u64, StoreError> {
+            self.inner.account_count()
+        }
+        fn channel(&self, key: &str) -> Result<Option<ChannelRecord>, StoreError> {
+            self.inner.channel(key)
+        }
+        fn channels(&self) -> Result<Vec<ChannelRecord>, StoreError> {
+            self.inner.channels()
+        }
+        fn channels_of(&self, founder: &str) -> Result<Vec<String>, StoreError> {
+            self.inner.channels_of(founder)
+        }
+        fn apply(&self, writes: &[Write]) -> Result<Vec<Result<(), Conflict>>, StoreError> {
+            if self.failing.load(Ordering::SeqCst) {
+                return Err(StoreError::Full("the test filled the disk".to_owned()));
+            }
+            self.inner.apply(writes)
+        }
+        fn backup(&self, dest: &Path) -> Result<(), StoreError> {
+            self.inner.backup(dest)
+        }
+        fn history_of(
+            &self,
+            target: &str,
+            query: &HistoryQuery,
+            limit: usize,
+            kinds: Kinds,
+        ) -> Result<Option<Vec<HistoryRecord>>, StoreError> {
+            self.inner.history_of(target, query, limit, kinds)
+        }
+        fn search(
+            &self,
+            owner: &str,
+            targets: &[String],
+            query: &SearchQuery,
+        ) -> Result<Vec<HistoryRecord>, StoreError> {
+            self.inner.search(owner, targets, query)
+        }
+        fn history_targets(
+            &self,
+            owner: &str,
+            channels: &[String],
+            from_ms: i64,
+            to_ms: i64,
+            limit: usize,
+        ) -> Result<Vec<TargetRecord>, StoreError> {
+            self.inner
+                .history_targets(owner, channels, from_ms, to_ms, limit)
+        }
+        fn read_marker(&self, account: &str, target: &str) -> Result<Option<i64>, StoreError> {
+            self.inner.read_marker(account, target)
+        }
+        fn history_count(&self) -> Result<u64, StoreError> {
+            self.inner.history_count()
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_rename_the_store_cannot_record_is_refused_and_changes_nothing() {
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+    let store = Arc::new(FailingStore {
+        inner: charla_store::MemoryStore::new(),
+        failing: false.into(),
+    });
+    let handle = charla_server::Server::start_with_store(TestServer::test_config(), store.clone())
+        .await
+        .expect("starts");
+    let server = TestServer {
+        addr: handle.local_addrs()[0],
+        handle,
+    };
+    let mut ana = with_caps(&server, "ana", RENAME_CAP).await;
+    let mut beto = server.client("beto").await;
+    join(&mut ana, "#queda").await;
+    join(&mut beto, "#queda").await;
+    ana.sync().await;
+
+    store.failing.store(true, Ordering::SeqCst);
+    ana.send("RENAME #queda #va").await;
+    let fail = ana.expect_command("FAIL").await;
+    assert_eq!(
+        fail.params[..4],
+        ["RENAME", "CANNOT_RENAME", "#queda", "#va"],
+        "{fail}"
+    );
+    beto.expect_nothing().await;
+    assert_eq!(names(&mut beto, "#queda").await, ["@ana", "beto"]);
+    // The new name was not kept reserved: it can be created, and the rename tried again.
+    store.failing.store(false, Ordering::SeqCst);
+    ana.send("RENAME #queda #va").await;
+    assert_eq!(
+        ana.expect_command("RENAME").await.params,
+        ["#queda", "#va", ""]
+    );
+    assert_eq!(beto.expect_command("PART").await.param(0), Some("#queda"));
+}

@@ -19,14 +19,16 @@ use charla_proto::LineBuilder;
 use charla_proto::casemap::casefold;
 use charla_proto::numeric::{ERR_BADCHANNAME, ERR_NOSUCHCHANNEL};
 use charla_proto::validate::{KICKLEN, check_channel};
-use charla_store::{Conflict, Write};
+use std::sync::Arc;
 
-use crate::channel::Renamed;
+use charla_store::{Conflict, Receipt, Write};
+
+use crate::channel::{Channel, Renamed};
 use crate::command::Flow;
 use crate::command::table::Owned;
 use crate::command::topic::truncate;
 use crate::session::Session;
-use crate::state::RenameRefused;
+use crate::state::{RenameRefused, State};
 
 /// The FAIL code for a name another channel holds.
 const CHANNEL_NAME_IN_USE: &str = "CHANNEL_NAME_IN_USE";
@@ -96,44 +98,6 @@ pub async fn rename(s: &mut Session, p: Owned<2>) -> Flow {
             return Flow::Continue;
         }
     }
-    // Durable before anyone is told: a restart finds the channel (its registration, history
-    // and read markers) under its new name, or wholly under its old one.
-    let written = s
-        .state
-        .store
-        .write(Write::RenameChannel {
-            from: ch.key(),
-            to: casefold(new).into_owned(),
-            name: new.clone(),
-        })
-        .await;
-    match written {
-        Ok(Ok(())) => {}
-        Ok(Err(Conflict::Exists)) => {
-            s.state.cancel_rename(&ch);
-            fail(
-                s,
-                CHANNEL_NAME_IN_USE,
-                &old,
-                new,
-                "The channel name is registered",
-            );
-            return Flow::Continue;
-        }
-        Ok(Err(_)) | Err(_) => {
-            s.state.cancel_rename(&ch);
-            tracing::warn!(channel = %crate::logtext::Escaped(&old),
-                "a rename was refused: the store cannot record it");
-            fail(
-                s,
-                CANNOT_RENAME,
-                &old,
-                new,
-                "The rename could not be recorded",
-            );
-            return Flow::Continue;
-        }
-    }
     let mut line = LineBuilder::new();
     line.source(&s.client.source())
         .command("RENAME")
@@ -147,10 +111,107 @@ pub async fn rename(s: &mut Session, p: Owned<2>) -> Flow {
         line: s.outgoing(line),
         server: s.state.name().to_owned(),
     };
-    if !s.state.finish_rename(&ch, renamed, Some(s.actor())) {
-        s.num(ERR_NOSUCHCHANNEL).p(&old).t("No such channel").send();
+    // Durable before anyone is told: a restart finds the channel (its registration, history
+    // and read markers) under its new name, or wholly under its old one.
+    let write = Write::RenameChannel {
+        from: ch.key(),
+        to: casefold(new).into_owned(),
+        name: new.clone(),
+    };
+    let receipt = match s.state.store.append(write) {
+        Ok(receipt) => receipt,
+        Err(error) => {
+            s.state.cancel_rename(&ch);
+            tracing::warn!(channel = %crate::logtext::Escaped(&old), %error,
+                "a rename was refused: the store cannot take it");
+            fail(
+                s,
+                CANNOT_RENAME,
+                &old,
+                new,
+                "The rename could not be recorded",
+            );
+            return Flow::Continue;
+        }
+    };
+    let mut guard = Committing {
+        state: s.state.clone(),
+        channel: ch.clone(),
+        receipt: receipt.clone(),
+        renamed: Some(renamed),
+    };
+    let written = receipt.wait().await;
+    let Some(renamed) = guard.renamed.take() else {
+        return Flow::Continue;
+    };
+    match written {
+        Ok(Ok(())) => {
+            if !s.state.finish_rename(&ch, renamed, Some(s.actor())) {
+                s.num(ERR_NOSUCHCHANNEL).p(&old).t("No such channel").send();
+            }
+        }
+        Ok(Err(Conflict::Exists)) => {
+            s.state.cancel_rename(&ch);
+            fail(
+                s,
+                CHANNEL_NAME_IN_USE,
+                &old,
+                new,
+                "The channel name is registered",
+            );
+        }
+        Ok(Err(_)) | Err(_) => {
+            s.state.cancel_rename(&ch);
+            tracing::warn!(channel = %crate::logtext::Escaped(&old),
+                "a rename was refused: the store could not record it");
+            fail(
+                s,
+                CANNOT_RENAME,
+                &old,
+                new,
+                "The rename could not be recorded",
+            );
+        }
     }
     Flow::Continue
+}
+
+/// A rename whose store write is queued. Should the command's future be dropped before the
+/// commit is known (its connection ends), the rename still ends as the store decides: a task
+/// waits for the commit and then switches the channel (or drops the reservation), so the
+/// state never stays apart from the store nor the new name reserved forever.
+struct Committing {
+    state: Arc<State>,
+    channel: Arc<Channel>,
+    receipt: Receipt,
+    /// `None` once the command itself finished the rename.
+    renamed: Option<Renamed>,
+}
+
+impl Drop for Committing {
+    fn drop(&mut self) {
+        let Some(renamed) = self.renamed.take() else {
+            return;
+        };
+        let (state, channel, receipt) = (
+            self.state.clone(),
+            self.channel.clone(),
+            self.receipt.clone(),
+        );
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    match receipt.wait().await {
+                        Ok(Ok(())) => {
+                            state.finish_rename(&channel, renamed, None);
+                        }
+                        _ => state.cancel_rename(&channel),
+                    }
+                });
+            }
+            Err(_) => state.cancel_rename(&channel),
+        }
+    }
 }
 
 /// `FAIL RENAME <code> <old> <new> :<text>`.
