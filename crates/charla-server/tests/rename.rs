@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use charla_proto::OwnedMessage;
 use charla_proto::numeric::*;
 use charla_proto::sasl::{encode_chunks, plain_encode};
-use charla_server::Config;
+use charla_server::{Config, ServerEvent};
 use common::{OPER_NAME, OPER_PASSWORD, TestClient, TestServer};
 
 const RENAME_CAP: &str = "draft/channel-rename";
@@ -108,8 +108,18 @@ async fn a_change_of_case_is_allowed_and_told_only_to_members_with_the_cap() {
     join(&mut ana, "#casa").await;
     join(&mut beto, "#casa").await;
     ana.sync().await;
+    let mut events = server.handle.subscribe();
     ana.send("RENAME #casa #CASA").await;
     let rename = ana.expect_command("RENAME").await;
+    // The operator console's log hears of it.
+    let logged = loop {
+        match tokio::time::timeout(common::TIMEOUT, events.recv()).await {
+            Ok(Ok(ServerEvent::Renamed { old, new, by })) => break (old, new, by),
+            Ok(Ok(_)) => {}
+            other => panic!("no Renamed event: {other:?}"),
+        }
+    };
+    assert_eq!(logged, ("#casa".into(), "#CASA".into(), "ana".into()));
     assert_eq!(
         rename.params,
         ["#casa", "#CASA", ""],

@@ -27,6 +27,7 @@ use crate::channel::{Channel, Renamed};
 use crate::command::Flow;
 use crate::command::table::Owned;
 use crate::command::topic::truncate;
+use crate::event::ServerEvent;
 use crate::session::Session;
 use crate::state::{RenameRefused, State};
 
@@ -146,7 +147,13 @@ pub async fn rename(s: &mut Session, p: Owned<2>) -> Flow {
     };
     match written {
         Ok(Ok(())) => {
-            if !s.state.finish_rename(&ch, renamed, Some(s.actor())) {
+            if s.state.finish_rename(&ch, renamed, Some(s.actor())) {
+                s.state.emit(ServerEvent::Renamed {
+                    old,
+                    new: new.clone(),
+                    by: s.nick(),
+                });
+            } else {
                 s.num(ERR_NOSUCHCHANNEL).p(&old).t("No such channel").send();
             }
         }
