@@ -459,8 +459,8 @@ impl State {
     }
 
     /// Moves `channel` to its reserved name, atomically for everyone who looks it up: under the
-    /// channel map's lock it leaves its old key, takes the new one and its name changes (under
-    /// its own lock, where the members are told). Members' channel lists and invitations hold
+    /// channel map's lock and its own, it leaves its old key, takes the new one and its name
+    /// changes; then, the map let go, the members are told under the channel's lock. Members' channel lists and invitations hold
     /// the channel itself, so they follow. Returns `false` (and drops the reservation) if the
     /// channel left the map meanwhile.
     pub fn finish_rename(
@@ -484,9 +484,14 @@ impl State {
         if !map.get(&old).is_some_and(|c| Arc::ptr_eq(c, channel)) {
             return false;
         }
-        map.remove(&old);
-        map.insert(reserved.fold, reserved.skeleton, channel.clone());
-        channel.rename(renamed, &self.store, actor);
+        // The map switches under the channel's lock too, and is let go before the members are
+        // told: a fallback burst to a big channel must not hold up every lookup.
+        let held = channel.clone();
+        let switch = move || {
+            map.remove(&old);
+            map.insert(reserved.fold, reserved.skeleton, held);
+        };
+        channel.rename(renamed, &self.store, actor, switch);
         true
     }
 

@@ -37,17 +37,26 @@ pub struct Renamed {
 impl Channel {
     /// Gives the channel the name `renamed.new` and tells the members: at once, or after the
     /// messages still waiting for their commit (they were sent under the old name). The caller
-    /// ([`crate::state::State::finish_rename`]) holds the channel map's lock and has put the
-    /// channel under its new key; the store already keeps everything under the new key.
+    /// ([`crate::state::State::finish_rename`]) holds the channel map's lock and gives it in
+    /// `switch_map`, which puts the channel under its new key and lets the map go; the store
+    /// already keeps everything under the new key.
     ///
     /// A second [`Write::RenameChannel`] sweeps up what was written under the old key while the
     /// first was being committed (messages, events), and a registered channel's topic and modes
     /// are written again under the new key (a change made meanwhile found no channel under the
     /// old one).
-    pub(crate) fn rename(&self, renamed: Renamed, store: &StoreHandle, actor: Option<Actor<'_>>) {
+    pub(crate) fn rename(
+        &self,
+        renamed: Renamed,
+        store: &StoreHandle,
+        actor: Option<Actor<'_>>,
+        switch_map: impl FnOnce(),
+    ) {
         let mut st = self.state.lock();
         let old_key = self.key();
         renamed.new.clone_into(&mut self.name.write());
+        // The map's lock goes with the closure: from here on only this channel's is held.
+        switch_map();
         let new_key = self.key();
         store.write_later(Write::RenameChannel {
             from: old_key,
