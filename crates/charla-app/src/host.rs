@@ -708,6 +708,9 @@ pub fn describe(event: &ServerEvent) -> Option<(LogKind, String)> {
             LogKind::Channel,
             format!("{by} set the topic of {channel}: {topic}"),
         ),
+        ServerEvent::Renamed { old, new, by } => {
+            (LogKind::Channel, format!("{by} renamed {old} to {new}"))
+        }
         ServerEvent::Opered { nick, .. } => {
             (LogKind::Connection, format!("{nick} is now an operator"))
         }

@@ -118,8 +118,27 @@ impl Session {
             ) {
                 self.certificate_dismissed = false;
             }
+            // draft/channel-rename: the buffer on screen keeps its place under its new name.
+            let renamed = match &event {
+                Event::Irc(msg) if msg.command.eq_ignore_ascii_case("RENAME") => {
+                    msg.param(0).zip(msg.param(1)).map(|(old, new)| {
+                        (BufferId::Channel(old.into()), BufferId::Channel(new.into()))
+                    })
+                }
+                _ => None,
+            };
             if let Some(n) = self.state.apply(&event) {
                 notifications.push(n);
+            }
+            if let Some((old, new)) = renamed
+                && self.state.buffer(&new).is_some()
+            {
+                if let Some(view) = self.views.remove(&old) {
+                    self.views.insert(new.clone(), view);
+                }
+                if self.active.same(&old) {
+                    self.active = new;
+                }
             }
             self.follow_history(&event);
             self.search.follow(&event);

@@ -1,6 +1,6 @@
 //! What the user typed, as commands: plain text is a message to the buffer's channel or query;
-//! `/join`, `/part`, `/msg`, `/query`, `/me`, `/nick`, `/topic`, `/away`, `/quit`, `/raw` and
-//! friends map to [`Command`]s. `//text` sends `/text` as a message. An unknown `/verb` is sent
+//! `/join`, `/part`, `/msg`, `/query`, `/me`, `/nick`, `/topic`, `/rename`, `/away`, `/quit`,
+//! `/raw` and friends map to [`Command`]s. `//text` sends `/text` as a message. An unknown `/verb` is sent
 //! to the server as it is (servers have commands we do not know).
 //!
 //! `/register password [email]` creates an account named after the current nick (as the
@@ -63,6 +63,7 @@ pub const KNOWN: &[&str] = &[
     "raw",
     "reconnect",
     "register",
+    "rename",
     "topic",
     "verify",
     "voice",
@@ -249,6 +250,26 @@ pub fn parse(buffer: &BufferId, text: &str) -> Result<Vec<Command>, InputError> 
             }
             one(Command::CloseBuffer {
                 buffer: buffer.clone(),
+            })
+        }
+        // draft/channel-rename: `/rename [#old] #new [reason]`.
+        "rename" => {
+            let (first, rest) = split_word(args);
+            let (second, after) = split_word(rest);
+            let (old, new, reason) = if second.starts_with(['#', '&']) {
+                (first.to_owned(), second, after)
+            } else {
+                (
+                    channel().ok_or_else(|| InputError::NeedsChannel("rename".into()))?,
+                    first,
+                    rest,
+                )
+            };
+            if !new.starts_with(['#', '&']) || !old.starts_with(['#', '&']) {
+                return Err(InputError::Usage("/rename [#channel] #new-name [reason]"));
+            }
+            one(Command::Raw {
+                line: format!("RENAME {old} {new} :{reason}"),
             })
         }
         "kick" => {
@@ -554,6 +575,12 @@ mod tests {
                 }],
             ),
             (&s, "/list", vec![raw("LIST")]),
+            (
+                &ch,
+                "/rename #nuevo mejor así",
+                vec![raw("RENAME #charla #nuevo :mejor así")],
+            ),
+            (&s, "/rename #a #b", vec![raw("RENAME #a #b :")]),
         ];
         for (buffer, text, want) in cases {
             assert_eq!(parse(buffer, text), Ok(want), "{text:?} in {buffer:?}");
@@ -563,12 +590,19 @@ mod tests {
     #[test]
     fn mistakes_are_words() {
         let s = BufferId::Server;
+        let ch = chan();
         let cases: Vec<(&BufferId, &str, InputError)> = vec![
             (&s, "   ", InputError::Empty),
             (&s, "hola", InputError::NoTarget),
             (&s, "/me waves", InputError::NoTarget),
             (&s, "/part", InputError::NeedsChannel("part".into())),
             (&s, "/topic", InputError::NeedsChannel("topic".into())),
+            (&s, "/rename #b", InputError::NeedsChannel("rename".into())),
+            (
+                &ch,
+                "/rename nuevo",
+                InputError::Usage("/rename [#channel] #new-name [reason]"),
+            ),
             (&s, "/join", InputError::Usage("/join #channel [key]")),
             (
                 &s,

@@ -180,6 +180,69 @@ async fn two_people_chat_in_a_channel_and_privately() -> Result<()> {
 }
 
 #[tokio::test]
+async fn a_renamed_channel_keeps_its_buffer_with_its_lines_members_and_unread() -> Result<()> {
+    let server = start_server("127.0.0.1:0".parse()?).await?;
+    let port = server.local_addrs()[0].port();
+    let mut ana = App::start(ServerConfig::new("127.0.0.1", port, "ana"), options());
+    let mut bob = App::start(ServerConfig::new("127.0.0.1", port, "bob"), options());
+    ana.registered().await?;
+    bob.registered().await?;
+    assert!(ana.state.has_cap("draft/channel-rename"), "asked for");
+    join(&mut ana, "#viejo").await?;
+    join(&mut bob, "#viejo").await?;
+    bob.input(chan("#viejo"), "hola");
+    ana.until_state("bob's line", |s| {
+        s.buffer(&chan("#viejo"))
+            .and_then(|b| b.lines.back())
+            .is_some_and(|l| l.text == "hola")
+    })
+    .await?;
+    let before = ana.state.buffer(&chan("#viejo")).context("buffer")?;
+    let (lines, unread) = (before.lines.len(), before.unread);
+    assert_eq!(unread, 1);
+
+    // Ana, its operator, renames it from the input line.
+    ana.input(chan("#viejo"), "/rename #nuevo mudanza");
+    for app in [&mut ana, &mut bob] {
+        app.until_state("renamed", |s| s.buffer(&chan("#nuevo")).is_some())
+            .await?;
+        assert!(app.state.buffer(&chan("#viejo")).is_none(), "in place");
+        let b = app.state.buffer(&chan("#nuevo")).context("buffer")?;
+        assert!(b.joined);
+        assert!(b.member("ana").is_some() && b.member("bob").is_some());
+        assert!(b.lines.iter().any(|l| l.text == "hola"), "lines kept");
+        assert!(
+            b.lines.back().is_some_and(
+                |l| l.text == "ana renamed the channel from #viejo to #nuevo (mudanza)"
+            ),
+            "{:?}",
+            b.lines.back()
+        );
+    }
+    let after = ana.state.buffer(&chan("#nuevo")).context("buffer")?;
+    assert_eq!((after.lines.len(), after.unread), (lines + 1, unread));
+    assert_eq!(
+        ana.state
+            .buffers
+            .iter()
+            .filter(|b| b.id == chan("#nuevo"))
+            .count(),
+        1
+    );
+
+    // The conversation goes on under the new name.
+    bob.input(chan("#nuevo"), "¿se oye?");
+    ana.until_state("bob's line in #nuevo", |s| {
+        s.buffer(&chan("#nuevo"))
+            .and_then(|b| b.lines.back())
+            .is_some_and(|l| l.text == "¿se oye?")
+    })
+    .await?;
+    server.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_taken_nick_gets_an_underscore_and_errors_read_as_words() -> Result<()> {
     let server = start_server("127.0.0.1:0".parse()?).await?;
     let port = server.local_addrs()[0].port();

@@ -79,6 +79,9 @@ pub enum Cap {
     /// (<https://ircv3.net/specs/extensions/message-redaction>). Offered with history only: a
     /// message must be in history for the server to know who sent it.
     MessageRedaction,
+    /// `draft/channel-rename`: RENAME lines when a channel is renamed; without it, a PART of
+    /// the old name and a JOIN of the new (<https://ircv3.net/specs/extensions/channel-rename>).
+    ChannelRename,
     /// `sts`: the Strict Transport Security policy, in the value only ([`crate::sts`]). Listed
     /// to `CAP LS 302` clients only, since its value is required. Clients must not request
     /// it; one that does gets an ACK that changes nothing, as ergo does (the spec allows a NAK
@@ -88,7 +91,7 @@ pub enum Cap {
 
 impl Cap {
     /// Every capability, in the order CAP LS lists them.
-    pub const ALL: [Cap; 28] = [
+    pub const ALL: [Cap; 29] = [
         Cap::CapNotify,
         Cap::MultiPrefix,
         Cap::ServerTime,
@@ -115,6 +118,7 @@ impl Cap {
         Cap::PreAway,
         Cap::Multiline,
         Cap::MessageRedaction,
+        Cap::ChannelRename,
         Cap::Sts,
         Cap::Metadata,
     ];
@@ -149,6 +153,7 @@ impl Cap {
             Cap::Multiline => "draft/multiline",
             Cap::Metadata => "draft/metadata-2",
             Cap::MessageRedaction => "draft/message-redaction",
+            Cap::ChannelRename => "draft/channel-rename",
             Cap::Sts => "sts",
         }
     }

@@ -105,6 +105,15 @@ pub enum ServerEvent {
         /// The new topic (empty when cleared).
         topic: String,
     },
+    /// A channel was renamed (RENAME, `draft/channel-rename`).
+    Renamed {
+        /// Its name before.
+        old: String,
+        /// Its name now.
+        new: String,
+        /// Who renamed it.
+        by: String,
+    },
     /// A user became an IRC operator.
     Opered {
         /// The nick.

@@ -161,6 +161,9 @@ fn log_event(event: &ServerEvent, message_text: bool) {
         ServerEvent::TopicChanged { channel, by, topic } => {
             info!(channel = %E(channel), by = %E(by), topic = %E(topic), "topic")
         }
+        ServerEvent::Renamed { old, new, by } => {
+            info!(old = %E(old), new = %E(new), by = %E(by), "rename")
+        }
         ServerEvent::Opered { nick, name } => info!(nick = %E(nick), oper = %E(name), "oper"),
         other => info!(event = %E(&format!("{other:?}")), "event"),
     }

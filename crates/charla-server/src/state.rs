@@ -9,8 +9,8 @@
 //! Lock order (never take an earlier lock while holding a later one):
 //!
 //! 1. `nicks` (the nick map),
-//! 2. `channels` (the channel map),
-//! 3. a channel's lock,
+//! 2. `channels` (the channel map), then `renaming` (the names RENAMEs are taking, a leaf),
+//! 3. a channel's lock, then its name (a leaf),
 //! 4. a client's `info`,
 //! 5. a client's send queue.
 //!
@@ -97,6 +97,28 @@ pub enum NickInUse {
 #[error("Illegal channel name: it looks like {0}, which exists")]
 pub struct ChannelLooksLike(pub String);
 
+/// Why a RENAME cannot go ahead ([`State::begin_rename`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RenameRefused {
+    /// The channel is no longer in the map.
+    #[error("No such channel")]
+    NoSuchChannel,
+    /// Another channel has the new name, or one that looks like it, or is being renamed to it.
+    #[error("The channel name is already taken")]
+    InUse,
+    /// A rename of this channel is already under way.
+    #[error("The channel is being renamed")]
+    Busy,
+}
+
+/// A name a RENAME is taking, from its check until the channel holds it.
+#[derive(Debug)]
+struct Renaming {
+    channel: Arc<Channel>,
+    fold: String,
+    skeleton: String,
+}
+
 /// The shared state.
 #[derive(Debug)]
 pub struct State {
@@ -130,6 +152,7 @@ pub struct State {
     pub sts: Option<StsPolicy>,
     nicks: RwLock<NameIndex<Arc<Client>>>,
     channels: RwLock<NameIndex<Arc<Channel>>>,
+    renaming: Mutex<Vec<Renaming>>,
     clients: RwLock<HashMap<ConnectionId, Arc<Client>>>,
     whowas: Mutex<VecDeque<WhowasEntry>>,
     events: broadcast::Sender<ServerEvent>,
@@ -162,6 +185,7 @@ impl State {
             auth_throttle: AuthThrottle::default(),
             nicks: RwLock::default(),
             channels: RwLock::default(),
+            renaming: Mutex::default(),
             clients: RwLock::default(),
             whowas: Mutex::default(),
             events,
@@ -374,11 +398,101 @@ impl State {
             return Ok((c.clone(), false));
         }
         if let Some(c) = map.look_alike(&look) {
-            return Err(ChannelLooksLike(c.name.clone()));
+            return Err(ChannelLooksLike(c.name()));
+        }
+        // A RENAME is taking this name (or a look-alike): it is about to exist.
+        if self
+            .renaming
+            .lock()
+            .iter()
+            .any(|r| r.fold == folded || r.skeleton == look)
+        {
+            return Err(ChannelLooksLike(name.to_owned()));
         }
         let c = Arc::new(Channel::new(name));
         map.insert(folded.into_owned(), look, c.clone());
         Ok((c, true))
+    }
+
+    /// Reserves the name `to` for `channel` while its rename is committed to the store: no one
+    /// may create a channel of that name (or a look-alike) meanwhile, nor rename another
+    /// channel to it. A change of case (or to a look-alike of its own name) is allowed. Then
+    /// [`finish_rename`](Self::finish_rename) or [`cancel_rename`](Self::cancel_rename).
+    pub fn begin_rename(&self, channel: &Arc<Channel>, to: &str) -> Result<(), RenameRefused> {
+        let fold = casefold(to).into_owned();
+        let look = skeleton(to);
+        let map = self.channels.write();
+        if !map
+            .get(&channel.key())
+            .is_some_and(|c| Arc::ptr_eq(c, channel))
+        {
+            return Err(RenameRefused::NoSuchChannel);
+        }
+        let other = |c: &Arc<Channel>| !Arc::ptr_eq(c, channel);
+        if map.get(&fold).is_some_and(other) || map.look_alike(&look).is_some_and(other) {
+            return Err(RenameRefused::InUse);
+        }
+        let mut renaming = self.renaming.lock();
+        if renaming.iter().any(|r| Arc::ptr_eq(&r.channel, channel)) {
+            return Err(RenameRefused::Busy);
+        }
+        if renaming
+            .iter()
+            .any(|r| r.fold == fold || r.skeleton == look)
+        {
+            return Err(RenameRefused::InUse);
+        }
+        renaming.push(Renaming {
+            channel: channel.clone(),
+            fold,
+            skeleton: look,
+        });
+        Ok(())
+    }
+
+    /// Drops the reservation [`begin_rename`](Self::begin_rename) made for `channel`.
+    pub fn cancel_rename(&self, channel: &Arc<Channel>) {
+        let _map = self.channels.write();
+        self.renaming
+            .lock()
+            .retain(|r| !Arc::ptr_eq(&r.channel, channel));
+    }
+
+    /// Moves `channel` to its reserved name, atomically for everyone who looks it up: under the
+    /// channel map's lock and its own, it leaves its old key, takes the new one and its name
+    /// changes; then, the map let go, the members are told under the channel's lock. Members' channel lists and invitations hold
+    /// the channel itself, so they follow. Returns `false` (and drops the reservation) if the
+    /// channel left the map meanwhile.
+    pub fn finish_rename(
+        &self,
+        channel: &Arc<Channel>,
+        renamed: crate::channel::Renamed,
+        actor: Option<crate::deliver::Actor<'_>>,
+    ) -> bool {
+        let mut map = self.channels.write();
+        let reserved = {
+            let mut renaming = self.renaming.lock();
+            let at = renaming
+                .iter()
+                .position(|r| Arc::ptr_eq(&r.channel, channel));
+            at.map(|at| renaming.swap_remove(at))
+        };
+        let Some(reserved) = reserved else {
+            return false;
+        };
+        let old = channel.key();
+        if !map.get(&old).is_some_and(|c| Arc::ptr_eq(c, channel)) {
+            return false;
+        }
+        // The map switches under the channel's lock too, and is let go before the members are
+        // told: a fallback burst to a big channel must not hold up every lookup.
+        let held = channel.clone();
+        let switch = move || {
+            map.remove(&old);
+            map.insert(reserved.fold, reserved.skeleton, held);
+        };
+        channel.rename(renamed, &self.store, actor, switch);
+        true
     }
 
     /// Puts the registered channels the store keeps into the map (at start).
@@ -390,7 +504,7 @@ impl State {
         for (record, metadata) in records {
             let ch = Channel::from_record(record, &self.store);
             ch.with_metadata(|values| values.extend(metadata));
-            map.insert(ch.key(), skeleton(&ch.name), Arc::new(ch));
+            map.insert(ch.key(), skeleton(&ch.name()), Arc::new(ch));
         }
     }
 
@@ -398,12 +512,9 @@ impl State {
     pub fn drop_channel_if_empty(&self, channel: &Arc<Channel>) {
         let mut map = self.channels.write();
         if channel.mark_dead_if_empty() {
-            let folded = casefold(&channel.name);
-            if map
-                .get(folded.as_ref())
-                .is_some_and(|c| Arc::ptr_eq(c, channel))
-            {
-                map.remove(folded.as_ref());
+            let folded = channel.key();
+            if map.get(&folded).is_some_and(|c| Arc::ptr_eq(c, channel)) {
+                map.remove(&folded);
             }
         }
     }
@@ -432,7 +543,7 @@ impl State {
                     realname: info.realname.clone(),
                     host: c.host.clone(),
                     addr: c.addr,
-                    channels: info.channels.iter().map(|ch| ch.name.clone()).collect(),
+                    channels: info.channels.iter().map(|ch| ch.name()).collect(),
                     connected_since: c.connected_since,
                     oper: info.modes.oper,
                     away: info.away.clone(),

@@ -237,7 +237,8 @@ async fn cap_302_enables_cap_notify() {
     let mut c = server.connect().await;
     c.cap_ls_302().await;
     c.send("CAP LIST").await;
-    assert_eq!(c.expect_command("CAP").await.param(2), Some("cap-notify"));
+    let list = c.expect(&"CAP LIST", |m| m.param(1) == Some("LIST")).await;
+    assert_eq!(list.param(2), Some("cap-notify"));
 }
 
 #[tokio::test]

@@ -65,6 +65,9 @@ pub use sqlite::SqliteStore;
 ///   channel's topic, lists and access entries. Nothing else is removed implicitly: history
 ///   stays until [`Write::PruneHistory`] (or, one message, [`Write::Redact`]) removes it (the store cannot tell which targets were a
 ///   dropped account's private conversations; the caller prunes those).
+/// - **Renames**: [`Write::RenameChannel`] moves everything kept under one channel key to
+///   another in one write — registration (with its lists and access entries), history entries
+///   (keeping their `seq`), conversations and read markers — so that nothing is found under both.
 /// - **History** is ordered by [`HistoryRecord::seq`], which [`Write::Append`] assigns: strictly
 ///   increasing in commit order over the whole store (never reused, even after a prune), so a
 ///   caller that queues a target's appends in its order gets that order back. Queries answer in

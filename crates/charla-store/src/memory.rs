@@ -259,6 +259,7 @@ impl Data {
                     }
                 }
             }
+            Write::RenameChannel { from, to, name } => self.rename_channel(from, to, name)?,
             Write::PruneHistory {
                 target,
                 before_ms,
@@ -271,6 +272,84 @@ impl Data {
                 for target in targets {
                     self.prune(&target, *before_ms, *keep_last);
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves what is kept under channel key `from` to `to` ([`Write::RenameChannel`]).
+    fn rename_channel(&mut self, from: &str, to: &str, name: &str) -> Result<(), Conflict> {
+        if from == to {
+            if let Some(channel) = self.channels.get_mut(from) {
+                name.clone_into(&mut channel.name);
+            }
+            return Ok(());
+        }
+        if self.channels.contains_key(from) && self.channels.contains_key(to) {
+            return Err(Conflict::Exists);
+        }
+        if let Some(mut channel) = self.channels.remove(from) {
+            to.clone_into(&mut channel.key);
+            name.clone_into(&mut channel.name);
+            self.channels.insert(to.to_owned(), channel);
+            let (old, new) = (format!("c:{from}"), format!("c:{to}"));
+            let moved: Vec<_> = self
+                .metadata
+                .keys()
+                .filter(|(target, _)| *target == old)
+                .cloned()
+                .collect();
+            for key in moved {
+                if let Some(value) = self.metadata.remove(&key) {
+                    self.metadata.insert((new.clone(), key.1), value);
+                }
+            }
+        }
+        if let Some(moved) = self.history.remove(from) {
+            for entry in &moved {
+                if let Some(at) = self.msgids.get_mut(&entry.msgid) {
+                    to.clone_into(&mut at.0);
+                }
+            }
+            let held = self.history.remove(to).unwrap_or_default();
+            let mut merged: Vec<HistoryRecord> = held
+                .into_iter()
+                .chain(moved.into_iter().map(|mut entry| {
+                    to.clone_into(&mut entry.target);
+                    entry
+                }))
+                .collect();
+            merged.sort_by_key(|entry| entry.seq);
+            self.history.insert(to.to_owned(), merged);
+        }
+        let markers: Vec<_> = self
+            .read_markers
+            .keys()
+            .filter(|(_, target)| target == from)
+            .cloned()
+            .collect();
+        for key in markers {
+            if let Some(time_ms) = self.read_markers.remove(&key) {
+                let kept = self
+                    .read_markers
+                    .entry((key.0, to.to_owned()))
+                    .or_insert(time_ms);
+                *kept = (*kept).max(time_ms);
+            }
+        }
+        let conversations: Vec<_> = self
+            .conversations
+            .keys()
+            .filter(|(_, target)| target == from)
+            .cloned()
+            .collect();
+        for key in conversations {
+            if let Some((peer, last_ms)) = self.conversations.remove(&key) {
+                let kept = self
+                    .conversations
+                    .entry((key.0, to.to_owned()))
+                    .or_insert((peer, last_ms));
+                kept.1 = kept.1.max(last_ms);
             }
         }
         Ok(())

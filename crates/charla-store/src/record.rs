@@ -295,6 +295,24 @@ pub enum Write {
         /// The value, or `None` to remove the key.
         value: Option<String>,
     },
+    /// Renames a channel (`draft/channel-rename`): everything kept under key `from` moves to
+    /// key `to` — its registration if it is registered (the record with its topic, modes,
+    /// lists and access entries, now named `name`), its history entries (merged in `seq`
+    /// order with any entries `to` already has: those of an earlier channel of that name),
+    /// and the conversations and read markers whose target is `from` (where an account has
+    /// one for both keys, the later time stays). `Exists` if `from` is registered and `to` is
+    /// another registered channel; nothing changes then. With `from == to` (a change of case)
+    /// only the registration's name changes. Otherwise always `Ok`, even when nothing is kept
+    /// under `from`, so that a second rename can sweep up entries appended under the old key
+    /// meanwhile.
+    RenameChannel {
+        /// The channel's key until now.
+        from: String,
+        /// Its new key.
+        to: String,
+        /// Its new name, as written (a registration's `name`).
+        name: String,
+    },
     /// Retention: removes history entries of one target (or of every target with `None`) that
     /// are older than `before_ms` (`time_ms < before_ms`), and those older (by `seq`) than the
     /// newest `keep_last` messages (PRIVMSG, NOTICE, TAGMSG) of their target: events between

@@ -1545,9 +1545,20 @@ fn suite_metadata_is_kept_replaced_removed_and_dropped_with_its_owner(store: &dy
         Ok(())
     );
     assert!(get("c:#d").is_empty());
+    // A renamed registered channel keeps its metadata under its new key.
+    assert_eq!(
+        apply(store, Write::RegisterChannel(channel("#e", "bob"))),
+        Ok(())
+    );
+    assert_eq!(set("c:#e", "url", Some("https://e.example")), Ok(()));
+    assert_eq!(apply(store, rename("#e", "#f", "#F")), Ok(()));
+    assert!(get("c:#e").is_empty());
+    assert_eq!(
+        get("c:#f"),
+        vec![("url".to_owned(), "https://e.example".to_owned())]
+    );
 }
 
-/// Runs every suite function against every implementation, as its own test.
 fn suite_redact_deletes_the_message_and_keeps_the_redaction(store: &dyn Store) {
     let said = |target: &str, msgid: &str, time_ms: i64, text: &str| HistoryRecord {
         params: vec![target.to_owned(), text.to_owned()],
@@ -1650,6 +1661,138 @@ fn suite_redact_deletes_the_message_and_keeps_the_redaction(store: &dyn Store) {
     assert_eq!(search("ocultar"), ["a2"]);
 }
 
+fn rename(from: &str, to: &str, name: &str) -> Write {
+    Write::RenameChannel {
+        from: from.to_owned(),
+        to: to.to_owned(),
+        name: name.to_owned(),
+    }
+}
+
+fn suite_rename_channel_moves_registration_history_and_markers(store: &dyn Store) {
+    create(store, "alice");
+    create(store, "bob");
+    let mut old = channel("#Old", "alice");
+    old.topic = Some(topic("Welcome", "alice"));
+    old.mode_key = Some("sesame".to_owned());
+    old.lists = vec![
+        ban("*!*@spam.example"),
+        list_entry('I', "*!*@friends.example"),
+    ];
+    old.access = vec![access("bob", AccessLevel::Voice)];
+    assert_eq!(apply(store, Write::RegisterChannel(old.clone())), Ok(()));
+    // An earlier channel called #new left history behind; #old's is merged with it in order.
+    append_all(
+        store,
+        [
+            message("#new", "n1", 500),
+            message("#old", "m1", 1000),
+            message("#old", "m2", 2000),
+            message("#other", "o1", 2500),
+        ],
+    );
+    for (account, target, time_ms) in [
+        ("alice", "#old", 2000),
+        ("bob", "#old", 1000),
+        ("bob", "#new", 1500),
+    ] {
+        let marker = Write::SetReadMarker {
+            account: account.to_owned(),
+            target: target.to_owned(),
+            time_ms,
+        };
+        assert_eq!(apply(store, marker), Ok(()));
+    }
+
+    assert_eq!(apply(store, rename("#old", "#new", "#New")), Ok(()));
+    assert_eq!(store.channel("#old").expect("read"), None);
+    let mut moved = old.clone();
+    moved.key = "#new".to_owned();
+    moved.name = "#New".to_owned();
+    assert_eq!(store.channel("#new").expect("read"), Some(moved.clone()));
+    assert_eq!(store.channels_of("alice").expect("read"), vec!["#new"]);
+    assert_eq!(
+        ask(store, "#new", HistoryQuery::Latest(None), 10),
+        Some(vec!["n1".to_owned(), "m1".to_owned(), "m2".to_owned()])
+    );
+    assert_eq!(
+        ask(store, "#old", HistoryQuery::Latest(None), 10),
+        Some(vec![])
+    );
+    assert_eq!(
+        ask(store, "#new", HistoryQuery::Before(msgid("m2")), 10),
+        Some(vec!["n1".to_owned(), "m1".to_owned()]),
+        "msgid anchors follow their entries"
+    );
+    assert_eq!(
+        ask(store, "#other", HistoryQuery::Latest(None), 10),
+        Some(vec!["o1".to_owned()])
+    );
+    let marker = |account, target| store.read_marker(account, target).expect("marker");
+    assert_eq!(marker("alice", "#new"), Some(2000));
+    assert_eq!(marker("bob", "#new"), Some(1500), "the later marker stays");
+    assert_eq!(marker("alice", "#old"), None);
+    assert_eq!(marker("bob", "#old"), None);
+
+    // Entries appended under the old key meanwhile are swept by a second rename.
+    append_all(store, [message("#old", "m3", 3000)]);
+    assert_eq!(apply(store, rename("#old", "#new", "#New")), Ok(()));
+    assert_eq!(store.channel("#new").expect("read"), Some(moved.clone()));
+    assert_eq!(
+        ask(store, "#new", HistoryQuery::Latest(Some(msgid("m1"))), 10),
+        Some(vec!["m2".to_owned(), "m3".to_owned()])
+    );
+
+    // A change of case changes the name only.
+    assert_eq!(apply(store, rename("#new", "#new", "#NEW")), Ok(()));
+    moved.name = "#NEW".to_owned();
+    assert_eq!(store.channel("#new").expect("read"), Some(moved.clone()));
+    assert_eq!(
+        ask(store, "#new", HistoryQuery::Latest(None), 10).map(|m| m.len()),
+        Some(4)
+    );
+
+    // Onto another registered channel: refused, nothing moves.
+    assert_eq!(
+        apply(store, Write::RegisterChannel(channel("#taken", "bob"))),
+        Ok(())
+    );
+    assert_eq!(
+        apply(store, rename("#new", "#taken", "#taken")),
+        Err(Conflict::Exists)
+    );
+    assert_eq!(store.channel("#new").expect("read"), Some(moved));
+    assert_eq!(
+        ask(store, "#new", HistoryQuery::Latest(None), 10).map(|m| m.len()),
+        Some(4)
+    );
+    assert_eq!(marker("alice", "#new"), Some(2000));
+    // The lists and access entries went with the registration, and dropping it takes them.
+    assert_eq!(
+        apply(
+            store,
+            Write::DropChannel {
+                channel: "#new".to_owned()
+            }
+        ),
+        Ok(())
+    );
+    assert_eq!(
+        apply(store, rename("#new", "#taken", "#Taken")),
+        Ok(()),
+        "history only"
+    );
+    assert_eq!(
+        store.channel("#taken").expect("read").map(|c| c.name),
+        Some("#taken".to_owned())
+    );
+    assert_eq!(
+        ask(store, "#taken", HistoryQuery::Latest(None), 10).map(|m| m.len()),
+        Some(4)
+    );
+}
+
+/// Runs every suite function against every implementation, as its own test.
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -1701,4 +1844,5 @@ suite!(
     suite_drop_account_takes_its_conversations_and_read_markers,
     suite_metadata_is_kept_replaced_removed_and_dropped_with_its_owner,
     suite_redact_deletes_the_message_and_keeps_the_redaction,
+    suite_rename_channel_moves_registration_history_and_markers,
 );

@@ -57,6 +57,7 @@ const WANTED_CAPS: &[&str] = &[
     "draft/message-redaction",
     multiline::CAP,
     "draft/metadata-2",
+    "draft/channel-rename",
 ];
 
 /// The account-registration capability (<https://ircv3.net/specs/extensions/account-registration>).

@@ -221,6 +221,8 @@ impl State {
                     }
                 }
             }
+            // draft/channel-rename: the buffer takes the new name in place.
+            "RENAME" => self.apply_rename(p(0), p(1), msg.param(2), &source_nick, time),
             "TOPIC" => {
                 let id = BufferId::Channel(p(0).to_owned());
                 let topic = p(1).to_owned();
@@ -304,6 +306,51 @@ impl State {
             }
         }
         None
+    }
+
+    /// A channel renamed (<https://ircv3.net/specs/extensions/channel-rename>): its buffer
+    /// keeps its lines, members, unread counts, read marker and history, under the new name
+    /// (a buffer left over from an earlier channel of that name gives way). The buffer the user
+    /// acted in, and the app's focus, follow.
+    fn apply_rename(
+        &mut self,
+        old: &str,
+        new: &str,
+        reason: Option<&str>,
+        source_nick: &str,
+        time: DateTime<Utc>,
+    ) {
+        let old_id = BufferId::Channel(old.to_owned());
+        let new_id = BufferId::Channel(new.to_owned());
+        if new.is_empty() || self.index(&old_id).is_none() {
+            return;
+        }
+        if !old_id.same(&new_id) {
+            self.buffers.retain(|b| !b.id.same(&new_id));
+        }
+        let Some(i) = self.index(&old_id) else {
+            return;
+        };
+        self.buffers[i].id = new_id.clone();
+        if self.acting.same(&old_id) {
+            self.acting = new_id.clone();
+        }
+        if self.focus.as_ref().is_some_and(|f| f.same(&old_id)) {
+            self.focus = Some(new_id);
+        }
+        if let Some(pending) = self.names.remove(casefold(old).as_ref()) {
+            self.names.insert(casefold(new).into_owned(), pending);
+        }
+        let mut text = if source_nick.is_empty() {
+            format!("The channel was renamed from {old} to {new}")
+        } else {
+            format!("{source_nick} renamed the channel from {old} to {new}")
+        };
+        if let Some(reason) = reason.filter(|r| !r.is_empty()) {
+            text.push_str(&format!(" ({reason})"));
+        }
+        let line = self.line(time, LineKind::Info, source_nick, text);
+        self.push_at(i, line);
     }
 
     fn apply_message(

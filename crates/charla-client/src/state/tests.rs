@@ -712,3 +712,36 @@ fn login_failures_and_registration_replies_are_said_in_words() {
     assert_eq!(line.text, reply.describe());
     assert_eq!(s.registration, Some(reply));
 }
+
+#[test]
+fn a_renamed_channel_keeps_its_buffer_and_a_stale_one_of_the_new_name_gives_way() {
+    let mut s = in_channel();
+    s.apply(&irc(":bob!b@h PRIVMSG #charla :hola"));
+    // A buffer left from an earlier #nueva, no longer joined.
+    s.apply(&irc(":ana!a@h JOIN #nueva"));
+    s.apply(&irc(":ana!a@h PART #nueva"));
+    s.apply(&irc(":ana!a@h JOIN #Nueva"));
+    s.apply(&irc(":bob!b@h KICK #Nueva ana"));
+    let before = chan(&s).lines.len();
+    s.apply(&irc(":bob!b@h RENAME #charla #nueva :mudanza"));
+    assert!(s.buffer(&BufferId::Channel("#charla".into())).is_none());
+    let renamed: Vec<&Buffer> = s
+        .buffers
+        .iter()
+        .filter(|b| b.id.same(&BufferId::Channel("#nueva".into())))
+        .collect();
+    assert_eq!(renamed.len(), 1, "one buffer for the name");
+    let b = renamed[0];
+    assert_eq!(b.id, BufferId::Channel("#nueva".into()));
+    assert!(b.joined);
+    assert_eq!(nicks(b), ["@bob", "+carla", "ana"]);
+    assert_eq!((b.lines.len(), b.unread), (before + 1, 1));
+    assert_eq!(
+        last(b).text,
+        "bob renamed the channel from #charla to #nueva (mudanza)"
+    );
+    assert_eq!(s.channels_to_rejoin(), ["#nueva"]);
+    // A RENAME of a channel we have no buffer for changes nothing.
+    s.apply(&irc(":bob!b@h RENAME #otro #otra :"));
+    assert!(s.buffer(&BufferId::Channel("#otra".into())).is_none());
+}

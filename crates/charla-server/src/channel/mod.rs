@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use charla_proto::casemap::casefold;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 
 use charla_proto::LineBuilder;
 use charla_store::{AccessLevel, HistoryRecord, Receipt, StoreHandle, Write};
@@ -25,8 +25,10 @@ use crate::mask::{self, Mask};
 use crate::outbound::Outgoing;
 
 mod registration;
+mod rename;
 
 pub use registration::Registration;
+pub use rename::Renamed;
 
 /// One member of a channel.
 #[derive(Debug, Clone)]
@@ -196,10 +198,24 @@ pub struct Invitation {
 struct Waiting {
     /// Its history write (`None`: it is not kept, but waits behind those that are).
     receipt: Option<Receipt>,
-    payload: Payload,
-    from: ConnectionId,
-    status: Option<char>,
-    echo: bool,
+    what: Pending,
+}
+
+/// What waits in a channel's queue.
+// Messages are what waits, thousands a second: boxing them would cost each an allocation;
+// the rare rename is boxed instead.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+enum Pending {
+    /// A message.
+    Message {
+        payload: Payload,
+        from: ConnectionId,
+        status: Option<char>,
+        echo: bool,
+    },
+    /// The announcement of a rename, behind the messages sent before it.
+    Rename(Box<Renamed>),
 }
 
 /// A message to a channel's members, as [`Channel::message`] checks and sends it.
@@ -234,8 +250,10 @@ pub enum Sent {
 /// A channel.
 #[derive(Debug)]
 pub struct Channel {
-    /// The name as its creator wrote it.
-    pub name: String,
+    /// The name as its creator (or the last RENAME) wrote it. A leaf lock: read it anywhere,
+    /// take nothing while holding it; only a rename, holding the channel map's lock and this
+    /// channel's, writes it.
+    name: RwLock<String>,
     /// When it was created.
     pub created: SystemTime,
     /// Members, topic, modes.
@@ -246,7 +264,7 @@ impl Channel {
     /// A new, empty channel with the default modes `+nt`.
     pub fn new(name: &str) -> Self {
         Channel {
-            name: name.to_owned(),
+            name: RwLock::new(name.to_owned()),
             created: SystemTime::now(),
             state: Mutex::new(ChannelState {
                 modes: ChannelModes {
@@ -327,6 +345,11 @@ pub enum Denied {
 const MAX_PENDING_INVITES: usize = 64;
 
 impl Channel {
+    /// Its name (it changes with a RENAME).
+    pub fn name(&self) -> String {
+        self.name.read().clone()
+    }
+
     /// Reads the channel's state under its lock. Keep `f` short: every member's delivery waits
     /// for it.
     pub fn read<R>(&self, f: impl FnOnce(&ChannelState) -> R) -> R {
@@ -456,7 +479,7 @@ impl Channel {
             let mut line = LineBuilder::new();
             line.source(joiner.services_source)
                 .command("MODE")
-                .param(&self.name)
+                .param(&self.name())
                 .param(if op { "+o" } else { "+v" })
                 .param(&client.nick());
             deliver::to_members(
@@ -673,10 +696,14 @@ impl Channel {
             }
         }
         let receipt = match msg.history {
-            Some((store, entry)) => match store.append(Write::Append(entry)) {
+            // Under the key the channel has now: a RENAME may have come since the entry was made.
+            Some((store, mut entry)) => match store.append(Write::Append({
+                entry.target = self.key();
+                entry
+            })) {
                 Ok(receipt) => Some(receipt),
                 Err(error) => {
-                    tracing::warn!(channel = %crate::logtext::Escaped(&self.name), %error,
+                    tracing::warn!(channel = %crate::logtext::Escaped(&self.name()), %error,
                         "a message was refused: the store cannot take it");
                     return Err(Denied::NotRecorded);
                 }
@@ -696,10 +723,12 @@ impl Channel {
         };
         st.waiting.push_back(Waiting {
             receipt: receipt.clone(),
-            payload: msg.payload,
-            from: msg.from,
-            status: msg.status,
-            echo: msg.echo,
+            what: Pending::Message {
+                payload: msg.payload,
+                from: msg.from,
+                status: msg.status,
+                echo: msg.echo,
+            },
         });
         Ok(match receipt {
             Some(receipt) => Sent::Waiting(receipt),
@@ -721,16 +750,18 @@ impl Channel {
     ) -> Result<Receipt, Denied> {
         let mut st = self.state.lock();
         let receipt = store.append(write).map_err(|error| {
-            tracing::warn!(channel = %crate::logtext::Escaped(&self.name), %error,
+            tracing::warn!(channel = %crate::logtext::Escaped(&self.name()), %error,
                 "a line was refused: the store cannot take it");
             Denied::NotRecorded
         })?;
         st.waiting.push_back(Waiting {
             receipt: Some(receipt.clone()),
-            payload,
-            from,
-            status: None,
-            echo: false,
+            what: Pending::Message {
+                payload,
+                from,
+                status: None,
+                echo: false,
+            },
         });
         Ok(receipt)
     }
@@ -751,8 +782,15 @@ impl Channel {
             let Some(w) = st.waiting.pop_front() else {
                 break;
             };
-            if committed {
-                deliver_message(&st.members, &w.payload, w.from, w.status, w.echo, actor);
+            match w.what {
+                Pending::Message {
+                    payload,
+                    from,
+                    status,
+                    echo,
+                } if committed => deliver_message(&st.members, &payload, from, status, echo, actor),
+                Pending::Message { .. } => {}
+                Pending::Rename(renamed) => renamed.announce(&st, actor),
             }
         }
     }

@@ -136,7 +136,7 @@ impl ChannelState {
 impl Channel {
     /// The store's key of this channel.
     pub fn key(&self) -> String {
-        casefold(&self.name).into_owned()
+        casefold(&self.name.read()).into_owned()
     }
 
     /// A registered channel as the store kept it.
@@ -181,7 +181,7 @@ impl Channel {
         let st = self.state.lock();
         ChannelRecord {
             key: self.key(),
-            name: self.name.clone(),
+            name: self.name(),
             founder: founder.to_owned(),
             registered_at: to_millis(SystemTime::now()),
             topic: st.topic_record(),

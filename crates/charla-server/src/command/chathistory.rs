@@ -11,6 +11,8 @@
 //! Answers are wrapped in a `chathistory` batch (`draft/chathistory-targets` for TARGETS) for
 //! clients with `batch`, and never hold more lines than [`history::request_limit`].
 
+use std::borrow::Cow;
+
 use charla_proto::casemap::casefold;
 use charla_proto::validate::is_channel_name;
 use charla_store::{Anchor, HistoryQuery, HistoryRecord, Kinds};
@@ -235,13 +237,53 @@ pub fn send_entries(s: &Session, batch: &[&str], entries: &[HistoryRecord]) {
         }
         s.send_line(open);
     }
+    let mut renamed = Renamed::default();
     for entry in entries {
-        if let Some(line) = history::replay_line(entry, caps, reference.as_deref()) {
+        let entry = renamed.as_now(s, entry);
+        if let Some(line) = history::replay_line(&entry, caps, reference.as_deref()) {
             s.send_bytes(line);
         }
     }
     if let Some(r) = &reference {
         s.send_bytes(Line::from(format!(":{} BATCH -{r}\r\n", s.state.name())));
+    }
+}
+
+/// The channel names of replayed entries as they are now: an entry kept before a RENAME
+/// names the old channel, and is replayed with the new name, the one its history is read
+/// under (the last channel looked up is remembered: entries come by conversation).
+#[derive(Debug, Default)]
+struct Renamed {
+    last: Option<(String, Option<String>)>,
+}
+
+impl Renamed {
+    fn as_now<'e>(&mut self, s: &Session, entry: &'e HistoryRecord) -> Cow<'e, HistoryRecord> {
+        let Some(first) = entry.params.first() else {
+            return Cow::Borrowed(entry);
+        };
+        if !is_channel_name(&entry.target)
+            || !is_channel_name(first)
+            || casefold(first) == entry.target.as_str()
+        {
+            return Cow::Borrowed(entry);
+        }
+        if self
+            .last
+            .as_ref()
+            .is_none_or(|(key, _)| *key != entry.target)
+        {
+            let name = s.state.channel(&entry.target).map(|ch| ch.name());
+            self.last = Some((entry.target.clone(), name));
+        }
+        match self.last.as_ref().and_then(|(_, name)| name.as_ref()) {
+            Some(name) => {
+                let mut now = entry.clone();
+                now.params[0].clone_from(name);
+                Cow::Owned(now)
+            }
+            None => Cow::Borrowed(entry),
+        }
     }
 }
 
@@ -272,11 +314,8 @@ async fn targets(s: &mut Session, p: &Owned<1>) {
     };
     let (channels, account) = {
         let info = s.client.info.read();
-        let channels: Vec<(String, String)> = info
-            .channels
-            .iter()
-            .map(|c| (c.key(), c.name.clone()))
-            .collect();
+        let channels: Vec<(String, String)> =
+            info.channels.iter().map(|c| (c.key(), c.name())).collect();
         (channels, info.account.clone())
     };
     // Without an account there are no private conversations to come back to.

@@ -319,6 +319,16 @@ static TOPICS: &[Topic] = &[
         ],
     ),
     (
+        "RENAME",
+        &[
+            "RENAME <#channel> <#new-name> [:<reason>]",
+            "Renames a channel (channel operators and IRC operators), keeping its members,",
+            "modes, topic, lists, registration and history. Members with",
+            "draft/channel-rename see RENAME; the others a PART and a JOIN of the new name.",
+            "The old name is free afterwards: joining it makes a new channel.",
+        ],
+    ),
+    (
         "SEARCH",
         &[
             "SEARCH text=<words>[;in=<target>][;after=<time>][;before=<time>][;limit=<n>]",

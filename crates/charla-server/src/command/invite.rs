@@ -54,31 +54,31 @@ pub fn invite(s: &mut Session, p: Args<'_, 0>) -> Flow {
     line.source(&source)
         .command("INVITE")
         .param(&target_nick)
-        .param(&ch.name);
+        .param(&ch.name());
     let to_target = Payload::new(s.outgoing(line.clone()));
     // invite-notify: members who could have invited too (everyone unless +i) hear of it.
     let notify = Payload::only_with(Cap::InviteNotify, s.outgoing(line));
     match ch.invite(s.client.id, &target, &notify, Some(s.actor())) {
         Ok(()) => {}
         Err(Denied::NotOperator) => {
-            s.err_chanop_needed(&ch.name);
+            s.err_chanop_needed(&ch.name());
             return Flow::Continue;
         }
         Err(Denied::TargetOnChannel) => {
             s.num(ERR_USERONCHANNEL)
                 .p(&target_nick)
-                .p(&ch.name)
+                .p(&ch.name())
                 .t("is already on channel")
                 .send();
             return Flow::Continue;
         }
         Err(_) => {
-            s.err_not_on_channel(&ch.name);
+            s.err_not_on_channel(&ch.name());
             return Flow::Continue;
         }
     }
     deliver::to_client(&target, &to_target, Some(s.actor()));
-    s.num(RPL_INVITING).p(&target_nick).p(&ch.name).send();
+    s.num(RPL_INVITING).p(&target_nick).p(&ch.name()).send();
     if let Some(away) = target.info.read().away.clone() {
         s.num(RPL_AWAY).p(&target_nick).t(&away).send();
     }
@@ -97,7 +97,7 @@ fn list(s: &Session) {
         .collect();
     for ch in channels {
         if ch.has_invited(s.client.id) {
-            s.num(RPL_INVITELIST).p(&ch.name).send();
+            s.num(RPL_INVITELIST).p(&ch.name()).send();
         }
     }
     s.num(RPL_ENDOFINVITELIST).t("End of /INVITE list").send();

@@ -34,7 +34,7 @@ pub fn join(s: &mut Session, p: Args<'_, 1>) -> Flow {
             .read()
             .channels
             .iter()
-            .map(|c| c.name.clone())
+            .map(|c| c.name())
             .collect();
         for name in channels {
             part::part_one(s, &name, None);
@@ -120,12 +120,12 @@ fn join_one(s: &mut Session, name: &str, key: Option<&str>, defer: bool) -> Opti
             }
         };
         let mut plain = LineBuilder::new();
-        plain.source(&source).command("JOIN").param(&ch.name);
+        plain.source(&source).command("JOIN").param(&ch.name());
         // extended-join: `JOIN <channel> <account> :<realname>`, `*` when not logged in.
         let mut ext = LineBuilder::new();
         ext.source(&source)
             .command("JOIN")
-            .param(&ch.name)
+            .param(&ch.name())
             .param(account.as_deref().unwrap_or("*"))
             .trailing(&realname);
         let join = Payload::or_else(Cap::ExtendedJoin, s.outgoing(ext), s.outgoing(plain));
@@ -136,7 +136,7 @@ fn join_one(s: &mut Session, name: &str, key: Option<&str>, defer: bool) -> Opti
             line.source(&source).command("AWAY").trailing(&text);
             Payload::only_with(Cap::AwayNotify, s.outgoing(line))
         });
-        let event = Event::new(&s.state, &s.client, "JOIN", vec![ch.name.clone()]);
+        let event = Event::new(&s.state, &s.client, "JOIN", vec![ch.name()]);
         let joiner = Joiner {
             client: &s.client,
             source: &source,
@@ -156,7 +156,7 @@ fn join_one(s: &mut Session, name: &str, key: Option<&str>, defer: bool) -> Opti
                     JoinRefused::InviteOnly => (ERR_INVITEONLYCHAN, "Cannot join channel (+i)"),
                     JoinRefused::Banned => (ERR_BANNEDFROMCHAN, "Cannot join channel (+b)"),
                 };
-                s.num(num).p(&ch.name).t(text).send();
+                s.num(num).p(&ch.name()).t(text).send();
                 return None;
             }
         }
@@ -167,7 +167,7 @@ fn join_one(s: &mut Session, name: &str, key: Option<&str>, defer: bool) -> Opti
         }
         s.state.emit(ServerEvent::Joined {
             nick,
-            channel: ch.name.clone(),
+            channel: ch.name(),
         });
         return Some(ch);
     }

@@ -56,9 +56,9 @@ pub fn kick_by_server(
             None,
             &folded,
             |victim| {
-                let params = vec![ch.name.clone(), victim.to_owned(), comment.to_owned()];
+                let params = vec![ch.name(), victim.to_owned(), comment.to_owned()];
                 (
-                    kick_line(state.name(), &ch.name, victim, comment),
+                    kick_line(state.name(), &ch.name(), victim, comment),
                     Event::by_server(state, "KICK", params),
                 )
             },
@@ -67,7 +67,7 @@ pub fn kick_by_server(
         .map_err(|_| KickError::NotOnChannel)?;
     state.drop_channel_if_empty(&ch);
     state.emit(ServerEvent::Kicked {
-        channel: ch.name.clone(),
+        channel: ch.name(),
         nick: victim_nick,
         by: state.name().to_owned(),
         reason: comment.to_owned(),
@@ -117,9 +117,9 @@ fn kick_from(s: &Session, channel: &str, users: &[&str], comment: &str) {
             Some(s.client.id),
             &casefold(target),
             |victim| {
-                let params = vec![ch.name.clone(), victim.to_owned(), comment.to_owned()];
+                let params = vec![ch.name(), victim.to_owned(), comment.to_owned()];
                 (
-                    kick_line(&source, &ch.name, victim, comment),
+                    kick_line(&source, &ch.name(), victim, comment),
                     Event::new(&s.state, &s.client, "KICK", params),
                 )
             },
@@ -127,13 +127,13 @@ fn kick_from(s: &Session, channel: &str, users: &[&str], comment: &str) {
         );
         match kicked {
             Ok(victim_nick) => s.state.emit(ServerEvent::Kicked {
-                channel: ch.name.clone(),
+                channel: ch.name(),
                 nick: victim_nick,
                 by: nick.clone(),
                 reason: comment.to_owned(),
             }),
             Err(Denied::NotOperator) => {
-                s.err_chanop_needed(&ch.name);
+                s.err_chanop_needed(&ch.name());
                 return;
             }
             Err(Denied::TargetNotOnChannel) => {
@@ -145,13 +145,13 @@ fn kick_from(s: &Session, channel: &str, users: &[&str], comment: &str) {
                 } else {
                     s.num(ERR_USERNOTINCHANNEL)
                         .p(target)
-                        .p(&ch.name)
+                        .p(&ch.name())
                         .t("They aren't on that channel")
                         .send();
                 }
             }
             Err(_) => {
-                s.err_not_on_channel(&ch.name);
+                s.err_not_on_channel(&ch.name());
                 return;
             }
         }

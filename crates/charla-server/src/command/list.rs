@@ -54,7 +54,7 @@ pub fn list(s: &mut Session, p: Args<'_, 0>) -> Flow {
         found
     } else {
         let mut all = s.state.all_channels();
-        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all.sort_by_cached_key(|c| c.name());
         all
     };
     // Every channel is looked at: the asker pays for the whole list.
@@ -213,7 +213,7 @@ impl Paced for ListReply {
             let row = ch.read(|st| {
                 let visible = !st.dead
                     && (!st.modes.secret || st.member(s.client.id).is_some())
-                    && self.filter.admits(&ch.name, st, ch.created, self.now);
+                    && self.filter.admits(&ch.name(), st, ch.created, self.now);
                 visible.then(|| {
                     (
                         st.members.len(),
@@ -226,7 +226,7 @@ impl Paced for ListReply {
             });
             if let Some((users, topic)) = row {
                 s.num(RPL_LIST)
-                    .p(&ch.name)
+                    .p(&ch.name())
                     .p(&users.to_string())
                     .t(&topic)
                     .send();

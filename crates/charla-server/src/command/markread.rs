@@ -155,7 +155,7 @@ pub fn after_join(s: &Session, channels: Vec<Arc<Channel>>) -> Flow {
             Box::pin(async move {
                 for ch in channels {
                     match s.state.store.read_marker(&account, &ch.key()).await {
-                        Ok(stored) => s.send_bytes(marker_line(s, &ch.name, stored)),
+                        Ok(stored) => s.send_bytes(marker_line(s, &ch.name(), stored)),
                         Err(error) => {
                             tracing::warn!(%error, "the read marker of a joined channel could not be read");
                         }

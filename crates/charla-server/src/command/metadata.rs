@@ -98,7 +98,7 @@ impl Target {
     fn name(&self) -> String {
         match self {
             Target::User(c) => c.nick(),
-            Target::Channel(ch) => ch.name.to_string(),
+            Target::Channel(ch) => ch.name(),
         }
     }
 
@@ -586,7 +586,7 @@ impl Paced for ChannelSync {
             }
             let values = self.ch.read(|st| st.metadata.clone());
             for (key, value) in values.iter().filter(|(k, _)| self.subs.contains(*k)) {
-                self.send(s, &self.ch.name, key, value);
+                self.send(s, &self.ch.name(), key, value);
             }
             self.next = Some(0);
             return self.produce(s, until);

@@ -33,6 +33,7 @@ pub mod quit;
 pub mod redact;
 pub mod register;
 pub mod registration;
+pub mod rename;
 pub mod search;
 pub mod setname;
 pub mod table;

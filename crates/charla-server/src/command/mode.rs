@@ -114,13 +114,13 @@ fn channel_mode(s: &Session, name: &str, rest: &[&str]) {
     };
     let Some(modestring) = rest.first() else {
         let (modes, args) = ch.read(|st| st.modes.to_mode_string(st.member(s.client.id).is_some()));
-        let mut r = s.num(RPL_CHANNELMODEIS).p(&ch.name).p(&modes);
+        let mut r = s.num(RPL_CHANNELMODEIS).p(&ch.name()).p(&modes);
         for a in &args {
             r = r.p(a);
         }
         r.send();
         s.num(RPL_CREATIONTIME)
-            .p(&ch.name)
+            .p(&ch.name())
             .p(&timefmt::unix(ch.created).to_string())
             .send();
         return;
@@ -185,7 +185,7 @@ fn channel_mode(s: &Session, name: &str, rest: &[&str]) {
                 .into_iter()
                 .map(|line| {
                     let mut b = LineBuilder::new();
-                    b.source(&source).command("MODE").param(&ch.name);
+                    b.source(&source).command("MODE").param(&ch.name());
                     for p in line.params() {
                         b.param(p);
                     }
@@ -196,11 +196,11 @@ fn channel_mode(s: &Session, name: &str, rest: &[&str]) {
         Some(s.actor()),
     );
     if changed.is_err() {
-        s.err_chanop_needed(&ch.name);
+        s.err_chanop_needed(&ch.name());
         return;
     }
     for r in replies {
-        r.send(s, &ch.name);
+        r.send(s, &ch.name());
     }
 }
 
@@ -415,11 +415,11 @@ fn send_list(s: &Session, ch: &Channel, which: char) {
     });
     for e in entries {
         s.num(item)
-            .p(&ch.name)
+            .p(&ch.name())
             .p(&e.mask)
             .p(&e.set_by)
             .p(&timefmt::unix(e.set_at).to_string())
             .send();
     }
-    s.num(end).p(&ch.name).t(end_text).send();
+    s.num(end).p(&ch.name()).t(end_text).send();
 }

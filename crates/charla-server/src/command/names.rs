@@ -50,7 +50,7 @@ pub fn send_names(s: &mut Session, ch: Arc<Channel>) {
     let (member, secret) = ch.read(|st| (st.member(s.client.id).is_some(), st.modes.secret));
     let symbol = match (secret, member) {
         (true, false) => {
-            end_in_order(s, &ch.name);
+            end_in_order(s, &ch.name());
             return;
         }
         (true, true) => "@",
@@ -114,7 +114,7 @@ impl NamesReply {
         if !self.line.is_empty() {
             s.num(RPL_NAMREPLY)
                 .p(self.symbol)
-                .p(&self.ch.name)
+                .p(&self.ch.name())
                 .t(&self.line)
                 .send();
             self.line.clear();
@@ -158,7 +158,7 @@ impl Paced for NamesReply {
             }
             if done {
                 self.flush(s);
-                end(s, &self.ch.name);
+                end(s, &self.ch.name());
                 return false;
             }
         }

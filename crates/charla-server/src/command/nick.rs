@@ -125,6 +125,6 @@ fn banned_in(s: &Session, old_source: &str, wanted: &str) -> Option<String> {
             let privileged = st.member(s.client.id).is_some_and(|m| m.op || m.voice);
             !privileged && (st.is_banned(old_source) || st.is_banned(&new_source))
         });
-        banned.then(|| ch.name.clone())
+        banned.then(|| ch.name())
     })
 }

@@ -31,11 +31,11 @@ pub fn part_one(s: &Session, name: &str, reason: Option<&str>) {
     };
     let source = s.client.source();
     let mut line = LineBuilder::new();
-    line.source(&source).command("PART").param(&ch.name);
+    line.source(&source).command("PART").param(&ch.name());
     if let Some(r) = reason {
         line.trailing(r);
     }
-    let mut params = vec![ch.name.clone()];
+    let mut params = vec![ch.name()];
     params.extend(reason.map(str::to_owned));
     let event = Event::new(&s.state, &s.client, "PART", params);
     if ch
@@ -47,13 +47,13 @@ pub fn part_one(s: &Session, name: &str, reason: Option<&str>) {
         )
         .is_err()
     {
-        s.err_not_on_channel(&ch.name);
+        s.err_not_on_channel(&ch.name());
         return;
     }
     s.state.drop_channel_if_empty(&ch);
     s.state.emit(ServerEvent::Parted {
         nick: s.client.nick(),
-        channel: ch.name.clone(),
+        channel: ch.name(),
         reason: reason.map(str::to_owned),
     });
 }

@@ -358,7 +358,7 @@ async fn deliver_when_committed(s: &mut Session, later: Vec<Committed>, kind: Ki
                             deliver::to_client(&s.client, &copy, Some(s.actor()));
                         }
                     }
-                    _ => not_recorded(s, kind, &channel.name),
+                    _ => not_recorded(s, kind, &channel.name()),
                 }
             }
             Committed::User {
@@ -415,8 +415,8 @@ fn to_channel(
         return None;
     };
     let shown = match status {
-        Some(prefix) => format!("{prefix}{}", ch.name),
-        None => ch.name.to_string(),
+        Some(prefix) => format!("{prefix}{}", ch.name()),
+        None => ch.name().to_string(),
     };
     let payload = build(&shown);
     // What only some members see (STATUSMSG) is not kept: history is read by every member.
@@ -444,7 +444,7 @@ fn to_channel(
             own_copy,
         }),
         Err(Denied::NotRecorded) => {
-            not_recorded(s, kind, &ch.name);
+            not_recorded(s, kind, &ch.name());
             return None;
         }
         Err(why) => {
@@ -454,7 +454,7 @@ fn to_channel(
                     Denied::Muted => "Cannot send to channel (you are muted)",
                     _ => "Cannot send to channel",
                 };
-                s.num(ERR_CANNOTSENDTOCHAN).p(&ch.name).t(text).send();
+                s.num(ERR_CANNOTSENDTOCHAN).p(&ch.name()).t(text).send();
             }
             return None;
         }

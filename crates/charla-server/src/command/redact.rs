@@ -158,7 +158,7 @@ pub async fn redact(s: &mut Session, p: Owned<2>) -> Flow {
     }
 
     let shown = match &place {
-        Place::Channel { channel, .. } => channel.name.clone(),
+        Place::Channel { channel, .. } => channel.name(),
         Place::Private { shown, .. } => shown.clone(),
     };
     let now = SystemTime::now();

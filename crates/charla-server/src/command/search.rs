@@ -88,7 +88,7 @@ pub async fn search(s: &mut Session, p: Owned<1>) -> Flow {
                 .read()
                 .channels
                 .iter()
-                .map(|c| c.name.clone())
+                .map(|c| c.name())
                 .collect();
             for name in names {
                 if let Some(found) = access(s, &name) {

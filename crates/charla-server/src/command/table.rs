@@ -22,7 +22,7 @@ use crate::account::{sasl, services};
 use crate::command::{
     Flow, away, cap, chathistory, help, info, invite, join, kick, list, markread, metadata, mode,
     monitor, multiline, names, nick, oper, part, ping, privmsg, redact, register, registration,
-    search, setname, topic, userhost, webirc, who, whois,
+    rename, search, setname, topic, userhost, webirc, who, whois,
 };
 use crate::session::Session;
 
@@ -242,6 +242,8 @@ pub static TABLE: &[Command] = &[
     sync!("QUIT", 0, registration::quit, pre = true, cost = 0),
     wait!("REDACT", 2, redact::redact, pre = false, cost = 1),
     wait!("REGISTER", 3, register::register, pre = true, cost = 1),
+    // Each member without draft/channel-rename gets a JOIN burst: a rename weighs.
+    wait!("RENAME", 2, rename::rename, pre = false, cost = 4),
     wait!("SEARCH", 1, search::search, pre = false, cost = 4),
     sync!("SETNAME", 1, setname::setname),
     sync!("TAGMSG", 1, privmsg::tagmsg),

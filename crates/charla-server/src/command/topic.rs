@@ -39,7 +39,7 @@ pub fn topic(s: &mut Session, p: Args<'_, 1>) -> Flow {
     let Some(text) = p.get(1) else {
         let (member, secret) = ch.read(|st| (st.member(s.client.id).is_some(), st.modes.secret));
         if secret && !member {
-            s.err_not_on_channel(&ch.name);
+            s.err_not_on_channel(&ch.name());
         } else {
             send_topic(s, &ch, true);
         }
@@ -58,14 +58,14 @@ pub fn topic(s: &mut Session, p: Args<'_, 1>) -> Flow {
     let mut line = LineBuilder::new();
     line.source(&source)
         .command("TOPIC")
-        .param(&ch.name)
+        .param(&ch.name())
         .trailing(text);
     let payload = Payload::new(s.outgoing(line));
     let event = Event::new(
         &s.state,
         &s.client,
         "TOPIC",
-        vec![ch.name.clone(), text.to_owned()],
+        vec![ch.name(), text.to_owned()],
     );
     match ch.set_topic(
         s.client.id,
@@ -76,16 +76,16 @@ pub fn topic(s: &mut Session, p: Args<'_, 1>) -> Flow {
     ) {
         Ok(()) => {}
         Err(Denied::NotOperator) => {
-            s.err_chanop_needed(&ch.name);
+            s.err_chanop_needed(&ch.name());
             return Flow::Continue;
         }
         Err(_) => {
-            s.err_not_on_channel(&ch.name);
+            s.err_not_on_channel(&ch.name());
             return Flow::Continue;
         }
     }
     s.state.emit(ServerEvent::TopicChanged {
-        channel: ch.name.clone(),
+        channel: ch.name(),
         by: nick,
         topic: text.to_owned(),
     });
@@ -97,14 +97,14 @@ pub fn send_topic(s: &Session, ch: &Channel, say_none: bool) {
     let topic = ch.read(|st| st.topic.clone());
     match topic {
         Some(t) => {
-            s.num(RPL_TOPIC).p(&ch.name).t(&t.text).send();
+            s.num(RPL_TOPIC).p(&ch.name()).t(&t.text).send();
             s.num(RPL_TOPICWHOTIME)
-                .p(&ch.name)
+                .p(&ch.name())
                 .p(&t.set_by)
                 .p(&timefmt::unix(t.set_at).to_string())
                 .send();
         }
-        None if say_none => s.num(RPL_NOTOPIC).p(&ch.name).t("No topic is set").send(),
+        None if say_none => s.num(RPL_NOTOPIC).p(&ch.name()).t("No topic is set").send(),
         None => {}
     }
 }

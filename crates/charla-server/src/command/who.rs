@@ -136,13 +136,13 @@ impl Paced for WhoChannel {
             });
             if done {
                 for (c, prefix) in rows {
-                    reply(s, &self.ch.name, &c, prefix, self.whox.as_ref());
+                    reply(s, &self.ch.name(), &c, prefix, self.whox.as_ref());
                 }
                 end(s, &self.target);
                 return false;
             }
             for (c, prefix) in rows {
-                reply(s, &self.ch.name, &c, prefix, self.whox.as_ref());
+                reply(s, &self.ch.name(), &c, prefix, self.whox.as_ref());
             }
         }
         true

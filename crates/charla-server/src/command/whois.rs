@@ -68,7 +68,7 @@ pub fn whois(s: &mut Session, p: Args<'_, 0>) -> Flow {
                     st.member(t.id).map(|m| m.prefixes(multi)).unwrap_or(""),
                 )
             });
-            visible.then(|| format!("{prefix}{}", ch.name))
+            visible.then(|| format!("{prefix}{}", ch.name()))
         })
         .collect();
     if !shown.is_empty() {

@@ -176,6 +176,77 @@ fn prune_target(
     Ok(())
 }
 
+/// Moves what is kept under channel key `from` to `to` ([`Write::RenameChannel`]).
+fn rename_channel(
+    conn: &Connection,
+    from: &str,
+    to: &str,
+    name: &str,
+) -> rusqlite::Result<Result<(), Conflict>> {
+    if from == to {
+        conn.prepare_cached("UPDATE channels SET name = ?2 WHERE key = ?1")?
+            .execute([from, name])?;
+        return Ok(Ok(()));
+    }
+    if channel_exists(conn, from)? {
+        if channel_exists(conn, to)? {
+            return Ok(Err(Conflict::Exists));
+        }
+        // The foreign keys have no ON UPDATE: a copy under the new key takes the lists and
+        // access entries, then the old row goes (with nothing left to cascade).
+        conn.prepare_cached(
+            "INSERT INTO channels (key, name, founder, registered_at, topic_text, \
+             topic_set_by, topic_set_at, modes, mode_key, mode_limit) \
+             SELECT ?2, ?3, founder, registered_at, topic_text, topic_set_by, topic_set_at, \
+             modes, mode_key, mode_limit FROM channels WHERE key = ?1",
+        )?
+        .execute([from, to, name])?;
+        conn.prepare_cached("UPDATE channel_lists SET channel = ?2 WHERE channel = ?1")?
+            .execute([from, to])?;
+        conn.prepare_cached("UPDATE channel_access SET channel = ?2 WHERE channel = ?1")?
+            .execute([from, to])?;
+        // Its metadata too, before the old row's trigger would drop it.
+        conn.prepare_cached(
+            "UPDATE OR REPLACE metadata SET target = 'c:' || ?2 WHERE target = 'c:' || ?1",
+        )?
+        .execute([from, to])?;
+        conn.prepare_cached("DELETE FROM channels WHERE key = ?1")?
+            .execute([from])?;
+    }
+    conn.prepare_cached("UPDATE history SET target = ?2 WHERE target = ?1")?
+        .execute([from, to])?;
+    // Where an account has a row for both keys, the later time stays (in the row of `to`).
+    conn.prepare_cached(
+        "UPDATE read_markers SET time_ms = max(time_ms, \
+         (SELECT m.time_ms FROM read_markers m WHERE m.account = read_markers.account \
+          AND m.target = ?1)) \
+         WHERE target = ?2 AND account IN (SELECT account FROM read_markers WHERE target = ?1)",
+    )?
+    .execute([from, to])?;
+    conn.prepare_cached(
+        "DELETE FROM read_markers WHERE target = ?1 \
+         AND account IN (SELECT account FROM read_markers WHERE target = ?2)",
+    )?
+    .execute([from, to])?;
+    conn.prepare_cached("UPDATE read_markers SET target = ?2 WHERE target = ?1")?
+        .execute([from, to])?;
+    conn.prepare_cached(
+        "UPDATE conversations SET last_ms = max(last_ms, \
+         (SELECT c.last_ms FROM conversations c WHERE c.owner = conversations.owner \
+          AND c.target = ?1)) \
+         WHERE target = ?2 AND owner IN (SELECT owner FROM conversations WHERE target = ?1)",
+    )?
+    .execute([from, to])?;
+    conn.prepare_cached(
+        "DELETE FROM conversations WHERE target = ?1 \
+         AND owner IN (SELECT owner FROM conversations WHERE target = ?2)",
+    )?
+    .execute([from, to])?;
+    conn.prepare_cached("UPDATE conversations SET target = ?2 WHERE target = ?1")?
+        .execute([from, to])?;
+    Ok(Ok(()))
+}
+
 /// Applies one write. A `Conflict` may come after part of the write was done: the caller runs
 /// each write that [`needs_savepoint`] in a savepoint and rolls it back then.
 pub(super) fn apply_one(
@@ -377,6 +448,7 @@ pub(super) fn apply_one(
         }
         Write::Append(record) => append(conn, record)?,
         Write::Redact { msgid, redaction } => redact(conn, msgid, redaction)?,
+        Write::RenameChannel { from, to, name } => rename_channel(conn, from, to, name)?,
         Write::Converse {
             owner,
             peer,

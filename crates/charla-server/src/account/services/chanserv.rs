@@ -86,13 +86,13 @@ async fn register(s: &mut Session, args: &[&str]) {
         return;
     };
     if ch.registration().is_some() {
-        say(s, &format!("{} is already registered.", ch.name));
+        say(s, &format!("{} is already registered.", ch.name()));
         return;
     }
     if !ch.read(|st| st.member(s.client.id).is_some_and(|m| m.op)) {
         say(
             s,
-            &format!("You must be an operator of {} to register it.", ch.name),
+            &format!("You must be an operator of {} to register it.", ch.name()),
         );
         return;
     }
@@ -105,10 +105,10 @@ async fn register(s: &mut Session, args: &[&str]) {
                 registered_at: SystemTime::now(),
                 store: s.state.store.clone(),
             }));
-            info!(channel = %Escaped(&ch.name), founder = %Escaped(&founder), "channel registered");
-            say(s, &format!("{} is registered to {founder}.", ch.name));
+            info!(channel = %Escaped(&ch.name()), founder = %Escaped(&founder), "channel registered");
+            say(s, &format!("{} is registered to {founder}.", ch.name()));
         }
-        Ok(Err(Conflict::Exists)) => say(s, &format!("{} is already registered.", ch.name)),
+        Ok(Err(Conflict::Exists)) => say(s, &format!("{} is already registered.", ch.name())),
         Ok(Err(Conflict::NotFound)) => say(s, "Your account no longer exists."),
         Err(e) => {
             warn!(error = %e, "cannot register a channel");
@@ -131,11 +131,14 @@ async fn drop_channel(s: &mut Session, args: &[&str]) {
         return;
     };
     let Some(reg) = ch.registration() else {
-        say(s, &format!("{} is not registered.", ch.name));
+        say(s, &format!("{} is not registered.", ch.name()));
         return;
     };
     if !may_manage(s, &reg) {
-        say(s, &format!("Only the founder of {} may drop it.", ch.name));
+        say(
+            s,
+            &format!("Only the founder of {} may drop it.", ch.name()),
+        );
         return;
     }
     match s
@@ -147,7 +150,7 @@ async fn drop_channel(s: &mut Session, args: &[&str]) {
         Ok(_) => {
             ch.set_registration(None);
             s.state.drop_channel_if_empty(&ch);
-            say(s, &format!("{} is no longer registered.", ch.name));
+            say(s, &format!("{} is no longer registered.", ch.name()));
         }
         Err(e) => {
             warn!(error = %e, "cannot drop a channel");
@@ -164,10 +167,10 @@ fn info(s: &Session, args: &[&str]) {
         return;
     };
     let Some(reg) = ch.registration() else {
-        say(s, &format!("{} is not registered.", ch.name));
+        say(s, &format!("{} is not registered.", ch.name()));
         return;
     };
-    say(s, &format!("Channel: {}", ch.name));
+    say(s, &format!("Channel: {}", ch.name()));
     say(s, &format!("Founder: {}", reg.founder));
     say(
         s,
@@ -182,7 +185,7 @@ async fn access(s: &mut Session, args: &[&str]) {
         return;
     };
     let Some(reg) = ch.registration() else {
-        say(s, &format!("{} is not registered.", ch.name));
+        say(s, &format!("{} is not registered.", ch.name()));
         return;
     };
     let sub = args
@@ -191,7 +194,7 @@ async fn access(s: &mut Session, args: &[&str]) {
         .unwrap_or_default();
     if sub == "LIST" {
         if reg.access.is_empty() {
-            say(s, &format!("{} has no access entries.", ch.name));
+            say(s, &format!("{} has no access entries.", ch.name()));
         }
         for a in &reg.access {
             say(s, &format!("{} {}", a.account, a.level.as_str()));
@@ -203,7 +206,7 @@ async fn access(s: &mut Session, args: &[&str]) {
             s,
             &format!(
                 "Only the founder of {} may change its access list.",
-                ch.name
+                ch.name()
             ),
         );
         return;
@@ -227,7 +230,7 @@ async fn access(s: &mut Session, args: &[&str]) {
                             "{} gets {} in {} on join.",
                             record.name,
                             level.as_str(),
-                            ch.name
+                            ch.name()
                         ),
                     );
                 }
@@ -238,9 +241,9 @@ async fn access(s: &mut Session, args: &[&str]) {
         ("DEL", Some(name), _) => {
             if reg.access.iter().any(|a| a.account == key(name)) {
                 ch.set_access(&key(name), None);
-                say(s, &format!("{name} has no access in {} now.", ch.name));
+                say(s, &format!("{name} has no access in {} now.", ch.name()));
             } else {
-                say(s, &format!("{name} has no access in {}.", ch.name));
+                say(s, &format!("{name} has no access in {}.", ch.name()));
             }
         }
         _ => say(s, &format!("Syntax: {SYNTAX}")),
