@@ -11,6 +11,7 @@ use charla_proto::validate::{AWAYLEN, CHANNELLEN, CHANTYPES, KICKLEN, NICKLEN, T
 
 use crate::command::kick::MAX_KICK_TARGETS;
 use crate::command::names::MAX_NAMES_TARGETS;
+use crate::command::userhost::MAX_ISON;
 use crate::config::Config;
 
 /// Channel modes by type: lists, parameter always, parameter when set, flags
@@ -43,19 +44,29 @@ pub fn builder(config: &Config) -> IsupportBuilder {
         .set("EXCEPTS", "e")
         .set("EXTBAN", crate::channel::EXTBAN)
         .set("INVEX", "I")
+        .set("KEYLEN", crate::command::mode::KEYLEN)
         .set("KICKLEN", KICKLEN)
-        .set("MAXLIST", format!("beI:{}", l.max_list_entries))
+        // Each list has its own limit (a shared `beI:` would promise less room than there is).
+        .set(
+            "MAXLIST",
+            format!(
+                "b:{n},e:{n},I:{n}",
+                n = l.max_list_entries
+            ),
+        )
         .set("MAXTARGETS", t)
         .set("MODES", MODES)
         .set("MONITOR", crate::monitor::MAX_PER_CLIENT)
         .set("NETWORK", &config.network)
         .set("NICKLEN", NICKLEN)
         .set("PREFIX", PREFIX)
+        // LIST is produced as the send queue drains: a full list never costs a disconnect.
+        .flag("SAFELIST")
         .set("STATUSMSG", "@+")
         .set(
             "TARGMAX",
             format!(
-                "PRIVMSG:{t},NOTICE:{t},TAGMSG:{t},JOIN:,PART:,KICK:{MAX_KICK_TARGETS},NAMES:{MAX_NAMES_TARGETS},WHOIS:1,ISON:,USERHOST:5"
+                "PRIVMSG:{t},NOTICE:{t},TAGMSG:{t},JOIN:,PART:,KICK:{MAX_KICK_TARGETS},NAMES:{MAX_NAMES_TARGETS},WHOIS:1,ISON:{MAX_ISON},USERHOST:5"
             ),
         )
         .set("TOPICLEN", TOPICLEN)
@@ -82,6 +93,16 @@ mod tests {
         assert!(t.contains(&"ELIST=CMNTU"));
         assert!(t.contains(&"PREFIX=(ov)@+"));
         assert!(t.contains(&"UTF8ONLY"));
+        // What the server honours, as it honours it: a limit per list, 32-byte keys, LIST
+        // paced (never a disconnect), ISON reading 64 nicks.
+        assert!(t.contains(&"MAXLIST=b:100,e:100,I:100"));
+        assert!(t.contains(&"KEYLEN=32"));
+        assert!(t.contains(&"SAFELIST"));
+        assert!(
+            t.iter()
+                .any(|t| t.starts_with("TARGMAX=") && t.contains(",ISON:64,")),
+            "{t:?}"
+        );
         assert!(t.iter().all(|t| !t.contains(' ')));
         for line in b.lines("irc.example.org", &"n".repeat(30)) {
             assert!(line.len() <= 512);

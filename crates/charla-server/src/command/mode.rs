@@ -28,8 +28,8 @@ use crate::session::Session;
 use crate::state::Counter;
 use crate::timefmt;
 
-/// Longest channel key.
-const KEYLEN: usize = 32;
+/// Longest channel key (ISUPPORT `KEYLEN`).
+pub const KEYLEN: usize = 32;
 /// Bytes of mode string and arguments per MODE line (leaves room for the source and target).
 const MODE_LINE_BUDGET: usize = 300;
 

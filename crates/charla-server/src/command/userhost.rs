@@ -14,10 +14,13 @@ fn nicks<'a>(p: &'a [&'a str]) -> impl Iterator<Item = &'a str> {
         .filter(|n| !n.is_empty())
 }
 
+/// The most nicks one ISON looks at (ISUPPORT `TARGMAX` says so); the rest are ignored.
+pub const MAX_ISON: usize = 64;
+
 /// `ISON <nick>{ <nick>}`: which of them are online.
 pub fn ison(s: &mut Session, p: Args<'_, 1>) -> Flow {
     let online: Vec<String> = nicks(p.all())
-        .take(64)
+        .take(MAX_ISON)
         .filter_map(|n| s.state.find_nick(n))
         .filter(|c| c.info.read().registered)
         .map(|c| c.nick())
