@@ -808,3 +808,44 @@ async fn a_labeled_chathistory_nests_its_batch_in_the_labeled_response() {
     let end_outer = ana.recv().await;
     assert_eq!(end_outer.params, [format!("-{outer_id}")]);
 }
+
+#[tokio::test]
+async fn replies_and_reactions_are_kept_and_typing_is_not() {
+    let server = TestServer::start().await;
+    let caps = "batch server-time message-tags draft/chathistory";
+    let mut ana = with_caps(&server, "ana", caps).await;
+    let mut beto = with_caps(&server, "beto", caps).await;
+    join(&mut ana, "#r").await;
+    join(&mut beto, "#r").await;
+    ana.send("PRIVMSG #r :¿vamos?").await;
+    let asked = beto.expect_command("PRIVMSG").await;
+    let id = asked.tag("msgid").expect("msgid").to_owned();
+    beto.send(&format!("@+draft/reply={id} PRIVMSG #r :sí"))
+        .await;
+    beto.send(&format!("@+draft/react=👍;+draft/reply={id} TAGMSG #r"))
+        .await;
+    beto.send("@+typing=active TAGMSG #r").await;
+    for _ in 0..3 {
+        ana.recv().await;
+    }
+    // The reply and the reaction are part of the conversation; typing was of the moment.
+    let kept = history(&mut ana, "LATEST #r * 10").await;
+    let shape: Vec<(String, Option<String>, Option<String>)> = kept
+        .iter()
+        .map(|m| {
+            (
+                m.command.clone(),
+                m.tag("+draft/reply").map(str::to_owned),
+                m.tag("+draft/react").map(str::to_owned),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            ("PRIVMSG".to_owned(), None, None),
+            ("PRIVMSG".to_owned(), Some(id.clone()), None),
+            ("TAGMSG".to_owned(), Some(id.clone()), Some("👍".to_owned())),
+        ]
+    );
+}
