@@ -323,7 +323,11 @@ fn form_ui(ui: &mut Ui, form: &mut ConnectForm) -> Option<ConnectAction> {
             let host = field(ui, "Host", &mut form.host, "irc.example.org", false);
             let port = field(ui, "Port", &mut form.port, "6697", false);
             ui.label("");
+            let was_tls = form.tls;
             ui.checkbox(&mut form.tls, "Use TLS (encrypted)");
+            if form.tls != was_tls {
+                form.port = usual_port(&form.port, form.tls);
+            }
             ui.end_row();
             let nick = field(ui, "Nick", &mut form.nick, "e.g. Ñandú", false);
             ui.label(RichText::new("Log in with an account").strong());
@@ -434,6 +438,16 @@ fn form_ui(ui: &mut Ui, form: &mut ConnectForm) -> Option<ConnectAction> {
         ui.colored_label(theme::DANGER, error);
     }
     action
+}
+
+/// The port to show when TLS is switched: the usual one for the new choice (6697 with TLS, 6667
+/// without) if the port was the usual one for the old; a port the user chose stays.
+fn usual_port(port: &str, tls: bool) -> String {
+    match (port.trim(), tls) {
+        ("6667", true) => "6697".to_owned(),
+        ("6697", false) => "6667".to_owned(),
+        _ => port.to_owned(),
+    }
 }
 
 #[cfg(test)]

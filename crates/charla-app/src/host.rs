@@ -354,6 +354,15 @@ impl HostConsole {
                 addr.port()
             ),
         };
+        // Listening on loopback only: nobody else can connect, whatever the above would say.
+        let text = if addr.ip().is_loopback() {
+            format!(
+                "Server started on {addr}. Only this computer can connect; turn on \"Let other \
+                 computers connect\" to let others in."
+            )
+        } else {
+            text
+        };
         self.push_log(LogKind::Connection, text);
         self.phase = Phase::Running(Running {
             handle,

@@ -74,3 +74,24 @@ fn a_refused_connection_says_why() -> Result<()> {
     assert!(shows(&h, "Reconnect now"), "the user can retry at once");
     Ok(())
 }
+
+#[test]
+fn ticking_tls_suggests_the_tls_port() -> Result<()> {
+    let rt = runtime()?;
+    let mut h = app(&rt, AppOptions::ephemeral());
+    h.step();
+    let port = |h: &egui_kittest::Harness<'static, charla_app::CharlaApp>| {
+        h.get_by_role_and_label(egui::accesskit::Role::TextInput, "Port")
+            .value()
+    };
+    fill(&mut h, "Port", "6667");
+    click(&mut h, "Use TLS (encrypted)")?;
+    assert_eq!(port(&h).as_deref(), Some("6697"));
+    click(&mut h, "Use TLS (encrypted)")?;
+    assert_eq!(port(&h).as_deref(), Some("6667"));
+    // A port of the user's own stays as it is.
+    fill(&mut h, "Port", "7000");
+    click(&mut h, "Use TLS (encrypted)")?;
+    assert_eq!(port(&h).as_deref(), Some("7000"));
+    Ok(())
+}

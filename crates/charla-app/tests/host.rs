@@ -25,6 +25,9 @@ fn host_console_starts_lists_users_and_reaches_them() -> Result<()> {
     })?;
     let addr = h.state().host().address().context("no address")?;
     assert!(addr.ip().is_loopback(), "bound to {addr}");
+    // The log says so, instead of inviting others to connect.
+    assert!(shows_part(&h, "Only this computer can connect"));
+    assert!(!shows_part(&h, "Others connect to this computer"));
 
     // The host's own chat window connected to it by itself.
     step_until(&mut h, "the host's chat connected", |h| {
