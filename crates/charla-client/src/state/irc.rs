@@ -78,6 +78,9 @@ impl State {
                     b.joined = true;
                     b.rejoin = true;
                     b.members.clear();
+                    // The server sends the topic after our JOIN if there is one: an old one
+                    // (from before a reconnect) must not stay.
+                    b.topic = None;
                     let line = self.line(
                         time,
                         LineKind::Join,

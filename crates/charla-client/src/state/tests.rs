@@ -224,6 +224,11 @@ fn topic_is_kept() {
     s.apply(&irc(":bob!b@h TOPIC #charla :Nuevo"));
     assert_eq!(chan(&s).topic.as_deref(), Some("Nuevo"));
     assert_eq!(last(chan(&s)).text, "bob changed the topic to: Nuevo");
+    // Joined again (after a reconnect) to a channel whose topic was cleared meanwhile: the
+    // old topic does not stay.
+    s.apply(&irc(":ana!a@h JOIN #charla"));
+    s.apply(&irc(":srv 366 ana #charla :End of /NAMES list."));
+    assert_eq!(chan(&s).topic, None);
 }
 
 #[test]
