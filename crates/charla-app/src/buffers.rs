@@ -38,11 +38,21 @@ pub fn show(ui: &mut Ui, sessions: &[Session], current: Option<usize>) -> Option
                     }
                     _ => theme::MENTION_BADGE,
                 };
+                // The label takes clicks, so that its menu opens on a right click (a row's own
+                // response does not sense them). A TLS connection says so: two sessions to one
+                // host are told apart.
+                let secure = if session.config.tls { " (TLS)" } else { "" };
                 ui.horizontal(|ui| {
                     theme::dot(ui, dot).on_hover_text(session.status_text());
-                    ui.label(RichText::new(&session.label).strong());
+                    ui.add(
+                        egui::Label::new(
+                            RichText::new(format!("{}{secure}", session.label)).strong(),
+                        )
+                        .sense(egui::Sense::click()),
+                    )
+                    .on_hover_text("Right-click: reconnect or disconnect")
                 })
-                .response
+                .inner
                 .context_menu(|ui| {
                     if ui.button("Reconnect now").clicked() {
                         action = Some(ListAction::Reconnect(index));

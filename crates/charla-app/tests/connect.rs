@@ -72,6 +72,16 @@ fn a_refused_connection_says_why() -> Result<()> {
         shows_part(h, "disconnected:")
     })?;
     assert!(shows(&h, "Reconnect now"), "the user can retry at once");
+    // Or give up: a right click on the server in the side list offers to close it.
+    let label = h.state().sessions()[0].label.clone();
+    h.get_by_label(&label).click_secondary();
+    step_until(&mut h, "the server's menu", |h| {
+        shows(h, "Disconnect and close")
+    })?;
+    click(&mut h, "Disconnect and close")?;
+    step_until(&mut h, "the session closed", |h| {
+        h.state().sessions().is_empty()
+    })?;
     Ok(())
 }
 
