@@ -106,7 +106,8 @@ impl Default for HostSettings {
         Self {
             port: 6667,
             nick: String::new(),
-            public: true,
+            // A first run exposes nothing: only this computer, until the user says otherwise.
+            public: false,
             tls: false,
         }
     }

@@ -434,7 +434,12 @@ impl HostConsole {
                          shows its fingerprint for you to give them.",
                 );
                 ui.checkbox(&mut self.public, "Let other computers connect")
-                    .on_hover_text("Off: only this computer (127.0.0.1) can connect.");
+                    .on_hover_text(
+                        "Off (the default): only this computer (127.0.0.1) can connect.\n\
+                         On: anyone who can reach this computer on this port can join: people \
+                         on your network, or on the internet if your router forwards the port. \
+                         Turn on TLS as well, so that what is said cannot be read on the way.",
+                    );
                 ui.label("Your nick");
                 ui.add(
                     egui::TextEdit::singleline(&mut self.nick)

@@ -78,6 +78,8 @@ async fn kill_disconnects_with_reason() {
     carol.send("JOIN #x").await;
     carol.expect_numeric(RPL_ENDOFNAMES).await;
     admin.send("KILL bob :portate bien").await;
+    let done = admin.expect_command("NOTICE").await;
+    assert_eq!(done.param(1), Some("Killed bob (portate bien)"), "{done}");
     let kill = bob.expect_command("KILL").await;
     assert_eq!(kill.params, vec!["bob", "portate bien"]);
     bob.expect_error("Killed (admin (portate bien))").await;

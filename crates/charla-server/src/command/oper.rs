@@ -134,9 +134,18 @@ pub fn kill(s: &mut Session, p: Args<'_, 1>) -> Flow {
         .param(&target.nick())
         .trailing(comment);
     deliver::to_client(&target, &Payload::new(Outgoing::new(line)), Some(s.actor()));
+    let tnick = target.nick();
     target.queue.close(CloseReason::Killed(format!(
         "Killed ({killer} ({comment}))"
     )));
+    // The operator hears that it was done (they may share no channel with the target).
+    if target.id != s.client.id {
+        let mut notice = s.server_line("NOTICE");
+        notice
+            .param(&killer)
+            .trailing(&format!("Killed {tnick} ({comment})"));
+        s.send_line(notice);
+    }
     Flow::Continue
 }
 
