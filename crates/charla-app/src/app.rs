@@ -782,7 +782,7 @@ impl CharlaApp {
             Some(HostAction::Stopped) => {
                 for session in self.sessions.iter_mut().filter(|s| s.hosted) {
                     session.send(Command::Disconnect {
-                        reason: Some("Server stopped".to_owned()),
+                        reason: Some("your server stopped".to_owned()),
                     });
                 }
             }

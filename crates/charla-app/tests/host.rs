@@ -104,6 +104,13 @@ fn host_console_starts_lists_users_and_reaches_them() -> Result<()> {
     step_until(&mut h, "the server stopped", |h| {
         shows(h, "Server stopped.")
     })?;
+    // The host's own chat says why it is disconnected: its server stopped.
+    step_until(&mut h, "the host's chat told why", |h| {
+        h.state()
+            .sessions()
+            .first()
+            .is_some_and(|s| s.hosted && s.status_text().contains("your server stopped"))
+    })?;
     Ok(())
 }
 

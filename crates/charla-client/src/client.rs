@@ -202,8 +202,8 @@ enum End {
     Lost(String),
     /// The user asked to reconnect now.
     Reconnect,
-    /// The user disconnected: wait for them.
-    Disconnect,
+    /// The user disconnected (with the reason they gave, if any): wait for them.
+    Disconnect(Option<String>),
     /// A certificate needs the user's word: wait for them.
     Certificate,
     /// The server put us out on purpose (killed by an operator, banned): coming straight
@@ -365,9 +365,13 @@ impl Task {
                     });
                     Some(delay)
                 }
-                End::Disconnect => {
+                End::Disconnect(why) => {
+                    let reason = match why {
+                        Some(why) => format!("you disconnected ({why})"),
+                        None => "you disconnected".to_owned(),
+                    };
                     self.emit(Event::Disconnected {
-                        reason: "you disconnected".to_owned(),
+                        reason,
                         retry_in: None,
                     });
                     None
@@ -411,9 +415,9 @@ impl Task {
                             self.backoff.reset();
                             return true;
                         }
-                        Control::StayDown => {
+                        Control::StayDown(why) => {
                             deadline = None;
-                            self.stay_down();
+                            self.stay_down(why);
                         }
                     }
                 }
@@ -424,14 +428,19 @@ impl Task {
     /// The user disconnected while no connection was up (waiting to retry, or for their word
     /// on a certificate): no retry is planned, a certificate question is dropped, and the
     /// status says so instead of still counting down or waiting for a decision.
-    fn stay_down(&mut self) {
-        let reason = match self.certificate.take() {
-            Some(CertificateIssue::Unknown { .. }) => "the server's certificate was not trusted",
-            Some(CertificateIssue::Changed { .. }) => "the server's certificate has changed",
-            None => "you disconnected",
+    fn stay_down(&mut self, why: Option<String>) {
+        let reason = match (self.certificate.take(), why) {
+            (Some(CertificateIssue::Unknown { .. }), _) => {
+                "the server's certificate was not trusted".to_owned()
+            }
+            (Some(CertificateIssue::Changed { .. }), _) => {
+                "the server's certificate has changed".to_owned()
+            }
+            (None, Some(why)) => format!("you disconnected ({why})"),
+            (None, None) => "you disconnected".to_owned(),
         };
         self.emit(Event::Disconnected {
-            reason: reason.to_owned(),
+            reason,
             retry_in: None,
         });
     }
@@ -481,7 +490,7 @@ impl Task {
         match command {
             Command::Quit { .. } => Control::Stop,
             Command::Reconnect => Control::ConnectNow,
-            Command::Disconnect { .. } => Control::StayDown,
+            Command::Disconnect { reason } => Control::StayDown(reason),
             Command::TrustCertificate { fingerprint } => {
                 if self.trust_pending(&fingerprint) {
                     Control::ConnectNow
@@ -600,7 +609,7 @@ impl Task {
                     }
                     match self.offline(cmd) {
                         Control::Stop => return End::Quit,
-                        Control::StayDown => return End::Disconnect,
+                        Control::StayDown(why) => return End::Disconnect(why),
                         Control::Continue | Control::ConnectNow => {}
                     }
                 }
@@ -668,7 +677,8 @@ enum Control {
     Continue,
     Stop,
     ConnectNow,
-    StayDown,
+    /// Stay disconnected (with the reason the user gave, if any).
+    StayDown(Option<String>),
 }
 
 impl Task {

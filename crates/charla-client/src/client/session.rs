@@ -289,9 +289,9 @@ impl Session {
                     self.linger().await;
                     return End::Quit;
                 }
-                (Some(End::Disconnect), _) => {
+                (Some(End::Disconnect(why)), _) => {
                     self.linger().await;
-                    return End::Disconnect;
+                    return End::Disconnect(why);
                 }
                 (Some(End::Reconnect), _) => {
                     self.linger().await;
@@ -898,7 +898,7 @@ impl Session {
             }
             Command::Disconnect { reason } => {
                 self.send_msg("QUIT", &[reason.as_deref().unwrap_or("Charla")]);
-                return Some(End::Disconnect);
+                return Some(End::Disconnect(reason));
             }
             Command::Quit { reason } => return Some(self.quit(reason.as_deref())),
         }
