@@ -74,6 +74,8 @@ pub struct ConnectForm {
     pub autojoin: String,
     /// Which saved server the form was filled from.
     pub selected: Option<usize>,
+    /// "Delete" was pressed: the dialog asks before the saved server goes.
+    pub confirm_delete: bool,
     /// The last problem with what the user entered (or with the connection), in words.
     pub error: Option<String>,
     /// What the keyring said about the password, in words (no keyring, not remembered...).
@@ -116,6 +118,7 @@ impl ConnectForm {
             email: String::new(),
             autojoin: saved.autojoin.join(" "),
             selected: index,
+            confirm_delete: false,
             error: None,
             keyring_note: None,
             looked_up: None,
@@ -426,13 +429,43 @@ fn form_ui(ui: &mut Ui, form: &mut ConnectForm) -> Option<ConnectAction> {
                 Err(e) => form.error = Some(e),
             }
         }
-        if let Some(index) = form.selected
-            && ui.button("Delete").clicked()
+        // Always there (greyed out without a saved server), so that no button moves when one
+        // is selected or saved; and it asks first.
+        if ui
+            .add_enabled(form.selected.is_some(), egui::Button::new("Delete"))
+            .on_disabled_hover_text("Choose a saved server on the left to delete it.")
+            .clicked()
         {
-            action = Some(ConnectAction::Delete(index));
-            *form = ConnectForm::default();
+            form.confirm_delete = true;
         }
     });
+    if form.confirm_delete
+        && let Some(index) = form.selected
+    {
+        let mut answer = None;
+        egui::Modal::new(egui::Id::unique("confirm-delete-server")).show(ui.ctx(), |ui| {
+            ui.set_max_width(360.0);
+            ui.heading("Delete this saved server?");
+            ui.label("Its host, nick and settings are forgotten on this computer.");
+            ui.add_space(8.0);
+            ui.horizontal(|ui| {
+                if ui.button("Delete server").clicked() {
+                    answer = Some(true);
+                }
+                if ui.button("Cancel").clicked() {
+                    answer = Some(false);
+                }
+            });
+        });
+        match answer {
+            Some(true) => {
+                action = Some(ConnectAction::Delete(index));
+                *form = ConnectForm::default();
+            }
+            Some(false) => form.confirm_delete = false,
+            None => {}
+        }
+    }
     if let Some(error) = &form.error {
         ui.add_space(6.0);
         ui.colored_label(theme::DANGER, error);

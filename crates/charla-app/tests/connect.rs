@@ -49,6 +49,23 @@ fn mistakes_are_explained_and_saved_servers_persist() -> Result<()> {
     );
     let saved = std::fs::read_to_string(dir.join("charla.toml"))?;
     assert!(saved.contains("notifications = false"), "{saved}");
+    // Deleting asks first: Cancel keeps the server, "Delete server" removes it.
+    click(&mut h, "Casa 🎉  ·  Ñandú")?;
+    click(&mut h, "Delete")?;
+    step_until(&mut h, "the question", |h| {
+        shows(h, "Delete this saved server?")
+    })?;
+    click(&mut h, "Cancel")?;
+    h.step();
+    assert!(shows(&h, "Casa 🎉  ·  Ñandú"), "cancel keeps it");
+    click(&mut h, "Delete")?;
+    step_until(&mut h, "the question", |h| {
+        shows(h, "Delete this saved server?")
+    })?;
+    click(&mut h, "Delete server")?;
+    step_until(&mut h, "the server gone", |h| {
+        !shows(h, "Casa 🎉  ·  Ñandú")
+    })?;
     assert!(
         !saved.contains("password"),
         "passwords are never written: {saved}"
