@@ -4,6 +4,7 @@ mod common;
 
 use charla_proto::OwnedMessage;
 use charla_proto::numeric::*;
+use common::fillable::FillableDisk;
 use common::{TestClient, TestServer};
 
 async fn with_caps(server: &TestServer, nick: &str, caps: &str) -> TestClient {
@@ -340,98 +341,13 @@ async fn messages_without_history_are_relayed_as_before() {
     assert_eq!(fail.param(1), Some("MESSAGE_ERROR"));
 }
 
-/// A real SQLite store whose disk can be made "full": every write fails while it is.
-struct FillableDisk {
-    inner: charla_store::SqliteStore,
-    full: std::sync::atomic::AtomicBool,
-}
-
-mod fillable {
-    use super::FillableDisk;
-    use charla_store::*;
-    use std::path::Path;
-    use std::sync::atomic::Ordering;
-
-    impl Store for FillableDisk {
-        fn account(&self, key: &str) -> Result<Option<AccountRecord>, StoreError> {
-            self.inner.account(key)
-        }
-        fn account_by_cert(&self, fp: &str) -> Result<Option<AccountRecord>, StoreError> {
-            self.inner.account_by_cert(fp)
-        }
-        fn certs(&self, account: &str) -> Result<Vec<String>, StoreError> {
-            self.inner.certs(account)
-        }
-        fn account_count(&self) -> Result<u64, StoreError> {
-            self.inner.account_count()
-        }
-        fn channel(&self, key: &str) -> Result<Option<ChannelRecord>, StoreError> {
-            self.inner.channel(key)
-        }
-        fn channels(&self) -> Result<Vec<ChannelRecord>, StoreError> {
-            self.inner.channels()
-        }
-        fn channels_of(&self, founder: &str) -> Result<Vec<String>, StoreError> {
-            self.inner.channels_of(founder)
-        }
-        fn apply(&self, writes: &[Write]) -> Result<Vec<Result<(), Conflict>>, StoreError> {
-            if self.full.load(Ordering::SeqCst) {
-                return Err(StoreError::Full("the test filled the disk".to_owned()));
-            }
-            self.inner.apply(writes)
-        }
-        fn backup(&self, dest: &Path) -> Result<(), StoreError> {
-            self.inner.backup(dest)
-        }
-        fn history_of(
-            &self,
-            target: &str,
-            query: &HistoryQuery,
-            limit: usize,
-            kinds: Kinds,
-        ) -> Result<Option<Vec<HistoryRecord>>, StoreError> {
-            self.inner.history_of(target, query, limit, kinds)
-        }
-        fn search(
-            &self,
-            owner: &str,
-            targets: &[String],
-            query: &SearchQuery,
-        ) -> Result<Vec<HistoryRecord>, StoreError> {
-            self.inner.search(owner, targets, query)
-        }
-        fn history_targets(
-            &self,
-            owner: &str,
-            channels: &[String],
-            from_ms: i64,
-            to_ms: i64,
-            limit: usize,
-        ) -> Result<Vec<TargetRecord>, StoreError> {
-            self.inner
-                .history_targets(owner, channels, from_ms, to_ms, limit)
-        }
-        fn read_marker(&self, account: &str, target: &str) -> Result<Option<i64>, StoreError> {
-            self.inner.read_marker(account, target)
-        }
-        fn history_count(&self) -> Result<u64, StoreError> {
-            self.inner.history_count()
-        }
-        fn metadata(&self, target: &str) -> Result<Vec<(String, String)>, StoreError> {
-            self.inner.metadata(target)
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_store_that_cannot_write_refuses_messages_instead_of_losing_them() {
     use std::sync::Arc;
-    use std::sync::atomic::Ordering;
     let dir = tempfile::tempdir().expect("dir");
-    let disk = Arc::new(FillableDisk {
-        inner: charla_store::SqliteStore::open(&dir.path().join("charla.db")).expect("open"),
-        full: false.into(),
-    });
+    let disk = Arc::new(FillableDisk::new(
+        charla_store::SqliteStore::open(&dir.path().join("charla.db")).expect("open"),
+    ));
     let handle = charla_server::Server::start_with_store(TestServer::test_config(), disk.clone())
         .await
         .expect("starts");
@@ -446,7 +362,7 @@ async fn a_store_that_cannot_write_refuses_messages_instead_of_losing_them() {
     ana.send("PRIVMSG #c :uno").await;
     beto.expect_command("PRIVMSG").await;
 
-    disk.full.store(true, Ordering::SeqCst);
+    disk.set_full(true);
     ana.send("PRIVMSG #c :dos").await;
     let fail = ana.expect_command("FAIL").await;
     assert_eq!(fail.param(0), Some("PRIVMSG"), "{fail}");
@@ -457,7 +373,7 @@ async fn a_store_that_cannot_write_refuses_messages_instead_of_losing_them() {
     assert_eq!(fail.param(2), Some("beto"), "{fail}");
     beto.expect_nothing().await;
 
-    disk.full.store(false, Ordering::SeqCst);
+    disk.set_full(false);
     ana.send("PRIVMSG #c :tres").await;
     let got = beto.expect_command("PRIVMSG").await;
     assert_eq!(got.param(1), Some("tres"));

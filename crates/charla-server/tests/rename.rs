@@ -10,6 +10,7 @@ use charla_proto::OwnedMessage;
 use charla_proto::numeric::*;
 use charla_proto::sasl::{encode_chunks, plain_encode};
 use charla_server::{Config, ServerEvent};
+use common::fillable::FillableDisk;
 use common::{OPER_NAME, OPER_PASSWORD, TestClient, TestServer};
 
 const RENAME_CAP: &str = "draft/channel-rename";
@@ -425,102 +426,10 @@ async fn joins_racing_a_rename_leave_every_client_and_channel_consistent() {
     }
 }
 
-/// A store whose writes can be made to fail (a full disk), over the memory store.
-struct FailingStore {
-    inner: charla_store::MemoryStore,
-    failing: std::sync::atomic::AtomicBool,
-}
-
-mod failing {
-    use std::path::Path;
-    use std::sync::atomic::Ordering;
-
-    use charla_store::{
-        AccountRecord, ChannelRecord, Conflict, HistoryQuery, HistoryRecord, Kinds, SearchQuery,
-        Store, StoreError, TargetRecord, Write,
-    };
-
-    use super::FailingStore;
-
-    impl Store for FailingStore {
-        fn account(&self, key: &str) -> Result<Option<AccountRecord>, StoreError> {
-            self.inner.account(key)
-        }
-        fn account_by_cert(&self, fp: &str) -> Result<Option<AccountRecord>, StoreError> {
-            self.inner.account_by_cert(fp)
-        }
-        fn certs(&self, account: &str) -> Result<Vec<String>, StoreError> {
-            self.inner.certs(account)
-        }
-        fn account_count(&self) -> Result<u64, StoreError> {
-            self.inner.account_count()
-        }
-        fn channel(&self, key: &str) -> Result<Option<ChannelRecord>, StoreError> {
-            self.inner.channel(key)
-        }
-        fn channels(&self) -> Result<Vec<ChannelRecord>, StoreError> {
-            self.inner.channels()
-        }
-        fn channels_of(&self, founder: &str) -> Result<Vec<String>, StoreError> {
-            self.inner.channels_of(founder)
-        }
-        fn apply(&self, writes: &[Write]) -> Result<Vec<Result<(), Conflict>>, StoreError> {
-            if self.failing.load(Ordering::SeqCst) {
-                return Err(StoreError::Full("the test filled the disk".to_owned()));
-            }
-            self.inner.apply(writes)
-        }
-        fn backup(&self, dest: &Path) -> Result<(), StoreError> {
-            self.inner.backup(dest)
-        }
-        fn history_of(
-            &self,
-            target: &str,
-            query: &HistoryQuery,
-            limit: usize,
-            kinds: Kinds,
-        ) -> Result<Option<Vec<HistoryRecord>>, StoreError> {
-            self.inner.history_of(target, query, limit, kinds)
-        }
-        fn search(
-            &self,
-            owner: &str,
-            targets: &[String],
-            query: &SearchQuery,
-        ) -> Result<Vec<HistoryRecord>, StoreError> {
-            self.inner.search(owner, targets, query)
-        }
-        fn history_targets(
-            &self,
-            owner: &str,
-            channels: &[String],
-            from_ms: i64,
-            to_ms: i64,
-            limit: usize,
-        ) -> Result<Vec<TargetRecord>, StoreError> {
-            self.inner
-                .history_targets(owner, channels, from_ms, to_ms, limit)
-        }
-        fn read_marker(&self, account: &str, target: &str) -> Result<Option<i64>, StoreError> {
-            self.inner.read_marker(account, target)
-        }
-        fn history_count(&self) -> Result<u64, StoreError> {
-            self.inner.history_count()
-        }
-        fn metadata(&self, target: &str) -> Result<Vec<(String, String)>, StoreError> {
-            self.inner.metadata(target)
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_rename_the_store_cannot_record_is_refused_and_changes_nothing() {
     use std::sync::Arc;
-    use std::sync::atomic::Ordering;
-    let store = Arc::new(FailingStore {
-        inner: charla_store::MemoryStore::new(),
-        failing: false.into(),
-    });
+    let store = Arc::new(FillableDisk::new(charla_store::MemoryStore::new()));
     let handle = charla_server::Server::start_with_store(TestServer::test_config(), store.clone())
         .await
         .expect("starts");
@@ -534,7 +443,7 @@ async fn a_rename_the_store_cannot_record_is_refused_and_changes_nothing() {
     join(&mut beto, "#queda").await;
     ana.sync().await;
 
-    store.failing.store(true, Ordering::SeqCst);
+    store.set_full(true);
     ana.send("RENAME #queda #va").await;
     let fail = ana.expect_command("FAIL").await;
     assert_eq!(
@@ -545,7 +454,7 @@ async fn a_rename_the_store_cannot_record_is_refused_and_changes_nothing() {
     beto.expect_nothing().await;
     assert_eq!(names(&mut beto, "#queda").await, ["@ana", "beto"]);
     // The new name was not kept reserved: it can be created, and the rename tried again.
-    store.failing.store(false, Ordering::SeqCst);
+    store.set_full(false);
     ana.send("RENAME #queda #va").await;
     assert_eq!(
         ana.expect_command("RENAME").await.params,

@@ -9,6 +9,8 @@
 //! expect, expect_numeric, expect_command, expect_error, expect_closed, sync, nick}`.
 #![allow(dead_code)]
 
+pub mod fillable;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
