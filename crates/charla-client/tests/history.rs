@@ -56,19 +56,6 @@ async fn connect(port: u16, nick: &str, sasl: Option<&str>) -> Result<App> {
     Ok(app)
 }
 
-/// Applies events until `check` holds on the state (bounded).
-async fn until_state(app: &mut App, what: &str, check: impl Fn(&State) -> bool) -> Result<()> {
-    let deadline = tokio::time::Instant::now() + common::STEP;
-    while !check(&app.state) {
-        let ev = tokio::time::timeout_at(deadline, app.events.recv())
-            .await
-            .with_context(|| format!("never: {what}"))?
-            .context("events closed")?;
-        app.state.apply(&ev);
-    }
-    Ok(())
-}
-
 fn chan(name: &str) -> BufferId {
     BufferId::Channel(name.to_owned())
 }
@@ -87,7 +74,8 @@ fn said(state: &State, id: &BufferId) -> Vec<String> {
 async fn join(app: &mut App, channel: &str) -> Result<()> {
     app.input(BufferId::Server, &format!("/join {channel}"));
     let id = chan(channel);
-    until_state(app, "joined", |s| s.buffer(&id).is_some_and(|b| b.joined)).await
+    app.until_state("joined", |s| s.buffer(&id).is_some_and(|b| b.joined))
+        .await
 }
 
 /// Says `texts` in `target` and waits for the server to echo the last.
@@ -100,7 +88,8 @@ async fn say(app: &mut App, target: &str, texts: &[String]) -> Result<()> {
     }
     let last = texts.last().cloned().unwrap_or_default();
     let id = app.state.target_buffer(target);
-    until_state(app, "own echo", |s| said(s, &id).last() == Some(&last)).await
+    app.until_state("own echo", |s| said(s, &id).last() == Some(&last))
+        .await
 }
 
 /// Waits for the history answer about `target`; returns its lines' count and `more`.
@@ -168,7 +157,7 @@ async fn what_was_said_before_joining_shows_up_in_order_above_the_join() -> Resu
 
     // Live lines follow, once each.
     say(&mut bob, "#charla", &["en vivo 🎉".to_owned()]).await?;
-    until_state(&mut ana, "the live line", |s| {
+    ana.until_state("the live line", |s| {
         said(s, &chan("#charla")).last().map(String::as_str) == Some("en vivo 🎉")
     })
     .await?;
@@ -243,7 +232,8 @@ async fn with_new_account(port: u16, nick: &str) -> Result<App> {
         email: None,
         password: PASSWORD.to_owned(),
     })?;
-    until_state(&mut app, "logged in", |s| s.account.is_some()).await?;
+    app.until_state("logged in", |s| s.account.is_some())
+        .await?;
     Ok(app)
 }
 
@@ -261,10 +251,11 @@ async fn a_read_marker_set_on_one_client_is_seen_by_another_of_the_same_account(
     join(&mut bob, "#c").await?;
     say(&mut bob, "#c", &["uno".to_owned(), "ana: ¿dos?".to_owned()]).await?;
     for device in [&mut laptop, &mut phone] {
-        until_state(device, "two unread", |s| {
-            s.buffer(&chan("#c")).is_some_and(|b| b.unread == 2)
-        })
-        .await?;
+        device
+            .until_state("two unread", |s| {
+                s.buffer(&chan("#c")).is_some_and(|b| b.unread == 2)
+            })
+            .await?;
     }
     let newest = laptop
         .state
@@ -276,29 +267,32 @@ async fn a_read_marker_set_on_one_client_is_seen_by_another_of_the_same_account(
         time: newest,
     })?;
     // The phone hears of it at once: read up to there, nothing unread.
-    until_state(&mut phone, "the marker from the laptop", |s| {
-        s.buffer(&chan("#c"))
-            .is_some_and(|b| b.read_marker == Some(newest))
-    })
-    .await?;
+    phone
+        .until_state("the marker from the laptop", |s| {
+            s.buffer(&chan("#c"))
+                .is_some_and(|b| b.read_marker == Some(newest))
+        })
+        .await?;
     let b = phone.state.buffer(&chan("#c")).context("buffer")?;
     assert_eq!((b.unread, b.mentions), (0, 0));
-    until_state(&mut laptop, "our own marker back", |s| {
-        s.buffer(&chan("#c"))
-            .is_some_and(|b| b.read_marker == Some(newest) && b.unread == 0)
-    })
-    .await?;
+    laptop
+        .until_state("our own marker back", |s| {
+            s.buffer(&chan("#c"))
+                .is_some_and(|b| b.read_marker == Some(newest) && b.unread == 0)
+        })
+        .await?;
 
     // A third client of the account learns it on joining, and counts what came after it.
     say(&mut bob, "#c", &["tres".to_owned()]).await?;
     let mut tablet = connect(port, "ana_tableta", Some("ana")).await?;
     join(&mut tablet, "#c").await?;
-    until_state(&mut tablet, "marker and history", |s| {
-        s.buffer(&chan("#c")).is_some_and(|b| {
-            b.read_marker == Some(newest) && b.history.answers > 0 && !b.history.loading
+    tablet
+        .until_state("marker and history", |s| {
+            s.buffer(&chan("#c")).is_some_and(|b| {
+                b.read_marker == Some(newest) && b.history.answers > 0 && !b.history.loading
+            })
         })
-    })
-    .await?;
+        .await?;
     let b = tablet.state.buffer(&chan("#c")).context("buffer")?;
     assert_eq!(
         said(&tablet.state, &chan("#c")),
@@ -314,7 +308,7 @@ async fn private_conversations_come_back_on_a_new_connection() -> Result<()> {
     let mut ana = with_new_account(port, "ana").await?;
     let mut beto = connect(port, "beto", None).await?;
     say(&mut beto, "ana", &["hola ana 👋".to_owned()]).await?;
-    until_state(&mut ana, "beto's message", |s| {
+    ana.until_state("beto's message", |s| {
         said(s, &BufferId::Query("beto".into())) == ["hola ana 👋"]
     })
     .await?;
@@ -326,10 +320,11 @@ async fn private_conversations_come_back_on_a_new_connection() -> Result<()> {
     // The app starts again (another nick, the same account): the conversation is back.
     let mut again = connect(port, "ana_de_nuevo", Some("ana")).await?;
     let query = BufferId::Query("beto".into());
-    until_state(&mut again, "the conversation with its lines", |s| {
-        said(s, &query).len() == 2
-    })
-    .await?;
+    again
+        .until_state("the conversation with its lines", |s| {
+            said(s, &query).len() == 2
+        })
+        .await?;
     let q = again.state.buffer(&query).context("buffer")?;
     let lines: Vec<(&str, bool, bool)> = q
         .lines
@@ -354,7 +349,9 @@ async fn private_conversations_come_back_on_a_new_connection() -> Result<()> {
     again.handle.send(Command::CloseBuffer {
         buffer: query.clone(),
     })?;
-    until_state(&mut again, "closed", |s| s.buffer(&query).is_none()).await?;
+    again
+        .until_state("closed", |s| s.buffer(&query).is_none())
+        .await?;
     again.handle.send(Command::Reconnect)?;
     again
         .until("registered again", |e| {
@@ -367,7 +364,7 @@ async fn private_conversations_come_back_on_a_new_connection() -> Result<()> {
             )
         })
         .await?;
-    let reopened = until_state(&mut again, "reopened", |s| s.buffer(&query).is_some());
+    let reopened = again.until_state("reopened", |s| s.buffer(&query).is_some());
     assert!(
         tokio::time::timeout(Duration::from_secs(3), reopened)
             .await
@@ -376,10 +373,11 @@ async fn private_conversations_come_back_on_a_new_connection() -> Result<()> {
     );
     // ... until someone writes there again.
     say(&mut beto, "ana_de_nuevo", &["¿sigues ahí?".to_owned()]).await?;
-    until_state(&mut again, "reopened by a new line", |s| {
-        said(s, &query).last().map(String::as_str) == Some("¿sigues ahí?")
-    })
-    .await?;
+    again
+        .until_state("reopened by a new line", |s| {
+            said(s, &query).last().map(String::as_str) == Some("¿sigues ahí?")
+        })
+        .await?;
 
     // Without an account there is nothing to come back to, and no error.
     let mut anon = connect(port, "sin_cuenta", None).await?;

@@ -38,19 +38,6 @@ async fn connect(port: u16, nick: &str) -> Result<App> {
     Ok(app)
 }
 
-/// Applies events until `check` holds on the state (bounded).
-async fn until_state(app: &mut App, what: &str, check: impl Fn(&State) -> bool) -> Result<()> {
-    let deadline = tokio::time::Instant::now() + common::STEP;
-    while !check(&app.state) {
-        let ev = tokio::time::timeout_at(deadline, app.events.recv())
-            .await
-            .with_context(|| format!("never: {what}"))?
-            .context("events closed")?;
-        app.state.apply(&ev);
-    }
-    Ok(())
-}
-
 fn chan() -> BufferId {
     BufferId::Channel("#borra".to_owned())
 }
@@ -70,21 +57,20 @@ async fn our_message_is_deleted_everywhere_and_another_s_is_refused() -> Result<
     let mut bob = connect(port, "bob").await?;
     for app in [&mut ana, &mut bob] {
         app.input(BufferId::Server, "/join #borra");
-        until_state(app, "joined", |s| {
-            s.buffer(&chan()).is_some_and(|b| b.joined)
-        })
-        .await?;
+        app.until_state("joined", |s| s.buffer(&chan()).is_some_and(|b| b.joined))
+            .await?;
     }
     ana.handle.send(Command::Privmsg {
         target: "#borra".into(),
         text: "mi clave es zanahoria".into(),
     })?;
     let secret = |l: &charla_client::Line| l.text == "mi clave es zanahoria";
-    until_state(&mut ana, "own echo with its id", |s| {
+    ana.until_state("own echo with its id", |s| {
         line_with(s, secret).is_some_and(|l| l.msgid.is_some())
     })
     .await?;
-    until_state(&mut bob, "bob sees it", |s| line_with(s, secret).is_some()).await?;
+    bob.until_state("bob sees it", |s| line_with(s, secret).is_some())
+        .await?;
     let msgid = line_with(&ana.state, secret)
         .and_then(|l| l.msgid.clone())
         .context("msgid")?;
@@ -95,7 +81,7 @@ async fn our_message_is_deleted_everywhere_and_another_s_is_refused() -> Result<
         msgid: msgid.clone(),
         reason: None,
     })?;
-    until_state(&mut bob, "the refusal in words", |s| {
+    bob.until_state("the refusal in words", |s| {
         s.buffers.iter().any(|b| {
             b.lines
                 .iter()
@@ -116,7 +102,7 @@ async fn our_message_is_deleted_everywhere_and_another_s_is_refused() -> Result<
     })?;
     for app in [&mut ana, &mut bob] {
         let id = msgid.clone();
-        until_state(app, "the line deleted", move |s| {
+        app.until_state("the line deleted", move |s| {
             line_with(s, |l| l.msgid.as_deref() == Some(&id))
                 .is_some_and(|l| l.kind == LineKind::Deleted)
         })

@@ -6,7 +6,7 @@ mod common;
 
 use std::net::SocketAddr;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use charla_client::{
     BufferId, ClientOptions, Command, Event, LineKind, SearchLine, SearchQuery, ServerConfig, State,
 };
@@ -38,23 +38,11 @@ async fn connect(port: u16, nick: &str) -> Result<App> {
     Ok(app)
 }
 
-/// Applies events until `check` holds on the state (bounded).
-async fn until_state(app: &mut App, what: &str, check: impl Fn(&State) -> bool) -> Result<()> {
-    let deadline = tokio::time::Instant::now() + common::STEP;
-    while !check(&app.state) {
-        let ev = tokio::time::timeout_at(deadline, app.events.recv())
-            .await
-            .with_context(|| format!("never: {what}"))?
-            .context("events closed")?;
-        app.state.apply(&ev);
-    }
-    Ok(())
-}
-
 async fn join(app: &mut App, channel: &str) -> Result<()> {
     app.input(BufferId::Server, &format!("/join {channel}"));
     let id = BufferId::Channel(channel.to_owned());
-    until_state(app, "joined", |s| s.buffer(&id).is_some_and(|b| b.joined)).await
+    app.until_state("joined", |s| s.buffer(&id).is_some_and(|b| b.joined))
+        .await
 }
 
 /// Says `text` in `target` and waits for the server's echo.
@@ -64,7 +52,7 @@ async fn say(app: &mut App, target: &str, text: &str) -> Result<()> {
         text: text.to_owned(),
     })?;
     let id = BufferId::Channel(target.to_owned());
-    until_state(app, "own echo", |s| {
+    app.until_state("own echo", |s| {
         s.buffer(&id)
             .is_some_and(|b| b.lines.iter().any(|l| l.own && l.text == text))
     })
@@ -126,7 +114,7 @@ async fn search_finds_words_without_accents_everywhere_or_in_one_channel() -> Re
             .map_or(0, |b| b.lines.len())
     };
     // Let the history of both channels arrive first, so the buffers stand still.
-    until_state(&mut ana, "history of #b", |s| {
+    ana.until_state("history of #b", |s| {
         s.buffer(&BufferId::Channel("#b".into()))
             .is_some_and(|b| b.history.answers > 0)
             && s.buffer(&BufferId::Channel("#a".into()))

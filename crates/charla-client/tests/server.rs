@@ -58,28 +58,6 @@ impl App {
         };
         Ok(nick)
     }
-
-    /// Applies events until `check` holds on the state (bounded).
-    async fn until_state(
-        &mut self,
-        what: &str,
-        check: impl Fn(&charla_client::State) -> bool,
-    ) -> Result<()> {
-        if check(&self.state) {
-            return Ok(());
-        }
-        let deadline = tokio::time::Instant::now() + common::STEP;
-        loop {
-            let ev = tokio::time::timeout_at(deadline, self.events.recv())
-                .await
-                .with_context(|| format!("never: {what}"))?
-                .context("events closed")?;
-            self.state.apply(&ev);
-            if check(&self.state) {
-                return Ok(());
-            }
-        }
-    }
 }
 
 fn chan(name: &str) -> BufferId {

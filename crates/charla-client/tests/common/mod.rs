@@ -121,6 +121,28 @@ impl App {
         }
     }
 
+    /// Applies events until `check` holds on the state (bounded).
+    pub async fn until_state(
+        &mut self,
+        what: &str,
+        check: impl Fn(&charla_client::State) -> bool,
+    ) -> Result<()> {
+        if check(&self.state) {
+            return Ok(());
+        }
+        let deadline = tokio::time::Instant::now() + STEP;
+        loop {
+            let ev = tokio::time::timeout_at(deadline, self.events.recv())
+                .await
+                .with_context(|| format!("never: {what}"))?
+                .context("events closed")?;
+            self.state.apply(&ev);
+            if check(&self.state) {
+                return Ok(());
+            }
+        }
+    }
+
     /// Applies events until one brings a notification, at most `STEP`.
     pub async fn notified(&mut self) -> Result<Notification> {
         let deadline = tokio::time::Instant::now() + STEP;
