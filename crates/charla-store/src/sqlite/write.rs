@@ -216,35 +216,36 @@ fn rename_channel(
     conn.prepare_cached("UPDATE history SET target = ?2 WHERE target = ?1")?
         .execute([from, to])?;
     // Where an account has a row for both keys, the later time stays (in the row of `to`).
-    conn.prepare_cached(
-        "UPDATE read_markers SET time_ms = max(time_ms, \
-         (SELECT m.time_ms FROM read_markers m WHERE m.account = read_markers.account \
-          AND m.target = ?1)) \
-         WHERE target = ?2 AND account IN (SELECT account FROM read_markers WHERE target = ?1)",
-    )?
-    .execute([from, to])?;
-    conn.prepare_cached(
-        "DELETE FROM read_markers WHERE target = ?1 \
-         AND account IN (SELECT account FROM read_markers WHERE target = ?2)",
-    )?
-    .execute([from, to])?;
-    conn.prepare_cached("UPDATE read_markers SET target = ?2 WHERE target = ?1")?
-        .execute([from, to])?;
-    conn.prepare_cached(
-        "UPDATE conversations SET last_ms = max(last_ms, \
-         (SELECT c.last_ms FROM conversations c WHERE c.owner = conversations.owner \
-          AND c.target = ?1)) \
-         WHERE target = ?2 AND owner IN (SELECT owner FROM conversations WHERE target = ?1)",
-    )?
-    .execute([from, to])?;
-    conn.prepare_cached(
-        "DELETE FROM conversations WHERE target = ?1 \
-         AND owner IN (SELECT owner FROM conversations WHERE target = ?2)",
-    )?
-    .execute([from, to])?;
-    conn.prepare_cached("UPDATE conversations SET target = ?2 WHERE target = ?1")?
-        .execute([from, to])?;
+    move_target(conn, "read_markers", "account", "time_ms", from, to)?;
+    move_target(conn, "conversations", "owner", "last_ms", from, to)?;
     Ok(Ok(()))
+}
+
+/// Moves `table`'s rows of target `from` to `to`, one per `owner` (its key with `target`):
+/// where an owner has rows for both, the later `time` stays, in the row of `to`. The names are
+/// this module's own constants, never input.
+fn move_target(
+    conn: &Connection,
+    table: &str,
+    owner: &str,
+    time: &str,
+    from: &str,
+    to: &str,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(&format!(
+        "UPDATE {table} SET {time} = max({time}, \
+         (SELECT o.{time} FROM {table} o WHERE o.{owner} = {table}.{owner} AND o.target = ?1)) \
+         WHERE target = ?2 AND {owner} IN (SELECT {owner} FROM {table} WHERE target = ?1)"
+    ))?
+    .execute([from, to])?;
+    conn.prepare_cached(&format!(
+        "DELETE FROM {table} WHERE target = ?1 \
+         AND {owner} IN (SELECT {owner} FROM {table} WHERE target = ?2)"
+    ))?
+    .execute([from, to])?;
+    conn.prepare_cached(&format!("UPDATE {table} SET target = ?2 WHERE target = ?1"))?
+        .execute([from, to])?;
+    Ok(())
 }
 
 /// Applies one write. A `Conflict` may come after part of the write was done: the caller runs
