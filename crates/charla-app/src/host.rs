@@ -672,12 +672,23 @@ pub fn describe(event: &ServerEvent) -> Option<(LogKind, String)> {
             (LogKind::Connection, format!("{nick} connected from {addr}"))
         }
         ServerEvent::Disconnected {
-            nick, addr, reason, ..
+            nick,
+            addr,
+            reason,
+            stays,
+            ..
         } => {
             let who = nick
                 .as_deref()
                 .map_or_else(|| addr.to_string(), str::to_owned);
-            (LogKind::Connection, format!("{who} left ({reason})"))
+            if *stays {
+                (
+                    LogKind::Connection,
+                    format!("{who} closed a connection from {addr} ({reason}) and stays online"),
+                )
+            } else {
+                (LogKind::Connection, format!("{who} left ({reason})"))
+            }
         }
         ServerEvent::Joined { nick, channel } => {
             (LogKind::Channel, format!("{nick} joined {channel}"))

@@ -7,7 +7,7 @@
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Instant, SystemTime};
 
@@ -118,6 +118,8 @@ pub struct ClientInfo {
     pub last_message: Instant,
     /// Its `draft/metadata-2` keys and subscriptions, if it has any.
     pub metadata: Option<Box<crate::command::metadata::UserMetadata>>,
+    /// Its account's always-on choice (NickServ `SET ALWAYS-ON`), if it made one.
+    pub always_on: Option<bool>,
 }
 
 /// One client.
@@ -140,6 +142,47 @@ pub struct Client {
     caps: AtomicU32,
     /// The mutable part.
     pub info: RwLock<ClientInfo>,
+    /// Whether `devices` holds anything: read on every delivery, so that a user with one
+    /// connection (nearly all of them) never takes the lock.
+    linked: AtomicBool,
+    /// The user's other connections and the work they are asked to do ([`crate::devices`]).
+    devices: RwLock<Option<Box<Devices>>>,
+}
+
+/// Work a connection's session does for its user when it gets to it, between its own
+/// commands: what another device's command means for this one (e.g. the topic and names of a
+/// channel the user joined elsewhere).
+pub type Mail = Box<dyn FnOnce(&mut crate::session::Session) -> crate::command::Flow + Send + Sync>;
+
+/// A user's connections beyond its first, and its fate when they end (multiclient and
+/// always-on, [`crate::devices`]). Only a user that has had more than one connection, or is
+/// kept present without any, has one.
+#[derive(Default)]
+pub struct Devices {
+    /// The other connections of the user (each a `Client` of its own: its queue, caps and
+    /// address), in the order they came.
+    pub others: Vec<Arc<Client>>,
+    /// The user's first connection (the `Client` itself) has ended: its queue is closed, and
+    /// the user lives on in the others, or kept present (always-on).
+    pub first_gone: bool,
+    /// The user is leaving (its last connection ended, or it was killed): nothing attaches.
+    pub leaving: bool,
+    /// Work for the user's connections, by connection id.
+    pub mail: Vec<(ConnectionId, Mail)>,
+}
+
+impl fmt::Debug for Devices {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Devices")
+            .field(
+                "others",
+                &self.others.iter().map(|c| c.id).collect::<Vec<_>>(),
+            )
+            .field("first_gone", &self.first_gone)
+            .field("leaving", &self.leaving)
+            .field("mail", &self.mail.len())
+            .finish()
+    }
 }
 
 /// The WEBIRC gateway a client came through (<https://ircv3.net/specs/extensions/webirc>).
@@ -193,7 +236,112 @@ impl Client {
                 invites: Vec::new(),
                 last_message: Instant::now(),
                 metadata: None,
+                always_on: None,
             }),
+            linked: AtomicBool::new(false),
+            devices: RwLock::new(None),
+        }
+    }
+
+    /// Whether the user has other connections or work for them (one relaxed load: the fast
+    /// path of every delivery).
+    #[inline(always)]
+    pub fn is_linked(&self) -> bool {
+        self.linked.load(Ordering::Relaxed)
+    }
+
+    /// Calls `f` with each of the user's connections after the first, under the lock of the
+    /// list (deliveries push under it; nothing else is locked inside).
+    pub fn each_device(&self, mut f: impl FnMut(&Client)) {
+        if !self.is_linked() {
+            return;
+        }
+        if let Some(devices) = self.devices.read().as_deref() {
+            for d in &devices.others {
+                f(d);
+            }
+        }
+    }
+
+    /// Every connection of the user: itself (unless its own connection has ended) and the
+    /// others.
+    pub fn connections(self: &Arc<Self>) -> Vec<Arc<Client>> {
+        let mut all = Vec::with_capacity(1);
+        let guard = self.is_linked().then(|| self.devices.read());
+        let devices = guard.as_ref().and_then(|g| g.as_deref());
+        if !devices.is_some_and(|d| d.first_gone) {
+            all.push(self.clone());
+        }
+        if let Some(devices) = devices {
+            all.extend(devices.others.iter().cloned());
+        }
+        all
+    }
+
+    /// Runs `f` on the user's devices record, created if missing, under its lock.
+    pub fn with_devices<R>(&self, f: impl FnOnce(&mut Devices) -> R) -> R {
+        let mut guard = self.devices.write();
+        let devices = guard.get_or_insert_default();
+        let result = f(devices);
+        let linked = !devices.others.is_empty() || !devices.mail.is_empty();
+        self.linked.store(linked, Ordering::Relaxed);
+        result
+    }
+
+    /// The user's devices record as it is, if it has one (read only).
+    pub fn devices_state(&self) -> Option<(usize, bool, bool)> {
+        self.devices
+            .read()
+            .as_deref()
+            .map(|d| (d.others.len(), d.first_gone, d.leaving))
+    }
+
+    /// Leaves `mail` for the user's connection `conn` and wakes it.
+    pub fn post(&self, conn: &Client, mail: Mail) {
+        self.with_devices(|d| d.mail.push((conn.id, mail)));
+        conn.queue.nudge();
+    }
+
+    /// Takes the work left for connection `conn`, oldest first.
+    pub fn take_mail(&self, conn: ConnectionId) -> Vec<Mail> {
+        if !self.is_linked() {
+            return Vec::new();
+        }
+        self.with_devices(|d| {
+            let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut d.mail)
+                .into_iter()
+                .partition(|(id, _)| *id == conn);
+            d.mail = rest;
+            mine.into_iter().map(|(_, m)| m).collect()
+        })
+    }
+
+    /// Whether work waits for connection `conn`.
+    pub fn has_mail(&self, conn: ConnectionId) -> bool {
+        self.is_linked()
+            && self
+                .devices
+                .read()
+                .as_deref()
+                .is_some_and(|d| d.mail.iter().any(|(id, _)| *id == conn))
+    }
+
+    /// Closes every connection of the user for `reason` (KILL, GHOST, the operator console):
+    /// the user leaves whatever keeps it present otherwise.
+    pub fn close_all(&self, reason: crate::sendq::CloseReason) {
+        let others = {
+            let mut guard = self.devices.write();
+            match guard.as_deref_mut() {
+                Some(d) => {
+                    d.leaving = true;
+                    d.others.clone()
+                }
+                None => Vec::new(),
+            }
+        };
+        self.queue.close(reason.clone());
+        for d in others {
+            d.queue.close(reason.clone());
         }
     }
 

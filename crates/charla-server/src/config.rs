@@ -217,6 +217,15 @@ pub struct AccountsConfig {
     pub min_password_len: usize,
     /// Most client certificates one account may hold.
     pub max_certs: usize,
+    /// Several connections logged into one account share one nick and presence (multiclient):
+    /// a second device attaches to the user already there instead of needing a nick of its own.
+    pub multiclient: bool,
+    /// Whether an account stays present when its last connection leaves (always-on: its nick
+    /// stays taken, it stays in its channels and private messages to it are kept), for
+    /// accounts that did not choose with NickServ `SET ALWAYS-ON`.
+    pub always_on: bool,
+    /// Most connections one account may have at once (multiclient).
+    pub max_devices: usize,
 }
 
 impl Default for AccountsConfig {
@@ -228,6 +237,9 @@ impl Default for AccountsConfig {
             hash_threads: 0,
             min_password_len: 8,
             max_certs: 5,
+            multiclient: true,
+            always_on: false,
+            max_devices: 8,
         }
     }
 }

@@ -29,6 +29,7 @@ use tracing::{debug, error};
 
 use crate::client::{ConnectionId, Transport};
 use crate::command::{self, Flow, paced};
+use crate::devices::{self, Departure};
 use crate::event::ServerEvent;
 use crate::flood::{RecvQ, TokenBucket};
 use crate::framing::{Frame, LineReader};
@@ -104,6 +105,8 @@ enum Step {
     Line(Frame),
     /// The queue has drained: time for the next piece of a big reply.
     Produce,
+    /// Another connection of the user left work for this one ([`devices::run_mail`]).
+    Mail,
     Exit(Exit),
 }
 
@@ -230,19 +233,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             // Replies of the last command (a 464 before the close) go out before the goodbye.
             self.session.end_command();
             let state = &self.session.state;
-            let client = &self.session.client;
             let reason = exit.reason();
-            let nick = self.session.reg.done.then(|| client.nick());
-            command::quit::leave_everything(&self.session, &reason);
-            state.remove_client(client);
+            let nick = self.session.reg.done.then(|| self.session.client.nick());
+            let departure = devices::depart(&self.session);
+            let user = &self.session.client;
+            let client = &self.session.conn;
+            match departure {
+                Departure::User => devices::leave(state, user, &reason),
+                Departure::Connection | Departure::Kept => {
+                    if Arc::ptr_eq(user, client) {
+                        devices::retire_first(user);
+                    }
+                    if departure == Departure::Kept {
+                        devices::mark_auto_away(state, user);
+                    }
+                }
+            }
             debug!(conn_id = %client.id, peer = %client.addr,
                 nick = %Escaped(nick.as_deref().unwrap_or("*")), reason = %Escaped(&reason),
-                "connection closed");
+                ?departure, "connection closed");
             state.emit(ServerEvent::Disconnected {
                 id: client.id,
                 nick,
                 addr: client.addr,
                 reason,
+                stays: departure != Departure::User,
             });
 
             if matches!(exit, Exit::Closed(CloseReason::SendQExceeded)) {
@@ -263,7 +278,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     .await
                     .is_err()
             {
-                debug!(conn_id = %self.session.client.id, "the last lines did not go out in time");
+                debug!(conn_id = %self.session.conn.id, "the last lines did not go out in time");
             }
             drop(guards);
         }
@@ -276,7 +291,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             // byte held across an `.await` is a byte of every connection's task.
             let mut flow = {
                 let frame = match poll_fn(|cx| self.poll_step(cx, timer.as_mut())).await {
-                    Step::Line(frame) => frame,
+                    Step::Line(frame) => Some(frame),
+                    Step::Mail => None,
                     Step::Produce => {
                         paced::resume(&mut self.session);
                         self.session.end_command();
@@ -288,7 +304,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     }
                     Step::Exit(exit) => return exit,
                 };
-                handle_frame(&mut self.session, frame)
+                match frame {
+                    Some(frame) => handle_frame(&mut self.session, frame),
+                    None => devices::run_mail(&mut self.session),
+                }
             };
             if let Flow::Wait(pending) = flow {
                 // What the command said before it had to wait goes out now.
@@ -324,7 +343,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// lines waiting for flood tokens (they came first); new input.
     fn poll_step(&mut self, cx: &mut Context<'_>, mut timer: Pin<&mut Sleep>) -> Poll<Step> {
         loop {
-            if self.session.client.queue.is_closed() {
+            if self.session.conn.queue.is_closed() {
                 let reason = self
                     .session
                     .client
@@ -339,8 +358,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             }
             let now = Instant::now();
             if let Poll::Ready(Err(e)) = self.poll_output(cx, now) {
-                debug!(conn_id = %self.session.client.id, error = %e, "write failed");
-                self.session.client.queue.close(CloseReason::WriteFailed);
+                debug!(conn_id = %self.session.conn.id, error = %e, "write failed");
+                self.session.conn.queue.close(CloseReason::WriteFailed);
                 continue;
             }
             if now >= self.check_at {
@@ -353,11 +372,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             // no new command until it is complete (its answers would come in the middle).
             if self.session.pending.is_some() {
                 if self.out.is_empty()
-                    && self.session.client.queue.len_bytes() < paced::low_water(&self.session)
+                    && self.session.conn.queue.len_bytes() < paced::low_water(&self.session)
                 {
                     return Poll::Ready(Step::Produce);
                 }
             } else {
+                if self.registered && self.session.client.has_mail(self.session.conn.id) {
+                    return Poll::Ready(Step::Mail);
+                }
                 if !self.waiting.is_empty()
                     && (self.flood_exempt() || self.bucket.try_take(now))
                     && let Some(frame) = self.waiting.pop()
@@ -412,7 +434,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             }
             // The close switch may have been thrown after the first look and before the
             // waker was left with the queue.
-            if self.session.client.queue.is_closed() {
+            if self.session.conn.queue.is_closed() {
                 continue;
             }
             return Poll::Pending;
@@ -428,7 +450,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// lines per write instead of one, and neither a line to a client that gets one every few
     /// milliseconds nor the answer to the client's own command is delayed at all.
     fn poll_output(&mut self, cx: &mut Context<'_>, now: Instant) -> Poll<std::io::Result<()>> {
-        let queue = &self.session.client.queue;
+        let queue = &self.session.conn.queue;
         loop {
             if self.out.is_empty() {
                 let window = self.session.state.config.limits.write_coalesce();
@@ -446,7 +468,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     // or until a full write's worth waits: holding more would not save a
                     // write, only add latency. Only when the decision depends on when the
                     // next line comes does that line wake the task.
-                    let enough = enough_lines(self.session.client.id);
+                    let enough = enough_lines(self.session.conn.id);
                     let waiting = queue.watch(cx.waker(), !held, enough);
                     if waiting < enough {
                         self.holding |= waiting > 0;
@@ -512,7 +534,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             let mut ping = self.session.server_line("PING");
             ping.trailing(self.session.state.name());
             // Straight into the queue: not part of any command's (labeled) response.
-            let _ = self.session.client.queue.push(Line::exact(ping.finish()));
+            let _ = self.session.conn.queue.push(Line::exact(ping.finish()));
             self.ping_sent = Some(now);
             self.check_at = now + limits.ping_timeout();
         } else {
@@ -524,7 +546,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
 
     /// Writes the last lines (the `ERROR` among them) and closes the stream.
     async fn farewell(&mut self) {
-        let queue = &self.session.client.queue;
+        let queue = &self.session.conn.queue;
         let _ = poll_fn(|cx| {
             loop {
                 if self.out.is_empty() {

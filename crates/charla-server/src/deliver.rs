@@ -305,31 +305,78 @@ pub struct Actor<'a> {
     pub replies: &'a Replies,
 }
 
-/// Pushes `payload` to `client` in the variant it needs (if it gets this payload at all).
-/// Inlined: it is the body of every fan-out loop, and a call per recipient showed in the
-/// profile (docs/PROFILE.md, sixth session).
+/// Pushes `payload` to every connection of the user `client` in the variant each needs (if
+/// it gets this payload at all). Inlined: it is the body of every fan-out loop, and a call per
+/// recipient showed in the profile (docs/PROFILE.md, sixth session).
 #[inline(always)]
 fn push(client: &Client, payload: &Payload, actor: Option<Actor<'_>>) {
-    let Some(line) = payload.for_caps(client.caps()) else {
+    push_one(client, payload, actor);
+    if client.is_linked() {
+        client.each_device(|d| push_one(d, payload, actor));
+    }
+}
+
+/// [`push`], but not to connection `skip`.
+fn push_except(client: &Client, payload: &Payload, actor: Option<Actor<'_>>, skip: ConnectionId) {
+    if skip != client.id {
+        push_one(client, payload, actor);
+    }
+    client.each_device(|d| {
+        if skip != d.id {
+            push_one(d, payload, actor);
+        }
+    });
+}
+
+/// Pushes `payload` to one connection.
+#[inline(always)]
+fn push_one(conn: &Client, payload: &Payload, actor: Option<Actor<'_>>) {
+    if conn.queue.is_closed() {
+        // The user's first connection ended and its other devices carry on.
+        return;
+    }
+    let Some(line) = payload.for_caps(conn.caps()) else {
         return;
     };
     if let Some(actor) = actor
-        && actor.id == client.id
+        && actor.id == conn.id
     {
         if actor.replies.labeled() {
             // The acting client's copy is part of its labeled response.
             actor.replies.push(line);
             return;
         }
-        actor.replies.flush(&client.queue);
+        actor.replies.flush(&conn.queue);
     }
     // A full queue closes itself; its own task ends that session.
-    let _ = client.queue.push(line);
+    let _ = conn.queue.push(line);
 }
 
-/// To one client.
+/// To one user (each of its connections).
 pub fn to_client(client: &Client, payload: &Payload, actor: Option<Actor<'_>>) {
     push(client, payload, actor);
+}
+
+/// To one connection only (not the user's other devices).
+pub fn to_connection(conn: &Client, payload: &Payload, actor: Option<Actor<'_>>) {
+    push_one(conn, payload, actor);
+}
+
+/// To the user who sent `payload` from its connection `by`: its other connections always (a
+/// user's devices see what it says on any of them), `by` only with `echo` (its
+/// `echo-message`).
+pub fn to_sender(
+    client: &Client,
+    payload: &Payload,
+    actor: Option<Actor<'_>>,
+    by: ConnectionId,
+    echo: bool,
+) {
+    if echo {
+        push(client, payload, actor);
+    } else {
+        push_except(client, payload, actor, by);
+    }
 }
 
 /// To the members of a channel that `keep` accepts. Called by [`Channel`] methods with the

@@ -50,6 +50,8 @@ pub enum ServerEvent {
         addr: SocketAddr,
         /// Why (the QUIT message or the error).
         reason: String,
+        /// The user stays: on its account's other connections, or kept present (always-on).
+        stays: bool,
     },
     /// A user joined a channel.
     Joined {

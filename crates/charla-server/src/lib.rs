@@ -58,6 +58,7 @@ pub mod command;
 pub mod config;
 pub mod connection;
 pub mod deliver;
+pub mod devices;
 pub mod event;
 pub mod flood;
 pub mod framing;

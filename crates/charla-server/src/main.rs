@@ -122,9 +122,11 @@ fn log_event(event: &ServerEvent, message_text: bool) {
             nick,
             addr,
             reason,
+            stays,
         } => {
             let nick = nick.as_deref().unwrap_or("*");
-            info!(conn_id = %id, nick = %E(nick), %addr, reason = %E(reason), "disconnected")
+            info!(conn_id = %id, nick = %E(nick), %addr, reason = %E(reason), user_stays = stays,
+                "disconnected")
         }
         ServerEvent::Joined { nick, channel } => {
             info!(nick = %E(nick), channel = %E(channel), "join")

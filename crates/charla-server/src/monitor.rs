@@ -146,10 +146,9 @@ fn tell(state: &crate::state::State, nick: &str, numeric: u16, what: &str) {
             .numeric(numeric)
             .param(&watcher.nick())
             .trailing(what);
-        // A full queue closes itself; its own task ends that session.
-        let _ = watcher
-            .queue
-            .push(crate::outbound::Line::exact(line.finish()));
+        // Lists are the user's: each of its connections hears.
+        let payload = crate::deliver::Payload::new(crate::outbound::Outgoing::new(line));
+        crate::deliver::to_client(&watcher, &payload, None);
     }
 }
 

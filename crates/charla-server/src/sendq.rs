@@ -148,6 +148,12 @@ impl SendQueue {
         true
     }
 
+    /// Wakes the connection task (it has work besides lines: [`crate::client::Client::post`]).
+    pub fn nudge(&self) {
+        let waker = self.inner.lock().waker.take();
+        wake(waker);
+    }
+
     /// Why the queue closed, if it did.
     pub fn close_reason(&self) -> Option<CloseReason> {
         self.inner.lock().close.as_deref().cloned()

@@ -19,7 +19,6 @@ use crate::deliver::Payload;
 use crate::event::{MessageKind, ServerEvent, UserInfo};
 use crate::listener::{self, Refusal, Shared};
 use crate::outbound::Outgoing;
-use crate::sendq::CloseReason;
 use crate::state::State;
 use crate::tls::{Tls, TlsError};
 use crate::tracker::Tracker;
@@ -337,11 +336,11 @@ impl ServerHandle {
         let target = state
             .find_nick(nick)
             .ok_or_else(|| HandleError::NoSuchNick(nick.to_owned()))?;
-        target.queue.close(CloseReason::Killed(format!(
-            "Killed ({} ({}))",
-            state.name(),
-            reason
-        )));
+        crate::devices::kill(
+            state,
+            &target,
+            format!("Killed ({} ({}))", state.name(), reason),
+        );
         Ok(())
     }
 

@@ -33,6 +33,9 @@ pub struct Registration {
     pub password_failures: u32,
     /// A command came (WEBIRC aside): WEBIRC, which must be the first, is too late.
     pub spoke: bool,
+    /// The nick asked for is held by a user logged into an account, and this connection may
+    /// still log into it and attach to that user: it is claimed when registration ends.
+    pub nick_deferred: bool,
 }
 
 /// One connection's session.
@@ -40,8 +43,12 @@ pub struct Registration {
 pub struct Session {
     /// The shared state.
     pub state: Arc<State>,
-    /// This client.
+    /// The user this connection acts as: its nick, modes and channels. The connection's own
+    /// `Client` ([`conn`](Self::conn)) until it attaches to a user already present on its account
+    /// ([`crate::devices`]).
     pub client: Arc<Client>,
+    /// This connection: its send queue, capabilities, transport and address.
+    pub conn: Arc<Client>,
     /// Registration progress.
     pub reg: Registration,
     /// Extra flood tokens the last command costs (its cost in the command table, plus what a
@@ -83,10 +90,11 @@ impl Reply<'_> {
 }
 
 impl Session {
-    /// A session for a new client.
+    /// A session for a new connection, acting as itself.
     pub fn new(state: Arc<State>, client: Arc<Client>) -> Self {
         Session {
             state,
+            conn: client.clone(),
             client,
             reg: Registration::default(),
             penalty: 0,
@@ -158,24 +166,32 @@ impl Session {
     /// the replies collected so far.
     pub fn actor(&self) -> Actor<'_> {
         Actor {
-            id: self.client.id,
+            id: self.conn.id,
             replies: &self.replies,
+        }
+    }
+
+    /// Who sends what this session sends: its user, from this connection.
+    pub fn from(&self) -> crate::channel::From {
+        crate::channel::From {
+            user: self.client.id,
+            conn: self.conn.id,
         }
     }
 
     /// Queues the collected replies; the command goes on (it waits, or produces a big reply a
     /// piece at a time). A full queue closes itself and ends the session.
     pub fn flush(&self) {
-        self.replies.flush(&self.client.queue);
+        self.replies.flush(&self.conn.queue);
     }
 
     /// Queues the replies of the command that just ran. It has ended unless a paced reply of
     /// it is still being produced; then its labeled response, if any, stays open.
     pub fn end_command(&self) {
         if self.pending.is_some() {
-            self.replies.flush(&self.client.queue);
+            self.replies.flush(&self.conn.queue);
         } else {
-            self.replies.finish(&self.client.queue);
+            self.replies.finish(&self.conn.queue);
         }
     }
 

@@ -12,9 +12,10 @@
 //! 2. `channels` (the channel map), then `renaming` (the names RENAMEs are taking, a leaf),
 //! 3. a channel's lock, then its name (a leaf),
 //! 4. a client's `info`,
-//! 5. a client's send queue.
+//! 5. a user's list of devices ([`crate::client::Devices`]),
+//! 6. a client's send queue.
 //!
-//! The `clients` map and `whowas` are leaves: take them alone. A channel's lock is private to
+//! The `clients` map, `present` and `whowas` are leaves: take them alone. A channel's lock is private to
 //! [`crate::channel`]: its methods take it and deliver through [`crate::deliver`] while they
 //! hold it. No lock is ever held across `.await`, and sockets are only written by each
 //! connection's own task, outside every lock.
@@ -154,6 +155,8 @@ pub struct State {
     channels: RwLock<NameIndex<Arc<Channel>>>,
     renaming: Mutex<Vec<Renaming>>,
     clients: RwLock<HashMap<ConnectionId, Arc<Client>>>,
+    /// The user each account's new devices attach to (multiclient), by case-folded account.
+    present: Mutex<HashMap<String, Arc<Client>>>,
     whowas: Mutex<VecDeque<WhowasEntry>>,
     events: broadcast::Sender<ServerEvent>,
     next_id: AtomicU64,
@@ -187,6 +190,7 @@ impl State {
             channels: RwLock::default(),
             renaming: Mutex::default(),
             clients: RwLock::default(),
+            present: Mutex::default(),
             whowas: Mutex::default(),
             events,
             next_id: AtomicU64::new(1),
@@ -221,7 +225,7 @@ impl State {
     pub fn begin_shutdown(&self) {
         self.shutting_down.store(true, Ordering::SeqCst);
         for c in self.clients.read().values() {
-            c.queue.close(crate::sendq::CloseReason::Shutdown);
+            c.close_all(crate::sendq::CloseReason::Shutdown);
         }
     }
 
@@ -313,6 +317,50 @@ impl State {
         Ok(old)
     }
 
+    /// Records `user` as where devices logged into `account` attach, unless one is already.
+    pub fn set_present(&self, account: &str, user: &Arc<Client>) {
+        self.present
+            .lock()
+            .entry(casefold(account).into_owned())
+            .or_insert_with(|| user.clone());
+    }
+
+    /// The user new devices of `account` attach to, if one is present.
+    pub fn present(&self, account: &str) -> Option<Arc<Client>> {
+        self.present.lock().get(casefold(account).as_ref()).cloned()
+    }
+
+    /// Forgets `user` as the present user of `account` (it logged out or left).
+    pub fn clear_present(&self, account: &str, user: &Client) {
+        let mut present = self.present.lock();
+        let key = casefold(account);
+        if present.get(key.as_ref()).is_some_and(|c| c.id == user.id) {
+            present.remove(key.as_ref());
+        }
+    }
+
+    /// Takes a connection that attached to another user out of the maps it was in as a
+    /// client of its own: its nick (if it claimed one while registering) and the client map.
+    /// Returns `false` if the server began shutting down meanwhile (the caller closes it).
+    pub fn absorb_device(&self, conn: &Client) -> bool {
+        self.release_nick(conn);
+        self.clients.write().remove(&conn.id);
+        !self.is_shutting_down()
+    }
+
+    /// Takes the client's nick out of the nick map, if the map holds it for this client.
+    pub fn release_nick(&self, client: &Client) {
+        let nick = client.nick();
+        let mut nicks = self.nicks.write();
+        let folded = casefold(&nick);
+        if nicks
+            .get(folded.as_ref())
+            .is_some_and(|c| c.id == client.id)
+        {
+            nicks.remove(folded.as_ref());
+        }
+    }
+
     /// Takes a client out of the nick and client maps, and records it for WHOWAS.
     pub fn remove_client(&self, client: &Client) {
         let (nick, registered, modes) = {
@@ -339,6 +387,9 @@ impl State {
             }
         }
         self.clients.write().remove(&client.id);
+        if let Some(account) = client.info.read().account.as_deref() {
+            self.clear_present(account, client);
+        }
         self.monitors.clear(client);
         if registered {
             crate::monitor::tell_offline(self, &nick);

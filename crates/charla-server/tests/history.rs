@@ -468,7 +468,19 @@ async fn read_markers_follow_an_account_across_its_clients() {
     ana.send("JOIN #c").await;
     let first = ana.expect_command("MARKREAD").await;
     assert_eq!(first.params, ["#c", "*"], "no marker yet");
+    // The second device becomes ana (multiclient): it is shown #c, marker before 366.
     let mut phone = second_device(&server, "ana_movil", "ana", caps).await;
+    let burst = phone.sync().await;
+    let marker = burst
+        .iter()
+        .position(|m| m.command == "MARKREAD")
+        .expect("the marker of #c");
+    assert_eq!(burst[marker].params, ["#c", "*"]);
+    let end = burst
+        .iter()
+        .position(|m| m.command == RPL_ENDOFNAMES.to_string())
+        .expect("366");
+    assert!(marker < end);
 
     let when = "timestamp=2026-11-30T10:00:00.000Z";
     ana.send(&format!("MARKREAD #c {when}")).await;
@@ -489,6 +501,8 @@ async fn read_markers_follow_an_account_across_its_clients() {
     phone.send("MARKREAD #C").await;
     assert_eq!(phone.expect_command("MARKREAD").await.params, ["#C", when]);
     // The marker comes after the JOIN and before the end of its NAMES, as the spec asks.
+    phone.send("PART #c").await;
+    phone.expect_command("PART").await;
     phone.send("JOIN #c").await;
     phone.expect_command("JOIN").await;
     let mut seen = Vec::new();

@@ -84,6 +84,12 @@ impl Data {
                     .ok_or(Conflict::NotFound)?
                     .verified = true;
             }
+            Write::SetAlwaysOn { account, value } => {
+                self.accounts
+                    .get_mut(account)
+                    .ok_or(Conflict::NotFound)?
+                    .always_on = *value;
+            }
             Write::DropAccount { account } => {
                 self.accounts.remove(account).ok_or(Conflict::NotFound)?;
                 self.certs.retain(|_, owner| owner != account);

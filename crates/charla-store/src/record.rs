@@ -29,6 +29,9 @@ pub struct AccountRecord {
     pub verified: bool,
     /// The e-mail address given at registration.
     pub email: Option<String>,
+    /// Whether the account stays present when its last connection leaves (always-on), if
+    /// its owner chose; `None` follows the server's default.
+    pub always_on: Option<bool>,
 }
 
 impl fmt::Debug for AccountRecord {
@@ -40,6 +43,7 @@ impl fmt::Debug for AccountRecord {
             .field("scram", &self.scram)
             .field("created_at", &self.created_at)
             .field("verified", &self.verified)
+            .field("always_on", &self.always_on)
             .field("email", &self.email)
             .finish()
     }
@@ -176,6 +180,14 @@ pub enum Write {
     SetVerified {
         /// The account's key.
         account: String,
+    },
+    /// Sets an account's always-on choice (`None`: the server's default). `NotFound` if there
+    /// is no such account.
+    SetAlwaysOn {
+        /// The account's key.
+        account: String,
+        /// The choice.
+        value: Option<bool>,
     },
     /// Drops an account with its certificates, its access entries in every channel, every
     /// channel it founded, its conversations and its read markers. `NotFound` if there is no

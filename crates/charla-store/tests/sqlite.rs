@@ -180,11 +180,13 @@ fn a_redacted_text_leaves_the_files() {
     assert_eq!(ids, ["m0", "m2", "r1"]);
 }
 
-/// versions 2 to 4 added (history, conversations, read markers, search, metadata) do not exist.
+/// versions 2 to 5 added (history, conversations, read markers, search, metadata, always-on)
+/// do not exist.
 fn downgrade_to_version_1(path: &Path) {
     let conn = rusqlite::Connection::open(path).expect("open");
     conn.execute_batch(
-        "DROP TRIGGER metadata_account_gone; DROP TRIGGER metadata_channel_gone; \
+        "ALTER TABLE accounts DROP COLUMN always_on; \
+         DROP TRIGGER metadata_account_gone; DROP TRIGGER metadata_channel_gone; \
          DROP TABLE metadata; \
          DROP TABLE history_text; DROP TABLE history; DROP TABLE conversations; \
          DROP TABLE read_markers; DELETE FROM sqlite_sequence; PRAGMA user_version = 1;",
@@ -192,11 +194,13 @@ fn downgrade_to_version_1(path: &Path) {
     .expect("downgrade");
 }
 
-/// Takes a database back to schema version 2: no search index (version 3), no metadata (4).
+/// Takes a database back to schema version 2: no search index (version 3), no metadata (4),
+/// no always-on choice (5).
 fn downgrade_to_version_2(path: &Path) {
     let conn = rusqlite::Connection::open(path).expect("open");
     conn.execute_batch(
-        "DROP TRIGGER metadata_account_gone; DROP TRIGGER metadata_channel_gone; \
+        "ALTER TABLE accounts DROP COLUMN always_on; \
+         DROP TRIGGER metadata_account_gone; DROP TRIGGER metadata_channel_gone; \
          DROP TABLE metadata; \
          DROP TRIGGER history_text_insert; DROP TRIGGER history_text_delete; \
          DROP TABLE history_text; PRAGMA user_version = 2;",

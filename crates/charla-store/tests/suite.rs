@@ -139,6 +139,29 @@ fn suite_account_password_and_verification(store: &dyn Store) {
         Ok(())
     );
 
+    // The always-on choice: none at first, then kept, then back to the server's default.
+    let always_on = |store: &dyn Store| {
+        store
+            .account("alice")
+            .expect("read")
+            .expect("alice")
+            .always_on
+    };
+    assert_eq!(always_on(store), None);
+    for value in [Some(true), Some(false), None] {
+        let write = Write::SetAlwaysOn {
+            account: "alice".to_owned(),
+            value,
+        };
+        assert_eq!(apply(store, write), Ok(()));
+        assert_eq!(always_on(store), value);
+    }
+    let nobody = Write::SetAlwaysOn {
+        account: "nobody".to_owned(),
+        value: Some(true),
+    };
+    assert_eq!(apply(store, nobody), Err(Conflict::NotFound));
+
     assert_eq!(
         apply(
             store,

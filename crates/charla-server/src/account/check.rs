@@ -28,13 +28,13 @@ pub enum Failure {
 /// Waits for the turn of an attempt on `account` from this session's address; `false` when it
 /// is refused.
 pub async fn admit(s: &mut Session, account: &str) -> bool {
-    let ip = s.client.addr.ip();
+    let ip = s.conn.addr.ip();
     let now = Instant::now();
     let by_ip = s.state.auth_throttle.admit(&ip, now);
     let by_account = s.state.account_throttle.admit(&key(account), now);
     let at = match (by_ip, by_account) {
         (Admission::Refused, _) | (_, Admission::Refused) => {
-            warn!(conn_id = %s.client.id, peer = %s.client.addr, account = %Escaped(account),
+            warn!(conn_id = %s.conn.id, peer = %s.conn.addr, account = %Escaped(account),
                 "log-in refused: too many failed attempts");
             return false;
         }
@@ -52,17 +52,17 @@ pub async fn admit(s: &mut Session, account: &str) -> bool {
 /// has failed too often and must be closed.
 pub fn failed(s: &mut Session, account: &str, how: &str) -> bool {
     let now = Instant::now();
-    s.state.auth_throttle.failed(&s.client.addr.ip(), now);
+    s.state.auth_throttle.failed(&s.conn.addr.ip(), now);
     s.state.account_throttle.failed(&key(account), now);
     s.reg.password_failures += 1;
-    warn!(conn_id = %s.client.id, peer = %s.client.addr, account = %Escaped(account),
+    warn!(conn_id = %s.conn.id, peer = %s.conn.addr, account = %Escaped(account),
         how, failures = s.reg.password_failures, "failed log-in");
     s.reg.password_failures >= FAILURES_PER_CONNECTION
 }
 
 /// Records a successful attempt: the address's and account's failures are forgiven.
 pub fn succeeded(s: &Session, account: &str) {
-    s.state.auth_throttle.succeeded(&s.client.addr.ip());
+    s.state.auth_throttle.succeeded(&s.conn.addr.ip());
     s.state.account_throttle.succeeded(&key(account));
 }
 

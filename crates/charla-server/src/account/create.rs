@@ -116,6 +116,7 @@ pub async fn create(
         created_at: unix_millis(SystemTime::now()),
         verified: true,
         email,
+        always_on: None,
     };
     match state
         .store

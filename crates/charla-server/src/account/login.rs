@@ -34,10 +34,12 @@ pub fn log_in(s: &Session, account: &str, how: &str) {
         info.account = Some(account.to_owned());
         (info.source(&s.client.host), info.registered)
     };
-    info!(conn_id = %s.client.id, peer = %s.client.addr, account = %Escaped(account),
+    info!(conn_id = %s.conn.id, peer = %s.conn.addr, account = %Escaped(account),
         how, "logged in");
     crate::command::metadata::load_for_account(&s.state, &s.client, account);
+    load_always_on(s, account);
     if registered {
+        s.state.set_present(account, &s.client);
         let new_user = user_for(account);
         let old_user = std::mem::replace(&mut s.client.info.write().user, new_user.clone());
         if old_user != new_user {
@@ -63,12 +65,32 @@ pub fn log_in(s: &Session, account: &str, how: &str) {
         .send();
 }
 
+/// Reads the account's always-on choice into the user, in the background (it matters only
+/// when its last connection leaves).
+fn load_always_on(s: &Session, account: &str) {
+    let (state, user, key) = (
+        s.state.clone(),
+        s.client.clone(),
+        crate::account::key(account),
+    );
+    tokio::spawn(async move {
+        if let Ok(Some(record)) = state.store.account(&key).await {
+            let mut info = user.info.write();
+            if info.account.as_deref().map(crate::account::key) == Some(key) {
+                info.always_on = record.always_on;
+            }
+        }
+    });
+}
+
 /// Logs the session's client out of its account, if it is logged in.
 pub fn log_out(s: &Session) {
     let Some(account) = s.client.info.write().account.take() else {
         return;
     };
-    info!(conn_id = %s.client.id, account = %Escaped(&account), "logged out");
+    info!(conn_id = %s.conn.id, account = %Escaped(&account), "logged out");
+    s.state.clear_present(&account, &s.client);
+    s.client.info.write().always_on = None;
     if s.client.info.read().registered {
         let mut line = LineBuilder::new();
         line.source(&s.client.source())

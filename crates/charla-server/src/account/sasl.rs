@@ -126,7 +126,7 @@ fn start(s: &mut Session, mechanism: &str) -> Flow {
             fail(s, PASSWORD_NEEDS_TLS);
             return Flow::Continue;
         }
-        Step::External if s.client.transport.certfp().is_none() => {
+        Step::External if s.conn.transport.certfp().is_none() => {
             fail(s, "you offered no TLS client certificate");
             return Flow::Continue;
         }
@@ -302,7 +302,7 @@ async fn check_step(s: &mut Session) -> Flow {
             }
         }
         Step::CheckExternal { authzid } => {
-            let Some(fp) = s.client.transport.certfp().map(str::to_owned) else {
+            let Some(fp) = s.conn.transport.certfp().map(str::to_owned) else {
                 fail(s, "you offered no TLS client certificate");
                 return Flow::Continue;
             };
@@ -357,7 +357,7 @@ fn success(s: &Session, account: &str, how: &str) {
     s.num(RPL_SASLSUCCESS)
         .t("SASL authentication successful")
         .send();
-    tracing::debug!(conn_id = %s.client.id, account = %Escaped(account), "SASL success");
+    tracing::debug!(conn_id = %s.conn.id, account = %Escaped(account), "SASL success");
 }
 
 /// SCRAM credentials for an account that does not exist: a salt that is the same for each

@@ -210,7 +210,7 @@ enum Pending {
     /// A message.
     Message {
         payload: Payload,
-        from: ConnectionId,
+        from: From,
         status: Option<char>,
         echo: bool,
     },
@@ -218,11 +218,21 @@ enum Pending {
     Rename(Box<Renamed>),
 }
 
+/// Who sent a line: the user, and the connection of the user it came from (its other
+/// connections see it as sent; that one only with `echo-message`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct From {
+    /// The user (the member).
+    pub user: ConnectionId,
+    /// The connection it came from.
+    pub conn: ConnectionId,
+}
+
 /// A message to a channel's members, as [`Channel::message`] checks and sends it.
 #[derive(Debug)]
 pub struct Message<'a> {
     /// The sender.
-    pub from: ConnectionId,
+    pub from: From,
     /// Its `nick!user@host`, checked against bans.
     pub source: &'a str,
     /// A status prefix (`@` or `+`, STATUSMSG): only members with that status or higher get it.
@@ -681,7 +691,7 @@ impl Channel {
         if msg.ctcp && st.modes.no_ctcp {
             return Err(Denied::NoCtcp);
         }
-        let (outside, privileged) = match st.member(msg.from) {
+        let (outside, privileged) = match st.member(msg.from.user) {
             Some(m) => (false, m.op || m.voice),
             None => (true, false),
         };
@@ -739,14 +749,14 @@ impl Channel {
     /// A line that must be in history before anyone sees it, and that no mode holds back (a
     /// REDACT, already allowed): `write` is queued for the store under the lock, so that it
     /// lands among the channel's messages where members will see it, and the line waits among
-    /// them for [`Channel::deliver_committed`]. Every member but `from` gets it (the sender's
-    /// own copy is the caller's to give).
+    /// them for [`Channel::deliver_committed`]. Every member gets it but the connection it came
+    /// from (its own copy is the caller's to give).
     pub fn relay_recorded(
         &self,
         store: &StoreHandle,
         write: Write,
         payload: Payload,
-        from: ConnectionId,
+        from: From,
     ) -> Result<Receipt, Denied> {
         let mut st = self.state.lock();
         let receipt = store.append(write).map_err(|error| {
@@ -808,18 +818,21 @@ impl Channel {
     }
 }
 
-/// A message to the members a status prefix selects; the sender only with `echo`.
+/// A message to the members a status prefix selects; the sender's other connections too, and
+/// its acting one only with `echo`.
 fn deliver_message(
     members: &[Member],
     payload: &Payload,
-    from: ConnectionId,
+    from: From,
     status: Option<char>,
     echo: bool,
     actor: Option<Actor<'_>>,
 ) {
     deliver::to_members(members, payload, actor, |m| {
-        if m.client.id == from {
-            echo
+        if m.client.id == from.user {
+            // The sender's copies go out in its place among the members.
+            deliver::to_sender(&m.client, payload, actor, from.conn, echo);
+            false
         } else {
             match status {
                 None => true,

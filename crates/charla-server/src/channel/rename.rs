@@ -86,18 +86,22 @@ impl Renamed {
         }
         let mut names = NamesCache::default();
         for m in &st.members {
-            if !m.client.has_cap(Cap::ChannelRename) {
-                self.fall_back(st, &m.client, &mut names, actor);
+            // Each of the member's connections (devices) in the form it asks for.
+            for conn in m.client.connections() {
+                if !conn.has_cap(Cap::ChannelRename) {
+                    self.fall_back(st, &m.client, &conn, &mut names, actor);
+                }
             }
         }
     }
 
-    /// The fallback for one member without the capability: its own PART and JOIN, then the
-    /// topic and NAMES a JOIN brings.
+    /// The fallback for one connection without the capability, of the member `client`: its
+    /// own PART and JOIN, then the topic and NAMES a JOIN brings.
     fn fall_back(
         &self,
         st: &ChannelState,
         client: &Client,
+        conn: &Client,
         names: &mut NamesCache,
         actor: Option<Actor<'_>>,
     ) {
@@ -111,7 +115,7 @@ impl Renamed {
             )
         };
         let send = |line: LineBuilder| {
-            deliver::to_client(client, &Payload::new(Outgoing::new(line)), actor);
+            deliver::to_connection(conn, &Payload::new(Outgoing::new(line)), actor);
         };
         let mut part = LineBuilder::new();
         part.source(&source).command("PART").param(&self.old);
@@ -121,7 +125,7 @@ impl Renamed {
         send(part);
         let mut join = LineBuilder::new();
         join.source(&source).command("JOIN").param(&self.new);
-        if client.has_cap(Cap::ExtendedJoin) {
+        if conn.has_cap(Cap::ExtendedJoin) {
             join.param(account.as_deref().unwrap_or("*"))
                 .trailing(&realname);
         }
@@ -141,12 +145,12 @@ impl Renamed {
                 .param(&timefmt::unix(topic.set_at).to_string());
             send(line);
         }
-        if client.has_cap(Cap::NoImplicitNames) {
+        if conn.has_cap(Cap::NoImplicitNames) {
             return;
         }
         let symbol = if st.modes.secret { "@" } else { "=" };
-        let multi = client.has_cap(Cap::MultiPrefix);
-        let userhost = client.has_cap(Cap::UserhostInNames);
+        let multi = conn.has_cap(Cap::MultiPrefix);
+        let userhost = conn.has_cap(Cap::UserhostInNames);
         for chunk in names.get(&st.members, multi, userhost) {
             let mut line = numeric(RPL_NAMREPLY);
             line.param(symbol).param(&self.new).trailing(chunk);

@@ -6,17 +6,19 @@ use charla_proto::numeric::{ERR_NOTREGISTERED, RPL_NOWAWAY, RPL_UNAWAY};
 use charla_proto::validate::AWAYLEN;
 
 use crate::caps::Cap;
+use crate::client::Client;
 use crate::command::Flow;
 use crate::command::table::Args;
 use crate::command::topic::truncate;
-use crate::deliver::{self, Payload};
+use crate::deliver::{self, Actor, Payload};
 use crate::session::Session;
+use crate::state::State;
 
 /// `AWAY [<text>]`: with text, away; without (or empty), back. `AWAY *` (draft/pre-away) is
 /// "not here, for no particular reason", kept and shown as `*`. Before registration only with
 /// `draft/pre-away`; then nobody else can see the client yet, so only its own reply goes out.
 pub fn away(s: &mut Session, p: Args<'_, 0>) -> Flow {
-    if !s.reg.done && !s.client.has_cap(Cap::PreAway) {
+    if !s.reg.done && !s.conn.has_cap(Cap::PreAway) {
         s.num(ERR_NOTREGISTERED).t("You have not registered").send();
         return Flow::Continue;
     }
@@ -24,11 +26,9 @@ pub fn away(s: &mut Session, p: Args<'_, 0>) -> Flow {
         .first()
         .filter(|t| !t.is_empty())
         .map(|t| truncate(t, AWAYLEN).to_owned());
-    let source = {
-        let mut info = s.client.info.write();
-        info.away = text.clone();
-        info.source(&s.client.host)
-    };
+    if !s.reg.done {
+        s.client.info.write().away = text.clone();
+    }
     match &text {
         Some(_) => s
             .num(RPL_NOWAWAY)
@@ -39,15 +39,25 @@ pub fn away(s: &mut Session, p: Args<'_, 0>) -> Flow {
             .t("You are no longer marked as being away")
             .send(),
     }
-    if !s.reg.done {
-        return Flow::Continue;
+    if s.reg.done {
+        set(&s.state, &s.client, text, Some(s.actor()));
     }
+    Flow::Continue
+}
+
+/// Marks `user` away with `text` (or back, with `None`) and tells the peers and watchers that
+/// follow away states.
+pub fn set(state: &State, user: &Client, text: Option<String>, actor: Option<Actor<'_>>) {
+    let source = {
+        let mut info = user.info.write();
+        info.away = text.clone();
+        info.source(&user.host)
+    };
     let mut line = LineBuilder::new();
     line.source(&source).command("AWAY");
     if let Some(t) = &text {
         line.trailing(t);
     }
-    let payload = Payload::only_with(Cap::AwayNotify, s.outgoing(line));
-    deliver::to_peers_and_watchers(&s.state, &s.client, &payload, false, Some(s.actor()));
-    Flow::Continue
+    let payload = Payload::only_with(Cap::AwayNotify, crate::devices::tagged(user, line));
+    deliver::to_peers_and_watchers(state, user, &payload, false, actor);
 }

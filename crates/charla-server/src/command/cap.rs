@@ -21,10 +21,10 @@ pub fn cap(s: &mut Session, p: Args<'_, 1>) -> Flow {
                 s.reg.cap_302 = true;
                 // cap-notify is implicitly on for 302 clients.
                 let caps = s.client.caps();
-                s.client.set_caps(CapSet(caps.0 | Cap::CapNotify.bit()));
+                s.conn.set_caps(CapSet(caps.0 | Cap::CapNotify.bit()));
             }
             let state = &s.state;
-            let secure = s.client.transport.is_secure();
+            let secure = s.conn.transport.is_secure();
             let list: Vec<String> = ls_order()
                 // STS, multiline and metadata mean nothing without their values, which only
                 // 302 clients get.
@@ -70,7 +70,7 @@ pub fn cap(s: &mut Session, p: Args<'_, 1>) -> Flow {
             // All or nothing: one unknown capability rejects the whole request.
             if ok {
                 let before = s.client.caps();
-                s.client.set_caps(caps);
+                s.conn.set_caps(caps);
                 reply(s, "ACK", requested);
                 // draft/metadata-2 taken after registration: the client's own metadata now
                 // (during registration it comes after the welcome).

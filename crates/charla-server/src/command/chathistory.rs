@@ -190,7 +190,7 @@ async fn query(s: &mut Session, sub: &str, p: &Owned<1>) {
         return;
     };
     // Without event-playback, the limit counts messages only.
-    let kinds = if s.client.has_cap(Cap::EventPlayback) {
+    let kinds = if s.conn.has_cap(Cap::EventPlayback) {
         Kinds::All
     } else {
         Kinds::Messages
@@ -339,7 +339,7 @@ async fn targets(s: &mut Session, p: &Owned<1>) {
             return;
         }
     };
-    let reference = s.client.has_cap(Cap::Batch).then(batch_ref);
+    let reference = s.conn.has_cap(Cap::Batch).then(batch_ref);
     if let Some(r) = &reference {
         let mut open = s.server_line("BATCH");
         open.param(&format!("+{r}"))

@@ -66,7 +66,7 @@ pub fn join(s: &mut Session, p: Args<'_, 1>) -> Flow {
 /// What follows a JOIN and its topic: NAMES (unless the client has `draft/no-implicit-names`),
 /// then the channel's metadata for a `draft/metadata-2` client.
 pub fn after_topic(s: &mut Session, ch: &Arc<Channel>) {
-    if !s.client.has_cap(Cap::NoImplicitNames) {
+    if !s.conn.has_cap(Cap::NoImplicitNames) {
         names::send_names(s, ch.clone());
     }
     metadata::sync_for_joiner(s, ch);
@@ -162,6 +162,7 @@ fn join_one(s: &mut Session, name: &str, key: Option<&str>, defer: bool) -> Opti
         }
         topic::send_topic(s, &ch, false);
         metadata::announce_joiner(s, &ch);
+        crate::devices::tell_other_devices_joined(s, &ch);
         if !defer {
             after_topic(s, &ch);
         }

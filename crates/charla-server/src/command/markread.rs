@@ -85,11 +85,18 @@ pub async fn markread(s: &mut Session, p: Owned<1>) -> Flow {
     };
     let line = marker_line(s, &target, stored);
     if moved_to.is_some() && stored == moved_to {
-        // The account's other clients learn the new marker.
-        for c in s.state.all_clients() {
-            let same = c.info.read().account.as_deref().map(casefold).as_deref() == Some(&account);
-            if same && c.has_cap(Cap::ReadMarker) && c.id != s.client.id {
-                let _ = c.queue.push(line.clone());
+        // The account's other clients learn the new marker: its devices, and other users
+        // logged into it.
+        for user in s.state.all_clients() {
+            let same =
+                user.info.read().account.as_deref().map(casefold).as_deref() == Some(&account);
+            if !same {
+                continue;
+            }
+            for c in user.connections() {
+                if c.has_cap(Cap::ReadMarker) && c.id != s.conn.id {
+                    let _ = c.queue.push(line.clone());
+                }
             }
         }
     }
@@ -133,7 +140,7 @@ fn fail(s: &Session, code: &str, target: &str, text: &str) {
 /// Whether a JOIN of this client is followed by read markers: it is logged in and has
 /// `draft/read-marker`.
 pub fn wanted(s: &Session) -> bool {
-    s.client.has_cap(Cap::ReadMarker) && s.client.info.read().account.is_some()
+    s.conn.has_cap(Cap::ReadMarker) && s.client.info.read().account.is_some()
 }
 
 /// After the JOINs of a client that [`wanted`] markers: each channel's marker, then its NAMES

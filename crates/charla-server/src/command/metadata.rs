@@ -189,7 +189,7 @@ fn may_change(s: &Session, target: &Target) -> bool {
 
 /// Replies inside a `metadata` batch (when the client takes batches).
 fn in_batch(s: &Session, lines: impl FnOnce(&dyn Fn(LineBuilder))) {
-    let reference = s.client.has_cap(Cap::Batch).then(batch_ref);
+    let reference = s.conn.has_cap(Cap::Batch).then(batch_ref);
     if let Some(r) = &reference {
         let mut open = s.server_line("BATCH");
         open.param(&format!("+{r}")).param("metadata");
@@ -515,7 +515,7 @@ pub fn start_channel_sync(s: &mut Session, ch: Arc<Channel>) {
         ch,
         subs,
         next: None,
-        batch: s.client.has_cap(Cap::Batch).then(batch_ref),
+        batch: s.conn.has_cap(Cap::Batch).then(batch_ref),
     };
     paced::start(s, Box::new(reply));
 }
@@ -541,7 +541,7 @@ pub fn announce_joiner(s: &Session, ch: &Arc<Channel>) {
 /// After a JOIN's NAMES: the joiner gets the channel's and its members' values of the keys it
 /// follows.
 pub fn sync_for_joiner(s: &mut Session, ch: &Arc<Channel>) {
-    if s.client.has_cap(Cap::Metadata)
+    if s.conn.has_cap(Cap::Metadata)
         && s.client
             .info
             .read()

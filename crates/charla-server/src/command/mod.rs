@@ -121,7 +121,7 @@ pub fn work_penalty(items: usize) -> u32 {
 /// Runs one parsed line.
 pub fn dispatch(s: &mut Session, msg: &Message<'_>) -> Flow {
     if !msg.raw_tags.is_empty()
-        && s.client.has_cap(Cap::Multiline)
+        && s.conn.has_cap(Cap::Multiline)
         && let Some(flow) = multiline::intercept(s, msg)
     {
         return flow;
@@ -168,7 +168,7 @@ const MAX_LABEL: usize = 64;
 /// Marks the command as labeled if it carries a `label` and the client asked for
 /// `labeled-response` (<https://ircv3.net/specs/extensions/labeled-response>).
 fn start_label(s: &Session, msg: &Message<'_>) {
-    if msg.raw_tags.is_empty() || !s.client.has_cap(Cap::LabeledResponse) {
+    if msg.raw_tags.is_empty() || !s.conn.has_cap(Cap::LabeledResponse) {
         return;
     }
     if let Some(label) = parse_tags(msg.raw_tags).find(|t| t.key == "label")
@@ -176,7 +176,7 @@ fn start_label(s: &Session, msg: &Message<'_>) {
         && label.value.len() <= MAX_LABEL
     {
         s.replies
-            .start_label(&label.value, s.client.has_cap(Cap::Batch), s.state.name());
+            .start_label(&label.value, s.conn.has_cap(Cap::Batch), s.state.name());
     }
 }
 

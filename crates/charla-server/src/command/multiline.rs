@@ -90,7 +90,7 @@ pub fn batch(s: &mut Session, p: Args<'_, 1>) -> Flow {
 }
 
 fn open(s: &mut Session, reference: &str, p: &Args<'_, 1>) {
-    if !s.client.has_cap(Cap::Multiline) {
+    if !s.conn.has_cap(Cap::Multiline) {
         fail(
             s,
             "MULTILINE_INVALID",
@@ -259,10 +259,10 @@ fn close(s: &mut Session, reference: &str) -> Flow {
         return Flow::Continue;
     };
     if let Some(label) = &batch.label
-        && s.client.has_cap(Cap::LabeledResponse)
+        && s.conn.has_cap(Cap::LabeledResponse)
     {
         s.replies
-            .start_label(label, s.client.has_cap(Cap::Batch), s.state.name());
+            .start_label(label, s.conn.has_cap(Cap::Batch), s.state.name());
     }
     if batch.failed {
         return Flow::Continue;

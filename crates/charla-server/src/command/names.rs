@@ -60,8 +60,8 @@ pub fn send_names(s: &mut Session, ch: Arc<Channel>) {
         ch,
         next: 0,
         member,
-        multi: s.client.has_cap(Cap::MultiPrefix),
-        userhost: s.client.has_cap(Cap::UserhostInNames),
+        multi: s.conn.has_cap(Cap::MultiPrefix),
+        userhost: s.conn.has_cap(Cap::UserhostInNames),
         symbol,
         line: String::new(),
     };

@@ -56,6 +56,14 @@ pub fn nick(s: &mut Session, p: Args<'_, 0>) -> Flow {
         return Flow::Continue;
     }
     if let Err(why) = s.state.claim_nick(&s.client, wanted) {
+        if may_be_own_device(s, wanted) {
+            // Settled when registration ends: attached to that user, or told then.
+            s.state.release_nick(&s.client);
+            s.client.info.write().nick = wanted.to_owned();
+            s.reg.nick_deferred = true;
+            s.reg.has_nick = true;
+            return Flow::Continue;
+        }
         s.num(ERR_NICKNAMEINUSE)
             .p(wanted)
             .t(&why.to_string())
@@ -64,6 +72,7 @@ pub fn nick(s: &mut Session, p: Args<'_, 0>) -> Flow {
     }
     if !s.reg.done {
         s.reg.has_nick = true;
+        s.reg.nick_deferred = false;
         return registration::try_complete(s);
     }
     announce(
@@ -76,6 +85,18 @@ pub fn nick(s: &mut Session, p: Args<'_, 0>) -> Flow {
     );
     protect::check(&s.state, &s.client);
     Flow::Continue
+}
+
+/// Whether `nick`, held by someone else, may be this registering connection's own user on
+/// another device: the holder is logged into an account, multiclient is on, and the
+/// connection is still negotiating capabilities (it may yet log in with SASL).
+fn may_be_own_device(s: &Session, nick: &str) -> bool {
+    !s.reg.done
+        && s.reg.cap_negotiating
+        && s.state.config.accounts.multiclient
+        && s.state
+            .find_nick(nick)
+            .is_some_and(|holder| holder.info.read().account.is_some())
 }
 
 /// Tells `client` and its peers that it changed its nick from `old_nick` (its source was

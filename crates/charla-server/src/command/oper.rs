@@ -18,7 +18,6 @@ use crate::event::{MessageKind, ServerEvent};
 use crate::logtext::Escaped;
 use crate::mask;
 use crate::outbound::Outgoing;
-use crate::sendq::CloseReason;
 use crate::session::Session;
 use crate::state::Counter;
 use crate::state::State;
@@ -64,12 +63,12 @@ pub async fn oper(s: &mut Session, p: Owned<1>) -> Flow {
     };
     let hash = block.and_then(|b| b.password_hash);
     // Guessing is braked per address: the attempt may have to wait its turn, or be refused.
-    let ip = s.client.addr.ip();
+    let ip = s.conn.addr.ip();
     match s.state.auth_throttle.admit(&ip, Instant::now()) {
         Admission::Now => {}
         Admission::At(at) => tokio::time::sleep_until(at).await,
         Admission::Refused => {
-            warn!(conn_id = %s.client.id, peer = %s.client.addr, "OPER refused: too many failed attempts from this address");
+            warn!(conn_id = %s.conn.id, peer = %s.conn.addr, "OPER refused: too many failed attempts from this address");
             return Flow::Close(TOO_MANY_FAILURES.to_owned());
         }
     }
@@ -81,7 +80,7 @@ pub async fn oper(s: &mut Session, p: Owned<1>) -> Flow {
         // One reply for unknown names and wrong passwords: do not reveal which names exist.
         s.reg.password_failures += 1;
         s.state.auth_throttle.failed(&ip, Instant::now());
-        warn!(conn_id = %s.client.id, peer = %s.client.addr, oper = %Escaped(&name),
+        warn!(conn_id = %s.conn.id, peer = %s.conn.addr, oper = %Escaped(&name),
             failures = s.reg.password_failures, "failed OPER");
         s.num(ERR_PASSWDMISMATCH).t("Password incorrect").send();
         if s.reg.password_failures >= FAILURES_PER_CONNECTION {
@@ -108,7 +107,7 @@ fn become_oper(s: &Session, name: String) -> Flow {
     let mut line = LineBuilder::new();
     line.source(&nick).command("MODE").param(&nick).param("+o");
     s.send_line(line);
-    debug!(conn_id = %s.client.id, nick = %Escaped(&nick), oper = %Escaped(&name), "OPER");
+    debug!(conn_id = %s.conn.id, nick = %Escaped(&nick), oper = %Escaped(&name), "OPER");
     s.state.emit(ServerEvent::Opered { nick, name });
     Flow::Continue
 }
@@ -135,9 +134,7 @@ pub fn kill(s: &mut Session, p: Args<'_, 1>) -> Flow {
         .trailing(comment);
     deliver::to_client(&target, &Payload::new(Outgoing::new(line)), Some(s.actor()));
     let tnick = target.nick();
-    target.queue.close(CloseReason::Killed(format!(
-        "Killed ({killer} ({comment}))"
-    )));
+    crate::devices::kill(&s.state, &target, format!("Killed ({killer} ({comment}))"));
     // The operator hears that it was done (they may share no channel with the target).
     if target.id != s.client.id {
         let mut notice = s.server_line("NOTICE");

@@ -30,7 +30,7 @@ pub trait Paced: Send + Debug {
 /// The lines produced so far are queued first, so that the queue's level counts them.
 pub fn has_room(s: &Session, until: usize) -> bool {
     s.flush();
-    s.client.queue.len_bytes() < until && !s.client.queue.is_closed()
+    s.conn.queue.len_bytes() < until && !s.conn.queue.is_closed()
 }
 
 /// Replies waiting to be produced, in the order they were asked (JOIN of several channels

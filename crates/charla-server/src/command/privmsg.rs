@@ -312,7 +312,8 @@ enum Committed {
         /// by the sender, after the commit, rather than in the channel's order).
         own_copy: Option<Payload>,
     },
-    /// To one user (and the sender's other copy, with `echo-message`).
+    /// To one user (and the sender's other connections, and its own copy with
+    /// `echo-message`).
     User {
         to: Arc<Client>,
         payload: Payload,
@@ -355,7 +356,7 @@ async fn deliver_when_committed(s: &mut Session, later: Vec<Committed>, kind: Ki
                 match outcome {
                     Ok(Ok(())) => {
                         if let Some(copy) = own_copy {
-                            deliver::to_client(&s.client, &copy, Some(s.actor()));
+                            deliver::to_connection(&s.conn, &copy, Some(s.actor()));
                         }
                     }
                     _ => not_recorded(s, kind, &channel.name()),
@@ -369,8 +370,8 @@ async fn deliver_when_committed(s: &mut Session, later: Vec<Committed>, kind: Ki
             } => match receipt.wait().await {
                 Ok(Ok(())) => {
                     deliver::to_client(&to, &payload, Some(s.actor()));
-                    if echo {
-                        deliver::to_client(&s.client, &payload, Some(s.actor()));
+                    if to.id != s.client.id {
+                        deliver::to_sender(&s.client, &payload, Some(s.actor()), s.conn.id, echo);
                     }
                 }
                 _ => not_recorded(s, kind, &to.nick()),
@@ -424,11 +425,11 @@ fn to_channel(
         .is_none()
         .then(|| sender.entry(s, ch.key(), &shown, &payload))
         .flatten();
-    let echo = s.client.has_cap(Cap::EchoMessage);
+    let echo = s.conn.has_cap(Cap::EchoMessage);
     // A labeled command's echo is its answer: it goes with the command's other replies.
     let own_copy = (echo && entry.is_some() && s.replies.labeled()).then(|| payload.clone());
     let message = Message {
-        from: s.client.id,
+        from: s.from(),
         source: sender.source,
         status,
         echo: echo && own_copy.is_none(),
@@ -501,14 +502,14 @@ fn to_user(
     {
         s.num(RPL_AWAY).p(&nick).t(&away).send();
     }
-    let echo = s.client.has_cap(Cap::EchoMessage) && t.id != s.client.id;
+    let echo = s.conn.has_cap(Cap::EchoMessage);
     let me = history::identity(sender.nick, sender.account);
     let them = history::identity(&nick, account.as_deref());
     let key = history::conversation_key(&me, &them);
     let Some(entry) = sender.entry(s, key.clone(), &nick, &payload) else {
         deliver::to_client(&t, &payload, Some(s.actor()));
-        if echo {
-            deliver::to_client(&s.client, &payload, Some(s.actor()));
+        if t.id != s.client.id {
+            deliver::to_sender(&s.client, &payload, Some(s.actor()), s.conn.id, echo);
         }
         return Some(nick);
     };

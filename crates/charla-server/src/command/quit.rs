@@ -4,15 +4,16 @@
 
 use charla_proto::LineBuilder;
 
+use crate::client::Client;
 use crate::deliver::{self, Payload};
 use crate::history::Event;
-use crate::session::Session;
+use crate::state::State;
 
-/// Tells every peer the client quit with `reason` and takes it out of all its channels.
-pub fn leave_everything(s: &Session, reason: &str) {
+/// Tells every peer `user` quit with `reason` and takes it out of all its channels.
+pub fn leave_everything(state: &State, user: &Client, reason: &str) {
     let (channels, source) = {
-        let mut info = s.client.info.write();
-        let source = info.source(&s.client.host);
+        let mut info = user.info.write();
+        let source = info.source(&user.host);
         (std::mem::take(&mut info.channels), source)
     };
     if channels.is_empty() {
@@ -20,14 +21,14 @@ pub fn leave_everything(s: &Session, reason: &str) {
     }
     let mut line = LineBuilder::new();
     line.source(&source).command("QUIT").trailing(reason);
-    let event = Event::new(&s.state, &s.client, "QUIT", vec![reason.to_owned()]);
+    let event = Event::new(state, user, "QUIT", vec![reason.to_owned()]);
     deliver::to_peers_leaving(
-        &s.client,
+        user,
         &channels,
-        &Payload::new(s.outgoing(line)),
+        &Payload::new(crate::devices::tagged(user, line)),
         event.as_ref(),
     );
     for ch in &channels {
-        s.state.drop_channel_if_empty(ch);
+        state.drop_channel_if_empty(ch);
     }
 }

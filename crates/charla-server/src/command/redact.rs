@@ -181,12 +181,12 @@ pub async fn redact(s: &mut Session, p: Owned<2>) -> Flow {
         redaction,
     };
     let payload = Payload::only_with(Cap::MessageRedaction, out);
-    let echo = s.client.has_cap(Cap::EchoMessage);
+    let echo = s.conn.has_cap(Cap::EchoMessage);
 
     let outcome = match &place {
         Place::Channel { channel, .. } => {
             let receipt =
-                match channel.relay_recorded(&s.state.store, write, payload.clone(), s.client.id) {
+                match channel.relay_recorded(&s.state.store, write, payload.clone(), s.from()) {
                     Ok(receipt) => receipt,
                     Err(_) => {
                         internal_error(s, target);
@@ -227,8 +227,15 @@ pub async fn redact(s: &mut Session, p: Owned<2>) -> Flow {
     {
         deliver::to_client(peer, &payload, Some(s.actor()));
     }
-    if echo {
-        deliver::to_client(&s.client, &payload, Some(s.actor()));
+    match place {
+        // The members' copies, the sender's other devices among them, went with the channel.
+        Place::Channel { .. } if echo => {
+            deliver::to_connection(&s.conn, &payload, Some(s.actor()));
+        }
+        Place::Channel { .. } => {}
+        Place::Private { .. } => {
+            deliver::to_sender(&s.client, &payload, Some(s.actor()), s.conn.id, echo);
+        }
     }
     Flow::Continue
 }

@@ -2,8 +2,8 @@
 //! (<https://modern.ircdocs.horse/#connection-registration>).
 
 use charla_proto::numeric::{
-    ERR_ALREADYREGISTERED, ERR_NEEDMOREPARAMS, ERR_PASSWDMISMATCH, RPL_CREATED, RPL_MYINFO,
-    RPL_WELCOME, RPL_YOURHOST,
+    ERR_ALREADYREGISTERED, ERR_NEEDMOREPARAMS, ERR_NICKNAMEINUSE, ERR_PASSWDMISMATCH, RPL_CREATED,
+    RPL_MYINFO, RPL_WELCOME, RPL_YOURHOST,
 };
 use charla_proto::validate::USERLEN;
 use tracing::debug;
@@ -83,34 +83,57 @@ pub fn try_complete(s: &mut Session) -> Flow {
     }
     s.reg.done = true;
     s.reg.pass = None;
-    let (nick, user) = {
+    // A device of an account whose user is here becomes that user.
+    if let Some(flow) = crate::devices::attach(s) {
+        return flow;
+    }
+    if s.reg.nick_deferred {
+        // The nick's holder turned out not to be this connection's user.
+        s.reg.nick_deferred = false;
+        let nick = s.client.nick();
+        if let Err(why) = s.state.claim_nick(&s.client, &nick) {
+            s.reg.done = false;
+            s.num(ERR_NICKNAMEINUSE).p(&nick).t(&why.to_string()).send();
+            s.reg.has_nick = false;
+            s.client.info.write().nick = "*".to_owned();
+            return Flow::Continue;
+        }
+    }
+    let (nick, user, account) = {
         let mut info = s.client.info.write();
         info.registered = true;
         // Logged in (SASL) before registering: the account vouches for the user name.
         if let Some(account) = &info.account {
             info.user = login::user_for(account);
         }
-        (info.nick.clone(), info.user.clone())
+        (info.nick.clone(), info.user.clone(), info.account.clone())
     };
     s.state.count(Counter::Users, true);
-    welcome(s, &nick, &user);
-    if s.client.has_cap(crate::caps::Cap::Metadata) {
+    if let Some(account) = &account {
+        s.state.set_present(account, &s.client);
+    }
+    welcome(s);
+    if s.conn.has_cap(crate::caps::Cap::Metadata) {
         crate::command::metadata::on_enabled(s);
     }
     crate::monitor::tell_online(&s.state, &nick, &format!("{nick}!{user}@{}", s.client.host));
-    debug!(conn_id = %s.client.id, peer = %s.client.addr, nick = %Escaped(&nick), "registered");
+    debug!(conn_id = %s.conn.id, peer = %s.conn.addr, nick = %Escaped(&nick), "registered");
     s.state.emit(ServerEvent::Registered {
         id: s.client.id,
         nick,
         user,
-        addr: s.client.addr,
+        addr: s.conn.addr,
     });
     protect::check(&s.state, &s.client);
     Flow::Continue
 }
 
 /// The welcome burst: 001–005, then LUSERS and MOTD as other servers send them.
-fn welcome(s: &Session, nick: &str, user: &str) {
+pub fn welcome(s: &Session) {
+    let (nick, user) = {
+        let info = s.client.info.read();
+        (info.nick.clone(), info.user.clone())
+    };
     let state = &s.state;
     let name = state.name();
     s.num(RPL_WELCOME)

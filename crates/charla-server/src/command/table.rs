@@ -361,7 +361,7 @@ mod tests {
                         let _ = pending.run(&mut s).await;
                     }
                     s.flush();
-                    crate::command::quit::leave_everything(&s, "done");
+                    crate::command::quit::leave_everything(&s.state, &s.client, "done");
                     state.remove_client(&client);
                 }
             }

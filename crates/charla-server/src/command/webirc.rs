@@ -52,7 +52,7 @@ pub async fn webirc(s: &mut Session, p: Owned<4>) -> Flow {
     let options = p.get(4).unwrap_or("").to_owned();
     let [password, said_gateway, hostname, ip] = p.req;
     let id = s.client.id;
-    let peer = s.client.addr;
+    let peer = s.conn.addr;
     // Any command before (CAP, NICK, PASS, AUTHENTICATE, PING, ...) or a WEBIRC before this
     // one: too late.
     let too_late = s.reg.spoke || s.client.gateway.is_some();
@@ -118,7 +118,7 @@ pub async fn webirc(s: &mut Session, p: Owned<4>) -> Flow {
     } else {
         host_of(ip)
     };
-    let hop_secure = s.client.transport.is_secure() || is_loopback(peer.ip());
+    let hop_secure = s.conn.transport.is_secure() || is_loopback(peer.ip());
     let secure = options.secure && hop_secure;
     let transport = if secure {
         Transport::Tls { certfp: None }
@@ -139,6 +139,7 @@ pub async fn webirc(s: &mut Session, p: Owned<4>) -> Flow {
             ip_slot,
         },
     );
+    s.conn = client.clone();
     s.client = client;
     Flow::Continue
 }

@@ -101,7 +101,7 @@ fn who_channel(s: &mut Session, name: &str, whox: Option<Whox>) {
         target: name.to_owned(),
         next: 0,
         member,
-        multi: s.client.has_cap(Cap::MultiPrefix),
+        multi: s.conn.has_cap(Cap::MultiPrefix),
         whox,
     };
     paced::start(s, Box::new(reply));

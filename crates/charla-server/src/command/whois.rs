@@ -49,7 +49,7 @@ pub fn whois(s: &mut Session, p: Args<'_, 0>) -> Flow {
         )
     };
     let me = s.client.id;
-    let multi = s.client.has_cap(Cap::MultiPrefix);
+    let multi = s.conn.has_cap(Cap::MultiPrefix);
     let asking_self = t.id == me;
     s.num(RPL_WHOISUSER)
         .p(&tnick)

@@ -147,6 +147,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         DELETE FROM metadata WHERE target = 'c:' || old.key;
     END;
     "#,
+    // 5: an account's always-on choice (NULL: the server's default).
+    r#"
+    ALTER TABLE accounts ADD COLUMN always_on INTEGER CHECK (always_on IN (0, 1));
+    "#,
 ];
 
 /// The newest schema version this build knows.

@@ -25,7 +25,7 @@ fn invalid(column: usize, what: &str) -> rusqlite::Error {
 }
 
 const ACCOUNT_COLUMNS: &str = "a.key, a.name, a.password_hash, a.scram_salt, a.scram_iterations, \
-     a.scram_stored_key, a.scram_server_key, a.created_at, a.verified, a.email";
+     a.scram_stored_key, a.scram_server_key, a.created_at, a.verified, a.email, a.always_on";
 
 fn account_from_row(row: &Row<'_>) -> rusqlite::Result<AccountRecord> {
     let scram = match (row.get(3)?, row.get(4)?, row.get(5)?, row.get(6)?) {
@@ -46,6 +46,7 @@ fn account_from_row(row: &Row<'_>) -> rusqlite::Result<AccountRecord> {
         created_at: row.get(7)?,
         verified: row.get(8)?,
         email: row.get(9)?,
+        always_on: row.get(10)?,
     })
 }
 

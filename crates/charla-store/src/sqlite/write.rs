@@ -261,7 +261,7 @@ pub(super) fn apply_one(
                 .prepare_cached(
                     "INSERT INTO accounts (key, name, password_hash, scram_salt, \
                      scram_iterations, scram_stored_key, scram_server_key, created_at, verified, \
-                     email) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+                     email, always_on) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
                      ON CONFLICT (key) DO NOTHING",
                 )?
                 .execute(params![
@@ -275,6 +275,7 @@ pub(super) fn apply_one(
                     account.created_at,
                     account.verified,
                     account.email,
+                    account.always_on,
                 ])?;
             if changed == 0 {
                 Err(Conflict::Exists)
@@ -304,6 +305,10 @@ pub(super) fn apply_one(
                 ])?,
             )
         }
+        Write::SetAlwaysOn { account, value } => found(
+            conn.prepare_cached("UPDATE accounts SET always_on = ?2 WHERE key = ?1")?
+                .execute(params![account, value])?,
+        ),
         Write::SetVerified { account } => found(
             conn.prepare_cached("UPDATE accounts SET verified = 1 WHERE key = ?1")?
                 .execute([account])?,

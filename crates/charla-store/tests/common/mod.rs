@@ -17,6 +17,7 @@ pub fn account(name: &str) -> AccountRecord {
         created_at: 1_700_000_000_000,
         verified: false,
         email: Some(format!("{}@example.org", name.to_lowercase())),
+        always_on: None,
     }
 }
 

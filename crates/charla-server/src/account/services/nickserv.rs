@@ -2,7 +2,7 @@
 //!
 //! `REGISTER <password> [<email>]` (the account is named after the current nick),
 //! `IDENTIFY [<account>] <password>`, `LOGOUT`, `GHOST <nick>`, `DROP <password>`,
-//! `SET PASSWORD <new password>`, `INFO [<account>]`, `CERT ADD [<fingerprint>]`,
+//! `SET PASSWORD <new password>`, `SET ALWAYS-ON ON|OFF|DEFAULT`, `INFO [<account>]`, `CERT ADD [<fingerprint>]`,
 //! `CERT DEL <fingerprint>`, `CERT LIST`, `HELP`.
 
 use charla_proto::casemap::casefold;
@@ -16,7 +16,6 @@ use crate::account::services::{Service, tell, words};
 use crate::account::{PASSWORD_NEEDS_TLS, key, login, may_send_password};
 use crate::command::Flow;
 use crate::config::Registration;
-use crate::sendq::CloseReason;
 use crate::session::Session;
 use crate::timefmt;
 
@@ -28,6 +27,7 @@ const HELP: &[&str] = &[
     "GHOST <nick> - disconnect a session using your account's nick",
     "DROP <password> - delete your account",
     "SET PASSWORD <new password> - change your password",
+    "SET ALWAYS-ON ON|OFF|DEFAULT - stay online (nick, channels, messages kept) when your last device disconnects",
     "INFO [account] - about an account",
     "CERT ADD [fingerprint] | CERT DEL <fingerprint> | CERT LIST - log in with a TLS client certificate (SASL EXTERNAL)",
 ];
@@ -214,9 +214,7 @@ fn ghost(s: &Session, args: &[&str]) {
         return;
     }
     let me = s.nick();
-    target
-        .queue
-        .close(CloseReason::Killed(format!("GHOST command used by {me}")));
+    crate::devices::kill(&s.state, &target, format!("GHOST command used by {me}"));
     say(s, &format!("{nick} has been disconnected."));
 }
 
@@ -307,7 +305,46 @@ async fn set(s: &mut Session, args: &[&str]) -> Flow {
                 _ => say(s, &CreateError::Unavailable.to_string()),
             }
         }
-        _ => say(s, "Syntax: SET PASSWORD <new password>"),
+        [what, choice, ..] if what.eq_ignore_ascii_case("ALWAYS-ON") => {
+            let Some(account) = logged_in(s) else {
+                return Flow::Continue;
+            };
+            let value = match choice.to_ascii_uppercase().as_str() {
+                "ON" | "TRUE" | "YES" => Some(true),
+                "OFF" | "FALSE" | "NO" => Some(false),
+                "DEFAULT" => None,
+                _ => {
+                    say(s, "Syntax: SET ALWAYS-ON ON|OFF|DEFAULT");
+                    return Flow::Continue;
+                }
+            };
+            let write = Write::SetAlwaysOn {
+                account: key(&account),
+                value,
+            };
+            match s.state.store.write(write).await {
+                Ok(Ok(())) => {
+                    s.client.info.write().always_on = value;
+                    let on = value.unwrap_or(s.state.config.accounts.always_on);
+                    let text = match (on, value.is_none()) {
+                        (true, false) => {
+                            "Always-on is on: you stay online when your last device disconnects."
+                        }
+                        (false, false) => {
+                            "Always-on is off: you leave when your last device disconnects."
+                        }
+                        (true, true) => "Always-on follows the server's default, which is on.",
+                        (false, true) => "Always-on follows the server's default, which is off.",
+                    };
+                    say(s, text);
+                }
+                _ => say(s, &CreateError::Unavailable.to_string()),
+            }
+        }
+        _ => say(
+            s,
+            "Syntax: SET PASSWORD <new password> | SET ALWAYS-ON ON|OFF|DEFAULT",
+        ),
     }
     Flow::Continue
 }
@@ -367,7 +404,7 @@ async fn cert(s: &mut Session, args: &[&str]) {
         "ADD" => {
             let fp = match args.get(1) {
                 Some(text) => normalize_fingerprint(text),
-                None => s.client.transport.certfp().map(str::to_owned),
+                None => s.conn.transport.certfp().map(str::to_owned),
             };
             let Some(fp) = fp else {
                 say(

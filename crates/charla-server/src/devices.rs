@@ -1,0 +1,267 @@
+//! Several connections of one account as one user (multiclient), and users kept present with
+//! none (always-on), the way ergo's multiclient and bouncers such as soju do it.
+//!
+//! A connection that finishes registering logged into an account whose user is already here
+//! *attaches* to that user ([`attach`]): it takes the user's nick, gets the JOIN, topic and
+//! names of the user's channels, and from then on its commands act as the user
+//! ([`Session::client`]) while its replies go to its own queue ([`Session::conn`]). Every
+//! delivery to the user reaches each of its connections in the variant that connection's
+//! capabilities ask for ([`crate::deliver`]); what one device does (a message, a JOIN, a nick
+//! change) is seen by the others.
+//!
+//! The user is the `Client` of its first connection; the others are listed in its
+//! [`Devices`](crate::client::Devices). When a connection ends ([`depart`]), the user leaves
+//! (QUIT to its peers) only with its last connection, and not even then when its account is
+//! always-on: it stays in its channels and keeps its nick, marked away, and history (channel and
+//! private) keeps filling until a device comes back. KILL and GHOST end every connection and
+//! the user with them ([`kill`]).
+
+use std::sync::Arc;
+
+use charla_proto::LineBuilder;
+use charla_proto::numeric::{RPL_NOWAWAY, RPL_UNAWAY};
+use tracing::info;
+
+use crate::caps::Cap;
+use crate::channel::Channel;
+use crate::client::Client;
+use crate::command::{Flow, away, join, markread, topic};
+
+use crate::logtext::Escaped;
+use crate::outbound::{Line, Outgoing};
+use crate::sendq::CloseReason;
+use crate::session::Session;
+use crate::state::State;
+
+/// The away message of a user kept present with no connection (always-on).
+pub const AUTO_AWAY: &str = "Not connected right now (always-on)";
+
+/// Attaches the session's connection to the user already present on its account, if
+/// multiclient allows it: called when the connection finishes registering. Returns whether it
+/// did, with what the session does next; then it acts as that user, and its welcome and the
+/// user's channels have been queued.
+pub fn attach(s: &mut Session) -> Option<Flow> {
+    let state = s.state.clone();
+    if !state.config.accounts.multiclient {
+        return None;
+    }
+    let account = s.conn.info.read().account.clone()?;
+    let user = state.present(&account)?;
+    if Arc::ptr_eq(&user, &s.conn) {
+        return None;
+    }
+    let max = state.config.accounts.max_devices.max(1);
+    let attached = user.with_devices(|d| {
+        let live = d.others.len() + usize::from(!d.first_gone);
+        if d.leaving || live >= max {
+            return false;
+        }
+        d.others.push(s.conn.clone());
+        true
+    });
+    if !attached {
+        return None;
+    }
+    if !state.absorb_device(&s.conn) {
+        s.conn.queue.close(CloseReason::Shutdown);
+    }
+    s.client = user;
+    let (nick, away, channels) = {
+        let info = s.client.info.read();
+        (info.nick.clone(), info.away.clone(), info.channels.clone())
+    };
+    info!(conn_id = %s.conn.id, peer = %s.conn.addr, user_id = %s.client.id,
+        nick = %Escaped(&nick), "a device attached to its account's user");
+    let back_from_auto_away = away.as_deref() == Some(AUTO_AWAY);
+    if back_from_auto_away {
+        away::set(&state, &s.client, None, None);
+    }
+    crate::command::registration::welcome(s);
+    if let Some(text) = away.filter(|_| !back_from_auto_away) {
+        s.num(RPL_NOWAWAY)
+            .t(&format!("You have been marked as being away: {text}"))
+            .send();
+    } else if back_from_auto_away {
+        s.num(RPL_UNAWAY)
+            .t("You are no longer marked as being away")
+            .send();
+    }
+    if s.conn.has_cap(Cap::Metadata) {
+        crate::command::metadata::on_enabled(s);
+    }
+    let flow = show_joined(s, channels, true);
+    Some(flow)
+}
+
+/// What a connection of the user is shown of channels the user is in, as if it had just
+/// joined them: the JOIN (`with_join`: a device that saw the JOIN delivered needs only the
+/// rest), the topic, then the read marker, the names and the channel's metadata.
+pub fn show_joined(s: &mut Session, channels: Vec<Arc<Channel>>, with_join: bool) -> Flow {
+    let defer = markread::wanted(s);
+    for ch in &channels {
+        if with_join {
+            let line = join_line(s, ch);
+            s.send_bytes(line);
+        }
+        topic::send_topic(s, ch, false);
+        if !defer {
+            join::after_topic(s, ch);
+        }
+    }
+    if defer {
+        // The markers are read from the store: the session waits for them, then the names.
+        markread::after_join(s, channels)
+    } else {
+        Flow::Continue
+    }
+}
+
+/// The user's JOIN of `ch` in the form the session's connection asks for.
+fn join_line(s: &Session, ch: &Channel) -> Line {
+    let (source, realname, account) = {
+        let info = s.client.info.read();
+        (
+            info.source(&s.client.host),
+            info.realname.clone(),
+            info.account.clone(),
+        )
+    };
+    let mut line = LineBuilder::new();
+    line.source(&source).command("JOIN").param(&ch.name());
+    if s.conn.has_cap(Cap::ExtendedJoin) {
+        // extended-join: `JOIN <channel> <account> :<realname>`.
+        line.param(account.as_deref().unwrap_or("*"))
+            .trailing(&realname);
+    }
+    s.outgoing(line).for_caps(s.conn.caps())
+}
+
+/// Asks each of the user's other connections to show `ch`, which the connection acting in `s`
+/// joined, as joined: topic, names and what follows, each in its own session and pace.
+pub fn tell_other_devices_joined(s: &Session, ch: &Arc<Channel>) {
+    if !s.client.is_linked() {
+        return;
+    }
+    for conn in s.client.connections() {
+        if conn.id == s.conn.id {
+            continue;
+        }
+        let ch = ch.clone();
+        s.client.post(
+            &conn,
+            Box::new(move |s: &mut Session| show_joined(s, vec![ch], false)),
+        );
+    }
+}
+
+/// Runs the work other devices left for this connection (between its own commands). The
+/// first that must wait is returned, with the rest put back for later.
+pub fn run_mail(s: &mut Session) -> Flow {
+    let mut mail = s.client.take_mail(s.conn.id).into_iter();
+    for m in mail.by_ref() {
+        let flow = m(s);
+        if !matches!(flow, Flow::Continue) {
+            for rest in mail {
+                s.client.post(&s.conn.clone(), rest);
+            }
+            return flow;
+        }
+    }
+    Flow::Continue
+}
+
+/// What the end of a connection means for its user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Departure {
+    /// The user leaves with it: QUIT to its peers, out of its channels and the nick map.
+    User,
+    /// Only this connection goes: the user stays with its other connections, or kept present
+    /// by always-on.
+    Connection,
+    /// Only this connection goes, and it was the user's last: the user stays, kept present by
+    /// always-on (marked away).
+    Kept,
+}
+
+/// Records that the session's connection ends and says what that means for its user.
+pub fn depart(s: &Session) -> Departure {
+    let first = Arc::ptr_eq(&s.client, &s.conn);
+    let kept = always_on(&s.state, &s.client);
+    if first && !s.client.is_linked() && !kept {
+        // One connection, nothing keeps it: the common case takes no lock.
+        s.client.with_devices(|d| d.leaving = true);
+        return Departure::User;
+    }
+    s.client.with_devices(|d| {
+        if first {
+            d.first_gone = true;
+        } else {
+            d.others.retain(|c| c.id != s.conn.id);
+        }
+        d.mail.retain(|(id, _)| *id != s.conn.id);
+        let live = !d.others.is_empty() || !d.first_gone;
+        if live {
+            Departure::Connection
+        } else if d.leaving || !kept {
+            d.leaving = true;
+            Departure::User
+        } else {
+            Departure::Kept
+        }
+    })
+}
+
+/// Whether `user` stays present without connections: logged in, registered, and its account
+/// always-on.
+fn always_on(state: &State, user: &Client) -> bool {
+    let info = user.info.read();
+    info.registered
+        && info.account.is_some()
+        && info.always_on.unwrap_or(state.config.accounts.always_on)
+}
+
+/// After the user's first connection ended with others (or always-on) keeping the user: the
+/// first connection's queue is closed for good and emptied, so that deliveries to the user
+/// skip it and it holds no memory.
+pub fn retire_first(user: &Client) {
+    user.queue.close(CloseReason::WriteFailed);
+    user.queue.clear();
+}
+
+/// Marks a user kept present with no connection as away (unless it already is), and tells
+/// its peers with `away-notify`.
+pub fn mark_auto_away(state: &State, user: &Client) {
+    if user.info.read().away.is_none() {
+        away::set(state, user, Some(AUTO_AWAY.to_owned()), None);
+    }
+}
+
+/// Ends the user `target` and all its connections for `reason` (KILL, GHOST, the console).
+/// A user kept present with no connection has no session to leave for it: it leaves here.
+pub fn kill(state: &State, target: &Client, reason: String) {
+    target.close_all(CloseReason::Killed(reason.clone()));
+    let nobody = target
+        .devices_state()
+        .is_some_and(|(others, first_gone, _)| others == 0 && first_gone);
+    if nobody {
+        leave(state, target, &reason);
+    }
+}
+
+/// The user leaves: QUIT to everyone who shares a channel with it, out of all its channels,
+/// out of the nick and client maps.
+pub fn leave(state: &State, user: &Client, reason: &str) {
+    crate::command::quit::leave_everything(state, user, reason);
+    state.remove_client(user);
+}
+
+/// A line from `user` with the tags its lines carry (its account, `bot`).
+pub fn tagged(user: &Client, line: LineBuilder) -> Outgoing {
+    let (account, bot) = {
+        let info = user.info.read();
+        (info.account.clone(), info.modes.bot)
+    };
+    Outgoing::new(line)
+        .with_account(account.as_deref())
+        .from_bot(bot)
+}
