@@ -131,6 +131,9 @@ pub struct HistoryConfig {
     pub retention_days: u64,
     /// Keep at most this many lines per channel or conversation; 0 keeps them all.
     pub retention_count: u64,
+    /// Rules of their own for some channels (by name) or for every private conversation
+    /// (`private`), in place of `retention_days` and `retention_count`.
+    pub retention: std::collections::BTreeMap<String, Retention>,
     /// Who may read a channel's history from before they joined it.
     pub before_join: BeforeJoin,
     /// How long (seconds) a sender may delete their own message with REDACT; 0: always.
@@ -145,10 +148,22 @@ impl Default for HistoryConfig {
             max_request: 100,
             retention_days: 0,
             retention_count: 0,
+            retention: std::collections::BTreeMap::new(),
             before_join: BeforeJoin::Registered,
             redact_window_secs: 900,
         }
     }
+}
+
+/// How long one channel's history, or the private conversations', is kept
+/// (`[history.retention."#channel"]`, `[history.retention.private]`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Retention {
+    /// Drop what is older than this many days; 0 keeps it forever.
+    pub days: u64,
+    /// Keep at most this many lines per channel or conversation; 0 keeps them all.
+    pub count: u64,
 }
 
 /// Which store keeps accounts and channel registrations.
@@ -537,6 +552,14 @@ impl Config {
         if !(1..=10_000).contains(&self.history.max_request) {
             return bad("history.max_request must be between 1 and 10000");
         }
+        if let Some(name) = self.history.retention.keys().find(|name| {
+            !name.eq_ignore_ascii_case("private")
+                && charla_proto::validate::check_channel(name).is_err()
+        }) {
+            return bad(&format!(
+                "history.retention.{name:?}: a rule is for a channel (\"#name\") or \"private\""
+            ));
+        }
         if self.flood.enabled && (self.flood.burst == 0 || self.flood.lines_per_sec <= 0.0) {
             return bad("flood.burst and flood.lines_per_sec must be positive");
         }
@@ -691,6 +714,19 @@ mod tests {
             warnings.iter().any(|w| w.contains("`limits.bogus`")),
             "{warnings:?}"
         );
+    }
+
+    #[test]
+    fn retention_rules_are_for_channels_or_private_conversations() {
+        let toml = "[history.retention.\"#ayuda\"]\ndays = 30\n\
+                    [history.retention.private]\ncount = 100\n";
+        let (c, warnings) = Config::from_toml(toml).expect("parses");
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(c.history.retention["#ayuda"].days, 30);
+        assert_eq!(c.history.retention["private"].count, 100);
+        let err =
+            Config::from_toml("[history.retention.ayuda]\ndays = 1\n").expect_err("not a channel");
+        assert!(err.to_string().contains("ayuda"), "{err}");
     }
 
     #[test]

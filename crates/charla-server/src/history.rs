@@ -21,7 +21,7 @@
 //! logged-in party may read one back.
 
 use charla_proto::casemap::casefold;
-use charla_store::{HistoryRecord, StoreHandle, Write};
+use charla_store::{HistoryRecord, StoreHandle, TargetKind, Write};
 
 use crate::caps::{Cap, CapSet};
 use crate::client::Client;
@@ -46,31 +46,91 @@ pub fn request_limit(config: &Config) -> usize {
 /// How often history is pruned (and once when the server starts).
 pub const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
-/// What the retention settings keep: `(days, lines per conversation)`, or `None` to keep
-/// everything.
-pub fn retention(config: &Config) -> Option<(Option<u64>, Option<u64>)> {
-    let h = &config.history;
-    let days = (h.retention_days > 0).then_some(h.retention_days);
-    let count = (h.retention_count > 0).then_some(h.retention_count);
-    (h.enabled && (days.is_some() || count.is_some())).then_some((days, count))
+/// One pruning rule: which targets, and what of them stays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// One target (a channel's key), or `None` for every target of `kind` but `except`.
+    target: Option<String>,
+    kind: TargetKind,
+    except: Vec<String>,
+    /// Days kept, if limited.
+    days: Option<u64>,
+    /// Messages kept per target, if limited.
+    count: Option<u64>,
 }
 
-/// Prunes history by the retention settings once.
-pub async fn prune(state: &State, (days, count): (Option<u64>, Option<u64>)) {
+/// The pruning rules the retention settings make: one per channel with a rule of its own, one
+/// for private conversations if they have one, and the server's for the rest; `None` when
+/// nothing is ever pruned.
+pub fn retention(config: &Config) -> Option<Vec<Rule>> {
+    let h = &config.history;
+    if !h.enabled {
+        return None;
+    }
+    let limit = |n: u64| (n > 0).then_some(n);
+    let mut rules = Vec::new();
+    let mut own = Vec::new();
+    let mut private = None;
+    for (name, r) in &h.retention {
+        if name.eq_ignore_ascii_case("private") {
+            private = Some(*r);
+            continue;
+        }
+        let key = casefold(name).into_owned();
+        own.push(key.clone());
+        rules.push(Rule {
+            target: Some(key),
+            kind: TargetKind::All,
+            except: Vec::new(),
+            days: limit(r.days),
+            count: limit(r.count),
+        });
+    }
+    let kind = match private {
+        Some(r) => {
+            rules.push(Rule {
+                target: None,
+                kind: TargetKind::Private,
+                except: Vec::new(),
+                days: limit(r.days),
+                count: limit(r.count),
+            });
+            TargetKind::Channels
+        }
+        None => TargetKind::All,
+    };
+    rules.push(Rule {
+        target: None,
+        kind,
+        except: own,
+        days: limit(h.retention_days),
+        count: limit(h.retention_count),
+    });
+    rules.retain(|r| r.days.is_some() || r.count.is_some());
+    (!rules.is_empty()).then_some(rules)
+}
+
+/// Prunes history by the retention rules once.
+pub async fn prune(state: &State, rules: &[Rule]) {
     let now = timefmt::unix_millis(std::time::SystemTime::now());
     let day_ms = 86_400_000_i64;
-    let before_ms = days
-        .map(|d| now.saturating_sub(i64::try_from(d).unwrap_or(i64::MAX).saturating_mul(day_ms)));
-    let pruned = state
-        .store
-        .write(Write::PruneHistory {
-            target: None,
-            before_ms,
-            keep_last: count,
-        })
-        .await;
-    if let Err(error) = pruned {
-        tracing::warn!(%error, "history could not be pruned");
+    for rule in rules {
+        let before_ms = rule.days.map(|d| {
+            now.saturating_sub(i64::try_from(d).unwrap_or(i64::MAX).saturating_mul(day_ms))
+        });
+        let pruned = state
+            .store
+            .write(Write::PruneHistory {
+                target: rule.target.clone(),
+                kind: rule.kind,
+                except: rule.except.clone(),
+                before_ms,
+                keep_last: rule.count,
+            })
+            .await;
+        if let Err(error) = pruned {
+            tracing::warn!(%error, "history could not be pruned");
+        }
     }
 }
 
@@ -78,12 +138,12 @@ pub async fn prune(state: &State, (days, count): (Option<u64>, Option<u64>)) {
 /// shutdown.
 pub async fn keep_pruning(
     state: std::sync::Arc<State>,
-    retention: (Option<u64>, Option<u64>),
+    rules: Vec<Rule>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
         tokio::select! {
-            () = tokio::time::sleep(PRUNE_EVERY) => prune(&state, retention).await,
+            () = tokio::time::sleep(PRUNE_EVERY) => prune(&state, &rules).await,
             _ = shutdown.changed() => return,
         }
     }
@@ -325,6 +385,54 @@ fn replay_multiline(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retention_rules_put_each_target_under_one_rule() {
+        let mut config = Config::default();
+        assert_eq!(retention(&config), None, "keep everything");
+        config.history.retention_days = 30;
+        let rule = |target: Option<&str>, kind, except: &[&str], days, count| Rule {
+            target: target.map(str::to_owned),
+            kind,
+            except: except.iter().map(|t| (*t).to_owned()).collect(),
+            days,
+            count,
+        };
+        assert_eq!(
+            retention(&config),
+            Some(vec![rule(None, TargetKind::All, &[], Some(30), None)])
+        );
+        let own = |days, count| crate::config::Retention { days, count };
+        config
+            .history
+            .retention
+            .insert("#Ayuda".to_owned(), own(0, 0));
+        config
+            .history
+            .retention
+            .insert("#ops".to_owned(), own(7, 0));
+        config
+            .history
+            .retention
+            .insert("private".to_owned(), own(0, 500));
+        assert_eq!(
+            retention(&config),
+            Some(vec![
+                // #ayuda keeps everything: no rule, but the server's passes it by.
+                rule(Some("#ops"), TargetKind::All, &[], Some(7), None),
+                rule(None, TargetKind::Private, &[], None, Some(500)),
+                rule(
+                    None,
+                    TargetKind::Channels,
+                    &["#ayuda", "#ops"],
+                    Some(30),
+                    None
+                ),
+            ])
+        );
+        config.history.enabled = false;
+        assert_eq!(retention(&config), None);
+    }
 
     #[test]
     fn conversation_keys_are_the_same_from_both_sides() {

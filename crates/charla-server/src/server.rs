@@ -212,7 +212,7 @@ impl Server {
         shared.state.load_registered_channels(registered);
         if let Some(prune) = crate::history::retention(&shared.state.config) {
             // Before anyone can read it.
-            crate::history::prune(&shared.state, prune).await;
+            crate::history::prune(&shared.state, &prune).await;
             tokio::spawn(crate::history::keep_pruning(
                 shared.state.clone(),
                 prune,

@@ -620,12 +620,19 @@ async fn history_survives_a_restart_and_retention_trims_it() {
         config.data_dir = dir.path().to_owned();
         config.history.before_join = charla_server::config::BeforeJoin::Always;
         config.history.retention_count = count;
+        // #Archivo keeps everything, whatever the server's rule.
+        config.history.retention.insert(
+            "#Archivo".to_owned(),
+            charla_server::config::Retention::default(),
+        );
         config
     };
     let server = TestServer::start_with(on_disk(0)).await;
     let mut ana = server.client("ana").await;
     join(&mut ana, "#r").await;
     say(&mut ana, "#r", "guardado", 5).await;
+    join(&mut ana, "#archivo").await;
+    say(&mut ana, "#archivo", "para siempre", 5).await;
     server.handle.shutdown().await;
 
     // Kept across the restart.
@@ -642,6 +649,9 @@ async fn history_survives_a_restart_and_retention_trims_it() {
     join(&mut beto, "#r").await;
     let got = history(&mut beto, "LATEST #r * 50").await;
     assert_eq!(texts(&got), numbered("guardado", 3..5));
+    join(&mut beto, "#archivo").await;
+    let got = history(&mut beto, "LATEST #archivo * 50").await;
+    assert_eq!(texts(&got), numbered("para siempre", 0..5));
 }
 
 #[tokio::test]

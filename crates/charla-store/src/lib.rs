@@ -36,7 +36,7 @@ pub use history::{Anchor, HistoryQuery, HistoryRecord, Kinds, SearchQuery, Targe
 pub use memory::MemoryStore;
 pub use record::{
     AccessLevel, AccessRecord, AccountRecord, ChannelRecord, ListEntryRecord, ScramRecord,
-    TopicRecord, Write,
+    TargetKind, TopicRecord, Write,
 };
 pub use sqlite::SqliteStore;
 

@@ -268,12 +268,19 @@ impl Data {
             Write::RenameChannel { from, to, name } => self.rename_channel(from, to, name)?,
             Write::PruneHistory {
                 target,
+                kind,
+                except,
                 before_ms,
                 keep_last,
             } => {
                 let targets: Vec<String> = match target {
                     Some(target) => vec![target.clone()],
-                    None => self.history.keys().cloned().collect(),
+                    None => self
+                        .history
+                        .keys()
+                        .filter(|t| kind.covers(t) && !except.contains(t))
+                        .cloned()
+                        .collect(),
                 };
                 for target in targets {
                     self.prune(&target, *before_ms, *keep_last);

@@ -325,17 +325,46 @@ pub enum Write {
         /// Its new name, as written (a registration's `name`).
         name: String,
     },
-    /// Retention: removes history entries of one target (or of every target with `None`) that
+    /// Retention: removes history entries of one target (or, with `None`, of every target of
+    /// `kind` but those in `except`: the channels with rules of their own) that
     /// are older than `before_ms` (`time_ms < before_ms`), and those older (by `seq`) than the
     /// newest `keep_last` messages (PRIVMSG, NOTICE, TAGMSG) of their target: events between
     /// the kept messages stay, and do not count. With both, an entry goes when either says so;
     /// with neither, nothing goes. Conversations and read markers stay. Always `Ok`.
     PruneHistory {
-        /// The one target to prune, or `None` for every target.
+        /// The one target to prune, or `None` for every target of `kind`.
         target: Option<String>,
+        /// Which targets `None` prunes.
+        kind: TargetKind,
+        /// Targets that `None` leaves alone.
+        except: Vec<String>,
         /// Entries older than this go (Unix milliseconds).
         before_ms: Option<i64>,
         /// The newest messages of each target to keep.
         keep_last: Option<u64>,
     },
+}
+
+/// Kinds of history targets, by their keys: a channel's starts with `#`, a private
+/// conversation's never does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TargetKind {
+    /// Every target.
+    #[default]
+    All,
+    /// Channels only.
+    Channels,
+    /// Private conversations only.
+    Private,
+}
+
+impl TargetKind {
+    /// Whether target key `target` is of this kind.
+    pub fn covers(self, target: &str) -> bool {
+        match self {
+            TargetKind::All => true,
+            TargetKind::Channels => target.starts_with('#'),
+            TargetKind::Private => !target.starts_with('#'),
+        }
+    }
 }

@@ -8,7 +8,7 @@ mod common;
 
 use charla_store::{
     AccessLevel, Anchor, Conflict, HistoryQuery, HistoryRecord, Kinds, SearchQuery, SqliteStore,
-    Store, TargetRecord, Write,
+    Store, TargetKind, TargetRecord, Write,
 };
 use common::{access, account, ban, channel, fingerprint, list_entry, message, scram, topic};
 
@@ -896,6 +896,8 @@ fn suite_search_finds_words_without_case_or_accents(store: &dyn Store) {
     // Pruned messages are no longer found.
     let prune = Write::PruneHistory {
         target: Some("#a".to_owned()),
+        kind: TargetKind::All,
+        except: Vec::new(),
         before_ms: Some(1500),
         keep_last: None,
     };
@@ -1351,6 +1353,8 @@ fn suite_prune_by_count_counts_messages_not_events(store: &dyn Store) {
     );
     let write = Write::PruneHistory {
         target: None,
+        kind: TargetKind::All,
+        except: Vec::new(),
         before_ms: None,
         keep_last: Some(2),
     };
@@ -1368,6 +1372,8 @@ fn suite_prune_history(store: &dyn Store) {
             store,
             Write::PruneHistory {
                 target: target.map(str::to_owned),
+                kind: TargetKind::All,
+                except: Vec::new(),
                 before_ms,
                 keep_last,
             },
@@ -1435,6 +1441,39 @@ fn suite_prune_history(store: &dyn Store) {
             name: "#b".to_owned(),
             last_ms: 4000,
         }]
+    );
+}
+
+fn suite_prune_by_kind_leaves_the_exceptions_alone(store: &dyn Store) {
+    let count = |target| {
+        ask(store, target, HistoryQuery::Latest(None), 100)
+            .expect("answer")
+            .len()
+    };
+    append_all(
+        store,
+        ["#a", "#b", "alice bob", "bob carol"]
+            .iter()
+            .flat_map(|t| (1..=3).map(move |i| message(t, &format!("{t}{i}"), i * 1000))),
+    );
+    let prune = |kind, except: &[&str]| Write::PruneHistory {
+        target: None,
+        kind,
+        except: except.iter().map(|t| (*t).to_owned()).collect(),
+        before_ms: None,
+        keep_last: Some(1),
+    };
+    // The private conversations only.
+    assert_eq!(apply(store, prune(TargetKind::Private, &[])), Ok(()));
+    assert_eq!(
+        ["#a", "#b", "alice bob", "bob carol"].map(count),
+        [3, 3, 1, 1]
+    );
+    // The channels but #b (it has a rule of its own).
+    assert_eq!(apply(store, prune(TargetKind::Channels, &["#b"])), Ok(()));
+    assert_eq!(
+        ["#a", "#b", "alice bob", "bob carol"].map(count),
+        [1, 3, 1, 1]
     );
 }
 
@@ -1863,6 +1902,7 @@ suite!(
     suite_search_finds_words_without_case_or_accents,
     suite_read_markers_only_move_forward,
     suite_prune_history,
+    suite_prune_by_kind_leaves_the_exceptions_alone,
     suite_prune_by_count_counts_messages_not_events,
     suite_drop_account_takes_its_conversations_and_read_markers,
     suite_metadata_is_kept_replaced_removed_and_dropped_with_its_owner,

@@ -498,13 +498,18 @@ pub(super) fn apply_one(
         }
         Write::PruneHistory {
             target,
+            kind,
+            except,
             before_ms,
             keep_last,
         } => {
             if before_ms.is_some() || keep_last.is_some() {
                 let targets = match target {
                     Some(target) => vec![target.clone()],
-                    None => history_targets(conn)?,
+                    None => history_targets(conn)?
+                        .into_iter()
+                        .filter(|t| kind.covers(t) && !except.contains(t))
+                        .collect(),
                 };
                 for target in &targets {
                     prune_target(conn, target, *before_ms, *keep_last)?;
