@@ -36,6 +36,7 @@ pub fn log_in(s: &Session, account: &str, how: &str) {
     };
     info!(conn_id = %s.client.id, peer = %s.client.addr, account = %Escaped(account),
         how, "logged in");
+    s.state.metrics.logins.inc();
     crate::command::metadata::load_for_account(&s.state, &s.client, account);
     if registered {
         let new_user = user_for(account);
