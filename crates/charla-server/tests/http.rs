@@ -311,3 +311,28 @@ async fn the_http_section_is_configured_and_checked() {
     assert_eq!(server.handle.http_addr(), None);
     server.handle.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_silent_or_idle_connection_is_closed_after_the_header_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut config = http_config();
+    config.http.header_timeout_secs = 1;
+    let (handle, http) = start(config).await;
+    // Silent from the start.
+    let mut silent = TcpStream::connect(http).await.expect("connect");
+    // Idle after one request on a kept-alive connection.
+    let mut idle = TcpStream::connect(http).await.expect("connect");
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("send");
+    let started = tokio::time::Instant::now();
+    for conn in [&mut silent, &mut idle] {
+        let mut out = Vec::new();
+        tokio::time::timeout(common::TIMEOUT, conn.read_to_end(&mut out))
+            .await
+            .expect("closed by the server in time")
+            .ok();
+    }
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+    handle.shutdown().await;
+}
