@@ -39,19 +39,28 @@ pub enum Transport {
         /// The client certificate's fingerprint.
         certfp: Option<Box<str>>,
     },
+    /// A WebSocket (`/socket` of the HTTP listener, [`crate::http::websocket`]); `secure` when
+    /// that listener speaks HTTPS.
+    WebSocket {
+        /// The HTTP listener speaks TLS.
+        secure: bool,
+    },
 }
 
 impl Transport {
     /// Whether the connection is encrypted (WHOIS 671, passwords allowed).
     pub fn is_secure(&self) -> bool {
-        matches!(self, Transport::Tls { .. })
+        matches!(
+            self,
+            Transport::Tls { .. } | Transport::WebSocket { secure: true }
+        )
     }
 
     /// The client certificate's fingerprint, if one was offered.
     pub fn certfp(&self) -> Option<&str> {
         match self {
             Transport::Tls { certfp } => certfp.as_deref(),
-            Transport::Plain => None,
+            Transport::Plain | Transport::WebSocket { .. } => None,
         }
     }
 }

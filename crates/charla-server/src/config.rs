@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use crate::account::password::Password;
 use crate::cidr::Cidr;
+use crate::http::HttpConfig;
 use crate::proxy::ProxyConfig;
 use crate::sts::StsConfig;
 use crate::tls::TlsConfig;
@@ -78,6 +79,8 @@ pub struct Config {
     pub proxy: ProxyConfig,
     /// WEBIRC gateways.
     pub webirc: Vec<WebircConfig>,
+    /// The HTTP(S) listener: health, metrics, WebSocket.
+    pub http: HttpConfig,
 }
 
 /// A WEBIRC gateway (<https://ircv3.net/specs/extensions/webirc>): a web chat or a bouncer
@@ -427,6 +430,7 @@ impl Default for Config {
             sts: StsConfig::default(),
             proxy: ProxyConfig::default(),
             webirc: Vec::new(),
+            http: HttpConfig::default(),
         }
     }
 }
@@ -489,13 +493,16 @@ fn is_valid_server_name(name: &str) -> bool {
 
 impl Config {
     /// The default configuration listening on `address` only (tests use `127.0.0.1:0`), with
-    /// an in-memory store: nothing is written to disk unless `store` is set.
+    /// an in-memory store: nothing is written to disk unless `store` is set. The HTTP listener
+    /// is off (it would take a fixed port); set `http.enabled` to have it.
     pub fn with_listener(address: SocketAddr) -> Self {
-        Config {
+        let mut config = Config {
             listeners: vec![ListenerConfig::tcp(address)],
             store: StoreConfig::memory(),
             ..Config::default()
-        }
+        };
+        config.http.enabled = false;
+        config
     }
 
     /// Parses TOML text. Returns the config and one warning per unknown key.
@@ -572,6 +579,7 @@ impl Config {
         self.tls
             .check()
             .map_err(|m| ConfigError::Invalid(m.to_owned()))?;
+        self.http.check().map_err(ConfigError::Invalid)?;
         for oper in &self.opers {
             match (&oper.password_hash, &oper.account) {
                 (Some(hash), None) => {

@@ -160,6 +160,7 @@ pub(crate) fn serve<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    state.metrics.opened(&transport);
     let client = state.add_client(peer, transport);
     debug!(conn_id = %client.id, %peer, "connection accepted");
     let now = Instant::now();
@@ -249,6 +250,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     }
                 }
             }
+            let sendq = matches!(exit, Exit::Closed(CloseReason::SendQExceeded));
+            let flood = matches!(exit, Exit::ExcessFlood);
+            state.metrics.closed(sendq, flood);
             debug!(conn_id = %client.id, peer = %client.addr,
                 nick = %Escaped(nick.as_deref().unwrap_or("*")), reason = %Escaped(&reason),
                 ?departure, "connection closed");
@@ -393,6 +397,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 } else {
                     match self.reader.poll_frame(cx, &mut self.stream) {
                         Poll::Ready(Ok(Some(frame))) => {
+                            self.session.state.metrics.lines_in.inc();
                             self.last_input = now;
                             self.heard = true;
                             if self.waiting.is_empty()
@@ -480,6 +485,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 self.eager = false;
                 queue.take_all(self.out.batch_mut(), cx.waker());
                 self.burst = self.out.batch_mut().len() > 1;
+                self.session.state.metrics.sent(self.out.batch_mut().len());
                 if self.out.is_empty() {
                     if !in_window {
                         // Quiet for a whole window: give the buffers back.

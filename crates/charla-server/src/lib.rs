@@ -15,6 +15,8 @@
 //! - [`server`]: `Server`, `ServerHandle`, shutdown.
 //! - [`event`]: the live event stream and user snapshots.
 //! - [`tls`]: the certificate (configured, or generated and kept), the TLS handshake.
+//! - [`http`]: the HTTP(S) listener: `/healthz`, `/readyz`, `/metrics` ([`http::metrics`]) and
+//!   IRC over WebSocket ([`http::websocket`]).
 //! - [`proxy`]: the PROXY protocol header of listeners behind a load balancer; [`cidr`]: the
 //!   address ranges of trusted proxies and WEBIRC gateways.
 //! - [`sts`]: the Strict Transport Security policy (`sts` capability).
@@ -63,6 +65,7 @@ pub mod event;
 pub mod flood;
 pub mod framing;
 pub mod history;
+pub mod http;
 pub mod isupport;
 pub mod listener;
 pub mod logtext;

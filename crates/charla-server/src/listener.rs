@@ -359,7 +359,7 @@ pub(crate) async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(mut socket: S, ref
 }
 
 /// Accepts one connection, backing off on errors (e.g. EMFILE) instead of spinning.
-async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
+pub(crate) async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
     let mut backoff = Duration::from_millis(10);
     loop {
         match listener.accept().await {

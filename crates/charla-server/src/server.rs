@@ -109,6 +109,8 @@ struct Inner {
     addrs: Vec<SocketAddr>,
     /// Each listener's bound address and whether it speaks TLS.
     listeners: Vec<(SocketAddr, bool)>,
+    /// The HTTP listener's bound address, when it runs.
+    http: Option<SocketAddr>,
     tls: Option<Arc<Tls>>,
     shared: Shared,
     shutdown_tx: watch::Sender<bool>,
@@ -156,7 +158,8 @@ impl Server {
             registered.push((record, metadata));
         }
         // The certificate only matters (and is only generated) when a listener uses TLS.
-        let tls = if config.listeners.iter().any(|l| l.tls) {
+        let http_tls = config.http.enabled && config.http.tls;
+        let tls = if http_tls || config.listeners.iter().any(|l| l.tls) {
             let tls = Tls::load(&config.tls, &config.data_dir, &config.server_name)?;
             tls.log();
             Some(Arc::new(tls))
@@ -178,6 +181,17 @@ impl Server {
             })?);
             listeners.push((tcp, l.tls, l.proxy));
         }
+        let http = match config.http.enabled {
+            true => {
+                let addr = config.http.address;
+                let bind_error = |source| StartError::Bind { addr, source };
+                let tcp = bind(addr, config.limits.socket_send_buffer).map_err(bind_error)?;
+                let bound = tcp.local_addr().map_err(bind_error)?;
+                Some((tcp, bound))
+            }
+            false => None,
+        };
+        let http_addr = http.as_ref().map(|(_, addr)| *addr);
         let listener_addrs: Vec<(SocketAddr, bool)> = addrs
             .iter()
             .zip(&listeners)
@@ -231,11 +245,20 @@ impl Server {
                 shutdown_rx.clone(),
             ));
         }
+        if let Some((tcp, _)) = http {
+            tokio::spawn(crate::http::accept_loop(
+                tcp,
+                shared.clone(),
+                tls.clone().filter(|_| http_tls),
+                shutdown_rx.clone(),
+            ));
+        }
         Ok(ServerHandle {
             inner: Arc::new(Inner {
                 state: shared.state.clone(),
                 addrs,
                 listeners: listener_addrs,
+                http: http_addr,
                 tls,
                 shared,
                 shutdown_tx,
@@ -274,6 +297,12 @@ impl ServerHandle {
     /// Each listener's bound address and whether it speaks TLS, in configuration order.
     pub fn listeners(&self) -> Vec<(SocketAddr, bool)> {
         self.inner.listeners.clone()
+    }
+
+    /// The HTTP listener's bound address (with the real port when 0 was asked), or `None`
+    /// when `[http]` is off.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.inner.http
     }
 
     /// The SHA-256 fingerprint of the TLS certificate (`"3A:7F:…"`, as the Charla app shows

@@ -151,6 +151,8 @@ pub struct State {
     pub ips: Arc<IpLimiter>,
     /// The STS policy sent to clients, if any (resolved at start, once the ports are bound).
     pub sts: Option<StsPolicy>,
+    /// The figures of `/metrics`.
+    pub metrics: Arc<crate::http::metrics::Metrics>,
     nicks: RwLock<NameIndex<Arc<Client>>>,
     channels: RwLock<NameIndex<Arc<Channel>>>,
     renaming: Mutex<Vec<Renaming>>,
@@ -173,6 +175,8 @@ impl State {
             n => n,
         };
         State {
+            // Before `store` moves in.
+            metrics: crate::http::metrics::Metrics::new(&store),
             hasher: Hasher::new(hash_threads),
             store,
             account_throttle: AuthThrottle::default(),

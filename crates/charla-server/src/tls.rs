@@ -188,6 +188,11 @@ impl Tls {
         &self.fingerprint
     }
 
+    /// How long a client may take to finish the handshake.
+    pub fn handshake_timeout(&self) -> Duration {
+        self.handshake_timeout
+    }
+
     /// Where the certificate came from.
     pub fn source(&self) -> CertSource {
         self.source

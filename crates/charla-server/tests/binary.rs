@@ -120,7 +120,7 @@ async fn runs_from_a_config_and_shuts_down_on_sigterm() {
     std::fs::write(
         &path,
         format!(
-            "server_name = \"bin.test\"\nmotd = \"hola\"\ndata_dir = {:?}\n[[listeners]]\naddress = \"127.0.0.1:0\"\n",
+            "server_name = \"bin.test\"\nmotd = \"hola\"\ndata_dir = {:?}\n[[listeners]]\naddress = \"127.0.0.1:0\"\n[http]\naddress = \"127.0.0.1:0\"\n",
             dir.join("data").display().to_string()
         ),
     )
@@ -165,7 +165,7 @@ where
     std::fs::write(
         &path,
         format!(
-            "data_dir = {:?}\n{config}\n[[listeners]]\naddress = \"127.0.0.1:0\"\n",
+            "data_dir = {:?}\n{config}\n[[listeners]]\naddress = \"127.0.0.1:0\"\n[http]\naddress = \"127.0.0.1:0\"\n",
             data.display().to_string()
         ),
     )
@@ -241,7 +241,7 @@ async fn backup_copies_the_store_while_the_server_runs() {
     std::fs::write(
         &path,
         format!(
-            "data_dir = {:?}\n[[listeners]]\naddress = \"127.0.0.1:0\"\n",
+            "data_dir = {:?}\n[[listeners]]\naddress = \"127.0.0.1:0\"\n[http]\naddress = \"127.0.0.1:0\"\n",
             dir.path().join("data").display().to_string()
         ),
     )

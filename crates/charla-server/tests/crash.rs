@@ -170,7 +170,9 @@ fn write_config(dir: &Path) -> std::path::PathBuf {
              enabled = false\n\
              [history]\n\
              max_request = 1000\n\
-             before_join = \"always\"\n",
+             before_join = \"always\"\n\
+             [http]\n\
+             address = \"127.0.0.1:0\"\n",
             data.display().to_string()
         ),
     )

@@ -475,7 +475,8 @@ fn the_binary_logs_the_fingerprint_of_its_generated_certificate() -> anyhow::Res
     std::fs::write(
         &config_path,
         "server_name = \"tls.test\"\ndata_dir = \"datos\"\n\
-         [[listeners]]\naddress = \"127.0.0.1:0\"\ntls = true\n",
+         [[listeners]]\naddress = \"127.0.0.1:0\"\ntls = true\n\
+         [http]\naddress = \"127.0.0.1:0\"\n",
     )?;
     let mut child = Command::new(env!("CARGO_BIN_EXE_charla-server"))
         .arg("--config")

@@ -169,7 +169,12 @@ struct Shared {
     writes: mpsc::Sender<WriteJob>,
     /// Shared with the writer thread, which counts the writes that failed.
     errors: Arc<AtomicU64>,
+    /// Shared with the writer thread, which tells it how long each group commit took.
+    observer: Arc<OnceLock<CommitObserver>>,
 }
+
+/// Told the duration of each group commit ([`StoreHandle::observe_commits`]).
+type CommitObserver = Box<dyn Fn(Duration) + Send + Sync>;
 
 impl fmt::Debug for StoreHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -187,6 +192,7 @@ impl StoreHandle {
         let (reads, read_queue) = mpsc::channel::<ReadJob>(READ_QUEUE);
         let (writes, write_queue) = mpsc::channel(WRITE_QUEUE);
         let errors = Arc::new(AtomicU64::new(0));
+        let observer: Arc<OnceLock<CommitObserver>> = Arc::default();
 
         // One queue for all readers: a std mutex around the receiver, held only while waiting
         // for the next request, never while serving it.
@@ -200,9 +206,10 @@ impl StoreHandle {
                 .map_err(|e| StoreError::Spawn(Arc::new(e)))?;
         }
         let writer_errors = Arc::clone(&errors);
+        let writer_observer = Arc::clone(&observer);
         thread::Builder::new()
             .name("charla-store-write".to_owned())
-            .spawn(move || run_writer(&*store, write_queue, &writer_errors))
+            .spawn(move || run_writer(&*store, write_queue, &writer_errors, &writer_observer))
             .map_err(|e| StoreError::Spawn(Arc::new(e)))?;
 
         Ok(StoreHandle {
@@ -210,6 +217,7 @@ impl StoreHandle {
                 reads,
                 writes,
                 errors,
+                observer,
             }),
         })
     }
@@ -412,6 +420,14 @@ impl StoreHandle {
     pub fn store_errors(&self) -> u64 {
         self.shared.errors.load(Ordering::Relaxed)
     }
+
+    /// Has `observer` told, on the writer thread, how long each group commit that wrote
+    /// something took (the store's `apply`: its transaction and sync): the server's commit
+    /// latency histogram. Only the first observer is kept; returns whether this one was.
+    /// It runs between commits, so it must be quick.
+    pub fn observe_commits(&self, observer: impl Fn(Duration) + Send + Sync + 'static) -> bool {
+        self.shared.observer.set(Box::new(observer)).is_ok()
+    }
 }
 
 fn run_reader(store: &dyn Store, queue: &Mutex<mpsc::Receiver<ReadJob>>) {
@@ -430,7 +446,12 @@ fn run_reader(store: &dyn Store, queue: &Mutex<mpsc::Receiver<ReadJob>>) {
     }
 }
 
-fn run_writer(store: &dyn Store, mut queue: mpsc::Receiver<WriteJob>, errors: &AtomicU64) {
+fn run_writer(
+    store: &dyn Store,
+    mut queue: mpsc::Receiver<WriteJob>,
+    errors: &AtomicU64,
+    observer: &OnceLock<CommitObserver>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut last_start: Option<Instant> = None;
     while let Some(first) = queue.blocking_recv() {
@@ -450,13 +471,18 @@ fn run_writer(store: &dyn Store, mut queue: mpsc::Receiver<WriteJob>, errors: &A
                 Err(_) => break,
             }
         }
-        commit(store, &mut batch, errors);
+        commit(store, &mut batch, errors, observer);
     }
 }
 
 /// Commits the writes of `batch` with one `apply`, answers them, then answers the flushes. If
 /// `apply` panics, the unanswered receipts answer [`StoreError::Closed`] as they are dropped.
-fn commit(store: &dyn Store, batch: &mut Vec<WriteJob>, errors: &AtomicU64) {
+fn commit(
+    store: &dyn Store,
+    batch: &mut Vec<WriteJob>,
+    errors: &AtomicU64,
+    observer: &OnceLock<CommitObserver>,
+) {
     let mut writes = Vec::with_capacity(batch.len());
     let mut replies = Vec::with_capacity(batch.len());
     let mut flushes = Vec::new();
@@ -470,7 +496,12 @@ fn commit(store: &dyn Store, batch: &mut Vec<WriteJob>, errors: &AtomicU64) {
         }
     }
     if !writes.is_empty() {
-        match store.apply(&writes) {
+        let started = Instant::now();
+        let applied = store.apply(&writes);
+        if let Some(observe) = observer.get() {
+            observe(started.elapsed());
+        }
+        match applied {
             Ok(outcomes) => {
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
                     if let Some(reply) = reply {

@@ -214,6 +214,33 @@ async fn write_later_then_flush_makes_everything_visible() {
 }
 
 #[tokio::test]
+async fn each_group_commit_is_timed_for_its_observer() {
+    let store = Arc::new(Counting::new(MemoryStore::new()));
+    let handle = StoreHandle::new(store.clone()).expect("handle");
+    let commits = Arc::new(AtomicUsize::new(0));
+    let seen = commits.clone();
+    assert!(handle.observe_commits(move |took| {
+        // Counting takes a little time over each apply, as a disk would.
+        assert!(took > Duration::ZERO);
+        seen.fetch_add(1, Ordering::SeqCst);
+    }));
+    // Only the first observer is kept.
+    assert!(!handle.observe_commits(|_| {}));
+    handle
+        .write(Write::CreateAccount(account("alice")))
+        .await
+        .expect("store")
+        .expect("created");
+    handle.write_later(Write::RegisterChannel(channel("#c", "alice")));
+    handle.flush().await;
+    assert_eq!(
+        commits.load(Ordering::SeqCst),
+        store.applies.load(Ordering::SeqCst)
+    );
+    assert!(commits.load(Ordering::SeqCst) >= 1);
+}
+
+#[tokio::test]
 async fn a_failed_commit_reaches_every_waiter_and_is_counted() {
     let handle = StoreHandle::new(Arc::new(Counting::failing(MemoryStore::new()))).expect("handle");
     handle.write_later(Write::CreateAccount(account("bob")));

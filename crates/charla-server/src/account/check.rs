@@ -55,6 +55,7 @@ pub fn failed(s: &mut Session, account: &str, how: &str) -> bool {
     s.state.auth_throttle.failed(&s.conn.addr.ip(), now);
     s.state.account_throttle.failed(&key(account), now);
     s.reg.password_failures += 1;
+    s.state.metrics.login_failures.inc();
     warn!(conn_id = %s.conn.id, peer = %s.conn.addr, account = %Escaped(account),
         how, failures = s.reg.password_failures, "failed log-in");
     s.reg.password_failures >= FAILURES_PER_CONNECTION

@@ -36,6 +36,7 @@ pub fn log_in(s: &Session, account: &str, how: &str) {
     };
     info!(conn_id = %s.conn.id, peer = %s.conn.addr, account = %Escaped(account),
         how, "logged in");
+    s.state.metrics.logins.inc();
     crate::command::metadata::load_for_account(&s.state, &s.client, account);
     load_always_on(s, account);
     if registered {

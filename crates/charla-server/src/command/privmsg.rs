@@ -227,6 +227,7 @@ pub fn send(
                 to_user(s, target, &build, &sender, &mut later)
             }
         };
+        s.state.metrics.delivered(delivered.is_some());
         if let Some(shown) = delivered.filter(|_| kind != Kind::Tagmsg) {
             s.state.emit(ServerEvent::Message {
                 from: nick.clone(),

@@ -118,6 +118,7 @@ pub fn try_complete(s: &mut Session) -> Flow {
     }
     crate::monitor::tell_online(&s.state, &nick, &format!("{nick}!{user}@{}", s.client.host));
     debug!(conn_id = %s.conn.id, peer = %s.conn.addr, nick = %Escaped(&nick), "registered");
+    s.state.metrics.registrations.inc();
     s.state.emit(ServerEvent::Registered {
         id: s.client.id,
         nick,

@@ -10,6 +10,7 @@
 #![allow(dead_code)]
 
 pub mod fillable;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::time::Duration;
