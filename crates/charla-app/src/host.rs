@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
 
+use charla_proto::formatting::strip;
 use charla_server::config::StoreConfig;
 use charla_server::{
     Config, ListenerConfig, MessageKind, Server, ServerEvent, ServerHandle, UserInfo,
@@ -704,7 +705,10 @@ pub fn describe(event: &ServerEvent) -> Option<(LogKind, String)> {
             from, target, text, ..
         } if charla_client::state::ctcp(text).is_some_and(|(verb, _)| verb == "ACTION") => {
             let action = charla_client::state::ctcp(text).map_or("", |(_, body)| body);
-            (LogKind::Message, format!("{target}: * {from} {action}"))
+            (
+                LogKind::Message,
+                format!("{target}: * {from} {}", strip(action)),
+            )
         }
         ServerEvent::Message {
             from,
@@ -716,11 +720,14 @@ pub fn describe(event: &ServerEvent) -> Option<(LogKind, String)> {
                 MessageKind::Privmsg => "to",
                 MessageKind::Notice => "(notice) to",
             };
-            (LogKind::Message, format!("{from} {arrow} {target}: {text}"))
+            (
+                LogKind::Message,
+                format!("{from} {arrow} {target}: {}", strip(text)),
+            )
         }
         ServerEvent::TopicChanged { channel, by, topic } => (
             LogKind::Channel,
-            format!("{by} set the topic of {channel}: {topic}"),
+            format!("{by} set the topic of {channel}: {}", strip(topic)),
         ),
         ServerEvent::Renamed { old, new, by } => {
             (LogKind::Channel, format!("{by} renamed {old} to {new}"))
