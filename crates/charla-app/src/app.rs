@@ -479,6 +479,8 @@ impl CharlaApp {
         };
 
         egui::Panel::bottom("status-bar").show(ui, |ui| {
+            // The buttons come first, after the dot: a long status text must not push them
+            // out of a small window. The words after them are cut to fit (whole on hover).
             ui.horizontal(|ui| {
                 let colour = match session.state.status {
                     ConnectionStatus::Connected => theme::OK,
@@ -488,7 +490,6 @@ impl CharlaApp {
                     _ => theme::MENTION_BADGE,
                 };
                 theme::dot(ui, colour);
-                ui.label(format!("{}: {}", session.label, session.status_text()));
                 if let ConnectionStatus::Disconnected {
                     retry_at: Some(_), ..
                 } = session.state.status
@@ -509,22 +510,6 @@ impl CharlaApp {
                 {
                     close_session = true;
                 }
-                if let Some(account) = &session.state.account {
-                    ui.separator();
-                    ui.label(format!("logged in as {account}"));
-                } else if let Some(error) = &session.state.login_error {
-                    ui.separator();
-                    ui.colored_label(theme::DANGER, format!("Could not log in: {error}"));
-                }
-                if let Some(reply) = &session.state.registration {
-                    ui.separator();
-                    let colour = if reply.succeeded() {
-                        theme::OK
-                    } else {
-                        theme::DANGER
-                    };
-                    ui.colored_label(colour, reply.describe());
-                }
                 if session.is_connected()
                     && session.state.account.is_none()
                     && ui
@@ -534,9 +519,35 @@ impl CharlaApp {
                 {
                     session.create_account = Some(account::CreateAccount::default());
                 }
+                let mut words = vec![(
+                    format!("{}: {}", session.label, session.status_text()),
+                    None,
+                )];
+                if let Some(account) = &session.state.account {
+                    words.push((format!("logged in as {account}"), None));
+                } else if let Some(error) = &session.state.login_error {
+                    words.push((format!("Could not log in: {error}"), Some(theme::DANGER)));
+                }
+                if let Some(reply) = &session.state.registration {
+                    let colour = if reply.succeeded() {
+                        theme::OK
+                    } else {
+                        theme::DANGER
+                    };
+                    words.push((reply.describe(), Some(colour)));
+                }
                 if session.state.away {
-                    ui.separator();
-                    ui.label("away");
+                    words.push(("away".to_owned(), None));
+                }
+                for (i, (text, colour)) in words.into_iter().enumerate() {
+                    if i > 0 {
+                        ui.separator();
+                    }
+                    let text = match colour {
+                        Some(colour) => RichText::new(text).color(colour),
+                        None => RichText::new(text),
+                    };
+                    ui.add(egui::Label::new(text).truncate());
                 }
             });
         });
@@ -620,24 +631,31 @@ impl CharlaApp {
                 connect::saved_list(ui, &mut self.connect, &self.settings.servers);
             });
         egui::CentralPanel::default().show(ui, |ui| {
-            if !self.sessions.is_empty() && ui.button("⏴ Back to the chat").clicked() {
-                self.show_connect = false;
-                self.current = self.current.or(Some(0));
-            }
-            if let Some(error) = &self.settings_error {
-                ui.colored_label(theme::DANGER, error);
-            }
-            ui.add_space(8.0);
-            self.poll_keyring();
-            let action = connect::show(ui, &mut self.connect);
-            ui.add_space(16.0);
-            ui.separator();
-            ui.horizontal(|ui| {
-                ui.label("No server yet?");
-                if ui.button("Host a server on this computer…").clicked() {
-                    self.tab = Tab::Host;
-                }
-            });
+            // The form is taller than a small window: it scrolls rather than cut off Connect.
+            let action = egui::ScrollArea::vertical()
+                .id_salt("connect-form")
+                .show(ui, |ui| {
+                    if !self.sessions.is_empty() && ui.button("⏴ Back to the chat").clicked() {
+                        self.show_connect = false;
+                        self.current = self.current.or(Some(0));
+                    }
+                    if let Some(error) = &self.settings_error {
+                        ui.colored_label(theme::DANGER, error);
+                    }
+                    ui.add_space(8.0);
+                    self.poll_keyring();
+                    let action = connect::show(ui, &mut self.connect);
+                    ui.add_space(16.0);
+                    ui.separator();
+                    ui.horizontal(|ui| {
+                        ui.label("No server yet?");
+                        if ui.button("Host a server on this computer…").clicked() {
+                            self.tab = Tab::Host;
+                        }
+                    });
+                    action
+                })
+                .inner;
             match action {
                 Some(ConnectAction::Connect { config, register }) => {
                     self.keep_password();

@@ -382,9 +382,7 @@ fn top_of_lines(ui: &mut Ui, buffer: &Buffer, hidden: usize, asked: bool) -> boo
         ui.small_button("Show older lines").clicked()
     } else if buffer.history.answers > 0 && buffer.id != BufferId::Server {
         ui.label(
-            RichText::new("This is the beginning of the history the server keeps")
-                .small()
-                .color(muted),
+            RichText::new("This is the beginning of the history the server keeps").color(muted),
         );
         false
     } else {
@@ -413,12 +411,8 @@ fn folded_row(
     let arrow = if open { "⏷" } else { "⏵" };
     let muted = theme::muted(ui.visuals());
     let response = ui.add(
-        egui::Label::new(
-            RichText::new(format!("{arrow} {summary}"))
-                .color(muted)
-                .small(),
-        )
-        .sense(egui::Sense::click()),
+        egui::Label::new(RichText::new(format!("{arrow} {summary}")).color(muted))
+            .sense(egui::Sense::click()),
     );
     if response.clicked() {
         if open {
@@ -442,7 +436,7 @@ fn folded_row(
 fn new_marker(ui: &mut Ui) {
     ui.horizontal(|ui| {
         let width = ui.available_width();
-        ui.label(RichText::new(NEW_SINCE).small().color(theme::MENTION_BADGE));
+        ui.label(RichText::new(NEW_SINCE).color(theme::MENTION_BADGE));
         let y = ui.min_rect().center().y;
         let x = ui.min_rect().right() + 6.0;
         ui.painter().hline(
@@ -488,9 +482,7 @@ fn command_hint(ui: &mut Ui, draft: &str) {
         format!("{}   (Tab completes)", matches.join("  "))
     };
     ui.add(egui::Label::new(
-        RichText::new(text)
-            .small()
-            .color(theme::muted(ui.visuals())),
+        RichText::new(text).color(theme::muted(ui.visuals())),
     ));
 }
 
@@ -504,7 +496,6 @@ fn typing_line(ui: &mut Ui, typing: &[String]) {
     // Always take the row's height so the input does not jump when someone starts typing.
     ui.add(egui::Label::new(
         RichText::new(text)
-            .small()
             .italics()
             .color(theme::muted(ui.visuals())),
     ));
