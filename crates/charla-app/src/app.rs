@@ -14,7 +14,7 @@ use crate::connect::{self, ConnectAction, ConnectForm, Registration};
 use crate::host::{HostAction, HostConsole};
 use crate::secrets::{Pending, Secrets};
 use crate::session::Session;
-use crate::{account, certificate, chat, nicklist, notify, search, theme};
+use crate::{account, certificate, chat, nicklist, notify, search, theme, trouble};
 
 /// How the app is set up: where it keeps things, and whether it may notify the desktop.
 #[derive(Debug, Clone)]
@@ -519,14 +519,24 @@ impl CharlaApp {
                 {
                     session.create_account = Some(account::CreateAccount::default());
                 }
-                let mut words = vec![(
-                    format!("{}: {}", session.label, session.status_text()),
-                    None,
-                )];
+                // Each piece of status: its words, colour, and more on hover.
+                let mut words: Vec<(String, Option<egui::Color32>, Option<String>)> = Vec::new();
+                let status = format!("{}: {}", session.label, session.status_text());
+                let details = match (&session.state.status, session.trouble()) {
+                    (ConnectionStatus::Disconnected { reason, .. }, Some(explained)) => {
+                        Some(format!("{}\n\nDetails: {reason}", explained.advice))
+                    }
+                    _ => None,
+                };
+                words.push((status, None, details));
                 if let Some(account) = &session.state.account {
-                    words.push((format!("logged in as {account}"), None));
+                    words.push((format!("logged in as {account}"), None, None));
                 } else if let Some(error) = &session.state.login_error {
-                    words.push((format!("Could not log in: {error}"), Some(theme::DANGER)));
+                    words.push((
+                        format!("Could not log in: {error}"),
+                        Some(theme::DANGER),
+                        trouble::login_advice(error).map(str::to_owned),
+                    ));
                 }
                 if let Some(reply) = &session.state.registration {
                     let colour = if reply.succeeded() {
@@ -534,20 +544,23 @@ impl CharlaApp {
                     } else {
                         theme::DANGER
                     };
-                    words.push((reply.describe(), Some(colour)));
+                    words.push((reply.describe(), Some(colour), None));
                 }
                 if session.state.away {
-                    words.push(("away".to_owned(), None));
+                    words.push(("away".to_owned(), None, None));
                 }
-                for (i, (text, colour)) in words.into_iter().enumerate() {
+                for (i, (text, colour, more)) in words.into_iter().enumerate() {
                     if i > 0 {
                         ui.separator();
                     }
-                    let text = match colour {
-                        Some(colour) => RichText::new(text).color(colour),
-                        None => RichText::new(text),
+                    let shown = match colour {
+                        Some(colour) => RichText::new(&text).color(colour),
+                        None => RichText::new(&text),
                     };
-                    ui.add(egui::Label::new(text).truncate());
+                    let response = ui.add(egui::Label::new(shown).truncate());
+                    if let Some(more) = more {
+                        response.on_hover_text(format!("{text}\n\n{more}"));
+                    }
                 }
             });
         });

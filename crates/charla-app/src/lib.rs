@@ -23,6 +23,7 @@
 //! - [`links`]: clickable links in text.
 //! - [`styled`]: IRC formatting (bold, colours…) drawn as styled text.
 //! - [`notify`]: desktop notifications.
+//! - [`trouble`]: connection problems in plain words, with what to try.
 //! - [`config`]: saved servers and settings on disk.
 //! - [`theme`]: colours (nick colours by a stable hash).
 
@@ -47,5 +48,6 @@ pub mod secrets;
 pub mod session;
 pub mod styled;
 pub mod theme;
+pub mod trouble;
 
 pub use app::{AppOptions, CharlaApp, Tab};
