@@ -14,7 +14,7 @@ use crate::connect::{self, ConnectAction, ConnectForm, Registration};
 use crate::host::{HostAction, HostConsole};
 use crate::secrets::{Pending, Secrets};
 use crate::session::Session;
-use crate::{account, certificate, chat, nicklist, notify, search, theme};
+use crate::{account, certificate, chat, nicklist, notify, search, theme, trouble};
 
 /// How the app is set up: where it keeps things, and whether it may notify the desktop.
 #[derive(Debug, Clone)]
@@ -479,6 +479,8 @@ impl CharlaApp {
         };
 
         egui::Panel::bottom("status-bar").show(ui, |ui| {
+            // The buttons come first, after the dot: a long status text must not push them
+            // out of a small window. The words after them are cut to fit (whole on hover).
             ui.horizontal(|ui| {
                 let colour = match session.state.status {
                     ConnectionStatus::Connected => theme::OK,
@@ -488,7 +490,6 @@ impl CharlaApp {
                     _ => theme::MENTION_BADGE,
                 };
                 theme::dot(ui, colour);
-                ui.label(format!("{}: {}", session.label, session.status_text()));
                 if let ConnectionStatus::Disconnected {
                     retry_at: Some(_), ..
                 } = session.state.status
@@ -509,22 +510,6 @@ impl CharlaApp {
                 {
                     close_session = true;
                 }
-                if let Some(account) = &session.state.account {
-                    ui.separator();
-                    ui.label(format!("logged in as {account}"));
-                } else if let Some(error) = &session.state.login_error {
-                    ui.separator();
-                    ui.colored_label(theme::DANGER, format!("Could not log in: {error}"));
-                }
-                if let Some(reply) = &session.state.registration {
-                    ui.separator();
-                    let colour = if reply.succeeded() {
-                        theme::OK
-                    } else {
-                        theme::DANGER
-                    };
-                    ui.colored_label(colour, reply.describe());
-                }
                 if session.is_connected()
                     && session.state.account.is_none()
                     && ui
@@ -534,9 +519,48 @@ impl CharlaApp {
                 {
                     session.create_account = Some(account::CreateAccount::default());
                 }
+                // Each piece of status: its words, colour, and more on hover.
+                let mut words: Vec<(String, Option<egui::Color32>, Option<String>)> = Vec::new();
+                let status = format!("{}: {}", session.label, session.status_text());
+                let details = match (&session.state.status, session.trouble()) {
+                    (ConnectionStatus::Disconnected { reason, .. }, Some(explained)) => {
+                        Some(format!("{}\n\nDetails: {reason}", explained.advice))
+                    }
+                    _ => None,
+                };
+                words.push((status, None, details));
+                if let Some(account) = &session.state.account {
+                    words.push((format!("logged in as {account}"), None, None));
+                } else if let Some(error) = &session.state.login_error {
+                    words.push((
+                        format!("Could not log in: {error}"),
+                        Some(theme::DANGER),
+                        trouble::login_advice(error).map(str::to_owned),
+                    ));
+                }
+                if let Some(reply) = &session.state.registration {
+                    let colour = if reply.succeeded() {
+                        theme::OK
+                    } else {
+                        theme::DANGER
+                    };
+                    words.push((reply.describe(), Some(colour), None));
+                }
                 if session.state.away {
-                    ui.separator();
-                    ui.label("away");
+                    words.push(("away".to_owned(), None, None));
+                }
+                for (i, (text, colour, more)) in words.into_iter().enumerate() {
+                    if i > 0 {
+                        ui.separator();
+                    }
+                    let shown = match colour {
+                        Some(colour) => RichText::new(&text).color(colour),
+                        None => RichText::new(&text),
+                    };
+                    let response = ui.add(egui::Label::new(shown).truncate());
+                    if let Some(more) = more {
+                        response.on_hover_text(format!("{text}\n\n{more}"));
+                    }
                 }
             });
         });
@@ -620,24 +644,31 @@ impl CharlaApp {
                 connect::saved_list(ui, &mut self.connect, &self.settings.servers);
             });
         egui::CentralPanel::default().show(ui, |ui| {
-            if !self.sessions.is_empty() && ui.button("⏴ Back to the chat").clicked() {
-                self.show_connect = false;
-                self.current = self.current.or(Some(0));
-            }
-            if let Some(error) = &self.settings_error {
-                ui.colored_label(theme::DANGER, error);
-            }
-            ui.add_space(8.0);
-            self.poll_keyring();
-            let action = connect::show(ui, &mut self.connect);
-            ui.add_space(16.0);
-            ui.separator();
-            ui.horizontal(|ui| {
-                ui.label("No server yet?");
-                if ui.button("Host a server on this computer…").clicked() {
-                    self.tab = Tab::Host;
-                }
-            });
+            // The form is taller than a small window: it scrolls rather than cut off Connect.
+            let action = egui::ScrollArea::vertical()
+                .id_salt("connect-form")
+                .show(ui, |ui| {
+                    if !self.sessions.is_empty() && ui.button("⏴ Back to the chat").clicked() {
+                        self.show_connect = false;
+                        self.current = self.current.or(Some(0));
+                    }
+                    if let Some(error) = &self.settings_error {
+                        ui.colored_label(theme::DANGER, error);
+                    }
+                    ui.add_space(8.0);
+                    self.poll_keyring();
+                    let action = connect::show(ui, &mut self.connect);
+                    ui.add_space(16.0);
+                    ui.separator();
+                    ui.horizontal(|ui| {
+                        ui.label("No server yet?");
+                        if ui.button("Host a server on this computer…").clicked() {
+                            self.tab = Tab::Host;
+                        }
+                    });
+                    action
+                })
+                .inner;
             match action {
                 Some(ConnectAction::Connect { config, register }) => {
                     self.keep_password();

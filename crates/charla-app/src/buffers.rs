@@ -99,8 +99,8 @@ pub fn show(ui: &mut Ui, sessions: &[Session], current: Option<usize>) -> Option
                             buffer.unread
                         };
                         if count > 0 && !selected {
+                            // Body size: a small badge is hard to read at a glance.
                             let badge = RichText::new(format!(" {count} "))
-                                .small()
                                 .strong()
                                 .color(egui::Color32::WHITE)
                                 .background_color(badge_color(buffer.mentions));

@@ -10,6 +10,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use charla_client::{Buffer, BufferId, Command, Line, LineKind, State, TypingState};
+use charla_proto::formatting;
 use chrono::{DateTime, Utc};
 use egui::text::{CCursor, CCursorRange};
 use egui::{Color32, Key, Modifiers, RichText, Ui};
@@ -18,7 +19,7 @@ use crate::history::{self, AtTop, ReadSync, ScrollAnchor};
 use crate::input::Completion;
 use crate::links::{self, Span};
 use crate::session::Session;
-use crate::theme;
+use crate::{compose, styled, theme};
 
 /// How many lines are drawn at first; reaching the top adds this many more.
 const PAGE: usize = 300;
@@ -381,9 +382,7 @@ fn top_of_lines(ui: &mut Ui, buffer: &Buffer, hidden: usize, asked: bool) -> boo
         ui.small_button("Show older lines").clicked()
     } else if buffer.history.answers > 0 && buffer.id != BufferId::Server {
         ui.label(
-            RichText::new("This is the beginning of the history the server keeps")
-                .small()
-                .color(muted),
+            RichText::new("This is the beginning of the history the server keeps").color(muted),
         );
         false
     } else {
@@ -412,12 +411,8 @@ fn folded_row(
     let arrow = if open { "⏷" } else { "⏵" };
     let muted = theme::muted(ui.visuals());
     let response = ui.add(
-        egui::Label::new(
-            RichText::new(format!("{arrow} {summary}"))
-                .color(muted)
-                .small(),
-        )
-        .sense(egui::Sense::click()),
+        egui::Label::new(RichText::new(format!("{arrow} {summary}")).color(muted))
+            .sense(egui::Sense::click()),
     );
     if response.clicked() {
         if open {
@@ -441,7 +436,7 @@ fn folded_row(
 fn new_marker(ui: &mut Ui) {
     ui.horizontal(|ui| {
         let width = ui.available_width();
-        ui.label(RichText::new(NEW_SINCE).small().color(theme::MENTION_BADGE));
+        ui.label(RichText::new(NEW_SINCE).color(theme::MENTION_BADGE));
         let y = ui.min_rect().center().y;
         let x = ui.min_rect().right() + 6.0;
         ui.painter().hline(
@@ -467,7 +462,7 @@ fn header(ui: &mut Ui, buffer: &Buffer) -> bool {
         ui.heading(title);
         if let Some(topic) = buffer.topic.as_deref().filter(|t| !t.is_empty()) {
             ui.separator();
-            let _ = rich_text(ui, topic, None);
+            let _ = rich_text(ui, topic, false);
         }
         if matches!(buffer.id, BufferId::Channel(_)) && !buffer.joined {
             ui.colored_label(theme::DANGER, "(not in this channel)");
@@ -487,9 +482,7 @@ fn command_hint(ui: &mut Ui, draft: &str) {
         format!("{}   (Tab completes)", matches.join("  "))
     };
     ui.add(egui::Label::new(
-        RichText::new(text)
-            .small()
-            .color(theme::muted(ui.visuals())),
+        RichText::new(text).color(theme::muted(ui.visuals())),
     ));
 }
 
@@ -503,7 +496,6 @@ fn typing_line(ui: &mut Ui, typing: &[String]) {
     // Always take the row's height so the input does not jump when someone starts typing.
     ui.add(egui::Label::new(
         RichText::new(text)
-            .small()
             .italics()
             .color(theme::muted(ui.visuals())),
     ));
@@ -537,7 +529,9 @@ pub fn line_ui(
         egui::Frame::new()
     };
     frame.show(ui, |ui| {
-        ui.horizontal_wrapped(|ui| {
+        // A hanging indent: the time stamp and the sender make a column of their own, and
+        // the text wraps within what is left, so continuation lines start under the text.
+        ui.horizontal_top(|ui| {
             ui.spacing_mut().item_spacing.x = 0.0;
             ui.label(RichText::new(format!("{time}  ")).monospace().color(muted))
                 .on_hover_text(
@@ -549,59 +543,63 @@ pub fn line_ui(
             let nick = line.nick.as_deref();
             // The name people chose for themselves (draft/metadata-2), else the nick.
             let shown = |nick: &str| state.display_name(nick).unwrap_or(nick).to_owned();
-            match line.kind {
-                LineKind::Message => {
-                    if let Some(nick) = nick {
-                        let text = RichText::new(format!("{}: ", shown(nick)))
-                            .strong()
-                            .color(theme::nick_color(nick, dark));
-                        command = command.take().or(nick_label(ui, text, nick, line.own));
-                    }
-                    body = rich_text(ui, &line.text, None);
-                }
-                LineKind::Action => {
-                    ui.label(RichText::new("* ").italics());
-                    if let Some(nick) = nick {
-                        let text = RichText::new(format!("{} ", shown(nick)))
-                            .italics()
-                            .strong()
-                            .color(theme::nick_color(nick, dark));
-                        command = command.take().or(nick_label(ui, text, nick, line.own));
-                    }
-                    body = rich_text(ui, &line.text, Some(RichText::italics));
-                }
-                LineKind::Notice => {
-                    if let Some(nick) = nick {
-                        let text = RichText::new(format!("-{}- ", shown(nick)))
-                            .strong()
-                            .color(theme::nick_color(nick, dark));
-                        command = command.take().or(nick_label(ui, text, nick, line.own));
-                    }
-                    body = rich_text(ui, &line.text, None);
-                }
-                LineKind::Deleted => {
-                    // Who and when stay; the words are gone.
-                    if let Some(nick) = nick {
-                        let text = RichText::new(format!("{nick}: "))
-                            .strong()
-                            .color(theme::nick_color(nick, dark));
-                        command = command.take().or(nick_label(ui, text, nick, line.own));
-                    }
-                    ui.label(RichText::new(line.text.as_str()).italics().color(muted));
-                }
-                LineKind::Error => {
-                    ui.label(RichText::new(format!("⚠ {}", line.text)).color(theme::DANGER));
-                }
-                LineKind::Join => {
-                    ui.label(RichText::new(format!("» {}", line.text)).color(muted));
-                }
-                LineKind::Part | LineKind::Quit | LineKind::Kick => {
-                    ui.label(RichText::new(format!("« {}", line.text)).color(muted));
-                }
-                LineKind::Nick | LineKind::Topic | LineKind::Mode | LineKind::Info => {
-                    ui.label(RichText::new(&line.text).color(muted));
-                }
+            let colour = |nick: &str| theme::nick_color(nick, dark);
+            // Who, before the text.
+            let sender = match (line.kind, nick) {
+                (LineKind::Message, Some(nick)) => Some(
+                    RichText::new(format!("{}: ", shown(nick)))
+                        .strong()
+                        .color(colour(nick)),
+                ),
+                (LineKind::Action, Some(nick)) => Some(
+                    RichText::new(format!("* {} ", shown(nick)))
+                        .italics()
+                        .strong()
+                        .color(colour(nick)),
+                ),
+                (LineKind::Notice, Some(nick)) => Some(
+                    RichText::new(format!("-{}- ", shown(nick)))
+                        .strong()
+                        .color(colour(nick)),
+                ),
+                (LineKind::Deleted, Some(nick)) => Some(
+                    RichText::new(format!("{nick}: "))
+                        .strong()
+                        .color(colour(nick)),
+                ),
+                _ => None,
+            };
+            if let (Some(text), Some(nick)) = (sender, nick) {
+                command = command.take().or(nick_label(ui, text, nick, line.own));
             }
+            ui.horizontal_wrapped(|ui| {
+                ui.spacing_mut().item_spacing.x = 0.0;
+                // Formatting codes show as styled text in messages; elsewhere (reasons,
+                // topic changes, errors) they are only removed.
+                let plain = || formatting::strip(&line.text);
+                match line.kind {
+                    LineKind::Message | LineKind::Notice => {
+                        body = rich_text(ui, &line.text, false);
+                    }
+                    LineKind::Action => body = rich_text(ui, &line.text, true),
+                    LineKind::Deleted => {
+                        // Who and when stay; the words are gone.
+                        ui.label(RichText::new(plain()).italics().color(muted));
+                    }
+                    LineKind::Error => {
+                        ui.label(RichText::new(format!("⚠ {}", plain())).color(theme::DANGER));
+                    }
+                    LineKind::Join => {
+                        ui.label(RichText::new(format!("» {}", plain())).color(muted));
+                    }
+                    LineKind::Part | LineKind::Quit | LineKind::Kick => {
+                        ui.label(RichText::new(format!("« {}", plain())).color(muted));
+                    }
+                    LineKind::Nick | LineKind::Topic | LineKind::Mode | LineKind::Info => {
+                        ui.label(RichText::new(plain()).color(muted));
+                    }
+                }
+            });
         });
     });
     if let (Some(body), Some(deletable), Some(msgid)) = (body, deletable, &line.msgid) {
@@ -645,22 +643,27 @@ fn nick_label(ui: &mut Ui, text: RichText, nick: &str, own: bool) -> Option<Comm
     command
 }
 
-/// Draws message text with its links clickable; returns its widgets' response, as one.
-fn rich_text(
-    ui: &mut Ui,
-    text: &str,
-    style: Option<fn(RichText) -> RichText>,
-) -> Option<egui::Response> {
+/// Draws message text with its IRC formatting (see [`styled`]) and its links clickable;
+/// `italics` draws all of it in italics (a `/me` action). Returns its widgets' response, as
+/// one.
+fn rich_text(ui: &mut Ui, text: &str, italics: bool) -> Option<egui::Response> {
+    let formatted = formatting::parse(text);
+    let look = styled::Look::new(ui, italics);
     let mut all: Option<egui::Response> = None;
-    for span in links::spans(text) {
+    // Links are found in the text as shown (codes may sit inside a URL as sent).
+    let mut at = 0;
+    for span in links::spans(&formatted.text) {
         let response = match span {
             Span::Text(t) => {
-                let rich = RichText::new(t);
-                ui.label(style.map_or(rich.clone(), |f| f(rich)))
+                let job = look.job(&formatted, at..at + t.len());
+                at += t.len();
+                ui.label(job)
             }
-            Span::Link(url) => ui
-                .hyperlink_to(url, url)
-                .on_hover_text(format!("Open {url}")),
+            Span::Link(url) => {
+                at += url.len();
+                ui.hyperlink_to(url, url)
+                    .on_hover_text(format!("Open {url}"))
+            }
         };
         all = Some(match all {
             Some(before) => before.union(response),
@@ -672,7 +675,8 @@ fn rich_text(
 
 /// The input line: Enter sends, Shift+Enter starts a new line (a pasted text keeps its lines,
 /// and goes as one message where the server takes `draft/multiline`), Up/Down browse history
-/// (in a one-line draft), Tab completes nicks.
+/// (in a one-line draft), Tab completes nicks, Ctrl+B/I/U/K/O write formatting (see
+/// [`compose`]).
 fn input_line(ui: &mut Ui, session: &mut Session, id: &BufferId) {
     let input_id = egui::Id::unique(("input", session.key, id));
     let focused = ui.memory(|m| m.has_focus(input_id));
@@ -682,17 +686,18 @@ fn input_line(ui: &mut Ui, session: &mut Session, id: &BufferId) {
         .is_some_and(|v| v.draft.contains('\n'));
     // Take the keys before the text field sees them: Tab would move focus, Enter add a line,
     // Up/Down move the cursor (which they should, in a draft of several lines).
-    let (tab, up, down, enter) = if focused {
+    let (tab, up, down, enter, mut code) = if focused {
         ui.input_mut(|i| {
             (
                 i.consume_key(Modifiers::NONE, Key::Tab),
                 !several_lines && i.consume_key(Modifiers::NONE, Key::ArrowUp),
                 !several_lines && i.consume_key(Modifiers::NONE, Key::ArrowDown),
                 consume_plain_enter(i),
+                compose::take_shortcut(i),
             )
         })
     } else {
-        (false, false, false, false)
+        (false, false, false, false, None)
     };
     let hint = match id {
         BufferId::Server => "Type a /command, e.g. /join #charla".to_owned(),
@@ -724,16 +729,25 @@ fn input_line(ui: &mut Ui, session: &mut Session, id: &BufferId) {
     let view = session.views.entry(id.clone()).or_default();
     let mut send = false;
     ui.horizontal(|ui| {
-        let width = ui.available_width() - 70.0;
+        let width = ui.available_width() - 110.0;
+        if let Some(format) = code.take() {
+            compose::insert_at_cursor(ui, input_id, &mut view.draft, format);
+        }
+        let mut layouter = compose::layout;
         let response = ui.add(
             egui::TextEdit::multiline(&mut view.draft)
                 .id(input_id)
                 .hint_text(hint)
                 .lock_focus(true)
                 .desired_rows(1)
-                .desired_width(width.max(100.0)),
+                .desired_width(width.max(100.0))
+                .layouter(&mut layouter),
         );
         let response = response.accessible_name("Message input");
+        if let Some(format) = compose::menu(ui) {
+            compose::insert_at_cursor(ui, input_id, &mut view.draft, format);
+            response.request_focus();
+        }
         let entered = enter;
         if replaced.is_some() {
             move_cursor_to_end(ui, input_id, &view.draft);

@@ -278,7 +278,7 @@ pub fn saved_list(ui: &mut Ui, form: &mut ConnectForm, saved: &[SavedServer]) {
     ui.heading("Saved servers");
     ui.add_space(4.0);
     if saved.is_empty() {
-        ui.weak("None yet: fill in the form and press “Save”.");
+        theme::hint(ui, "None yet: fill in the form and press “Save”.");
     }
     for (index, server) in saved.iter().enumerate() {
         let selected = form.selected == Some(index);
@@ -334,7 +334,7 @@ fn form_ui(ui: &mut Ui, form: &mut ConnectForm) -> Option<ConnectAction> {
             ui.end_row();
             let nick = field(ui, "Nick", &mut form.nick, "e.g. Ñandú", false);
             ui.label(RichText::new("Log in with an account").strong());
-            ui.weak("optional");
+            theme::hint(ui, "optional");
             ui.end_row();
             field(ui, "Account", &mut form.account, "account name", false);
             let password = field(
@@ -352,7 +352,7 @@ fn form_ui(ui: &mut Ui, form: &mut ConnectForm) -> Option<ConnectAction> {
             ui.end_row();
             if let Some(note) = &form.keyring_note {
                 ui.label("");
-                ui.weak(note);
+                theme::hint(ui, note);
                 ui.end_row();
             }
             ui.label("Method");

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
 
+use charla_proto::formatting::strip;
 use charla_server::config::StoreConfig;
 use charla_server::{
     Config, ListenerConfig, MessageKind, Server, ServerEvent, ServerHandle, UserInfo,
@@ -20,6 +21,10 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::config::HostSettings;
 use crate::theme;
+
+/// Below this width the user table goes above the log rather than beside it, so that it
+/// keeps all its columns.
+const SIDE_BY_SIDE: f32 = 960.0;
 
 /// How many log entries the console keeps.
 const LOG_LIMIT: usize = 2_000;
@@ -397,9 +402,7 @@ impl HostConsole {
         if let Some(a) = self.controls(ui) {
             action = Some(a);
         }
-        if let Some((ok, text)) = &self.feedback {
-            ui.colored_label(if *ok { theme::OK } else { theme::DANGER }, text);
-        }
+        self.feedback_line(ui);
         ui.separator();
         if self.is_running() {
             ui.ctx().request_repaint_after(Duration::from_secs(1));
@@ -407,17 +410,43 @@ impl HostConsole {
             ui.separator();
         }
         let width = ui.available_width();
-        ui.horizontal_top(|ui| {
-            ui.vertical(|ui| {
-                ui.set_width((width * 0.55).max(200.0));
-                self.log_ui(ui);
+        if width >= SIDE_BY_SIDE {
+            ui.horizontal_top(|ui| {
+                ui.vertical(|ui| {
+                    ui.set_width(width * 0.5);
+                    self.log_ui(ui);
+                });
+                ui.separator();
+                ui.vertical(|ui| {
+                    self.users_ui(ui);
+                });
             });
+        } else {
+            // A small window: the users (with all their columns) above, the log below.
+            self.users_ui(ui);
             ui.separator();
-            ui.vertical(|ui| {
-                self.users_ui(ui);
-            });
-        });
+            self.log_ui(ui);
+        }
         action
+    }
+
+    /// The outcome of the last action, in one row that is there (empty) before any action, so
+    /// that nothing below it moves when it appears: a click meant for one user must not land
+    /// on the next. A long text is cut, whole on hover.
+    fn feedback_line(&self, ui: &mut Ui) {
+        let height = ui.text_style_height(&egui::TextStyle::Body);
+        let size = egui::vec2(ui.available_width(), height);
+        ui.allocate_ui_with_layout(
+            size,
+            egui::Layout::left_to_right(egui::Align::Center),
+            |ui| {
+                ui.set_min_size(size);
+                if let Some((ok, text)) = &self.feedback {
+                    let colour = if *ok { theme::OK } else { theme::DANGER };
+                    ui.add(egui::Label::new(RichText::new(text).color(colour)).truncate());
+                }
+            },
+        );
     }
 
     fn controls(&mut self, ui: &mut Ui) -> Option<HostAction> {
@@ -537,7 +566,7 @@ impl HostConsole {
             .max_height(ui.available_height())
             .show(ui, |ui| {
                 if self.log.is_empty() {
-                    ui.weak("Nothing yet. Start the server: connections, joins, leaves and messages show here.");
+                    theme::hint(ui, "Nothing yet. Start the server: connections, joins, leaves and messages show here.");
                 }
                 let muted = theme::muted(ui.visuals());
                 for entry in &self.log {
@@ -558,13 +587,25 @@ impl HostConsole {
     fn users_ui(&mut self, ui: &mut Ui) {
         ui.label(RichText::new(format!("Connected users ({})", self.users.len())).strong());
         if !self.is_running() {
-            ui.weak("The server is not running.");
+            theme::hint(ui, "The server is not running.");
             return;
         }
         if self.users.is_empty() {
-            ui.weak("No one yet.");
+            theme::hint(ui, "No one yet.");
         }
         let now = SystemTime::now();
+        // The user list can be long: it scrolls within a share of the height, leaving room for
+        // the controls under it; sideways too, should a column still not fit.
+        egui::ScrollArea::both()
+            .id_salt("host-users-scroll")
+            .max_height((ui.available_height() * 0.5).max(120.0))
+            .auto_shrink([false, true])
+            .show(ui, |ui| self.users_grid(ui, now));
+        self.user_actions(ui);
+    }
+
+    /// The table of connected users; clicking a nick selects it.
+    fn users_grid(&mut self, ui: &mut Ui, now: SystemTime) {
         egui::Grid::new("host-users")
             .striped(true)
             .num_columns(4)
@@ -606,10 +647,14 @@ impl HostConsole {
                     ui.end_row();
                 }
             });
+    }
+
+    /// Writing to or kicking the selected user.
+    fn user_actions(&mut self, ui: &mut Ui) {
         ui.add_space(8.0);
         let Some(nick) = self.selected.clone() else {
             if !self.users.is_empty() {
-                ui.weak("Select a user to write to them or kick them.");
+                theme::hint(ui, "Select a user to write to them or kick them.");
             }
             return;
         };
@@ -715,7 +760,10 @@ pub fn describe(event: &ServerEvent) -> Option<(LogKind, String)> {
             from, target, text, ..
         } if charla_client::state::ctcp(text).is_some_and(|(verb, _)| verb == "ACTION") => {
             let action = charla_client::state::ctcp(text).map_or("", |(_, body)| body);
-            (LogKind::Message, format!("{target}: * {from} {action}"))
+            (
+                LogKind::Message,
+                format!("{target}: * {from} {}", strip(action)),
+            )
         }
         ServerEvent::Message {
             from,
@@ -727,11 +775,14 @@ pub fn describe(event: &ServerEvent) -> Option<(LogKind, String)> {
                 MessageKind::Privmsg => "to",
                 MessageKind::Notice => "(notice) to",
             };
-            (LogKind::Message, format!("{from} {arrow} {target}: {text}"))
+            (
+                LogKind::Message,
+                format!("{from} {arrow} {target}: {}", strip(text)),
+            )
         }
         ServerEvent::TopicChanged { channel, by, topic } => (
             LogKind::Channel,
-            format!("{by} set the topic of {channel}: {topic}"),
+            format!("{by} set the topic of {channel}: {}", strip(topic)),
         ),
         ServerEvent::Renamed { old, new, by } => {
             (LogKind::Channel, format!("{by} renamed {old} to {new}"))

@@ -19,8 +19,11 @@
 //! - [`host`]: the operator console over an embedded charla-server.
 //! - [`cli`]: the command line (`irc://` links, `--host`).
 //! - [`input`]: input history and Tab completion.
+//! - [`compose`]: the formatting shortcuts (Ctrl+B, Ctrl+K…) and codes shown in the input line.
 //! - [`links`]: clickable links in text.
+//! - [`styled`]: IRC formatting (bold, colours…) drawn as styled text.
 //! - [`notify`]: desktop notifications.
+//! - [`trouble`]: connection problems in plain words, with what to try.
 //! - [`config`]: saved servers and settings on disk.
 //! - [`theme`]: colours (nick colours by a stable hash).
 
@@ -31,6 +34,7 @@ pub mod buffers;
 pub mod certificate;
 pub mod chat;
 pub mod cli;
+pub mod compose;
 pub mod config;
 pub mod connect;
 pub mod history;
@@ -42,6 +46,8 @@ pub mod notify;
 pub mod search;
 pub mod secrets;
 pub mod session;
+pub mod styled;
 pub mod theme;
+pub mod trouble;
 
 pub use app::{AppOptions, CharlaApp, Tab};

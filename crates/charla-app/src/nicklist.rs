@@ -101,7 +101,7 @@ pub fn show(
                         if let Some(account) = account {
                             let words = format!("{} is logged in as {account}", member.nick);
                             ui.add(egui::Label::new(
-                                RichText::new(LOGGED_IN_BADGE).small().color(theme::OK),
+                                RichText::new(LOGGED_IN_BADGE).color(theme::OK),
                             ))
                             .on_hover_text(&words)
                             .accessible_name(words);

@@ -3,6 +3,8 @@
 //! call may block, and the UI thread must not.
 
 use charla_client::Notification;
+// A notification is plain text: formatting codes would show as boxes.
+use charla_proto::formatting::strip;
 
 /// Shows `notification` on the desktop, unless the app has notifications off. Failures (no
 /// notification service, as under Xvfb) are logged, never shown as errors: the window still
@@ -11,9 +13,11 @@ pub fn show(server: &str, notification: &Notification) {
     let (summary, body) = match notification {
         Notification::Mention { buffer, nick, text } => (
             format!("{nick} in {} ({server})", buffer.name()),
-            text.clone(),
+            strip(text).into_owned(),
         ),
-        Notification::Private { nick, text } => (format!("{nick} ({server})"), text.clone()),
+        Notification::Private { nick, text } => {
+            (format!("{nick} ({server})"), strip(text).into_owned())
+        }
     };
     let spawned = std::thread::Builder::new()
         .name("charla-notify".to_owned())

@@ -330,7 +330,9 @@ fn result_ui(ui: &mut Ui, line: &SearchLine, query: &str, dark: bool) -> bool {
         0.0,
         TextFormat::simple(font.clone(), theme::nick_color(&line.sender, dark)),
     );
-    for (piece, hit) in spans(&line.text, query) {
+    // Formatting codes are left out: the search shows plain text.
+    let text = charla_proto::formatting::strip(&line.text);
+    for (piece, hit) in spans(&text, query) {
         let mut format = TextFormat::simple(font.clone(), plain);
         if hit {
             format.background = theme::MENTION_BG;

@@ -19,6 +19,7 @@ use crate::connect::Registration;
 use crate::history;
 use crate::input::{Completion, History};
 use crate::search::SearchBox;
+use crate::trouble;
 
 /// How many events one frame applies at most, so a flood cannot freeze the window; the rest
 /// wait for the next frame (which is requested at once).
@@ -303,20 +304,40 @@ impl Session {
             ConnectionStatus::Connecting { .. } => "connecting".to_owned(),
             ConnectionStatus::Registering => "logging in".to_owned(),
             ConnectionStatus::Connected => format!("connected as {}", self.state.nick),
-            ConnectionStatus::Disconnected { reason, retry_at } => match retry_at {
-                Some(at) => {
-                    let secs = at
-                        .saturating_duration_since(std::time::Instant::now())
-                        .as_secs();
-                    format!("disconnected: {reason} (retrying in {secs} s)")
+            ConnectionStatus::Disconnected { reason, retry_at } => {
+                // In plain words where the problem is a known one (the details: `trouble`).
+                let reason = self.trouble().map_or_else(|| reason.clone(), |e| e.summary);
+                match retry_at {
+                    Some(at) => {
+                        let secs = at
+                            .saturating_duration_since(std::time::Instant::now())
+                            .as_secs();
+                        format!("disconnected: {reason} (retrying in {secs} s)")
+                    }
+                    None => format!("disconnected: {reason}"),
                 }
-                None => format!("disconnected: {reason}"),
-            },
+            }
             ConnectionStatus::WaitingForTrust => {
                 "waiting for your decision on the certificate".to_owned()
             }
             ConnectionStatus::Stopped => "closed".to_owned(),
         }
+    }
+
+    /// While disconnected for a known reason: the problem in plain words, with what to try
+    /// (see [`trouble`]).
+    pub fn trouble(&self) -> Option<trouble::Explained> {
+        let ConnectionStatus::Disconnected { reason, .. } = &self.state.status else {
+            return None;
+        };
+        trouble::explain(
+            reason,
+            trouble::Target {
+                host: &self.config.host,
+                port: self.config.port,
+                tls: self.config.tls,
+            },
+        )
     }
 
     /// Whether the connection is up.

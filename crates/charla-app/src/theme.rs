@@ -37,9 +37,19 @@ pub fn nick_color(nick: &str, dark: bool) -> Color32 {
     Hsva::new(hue, saturation, value, 1.0).into()
 }
 
-/// Muted colour for folded joins/parts and time stamps.
+/// Muted colour for folded joins/parts, hints and time stamps: between egui's weak text
+/// colour (too faint to read comfortably) and the normal one.
 pub fn muted(visuals: &Visuals) -> Color32 {
-    visuals.weak_text_color()
+    visuals
+        .weak_text_color()
+        .lerp_to_gamma(visuals.text_color(), 0.45)
+}
+
+/// A hint in words (what to do next, why a list is empty), in the muted colour: readable,
+/// unlike egui's `weak` text.
+pub fn hint(ui: &mut egui::Ui, text: impl Into<String>) -> egui::Response {
+    let colour = muted(ui.visuals());
+    ui.label(egui::RichText::new(text).color(colour))
 }
 
 /// A small filled circle in `colour` (connection status); painted, since the bundled fonts

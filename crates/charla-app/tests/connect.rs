@@ -3,7 +3,7 @@
 
 mod common;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use charla_app::AppOptions;
 use charla_app::config::ConfigStore;
 use charla_client::TrustStore;
@@ -85,8 +85,15 @@ fn a_refused_connection_says_why() -> Result<()> {
     fill(&mut h, "Port", &port.to_string());
     fill(&mut h, "Nick", "ana");
     click(&mut h, "Connect")?;
+    // In plain words, with what to try and the technical details on hover.
+    let words = format!("Nothing answers at 127.0.0.1, port {port}.");
     step_until(&mut h, "the failure in the status bar", |h| {
-        shows_part(h, "disconnected:")
+        shows_part(h, &words)
+    })?;
+    h.get_by_label_contains(&words).hover();
+    step_until(&mut h, "the details on hover", |h| {
+        shows_part(h, "Details: the server refused the connection")
+            && shows_part(h, "Check the address and the port")
     })?;
     assert!(shows(&h, "Reconnect now"), "the user can retry at once");
     // Or give up: a right click on the server in the side list offers to close it.
@@ -120,5 +127,38 @@ fn ticking_tls_suggests_the_tls_port() -> Result<()> {
     fill(&mut h, "Port", "7000");
     click(&mut h, "Use TLS (encrypted)")?;
     assert_eq!(port(&h).as_deref(), Some("7000"));
+    Ok(())
+}
+
+#[test]
+fn tls_to_a_plain_port_and_a_wrong_server_password_are_explained() -> Result<()> {
+    let rt = runtime()?;
+    let addr: std::net::SocketAddr = "127.0.0.1:0".parse()?;
+    let mut config = charla_server::Config::with_listener(addr);
+    config.password = Some("contraseña".to_owned());
+    let server = rt.block_on(charla_server::Server::start(config))?;
+    let addr = *server.local_addrs().first().context("no listener")?;
+
+    // TLS to a port that speaks plain IRC.
+    let mut h = app(&rt, AppOptions::ephemeral());
+    fill(&mut h, "Port", &addr.port().to_string());
+    fill(&mut h, "Nick", "ana");
+    click(&mut h, "Use TLS (encrypted)")?;
+    fill(&mut h, "Port", &addr.port().to_string());
+    click(&mut h, "Connect")?;
+    let words = format!("The server at port {} does not speak TLS.", addr.port());
+    step_until(&mut h, "the TLS problem in words", |h| {
+        shows_part(h, &words)
+    })?;
+    drop(h);
+
+    // Plain, without the server's password.
+    let mut h = app(&rt, AppOptions::ephemeral());
+    fill(&mut h, "Port", &addr.port().to_string());
+    fill(&mut h, "Nick", "ana");
+    click(&mut h, "Connect")?;
+    step_until(&mut h, "the password problem in words", |h| {
+        shows_part(h, "The server did not accept its password.")
+    })?;
     Ok(())
 }

@@ -11,6 +11,7 @@
 //! - [`casemap`]: case-folding of nicks and channel names.
 //! - [`confusable`]: look-alike names: invisible and bidirectional characters, confusable
 //!   skeletons (UTS #39).
+//! - [`formatting`]: text formatting codes (bold, colours…) read into styled runs, or stripped.
 //! - [`validate`]: what a valid nick and channel name is.
 //! - [`limits`]: the protocol's size limits.
 //! - [`sasl`]: SASL for `AUTHENTICATE`: the base64 chunk framing, `PLAIN` and `SCRAM-SHA-256`
@@ -23,6 +24,7 @@
 
 pub mod casemap;
 pub mod confusable;
+pub mod formatting;
 pub mod isupport;
 pub mod limits;
 pub mod line;

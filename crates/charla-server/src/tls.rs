@@ -199,10 +199,12 @@ impl Tls {
     }
 
     /// Logs the certificate's fingerprint (once per start), so users can check what their
-    /// client shows them.
+    /// client shows them: as hex pairs with colons (irssi's `-tls_pinned_cert`, the Charla
+    /// app) and as 64 bare hex digits (WeeChat's `tls_fingerprint`/`ssl_fingerprint`).
     pub fn log(&self) {
         info!(
             fingerprint = %self.fingerprint,
+            fingerprint_hex = %bare_hex(&self.fingerprint),
             source = ?self.source,
             "TLS certificate (SHA-256)"
         );
@@ -283,6 +285,15 @@ pub fn certfp(der: &[u8]) -> String {
         let _ = write!(out, "{b:02x}");
     }
     out
+}
+
+/// A fingerprint of hex pairs joined by `:` as lower-case hex digits alone.
+pub fn bare_hex(fingerprint: &str) -> String {
+    fingerprint
+        .chars()
+        .filter(|c| *c != ':')
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
 }
 
 /// The SHA-256 fingerprint of a DER certificate as upper-case hex pairs joined by `:`.
@@ -516,6 +527,9 @@ mod tests {
         // SHA-256 of the empty string.
         assert!(f.starts_with("E3:B0:C4:42:98:FC:1C:14"), "{f}");
         assert_eq!(f.len(), 32 * 3 - 1);
+        let bare = bare_hex(&f);
+        assert_eq!(bare.len(), 64);
+        assert!(bare.starts_with("e3b0c44298fc1c14"), "{bare}");
     }
 
     #[test]

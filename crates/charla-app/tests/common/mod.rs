@@ -37,9 +37,18 @@ pub fn server(rt: &tokio::runtime::Runtime) -> Result<(ServerHandle, SocketAddr)
 
 /// The real app in a harness, with nothing on disk and no desktop notifications.
 pub fn app(rt: &tokio::runtime::Runtime, options: AppOptions) -> Harness<'static, CharlaApp> {
+    app_sized(rt, options, egui::vec2(1200.0, 800.0))
+}
+
+/// The real app in a window of `size`.
+pub fn app_sized(
+    rt: &tokio::runtime::Runtime,
+    options: AppOptions,
+    size: egui::Vec2,
+) -> Harness<'static, CharlaApp> {
     let handle = rt.handle().clone();
     Harness::builder()
-        .with_size(egui::vec2(1200.0, 800.0))
+        .with_size(size)
         .build_eframe(move |cc| CharlaApp::new(cc.egui_ctx.clone(), handle, options))
 }
 
@@ -79,8 +88,24 @@ pub fn fill(h: &mut Harness<'static, CharlaApp>, label: &str, text: &str) {
     h.step();
 }
 
-/// Clicks the (first) widget labelled `label`.
+/// Clicks the (first) widget labelled `label`, scrolled into view first (as a person would
+/// scroll to it in a small window).
 pub fn click(h: &mut Harness<'static, CharlaApp>, label: &str) -> Result<()> {
+    let node = h
+        .query_all_by_label(label)
+        .next()
+        .with_context(|| format!("no widget labelled {label:?}"))?;
+    if !h.ctx.content_rect().contains_rect(node.rect()) {
+        node.scroll_to_me();
+        // The scroll area moves over a few frames.
+        for _ in 0..20 {
+            h.step();
+            let node = h.query_all_by_label(label).next();
+            if node.is_some_and(|n| h.ctx.content_rect().contains_rect(n.rect())) {
+                break;
+            }
+        }
+    }
     h.query_all_by_label(label)
         .next()
         .with_context(|| format!("no widget labelled {label:?}"))?
