@@ -220,10 +220,12 @@ impl Data {
                 record.seq = self.last_seq;
                 self.msgids
                     .insert(record.msgid.clone(), (record.target.clone(), record.seq));
-                self.history
-                    .entry(record.target.clone())
-                    .or_default()
-                    .push(record);
+                let entries = self.history.entry(record.target.clone()).or_default();
+                // Never earlier than the target's newest entry (see `Write::Append`).
+                if let Some(last) = entries.last() {
+                    record.time_ms = record.time_ms.max(last.time_ms);
+                }
+                entries.push(record);
             }
             Write::Redact { msgid, redaction } => {
                 debug_assert!(history::well_formed(redaction), "{redaction:?}");

@@ -284,7 +284,10 @@ pub enum Write {
         level: Option<AccessLevel>,
     },
     /// Adds an entry to a conversation's history. Its `seq` is ignored: the store assigns the
-    /// next one. `Exists` if an entry (of any target) has this msgid already.
+    /// next one. A `time_ms` earlier than the target's newest entry's is raised to it: two
+    /// lines timed in one order may reach the store in the other, and along `seq` a target's
+    /// times must never go back, or a reader paging by time and then by msgid would skip one.
+    /// `Exists` if an entry (of any target) has this msgid already.
     Append(HistoryRecord),
     /// Redacts a message (draft/message-redaction): the entry `msgid` of `redaction.target`,
     /// which must be a message (PRIVMSG, NOTICE, TAGMSG), is deleted — its text, tags and

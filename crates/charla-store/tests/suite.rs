@@ -1444,6 +1444,39 @@ fn suite_prune_history(store: &dyn Store) {
     );
 }
 
+fn suite_times_never_go_back_along_seq_so_paging_skips_nothing(store: &dyn Store) {
+    // m2 was timed before m1 but reached the store after it (another sender's line).
+    append_all(
+        store,
+        [
+            message("#c", "m1", 2000),
+            message("#c", "m2", 1500),
+            message("#c", "m3", 3000),
+            message("#d", "d1", 1000),
+        ],
+    );
+    let all = store
+        .history("#c", &HistoryQuery::Latest(None), 10)
+        .expect("history")
+        .expect("answer");
+    let times: Vec<i64> = all.iter().map(|e| e.time_ms).collect();
+    assert_eq!(times, [2000, 2000, 3000]);
+    // Page by time, then by the last msgid of the page: every entry, once.
+    let first = ask(store, "#c", HistoryQuery::After(Anchor::Time(0)), 1).expect("answer");
+    assert_eq!(first, ["m1"]);
+    let rest = ask(
+        store,
+        "#c",
+        HistoryQuery::After(Anchor::Msgid("m1".to_owned())),
+        10,
+    )
+    .expect("answer");
+    assert_eq!(rest, ["m2", "m3"]);
+    // Other targets keep their own times.
+    let d = ask(store, "#d", HistoryQuery::Latest(None), 10).expect("answer");
+    assert_eq!(d, ["d1"]);
+}
+
 fn suite_prune_by_kind_leaves_the_exceptions_alone(store: &dyn Store) {
     let count = |target| {
         ask(store, target, HistoryQuery::Latest(None), 100)
@@ -1954,6 +1987,7 @@ suite!(
     suite_read_markers_only_move_forward,
     suite_prune_history,
     suite_prune_by_kind_leaves_the_exceptions_alone,
+    suite_times_never_go_back_along_seq_so_paging_skips_nothing,
     suite_presences_are_kept_replaced_forgotten_and_dropped_with_the_account,
     suite_prune_by_count_counts_messages_not_events,
     suite_drop_account_takes_its_conversations_and_read_markers,

@@ -85,8 +85,13 @@ fn append(conn: &Connection, record: &HistoryRecord) -> rusqlite::Result<Result<
     debug_assert!(history::well_formed(record), "{record:?}");
     let changed = conn
         .prepare_cached(
+            // Never earlier than the target's newest entry (see `Write::Append`): one descent
+            // of `history_by_time`.
             "INSERT INTO history (target, msgid, time_ms, command, source, account, tags, params) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (msgid) DO NOTHING",
+             VALUES (?1, ?2, \
+                     max(?3, coalesce((SELECT max(time_ms) FROM history WHERE target = ?1), ?3)), \
+                     ?4, ?5, ?6, ?7, ?8) \
+             ON CONFLICT (msgid) DO NOTHING",
         )?
         .execute(params![
             record.target,
