@@ -188,6 +188,20 @@ pub struct StoreConfig {
     pub backend: StoreBackend,
     /// The SQLite file; relative paths are relative to `data_dir`. Default `charla.db`.
     pub path: Option<PathBuf>,
+    /// When a commit is on disk: `full` (every commit synced: survives a power cut) or
+    /// `normal` (survives a crash of the server, may lose the last commits to a power cut).
+    pub synchronous: Synchronous,
+}
+
+/// SQLite's `synchronous` setting ([`StoreConfig::synchronous`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    /// Every commit synced.
+    #[default]
+    Full,
+    /// Synced at checkpoints.
+    Normal,
 }
 
 impl StoreConfig {
@@ -195,7 +209,7 @@ impl StoreConfig {
     pub fn memory() -> Self {
         StoreConfig {
             backend: StoreBackend::Memory,
-            path: None,
+            ..StoreConfig::default()
         }
     }
 

@@ -69,9 +69,14 @@ async fn open_store(config: &Config) -> Result<StoreHandle, StartError> {
                 source: Arc::new(e),
             })?;
             let path = config.store.sqlite_path(&config.data_dir);
-            let opened = tokio::task::spawn_blocking(move || SqliteStore::open(&path))
-                .await
-                .map_err(|e| StoreError::Spawn(Arc::new(std::io::Error::other(e))))?;
+            let synchronous = match config.store.synchronous {
+                crate::config::Synchronous::Full => charla_store::Synchronous::Full,
+                crate::config::Synchronous::Normal => charla_store::Synchronous::Normal,
+            };
+            let opened =
+                tokio::task::spawn_blocking(move || SqliteStore::open_with(&path, synchronous))
+                    .await
+                    .map_err(|e| StoreError::Spawn(Arc::new(std::io::Error::other(e))))?;
             Arc::new(opened?)
         }
     };

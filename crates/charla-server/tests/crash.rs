@@ -153,10 +153,11 @@ impl Drop for Server {
     }
 }
 
-/// The config: a listener on 127.0.0.1 (port 0: the log tells the port), the default SQLite
-/// store in `data`, no flood control, and history readable from before one's join (a reader
+/// The config: a listener on 127.0.0.1 (port 0: the log tells the port), the SQLite
+/// store in `data` synced as `synchronous` says, no flood control, and history readable from
+/// before one's join (a reader
 /// joins after the restart) in pages of up to 1000 lines.
-fn write_config(dir: &Path) -> std::path::PathBuf {
+fn write_config(dir: &Path, synchronous: &str) -> std::path::PathBuf {
     let path = dir.join("charla.toml");
     let data = dir.join("data");
     std::fs::write(
@@ -172,7 +173,9 @@ fn write_config(dir: &Path) -> std::path::PathBuf {
              max_request = 1000\n\
              before_join = \"always\"\n\
              [http]\n\
-             address = \"127.0.0.1:0\"\n",
+             address = \"127.0.0.1:0\"\n\
+             [store]\n\
+             synchronous = {synchronous:?}\n",
             data.display().to_string()
         ),
     )
@@ -531,9 +534,22 @@ struct Findings {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_message_received_before_a_kill_9_is_in_history_in_order() {
+    kill_rounds("full").await;
+}
+
+/// With `[store] synchronous = "normal"` the WAL is not synced at each commit: what a crash of
+/// the process (not of the machine) leaves must still hold every message anyone received.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_sync_per_commit_a_kill_9_still_loses_nothing_received() {
+    kill_rounds("normal").await;
+}
+
+/// Three rounds of chat killed with SIGKILL on one data directory, the store's `synchronous`
+/// set to `synchronous`; then every channel read back and checked against what was received.
+async fn kill_rounds(synchronous: &str) {
     let began = Instant::now();
     let dir = tempfile::tempdir().expect("dir");
-    let config = write_config(dir.path());
+    let config = write_config(dir.path(), synchronous);
     let channels: Vec<String> = (0..CHANNELS).map(|c| format!("#choque{c}")).collect();
     let mut rounds = Vec::new();
     for number in 0..ROUNDS {

@@ -38,7 +38,7 @@ pub use record::{
     AccessLevel, AccessRecord, AccountRecord, ChannelRecord, ListEntryRecord, PresenceRecord,
     ScramRecord, TargetKind, TopicRecord, Write,
 };
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, Synchronous};
 
 /// Where accounts, channel registrations and message history persist.
 ///

@@ -180,12 +180,14 @@ fn a_redacted_text_leaves_the_files() {
     assert_eq!(ids, ["m0", "m2", "r1"]);
 }
 
-/// versions 2 to 6 added (history, conversations, read markers, search, metadata, always-on)
+/// versions 2 to 7 added (history, conversations, read markers, search, metadata, always-on,
+/// batched search indexing)
 /// do not exist.
 fn downgrade_to_version_1(path: &Path) {
     let conn = rusqlite::Connection::open(path).expect("open");
     conn.execute_batch(
-        "DROP TABLE presences; ALTER TABLE accounts DROP COLUMN always_on; \
+        "DROP TRIGGER history_text_delete; DROP TABLE search_progress; \
+         DROP TABLE presences; ALTER TABLE accounts DROP COLUMN always_on; \
          DROP TRIGGER metadata_account_gone; DROP TRIGGER metadata_channel_gone; \
          DROP TABLE metadata; \
          DROP TABLE history_text; DROP TABLE history; DROP TABLE conversations; \
@@ -195,14 +197,14 @@ fn downgrade_to_version_1(path: &Path) {
 }
 
 /// Takes a database back to schema version 2: no search index (version 3), no metadata (4),
-/// no always-on choice (5), no presences (6).
+/// no always-on choice (5), no presences (6), no batched indexing (7).
 fn downgrade_to_version_2(path: &Path) {
     let conn = rusqlite::Connection::open(path).expect("open");
     conn.execute_batch(
-        "DROP TABLE presences; ALTER TABLE accounts DROP COLUMN always_on; \
+        "DROP TRIGGER history_text_delete; DROP TABLE search_progress; DROP TABLE presences; \
+         ALTER TABLE accounts DROP COLUMN always_on; \
          DROP TRIGGER metadata_account_gone; DROP TRIGGER metadata_channel_gone; \
          DROP TABLE metadata; \
-         DROP TRIGGER history_text_insert; DROP TRIGGER history_text_delete; \
          DROP TABLE history_text; PRAGMA user_version = 2;",
     )
     .expect("downgrade");
@@ -571,4 +573,60 @@ fn backup_never_replaces_a_file() {
     let error = store.backup(&dest).expect_err("refused");
     assert!(matches!(error, StoreError::Io { .. }), "{error}");
     assert_eq!(fs::read(&dest).expect("read"), b"keep me");
+}
+
+#[test]
+fn messages_waiting_for_the_search_index_are_found_redacted_and_found_after_a_restart() {
+    let dir = TempDir::new().expect("temp dir");
+    let path = db_in(&dir);
+    let query = |text: &str| charla_store::SearchQuery {
+        text: text.to_owned(),
+        after_ms: None,
+        before_ms: None,
+        limit: 10,
+    };
+    let said = |msgid: &str, text: &str, time_ms: i64| {
+        let mut m = message("#c", msgid, time_ms);
+        m.params = vec!["#c".to_owned(), text.to_owned()];
+        m
+    };
+    {
+        let store = SqliteStore::open(&path).expect("create");
+        all_ok(
+            &store,
+            &[
+                Write::Append(said("m1", "hola mundo", 1000)),
+                Write::Append(said("m2", "adiós mundo", 2000)),
+            ],
+        );
+        // Indexed in batches, but a search finds everything committed.
+        let found = store
+            .search("", &["#c".to_owned()], &query("mundo"))
+            .expect("search");
+        assert_eq!(found.len(), 2);
+        // A message redacted before the index took it is simply never found.
+        all_ok(&store, &[Write::Append(said("m3", "secreto mundo", 3000))]);
+        let mut redaction = message("#c", "r1", 3500);
+        redaction.command = "REDACT".to_owned();
+        redaction.params = vec!["#c".to_owned(), "m3".to_owned()];
+        all_ok(
+            &store,
+            &[Write::Redact {
+                msgid: "m3".to_owned(),
+                redaction,
+            }],
+        );
+        let found = store
+            .search("", &["#c".to_owned()], &query("secreto"))
+            .expect("search");
+        assert!(found.is_empty());
+        all_ok(&store, &[Write::Append(said("m4", "último mundo", 4000))]);
+    }
+    // m4 was committed and not indexed when the store closed: found after it opens again.
+    let store = SqliteStore::open(&path).expect("reopen");
+    let found = store
+        .search("", &["#c".to_owned()], &query("ultimo"))
+        .expect("search");
+    let ids: Vec<&str> = found.iter().map(|e| e.msgid.as_str()).collect();
+    assert_eq!(ids, ["m4"]);
 }

@@ -163,6 +163,25 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         channels TEXT NOT NULL
     ) STRICT;
     "#,
+    // 7: messages are indexed for search in batches (`index_pending`) instead of one trigger
+    // run per message: each FTS5 transaction writes a segment of its own, a third of a small
+    // commit's pages. `search_progress` says how far the index goes; a delete takes a message
+    // out of the index only if it was in it.
+    r#"
+    DROP TRIGGER history_text_insert;
+    DROP TRIGGER history_text_delete;
+    CREATE TABLE search_progress (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        indexed_seq INTEGER NOT NULL
+    ) STRICT;
+    INSERT INTO search_progress (id, indexed_seq)
+    VALUES (1, coalesce((SELECT max(seq) FROM history), 0));
+    CREATE TRIGGER history_text_delete AFTER DELETE ON history
+    WHEN old.command IN ('PRIVMSG', 'NOTICE')
+        AND old.seq <= (SELECT indexed_seq FROM search_progress) BEGIN
+        DELETE FROM history_text WHERE rowid = old.seq;
+    END;
+    "#,
 ];
 
 /// The newest schema version this build knows.

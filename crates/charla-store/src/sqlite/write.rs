@@ -80,6 +80,24 @@ pub(super) fn needs_savepoint(write: &Write) -> bool {
     )
 }
 
+/// Adds to the search index the messages (PRIVMSG and NOTICE texts: the params after the
+/// target) committed since it last caught up, and records how far it now goes.
+pub(super) fn index_pending(conn: &Connection) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO history_text (rowid, text) \
+         SELECT seq, rtrim(substr(params, instr(params, char(10)) + 1), char(10)) FROM history \
+         WHERE seq > (SELECT indexed_seq FROM search_progress) \
+         AND command IN ('PRIVMSG', 'NOTICE')",
+    )?
+    .execute([])?;
+    conn.prepare_cached(
+        "UPDATE search_progress SET indexed_seq = \
+         max(indexed_seq, coalesce((SELECT max(seq) FROM history), 0))",
+    )?
+    .execute([])?;
+    Ok(())
+}
+
 /// Appends a history entry; `Exists` (and nothing written) if its msgid is taken.
 fn append(conn: &Connection, record: &HistoryRecord) -> rusqlite::Result<Result<(), Conflict>> {
     debug_assert!(history::well_formed(record), "{record:?}");
