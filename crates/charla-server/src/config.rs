@@ -14,6 +14,7 @@ use serde::Deserialize;
 use crate::account::password::Password;
 use crate::cidr::Cidr;
 use crate::http::HttpConfig;
+use crate::http::files::FilesConfig;
 use crate::proxy::ProxyConfig;
 use crate::sts::StsConfig;
 use crate::tls::TlsConfig;
@@ -81,6 +82,8 @@ pub struct Config {
     pub webirc: Vec<WebircConfig>,
     /// The HTTP(S) listener: health, metrics, WebSocket.
     pub http: HttpConfig,
+    /// The file host on the HTTP listener (uploads, downloads, thumbnails).
+    pub files: FilesConfig,
 }
 
 /// A WEBIRC gateway (<https://ircv3.net/specs/extensions/webirc>): a web chat or a bouncer
@@ -431,6 +434,7 @@ impl Default for Config {
             proxy: ProxyConfig::default(),
             webirc: Vec::new(),
             http: HttpConfig::default(),
+            files: FilesConfig::default(),
         }
     }
 }
@@ -580,6 +584,7 @@ impl Config {
             .check()
             .map_err(|m| ConfigError::Invalid(m.to_owned()))?;
         self.http.check().map_err(ConfigError::Invalid)?;
+        self.files.check().map_err(ConfigError::Invalid)?;
         for oper in &self.opers {
             match (&oper.password_hash, &oper.account) {
                 (Some(hash), None) => {
