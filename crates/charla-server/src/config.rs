@@ -498,7 +498,8 @@ fn is_valid_server_name(name: &str) -> bool {
 impl Config {
     /// The default configuration listening on `address` only (tests use `127.0.0.1:0`), with
     /// an in-memory store: nothing is written to disk unless `store` is set. The HTTP listener
-    /// is off (it would take a fixed port); set `http.enabled` to have it.
+    /// is off (it would take a fixed port); set `http.enabled` to have it. The file host is off
+    /// too (it keeps files under `data_dir`); set `files.enabled` with `http.enabled`.
     pub fn with_listener(address: SocketAddr) -> Self {
         let mut config = Config {
             listeners: vec![ListenerConfig::tcp(address)],
@@ -506,6 +507,7 @@ impl Config {
             ..Config::default()
         };
         config.http.enabled = false;
+        config.files.enabled = false;
         config
     }
 
