@@ -1,5 +1,5 @@
-//! Charla's persistence layer: accounts, channel registrations and message history behind one
-//! trait.
+//! Charla's persistence layer: accounts, channel registrations, message history and the file
+//! host's records behind one trait.
 //!
 //! The store knows nothing of connections or of IRC; it keeps records under keys that the
 //! caller has already case-folded, and compares them byte for byte.
@@ -14,7 +14,7 @@
 //! - [`memory`]: [`MemoryStore`], the same behaviour in maps, for tests.
 //! - [`handle`]: [`StoreHandle`], the async facade: reads on a small pool of OS threads, writes
 //!   group-committed by one writer thread, with a [`Receipt`] for a write queued without waiting.
-//! - [`file`]: the file host's records ([`FileRecord`]).
+//! - [`file`](mod@file): the file host's records ([`FileRecord`]).
 //! - [`error`]: [`StoreError`] (the store failed) and [`Conflict`] (one write did not apply).
 //!
 //! A PostgreSQL implementation for several server nodes will join later.

@@ -4,13 +4,13 @@
 //!
 //! - here: [`FilesConfig`] (`[files]`), [`Files`] (where blobs live, the lock that orders
 //!   their creation and removal against the store's records), the URLs, retention.
-//! - [`upload`]: `POST /upload`: HTTP Basic against the account (the SASL throttles), limits
+//! - `upload`: `POST /upload`: HTTP Basic against the account (the SASL throttles), limits
 //!   checked on `Content-Length` and while streaming into a temporary file, SHA-256 on the
-//!   way, the type sniffed from the bytes, JPEG metadata removed ([`jpeg`]), then the blob
+//!   way, the type sniffed from the bytes, JPEG metadata removed (`jpeg`), then the blob
 //!   moved into place by hash and recorded in the store.
-//! - [`serve`]: `GET /files/<id>[/<name>]` (`?thumb` for a thumbnail, from [`thumb`]) with
+//! - `serve`: `GET /files/<id>[/<name>]` (`?thumb` for a thumbnail, from `thumb`) with
 //!   safe headers, `ETag`, `Range`; `DELETE` by the owner or an operator.
-//! - [`names`]: file names from `Content-Disposition`, cleaned, and written back.
+//! - `names`: file names from `Content-Disposition`, cleaned, and written back.
 //!
 //! On disk, under `data_dir/files`: `<aa>/<sha256>` (blobs, `aa` the first two hex digits),
 //! `thumbs/<aa>/<sha256>.<ext>`, `tmp/` (uploads in progress, emptied at start). A URL names a

@@ -38,6 +38,10 @@ const SNIFF_BYTES: usize = 8192;
 /// The buffer between the body and the temporary file.
 const WRITE_BUFFER: usize = 64 * 1024;
 
+/// How long an upload may send nothing before it is dropped: a client that stops half-way
+/// must not hold its connection slot and temporary file for ever.
+const BODY_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// A plain-text answer.
 pub(crate) fn plain(status: StatusCode, text: impl Into<String>) -> Response {
     let mut text = text.into();
@@ -248,6 +252,12 @@ async fn receive(
             debug!(%peer, %error, "an upload's body failed");
             return Err(plain(StatusCode::BAD_REQUEST, "The upload was cut short"));
         }
+        Err(Cut::Idle) => {
+            return Err(plain(
+                StatusCode::REQUEST_TIMEOUT,
+                "The upload stalled: nothing came for a minute",
+            ));
+        }
         Err(Cut::Disk(error)) => return Err(not_stored(&error)),
     };
     if received.size == 0 {
@@ -342,6 +352,8 @@ enum Cut {
     TooLarge,
     /// The client's body failed (a reset, a malformed chunk).
     Body(axum::Error),
+    /// The client sent nothing for [`BODY_IDLE`].
+    Idle,
     /// Writing failed.
     Disk(std::io::Error),
 }
@@ -363,7 +375,10 @@ async fn stream_to_disk(
     let mut head = Vec::with_capacity(SNIFF_BYTES);
     let mut size = 0u64;
     let mut chunks = body.into_data_stream();
-    while let Some(chunk) = chunks.next().await {
+    while let Some(chunk) = tokio::time::timeout(BODY_IDLE, chunks.next())
+        .await
+        .map_err(|_| Cut::Idle)?
+    {
         let chunk = chunk.map_err(Cut::Body)?;
         size = size.saturating_add(chunk.len() as u64);
         if size > limit {
