@@ -574,3 +574,63 @@ async fn isupport_advertises_the_upload_url() {
     };
     assert_eq!(reply.status, 404);
 }
+
+#[tokio::test]
+async fn retention_removes_old_files_at_start() {
+    use charla_store::{FileRecord, MemoryStore, Store, Write};
+    use sha2::Digest;
+
+    let dir = TempDir::new().expect("temp dir");
+    let mut c = config(&dir);
+    c.files.retention_days = 30;
+    let old = opaque(100, 11);
+    let fresh = opaque(100, 12);
+    let store = MemoryStore::new();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    let mut ids = Vec::new();
+    for (n, (bytes, created_ms)) in [(&old, now_ms - 31 * 86_400_000), (&fresh, now_ms)]
+        .into_iter()
+        .enumerate()
+    {
+        let sha256: String = sha2::Sha256::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let blob = dir.path().join("files").join(&sha256[..2]).join(&sha256);
+        std::fs::create_dir_all(blob.parent().expect("dir")).expect("mkdir");
+        std::fs::write(&blob, bytes).expect("blob");
+        let id = format!("{n}aaaaaaaaaaaaaaaaaaaaa");
+        let record = FileRecord {
+            id: id.clone(),
+            owner: "ana".to_owned(),
+            name: "x.bin".to_owned(),
+            content_type: "application/octet-stream".to_owned(),
+            size: 100,
+            sha256,
+            created_ms,
+        };
+        assert_eq!(
+            store.apply(&[Write::AddFile(record)]).expect("apply"),
+            [Ok(())]
+        );
+        ids.push((id, blob));
+    }
+    let handle = Server::start_with_store(c, std::sync::Arc::new(store))
+        .await
+        .expect("starts");
+    let http = handle.http_addr().expect("HTTP");
+    let fetch = |id: String| async move {
+        let stream = TcpStream::connect(http).await.expect("connect");
+        let raw = format!("GET /files/{id} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        request(stream, raw.as_bytes()).await
+    };
+    assert_eq!(fetch(ids[0].0.clone()).await.status, 404);
+    assert!(!ids[0].1.exists(), "the old blob is gone");
+    let kept = fetch(ids[1].0.clone()).await;
+    assert_eq!(kept.status, 200);
+    assert_eq!(kept.body, fresh);
+    handle.shutdown().await;
+}
