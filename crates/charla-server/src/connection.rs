@@ -247,6 +247,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     }
                     if departure == Departure::Kept {
                         devices::mark_auto_away(state, user);
+                        devices::keep_presence(state, user);
                     }
                 }
             }

@@ -25,7 +25,10 @@ use tracing::info;
 use crate::caps::Cap;
 use crate::channel::Channel;
 use crate::client::Client;
+use charla_store::{PresenceRecord, Write};
+
 use crate::command::{Flow, away, join, markread, topic};
+use crate::deliver::Payload;
 
 use crate::logtext::Escaped;
 use crate::outbound::{Line, Outgoing};
@@ -249,10 +252,106 @@ pub fn kill(state: &State, target: &Client, reason: String) {
 }
 
 /// The user leaves: QUIT to everyone who shares a channel with it, out of all its channels,
-/// out of the nick and client maps.
+/// out of the nick and client maps; an always-on presence it had is forgotten.
 pub fn leave(state: &State, user: &Client, reason: &str) {
+    let (account, may_be_kept) = {
+        let info = user.info.read();
+        let may_be_kept = info.always_on.is_some() || state.config.accounts.always_on;
+        (info.account.clone(), may_be_kept)
+    };
+    if let Some(account) = account.filter(|_| may_be_kept) {
+        forget_presence(state, &account);
+    }
     crate::command::quit::leave_everything(state, user, reason);
     state.remove_client(user);
+}
+
+/// Keeps `user`'s presence in the store, so that a restarted server brings it back
+/// (always-on): its nick, user and host, real name and channels.
+pub fn keep_presence(state: &State, user: &Client) {
+    let (account, nick, name, realname, channels) = {
+        let info = user.info.read();
+        let Some(account) = info.account.as_deref() else {
+            return;
+        };
+        (
+            crate::account::key(account),
+            info.nick.clone(),
+            info.user.clone(),
+            info.realname.clone(),
+            info.channels.clone(),
+        )
+    };
+    let presence = PresenceRecord {
+        account: account.clone(),
+        nick,
+        user: name,
+        host: user.host.clone(),
+        realname,
+        channels: channels.iter().map(|c| c.name()).collect(),
+    };
+    state.store.write_later(Write::SetPresence {
+        account,
+        presence: Some(presence),
+    });
+}
+
+/// Forgets the kept presence of `account` (its user left, or logged out).
+pub fn forget_presence(state: &State, account: &str) {
+    state.store.write_later(Write::SetPresence {
+        account: crate::account::key(account),
+        presence: None,
+    });
+}
+
+/// Brings back the always-on users the store kept (at start, before anyone connects): each
+/// takes its nick and its channels again, away, until a device logs in. An account no longer
+/// always-on, or a nick already taken, is skipped (and its presence forgotten).
+pub async fn restore(state: &Arc<State>) {
+    let presences = match state.store.presences().await {
+        Ok(presences) => presences,
+        Err(error) => {
+            tracing::warn!(%error, "the always-on users could not be read");
+            return;
+        }
+    };
+    let services = crate::account::services::source(state, "ChanServ");
+    let mut restored = 0_usize;
+    for presence in presences {
+        let record = match state.store.account(&presence.account).await {
+            Ok(Some(record)) => record,
+            _ => continue,
+        };
+        let on = record.always_on.unwrap_or(state.config.accounts.always_on);
+        let user = on
+            .then(|| state.add_kept_user(&presence, &record.name, record.always_on))
+            .flatten();
+        let Some(user) = user else {
+            forget_presence(state, &presence.account);
+            continue;
+        };
+        let source = user.source();
+        for name in &presence.channels {
+            let Ok((ch, _)) = state.channel_or_create(name) else {
+                continue;
+            };
+            let mut line = LineBuilder::new();
+            line.source(&source).command("JOIN").param(&ch.name());
+            let joiner = crate::channel::Joiner {
+                client: &user,
+                source: &source,
+                key: None,
+                check_modes: false,
+                services_source: &services,
+                event: None,
+            };
+            let _ = ch.join(&joiner, &Payload::new(tagged(&user, line)), None, None);
+        }
+        restored += 1;
+    }
+    if restored > 0 {
+        info!(users = restored, "always-on users brought back");
+    }
 }
 
 /// A line from `user` with the tags its lines carry (its account, `bot`).

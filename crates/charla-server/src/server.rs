@@ -242,6 +242,7 @@ impl Server {
             tasks: Arc::new(Tracker::default()),
         };
         shared.state.load_registered_channels(registered);
+        crate::devices::restore(&shared.state).await;
         if let Some(prune) = crate::history::retention(&shared.state.config) {
             // Before anyone can read it.
             crate::history::prune(&shared.state, &prune).await;

@@ -228,7 +228,14 @@ impl State {
     /// Marks the server as shutting down and closes every session.
     pub fn begin_shutdown(&self) {
         self.shutting_down.store(true, Ordering::SeqCst);
-        for c in self.clients.read().values() {
+        for c in self.all_clients() {
+            // A user kept present with no connection has no session to end: its presence, as
+            // it is now (a KICK may have changed its channels), is kept for the next start.
+            if c.devices_state()
+                .is_some_and(|(others, first_gone, leaving)| others == 0 && first_gone && !leaving)
+            {
+                crate::devices::keep_presence(self, &c);
+            }
             c.close_all(crate::sendq::CloseReason::Shutdown);
         }
     }
@@ -319,6 +326,40 @@ impl State {
         }
         nicks.insert(folded, look, client.clone());
         Ok(old)
+    }
+
+    /// A user kept present with no connection, brought back from the store at start
+    /// ([`crate::devices::restore`]): registered, logged into `account` (its name as
+    /// registered), away, holding its nick. `None` if the nick is taken.
+    pub fn add_kept_user(
+        &self,
+        presence: &charla_store::PresenceRecord,
+        account: &str,
+        always_on: Option<bool>,
+    ) -> Option<Arc<Client>> {
+        let id = ConnectionId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        let queue = SendQueue::new(self.config.limits.sendq_bytes);
+        // No connection: deliveries skip the user's own queue.
+        queue.close(crate::sendq::CloseReason::WriteFailed);
+        let addr = SocketAddr::from(([0, 0, 0, 0], 0));
+        let mut client = Client::new(id, addr, Transport::Plain, queue);
+        client.host.clone_from(&presence.host);
+        let client = Arc::new(client);
+        {
+            let mut info = client.info.write();
+            info.user.clone_from(&presence.user);
+            info.realname.clone_from(&presence.realname);
+            info.account = Some(account.to_owned());
+            info.always_on = always_on;
+            info.away = Some(crate::devices::AUTO_AWAY.to_owned());
+        }
+        self.claim_nick(&client, &presence.nick).ok()?;
+        client.info.write().registered = true;
+        client.with_devices(|d| d.first_gone = true);
+        self.clients.write().insert(id, client.clone());
+        self.count(Counter::Users, true);
+        self.set_present(account, &client);
+        Some(client)
     }
 
     /// Records `user` as where devices logged into `account` attach, unless one is already.

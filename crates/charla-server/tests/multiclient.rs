@@ -356,3 +356,63 @@ async fn an_account_chooses_always_on_with_nickserv() {
     let quit = bob.expect_command("QUIT").await;
     assert!(quit.source.as_deref().unwrap_or("").starts_with("ana!"));
 }
+
+#[tokio::test]
+async fn always_on_users_come_back_after_a_restart() {
+    let dir = tempfile::tempdir().expect("dir");
+    let on_disk = || {
+        let mut config = TestServer::test_config();
+        config.store = charla_server::config::StoreConfig::default();
+        config.data_dir = dir.path().to_owned();
+        config.accounts.always_on = true;
+        config
+    };
+    let server = TestServer::start_with(on_disk()).await;
+    let mut bob = server.client("bob").await;
+    bob.send("JOIN #cocina").await;
+    bob.expect_numeric(RPL_ENDOFNAMES).await;
+    let mut ana = first_device(&server, "Ana", "").await;
+    ana.send("JOIN #sala,#cocina").await;
+    ana.expect_numeric(RPL_ENDOFNAMES).await;
+    ana.expect_numeric(RPL_ENDOFNAMES).await;
+    ana.send("QUIT").await;
+    ana.expect_closed().await;
+    // Kicked while kept: the restart does not bring her back there.
+    bob.send("KICK #cocina Ana :fuera").await;
+    bob.expect_command("KICK").await;
+    server.handle.shutdown().await;
+
+    let server = TestServer::start_with(on_disk()).await;
+    let mut bob = server.client("bob").await;
+    bob.send("WHOIS Ana").await;
+    let whois = bob.sync().await;
+    assert!(
+        whois.iter().any(|m| m.command == RPL_AWAY.to_string()),
+        "{whois:?}"
+    );
+    bob.send("JOIN #sala,#cocina").await;
+    let names = texts(&bob.sync().await, &RPL_NAMREPLY.to_string());
+    assert!(names[0].contains("Ana"), "{names:?}");
+    assert!(!names[1].contains("Ana"), "{names:?}");
+    bob.send("PRIVMSG Ana :¿sigues ahí?").await;
+    bob.expect_numeric(RPL_AWAY).await;
+
+    // Her device finds her where she was, with what was said meanwhile.
+    let (mut back, welcome) = device(
+        &server,
+        "Ana",
+        "ana",
+        "batch server-time message-tags draft/chathistory",
+    )
+    .await;
+    assert_eq!(welcome.param(0), Some("Ana"));
+    let burst = back.sync().await;
+    let joined: Vec<_> = burst
+        .iter()
+        .filter(|m| m.command == "JOIN")
+        .filter_map(|m| m.param(0))
+        .collect();
+    assert_eq!(joined, ["#sala"], "{burst:?}");
+    back.send("CHATHISTORY LATEST bob * 10").await;
+    assert!(texts(&back.sync().await, "PRIVMSG").contains(&"¿sigues ahí?".to_owned()));
+}

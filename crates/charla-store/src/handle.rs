@@ -268,6 +268,11 @@ impl StoreHandle {
         self.read(|store| store.account_count()).await
     }
 
+    /// [`Store::presences`] on a reader thread.
+    pub async fn presences(&self) -> Result<Vec<crate::PresenceRecord>, StoreError> {
+        self.read(|store| store.presences()).await
+    }
+
     /// [`Store::channel`] on a reader thread.
     pub async fn channel(&self, key: &str) -> Result<Option<ChannelRecord>, StoreError> {
         let key = key.to_owned();

@@ -37,8 +37,8 @@ pub use handle::{Receipt, StoreHandle};
 pub use history::{Anchor, HistoryQuery, HistoryRecord, Kinds, SearchQuery, TargetRecord};
 pub use memory::MemoryStore;
 pub use record::{
-    AccessLevel, AccessRecord, AccountRecord, ChannelRecord, ListEntryRecord, ScramRecord,
-    TargetKind, TopicRecord, Write,
+    AccessLevel, AccessRecord, AccountRecord, ChannelRecord, ListEntryRecord, PresenceRecord,
+    ScramRecord, TargetKind, TopicRecord, Write,
 };
 pub use sqlite::SqliteStore;
 
@@ -93,6 +93,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// How many accounts there are.
     fn account_count(&self) -> Result<u64, StoreError>;
+
+    /// Every kept presence ([`Write::SetPresence`]), ordered by account: the always-on users a
+    /// server brings back when it starts.
+    fn presences(&self) -> Result<Vec<PresenceRecord>, StoreError>;
 
     /// The registered channel with this key.
     fn channel(&self, key: &str) -> Result<Option<ChannelRecord>, StoreError>;

@@ -14,7 +14,7 @@ use crate::error::{Conflict, StoreError};
 use crate::history::{
     self, HistoryQuery, HistoryRecord, Point, TargetRecord, finish_targets, seq_value,
 };
-use crate::record::{AccessRecord, AccountRecord, ChannelRecord, Write};
+use crate::record::{AccessRecord, AccountRecord, ChannelRecord, PresenceRecord, Write};
 use crate::sqlite::{SqliteStore, write_new_file};
 use crate::{FileRecord, Kinds, SearchQuery};
 
@@ -44,6 +44,8 @@ struct Data {
     read_markers: BTreeMap<(String, String), i64>,
     /// (target, key) -> value ([`Write::SetMetadata`]).
     metadata: BTreeMap<(String, String), String>,
+    /// Account → its kept presence ([`Write::SetPresence`]).
+    presences: BTreeMap<String, PresenceRecord>,
     /// File id → its record.
     files: BTreeMap<String, FileRecord>,
 }
@@ -92,9 +94,20 @@ impl Data {
                     .ok_or(Conflict::NotFound)?
                     .always_on = *value;
             }
+            Write::SetPresence { account, presence } => match presence {
+                Some(presence) => {
+                    if self.accounts.contains_key(account) {
+                        self.presences.insert(account.clone(), presence.clone());
+                    }
+                }
+                None => {
+                    self.presences.remove(account);
+                }
+            },
             Write::DropAccount { account } => {
                 self.accounts.remove(account).ok_or(Conflict::NotFound)?;
                 self.certs.retain(|_, owner| owner != account);
+                self.presences.remove(account);
                 self.conversations.retain(|(owner, _), _| owner != account);
                 self.read_markers.retain(|(reader, _), _| reader != account);
                 let mut gone = vec![format!("a:{account}")];
@@ -209,10 +222,12 @@ impl Data {
                 record.seq = self.last_seq;
                 self.msgids
                     .insert(record.msgid.clone(), (record.target.clone(), record.seq));
-                self.history
-                    .entry(record.target.clone())
-                    .or_default()
-                    .push(record);
+                let entries = self.history.entry(record.target.clone()).or_default();
+                // Never earlier than the target's newest entry (see `Write::Append`).
+                if let Some(last) = entries.last() {
+                    record.time_ms = record.time_ms.max(last.time_ms);
+                }
+                entries.push(record);
             }
             Write::Redact { msgid, redaction } => {
                 debug_assert!(history::well_formed(redaction), "{redaction:?}");
@@ -457,6 +472,10 @@ impl Store for MemoryStore {
 
     fn account_count(&self) -> Result<u64, StoreError> {
         Ok(self.data().accounts.len() as u64)
+    }
+
+    fn presences(&self) -> Result<Vec<PresenceRecord>, StoreError> {
+        Ok(self.data().presences.values().cloned().collect())
     }
 
     fn channel(&self, key: &str) -> Result<Option<ChannelRecord>, StoreError> {

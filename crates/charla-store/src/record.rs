@@ -97,6 +97,24 @@ pub struct ChannelRecord {
     pub access: Vec<AccessRecord>,
 }
 
+/// An always-on user kept present with no connection, as the server brings it back when it
+/// starts: its nick, the rest of its `nick!user@host`, its real name and its channels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresenceRecord {
+    /// The account's key.
+    pub account: String,
+    /// The nick it held.
+    pub nick: String,
+    /// Its user name.
+    pub user: String,
+    /// Its host as shown.
+    pub host: String,
+    /// Its real name.
+    pub realname: String,
+    /// The channels it was in, by name.
+    pub channels: Vec<String>,
+}
+
 /// A channel topic and who set it when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicRecord {
@@ -190,6 +208,14 @@ pub enum Write {
         /// The choice.
         value: Option<bool>,
     },
+    /// Keeps (or, with `None`, forgets) the presence of an always-on account: one per
+    /// account, replaced by the next. Dropping the account drops it. Always `Ok`.
+    SetPresence {
+        /// The account's key.
+        account: String,
+        /// What to bring back at start.
+        presence: Option<PresenceRecord>,
+    },
     /// Drops an account with its certificates, its access entries in every channel, every
     /// channel it founded, its conversations and its read markers. `NotFound` if there is no
     /// such account.
@@ -259,7 +285,10 @@ pub enum Write {
         level: Option<AccessLevel>,
     },
     /// Adds an entry to a conversation's history. Its `seq` is ignored: the store assigns the
-    /// next one. `Exists` if an entry (of any target) has this msgid already.
+    /// next one. A `time_ms` earlier than the target's newest entry's is raised to it: two
+    /// lines timed in one order may reach the store in the other, and along `seq` a target's
+    /// times must never go back, or a reader paging by time and then by msgid would skip one.
+    /// `Exists` if an entry (of any target) has this msgid already.
     Append(HistoryRecord),
     /// Redacts a message (draft/message-redaction): the entry `msgid` of `redaction.target`,
     /// which must be a message (PRIVMSG, NOTICE, TAGMSG), is deleted — its text, tags and

@@ -32,7 +32,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionB
 use crate::Store;
 use crate::error::{Conflict, StoreError};
 use crate::history::{HistoryQuery, HistoryRecord, TargetRecord};
-use crate::record::{AccountRecord, ChannelRecord, Write};
+use crate::record::{AccountRecord, ChannelRecord, PresenceRecord, Write};
 use crate::{FileRecord, Kinds, SearchQuery};
 use read::{
     read_account, read_account_by_cert, read_channel, read_channels, read_file, read_files_before,
@@ -353,6 +353,31 @@ impl Store for SqliteStore {
                 "SELECT fingerprint FROM certs WHERE account = ?1 ORDER BY fingerprint",
                 account,
             )
+        })
+    }
+
+    fn presences(&self) -> Result<Vec<PresenceRecord>, StoreError> {
+        self.read(|conn| {
+            conn.prepare_cached(
+                "SELECT account, nick, user, host, realname, channels FROM presences \
+                 ORDER BY account",
+            )?
+            .query_map([], |row| {
+                let channels: String = row.get(5)?;
+                Ok(PresenceRecord {
+                    account: row.get(0)?,
+                    nick: row.get(1)?,
+                    user: row.get(2)?,
+                    host: row.get(3)?,
+                    realname: row.get(4)?,
+                    channels: channels
+                        .split('\n')
+                        .filter(|c| !c.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                })
+            })?
+            .collect()
         })
     }
 

@@ -71,6 +71,9 @@ impl<S: Store> Store for Counting<S> {
     fn account_count(&self) -> Result<u64, StoreError> {
         self.inner.account_count()
     }
+    fn presences(&self) -> Result<Vec<charla_store::PresenceRecord>, StoreError> {
+        self.inner.presences()
+    }
     fn channel(&self, key: &str) -> Result<Option<ChannelRecord>, StoreError> {
         self.inner.channel(key)
     }

@@ -180,13 +180,13 @@ fn a_redacted_text_leaves_the_files() {
     assert_eq!(ids, ["m0", "m2", "r1"]);
 }
 
-/// versions 2 to 6 added (history, conversations, read markers, search, metadata, always-on,
-/// files)
+/// versions 2 to 7 added (history, conversations, read markers, search, metadata, always-on,
+/// presences, files)
 /// do not exist.
 fn downgrade_to_version_1(path: &Path) {
     let conn = rusqlite::Connection::open(path).expect("open");
     conn.execute_batch(
-        "DROP TABLE files; ALTER TABLE accounts DROP COLUMN always_on; \
+        "DROP TABLE files; DROP TABLE presences; ALTER TABLE accounts DROP COLUMN always_on; \
          DROP TRIGGER metadata_account_gone; DROP TRIGGER metadata_channel_gone; \
          DROP TABLE metadata; \
          DROP TABLE history_text; DROP TABLE history; DROP TABLE conversations; \
@@ -196,11 +196,11 @@ fn downgrade_to_version_1(path: &Path) {
 }
 
 /// Takes a database back to schema version 2: no search index (version 3), no metadata (4),
-/// no always-on choice (5), no files (6).
+/// no always-on choice (5), no presences (6), no files (7).
 fn downgrade_to_version_2(path: &Path) {
     let conn = rusqlite::Connection::open(path).expect("open");
     conn.execute_batch(
-        "DROP TABLE files; ALTER TABLE accounts DROP COLUMN always_on; \
+        "DROP TABLE files; DROP TABLE presences; ALTER TABLE accounts DROP COLUMN always_on; \
          DROP TRIGGER metadata_account_gone; DROP TRIGGER metadata_channel_gone; \
          DROP TABLE metadata; \
          DROP TRIGGER history_text_insert; DROP TRIGGER history_text_delete; \

@@ -7,8 +7,8 @@
 mod common;
 
 use charla_store::{
-    AccessLevel, Anchor, Conflict, FileRecord, HistoryQuery, HistoryRecord, Kinds, SearchQuery,
-    SqliteStore, Store, TargetKind, TargetRecord, Write,
+    AccessLevel, Anchor, Conflict, FileRecord, HistoryQuery, HistoryRecord, Kinds, PresenceRecord,
+    SearchQuery, SqliteStore, Store, TargetKind, TargetRecord, Write,
 };
 use common::{access, account, ban, channel, fingerprint, list_entry, message, scram, topic};
 
@@ -1449,6 +1449,39 @@ fn suite_prune_history(store: &dyn Store) {
     );
 }
 
+fn suite_times_never_go_back_along_seq_so_paging_skips_nothing(store: &dyn Store) {
+    // m2 was timed before m1 but reached the store after it (another sender's line).
+    append_all(
+        store,
+        [
+            message("#c", "m1", 2000),
+            message("#c", "m2", 1500),
+            message("#c", "m3", 3000),
+            message("#d", "d1", 1000),
+        ],
+    );
+    let all = store
+        .history("#c", &HistoryQuery::Latest(None), 10)
+        .expect("history")
+        .expect("answer");
+    let times: Vec<i64> = all.iter().map(|e| e.time_ms).collect();
+    assert_eq!(times, [2000, 2000, 3000]);
+    // Page by time, then by the last msgid of the page: every entry, once.
+    let first = ask(store, "#c", HistoryQuery::After(Anchor::Time(0)), 1).expect("answer");
+    assert_eq!(first, ["m1"]);
+    let rest = ask(
+        store,
+        "#c",
+        HistoryQuery::After(Anchor::Msgid("m1".to_owned())),
+        10,
+    )
+    .expect("answer");
+    assert_eq!(rest, ["m2", "m3"]);
+    // Other targets keep their own times.
+    let d = ask(store, "#d", HistoryQuery::Latest(None), 10).expect("answer");
+    assert_eq!(d, ["d1"]);
+}
+
 fn suite_prune_by_kind_leaves_the_exceptions_alone(store: &dyn Store) {
     let count = |target| {
         ask(store, target, HistoryQuery::Latest(None), 100)
@@ -1480,6 +1513,57 @@ fn suite_prune_by_kind_leaves_the_exceptions_alone(store: &dyn Store) {
         ["#a", "#b", "alice bob", "bob carol"].map(count),
         [1, 3, 1, 1]
     );
+}
+
+fn suite_presences_are_kept_replaced_forgotten_and_dropped_with_the_account(store: &dyn Store) {
+    create(store, "alice");
+    create(store, "bob");
+    let presence = |account: &str, nick: &str, channels: &[&str]| PresenceRecord {
+        account: account.to_owned(),
+        nick: nick.to_owned(),
+        user: account.to_owned(),
+        host: "203.0.113.9".to_owned(),
+        realname: "Alicia Ñúñez".to_owned(),
+        channels: channels.iter().map(|c| (*c).to_owned()).collect(),
+    };
+    let set = |account: &str, presence: Option<PresenceRecord>| {
+        apply(
+            store,
+            Write::SetPresence {
+                account: account.to_owned(),
+                presence,
+            },
+        )
+    };
+    assert_eq!(store.presences().expect("read"), vec![]);
+    let alice = presence("alice", "Alicia", &["#a", "#Ñ"]);
+    assert_eq!(set("alice", Some(alice.clone())), Ok(()));
+    assert_eq!(set("bob", Some(presence("bob", "bob", &[]))), Ok(()));
+    // An account that does not exist keeps nothing, and the batch is not spoilt.
+    assert_eq!(
+        set("nobody", Some(presence("nobody", "x", &["#a"]))),
+        Ok(())
+    );
+    assert_eq!(
+        store.presences().expect("read"),
+        vec![alice, presence("bob", "bob", &[])]
+    );
+    // Replaced, forgotten.
+    let moved = presence("alice", "Ali", &["#b"]);
+    assert_eq!(set("alice", Some(moved.clone())), Ok(()));
+    assert_eq!(set("bob", None), Ok(()));
+    assert_eq!(store.presences().expect("read"), vec![moved]);
+    // Dropped with the account.
+    assert_eq!(
+        apply(
+            store,
+            Write::DropAccount {
+                account: "alice".to_owned()
+            }
+        ),
+        Ok(())
+    );
+    assert_eq!(store.presences().expect("read"), vec![]);
 }
 
 fn suite_drop_account_takes_its_conversations_and_read_markers(store: &dyn Store) {
@@ -1979,6 +2063,8 @@ suite!(
     suite_read_markers_only_move_forward,
     suite_prune_history,
     suite_prune_by_kind_leaves_the_exceptions_alone,
+    suite_times_never_go_back_along_seq_so_paging_skips_nothing,
+    suite_presences_are_kept_replaced_forgotten_and_dropped_with_the_account,
     suite_prune_by_count_counts_messages_not_events,
     suite_drop_account_takes_its_conversations_and_read_markers,
     suite_metadata_is_kept_replaced_removed_and_dropped_with_its_owner,

@@ -91,6 +91,7 @@ pub fn log_out(s: &Session) {
     };
     info!(conn_id = %s.conn.id, account = %Escaped(&account), "logged out");
     s.state.clear_present(&account, &s.client);
+    crate::devices::forget_presence(&s.state, &account);
     s.client.info.write().always_on = None;
     if s.client.info.read().registered {
         let mut line = LineBuilder::new();

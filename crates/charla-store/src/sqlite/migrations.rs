@@ -151,7 +151,19 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE accounts ADD COLUMN always_on INTEGER CHECK (always_on IN (0, 1));
     "#,
-    // 6: the file host's uploads. No foreign key on `owner`: a file outlives its account until
+    // 6: the always-on users to bring back at start, one per account; channel names one per
+    // line (a name holds no line break).
+    r#"
+    CREATE TABLE presences (
+        account TEXT PRIMARY KEY REFERENCES accounts (key) ON DELETE CASCADE,
+        nick TEXT NOT NULL,
+        user TEXT NOT NULL,
+        host TEXT NOT NULL,
+        realname TEXT NOT NULL,
+        channels TEXT NOT NULL
+    ) STRICT;
+    "#,
+    // 7: the file host's uploads. No foreign key on `owner`: a file outlives its account until
     // retention or an operator removes it (its blob on disk is the server's to delete).
     r#"
     CREATE TABLE files (

@@ -76,6 +76,7 @@ pub(super) fn needs_savepoint(write: &Write) -> bool {
             | Write::SetReadMarker { .. }
             | Write::SetMetadata { .. }
             | Write::PruneHistory { .. }
+            | Write::SetPresence { .. }
             | Write::AddFile(_)
             | Write::DeleteFile { .. }
     )
@@ -86,8 +87,13 @@ fn append(conn: &Connection, record: &HistoryRecord) -> rusqlite::Result<Result<
     debug_assert!(history::well_formed(record), "{record:?}");
     let changed = conn
         .prepare_cached(
+            // Never earlier than the target's newest entry (see `Write::Append`): one descent
+            // of `history_by_time`.
             "INSERT INTO history (target, msgid, time_ms, command, source, account, tags, params) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (msgid) DO NOTHING",
+             VALUES (?1, ?2, \
+                     max(?3, coalesce((SELECT max(time_ms) FROM history WHERE target = ?1), ?3)), \
+                     ?4, ?5, ?6, ?7, ?8) \
+             ON CONFLICT (msgid) DO NOTHING",
         )?
         .execute(params![
             record.target,
@@ -306,6 +312,31 @@ pub(super) fn apply_one(
                     scram.map(|s| &s.server_key),
                 ])?,
             )
+        }
+        Write::SetPresence { account, presence } => {
+            match presence {
+                Some(p) => conn
+                    .prepare_cached(
+                        // Only for an account that exists (gone: nothing to bring back).
+                        "INSERT INTO presences (account, nick, user, host, realname, channels) \
+                         SELECT ?1, ?2, ?3, ?4, ?5, ?6 \
+                         WHERE EXISTS (SELECT 1 FROM accounts WHERE key = ?1) \
+                         ON CONFLICT (account) DO UPDATE SET nick = ?2, user = ?3, host = ?4, \
+                         realname = ?5, channels = ?6",
+                    )?
+                    .execute(params![
+                        account,
+                        p.nick,
+                        p.user,
+                        p.host,
+                        p.realname,
+                        p.channels.join("\n")
+                    ])?,
+                None => conn
+                    .prepare_cached("DELETE FROM presences WHERE account = ?1")?
+                    .execute([account])?,
+            };
+            Ok(())
         }
         Write::SetAlwaysOn { account, value } => found(
             conn.prepare_cached("UPDATE accounts SET always_on = ?2 WHERE key = ?1")?
