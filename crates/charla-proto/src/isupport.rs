@@ -218,10 +218,28 @@ impl IsupportBuilder {
 /// A parameter name is upper-case letters and digits ("Servers MUST send the parameter as
 /// upper-case text"); anything else is dropped rather than sent broken.
 fn clean_name(name: &str) -> String {
-    name.chars()
+    // A vendor prefix (`soju.im/FILEHOST`, `draft/...`) is a domain name and keeps its case;
+    // the name after it is upper-case letters and digits like every other.
+    let (vendor, name) = match name.rsplit_once('/') {
+        Some((vendor, rest)) => {
+            let vendor: String = vendor
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '/'))
+                .collect();
+            (vendor, rest)
+        }
+        None => (String::new(), name),
+    };
+    let name: String = name
+        .chars()
         .filter(char::is_ascii_alphanumeric)
         .map(|c| c.to_ascii_uppercase())
-        .collect()
+        .collect();
+    if vendor.is_empty() || name.is_empty() {
+        name
+    } else {
+        format!("{vendor}/{name}")
+    }
 }
 
 /// The four channel mode types of `CHANMODES=A,B,C,D`
@@ -563,6 +581,21 @@ mod tests {
         assert_eq!(
             b.tokens().collect::<Vec<_>>(),
             ["NICKLEN=31", "-EXCEPTS", "UTF8ONLY"]
+        );
+    }
+
+    #[test]
+    fn vendor_prefixed_names_keep_their_prefix() {
+        let mut b = IsupportBuilder::new();
+        b.set("soju.im/FILEHOST", "https://irc.example:8443/upload")
+            .set("draft/x y", 1)
+            .flag("bad prefix!/");
+        assert_eq!(
+            b.tokens().collect::<Vec<_>>(),
+            [
+                "soju.im/FILEHOST=https://irc.example:8443/upload",
+                "draft/XY=1"
+            ]
         );
     }
 

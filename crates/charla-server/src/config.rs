@@ -14,6 +14,7 @@ use serde::Deserialize;
 use crate::account::password::Password;
 use crate::cidr::Cidr;
 use crate::http::HttpConfig;
+use crate::http::files::FilesConfig;
 use crate::proxy::ProxyConfig;
 use crate::sts::StsConfig;
 use crate::tls::TlsConfig;
@@ -81,6 +82,8 @@ pub struct Config {
     pub webirc: Vec<WebircConfig>,
     /// The HTTP(S) listener: health, metrics, WebSocket.
     pub http: HttpConfig,
+    /// The file host on the HTTP listener (uploads, downloads, thumbnails).
+    pub files: FilesConfig,
 }
 
 /// A WEBIRC gateway (<https://ircv3.net/specs/extensions/webirc>): a web chat or a bouncer
@@ -445,6 +448,7 @@ impl Default for Config {
             proxy: ProxyConfig::default(),
             webirc: Vec::new(),
             http: HttpConfig::default(),
+            files: FilesConfig::default(),
         }
     }
 }
@@ -508,7 +512,8 @@ fn is_valid_server_name(name: &str) -> bool {
 impl Config {
     /// The default configuration listening on `address` only (tests use `127.0.0.1:0`), with
     /// an in-memory store: nothing is written to disk unless `store` is set. The HTTP listener
-    /// is off (it would take a fixed port); set `http.enabled` to have it.
+    /// is off (it would take a fixed port); set `http.enabled` to have it. The file host is off
+    /// too (it keeps files under `data_dir`); set `files.enabled` with `http.enabled`.
     pub fn with_listener(address: SocketAddr) -> Self {
         let mut config = Config {
             listeners: vec![ListenerConfig::tcp(address)],
@@ -516,6 +521,7 @@ impl Config {
             ..Config::default()
         };
         config.http.enabled = false;
+        config.files.enabled = false;
         config
     }
 
@@ -594,6 +600,7 @@ impl Config {
             .check()
             .map_err(|m| ConfigError::Invalid(m.to_owned()))?;
         self.http.check().map_err(ConfigError::Invalid)?;
+        self.files.check().map_err(ConfigError::Invalid)?;
         for oper in &self.opers {
             match (&oper.password_hash, &oper.account) {
                 (Some(hash), None) => {

@@ -15,8 +15,8 @@
 //! - [`server`]: `Server`, `ServerHandle`, shutdown.
 //! - [`event`]: the live event stream and user snapshots.
 //! - [`tls`]: the certificate (configured, or generated and kept), the TLS handshake.
-//! - [`http`]: the HTTP(S) listener: `/healthz`, `/readyz`, `/metrics` ([`http::metrics`]) and
-//!   IRC over WebSocket ([`http::websocket`]).
+//! - [`http`]: the HTTP(S) listener: `/healthz`, `/readyz`, `/metrics` ([`http::metrics`]),
+//!   IRC over WebSocket ([`http::websocket`]) and the file host ([`http::files`]).
 //! - [`proxy`]: the PROXY protocol header of listeners behind a load balancer; [`cidr`]: the
 //!   address ranges of trusted proxies and WEBIRC gateways.
 //! - [`sts`]: the Strict Transport Security policy (`sts` capability).

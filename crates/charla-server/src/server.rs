@@ -17,6 +17,7 @@ use crate::config::{Config, ConfigError, StoreBackend};
 use crate::connection::{self, Guards};
 use crate::deliver::Payload;
 use crate::event::{MessageKind, ServerEvent, UserInfo};
+use crate::http::files::Files;
 use crate::listener::{self, Refusal, Shared};
 use crate::outbound::Outgoing;
 use crate::state::State;
@@ -220,8 +221,25 @@ impl Server {
             );
         }
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let files = match http_addr {
+            Some(bound) if config.files.enabled => {
+                let base = crate::http::files::base_url(&config.http, &config.server_name, bound);
+                let files = Files::open(config.files.clone(), &config.data_dir, base).map_err(
+                    |source| StoreError::Io {
+                        action: "cannot prepare the file host's directory",
+                        path: config.data_dir.join("files"),
+                        source: Arc::new(source),
+                    },
+                )?;
+                Some(Arc::new(files))
+            }
+            _ => None,
+        };
         let mut state = State::new(config, motd, store);
         state.sts = sts;
+        if let Some(files) = &files {
+            state.isupport.set("soju.im/FILEHOST", files.upload_url());
+        }
         let shared = Shared {
             slots: Arc::new(Semaphore::new(state.config.limits.max_clients)),
             refusing: Arc::new(Semaphore::new(crate::listener::MAX_REFUSING)),
@@ -236,6 +254,14 @@ impl Server {
             tokio::spawn(crate::history::keep_pruning(
                 shared.state.clone(),
                 prune,
+                shutdown_rx.clone(),
+            ));
+        }
+        if let Some(files) = &files {
+            crate::http::files::prune(&shared.state, files).await;
+            tokio::spawn(crate::http::files::keep_pruning(
+                shared.state.clone(),
+                files.clone(),
                 shutdown_rx.clone(),
             ));
         }
@@ -256,6 +282,7 @@ impl Server {
                 tcp,
                 shared.clone(),
                 tls.clone().filter(|_| http_tls),
+                files,
                 shutdown_rx.clone(),
             ));
         }

@@ -34,6 +34,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::Store;
 use crate::error::{Conflict, StoreError};
+use crate::file::FileRecord;
 use crate::history::{HistoryQuery, HistoryRecord, TargetRecord};
 use crate::record::{AccountRecord, ChannelRecord, Write};
 use crate::{Kinds, SearchQuery};
@@ -357,6 +358,40 @@ impl StoreHandle {
         let owner = owner.to_owned();
         self.read(move |store| store.search(&owner, &targets, &query))
             .await
+    }
+
+    /// [`Store::file`] on a reader thread.
+    pub async fn file(&self, id: &str) -> Result<Option<FileRecord>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |store| store.file(&id)).await
+    }
+
+    /// [`Store::files_of`] on a reader thread.
+    pub async fn files_of(&self, owner: &str) -> Result<Vec<FileRecord>, StoreError> {
+        let owner = owner.to_owned();
+        self.read(move |store| store.files_of(&owner)).await
+    }
+
+    /// [`Store::files_size`] on a reader thread.
+    pub async fn files_size(&self, owner: &str) -> Result<u64, StoreError> {
+        let owner = owner.to_owned();
+        self.read(move |store| store.files_size(&owner)).await
+    }
+
+    /// [`Store::files_before`] on a reader thread.
+    pub async fn files_before(
+        &self,
+        before_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<FileRecord>, StoreError> {
+        self.read(move |store| store.files_before(before_ms, limit))
+            .await
+    }
+
+    /// [`Store::file_hash_used`] on a reader thread.
+    pub async fn file_hash_used(&self, sha256: &str) -> Result<bool, StoreError> {
+        let sha256 = sha256.to_owned();
+        self.read(move |store| store.file_hash_used(&sha256)).await
     }
 
     /// [`Store::backup`] on a reader thread (it holds that thread for the length of the copy).

@@ -1,5 +1,5 @@
-//! Charla's persistence layer: accounts, channel registrations and message history behind one
-//! trait.
+//! Charla's persistence layer: accounts, channel registrations, message history and the file
+//! host's records behind one trait.
 //!
 //! The store knows nothing of connections or of IRC; it keeps records under keys that the
 //! caller has already case-folded, and compares them byte for byte.
@@ -14,14 +14,15 @@
 //! - [`memory`]: [`MemoryStore`], the same behaviour in maps, for tests.
 //! - [`handle`]: [`StoreHandle`], the async facade: reads on a small pool of OS threads, writes
 //!   group-committed by one writer thread, with a [`Receipt`] for a write queued without waiting.
+//! - [`file`](mod@file): the file host's records ([`FileRecord`]).
 //! - [`error`]: [`StoreError`] (the store failed) and [`Conflict`] (one write did not apply).
 //!
-//! File records will join the [`Store`] trait later, with a PostgreSQL implementation for
-//! several server nodes.
+//! A PostgreSQL implementation for several server nodes will join later.
 
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod file;
 pub mod handle;
 pub mod history;
 pub mod memory;
@@ -31,6 +32,7 @@ pub mod sqlite;
 use std::path::Path;
 
 pub use error::{Conflict, StoreError};
+pub use file::FileRecord;
 pub use handle::{Receipt, StoreHandle};
 pub use history::{Anchor, HistoryQuery, HistoryRecord, Kinds, SearchQuery, TargetRecord};
 pub use memory::MemoryStore;
@@ -165,6 +167,23 @@ pub trait Store: Send + Sync + 'static {
         targets: &[String],
         query: &SearchQuery,
     ) -> Result<Vec<HistoryRecord>, StoreError>;
+
+    /// The uploaded file with this id ([`Write::AddFile`]).
+    fn file(&self, id: &str) -> Result<Option<FileRecord>, StoreError>;
+
+    /// The files `owner` uploaded, oldest first (by `created_ms`, then id in byte order).
+    fn files_of(&self, owner: &str) -> Result<Vec<FileRecord>, StoreError>;
+
+    /// The total size of the files `owner` uploaded (what counts against a quota: a file
+    /// uploaded twice counts twice).
+    fn files_size(&self, owner: &str) -> Result<u64, StoreError>;
+
+    /// At most `limit` files uploaded before `before_ms` (`created_ms < before_ms`), oldest
+    /// first: what retention removes.
+    fn files_before(&self, before_ms: i64, limit: usize) -> Result<Vec<FileRecord>, StoreError>;
+
+    /// Whether any file record has this hash (its blob is still needed).
+    fn file_hash_used(&self, sha256: &str) -> Result<bool, StoreError>;
 
     /// Applies the writes in one transaction (group commit), in slice order.
     ///

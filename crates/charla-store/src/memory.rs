@@ -16,7 +16,7 @@ use crate::history::{
 };
 use crate::record::{AccessRecord, AccountRecord, ChannelRecord, PresenceRecord, Write};
 use crate::sqlite::{SqliteStore, write_new_file};
-use crate::{Kinds, SearchQuery};
+use crate::{FileRecord, Kinds, SearchQuery};
 
 /// The store in memory. See the [module documentation](self).
 #[derive(Debug, Default)]
@@ -46,6 +46,8 @@ struct Data {
     metadata: BTreeMap<(String, String), String>,
     /// Account → its kept presence ([`Write::SetPresence`]).
     presences: BTreeMap<String, PresenceRecord>,
+    /// File id → its record.
+    files: BTreeMap<String, FileRecord>,
 }
 
 impl MemoryStore {
@@ -281,6 +283,15 @@ impl Data {
                 }
             }
             Write::RenameChannel { from, to, name } => self.rename_channel(from, to, name)?,
+            Write::AddFile(file) => {
+                if self.files.contains_key(&file.id) {
+                    return Err(Conflict::Exists);
+                }
+                self.files.insert(file.id.clone(), file.clone());
+            }
+            Write::DeleteFile { id } => {
+                self.files.remove(id).ok_or(Conflict::NotFound)?;
+            }
             Write::PruneHistory {
                 target,
                 kind,
@@ -615,6 +626,48 @@ impl Store for MemoryStore {
         Ok(found.split_off(skip))
     }
 
+    fn file(&self, id: &str) -> Result<Option<FileRecord>, StoreError> {
+        Ok(self.data().files.get(id).cloned())
+    }
+
+    fn files_of(&self, owner: &str) -> Result<Vec<FileRecord>, StoreError> {
+        let mut files: Vec<FileRecord> = self
+            .data()
+            .files
+            .values()
+            .filter(|file| file.owner == owner)
+            .cloned()
+            .collect();
+        files.sort_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)));
+        Ok(files)
+    }
+
+    fn files_size(&self, owner: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .data()
+            .files
+            .values()
+            .filter(|file| file.owner == owner)
+            .fold(0u64, |total, file| total.saturating_add(file.size)))
+    }
+
+    fn files_before(&self, before_ms: i64, limit: usize) -> Result<Vec<FileRecord>, StoreError> {
+        let mut files: Vec<FileRecord> = self
+            .data()
+            .files
+            .values()
+            .filter(|file| file.created_ms < before_ms)
+            .cloned()
+            .collect();
+        files.sort_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)));
+        files.truncate(limit);
+        Ok(files)
+    }
+
+    fn file_hash_used(&self, sha256: &str) -> Result<bool, StoreError> {
+        Ok(self.data().files.values().any(|file| file.sha256 == sha256))
+    }
+
     fn apply(&self, writes: &[Write]) -> Result<Vec<Result<(), Conflict>>, StoreError> {
         let mut data = self.data();
         Ok(writes.iter().map(|write| data.apply(write)).collect())
@@ -670,6 +723,7 @@ impl Store for MemoryStore {
                     value: Some(value),
                 }),
         );
+        writes.extend(data.files.into_values().map(Write::AddFile));
         write_new_file(dest, |partial| {
             let store = SqliteStore::open(partial)?;
             let outcomes = store.apply(&writes)?;

@@ -7,6 +7,7 @@
 
 use std::fmt;
 
+use crate::file::FileRecord;
 use crate::history::HistoryRecord;
 
 /// A registered account.
@@ -371,6 +372,15 @@ pub enum Write {
         before_ms: Option<i64>,
         /// The newest messages of each target to keep.
         keep_last: Option<u64>,
+    },
+    /// Records an uploaded file. `Exists` if its id is taken. The owner need not be an
+    /// account any more (files outlive a dropped account until retention or an operator
+    /// removes them).
+    AddFile(FileRecord),
+    /// Removes a file's record. `NotFound` if there is none with this id.
+    DeleteFile {
+        /// The file's id.
+        id: String,
     },
 }
 

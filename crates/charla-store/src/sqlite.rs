@@ -37,10 +37,10 @@ use crate::Store;
 use crate::error::{Conflict, StoreError};
 use crate::history::{HistoryQuery, HistoryRecord, TargetRecord};
 use crate::record::{AccountRecord, ChannelRecord, PresenceRecord, Write};
-use crate::{Kinds, SearchQuery};
+use crate::{FileRecord, Kinds, SearchQuery};
 use read::{
-    read_account, read_account_by_cert, read_channel, read_channels, read_history,
-    read_history_targets, read_strings,
+    read_account, read_account_by_cert, read_channel, read_channels, read_file, read_files_before,
+    read_files_of, read_files_size, read_history, read_history_targets, read_strings,
 };
 use write::{apply_one, needs_savepoint};
 
@@ -539,6 +539,29 @@ impl Store for SqliteStore {
         // Every message committed so far is found: what waits for the index is indexed first.
         self.catch_up_index()?;
         self.read(|conn| read::search(conn, owner, targets, query))
+    }
+
+    fn file(&self, id: &str) -> Result<Option<FileRecord>, StoreError> {
+        self.read(|conn| read_file(conn, id))
+    }
+
+    fn files_of(&self, owner: &str) -> Result<Vec<FileRecord>, StoreError> {
+        self.read(|conn| read_files_of(conn, owner))
+    }
+
+    fn files_size(&self, owner: &str) -> Result<u64, StoreError> {
+        self.read(|conn| read_files_size(conn, owner))
+    }
+
+    fn files_before(&self, before_ms: i64, limit: usize) -> Result<Vec<FileRecord>, StoreError> {
+        self.read(|conn| read_files_before(conn, before_ms, limit))
+    }
+
+    fn file_hash_used(&self, sha256: &str) -> Result<bool, StoreError> {
+        self.read(|conn| {
+            conn.prepare_cached("SELECT 1 FROM files WHERE sha256 = ?1")?
+                .exists([sha256])
+        })
     }
 
     fn apply(&self, writes: &[Write]) -> Result<Vec<Result<(), Conflict>>, StoreError> {

@@ -180,13 +180,13 @@ fn a_redacted_text_leaves_the_files() {
     assert_eq!(ids, ["m0", "m2", "r1"]);
 }
 
-/// versions 2 to 7 added (history, conversations, read markers, search, metadata, always-on,
-/// batched search indexing)
+/// versions 2 to 8 added (history, conversations, read markers, search, metadata, always-on,
+/// batched search indexing, files)
 /// do not exist.
 fn downgrade_to_version_1(path: &Path) {
     let conn = rusqlite::Connection::open(path).expect("open");
     conn.execute_batch(
-        "DROP TRIGGER history_text_delete; DROP TABLE search_progress; \
+        "DROP TABLE files; DROP TRIGGER history_text_delete; DROP TABLE search_progress; \
          DROP TABLE presences; ALTER TABLE accounts DROP COLUMN always_on; \
          DROP TRIGGER metadata_account_gone; DROP TRIGGER metadata_channel_gone; \
          DROP TABLE metadata; \
@@ -197,12 +197,12 @@ fn downgrade_to_version_1(path: &Path) {
 }
 
 /// Takes a database back to schema version 2: no search index (version 3), no metadata (4),
-/// no always-on choice (5), no presences (6), no batched indexing (7).
+/// no always-on choice (5), no presences (6), no batched indexing (7), no files (8).
 fn downgrade_to_version_2(path: &Path) {
     let conn = rusqlite::Connection::open(path).expect("open");
     conn.execute_batch(
-        "DROP TRIGGER history_text_delete; DROP TABLE search_progress; DROP TABLE presences; \
-         ALTER TABLE accounts DROP COLUMN always_on; \
+        "DROP TABLE files; DROP TRIGGER history_text_delete; DROP TABLE search_progress; \
+         DROP TABLE presences; ALTER TABLE accounts DROP COLUMN always_on; \
          DROP TRIGGER metadata_account_gone; DROP TRIGGER metadata_channel_gone; \
          DROP TABLE metadata; \
          DROP TABLE history_text; PRAGMA user_version = 2;",

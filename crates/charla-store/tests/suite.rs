@@ -7,8 +7,8 @@
 mod common;
 
 use charla_store::{
-    AccessLevel, Anchor, Conflict, HistoryQuery, HistoryRecord, Kinds, PresenceRecord, SearchQuery,
-    SqliteStore, Store, TargetKind, TargetRecord, Write,
+    AccessLevel, Anchor, Conflict, FileRecord, HistoryQuery, HistoryRecord, Kinds, PresenceRecord,
+    SearchQuery, SqliteStore, Store, TargetKind, TargetRecord, Write,
 };
 use common::{access, account, ban, channel, fingerprint, list_entry, message, scram, topic};
 
@@ -704,6 +704,7 @@ fn suite_backup_holds_the_data(store: &dyn Store) {
             target: "#c".to_owned(),
             time_ms: 2000,
         },
+        Write::AddFile(file("f1", "alice", "aa", 10, 4000)),
     ];
     assert!(
         store
@@ -738,6 +739,10 @@ fn suite_backup_holds_the_data(store: &dyn Store) {
     assert_eq!(history(&copy), history(store));
     assert_eq!(history(&copy).len(), 2);
     assert_eq!(copy.read_marker("alice", "#c").expect("marker"), Some(2000));
+    assert_eq!(
+        copy.file("f1").expect("file"),
+        Some(file("f1", "alice", "aa", 10, 4000))
+    );
     assert_eq!(
         copy.history_targets("alice", &["#c".to_owned()], 0, 5000, 10)
             .expect("targets"),
@@ -1938,6 +1943,77 @@ fn suite_rename_channel_moves_registration_history_and_markers(store: &dyn Store
     );
 }
 
+/// A file record; the hash stands for the bytes.
+fn file(id: &str, owner: &str, sha256: &str, size: u64, created_ms: i64) -> FileRecord {
+    FileRecord {
+        id: id.to_owned(),
+        owner: owner.to_owned(),
+        name: format!("photo {id}.jpg"),
+        content_type: "image/jpeg".to_owned(),
+        size,
+        sha256: sha256.to_owned(),
+        created_ms,
+    }
+}
+
+fn suite_files_are_recorded_listed_summed_and_deleted(store: &dyn Store) {
+    assert_eq!(store.file("f1").expect("file"), None);
+    assert_eq!(store.files_size("alice").expect("size"), 0);
+    assert!(store.files_of("alice").expect("files").is_empty());
+    assert!(!store.file_hash_used("aa").expect("used"));
+
+    // The owner need not be an account: files outlive accounts.
+    let f1 = file("f1", "alice", "aa", 100, 3000);
+    let f2 = file("f2", "alice", "bb", 50, 1000);
+    let f3 = file("f3", "bob", "aa", 100, 2000);
+    let outcomes = store
+        .apply(&[
+            Write::AddFile(f1.clone()),
+            Write::AddFile(f2.clone()),
+            Write::AddFile(f3.clone()),
+            // An id is never given twice.
+            Write::AddFile(file("f1", "bob", "cc", 1, 1)),
+        ])
+        .expect("apply");
+    assert_eq!(outcomes, [Ok(()), Ok(()), Ok(()), Err(Conflict::Exists)]);
+
+    assert_eq!(store.file("f1").expect("file"), Some(f1.clone()));
+    assert_eq!(
+        store.files_of("alice").expect("files"),
+        [f2.clone(), f1.clone()],
+        "oldest first"
+    );
+    assert_eq!(store.files_size("alice").expect("size"), 150);
+    assert_eq!(store.files_size("bob").expect("size"), 100);
+    assert_eq!(
+        store.files_before(2500, 10).expect("before"),
+        [f2.clone(), f3.clone()]
+    );
+    assert_eq!(store.files_before(2500, 1).expect("before").len(), 1);
+    assert_eq!(store.files_before(2500, 1).expect("before")[0], f2);
+    assert!(store.files_before(1000, 10).expect("before").is_empty());
+
+    // Two records share blob "aa": it stays needed until both are gone.
+    let delete = |id: &str| Write::DeleteFile { id: id.to_owned() };
+    assert_eq!(apply(store, delete("f1")), Ok(()));
+    assert_eq!(apply(store, delete("f1")), Err(Conflict::NotFound));
+    assert!(store.file_hash_used("aa").expect("used"));
+    assert_eq!(apply(store, delete("f3")), Ok(()));
+    assert!(!store.file_hash_used("aa").expect("used"));
+    assert_eq!(store.file("f1").expect("file"), None);
+    assert_eq!(store.files_of("alice").expect("files"), [f2]);
+    assert_eq!(store.files_size("alice").expect("size"), 50);
+}
+
+fn suite_file_names_and_types_keep_unicode(store: &dyn Store) {
+    let mut record = file("f", "zoë", "dd", 7, 1);
+    record.name = "Фото «отпуск» 🏖.png".to_owned();
+    record.content_type = "image/png".to_owned();
+    assert_eq!(apply(store, Write::AddFile(record.clone())), Ok(()));
+    assert_eq!(store.file("f").expect("file"), Some(record.clone()));
+    assert_eq!(store.files_of("zoë").expect("files"), [record]);
+}
+
 /// Runs every suite function against every implementation, as its own test.
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
@@ -1994,4 +2070,6 @@ suite!(
     suite_metadata_is_kept_replaced_removed_and_dropped_with_its_owner,
     suite_redact_deletes_the_message_and_keeps_the_redaction,
     suite_rename_channel_moves_registration_history_and_markers,
+    suite_files_are_recorded_listed_summed_and_deleted,
+    suite_file_names_and_types_keep_unicode,
 );

@@ -1,6 +1,9 @@
 //! Checking a password for an account, behind the brakes on guessing: the address's and the
 //! account's failures make each attempt wait its turn, and too many are refused. Every failure
-//! is logged (never the password).
+//! is logged (never the password). IRC sessions go through [`password`]; the HTTP side (the
+//! file host) through [`password_from`], with the same throttles.
+
+use std::net::{IpAddr, SocketAddr};
 
 use charla_store::AccountRecord;
 use tokio::time::Instant;
@@ -11,6 +14,7 @@ use crate::account::password::Password;
 use crate::account::throttle::{Admission, FAILURES_PER_CONNECTION};
 use crate::logtext::Escaped;
 use crate::session::Session;
+use crate::state::State;
 
 /// Why a log-in failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,16 +32,22 @@ pub enum Failure {
 /// Waits for the turn of an attempt on `account` from this session's address; `false` when it
 /// is refused.
 pub async fn admit(s: &mut Session, account: &str) -> bool {
-    let ip = s.conn.addr.ip();
+    let admitted = wait_turn(&s.state, s.conn.addr.ip(), account).await;
+    if !admitted {
+        warn!(conn_id = %s.conn.id, peer = %s.conn.addr, account = %Escaped(account),
+            "log-in refused: too many failed attempts");
+    }
+    admitted
+}
+
+/// Waits for the turn of an attempt on `account` from `ip` under the address's and the
+/// account's failures; `false` when either refuses it.
+async fn wait_turn(state: &State, ip: IpAddr, account: &str) -> bool {
     let now = Instant::now();
-    let by_ip = s.state.auth_throttle.admit(&ip, now);
-    let by_account = s.state.account_throttle.admit(&key(account), now);
+    let by_ip = state.auth_throttle.admit(&ip, now);
+    let by_account = state.account_throttle.admit(&key(account), now);
     let at = match (by_ip, by_account) {
-        (Admission::Refused, _) | (_, Admission::Refused) => {
-            warn!(conn_id = %s.conn.id, peer = %s.conn.addr, account = %Escaped(account),
-                "log-in refused: too many failed attempts");
-            return false;
-        }
+        (Admission::Refused, _) | (_, Admission::Refused) => return false,
         (Admission::At(a), Admission::At(b)) => Some(a.max(b)),
         (Admission::At(a), Admission::Now) | (Admission::Now, Admission::At(a)) => Some(a),
         (Admission::Now, Admission::Now) => None,
@@ -48,14 +58,19 @@ pub async fn admit(s: &mut Session, account: &str) -> bool {
     true
 }
 
+/// Counts a failed attempt on `account` from `ip` in the throttles and the metrics.
+fn count_failure(state: &State, ip: IpAddr, account: &str) {
+    let now = Instant::now();
+    state.auth_throttle.failed(&ip, now);
+    state.account_throttle.failed(&key(account), now);
+    state.metrics.login_failures.inc();
+}
+
 /// Records a failed attempt on `account` (`how` for the log). Returns whether the connection
 /// has failed too often and must be closed.
 pub fn failed(s: &mut Session, account: &str, how: &str) -> bool {
-    let now = Instant::now();
-    s.state.auth_throttle.failed(&s.conn.addr.ip(), now);
-    s.state.account_throttle.failed(&key(account), now);
+    count_failure(&s.state, s.conn.addr.ip(), account);
     s.reg.password_failures += 1;
-    s.state.metrics.login_failures.inc();
     warn!(conn_id = %s.conn.id, peer = %s.conn.addr, account = %Escaped(account),
         how, failures = s.reg.password_failures, "failed log-in");
     s.reg.password_failures >= FAILURES_PER_CONNECTION
@@ -63,8 +78,12 @@ pub fn failed(s: &mut Session, account: &str, how: &str) -> bool {
 
 /// Records a successful attempt: the address's and account's failures are forgiven.
 pub fn succeeded(s: &Session, account: &str) {
-    s.state.auth_throttle.succeeded(&s.conn.addr.ip());
-    s.state.account_throttle.succeeded(&key(account));
+    forgive(&s.state, s.conn.addr.ip(), account);
+}
+
+fn forgive(state: &State, ip: IpAddr, account: &str) {
+    state.auth_throttle.succeeded(&ip);
+    state.account_throttle.succeeded(&key(account));
 }
 
 /// Checks `password` for the account `name`: its record if right. Waits its turn first.
@@ -77,7 +96,29 @@ pub async fn password(
     if !admit(s, name).await {
         return Err(Failure::Throttled);
     }
-    let record = match s.state.store.account(&key(name)).await {
+    match verify(&s.state, name, password).await? {
+        Some(r) => {
+            succeeded(s, name);
+            Ok(r)
+        }
+        None => {
+            if failed(s, name, how) {
+                Err(Failure::TooManyOnConnection)
+            } else {
+                Err(Failure::Wrong)
+            }
+        }
+    }
+}
+
+/// The account `name` if `password` is its password, `None` if not (or if there is no such
+/// account: the same time is spent, so that timing does not tell which names exist).
+async fn verify(
+    state: &State,
+    name: &str,
+    password: Password,
+) -> Result<Option<AccountRecord>, Failure> {
+    let record = match state.store.account(&key(name)).await {
         Ok(record) => record,
         Err(e) => {
             warn!(error = %e, "cannot read an account");
@@ -85,29 +126,38 @@ pub async fn password(
         }
     };
     let ok = match &record {
-        Some(r) => {
-            s.state
-                .hasher
-                .verify(r.password_hash.clone(), password)
-                .await
-        }
-        // Spend the same time on a name that does not exist, so that timing does not tell.
+        Some(r) => state.hasher.verify(r.password_hash.clone(), password).await,
         None => {
-            let _ = s.state.hasher.verify(DECOY_HASH.to_owned(), password).await;
+            let _ = state.hasher.verify(DECOY_HASH.to_owned(), password).await;
             false
         }
     };
-    match record {
-        Some(r) if ok => {
-            succeeded(s, name);
-            Ok(r)
+    Ok(record.filter(|_| ok))
+}
+
+/// Checks `password` for the account `name` for a request from `peer` outside any IRC
+/// session (the file host's HTTP Basic authentication): the same throttles, hashing pool and
+/// decoy as SASL, and the same log lines. `how` names the way in, for the log.
+pub async fn password_from(
+    state: &State,
+    peer: SocketAddr,
+    name: &str,
+    password: Password,
+    how: &str,
+) -> Result<AccountRecord, Failure> {
+    if !wait_turn(state, peer.ip(), name).await {
+        warn!(%peer, account = %Escaped(name), how, "log-in refused: too many failed attempts");
+        return Err(Failure::Throttled);
+    }
+    match verify(state, name, password).await? {
+        Some(record) => {
+            forgive(state, peer.ip(), name);
+            Ok(record)
         }
-        _ => {
-            if failed(s, name, how) {
-                Err(Failure::TooManyOnConnection)
-            } else {
-                Err(Failure::Wrong)
-            }
+        None => {
+            count_failure(state, peer.ip(), name);
+            warn!(%peer, account = %Escaped(name), how, "failed log-in");
+            Err(Failure::Wrong)
         }
     }
 }

@@ -6,7 +6,9 @@
 //! - `/metrics` ([`metrics`]): the server's figures in the Prometheus text format, to the
 //!   addresses of `[http] metrics_allow` only;
 //! - `/socket` ([`websocket`]): IRC over WebSocket (<https://ircv3.net/specs/extensions/websocket>)
-//!   for browser clients, through the same session code as TCP.
+//!   for browser clients, through the same session code as TCP;
+//! - `/upload` and `/files/...` ([`files`]): the file host (soju's FILEHOST), when `[files]`
+//!   is on.
 //!
 //! A connection's life mirrors an IRC one ([`crate::listener`]): a slot under
 //! `[http] max_connections` is taken *before* accepting (a full HTTP side stops accepting
@@ -15,6 +17,7 @@
 //! [`Router`] maps paths to handlers; the peer's address reaches them as
 //! [`ConnectInfo`]. At shutdown, connections finish the request they are serving and close.
 
+pub mod files;
 pub mod metrics;
 pub mod websocket;
 
@@ -26,7 +29,7 @@ use axum::Router;
 use axum::extract::{ConnectInfo, State as AxumState};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use charla_store::Write;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use parking_lot::Mutex;
@@ -65,6 +68,10 @@ pub struct HttpConfig {
     /// The addresses (single addresses or CIDR ranges) that may read `/metrics`; others get
     /// 404. Empty: nobody.
     pub metrics_allow: Vec<Cidr>,
+    /// The origin clients reach this listener at, e.g. `"https://chat.example.org"` (behind a
+    /// reverse proxy, or when the server name is not the host name): the start of the file
+    /// host's URLs. Unset: `https://<server_name>:<port>` (`http://` without TLS).
+    pub public_url: Option<String>,
 }
 
 impl Default for HttpConfig {
@@ -81,6 +88,7 @@ impl Default for HttpConfig {
                 .iter()
                 .filter_map(|c| c.parse().ok())
                 .collect(),
+            public_url: None,
         }
     }
 }
@@ -101,6 +109,17 @@ impl HttpConfig {
                 ));
             }
         }
+        if let Some(url) = &self.public_url {
+            let rest = url
+                .strip_prefix("https://")
+                .or_else(|| url.strip_prefix("http://"));
+            let bad = |c: char| c.is_whitespace() || c.is_control() || matches!(c, '?' | '#' | '"');
+            if rest.is_none_or(|r| r.is_empty() || r.starts_with('/')) || url.contains(bad) {
+                return Err(format!(
+                    "http.public_url: {url:?} is not an origin such as \"https://chat.example.org\""
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -116,6 +135,8 @@ pub(crate) struct Http {
     pub shared: Shared,
     /// The listener speaks HTTPS.
     pub secure: bool,
+    /// The file host, when it is on.
+    pub files: Option<Arc<files::Files>>,
     ready: Arc<Mutex<Option<(Instant, bool)>>>,
 }
 
@@ -131,12 +152,27 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// The routes.
 fn router(http: Http) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .route("/socket", get(websocket::upgrade))
-        .with_state(http)
+        .route("/socket", get(websocket::upgrade));
+    if http.files.is_some() {
+        router = router
+            .route(
+                "/upload",
+                post(files::upload::upload).options(files::upload::preflight),
+            )
+            .route(
+                "/files/{id}",
+                get(files::serve::get).delete(files::serve::delete),
+            )
+            .route(
+                "/files/{id}/{name}",
+                get(files::serve::get_named).delete(files::serve::delete_named),
+            );
+    }
+    router.with_state(http)
 }
 
 /// Accepts HTTP connections on `listener` until shutdown: a slot first, then the connection,
@@ -145,6 +181,7 @@ pub(crate) async fn accept_loop(
     listener: TcpListener,
     shared: Shared,
     tls: Option<Arc<Tls>>,
+    files: Option<Arc<files::Files>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let local = listener.local_addr().ok();
@@ -154,6 +191,7 @@ pub(crate) async fn accept_loop(
     let header_timeout = config.header_timeout();
     let app = router(Http {
         secure: tls.is_some(),
+        files,
         shared: shared.clone(),
         ready: Arc::default(),
     });

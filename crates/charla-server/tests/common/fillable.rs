@@ -98,6 +98,25 @@ impl<S: Store> Store for FillableDisk<S> {
     fn history_count(&self) -> Result<u64, StoreError> {
         self.inner.history_count()
     }
+    fn file(&self, id: &str) -> Result<Option<charla_store::FileRecord>, StoreError> {
+        self.inner.file(id)
+    }
+    fn files_of(&self, owner: &str) -> Result<Vec<charla_store::FileRecord>, StoreError> {
+        self.inner.files_of(owner)
+    }
+    fn files_size(&self, owner: &str) -> Result<u64, StoreError> {
+        self.inner.files_size(owner)
+    }
+    fn files_before(
+        &self,
+        before_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<charla_store::FileRecord>, StoreError> {
+        self.inner.files_before(before_ms, limit)
+    }
+    fn file_hash_used(&self, sha256: &str) -> Result<bool, StoreError> {
+        self.inner.file_hash_used(sha256)
+    }
     fn metadata(&self, target: &str) -> Result<Vec<(String, String)>, StoreError> {
         self.inner.metadata(target)
     }

@@ -182,6 +182,22 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         DELETE FROM history_text WHERE rowid = old.seq;
     END;
     "#,
+    // 8: the file host's uploads. No foreign key on `owner`: a file outlives its account until
+    // retention or an operator removes it (its blob on disk is the server's to delete).
+    r#"
+    CREATE TABLE files (
+        id TEXT PRIMARY KEY NOT NULL,
+        owner TEXT NOT NULL,
+        name TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        size INTEGER NOT NULL CHECK (size >= 0),
+        sha256 TEXT NOT NULL,
+        created_ms INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX files_by_owner ON files (owner, created_ms, id);
+    CREATE INDEX files_by_time ON files (created_ms, id);
+    CREATE INDEX files_by_hash ON files (sha256);
+    "#,
 ];
 
 /// The newest schema version this build knows.

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use crate::file::FileRecord;
 use crate::history::{
     self, Column, HistoryQuery, HistoryRecord, Kinds, Op, Point, Scan, SearchQuery, TargetRecord,
     decode_params, finish_targets,
@@ -351,4 +352,53 @@ pub(crate) fn search(
         .collect::<rusqlite::Result<Vec<_>>>()?;
     found.reverse();
     Ok(found)
+}
+
+const FILE_COLUMNS: &str = "id, owner, name, content_type, size, sha256, created_ms";
+
+fn file_from_row(row: &Row<'_>) -> rusqlite::Result<FileRecord> {
+    let size: i64 = row.get(4)?;
+    Ok(FileRecord {
+        id: row.get(0)?,
+        owner: row.get(1)?,
+        name: row.get(2)?,
+        content_type: row.get(3)?,
+        size: u64::try_from(size).map_err(|_| invalid(4, "a file size is negative"))?,
+        sha256: row.get(5)?,
+        created_ms: row.get(6)?,
+    })
+}
+
+pub(super) fn read_file(conn: &Connection, id: &str) -> rusqlite::Result<Option<FileRecord>> {
+    conn.prepare_cached(&format!("SELECT {FILE_COLUMNS} FROM files WHERE id = ?1"))?
+        .query_row([id], file_from_row)
+        .optional()
+}
+
+pub(super) fn read_files_of(conn: &Connection, owner: &str) -> rusqlite::Result<Vec<FileRecord>> {
+    conn.prepare_cached(&format!(
+        "SELECT {FILE_COLUMNS} FROM files WHERE owner = ?1 ORDER BY created_ms, id"
+    ))?
+    .query_map([owner], file_from_row)?
+    .collect()
+}
+
+pub(super) fn read_files_size(conn: &Connection, owner: &str) -> rusqlite::Result<u64> {
+    let total: i64 = conn
+        .prepare_cached("SELECT coalesce(sum(size), 0) FROM files WHERE owner = ?1")?
+        .query_row([owner], |row| row.get(0))?;
+    u64::try_from(total).map_err(|_| invalid(0, "a total of file sizes is negative"))
+}
+
+pub(super) fn read_files_before(
+    conn: &Connection,
+    before_ms: i64,
+    limit: usize,
+) -> rusqlite::Result<Vec<FileRecord>> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    conn.prepare_cached(&format!(
+        "SELECT {FILE_COLUMNS} FROM files WHERE created_ms < ?1 ORDER BY created_ms, id LIMIT ?2"
+    ))?
+    .query_map(params![before_ms, limit], file_from_row)?
+    .collect()
 }

@@ -63,8 +63,8 @@ fn upsert_access(
     Ok(())
 }
 
-/// Whether `write` must run in a savepoint of its own. The history writes but `Redact` (a
-/// delete, then an append that may conflict) need none: each is
+/// Whether `write` must run in a savepoint of its own. The history and file writes but `Redact`
+/// (a delete, then an append that may conflict) need none: each is
 /// one statement that either applies whole or reports its conflict having changed nothing
 /// (`Append`), or cannot conflict at all (the others); a failure fails the whole transaction
 /// anyway. Skipping the savepoint matters for appends, which come by thousands per commit.
@@ -77,6 +77,8 @@ pub(super) fn needs_savepoint(write: &Write) -> bool {
             | Write::SetMetadata { .. }
             | Write::PruneHistory { .. }
             | Write::SetPresence { .. }
+            | Write::AddFile(_)
+            | Write::DeleteFile { .. }
     )
 }
 
@@ -566,5 +568,31 @@ pub(super) fn apply_one(
             }
             Ok(())
         }
+        Write::AddFile(file) => {
+            let changed = conn
+                .prepare_cached(
+                    "INSERT INTO files (id, owner, name, content_type, size, sha256, created_ms) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO NOTHING",
+                )?
+                .execute(params![
+                    file.id,
+                    file.owner,
+                    file.name,
+                    file.content_type,
+                    // A size past i64::MAX is no file anyone stores; saturate rather than wrap.
+                    i64::try_from(file.size).unwrap_or(i64::MAX),
+                    file.sha256,
+                    file.created_ms,
+                ])?;
+            if changed == 0 {
+                Err(Conflict::Exists)
+            } else {
+                Ok(())
+            }
+        }
+        Write::DeleteFile { id } => found(
+            conn.prepare_cached("DELETE FROM files WHERE id = ?1")?
+                .execute([id])?,
+        ),
     })
 }
