@@ -11,7 +11,8 @@
 //! - [`account`]: "Create an account" while connected.
 //! - [`secrets`]: account passwords in the system keyring, never in the settings file.
 //! - [`buffers`]: the side list of servers and buffers with unread/mention counts.
-//! - [`chat`]: a buffer's lines and the input line.
+//! - [`chat`]: a buffer's lines (one line: `chat/line.rs`) and the input line.
+//! - [`reactions`]: replies (quoted above the input, shown as replies) and reactions (chips).
 //! - [`history`]: the separator at the read marker, the scroll anchor while older lines load,
 //!   and telling the server what was read.
 //! - [`nicklist`]: a channel's members.
@@ -43,6 +44,7 @@ pub mod input;
 pub mod links;
 pub mod nicklist;
 pub mod notify;
+pub mod reactions;
 pub mod search;
 pub mod secrets;
 pub mod session;
