@@ -127,6 +127,7 @@ impl CharlaApp {
         if let Some(dark) = settings.dark {
             theme::apply(&ctx, dark);
         }
+        crate::emoji::install(&ctx);
         let connect = settings
             .servers
             .first()

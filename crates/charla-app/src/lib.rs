@@ -27,6 +27,7 @@
 //! - [`trouble`]: connection problems in plain words, with what to try.
 //! - [`config`]: saved servers and settings on disk.
 //! - [`theme`]: colours (nick colours by a stable hash).
+//! - [`emoji`]: emoji in colour, from the system's colour emoji font.
 
 pub mod account;
 pub mod app;
@@ -38,6 +39,7 @@ pub mod cli;
 pub mod compose;
 pub mod config;
 pub mod connect;
+pub mod emoji;
 pub mod history;
 pub mod host;
 pub mod input;
