@@ -100,6 +100,8 @@ pub struct CharlaApp {
     password_saving: Option<Pending<()>>,
     /// People's pictures (draft/metadata-2 avatars).
     avatars: crate::avatars::Avatars,
+    /// The quick switcher (Ctrl+K).
+    switcher: crate::switcher::Switcher,
 }
 
 impl CharlaApp {
@@ -164,6 +166,7 @@ impl CharlaApp {
             password_lookup: None,
             password_saving: None,
             avatars: crate::avatars::Avatars::default(),
+            switcher: crate::switcher::Switcher::default(),
         }
     }
 
@@ -462,6 +465,12 @@ impl CharlaApp {
             return;
         }
         let Some(index) = current else { return };
+        crate::switcher::shortcut(ui, &mut self.switcher);
+        if let Some(action) = crate::switcher::show(ui, &mut self.switcher, &self.sessions) {
+            self.list_action(action);
+            ui.ctx().request_repaint();
+            return;
+        }
 
         let action = egui::Panel::left("buffer-list-panel")
             .resizable(true)

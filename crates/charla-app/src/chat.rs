@@ -519,8 +519,8 @@ fn typing_line(ui: &mut Ui, typing: &[String]) {
 
 /// The input line: Enter sends, Shift+Enter starts a new line (a pasted text keeps its lines,
 /// and goes as one message where the server takes `draft/multiline`), Up/Down browse history
-/// (in a one-line draft), Tab completes nicks, Ctrl+B/I/U/K/O write formatting (see
-/// [`compose`]).
+/// (in a one-line draft), Tab completes nicks, Ctrl+B/I/U/O and Ctrl+Shift+K write
+/// formatting (see [`compose`]).
 fn input_line(ui: &mut Ui, session: &mut Session, id: &BufferId) {
     let input_id = input_id(session.key, id);
     let focused = ui.memory(|m| m.has_focus(input_id));

@@ -17,10 +17,11 @@
 //!   and telling the server what was read.
 //! - [`nicklist`]: a channel's members.
 //! - [`search`]: the search box (Ctrl+F) and its results beside the chat.
+//! - [`switcher`]: the quick switcher (Ctrl+K) across every connection's buffers.
 //! - [`host`]: the operator console over an embedded charla-server.
 //! - [`cli`]: the command line (`irc://` links, `--host`).
 //! - [`input`]: input history and Tab completion.
-//! - [`compose`]: the formatting shortcuts (Ctrl+B, Ctrl+K…) and codes shown in the input line.
+//! - [`compose`]: the formatting shortcuts (Ctrl+B, Ctrl+Shift+K…) and codes shown in the input line.
 //! - [`links`]: clickable links in text.
 //! - [`styled`]: IRC formatting (bold, colours…) drawn as styled text.
 //! - [`notify`]: desktop notifications.
@@ -51,6 +52,7 @@ pub mod search;
 pub mod secrets;
 pub mod session;
 pub mod styled;
+pub mod switcher;
 pub mod theme;
 pub mod trouble;
 
