@@ -12,8 +12,9 @@ use crate::theme;
 
 /// How much of a quoted message is shown (in characters).
 const QUOTE_CHARS: usize = 80;
-/// Where quotes and chips start: under the text, past the time stamp's column.
-const INDENT: f32 = 44.0;
+/// Where quotes and chips start: under the text, past the time stamp's column ("00:00  " in
+/// the monospace font at its default size).
+const INDENT: f32 = 54.0;
 
 /// The message a reply will answer, as the input line's bar shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,7 +66,7 @@ pub fn quote_of_reply(ui: &mut Ui, buffer: &Buffer, msgid: &str, state: &State) 
                 let text = format!("↪ {shown}: {}", shorten(&formatting::strip(&line.text)));
                 let response = ui
                     .add(
-                        egui::Label::new(RichText::new(text).small().italics().color(muted))
+                        egui::Label::new(RichText::new(text).italics().color(muted))
                             .truncate()
                             .sense(egui::Sense::click()),
                     )
@@ -77,7 +78,6 @@ pub fn quote_of_reply(ui: &mut Ui, buffer: &Buffer, msgid: &str, state: &State) 
             None => {
                 ui.label(
                     RichText::new("↪ an earlier message (not loaded)")
-                        .small()
                         .italics()
                         .color(muted),
                 );
@@ -119,7 +119,12 @@ pub fn chips(ui: &mut Ui, reactions: &[Reaction], state: &State) -> Option<Chip>
                 format!("{who} reacted with {} (click to add yours)", r.emoji)
             };
             let response = ui
-                .add(egui::Button::selectable(ours, format!("{} {}", r.emoji, r.count())).small())
+                .add(
+                    egui::Button::selectable(ours, format!("{} {}", r.emoji, r.count()))
+                        .small()
+                        // A chip: framed even when not ours.
+                        .frame_when_inactive(true),
+                )
                 .on_hover_text(tip);
             if response.clicked() {
                 clicked = Some(Chip {
