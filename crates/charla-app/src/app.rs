@@ -609,8 +609,18 @@ impl CharlaApp {
             match go {
                 Some(search::GoTo::Select(id)) => session.select(id),
                 Some(search::GoTo::Send(command)) => session.send(command),
+                Some(search::GoTo::Line(seq)) => {
+                    let view = session.views.entry(session.active.clone()).or_default();
+                    view.jump_to = Some(seq);
+                    view.found = Some(seq);
+                }
                 None => {}
             }
+        }
+        if !session.search.open
+            && let Some(view) = session.views.get_mut(&session.active)
+        {
+            view.found = None;
         }
 
         let nick = session.state.nick.clone();

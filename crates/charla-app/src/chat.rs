@@ -151,8 +151,10 @@ pub struct BufferView {
     pub confirm_delete: Option<Command>,
     /// "Reply" was chosen: the next message answers this one.
     pub replying: Option<Quote>,
-    /// A reply's quote was clicked: the message (by `msgid`) to scroll to.
-    pub jump_to: Option<String>,
+    /// A line to scroll to, by its number (a reply's quote or a search result was clicked).
+    pub jump_to: Option<u64>,
+    /// The line a search result led to, marked until the search closes.
+    pub found: Option<u64>,
 }
 
 /// Draws the active buffer of `session` (messages and input).
@@ -242,15 +244,13 @@ pub fn show(ui: &mut Ui, session: &mut Session) {
         dark,
         tint_mentions: in_channel,
         deletable,
+        found: view.found,
         // Replies and reactions are client tags: only where the server passes them on.
         target: id.target().filter(|_| state.has_cap("message-tags")),
     };
     // A reply's quote was clicked: draw enough lines to hold the message, then scroll to it.
-    let jump = view.jump_to.take().and_then(|msgid| {
-        let at = buffer
-            .lines
-            .iter()
-            .rposition(|l| l.msgid.as_deref() == Some(msgid.as_str()))?;
+    let jump = view.jump_to.take().and_then(|seq| {
+        let at = buffer.lines.iter().rposition(|l| l.seq == seq)?;
         view.shown = view.shown.max(total - at);
         Some(at)
     });
@@ -348,7 +348,14 @@ pub fn show(ui: &mut Ui, session: &mut Session) {
             ui.memory_mut(|m| m.request_focus(input_id(session.key, &id)));
         }
         Some(LineAction::Jump(msgid)) => {
-            session.views.entry(id.clone()).or_default().jump_to = Some(msgid);
+            let seq = session.state.buffer(&id).and_then(|b| {
+                b.lines
+                    .iter()
+                    .rev()
+                    .find(|l| l.msgid.as_deref() == Some(msgid.as_str()))
+                    .map(|l| l.seq)
+            });
+            session.views.entry(id.clone()).or_default().jump_to = seq;
             ui.ctx().request_repaint();
         }
         None => {}

@@ -23,6 +23,8 @@ pub struct LineContext<'a> {
     pub tint_mentions: bool,
     /// Who may delete what here, where the server deletes messages.
     pub deletable: Option<Deletable<'a>>,
+    /// The line a search result led to (by number): marked.
+    pub found: Option<u64>,
     /// Where replies and reactions go (the buffer's channel or nick), where the server passes
     /// client tags (`message-tags`); `None`: no Reply or React.
     pub target: Option<&'a str>,
@@ -80,7 +82,9 @@ pub fn line_ui(ui: &mut Ui, line: &Line, cx: &LineContext<'_>) -> Option<LineAct
         .with_timezone(&chrono::Local)
         .format("%H:%M")
         .to_string();
-    let frame = if tint_mentions && line.highlight && !line.own {
+    let frame = if cx.found == Some(line.seq) {
+        egui::Frame::new().fill(ui.visuals().selection.bg_fill.gamma_multiply(0.5))
+    } else if tint_mentions && line.highlight && !line.own {
         egui::Frame::new().fill(theme::MENTION_BG)
     } else {
         egui::Frame::new()
