@@ -90,3 +90,11 @@ if [ "$colours" -le 16 ]; then
     exit 1
 fi
 echo "app smoke: ok"
+
+# The README's screenshots (tests/screenshots.rs) are made the same way: check that they still
+# can be, into the target directory (the committed ones are made with
+# CHARLA_SCREENSHOTS=docs/screenshots).
+echo "== app smoke: the README's screenshots"
+CHARLA_SCREENSHOTS="$target_dir/screenshots" timeout 300 \
+    cargo test -p charla-app --test screenshots -- --nocapture
+ls -l "$target_dir/screenshots"

@@ -100,6 +100,8 @@ pub struct CharlaApp {
     password_saving: Option<Pending<()>>,
     /// People's pictures (draft/metadata-2 avatars).
     avatars: crate::avatars::Avatars,
+    /// The quick switcher (Ctrl+K).
+    switcher: crate::switcher::Switcher,
 }
 
 impl CharlaApp {
@@ -127,6 +129,7 @@ impl CharlaApp {
         if let Some(dark) = settings.dark {
             theme::apply(&ctx, dark);
         }
+        crate::emoji::install(&ctx);
         let connect = settings
             .servers
             .first()
@@ -163,6 +166,7 @@ impl CharlaApp {
             password_lookup: None,
             password_saving: None,
             avatars: crate::avatars::Avatars::default(),
+            switcher: crate::switcher::Switcher::default(),
         }
     }
 
@@ -461,6 +465,12 @@ impl CharlaApp {
             return;
         }
         let Some(index) = current else { return };
+        crate::switcher::shortcut(ui, &mut self.switcher);
+        if let Some(action) = crate::switcher::show(ui, &mut self.switcher, &self.sessions) {
+            self.list_action(action);
+            ui.ctx().request_repaint();
+            return;
+        }
 
         let action = egui::Panel::left("buffer-list-panel")
             .resizable(true)
@@ -599,8 +609,18 @@ impl CharlaApp {
             match go {
                 Some(search::GoTo::Select(id)) => session.select(id),
                 Some(search::GoTo::Send(command)) => session.send(command),
+                Some(search::GoTo::Line(seq)) => {
+                    let view = session.views.entry(session.active.clone()).or_default();
+                    view.jump_to = Some(seq);
+                    view.found = Some(seq);
+                }
                 None => {}
             }
+        }
+        if !session.search.open
+            && let Some(view) = session.views.get_mut(&session.active)
+        {
+            view.found = None;
         }
 
         let nick = session.state.nick.clone();

@@ -9,17 +9,21 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use charla_client::{Buffer, BufferId, Command, Line, LineKind, State, TypingState};
-use charla_proto::formatting;
+use charla_client::{Buffer, BufferId, Command, Line, LineKind, TypingState};
 use chrono::{DateTime, Utc};
 use egui::text::{CCursor, CCursorRange};
 use egui::{Color32, Key, Modifiers, RichText, Ui};
 
 use crate::history::{self, AtTop, ReadSync, ScrollAnchor};
 use crate::input::Completion;
-use crate::links::{self, Span};
+use crate::reactions::{self, Quote};
 use crate::session::Session;
-use crate::{compose, styled, theme};
+use crate::{compose, theme};
+
+mod line;
+
+use line::rich_text;
+pub use line::{Deletable, LineAction, LineContext, line_ui};
 
 /// How many lines are drawn at first; reaching the top adds this many more.
 const PAGE: usize = 300;
@@ -145,6 +149,12 @@ pub struct BufferView {
     pub read_sync: ReadSync,
     /// "Delete message" was chosen: the REDACT to send once the user confirms.
     pub confirm_delete: Option<Command>,
+    /// "Reply" was chosen: the next message answers this one.
+    pub replying: Option<Quote>,
+    /// A line to scroll to, by its number (a reply's quote or a search result was clicked).
+    pub jump_to: Option<u64>,
+    /// The line a search result led to, marked until the search closes.
+    pub found: Option<u64>,
 }
 
 /// Draws the active buffer of `session` (messages and input).
@@ -202,20 +212,20 @@ pub fn show(ui: &mut Ui, session: &mut Session) {
         }
     }
     let total = buffer.lines.len();
-    let first = total.saturating_sub(view.shown);
     let separator = view
         .new_after
         .and_then(|after| history::separator_at(&buffer.lines, after));
     let mut area = egui::ScrollArea::vertical()
         .id_salt(("lines", session.key, &id))
         .auto_shrink([false, false])
-        .stick_to_bottom(true);
+        // A scroll asked for (a jump to a message, the anchor) wins over sticking to the end.
+        .stick_to_bottom(view.scroll_to.is_none());
     if let Some(offset) = view.scroll_to.take() {
         area = area.vertical_scroll_offset(offset);
     }
     // Which lines offer "Delete message": our own, or every message in a channel we operate,
     // where the server deletes messages (draft/message-redaction).
-    let delete = session
+    let deletable = session
         .state
         .has_cap("draft/message-redaction")
         .then(|| id.target())
@@ -228,11 +238,29 @@ pub fn show(ui: &mut Ui, session: &mut Session) {
                     .iter()
                     .any(|m| session.state.is_me(&m.nick) && m.is_op()),
         });
-    let mut command = None;
+    let cx = LineContext {
+        state,
+        buffer,
+        dark,
+        tint_mentions: in_channel,
+        deletable,
+        found: view.found,
+        // Replies and reactions are client tags: only where the server passes them on.
+        target: id.target().filter(|_| state.has_cap("message-tags")),
+    };
+    // A reply's quote was clicked: draw enough lines to hold the message, then scroll to it.
+    let jump = view.jump_to.take().and_then(|seq| {
+        let at = buffer.lines.iter().rposition(|l| l.seq == seq)?;
+        view.shown = view.shown.max(total - at);
+        Some(at)
+    });
+    let first = total.saturating_sub(view.shown);
+    let mut action: Option<LineAction> = None;
     let mut more_asked = false;
     // The first row drawn (its line's number and top), and where the anchored line is now.
     let mut top_row: Option<(u64, f32)> = None;
     let mut anchor_y = None;
+    let mut jump_y = None;
     let output = area.show(ui, |ui| {
         let origin = ui.max_rect().top();
         more_asked = top_of_lines(ui, buffer, first, view.older_asked.is_some());
@@ -253,26 +281,26 @@ pub fn show(ui: &mut Ui, session: &mut Session) {
             {
                 anchor_y = Some(y);
             }
-            match row {
-                Row::Single(i) => {
-                    if let Some(line) = buffer.lines.get(i) {
-                        let deletable = delete.as_ref().filter(|d| d.allows(line));
-                        command = command
-                            .take()
-                            .or(line_ui(ui, line, dark, in_channel, state, deletable));
-                    }
-                }
-                Row::Folded { start, end } => {
-                    command = command.take().or(folded_row(
-                        ui, state, buffer, view, start, end, dark, in_channel,
-                    ));
-                }
+            let asked = match row {
+                Row::Single(i) => buffer.lines.get(i).and_then(|line| line_ui(ui, line, &cx)),
+                Row::Folded { start, end } => folded_row(ui, &cx, view, start, end),
+            };
+            action = action.take().or(asked);
+            if jump.is_some_and(|at| (start..end).contains(&at)) {
+                jump_y = Some(y);
             }
         }
     });
     let offset = output.state.clamped_offset().y;
     let max_offset = output.content_size.y - output.inner_rect.height();
     view.scrolled_up = offset < max_offset - 4.0;
+    // The message a quote was clicked for: in the middle of the view from the next frame on.
+    if let Some(y) = jump_y {
+        let to = (y - output.inner_rect.height() / 2.0).clamp(0.0, max_offset.max(0.0));
+        view.scroll_to = Some(to);
+        view.anchor = None;
+        ui.ctx().request_repaint();
+    }
     // Keep the anchored line where it was on screen; let it go once nothing more is coming.
     if let Some(anchor) = view.anchor {
         match anchor_y.and_then(|y| anchor.correction(offset, y, max_offset)) {
@@ -300,41 +328,41 @@ pub fn show(ui: &mut Ui, session: &mut Session) {
                 view.anchor = top_row.map(|(seq, y)| ScrollAnchor::new(seq, y, offset));
                 view.older_asked = Some((buffer.history.answers, total, Instant::now()));
                 if let Some(target) = id.target() {
-                    command = command.or(Some(Command::LoadOlder {
+                    action = action.or(Some(LineAction::Send(Command::LoadOlder {
                         target: target.to_owned(),
-                    }));
+                    })));
                 }
             }
             AtTop::Nothing => {}
         }
     }
-    // Deleting asks first.
-    match command {
-        Some(redact @ Command::Redact { .. }) => {
+    match action {
+        Some(LineAction::Send(command)) => session.send(command),
+        // Deleting asks first.
+        Some(LineAction::Delete(redact)) => {
             session.views.entry(id.clone()).or_default().confirm_delete = Some(redact);
         }
-        Some(command) => session.send(command),
+        Some(LineAction::Reply(quote)) => {
+            session.views.entry(id.clone()).or_default().replying = Some(quote);
+            // The input line takes the keyboard: the answer is typed next.
+            ui.memory_mut(|m| m.request_focus(input_id(session.key, &id)));
+        }
+        Some(LineAction::Jump(msgid)) => {
+            let seq = session.state.buffer(&id).and_then(|b| {
+                b.lines
+                    .iter()
+                    .rev()
+                    .find(|l| l.msgid.as_deref() == Some(msgid.as_str()))
+                    .map(|l| l.seq)
+            });
+            session.views.entry(id.clone()).or_default().jump_to = seq;
+            ui.ctx().request_repaint();
+        }
         None => {}
     }
     let pending = &mut session.views.entry(id).or_default().confirm_delete;
     if let Some(redact) = confirm_delete(ui, pending) {
         session.send(redact);
-    }
-}
-
-/// Who may delete which lines of a buffer (see [`line_ui`]).
-#[derive(Debug, Clone, Copy)]
-pub struct Deletable<'a> {
-    /// The channel or nick a REDACT names.
-    pub target: &'a str,
-    /// Every message, not only ours (we are a channel operator).
-    pub any: bool,
-}
-
-impl Deletable<'_> {
-    /// Whether `line` may be deleted: a message with an id, ours or (`any`) anyone's.
-    fn allows(&self, line: &Line) -> bool {
-        line.kind.is_chat() && line.msgid.is_some() && (line.own || self.any)
     }
 }
 
@@ -391,17 +419,14 @@ fn top_of_lines(ui: &mut Ui, buffer: &Buffer, hidden: usize, asked: bool) -> boo
 }
 
 /// A run of joins/parts folded into one line; click to open it.
-#[allow(clippy::too_many_arguments, reason = "one row's whole context")]
 fn folded_row(
     ui: &mut Ui,
-    state: &State,
-    buffer: &Buffer,
+    cx: &LineContext<'_>,
     view: &mut BufferView,
     start: usize,
     end: usize,
-    dark: bool,
-    in_channel: bool,
-) -> Option<Command> {
+) -> Option<LineAction> {
+    let buffer = cx.buffer;
     let key = buffer
         .lines
         .get(start)
@@ -421,15 +446,13 @@ fn folded_row(
             view.unfolded.insert(key);
         }
     }
-    let mut command = None;
+    let mut action = None;
     if open {
         for line in buffer.lines.range(start..end) {
-            command = command
-                .take()
-                .or(line_ui(ui, line, dark, in_channel, state, None));
+            action = action.or(line_ui(ui, line, cx));
         }
     }
-    command
+    action
 }
 
 /// The line above the first message that was unread when the user came back.
@@ -501,185 +524,22 @@ fn typing_line(ui: &mut Ui, typing: &[String]) {
     ));
 }
 
-/// Draws one line: time, nick, text.
-/// Mentions are tinted in channels only: in a private conversation every line is "for us".
-/// Returns a command when the user asked for one from a nick's menu, or, with `deletable`,
-/// "Delete message" from the text's menu (right click): a [`Command::Redact`] to confirm
-/// before sending.
-pub fn line_ui(
-    ui: &mut Ui,
-    line: &Line,
-    dark: bool,
-    tint_mentions: bool,
-    state: &State,
-    deletable: Option<&Deletable<'_>>,
-) -> Option<Command> {
-    let mut command = None;
-    // The text's widgets: right-clicking them opens the line's menu.
-    let mut body: Option<egui::Response> = None;
-    let muted = theme::muted(ui.visuals());
-    let time = line
-        .time
-        .with_timezone(&chrono::Local)
-        .format("%H:%M")
-        .to_string();
-    let frame = if tint_mentions && line.highlight && !line.own {
-        egui::Frame::new().fill(theme::MENTION_BG)
-    } else {
-        egui::Frame::new()
-    };
-    frame.show(ui, |ui| {
-        // A hanging indent: the time stamp and the sender make a column of their own, and
-        // the text wraps within what is left, so continuation lines start under the text.
-        ui.horizontal_top(|ui| {
-            ui.spacing_mut().item_spacing.x = 0.0;
-            ui.label(RichText::new(format!("{time}  ")).monospace().color(muted))
-                .on_hover_text(
-                    line.time
-                        .with_timezone(&chrono::Local)
-                        .format("%A %e %B %Y, %H:%M:%S")
-                        .to_string(),
-                );
-            let nick = line.nick.as_deref();
-            // The name people chose for themselves (draft/metadata-2), else the nick.
-            let shown = |nick: &str| state.display_name(nick).unwrap_or(nick).to_owned();
-            let colour = |nick: &str| theme::nick_color(nick, dark);
-            // Who, before the text.
-            let sender = match (line.kind, nick) {
-                (LineKind::Message, Some(nick)) => Some(
-                    RichText::new(format!("{}: ", shown(nick)))
-                        .strong()
-                        .color(colour(nick)),
-                ),
-                (LineKind::Action, Some(nick)) => Some(
-                    RichText::new(format!("* {} ", shown(nick)))
-                        .italics()
-                        .strong()
-                        .color(colour(nick)),
-                ),
-                (LineKind::Notice, Some(nick)) => Some(
-                    RichText::new(format!("-{}- ", shown(nick)))
-                        .strong()
-                        .color(colour(nick)),
-                ),
-                (LineKind::Deleted, Some(nick)) => Some(
-                    RichText::new(format!("{nick}: "))
-                        .strong()
-                        .color(colour(nick)),
-                ),
-                _ => None,
-            };
-            if let (Some(text), Some(nick)) = (sender, nick) {
-                command = command.take().or(nick_label(ui, text, nick, line.own));
-            }
-            ui.horizontal_wrapped(|ui| {
-                ui.spacing_mut().item_spacing.x = 0.0;
-                // Formatting codes show as styled text in messages; elsewhere (reasons,
-                // topic changes, errors) they are only removed.
-                let plain = || formatting::strip(&line.text);
-                match line.kind {
-                    LineKind::Message | LineKind::Notice => {
-                        body = rich_text(ui, &line.text, false);
-                    }
-                    LineKind::Action => body = rich_text(ui, &line.text, true),
-                    LineKind::Deleted => {
-                        // Who and when stay; the words are gone.
-                        ui.label(RichText::new(plain()).italics().color(muted));
-                    }
-                    LineKind::Error => {
-                        ui.label(RichText::new(format!("⚠ {}", plain())).color(theme::DANGER));
-                    }
-                    LineKind::Join => {
-                        ui.label(RichText::new(format!("» {}", plain())).color(muted));
-                    }
-                    LineKind::Part | LineKind::Quit | LineKind::Kick => {
-                        ui.label(RichText::new(format!("« {}", plain())).color(muted));
-                    }
-                    LineKind::Nick | LineKind::Topic | LineKind::Mode | LineKind::Info => {
-                        ui.label(RichText::new(plain()).color(muted));
-                    }
-                }
-            });
-        });
-    });
-    if let (Some(body), Some(deletable), Some(msgid)) = (body, deletable, &line.msgid) {
-        body.context_menu(|ui| {
-            if ui.button("Delete message").clicked() {
-                command = Some(Command::Redact {
-                    target: deletable.target.to_owned(),
-                    msgid: msgid.clone(),
-                    reason: None,
-                });
-            }
-        });
-    }
-    command
-}
-
-/// A nick in a line: double-click or the menu opens a private conversation with them.
-fn nick_label(ui: &mut Ui, text: RichText, nick: &str, own: bool) -> Option<Command> {
-    let response = ui
-        .add(egui::Label::new(text).sense(egui::Sense::click()))
-        .on_hover_text(nick);
-    if own {
-        return None;
-    }
-    let mut command = None;
-    if response.double_clicked() {
-        command = Some(Command::OpenQuery {
-            nick: nick.to_owned(),
-        });
-    }
-    response.context_menu(|ui| {
-        if ui
-            .button(format!("Private conversation with {nick}"))
-            .clicked()
-        {
-            command = Some(Command::OpenQuery {
-                nick: nick.to_owned(),
-            });
-        }
-    });
-    command
-}
-
-/// Draws message text with its IRC formatting (see [`styled`]) and its links clickable;
-/// `italics` draws all of it in italics (a `/me` action). Returns its widgets' response, as
-/// one.
-fn rich_text(ui: &mut Ui, text: &str, italics: bool) -> Option<egui::Response> {
-    let formatted = formatting::parse(text);
-    let look = styled::Look::new(ui, italics);
-    let mut all: Option<egui::Response> = None;
-    // Links are found in the text as shown (codes may sit inside a URL as sent).
-    let mut at = 0;
-    for span in links::spans(&formatted.text) {
-        let response = match span {
-            Span::Text(t) => {
-                let job = look.job(&formatted, at..at + t.len());
-                at += t.len();
-                ui.label(job)
-            }
-            Span::Link(url) => {
-                at += url.len();
-                ui.hyperlink_to(url, url)
-                    .on_hover_text(format!("Open {url}"))
-            }
-        };
-        all = Some(match all {
-            Some(before) => before.union(response),
-            None => response,
-        });
-    }
-    all
-}
-
 /// The input line: Enter sends, Shift+Enter starts a new line (a pasted text keeps its lines,
 /// and goes as one message where the server takes `draft/multiline`), Up/Down browse history
-/// (in a one-line draft), Tab completes nicks, Ctrl+B/I/U/K/O write formatting (see
-/// [`compose`]).
+/// (in a one-line draft), Tab completes nicks, Ctrl+B/I/U/O and Ctrl+Shift+K write
+/// formatting (see [`compose`]).
 fn input_line(ui: &mut Ui, session: &mut Session, id: &BufferId) {
-    let input_id = egui::Id::unique(("input", session.key, id));
+    let input_id = input_id(session.key, id);
     let focused = ui.memory(|m| m.has_focus(input_id));
+    // Answering a message: what it answers, above the input; ✖ or Esc cancels.
+    if let Some(view) = session.views.get_mut(id)
+        && let Some(quote) = &view.replying
+    {
+        let escape = focused && ui.input_mut(|i| i.consume_key(Modifiers::NONE, Key::Escape));
+        if reactions::reply_bar(ui, quote) || escape {
+            view.replying = None;
+        }
+    }
     let several_lines = session
         .views
         .get(id)
@@ -777,10 +637,19 @@ fn input_line(ui: &mut Ui, session: &mut Session, id: &BufferId) {
             session.history.push(&text);
         }
         session.completion.reset();
-        session.send(Command::Input {
-            buffer: id.clone(),
-            text,
-        });
+        // A reply: plain text answers the quoted message; a /command is a command.
+        let reply = view.replying.take_if(|_| !text.starts_with('/'));
+        match (reply, id.target()) {
+            (Some(quote), Some(target)) => session.send(Command::Reply {
+                target: target.to_owned(),
+                msgid: quote.msgid,
+                text,
+            }),
+            _ => session.send(Command::Input {
+                buffer: id.clone(),
+                text,
+            }),
+        }
         return;
     }
     // Typing notifications: only for chat text, not /commands.
@@ -809,6 +678,11 @@ fn input_line(ui: &mut Ui, session: &mut Session, id: &BufferId) {
     if let Some(state) = typing {
         session.send(Command::Typing { target, state });
     }
+}
+
+/// The input line's egui id, for buffer `id` of session `key`.
+fn input_id(key: u64, id: &BufferId) -> egui::Id {
+    egui::Id::unique(("input", key, id))
 }
 
 /// Takes an Enter pressed without Shift (`consume_key` would take Shift+Enter too: it matches

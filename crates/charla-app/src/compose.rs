@@ -1,8 +1,8 @@
 //! Writing IRC formatting in the input line: the usual shortcuts put the codes in (Ctrl+B
-//! bold, Ctrl+I italics, Ctrl+U underline, Ctrl+K colour, then the colour's number, Ctrl+O
-//! plain), around the selection when there is one; and the input line shows each code as a
-//! small marked letter instead of an invisible character, so the user sees where it is and
-//! can delete it.
+//! bold, Ctrl+I italics, Ctrl+U underline, Ctrl+Shift+K colour, then the colour's number,
+//! Ctrl+O plain; Ctrl+K alone opens the quick switcher, as in most chat apps), around the
+//! selection when there is one; and the input line shows each code as a small marked letter
+//! instead of an invisible character, so the user sees where it is and can delete it.
 //!
 //! The codes themselves are [`charla_proto::formatting`]'s.
 
@@ -20,7 +20,7 @@ pub const SHORTCUTS: [(&str, &str); 5] = [
     ("Ctrl+I", "italics"),
     ("Ctrl+U", "underline"),
     (
-        "Ctrl+K",
+        "Ctrl+Shift+K",
         "colour (then a number, e.g. 04 for red, or 04,02 for red on blue)",
     ),
     ("Ctrl+O", "back to plain text"),
@@ -58,11 +58,14 @@ impl Format {
 /// Takes a formatting shortcut out of this frame's input (before the text field sees it:
 /// egui's text field deletes text on Ctrl+K and Ctrl+U).
 pub fn take_shortcut(input: &mut egui::InputState) -> Option<Format> {
+    // Colour first: Ctrl+B and the others match with Shift held too.
+    if input.consume_key(Modifiers::COMMAND | Modifiers::SHIFT, Key::K) {
+        return Some(Format::Code(COLOUR));
+    }
     [
         (Key::B, BOLD),
         (Key::I, ITALICS),
         (Key::U, UNDERLINE),
-        (Key::K, COLOUR),
         (Key::O, RESET),
     ]
     .into_iter()
@@ -136,7 +139,7 @@ pub fn menu(ui: &mut Ui) -> Option<Format> {
             }
         }
         ui.separator();
-        ui.label("Colour (Ctrl+K)");
+        ui.label("Colour (Ctrl+Shift+K)");
         egui::Grid::new("colour-swatches").show(ui, |ui| {
             for number in 0..16u8 {
                 let colour =

@@ -11,21 +11,24 @@
 //! - [`account`]: "Create an account" while connected.
 //! - [`secrets`]: account passwords in the system keyring, never in the settings file.
 //! - [`buffers`]: the side list of servers and buffers with unread/mention counts.
-//! - [`chat`]: a buffer's lines and the input line.
+//! - [`chat`]: a buffer's lines (one line: `chat/line.rs`) and the input line.
+//! - [`reactions`]: replies (quoted above the input, shown as replies) and reactions (chips).
 //! - [`history`]: the separator at the read marker, the scroll anchor while older lines load,
 //!   and telling the server what was read.
 //! - [`nicklist`]: a channel's members.
 //! - [`search`]: the search box (Ctrl+F) and its results beside the chat.
+//! - [`switcher`]: the quick switcher (Ctrl+K) across every connection's buffers.
 //! - [`host`]: the operator console over an embedded charla-server.
 //! - [`cli`]: the command line (`irc://` links, `--host`).
 //! - [`input`]: input history and Tab completion.
-//! - [`compose`]: the formatting shortcuts (Ctrl+B, Ctrl+K…) and codes shown in the input line.
+//! - [`compose`]: the formatting shortcuts (Ctrl+B, Ctrl+Shift+K…) and codes shown in the input line.
 //! - [`links`]: clickable links in text.
 //! - [`styled`]: IRC formatting (bold, colours…) drawn as styled text.
 //! - [`notify`]: desktop notifications.
 //! - [`trouble`]: connection problems in plain words, with what to try.
 //! - [`config`]: saved servers and settings on disk.
 //! - [`theme`]: colours (nick colours by a stable hash).
+//! - [`emoji`]: emoji in colour, from the system's colour emoji font.
 
 pub mod account;
 pub mod app;
@@ -37,16 +40,19 @@ pub mod cli;
 pub mod compose;
 pub mod config;
 pub mod connect;
+pub mod emoji;
 pub mod history;
 pub mod host;
 pub mod input;
 pub mod links;
 pub mod nicklist;
 pub mod notify;
+pub mod reactions;
 pub mod search;
 pub mod secrets;
 pub mod session;
 pub mod styled;
+pub mod switcher;
 pub mod theme;
 pub mod trouble;
 

@@ -1,11 +1,13 @@
 //! The search box (Ctrl+F, or 🔍 in a buffer's header): searches the server's history
 //! (`soju.im/search`, through [`Command::Search`]) in the conversation on screen or everywhere,
 //! and lists what it found beside the chat, newest first, the words found highlighted; clicking a
-//! result goes to its conversation.
+//! result goes to its conversation. In the conversation on screen it also finds, as one types
+//! and without the server, the lines loaded there ([`in_buffer`]); clicking one scrolls the
+//! chat to it and marks it.
 //!
 //! The logic is plain state ([`SearchBox`], [`spans`]), unit-tested; [`show`] only draws it.
 
-use charla_client::{BufferId, Command, Event, LineKind, SearchLine, SearchQuery, State};
+use charla_client::{Buffer, BufferId, Command, Event, LineKind, SearchLine, SearchQuery, State};
 use egui::text::LayoutJob;
 use egui::{Key, Modifiers, RichText, TextFormat, Ui};
 
@@ -39,6 +41,44 @@ pub enum GoTo {
     Select(BufferId),
     /// Not open: ask for it (open the private conversation, join the channel).
     Send(Command),
+    /// A line of the conversation on screen, by its number ([`charla_client::Line::seq`]):
+    /// scroll to it and mark it.
+    Line(u64),
+}
+
+/// The most loaded lines listed as found in the conversation on screen.
+const IN_BUFFER_SHOWN: usize = 50;
+
+/// The loaded lines of `buffer` holding every word of `text` (whole words, without case or
+/// accents, as the server's search), newest first, each with its number.
+pub fn in_buffer(buffer: &Buffer, text: &str) -> Vec<(u64, SearchLine)> {
+    let wanted: Vec<String> = words(text).map(|(_, w)| fold(w)).collect();
+    if wanted.is_empty() {
+        return Vec::new();
+    }
+    buffer
+        .lines
+        .iter()
+        .rev()
+        .filter(|l| l.kind.is_chat())
+        .filter(|l| {
+            let plain = charla_proto::formatting::strip(&l.text);
+            let have: Vec<String> = words(&plain).map(|(_, w)| fold(w)).collect();
+            wanted.iter().all(|w| have.contains(w))
+        })
+        .take(IN_BUFFER_SHOWN)
+        .map(|l| {
+            let found = SearchLine {
+                target: buffer.id.name().to_owned(),
+                sender: l.nick.clone().unwrap_or_default(),
+                text: l.text.clone(),
+                kind: l.kind,
+                time: l.time,
+                msgid: l.msgid.clone(),
+            };
+            (l.seq, found)
+        })
+        .collect()
 }
 
 /// The search box of one connection.
@@ -254,6 +294,7 @@ pub fn show(
             .hint_text("Words to find")
             .desired_width(f32::INFINITY),
     );
+    let field = field.accessible_name("Words to find");
     if std::mem::take(&mut search.focus) {
         field.request_focus();
     }
@@ -280,14 +321,36 @@ pub fn show(
         );
     }
     ui.separator();
-    let Some(found) = &search.found else {
-        return (command, None);
+    // Found at once among the lines loaded here (Enter asks the server for more).
+    let here_found = match (search.scope, state.buffer(active)) {
+        (Scope::Conversation, Some(buffer)) => in_buffer(buffer, &search.text),
+        _ => Vec::new(),
     };
+    if search.found.is_none() && here_found.is_empty() {
+        return (command, None);
+    }
     let dark = ui.visuals().dark_mode;
+    let muted = theme::muted(ui.visuals());
     egui::ScrollArea::vertical()
         .id_salt("search-results")
         .auto_shrink([false, false])
         .show(ui, |ui| {
+            if !here_found.is_empty() {
+                ui.label(
+                    RichText::new(format!("In the lines loaded here: {}", here_found.len()))
+                        .strong()
+                        .color(muted),
+                );
+                for (seq, line) in &here_found {
+                    if result_ui(ui, line, &search.text, dark) {
+                        go = Some(GoTo::Line(*seq));
+                    }
+                    ui.separator();
+                }
+            }
+            let Some(found) = &search.found else {
+                return;
+            };
             for line in &found.lines {
                 if result_ui(ui, line, &found.query.text, dark) {
                     go = Some(go_to(state, line));

@@ -1,6 +1,6 @@
 //! IRC formatting in the chat window: bold, italics, colours and the rest arrive as styled
 //! text (never as boxes or stray digits), links inside formatted text stay clickable, the
-//! topic is formatted too, and Ctrl+B / Ctrl+K in the input line write the codes.
+//! topic is formatted too, and Ctrl+B / Ctrl+Shift+K in the input line write the codes.
 
 mod common;
 
@@ -103,7 +103,7 @@ fn formatted_messages_and_topics_show_as_styled_text() -> Result<()> {
     let green = format_of(&h, "a Charla", "Charla").context("topic drawn")?;
     assert_eq!(green.background, Color32::from_rgb(0, 0, 0));
 
-    // Writing: Ctrl+B around a word, Ctrl+K and a colour number.
+    // Writing: Ctrl+B around a word, Ctrl+Shift+K and a colour number.
     let input = || (Role::MultilineTextInput, "Message input");
     h.get_by_role_and_label(input().0, input().1).focus();
     h.step();
@@ -116,7 +116,7 @@ fn formatted_messages_and_topics_show_as_styled_text() -> Result<()> {
         }
         h.step();
     }
-    h.key_press_modifiers(Modifiers::COMMAND, Key::K);
+    h.key_press_modifiers(Modifiers::COMMAND | Modifiers::SHIFT, Key::K);
     h.step();
     h.get_by_role_and_label(input().0, input().1)
         .type_text("04¡rojo! ñ");

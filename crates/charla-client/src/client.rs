@@ -562,6 +562,7 @@ impl Task {
             }
             // Of the moment, or answered once connected (history comes back by itself then).
             Command::Typing { .. }
+            | Command::React { .. }
             | Command::LoadLatest { .. }
             | Command::LoadOlder { .. }
             | Command::ListTargets { .. }

@@ -36,6 +36,31 @@ pub enum Command {
         /// The text; long text is split into several messages.
         text: String,
     },
+    /// Answer a message (`+draft/reply`, <https://ircv3.net/specs/client-tags/reply>): a
+    /// PRIVMSG to `target` that names the message it answers, so that clients show it as a
+    /// reply. Without `message-tags` on the connection the tag cannot pass, and the text goes
+    /// as a plain message.
+    Reply {
+        /// A channel or a nick.
+        target: String,
+        /// The `msgid` of the message answered.
+        msgid: String,
+        /// The text; long text is split into several messages, each naming the message.
+        text: String,
+    },
+    /// React to a message with an emoji (`TAGMSG` with `+draft/reply` and `+draft/react`,
+    /// <https://ircv3.net/specs/client-tags/react>), or take the reaction back (`remove`:
+    /// `+draft/unreact`). Needs `message-tags`; without it, an error line says so.
+    React {
+        /// A channel or a nick.
+        target: String,
+        /// The `msgid` of the message reacted to.
+        msgid: String,
+        /// The reaction: an emoji, usually.
+        emoji: String,
+        /// Take our reaction back instead.
+        remove: bool,
+    },
     /// Send a CTCP ACTION (`/me`).
     Action {
         /// A channel or a nick.

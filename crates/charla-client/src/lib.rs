@@ -72,6 +72,7 @@ pub use config::{ClientCertificate, ConfigError, SaslConfig, SaslMechanism, Serv
 pub use event::Event;
 pub use search::{SearchLine, SearchQuery};
 pub use state::{
-    Buffer, BufferId, ConnectionStatus, Line, LineKind, Member, Notification, Profile, Role, State,
+    Buffer, BufferId, ConnectionStatus, Line, LineKind, Member, Notification, Profile,
+    QUICK_REACTIONS, Reaction, Reactions, Role, State,
 };
 pub use trust::{CertificateIssue, Fingerprint, TrustError, TrustStore};

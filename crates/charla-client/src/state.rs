@@ -17,7 +17,13 @@
 //! History (`state/history.rs`): [`Event::HistoryLoaded`] merges a conversation's lines from
 //! the server's history into its buffer by time, each once (by `msgid`; events seen live by
 //! their words); `MARKREAD` sets a buffer's [`Buffer::read_marker`], from which its unread and
-//! mention counts are counted again. MODE lines are read in `state/modes.rs`.
+//! mention counts are counted again. MODE lines are read in `state/modes.rs`, channel members
+//! are `state/member.rs`'s.
+//!
+//! Replies and reactions (`state/reactions.rs`): a message that answers another names its
+//! `msgid` ([`Line::reply_to`], from `+draft/reply`); reactions (`TAGMSG` with `+draft/react`,
+//! taken back with `+draft/unreact`) are counted per message and emoji with who reacted, in
+//! [`Buffer::reactions`], live and from history alike.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -192,6 +198,8 @@ pub struct Line {
     pub seq: u64,
     /// Whether it came from the server's history (CHATHISTORY) rather than live.
     pub from_history: bool,
+    /// The `msgid` of the message this one answers (`+draft/reply`), when it is a reply.
+    pub reply_to: Option<String>,
 }
 
 impl Line {
@@ -207,94 +215,9 @@ impl Line {
             msgid: None,
             seq: 0,
             from_history: false,
+            reply_to: None,
         }
     }
-}
-
-/// Someone in a channel.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Member {
-    /// Their nick.
-    pub nick: String,
-    /// Their status prefixes, highest first (`@` operator, `+` voice...), with `multi-prefix`.
-    pub prefixes: String,
-    /// Whether they are away (from `away-notify`).
-    pub away: bool,
-}
-
-impl Member {
-    /// The highest prefix, if any, to show before the nick.
-    pub fn prefix(&self) -> Option<char> {
-        self.prefixes.chars().next()
-    }
-
-    /// Their standing in the channel, from their highest prefix.
-    pub fn role(&self) -> Role {
-        Role::from_prefix(self.prefix())
-    }
-
-    /// Whether they are a channel operator (half-operator or above: they may kick).
-    pub fn is_op(&self) -> bool {
-        self.role().is_op()
-    }
-}
-
-/// The status prefix symbols in common use, highest first (`~` owner ... `+` voice). Servers
-/// announce theirs in ISUPPORT `PREFIX`; these are the ones [`Role`] has words for.
-pub const PREFIX_SYMBOLS: &str = "~&@%+";
-
-/// A member's standing in a channel, highest first, from the conventional prefix symbols
-/// (<https://modern.ircdocs.horse/#channel-membership-prefixes>).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Role {
-    /// `~`: founder / owner.
-    Owner,
-    /// `&`: protected / admin.
-    Admin,
-    /// `@`: operator.
-    Operator,
-    /// `%`: half-operator.
-    HalfOperator,
-    /// `+`: voiced (may speak in a moderated channel).
-    Voiced,
-    /// No prefix.
-    Member,
-}
-
-impl Role {
-    /// The role a prefix symbol stands for (an unknown symbol or none: [`Role::Member`]).
-    pub fn from_prefix(symbol: Option<char>) -> Role {
-        match symbol {
-            Some('~') => Role::Owner,
-            Some('&') => Role::Admin,
-            Some('@') => Role::Operator,
-            Some('%') => Role::HalfOperator,
-            Some('+') => Role::Voiced,
-            _ => Role::Member,
-        }
-    }
-
-    /// Whether this role runs the channel (half-operator or above: may kick, set the topic).
-    pub fn is_op(self) -> bool {
-        self <= Role::HalfOperator
-    }
-
-    /// The role in words, for a tooltip: "operator", "voiced", "member"...
-    pub fn describe(self) -> &'static str {
-        match self {
-            Role::Owner => "owner",
-            Role::Admin => "admin",
-            Role::Operator => "operator",
-            Role::HalfOperator => "half-operator",
-            Role::Voiced => "voiced",
-            Role::Member => "member",
-        }
-    }
-}
-
-/// `nick` without status prefix symbols in front (`@ana` → `ana`), as NAMES lists write them.
-pub fn bare_nick(nick: &str) -> &str {
-    nick.trim_start_matches(|c| PREFIX_SYMBOLS.contains(c))
 }
 
 /// Someone typing in a buffer.
@@ -337,6 +260,8 @@ pub struct Buffer {
     pub read_marker: Option<DateTime<Utc>>,
     /// How far the server's history of this conversation is loaded.
     pub history: BufferHistory,
+    /// The reactions to this conversation's messages, by their `msgid`.
+    pub reactions: Reactions,
 }
 
 impl Buffer {
@@ -354,6 +279,7 @@ impl Buffer {
             modes: None,
             read_marker: None,
             history: BufferHistory::default(),
+            reactions: Reactions::default(),
         }
     }
 
@@ -919,6 +845,7 @@ impl State {
             msgid: None,
             seq: 0,
             from_history: false,
+            reply_to: None,
         }
     }
 
@@ -987,13 +914,17 @@ fn seconds(d: Duration) -> String {
 
 mod history;
 mod irc;
+mod member;
 mod modes;
+mod reactions;
 mod text;
 
 pub(crate) use history::parse_time;
 pub use history::{BufferHistory, HISTORY_PAGE, MessageRef, iso_time};
+pub use member::{Member, PREFIX_SYMBOLS, Role, bare_nick};
 pub use modes::{ModeChange, parse_mode_changes};
 use modes::{apply_channel_modes, apply_user_modes, sort_prefixes};
+pub use reactions::{QUICK_REACTIONS, REACT_TAG, REPLY_TAG, Reaction, Reactions, UNREACT_TAG};
 pub use text::{ctcp, mentions};
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 //! connection ends. What the user asked for is paced (`Pacer`, in `session/pacer.rs`) as
 //! servers' flood control expects. History (CHATHISTORY, MARKREAD) is asked for and read in
 //! `session/history.rs`, searches (SEARCH) in `session/search.rs`; capability negotiation and
-//! SASL are in `session/negotiation.rs`, multiline batches in `session/multiline.rs`.
+//! SASL are in `session/negotiation.rs`, multiline batches in `session/multiline.rs`, replies
+//! and reactions in `session/reactions.rs`.
 
 use super::text::split_text;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -30,6 +31,7 @@ mod history;
 mod multiline;
 mod negotiation;
 mod pacer;
+mod reactions;
 mod search;
 
 use history::Histories;
@@ -563,6 +565,17 @@ impl Session {
                 });
             }
             Command::Privmsg { target, text } => self.say(task, "PRIVMSG", &target, &text, false),
+            Command::Reply {
+                target,
+                msgid,
+                text,
+            } => self.reply(task, &target, &msgid, &text),
+            Command::React {
+                target,
+                msgid,
+                emoji,
+                remove,
+            } => self.react(task, &target, &msgid, &emoji, remove),
             Command::Action { target, text } => self.say(task, "PRIVMSG", &target, &text, true),
             Command::Notice { target, text } => self.say(task, "NOTICE", &target, &text, false),
             Command::OpenQuery { nick } => {
@@ -679,16 +692,18 @@ impl Session {
     }
 
     /// Sends a message, split to fit, and shows it when the server will not echo it.
-    fn say(&mut self, task: &mut Task, verb: &str, target: &str, text: &str, action: bool) {
+    pub(super) fn say(
+        &mut self,
+        task: &mut Task,
+        verb: &str,
+        target: &str,
+        text: &str,
+        action: bool,
+    ) {
         if target.is_empty() {
             return;
         }
-        // The server prefixes relayed lines with `:nick!user@host `; leave room for it.
-        let overhead =
-            1 + task.state.nick.len() + 1 + 16 + 1 + 64 + 1 + verb.len() + 1 + target.len() + 2 + 2;
-        let budget = charla_proto::limits::MAX_LINE
-            .saturating_sub(overhead + if action { 9 } else { 0 })
-            .max(64);
+        let budget = text_budget(task, verb, target, action);
         // A paste, or a text too long for one line, goes as one message where it can.
         if !action && verb == "PRIVMSG" && self.say_multiline(task, verb, target, text, budget) {
             if !task.state.has_cap("echo-message") {
@@ -763,6 +778,16 @@ impl Session {
             .param(target);
         self.send(b.finish_string());
     }
+}
+
+/// How many bytes of text fit in one `verb` to `target` (an `action` takes its CTCP wrapping).
+fn text_budget(task: &Task, verb: &str, target: &str, action: bool) -> usize {
+    // The server prefixes relayed lines with `:nick!user@host `; leave room for it.
+    let overhead =
+        1 + task.state.nick.len() + 1 + 16 + 1 + 64 + 1 + verb.len() + 1 + target.len() + 2 + 2;
+    charla_proto::limits::MAX_LINE
+        .saturating_sub(overhead + if action { 9 } else { 0 })
+        .max(64)
 }
 
 /// What a server without `draft/account-registration` is told.

@@ -178,6 +178,14 @@ impl State {
             .filter_map(|m| self.history_line(m, private))
             .collect();
         let added = self.merge(i, lines, before);
+        // Reactions (TAGMSG) are no lines: they count under their messages, each person once.
+        for m in messages
+            .iter()
+            .filter(|m| m.command.eq_ignore_ascii_case("TAGMSG"))
+        {
+            let nick = m.source_nick().unwrap_or("");
+            self.buffers[i].apply_reaction(m, nick);
+        }
         // A message deleted while we were away: its line goes, its REDACT is no line.
         for m in messages
             .iter()
@@ -324,6 +332,7 @@ impl State {
             msgid: msg.tag("msgid").map(str::to_owned),
             seq: 0,
             from_history: true,
+            reply_to: super::irc::reply_to(msg),
         })
     }
 

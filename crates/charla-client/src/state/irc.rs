@@ -1,5 +1,5 @@
 //! How [`State`] reads IRC lines: messages and CTCP ACTION, JOIN/PART/KICK/QUIT/NICK, TOPIC,
-//! MODE, AWAY, TAGMSG `+typing`, FAIL and REGISTER replies, and the numerics (NAMES, TOPIC,
+//! MODE, AWAY, TAGMSG (`+typing`, reactions), FAIL and REGISTER replies, and the numerics (NAMES, TOPIC,
 //! WHOIS, ISUPPORT, SASL, errors in words), each into the buffer where a person expects it.
 
 use std::time::Instant;
@@ -10,7 +10,7 @@ use charla_proto::numeric;
 use chrono::{DateTime, Utc};
 
 use super::{
-    BufferId, ConnectionStatus, Line, LineKind, Member, Notification, State, Typist,
+    BufferId, ConnectionStatus, Line, LineKind, Member, Notification, REPLY_TAG, State, Typist,
     apply_channel_modes, apply_user_modes, ctcp, mentions, parse_mode_changes, sort_prefixes,
 };
 use crate::command::TypingState;
@@ -48,6 +48,11 @@ impl State {
                 }
             }
             "TAGMSG" => {
+                // Reactions count ours too (echoed, or shown as if echoed).
+                let id = self.route_target(p(0), &source_nick, from_me);
+                if let Some(i) = self.index(&id) {
+                    self.buffers[i].apply_reaction(msg, &source_nick);
+                }
                 if from_me {
                     return None;
                 }
@@ -193,6 +198,9 @@ impl State {
                     self.push_server(LineKind::Nick, text.clone());
                 }
                 self.rename_account(&source_nick, &new);
+                for b in &mut self.buffers {
+                    b.reactions.rename(&source_nick, &new);
+                }
                 let clash = self.index(&BufferId::Query(new.clone())).is_some();
                 for i in 0..self.buffers.len() {
                     let b = &mut self.buffers[i];
@@ -421,6 +429,7 @@ impl State {
             msgid: msgid.map(str::to_owned),
             seq: 0,
             from_history: false,
+            reply_to: reply_to(msg),
         };
         let i = self.ensure(id.clone());
         if self.seen_before(i, msgid) {
@@ -824,4 +833,11 @@ impl State {
             BufferId::Query(source.to_owned())
         }
     }
+}
+
+/// The message a message answers (`+draft/reply`), if it names one.
+pub(super) fn reply_to(msg: &OwnedMessage) -> Option<String> {
+    msg.tag(REPLY_TAG)
+        .filter(|m| !m.is_empty())
+        .map(str::to_owned)
 }
