@@ -421,16 +421,7 @@ impl State {
                 self.count(Counter::Opers, false);
             }
         }
-        {
-            let mut nicks = self.nicks.write();
-            let folded = casefold(&nick);
-            if nicks
-                .get(folded.as_ref())
-                .is_some_and(|c| c.id == client.id)
-            {
-                nicks.remove(folded.as_ref());
-            }
-        }
+        self.release_nick(client);
         self.clients.write().remove(&client.id);
         if let Some(account) = client.info.read().account.as_deref() {
             self.clear_present(account, client);

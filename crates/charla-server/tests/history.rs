@@ -439,22 +439,8 @@ async fn a_private_conversation_is_kept_for_both_accounts_and_no_one_else() {
 
 /// A second client logged into `account` with SASL PLAIN, as `nick`, with `caps` too.
 async fn second_device(server: &TestServer, nick: &str, account: &str, caps: &str) -> TestClient {
-    use charla_proto::sasl::{encode_chunks, plain_encode};
     let mut c = server.connect().await;
-    c.cap_ls_302().await;
-    c.send(&format!("CAP REQ :sasl {caps}")).await;
-    let ack = c.expect_command("CAP").await;
-    assert_eq!(ack.param(1), Some("ACK"), "{ack}");
-    c.send(&format!("NICK {nick}")).await;
-    c.send(&format!("USER {nick} 0 * :{nick}")).await;
-    c.send("AUTHENTICATE PLAIN").await;
-    c.expect_command("AUTHENTICATE").await;
-    for chunk in encode_chunks(&plain_encode("", account, PASSWORD)) {
-        c.send(&format!("AUTHENTICATE {chunk}")).await;
-    }
-    c.expect_numeric(RPL_SASLSUCCESS).await;
-    c.send("CAP END").await;
-    c.expect_numeric(RPL_WELCOME).await;
+    c.log_in_with_sasl(nick, account, PASSWORD, caps).await;
     c
 }
 

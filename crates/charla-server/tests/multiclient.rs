@@ -6,8 +6,8 @@ mod common;
 
 use charla_proto::OwnedMessage;
 use charla_proto::numeric::{
-    ERR_NICKNAMEINUSE, RPL_AWAY, RPL_ENDOFNAMES, RPL_LOGGEDIN, RPL_NAMREPLY, RPL_SASLSUCCESS,
-    RPL_UNAWAY, RPL_WELCOME,
+    ERR_NICKNAMEINUSE, RPL_AWAY, RPL_ENDOFNAMES, RPL_LOGGEDIN, RPL_NAMREPLY, RPL_UNAWAY,
+    RPL_WELCOME,
 };
 use charla_proto::sasl::{encode_chunks, plain_encode};
 use common::{TestClient, TestServer};
@@ -30,7 +30,7 @@ async fn first_device(server: &TestServer, nick: &str, caps: &str) -> TestClient
 }
 
 /// A client that asks for `nick`, logs into `account` with SASL PLAIN (with `caps` too) and
-/// finishes registering; returns it with the lines up to its welcome.
+/// finishes registering; returns it with its welcome.
 async fn device(
     server: &TestServer,
     nick: &str,
@@ -38,21 +38,8 @@ async fn device(
     caps: &str,
 ) -> (TestClient, OwnedMessage) {
     let mut c = server.connect().await;
+    let welcome = c.log_in_with_sasl(nick, account, PASSWORD, caps).await;
     c.nick = format!("{nick} (device)");
-    c.cap_ls_302().await;
-    c.send(format!("CAP REQ :sasl {caps}").trim_end()).await;
-    let ack = c.expect_command("CAP").await;
-    assert_eq!(ack.param(1), Some("ACK"), "{ack}");
-    c.send(&format!("NICK {nick}")).await;
-    c.send(&format!("USER {nick} 0 * :{nick}")).await;
-    c.send("AUTHENTICATE PLAIN").await;
-    c.expect_command("AUTHENTICATE").await;
-    for chunk in encode_chunks(&plain_encode("", account, PASSWORD)) {
-        c.send(&format!("AUTHENTICATE {chunk}")).await;
-    }
-    c.expect_numeric(RPL_SASLSUCCESS).await;
-    c.send("CAP END").await;
-    let welcome = c.expect_numeric(RPL_WELCOME).await;
     (c, welcome)
 }
 
@@ -218,7 +205,8 @@ async fn the_nick_of_another_account_is_still_refused_at_the_end_of_registration
     for chunk in encode_chunks(&plain_encode("", "eva", PASSWORD)) {
         c.send(&format!("AUTHENTICATE {chunk}")).await;
     }
-    c.expect_numeric(RPL_SASLSUCCESS).await;
+    c.expect_numeric(charla_proto::numeric::RPL_SASLSUCCESS)
+        .await;
     c.send("CAP END").await;
     let refused = c.expect_numeric(ERR_NICKNAMEINUSE).await;
     assert_eq!(refused.param(1), Some("ana"));

@@ -8,7 +8,6 @@ use std::collections::BTreeSet;
 
 use charla_proto::OwnedMessage;
 use charla_proto::numeric::*;
-use charla_proto::sasl::{encode_chunks, plain_encode};
 use charla_server::{Config, ServerEvent};
 use common::fillable::FillableDisk;
 use common::{OPER_NAME, OPER_PASSWORD, TestClient, TestServer};
@@ -216,25 +215,7 @@ fn on_disk(dir: &std::path::Path) -> Config {
 /// A client logged in to `account` with SASL PLAIN, with `caps` besides.
 async fn logged_in(server: &TestServer, nick: &str, account: &str, caps: &str) -> TestClient {
     let mut c = server.connect().await;
-    c.send("CAP LS 302").await;
-    c.send(&format!("CAP REQ :sasl {caps}")).await;
-    let answer = c
-        .expect(&"CAP ACK/NAK", |m| {
-            m.command == "CAP" && matches!(m.param(1), Some("ACK" | "NAK"))
-        })
-        .await;
-    assert_eq!(answer.param(1), Some("ACK"), "{answer}");
-    c.send(&format!("NICK {nick}")).await;
-    c.send(&format!("USER {nick} 0 * :{nick}")).await;
-    c.send("AUTHENTICATE PLAIN").await;
-    c.expect_command("AUTHENTICATE").await;
-    for chunk in encode_chunks(&plain_encode("", account, PASSWORD)) {
-        c.send(&format!("AUTHENTICATE {chunk}")).await;
-    }
-    c.expect_numeric(RPL_SASLSUCCESS).await;
-    c.send("CAP END").await;
-    c.expect_numeric(RPL_WELCOME).await;
-    c.nick = nick.to_owned();
+    c.log_in_with_sasl(nick, account, PASSWORD, caps).await;
     c.sync().await;
     c
 }

@@ -132,6 +132,34 @@ impl TestClient {
             .await;
     }
 
+    /// Asks for `nick`, logs into `account` with SASL PLAIN and `password` (with `caps` too),
+    /// and finishes registering: returns the welcome (001), whose first parameter is the nick
+    /// the server gave (a device of an account whose user is present gets that user's).
+    pub async fn log_in_with_sasl(
+        &mut self,
+        nick: &str,
+        account: &str,
+        password: &str,
+        caps: &str,
+    ) -> OwnedMessage {
+        use charla_proto::sasl::{encode_chunks, plain_encode};
+        self.nick = nick.to_owned();
+        self.cap_ls_302().await;
+        self.send(format!("CAP REQ :sasl {caps}").trim_end()).await;
+        let ack = self.expect_command("CAP").await;
+        assert_eq!(ack.param(1), Some("ACK"), "{ack}");
+        self.send(&format!("NICK {nick}")).await;
+        self.send(&format!("USER {nick} 0 * :{nick}")).await;
+        self.send("AUTHENTICATE PLAIN").await;
+        self.expect_command("AUTHENTICATE").await;
+        for chunk in encode_chunks(&plain_encode("", account, password)) {
+            self.send(&format!("AUTHENTICATE {chunk}")).await;
+        }
+        self.expect_numeric(numeric::RPL_SASLSUCCESS).await;
+        self.send("CAP END").await;
+        self.expect_numeric(numeric::RPL_WELCOME).await
+    }
+
     /// Sends `CAP LS 302` and reads every line of the answer (all but the last say `*`
     /// first); returns the capabilities offered, values included.
     pub async fn cap_ls_302(&mut self) -> Vec<String> {
