@@ -346,6 +346,28 @@ pub enum Scenario {
         #[arg(long, default_value_t = 90)]
         wait: u64,
     },
+    /// Many large uploads at once to the server's file host (`soju.im/FILEHOST`, plain HTTP on
+    /// loopback) while a channel chats: server memory growth and the chat's latency against
+    /// the same chat alone.
+    Uploads {
+        #[command(flatten)]
+        common: Common,
+        /// Uploads at once.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1000))]
+        uploads: u64,
+        /// MiB per upload.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=100))]
+        size_mib: u64,
+        /// Channel members (one sends).
+        #[arg(long, default_value_t = 20)]
+        members: usize,
+        /// Chat messages per second.
+        #[arg(long, default_value_t = 100)]
+        rate: u64,
+        /// Seconds of chat alone, then with the uploads.
+        #[arg(long, default_value_t = 5)]
+        duration: u64,
+    },
 }
 
 impl Scenario {
@@ -365,7 +387,8 @@ impl Scenario {
             | Self::ExpensiveQueries { common, .. }
             | Self::LoginStorm { common, .. }
             | Self::Crash { common, .. }
-            | Self::HalfRegister { common, .. } => common,
+            | Self::HalfRegister { common, .. }
+            | Self::Uploads { common, .. } => common,
         }
     }
 
@@ -385,6 +408,7 @@ impl Scenario {
             Self::BigReplies { .. } => "big-replies",
             Self::ExpensiveQueries { .. } => "expensive-queries",
             Self::LoginStorm { .. } => "login-storm",
+            Self::Uploads { .. } => "uploads",
             Self::Crash { .. } => "crash",
         }
     }
@@ -454,6 +478,17 @@ impl Scenario {
                 clients.saturating_add(*senders).saturating_add(1)
             }
             Self::Flood { .. } | Self::Garbage { .. } => 8,
+            Self::Uploads {
+                uploads, members, ..
+            } => {
+                if *members < 2 {
+                    return Err("--members must be at least 2".into());
+                }
+                // Each upload is a connection of its own, besides the chat's and the account's.
+                members
+                    .saturating_add(usize::try_from(*uploads).unwrap_or(usize::MAX))
+                    .saturating_add(1)
+            }
             Self::ConnStorm { connections, .. } => *connections,
             Self::HalfRegister { clients, .. } => *clients,
             Self::BigReplies {

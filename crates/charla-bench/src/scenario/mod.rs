@@ -4,7 +4,8 @@
 //! garbage, half registrations), [`costly`] that costly requests cost the asker, not the
 //! others (big replies to non-readers, expensive queries), [`accounts`] that logging in costs
 //! the server's hash pool, not the chat (login storm), [`crash`] that a server killed with
-//! SIGKILL under load kept every message anyone received (it starts the server itself).
+//! SIGKILL under load kept every message anyone received (it starts the server itself),
+//! [`uploads`] that big uploads to the file host stream and leave the chat alone.
 
 pub mod abuse;
 pub mod accounts;
@@ -12,6 +13,7 @@ pub mod costly;
 pub mod crash;
 pub mod durable;
 pub mod traffic;
+pub mod uploads;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -204,6 +206,23 @@ pub async fn run(scenario: &Scenario) -> Report {
                 duration,
             };
             costly::expensive_queries(&ctx, sizes).await
+        }
+        Scenario::Uploads {
+            uploads,
+            size_mib,
+            members,
+            rate,
+            duration,
+            ..
+        } => {
+            let sizes = uploads::Uploads {
+                uploads: usize::try_from(uploads).unwrap_or(usize::MAX),
+                size_mib,
+                members,
+                rate,
+                duration,
+            };
+            uploads::uploads(&ctx, sizes).await
         }
         Scenario::LoginStorm {
             clients,
