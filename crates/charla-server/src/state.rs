@@ -142,6 +142,8 @@ pub struct State {
     pub account_throttle: AuthThrottle<String>,
     /// A secret of this run, for answers about accounts that do not exist (SCRAM's decoy salt).
     pub secret: [u8; 32],
+    /// Credentials the HTTP side verified lately.
+    pub http_logins: crate::account::check::VerifiedLogins,
     /// Makes the message ids of this run.
     pub msgids: crate::msgid::MsgIds,
     /// Who follows whom with MONITOR.
@@ -181,6 +183,7 @@ impl State {
             store,
             account_throttle: AuthThrottle::default(),
             secret: rand::random(),
+            http_logins: Default::default(),
             msgids: crate::msgid::MsgIds::default(),
             monitors: crate::monitor::Monitors::default(),
             ips: Arc::new(IpLimiter::new(&config.limits)),

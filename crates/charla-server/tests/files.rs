@@ -239,6 +239,45 @@ async fn no_or_wrong_credentials_get_401() {
     assert!(walk(&dir.path().join("files").join("tmp")).is_empty());
 }
 
+#[tokio::test]
+async fn remembered_credentials_are_forgotten_when_the_password_changes() {
+    let dir = TempDir::new().expect("temp dir");
+    let host = Host::start(config(&dir), &["ana"]).await;
+    // Verified once, then taken from memory: the right password works again, a wrong one
+    // still does not.
+    host.uploaded("ana", "uno.bin", &opaque(100, 1)).await;
+    host.uploaded("ana", "dos.bin", &opaque(100, 2)).await;
+    let wrong = format!(
+        "POST /upload HTTP/1.1\r\n{}\r\nContent-Length: 3",
+        basic("ana", "otra-cosa")
+    );
+    assert_eq!(host.send(&wrong, b"abc").await.status, 401);
+    // A new password: the old one is refused at once, the new one works.
+    let mut ana = host.server.connect().await;
+    ana.log_in_with_sasl("ana", "ana", PASSWORD, "").await;
+    ana.send("PRIVMSG NickServ :SET PASSWORD nueva-contraseña-larga")
+        .await;
+    let said = ana.expect_command("NOTICE").await;
+    assert!(
+        said.param(1).is_some_and(|t| t.contains("changed")),
+        "{said}"
+    );
+    let old = host
+        .upload(
+            "ana",
+            "tres.bin",
+            "application/octet-stream",
+            &opaque(100, 3),
+        )
+        .await;
+    assert_eq!(old.status, 401);
+    let head = format!(
+        "POST /upload HTTP/1.1\r\n{}\r\nContent-Length: 100",
+        basic("ana", "nueva-contraseña-larga")
+    );
+    assert_eq!(host.send(&head, &opaque(100, 4)).await.status, 201);
+}
+
 /// Sends `head` and whatever `body` writes, and returns the status line the server answers
 /// with while the body is still unfinished.
 async fn status_before_the_end(http: SocketAddr, head: String, chunks: Vec<Vec<u8>>) -> String {

@@ -145,6 +145,10 @@ pub async fn password_from(
     password: Password,
     how: &str,
 ) -> Result<AccountRecord, Failure> {
+    let tag = state.http_logins.tag(&state.secret, name, &password);
+    if let Some(record) = tag.and_then(|tag| state.http_logins.get(name, &tag)) {
+        return Ok(record);
+    }
     if !wait_turn(state, peer.ip(), name).await {
         warn!(%peer, account = %Escaped(name), how, "log-in refused: too many failed attempts");
         return Err(Failure::Throttled);
@@ -152,6 +156,9 @@ pub async fn password_from(
     match verify(state, name, password).await? {
         Some(record) => {
             forgive(state, peer.ip(), name);
+            if let Some(tag) = tag {
+                state.http_logins.put(name, tag, record.clone());
+            }
             Ok(record)
         }
         None => {
@@ -159,6 +166,74 @@ pub async fn password_from(
             warn!(%peer, account = %Escaped(name), how, "failed log-in");
             Err(Failure::Wrong)
         }
+    }
+}
+
+/// Credentials the HTTP side verified lately, so that a client sending many requests (files
+/// uploaded one after another) pays for one password hash, not one per request. Only a keyed
+/// digest of the password is kept (HMAC-SHA-256 under the run's secret), for
+/// [`VERIFIED_FOR`]; a change of password or a dropped account forgets the account's entry.
+#[derive(Debug, Default)]
+pub struct VerifiedLogins {
+    entries: parking_lot::Mutex<std::collections::HashMap<String, Verified>>,
+}
+
+#[derive(Debug)]
+struct Verified {
+    tag: [u8; 32],
+    until: Instant,
+    record: AccountRecord,
+}
+
+/// How long verified HTTP credentials are taken without hashing again.
+pub const VERIFIED_FOR: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The most accounts remembered at once (expired entries go first when it is full).
+const MAX_VERIFIED: usize = 4096;
+
+impl VerifiedLogins {
+    /// The keyed digest of `password` for account `name`.
+    fn tag(&self, secret: &[u8; 32], name: &str, password: &Password) -> Option<[u8; 32]> {
+        use hmac::{Hmac, Mac};
+        // HMAC takes a key of any length: a 32-byte one never fails.
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).ok()?;
+        mac.update(key(name).as_bytes());
+        mac.update(&[0]);
+        mac.update(password.expose().as_bytes());
+        Some(mac.finalize().into_bytes().into())
+    }
+
+    /// The account, if these credentials were verified lately.
+    fn get(&self, name: &str, tag: &[u8; 32]) -> Option<AccountRecord> {
+        use subtle_eq::ct_eq;
+        let entries = self.entries.lock();
+        let entry = entries.get(&key(name))?;
+        (entry.until > Instant::now() && ct_eq(&entry.tag, tag)).then(|| entry.record.clone())
+    }
+
+    fn put(&self, name: &str, tag: [u8; 32], record: AccountRecord) {
+        let mut entries = self.entries.lock();
+        if entries.len() >= MAX_VERIFIED {
+            let now = Instant::now();
+            entries.retain(|_, e| e.until > now);
+            if entries.len() >= MAX_VERIFIED {
+                return;
+            }
+        }
+        let until = Instant::now() + VERIFIED_FOR;
+        entries.insert(key(name), Verified { tag, until, record });
+    }
+
+    /// Forgets what was verified for account `name` (its password changed, or it is gone).
+    pub fn forget(&self, name: &str) {
+        self.entries.lock().remove(&key(name));
+    }
+}
+
+/// Comparison whose time does not depend on where two digests differ.
+mod subtle_eq {
+    pub(super) fn ct_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+        a.iter().zip(b).fold(0_u8, |acc, (x, y)| acc | (x ^ y)) == 0
     }
 }
 

@@ -249,6 +249,7 @@ async fn drop_account(s: &mut Session, args: &[&str]) -> Flow {
                 .await
             {
                 Ok(Ok(())) => {
+                    s.state.http_logins.forget(&record.key);
                     for ch in founded.iter().filter_map(|c| s.state.channel(c)) {
                         ch.set_registration(None);
                         s.state.drop_channel_if_empty(&ch);
@@ -301,7 +302,10 @@ async fn set(s: &mut Session, args: &[&str]) -> Flow {
                 scram: Some(hashed.scram),
             };
             match s.state.store.write(write).await {
-                Ok(Ok(())) => say(s, "Your password is changed."),
+                Ok(Ok(())) => {
+                    s.state.http_logins.forget(&account);
+                    say(s, "Your password is changed.");
+                }
                 _ => say(s, &CreateError::Unavailable.to_string()),
             }
         }
