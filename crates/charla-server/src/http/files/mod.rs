@@ -51,6 +51,9 @@ pub struct FilesConfig {
     /// Keep the metadata of JPEG photos (EXIF: GPS position, camera, time) instead of
     /// removing it on upload.
     pub keep_metadata: bool,
+    /// Uploads received at once; the others wait, their bytes left in the kernel's socket
+    /// buffers, so that many uploads cost a bounded amount of memory and CPU.
+    pub uploads_at_once: usize,
 }
 
 impl Default for FilesConfig {
@@ -61,6 +64,7 @@ impl Default for FilesConfig {
             quota_bytes: 1 << 30,
             retention_days: 0,
             keep_metadata: false,
+            uploads_at_once: 16,
         }
     }
 }
@@ -70,6 +74,9 @@ impl FilesConfig {
     pub fn check(&self) -> Result<(), String> {
         if self.max_bytes == 0 {
             return Err("files.max_bytes must be at least 1".to_owned());
+        }
+        if self.uploads_at_once == 0 {
+            return Err("files.uploads_at_once must be at least 1".to_owned());
         }
         Ok(())
     }
@@ -97,6 +104,8 @@ pub struct Files {
     /// is held across the store's answer).
     commit: Mutex<()>,
     thumbnailers: Semaphore,
+    /// One permit per upload being received ([`FilesConfig::uploads_at_once`]).
+    pub(crate) receivers: Semaphore,
 }
 
 impl Files {
@@ -115,10 +124,11 @@ impl Files {
         std::fs::create_dir_all(root.join("thumbs"))?;
         Ok(Files {
             root,
-            config,
             base_url,
             commit: Mutex::new(()),
             thumbnailers: Semaphore::new(THUMBNAILERS),
+            receivers: Semaphore::new(config.uploads_at_once),
+            config,
         })
     }
 

@@ -244,6 +244,13 @@ async fn receive(
         .and_then(names::from_disposition)
         .map_or_else(|| names::DEFAULT_NAME.to_owned(), |n| names::sanitise(&n));
 
+    // Received a few at a time: the others wait with their bytes in the kernel's buffers.
+    let Ok(_receiving) = files.receivers.acquire().await else {
+        return Err(plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The file host is stopping",
+        ));
+    };
     let mut received = match stream_to_disk(files, body, max.min(room)).await {
         Ok(received) => received,
         Err(Cut::TooLarge) if room < max => return Err(over_quota(quota, used)),
