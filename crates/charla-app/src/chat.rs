@@ -180,6 +180,7 @@ pub fn show(ui: &mut Ui, session: &mut Session) {
         ui.ctx().request_repaint_after(Duration::from_secs(1));
     }
 
+    crate::upload::take_input(ui, session, &id);
     egui::Panel::bottom(egui::Id::unique(("input-panel", session.key, &id)))
         .show_separator_line(false)
         .show(ui, |ui| {
@@ -189,6 +190,7 @@ pub fn show(ui: &mut Ui, session: &mut Session) {
             } else {
                 typing_line(ui, &typing);
             }
+            crate::upload::bar(ui, session, &id);
             input_line(ui, session, &id);
         });
 
@@ -586,9 +588,11 @@ fn input_line(ui: &mut Ui, session: &mut Session, id: &BufferId) {
             view.draft.clone_from(text);
         }
     }
+    let upload_blocked = crate::upload::unavailable(session, id);
     let view = session.views.entry(id.clone()).or_default();
     let mut send = false;
     ui.horizontal(|ui| {
+        crate::upload::button(ui, upload_blocked, &mut session.uploads);
         let width = ui.available_width() - 110.0;
         if let Some(format) = code.take() {
             compose::insert_at_cursor(ui, input_id, &mut view.draft, format);

@@ -23,6 +23,7 @@
 //! - [`input`]: input history and Tab completion.
 //! - [`compose`]: the formatting shortcuts (Ctrl+B, Ctrl+Shift+K…) and codes shown in the input line.
 //! - [`links`]: clickable links in text.
+//! - [`upload`]: sending files (📎, drag and drop, pasted images) to the server's file host.
 //! - [`styled`]: IRC formatting (bold, colours…) drawn as styled text.
 //! - [`notify`]: desktop notifications.
 //! - [`trouble`]: connection problems in plain words, with what to try.
@@ -55,5 +56,6 @@ pub mod styled;
 pub mod switcher;
 pub mod theme;
 pub mod trouble;
+pub mod upload;
 
 pub use app::{AppOptions, CharlaApp, Tab};

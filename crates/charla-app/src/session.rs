@@ -54,6 +54,8 @@ pub struct Session {
     pub hosted: bool,
     /// The search box and what it found.
     pub search: SearchBox,
+    /// Files being sent to the server's file host.
+    pub uploads: crate::upload::Uploads,
     /// The active buffer was off screen (window in the background, another tab) since the
     /// last frame it was seen.
     looked_away: bool,
@@ -96,6 +98,7 @@ impl Session {
             certificate_dismissed: false,
             hosted: false,
             search: SearchBox::default(),
+            uploads: crate::upload::Uploads::default(),
             looked_away: false,
             news_from_history: false,
             handle,
