@@ -263,6 +263,8 @@ pub fn show(ui: &mut Ui, session: &mut Session) {
     let mut top_row: Option<(u64, f32)> = None;
     let mut anchor_y = None;
     let mut jump_y = None;
+    let previews = &mut session.previews;
+    let filehost = state.isupport.filehost.as_deref();
     let output = area.show(ui, |ui| {
         let origin = ui.max_rect().top();
         more_asked = top_of_lines(ui, buffer, first, view.older_asked.is_some());
@@ -284,7 +286,11 @@ pub fn show(ui: &mut Ui, session: &mut Session) {
                 anchor_y = Some(y);
             }
             let asked = match row {
-                Row::Single(i) => buffer.lines.get(i).and_then(|line| line_ui(ui, line, &cx)),
+                Row::Single(i) => buffer.lines.get(i).and_then(|line| {
+                    let asked = line_ui(ui, line, &cx);
+                    previews.under_line(ui, line, filehost);
+                    asked
+                }),
                 Row::Folded { start, end } => folded_row(ui, &cx, view, start, end),
             };
             action = action.take().or(asked);
@@ -362,6 +368,7 @@ pub fn show(ui: &mut Ui, session: &mut Session) {
         }
         None => {}
     }
+    session.previews.viewer(ui.ctx());
     let pending = &mut session.views.entry(id).or_default().confirm_delete;
     if let Some(redact) = confirm_delete(ui, pending) {
         session.send(redact);

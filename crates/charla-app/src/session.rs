@@ -56,6 +56,8 @@ pub struct Session {
     pub search: SearchBox,
     /// Files being sent to the server's file host.
     pub uploads: crate::upload::Uploads,
+    /// Previews of the links in its lines.
+    pub previews: crate::previews::Previews,
     /// The active buffer was off screen (window in the background, another tab) since the
     /// last frame it was seen.
     looked_away: bool,
@@ -99,6 +101,7 @@ impl Session {
             hosted: false,
             search: SearchBox::default(),
             uploads: crate::upload::Uploads::default(),
+            previews: crate::previews::Previews::default(),
             looked_away: false,
             news_from_history: false,
             handle,

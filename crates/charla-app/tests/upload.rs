@@ -6,23 +6,19 @@
 mod common;
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::channel;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use charla_app::{AppOptions, CharlaApp};
-use charla_client::{BufferId, SaslConfig, ServerConfig};
-use charla_server::{Config, Server, ServerHandle};
-use common::{TestClient, WAIT, app, click, fill, runtime, shows_part, step_until};
+use charla_app::CharlaApp;
+use charla_client::BufferId;
+use common::files::{CHANNEL, MAX_BYTES, app_in_channel, file_server, make_account, scratch};
+use common::{TestClient, WAIT, click, fill, runtime, shows_part, step_until};
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
-
-const PASSWORD: &str = "contraseña de la playa";
-const MAX_BYTES: u64 = 64 * 1024;
-const CHANNEL: &str = "#charla";
 
 /// A file dropped onto the window, as eframe hands it over.
 #[derive(Debug)]
@@ -36,73 +32,6 @@ impl egui::DroppedFile for Dropped {
     fn bytes(&self) -> Result<Vec<u8>, String> {
         std::fs::read(&self.0).map_err(|e| e.to_string())
     }
-}
-
-/// A directory of this test's own, emptied first.
-fn scratch(name: &str) -> Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("charla-upload-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
-}
-
-/// A server with HTTP (plain, on 127.0.0.1) and the file host on, files kept in `dir`;
-/// `public_url` replaces the host's origin in FILEHOST (to point the app elsewhere).
-fn file_server(
-    rt: &tokio::runtime::Runtime,
-    dir: &Path,
-    public_url: Option<String>,
-) -> Result<(ServerHandle, SocketAddr)> {
-    let mut config = Config::with_listener("127.0.0.1:0".parse()?);
-    // The file links are made of the server's name: one the test can reach.
-    config.server_name = "127.0.0.1".to_owned();
-    config.http.enabled = true;
-    config.http.tls = false;
-    config.http.address = "127.0.0.1:0".parse()?;
-    config.http.public_url = public_url;
-    config.store = charla_server::config::StoreConfig::default();
-    config.data_dir = dir.to_owned();
-    config.files.enabled = true;
-    config.files.max_bytes = MAX_BYTES;
-    let handle = rt.block_on(Server::start(config))?;
-    let addr = *handle.local_addrs().first().context("no listener")?;
-    Ok((handle, addr))
-}
-
-/// Registers `account` (password [`PASSWORD`]) over IRC.
-fn make_account(rt: &tokio::runtime::Runtime, addr: SocketAddr, account: &str) -> Result<()> {
-    rt.block_on(async {
-        let mut c = TestClient::register(addr, account).await?;
-        c.send(&format!("REGISTER * * :{PASSWORD}")).await?;
-        c.expect(|l| l.contains("REGISTER SUCCESS")).await?;
-        c.send("QUIT").await
-    })
-}
-
-/// The app logged in as `account` (or not, if `None`), in [`CHANNEL`], the file host known.
-fn app_in_channel(
-    rt: &tokio::runtime::Runtime,
-    addr: SocketAddr,
-    nick: &str,
-    account: Option<&str>,
-) -> Result<Harness<'static, CharlaApp>> {
-    let mut h = app(rt, AppOptions::ephemeral());
-    let mut config = ServerConfig::new(&addr.ip().to_string(), addr.port(), nick);
-    config.sasl = account.map(|a| SaslConfig::password(a, PASSWORD));
-    config.autojoin = vec![CHANNEL.to_owned()];
-    h.state_mut().open_session("test".to_owned(), config, None);
-    step_until(&mut h, "joined, knowing the file host", |h| {
-        h.state().sessions().first().is_some_and(|s| {
-            s.state.isupport.filehost.is_some()
-                && s.state.account.is_some() == account.is_some()
-                && s.active == BufferId::Channel(CHANNEL.into())
-        })
-    })?;
-    // The channel's view settles (its first frames lay out the panels).
-    for _ in 0..5 {
-        h.step();
-    }
-    Ok(h)
 }
 
 fn drop_file(h: &mut Harness<'static, CharlaApp>, path: &Path) {
