@@ -350,11 +350,31 @@ impl Uploads {
     }
 }
 
+/// Whether the password may go to `url`: over HTTPS, or plain HTTP to this machine (which is
+/// also all the file host accepts); anything else would send it in the clear.
+pub fn safe_for_password(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return url.starts_with("https://");
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Why files cannot be sent from this conversation now, in words for a tooltip; `None` when
 /// they can.
 pub fn unavailable(session: &Session, id: &BufferId) -> Option<&'static str> {
-    if session.state.isupport.filehost.is_none() {
+    let filehost = session.state.isupport.filehost.as_deref();
+    if filehost.is_none() {
         Some("This server does not host files.")
+    } else if !filehost.is_some_and(safe_for_password) {
+        Some("This server's file host is not on HTTPS: your password would travel unprotected.")
     } else if Credentials::of(session).is_none() {
         Some("Log in to an account with a password to send files.")
     } else if id.target().is_none() {
@@ -433,8 +453,16 @@ pub fn take_input(ui: &Ui, session: &mut Session, id: &BufferId) {
 }
 
 /// The uploads in flight (a bar and Cancel each), the last error, and the "Send a file" box,
-/// above the input line.
+/// above the input line; while files are dragged over the window, where they will go.
 pub fn bar(ui: &mut Ui, session: &mut Session, id: &BufferId) {
+    if ui.input(|i| !i.raw.hovered_files.is_empty()) {
+        let words = match (unavailable(session, id), id.target()) {
+            (None, Some(target)) => format!("📎 Drop to send to {target}"),
+            (Some(why), _) => format!("📎 {why}"),
+            (None, None) => String::new(),
+        };
+        ui.strong(words);
+    }
     for upload in &session.uploads.running {
         ui.horizontal(|ui| {
             ui.label(format!("📎 {}", upload.name));
@@ -522,6 +550,17 @@ mod tests {
             disposition("a\"b\\c.txt"),
             "attachment; filename=\"a_b_c.txt\"; filename*=UTF-8''a%22b%5Cc.txt"
         );
+    }
+
+    #[test]
+    fn the_password_goes_over_https_or_to_this_machine_only() {
+        assert!(safe_for_password("https://chat.example.org:8443/upload"));
+        assert!(safe_for_password("http://127.0.0.1:8080/upload"));
+        assert!(safe_for_password("http://[::1]:8080/upload"));
+        assert!(safe_for_password("http://localhost/upload"));
+        assert!(!safe_for_password("http://chat.example.org/upload"));
+        assert!(!safe_for_password("http://127.0.0.1.example.org/upload"));
+        assert!(!safe_for_password("ftp://127.0.0.1/upload"));
     }
 
     #[test]

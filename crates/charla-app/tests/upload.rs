@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use charla_app::CharlaApp;
+use charla_app::upload::{self, Credentials, Source, UploadError};
 use charla_client::BufferId;
 use common::files::{CHANNEL, MAX_BYTES, app_in_channel, file_server, make_account, scratch};
 use common::{TestClient, WAIT, click, fill, runtime, shows_part, step_until};
@@ -60,6 +61,15 @@ fn a_dropped_file_is_uploaded_and_its_link_reaches_the_channel() -> Result<()> {
     image::RgbaImage::from_pixel(40, 30, image::Rgba([20, 120, 220, 255]))
         .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
     std::fs::write(&photo, &png)?;
+    // Dragged over the window first: it says where the file will go.
+    h.input_mut().hovered_files.push(egui::HoveredFile {
+        path: Some(photo.clone()),
+        mime: String::new(),
+    });
+    h.step();
+    h.step();
+    assert!(shows_part(&h, &format!("📎 Drop to send to {CHANNEL}")));
+    h.input_mut().hovered_files.clear();
     drop_file(&mut h, &photo);
     step_until(&mut h, "the upload done", |h| {
         h.state()
@@ -109,6 +119,36 @@ fn a_file_over_the_limit_is_refused_in_words_through_the_paperclip() -> Result<(
             "“vídeo grande.bin” was not sent: the file is too big for this server",
         )
     })?;
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+#[test]
+fn a_wrong_password_is_said_in_words() -> Result<()> {
+    let rt = runtime()?;
+    let dir = scratch("password")?;
+    let (server, addr) = file_server(&rt, &dir.join("server"), None)?;
+    make_account(&rt, addr, "ana")?;
+    let http = server.http_addr().context("HTTP listener")?;
+    let wrong = Credentials {
+        account: "ana".to_owned(),
+        password: "no es esta".to_owned(),
+    };
+    let answer = upload::run(
+        &format!("http://{http}/upload"),
+        &wrong,
+        Source::Bytes {
+            name: "nota.txt".to_owned(),
+            bytes: b"hola".to_vec(),
+        },
+        Default::default(),
+        Default::default(),
+    );
+    assert_eq!(answer, Err(UploadError::WrongPassword));
+    assert_eq!(
+        UploadError::WrongPassword.to_string(),
+        "the file host did not accept your account's password"
+    );
     std::fs::remove_dir_all(&dir)?;
     Ok(())
 }
