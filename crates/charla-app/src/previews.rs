@@ -291,6 +291,15 @@ impl Previews {
         )
     }
 
+    /// Whether the viewer shows the picture at `url`, loaded whole.
+    pub fn is_in_viewer(&self, url: &str) -> bool {
+        self.viewing.as_deref() == Some(url)
+            && matches!(
+                self.entries.get(&Key::Full(url.to_owned())),
+                Some(Entry::Picture(_))
+            )
+    }
+
     /// Whether anything was asked for `url`.
     pub fn was_asked(&self, url: &str) -> bool {
         self.entries.contains_key(&Key::Preview(url.to_owned()))

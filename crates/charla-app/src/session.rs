@@ -112,6 +112,7 @@ impl Session {
     /// Applies the events that arrived since the last frame. Returns the notifications to
     /// show, and whether more events are waiting.
     pub fn drain(&mut self) -> (Vec<Notification>, bool) {
+        crate::upload::deliver(self);
         let mut notifications = Vec::new();
         for _ in 0..EVENTS_PER_FRAME {
             let Ok(event) = self.events.try_recv() else {

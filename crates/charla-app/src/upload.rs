@@ -8,7 +8,8 @@
 //!   read ([`Counted`]) and a cancel makes the next read fail, which aborts the request.
 //! - [`run`]: the request itself, streamed from disk (a big file never sits in memory), and
 //!   its answer in plain words ([`UploadError`]).
-//! - [`bar`], [`button`], [`take_input`]: the UI pieces the chat view calls.
+//! - [`bar`], [`button`], [`take_input`]: the UI pieces the chat view calls; [`deliver`]: the
+//!   links of finished uploads, sent as each session drains its events.
 //!
 //! Credentials are the account and password the session logged in with (SASL): the file host
 //! knows people by their account, and Basic authentication is only accepted over HTTPS or from
@@ -437,14 +438,18 @@ pub fn sources_in(input: &egui::InputState) -> Vec<Source> {
     dropped.chain(pasted).collect()
 }
 
-/// Uploads what was dropped or pasted this frame and sends the links of finished uploads.
-/// Called once a frame by the chat view of conversation `id`.
+/// Sends the links of the uploads that finished (each frame, for every session: one not on
+/// screen still delivers its links).
+pub fn deliver(session: &mut Session) {
+    for (buffer, url) in session.uploads.finished() {
+        session.send(Command::Input { buffer, text: url });
+    }
+}
+
+/// Uploads what was dropped or pasted this frame into conversation `id`, on screen.
 pub fn take_input(ui: &Ui, session: &mut Session, id: &BufferId) {
     for source in ui.input(sources_in) {
         send(ui.ctx(), session, id, source);
-    }
-    for (buffer, url) in session.uploads.finished() {
-        session.send(Command::Input { buffer, text: url });
     }
     if !session.uploads.running.is_empty() {
         // The progress is read from the threads' counters: look again soon.

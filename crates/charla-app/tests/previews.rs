@@ -72,7 +72,9 @@ fn a_picture_on_the_file_host_is_drawn_under_its_line_and_opens_whole() -> Resul
     })?;
 
     click(&mut h, "Picture: foto de la playa ñ.png")?;
-    step_until(&mut h, "the viewer", |h| shows(h, "Open in the browser"))?;
+    step_until(&mut h, "the whole picture in the viewer", |h| {
+        previews(h).is_in_viewer(&picture) && shows(h, "Open in the browser")
+    })?;
     std::fs::remove_dir_all(&dir)?;
     Ok(())
 }
