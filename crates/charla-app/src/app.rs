@@ -384,15 +384,15 @@ impl CharlaApp {
                     let (label, tip) = if others {
                         (
                             "🖼 Pictures: all sites",
-                            "Avatars load from any site (over HTTPS). Each site then learns your \
-                             address and when you are online. Click to load them only from the \
-                             chat server.",
+                            "Avatars and link previews load from any site (over HTTPS). Each \
+                             site then learns your address and when you are online. Click to \
+                             load them only from the chat server.",
                         )
                     } else {
                         (
                             "🖼 Pictures: this server",
-                            "Avatars load only from the chat server itself: other sites do not \
-                             learn your address. Click to allow other sites.",
+                            "Avatars and link previews load only from the chat server itself: \
+                             other sites do not learn your address. Click to allow other sites.",
                         )
                     };
                     if ui
@@ -627,6 +627,8 @@ impl CharlaApp {
         if let Some(command) = account::window(ui.ctx(), &mut session.create_account, &nick) {
             session.send(command);
         }
+        // Link previews from other sites follow the same switch as avatars (privacy).
+        session.previews.other_sites = self.settings.avatars_from_other_sites;
         egui::CentralPanel::default().show(ui, |ui| chat::show(ui, session));
         if close_session {
             self.list_action(ListAction::CloseSession(index));

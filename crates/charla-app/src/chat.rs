@@ -180,6 +180,7 @@ pub fn show(ui: &mut Ui, session: &mut Session) {
         ui.ctx().request_repaint_after(Duration::from_secs(1));
     }
 
+    crate::upload::take_input(ui, session, &id);
     egui::Panel::bottom(egui::Id::unique(("input-panel", session.key, &id)))
         .show_separator_line(false)
         .show(ui, |ui| {
@@ -189,6 +190,7 @@ pub fn show(ui: &mut Ui, session: &mut Session) {
             } else {
                 typing_line(ui, &typing);
             }
+            crate::upload::bar(ui, session, &id);
             input_line(ui, session, &id);
         });
 
@@ -261,6 +263,8 @@ pub fn show(ui: &mut Ui, session: &mut Session) {
     let mut top_row: Option<(u64, f32)> = None;
     let mut anchor_y = None;
     let mut jump_y = None;
+    let previews = &mut session.previews;
+    let filehost = state.isupport.filehost.as_deref();
     let output = area.show(ui, |ui| {
         let origin = ui.max_rect().top();
         more_asked = top_of_lines(ui, buffer, first, view.older_asked.is_some());
@@ -282,7 +286,11 @@ pub fn show(ui: &mut Ui, session: &mut Session) {
                 anchor_y = Some(y);
             }
             let asked = match row {
-                Row::Single(i) => buffer.lines.get(i).and_then(|line| line_ui(ui, line, &cx)),
+                Row::Single(i) => buffer.lines.get(i).and_then(|line| {
+                    let asked = line_ui(ui, line, &cx);
+                    previews.under_line(ui, line, filehost);
+                    asked
+                }),
                 Row::Folded { start, end } => folded_row(ui, &cx, view, start, end),
             };
             action = action.take().or(asked);
@@ -360,6 +368,7 @@ pub fn show(ui: &mut Ui, session: &mut Session) {
         }
         None => {}
     }
+    session.previews.viewer(ui.ctx());
     let pending = &mut session.views.entry(id).or_default().confirm_delete;
     if let Some(redact) = confirm_delete(ui, pending) {
         session.send(redact);
@@ -586,9 +595,11 @@ fn input_line(ui: &mut Ui, session: &mut Session, id: &BufferId) {
             view.draft.clone_from(text);
         }
     }
+    let upload_blocked = crate::upload::unavailable(session, id);
     let view = session.views.entry(id.clone()).or_default();
     let mut send = false;
     ui.horizontal(|ui| {
+        crate::upload::button(ui, upload_blocked, &mut session.uploads);
         let width = ui.available_width() - 110.0;
         if let Some(format) = code.take() {
             compose::insert_at_cursor(ui, input_id, &mut view.draft, format);

@@ -23,6 +23,8 @@
 //! - [`input`]: input history and Tab completion.
 //! - [`compose`]: the formatting shortcuts (Ctrl+B, Ctrl+Shift+K…) and codes shown in the input line.
 //! - [`links`]: clickable links in text.
+//! - [`previews`]: pictures and file chips under lines that link to them.
+//! - [`upload`]: sending files (📎, drag and drop, pasted images) to the server's file host.
 //! - [`styled`]: IRC formatting (bold, colours…) drawn as styled text.
 //! - [`notify`]: desktop notifications.
 //! - [`trouble`]: connection problems in plain words, with what to try.
@@ -47,6 +49,7 @@ pub mod input;
 pub mod links;
 pub mod nicklist;
 pub mod notify;
+pub mod previews;
 pub mod reactions;
 pub mod search;
 pub mod secrets;
@@ -55,5 +58,6 @@ pub mod styled;
 pub mod switcher;
 pub mod theme;
 pub mod trouble;
+pub mod upload;
 
 pub use app::{AppOptions, CharlaApp, Tab};

@@ -54,6 +54,10 @@ pub struct Session {
     pub hosted: bool,
     /// The search box and what it found.
     pub search: SearchBox,
+    /// Files being sent to the server's file host.
+    pub uploads: crate::upload::Uploads,
+    /// Previews of the links in its lines.
+    pub previews: crate::previews::Previews,
     /// The active buffer was off screen (window in the background, another tab) since the
     /// last frame it was seen.
     looked_away: bool,
@@ -96,6 +100,8 @@ impl Session {
             certificate_dismissed: false,
             hosted: false,
             search: SearchBox::default(),
+            uploads: crate::upload::Uploads::default(),
+            previews: crate::previews::Previews::default(),
             looked_away: false,
             news_from_history: false,
             handle,
@@ -106,6 +112,7 @@ impl Session {
     /// Applies the events that arrived since the last frame. Returns the notifications to
     /// show, and whether more events are waiting.
     pub fn drain(&mut self) -> (Vec<Notification>, bool) {
+        crate::upload::deliver(self);
         let mut notifications = Vec::new();
         for _ in 0..EVENTS_PER_FRAME {
             let Ok(event) = self.events.try_recv() else {

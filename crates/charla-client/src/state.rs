@@ -379,6 +379,9 @@ pub struct Isupport {
     /// `CHATHISTORY`: the server gives back history, at most this many lines per request
     /// (0: it set no limit).
     pub chathistory: Option<usize>,
+    /// `soju.im/FILEHOST`: the URL files are uploaded to (soju's FILEHOST extension), if the
+    /// server hosts files.
+    pub filehost: Option<String>,
 }
 
 impl Default for Isupport {
@@ -395,6 +398,7 @@ impl Default for Isupport {
             ],
             whox: false,
             chathistory: None,
+            filehost: None,
         }
     }
 }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // Each test binary uses a different subset.
 
+pub mod files;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 

@@ -791,6 +791,12 @@ impl State {
             }
             "WHOX" => self.isupport.whox = true,
             "CHATHISTORY" => self.isupport.chathistory = Some(value.parse().unwrap_or(0)),
+            // The URL may carry ISUPPORT's `\xHH` escapes (an `=` in a query, say).
+            "soju.im/FILEHOST" if !value.is_empty() => {
+                self.isupport.filehost =
+                    Some(charla_proto::isupport::unescape_value(value).into_owned());
+            }
+            "-soju.im/FILEHOST" => self.isupport.filehost = None,
             "CHANMODES" => {
                 let mut parts = value.split(',');
                 for slot in &mut self.isupport.chanmodes {

@@ -750,3 +750,18 @@ fn a_renamed_channel_keeps_its_buffer_and_a_stale_one_of_the_new_name_gives_way(
     s.apply(&irc(":bob!b@h RENAME #otro #otra :"));
     assert!(s.buffer(&BufferId::Channel("#otra".into())).is_none());
 }
+
+#[test]
+fn the_file_host_comes_from_isupport_unescaped_and_goes_when_withdrawn() {
+    let mut s = in_channel();
+    assert_eq!(s.isupport.filehost, None);
+    s.apply(&irc(
+        ":srv 005 ana soju.im/FILEHOST=https://chat.example.org/upload?a\\x3Db :are supported",
+    ));
+    assert_eq!(
+        s.isupport.filehost.as_deref(),
+        Some("https://chat.example.org/upload?a=b")
+    );
+    s.apply(&irc(":srv 005 ana -soju.im/FILEHOST :are supported"));
+    assert_eq!(s.isupport.filehost, None);
+}
