@@ -156,13 +156,36 @@ fn a_replys_quote_scrolls_to_the_message() -> Result<()> {
         h.query_by_label(label)
             .is_some_and(|n| h.ctx.content_rect().contains_rect(n.rect()))
     };
+    // The reply at the bottom in view (whether or not the list stuck to its end while the
+    // lines came), the question far above it.
+    for _ in 0..20 {
+        if let Some(node) = h.query_all_by_label(quote).next() {
+            node.scroll_to_me();
+        }
+        h.step();
+        if visible(&h, quote) && !visible(&h, "Primera pregunta, ¿mañana?") {
+            break;
+        }
+    }
     assert!(
         !visible(&h, "Primera pregunta, ¿mañana?"),
         "the question is scrolled away"
     );
-    click(&mut h, quote)?;
-    step_until(&mut h, "the question on screen", |h| {
-        visible(h, "Primera pregunta, ¿mañana?")
-    })?;
-    Ok(())
+    // Let the list settle at the bottom first (on a loaded machine the last lines may still
+    // be laid out), then click; a click that came while it moved is tried again.
+    for _ in 0..10 {
+        h.step();
+    }
+    for attempt in 1..=3 {
+        click(&mut h, quote)?;
+        for _ in 0..200 {
+            h.step();
+            if visible(&h, "Primera pregunta, ¿mañana?") {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(15));
+        }
+        eprintln!("the quote's click did not scroll (attempt {attempt})");
+    }
+    anyhow::bail!("clicking the quote never brought the question on screen")
 }
