@@ -54,6 +54,9 @@ pub struct FilesConfig {
     /// Uploads received at once; the others wait, their bytes left in the kernel's socket
     /// buffers, so that many uploads cost a bounded amount of memory and CPU.
     pub uploads_at_once: usize,
+    /// The most bytes a second received for all uploads together (0: no limit), so that
+    /// receiving, hashing and writing files never takes the CPU the chat needs.
+    pub receive_bytes_per_sec: u64,
 }
 
 impl Default for FilesConfig {
@@ -65,6 +68,7 @@ impl Default for FilesConfig {
             retention_days: 0,
             keep_metadata: false,
             uploads_at_once: 16,
+            receive_bytes_per_sec: 32 << 20,
         }
     }
 }
@@ -106,6 +110,51 @@ pub struct Files {
     thumbnailers: Semaphore,
     /// One permit per upload being received ([`FilesConfig::uploads_at_once`]).
     pub(crate) receivers: Semaphore,
+    /// The byte-rate budget of all uploads ([`FilesConfig::receive_bytes_per_sec`]).
+    pub(crate) budget: ByteBudget,
+}
+
+/// A shared byte rate: each receiver books its bytes on one timeline and waits for its turn,
+/// so that all uploads together take at most the configured bytes a second (with a burst of a
+/// tenth of a second).
+#[derive(Debug)]
+pub(crate) struct ByteBudget {
+    per_sec: u64,
+    /// When the bytes booked so far are all "spent".
+    booked_until: std::sync::Mutex<tokio::time::Instant>,
+}
+
+impl ByteBudget {
+    fn new(per_sec: u64) -> Self {
+        ByteBudget {
+            per_sec,
+            booked_until: std::sync::Mutex::new(tokio::time::Instant::now()),
+        }
+    }
+
+    /// Books `bytes` and waits until the budget allows them.
+    pub(crate) async fn spend(&self, bytes: usize) {
+        if self.per_sec == 0 {
+            return;
+        }
+        let cost = Duration::from_secs_f64(bytes as f64 / self.per_sec as f64);
+        let burst = Duration::from_millis(100);
+        let start = {
+            let now = tokio::time::Instant::now();
+            let mut until = self
+                .booked_until
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let start = (*until).max(now.checked_sub(burst).unwrap_or(now));
+            *until = start + cost;
+            start
+        };
+        // Waits only for bytes booked beyond the burst.
+        let now = tokio::time::Instant::now();
+        if start + cost > now + burst {
+            tokio::time::sleep_until(start + cost - burst).await;
+        }
+    }
 }
 
 impl Files {
@@ -128,6 +177,7 @@ impl Files {
             commit: Mutex::new(()),
             thumbnailers: Semaphore::new(THUMBNAILERS),
             receivers: Semaphore::new(config.uploads_at_once),
+            budget: ByteBudget::new(config.receive_bytes_per_sec),
             config,
         })
     }
@@ -293,6 +343,26 @@ pub async fn keep_pruning(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_byte_budget_spreads_uploads_over_time() {
+        let budget = ByteBudget::new(1000);
+        let began = tokio::time::Instant::now();
+        // A tenth of a second's worth passes at once (the burst)...
+        budget.spend(100).await;
+        assert_eq!(began.elapsed(), Duration::ZERO);
+        // ...then every byte waits its turn, whoever books it.
+        budget.spend(500).await;
+        budget.spend(500).await;
+        let waited = began.elapsed();
+        assert!(
+            waited >= Duration::from_millis(999) && waited <= Duration::from_millis(1001),
+            "{waited:?}"
+        );
+        let unlimited = ByteBudget::new(0);
+        unlimited.spend(1 << 30).await;
+        assert_eq!(began.elapsed(), waited);
+    }
 
     #[test]
     fn ids_are_made_and_checked_strictly() {

@@ -397,6 +397,8 @@ async fn stream_to_disk(
         }
         hasher.update(&chunk);
         out.write_all(&chunk).await.map_err(Cut::Disk)?;
+        // The next piece waits while all uploads together are over their byte rate.
+        files.budget.spend(chunk.len()).await;
     }
     out.flush().await.map_err(Cut::Disk)?;
     // On disk before the store records it: a record never outlives a crash without its blob.
