@@ -380,6 +380,16 @@ impl Client {
         format!("{}!{}@{}", info.nick, info.user, self.host)
     }
 
+    /// `out` with the tags every line from this user carries: its account (`account-tag`)
+    /// and `bot`.
+    pub fn tagged(&self, out: crate::outbound::Outgoing) -> crate::outbound::Outgoing {
+        let (account, bot) = {
+            let info = self.info.read();
+            (info.account.clone(), info.modes.bot)
+        };
+        out.with_account(account.as_deref()).from_bot(bot)
+    }
+
     /// Whether it is an IRC operator.
     pub fn is_oper(&self) -> bool {
         self.info.read().modes.oper

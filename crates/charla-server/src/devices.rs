@@ -345,22 +345,16 @@ pub async fn restore(state: &Arc<State>) {
                 services_source: &services,
                 event: None,
             };
-            let _ = ch.join(&joiner, &Payload::new(tagged(&user, line)), None, None);
+            let _ = ch.join(
+                &joiner,
+                &Payload::new(user.tagged(Outgoing::new(line))),
+                None,
+                None,
+            );
         }
         restored += 1;
     }
     if restored > 0 {
         info!(users = restored, "always-on users brought back");
     }
-}
-
-/// A line from `user` with the tags its lines carry (its account, `bot`).
-pub fn tagged(user: &Client, line: LineBuilder) -> Outgoing {
-    let (account, bot) = {
-        let info = user.info.read();
-        (info.account.clone(), info.modes.bot)
-    };
-    Outgoing::new(line)
-        .with_account(account.as_deref())
-        .from_bot(bot)
 }

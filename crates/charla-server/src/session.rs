@@ -134,11 +134,7 @@ impl Session {
 
     /// `out` with the tags every line from this client carries (its account, `bot`).
     pub fn tagged(&self, out: Outgoing) -> Outgoing {
-        let (account, bot) = {
-            let info = self.client.info.read();
-            (info.account.clone(), info.modes.bot)
-        };
-        out.with_account(account.as_deref()).from_bot(bot)
+        self.client.tagged(out)
     }
 
     /// `442 ERR_NOTONCHANNEL`: the client acted on a channel it is not in.

@@ -268,25 +268,9 @@ fn parse_http_url(url: &str) -> Option<(u16, String)> {
 
 /// `Basic <base64(account:password)>`.
 fn basic(account: &str, password: &str) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let input = format!("{account}:{password}");
-    let mut out = String::from("Basic ");
-    for chunk in input.as_bytes().chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> shift) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    use base64::Engine as _;
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{account}:{password}"));
+    format!("Basic {token}")
 }
 
 /// POSTs `bytes` bytes (upload number `index`'s pattern) to `path` on `addr`; returns the HTTP

@@ -58,6 +58,9 @@ pub fn set(state: &State, user: &Client, text: Option<String>, actor: Option<Act
     if let Some(t) = &text {
         line.trailing(t);
     }
-    let payload = Payload::only_with(Cap::AwayNotify, crate::devices::tagged(user, line));
+    let payload = Payload::only_with(
+        Cap::AwayNotify,
+        user.tagged(crate::outbound::Outgoing::new(line)),
+    );
     deliver::to_peers_and_watchers(state, user, &payload, false, actor);
 }

@@ -25,7 +25,7 @@ pub fn leave_everything(state: &State, user: &Client, reason: &str) {
     deliver::to_peers_leaving(
         user,
         &channels,
-        &Payload::new(crate::devices::tagged(user, line)),
+        &Payload::new(user.tagged(crate::outbound::Outgoing::new(line))),
         event.as_ref(),
     );
     for ch in &channels {
