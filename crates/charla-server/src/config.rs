@@ -359,9 +359,9 @@ pub struct Limits {
     /// leaves it to the kernel's auto-tuning, up to megabytes per socket. A fixed size bounds
     /// what a non-reading client costs in kernel memory, on top of `sendq_bytes`.
     pub socket_send_buffer: u32,
-    /// Milliseconds a busy client (its last write carried several lines, or a line came within
-    /// a sixth of this after it) waits to gather more lines before its next write, unless a
-    /// full write's worth (48 to 64 lines) comes first. Busy channels then cost one write per
+    /// Milliseconds a busy client (lately written 8 lines or more per this many milliseconds)
+    /// waits to gather more lines before its next write, unless a full write's worth (48 to 64
+    /// lines) comes first. Busy channels then cost one write per
     /// window instead of one per line; other lines go out at once. 0 writes every line at once.
     pub write_coalesce_ms: u64,
     /// Most channels one client may be in (ISUPPORT `CHANLIMIT`).

@@ -28,7 +28,7 @@ use tokio::time::{Instant, Sleep, sleep_until};
 use tracing::{debug, error};
 
 use crate::client::{ConnectionId, Transport};
-use crate::command::{self, Flow, paced};
+use crate::command::{self, Flow, committing, paced};
 use crate::devices::{self, Departure};
 use crate::event::ServerEvent;
 use crate::flood::{RecvQ, TokenBucket};
@@ -107,6 +107,8 @@ enum Step {
     Produce,
     /// Another connection of the user left work for this one ([`devices::run_mail`]).
     Mail,
+    /// Messages this client sent are committed: deliver them ([`committing::finish`]).
+    Committed,
     Exit(Exit),
 }
 
@@ -142,8 +144,9 @@ struct Conn<S> {
     eager: bool,
     /// Lines are held back until `write_at`.
     holding: bool,
-    /// The last write carried more than one line.
-    burst: bool,
+    /// About how many lines this connection was written per coalescing window lately
+    /// ([`pace`]): its lines are held only while this is at least [`HOLD_PACE`].
+    pace: f32,
 }
 
 /// Runs one connection over any byte stream to its end.
@@ -183,7 +186,7 @@ where
         write_at: None,
         eager: false,
         holding: false,
-        burst: false,
+        pace: 0.0,
         session: Session::new(state, client),
     };
     conn.life(guards)
@@ -199,6 +202,22 @@ const FULL_WRITE_LINES: usize = 64;
 /// deliveries/s: p50 4.8 ms instead of 5.8, and 4% less CPU).
 fn enough_lines(id: ConnectionId) -> usize {
     FULL_WRITE_LINES - (id.0 % 16) as usize
+}
+
+/// The pace (lines per coalescing window) from which a connection's lines are held back for the
+/// window's end: at the default 30 ms window, about 270 lines a second, a member of a busy
+/// channel. Below it every line goes out as it comes: a client of a calm channel (100 lines a
+/// second, some of them a millisecond apart) would otherwise have some of its lines held, and
+/// held lines go out several at a time, which looks busy: held for good, at 15 ms on average.
+const HOLD_PACE: f32 = 8.0;
+
+/// `pace` (lines per `window`, as of the last write) `since` that write: what is left after
+/// a straight-line decay to nothing over one window.
+fn pace(pace: f32, since: Duration, window: Duration) -> f32 {
+    if since >= window {
+        return 0.0;
+    }
+    pace * (1.0 - since.as_secs_f32() / window.as_secs_f32())
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
@@ -231,6 +250,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 .await
             };
 
+            // What it sent is delivered before it leaves (QUIT comes after its messages).
+            if self.session.in_flight.is_some() {
+                // Boxed, as the farewell below: kept inline it would make every task bigger.
+                let drain = committing::drain(&mut self.session);
+                if Box::pin(tokio::time::timeout(FLUSH_TIMEOUT, drain))
+                    .await
+                    .is_err()
+                {
+                    debug!(conn_id = %self.session.conn.id, "messages in flight at the close");
+                }
+            }
             // Replies of the last command (a 464 before the close) go out before the goodbye.
             self.session.end_command();
             let state = &self.session.state;
@@ -298,6 +328,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 let frame = match poll_fn(|cx| self.poll_step(cx, timer.as_mut())).await {
                     Step::Line(frame) => Some(frame),
                     Step::Mail => None,
+                    Step::Committed => {
+                        committing::finish(&mut self.session);
+                        self.session.end_command();
+                        continue;
+                    }
                     Step::Produce => {
                         paced::resume(&mut self.session);
                         self.session.end_command();
@@ -372,6 +407,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     return Poll::Ready(Step::Exit(exit));
                 }
                 continue;
+            }
+            // Messages this client sent whose commits have landed go out.
+            if committing::poll_committed(&mut self.session, cx).is_ready() {
+                return Poll::Ready(Step::Committed);
             }
             // A big reply is being produced: its next piece once the last one is written, and
             // no new command until it is complete (its answers would come in the middle).
@@ -450,11 +489,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// Writes what is queued until the queue is empty (`Ready(Ok)`, and the queue will wake
     /// this task for the next line) or the socket is full (`Pending`).
     ///
-    /// A line that comes soon after a write (within a sixth of `write_coalesce_ms`) is held
-    /// back, with those that follow, until the window ends (`write_at`) or a full write's worth
-    /// waits ([`enough_lines`]), like TCP's autocorking: a client in a busy channel gets many
-    /// lines per write instead of one, and neither a line to a client that gets one every few
-    /// milliseconds nor the answer to the client's own command is delayed at all.
+    /// While a client gets lines at [`HOLD_PACE`] or more per `write_coalesce_ms`, a line that
+    /// comes within the window after a write is held back, with those that follow, until the
+    /// window ends (`write_at`) or a full write's worth waits ([`enough_lines`]), like TCP's
+    /// autocorking: a client in a busy channel gets many lines per write instead of one, and
+    /// neither a line to a client of a calm channel or conversation nor the answer to the
+    /// client's own command is delayed at all.
     fn poll_output(&mut self, cx: &mut Context<'_>, now: Instant) -> Poll<std::io::Result<()>> {
         let queue = &self.session.conn.queue;
         loop {
@@ -463,12 +503,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 let window_end = self.last_write + window;
                 let in_window = now < window_end;
                 // A busy client's lines are held until the window's end, with every line that
-                // follows: busy means the last write carried several lines, or this line came
-                // within a sixth of the window after it (5 ms by default: a client that gets a
-                // line every 10 ms, such as a private conversation, is not held). Other lines
-                // go out at once.
-                let held = self.burst || self.holding;
-                let busy = held || now < self.last_write + window / 6;
+                // follows: busy means it has lately been written lines at HOLD_PACE or more a
+                // window (a member of a busy channel). Other lines go out at once.
+                let held = self.holding;
+                let since = now.saturating_duration_since(self.last_write);
+                let busy = held || pace(self.pace, since, window) >= HOLD_PACE;
                 if in_window && !self.eager && busy {
                     // Held until the window's end (the task looks again then, lines or not),
                     // or until a full write's worth waits: holding more would not save a
@@ -485,8 +524,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 self.holding = false;
                 self.eager = false;
                 queue.take_all(self.out.batch_mut(), cx.waker());
-                self.burst = self.out.batch_mut().len() > 1;
-                self.session.state.metrics.sent(self.out.batch_mut().len());
+                let lines = self.out.batch_mut().len();
+                self.pace = pace(self.pace, since, window) + lines as f32;
+                self.session.state.metrics.sent(lines);
                 if self.out.is_empty() {
                     if !in_window {
                         // Quiet for a whole window: give the buffers back.
@@ -635,7 +675,16 @@ fn handle_frame(session: &mut Session, frame: Frame) -> Flow {
             .send();
         return Flow::Continue;
     }
+    handle_line(session, line)
+}
+
+/// Runs one checked line (UTF-8, within the limits): parsed and dispatched, or answered with
+/// the parse error. A command that must come after the messages still in flight waits for them.
+pub(crate) fn handle_line(session: &mut Session, line: &str) -> Flow {
     match Message::parse(line) {
+        Ok(msg) if session.in_flight.is_some() && !committing::passes(session, &msg) => {
+            committing::after_drain(line.to_owned())
+        }
         Ok(msg) => command::dispatch(session, &msg),
         Err(ParseError::Empty) => Flow::Continue,
         Err(ParseError::BadTags) => {
@@ -680,7 +729,7 @@ mod tests {
             guards,
         );
         let size = std::mem::size_of_val(&task);
-        assert!(size <= 720, "connection task is {size} bytes");
+        assert!(size <= 728, "connection task is {size} bytes");
     }
 
     /// A stream whose reads panic: a bug inside the session's loop.
@@ -819,8 +868,35 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn lines_within_the_window_go_out_together_at_its_end() {
-        let (state, mut rd) = just_written(50).await;
+    async fn a_calm_client_s_lines_go_out_at_once_even_two_close_together() {
+        // A calm channel: two lines every 10 ms, a millisecond apart (about 6 per 30 ms window,
+        // under HOLD_PACE): none is held, however close it comes to the last write.
+        let (state, mut rd) = just_written(30).await;
+        for i in 0..20 {
+            tokio::time::sleep(Duration::from_millis(9)).await;
+            goes_out_at_once(&state, &mut rd, &format!("first {i}")).await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            goes_out_at_once(&state, &mut rd, &format!("second {i}")).await;
+        }
+    }
+
+    /// A client with a window of `window_ms`, quiet for longer than that, that has just been
+    /// written twice HOLD_PACE lines (in one write, at once: it is busy now).
+    async fn burst_written(window_ms: u64) -> (Arc<State>, tokio::io::DuplexStream) {
+        let (state, mut rd) = registered(window_ms).await;
+        tokio::time::sleep(Duration::from_millis(2 * window_ms)).await;
+        let lines = 2 * HOLD_PACE as usize;
+        for i in 0..lines {
+            push(&state, &format!("burst {i}"));
+        }
+        let first = read_for(&mut rd, Duration::from_millis(1)).await;
+        assert_eq!(first.lines().count(), lines, "{first:?}");
+        (state, rd)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_busy_client_s_lines_within_the_window_go_out_together_at_its_end() {
+        let (state, mut rd) = burst_written(50).await;
         // Right after that write: held back, then written together.
         push(&state, "two");
         push(&state, "three");
@@ -830,34 +906,21 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_line_that_comes_later_than_a_sixth_of_the_window_goes_out_at_once() {
-        let (state, mut rd) = just_written(40).await;
-        // A client that gets a line every 8 ms (a private conversation, a calm channel): more
-        // than a sixth of the window (6.7 ms) after the last write.
-        tokio::time::sleep(Duration::from_millis(8)).await;
-        goes_out_at_once(&state, &mut rd, "two").await;
-    }
-
-    /// A client with a window of `window_ms`, quiet for longer than that, that has just been
-    /// written "one" and "two" together (at once: a burst, which opens a window).
-    async fn burst_written(window_ms: u64) -> (Arc<State>, tokio::io::DuplexStream) {
-        let (state, mut rd) = registered(window_ms).await;
-        tokio::time::sleep(Duration::from_millis(2 * window_ms)).await;
-        push(&state, "one");
-        push(&state, "two");
-        let first = read_for(&mut rd, Duration::from_millis(1)).await;
-        assert_eq!(first, "NOTICE a :one\r\nNOTICE a :two\r\n");
-        (state, rd)
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn after_a_write_of_several_lines_the_next_ones_wait_for_the_window() {
+    async fn a_busy_client_s_next_line_waits_for_the_window() {
         let (state, mut rd) = burst_written(40).await;
         tokio::time::sleep(Duration::from_millis(15)).await;
         push(&state, "three");
         assert_eq!(read_for(&mut rd, Duration::from_millis(10)).await, "");
         let late = read_for(&mut rd, Duration::from_millis(30)).await;
         assert!(late.contains("three"), "{late:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_calms_down_is_no_longer_held() {
+        let (state, mut rd) = burst_written(40).await;
+        // A whole window later the burst is forgotten.
+        tokio::time::sleep(Duration::from_millis(45)).await;
+        goes_out_at_once(&state, &mut rd, "calm").await;
     }
 
     #[tokio::test(start_paused = true)]

@@ -60,6 +60,9 @@ pub struct Session {
     pub replies: Replies,
     /// A `draft/multiline` batch the client is sending.
     pub multiline: Option<Box<crate::command::multiline::Batch>>,
+    /// Messages sent and waiting for their history commits before delivery
+    /// ([`crate::command::committing`]); `None` when there are none.
+    pub in_flight: Option<Box<crate::command::committing::InFlight>>,
 }
 
 /// A numeric reply being built; [`Reply::send`] queues it to the session's client.
@@ -101,6 +104,7 @@ impl Session {
             pending: None,
             replies: Replies::default(),
             multiline: None,
+            in_flight: None,
         }
     }
 

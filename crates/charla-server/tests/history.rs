@@ -775,3 +775,86 @@ async fn replies_and_reactions_are_kept_and_typing_is_not() {
         ]
     );
 }
+
+/// Reads lines until `n` have come that `keep` selects, and returns them as
+/// `COMMAND param…` strings.
+async fn collect(
+    c: &mut TestClient,
+    n: usize,
+    keep: impl Fn(&OwnedMessage) -> bool,
+) -> Vec<String> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        let m = c.recv().await;
+        if keep(&m) {
+            got.push(format!("{} {}", m.command, m.params.join(" ")));
+        }
+    }
+    got
+}
+
+#[tokio::test]
+async fn a_sender_s_messages_and_what_it_does_next_arrive_in_the_order_it_sent_them() {
+    // A sender does not wait for each message's commit before its next line is read: its
+    // messages are committed many at a time. Whatever it does next (a TOPIC, a PART, a
+    // private message, a QUIT or just leaving) still comes after them, for everyone, and
+    // history keeps them in the same order.
+    let mut config = TestServer::test_config();
+    config.history.max_request = 500;
+    let server = TestServer::start_with(config).await;
+    let mut ana = with_caps(&server, "ana", HISTORY_CAPS).await;
+    let mut beto = with_caps(&server, "beto", HISTORY_CAPS).await;
+    join(&mut ana, "#c").await;
+    join(&mut beto, "#c").await;
+    ana.send("MODE #c -t").await;
+    ana.sync().await;
+    beto.sync().await;
+    let mut burst = String::new();
+    let mut expected = Vec::new();
+    for i in 0..100 {
+        burst.push_str(&format!("PRIVMSG #c :uno {i}\r\n"));
+        expected.push(format!("PRIVMSG #c uno {i}"));
+    }
+    burst.push_str("TOPIC #c :mitad\r\nPRIVMSG beto :¿sigues ahí?\r\n");
+    expected.push("TOPIC #c mitad".to_owned());
+    expected.push("PRIVMSG beto ¿sigues ahí?".to_owned());
+    for i in 0..70 {
+        burst.push_str(&format!("PRIVMSG #c :dos {i}\r\n"));
+        expected.push(format!("PRIVMSG #c dos {i}"));
+    }
+    burst.push_str("PART #c :me voy\r\n");
+    expected.push("PART #c me voy".to_owned());
+    ana.send_raw(burst.as_bytes()).await;
+    let relevant = |m: &OwnedMessage| ["PRIVMSG", "TOPIC", "PART"].contains(&m.command.as_str());
+    let got = collect(&mut beto, expected.len(), relevant).await;
+    assert_eq!(got, expected);
+    let kept = history(&mut beto, "LATEST #c * 500").await;
+    let said: Vec<String> = kept
+        .iter()
+        .filter(|m| m.command == "PRIVMSG")
+        .map(|m| m.param(1).unwrap_or("").to_owned())
+        .collect();
+    let sent: Vec<String> = expected
+        .iter()
+        .filter(|e| e.starts_with("PRIVMSG #c "))
+        .map(|e| e["PRIVMSG #c ".len()..].to_owned())
+        .collect();
+    assert_eq!(said, sent);
+
+    // Messages, then the connection closes without a word: they come before its QUIT.
+    let mut carla = with_caps(&server, "carla", HISTORY_CAPS).await;
+    join(&mut carla, "#c").await;
+    beto.sync().await;
+    let mut last = String::new();
+    let mut expected = Vec::new();
+    for i in 0..80 {
+        last.push_str(&format!("PRIVMSG #c :adiós {i}\r\n"));
+        expected.push(format!("PRIVMSG #c adiós {i}"));
+    }
+    carla.send_raw(last.as_bytes()).await;
+    drop(carla);
+    let relevant = |m: &OwnedMessage| ["PRIVMSG", "QUIT"].contains(&m.command.as_str());
+    let got = collect(&mut beto, expected.len() + 1, relevant).await;
+    assert_eq!(&got[..expected.len()], &expected[..]);
+    assert!(got[expected.len()].starts_with("QUIT"), "{got:?}");
+}

@@ -11,6 +11,7 @@
 pub mod away;
 pub mod cap;
 pub mod chathistory;
+pub mod committing;
 pub mod help;
 pub mod info;
 pub mod invite;

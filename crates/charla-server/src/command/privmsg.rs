@@ -24,9 +24,9 @@ use charla_store::{HistoryRecord, Receipt, Write};
 use crate::account::services::{self, Service};
 use crate::caps::Cap;
 use crate::channel::{Channel, Denied, Message, Sent};
-use crate::client::Client;
-use crate::command::table::{Args, Wait};
-use crate::command::{Flow, Pending, multiline, oper, split_list};
+use crate::command::committing::{self, Committed, not_recorded};
+use crate::command::table::Args;
+use crate::command::{Flow, multiline, oper, split_list};
 use crate::deliver::{self, Payload};
 use crate::event::{MessageKind, ServerEvent};
 use crate::history;
@@ -45,7 +45,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn command(self) -> &'static str {
+    pub(crate) fn command(self) -> &'static str {
         match self {
             Kind::Privmsg => "PRIVMSG",
             Kind::Notice => "NOTICE",
@@ -246,9 +246,7 @@ pub fn send(
     if later.is_empty() {
         return Flow::Continue;
     }
-    Flow::Wait(Box::new(Pending::later(Box::new(
-        move |s: &mut Session| -> Wait<'_> { Box::pin(deliver_when_committed(s, later, kind)) },
-    ))))
+    committing::queue(s, later)
 }
 
 /// Who sends, and what.
@@ -303,26 +301,6 @@ impl Sender<'_> {
     }
 }
 
-/// A message accepted but not yet delivered: it waits for its history commit.
-enum Committed {
-    /// To a channel: whoever delivers first after the commit delivers it to every member.
-    Channel {
-        channel: Arc<Channel>,
-        receipt: Receipt,
-        /// The sender's own copy when it goes with the command's labeled response (delivered
-        /// by the sender, after the commit, rather than in the channel's order).
-        own_copy: Option<Payload>,
-    },
-    /// To one user (and the sender's other connections, and its own copy with
-    /// `echo-message`).
-    User {
-        to: Arc<Client>,
-        payload: Payload,
-        receipt: Receipt,
-        echo: bool,
-    },
-}
-
 /// Delivers the channel's committed messages if a session ends before it could: a message
 /// that is in history reaches the members even if its sender is gone.
 pub(crate) struct DeliverIfDropped(pub(crate) Option<(Arc<Channel>, Receipt)>);
@@ -338,58 +316,6 @@ impl Drop for DeliverIfDropped {
             });
         }
     }
-}
-
-/// Waits for each message's commit, then delivers it; a message whose write failed is not
-/// delivered and its sender gets `FAIL`.
-async fn deliver_when_committed(s: &mut Session, later: Vec<Committed>, kind: Kind) -> Flow {
-    for item in later {
-        match item {
-            Committed::Channel {
-                channel,
-                receipt,
-                own_copy,
-            } => {
-                let mut guard = DeliverIfDropped(Some((channel.clone(), receipt.clone())));
-                let outcome = receipt.wait().await;
-                guard.0 = None;
-                channel.deliver_committed(Some(s.actor()));
-                match outcome {
-                    Ok(Ok(())) => {
-                        if let Some(copy) = own_copy {
-                            deliver::to_connection(&s.conn, &copy, Some(s.actor()));
-                        }
-                    }
-                    _ => not_recorded(s, kind, &channel.name()),
-                }
-            }
-            Committed::User {
-                to,
-                payload,
-                receipt,
-                echo,
-            } => match receipt.wait().await {
-                Ok(Ok(())) => {
-                    deliver::to_client(&to, &payload, Some(s.actor()));
-                    if to.id != s.client.id {
-                        deliver::to_sender(&s.client, &payload, Some(s.actor()), s.conn.id, echo);
-                    }
-                }
-                _ => not_recorded(s, kind, &to.nick()),
-            },
-        }
-    }
-    Flow::Continue
-}
-
-/// `FAIL <command> MESSAGE_ERROR <target>`: the message could not be kept, so nobody got it.
-fn not_recorded(s: &Session, kind: Kind, target: &str) {
-    let mut line = s.server_line("FAIL");
-    line.param(kind.command())
-        .param("MESSAGE_ERROR")
-        .param(target)
-        .trailing("Message not delivered: the server could not record it; try again later");
-    s.send_line(line);
 }
 
 fn no_such_nick(s: &Session, target: &str, kind: Kind) {
@@ -444,6 +370,7 @@ fn to_channel(
             channel: ch.clone(),
             receipt,
             own_copy,
+            kind,
         }),
         Err(Denied::NotRecorded) => {
             not_recorded(s, kind, &ch.name());
@@ -542,6 +469,7 @@ fn to_user(
         payload,
         receipt,
         echo,
+        kind,
     });
     Some(nick)
 }
