@@ -1,0 +1,555 @@
+//! [`PostgresStore`]: the store in a PostgreSQL database, which several server nodes can share.
+//!
+//! - Opening ([`PostgresStore::open`]) connects, and migrates the schema (the `schema_version`
+//!   table) in one transaction; it refuses — without changing anything — a schema newer than
+//!   this build, or a database whose encoding is not UTF-8. A server that cannot be reached is a
+//!   [`StoreError::Postgres`], never a panic.
+//! - Connections: one writer and [`READERS`] readers, each behind its own mutex (as
+//!   [`crate::SqliteStore`] has one writer and one reader), over the blocking `postgres`
+//!   client: the [`Store`] trait blocks and runs on its callers' threads, never on async
+//!   workers. Statements are prepared once per connection. A connection that the server closed
+//!   (a restart) is opened again at its next use. No TLS to the database yet: it is meant to
+//!   be on the same host or a private network.
+//! - Writes: one transaction per [`Store::apply`], with a savepoint around each write that may
+//!   find its conflict halfway (as SQLite), so that a conflict undoes that write only.
+//! - Order: `seq` comes from an identity column (a sequence). A sequence hands out numbers in
+//!   the order transactions ask, not the order they commit; so every `apply` first takes a
+//!   transaction-scoped advisory lock ([`WRITE_LOCK`]), held until its commit. Writers are then
+//!   serialised — within this process (the writer's mutex) and across every node sharing the
+//!   database — and `seq` is strictly increasing in commit order. Numbers of a rolled-back
+//!   transaction are skipped, never reused.
+//! - Search: each message's words (PRIVMSG and NOTICE texts), folded in Rust by the same
+//!   function as [`crate::MemoryStore`] (lower case, Latin accents removed, split at anything
+//!   that is not a letter or digit), are kept in a `text[]` column with a GIN index; a search
+//!   asks for the rows whose words contain all of the query's (`@>`). This matches whole
+//!   words without case or accents as SQLite's FTS5 `unicode61 remove_diacritics` does, needs
+//!   no extension (`unaccent` would need contrib and a superuser to create it), and no text
+//!   parser whose idea of a word (URLs, hyphenated words, e-mail addresses) differs from
+//!   FTS5's.
+//! - Deletion (redaction, retention) deletes the rows; PostgreSQL reclaims their space at its
+//!   next vacuum (it has no `secure_delete`).
+//! - [`Store::backup`] writes an SQLite file (what [`crate::SqliteStore::open`] accepts) from
+//!   one `REPEATABLE READ` snapshot: a consistent copy while the store is in use.
+//! - `migrations` (private): the schema; `read` and `write` (private): the queries behind
+//!   reads, and one write applied with its outcome.
+
+mod migrations;
+mod read;
+mod write;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use postgres::error::SqlState;
+use postgres::types::ToSql;
+use postgres::{Client, Config, IsolationLevel, NoTls, Row, Statement, Transaction};
+
+use crate::Store;
+use crate::error::{Conflict, StoreError, postgres_detail};
+use crate::history::{HistoryQuery, HistoryRecord, TargetRecord};
+use crate::record::{AccountRecord, ChannelRecord, PresenceRecord, Write};
+use crate::{FileRecord, Kinds, SearchQuery, SqliteStore};
+
+/// How many reader connections a store keeps: reads go on in parallel with each other and
+/// with a group commit.
+pub const READERS: usize = 4;
+
+/// The advisory lock every write transaction takes (see the [module documentation](self)):
+/// "charla" in ASCII, so that it is recognisable in `pg_locks`.
+const WRITE_LOCK: i64 = 0x6368_6172_6c61;
+
+/// The store in a PostgreSQL database. See the [module documentation](self).
+pub struct PostgresStore {
+    config: Config,
+    /// `user@host:port/database`, for messages: never the password.
+    database: String,
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    /// Where the next read starts looking for a free reader.
+    next_reader: AtomicUsize,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("database", &self.database)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A connection and the statements prepared on it.
+struct Connection {
+    client: Client,
+    statements: HashMap<String, Statement>,
+}
+
+/// What a read or a write can fail with before it becomes a [`StoreError`].
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// PostgreSQL or the connection failed.
+    Db(postgres::Error),
+    /// A stored value is not what this schema writes.
+    Invalid(String),
+}
+
+impl From<postgres::Error> for Failure {
+    fn from(error: postgres::Error) -> Self {
+        Failure::Db(error)
+    }
+}
+
+/// One transaction on a [`Connection`], preparing each statement text once per connection.
+pub(crate) struct Tx<'a> {
+    tx: Transaction<'a>,
+    statements: &'a mut HashMap<String, Statement>,
+}
+
+/// The parameters of a statement.
+pub(crate) type Params<'p> = [&'p (dyn ToSql + Sync)];
+
+impl Tx<'_> {
+    fn statement(&mut self, sql: &str) -> Result<Statement, postgres::Error> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.tx.prepare(sql)?;
+        self.statements.insert(sql.to_owned(), statement.clone());
+        Ok(statement)
+    }
+
+    /// Runs a statement; how many rows it changed.
+    pub(crate) fn execute(&mut self, sql: &str, params: &Params<'_>) -> Result<u64, Failure> {
+        let statement = self.statement(sql)?;
+        Ok(self.tx.execute(&statement, params)?)
+    }
+
+    pub(crate) fn query(&mut self, sql: &str, params: &Params<'_>) -> Result<Vec<Row>, Failure> {
+        let statement = self.statement(sql)?;
+        Ok(self.tx.query(&statement, params)?)
+    }
+
+    pub(crate) fn query_opt(
+        &mut self,
+        sql: &str,
+        params: &Params<'_>,
+    ) -> Result<Option<Row>, Failure> {
+        let statement = self.statement(sql)?;
+        Ok(self.tx.query_opt(&statement, params)?)
+    }
+
+    pub(crate) fn query_one(&mut self, sql: &str, params: &Params<'_>) -> Result<Row, Failure> {
+        let statement = self.statement(sql)?;
+        Ok(self.tx.query_one(&statement, params)?)
+    }
+
+    /// Runs statements without parameters (savepoints, migrations).
+    pub(crate) fn batch(&mut self, sql: &str) -> Result<(), Failure> {
+        Ok(self.tx.batch_execute(sql)?)
+    }
+
+    fn commit(self) -> Result<(), Failure> {
+        Ok(self.tx.commit()?)
+    }
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgresql://user:password@host:port/database`, or
+    /// the `key=value` form), and migrates it to the newest schema.
+    ///
+    /// Fails with [`StoreError::Postgres`] when the URL is not one or the server cannot be
+    /// reached or refuses the log-in, [`StoreError::NewerSchema`] for a database written by a
+    /// newer Charla (left as it was), and [`StoreError::Corrupt`] for a database that is not
+    /// UTF-8.
+    pub fn open(url: &str) -> Result<Self, StoreError> {
+        let config = Config::from_str(url).map_err(|e| StoreError::Postgres {
+            action: "the [store] url is not a PostgreSQL URL",
+            // The URL may hold a password: it is not repeated.
+            database: "(not shown)".to_owned(),
+            detail: postgres_detail(&e),
+            source: Arc::new(e),
+        })?;
+        let database = describe(&config);
+        let connect = |config: &Config| connect(config, &database);
+
+        let mut writer = connect(&config)?;
+        let encoding = writer
+            .client
+            .query_one("SHOW server_encoding", &[])
+            .and_then(|row| row.try_get::<_, String>(0))
+            .map_err(|e| classify(&database, Failure::Db(e)))?;
+        if encoding != "UTF8" {
+            return Err(StoreError::Corrupt(format!(
+                "the PostgreSQL database {database} has encoding {encoding}, but Charla needs \
+                 UTF8: create the database with ENCODING 'UTF8' (it was left untouched)"
+            )));
+        }
+        migrations::migrate(&mut writer, &database)?;
+        let readers = (0..READERS)
+            .map(|_| connect(&config).map(Mutex::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(PostgresStore {
+            config,
+            database,
+            writer: Mutex::new(writer),
+            readers,
+            next_reader: AtomicUsize::new(0),
+        })
+    }
+
+    /// The database as `user@host:port/database` (no password), as messages name it.
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    /// A connection that is open: one the server closed (a restart, an administrator) is
+    /// replaced, with its prepared statements.
+    fn ready<'a>(
+        &self,
+        guard: &'a mut MutexGuard<'_, Connection>,
+    ) -> Result<&'a mut Connection, StoreError> {
+        if guard.client.is_closed() {
+            **guard = connect(&self.config, &self.database)?;
+        }
+        Ok(&mut **guard)
+    }
+
+    /// Runs `read` in one read-only `REPEATABLE READ` transaction of a reader connection, so
+    /// that a record made of several rows comes from one snapshot.
+    fn read<T>(
+        &self,
+        read: impl FnOnce(&mut Tx<'_>) -> Result<T, Failure>,
+    ) -> Result<T, StoreError> {
+        let mut guard = self.reader();
+        let conn = self.ready(&mut guard)?;
+        let result = (|| {
+            let tx = conn
+                .client
+                .build_transaction()
+                .isolation_level(IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()?;
+            let mut tx = Tx {
+                tx,
+                statements: &mut conn.statements,
+            };
+            let value = read(&mut tx)?;
+            tx.commit()?;
+            Ok(value)
+        })();
+        result.map_err(|e| classify(&self.database, e))
+    }
+
+    /// A free reader if there is one, else the next in turn.
+    fn reader(&self) -> MutexGuard<'_, Connection> {
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
+        for i in 0..self.readers.len() {
+            if let Ok(guard) = self.readers[(start + i) % self.readers.len()].try_lock() {
+                return guard;
+            }
+        }
+        lock(&self.readers[start % self.readers.len()])
+    }
+}
+
+/// Locks a connection. A panic in another call cannot have left a transaction open (a
+/// `Transaction` rolls back when dropped while unwinding), so a poisoned connection is sound.
+fn lock(connection: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    connection.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn connect(config: &Config, database: &str) -> Result<Connection, StoreError> {
+    let client = config.connect(NoTls).map_err(|e| StoreError::Postgres {
+        action: "cannot connect to the PostgreSQL database",
+        database: database.to_owned(),
+        detail: postgres_detail(&e),
+        source: Arc::new(e),
+    })?;
+    Ok(Connection {
+        client,
+        statements: HashMap::new(),
+    })
+}
+
+/// `user@host:port/database`: what the messages name, never the password.
+fn describe(config: &Config) -> String {
+    let host = config
+        .get_hosts()
+        .first()
+        .map(|host| match host {
+            postgres::config::Host::Tcp(name) => name.clone(),
+            #[cfg(unix)]
+            postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .unwrap_or_else(|| "localhost".to_owned());
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let user = config.get_user().unwrap_or("");
+    let dbname = config.get_dbname().unwrap_or(user);
+    format!("{user}@{host}:{port}/{dbname}")
+}
+
+/// Turns a failure into the [`StoreError`] an operator can act on, naming the database.
+pub(crate) fn classify(database: &str, failure: Failure) -> StoreError {
+    match failure {
+        Failure::Invalid(what) => StoreError::Corrupt(format!(
+            "the PostgreSQL database {database} holds a value Charla never writes ({what}); it \
+             was left untouched: restore it from a backup"
+        )),
+        Failure::Db(error) => {
+            let code = error.code();
+            if code == Some(&SqlState::DISK_FULL) || code == Some(&SqlState::OUT_OF_MEMORY) {
+                StoreError::Full(format!(
+                    "the PostgreSQL server of {database} is out of space ({}): nothing of the \
+                     failed writes was kept; free some space on it",
+                    postgres_detail(&error)
+                ))
+            } else if code == Some(&SqlState::READ_ONLY_SQL_TRANSACTION) {
+                StoreError::ReadOnly(format!(
+                    "the PostgreSQL database {database} cannot be written ({}): point Charla \
+                     at the primary server, not a standby",
+                    postgres_detail(&error)
+                ))
+            } else {
+                StoreError::Postgres {
+                    action: "database error on",
+                    database: database.to_owned(),
+                    detail: postgres_detail(&error),
+                    source: Arc::new(error),
+                }
+            }
+        }
+    }
+}
+
+impl Store for PostgresStore {
+    fn account(&self, key: &str) -> Result<Option<AccountRecord>, StoreError> {
+        self.read(|tx| read::account(tx, key))
+    }
+
+    fn account_by_cert(&self, fingerprint: &str) -> Result<Option<AccountRecord>, StoreError> {
+        self.read(|tx| read::account_by_cert(tx, fingerprint))
+    }
+
+    fn certs(&self, account: &str) -> Result<Vec<String>, StoreError> {
+        self.read(|tx| {
+            read::strings(
+                tx,
+                "SELECT fingerprint FROM certs WHERE account = $1 ORDER BY fingerprint",
+                account,
+            )
+        })
+    }
+
+    fn account_count(&self) -> Result<u64, StoreError> {
+        self.read(|tx| read::count(tx, "SELECT count(*) FROM accounts"))
+    }
+
+    fn presences(&self) -> Result<Vec<PresenceRecord>, StoreError> {
+        self.read(read::presences)
+    }
+
+    fn channel(&self, key: &str) -> Result<Option<ChannelRecord>, StoreError> {
+        self.read(|tx| read::channel(tx, key))
+    }
+
+    fn channels(&self) -> Result<Vec<ChannelRecord>, StoreError> {
+        self.read(read::channels)
+    }
+
+    fn channels_of(&self, founder: &str) -> Result<Vec<String>, StoreError> {
+        self.read(|tx| {
+            read::strings(
+                tx,
+                "SELECT key FROM channels WHERE founder = $1 ORDER BY key",
+                founder,
+            )
+        })
+    }
+
+    fn history_of(
+        &self,
+        target: &str,
+        query: &HistoryQuery,
+        limit: usize,
+        kinds: Kinds,
+    ) -> Result<Option<Vec<HistoryRecord>>, StoreError> {
+        self.read(|tx| read::history(tx, target, query, limit, kinds))
+    }
+
+    fn history_targets(
+        &self,
+        owner: &str,
+        channels: &[String],
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<TargetRecord>, StoreError> {
+        let bounds = (from_ms.min(to_ms), from_ms.max(to_ms));
+        self.read(|tx| read::history_targets(tx, owner, channels, bounds, limit))
+    }
+
+    fn read_marker(&self, account: &str, target: &str) -> Result<Option<i64>, StoreError> {
+        self.read(|tx| {
+            tx.query_opt(
+                "SELECT time_ms FROM read_markers WHERE account = $1 AND target = $2",
+                &[&account, &target],
+            )?
+            .map(|row| row.try_get(0))
+            .transpose()
+            .map_err(Failure::Db)
+        })
+    }
+
+    fn history_count(&self) -> Result<u64, StoreError> {
+        self.read(|tx| read::count(tx, "SELECT count(*) FROM history"))
+    }
+
+    fn metadata(&self, target: &str) -> Result<Vec<(String, String)>, StoreError> {
+        self.read(|tx| {
+            tx.query(
+                "SELECT key, value FROM metadata WHERE target = $1 ORDER BY key",
+                &[&target],
+            )?
+            .iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect()
+        })
+    }
+
+    fn search(
+        &self,
+        owner: &str,
+        targets: &[String],
+        query: &SearchQuery,
+    ) -> Result<Vec<HistoryRecord>, StoreError> {
+        self.read(|tx| read::search(tx, owner, targets, query))
+    }
+
+    fn file(&self, id: &str) -> Result<Option<FileRecord>, StoreError> {
+        self.read(|tx| read::file(tx, id))
+    }
+
+    fn files_of(&self, owner: &str) -> Result<Vec<FileRecord>, StoreError> {
+        self.read(|tx| read::files_of(tx, owner))
+    }
+
+    fn files_size(&self, owner: &str) -> Result<u64, StoreError> {
+        self.read(|tx| read::files_size(tx, owner))
+    }
+
+    fn files_before(&self, before_ms: i64, limit: usize) -> Result<Vec<FileRecord>, StoreError> {
+        self.read(|tx| read::files_before(tx, before_ms, limit))
+    }
+
+    fn file_hash_used(&self, sha256: &str) -> Result<bool, StoreError> {
+        self.read(|tx| {
+            Ok(tx
+                .query_opt("SELECT 1 FROM files WHERE sha256 = $1 LIMIT 1", &[&sha256])?
+                .is_some())
+        })
+    }
+
+    fn apply(&self, writes: &[Write]) -> Result<Vec<Result<(), Conflict>>, StoreError> {
+        if writes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut guard = lock(&self.writer);
+        let conn = self.ready(&mut guard)?;
+        let result = (|| {
+            let tx = conn.client.transaction()?;
+            let mut tx = Tx {
+                tx,
+                statements: &mut conn.statements,
+            };
+            // Held until the commit: `seq` follows commit order (see the module documentation).
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])?;
+            let mut outcomes = Vec::with_capacity(writes.len());
+            for write in writes {
+                if !write::needs_savepoint(write) {
+                    outcomes.push(write::apply_one(&mut tx, write)?);
+                    continue;
+                }
+                // A savepoint per write, so a conflict found halfway undoes only this write.
+                tx.batch("SAVEPOINT charla_write")?;
+                let outcome = write::apply_one(&mut tx, write)?;
+                if outcome.is_ok() {
+                    tx.batch("RELEASE SAVEPOINT charla_write")?;
+                } else {
+                    tx.batch("ROLLBACK TO SAVEPOINT charla_write; RELEASE SAVEPOINT charla_write")?;
+                }
+                outcomes.push(outcome);
+            }
+            tx.commit()?;
+            Ok(outcomes)
+        })();
+        result.map_err(|e| classify(&self.database, e))
+    }
+
+    fn backup(&self, dest: &Path) -> Result<(), StoreError> {
+        crate::sqlite::write_new_file(dest, |partial| {
+            // A connection of its own, so that reads and writes go on during the copy.
+            let mut conn = connect(&self.config, &self.database)?;
+            let copy = SqliteStore::open(partial)?;
+            let result: Result<(), CopyFailure> = (|| {
+                let tx = conn
+                    .client
+                    .build_transaction()
+                    .isolation_level(IsolationLevel::RepeatableRead)
+                    .read_only(true)
+                    .start()?;
+                let mut tx = Tx {
+                    tx,
+                    statements: &mut conn.statements,
+                };
+                read::copy_all(&mut tx, &mut |writes| apply_copy(&copy, partial, writes))?;
+                tx.commit()?;
+                Ok(())
+            })();
+            match result {
+                Ok(()) => {}
+                Err(CopyFailure::Source(e)) => return Err(classify(&self.database, e)),
+                Err(CopyFailure::Copy(e)) => return Err(e),
+            }
+            // Closing the copy writes its WAL into the file before it is synced and named.
+            drop(copy);
+            Ok(())
+        })
+    }
+}
+
+/// What a backup can fail with: reading the source, or writing the copy.
+pub(crate) enum CopyFailure {
+    Source(Failure),
+    Copy(StoreError),
+}
+
+impl From<Failure> for CopyFailure {
+    fn from(failure: Failure) -> Self {
+        CopyFailure::Source(failure)
+    }
+}
+
+impl From<postgres::Error> for CopyFailure {
+    fn from(error: postgres::Error) -> Self {
+        CopyFailure::Source(Failure::Db(error))
+    }
+}
+
+/// Applies a batch of the backup's writes to the copy; each must apply.
+fn apply_copy(copy: &SqliteStore, path: &Path, writes: &[Write]) -> Result<(), CopyFailure> {
+    let outcomes = copy.apply(writes).map_err(CopyFailure::Copy)?;
+    if let Some((write, conflict)) = writes
+        .iter()
+        .zip(&outcomes)
+        .find_map(|(write, outcome)| outcome.err().map(|c| (write, c)))
+    {
+        return Err(CopyFailure::Copy(StoreError::Corrupt(format!(
+            "the backup {} could not take a record ({conflict}: {write:?}); the PostgreSQL \
+             database holds data its schema should have refused",
+            PathBuf::from(path).display()
+        ))));
+    }
+    Ok(())
+}
