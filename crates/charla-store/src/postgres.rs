@@ -66,7 +66,8 @@ pub struct PostgresStore {
     config: Config,
     /// `user@host:port/database`, for messages: never the password.
     database: String,
-    writer: Mutex<Connection>,
+    /// `None` only once dropped (see the `Drop` implementation).
+    writer: Mutex<Option<Connection>>,
     readers: Vec<Mutex<Connection>>,
     /// Where the next read starts looking for a free reader.
     next_reader: AtomicUsize,
@@ -193,7 +194,7 @@ impl PostgresStore {
         Ok(PostgresStore {
             config,
             database,
-            writer: Mutex::new(writer),
+            writer: Mutex::new(Some(writer)),
             readers,
             next_reader: AtomicUsize::new(0),
         })
@@ -204,16 +205,13 @@ impl PostgresStore {
         &self.database
     }
 
-    /// A connection that is open: one the server closed (a restart, an administrator) is
-    /// replaced, with its prepared statements.
-    fn ready<'a>(
-        &self,
-        guard: &'a mut MutexGuard<'_, Connection>,
-    ) -> Result<&'a mut Connection, StoreError> {
-        if guard.client.is_closed() {
-            **guard = connect(&self.config, &self.database)?;
+    /// Makes sure a connection is open: one the server closed (a restart, an administrator)
+    /// is replaced, with its prepared statements.
+    fn ready(&self, conn: &mut Connection) -> Result<(), StoreError> {
+        if conn.client.is_closed() {
+            *conn = connect(&self.config, &self.database)?;
         }
-        Ok(&mut **guard)
+        Ok(())
     }
 
     /// Runs `read` in one read-only `REPEATABLE READ` transaction of a reader connection, so
@@ -223,7 +221,8 @@ impl PostgresStore {
         read: impl FnOnce(&mut Tx<'_>) -> Result<T, Failure>,
     ) -> Result<T, StoreError> {
         let mut guard = self.reader();
-        let conn = self.ready(&mut guard)?;
+        let conn = &mut *guard;
+        self.ready(conn)?;
         let result = (|| {
             let tx = conn
                 .client
@@ -254,9 +253,29 @@ impl PostgresStore {
     }
 }
 
+impl Drop for PostgresStore {
+    /// The blocking client closes a connection with a `block_on` of its own runtime, which
+    /// panics on a thread that drives async tasks: dropped there (a server's error path), the
+    /// connections close on a thread of their own.
+    fn drop(&mut self) {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        let writer = self
+            .writer
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let readers = std::mem::take(&mut self.readers);
+        let _ = std::thread::Builder::new()
+            .name("charla-postgres-close".to_owned())
+            .spawn(move || drop((writer, readers)));
+    }
+}
+
 /// Locks a connection. A panic in another call cannot have left a transaction open (a
 /// `Transaction` rolls back when dropped while unwinding), so a poisoned connection is sound.
-fn lock(connection: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+fn lock<T>(connection: &Mutex<T>) -> MutexGuard<'_, T> {
     connection.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -456,7 +475,8 @@ impl Store for PostgresStore {
             return Ok(Vec::new());
         }
         let mut guard = lock(&self.writer);
-        let conn = self.ready(&mut guard)?;
+        let conn = guard.as_mut().ok_or(StoreError::Closed)?;
+        self.ready(conn)?;
         let result = (|| {
             let tx = conn.client.transaction()?;
             let mut tx = Tx {

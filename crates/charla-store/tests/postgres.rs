@@ -362,3 +362,17 @@ fn two_stores_on_one_database_keep_seq_in_commit_order() {
         assert_eq!(mine, written);
     }
 }
+
+/// The blocking client closes its connections with a runtime of its own, which must not happen
+/// on a thread that drives async tasks (a server dropping its store on an error path).
+#[test]
+fn a_store_dropped_in_async_code_does_not_panic() {
+    let Some(database) = TestDatabase::create() else {
+        return;
+    };
+    let store = PostgresStore::open(database.url()).expect("open");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async move { drop(store) });
+}
