@@ -51,22 +51,28 @@ impl TestDatabase {
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
-        let mut admin = Client::connect(&server, NoTls)
-            .unwrap_or_else(|e| panic!("cannot connect to {SERVER_VARIABLE}: {e}"));
-        // template0: never connected to, so databases can be created from it in parallel.
-        // (Two calls: several statements in one would be one transaction, which CREATE
-        // DATABASE refuses.)
-        for sql in [
-            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-            format!("CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8'"),
-        ] {
-            admin.batch_execute(&sql).unwrap_or_else(|e| {
+        off_async(|| {
+            let mut admin = Client::connect(&server, NoTls).unwrap_or_else(|e| {
                 panic!(
-                    "cannot create the test database {name}: {}",
+                    "cannot connect to {SERVER_VARIABLE}: {}",
                     crate::error::postgres_detail(&e)
                 )
             });
-        }
+            // template0: never connected to, so databases can be created from it in parallel.
+            // (Two calls: several statements in one would be one transaction, which CREATE
+            // DATABASE refuses.)
+            for sql in [
+                format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                format!("CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8'"),
+            ] {
+                admin.batch_execute(&sql).unwrap_or_else(|e| {
+                    panic!(
+                        "cannot create the test database {name}: {}",
+                        crate::error::postgres_detail(&e)
+                    )
+                });
+            }
+        });
         let url = with_database(&server, &name);
         Some(TestDatabase { server, name, url })
     }
@@ -90,13 +96,26 @@ impl TestDatabase {
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         // FORCE: a store the test leaked (a panic) keeps no connection open to stop this.
-        if let Ok(mut admin) = Client::connect(&self.server, NoTls) {
-            let _ = admin.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
-        }
+        off_async(|| {
+            if let Ok(mut admin) = Client::connect(&self.server, NoTls) {
+                let _ = admin.batch_execute(&format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    self.name
+                ));
+            }
+        });
     }
+}
+
+/// Runs `work` on a thread of its own: the blocking client must not run on a thread that
+/// drives async tasks (a `#[tokio::test]`), where its own runtime would panic.
+fn off_async<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(work)
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
 }
 
 /// `url` with its database replaced by `name`: a URL's path, or a `dbname=` key appended to
