@@ -7,14 +7,18 @@
 //! - Connections: one writer and [`READERS`] readers, each behind its own mutex (as
 //!   [`crate::SqliteStore`] has one writer and one reader), over the blocking `postgres`
 //!   client: the [`Store`] trait blocks and runs on its callers' threads, never on async
-//!   workers. Statements are prepared once per connection. A connection that the server closed
-//!   (a restart) is opened again at its next use. No TLS to the database yet: it is meant to
-//!   be on the same host or a private network.
+//!   workers. A fixed set of connections rather than a pool crate (r2d2): the same shape as
+//!   SQLite's, nothing to tune, and no dependency more. Statements are prepared once per
+//!   connection. A connection that the server closed (a restart) is opened again at its next
+//!   use. No TLS to the database yet: it is meant to be on the same host or a private network.
+//! - Durability: a committed [`Store::apply`] is as durable as the server makes a commit
+//!   (`synchronous_commit = on`, PostgreSQL's default: flushed to its WAL before the commit
+//!   returns).
 //! - Writes: one transaction per [`Store::apply`], with a savepoint around each write that may
 //!   find its conflict halfway (as SQLite), so that a conflict undoes that write only.
 //! - Order: `seq` comes from an identity column (a sequence). A sequence hands out numbers in
 //!   the order transactions ask, not the order they commit; so every `apply` first takes a
-//!   transaction-scoped advisory lock ([`WRITE_LOCK`]), held until its commit. Writers are then
+//!   transaction-scoped advisory lock (`WRITE_LOCK`), held until its commit. Writers are then
 //!   serialised — within this process (the writer's mutex) and across every node sharing the
 //!   database — and `seq` is strictly increasing in commit order. Numbers of a rolled-back
 //!   transaction are skipped, never reused.
@@ -28,6 +32,8 @@
 //!   FTS5's.
 //! - Deletion (redaction, retention) deletes the rows; PostgreSQL reclaims their space at its
 //!   next vacuum (it has no `secure_delete`).
+//! - PostgreSQL's text holds no NUL character: a write with one fails its whole `apply` (the
+//!   server never builds such a key or text; SQLite would take it).
 //! - [`Store::backup`] writes an SQLite file (what [`crate::SqliteStore::open`] accepts) from
 //!   one `REPEATABLE READ` snapshot: a consistent copy while the store is in use.
 //! - `migrations` (private): the schema; `read` and `write` (private): the queries behind
