@@ -10,7 +10,9 @@
 //!   workers. A fixed set of connections rather than a pool crate (r2d2): the same shape as
 //!   SQLite's, nothing to tune, and no dependency more. Statements are prepared once per
 //!   connection. A connection that the server closed (a restart) is opened again at its next
-//!   use. No TLS to the database yet: it is meant to be on the same host or a private network.
+//!   use, and a read or a transaction that had not begun is tried again on it, so that a
+//!   restart of PostgreSQL costs no failed call (a write that fails once begun is not retried:
+//!   its commit may have landed). No TLS to the database yet: it is meant to be on the same host or a private network.
 //! - Durability: a committed [`Store::apply`] is as durable as the server makes a commit
 //!   (`synchronous_commit = on`, PostgreSQL's default: flushed to its WAL before the commit
 //!   returns).
@@ -222,28 +224,20 @@ impl PostgresStore {
 
     /// Runs `read` in one read-only `REPEATABLE READ` transaction of a reader connection, so
     /// that a record made of several rows comes from one snapshot.
-    fn read<T>(
-        &self,
-        read: impl FnOnce(&mut Tx<'_>) -> Result<T, Failure>,
-    ) -> Result<T, StoreError> {
+    ///
+    /// A connection the server closed since its last use (a restart) is found closed only
+    /// when used: a read changes nothing, so it is tried once more on a new connection.
+    fn read<T>(&self, read: impl Fn(&mut Tx<'_>) -> Result<T, Failure>) -> Result<T, StoreError> {
         let mut guard = self.reader();
         let conn = &mut *guard;
         self.ready(conn)?;
-        let result = (|| {
-            let tx = conn
-                .client
-                .build_transaction()
-                .isolation_level(IsolationLevel::RepeatableRead)
-                .read_only(true)
-                .start()?;
-            let mut tx = Tx {
-                tx,
-                statements: &mut conn.statements,
-            };
-            let value = read(&mut tx)?;
-            tx.commit()?;
-            Ok(value)
-        })();
+        let result = match read_once(conn, &read) {
+            Err(_) if conn.client.is_closed() => {
+                self.ready(conn)?;
+                read_once(conn, &read)
+            }
+            result => result,
+        };
         result.map_err(|e| classify(&self.database, e))
     }
 
@@ -483,33 +477,16 @@ impl Store for PostgresStore {
         let mut guard = lock(&self.writer);
         let conn = guard.as_mut().ok_or(StoreError::Closed)?;
         self.ready(conn)?;
-        let result = (|| {
-            let tx = conn.client.transaction()?;
-            let mut tx = Tx {
-                tx,
-                statements: &mut conn.statements,
-            };
-            // Held until the commit: `seq` follows commit order (see the module documentation).
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])?;
-            let mut outcomes = Vec::with_capacity(writes.len());
-            for write in writes {
-                if !write::needs_savepoint(write) {
-                    outcomes.push(write::apply_one(&mut tx, write)?);
-                    continue;
-                }
-                // A savepoint per write, so a conflict found halfway undoes only this write.
-                tx.batch("SAVEPOINT charla_write")?;
-                let outcome = write::apply_one(&mut tx, write)?;
-                if outcome.is_ok() {
-                    tx.batch("RELEASE SAVEPOINT charla_write")?;
-                } else {
-                    tx.batch("ROLLBACK TO SAVEPOINT charla_write; RELEASE SAVEPOINT charla_write")?;
-                }
-                outcomes.push(outcome);
+        let result = match apply_once(conn, writes) {
+            // The connection was closed since its last use (the server restarted) and nothing
+            // was sent: begin again on a new one. A failure once begun is not retried: the
+            // commit may have landed.
+            Attempt::NotBegun(_) if conn.client.is_closed() => {
+                self.ready(conn)?;
+                apply_once(conn, writes).into_result()
             }
-            tx.commit()?;
-            Ok(outcomes)
-        })();
+            attempt => attempt.into_result(),
+        };
         result.map_err(|e| classify(&self.database, e))
     }
 
@@ -543,6 +520,77 @@ impl Store for PostgresStore {
             Ok(())
         })
     }
+}
+
+/// One try at a transaction: whether it could begin at all.
+enum Attempt<T> {
+    /// `BEGIN` failed: nothing of the transaction reached the server.
+    NotBegun(postgres::Error),
+    /// It began; this is how it ended.
+    Begun(Result<T, Failure>),
+}
+
+impl<T> Attempt<T> {
+    fn into_result(self) -> Result<T, Failure> {
+        match self {
+            Attempt::NotBegun(error) => Err(Failure::Db(error)),
+            Attempt::Begun(result) => result,
+        }
+    }
+}
+
+/// Applies `writes` in one transaction of `conn` (see [`Store::apply`]).
+fn apply_once(conn: &mut Connection, writes: &[Write]) -> Attempt<Vec<Result<(), Conflict>>> {
+    let tx = match conn.client.transaction() {
+        Ok(tx) => tx,
+        Err(error) => return Attempt::NotBegun(error),
+    };
+    let mut tx = Tx {
+        tx,
+        statements: &mut conn.statements,
+    };
+    Attempt::Begun((|| {
+        // Held until the commit: `seq` follows commit order (see the module documentation).
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])?;
+        let mut outcomes = Vec::with_capacity(writes.len());
+        for write in writes {
+            if !write::needs_savepoint(write) {
+                outcomes.push(write::apply_one(&mut tx, write)?);
+                continue;
+            }
+            // A savepoint per write, so a conflict found halfway undoes only this write.
+            tx.batch("SAVEPOINT charla_write")?;
+            let outcome = write::apply_one(&mut tx, write)?;
+            if outcome.is_ok() {
+                tx.batch("RELEASE SAVEPOINT charla_write")?;
+            } else {
+                tx.batch("ROLLBACK TO SAVEPOINT charla_write; RELEASE SAVEPOINT charla_write")?;
+            }
+            outcomes.push(outcome);
+        }
+        tx.commit()?;
+        Ok(outcomes)
+    })())
+}
+
+/// Runs `read` in one read-only `REPEATABLE READ` transaction of `conn`.
+fn read_once<T>(
+    conn: &mut Connection,
+    read: &impl Fn(&mut Tx<'_>) -> Result<T, Failure>,
+) -> Result<T, Failure> {
+    let tx = conn
+        .client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()?;
+    let mut tx = Tx {
+        tx,
+        statements: &mut conn.statements,
+    };
+    let value = read(&mut tx)?;
+    tx.commit()?;
+    Ok(value)
 }
 
 /// What a backup can fail with: reading the source, or writing the copy.

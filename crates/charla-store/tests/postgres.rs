@@ -376,3 +376,33 @@ fn a_store_dropped_in_async_code_does_not_panic() {
         .expect("runtime");
     runtime.block_on(async move { drop(store) });
 }
+
+/// A restart of PostgreSQL (here: every connection of the store ended by an administrator)
+/// costs no failed call: each connection is found closed at its next use and opened again.
+#[test]
+fn the_store_carries_on_when_the_server_ends_its_connections() {
+    let Some(database) = TestDatabase::create() else {
+        return;
+    };
+    let store = PostgresStore::open(database.url()).expect("open");
+    all_ok(&store, &[Write::CreateAccount(account("alice"))]);
+    let ended: i64 = psql(&database)
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .expect("terminate")
+        .get(0);
+    // The writer and every reader.
+    assert!(ended > charla_store::postgres::READERS as i64, "{ended}");
+    // Every reader is met at least once.
+    for _ in 0..2 * charla_store::postgres::READERS {
+        assert_eq!(
+            store.account("alice").expect("read"),
+            Some(account("alice"))
+        );
+    }
+    all_ok(&store, &[Write::CreateAccount(account("bob"))]);
+    assert_eq!(store.account_count().expect("count"), 2);
+}
