@@ -627,3 +627,109 @@ fn apply_copy(copy: &SqliteStore, path: &Path, writes: &[Write]) -> Result<(), C
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{Anchor, Point, plan};
+    use crate::testing::TestDatabase;
+
+    /// Every history query can run on an index of the target (with sequential scans off, the
+    /// planner still finds none but an index), and where the index gives the scan's own order,
+    /// it needs no sort.
+    #[test]
+    fn history_queries_use_indexes() {
+        let Some(database) = TestDatabase::create() else {
+            return;
+        };
+        let store = PostgresStore::open(database.url()).expect("open");
+        let mut guard = lock(&store.readers[0]);
+        let client = &mut guard.client;
+        client
+            .batch_execute("SET enable_seqscan = off")
+            .expect("set");
+        let mut explain = |sql: &str, params: &[&(dyn ToSql + Sync)]| -> String {
+            client
+                .query(&format!("EXPLAIN {sql}"), params)
+                .expect(sql)
+                .iter()
+                .map(|row| row.get::<_, String>(0))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let msgid = || Anchor::Msgid("m".to_owned());
+        let time = Anchor::Time;
+        let queries = [
+            HistoryQuery::Latest(None),
+            HistoryQuery::Latest(Some(msgid())),
+            HistoryQuery::Latest(Some(time(5))),
+            HistoryQuery::Before(msgid()),
+            HistoryQuery::Before(time(5)),
+            HistoryQuery::After(msgid()),
+            HistoryQuery::After(time(5)),
+            HistoryQuery::Around(msgid()),
+            HistoryQuery::Around(time(5)),
+            HistoryQuery::Between(msgid(), msgid()),
+            HistoryQuery::Between(time(1), time(9)),
+            HistoryQuery::Between(time(9), time(1)),
+            HistoryQuery::Between(msgid(), time(9)),
+            HistoryQuery::Between(msgid(), time(1)),
+            HistoryQuery::Between(time(9), msgid()),
+            HistoryQuery::Between(time(1), msgid()),
+        ];
+        let mut seen = 0;
+        for query in &queries {
+            let mut next = 0;
+            let scans = plan(query, 10, |_| {
+                next += 1;
+                Ok::<_, ()>(Some(Point::Entry {
+                    seq: next,
+                    time_ms: 5,
+                }))
+            })
+            .expect("plan")
+            .expect("anchors");
+            for kinds in [Kinds::All, Kinds::Messages] {
+                for scan in &scans {
+                    let mut scan = scan.clone();
+                    scan.kinds = kinds;
+                    let sql = read::scan_sql(&scan);
+                    let values: Vec<i64> = scan.conditions.iter().map(|c| c.value).collect();
+                    let limit = 10i64;
+                    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&"#c"];
+                    params.extend(values.iter().map(|v| v as &(dyn ToSql + Sync)));
+                    params.push(&limit);
+                    let plan = explain(&sql, &params);
+                    assert!(plan.contains("Index"), "{query:?}: {sql}: {plan}");
+                    assert!(!plan.contains("Seq Scan"), "{query:?}: {sql}: {plan}");
+                    if scan.conditions.iter().all(|c| c.column == scan.key) {
+                        assert!(!plan.contains("Sort"), "{query:?}: {sql}: {plan}");
+                    }
+                    seen += 1;
+                }
+            }
+        }
+        assert!(seen >= queries.len());
+        for (sql, params) in [
+            (
+                "SELECT seq, time_ms FROM history WHERE msgid = $1 AND target = $2",
+                &[&"m" as &(dyn ToSql + Sync), &"#c"][..],
+            ),
+            (
+                "SELECT max(time_ms) FROM history WHERE target = $1",
+                &[&"#c"],
+            ),
+            (
+                "SELECT time_ms FROM read_markers WHERE account = $1 AND target = $2",
+                &[&"a", &"#c"],
+            ),
+            (
+                "SELECT key FROM channels WHERE founder = $1 ORDER BY key",
+                &[&"a"],
+            ),
+        ] {
+            let plan = explain(sql, params);
+            assert!(!plan.contains("Seq Scan"), "{sql}: {plan}");
+        }
+    }
+}
