@@ -19,6 +19,8 @@
 //!   group-committed by one writer thread, with a [`Receipt`] for a write queued without waiting.
 //! - [`file`](mod@file): the file host's records ([`FileRecord`]).
 //! - [`error`]: [`StoreError`] (the store failed) and [`Conflict`] (one write did not apply).
+//! - `testing` (feature `test-support`, for tests only): a PostgreSQL database of its own per
+//!   test, on the server `CHARLA_TEST_POSTGRES` names.
 
 #![warn(missing_docs)]
 
