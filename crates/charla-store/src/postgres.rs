@@ -9,7 +9,9 @@
 //!   client: the [`Store`] trait blocks and runs on its callers' threads, never on async
 //!   workers. A fixed set of connections rather than a pool crate (r2d2): the same shape as
 //!   SQLite's, nothing to tune, and no dependency more. Statements are prepared once per
-//!   connection. A connection that the server closed (a restart) is opened again at its next
+//!   connection. A read of one statement runs on its own (it is its own snapshot); a read of
+//!   several (a channel with its lists, history with its anchors) in one `REPEATABLE READ`
+//!   transaction. Readers are read-only (`default_transaction_read_only`). A connection that the server closed (a restart) is opened again at its next
 //!   use, and a read or a transaction that had not begun is tried again on it, so that a
 //!   restart of PostgreSQL costs no failed call (a write that fails once begun is not retried:
 //!   its commit may have landed). No TLS to the database yet: it is meant to be on the same host or a private network.
@@ -110,10 +112,30 @@ impl From<postgres::Error> for Failure {
     }
 }
 
-/// One transaction on a [`Connection`], preparing each statement text once per connection.
+/// A transaction on a [`Connection`] — or, for a read of one statement, none: a statement is
+/// its own snapshot, and a transaction would cost two round trips more. Each statement text
+/// is prepared once per connection.
 pub(crate) struct Tx<'a> {
-    tx: Transaction<'a>,
+    tx: Session<'a>,
     statements: &'a mut HashMap<String, Statement>,
+}
+
+/// What a [`Tx`] runs its statements in.
+enum Session<'a> {
+    Transaction(Transaction<'a>),
+    /// Each statement on its own (reader connections refuse writes all the same:
+    /// `default_transaction_read_only`).
+    Statement(&'a mut Client),
+}
+
+/// Runs `$body` with `$client` bound to the session's client, whichever it is.
+macro_rules! on_session {
+    ($session:expr, $client:ident => $body:expr) => {
+        match $session {
+            Session::Transaction($client) => $body,
+            Session::Statement($client) => $body,
+        }
+    };
 }
 
 /// The parameters of a statement.
@@ -124,7 +146,7 @@ impl Tx<'_> {
         if let Some(statement) = self.statements.get(sql) {
             return Ok(statement.clone());
         }
-        let statement = self.tx.prepare(sql)?;
+        let statement = on_session!(&mut self.tx, client => client.prepare(sql))?;
         self.statements.insert(sql.to_owned(), statement.clone());
         Ok(statement)
     }
@@ -132,12 +154,12 @@ impl Tx<'_> {
     /// Runs a statement; how many rows it changed.
     pub(crate) fn execute(&mut self, sql: &str, params: &Params<'_>) -> Result<u64, Failure> {
         let statement = self.statement(sql)?;
-        Ok(self.tx.execute(&statement, params)?)
+        Ok(on_session!(&mut self.tx, client => client.execute(&statement, params))?)
     }
 
     pub(crate) fn query(&mut self, sql: &str, params: &Params<'_>) -> Result<Vec<Row>, Failure> {
         let statement = self.statement(sql)?;
-        Ok(self.tx.query(&statement, params)?)
+        Ok(on_session!(&mut self.tx, client => client.query(&statement, params))?)
     }
 
     pub(crate) fn query_opt(
@@ -146,21 +168,24 @@ impl Tx<'_> {
         params: &Params<'_>,
     ) -> Result<Option<Row>, Failure> {
         let statement = self.statement(sql)?;
-        Ok(self.tx.query_opt(&statement, params)?)
+        Ok(on_session!(&mut self.tx, client => client.query_opt(&statement, params))?)
     }
 
     pub(crate) fn query_one(&mut self, sql: &str, params: &Params<'_>) -> Result<Row, Failure> {
         let statement = self.statement(sql)?;
-        Ok(self.tx.query_one(&statement, params)?)
+        Ok(on_session!(&mut self.tx, client => client.query_one(&statement, params))?)
     }
 
     /// Runs statements without parameters (savepoints, migrations).
     pub(crate) fn batch(&mut self, sql: &str) -> Result<(), Failure> {
-        Ok(self.tx.batch_execute(sql)?)
+        Ok(on_session!(&mut self.tx, client => client.batch_execute(sql))?)
     }
 
     fn commit(self) -> Result<(), Failure> {
-        Ok(self.tx.commit()?)
+        match self.tx {
+            Session::Transaction(tx) => Ok(tx.commit()?),
+            Session::Statement(_) => Ok(()),
+        }
     }
 }
 
@@ -181,9 +206,7 @@ impl PostgresStore {
             source: Arc::new(e),
         })?;
         let database = describe(&config);
-        let connect = |config: &Config| connect(config, &database);
-
-        let mut writer = connect(&config)?;
+        let mut writer = connect(&config, &database, Role::Writer)?;
         let encoding = writer
             .client
             .query_one("SHOW server_encoding", &[])
@@ -197,7 +220,7 @@ impl PostgresStore {
         }
         migrations::migrate(&mut writer, &database)?;
         let readers = (0..READERS)
-            .map(|_| connect(&config).map(Mutex::new))
+            .map(|_| connect(&config, &database, Role::Reader).map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(PostgresStore {
             config,
@@ -215,26 +238,42 @@ impl PostgresStore {
 
     /// Makes sure a connection is open: one the server closed (a restart, an administrator)
     /// is replaced, with its prepared statements.
-    fn ready(&self, conn: &mut Connection) -> Result<(), StoreError> {
+    fn ready(&self, conn: &mut Connection, role: Role) -> Result<(), StoreError> {
         if conn.client.is_closed() {
-            *conn = connect(&self.config, &self.database)?;
+            *conn = connect(&self.config, &self.database, role)?;
         }
         Ok(())
     }
 
+    /// Runs `read`, one statement, on a reader connection.
+    fn read<T>(&self, read: impl Fn(&mut Tx<'_>) -> Result<T, Failure>) -> Result<T, StoreError> {
+        self.read_as(Reading::Statement, read)
+    }
+
     /// Runs `read` in one read-only `REPEATABLE READ` transaction of a reader connection, so
-    /// that a record made of several rows comes from one snapshot.
-    ///
+    /// that a record made of several rows (or an answer of several queries) comes from one
+    /// snapshot.
+    fn read_snapshot<T>(
+        &self,
+        read: impl Fn(&mut Tx<'_>) -> Result<T, Failure>,
+    ) -> Result<T, StoreError> {
+        self.read_as(Reading::Snapshot, read)
+    }
+
     /// A connection the server closed since its last use (a restart) is found closed only
     /// when used: a read changes nothing, so it is tried once more on a new connection.
-    fn read<T>(&self, read: impl Fn(&mut Tx<'_>) -> Result<T, Failure>) -> Result<T, StoreError> {
+    fn read_as<T>(
+        &self,
+        reading: Reading,
+        read: impl Fn(&mut Tx<'_>) -> Result<T, Failure>,
+    ) -> Result<T, StoreError> {
         let mut guard = self.reader();
         let conn = &mut *guard;
-        self.ready(conn)?;
-        let result = match read_once(conn, &read) {
+        self.ready(conn, Role::Reader)?;
+        let result = match read_once(conn, reading, &read) {
             Err(_) if conn.client.is_closed() => {
-                self.ready(conn)?;
-                read_once(conn, &read)
+                self.ready(conn, Role::Reader)?;
+                read_once(conn, reading, &read)
             }
             result => result,
         };
@@ -279,13 +318,36 @@ fn lock<T>(connection: &Mutex<T>) -> MutexGuard<'_, T> {
     connection.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn connect(config: &Config, database: &str) -> Result<Connection, StoreError> {
-    let client = config.connect(NoTls).map_err(|e| StoreError::Postgres {
+/// What a connection is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Writer,
+    /// Never writes; saying so to the server turns a mistake into an error, not a write.
+    Reader,
+}
+
+/// How a read runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// One statement on its own (its own snapshot).
+    Statement,
+    /// Several statements in one `REPEATABLE READ` transaction.
+    Snapshot,
+}
+
+fn connect(config: &Config, database: &str, role: Role) -> Result<Connection, StoreError> {
+    let failed = |e: postgres::Error| StoreError::Postgres {
         action: "cannot connect to the PostgreSQL database",
         database: database.to_owned(),
         detail: postgres_detail(&e),
         source: Arc::new(e),
-    })?;
+    };
+    let mut client = config.connect(NoTls).map_err(failed)?;
+    if role == Role::Reader {
+        client
+            .batch_execute("SET default_transaction_read_only = on")
+            .map_err(failed)?;
+    }
     Ok(Connection {
         client,
         statements: HashMap::new(),
@@ -370,11 +432,11 @@ impl Store for PostgresStore {
     }
 
     fn channel(&self, key: &str) -> Result<Option<ChannelRecord>, StoreError> {
-        self.read(|tx| read::channel(tx, key))
+        self.read_snapshot(|tx| read::channel(tx, key))
     }
 
     fn channels(&self) -> Result<Vec<ChannelRecord>, StoreError> {
-        self.read(read::channels)
+        self.read_snapshot(read::channels)
     }
 
     fn channels_of(&self, founder: &str) -> Result<Vec<String>, StoreError> {
@@ -394,7 +456,7 @@ impl Store for PostgresStore {
         limit: usize,
         kinds: Kinds,
     ) -> Result<Option<Vec<HistoryRecord>>, StoreError> {
-        self.read(|tx| read::history(tx, target, query, limit, kinds))
+        self.read_snapshot(|tx| read::history(tx, target, query, limit, kinds))
     }
 
     fn history_targets(
@@ -406,7 +468,7 @@ impl Store for PostgresStore {
         limit: usize,
     ) -> Result<Vec<TargetRecord>, StoreError> {
         let bounds = (from_ms.min(to_ms), from_ms.max(to_ms));
-        self.read(|tx| read::history_targets(tx, owner, channels, bounds, limit))
+        self.read_snapshot(|tx| read::history_targets(tx, owner, channels, bounds, limit))
     }
 
     fn read_marker(&self, account: &str, target: &str) -> Result<Option<i64>, StoreError> {
@@ -476,13 +538,13 @@ impl Store for PostgresStore {
         }
         let mut guard = lock(&self.writer);
         let conn = guard.as_mut().ok_or(StoreError::Closed)?;
-        self.ready(conn)?;
+        self.ready(conn, Role::Writer)?;
         let result = match apply_once(conn, writes) {
             // The connection was closed since its last use (the server restarted) and nothing
             // was sent: begin again on a new one. A failure once begun is not retried: the
             // commit may have landed.
             Attempt::NotBegun(_) if conn.client.is_closed() => {
-                self.ready(conn)?;
+                self.ready(conn, Role::Writer)?;
                 apply_once(conn, writes).into_result()
             }
             attempt => attempt.into_result(),
@@ -493,7 +555,7 @@ impl Store for PostgresStore {
     fn backup(&self, dest: &Path) -> Result<(), StoreError> {
         crate::sqlite::write_new_file(dest, |partial| {
             // A connection of its own, so that reads and writes go on during the copy.
-            let mut conn = connect(&self.config, &self.database)?;
+            let mut conn = connect(&self.config, &self.database, Role::Reader)?;
             let copy = SqliteStore::open(partial)?;
             let result: Result<(), CopyFailure> = (|| {
                 let tx = conn
@@ -503,7 +565,7 @@ impl Store for PostgresStore {
                     .read_only(true)
                     .start()?;
                 let mut tx = Tx {
-                    tx,
+                    tx: Session::Transaction(tx),
                     statements: &mut conn.statements,
                 };
                 read::copy_all(&mut tx, &mut |writes| apply_copy(&copy, partial, writes))?;
@@ -546,7 +608,7 @@ fn apply_once(conn: &mut Connection, writes: &[Write]) -> Attempt<Vec<Result<(),
         Err(error) => return Attempt::NotBegun(error),
     };
     let mut tx = Tx {
-        tx,
+        tx: Session::Transaction(tx),
         statements: &mut conn.statements,
     };
     Attempt::Begun((|| {
@@ -573,19 +635,24 @@ fn apply_once(conn: &mut Connection, writes: &[Write]) -> Attempt<Vec<Result<(),
     })())
 }
 
-/// Runs `read` in one read-only `REPEATABLE READ` transaction of `conn`.
+/// Runs `read` on `conn` as `reading` says.
 fn read_once<T>(
     conn: &mut Connection,
+    reading: Reading,
     read: &impl Fn(&mut Tx<'_>) -> Result<T, Failure>,
 ) -> Result<T, Failure> {
-    let tx = conn
-        .client
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()?;
+    let session = match reading {
+        Reading::Statement => Session::Statement(&mut conn.client),
+        Reading::Snapshot => Session::Transaction(
+            conn.client
+                .build_transaction()
+                .isolation_level(IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()?,
+        ),
+    };
     let mut tx = Tx {
-        tx,
+        tx: session,
         statements: &mut conn.statements,
     };
     let value = read(&mut tx)?;
@@ -633,6 +700,22 @@ mod tests {
     use super::*;
     use crate::history::{Anchor, Point, plan};
     use crate::testing::TestDatabase;
+
+    /// Reader connections never write, even outside a transaction.
+    #[test]
+    fn readers_refuse_writes() {
+        let Some(database) = TestDatabase::create() else {
+            return;
+        };
+        let store = PostgresStore::open(database.url()).expect("open");
+        for reader in &store.readers {
+            let error = lock(reader)
+                .client
+                .batch_execute("DELETE FROM accounts")
+                .expect_err("a reader wrote");
+            assert_eq!(error.code(), Some(&SqlState::READ_ONLY_SQL_TRANSACTION));
+        }
+    }
 
     /// Every history query can run on an index of the target (with sequential scans off, the
     /// planner still finds none but an index), and where the index gives the scan's own order,

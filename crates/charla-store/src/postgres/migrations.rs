@@ -12,7 +12,7 @@
 
 use postgres::IsolationLevel;
 
-use super::{Connection, Failure, Tx, WRITE_LOCK, classify};
+use super::{Connection, Failure, Session, Tx, WRITE_LOCK, classify};
 use crate::error::StoreError;
 
 /// The scripts, in order. `MIGRATIONS.len()` is the newest schema version this build knows.
@@ -200,7 +200,7 @@ pub(super) fn migrate(conn: &mut Connection, database: &str) -> Result<(), Store
             .isolation_level(IsolationLevel::ReadCommitted)
             .start()?;
         let mut tx = Tx {
-            tx,
+            tx: Session::Transaction(tx),
             statements: &mut conn.statements,
         };
         // One migrator at a time, and no write while it runs.
