@@ -181,6 +181,8 @@ pub enum StoreBackend {
     Sqlite,
     /// In memory: gone when the server stops (tests, throw-away servers).
     Memory,
+    /// A PostgreSQL database ([`StoreConfig::url`]), which several server nodes can share.
+    Postgres,
 }
 
 /// Where accounts and channel registrations are kept.
@@ -194,6 +196,9 @@ pub struct StoreConfig {
     /// When a commit is on disk: `full` (every commit synced: survives a power cut) or
     /// `normal` (survives a crash of the server, may lose the last commits to a power cut).
     pub synchronous: Synchronous,
+    /// The `postgres` backend's database, as `postgresql://user:password@host:port/database`.
+    /// It holds a password, so `Debug` shows none of it. No TLS to the database yet.
+    pub url: Option<Password>,
 }
 
 /// SQLite's `synchronous` setting ([`StoreConfig::synchronous`]).
@@ -596,6 +601,10 @@ impl Config {
                 charla_proto::limits::MAX_INBOUND
             ));
         }
+        if self.store.backend == StoreBackend::Postgres && self.store.url.is_none() {
+            return bad("store.url is needed with backend = \"postgres\" \
+                 (postgresql://user:password@host:port/database)");
+        }
         self.tls
             .check()
             .map_err(|m| ConfigError::Invalid(m.to_owned()))?;
@@ -756,6 +765,22 @@ mod tests {
         let err =
             Config::from_toml("[history.retention.ayuda]\ndays = 1\n").expect_err("not a channel");
         assert!(err.to_string().contains("ayuda"), "{err}");
+    }
+
+    #[test]
+    fn a_postgres_store_needs_a_url_and_never_shows_its_password() {
+        let toml = "[store]\nbackend = \"postgres\"\n\
+                    url = \"postgresql://charla:s3cret@db.internal:5432/charla\"\n";
+        let (c, warnings) = Config::from_toml(toml).expect("parses");
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(c.store.backend, StoreBackend::Postgres);
+        assert_eq!(
+            c.store.url.as_ref().map(Password::expose),
+            Some("postgresql://charla:s3cret@db.internal:5432/charla")
+        );
+        assert!(!format!("{c:?}").contains("s3cret"));
+        let err = Config::from_toml("[store]\nbackend = \"postgres\"\n").expect_err("no url");
+        assert!(err.to_string().contains("store.url"), "{err}");
     }
 
     #[test]

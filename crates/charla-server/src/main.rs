@@ -194,24 +194,40 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
 }
 
 fn backup(config: Option<&std::path::Path>, dest: &std::path::Path) -> anyhow::Result<()> {
+    use charla_server::config::StoreBackend;
     use charla_store::Store;
     let config = match config {
         Some(path) => Config::load(path)?.0,
         None => Config::default(),
     };
-    anyhow::ensure!(
-        config.store.backend == charla_server::config::StoreBackend::Sqlite,
-        "the configured store is in memory: there is nothing on disk to back up"
-    );
-    let path = config.store.sqlite_path(&config.data_dir);
-    anyhow::ensure!(
-        path.exists(),
-        "no store at {} (has the server run with this configuration?)",
-        path.display()
-    );
-    let store = charla_store::SqliteStore::open(&path)?;
+    let (store, source): (Box<dyn Store>, String) = match config.store.backend {
+        StoreBackend::Memory => {
+            anyhow::bail!("the configured store is in memory: there is nothing on disk to back up")
+        }
+        StoreBackend::Sqlite => {
+            let path = config.store.sqlite_path(&config.data_dir);
+            anyhow::ensure!(
+                path.exists(),
+                "no store at {} (has the server run with this configuration?)",
+                path.display()
+            );
+            let store = charla_store::SqliteStore::open(&path)?;
+            (Box::new(store), path.display().to_string())
+        }
+        // An SQLite copy of the PostgreSQL database, from one snapshot (pg_dump works too).
+        StoreBackend::Postgres => {
+            let url = config
+                .store
+                .url
+                .as_ref()
+                .context("store.url is needed with backend = \"postgres\"")?;
+            let store = charla_store::PostgresStore::open(url.expose())?;
+            let source = store.database().to_owned();
+            (Box::new(store), source)
+        }
+    };
     store.backup(dest)?;
-    eprintln!("backed up {} to {}", path.display(), dest.display());
+    eprintln!("backed up {source} to {}", dest.display());
     Ok(())
 }
 

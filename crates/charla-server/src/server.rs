@@ -10,7 +10,7 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{Semaphore, broadcast, watch};
 use tracing::{info, warn};
 
-use charla_store::{MemoryStore, SqliteStore, Store, StoreError, StoreHandle};
+use charla_store::{MemoryStore, PostgresStore, SqliteStore, Store, StoreError, StoreHandle};
 
 use crate::client::Transport;
 use crate::config::{Config, ConfigError, StoreBackend};
@@ -78,6 +78,16 @@ async fn open_store(config: &Config) -> Result<StoreHandle, StartError> {
                 tokio::task::spawn_blocking(move || SqliteStore::open_with(&path, synchronous))
                     .await
                     .map_err(|e| StoreError::Spawn(Arc::new(std::io::Error::other(e))))?;
+            Arc::new(opened?)
+        }
+        StoreBackend::Postgres => {
+            let url = config.store.url.clone().ok_or_else(|| {
+                ConfigError::Invalid("store.url is needed with backend = \"postgres\"".to_owned())
+            })?;
+            // Connecting and migrating block: on a blocking thread, like SQLite's open.
+            let opened = tokio::task::spawn_blocking(move || PostgresStore::open(url.expose()))
+                .await
+                .map_err(|e| StoreError::Spawn(Arc::new(std::io::Error::other(e))))?;
             Arc::new(opened?)
         }
     };

@@ -1,6 +1,6 @@
 //! The store on disk: accounts and a registered channel survive a restart on the same SQLite
-//! file; a damaged file stops the server at start and is left as it was; failed log-ins are
-//! braked per account, not only per address.
+//! file, and an account on the same PostgreSQL database; a damaged file stops the server at
+//! start and is left as it was; failed log-ins are braked per account, not only per address.
 
 mod common;
 
@@ -8,8 +8,10 @@ use std::time::{Duration, Instant};
 
 use charla_proto::numeric::{RPL_CHANNELMODEIS, RPL_LOGGEDIN, RPL_SASLSUCCESS, RPL_WELCOME};
 use charla_proto::sasl::{encode_chunks, plain_encode};
-use charla_server::config::StoreConfig;
+use charla_server::account::password::Password;
+use charla_server::config::{StoreBackend, StoreConfig};
 use charla_server::{Config, Server, StartError};
+use charla_store::testing::TestDatabase;
 use common::{TestClient, TestServer};
 
 const PASSWORD: &str = "contraseña-segura";
@@ -104,6 +106,49 @@ async fn accounts_and_a_registered_channel_survive_a_restart() {
         })
         .await;
     assert_eq!(op.param(1), Some("+o"));
+    server.handle.shutdown().await;
+}
+
+/// The test config keeping its store in the PostgreSQL database at `url`.
+fn on_postgres(url: &str, dir: &std::path::Path) -> Config {
+    let mut config = TestServer::test_config();
+    config.store = StoreConfig {
+        backend: StoreBackend::Postgres,
+        url: Some(Password::new(url)),
+        ..StoreConfig::default()
+    };
+    config.data_dir = dir.to_owned();
+    config
+}
+
+/// Skips (saying so) without `CHARLA_TEST_POSTGRES`, unless `CHARLA_TEST_POSTGRES_REQUIRED=1`.
+#[tokio::test]
+async fn an_account_survives_a_restart_on_postgres() {
+    let Some(database) = TestDatabase::create() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    let server = TestServer::start_with(on_postgres(database.url(), dir.path())).await;
+    let mut alice = server.client("Ñandú").await;
+    alice.send(&format!("REGISTER * * :{PASSWORD}")).await;
+    alice.expect_numeric(RPL_LOGGEDIN).await;
+    alice.sync().await;
+    server.handle.shutdown().await;
+
+    let server = TestServer::start_with(on_postgres(database.url(), dir.path())).await;
+    let mut again = server.connect().await;
+    assert_eq!(
+        sasl_plain(&mut again, "Ñandú", "ñandú", PASSWORD).await,
+        "903"
+    );
+    again.send("CAP END").await;
+    again.expect_numeric(RPL_WELCOME).await;
+    // A wrong password is still refused: the account came back whole.
+    let mut stranger = server.connect().await;
+    assert_eq!(
+        sasl_plain(&mut stranger, "stranger", "ñandú", "not-the-password").await,
+        "904"
+    );
     server.handle.shutdown().await;
 }
 

@@ -1,6 +1,7 @@
 //! What can go wrong in a store.
 //!
-//! - [`StoreError`]: the store itself failed (damaged file, read-only disk, I/O, SQLite). A call
+//! - [`StoreError`]: the store itself failed (damaged file, read-only disk, I/O, SQLite,
+//!   PostgreSQL). A call
 //!   that returns it changed nothing. Every message names the file and says what an operator can
 //!   do, because these reach the server's log and its operator console.
 //! - [`Conflict`]: one write of a batch could not be applied to the data as it is (the key is
@@ -30,13 +31,14 @@ pub enum StoreError {
     #[error(
         "the database {} has schema version {found}, but this build of Charla knows versions up \
          to {known}: it was written by a newer Charla; run that version, or restore a backup made \
-         by this one (the file was not touched)",
+         by this one (the database was not touched)",
         path.display()
     )]
     NewerSchema {
-        /// The database file.
+        /// The database file (for PostgreSQL: `user@host:port/database`, never the password).
         path: PathBuf,
-        /// The version found in the file (`PRAGMA user_version`).
+        /// The version found in the database (SQLite: `PRAGMA user_version`; PostgreSQL: the
+        /// `schema_version` table).
         found: i64,
         /// The highest version this build can migrate to.
         known: i64,
@@ -65,6 +67,21 @@ pub enum StoreError {
         #[source]
         source: Arc<rusqlite::Error>,
     },
+    /// PostgreSQL (or the connection to it) reported an error not covered by a more specific
+    /// variant.
+    #[error("{action} {database}: {detail}")]
+    Postgres {
+        /// What the store was doing, as words ("cannot connect to the PostgreSQL database").
+        action: &'static str,
+        /// The database as `user@host:port/database` (never the password).
+        database: String,
+        /// The error as PostgreSQL words it (its message, detail and hint, or the connection's
+        /// error): the client's own `Display` says only "db error".
+        detail: String,
+        /// The client's error.
+        #[source]
+        source: Arc<postgres::Error>,
+    },
     /// The threads of a [`crate::StoreHandle`] could not be started.
     #[error("cannot start the store's threads: {0}")]
     Spawn(#[source] Arc<io::Error>),
@@ -90,6 +107,31 @@ impl StoreError {
             source: Arc::new(source),
         }
     }
+}
+
+/// A PostgreSQL client error in full: the server's message with its detail and hint, or
+/// the error with its causes (a refused connection's "Connection refused").
+pub(crate) fn postgres_detail(error: &postgres::Error) -> String {
+    if let Some(db) = error.as_db_error() {
+        let mut text = format!("{} {}: {}", db.severity(), db.code().code(), db.message());
+        if let Some(detail) = db.detail() {
+            text.push_str(&format!(" ({detail})"));
+        }
+        if let Some(hint) = db.hint() {
+            text.push_str(&format!("; hint: {hint}"));
+        }
+        return text;
+    }
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(&format!(": {cause_text}"));
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// Why one write of a batch was not applied. The other writes of the batch are unaffected.

@@ -11,13 +11,16 @@
 //! - [`Store`] (here): the contract every implementation honours.
 //! - [`sqlite`]: [`SqliteStore`], the embedded default — one SQLite file in WAL mode, versioned
 //!   migrations, refusal of damaged, read-only or newer databases.
+//! - [`postgres`](mod@postgres): [`PostgresStore`], for several server nodes sharing one
+//!   PostgreSQL database — the same schema versioning and refusals, `seq` in commit order
+//!   across every node.
 //! - [`memory`]: [`MemoryStore`], the same behaviour in maps, for tests.
 //! - [`handle`]: [`StoreHandle`], the async facade: reads on a small pool of OS threads, writes
 //!   group-committed by one writer thread, with a [`Receipt`] for a write queued without waiting.
 //! - [`file`](mod@file): the file host's records ([`FileRecord`]).
 //! - [`error`]: [`StoreError`] (the store failed) and [`Conflict`] (one write did not apply).
-//!
-//! A PostgreSQL implementation for several server nodes will join later.
+//! - `testing` (feature `test-support`, for tests only): a PostgreSQL database of its own per
+//!   test, on the server `CHARLA_TEST_POSTGRES` names.
 
 #![warn(missing_docs)]
 
@@ -26,8 +29,11 @@ pub mod file;
 pub mod handle;
 pub mod history;
 pub mod memory;
+pub mod postgres;
 pub mod record;
 pub mod sqlite;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 
 use std::path::Path;
 
@@ -36,6 +42,7 @@ pub use file::FileRecord;
 pub use handle::{Receipt, StoreHandle};
 pub use history::{Anchor, HistoryQuery, HistoryRecord, Kinds, SearchQuery, TargetRecord};
 pub use memory::MemoryStore;
+pub use postgres::PostgresStore;
 pub use record::{
     AccessLevel, AccessRecord, AccountRecord, ChannelRecord, ListEntryRecord, PresenceRecord,
     ScramRecord, TargetKind, TopicRecord, Write,
@@ -45,7 +52,7 @@ pub use sqlite::{SqliteStore, Synchronous};
 /// Where accounts, channel registrations and message history persist.
 ///
 /// This is the contract a second implementation (PostgreSQL) must honour; the test suite in
-/// `tests/suite.rs` checks it against every implementation.
+/// `tests/suite/` checks it against every implementation.
 ///
 /// - **Keys** (`key`, `founder`, `account`, channel keys, fingerprints, history targets,
 ///   msgids, conversation owners) are compared exactly, byte for byte. The caller folds case
