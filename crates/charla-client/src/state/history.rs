@@ -367,10 +367,18 @@ impl State {
                 known.insert(id.clone());
             }
             let b = &mut self.buffers[i];
-            b.history.note(&line);
             b.lines.insert(at, line);
             cursor = at + 1;
             added += 1;
+        }
+        // The oldest is the topmost line with an id: lines of one millisecond are told apart by
+        // their place, not their time (a sender's burst shares its time).
+        let b = &mut self.buffers[i];
+        if let Some(top) = b.lines.iter().find(|l| l.msgid.is_some()) {
+            b.history.oldest = top.msgid.clone().map(|msgid| MessageRef {
+                msgid,
+                time: top.time,
+            });
         }
         added
     }

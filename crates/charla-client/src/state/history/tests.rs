@@ -471,3 +471,45 @@ fn a_redact_of_a_private_message_finds_its_conversation() {
     );
     assert!(!texts(&s, &query).iter().any(|t| t.contains("secreto")));
 }
+
+#[test]
+fn scrolling_back_goes_before_the_topmost_line_when_lines_share_their_time() {
+    let mut s = joined();
+    let same = |id: &str, text: &str| at(3, id, &format!(":bob!b@h PRIVMSG #c :{text}"));
+    s.apply(&loaded(
+        "#c",
+        vec![same("m3", "tres"), same("m4", "cuatro")],
+        false,
+        true,
+    ));
+    assert_eq!(
+        s.buffer(&chan())
+            .unwrap()
+            .history
+            .oldest
+            .as_ref()
+            .unwrap()
+            .msgid,
+        "m3"
+    );
+    s.apply(&loaded(
+        "#c",
+        vec![same("m1", "uno"), same("m2", "dos")],
+        true,
+        true,
+    ));
+    assert_eq!(
+        texts(&s, &chan()),
+        ["uno", "dos", "tres", "cuatro", "You joined #c"]
+    );
+    assert_eq!(
+        s.buffer(&chan())
+            .unwrap()
+            .history
+            .oldest
+            .as_ref()
+            .unwrap()
+            .msgid,
+        "m1"
+    );
+}
