@@ -194,11 +194,13 @@ fn read_markers_move_the_separator_and_reading_tells_the_other_device() -> Resul
     })?;
     say(&mut h, "/join #c");
     let id = chan("#c");
+    // Joined, and its history's answer in: the client's events of the JOIN (the buffer put in
+    // front among them, perhaps a frame after the JOIN itself) have all come by then.
     step_until(&mut h, "in #c", |h| {
         h.state().sessions()[0]
             .state
             .buffer(&id)
-            .is_some_and(|b| b.joined)
+            .is_some_and(|b| b.joined && b.history.answers > 0)
     })?;
     // The window looks at the server messages while #c fills.
     h.state_mut().sessions_mut()[0].select(BufferId::Server);
