@@ -4,6 +4,7 @@
 //! file host) through [`password_from`], with the same throttles.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use charla_store::AccountRecord;
 use tokio::time::Instant;
@@ -149,6 +150,13 @@ pub async fn password_from(
     if let Some(record) = tag.and_then(|tag| state.http_logins.get(name, &tag)) {
         return Ok(record);
     }
+    // One check per account at a time: requests that come together (a client's uploads
+    // started at once) wait for the first one's answer and find it remembered, instead of
+    // each paying a hash.
+    let _turn = state.http_logins.turn(name).await;
+    if let Some(record) = tag.and_then(|tag| state.http_logins.get(name, &tag)) {
+        return Ok(record);
+    }
     if !wait_turn(state, peer.ip(), name).await {
         warn!(%peer, account = %Escaped(name), how, "log-in refused: too many failed attempts");
         return Err(Failure::Throttled);
@@ -176,6 +184,28 @@ pub async fn password_from(
 #[derive(Debug, Default)]
 pub struct VerifiedLogins {
     entries: parking_lot::Mutex<std::collections::HashMap<String, Verified>>,
+    /// The accounts being checked now, each with the lock its checks take turns on (an entry
+    /// lives while someone holds or waits for it).
+    checking: parking_lot::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// The turn of one check of an account's credentials ([`VerifiedLogins::turn`]).
+struct Turn<'a> {
+    logins: &'a VerifiedLogins,
+    key: String,
+    lock: Arc<tokio::sync::Mutex<()>>,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        self.guard.take();
+        let mut checking = self.logins.checking.lock();
+        // Ours and the map's: nobody else holds or waits for it.
+        if Arc::strong_count(&self.lock) == 2 {
+            checking.remove(&self.key);
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -224,6 +254,19 @@ impl VerifiedLogins {
         entries.insert(key(name), Verified { tag, until, record });
     }
 
+    /// Waits until no other check of account `name` runs, and holds the turn until dropped.
+    async fn turn(&self, name: &str) -> Turn<'_> {
+        let key = key(name);
+        let lock = Arc::clone(self.checking.lock().entry(key.clone()).or_default());
+        let guard = Some(Arc::clone(&lock).lock_owned().await);
+        Turn {
+            logins: self,
+            key,
+            lock,
+            guard,
+        }
+    }
+
     /// Forgets what was verified for account `name` (its password changed, or it is gone).
     pub fn forget(&self, name: &str) {
         self.entries.lock().remove(&key(name));
@@ -257,5 +300,24 @@ mod tests {
             started.elapsed() > std::time::Duration::from_millis(1),
             "it was computed"
         );
+    }
+
+    #[tokio::test]
+    async fn checks_of_one_account_take_turns_and_leave_nothing_behind() {
+        let logins = VerifiedLogins::default();
+        let first = logins.turn("Ana").await;
+        // Another account's check goes at once.
+        drop(logins.turn("bob").await);
+        // The same account (in another case) waits for the first.
+        let mut second = Box::pin(logins.turn("ANA"));
+        assert!(futures::poll!(second.as_mut()).is_pending());
+        let mut third = Box::pin(logins.turn("ana"));
+        assert!(futures::poll!(third.as_mut()).is_pending());
+        drop(third); // Given up while waiting (its request went away).
+        drop(first);
+        let second = second.await;
+        assert_eq!(logins.checking.lock().len(), 1);
+        drop(second);
+        assert!(logins.checking.lock().is_empty(), "no entry kept");
     }
 }
