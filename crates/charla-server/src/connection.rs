@@ -685,7 +685,14 @@ pub(crate) fn handle_line(session: &mut Session, line: &str) -> Flow {
         Ok(msg) if session.in_flight.is_some() && !committing::passes(session, &msg) => {
             committing::after_drain(line.to_owned())
         }
-        Ok(msg) => command::dispatch(session, &msg),
+        Ok(msg) => match committing::admit(session, &msg) {
+            Some(writes) => committing::after_admission(line.to_owned(), writes),
+            None => {
+                let flow = command::dispatch(session, &msg);
+                committing::line_done(session);
+                flow
+            }
+        },
         Err(ParseError::Empty) => Flow::Continue,
         Err(ParseError::BadTags) => {
             session.fail(

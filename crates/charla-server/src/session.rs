@@ -61,7 +61,8 @@ pub struct Session {
     /// A `draft/multiline` batch the client is sending.
     pub multiline: Option<Box<crate::command::multiline::Batch>>,
     /// Messages sent and waiting for their history commits before delivery
-    /// ([`crate::command::committing`]); `None` when there are none.
+    /// ([`crate::command::committing`]), and the current line's admission to the store;
+    /// `None` between lines when there are none.
     pub in_flight: Option<Box<crate::command::committing::InFlight>>,
 }
 

@@ -155,6 +155,9 @@ pub struct State {
     pub sts: Option<StsPolicy>,
     /// The figures of `/metrics`.
     pub metrics: Arc<crate::http::metrics::Metrics>,
+    /// The store writes that senders' messages may have queued at once, all connections
+    /// together ([`crate::command::committing::admit`]).
+    pub admission: Arc<tokio::sync::Semaphore>,
     nicks: RwLock<NameIndex<Arc<Client>>>,
     channels: RwLock<NameIndex<Arc<Channel>>>,
     renaming: Mutex<Vec<Renaming>>,
@@ -188,6 +191,9 @@ impl State {
             monitors: crate::monitor::Monitors::default(),
             ips: Arc::new(IpLimiter::new(&config.limits)),
             sts: None,
+            admission: Arc::new(tokio::sync::Semaphore::new(
+                crate::command::committing::ADMITTED_WRITES,
+            )),
             isupport: isupport::builder(&config),
             config,
             motd,

@@ -342,6 +342,45 @@ async fn messages_without_history_are_relayed_as_before() {
 }
 
 #[tokio::test]
+async fn a_store_that_falls_behind_slows_its_senders_down_instead_of_refusing_their_messages() {
+    use std::sync::Arc;
+    // More senders than the store's queue can hold the messages in flight of (64 each): 300
+    // connections × 64 messages is 19,200 writes against a queue of 16,384.
+    const SENDERS: usize = 300;
+    const EACH: usize = 64;
+    let disk = Arc::new(FillableDisk::new(charla_store::MemoryStore::new()));
+    let handle = charla_server::Server::start_with_store(TestServer::test_config(), disk.clone())
+        .await
+        .expect("starts");
+    let server = TestServer {
+        addr: handle.local_addrs()[0],
+        handle,
+    };
+    let mut senders = Vec::new();
+    for i in 0..SENDERS {
+        senders.push(server.client(&format!("s{i}")).await);
+    }
+    disk.set_stalled(true);
+    for (i, c) in senders.iter_mut().enumerate() {
+        let lines: String = (0..EACH)
+            .map(|n| format!("PRIVMSG s{i} :m{n}\r\n"))
+            .collect();
+        c.send_raw(lines.as_bytes()).await;
+    }
+    // Time for the server to read what it will while the disk stands still: before senders
+    // were held back, the queue overflowed here and the rest were refused with FAIL.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    disk.set_stalled(false);
+    for (i, c) in senders.iter_mut().enumerate() {
+        for n in 0..EACH {
+            let m = c.recv().await;
+            assert_eq!(m.command, "PRIVMSG", "s{i}, message {n}: {m}");
+            assert_eq!(m.param(1), Some(format!("m{n}").as_str()), "s{i}: {m}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_store_that_cannot_write_refuses_messages_instead_of_losing_them() {
     use std::sync::Arc;
     let dir = tempfile::tempdir().expect("dir");

@@ -77,7 +77,7 @@ fn next_interval(writes: usize, since: Duration) -> Duration {
 /// How many writes may wait for the writer. `write` waits for room; `write_later` drops the write
 /// and counts it in [`StoreHandle::store_errors`], and `append` refuses it with
 /// [`StoreError::Busy`] (the store is then far behind, and waiting would stall the caller).
-const WRITE_QUEUE: usize = 16 * 1024;
+pub const WRITE_QUEUE: usize = 16 * 1024;
 
 /// How many reads may wait for a reader; callers wait for room.
 const READ_QUEUE: usize = 1024;

@@ -13,6 +13,13 @@
 //! sender with [`MAX_IN_FLIGHT`] messages queued. A session that ends delivers what it queued
 //! before it says goodbye ([`drain`]); if it is dropped before, the queue delivers itself
 //! ([`InFlight`]'s `Drop`).
+//!
+//! The store's queue is bounded, and all senders together must not fill it: a message line is
+//! first admitted for the store writes it may make ([`admit`], a share of
+//! [`ADMITTED_WRITES`]), held until its messages are delivered. A line that finds no room waits
+//! for it, with the connection's own messages delivered first ([`after_admission`]), and its
+//! sender's next lines wait in the socket: a store that falls behind slows its senders down
+//! instead of refusing their messages.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -22,6 +29,7 @@ use std::task::{Context, Poll};
 
 use charla_proto::Message;
 use charla_store::Receipt;
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::caps::Cap;
 use crate::channel::Channel;
@@ -36,6 +44,15 @@ use crate::session::Session;
 /// they are delivered. Bounds what a sender holds in memory (its lines then wait in the socket).
 pub const MAX_IN_FLIGHT: usize = 64;
 
+/// The store writes that senders' messages may have queued at once, all connections together:
+/// half the store's queue, the other half left for everything else (joins, read markers,
+/// accounts), so that a busy store never refuses a message for want of room.
+pub const ADMITTED_WRITES: usize = charla_store::WRITE_QUEUE / 2;
+
+/// Store writes one target of a message may make: its history entry and, for a private
+/// message, the conversation noted for each of the two parties' accounts.
+const WRITES_PER_TARGET: usize = 3;
+
 /// A message accepted but not yet delivered: it waits for its history commit.
 pub(crate) enum Committed {
     /// To a channel: whoever delivers first after the commit delivers it to every member.
@@ -46,6 +63,9 @@ pub(crate) enum Committed {
         /// by the sender, after the commit, rather than in the channel's order).
         own_copy: Option<Payload>,
         kind: Kind,
+        /// The admission of the line it came in (on its last message): given back once
+        /// delivered.
+        slot: Option<OwnedSemaphorePermit>,
     },
     /// To one user (and the sender's other connections, and its own copy with
     /// `echo-message`).
@@ -55,6 +75,9 @@ pub(crate) enum Committed {
         receipt: Receipt,
         echo: bool,
         kind: Kind,
+        /// The admission of the line it came in (on its last message): given back once
+        /// delivered.
+        slot: Option<OwnedSemaphorePermit>,
     },
 }
 
@@ -74,6 +97,9 @@ pub struct InFlight {
     /// The sender and its connection, for the deliveries of a queue left behind.
     sender: Arc<Client>,
     conn: ConnectionId,
+    /// The store writes the line being run was admitted for ([`admit`]): taken by its last
+    /// message in flight, given back when the line is done otherwise ([`line_done`]).
+    admitted: Option<OwnedSemaphorePermit>,
 }
 
 impl std::fmt::Debug for InFlight {
@@ -135,6 +161,76 @@ fn has_label(raw_tags: &str) -> bool {
             .any(|tag| tag == "label" || tag.starts_with("label="))
 }
 
+/// How many store writes a message line must be admitted for before it runs, if it must: a
+/// PRIVMSG, NOTICE or TAGMSG while history is on, [`WRITES_PER_TARGET`] for each of its
+/// targets (at most `max_targets`). `None`: it runs now (admitted at once when there was room,
+/// the admission kept in the sender's [`InFlight`] until the line is done).
+pub(crate) fn admit(s: &mut Session, msg: &Message<'_>) -> Option<u32> {
+    let message = ["PRIVMSG", "NOTICE", "TAGMSG"]
+        .iter()
+        .any(|c| msg.command.eq_ignore_ascii_case(c));
+    let admitted = s.in_flight.as_ref().is_some_and(|f| f.admitted.is_some());
+    if !message || !s.state.config.history.enabled || admitted {
+        return None;
+    }
+    let targets = msg.params.first().map_or(1, |t| t.split(',').count());
+    let writes = targets.clamp(1, s.state.config.limits.max_targets.max(1)) * WRITES_PER_TARGET;
+    let writes = u32::try_from(writes.min(ADMITTED_WRITES)).unwrap_or(1);
+    match s.state.admission.clone().try_acquire_many_owned(writes) {
+        Ok(permit) => {
+            in_flight(s).admitted = Some(permit);
+            None
+        }
+        Err(_) => Some(writes),
+    }
+}
+
+/// Runs `line` once the store has room for its `writes` ([`admit`]): the connection's own
+/// messages in flight are delivered first (they give their room back, so that no two senders
+/// wait for each other), then it waits its turn.
+pub(crate) fn after_admission(line: String, writes: u32) -> Flow {
+    Flow::Wait(Box::new(Pending::later(Box::new(
+        move |s: &mut Session| -> Wait<'_> {
+            Box::pin(async move {
+                drain(s).await;
+                // Closed only if the server drops it: run the line without, the store decides.
+                let admission = s.state.admission.clone().acquire_many_owned(writes).await;
+                in_flight(s).admitted = admission.ok();
+                match crate::connection::handle_line(s, &line) {
+                    Flow::Wait(pending) => {
+                        s.flush();
+                        pending.run(s).await
+                    }
+                    flow => flow,
+                }
+            })
+        },
+    ))))
+}
+
+/// After a line ran: its admission, unless its messages took it, is given back.
+pub(crate) fn line_done(s: &mut Session) {
+    if let Some(in_flight) = s.in_flight.as_mut() {
+        in_flight.admitted = None;
+        if in_flight.items.is_empty() {
+            s.in_flight = None;
+        }
+    }
+}
+
+/// The sender's queue, made when it has none.
+fn in_flight(s: &mut Session) -> &mut InFlight {
+    s.in_flight.get_or_insert_with(|| {
+        Box::new(InFlight {
+            items: VecDeque::new(),
+            waiter: None,
+            sender: s.client.clone(),
+            conn: s.conn.id,
+            admitted: None,
+        })
+    })
+}
+
 /// Runs `line` once every message in flight is delivered.
 pub(crate) fn after_drain(line: String) -> Flow {
     Flow::Wait(Box::new(Pending::later(Box::new(
@@ -155,16 +251,13 @@ pub(crate) fn after_drain(line: String) -> Flow {
 
 /// Queues a command's messages for delivery after their commits. The command waits for them
 /// when it is labeled (its replies end with them) or when the sender has too many in flight.
-pub(crate) fn queue(s: &mut Session, later: Vec<Committed>) -> Flow {
+pub(crate) fn queue(s: &mut Session, mut later: Vec<Committed>) -> Flow {
     let labeled = s.replies.labeled();
-    let in_flight = s.in_flight.get_or_insert_with(|| {
-        Box::new(InFlight {
-            items: VecDeque::new(),
-            waiter: None,
-            sender: s.client.clone(),
-            conn: s.conn.id,
-        })
-    });
+    let in_flight = in_flight(s);
+    if let Some(last) = later.last_mut() {
+        let (Committed::Channel { slot, .. } | Committed::User { slot, .. }) = last;
+        *slot = in_flight.admitted.take();
+    }
     in_flight.items.extend(later);
     if labeled || in_flight.items.len() >= MAX_IN_FLIGHT {
         Flow::Wait(Box::new(Pending::later(Box::new(

@@ -371,6 +371,7 @@ fn to_channel(
             receipt,
             own_copy,
             kind,
+            slot: None,
         }),
         Err(Denied::NotRecorded) => {
             not_recorded(s, kind, &ch.name());
@@ -470,6 +471,7 @@ fn to_user(
         receipt,
         echo,
         kind,
+        slot: None,
     });
     Some(nick)
 }

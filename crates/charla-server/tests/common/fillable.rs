@@ -13,6 +13,8 @@ pub struct FillableDisk<S> {
     pub inner: S,
     /// The disk is full: every `apply` fails with [`StoreError::Full`].
     pub full: AtomicBool,
+    /// The disk has stalled: `apply` waits until it goes again.
+    pub stalled: AtomicBool,
 }
 
 impl<S> FillableDisk<S> {
@@ -21,7 +23,14 @@ impl<S> FillableDisk<S> {
         FillableDisk {
             inner,
             full: AtomicBool::new(false),
+            stalled: AtomicBool::new(false),
         }
+    }
+
+    /// Stalls the disk (`true`): the store's writer waits in its next commit, and writes pile
+    /// up in its queue; `false` lets it go on.
+    pub fn set_stalled(&self, stalled: bool) {
+        self.stalled.store(stalled, Ordering::SeqCst);
     }
 
     /// Fills the disk (`true`) or frees it.
@@ -56,6 +65,9 @@ impl<S: Store> Store for FillableDisk<S> {
         self.inner.channels_of(founder)
     }
     fn apply(&self, writes: &[Write]) -> Result<Vec<Result<(), Conflict>>, StoreError> {
+        while self.stalled.load(Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         if self.full.load(Ordering::SeqCst) {
             return Err(StoreError::Full("the test filled the disk".to_owned()));
         }
