@@ -59,14 +59,17 @@ pub struct Common {
 /// The scenarios.
 #[derive(Debug, Subcommand)]
 pub enum Scenario {
-    /// N clients register and stay: registrations per second, server RSS per client, held count.
+    /// N clients register and stay: registrations per second, server RSS per client, held count,
+    /// and the server's CPU and wake-ups while they idle.
     Connect {
         #[command(flatten)]
         common: Common,
         /// Clients to register.
         #[arg(long, default_value_t = 1_000)]
         clients: usize,
-        /// Seconds to hold them before measuring memory and the held count.
+        /// Seconds to hold them before measuring memory and the held count; after the first,
+        /// the server's idle CPU and wake-ups are measured (hold past the server's ping
+        /// interval to count its PINGs).
         #[arg(long, default_value_t = 3)]
         hold: u64,
     },

@@ -70,6 +70,31 @@ pub fn thread_cpu(pid: u32) -> io::Result<Vec<ThreadTicks>> {
     Ok(threads)
 }
 
+/// Context switches of every thread of process `pid` so far (voluntary and involuntary, from
+/// /proc/PID/task/*/status): how often its threads were put to sleep and woken. Threads that
+/// end while they are read are skipped.
+pub fn context_switches(pid: u32) -> io::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let Ok(status) = std::fs::read_to_string(entry?.path().join("status")) else {
+            continue;
+        };
+        total += parse_context_switches(&status).unwrap_or(0);
+    }
+    Ok(total)
+}
+
+/// `voluntary_ctxt_switches` plus `nonvoluntary_ctxt_switches` from a status file.
+pub fn parse_context_switches(status: &str) -> Option<u64> {
+    let field = |name: &str| -> Option<u64> {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.trim().parse().ok())
+    };
+    Some(field("voluntary_ctxt_switches:")? + field("nonvoluntary_ctxt_switches:")?)
+}
+
 /// CPU seconds between two readings of a process's threads, added up by thread name (a thread
 /// born in between counts whole; one that ended is lost), the busiest first.
 pub fn thread_cpu_delta(before: &[ThreadTicks], after: &[ThreadTicks]) -> Vec<(String, f64)> {
@@ -180,6 +205,14 @@ mod tests {
         );
         let mine = thread_cpu(std::process::id()).expect("own threads");
         assert!(!mine.is_empty());
+    }
+
+    #[test]
+    fn context_switches_add_both_kinds() {
+        let status = "Name:\tx\nvoluntary_ctxt_switches:\t120\nnonvoluntary_ctxt_switches:\t 3\n";
+        assert_eq!(parse_context_switches(status), Some(123));
+        assert_eq!(parse_context_switches("Name:\tx\n"), None);
+        assert!(context_switches(std::process::id()).is_ok_and(|n| n > 0));
     }
 
     #[test]

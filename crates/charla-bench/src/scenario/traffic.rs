@@ -50,10 +50,34 @@ pub async fn connect(ctx: &Ctx, clients: usize, hold: u64) -> Report {
     for client in reg.clients {
         holders.spawn(hold_client(client, alive.clone(), stop.clone()));
     }
-    tokio::time::sleep(Duration::from_secs(hold)).await;
+    // The idle figures: the server's CPU and wake-ups while the clients only answer PINGs,
+    // after a first second for the registrations' last replies to settle.
+    let settle = Duration::from_secs(hold.min(1));
+    tokio::time::sleep(settle).await;
+    let idle_from = (ctx.server_sample(), ctx.pid.map(procfs::context_switches));
+    let idle_start = Instant::now();
+    tokio::time::sleep(Duration::from_secs(hold) - settle).await;
     let server_after = ctx.server_sample();
+    let switches_after = ctx.pid.map(procfs::context_switches);
+    let idle_secs = idle_start.elapsed().as_secs_f64();
     let held = alive.load(Ordering::Relaxed);
     r.metric("held", held as f64, "clients");
+    if hold > 1 {
+        if let (Some(b), Some(a)) = (idle_from.0, server_after) {
+            r.metric(
+                "idle_cpu_pct",
+                100.0 * (a.cpu_seconds - b.cpu_seconds) / idle_secs,
+                "% of a core",
+            );
+        }
+        if let (Some(Ok(b)), Some(Ok(a))) = (idle_from.1, switches_after) {
+            r.metric(
+                "idle_wakeups_per_s",
+                per_second(a.saturating_sub(b) as f64, idle_secs),
+                "switches/s",
+            );
+        }
+    }
     if let (Some(b), Some(a)) = (server_before, server_after) {
         r.metric("server_rss_before_kib", b.rss_kib as f64, "KiB");
         r.metric("server_rss_after_kib", a.rss_kib as f64, "KiB");
