@@ -49,9 +49,9 @@ pub const MAX_IN_FLIGHT: usize = 64;
 /// accounts), so that a busy store never refuses a message for want of room.
 pub const ADMITTED_WRITES: usize = charla_store::WRITE_QUEUE / 2;
 
-/// Store writes one target of a message may make: its history entry and, for a private
-/// message, the conversation noted for each of the two parties' accounts.
-const WRITES_PER_TARGET: usize = 3;
+/// Store writes a private message may make: its history entry and the conversation noted for
+/// each of the two parties' accounts. A channel message makes one.
+const WRITES_PER_USER: usize = 3;
 
 /// A message accepted but not yet delivered: it waits for its history commit.
 pub(crate) enum Committed {
@@ -162,8 +162,8 @@ fn has_label(raw_tags: &str) -> bool {
 }
 
 /// How many store writes a message line must be admitted for before it runs, if it must: a
-/// PRIVMSG, NOTICE or TAGMSG while history is on, [`WRITES_PER_TARGET`] for each of its
-/// targets (at most `max_targets`). `None`: it runs now (admitted at once when there was room,
+/// PRIVMSG, NOTICE or TAGMSG while history is on, one for each channel among its targets and
+/// [`WRITES_PER_USER`] for each user (the first `max_targets`, the others are refused). `None`: it runs now (admitted at once when there was room,
 /// the admission kept in the sender's [`InFlight`] until the line is done).
 pub(crate) fn admit(s: &mut Session, msg: &Message<'_>) -> Option<u32> {
     let message = ["PRIVMSG", "NOTICE", "TAGMSG"]
@@ -173,9 +173,17 @@ pub(crate) fn admit(s: &mut Session, msg: &Message<'_>) -> Option<u32> {
     if !message || !s.state.config.history.enabled || admitted {
         return None;
     }
-    let targets = msg.params.first().map_or(1, |t| t.split(',').count());
-    let writes = targets.clamp(1, s.state.config.limits.max_targets.max(1)) * WRITES_PER_TARGET;
-    let writes = u32::try_from(writes.min(ADMITTED_WRITES)).unwrap_or(1);
+    let targets = msg.params.first().copied().unwrap_or_default();
+    let writes: usize = targets
+        .split(',')
+        .take(s.state.config.limits.max_targets)
+        .map(|target| match target.chars().next() {
+            // A channel, or some of its members (STATUSMSG).
+            Some('#' | '&' | '@' | '+') => 1,
+            _ => WRITES_PER_USER,
+        })
+        .sum();
+    let writes = u32::try_from(writes.clamp(1, ADMITTED_WRITES)).unwrap_or(1);
     match s.state.admission.clone().try_acquire_many_owned(writes) {
         Ok(permit) => {
             in_flight(s).admitted = Some(permit);
