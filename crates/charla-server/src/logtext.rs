@@ -8,6 +8,8 @@
 //! means the escaped character, never the user's own backslash.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A `Display` of user text for a log line, escaped (see the module doc).
 #[derive(Debug, Clone, Copy)]
@@ -44,6 +46,59 @@ impl fmt::Display for Escaped<'_> {
     }
 }
 
+/// A warning that would come once per message while something is wrong for everyone (a full
+/// disk refusing every message): logged at most once a second, with the count of those left
+/// out since, so that a busy server's log stays readable and small.
+#[derive(Debug)]
+pub struct Throttle {
+    /// When the next warning may be logged, in milliseconds since the Unix epoch.
+    next_ms: AtomicU64,
+    /// Warnings left out since the last one logged.
+    skipped: AtomicU64,
+}
+
+/// The store refusing messages, lines, renames and REDACTs.
+pub static STORE_REFUSALS: Throttle = Throttle::new();
+
+impl Default for Throttle {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Throttle {
+    /// A throttle that lets the first warning through.
+    pub const fn new() -> Self {
+        Throttle {
+            next_ms: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
+        }
+    }
+
+    /// `Some(skipped)`: log this warning, saying that `skipped` were left out before it;
+    /// `None`: leave it out.
+    pub fn admit(&self) -> Option<u64> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        self.admit_at(now)
+    }
+
+    fn admit_at(&self, now_ms: u64) -> Option<u64> {
+        let next = self.next_ms.load(Ordering::Relaxed);
+        if now_ms >= next
+            && self
+                .next_ms
+                .compare_exchange(next, now_ms + 1_000, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            return Some(self.skipped.swap(0, Ordering::Relaxed));
+        }
+        self.skipped.fetch_add(1, Ordering::Relaxed);
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,5 +120,17 @@ mod tests {
         for (raw, shown) in cases {
             assert_eq!(Escaped(raw).to_string(), shown, "{raw:?}");
         }
+    }
+
+    #[test]
+    fn a_throttle_lets_one_warning_through_a_second_and_counts_the_others() {
+        let t = Throttle::new();
+        assert_eq!(t.admit_at(10_000), Some(0));
+        assert_eq!(t.admit_at(10_001), None);
+        assert_eq!(t.admit_at(10_999), None);
+        assert_eq!(t.admit_at(11_000), Some(2));
+        assert_eq!(t.admit_at(11_500), None);
+        assert_eq!(t.admit_at(13_000), Some(1));
+        assert!(STORE_REFUSALS.admit().is_some());
     }
 }

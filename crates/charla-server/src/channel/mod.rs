@@ -713,8 +713,10 @@ impl Channel {
             })) {
                 Ok(receipt) => Some(receipt),
                 Err(error) => {
-                    tracing::warn!(channel = %crate::logtext::Escaped(&self.name()), %error,
-                        "a message was refused: the store cannot take it");
+                    if let Some(skipped) = crate::logtext::STORE_REFUSALS.admit() {
+                        tracing::warn!(channel = %crate::logtext::Escaped(&self.name()), %error,
+                            skipped, "a message was refused: the store cannot take it");
+                    }
                     return Err(Denied::NotRecorded);
                 }
             },
@@ -760,8 +762,10 @@ impl Channel {
     ) -> Result<Receipt, Denied> {
         let mut st = self.state.lock();
         let receipt = store.append(write).map_err(|error| {
-            tracing::warn!(channel = %crate::logtext::Escaped(&self.name()), %error,
-                "a line was refused: the store cannot take it");
+            if let Some(skipped) = crate::logtext::STORE_REFUSALS.admit() {
+                tracing::warn!(channel = %crate::logtext::Escaped(&self.name()), %error,
+                    skipped, "a line was refused: the store cannot take it");
+            }
             Denied::NotRecorded
         })?;
         st.waiting.push_back(Waiting {

@@ -446,7 +446,10 @@ fn to_user(
     let receipt = match s.state.store.append(Write::Append(entry)) {
         Ok(receipt) => receipt,
         Err(error) => {
-            tracing::warn!(%error, "a private message was refused: the store cannot take it");
+            if let Some(skipped) = crate::logtext::STORE_REFUSALS.admit() {
+                tracing::warn!(%error, skipped,
+                    "a private message was refused: the store cannot take it");
+            }
             not_recorded(s, kind, &nick);
             return None;
         }

@@ -202,7 +202,9 @@ pub async fn redact(s: &mut Session, p: Owned<2>) -> Flow {
         Place::Private { .. } => match s.state.store.append(write) {
             Ok(receipt) => receipt.wait().await,
             Err(error) => {
-                tracing::warn!(%error, "a REDACT was refused: the store cannot take it");
+                if let Some(skipped) = crate::logtext::STORE_REFUSALS.admit() {
+                    tracing::warn!(%error, skipped, "a REDACT was refused: the store cannot take it");
+                }
                 internal_error(s, target);
                 return Flow::Continue;
             }
