@@ -349,13 +349,7 @@ async fn a_store_that_falls_behind_slows_its_senders_down_instead_of_refusing_th
     const SENDERS: usize = 300;
     const EACH: usize = 64;
     let disk = Arc::new(FillableDisk::new(charla_store::MemoryStore::new()));
-    let handle = charla_server::Server::start_with_store(TestServer::test_config(), disk.clone())
-        .await
-        .expect("starts");
-    let server = TestServer {
-        addr: handle.local_addrs()[0],
-        handle,
-    };
+    let server = TestServer::start_with_store(disk.clone()).await;
     let mut senders = Vec::new();
     for i in 0..SENDERS {
         senders.push(server.client(&format!("s{i}")).await);
@@ -387,13 +381,7 @@ async fn a_store_that_cannot_write_refuses_messages_instead_of_losing_them() {
     let disk = Arc::new(FillableDisk::new(
         charla_store::SqliteStore::open(&dir.path().join("charla.db")).expect("open"),
     ));
-    let handle = charla_server::Server::start_with_store(TestServer::test_config(), disk.clone())
-        .await
-        .expect("starts");
-    let server = TestServer {
-        addr: handle.local_addrs()[0],
-        handle,
-    };
+    let server = TestServer::start_with_store(disk.clone()).await;
     let mut ana = with_caps(&server, "ana", HISTORY_CAPS).await;
     let mut beto = server.client("beto").await;
     join(&mut ana, "#c").await;

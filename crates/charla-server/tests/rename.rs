@@ -411,13 +411,7 @@ async fn joins_racing_a_rename_leave_every_client_and_channel_consistent() {
 async fn a_rename_the_store_cannot_record_is_refused_and_changes_nothing() {
     use std::sync::Arc;
     let store = Arc::new(FillableDisk::new(charla_store::MemoryStore::new()));
-    let handle = charla_server::Server::start_with_store(TestServer::test_config(), store.clone())
-        .await
-        .expect("starts");
-    let server = TestServer {
-        addr: handle.local_addrs()[0],
-        handle,
-    };
+    let server = TestServer::start_with_store(store.clone()).await;
     let mut ana = with_caps(&server, "ana", RENAME_CAP).await;
     let mut beto = server.client("beto").await;
     join(&mut ana, "#queda").await;

@@ -71,6 +71,16 @@ impl TestServer {
         TestServer { handle, addr }
     }
 
+    /// Starts a server with [`test_config`](Self::test_config) over `store` (a store the test
+    /// keeps a handle on, to fill or stall its disk).
+    pub async fn start_with_store(store: std::sync::Arc<dyn charla_store::Store>) -> TestServer {
+        let handle = Server::start_with_store(Self::test_config(), store)
+            .await
+            .expect("server starts");
+        let addr = handle.local_addrs()[0];
+        TestServer { handle, addr }
+    }
+
     /// The listening address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
