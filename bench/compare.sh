@@ -5,7 +5,7 @@
 #                    [--members N] [--senders S] [--rate R] [--duration T] [--clients N]
 #                    [--pairs P] [--direct-rate R] [--slow N] [--high-rate R]
 #                    [--connect-concurrency C] [--rounds N] [--durable-channels N]
-#                    [--history-rate R]
+#                    [--history-rate R] [--storm-members M] [--storm-joiners J]
 #
 # Installs the peers from Debian's packages when missing (needs root), builds charla-server
 # and charla-bench in release, starts each server alone on its own loopback port with the
@@ -33,11 +33,13 @@ PEERS_DIR="$ROOT/bench/peers"
 MEMBERS=500 SENDERS=10 RATE=2000 DURATION=10 CLIENTS=15000 PAIRS=100 DIRECT_RATE=20000
 SLOW=1000 BIG_CHANNELS=5000 BIG_CLIENTS=300 QUERY_USERS=2000 HIGH_RATE=8000 CONNECT_CONCURRENCY="" PEERS="ngircd inspircd" ABUSE=1 OUT="" ROUNDS=3
 DURABLE_CHANNELS=1000 DURABLE_STEP=3 HISTORY_RATE=1000 HISTORY_CLIENTS=100
+STORM_MEMBERS=2000 STORM_JOINERS=1000
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) MEMBERS=100 SENDERS=5 RATE=500 DURATION=3 CLIENTS=1000 PAIRS=20
                  DIRECT_RATE=2000 SLOW=100 BIG_CHANNELS=500 BIG_CLIENTS=50 QUERY_USERS=200 HIGH_RATE=2000 ROUNDS=1
-                 DURABLE_CHANNELS=200 DURABLE_STEP=2 HISTORY_RATE=200 HISTORY_CLIENTS=20 ;;
+                 DURABLE_CHANNELS=200 DURABLE_STEP=2 HISTORY_RATE=200 HISTORY_CLIENTS=20
+                 STORM_MEMBERS=300 STORM_JOINERS=100 ;;
         --peers) PEERS="$2"; shift ;;
         --no-abuse) ABUSE=0 ;;
         --out) OUT="$2"; shift ;;
@@ -54,6 +56,8 @@ while [ $# -gt 0 ]; do
         --rounds) ROUNDS="$2"; shift ;;
         --durable-channels) DURABLE_CHANNELS="$2"; shift ;;
         --history-rate) HISTORY_RATE="$2"; shift ;;
+        --storm-members) STORM_MEMBERS="$2"; shift ;;
+        --storm-joiners) STORM_JOINERS="$2"; shift ;;
         -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
         *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
     esac
@@ -207,6 +211,11 @@ for server in charla $PEERS; do
     run_bench "$server" "$pid" "$port" direct --pairs "$PAIRS" --rate "$DIRECT_RATE" \
         --duration "$DURATION" --concurrency 16 --timeout 300
     run_bench "$server" "$pid" "$port" history --timeout 120
+    # A join storm (issue 16): --storm-joiners clients join a channel of --storm-members at
+    # once while probe pairs chat elsewhere; the probes' p99 during it, against 20 ms.
+    run_bench "$server" "$pid" "$port" join-storm --members "$STORM_MEMBERS" \
+        --joiners "$STORM_JOINERS" --duration "$DURATION" --spread-ips 16 \
+        --concurrency "$(connect_concurrency_of "$server")" --timeout 600
     if [ "$server" = charla ]; then
         # CHATHISTORY under load (issue 12): LATEST <chan> * 100 at a fixed rate, spread over
         # many clients, latency from each request's due time to its answer.
@@ -302,7 +311,7 @@ if [ "$ABUSE" = 1 ]; then
 fi
 
 # --- the table --------------------------------------------------------------------------
-PARAMS="fanout ${MEMBERS} members/${SENDERS} senders at ${RATE} msg/s for ${DURATION} s (fanout-4m: ${HIGH_RATE} msg/s for 5 s); connect ${CLIENTS} clients; direct ${PAIRS} pairs at ${DIRECT_RATE} msg/s; slow-readers ${SLOW}; big-replies ${BIG_CLIENTS} non-readers on ${BIG_CHANNELS} channels; expensive-queries against ${QUERY_USERS} users; durable ${DURABLE_CHANNELS} channels x 3 members, ${DURABLE_STEP} s steps; history-rate ${HISTORY_RATE} req/s over ${HISTORY_CLIENTS} clients"
+PARAMS="fanout ${MEMBERS} members/${SENDERS} senders at ${RATE} msg/s for ${DURATION} s (fanout-4m: ${HIGH_RATE} msg/s for 5 s); connect ${CLIENTS} clients; direct ${PAIRS} pairs at ${DIRECT_RATE} msg/s; slow-readers ${SLOW}; big-replies ${BIG_CLIENTS} non-readers on ${BIG_CHANNELS} channels; expensive-queries against ${QUERY_USERS} users; durable ${DURABLE_CHANNELS} channels x 3 members, ${DURABLE_STEP} s steps; history-rate ${HISTORY_RATE} req/s over ${HISTORY_CLIENTS} clients; join-storm ${STORM_JOINERS} joining ${STORM_MEMBERS} members"
 python3 "$ROOT/bench/table.py" "$RUN" "charla $PEERS" "$PARAMS" | tee "$RUN/table.md"
 if [ -n "$OUT" ]; then
     cp "$RUN/table.md" "$OUT"

@@ -41,6 +41,11 @@ ROWS = [
     ("direct", "p50_ms", "low"),
     ("direct", "p99_ms", "low"),
     ("direct", "deliveries_per_cpu_s", "high"),
+    ("join-storm", "joins_per_s", "high"),
+    ("join-storm", "storm_server_cpu_s", "low"),
+    ("join-storm", "baseline_p99_ms", "low"),
+    ("join-storm", "probe_p99_ms", "low"),
+    ("join-storm", "probe_lost", "low"),
     ("slow-readers", "slow_disconnected", "high"),
     ("slow-readers", "server_rss_growth_mib", "low"),
     ("slow-readers", "normal_lost", "low"),
@@ -229,6 +234,14 @@ def main():
         rss_tls = m(charla, "connect-tls", "rss_per_client_bytes")
         targets.append(("15,000 concurrent clients held over TLS (RSS per client reported)",
                         f"{fmt(held_tls)} ({fmt(rss_tls)} B per client)", held_tls >= 15000))
+    storm_p99 = m(charla, "join-storm", "probe_p99_ms")
+    if storm_p99 is not None:
+        lost = m(charla, "join-storm", "probe_lost") or 0
+        targets.append(("a control pair's p99 < 20 ms during a join storm (`join-storm`)",
+                        f"p99 {fmt(storm_p99)} ms (baseline {fmt(m(charla, 'join-storm', 'baseline_p99_ms'))} ms), "
+                        f"{fmt(m(charla, 'join-storm', 'joiners'))} joining "
+                        f"{fmt(m(charla, 'join-storm', 'members'))} members",
+                        storm_p99 < 20 and lost == 0))
     history_table(run, charla, out, targets)
     if targets:
         out.append("")

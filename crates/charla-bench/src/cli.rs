@@ -271,6 +271,27 @@ pub enum Scenario {
         #[arg(long, default_value_t = 10)]
         duration: u64,
     },
+    /// N clients join one channel of M members at once while probe pairs chat elsewhere: the
+    /// storm's length and the probes' latency before and during it (target: p99 under 20 ms).
+    JoinStorm {
+        #[command(flatten)]
+        common: Common,
+        /// Members in the channel before the storm (each gets every joiner's JOIN).
+        #[arg(long, default_value_t = 2_000)]
+        members: usize,
+        /// Clients that join at once.
+        #[arg(long, default_value_t = 1_000)]
+        joiners: usize,
+        /// Messages per second between the 10 probe pairs, in all.
+        #[arg(long, default_value_t = 20)]
+        probe_rate: u64,
+        /// Seconds of probes before the storm (the baseline) and from just before it.
+        #[arg(long, default_value_t = 10)]
+        duration: u64,
+        /// The probes' p99 during the storm must stay under this many milliseconds.
+        #[arg(long, default_value_t = 20.0)]
+        max_p99_ms: f64,
+    },
     /// N clients log in at once with SASL PLAIN over TLS while a pair of clients chats:
     /// log-ins per second, login latency, and the pair's p99 (target: under 50 ms).
     LoginStorm {
@@ -389,6 +410,7 @@ impl Scenario {
             | Self::BigReplies { common, .. }
             | Self::ExpensiveQueries { common, .. }
             | Self::LoginStorm { common, .. }
+            | Self::JoinStorm { common, .. }
             | Self::Crash { common, .. }
             | Self::HalfRegister { common, .. }
             | Self::Uploads { common, .. } => common,
@@ -411,6 +433,7 @@ impl Scenario {
             Self::BigReplies { .. } => "big-replies",
             Self::ExpensiveQueries { .. } => "expensive-queries",
             Self::LoginStorm { .. } => "login-storm",
+            Self::JoinStorm { .. } => "join-storm",
             Self::Uploads { .. } => "uploads",
             Self::Crash { .. } => "crash",
         }
@@ -493,6 +516,21 @@ impl Scenario {
                     .saturating_add(1)
             }
             Self::ConnStorm { connections, .. } => *connections,
+            Self::JoinStorm {
+                members,
+                joiners,
+                max_p99_ms,
+                ..
+            } => {
+                if *members == 0 || *joiners == 0 {
+                    return Err("--members and --joiners must be at least 1".into());
+                }
+                if max_p99_ms.is_nan() || *max_p99_ms <= 0.0 {
+                    return Err("--max-p99-ms must be above 0".into());
+                }
+                // Two rounds of 10 probe pairs besides the members and joiners.
+                members.saturating_add(*joiners).saturating_add(40)
+            }
             Self::HalfRegister { clients, .. } => *clients,
             Self::BigReplies {
                 channels, clients, ..
@@ -585,6 +623,11 @@ impl Scenario {
             Self::HalfRegister { wait, .. } => (1, *wait),
             Self::BigReplies { hold, .. } => (1, *hold),
             Self::ExpensiveQueries { duration, .. } => (1, *duration),
+            Self::JoinStorm {
+                probe_rate,
+                duration,
+                ..
+            } => (*probe_rate, *duration),
             Self::LoginStorm {
                 baseline,
                 storm_timeout,

@@ -488,7 +488,7 @@ async fn count_lines(
 /// writing to each other at `rate` messages per second in all, for `duration` seconds. The
 /// rate is meant to be a polite one (below any flood limit), so that only the flood's effect
 /// on them shows.
-async fn probe_pairs(
+pub(super) async fn probe_pairs(
     ctx: &Ctx,
     run: &str,
     first: usize,

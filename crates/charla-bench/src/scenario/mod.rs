@@ -12,6 +12,7 @@ pub mod accounts;
 pub mod costly;
 pub mod crash;
 pub mod durable;
+pub mod storm;
 pub mod traffic;
 pub mod uploads;
 
@@ -223,6 +224,23 @@ pub async fn run(scenario: &Scenario) -> Report {
                 duration,
             };
             uploads::uploads(&ctx, sizes).await
+        }
+        Scenario::JoinStorm {
+            members,
+            joiners,
+            probe_rate,
+            duration,
+            max_p99_ms,
+            ..
+        } => {
+            let sizes = storm::JoinStorm {
+                members,
+                joiners,
+                probe_rate,
+                duration,
+                max_p99_ms,
+            };
+            storm::join_storm(&ctx, sizes).await
         }
         Scenario::LoginStorm {
             clients,

@@ -103,7 +103,11 @@ pub async fn connect(ctx: &Ctx, clients: usize, hold: u64) -> Report {
 }
 
 /// Keeps one registered client open, answering PINGs, until `stop`.
-async fn hold_client(mut client: Client, alive: Arc<AtomicUsize>, stop: CancellationToken) {
+pub(super) async fn hold_client(
+    mut client: Client,
+    alive: Arc<AtomicUsize>,
+    stop: CancellationToken,
+) {
     loop {
         tokio::select! {
             () = stop.cancelled() => return,

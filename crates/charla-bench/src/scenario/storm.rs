@@ -1,0 +1,199 @@
+//! `join-storm`: many users join one big channel at once while others chat elsewhere.
+//!
+//! A channel of `members` readers is made first; then `joiners` clients send their JOIN at
+//! the same moment, and each JOIN goes to every member already in (with a NAMES reply of up to
+//! the channel's size to the joiner). Probe pairs exchange private messages before (the
+//! baseline) and during the storm: what the storm costs everyone else is their latency.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::abuse::probe_pairs;
+use super::traffic::hold_client;
+use super::{Ctx, add_load_metrics};
+use crate::conn::Client;
+use crate::load;
+use crate::report::Report;
+use crate::stats::per_second;
+
+/// Sizes of the join-storm scenario.
+#[derive(Debug, Clone, Copy)]
+pub struct JoinStorm {
+    /// Members in the channel before the storm.
+    pub members: usize,
+    /// Clients joining at once.
+    pub joiners: usize,
+    /// Messages per second between the probe pairs, in all.
+    pub probe_rate: u64,
+    /// Seconds of probes before and during the storm.
+    pub duration: u64,
+    /// The probes' p99 during the storm must stay under this.
+    pub max_p99_ms: f64,
+}
+
+/// Holds clients open, answering PINGs, and counts those still open.
+struct Holders {
+    alive: Arc<AtomicUsize>,
+    stop: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+impl Holders {
+    fn new() -> Self {
+        Holders {
+            alive: Arc::new(AtomicUsize::new(0)),
+            stop: CancellationToken::new(),
+            tasks: JoinSet::new(),
+        }
+    }
+
+    fn hold(&mut self, clients: Vec<Client>) {
+        for client in clients {
+            self.alive.fetch_add(1, Ordering::Relaxed);
+            self.tasks
+                .spawn(hold_client(client, self.alive.clone(), self.stop.clone()));
+        }
+    }
+
+    fn alive(&self) -> usize {
+        self.alive.load(Ordering::Relaxed)
+    }
+
+    async fn close(mut self) {
+        self.stop.cancel();
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// `join-storm`: see the module doc.
+pub async fn join_storm(ctx: &Ctx, sizes: JoinStorm) -> Report {
+    let mut r = ctx.report("join-storm");
+    let run = load::run_id();
+    let channel = format!("#cj{run}");
+    r.metric("members", sizes.members as f64, "clients");
+    r.metric("joiners", sizes.joiners as f64, "clients");
+
+    // The channel, its members reading.
+    let reg = load::register_many(&ctx.connector, 'm', &run, sizes.members, ctx.concurrency).await;
+    if !reg.failures.is_empty() {
+        r.check(
+            false,
+            format!("members: {}", load::describe_failures(&reg.failures)),
+        );
+        return r;
+    }
+    let (members, failed) = load::join_many(reg.clients, &channel, ctx.concurrency).await;
+    if !failed.is_empty() {
+        r.check(
+            false,
+            format!("members' joins: {}", load::describe_failures(&failed)),
+        );
+        return r;
+    }
+    let mut holders = Holders::new();
+    holders.hold(members);
+
+    let reg = load::register_many(&ctx.connector, 'j', &run, sizes.joiners, ctx.concurrency).await;
+    if !reg.failures.is_empty() {
+        r.check(
+            false,
+            format!("joiners: {}", load::describe_failures(&reg.failures)),
+        );
+        holders.close().await;
+        return r;
+    }
+    let joiners = reg.clients;
+
+    let baseline = match probe_pairs(ctx, &run, 0, sizes.probe_rate, sizes.duration).await {
+        Ok(load) => load,
+        Err(e) => {
+            r.check(false, format!("baseline probes: {e}"));
+            holders.close().await;
+            return r;
+        }
+    };
+    add_load_metrics(&mut r, &baseline, "baseline_");
+
+    // The storm, a second into the probes: every joiner's JOIN at once.
+    let probe_ctx = ctx.clone();
+    let probe_run = run.clone();
+    let probes = tokio::spawn(async move {
+        probe_pairs(&probe_ctx, &probe_run, 1, sizes.probe_rate, sizes.duration).await
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let server_before = ctx.server_sample();
+    let start = Instant::now();
+    let count = joiners.len();
+    let (joined, failed) = load::join_many(joiners, &channel, count.max(1)).await;
+    let storm = start.elapsed().as_secs_f64();
+    let server_after = ctx.server_sample();
+    let joined_count = joined.len();
+    holders.hold(joined);
+    r.metric("joined", joined_count as f64, "clients");
+    r.metric("storm_s", storm, "s");
+    r.metric(
+        "joins_per_s",
+        per_second(joined_count as f64, storm),
+        "joins/s",
+    );
+    if let (Some(b), Some(a)) = (server_before, server_after) {
+        r.metric("storm_server_cpu_s", a.cpu_seconds - b.cpu_seconds, "s");
+    }
+    r.check(
+        failed.is_empty(),
+        format!(
+            "{joined_count} of {count} joined{}",
+            if failed.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", load::describe_failures(&failed))
+            }
+        ),
+    );
+    let probes = match probes.await {
+        Ok(Ok(load)) => load,
+        Ok(Err(e)) => {
+            r.check(false, format!("probes during the storm: {e}"));
+            holders.close().await;
+            return r;
+        }
+        Err(e) => {
+            r.check(false, format!("probes during the storm: {e}"));
+            holders.close().await;
+            return r;
+        }
+    };
+    add_load_metrics(&mut r, &probes, "probe_");
+    let held = holders.alive();
+    r.metric("held", held as f64, "clients");
+    r.check(
+        held == sizes.members + joined_count,
+        format!(
+            "{held} of {} members and joiners still connected",
+            sizes.members + joined_count
+        ),
+    );
+    r.check(
+        probes.lost() == 0 && probes.closed == 0,
+        format!(
+            "the probes lost {} messages and {} connections",
+            probes.lost(),
+            probes.closed
+        ),
+    );
+    let p99 = probes.latency.quantile_ms(0.99);
+    r.check(
+        p99 <= sizes.max_p99_ms,
+        format!(
+            "probe p99 {p99:.2} ms during the storm (baseline {:.2} ms; allowed {:.0})",
+            baseline.latency.quantile_ms(0.99),
+            sizes.max_p99_ms
+        ),
+    );
+    holders.close().await;
+    r
+}
