@@ -72,51 +72,55 @@ impl Holders {
 /// `join-storm`: see the module doc.
 pub async fn join_storm(ctx: &Ctx, sizes: JoinStorm) -> Report {
     let mut r = ctx.report("join-storm");
-    let run = load::run_id();
-    let channel = format!("#cj{run}");
     r.metric("members", sizes.members as f64, "clients");
     r.metric("joiners", sizes.joiners as f64, "clients");
+    let mut holders = Holders::new();
+    if let Err(e) = measure(ctx, sizes, &mut r, &mut holders).await {
+        r.check(false, e);
+    }
+    holders.close().await;
+    r
+}
+
+/// The set-up, the baseline and the storm, into `r`; the clients it keeps open in `holders`.
+/// `Err`: what could not be done, which ends the run.
+async fn measure(
+    ctx: &Ctx,
+    sizes: JoinStorm,
+    r: &mut Report,
+    holders: &mut Holders,
+) -> Result<(), String> {
+    let run = load::run_id();
+    let channel = format!("#cj{run}");
+    let registered = |what: &str, reg: load::Registered| {
+        if reg.failures.is_empty() {
+            Ok(reg.clients)
+        } else {
+            Err(format!(
+                "{what}: {}",
+                load::describe_failures(&reg.failures)
+            ))
+        }
+    };
 
     // The channel, its members reading.
     let reg = load::register_many(&ctx.connector, 'm', &run, sizes.members, ctx.concurrency).await;
-    if !reg.failures.is_empty() {
-        r.check(
-            false,
-            format!("members: {}", load::describe_failures(&reg.failures)),
-        );
-        return r;
-    }
-    let (members, failed) = load::join_many(reg.clients, &channel, ctx.concurrency).await;
+    let (members, failed) =
+        load::join_many(registered("members", reg)?, &channel, ctx.concurrency).await;
     if !failed.is_empty() {
-        r.check(
-            false,
-            format!("members' joins: {}", load::describe_failures(&failed)),
-        );
-        return r;
+        return Err(format!(
+            "members' joins: {}",
+            load::describe_failures(&failed)
+        ));
     }
-    let mut holders = Holders::new();
     holders.hold(members);
-
     let reg = load::register_many(&ctx.connector, 'j', &run, sizes.joiners, ctx.concurrency).await;
-    if !reg.failures.is_empty() {
-        r.check(
-            false,
-            format!("joiners: {}", load::describe_failures(&reg.failures)),
-        );
-        holders.close().await;
-        return r;
-    }
-    let joiners = reg.clients;
+    let joiners = registered("joiners", reg)?;
 
-    let baseline = match probe_pairs(ctx, &run, 0, sizes.probe_rate, sizes.duration).await {
-        Ok(load) => load,
-        Err(e) => {
-            r.check(false, format!("baseline probes: {e}"));
-            holders.close().await;
-            return r;
-        }
-    };
-    add_load_metrics(&mut r, &baseline, "baseline_");
+    let baseline = probe_pairs(ctx, &run, 0, sizes.probe_rate, sizes.duration)
+        .await
+        .map_err(|e| format!("baseline probes: {e}"))?;
+    add_load_metrics(r, &baseline, "baseline_");
 
     // The storm, a second into the probes: every joiner's JOIN at once.
     let probe_ctx = ctx.clone();
@@ -143,39 +147,28 @@ pub async fn join_storm(ctx: &Ctx, sizes: JoinStorm) -> Report {
     if let (Some(b), Some(a)) = (server_before, server_after) {
         r.metric("storm_server_cpu_s", a.cpu_seconds - b.cpu_seconds, "s");
     }
+    let why = if failed.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", load::describe_failures(&failed))
+    };
     r.check(
         failed.is_empty(),
-        format!(
-            "{joined_count} of {count} joined{}",
-            if failed.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", load::describe_failures(&failed))
-            }
-        ),
+        format!("{joined_count} of {count} joined{why}"),
     );
-    let probes = match probes.await {
-        Ok(Ok(load)) => load,
-        Ok(Err(e)) => {
-            r.check(false, format!("probes during the storm: {e}"));
-            holders.close().await;
-            return r;
-        }
-        Err(e) => {
-            r.check(false, format!("probes during the storm: {e}"));
-            holders.close().await;
-            return r;
-        }
-    };
-    add_load_metrics(&mut r, &probes, "probe_");
+    let probes = probes
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|probes| probes)
+        .map_err(|e| format!("probes during the storm: {e}"))?;
+    add_load_metrics(r, &probes, "probe_");
+
     let held = holders.alive();
+    let expected = sizes.members + joined_count;
     r.metric("held", held as f64, "clients");
     r.check(
-        held == sizes.members + joined_count,
-        format!(
-            "{held} of {} members and joiners still connected",
-            sizes.members + joined_count
-        ),
+        held == expected,
+        format!("{held} of {expected} members and joiners still connected"),
     );
     r.check(
         probes.lost() == 0 && probes.closed == 0,
@@ -194,6 +187,5 @@ pub async fn join_storm(ctx: &Ctx, sizes: JoinStorm) -> Report {
             sizes.max_p99_ms
         ),
     );
-    holders.close().await;
-    r
+    Ok(())
 }
