@@ -146,11 +146,14 @@ impl Drop for InFlight {
 /// Whether `msg` may run while messages are in flight: an unlabeled PRIVMSG, NOTICE or TAGMSG
 /// (its delivery keeps its place behind theirs). Anything else waits for them.
 pub(crate) fn passes(s: &Session, msg: &Message<'_>) -> bool {
-    let command = msg.command;
-    let message = ["PRIVMSG", "NOTICE", "TAGMSG"]
+    is_message(msg) && !(s.conn.has_cap(Cap::LabeledResponse) && has_label(msg.raw_tags))
+}
+
+/// Whether `msg` is a PRIVMSG, NOTICE or TAGMSG.
+fn is_message(msg: &Message<'_>) -> bool {
+    ["PRIVMSG", "NOTICE", "TAGMSG"]
         .iter()
-        .any(|c| command.eq_ignore_ascii_case(c));
-    message && !(s.conn.has_cap(Cap::LabeledResponse) && has_label(msg.raw_tags))
+        .any(|c| msg.command.eq_ignore_ascii_case(c))
 }
 
 /// Whether raw tags hold a `label`.
@@ -163,14 +166,12 @@ fn has_label(raw_tags: &str) -> bool {
 
 /// How many store writes a message line must be admitted for before it runs, if it must: a
 /// PRIVMSG, NOTICE or TAGMSG while history is on, one for each channel among its targets and
-/// [`WRITES_PER_USER`] for each user (the first `max_targets`, the others are refused). `None`: it runs now (admitted at once when there was room,
-/// the admission kept in the sender's [`InFlight`] until the line is done).
+/// [`WRITES_PER_USER`] for each user (the first `max_targets`, the others are refused).
+/// `None`: it runs now (admitted at once when there was room, the admission kept in the
+/// sender's [`InFlight`] until the line is done).
 pub(crate) fn admit(s: &mut Session, msg: &Message<'_>) -> Option<u32> {
-    let message = ["PRIVMSG", "NOTICE", "TAGMSG"]
-        .iter()
-        .any(|c| msg.command.eq_ignore_ascii_case(c));
     let admitted = s.in_flight.as_ref().is_some_and(|f| f.admitted.is_some());
-    if !message || !s.state.config.history.enabled || admitted {
+    if !is_message(msg) || !s.state.config.history.enabled || admitted {
         return None;
     }
     let targets = msg.params.first().copied().unwrap_or_default();
@@ -204,13 +205,7 @@ pub(crate) fn after_admission(line: String, writes: u32) -> Flow {
                 // Closed only if the server drops it: run the line without, the store decides.
                 let admission = s.state.admission.clone().acquire_many_owned(writes).await;
                 in_flight(s).admitted = admission.ok();
-                match crate::connection::handle_line(s, &line) {
-                    Flow::Wait(pending) => {
-                        s.flush();
-                        pending.run(s).await
-                    }
-                    flow => flow,
-                }
+                run_line(s, &line).await
             })
         },
     ))))
@@ -245,16 +240,21 @@ pub(crate) fn after_drain(line: String) -> Flow {
         move |s: &mut Session| -> Wait<'_> {
             Box::pin(async move {
                 drain(s).await;
-                match crate::connection::handle_line(s, &line) {
-                    Flow::Wait(pending) => {
-                        s.flush();
-                        pending.run(s).await
-                    }
-                    flow => flow,
-                }
+                run_line(s, &line).await
             })
         },
     ))))
+}
+
+/// Runs a line that had to wait, and what it then waits for itself.
+async fn run_line(s: &mut Session, line: &str) -> Flow {
+    match crate::connection::handle_line(s, line) {
+        Flow::Wait(pending) => {
+            s.flush();
+            pending.run(s).await
+        }
+        flow => flow,
+    }
 }
 
 /// Queues a command's messages for delivery after their commits. The command waits for them
