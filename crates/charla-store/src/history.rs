@@ -210,6 +210,12 @@ pub(crate) struct Condition {
     pub column: Column,
     pub op: Op,
     pub value: i64,
+    /// The time of the condition's place: its entry's `time_ms` for a `Seq` condition, `value`
+    /// for a `Time` one. Along a target's `seq` its times never go back (see
+    /// [`crate::Write::Append`]), so `seq op value` picks the same entries as
+    /// `(time_ms, seq) op (time_ms, value)`: a store may then keep one index, by target and
+    /// time, for both orders.
+    pub time_ms: i64,
 }
 
 impl Condition {
@@ -268,11 +274,16 @@ impl Point {
     }
 
     fn condition(self, op: Op) -> Condition {
-        let (column, value) = match self {
-            Point::Entry { seq, .. } => (Column::Seq, seq),
-            Point::Time(time_ms) => (Column::Time, time_ms),
+        let (column, value, time_ms) = match self {
+            Point::Entry { seq, time_ms } => (Column::Seq, seq, time_ms),
+            Point::Time(time_ms) => (Column::Time, time_ms, time_ms),
         };
-        Condition { column, op, value }
+        Condition {
+            column,
+            op,
+            value,
+            time_ms,
+        }
     }
 
     /// Entries strictly before this point.

@@ -197,11 +197,13 @@ fn downgrade_to_version_1(path: &Path) {
 }
 
 /// Takes a database back to schema version 2: no search index (version 3), no metadata (4),
-/// no always-on choice (5), no presences (6), no batched indexing (7), no files (8).
+/// no always-on choice (5), no presences (6), no batched indexing (7), no files (8), history
+/// indexed by target and `seq` (9).
 fn downgrade_to_version_2(path: &Path) {
     let conn = rusqlite::Connection::open(path).expect("open");
     conn.execute_batch(
-        "DROP TABLE files; DROP TRIGGER history_text_delete; DROP TABLE search_progress; \
+        "CREATE INDEX history_by_target ON history (target, seq); \
+         DROP TABLE files; DROP TRIGGER history_text_delete; DROP TABLE search_progress; \
          DROP TABLE presences; ALTER TABLE accounts DROP COLUMN always_on; \
          DROP TRIGGER metadata_account_gone; DROP TRIGGER metadata_channel_gone; \
          DROP TABLE metadata; \

@@ -208,43 +208,62 @@ fn read_anchor(conn: &Connection, target: &str, msgid: &str) -> rusqlite::Result
         .optional()
 }
 
-/// The SQL of one scan of a target's history: `?1` the target, then one parameter per
-/// condition, then the limit. The texts are few (the conditions and orders a plan makes), so
-/// each is prepared once per connection and cached.
+/// The SQL of one scan of a target's history: `?1` the target, then the parameters of each
+/// condition (see [`scan_values`]), then the limit. The texts are few (the conditions and
+/// orders a plan makes), so each is prepared once per connection and cached.
+///
+/// Every scan walks `history_by_time`, whose entries end with the rowid: `(target, time_ms,
+/// seq)`. A target's times never go back along `seq`, so that order is also the `seq` order,
+/// and a condition on `seq` is asked as the same condition on `(time_ms, seq)` (migration 9
+/// dropped the index by target and `seq`, which cost every append a third index update).
 pub(super) fn scan_sql(scan: &Scan) -> String {
     let mut sql = format!("SELECT {HISTORY_COLUMNS} FROM history WHERE target = ?1");
     let mut parameter = 2;
     for condition in &scan.conditions {
-        let column = match condition.column {
-            Column::Seq => "seq",
-            Column::Time => "time_ms",
-        };
         let op = match condition.op {
             Op::Lt => "<",
             Op::Gt => ">",
             Op::Ge => ">=",
         };
-        let _ = write!(sql, " AND {column} {op} ?{parameter}");
-        parameter += 1;
+        match condition.column {
+            Column::Seq => {
+                let _ = write!(
+                    sql,
+                    " AND (time_ms, seq) {op} (?{parameter}, ?{})",
+                    parameter + 1
+                );
+                parameter += 2;
+            }
+            Column::Time => {
+                let _ = write!(sql, " AND time_ms {op} ?{parameter}");
+                parameter += 1;
+            }
+        }
     }
     if scan.kinds == Kinds::Messages {
         sql.push_str(" AND command IN ('PRIVMSG', 'NOTICE', 'TAGMSG')");
     }
     let direction = if scan.descending { "DESC" } else { "ASC" };
-    // `history_by_time` ends with the rowid (`seq`): it gives this order without a sort.
-    if scan.key == Column::Time {
-        let _ = write!(sql, " ORDER BY time_ms {direction}, seq {direction}");
-    } else {
-        let _ = write!(sql, " ORDER BY seq {direction}");
-    }
-    let _ = write!(sql, " LIMIT ?{parameter}");
+    let _ = write!(
+        sql,
+        " ORDER BY time_ms {direction}, seq {direction} LIMIT ?{parameter}"
+    );
     sql
 }
 
+/// The parameters [`scan_sql`] asks for its conditions: a `seq` condition's entry time and
+/// `seq`, a time condition's time.
+fn scan_values(scan: &Scan) -> impl Iterator<Item = Value> + '_ {
+    scan.conditions.iter().flat_map(|c| match c.column {
+        Column::Seq => vec![Value::Integer(c.time_ms), Value::Integer(c.value)],
+        Column::Time => vec![Value::Integer(c.value)],
+    })
+}
+
 fn read_scan(conn: &Connection, target: &str, scan: &Scan) -> rusqlite::Result<Vec<HistoryRecord>> {
-    let mut values = Vec::with_capacity(scan.conditions.len() + 2);
+    let mut values = Vec::with_capacity(2 * scan.conditions.len() + 2);
     values.push(Value::Text(target.to_owned()));
-    values.extend(scan.conditions.iter().map(|c| Value::Integer(c.value)));
+    values.extend(scan_values(scan));
     values.push(Value::Integer(
         i64::try_from(scan.limit).unwrap_or(i64::MAX),
     ));

@@ -177,21 +177,24 @@ fn prune_target(
             conn.prepare_cached("DELETE FROM history WHERE target = ?1")?
                 .execute(params![target])?;
         } else {
-            // The oldest message kept: every older entry goes.
-            let oldest_kept: Option<i64> = conn
+            // The oldest message kept: every older entry goes. `(time_ms, seq)` is the
+            // target's `seq` order (see `read::scan_sql`), in `history_by_time`.
+            let oldest_kept: Option<(i64, i64)> = conn
                 .prepare_cached(
-                    "SELECT seq FROM history WHERE target = ?1 \
+                    "SELECT time_ms, seq FROM history WHERE target = ?1 \
                      AND command IN ('PRIVMSG', 'NOTICE', 'TAGMSG') \
-                     ORDER BY seq DESC LIMIT 1 OFFSET ?2",
+                     ORDER BY time_ms DESC, seq DESC LIMIT 1 OFFSET ?2",
                 )?
                 .query_row(
                     params![target, i64::try_from(keep - 1).unwrap_or(i64::MAX)],
-                    |row| row.get(0),
+                    |row| Ok((row.get(0)?, row.get(1)?)),
                 )
                 .optional()?;
-            if let Some(oldest_kept) = oldest_kept {
-                conn.prepare_cached("DELETE FROM history WHERE target = ?1 AND seq < ?2")?
-                    .execute(params![target, oldest_kept])?;
+            if let Some((time_ms, seq)) = oldest_kept {
+                conn.prepare_cached(
+                    "DELETE FROM history WHERE target = ?1 AND (time_ms, seq) < (?2, ?3)",
+                )?
+                .execute(params![target, time_ms, seq])?;
             }
         }
     }
