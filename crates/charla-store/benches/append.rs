@@ -9,7 +9,8 @@
 //! ```
 //!
 //! Reports, per message: the writer thread's CPU time, the wall time (CPU, syncs and page
-//! faults), the messages per second one writer commits back to back, and the database's size per
+//! faults), the messages per second one writer commits back to back; the time a commit takes
+//! (p50, p99, max: the longest hold up the messages behind them), and the database's size per
 //! million messages.
 
 use std::path::Path;
@@ -104,6 +105,7 @@ fn main() {
     let base_ms = 1_780_000_000_000;
 
     let mut sent = 0u64;
+    let mut commits = Vec::new();
     let cpu = thread_cpu_ns();
     let wall = Instant::now();
     while (sent as usize) < options.messages {
@@ -115,9 +117,13 @@ fn main() {
             })
             .collect();
         sent += batch.len() as u64;
+        let started = Instant::now();
         let outcomes = store.apply(&batch).expect("the batch commits");
+        commits.push(started.elapsed().as_secs_f64() * 1e3);
         assert!(outcomes.iter().all(Result::is_ok));
     }
+    commits.sort_by(f64::total_cmp);
+    let quantile = |q: f64| commits[((commits.len() - 1) as f64 * q) as usize];
     let wall = wall.elapsed().as_secs_f64();
     let cpu = (thread_cpu_ns() - cpu) as f64 / 1e9;
     let per = |total: f64| total / sent as f64 * 1e6;
@@ -128,6 +134,12 @@ fn main() {
     println!("  writer CPU      {:>8.2} µs a message", per(cpu));
     println!("  wall            {:>8.2} µs a message", per(wall));
     println!("  back to back    {:>8.0} messages/s", sent as f64 / wall);
+    println!(
+        "  a commit        {:>8.2} ms p50, {:.2} ms p99, {:.2} ms max",
+        quantile(0.5),
+        quantile(0.99),
+        quantile(1.0)
+    );
     println!(
         "  database        {:>8.1} MiB per million messages",
         size(&path) as f64 / (1 << 20) as f64 / (sent as f64 / 1e6)
