@@ -836,6 +836,43 @@ mod tests {
         (state, theirs)
     }
 
+    /// A JOIN whose channel's turn is taken (another JOIN fanning out there) waits for it as a
+    /// task, not on the channel's lock: the channels before it are joined at once, the rest
+    /// in order once the turn is free, and the client's next line waits for all of them.
+    /// (What the wait's command said goes out with the rest, after the wait.)
+    #[tokio::test]
+    async fn a_join_waits_for_its_turn_in_a_busy_channel_and_keeps_its_order() {
+        use tokio::io::AsyncWriteExt;
+        let (state, mut rd) = registered(0).await;
+        let (big, _) = state.channel_or_create("#grande").expect("a channel");
+        let turn = big.turn().try_acquire().expect("free");
+        rd.write_all(b"JOIN #antes,#grande,#despues\r\nPING after\r\n")
+            .await
+            .expect("write");
+        let mut got = String::new();
+        while let text = read_for(&mut rd, Duration::from_millis(100)).await
+            && !text.is_empty()
+        {
+            got.push_str(&text);
+        }
+        assert!(!got.contains("JOIN #grande"), "joined out of turn: {got}");
+        assert!(!got.contains("PONG"), "the next line went first: {got}");
+        assert_eq!(big.member_count(), 0);
+        assert_eq!(state.channel("#antes").expect("joined").member_count(), 1);
+        drop(turn);
+        let mut rest = got;
+        while !rest.contains("PONG") {
+            let text = read_for(&mut rd, Duration::from_secs(5)).await;
+            assert!(!text.is_empty(), "nothing more came: {rest}");
+            rest.push_str(&text);
+        }
+        let at = |what: &str| rest.find(what).unwrap_or_else(|| panic!("{what}: {rest}"));
+        assert!(at("JOIN #antes") < at("JOIN #grande"), "{rest}");
+        assert!(at("JOIN #grande") < at("JOIN #despues"), "{rest}");
+        assert!(at("JOIN #despues") < at("PONG"), "{rest}");
+        assert_eq!(big.member_count(), 1);
+    }
+
     async fn read_some(rd: &mut tokio::io::DuplexStream) -> String {
         use tokio::io::AsyncReadExt;
         let mut buf = vec![0; 64 * 1024];

@@ -268,6 +268,8 @@ pub struct Channel {
     pub created: SystemTime,
     /// Members, topic, modes.
     state: Mutex<ChannelState>,
+    /// One JOIN at a time: a joiner's task waits here for its turn (see [`Channel::turn`]).
+    turn: tokio::sync::Semaphore,
 }
 
 impl Channel {
@@ -284,6 +286,7 @@ impl Channel {
                 },
                 ..ChannelState::default()
             }),
+            turn: tokio::sync::Semaphore::new(1),
         }
     }
 }
@@ -382,6 +385,16 @@ impl Channel {
     /// Whether `id` has an invitation here still pending.
     pub fn has_invited(&self, id: ConnectionId) -> bool {
         self.read(|st| !st.dead && st.invited.iter().any(|i| i.id == id))
+    }
+
+    /// The JOINs' turnstile: a JOIN fans out to every member while it holds the channel's lock
+    /// (a channel of thousands: a millisecond), so in a storm of joins a runtime worker that
+    /// blocked on that lock would hold up every connection queued behind the joiner's. A
+    /// joiner takes this permit first, without blocking when it is free
+    /// (`try_acquire`) and otherwise as a task that waits (`acquire().await`), FIFO; the
+    /// worker meanwhile serves the other connections (see [`crate::command::join`]).
+    pub fn turn(&self) -> &tokio::sync::Semaphore {
+        &self.turn
     }
 
     /// How many members it has.

@@ -19,7 +19,7 @@ use crate::caps::Cap;
 use crate::channel::Channel;
 use crate::channel::{JoinError, JoinRefused, Joiner};
 use crate::command::table::Args;
-use crate::command::{Flow, markread, metadata, names, part, split_list, topic};
+use crate::command::{Flow, Pending, Wait, markread, metadata, names, part, split_list, topic};
 use crate::deliver::Payload;
 use crate::event::ServerEvent;
 use crate::history::Event;
@@ -42,24 +42,94 @@ pub fn join(s: &mut Session, p: Args<'_, 1>) -> Flow {
         return Flow::Continue;
     }
     let mut keys = p.get(1).map(|k| k.split(',')).into_iter().flatten();
-    let mut joined = Vec::new();
-    // draft/read-marker: each channel's marker comes before its end of NAMES, so the NAMES of a
-    // logged-in client with the capability wait for the markers to be read.
-    let defer = markread::wanted(s);
-    for (i, name) in split_list(p.req[0]).enumerate() {
-        // One token per channel: `JOIN #a,#b,#c` costs what three JOINs cost.
-        if i > 0 {
-            s.penalty += 1;
+    let list: Vec<(String, Option<String>)> = split_list(p.req[0])
+        .map(|name| {
+            let key = keys.next().filter(|k| !k.is_empty()).map(str::to_owned);
+            (name.to_owned(), key)
+        })
+        .collect();
+    // One token per channel: `JOIN #a,#b,#c` costs what three JOINs cost.
+    s.penalty += u32::try_from(list.len().saturating_sub(1)).unwrap_or(u32::MAX);
+    let mut job = JoinList {
+        list,
+        next: 0,
+        joined: Vec::new(),
+        // draft/read-marker: each channel's marker comes before its end of NAMES, so the NAMES
+        // of a logged-in client with the capability wait for the markers to be read.
+        defer: markread::wanted(s),
+    };
+    let Err(busy) = job.run(s, None) else {
+        return job.finish(s);
+    };
+    Flow::Wait(Box::new(Pending::later(Box::new(
+        move |s: &mut Session| -> Wait<'_> {
+            Box::pin(async move {
+                let mut busy = busy;
+                loop {
+                    // The semaphore is never closed.
+                    let Ok(turn) = busy.turn().acquire().await else {
+                        break;
+                    };
+                    let done = job.run(s, Some(&busy));
+                    drop(turn);
+                    match done {
+                        Ok(()) => break,
+                        Err(next) => busy = next,
+                    }
+                }
+                match job.finish(s) {
+                    Flow::Wait(then) => then.run(s).await,
+                    flow => flow,
+                }
+            })
+        },
+    ))))
+}
+
+/// The channels of one JOIN line, joined in order.
+struct JoinList {
+    list: Vec<(String, Option<String>)>,
+    /// The first not tried yet.
+    next: usize,
+    joined: Vec<Arc<Channel>>,
+    defer: bool,
+}
+
+impl JoinList {
+    /// Joins the channels from `next` on, each in its turn ([`Channel::turn`]); `held`: the
+    /// caller holds the turn of this channel, the next one. `Err` with the channel whose turn
+    /// is taken: the caller waits for it and calls again.
+    fn run(&mut self, s: &mut Session, held: Option<&Arc<Channel>>) -> Result<(), Arc<Channel>> {
+        let mut held = held;
+        while let Some((name, key)) = self.list.get(self.next) {
+            // A new channel has no one to fan out to, and no one waits for it.
+            let existing = s.state.channel(name);
+            let mine = existing
+                .as_ref()
+                .filter(|ch| !held.is_some_and(|h| Arc::ptr_eq(h, ch)));
+            let _turn = match mine {
+                Some(ch) => match ch.turn().try_acquire() {
+                    Ok(turn) => Some(turn),
+                    Err(_) => return Err(ch.clone()),
+                },
+                None => None,
+            };
+            held = None;
+            self.next += 1;
+            if let Some(ch) = join_one(s, name, key.as_deref(), self.defer) {
+                self.joined.push(ch);
+            }
         }
-        let key = keys.next().filter(|k| !k.is_empty());
-        if let Some(ch) = join_one(s, name, key, defer) {
-            joined.push(ch);
-        }
+        Ok(())
     }
-    if defer {
-        markread::after_join(s, joined)
-    } else {
-        Flow::Continue
+
+    /// After the last channel: the read markers and NAMES that waited for them.
+    fn finish(self, s: &mut Session) -> Flow {
+        if self.defer {
+            markread::after_join(s, self.joined)
+        } else {
+            Flow::Continue
+        }
     }
 }
 
