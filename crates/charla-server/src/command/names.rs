@@ -6,6 +6,7 @@ use charla_proto::numeric::{ERR_TOOMANYTARGETS, RPL_ENDOFNAMES, RPL_NAMREPLY};
 
 use crate::caps::Cap;
 use crate::channel::Channel;
+use crate::client::Client;
 use crate::command::paced::{self, Paced};
 use crate::command::table::Args;
 use crate::command::{self, Flow, split_list};
@@ -125,36 +126,43 @@ impl NamesReply {
 impl Paced for NamesReply {
     fn produce(&mut self, s: &Session, until: usize) -> bool {
         while paced::has_room(s, until) {
-            let (entries, done) = self.ch.read(|st| {
-                let entries: Vec<String> = st
+            // Under the channel's lock only the piece's members are taken (a reference count
+            // each): a JOIN fans out under that lock, and in a storm of joins every joiner's
+            // NAMES is read while others join, so names are looked up and written outside it.
+            let (piece, done) = self.ch.read(|st| {
+                let piece: Vec<(Arc<Client>, &'static str)> = st
                     .members
                     .iter()
                     .skip(self.next)
                     .take(MEMBERS_PER_PIECE)
-                    .filter_map(|m| {
-                        let info = m.client.info.read();
-                        if !self.member && info.modes.invisible {
-                            return None;
-                        }
-                        let prefix = m.prefixes(self.multi);
-                        Some(if self.userhost {
-                            format!("{prefix}{}", info.source(&m.client.host))
-                        } else {
-                            format!("{prefix}{}", info.nick)
-                        })
-                    })
+                    .map(|m| (m.client.clone(), m.prefixes(self.multi)))
                     .collect();
                 self.next = (self.next + MEMBERS_PER_PIECE).min(st.members.len());
-                (entries, self.next >= st.members.len())
+                (piece, self.next >= st.members.len())
             });
-            for e in entries {
-                if !self.line.is_empty() && self.line.len() + e.len() + 1 > NAMES_PER_LINE_BYTES {
+            let mut entry = String::new();
+            for (client, prefix) in piece {
+                entry.clear();
+                {
+                    let info = client.info.read();
+                    if !self.member && info.modes.invisible {
+                        continue;
+                    }
+                    entry.push_str(prefix);
+                    if self.userhost {
+                        entry.push_str(&info.source(&client.host));
+                    } else {
+                        entry.push_str(&info.nick);
+                    }
+                }
+                if !self.line.is_empty() && self.line.len() + entry.len() + 1 > NAMES_PER_LINE_BYTES
+                {
                     self.flush(s);
                 }
                 if !self.line.is_empty() {
                     self.line.push(' ');
                 }
-                self.line.push_str(&e);
+                self.line.push_str(&entry);
             }
             if done {
                 self.flush(s);
