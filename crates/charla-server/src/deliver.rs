@@ -456,8 +456,14 @@ pub fn to_peers_leaving(
 ) {
     let mut told: HashSet<ConnectionId> = HashSet::new();
     told.insert(client.id);
-    for ch in channels {
-        ch.remove_and_tell(client.id, payload, event, &mut told);
+    for (i, ch) in channels.iter().enumerate() {
+        ch.remove_and_tell(
+            client.id,
+            payload,
+            event,
+            &mut told,
+            i + 1 == channels.len(),
+        );
     }
 }
 

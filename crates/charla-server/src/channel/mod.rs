@@ -579,21 +579,31 @@ impl Channel {
         Ok(victim_nick)
     }
 
-    /// Takes `id` out and tells the members not yet in `told` (adding them): a QUIT reaches
-    /// each peer once, however many channels they share.
+    /// Takes `id` out and tells the members not yet in `told` (adding them, unless this is the
+    /// `last` of the leaver's channels): a QUIT reaches each peer once, however many channels
+    /// they share.
     pub fn remove_and_tell(
         &self,
         id: ConnectionId,
         payload: &Payload,
         event: Option<&Event<'_>>,
         told: &mut HashSet<ConnectionId>,
+        last: bool,
     ) {
         let mut st = self.state.lock();
         st.remove(id);
         if let Some(event) = event {
             event.record(self.key());
         }
-        deliver::to_members(&st.members, payload, None, |m| told.insert(m.client.id));
+        if last && told.len() <= 1 {
+            // Its only channel (the set holds the leaver alone): no one to skip, and a hash per
+            // member under the lock made a mass quit from a big channel quadratic.
+            deliver::to_members(&st.members, payload, None, |_| true);
+        } else if last {
+            deliver::to_members(&st.members, payload, None, |m| !told.contains(&m.client.id));
+        } else {
+            deliver::to_members(&st.members, payload, None, |m| told.insert(m.client.id));
+        }
     }
 
     /// Sets the topic (`None` clears it) if `by` may, and tells every member.
