@@ -1,0 +1,290 @@
+use super::*;
+use crate::config::Config;
+
+#[test]
+fn the_connection_task_stays_small() {
+    // Every connection has one, idle or not: 10,000 idle clients multiply its size.
+    let state = Arc::new(State::in_memory(Config::default()));
+    let (a, _b) = tokio::io::duplex(64);
+    let guards = Guards {
+        permit: None,
+        ip: None,
+        task: Arc::new(crate::tracker::Tracker::default()).enter(),
+    };
+    let task = serve(
+        state,
+        a,
+        "127.0.0.1:1".parse().expect("addr"),
+        Transport::Plain,
+        guards,
+    );
+    let size = std::mem::size_of_val(&task);
+    assert!(size <= 728, "connection task is {size} bytes");
+}
+
+/// A stream whose reads panic: a bug inside the session's loop.
+struct Explosive(Vec<u8>);
+
+impl AsyncRead for Explosive {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        _: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        panic!("a bug in the session");
+    }
+}
+
+impl AsyncWrite for Explosive {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.0.extend_from_slice(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[tokio::test]
+async fn a_panic_in_the_session_still_cleans_up() {
+    let state = Arc::new(State::in_memory(Config::default()));
+    let mut events = state.subscribe();
+    let guards = Guards {
+        permit: None,
+        ip: None,
+        task: Arc::new(crate::tracker::Tracker::default()).enter(),
+    };
+    let peer = "127.0.0.1:1".parse().expect("addr");
+    let task = tokio::spawn(serve(
+        state.clone(),
+        Explosive(Vec::new()),
+        peer,
+        Transport::Plain,
+        guards,
+    ));
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("ended")
+        .expect("the task itself did not panic");
+    assert!(state.all_clients().is_empty(), "the client was left behind");
+    let mut reasons = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if let ServerEvent::Disconnected { reason, .. } = event {
+            reasons.push(reason);
+        }
+    }
+    assert_eq!(reasons, ["Internal error"]);
+}
+
+/// A registered client `a` over an in-process stream, with a coalescing window of
+/// `window_ms`; returns the state and the client's end of the stream.
+async fn registered(window_ms: u64) -> (Arc<State>, tokio::io::DuplexStream) {
+    use tokio::io::AsyncWriteExt;
+    let mut config = Config::default();
+    config.limits.write_coalesce_ms = window_ms;
+    let state = Arc::new(State::in_memory(config));
+    let (ours, mut theirs) = tokio::io::duplex(64 * 1024);
+    let guards = Guards {
+        permit: None,
+        ip: None,
+        task: Arc::new(crate::tracker::Tracker::default()).enter(),
+    };
+    tokio::spawn(serve(
+        state.clone(),
+        ours,
+        "127.0.0.1:1".parse().expect("addr"),
+        Transport::Plain,
+        guards,
+    ));
+    theirs
+        .write_all(b"NICK a\r\nUSER a 0 * :A\r\n")
+        .await
+        .expect("write");
+    let burst = read_some(&mut theirs).await;
+    assert!(burst.contains(" 001 a "), "{burst}");
+    // The rest of the burst, if it came in pieces.
+    while !read_for(&mut theirs, Duration::from_millis(5))
+        .await
+        .is_empty()
+    {}
+    (state, theirs)
+}
+
+/// A JOIN whose channel's turn is taken (another JOIN fanning out there) waits for it as a
+/// task, not on the channel's lock: the channels before it are joined at once, the rest
+/// in order once the turn is free, and the client's next line waits for all of them.
+/// (What the wait's command said goes out with the rest, after the wait.)
+#[tokio::test]
+async fn a_join_waits_for_its_turn_in_a_busy_channel_and_keeps_its_order() {
+    use tokio::io::AsyncWriteExt;
+    let (state, mut rd) = registered(0).await;
+    let (big, _) = state.channel_or_create("#grande").expect("a channel");
+    let turn = big.turn().try_acquire().expect("free");
+    rd.write_all(b"JOIN #antes,#grande,#despues\r\nPING after\r\n")
+        .await
+        .expect("write");
+    let mut got = String::new();
+    while let text = read_for(&mut rd, Duration::from_millis(100)).await
+        && !text.is_empty()
+    {
+        got.push_str(&text);
+    }
+    assert!(!got.contains("JOIN #grande"), "joined out of turn: {got}");
+    assert!(!got.contains("PONG"), "the next line went first: {got}");
+    assert_eq!(big.member_count(), 0);
+    assert_eq!(state.channel("#antes").expect("joined").member_count(), 1);
+    drop(turn);
+    let mut rest = got;
+    while !rest.contains("PONG") {
+        let text = read_for(&mut rd, Duration::from_secs(5)).await;
+        assert!(!text.is_empty(), "nothing more came: {rest}");
+        rest.push_str(&text);
+    }
+    let at = |what: &str| rest.find(what).unwrap_or_else(|| panic!("{what}: {rest}"));
+    assert!(at("JOIN #antes") < at("JOIN #grande"), "{rest}");
+    assert!(at("JOIN #grande") < at("JOIN #despues"), "{rest}");
+    assert!(at("JOIN #despues") < at("PONG"), "{rest}");
+    assert_eq!(big.member_count(), 1);
+}
+
+async fn read_some(rd: &mut tokio::io::DuplexStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut buf = vec![0; 64 * 1024];
+    let n = rd.read(&mut buf).await.expect("read");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+/// What arrives within `wait` (in one read), or "" if nothing does.
+async fn read_for(rd: &mut tokio::io::DuplexStream, wait: Duration) -> String {
+    tokio::time::timeout(wait, read_some(rd))
+        .await
+        .unwrap_or_default()
+}
+
+fn push(state: &State, text: &str) {
+    let client = state.find_nick("a").expect("registered");
+    client
+        .queue
+        .push(Line::from(format!("NOTICE a :{text}\r\n")))
+        .expect("push");
+}
+
+/// Pushes `text` and checks that it is written at once.
+async fn goes_out_at_once(state: &State, rd: &mut tokio::io::DuplexStream, text: &str) {
+    push(state, text);
+    let got = read_for(rd, Duration::from_millis(1)).await;
+    assert!(got.contains(text), "{text:?} was held back: {got:?}");
+}
+
+/// A client with a window of `window_ms`, quiet for longer than that, that has just been
+/// written "one" (at once, which opens a window).
+async fn just_written(window_ms: u64) -> (Arc<State>, tokio::io::DuplexStream) {
+    let (state, mut rd) = registered(window_ms).await;
+    tokio::time::sleep(Duration::from_millis(2 * window_ms)).await;
+    goes_out_at_once(&state, &mut rd, "one").await;
+    (state, rd)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_calm_client_s_lines_go_out_at_once_even_two_close_together() {
+    // A calm channel: two lines every 10 ms, a millisecond apart (about 6 per 30 ms window,
+    // under HOLD_PACE): none is held, however close it comes to the last write.
+    let (state, mut rd) = just_written(30).await;
+    for i in 0..20 {
+        tokio::time::sleep(Duration::from_millis(9)).await;
+        goes_out_at_once(&state, &mut rd, &format!("first {i}")).await;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        goes_out_at_once(&state, &mut rd, &format!("second {i}")).await;
+    }
+}
+
+/// A client with a window of `window_ms`, quiet for longer than that, that has just been
+/// written twice HOLD_PACE lines (in one write, at once: it is busy now).
+async fn burst_written(window_ms: u64) -> (Arc<State>, tokio::io::DuplexStream) {
+    let (state, mut rd) = registered(window_ms).await;
+    tokio::time::sleep(Duration::from_millis(2 * window_ms)).await;
+    let lines = 2 * HOLD_PACE as usize;
+    for i in 0..lines {
+        push(&state, &format!("burst {i}"));
+    }
+    let first = read_for(&mut rd, Duration::from_millis(1)).await;
+    assert_eq!(first.lines().count(), lines, "{first:?}");
+    (state, rd)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_busy_client_s_lines_within_the_window_go_out_together_at_its_end() {
+    let (state, mut rd) = burst_written(50).await;
+    // Right after that write: held back, then written together.
+    push(&state, "two");
+    push(&state, "three");
+    assert_eq!(read_for(&mut rd, Duration::from_millis(30)).await, "");
+    let both = read_for(&mut rd, Duration::from_millis(40)).await;
+    assert_eq!(both, "NOTICE a :two\r\nNOTICE a :three\r\n");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_busy_client_s_next_line_waits_for_the_window() {
+    let (state, mut rd) = burst_written(40).await;
+    tokio::time::sleep(Duration::from_millis(15)).await;
+    push(&state, "three");
+    assert_eq!(read_for(&mut rd, Duration::from_millis(10)).await, "");
+    let late = read_for(&mut rd, Duration::from_millis(30)).await;
+    assert!(late.contains("three"), "{late:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_that_calms_down_is_no_longer_held() {
+    let (state, mut rd) = burst_written(40).await;
+    // A whole window later the burst is forgotten.
+    tokio::time::sleep(Duration::from_millis(45)).await;
+    goes_out_at_once(&state, &mut rd, "calm").await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_write_s_worth_goes_out_before_the_window_ends() {
+    let (state, mut rd) = burst_written(1000).await;
+    // A burst was written: what follows is held, until a full write's worth waits.
+    let enough = enough_lines(state.find_nick("a").expect("registered").id);
+    for i in 0..enough - 1 {
+        push(&state, &format!("held {i}"));
+    }
+    assert_eq!(read_for(&mut rd, Duration::from_millis(10)).await, "");
+    push(&state, "enough");
+    let mut got = String::new();
+    while !got.contains("enough") {
+        let more = read_for(&mut rd, Duration::from_millis(10)).await;
+        assert!(!more.is_empty(), "held back: {got:?}");
+        got.push_str(&more);
+    }
+    assert_eq!(got.lines().count(), enough);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_answer_to_the_clients_own_command_is_not_held_back() {
+    use tokio::io::AsyncWriteExt;
+    let (_state, mut rd) = just_written(1000).await;
+    // Inside the window opened by that write, the client asks something.
+    rd.write_all(b"PING now\r\n").await.expect("write");
+    let answer = read_for(&mut rd, Duration::from_millis(10)).await;
+    assert!(
+        answer.contains("PONG") && answer.contains("now"),
+        "{answer:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_window_writes_every_line_at_once() {
+    let (state, mut rd) = registered(0).await;
+    goes_out_at_once(&state, &mut rd, "one").await;
+    goes_out_at_once(&state, &mut rd, "two").await;
+}
