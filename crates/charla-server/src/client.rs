@@ -156,6 +156,8 @@ pub struct Client {
     linked: AtomicBool,
     /// The user's other connections and the work they are asked to do ([`crate::devices`]).
     devices: RwLock<Option<Box<Devices>>>,
+    /// A user of another node ([`crate::cluster`]): where it lives. Its queue is closed.
+    pub remote: Option<Box<crate::cluster::RemoteUser>>,
 }
 
 /// Work a connection's session does for its user when it gets to it, between its own
@@ -249,6 +251,7 @@ impl Client {
             }),
             linked: AtomicBool::new(false),
             devices: RwLock::new(None),
+            remote: None,
         }
     }
 

@@ -84,6 +84,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// The file host on the HTTP listener (uploads, downloads, thumbnails).
     pub files: FilesConfig,
+    /// Several nodes as one network over NATS ([`crate::cluster`]); off without `nats`.
+    pub cluster: crate::cluster::ClusterConfig,
 }
 
 /// A WEBIRC gateway (<https://ircv3.net/specs/extensions/webirc>): a web chat or a bouncer
@@ -454,6 +456,7 @@ impl Default for Config {
             webirc: Vec::new(),
             http: HttpConfig::default(),
             files: FilesConfig::default(),
+            cluster: crate::cluster::ClusterConfig::default(),
         }
     }
 }
@@ -672,6 +675,9 @@ impl Config {
         {
             return bad("accounts.guest_prefix must start a valid nick");
         }
+        self.cluster
+            .validate()
+            .map_err(|m| ConfigError::Invalid(format!("cluster: {m}")))?;
         Ok(())
     }
 

@@ -83,6 +83,16 @@ impl Payload {
         &self.line
     }
 
+    /// Who gets it, for another node ([`crate::cluster`]): the capability it needs, and the
+    /// line for those without it (`None`, `None`: everyone gets the line).
+    pub(crate) fn gate(&self) -> (Option<Cap>, Option<&Outgoing>) {
+        match &self.gate {
+            Gate::All => (None, None),
+            Gate::Cap(cap) => (Some(*cap), None),
+            Gate::Fallback(cap, fallback) => (Some(*cap), Some(fallback)),
+        }
+    }
+
     /// The bytes for a recipient with capabilities `caps`, if it gets this payload at all.
     #[inline(always)]
     pub fn for_caps(&self, caps: CapSet) -> Option<Line> {
@@ -352,8 +362,12 @@ fn push_one(conn: &Client, payload: &Payload, actor: Option<Actor<'_>>) {
     let _ = conn.queue.push(line);
 }
 
-/// To one user (each of its connections).
+/// To one user (each of its connections; a user of another node, through its node).
 pub fn to_client(client: &Client, payload: &Payload, actor: Option<Actor<'_>>) {
+    if let Some(remote) = &client.remote {
+        remote.forward(payload);
+        return;
+    }
     push(client, payload, actor);
 }
 

@@ -262,6 +262,11 @@ pub fn leave(state: &State, user: &Client, reason: &str) {
     if let Some(account) = account.filter(|_| may_be_kept) {
         forget_presence(state, &account);
     }
+    if let Some(cluster) = state.cluster()
+        && user.info.read().registered
+    {
+        cluster.user_down(user, reason);
+    }
     crate::command::quit::leave_everything(state, user, reason);
     state.remove_client(user);
 }

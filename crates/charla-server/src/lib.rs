@@ -56,6 +56,7 @@ pub mod caps;
 pub mod channel;
 pub mod cidr;
 pub mod client;
+pub mod cluster;
 pub mod command;
 pub mod config;
 pub mod connection;

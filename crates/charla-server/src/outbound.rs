@@ -254,6 +254,36 @@ impl Outgoing {
     pub fn body(&self) -> &Line {
         &self.body
     }
+
+    /// What the line is made of, for another node ([`crate::cluster`]): its body, time,
+    /// client-only tags, account and message id (the tags as already escaped).
+    pub(crate) fn parts(&self) -> (&[u8], SystemTime, &str, Option<&str>, Option<&str>) {
+        (
+            &self.body,
+            self.time,
+            &self.client_tags,
+            self.account.as_deref(),
+            self.msgid.as_deref(),
+        )
+    }
+
+    /// The line another node made of `parts` ([`Outgoing::parts`]).
+    pub(crate) fn from_parts(
+        body: Vec<u8>,
+        time: SystemTime,
+        client_tags: String,
+        account: Option<String>,
+        msgid: Option<String>,
+    ) -> Self {
+        Outgoing {
+            body: Line::new(body),
+            time,
+            client_tags,
+            account: account.map(String::into_boxed_str),
+            msgid: msgid.map(String::into_boxed_str),
+            variants: Default::default(),
+        }
+    }
 }
 
 #[cfg(test)]

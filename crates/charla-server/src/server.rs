@@ -52,6 +52,9 @@ pub enum StartError {
     /// read-only, of a newer version, or its directory cannot be created.
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// The cluster link could not start (NATS, JetStream).
+    #[error("cluster: {0}")]
+    Cluster(#[from] crate::cluster::ClusterError),
 }
 
 /// Opens the configured store on a blocking thread (it reads and may migrate a file).
@@ -257,6 +260,10 @@ impl Server {
             tasks: Arc::new(Tracker::default()),
         };
         shared.state.load_registered_channels(registered);
+        if shared.state.config.cluster.enabled() {
+            let cluster = crate::cluster::Cluster::start(&shared.state).await?;
+            shared.state.set_cluster(cluster);
+        }
         crate::devices::restore(&shared.state).await;
         if let Some(prune) = crate::history::retention(&shared.state.config) {
             // Before anyone can read it.
@@ -475,6 +482,9 @@ impl ServerHandle {
         }
         // What the sessions wrote last (a topic, a mode) is on disk before the process ends.
         self.inner.state.store.flush().await;
+        if let Some(cluster) = self.inner.state.cluster() {
+            cluster.stop().await;
+        }
     }
 
     /// Whether [`shutdown`](Self::shutdown) was called.

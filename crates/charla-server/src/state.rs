@@ -169,6 +169,8 @@ pub struct State {
     next_id: AtomicU64,
     shutting_down: AtomicBool,
     counters: Counters,
+    /// The link to the other nodes, when this node is one of several.
+    cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
 }
 
 impl State {
@@ -209,6 +211,7 @@ impl State {
             next_id: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
             counters: Counters::default(),
+            cluster: std::sync::OnceLock::new(),
         }
     }
 
@@ -217,6 +220,61 @@ impl State {
         let store = StoreHandle::new(std::sync::Arc::new(charla_store::MemoryStore::new()))
             .expect("the memory store's threads start");
         State::new(config, None, store)
+    }
+
+    /// The link to the other nodes, when this node is one of several.
+    pub fn cluster(&self) -> Option<&Arc<crate::cluster::Cluster>> {
+        self.cluster.get()
+    }
+
+    /// Joins the state to the network (once, at start).
+    pub fn set_cluster(&self, cluster: Arc<crate::cluster::Cluster>) {
+        let _ = self.cluster.set(cluster);
+    }
+
+    /// A user of another node, as this node shows it: registered, its queue closed (its node
+    /// delivers to it), in the client map; its nick is the caller's to claim.
+    pub fn add_remote_user(
+        &self,
+        user: &crate::cluster::wire::WireUser,
+        remote: crate::cluster::RemoteUser,
+    ) -> Arc<Client> {
+        let id = ConnectionId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        let queue = SendQueue::new(0);
+        queue.close(crate::sendq::CloseReason::Shutdown);
+        let mut client = Client::new(
+            id,
+            SocketAddr::from(([0, 0, 0, 0], 0)),
+            Transport::Plain,
+            queue,
+        );
+        client.host = user.host.clone();
+        client.remote = Some(Box::new(remote));
+        {
+            let info = client.info.get_mut();
+            info.nick = user.nick.clone();
+            info.user = user.user.clone();
+            info.realname = user.realname.clone();
+            info.registered = true;
+            info.account = user.account.clone();
+            info.away = user.away.clone();
+            info.modes.invisible = user.invisible;
+            info.modes.oper = user.oper;
+            info.modes.bot = user.bot;
+        }
+        let client = Arc::new(client);
+        self.clients.write().insert(id, client.clone());
+        client
+    }
+
+    /// Takes a remote user out of the nick and client maps (its channels are the caller's).
+    pub fn remove_remote_user(&self, client: &Client) {
+        let nick = client.nick();
+        self.release_nick(client);
+        self.clients.write().remove(&client.id);
+        self.monitors.clear(client);
+        crate::monitor::tell_offline(self, &nick);
+        self.remember(client);
     }
 
     /// The server name.
@@ -604,8 +662,12 @@ impl State {
         }
     }
 
-    /// Removes `channel` from the map if it has no members left.
+    /// Removes `channel` from the map if it has no members left (in a cluster: none of this
+    /// node's, the others' forgotten).
     pub fn drop_channel_if_empty(&self, channel: &Arc<Channel>) {
+        if let Some(cluster) = self.cluster() {
+            cluster.after_leave(channel);
+        }
         let mut map = self.channels.write();
         if channel.mark_dead_if_empty() {
             let folded = channel.key();

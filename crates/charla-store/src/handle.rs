@@ -155,6 +155,14 @@ impl Receipt {
         (Receipt { shared }, pending)
     }
 
+    /// A receipt answered by someone other than the store's writer: a step that must be done
+    /// before a line may be delivered, beside or after its commit (the cluster's ordering of a
+    /// channel's messages). Dropped unanswered, the [`Answer`] answers [`StoreError::Closed`].
+    pub fn manual() -> (Self, Answer) {
+        let (receipt, pending) = Receipt::new();
+        (receipt, Answer(pending))
+    }
+
     /// The outcome if the write is done (committed, refused or failed), without waiting.
     pub fn outcome(&self) -> Option<&Result<Result<(), Conflict>, StoreError>> {
         self.shared.outcome.get()
@@ -178,9 +186,26 @@ impl Receipt {
     }
 }
 
+/// The answering half of a [`Receipt::manual`].
+#[derive(Debug)]
+pub struct Answer(Pending);
+
+impl Answer {
+    /// Answers the receipt with `outcome`.
+    pub fn answer(self, outcome: Result<Result<(), Conflict>, StoreError>) {
+        self.0.answer(outcome);
+    }
+}
+
 /// The writer's half of a [`Receipt`]. Dropped unanswered (the writer stopped, or the write
 /// never reached it), it answers [`StoreError::Closed`], so that no receipt waits forever.
 struct Pending(Arc<ReceiptState>);
+
+impl fmt::Debug for Pending {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Pending")
+    }
+}
 
 impl Pending {
     fn answer(self, outcome: Outcome) {

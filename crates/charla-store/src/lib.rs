@@ -39,7 +39,7 @@ use std::path::Path;
 
 pub use error::{Conflict, StoreError};
 pub use file::FileRecord;
-pub use handle::{Receipt, StoreHandle, WRITE_QUEUE};
+pub use handle::{Answer, Receipt, StoreHandle, WRITE_QUEUE};
 pub use history::{Anchor, HistoryQuery, HistoryRecord, Kinds, SearchQuery, TargetRecord};
 pub use memory::MemoryStore;
 pub use postgres::PostgresStore;

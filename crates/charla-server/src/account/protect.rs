@@ -67,13 +67,15 @@ pub fn check(state: &Arc<State>, client: &Arc<Client>) {
             return;
         }
         if holds_other(&client, &nick_key) {
-            rename_to_guest(&state, &client);
+            rename_to_guest(&state, &client, |old, guest| {
+                format!("You did not log in to {old}'s account: you are now {guest}.")
+            });
         }
     });
 }
 
-/// Renames `client` to a free guest nick.
-fn rename_to_guest(state: &State, client: &Client) {
+/// Renames `client` to a free guest nick, telling it `why(old nick, guest nick)`.
+pub(crate) fn rename_to_guest(state: &State, client: &Client, why: impl Fn(&str, &str) -> String) {
     let prefix = &state.config.accounts.guest_prefix;
     let (old_source, old_nick) = {
         let info = client.info.read();
@@ -86,12 +88,8 @@ fn rename_to_guest(state: &State, client: &Client) {
         };
         if state.claim_nick(&me, &guest).is_ok() {
             info!(conn_id = %client.id, old = %Escaped(&old_nick), new = %guest,
-                "renamed: registered nick used without its account");
-            tell(
-                state,
-                client,
-                &format!("You did not log in to {old_nick}'s account: you are now {guest}."),
-            );
+                "renamed to a guest nick");
+            tell(state, client, &why(&old_nick, &guest));
             nick::announce(state, client, &old_source, &old_nick, &guest, None);
             return;
         }

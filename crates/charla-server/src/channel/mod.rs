@@ -25,9 +25,11 @@ use crate::mask::{self, Mask};
 use crate::outbound::Outgoing;
 
 mod registration;
+mod remote;
 mod rename;
 
 pub use registration::Registration;
+pub use remote::LocalView;
 pub use rename::Renamed;
 
 /// One member of a channel.
@@ -245,6 +247,9 @@ pub struct Message<'a> {
     pub payload: Payload,
     /// Its history entry and the store to keep it in; `None`: deliver without keeping it.
     pub history: Option<(&'a StoreHandle, HistoryRecord)>,
+    /// The cluster, when this node is one of several: the message takes its place in the
+    /// channel's log before any member sees it ([`crate::cluster::Cluster::sequence`]).
+    pub cluster: Option<&'a Arc<crate::cluster::Cluster>>,
 }
 
 /// What became of a message [`Channel::message`] accepted.
@@ -743,7 +748,7 @@ impl Channel {
                     return Err(Denied::NotRecorded);
                 }
             },
-            None if st.waiting.is_empty() => {
+            None if st.waiting.is_empty() && msg.cluster.is_none() => {
                 deliver_message(
                     &st.members,
                     &msg.payload,
@@ -755,6 +760,12 @@ impl Channel {
                 return Ok(Sent::Delivered);
             }
             None => None,
+        };
+        let receipt = match msg.cluster {
+            Some(cluster) => {
+                Some(cluster.sequence(&self.key(), msg.from, msg.status, &msg.payload, receipt))
+            }
+            None => receipt,
         };
         st.waiting.push_back(Waiting {
             receipt: receipt.clone(),

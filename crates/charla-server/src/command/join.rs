@@ -103,7 +103,21 @@ impl JoinList {
         let mut held = held;
         while let Some((name, key)) = self.list.get(self.next) {
             // A new channel has no one to fan out to, and no one waits for it.
-            let existing = s.state.channel(name);
+            let mut existing = s.state.channel(name);
+            // In a cluster, the first member here of a channel joins once its members on the
+            // other nodes are known: following it holds its turn until then.
+            if let Some(cluster) = s.state.cluster()
+                && check_channel(name).is_ok()
+            {
+                if existing.is_none() {
+                    existing = s.state.channel_or_create(name).ok().map(|(ch, _)| ch);
+                }
+                if let Some(ch) = &existing
+                    && cluster.begin_following(ch)
+                {
+                    return Err(ch.clone());
+                }
+            }
             let mine = existing
                 .as_ref()
                 .filter(|ch| !held.is_some_and(|h| Arc::ptr_eq(h, ch)));
@@ -216,7 +230,11 @@ fn join_one(s: &mut Session, name: &str, key: Option<&str>, defer: bool) -> Opti
             event: event.as_ref(),
         };
         match ch.join(&joiner, &join, away.as_ref(), Some(s.actor())) {
-            Ok(()) => {}
+            Ok(()) => {
+                if let Some(cluster) = s.state.cluster() {
+                    cluster.joined(&ch, &s.client, &join, away.as_ref());
+                }
+            }
             Err(JoinError::Dead) => continue,
             Err(JoinError::AlreadyMember) => return None,
             Err(JoinError::Refused(r)) => {

@@ -110,6 +110,9 @@ pub fn announce(
     actor: Option<Actor<'_>>,
 ) {
     state.remember_as(client, old_nick);
+    if let Some(cluster) = state.cluster() {
+        cluster.user_nick(client, new);
+    }
     if casefold(old_nick) != casefold(new) {
         crate::monitor::tell_offline(state, old_nick);
         crate::monitor::tell_online(state, new, &client.source());

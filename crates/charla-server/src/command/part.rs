@@ -38,17 +38,16 @@ pub fn part_one(s: &Session, name: &str, reason: Option<&str>) {
     let mut params = vec![ch.name()];
     params.extend(reason.map(str::to_owned));
     let event = Event::new(&s.state, &s.client, "PART", params);
+    let line = Payload::new(s.outgoing(line));
     if ch
-        .part(
-            &s.client,
-            &Payload::new(s.outgoing(line)),
-            event.as_ref(),
-            Some(s.actor()),
-        )
+        .part(&s.client, &line, event.as_ref(), Some(s.actor()))
         .is_err()
     {
         s.err_not_on_channel(&ch.name());
         return;
+    }
+    if let Some(cluster) = s.state.cluster() {
+        cluster.parted(&ch, &s.client, &line);
     }
     s.state.drop_channel_if_empty(&ch);
     s.state.emit(ServerEvent::Parted {

@@ -363,6 +363,7 @@ fn to_channel(
         ctcp: kind != Kind::Tagmsg && is_ctcp_but_action(sender.body.first_line()),
         payload,
         history: entry.map(|e| (&s.state.store, e)),
+        cluster: s.state.cluster(),
     };
     match ch.message(message, Some(s.actor())) {
         Ok(Sent::Delivered) => {}

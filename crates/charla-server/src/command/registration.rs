@@ -112,6 +112,9 @@ pub fn try_complete(s: &mut Session) -> Flow {
     if let Some(account) = &account {
         s.state.set_present(account, &s.client);
     }
+    if let Some(cluster) = s.state.cluster() {
+        cluster.user_up(&s.client);
+    }
     welcome(s);
     if s.conn.has_cap(crate::caps::Cap::Metadata) {
         crate::command::metadata::on_enabled(s);

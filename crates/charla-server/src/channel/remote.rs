@@ -1,0 +1,139 @@
+//! A channel's members on other nodes ([`crate::cluster`]): what their nodes' events do here.
+//!
+//! Remote members are members like the others (NAMES, WHO and the modes see them); their send
+//! queues are closed, so that this node's deliveries pass them by: their own node delivers.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::{Channel, From, Member, Topic, deliver_message};
+use crate::client::{Client, ConnectionId};
+use crate::deliver::{self, Payload};
+
+/// A channel's own members here (with op and voice) and its topic (text, who, when in seconds).
+pub type LocalView = (
+    Vec<(Arc<Client>, bool, bool)>,
+    Option<(String, String, u64)>,
+);
+
+impl Channel {
+    /// The remote user `ghost` joined (on its node, which checked the modes): a member with
+    /// the status its node gave it, and the members here are told `join` then `then`. Nothing
+    /// if it is a member already.
+    pub fn join_remote(
+        self: &Arc<Self>,
+        ghost: &Arc<Client>,
+        op: bool,
+        voice: bool,
+        join: Option<&Payload>,
+        then: Option<&Payload>,
+    ) {
+        let mut st = self.state.lock();
+        if st.dead || st.member(ghost.id).is_some() {
+            return;
+        }
+        st.members.push(Member {
+            client: ghost.clone(),
+            op,
+            voice,
+            joined_ms: crate::timefmt::unix_millis(SystemTime::now()),
+        });
+        ghost.info.write().channels.push(self.clone());
+        for payload in [join, then].into_iter().flatten() {
+            deliver::to_members(&st.members, payload, None, |m| m.client.id != ghost.id);
+        }
+    }
+
+    /// The remote user `ghost` left with `line` (PART): the members here are told, it goes.
+    pub fn part_remote(self: &Arc<Self>, ghost: &Client, line: Option<&Payload>) {
+        let mut st = self.state.lock();
+        if st.member(ghost.id).is_none() {
+            return;
+        }
+        if let Some(line) = line {
+            deliver::to_members(&st.members, line, None, |_| true);
+        }
+        st.remove(ghost.id);
+        ghost
+            .info
+            .write()
+            .channels
+            .retain(|c| !Arc::ptr_eq(c, self));
+    }
+
+    /// A message from another node's member `from` (`ConnectionId(0)` if not known here), in
+    /// the log's order: the messages of this node's members that the log brought back before it
+    /// go out first.
+    pub fn deliver_remote(&self, payload: &Payload, from: ConnectionId, status: Option<char>) {
+        self.deliver_committed(None);
+        let st = self.state.lock();
+        deliver_message(
+            &st.members,
+            payload,
+            From {
+                user: from,
+                conn: from,
+            },
+            status,
+            false,
+            None,
+        );
+    }
+
+    /// The topic another node knows, if this node has none.
+    pub fn adopt_topic(&self, text: String, set_by: String, set_at_secs: u64) {
+        let mut st = self.state.lock();
+        if st.topic.is_none() && !text.is_empty() {
+            st.topic = Some(Topic {
+                text,
+                set_by,
+                set_at: UNIX_EPOCH + Duration::from_secs(set_at_secs),
+            });
+        }
+    }
+
+    /// This node's own members with their status, and the topic (text, who, when in seconds).
+    pub fn local_view(&self) -> LocalView {
+        let st = self.state.lock();
+        let members = st
+            .members
+            .iter()
+            .filter(|m| m.client.remote.is_none())
+            .map(|m| (m.client.clone(), m.op, m.voice))
+            .collect();
+        let topic = st.topic.as_ref().map(|t| {
+            (
+                t.text.clone(),
+                t.set_by.clone(),
+                t.set_at
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs()),
+            )
+        });
+        (members, topic)
+    }
+
+    /// Whether any member is this node's own.
+    pub fn has_local_members(&self) -> bool {
+        self.read(|st| st.members.iter().any(|m| m.client.remote.is_none()))
+    }
+
+    /// Forgets the remote members (this node no longer follows the channel).
+    pub fn strip_remote(self: &Arc<Self>) {
+        let gone: Vec<Arc<Client>> = {
+            let mut st = self.state.lock();
+            let (remote, local): (Vec<Member>, Vec<Member>) = std::mem::take(&mut st.members)
+                .into_iter()
+                .partition(|m| m.client.remote.is_some());
+            st.members = local;
+            remote.into_iter().map(|m| m.client).collect()
+        };
+        for ghost in gone {
+            ghost
+                .info
+                .write()
+                .channels
+                .retain(|c| !Arc::ptr_eq(c, self));
+        }
+    }
+}

@@ -1,0 +1,406 @@
+//! Channels across nodes: each channel's log in JetStream, followed by every node with members
+//! in it, and applied there in the log's order.
+//!
+//! - A node follows a channel from the moment its first member there is about to join
+//!   ([`Cluster::begin_following`]): it opens an ordered consumer on the channel's subject (new
+//!   events only), then asks the other nodes for their members ([`wire::Snapshot`]), and only
+//!   then lets the JOIN go on (the channel's turn is held meanwhile): the joiner sees a NAMES
+//!   of the whole network, and whoever was first anywhere is the channel's operator. Events
+//!   that the snapshot already shows are applied again harmlessly (joins and parts are
+//!   idempotent).
+//! - Joins and parts are applied by their own node at once and logged; the other nodes apply
+//!   them as the log brings them.
+//! - Messages are ordered by the log alone: a sender's message is committed to history, then
+//!   logged, and its own node's members see it when the log brings it back, like every other
+//!   node's members ([`Cluster::sequence`]). So every member, on every node, sees a channel's
+//!   messages in the log's order.
+//! - When its last member here leaves, the node stops following the channel and forgets its
+//!   remote members ([`Cluster::after_leave`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{DeliverPolicy, pull};
+use bytes::Bytes;
+use charla_store::{Receipt, StoreError};
+use futures::StreamExt;
+use tracing::warn;
+
+use super::wire::{ChannelEvent, Snapshot, WirePayload, WireUser};
+use super::{Cluster, Out};
+use crate::channel::{Channel, From};
+use crate::client::Client;
+use crate::deliver::Payload;
+use crate::logtext::Escaped;
+
+/// A message of this node's on its way into its channel's log.
+#[derive(Debug)]
+pub(super) struct Sequenced {
+    token: u64,
+    committed: Option<Receipt>,
+    subject: String,
+    body: Bytes,
+}
+
+/// A channel key as a subject token: the hex of its case-folded name.
+pub fn hex_of_key(key: &str) -> String {
+    key.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The channel key a subject token names; `None` if it is not hex of UTF-8.
+pub fn key_of_hex(hex: &str) -> Option<String> {
+    if !hex.len().is_multiple_of(2) || hex.len() > 2 * 512 {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect();
+    String::from_utf8(bytes?).ok()
+}
+
+impl Cluster {
+    fn channel_subject(&self, key: &str) -> String {
+        self.subject(&format!("ch.{}", hex_of_key(key)))
+    }
+
+    /// Whether this node follows the channel `key`.
+    pub fn follows(&self, key: &str) -> bool {
+        self.followed.lock().contains_key(key)
+    }
+
+    /// Before the first member here joins `ch`: starts following it, holding its turn until
+    /// its members elsewhere are known. Returns false if it was followed already (or its turn
+    /// is taken: then the JOIN goes on without waiting).
+    pub fn begin_following(self: &Arc<Self>, ch: &Arc<Channel>) -> bool {
+        let key = ch.key();
+        let mut followed = self.followed.lock();
+        if followed.contains_key(&key) {
+            return false;
+        }
+        let Ok(turn) = ch.turn().try_acquire() else {
+            return false;
+        };
+        turn.forget();
+        let task = tokio::spawn(self.clone().follow(ch.clone(), key.clone()));
+        followed.insert(key.clone(), task.abort_handle());
+        self.syncing.lock().insert(key);
+        true
+    }
+
+    /// Follows `ch`: the consumer, the snapshot, then the log.
+    async fn follow(self: Arc<Self>, ch: Arc<Channel>, key: String) {
+        let subject = self.channel_subject(&key);
+        let consumer = async {
+            let stream = self
+                .js
+                .get_stream(&self.stream)
+                .await
+                .map_err(|e| e.to_string())?;
+            let consumer = stream
+                .create_consumer(pull::OrderedConfig {
+                    filter_subject: subject.clone(),
+                    deliver_policy: DeliverPolicy::New,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            consumer.messages().await.map_err(|e| e.to_string())
+        }
+        .await;
+        let mut messages = match consumer {
+            Ok(messages) => Some(messages),
+            Err(error) => {
+                warn!(channel = %Escaped(&ch.name()), %error,
+                    "cluster: cannot follow a channel's log; it stays local");
+                None
+            }
+        };
+        if messages.is_some() {
+            let snaps = self
+                .gather(
+                    self.subject(&format!("snap.{}", hex_of_key(&key))),
+                    Duration::from_millis(300),
+                )
+                .await;
+            if let Some(state) = self.state.upgrade() {
+                for snap in snaps {
+                    let Ok(snap) = serde_json::from_slice::<Snapshot>(&snap) else {
+                        continue;
+                    };
+                    if snap.node == self.node {
+                        continue;
+                    }
+                    for (user, op, voice) in &snap.members {
+                        if user.node != snap.node {
+                            continue;
+                        }
+                        let ghost = self.remote_user(&state, user);
+                        ch.join_remote(&ghost, *op, *voice, None, None);
+                    }
+                    if let Some((text, by, at)) = snap.topic {
+                        ch.adopt_topic(text, by, at);
+                    }
+                }
+            }
+        }
+        self.syncing.lock().remove(&key);
+        ch.turn().add_permits(1);
+        let Some(messages) = messages.as_mut() else {
+            self.followed.lock().remove(&key);
+            return;
+        };
+        while let Some(next) = messages.next().await {
+            match next {
+                Ok(msg) => match serde_json::from_slice::<ChannelEvent>(&msg.message.payload) {
+                    Ok(event) => self.apply(&ch, event),
+                    Err(error) => {
+                        warn!(%error, "cluster: an event of a channel's log is unreadable");
+                    }
+                },
+                Err(error) => {
+                    warn!(channel = %Escaped(&ch.name()), %error,
+                        "cluster: a channel's log failed; following it again");
+                }
+            }
+        }
+    }
+
+    /// One event of `ch`'s log.
+    fn apply(&self, ch: &Arc<Channel>, event: ChannelEvent) {
+        let Some(state) = self.state.upgrade() else {
+            return;
+        };
+        match event {
+            ChannelEvent::Join {
+                user,
+                op,
+                voice,
+                join,
+                away,
+            } => {
+                if user.node == self.node {
+                    return;
+                }
+                let ghost = self.remote_user(&state, &user);
+                ch.join_remote(
+                    &ghost,
+                    op,
+                    voice,
+                    join.to_payload().as_ref(),
+                    away.and_then(|a| a.to_payload()).as_ref(),
+                );
+            }
+            ChannelEvent::Part { node, id, line } => {
+                if node == self.node {
+                    return;
+                }
+                let ghost = self.remote.lock().get(&(node, id)).cloned();
+                if let Some(ghost) = ghost {
+                    ch.part_remote(&ghost, line.to_payload().as_ref());
+                }
+            }
+            ChannelEvent::Message {
+                node,
+                id,
+                token,
+                status,
+                line,
+            } => {
+                if node == self.node {
+                    let answer = self.waiting.lock().remove(&token);
+                    if let Some((_, answer)) = answer {
+                        answer.answer(Ok(Ok(())));
+                    }
+                    ch.deliver_committed(None);
+                    return;
+                }
+                let from = self
+                    .remote
+                    .lock()
+                    .get(&(node, id))
+                    .map(|g| g.id)
+                    .unwrap_or(crate::client::ConnectionId(0));
+                if let Some(payload) = line.to_payload() {
+                    ch.deliver_remote(&payload, from, status);
+                }
+            }
+        }
+    }
+
+    /// A node asks who of ours is in channel `key`.
+    pub(super) fn snapshot(&self, key: &str) -> Option<Snapshot> {
+        let state = self.state.upgrade()?;
+        let ch = state.channel(key)?;
+        let (members, topic) = ch.local_view();
+        if members.is_empty() {
+            return None;
+        }
+        Some(Snapshot {
+            node: self.node.clone(),
+            members: members
+                .into_iter()
+                .map(|(c, op, voice)| (WireUser::of(&self.node, &c), op, voice))
+                .collect(),
+            topic,
+        })
+    }
+
+    /// A member of this node joined `ch` (after the node told its own members).
+    pub fn joined(&self, ch: &Channel, client: &Client, join: &Payload, away: Option<&Payload>) {
+        let (op, voice) = ch
+            .read(|st| st.member(client.id).map(|m| (m.op, m.voice)))
+            .unwrap_or((false, false));
+        self.log(
+            &ch.key(),
+            &ChannelEvent::Join {
+                user: Box::new(WireUser::of(&self.node, client)),
+                op,
+                voice,
+                join: WirePayload::of(join),
+                away: away.map(WirePayload::of),
+            },
+            None,
+        );
+    }
+
+    /// A member of this node left `ch` with `line` (PART).
+    pub fn parted(&self, ch: &Channel, client: &Client, line: &Payload) {
+        self.log(
+            &ch.key(),
+            &ChannelEvent::Part {
+                node: self.node.clone(),
+                id: client.id.0,
+                line: WirePayload::of(line),
+            },
+            None,
+        );
+    }
+
+    /// A message of this node's `from` to channel `key`: logged once `committed` (its history
+    /// commit, if it has one) succeeds; the receipt returned is answered when the log brings it
+    /// back (its place in the channel's order), or with the failure.
+    pub fn sequence(
+        self: &Arc<Self>,
+        key: &str,
+        from: From,
+        status: Option<char>,
+        payload: &Payload,
+        committed: Option<Receipt>,
+    ) -> Receipt {
+        let (receipt, answer) = Receipt::manual();
+        let token = self
+            .next_token
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let event = ChannelEvent::Message {
+            node: self.node.clone(),
+            id: from.user.0,
+            token,
+            status,
+            line: WirePayload::of(payload),
+        };
+        let Ok(body) = serde_json::to_vec(&event) else {
+            answer.answer(Err(StoreError::Closed));
+            return receipt;
+        };
+        self.waiting.lock().insert(token, (key.to_owned(), answer));
+        // One queue for every message, in the order they were sent: the log gets them in that
+        // order, each once its history is committed.
+        let _ = self.sequencer.send(Sequenced {
+            token,
+            committed,
+            subject: self.channel_subject(key),
+            body: Bytes::from(body),
+        });
+        receipt
+    }
+
+    /// Logs this node's messages in the order they were sent, each once its history commit
+    /// (if it has one) has landed; a message whose commit failed is not logged, and its sender
+    /// is told.
+    pub(super) async fn sequence_in_order(
+        self: Arc<Self>,
+        mut queue: tokio::sync::mpsc::UnboundedReceiver<Sequenced>,
+    ) {
+        while let Some(next) = queue.recv().await {
+            if let Some(committed) = &next.committed {
+                let outcome = committed.wait().await;
+                if !matches!(outcome, Ok(Ok(()))) {
+                    let answer = self.waiting.lock().remove(&next.token);
+                    if let Some((_, answer)) = answer {
+                        answer.answer(outcome);
+                    }
+                    continue;
+                }
+            }
+            let _ = self.link.out.send(Out::Log {
+                subject: next.subject,
+                body: next.body,
+                token: Some(next.token),
+            });
+        }
+    }
+
+    /// The log stored the message `token`. If its channel is not followed here (a message
+    /// from outside to a channel with no members here, or the last one left meanwhile), no
+    /// consumer here will bring it back: the acknowledgement answers its sender.
+    pub(super) fn stored(&self, token: u64) {
+        let mut waiting = self.waiting.lock();
+        let unfollowed = waiting
+            .get(&token)
+            .is_some_and(|(key, _)| !self.follows(key));
+        if unfollowed && let Some((_, answer)) = waiting.remove(&token) {
+            drop(waiting);
+            answer.answer(Ok(Ok(())));
+        }
+    }
+
+    /// The log refused the message `token` (or could not be reached): its sender is told.
+    pub(super) fn refused(&self, token: u64) {
+        let answer = self.waiting.lock().remove(&token);
+        if let Some((_, answer)) = answer {
+            answer.answer(Err(StoreError::Closed));
+        }
+    }
+
+    fn log(&self, key: &str, event: &ChannelEvent, token: Option<u64>) {
+        if let Ok(body) = serde_json::to_vec(event) {
+            let _ = self.link.out.send(Out::Log {
+                subject: self.channel_subject(key),
+                body: body.into(),
+                token,
+            });
+        }
+    }
+
+    /// After a member here left `ch`: with none left here, the node stops following it and
+    /// forgets its remote members (silently: no one here is left to tell). Not while the
+    /// channel is being joined for the first time here.
+    pub fn after_leave(&self, ch: &Arc<Channel>) {
+        let key = ch.key();
+        if self.syncing.lock().contains(&key) || ch.has_local_members() {
+            return;
+        }
+        if let Some(task) = self.followed.lock().remove(&key) {
+            task.abort();
+        }
+        ch.strip_remote();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channel_keys_cross_as_hex() {
+        for key in ["#sala", "#año-nuevo", "#🎉"] {
+            let hex = hex_of_key(key);
+            assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()));
+            assert_eq!(key_of_hex(&hex).as_deref(), Some(key));
+        }
+        assert_eq!(key_of_hex("zz"), None);
+        assert_eq!(key_of_hex("abc"), None);
+        assert_eq!(key_of_hex("ff"), None, "not UTF-8");
+    }
+}

@@ -1,0 +1,330 @@
+//! What nodes tell each other, as JSON on NATS subjects (see [`super`] for the subjects).
+//!
+//! A delivered line crosses as its parts ([`WireLine`]: body, time, tags), never as the bytes
+//! one recipient got, so that the receiving node renders it for each of its own clients'
+//! capabilities exactly as the sending node renders it for its own.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::caps::Cap;
+use crate::client::Client;
+use crate::deliver::Payload;
+use crate::outbound::Outgoing;
+
+/// A user as other nodes see it (its node keeps the connection).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WireUser {
+    /// The node it is connected to.
+    pub node: String,
+    /// Its connection id on that node.
+    pub id: u64,
+    /// Its nick.
+    pub nick: String,
+    /// Its user name.
+    pub user: String,
+    /// Its host as shown.
+    pub host: String,
+    /// Its real name.
+    pub realname: String,
+    /// The account it is logged into.
+    pub account: Option<String>,
+    /// Its away message.
+    pub away: Option<String>,
+    /// `+i`.
+    pub invisible: bool,
+    /// `+o`.
+    pub oper: bool,
+    /// `+B`.
+    pub bot: bool,
+    /// Whether it is connected over TLS (WHOIS 671).
+    pub secure: bool,
+}
+
+impl WireUser {
+    /// `client`, a user of node `node`.
+    pub fn of(node: &str, client: &Client) -> Self {
+        let info = client.info.read();
+        WireUser {
+            node: node.to_owned(),
+            id: client.id.0,
+            nick: info.nick.clone(),
+            user: info.user.clone(),
+            host: client.host.clone(),
+            realname: info.realname.clone(),
+            account: info.account.clone(),
+            away: info.away.clone(),
+            invisible: info.modes.invisible,
+            oper: info.modes.oper,
+            bot: info.modes.bot,
+            secure: client.transport.is_secure(),
+        }
+    }
+}
+
+/// Presence, on `<prefix>.users`: who is on which node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "t")]
+pub enum Presence {
+    /// A user registered (or is announced again to a node that asked).
+    Up {
+        /// The user.
+        user: WireUser,
+    },
+    /// A user changed its nick.
+    Nick {
+        /// Its node.
+        node: String,
+        /// Its id there.
+        id: u64,
+        /// The new nick.
+        nick: String,
+    },
+    /// A user left the network.
+    Down {
+        /// Its node.
+        node: String,
+        /// Its id there.
+        id: u64,
+        /// Its QUIT reason.
+        reason: String,
+    },
+}
+
+/// A node's heartbeat, on `<prefix>.nodes`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// The node.
+    pub node: String,
+    /// When it started (milliseconds since the epoch): a node that restarted is a new one.
+    pub started_ms: u64,
+    /// It is leaving (a clean stop): forget its users now.
+    pub leaving: bool,
+}
+
+/// One line in its parts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WireLine {
+    /// The untagged line, `:source COMMAND params\r\n`.
+    pub body: String,
+    /// Its server time, microseconds since the epoch.
+    pub time_us: u64,
+    /// Client-only tags, escaped.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub client_tags: String,
+    /// The sender's account, escaped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// The message id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub msgid: Option<String>,
+}
+
+impl WireLine {
+    /// `line` in its parts.
+    pub fn of(line: &Outgoing) -> Self {
+        let (body, time, client_tags, account, msgid) = line.parts();
+        WireLine {
+            body: String::from_utf8_lossy(body).into_owned(),
+            time_us: time
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
+            client_tags: client_tags.to_owned(),
+            account: account.map(str::to_owned),
+            msgid: msgid.map(str::to_owned),
+        }
+    }
+
+    /// The line again; `None` if its body is not one line ending in CR LF.
+    pub fn to_outgoing(&self) -> Option<Outgoing> {
+        let body = self.body.as_bytes();
+        let inner = body.strip_suffix(b"\r\n")?;
+        if inner.is_empty() || inner.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0) {
+            return None;
+        }
+        if self.client_tags.contains([' ', '\r', '\n', '\0'])
+            || self
+                .account
+                .as_deref()
+                .is_some_and(|a| a.contains([' ', ';', '\r', '\n', '\0']))
+            || self
+                .msgid
+                .as_deref()
+                .is_some_and(|m| m.contains([' ', ';', '\r', '\n', '\0']))
+        {
+            return None;
+        }
+        Some(Outgoing::from_parts(
+            body.to_vec(),
+            UNIX_EPOCH + Duration::from_micros(self.time_us),
+            self.client_tags.clone(),
+            self.account.clone(),
+            self.msgid.clone(),
+        ))
+    }
+}
+
+/// A [`Payload`] in its parts: the line, and who gets it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WirePayload {
+    /// The line.
+    pub line: WireLine,
+    /// The capability a recipient needs for `line` (by its name), if one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap: Option<String>,
+    /// The line for recipients without `cap` (none: they get nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<WireLine>,
+}
+
+impl WirePayload {
+    /// `payload` in its parts.
+    pub fn of(payload: &Payload) -> Self {
+        let (cap, fallback) = payload.gate();
+        WirePayload {
+            line: WireLine::of(payload.line()),
+            cap: cap.map(|c| c.name().to_owned()),
+            fallback: fallback.map(WireLine::of),
+        }
+    }
+
+    /// The payload again; `None` if a part is malformed or names a capability this node
+    /// does not know.
+    pub fn to_payload(&self) -> Option<Payload> {
+        let line = self.line.to_outgoing()?;
+        Some(match (&self.cap, &self.fallback) {
+            (None, _) => Payload::new(line),
+            (Some(cap), None) => Payload::only_with(Cap::from_name(cap)?, line),
+            (Some(cap), Some(fallback)) => {
+                Payload::or_else(Cap::from_name(cap)?, line, fallback.to_outgoing()?)
+            }
+        })
+    }
+}
+
+/// What happens in a channel, in the order of its log (`<prefix>.ch.<channel key in hex>`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "t")]
+pub enum ChannelEvent {
+    /// A user joined (its node checked the modes and told its own members).
+    Join {
+        /// Who.
+        user: Box<WireUser>,
+        /// Whether it became an operator there.
+        op: bool,
+        /// Whether it became voiced there.
+        voice: bool,
+        /// The JOIN line.
+        join: WirePayload,
+        /// The AWAY line that follows it for `away-notify` members, if the joiner is away.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        away: Option<WirePayload>,
+    },
+    /// A user left (PART): every member is told `line`, the user goes.
+    Part {
+        /// Its node.
+        node: String,
+        /// Its id there.
+        id: u64,
+        /// The PART line.
+        line: WirePayload,
+    },
+    /// A message to the members, in the channel's order.
+    Message {
+        /// The sender's node (which waits for this event before its own members see it).
+        node: String,
+        /// The sender's id there.
+        id: u64,
+        /// The sender node's number for the message (its own members' copy waits for it).
+        token: u64,
+        /// Only members with this status or higher get it (STATUSMSG).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<char>,
+        /// The line.
+        line: WirePayload,
+    },
+}
+
+/// A node's answer to "who is in this channel?" (`<prefix>.snap.<channel key in hex>`): its own
+/// members, and the channel's topic as it knows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// The node answering.
+    pub node: String,
+    /// Its members of the channel, with their status.
+    pub members: Vec<(WireUser, bool, bool)>,
+    /// The topic: text, who set it, when (seconds since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<(String, String, u64)>,
+}
+
+/// A line for one user on another node (`<prefix>.to.<node>`): a private message, an INVITE,
+/// anything addressed to the user rather than to a channel.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Direct {
+    /// The user's id on the node the subject names.
+    pub id: u64,
+    /// The line.
+    pub line: WirePayload,
+}
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use charla_proto::LineBuilder;
+
+    fn outgoing(text: &str) -> Outgoing {
+        let mut b = LineBuilder::new();
+        b.source("ana!~ana@10.0.0.1")
+            .command("PRIVMSG")
+            .param("#sala")
+            .trailing(text);
+        Outgoing::new(b)
+            .with_account(Some("ana"))
+            .with_msgid("abc".to_owned(), SystemTime::now())
+            .with_client_tags([("+draft/reply", "xyz")].into_iter())
+    }
+
+    #[test]
+    fn a_payload_crosses_with_its_tags_and_gate() {
+        let sent = Payload::or_else(Cap::ExtendedJoin, outgoing("¿qué tal?"), outgoing("plain"));
+        let json = serde_json::to_string(&WirePayload::of(&sent)).expect("json");
+        let back: WirePayload = serde_json::from_str(&json).expect("parse");
+        let got = back.to_payload().expect("payload");
+        for caps in [
+            crate::caps::CapSet::default(),
+            crate::caps::CapSet(
+                Cap::ExtendedJoin.bit() | Cap::MessageTags.bit() | Cap::AccountTag.bit(),
+            ),
+        ] {
+            assert_eq!(
+                sent.for_caps(caps).map(|l| l.to_vec()),
+                got.for_caps(caps).map(|l| l.to_vec())
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_lines_are_refused() {
+        let mut line = WireLine::of(&outgoing("hola"));
+        line.body = "PRIVMSG #a :x\r\nQUIT\r\n".to_owned();
+        assert!(line.to_outgoing().is_none());
+        let mut line = WireLine::of(&outgoing("hola"));
+        line.msgid = Some("a b".to_owned());
+        assert!(line.to_outgoing().is_none());
+        let payload = WirePayload {
+            line: WireLine::of(&outgoing("hola")),
+            cap: Some("no-such-cap".to_owned()),
+            fallback: None,
+        };
+        assert!(payload.to_payload().is_none());
+    }
+}

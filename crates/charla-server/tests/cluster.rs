@@ -1,0 +1,316 @@
+//! Several nodes as one network over a real `nats-server` (with JetStream) on loopback: users
+//! on different nodes see each other, chat in one channel in one order and by private message,
+//! and see each other's nick changes and quits; a nick taken on two nodes at once ends with one
+//! holder.
+//!
+//! Each test starts its own `nats-server` on a free port with its own store directory. Without
+//! `nats-server` on the PATH (or in /usr/sbin) the tests say they skipped, unless
+//! `CHARLA_TEST_NATS_REQUIRED=1` (as in CI), when they fail.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use charla_proto::numeric::{ERR_NICKNAMEINUSE, RPL_WHOISUSER};
+use charla_server::Config;
+use common::{TestClient, TestServer};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// A `nats-server` of the test's own, stopped when dropped.
+struct Nats {
+    child: tokio::process::Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+/// The `nats-server` binary, if this machine has one.
+fn nats_binary() -> Option<std::path::PathBuf> {
+    let on_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default();
+    on_path
+        .into_iter()
+        .chain([std::path::PathBuf::from("/usr/sbin")])
+        .map(|d| d.join("nats-server"))
+        .find(|p| p.is_file())
+}
+
+/// Starts `nats-server -js` on a free loopback port; `None` (the test skips) if there is none
+/// and it is not required.
+async fn nats() -> Option<Nats> {
+    let Some(binary) = nats_binary() else {
+        assert!(
+            std::env::var("CHARLA_TEST_NATS_REQUIRED").as_deref() != Ok("1"),
+            "nats-server is required (CHARLA_TEST_NATS_REQUIRED=1) but not installed"
+        );
+        eprintln!("skipped: no nats-server on this machine");
+        return None;
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    let mut child = tokio::process::Command::new(binary)
+        .args(["-js", "-a", "127.0.0.1", "-p", "-1", "-sd"])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("nats-server starts");
+    // It logs "Listening for client connections on 127.0.0.1:<port>" and then "Server is ready".
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let mut url = None;
+    let ready = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(at) = line.find("Listening for client connections on ") {
+                let addr = &line[at + "Listening for client connections on ".len()..];
+                url = Some(format!("nats://{}", addr.trim()));
+            }
+            if line.contains("Server is ready") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert!(matches!(ready, Ok(true)), "nats-server did not start");
+    // Keep reading its log so that it never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Some(Nats {
+        child,
+        url: url.expect("nats-server said where it listens"),
+        _dir: dir,
+    })
+}
+
+/// The test config of node `node` on `nats`, in a network of its own (`net`).
+fn node_config(nats: &Nats, net: &str, node: &str) -> Config {
+    let mut config = TestServer::test_config();
+    config.server_name = format!("{node}.irc.test");
+    config.cluster.nats = vec![nats.url.clone()];
+    config.cluster.node = Some(node.to_owned());
+    config.cluster.subject = net.to_owned();
+    config.cluster.heartbeat_ms = 200;
+    config.cluster.dead_after_ms = 1000;
+    config
+}
+
+/// A network name no other test uses.
+fn network(test: &str) -> String {
+    format!("t{}_{test}", std::process::id())
+}
+
+/// Three nodes on one NATS.
+async fn three_nodes(nats: &Nats, net: &str) -> [TestServer; 3] {
+    let mut servers = Vec::new();
+    for node in ["a", "b", "c"] {
+        servers.push(TestServer::start_with(node_config(nats, net, node)).await);
+    }
+    servers.try_into().map_err(|_| ()).expect("three")
+}
+
+/// Waits until `c`'s node knows `nick` (a WHOIS finds it); fails after 5 s.
+async fn until_known(c: &mut TestClient, nick: &str) {
+    for _ in 0..100 {
+        c.send(&format!("WHOIS {nick}")).await;
+        let lines = c.sync().await;
+        if lines
+            .iter()
+            .any(|m| m.command == format!("{RPL_WHOISUSER:03}"))
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{nick} never became known on {}'s node", c.nick);
+}
+
+/// The text of every PRIVMSG to `target` among `lines`, with its sender.
+fn said(lines: &[charla_proto::OwnedMessage], target: &str) -> Vec<String> {
+    lines
+        .iter()
+        .filter(|m| m.command == "PRIVMSG" && m.param(0) == Some(target))
+        .map(|m| {
+            let nick = m
+                .source
+                .as_deref()
+                .unwrap_or("")
+                .split('!')
+                .next()
+                .unwrap_or("");
+            format!("{nick}: {}", m.param(1).unwrap_or(""))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_on_three_nodes_chat_in_one_channel_in_one_order() {
+    let Some(nats) = nats().await else { return };
+    let net = network("order");
+    let [a, b, c] = three_nodes(&nats, &net).await;
+    let mut ana = a.connect().await;
+    ana.register_with_caps("ana", "echo-message").await;
+    let mut bea = b.connect().await;
+    bea.register_with_caps("bea", "echo-message").await;
+    let mut caro = c.connect().await;
+    caro.register_with_caps("caro", "echo-message").await;
+    until_known(&mut ana, "caro").await;
+    until_known(&mut bea, "ana").await;
+    until_known(&mut caro, "bea").await;
+
+    ana.send("JOIN #sala").await;
+    ana.expect_command("JOIN").await;
+    bea.send("JOIN #sala").await;
+    // bea's NAMES shows ana, who is on another node; ana sees bea come in.
+    let names = bea.expect_numeric(353).await;
+    assert!(
+        names.param(3).is_some_and(|n| n.contains("@ana")),
+        "{names:?}"
+    );
+    ana.expect(&"bea's JOIN", |m| {
+        m.command == "JOIN" && m.source.as_deref().is_some_and(|p| p.starts_with("bea!"))
+    })
+    .await;
+    caro.send("JOIN #sala").await;
+    let names = caro.expect_numeric(353).await;
+    let listed = names.param(3).unwrap_or("");
+    assert!(
+        listed.contains("@ana") && listed.contains("bea"),
+        "{listed}"
+    );
+    for c in [&mut ana, &mut bea] {
+        c.expect(&"caro's JOIN", |m| {
+            m.command == "JOIN" && m.source.as_deref().is_some_and(|p| p.starts_with("caro!"))
+        })
+        .await;
+    }
+
+    // All three talk at once; with echo-message each sees all 60 lines, and all in one order.
+    const EACH: usize = 20;
+    for i in 0..EACH {
+        ana.send(&format!("PRIVMSG #sala :ana {i} ¡hola!")).await;
+        bea.send(&format!("PRIVMSG #sala :bea {i} ñandú")).await;
+        caro.send(&format!("PRIVMSG #sala :caro {i} 🎉")).await;
+    }
+    let mut orders = Vec::new();
+    for c in [&mut ana, &mut bea, &mut caro] {
+        let mut got = Vec::new();
+        while got.len() < 3 * EACH {
+            let m = c.recv().await;
+            got.extend(said(std::slice::from_ref(&m), "#sala"));
+        }
+        orders.push(got);
+    }
+    assert_eq!(orders[0], orders[1], "ana and bea saw different orders");
+    assert_eq!(orders[0], orders[2], "ana and caro saw different orders");
+    for who in ["ana", "bea", "caro"] {
+        let theirs: Vec<&String> = orders[0].iter().filter(|l| l.starts_with(who)).collect();
+        assert_eq!(theirs.len(), EACH, "{who}'s lines");
+        for (i, line) in theirs.iter().enumerate() {
+            assert!(
+                line.contains(&format!(" {i} ")),
+                "{who}'s lines out of order: {line}"
+            );
+        }
+    }
+
+    // A part and a quit reach the other nodes' members.
+    caro.send("PART #sala :adiós").await;
+    for c in [&mut ana, &mut bea] {
+        c.expect(&"caro's PART", |m| {
+            m.command == "PART" && m.source.as_deref().is_some_and(|p| p.starts_with("caro!"))
+        })
+        .await;
+    }
+    bea.send("QUIT :hasta luego").await;
+    let quit = ana.expect_command("QUIT").await;
+    assert!(
+        quit.source
+            .as_deref()
+            .is_some_and(|p| p.starts_with("bea!"))
+    );
+    assert_eq!(quit.param(0), Some("Quit: hasta luego"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_messages_whois_and_nick_changes_cross_nodes() {
+    let Some(nats) = nats().await else { return };
+    let net = network("direct");
+    let a = TestServer::start_with(node_config(&nats, &net, "a")).await;
+    let b = TestServer::start_with(node_config(&nats, &net, "b")).await;
+    let mut ana = a.client("ana").await;
+    let mut bea = b.client("bea").await;
+    until_known(&mut ana, "bea").await;
+
+    ana.send("PRIVMSG bea :¿qué tal, Beatriz?").await;
+    let m = bea.expect_command("PRIVMSG").await;
+    assert!(
+        m.source.as_deref().is_some_and(|p| p.starts_with("ana!")),
+        "{m:?}"
+    );
+    assert_eq!(m.param(0), Some("bea"));
+    assert_eq!(m.param(1), Some("¿qué tal, Beatriz?"));
+    bea.send("NOTICE ana :bien").await;
+    let m = ana.expect_command("NOTICE").await;
+    assert_eq!(m.param(1), Some("bien"));
+
+    // The nick ana holds on a, b refuses; a new nick on b is ana's to message.
+    let mut other = b.connect().await;
+    other.send("NICK ana").await;
+    other.send("USER x 0 * :x").await;
+    let refused = other.expect_numeric(ERR_NICKNAMEINUSE).await;
+    assert_eq!(refused.param(1), Some("ana"));
+    bea.send("NICK Beatriz").await;
+    bea.expect_command("NICK").await;
+    until_known(&mut ana, "Beatriz").await;
+    ana.send("PRIVMSG Beatriz :¡nuevo nombre!").await;
+    let m = bea.expect_command("PRIVMSG").await;
+    assert_eq!(m.param(0), Some("Beatriz"));
+
+    // Sharing a channel, ana sees Beatriz's nick change and quit.
+    ana.send("JOIN #patio").await;
+    ana.expect_command("JOIN").await;
+    bea.send("JOIN #patio").await;
+    bea.expect_numeric(366).await;
+    ana.expect(&"Beatriz's JOIN", |m| m.command == "JOIN").await;
+    bea.send("NICK bea").await;
+    let m = ana.expect_command("NICK").await;
+    assert!(
+        m.source
+            .as_deref()
+            .is_some_and(|p| p.starts_with("Beatriz!"))
+    );
+    assert_eq!(m.param(0), Some("bea"));
+    drop(b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_stops_takes_its_users_out_of_the_others_view() {
+    let Some(nats) = nats().await else { return };
+    let net = network("stop");
+    let a = TestServer::start_with(node_config(&nats, &net, "a")).await;
+    let b = TestServer::start_with(node_config(&nats, &net, "b")).await;
+    let mut ana = a.client("ana").await;
+    let mut bea = b.client("bea").await;
+    until_known(&mut ana, "bea").await;
+    ana.send("JOIN #sala").await;
+    ana.expect_command("JOIN").await;
+    bea.send("JOIN #sala").await;
+    bea.expect_numeric(366).await;
+    ana.expect(&"bea's JOIN", |m| m.command == "JOIN").await;
+    b.handle.shutdown().await;
+    let quit = ana.expect_command("QUIT").await;
+    assert!(
+        quit.source
+            .as_deref()
+            .is_some_and(|p| p.starts_with("bea!"))
+    );
+    // The nick is free again.
+    ana.send("WHOIS bea").await;
+    ana.expect_numeric(401).await;
+}
