@@ -314,3 +314,59 @@ async fn a_node_that_stops_takes_its_users_out_of_the_others_view() {
     ana.send("WHOIS bea").await;
     ana.expect_numeric(401).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_modes_and_kicks_cross_nodes() {
+    let Some(nats) = nats().await else { return };
+    let net = network("modes");
+    let a = TestServer::start_with(node_config(&nats, &net, "a")).await;
+    let b = TestServer::start_with(node_config(&nats, &net, "b")).await;
+    let mut ana = a.client("ana").await;
+    let mut bea = b.client("bea").await;
+    until_known(&mut ana, "bea").await;
+    ana.send("JOIN #sala").await;
+    ana.expect_command("JOIN").await;
+    bea.send("JOIN #sala").await;
+    bea.expect_numeric(366).await;
+    ana.expect(&"bea's JOIN", |m| m.command == "JOIN").await;
+
+    ana.send("TOPIC #sala :Bienvenidos a la sala").await;
+    let m = bea.expect_command("TOPIC").await;
+    assert_eq!(m.param(1), Some("Bienvenidos a la sala"));
+    bea.send("TOPIC #sala").await;
+    let m = bea.expect_numeric(332).await;
+    assert_eq!(m.param(2), Some("Bienvenidos a la sala"));
+
+    // Statuses and flags set on a hold on b: voiced, bea speaks in +m; devoiced, she cannot.
+    ana.send("MODE #sala +mv bea").await;
+    let m = bea.expect_command("MODE").await;
+    assert_eq!(m.param(1), Some("+mv"));
+    bea.send("PRIVMSG #sala :tengo voz").await;
+    let m = ana.expect_command("PRIVMSG").await;
+    assert_eq!(m.param(1), Some("tengo voz"));
+    ana.send("MODE #sala -v bea").await;
+    bea.expect_command("MODE").await;
+    bea.send("PRIVMSG #sala :¿y ahora?").await;
+    bea.expect_numeric(404).await;
+
+    ana.send("KICK #sala bea :fuera").await;
+    let m = bea.expect_command("KICK").await;
+    assert_eq!(m.param(1), Some("bea"));
+    assert_eq!(m.param(2), Some("fuera"));
+    bea.send("NAMES #sala").await;
+    let names = bea.expect_numeric(366).await;
+    assert_eq!(names.param(1), Some("#sala"));
+    ana.send("NAMES #sala").await;
+    let names = ana.expect_numeric(353).await;
+    assert_eq!(names.param(3), Some("@ana"));
+
+    // A node that starts following a channel learns its modes: b checks a's key.
+    ana.send("JOIN #clave").await;
+    ana.expect_command("JOIN").await;
+    ana.send("MODE #clave +k secreto").await;
+    ana.expect_command("MODE").await;
+    bea.send("JOIN #clave").await;
+    bea.expect_numeric(475).await;
+    bea.send("JOIN #clave secreto").await;
+    bea.expect_command("JOIN").await;
+}

@@ -29,7 +29,7 @@ mod remote;
 mod rename;
 
 pub use registration::Registration;
-pub use remote::LocalView;
+pub use remote::{LocalView, ModeView};
 pub use rename::Renamed;
 
 /// One member of a channel.
@@ -114,7 +114,7 @@ impl ListEntry {
 }
 
 /// The channel modes without list modes (<https://modern.ircdocs.horse/#channel-modes>).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct ChannelModes {
     /// `+n`: no messages from outside.
     pub no_external: bool,
@@ -260,6 +260,17 @@ pub enum Sent {
     /// Queued for the store: delivered once this receipt says it is committed, by whoever
     /// calls [`Channel::deliver_committed`] first after that.
     Waiting(Receipt),
+}
+
+/// Who a KICK took out, and the line every member got.
+#[derive(Debug)]
+pub struct Kicked {
+    /// The victim's nick.
+    pub nick: String,
+    /// The victim.
+    pub victim: Arc<Client>,
+    /// The KICK line.
+    pub line: Payload,
 }
 
 /// A channel.
@@ -547,14 +558,14 @@ impl Channel {
 
     /// Kicks the member whose nick folds to `folded`: `by` must be an operator here (`None`: the
     /// server itself). Every member, the victim included, gets the line `line` makes from the
-    /// victim's nick (with the event to keep in history). Returns the victim's nick.
+    /// victim's nick (with the event to keep in history).
     pub fn kick<'e>(
         self: &Arc<Self>,
         by: Option<ConnectionId>,
         folded: &str,
         line: impl FnOnce(&str) -> (Payload, Option<Event<'e>>),
         actor: Option<Actor<'_>>,
-    ) -> Result<String, Denied> {
+    ) -> Result<Kicked, Denied> {
         let mut st = self.state.lock();
         if let Some(by) = by {
             match st.member(by) {
@@ -581,7 +592,11 @@ impl Channel {
             .write()
             .channels
             .retain(|c| !Arc::ptr_eq(c, self));
-        Ok(victim_nick)
+        Ok(Kicked {
+            nick: victim_nick,
+            victim,
+            line: payload,
+        })
     }
 
     /// Takes `id` out and tells the members not yet in `told` (adding them, unless this is the
@@ -689,13 +704,14 @@ impl Channel {
     }
 
     /// Changes modes as operator `by`: `change` edits the state and returns the lines that
-    /// announce what it did, which every member gets before the lock is let go.
+    /// announce what it did, which every member gets before the lock is let go (and the caller
+    /// gets back).
     pub fn change_modes(
         &self,
         by: ConnectionId,
         change: impl FnOnce(&mut ChannelState) -> Vec<Payload>,
         actor: Option<Actor<'_>>,
-    ) -> Result<(), Denied> {
+    ) -> Result<Vec<Payload>, Denied> {
         let mut st = self.state.lock();
         if !st.member(by).is_some_and(|m| m.op) {
             return Err(Denied::NotOperator);
@@ -707,7 +723,7 @@ impl Channel {
         if !lines.is_empty() {
             st.persist_modes(&self.key());
         }
-        Ok(())
+        Ok(lines)
     }
 
     /// A message to the members: refused if the channel's modes keep its sender out (`+n`,

@@ -3,12 +3,21 @@
 //! Remote members are members like the others (NAMES, WHO and the modes see them); their send
 //! queues are closed, so that this node's deliveries pass them by: their own node delivers.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{Channel, From, Member, Topic, deliver_message};
 use crate::client::{Client, ConnectionId};
 use crate::deliver::{self, Payload};
+
+/// A channel's modes, its lists (mode, mask, who set it, when in seconds) and its members
+/// with a status (op, voice).
+pub type ModeView = (
+    super::ChannelModes,
+    Vec<(char, String, String, u64)>,
+    Vec<(Arc<Client>, bool, bool)>,
+);
 
 /// A channel's own members here (with op and voice) and its topic (text, who, when in seconds).
 pub type LocalView = (
@@ -80,6 +89,67 @@ impl Channel {
         );
     }
 
+    /// The topic set on another node (`None`: cleared); the members here are told `line`.
+    pub fn topic_remote(&self, topic: Option<(String, String, u64)>, line: Option<&Payload>) {
+        let mut st = self.state.lock();
+        st.topic = topic.map(|(text, set_by, at)| Topic {
+            text,
+            set_by,
+            set_at: UNIX_EPOCH + Duration::from_secs(at),
+        });
+        if let Some(line) = line {
+            deliver::to_members(&st.members, line, None, |_| true);
+        }
+    }
+
+    /// The modes, lists and statuses another node set (members not in `statuses` have none);
+    /// the members here are told `lines`.
+    pub fn modes_remote(
+        &self,
+        modes: super::ChannelModes,
+        lists: &[(char, String, String, u64)],
+        statuses: &HashMap<ConnectionId, (bool, bool)>,
+        lines: &[Payload],
+    ) {
+        let mut st = self.state.lock();
+        set_modes(&mut st, modes, lists);
+        for m in &mut st.members {
+            (m.op, m.voice) = statuses
+                .get(&m.client.id)
+                .copied()
+                .unwrap_or((false, false));
+        }
+        for line in lines {
+            deliver::to_members(&st.members, line, None, |_| true);
+        }
+    }
+
+    /// The modes, lists (mode, mask, who, when in seconds) and the members with a status.
+    pub fn mode_view(&self) -> ModeView {
+        let st = self.state.lock();
+        let secs = |t: SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let lists = [('b', &st.bans), ('e', &st.excepts), ('I', &st.invex)]
+            .into_iter()
+            .flat_map(|(mode, list)| {
+                list.iter()
+                    .map(move |e| (mode, e.mask.clone(), e.set_by.clone(), secs(e.set_at)))
+            })
+            .collect();
+        let statuses = st
+            .members
+            .iter()
+            .filter(|m| m.op || m.voice)
+            .map(|m| (m.client.clone(), m.op, m.voice))
+            .collect();
+        (st.modes.clone(), lists, statuses)
+    }
+
+    /// The modes and lists another node knows (this node has just started following the
+    /// channel).
+    pub fn adopt_modes(&self, modes: super::ChannelModes, lists: &[(char, String, String, u64)]) {
+        set_modes(&mut self.state.lock(), modes, lists);
+    }
+
     /// The topic another node knows, if this node has none.
     pub fn adopt_topic(&self, text: String, set_by: String, set_at_secs: u64) {
         let mut st = self.state.lock();
@@ -136,4 +206,28 @@ impl Channel {
                 .retain(|c| !Arc::ptr_eq(c, self));
         }
     }
+}
+
+/// Sets the flags, key, limit and the `b`, `e` and `I` lists (mode, mask, who, when in
+/// seconds); an entry this node cannot read is left out.
+fn set_modes(
+    st: &mut super::ChannelState,
+    modes: super::ChannelModes,
+    lists: &[(char, String, String, u64)],
+) {
+    st.modes = modes;
+    let (mut bans, mut excepts, mut invex) = (Vec::new(), Vec::new(), Vec::new());
+    for (mode, mask, set_by, at) in lists {
+        let at = UNIX_EPOCH + Duration::from_secs(*at);
+        let Some(entry) = super::ListEntry::new(*mode, mask, set_by, at) else {
+            continue;
+        };
+        match mode {
+            'b' => bans.push(entry),
+            'e' => excepts.push(entry),
+            'I' => invex.push(entry),
+            _ => {}
+        }
+    }
+    (st.bans, st.excepts, st.invex) = (bans, excepts, invex);
 }

@@ -141,6 +141,7 @@ impl Cluster {
                     if let Some((text, by, at)) = snap.topic {
                         ch.adopt_topic(text, by, at);
                     }
+                    ch.adopt_modes(snap.modes, &snap.lists);
                 }
             }
         }
@@ -200,6 +201,60 @@ impl Cluster {
                     ch.part_remote(&ghost, line.to_payload().as_ref());
                 }
             }
+            ChannelEvent::Kick {
+                node,
+                victim_node,
+                victim_id,
+                line,
+            } => {
+                if node == self.node {
+                    return;
+                }
+                let victim = if victim_node == self.node {
+                    state
+                        .client(crate::client::ConnectionId(victim_id))
+                        .filter(|c| c.remote.is_none())
+                } else {
+                    self.remote.lock().get(&(victim_node, victim_id)).cloned()
+                };
+                if let Some(victim) = victim {
+                    ch.part_remote(&victim, line.to_payload().as_ref());
+                    state.drop_channel_if_empty(ch);
+                }
+            }
+            ChannelEvent::Modes {
+                node,
+                modes,
+                lists,
+                statuses,
+                lines,
+            } => {
+                if node == self.node {
+                    return;
+                }
+                let statuses: std::collections::HashMap<crate::client::ConnectionId, (bool, bool)> = {
+                    let remote = self.remote.lock();
+                    statuses
+                        .into_iter()
+                        .filter_map(|(n, id, op, voice)| {
+                            let here = if n == self.node {
+                                Some(crate::client::ConnectionId(id))
+                            } else {
+                                remote.get(&(n, id)).map(|g| g.id)
+                            };
+                            here.map(|id| (id, (op, voice)))
+                        })
+                        .collect()
+                };
+                let lines: Vec<Payload> =
+                    lines.iter().filter_map(WirePayload::to_payload).collect();
+                ch.modes_remote(modes, &lists, &statuses, &lines);
+            }
+            ChannelEvent::Topic { node, topic, line } => {
+                if node != self.node {
+                    ch.topic_remote(topic, line.to_payload().as_ref());
+                }
+            }
             ChannelEvent::Message {
                 node,
                 id,
@@ -236,7 +291,10 @@ impl Cluster {
         if members.is_empty() {
             return None;
         }
+        let (modes, lists, _) = ch.mode_view();
         Some(Snapshot {
+            modes,
+            lists,
             node: self.node.clone(),
             members: members
                 .into_iter()
@@ -271,6 +329,61 @@ impl Cluster {
             &ChannelEvent::Part {
                 node: self.node.clone(),
                 id: client.id.0,
+                line: WirePayload::of(line),
+            },
+            None,
+        );
+    }
+
+    /// A member of `ch` (of any node) was kicked here with `line`.
+    pub fn kicked(&self, ch: &Channel, victim: &Client, line: &Payload) {
+        let (victim_node, victim_id) = match &victim.remote {
+            Some(r) => (r.node.clone(), r.id),
+            None => (self.node.clone(), victim.id.0),
+        };
+        self.log(
+            &ch.key(),
+            &ChannelEvent::Kick {
+                node: self.node.clone(),
+                victim_node,
+                victim_id,
+                line: WirePayload::of(line),
+            },
+            None,
+        );
+    }
+
+    /// Modes of `ch` were changed here, as `lines` say.
+    pub fn modes_changed(&self, ch: &Channel, lines: &[Payload]) {
+        let (modes, lists, statuses) = ch.mode_view();
+        let statuses = statuses
+            .into_iter()
+            .map(|(c, op, voice)| match &c.remote {
+                Some(r) => (r.node.clone(), r.id, op, voice),
+                None => (self.node.clone(), c.id.0, op, voice),
+            })
+            .collect();
+        self.log(
+            &ch.key(),
+            &ChannelEvent::Modes {
+                node: self.node.clone(),
+                modes,
+                lists,
+                statuses,
+                lines: lines.iter().map(WirePayload::of).collect(),
+            },
+            None,
+        );
+    }
+
+    /// The topic of `ch` was set here, as the TOPIC line `line` says.
+    pub fn topic_set(&self, ch: &Channel, line: &Payload) {
+        let topic = ch.local_view().1;
+        self.log(
+            &ch.key(),
+            &ChannelEvent::Topic {
+                node: self.node.clone(),
+                topic,
                 line: WirePayload::of(line),
             },
             None,

@@ -230,6 +230,40 @@ pub enum ChannelEvent {
         /// The PART line.
         line: WirePayload,
     },
+    /// A member was kicked: every member is told `line`, the victim goes.
+    Kick {
+        /// The node where the KICK was sent (it has applied it already).
+        node: String,
+        /// The victim's node.
+        victim_node: String,
+        /// The victim's id there.
+        victim_id: u64,
+        /// The KICK line.
+        line: WirePayload,
+    },
+    /// The topic changed (or was cleared: `None`).
+    Topic {
+        /// The node where it was set (it has applied it already).
+        node: String,
+        /// Text, who set it, when (seconds since the epoch).
+        topic: Option<(String, String, u64)>,
+        /// The TOPIC line.
+        line: WirePayload,
+    },
+    /// Modes changed: the channel's modes, lists and statuses as they are now, and the MODE
+    /// lines that said so.
+    Modes {
+        /// The node where they were changed (it has applied them already).
+        node: String,
+        /// The flags, key and limit.
+        modes: crate::channel::ChannelModes,
+        /// The `b`, `e` and `I` lists: mode, mask, who set it, when (seconds).
+        lists: Vec<(char, String, String, u64)>,
+        /// The members with a status (node, id, op, voice); the others have none.
+        statuses: Vec<(String, u64, bool, bool)>,
+        /// The MODE lines.
+        lines: Vec<WirePayload>,
+    },
     /// A message to the members, in the channel's order.
     Message {
         /// The sender's node (which waits for this event before its own members see it).
@@ -257,6 +291,12 @@ pub struct Snapshot {
     /// The topic: text, who set it, when (seconds since the epoch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic: Option<(String, String, u64)>,
+    /// The flags, key and limit.
+    #[serde(default)]
+    pub modes: crate::channel::ChannelModes,
+    /// The `b`, `e` and `I` lists: mode, mask, who set it, when (seconds).
+    #[serde(default)]
+    pub lists: Vec<(char, String, String, u64)>,
 }
 
 /// A line for one user on another node (`<prefix>.to.<node>`): a private message, an INVITE,

@@ -245,6 +245,8 @@ fn join_one(s: &mut Session, name: &str, key: Option<&str>, defer: bool) -> Opti
                     JoinRefused::Banned => (ERR_BANNEDFROMCHAN, "Cannot join channel (+b)"),
                 };
                 s.num(num).p(&ch.name()).t(text).send();
+                // In a cluster, a channel followed for this joiner alone is let go.
+                s.state.drop_channel_if_empty(&ch);
                 return None;
             }
         }

@@ -51,7 +51,7 @@ pub fn kick_by_server(
     let ch = state.channel(channel).ok_or(KickError::NoSuchChannel)?;
     let folded = casefold(nick);
     let comment = truncate(reason, KICKLEN);
-    let victim_nick = ch
+    let kicked = ch
         .kick(
             None,
             &folded,
@@ -65,10 +65,13 @@ pub fn kick_by_server(
             None,
         )
         .map_err(|_| KickError::NotOnChannel)?;
+    if let Some(cluster) = state.cluster() {
+        cluster.kicked(&ch, &kicked.victim, &kicked.line);
+    }
     state.drop_channel_if_empty(&ch);
     state.emit(ServerEvent::Kicked {
         channel: ch.name(),
-        nick: victim_nick,
+        nick: kicked.nick,
         by: state.name().to_owned(),
         reason: comment.to_owned(),
     });
@@ -126,12 +129,17 @@ fn kick_from(s: &Session, channel: &str, users: &[&str], comment: &str) {
             Some(s.actor()),
         );
         match kicked {
-            Ok(victim_nick) => s.state.emit(ServerEvent::Kicked {
-                channel: ch.name(),
-                nick: victim_nick,
-                by: nick.clone(),
-                reason: comment.to_owned(),
-            }),
+            Ok(kicked) => {
+                if let Some(cluster) = s.state.cluster() {
+                    cluster.kicked(&ch, &kicked.victim, &kicked.line);
+                }
+                s.state.emit(ServerEvent::Kicked {
+                    channel: ch.name(),
+                    nick: kicked.nick,
+                    by: nick.clone(),
+                    reason: comment.to_owned(),
+                });
+            }
             Err(Denied::NotOperator) => {
                 s.err_chanop_needed(&ch.name());
                 return;

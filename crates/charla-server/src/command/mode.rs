@@ -195,9 +195,16 @@ fn channel_mode(s: &Session, name: &str, rest: &[&str]) {
         },
         Some(s.actor()),
     );
-    if changed.is_err() {
-        s.err_chanop_needed(&ch.name());
-        return;
+    match changed {
+        Ok(lines) => {
+            if let Some(cluster) = s.state.cluster().filter(|_| !lines.is_empty()) {
+                cluster.modes_changed(&ch, &lines);
+            }
+        }
+        Err(_) => {
+            s.err_chanop_needed(&ch.name());
+            return;
+        }
     }
     for r in replies {
         r.send(s, &ch.name());

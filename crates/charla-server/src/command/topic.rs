@@ -74,7 +74,11 @@ pub fn topic(s: &mut Session, p: Args<'_, 1>) -> Flow {
         event.as_ref(),
         Some(s.actor()),
     ) {
-        Ok(()) => {}
+        Ok(()) => {
+            if let Some(cluster) = s.state.cluster() {
+                cluster.topic_set(&ch, &payload);
+            }
+        }
         Err(Denied::NotOperator) => {
             s.err_chanop_needed(&ch.name());
             return Flow::Continue;
