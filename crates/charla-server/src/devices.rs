@@ -242,6 +242,11 @@ pub fn mark_auto_away(state: &State, user: &Client) {
 /// Ends the user `target` and all its connections for `reason` (KILL, GHOST, the console).
 /// A user kept present with no connection has no session to leave for it: it leaves here.
 pub fn kill(state: &State, target: &Client, reason: String) {
+    if let Some(remote) = &target.remote {
+        // A user of another node: its node ends it, and tells everyone.
+        remote.kill(&reason);
+        return;
+    }
     target.close_all(CloseReason::Killed(reason.clone()));
     let nobody = target
         .devices_state()

@@ -286,6 +286,31 @@ async fn private_messages_whois_and_nick_changes_cross_nodes() {
             .is_some_and(|p| p.starts_with("Beatriz!"))
     );
     assert_eq!(m.param(0), Some("bea"));
+
+    // An operator on a kills a user of b: b ends her session, and a sees her quit.
+    ana.send(&format!(
+        "OPER {} {}",
+        common::OPER_NAME,
+        common::OPER_PASSWORD
+    ))
+    .await;
+    ana.expect_numeric(381).await;
+    ana.send("KILL bea :basta").await;
+    let gone = bea.expect_closed().await;
+    assert!(
+        gone.iter().any(|m| m.command == "ERROR"),
+        "bea was told why: {gone:?}"
+    );
+    let quit = ana.expect_command("QUIT").await;
+    assert!(
+        quit.source
+            .as_deref()
+            .is_some_and(|p| p.starts_with("bea!"))
+    );
+    assert!(
+        quit.param(0).is_some_and(|r| r.contains("basta")),
+        "{quit:?}"
+    );
     drop(b);
 }
 

@@ -190,6 +190,18 @@ pub struct RemoteUser {
 }
 
 impl RemoteUser {
+    /// Asks the user's node to end it for `reason`.
+    pub fn kill(&self, reason: &str) {
+        self.link.core(
+            format!("{}.users", self.link.prefix),
+            &Presence::Kill {
+                node: self.node.clone(),
+                id: self.id,
+                reason: reason.to_owned(),
+            },
+        );
+    }
+
     /// Sends `payload` to the user on its node.
     pub fn forward(&self, payload: &Payload) {
         let direct = Direct {
@@ -618,6 +630,13 @@ impl Cluster {
                     return;
                 };
                 rename_remote(&state, &ghost, &nick);
+            }
+            Presence::Kill { node, id, reason } if node == self.node => {
+                if let Some(user) = state.client(ConnectionId(id))
+                    && user.remote.is_none()
+                {
+                    crate::devices::kill(&state, &user, reason);
+                }
             }
             Presence::Down { node, id, reason } if node != self.node => {
                 let ghost = self.remote.lock().remove(&(node, id));

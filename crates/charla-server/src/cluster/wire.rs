@@ -81,6 +81,15 @@ pub enum Presence {
         /// The new nick.
         nick: String,
     },
+    /// A user is to be ended by its node (KILL, GHOST, an operator's console elsewhere).
+    Kill {
+        /// Its node.
+        node: String,
+        /// Its id there.
+        id: u64,
+        /// Why (the QUIT reason everyone sees).
+        reason: String,
+    },
     /// A user left the network.
     Down {
         /// Its node.
