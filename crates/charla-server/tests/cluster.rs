@@ -395,3 +395,95 @@ async fn topics_modes_and_kicks_cross_nodes() {
     bea.send("JOIN #clave secreto").await;
     bea.expect_command("JOIN").await;
 }
+
+/// Reads a `BATCH +id …` … `BATCH -id` and returns the lines inside.
+async fn read_batch(c: &mut TestClient) -> Vec<charla_proto::OwnedMessage> {
+    let open = c.expect_command("BATCH").await;
+    let id = open
+        .param(0)
+        .and_then(|r| r.strip_prefix('+'))
+        .expect("opening BATCH")
+        .to_owned();
+    let mut inside = Vec::new();
+    loop {
+        let m = c.recv().await;
+        if m.command == "BATCH" && m.param(0) == Some(&format!("-{id}")) {
+            return inside;
+        }
+        inside.push(m);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_sharing_postgresql_keep_one_history_in_the_order_members_saw() {
+    use charla_server::account::password::Password;
+    use charla_server::config::{StoreBackend, StoreConfig};
+    let Some(nats) = nats().await else { return };
+    let Some(database) = charla_store::testing::TestDatabase::create() else {
+        return;
+    };
+    let net = network("history");
+    let on_postgres = |node: &str| {
+        let mut config = node_config(&nats, &net, node);
+        config.store = StoreConfig {
+            backend: StoreBackend::Postgres,
+            url: Some(Password::new(database.url())),
+            ..StoreConfig::default()
+        };
+        config
+    };
+    let a = TestServer::start_with(on_postgres("a")).await;
+    let b = TestServer::start_with(on_postgres("b")).await;
+    const CAPS: &str = "batch server-time message-tags draft/chathistory echo-message";
+    let mut ana = a.connect().await;
+    ana.register_with_caps("ana", CAPS).await;
+    let mut bea = b.connect().await;
+    bea.register_with_caps("bea", CAPS).await;
+    until_known(&mut ana, "bea").await;
+    ana.send("JOIN #historia").await;
+    ana.expect_command("JOIN").await;
+    bea.send("JOIN #historia").await;
+    bea.expect_numeric(366).await;
+    ana.expect(&"bea's JOIN", |m| m.command == "JOIN").await;
+
+    const EACH: usize = 15;
+    for i in 0..EACH {
+        ana.send(&format!("PRIVMSG #historia :ana {i}")).await;
+        bea.send(&format!("PRIVMSG #historia :bea {i}")).await;
+    }
+    let mut live = Vec::new();
+    for c in [&mut ana, &mut bea] {
+        let mut got = Vec::new();
+        while got.len() < 2 * EACH {
+            let m = c.recv().await;
+            if m.command == "PRIVMSG" {
+                got.push((
+                    m.tag("msgid").map(str::to_owned),
+                    m.param(1).map(str::to_owned),
+                ));
+            }
+        }
+        live.push(got);
+    }
+    assert_eq!(live[0], live[1], "ana and bea saw one order");
+    // Each message is in history once, in that order, whichever node is asked.
+    for c in [&mut ana, &mut bea] {
+        c.send("CHATHISTORY LATEST #historia * 100").await;
+        let kept: Vec<_> = read_batch(c)
+            .await
+            .into_iter()
+            .filter(|m| m.command == "PRIVMSG")
+            .map(|m| {
+                (
+                    m.tag("msgid").map(str::to_owned),
+                    m.param(1).map(str::to_owned),
+                )
+            })
+            .collect();
+        assert_eq!(
+            kept, live[0],
+            "{}'s node reads the history as it was seen",
+            c.nick
+        );
+    }
+}

@@ -749,9 +749,25 @@ impl Channel {
                 None => {}
             }
         }
-        let receipt = match msg.history {
+        let receipt = match (msg.cluster, msg.history) {
+            // In a cluster, the entry rides in the channel's log, and every node following the
+            // channel commits it before its members see the message.
+            // It joins the channel's queue when the log brings it back (its place in the order).
+            (Some(cluster), history) => {
+                return Ok(Sent::Waiting(cluster.sequence(
+                    &self.key(),
+                    msg.from,
+                    msg.status,
+                    msg.echo,
+                    msg.payload,
+                    history.map(|(_, mut entry)| {
+                        entry.target = self.key();
+                        entry
+                    }),
+                )));
+            }
             // Under the key the channel has now: a RENAME may have come since the entry was made.
-            Some((store, mut entry)) => match store.append(Write::Append({
+            (None, Some((store, mut entry))) => match store.append(Write::Append({
                 entry.target = self.key();
                 entry
             })) {
@@ -764,7 +780,7 @@ impl Channel {
                     return Err(Denied::NotRecorded);
                 }
             },
-            None if st.waiting.is_empty() && msg.cluster.is_none() => {
+            (None, None) if st.waiting.is_empty() => {
                 deliver_message(
                     &st.members,
                     &msg.payload,
@@ -775,13 +791,7 @@ impl Channel {
                 );
                 return Ok(Sent::Delivered);
             }
-            None => None,
-        };
-        let receipt = match msg.cluster {
-            Some(cluster) => {
-                Some(cluster.sequence(&self.key(), msg.from, msg.status, &msg.payload, receipt))
-            }
-            None => receipt,
+            (None, None) => None,
         };
         st.waiting.push_back(Waiting {
             receipt: receipt.clone(),

@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::{Channel, From, Member, Topic, deliver_message};
+use charla_store::Receipt;
+
+use super::{Channel, From, Member, Pending, Topic, Waiting};
 use crate::client::{Client, ConnectionId};
 use crate::deliver::{self, Payload};
 
@@ -70,23 +72,27 @@ impl Channel {
             .retain(|c| !Arc::ptr_eq(c, self));
     }
 
-    /// A message from another node's member `from` (`ConnectionId(0)` if not known here), in
-    /// the log's order: the messages of this node's members that the log brought back before it
-    /// go out first.
-    pub fn deliver_remote(&self, payload: &Payload, from: ConnectionId, status: Option<char>) {
-        self.deliver_committed(None);
-        let st = self.state.lock();
-        deliver_message(
-            &st.members,
-            payload,
-            From {
-                user: from,
-                conn: from,
+    /// A message as the channel's log brought it back (of any node's member `from`;
+    /// `ConnectionId(0)` for a sender not known here): it waits behind the channel's earlier
+    /// messages, and goes out when `receipt` (its history commit here) says so
+    /// ([`Channel::deliver_committed`]); `echo`: the sender's own connection gets it too.
+    pub fn queue_logged(
+        &self,
+        payload: Payload,
+        from: From,
+        status: Option<char>,
+        echo: bool,
+        receipt: Receipt,
+    ) {
+        self.state.lock().waiting.push_back(Waiting {
+            receipt: Some(receipt),
+            what: Pending::Message {
+                payload,
+                from,
+                status,
+                echo,
             },
-            status,
-            false,
-            None,
-        );
+        });
     }
 
     /// The topic set on another node (`None`: cleared); the members here are told `line`.

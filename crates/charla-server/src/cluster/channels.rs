@@ -22,25 +22,16 @@ use std::time::Duration;
 
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use bytes::Bytes;
-use charla_store::{Receipt, StoreError};
+use charla_store::{Conflict, HistoryRecord, Receipt, StoreError, Write};
 use futures::StreamExt;
 use tracing::warn;
 
-use super::wire::{ChannelEvent, Snapshot, WirePayload, WireUser};
-use super::{Cluster, Out};
+use super::wire::{ChannelEvent, Snapshot, WirePayload, WireRecord, WireUser};
+use super::{Cluster, Out, Waiter};
 use crate::channel::{Channel, From};
 use crate::client::Client;
 use crate::deliver::Payload;
 use crate::logtext::Escaped;
-
-/// A message of this node's on its way into its channel's log.
-#[derive(Debug)]
-pub(super) struct Sequenced {
-    token: u64,
-    committed: Option<Receipt>,
-    subject: String,
-    body: Bytes,
-}
 
 /// A channel key as a subject token: the hex of its case-folded name.
 pub fn hex_of_key(key: &str) -> String {
@@ -261,13 +252,18 @@ impl Cluster {
                 token,
                 status,
                 line,
+                record,
             } => {
+                let key = ch.key();
+                // A record that is not well formed is not kept (the line still goes out).
+                let record = record.and_then(|r| r.to_record(&key));
                 if node == self.node {
-                    let answer = self.waiting.lock().remove(&token);
-                    if let Some((_, answer)) = answer {
-                        answer.answer(Ok(Ok(())));
+                    let waiter = self.waiting.lock().remove(&token);
+                    if let Some(w) = waiter {
+                        // Its place among the channel's messages is here, in the log's order.
+                        ch.queue_logged(w.payload, w.from, w.status, w.echo, w.receipt);
+                        self.commit_then_deliver(ch, record.or(w.record), w.answer);
                     }
-                    ch.deliver_committed(None);
                     return;
                 }
                 let from = self
@@ -276,9 +272,16 @@ impl Cluster {
                     .get(&(node, id))
                     .map(|g| g.id)
                     .unwrap_or(crate::client::ConnectionId(0));
-                if let Some(payload) = line.to_payload() {
-                    ch.deliver_remote(&payload, from, status);
-                }
+                let Some(payload) = line.to_payload() else {
+                    return;
+                };
+                let (receipt, answer) = Receipt::manual();
+                let from = From {
+                    user: from,
+                    conn: from,
+                };
+                ch.queue_logged(payload, from, status, false, receipt);
+                self.commit_then_deliver(ch, record, answer);
             }
         }
     }
@@ -390,16 +393,18 @@ impl Cluster {
         );
     }
 
-    /// A message of this node's `from` to channel `key`: logged once `committed` (its history
-    /// commit, if it has one) succeeds; the receipt returned is answered when the log brings it
-    /// back (its place in the channel's order), or with the failure.
+    /// A message of this node's `from` to channel `key`, with its history entry if it is
+    /// kept: logged at once (under the channel's lock, so in the order the node's members sent
+    /// their messages). The receipt returned is answered when the log brings the message back
+    /// and its entry is committed here (its place in the channel's order), or with the failure.
     pub fn sequence(
         self: &Arc<Self>,
         key: &str,
         from: From,
         status: Option<char>,
-        payload: &Payload,
-        committed: Option<Receipt>,
+        echo: bool,
+        payload: Payload,
+        record: Option<HistoryRecord>,
     ) -> Receipt {
         let (receipt, answer) = Receipt::manual();
         let token = self
@@ -410,69 +415,103 @@ impl Cluster {
             id: from.user.0,
             token,
             status,
-            line: WirePayload::of(payload),
+            line: WirePayload::of(&payload),
+            record: record.as_ref().map(WireRecord::of),
         };
         let Ok(body) = serde_json::to_vec(&event) else {
             answer.answer(Err(StoreError::Closed));
             return receipt;
         };
-        self.waiting.lock().insert(token, (key.to_owned(), answer));
-        // One queue for every message, in the order they were sent: the log gets them in that
-        // order, each once its history is committed.
-        let _ = self.sequencer.send(Sequenced {
+        self.waiting.lock().insert(
             token,
-            committed,
+            Waiter {
+                key: key.to_owned(),
+                receipt: receipt.clone(),
+                answer,
+                record,
+                payload,
+                from,
+                status,
+                echo,
+            },
+        );
+        let _ = self.link.out.send(Out::Log {
             subject: self.channel_subject(key),
             body: Bytes::from(body),
+            token: Some(token),
         });
         receipt
     }
 
-    /// Logs this node's messages in the order they were sent, each once its history commit
-    /// (if it has one) has landed; a message whose commit failed is not logged, and its sender
-    /// is told.
-    pub(super) async fn sequence_in_order(
-        self: Arc<Self>,
-        mut queue: tokio::sync::mpsc::UnboundedReceiver<Sequenced>,
+    /// Commits `record` (if any) to the store, then answers `answer` and delivers what the
+    /// channel has ready. An entry already there (another node following the channel wrote it
+    /// first) counts as committed.
+    fn commit_then_deliver(
+        &self,
+        ch: &Arc<Channel>,
+        record: Option<HistoryRecord>,
+        answer: charla_store::Answer,
     ) {
-        while let Some(next) = queue.recv().await {
-            if let Some(committed) = &next.committed {
-                let outcome = committed.wait().await;
-                if !matches!(outcome, Ok(Ok(()))) {
-                    let answer = self.waiting.lock().remove(&next.token);
-                    if let Some((_, answer)) = answer {
-                        answer.answer(outcome);
-                    }
-                    continue;
-                }
+        let Some(record) = record else {
+            answer.answer(Ok(Ok(())));
+            ch.deliver_committed(None);
+            return;
+        };
+        let Some(state) = self.state.upgrade() else {
+            return;
+        };
+        match state.store.append(Write::Append(record)) {
+            Ok(committed) => {
+                let ch = ch.clone();
+                tokio::spawn(async move {
+                    let outcome = match committed.wait().await {
+                        Ok(Err(Conflict::Exists)) => Ok(Ok(())),
+                        outcome => outcome,
+                    };
+                    answer.answer(outcome);
+                    ch.deliver_committed(None);
+                });
             }
-            let _ = self.link.out.send(Out::Log {
-                subject: next.subject,
-                body: next.body,
-                token: Some(next.token),
-            });
+            Err(error) => {
+                if let Some(skipped) = crate::logtext::STORE_REFUSALS.admit() {
+                    warn!(channel = %Escaped(&ch.name()), %error, skipped,
+                        "cluster: a message of the log was not delivered: the store cannot take it");
+                }
+                answer.answer(Err(error));
+                ch.deliver_committed(None);
+            }
         }
     }
 
     /// The log stored the message `token`. If its channel is not followed here (a message
     /// from outside to a channel with no members here, or the last one left meanwhile), no
-    /// consumer here will bring it back: the acknowledgement answers its sender.
+    /// consumer here will bring it back: this node commits its entry and answers its sender.
     pub(super) fn stored(&self, token: u64) {
         let mut waiting = self.waiting.lock();
-        let unfollowed = waiting
-            .get(&token)
-            .is_some_and(|(key, _)| !self.follows(key));
-        if unfollowed && let Some((_, answer)) = waiting.remove(&token) {
-            drop(waiting);
-            answer.answer(Ok(Ok(())));
+        if waiting.get(&token).is_none_or(|w| self.follows(&w.key)) {
+            return;
+        }
+        let Some(w) = waiting.remove(&token) else {
+            return;
+        };
+        drop(waiting);
+        let Some(state) = self.state.upgrade() else {
+            return;
+        };
+        match state.channel(&w.key) {
+            Some(ch) => {
+                ch.queue_logged(w.payload, w.from, w.status, w.echo, w.receipt);
+                self.commit_then_deliver(&ch, w.record, w.answer);
+            }
+            None => w.answer.answer(Ok(Ok(()))),
         }
     }
 
     /// The log refused the message `token` (or could not be reached): its sender is told.
     pub(super) fn refused(&self, token: u64) {
-        let answer = self.waiting.lock().remove(&token);
-        if let Some((_, answer)) = answer {
-            answer.answer(Err(StoreError::Closed));
+        let waiter = self.waiting.lock().remove(&token);
+        if let Some(w) = waiter {
+            w.answer.answer(Err(StoreError::Closed));
         }
     }
 

@@ -239,6 +239,23 @@ impl Link {
     }
 }
 
+/// A message of this node's waiting for its place in its channel's log.
+#[derive(Debug)]
+struct Waiter {
+    /// Its channel's key.
+    key: String,
+    /// Its sender's receipt, and its answer.
+    receipt: charla_store::Receipt,
+    answer: Answer,
+    /// Its history entry (committed here if no consumer here brings it back).
+    record: Option<charla_store::HistoryRecord>,
+    /// The line, its sender, STATUSMSG prefix and whether the sender gets its own copy.
+    payload: Payload,
+    from: crate::channel::From,
+    status: Option<char>,
+    echo: bool,
+}
+
 /// Another node, as heard.
 #[derive(Debug)]
 struct Node {
@@ -265,9 +282,7 @@ pub struct Cluster {
     syncing: Mutex<std::collections::HashSet<String>>,
     /// Messages of this node's senders waiting for their place in their channel's log, with
     /// their channel's key.
-    waiting: Mutex<HashMap<u64, (String, Answer)>>,
-    /// The queue of this node's messages into the log ([`Cluster::sequence_in_order`]).
-    sequencer: mpsc::UnboundedSender<channels::Sequenced>,
+    waiting: Mutex<HashMap<u64, Waiter>>,
     next_token: AtomicU64,
     heartbeat: Duration,
     dead_after: Duration,
@@ -329,7 +344,6 @@ impl Cluster {
         .await
         .map_err(|e| ClusterError::Stream(e.to_string()))?;
         let (out, rx) = mpsc::unbounded_channel();
-        let (sequencer, sequenced) = mpsc::unbounded_channel();
         let cluster = Arc::new(Cluster {
             node: node.clone(),
             started_ms: wire::now_ms(),
@@ -343,7 +357,6 @@ impl Cluster {
             followed: Mutex::default(),
             syncing: Mutex::default(),
             waiting: Mutex::default(),
-            sequencer,
             next_token: AtomicU64::new(1),
             heartbeat: Duration::from_millis(config.heartbeat_ms),
             dead_after: Duration::from_millis(config.dead_after_ms),
@@ -351,7 +364,6 @@ impl Cluster {
         });
         cluster.listen().await.map_err(connect_error)?;
         cluster.spawn(cluster.clone().publish(rx));
-        cluster.spawn(cluster.clone().sequence_in_order(sequenced));
         cluster.spawn(cluster.clone().beat());
         cluster.spawn(cluster.clone().ask_roster());
         info!(node = %node, nats = %urls, "cluster: connected");

@@ -286,7 +286,77 @@ pub enum ChannelEvent {
         status: Option<char>,
         /// The line.
         line: WirePayload,
+        /// Its history entry, if it is kept: every node following the channel commits it
+        /// (the first one to do so wins; the others find it there) before its members see it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        record: Option<WireRecord>,
     },
+}
+
+/// A history entry ([`charla_store::HistoryRecord`]) on its way to the store of a node that
+/// follows the channel.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WireRecord {
+    /// The message id.
+    pub msgid: String,
+    /// Server time (Unix ms).
+    pub time_ms: i64,
+    /// The command.
+    pub command: String,
+    /// The sender's `nick!user@host`.
+    pub source: String,
+    /// The sender's account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// Client-only tags, escaped.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tags: String,
+    /// The parameters.
+    pub params: Vec<String>,
+}
+
+impl WireRecord {
+    /// `record` for the wire (its target is the channel's log's own).
+    pub fn of(record: &charla_store::HistoryRecord) -> Self {
+        WireRecord {
+            msgid: record.msgid.clone(),
+            time_ms: record.time_ms,
+            command: record.command.clone(),
+            source: record.source.clone(),
+            account: record.account.clone(),
+            tags: record.tags.clone(),
+            params: record.params.clone(),
+        }
+    }
+
+    /// The entry for the channel keyed `target`; `None` if a field holds what no entry may
+    /// (CR, LF, NUL; a space in an id, a source or tags), or it is far too big.
+    pub fn to_record(&self, target: &str) -> Option<charla_store::HistoryRecord> {
+        let bad = |s: &str| s.contains(['\r', '\n', '\0']);
+        let worded = |s: &str| s.is_empty() || s.contains([' ', '\r', '\n', '\0']);
+        if worded(&self.msgid)
+            || worded(&self.command)
+            || worded(&self.source)
+            || self.account.as_deref().is_some_and(worded)
+            || self.tags.contains([' ', '\r', '\n', '\0'])
+            || self.params.iter().any(|p| bad(p))
+            || self.params.len() > 64
+            || self.params.iter().map(String::len).sum::<usize>() > 64 * 1024
+        {
+            return None;
+        }
+        Some(charla_store::HistoryRecord {
+            seq: 0,
+            target: target.to_owned(),
+            msgid: self.msgid.clone(),
+            time_ms: self.time_ms,
+            command: self.command.clone(),
+            source: self.source.clone(),
+            account: self.account.clone(),
+            tags: self.tags.clone(),
+            params: self.params.clone(),
+        })
+    }
 }
 
 /// A node's answer to "who is in this channel?" (`<prefix>.snap.<channel key in hex>`): its own
