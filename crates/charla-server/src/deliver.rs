@@ -428,6 +428,13 @@ pub fn to_peers_and_watchers(
     include_self: bool,
     actor: Option<Actor<'_>>,
 ) {
+    // The other nodes tell their own peers of the user.
+    if client.remote.is_none()
+        && let Some(cluster) = state.cluster()
+        && client.info.read().registered
+    {
+        cluster.user_changed(client, payload);
+    }
     let seen = to_peers_recorded(client, payload, None, include_self, actor, |_| true);
     for watcher in state.monitors.watchers(&client.nick()) {
         if !seen.contains(&watcher.id) && watcher.has_cap(Cap::ExtendedMonitor) {

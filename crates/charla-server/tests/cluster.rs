@@ -287,6 +287,25 @@ async fn private_messages_whois_and_nick_changes_cross_nodes() {
     );
     assert_eq!(m.param(0), Some("bea"));
 
+    // Her away message reaches a (WHOIS there shows it).
+    bea.send("AWAY :comiendo").await;
+    bea.expect_numeric(306).await;
+    let mut away = None;
+    for _ in 0..100 {
+        ana.send("WHOIS bea").await;
+        away = ana
+            .sync()
+            .await
+            .into_iter()
+            .find(|m| m.command == "301")
+            .and_then(|m| m.param(2).map(str::to_owned));
+        if away.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(away.as_deref(), Some("comiendo"));
+
     // An operator on a kills a user of b: b ends her session, and a sees her quit.
     ana.send(&format!(
         "OPER {} {}",
@@ -485,5 +504,59 @@ async fn nodes_sharing_postgresql_keep_one_history_in_the_order_members_saw() {
             "{}'s node reads the history as it was seen",
             c.nick
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nick_taken_on_two_nodes_at_once_ends_with_one_holder() {
+    let Some(nats) = nats().await else { return };
+    let net = network("race");
+    let a = TestServer::start_with(node_config(&nats, &net, "a")).await;
+    let b = TestServer::start_with(node_config(&nats, &net, "b")).await;
+    let mut watcher = a.client("watcher").await;
+    let mut other = b.client("other").await;
+    until_known(&mut watcher, "other").await;
+    // Both ask for "pepe" at the same moment, each on its own node.
+    let mut on_a = a.connect().await;
+    let mut on_b = b.connect().await;
+    on_a.send("NICK pepe").await;
+    on_b.send("NICK pepe").await;
+    on_a.send("USER x 0 * :de a").await;
+    on_b.send("USER x 0 * :de b").await;
+    on_a.expect_numeric(1).await;
+    // b's user is refused (b had heard of a's) or registers and is then renamed, told why.
+    let first = on_b
+        .expect(&"welcome or refusal", |m| {
+            m.command == "001" || m.command == "433"
+        })
+        .await;
+    if first.command == "001" {
+        let renamed = on_b
+            .expect(&"a NICK away from pepe", |m| {
+                m.command == "NICK" && m.source.as_deref().is_some_and(|p| p.starts_with("pepe!"))
+            })
+            .await;
+        assert!(
+            renamed.param(0).is_some_and(|n| n.starts_with("Guest")),
+            "{renamed:?}"
+        );
+    }
+    // Both nodes agree: pepe is a's user.
+    for c in [&mut watcher, &mut other] {
+        let mut realname = None;
+        for _ in 0..100 {
+            c.send("WHOIS pepe").await;
+            realname = c
+                .sync()
+                .await
+                .into_iter()
+                .find(|m| m.command == format!("{RPL_WHOISUSER:03}"))
+                .and_then(|m| m.param(5).map(str::to_owned));
+            if realname.as_deref() == Some("de a") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(realname.as_deref(), Some("de a"), "{}'s node", c.nick);
     }
 }

@@ -418,7 +418,13 @@ impl Cluster {
             line: WirePayload::of(&payload),
             record: record.as_ref().map(WireRecord::of),
         };
-        let Ok(body) = serde_json::to_vec(&event) else {
+        // A node cut off from NATS refuses messages rather than letting its members see a
+        // channel the others do not (the sender is told with FAIL).
+        let connected = self.client.connection_state() == async_nats::connection::State::Connected;
+        let Ok(body) = serde_json::to_vec(&event)
+            .map_err(|_| ())
+            .and_then(|body| if connected { Ok(body) } else { Err(()) })
+        else {
             answer.answer(Err(StoreError::Closed));
             return receipt;
         };

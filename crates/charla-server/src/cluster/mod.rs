@@ -616,6 +616,18 @@ impl Cluster {
         );
     }
 
+    /// A local user's away state, account, user name or real name changed; `line` told its
+    /// peers here.
+    pub fn user_changed(&self, client: &Client, line: &Payload) {
+        self.link.core(
+            self.subject("users"),
+            &Presence::Changed {
+                user: WireUser::of(&self.node, client),
+                line: WirePayload::of(line),
+            },
+        );
+    }
+
     /// A local user left the network.
     pub fn user_down(&self, client: &Client, reason: &str) {
         self.link.core(
@@ -642,6 +654,27 @@ impl Cluster {
                     return;
                 };
                 rename_remote(&state, &ghost, &nick);
+            }
+            Presence::Changed { user, line } if user.node != self.node => {
+                let ghost = self
+                    .remote
+                    .lock()
+                    .get(&(user.node.clone(), user.id))
+                    .cloned();
+                let (Some(ghost), Some(payload)) = (ghost, line.to_payload()) else {
+                    return;
+                };
+                {
+                    let mut info = ghost.info.write();
+                    info.user = user.user;
+                    info.realname = user.realname;
+                    info.account = user.account;
+                    info.away = user.away;
+                    info.modes.invisible = user.invisible;
+                    info.modes.oper = user.oper;
+                    info.modes.bot = user.bot;
+                }
+                deliver::to_peers_and_watchers(&state, &ghost, &payload, false, None);
             }
             Presence::Kill { node, id, reason } if node == self.node => {
                 if let Some(user) = state.client(ConnectionId(id))

@@ -81,6 +81,14 @@ pub enum Presence {
         /// The new nick.
         nick: String,
     },
+    /// A user's away state, account, user name or real name changed: its record as it is now,
+    /// and the line its peers are told (AWAY, ACCOUNT, CHGHOST, SETNAME).
+    Changed {
+        /// The user now.
+        user: WireUser,
+        /// The line.
+        line: WirePayload,
+    },
     /// A user is to be ended by its node (KILL, GHOST, an operator's console elsewhere).
     Kill {
         /// Its node.
