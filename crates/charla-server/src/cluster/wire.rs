@@ -64,6 +64,9 @@ impl WireUser {
 }
 
 /// Presence, on `<prefix>.users`: who is on which node.
+// Read off the wire one at a time and dropped: boxing a variant would cost an allocation per
+// message for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "t")]
 pub enum Presence {
