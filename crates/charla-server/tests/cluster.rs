@@ -560,3 +560,162 @@ async fn a_nick_taken_on_two_nodes_at_once_ends_with_one_holder() {
         assert_eq!(realname.as_deref(), Some("de a"), "{}'s node", c.nick);
     }
 }
+
+/// A node run as its own process (the `charla-server` binary), so that it can be killed with
+/// SIGKILL; killed and reaped when dropped.
+struct NodeProcess {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts node `node` of network `net` as a process, and waits for its listener.
+fn node_process(nats: &Nats, net: &str, node: &str) -> NodeProcess {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().expect("dir");
+    let config = dir.path().join("charla.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "server_name = \"{node}.irc.test\"\n\
+             data_dir = {:?}\n\
+             [[listeners]]\n\
+             address = \"127.0.0.1:0\"\n\
+             [http]\n\
+             enabled = false\n\
+             [files]\n\
+             enabled = false\n\
+             [store]\n\
+             backend = \"memory\"\n\
+             [flood]\n\
+             enabled = false\n\
+             [cluster]\n\
+             nats = [\"{}\"]\n\
+             node = \"{node}\"\n\
+             subject = \"{net}\"\n\
+             heartbeat_ms = 200\n\
+             dead_after_ms = 1000\n",
+            dir.path().join("data"),
+            nats.url,
+        ),
+    )
+    .expect("config");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_charla-server"))
+        .arg("--config")
+        .arg(&config)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn charla-server");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let addr = loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            .expect("the node says where it listens");
+        if line.contains("charla-server listening")
+            && let Some(rest) = line.split("addr=").nth(1)
+        {
+            break rest
+                .split_whitespace()
+                .next()
+                .and_then(|a| a.parse().ok())
+                .expect("an address");
+        }
+    };
+    NodeProcess {
+        child,
+        addr,
+        _dir: dir,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_under_traffic_loses_no_message_anyone_received() {
+    let Some(nats) = nats().await else { return };
+    let net = network("kill");
+    let a = TestServer::start_with(node_config(&nats, &net, "a")).await;
+    let mut b = node_process(&nats, &net, "b");
+    const CAPS: &str = "batch server-time message-tags draft/chathistory echo-message";
+    let mut ana = a.connect().await;
+    ana.register_with_caps("ana", CAPS).await;
+    let mut bea = TestClient::connect(b.addr).await;
+    bea.register_with_caps("bea", CAPS).await;
+    until_known(&mut ana, "bea").await;
+    ana.send("JOIN #sala").await;
+    ana.expect_command("JOIN").await;
+    bea.send("JOIN #sala").await;
+    bea.expect_numeric(366).await;
+    ana.expect(&"bea's JOIN", |m| m.command == "JOIN").await;
+
+    // Both talk; b is killed once ana has seen some of bea's lines.
+    let msgid = |m: &charla_proto::OwnedMessage| m.tag("msgid").map(str::to_owned);
+    for i in 0..30 {
+        ana.send(&format!("PRIVMSG #sala :ana {i}")).await;
+        bea.send(&format!("PRIVMSG #sala :bea {i}")).await;
+    }
+    let mut ana_got = Vec::new();
+    while ana_got.len() < 30 {
+        let m = ana.recv().await;
+        if m.command == "PRIVMSG" {
+            ana_got.push(msgid(&m));
+        }
+    }
+    b.child.kill().expect("kill -9");
+    let _ = b.child.wait();
+    // What bea's node had sent her before it died.
+    let bea_got: Vec<_> = bea
+        .expect_closed()
+        .await
+        .iter()
+        .filter(|m| m.command == "PRIVMSG")
+        .map(msgid)
+        .collect();
+    assert!(!bea_got.is_empty(), "bea received nothing before the kill");
+    // a drops b's users within a few seconds, with a net-split reason.
+    let quit = ana.expect_command("QUIT").await;
+    assert_eq!(quit.param(0), Some("a b"));
+    // bea comes back on a, and every line either of them received is in history there, in
+    // the order ana saw.
+    let mut again = a.connect().await;
+    again.register_with_caps("bea", CAPS).await;
+    again.send("JOIN #sala").await;
+    again.expect_numeric(366).await;
+    // (ana asks: she was there all along, and may read all of it.)
+    ana.send("CHATHISTORY LATEST #sala * 1000").await;
+    let kept: Vec<_> = read_batch(&mut ana)
+        .await
+        .iter()
+        .filter(|m| m.command == "PRIVMSG")
+        .map(msgid)
+        .collect();
+    for id in ana_got.iter().chain(&bea_got) {
+        assert!(
+            kept.contains(id),
+            "{id:?} was received but is not in history"
+        );
+    }
+    let order: Vec<_> = kept.iter().filter(|id| ana_got.contains(id)).collect();
+    assert_eq!(
+        order,
+        ana_got.iter().collect::<Vec<_>>(),
+        "history keeps ana's order"
+    );
+}
