@@ -119,7 +119,7 @@ impl Cluster {
                     let Ok(snap) = serde_json::from_slice::<Snapshot>(&snap) else {
                         continue;
                     };
-                    if snap.node == self.node {
+                    if snap.node == self.node || snap.members.is_empty() {
                         continue;
                     }
                     for (user, op, voice) in &snap.members {
@@ -287,15 +287,25 @@ impl Cluster {
     }
 
     /// A node asks who of ours is in channel `key`.
-    pub(super) fn snapshot(&self, key: &str) -> Option<Snapshot> {
-        let state = self.state.upgrade()?;
-        let ch = state.channel(key)?;
+    /// (Every node answers, with no members if it has none there, so that the asker need not
+    /// wait out its timeout.)
+    pub(super) fn snapshot(&self, key: &str) -> Snapshot {
+        let empty = Snapshot {
+            node: self.node.clone(),
+            members: Vec::new(),
+            topic: None,
+            modes: Default::default(),
+            lists: Vec::new(),
+        };
+        let Some(ch) = self.state.upgrade().and_then(|state| state.channel(key)) else {
+            return empty;
+        };
         let (members, topic) = ch.local_view();
         if members.is_empty() {
-            return None;
+            return empty;
         }
         let (modes, lists, _) = ch.mode_view();
-        Some(Snapshot {
+        Snapshot {
             modes,
             lists,
             node: self.node.clone(),
@@ -304,7 +314,7 @@ impl Cluster {
                 .map(|(c, op, voice)| (WireUser::of(&self.node, &c), op, voice))
                 .collect(),
             topic,
-        })
+        }
     }
 
     /// A member of this node joined `ch` (after the node told its own members).

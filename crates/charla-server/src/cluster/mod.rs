@@ -409,7 +409,8 @@ impl Cluster {
         let me = self.clone();
         self.spawn(async move {
             while let Some(msg) = roster.next().await {
-                if let Some(reply) = msg.reply {
+                // (Not to itself: the asker counts the other nodes' answers.)
+                if let Some(reply) = msg.reply.filter(|_| msg.payload != me.node.as_bytes()) {
                     me.link.core(reply.to_string(), &me.roster());
                 }
             }
@@ -431,9 +432,9 @@ impl Cluster {
                     .next()
                     .and_then(channels::key_of_hex);
                 if let (Some(reply), Some(key)) = (msg.reply, key)
-                    && let Some(snap) = me.snapshot(&key)
+                    && msg.payload != me.node.as_bytes()
                 {
-                    me.link.core(reply.to_string(), &snap);
+                    me.link.core(reply.to_string(), &me.snapshot(&key));
                 }
             }
         });
@@ -530,8 +531,9 @@ impl Cluster {
         }
     }
 
-    /// Publishes a request on `subject` and collects the replies: one from every other node
-    /// known alive, or what came within `wait`.
+    /// Publishes a request on `subject` (its body: this node's name, so that this node does not
+    /// answer itself) and collects the replies: one from every other node known alive, or what
+    /// came within `wait`.
     async fn gather(&self, subject: String, wait: Duration) -> Vec<Bytes> {
         let expected = self.nodes.lock().len();
         let inbox = self.client.new_inbox();
@@ -540,7 +542,7 @@ impl Cluster {
         };
         if self
             .client
-            .publish_with_reply(subject, inbox, Bytes::new())
+            .publish_with_reply(subject, inbox, Bytes::from(self.node.clone()))
             .await
             .is_err()
         {
@@ -586,7 +588,9 @@ impl Cluster {
                     started_ms: beat.started_ms,
                 });
                 node.last = Instant::now();
-                std::mem::replace(&mut node.started_ms, beat.started_ms) != beat.started_ms
+                let before = std::mem::replace(&mut node.started_ms, beat.started_ms);
+                // 0: known from its users before its first heartbeat.
+                before != 0 && before != beat.started_ms
             }
         };
         if restarted {
@@ -647,6 +651,12 @@ impl Cluster {
         };
         match p {
             Presence::Up { user } if user.node != self.node => {
+                // A node whose users are heard of is alive, heartbeat or not yet: it answers
+                // requests (a channel's first joiner here waits for every node's answer).
+                self.nodes.lock().entry(user.node.clone()).or_insert(Node {
+                    last: Instant::now(),
+                    started_ms: 0,
+                });
                 self.remote_user(&state, &user);
             }
             Presence::Nick { node, id, nick } if node != self.node => {
