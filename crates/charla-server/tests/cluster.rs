@@ -732,3 +732,56 @@ async fn a_node_killed_under_traffic_loses_no_message_anyone_received() {
         "history keeps ana's order"
     );
 }
+
+/// The NAMES of `channel` as `c`'s node gives them, sorted.
+async fn names_of(c: &mut TestClient, channel: &str) -> Vec<String> {
+    c.send(&format!("NAMES {channel}")).await;
+    let mut names: Vec<String> = c
+        .sync()
+        .await
+        .into_iter()
+        .filter(|m| m.command == "353")
+        .flat_map(|m| {
+            m.param(3)
+                .unwrap_or("")
+                .split(' ')
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_created_on_two_nodes_at_once_ends_with_one_operator() {
+    let Some(nats) = nats().await else { return };
+    let net = network("create");
+    let a = TestServer::start_with(node_config(&nats, &net, "a")).await;
+    let b = TestServer::start_with(node_config(&nats, &net, "b")).await;
+    let mut ana = a.client("ana").await;
+    let mut bea = b.client("bea").await;
+    until_known(&mut ana, "bea").await;
+    until_known(&mut bea, "ana").await;
+    ana.send("JOIN #nuevo").await;
+    bea.send("JOIN #nuevo").await;
+    ana.expect_numeric(366).await;
+    bea.expect_numeric(366).await;
+    // Whatever the race gave, both nodes settle on one operator and show the same NAMES.
+    let mut settled = None;
+    for _ in 0..100 {
+        let on_a = names_of(&mut ana, "#nuevo").await;
+        let on_b = names_of(&mut bea, "#nuevo").await;
+        let ops = on_a.iter().filter(|n| n.starts_with('@')).count();
+        if on_a == on_b && on_a.len() == 2 && ops == 1 {
+            settled = Some(on_a);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let names = settled.expect("both nodes show one operator and both members");
+    assert!(
+        names == ["@ana", "bea"] || names == ["@bea", "ana"],
+        "{names:?}"
+    );
+}

@@ -182,6 +182,9 @@ pub struct ChannelState {
     /// Messages waiting for their history commit before delivery, in the order they were
     /// sent (the order the store keeps them in).
     waiting: VecDeque<Waiting>,
+    /// In a cluster: the member (node, id) whose JOIN created the channel, as this node knows
+    /// it ([`crate::cluster`] settles two nodes creating one channel at once).
+    pub creator: Option<(String, u64)>,
 }
 
 /// A pending invitation (<https://modern.ircdocs.horse/#invite-message>).

@@ -189,6 +189,33 @@ impl Channel {
         (members, topic)
     }
 
+    /// Records who created the channel across the network.
+    pub fn set_creator(&self, creator: (String, u64)) {
+        self.state.lock().creator = Some(creator);
+    }
+
+    /// Takes operator status from `member` (if it is one here and has it), telling the members
+    /// here with a MODE from the server `server`.
+    pub fn deop_by_server(&self, member: &Client, server: &str) {
+        let mut st = self.state.lock();
+        let Some(m) = st.member_mut(member.id).filter(|m| m.op) else {
+            return;
+        };
+        m.op = false;
+        let mut line = charla_proto::LineBuilder::new();
+        line.source(server)
+            .command("MODE")
+            .param(&self.name())
+            .param("-o")
+            .param(&member.nick());
+        deliver::to_members(
+            &st.members,
+            &Payload::new(crate::outbound::Outgoing::new(line)),
+            None,
+            |_| true,
+        );
+    }
+
     /// Whether any member is this node's own.
     pub fn has_local_members(&self) -> bool {
         self.read(|st| st.members.iter().any(|m| m.client.remote.is_none()))

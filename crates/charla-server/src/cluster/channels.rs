@@ -170,6 +170,7 @@ impl Cluster {
                 voice,
                 join,
                 away,
+                created,
             } => {
                 if user.node == self.node {
                     return;
@@ -182,6 +183,9 @@ impl Cluster {
                     join.to_payload().as_ref(),
                     away.and_then(|a| a.to_payload()).as_ref(),
                 );
+                if created {
+                    self.settle_creation(&state, ch, (user.node.clone(), user.id), &ghost);
+                }
             }
             ChannelEvent::Part { node, id, line } => {
                 if node == self.node {
@@ -317,11 +321,59 @@ impl Cluster {
         }
     }
 
+    /// Two nodes created `ch` at once (each knew no member elsewhere): the creator on the node
+    /// whose name sorts first keeps operator status, the other loses it — on every node alike,
+    /// each telling its own members with a MODE from the server. `theirs`: the creator the log
+    /// just brought (`ghost`, joined here already).
+    fn settle_creation(
+        &self,
+        state: &crate::state::State,
+        ch: &Channel,
+        theirs: (String, u64),
+        ghost: &Arc<Client>,
+    ) {
+        let mine = ch.read(|st| st.creator.clone());
+        let loser = match mine {
+            None => {
+                ch.set_creator(theirs);
+                return;
+            }
+            Some(mine) if mine == theirs => return,
+            Some(mine) if mine.0 < theirs.0 => ghost.clone(),
+            Some(mine) => {
+                ch.set_creator(theirs);
+                let found = if mine.0 == self.node {
+                    state.client(crate::client::ConnectionId(mine.1))
+                } else {
+                    self.remote.lock().get(&mine).cloned()
+                };
+                match found {
+                    Some(client) => client,
+                    None => return,
+                }
+            }
+        };
+        ch.deop_by_server(&loser, state.name());
+    }
+
     /// A member of this node joined `ch` (after the node told its own members).
     pub fn joined(&self, ch: &Channel, client: &Client, join: &Payload, away: Option<&Payload>) {
-        let (op, voice) = ch
-            .read(|st| st.member(client.id).map(|m| (m.op, m.voice)))
-            .unwrap_or((false, false));
+        let (op, voice, alone, registered) = ch
+            .read(|st| {
+                st.member(client.id).map(|m| {
+                    (
+                        m.op,
+                        m.voice,
+                        st.members.len() == 1,
+                        st.registration.is_some(),
+                    )
+                })
+            })
+            .unwrap_or((false, false, false, false));
+        let created = op && alone && !registered;
+        if created {
+            ch.set_creator((self.node.clone(), client.id.0));
+        }
         self.log(
             &ch.key(),
             &ChannelEvent::Join {
@@ -330,6 +382,7 @@ impl Cluster {
                 voice,
                 join: WirePayload::of(join),
                 away: away.map(WirePayload::of),
+                created,
             },
             None,
         );

@@ -240,6 +240,10 @@ pub enum ChannelEvent {
         /// The AWAY line that follows it for `away-notify` members, if the joiner is away.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         away: Option<WirePayload>,
+        /// It created the channel (its node knew no other member): two nodes creating one
+        /// channel at once settle on one creator ([`crate::cluster`]).
+        #[serde(default)]
+        created: bool,
     },
     /// A user left (PART): every member is told `line`, the user goes.
     Part {
