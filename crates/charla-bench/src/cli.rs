@@ -35,6 +35,14 @@ pub struct Common {
     /// The server's process id, to read its memory and CPU time from /proc.
     #[arg(long)]
     pub pid: Option<u32>,
+    /// Another node of the same network (a cluster, docs/CLUSTER.md); repeat for each. The
+    /// clients connect to `--addr` and these in turn.
+    #[arg(long = "also", value_parser = parse_loopback)]
+    pub also: Vec<SocketAddr>,
+    /// The process id of another node (or of NATS): its memory and CPU count with the
+    /// server's. Repeat for each.
+    #[arg(long = "also-pid")]
+    pub also_pids: Vec<u32>,
     /// Hard limit on the whole run, in seconds (at most 1800).
     #[arg(long, default_value_t = 300)]
     pub timeout: u64,

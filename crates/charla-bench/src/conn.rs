@@ -65,6 +65,9 @@ pub struct Connector {
     /// a scenario looks at.
     pub spread: u32,
     next_ip: Arc<std::sync::atomic::AtomicU32>,
+    /// Other nodes of the same network: connections go to `addr` and these in turn.
+    pub others: Vec<SocketAddr>,
+    next_addr: Arc<std::sync::atomic::AtomicU32>,
 }
 
 impl std::fmt::Debug for Connector {
@@ -88,6 +91,25 @@ impl Connector {
             realname: None,
             spread: 0,
             next_ip: Arc::default(),
+            others: Vec::new(),
+            next_addr: Arc::default(),
+        }
+    }
+
+    /// The node the next connection goes to: `addr`, then each of `others`, in turn.
+    fn next_addr(&self) -> SocketAddr {
+        if self.others.is_empty() {
+            return self.addr;
+        }
+        let n = self.others.len() + 1;
+        let k = self
+            .next_addr
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed) as usize
+            % n;
+        if k == 0 {
+            self.addr
+        } else {
+            self.others[k - 1]
         }
     }
 
@@ -125,7 +147,7 @@ impl Connector {
         if let Some(ip) = self.local_ip() {
             socket.bind(SocketAddr::new(ip, 0))?;
         }
-        let stream: TcpStream = socket.connect(self.addr).await?;
+        let stream: TcpStream = socket.connect(self.next_addr()).await?;
         stream.set_nodelay(true)?;
         match &self.tls {
             None => {

@@ -724,7 +724,9 @@ impl State {
     /// counters so that a registration (which sends LUSERS) costs O(1), not O(clients).
     pub fn counts(&self) -> (usize, usize, usize, usize) {
         let users = self.counters.users.load(Ordering::Relaxed);
-        let total = self.clients.read().len();
+        // Other nodes' users are in the client map too; they are not connections of ours.
+        let remote = self.cluster().map_or(0, |c| c.remote_user_count());
+        let total = self.clients.read().len().saturating_sub(remote);
         (
             users,
             self.counters.invisible.load(Ordering::Relaxed),

@@ -247,6 +247,16 @@ async fn private_messages_whois_and_nick_changes_cross_nodes() {
     let mut bea = b.client("bea").await;
     until_known(&mut ana, "bea").await;
 
+    // LUSERS counts the network: two users on two servers.
+    ana.send("LUSERS").await;
+    let client = ana.expect_numeric(251).await;
+    assert!(
+        client.param(1).is_some_and(|t| t.ends_with("on 2 servers")),
+        "{client:?}"
+    );
+    let global = ana.expect_numeric(266).await;
+    assert_eq!(global.param(1), Some("2"), "{global:?}");
+
     ana.send("PRIVMSG bea :¿qué tal, Beatriz?").await;
     let m = bea.expect_command("PRIVMSG").await;
     assert!(

@@ -41,6 +41,9 @@ pub struct Ctx {
     pub concurrency: usize,
     /// The server's name in reports.
     pub label: String,
+    /// Other processes of the network (nodes, NATS) whose memory and CPU count with the
+    /// server's.
+    pub also_pids: Vec<u32>,
 }
 
 impl Ctx {
@@ -48,12 +51,14 @@ impl Ctx {
     pub fn new(common: &Common) -> Self {
         let mut connector = Connector::new(common.addr, common.tls);
         connector.spread = common.spread_ips;
+        connector.others = common.also.clone();
         Self {
             connector,
             addr: common.addr,
             pid: common.pid,
             concurrency: common.concurrency,
             label: common.label.clone(),
+            also_pids: common.also_pids.clone(),
         }
     }
 
@@ -72,7 +77,13 @@ impl Ctx {
 
     /// The server's memory and CPU now.
     pub fn server_sample(&self) -> Option<procfs::Sample> {
-        self.pid.and_then(|pid| procfs::sample(Some(pid)).ok())
+        let mut sample = self.pid.and_then(|pid| procfs::sample(Some(pid)).ok())?;
+        for pid in &self.also_pids {
+            let other = procfs::sample(Some(*pid)).ok()?;
+            sample.rss_kib += other.rss_kib;
+            sample.cpu_seconds += other.cpu_seconds;
+        }
+        Some(sample)
     }
 
     /// A connector from another loopback address than the load's (127.0.0.2 for IPv4), for

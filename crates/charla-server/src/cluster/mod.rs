@@ -239,6 +239,19 @@ impl Link {
     }
 }
 
+/// What LUSERS adds for the rest of the network.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RemoteCounts {
+    /// Other nodes alive.
+    pub nodes: usize,
+    /// Their users.
+    pub users: usize,
+    /// Of which invisible (`+i`).
+    pub invisible: usize,
+    /// Of which IRC operators.
+    pub opers: usize,
+}
+
 /// A message of this node's waiting for its place in its channel's log.
 #[derive(Debug)]
 struct Waiter {
@@ -596,6 +609,26 @@ impl Cluster {
         if restarted {
             self.forget_node(&beat.node);
         }
+    }
+
+    /// How many users of other nodes this node knows.
+    pub fn remote_user_count(&self) -> usize {
+        self.remote.lock().len()
+    }
+
+    /// The other nodes' users as this node knows them, and the other nodes alive.
+    pub fn remote_counts(&self) -> RemoteCounts {
+        let mut counts = RemoteCounts {
+            nodes: self.nodes.lock().len(),
+            ..RemoteCounts::default()
+        };
+        for ghost in self.remote.lock().values() {
+            let modes = ghost.info.read().modes;
+            counts.users += 1;
+            counts.invisible += usize::from(modes.invisible);
+            counts.opers += usize::from(modes.oper);
+        }
+        counts
     }
 
     /// A registered local user, to the others.

@@ -47,14 +47,22 @@ pub fn lusers(s: &mut Session, _: Args<'_, 0>) -> Flow {
 pub fn send_lusers(s: &Session) -> Flow {
     let (users, invisible, opers, unknown) = s.state.counts();
     let channels = s.state.channel_count();
+    // In a cluster, the network's users: this node's and the other nodes' (as known here).
+    let network = s
+        .state
+        .cluster()
+        .map(|c| c.remote_counts())
+        .unwrap_or_default();
+    let (all_users, all_invisible) = (users + network.users, invisible + network.invisible);
     s.num(RPL_LUSERCLIENT)
         .t(&format!(
-            "There are {} users and {invisible} invisible on 1 servers",
-            users - invisible
+            "There are {} users and {all_invisible} invisible on {} servers",
+            all_users - all_invisible,
+            1 + network.nodes
         ))
         .send();
     s.num(RPL_LUSEROP)
-        .p(&opers.to_string())
+        .p(&(opers + network.opers).to_string())
         .t("operator(s) online")
         .send();
     s.num(RPL_LUSERUNKNOWN)
@@ -66,7 +74,10 @@ pub fn send_lusers(s: &Session) -> Flow {
         .t("channels formed")
         .send();
     s.num(RPL_LUSERME)
-        .t(&format!("I have {users} clients and 0 servers"))
+        .t(&format!(
+            "I have {users} clients and {} servers",
+            network.nodes
+        ))
         .send();
     // The most since the start, never less than now (the counters are read one by one).
     let max = s.state.max_users().max(users);
@@ -76,10 +87,11 @@ pub fn send_lusers(s: &Session) -> Flow {
         .p(&m)
         .t(&format!("Current local users {users}, max {max}"))
         .send();
+    let (g, gm) = (all_users, max.max(all_users));
     s.num(RPL_GLOBALUSERS)
-        .p(&n)
-        .p(&m)
-        .t(&format!("Current global users {users}, max {max}"))
+        .p(&g.to_string())
+        .p(&gm.to_string())
+        .t(&format!("Current global users {g}, max {gm}"))
         .send();
     Flow::Continue
 }
