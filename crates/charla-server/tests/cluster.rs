@@ -414,6 +414,21 @@ async fn topics_modes_and_kicks_cross_nodes() {
     let names = ana.expect_numeric(353).await;
     assert_eq!(names.param(3), Some("@ana"));
 
+    // b has no member in #sala now, yet its LIST shows it, as a tells.
+    bea.send("LIST").await;
+    let listed: Vec<_> = bea
+        .sync()
+        .await
+        .into_iter()
+        .filter(|m| m.command == "322")
+        .collect();
+    assert!(
+        listed.iter().any(|m| m.param(1) == Some("#sala")
+            && m.param(2) == Some("1")
+            && m.param(3) == Some("Bienvenidos a la sala")),
+        "{listed:?}"
+    );
+
     // A node that starts following a channel learns its modes: b checks a's key.
     ana.send("JOIN #clave").await;
     ana.expect_command("JOIN").await;

@@ -99,6 +99,9 @@ fn without_credentials(url: &str) -> String {
     }
 }
 
+/// The most channels a node tells another's LIST about.
+const MAX_LISTED: usize = 4096;
+
 /// Whether `word` may be a subject token or a stream name here.
 fn is_token(word: &str) -> bool {
     !word.is_empty()
@@ -403,6 +406,7 @@ impl Cluster {
         let mut roster = sub(self.subject("roster")).await?;
         let mut direct = sub(self.subject(&format!("to.{}", self.node))).await?;
         let mut snaps = sub(self.subject("snap.*")).await?;
+        let mut lists = sub(self.subject("list")).await?;
         let me = self.clone();
         self.spawn(async move {
             while let Some(msg) = nodes.next().await {
@@ -451,7 +455,63 @@ impl Cluster {
                 }
             }
         });
+        let me = self.clone();
+        self.spawn(async move {
+            while let Some(msg) = lists.next().await {
+                if let Some(reply) = msg.reply.filter(|_| msg.payload != me.node.as_bytes()) {
+                    me.link.core(reply.to_string(), &me.listed_here());
+                }
+            }
+        });
         self.client.flush().await.map_err(|e| e.to_string())
+    }
+
+    /// The channels with members here that are not secret, for another node's LIST.
+    fn listed_here(&self) -> Vec<wire::Listed> {
+        let Some(state) = self.state.upgrade() else {
+            return Vec::new();
+        };
+        let secs = |t: std::time::SystemTime| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+        };
+        state
+            .all_channels()
+            .into_iter()
+            .filter_map(|ch| {
+                ch.read(|st| {
+                    let local = st.members.iter().any(|m| m.client.remote.is_none());
+                    (local && !st.dead && !st.modes.secret).then(|| wire::Listed {
+                        name: String::new(),
+                        users: st.members.len(),
+                        topic: st
+                            .topic
+                            .as_ref()
+                            .map(|t| t.text.clone())
+                            .unwrap_or_default(),
+                        topic_set_secs: st.topic.as_ref().map(|t| secs(t.set_at)),
+                        created_secs: secs(ch.created),
+                    })
+                })
+                .map(|listed| wire::Listed {
+                    name: ch.name(),
+                    ..listed
+                })
+            })
+            // One NATS message holds the answer (1 MiB by default): the first this many.
+            .take(MAX_LISTED)
+            .collect()
+    }
+
+    /// The channels the other nodes list (each node its own; the same channel may come from
+    /// several), waiting at most half a second for their answers.
+    pub async fn list_elsewhere(&self) -> Vec<wire::Listed> {
+        self.gather(self.subject("list"), Duration::from_millis(500))
+            .await
+            .into_iter()
+            .filter_map(|reply| serde_json::from_slice::<Vec<wire::Listed>>(&reply).ok())
+            .flatten()
+            .collect()
     }
 
     /// Publishes what the node says, in the order it says it.

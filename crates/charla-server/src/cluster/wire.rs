@@ -393,6 +393,21 @@ pub struct Snapshot {
     pub lists: Vec<(char, String, String, u64)>,
 }
 
+/// A channel as another node lists it (LIST): one with members there, not secret.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Listed {
+    /// Its name.
+    pub name: String,
+    /// Its members, on every node the answering node knows of.
+    pub users: usize,
+    /// Its topic (empty if none).
+    pub topic: String,
+    /// When its topic was set (seconds since the epoch), if it has one.
+    pub topic_set_secs: Option<u64>,
+    /// When it was created there (seconds since the epoch).
+    pub created_secs: u64,
+}
+
 /// A line for one user on another node (`<prefix>.to.<node>`): a private message, an INVITE,
 /// anything addressed to the user rather than to a channel.
 #[derive(Debug, Clone, Serialize, Deserialize)]

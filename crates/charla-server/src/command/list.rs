@@ -26,9 +26,11 @@ use charla_proto::casemap::casefold;
 use charla_proto::numeric::{RPL_LIST, RPL_LISTEND, RPL_LISTSTART};
 
 use crate::channel::{Channel, ChannelState};
+use crate::cluster::wire::Listed;
 use crate::command::paced::{self, Paced};
 use crate::command::table::Args;
-use crate::command::{self, Flow, split_list};
+use crate::command::table::Wait;
+use crate::command::{self, Flow, Pending, split_list};
 use crate::mask::Mask;
 use crate::session::Session;
 
@@ -59,6 +61,42 @@ pub fn list(s: &mut Session, p: Args<'_, 0>) -> Flow {
     };
     // Every channel is looked at: the asker pays for the whole list.
     s.penalty += command::work_penalty(channels.len());
+    let rows: Vec<Row> = channels.into_iter().map(Row::Here).collect();
+    let Some(cluster) = s.state.cluster().cloned() else {
+        start(s, rows, filter);
+        return Flow::Continue;
+    };
+    // In a cluster, the channels with no members here are the other nodes' to tell.
+    Flow::Wait(Box::new(Pending::later(Box::new(
+        move |s: &mut Session| -> Wait<'_> {
+            Box::pin(async move {
+                let mut rows = rows;
+                let elsewhere = cluster.list_elsewhere().await;
+                s.penalty += command::work_penalty(elsewhere.len());
+                let here: std::collections::HashSet<String> = rows
+                    .iter()
+                    .filter_map(|r| match r {
+                        Row::Here(ch) => Some(ch.key()),
+                        Row::Elsewhere(_) => None,
+                    })
+                    .collect();
+                let mut seen = std::collections::HashSet::new();
+                for listed in elsewhere {
+                    let key = casefold(&listed.name).into_owned();
+                    if !here.contains(&key) && seen.insert(key) {
+                        rows.push(Row::Elsewhere(listed));
+                    }
+                }
+                rows.sort_by_cached_key(Row::name);
+                start(s, rows, filter);
+                Flow::Continue
+            })
+        },
+    ))))
+}
+
+/// Sends the start of the list and paces the rest.
+fn start(s: &mut Session, channels: Vec<Row>, filter: Filter) {
     s.num(RPL_LISTSTART).p("Channel").t("Users  Name").send();
     paced::start(
         s,
@@ -69,7 +107,23 @@ pub fn list(s: &mut Session, p: Args<'_, 0>) -> Flow {
             now: SystemTime::now(),
         }),
     );
-    Flow::Continue
+}
+
+/// A channel to list: one this node has, or one another node told of (none of its members are
+/// here, and it is not secret).
+#[derive(Debug)]
+enum Row {
+    Here(Arc<Channel>),
+    Elsewhere(Listed),
+}
+
+impl Row {
+    fn name(&self) -> String {
+        match self {
+            Row::Here(ch) => ch.name(),
+            Row::Elsewhere(listed) => listed.name.clone(),
+        }
+    }
 }
 
 /// A comparison of a count or an age.
@@ -158,6 +212,20 @@ impl Filter {
 
     /// Whether channel `name`, in state `st`, is asked for.
     fn admits(&self, name: &str, st: &ChannelState, created: SystemTime, now: SystemTime) -> bool {
+        let topic_set = st.topic.as_ref().map(|t| t.set_at);
+        self.admits_values(name, st.members.len(), created, topic_set, now)
+    }
+
+    /// Whether channel `name`, with `users` members, created at `created`, its topic set at
+    /// `topic_set` (if it has one), is asked for.
+    fn admits_values(
+        &self,
+        name: &str,
+        users: usize,
+        created: SystemTime,
+        topic_set: Option<SystemTime>,
+        now: SystemTime,
+    ) -> bool {
         if !self.names.is_empty() || !self.masks.is_empty() {
             let folded = casefold(name);
             let named = self.names.iter().any(|n| *n == folded);
@@ -168,7 +236,7 @@ impl Filter {
         if self.not_masks.iter().any(|m| m.matches(name)) {
             return false;
         }
-        let users = st.members.len() as u64;
+        let users = users as u64;
         if !self.users.iter().all(|b| b.holds(users)) {
             return false;
         }
@@ -177,14 +245,10 @@ impl Filter {
             return false;
         }
         if !self.topic.is_empty() {
-            let Some(topic) = &st.topic else {
+            let Some(set_at) = topic_set else {
                 return false;
             };
-            if !self
-                .topic
-                .iter()
-                .all(|b| b.holds_minutes(age(topic.set_at)))
-            {
+            if !self.topic.iter().all(|b| b.holds_minutes(age(set_at))) {
                 return false;
             }
         }
@@ -196,7 +260,7 @@ impl Filter {
 /// far it got.
 #[derive(Debug)]
 struct ListReply {
-    channels: Vec<Arc<Channel>>,
+    channels: Vec<Row>,
     next: usize,
     filter: Filter,
     /// When it was asked: the ages of C and T are measured from here.
@@ -210,6 +274,26 @@ impl Paced for ListReply {
                 return true;
             }
             self.next += 1;
+            let ch = match ch {
+                Row::Here(ch) => ch,
+                Row::Elsewhere(listed) => {
+                    let secs = |s: u64| std::time::UNIX_EPOCH + Duration::from_secs(s);
+                    if self.filter.admits_values(
+                        &listed.name,
+                        listed.users,
+                        secs(listed.created_secs),
+                        listed.topic_set_secs.map(secs),
+                        self.now,
+                    ) {
+                        s.num(RPL_LIST)
+                            .p(&listed.name)
+                            .p(&listed.users.to_string())
+                            .t(&listed.topic)
+                            .send();
+                    }
+                    continue;
+                }
+            };
             let row = ch.read(|st| {
                 let visible = !st.dead
                     && (!st.modes.secret || st.member(s.client.id).is_some())
