@@ -328,6 +328,8 @@ pub struct LoadSpec {
     pub size: usize,
     /// The server's pid, to measure its CPU and memory over the run.
     pub pid: Option<u32>,
+    /// Other processes of the network (nodes, NATS), whose CPU and memory count with it.
+    pub also_pids: Vec<u32>,
 }
 
 /// What [`run_load`] measured.
@@ -438,7 +440,7 @@ impl LoadSession {
         let violations_before = tally.order_violations.load(Ordering::Relaxed);
         let closed_before = tally.closed.load(Ordering::Relaxed);
         *tally.latency() = Latency::new();
-        let server_before = spec.pid.and_then(|pid| procfs::sample(Some(pid)).ok());
+        let server_before = procfs::sample_all(spec.pid, &spec.also_pids);
         let threads_before = spec.pid.and_then(|pid| procfs::thread_cpu(pid).ok());
         let gen_before = procfs::sample(None).ok();
         let start = Instant::now();
@@ -489,7 +491,7 @@ impl LoadSession {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let server_after = spec.pid.and_then(|pid| procfs::sample(Some(pid)).ok());
+        let server_after = procfs::sample_all(spec.pid, &spec.also_pids);
         let threads_after = spec.pid.and_then(|pid| procfs::thread_cpu(pid).ok());
         let gen_after = procfs::sample(None).ok();
 

@@ -36,6 +36,18 @@ pub fn sample(pid: Option<u32>) -> io::Result<Sample> {
     })
 }
 
+/// Reads process `pid` and adds `also` (other nodes of one network) to it; `None` without a
+/// pid, or if one cannot be read.
+pub fn sample_all(pid: Option<u32>, also: &[u32]) -> Option<Sample> {
+    let mut sum = sample(Some(pid?)).ok()?;
+    for other in also {
+        let s = sample(Some(*other)).ok()?;
+        sum.rss_kib += s.rss_kib;
+        sum.cpu_seconds += s.cpu_seconds;
+    }
+    Some(sum)
+}
+
 /// One thread of a process: its id, name (`comm`, at most 15 bytes) and CPU ticks so far.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThreadTicks {

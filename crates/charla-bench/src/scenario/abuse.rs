@@ -151,6 +151,7 @@ pub async fn slow_readers(ctx: &Ctx, sizes: SlowReaders) -> Report {
         duration: Duration::from_secs(sizes.duration),
         size: sizes.size,
         pid: ctx.pid,
+        also_pids: ctx.also_pids.clone(),
     };
     let result = load::run_load(normal, spec).await;
     stop_rss.cancel();
@@ -516,6 +517,7 @@ pub(super) async fn probe_pairs(
         duration: Duration::from_secs(duration),
         size: 100,
         pid: ctx.pid,
+        also_pids: ctx.also_pids.clone(),
     };
     Ok(load::run_load(clients, spec).await)
 }

@@ -142,6 +142,7 @@ pub async fn durable(ctx: &Ctx, sizes: Durable) -> Report {
         duration: Duration::from_secs(sizes.duration),
         size: sizes.size,
         pid: ctx.pid,
+        also_pids: ctx.also_pids.clone(),
     };
 
     let mut steps: Vec<Step> = Vec::new();

@@ -77,13 +77,7 @@ impl Ctx {
 
     /// The server's memory and CPU now.
     pub fn server_sample(&self) -> Option<procfs::Sample> {
-        let mut sample = self.pid.and_then(|pid| procfs::sample(Some(pid)).ok())?;
-        for pid in &self.also_pids {
-            let other = procfs::sample(Some(*pid)).ok()?;
-            sample.rss_kib += other.rss_kib;
-            sample.cpu_seconds += other.cpu_seconds;
-        }
-        Some(sample)
+        procfs::sample_all(self.pid, &self.also_pids)
     }
 
     /// A connector from another loopback address than the load's (127.0.0.2 for IPv4), for

@@ -176,6 +176,7 @@ pub async fn fanout(
         duration: Duration::from_secs(duration),
         size,
         pid: ctx.pid,
+        also_pids: ctx.also_pids.clone(),
     };
     let result = load::run_load(joined, spec).await;
     note_send_rate(&mut r, result.sent, rate, duration);
@@ -222,6 +223,7 @@ pub async fn direct(ctx: &Ctx, pairs: usize, rate: u64, duration: u64, size: usi
         duration: Duration::from_secs(duration),
         size,
         pid: ctx.pid,
+        also_pids: ctx.also_pids.clone(),
     };
     let result = load::run_load(clients, spec).await;
     note_send_rate(&mut r, result.sent, rate, duration);

@@ -93,6 +93,7 @@ pub async fn uploads(ctx: &Ctx, sizes: Uploads) -> Report {
         duration: Duration::from_secs(sizes.duration),
         size: 100,
         pid: ctx.pid,
+        also_pids: ctx.also_pids.clone(),
     };
     let mut session = LoadSession::start(joined, 1).await;
     let alone = session.phase(&spec, Duration::from_secs(5)).await;

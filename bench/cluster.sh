@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# The cluster beside one node, on this machine (docs/CLUSTER.md, docs/BENCHMARKS.md "Three
+# nodes"):
+#
+#   bench/cluster.sh [--members N] [--senders S] [--rate R] [--duration T] [--clients N]
+#                    [--rounds N] [--no-connect]
+#
+# Builds charla-server and charla-bench in release, starts nats-server (JetStream, its own
+# store directory) and, in turn:
+#   - one charla node (bench/peers/charla.toml, no cluster), and
+#   - three charla nodes of one network on that NATS (the same config plus [cluster]),
+# and runs the same fan-out against each (members and senders spread over the three nodes in
+# turn; the CPU and memory figures add the three nodes and nats-server), then `connect` with
+# --clients spread over the three nodes. Everything on loopback, every run bounded.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+MEMBERS=500 SENDERS=10 RATE=2000 DURATION=10 CLIENTS=45000 ROUNDS=2 CONNECT=1
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --members) MEMBERS="$2"; shift ;;
+        --senders) SENDERS="$2"; shift ;;
+        --rate) RATE="$2"; shift ;;
+        --duration) DURATION="$2"; shift ;;
+        --clients) CLIENTS="$2"; shift ;;
+        --rounds) ROUNDS="$2"; shift ;;
+        --no-connect) CONNECT=0 ;;
+        *) echo "unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+NATS=$(command -v nats-server || echo /usr/sbin/nats-server)
+[ -x "$NATS" ] || { echo "nats-server is needed (apt-get install nats-server)" >&2; exit 1; }
+TARGET="$ROOT/target-bench"
+cargo build --release -p charla-server -p charla-bench --target-dir "$TARGET" >&2
+SERVER="$TARGET/release/charla-server"
+BENCH="$TARGET/release/charla-bench"
+RUN=$(mktemp -d /tmp/charla-cluster.XXXXXX)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$RUN"
+}
+trap cleanup EXIT
+
+ulimit -n 200000 2>/dev/null || ulimit -n 65536 2>/dev/null || true
+
+# nats-server with JetStream on a loopback port of its own.
+"$NATS" -js -a 127.0.0.1 -p 14222 -sd "$RUN/js" >"$RUN/nats.log" 2>&1 &
+NATS_PID=$!
+PIDS+=("$NATS_PID")
+for _ in $(seq 1 50); do grep -q "Server is ready" "$RUN/nats.log" && break; sleep 0.1; done
+
+# A node's config: bench/peers/charla.toml on port $2 (its TLS listener on $2 + 100), in its
+# own directory, with [cluster] when $3 is a node name.
+node_config() {
+    local dir=$1 port=$2 node=${3:-}
+    mkdir -p "$dir"
+    sed -e "s#@RUN@#$dir#g" -e "s#127.0.0.1:16667#127.0.0.1:$port#" \
+        -e "s#127.0.0.1:16677#127.0.0.1:$((port + 100))#" \
+        "$ROOT/bench/peers/charla.toml" >"$dir/charla.toml"
+    if [ -n "$node" ]; then
+        printf '\n[cluster]\nnats = ["nats://127.0.0.1:14222"]\nnode = "%s"\nsubject = "bench"\n' \
+            "$node" >>"$dir/charla.toml"
+    fi
+}
+
+start_node() {
+    local dir=$1
+    "$SERVER" --config "$dir/charla.toml" >"$dir/log" 2>&1 &
+    local pid=$!
+    PIDS+=("$pid")
+    for _ in $(seq 1 100); do grep -q "charla-server listening" "$dir/log" && break; sleep 0.1; done
+    echo "$pid"
+}
+
+stop() { kill "$@" 2>/dev/null || true; for p in "$@"; do wait "$p" 2>/dev/null || true; done; }
+
+fanout_one() {
+    node_config "$RUN/one" 16701
+    local pid; pid=$(start_node "$RUN/one")
+    "$BENCH" fanout --addr 127.0.0.1:16701 --pid "$pid" --label "charla, one node" \
+        --members "$MEMBERS" --senders "$SENDERS" --rate "$RATE" --duration "$DURATION"
+    stop "$pid"
+    rm -rf "$RUN/one"
+}
+
+three_nodes() {
+    local a b c
+    node_config "$RUN/a" 16711 a; node_config "$RUN/b" 16712 b; node_config "$RUN/c" 16713 c
+    a=$(start_node "$RUN/a"); b=$(start_node "$RUN/b"); c=$(start_node "$RUN/c")
+    # Until they have heard each other's heartbeats.
+    sleep 2
+    echo "$a $b $c"
+}
+
+fanout_three() {
+    local nodes; nodes=$(three_nodes)
+    set -- $nodes
+    "$BENCH" fanout --addr 127.0.0.1:16711 --also 127.0.0.1:16712 --also 127.0.0.1:16713 \
+        --pid "$1" --also-pid "$2" --also-pid "$3" --also-pid "$NATS_PID" \
+        --label "charla, three nodes" \
+        --members "$MEMBERS" --senders "$SENDERS" --rate "$RATE" --duration "$DURATION"
+    stop "$1" "$2" "$3"
+    rm -rf "$RUN/a" "$RUN/b" "$RUN/c"
+}
+
+for round in $(seq 1 "$ROUNDS"); do
+    echo "== round $round: fan-out, one node"
+    fanout_one
+    echo "== round $round: fan-out, three nodes"
+    fanout_three
+done
+
+if [ "$CONNECT" = 1 ]; then
+    echo "== $CLIENTS clients over three nodes"
+    nodes=$(three_nodes)
+    set -- $nodes
+    "$BENCH" connect --addr 127.0.0.1:16711 --also 127.0.0.1:16712 --also 127.0.0.1:16713 \
+        --pid "$1" --also-pid "$2" --also-pid "$3" --also-pid "$NATS_PID" \
+        --label "charla, three nodes" --clients "$CLIENTS" --spread-ips 64 --timeout 900
+    stop "$1" "$2" "$3"
+fi
