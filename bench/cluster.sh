@@ -115,11 +115,37 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 
 if [ "$CONNECT" = 1 ]; then
-    echo "== $CLIENTS clients over three nodes"
+    # A process may open 20,000 files here: one generator per node, side by side, each with
+    # its third of the clients, held long enough for all three to be in.
+    PER=$((CLIENTS / 3))
+    echo "== $CLIENTS clients over three nodes ($PER a node, one generator each)"
     nodes=$(three_nodes)
     set -- $nodes
-    "$BENCH" connect --addr 127.0.0.1:16711 --also 127.0.0.1:16712 --also 127.0.0.1:16713 \
-        --pid "$1" --also-pid "$2" --also-pid "$3" --also-pid "$NATS_PID" \
-        --label "charla, three nodes" --clients "$CLIENTS" --spread-ips 64 --timeout 900
+    pids=("$1" "$2" "$3")
+    for i in 0 1 2; do
+        "$BENCH" connect --addr "127.0.0.1:$((16711 + i))" --pid "${pids[$i]}" \
+            --label "node $((i + 1)) of 3" --clients "$PER" --hold 60 --timeout 900 \
+            --spread-ips 64 >"$RUN/connect.$i" 2>&1 &
+        GEN[$i]=$!
+    done
+    # While they hold: what the network says of itself (LUSERS on node 1).
+    sleep 45
+    python3 - <<'PY' || true
+import socket
+s = socket.create_connection(("127.0.0.1", 16711))
+s.sendall(b"NICK lusers-check\r\nUSER x 0 * :x\r\nLUSERS\r\n")
+buf = b""
+s.settimeout(10)
+while b" 266 " not in buf:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    buf += chunk
+for line in buf.decode(errors="replace").split("\r\n"):
+    if " 251 " in line or " 265 " in line or " 266 " in line:
+        print("  node 1 says:", line.split(" :", 1)[-1])
+s.close()
+PY
+    for i in 0 1 2; do wait "${GEN[$i]}" || true; cat "$RUN/connect.$i"; done
     stop "$1" "$2" "$3"
 fi

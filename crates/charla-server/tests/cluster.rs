@@ -414,6 +414,23 @@ async fn topics_modes_and_kicks_cross_nodes() {
     let names = ana.expect_numeric(353).await;
     assert_eq!(names.param(3), Some("@ana"));
 
+    // Invite-only: b refuses bea (it learns the modes from a), then lets her in once ana, on
+    // a, invites her.
+    ana.send("MODE #sala +i").await;
+    ana.expect_command("MODE").await;
+    bea.send("JOIN #sala").await;
+    bea.expect_numeric(473).await;
+    ana.send("INVITE bea #sala").await;
+    ana.expect_numeric(341).await;
+    let invite = bea.expect_command("INVITE").await;
+    assert_eq!(invite.param(1), Some("#sala"));
+    bea.send("JOIN #sala").await;
+    bea.expect_command("JOIN").await;
+    bea.send("PART #sala").await;
+    bea.expect_command("PART").await;
+    ana.send("MODE #sala -i").await;
+    ana.expect_command("MODE").await;
+
     // b has no member in #sala now, yet its LIST shows it, as a tells.
     bea.send("LIST").await;
     let listed: Vec<_> = bea

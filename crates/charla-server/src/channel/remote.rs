@@ -189,6 +189,28 @@ impl Channel {
         (members, topic)
     }
 
+    /// An invitation another node sent for `user` (of this node).
+    pub fn add_invitation(self: &Arc<Self>, user: &Client, by_op: bool) {
+        let mut st = self.state.lock();
+        match st.invited.iter_mut().find(|i| i.id == user.id) {
+            Some(pending) => pending.by_op |= by_op,
+            None => {
+                if st.invited.len() >= super::MAX_PENDING_INVITES {
+                    st.invited.remove(0);
+                }
+                st.invited.push(super::Invitation { id: user.id, by_op });
+            }
+        }
+        let mut info = user.info.write();
+        let me = Arc::downgrade(self);
+        info.invites
+            .retain(|w| w.strong_count() > 0 && !w.ptr_eq(&me));
+        if info.invites.len() >= super::MAX_PENDING_INVITES {
+            info.invites.remove(0);
+        }
+        info.invites.push(me);
+    }
+
     /// Records who created the channel across the network.
     pub fn set_creator(&self, creator: (String, u64)) {
         self.state.lock().creator = Some(creator);

@@ -136,6 +136,9 @@ impl Cluster {
                 }
             }
         }
+        if let Some(state) = self.state.upgrade() {
+            self.apply_invitations(&state, &ch);
+        }
         self.syncing.lock().remove(&key);
         ch.turn().add_permits(1);
         let Some(messages) = messages.as_mut() else {

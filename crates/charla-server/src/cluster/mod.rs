@@ -99,6 +99,9 @@ fn without_credentials(url: &str) -> String {
     }
 }
 
+/// The most invitations from other nodes a node keeps for its users at once.
+const MAX_INVITES: usize = 10_000;
+
 /// The most channels a node tells another's LIST about.
 const MAX_LISTED: usize = 4096;
 
@@ -294,6 +297,9 @@ pub struct Cluster {
     nodes: Mutex<HashMap<String, Node>>,
     /// Channels followed, by key.
     followed: Mutex<HashMap<String, tokio::task::AbortHandle>>,
+    /// Invitations from other nodes to users of this one, by (channel key, user id): whether
+    /// an operator sent it. Given to the channel when this node has or follows it.
+    invites: Mutex<HashMap<(String, u64), bool>>,
     /// Channels being joined for the first time here (their members elsewhere not known yet).
     syncing: Mutex<std::collections::HashSet<String>>,
     /// Messages of this node's senders waiting for their place in their channel's log, with
@@ -372,6 +378,7 @@ impl Cluster {
             nodes: Mutex::default(),
             followed: Mutex::default(),
             syncing: Mutex::default(),
+            invites: Mutex::default(),
             waiting: Mutex::default(),
             next_token: AtomicU64::new(1),
             heartbeat: Duration::from_millis(config.heartbeat_ms),
@@ -671,6 +678,41 @@ impl Cluster {
         }
     }
 
+    /// Tells the node of `user` that it was invited into channel `key`.
+    pub fn invited(&self, user: &RemoteUser, key: &str, by_op: bool) {
+        self.link.core(
+            self.subject("users"),
+            &Presence::Invite {
+                node: user.node.clone(),
+                id: user.id,
+                channel: key.to_owned(),
+                by_op,
+            },
+        );
+    }
+
+    /// Gives channel `ch` the invitations other nodes sent for it to users of this node.
+    fn apply_invitations(&self, state: &State, ch: &Arc<crate::channel::Channel>) {
+        let key = ch.key();
+        let mine: Vec<(u64, bool)> = {
+            let mut invites = self.invites.lock();
+            let found: Vec<(u64, bool)> = invites
+                .iter()
+                .filter(|((k, _), _)| *k == key)
+                .map(|((_, id), by_op)| (*id, *by_op))
+                .collect();
+            for (id, _) in &found {
+                invites.remove(&(key.clone(), *id));
+            }
+            found
+        };
+        for (id, by_op) in mine {
+            if let Some(user) = state.client(ConnectionId(id)) {
+                ch.add_invitation(&user, by_op);
+            }
+        }
+    }
+
     /// How many users of other nodes this node knows.
     pub fn remote_user_count(&self) -> usize {
         self.remote.lock().len()
@@ -778,6 +820,24 @@ impl Cluster {
                     info.modes.bot = user.bot;
                 }
                 deliver::to_peers_and_watchers(&state, &ghost, &payload, false, None);
+            }
+            Presence::Invite {
+                node,
+                id,
+                channel,
+                by_op,
+            } if node == self.node => {
+                {
+                    let mut invites = self.invites.lock();
+                    // Invitations of users who never join must not pile up.
+                    if invites.len() >= MAX_INVITES {
+                        invites.clear();
+                    }
+                    invites.insert((channel.clone(), id), by_op);
+                }
+                if let Some(ch) = state.channel(&channel) {
+                    self.apply_invitations(&state, &ch);
+                }
             }
             Presence::Kill { node, id, reason } if node == self.node => {
                 if let Some(user) = state.client(ConnectionId(id))

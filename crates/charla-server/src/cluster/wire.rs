@@ -92,6 +92,18 @@ pub enum Presence {
         /// The line.
         line: WirePayload,
     },
+    /// A user was invited into a channel on another node: its node lets it in when it joins
+    /// (past `+i`, and past `+k`, `+l` and `+b` when an operator invited it).
+    Invite {
+        /// The user's node.
+        node: String,
+        /// Its id there.
+        id: u64,
+        /// The channel's key.
+        channel: String,
+        /// An operator invited it.
+        by_op: bool,
+    },
     /// A user is to be ended by its node (KILL, GHOST, an operator's console elsewhere).
     Kill {
         /// Its node.

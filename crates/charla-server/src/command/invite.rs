@@ -77,6 +77,16 @@ pub fn invite(s: &mut Session, p: Args<'_, 0>) -> Flow {
             return Flow::Continue;
         }
     }
+    // A user of another node: the invitation goes to its node, which lets it in when it joins.
+    if let (Some(cluster), Some(remote)) = (s.state.cluster(), &target.remote) {
+        let by_op = ch.read(|st| {
+            st.invited
+                .iter()
+                .find(|i| i.id == target.id)
+                .is_some_and(|i| i.by_op)
+        });
+        cluster.invited(remote, &ch.key(), by_op);
+    }
     deliver::to_client(&target, &to_target, Some(s.actor()));
     s.num(RPL_INVITING).p(&target_nick).p(&ch.name()).send();
     if let Some(away) = target.info.read().away.clone() {
