@@ -39,7 +39,8 @@ BENCH="$TARGET/release/charla-bench"
 RUN=$(mktemp -d /tmp/charla-cluster.XXXXXX)
 PIDS=()
 cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    # The nodes are started in command substitutions: their pids are in $RUN/pids.
+    for p in "${PIDS[@]}" $(cat "$RUN/pids" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
     rm -rf "$RUN"
 }
@@ -71,8 +72,13 @@ start_node() {
     local dir=$1
     "$SERVER" --config "$dir/charla.toml" >"$dir/log" 2>&1 &
     local pid=$!
-    PIDS+=("$pid")
+    echo "$pid" >>"$RUN/pids"
     for _ in $(seq 1 100); do grep -q "charla-server listening" "$dir/log" && break; sleep 0.1; done
+    if ! grep -q "charla-server listening" "$dir/log"; then
+        echo "a node did not start:" >&2
+        cat "$dir/log" >&2
+        exit 1
+    fi
     echo "$pid"
 }
 
@@ -122,14 +128,15 @@ if [ "$CONNECT" = 1 ]; then
     nodes=$(three_nodes)
     set -- $nodes
     pids=("$1" "$2" "$3")
+    echo "  node processes: ${pids[*]} (nats $NATS_PID)"
     for i in 0 1 2; do
         "$BENCH" connect --addr "127.0.0.1:$((16711 + i))" --pid "${pids[$i]}" \
-            --label "node $((i + 1)) of 3" --clients "$PER" --hold 60 --timeout 900 \
+            --label "node $((i + 1)) of 3" --clients "$PER" --hold $((PER / 1000 + 30)) --timeout 900 \
             --spread-ips 64 >"$RUN/connect.$i" 2>&1 &
         GEN[$i]=$!
     done
     # While they hold: what the network says of itself (LUSERS on node 1).
-    sleep 45
+    sleep $((PER / 1000 + 15))
     python3 - <<'PY' || true
 import socket
 s = socket.create_connection(("127.0.0.1", 16711))
