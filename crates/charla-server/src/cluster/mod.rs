@@ -30,7 +30,7 @@ pub mod wire;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -297,6 +297,9 @@ pub struct Cluster {
     nodes: Mutex<HashMap<String, Node>>,
     /// Channels followed, by key.
     followed: Mutex<HashMap<String, tokio::task::AbortHandle>>,
+    /// Remote users with `+i`, and with `+o` (LUSERS).
+    remote_invisible: AtomicUsize,
+    remote_opers: AtomicUsize,
     /// Invitations from other nodes to users of this one, by (channel key, user id): whether
     /// an operator sent it. Given to the channel when this node has or follows it.
     invites: Mutex<HashMap<(String, u64), bool>>,
@@ -379,6 +382,8 @@ impl Cluster {
             followed: Mutex::default(),
             syncing: Mutex::default(),
             invites: Mutex::default(),
+            remote_invisible: AtomicUsize::new(0),
+            remote_opers: AtomicUsize::new(0),
             waiting: Mutex::default(),
             next_token: AtomicU64::new(1),
             heartbeat: Duration::from_millis(config.heartbeat_ms),
@@ -720,17 +725,30 @@ impl Cluster {
 
     /// The other nodes' users as this node knows them, and the other nodes alive.
     pub fn remote_counts(&self) -> RemoteCounts {
-        let mut counts = RemoteCounts {
+        // Kept up to date as users come, change and go: LUSERS is in every welcome.
+        RemoteCounts {
             nodes: self.nodes.lock().len(),
-            ..RemoteCounts::default()
-        };
-        for ghost in self.remote.lock().values() {
-            let modes = ghost.info.read().modes;
-            counts.users += 1;
-            counts.invisible += usize::from(modes.invisible);
-            counts.opers += usize::from(modes.oper);
+            users: self.remote.lock().len(),
+            invisible: self.remote_invisible.load(std::sync::atomic::Ordering::Relaxed),
+            opers: self.remote_opers.load(std::sync::atomic::Ordering::Relaxed),
         }
-        counts
+    }
+
+    /// Counts a remote user's `+i` and `+o` in (`up`) or out.
+    fn count_modes(&self, modes: crate::client::UserModes, up: bool) {
+        use std::sync::atomic::Ordering::Relaxed;
+        for (on, counter) in [
+            (modes.invisible, &self.remote_invisible),
+            (modes.oper, &self.remote_opers),
+        ] {
+            if on {
+                if up {
+                    counter.fetch_add(1, Relaxed);
+                } else {
+                    counter.fetch_sub(1, Relaxed);
+                }
+            }
+        }
     }
 
     /// A registered local user, to the others.
@@ -809,8 +827,9 @@ impl Cluster {
                 let (Some(ghost), Some(payload)) = (ghost, line.to_payload()) else {
                     return;
                 };
-                {
+                let (before, after) = {
                     let mut info = ghost.info.write();
+                    let before = info.modes;
                     info.user = user.user;
                     info.realname = user.realname;
                     info.account = user.account;
@@ -818,7 +837,10 @@ impl Cluster {
                     info.modes.invisible = user.invisible;
                     info.modes.oper = user.oper;
                     info.modes.bot = user.bot;
-                }
+                    (before, info.modes)
+                };
+                self.count_modes(before, false);
+                self.count_modes(after, true);
                 deliver::to_peers_and_watchers(&state, &ghost, &payload, false, None);
             }
             Presence::Invite {
@@ -849,6 +871,7 @@ impl Cluster {
             Presence::Down { node, id, reason } if node != self.node => {
                 let ghost = self.remote.lock().remove(&(node, id));
                 if let Some(ghost) = ghost {
+                    self.count_modes(ghost.info.read().modes, false);
                     remove_remote(&state, &ghost, &reason);
                 }
             }
@@ -878,6 +901,7 @@ impl Cluster {
         );
         remote.insert(key, ghost.clone());
         drop(remote);
+        self.count_modes(ghost.info.read().modes, true);
         claim_remote(state, &ghost, &user.nick);
         if state
             .find_nick(&user.nick)
@@ -900,6 +924,7 @@ impl Cluster {
         };
         let reason = format!("{} {}", self.node, node);
         for ghost in gone {
+            self.count_modes(ghost.info.read().modes, false);
             remove_remote(&state, &ghost, &reason);
         }
     }
