@@ -39,6 +39,9 @@ pub struct SavedServer {
     pub use_keyring: bool,
     /// Channels joined after connecting.
     pub autojoin: Vec<String>,
+    /// Other servers of the same network (`host` or `host:port`), tried in turn when `host`
+    /// does not answer.
+    pub also: Vec<String>,
 }
 
 impl Default for SavedServer {
@@ -55,6 +58,7 @@ impl Default for SavedServer {
             require_login: false,
             use_keyring: true,
             autojoin: Vec::new(),
+            also: Vec::new(),
         }
     }
 }

@@ -72,6 +72,8 @@ pub struct ConnectForm {
     pub email: String,
     /// Channels to join, separated by spaces or commas.
     pub autojoin: String,
+    /// Other servers of the same network, separated by spaces or commas.
+    pub also: String,
     /// Which saved server the form was filled from.
     pub selected: Option<usize>,
     /// "Delete" was pressed: the dialog asks before the saved server goes.
@@ -117,6 +119,7 @@ impl ConnectForm {
             register: false,
             email: String::new(),
             autojoin: saved.autojoin.join(" "),
+            also: saved.also.join(" "),
             selected: index,
             confirm_delete: false,
             error: None,
@@ -186,6 +189,12 @@ impl ConnectForm {
             require_login: self.require_login,
             use_keyring: self.remember_password,
             autojoin: self.autojoin(),
+            also: self
+                .also
+                .split([' ', ','])
+                .filter(|a| !a.is_empty())
+                .map(str::to_owned)
+                .collect(),
         })
     }
 
@@ -209,6 +218,7 @@ impl ConnectForm {
         let mut config = ServerConfig::new(&saved.host, saved.port, &saved.nick);
         config.tls = saved.tls;
         config.autojoin = saved.autojoin.clone();
+        config.also = saved.also.clone();
         if saved.client_certificate.is_some() && !saved.tls {
             return Err("A client certificate needs TLS: tick “Use TLS”.".to_owned());
         }
@@ -401,6 +411,13 @@ fn form_ui(ui: &mut Ui, form: &mut ConnectForm) -> Option<ConnectAction> {
                 field(ui, "E-mail", &mut form.email, "if the server asks", false);
             }
             field(ui, "Channels", &mut form.autojoin, "#charla #ayuda", false);
+            field(
+                ui,
+                "Other servers",
+                &mut form.also,
+                "of the same network, if this one is down: dos.example.org:6697",
+                false,
+            );
             let enter = ui.input(|i| i.key_pressed(egui::Key::Enter));
             submitted = enter
                 && (host.lost_focus()
@@ -507,6 +524,23 @@ mod tests {
         assert!(!config.tls);
         assert_eq!(config.autojoin, vec!["#charla", "#ayuda"]);
         assert!(config.sasl.is_none() && register.is_none());
+        assert!(config.also.is_empty());
+    }
+
+    #[test]
+    fn other_servers_of_the_network_are_kept_and_given_to_the_client() {
+        let mut f = form();
+        f.also = "dos.example.org:6697, tres.example.org".into();
+        let saved = f.to_saved().expect("saved");
+        assert_eq!(saved.also, vec!["dos.example.org:6697", "tres.example.org"]);
+        assert_eq!(
+            ConnectForm::from_saved(&saved, None).also,
+            "dos.example.org:6697 tres.example.org"
+        );
+        let Ok(ConnectAction::Connect { config, .. }) = f.to_action() else {
+            panic!("form should be valid");
+        };
+        assert_eq!(config.also, saved.also);
     }
 
     #[test]

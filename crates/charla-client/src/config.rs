@@ -31,6 +31,10 @@ pub struct ServerConfig {
     pub client_certificate: Option<ClientCertificate>,
     /// Channels to join once registered (with their buffers restored on reconnect).
     pub autojoin: Vec<String>,
+    /// Other servers of the same network (nodes of a cluster), as `host` or `host:port` (the
+    /// port defaults to `port`): when `host` does not answer, each is tried in turn, at every
+    /// (re)connect. Each keeps its own certificate pin.
+    pub also: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -46,6 +50,7 @@ impl Default for ServerConfig {
             sasl: None,
             client_certificate: None,
             autojoin: Vec::new(),
+            also: Vec::new(),
         }
     }
 }
@@ -65,6 +70,29 @@ pub enum ConfigError {
 }
 
 impl ServerConfig {
+    /// Where to connect, in the order to try: `host` and `port`, then each of `also` (an
+    /// entry without a port, or with one that is not a number, takes `port`; `[v6]:port` is
+    /// understood).
+    pub fn addresses(&self) -> Vec<(String, u16)> {
+        let mut all = vec![(self.host.clone(), self.port)];
+        for entry in self.also.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
+            let (host, port) = match entry.rsplit_once(':') {
+                // `host:port`, or `[v6]:port`; a bare IPv6 address has several colons.
+                Some((host, port)) if !host.contains(':') || host.starts_with('[') => {
+                    match port.parse::<u16>() {
+                        Ok(port) if port > 0 => (host.trim_matches(['[', ']']), port),
+                        _ => (host.trim_matches(['[', ']']), self.port),
+                    }
+                }
+                _ => (entry, self.port),
+            };
+            if !host.is_empty() && !all.iter().any(|(h, p)| h == host && *p == port) {
+                all.push((host.to_owned(), port));
+            }
+        }
+        all
+    }
+
     /// Checks what can be checked before connecting.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.host.trim().is_empty() {

@@ -78,7 +78,23 @@ pub fn load_client_certificate(
 
 /// Opens the connection described by `config`, checking a TLS certificate against `trust`.
 pub async fn open(config: &ServerConfig, trust: &TrustStore) -> Result<Transport, ConnectError> {
-    let tcp = TcpStream::connect((config.host.as_str(), config.port)).await?;
+    // The first of the network's servers that answers (see `ServerConfig::also`).
+    let mut last_error = None;
+    let mut connected = None;
+    for (host, port) in config.addresses() {
+        match TcpStream::connect((host.as_str(), port)).await {
+            Ok(tcp) => {
+                connected = Some((tcp, host, port));
+                break;
+            }
+            Err(e) => last_error = Some(e),
+        }
+    }
+    let Some((tcp, host, port)) = connected else {
+        return Err(last_error
+            .unwrap_or_else(|| std::io::Error::other("no server address"))
+            .into());
+    };
     // Chat lines are small and latency matters more than packet count.
     tcp.set_nodelay(true)?;
     if !config.tls {
@@ -94,13 +110,8 @@ pub async fn open(config: &ServerConfig, trust: &TrustStore) -> Result<Transport
     };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let issue = Arc::new(Mutex::new(None));
-    let verifier = PinningVerifier::new(
-        trust.clone(),
-        &config.host,
-        config.port,
-        provider.clone(),
-        issue.clone(),
-    )?;
+    let verifier =
+        PinningVerifier::new(trust.clone(), &host, port, provider.clone(), issue.clone())?;
     let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .dangerous()
@@ -111,8 +122,8 @@ pub async fn open(config: &ServerConfig, trust: &TrustStore) -> Result<Transport
             .map_err(|e| ConnectError::ClientCertificate(e.to_string()))?,
         None => builder.with_no_client_auth(),
     };
-    let name = ServerName::try_from(config.host.clone())
-        .map_err(|_| ConnectError::BadName(config.host.clone()))?;
+    let name =
+        ServerName::try_from(host.clone()).map_err(|_| ConnectError::BadName(host.clone()))?;
     match TlsConnector::from(Arc::new(tls)).connect(name, tcp).await {
         Ok(stream) => Ok(Framed::new(
             Box::new(stream) as Box<dyn Io>,

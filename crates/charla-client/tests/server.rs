@@ -640,3 +640,61 @@ async fn a_paste_goes_as_one_multiline_message() -> Result<()> {
     server.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_server_that_goes_away_sends_the_client_to_another_of_its_network() -> Result<()> {
+    // Two servers standing for two nodes of one network; the client knows the second as one
+    // of `also`, and the first answers first.
+    let first = start_server("127.0.0.1:0".parse()?).await?;
+    let second = start_server("127.0.0.1:0".parse()?).await?;
+    let mut config = ServerConfig::new("127.0.0.1", first.local_addrs()[0].port(), "ana");
+    config.also = vec![
+        "  ".into(),
+        format!("127.0.0.1:{}", second.local_addrs()[0].port()),
+    ];
+    let mut ana = App::start(config, options());
+    ana.registered().await?;
+    join(&mut ana, "#uno").await?;
+    assert!(first.users().iter().any(|u| u.nick == "ana"));
+
+    first.shutdown().await;
+    ana.until("disconnected", |e| matches!(e, Event::Disconnected { .. }))
+        .await?;
+    // The first refuses now: the client goes to the second, and back into its channel.
+    ana.registered().await?;
+    for _ in 0..100 {
+        if second
+            .users()
+            .iter()
+            .any(|u| u.nick == "ana" && u.channels.iter().any(|c| c == "#uno"))
+        {
+            second.shutdown().await;
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    bail!("ana did not come back on the second server, in #uno")
+}
+
+#[test]
+fn other_servers_of_a_network_parse_with_or_without_a_port() {
+    let mut config = ServerConfig::new("uno.example.org", 6697, "ana");
+    config.also = vec![
+        "dos.example.org".into(),
+        "tres.example.org:7000".into(),
+        "[::1]:6698".into(),
+        "::1".into(),
+        "uno.example.org:6697".into(),
+        "".into(),
+    ];
+    assert_eq!(
+        config.addresses(),
+        vec![
+            ("uno.example.org".to_owned(), 6697),
+            ("dos.example.org".to_owned(), 6697),
+            ("tres.example.org".to_owned(), 7000),
+            ("::1".to_owned(), 6698),
+            ("::1".to_owned(), 6697),
+        ]
+    );
+}

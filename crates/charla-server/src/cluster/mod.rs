@@ -729,7 +729,9 @@ impl Cluster {
         RemoteCounts {
             nodes: self.nodes.lock().len(),
             users: self.remote.lock().len(),
-            invisible: self.remote_invisible.load(std::sync::atomic::Ordering::Relaxed),
+            invisible: self
+                .remote_invisible
+                .load(std::sync::atomic::Ordering::Relaxed),
             opers: self.remote_opers.load(std::sync::atomic::Ordering::Relaxed),
         }
     }
