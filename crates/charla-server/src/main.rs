@@ -79,6 +79,11 @@ fn main() -> anyhow::Result<()> {
 async fn run(config: Config) -> anyhow::Result<()> {
     let signal = shutdown_signal()?;
     let message_text = config.log.message_text;
+    // A cluster node drains at a stop: its users go to the other nodes a few at a time.
+    let drain = config
+        .cluster
+        .enabled()
+        .then_some(config.cluster.drain_per_sec);
     let handle = Server::start(config).await?;
     // Subscribed before "listening" is said: whoever connects on reading that line (a test, a
     // supervisor) must find its events in the log.
@@ -97,7 +102,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
     });
     signal.await;
     info!("shutting down");
-    handle.shutdown().await;
+    match drain {
+        Some(per_second) => handle.drain(per_second).await,
+        None => handle.shutdown().await,
+    }
     log.abort();
     info!("bye");
     Ok(())

@@ -317,6 +317,10 @@ impl Server {
     }
 }
 
+/// What a drained server's users are told ([`ServerHandle::drain`]).
+pub const DRAIN_REASON: &str =
+    "Server going down for maintenance: reconnect to another server of the network";
+
 /// Pending connections the kernel may hold for us. `TcpListener::bind` asks for 128, which a
 /// burst of connecting clients overflows (their SYNs are then retried a second later).
 const LISTEN_BACKLOG: u32 = 1024;
@@ -467,6 +471,36 @@ impl ServerHandle {
             guards,
         ));
         Ok(())
+    }
+
+    /// Drains the server before it stops (a cluster node's maintenance): it takes no new
+    /// connection, then ends its users' sessions, `per_second` a second (0: all at once), each
+    /// told why in its `ERROR` and its QUIT (a client that knows the network's other servers
+    /// reconnects there, and the other nodes take the users in without a storm), then shuts
+    /// down.
+    pub async fn drain(&self, per_second: u32) {
+        let _ = self.inner.shutdown_tx.send(true);
+        let state = &self.inner.state;
+        let users: Vec<_> = state
+            .all_clients()
+            .into_iter()
+            .filter(|c| c.remote.is_none() && c.info.read().registered)
+            .collect();
+        info!(users = users.len(), per_second, "draining");
+        // In tenths of a second, so that the leaving is even.
+        let per_tick = match per_second {
+            0 => users.len().max(1),
+            n => (n as usize).div_ceil(10),
+        };
+        for (i, batch) in users.chunks(per_tick).enumerate() {
+            if i > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            for user in batch {
+                crate::devices::kill(state, user, DRAIN_REASON.to_owned());
+            }
+        }
+        self.shutdown().await;
     }
 
     /// Stops accepting, sends every client `ERROR :Server shutting down`, and waits (at most

@@ -827,3 +827,47 @@ async fn a_channel_created_on_two_nodes_at_once_ends_with_one_operator() {
         "{names:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drained_node_sends_its_users_away_a_few_at_a_time_then_stops() {
+    let Some(nats) = nats().await else { return };
+    let net = network("drain");
+    let a = TestServer::start_with(node_config(&nats, &net, "a")).await;
+    let b = TestServer::start_with(node_config(&nats, &net, "b")).await;
+    let mut ana = a.client("ana").await;
+    let mut bea = b.client("bea").await;
+    let mut caro = b.client("caro").await;
+    until_known(&mut ana, "caro").await;
+    for c in [&mut ana, &mut bea, &mut caro] {
+        c.send("JOIN #sala").await;
+        c.expect_numeric(366).await;
+    }
+    ana.sync().await;
+    let drained = tokio::spawn(async move {
+        b.handle.drain(10).await;
+        b
+    });
+    for c in [&mut bea, &mut caro] {
+        let gone = c.expect_closed().await;
+        assert!(
+            gone.iter()
+                .any(|m| m.command == "ERROR"
+                    && m.param(0).is_some_and(|t| t.contains("maintenance"))),
+            "{}: {gone:?}",
+            c.nick
+        );
+    }
+    // ana sees both leave, told why, one after the other.
+    for _ in 0..2 {
+        let quit = ana.expect_command("QUIT").await;
+        assert_eq!(quit.param(0), Some(charla_server::server::DRAIN_REASON));
+    }
+    let b = drained.await.expect("drained");
+    assert!(b.handle.is_shut_down());
+    // A new connection finds no listener, or one that says goodbye at once.
+    if let Ok(stream) = tokio::net::TcpStream::connect(b.addr).await {
+        let mut late = TestClient::from_stream(stream);
+        late.send("NICK late").await;
+        late.expect_closed().await;
+    }
+}

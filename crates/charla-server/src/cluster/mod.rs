@@ -71,6 +71,9 @@ pub struct ClusterConfig {
     pub heartbeat_ms: u64,
     /// A node not heard from for this long (milliseconds) is gone: its users quit here.
     pub dead_after_ms: u64,
+    /// When this node stops (SIGTERM, SIGINT), its users are asked to leave this many a second,
+    /// so that the other nodes take them in without a storm; 0: all at once.
+    pub drain_per_sec: u32,
 }
 
 impl Default for ClusterConfig {
@@ -83,6 +86,7 @@ impl Default for ClusterConfig {
             replicas: 1,
             heartbeat_ms: 1000,
             dead_after_ms: 5000,
+            drain_per_sec: 1000,
         }
     }
 }
