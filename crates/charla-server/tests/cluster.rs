@@ -871,3 +871,36 @@ async fn a_drained_node_sends_its_users_away_a_few_at_a_time_then_stops() {
         late.expect_closed().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_cut_off_from_nats_refuses_messages_rather_than_diverging() {
+    let Some(mut nats) = nats().await else { return };
+    let net = network("cutoff");
+    let slow_to_forget = |node: &str| {
+        let mut config = node_config(&nats, &net, node);
+        // Long enough for the checks below, while the other node's users are still known.
+        config.cluster.dead_after_ms = 10_000;
+        config
+    };
+    let a = TestServer::start_with(slow_to_forget("a")).await;
+    let b = TestServer::start_with(slow_to_forget("b")).await;
+    let mut ana = a.client("ana").await;
+    let mut bea = b.client("bea").await;
+    until_known(&mut ana, "bea").await;
+    ana.send("JOIN #sala").await;
+    ana.expect_numeric(366).await;
+    bea.send("JOIN #sala").await;
+    bea.expect_numeric(366).await;
+    ana.expect(&"bea's JOIN", |m| m.command == "JOIN").await;
+
+    nats.child.kill().await.expect("stop nats-server");
+    // Until a notices, a message may still be tried; every one is refused with FAIL, none is
+    // delivered to bea (who is on b, beyond the cut) nor echoed as sent.
+    ana.send("PRIVMSG #sala :¿hay alguien?").await;
+    let fail = ana.expect_command("FAIL").await;
+    assert_eq!(fail.param(1), Some("MESSAGE_ERROR"), "{fail:?}");
+    ana.send("PRIVMSG bea :¿me oyes?").await;
+    let fail = ana.expect_command("FAIL").await;
+    assert_eq!(fail.param(2), Some("bea"), "{fail:?}");
+    bea.expect_nothing().await;
+}

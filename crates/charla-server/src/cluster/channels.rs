@@ -486,7 +486,7 @@ impl Cluster {
         };
         // A node cut off from NATS refuses messages rather than letting its members see a
         // channel the others do not (the sender is told with FAIL).
-        let connected = self.client.connection_state() == async_nats::connection::State::Connected;
+        let connected = self.connected();
         let Ok(body) = serde_json::to_vec(&event)
             .map_err(|_| ())
             .and_then(|body| if connected { Ok(body) } else { Err(()) })

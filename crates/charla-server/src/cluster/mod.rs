@@ -722,6 +722,11 @@ impl Cluster {
         }
     }
 
+    /// Whether this node reaches NATS now.
+    pub fn connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
     /// How many users of other nodes this node knows.
     pub fn remote_user_count(&self) -> usize {
         self.remote.lock().len()

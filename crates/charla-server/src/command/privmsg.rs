@@ -426,6 +426,18 @@ fn to_user(
         let info = t.info.read();
         (info.nick.clone(), info.away.clone(), info.account.clone())
     };
+    // A user of another node while this one is cut off from NATS: refused, not lost.
+    if t.remote.is_some() && s.state.cluster().is_some_and(|c| !c.connected()) {
+        let mut line = s.server_line("FAIL");
+        line.param(kind.command())
+            .param("MESSAGE_ERROR")
+            .param(&nick)
+            .trailing(
+                "Message not delivered: the user's server cannot be reached; try again later",
+            );
+        s.send_line(line);
+        return None;
+    }
     let payload = build(&nick);
     if kind == Kind::Privmsg
         && let Some(away) = away
