@@ -532,27 +532,43 @@ impl Cluster {
         let Some(state) = self.state.upgrade() else {
             return;
         };
-        match state.store.append(Write::Append(record)) {
-            Ok(committed) => {
-                let ch = ch.clone();
-                tokio::spawn(async move {
-                    let outcome = match committed.wait().await {
-                        Ok(Err(Conflict::Exists)) => Ok(Ok(())),
-                        outcome => outcome,
-                    };
-                    answer.answer(outcome);
-                    ch.deliver_committed(None);
-                });
-            }
-            Err(error) => {
-                if let Some(skipped) = crate::logtext::STORE_REFUSALS.admit() {
-                    warn!(channel = %Escaped(&ch.name()), %error, skipped,
-                        "cluster: a message of the log was not delivered: the store cannot take it");
+        let ch = ch.clone();
+        tokio::spawn(async move {
+            // The message is in the log, and other nodes may have delivered it: this node
+            // delivers it too once it is recorded, trying again while the store cannot take it
+            // (a PostgreSQL restart), and holds the channel's later messages meanwhile.
+            let mut wait = Duration::from_millis(50);
+            loop {
+                let outcome = match state.store.append(Write::Append(record.clone())) {
+                    Ok(committed) => committed.wait().await,
+                    Err(error) => Err(error),
+                };
+                match outcome {
+                    Ok(Ok(())) | Ok(Err(Conflict::Exists)) => break,
+                    Ok(Err(conflict)) => {
+                        // Not an entry this store takes at all: delivered unrecorded, once.
+                        warn!(channel = %Escaped(&ch.name()), ?conflict,
+                            "cluster: a message of the log cannot be recorded here");
+                        break;
+                    }
+                    Err(error) => {
+                        if let Some(skipped) = crate::logtext::STORE_REFUSALS.admit() {
+                            warn!(channel = %Escaped(&ch.name()), %error, skipped,
+                                "cluster: a message of the log waits: the store cannot take it");
+                        }
+                        if state.is_shutting_down() {
+                            answer.answer(Err(error));
+                            ch.deliver_committed(None);
+                            return;
+                        }
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(Duration::from_secs(2));
+                    }
                 }
-                answer.answer(Err(error));
-                ch.deliver_committed(None);
             }
-        }
+            answer.answer(Ok(Ok(())));
+            ch.deliver_committed(None);
+        });
     }
 
     /// The log stored the message `token`. If its channel is not followed here (a message
