@@ -904,3 +904,43 @@ async fn a_node_cut_off_from_nats_refuses_messages_rather_than_diverging() {
     assert_eq!(fail.param(2), Some("bea"), "{fail:?}");
     bea.expect_nothing().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_store_fails_holds_the_log_s_messages_until_it_can_record_them() {
+    use common::fillable::FillableDisk;
+    use std::sync::Arc;
+    let Some(nats) = nats().await else { return };
+    let net = network("store");
+    let a = TestServer::start_with(node_config(&nats, &net, "a")).await;
+    let disk = Arc::new(FillableDisk::new(charla_store::MemoryStore::new()));
+    let b_handle =
+        charla_server::Server::start_with_store(node_config(&nats, &net, "b"), disk.clone())
+            .await
+            .expect("b starts");
+    let b_addr = b_handle.local_addrs()[0];
+    let mut ana = a.client("ana").await;
+    let mut bea = TestClient::connect(b_addr).await;
+    bea.register("bea").await;
+    until_known(&mut ana, "bea").await;
+    ana.send("JOIN #sala").await;
+    ana.expect_numeric(366).await;
+    bea.send("JOIN #sala").await;
+    bea.expect_numeric(366).await;
+    ana.expect(&"bea's JOIN", |m| m.command == "JOIN").await;
+
+    // b's disk is full: ana's lines go out on a, and wait on b, in order, unrecorded nowhere.
+    disk.set_full(true);
+    for i in 0..3 {
+        ana.send(&format!("PRIVMSG #sala :uno {i}")).await;
+    }
+    ana.sync().await;
+    let held = bea.try_recv(Duration::from_millis(300)).await;
+    assert!(held.is_none(), "delivered unrecorded: {held:?}");
+    // Room again: bea gets all three, in order.
+    disk.set_full(false);
+    for i in 0..3 {
+        let m = bea.expect_command("PRIVMSG").await;
+        assert_eq!(m.param(1), Some(format!("uno {i}").as_str()));
+    }
+    b_handle.shutdown().await;
+}
