@@ -473,6 +473,44 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Whatever another node (or anyone on NATS) sends, reading it never panics, and a line
+        /// taken from it is always one line, whatever the recipient's capabilities.
+        #[test]
+        fn anything_from_the_wire_is_read_safely(
+            body in ".{0,80}",
+            tags in ".{0,20}",
+            account in proptest::option::of(".{0,12}"),
+            msgid in proptest::option::of(".{0,12}"),
+            cap in proptest::option::of("[a-z/-]{0,20}"),
+            param in ".{0,30}",
+            raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+        ) {
+            let line = WireLine { body, time_us: 0, client_tags: tags, account, msgid };
+            let payload = WirePayload { line: line.clone(), cap, fallback: Some(line) };
+            if let Some(p) = payload.to_payload() {
+                for caps in [crate::caps::CapSet::default(), crate::caps::CapSet(u32::MAX)] {
+                    if let Some(bytes) = p.for_caps(caps) {
+                        let text = &bytes[..];
+                        proptest::prop_assert!(text.ends_with(b"\r\n"));
+                        let inner = &text[..text.len() - 2];
+                        proptest::prop_assert!(!inner.contains(&b'\n') && !inner.contains(&b'\r'));
+                    }
+                }
+            }
+            let record = WireRecord {
+                msgid: "m".into(), time_ms: 0, command: "PRIVMSG".into(), source: "a!b@c".into(),
+                account: None, tags: String::new(), params: vec![param],
+            };
+            if let Some(r) = record.to_record("#x") {
+                proptest::prop_assert!(r.params.iter().all(|p| !p.contains(['\r', '\n', '\0'])));
+            }
+            let _ = serde_json::from_slice::<ChannelEvent>(&raw);
+            let _ = serde_json::from_slice::<Presence>(&raw);
+            let _ = serde_json::from_slice::<Snapshot>(&raw);
+        }
+    }
+
     #[test]
     fn malformed_lines_are_refused() {
         let mut line = WireLine::of(&outgoing("hola"));
