@@ -944,3 +944,40 @@ async fn a_node_whose_store_fails_holds_the_log_s_messages_until_it_can_record_t
     }
     b_handle.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_redacted_on_one_node_is_gone_on_the_others() {
+    let Some(nats) = nats().await else { return };
+    let net = network("redact");
+    let a = TestServer::start_with(node_config(&nats, &net, "a")).await;
+    let b = TestServer::start_with(node_config(&nats, &net, "b")).await;
+    const CAPS: &str =
+        "batch server-time message-tags draft/chathistory echo-message draft/message-redaction";
+    let mut ana = a.connect().await;
+    ana.register_with_caps("ana", CAPS).await;
+    let mut bea = b.connect().await;
+    bea.register_with_caps("bea", CAPS).await;
+    until_known(&mut ana, "bea").await;
+    ana.send("JOIN #sala").await;
+    ana.expect_numeric(366).await;
+    bea.send("JOIN #sala").await;
+    bea.expect_numeric(366).await;
+    ana.expect(&"bea's JOIN", |m| m.command == "JOIN").await;
+
+    bea.send("PRIVMSG #sala :me equivoqué").await;
+    let mine = bea.expect_command("PRIVMSG").await;
+    let msgid = mine.tag("msgid").expect("msgid").to_owned();
+    ana.expect_command("PRIVMSG").await;
+    bea.send(&format!("REDACT #sala {msgid} :error")).await;
+    let redact = ana.expect_command("REDACT").await;
+    assert_eq!(redact.param(1), Some(msgid.as_str()));
+    // a's own store no longer has it.
+    ana.send("CHATHISTORY LATEST #sala * 10").await;
+    let kept = read_batch(&mut ana).await;
+    assert!(
+        !kept
+            .iter()
+            .any(|m| m.command == "PRIVMSG" && m.tag("msgid") == Some(msgid.as_str())),
+        "{kept:?}"
+    );
+}

@@ -248,6 +248,35 @@ impl Cluster {
                     lines.iter().filter_map(WirePayload::to_payload).collect();
                 ch.modes_remote(modes, &lists, &statuses, &lines);
             }
+            ChannelEvent::Redact {
+                node,
+                id,
+                msgid,
+                record,
+                line,
+            } => {
+                if node == self.node {
+                    return;
+                }
+                let (Some(payload), Some(redaction)) =
+                    (line.to_payload(), record.to_record(&ch.key()))
+                else {
+                    return;
+                };
+                let from = self
+                    .remote
+                    .lock()
+                    .get(&(node, id))
+                    .map(|g| g.id)
+                    .unwrap_or(crate::client::ConnectionId(0));
+                let (receipt, answer) = Receipt::manual();
+                let from = From {
+                    user: from,
+                    conn: from,
+                };
+                ch.queue_logged(payload, from, None, false, receipt);
+                self.write_then_deliver(ch, Some(Write::Redact { msgid, redaction }), answer);
+            }
             ChannelEvent::Topic { node, topic, line } => {
                 if node != self.node {
                     ch.topic_remote(topic, line.to_payload().as_ref());
@@ -445,6 +474,30 @@ impl Cluster {
         );
     }
 
+    /// A member of this node redacted message `msgid` of `ch` (committed here, `redaction`
+    /// the REDACT event kept): the other nodes delete it from their stores too (already gone
+    /// from a shared one) and show `line` to their members.
+    pub fn redacted(
+        &self,
+        ch: &Channel,
+        by: &Client,
+        msgid: &str,
+        redaction: &HistoryRecord,
+        line: &Payload,
+    ) {
+        self.log(
+            &ch.key(),
+            &ChannelEvent::Redact {
+                node: self.node.clone(),
+                id: by.id.0,
+                msgid: msgid.to_owned(),
+                record: WireRecord::of(redaction),
+                line: WirePayload::of(line),
+            },
+            None,
+        );
+    }
+
     /// The topic of `ch` was set here, as the TOPIC line `line` says.
     pub fn topic_set(&self, ch: &Channel, line: &Payload) {
         let topic = ch.local_view().1;
@@ -524,7 +577,18 @@ impl Cluster {
         record: Option<HistoryRecord>,
         answer: charla_store::Answer,
     ) {
-        let Some(record) = record else {
+        self.write_then_deliver(ch, record.map(Write::Append), answer);
+    }
+
+    /// [`Cluster::commit_then_deliver`] for any write: an entry already there, or (for a
+    /// redaction) a message already gone, counts as done.
+    fn write_then_deliver(
+        &self,
+        ch: &Arc<Channel>,
+        write: Option<Write>,
+        answer: charla_store::Answer,
+    ) {
+        let Some(write) = write else {
             answer.answer(Ok(Ok(())));
             ch.deliver_committed(None);
             return;
@@ -539,16 +603,12 @@ impl Cluster {
             // (a PostgreSQL restart), and holds the channel's later messages meanwhile.
             let mut wait = Duration::from_millis(50);
             loop {
-                let outcome = match state.store.append(Write::Append(record.clone())) {
+                let outcome = match state.store.append(write.clone()) {
                     Ok(committed) => committed.wait().await,
                     Err(error) => Err(error),
                 };
                 match outcome {
-                    Ok(Ok(())) | Ok(Err(Conflict::Exists)) => break,
-                    Ok(Err(conflict)) => {
-                        // Not an entry this store takes at all: delivered unrecorded, once.
-                        warn!(channel = %Escaped(&ch.name()), ?conflict,
-                            "cluster: a message of the log cannot be recorded here");
+                    Ok(Ok(())) | Ok(Err(Conflict::Exists)) | Ok(Err(Conflict::NotFound)) => {
                         break;
                     }
                     Err(error) => {

@@ -277,6 +277,19 @@ pub enum ChannelEvent {
         /// The KICK line.
         line: WirePayload,
     },
+    /// A member deleted one of the channel's messages (REDACT, already recorded by its node).
+    Redact {
+        /// The node where it was sent.
+        node: String,
+        /// Who, there.
+        id: u64,
+        /// The message deleted.
+        msgid: String,
+        /// The REDACT event kept in history.
+        record: WireRecord,
+        /// The REDACT line.
+        line: WirePayload,
+    },
     /// The topic changed (or was cleared: `None`).
     Topic {
         /// The node where it was set (it has applied it already).

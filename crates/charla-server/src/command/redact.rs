@@ -176,6 +176,11 @@ pub async fn redact(s: &mut Session, p: Owned<2>) -> Flow {
     let mut params = vec![shown.clone(), msgid.clone()];
     params.extend(reason.clone());
     let redaction = history::entry(key, &out, "REDACT", &source, account.as_deref(), params);
+    // In a cluster, the other nodes are told once this node has recorded it.
+    let logged = s
+        .state
+        .cluster()
+        .map(|cluster| (cluster.clone(), redaction.clone()));
     let write = Write::Redact {
         msgid: msgid.clone(),
         redaction,
@@ -211,7 +216,11 @@ pub async fn redact(s: &mut Session, p: Owned<2>) -> Flow {
         },
     };
     match outcome {
-        Ok(Ok(())) => {}
+        Ok(Ok(())) => {
+            if let (Some((cluster, redaction)), Place::Channel { channel, .. }) = (logged, &place) {
+                cluster.redacted(channel, &s.client, msgid, &redaction, &payload);
+            }
+        }
         // Deleted by someone else meanwhile.
         Ok(Err(Conflict::NotFound)) => {
             unknown(s);
