@@ -597,13 +597,21 @@ impl Cluster {
             return;
         };
         let ch = ch.clone();
+        // The first try is queued here, in the log's order (the store commits in the order it
+        // is given, so history keeps the log's order); only a retry waits in the task.
+        let first = state.store.append(write.clone());
         tokio::spawn(async move {
             // The message is in the log, and other nodes may have delivered it: this node
             // delivers it too once it is recorded, trying again while the store cannot take it
-            // (a PostgreSQL restart), and holds the channel's later messages meanwhile.
+            // (a PostgreSQL restart), and holds the channel's later messages meanwhile. (A
+            // retried entry may land in history after later ones.)
             let mut wait = Duration::from_millis(50);
+            let mut attempt = Some(first);
             loop {
-                let outcome = match state.store.append(write.clone()) {
+                let tried = attempt
+                    .take()
+                    .unwrap_or_else(|| state.store.append(write.clone()));
+                let outcome = match tried {
                     Ok(committed) => committed.wait().await,
                     Err(error) => Err(error),
                 };
