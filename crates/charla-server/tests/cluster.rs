@@ -53,9 +53,13 @@ async fn nats() -> Option<Nats> {
         eprintln!("skipped: no nats-server on this machine");
         return None;
     };
-    let dir = tempfile::tempdir().expect("dir");
+    Some(spawn_nats(&binary, tempfile::tempdir().expect("dir"), "-1").await)
+}
+
+/// `nats-server` on `port` (`-1`: a free one) with its store in `dir`.
+async fn spawn_nats(binary: &std::path::Path, dir: tempfile::TempDir, port: &str) -> Nats {
     let mut child = tokio::process::Command::new(binary)
-        .args(["-js", "-a", "127.0.0.1", "-p", "-1", "-sd"])
+        .args(["-js", "-a", "127.0.0.1", "-p", port, "-sd"])
         .arg(dir.path())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -81,11 +85,27 @@ async fn nats() -> Option<Nats> {
     assert!(matches!(ready, Ok(true)), "nats-server did not start");
     // Keep reading its log so that it never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Some(Nats {
+    Nats {
         child,
         url: url.expect("nats-server said where it listens"),
         _dir: dir,
-    })
+    }
+}
+
+/// `nats` stopped and started again on its port, with its store.
+async fn restart_nats(mut nats: Nats) -> Nats {
+    nats.child.kill().await.expect("stop nats-server");
+    let port = nats.url.rsplit(':').next().expect("port").to_owned();
+    let dir = std::mem::replace(&mut nats._dir, tempfile::tempdir().expect("dir"));
+    let binary = nats_binary().expect("nats-server");
+    // The port may be held for a moment after the kill.
+    for _ in 0..50 {
+        if std::net::TcpListener::bind(format!("127.0.0.1:{port}")).is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    spawn_nats(&binary, dir, &port).await
 }
 
 /// The test config of node `node` on `nats`, in a network of its own (`net`).
@@ -980,4 +1000,39 @@ async fn a_message_redacted_on_one_node_is_gone_on_the_others() {
             .any(|m| m.command == "PRIVMSG" && m.tag("msgid") == Some(msgid.as_str())),
         "{kept:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_nats_comes_back_the_nodes_chat_again() {
+    let Some(nats) = nats().await else { return };
+    let net = network("back");
+    let slow_to_forget = |node: &str| {
+        let mut config = node_config(&nats, &net, node);
+        config.cluster.dead_after_ms = 10_000;
+        config
+    };
+    let a = TestServer::start_with(slow_to_forget("a")).await;
+    let b = TestServer::start_with(slow_to_forget("b")).await;
+    let mut ana = a.client("ana").await;
+    let mut bea = b.client("bea").await;
+    until_known(&mut ana, "bea").await;
+    ana.send("JOIN #sala").await;
+    ana.expect_numeric(366).await;
+    bea.send("JOIN #sala").await;
+    bea.expect_numeric(366).await;
+    ana.expect(&"bea's JOIN", |m| m.command == "JOIN").await;
+
+    let _nats = restart_nats(nats).await;
+    // Lines sent while the nodes find NATS again are refused (FAIL) or wait for it; then bea
+    // hears ana again.
+    for i in 0..60 {
+        ana.send(&format!("PRIVMSG #sala :¿vuelves? {i}")).await;
+        while ana.try_recv(Duration::from_millis(1)).await.is_some() {}
+        if let Some(m) = bea.try_recv(Duration::from_millis(200)).await
+            && m.command == "PRIVMSG"
+        {
+            return;
+        }
+    }
+    panic!("bea never heard ana again after NATS came back");
 }

@@ -18,6 +18,7 @@
 //!   remote members ([`Cluster::after_leave`]).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
@@ -32,6 +33,22 @@ use crate::channel::{Channel, From};
 use crate::client::Client;
 use crate::deliver::Payload;
 use crate::logtext::Escaped;
+
+/// A channel this node follows: the task reading its log, the place of the last event it
+/// applied (to read on from after NATS comes back), and the channel.
+#[derive(Debug)]
+pub(super) struct Followed {
+    task: tokio::task::AbortHandle,
+    last: Arc<AtomicU64>,
+    channel: Arc<Channel>,
+}
+
+impl Followed {
+    /// Stops reading the log.
+    pub(super) fn abort(self) {
+        self.task.abort();
+    }
+}
 
 /// A channel key as a subject token: the hex of its case-folded name.
 pub fn hex_of_key(key: &str) -> String {
@@ -73,33 +90,24 @@ impl Cluster {
             return false;
         };
         turn.forget();
-        let task = tokio::spawn(self.clone().follow(ch.clone(), key.clone()));
-        followed.insert(key.clone(), task.abort_handle());
+        let last = Arc::new(AtomicU64::new(0));
+        let task = tokio::spawn(self.clone().follow(ch.clone(), key.clone(), last.clone()));
+        followed.insert(
+            key.clone(),
+            Followed {
+                task: task.abort_handle(),
+                last,
+                channel: ch.clone(),
+            },
+        );
         self.syncing.lock().insert(key);
         true
     }
 
     /// Follows `ch`: the consumer, the snapshot, then the log.
-    async fn follow(self: Arc<Self>, ch: Arc<Channel>, key: String) {
-        let subject = self.channel_subject(&key);
-        let consumer = async {
-            let stream = self
-                .js
-                .get_stream(&self.stream)
-                .await
-                .map_err(|e| e.to_string())?;
-            let consumer = stream
-                .create_consumer(pull::OrderedConfig {
-                    filter_subject: subject.clone(),
-                    deliver_policy: DeliverPolicy::New,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| e.to_string())?;
-            consumer.messages().await.map_err(|e| e.to_string())
-        }
-        .await;
-        let mut messages = match consumer {
+    async fn follow(self: Arc<Self>, ch: Arc<Channel>, key: String, last: Arc<AtomicU64>) {
+        let consumer = self.consumer(&key, DeliverPolicy::New).await;
+        let messages = match consumer {
             Ok(messages) => Some(messages),
             Err(error) => {
                 warn!(channel = %Escaped(&ch.name()), %error,
@@ -141,23 +149,76 @@ impl Cluster {
         }
         self.syncing.lock().remove(&key);
         ch.turn().add_permits(1);
-        let Some(messages) = messages.as_mut() else {
+        let Some(messages) = messages else {
             self.followed.lock().remove(&key);
             return;
         };
+        self.read_log(&ch, messages, &last).await;
+    }
+
+    /// An ordered consumer of channel `key`'s log from `from` on.
+    async fn consumer(&self, key: &str, from: DeliverPolicy) -> Result<pull::Ordered, String> {
+        let stream = self
+            .js
+            .get_stream(&self.stream)
+            .await
+            .map_err(|e| e.to_string())?;
+        let consumer = stream
+            .create_consumer(pull::OrderedConfig {
+                filter_subject: self.channel_subject(key),
+                deliver_policy: from,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        consumer.messages().await.map_err(|e| e.to_string())
+    }
+
+    /// Applies `ch`'s log as `messages` bring it, noting the last event's place in `last`.
+    async fn read_log(&self, ch: &Arc<Channel>, mut messages: pull::Ordered, last: &AtomicU64) {
         while let Some(next) = messages.next().await {
             match next {
-                Ok(msg) => match serde_json::from_slice::<ChannelEvent>(&msg.message.payload) {
-                    Ok(event) => self.apply(&ch, event),
-                    Err(error) => {
-                        warn!(%error, "cluster: an event of a channel's log is unreadable");
+                Ok(msg) => {
+                    if let Ok(info) = msg.info() {
+                        last.store(info.stream_sequence, Ordering::Relaxed);
                     }
-                },
+                    match serde_json::from_slice::<ChannelEvent>(&msg.message.payload) {
+                        Ok(event) => self.apply(ch, event),
+                        Err(error) => {
+                            warn!(%error, "cluster: an event of a channel's log is unreadable");
+                        }
+                    }
+                }
                 Err(error) => {
                     warn!(channel = %Escaped(&ch.name()), %error,
                         "cluster: a channel's log failed; following it again");
                 }
             }
+        }
+    }
+
+    /// After NATS came back: every channel followed is read again from the event after the
+    /// last one applied, on a new consumer (the old ones may have gone with the server).
+    pub(super) fn follow_again(self: &Arc<Self>) {
+        let mut followed = self.followed.lock();
+        for (key, f) in followed.iter_mut() {
+            f.task.abort();
+            let from = match f.last.load(Ordering::Relaxed) {
+                0 => DeliverPolicy::New,
+                last => DeliverPolicy::ByStartSequence {
+                    start_sequence: last + 1,
+                },
+            };
+            let (me, ch, key, last) =
+                (self.clone(), f.channel.clone(), key.clone(), f.last.clone());
+            f.task = tokio::spawn(async move {
+                match me.consumer(&key, from).await {
+                    Ok(messages) => me.read_log(&ch, messages, &last).await,
+                    Err(error) => warn!(channel = %Escaped(&ch.name()), %error,
+                        "cluster: cannot follow a channel's log again"),
+                }
+            })
+            .abort_handle();
         }
     }
 
@@ -689,8 +750,8 @@ impl Cluster {
         if self.syncing.lock().contains(&key) || ch.has_local_members() {
             return;
         }
-        if let Some(task) = self.followed.lock().remove(&key) {
-            task.abort();
+        if let Some(f) = self.followed.lock().remove(&key) {
+            f.task.abort();
         }
         ch.strip_remote();
     }

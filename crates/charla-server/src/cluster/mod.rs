@@ -300,7 +300,7 @@ pub struct Cluster {
     remote: Mutex<HashMap<(String, u64), Arc<Client>>>,
     nodes: Mutex<HashMap<String, Node>>,
     /// Channels followed, by key.
-    followed: Mutex<HashMap<String, tokio::task::AbortHandle>>,
+    followed: Mutex<HashMap<String, channels::Followed>>,
     /// Remote users with `+i`, and with `+o` (LUSERS).
     remote_invisible: AtomicUsize,
     remote_opers: AtomicUsize,
@@ -344,9 +344,17 @@ impl Cluster {
             urls: urls.clone(),
             error,
         };
+        // NATS's own news (lost, back) reach the cluster's task through this channel.
+        let (news_tx, news) = mpsc::unbounded_channel();
         let mut options = async_nats::ConnectOptions::new()
             .name(format!("charla {node}"))
-            .connection_timeout(Duration::from_secs(5));
+            .connection_timeout(Duration::from_secs(5))
+            .event_callback(move |event| {
+                let news = news_tx.clone();
+                async move {
+                    let _ = news.send(event);
+                }
+            });
         if let Some(creds) = &config.credentials {
             options = options
                 .credentials_file(creds)
@@ -398,6 +406,9 @@ impl Cluster {
         cluster.spawn(cluster.clone().publish(rx));
         cluster.spawn(cluster.clone().beat());
         cluster.spawn(cluster.clone().ask_roster());
+        // Users kept present across a restart (always-on) registered before the cluster was up.
+        cluster.announce_all();
+        cluster.spawn(cluster.clone().follow_news(news));
         info!(node = %node, nats = %urls, "cluster: connected");
         Ok(cluster)
     }
@@ -602,6 +613,36 @@ impl Cluster {
             for name in dead {
                 warn!(node = %Escaped(&name), "cluster: a node stopped answering; its users quit");
                 self.forget_node(&name);
+            }
+        }
+    }
+
+    /// Tells the others about every registered user of this node (at start, and when NATS
+    /// comes back: what was said while it was away is lost).
+    fn announce_all(&self) {
+        for user in self.roster() {
+            self.link
+                .core(self.subject("users"), &Presence::Up { user });
+        }
+    }
+
+    /// What NATS says of the connection: when it comes back, this node tells its users again
+    /// and asks for the others' (presence said meanwhile was lost).
+    async fn follow_news(self: Arc<Self>, mut news: mpsc::UnboundedReceiver<async_nats::Event>) {
+        let mut lost = false;
+        while let Some(event) = news.recv().await {
+            match event {
+                async_nats::Event::Disconnected => {
+                    lost = true;
+                    warn!("cluster: NATS lost; channel messages are refused until it is back");
+                }
+                async_nats::Event::Connected if std::mem::take(&mut lost) => {
+                    info!("cluster: NATS back; users told again, channels read on");
+                    self.announce_all();
+                    self.follow_again();
+                    tokio::spawn(self.clone().ask_roster());
+                }
+                _ => {}
             }
         }
     }
@@ -970,8 +1011,8 @@ impl Cluster {
         for task in self.tasks.lock().drain(..) {
             task.abort();
         }
-        for (_, task) in self.followed.lock().drain() {
-            task.abort();
+        for (_, f) in self.followed.lock().drain() {
+            f.abort();
         }
     }
 }
