@@ -61,12 +61,20 @@ pub struct ClusterConfig {
     pub node: Option<String>,
     /// A NATS credentials file (`.creds`: a user JWT and its NKey seed), if NATS asks for one.
     pub credentials: Option<PathBuf>,
+    /// A CA certificate (PEM) to check NATS's TLS certificate with, for a NATS whose
+    /// certificate no system root vouches for (`tls://` URLs).
+    pub ca: Option<PathBuf>,
     /// The first word of every subject, and of the stream's name: networks sharing one NATS
     /// keep apart by it (letters, digits, `-`, `_`).
     pub subject: String,
     /// The channel log's replicas in JetStream (1 for one NATS server; 3 for a NATS cluster of
     /// three, so that the log survives the loss of one).
     pub replicas: usize,
+    /// How long the channel log keeps an event (seconds): it orders and carries, history is the
+    /// store's; a node cut off from NATS for longer than this cannot read on where it left.
+    pub log_max_age_secs: u64,
+    /// The most the channel log holds (bytes); the oldest events go first.
+    pub log_max_bytes: u64,
     /// How often this node says it is alive, in milliseconds.
     pub heartbeat_ms: u64,
     /// A node not heard from for this long (milliseconds) is gone: its users quit here.
@@ -82,8 +90,11 @@ impl Default for ClusterConfig {
             nats: Vec::new(),
             node: None,
             credentials: None,
+            ca: None,
             subject: "charla".to_owned(),
             replicas: 1,
+            log_max_age_secs: 3600,
+            log_max_bytes: 1 << 30,
             heartbeat_ms: 1000,
             dead_after_ms: 5000,
             drain_per_sec: 1000,
@@ -136,6 +147,9 @@ impl ClusterConfig {
         }
         if !(1..=5).contains(&self.replicas) {
             return Err("replicas must be 1 to 5".to_owned());
+        }
+        if self.log_max_age_secs == 0 || self.log_max_bytes < 1 << 20 {
+            return Err("log_max_age_secs must be > 0 and log_max_bytes at least 1 MiB".to_owned());
         }
         if self.heartbeat_ms == 0 || self.dead_after_ms < 2 * self.heartbeat_ms {
             return Err("dead_after_ms must be at least twice heartbeat_ms (> 0)".to_owned());
@@ -361,6 +375,9 @@ impl Cluster {
                 .await
                 .map_err(|e| connect_error(format!("{}: {e}", creds.display())))?;
         }
+        if let Some(ca) = &config.ca {
+            options = options.add_root_certificates(ca.clone());
+        }
         let client = options
             .connect(config.nats.as_slice())
             .await
@@ -368,12 +385,13 @@ impl Cluster {
         let js = jetstream::new(client.clone());
         let prefix = config.subject.clone();
         let stream = format!("{prefix}_channels");
-        js.get_or_create_stream(jetstream::stream::Config {
+        // Created, or brought to this node's limits (the last node to start sets them).
+        js.create_or_update_stream(jetstream::stream::Config {
             name: stream.clone(),
             subjects: vec![format!("{prefix}.ch.>")],
-            // The log orders and carries; history is the store's. A day covers any node's
-            // catching up.
-            max_age: Duration::from_secs(24 * 3600),
+            // The log orders and carries; history is the store's.
+            max_age: Duration::from_secs(config.log_max_age_secs),
+            max_bytes: i64::try_from(config.log_max_bytes).unwrap_or(i64::MAX),
             storage: jetstream::stream::StorageType::File,
             num_replicas: config.replicas,
             ..Default::default()
