@@ -50,6 +50,83 @@ impl Followed {
     }
 }
 
+/// How a channel's history entries reach the store here: in the log's order, and after a
+/// store failure one at a time, still in that order.
+#[derive(Debug, Default)]
+pub(super) struct Recorder {
+    /// The place given to the next entry.
+    next: AtomicU64,
+    retrying: parking_lot::Mutex<Retrying>,
+}
+
+/// Entries waiting for the store after a failure, by their place.
+#[derive(Debug, Default)]
+struct Retrying {
+    active: bool,
+    queue: std::collections::BTreeMap<u64, (Write, charla_store::Answer)>,
+}
+
+/// Whether a write's outcome leaves its entry in the store (written now, or there already;
+/// for a redaction, the message gone already).
+fn recorded(outcome: &Result<Result<(), Conflict>, StoreError>) -> bool {
+    matches!(
+        outcome,
+        Ok(Ok(())) | Ok(Err(Conflict::Exists)) | Ok(Err(Conflict::NotFound))
+    )
+}
+
+/// Writes `recorder`'s waiting entries one after the other, each tried again (50 ms to 2 s)
+/// until the store takes it, delivering the channel's messages as they are recorded.
+async fn retry_in_order(
+    state: Arc<crate::state::State>,
+    ch: Arc<Channel>,
+    recorder: Arc<Recorder>,
+) {
+    let mut wait = Duration::from_millis(50);
+    loop {
+        let head = {
+            let mut retrying = recorder.retrying.lock();
+            match retrying.queue.first_key_value() {
+                Some((place, (write, _))) => (*place, write.clone()),
+                None => {
+                    retrying.active = false;
+                    return;
+                }
+            }
+        };
+        let outcome = match state.store.append(head.1) {
+            Ok(committed) => committed.wait().await,
+            Err(error) => Err(error),
+        };
+        if recorded(&outcome) {
+            let done = recorder.retrying.lock().queue.remove(&head.0);
+            if let Some((_, answer)) = done {
+                answer.answer(Ok(Ok(())));
+            }
+            ch.deliver_committed(None);
+            wait = Duration::from_millis(50);
+            continue;
+        }
+        if let Err(error) = outcome {
+            if let Some(skipped) = crate::logtext::STORE_REFUSALS.admit() {
+                warn!(channel = %Escaped(&ch.name()), %error, skipped,
+                    "cluster: messages of the log wait: the store cannot take them");
+            }
+            if state.is_shutting_down() {
+                let waiting = std::mem::take(&mut recorder.retrying.lock().queue);
+                for (_, (_, answer)) in waiting {
+                    answer.answer(Err(error.clone()));
+                }
+                ch.deliver_committed(None);
+                recorder.retrying.lock().active = false;
+                return;
+            }
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(2));
+    }
+}
+
 /// A channel key as a subject token: the hex of its case-folded name.
 pub fn hex_of_key(key: &str) -> String {
     key.bytes().map(|b| format!("{b:02x}")).collect()
@@ -657,47 +734,51 @@ impl Cluster {
         let Some(state) = self.state.upgrade() else {
             return;
         };
-        let ch = ch.clone();
-        // The first try is queued here, in the log's order (the store commits in the order it
-        // is given, so history keeps the log's order); only a retry waits in the task.
-        let first = state.store.append(write.clone());
-        tokio::spawn(async move {
-            // The message is in the log, and other nodes may have delivered it: this node
-            // delivers it too once it is recorded, trying again while the store cannot take it
-            // (a PostgreSQL restart), and holds the channel's later messages meanwhile. (A
-            // retried entry may land in history after later ones.)
-            let mut wait = Duration::from_millis(50);
-            let mut attempt = Some(first);
-            loop {
-                let tried = attempt
-                    .take()
-                    .unwrap_or_else(|| state.store.append(write.clone()));
-                let outcome = match tried {
-                    Ok(committed) => committed.wait().await,
-                    Err(error) => Err(error),
-                };
-                match outcome {
-                    Ok(Ok(())) | Ok(Err(Conflict::Exists)) | Ok(Err(Conflict::NotFound)) => {
-                        break;
-                    }
-                    Err(error) => {
-                        if let Some(skipped) = crate::logtext::STORE_REFUSALS.admit() {
-                            warn!(channel = %Escaped(&ch.name()), %error, skipped,
-                                "cluster: a message of the log waits: the store cannot take it");
-                        }
-                        if state.is_shutting_down() {
-                            answer.answer(Err(error));
-                            ch.deliver_committed(None);
-                            return;
-                        }
-                        tokio::time::sleep(wait).await;
-                        wait = (wait * 2).min(Duration::from_secs(2));
-                    }
-                }
+        let recorder = self.recorder(&ch.key());
+        let place = recorder.next.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut retrying = recorder.retrying.lock();
+            if retrying.active {
+                // An earlier entry waits for the store: this one goes after it.
+                retrying.queue.insert(place, (write, answer));
+                return;
             }
-            answer.answer(Ok(Ok(())));
-            ch.deliver_committed(None);
+        }
+        // The first try is queued here, in the log's order (the store commits in the order it
+        // is given, so history keeps the log's order).
+        let first = state.store.append(write.clone());
+        let ch = ch.clone();
+        tokio::spawn(async move {
+            let outcome = match first {
+                Ok(committed) => committed.wait().await,
+                Err(error) => Err(error),
+            };
+            if recorded(&outcome) {
+                answer.answer(Ok(Ok(())));
+                ch.deliver_committed(None);
+                return;
+            }
+            // The store cannot take it now (a PostgreSQL restart): it, and every entry of
+            // this channel after it, are written one after the other, in the log's order,
+            // until the store takes them; the channel's later messages wait behind them.
+            let start = {
+                let mut retrying = recorder.retrying.lock();
+                retrying.queue.insert(place, (write, answer));
+                !std::mem::replace(&mut retrying.active, true)
+            };
+            if start {
+                retry_in_order(state, ch, recorder).await;
+            }
         });
+    }
+
+    /// The recorder of channel `key`'s history entries (made when first needed).
+    fn recorder(&self, key: &str) -> Arc<Recorder> {
+        self.recorders
+            .lock()
+            .entry(key.to_owned())
+            .or_default()
+            .clone()
     }
 
     /// The log stored the message `token`. If its channel is not followed here (a message
@@ -753,6 +834,7 @@ impl Cluster {
         if let Some(f) = self.followed.lock().remove(&key) {
             f.task.abort();
         }
+        self.recorders.lock().remove(&key);
         ch.strip_remote();
     }
 }

@@ -313,6 +313,8 @@ pub struct Cluster {
     /// Remote users by (node, id).
     remote: Mutex<HashMap<(String, u64), Arc<Client>>>,
     nodes: Mutex<HashMap<String, Node>>,
+    /// How each channel's history entries reach the store, by key.
+    recorders: Mutex<HashMap<String, Arc<channels::Recorder>>>,
     /// Channels followed, by key.
     followed: Mutex<HashMap<String, channels::Followed>>,
     /// Remote users with `+i`, and with `+o` (LUSERS).
@@ -410,6 +412,7 @@ impl Cluster {
             remote: Mutex::default(),
             nodes: Mutex::default(),
             followed: Mutex::default(),
+            recorders: Mutex::default(),
             syncing: Mutex::default(),
             invites: Mutex::default(),
             remote_invisible: AtomicUsize::new(0),
