@@ -481,6 +481,17 @@ async fn topics_modes_and_kicks_cross_nodes() {
         "{listed:?}"
     );
 
+    // Its NAMES too, from a's answer.
+    bea.send("NAMES #sala").await;
+    let names = bea.expect_numeric(353).await;
+    assert_eq!(names.param(2), Some("#sala"));
+    assert_eq!(names.param(3), Some("@ana"));
+    bea.expect_numeric(366).await;
+    bea.send("WHO #sala").await;
+    let who = bea.expect_numeric(352).await;
+    assert_eq!(who.param(5), Some("ana"), "{who:?}");
+    bea.expect_numeric(315).await;
+
     // A node that starts following a channel learns its modes: b checks a's key.
     ana.send("JOIN #clave").await;
     ana.expect_command("JOIN").await;

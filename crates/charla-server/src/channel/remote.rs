@@ -211,6 +211,22 @@ impl Channel {
         info.invites.push(me);
     }
 
+    /// Members for a view of a channel with no member here ([`crate::cluster::Cluster::view`]):
+    /// listed, but the users' own records do not name this channel.
+    pub fn add_viewed(&self, members: Vec<(Arc<Client>, bool, bool)>) {
+        let mut st = self.state.lock();
+        for (client, op, voice) in members {
+            if st.member(client.id).is_none() {
+                st.members.push(Member {
+                    client,
+                    op,
+                    voice,
+                    joined_ms: 0,
+                });
+            }
+        }
+    }
+
     /// Records who created the channel across the network.
     pub fn set_creator(&self, creator: (String, u64)) {
         self.state.lock().creator = Some(creator);

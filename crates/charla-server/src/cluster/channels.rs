@@ -460,11 +460,52 @@ impl Cluster {
         }
     }
 
+    /// Channel `key` as the other nodes know it, for a query about a channel with no member
+    /// here (NAMES, WHO): a channel of its own, not in the server's map, with their members,
+    /// modes, lists and topic. `None` if no node has members in it.
+    pub async fn view(&self, key: &str) -> Option<Arc<Channel>> {
+        let snaps = self
+            .gather(
+                self.subject(&format!("snap.{}", hex_of_key(key))),
+                Duration::from_millis(300),
+            )
+            .await;
+        let state = self.state.upgrade()?;
+        let mut view: Option<Arc<Channel>> = None;
+        for snap in snaps {
+            let Ok(snap) = serde_json::from_slice::<Snapshot>(&snap) else {
+                continue;
+            };
+            if snap.node == self.node || snap.members.is_empty() {
+                continue;
+            }
+            let ch = view
+                .get_or_insert_with(|| {
+                    let ch = Arc::new(Channel::new(&snap.name));
+                    ch.adopt_modes(snap.modes.clone(), &snap.lists);
+                    ch
+                })
+                .clone();
+            let members = snap
+                .members
+                .iter()
+                .filter(|(user, _, _)| user.node == snap.node)
+                .map(|(user, op, voice)| (self.remote_user(&state, user), *op, *voice))
+                .collect();
+            ch.add_viewed(members);
+            if let Some((text, by, at)) = snap.topic {
+                ch.adopt_topic(text, by, at);
+            }
+        }
+        view
+    }
+
     /// A node asks who of ours is in channel `key`.
     /// (Every node answers, with no members if it has none there, so that the asker need not
     /// wait out its timeout.)
     pub(super) fn snapshot(&self, key: &str) -> Snapshot {
         let empty = Snapshot {
+            name: String::new(),
             node: self.node.clone(),
             members: Vec::new(),
             topic: None,
@@ -480,6 +521,7 @@ impl Cluster {
         }
         let (modes, lists, _) = ch.mode_view();
         Snapshot {
+            name: ch.name(),
             modes,
             lists,
             node: self.node.clone(),

@@ -405,6 +405,9 @@ impl WireRecord {
 pub struct Snapshot {
     /// The node answering.
     pub node: String,
+    /// The channel's name as that node shows it (empty if it has no members there).
+    #[serde(default)]
+    pub name: String,
     /// Its members of the channel, with their status.
     pub members: Vec<(WireUser, bool, bool)>,
     /// The topic: text, who set it, when (seconds since the epoch).

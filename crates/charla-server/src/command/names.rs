@@ -8,9 +8,10 @@ use crate::caps::Cap;
 use crate::channel::Channel;
 use crate::client::Client;
 use crate::command::paced::{self, Paced};
-use crate::command::table::Args;
-use crate::command::{self, Flow, split_list};
+use crate::command::table::{Args, Wait};
+use crate::command::{self, Flow, Pending, split_list};
 use crate::session::Session;
+use charla_proto::casemap::casefold;
 
 /// Bytes of nicks per RPL_NAMREPLY line, so that the whole line stays under 512.
 const NAMES_PER_LINE_BYTES: usize = 380;
@@ -24,6 +25,41 @@ pub fn names(s: &mut Session, p: Args<'_, 0>) -> Flow {
         s.num(RPL_ENDOFNAMES).p("*").t("End of /NAMES list").send();
         return Flow::Continue;
     };
+    // In a cluster, a channel with no member here is the other nodes' to tell.
+    if let Some(cluster) = s.state.cluster().cloned()
+        && split_list(list)
+            .take(MAX_NAMES_TARGETS)
+            .any(|name| s.state.channel(name).is_none())
+    {
+        let names: Vec<String> = split_list(list).map(str::to_owned).collect();
+        return Flow::Wait(Box::new(Pending::later(Box::new(
+            move |s: &mut Session| -> Wait<'_> {
+                Box::pin(async move {
+                    for (i, name) in names.iter().enumerate() {
+                        if i >= MAX_NAMES_TARGETS {
+                            s.num(ERR_TOOMANYTARGETS)
+                                .p(name)
+                                .t("Too many targets")
+                                .send();
+                            break;
+                        }
+                        let found = match s.state.channel(name) {
+                            Some(ch) => Some(ch),
+                            None => cluster.view(&casefold(name)).await,
+                        };
+                        match found {
+                            Some(ch) => {
+                                s.penalty += command::work_penalty(ch.member_count());
+                                send_names(s, ch);
+                            }
+                            None => end_in_order(s, name),
+                        }
+                    }
+                    Flow::Continue
+                })
+            },
+        ))));
+    }
     for (i, name) in split_list(list).enumerate() {
         if i >= MAX_NAMES_TARGETS {
             s.num(ERR_TOOMANYTARGETS)

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use std::time::Instant;
 
+use charla_proto::casemap::casefold;
 use charla_proto::numeric::{ERR_TOOMANYMATCHES, RPL_ENDOFWHO, RPL_WHOREPLY, RPL_WHOSPCRPL};
 use charla_proto::validate::is_channel_name;
 
@@ -14,8 +15,8 @@ use crate::caps::Cap;
 use crate::channel::Channel;
 use crate::client::{Client, ConnectionId};
 use crate::command::paced::{self, Paced};
-use crate::command::table::Args;
-use crate::command::{self, Flow};
+use crate::command::table::{Args, Wait};
+use crate::command::{self, Flow, Pending};
 use crate::mask::Mask;
 use crate::session::Session;
 
@@ -27,6 +28,23 @@ pub fn who(s: &mut Session, p: Args<'_, 0>) -> Flow {
     let target = p.first().filter(|t| !t.is_empty()).unwrap_or("*");
     let whox = p.get(1).and_then(Whox::parse);
     if is_channel_name(target) {
+        // In a cluster, a channel with no member here is the other nodes' to tell.
+        if let Some(cluster) = s.state.cluster().cloned()
+            && s.state.channel(target).is_none()
+        {
+            let target = target.to_owned();
+            return Flow::Wait(Box::new(Pending::later(Box::new(
+                move |s: &mut Session| -> Wait<'_> {
+                    Box::pin(async move {
+                        match cluster.view(&casefold(&target)).await {
+                            Some(ch) => who_in(s, ch, &target, whox),
+                            None => end(s, &target),
+                        }
+                        Flow::Continue
+                    })
+                },
+            ))));
+        }
         who_channel(s, target, whox);
     } else {
         who_mask(s, target, whox.as_ref());
@@ -84,6 +102,11 @@ fn who_channel(s: &mut Session, name: &str, whox: Option<Whox>) {
         end(s, name);
         return;
     };
+    who_in(s, ch, name, whox);
+}
+
+/// WHO of channel `ch`, asked as `name`.
+fn who_in(s: &mut Session, ch: Arc<Channel>, name: &str, whox: Option<Whox>) {
     let (member, secret, members) = ch.read(|st| {
         (
             st.member(s.client.id).is_some(),
