@@ -1,0 +1,438 @@
+//! Who is on which node: users up, renamed, changed, down, killed and invited elsewhere;
+//! heartbeats and the nodes that stop answering; the roster a starting node asks for. A remote
+//! user is a [`Client`] of this node's with [`Client::remote`] set (see [`super`]).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use super::wire::{Heartbeat, Presence, WirePayload, WireUser};
+use super::{Cluster, MAX_INVITES, Node, RemoteCounts, RemoteUser};
+use crate::client::{Client, ConnectionId};
+use crate::deliver::{self, Payload};
+use crate::state::State;
+
+impl Cluster {
+    /// Tells the others about every registered user of this node (at start, and when NATS
+    /// comes back: what was said while it was away is lost).
+    pub(super) fn announce_all(&self) {
+        for user in self.roster() {
+            self.link
+                .core(self.subject("users"), &Presence::Up { user });
+        }
+    }
+
+    /// What NATS says of the connection: when it comes back, this node tells its users again
+    /// and asks for the others' (presence said meanwhile was lost).
+    pub(super) async fn follow_news(
+        self: Arc<Self>,
+        mut news: mpsc::UnboundedReceiver<async_nats::Event>,
+    ) {
+        let mut lost = false;
+        while let Some(event) = news.recv().await {
+            match event {
+                async_nats::Event::Disconnected => {
+                    lost = true;
+                    warn!("cluster: NATS lost; channel messages are refused until it is back");
+                }
+                async_nats::Event::Connected if std::mem::take(&mut lost) => {
+                    info!("cluster: NATS back; users told again, channels read on");
+                    self.announce_all();
+                    self.follow_again();
+                    tokio::spawn(self.clone().ask_roster());
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Asks the other nodes for their users (at start: those who registered before).
+    pub(super) async fn ask_roster(self: Arc<Self>) {
+        for reply in self
+            .gather(self.subject("roster"), Duration::from_millis(500))
+            .await
+        {
+            if let Ok(users) = serde_json::from_slice::<Vec<WireUser>>(&reply) {
+                for user in users {
+                    self.presence(Presence::Up { user });
+                }
+            }
+        }
+    }
+
+    /// This node's registered users, for a node that asked.
+    pub(super) fn roster(&self) -> Vec<WireUser> {
+        let Some(state) = self.state.upgrade() else {
+            return Vec::new();
+        };
+        state
+            .all_clients()
+            .into_iter()
+            .filter(|c| c.remote.is_none() && c.info.read().registered)
+            .map(|c| WireUser::of(&self.node, &c))
+            .collect()
+    }
+
+    pub(super) fn heard(&self, beat: Heartbeat) {
+        if beat.node == self.node {
+            return;
+        }
+        let restarted = {
+            let mut nodes = self.nodes.lock();
+            if beat.leaving {
+                nodes.remove(&beat.node);
+                true
+            } else {
+                let node = nodes.entry(beat.node.clone()).or_insert(Node {
+                    last: Instant::now(),
+                    started_ms: beat.started_ms,
+                });
+                node.last = Instant::now();
+                let before = std::mem::replace(&mut node.started_ms, beat.started_ms);
+                // 0: known from its users before its first heartbeat.
+                before != 0 && before != beat.started_ms
+            }
+        };
+        if restarted {
+            self.forget_node(&beat.node);
+        }
+    }
+
+    /// Tells the node of `user` that it was invited into channel `key`.
+    pub fn invited(&self, user: &RemoteUser, key: &str, by_op: bool) {
+        self.link.core(
+            self.subject("users"),
+            &Presence::Invite {
+                node: user.node.clone(),
+                id: user.id,
+                channel: key.to_owned(),
+                by_op,
+            },
+        );
+    }
+
+    /// Gives channel `ch` the invitations other nodes sent for it to users of this node.
+    pub(super) fn apply_invitations(&self, state: &State, ch: &Arc<crate::channel::Channel>) {
+        let key = ch.key();
+        let mine: Vec<(u64, bool)> = {
+            let mut invites = self.invites.lock();
+            let found: Vec<(u64, bool)> = invites
+                .iter()
+                .filter(|((k, _), _)| *k == key)
+                .map(|((_, id), by_op)| (*id, *by_op))
+                .collect();
+            for (id, _) in &found {
+                invites.remove(&(key.clone(), *id));
+            }
+            found
+        };
+        for (id, by_op) in mine {
+            if let Some(user) = state.client(ConnectionId(id)) {
+                ch.add_invitation(&user, by_op);
+            }
+        }
+    }
+
+    /// Whether this node reaches NATS now.
+    pub fn connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
+    /// How many users of other nodes this node knows.
+    pub fn remote_user_count(&self) -> usize {
+        self.remote.lock().len()
+    }
+
+    /// The other nodes' users as this node knows them, and the other nodes alive.
+    pub fn remote_counts(&self) -> RemoteCounts {
+        // Kept up to date as users come, change and go: LUSERS is in every welcome.
+        RemoteCounts {
+            nodes: self.nodes.lock().len(),
+            users: self.remote.lock().len(),
+            invisible: self
+                .remote_invisible
+                .load(std::sync::atomic::Ordering::Relaxed),
+            opers: self.remote_opers.load(std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+
+    /// Counts a remote user's `+i` and `+o` in (`up`) or out.
+    pub(super) fn count_modes(&self, modes: crate::client::UserModes, up: bool) {
+        use std::sync::atomic::Ordering::Relaxed;
+        for (on, counter) in [
+            (modes.invisible, &self.remote_invisible),
+            (modes.oper, &self.remote_opers),
+        ] {
+            if on {
+                if up {
+                    counter.fetch_add(1, Relaxed);
+                } else {
+                    counter.fetch_sub(1, Relaxed);
+                }
+            }
+        }
+    }
+
+    /// A registered local user, to the others.
+    pub fn user_up(&self, client: &Client) {
+        self.link.core(
+            self.subject("users"),
+            &Presence::Up {
+                user: WireUser::of(&self.node, client),
+            },
+        );
+    }
+
+    /// A local user's new nick, to the others.
+    pub fn user_nick(&self, client: &Client, nick: &str) {
+        self.link.core(
+            self.subject("users"),
+            &Presence::Nick {
+                node: self.node.clone(),
+                id: client.id.0,
+                nick: nick.to_owned(),
+            },
+        );
+    }
+
+    /// A local user's away state, account, user name or real name changed; `line` told its
+    /// peers here.
+    pub fn user_changed(&self, client: &Client, line: &Payload) {
+        self.link.core(
+            self.subject("users"),
+            &Presence::Changed {
+                user: WireUser::of(&self.node, client),
+                line: WirePayload::of(line),
+            },
+        );
+    }
+
+    /// A local user left the network.
+    pub fn user_down(&self, client: &Client, reason: &str) {
+        self.link.core(
+            self.subject("users"),
+            &Presence::Down {
+                node: self.node.clone(),
+                id: client.id.0,
+                reason: reason.to_owned(),
+            },
+        );
+    }
+
+    /// What another node says of its users.
+    pub(super) fn presence(&self, p: Presence) {
+        let Some(state) = self.state.upgrade() else {
+            return;
+        };
+        match p {
+            Presence::Up { user } if user.node != self.node => {
+                // A node whose users are heard of is alive, heartbeat or not yet: it answers
+                // requests (a channel's first joiner here waits for every node's answer).
+                self.nodes.lock().entry(user.node.clone()).or_insert(Node {
+                    last: Instant::now(),
+                    started_ms: 0,
+                });
+                self.remote_user(&state, &user);
+            }
+            Presence::Nick { node, id, nick } if node != self.node => {
+                let Some(ghost) = self.remote.lock().get(&(node, id)).cloned() else {
+                    return;
+                };
+                rename_remote(&state, &ghost, &nick);
+            }
+            Presence::Changed { user, line } if user.node != self.node => {
+                let ghost = self
+                    .remote
+                    .lock()
+                    .get(&(user.node.clone(), user.id))
+                    .cloned();
+                let (Some(ghost), Some(payload)) = (ghost, line.to_payload()) else {
+                    return;
+                };
+                let (before, after) = {
+                    let mut info = ghost.info.write();
+                    let before = info.modes;
+                    info.user = user.user;
+                    info.realname = user.realname;
+                    info.account = user.account;
+                    info.away = user.away;
+                    info.modes.invisible = user.invisible;
+                    info.modes.oper = user.oper;
+                    info.modes.bot = user.bot;
+                    (before, info.modes)
+                };
+                self.count_modes(before, false);
+                self.count_modes(after, true);
+                deliver::to_peers_and_watchers(&state, &ghost, &payload, false, None);
+            }
+            Presence::Invite {
+                node,
+                id,
+                channel,
+                by_op,
+            } if node == self.node => {
+                {
+                    let mut invites = self.invites.lock();
+                    // Invitations of users who never join must not pile up.
+                    if invites.len() >= MAX_INVITES {
+                        invites.clear();
+                    }
+                    invites.insert((channel.clone(), id), by_op);
+                }
+                if let Some(ch) = state.channel(&channel) {
+                    self.apply_invitations(&state, &ch);
+                }
+            }
+            Presence::Kill { node, id, reason } if node == self.node => {
+                if let Some(user) = state.client(ConnectionId(id))
+                    && user.remote.is_none()
+                {
+                    crate::devices::kill(&state, &user, reason);
+                }
+            }
+            Presence::Down { node, id, reason } if node != self.node => {
+                let ghost = self.remote.lock().remove(&(node, id));
+                if let Some(ghost) = ghost {
+                    self.count_modes(ghost.info.read().modes, false);
+                    remove_remote(&state, &ghost, &reason);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The remote user `user`, made or brought up to date.
+    pub(super) fn remote_user(&self, state: &State, user: &WireUser) -> Arc<Client> {
+        let key = (user.node.clone(), user.id);
+        let mut remote = self.remote.lock();
+        if let Some(ghost) = remote.get(&key).cloned() {
+            drop(remote);
+            if ghost.nick() != user.nick {
+                rename_remote(state, &ghost, &user.nick);
+            }
+            return ghost;
+        }
+        // The client map's lock is a leaf: taken inside this one, never the other way.
+        let ghost = state.add_remote_user(
+            user,
+            RemoteUser {
+                node: user.node.clone(),
+                id: user.id,
+                link: self.link.clone(),
+            },
+        );
+        remote.insert(key, ghost.clone());
+        drop(remote);
+        self.count_modes(ghost.info.read().modes, true);
+        claim_remote(state, &ghost, &user.nick);
+        if state
+            .find_nick(&user.nick)
+            .is_some_and(|c| c.id == ghost.id)
+        {
+            crate::monitor::tell_online(state, &user.nick, &ghost.source());
+        }
+        ghost
+    }
+
+    /// Every user of `node` quits here (it died, restarted, or left).
+    pub(super) fn forget_node(&self, node: &str) {
+        let Some(state) = self.state.upgrade() else {
+            return;
+        };
+        let gone: Vec<Arc<Client>> = {
+            let mut remote = self.remote.lock();
+            let keys: Vec<_> = remote.keys().filter(|(n, _)| n == node).cloned().collect();
+            keys.iter().filter_map(|k| remote.remove(k)).collect()
+        };
+        let reason = format!("{} {}", self.node, node);
+        for ghost in gone {
+            self.count_modes(ghost.info.read().modes, false);
+            remove_remote(&state, &ghost, &reason);
+        }
+    }
+}
+
+/// Gives the remote user `ghost` the nick `nick`, if it wins it: when a user of this node
+/// holds it too (both took it before hearing of the other), the user of the node whose name
+/// sorts first keeps it and the other is renamed by its own node.
+fn claim_remote(state: &State, ghost: &Arc<Client>, nick: &str) {
+    let mine = ghost.remote.as_ref().map(|r| r.node.as_str()).unwrap_or("");
+    if let Some(holder) = state.find_nick(nick)
+        && holder.id != ghost.id
+    {
+        let holder_node = holder
+            .remote
+            .as_ref()
+            .map(|r| r.node.clone())
+            .or_else(|| state.cluster().map(|c| c.node.clone()))
+            .unwrap_or_default();
+        if holder_node.as_str() < mine {
+            // The holder wins; `ghost` stays out of the nick map until its node renames it.
+            state.release_nick(ghost);
+            ghost.info.write().nick = nick.to_owned();
+            return;
+        }
+        if holder.remote.is_none() {
+            crate::account::protect::rename_to_guest(state, &holder, |old, guest| {
+                format!(
+                    "{old} was taken on another server at the same moment: you are now {guest}."
+                )
+            });
+        } else {
+            state.release_nick(&holder);
+        }
+    }
+    if state.claim_nick(ghost, nick).is_err() {
+        state.release_nick(ghost);
+        ghost.info.write().nick = nick.to_owned();
+    }
+}
+
+/// The remote user `ghost` is now `nick`: its peers here are told.
+fn rename_remote(state: &State, ghost: &Arc<Client>, nick: &str) {
+    let (old_source, old_nick) = {
+        let info = ghost.info.read();
+        (info.source(&ghost.host), info.nick.clone())
+    };
+    if old_nick == nick {
+        return;
+    }
+    state.remember_as(ghost, &old_nick);
+    crate::monitor::tell_offline(state, &old_nick);
+    state.release_nick(ghost);
+    claim_remote(state, ghost, nick);
+    crate::monitor::tell_online(state, nick, &ghost.source());
+    let mut line = charla_proto::LineBuilder::new();
+    line.source(&old_source).command("NICK").param(nick);
+    deliver::to_peers(
+        ghost,
+        &Payload::new(crate::outbound::Outgoing::new(line)),
+        false,
+        None,
+        |_| true,
+    );
+}
+
+/// The remote user `ghost` quit: its peers here are told, and it is gone.
+fn remove_remote(state: &State, ghost: &Arc<Client>, reason: &str) {
+    let (channels, source) = {
+        let mut info = ghost.info.write();
+        (std::mem::take(&mut info.channels), info.source(&ghost.host))
+    };
+    if !channels.is_empty() {
+        let mut line = charla_proto::LineBuilder::new();
+        line.source(&source).command("QUIT").trailing(reason);
+        deliver::to_peers_leaving(
+            ghost,
+            &channels,
+            &Payload::new(ghost.tagged(crate::outbound::Outgoing::new(line))),
+            None,
+        );
+        for ch in &channels {
+            state.drop_channel_if_empty(ch);
+        }
+    }
+    state.remove_remote_user(ghost);
+}

@@ -1,0 +1,516 @@
+//! Users on several nodes: one channel in one order, private messages, WHOIS, nick and away
+//! changes, topics, modes, kicks and invitations, one history on a shared PostgreSQL, and the
+//! races (one nick, one channel, taken on two nodes at once), REDACT.
+
+use super::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_on_three_nodes_chat_in_one_channel_in_one_order() {
+    let Some(nats) = nats().await else { return };
+    let net = network("order");
+    let [a, b, c] = three_nodes(&nats, &net).await;
+    let mut ana = a.connect().await;
+    ana.register_with_caps("ana", "echo-message").await;
+    let mut bea = b.connect().await;
+    bea.register_with_caps("bea", "echo-message").await;
+    let mut caro = c.connect().await;
+    caro.register_with_caps("caro", "echo-message").await;
+    until_known(&mut ana, "caro").await;
+    until_known(&mut bea, "ana").await;
+    until_known(&mut caro, "bea").await;
+
+    ana.send("JOIN #sala").await;
+    ana.expect_command("JOIN").await;
+    bea.send("JOIN #sala").await;
+    // bea's NAMES shows ana, who is on another node; ana sees bea come in.
+    let names = bea.expect_numeric(353).await;
+    assert!(
+        names.param(3).is_some_and(|n| n.contains("@ana")),
+        "{names:?}"
+    );
+    ana.expect(&"bea's JOIN", |m| {
+        m.command == "JOIN" && m.source.as_deref().is_some_and(|p| p.starts_with("bea!"))
+    })
+    .await;
+    caro.send("JOIN #sala").await;
+    let names = caro.expect_numeric(353).await;
+    let listed = names.param(3).unwrap_or("");
+    assert!(
+        listed.contains("@ana") && listed.contains("bea"),
+        "{listed}"
+    );
+    for c in [&mut ana, &mut bea] {
+        c.expect(&"caro's JOIN", |m| {
+            m.command == "JOIN" && m.source.as_deref().is_some_and(|p| p.starts_with("caro!"))
+        })
+        .await;
+    }
+
+    // All three talk at once; with echo-message each sees all 60 lines, and all in one order.
+    const EACH: usize = 20;
+    for i in 0..EACH {
+        ana.send(&format!("PRIVMSG #sala :ana {i} ¡hola!")).await;
+        bea.send(&format!("PRIVMSG #sala :bea {i} ñandú")).await;
+        caro.send(&format!("PRIVMSG #sala :caro {i} 🎉")).await;
+    }
+    let mut orders = Vec::new();
+    for c in [&mut ana, &mut bea, &mut caro] {
+        let mut got = Vec::new();
+        while got.len() < 3 * EACH {
+            let m = c.recv().await;
+            got.extend(said(std::slice::from_ref(&m), "#sala"));
+        }
+        orders.push(got);
+    }
+    assert_eq!(orders[0], orders[1], "ana and bea saw different orders");
+    assert_eq!(orders[0], orders[2], "ana and caro saw different orders");
+    for who in ["ana", "bea", "caro"] {
+        let theirs: Vec<&String> = orders[0].iter().filter(|l| l.starts_with(who)).collect();
+        assert_eq!(theirs.len(), EACH, "{who}'s lines");
+        for (i, line) in theirs.iter().enumerate() {
+            assert!(
+                line.contains(&format!(" {i} ")),
+                "{who}'s lines out of order: {line}"
+            );
+        }
+    }
+
+    // A part and a quit reach the other nodes' members.
+    caro.send("PART #sala :adiós").await;
+    for c in [&mut ana, &mut bea] {
+        c.expect(&"caro's PART", |m| {
+            m.command == "PART" && m.source.as_deref().is_some_and(|p| p.starts_with("caro!"))
+        })
+        .await;
+    }
+    bea.send("QUIT :hasta luego").await;
+    let quit = ana.expect_command("QUIT").await;
+    assert!(
+        quit.source
+            .as_deref()
+            .is_some_and(|p| p.starts_with("bea!"))
+    );
+    assert_eq!(quit.param(0), Some("Quit: hasta luego"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_messages_whois_and_nick_changes_cross_nodes() {
+    let Some(nats) = nats().await else { return };
+    let net = network("direct");
+    let a = TestServer::start_with(node_config(&nats, &net, "a")).await;
+    let b = TestServer::start_with(node_config(&nats, &net, "b")).await;
+    let mut ana = a.client("ana").await;
+    let mut bea = b.client("bea").await;
+    until_known(&mut ana, "bea").await;
+
+    // LUSERS counts the network: two users on two servers.
+    ana.send("LUSERS").await;
+    let client = ana.expect_numeric(251).await;
+    assert!(
+        client.param(1).is_some_and(|t| t.ends_with("on 2 servers")),
+        "{client:?}"
+    );
+    let global = ana.expect_numeric(266).await;
+    assert_eq!(global.param(1), Some("2"), "{global:?}");
+
+    ana.send("PRIVMSG bea :¿qué tal, Beatriz?").await;
+    let m = bea.expect_command("PRIVMSG").await;
+    assert!(
+        m.source.as_deref().is_some_and(|p| p.starts_with("ana!")),
+        "{m:?}"
+    );
+    assert_eq!(m.param(0), Some("bea"));
+    assert_eq!(m.param(1), Some("¿qué tal, Beatriz?"));
+    bea.send("NOTICE ana :bien").await;
+    let m = ana.expect_command("NOTICE").await;
+    assert_eq!(m.param(1), Some("bien"));
+
+    // The nick ana holds on a, b refuses; a new nick on b is ana's to message.
+    let mut other = b.connect().await;
+    other.send("NICK ana").await;
+    other.send("USER x 0 * :x").await;
+    let refused = other.expect_numeric(ERR_NICKNAMEINUSE).await;
+    assert_eq!(refused.param(1), Some("ana"));
+    bea.send("NICK Beatriz").await;
+    bea.expect_command("NICK").await;
+    until_known(&mut ana, "Beatriz").await;
+    ana.send("PRIVMSG Beatriz :¡nuevo nombre!").await;
+    let m = bea.expect_command("PRIVMSG").await;
+    assert_eq!(m.param(0), Some("Beatriz"));
+
+    // Sharing a channel, ana sees Beatriz's nick change and quit.
+    ana.send("JOIN #patio").await;
+    ana.expect_command("JOIN").await;
+    bea.send("JOIN #patio").await;
+    bea.expect_numeric(366).await;
+    ana.expect(&"Beatriz's JOIN", |m| m.command == "JOIN").await;
+    bea.send("NICK bea").await;
+    let m = ana.expect_command("NICK").await;
+    assert!(
+        m.source
+            .as_deref()
+            .is_some_and(|p| p.starts_with("Beatriz!"))
+    );
+    assert_eq!(m.param(0), Some("bea"));
+
+    // Her away message reaches a (WHOIS there shows it).
+    bea.send("AWAY :comiendo").await;
+    bea.expect_numeric(306).await;
+    let mut away = None;
+    for _ in 0..100 {
+        ana.send("WHOIS bea").await;
+        away = ana
+            .sync()
+            .await
+            .into_iter()
+            .find(|m| m.command == "301")
+            .and_then(|m| m.param(2).map(str::to_owned));
+        if away.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(away.as_deref(), Some("comiendo"));
+
+    // An operator on a kills a user of b: b ends her session, and a sees her quit.
+    ana.send(&format!(
+        "OPER {} {}",
+        common::OPER_NAME,
+        common::OPER_PASSWORD
+    ))
+    .await;
+    ana.expect_numeric(381).await;
+    ana.send("KILL bea :basta").await;
+    let gone = bea.expect_closed().await;
+    assert!(
+        gone.iter().any(|m| m.command == "ERROR"),
+        "bea was told why: {gone:?}"
+    );
+    let quit = ana.expect_command("QUIT").await;
+    assert!(
+        quit.source
+            .as_deref()
+            .is_some_and(|p| p.starts_with("bea!"))
+    );
+    assert!(
+        quit.param(0).is_some_and(|r| r.contains("basta")),
+        "{quit:?}"
+    );
+    drop(b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_modes_and_kicks_cross_nodes() {
+    let Some(nats) = nats().await else { return };
+    let net = network("modes");
+    let a = TestServer::start_with(node_config(&nats, &net, "a")).await;
+    let b = TestServer::start_with(node_config(&nats, &net, "b")).await;
+    let mut ana = a.client("ana").await;
+    let mut bea = b.client("bea").await;
+    until_known(&mut ana, "bea").await;
+    ana.send("JOIN #sala").await;
+    ana.expect_command("JOIN").await;
+    bea.send("JOIN #sala").await;
+    bea.expect_numeric(366).await;
+    ana.expect(&"bea's JOIN", |m| m.command == "JOIN").await;
+
+    ana.send("TOPIC #sala :Bienvenidos a la sala").await;
+    let m = bea.expect_command("TOPIC").await;
+    assert_eq!(m.param(1), Some("Bienvenidos a la sala"));
+    bea.send("TOPIC #sala").await;
+    let m = bea.expect_numeric(332).await;
+    assert_eq!(m.param(2), Some("Bienvenidos a la sala"));
+
+    // Statuses and flags set on a hold on b: voiced, bea speaks in +m; devoiced, she cannot.
+    ana.send("MODE #sala +mv bea").await;
+    let m = bea.expect_command("MODE").await;
+    assert_eq!(m.param(1), Some("+mv"));
+    bea.send("PRIVMSG #sala :tengo voz").await;
+    let m = ana.expect_command("PRIVMSG").await;
+    assert_eq!(m.param(1), Some("tengo voz"));
+    ana.send("MODE #sala -v bea").await;
+    bea.expect_command("MODE").await;
+    bea.send("PRIVMSG #sala :¿y ahora?").await;
+    bea.expect_numeric(404).await;
+
+    ana.send("KICK #sala bea :fuera").await;
+    let m = bea.expect_command("KICK").await;
+    assert_eq!(m.param(1), Some("bea"));
+    assert_eq!(m.param(2), Some("fuera"));
+    bea.send("NAMES #sala").await;
+    let names = bea.expect_numeric(366).await;
+    assert_eq!(names.param(1), Some("#sala"));
+    ana.send("NAMES #sala").await;
+    let names = ana.expect_numeric(353).await;
+    assert_eq!(names.param(3), Some("@ana"));
+
+    // Invite-only: b refuses bea (it learns the modes from a), then lets her in once ana, on
+    // a, invites her.
+    ana.send("MODE #sala +i").await;
+    ana.expect_command("MODE").await;
+    bea.send("JOIN #sala").await;
+    bea.expect_numeric(473).await;
+    ana.send("INVITE bea #sala").await;
+    ana.expect_numeric(341).await;
+    let invite = bea.expect_command("INVITE").await;
+    assert_eq!(invite.param(1), Some("#sala"));
+    bea.send("JOIN #sala").await;
+    bea.expect_command("JOIN").await;
+    bea.send("PART #sala").await;
+    bea.expect_command("PART").await;
+    ana.send("MODE #sala -i").await;
+    ana.expect_command("MODE").await;
+
+    // b has no member in #sala now, yet its LIST shows it, as a tells (once a has applied
+    // bea's PART, which comes through the log).
+    let mut listed = Vec::new();
+    for _ in 0..100 {
+        bea.send("LIST").await;
+        listed = bea
+            .sync()
+            .await
+            .into_iter()
+            .filter(|m| m.command == "322")
+            .collect();
+        if listed.iter().any(|m| {
+            m.param(1) == Some("#sala")
+                && m.param(2) == Some("1")
+                && m.param(3) == Some("Bienvenidos a la sala")
+        }) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        listed
+            .iter()
+            .any(|m| m.param(1) == Some("#sala") && m.param(2) == Some("1")),
+        "{listed:?}"
+    );
+
+    // Its NAMES too, from a's answer.
+    bea.send("NAMES #sala").await;
+    let names = bea.expect_numeric(353).await;
+    assert_eq!(names.param(2), Some("#sala"));
+    assert_eq!(names.param(3), Some("@ana"));
+    bea.expect_numeric(366).await;
+    bea.send("WHO #sala").await;
+    let who = bea.expect_numeric(352).await;
+    assert_eq!(who.param(5), Some("ana"), "{who:?}");
+    bea.expect_numeric(315).await;
+
+    // A node that starts following a channel learns its modes: b checks a's key.
+    ana.send("JOIN #clave").await;
+    ana.expect_command("JOIN").await;
+    ana.send("MODE #clave +k secreto").await;
+    ana.expect_command("MODE").await;
+    bea.send("JOIN #clave").await;
+    bea.expect_numeric(475).await;
+    bea.send("JOIN #clave secreto").await;
+    bea.expect_command("JOIN").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_sharing_postgresql_keep_one_history_in_the_order_members_saw() {
+    use charla_server::account::password::Password;
+    use charla_server::config::{StoreBackend, StoreConfig};
+    let _alone = POSTGRES.lock().await;
+    let Some(nats) = nats().await else { return };
+    let Some(database) = charla_store::testing::TestDatabase::create() else {
+        return;
+    };
+    let net = network("history");
+    let on_postgres = |node: &str| {
+        let mut config = node_config(&nats, &net, node);
+        config.store = StoreConfig {
+            backend: StoreBackend::Postgres,
+            url: Some(Password::new(database.url())),
+            ..StoreConfig::default()
+        };
+        config
+    };
+    let a = TestServer::start_with(on_postgres("a")).await;
+    let b = TestServer::start_with(on_postgres("b")).await;
+    const CAPS: &str = "batch server-time message-tags draft/chathistory echo-message";
+    let mut ana = a.connect().await;
+    ana.register_with_caps("ana", CAPS).await;
+    let mut bea = b.connect().await;
+    bea.register_with_caps("bea", CAPS).await;
+    until_known(&mut ana, "bea").await;
+    ana.send("JOIN #historia").await;
+    ana.expect_command("JOIN").await;
+    bea.send("JOIN #historia").await;
+    bea.expect_numeric(366).await;
+    ana.expect(&"bea's JOIN", |m| m.command == "JOIN").await;
+
+    const EACH: usize = 15;
+    for i in 0..EACH {
+        ana.send(&format!("PRIVMSG #historia :ana {i}")).await;
+        bea.send(&format!("PRIVMSG #historia :bea {i}")).await;
+    }
+    let mut live = Vec::new();
+    for c in [&mut ana, &mut bea] {
+        let mut got = Vec::new();
+        while got.len() < 2 * EACH {
+            let m = c.recv().await;
+            if m.command == "PRIVMSG" {
+                got.push((
+                    m.tag("msgid").map(str::to_owned),
+                    m.param(1).map(str::to_owned),
+                ));
+            }
+        }
+        live.push(got);
+    }
+    assert_eq!(live[0], live[1], "ana and bea saw one order");
+    // Each message is in history once, in that order, whichever node is asked.
+    for c in [&mut ana, &mut bea] {
+        c.send("CHATHISTORY LATEST #historia * 100").await;
+        let kept: Vec<_> = read_batch(c)
+            .await
+            .into_iter()
+            .filter(|m| m.command == "PRIVMSG")
+            .map(|m| {
+                (
+                    m.tag("msgid").map(str::to_owned),
+                    m.param(1).map(str::to_owned),
+                )
+            })
+            .collect();
+        assert_eq!(
+            kept, live[0],
+            "{}'s node reads the history as it was seen",
+            c.nick
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nick_taken_on_two_nodes_at_once_ends_with_one_holder() {
+    let Some(nats) = nats().await else { return };
+    let net = network("race");
+    let a = TestServer::start_with(node_config(&nats, &net, "a")).await;
+    let b = TestServer::start_with(node_config(&nats, &net, "b")).await;
+    let mut watcher = a.client("watcher").await;
+    let mut other = b.client("other").await;
+    until_known(&mut watcher, "other").await;
+    // Both ask for "pepe" at the same moment, each on its own node.
+    let mut on_a = a.connect().await;
+    let mut on_b = b.connect().await;
+    on_a.send("NICK pepe").await;
+    on_b.send("NICK pepe").await;
+    on_a.send("USER x 0 * :de a").await;
+    on_b.send("USER x 0 * :de b").await;
+    // Each is welcomed, or refused because its node had heard of the other already.
+    let outcome = |m: &charla_proto::OwnedMessage| m.command == "001" || m.command == "433";
+    let first_a = on_a.expect(&"welcome or refusal", outcome).await.command;
+    let first_b = on_b.expect(&"welcome or refusal", outcome).await.command;
+    let holder = match (first_a.as_str(), first_b.as_str()) {
+        // Both took it: the user of the node whose name sorts first keeps it, the other is
+        // renamed by its node and told why.
+        ("001", "001") => {
+            let renamed = on_b
+                .expect(&"a NICK away from pepe", |m| {
+                    m.command == "NICK"
+                        && m.source.as_deref().is_some_and(|p| p.starts_with("pepe!"))
+                })
+                .await;
+            assert!(
+                renamed.param(0).is_some_and(|n| n.starts_with("Guest")),
+                "{renamed:?}"
+            );
+            "de a"
+        }
+        ("001", "433") => "de a",
+        ("433", "001") => "de b",
+        other => panic!("nobody got pepe: {other:?}"),
+    };
+    // Both nodes agree on who holds it.
+    for c in [&mut watcher, &mut other] {
+        let mut realname = None;
+        for _ in 0..100 {
+            c.send("WHOIS pepe").await;
+            realname = c
+                .sync()
+                .await
+                .into_iter()
+                .find(|m| m.command == format!("{RPL_WHOISUSER:03}"))
+                .and_then(|m| m.param(5).map(str::to_owned));
+            if realname.as_deref() == Some(holder) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(realname.as_deref(), Some(holder), "{}'s node", c.nick);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_created_on_two_nodes_at_once_ends_with_one_operator() {
+    let Some(nats) = nats().await else { return };
+    let net = network("create");
+    let a = TestServer::start_with(node_config(&nats, &net, "a")).await;
+    let b = TestServer::start_with(node_config(&nats, &net, "b")).await;
+    let mut ana = a.client("ana").await;
+    let mut bea = b.client("bea").await;
+    until_known(&mut ana, "bea").await;
+    until_known(&mut bea, "ana").await;
+    ana.send("JOIN #nuevo").await;
+    bea.send("JOIN #nuevo").await;
+    ana.expect_numeric(366).await;
+    bea.expect_numeric(366).await;
+    // Whatever the race gave, both nodes settle on one operator and show the same NAMES.
+    let mut settled = None;
+    for _ in 0..100 {
+        let on_a = names_of(&mut ana, "#nuevo").await;
+        let on_b = names_of(&mut bea, "#nuevo").await;
+        let ops = on_a.iter().filter(|n| n.starts_with('@')).count();
+        if on_a == on_b && on_a.len() == 2 && ops == 1 {
+            settled = Some(on_a);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let names = settled.expect("both nodes show one operator and both members");
+    assert!(
+        names == ["@ana", "bea"] || names == ["@bea", "ana"],
+        "{names:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_redacted_on_one_node_is_gone_on_the_others() {
+    let Some(nats) = nats().await else { return };
+    let net = network("redact");
+    let a = TestServer::start_with(node_config(&nats, &net, "a")).await;
+    let b = TestServer::start_with(node_config(&nats, &net, "b")).await;
+    const CAPS: &str =
+        "batch server-time message-tags draft/chathistory echo-message draft/message-redaction";
+    let mut ana = a.connect().await;
+    ana.register_with_caps("ana", CAPS).await;
+    let mut bea = b.connect().await;
+    bea.register_with_caps("bea", CAPS).await;
+    until_known(&mut ana, "bea").await;
+    ana.send("JOIN #sala").await;
+    ana.expect_numeric(366).await;
+    bea.send("JOIN #sala").await;
+    bea.expect_numeric(366).await;
+    ana.expect(&"bea's JOIN", |m| m.command == "JOIN").await;
+
+    bea.send("PRIVMSG #sala :me equivoqué").await;
+    let mine = bea.expect_command("PRIVMSG").await;
+    let msgid = mine.tag("msgid").expect("msgid").to_owned();
+    ana.expect_command("PRIVMSG").await;
+    bea.send(&format!("REDACT #sala {msgid} :error")).await;
+    let redact = ana.expect_command("REDACT").await;
+    assert_eq!(redact.param(1), Some(msgid.as_str()));
+    // a's own store no longer has it.
+    ana.send("CHATHISTORY LATEST #sala * 10").await;
+    let kept = read_batch(&mut ana).await;
+    assert!(
+        !kept
+            .iter()
+            .any(|m| m.command == "PRIVMSG" && m.tag("msgid") == Some(msgid.as_str())),
+        "{kept:?}"
+    );
+}
