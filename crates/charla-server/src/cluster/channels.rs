@@ -366,6 +366,10 @@ impl Cluster {
                 lines,
             } => {
                 if node == self.node {
+                    // Applied here already; set again (silently) so that two changes made on
+                    // two nodes at once end the same everywhere: as the later one in the log
+                    // left them. (Statuses are left as this node has them.)
+                    ch.adopt_modes(modes, &lists);
                     return;
                 }
                 let statuses: std::collections::HashMap<crate::client::ConnectionId, (bool, bool)> = {
@@ -416,9 +420,10 @@ impl Cluster {
                 self.write_then_deliver(ch, Some(Write::Redact { msgid, redaction }), answer);
             }
             ChannelEvent::Topic { node, topic, line } => {
-                if node != self.node {
-                    ch.topic_remote(topic, line.to_payload().as_ref());
-                }
+                // This node's own, applied already, is set again silently: two topics set on
+                // two nodes at once end as the later one in the log everywhere.
+                let line = (node != self.node).then(|| line.to_payload()).flatten();
+                ch.topic_remote(topic, line.as_ref());
             }
             ChannelEvent::Message {
                 node,

@@ -514,3 +514,45 @@ async fn a_message_redacted_on_one_node_is_gone_on_the_others() {
         "{kept:?}"
     );
 }
+
+/// The topic of `channel` as `c`'s node has it.
+async fn topic_of(c: &mut TestClient, channel: &str) -> Option<String> {
+    c.send(&format!("TOPIC {channel}")).await;
+    c.sync()
+        .await
+        .into_iter()
+        .find(|m| m.command == "332")
+        .and_then(|m| m.param(2).map(str::to_owned))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_topics_set_on_two_nodes_at_once_end_the_same_everywhere() {
+    let Some(nats) = nats().await else { return };
+    let net = network("topics");
+    let a = TestServer::start_with(node_config(&nats, &net, "a")).await;
+    let b = TestServer::start_with(node_config(&nats, &net, "b")).await;
+    let mut ana = a.client("ana").await;
+    let mut bea = b.client("bea").await;
+    until_known(&mut ana, "bea").await;
+    ana.send("JOIN #sala").await;
+    ana.expect_numeric(366).await;
+    ana.send("MODE #sala -t").await;
+    ana.expect_command("MODE").await;
+    bea.send("JOIN #sala").await;
+    bea.expect_numeric(366).await;
+    ana.expect(&"bea's JOIN", |m| m.command == "JOIN").await;
+    ana.send("TOPIC #sala :de ana").await;
+    bea.send("TOPIC #sala :de bea").await;
+    let mut last = (None, None);
+    for _ in 0..100 {
+        last = (
+            topic_of(&mut ana, "#sala").await,
+            topic_of(&mut bea, "#sala").await,
+        );
+        if last.0.is_some() && last.0 == last.1 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the two nodes kept two topics: {last:?}");
+}
