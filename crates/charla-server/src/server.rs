@@ -521,6 +521,11 @@ impl ServerHandle {
         }
     }
 
+    /// In a cluster, whether this node reaches NATS now (`None`: not in a cluster).
+    pub fn cluster_connected(&self) -> Option<bool> {
+        self.inner.state.cluster().map(|c| c.connected())
+    }
+
     /// Whether [`shutdown`](Self::shutdown) was called.
     pub fn is_shut_down(&self) -> bool {
         self.inner.state.is_shutting_down()

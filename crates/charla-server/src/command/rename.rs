@@ -65,6 +65,18 @@ pub async fn rename(s: &mut Session, p: Owned<2>) -> Flow {
         );
         return Flow::Continue;
     }
+    // A channel's log and its members on the other nodes go by its name: a rename would split
+    // it (docs/CLUSTER.md).
+    if s.state.cluster().is_some() {
+        fail(
+            s,
+            CANNOT_RENAME,
+            &old,
+            new,
+            "Channels cannot be renamed on a network of several servers",
+        );
+        return Flow::Continue;
+    }
     if !s.client.is_oper() {
         match ch.read(|st| st.member(s.client.id).map(|m| m.op)) {
             None => {

@@ -172,6 +172,15 @@ async fn private_messages_whois_and_nick_changes_cross_nodes() {
     }
     assert_eq!(away.as_deref(), Some("comiendo"));
 
+    // MONITOR on a follows bea on b; a's operator console lists her.
+    ana.send("MONITOR + bea").await;
+    let online = ana.expect_numeric(730).await;
+    assert!(
+        online.param(1).is_some_and(|t| t.starts_with("bea!")),
+        "{online:?}"
+    );
+    assert!(a.handle.users().iter().any(|u| u.nick == "bea"));
+
     // An operator on a kills a user of b: b ends her session, and a sees her quit.
     ana.send(&format!(
         "OPER {} {}",
@@ -196,6 +205,8 @@ async fn private_messages_whois_and_nick_changes_cross_nodes() {
         quit.param(0).is_some_and(|r| r.contains("basta")),
         "{quit:?}"
     );
+    let offline = ana.expect_numeric(731).await;
+    assert_eq!(offline.param(1), Some("bea"));
     drop(b);
 }
 
@@ -299,6 +310,11 @@ async fn topics_modes_and_kicks_cross_nodes() {
     assert_eq!(who.param(5), Some("ana"), "{who:?}");
     bea.expect_numeric(315).await;
 
+    // A rename would split the channel between the nodes: refused.
+    ana.send("RENAME #sala #otra :nuevo nombre").await;
+    let fail = ana.expect_command("FAIL").await;
+    assert_eq!(fail.param(1), Some("CANNOT_RENAME"), "{fail:?}");
+
     // A node that starts following a channel learns its modes: b checks a's key.
     ana.send("JOIN #clave").await;
     ana.expect_command("JOIN").await;
@@ -401,29 +417,32 @@ async fn a_nick_taken_on_two_nodes_at_once_ends_with_one_holder() {
     on_b.send("NICK pepe").await;
     on_a.send("USER x 0 * :de a").await;
     on_b.send("USER x 0 * :de b").await;
-    // Each is welcomed, or refused because its node had heard of the other already.
+    // Each is welcomed, or refused because its node had heard of the other already; when both
+    // took it, the user of the node whose name sorts first keeps it and the other is renamed by
+    // its node and told why (before or after its welcome: the rename may come mid-registration).
     let outcome = |m: &charla_proto::OwnedMessage| m.command == "001" || m.command == "433";
     let first_a = on_a.expect(&"welcome or refusal", outcome).await.command;
-    let first_b = on_b.expect(&"welcome or refusal", outcome).await.command;
-    let holder = match (first_a.as_str(), first_b.as_str()) {
-        // Both took it: the user of the node whose name sorts first keeps it, the other is
-        // renamed by its node and told why.
-        ("001", "001") => {
-            let renamed = on_b
-                .expect(&"a NICK away from pepe", |m| {
-                    m.command == "NICK"
-                        && m.source.as_deref().is_some_and(|p| p.starts_with("pepe!"))
-                })
-                .await;
-            assert!(
-                renamed.param(0).is_some_and(|n| n.starts_with("Guest")),
-                "{renamed:?}"
-            );
-            "de a"
+    let holder = if first_a == "433" {
+        on_b.expect_numeric(1).await;
+        "de b"
+    } else {
+        let (mut welcomed, mut renamed) = (false, false);
+        loop {
+            let m = on_b.recv().await;
+            match m.command.as_str() {
+                "433" if !welcomed => break,
+                "001" => welcomed = true,
+                "NICK" if m.source.as_deref().is_some_and(|p| p.starts_with("pepe!")) => {
+                    assert!(m.param(0).is_some_and(|n| n.starts_with("Guest")), "{m:?}");
+                    renamed = true;
+                }
+                _ => {}
+            }
+            if welcomed && renamed {
+                break;
+            }
         }
-        ("001", "433") => "de a",
-        ("433", "001") => "de b",
-        other => panic!("nobody got pepe: {other:?}"),
+        "de a"
     };
     // Both nodes agree on who holds it.
     for c in [&mut watcher, &mut other] {

@@ -175,6 +175,15 @@ async fn a_node_cut_off_from_nats_refuses_messages_rather_than_diverging() {
     ana.expect(&"bea's JOIN", |m| m.command == "JOIN").await;
 
     nats.child.kill().await.expect("stop nats-server");
+    // Once a knows (a message sent before it does waits for the log's answer, and is refused
+    // when that times out).
+    for _ in 0..250 {
+        if a.handle.cluster_connected() == Some(false) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(a.handle.cluster_connected(), Some(false));
     // Until a notices, a message may still be tried; every one is refused with FAIL, none is
     // delivered to bea (who is on b, beyond the cut) nor echoed as sent.
     ana.send("PRIVMSG #sala :¿hay alguien?").await;
