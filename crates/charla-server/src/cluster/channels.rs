@@ -405,18 +405,8 @@ impl Cluster {
                 else {
                     return;
                 };
-                let from = self
-                    .remote
-                    .lock()
-                    .get(&(node, id))
-                    .map(|g| g.id)
-                    .unwrap_or(crate::client::ConnectionId(0));
                 let (receipt, answer) = Receipt::manual();
-                let from = From {
-                    user: from,
-                    conn: from,
-                };
-                ch.queue_logged(payload, from, None, false, receipt);
+                ch.queue_logged(payload, self.sender(node, id), None, false, receipt);
                 self.write_then_deliver(ch, Some(Write::Redact { msgid, redaction }), answer);
             }
             ChannelEvent::Topic { node, topic, line } => {
@@ -445,21 +435,11 @@ impl Cluster {
                     }
                     return;
                 }
-                let from = self
-                    .remote
-                    .lock()
-                    .get(&(node, id))
-                    .map(|g| g.id)
-                    .unwrap_or(crate::client::ConnectionId(0));
                 let Some(payload) = line.to_payload() else {
                     return;
                 };
                 let (receipt, answer) = Receipt::manual();
-                let from = From {
-                    user: from,
-                    conn: from,
-                };
-                ch.queue_logged(payload, from, status, false, receipt);
+                ch.queue_logged(payload, self.sender(node, id), status, false, receipt);
                 self.commit_then_deliver(ch, record, answer);
             }
         }
@@ -503,6 +483,20 @@ impl Cluster {
             }
         }
         view
+    }
+
+    /// The sender of a line another node logged, as this node knows it (`ConnectionId(0)` if it
+    /// does not).
+    fn sender(&self, node: String, id: u64) -> From {
+        let here = self
+            .remote
+            .lock()
+            .get(&(node, id))
+            .map_or(crate::client::ConnectionId(0), |g| g.id);
+        From {
+            user: here,
+            conn: here,
+        }
     }
 
     /// A node asks who of ours is in channel `key`.

@@ -36,23 +36,13 @@ pub fn names(s: &mut Session, p: Args<'_, 0>) -> Flow {
             move |s: &mut Session| -> Wait<'_> {
                 Box::pin(async move {
                     for (i, name) in names.iter().enumerate() {
-                        if i >= MAX_NAMES_TARGETS {
-                            s.num(ERR_TOOMANYTARGETS)
-                                .p(name)
-                                .t("Too many targets")
-                                .send();
-                            break;
-                        }
                         let found = match s.state.channel(name) {
                             Some(ch) => Some(ch),
-                            None => cluster.view(&casefold(name)).await,
+                            None if i < MAX_NAMES_TARGETS => cluster.view(&casefold(name)).await,
+                            None => None,
                         };
-                        match found {
-                            Some(ch) => {
-                                s.penalty += command::work_penalty(ch.member_count());
-                                send_names(s, ch);
-                            }
-                            None => end_in_order(s, name),
+                        if !names_of(s, i, name, found) {
+                            break;
                         }
                     }
                     Flow::Continue
@@ -61,24 +51,33 @@ pub fn names(s: &mut Session, p: Args<'_, 0>) -> Flow {
         ))));
     }
     for (i, name) in split_list(list).enumerate() {
-        if i >= MAX_NAMES_TARGETS {
-            s.num(ERR_TOOMANYTARGETS)
-                .p(name)
-                .t("Too many targets")
-                .send();
+        let found = s.state.channel(name);
+        if !names_of(s, i, name, found) {
             break;
-        }
-        match s.state.channel(name) {
-            Some(ch) => {
-                // The asker pays for the size of each list (the NAMES after a JOIN does not).
-                let members = ch.member_count();
-                s.penalty += command::work_penalty(members);
-                send_names(s, ch);
-            }
-            None => end_in_order(s, name),
         }
     }
     Flow::Continue
+}
+
+/// The reply for the `i`th channel of a NAMES, `name`, found as `found`; false past the most a
+/// NAMES may name (told with ERR_TOOMANYTARGETS).
+fn names_of(s: &mut Session, i: usize, name: &str, found: Option<Arc<Channel>>) -> bool {
+    if i >= MAX_NAMES_TARGETS {
+        s.num(ERR_TOOMANYTARGETS)
+            .p(name)
+            .t("Too many targets")
+            .send();
+        return false;
+    }
+    match found {
+        Some(ch) => {
+            // The asker pays for the size of each list (the NAMES after a JOIN does not).
+            s.penalty += command::work_penalty(ch.member_count());
+            send_names(s, ch);
+        }
+        None => end_in_order(s, name),
+    }
+    true
 }
 
 /// 353 lines and 366 for `ch`, produced as the asker's queue drains ([`paced`]). Outsiders

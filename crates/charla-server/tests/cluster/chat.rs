@@ -139,11 +139,7 @@ async fn private_messages_whois_and_nick_changes_cross_nodes() {
     assert_eq!(m.param(0), Some("Beatriz"));
 
     // Sharing a channel, ana sees Beatriz's nick change and quit.
-    ana.send("JOIN #patio").await;
-    ana.expect_command("JOIN").await;
-    bea.send("JOIN #patio").await;
-    bea.expect_numeric(366).await;
-    ana.expect(&"Beatriz's JOIN", |m| m.command == "JOIN").await;
+    both_in(&mut ana, &mut bea, "#patio").await;
     bea.send("NICK bea").await;
     let m = ana.expect_command("NICK").await;
     assert!(
@@ -219,11 +215,7 @@ async fn topics_modes_and_kicks_cross_nodes() {
     let mut ana = a.client("ana").await;
     let mut bea = b.client("bea").await;
     until_known(&mut ana, "bea").await;
-    ana.send("JOIN #sala").await;
-    ana.expect_command("JOIN").await;
-    bea.send("JOIN #sala").await;
-    bea.expect_numeric(366).await;
-    ana.expect(&"bea's JOIN", |m| m.command == "JOIN").await;
+    both_in(&mut ana, &mut bea, "#sala").await;
 
     ana.send("TOPIC #sala :Bienvenidos a la sala").await;
     let m = bea.expect_command("TOPIC").await;
@@ -353,11 +345,7 @@ async fn nodes_sharing_postgresql_keep_one_history_in_the_order_members_saw() {
     let mut bea = b.connect().await;
     bea.register_with_caps("bea", CAPS).await;
     until_known(&mut ana, "bea").await;
-    ana.send("JOIN #historia").await;
-    ana.expect_command("JOIN").await;
-    bea.send("JOIN #historia").await;
-    bea.expect_numeric(366).await;
-    ana.expect(&"bea's JOIN", |m| m.command == "JOIN").await;
+    both_in(&mut ana, &mut bea, "#historia").await;
 
     const EACH: usize = 15;
     for i in 0..EACH {
@@ -510,11 +498,7 @@ async fn a_message_redacted_on_one_node_is_gone_on_the_others() {
     let mut bea = b.connect().await;
     bea.register_with_caps("bea", CAPS).await;
     until_known(&mut ana, "bea").await;
-    ana.send("JOIN #sala").await;
-    ana.expect_numeric(366).await;
-    bea.send("JOIN #sala").await;
-    bea.expect_numeric(366).await;
-    ana.expect(&"bea's JOIN", |m| m.command == "JOIN").await;
+    both_in(&mut ana, &mut bea, "#sala").await;
 
     bea.send("PRIVMSG #sala :me equivoqué").await;
     let mine = bea.expect_command("PRIVMSG").await;

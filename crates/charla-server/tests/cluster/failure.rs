@@ -12,11 +12,7 @@ async fn a_node_that_stops_takes_its_users_out_of_the_others_view() {
     let mut ana = a.client("ana").await;
     let mut bea = b.client("bea").await;
     until_known(&mut ana, "bea").await;
-    ana.send("JOIN #sala").await;
-    ana.expect_command("JOIN").await;
-    bea.send("JOIN #sala").await;
-    bea.expect_numeric(366).await;
-    ana.expect(&"bea's JOIN", |m| m.command == "JOIN").await;
+    both_in(&mut ana, &mut bea, "#sala").await;
     b.handle.shutdown().await;
     let quit = ana.expect_command("QUIT").await;
     assert!(
@@ -41,11 +37,7 @@ async fn a_node_killed_under_traffic_loses_no_message_anyone_received() {
     let mut bea = TestClient::connect(b.addr).await;
     bea.register_with_caps("bea", CAPS).await;
     until_known(&mut ana, "bea").await;
-    ana.send("JOIN #sala").await;
-    ana.expect_command("JOIN").await;
-    bea.send("JOIN #sala").await;
-    bea.expect_numeric(366).await;
-    ana.expect(&"bea's JOIN", |m| m.command == "JOIN").await;
+    both_in(&mut ana, &mut bea, "#sala").await;
 
     // Both talk; b is killed once ana has seen some of bea's lines.
     let msgid = |m: &charla_proto::OwnedMessage| m.tag("msgid").map(str::to_owned);
@@ -168,11 +160,7 @@ async fn a_node_cut_off_from_nats_refuses_messages_rather_than_diverging() {
     let mut ana = a.client("ana").await;
     let mut bea = b.client("bea").await;
     until_known(&mut ana, "bea").await;
-    ana.send("JOIN #sala").await;
-    ana.expect_numeric(366).await;
-    bea.send("JOIN #sala").await;
-    bea.expect_numeric(366).await;
-    ana.expect(&"bea's JOIN", |m| m.command == "JOIN").await;
+    both_in(&mut ana, &mut bea, "#sala").await;
 
     nats.child.kill().await.expect("stop nats-server");
     // Once a knows (a message sent before it does waits for the log's answer, and is refused
@@ -212,11 +200,7 @@ async fn a_node_whose_store_fails_holds_the_log_s_messages_until_it_can_record_t
     let mut bea = TestClient::connect(b_addr).await;
     bea.register("bea").await;
     until_known(&mut ana, "bea").await;
-    ana.send("JOIN #sala").await;
-    ana.expect_numeric(366).await;
-    bea.send("JOIN #sala").await;
-    bea.expect_numeric(366).await;
-    ana.expect(&"bea's JOIN", |m| m.command == "JOIN").await;
+    both_in(&mut ana, &mut bea, "#sala").await;
 
     // b's disk is full: ana's lines go out on a, and wait on b, in order, unrecorded nowhere.
     disk.set_full(true);
@@ -249,11 +233,7 @@ async fn when_nats_comes_back_the_nodes_chat_again() {
     let mut ana = a.client("ana").await;
     let mut bea = b.client("bea").await;
     until_known(&mut ana, "bea").await;
-    ana.send("JOIN #sala").await;
-    ana.expect_numeric(366).await;
-    bea.send("JOIN #sala").await;
-    bea.expect_numeric(366).await;
-    ana.expect(&"bea's JOIN", |m| m.command == "JOIN").await;
+    both_in(&mut ana, &mut bea, "#sala").await;
 
     let _nats = restart_nats(nats).await;
     // Lines sent while the nodes find NATS again are refused (FAIL) or wait for it; then bea
@@ -294,11 +274,7 @@ async fn a_postgresql_restart_loses_no_line_and_keeps_the_order() {
     let mut bea = b.connect().await;
     bea.register_with_caps("bea", CAPS).await;
     until_known(&mut ana, "bea").await;
-    ana.send("JOIN #reinicio").await;
-    ana.expect_command("JOIN").await;
-    bea.send("JOIN #reinicio").await;
-    bea.expect_numeric(366).await;
-    ana.expect(&"bea's JOIN", |m| m.command == "JOIN").await;
+    both_in(&mut ana, &mut bea, "#reinicio").await;
 
     const EACH: usize = 20;
     let restarting = tokio::process::Command::new("sh")

@@ -310,3 +310,18 @@ fn on_postgres(nats: &Nats, net: &str, node: &str, url: &str) -> Config {
     };
     config
 }
+
+/// `first` joins `channel`, then `second` (on another node), and `first` sees `second` come in.
+async fn both_in(first: &mut TestClient, second: &mut TestClient, channel: &str) {
+    first.send(&format!("JOIN {channel}")).await;
+    first.expect_numeric(366).await;
+    second.send(&format!("JOIN {channel}")).await;
+    second.expect_numeric(366).await;
+    // (From whoever `second` is now: it may have changed its nick since it registered.)
+    let me = format!("{}!", first.nick);
+    first
+        .expect(&"the other's JOIN", |m| {
+            m.command == "JOIN" && !m.source.as_deref().is_some_and(|p| p.starts_with(&me))
+        })
+        .await;
+}
