@@ -97,11 +97,7 @@ async fn users_on_three_nodes_chat_in_one_channel_in_one_order() {
 async fn private_messages_whois_and_nick_changes_cross_nodes() {
     let Some(nats) = nats().await else { return };
     let net = network("direct");
-    let a = TestServer::start_with(node_config(&nats, &net, "a")).await;
-    let b = TestServer::start_with(node_config(&nats, &net, "b")).await;
-    let mut ana = a.client("ana").await;
-    let mut bea = b.client("bea").await;
-    until_known(&mut ana, "bea").await;
+    let (a, b, mut ana, mut bea) = ana_and_bea(&nats, &net, |_| {}).await;
 
     // LUSERS counts the network: two users on two servers.
     ana.send("LUSERS").await;
@@ -210,11 +206,7 @@ async fn private_messages_whois_and_nick_changes_cross_nodes() {
 async fn topics_modes_and_kicks_cross_nodes() {
     let Some(nats) = nats().await else { return };
     let net = network("modes");
-    let a = TestServer::start_with(node_config(&nats, &net, "a")).await;
-    let b = TestServer::start_with(node_config(&nats, &net, "b")).await;
-    let mut ana = a.client("ana").await;
-    let mut bea = b.client("bea").await;
-    until_known(&mut ana, "bea").await;
+    let (_a, _b, mut ana, mut bea) = ana_and_bea(&nats, &net, |_| {}).await;
     both_in(&mut ana, &mut bea, "#sala").await;
 
     ana.send("TOPIC #sala :Bienvenidos a la sala").await;
@@ -456,11 +448,7 @@ async fn a_nick_taken_on_two_nodes_at_once_ends_with_one_holder() {
 async fn a_channel_created_on_two_nodes_at_once_ends_with_one_operator() {
     let Some(nats) = nats().await else { return };
     let net = network("create");
-    let a = TestServer::start_with(node_config(&nats, &net, "a")).await;
-    let b = TestServer::start_with(node_config(&nats, &net, "b")).await;
-    let mut ana = a.client("ana").await;
-    let mut bea = b.client("bea").await;
-    until_known(&mut ana, "bea").await;
+    let (_a, _b, mut ana, mut bea) = ana_and_bea(&nats, &net, |_| {}).await;
     until_known(&mut bea, "ana").await;
     ana.send("JOIN #nuevo").await;
     bea.send("JOIN #nuevo").await;
@@ -532,11 +520,7 @@ async fn topic_of(c: &mut TestClient, channel: &str) -> Option<String> {
 async fn two_topics_set_on_two_nodes_at_once_end_the_same_everywhere() {
     let Some(nats) = nats().await else { return };
     let net = network("topics");
-    let a = TestServer::start_with(node_config(&nats, &net, "a")).await;
-    let b = TestServer::start_with(node_config(&nats, &net, "b")).await;
-    let mut ana = a.client("ana").await;
-    let mut bea = b.client("bea").await;
-    until_known(&mut ana, "bea").await;
+    let (_a, _b, mut ana, mut bea) = ana_and_bea(&nats, &net, |_| {}).await;
     ana.send("JOIN #sala").await;
     ana.expect_numeric(366).await;
     ana.send("MODE #sala -t").await;

@@ -7,11 +7,7 @@ use super::*;
 async fn a_node_that_stops_takes_its_users_out_of_the_others_view() {
     let Some(nats) = nats().await else { return };
     let net = network("stop");
-    let a = TestServer::start_with(node_config(&nats, &net, "a")).await;
-    let b = TestServer::start_with(node_config(&nats, &net, "b")).await;
-    let mut ana = a.client("ana").await;
-    let mut bea = b.client("bea").await;
-    until_known(&mut ana, "bea").await;
+    let (_a, b, mut ana, mut bea) = ana_and_bea(&nats, &net, |_| {}).await;
     both_in(&mut ana, &mut bea, "#sala").await;
     b.handle.shutdown().await;
     let quit = ana.expect_command("QUIT").await;
@@ -149,17 +145,9 @@ async fn a_drained_node_sends_its_users_away_a_few_at_a_time_then_stops() {
 async fn a_node_cut_off_from_nats_refuses_messages_rather_than_diverging() {
     let Some(mut nats) = nats().await else { return };
     let net = network("cutoff");
-    let slow_to_forget = |node: &str| {
-        let mut config = node_config(&nats, &net, node);
-        // Long enough for the checks below, while the other node's users are still known.
-        config.cluster.dead_after_ms = 10_000;
-        config
-    };
-    let a = TestServer::start_with(slow_to_forget("a")).await;
-    let b = TestServer::start_with(slow_to_forget("b")).await;
-    let mut ana = a.client("ana").await;
-    let mut bea = b.client("bea").await;
-    until_known(&mut ana, "bea").await;
+    // Slow to forget: the other node's users stay known through the checks below.
+    let (a, _b, mut ana, mut bea) =
+        ana_and_bea(&nats, &net, |c| c.cluster.dead_after_ms = 10_000).await;
     both_in(&mut ana, &mut bea, "#sala").await;
 
     nats.child.kill().await.expect("stop nats-server");
@@ -223,16 +211,9 @@ async fn a_node_whose_store_fails_holds_the_log_s_messages_until_it_can_record_t
 async fn when_nats_comes_back_the_nodes_chat_again() {
     let Some(nats) = nats().await else { return };
     let net = network("back");
-    let slow_to_forget = |node: &str| {
-        let mut config = node_config(&nats, &net, node);
-        config.cluster.dead_after_ms = 10_000;
-        config
-    };
-    let a = TestServer::start_with(slow_to_forget("a")).await;
-    let b = TestServer::start_with(slow_to_forget("b")).await;
-    let mut ana = a.client("ana").await;
-    let mut bea = b.client("bea").await;
-    until_known(&mut ana, "bea").await;
+    // Slow to forget: the other node's users stay known through the checks below.
+    let (_a, _b, mut ana, mut bea) =
+        ana_and_bea(&nats, &net, |c| c.cluster.dead_after_ms = 10_000).await;
     both_in(&mut ana, &mut bea, "#sala").await;
 
     let _nats = restart_nats(nats).await;

@@ -325,3 +325,23 @@ async fn both_in(first: &mut TestClient, second: &mut TestClient, channel: &str)
         })
         .await;
 }
+
+/// Nodes `a` and `b` of network `net` (their configs as `tune` leaves them), with ana on a and
+/// bea on b, each node knowing the other's user.
+async fn ana_and_bea(
+    nats: &Nats,
+    net: &str,
+    tune: impl Fn(&mut Config),
+) -> (TestServer, TestServer, TestClient, TestClient) {
+    let config = |node: &str| {
+        let mut config = node_config(nats, net, node);
+        tune(&mut config);
+        config
+    };
+    let a = TestServer::start_with(config("a")).await;
+    let b = TestServer::start_with(config("b")).await;
+    let mut ana = a.client("ana").await;
+    let bea = b.client("bea").await;
+    until_known(&mut ana, "bea").await;
+    (a, b, ana, bea)
+}
