@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::{DeliverPolicy, pull};
+use async_nats::jetstream::consumer::{DeliverPolicy, push};
 use bytes::Bytes;
 use charla_store::{Conflict, HistoryRecord, Receipt, StoreError, Write};
 use futures::StreamExt;
@@ -233,15 +233,18 @@ impl Cluster {
         self.read_log(&ch, messages, &last).await;
     }
 
-    /// An ordered consumer of channel `key`'s log from `from` on.
-    async fn consumer(&self, key: &str, from: DeliverPolicy) -> Result<pull::Ordered, String> {
+    /// An ordered consumer of channel `key`'s log from `from` on. A push consumer: the server
+    /// sends each event as it is stored, with no pull request per batch (with a consumer per
+    /// channel and node, the requests of pull consumers were most of NATS's work).
+    async fn consumer(&self, key: &str, from: DeliverPolicy) -> Result<push::Ordered, String> {
         let stream = self
             .js
             .get_stream(&self.stream)
             .await
             .map_err(|e| e.to_string())?;
         let consumer = stream
-            .create_consumer(pull::OrderedConfig {
+            .create_consumer(push::OrderedConfig {
+                deliver_subject: self.client.new_inbox(),
                 filter_subject: self.channel_subject(key),
                 deliver_policy: from,
                 ..Default::default()
@@ -252,7 +255,7 @@ impl Cluster {
     }
 
     /// Applies `ch`'s log as `messages` bring it, noting the last event's place in `last`.
-    async fn read_log(&self, ch: &Arc<Channel>, mut messages: pull::Ordered, last: &AtomicU64) {
+    async fn read_log(&self, ch: &Arc<Channel>, mut messages: push::Ordered, last: &AtomicU64) {
         while let Some(next) = messages.next().await {
             match next {
                 Ok(msg) => {
