@@ -417,6 +417,50 @@ pub(crate) fn finish_targets(mut targets: Vec<TargetRecord>, limit: usize) -> Ve
     targets
 }
 
+/// Every shape of history query (each anchor kind in each place), with the scans that answer
+/// it (each msgid anchor an entry of time 5, seq 1, 2...): what a store's query-plan test
+/// explains.
+#[cfg(test)]
+pub(crate) fn every_query_planned() -> Vec<(HistoryQuery, Vec<Scan>)> {
+    let msgid = || Anchor::Msgid("m".to_owned());
+    let time = Anchor::Time;
+    let queries = [
+        HistoryQuery::Latest(None),
+        HistoryQuery::Latest(Some(msgid())),
+        HistoryQuery::Latest(Some(time(5))),
+        HistoryQuery::Before(msgid()),
+        HistoryQuery::Before(time(5)),
+        HistoryQuery::After(msgid()),
+        HistoryQuery::After(time(5)),
+        HistoryQuery::Around(msgid()),
+        HistoryQuery::Around(time(5)),
+        HistoryQuery::Between(msgid(), msgid()),
+        HistoryQuery::Between(time(1), time(9)),
+        HistoryQuery::Between(time(9), time(1)),
+        HistoryQuery::Between(msgid(), time(9)),
+        HistoryQuery::Between(msgid(), time(1)),
+        HistoryQuery::Between(time(9), msgid()),
+        HistoryQuery::Between(time(1), msgid()),
+    ];
+    queries
+        .into_iter()
+        .map(|query| {
+            // Two different entries for Between(msgid, msgid); time 5 for the mixed ones.
+            let mut next = 0;
+            let scans = plan(&query, 10, |_| {
+                next += 1;
+                Ok::<_, ()>(Some(Point::Entry {
+                    seq: next,
+                    time_ms: 5,
+                }))
+            })
+            .expect("plan")
+            .expect("anchors");
+            (query, scans)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

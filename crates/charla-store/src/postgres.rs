@@ -698,7 +698,6 @@ fn apply_copy(copy: &SqliteStore, path: &Path, writes: &[Write]) -> Result<(), C
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::{Anchor, Point, plan};
     use crate::testing::TestDatabase;
 
     /// Reader connections never write, even outside a transaction.
@@ -740,40 +739,11 @@ mod tests {
                 .collect::<Vec<_>>()
                 .join("\n")
         };
-        let msgid = || Anchor::Msgid("m".to_owned());
-        let time = Anchor::Time;
-        let queries = [
-            HistoryQuery::Latest(None),
-            HistoryQuery::Latest(Some(msgid())),
-            HistoryQuery::Latest(Some(time(5))),
-            HistoryQuery::Before(msgid()),
-            HistoryQuery::Before(time(5)),
-            HistoryQuery::After(msgid()),
-            HistoryQuery::After(time(5)),
-            HistoryQuery::Around(msgid()),
-            HistoryQuery::Around(time(5)),
-            HistoryQuery::Between(msgid(), msgid()),
-            HistoryQuery::Between(time(1), time(9)),
-            HistoryQuery::Between(time(9), time(1)),
-            HistoryQuery::Between(msgid(), time(9)),
-            HistoryQuery::Between(msgid(), time(1)),
-            HistoryQuery::Between(time(9), msgid()),
-            HistoryQuery::Between(time(1), msgid()),
-        ];
+        let queries = crate::history::every_query_planned();
         let mut seen = 0;
-        for query in &queries {
-            let mut next = 0;
-            let scans = plan(query, 10, |_| {
-                next += 1;
-                Ok::<_, ()>(Some(Point::Entry {
-                    seq: next,
-                    time_ms: 5,
-                }))
-            })
-            .expect("plan")
-            .expect("anchors");
+        for (query, scans) in &queries {
             for kinds in [Kinds::All, Kinds::Messages] {
-                for scan in &scans {
+                for scan in scans {
                     let mut scan = scan.clone();
                     scan.kinds = kinds;
                     let sql = read::scan_sql(&scan);

@@ -450,69 +450,71 @@ impl Cluster {
             let client = self.client.clone();
             async move { client.subscribe(subject).await.map_err(|e| e.to_string()) }
         };
-        let mut nodes = sub(self.subject("nodes")).await?;
-        let mut users = sub(self.subject("users")).await?;
-        let mut roster = sub(self.subject("roster")).await?;
-        let mut direct = sub(self.subject(&format!("to.{}", self.node))).await?;
-        let mut snaps = sub(self.subject("snap.*")).await?;
-        let mut lists = sub(self.subject("list")).await?;
-        let me = self.clone();
-        self.spawn(async move {
-            while let Some(msg) = nodes.next().await {
-                if let Ok(beat) = serde_json::from_slice::<Heartbeat>(&msg.payload) {
-                    me.heard(beat);
-                }
+        let nodes = sub(self.subject("nodes")).await?;
+        let users = sub(self.subject("users")).await?;
+        let roster = sub(self.subject("roster")).await?;
+        let direct = sub(self.subject(&format!("to.{}", self.node))).await?;
+        let snaps = sub(self.subject("snap.*")).await?;
+        let lists = sub(self.subject("list")).await?;
+        self.serve(nodes, |me, msg| {
+            if let Ok(beat) = serde_json::from_slice::<Heartbeat>(&msg.payload) {
+                me.heard(beat);
             }
         });
-        let me = self.clone();
-        self.spawn(async move {
-            while let Some(msg) = users.next().await {
-                if let Ok(p) = serde_json::from_slice::<Presence>(&msg.payload) {
-                    me.presence(p);
-                }
+        self.serve(users, |me, msg| {
+            if let Ok(p) = serde_json::from_slice::<Presence>(&msg.payload) {
+                me.presence(p);
             }
         });
-        let me = self.clone();
-        self.spawn(async move {
-            while let Some(msg) = roster.next().await {
-                // (Not to itself: the asker counts the other nodes' answers.)
-                if let Some(reply) = msg.reply.filter(|_| msg.payload != me.node.as_bytes()) {
-                    me.link.core(reply.to_string(), &me.roster());
-                }
+        self.serve(direct, |me, msg| {
+            if let Ok(d) = serde_json::from_slice::<Direct>(&msg.payload) {
+                me.direct(d);
             }
         });
-        let me = self.clone();
-        self.spawn(async move {
-            while let Some(msg) = direct.next().await {
-                if let Ok(d) = serde_json::from_slice::<Direct>(&msg.payload) {
-                    me.direct(d);
-                }
+        self.serve(roster, |me, msg| {
+            if let Some(asker) = me.asker(&msg) {
+                me.link.core(asker, &me.roster());
             }
         });
-        let me = self.clone();
-        self.spawn(async move {
-            while let Some(msg) = snaps.next().await {
-                let key = msg
-                    .subject
-                    .rsplit('.')
-                    .next()
-                    .and_then(channels::key_of_hex);
-                if let (Some(reply), Some(key)) = (msg.reply, key)
-                    && msg.payload != me.node.as_bytes()
-                {
-                    me.link.core(reply.to_string(), &me.snapshot(&key));
-                }
+        self.serve(snaps, |me, msg| {
+            let key = msg
+                .subject
+                .rsplit('.')
+                .next()
+                .and_then(channels::key_of_hex);
+            if let (Some(asker), Some(key)) = (me.asker(&msg), key) {
+                me.link.core(asker, &me.snapshot(&key));
             }
         });
-        let me = self.clone();
-        self.spawn(async move {
-            while let Some(msg) = lists.next().await {
-                if let Some(reply) = msg.reply.filter(|_| msg.payload != me.node.as_bytes()) {
-                    me.link.core(reply.to_string(), &me.listed_here());
-                }
+        self.serve(lists, |me, msg| {
+            if let Some(asker) = me.asker(&msg) {
+                me.link.core(asker, &me.listed_here());
             }
         });
         self.client.flush().await.map_err(|e| e.to_string())
+    }
+
+    /// Hands every message of `subscription` to `handle`, on a task of its own.
+    fn serve(
+        self: &Arc<Self>,
+        mut subscription: async_nats::Subscriber,
+        handle: impl Fn(&Cluster, async_nats::Message) + Send + 'static,
+    ) {
+        let me = self.clone();
+        self.spawn(async move {
+            while let Some(msg) = subscription.next().await {
+                handle(&me, msg);
+            }
+        });
+    }
+
+    /// Where to answer a request another node sent ([`Cluster::gather`]); `None` for one this
+    /// node sent itself (the asker counts the other nodes' answers) or one that wants none.
+    fn asker(&self, msg: &async_nats::Message) -> Option<String> {
+        msg.reply
+            .as_ref()
+            .filter(|_| msg.payload != self.node.as_bytes())
+            .map(|reply| reply.to_string())
     }
 
     /// The channels with members here that are not secret, for another node's LIST.

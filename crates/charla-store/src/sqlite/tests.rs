@@ -212,8 +212,6 @@ fn migration_9_raises_old_times_that_went_back() {
 /// a whole index, and no sort where the index gives the order.
 #[test]
 fn history_queries_search_indexes() {
-    use crate::history::{Anchor, HistoryQuery, Point, plan};
-
     let dir = tempfile::TempDir::new().expect("temp dir");
     let store = SqliteStore::open(&dir.path().join("charla.db")).expect("open");
     let conn = lock(&store.reader);
@@ -231,41 +229,11 @@ fn history_queries_search_indexes() {
         .expect(sql)
         .join("; ")
     };
-    let msgid = || Anchor::Msgid("m".to_owned());
-    let time = Anchor::Time;
-    let queries = [
-        HistoryQuery::Latest(None),
-        HistoryQuery::Latest(Some(msgid())),
-        HistoryQuery::Latest(Some(time(5))),
-        HistoryQuery::Before(msgid()),
-        HistoryQuery::Before(time(5)),
-        HistoryQuery::After(msgid()),
-        HistoryQuery::After(time(5)),
-        HistoryQuery::Around(msgid()),
-        HistoryQuery::Around(time(5)),
-        HistoryQuery::Between(msgid(), msgid()),
-        HistoryQuery::Between(time(1), time(9)),
-        HistoryQuery::Between(time(9), time(1)),
-        HistoryQuery::Between(msgid(), time(9)),
-        HistoryQuery::Between(msgid(), time(1)),
-        HistoryQuery::Between(time(9), msgid()),
-        HistoryQuery::Between(time(1), msgid()),
-    ];
+    let queries = crate::history::every_query_planned();
     let mut seen = 0;
-    for query in &queries {
-        // Two different entries for Between(msgid, msgid); time 5 for the mixed ones.
-        let mut next = 0;
-        let scans = plan(query, 10, |_| {
-            next += 1;
-            Ok::<_, ()>(Some(Point::Entry {
-                seq: next,
-                time_ms: 5,
-            }))
-        })
-        .expect("plan")
-        .expect("anchors");
+    for (query, scans) in &queries {
         for scan in scans {
-            let sql = read::scan_sql(&scan);
+            let sql = read::scan_sql(scan);
             let plan = explain(&sql);
             assert!(
                 plan.contains("USING INDEX history_by_")
