@@ -619,7 +619,6 @@ impl Cluster {
                 &Heartbeat {
                     node: self.node.clone(),
                     started_ms: self.started_ms,
-                    leaving: false,
                 },
             );
             let dead: Vec<String> = {
@@ -687,11 +686,9 @@ impl Cluster {
     /// Says goodbye to the other nodes (they forget this node's users at once) and stops.
     pub async fn stop(&self) {
         self.link.core(
-            self.subject("nodes"),
-            &Heartbeat {
+            self.subject("users"),
+            &Presence::NodeLeaving {
                 node: self.node.clone(),
-                started_ms: self.started_ms,
-                leaving: true,
             },
         );
         // The publisher sends it; give it a moment, then flush.

@@ -81,19 +81,14 @@ impl Cluster {
         }
         let restarted = {
             let mut nodes = self.nodes.lock();
-            if beat.leaving {
-                nodes.remove(&beat.node);
-                true
-            } else {
-                let node = nodes.entry(beat.node.clone()).or_insert(Node {
-                    last: Instant::now(),
-                    started_ms: beat.started_ms,
-                });
-                node.last = Instant::now();
-                let before = std::mem::replace(&mut node.started_ms, beat.started_ms);
-                // 0: known from its users before its first heartbeat.
-                before != 0 && before != beat.started_ms
-            }
+            let node = nodes.entry(beat.node.clone()).or_insert(Node {
+                last: Instant::now(),
+                started_ms: beat.started_ms,
+            });
+            node.last = Instant::now();
+            let before = std::mem::replace(&mut node.started_ms, beat.started_ms);
+            // 0: known from its users before its first heartbeat.
+            before != 0 && before != beat.started_ms
         };
         if restarted {
             self.forget_node(&beat.node);
@@ -291,6 +286,10 @@ impl Cluster {
                 {
                     crate::devices::kill(&state, &user, reason);
                 }
+            }
+            Presence::NodeLeaving { node } if node != self.node => {
+                self.nodes.lock().remove(&node);
+                self.forget_node(&node);
             }
             Presence::Down { node, id, reason } if node != self.node => {
                 let ghost = self.remote.lock().remove(&(node, id));

@@ -113,6 +113,12 @@ pub enum Presence {
         /// Why (the QUIT reason everyone sees).
         reason: String,
     },
+    /// A node stops (cleanly): its users that have not said goodbye go now. On the users'
+    /// subject, so that it comes after its users' own `Down`s.
+    NodeLeaving {
+        /// The node.
+        node: String,
+    },
     /// A user left the network.
     Down {
         /// Its node.
@@ -131,8 +137,6 @@ pub struct Heartbeat {
     pub node: String,
     /// When it started (milliseconds since the epoch): a node that restarted is a new one.
     pub started_ms: u64,
-    /// It is leaving (a clean stop): forget its users now.
-    pub leaving: bool,
 }
 
 /// One line in its parts.
