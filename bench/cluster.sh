@@ -3,7 +3,8 @@
 # nodes"):
 #
 #   bench/cluster.sh [--members N] [--senders S] [--rate R] [--duration T] [--clients N]
-#                    [--rounds N] [--no-connect]
+#                    [--rounds N] [--no-fanout] [--no-connect]
+#                    [--channels N] [--channel-rates "R1 R2…"]
 #
 # Builds charla-server and charla-bench in release, starts nats-server (JetStream, its own
 # store directory) and, in turn:
@@ -11,11 +12,15 @@
 #   - three charla nodes of one network on that NATS (the same config plus [cluster]),
 # and runs the same fan-out against each (members and senders spread over the three nodes in
 # turn; the CPU and memory figures add the three nodes and nats-server), then `connect` with
-# --clients spread over the three nodes. Everything on loopback, every run bounded.
+# --clients spread over the three nodes, then many channels: `durable` with --channels
+# channels of three members, one on each node (every node follows every channel), at each of
+# --channel-rates messages a second (--channels 0: not run). Everything on loopback, every run
+# bounded.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-MEMBERS=500 SENDERS=10 RATE=2000 DURATION=10 CLIENTS=45000 ROUNDS=2 CONNECT=1
+MEMBERS=500 SENDERS=10 RATE=2000 DURATION=10 CLIENTS=45000 ROUNDS=2 CONNECT=1 FANOUT=1
+CHANNELS=1000 CHANNEL_RATES="1000 5000"
 while [ $# -gt 0 ]; do
     case "$1" in
         --members) MEMBERS="$2"; shift ;;
@@ -25,6 +30,9 @@ while [ $# -gt 0 ]; do
         --clients) CLIENTS="$2"; shift ;;
         --rounds) ROUNDS="$2"; shift ;;
         --no-connect) CONNECT=0 ;;
+        --no-fanout) FANOUT=0 ;;
+        --channels) CHANNELS="$2"; shift ;;
+        --channel-rates) CHANNEL_RATES="$2"; shift ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -114,11 +122,26 @@ fanout_three() {
 }
 
 for round in $(seq 1 "$ROUNDS"); do
+    [ "$FANOUT" = 1 ] || break
     echo "== round $round: fan-out, one node"
     fanout_one
     echo "== round $round: fan-out, three nodes"
     fanout_three
 done
+
+if [ "$CHANNELS" -gt 0 ]; then
+    for rate in $CHANNEL_RATES; do
+        echo "== $CHANNELS channels of three members over three nodes, $rate msg/s"
+        nodes=$(three_nodes)
+        set -- $nodes
+        "$BENCH" durable --addr 127.0.0.1:16711 --also 127.0.0.1:16712 --also 127.0.0.1:16713 \
+            --pid "$1" --also-pid "$2" --also-pid "$3" --also-pid "$NATS_PID" \
+            --label "charla, three nodes, $CHANNELS channels" \
+            --channels "$CHANNELS" --members 3 --rate "$rate" --duration 5
+        stop "$1" "$2" "$3"
+        rm -rf "$RUN/a" "$RUN/b" "$RUN/c"
+    done
+fi
 
 if [ "$CONNECT" = 1 ]; then
     # A process may open 20,000 files here: one generator per node, side by side, each with

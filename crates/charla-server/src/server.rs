@@ -526,6 +526,21 @@ impl ServerHandle {
         self.inner.state.cluster().map(|c| c.connected())
     }
 
+    /// In a cluster, how many times this node read events it had missed back from the
+    /// channels' log (`None`: not in a cluster).
+    pub fn cluster_catch_ups(&self) -> Option<u64> {
+        self.inner.state.cluster().map(|c| c.catch_ups())
+    }
+
+    /// In a cluster, makes this node pass over the next `n` channel events that NATS brings,
+    /// as if NATS had dropped them: fault injection, for tests of what follows a loss.
+    #[doc(hidden)]
+    pub fn cluster_drop_live(&self, n: u64) {
+        if let Some(c) = self.inner.state.cluster() {
+            c.drop_live(n);
+        }
+    }
+
     /// Whether [`shutdown`](Self::shutdown) was called.
     pub fn is_shut_down(&self) -> bool {
         self.inner.state.is_shutting_down()

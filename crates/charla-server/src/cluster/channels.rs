@@ -1,13 +1,12 @@
 //! Channels across nodes: each channel's log in JetStream, followed by every node with members
-//! in it, and applied there in the log's order.
+//! in it ([`super::follow`]), and applied there in the log's order.
 //!
 //! - A node follows a channel from the moment its first member there is about to join
-//!   ([`Cluster::begin_following`]): it opens an ordered consumer on the channel's subject (new
-//!   events only), then asks the other nodes for their members ([`wire::Snapshot`]), and only
-//!   then lets the JOIN go on (the channel's turn is held meanwhile): the joiner sees a NAMES
-//!   of the whole network, and whoever was first anywhere is the channel's operator. Events
-//!   that the snapshot already shows are applied again harmlessly (joins and parts are
-//!   idempotent).
+//!   ([`Cluster::begin_following`]): it subscribes to the channel's events, then asks the other
+//!   nodes for their members ([`wire::Snapshot`](super::wire::Snapshot)), and only then lets
+//!   the JOIN go on (the channel's turn is held meanwhile): the joiner sees a NAMES of the whole
+//!   network, and whoever was first anywhere is the channel's operator. Events that the
+//!   snapshot already shows are applied again harmlessly (joins and parts are idempotent).
 //! - Joins and parts are applied by their own node at once and logged; the other nodes apply
 //!   them as the log brings them.
 //! - Messages are ordered by the log alone: a sender's message is committed to history, then
@@ -21,10 +20,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::{DeliverPolicy, push};
 use bytes::Bytes;
 use charla_store::{Conflict, HistoryRecord, Receipt, StoreError, Write};
-use futures::StreamExt;
 use tracing::warn;
 
 use super::wire::{ChannelEvent, Snapshot, WirePayload, WireRecord, WireUser};
@@ -33,22 +30,6 @@ use crate::channel::{Channel, From};
 use crate::client::Client;
 use crate::deliver::Payload;
 use crate::logtext::Escaped;
-
-/// A channel this node follows: the task reading its log, the place of the last event it
-/// applied (to read on from after NATS comes back), and the channel.
-#[derive(Debug)]
-pub(super) struct Followed {
-    task: tokio::task::AbortHandle,
-    last: Arc<AtomicU64>,
-    channel: Arc<Channel>,
-}
-
-impl Followed {
-    /// Stops reading the log.
-    pub(super) fn abort(self) {
-        self.task.abort();
-    }
-}
 
 /// How a channel's history entries reach the store here: in the log's order, and after a
 /// store failure one at a time, still in that order.
@@ -145,7 +126,7 @@ pub fn key_of_hex(hex: &str) -> Option<String> {
 }
 
 impl Cluster {
-    fn channel_subject(&self, key: &str) -> String {
+    pub(super) fn channel_subject(&self, key: &str) -> String {
         self.subject(&format!("ch.{}", hex_of_key(key)))
     }
 
@@ -154,156 +135,8 @@ impl Cluster {
         self.followed.lock().contains_key(key)
     }
 
-    /// Before the first member here joins `ch`: starts following it, holding its turn until
-    /// its members elsewhere are known. Returns false if it was followed already (or its turn
-    /// is taken: then the JOIN goes on without waiting).
-    pub fn begin_following(self: &Arc<Self>, ch: &Arc<Channel>) -> bool {
-        let key = ch.key();
-        let mut followed = self.followed.lock();
-        if followed.contains_key(&key) {
-            return false;
-        }
-        let Ok(turn) = ch.turn().try_acquire() else {
-            return false;
-        };
-        turn.forget();
-        let last = Arc::new(AtomicU64::new(0));
-        let task = tokio::spawn(self.clone().follow(ch.clone(), key.clone(), last.clone()));
-        followed.insert(
-            key.clone(),
-            Followed {
-                task: task.abort_handle(),
-                last,
-                channel: ch.clone(),
-            },
-        );
-        self.syncing.lock().insert(key);
-        true
-    }
-
-    /// Follows `ch`: the consumer, the snapshot, then the log.
-    async fn follow(self: Arc<Self>, ch: Arc<Channel>, key: String, last: Arc<AtomicU64>) {
-        let consumer = self.consumer(&key, DeliverPolicy::New).await;
-        let messages = match consumer {
-            Ok(messages) => Some(messages),
-            Err(error) => {
-                warn!(channel = %Escaped(&ch.name()), %error,
-                    "cluster: cannot follow a channel's log; it stays local");
-                None
-            }
-        };
-        if messages.is_some() {
-            let snaps = self
-                .gather(
-                    self.subject(&format!("snap.{}", hex_of_key(&key))),
-                    Duration::from_millis(300),
-                )
-                .await;
-            if let Some(state) = self.state.upgrade() {
-                for snap in snaps {
-                    let Ok(snap) = serde_json::from_slice::<Snapshot>(&snap) else {
-                        continue;
-                    };
-                    if snap.node == self.node || snap.members.is_empty() {
-                        continue;
-                    }
-                    for (user, op, voice) in &snap.members {
-                        if user.node != snap.node {
-                            continue;
-                        }
-                        let ghost = self.remote_user(&state, user);
-                        ch.join_remote(&ghost, *op, *voice, None, None);
-                    }
-                    if let Some((text, by, at)) = snap.topic {
-                        ch.adopt_topic(text, by, at);
-                    }
-                    ch.adopt_modes(snap.modes, &snap.lists);
-                }
-            }
-        }
-        if let Some(state) = self.state.upgrade() {
-            self.apply_invitations(&state, &ch);
-        }
-        self.syncing.lock().remove(&key);
-        ch.turn().add_permits(1);
-        let Some(messages) = messages else {
-            self.followed.lock().remove(&key);
-            return;
-        };
-        self.read_log(&ch, messages, &last).await;
-    }
-
-    /// An ordered consumer of channel `key`'s log from `from` on. A push consumer: the server
-    /// sends each event as it is stored, with no pull request per batch (with a consumer per
-    /// channel and node, the requests of pull consumers were most of NATS's work).
-    async fn consumer(&self, key: &str, from: DeliverPolicy) -> Result<push::Ordered, String> {
-        let stream = self
-            .js
-            .get_stream(&self.stream)
-            .await
-            .map_err(|e| e.to_string())?;
-        let consumer = stream
-            .create_consumer(push::OrderedConfig {
-                deliver_subject: self.client.new_inbox(),
-                filter_subject: self.channel_subject(key),
-                deliver_policy: from,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| e.to_string())?;
-        consumer.messages().await.map_err(|e| e.to_string())
-    }
-
-    /// Applies `ch`'s log as `messages` bring it, noting the last event's place in `last`.
-    async fn read_log(&self, ch: &Arc<Channel>, mut messages: push::Ordered, last: &AtomicU64) {
-        while let Some(next) = messages.next().await {
-            match next {
-                Ok(msg) => {
-                    if let Ok(info) = msg.info() {
-                        last.store(info.stream_sequence, Ordering::Relaxed);
-                    }
-                    match serde_json::from_slice::<ChannelEvent>(&msg.message.payload) {
-                        Ok(event) => self.apply(ch, event),
-                        Err(error) => {
-                            warn!(%error, "cluster: an event of a channel's log is unreadable");
-                        }
-                    }
-                }
-                Err(error) => {
-                    warn!(channel = %Escaped(&ch.name()), %error,
-                        "cluster: a channel's log failed; following it again");
-                }
-            }
-        }
-    }
-
-    /// After NATS came back: every channel followed is read again from the event after the
-    /// last one applied, on a new consumer (the old ones may have gone with the server).
-    pub(super) fn follow_again(self: &Arc<Self>) {
-        let mut followed = self.followed.lock();
-        for (key, f) in followed.iter_mut() {
-            f.task.abort();
-            let from = match f.last.load(Ordering::Relaxed) {
-                0 => DeliverPolicy::New,
-                last => DeliverPolicy::ByStartSequence {
-                    start_sequence: last + 1,
-                },
-            };
-            let (me, ch, key, last) =
-                (self.clone(), f.channel.clone(), key.clone(), f.last.clone());
-            f.task = tokio::spawn(async move {
-                match me.consumer(&key, from).await {
-                    Ok(messages) => me.read_log(&ch, messages, &last).await,
-                    Err(error) => warn!(channel = %Escaped(&ch.name()), %error,
-                        "cluster: cannot follow a channel's log again"),
-                }
-            })
-            .abort_handle();
-        }
-    }
-
     /// One event of `ch`'s log.
-    fn apply(&self, ch: &Arc<Channel>, event: ChannelEvent) {
+    pub(super) fn apply(&self, ch: &Arc<Channel>, event: ChannelEvent) {
         let Some(state) = self.state.upgrade() else {
             return;
         };
@@ -743,6 +576,7 @@ impl Cluster {
             },
         );
         let _ = self.link.out.send(Out::Log {
+            key: key.to_owned(),
             subject: self.channel_subject(key),
             body: Bytes::from(body),
             token: Some(token),
@@ -827,7 +661,7 @@ impl Cluster {
 
     /// The log stored the message `token`. If its channel is not followed here (a message
     /// from outside to a channel with no members here, or the last one left meanwhile), no
-    /// consumer here will bring it back: this node commits its entry and answers its sender.
+    /// subscription here will bring it back: this node commits its entry and answers its sender.
     pub(super) fn stored(&self, token: u64) {
         let mut waiting = self.waiting.lock();
         if waiting.get(&token).is_none_or(|w| self.follows(&w.key)) {
@@ -860,6 +694,7 @@ impl Cluster {
     fn log(&self, key: &str, event: &ChannelEvent, token: Option<u64>) {
         if let Ok(body) = serde_json::to_vec(event) {
             let _ = self.link.out.send(Out::Log {
+                key: key.to_owned(),
                 subject: self.channel_subject(key),
                 body: body.into(),
                 token,
@@ -876,7 +711,7 @@ impl Cluster {
             return;
         }
         if let Some(f) = self.followed.lock().remove(&key) {
-            f.task.abort();
+            f.abort();
         }
         self.recorders.lock().remove(&key);
         ch.strip_remote();

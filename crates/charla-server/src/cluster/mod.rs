@@ -26,6 +26,7 @@
 //! a line crosses to a node only if it has members in the channel, once.
 
 mod channels;
+mod follow;
 mod presence;
 pub mod wire;
 
@@ -196,8 +197,9 @@ pub enum ClusterError {
 enum Out {
     /// On core NATS.
     Core { subject: String, body: Bytes },
-    /// Into the channel log; `token`: answer that message's waiting sender when stored.
+    /// Into channel `key`'s log; `token`: answer that message's waiting sender when stored.
     Log {
+        key: String,
         subject: String,
         body: Bytes,
         token: Option<u64>,
@@ -317,7 +319,11 @@ pub struct Cluster {
     /// How each channel's history entries reach the store, by key.
     recorders: Mutex<HashMap<String, Arc<channels::Recorder>>>,
     /// Channels followed, by key.
-    followed: Mutex<HashMap<String, channels::Followed>>,
+    followed: Mutex<HashMap<String, follow::Followed>>,
+    /// Republished events to pass over, as if NATS had dropped them (fault injection for tests).
+    drop_live: AtomicU64,
+    /// How many times this node read missed events back from the stream.
+    caught_up: AtomicU64,
     /// Remote users with `+i`, and with `+o` (LUSERS).
     remote_invisible: AtomicUsize,
     remote_opers: AtomicUsize,
@@ -397,6 +403,15 @@ impl Cluster {
             max_bytes: i64::try_from(config.log_max_bytes).unwrap_or(i64::MAX),
             storage: jetstream::stream::StorageType::File,
             num_replicas: config.replicas,
+            // Every stored event also goes out on core NATS, where nodes follow the channels
+            // they have members in with plain subscriptions (see `follow`).
+            republish: Some(jetstream::stream::Republish {
+                source: format!("{prefix}.ch.>"),
+                destination: format!("{prefix}.live.>"),
+                headers_only: false,
+            }),
+            // Missed events are read back by subject (direct get), from any replica.
+            allow_direct: true,
             ..Default::default()
         })
         .await
@@ -413,6 +428,8 @@ impl Cluster {
             remote: Mutex::default(),
             nodes: Mutex::default(),
             followed: Mutex::default(),
+            drop_live: AtomicU64::new(0),
+            caught_up: AtomicU64::new(0),
             recorders: Mutex::default(),
             syncing: Mutex::default(),
             invites: Mutex::default(),
@@ -575,6 +592,7 @@ impl Cluster {
                     }
                 }
                 Out::Log {
+                    key,
                     subject,
                     body,
                     token,
@@ -583,7 +601,8 @@ impl Cluster {
                         let me = self.clone();
                         tokio::spawn(async move {
                             match ack.await {
-                                Ok(_) => {
+                                Ok(ack) => {
+                                    me.logged(&key, ack.sequence);
                                     if let Some(token) = token {
                                         me.stored(token);
                                     }

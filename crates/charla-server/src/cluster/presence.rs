@@ -40,8 +40,20 @@ impl Cluster {
                 async_nats::Event::Connected if std::mem::take(&mut lost) => {
                     info!("cluster: NATS back; users told again, channels read on");
                     self.announce_all();
-                    self.follow_again();
+                    self.read_missed();
                     tokio::spawn(self.clone().ask_roster());
+                }
+                async_nats::Event::SlowConsumer(_) => {
+                    // Once per event dropped: logged at most once a second.
+                    static SLOW: crate::logtext::Throttle = crate::logtext::Throttle::new();
+                    if let Some(skipped) = SLOW.admit() {
+                        warn!(
+                            skipped,
+                            "cluster: NATS events came faster than read; \
+                            the channels' logs are read back"
+                        );
+                    }
+                    self.read_missed();
                 }
                 _ => {}
             }

@@ -1,7 +1,8 @@
 //! Several nodes as one network over a real `nats-server` (with JetStream) on loopback: the
 //! harness (a NATS of each test's own, nodes in this process or as processes of their own) and
-//! two groups of tests: [`chat`] (users on several nodes talking, and the races) and
-//! [`failure`] (nodes, NATS and the store failing).
+//! three groups of tests: [`chat`] (users on several nodes talking, and the races), [`log`]
+//! (following channels' logs, and reading back what NATS dropped) and [`failure`] (nodes, NATS
+//! and the store failing).
 //!
 //! Each test starts its own `nats-server` on a free port with its own store directory. Without
 //! `nats-server` on the PATH (or in /usr/sbin) the tests say they skipped, unless
@@ -11,6 +12,7 @@ mod chat;
 #[path = "../common/mod.rs"]
 mod common;
 mod failure;
+mod log;
 
 use std::process::Stdio;
 use std::time::Duration;
