@@ -64,6 +64,9 @@ pub struct Session {
     /// ([`crate::command::committing`]), and the current line's admission to the store;
     /// `None` between lines when there are none.
     pub in_flight: Option<Box<crate::command::committing::InFlight>>,
+    /// In a cluster, while a message to channels with no member here is sent: those channels
+    /// as the other nodes know them ([`crate::cluster::Cluster::view`]).
+    pub views: Vec<Arc<crate::channel::Channel>>,
 }
 
 /// A numeric reply being built; [`Reply::send`] queues it to the session's client.
@@ -106,6 +109,7 @@ impl Session {
             replies: Replies::default(),
             multiline: None,
             in_flight: None,
+            views: Vec::new(),
         }
     }
 

@@ -311,6 +311,22 @@ async fn no_external_can_be_turned_off() {
         op.expect_command("PRIVMSG").await.param(1),
         Some("desde fuera")
     );
+    // With echo-message, a sender from outside gets its copy too (it is no member, where
+    // echoes go out), with history on and off.
+    for history in [true, false] {
+        let mut config = TestServer::test_config();
+        config.history.enabled = history;
+        let server = TestServer::start_with(config).await;
+        let (mut op, _) = channel_with(&server, "#open", &[]).await;
+        op.send("MODE #open -n").await;
+        op.expect_command("MODE").await;
+        let mut eco = server.connect().await;
+        eco.register_with_caps("eco", "echo-message").await;
+        eco.send("PRIVMSG #open :¿me devuelves la copia?").await;
+        let echo = eco.expect_command("PRIVMSG").await;
+        assert_eq!(echo.param(0), Some("#open"));
+        assert_eq!(echo.param(1), Some("¿me devuelves la copia?"));
+    }
 }
 
 #[tokio::test]

@@ -26,7 +26,7 @@ use crate::caps::Cap;
 use crate::channel::{Channel, Denied, Message, Sent};
 use crate::command::committing::{self, Committed, not_recorded};
 use crate::command::table::Args;
-use crate::command::{Flow, multiline, oper, split_list};
+use crate::command::{Flow, Pending, Wait, multiline, oper, split_list};
 use crate::deliver::{self, Payload};
 use crate::event::{MessageKind, ServerEvent};
 use crate::history;
@@ -137,8 +137,90 @@ pub fn message<'a>(
     send(s, targets, &client_tags, kind, Body::Text(text))
 }
 
+/// A message's body, owned (to send it once the cluster has answered).
+enum OwnedBody {
+    Text(String),
+    Lines(Vec<multiline::Part>),
+}
+
+impl OwnedBody {
+    fn of(body: Body<'_>) -> Self {
+        match body {
+            Body::Text(text) => OwnedBody::Text(text.to_owned()),
+            Body::Lines(parts) => OwnedBody::Lines(parts.to_vec()),
+        }
+    }
+
+    fn body(&self) -> Body<'_> {
+        match self {
+            OwnedBody::Text(text) => Body::Text(text),
+            OwnedBody::Lines(parts) => Body::Lines(parts),
+        }
+    }
+}
+
+/// In a cluster, the channels among `targets` (at most `max`) that have no member here.
+fn unknown_channels(s: &Session, targets: &str, max: usize) -> Vec<String> {
+    if s.state.cluster().is_none() {
+        return Vec::new();
+    }
+    let mut unknown: Vec<String> = Vec::new();
+    for target in split_list(targets).take(max) {
+        let name = match target.strip_prefix(['@', '+']) {
+            Some(rest) if is_channel_name(rest) => rest,
+            _ => target,
+        };
+        let key = casefold(name).into_owned();
+        if is_channel_name(name) && s.state.channel(name).is_none() && !unknown.contains(&key) {
+            unknown.push(key);
+        }
+    }
+    unknown
+}
+
 /// Sends `body` to each of `targets` (checked: not empty, not a service).
+///
+/// In a cluster, a channel with no member here may have members on other nodes: it is looked
+/// up there first (its members, modes and lists, [`crate::cluster::Cluster::view`]), and the
+/// message is checked against that view and logged into the channel's log like any other
+/// (a message from outside, where `-n` allows it).
 pub fn send(
+    s: &mut Session,
+    targets: &str,
+    client_tags: &[(String, String)],
+    kind: Kind,
+    body: Body<'_>,
+) -> Flow {
+    let max = s.state.config.limits.max_targets;
+    let unknown = unknown_channels(s, targets, max);
+    if let (false, Some(cluster)) = (unknown.is_empty(), s.state.cluster().cloned()) {
+        // Each lookup asks every node: a flood token each.
+        s.penalty += u32::try_from(unknown.len()).unwrap_or(u32::MAX);
+        let (targets, client_tags, body) = (
+            targets.to_owned(),
+            client_tags.to_vec(),
+            OwnedBody::of(body),
+        );
+        return Flow::Wait(Box::new(Pending::later(Box::new(
+            move |s: &mut Session| -> Wait<'_> {
+                Box::pin(async move {
+                    let views = futures::future::join_all(unknown.iter().map(|k| cluster.view(k)));
+                    s.views = views.await.into_iter().flatten().collect();
+                    let flow = send_now(s, &targets, &client_tags, kind, body.body());
+                    s.views.clear();
+                    match flow {
+                        Flow::Wait(then) => then.run(s).await,
+                        flow => flow,
+                    }
+                })
+            },
+        ))));
+    }
+    send_now(s, targets, client_tags, kind, body)
+}
+
+/// [`send`] once every channel target is known (here, or as [`Session::views`]).
+fn send_now(
     s: &mut Session,
     targets: &str,
     client_tags: &[(String, String)],
@@ -338,7 +420,11 @@ fn to_channel(
     later: &mut Vec<Committed>,
 ) -> Option<String> {
     let kind = sender.kind;
-    let Some(ch) = s.state.channel(name) else {
+    let viewed = || {
+        let key = casefold(name);
+        s.views.iter().find(|v| v.key() == key).cloned()
+    };
+    let Some(ch) = s.state.channel(name).or_else(viewed) else {
         no_such_nick(s, name, kind);
         return None;
     };
@@ -353,8 +439,12 @@ fn to_channel(
         .then(|| sender.entry(s, ch.key(), &shown, &payload))
         .flatten();
     let echo = s.conn.has_cap(Cap::EchoMessage);
-    // A labeled command's echo is its answer: it goes with the command's other replies.
-    let own_copy = (echo && entry.is_some() && s.replies.labeled()).then(|| payload.clone());
+    // A labeled command's echo is its answer: it goes with the command's other replies. A
+    // sender from outside (`-n`) is not among the members, where echoes go out in their place:
+    // its copy is given here too.
+    let outside = ch.read(|st| st.member(s.client.id).is_none());
+    let own_copy =
+        (echo && (outside || (entry.is_some() && s.replies.labeled()))).then(|| payload.clone());
     let message = Message {
         from: s.from(),
         source: sender.source,
@@ -366,7 +456,11 @@ fn to_channel(
         cluster: s.state.cluster(),
     };
     match ch.message(message, Some(s.actor())) {
-        Ok(Sent::Delivered) => {}
+        Ok(Sent::Delivered) => {
+            if let Some(copy) = own_copy {
+                deliver::to_connection(&s.conn, &copy, Some(s.actor()));
+            }
+        }
         Ok(Sent::Waiting(receipt)) => later.push(Committed::Channel {
             channel: ch.clone(),
             receipt,

@@ -543,3 +543,61 @@ async fn two_topics_set_on_two_nodes_at_once_end_the_same_everywhere() {
     }
     panic!("the two nodes kept two topics: {last:?}");
 }
+
+/// A message from outside to a channel with no member on the sender's node: the node looks the
+/// channel up on the others, checks it against its modes there (`-n` lets it in, `+n` and a
+/// ban keep it out), and logs it; the members elsewhere get it and history keeps it. A channel
+/// no node has is 401, as on one server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_from_outside_reaches_a_channel_whose_members_are_elsewhere() {
+    let Some(nats) = nats().await else { return };
+    let net = network("outside");
+    let (_a, _b, mut ana, mut bea) = ana_and_bea(&nats, &net, |_| {}).await;
+    ana.send("JOIN #sala").await;
+    ana.expect_numeric(366).await;
+    // +n (the default): kept out, with the channel's own name.
+    bea.send("PRIVMSG #SALA :¿se puede?").await;
+    let refused = bea.expect_numeric(404).await;
+    assert_eq!(refused.param(1), Some("#sala"), "{refused:?}");
+
+    ana.send("MODE #sala -n").await;
+    ana.expect_command("MODE").await;
+    bea.send("CAP REQ :echo-message").await;
+    bea.expect_command("CAP").await;
+    bea.send("PRIVMSG #sala,#nadie :hola desde fuera, año nuevo")
+        .await;
+    let m = ana.expect_command("PRIVMSG").await;
+    assert_eq!(
+        m.source.as_deref().map(|s| s.split('!').next()),
+        Some(Some("bea"))
+    );
+    assert_eq!(m.param(1), Some("hola desde fuera, año nuevo"));
+    // bea: 401 for the channel no node has, and her echo for the other.
+    let (mut nobody, mut echo) = (None, None);
+    while nobody.is_none() || echo.is_none() {
+        let m = bea.recv().await;
+        match m.command.as_str() {
+            "401" => nobody = m.param(1).map(str::to_owned),
+            "PRIVMSG" => echo = m.param(0).map(str::to_owned),
+            _ => {}
+        }
+    }
+    assert_eq!(nobody.as_deref(), Some("#nadie"));
+    assert_eq!(echo.as_deref(), Some("#sala"));
+
+    // A ban keeps an outsider out too.
+    ana.send("MODE #sala +b bea!*@*").await;
+    ana.expect_command("MODE").await;
+    bea.send("NOTICE #sala :nada").await;
+    bea.send("PRIVMSG #sala :¿y ahora?").await;
+    bea.expect_numeric(404).await;
+
+    // What got in is in history, on ana's node, before her own line.
+    ana.send("CAP REQ :batch draft/chathistory").await;
+    ana.expect_command("CAP").await;
+    ana.send("PRIVMSG #sala :fin").await;
+    ana.send("CHATHISTORY LATEST #sala * 10").await;
+    let lines = read_batch(&mut ana).await;
+    let said = said(&lines, "#sala");
+    assert_eq!(said, ["bea: hola desde fuera, año nuevo", "ana: fin"]);
+}
