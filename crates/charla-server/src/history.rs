@@ -201,6 +201,9 @@ pub struct Event<'a> {
     source: String,
     account: Option<String>,
     params: Vec<String>,
+    /// Kept through the channel's log ([`Event::through_log`]): recorded here when the
+    /// channel takes it, for its node to put in the log.
+    held: Option<parking_lot::Mutex<Option<HistoryRecord>>>,
 }
 
 impl<'a> Event<'a> {
@@ -225,6 +228,7 @@ impl<'a> Event<'a> {
             source,
             account,
             params,
+            held: None,
         })
     }
 
@@ -237,7 +241,24 @@ impl<'a> Event<'a> {
             source: state.name().to_owned(),
             account: None,
             params,
+            held: None,
         })
+    }
+
+    /// In a cluster that reaches NATS, the event goes into history through the channel's log
+    /// (JOIN, PART, KICK, TOPIC): every node following the channel keeps it, in the log's
+    /// order among the channel's messages ([`crate::cluster::Cluster::joined`] and the like
+    /// take it with [`Event::take_held`]).
+    pub fn through_log(mut self, state: &State) -> Self {
+        if state.cluster().is_some_and(|c| c.connected()) {
+            self.held = Some(parking_lot::Mutex::new(None));
+        }
+        self
+    }
+
+    /// The entry held for the channel's log, if the event goes through it.
+    pub fn take_held(&self) -> Option<HistoryRecord> {
+        self.held.as_ref().and_then(|held| held.lock().take())
     }
 
     /// The same event with another source (a NICK change is told as the old `nick!user@host`).
@@ -246,10 +267,11 @@ impl<'a> Event<'a> {
         self
     }
 
-    /// Keeps it in the history of the conversation `key`, with an id of its own.
+    /// Keeps it in the history of the conversation `key`, with an id of its own (or holds it
+    /// for the channel's log: [`Event::through_log`]).
     pub fn record(&self, key: String) {
         let now = std::time::SystemTime::now();
-        self.store.write_later(Write::Append(HistoryRecord {
+        let entry = HistoryRecord {
             seq: 0,
             target: key,
             msgid: self.msgids.next(now),
@@ -259,7 +281,11 @@ impl<'a> Event<'a> {
             account: self.account.clone(),
             tags: String::new(),
             params: self.params.clone(),
-        }));
+        };
+        match &self.held {
+            Some(held) => *held.lock() = Some(entry),
+            None => self.store.write_later(Write::Append(entry)),
+        }
     }
 }
 

@@ -235,6 +235,8 @@ pub struct Kicked {
     pub victim: Arc<Client>,
     /// The KICK line.
     pub line: Payload,
+    /// Its history entry, when it goes into history through the channel's log.
+    pub record: Option<charla_store::HistoryRecord>,
 }
 
 /// A channel.
@@ -546,9 +548,10 @@ impl Channel {
             .ok_or(Denied::TargetNotOnChannel)?;
         let victim_nick = victim.nick();
         let (payload, event) = line(&victim_nick);
-        if let Some(event) = event {
+        let record = event.and_then(|event| {
             event.record(self.key());
-        }
+            event.take_held()
+        });
         deliver::to_members(&st.members, &payload, actor, |_| true);
         st.remove(victim.id);
         victim
@@ -560,6 +563,7 @@ impl Channel {
             nick: victim_nick,
             victim,
             line: payload,
+            record,
         })
     }
 

@@ -148,7 +148,9 @@ impl Cluster {
                 join,
                 away,
                 created,
+                record,
             } => {
+                self.keep_event(ch, record);
                 if user.node == self.node {
                     return;
                 }
@@ -164,7 +166,13 @@ impl Cluster {
                     self.settle_creation(&state, ch, (user.node.clone(), user.id), &ghost);
                 }
             }
-            ChannelEvent::Part { node, id, line } => {
+            ChannelEvent::Part {
+                node,
+                id,
+                line,
+                record,
+            } => {
+                self.keep_event(ch, record);
                 if node == self.node {
                     return;
                 }
@@ -178,7 +186,9 @@ impl Cluster {
                 victim_node,
                 victim_id,
                 line,
+                record,
             } => {
+                self.keep_event(ch, record);
                 if node == self.node {
                     return;
                 }
@@ -245,7 +255,13 @@ impl Cluster {
                 ch.queue_logged(payload, self.sender(node, id), None, false, receipt);
                 self.write_then_deliver(ch, Some(Write::Redact { msgid, redaction }), answer);
             }
-            ChannelEvent::Topic { node, topic, line } => {
+            ChannelEvent::Topic {
+                node,
+                topic,
+                line,
+                record,
+            } => {
+                self.keep_event(ch, record);
                 // This node's own, applied already, is set again silently: two topics set on
                 // two nodes at once end as the later one in the log everywhere.
                 let line = (node != self.node).then(|| line.to_payload()).flatten();
@@ -279,6 +295,29 @@ impl Cluster {
                 self.commit_then_deliver(ch, record, answer);
             }
         }
+    }
+
+    /// Keeps an event's history entry that came through `ch`'s log, in the log's order among
+    /// the channel's messages (a shared store keeps the first node's; the others find it).
+    fn keep_event(&self, ch: &Arc<Channel>, record: Option<WireRecord>) {
+        if let Some(record) = record.and_then(|r| r.to_record(&ch.key())) {
+            // Nobody waits for an event's entry.
+            let (_, answer) = Receipt::manual();
+            self.write_then_deliver(ch, Some(Write::Append(record)), answer);
+        }
+    }
+
+    /// An event's entry to send through channel `key`'s log: if the channel is not followed
+    /// (its log could not be opened), the log will not bring it back, and it is kept here now.
+    fn through_log(&self, key: &str, record: Option<HistoryRecord>) -> Option<WireRecord> {
+        let record = record?;
+        if self.follows(key) {
+            return Some(WireRecord::of(&record));
+        }
+        if let Some(state) = self.state.upgrade() {
+            state.store.write_later(Write::Append(record));
+        }
+        None
     }
 
     /// Channel `key` as the other nodes know it, for a query about a channel with no member
@@ -404,7 +443,15 @@ impl Cluster {
     }
 
     /// A member of this node joined `ch` (after the node told its own members).
-    pub fn joined(&self, ch: &Channel, client: &Client, join: &Payload, away: Option<&Payload>) {
+    /// `record`: its history entry, to keep through the log ([`crate::history::Event::through_log`]).
+    pub fn joined(
+        &self,
+        ch: &Channel,
+        client: &Client,
+        join: &Payload,
+        away: Option<&Payload>,
+        record: Option<HistoryRecord>,
+    ) {
         let (op, voice, alone, registered) = ch
             .read(|st| {
                 st.member(client.id).map(|m| {
@@ -430,26 +477,40 @@ impl Cluster {
                 join: WirePayload::of(join),
                 away: away.map(WirePayload::of),
                 created,
+                record: self.through_log(&ch.key(), record),
             },
             None,
         );
     }
 
     /// A member of this node left `ch` with `line` (PART).
-    pub fn parted(&self, ch: &Channel, client: &Client, line: &Payload) {
+    pub fn parted(
+        &self,
+        ch: &Channel,
+        client: &Client,
+        line: &Payload,
+        record: Option<HistoryRecord>,
+    ) {
         self.log(
             &ch.key(),
             &ChannelEvent::Part {
                 node: self.node.clone(),
                 id: client.id.0,
                 line: WirePayload::of(line),
+                record: self.through_log(&ch.key(), record),
             },
             None,
         );
     }
 
     /// A member of `ch` (of any node) was kicked here with `line`.
-    pub fn kicked(&self, ch: &Channel, victim: &Client, line: &Payload) {
+    pub fn kicked(
+        &self,
+        ch: &Channel,
+        victim: &Client,
+        line: &Payload,
+        record: Option<HistoryRecord>,
+    ) {
         let (victim_node, victim_id) = match &victim.remote {
             Some(r) => (r.node.clone(), r.id),
             None => (self.node.clone(), victim.id.0),
@@ -461,6 +522,7 @@ impl Cluster {
                 victim_node,
                 victim_id,
                 line: WirePayload::of(line),
+                record: self.through_log(&ch.key(), record),
             },
             None,
         );
@@ -514,7 +576,7 @@ impl Cluster {
     }
 
     /// The topic of `ch` was set here, as the TOPIC line `line` says.
-    pub fn topic_set(&self, ch: &Channel, line: &Payload) {
+    pub fn topic_set(&self, ch: &Channel, line: &Payload, record: Option<HistoryRecord>) {
         let topic = ch.local_view().1;
         self.log(
             &ch.key(),
@@ -522,6 +584,7 @@ impl Cluster {
                 node: self.node.clone(),
                 topic,
                 line: WirePayload::of(line),
+                record: self.through_log(&ch.key(), record),
             },
             None,
         );

@@ -260,6 +260,10 @@ pub enum ChannelEvent {
         /// channel at once settle on one creator ([`crate::cluster`]).
         #[serde(default)]
         created: bool,
+        /// Its history entry (event playback), kept by every node following the channel in
+        /// the log's order; `None` when history is off or the node kept it itself.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        record: Option<WireRecord>,
     },
     /// A user left (PART): every member is told `line`, the user goes.
     Part {
@@ -269,6 +273,10 @@ pub enum ChannelEvent {
         id: u64,
         /// The PART line.
         line: WirePayload,
+        /// Its history entry (event playback), kept by every node following the channel in
+        /// the log's order; `None` when history is off or the node kept it itself.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        record: Option<WireRecord>,
     },
     /// A member was kicked: every member is told `line`, the victim goes.
     Kick {
@@ -280,6 +288,10 @@ pub enum ChannelEvent {
         victim_id: u64,
         /// The KICK line.
         line: WirePayload,
+        /// Its history entry (event playback), kept by every node following the channel in
+        /// the log's order; `None` when history is off or the node kept it itself.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        record: Option<WireRecord>,
     },
     /// A member deleted one of the channel's messages (REDACT, already recorded by its node).
     Redact {
@@ -302,6 +314,10 @@ pub enum ChannelEvent {
         topic: Option<(String, String, u64)>,
         /// The TOPIC line.
         line: WirePayload,
+        /// Its history entry (event playback), kept by every node following the channel in
+        /// the log's order; `None` when history is off or the node kept it itself.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        record: Option<WireRecord>,
     },
     /// Modes changed: the channel's modes, lists and statuses as they are now, and the MODE
     /// lines that said so.

@@ -220,7 +220,8 @@ fn join_one(s: &mut Session, name: &str, key: Option<&str>, defer: bool) -> Opti
             line.source(&source).command("AWAY").trailing(&text);
             Payload::only_with(Cap::AwayNotify, s.outgoing(line))
         });
-        let event = Event::new(&s.state, &s.client, "JOIN", vec![ch.name()]);
+        let event = Event::new(&s.state, &s.client, "JOIN", vec![ch.name()])
+            .map(|e| e.through_log(&s.state));
         let joiner = Joiner {
             client: &s.client,
             source: &source,
@@ -232,7 +233,8 @@ fn join_one(s: &mut Session, name: &str, key: Option<&str>, defer: bool) -> Opti
         match ch.join(&joiner, &join, away.as_ref(), Some(s.actor())) {
             Ok(()) => {
                 if let Some(cluster) = s.state.cluster() {
-                    cluster.joined(&ch, &s.client, &join, away.as_ref());
+                    let record = event.as_ref().and_then(Event::take_held);
+                    cluster.joined(&ch, &s.client, &join, away.as_ref(), record);
                 }
             }
             Err(JoinError::Dead) => continue,

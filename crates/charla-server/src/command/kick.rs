@@ -59,14 +59,14 @@ pub fn kick_by_server(
                 let params = vec![ch.name(), victim.to_owned(), comment.to_owned()];
                 (
                     kick_line(state.name(), &ch.name(), victim, comment),
-                    Event::by_server(state, "KICK", params),
+                    Event::by_server(state, "KICK", params).map(|e| e.through_log(state)),
                 )
             },
             None,
         )
         .map_err(|_| KickError::NotOnChannel)?;
     if let Some(cluster) = state.cluster() {
-        cluster.kicked(&ch, &kicked.victim, &kicked.line);
+        cluster.kicked(&ch, &kicked.victim, &kicked.line, kicked.record.clone());
     }
     state.drop_channel_if_empty(&ch);
     state.emit(ServerEvent::Kicked {
@@ -123,7 +123,8 @@ fn kick_from(s: &Session, channel: &str, users: &[&str], comment: &str) {
                 let params = vec![ch.name(), victim.to_owned(), comment.to_owned()];
                 (
                     kick_line(&source, &ch.name(), victim, comment),
-                    Event::new(&s.state, &s.client, "KICK", params),
+                    Event::new(&s.state, &s.client, "KICK", params)
+                        .map(|e| e.through_log(&s.state)),
                 )
             },
             Some(s.actor()),
@@ -131,7 +132,7 @@ fn kick_from(s: &Session, channel: &str, users: &[&str], comment: &str) {
         match kicked {
             Ok(kicked) => {
                 if let Some(cluster) = s.state.cluster() {
-                    cluster.kicked(&ch, &kicked.victim, &kicked.line);
+                    cluster.kicked(&ch, &kicked.victim, &kicked.line, kicked.record.clone());
                 }
                 s.state.emit(ServerEvent::Kicked {
                     channel: ch.name(),

@@ -37,7 +37,7 @@ pub fn part_one(s: &Session, name: &str, reason: Option<&str>) {
     }
     let mut params = vec![ch.name()];
     params.extend(reason.map(str::to_owned));
-    let event = Event::new(&s.state, &s.client, "PART", params);
+    let event = Event::new(&s.state, &s.client, "PART", params).map(|e| e.through_log(&s.state));
     let line = Payload::new(s.outgoing(line));
     if ch
         .part(&s.client, &line, event.as_ref(), Some(s.actor()))
@@ -47,7 +47,12 @@ pub fn part_one(s: &Session, name: &str, reason: Option<&str>) {
         return;
     }
     if let Some(cluster) = s.state.cluster() {
-        cluster.parted(&ch, &s.client, &line);
+        cluster.parted(
+            &ch,
+            &s.client,
+            &line,
+            event.as_ref().and_then(Event::take_held),
+        );
     }
     s.state.drop_channel_if_empty(&ch);
     s.state.emit(ServerEvent::Parted {

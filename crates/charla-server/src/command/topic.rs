@@ -66,7 +66,8 @@ pub fn topic(s: &mut Session, p: Args<'_, 1>) -> Flow {
         &s.client,
         "TOPIC",
         vec![ch.name(), text.to_owned()],
-    );
+    )
+    .map(|e| e.through_log(&s.state));
     match ch.set_topic(
         s.client.id,
         topic,
@@ -76,7 +77,7 @@ pub fn topic(s: &mut Session, p: Args<'_, 1>) -> Flow {
     ) {
         Ok(()) => {
             if let Some(cluster) = s.state.cluster() {
-                cluster.topic_set(&ch, &payload);
+                cluster.topic_set(&ch, &payload, event.as_ref().and_then(Event::take_held));
             }
         }
         Err(Denied::NotOperator) => {

@@ -78,3 +78,84 @@ async fn a_node_s_own_dropped_event_is_read_back_without_a_later_one() {
     assert_eq!(hear(&mut ana, "#sala", 1).await, ["bea: ¿me oyes?"]);
     assert_eq!(b.handle.cluster_catch_ups(), Some(1));
 }
+
+/// JOIN, TOPIC, KICK and PART go into history through the channel's log: each node (each with
+/// its own store here) keeps every node's events, in the log's order among the messages, so
+/// `draft/event-playback` replays the same story on both.
+#[tokio::test]
+async fn channel_events_are_kept_by_every_node_in_the_log_s_order() {
+    let Some(nats) = nats().await else { return };
+    let net = network("events");
+    let a = TestServer::start_with(node_config(&nats, &net, "a")).await;
+    let b = TestServer::start_with(node_config(&nats, &net, "b")).await;
+    const CAPS: &str = "batch server-time message-tags draft/chathistory draft/event-playback";
+    let mut ana = a.connect().await;
+    ana.register_with_caps("ana", CAPS).await;
+    let mut bea = b.connect().await;
+    bea.register_with_caps("bea", CAPS).await;
+    let mut caro = b.connect().await;
+    caro.register_with_caps("caro", CAPS).await;
+    until_known(&mut ana, "caro").await;
+    both_in(&mut ana, &mut bea, "#sala").await;
+    caro.send("JOIN #sala").await;
+    caro.expect_numeric(366).await;
+    ana.expect_command("JOIN").await;
+    bea.send("PRIVMSG #sala :hola").await;
+    ana.expect_command("PRIVMSG").await;
+    ana.send("TOPIC #sala :Año nuevo").await;
+    bea.expect_command("TOPIC").await;
+    ana.send("KICK #sala caro :adiós").await;
+    bea.expect_command("KICK").await;
+    caro.send("JOIN #sala").await;
+    caro.expect_numeric(366).await;
+    ana.expect_command("JOIN").await;
+    caro.send("PART #sala :me voy").await;
+    ana.expect_command("PART").await;
+    ana.send("PRIVMSG #sala :sola").await;
+
+    let story = |lines: &[charla_proto::OwnedMessage]| -> Vec<String> {
+        lines
+            .iter()
+            .map(|m| {
+                let who = m
+                    .source
+                    .as_deref()
+                    .unwrap_or("")
+                    .split('!')
+                    .next()
+                    .unwrap_or("");
+                format!(
+                    "{who} {} {}",
+                    m.command,
+                    m.params.last().map_or("", |p| p.as_str())
+                )
+            })
+            .collect()
+    };
+    let expected = [
+        "ana JOIN #sala",
+        "bea JOIN #sala",
+        "caro JOIN #sala",
+        "bea PRIVMSG hola",
+        "ana TOPIC Año nuevo",
+        "ana KICK adiós",
+        "caro JOIN #sala",
+        "caro PART me voy",
+        "ana PRIVMSG sola",
+    ];
+    // ana's last line is in a's store once she could send the next one; b keeps it when the
+    // log brings it, a moment later. b's own store begins where b began following the channel
+    // (bea's JOIN): what came before is in a's (a shared store holds both).
+    for (c, expected) in [(&mut ana, &expected[..]), (&mut bea, &expected[1..])] {
+        let mut seen = Vec::new();
+        for _ in 0..50 {
+            c.send("CHATHISTORY LATEST #sala * 20").await;
+            seen = story(&read_batch(c).await);
+            if seen.len() >= expected.len() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(seen, expected, "{}'s node", c.nick);
+    }
+}
