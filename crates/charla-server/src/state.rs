@@ -242,12 +242,13 @@ impl State {
         let id = ConnectionId(self.next_id.fetch_add(1, Ordering::Relaxed));
         let queue = SendQueue::new(0);
         queue.close(crate::sendq::CloseReason::Shutdown);
-        let mut client = Client::new(
-            id,
-            SocketAddr::from(([0, 0, 0, 0], 0)),
-            Transport::Plain,
-            queue,
-        );
+        // On a TLS connection there (WHOIS 671); its certificate is its node's business.
+        let transport = if user.secure {
+            Transport::Tls { certfp: None }
+        } else {
+            Transport::Plain
+        };
+        let mut client = Client::new(id, SocketAddr::from(([0, 0, 0, 0], 0)), transport, queue);
         client.host = user.host.clone();
         client.remote = Some(Box::new(remote));
         {

@@ -727,6 +727,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_remote_user_on_tls_there_is_secure_here() {
+        let state = State::in_memory(crate::Config::default());
+        let (out, _rx) = mpsc::unbounded_channel();
+        let link = Arc::new(Link {
+            prefix: "p".to_owned(),
+            out,
+        });
+        for secure in [true, false] {
+            let user = wire::WireUser {
+                node: "b".to_owned(),
+                id: 7,
+                nick: format!("ñandú{secure}"),
+                user: "x".to_owned(),
+                host: "h".to_owned(),
+                realname: "X".to_owned(),
+                account: None,
+                away: None,
+                invisible: false,
+                oper: false,
+                bot: false,
+                secure,
+            };
+            let remote = RemoteUser {
+                node: "b".to_owned(),
+                id: 7,
+                link: link.clone(),
+            };
+            let ghost = state.add_remote_user(&user, remote);
+            assert_eq!(ghost.transport.is_secure(), secure);
+            assert_eq!(ghost.transport.certfp(), None);
+        }
+    }
+
+    #[test]
     fn urls_lose_their_credentials_before_any_log() {
         assert_eq!(
             without_credentials("nats://ana:contraseña@10.0.0.5:4222"),

@@ -245,7 +245,8 @@ impl Metrics {
     /// transport.
     pub fn encode(&self, clients: &[Arc<Client>]) -> String {
         let mut open = [0i64; 3];
-        for client in clients {
+        // Another node's users are that node's connections.
+        for client in clients.iter().filter(|c| c.remote.is_none()) {
             open[match client.transport {
                 Transport::Plain => 0,
                 Transport::Tls { .. } => 1,
