@@ -88,6 +88,7 @@ impl Exit {
             Exit::Closed(CloseReason::Killed(text)) => text.clone(),
             Exit::Closed(CloseReason::Shutdown) => "Server shutting down".to_owned(),
             Exit::Closed(CloseReason::WriteFailed) => "Write error".to_owned(),
+            Exit::Closed(CloseReason::Relayed) => "Closed by the user's server".to_owned(),
         }
     }
 
@@ -163,8 +164,42 @@ pub(crate) fn serve<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    serve_as(state, stream, peer, transport, guards, None)
+}
+
+/// Runs a device of `account` that another node of the cluster registered and relays here
+/// ([`crate::cluster::relay`]): logged in already, it attaches to the account's user when it
+/// finishes registering.
+pub(crate) fn serve_relayed<S>(
+    state: Arc<State>,
+    stream: S,
+    peer: SocketAddr,
+    transport: Transport,
+    guards: Guards,
+    account: String,
+) -> impl Future<Output = ()> + Send
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    serve_as(state, stream, peer, transport, guards, Some(account))
+}
+
+fn serve_as<S>(
+    state: Arc<State>,
+    stream: S,
+    peer: SocketAddr,
+    transport: Transport,
+    guards: Guards,
+    account: Option<String>,
+) -> impl Future<Output = ()> + Send
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     state.metrics.opened(&transport);
     let client = state.add_client(peer, transport);
+    if account.is_some() {
+        client.info.write().account = account;
+    }
     debug!(conn_id = %client.id, %peer, "connection accepted");
     let now = Instant::now();
     let conn = Conn {
@@ -266,12 +301,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             let state = &self.session.state;
             let reason = exit.reason();
             let nick = self.session.reg.done.then(|| self.session.client.nick());
-            let departure = devices::depart(&self.session);
+            // A device relayed to its user's node was never a user here (it left the maps
+            // when it was relayed): its departure is that node's business.
+            let departure = self
+                .session
+                .relay
+                .is_none()
+                .then(|| devices::depart(&self.session));
             let user = &self.session.client;
             let client = &self.session.conn;
             match departure {
-                Departure::User => devices::leave(state, user, &reason),
-                Departure::Connection | Departure::Kept => {
+                None => {}
+                Some(Departure::User) => devices::leave(state, user, &reason),
+                Some(departure) => {
                     if Arc::ptr_eq(user, client) {
                         devices::retire_first(user);
                     }
@@ -292,7 +334,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 nick,
                 addr: client.addr,
                 reason,
-                stays: departure != Departure::User,
+                stays: departure != Some(Departure::User),
             });
 
             if matches!(exit, Exit::Closed(CloseReason::SendQExceeded)) {
@@ -300,11 +342,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 self.out.abandon();
                 client.queue.clear();
             }
-            let mut error = charla_proto::LineBuilder::new();
-            error
-                .command("ERROR")
-                .trailing(&exit.error_text(&client.host));
-            client.queue.push_final(Line::new(error.finish()));
+            if let Some(cluster) = state.cluster()
+                && self.session.relay.is_some()
+            {
+                cluster.relay_left(client.id);
+            }
+            // A relayed device's last lines (its ERROR among them) came from its user's node.
+            if !matches!(exit, Exit::Closed(CloseReason::Relayed)) {
+                let mut error = charla_proto::LineBuilder::new();
+                error
+                    .command("ERROR")
+                    .trailing(&exit.error_text(&client.host));
+                client.queue.push_final(Line::new(error.finish()));
+            }
             // A peer that does not read must not keep the socket forever. The timer is boxed: kept
             // inline it would make every connection's task bigger for its whole life, only for its
             // last few milliseconds.
@@ -639,6 +689,13 @@ fn handle_frame(session: &mut Session, frame: Frame) -> Flow {
         }
     };
     let raw: &[u8] = raw.strip_suffix(b"\r").unwrap_or(&raw);
+    // A device relayed to its user's node: that node runs its lines.
+    if let Some(home) = &session.relay {
+        if let Some(cluster) = session.state.cluster() {
+            cluster.relay_up(home, session.conn.id, raw);
+        }
+        return Flow::Continue;
+    }
     if raw.contains(&0) {
         session
             .num(ERR_UNKNOWNERROR)

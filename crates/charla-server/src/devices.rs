@@ -39,6 +39,55 @@ use crate::state::State;
 /// The away message of a user kept present with no connection (always-on).
 pub const AUTO_AWAY: &str = "Not connected right now (always-on)";
 
+/// Relays the session's connection to the node where its account's user lives, if that is
+/// another node of the cluster and multiclient allows it ([`crate::cluster::relay`]): called
+/// when the connection finishes registering, after [`attach`] found no user here. The
+/// connection leaves this node's maps (its user is the other node's), and its lines go there.
+pub fn relay(s: &mut Session) -> Option<Flow> {
+    let state = s.state.clone();
+    let cluster = state.cluster()?;
+    if !state.config.accounts.multiclient {
+        return None;
+    }
+    let account = s.conn.info.read().account.clone()?;
+    let nick = s.conn.nick();
+    let home = cluster.home_of(&account, &nick)?;
+    let open = {
+        let info = s.conn.info.read();
+        crate::cluster::relay::Open {
+            account,
+            nick,
+            user: info.user.clone(),
+            realname: info.realname.clone(),
+            addr: s.conn.addr,
+            secure: s.conn.transport.is_secure(),
+            certfp: s.conn.transport.certfp().map(str::to_owned),
+            caps: crate::caps::Cap::ALL
+                .into_iter()
+                .filter(|c| s.conn.has_cap(*c))
+                .filter(|c| {
+                    !matches!(
+                        c,
+                        crate::caps::Cap::Sasl
+                            | crate::caps::Cap::Sts
+                            | crate::caps::Cap::AccountRegistration
+                    )
+                })
+                .map(|c| c.name().to_owned())
+                .collect(),
+        }
+    };
+    if !state.absorb_device(&s.conn) {
+        s.conn.queue.close(CloseReason::Shutdown);
+        return Some(Flow::Continue);
+    }
+    info!(conn_id = %s.conn.id, peer = %s.conn.addr, home = %Escaped(&home),
+        "a device relayed to its user's node");
+    cluster.relay_open(&home, &s.conn, &open);
+    s.relay = Some(home);
+    Some(Flow::Continue)
+}
+
 /// Attaches the session's connection to the user already present on its account, if
 /// multiclient allows it: called when the connection finishes registering. Returns whether it
 /// did, with what the session does next; then it acts as that user, and its welcome and the

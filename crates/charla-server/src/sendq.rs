@@ -35,6 +35,9 @@ pub enum CloseReason {
     Shutdown,
     /// Writing to the socket failed (the peer is gone).
     WriteFailed,
+    /// The session of a device relayed to its user's node ended there; that node sent the
+    /// last lines (its `ERROR` among them).
+    Relayed,
 }
 
 /// Why a push was refused.

@@ -261,7 +261,8 @@ impl Server {
         };
         shared.state.load_registered_channels(registered);
         if shared.state.config.cluster.enabled() {
-            let cluster = crate::cluster::Cluster::start(&shared.state).await?;
+            let cluster =
+                crate::cluster::Cluster::start(&shared.state, shared.tasks.clone()).await?;
             shared.state.set_cluster(cluster);
         }
         crate::devices::restore(&shared.state).await;

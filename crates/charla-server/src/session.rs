@@ -67,6 +67,9 @@ pub struct Session {
     /// In a cluster, while a message to channels with no member here is sent: those channels
     /// as the other nodes know them ([`crate::cluster::Cluster::view`]).
     pub views: Vec<Arc<crate::channel::Channel>>,
+    /// In a cluster, the node this connection is relayed to: its account's user lives there
+    /// ([`crate::cluster::relay`]).
+    pub relay: Option<String>,
 }
 
 /// A numeric reply being built; [`Reply::send`] queues it to the session's client.
@@ -110,6 +113,7 @@ impl Session {
             multiline: None,
             in_flight: None,
             views: Vec::new(),
+            relay: None,
         }
     }
 

@@ -28,6 +28,7 @@
 mod channels;
 mod follow;
 mod presence;
+pub mod relay;
 pub mod wire;
 
 use std::collections::HashMap;
@@ -324,6 +325,12 @@ pub struct Cluster {
     drop_live: AtomicU64,
     /// How many times this node read missed events back from the stream.
     caught_up: AtomicU64,
+    /// Devices relayed to or from other nodes.
+    relays: relay::Relays,
+    /// Remote users by their account (case-folded), to find where a device's user lives.
+    remote_accounts: Mutex<HashMap<String, Arc<Client>>>,
+    /// The server's connection tasks (a device relayed here is one).
+    tracker: Arc<crate::tracker::Tracker>,
     /// Remote users with `+i`, and with `+o` (LUSERS).
     remote_invisible: AtomicUsize,
     remote_opers: AtomicUsize,
@@ -353,7 +360,10 @@ impl std::fmt::Debug for Cluster {
 impl Cluster {
     /// Connects to NATS, opens the channel log and starts following the network. The state
     /// holds the cluster ([`State::set_cluster`]).
-    pub async fn start(state: &Arc<State>) -> Result<Arc<Cluster>, ClusterError> {
+    pub async fn start(
+        state: &Arc<State>,
+        tracker: Arc<crate::tracker::Tracker>,
+    ) -> Result<Arc<Cluster>, ClusterError> {
         let config = &state.config.cluster;
         let node = config.node_name(&state.config.server_name);
         // Never a password in a log line or an error: `nats://user:pass@host` shows its host only.
@@ -430,6 +440,9 @@ impl Cluster {
             followed: Mutex::default(),
             drop_live: AtomicU64::new(0),
             caught_up: AtomicU64::new(0),
+            relays: relay::Relays::default(),
+            remote_accounts: Mutex::default(),
+            tracker,
             recorders: Mutex::default(),
             syncing: Mutex::default(),
             invites: Mutex::default(),
@@ -473,6 +486,8 @@ impl Cluster {
         let direct = sub(self.subject(&format!("to.{}", self.node))).await?;
         let snaps = sub(self.subject("snap.*")).await?;
         let lists = sub(self.subject("list")).await?;
+        let relays = sub(self.subject(&format!("relay.{}", self.node))).await?;
+        self.serve(relays, |me, msg| me.relay_message(&msg));
         self.serve(nodes, |me, msg| {
             if let Ok(beat) = serde_json::from_slice::<Heartbeat>(&msg.payload) {
                 me.heard(beat);

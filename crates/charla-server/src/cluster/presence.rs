@@ -35,6 +35,7 @@ impl Cluster {
             match event {
                 async_nats::Event::Disconnected => {
                     lost = true;
+                    self.drop_all_relays();
                     warn!("cluster: NATS lost; channel messages are refused until it is back");
                 }
                 async_nats::Event::Connected if std::mem::take(&mut lost) => {
@@ -272,6 +273,7 @@ impl Cluster {
                 };
                 self.count_modes(before, false);
                 self.count_modes(after, true);
+                self.index_account(&ghost);
                 deliver::to_peers_and_watchers(&state, &ghost, &payload, false, None);
             }
             Presence::Invite {
@@ -306,6 +308,7 @@ impl Cluster {
             Presence::Down { node, id, reason } if node != self.node => {
                 let ghost = self.remote.lock().remove(&(node, id));
                 if let Some(ghost) = ghost {
+                    self.unindex_account(&ghost);
                     self.count_modes(ghost.info.read().modes, false);
                     remove_remote(&state, &ghost, &reason);
                 }
@@ -336,6 +339,7 @@ impl Cluster {
         );
         remote.insert(key, ghost.clone());
         drop(remote);
+        self.index_account(&ghost);
         self.count_modes(ghost.info.read().modes, true);
         claim_remote(state, &ghost, &user.nick);
         if state
@@ -357,8 +361,10 @@ impl Cluster {
             let keys: Vec<_> = remote.keys().filter(|(n, _)| n == node).cloned().collect();
             keys.iter().filter_map(|k| remote.remove(k)).collect()
         };
+        self.drop_relays_of(node);
         let reason = format!("{} {}", self.node, node);
         for ghost in gone {
+            self.unindex_account(&ghost);
             self.count_modes(ghost.info.read().modes, false);
             remove_remote(&state, &ghost, &reason);
         }

@@ -87,6 +87,10 @@ pub fn try_complete(s: &mut Session) -> Flow {
     if let Some(flow) = crate::devices::attach(s) {
         return flow;
     }
+    // In a cluster, one whose user lives on another node becomes a device there.
+    if let Some(flow) = crate::devices::relay(s) {
+        return flow;
+    }
     if s.reg.nick_deferred {
         // The nick's holder turned out not to be this connection's user.
         s.reg.nick_deferred = false;

@@ -11,6 +11,7 @@
 mod chat;
 #[path = "../common/mod.rs"]
 mod common;
+mod devices;
 mod failure;
 mod log;
 
