@@ -303,11 +303,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             let nick = self.session.reg.done.then(|| self.session.client.nick());
             // A device relayed to its user's node was never a user here (it left the maps
             // when it was relayed): its departure is that node's business.
-            let departure = self
-                .session
-                .relay
-                .is_none()
-                .then(|| devices::depart(&self.session));
+            let departure = (!self.session.reg.relayed).then(|| devices::depart(&self.session));
             let user = &self.session.client;
             let client = &self.session.conn;
             match departure {
@@ -343,7 +339,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 client.queue.clear();
             }
             if let Some(cluster) = state.cluster()
-                && self.session.relay.is_some()
+                && self.session.reg.relayed
             {
                 cluster.relay_left(client.id);
             }
@@ -690,9 +686,9 @@ fn handle_frame(session: &mut Session, frame: Frame) -> Flow {
     };
     let raw: &[u8] = raw.strip_suffix(b"\r").unwrap_or(&raw);
     // A device relayed to its user's node: that node runs its lines.
-    if let Some(home) = &session.relay {
+    if session.reg.relayed {
         if let Some(cluster) = session.state.cluster() {
-            cluster.relay_up(home, session.conn.id, raw);
+            cluster.relay_up(session.conn.id, raw);
         }
         return Flow::Continue;
     }

@@ -84,7 +84,7 @@ pub fn relay(s: &mut Session) -> Option<Flow> {
     info!(conn_id = %s.conn.id, peer = %s.conn.addr, home = %Escaped(&home),
         "a device relayed to its user's node");
     cluster.relay_open(&home, &s.conn, &open);
-    s.relay = Some(home);
+    s.reg.relayed = true;
     Some(Flow::Continue)
 }
 

@@ -36,6 +36,9 @@ pub struct Registration {
     /// The nick asked for is held by a user logged into an account, and this connection may
     /// still log into it and attach to that user: it is claimed when registration ends.
     pub nick_deferred: bool,
+    /// In a cluster, this connection is relayed to the node where its account's user lives
+    /// ([`crate::cluster::relay`]): its lines are run there.
+    pub relayed: bool,
 }
 
 /// One connection's session.
@@ -64,12 +67,6 @@ pub struct Session {
     /// ([`crate::command::committing`]), and the current line's admission to the store;
     /// `None` between lines when there are none.
     pub in_flight: Option<Box<crate::command::committing::InFlight>>,
-    /// In a cluster, while a message to channels with no member here is sent: those channels
-    /// as the other nodes know them ([`crate::cluster::Cluster::view`]).
-    pub views: Vec<Arc<crate::channel::Channel>>,
-    /// In a cluster, the node this connection is relayed to: its account's user lives there
-    /// ([`crate::cluster::relay`]).
-    pub relay: Option<String>,
 }
 
 /// A numeric reply being built; [`Reply::send`] queues it to the session's client.
@@ -112,8 +109,6 @@ impl Session {
             replies: Replies::default(),
             multiline: None,
             in_flight: None,
-            views: Vec::new(),
-            relay: None,
         }
     }
 

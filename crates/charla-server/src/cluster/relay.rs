@@ -250,11 +250,15 @@ impl Cluster {
     }
 
     /// Front: a line from relayed client `conn` (without its CR LF).
-    pub fn relay_up(&self, home: &str, conn: ConnectionId, line: &[u8]) {
+    pub fn relay_up(&self, conn: ConnectionId, line: &[u8]) {
+        let home = match self.relays.fronts.lock().get(&conn.0) {
+            Some(front) => front.home.clone(),
+            None => return,
+        };
         let mut bytes = Vec::with_capacity(line.len() + 2);
         bytes.extend_from_slice(line);
         bytes.extend_from_slice(b"\r\n");
-        self.relay_send(home, &self.head(Kind::Up, conn), &bytes);
+        self.relay_send(&home, &self.head(Kind::Up, conn), &bytes);
     }
 
     /// Front: relayed client `conn` is gone.

@@ -205,9 +205,8 @@ pub fn send(
             move |s: &mut Session| -> Wait<'_> {
                 Box::pin(async move {
                     let views = futures::future::join_all(unknown.iter().map(|k| cluster.view(k)));
-                    s.views = views.await.into_iter().flatten().collect();
-                    let flow = send_now(s, &targets, &client_tags, kind, body.body());
-                    s.views.clear();
+                    let views: Vec<Arc<Channel>> = views.await.into_iter().flatten().collect();
+                    let flow = send_now(s, &targets, &client_tags, kind, body.body(), &views);
                     match flow {
                         Flow::Wait(then) => then.run(s).await,
                         flow => flow,
@@ -216,16 +215,18 @@ pub fn send(
             },
         ))));
     }
-    send_now(s, targets, client_tags, kind, body)
+    send_now(s, targets, client_tags, kind, body, &[])
 }
 
-/// [`send`] once every channel target is known (here, or as [`Session::views`]).
+/// [`send`] once every channel target is known: here, or in `views` (channels with no member
+/// here, as the other nodes know them).
 fn send_now(
     s: &mut Session,
     targets: &str,
     client_tags: &[(String, String)],
     kind: Kind,
     body: Body<'_>,
+    views: &[Arc<Channel>],
 ) -> Flow {
     let errors = kind != Kind::Notice;
     let (source, nick, account) = {
@@ -304,7 +305,7 @@ fn send_now(
                 _ => (None, target),
             };
             if is_channel_name(name) {
-                to_channel(s, name, status, &build, &sender, &mut later)
+                to_channel(s, name, status, &build, &sender, &mut later, views)
             } else {
                 to_user(s, target, &build, &sender, &mut later)
             }
@@ -418,11 +419,12 @@ fn to_channel(
     build: &dyn Fn(&str) -> Payload,
     sender: &Sender<'_>,
     later: &mut Vec<Committed>,
+    views: &[Arc<Channel>],
 ) -> Option<String> {
     let kind = sender.kind;
     let viewed = || {
         let key = casefold(name);
-        s.views.iter().find(|v| v.key() == key).cloned()
+        views.iter().find(|v| v.key() == key).cloned()
     };
     let Some(ch) = s.state.channel(name).or_else(viewed) else {
         no_such_nick(s, name, kind);
