@@ -650,6 +650,33 @@ impl State {
         true
     }
 
+    /// In a cluster, another node renamed `channel` (the channel's log said so): it takes its
+    /// new name here too, unless a channel here holds that name already (then it keeps its old
+    /// one, and `false`).
+    pub fn rename_followed(
+        &self,
+        channel: &Arc<Channel>,
+        renamed: crate::channel::Renamed,
+    ) -> bool {
+        let fold = casefold(&renamed.new).into_owned();
+        let look = skeleton(&renamed.new);
+        let mut map = self.channels.write();
+        let old = channel.key();
+        let other = |c: &Arc<Channel>| !Arc::ptr_eq(c, channel);
+        if !map.get(&old).is_some_and(|c| Arc::ptr_eq(c, channel))
+            || map.get(&fold).is_some_and(other)
+        {
+            return false;
+        }
+        let held = channel.clone();
+        let switch = move || {
+            map.remove(&old);
+            map.insert(fold, look, held);
+        };
+        channel.rename(renamed, &self.store, None, switch);
+        true
+    }
+
     /// Puts the registered channels the store keeps into the map (at start).
     pub fn load_registered_channels(
         &self,

@@ -267,6 +267,34 @@ impl Cluster {
                 let line = (node != self.node).then(|| line.to_payload()).flatten();
                 ch.topic_remote(topic, line.as_ref());
             }
+            ChannelEvent::Rename {
+                node,
+                new,
+                reason,
+                line,
+            } => {
+                // Renamed at its node already; the follow task moves to the new name's log.
+                if node == self.node {
+                    return;
+                }
+                let Some(line) = line.to_outgoing() else {
+                    return;
+                };
+                let old_key = ch.key();
+                let renamed = crate::channel::Renamed {
+                    old: ch.name(),
+                    new,
+                    reason,
+                    line,
+                    server: state.name().to_owned(),
+                };
+                if state.rename_followed(ch, renamed) {
+                    self.rekey(&old_key, &ch.key());
+                } else {
+                    warn!(channel = %Escaped(&ch.name()),
+                        "cluster: a channel renamed elsewhere keeps its name here: the new one is taken");
+                }
+            }
             ChannelEvent::Message {
                 node,
                 id,
@@ -573,6 +601,48 @@ impl Cluster {
             },
             None,
         );
+    }
+
+    /// `ch` (formerly `old_key`) was renamed here, as the RENAME line `line` says: the other
+    /// nodes learn it from the old name's log, the last event there.
+    pub fn renamed(
+        &self,
+        old_key: &str,
+        ch: &Channel,
+        reason: &str,
+        line: &crate::outbound::Outgoing,
+    ) {
+        self.rekey(old_key, &ch.key());
+        self.log(
+            old_key,
+            &ChannelEvent::Rename {
+                node: self.node.clone(),
+                new: ch.name(),
+                reason: reason.to_owned(),
+                line: super::wire::WireLine::of(line),
+            },
+            None,
+        );
+    }
+
+    /// A channel followed here goes by `new` instead of `old` (its follow task moves to the new
+    /// name's log when the rename comes through the old one).
+    fn rekey(&self, old: &str, new: &str) {
+        {
+            let mut followed = self.followed.lock();
+            if let Some(f) = followed.remove(old) {
+                followed.insert(new.to_owned(), f);
+            }
+        }
+        {
+            let mut recorders = self.recorders.lock();
+            if let Some(r) = recorders.remove(old) {
+                recorders.insert(new.to_owned(), r);
+            }
+        }
+        self.renamed_keys
+            .lock()
+            .insert(old.to_owned(), new.to_owned());
     }
 
     /// The topic of `ch` was set here, as the TOPIC line `line` says.

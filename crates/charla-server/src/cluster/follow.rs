@@ -178,12 +178,15 @@ impl Cluster {
         Ok((live, last))
     }
 
-    /// Applies `ch`'s log as `live` brings it, reading what it missed from the stream.
+    /// Applies `ch`'s log as `live` brings it, reading what it missed from the stream; moves to
+    /// the new name's log when the channel is renamed.
     async fn read_log(&self, ch: &Arc<Channel>, mut live: async_nats::Subscriber, place: &Place) {
-        let subject = self.channel_subject(&ch.key());
+        let mut key = ch.key();
+        let mut subject = self.channel_subject(&key);
         let mut overdue: Option<Instant> = None;
         loop {
             let until = overdue.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            let mut renamed = None;
             tokio::select! {
                 biased;
                 () = place.wake.notified() => {}
@@ -192,12 +195,27 @@ impl Cluster {
                 }
                 msg = live.next() => {
                     let Some(msg) = msg else { return };
-                    self.take_live(ch, &subject, &msg, place).await;
+                    renamed = self.take_live(ch, &subject, &msg, place).await;
                 }
             }
-            if place.now.swap(false, Ordering::Relaxed) {
-                self.catch_up(ch, &subject, place, None).await;
+            if renamed.is_none() && place.now.swap(false, Ordering::Relaxed) {
+                renamed = self.catch_up(ch, &subject, place, None).await;
                 overdue = None;
+            }
+            while let Some(new) = renamed {
+                let old = std::mem::replace(&mut key, new);
+                subject = self.channel_subject(&key);
+                match self.client.subscribe(self.live_subject(&key)).await {
+                    Ok(sub) => live = sub,
+                    Err(error) => {
+                        warn!(channel = %Escaped(&ch.name()), %error,
+                            "cluster: cannot follow a renamed channel's log");
+                        return;
+                    }
+                }
+                self.moved(&old);
+                // What was logged under the new name before this node subscribed.
+                renamed = self.catch_up(ch, &subject, place, None).await;
             }
             if place.known.load(Ordering::Relaxed) > place.last.load(Ordering::Relaxed) {
                 overdue.get_or_insert_with(|| Instant::now() + OVERDUE);
@@ -208,48 +226,54 @@ impl Cluster {
     }
 
     /// One republished event: applied if it is the next one, after what was missed if it is
-    /// not, passed over if it was applied already.
+    /// not, passed over if it was applied already. Returns the channel's new key when it was
+    /// renamed (the log goes on under that name).
     async fn take_live(
         &self,
         ch: &Arc<Channel>,
         subject: &str,
         msg: &async_nats::Message,
         place: &Place,
-    ) {
-        let Some((seq, before)) = places(msg) else {
-            return;
-        };
+    ) -> Option<String> {
+        let (seq, before) = places(msg)?;
         if self
             .drop_live
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
             .is_ok()
         {
-            return;
+            return None;
         }
         let last = place.last.load(Ordering::Relaxed);
         if seq <= last {
-            return;
+            return None;
         }
         if before > last {
-            self.catch_up(ch, subject, place, Some(seq)).await;
-            if seq <= place.last.load(Ordering::Relaxed) {
-                return;
+            let renamed = self.catch_up(ch, subject, place, Some(seq)).await;
+            if renamed.is_some() || seq <= place.last.load(Ordering::Relaxed) {
+                return renamed;
             }
         }
         place.last.store(seq, Ordering::Relaxed);
-        self.apply_bytes(ch, &msg.payload);
+        self.apply_bytes(ch, &msg.payload)
     }
 
     /// Reads `ch`'s events after the last one applied from the stream and applies them, up to
-    /// `until` (included) or to the end.
-    async fn catch_up(&self, ch: &Arc<Channel>, subject: &str, place: &Place, until: Option<u64>) {
+    /// `until` (included), to the end, or to a rename (whose new key it returns: what follows
+    /// under the old name is no longer the channel's).
+    async fn catch_up(
+        &self,
+        ch: &Arc<Channel>,
+        subject: &str,
+        place: &Place,
+        until: Option<u64>,
+    ) -> Option<String> {
         self.caught_up.fetch_add(1, Ordering::Relaxed);
         let stream = match self.js.get_stream_no_info(&self.stream).await {
             Ok(stream) => stream,
             Err(error) => {
                 warn!(channel = %Escaped(&ch.name()), %error,
                     "cluster: cannot read a channel's log back");
-                return;
+                return None;
             }
         };
         loop {
@@ -260,26 +284,58 @@ impl Cluster {
             {
                 Ok(msg) => {
                     place.last.store(msg.sequence, Ordering::Relaxed);
-                    self.apply_bytes(ch, &msg.payload);
-                    if until.is_some_and(|until| msg.sequence >= until) {
-                        return;
+                    let renamed = self.apply_bytes(ch, &msg.payload);
+                    if renamed.is_some() || until.is_some_and(|until| msg.sequence >= until) {
+                        return renamed;
                     }
                 }
-                Err(error) if error.kind() == DirectGetErrorKind::NotFound => return,
+                Err(error) if error.kind() == DirectGetErrorKind::NotFound => return None,
                 Err(error) => {
                     warn!(channel = %Escaped(&ch.name()), %error,
                         "cluster: cannot read a channel's log back");
-                    return;
+                    return None;
                 }
             }
         }
     }
 
-    /// One event of `ch`'s log as it came from NATS.
-    fn apply_bytes(&self, ch: &Arc<Channel>, payload: &[u8]) {
+    /// One event of `ch`'s log as it came from NATS; the channel's new key if it renamed it.
+    fn apply_bytes(&self, ch: &Arc<Channel>, payload: &[u8]) -> Option<String> {
         match serde_json::from_slice::<ChannelEvent>(payload) {
-            Ok(event) => self.apply(ch, event),
-            Err(error) => warn!(%error, "cluster: an event of a channel's log is unreadable"),
+            Ok(event) => {
+                let renamed = match &event {
+                    ChannelEvent::Rename { new, .. } => {
+                        Some(charla_proto::casemap::casefold(new).into_owned())
+                    }
+                    _ => None,
+                };
+                self.apply(ch, event);
+                // Only if it took the new name here (a channel here may hold it).
+                renamed.filter(|new| *new == ch.key())
+            }
+            Err(error) => {
+                warn!(%error, "cluster: an event of a channel's log is unreadable");
+                None
+            }
+        }
+    }
+
+    /// The follow task of a channel formerly named `old` now reads its new name's log: this
+    /// node's messages logged under the old name after the rename reach no one (every node
+    /// moved on at the rename): their senders are told.
+    fn moved(&self, old: &str) {
+        self.renamed_keys.lock().remove(old);
+        let orphans: Vec<super::Waiter> = {
+            let mut waiting = self.waiting.lock();
+            let tokens: Vec<u64> = waiting
+                .iter()
+                .filter(|(_, w)| w.key == old)
+                .map(|(token, _)| *token)
+                .collect();
+            tokens.iter().filter_map(|t| waiting.remove(t)).collect()
+        };
+        for w in orphans {
+            w.answer.answer(Err(charla_store::StoreError::Closed));
         }
     }
 
@@ -295,6 +351,8 @@ impl Cluster {
     /// The stream stored an event of this node's at `seq` in channel `key`'s log: if it does
     /// not come back on the subscription soon, it is read from the stream.
     pub(super) fn logged(&self, key: &str, seq: u64) {
+        let renamed = self.renamed_keys.lock().get(key).cloned();
+        let key = renamed.as_deref().unwrap_or(key);
         if let Some(f) = self.followed.lock().get(key) {
             f.place.known.fetch_max(seq, Ordering::Relaxed);
             f.place.wake.notify_one();

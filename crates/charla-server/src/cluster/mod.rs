@@ -329,6 +329,8 @@ pub struct Cluster {
     relays: relay::Relays,
     /// Remote users by their account (case-folded), to find where a device's user lives.
     remote_accounts: Mutex<HashMap<String, Arc<Client>>>,
+    /// Channels renamed whose follow task still reads the old name's log: old key → new.
+    renamed_keys: Mutex<HashMap<String, String>>,
     /// The server's connection tasks (a device relayed here is one).
     tracker: Arc<crate::tracker::Tracker>,
     /// Remote users with `+i`, and with `+o` (LUSERS).
@@ -442,6 +444,7 @@ impl Cluster {
             caught_up: AtomicU64::new(0),
             relays: relay::Relays::default(),
             remote_accounts: Mutex::default(),
+            renamed_keys: Mutex::default(),
             tracker,
             recorders: Mutex::default(),
             syncing: Mutex::default(),

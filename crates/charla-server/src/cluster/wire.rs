@@ -351,6 +351,18 @@ pub enum ChannelEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         record: Option<WireRecord>,
     },
+    /// The channel was renamed (RENAME, applied by its node already, history moved there):
+    /// the last event under its old name; its log goes on under the new one.
+    Rename {
+        /// The node where it was renamed.
+        node: String,
+        /// The new name.
+        new: String,
+        /// The reason given.
+        reason: String,
+        /// The RENAME line (members without `draft/channel-rename` get the fallback).
+        line: WireLine,
+    },
 }
 
 /// A history entry ([`charla_store::HistoryRecord`]) on its way to the store of a node that

@@ -14,6 +14,10 @@
 //! that looks like it), `FAIL RENAME CANNOT_RENAME` (the same name, a rename already under way,
 //! a store that cannot record it). The old name is free afterwards: a JOIN of it creates a new,
 //! empty channel (no redirection, which the spec leaves optional).
+//!
+//! In a cluster the new name must be free on every node (asked as for NAMES), and the other
+//! nodes learn of the rename from the channel's log, where it is the last event under the old
+//! name ([`crate::cluster::Cluster::renamed`]).
 
 use charla_proto::LineBuilder;
 use charla_proto::casemap::casefold;
@@ -65,18 +69,6 @@ pub async fn rename(s: &mut Session, p: Owned<2>) -> Flow {
         );
         return Flow::Continue;
     }
-    // A channel's log and its members on the other nodes go by its name: a rename would split
-    // it (docs/CLUSTER.md).
-    if s.state.cluster().is_some() {
-        fail(
-            s,
-            CANNOT_RENAME,
-            &old,
-            new,
-            "Channels cannot be renamed on a network of several servers",
-        );
-        return Flow::Continue;
-    }
     if !s.client.is_oper() {
         match ch.read(|st| st.member(s.client.id).map(|m| m.op)) {
             None => {
@@ -89,6 +81,19 @@ pub async fn rename(s: &mut Session, p: Owned<2>) -> Flow {
             }
             Some(true) => {}
         }
+    }
+    // In a cluster the new name must be free on every node, not only here.
+    if let Some(cluster) = s.state.cluster().cloned()
+        && cluster.view(&casefold(new)).await.is_some()
+    {
+        fail(
+            s,
+            CHANNEL_NAME_IN_USE,
+            &old,
+            new,
+            "The channel name is already taken",
+        );
+        return Flow::Continue;
     }
     match s.state.begin_rename(&ch, new) {
         Ok(()) => {}
@@ -157,9 +162,14 @@ pub async fn rename(s: &mut Session, p: Owned<2>) -> Flow {
     let Some(renamed) = guard.renamed.take() else {
         return Flow::Continue;
     };
+    let (old_key, line, reason) = (ch.key(), renamed.line.clone(), renamed.reason.clone());
     match written {
         Ok(Ok(())) => {
             if s.state.finish_rename(&ch, renamed, Some(s.actor())) {
+                // The other nodes learn it from the old name's log.
+                if let Some(cluster) = s.state.cluster() {
+                    cluster.renamed(&old_key, &ch, &reason, &line);
+                }
                 s.state.emit(ServerEvent::Renamed {
                     old,
                     new: new.clone(),
@@ -222,7 +232,13 @@ impl Drop for Committing {
                 runtime.spawn(async move {
                     match receipt.wait().await {
                         Ok(Ok(())) => {
-                            state.finish_rename(&channel, renamed, None);
+                            let (old_key, line) = (channel.key(), renamed.line.clone());
+                            let reason = renamed.reason.clone();
+                            if state.finish_rename(&channel, renamed, None)
+                                && let Some(cluster) = state.cluster()
+                            {
+                                cluster.renamed(&old_key, &channel, &reason, &line);
+                            }
                         }
                         _ => state.cancel_rename(&channel),
                     }

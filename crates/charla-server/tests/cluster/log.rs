@@ -159,3 +159,81 @@ async fn channel_events_are_kept_by_every_node_in_the_log_s_order() {
         assert_eq!(seen, expected, "{}'s node", c.nick);
     }
 }
+
+/// RENAME on one node: the other nodes' members see it (RENAME, or PART and JOIN without the
+/// capability), the channel's log goes on under the new name in one order, history moves with
+/// it on every node, and a name another node's channel holds is refused.
+#[tokio::test]
+async fn a_channel_renamed_on_one_node_is_renamed_on_every_node() {
+    let Some(nats) = nats().await else { return };
+    let net = network("rename");
+    let a = TestServer::start_with(node_config(&nats, &net, "a")).await;
+    let b = TestServer::start_with(node_config(&nats, &net, "b")).await;
+    const CAPS: &str = "batch server-time message-tags draft/chathistory echo-message";
+    let mut ana = a.connect().await;
+    ana.register_with_caps("ana", CAPS).await;
+    let mut bea = b.connect().await;
+    bea.register_with_caps("bea", &format!("{CAPS} draft/channel-rename"))
+        .await;
+    let mut caro = b.connect().await;
+    caro.register_with_caps("caro", CAPS).await;
+    until_known(&mut ana, "caro").await;
+    both_in(&mut ana, &mut bea, "#sala").await;
+    caro.send("JOIN #sala").await;
+    caro.expect_numeric(366).await;
+    ana.expect_command("JOIN").await;
+    bea.send("PRIVMSG #sala :antes").await;
+    ana.expect_command("PRIVMSG").await;
+    caro.expect_command("PRIVMSG").await;
+
+    // A name a channel of b's holds (no member on a) is taken.
+    caro.send("JOIN #ocupada").await;
+    caro.expect_numeric(366).await;
+    ana.send("RENAME #sala #ocupada :no").await;
+    let fail = ana.expect_command("FAIL").await;
+    assert_eq!(fail.param(1), Some("CHANNEL_NAME_IN_USE"), "{fail:?}");
+
+    ana.send("RENAME #sala #Plaza :mudanza").await;
+    let m = bea.expect_command("RENAME").await;
+    assert_eq!(
+        (m.param(0), m.param(1), m.param(2)),
+        (Some("#sala"), Some("#Plaza"), Some("mudanza"))
+    );
+    let part = caro.expect_command("PART").await;
+    assert_eq!(part.param(0), Some("#sala"));
+    let join = caro.expect_command("JOIN").await;
+    assert_eq!(join.param(0), Some("#Plaza"));
+
+    // The channel goes on under its new name, on both nodes, in one order.
+    for i in 0..5 {
+        ana.send(&format!("PRIVMSG #plaza :ana {i}")).await;
+        bea.send(&format!("PRIVMSG #Plaza :bea {i}")).await;
+    }
+    let mut orders = Vec::new();
+    for c in [&mut ana, &mut bea, &mut caro] {
+        let mut got = Vec::new();
+        while got.len() < 10 {
+            let m = c.recv().await;
+            got.extend(said(std::slice::from_ref(&m), "#Plaza"));
+        }
+        orders.push(got);
+    }
+    assert_eq!(orders[0], orders[1]);
+    assert_eq!(orders[0], orders[2]);
+
+    // History moved with it on both nodes (each with a store of its own here).
+    for c in [&mut ana, &mut bea] {
+        c.send("CHATHISTORY LATEST #plaza * 20").await;
+        let said = said(&read_batch(c).await, "#Plaza");
+        assert_eq!(
+            said.first().map(String::as_str),
+            Some("bea: antes"),
+            "{said:?}"
+        );
+        assert_eq!(said.len(), 11, "{said:?}");
+    }
+    // The old name is free: a JOIN makes a new, empty channel.
+    caro.send("JOIN #sala").await;
+    let names = caro.expect_numeric(353).await;
+    assert_eq!(names.param(3), Some("@caro"));
+}
