@@ -261,6 +261,12 @@ impl State {
             info.away = user.away.clone();
             info.modes.invisible = user.invisible;
             info.modes.oper = user.oper;
+            if !user.metadata.is_empty() {
+                info.metadata = Some(Box::new(crate::command::metadata::UserMetadata {
+                    values: user.metadata.clone(),
+                    subs: Default::default(),
+                }));
+            }
             info.modes.bot = user.bot;
         }
         let client = Arc::new(client);

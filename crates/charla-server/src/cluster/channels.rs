@@ -267,6 +267,31 @@ impl Cluster {
                 let line = (node != self.node).then(|| line.to_payload()).flatten();
                 ch.topic_remote(topic, line.as_ref());
             }
+            ChannelEvent::Meta {
+                node,
+                key,
+                value,
+                line,
+            } => {
+                let Some(line) = line.to_payload().filter(|_| node != self.node) else {
+                    return;
+                };
+                crate::command::metadata::changed_elsewhere(
+                    None,
+                    Some(ch),
+                    &key,
+                    value.as_deref(),
+                    &line,
+                );
+                // A registered channel's keys are kept (in a store of this node's own too).
+                if ch.read(|st| st.registration.is_some()) {
+                    state.store.write_later(Write::SetMetadata {
+                        target: crate::command::metadata::store_target_of_channel(ch),
+                        key,
+                        value,
+                    });
+                }
+            }
             ChannelEvent::Rename {
                 node,
                 new,
@@ -384,6 +409,7 @@ impl Cluster {
             if let Some((text, by, at)) = snap.topic {
                 ch.adopt_topic(text, by, at);
             }
+            ch.with_metadata(|values| values.extend(snap.metadata));
         }
         view
     }
@@ -413,6 +439,7 @@ impl Cluster {
             topic: None,
             modes: Default::default(),
             lists: Vec::new(),
+            metadata: Default::default(),
         };
         let Some(ch) = self.state.upgrade().and_then(|state| state.channel(key)) else {
             return empty;
@@ -426,6 +453,7 @@ impl Cluster {
             name: ch.name(),
             modes,
             lists,
+            metadata: ch.read(|st| st.metadata.clone()),
             node: self.node.clone(),
             members: members
                 .into_iter()
@@ -597,6 +625,21 @@ impl Cluster {
                 id: by.id.0,
                 msgid: msgid.to_owned(),
                 record: WireRecord::of(redaction),
+                line: WirePayload::of(line),
+            },
+            None,
+        );
+    }
+
+    /// A `draft/metadata-2` key of `ch` changed here (`None`: removed), as `line` told its
+    /// subscribers here.
+    pub fn channel_metadata(&self, ch: &Channel, key: &str, value: Option<&str>, line: &Payload) {
+        self.log(
+            &ch.key(),
+            &ChannelEvent::Meta {
+                node: self.node.clone(),
+                key: key.to_owned(),
+                value: value.map(str::to_owned),
                 line: WirePayload::of(line),
             },
             None,

@@ -140,6 +140,12 @@ impl Cluster {
                         ch.adopt_topic(text, by, at);
                     }
                     ch.adopt_modes(snap.modes, &snap.lists);
+                    // Keys set here already (a registered channel's, from the store) stay.
+                    ch.with_metadata(|values| {
+                        for (key, value) in snap.metadata {
+                            values.entry(key).or_insert(value);
+                        }
+                    });
                 }
             }
         }

@@ -745,7 +745,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_remote_user_on_tls_there_is_secure_here() {
+    fn a_remote_user_on_tls_there_is_secure_here_with_its_metadata() {
         let state = State::in_memory(crate::Config::default());
         let (out, _rx) = mpsc::unbounded_channel();
         let link = Arc::new(Link {
@@ -766,6 +766,7 @@ mod tests {
                 oper: false,
                 bot: false,
                 secure,
+                metadata: [("avatar".to_owned(), "https://ejemplo.org/ñ.png".to_owned())].into(),
             };
             let remote = RemoteUser {
                 node: "b".to_owned(),
@@ -774,6 +775,13 @@ mod tests {
             };
             let ghost = state.add_remote_user(&user, remote);
             assert_eq!(ghost.transport.is_secure(), secure);
+            let values = ghost
+                .info
+                .read()
+                .metadata
+                .as_ref()
+                .map(|m| m.values.clone());
+            assert_eq!(values, Some(user.metadata.clone()));
             assert_eq!(ghost.transport.certfp(), None);
         }
     }

@@ -217,6 +217,24 @@ impl Cluster {
         );
     }
 
+    /// A `draft/metadata-2` key of user `client` changed here (`None`: removed), as `line`
+    /// told its subscribers here. Another node's user's keys are not changed here.
+    pub fn user_metadata(&self, client: &Client, key: &str, value: Option<&str>, line: &Payload) {
+        if client.remote.is_some() {
+            return;
+        }
+        self.link.core(
+            self.subject("users"),
+            &Presence::Meta {
+                node: self.node.clone(),
+                id: client.id.0,
+                key: key.to_owned(),
+                value: value.map(str::to_owned),
+                line: WirePayload::of(line),
+            },
+        );
+    }
+
     /// A local user left the network.
     pub fn user_down(&self, client: &Client, reason: &str) {
         self.link.core(
@@ -269,6 +287,10 @@ impl Cluster {
                     info.modes.invisible = user.invisible;
                     info.modes.oper = user.oper;
                     info.modes.bot = user.bot;
+                    // Its keys as its node has them now (a log-in brings the account's).
+                    if !user.metadata.is_empty() || info.metadata.is_some() {
+                        info.metadata.get_or_insert_default().values = user.metadata;
+                    }
                     (before, info.modes)
                 };
                 self.count_modes(before, false);
@@ -299,6 +321,24 @@ impl Cluster {
                     && user.remote.is_none()
                 {
                     crate::devices::kill(&state, &user, reason);
+                }
+            }
+            Presence::Meta {
+                node,
+                id,
+                key,
+                value,
+                line,
+            } if node != self.node => {
+                let ghost = self.remote.lock().get(&(node, id)).cloned();
+                if let (Some(ghost), Some(line)) = (ghost, line.to_payload()) {
+                    crate::command::metadata::changed_elsewhere(
+                        Some(&ghost),
+                        None,
+                        &key,
+                        value.as_deref(),
+                        &line,
+                    );
                 }
             }
             Presence::NodeLeaving { node } if node != self.node => {

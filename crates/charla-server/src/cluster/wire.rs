@@ -4,6 +4,7 @@
 //! one recipient got, so that the receiving node renders it for each of its own clients'
 //! capabilities exactly as the sending node renders it for its own.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -40,6 +41,9 @@ pub struct WireUser {
     pub bot: bool,
     /// Whether it is connected over TLS (WHOIS 671).
     pub secure: bool,
+    /// Its `draft/metadata-2` keys and values.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
 }
 
 impl WireUser {
@@ -59,6 +63,11 @@ impl WireUser {
             oper: info.modes.oper,
             bot: info.modes.bot,
             secure: client.transport.is_secure(),
+            metadata: info
+                .metadata
+                .as_ref()
+                .map(|m| m.values.clone())
+                .unwrap_or_default(),
         }
     }
 }
@@ -118,6 +127,19 @@ pub enum Presence {
     NodeLeaving {
         /// The node.
         node: String,
+    },
+    /// A user's `draft/metadata-2` key changed (`None`: removed); `line` tells subscribers.
+    Meta {
+        /// Its node.
+        node: String,
+        /// Its id there.
+        id: u64,
+        /// The key.
+        key: String,
+        /// The new value.
+        value: Option<String>,
+        /// The METADATA line.
+        line: WirePayload,
     },
     /// A user left the network.
     Down {
@@ -351,6 +373,17 @@ pub enum ChannelEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         record: Option<WireRecord>,
     },
+    /// A `draft/metadata-2` key of the channel changed (`None`: removed).
+    Meta {
+        /// The node where it was set (it has applied it already).
+        node: String,
+        /// The key.
+        key: String,
+        /// The new value.
+        value: Option<String>,
+        /// The METADATA line.
+        line: WirePayload,
+    },
     /// The channel was renamed (RENAME, applied by its node already, history moved there):
     /// the last event under its old name; its log goes on under the new one.
     Rename {
@@ -451,6 +484,9 @@ pub struct Snapshot {
     /// The `b`, `e` and `I` lists: mode, mask, who set it, when (seconds).
     #[serde(default)]
     pub lists: Vec<(char, String, String, u64)>,
+    /// The channel's `draft/metadata-2` keys and values.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
 }
 
 /// A channel as another node lists it (LIST): one with members there, not secret.

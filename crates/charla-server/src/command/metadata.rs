@@ -84,7 +84,8 @@ pub fn store_target_of_account(account: &str) -> String {
     format!("a:{}", casefold(account))
 }
 
-fn store_target_of_channel(ch: &Channel) -> String {
+/// The store key of a channel's metadata.
+pub fn store_target_of_channel(ch: &Channel) -> String {
     format!("c:{}", ch.key())
 }
 
@@ -178,6 +179,12 @@ fn resolve(s: &Session, name: &str) -> Option<Target> {
 /// Whether the client may change `target`'s metadata: its own, a channel it operates, or
 /// anything for an IRC operator.
 fn may_change(s: &Session, target: &Target) -> bool {
+    // Another node's user's keys are that node's to change.
+    if let Target::User(c) = target
+        && c.remote.is_some()
+    {
+        return false;
+    }
     if s.client.is_oper() {
         return true;
     }
@@ -312,8 +319,9 @@ fn set(s: &Session, target: &Target, key: &str, value: Option<&str>) {
         Ok(changed) => {
             s.send_line(key_value(s, &name, key, value));
             if changed {
-                announce(s, target, key, value);
+                let payload = announce(s, target, key, value);
                 keep(s, target, key, value);
+                tell_network(s, target, key, value, &payload);
             }
         }
     }
@@ -341,8 +349,9 @@ fn clear(s: &Session, target: &Target) {
         }
     });
     for key in cleared.keys() {
-        announce(s, target, key, None);
+        let payload = announce(s, target, key, None);
         keep(s, target, key, None);
+        tell_network(s, target, key, None, &payload);
     }
 }
 
@@ -361,8 +370,8 @@ fn metadata_line(source: &str, target: &str, key: &str, value: Option<&str>) -> 
 }
 
 /// Tells those who follow `target` and subscribed to `key` of its change (not the one who made
-/// it: it has its answer).
-fn announce(s: &Session, target: &Target, key: &str, value: Option<&str>) {
+/// it: it has its answer); returns the line.
+fn announce(s: &Session, target: &Target, key: &str, value: Option<&str>) -> Payload {
     let source = s.client.source();
     let line = metadata_line(&source, &target.name(), key, value);
     let payload = Payload::only_with(Cap::Metadata, s.outgoing(line));
@@ -376,6 +385,46 @@ fn announce(s: &Session, target: &Target, key: &str, value: Option<&str>) {
         Target::Channel(ch) => ch.fan_out(&payload, None, None, |m| {
             m.client.id != me && subscribed(&m.client, key)
         }),
+    }
+    payload
+}
+
+/// In a cluster, the other nodes learn of the change: a user's through its presence, a
+/// channel's through its log.
+fn tell_network(s: &Session, target: &Target, key: &str, value: Option<&str>, line: &Payload) {
+    let Some(cluster) = s.state.cluster() else {
+        return;
+    };
+    match target {
+        Target::User(c) => cluster.user_metadata(c, key, value, line),
+        Target::Channel(ch) => cluster.channel_metadata(ch, key, value, line),
+    }
+}
+
+/// Another node's user `ghost` (or a channel followed here, `ch`) had `key` changed there:
+/// the value here follows, and the members here who subscribed to it hear of it.
+pub fn changed_elsewhere(
+    ghost: Option<&Arc<Client>>,
+    ch: Option<&Channel>,
+    key: &str,
+    value: Option<&str>,
+    line: &Payload,
+) {
+    let apply = |values: &mut BTreeMap<String, String>| match value {
+        Some(v) => {
+            values.insert(key.to_owned(), v.to_owned());
+        }
+        None => {
+            values.remove(key);
+        }
+    };
+    if let Some(ghost) = ghost {
+        apply(&mut ghost.info.write().metadata.get_or_insert_default().values);
+        deliver::to_peers(ghost, line, false, None, |other| subscribed(other, key));
+    }
+    if let Some(ch) = ch {
+        ch.with_metadata(|values| apply(values));
+        ch.fan_out(line, None, None, |m| subscribed(&m.client, key));
     }
 }
 

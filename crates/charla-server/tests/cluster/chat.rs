@@ -596,3 +596,73 @@ async fn a_message_from_outside_reaches_a_channel_whose_members_are_elsewhere() 
     let said = said(&lines, "#sala");
     assert_eq!(said, ["bea: hola desde fuera, año nuevo", "ana: fin"]);
 }
+
+/// `draft/metadata-2` across nodes: a user's keys (an avatar) and a channel's reach the other
+/// nodes, their subscribers hear of changes, GET answers there, a node that starts following
+/// the channel later learns its keys, and another node's user's keys are not changed here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_of_users_and_channels_crosses_nodes() {
+    let Some(nats) = nats().await else { return };
+    let net = network("metadata");
+    let [a, b, c] = three_nodes(&nats, &net).await;
+    let mut ana = a.connect().await;
+    ana.register_with_caps("ana", "draft/metadata-2 batch")
+        .await;
+    let mut bea = b.connect().await;
+    bea.register_with_caps("bea", "draft/metadata-2 batch")
+        .await;
+    until_known(&mut bea, "ana").await;
+    bea.send("METADATA * SUB avatar url").await;
+    bea.expect_numeric(770).await;
+    both_in(&mut ana, &mut bea, "#sala").await;
+
+    ana.send("METADATA * SET avatar :https://ejemplo.org/ana-ñ.png")
+        .await;
+    ana.expect_numeric(761).await;
+    let m = bea.expect_command("METADATA").await;
+    assert_eq!(
+        (m.param(0), m.param(1), m.param(3)),
+        (
+            Some("ana"),
+            Some("avatar"),
+            Some("https://ejemplo.org/ana-ñ.png")
+        )
+    );
+    bea.send("METADATA ana GET avatar").await;
+    let kv = bea.expect_numeric(761).await;
+    assert_eq!(kv.param(4), Some("https://ejemplo.org/ana-ñ.png"), "{kv:?}");
+    // Not bea's to change, not even for an operator of b.
+    bea.send("METADATA ana SET avatar :x").await;
+    let fail = bea.expect_command("FAIL").await;
+    assert_eq!(fail.param(1), Some("KEY_NO_PERMISSION"), "{fail:?}");
+
+    ana.send("METADATA #sala SET url :https://ejemplo.org/sala")
+        .await;
+    ana.expect_numeric(761).await;
+    let m = bea.expect_command("METADATA").await;
+    assert_eq!(
+        (m.param(0), m.param(1), m.param(3)),
+        (Some("#sala"), Some("url"), Some("https://ejemplo.org/sala"))
+    );
+    // c follows the channel from its first member's JOIN: it learns the key then.
+    let mut caro = c.connect().await;
+    caro.register_with_caps("caro", "draft/metadata-2 batch")
+        .await;
+    caro.send("JOIN #sala").await;
+    caro.expect_numeric(366).await;
+    caro.send("METADATA #sala GET url").await;
+    let kv = caro.expect_numeric(761).await;
+    assert_eq!(kv.param(4), Some("https://ejemplo.org/sala"), "{kv:?}");
+    // And a key removed on a is gone on c.
+    ana.send("METADATA #sala SET url").await;
+    ana.expect_numeric(761).await;
+    for _ in 0..50 {
+        caro.send("METADATA #sala GET url").await;
+        let lines = caro.sync().await;
+        if lines.iter().any(|m| m.command == "766") {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the key removed on a stayed on c");
+}
