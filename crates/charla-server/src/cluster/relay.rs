@@ -445,11 +445,22 @@ impl RelayHandle {
         if !caps.is_empty() {
             hello.push_str(&format!("CAP REQ :{}\r\n", caps.join(" ")));
         }
+        // One line each, whatever the opening said.
+        let word = |s: &str| -> String {
+            s.chars()
+                .filter(|c| !matches!(c, '\r' | '\n' | '\0' | ' '))
+                .collect()
+        };
+        let text = |s: &str| -> String {
+            s.chars()
+                .filter(|c| !matches!(c, '\r' | '\n' | '\0'))
+                .collect()
+        };
         hello.push_str(&format!(
             "NICK {}\r\nUSER {} 0 * :{}\r\nCAP END\r\n",
-            open.nick,
-            open.user.trim_start_matches('~'),
-            open.realname
+            word(&open.nick),
+            word(open.user.trim_start_matches('~')),
+            text(&open.realname)
         ));
         let mut up_open = writer.write_all(hello.as_bytes()).await.is_ok();
         let mut welcomed = false;
@@ -524,6 +535,22 @@ mod tests {
         assert_eq!(&bytes[..], b"PRIVMSG #sala :hola\nmundo\r\n");
         assert!(parse(&Bytes::from_static(b"no head")).is_none());
         assert!(parse(&Bytes::from_static(b"{\"k\":1}\nx")).is_none());
+    }
+
+    proptest::proptest! {
+        /// Whatever comes on a relay subject, reading it never panics.
+        #[test]
+        fn anything_on_a_relay_subject_is_read_safely(
+            raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        ) {
+            if let Some((_, bytes)) = parse(&Bytes::from(raw.clone())) {
+                for line in bytes.split_inclusive(|&b| b == b'\n') {
+                    let _ = command_of(line);
+                }
+            }
+            let _ = command_of(&raw);
+            let _ = serde_json::from_slice::<Open>(&raw);
+        }
     }
 
     #[test]
