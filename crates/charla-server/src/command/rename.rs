@@ -83,19 +83,16 @@ pub async fn rename(s: &mut Session, p: Owned<2>) -> Flow {
         }
     }
     // In a cluster the new name must be free on every node, not only here.
-    if let Some(cluster) = s.state.cluster().cloned()
-        && cluster.view(&casefold(new)).await.is_some()
-    {
-        fail(
-            s,
-            CHANNEL_NAME_IN_USE,
-            &old,
-            new,
-            "The channel name is already taken",
-        );
-        return Flow::Continue;
-    }
-    match s.state.begin_rename(&ch, new) {
+    let elsewhere = match s.state.cluster().cloned() {
+        Some(cluster) => cluster.view(&casefold(new)).await.is_some(),
+        None => false,
+    };
+    let reserved = if elsewhere {
+        Err(RenameRefused::InUse)
+    } else {
+        s.state.begin_rename(&ch, new)
+    };
+    match reserved {
         Ok(()) => {}
         Err(RenameRefused::NoSuchChannel) => {
             s.num(ERR_NOSUCHCHANNEL).p(&old).t("No such channel").send();

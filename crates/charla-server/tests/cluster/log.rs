@@ -13,6 +13,29 @@ async fn hear(c: &mut TestClient, target: &str, n: usize) -> Vec<String> {
     got
 }
 
+/// Nodes a and b of network `net`, with ana on a and bea and caro on b (each with its
+/// capabilities), all three in #sala.
+async fn three_in_sala(
+    nats: &Nats,
+    net: &str,
+    caps: [&str; 3],
+) -> (TestServer, TestServer, [TestClient; 3]) {
+    let a = TestServer::start_with(node_config(nats, net, "a")).await;
+    let b = TestServer::start_with(node_config(nats, net, "b")).await;
+    let mut ana = a.connect().await;
+    ana.register_with_caps("ana", caps[0]).await;
+    let mut bea = b.connect().await;
+    bea.register_with_caps("bea", caps[1]).await;
+    let mut caro = b.connect().await;
+    caro.register_with_caps("caro", caps[2]).await;
+    until_known(&mut ana, "caro").await;
+    both_in(&mut ana, &mut bea, "#sala").await;
+    caro.send("JOIN #sala").await;
+    caro.expect_numeric(366).await;
+    ana.expect_command("JOIN").await;
+    (a, b, [ana, bea, caro])
+}
+
 /// Two channels' events interleave in the stream; each channel's events come with the place of
 /// the one before them in that channel, so nothing looks missed and nothing is read back.
 #[tokio::test]
@@ -86,20 +109,9 @@ async fn a_node_s_own_dropped_event_is_read_back_without_a_later_one() {
 async fn channel_events_are_kept_by_every_node_in_the_log_s_order() {
     let Some(nats) = nats().await else { return };
     let net = network("events");
-    let a = TestServer::start_with(node_config(&nats, &net, "a")).await;
-    let b = TestServer::start_with(node_config(&nats, &net, "b")).await;
     const CAPS: &str = "batch server-time message-tags draft/chathistory draft/event-playback";
-    let mut ana = a.connect().await;
-    ana.register_with_caps("ana", CAPS).await;
-    let mut bea = b.connect().await;
-    bea.register_with_caps("bea", CAPS).await;
-    let mut caro = b.connect().await;
-    caro.register_with_caps("caro", CAPS).await;
-    until_known(&mut ana, "caro").await;
-    both_in(&mut ana, &mut bea, "#sala").await;
-    caro.send("JOIN #sala").await;
-    caro.expect_numeric(366).await;
-    ana.expect_command("JOIN").await;
+    let (_a, _b, [mut ana, mut bea, mut caro]) =
+        three_in_sala(&nats, &net, [CAPS, CAPS, CAPS]).await;
     bea.send("PRIVMSG #sala :hola").await;
     ana.expect_command("PRIVMSG").await;
     ana.send("TOPIC #sala :Año nuevo").await;
@@ -117,18 +129,8 @@ async fn channel_events_are_kept_by_every_node_in_the_log_s_order() {
         lines
             .iter()
             .map(|m| {
-                let who = m
-                    .source
-                    .as_deref()
-                    .unwrap_or("")
-                    .split('!')
-                    .next()
-                    .unwrap_or("");
-                format!(
-                    "{who} {} {}",
-                    m.command,
-                    m.params.last().map_or("", |p| p.as_str())
-                )
+                let last = m.params.last().map_or("", |p| p.as_str());
+                format!("{} {} {last}", nick_of(m), m.command)
             })
             .collect()
     };
@@ -167,21 +169,10 @@ async fn channel_events_are_kept_by_every_node_in_the_log_s_order() {
 async fn a_channel_renamed_on_one_node_is_renamed_on_every_node() {
     let Some(nats) = nats().await else { return };
     let net = network("rename");
-    let a = TestServer::start_with(node_config(&nats, &net, "a")).await;
-    let b = TestServer::start_with(node_config(&nats, &net, "b")).await;
     const CAPS: &str = "batch server-time message-tags draft/chathistory echo-message";
-    let mut ana = a.connect().await;
-    ana.register_with_caps("ana", CAPS).await;
-    let mut bea = b.connect().await;
-    bea.register_with_caps("bea", &format!("{CAPS} draft/channel-rename"))
-        .await;
-    let mut caro = b.connect().await;
-    caro.register_with_caps("caro", CAPS).await;
-    until_known(&mut ana, "caro").await;
-    both_in(&mut ana, &mut bea, "#sala").await;
-    caro.send("JOIN #sala").await;
-    caro.expect_numeric(366).await;
-    ana.expect_command("JOIN").await;
+    let with_rename = format!("{CAPS} draft/channel-rename");
+    let (_a, _b, [mut ana, mut bea, mut caro]) =
+        three_in_sala(&nats, &net, [CAPS, &with_rename, CAPS]).await;
     bea.send("PRIVMSG #sala :antes").await;
     ana.expect_command("PRIVMSG").await;
     caro.expect_command("PRIVMSG").await;

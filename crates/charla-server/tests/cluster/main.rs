@@ -159,21 +159,22 @@ async fn until_known(c: &mut TestClient, nick: &str) {
     panic!("{nick} never became known on {}'s node", c.nick);
 }
 
+/// The nick of a line's source (empty if it has none).
+fn nick_of(m: &charla_proto::OwnedMessage) -> &str {
+    m.source
+        .as_deref()
+        .unwrap_or("")
+        .split('!')
+        .next()
+        .unwrap_or("")
+}
+
 /// The text of every PRIVMSG to `target` among `lines`, with its sender.
 fn said(lines: &[charla_proto::OwnedMessage], target: &str) -> Vec<String> {
     lines
         .iter()
         .filter(|m| m.command == "PRIVMSG" && m.param(0) == Some(target))
-        .map(|m| {
-            let nick = m
-                .source
-                .as_deref()
-                .unwrap_or("")
-                .split('!')
-                .next()
-                .unwrap_or("");
-            format!("{nick}: {}", m.param(1).unwrap_or(""))
-        })
+        .map(|m| format!("{}: {}", nick_of(m), m.param(1).unwrap_or("")))
         .collect()
 }
 
