@@ -265,7 +265,12 @@ impl Server {
                 crate::cluster::Cluster::start(&shared.state, shared.tasks.clone()).await?;
             shared.state.set_cluster(cluster);
         }
-        crate::devices::restore(&shared.state).await;
+        // Always-on users come back at start on one server. In a cluster the presences may be
+        // in a store every node shares, and the users on another node by now: a node does not
+        // bring them back (docs/CLUSTER.md).
+        if shared.state.cluster().is_none() {
+            crate::devices::restore(&shared.state).await;
+        }
         if let Some(prune) = crate::history::retention(&shared.state.config) {
             // Before anyone can read it.
             crate::history::prune(&shared.state, &prune).await;

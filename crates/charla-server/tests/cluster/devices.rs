@@ -105,3 +105,69 @@ async fn a_device_on_another_node_is_one_more_device_of_its_user() {
     a.handle.shutdown().await;
     tablet.expect_closed().await;
 }
+
+/// An always-on user is kept while its node runs, seen from the other nodes; a node that
+/// restarts does not bring its always-on users back (in a shared store they may be on another
+/// node by then, and two copies would race for the nick): the next device starts afresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn always_on_users_are_kept_while_their_node_runs_and_not_restored_by_a_restart() {
+    let Some(nats) = nats().await else { return };
+    let net = network("alwayson");
+    let dir = tempfile::tempdir().expect("dir");
+    let on_disk = || {
+        let mut config = node_config(&nats, &net, "a");
+        config.store = charla_server::config::StoreConfig::default();
+        config.data_dir = dir.path().to_owned();
+        config
+    };
+    let a = TestServer::start_with(on_disk()).await;
+    let b = TestServer::start_with(node_config(&nats, &net, "b")).await;
+    make_account(&a, "begoña", "tmp_a").await;
+    let mut laptop = a.connect().await;
+    laptop
+        .log_in_with_sasl("Begoña", "begoña", PASSWORD, "")
+        .await;
+    laptop.send("PRIVMSG NickServ :SET ALWAYS-ON ON").await;
+    laptop.expect_command("NOTICE").await;
+    laptop.send("JOIN #sala").await;
+    laptop.expect_numeric(RPL_ENDOFNAMES).await;
+    laptop.send("QUIT").await;
+    laptop.expect_closed().await;
+    // Kept, and seen as away from b.
+    let mut bob = b.client("bob").await;
+    until_known(&mut bob, "Begoña").await;
+    bob.send("WHOIS Begoña").await;
+    let whois = bob.sync().await;
+    assert!(whois.iter().any(|m| m.command == "301"), "{whois:?}");
+
+    a.handle.shutdown().await;
+    let a = TestServer::start_with(on_disk()).await;
+    // Gone with its node, and not back with it: not on a, not seen from b.
+    let mut caro = a.client("caro").await;
+    caro.send("WHOIS Begoña").await;
+    let whois = caro.sync().await;
+    assert!(whois.iter().any(|m| m.command == "401"), "{whois:?}");
+    let mut gone = false;
+    for _ in 0..100 {
+        bob.send("WHOIS Begoña").await;
+        if bob.sync().await.iter().any(|m| m.command == "401") {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(gone, "Begoña stayed after her node stopped");
+    // Her next device, on b, is Begoña again (a user of b's now).
+    make_account(&b, "begoña", "tmp_b").await;
+    let mut phone = b.connect().await;
+    let welcome = phone
+        .log_in_with_sasl("Begoña", "begoña", PASSWORD, "")
+        .await;
+    assert_eq!(welcome.param(0), Some("Begoña"), "{welcome}");
+    assert!(
+        welcome
+            .source
+            .as_deref()
+            .is_some_and(|s| s.starts_with("b."))
+    );
+}
