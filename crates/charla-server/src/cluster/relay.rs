@@ -442,6 +442,10 @@ impl RelayHandle {
             .filter(|c| *c != "sasl")
             .collect();
         hello.push_str("CAP LS 302\r\n");
+        // The front let the client in; a server password here is this node's to give.
+        if let Some(password) = self.state.upgrade().and_then(|s| s.config.password.clone()) {
+            hello.push_str(&format!("PASS :{password}\r\n"));
+        }
         if !caps.is_empty() {
             hello.push_str(&format!("CAP REQ :{}\r\n", caps.join(" ")));
         }
