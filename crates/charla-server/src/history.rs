@@ -203,7 +203,7 @@ pub struct Event<'a> {
     params: Vec<String>,
     /// Kept through the channel's log ([`Event::through_log`]): recorded here when the
     /// channel takes it, for its node to put in the log.
-    held: Option<parking_lot::Mutex<Option<HistoryRecord>>>,
+    held: Option<parking_lot::Mutex<Vec<HistoryRecord>>>,
 }
 
 impl<'a> Event<'a> {
@@ -246,19 +246,31 @@ impl<'a> Event<'a> {
     }
 
     /// In a cluster that reaches NATS, the event goes into history through the channel's log
-    /// (JOIN, PART, KICK, TOPIC): every node following the channel keeps it, in the log's
-    /// order among the channel's messages ([`crate::cluster::Cluster::joined`] and the like
-    /// take it with [`Event::take_held`]).
+    /// (JOIN, PART, KICK, TOPIC; QUIT and NICK through each of the user's channels' logs):
+    /// every node following the channel keeps it, in the log's order among the channel's
+    /// messages ([`crate::cluster::Cluster::joined`] and the like take it with
+    /// [`Event::take_held`], [`crate::cluster::Cluster::events_held`] with
+    /// [`Event::take_all_held`]).
     pub fn through_log(mut self, state: &State) -> Self {
         if state.cluster().is_some_and(|c| c.connected()) {
-            self.held = Some(parking_lot::Mutex::new(None));
+            self.held = Some(parking_lot::Mutex::new(Vec::new()));
         }
         self
     }
 
-    /// The entry held for the channel's log, if the event goes through it.
+    /// The entry held for the channel's log, if the event goes through it (the last one, for
+    /// an event of one channel).
     pub fn take_held(&self) -> Option<HistoryRecord> {
-        self.held.as_ref().and_then(|held| held.lock().take())
+        self.held.as_ref().and_then(|held| held.lock().pop())
+    }
+
+    /// Every entry held for the channels' logs (an event of each of a user's channels: QUIT,
+    /// NICK), each with its channel's key as its target.
+    pub fn take_all_held(&self) -> Vec<HistoryRecord> {
+        self.held
+            .as_ref()
+            .map(|held| std::mem::take(&mut *held.lock()))
+            .unwrap_or_default()
     }
 
     /// The same event with another source (a NICK change is told as the old `nick!user@host`).
@@ -283,7 +295,7 @@ impl<'a> Event<'a> {
             params: self.params.clone(),
         };
         match &self.held {
-            Some(held) => *held.lock() = Some(entry),
+            Some(held) => held.lock().push(entry),
             None => self.store.write_later(Write::Append(entry)),
         }
     }

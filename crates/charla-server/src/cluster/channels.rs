@@ -267,6 +267,7 @@ impl Cluster {
                 let line = (node != self.node).then(|| line.to_payload()).flatten();
                 ch.topic_remote(topic, line.as_ref());
             }
+            ChannelEvent::Kept { record } => self.keep_event(ch, Some(record)),
             ChannelEvent::Meta {
                 node,
                 key,
@@ -371,6 +372,33 @@ impl Cluster {
             state.store.write_later(Write::Append(record));
         }
         None
+    }
+
+    /// A local user's QUIT or NICK, held for the logs of the channels it was told in
+    /// ([`crate::history::Event::take_all_held`]): each goes through its channel's log. One
+    /// that this node will not read back (the channel is not followed, or has no member here
+    /// left to follow it for) is also kept here now; a shared store takes it once (same id).
+    pub fn events_held(&self, records: Vec<HistoryRecord>) {
+        let Some(state) = self.state.upgrade() else {
+            return;
+        };
+        for record in records {
+            let key = record.target.clone();
+            let follows = self.follows(&key);
+            if follows {
+                self.log(
+                    &key,
+                    &ChannelEvent::Kept {
+                        record: WireRecord::of(&record),
+                    },
+                    None,
+                );
+            }
+            let stays = state.channel(&key).is_some_and(|ch| ch.has_local_members());
+            if !follows || !stays {
+                state.store.write_later(Write::Append(record));
+            }
+        }
     }
 
     /// Channel `key` as the other nodes know it, for a query about a channel with no member

@@ -373,6 +373,12 @@ pub enum ChannelEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         record: Option<WireRecord>,
     },
+    /// An event of one of the channel's members to keep in history (event playback) with no
+    /// other effect here: its QUIT or NICK, whose effect comes with its presence.
+    Kept {
+        /// Its history entry.
+        record: WireRecord,
+    },
     /// A `draft/metadata-2` key of the channel changed (`None`: removed).
     Meta {
         /// The node where it was set (it has applied it already).

@@ -119,7 +119,8 @@ pub fn announce(
     }
     let mut line = LineBuilder::new();
     line.source(old_source).command("NICK").param(new);
-    let event = Event::new(state, client, "NICK", vec![new.to_owned()]).map(|e| e.by(old_source));
+    let event = Event::new(state, client, "NICK", vec![new.to_owned()])
+        .map(|e| e.by(old_source).through_log(state));
     deliver::to_peers_recorded(
         client,
         &Payload::new(Outgoing::new(line)),
@@ -128,6 +129,9 @@ pub fn announce(
         actor,
         |_| true,
     );
+    if let (Some(cluster), Some(event)) = (state.cluster(), &event) {
+        cluster.events_held(event.take_all_held());
+    }
     state.emit(ServerEvent::NickChanged {
         old: old_nick.to_owned(),
         new: new.to_owned(),

@@ -21,13 +21,17 @@ pub fn leave_everything(state: &State, user: &Client, reason: &str) {
     }
     let mut line = LineBuilder::new();
     line.source(&source).command("QUIT").trailing(reason);
-    let event = Event::new(state, user, "QUIT", vec![reason.to_owned()]);
+    let event =
+        Event::new(state, user, "QUIT", vec![reason.to_owned()]).map(|e| e.through_log(state));
     deliver::to_peers_leaving(
         user,
         &channels,
         &Payload::new(user.tagged(crate::outbound::Outgoing::new(line))),
         event.as_ref(),
     );
+    if let (Some(cluster), Some(event)) = (state.cluster(), &event) {
+        cluster.events_held(event.take_all_held());
+    }
     for ch in &channels {
         state.drop_channel_if_empty(ch);
     }

@@ -102,9 +102,9 @@ async fn a_node_s_own_dropped_event_is_read_back_without_a_later_one() {
     assert_eq!(b.handle.cluster_catch_ups(), Some(1));
 }
 
-/// JOIN, TOPIC, KICK and PART go into history through the channel's log: each node (each with
-/// its own store here) keeps every node's events, in the log's order among the messages, so
-/// `draft/event-playback` replays the same story on both.
+/// JOIN, TOPIC, KICK, PART, NICK and QUIT go into history through the channel's log: each node
+/// (each with its own store here) keeps every node's events, in the log's order among the
+/// messages, so `draft/event-playback` replays the same story on both.
 #[tokio::test]
 async fn channel_events_are_kept_by_every_node_in_the_log_s_order() {
     let Some(nats) = nats().await else { return };
@@ -123,6 +123,13 @@ async fn channel_events_are_kept_by_every_node_in_the_log_s_order() {
     ana.expect_command("JOIN").await;
     caro.send("PART #sala :me voy").await;
     ana.expect_command("PART").await;
+    caro.send("JOIN #sala").await;
+    caro.expect_numeric(366).await;
+    ana.expect_command("JOIN").await;
+    bea.send("NICK beatriz").await;
+    ana.expect_command("NICK").await;
+    caro.send("QUIT :adiós").await;
+    ana.expect_command("QUIT").await;
     ana.send("PRIVMSG #sala :sola").await;
 
     let story = |lines: &[charla_proto::OwnedMessage]| -> Vec<String> {
@@ -143,6 +150,9 @@ async fn channel_events_are_kept_by_every_node_in_the_log_s_order() {
         "ana KICK adiós",
         "caro JOIN #sala",
         "caro PART me voy",
+        "caro JOIN #sala",
+        "bea NICK beatriz",
+        "caro QUIT Quit: adiós",
         "ana PRIVMSG sola",
     ];
     // ana's last line is in a's store once she could send the next one; b keeps it when the
