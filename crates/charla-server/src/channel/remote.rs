@@ -3,7 +3,6 @@
 //! Remote members are members like the others (NAMES, WHO and the modes see them); their send
 //! queues are closed, so that this node's deliveries pass them by: their own node delivers.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -108,25 +107,37 @@ impl Channel {
         }
     }
 
-    /// The modes, lists and statuses another node set (members not in `statuses` have none);
-    /// the members here are told `lines`.
+    /// Modes another node changed (or this node's own change, `again`, in its place in the
+    /// log): the flags, key, limit and lists as that node left them, op and voice given or
+    /// taken, and the MODE lines for the members here — for this node's own change only if
+    /// applying it again changed someone's status (another change came in between).
     pub fn modes_remote(
         &self,
         modes: super::ChannelModes,
         lists: &[(char, String, String, u64)],
-        statuses: &HashMap<ConnectionId, (bool, bool)>,
+        statuses: &[(ConnectionId, char, bool)],
         lines: &[Payload],
+        again: bool,
     ) {
         let mut st = self.state.lock();
+        // Flags, key, limit and lists: set again silently (they were told when changed).
         set_modes(&mut st, modes, lists);
-        for m in &mut st.members {
-            (m.op, m.voice) = statuses
-                .get(&m.client.id)
-                .copied()
-                .unwrap_or((false, false));
+        let mut changed = false;
+        for (id, mode, given) in statuses {
+            if let Some(m) = st.members.iter_mut().find(|m| m.client.id == *id) {
+                let slot = if *mode == 'o' {
+                    &mut m.op
+                } else {
+                    &mut m.voice
+                };
+                changed |= *slot != *given;
+                *slot = *given;
+            }
         }
-        for line in lines {
-            deliver::to_members(&st.members, line, None, |_| true);
+        if !again || changed {
+            for line in lines {
+                deliver::to_members(&st.members, line, None, |_| true);
+            }
         }
     }
 

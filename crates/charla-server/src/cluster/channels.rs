@@ -211,30 +211,26 @@ impl Cluster {
                 statuses,
                 lines,
             } => {
-                if node == self.node {
-                    // Applied here already; set again (silently) so that two changes made on
-                    // two nodes at once end the same everywhere: as the later one in the log
-                    // left them. (Statuses are left as this node has them.)
-                    ch.adopt_modes(modes, &lists);
-                    return;
-                }
-                let statuses: std::collections::HashMap<crate::client::ConnectionId, (bool, bool)> = {
+                let statuses: Vec<(crate::client::ConnectionId, char, bool)> = {
                     let remote = self.remote.lock();
                     statuses
                         .into_iter()
-                        .filter_map(|(n, id, op, voice)| {
+                        .filter_map(|(n, id, mode, given)| {
                             let here = if n == self.node {
                                 Some(crate::client::ConnectionId(id))
                             } else {
                                 remote.get(&(n, id)).map(|g| g.id)
                             };
-                            here.map(|id| (id, (op, voice)))
+                            here.map(|id| (id, mode, given))
                         })
                         .collect()
                 };
                 let lines: Vec<Payload> =
                     lines.iter().filter_map(WirePayload::to_payload).collect();
-                ch.modes_remote(modes, &lists, &statuses, &lines);
+                // This node's own change, applied here already, is applied again in its place
+                // in the log: two changes made on two nodes at once end as the log orders them
+                // everywhere. Its members are told again only if that changed something.
+                ch.modes_remote(modes, &lists, &statuses, &lines, node == self.node);
             }
             ChannelEvent::Redact {
                 node,
@@ -612,14 +608,20 @@ impl Cluster {
         );
     }
 
-    /// Modes of `ch` were changed here, as `lines` say.
-    pub fn modes_changed(&self, ch: &Channel, lines: &[Payload]) {
-        let (modes, lists, statuses) = ch.mode_view();
+    /// Modes of `ch` were changed here, as `lines` say; `statuses`: op and voice given or
+    /// taken (member, `o` or `v`, given).
+    pub fn modes_changed(
+        &self,
+        ch: &Channel,
+        lines: &[Payload],
+        statuses: &[(Arc<Client>, char, bool)],
+    ) {
+        let (modes, lists, _) = ch.mode_view();
         let statuses = statuses
-            .into_iter()
-            .map(|(c, op, voice)| match &c.remote {
-                Some(r) => (r.node.clone(), r.id, op, voice),
-                None => (self.node.clone(), c.id.0, op, voice),
+            .iter()
+            .map(|(c, mode, given)| match &c.remote {
+                Some(r) => (r.node.clone(), r.id, *mode, *given),
+                None => (self.node.clone(), c.id.0, *mode, *given),
             })
             .collect();
         self.log(

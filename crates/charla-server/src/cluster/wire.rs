@@ -350,8 +350,11 @@ pub enum ChannelEvent {
         modes: crate::channel::ChannelModes,
         /// The `b`, `e` and `I` lists: mode, mask, who set it, when (seconds).
         lists: Vec<(char, String, String, u64)>,
-        /// The members with a status (node, id, op, voice); the others have none.
-        statuses: Vec<(String, u64, bool, bool)>,
+        /// Op and voice given or taken: (node, id, `o` or `v`, given). Every node applies
+        /// them in the log's order, the changer's node again too, so that changes made on two
+        /// nodes at once end the same everywhere.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        statuses: Vec<(String, u64, char, bool)>,
         /// The MODE lines.
         lines: Vec<WirePayload>,
     },

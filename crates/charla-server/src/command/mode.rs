@@ -4,6 +4,7 @@
 //! with `charla_proto::mode` by the CHANMODES/PREFIX types we advertise, and the changes that
 //! took effect are packed back into as few MODE lines as ISUPPORT `MODES` allows.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use charla_proto::LineBuilder;
@@ -19,6 +20,7 @@ use charla_proto::numeric::{
 use charla_proto::validate::is_channel_name;
 
 use crate::channel::{Channel, ChannelState, ListEntry};
+use crate::client::Client;
 use crate::command::Flow;
 use crate::command::table::Args;
 use crate::deliver::Payload;
@@ -154,6 +156,8 @@ fn channel_mode(s: &Session, name: &str, rest: &[&str]) {
         (info.source(&s.client.host), info.nick.clone())
     };
     let mut replies = Vec::new();
+    // Op and voice given or taken (for the other nodes of a cluster, as changes).
+    let mut statuses = Vec::new();
     let max_list = s.state.config.limits.max_list_entries;
     let changed = ch.change_modes(
         s.client.id,
@@ -169,7 +173,7 @@ fn channel_mode(s: &Session, name: &str, rest: &[&str]) {
                         continue;
                     }
                 }
-                if let Some(change) = apply(st, c, &nick, max_list, &mut replies) {
+                if let Some(change) = apply(st, c, &nick, max_list, &mut replies, &mut statuses) {
                     applied.push(change);
                 }
             }
@@ -198,7 +202,7 @@ fn channel_mode(s: &Session, name: &str, rest: &[&str]) {
     match changed {
         Ok(lines) => {
             if let Some(cluster) = s.state.cluster().filter(|_| !lines.is_empty()) {
-                cluster.modes_changed(&ch, &lines);
+                cluster.modes_changed(&ch, &lines, &statuses);
             }
         }
         Err(_) => {
@@ -289,6 +293,7 @@ fn apply(
     setter: &str,
     max_list: usize,
     replies: &mut Vec<Deferred>,
+    statuses: &mut Vec<(Arc<Client>, char, bool)>,
 ) -> Option<Applied> {
     let flag = |slot: &mut bool| {
         if *slot == c.add {
@@ -394,6 +399,7 @@ fn apply(
                 return None;
             }
             *slot = c.add;
+            statuses.push((target.clone(), c.mode, c.add));
             Some(Applied::with_arg(c.add, c.mode, &target.nick()))
         }
         _ => None,

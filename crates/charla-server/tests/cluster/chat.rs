@@ -539,6 +539,71 @@ async fn two_topics_set_on_two_nodes_at_once_end_the_same_everywhere() {
     panic!("the two nodes kept two topics: {last:?}");
 }
 
+/// Two operators on two nodes giving and taking one member's voice at the same moments: every
+/// node ends with the status the log's order gives, and the member was told it last.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statuses_changed_on_two_nodes_at_once_end_the_same_everywhere() {
+    let Some(nats) = nats().await else { return };
+    let net = network("statuses");
+    // No flood control: the lines of both run as they come, so the two nodes race.
+    let (_a, b, mut ana, mut bea) = ana_and_bea(&nats, &net, |c| c.flood.enabled = false).await;
+    both_in(&mut ana, &mut bea, "#sala").await;
+    ana.send("MODE #sala +o bea").await;
+    bea.expect_command("MODE").await;
+    let mut caro = b.client("caro").await;
+    caro.send("JOIN #sala").await;
+    caro.expect_numeric(366).await;
+    ana.expect_command("JOIN").await;
+    for round in 0..40 {
+        // Each sends its line without waiting for the other's to come back.
+        let (give, take) = if round % 2 == 0 {
+            ("+v", "-v")
+        } else {
+            ("-v", "+v")
+        };
+        ana.send(&format!("MODE #sala {give} caro")).await;
+        bea.send(&format!("MODE #sala {take} caro")).await;
+    }
+    let mut last = (Vec::new(), Vec::new());
+    for _ in 0..100 {
+        last = (
+            names_of(&mut ana, "#sala").await,
+            names_of(&mut bea, "#sala").await,
+        );
+        if last.0 == last.1 {
+            // Settled (every change has come through the log by now, the last one long
+            // applied): what caro's client was told last is what its node says.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            caro.send("NAMES #sala").await;
+            let seen = caro.sync().await;
+            let told = seen
+                .iter()
+                .rfind(|m| m.command == "MODE" && m.param(2) == Some("caro"))
+                .and_then(|m| m.param(1).map(str::to_owned));
+            let names: Vec<&str> = seen
+                .iter()
+                .filter(|m| m.command == "353")
+                .flat_map(|m| m.param(3).unwrap_or("").split(' '))
+                .collect();
+            let voiced = names.contains(&"+caro");
+            if let Some(told) = told {
+                assert_eq!(
+                    told == "+v",
+                    voiced,
+                    "caro was told {told}, names {names:?}"
+                );
+            }
+            assert_eq!(
+                names_of(&mut ana, "#sala").await,
+                names_of(&mut bea, "#sala").await
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the two nodes kept two views: {last:?}");
+}
+
 /// A message from outside to a channel with no member on the sender's node: the node looks the
 /// channel up on the others, checks it against its modes there (`-n` lets it in, `+n` and a
 /// ban keep it out), and logs it; the members elsewhere get it and history keeps it. A channel
