@@ -18,12 +18,16 @@
 //! | `p.roster` | "tell me your users": each node answers with its own | request, many replies |
 //! | `p.to.<node>` | a line for one user of that node ([`wire::Direct`]) | core NATS |
 //! | `p.snap.<channel>` | "who of yours is in this channel?" ([`wire::Snapshot`]) | request, many replies |
+//! | `p.list` | "which channels have you?" (LIST) | request, many replies |
 //! | `p.ch.<channel>` | the channel's log: joins, parts, messages ([`wire::ChannelEvent`]) | JetStream |
+//! | `p.live.<channel>` | the log's events once stored, republished by the stream | core NATS |
+//! | `p.relay.<node>` | a device relayed to or from that node ([`relay`]) | core NATS |
 //!
 //! A channel's name appears in subjects as the hex of its case-folded name. The stream holding
 //! `p.ch.>` gives every channel one order; a node follows the channels it has members in, and
-//! only those (an ordered consumer per channel, created when its first member joins there), so
-//! a line crosses to a node only if it has members in the channel, once.
+//! only those (a subscription to the channel's republished events, made when its first member
+//! joins there: [`follow`]), so a line crosses to a node only if it has members in the channel,
+//! once.
 
 mod channels;
 mod follow;
@@ -288,7 +292,7 @@ struct Waiter {
     /// Its sender's receipt, and its answer.
     receipt: charla_store::Receipt,
     answer: Answer,
-    /// Its history entry (committed here if no consumer here brings it back).
+    /// Its history entry (committed here if the log does not bring it back here).
     record: Option<charla_store::HistoryRecord>,
     /// The line, its sender, STATUSMSG prefix and whether the sender gets its own copy.
     payload: Payload,
