@@ -312,6 +312,10 @@ impl State {
             }
             c.close_all(crate::sendq::CloseReason::Shutdown);
         }
+        // Devices relayed to their user's node are in no map here.
+        if let Some(cluster) = self.cluster() {
+            cluster.close_relayed();
+        }
     }
 
     /// Whether shutdown began.

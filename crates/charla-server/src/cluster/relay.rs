@@ -357,6 +357,14 @@ impl Cluster {
         }
     }
 
+    /// The server shuts down: the clients connected here whose user is another node's are
+    /// closed like the others (their sessions then tell the user's node they left).
+    pub fn close_relayed(&self) {
+        for front in self.relays.fronts.lock().values() {
+            front.conn.queue.close(CloseReason::Shutdown);
+        }
+    }
+
     /// Ends every relay to or from `node` (it went away): its clients here are closed, and the
     /// devices run here for its clients end.
     pub(super) fn drop_relays_of(&self, node: &str) {

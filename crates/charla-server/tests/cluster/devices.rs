@@ -96,6 +96,35 @@ async fn a_device_on_another_node_is_one_more_device_of_its_user() {
     let m = laptop.expect_command("PRIVMSG").await;
     assert_eq!(m.param(1), Some("¿sigues?"));
 
+    // A relayed device is closed with the others when its own node shuts down, at once.
+    let c = TestServer::start_with(node_config(&nats, &net, "c")).await;
+    make_account(&c, "begoña", "tmp_c").await;
+    let mut dani = c.client("dani").await;
+    until_known(&mut dani, "Begoña").await;
+    let mut watch = c.connect().await;
+    let welcome = watch
+        .log_in_with_sasl("Begoña", "begoña", PASSWORD, "")
+        .await;
+    watch.nick = "Begoña (watch)".to_owned();
+    assert!(
+        welcome
+            .source
+            .as_deref()
+            .is_some_and(|s| s.starts_with("a."))
+    );
+    let started = std::time::Instant::now();
+    c.handle.shutdown().await;
+    let last = watch.expect_closed().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(last.iter().any(|m| m.command == "ERROR"), "{last:?}");
+    bob.send("PRIVMSG Begoña :¿y ahora?").await;
+    let m = laptop.expect_command("PRIVMSG").await;
+    assert_eq!(m.param(1), Some("¿y ahora?"));
+
     // A relayed device whose user's node goes away is closed (its client reconnects).
     let mut tablet = b.connect().await;
     tablet
