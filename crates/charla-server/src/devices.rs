@@ -27,7 +27,8 @@ use crate::channel::Channel;
 use crate::client::Client;
 use charla_store::{PresenceRecord, Write};
 
-use crate::command::{Flow, away, join, markread, topic};
+use crate::command::table::Wait;
+use crate::command::{Flow, Pending, away, join, markread, topic};
 use crate::deliver::Payload;
 
 use crate::logtext::Escaped;
@@ -361,6 +362,44 @@ pub fn forget_presence(state: &State, account: &str) {
         account: crate::account::key(account),
         presence: None,
     });
+}
+
+/// In a cluster, a logged-in user that registered with no user of its account anywhere: if the
+/// store kept a presence for the account (an always-on user whose node restarted, which does
+/// not bring it back: [`restore`] is for one server), the user takes back the channels it was
+/// kept in, joining them as the client would (modes checked, the other nodes told).
+pub fn rejoin_kept(account: String) -> Flow {
+    Flow::Wait(Box::new(Pending::later(Box::new(
+        move |s: &mut Session| -> Wait<'_> {
+            Box::pin(async move {
+                let key = crate::account::key(&account);
+                let Ok(Some(presence)) = s.state.store.presence(&key).await else {
+                    return Flow::Continue;
+                };
+                // In lines of a usual size (a JOIN line of the client's own would be).
+                let mut lines: Vec<String> = Vec::new();
+                for name in presence.channels {
+                    match lines.last_mut() {
+                        Some(line) if line.len() + name.len() < 400 => {
+                            line.push(',');
+                            line.push_str(&name);
+                        }
+                        _ => lines.push(format!("JOIN {name}")),
+                    }
+                }
+                for line in lines {
+                    let mut flow = crate::connection::handle_line(s, &line);
+                    if let Flow::Wait(then) = flow {
+                        flow = then.run(s).await;
+                    }
+                    if !matches!(flow, Flow::Continue) {
+                        return flow;
+                    }
+                }
+                Flow::Continue
+            })
+        },
+    ))))
 }
 
 /// Brings back the always-on users the store kept (at start, before anyone connects): each

@@ -342,6 +342,15 @@ impl StoreHandle {
         self.read(|store| store.presences()).await
     }
 
+    /// [`Store::presence`] on a reader thread.
+    pub async fn presence(
+        &self,
+        account: &str,
+    ) -> Result<Option<crate::PresenceRecord>, StoreError> {
+        let account = account.to_owned();
+        self.read(move |store| store.presence(&account)).await
+    }
+
     /// [`Store::channel`] on a reader thread.
     pub async fn channel(&self, key: &str) -> Result<Option<ChannelRecord>, StoreError> {
         let key = key.to_owned();

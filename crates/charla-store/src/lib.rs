@@ -105,6 +105,11 @@ pub trait Store: Send + Sync + 'static {
     /// server brings back when it starts.
     fn presences(&self) -> Result<Vec<PresenceRecord>, StoreError>;
 
+    /// The kept presence of `account` (its key, as [`Write::SetPresence`] has it), if any: an
+    /// always-on user to bring back when its next device logs in somewhere else than where it
+    /// was kept (a cluster).
+    fn presence(&self, account: &str) -> Result<Option<PresenceRecord>, StoreError>;
+
     /// The registered channel with this key.
     fn channel(&self, key: &str) -> Result<Option<ChannelRecord>, StoreError>;
 

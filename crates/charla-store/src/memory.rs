@@ -478,6 +478,10 @@ impl Store for MemoryStore {
         Ok(self.data().presences.values().cloned().collect())
     }
 
+    fn presence(&self, account: &str) -> Result<Option<PresenceRecord>, StoreError> {
+        Ok(self.data().presences.get(account).cloned())
+    }
+
     fn channel(&self, key: &str) -> Result<Option<ChannelRecord>, StoreError> {
         Ok(self.data().channels.get(key).cloned())
     }

@@ -431,6 +431,10 @@ impl Store for PostgresStore {
         self.read(read::presences)
     }
 
+    fn presence(&self, account: &str) -> Result<Option<PresenceRecord>, StoreError> {
+        self.read(|tx| read::presence(tx, account))
+    }
+
     fn channel(&self, key: &str) -> Result<Option<ChannelRecord>, StoreError> {
         self.read_snapshot(|tx| read::channel(tx, key))
     }

@@ -464,22 +464,19 @@ impl Store for SqliteStore {
                 "SELECT account, nick, user, host, realname, channels FROM presences \
                  ORDER BY account",
             )?
-            .query_map([], |row| {
-                let channels: String = row.get(5)?;
-                Ok(PresenceRecord {
-                    account: row.get(0)?,
-                    nick: row.get(1)?,
-                    user: row.get(2)?,
-                    host: row.get(3)?,
-                    realname: row.get(4)?,
-                    channels: channels
-                        .split('\n')
-                        .filter(|c| !c.is_empty())
-                        .map(str::to_owned)
-                        .collect(),
-                })
-            })?
+            .query_map([], presence_from_row)?
             .collect()
+        })
+    }
+
+    fn presence(&self, account: &str) -> Result<Option<PresenceRecord>, StoreError> {
+        self.read(|conn| {
+            conn.prepare_cached(
+                "SELECT account, nick, user, host, realname, channels FROM presences \
+                 WHERE account = ?1",
+            )?
+            .query_row([account], presence_from_row)
+            .optional()
         })
     }
 
@@ -751,6 +748,23 @@ pub(crate) fn write_new_file(
         let _ = dir.sync_all();
     }
     Ok(())
+}
+
+/// A `presences` row (account, nick, user, host, real name, channels one per line).
+fn presence_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<PresenceRecord> {
+    let channels: String = row.get(5)?;
+    Ok(PresenceRecord {
+        account: row.get(0)?,
+        nick: row.get(1)?,
+        user: row.get(2)?,
+        host: row.get(3)?,
+        realname: row.get(4)?,
+        channels: channels
+            .split('\n')
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
 }
 
 #[cfg(test)]

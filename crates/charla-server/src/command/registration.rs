@@ -133,6 +133,11 @@ pub fn try_complete(s: &mut Session) -> Flow {
         addr: s.conn.addr,
     });
     protect::check(&s.state, &s.client);
+    // In a cluster an always-on user is not brought back by its node's restart: its next
+    // device, on whichever node, takes back its channels.
+    if let Some(account) = account.filter(|_| s.state.cluster().is_some()) {
+        return crate::devices::rejoin_kept(account);
+    }
     Flow::Continue
 }
 

@@ -55,6 +55,9 @@ impl<S: Store> Store for FillableDisk<S> {
     fn presences(&self) -> Result<Vec<charla_store::PresenceRecord>, StoreError> {
         self.inner.presences()
     }
+    fn presence(&self, account: &str) -> Result<Option<charla_store::PresenceRecord>, StoreError> {
+        self.inner.presence(account)
+    }
     fn channel(&self, key: &str) -> Result<Option<ChannelRecord>, StoreError> {
         self.inner.channel(key)
     }

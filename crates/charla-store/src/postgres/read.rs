@@ -124,6 +124,17 @@ pub(super) fn presences(tx: &mut Tx<'_>) -> Result<Vec<PresenceRecord>, Failure>
     .collect()
 }
 
+pub(super) fn presence(tx: &mut Tx<'_>, account: &str) -> Result<Option<PresenceRecord>, Failure> {
+    tx.query(
+        "SELECT account, nick, user_name, host, realname, channels FROM presences \
+         WHERE account = $1",
+        &[&account],
+    )?
+    .first()
+    .map(presence_from_row)
+    .transpose()
+}
+
 const CHANNEL_COLUMNS: &str = "key, name, founder, registered_at, topic_text, topic_set_by, \
      topic_set_at, modes, mode_key, mode_limit";
 

@@ -299,13 +299,17 @@ pub(crate) fn suite_presences_are_kept_replaced_forgotten_and_dropped_with_the_a
     );
     assert_eq!(
         store.presences().expect("read"),
-        vec![alice, presence("bob", "bob", &[])]
+        vec![alice.clone(), presence("bob", "bob", &[])]
     );
+    assert_eq!(store.presence("alice").expect("read"), Some(alice));
+    assert_eq!(store.presence("nobody").expect("read"), None);
     // Replaced, forgotten.
     let moved = presence("alice", "Ali", &["#b"]);
     assert_eq!(set("alice", Some(moved.clone())), Ok(()));
     assert_eq!(set("bob", None), Ok(()));
-    assert_eq!(store.presences().expect("read"), vec![moved]);
+    assert_eq!(store.presences().expect("read"), vec![moved.clone()]);
+    assert_eq!(store.presence("alice").expect("read"), Some(moved));
+    assert_eq!(store.presence("bob").expect("read"), None);
     // Dropped with the account.
     assert_eq!(
         apply(
