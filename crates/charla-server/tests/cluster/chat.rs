@@ -731,3 +731,35 @@ async fn metadata_of_users_and_channels_crosses_nodes() {
     }
     panic!("the key removed on a stayed on c");
 }
+
+/// Typing notifications (`+typing` on TAGMSG, message-tags) cross nodes, to a channel and to one
+/// user, to those who take message-tags; they are of the moment: not kept in history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typing_notifications_cross_nodes() {
+    let Some(nats) = nats().await else { return };
+    let net = network("typing");
+    let a = TestServer::start_with(node_config(&nats, &net, "a")).await;
+    let b = TestServer::start_with(node_config(&nats, &net, "b")).await;
+    const CAPS: &str = "message-tags batch server-time draft/chathistory";
+    let mut ana = a.connect().await;
+    ana.register_with_caps("ana", CAPS).await;
+    let mut bea = b.connect().await;
+    bea.register_with_caps("bea", CAPS).await;
+    until_known(&mut ana, "bea").await;
+    both_in(&mut ana, &mut bea, "#sala").await;
+
+    ana.send("@+typing=active TAGMSG #sala").await;
+    let m = bea.expect_command("TAGMSG").await;
+    assert_eq!(m.param(0), Some("#sala"));
+    assert_eq!(m.tag("+typing"), Some("active"), "{m}");
+    ana.send("@+typing=paused TAGMSG bea").await;
+    let m = bea.expect_command("TAGMSG").await;
+    assert_eq!(m.param(0), Some("bea"));
+    assert_eq!(m.tag("+typing"), Some("paused"), "{m}");
+    ana.send("PRIVMSG #sala :listo").await;
+    bea.expect_command("PRIVMSG").await;
+    bea.send("CHATHISTORY LATEST #sala * 10").await;
+    let kept = read_batch(&mut bea).await;
+    assert!(kept.iter().all(|m| m.command != "TAGMSG"), "{kept:?}");
+    assert_eq!(said(&kept, "#sala"), ["ana: listo"]);
+}
