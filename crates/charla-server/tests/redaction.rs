@@ -47,27 +47,9 @@ async fn expect_fail(c: &mut TestClient, code: &str, params: &[&str]) {
     }
 }
 
-/// Reads the batch that starts with the next BATCH line; returns the lines inside.
-async fn read_batch(c: &mut TestClient) -> Vec<OwnedMessage> {
-    let open = c.expect_command("BATCH").await;
-    let id = open
-        .param(0)
-        .and_then(|r| r.strip_prefix('+'))
-        .expect("an opening BATCH")
-        .to_owned();
-    let mut inside = Vec::new();
-    loop {
-        let m = c.recv().await;
-        if m.command == "BATCH" && m.param(0) == Some(&format!("-{id}")) {
-            return inside;
-        }
-        inside.push(m);
-    }
-}
-
 async fn history(c: &mut TestClient, target: &str) -> Vec<OwnedMessage> {
     c.send(&format!("CHATHISTORY LATEST {target} * 50")).await;
-    read_batch(c).await
+    c.read_batch().await
 }
 
 /// `(command, second param)` of each line: what a history answer says.
@@ -356,7 +338,7 @@ async fn search_no_longer_finds_a_deleted_message() {
     say(&mut ana, "#s", "la zanahoria es naranja").await;
     let find = async |c: &mut TestClient| {
         c.send("SEARCH text=zanahoria").await;
-        read_batch(c)
+        c.read_batch()
             .await
             .iter()
             .map(|m| m.param(1).unwrap_or("").to_owned())
@@ -367,7 +349,7 @@ async fn search_no_longer_finds_a_deleted_message() {
     ana.expect_command("REDACT").await;
     assert_eq!(find(&mut ana).await, ["la zanahoria es naranja"]);
     ana.send("SEARCH text=clave").await;
-    assert!(read_batch(&mut ana).await.is_empty());
+    assert!(ana.read_batch().await.is_empty());
 }
 
 #[tokio::test]

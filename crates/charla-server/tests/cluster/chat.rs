@@ -327,12 +327,7 @@ async fn nodes_sharing_postgresql_keep_one_history_in_the_order_members_saw() {
     let a = TestServer::start_with(on_postgres("a")).await;
     let b = TestServer::start_with(on_postgres("b")).await;
     const CAPS: &str = "batch server-time message-tags draft/chathistory echo-message";
-    let mut ana = a.connect().await;
-    ana.register_with_caps("ana", CAPS).await;
-    let mut bea = b.connect().await;
-    bea.register_with_caps("bea", CAPS).await;
-    until_known(&mut ana, "bea").await;
-    both_in(&mut ana, &mut bea, "#historia").await;
+    let (mut ana, mut bea) = pair_in(a.addr, b.addr, CAPS, "#historia").await;
 
     const EACH: usize = 15;
     for i in 0..EACH {
@@ -357,7 +352,8 @@ async fn nodes_sharing_postgresql_keep_one_history_in_the_order_members_saw() {
     // Each message is in history once, in that order, whichever node is asked.
     for c in [&mut ana, &mut bea] {
         c.send("CHATHISTORY LATEST #historia * 100").await;
-        let kept: Vec<_> = read_batch(c)
+        let kept: Vec<_> = c
+            .read_batch()
             .await
             .into_iter()
             .filter(|m| m.command == "PRIVMSG")
@@ -476,12 +472,7 @@ async fn a_message_redacted_on_one_node_is_gone_on_the_others() {
     let b = TestServer::start_with(node_config(&nats, &net, "b")).await;
     const CAPS: &str =
         "batch server-time message-tags draft/chathistory echo-message draft/message-redaction";
-    let mut ana = a.connect().await;
-    ana.register_with_caps("ana", CAPS).await;
-    let mut bea = b.connect().await;
-    bea.register_with_caps("bea", CAPS).await;
-    until_known(&mut ana, "bea").await;
-    both_in(&mut ana, &mut bea, "#sala").await;
+    let (mut ana, mut bea) = pair_in(a.addr, b.addr, CAPS, "#sala").await;
 
     bea.send("PRIVMSG #sala :me equivoqué").await;
     let mine = bea.expect_command("PRIVMSG").await;
@@ -492,7 +483,7 @@ async fn a_message_redacted_on_one_node_is_gone_on_the_others() {
     assert_eq!(redact.param(1), Some(msgid.as_str()));
     // a's own store no longer has it.
     ana.send("CHATHISTORY LATEST #sala * 10").await;
-    let kept = read_batch(&mut ana).await;
+    let kept = ana.read_batch().await;
     assert!(
         !kept
             .iter()
@@ -657,7 +648,7 @@ async fn a_message_from_outside_reaches_a_channel_whose_members_are_elsewhere() 
     ana.expect_command("CAP").await;
     ana.send("PRIVMSG #sala :fin").await;
     ana.send("CHATHISTORY LATEST #sala * 10").await;
-    let lines = read_batch(&mut ana).await;
+    let lines = ana.read_batch().await;
     let said = said(&lines, "#sala");
     assert_eq!(said, ["bea: hola desde fuera, año nuevo", "ana: fin"]);
 }
@@ -741,12 +732,7 @@ async fn typing_notifications_cross_nodes() {
     let a = TestServer::start_with(node_config(&nats, &net, "a")).await;
     let b = TestServer::start_with(node_config(&nats, &net, "b")).await;
     const CAPS: &str = "message-tags batch server-time draft/chathistory";
-    let mut ana = a.connect().await;
-    ana.register_with_caps("ana", CAPS).await;
-    let mut bea = b.connect().await;
-    bea.register_with_caps("bea", CAPS).await;
-    until_known(&mut ana, "bea").await;
-    both_in(&mut ana, &mut bea, "#sala").await;
+    let (mut ana, mut bea) = pair_in(a.addr, b.addr, CAPS, "#sala").await;
 
     ana.send("@+typing=active TAGMSG #sala").await;
     let m = bea.expect_command("TAGMSG").await;
@@ -759,7 +745,7 @@ async fn typing_notifications_cross_nodes() {
     ana.send("PRIVMSG #sala :listo").await;
     bea.expect_command("PRIVMSG").await;
     bea.send("CHATHISTORY LATEST #sala * 10").await;
-    let kept = read_batch(&mut bea).await;
+    let kept = bea.read_batch().await;
     assert!(kept.iter().all(|m| m.command != "TAGMSG"), "{kept:?}");
     assert_eq!(said(&kept, "#sala"), ["ana: listo"]);
 }

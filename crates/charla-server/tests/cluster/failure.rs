@@ -28,12 +28,7 @@ async fn a_node_killed_under_traffic_loses_no_message_anyone_received() {
     let a = TestServer::start_with(node_config(&nats, &net, "a")).await;
     let mut b = node_process(&nats, &net, "b");
     const CAPS: &str = "batch server-time message-tags draft/chathistory echo-message";
-    let mut ana = a.connect().await;
-    ana.register_with_caps("ana", CAPS).await;
-    let mut bea = TestClient::connect(b.addr).await;
-    bea.register_with_caps("bea", CAPS).await;
-    until_known(&mut ana, "bea").await;
-    both_in(&mut ana, &mut bea, "#sala").await;
+    let (mut ana, mut bea) = pair_in(a.addr, b.addr, CAPS, "#sala").await;
 
     // Both talk; b is killed once ana has seen some of bea's lines.
     let msgid = |m: &charla_proto::OwnedMessage| m.tag("msgid").map(str::to_owned);
@@ -77,7 +72,8 @@ async fn a_node_killed_under_traffic_loses_no_message_anyone_received() {
     again.expect_numeric(366).await;
     // (ana asks: she was there all along, and may read all of it.)
     ana.send("CHATHISTORY LATEST #sala * 1000").await;
-    let kept: Vec<_> = read_batch(&mut ana)
+    let kept: Vec<_> = ana
+        .read_batch()
         .await
         .iter()
         .filter(|m| m.command == "PRIVMSG")
@@ -250,12 +246,7 @@ async fn a_postgresql_restart_loses_no_line_and_keeps_the_order() {
     let a = TestServer::start_with(on_postgres(&nats, &net, "a", database.url())).await;
     let b = TestServer::start_with(on_postgres(&nats, &net, "b", database.url())).await;
     const CAPS: &str = "batch server-time message-tags draft/chathistory echo-message";
-    let mut ana = a.connect().await;
-    ana.register_with_caps("ana", CAPS).await;
-    let mut bea = b.connect().await;
-    bea.register_with_caps("bea", CAPS).await;
-    until_known(&mut ana, "bea").await;
-    both_in(&mut ana, &mut bea, "#reinicio").await;
+    let (mut ana, mut bea) = pair_in(a.addr, b.addr, CAPS, "#reinicio").await;
 
     const EACH: usize = 20;
     let restarting = tokio::process::Command::new("sh")
@@ -295,7 +286,8 @@ async fn a_postgresql_restart_loses_no_line_and_keeps_the_order() {
     assert_eq!(seen[0], seen[1], "ana and bea saw one order");
     assert!(!seen[0].is_empty());
     ana.send("CHATHISTORY LATEST #reinicio * 100").await;
-    let kept: Vec<_> = read_batch(&mut ana)
+    let kept: Vec<_> = ana
+        .read_batch()
         .await
         .into_iter()
         .filter(|m| m.command == "PRIVMSG")

@@ -162,7 +162,7 @@ async fn channel_events_are_kept_by_every_node_in_the_log_s_order() {
         let mut seen = Vec::new();
         for _ in 0..50 {
             c.send("CHATHISTORY LATEST #sala * 20").await;
-            seen = story(&read_batch(c).await);
+            seen = story(&c.read_batch().await);
             if seen.len() >= expected.len() {
                 break;
             }
@@ -225,7 +225,7 @@ async fn a_channel_renamed_on_one_node_is_renamed_on_every_node() {
     // History moved with it on both nodes (each with a store of its own here).
     for c in [&mut ana, &mut bea] {
         c.send("CHATHISTORY LATEST #plaza * 20").await;
-        let said = said(&read_batch(c).await, "#Plaza");
+        let said = said(&c.read_batch().await, "#Plaza");
         assert_eq!(
             said.first().map(String::as_str),
             Some("bea: antes"),

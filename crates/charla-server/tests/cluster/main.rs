@@ -178,24 +178,6 @@ fn said(lines: &[charla_proto::OwnedMessage], target: &str) -> Vec<String> {
         .collect()
 }
 
-/// Reads a `BATCH +id …` … `BATCH -id` and returns the lines inside.
-async fn read_batch(c: &mut TestClient) -> Vec<charla_proto::OwnedMessage> {
-    let open = c.expect_command("BATCH").await;
-    let id = open
-        .param(0)
-        .and_then(|r| r.strip_prefix('+'))
-        .expect("opening BATCH")
-        .to_owned();
-    let mut inside = Vec::new();
-    loop {
-        let m = c.recv().await;
-        if m.command == "BATCH" && m.param(0) == Some(&format!("-{id}")) {
-            return inside;
-        }
-        inside.push(m);
-    }
-}
-
 /// A node run as its own process (the `charla-server` binary), so that it can be killed with
 /// SIGKILL; killed and reaped when dropped.
 struct NodeProcess {
@@ -313,6 +295,23 @@ fn on_postgres(nats: &Nats, net: &str, node: &str, url: &str) -> Config {
         ..StoreConfig::default()
     };
     config
+}
+
+/// ana on the node at `a` and bea on the node at `b`, both with `caps`, each node knowing the
+/// other's user, both in `channel`.
+async fn pair_in(
+    a: std::net::SocketAddr,
+    b: std::net::SocketAddr,
+    caps: &str,
+    channel: &str,
+) -> (TestClient, TestClient) {
+    let mut ana = TestClient::connect(a).await;
+    ana.register_with_caps("ana", caps).await;
+    let mut bea = TestClient::connect(b).await;
+    bea.register_with_caps("bea", caps).await;
+    until_known(&mut ana, "bea").await;
+    both_in(&mut ana, &mut bea, channel).await;
+    (ana, bea)
 }
 
 /// `first` joins `channel`, then `second` (on another node), and `first` sees `second` come in.

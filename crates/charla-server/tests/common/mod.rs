@@ -6,7 +6,7 @@
 //! Stable API (other test files rely on it; add to it, do not change signatures):
 //! `TestServer::{start, start_with, test_config, addr, connect, client}`,
 //! `TestClient::{connect, from_stream, register, register_with_caps, send, send_raw, recv, try_recv,
-//! expect, expect_numeric, expect_command, expect_error, expect_closed, sync, nick}`.
+//! expect, expect_numeric, expect_command, expect_error, expect_closed, read_batch, sync, nick}`.
 #![allow(dead_code)]
 
 pub mod fillable;
@@ -298,6 +298,26 @@ impl TestClient {
             "ERROR {got:?} does not contain {text:?}"
         );
         m
+    }
+
+    /// Reads the batch that the next `BATCH +id` line opens, up to its `BATCH -id`; returns
+    /// the lines inside.
+    pub async fn read_batch(&mut self) -> Vec<OwnedMessage> {
+        let open = self.expect_command("BATCH").await;
+        let id = open
+            .param(0)
+            .and_then(|r| r.strip_prefix('+'))
+            .expect("an opening BATCH")
+            .to_owned();
+        let end = format!("-{id}");
+        let mut inside = Vec::new();
+        loop {
+            let m = self.recv().await;
+            if m.command == "BATCH" && m.param(0) == Some(end.as_str()) {
+                return inside;
+            }
+            inside.push(m);
+        }
     }
 
     /// Reads until the server closes the connection; returns the lines read. Fails on timeout.
