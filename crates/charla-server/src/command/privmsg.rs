@@ -170,8 +170,11 @@ fn unknown_channels(s: &Session, targets: &str, max: usize) -> Vec<String> {
             Some(rest) if is_channel_name(rest) => rest,
             _ => target,
         };
+        if !is_channel_name(name) || s.state.channel(name).is_some() {
+            continue;
+        }
         let key = casefold(name).into_owned();
-        if is_channel_name(name) && s.state.channel(name).is_none() && !unknown.contains(&key) {
+        if !unknown.contains(&key) {
             unknown.push(key);
         }
     }
@@ -444,7 +447,15 @@ fn to_channel(
     // A labeled command's echo is its answer: it goes with the command's other replies. A
     // sender from outside (`-n`) is not among the members, where echoes go out in their place:
     // its copy is given here too.
-    let outside = ch.read(|st| st.member(s.client.id).is_none());
+    // (From the sender's own short list of channels: no lock and no walk over the members.)
+    let outside = echo
+        && !s
+            .client
+            .info
+            .read()
+            .channels
+            .iter()
+            .any(|c| Arc::ptr_eq(c, &ch));
     let own_copy =
         (echo && (outside || (entry.is_some() && s.replies.labeled()))).then(|| payload.clone());
     let message = Message {
