@@ -66,14 +66,6 @@ pub fn relay(s: &mut Session) -> Option<Flow> {
             caps: crate::caps::Cap::ALL
                 .into_iter()
                 .filter(|c| s.conn.has_cap(*c))
-                .filter(|c| {
-                    !matches!(
-                        c,
-                        crate::caps::Cap::Sasl
-                            | crate::caps::Cap::Sts
-                            | crate::caps::Cap::AccountRegistration
-                    )
-                })
                 .map(|c| c.name().to_owned())
                 .collect(),
         }

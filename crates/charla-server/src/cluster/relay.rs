@@ -24,6 +24,7 @@ use tokio::sync::mpsc;
 use tracing::debug;
 
 use super::{Cluster, Out};
+use crate::caps::Cap;
 use crate::client::{Client, ConnectionId, Transport};
 use crate::outbound::Line;
 use crate::sendq::CloseReason;
@@ -66,7 +67,7 @@ pub struct Open {
     pub realname: String,
     /// The client's address.
     pub addr: SocketAddr,
-    /// Whether it came over TLS (or HTTPS), and its certificate's fingerprint.
+    /// Whether it came over TLS (or HTTPS).
     pub secure: bool,
     /// Its client certificate's fingerprint, if any.
     pub certfp: Option<String>,
@@ -121,6 +122,19 @@ fn parse(payload: &Bytes) -> Option<(Head, Bytes)> {
     Some((head, payload.slice(end + 1..)))
 }
 
+/// Publishes a relay message: `head`, a line feed, `bytes` ([`parse`] reads it back).
+fn send(out: &mpsc::UnboundedSender<Out>, subject: String, head: &Head, bytes: &[u8]) {
+    let Ok(mut body) = serde_json::to_vec(head) else {
+        return;
+    };
+    body.push(b'\n');
+    body.extend_from_slice(bytes);
+    let _ = out.send(Out::Core {
+        subject,
+        body: body.into(),
+    });
+}
+
 /// The command of an IRC line (after its tags and source), for the home's replies that the
 /// front answered already.
 fn command_of(line: &[u8]) -> &[u8] {
@@ -141,15 +155,7 @@ impl Cluster {
     }
 
     fn relay_send(&self, to: &str, head: &Head, bytes: &[u8]) {
-        let Ok(mut body) = serde_json::to_vec(head) else {
-            return;
-        };
-        body.push(b'\n');
-        body.extend_from_slice(bytes);
-        let _ = self.link.out.send(Out::Core {
-            subject: self.relay_subject(to),
-            body: body.into(),
-        });
+        send(&self.link.out, self.relay_subject(to), head, bytes);
     }
 
     /// The node where the user of `account` lives, if another node's user holds it (found by
@@ -419,15 +425,12 @@ impl RelayHandle {
             n: front.to_owned(),
             i: id,
         };
-        let Ok(mut body) = serde_json::to_vec(&head) else {
-            return;
-        };
-        body.push(b'\n');
-        body.extend_from_slice(bytes);
-        let _ = self.out.send(Out::Core {
-            subject: format!("{}.relay.{front}", self.prefix),
-            body: body.into(),
-        });
+        send(
+            &self.out,
+            format!("{}.relay.{front}", self.prefix),
+            &head,
+            bytes,
+        );
     }
 
     /// Carries the device's session: its registration first (the front answered the client's
@@ -443,11 +446,14 @@ impl RelayHandle {
     ) {
         let (mut reader, mut writer) = tokio::io::split(stream);
         let mut hello = String::new();
+        // What the front settled already (the log-in, STS, account registration) is not
+        // asked for again.
+        let settled = [Cap::Sasl, Cap::Sts, Cap::AccountRegistration].map(Cap::name);
         let caps: Vec<&str> = open
             .caps
             .iter()
             .map(String::as_str)
-            .filter(|c| *c != "sasl")
+            .filter(|c| !settled.contains(c))
             .collect();
         hello.push_str("CAP LS 302\r\n");
         // The front let the client in; a server password here is this node's to give.
