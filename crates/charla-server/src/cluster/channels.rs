@@ -274,8 +274,7 @@ impl Cluster {
                     return;
                 };
                 crate::command::metadata::changed_elsewhere(
-                    None,
-                    Some(ch),
+                    &crate::command::metadata::Target::Channel(ch.clone()),
                     &key,
                     value.as_deref(),
                     &line,

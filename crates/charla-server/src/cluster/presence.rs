@@ -333,8 +333,7 @@ impl Cluster {
                 let ghost = self.remote.lock().get(&(node, id)).cloned();
                 if let (Some(ghost), Some(line)) = (ghost, line.to_payload()) {
                     crate::command::metadata::changed_elsewhere(
-                        Some(&ghost),
-                        None,
+                        &crate::command::metadata::Target::User(ghost),
                         &key,
                         value.as_deref(),
                         &line,

@@ -90,7 +90,7 @@ pub fn store_target_of_channel(ch: &Channel) -> String {
 }
 
 /// What a METADATA command is about.
-enum Target {
+pub(crate) enum Target {
     User(Arc<Client>),
     Channel(Arc<Channel>),
 }
@@ -401,30 +401,16 @@ fn tell_network(s: &Session, target: &Target, key: &str, value: Option<&str>, li
     }
 }
 
-/// Another node's user `ghost` (or a channel followed here, `ch`) had `key` changed there:
-/// the value here follows, and the members here who subscribed to it hear of it.
-pub fn changed_elsewhere(
-    ghost: Option<&Arc<Client>>,
-    ch: Option<&Channel>,
-    key: &str,
-    value: Option<&str>,
-    line: &Payload,
-) {
-    let apply = |values: &mut BTreeMap<String, String>| match value {
-        Some(v) => {
-            values.insert(key.to_owned(), v.to_owned());
+/// Another node's user, or a channel followed here, had `key` changed on its node: the value
+/// here follows, and those here who subscribed to it hear of it.
+pub(crate) fn changed_elsewhere(target: &Target, key: &str, value: Option<&str>, line: &Payload) {
+    // Checked on its node; here it can only fail as there (a key already gone).
+    let _ = change(target, key, value);
+    match target {
+        Target::User(ghost) => {
+            deliver::to_peers(ghost, line, false, None, |other| subscribed(other, key));
         }
-        None => {
-            values.remove(key);
-        }
-    };
-    if let Some(ghost) = ghost {
-        apply(&mut ghost.info.write().metadata.get_or_insert_default().values);
-        deliver::to_peers(ghost, line, false, None, |other| subscribed(other, key));
-    }
-    if let Some(ch) = ch {
-        ch.with_metadata(|values| apply(values));
-        ch.fan_out(line, None, None, |m| subscribed(&m.client, key));
+        Target::Channel(ch) => ch.fan_out(line, None, None, |m| subscribed(&m.client, key)),
     }
 }
 
