@@ -189,14 +189,16 @@ impl Cluster {
     async fn read_log(&self, ch: &Arc<Channel>, mut live: async_nats::Subscriber, place: &Place) {
         let mut key = ch.key();
         let mut subject = self.channel_subject(&key);
-        let mut overdue: Option<Instant> = None;
+        // Armed while an event of this node's is overdue; one timer for the task's life.
+        let mut overdue = false;
+        let timer = tokio::time::sleep(OVERDUE);
+        tokio::pin!(timer);
         loop {
-            let until = overdue.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             let mut renamed = None;
             tokio::select! {
                 biased;
                 () = place.wake.notified() => {}
-                () = tokio::time::sleep_until(until), if overdue.is_some() => {
+                () = &mut timer, if overdue => {
                     place.now.store(true, Ordering::Relaxed);
                 }
                 msg = live.next() => {
@@ -206,7 +208,7 @@ impl Cluster {
             }
             if renamed.is_none() && place.now.swap(false, Ordering::Relaxed) {
                 renamed = self.catch_up(ch, &subject, place, None).await;
-                overdue = None;
+                overdue = false;
             }
             while let Some(new) = renamed {
                 let old = std::mem::replace(&mut key, new);
@@ -223,11 +225,11 @@ impl Cluster {
                 // What was logged under the new name before this node subscribed.
                 renamed = self.catch_up(ch, &subject, place, None).await;
             }
-            if place.known.load(Ordering::Relaxed) > place.last.load(Ordering::Relaxed) {
-                overdue.get_or_insert_with(|| Instant::now() + OVERDUE);
-            } else {
-                overdue = None;
+            let behind = place.known.load(Ordering::Relaxed) > place.last.load(Ordering::Relaxed);
+            if behind && !overdue {
+                timer.as_mut().reset(Instant::now() + OVERDUE);
             }
+            overdue = behind;
         }
     }
 
