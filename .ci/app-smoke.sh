@@ -32,10 +32,15 @@ echo "== app smoke: build"
 cargo build -p charla-app --bin charla
 bin="$target_dir/debug/charla"
 
-# A free display number: the first without a lock file.
+# A free display number: the first whose lock file, if any, names no running process (an X
+# server killed without its cleanup leaves its lock; Xvfb takes such a display over).
 display=""
 for n in $(seq 99 140); do
-    if [ ! -e "/tmp/.X${n}-lock" ] && [ ! -e "/tmp/.X11-unix/X${n}" ]; then
+    lock="/tmp/.X${n}-lock"
+    if [ -e "$lock" ] && [ -d "/proc/$(tr -dc '0-9' <"$lock")" ]; then
+        continue
+    fi
+    if [ -e "$lock" ] || [ ! -e "/tmp/.X11-unix/X${n}" ]; then
         display=":$n"
         break
     fi

@@ -43,13 +43,23 @@ struct Display {
     _xvfb: Running,
 }
 
+/// Whether display `n` is in use: its lock file names a running process (an X server killed
+/// without its cleanup leaves a lock behind, which Xvfb takes over), or, with no lock, its
+/// socket is there.
+fn display_taken(n: u32) -> bool {
+    match std::fs::read_to_string(format!("/tmp/.X{n}-lock")) {
+        Ok(lock) => {
+            let pid = lock.trim();
+            !pid.is_empty() && Path::new(&format!("/proc/{pid}")).exists()
+        }
+        Err(_) => Path::new(&format!("/tmp/.X11-unix/X{n}")).exists(),
+    }
+}
+
 /// Starts Xvfb on the first free display from `:151`.
 fn xvfb() -> Result<Display> {
     let n = (151..200)
-        .find(|n| {
-            !Path::new(&format!("/tmp/.X{n}-lock")).exists()
-                && !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-        })
+        .find(|&n| !display_taken(n))
         .context("no free X display")?;
     let xvfb = Command::new("Xvfb")
         .args([&format!(":{n}"), "-screen", "0", SCREEN, "-nolisten", "tcp"])
