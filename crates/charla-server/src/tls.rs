@@ -31,6 +31,9 @@ use crate::client::Transport;
 use crate::connection::{self, Guards};
 use crate::state::State;
 
+mod stream;
+pub use stream::TlsStream;
+
 /// The file name of the generated certificate inside the data directory.
 pub const GENERATED_CERT_FILE: &str = "tls-cert.pem";
 /// The file name of the generated private key inside the data directory.
@@ -123,6 +126,7 @@ pub enum CertSource {
 /// A ready TLS setup: the acceptor and the certificate's fingerprint.
 #[derive(Clone)]
 pub struct Tls {
+    server_config: Arc<rustls::ServerConfig>,
     acceptor: TlsAcceptor,
     fingerprint: String,
     source: CertSource,
@@ -170,12 +174,19 @@ impl Tls {
             .with_safe_default_protocol_versions()?
             .with_client_cert_verifier(Arc::new(AnyClientCert { provider }))
             .with_single_cert(chain, key)?;
+        let server_config = Arc::new(server_config);
         Ok(Tls {
-            acceptor: TlsAcceptor::from(Arc::new(server_config)),
+            acceptor: TlsAcceptor::from(server_config.clone()),
+            server_config,
             fingerprint,
             source,
             handshake_timeout,
         })
+    }
+
+    /// The rustls configuration every TLS connection is accepted with.
+    pub fn server_config(&self) -> Arc<rustls::ServerConfig> {
+        self.server_config.clone()
     }
 
     /// The acceptor that does the server side of the handshake.
@@ -477,7 +488,10 @@ pub(crate) async fn serve(
     guards: Guards,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let handshake = tokio::time::timeout(tls.handshake_timeout, tls.acceptor.accept(socket));
+    let handshake = tokio::time::timeout(
+        tls.handshake_timeout,
+        TlsStream::accept(tls.server_config.clone(), socket),
+    );
     // A dropped sender is not a shutdown: then only the time limit ends the handshake.
     let shutting_down = async {
         if shutdown.wait_for(|down| *down).await.is_err() {
@@ -499,8 +513,7 @@ pub(crate) async fn serve(
         () = shutting_down => return,
     };
     let certfp = stream
-        .get_ref()
-        .1
+        .state()
         .peer_certificates()
         .and_then(|chain| chain.first())
         .map(|cert| certfp(cert).into_boxed_str());

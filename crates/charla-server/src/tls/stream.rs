@@ -1,0 +1,584 @@
+//! The server side of a TLS connection that holds no buffer while it is idle.
+//!
+//! rustls's buffered connection (what tokio-rustls drives) keeps a 4 KiB read buffer and the
+//! capacity of its send queue for the connection's whole life: most of what an idle TLS
+//! client cost the server (`benches/tls_memory.rs`). Here rustls's unbuffered connection does
+//! the protocol, and this stream owns the three buffers around it: ciphertext read but not
+//! yet processed, plaintext not yet taken by the reader, ciphertext not yet written. Each is
+//! freed as soon as it is empty, so an idle connection holds rustls's state (its keys, the
+//! handshake's last state) and nothing else.
+//!
+//! Every byte rustls asks to send goes to `outgoing` at once and leaves in order, so the
+//! handshake's flights, alerts and the application's writes never overtake each other.
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use rustls::server::{ServerConnectionData, UnbufferedServerConnection};
+use rustls::unbuffered::{
+    ConnectionState, EncodeError, EncodeTlsData, EncryptError, InsufficientSizeError,
+    UnbufferedStatus, WriteTraffic,
+};
+use rustls::{CommonState, ServerConfig};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Bytes read from the socket at a time (on the stack, not kept).
+const READ_CHUNK: usize = 8 * 1024;
+/// The most ciphertext held unprocessed: a whole handshake message (rustls accepts up to 64
+/// KiB) in records of up to 16 KiB and their headers. More is an attack, not a client.
+const MAX_INCOMING: usize = 0xffff + 2 * (5 + 16_384 + 2_048);
+/// Ciphertext waiting for the socket beyond which a write waits for it to drain first.
+const MAX_OUTGOING: usize = 64 * 1024;
+/// Room reserved for each TLS record's header, nonce, content type and tag when encrypting
+/// (TLS 1.2's explicit nonce and tag: 5 + 8 + 16; TLS 1.3's: 5 + 1 + 16).
+const RECORD_OVERHEAD: usize = 64;
+const MAX_RECORD: usize = 16_384;
+
+/// Where the connection stands after rustls has processed what was read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Progress {
+    /// The handshake needs more from the peer.
+    Handshaking,
+    /// Application data may be written.
+    Traffic,
+    /// Both sides have sent close_notify.
+    Closed,
+}
+
+/// A TLS connection over `IO` (a `TcpStream` in the server; anything in tests).
+pub struct TlsStream<IO> {
+    io: IO,
+    conn: UnbufferedServerConnection,
+    /// Ciphertext read and not yet processed (a partial record, or a record behind one).
+    incoming: Vec<u8>,
+    /// Plaintext decrypted and not yet read, from `plain_at` on.
+    plain: Vec<u8>,
+    plain_at: usize,
+    /// Ciphertext to write, from `out_at` on.
+    outgoing: Vec<u8>,
+    out_at: usize,
+    /// The peer has sent close_notify or closed its side: reads give end of stream.
+    read_closed: bool,
+    /// close_notify is in `outgoing` or gone.
+    close_sent: bool,
+    /// rustls reported an error: it is not asked anything again (it would take the same bad
+    /// input again, and queue a second alert).
+    failed: bool,
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
+    /// Runs the server side of the handshake over `io`.
+    pub async fn accept(config: Arc<ServerConfig>, io: IO) -> io::Result<TlsStream<IO>> {
+        let conn = UnbufferedServerConnection::new(config).map_err(invalid)?;
+        let mut stream = TlsStream {
+            io,
+            conn,
+            incoming: Vec::new(),
+            plain: Vec::new(),
+            plain_at: 0,
+            outgoing: Vec::new(),
+            out_at: 0,
+            read_closed: false,
+            close_sent: false,
+            failed: false,
+        };
+        std::future::poll_fn(|cx| stream.poll_handshake(cx)).await?;
+        Ok(stream)
+    }
+
+    /// The TLS state: the peer's certificates, the protocol version, the cipher suite.
+    pub fn state(&self) -> &CommonState {
+        &self.conn
+    }
+
+    fn poll_handshake(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            let progress = match self.drive() {
+                Ok(progress) => progress,
+                Err(e) => return Poll::Ready(Err(self.fail(cx, e))),
+            };
+            match progress {
+                // The session tickets that may follow the handshake go out with the first
+                // write if the socket does not take them now.
+                Progress::Traffic => {
+                    return match self.poll_write_out(cx) {
+                        Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                        _ => Poll::Ready(Ok(())),
+                    };
+                }
+                Progress::Closed => return Poll::Ready(Err(io::ErrorKind::UnexpectedEof.into())),
+                Progress::Handshaking => {
+                    // The handshake's flights go before anything is awaited from the peer.
+                    ready!(self.poll_write_out(cx))?;
+                    if !ready!(self.poll_fill(cx))? {
+                        return Poll::Ready(Err(io::ErrorKind::UnexpectedEof.into()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs rustls over what has been read, until it needs more from the peer or has nothing
+    /// left to do: what it has to send goes to `outgoing`, application data to `plain`.
+    fn drive(&mut self) -> io::Result<Progress> {
+        if self.failed {
+            return Err(invalid("the TLS connection failed"));
+        }
+        let result = loop {
+            let UnbufferedStatus { mut discard, state } =
+                self.conn.process_tls_records(&mut self.incoming);
+            let step = match state {
+                Err(e) => Err(invalid(e)),
+                Ok(ConnectionState::ReadTraffic(mut traffic)) => {
+                    let mut result = Ok(None);
+                    while let Some(record) = traffic.next_record() {
+                        match record {
+                            Ok(record) => {
+                                discard += record.discard;
+                                self.plain.extend_from_slice(record.payload);
+                            }
+                            Err(e) => {
+                                result = Err(invalid(e));
+                                break;
+                            }
+                        }
+                    }
+                    result
+                }
+                Ok(ConnectionState::EncodeTlsData(mut data)) => {
+                    encode(&mut data, &mut self.outgoing).map(|()| None)
+                }
+                // `outgoing` takes everything in order and is written out before anything
+                // is awaited, so what rustls encoded counts as sent.
+                Ok(ConnectionState::TransmitTlsData(data)) => {
+                    data.done();
+                    Ok(None)
+                }
+                Ok(ConnectionState::PeerClosed) => {
+                    self.read_closed = true;
+                    Ok(None)
+                }
+                Ok(ConnectionState::BlockedHandshake) => Ok(Some(Progress::Handshaking)),
+                Ok(ConnectionState::WriteTraffic(_)) => Ok(Some(Progress::Traffic)),
+                Ok(ConnectionState::Closed) => Ok(Some(Progress::Closed)),
+                // Early data is not enabled (`max_early_data_size` is 0).
+                Ok(other) => Err(invalid(format!("unexpected TLS state {other:?}"))),
+            };
+            self.incoming.drain(..discard);
+            match step {
+                Ok(None) => {}
+                Ok(Some(progress)) => break Ok(progress),
+                Err(e) => break Err(e),
+            }
+        };
+        if result.is_err() {
+            self.failed = true;
+            self.take_alert();
+        }
+        if self.incoming.is_empty() {
+            self.incoming = Vec::new();
+        }
+        result
+    }
+
+    /// After rustls's first error: encodes the alert it queued for the peer, if it did.
+    /// rustls is asked once only: asked again, it would read the bad input again.
+    fn take_alert(&mut self) {
+        let status = self.conn.process_tls_records(&mut self.incoming);
+        if let Ok(ConnectionState::EncodeTlsData(mut alert)) = status.state {
+            let _ = encode(&mut alert, &mut self.outgoing);
+        }
+    }
+
+    /// After an error: tries once to send what is left to send (an alert), without waiting.
+    fn fail(&mut self, cx: &mut Context<'_>, error: io::Error) -> io::Error {
+        let _ = self.poll_write_out(cx);
+        error
+    }
+
+    /// Reads what the socket has into `incoming`: `false` at its end.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
+        if self.incoming.len() >= MAX_INCOMING {
+            return Poll::Ready(Err(invalid("too much TLS input without a whole record")));
+        }
+        let mut chunk = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
+        let mut read = ReadBuf::uninit(&mut chunk);
+        ready!(Pin::new(&mut self.io).poll_read(cx, &mut read))?;
+        if read.filled().is_empty() {
+            return Poll::Ready(Ok(false));
+        }
+        self.incoming.extend_from_slice(read.filled());
+        Poll::Ready(Ok(true))
+    }
+
+    /// Writes `outgoing` out, and frees it once it is all gone.
+    fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.out_at < self.outgoing.len() {
+            let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.outgoing[self.out_at..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.out_at += n;
+        }
+        self.outgoing = Vec::new();
+        self.out_at = 0;
+        Poll::Ready(Ok(()))
+    }
+
+    /// Runs `f` with the connection in its traffic state (everything read processed first).
+    fn with_traffic<T>(
+        &mut self,
+        f: impl FnOnce(&mut WriteTraffic<'_, ServerConnectionData>, &mut Vec<u8>) -> io::Result<T>,
+    ) -> io::Result<T> {
+        match self.drive()? {
+            Progress::Traffic => {}
+            Progress::Handshaking => return Err(invalid("TLS handshake not finished")),
+            Progress::Closed => return Err(io::ErrorKind::BrokenPipe.into()),
+        }
+        let UnbufferedStatus { discard, state } = self.conn.process_tls_records(&mut self.incoming);
+        let result = match state {
+            Ok(ConnectionState::WriteTraffic(mut traffic)) => f(&mut traffic, &mut self.outgoing),
+            Ok(other) => Err(invalid(format!("TLS not ready to write: {other:?}"))),
+            Err(e) => Err(invalid(e)),
+        };
+        self.incoming.drain(..discard);
+        if result.is_err() {
+            self.failed = true;
+            self.take_alert();
+        }
+        result
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<IO> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            if this.plain_at < this.plain.len() {
+                let n = buf.remaining().min(this.plain.len() - this.plain_at);
+                buf.put_slice(&this.plain[this.plain_at..this.plain_at + n]);
+                this.plain_at += n;
+                if this.plain_at == this.plain.len() {
+                    this.plain = Vec::new();
+                    this.plain_at = 0;
+                }
+                return Poll::Ready(Ok(()));
+            }
+            if this.read_closed {
+                return Poll::Ready(Ok(()));
+            }
+            let progress = match this.drive() {
+                Ok(progress) => progress,
+                Err(e) => return Poll::Ready(Err(this.fail(cx, e))),
+            };
+            // rustls may have answered something (a key update): it goes out with the next
+            // write if the socket will not take it now.
+            if this.out_at < this.outgoing.len()
+                && let Poll::Ready(Err(e)) = this.poll_write_out(cx)
+            {
+                return Poll::Ready(Err(e));
+            }
+            if this.plain_at < this.plain.len() || this.read_closed {
+                continue;
+            }
+            if progress == Progress::Closed {
+                this.read_closed = true;
+                continue;
+            }
+            // An end of stream without close_notify ends reading all the same: a line
+            // protocol has nothing a truncation could hide.
+            if !ready!(this.poll_fill(cx))? {
+                this.read_closed = true;
+            }
+        }
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<IO> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.outgoing.len() - this.out_at >= MAX_OUTGOING {
+            ready!(this.poll_write_out(cx))?;
+        }
+        this.with_traffic(|traffic, outgoing| encrypt(traffic, data, outgoing))?;
+        // The bytes are taken whatever the socket says now; flush waits for them.
+        if let Poll::Ready(Err(e)) = this.poll_write_out(cx) {
+            return Poll::Ready(Err(e));
+        }
+        Poll::Ready(Ok(data.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_write_out(cx))?;
+        Pin::new(&mut this.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.close_sent {
+            this.close_sent = true;
+            // Without a traffic state (a failed connection) there is nothing to say.
+            let _ = this.with_traffic(|traffic, outgoing| {
+                grow_into(outgoing, 64, |room| {
+                    traffic.queue_close_notify(room).map_err(encrypt_error)
+                })
+            });
+        }
+        ready!(this.poll_write_out(cx))?;
+        Pin::new(&mut this.io).poll_shutdown(cx)
+    }
+}
+
+/// What rustls reports about a buffer: the size it needed, or another error.
+enum Short {
+    Needs(usize),
+    Failed(io::Error),
+}
+
+fn encrypt_error(e: EncryptError) -> Short {
+    match e {
+        EncryptError::InsufficientSize(InsufficientSizeError { required_size }) => {
+            Short::Needs(required_size)
+        }
+        other => Short::Failed(invalid(other)),
+    }
+}
+
+/// Appends to `out` what `write` puts in a room of `room` bytes at its end, growing the room
+/// to what rustls says it needs.
+fn grow_into(
+    out: &mut Vec<u8>,
+    mut room: usize,
+    mut write: impl FnMut(&mut [u8]) -> Result<usize, Short>,
+) -> io::Result<()> {
+    let start = out.len();
+    loop {
+        out.resize(start + room, 0);
+        match write(&mut out[start..]) {
+            Ok(n) => {
+                out.truncate(start + n);
+                return Ok(());
+            }
+            Err(Short::Needs(needed)) if needed > room => {
+                out.truncate(start);
+                room = needed;
+            }
+            Err(Short::Needs(_)) => {
+                out.truncate(start);
+                return Err(invalid("TLS buffer size"));
+            }
+            Err(Short::Failed(e)) => {
+                out.truncate(start);
+                return Err(e);
+            }
+        }
+    }
+}
+
+fn encode(data: &mut EncodeTlsData<'_, ServerConnectionData>, out: &mut Vec<u8>) -> io::Result<()> {
+    grow_into(out, 1024, |room| {
+        data.encode(room).map_err(|e| match e {
+            EncodeError::InsufficientSize(InsufficientSizeError { required_size }) => {
+                Short::Needs(required_size)
+            }
+            other => Short::Failed(invalid(other)),
+        })
+    })
+}
+
+fn encrypt(
+    traffic: &mut WriteTraffic<'_, ServerConnectionData>,
+    data: &[u8],
+    out: &mut Vec<u8>,
+) -> io::Result<()> {
+    let room = data.len() + (data.len() / MAX_RECORD + 1) * RECORD_OVERHEAD;
+    grow_into(out, room, |room| {
+        traffic.encrypt(data, room).map_err(encrypt_error)
+    })
+}
+
+fn invalid(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+    use tokio_rustls::TlsConnector;
+
+    use super::TlsStream;
+    use crate::tls::{CertSource, Tls};
+
+    /// A server configuration (the server's own, from a fresh certificate) and a client that
+    /// trusts that certificate and speaks only `versions`.
+    fn configs(
+        versions: &[&'static rustls::SupportedProtocolVersion],
+    ) -> (Arc<rustls::ServerConfig>, TlsConnector) {
+        let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let cert = CertificateDer::from(ck.cert.der().to_vec());
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der()));
+        let tls = Tls::from_identity(
+            (vec![cert.clone()], key, CertSource::Generated),
+            std::time::Duration::from_secs(5),
+        )
+        .unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(versions)
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        (tls.server_config(), TlsConnector::from(Arc::new(client)))
+    }
+
+    /// A client and a server over a pipe that takes `pipe` bytes at a time, so that records
+    /// arrive in pieces and writes wait for the reader.
+    async fn pair(
+        versions: &[&'static rustls::SupportedProtocolVersion],
+        pipe: usize,
+    ) -> (
+        tokio_rustls::client::TlsStream<DuplexStream>,
+        TlsStream<DuplexStream>,
+    ) {
+        let (server_config, connector) = configs(versions);
+        let (client_io, server_io) = tokio::io::duplex(pipe);
+        let name = ServerName::try_from("localhost").unwrap();
+        let (client, server) = tokio::join!(
+            connector.connect(name, client_io),
+            TlsStream::accept(server_config, server_io)
+        );
+        (client.unwrap(), server.unwrap())
+    }
+
+    fn idle(server: &TlsStream<DuplexStream>) -> bool {
+        server.incoming.capacity() == 0
+            && server.plain.capacity() == 0
+            && server.outgoing.capacity() == 0
+    }
+
+    async fn both_ways(versions: &[&'static rustls::SupportedProtocolVersion], pipe: usize) {
+        let (mut client, mut server) = pair(versions, pipe).await;
+        // (Through a small pipe, TLS 1.3's session tickets may still wait to be written.)
+        assert!(
+            server.incoming.capacity() == 0 && server.plain.capacity() == 0,
+            "a fresh connection holds nothing it read"
+        );
+
+        // Bigger than a record each way, and bigger than the pipe.
+        let up: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
+        let down: Vec<u8> = (0..100_000u32).map(|i| (i % 241) as u8).collect();
+        let (sent, got) = tokio::join!(
+            async {
+                client.write_all(&up).await.unwrap();
+                client.flush().await.unwrap();
+                let mut got = vec![0; down.len()];
+                client.read_exact(&mut got).await.unwrap();
+                got
+            },
+            async {
+                let mut got = vec![0; up.len()];
+                server.read_exact(&mut got).await.unwrap();
+                server.write_all(&down).await.unwrap();
+                server.flush().await.unwrap();
+                got
+            }
+        );
+        assert!(sent == down, "the client got what the server wrote");
+        assert!(got == up, "the server got what the client wrote");
+        assert!(idle(&server), "all read and written: no buffer held");
+
+        // The client's close_notify is the end of the server's stream; the server's own
+        // close_notify then ends the client's.
+        client.shutdown().await.unwrap();
+        let mut rest = Vec::new();
+        server.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty());
+        server.shutdown().await.unwrap();
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty());
+    }
+
+    #[tokio::test]
+    async fn tls13_carries_data_both_ways_in_pieces_and_closes_cleanly() {
+        both_ways(&[&rustls::version::TLS13], 100).await;
+        both_ways(&[&rustls::version::TLS13], 64 * 1024).await;
+    }
+
+    #[tokio::test]
+    async fn tls12_carries_data_both_ways_in_pieces_and_closes_cleanly() {
+        both_ways(&[&rustls::version::TLS12], 100).await;
+    }
+
+    #[tokio::test]
+    async fn an_end_without_close_notify_is_the_end_of_the_stream() {
+        let (mut client, mut server) = pair(&[&rustls::version::TLS13], 4096).await;
+        client.write_all(b"QUIT\r\n").await.unwrap();
+        client.flush().await.unwrap();
+        drop(client);
+        let mut got = Vec::new();
+        server.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"QUIT\r\n");
+    }
+
+    #[tokio::test]
+    async fn garbage_is_an_error_not_a_panic() {
+        let (server_config, _) = configs(&[&rustls::version::TLS13]);
+        // A fatal decode_error alert, in a TLS 1.2-versioned plaintext record.
+        let decode_error = vec![0x15, 0x03, 0x03, 0x00, 0x02, 2, 50];
+        for (bytes, answer) in [
+            // Not TLS at all.
+            (
+                b"NICK alguien\r\nUSER a 0 * :a\r\n".to_vec(),
+                decode_error.clone(),
+            ),
+            // A ClientHello cut short by the end of the stream: nothing to answer.
+            (vec![0x16, 0x03, 0x01, 0x00, 0x05, 1, 2, 3, 4, 5], vec![]),
+            // Records of a content type that does not exist.
+            (vec![0x16; 300], decode_error),
+        ] {
+            let (mut client_io, server_io) = tokio::io::duplex(4096);
+            client_io.write_all(&bytes).await.unwrap();
+            // Complete or not, nothing more comes.
+            client_io.shutdown().await.unwrap();
+            let accepted = TlsStream::accept(server_config.clone(), server_io).await;
+            assert!(accepted.is_err(), "{bytes:?} was taken for a handshake");
+            let mut said = Vec::new();
+            client_io.read_to_end(&mut said).await.unwrap();
+            assert_eq!(said, answer, "the server's answer to {bytes:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn records_after_the_handshake_that_do_not_decrypt_are_an_error() {
+        let (client, mut server) = pair(&[&rustls::version::TLS13], 4096).await;
+        let (mut io, _) = client.into_inner();
+        // An application-data record of 40 bytes that no key made.
+        let mut record = vec![0x17, 0x03, 0x03, 0x00, 40];
+        record.extend_from_slice(&[0x55; 40]);
+        io.write_all(&record).await.unwrap();
+        let mut buf = [0; 64];
+        assert!(server.read(&mut buf).await.is_err());
+        // The session still says goodbye and closes: errors, no panic, no second alert.
+        assert!(server.read(&mut buf).await.is_err());
+        assert!(server.write_all(b"ERROR :bye\r\n").await.is_err());
+        let _ = server.shutdown().await;
+    }
+}
