@@ -42,7 +42,7 @@ use tracing::{debug, info};
 
 use crate::cidr::Cidr;
 use crate::listener::Shared;
-use crate::tls::Tls;
+use crate::tls::{Tls, TlsStream};
 
 /// The `[http]` section of the configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -240,7 +240,7 @@ impl Connection {
     ) {
         match tls {
             Some(tls) => {
-                let handshake = tls.acceptor().accept(socket);
+                let handshake = TlsStream::accept(tls.server_config(), socket);
                 match tokio::time::timeout(tls.handshake_timeout(), handshake).await {
                     Ok(Ok(stream)) => self.serve(stream, shutdown).await,
                     Ok(Err(e)) => debug!(peer = %self.peer, error = %e, "HTTPS handshake failed"),
