@@ -581,4 +581,99 @@ mod tests {
         assert!(server.write_all(b"ERROR :bye\r\n").await.is_err());
         let _ = server.shutdown().await;
     }
+
+    /// Sends `bytes` in pieces of the given sizes (the last piece takes the rest), then EOF.
+    async fn send_in_pieces(io: &mut DuplexStream, bytes: &[u8], sizes: &[usize]) {
+        let mut rest = bytes;
+        for &size in sizes {
+            let (piece, after) = rest.split_at(size.min(rest.len()));
+            if io.write_all(piece).await.is_err() {
+                return;
+            }
+            rest = after;
+        }
+        let _ = io.write_all(rest).await;
+        let _ = io.shutdown().await;
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Anything a client sends instead of a handshake ends in an error, at once.
+        #[test]
+        fn any_bytes_before_the_handshake_end_it_without_a_panic(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..3000),
+            sizes in proptest::collection::vec(1usize..400, 0..8),
+        ) {
+            let (server_config, _) = configs(&[&rustls::version::TLS13, &rustls::version::TLS12]);
+            runtime().block_on(async {
+                let (mut client_io, server_io) = tokio::io::duplex(512);
+                let accept = TlsStream::accept(server_config, server_io);
+                let (accepted, ()) = tokio::time::timeout(
+                    std::time::Duration::from_secs(5),
+                    async { tokio::join!(accept, send_in_pieces(&mut client_io, &bytes, &sizes)) },
+                )
+                .await
+                .expect("the handshake ends with the input");
+                assert!(accepted.is_err());
+            });
+        }
+
+        /// Anything after a real handshake, random or in well-formed record headers, ends
+        /// the stream or is an error, and the session can still try to say goodbye.
+        #[test]
+        fn any_bytes_after_the_handshake_end_the_stream_without_a_panic(
+            random in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..3000),
+            records in proptest::collection::vec(
+                (20u8..=24, proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)),
+                0..6,
+            ),
+            framed in proptest::prelude::any::<bool>(),
+            sizes in proptest::collection::vec(1usize..400, 0..8),
+            tls12 in proptest::prelude::any::<bool>(),
+        ) {
+            let bytes = if framed {
+                let mut bytes = Vec::new();
+                for (kind, payload) in &records {
+                    bytes.extend_from_slice(&[*kind, 3, 3]);
+                    bytes.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+                    bytes.extend_from_slice(payload);
+                }
+                bytes
+            } else {
+                random
+            };
+            runtime().block_on(async {
+                let version = if tls12 { &rustls::version::TLS12 } else { &rustls::version::TLS13 };
+                let (client, server) = pair(&[version], 512).await;
+                let mut server = server;
+                let (mut io, _) = client.into_inner();
+                // The server's side closes at its end, as a session drops its socket (the
+                // client may still be writing).
+                let read = async move {
+                    let mut got = Vec::new();
+                    let _ = server.read_to_end(&mut got).await;
+                    let _ = server.write_all(b"ERROR :bye\r\n").await;
+                    let _ = server.shutdown().await;
+                };
+                let drain = async {
+                    send_in_pieces(&mut io, &bytes, &sizes).await;
+                    let mut sink = Vec::new();
+                    let _ = io.read_to_end(&mut sink).await;
+                };
+                tokio::time::timeout(std::time::Duration::from_secs(5), async {
+                    tokio::join!(read, drain)
+                })
+                .await
+                .expect("the session ends with the input");
+            });
+        }
+    }
 }
