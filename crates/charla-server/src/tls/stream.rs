@@ -28,8 +28,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// Bytes read from the socket at a time (on the stack, not kept).
 const READ_CHUNK: usize = 8 * 1024;
 /// The most ciphertext held unprocessed: a whole handshake message (rustls accepts up to 64
-/// KiB) in records of up to 16 KiB and their headers. More is an attack, not a client.
-const MAX_INCOMING: usize = 0xffff + 2 * (5 + 16_384 + 2_048);
+/// KiB, joined from its records in place) and one more record. More is an attack, not a
+/// client. After the handshake each whole record is processed before more is read, so the
+/// buffer stays within a record and a read.
+const MAX_INCOMING: usize = 0xffff + 5 + 16_384 + 2_048;
 /// Ciphertext waiting for the socket beyond which a write waits for it to drain first.
 const MAX_OUTGOING: usize = 64 * 1024;
 /// Room reserved for each TLS record's header, nonce, content type and tag when encrypting

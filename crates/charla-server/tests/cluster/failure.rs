@@ -97,8 +97,14 @@ async fn a_node_killed_under_traffic_loses_no_message_anyone_received() {
 async fn a_drained_node_sends_its_users_away_a_few_at_a_time_then_stops() {
     let Some(nats) = nats().await else { return };
     let net = network("drain");
-    let a = TestServer::start_with(node_config(&nats, &net, "a")).await;
-    let b = TestServer::start_with(node_config(&nats, &net, "b")).await;
+    // Heartbeats missed on a loaded machine must not end b before its users are told why.
+    let patient = |node| {
+        let mut config = node_config(&nats, &net, node);
+        config.cluster.dead_after_ms = 10_000;
+        config
+    };
+    let a = TestServer::start_with(patient("a")).await;
+    let b = TestServer::start_with(patient("b")).await;
     let mut ana = a.client("ana").await;
     let mut bea = b.client("bea").await;
     let mut caro = b.client("caro").await;
