@@ -530,6 +530,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn aes_128_gcm_is_chosen_though_the_client_prefers_aes_256() {
+        // rustls's clients, like OpenSSL's, list AES-256-GCM first.
+        for (version, expected) in [
+            (
+                &rustls::version::TLS13,
+                rustls::CipherSuite::TLS13_AES_128_GCM_SHA256,
+            ),
+            (
+                &rustls::version::TLS12,
+                rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            ),
+        ] {
+            let (_client, server) = pair(&[version], 4096).await;
+            let suite = server.state().negotiated_cipher_suite().map(|s| s.suite());
+            assert_eq!(suite, Some(expected));
+        }
+    }
+
+    #[tokio::test]
     async fn an_end_without_close_notify_is_the_end_of_the_stream() {
         let (mut client, mut server) = pair(&[&rustls::version::TLS13], 4096).await;
         client.write_all(b"QUIT\r\n").await.unwrap();
