@@ -468,6 +468,39 @@ pub async fn join(client: &mut Client, channel: &str, deadline: Duration) -> Res
     }
 }
 
+/// Reads and drops what the server sends `client` (answering PINGs) until `stop` turns true:
+/// a member kept reading while others join, as a real client would. Unread, each early member
+/// of a big channel would get every later JOIN into its send queue (15,000 members: about a
+/// megabyte each) and be disconnected before the load starts.
+pub async fn drain_until(
+    client: &mut Client,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+) -> Result<(), ConnError> {
+    loop {
+        while let Some(line) = client.reader.next_buffered() {
+            if line.starts_with(b"PING") {
+                let line = String::from_utf8_lossy(line).into_owned();
+                if let Reply::Ping(pong) = classify(&line) {
+                    client.writer.write_all(pong.as_bytes()).await?;
+                }
+            } else if line.starts_with(b"ERROR") {
+                return Err(ConnError::Refused(
+                    String::from_utf8_lossy(line).into_owned(),
+                ));
+            }
+        }
+        tokio::select! {
+            biased;
+            _ = stop.wait_for(|stop| *stop) => return Ok(()),
+            read = client.reader.fill() => {
+                if read? == 0 {
+                    return Err(ConnError::Closed);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

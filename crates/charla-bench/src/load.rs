@@ -621,23 +621,40 @@ pub async fn join_many(
 }
 
 /// Joins each client to the channel paired with it, `concurrency` at a time; returns those
-/// that made it, with their channel, and the failures.
+/// that made it, with their channel, and the failures. A client that has joined keeps reading
+/// (and dropping) what it is sent until every join is done, so that big channels can be set
+/// up.
 pub async fn join_each(
     clients: Vec<(Client, String)>,
     concurrency: usize,
 ) -> (Vec<(Client, String)>, Vec<ConnError>) {
     let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (joined_tx, mut joined_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
     let mut tasks = JoinSet::new();
+    let mut started = 0;
     for (mut client, channel) in clients {
         let Ok(permit) = permits.clone().acquire_owned().await else {
             break;
         };
+        let mut stop = stop_rx.clone();
+        let joined = joined_tx.clone();
+        started += 1;
         tasks.spawn(async move {
             let result = conn::join(&mut client, &channel, Duration::from_secs(30)).await;
             drop(permit);
-            result.map(|()| (client, channel))
+            let _ = joined.send(());
+            result?;
+            conn::drain_until(&mut client, &mut stop).await?;
+            Ok((client, channel))
         });
     }
+    for _ in 0..started {
+        if joined_rx.recv().await.is_none() {
+            break;
+        }
+    }
+    let _ = stop_tx.send(true);
     let mut ok = Vec::new();
     let mut failed = Vec::new();
     while let Some(done) = tasks.join_next().await {
