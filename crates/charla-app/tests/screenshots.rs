@@ -220,7 +220,11 @@ fn screenshots_of_the_chat_and_the_host_console() -> Result<()> {
         &homes.join("chat"),
         &[&link, "--nick", "ana"],
     )?;
-    rt.block_on(bob.expect(|l| l.contains(":ana!") && l.contains(" JOIN #charla")))?;
+    // A second app starting under Xvfb (software OpenGL) while the first draws: once in a
+    // CI run it took more than the 15 s of a line's wait.
+    rt.block_on(bob.expect_within(Duration::from_secs(60), |l| {
+        l.contains(":ana!") && l.contains(" JOIN #charla")
+    }))?;
 
     rt.block_on(async {
         let asado = say(

@@ -200,7 +200,17 @@ impl TestClient {
 
     /// Reads lines until one satisfies `want` (answering PINGs), at most [`WAIT`].
     pub async fn expect(&mut self, want: impl Fn(&str) -> bool) -> Result<String> {
-        let deadline = tokio::time::Instant::now() + WAIT;
+        self.expect_within(WAIT, want).await
+    }
+
+    /// [`expect`](Self::expect), waiting at most `wait`: for what a whole app has to do first
+    /// (start under Xvfb, draw, connect).
+    pub async fn expect_within(
+        &mut self,
+        wait: Duration,
+        want: impl Fn(&str) -> bool,
+    ) -> Result<String> {
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
             let mut line = String::new();
             let n = tokio::time::timeout_at(deadline, self.reader.read_line(&mut line))
