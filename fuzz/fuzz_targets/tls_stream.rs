@@ -9,10 +9,9 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use charla_server::TlsConfig;
 use charla_server::tls::{Tls, TlsStream};
 use libfuzzer_sys::fuzz_target;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::runtime::Runtime;
 use tokio_rustls::TlsConnector;
@@ -29,22 +28,9 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
-            .expect("a certificate");
-        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-        std::fs::write(&cert, ck.cert.pem()).expect("write the certificate");
-        std::fs::write(&key, ck.signing_key.serialize_pem()).expect("write the key");
-        let config = TlsConfig {
-            cert: Some(cert),
-            key: Some(key),
-            ..TlsConfig::default()
-        };
-        let tls = Tls::load(&config, dir.path(), "localhost").expect("the server's TLS set-up");
+        let tls = Tls::self_signed(&["localhost"]).expect("the server's TLS set-up");
         let mut roots = rustls::RootCertStore::empty();
-        roots
-            .add(CertificateDer::from(ck.cert.der().to_vec()))
-            .expect("a root");
+        roots.add(tls.certificate().clone()).expect("a root");
         let client = |version: &'static rustls::SupportedProtocolVersion| {
             let provider = Arc::new(rustls::crypto::ring::default_provider());
             let config = rustls::ClientConfig::builder_with_provider(provider)

@@ -1,6 +1,6 @@
 //! What rustls's buffered server connection keeps on the heap, stage by stage (issue 16: at
 //! most 4 KiB per idle TLS client). Takes `CONNECTIONS` connections of the server's own
-//! configuration (a certificate from a file, client certificates asked for) through a whole
+//! configuration (client certificates asked for) through a whole
 //! handshake with an in-memory client, one IRC line each way, drops the clients and counts
 //! what the server sides still hold, in jemalloc's size classes.
 //!
@@ -14,9 +14,8 @@
 use std::io::{Read, Write};
 use std::sync::Arc;
 
-use charla_server::TlsConfig;
 use charla_server::tls::Tls;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use tikv_jemalloc_ctl::{epoch, stats};
 
 const CONNECTIONS: usize = 2_000;
@@ -100,22 +99,9 @@ fn connection(setup: &Setup, stage: Stage) -> rustls::ServerConnection {
 }
 
 fn main() {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let ck =
-        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("a certificate");
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert, ck.cert.pem()).expect("write the certificate");
-    std::fs::write(&key, ck.signing_key.serialize_pem()).expect("write the key");
-    let config = TlsConfig {
-        cert: Some(cert),
-        key: Some(key),
-        ..TlsConfig::default()
-    };
-    let tls = Tls::load(&config, dir.path(), "localhost").expect("the server's TLS set-up");
+    let tls = Tls::self_signed(&["localhost"]).expect("the server's TLS set-up");
     let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(CertificateDer::from(ck.cert.der().to_vec()))
-        .expect("a root");
+    roots.add(tls.certificate().clone()).expect("a root");
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let setup = Setup {
         server: tls.server_config(),

@@ -129,6 +129,8 @@ pub struct Tls {
     server_config: Arc<rustls::ServerConfig>,
     acceptor: TlsAcceptor,
     fingerprint: String,
+    /// The leaf certificate, for a client that is to trust it (tests, benches).
+    certificate: CertificateDer<'static>,
     source: CertSource,
     handshake_timeout: Duration,
 }
@@ -169,6 +171,7 @@ impl Tls {
         handshake_timeout: Duration,
     ) -> Result<Tls, TlsError> {
         let fingerprint = fingerprint(&chain[0]);
+        let certificate = chain[0].clone();
         let mut provider = rustls::crypto::ring::default_provider();
         // AES-128-GCM before AES-256-GCM, chosen in this order whatever the client's (as Go's
         // TLS and Mozilla's "intermediate" configuration do; TLS 1.3 makes it the suite every
@@ -188,9 +191,15 @@ impl Tls {
             acceptor: TlsAcceptor::from(server_config.clone()),
             server_config,
             fingerprint,
+            certificate,
             source,
             handshake_timeout,
         })
+    }
+
+    /// The leaf certificate: what a client of a self-signed set-up trusts.
+    pub fn certificate(&self) -> &CertificateDer<'static> {
+        &self.certificate
     }
 
     /// The rustls configuration every TLS connection is accepted with.

@@ -419,28 +419,21 @@ fn invalid(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> io::Error 
 mod tests {
     use std::sync::Arc;
 
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+    use rustls::pki_types::ServerName;
     use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
     use tokio_rustls::TlsConnector;
 
     use super::TlsStream;
-    use crate::tls::{CertSource, Tls};
+    use crate::tls::Tls;
 
     /// A server configuration (the server's own, from a fresh certificate) and a client that
     /// trusts that certificate and speaks only `versions`.
     fn configs(
         versions: &[&'static rustls::SupportedProtocolVersion],
     ) -> (Arc<rustls::ServerConfig>, TlsConnector) {
-        let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-        let cert = CertificateDer::from(ck.cert.der().to_vec());
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der()));
-        let tls = Tls::from_identity(
-            (vec![cert.clone()], key, CertSource::Generated),
-            std::time::Duration::from_secs(5),
-        )
-        .unwrap();
+        let tls = Tls::self_signed(&["localhost"]).unwrap();
         let mut roots = rustls::RootCertStore::empty();
-        roots.add(cert).unwrap();
+        roots.add(tls.certificate().clone()).unwrap();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let client = rustls::ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(versions)
