@@ -366,10 +366,11 @@ pub struct Limits {
     /// leaves it to the kernel's auto-tuning, up to megabytes per socket. A fixed size bounds
     /// what a non-reading client costs in kernel memory, on top of `sendq_bytes`.
     pub socket_send_buffer: u32,
-    /// Milliseconds a busy client (lately written 8 lines or more per this many milliseconds)
-    /// waits to gather more lines before its next write, unless a full write's worth (48 to 64
-    /// lines) comes first. Busy channels then cost one write per
-    /// window instead of one per line; other lines go out at once. 0 writes every line at once.
+    /// The coalescing window, in milliseconds. A busy client (lately written 8 lines or more
+    /// per this many milliseconds) has its lines held until those it gets in a quarter to half
+    /// of the window wait (more of the window the busier it is; 2 to 64 lines), or at most this
+    /// long if they stop coming. Busy channels then cost a few writes per window instead of one
+    /// per line; other lines go out at once. 0 writes every line at once.
     pub write_coalesce_ms: u64,
     /// Most channels one client may be in (ISUPPORT `CHANLIMIT`).
     pub max_channels_per_user: usize,

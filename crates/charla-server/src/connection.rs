@@ -227,16 +227,39 @@ where
     conn.life(guards)
 }
 
-/// Held lines that make a connection write before its window ends: with this many in one write
-/// its fixed cost is already spread thin, and waiting longer would only add latency.
+/// The most held lines that make a connection write before its window ends: with this many in
+/// one write its fixed cost is already spread thin, and waiting longer would only add latency.
 const FULL_WRITE_LINES: usize = 64;
 
-/// [`FULL_WRITE_LINES`] less up to 15, by connection. Every member of a busy channel gets the
-/// same lines at the same moments, so with one threshold for all they would reach it on the
-/// same line and all write in the same instant; staggered, their writes spread out (at 4M
-/// deliveries/s: p50 4.8 ms instead of 5.8, and 4% less CPU).
-fn enough_lines(id: ConnectionId) -> usize {
-    FULL_WRITE_LINES - (id.0 % 16) as usize
+/// How long a busy connection's lines are held, as a share of the window: a quarter (7.5 ms at
+/// the default 30) for a client of a channel of a few hundred lines a second, growing with its
+/// pace to half the window at [`LONG_HOLD_PACE`] lines a window (2,000 a second at 30 ms) and
+/// more. A person reads a calm channel line by line and sees every millisecond; a client sent
+/// thousands of lines a second reads them in chunks, and it is where a write saved saves most.
+fn hold_share(pace: f32) -> f32 {
+    (pace / LONG_HOLD_PACE).clamp(0.25, 0.5)
+}
+
+/// The pace (lines per window) from which a connection's lines are held for half the window.
+const LONG_HOLD_PACE: f32 = 120.0;
+
+/// How many held lines make a connection write, at `pace` lines per window: those it gets in
+/// its [`hold_share`] of the window, from 2 to [`FULL_WRITE_LINES`], like the interrupt
+/// moderation of network cards: a member of a channel of 500 lines a second writes 4 at a time,
+/// one of 2,000 lines a second 30, one of 8,000 64.
+///
+/// The write is made when the line that completes it is queued: the fan-out that queues it
+/// wakes the members of a channel in one run, and a write made so costs much less than one
+/// made when each connection's own timer fires, alone (docs/PROFILE.md, seventeenth session).
+/// The window's end is a backstop for when the lines stop coming.
+///
+/// Less up to a quarter, by connection: every member of a busy channel gets the same lines at
+/// the same moments, so with one threshold for all they would reach it on the same line and all
+/// write in the same instant; staggered, their writes spread out (at 4M deliveries/s: p50 4.8
+/// ms instead of 5.8, and 4% less CPU).
+fn enough_lines(id: ConnectionId, pace: f32) -> usize {
+    let enough = (pace * hold_share(pace)).clamp(2.0, FULL_WRITE_LINES as f32) as usize;
+    enough - (id.0 % 16) as usize * enough / 64
 }
 
 /// The pace (lines per coalescing window) from which a connection's lines are held back for the
@@ -536,11 +559,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// this task for the next line) or the socket is full (`Pending`).
     ///
     /// While a client gets lines at [`HOLD_PACE`] or more per `write_coalesce_ms`, a line that
-    /// comes within the window after a write is held back, with those that follow, until the
-    /// window ends (`write_at`) or a full write's worth waits ([`enough_lines`]), like TCP's
-    /// autocorking: a client in a busy channel gets many lines per write instead of one, and
-    /// neither a line to a client of a calm channel or conversation nor the answer to the
-    /// client's own command is delayed at all.
+    /// comes within the window after a write is held back, with those that follow, until as
+    /// many wait as its pace brings in a share of the window ([`enough_lines`]) or, if the lines
+    /// stop coming, until the window ends (`write_at`), like TCP's autocorking: a client in a
+    /// busy channel gets several lines per write instead of one, and neither a line to a client
+    /// of a calm channel or conversation nor the answer to the client's own command is delayed
+    /// at all.
     fn poll_output(&mut self, cx: &mut Context<'_>, now: Instant) -> Poll<std::io::Result<()>> {
         let queue = &self.session.conn.queue;
         loop {
@@ -556,13 +580,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 let busy = held || pace(self.pace, since, window) >= HOLD_PACE;
                 if in_window && !self.eager && busy {
                     // Held until the window's end (the task looks again then, lines or not),
-                    // or until a full write's worth waits: holding more would not save a
-                    // write, only add latency. Only when the decision depends on when the
-                    // next line comes does that line wake the task.
-                    let enough = enough_lines(self.session.conn.id);
-                    let waiting = queue.watch(cx.waker(), !held, enough);
+                    // or until enough lines wait: the line that completes them wakes the task,
+                    // and no line before it does.
+                    let enough = enough_lines(self.session.conn.id, self.pace);
+                    let waiting = queue.watch(cx.waker(), enough);
                     if waiting < enough {
-                        self.holding |= waiting > 0;
+                        self.holding = true;
                         self.write_at = Some(window_end);
                         return Poll::Ready(Ok(()));
                     }

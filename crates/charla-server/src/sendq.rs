@@ -195,14 +195,13 @@ impl SendQueue {
         inner.in_flight = inner.in_flight.saturating_sub(cost);
     }
 
-    /// Leaves `waker` to be woken once `enough` lines wait, or by the close switch, and also
-    /// by the first line when `first` and none is waiting: the connection holds queued lines
-    /// back for a moment to write them together, and looks again at a time of its own.
-    /// Returns how many lines are waiting.
-    pub fn watch(&self, waker: &Waker, first: bool, enough: usize) -> usize {
+    /// Leaves `waker` to be woken once `enough` lines wait, or by the close switch: the
+    /// connection holds queued lines back for a moment to write them together, and looks again
+    /// at a time of its own. Returns how many lines are waiting.
+    pub fn watch(&self, waker: &Waker, enough: usize) -> usize {
         let mut inner = self.inner.lock();
         let waiting = inner.lines.len();
-        inner.want_lines = first && waiting == 0;
+        inner.want_lines = false;
         inner.wake_at_len = u32::try_from(enough).unwrap_or(u32::MAX);
         set_waker(&mut inner.waker, waker);
         waiting
@@ -332,7 +331,7 @@ mod tests {
     fn a_connection_holding_lines_is_woken_once_enough_wait() {
         let q = SendQueue::new(1000);
         let (count, waker) = counter();
-        assert_eq!(q.watch(&waker, false, 3), 0);
+        assert_eq!(q.watch(&waker, 3), 0);
         q.push(Line::from(&b"a\r\n"[..])).expect("push");
         q.push(Line::from(&b"b\r\n"[..])).expect("push");
         assert_eq!(count.0.load(Ordering::SeqCst), 0, "held back");
@@ -344,11 +343,16 @@ mod tests {
             1,
             "once until it looks again"
         );
-        assert_eq!(q.watch(&waker, true, 3), 4);
+        assert_eq!(q.watch(&waker, 3), 4);
         q.take_all(&mut VecDeque::new(), &waker);
-        // Empty, and asked to see the first line: it wakes the connection.
-        assert_eq!(q.watch(&waker, true, 3), 0);
+        // Written, and holding again: the first line of the next write does not wake it.
+        assert_eq!(q.watch(&waker, 3), 0);
         q.push(Line::from(&b"e\r\n"[..])).expect("push");
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        // Taken with nothing waiting, the queue wakes it for the next line.
+        q.take_all(&mut VecDeque::new(), &waker);
+        q.take_all(&mut VecDeque::new(), &waker);
+        q.push(Line::from(&b"f\r\n"[..])).expect("push");
         assert_eq!(count.0.load(Ordering::SeqCst), 2);
     }
 

@@ -250,11 +250,61 @@ async fn a_client_that_calms_down_is_no_longer_held() {
     goes_out_at_once(&state, &mut rd, "calm").await;
 }
 
+#[test]
+fn the_lines_a_held_write_waits_for_grow_with_the_pace() {
+    let first = ConnectionId(0);
+    // Lines per 30 ms window: 500, 1,000, 2,000 and 8,000 lines a second.
+    assert_eq!(enough_lines(first, 15.0), 3);
+    assert_eq!(enough_lines(first, 30.0), 7);
+    assert_eq!(enough_lines(first, 60.0), 30);
+    assert_eq!(enough_lines(first, 240.0), FULL_WRITE_LINES);
+    // Never a single line (that would be no hold at all); staggered by connection.
+    assert_eq!(enough_lines(first, HOLD_PACE), 2);
+    assert_eq!(enough_lines(ConnectionId(15), 240.0), FULL_WRITE_LINES - 15);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_busy_client_s_lines_go_out_a_few_at_a_time_long_before_the_window_ends() {
+    // 500 lines a second, about 15 a window of 30 ms: held (several a write), but each write
+    // goes when the few lines of its share of the window wait, not at the window's end.
+    let (state, mut rd) = burst_written(30).await;
+    let start = tokio::time::Instant::now();
+    let mut pushed = Vec::new();
+    let (mut lines, mut writes, mut longest) = (0, 0, Duration::ZERO);
+    for i in 0..150 {
+        tokio::time::sleep_until(start + Duration::from_millis(2 * i)).await;
+        push(&state, &format!("line {i}"));
+        pushed.push(tokio::time::Instant::now());
+        let got = read_for(&mut rd, Duration::from_micros(100)).await;
+        if got.is_empty() {
+            continue;
+        }
+        writes += 1;
+        for line in got.lines() {
+            let n: usize = line.rsplit(' ').next().unwrap().parse().expect("numbered");
+            longest = longest.max(pushed[n].elapsed());
+            lines += 1;
+        }
+    }
+    assert!(lines >= 140, "{lines} of 150 written");
+    assert!(
+        writes * 2 <= lines,
+        "{writes} writes for {lines} lines: not held"
+    );
+    assert!(
+        longest < Duration::from_millis(10),
+        "a line waited {longest:?}"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_full_write_s_worth_goes_out_before_the_window_ends() {
     let (state, mut rd) = burst_written(1000).await;
     // A burst was written: what follows is held, until a full write's worth waits.
-    let enough = enough_lines(state.find_nick("a").expect("registered").id);
+    let enough = enough_lines(
+        state.find_nick("a").expect("registered").id,
+        2.0 * HOLD_PACE,
+    );
     for i in 0..enough - 1 {
         push(&state, &format!("held {i}"));
     }
