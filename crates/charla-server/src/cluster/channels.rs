@@ -154,14 +154,16 @@ impl Cluster {
                 if user.node == self.node {
                     return;
                 }
-                let ghost = self.remote_user(&state, &user);
-                ch.join_remote(
-                    &ghost,
-                    op,
-                    voice,
+                let Some(ghost) = self.join_member(
+                    &state,
+                    ch,
+                    &user,
+                    (op, voice),
                     join.to_payload().as_ref(),
                     away.and_then(|a| a.to_payload()).as_ref(),
-                );
+                ) else {
+                    return;
+                };
                 if created {
                     self.settle_creation(&state, ch, (user.node.clone(), user.id), &ghost);
                 }
@@ -426,7 +428,9 @@ impl Cluster {
                 .members
                 .iter()
                 .filter(|(user, _, _)| user.node == snap.node)
-                .map(|(user, op, voice)| (self.remote_user(&state, user), *op, *voice))
+                .filter_map(|(user, op, voice)| {
+                    Some((self.member_user(&state, user)?, *op, *voice))
+                })
                 .collect();
             ch.add_viewed(members);
             if let Some((text, by, at)) = snap.topic {

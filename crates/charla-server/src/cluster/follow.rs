@@ -133,8 +133,7 @@ impl Cluster {
                         if user.node != snap.node {
                             continue;
                         }
-                        let ghost = self.remote_user(&state, user);
-                        ch.join_remote(&ghost, *op, *voice, None, None);
+                        self.join_member(&state, &ch, user, (*op, *voice), None, None);
                     }
                     if let Some((text, by, at)) = snap.topic {
                         ch.adopt_topic(text, by, at);

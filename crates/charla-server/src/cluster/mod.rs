@@ -320,6 +320,9 @@ pub struct Cluster {
     state: Weak<State>,
     /// Remote users by (node, id).
     remote: Mutex<HashMap<(String, u64), Arc<Client>>>,
+    /// Remote users that left lately, not to be brought back by later news of them. Taken
+    /// before `remote` and any channel's lock, never while one of them is held.
+    departed: Mutex<presence::Departed>,
     nodes: Mutex<HashMap<String, Node>>,
     /// How each channel's history entries reach the store, by key.
     recorders: Mutex<HashMap<String, Arc<channels::Recorder>>>,
@@ -442,6 +445,7 @@ impl Cluster {
             stream,
             state: Arc::downgrade(state),
             remote: Mutex::default(),
+            departed: Mutex::default(),
             nodes: Mutex::default(),
             followed: Mutex::default(),
             drop_live: AtomicU64::new(0),

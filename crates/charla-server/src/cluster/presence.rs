@@ -2,6 +2,7 @@
 //! heartbeats and the nodes that stop answering; the roster a starting node asks for. A remote
 //! user is a [`Client`] of this node's with [`Client::remote`] set (see [`super`]).
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,6 +11,7 @@ use tracing::{info, warn};
 
 use super::wire::{Heartbeat, Presence, WirePayload, WireUser};
 use super::{Cluster, MAX_INVITES, Node, RemoteCounts, RemoteUser};
+use crate::channel::Channel;
 use crate::client::{Client, ConnectionId};
 use crate::deliver::{self, Payload};
 use crate::state::State;
@@ -69,7 +71,12 @@ impl Cluster {
         {
             if let Ok(users) = serde_json::from_slice::<Vec<WireUser>>(&reply) {
                 for user in users {
-                    self.presence(Presence::Up { user });
+                    // The reply is read at the end of the wait: a user in it may have left
+                    // since (and said so straight away).
+                    let key = (user.node.clone(), user.id);
+                    if !self.departed.lock().contains(&key, Instant::now()) {
+                        self.presence(Presence::Up { user });
+                    }
                 }
             }
         }
@@ -254,6 +261,9 @@ impl Cluster {
         };
         match p {
             Presence::Up { user } if user.node != self.node => {
+                // Ids are not reused while a node runs: an id that left and is up again is of
+                // a node that restarted.
+                self.departed.lock().remove(&(user.node.clone(), user.id));
                 // A node whose users are heard of is alive, heartbeat or not yet: it answers
                 // requests (a channel's first joiner here waits for every node's answer).
                 self.nodes.lock().entry(user.node.clone()).or_insert(Node {
@@ -345,15 +355,55 @@ impl Cluster {
                 self.forget_node(&node);
             }
             Presence::Down { node, id, reason } if node != self.node => {
-                let ghost = self.remote.lock().remove(&(node, id));
+                let key = (node, id);
+                // Held until the user is out of every channel ([`Cluster::join_member`]).
+                let mut departed = self.departed.lock();
+                departed.insert(key.clone(), Instant::now());
+                let ghost = self.remote.lock().remove(&key);
                 if let Some(ghost) = ghost {
                     self.unindex_account(&ghost);
                     self.count_modes(ghost.info.read().modes, false);
                     remove_remote(&state, &ghost, &reason);
                 }
+                drop(departed);
             }
             _ => {}
         }
+    }
+
+    /// The remote user `user` as a snapshot of a channel names it: made or brought up to date,
+    /// unless its node said it left. That news comes straight from its node, a channel's by
+    /// another road, so it may come first: a user named after it must not come back as a
+    /// ghost that no one would ever remove.
+    pub(super) fn member_user(&self, state: &State, user: &WireUser) -> Option<Arc<Client>> {
+        let mut departed = self.departed.lock();
+        if departed.contains(&(user.node.clone(), user.id), Instant::now()) {
+            return None;
+        }
+        Some(self.remote_user(state, user))
+    }
+
+    /// The remote user `user` joins `ch` (its JOIN read from the channel's log, or a member in
+    /// a snapshot), unless its node said it left ([`Cluster::member_user`]). The check and the
+    /// join are one step for the news that it left, which is applied under the same lock:
+    /// either the join comes first and the leaving takes the user out of the channel, or the
+    /// leaving comes first and there is no join.
+    pub(super) fn join_member(
+        &self,
+        state: &State,
+        ch: &Arc<Channel>,
+        user: &WireUser,
+        (op, voice): (bool, bool),
+        join: Option<&Payload>,
+        then: Option<&Payload>,
+    ) -> Option<Arc<Client>> {
+        let mut departed = self.departed.lock();
+        if departed.contains(&(user.node.clone(), user.id), Instant::now()) {
+            return None;
+        }
+        let ghost = self.remote_user(state, user);
+        ch.join_remote(&ghost, op, voice, join, then);
+        Some(ghost)
     }
 
     /// The remote user `user`, made or brought up to date.
@@ -395,12 +445,16 @@ impl Cluster {
         let Some(state) = self.state.upgrade() else {
             return;
         };
+        // Held until its users are out of every channel, as for one user's leaving.
+        let mut departed = self.departed.lock();
         let gone: Vec<Arc<Client>> = {
             let mut remote = self.remote.lock();
             let keys: Vec<_> = remote.keys().filter(|(n, _)| n == node).cloned().collect();
             keys.iter().filter_map(|k| remote.remove(k)).collect()
         };
         self.drop_relays_of(node);
+        // If it comes back, it numbers its users from the start again.
+        departed.forget_node(node);
         let reason = format!("{} {}", self.node, node);
         for ghost in gone {
             self.unindex_account(&ghost);
@@ -491,4 +545,121 @@ fn remove_remote(state: &State, ghost: &Arc<Client>, reason: &str) {
         }
     }
     state.remove_remote_user(ghost);
+}
+
+/// How long a remote user that left is remembered ([`Departed`]): far longer than news of it
+/// takes to come by any road, a channel's log read back after a gap included.
+const DEPARTED_FOR: Duration = Duration::from_secs(300);
+
+/// The most remote users that left remembered at once; the oldest are forgotten first.
+const DEPARTED_MOST: usize = 65_536;
+
+/// Remote users that left lately, by (node, id), with when they left: bounded in time and count.
+#[derive(Debug, Default)]
+pub(super) struct Departed {
+    at: HashMap<(String, u64), Instant>,
+    order: VecDeque<((String, u64), Instant)>,
+}
+
+impl Departed {
+    pub(super) fn insert(&mut self, key: (String, u64), now: Instant) {
+        self.prune(now);
+        self.at.insert(key.clone(), now);
+        self.order.push_back((key, now));
+        while self.order.len() > DEPARTED_MOST {
+            self.pop();
+        }
+    }
+
+    pub(super) fn contains(&mut self, key: &(String, u64), now: Instant) -> bool {
+        self.prune(now);
+        self.at.contains_key(key)
+    }
+
+    pub(super) fn remove(&mut self, key: &(String, u64)) {
+        self.at.remove(key);
+    }
+
+    /// Forgets the users of `node` (it left, died or restarted).
+    pub(super) fn forget_node(&mut self, node: &str) {
+        self.at.retain(|(n, _), _| n != node);
+        self.order.retain(|((n, _), _)| n != node);
+    }
+
+    fn prune(&mut self, now: Instant) {
+        while self
+            .order
+            .front()
+            .is_some_and(|(_, at)| now.duration_since(*at) > DEPARTED_FOR)
+        {
+            self.pop();
+        }
+    }
+
+    /// Forgets the oldest entry (unless the same user left again since).
+    fn pop(&mut self) {
+        if let Some((key, at)) = self.order.pop_front()
+            && self.at.get(&key) == Some(&at)
+        {
+            self.at.remove(&key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(node: &str, id: u64) -> (String, u64) {
+        (node.to_owned(), id)
+    }
+
+    #[test]
+    fn a_departed_user_is_remembered_for_a_while_then_forgotten() {
+        let mut departed = Departed::default();
+        let start = Instant::now();
+        departed.insert(key("b", 7), start);
+        assert!(departed.contains(&key("b", 7), start + Duration::from_secs(1)));
+        assert!(!departed.contains(&key("b", 8), start));
+        assert!(!departed.contains(&key("c", 7), start));
+        assert!(!departed.contains(&key("b", 7), start + DEPARTED_FOR + Duration::from_secs(1)));
+        assert!(departed.order.is_empty());
+    }
+
+    #[test]
+    fn a_departed_user_up_again_or_its_node_gone_is_forgotten() {
+        let mut departed = Departed::default();
+        let now = Instant::now();
+        departed.insert(key("b", 1), now);
+        departed.insert(key("b", 2), now);
+        departed.insert(key("c", 1), now);
+        departed.remove(&key("b", 1));
+        assert!(!departed.contains(&key("b", 1), now));
+        departed.forget_node("b");
+        assert!(!departed.contains(&key("b", 2), now));
+        assert!(departed.contains(&key("c", 1), now));
+    }
+
+    #[test]
+    fn departed_users_are_bounded_in_number() {
+        let mut departed = Departed::default();
+        let now = Instant::now();
+        for id in 0..(DEPARTED_MOST as u64 + 10) {
+            departed.insert(key("b", id), now);
+        }
+        assert_eq!(departed.at.len(), DEPARTED_MOST);
+        assert!(!departed.contains(&key("b", 9), now));
+        assert!(departed.contains(&key("b", 10), now));
+    }
+
+    #[test]
+    fn a_user_that_left_twice_is_remembered_from_the_second_time() {
+        let mut departed = Departed::default();
+        let start = Instant::now();
+        departed.insert(key("b", 1), start);
+        departed.remove(&key("b", 1));
+        let later = start + Duration::from_secs(200);
+        departed.insert(key("b", 1), later);
+        assert!(departed.contains(&key("b", 1), start + DEPARTED_FOR + Duration::from_secs(1)));
+    }
 }

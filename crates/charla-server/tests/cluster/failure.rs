@@ -22,6 +22,51 @@ async fn a_node_that_stops_takes_its_users_out_of_the_others_view() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_that_join_and_quit_at_once_leave_no_ghost_on_the_other_nodes() {
+    // A JOIN comes to the other nodes through the channel's log, the user's leaving straight
+    // from its node: the leaving may come first. It must not leave the user behind there.
+    let Some(nats) = nats().await else { return };
+    let net = network("ghosts");
+    let a = TestServer::start_with(node_config(&nats, &net, "a")).await;
+    let b = TestServer::start_with(node_config(&nats, &net, "b")).await;
+    let mut ana = a.client("ana").await;
+    ana.send("JOIN #sala").await;
+    ana.expect_numeric(366).await;
+    let mut quick = Vec::new();
+    for i in 0..10 {
+        let mut c = b.client(&format!("fugaz{i}")).await;
+        c.send("JOIN #sala\r\nQUIT :ya me voy").await;
+        quick.push(c);
+    }
+    for mut c in quick {
+        c.expect_closed().await;
+    }
+    // The channel's log is in order: once a has read the last JOIN, it has read theirs.
+    let mut last = b.client("ultimo").await;
+    last.send("JOIN #sala").await;
+    last.expect_numeric(366).await;
+    ana.expect(&"ultimo's JOIN", |m| {
+        m.command == "JOIN" && nick_of(m) == "ultimo"
+    })
+    .await;
+    // Every JOIN seen on a is followed by its QUIT, and no ghost stays in the channel.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let names = names_of(&mut ana, "#sala").await;
+        if names == ["@ana", "ultimo"] {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "ghosts on a: {names:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    ana.send("WHOIS fugaz0").await;
+    ana.expect_numeric(401).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_killed_under_traffic_loses_no_message_anyone_received() {
     let Some(nats) = nats().await else { return };
     let net = network("kill");
@@ -113,7 +158,11 @@ async fn a_drained_node_sends_its_users_away_a_few_at_a_time_then_stops() {
         c.send("JOIN #sala").await;
         c.expect_numeric(366).await;
     }
-    ana.sync().await;
+    // ana sees them in the channel (their JOINs come through its log) before they leave.
+    for nick in ["bea", "caro"] {
+        ana.expect(&nick, |m| m.command == "JOIN" && nick_of(m) == nick)
+            .await;
+    }
     let drained = tokio::spawn(async move {
         b.handle.drain(10).await;
         b
@@ -131,7 +180,11 @@ async fn a_drained_node_sends_its_users_away_a_few_at_a_time_then_stops() {
     // ana sees both leave, told why, one after the other.
     for _ in 0..2 {
         let quit = ana.expect_command("QUIT").await;
-        assert_eq!(quit.param(0), Some(charla_server::server::DRAIN_REASON));
+        assert_eq!(
+            quit.param(0),
+            Some(charla_server::server::DRAIN_REASON),
+            "{quit:?}"
+        );
     }
     let b = drained.await.expect("drained");
     assert!(b.handle.is_shut_down());
