@@ -26,7 +26,8 @@
 //! - [`mask`]: ban-mask wildcard matching.
 //! - `name_index`: the nick and channel maps by case-fold, with their look-alike keys.
 //! - [`session`]: what a command handler sees of its connection.
-//! - [`writer`]: the per-connection writer (coalesced writes, copied into one buffer).
+//! - [`writer`]: the per-connection writer (coalesced writes, copied into one buffer);
+//!   [`pressure`]: how busy the runtime's workers are, which lengthens the coalescing.
 //! - [`timefmt`], [`tracker`]: small helpers (time stamps, live task count).
 
 //!
@@ -75,6 +76,7 @@ pub mod monitor;
 pub mod msgid;
 mod name_index;
 pub mod outbound;
+pub mod pressure;
 pub mod proxy;
 pub mod sendq;
 pub mod server;

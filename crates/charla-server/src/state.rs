@@ -155,6 +155,8 @@ pub struct State {
     pub sts: Option<StsPolicy>,
     /// The figures of `/metrics`.
     pub metrics: Arc<crate::http::metrics::Metrics>,
+    /// How busy the runtime's workers are (the coalescing holds lines longer when they are).
+    pub pressure: crate::pressure::Pressure,
     /// The store writes that senders' messages may have queued at once, all connections
     /// together ([`crate::command::committing::admit`]).
     pub admission: Arc<tokio::sync::Semaphore>,
@@ -184,6 +186,7 @@ impl State {
         State {
             // Before `store` moves in.
             metrics: crate::http::metrics::Metrics::new(&store),
+            pressure: crate::pressure::Pressure::of_current_runtime(),
             hasher: Hasher::new(hash_threads),
             store,
             account_throttle: AuthThrottle::default(),
@@ -219,7 +222,11 @@ impl State {
     pub fn in_memory(config: Config) -> Self {
         let store = StoreHandle::new(std::sync::Arc::new(charla_store::MemoryStore::new()))
             .expect("the memory store's threads start");
-        State::new(config, None, store)
+        State {
+            // One connection's behaviour, whatever else the machine runs.
+            pressure: crate::pressure::Pressure::none(),
+            ..State::new(config, None, store)
+        }
     }
 
     /// The link to the other nodes, when this node is one of several.

@@ -254,13 +254,21 @@ async fn a_client_that_calms_down_is_no_longer_held() {
 fn the_lines_a_held_write_waits_for_grow_with_the_pace() {
     let first = ConnectionId(0);
     // Lines per 30 ms window: 500, 1,000, 2,000 and 8,000 lines a second.
-    assert_eq!(enough_lines(first, 15.0), 3);
-    assert_eq!(enough_lines(first, 30.0), 7);
-    assert_eq!(enough_lines(first, 60.0), 30);
-    assert_eq!(enough_lines(first, 240.0), FULL_WRITE_LINES);
+    assert_eq!(enough_lines(first, 15.0, 0.0), 3);
+    assert_eq!(enough_lines(first, 30.0, 0.0), 7);
+    assert_eq!(enough_lines(first, 60.0, 0.0), 30);
+    assert_eq!(enough_lines(first, 240.0, 0.0), FULL_WRITE_LINES);
     // Never a single line (that would be no hold at all); staggered by connection.
-    assert_eq!(enough_lines(first, HOLD_PACE), 2);
-    assert_eq!(enough_lines(ConnectionId(15), 240.0), FULL_WRITE_LINES - 15);
+    assert_eq!(enough_lines(first, HOLD_PACE, 0.0), 2);
+    assert_eq!(
+        enough_lines(ConnectionId(15), 240.0, 0.0),
+        FULL_WRITE_LINES - 15
+    );
+    // Busy workers: more of the window, the whole of it when saturated.
+    assert_eq!(enough_lines(first, 15.0, 0.5), 3);
+    assert_eq!(enough_lines(first, 20.0, 0.7), 13);
+    assert_eq!(enough_lines(first, 30.0, 0.9), 30);
+    assert_eq!(enough_lines(first, 60.0, 1.0), 60);
 }
 
 #[tokio::test(start_paused = true)]
@@ -304,6 +312,7 @@ async fn a_full_write_s_worth_goes_out_before_the_window_ends() {
     let enough = enough_lines(
         state.find_nick("a").expect("registered").id,
         2.0 * HOLD_PACE,
+        0.0,
     );
     for i in 0..enough - 1 {
         push(&state, &format!("held {i}"));

@@ -1,0 +1,136 @@
+//! How busy the server is: the share of its runtime workers' time spent working, sampled at
+//! most every [`SAMPLE`] by whichever connection asks (no timer of its own: an idle server
+//! wakes for nothing). Connections hold their lines for more of the coalescing window while
+//! it is high, as a network card moderates its interrupts more under load: when the workers
+//! are busy, a write saved is CPU given to someone else, and the latency it costs is less than
+//! what waiting for a busy worker would cost.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use tokio::runtime::RuntimeMetrics;
+
+/// The shortest time between two samples of the workers' busy time (which tokio's workers
+/// report when they park, and every few dozen tasks while they do not).
+const SAMPLE: Duration = Duration::from_millis(20);
+
+/// The workers' busy share over the last sample.
+pub struct Pressure {
+    metrics: Option<RuntimeMetrics>,
+    epoch: Instant,
+    /// When the last sample was taken, in microseconds since `epoch`.
+    sampled_at: AtomicU64,
+    /// The workers' busy time, all together, at that sample, in microseconds.
+    busy_then: AtomicU64,
+    /// The busy share between the last two samples, in thousandths of the workers' time.
+    busy: AtomicU32,
+}
+
+impl std::fmt::Debug for Pressure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pressure")
+            .field("busy", &self.busy.load(Relaxed))
+            .finish()
+    }
+}
+
+impl Pressure {
+    /// The pressure on the runtime this is called in (none outside one).
+    pub fn of_current_runtime() -> Self {
+        Pressure::of(
+            tokio::runtime::Handle::try_current()
+                .ok()
+                .map(|h| h.metrics()),
+        )
+    }
+
+    /// A pressure that is always nothing (tests that look at one connection alone).
+    pub fn none() -> Self {
+        Pressure::of(None)
+    }
+
+    fn of(metrics: Option<RuntimeMetrics>) -> Self {
+        Pressure {
+            metrics,
+            epoch: Instant::now(),
+            sampled_at: AtomicU64::new(0),
+            busy_then: AtomicU64::new(0),
+            busy: AtomicU32::new(0),
+        }
+    }
+
+    /// The share of the workers' time they spent working lately, from 0 to 1.
+    pub fn busy(&self) -> f32 {
+        let Some(metrics) = &self.metrics else {
+            return 0.0;
+        };
+        let now = micros(self.epoch.elapsed());
+        let then = self.sampled_at.load(Relaxed);
+        if now >= then + micros(SAMPLE)
+            && self
+                .sampled_at
+                .compare_exchange(then, now, Relaxed, Relaxed)
+                .is_ok()
+        {
+            let workers = metrics.num_workers();
+            let total: u64 = (0..workers)
+                .map(|w| micros(metrics.worker_total_busy_duration(w)))
+                .sum();
+            let before = self.busy_then.swap(total, Relaxed);
+            let span = (now - then) * workers.max(1) as u64;
+            let share = total.saturating_sub(before) * 1000 / span.max(1);
+            self.busy.store(share.min(1000) as u32, Relaxed);
+        }
+        self.busy.load(Relaxed) as f32 / 1000.0
+    }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outside_a_runtime_or_without_one_there_is_no_pressure() {
+        assert_eq!(Pressure::of_current_runtime().busy(), 0.0);
+        assert_eq!(Pressure::none().busy(), 0.0);
+    }
+
+    #[test]
+    fn workers_kept_busy_are_seen_busy_and_idle_ones_idle() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let pressure = runtime.block_on(async { Pressure::of_current_runtime() });
+        // Idle: the worker parked.
+        std::thread::sleep(Duration::from_millis(60));
+        pressure.busy();
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(pressure.busy() < 0.2, "{}", pressure.busy());
+        // The worker working, a millisecond at a time (between tasks it reports its busy time).
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        {
+            let stop = stop.clone();
+            runtime.spawn(async move {
+                while !stop.load(Relaxed) {
+                    let start = Instant::now();
+                    while start.elapsed() < Duration::from_millis(1) {
+                        std::hint::spin_loop();
+                    }
+                    tokio::task::yield_now().await;
+                }
+            });
+        }
+        std::thread::sleep(Duration::from_millis(60));
+        pressure.busy();
+        std::thread::sleep(Duration::from_millis(60));
+        let busy = pressure.busy();
+        stop.store(true, Relaxed);
+        assert!(busy > 0.6, "{busy}");
+    }
+}
