@@ -237,7 +237,7 @@ const FULL_WRITE_LINES: usize = 64;
 /// more. A person reads a calm channel line by line and sees every millisecond; a client sent
 /// thousands of lines a second reads them in chunks, and it is where a write saved saves most.
 fn hold_share(pace: f32) -> f32 {
-    (pace / LONG_HOLD_PACE).clamp(0.25, 0.5)
+    (0.5 * pace / LONG_HOLD_PACE).clamp(0.25, 0.5)
 }
 
 /// The share of the window lines are held for, at least, while the runtime's workers are
@@ -255,8 +255,9 @@ const BUSY_FROM: f32 = 0.5;
 /// The workers' busy share from which lines are held for the whole window.
 const BUSY_FULL: f32 = 0.8;
 
-/// The pace (lines per window) from which a connection's lines are held for half the window.
-const LONG_HOLD_PACE: f32 = 120.0;
+/// The pace (lines per window) from which a connection's lines are held for half the window;
+/// from half of it down, for a quarter.
+const LONG_HOLD_PACE: f32 = 60.0;
 
 /// How many held lines make a connection write, at `pace` lines per window: those it gets in
 /// its [`hold_share`] of the window, from 2 to [`FULL_WRITE_LINES`], like the interrupt
