@@ -113,6 +113,8 @@ impl Cluster {
         if restarted {
             self.forget_node(&beat.node);
         }
+        // It is there (again): what it logs is news of users it has.
+        self.departed.lock().node_back(&beat.node);
     }
 
     /// Tells the node of `user` that it was invited into channel `key`.
@@ -263,7 +265,11 @@ impl Cluster {
             Presence::Up { user } if user.node != self.node => {
                 // Ids are not reused while a node runs: an id that left and is up again is of
                 // a node that restarted.
-                self.departed.lock().remove(&(user.node.clone(), user.id));
+                {
+                    let mut departed = self.departed.lock();
+                    departed.remove(&(user.node.clone(), user.id));
+                    departed.node_back(&user.node);
+                }
                 // A node whose users are heard of is alive, heartbeat or not yet: it answers
                 // requests (a channel's first joiner here waits for every node's answer).
                 self.nodes.lock().entry(user.node.clone()).or_insert(Node {
@@ -453,8 +459,8 @@ impl Cluster {
             keys.iter().filter_map(|k| remote.remove(k)).collect()
         };
         self.drop_relays_of(node);
-        // If it comes back, it numbers its users from the start again.
-        departed.forget_node(node);
+        // Its users are all gone; if it comes back, it numbers them from the start again.
+        departed.forget_node(node, Instant::now());
         let reason = format!("{} {}", self.node, node);
         for ghost in gone {
             self.unindex_account(&ghost);
@@ -554,11 +560,14 @@ const DEPARTED_FOR: Duration = Duration::from_secs(300);
 /// The most remote users that left remembered at once; the oldest are forgotten first.
 const DEPARTED_MOST: usize = 65_536;
 
-/// Remote users that left lately, by (node, id), with when they left: bounded in time and count.
+/// Remote users that left lately, by (node, id), with when they left: bounded in time and count;
+/// and the nodes that left (stopped, died, restarted) with all their users, until they are
+/// heard from again.
 #[derive(Debug, Default)]
 pub(super) struct Departed {
     at: HashMap<(String, u64), Instant>,
     order: VecDeque<((String, u64), Instant)>,
+    nodes: HashMap<String, Instant>,
 }
 
 impl Departed {
@@ -573,20 +582,31 @@ impl Departed {
 
     pub(super) fn contains(&mut self, key: &(String, u64), now: Instant) -> bool {
         self.prune(now);
-        self.at.contains_key(key)
+        self.at.contains_key(key) || self.nodes.contains_key(&key.0)
     }
 
     pub(super) fn remove(&mut self, key: &(String, u64)) {
         self.at.remove(key);
     }
 
-    /// Forgets the users of `node` (it left, died or restarted).
-    pub(super) fn forget_node(&mut self, node: &str) {
+    /// `node` left with all its users (it stopped, died or restarted): each of them counts as
+    /// departed until the node is heard from again ([`Departed::node_back`]).
+    pub(super) fn forget_node(&mut self, node: &str, now: Instant) {
         self.at.retain(|(n, _), _| n != node);
         self.order.retain(|((n, _), _)| n != node);
+        self.nodes.insert(node.to_owned(), now);
+    }
+
+    /// `node` is heard from: its users are news again.
+    pub(super) fn node_back(&mut self, node: &str) {
+        if !self.nodes.is_empty() {
+            self.nodes.remove(node);
+        }
     }
 
     fn prune(&mut self, now: Instant) {
+        self.nodes
+            .retain(|_, at| now.duration_since(*at) <= DEPARTED_FOR);
         while self
             .order
             .front()
@@ -627,7 +647,7 @@ mod tests {
     }
 
     #[test]
-    fn a_departed_user_up_again_or_its_node_gone_is_forgotten() {
+    fn a_departed_user_up_again_is_forgotten_and_a_departed_node_counts_for_all_its_users() {
         let mut departed = Departed::default();
         let now = Instant::now();
         departed.insert(key("b", 1), now);
@@ -635,9 +655,16 @@ mod tests {
         departed.insert(key("c", 1), now);
         departed.remove(&key("b", 1));
         assert!(!departed.contains(&key("b", 1), now));
-        departed.forget_node("b");
-        assert!(!departed.contains(&key("b", 2), now));
+        // Node b leaves: every user of it counts as departed, until it is heard from again.
+        departed.forget_node("b", now);
+        assert!(departed.contains(&key("b", 40), now));
         assert!(departed.contains(&key("c", 1), now));
+        departed.node_back("b");
+        assert!(!departed.contains(&key("b", 2), now));
+        assert!(!departed.contains(&key("b", 40), now));
+        // A node that never came back is forgotten with time.
+        departed.forget_node("d", now);
+        assert!(!departed.contains(&key("d", 1), now + DEPARTED_FOR + Duration::from_secs(1)));
     }
 
     #[test]

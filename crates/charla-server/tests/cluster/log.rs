@@ -84,6 +84,45 @@ async fn events_nats_drops_are_read_back_in_order() {
     assert_eq!(b.handle.cluster_catch_ups(), Some(1));
 }
 
+/// A JOIN read back after its node left (NATS dropped it on its way here, and the gap showed
+/// only with a later event) does not bring back a user of a node that is gone.
+#[tokio::test]
+async fn a_join_read_back_after_its_node_left_brings_no_one_back() {
+    let Some(nats) = nats().await else { return };
+    let net = network("leftnode");
+    let a = TestServer::start_with(node_config(&nats, &net, "a")).await;
+    let b = TestServer::start_with(node_config(&nats, &net, "b")).await;
+    let mut ana = a.connect().await;
+    ana.register_with_caps("ana", "echo-message").await;
+    ana.send("JOIN #sala").await;
+    ana.expect_numeric(366).await;
+    let mut caro = b.client("caro").await;
+    until_known(&mut ana, "caro").await;
+    // The two events of #sala that b logs, caro's JOIN and its QUIT, never reach a.
+    a.handle.cluster_drop_live(2);
+    caro.send("JOIN #sala").await;
+    caro.expect_numeric(366).await;
+    b.handle.shutdown().await;
+    // a has heard that b left (its LUSERS counts one server), and nothing of caro in #sala.
+    for _ in 0..100 {
+        ana.send("LUSERS").await;
+        let lines = ana.sync().await;
+        if lines
+            .iter()
+            .any(|m| m.command == "251" && m.param(1).is_some_and(|t| t.ends_with(" 1 servers")))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    ana.send("PRIVMSG #sala :¿quién queda?").await;
+    assert_eq!(hear(&mut ana, "#sala", 1).await, ["ana: ¿quién queda?"]);
+    assert_eq!(a.handle.cluster_catch_ups(), Some(1));
+    assert_eq!(names_of(&mut ana, "#sala").await, ["@ana"]);
+    ana.send("WHOIS caro").await;
+    ana.expect_numeric(401).await;
+}
+
 /// An event of the node's own that NATS drops on its way back (a message its sender waits
 /// for) is read back once the stream has stored it, with no later event needed to show the
 /// gap: the sender gets its echo and the other node's member the message.
