@@ -382,11 +382,18 @@ impl Cluster {
     /// another road, so it may come first: a user named after it must not come back as a
     /// ghost that no one would ever remove.
     pub(super) fn member_user(&self, state: &State, user: &WireUser) -> Option<Arc<Client>> {
-        let mut departed = self.departed.lock();
-        if departed.contains(&(user.node.clone(), user.id), Instant::now()) {
-            return None;
-        }
-        Some(self.remote_user(state, user))
+        self.unless_departed(&mut self.departed.lock(), state, user)
+    }
+
+    /// [`Cluster::remote_user`], unless `departed` has it; the caller holds the lock.
+    fn unless_departed(
+        &self,
+        departed: &mut Departed,
+        state: &State,
+        user: &WireUser,
+    ) -> Option<Arc<Client>> {
+        let key = (user.node.clone(), user.id);
+        (!departed.contains(&key, Instant::now())).then(|| self.remote_user(state, user))
     }
 
     /// The remote user `user` joins `ch` (its JOIN read from the channel's log, or a member in
@@ -404,10 +411,7 @@ impl Cluster {
         then: Option<&Payload>,
     ) -> Option<Arc<Client>> {
         let mut departed = self.departed.lock();
-        if departed.contains(&(user.node.clone(), user.id), Instant::now()) {
-            return None;
-        }
-        let ghost = self.remote_user(state, user);
+        let ghost = self.unless_departed(&mut departed, state, user)?;
         ch.join_remote(&ghost, op, voice, join, then);
         Some(ghost)
     }
@@ -599,9 +603,7 @@ impl Departed {
 
     /// `node` is heard from: its users are news again.
     pub(super) fn node_back(&mut self, node: &str) {
-        if !self.nodes.is_empty() {
-            self.nodes.remove(node);
-        }
+        self.nodes.remove(node);
     }
 
     fn prune(&mut self, now: Instant) {
