@@ -98,25 +98,37 @@ impl SendQueue {
     /// Queues one line. Never blocks. Past the limit the queue closes with
     /// [`CloseReason::SendQExceeded`] and the line is dropped.
     pub fn push(&self, line: Line) -> Result<(), PushError> {
+        self.push_many(std::iter::once(line))
+    }
+
+    /// Queues `lines` in order under one lock: a fan-out of several messages at once (those
+    /// one commit of the history made ready) queues each member's share of them together.
+    /// Past the limit the queue closes with [`CloseReason::SendQExceeded`] and the rest of the
+    /// lines are dropped.
+    pub fn push_many(&self, lines: impl IntoIterator<Item = Line>) -> Result<(), PushError> {
         let mut inner = self.inner.lock();
         if inner.close.is_some() {
             return Err(PushError::Closed);
         }
-        let cost = line.cost();
-        if inner.bytes + inner.in_flight + cost > self.limit {
-            inner.close = Some(Box::new(CloseReason::SendQExceeded));
-            self.is_closed.store(true, Ordering::Release);
-            let waker = inner.waker.take();
-            drop(inner);
-            wake(waker);
-            return Err(PushError::Exceeded);
+        for line in lines {
+            let cost = line.cost();
+            if inner.bytes + inner.in_flight + cost > self.limit {
+                inner.close = Some(Box::new(CloseReason::SendQExceeded));
+                self.is_closed.store(true, Ordering::Release);
+                let waker = inner.waker.take();
+                drop(inner);
+                wake(waker);
+                return Err(PushError::Exceeded);
+            }
+            inner.bytes += cost;
+            inner.lines.push_back(line);
         }
-        inner.bytes += cost;
-        inner.lines.push_back(line);
-        // Only a connection that found the queue empty is woken, and only by the first line:
+        // Only a connection that found the queue empty is woken, and only by the first lines:
         // it takes everything at once. One wake-up per pushed line was the top of the fan-out
         // profile. A connection holding lines back is woken once enough of them wait.
-        let waker = if inner.want_lines || inner.lines.len() >= inner.wake_at_len as usize {
+        let waker = if (inner.want_lines && !inner.lines.is_empty())
+            || inner.lines.len() >= inner.wake_at_len as usize
+        {
             inner.want_lines = false;
             inner.wake_at_len = u32::MAX;
             inner.waker.take()
@@ -354,6 +366,34 @@ mod tests {
         q.take_all(&mut VecDeque::new(), &waker);
         q.push(Line::from(&b"f\r\n"[..])).expect("push");
         assert_eq!(count.0.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn lines_pushed_together_keep_their_order_wake_once_and_stop_at_the_limit() {
+        let line = |text: &str| Line::from(text.as_bytes());
+        let q = SendQueue::new(4 * (3 + LINE_OVERHEAD));
+        let (count, waker) = counter();
+        let mut out = VecDeque::new();
+        q.take_all(&mut out, &waker);
+        q.push_many([]).expect("nothing");
+        assert_eq!(count.0.load(Ordering::SeqCst), 0, "no line, no wake-up");
+        q.push_many([line("a\r\n"), line("b\r\n")]).expect("push");
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        // Holding for three: two more lines at once reach it with one wake-up.
+        q.take_all(&mut out, &waker);
+        q.written(out.drain(..).map(|l| l.cost()).sum());
+        assert_eq!(q.watch(&waker, 3), 0);
+        q.push(line("c\r\n")).expect("push");
+        q.push_many([line("d\r\n"), line("e\r\n")]).expect("push");
+        assert_eq!(count.0.load(Ordering::SeqCst), 2);
+        // Past the limit the queue closes and keeps what came before the line too many.
+        let refused = q.push_many([line("f\r\n"), line("g\r\n"), line("h\r\n")]);
+        assert_eq!(refused, Err(PushError::Exceeded));
+        assert_eq!(q.close_reason(), Some(CloseReason::SendQExceeded));
+        q.take_all(&mut out, &waker);
+        let got: Vec<&[u8]> = out.iter().map(|l| &l[..]).collect();
+        assert_eq!(got, [&b"c\r\n"[..], b"d\r\n", b"e\r\n", b"f\r\n"]);
+        assert_eq!(q.push_many([line("i\r\n")]), Err(PushError::Closed));
     }
 
     #[test]

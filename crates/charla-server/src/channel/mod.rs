@@ -749,14 +749,13 @@ impl Channel {
                 }
             },
             (None, None) if st.waiting.is_empty() => {
-                deliver_message(
-                    &st.members,
-                    &msg.payload,
-                    msg.from,
-                    msg.status,
-                    msg.echo,
-                    actor,
-                );
+                let ready = Ready {
+                    payload: msg.payload,
+                    from: msg.from,
+                    status: msg.status,
+                    echo: msg.echo,
+                };
+                deliver_messages(&st.members, std::slice::from_ref(&ready), actor);
                 return Ok(Sent::Delivered);
             }
             (None, None) => None,
@@ -813,6 +812,9 @@ impl Channel {
     /// it first after a commit delivers everything that commit made ready.
     pub fn deliver_committed(&self, actor: Option<Actor<'_>>) {
         let mut st = self.state.lock();
+        // The messages ready, delivered together (member by member) up to a rename or the
+        // first one still waiting.
+        let mut ready = Vec::new();
         while let Some(front) = st.waiting.front() {
             let committed = match &front.receipt {
                 None => true,
@@ -830,11 +832,21 @@ impl Channel {
                     from,
                     status,
                     echo,
-                } if committed => deliver_message(&st.members, &payload, from, status, echo, actor),
+                } if committed => ready.push(Ready {
+                    payload,
+                    from,
+                    status,
+                    echo,
+                }),
                 Pending::Message { .. } => {}
-                Pending::Rename(renamed) => renamed.announce(&st, actor),
+                Pending::Rename(renamed) => {
+                    deliver_messages(&st.members, &ready, actor);
+                    ready.clear();
+                    renamed.announce(&st, actor);
+                }
             }
         }
+        deliver_messages(&st.members, &ready, actor);
     }
 
     /// Marks the channel dead if it has no members left; returns whether it did (the caller
@@ -850,27 +862,31 @@ impl Channel {
     }
 }
 
-/// A message to the members a status prefix selects; the sender's other connections too, and
-/// its acting one only with `echo`.
-fn deliver_message(
-    members: &[Member],
-    payload: &Payload,
+/// A message whose history is committed, on its way to the members.
+struct Ready {
+    payload: Payload,
     from: From,
     status: Option<char>,
     echo: bool,
-    actor: Option<Actor<'_>>,
-) {
-    deliver::to_members(members, payload, actor, |m| {
-        if m.client.id == from.user {
+}
+
+/// Messages to the members a status prefix selects; the sender's other connections too, and
+/// its acting one only with `echo`.
+fn deliver_messages(members: &[Member], ready: &[Ready], actor: Option<Actor<'_>>) {
+    if ready.is_empty() {
+        return;
+    }
+    deliver::to_members_many(members, ready.len(), actor, |m, i, to| {
+        let r = &ready[i];
+        if m.client.id == r.from.user {
             // The sender's copies go out in its place among the members.
-            deliver::to_sender(&m.client, payload, actor, from.conn, echo);
-            false
-        } else {
-            match status {
-                None => true,
-                Some('@') => m.op,
-                Some(_) => m.op || m.voice,
-            }
+            to.sender(&r.payload, r.from.conn, r.echo);
+        } else if match r.status {
+            None => true,
+            Some('@') => m.op,
+            Some(_) => m.op || m.voice,
+        } {
+            to.give(&r.payload);
         }
     });
 }
@@ -881,6 +897,71 @@ mod tests {
 
     fn entry(mode: char, arg: &str) -> Option<ListEntry> {
         ListEntry::new(mode, arg, "op", SystemTime::UNIX_EPOCH)
+    }
+
+    #[test]
+    fn messages_committed_together_reach_each_member_in_order_as_one_at_a_time_would() {
+        use crate::deliver::Replies;
+        use crate::sendq::SendQueue;
+        let member = |id: u64, op: bool| Member {
+            client: Arc::new(Client::new(
+                ConnectionId(id),
+                "127.0.0.1:1".parse().expect("addr"),
+                crate::client::Transport::Plain,
+                SendQueue::new(1 << 20),
+            )),
+            op,
+            voice: false,
+            joined_ms: 0,
+        };
+        // ana is an operator, caro is running the command that delivers.
+        let members = [member(1, true), member(2, false), member(3, false)];
+        let message = |text: &str, user: u64, status: Option<char>, echo: bool| {
+            let mut b = LineBuilder::new();
+            b.source("x!y@z")
+                .command("PRIVMSG")
+                .param("#c")
+                .trailing(text);
+            Ready {
+                payload: Payload::new(Outgoing::new(b)),
+                from: From {
+                    user: ConnectionId(user),
+                    conn: ConnectionId(user),
+                },
+                status,
+                echo,
+            }
+        };
+        let ready = [
+            message("uno", 1, None, false),
+            message("dos", 2, Some('@'), false),
+            message("tres", 3, None, true),
+            message("cuatro", 1, None, false),
+        ];
+        let replies = Replies::default();
+        let actor = Actor {
+            id: ConnectionId(3),
+            replies: &replies,
+        };
+        deliver_messages(&members, &ready, Some(actor));
+        let got = |m: &Member| {
+            let mut out = VecDeque::new();
+            m.client.queue.take_all(&mut out, std::task::Waker::noop());
+            out.iter()
+                .map(|l| {
+                    let text = String::from_utf8_lossy(l);
+                    text.rsplit(':')
+                        .next()
+                        .unwrap_or_default()
+                        .trim_end()
+                        .to_owned()
+                })
+                .collect::<Vec<_>>()
+        };
+        // No one gets its own message without echo; only the operator gets `@` ones.
+        assert_eq!(got(&members[0]), ["dos", "tres"]);
+        assert_eq!(got(&members[1]), ["uno", "tres", "cuatro"]);
+        assert_eq!(got(&members[2]), ["uno", "tres", "cuatro"]);
     }
 
     #[test]
