@@ -610,8 +610,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 }
                 self.holding = false;
                 self.eager = false;
-                queue.take_all(self.out.batch_mut(), cx.waker());
-                let lines = self.out.batch_mut().len();
+                let lines = queue.take_all(self.out.batch_mut(), cx.waker());
                 self.pace = pace(self.pace, since, window) + lines as f32;
                 self.session.state.metrics.sent(lines);
                 if self.out.is_empty() {

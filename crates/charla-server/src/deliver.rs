@@ -96,11 +96,17 @@ impl Payload {
     /// The bytes for a recipient with capabilities `caps`, if it gets this payload at all.
     #[inline(always)]
     pub fn for_caps(&self, caps: CapSet) -> Option<Line> {
+        self.line_for(caps).cloned()
+    }
+
+    /// [`for_caps`](Self::for_caps), borrowed.
+    #[inline(always)]
+    pub fn line_for(&self, caps: CapSet) -> Option<&Line> {
         match &self.gate {
-            Gate::All => Some(self.line.for_caps(caps)),
-            Gate::Cap(cap) => caps.has(*cap).then(|| self.line.for_caps(caps)),
-            Gate::Fallback(cap, _) if caps.has(*cap) => Some(self.line.for_caps(caps)),
-            Gate::Fallback(_, fallback) => Some(fallback.for_caps(caps)),
+            Gate::All => Some(self.line.line_for(caps)),
+            Gate::Cap(cap) => caps.has(*cap).then(|| self.line.line_for(caps)),
+            Gate::Fallback(cap, _) if caps.has(*cap) => Some(self.line.line_for(caps)),
+            Gate::Fallback(_, fallback) => Some(fallback.line_for(caps)),
         }
     }
 }
@@ -408,32 +414,39 @@ pub(crate) fn to_members(
 
 /// To the members of a channel, several payloads at once (the messages one commit of the
 /// history made ready), member by member: `each(member, i, to)` says what the member gets of
-/// the `i`-th payload, through `to`. Each member's lines go into its queue together, under one
-/// lock, where a payload at a time took the lock of every member's queue once per payload:
-/// those locks were the top of the fan-out profile at 4M deliveries a second (docs/PROFILE.md,
+/// the `i`-th payload, through `to`. A member given every payload gets them as one burst, the
+/// lines back to back in one allocation shared by every member with the same capabilities;
+/// others get their lines together, under one lock of their queue. A payload at a time took
+/// the lock of every member's queue once per payload, and counted a reference per line and
+/// member on the line's shared count, raised here and lowered by the member's write on another
+/// worker: the top of the fan-out profile at 4M deliveries a second (docs/PROFILE.md,
 /// eighteenth session). Called by [`Channel`] methods with the channel's lock held.
-pub(crate) fn to_members_many(
+pub(crate) fn to_members_many<'p>(
     members: &[Member],
     count: usize,
     actor: Option<Actor<'_>>,
-    mut each: impl FnMut(&Member, usize, &mut Recipient<'_, '_>),
+    mut each: impl FnMut(&Member, usize, &mut Recipient<'_, '_, 'p>),
 ) {
     let mut lines = Vec::new();
+    let mut bursts = Vec::new();
     if count > 1 {
         lines.reserve_exact(count);
     }
     for m in members {
         let client = &*m.client;
         // A user with several connections, or the one acting (whose lines may join its
-        // command's replies), gets each payload as a single delivery would give it.
-        // One payload goes straight in.
+        // command's replies), gets each payload as a single delivery would give it. One
+        // payload goes straight in.
         let gathers = count > 1 && !client.is_linked() && actor.is_none_or(|a| a.id != client.id);
         let mut to = Recipient {
             client,
             caps: client.caps(),
             gathers,
+            whole: true,
+            count,
             actor,
             lines: &mut lines,
+            bursts: &mut bursts,
         };
         for i in 0..count {
             each(m, i, &mut to);
@@ -444,39 +457,67 @@ pub(crate) fn to_members_many(
 
 /// One member of a [`to_members_many`] fan-out: what it is given waits in `lines` (when it
 /// gathers) and goes to its queue at once, in the order given.
-pub(crate) struct Recipient<'a, 'r> {
+pub(crate) struct Recipient<'a, 'r, 'p> {
     client: &'a Client,
     caps: CapSet,
     gathers: bool,
+    /// Nothing went out yet another way ([`Recipient::sender`]).
+    whole: bool,
+    /// How many payloads the fan-out has.
+    count: usize,
     actor: Option<Actor<'r>>,
-    lines: &'a mut Vec<Line>,
+    lines: &'a mut Vec<&'p Line>,
+    /// The bursts made so far, by the capabilities they are for.
+    bursts: &'a mut Vec<(CapSet, Line)>,
 }
 
-impl Recipient<'_, '_> {
+impl<'p> Recipient<'_, '_, 'p> {
     /// The member gets `payload` (in the variant its capabilities ask for, if at all).
     #[inline(always)]
-    pub(crate) fn give(&mut self, payload: &Payload) {
+    pub(crate) fn give(&mut self, payload: &'p Payload) {
         if !self.gathers {
             push(self.client, payload, self.actor);
-        } else if let Some(line) = payload.for_caps(self.caps) {
+        } else if let Some(line) = payload.line_for(self.caps) {
             self.lines.push(line);
         }
     }
 
     /// The member sent `payload` from its connection `by`: [`to_sender`], after what it was
     /// given before.
-    pub(crate) fn sender(&mut self, payload: &Payload, by: ConnectionId, echo: bool) {
+    pub(crate) fn sender(&mut self, payload: &'p Payload, by: ConnectionId, echo: bool) {
         self.flush();
+        self.whole = false;
         to_sender(self.client, payload, self.actor, by, echo);
     }
 
     /// Queues what was gathered.
     fn flush(&mut self) {
-        if !self.lines.is_empty() && !self.client.queue.is_closed() {
-            // A full queue closes itself; its own task ends that session.
-            let _ = self.client.queue.push_many(self.lines.drain(..));
+        if self.lines.is_empty() || self.client.queue.is_closed() {
+            self.lines.clear();
+            return;
         }
-        self.lines.clear();
+        // A full queue closes itself; its own task ends that session.
+        if self.whole && self.lines.len() == self.count {
+            // Every payload, in the variants of these capabilities: the same lines as every
+            // other member with them gets.
+            let burst = match self.bursts.iter().find(|(caps, _)| *caps == self.caps) {
+                Some((_, burst)) => burst.clone(),
+                None => {
+                    let len = self.lines.iter().map(|l| l.len()).sum();
+                    let mut bytes = Vec::with_capacity(len);
+                    for line in self.lines.iter() {
+                        bytes.extend_from_slice(line);
+                    }
+                    let burst = Line::new(bytes);
+                    self.bursts.push((self.caps, burst.clone()));
+                    burst
+                }
+            };
+            let _ = self.client.queue.push_burst(burst, self.lines.len() as u32);
+            self.lines.clear();
+        } else {
+            let _ = self.client.queue.push_many(self.lines.drain(..).cloned());
+        }
     }
 }
 

@@ -186,6 +186,12 @@ impl Outgoing {
     /// of every fan-out, and most recipients get the untagged body.
     #[inline(always)]
     pub fn for_caps(&self, caps: CapSet) -> Line {
+        self.line_for(caps).clone()
+    }
+
+    /// [`for_caps`](Self::for_caps), borrowed.
+    #[inline(always)]
+    pub fn line_for(&self, caps: CapSet) -> &Line {
         let mut idx = 0;
         if caps.has(Cap::ServerTime) {
             idx |= 1;
@@ -197,57 +203,50 @@ impl Outgoing {
             idx |= 4;
         }
         if idx == 0 {
-            return self.body.clone();
+            return &self.body;
         }
         self.variant(idx)
     }
 
     /// The tagged variant `idx` (see `variants`), built by its first recipient.
     #[inline(never)]
-    fn variant(&self, idx: usize) -> Line {
-        self.variants[idx]
-            .get_or_init(|| {
-                let account = self.account.as_deref().unwrap_or("");
-                let msgid = self.msgid.as_deref().unwrap_or("");
-                let mut buf = Vec::with_capacity(
-                    self.body.len()
-                        + 40
-                        + self.client_tags.len()
-                        + account.len()
-                        + msgid.len()
-                        + 16,
-                );
-                buf.push(b'@');
-                let mut first = true;
-                let mut sep = |buf: &mut Vec<u8>| {
-                    if !std::mem::take(&mut first) {
-                        buf.push(b';');
-                    }
-                };
-                if idx & 1 != 0 {
-                    sep(&mut buf);
-                    buf.extend_from_slice(b"time=");
-                    buf.extend_from_slice(timefmt::iso8601(self.time).as_bytes());
+    fn variant(&self, idx: usize) -> &Line {
+        self.variants[idx].get_or_init(|| {
+            let account = self.account.as_deref().unwrap_or("");
+            let msgid = self.msgid.as_deref().unwrap_or("");
+            let mut buf = Vec::with_capacity(
+                self.body.len() + 40 + self.client_tags.len() + account.len() + msgid.len() + 16,
+            );
+            buf.push(b'@');
+            let mut first = true;
+            let mut sep = |buf: &mut Vec<u8>| {
+                if !std::mem::take(&mut first) {
+                    buf.push(b';');
                 }
-                if idx & 4 != 0 {
-                    sep(&mut buf);
-                    buf.extend_from_slice(b"account=");
-                    buf.extend_from_slice(account.as_bytes());
-                }
-                if idx & 2 != 0 && !msgid.is_empty() {
-                    sep(&mut buf);
-                    buf.extend_from_slice(b"msgid=");
-                    buf.extend_from_slice(msgid.as_bytes());
-                }
-                if idx & 2 != 0 && !self.client_tags.is_empty() {
-                    sep(&mut buf);
-                    buf.extend_from_slice(self.client_tags.as_bytes());
-                }
-                buf.push(b' ');
-                buf.extend_from_slice(&self.body);
-                Line::new(buf)
-            })
-            .clone()
+            };
+            if idx & 1 != 0 {
+                sep(&mut buf);
+                buf.extend_from_slice(b"time=");
+                buf.extend_from_slice(timefmt::iso8601(self.time).as_bytes());
+            }
+            if idx & 4 != 0 {
+                sep(&mut buf);
+                buf.extend_from_slice(b"account=");
+                buf.extend_from_slice(account.as_bytes());
+            }
+            if idx & 2 != 0 && !msgid.is_empty() {
+                sep(&mut buf);
+                buf.extend_from_slice(b"msgid=");
+                buf.extend_from_slice(msgid.as_bytes());
+            }
+            if idx & 2 != 0 && !self.client_tags.is_empty() {
+                sep(&mut buf);
+                buf.extend_from_slice(self.client_tags.as_bytes());
+            }
+            buf.push(b' ');
+            buf.extend_from_slice(&self.body);
+            Line::new(buf)
+        })
     }
 
     /// The untagged line.

@@ -53,7 +53,11 @@ pub enum PushError {
 
 #[derive(Debug)]
 struct Inner {
+    /// What waits: lines, and bursts of lines back to back in one [`Line`] (a fan-out's
+    /// messages to every member alike, shared by all of them).
     lines: VecDeque<Line>,
+    /// How many lines wait: bursts count each of theirs.
+    count: u32,
     bytes: usize,
     /// Bytes of lines the connection has taken and not yet handed to the socket: they count
     /// against the limit until [`SendQueue::written`] says they are gone.
@@ -83,6 +87,7 @@ impl SendQueue {
         SendQueue {
             inner: Mutex::new(Inner {
                 lines: VecDeque::new(),
+                count: 0,
                 bytes: 0,
                 in_flight: 0,
                 close: None,
@@ -98,7 +103,13 @@ impl SendQueue {
     /// Queues one line. Never blocks. Past the limit the queue closes with
     /// [`CloseReason::SendQExceeded`] and the line is dropped.
     pub fn push(&self, line: Line) -> Result<(), PushError> {
-        self.push_many(std::iter::once(line))
+        self.push_entries(std::iter::once((line, 1)))
+    }
+
+    /// Queues a burst: `count` lines back to back in one `line` (several messages at once, as
+    /// every member with the same capabilities gets them, shared by all of those members).
+    pub fn push_burst(&self, line: Line, count: u32) -> Result<(), PushError> {
+        self.push_entries(std::iter::once((line, count)))
     }
 
     /// Queues `lines` in order under one lock: a fan-out of several messages at once (those
@@ -106,11 +117,18 @@ impl SendQueue {
     /// Past the limit the queue closes with [`CloseReason::SendQExceeded`] and the rest of the
     /// lines are dropped.
     pub fn push_many(&self, lines: impl IntoIterator<Item = Line>) -> Result<(), PushError> {
+        self.push_entries(lines.into_iter().map(|line| (line, 1)))
+    }
+
+    /// Queues `entries` (each a line or a burst, and how many lines it holds) in order under
+    /// one lock.
+    #[inline(always)]
+    fn push_entries(&self, entries: impl Iterator<Item = (Line, u32)>) -> Result<(), PushError> {
         let mut inner = self.inner.lock();
         if inner.close.is_some() {
             return Err(PushError::Closed);
         }
-        for line in lines {
+        for (line, count) in entries {
             let cost = line.cost();
             if inner.bytes + inner.in_flight + cost > self.limit {
                 inner.close = Some(Box::new(CloseReason::SendQExceeded));
@@ -121,14 +139,13 @@ impl SendQueue {
                 return Err(PushError::Exceeded);
             }
             inner.bytes += cost;
+            inner.count += count;
             inner.lines.push_back(line);
         }
         // Only a connection that found the queue empty is woken, and only by the first lines:
         // it takes everything at once. One wake-up per pushed line was the top of the fan-out
         // profile. A connection holding lines back is woken once enough of them wait.
-        let waker = if (inner.want_lines && !inner.lines.is_empty())
-            || inner.lines.len() >= inner.wake_at_len as usize
-        {
+        let waker = if (inner.want_lines && inner.count > 0) || inner.count >= inner.wake_at_len {
             inner.want_lines = false;
             inner.wake_at_len = u32::MAX;
             inner.waker.take()
@@ -145,6 +162,7 @@ impl SendQueue {
     pub fn push_final(&self, line: Line) {
         let mut inner = self.inner.lock();
         inner.bytes += line.cost();
+        inner.count += 1;
         inner.lines.push_back(line);
     }
 
@@ -182,14 +200,14 @@ impl SendQueue {
     /// Takes every queued line at once into `out` (for one coalesced write): swapped with
     /// `out` when it is empty, so that the two deques trade places and neither reallocates
     /// while lines flow. When there is none, leaves `waker` to be woken by the next push (or
-    /// the close switch).
-    pub fn take_all(&self, out: &mut VecDeque<Line>, waker: &Waker) {
+    /// the close switch). Returns how many lines it took.
+    pub fn take_all(&self, out: &mut VecDeque<Line>, waker: &Waker) -> usize {
         let mut inner = self.inner.lock();
         inner.wake_at_len = u32::MAX;
         if inner.lines.is_empty() {
             inner.want_lines = true;
             set_waker(&mut inner.waker, waker);
-            return;
+            return 0;
         }
         if out.is_empty() {
             std::mem::swap(&mut inner.lines, out);
@@ -198,6 +216,7 @@ impl SendQueue {
         }
         inner.in_flight += inner.bytes;
         inner.bytes = 0;
+        std::mem::take(&mut inner.count) as usize
     }
 
     /// The connection handed lines worth `cost` bytes ([`Line::cost`]) that it had taken to the
@@ -212,7 +231,7 @@ impl SendQueue {
     /// at a time of its own. Returns how many lines are waiting.
     pub fn watch(&self, waker: &Waker, enough: usize) -> usize {
         let mut inner = self.inner.lock();
-        let waiting = inner.lines.len();
+        let waiting = inner.count as usize;
         inner.want_lines = false;
         inner.wake_at_len = u32::try_from(enough).unwrap_or(u32::MAX);
         set_waker(&mut inner.waker, waker);
@@ -241,6 +260,7 @@ impl SendQueue {
     pub fn clear(&self) {
         let mut inner = self.inner.lock();
         inner.lines.clear();
+        inner.count = 0;
         inner.bytes = 0;
         inner.in_flight = 0;
     }

@@ -131,14 +131,22 @@ impl Outbox {
         }
         SCRATCH.with_borrow_mut(|scratch| {
             scratch.clear();
+            // A burst bigger than the buffer goes out from its own bytes: the buffer keeps
+            // its size.
+            let mut big = None;
             while let Some(line) = self.batch.front() {
                 if !scratch.is_empty() && scratch.len() + line.len() > COPY_CHUNK {
                     break;
                 }
-                scratch.extend_from_slice(line);
                 self.written += line.cost();
+                if line.len() > COPY_CHUNK {
+                    big = self.batch.pop_front();
+                    break;
+                }
+                scratch.extend_from_slice(line);
                 self.batch.pop_front();
             }
+            let scratch: &[u8] = big.as_deref().unwrap_or(scratch);
             let written = match Pin::new(&mut *wr).poll_write(cx, scratch) {
                 Poll::Ready(Ok(0)) => {
                     return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
@@ -229,6 +237,17 @@ mod tests {
     #[tokio::test]
     async fn a_backlog_bigger_than_the_buffer_keeps_its_order() {
         round_trip(false, lines(2000)).await;
+    }
+
+    #[tokio::test]
+    async fn a_burst_bigger_than_the_buffer_goes_out_whole_and_in_order() {
+        let burst: Vec<u8> = lines(3000).iter().flat_map(|l| l.to_vec()).collect();
+        assert!(burst.len() > COPY_CHUNK);
+        let mut batch = lines(3);
+        batch.push_back(Line::new(burst));
+        batch.extend(lines(3));
+        round_trip(true, batch.clone()).await;
+        round_trip(false, batch).await;
     }
 
     #[test]

@@ -914,8 +914,14 @@ mod tests {
             voice: false,
             joined_ms: 0,
         };
-        // ana is an operator, caro is running the command that delivers.
-        let members = [member(1, true), member(2, false), member(3, false)];
+        // ana, eva and fran are operators, caro is running the command that delivers.
+        let members = [
+            member(1, true),
+            member(2, false),
+            member(3, false),
+            member(4, true),
+            member(5, true),
+        ];
         let message = |text: &str, user: u64, status: Option<char>, echo: bool| {
             let mut b = LineBuilder::new();
             b.source("x!y@z")
@@ -946,22 +952,29 @@ mod tests {
         deliver_messages(&members, &ready, Some(actor));
         let got = |m: &Member| {
             let mut out = VecDeque::new();
-            m.client.queue.take_all(&mut out, std::task::Waker::noop());
-            out.iter()
-                .map(|l| {
-                    let text = String::from_utf8_lossy(l);
-                    text.rsplit(':')
-                        .next()
-                        .unwrap_or_default()
-                        .trim_end()
-                        .to_owned()
-                })
-                .collect::<Vec<_>>()
+            let count = m.client.queue.take_all(&mut out, std::task::Waker::noop());
+            let bytes: Vec<u8> = out.iter().flat_map(|l| l.to_vec()).collect();
+            let texts = String::from_utf8_lossy(&bytes)
+                .lines()
+                .map(|l| l.rsplit(':').next().unwrap_or_default().to_owned())
+                .collect::<Vec<_>>();
+            assert_eq!(count, texts.len(), "a burst counts each of its lines");
+            (texts, out.len())
         };
         // No one gets its own message without echo; only the operator gets `@` ones.
-        assert_eq!(got(&members[0]), ["dos", "tres"]);
-        assert_eq!(got(&members[1]), ["uno", "tres", "cuatro"]);
-        assert_eq!(got(&members[2]), ["uno", "tres", "cuatro"]);
+        assert_eq!(got(&members[0]), (vec!["dos".to_owned(), "tres".into()], 2));
+        let others = vec!["uno".to_owned(), "tres".into(), "cuatro".into()];
+        assert_eq!(got(&members[1]), (others.clone(), 3));
+        assert_eq!(got(&members[2]), (others, 3));
+        // Operators given every message get them as one burst.
+        let all = vec![
+            "uno".to_owned(),
+            "dos".into(),
+            "tres".into(),
+            "cuatro".into(),
+        ];
+        assert_eq!(got(&members[3]), (all.clone(), 1));
+        assert_eq!(got(&members[4]), (all, 1));
     }
 
     #[test]
