@@ -368,7 +368,7 @@ pub struct Limits {
     pub socket_send_buffer: u32,
     /// The coalescing window, in milliseconds. A busy client (lately written 8 lines or more
     /// per this many milliseconds) has its lines held until those it gets in a quarter to half
-    /// of the window wait (more of the window the busier it or the server is; 2 to 64 lines),
+    /// of the window wait (more of the window the busier it or the server is; 2 to 48 lines),
     /// or at most this long if they stop coming. Busy channels then cost a few writes per window instead of one
     /// per line; other lines go out at once. 0 writes every line at once.
     pub write_coalesce_ms: u64,

@@ -229,7 +229,11 @@ where
 
 /// The most held lines that make a connection write before its window ends: with this many in
 /// one write its fixed cost is already spread thin, and waiting longer would only add latency.
-const FULL_WRITE_LINES: usize = 64;
+/// As many as a full commit of the history brings (the store's `FULL_COMMIT`): a member of
+/// the busiest channel is written once per commit, not once per two (at 4M deliveries a
+/// second, p99 13-14 ms instead of 17-20, for 5-10 % of the deliveries per CPU-second;
+/// docs/PROFILE.md, eighteenth session).
+const FULL_WRITE_LINES: usize = 48;
 
 /// How long a busy connection's lines are held, as a share of the window: a quarter (7.5 ms at
 /// the default 30) for a client of a channel of a few hundred lines a second, growing with its
@@ -262,7 +266,7 @@ const LONG_HOLD_PACE: f32 = 60.0;
 /// How many held lines make a connection write, at `pace` lines per window: those it gets in
 /// its [`hold_share`] of the window, from 2 to [`FULL_WRITE_LINES`], like the interrupt
 /// moderation of network cards: a member of a channel of 500 lines a second writes 3 or 4 at a
-/// time, one of 2,000 lines a second 30, one of 8,000 64; more while the server is busy.
+/// time, one of 2,000 lines a second 30, one of 8,000 48; more while the server is busy.
 ///
 /// The write is made when the line that completes it is queued: the fan-out that queues it
 /// wakes the members of a channel in one run, and a write made so costs much less than one
