@@ -916,11 +916,28 @@ impl Cluster {
     /// channel is being joined for the first time here.
     pub fn after_leave(&self, ch: &Arc<Channel>) {
         let key = ch.key();
-        if self.syncing.lock().contains(&key) || ch.has_local_members() {
-            return;
-        }
-        if let Some(f) = self.followed.lock().remove(&key) {
-            f.abort();
+        {
+            // Lock order as in `begin_following`: followed, then syncing.
+            let mut followed = self.followed.lock();
+            if self.syncing.lock().contains(&key) || ch.has_local_members() {
+                return;
+            }
+            match followed.get(&key) {
+                // A newer channel of the name, made here by a joiner since this one emptied:
+                // its follow holds that channel's turn until its snapshot is read, and stopping
+                // it would leave every joiner of it waiting for good. It and its recorder stay.
+                Some(f) if !f.is(ch) => {
+                    drop(followed);
+                    ch.strip_remote();
+                    return;
+                }
+                Some(_) => {
+                    if let Some(f) = followed.remove(&key) {
+                        f.abort();
+                    }
+                }
+                None => {}
+            }
         }
         self.recorders.lock().remove(&key);
         ch.strip_remote();

@@ -11,8 +11,8 @@
 //! going on. It also reads on when NATS comes back, when the client reports a slow subscription,
 //! and when one of its own events was stored and has not come back in [`OVERDUE`].
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_nats::jetstream::stream::DirectGetErrorKind;
@@ -36,12 +36,20 @@ const OVERDUE: Duration = Duration::from_millis(250);
 pub(super) struct Followed {
     task: tokio::task::AbortHandle,
     place: Arc<Place>,
+    /// Which channel of the name: one emptied here may be made again under the same name
+    /// while its last member's leaving is still being handled.
+    channel: Weak<Channel>,
 }
 
 impl Followed {
     /// Stops reading the log.
     pub(super) fn abort(self) {
         self.task.abort();
+    }
+
+    /// Whether it is `ch` that is followed, not another channel of the same name.
+    pub(super) fn is(&self, ch: &Arc<Channel>) -> bool {
+        std::ptr::eq(self.channel.as_ptr(), Arc::as_ptr(ch))
     }
 }
 
@@ -95,6 +103,7 @@ impl Cluster {
             Followed {
                 task: task.abort_handle(),
                 place,
+                channel: Arc::downgrade(ch),
             },
         );
         self.syncing.lock().insert(key);
@@ -154,7 +163,10 @@ impl Cluster {
         self.syncing.lock().remove(&key);
         ch.turn().add_permits(1);
         let Some(live) = live else {
-            self.followed.lock().remove(&key);
+            let mut followed = self.followed.lock();
+            if followed.get(&key).is_some_and(|f| f.is(&ch)) {
+                followed.remove(&key);
+            }
             return;
         };
         self.read_log(&ch, live, &place).await;
