@@ -112,14 +112,16 @@ mod tests {
         pressure.busy();
         std::thread::sleep(Duration::from_millis(60));
         assert!(pressure.busy() < 0.2, "{}", pressure.busy());
-        // The worker working, a millisecond at a time (between tasks it reports its busy time).
+        // The worker working, a tenth of a millisecond at a time: a worker that never parks
+        // reports its busy time at its maintenance (every 61 polls by default), so the polls
+        // are short beside the sample.
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         {
             let stop = stop.clone();
             runtime.spawn(async move {
                 while !stop.load(Relaxed) {
                     let start = Instant::now();
-                    while start.elapsed() < Duration::from_millis(1) {
+                    while start.elapsed() < Duration::from_micros(100) {
                         std::hint::spin_loop();
                     }
                     tokio::task::yield_now().await;
@@ -128,7 +130,7 @@ mod tests {
         }
         std::thread::sleep(Duration::from_millis(60));
         pressure.busy();
-        std::thread::sleep(Duration::from_millis(60));
+        std::thread::sleep(Duration::from_millis(100));
         let busy = pressure.busy();
         stop.store(true, Relaxed);
         assert!(busy > 0.6, "{busy}");
