@@ -49,15 +49,19 @@ pub const MAX_BATCH: usize = 4096;
 
 /// The shortest time between the starts of two group commits. Each commit costs a sync to
 /// disk and a transaction whatever its size, so under load the writer lets writes gather for
-/// up to this long: at most 500 commits a second, each as big as the load makes it. A write that
-/// finds the writer idle for longer is committed at once.
-pub const COMMIT_INTERVAL: Duration = Duration::from_millis(2);
+/// up to this long: at most 1,000 commits a second, each as big as the load makes it. A write
+/// that finds the writer idle for longer is committed at once. Below [`BUSY_WRITES_PER_SEC`]
+/// writes come a millisecond or more apart, so a shorter wait makes hardly more commits: 1 ms
+/// rather than 2 took the median of a channel at 500 messages a second from 4.3-4.6 ms to
+/// 3.6-3.7 for the same CPU, and at 900 a second cost 4 % (docs/PROFILE.md, eighteenth
+/// session).
+pub const COMMIT_INTERVAL: Duration = Duration::from_millis(1);
 
 /// The shortest time between two group commits while writes come at [`BUSY_WRITES_PER_SEC`] or
 /// more: at most 100 commits a second. As a network card moderates its interrupts, the writer
 /// waits longer only when the load makes every commit small for its fixed price: a channel at
 /// 2,000 messages a second costs the writer half the CPU with 20 messages a commit instead of
-/// 4, while a calm store keeps its 2 ms (docs/BENCHMARKS.md, "Durability's price").
+/// 4, while a calm store keeps its short interval (docs/BENCHMARKS.md, "Durability's price").
 pub const BUSY_COMMIT_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Writes that make a commit worth its fixed price: once this many wait, the writer commits
