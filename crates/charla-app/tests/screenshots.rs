@@ -61,6 +61,10 @@ fn xvfb() -> Result<Display> {
     let n = (151..200)
         .find(|&n| !display_taken(n))
         .context("no free X display")?;
+    // What a dead X server left: its socket would pass for the new server's before it listens.
+    let socket = format!("/tmp/.X11-unix/X{n}");
+    let _ = std::fs::remove_file(&socket);
+    let _ = std::fs::remove_file(format!("/tmp/.X{n}-lock"));
     let xvfb = Command::new("Xvfb")
         .args([&format!(":{n}"), "-screen", "0", SCREEN, "-nolisten", "tcp"])
         .stdout(Stdio::null())
@@ -68,7 +72,6 @@ fn xvfb() -> Result<Display> {
         .spawn()
         .context("Xvfb (apt-get install xvfb)")?;
     let xvfb = Running(xvfb);
-    let socket = format!("/tmp/.X11-unix/X{n}");
     wait_for("Xvfb", Duration::from_secs(10), || {
         Path::new(&socket).exists()
     })?;
