@@ -922,21 +922,16 @@ impl Cluster {
             if self.syncing.lock().contains(&key) || ch.has_local_members() {
                 return;
             }
-            match followed.get(&key) {
-                // A newer channel of the name, made here by a joiner since this one emptied:
-                // its follow holds that channel's turn until its snapshot is read, and stopping
-                // it would leave every joiner of it waiting for good. It and its recorder stay.
-                Some(f) if !f.is(ch) => {
-                    drop(followed);
-                    ch.strip_remote();
-                    return;
-                }
-                Some(_) => {
-                    if let Some(f) = followed.remove(&key) {
-                        f.abort();
-                    }
-                }
-                None => {}
+            // A newer channel of the name, made here by a joiner since this one emptied: its
+            // follow holds that channel's turn until its snapshot is read, and stopping it
+            // would leave every joiner of it waiting for good. It and its recorder stay.
+            if followed.get(&key).is_some_and(|f| !f.is(ch)) {
+                drop(followed);
+                ch.strip_remote();
+                return;
+            }
+            if let Some(f) = followed.remove(&key) {
+                f.abort();
             }
         }
         self.recorders.lock().remove(&key);
