@@ -11,7 +11,9 @@
 //!   SQLite's, nothing to tune, and no dependency more. Statements are prepared once per
 //!   connection. A read of one statement runs on its own (it is its own snapshot); a read of
 //!   several (a channel with its lists, history with its anchors) in one `REPEATABLE READ`
-//!   transaction. Readers are read-only (`default_transaction_read_only`). A connection that the server closed (a restart) is opened again at its next
+//!   transaction. Readers are read-only (`default_transaction_read_only`). A connection that the
+//!   server closed or ended (a restart, `pg_terminate_backend`: its FATAL answer counts, even
+//!   before the client sees the socket close) is opened again at its next
 //!   use, and a read or a transaction that had not begun is tried again on it, so that a
 //!   restart of PostgreSQL costs no failed call (a write that fails once begun is not retried:
 //!   its commit may have landed). No TLS to the database yet: it is meant to be on the same host or a private network.
@@ -110,6 +112,20 @@ impl From<postgres::Error> for Failure {
     fn from(error: postgres::Error) -> Self {
         Failure::Db(error)
     }
+}
+
+/// Whether `error` means the connection is gone: closed, or ended by the server. A server
+/// ending its connections (`pg_terminate_backend`, a shutdown) answers the next statement with
+/// a FATAL error before it closes the socket, so the client may not know yet that it is closed.
+fn ended(conn: &Connection, error: &postgres::Error) -> bool {
+    conn.client.is_closed()
+        || error.is_closed()
+        || matches!(
+            error.code(),
+            Some(&SqlState::ADMIN_SHUTDOWN)
+                | Some(&SqlState::CRASH_SHUTDOWN)
+                | Some(&SqlState::CANNOT_CONNECT_NOW)
+        )
 }
 
 /// A transaction on a [`Connection`] — or, for a read of one statement, none: a statement is
@@ -240,8 +256,15 @@ impl PostgresStore {
     /// is replaced, with its prepared statements.
     fn ready(&self, conn: &mut Connection, role: Role) -> Result<(), StoreError> {
         if conn.client.is_closed() {
-            *conn = connect(&self.config, &self.database, role)?;
+            self.reopen(conn, role)?;
         }
+        Ok(())
+    }
+
+    /// Replaces a connection that [`ended`] said is gone, even if the client has not yet
+    /// noticed the socket's end.
+    fn reopen(&self, conn: &mut Connection, role: Role) -> Result<(), StoreError> {
+        *conn = connect(&self.config, &self.database, role)?;
         Ok(())
     }
 
@@ -271,8 +294,8 @@ impl PostgresStore {
         let conn = &mut *guard;
         self.ready(conn, Role::Reader)?;
         let result = match read_once(conn, reading, &read) {
-            Err(_) if conn.client.is_closed() => {
-                self.ready(conn, Role::Reader)?;
+            Err(Failure::Db(error)) if ended(conn, &error) => {
+                self.reopen(conn, Role::Reader)?;
                 read_once(conn, reading, &read)
             }
             result => result,
@@ -547,8 +570,8 @@ impl Store for PostgresStore {
             // The connection was closed since its last use (the server restarted) and nothing
             // was sent: begin again on a new one. A failure once begun is not retried: the
             // commit may have landed.
-            Attempt::NotBegun(_) if conn.client.is_closed() => {
-                self.ready(conn, Role::Writer)?;
+            Attempt::NotBegun(error) if ended(conn, &error) => {
+                self.reopen(conn, Role::Writer)?;
                 apply_once(conn, writes).into_result()
             }
             attempt => attempt.into_result(),
