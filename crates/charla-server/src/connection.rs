@@ -558,7 +558,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             if !self.waiting.is_empty() && self.session.pending.is_none() {
                 wake_at = wake_at.min(self.bucket.ready_at(now));
             }
-            if let Some(at) = self.write_at {
+            // A deadline already past was seen to by `poll_output` just now (the lines went out,
+            // or the socket is full and will wake the task): a timer set to it would fire at
+            // once, and the task would spin until the window ended or the socket drained (a
+            // join storm's members did, 1.7 million times a second in all).
+            if let Some(at) = self.write_at.filter(|at| *at > now) {
                 wake_at = wake_at.min(at);
             }
             if timer.deadline() != wake_at {
@@ -615,7 +619,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 self.holding = false;
                 self.eager = false;
                 let lines = queue.take_all(self.out.batch_mut(), cx.waker());
-                self.pace = pace(self.pace, since, window) + lines as f32;
+                if lines > 0 {
+                    // As of this write: decayed for the time since the last one, once (a look
+                    // that finds nothing changes nothing, or a task looked at often would
+                    // forget its pace faster than one looked at seldom).
+                    self.pace = pace(self.pace, since, window) + lines as f32;
+                }
                 self.session.state.metrics.sent(lines);
                 if self.out.is_empty() {
                     if !in_window {
@@ -623,6 +632,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                         self.write_at = None;
                         self.out.shrink();
                         queue.shrink();
+                    } else if self.write_at.is_some() {
+                        // A write since the lines were held began a new window: look again at
+                        // its end, not at the last one's.
+                        self.write_at = Some(window_end);
                     }
                     return Poll::Ready(Ok(()));
                 }

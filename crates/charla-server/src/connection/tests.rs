@@ -88,6 +88,41 @@ async fn a_panic_in_the_session_still_cleans_up() {
 /// A registered client `a` over an in-process stream, with a coalescing window of
 /// `window_ms`; returns the state and the client's end of the stream.
 async fn registered(window_ms: u64) -> (Arc<State>, tokio::io::DuplexStream) {
+    let (state, theirs, _) = registered_counted(window_ms).await;
+    (state, theirs)
+}
+
+/// A connection's task, and how many times it was polled. Past `cap` polls it is not polled
+/// again (it ends): a task that spins would otherwise keep a paused clock from ever moving.
+struct Counted<F> {
+    task: Pin<Box<F>>,
+    polls: Arc<std::sync::atomic::AtomicUsize>,
+    cap: usize,
+}
+
+impl<F: Future<Output = ()>> Future for Counted<F> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let polls = self
+            .polls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        if polls > self.cap {
+            return Poll::Ready(());
+        }
+        self.task.as_mut().poll(cx)
+    }
+}
+
+/// [`registered`], with the count of its task's polls.
+async fn registered_counted(
+    window_ms: u64,
+) -> (
+    Arc<State>,
+    tokio::io::DuplexStream,
+    Arc<std::sync::atomic::AtomicUsize>,
+) {
     use tokio::io::AsyncWriteExt;
     let mut config = Config::default();
     config.limits.write_coalesce_ms = window_ms;
@@ -98,13 +133,18 @@ async fn registered(window_ms: u64) -> (Arc<State>, tokio::io::DuplexStream) {
         ip: None,
         task: Arc::new(crate::tracker::Tracker::default()).enter(),
     };
-    tokio::spawn(serve(
-        state.clone(),
-        ours,
-        "127.0.0.1:1".parse().expect("addr"),
-        Transport::Plain,
-        guards,
-    ));
+    let polls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    tokio::spawn(Counted {
+        task: Box::pin(serve(
+            state.clone(),
+            ours,
+            "127.0.0.1:1".parse().expect("addr"),
+            Transport::Plain,
+            guards,
+        )),
+        polls: polls.clone(),
+        cap: 10_000,
+    });
     theirs
         .write_all(b"NICK a\r\nUSER a 0 * :A\r\n")
         .await
@@ -116,7 +156,7 @@ async fn registered(window_ms: u64) -> (Arc<State>, tokio::io::DuplexStream) {
         .await
         .is_empty()
     {}
-    (state, theirs)
+    (state, theirs, polls)
 }
 
 /// A JOIN whose channel's turn is taken (another JOIN fanning out there) waits for it as a
@@ -242,6 +282,24 @@ async fn a_busy_client_s_next_line_waits_for_the_window() {
     assert!(late.contains("three"), "{late:?}");
 }
 
+/// The pace decays with the time since the last write, once: a busy client whose task looks at
+/// its queue often and finds nothing (after its own lines that answer nothing, here PONGs) is
+/// as busy as one left alone. (Each look decayed it again, and ten PONGs made it calm.)
+#[tokio::test(start_paused = true)]
+async fn lines_that_answer_nothing_do_not_make_a_busy_client_calm() {
+    use tokio::io::AsyncWriteExt;
+    let (state, mut rd) = burst_written(40).await;
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        rd.write_all(b"PONG :nada\r\n").await.expect("write");
+    }
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    push(&state, "three");
+    assert_eq!(read_for(&mut rd, Duration::from_millis(10)).await, "");
+    let late = read_for(&mut rd, Duration::from_millis(30)).await;
+    assert!(late.contains("three"), "{late:?}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_client_that_calms_down_is_no_longer_held() {
     let (state, mut rd) = burst_written(40).await;
@@ -327,6 +385,56 @@ async fn a_full_write_s_worth_goes_out_before_the_window_ends() {
         got.push_str(&more);
     }
     assert_eq!(got.lines().count(), enough);
+}
+
+/// Lines held back, then written when enough came: the write opens a new window, and the
+/// task looks again at that window's end, not at the end of the one the lines were held in.
+/// (It did: the timer, set to a time already past, fired at once, again and again, and the
+/// task was polled thousands of times until the new window ended.)
+#[tokio::test(start_paused = true)]
+async fn a_held_write_does_not_leave_the_task_a_deadline_already_past() {
+    use std::sync::atomic::Ordering;
+    let window = Duration::from_millis(40);
+    let (state, mut rd, polls) = registered_counted(40).await;
+    tokio::time::sleep(2 * window).await;
+    let burst = 2 * HOLD_PACE as usize;
+    for i in 0..burst {
+        push(&state, &format!("burst {i}"));
+    }
+    assert_eq!(
+        read_for(&mut rd, Duration::from_millis(1))
+            .await
+            .lines()
+            .count(),
+        burst
+    );
+    // Held (the window of that write runs until 40 ms)...
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    push(&state, "held");
+    assert_eq!(read_for(&mut rd, Duration::from_millis(1)).await, "");
+    // ...until enough wait: written at 31 ms, which opens a window until 71 ms. The pace has
+    // come down meanwhile: right after that write the client is no longer busy, so nothing
+    // is held and no new deadline is set.
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let enough = enough_lines(
+        state.find_nick("a").expect("registered").id,
+        burst as f32,
+        0.0,
+    );
+    for i in 1..enough {
+        push(&state, &format!("more {i}"));
+    }
+    let got = read_for(&mut rd, Duration::from_millis(1)).await;
+    assert_eq!(got.lines().count(), enough, "{got:?}");
+    // Quiet past the old window's end (40 ms) and the new one's (71 ms).
+    let before = polls.load(Ordering::Relaxed);
+    tokio::time::sleep(2 * window).await;
+    let during = polls.load(Ordering::Relaxed) - before;
+    assert!(
+        during <= 4,
+        "the task was polled {during} times while nothing happened"
+    );
+    goes_out_at_once(&state, &mut rd, "still there").await;
 }
 
 #[tokio::test(start_paused = true)]
