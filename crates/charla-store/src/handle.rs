@@ -104,6 +104,38 @@ fn next_interval(writes: usize, since: Duration) -> Duration {
     }
 }
 
+/// The writer's intervals: one for a commit of writes nobody waits for (`write_later`: a
+/// JOIN's event, a read marker), from the rate of every write; one for a commit someone waits
+/// for (a message, delivered once committed), from the rate of such writes only. A join storm
+/// makes a thousand events a second and the busy interval for them, but a private message
+/// sent meanwhile waits no longer than on a calm store: it costs one commit more, which is what
+/// the short interval is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Intervals {
+    all: Duration,
+    awaited: Duration,
+}
+
+impl Intervals {
+    const CALM: Intervals = Intervals {
+        all: COMMIT_INTERVAL,
+        awaited: COMMIT_INTERVAL,
+    };
+
+    /// After a commit of `writes`, `awaited` of them waited for, `since` the last one began.
+    fn after(writes: usize, awaited: usize, since: Duration) -> Intervals {
+        Intervals {
+            all: next_interval(writes, since),
+            awaited: next_interval(awaited, since),
+        }
+    }
+
+    /// The interval for a batch in which someone waits for a write (`awaited`) or not.
+    fn of(self, awaited: bool) -> Duration {
+        if awaited { self.awaited } else { self.all }
+    }
+}
+
 /// How many writes may wait for the writer. `write` waits for room; `write_later` drops the write
 /// and counts it in [`StoreHandle::store_errors`], and `append` refuses it with
 /// [`StoreError::Busy`] (the store is then far behind, and waiting would stall the caller).
@@ -129,6 +161,16 @@ enum WriteJob {
     },
     /// Answered once every write queued before it has been committed (or has failed).
     Flush(oneshot::Sender<()>),
+}
+
+impl WriteJob {
+    /// Whether someone waits for this job's commit.
+    fn awaited(&self) -> bool {
+        match self {
+            WriteJob::Write { reply, .. } => reply.is_some(),
+            WriteJob::Flush(_) => true,
+        }
+    }
 }
 
 /// The outcome of one queued write ([`StoreHandle::append`]): cheap to clone (one `Arc`), set
@@ -579,34 +621,41 @@ fn run_writer(
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut last_start: Option<Instant> = None;
-    let mut interval = COMMIT_INTERVAL;
+    let mut intervals = Intervals::CALM;
     // Writes a second between the last two commits' starts.
     let mut rate: f64 = 0.0;
     while let Some(first) = queue.blocking_recv() {
+        let mut awaited = first.awaited();
         batch.push(first);
-        // Under load, commits start at most every `interval`: what arrives meanwhile joins the
+        // Under load, commits start at most every interval: what arrives meanwhile joins the
         // next one, unless a full commit's worth waits first. A write to a quiet store commits
         // at once.
         if let Some(last) = last_start {
-            let until = last + interval;
-            while let Some(nap) = nap(
-                batch.len() + queue.len(),
-                until.saturating_duration_since(Instant::now()),
-                rate,
-            ) {
-                thread::sleep(nap);
+            loop {
+                awaited |= take_waiting(&mut queue, &mut batch);
+                let until = last + intervals.of(awaited);
+                let Some(nap) = nap(
+                    batch.len() + queue.len(),
+                    until.saturating_duration_since(Instant::now()),
+                    rate,
+                ) else {
+                    break;
+                };
+                // Nobody waits yet: one who comes meanwhile waits no longer than the short
+                // interval.
+                thread::sleep(if awaited {
+                    nap
+                } else {
+                    nap.min(COMMIT_INTERVAL)
+                });
             }
         }
         let start = Instant::now();
         // Whatever else is already waiting joins this commit.
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        interval = last_start.map_or(COMMIT_INTERVAL, |last| {
-            next_interval(batch.len(), start - last)
+        take_waiting(&mut queue, &mut batch);
+        intervals = last_start.map_or(Intervals::CALM, |last| {
+            let awaited = batch.iter().filter(|job| job.awaited()).count();
+            Intervals::after(batch.len(), awaited, start - last)
         });
         rate = last_start.map_or(0.0, |last| {
             batch.len() as f64 / (start - last).as_secs_f64().max(1e-6)
@@ -614,6 +663,22 @@ fn run_writer(
         last_start = Some(start);
         commit(store, &mut batch, errors, observer);
     }
+}
+
+/// Moves the jobs waiting in `queue` into `batch`, up to [`MAX_BATCH`]; whether someone waits
+/// for one of them.
+fn take_waiting(queue: &mut mpsc::Receiver<WriteJob>, batch: &mut Vec<WriteJob>) -> bool {
+    let mut awaited = false;
+    while batch.len() < MAX_BATCH {
+        match queue.try_recv() {
+            Ok(job) => {
+                awaited |= job.awaited();
+                batch.push(job);
+            }
+            Err(_) => break,
+        }
+    }
+    awaited
 }
 
 /// Commits the writes of `batch` with one `apply`, answers them, then answers the flushes. If
@@ -697,5 +762,21 @@ mod tests {
         assert_eq!(next_interval(20, ms(10)), BUSY_COMMIT_INTERVAL);
         // The load fell: back to the short interval.
         assert_eq!(next_interval(3, ms(10)), COMMIT_INTERVAL);
+    }
+
+    #[test]
+    fn a_write_someone_waits_for_is_not_held_by_writes_nobody_waits_for() {
+        let ms = Duration::from_millis;
+        // A join storm: 20 events in 10 ms, none waited for: they wait the long interval, a
+        // message that comes among them the short one.
+        let storm = Intervals::after(20, 0, ms(10));
+        assert_eq!(storm.of(false), BUSY_COMMIT_INTERVAL);
+        assert_eq!(storm.of(true), COMMIT_INTERVAL);
+        // A busy channel: 20 messages in 10 ms, each waited for: the long interval for all.
+        let busy = Intervals::after(20, 20, ms(10));
+        assert_eq!(busy.of(true), BUSY_COMMIT_INTERVAL);
+        assert_eq!(busy.of(false), BUSY_COMMIT_INTERVAL);
+        // Calm: the short one for all.
+        assert_eq!(Intervals::after(3, 1, ms(10)), Intervals::CALM);
     }
 }
