@@ -62,6 +62,7 @@ pub const COMMIT_INTERVAL: Duration = Duration::from_millis(1);
 /// waits longer only when the load makes every commit small for its fixed price: a channel at
 /// 2,000 messages a second costs the writer half the CPU with 20 messages a commit instead of
 /// 4, while a calm store keeps its short interval (docs/BENCHMARKS.md, "Durability's price").
+/// For a commit someone waits for, only the writes someone waits for count ([`Intervals`]).
 pub const BUSY_COMMIT_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Writes that make a commit worth its fixed price: once this many wait, the writer commits
