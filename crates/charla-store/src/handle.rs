@@ -626,15 +626,16 @@ fn run_writer(
     // Writes a second between the last two commits' starts.
     let mut rate: f64 = 0.0;
     while let Some(first) = queue.blocking_recv() {
-        let mut awaited = first.awaited();
+        // How many of the batch's jobs someone waits for.
+        let mut awaited = usize::from(first.awaited());
         batch.push(first);
         // Under load, commits start at most every interval: what arrives meanwhile joins the
         // next one, unless a full commit's worth waits first. A write to a quiet store commits
         // at once.
         if let Some(last) = last_start {
             loop {
-                awaited |= take_waiting(&mut queue, &mut batch);
-                let until = last + intervals.of(awaited);
+                awaited += take_waiting(&mut queue, &mut batch);
+                let until = last + intervals.of(awaited > 0);
                 let Some(nap) = nap(
                     batch.len() + queue.len(),
                     until.saturating_duration_since(Instant::now()),
@@ -644,7 +645,7 @@ fn run_writer(
                 };
                 // Nobody waits yet: one who comes meanwhile waits no longer than the short
                 // interval.
-                thread::sleep(if awaited {
+                thread::sleep(if awaited > 0 {
                     nap
                 } else {
                     nap.min(COMMIT_INTERVAL)
@@ -653,9 +654,8 @@ fn run_writer(
         }
         let start = Instant::now();
         // Whatever else is already waiting joins this commit.
-        take_waiting(&mut queue, &mut batch);
+        awaited += take_waiting(&mut queue, &mut batch);
         intervals = last_start.map_or(Intervals::CALM, |last| {
-            let awaited = batch.iter().filter(|job| job.awaited()).count();
             Intervals::after(batch.len(), awaited, start - last)
         });
         rate = last_start.map_or(0.0, |last| {
@@ -666,14 +666,14 @@ fn run_writer(
     }
 }
 
-/// Moves the jobs waiting in `queue` into `batch`, up to [`MAX_BATCH`]; whether someone waits
-/// for one of them.
-fn take_waiting(queue: &mut mpsc::Receiver<WriteJob>, batch: &mut Vec<WriteJob>) -> bool {
-    let mut awaited = false;
+/// Moves the jobs waiting in `queue` into `batch`, up to [`MAX_BATCH`]; how many of them
+/// someone waits for.
+fn take_waiting(queue: &mut mpsc::Receiver<WriteJob>, batch: &mut Vec<WriteJob>) -> usize {
+    let mut awaited = 0;
     while batch.len() < MAX_BATCH {
         match queue.try_recv() {
             Ok(job) => {
-                awaited |= job.awaited();
+                awaited += usize::from(job.awaited());
                 batch.push(job);
             }
             Err(_) => break,
