@@ -542,6 +542,57 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn every_tls13_suite_carries_lines_across_key_updates_both_ways() {
+        use rustls::crypto::ring::cipher_suite as stock;
+        // AES-GCM's records are the server's own (`keys`), ChaCha20-Poly1305's rustls's.
+        for suite in [
+            stock::TLS13_AES_128_GCM_SHA256,
+            stock::TLS13_AES_256_GCM_SHA384,
+            stock::TLS13_CHACHA20_POLY1305_SHA256,
+        ] {
+            let tls = Tls::self_signed(&["localhost"]).unwrap();
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(tls.certificate().clone()).unwrap();
+            let mut provider = rustls::crypto::ring::default_provider();
+            provider.cipher_suites = vec![suite];
+            let client = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+                .with_protocol_versions(&[&rustls::version::TLS13])
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            let (client_io, server_io) = tokio::io::duplex(4096);
+            let name = ServerName::try_from("localhost").unwrap();
+            let (client, server) = tokio::join!(
+                TlsConnector::from(Arc::new(client)).connect(name, client_io),
+                TlsStream::accept(tls.server_config(), server_io)
+            );
+            let (mut client, mut server) = (client.unwrap(), server.unwrap());
+            let negotiated = server.state().negotiated_cipher_suite().map(|s| s.suite());
+            assert_eq!(negotiated, Some(suite.suite()));
+
+            for round in 0..3 {
+                // The client's KeyUpdate asks the server to change its keys too (RFC 8446,
+                // 4.6.3): each side then seals and opens with keys made afresh.
+                if round > 0 {
+                    client.get_mut().1.refresh_traffic_keys().unwrap();
+                }
+                let up = format!("PRIVMSG #sala :¡ronda {round}, señor!\r\n");
+                client.write_all(up.as_bytes()).await.unwrap();
+                client.flush().await.unwrap();
+                let mut got = vec![0; up.len()];
+                server.read_exact(&mut got).await.unwrap();
+                assert_eq!(got, up.as_bytes(), "{suite:?}, round {round}");
+                let down = format!(":charla NOTICE * :ronda {round}\r\n");
+                server.write_all(down.as_bytes()).await.unwrap();
+                server.flush().await.unwrap();
+                let mut got = vec![0; down.len()];
+                client.read_exact(&mut got).await.unwrap();
+                assert_eq!(got, down.as_bytes(), "{suite:?}, round {round}");
+            }
+        }
+    }
+
+    #[tokio::test]
     async fn an_end_without_close_notify_is_the_end_of_the_stream() {
         let (mut client, mut server) = pair(&[&rustls::version::TLS13], 4096).await;
         client.write_all(b"QUIT\r\n").await.unwrap();
