@@ -32,6 +32,7 @@ use crate::connection::{self, Guards};
 use crate::state::State;
 
 mod keys;
+mod records;
 mod stream;
 pub use stream::TlsStream;
 
@@ -181,17 +182,14 @@ impl Tls {
         provider
             .cipher_suites
             .sort_by_key(|suite| !is_aes_128(suite.suite()));
-        // TLS 1.3's AES-GCM records with keys kept as bytes, not as ring's expanded keys: a
-        // kilobyte less per idle client (`keys`).
-        for suite in &mut provider.cipher_suites {
-            *suite = keys::compact_keys(*suite);
-        }
         let provider = Arc::new(provider);
         let mut server_config = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()?
             .with_client_cert_verifier(Arc::new(AnyClientCert { provider }))
             .with_single_cert(chain, key)?;
         server_config.ignore_client_order = true;
+        // A TLS 1.3 connection's secrets go from rustls to `records` after the handshake.
+        server_config.enable_secret_extraction = true;
         let server_config = Arc::new(server_config);
         Ok(Tls {
             acceptor: TlsAcceptor::from(server_config.clone()),
@@ -528,14 +526,11 @@ pub(crate) async fn serve(
     // scope's end and the session's stream argument twice, 3,448 bytes a task unboxed (728 for
     // plain TCP, whose stream is small).
     let session = {
-        let Some(stream) = Box::pin(handshake(tls, socket, peer, shutdown)).await else {
+        let Some((stream, certificate)) = Box::pin(handshake(tls, socket, peer, shutdown)).await
+        else {
             return;
         };
-        let certfp = stream
-            .state()
-            .peer_certificates()
-            .and_then(|chain| chain.first())
-            .map(|cert| certfp(cert).into_boxed_str());
+        let certfp = certificate.map(|cert| certfp(&cert).into_boxed_str());
         connection::serve(
             state,
             Box::new(stream),
@@ -554,7 +549,7 @@ async fn handshake(
     socket: TcpStream,
     peer: SocketAddr,
     mut shutdown: watch::Receiver<bool>,
-) -> Option<TlsStream<TcpStream>> {
+) -> Option<(TlsStream<TcpStream>, Option<CertificateDer<'static>>)> {
     let handshake = tokio::time::timeout(
         tls.handshake_timeout,
         TlsStream::accept(tls.server_config.clone(), socket),

@@ -242,7 +242,7 @@ impl Connection {
             Some(tls) => {
                 let handshake = TlsStream::accept(tls.server_config(), socket);
                 match tokio::time::timeout(tls.handshake_timeout(), handshake).await {
-                    Ok(Ok(stream)) => self.serve(stream, shutdown).await,
+                    Ok(Ok((stream, _certificate))) => self.serve(stream, shutdown).await,
                     Ok(Err(e)) => debug!(peer = %self.peer, error = %e, "HTTPS handshake failed"),
                     Err(_) => debug!(peer = %self.peer, "HTTPS handshake timed out"),
                 }

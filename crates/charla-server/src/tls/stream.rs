@@ -17,13 +17,16 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
+use rustls::pki_types::CertificateDer;
 use rustls::server::{ServerConnectionData, UnbufferedServerConnection};
 use rustls::unbuffered::{
     ConnectionState, EncodeError, EncodeTlsData, EncryptError, InsufficientSizeError,
     UnbufferedStatus, WriteTraffic,
 };
-use rustls::{CommonState, ServerConfig};
+use rustls::{ProtocolVersion, ServerConfig};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::records::{Opened, Records};
 
 /// Bytes read from the socket at a time (on the stack, not kept).
 const READ_CHUNK: usize = 8 * 1024;
@@ -53,7 +56,7 @@ enum Progress {
 /// A TLS connection over `IO` (a `TcpStream` in the server; anything in tests).
 pub struct TlsStream<IO> {
     io: IO,
-    conn: UnbufferedServerConnection,
+    engine: Engine,
     /// Ciphertext read and not yet processed (a partial record, or a record behind one).
     incoming: Vec<u8>,
     /// Plaintext decrypted and not yet read, from `plain_at` on.
@@ -66,18 +69,47 @@ pub struct TlsStream<IO> {
     read_closed: bool,
     /// close_notify is in `outgoing` or gone.
     close_sent: bool,
-    /// rustls reported an error: it is not asked anything again (it would take the same bad
-    /// input again, and queue a second alert).
+    /// rustls or the records reported an error: they are not asked anything again (they
+    /// would take the same bad input again, and queue a second alert).
     failed: bool,
 }
 
+/// What does the TLS protocol.
+// A TLS 1.3 connection is `Records` for its life and the stream is boxed already: inline,
+// it costs one allocation instead of two (rustls's state is the transient one, boxed).
+#[expect(
+    clippy::large_enum_variant,
+    reason = "the common state, in a boxed stream"
+)]
+enum Engine {
+    /// rustls: the handshake, and a TLS 1.2 connection's whole life.
+    Rustls(Box<UnbufferedServerConnection>),
+    /// A TLS 1.3 connection after its handshake: records protected here, with what rustls
+    /// agreed (`records`), and rustls's large state freed.
+    Records(Records),
+    /// rustls's connection given up and nothing in its place (its hand-over failed).
+    Gone,
+}
+
+/// What a write asks the engine to seal.
+#[derive(Clone, Copy)]
+enum Seal<'a> {
+    Data(&'a [u8]),
+    CloseNotify,
+}
+
 impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
-    /// Runs the server side of the handshake over `io`.
-    pub async fn accept(config: Arc<ServerConfig>, io: IO) -> io::Result<TlsStream<IO>> {
+    /// Runs the server side of the handshake over `io`. Also gives the client's certificate,
+    /// if it sent one (its identity for SASL EXTERNAL): a TLS 1.3 connection keeps nothing
+    /// of its handshake after this.
+    pub async fn accept(
+        config: Arc<ServerConfig>,
+        io: IO,
+    ) -> io::Result<(TlsStream<IO>, Option<CertificateDer<'static>>)> {
         let conn = UnbufferedServerConnection::new(config).map_err(invalid)?;
         let mut stream = TlsStream {
             io,
-            conn,
+            engine: Engine::Rustls(Box::new(conn)),
             incoming: Vec::new(),
             plain: Vec::new(),
             plain_at: 0,
@@ -88,12 +120,55 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
             failed: false,
         };
         std::future::poll_fn(|cx| stream.poll_handshake(cx)).await?;
-        Ok(stream)
+        let Engine::Rustls(conn) = &stream.engine else {
+            unreachable!("rustls does the handshake");
+        };
+        let certificate = conn
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .map(|cert| cert.clone().into_owned());
+        if conn.protocol_version() == Some(ProtocolVersion::TLSv1_3) {
+            stream.hand_over()?;
+        }
+        Ok((stream, certificate))
     }
 
-    /// The TLS state: the peer's certificates, the protocol version, the cipher suite.
-    pub fn state(&self) -> &CommonState {
-        &self.conn
+    /// Takes a TLS 1.3 connection from rustls once its handshake is over: its secrets and
+    /// key schedule go to `records`, the rest of rustls's state is freed. What rustls had
+    /// to send (the session tickets) is in `outgoing` already, and the records it did not
+    /// process yet are in `incoming`, numbered after those it did.
+    fn hand_over(&mut self) -> io::Result<()> {
+        let Engine::Rustls(conn) = std::mem::replace(&mut self.engine, Engine::Gone) else {
+            return Err(invalid("no TLS connection to hand over"));
+        };
+        let (secrets, kernel) = conn.dangerous_into_kernel_connection().map_err(|e| {
+            self.failed = true;
+            invalid(e)
+        })?;
+        let records = Records::new(secrets, kernel).map_err(|e| {
+            self.failed = true;
+            invalid(e)
+        })?;
+        self.engine = Engine::Records(records);
+        Ok(())
+    }
+
+    /// The cipher suite the handshake agreed on.
+    pub fn cipher_suite(&self) -> Option<rustls::CipherSuite> {
+        match &self.engine {
+            Engine::Rustls(conn) => conn.negotiated_cipher_suite().map(|s| s.suite()),
+            Engine::Records(records) => Some(records.cipher_suite()),
+            Engine::Gone => None,
+        }
+    }
+
+    /// The records, if rustls handed the connection over (TLS 1.3 after its handshake).
+    #[cfg(test)]
+    fn records(&mut self) -> Option<&mut Records> {
+        match &mut self.engine {
+            Engine::Records(records) => Some(records),
+            _ => None,
+        }
     }
 
     fn poll_handshake(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -129,9 +204,40 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
         if self.failed {
             return Err(invalid("the TLS connection failed"));
         }
+        let conn = match &mut self.engine {
+            Engine::Rustls(conn) => conn,
+            Engine::Records(records) => {
+                if !self.read_closed {
+                    let opened =
+                        records.open(&mut self.incoming, &mut self.plain, &mut self.outgoing);
+                    match opened {
+                        Ok(Opened::More) => {}
+                        // What follows close_notify is not read.
+                        Ok(Opened::Closed) => {
+                            self.read_closed = true;
+                            self.incoming.clear();
+                        }
+                        Err(fatal) => {
+                            self.failed = true;
+                            records.fatal_alert(fatal, &mut self.outgoing);
+                            // The data of the records before the fault is read first.
+                            if self.plain_at == self.plain.len() {
+                                return Err(invalid(fatal));
+                            }
+                        }
+                    }
+                }
+                if self.incoming.is_empty() {
+                    self.incoming = Vec::new();
+                }
+                // Reads end with `read_closed`, writes with `close_sent`.
+                return Ok(Progress::Traffic);
+            }
+            Engine::Gone => return Err(invalid("the TLS connection failed")),
+        };
         let result = loop {
             let UnbufferedStatus { mut discard, state } =
-                self.conn.process_tls_records(&mut self.incoming);
+                conn.process_tls_records(&mut self.incoming);
             let step = match state {
                 Err(e) => Err(invalid(e)),
                 Ok(ConnectionState::ReadTraffic(mut traffic)) => {
@@ -189,7 +295,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
     /// After rustls's first error: encodes the alert it queued for the peer, if it did.
     /// rustls is asked once only: asked again, it would read the bad input again.
     fn take_alert(&mut self) {
-        let status = self.conn.process_tls_records(&mut self.incoming);
+        let Engine::Rustls(conn) = &mut self.engine else {
+            return;
+        };
+        let status = conn.process_tls_records(&mut self.incoming);
         if let Ok(ConnectionState::EncodeTlsData(mut alert)) = status.state {
             let _ = encode(&mut alert, &mut self.outgoing);
         }
@@ -230,23 +339,50 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
         Poll::Ready(Ok(()))
     }
 
-    /// Runs `f` with the connection in its traffic state (everything read processed first).
-    fn with_traffic<T>(
-        &mut self,
-        f: impl FnOnce(&mut WriteTraffic<'_, ServerConnectionData>, &mut Vec<u8>) -> io::Result<T>,
-    ) -> io::Result<T> {
+    /// Seals `what` into `outgoing` (everything read processed first).
+    fn seal(&mut self, what: Seal<'_>) -> io::Result<()> {
         match self.drive()? {
             Progress::Traffic => {}
             Progress::Handshaking => return Err(invalid("TLS handshake not finished")),
             Progress::Closed => return Err(io::ErrorKind::BrokenPipe.into()),
         }
-        let UnbufferedStatus { discard, state } = self.conn.process_tls_records(&mut self.incoming);
-        let result = match state {
-            Ok(ConnectionState::WriteTraffic(mut traffic)) => f(&mut traffic, &mut self.outgoing),
-            Ok(other) => Err(invalid(format!("TLS not ready to write: {other:?}"))),
-            Err(e) => Err(invalid(e)),
+        // (A fault found while reading, whose data before it is still to be read.)
+        if self.failed {
+            return Err(invalid("the TLS connection failed"));
+        }
+        let result = match &mut self.engine {
+            Engine::Records(records) => {
+                let sealed = match what {
+                    Seal::Data(_) if self.close_sent => {
+                        return Err(io::ErrorKind::BrokenPipe.into());
+                    }
+                    Seal::Data(data) => records.seal(data, &mut self.outgoing),
+                    Seal::CloseNotify => records.close_notify(&mut self.outgoing),
+                };
+                return sealed.map_err(|fatal| {
+                    self.failed = true;
+                    records.fatal_alert(fatal, &mut self.outgoing);
+                    invalid(fatal)
+                });
+            }
+            Engine::Gone => return Err(invalid("the TLS connection failed")),
+            Engine::Rustls(conn) => {
+                let UnbufferedStatus { discard, state } =
+                    conn.process_tls_records(&mut self.incoming);
+                let result = match state {
+                    Ok(ConnectionState::WriteTraffic(mut traffic)) => match what {
+                        Seal::Data(data) => encrypt(&mut traffic, data, &mut self.outgoing),
+                        Seal::CloseNotify => grow_into(&mut self.outgoing, 64, |room| {
+                            traffic.queue_close_notify(room).map_err(encrypt_error)
+                        }),
+                    },
+                    Ok(other) => Err(invalid(format!("TLS not ready to write: {other:?}"))),
+                    Err(e) => Err(invalid(e)),
+                };
+                self.incoming.drain(..discard);
+                result
+            }
         };
-        self.incoming.drain(..discard);
         if result.is_err() {
             self.failed = true;
             self.take_alert();
@@ -313,7 +449,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<IO> {
         if this.outgoing.len() - this.out_at >= MAX_OUTGOING {
             ready!(this.poll_write_out(cx))?;
         }
-        this.with_traffic(|traffic, outgoing| encrypt(traffic, data, outgoing))?;
+        this.seal(Seal::Data(data))?;
         // The bytes are taken whatever the socket says now; flush waits for them.
         if let Poll::Ready(Err(e)) = this.poll_write_out(cx) {
             return Poll::Ready(Err(e));
@@ -332,11 +468,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<IO> {
         if !this.close_sent {
             this.close_sent = true;
             // Without a traffic state (a failed connection) there is nothing to say.
-            let _ = this.with_traffic(|traffic, outgoing| {
-                grow_into(outgoing, 64, |room| {
-                    traffic.queue_close_notify(room).map_err(encrypt_error)
-                })
-            });
+            let _ = this.seal(Seal::CloseNotify);
         }
         ready!(this.poll_write_out(cx))?;
         Pin::new(&mut this.io).poll_shutdown(cx)
@@ -417,6 +549,7 @@ fn invalid(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> io::Error 
 
 #[cfg(test)]
 mod tests {
+    use std::io;
     use std::sync::Arc;
 
     use rustls::pki_types::ServerName;
@@ -425,6 +558,7 @@ mod tests {
 
     use super::TlsStream;
     use crate::tls::Tls;
+    use crate::tls::keys::Keys;
 
     /// A server configuration (the server's own, from a fresh certificate) and a client that
     /// trusts that certificate and speaks only `versions`.
@@ -459,7 +593,7 @@ mod tests {
             connector.connect(name, client_io),
             TlsStream::accept(server_config, server_io)
         );
-        (client.unwrap(), server.unwrap())
+        (client.unwrap(), server.unwrap().0)
     }
 
     fn idle(server: &TlsStream<DuplexStream>) -> bool {
@@ -536,7 +670,7 @@ mod tests {
             ),
         ] {
             let (_client, server) = pair(&[version], 4096).await;
-            let suite = server.state().negotiated_cipher_suite().map(|s| s.suite());
+            let suite = server.cipher_suite();
             assert_eq!(suite, Some(expected));
         }
     }
@@ -566,8 +700,9 @@ mod tests {
                 TlsConnector::from(Arc::new(client)).connect(name, client_io),
                 TlsStream::accept(tls.server_config(), server_io)
             );
-            let (mut client, mut server) = (client.unwrap(), server.unwrap());
-            let negotiated = server.state().negotiated_cipher_suite().map(|s| s.suite());
+            let (mut client, mut server) = (client.unwrap(), server.unwrap().0);
+            assert!(server.records().is_some(), "TLS 1.3 is handed over");
+            let negotiated = server.cipher_suite();
             assert_eq!(negotiated, Some(suite.suite()));
 
             for round in 0..3 {
@@ -645,6 +780,243 @@ mod tests {
         assert!(server.read(&mut buf).await.is_err());
         assert!(server.write_all(b"ERROR :bye\r\n").await.is_err());
         let _ = server.shutdown().await;
+    }
+
+    /// A client that seals its own records after a real handshake (rustls's client, its
+    /// secrets taken once the handshake is over), to send what rustls's client would not.
+    struct RawClient {
+        io: DuplexStream,
+        tx: Keys,
+        tx_seq: u64,
+        rx: Keys,
+        rx_seq: u64,
+    }
+
+    impl RawClient {
+        /// A raw client and the server it shook hands with (TLS 1.3, AES-128-GCM).
+        async fn pair() -> (RawClient, TlsStream<DuplexStream>) {
+            let tls = Tls::self_signed(&["localhost"]).unwrap();
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(tls.certificate().clone()).unwrap();
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let mut client = rustls::ClientConfig::builder_with_provider(provider)
+                .with_protocol_versions(&[&rustls::version::TLS13])
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            client.enable_secret_extraction = true;
+            let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+            let name = ServerName::try_from("localhost").unwrap();
+            let (client, server) = tokio::join!(
+                TlsConnector::from(Arc::new(client)).connect(name, client_io),
+                TlsStream::accept(tls.server_config(), server_io)
+            );
+            let (io, conn) = client.unwrap().into_inner();
+            #[allow(deprecated)] // No key updates or tickets are needed from rustls here.
+            let secrets = conn.dangerous_extract_secrets().unwrap();
+            let raw = RawClient {
+                io,
+                tx: Keys::new(secrets.tx.1).unwrap(),
+                tx_seq: secrets.tx.0,
+                rx: Keys::new(secrets.rx.1).unwrap(),
+                rx_seq: secrets.rx.0,
+            };
+            (raw, server.unwrap().0)
+        }
+
+        /// Seals a record of content type `typ` around `body` and sends it.
+        async fn send(&mut self, typ: u8, body: &[u8]) {
+            let mut record = Vec::new();
+            self.tx.seal(self.tx_seq, typ, body, &mut record);
+            self.tx_seq += 1;
+            self.io.write_all(&record).await.unwrap();
+        }
+
+        /// Every record the server sent until it closed: content types and contents.
+        async fn received(&mut self) -> Vec<(u8, Vec<u8>)> {
+            let mut bytes = Vec::new();
+            let _ = self.io.read_to_end(&mut bytes).await;
+            let mut records = Vec::new();
+            let mut rest = &mut bytes[..];
+            while rest.len() >= 5 {
+                let len = 5 + usize::from(u16::from_be_bytes([rest[3], rest[4]]));
+                let (record, after) = rest.split_at_mut(len);
+                let (typ, content) = self.rx.open(self.rx_seq, record).unwrap();
+                records.push((typ, content.to_vec()));
+                self.rx_seq += 1;
+                rest = after;
+            }
+            records
+        }
+    }
+
+    /// What the server reads until the end or an error, then its shutdown.
+    async fn read_all(server: &mut TlsStream<DuplexStream>) -> Result<Vec<u8>, io::Error> {
+        let mut got = Vec::new();
+        let read = server.read_to_end(&mut got).await.map(|_| got);
+        let _ = server.shutdown().await;
+        read
+    }
+
+    const ALERT: u8 = 21;
+    const HANDSHAKE: u8 = 22;
+    const DATA: u8 = 23;
+
+    #[tokio::test]
+    async fn after_the_handshake_tls13_is_the_servers_and_rustls_state_is_gone() {
+        let (mut client, mut server) = RawClient::pair().await;
+        assert!(server.records().is_some());
+        assert_eq!(
+            server.cipher_suite(),
+            Some(rustls::CipherSuite::TLS13_AES_128_GCM_SHA256)
+        );
+        // A warning that the user canceled is passed over; close_notify ends the reading.
+        client.send(DATA, "NICK señor\r\n".as_bytes()).await;
+        client.send(ALERT, &[1, 90]).await;
+        client.send(DATA, b"QUIT\r\n").await;
+        client.send(ALERT, &[1, 0]).await;
+        client.send(DATA, b"after the end").await;
+        assert_eq!(
+            read_all(&mut server).await.unwrap(),
+            "NICK señor\r\nQUIT\r\n".as_bytes()
+        );
+        let said = client.received().await;
+        // The session tickets, then the server's own close_notify.
+        assert_eq!(said.last(), Some(&(ALERT, vec![1, 0])));
+        assert!(
+            said[..said.len() - 1]
+                .iter()
+                .all(|(typ, _)| *typ == HANDSHAKE)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_key_update_in_pieces_changes_the_keys_records_are_opened_with() {
+        let (mut client, mut server) = RawClient::pair().await;
+        client.send(DATA, b"PING :1\r\n").await;
+        let mut got = vec![0; 9];
+        server.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, b"PING :1\r\n");
+        // A KeyUpdate that does not ask for the server's, in two records, then a record
+        // sealed with the old key, which the server no longer opens with.
+        client.send(HANDSHAKE, &[24, 0]).await;
+        client.send(HANDSHAKE, &[0, 1, 0]).await;
+        client.send(DATA, b"PING :2\r\n").await;
+        assert!(read_all(&mut server).await.is_err());
+        let said = client.received().await;
+        assert_eq!(said.last(), Some(&(ALERT, vec![2, 20])), "bad_record_mac");
+    }
+
+    #[tokio::test]
+    async fn what_may_not_come_after_the_handshake_ends_it_with_the_right_alert() {
+        const UNEXPECTED_MESSAGE: u8 = 10;
+        const RECORD_OVERFLOW: u8 = 22;
+        const ILLEGAL_PARAMETER: u8 = 47;
+        const DECODE_ERROR: u8 = 50;
+        // What is sent (content types and contents), and the alert that answers it.
+        type Case = (&'static str, &'static [(u8, &'static [u8])], Option<u8>);
+        let cases: [Case; 10] = [
+            ("a fatal alert", &[(ALERT, &[2, 40])], None),
+            (
+                "two alerts in one record",
+                &[(ALERT, &[1, 90, 1, 0])],
+                Some(DECODE_ERROR),
+            ),
+            (
+                "a session ticket",
+                &[(HANDSHAKE, &[4, 0, 0, 1, 0])],
+                Some(UNEXPECTED_MESSAGE),
+            ),
+            (
+                "data after a KeyUpdate in its record",
+                &[(HANDSHAKE, &[24, 0, 0, 1, 0, 24])],
+                Some(UNEXPECTED_MESSAGE),
+            ),
+            (
+                "a KeyUpdate too long",
+                &[(HANDSHAKE, &[24, 0, 0, 2, 0, 0])],
+                Some(DECODE_ERROR),
+            ),
+            (
+                "a KeyUpdate's unknown request",
+                &[(HANDSHAKE, &[24, 0, 0, 1, 7])],
+                Some(ILLEGAL_PARAMETER),
+            ),
+            (
+                "data inside a handshake message",
+                &[(HANDSHAKE, &[24, 0]), (DATA, b"x")],
+                Some(UNEXPECTED_MESSAGE),
+            ),
+            (
+                "a protected ChangeCipherSpec",
+                &[(20, &[1])],
+                Some(UNEXPECTED_MESSAGE),
+            ),
+            ("padding only", &[(0, &[0, 0])], Some(UNEXPECTED_MESSAGE)),
+            (
+                "more than 2^14 bytes",
+                &[(DATA, &[b'a'; 16_385])],
+                Some(RECORD_OVERFLOW),
+            ),
+        ];
+        for (what, records, alert) in cases {
+            let (mut client, mut server) = RawClient::pair().await;
+            for (typ, body) in records {
+                client.send(*typ, body).await;
+            }
+            client.io.shutdown().await.unwrap();
+            assert!(read_all(&mut server).await.is_err(), "{what} was taken");
+            let said = client.received().await;
+            let last = said.last().filter(|(typ, _)| *typ == ALERT);
+            let expected = alert.map(|description| (ALERT, vec![2, description]));
+            assert_eq!(last, expected.as_ref(), "{what}");
+        }
+
+        // Unprotected records: a ChangeCipherSpec, and a header that announces too much
+        // (answered at once, without waiting for its body).
+        for (what, bytes, description) in [
+            (
+                "a plain ChangeCipherSpec",
+                &[20, 3, 3, 0, 1, 1][..],
+                UNEXPECTED_MESSAGE,
+            ),
+            (
+                "a record of 20,000 bytes",
+                &[23, 3, 3, 0x4e, 0x20, 0][..],
+                RECORD_OVERFLOW,
+            ),
+        ] {
+            let (mut client, mut server) = RawClient::pair().await;
+            client.io.write_all(bytes).await.unwrap();
+            assert!(read_all(&mut server).await.is_err(), "{what} was taken");
+            let said = client.received().await;
+            assert_eq!(said.last(), Some(&(ALERT, vec![2, description])), "{what}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_sending_keys_change_before_their_limit() {
+        let (mut client, mut server) = pair(&[&rustls::version::TLS13], 64 * 1024).await;
+        // AES-GCM's limit is 2^24 records a key; four show the change as well.
+        server.records().unwrap().set_limit(4);
+        let lines: Vec<String> = (0..20)
+            .map(|i| format!(":charla NOTICE * :{i}\r\n"))
+            .collect();
+        for line in &lines {
+            server.write_all(line.as_bytes()).await.unwrap();
+        }
+        server.flush().await.unwrap();
+        let mut got = vec![0; lines.concat().len()];
+        client.read_exact(&mut got).await.unwrap();
+        assert_eq!(
+            got,
+            lines.concat().as_bytes(),
+            "rustls's client followed the changes"
+        );
+        client.write_all(b"QUIT\r\n").await.unwrap();
+        let mut quit = [0; 6];
+        server.read_exact(&mut quit).await.unwrap();
+        assert_eq!(&quit, b"QUIT\r\n");
     }
 
     /// Sends `bytes` in pieces of the given sizes (the last piece takes the rest), then EOF.
@@ -738,6 +1110,73 @@ mod tests {
                 })
                 .await
                 .expect("the session ends with the input");
+            });
+        }
+
+        /// Any records sealed with the right keys (content types that exist or not, KeyUpdates
+        /// whole, in pieces or malformed, alerts, padding), in any pieces: the stream ends or
+        /// is an error, and what was data before any fault is read in order.
+        #[test]
+        fn any_sealed_records_after_the_handshake_end_the_stream_without_a_panic(
+            records in proptest::collection::vec(
+                (
+                    proptest::prop_oneof![
+                        proptest::prelude::Just(ALERT),
+                        proptest::prelude::Just(HANDSHAKE),
+                        proptest::prelude::Just(DATA),
+                        proptest::prelude::any::<u8>(),
+                    ],
+                    proptest::prop_oneof![
+                        proptest::collection::vec(proptest::prelude::any::<u8>(), 0..8),
+                        proptest::collection::vec(0u8..3, 0..6),
+                        proptest::prelude::Just(vec![24, 0, 0, 1, 1]),
+                        proptest::prelude::Just(vec![24, 0, 0]),
+                        proptest::prelude::Just(vec![1, 0]),
+                        proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+                    ],
+                ),
+                0..8,
+            ),
+            sizes in proptest::collection::vec(1usize..400, 0..8),
+        ) {
+            runtime().block_on(async {
+                let (mut client, mut server) = RawClient::pair().await;
+                let mut bytes = Vec::new();
+                let mut data = Vec::new();
+                let mut faulty = false;
+                for (typ, body) in &records {
+                    client.tx.seal(client.tx_seq, *typ, body, &mut bytes);
+                    client.tx_seq += 1;
+                    // Data before anything else than data is read in full.
+                    faulty |= *typ != DATA;
+                    if !faulty {
+                        data.extend_from_slice(body);
+                    }
+                }
+                let read = async move {
+                    let mut got = Vec::new();
+                    let mut buf = [0; 512];
+                    loop {
+                        match server.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => got.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let _ = server.write_all(b"ERROR :bye\r\n").await;
+                    let _ = server.shutdown().await;
+                    got
+                };
+                let drain = async {
+                    send_in_pieces(&mut client.io, &bytes, &sizes).await;
+                    let mut sink = Vec::new();
+                    let _ = client.io.read_to_end(&mut sink).await;
+                };
+                let (got, ()) = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+                    tokio::join!(read, drain)
+                })
+                .await
+                .expect("the session ends with the input");
+                assert!(got.starts_with(&data), "the data before any fault, in order");
             });
         }
     }
