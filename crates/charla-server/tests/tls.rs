@@ -527,3 +527,86 @@ fn the_binary_logs_the_fingerprint_of_its_generated_certificate() -> anyhow::Res
     assert!(listening_line.contains("tls=true"), "{listening_line}");
     Ok(())
 }
+
+/// Reads `s_client`'s output into `seen` until a line holds `what`.
+async fn s_client_until(
+    lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    seen: &mut Vec<String>,
+    what: &str,
+) -> anyhow::Result<()> {
+    let found = tokio::time::timeout(TIMEOUT, async {
+        while let Some(line) = lines.next_line().await? {
+            seen.push(line);
+            if seen.last().is_some_and(|line| line.contains(what)) {
+                return Ok(true);
+            }
+        }
+        Ok::<_, anyhow::Error>(false)
+    })
+    .await;
+    match found {
+        Ok(Ok(true)) => Ok(()),
+        Ok(Ok(false)) => anyhow::bail!("s_client ended before {what:?}: {seen:#?}"),
+        Ok(Err(e)) => Err(e),
+        Err(_) => anyhow::bail!("no {what:?} from s_client in time: {seen:#?}"),
+    }
+}
+
+/// OpenSSL's `s_client` (the `openssl` that Debian ships; CI installs it) as the TLS client,
+/// with each TLS 1.3 suite: lines both ways across key updates that it starts (`k`) and that
+/// ask the server for its own (`K`), which the server's record layer answers after the
+/// handshake.
+#[tokio::test]
+async fn openssl_s_client_chats_across_key_updates_with_every_tls13_suite() -> anyhow::Result<()> {
+    use tokio::process::Command;
+
+    let dir = tempfile::tempdir()?;
+    let handle = Server::start(tls_config(dir.path())).await?;
+    let (_, tls_addr) = addrs(&handle);
+    for suite in [
+        "TLS_AES_128_GCM_SHA256",
+        "TLS_AES_256_GCM_SHA384",
+        "TLS_CHACHA20_POLY1305_SHA256",
+    ] {
+        // stderr too: s_client says KEYUPDATE there.
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "exec openssl s_client -connect {tls_addr} -tls1_3 -ciphersuites {suite} -crlf 2>&1"
+            ))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let mut stdin = child.stdin.take().expect("stdin");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let mut seen = Vec::new();
+        let until = s_client_until;
+
+        stdin
+            .write_all("NICK Ñandú\nUSER ñ 0 * :Ñandú\n".as_bytes())
+            .await?;
+        until(&mut lines, &mut seen, " 001 Ñandú ").await?;
+        let cipher = format!("Cipher is {suite}");
+        assert!(
+            seen.iter().any(|line| line.contains(&cipher)),
+            "{suite} was not negotiated (is openssl installed?): {seen:#?}"
+        );
+        for (command, word) in [("k", "después"), ("K", "pedida"), ("K", "otra")] {
+            stdin.write_all(format!("{command}\n").as_bytes()).await?;
+            until(&mut lines, &mut seen, "KEYUPDATE").await?;
+            stdin
+                .write_all(format!("PING :{word}\n").as_bytes())
+                .await?;
+            let pong = format!("PONG irc.test :{word}");
+            until(&mut lines, &mut seen, &pong).await?;
+        }
+        // (A line that starts with `Q` is s_client's own command to quit.)
+        stdin.write_all("quit :adiós\n".as_bytes()).await?;
+        until(&mut lines, &mut seen, "ERROR").await?;
+        drop(stdin);
+        tokio::time::timeout(TIMEOUT, child.wait()).await??;
+    }
+    handle.shutdown().await;
+    Ok(())
+}

@@ -841,7 +841,12 @@ mod tests {
             while rest.len() >= 5 {
                 let len = 5 + usize::from(u16::from_be_bytes([rest[3], rest[4]]));
                 let (record, after) = rest.split_at_mut(len);
-                let (typ, content) = self.rx.open(self.rx_seq, record).unwrap();
+                // After the server's own KeyUpdate its records are sealed with keys this
+                // client does not have: marked, and the rest passed over.
+                let Ok((typ, content)) = self.rx.open(self.rx_seq, record) else {
+                    records.push((SEALED_WITH_NEW_KEYS, Vec::new()));
+                    break;
+                };
                 records.push((typ, content.to_vec()));
                 self.rx_seq += 1;
                 rest = after;
@@ -861,6 +866,8 @@ mod tests {
     const ALERT: u8 = 21;
     const HANDSHAKE: u8 = 22;
     const DATA: u8 = 23;
+    /// Not a content type: a record that the old keys do not open.
+    const SEALED_WITH_NEW_KEYS: u8 = 0xff;
 
     #[tokio::test]
     async fn after_the_handshake_tls13_is_the_servers_and_rustls_state_is_gone() {
@@ -905,6 +912,28 @@ mod tests {
         assert!(read_all(&mut server).await.is_err());
         let said = client.received().await;
         assert_eq!(said.last(), Some(&(ALERT, vec![2, 20])), "bad_record_mac");
+    }
+
+    #[tokio::test]
+    async fn a_key_update_that_asks_for_the_servers_is_answered_before_its_next_data() {
+        let (mut client, mut server) = RawClient::pair().await;
+        client.send(HANDSHAKE, &[24, 0, 0, 1, 1]).await;
+        client.io.shutdown().await.unwrap();
+        assert_eq!(read_all(&mut server).await.unwrap(), b"");
+        server.write_all(b"PONG\r\n").await.ok();
+        let said = client.received().await;
+        let after_tickets: Vec<_> = said
+            .iter()
+            .skip_while(|(typ, body)| *typ == HANDSHAKE && body.first() == Some(&4))
+            .collect();
+        assert_eq!(
+            after_tickets,
+            [
+                &(HANDSHAKE, vec![24, 0, 0, 1, 0]),
+                &(SEALED_WITH_NEW_KEYS, vec![])
+            ],
+            "the server's KeyUpdate, then its close_notify under its new keys"
+        );
     }
 
     #[tokio::test]
