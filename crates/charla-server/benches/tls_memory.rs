@@ -5,9 +5,10 @@
 //! what the server sides still hold, in jemalloc's size classes.
 //!
 //! This is what the server held per TLS client with tokio-rustls; its own stream
-//! (`charla_server::tls::TlsStream`, rustls's unbuffered connection) holds the same less the
-//! 4 KiB read buffer and the send queue's capacity. `charla-bench connect --tls` measures
-//! the whole server.
+//! (`charla_server::tls::TlsStream`) drives rustls's unbuffered connection through the
+//! handshake without the 4 KiB read buffer and the send queue's capacity, and after a TLS 1.3
+//! handshake keeps none of this but the secrets (`tls/records.rs`). `charla-bench connect
+//! --tls` measures the whole server.
 //!
 //! Run: `cargo bench -p charla-server --bench tls_memory`.
 
