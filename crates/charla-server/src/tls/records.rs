@@ -73,10 +73,18 @@ impl Fatal {
 
 impl std::fmt::Display for Fatal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Fatal::FromPeer(description) => write!(f, "the peer sent fatal alert {description}"),
-            other => write!(f, "TLS error, alert {:?} sent", other.description()),
-        }
+        let name = match self {
+            Fatal::FromPeer(description) => {
+                return write!(f, "the peer sent fatal TLS alert {description}");
+            }
+            Fatal::UnexpectedMessage => "unexpected_message",
+            Fatal::BadRecordMac => "bad_record_mac",
+            Fatal::RecordOverflow => "record_overflow",
+            Fatal::IllegalParameter => "illegal_parameter",
+            Fatal::DecodeError => "decode_error",
+            Fatal::InternalError => "internal_error",
+        };
+        write!(f, "TLS error: {name} (alert sent)")
     }
 }
 
