@@ -5,11 +5,13 @@
 //! client cost the server (`benches/tls_memory.rs`). Here rustls's unbuffered connection does
 //! the protocol, and this stream owns the three buffers around it: ciphertext read but not
 //! yet processed, plaintext not yet taken by the reader, ciphertext not yet written. Each is
-//! freed as soon as it is empty, so an idle connection holds rustls's state (its keys, the
-//! handshake's last state) and nothing else.
+//! freed as soon as it is empty, so an idle connection holds its TLS state and nothing else.
+//! For TLS 1.2 that is rustls's connection; a TLS 1.3 connection is handed over after its
+//! handshake to `records`, which keeps its secrets only.
 //!
-//! Every byte rustls asks to send goes to `outgoing` at once and leaves in order, so the
-//! handshake's flights, alerts and the application's writes never overtake each other.
+//! Every byte rustls or the records ask to send goes to `outgoing` at once and leaves in
+//! order, so the handshake's flights, alerts, key updates and the application's writes never
+//! overtake each other.
 
 use std::io;
 use std::mem::MaybeUninit;
