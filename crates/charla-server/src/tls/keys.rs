@@ -1,4 +1,6 @@
-//! One direction's TLS 1.3 record protection (RFC 8446, 5.2), with its key kept as bytes.
+//! One direction's record protection, TLS 1.3's (RFC 8446, 5.2) and TLS 1.2's (RFC 5246,
+//! 6.2.3.3, with RFC 5288's nonces for AES-GCM and RFC 7905's for ChaCha20-Poly1305), with its
+//! key kept as bytes.
 //!
 //! ring's ready AES-GCM key (the AES key schedule and GHASH's table of powers of H) is 555
 //! bytes, and rustls keeps one per direction for a connection's life. Here a direction keeps
@@ -9,7 +11,8 @@
 
 use ring::aead;
 use rustls::ConnectionTrafficSecrets;
-use rustls::crypto::cipher::{Iv, NONCE_LEN, Nonce};
+use rustls::crypto::cipher::{Iv, NONCE_LEN, Nonce, make_tls12_aad};
+use rustls::{ContentType, ProtocolVersion};
 use zeroize::Zeroize;
 
 /// Record header: content type, legacy version, length.
@@ -35,7 +38,7 @@ pub(super) struct Keys {
 }
 
 impl Keys {
-    /// The keys of a TLS 1.3 suite that ring provides; `None` for another (TLS 1.2's).
+    /// The keys of a suite that ring provides; `None` for another.
     pub(super) fn new(secrets: ConnectionTrafficSecrets) -> Option<Keys> {
         let (algorithm, key, iv) = match &secrets {
             ConnectionTrafficSecrets::Aes128Gcm { key, iv } => (&aead::AES_128_GCM, key, iv),
@@ -96,6 +99,76 @@ impl Keys {
             )
             .expect("a record within AES-GCM's and ChaCha20's limits");
         out.extend_from_slice(tag.as_ref());
+    }
+
+    /// TLS 1.2's explicit nonce before each record's ciphertext: AES-GCM's 8 bytes, none for
+    /// ChaCha20-Poly1305.
+    pub(super) fn explicit_nonce_len(&self) -> usize {
+        if self.algorithm == &aead::CHACHA20_POLY1305 {
+            0
+        } else {
+            8
+        }
+    }
+
+    /// Appends to `out` the TLS 1.2 record numbered `seq` of content type `typ` that carries
+    /// `body` (at most a record's worth).
+    pub(super) fn seal12(&self, seq: u64, typ: u8, body: &[u8], out: &mut Vec<u8>) {
+        let start = out.len();
+        let explicit = self.explicit_nonce_len();
+        let sealed_len = explicit + body.len() + self.tag_len();
+        let [hi, lo] = u16::try_from(sealed_len)
+            .expect("a record's worth")
+            .to_be_bytes();
+        let nonce = Nonce::new(&Iv::from(self.iv), seq).0;
+        let aad = make_tls12_aad(
+            seq,
+            ContentType::from(typ),
+            ProtocolVersion::TLSv1_2,
+            body.len(),
+        );
+        out.reserve(HEADER_LEN + sealed_len);
+        out.extend_from_slice(&[typ, 3, 3, hi, lo]);
+        // The explicit part of an AES-GCM nonce is the sequence number's part of it.
+        out.extend_from_slice(&nonce[NONCE_LEN - explicit..]);
+        out.extend_from_slice(body);
+        let tag = self
+            .key()
+            .seal_in_place_separate_tag(
+                aead::Nonce::assume_unique_for_key(nonce),
+                aead::Aad::from(aad),
+                &mut out[start + HEADER_LEN + explicit..],
+            )
+            .expect("a record within AES-GCM's and ChaCha20's limits");
+        out.extend_from_slice(tag.as_ref());
+    }
+
+    /// Opens the TLS 1.2 `record` (header and sealed payload) in place, numbered `seq`: its
+    /// content.
+    pub(super) fn open12<'a>(&self, seq: u64, record: &'a mut [u8]) -> Result<&'a [u8], OpenError> {
+        let explicit = self.explicit_nonce_len();
+        if record.len() < HEADER_LEN + explicit + self.tag_len() {
+            return Err(OpenError::BadMac);
+        }
+        let (header, payload) = record.split_at_mut(HEADER_LEN);
+        let mut nonce = Nonce::new(&Iv::from(self.iv), seq).0;
+        // AES-GCM: the IV's first four bytes, then the record's explicit nonce.
+        nonce[NONCE_LEN - explicit..].copy_from_slice(&payload[..explicit]);
+        let aad = make_tls12_aad(
+            seq,
+            ContentType::from(header[0]),
+            ProtocolVersion::from(u16::from_be_bytes([header[1], header[2]])),
+            payload.len() - explicit - self.tag_len(),
+        );
+        self.key()
+            .open_within(
+                aead::Nonce::assume_unique_for_key(nonce),
+                aead::Aad::from(aad),
+                payload,
+                explicit..,
+            )
+            .map(|plain| &*plain)
+            .map_err(|_| OpenError::BadMac)
     }
 
     /// Opens `record` (header and sealed payload) in place, numbered `seq`: its content type
@@ -217,6 +290,65 @@ mod tests {
                 );
                 let opened = stock_opener(chacha, 5).decrypt(msg, seq).unwrap();
                 assert_eq!((opened.typ, opened.payload), (typ, plain));
+            }
+        }
+    }
+
+    #[test]
+    fn tls12_records_sealed_here_are_rustls_records_and_open_both_ways() {
+        for chacha in [false, true] {
+            let suite = if chacha {
+                cipher_suite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256
+            } else {
+                cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
+            };
+            let SupportedCipherSuite::Tls12(suite) = suite else {
+                unreachable!("a TLS 1.2 suite");
+            };
+            let (key, iv) = key_and_iv(7);
+            // rustls's TLS 1.2 AES-GCM takes the IV as a 4-byte salt and 8 bytes more.
+            let (fixed, extra) = if chacha {
+                (&iv[..], &[][..])
+            } else {
+                iv.split_at(4)
+            };
+            let mut stock_sealer = suite.aead_alg.encrypter(AeadKey::from(key), fixed, extra);
+            let mut stock_opener = suite.aead_alg.decrypter(AeadKey::from(key), fixed);
+            for (seq, typ, plain) in RECORDS {
+                let mut record = Vec::new();
+                ours(chacha, 7).seal12(seq, u8::from(typ), plain, &mut record);
+                let msg = OutboundPlainMessage {
+                    typ,
+                    version: ProtocolVersion::TLSv1_2,
+                    payload: OutboundChunks::Single(plain),
+                };
+                let stocks = stock_sealer.encrypt(msg, seq).unwrap().encode();
+                assert_eq!(record, stocks, "the same bytes as rustls's");
+
+                let opened = ours(chacha, 7)
+                    .open12(seq, &mut record.clone())
+                    .unwrap()
+                    .to_vec();
+                assert_eq!(opened, plain);
+                let mut copy = record.clone();
+                let msg = InboundOpaqueMessage::new(
+                    typ,
+                    ProtocolVersion::TLSv1_2,
+                    &mut copy[HEADER_LEN..],
+                );
+                let opened = stock_opener.decrypt(msg, seq).unwrap();
+                assert_eq!(opened.payload, plain);
+
+                let mut altered = record.clone();
+                altered[HEADER_LEN + 2] ^= 1;
+                let opened = ours(chacha, 7).open12(seq, &mut altered);
+                assert_eq!(opened, Err(OpenError::BadMac));
+                let mut retyped = record.clone();
+                retyped[0] ^= 1;
+                assert_eq!(
+                    ours(chacha, 7).open12(seq, &mut retyped),
+                    Err(OpenError::BadMac)
+                );
             }
         }
     }

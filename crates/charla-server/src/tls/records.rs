@@ -1,5 +1,5 @@
-//! A TLS 1.3 connection after its handshake: the records protected here, with the secrets
-//! rustls agreed, and rustls's key schedule for key updates.
+//! A TLS connection after its handshake: the records protected here, with the secrets rustls
+//! agreed, and rustls's key schedule for TLS 1.3's key updates.
 //!
 //! rustls's connection object, its handshake deframer and its two ready AES-GCM keys stay
 //! with a connection for its whole life: about 2 KiB of an idle TLS client's 4.8 KiB
@@ -18,11 +18,14 @@
 //! - limits: the keys change before a direction seals more records than its suite allows
 //!   (AES-GCM's 2^24, rustls's figure), and a sequence number never wraps.
 //!
-//! TLS 1.2 connections stay rustls's for their life.
+//! TLS 1.2 (RFC 5246) is the same but simpler: the content type is the record's own, no
+//! padding, no key updates; renegotiation is refused (any handshake message after the
+//! handshake ends the connection, as a server that never renegotiates may), warning alerts
+//! other than close_notify are passed over, and at the suite's limit the connection ends.
 
 use rustls::kernel::KernelConnection;
 use rustls::server::ServerConnectionData;
-use rustls::{ConnectionTrafficSecrets, ExtractedSecrets};
+use rustls::{ConnectionTrafficSecrets, ExtractedSecrets, ProtocolVersion, SupportedCipherSuite};
 
 use super::keys::{APPLICATION_DATA, HEADER_LEN, Keys, OpenError};
 
@@ -31,6 +34,8 @@ pub(super) const MAX_FRAGMENT: usize = 1 << 14;
 /// The most a record may carry after its header: the plaintext, its content type, padding
 /// and the tag (RFC 8446, 5.2).
 const MAX_SEALED: usize = MAX_FRAGMENT + 256;
+/// The same for TLS 1.2 (RFC 5246, 6.2.3).
+const MAX_SEALED_12: usize = MAX_FRAGMENT + 2048;
 
 const ALERT: u8 = 21;
 const HANDSHAKE: u8 = 22;
@@ -128,9 +133,11 @@ pub(super) enum Opened {
     Closed,
 }
 
-/// A TLS 1.3 connection after its handshake.
+/// A TLS connection after its handshake.
 pub(super) struct Records {
     kernel: KernelConnection<ServerConnectionData>,
+    /// TLS 1.2, not 1.3.
+    tls12: bool,
     tx: Direction,
     rx: Direction,
     /// Records sealed under one key before it changes.
@@ -143,13 +150,12 @@ impl Records {
         secrets: ExtractedSecrets,
         kernel: KernelConnection<ServerConnectionData>,
     ) -> Result<Records, Fatal> {
-        let limit = kernel
-            .negotiated_cipher_suite()
-            .tls13()
-            .ok_or(Fatal::InternalError)?
-            .common
-            .confidentiality_limit;
+        let limit = match kernel.negotiated_cipher_suite() {
+            SupportedCipherSuite::Tls13(suite) => suite.common.confidentiality_limit,
+            SupportedCipherSuite::Tls12(suite) => suite.common.confidentiality_limit,
+        };
         Ok(Records {
+            tls12: kernel.protocol_version() == ProtocolVersion::TLSv1_2,
             tx: Direction::new(secrets.tx)?,
             rx: Direction::new(secrets.rx)?,
             kernel,
@@ -190,6 +196,15 @@ impl Records {
     }
 
     fn seal_record(&mut self, typ: u8, body: &[u8], out: &mut Vec<u8>) -> Result<(), Fatal> {
+        if self.tls12 {
+            // TLS 1.2 has no key update: its connection ends at the limit.
+            if self.tx.seq >= self.limit {
+                return Err(Fatal::InternalError);
+            }
+            let seq = self.tx.next()?;
+            self.tx.keys.seal12(seq, typ, body, out);
+            return Ok(());
+        }
         // The KeyUpdate is the last record under the old key.
         if self.tx.seq.saturating_add(1) >= self.limit {
             self.update_tx(out)?;
@@ -229,12 +244,23 @@ impl Records {
             let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
             // Checked before the record is whole, so that nobody makes the server wait for,
             // or hold, more than a record.
-            if len > MAX_SEALED {
+            if len
+                > if self.tls12 {
+                    MAX_SEALED_12
+                } else {
+                    MAX_SEALED
+                }
+            {
                 break Err(Fatal::RecordOverflow);
             }
-            if header[0] != APPLICATION_DATA {
-                // ChangeCipherSpec is only for the handshake (RFC 8446, 5), and nothing
-                // after it goes unprotected.
+            let expected = if self.tls12 {
+                matches!(header[0], ALERT | HANDSHAKE | APPLICATION_DATA)
+            } else {
+                header[0] == APPLICATION_DATA
+            };
+            if !expected {
+                // ChangeCipherSpec is only for the handshake (RFC 8446, 5), nothing after it
+                // goes unprotected in TLS 1.3, and no other type exists.
                 break Err(Fatal::UnexpectedMessage);
             }
             let Some(record) = incoming.get_mut(at..at + HEADER_LEN + len) else {
@@ -251,6 +277,30 @@ impl Records {
         result
     }
 
+    /// Opens one TLS 1.2 record: `true` if it was close_notify.
+    fn open_record12(&mut self, record: &mut [u8], plain: &mut Vec<u8>) -> Result<bool, Fatal> {
+        let typ = record[0];
+        let seq = self.rx.next()?;
+        let content = self
+            .rx
+            .keys
+            .open12(seq, record)
+            .map_err(|_| Fatal::BadRecordMac)?;
+        if content.len() > MAX_FRAGMENT {
+            return Err(Fatal::RecordOverflow);
+        }
+        match (typ, content) {
+            (APPLICATION_DATA, content) => plain.extend_from_slice(content),
+            (ALERT, [_, CLOSE_NOTIFY]) => return Ok(true),
+            (ALERT, [FATAL, description]) => return Err(Fatal::FromPeer(*description)),
+            (ALERT, [WARNING, _]) => {}
+            (ALERT, _) => return Err(Fatal::DecodeError),
+            // A renegotiation, refused.
+            _ => return Err(Fatal::UnexpectedMessage),
+        }
+        Ok(false)
+    }
+
     /// Opens one record: `true` if it was close_notify.
     fn open_record(
         &mut self,
@@ -258,6 +308,9 @@ impl Records {
         plain: &mut Vec<u8>,
         out: &mut Vec<u8>,
     ) -> Result<bool, Fatal> {
+        if self.tls12 {
+            return self.open_record12(record, plain);
+        }
         // The plaintext with its type and padding: at most 2^14 + 1 bytes (RFC 8446, 5.4).
         let sealed = record.len() - HEADER_LEN;
         if sealed.saturating_sub(self.rx.keys.tag_len()) > MAX_FRAGMENT + 1 {

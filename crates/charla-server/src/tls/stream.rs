@@ -6,8 +6,8 @@
 //! the protocol, and this stream owns the three buffers around it: ciphertext read but not
 //! yet processed, plaintext not yet taken by the reader, ciphertext not yet written. Each is
 //! freed as soon as it is empty, so an idle connection holds its TLS state and nothing else.
-//! For TLS 1.2 that is rustls's connection; a TLS 1.3 connection is handed over after its
-//! handshake to `records`, which keeps its secrets only.
+//! rustls does the handshake; then the connection is handed over to `records`, which keeps
+//! its secrets only.
 //!
 //! Every byte rustls or the records ask to send goes to `outgoing` at once and leaves in
 //! order, so the handshake's flights, alerts, key updates and the application's writes never
@@ -19,13 +19,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
+use rustls::ServerConfig;
 use rustls::pki_types::CertificateDer;
 use rustls::server::{ServerConnectionData, UnbufferedServerConnection};
 use rustls::unbuffered::{
     ConnectionState, EncodeError, EncodeTlsData, EncryptError, InsufficientSizeError,
     UnbufferedStatus, WriteTraffic,
 };
-use rustls::{ProtocolVersion, ServerConfig};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::records::{Opened, Records};
@@ -77,17 +77,17 @@ pub struct TlsStream<IO> {
 }
 
 /// What does the TLS protocol.
-// A TLS 1.3 connection is `Records` for its life and the stream is boxed already: inline,
+// A connection is `Records` for its life but the handshake, and the stream is boxed: inline,
 // it costs one allocation instead of two (rustls's state is the transient one, boxed).
 #[expect(
     clippy::large_enum_variant,
     reason = "the common state, in a boxed stream"
 )]
 enum Engine {
-    /// rustls: the handshake, and a TLS 1.2 connection's whole life.
+    /// rustls: the handshake.
     Rustls(Box<UnbufferedServerConnection>),
-    /// A TLS 1.3 connection after its handshake: records protected here, with what rustls
-    /// agreed (`records`), and rustls's large state freed.
+    /// After the handshake: records protected here, with what rustls agreed (`records`), and
+    /// rustls's large state freed.
     Records(Records),
     /// rustls's connection given up and nothing in its place (its hand-over failed).
     Gone,
@@ -102,8 +102,8 @@ enum Seal<'a> {
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
     /// Runs the server side of the handshake over `io`. Also gives the client's certificate,
-    /// if it sent one (its identity for SASL EXTERNAL): a TLS 1.3 connection keeps nothing
-    /// of its handshake after this.
+    /// if it sent one (its identity for SASL EXTERNAL): the connection keeps nothing of its
+    /// handshake after this.
     pub async fn accept(
         config: Arc<ServerConfig>,
         io: IO,
@@ -129,14 +129,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
             .peer_certificates()
             .and_then(|chain| chain.first())
             .map(|cert| cert.clone().into_owned());
-        if conn.protocol_version() == Some(ProtocolVersion::TLSv1_3) {
-            stream.hand_over()?;
-        }
+        stream.hand_over()?;
         Ok((stream, certificate))
     }
 
-    /// Takes a TLS 1.3 connection from rustls once its handshake is over: its secrets and
-    /// key schedule go to `records`, the rest of rustls's state is freed. What rustls had
+    /// Takes the connection from rustls once its handshake is over: its secrets (and TLS
+    /// 1.3's key schedule) go to `records`, the rest of rustls's state is freed. What rustls had
     /// to send (the session tickets) is in `outgoing` already, and the records it did not
     /// process yet are in `incoming`, numbered after those it did.
     fn hand_over(&mut self) -> io::Result<()> {
@@ -164,7 +162,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
         }
     }
 
-    /// The records, if rustls handed the connection over (TLS 1.3 after its handshake).
+    /// The records, if rustls handed the connection over.
     #[cfg(test)]
     fn records(&mut self) -> Option<&mut Records> {
         match &mut self.engine {
@@ -606,6 +604,10 @@ mod tests {
 
     async fn both_ways(versions: &[&'static rustls::SupportedProtocolVersion], pipe: usize) {
         let (mut client, mut server) = pair(versions, pipe).await;
+        assert!(
+            server.records().is_some(),
+            "rustls handed the connection over"
+        );
         // (Through a small pipe, TLS 1.3's session tickets may still wait to be written.)
         assert!(
             server.incoming.capacity() == 0 && server.plain.capacity() == 0,
@@ -792,17 +794,25 @@ mod tests {
         tx_seq: u64,
         rx: Keys,
         rx_seq: u64,
+        tls12: bool,
     }
 
     impl RawClient {
         /// A raw client and the server it shook hands with (TLS 1.3, AES-128-GCM).
         async fn pair() -> (RawClient, TlsStream<DuplexStream>) {
+            RawClient::pair_with(&rustls::version::TLS13).await
+        }
+
+        /// The same over `version`.
+        async fn pair_with(
+            version: &'static rustls::SupportedProtocolVersion,
+        ) -> (RawClient, TlsStream<DuplexStream>) {
             let tls = Tls::self_signed(&["localhost"]).unwrap();
             let mut roots = rustls::RootCertStore::empty();
             roots.add(tls.certificate().clone()).unwrap();
             let provider = Arc::new(rustls::crypto::ring::default_provider());
             let mut client = rustls::ClientConfig::builder_with_provider(provider)
-                .with_protocol_versions(&[&rustls::version::TLS13])
+                .with_protocol_versions(&[version])
                 .unwrap()
                 .with_root_certificates(roots)
                 .with_no_client_auth();
@@ -822,6 +832,7 @@ mod tests {
                 tx_seq: secrets.tx.0,
                 rx: Keys::new(secrets.rx.1).unwrap(),
                 rx_seq: secrets.rx.0,
+                tls12: version == &rustls::version::TLS12,
             };
             (raw, server.unwrap().0)
         }
@@ -829,7 +840,11 @@ mod tests {
         /// Seals a record of content type `typ` around `body` and sends it.
         async fn send(&mut self, typ: u8, body: &[u8]) {
             let mut record = Vec::new();
-            self.tx.seal(self.tx_seq, typ, body, &mut record);
+            if self.tls12 {
+                self.tx.seal12(self.tx_seq, typ, body, &mut record);
+            } else {
+                self.tx.seal(self.tx_seq, typ, body, &mut record);
+            }
             self.tx_seq += 1;
             self.io.write_all(&record).await.unwrap();
         }
@@ -845,7 +860,15 @@ mod tests {
                 let (record, after) = rest.split_at_mut(len);
                 // After the server's own KeyUpdate its records are sealed with keys this
                 // client does not have: marked, and the rest passed over.
-                let Ok((typ, content)) = self.rx.open(self.rx_seq, record) else {
+                let typ = record[0];
+                let opened = if self.tls12 {
+                    self.rx
+                        .open12(self.rx_seq, record)
+                        .map(|content| (typ, content))
+                } else {
+                    self.rx.open(self.rx_seq, record)
+                };
+                let Ok((typ, content)) = opened else {
                     records.push((SEALED_WITH_NEW_KEYS, Vec::new()));
                     break;
                 };
@@ -1026,6 +1049,80 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn tls12_after_the_handshake_takes_data_and_warnings_and_refuses_the_rest() {
+        let (mut client, mut server) = RawClient::pair_with(&rustls::version::TLS12).await;
+        assert!(server.records().is_some());
+        client.send(DATA, "NICK señor\r\n".as_bytes()).await;
+        // A warning (no_renegotiation) is passed over; close_notify ends the reading.
+        client.send(ALERT, &[1, 100]).await;
+        client.send(DATA, b"QUIT\r\n").await;
+        client.send(ALERT, &[1, 0]).await;
+        client.send(DATA, b"after the end").await;
+        assert_eq!(
+            read_all(&mut server).await.unwrap(),
+            "NICK señor\r\nQUIT\r\n".as_bytes()
+        );
+        assert_eq!(client.received().await, [(ALERT, vec![1, 0])]);
+
+        const UNEXPECTED_MESSAGE: u8 = 10;
+        const RECORD_OVERFLOW: u8 = 22;
+        const DECODE_ERROR: u8 = 50;
+        type Case = (&'static str, &'static [(u8, &'static [u8])], Option<u8>);
+        let cases: [Case; 5] = [
+            ("a fatal alert", &[(ALERT, &[2, 40])], None),
+            (
+                "two alerts in one record",
+                &[(ALERT, &[1, 90, 1, 0])],
+                Some(DECODE_ERROR),
+            ),
+            (
+                "an alert of no level",
+                &[(ALERT, &[3, 40])],
+                Some(DECODE_ERROR),
+            ),
+            (
+                "a renegotiation's ClientHello",
+                &[(HANDSHAKE, &[1, 0, 0, 2, 3, 3])],
+                Some(UNEXPECTED_MESSAGE),
+            ),
+            (
+                "more than 2^14 bytes",
+                &[(DATA, &[b'a'; 16_385])],
+                Some(RECORD_OVERFLOW),
+            ),
+        ];
+        for (what, records, alert) in cases {
+            let (mut client, mut server) = RawClient::pair_with(&rustls::version::TLS12).await;
+            for (typ, body) in records {
+                client.send(*typ, body).await;
+            }
+            client.io.shutdown().await.unwrap();
+            assert!(read_all(&mut server).await.is_err(), "{what} was taken");
+            let said = client.received().await;
+            let expected = alert.map(|description| (ALERT, vec![2, description]));
+            assert_eq!(said.last(), expected.as_ref(), "{what}");
+        }
+        for (what, bytes, description) in [
+            (
+                "a ChangeCipherSpec",
+                &[20, 3, 3, 0, 1, 1][..],
+                UNEXPECTED_MESSAGE,
+            ),
+            (
+                "a record of 20,000 bytes",
+                &[23, 3, 3, 0x4e, 0x20, 0][..],
+                RECORD_OVERFLOW,
+            ),
+        ] {
+            let (mut client, mut server) = RawClient::pair_with(&rustls::version::TLS12).await;
+            client.io.write_all(bytes).await.unwrap();
+            assert!(read_all(&mut server).await.is_err(), "{what} was taken");
+            let said = client.received().await;
+            assert_eq!(said.last(), Some(&(ALERT, vec![2, description])), "{what}");
+        }
+    }
+
+    #[tokio::test]
     async fn the_sending_keys_change_before_their_limit() {
         let (mut client, mut server) = pair(&[&rustls::version::TLS13], 64 * 1024).await;
         // AES-GCM's limit is 2^24 records a key; four show the change as well.
@@ -1169,14 +1266,20 @@ mod tests {
                 0..8,
             ),
             sizes in proptest::collection::vec(1usize..400, 0..8),
+            tls12 in proptest::prelude::any::<bool>(),
         ) {
             runtime().block_on(async {
-                let (mut client, mut server) = RawClient::pair().await;
+                let version = if tls12 { &rustls::version::TLS12 } else { &rustls::version::TLS13 };
+                let (mut client, mut server) = RawClient::pair_with(version).await;
                 let mut bytes = Vec::new();
                 let mut data = Vec::new();
                 let mut faulty = false;
                 for (typ, body) in &records {
-                    client.tx.seal(client.tx_seq, *typ, body, &mut bytes);
+                    if tls12 {
+                        client.tx.seal12(client.tx_seq, *typ, body, &mut bytes);
+                    } else {
+                        client.tx.seal(client.tx_seq, *typ, body, &mut bytes);
+                    }
                     client.tx_seq += 1;
                     // Data before anything else than data is read in full.
                     faulty |= *typ != DATA;
