@@ -52,6 +52,9 @@ pub struct Common {
     /// Connect with TLS (the certificate is not checked: loopback benchmark only).
     #[arg(long)]
     pub tls: bool,
+    /// With `--tls`: TLS 1.2 only, as a client that has not moved to TLS 1.3.
+    #[arg(long, requires = "tls")]
+    pub tls12: bool,
     /// Registrations in flight at once while connecting clients.
     #[arg(long, default_value_t = 256)]
     pub concurrency: usize,

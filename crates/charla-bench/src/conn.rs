@@ -96,6 +96,14 @@ impl Connector {
         }
     }
 
+    /// The same connector speaking TLS 1.2 only (if it speaks TLS).
+    pub fn tls12_only(mut self) -> Self {
+        if self.tls.is_some() {
+            self.tls = Some(insecure_tls_connector_for(&[&rustls::version::TLS12]));
+        }
+        self
+    }
+
     /// The node the next connection goes to: `addr`, then each of `others`, in turn.
     fn next_addr(&self) -> SocketAddr {
         if self.others.is_empty() {
@@ -174,9 +182,16 @@ pub fn spread_ip(k: u32) -> std::net::Ipv4Addr {
 /// A TLS connector that accepts any certificate: the generator only talks to servers on this
 /// machine, which use self-signed certificates.
 fn insecure_tls_connector() -> TlsConnector {
+    insecure_tls_connector_for(rustls::DEFAULT_VERSIONS)
+}
+
+/// The same, speaking only `versions`.
+fn insecure_tls_connector_for(
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> TlsConnector {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .map(|b| {
             b.dangerous()
                 .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))

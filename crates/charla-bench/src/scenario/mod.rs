@@ -50,6 +50,9 @@ impl Ctx {
     /// Builds the context from the command line.
     pub fn new(common: &Common) -> Self {
         let mut connector = Connector::new(common.addr, common.tls);
+        if common.tls12 {
+            connector = connector.tls12_only();
+        }
         connector.spread = common.spread_ips;
         connector.others = common.also.clone();
         Self {
