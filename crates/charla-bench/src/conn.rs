@@ -193,9 +193,16 @@ fn insecure_tls_connector_for(
     let config = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(versions)
         .map(|b| {
-            b.dangerous()
+            let mut config = b
+                .dangerous()
                 .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
-                .with_no_client_auth()
+                .with_no_client_auth();
+            // Every client a new one, as the users of a registration storm are: no session
+            // resumed from the tickets or session IDs of the clients before it (rustls's
+            // default keeps 256 and resumes them, which skips the server's signature, and
+            // in TLS 1.2 its key exchange too).
+            config.resumption = rustls::client::Resumption::disabled();
+            config
         });
     match config {
         Ok(config) => TlsConnector::from(Arc::new(config)),
