@@ -894,6 +894,82 @@ mod tests {
     /// Not a content type: a record that the old keys do not open.
     const SEALED_WITH_NEW_KEYS: u8 = 0xff;
 
+    const UNEXPECTED_MESSAGE: u8 = 10;
+    const RECORD_OVERFLOW: u8 = 22;
+    const ILLEGAL_PARAMETER: u8 = 47;
+    const DECODE_ERROR: u8 = 50;
+
+    /// What is sent after the handshake (content types and contents), and the fatal alert
+    /// that must answer it (none for the peer's own fatal alert).
+    type Refused = (&'static str, &'static [(u8, &'static [u8])], Option<u8>);
+
+    /// Data, a warning alert of `description`, data, close_notify and more data: the server
+    /// reads the data before close_notify, and closes. What it sent.
+    async fn warning_then_close_notify(
+        client: &mut RawClient,
+        server: &mut TlsStream<DuplexStream>,
+        description: u8,
+    ) -> Vec<(u8, Vec<u8>)> {
+        client.send(DATA, "NICK señor\r\n".as_bytes()).await;
+        client.send(ALERT, &[1, description]).await;
+        client.send(DATA, b"QUIT\r\n").await;
+        client.send(ALERT, &[1, 0]).await;
+        client.send(DATA, b"after the end").await;
+        let read = read_all(server).await.unwrap();
+        assert_eq!(read, "NICK señor\r\nQUIT\r\n".as_bytes());
+        client.received().await
+    }
+
+    /// Each case (and those of both versions) over a fresh connection of `version`: the
+    /// server's read fails and its last record is the case's alert.
+    async fn refused(version: &'static rustls::SupportedProtocolVersion, cases: &[Refused]) {
+        let both: [Refused; 3] = [
+            ("a fatal alert", &[(ALERT, &[2, 40])], None),
+            (
+                "two alerts in one record",
+                &[(ALERT, &[1, 90, 1, 0])],
+                Some(DECODE_ERROR),
+            ),
+            (
+                "more than 2^14 bytes",
+                &[(DATA, &[b'a'; 16_385])],
+                Some(RECORD_OVERFLOW),
+            ),
+        ];
+        for (what, records, alert) in both.iter().chain(cases) {
+            let (mut client, mut server) = RawClient::pair_with(version).await;
+            for (typ, body) in *records {
+                client.send(*typ, body).await;
+            }
+            client.io.shutdown().await.unwrap();
+            assert!(read_all(&mut server).await.is_err(), "{what} was taken");
+            let said = client.received().await;
+            let last = said.last().filter(|(typ, _)| *typ == ALERT);
+            let expected = alert.map(|description| (ALERT, vec![2, description]));
+            assert_eq!(last, expected.as_ref(), "{what}");
+        }
+        // Unprotected records: a ChangeCipherSpec, and a header that announces too much
+        // (answered at once, without waiting for its body).
+        for (what, bytes, description) in [
+            (
+                "a plain ChangeCipherSpec",
+                &[20, 3, 3, 0, 1, 1][..],
+                UNEXPECTED_MESSAGE,
+            ),
+            (
+                "a record of 20,000 bytes",
+                &[23, 3, 3, 0x4e, 0x20, 0][..],
+                RECORD_OVERFLOW,
+            ),
+        ] {
+            let (mut client, mut server) = RawClient::pair_with(version).await;
+            client.io.write_all(bytes).await.unwrap();
+            assert!(read_all(&mut server).await.is_err(), "{what} was taken");
+            let said = client.received().await;
+            assert_eq!(said.last(), Some(&(ALERT, vec![2, description])), "{what}");
+        }
+    }
+
     #[tokio::test]
     async fn after_the_handshake_tls13_is_the_servers_and_rustls_state_is_gone() {
         let (mut client, mut server) = RawClient::pair().await;
@@ -902,17 +978,8 @@ mod tests {
             server.cipher_suite(),
             Some(rustls::CipherSuite::TLS13_AES_128_GCM_SHA256)
         );
-        // A warning that the user canceled is passed over; close_notify ends the reading.
-        client.send(DATA, "NICK señor\r\n".as_bytes()).await;
-        client.send(ALERT, &[1, 90]).await;
-        client.send(DATA, b"QUIT\r\n").await;
-        client.send(ALERT, &[1, 0]).await;
-        client.send(DATA, b"after the end").await;
-        assert_eq!(
-            read_all(&mut server).await.unwrap(),
-            "NICK señor\r\nQUIT\r\n".as_bytes()
-        );
-        let said = client.received().await;
+        // A warning that the user canceled is passed over.
+        let said = warning_then_close_notify(&mut client, &mut server, 90).await;
         // The session tickets, then the server's own close_notify.
         assert_eq!(said.last(), Some(&(ALERT, vec![1, 0])));
         assert!(
@@ -963,19 +1030,7 @@ mod tests {
 
     #[tokio::test]
     async fn what_may_not_come_after_the_handshake_ends_it_with_the_right_alert() {
-        const UNEXPECTED_MESSAGE: u8 = 10;
-        const RECORD_OVERFLOW: u8 = 22;
-        const ILLEGAL_PARAMETER: u8 = 47;
-        const DECODE_ERROR: u8 = 50;
-        // What is sent (content types and contents), and the alert that answers it.
-        type Case = (&'static str, &'static [(u8, &'static [u8])], Option<u8>);
-        let cases: [Case; 10] = [
-            ("a fatal alert", &[(ALERT, &[2, 40])], None),
-            (
-                "two alerts in one record",
-                &[(ALERT, &[1, 90, 1, 0])],
-                Some(DECODE_ERROR),
-            ),
+        let cases: [Refused; 7] = [
             (
                 "a session ticket",
                 &[(HANDSHAKE, &[4, 0, 0, 1, 0])],
@@ -1007,74 +1062,19 @@ mod tests {
                 Some(UNEXPECTED_MESSAGE),
             ),
             ("padding only", &[(0, &[0, 0])], Some(UNEXPECTED_MESSAGE)),
-            (
-                "more than 2^14 bytes",
-                &[(DATA, &[b'a'; 16_385])],
-                Some(RECORD_OVERFLOW),
-            ),
         ];
-        for (what, records, alert) in cases {
-            let (mut client, mut server) = RawClient::pair().await;
-            for (typ, body) in records {
-                client.send(*typ, body).await;
-            }
-            client.io.shutdown().await.unwrap();
-            assert!(read_all(&mut server).await.is_err(), "{what} was taken");
-            let said = client.received().await;
-            let last = said.last().filter(|(typ, _)| *typ == ALERT);
-            let expected = alert.map(|description| (ALERT, vec![2, description]));
-            assert_eq!(last, expected.as_ref(), "{what}");
-        }
-
-        // Unprotected records: a ChangeCipherSpec, and a header that announces too much
-        // (answered at once, without waiting for its body).
-        for (what, bytes, description) in [
-            (
-                "a plain ChangeCipherSpec",
-                &[20, 3, 3, 0, 1, 1][..],
-                UNEXPECTED_MESSAGE,
-            ),
-            (
-                "a record of 20,000 bytes",
-                &[23, 3, 3, 0x4e, 0x20, 0][..],
-                RECORD_OVERFLOW,
-            ),
-        ] {
-            let (mut client, mut server) = RawClient::pair().await;
-            client.io.write_all(bytes).await.unwrap();
-            assert!(read_all(&mut server).await.is_err(), "{what} was taken");
-            let said = client.received().await;
-            assert_eq!(said.last(), Some(&(ALERT, vec![2, description])), "{what}");
-        }
+        refused(&rustls::version::TLS13, &cases).await;
     }
 
     #[tokio::test]
     async fn tls12_after_the_handshake_takes_data_and_warnings_and_refuses_the_rest() {
         let (mut client, mut server) = RawClient::pair_with(&rustls::version::TLS12).await;
         assert!(server.records().is_some());
-        client.send(DATA, "NICK señor\r\n".as_bytes()).await;
-        // A warning (no_renegotiation) is passed over; close_notify ends the reading.
-        client.send(ALERT, &[1, 100]).await;
-        client.send(DATA, b"QUIT\r\n").await;
-        client.send(ALERT, &[1, 0]).await;
-        client.send(DATA, b"after the end").await;
-        assert_eq!(
-            read_all(&mut server).await.unwrap(),
-            "NICK señor\r\nQUIT\r\n".as_bytes()
-        );
-        assert_eq!(client.received().await, [(ALERT, vec![1, 0])]);
+        // A warning (no_renegotiation) is passed over.
+        let said = warning_then_close_notify(&mut client, &mut server, 100).await;
+        assert_eq!(said, [(ALERT, vec![1, 0])]);
 
-        const UNEXPECTED_MESSAGE: u8 = 10;
-        const RECORD_OVERFLOW: u8 = 22;
-        const DECODE_ERROR: u8 = 50;
-        type Case = (&'static str, &'static [(u8, &'static [u8])], Option<u8>);
-        let cases: [Case; 5] = [
-            ("a fatal alert", &[(ALERT, &[2, 40])], None),
-            (
-                "two alerts in one record",
-                &[(ALERT, &[1, 90, 1, 0])],
-                Some(DECODE_ERROR),
-            ),
+        let cases: [Refused; 2] = [
             (
                 "an alert of no level",
                 &[(ALERT, &[3, 40])],
@@ -1085,41 +1085,8 @@ mod tests {
                 &[(HANDSHAKE, &[1, 0, 0, 2, 3, 3])],
                 Some(UNEXPECTED_MESSAGE),
             ),
-            (
-                "more than 2^14 bytes",
-                &[(DATA, &[b'a'; 16_385])],
-                Some(RECORD_OVERFLOW),
-            ),
         ];
-        for (what, records, alert) in cases {
-            let (mut client, mut server) = RawClient::pair_with(&rustls::version::TLS12).await;
-            for (typ, body) in records {
-                client.send(*typ, body).await;
-            }
-            client.io.shutdown().await.unwrap();
-            assert!(read_all(&mut server).await.is_err(), "{what} was taken");
-            let said = client.received().await;
-            let expected = alert.map(|description| (ALERT, vec![2, description]));
-            assert_eq!(said.last(), expected.as_ref(), "{what}");
-        }
-        for (what, bytes, description) in [
-            (
-                "a ChangeCipherSpec",
-                &[20, 3, 3, 0, 1, 1][..],
-                UNEXPECTED_MESSAGE,
-            ),
-            (
-                "a record of 20,000 bytes",
-                &[23, 3, 3, 0x4e, 0x20, 0][..],
-                RECORD_OVERFLOW,
-            ),
-        ] {
-            let (mut client, mut server) = RawClient::pair_with(&rustls::version::TLS12).await;
-            client.io.write_all(bytes).await.unwrap();
-            assert!(read_all(&mut server).await.is_err(), "{what} was taken");
-            let said = client.received().await;
-            assert_eq!(said.last(), Some(&(ALERT, vec![2, description])), "{what}");
-        }
+        refused(&rustls::version::TLS12, &cases).await;
     }
 
     #[tokio::test]
