@@ -542,6 +542,22 @@ async fn tls12_after_the_handshake_takes_data_and_warnings_and_refuses_the_rest(
 }
 
 #[tokio::test]
+async fn the_data_before_a_fault_is_read_before_the_error() {
+    // (The case the property test below shrank to when the error came first.)
+    for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
+        let (mut client, mut server) = RawClient::pair_with(version).await;
+        client.send(DATA, b"PING :1\r\n").await;
+        client.send(ALERT, &[]).await;
+        let mut got = vec![0; 9];
+        server.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, b"PING :1\r\n");
+        assert!(read_all(&mut server).await.is_err());
+        let said = client.received().await;
+        assert_eq!(said.last(), Some(&(ALERT, vec![2, DECODE_ERROR])));
+    }
+}
+
+#[tokio::test]
 async fn the_sending_keys_change_before_their_limit() {
     let (mut client, mut server) = pair(&[&rustls::version::TLS13], 64 * 1024).await;
     // AES-GCM's limit is 2^24 records a key; four show the change as well.
