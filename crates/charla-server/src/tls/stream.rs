@@ -3,11 +3,10 @@
 //! rustls's buffered connection (what tokio-rustls drives) keeps a 4 KiB read buffer and the
 //! capacity of its send queue for the connection's whole life: most of what an idle TLS
 //! client cost the server (`benches/tls_memory.rs`). Here rustls's unbuffered connection does
-//! the protocol, and this stream owns the three buffers around it: ciphertext read but not
-//! yet processed, plaintext not yet taken by the reader, ciphertext not yet written. Each is
-//! freed as soon as it is empty, so an idle connection holds its TLS state and nothing else.
-//! rustls does the handshake; then the connection is handed over to `records`, which keeps
-//! its secrets only.
+//! the handshake, then hands the connection over to `records`, which keeps its secrets only;
+//! this stream owns the three buffers around them: ciphertext read but not yet processed,
+//! plaintext not yet taken by the reader, ciphertext not yet written. Each is freed as soon
+//! as it is empty, so an idle connection holds its keys and nothing else.
 //!
 //! Every byte rustls or the records ask to send goes to `outgoing` at once and leaves in
 //! order, so the handshake's flights, alerts, key updates and the application's writes never
@@ -23,8 +22,7 @@ use rustls::ServerConfig;
 use rustls::pki_types::CertificateDer;
 use rustls::server::{ServerConnectionData, UnbufferedServerConnection};
 use rustls::unbuffered::{
-    ConnectionState, EncodeError, EncodeTlsData, EncryptError, InsufficientSizeError,
-    UnbufferedStatus, WriteTraffic,
+    ConnectionState, EncodeError, EncodeTlsData, InsufficientSizeError, UnbufferedStatus,
 };
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -39,10 +37,6 @@ const READ_CHUNK: usize = 8 * 1024;
 const MAX_INCOMING: usize = 0xffff + 5 + 16_384 + 2_048;
 /// Ciphertext waiting for the socket beyond which a write waits for it to drain first.
 const MAX_OUTGOING: usize = 64 * 1024;
-/// Room reserved for each TLS record's header, nonce, content type and tag when encrypting
-/// (TLS 1.2's explicit nonce and tag: 5 + 8 + 16; TLS 1.3's: 5 + 1 + 16).
-const RECORD_OVERHEAD: usize = 64;
-const MAX_RECORD: usize = 16_384;
 
 /// Where the connection stands after rustls has processed what was read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -341,53 +335,25 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
 
     /// Seals `what` into `outgoing` (everything read processed first).
     fn seal(&mut self, what: Seal<'_>) -> io::Result<()> {
-        match self.drive()? {
-            Progress::Traffic => {}
-            Progress::Handshaking => return Err(invalid("TLS handshake not finished")),
-            Progress::Closed => return Err(io::ErrorKind::BrokenPipe.into()),
-        }
+        self.drive()?;
         // (A fault found while reading, whose data before it is still to be read.)
         if self.failed {
             return Err(invalid("the TLS connection failed"));
         }
-        let result = match &mut self.engine {
-            Engine::Records(records) => {
-                let sealed = match what {
-                    Seal::Data(_) if self.close_sent => {
-                        return Err(io::ErrorKind::BrokenPipe.into());
-                    }
-                    Seal::Data(data) => records.seal(data, &mut self.outgoing),
-                    Seal::CloseNotify => records.close_notify(&mut self.outgoing),
-                };
-                return sealed.map_err(|fatal| {
-                    self.failed = true;
-                    records.fatal_alert(fatal, &mut self.outgoing);
-                    invalid(fatal)
-                });
-            }
-            Engine::Gone => return Err(invalid("the TLS connection failed")),
-            Engine::Rustls(conn) => {
-                let UnbufferedStatus { discard, state } =
-                    conn.process_tls_records(&mut self.incoming);
-                let result = match state {
-                    Ok(ConnectionState::WriteTraffic(mut traffic)) => match what {
-                        Seal::Data(data) => encrypt(&mut traffic, data, &mut self.outgoing),
-                        Seal::CloseNotify => grow_into(&mut self.outgoing, 64, |room| {
-                            traffic.queue_close_notify(room).map_err(encrypt_error)
-                        }),
-                    },
-                    Ok(other) => Err(invalid(format!("TLS not ready to write: {other:?}"))),
-                    Err(e) => Err(invalid(e)),
-                };
-                self.incoming.drain(..discard);
-                result
-            }
+        // `accept` hands every connection over once its handshake is done.
+        let Engine::Records(records) = &mut self.engine else {
+            return Err(invalid("TLS handshake not finished"));
         };
-        if result.is_err() {
+        let sealed = match what {
+            Seal::Data(_) if self.close_sent => return Err(io::ErrorKind::BrokenPipe.into()),
+            Seal::Data(data) => records.seal(data, &mut self.outgoing),
+            Seal::CloseNotify => records.close_notify(&mut self.outgoing),
+        };
+        sealed.map_err(|fatal| {
             self.failed = true;
-            self.take_alert();
-        }
-        result
+            records.fatal_alert(fatal, &mut self.outgoing);
+            invalid(fatal)
+        })
     }
 }
 
@@ -412,22 +378,17 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<IO> {
             if this.read_closed {
                 return Poll::Ready(Ok(()));
             }
-            let progress = match this.drive() {
-                Ok(progress) => progress,
-                Err(e) => return Poll::Ready(Err(this.fail(cx, e))),
-            };
-            // rustls may have answered something (a key update): it goes out with the next
-            // write if the socket will not take it now.
+            if let Err(e) = this.drive() {
+                return Poll::Ready(Err(this.fail(cx, e)));
+            }
+            // The records may have answered something (a key update): it goes out with the
+            // next write if the socket will not take it now.
             if this.out_at < this.outgoing.len()
                 && let Poll::Ready(Err(e)) = this.poll_write_out(cx)
             {
                 return Poll::Ready(Err(e));
             }
             if this.plain_at < this.plain.len() || this.read_closed {
-                continue;
-            }
-            if progress == Progress::Closed {
-                this.read_closed = true;
                 continue;
             }
             // An end of stream without close_notify ends reading all the same: a line
@@ -475,72 +436,29 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<IO> {
     }
 }
 
-/// What rustls reports about a buffer: the size it needed, or another error.
-enum Short {
-    Needs(usize),
-    Failed(io::Error),
-}
-
-fn encrypt_error(e: EncryptError) -> Short {
-    match e {
-        EncryptError::InsufficientSize(InsufficientSizeError { required_size }) => {
-            Short::Needs(required_size)
-        }
-        other => Short::Failed(invalid(other)),
-    }
-}
-
-/// Appends to `out` what `write` puts in a room of `room` bytes at its end, growing the room
-/// to what rustls says it needs.
-fn grow_into(
-    out: &mut Vec<u8>,
-    mut room: usize,
-    mut write: impl FnMut(&mut [u8]) -> Result<usize, Short>,
-) -> io::Result<()> {
+/// Appends to `out` what rustls has to send during the handshake, in as much room as it says
+/// it needs.
+fn encode(data: &mut EncodeTlsData<'_, ServerConnectionData>, out: &mut Vec<u8>) -> io::Result<()> {
     let start = out.len();
+    let mut room = 1024;
     loop {
         out.resize(start + room, 0);
-        match write(&mut out[start..]) {
+        match data.encode(&mut out[start..]) {
             Ok(n) => {
                 out.truncate(start + n);
                 return Ok(());
             }
-            Err(Short::Needs(needed)) if needed > room => {
-                out.truncate(start);
-                room = needed;
+            Err(EncodeError::InsufficientSize(InsufficientSizeError { required_size }))
+                if required_size > room =>
+            {
+                room = required_size;
             }
-            Err(Short::Needs(_)) => {
+            Err(e) => {
                 out.truncate(start);
-                return Err(invalid("TLS buffer size"));
-            }
-            Err(Short::Failed(e)) => {
-                out.truncate(start);
-                return Err(e);
+                return Err(invalid(e));
             }
         }
     }
-}
-
-fn encode(data: &mut EncodeTlsData<'_, ServerConnectionData>, out: &mut Vec<u8>) -> io::Result<()> {
-    grow_into(out, 1024, |room| {
-        data.encode(room).map_err(|e| match e {
-            EncodeError::InsufficientSize(InsufficientSizeError { required_size }) => {
-                Short::Needs(required_size)
-            }
-            other => Short::Failed(invalid(other)),
-        })
-    })
-}
-
-fn encrypt(
-    traffic: &mut WriteTraffic<'_, ServerConnectionData>,
-    data: &[u8],
-    out: &mut Vec<u8>,
-) -> io::Result<()> {
-    let room = data.len() + (data.len() / MAX_RECORD + 1) * RECORD_OVERHEAD;
-    grow_into(out, room, |room| {
-        traffic.encrypt(data, room).map_err(encrypt_error)
-    })
 }
 
 fn invalid(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> io::Error {
