@@ -6,6 +6,8 @@
 #                    [--pairs P] [--direct-rate R] [--slow N] [--high-rate R]
 #                    [--connect-concurrency C] [--rounds N] [--durable-channels N]
 #                    [--history-rate R] [--storm-members M] [--storm-joiners J]
+#                    [--low-rate R] [--tls-clients N] [--idle-hold T] [--huge-members N]
+#                    [--huge-peers]
 #
 # Installs the peers from Debian's packages when missing (needs root), builds charla-server
 # and charla-bench in release, starts each server alone on its own loopback port with the
@@ -14,11 +16,14 @@
 # scenarios that need limits ON (flood, conn-storm, garbage, half-register) run against a
 # charla with its default limits (bench/peers/charla-defaults.toml).
 #
-# Defaults are the issue's sizes: fan-out 500 members / 10 senders, 15,000 connected clients.
-# --quick uses small sizes (a smoke run of a few minutes). The two fan-out scenarios run in
-# --rounds rounds (3 by default), the servers in turn and a different one first in each round,
-# and the table gives each figure's median: on a shared machine one run of each, minutes apart,
-# measures the machine's drift as much as the servers.
+# Defaults are the issues' sizes: fan-out 500 members / 10 senders at 500, 2,000 and 8,000 msg/s,
+# 15,000 connected clients held --idle-hold seconds (150: past a PING round at the 120 s interval
+# every server is given for it) for the idle CPU, 19,000 TLS clients, a channel of 15,000
+# members (charla only unless --huge-peers: the peers take many minutes to join it), a join
+# storm of 1,000 into 2,000. --quick uses small sizes (a smoke run of a few minutes). The
+# fan-out scenarios run in --rounds rounds (3 by default), the servers in turn and a different
+# one first in each round, and the table gives each figure's median: on a shared machine one
+# run of each, minutes apart, measures the machine's drift as much as the servers.
 #
 # History (charla only; the peers keep none): charla runs with history on (its default, in
 # bench/peers/charla.toml) and, as "charla-nohistory", the same config with `[history] enabled =
@@ -34,12 +39,14 @@ MEMBERS=500 SENDERS=10 RATE=2000 DURATION=10 CLIENTS=15000 PAIRS=100 DIRECT_RATE
 SLOW=1000 BIG_CHANNELS=5000 BIG_CLIENTS=300 QUERY_USERS=2000 HIGH_RATE=8000 CONNECT_CONCURRENCY="" PEERS="ngircd inspircd" ABUSE=1 OUT="" ROUNDS=3
 DURABLE_CHANNELS=1000 DURABLE_STEP=3 HISTORY_RATE=1000 HISTORY_CLIENTS=100
 STORM_MEMBERS=2000 STORM_JOINERS=1000
+LOW_RATE=500 TLS_CLIENTS=19000 IDLE_HOLD=150 HUGE_MEMBERS=15000 HUGE_PEERS=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) MEMBERS=100 SENDERS=5 RATE=500 DURATION=3 CLIENTS=1000 PAIRS=20
                  DIRECT_RATE=2000 SLOW=100 BIG_CHANNELS=500 BIG_CLIENTS=50 QUERY_USERS=200 HIGH_RATE=2000 ROUNDS=1
                  DURABLE_CHANNELS=200 DURABLE_STEP=2 HISTORY_RATE=200 HISTORY_CLIENTS=20
-                 STORM_MEMBERS=300 STORM_JOINERS=100 ;;
+                 STORM_MEMBERS=300 STORM_JOINERS=100
+                 LOW_RATE=200 TLS_CLIENTS=1000 IDLE_HOLD=3 HUGE_MEMBERS=1000 ;;
         --peers) PEERS="$2"; shift ;;
         --no-abuse) ABUSE=0 ;;
         --out) OUT="$2"; shift ;;
@@ -58,7 +65,12 @@ while [ $# -gt 0 ]; do
         --history-rate) HISTORY_RATE="$2"; shift ;;
         --storm-members) STORM_MEMBERS="$2"; shift ;;
         --storm-joiners) STORM_JOINERS="$2"; shift ;;
-        -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+        --low-rate) LOW_RATE="$2"; shift ;;
+        --tls-clients) TLS_CLIENTS="$2"; shift ;;
+        --idle-hold) IDLE_HOLD="$2"; shift ;;
+        --huge-members) HUGE_MEMBERS="$2"; shift ;;
+        --huge-peers) HUGE_PEERS=1 ;;
+        -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
         *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -137,12 +149,20 @@ port_of() {
 }
 
 # Starts a server in the background; sets SERVER_PID once its port accepts connections.
+# `start_server NAME idle` gives every server the same 120 s PING interval (charla's and
+# ngIRCd's default; ngIRCd's config has it already) so that an idle hold past 120 s includes
+# a round of PINGs to every client, as idle clients of a real server get.
 start_server() {
     local name=$1 port pid
     port=$(port_of "$name")
     sed "s#@RUN@#$RUN#g" "$PEERS_DIR/ngircd.conf" > "$RUN/ngircd.conf"
     sed "s#@RUN@#$RUN#g" "$PEERS_DIR/inspircd.conf" > "$RUN/inspircd.conf"
     sed "s#@RUN@#$RUN#g" "$PEERS_DIR/charla.toml" > "$RUN/charla.toml"
+    if [ "${2:-}" = idle ]; then
+        sed -i -e 's/^ping_interval_secs = .*/ping_interval_secs = 120/' \
+            -e 's/^ping_timeout_secs = .*/ping_timeout_secs = 60/' "$RUN/charla.toml"
+        sed -i 's/pingfreq="[0-9]*"/pingfreq="120"/' "$RUN/inspircd.conf"
+    fi
     sed "s#@RUN@#$RUN#g" "$PEERS_DIR/charla-defaults.toml" > "$RUN/charla-defaults.toml"
     # charla with history off: the bench config on its own ports and data directory.
     sed -e "s#@RUN@/charla-data#$RUN/charla-data-nohistory#" -e "s#127.0.0.1:16667#127.0.0.1:16671#" \
@@ -199,15 +219,19 @@ run_bench() {
 
 # --- the measured scenarios, one server at a time ---------------------------------------
 for server in charla $PEERS; do
-    start_server "$server"
-    pid=$SERVER_PID
-    port=$(port_of "$server")
     # connect first, on a fresh server, so that RSS per client is not blurred by reuse. From 16
     # loopback source addresses: with one, the generator's own connect() spends 40% of its CPU
     # in the kernel's search for a free ephemeral port (__inet_hash_connect), and halves the
-    # registration rate of every server alike.
-    run_bench "$server" "$pid" "$port" connect --clients "$CLIENTS" --hold 3 --spread-ips 16 \
-        --concurrency "$(connect_concurrency_of "$server")" --timeout 300
+    # registration rate of every server alike. The clients are then held --idle-hold seconds
+    # doing nothing but answer PINGs: the server's idle CPU and wake-ups (issue 16).
+    start_server "$server" idle
+    run_bench "$server" "$SERVER_PID" "$(port_of "$server")" connect --clients "$CLIENTS" \
+        --hold "$IDLE_HOLD" --spread-ips 16 --concurrency "$(connect_concurrency_of "$server")" \
+        --timeout $((300 + IDLE_HOLD))
+    stop_server "$SERVER_PID"
+    start_server "$server"
+    pid=$SERVER_PID
+    port=$(port_of "$server")
     run_bench "$server" "$pid" "$port" direct --pairs "$PAIRS" --rate "$DIRECT_RATE" \
         --duration "$DURATION" --concurrency 16 --timeout 300
     run_bench "$server" "$pid" "$port" history --timeout 120
@@ -239,11 +263,21 @@ for server in charla $PEERS; do
     stop_server "$pid"
     if [ "$server" = charla ]; then
         # connect over TLS (charla's second listener), on a fresh server again; the peers have
-        # no TLS port configured.
+        # no TLS port configured. Every client a new one (full handshakes, no resumption).
         start_server charla
         RESULT_NAME=connect-tls run_bench charla "$SERVER_PID" 16677 connect --tls \
-            --spread-ips 16 --clients "$CLIENTS" --hold 3 --concurrency "$(connect_concurrency_of charla)" \
+            --spread-ips 16 --clients "$TLS_CLIENTS" --hold 3 --concurrency "$(connect_concurrency_of charla)" \
             --timeout 300
+        stop_server "$SERVER_PID"
+    fi
+    if [ "$server" = charla ] || [ "$HUGE_PEERS" = 1 ]; then
+        # A huge channel (issue 16): --huge-members in one channel (each JOIN to every member
+        # already in: the set-up alone is N^2/2 JOIN lines), then 20 of them send 100 msg/s in
+        # all for 10 s. On a fresh server.
+        start_server "$server"
+        RESULT_NAME=huge run_bench "$server" "$SERVER_PID" "$port" fanout \
+            --members "$HUGE_MEMBERS" --senders 20 --rate 100 --duration 10 --spread-ips 16 \
+            --concurrency "$(connect_concurrency_of "$server")" --timeout 900
         stop_server "$SERVER_PID"
     fi
 done
@@ -283,6 +317,9 @@ for round in $(seq 1 "$ROUNDS"); do
     for server in "${turn[@]}"; do
         pid=${PID_OF[$server]}
         port=$(port_of "$server")
+        RESULT_NAME=fanout-low.r$round run_bench "$server" "$pid" "$port" fanout \
+            --members "$MEMBERS" --senders "$SENDERS" --rate "$LOW_RATE" --duration "$DURATION" \
+            --concurrency "$(connect_concurrency_of "$server")" --timeout 300
         RESULT_NAME=fanout.r$round run_bench "$server" "$pid" "$port" fanout \
             --members "$MEMBERS" --senders "$SENDERS" --rate "$RATE" --duration "$DURATION" \
             --concurrency "$(connect_concurrency_of "$server")" --timeout 300
@@ -311,7 +348,7 @@ if [ "$ABUSE" = 1 ]; then
 fi
 
 # --- the table --------------------------------------------------------------------------
-PARAMS="fanout ${MEMBERS} members/${SENDERS} senders at ${RATE} msg/s for ${DURATION} s (fanout-4m: ${HIGH_RATE} msg/s for 5 s); connect ${CLIENTS} clients; direct ${PAIRS} pairs at ${DIRECT_RATE} msg/s; slow-readers ${SLOW}; big-replies ${BIG_CLIENTS} non-readers on ${BIG_CHANNELS} channels; expensive-queries against ${QUERY_USERS} users; durable ${DURABLE_CHANNELS} channels x 3 members, ${DURABLE_STEP} s steps; history-rate ${HISTORY_RATE} req/s over ${HISTORY_CLIENTS} clients; join-storm ${STORM_JOINERS} joining ${STORM_MEMBERS} members"
+PARAMS="fanout ${MEMBERS} members/${SENDERS} senders at ${RATE} msg/s for ${DURATION} s (fanout-low: ${LOW_RATE} msg/s; fanout-4m: ${HIGH_RATE} msg/s for 5 s); connect ${CLIENTS} clients held ${IDLE_HOLD} s; connect-tls ${TLS_CLIENTS} clients; huge: ${HUGE_MEMBERS} members, 20 senders at 100 msg/s; direct ${PAIRS} pairs at ${DIRECT_RATE} msg/s; slow-readers ${SLOW}; big-replies ${BIG_CLIENTS} non-readers on ${BIG_CHANNELS} channels; expensive-queries against ${QUERY_USERS} users; durable ${DURABLE_CHANNELS} channels x 3 members, ${DURABLE_STEP} s steps; history-rate ${HISTORY_RATE} req/s over ${HISTORY_CLIENTS} clients; join-storm ${STORM_JOINERS} joining ${STORM_MEMBERS} members"
 python3 "$ROOT/bench/table.py" "$RUN" "charla $PEERS" "$PARAMS" | tee "$RUN/table.md"
 if [ -n "$OUT" ]; then
     cp "$RUN/table.md" "$OUT"

@@ -17,9 +17,16 @@ ROWS = [
     ("connect", "registrations_per_s", "high"),
     ("connect", "register_p99_ms", "low"),
     ("connect", "rss_per_client_bytes", "low"),
+    ("connect", "idle_cpu_pct", "low"),
+    ("connect", "idle_wakeups_per_s", "low"),
     ("connect-tls", "held", "high"),
     ("connect-tls", "registrations_per_s", "high"),
     ("connect-tls", "rss_per_client_bytes", "low"),
+    ("fanout-low", "delivered_per_s", "high"),
+    ("fanout-low", "loss_pct", "low"),
+    ("fanout-low", "p50_ms", "low"),
+    ("fanout-low", "p99_ms", "low"),
+    ("fanout-low", "deliveries_per_cpu_s", "high"),
     ("fanout", "delivered_per_s", "high"),
     ("fanout", "loss_pct", "low"),
     ("fanout", "p50_ms", "low"),
@@ -41,6 +48,14 @@ ROWS = [
     ("direct", "p50_ms", "low"),
     ("direct", "p99_ms", "low"),
     ("direct", "deliveries_per_cpu_s", "high"),
+    ("huge", "members", "high"),
+    ("huge", "delivered", "high"),
+    ("huge", "loss_pct", "low"),
+    ("huge", "p50_ms", "low"),
+    ("huge", "p99_ms", "low"),
+    ("huge", "max_ms", "low"),
+    ("huge", "deliveries_per_cpu_s", "high"),
+    ("huge", "server_cpu_util", ""),
     ("join-storm", "joins_per_s", "high"),
     ("join-storm", "storm_server_cpu_s", "low"),
     ("join-storm", "baseline_p99_ms", "low"),
@@ -148,7 +163,7 @@ def main():
     out.append("")
     out.append("↑ higher is better, ↓ lower is better; a ratio charla/peer above 1 is better for ↑ rows, below 1 for ↓ rows.")
     # Scenarios run in rounds: the table shows medians; each round's figures follow.
-    for scenario in ["fanout", "fanout-4m"]:
+    for scenario in ["fanout-low", "fanout", "fanout-4m"]:
         by_label = {label: rounds(run, label, scenario) for label in labels}
         n = max((len(v) for v in by_label.values()), default=0)
         if n < 2:
@@ -159,7 +174,7 @@ def main():
         out.append("")
         out.append("| figure | " + " | ".join(f"round {i + 1}" for i in range(n)) + " |")
         out.append("|---|" + "---:|" * n)
-        for metric in ["deliveries_per_cpu_s", "p99_ms"]:
+        for metric in ["deliveries_per_cpu_s", "p50_ms", "p99_ms"]:
             for label in labels:
                 cells = [fmt(r["metrics"].get(metric)) for r in by_label[label]]
                 cells += ["–"] * (n - len(cells))
@@ -251,7 +266,75 @@ def main():
         out.append("|---|---|---|")
         for name, measured, ok in targets:
             out.append(f"| {name} | {measured} | {'yes' if ok else 'no'} |")
+    later = issue16_targets(run, charla, peers)
+    if later:
+        out.append("")
+        out.append("Targets of issue 16 (latency at every rate, TLS, a huge channel, idle cost):")
+        out.append("")
+        out.append("| target | measured | met |")
+        out.append("|---|---|---|")
+        for name, measured, ok in later:
+            out.append(f"| {name} | {measured} | {'yes' if ok else 'no'} |")
     print("\n".join(out))
+
+
+def issue16_targets(run, charla, peers):
+    """Issue 16's targets, from the same run: (target, measured, met)."""
+
+    def m(label, scenario, key):
+        r = load(run, label, scenario)
+        return None if r is None else r["metrics"].get(key)
+
+    targets = []
+    for scenario in ["fanout-low", "fanout", "fanout-4m"]:
+        rate = m(charla, scenario, "target_rate")
+        if rate is None:
+            continue
+        for key in ["p50_ms", "p99_ms"]:
+            c = m(charla, scenario, key)
+            theirs = [(m(p, scenario, key), p) for p in peers]
+            theirs = [(v, p) for v, p in theirs if v is not None]
+            if c is None or not theirs:
+                continue
+            best, who = min(theirs)
+            targets.append((f"{key[:3]} at {fmt(rate)} msg/s at or below the better peer's",
+                            f"{fmt(c)} ms against {fmt(best)} ({who})", c <= best))
+        if scenario != "fanout-low":
+            c = m(charla, scenario, "deliveries_per_cpu_s")
+            theirs = [(m(p, scenario, "deliveries_per_cpu_s"), p) for p in peers]
+            theirs = [(v, p) for v, p in theirs if v]
+            if c and theirs:
+                best, who = max(theirs)
+                targets.append((f"deliveries per CPU-second at {fmt(rate)} msg/s ≥ 2.5× the better peer's",
+                                f"{c / best:.2f}× ({fmt(c)} against {fmt(best)}, {who})",
+                                c >= 2.5 * best))
+    p99 = m(charla, "fanout-4m", "p99_ms")
+    offered = m(charla, "fanout-4m", "target_deliveries_per_s") or 0
+    if p99 is not None:
+        targets.append(("p99 < 15 ms at 4,000,000 deliveries/s",
+                        f"{fmt(p99)} ms (offered {fmt(offered)}/s)",
+                        p99 < 15 and offered >= 3.99e6 and m(charla, "fanout-4m", "loss_pct") == 0))
+    rss = m(charla, "connect-tls", "rss_per_client_bytes")
+    if rss is not None:
+        targets.append(("≤ 4 KiB RSS per idle TLS client", f"{fmt(rss)} B", rss <= 4096))
+        regs = m(charla, "connect-tls", "registrations_per_s")
+        targets.append(("≥ 10,000 TLS registrations/s", fmt(regs), regs is not None and regs >= 10000))
+        held = m(charla, "connect-tls", "held")
+        targets.append(("19,000 TLS clients held", fmt(held), held is not None and held >= 19000))
+    p99 = m(charla, "huge", "p99_ms")
+    members = m(charla, "huge", "members")
+    if members is not None:
+        lost = m(charla, "huge", "lost")
+        expected = m(charla, "huge", "expected")
+        targets.append(("a channel of 15,000 members, 20 senders at 100 msg/s: no loss, p99 < 50 ms",
+                        f"{fmt(members)} members, {fmt(lost)} of {fmt(expected)} lost, p99 {fmt(p99)} ms",
+                        members >= 15000 and lost == 0 and expected and p99 is not None and p99 < 50))
+    idle = m(charla, "connect", "idle_cpu_pct")
+    held = m(charla, "connect", "held")
+    if idle is not None:
+        targets.append(("15,000 idle clients: server CPU < 2 % of a core",
+                        f"{fmt(idle)} % with {fmt(held)} clients", idle < 2 and (held or 0) >= 15000))
+    return targets
 
 
 # History on / off (charla only; the peers keep no history): (scenario, metric, better).
