@@ -83,6 +83,11 @@ pub enum Scenario {
         /// interval to count its PINGs).
         #[arg(long, default_value_t = 3)]
         hold: u64,
+        /// With `--tls`: each client first registers and leaves (a full handshake, the
+        /// server's session tickets kept), then all come back at once, resuming their
+        /// sessions, and the coming back is what is measured.
+        #[arg(long, requires = "tls")]
+        resume: bool,
     },
     /// N members in one channel, S of them sending at a total rate R for T seconds.
     Fanout {

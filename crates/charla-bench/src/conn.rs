@@ -4,6 +4,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use charla_proto::Message;
@@ -68,6 +69,12 @@ pub struct Connector {
     /// Other nodes of the same network: connections go to `addr` and these in turn.
     pub others: Vec<SocketAddr>,
     next_addr: Arc<std::sync::atomic::AtomicU32>,
+    /// Returning clients (see [`Connector::returning`]): a TLS connector each, with its own
+    /// sessions, taken in turn.
+    returning: Option<Arc<[TlsConnector]>>,
+    next_returning: Arc<AtomicUsize>,
+    /// TLS handshakes that resumed a session.
+    pub resumed: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for Connector {
@@ -93,7 +100,30 @@ impl Connector {
             next_ip: Arc::default(),
             others: Vec::new(),
             next_addr: Arc::default(),
+            returning: None,
+            next_returning: Arc::default(),
+            resumed: Arc::default(),
         }
+    }
+
+    /// The same connector for `n` clients that come back: over TLS, each keeps the sessions
+    /// its server gave it (rustls's store, one server name) and offers to resume them. The
+    /// k-th connection is the (k mod n)-th client's, so a second round of `n` connections
+    /// resumes the first round's.
+    pub fn returning(mut self, n: usize) -> Self {
+        if let Some(tls) = &self.tls {
+            let clients = (0..n.max(1))
+                .map(|_| {
+                    let mut config = rustls::ClientConfig::clone(tls.config());
+                    config.resumption = rustls::client::Resumption::store(Arc::new(
+                        rustls::client::ClientSessionMemoryCache::new(1),
+                    ));
+                    TlsConnector::from(Arc::new(config))
+                })
+                .collect();
+            self.returning = Some(clients);
+        }
+        self
     }
 
     /// The same connector speaking TLS 1.2 only (if it speaks TLS).
@@ -165,7 +195,17 @@ impl Connector {
             Some(tls) => {
                 let name = ServerName::try_from("localhost")
                     .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+                let tls = match &self.returning {
+                    Some(clients) => {
+                        &clients
+                            [self.next_returning.fetch_add(1, Ordering::Relaxed) % clients.len()]
+                    }
+                    None => tls,
+                };
                 let stream = tls.connect(name, stream).await?;
+                if stream.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed) {
+                    self.resumed.fetch_add(1, Ordering::Relaxed);
+                }
                 let (r, w) = tokio::io::split(stream);
                 Ok((Box::new(r), Box::new(w)))
             }

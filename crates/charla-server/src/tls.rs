@@ -188,6 +188,13 @@ impl Tls {
             .with_client_cert_verifier(Arc::new(AnyClientCert { provider }))
             .with_single_cert(chain, key)?;
         server_config.ignore_client_order = true;
+        // Sessions resume from tickets sealed with a key of the server's own (ChaCha20-Poly1305,
+        // a new key every 6 hours, the one before still opening them), not from rustls's
+        // default table of 256 sessions, which a busy server turns over in a fraction of a
+        // second: a client that comes back, after however many others, skips the signature
+        // (and over TLS 1.2 the key exchange too), and the server keeps nothing per session.
+        // The key lives in memory only: after a restart every client does a full handshake.
+        server_config.ticketer = rustls::crypto::ring::Ticketer::new()?;
         // A TLS 1.3 connection's secrets go from rustls to `records` after the handshake.
         server_config.enable_secret_extraction = true;
         let server_config = Arc::new(server_config);

@@ -44,6 +44,30 @@ struct TlsClient {
     writer: WriteHalf<TlsStream<TcpStream>>,
     /// The SHA-256 fingerprint of the certificate the server presented.
     presented: String,
+    /// Whether the handshake resumed a session of the same client configuration.
+    resumed: bool,
+}
+
+/// A client configuration that trusts exactly the certificate in `cert_pem`, speaks
+/// `versions` and offers `identity` as its certificate. It keeps its sessions (rustls's
+/// default store), so a second connection made with it offers to resume the first's.
+fn client_config(
+    cert_pem: &Path,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    let cert = CertificateDer::from_pem_file(cert_pem)?;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)?
+        .with_root_certificates(roots);
+    let config = match identity {
+        Some((chain, key)) => builder.with_client_auth_cert(chain, key)?,
+        None => builder.with_no_client_auth(),
+    };
+    Ok(Arc::new(config))
 }
 
 impl TlsClient {
@@ -57,33 +81,32 @@ impl TlsClient {
         cert_pem: &Path,
         identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
     ) -> anyhow::Result<TlsClient> {
-        let cert = CertificateDer::from_pem_file(cert_pem)?;
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(cert)?;
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots);
-        let config = match identity {
-            Some((chain, key)) => builder.with_client_auth_cert(chain, key)?,
-            None => builder.with_no_client_auth(),
-        };
-        let connector = TlsConnector::from(Arc::new(config));
+        let config = client_config(cert_pem, rustls::DEFAULT_VERSIONS, identity)?;
+        Self::connect_with(addr, config).await
+    }
+
+    async fn connect_with(
+        addr: SocketAddr,
+        config: Arc<rustls::ClientConfig>,
+    ) -> anyhow::Result<TlsClient> {
+        let connector = TlsConnector::from(config);
         let tcp = TcpStream::connect(addr).await?;
+        tcp.set_nodelay(true)?;
         let name = ServerName::try_from("localhost")?;
         let stream = tokio::time::timeout(TIMEOUT, connector.connect(name, tcp)).await??;
-        let presented = stream
-            .get_ref()
-            .1
+        let tls = stream.get_ref().1;
+        let presented = tls
             .peer_certificates()
             .and_then(|c| c.first())
             .map(|c| fingerprint(c))
             .unwrap_or_default();
+        let resumed = tls.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
         let (r, w) = tokio::io::split(stream);
         Ok(TlsClient {
             reader: BufReader::new(r),
             writer: w,
             presented,
+            resumed,
         })
     }
 
@@ -191,6 +214,57 @@ fn client_identity(name: &str) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'
     let fp = certfp(made.cert.der());
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(made.signing_key.serialize_der()));
     (vec![made.cert.der().clone()], key, fp)
+}
+
+/// A client that comes back resumes its TLS session, over TLS 1.3 and TLS 1.2, however many
+/// clients came in between (the server's tickets are sealed with a key of its own; rustls's
+/// default was a table of 256 sessions, which these 300 clients turn over), and is still
+/// known by its certificate.
+#[tokio::test]
+async fn a_client_that_comes_back_resumes_its_session_after_hundreds_of_others()
+-> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let handle = Server::start(tls_config(dir.path())).await?;
+    let (_, tls_addr) = addrs(&handle);
+    let cert_pem = dir.path().join(GENERATED_CERT_FILE);
+    let versions = [&rustls::version::TLS13, &rustls::version::TLS12];
+    for (n, version) in versions.into_iter().enumerate() {
+        let (chain, key, expected) = client_identity("vuelvo.example");
+        let returning = client_config(&cert_pem, &[version], Some((chain, key)))?;
+        let mut first = TlsClient::connect_with(tls_addr, returning.clone()).await?;
+        assert!(!first.resumed);
+        // A TLS 1.3 server's tickets come after the handshake: registering reads past them.
+        first.register(&format!("Vuelvo{n}")).await;
+        first.send("QUIT").await;
+        // 300 others, 10 at a time.
+        for batch in 0..30 {
+            let mut others = tokio::task::JoinSet::new();
+            for i in 0..10 {
+                let config = client_config(&cert_pem, &[version], None)?;
+                others.spawn(async move {
+                    let mut other = TlsClient::connect_with(tls_addr, config).await?;
+                    other.register(&format!("otro{n}_{batch}_{i}")).await;
+                    anyhow::Ok(other.resumed)
+                });
+            }
+            while let Some(resumed) = others.join_next().await {
+                assert!(!resumed??);
+            }
+        }
+        let mut again = TlsClient::connect_with(tls_addr, returning).await?;
+        assert!(again.resumed, "{version:?}: a full handshake, not resumed");
+        again.register(&format!("Vuelta{n}")).await;
+        again.send(&format!("WHOIS Vuelta{n}")).await;
+        let fp = again
+            .expect("276", |m| m.command == RPL_WHOISCERTFP.to_string())
+            .await;
+        assert!(
+            fp.param(2).is_some_and(|t| t.ends_with(&expected)),
+            "{version:?}: {fp:?}"
+        );
+    }
+    handle.shutdown().await;
+    Ok(())
 }
 
 #[tokio::test]

@@ -98,7 +98,12 @@ impl Ctx {
 pub async fn run(scenario: &Scenario) -> Report {
     let ctx = Ctx::new(scenario.common());
     match *scenario {
-        Scenario::Connect { clients, hold, .. } => traffic::connect(&ctx, clients, hold).await,
+        Scenario::Connect {
+            clients,
+            hold,
+            resume,
+            ..
+        } => traffic::connect(&ctx, clients, hold, resume).await,
         Scenario::Fanout {
             members,
             senders,

@@ -16,13 +16,33 @@ use crate::procfs;
 use crate::report::{Report, Verdict};
 use crate::stats::{Latency, per_second};
 
-/// `connect`: N clients register and stay.
-pub async fn connect(ctx: &Ctx, clients: usize, hold: u64) -> Report {
+/// `connect`: N clients register and stay. With `resume`, they have been here before: each
+/// first registers and leaves, and then all come back resuming their TLS sessions.
+pub async fn connect(ctx: &Ctx, clients: usize, hold: u64, resume: bool) -> Report {
     let mut r = ctx.report("connect");
+    let connector = if resume {
+        let connector = ctx.connector.clone().returning(clients);
+        first_visit(&connector, &mut r, clients, ctx.concurrency).await;
+        connector.resumed.store(0, Ordering::Relaxed);
+        connector
+    } else {
+        ctx.connector.clone()
+    };
     let run = load::run_id();
     let server_before = ctx.server_sample();
     let gen_before = procfs::sample(None).ok();
-    let reg = load::register_many(&ctx.connector, 'c', &run, clients, ctx.concurrency).await;
+    let reg = load::register_many(&connector, 'c', &run, clients, ctx.concurrency).await;
+    if resume {
+        let resumed = connector.resumed.load(Ordering::Relaxed);
+        r.metric("resumed", resumed as f64, "clients");
+        if resumed < reg.clients.len() {
+            r.note(format!(
+                "{} of {} registrations did a full TLS handshake instead of resuming",
+                reg.clients.len() - resumed,
+                reg.clients.len()
+            ));
+        }
+    }
     let server_reg = ctx.server_sample();
     let gen_after = procfs::sample(None).ok();
     let ok = reg.clients.len();
@@ -89,7 +109,8 @@ pub async fn connect(ctx: &Ctx, clients: usize, hold: u64) -> Report {
         );
     }
     r.note(format!(
-        "{} over {}",
+        "{}{} over {}",
+        if resume { "returning clients, " } else { "" },
         if ctx.connector.tls.is_some() {
             "TLS"
         } else {
@@ -100,6 +121,44 @@ pub async fn connect(ctx: &Ctx, clients: usize, hold: u64) -> Report {
     stop.cancel();
     while holders.join_next().await.is_some() {}
     r
+}
+
+/// The first visit of `connect --resume`'s clients: each registers (its session tickets kept
+/// by its connector) and quits, and the server has closed every connection before this
+/// returns (or 30 s have passed).
+async fn first_visit(
+    connector: &conn::Connector,
+    r: &mut Report,
+    clients: usize,
+    concurrency: usize,
+) {
+    let run = load::run_id();
+    let reg = load::register_many(connector, 'v', &run, clients, concurrency).await;
+    r.metric(
+        "first_visit_registered",
+        reg.clients.len() as f64,
+        "clients",
+    );
+    let mut leaving = JoinSet::new();
+    for mut client in reg.clients {
+        leaving.spawn(async move {
+            if client
+                .writer
+                .write_all(b"QUIT :hasta luego\r\n")
+                .await
+                .is_ok()
+            {
+                while let Ok(Some(_)) = client.reader.next_line().await {}
+            }
+        });
+    }
+    let all_gone = async { while leaving.join_next().await.is_some() {} };
+    if tokio::time::timeout(Duration::from_secs(30), all_gone)
+        .await
+        .is_err()
+    {
+        r.note("the first visit's clients were not all closed by the server within 30 s");
+    }
 }
 
 /// Keeps one registered client open, answering PINGs, until `stop`.
