@@ -7,7 +7,7 @@
 #                    [--connect-concurrency C] [--rounds N] [--durable-channels N]
 #                    [--history-rate R] [--storm-members M] [--storm-joiners J]
 #                    [--low-rate R] [--tls-clients N] [--idle-hold T] [--huge-members N]
-#                    [--huge-peers]
+#                    [--huge-peers] [--server-cpus LIST --generator-cpus LIST]
 #
 # Installs the peers from Debian's packages when missing (needs root), builds charla-server
 # and charla-bench in release, starts each server alone on its own loopback port with the
@@ -25,6 +25,10 @@
 # one first in each round, and the table gives each figure's median: on a shared machine one
 # run of each, minutes apart, measures the machine's drift as much as the servers.
 #
+# --server-cpus and --generator-cpus (taskset lists, e.g. 0-3 and 4-7) keep every server and the
+# load generator on cores of their own; by default they share the machine's cores, and on a
+# small machine the generator's reading (and TLS handshakes) takes CPU the servers would use.
+#
 # History (charla only; the peers keep none): charla runs with history on (its default, in
 # bench/peers/charla.toml) and, as "charla-nohistory", the same config with `[history] enabled =
 # false`. `durable` (messages/s committed and delivered, 1,000 channels x 3 by default) runs on
@@ -40,6 +44,7 @@ SLOW=1000 BIG_CHANNELS=5000 BIG_CLIENTS=300 QUERY_USERS=2000 HIGH_RATE=8000 CONN
 DURABLE_CHANNELS=1000 DURABLE_STEP=3 HISTORY_RATE=1000 HISTORY_CLIENTS=100
 STORM_MEMBERS=2000 STORM_JOINERS=1000
 LOW_RATE=500 TLS_CLIENTS=19000 IDLE_HOLD=150 HUGE_MEMBERS=15000 HUGE_PEERS=0
+SERVER_CPUS="" GENERATOR_CPUS=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) MEMBERS=100 SENDERS=5 RATE=500 DURATION=3 CLIENTS=1000 PAIRS=20
@@ -70,7 +75,9 @@ while [ $# -gt 0 ]; do
         --idle-hold) IDLE_HOLD="$2"; shift ;;
         --huge-members) HUGE_MEMBERS="$2"; shift ;;
         --huge-peers) HUGE_PEERS=1 ;;
-        -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
+        --server-cpus) SERVER_CPUS="$2"; shift ;;
+        --generator-cpus) GENERATOR_CPUS="$2"; shift ;;
+        -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
         *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -81,6 +88,12 @@ if grep -q '^\[history\]' "$PEERS_DIR/charla.toml"; then
     echo "compare.sh: bench/peers/charla.toml must not have a [history] table" >&2
     exit 2
 fi
+
+# Commands that start a server, or the generator, on the cores given (taskset execs them, so
+# $! stays the server's own pid).
+SERVER_PIN=() GENERATOR_PIN=()
+[ -n "$SERVER_CPUS" ] && SERVER_PIN=(taskset -c "$SERVER_CPUS")
+[ -n "$GENERATOR_CPUS" ] && GENERATOR_PIN=(taskset -c "$GENERATOR_CPUS")
 
 RUN=$(mktemp -d /tmp/charla-compare.XXXXXX)
 STARTED=()
@@ -170,17 +183,17 @@ start_server() {
     printf '\n[history]\n# Off (compare.sh): messages are relayed only.\nenabled = false\n' \
         >> "$RUN/charla-nohistory.toml"
     case "$name" in
-        charla) RUST_LOG=warn "$CHARLA" --config "$RUN/charla.toml" \
+        charla) RUST_LOG=warn "${SERVER_PIN[@]}" "$CHARLA" --config "$RUN/charla.toml" \
                     > "$RUN/$name.log" 2>&1 & pid=$! ;;
-        charla-defaults) RUST_LOG=warn "$CHARLA" --config "$RUN/charla-defaults.toml" \
+        charla-defaults) RUST_LOG=warn "${SERVER_PIN[@]}" "$CHARLA" --config "$RUN/charla-defaults.toml" \
                     > "$RUN/$name.log" 2>&1 & pid=$! ;;
-        charla-nohistory) RUST_LOG=warn "$CHARLA" --config "$RUN/charla-nohistory.toml" \
+        charla-nohistory) RUST_LOG=warn "${SERVER_PIN[@]}" "$CHARLA" --config "$RUN/charla-nohistory.toml" \
                     > "$RUN/$name.log" 2>&1 & pid=$! ;;
-        ngircd) ngircd --nodaemon --config "$RUN/ngircd.conf" > "$RUN/$name.log" 2>&1 & pid=$! ;;
+        ngircd) "${SERVER_PIN[@]}" ngircd --nodaemon --config "$RUN/ngircd.conf" > "$RUN/$name.log" 2>&1 & pid=$! ;;
         inspircd)
             local asroot=()
             [ "$(id -u)" -eq 0 ] && asroot=(--runasroot)
-            inspircd --nofork "${asroot[@]}" --config="$RUN/inspircd.conf" \
+            "${SERVER_PIN[@]}" inspircd --nofork "${asroot[@]}" --config="$RUN/inspircd.conf" \
                 > "$RUN/$name.log" 2>&1 & pid=$! ;;
     esac
     STARTED+=("$pid")
@@ -211,7 +224,7 @@ run_bench() {
     local label=$1 pid=$2 port=$3 scenario=$4 name=${RESULT_NAME:-$4}
     shift 4
     log "$label: $name: $scenario $*"
-    "$BENCH" "$scenario" --addr "127.0.0.1:$port" --pid "$pid" --label "$label" --json "$@" \
+    "${GENERATOR_PIN[@]}" "$BENCH" "$scenario" --addr "127.0.0.1:$port" --pid "$pid" --label "$label" --json "$@" \
         > "$RUN/$label.$name.json" 2> "$RUN/$label.$name.err" || true
     # Let the server settle (closed sockets, freed memory) before the next scenario.
     sleep 2
