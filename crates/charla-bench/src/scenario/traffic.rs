@@ -102,11 +102,15 @@ pub async fn connect(ctx: &Ctx, clients: usize, hold: u64, resume: bool) -> Repo
         r.metric("server_rss_before_kib", b.rss_kib as f64, "KiB");
         r.metric("server_rss_after_kib", a.rss_kib as f64, "KiB");
         let growth = (a.rss_kib as f64 - b.rss_kib as f64) * 1024.0;
-        r.metric(
-            "rss_per_client_bytes",
-            per_second(growth, held.max(1) as f64),
-            "B/client",
-        );
+        // Returning clients reuse the memory their first visit left in the allocator: their
+        // growth is not what a client costs.
+        if !resume {
+            r.metric(
+                "rss_per_client_bytes",
+                per_second(growth, held.max(1) as f64),
+                "B/client",
+            );
+        }
     }
     r.note(format!(
         "{}{} over {}",

@@ -172,10 +172,15 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
                 Err(e) => return Poll::Ready(Err(self.fail(cx, e))),
             };
             match progress {
-                // The session tickets that may follow the handshake go out with the first
-                // write if the socket does not take them now.
+                // TLS 1.3's server finished before its client did: what is left, the session
+                // tickets, goes out with the first write if the socket does not take it now.
+                // TLS 1.2's last flight (session ticket, ChangeCipherSpec, Finished) is the
+                // handshake's own, which the client waits for: it all goes out first.
                 Progress::Traffic => {
+                    let tls12 = matches!(&self.engine, Engine::Rustls(conn)
+                        if conn.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_2));
                     return match self.poll_write_out(cx) {
+                        Poll::Pending if tls12 => Poll::Pending,
                         Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
                         _ => Poll::Ready(Ok(())),
                     };
