@@ -12,6 +12,7 @@ pub mod accounts;
 pub mod costly;
 pub mod crash;
 pub mod durable;
+pub mod history;
 pub mod storm;
 pub mod traffic;
 pub mod uploads;
@@ -129,7 +130,7 @@ pub async fn run(scenario: &Scenario) -> Report {
             write_rate,
             ..
         } => {
-            let sizes = traffic::HistorySizes {
+            let sizes = history::HistorySizes {
                 clients,
                 requests,
                 messages,
@@ -138,7 +139,7 @@ pub async fn run(scenario: &Scenario) -> Report {
                 limit,
                 write_rate,
             };
-            traffic::history(&ctx, sizes).await
+            history::history(&ctx, sizes).await
         }
         Scenario::Durable {
             channels,
