@@ -139,6 +139,14 @@ impl TlsClient {
         }
     }
 
+    /// Skips to WHOIS's certificate line (276) and checks that it gives `expected`.
+    async fn expect_certfp(&mut self, expected: &str) {
+        let fp = self
+            .expect("276", |m| m.command == RPL_WHOISCERTFP.to_string())
+            .await;
+        assert!(fp.param(2).is_some_and(|t| t.ends_with(expected)), "{fp:?}");
+    }
+
     async fn register(&mut self, nick: &str) {
         self.send(&format!("NICK {nick}")).await;
         self.send(&format!("USER {nick} 0 * :Test {nick}")).await;
@@ -186,13 +194,7 @@ async fn whois_says_who_is_secure_and_shows_their_own_certificate_fingerprint() 
     secure
         .expect("671", |m| m.command == RPL_WHOISSECURE.to_string())
         .await;
-    let fp = secure
-        .expect("276", |m| m.command == RPL_WHOISCERTFP.to_string())
-        .await;
-    assert!(
-        fp.param(2).is_some_and(|t| t.ends_with(&expected)),
-        "{fp:?}"
-    );
+    secure.expect_certfp(&expected).await;
     // Someone else sees the secure connection, not the fingerprint.
     plain.send("WHOIS Ñandú").await;
     let lines = plain.sync().await;
@@ -255,13 +257,7 @@ async fn a_client_that_comes_back_resumes_its_session_after_hundreds_of_others()
         assert!(again.resumed, "{version:?}: a full handshake, not resumed");
         again.register(&format!("Vuelta{n}")).await;
         again.send(&format!("WHOIS Vuelta{n}")).await;
-        let fp = again
-            .expect("276", |m| m.command == RPL_WHOISCERTFP.to_string())
-            .await;
-        assert!(
-            fp.param(2).is_some_and(|t| t.ends_with(&expected)),
-            "{version:?}: {fp:?}"
-        );
+        again.expect_certfp(&expected).await;
     }
     handle.shutdown().await;
     Ok(())

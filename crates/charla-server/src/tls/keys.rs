@@ -265,17 +265,22 @@ mod tests {
         (7, ContentType::ApplicationData, &[0xa5; 16_384]),
     ];
 
+    /// `plain` as rustls's sealers take it (the legacy version every record carries).
+    fn outbound(typ: ContentType, plain: &[u8]) -> OutboundPlainMessage<'_> {
+        OutboundPlainMessage {
+            typ,
+            version: ProtocolVersion::TLSv1_2,
+            payload: OutboundChunks::Single(plain),
+        }
+    }
+
     #[test]
     fn records_sealed_here_are_rustls_records_and_open_both_ways() {
         for chacha in [false, true] {
             for (seq, typ, plain) in RECORDS {
                 let mut record = Vec::new();
                 ours(chacha, 5).seal(seq, u8::from(typ), plain, &mut record);
-                let msg = OutboundPlainMessage {
-                    typ,
-                    version: ProtocolVersion::TLSv1_2,
-                    payload: OutboundChunks::Single(plain),
-                };
+                let msg = outbound(typ, plain);
                 let stocks = stock_sealer(chacha, 5).encrypt(msg, seq).unwrap().encode();
                 assert_eq!(record, stocks, "the same bytes as rustls's");
 
@@ -317,11 +322,7 @@ mod tests {
             for (seq, typ, plain) in RECORDS {
                 let mut record = Vec::new();
                 ours(chacha, 7).seal12(seq, u8::from(typ), plain, &mut record);
-                let msg = OutboundPlainMessage {
-                    typ,
-                    version: ProtocolVersion::TLSv1_2,
-                    payload: OutboundChunks::Single(plain),
-                };
+                let msg = outbound(typ, plain);
                 let stocks = stock_sealer.encrypt(msg, seq).unwrap().encode();
                 assert_eq!(record, stocks, "the same bytes as rustls's");
 

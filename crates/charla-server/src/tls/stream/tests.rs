@@ -168,19 +168,26 @@ async fn every_tls13_suite_carries_lines_across_key_updates_both_ways() {
                 client.get_mut().1.refresh_traffic_keys().unwrap();
             }
             let up = format!("PRIVMSG #sala :¡ronda {round}, señor!\r\n");
-            client.write_all(up.as_bytes()).await.unwrap();
-            client.flush().await.unwrap();
-            let mut got = vec![0; up.len()];
-            server.read_exact(&mut got).await.unwrap();
+            let got = carry(&mut client, &mut server, &up).await;
             assert_eq!(got, up.as_bytes(), "{suite:?}, round {round}");
             let down = format!(":charla NOTICE * :ronda {round}\r\n");
-            server.write_all(down.as_bytes()).await.unwrap();
-            server.flush().await.unwrap();
-            let mut got = vec![0; down.len()];
-            client.read_exact(&mut got).await.unwrap();
+            let got = carry(&mut server, &mut client, &down).await;
             assert_eq!(got, down.as_bytes(), "{suite:?}, round {round}");
         }
     }
+}
+
+/// Writes `line` into `from` and reads as many bytes back out of `to`.
+async fn carry(
+    from: &mut (impl tokio::io::AsyncWrite + Unpin),
+    to: &mut (impl tokio::io::AsyncRead + Unpin),
+    line: &str,
+) -> Vec<u8> {
+    from.write_all(line.as_bytes()).await.unwrap();
+    from.flush().await.unwrap();
+    let mut got = vec![0; line.len()];
+    to.read_exact(&mut got).await.unwrap();
+    got
 }
 
 #[tokio::test]
