@@ -115,6 +115,12 @@ def load(run, label, scenario):
     return {**several[0], "metrics": metrics}
 
 
+def figure(run, label, scenario, key):
+    """One figure of one scenario's result (the median over rounds), or None."""
+    r = load(run, label, scenario)
+    return None if r is None else r["metrics"].get(key)
+
+
 def fmt(v):
     if v is None:
         return "–"
@@ -210,8 +216,7 @@ def main():
 
     # The issue's targets (plain TCP).
     def m(label, scenario, key):
-        r = load(run, label, scenario)
-        return None if r is None else r["metrics"].get(key)
+        return figure(run, label, scenario, key)
 
     targets = []
     c_eff = m(charla, "fanout", "deliveries_per_cpu_s")
@@ -282,8 +287,7 @@ def issue16_targets(run, charla, peers):
     """Issue 16's targets, from the same run: (target, measured, met)."""
 
     def m(label, scenario, key):
-        r = load(run, label, scenario)
-        return None if r is None else r["metrics"].get(key)
+        return figure(run, label, scenario, key)
 
     targets = []
     for scenario in ["fanout-low", "fanout", "fanout-4m"]:
@@ -362,8 +366,7 @@ def history_table(run, charla, out, targets):
     off = f"{charla}-nohistory"
 
     def m(label, scenario, key):
-        r = load(run, label, scenario)
-        return None if r is None else r["metrics"].get(key)
+        return figure(run, label, scenario, key)
 
     rows = []
     for scenario, metric, better in HISTORY_ROWS:
