@@ -250,7 +250,10 @@ pub struct SenderSpec {
 
 impl SenderSpec {
     /// Private conversations between neighbours (0 with 1, 2 with 3, ...): every client sends
-    /// to its partner, `total_rate` messages per second spread over all of them.
+    /// to its partner, `total_rate` messages per second spread over all of them, and over
+    /// time: each sender starts at its own point of the interval, so that probe pairs sample
+    /// the server at `total_rate` moments a second, not at `total_rate / clients` (twenty
+    /// probes sending together saw a join storm of half a second at one or two moments).
     pub fn pairs(clients: &[crate::conn::Client], total_rate: u64) -> Vec<SenderSpec> {
         let per_client = total_rate as f64 / clients.len() as f64;
         (0..clients.len())
@@ -258,7 +261,7 @@ impl SenderSpec {
                 client: i,
                 target: clients[i ^ 1].nick.clone(),
                 rate: per_client,
-                offset: 0.0,
+                offset: i as f64 / clients.len() as f64,
             })
             .collect()
     }

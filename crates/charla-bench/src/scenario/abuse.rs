@@ -489,7 +489,41 @@ async fn count_lines(
 /// writing to each other at `rate` messages per second in all, for `duration` seconds. The
 /// rate is meant to be a polite one (below any flood limit), so that only the flood's effect
 /// on them shows.
+///
+/// They run on a thread and a runtime of their own: in the generator's runtime a probe's
+/// reader waited its turn behind the thousands of readers of the load it measures (a join
+/// storm's 2.5 million JOIN lines), which added up to 50 ms to what the server took
+/// (docs/BENCHMARKS.md, "A join storm", twenty-second session).
 pub(super) async fn probe_pairs(
+    ctx: &Ctx,
+    run: &str,
+    first: usize,
+    rate: u64,
+    duration: u64,
+) -> Result<load::LoadResult, String> {
+    let (ctx, run) = (ctx.clone(), run.to_owned());
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("probes".to_owned())
+        .spawn(move || {
+            let result = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => {
+                    runtime.block_on(probe_pairs_here(&ctx, &run, first, rate, duration))
+                }
+                Err(e) => Err(format!("the probes' runtime: {e}")),
+            };
+            let _ = tx.send(result);
+        })
+        .map_err(|e| format!("the probes' thread: {e}"))?;
+    rx.await
+        .map_err(|_| "the probes' thread ended without a result".to_owned())?
+}
+
+/// [`probe_pairs`], in the runtime it is called in.
+async fn probe_pairs_here(
     ctx: &Ctx,
     run: &str,
     first: usize,
