@@ -145,6 +145,8 @@ struct Conn<S> {
     eager: bool,
     /// Lines are held back until `write_at`.
     holding: bool,
+    /// Lines that may wait (and only such) are held until `write_at` ([`soon_delay`]).
+    soon: bool,
     /// About how many lines this connection was written per coalescing window lately
     /// ([`pace`]): its lines are held only while this is at least [`HOLD_PACE`].
     pace: f32,
@@ -221,6 +223,7 @@ where
         write_at: None,
         eager: false,
         holding: false,
+        soon: false,
         pace: 0.0,
         session: Session::new(state, client),
     };
@@ -282,6 +285,21 @@ fn enough_lines(id: ConnectionId, pace: f32, busy: f32) -> usize {
     let enough = (pace * share).clamp(2.0, FULL_WRITE_LINES as f32) as usize;
     enough - (id.0 % 16) as usize * enough / 64
 }
+
+/// How long lines that may wait ([`SendQueue::push_soon`](crate::sendq::SendQueue::push_soon):
+/// news of others joining, parting, quitting) are held after the first of them, unless a line
+/// that may not wait comes first: two coalescing windows, and up to two more by connection,
+/// so that the members of a channel a join storm hits do not all write at once (spread over
+/// half a window, their writes of a few hundred JOIN lines each kept a probe waiting 90 ms).
+/// Nobody answers a JOIN within milliseconds; a member of a channel of thousands written every
+/// few JOIN lines was most of a join storm's CPU, and the queue the other clients waited in
+/// (docs/PROFILE.md, twenty-second session).
+fn soon_delay(id: ConnectionId, window: Duration) -> Duration {
+    window * 2 + window * (id.0 % 64) as u32 / 32
+}
+
+/// The most lines that may wait held back: past it they go out, however early.
+const SOON_MOST_LINES: usize = 8 * FULL_WRITE_LINES;
 
 /// The pace (lines per coalescing window) from which a connection's lines are held back for the
 /// window's end: at the default 30 ms window, about 270 lines a second, a member of a busy
@@ -597,13 +615,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 let window = self.session.state.config.limits.write_coalesce();
                 let window_end = self.last_write + window;
                 let in_window = now < window_end;
+                // Lines that may wait (others' JOINs, PARTs, QUITs) and only such: held until
+                // a while after the first of them, or until a line that may not wait comes.
+                // Once written, the next ones are held as long again without a wake-up for the
+                // first of them, until a wait finds none.
+                let soon_due = self.soon && self.write_at.is_some_and(|at| at <= now);
+                if !self.eager
+                    && !window.is_zero()
+                    && !soon_due
+                    && queue.hold_soon(cx.waker(), SOON_MOST_LINES, self.soon)
+                {
+                    if !self.soon {
+                        self.soon = true;
+                        self.write_at = Some(now + soon_delay(self.session.conn.id, window));
+                    }
+                    return Poll::Ready(Ok(()));
+                }
+                self.soon = false;
                 // A busy client's lines are held until the window's end, with every line that
                 // follows: busy means it has lately been written lines at HOLD_PACE or more a
                 // window (a member of a busy channel). Other lines go out at once.
                 let held = self.holding;
                 let since = now.saturating_duration_since(self.last_write);
                 let busy = held || pace(self.pace, since, window) >= HOLD_PACE;
-                if in_window && !self.eager && busy {
+                if in_window && !self.eager && busy && !soon_due {
                     // Held until the window's end (the task looks again then, lines or not),
                     // or until enough lines wait: the line that completes them wakes the task,
                     // and no line before it does.
@@ -619,7 +654,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 self.holding = false;
                 self.eager = false;
                 let lines = queue.take_all(self.out.batch_mut(), cx.waker());
-                if lines > 0 {
+                if soon_due && lines > 0 {
+                    // Lines that waited do not count in the pace of those that may not wait,
+                    // which is only decayed to this write.
+                    self.pace = pace(self.pace, since, window);
+                    self.soon = true;
+                    self.write_at = Some(now + soon_delay(self.session.conn.id, window));
+                } else if lines > 0 {
                     // As of this write: decayed for the time since the last one, once (a look
                     // that finds nothing changes nothing, or a task looked at often would
                     // forget its pace faster than one looked at seldom).

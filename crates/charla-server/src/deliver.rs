@@ -49,6 +49,9 @@ enum Gate {
 pub struct Payload {
     line: Outgoing,
     gate: Gate,
+    /// Recipients other than the actor may get it a moment late, with their next lines
+    /// ([`Payload::may_wait`]).
+    may_wait: bool,
 }
 
 impl Payload {
@@ -57,6 +60,7 @@ impl Payload {
         Payload {
             line,
             gate: Gate::All,
+            may_wait: false,
         }
     }
 
@@ -66,6 +70,7 @@ impl Payload {
         Payload {
             line,
             gate: Gate::Cap(cap),
+            may_wait: false,
         }
     }
 
@@ -75,7 +80,18 @@ impl Payload {
         Payload {
             line,
             gate: Gate::Fallback(cap, Box::new(fallback)),
+            may_wait: false,
         }
+    }
+
+    /// News of someone else that nobody answers at once (a JOIN, a PART, a QUIT): a recipient
+    /// busy with nothing else gets it up to a few coalescing windows late, with whatever
+    /// comes next, so that a channel of thousands costs a write per member now and then rather
+    /// than one every few lines when many join or leave at once
+    /// ([`SendQueue::push_soon`]). The actor's own copy goes out at once.
+    pub fn may_wait(mut self) -> Self {
+        self.may_wait = true;
+        self
     }
 
     /// The line (its id, time and tags).
@@ -354,6 +370,7 @@ fn push_one(conn: &Client, payload: &Payload, actor: Option<Actor<'_>>) {
     let Some(line) = payload.for_caps(conn.caps()) else {
         return;
     };
+    let mut may_wait = payload.may_wait;
     if let Some(actor) = actor
         && actor.id == conn.id
     {
@@ -363,9 +380,89 @@ fn push_one(conn: &Client, payload: &Payload, actor: Option<Actor<'_>>) {
             return;
         }
         actor.replies.flush(&conn.queue);
+        may_wait = false;
     }
     // A full queue closes itself; its own task ends that session.
-    let _ = conn.queue.push(line);
+    if !may_wait {
+        let _ = conn.queue.push(line);
+    } else if let Ok(Some(waker)) = conn.queue.push_soon(line) {
+        wake_later(waker);
+    }
+}
+
+/// How many idle connections a fan-out of lines that may wait wakes at once: fewer than a
+/// runtime worker's queue holds (256), so that the rest of its queue does not spill into the
+/// runtime's global queue, where whatever the store's thread wakes (a sender whose message was
+/// just committed) would wait behind it.
+const WAKE_SLICE: usize = 64;
+
+thread_local! {
+    /// Idle connections that the fan-outs running on this thread gave lines that may wait,
+    /// and how many such fan-outs are running ([`Fanout`]).
+    static LATER: std::cell::RefCell<Vec<std::task::Waker>> = const { std::cell::RefCell::new(Vec::new()) };
+    static FANOUTS: Cell<u32> = const { Cell::new(0) };
+}
+
+/// While one lives on a thread, the idle connections that its fan-out gives lines that may wait
+/// are not woken one by one as it goes: when the last one ends, a slice of them is woken, and
+/// the rest a slice at a time from a task of their own, each slice after the worker's other
+/// tasks had their turn. The first JOIN of a storm into a channel of thousands woke every
+/// member at once, and that wave held up everyone else's messages for the whole storm on a
+/// server with one core (docs/BENCHMARKS.md, "A join storm", twenty-second session).
+struct Fanout;
+
+impl Fanout {
+    fn start() -> Self {
+        FANOUTS.with(|n| n.set(n.get() + 1));
+        Fanout
+    }
+}
+
+impl Drop for Fanout {
+    fn drop(&mut self) {
+        let last = FANOUTS.with(|n| {
+            n.set(n.get().saturating_sub(1));
+            n.get() == 0
+        });
+        if last {
+            let wakers = LATER.with(|later| std::mem::take(&mut *later.borrow_mut()));
+            wake_in_slices(wakers);
+        }
+    }
+}
+
+/// Wakes `waker` when the running fan-out ends, or now if none runs.
+fn wake_later(waker: std::task::Waker) {
+    if FANOUTS.with(Cell::get) == 0 {
+        waker.wake();
+    } else {
+        LATER.with(|later| later.borrow_mut().push(waker));
+    }
+}
+
+/// Wakes the first [`WAKE_SLICE`] of `wakers` now and the rest a slice at a time, each after
+/// the runtime's other tasks (all now outside a runtime).
+fn wake_in_slices(mut wakers: Vec<std::task::Waker>) {
+    let rest = if wakers.len() > WAKE_SLICE {
+        wakers.split_off(WAKE_SLICE)
+    } else {
+        Vec::new()
+    };
+    wakers.into_iter().for_each(std::task::Waker::wake);
+    if rest.is_empty() {
+        return;
+    }
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            runtime.spawn(async move {
+                for slice in rest.chunks(WAKE_SLICE) {
+                    tokio::task::yield_now().await;
+                    slice.iter().for_each(std::task::Waker::wake_by_ref);
+                }
+            });
+        }
+        Err(_) => rest.into_iter().for_each(std::task::Waker::wake),
+    }
 }
 
 /// To one user (each of its connections; a user of another node, through its node).
@@ -407,6 +504,7 @@ pub(crate) fn to_members(
     actor: Option<Actor<'_>>,
     mut keep: impl FnMut(&Member) -> bool,
 ) {
+    let _fanout = payload.may_wait.then(Fanout::start);
     for m in members.iter().filter(|m| keep(m)) {
         push(&m.client, payload, actor);
     }
@@ -687,5 +785,56 @@ mod tests {
 
     fn futures_noop_waker() -> &'static std::task::Waker {
         std::task::Waker::noop()
+    }
+
+    /// A waker that counts its wake-ups.
+    #[derive(Default)]
+    struct Counter(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Counter {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn idle_connections_a_fan_out_finds_are_woken_after_it_a_slice_at_a_time() {
+        let counters: Vec<std::sync::Arc<Counter>> =
+            (0..200).map(|_| std::sync::Arc::default()).collect();
+        let woken = |c: &[std::sync::Arc<Counter>]| {
+            c.iter()
+                .map(|c| c.0.load(std::sync::atomic::Ordering::SeqCst))
+                .collect::<Vec<_>>()
+        };
+        {
+            let _outer = Fanout::start();
+            {
+                let _inner = Fanout::start();
+                for c in &counters {
+                    wake_later(std::task::Waker::from(c.clone()));
+                }
+            }
+            assert!(
+                woken(&counters).iter().all(|&n| n == 0),
+                "woken mid fan-out"
+            );
+        }
+        let first = woken(&counters);
+        assert_eq!(first.iter().sum::<usize>(), WAKE_SLICE);
+        assert!(first[..WAKE_SLICE].iter().all(|&n| n == 1));
+        // The rest, a slice each time the other tasks have had their turn.
+        let mut turns = 0;
+        while woken(&counters).iter().sum::<usize>() < counters.len() {
+            let before = woken(&counters).iter().sum::<usize>();
+            tokio::task::yield_now().await;
+            let after = woken(&counters).iter().sum::<usize>();
+            assert!(after - before <= WAKE_SLICE, "{} at once", after - before);
+            turns += 1;
+            assert!(turns < 10, "not all woken: {:?}", woken(&counters));
+        }
+        assert!(woken(&counters).iter().all(|&n| n == 1));
+        // Outside a fan-out, at once.
+        wake_later(std::task::Waker::from(counters[0].clone()));
+        assert_eq!(woken(&counters)[0], 2);
     }
 }

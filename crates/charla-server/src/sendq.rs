@@ -15,6 +15,12 @@
 //! The connection task leaves its [`Waker`] here. A push wakes it only when it asked for lines
 //! (it found the queue empty), and only once until it looks again; the close switch always
 //! wakes it. So a busy channel costs one wake-up per drained batch, not one per line.
+//!
+//! Some lines may wait ([`SendQueue::push_soon`]): news about others (a JOIN, a PART, a QUIT)
+//! that nobody answers within milliseconds. A connection holding only such lines is woken by
+//! the next line that may not wait, or by its own timer: a channel of thousands that a join
+//! storm hits gets its members' JOIN lines a few writes at a time, not a write per member
+//! every few lines (docs/PROFILE.md, twenty-second session).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -58,6 +64,8 @@ struct Inner {
     lines: VecDeque<Line>,
     /// How many lines wait: bursts count each of theirs.
     count: u32,
+    /// How many of them may not wait (pushed otherwise than by [`SendQueue::push_soon`]).
+    urgent: u32,
     bytes: usize,
     /// Bytes of lines the connection has taken and not yet handed to the socket: they count
     /// against the limit until [`SendQueue::written`] says they are gone.
@@ -71,6 +79,9 @@ struct Inner {
     want_lines: bool,
     /// The connection task holds lines back and wants to be woken when this many wait.
     wake_at_len: u32,
+    /// The connection task holds lines that may wait and wants to be woken by the first that
+    /// may not.
+    wake_on_urgent: bool,
 }
 
 /// A queue of encoded lines for one connection, bounded in bytes.
@@ -88,12 +99,14 @@ impl SendQueue {
             inner: Mutex::new(Inner {
                 lines: VecDeque::new(),
                 count: 0,
+                urgent: 0,
                 bytes: 0,
                 in_flight: 0,
                 close: None,
                 waker: None,
                 want_lines: false,
                 wake_at_len: u32::MAX,
+                wake_on_urgent: false,
             }),
             limit,
             is_closed: AtomicBool::new(false),
@@ -103,13 +116,25 @@ impl SendQueue {
     /// Queues one line. Never blocks. Past the limit the queue closes with
     /// [`CloseReason::SendQExceeded`] and the line is dropped.
     pub fn push(&self, line: Line) -> Result<(), PushError> {
-        self.push_entries(std::iter::once((line, 1)))
+        self.push_entries(std::iter::once((line, 1)), true)
+            .map(|_| ())
+    }
+
+    /// Queues a line that may wait: it goes out with the next line that may not, or when the
+    /// connection's own timer says (see [`hold_soon`](Self::hold_soon)). A connection that
+    /// found the queue empty and waits for lines is not woken by it: its waker is returned,
+    /// for the caller to wake a moment later (a fan-out to thousands of idle members wakes
+    /// them a few dozen at a time, [`crate::deliver`]), and meanwhile a line that may not wait
+    /// wakes it as usual.
+    pub fn push_soon(&self, line: Line) -> Result<Option<Waker>, PushError> {
+        self.push_entries(std::iter::once((line, 1)), false)
     }
 
     /// Queues a burst: `count` lines back to back in one `line` (several messages at once, as
     /// every member with the same capabilities gets them, shared by all of those members).
     pub fn push_burst(&self, line: Line, count: u32) -> Result<(), PushError> {
-        self.push_entries(std::iter::once((line, count)))
+        self.push_entries(std::iter::once((line, count)), true)
+            .map(|_| ())
     }
 
     /// Queues `lines` in order under one lock: a fan-out of several messages at once (those
@@ -117,13 +142,19 @@ impl SendQueue {
     /// Past the limit the queue closes with [`CloseReason::SendQExceeded`] and the rest of the
     /// lines are dropped.
     pub fn push_many(&self, lines: impl IntoIterator<Item = Line>) -> Result<(), PushError> {
-        self.push_entries(lines.into_iter().map(|line| (line, 1)))
+        self.push_entries(lines.into_iter().map(|line| (line, 1)), true)
+            .map(|_| ())
     }
 
     /// Queues `entries` (each a line or a burst, and how many lines it holds) in order under
-    /// one lock.
+    /// one lock; `urgent` unless they may wait. Returns the waker of an idle connection that
+    /// lines that may wait did not wake ([`push_soon`](Self::push_soon)).
     #[inline(always)]
-    fn push_entries(&self, entries: impl Iterator<Item = (Line, u32)>) -> Result<(), PushError> {
+    fn push_entries(
+        &self,
+        entries: impl Iterator<Item = (Line, u32)>,
+        urgent: bool,
+    ) -> Result<Option<Waker>, PushError> {
         let mut inner = self.inner.lock();
         if inner.close.is_some() {
             return Err(PushError::Closed);
@@ -140,21 +171,37 @@ impl SendQueue {
             }
             inner.bytes += cost;
             inner.count += count;
+            if urgent {
+                inner.urgent += count;
+            }
             inner.lines.push_back(line);
+        }
+        // Lines that may wait for an idle connection: its waker goes to the caller, and the
+        // connection now holds them (the next line that may not wait wakes it).
+        if !urgent && inner.want_lines && inner.count > 0 && !self.soon_full(&inner) {
+            inner.want_lines = false;
+            inner.wake_at_len = u32::MAX;
+            inner.wake_on_urgent = true;
+            return Ok(inner.waker.clone());
         }
         // Only a connection that found the queue empty is woken, and only by the first lines:
         // it takes everything at once. One wake-up per pushed line was the top of the fan-out
-        // profile. A connection holding lines back is woken once enough of them wait.
-        let waker = if (inner.want_lines && inner.count > 0) || inner.count >= inner.wake_at_len {
+        // profile. A connection holding lines back is woken once enough of them wait, or, if
+        // it holds lines that may wait, by the first that may not.
+        let waker = if (inner.want_lines && inner.count > 0)
+            || inner.count >= inner.wake_at_len
+            || (inner.wake_on_urgent && (inner.urgent > 0 || self.soon_full(&inner)))
+        {
             inner.want_lines = false;
             inner.wake_at_len = u32::MAX;
+            inner.wake_on_urgent = false;
             inner.waker.take()
         } else {
             None
         };
         drop(inner);
         wake(waker);
-        Ok(())
+        Ok(None)
     }
 
     /// Queues a line even when the queue is closed or full: the session's own last words
@@ -163,6 +210,7 @@ impl SendQueue {
         let mut inner = self.inner.lock();
         inner.bytes += line.cost();
         inner.count += 1;
+        inner.urgent += 1;
         inner.lines.push_back(line);
     }
 
@@ -204,6 +252,7 @@ impl SendQueue {
     pub fn take_all(&self, out: &mut VecDeque<Line>, waker: &Waker) -> usize {
         let mut inner = self.inner.lock();
         inner.wake_at_len = u32::MAX;
+        inner.wake_on_urgent = false;
         if inner.lines.is_empty() {
             inner.want_lines = true;
             set_waker(&mut inner.waker, waker);
@@ -216,6 +265,7 @@ impl SendQueue {
         }
         inner.in_flight += inner.bytes;
         inner.bytes = 0;
+        inner.urgent = 0;
         std::mem::take(&mut inner.count) as usize
     }
 
@@ -234,8 +284,38 @@ impl SendQueue {
         let waiting = inner.count as usize;
         inner.want_lines = false;
         inner.wake_at_len = u32::try_from(enough).unwrap_or(u32::MAX);
+        inner.wake_on_urgent = false;
         set_waker(&mut inner.waker, waker);
         waiting
+    }
+
+    /// Holds lines that may wait ([`push_soon`](Self::push_soon)): when every line waiting is
+    /// one, fewer than `most` wait, in less than a quarter of the limit, and some do or
+    /// `idle_too`, leaves `waker` to be woken
+    /// by the first line that may not wait, once `most` wait, or by the close switch, and
+    /// returns `true`. Otherwise changes nothing and returns `false`: the lines are the
+    /// connection's to write now, or there are none and the next one wakes it.
+    pub fn hold_soon(&self, waker: &Waker, most: usize, idle_too: bool) -> bool {
+        let mut inner = self.inner.lock();
+        let waiting = inner.count as usize;
+        if inner.urgent > 0
+            || waiting >= most
+            || (waiting == 0 && !idle_too)
+            || self.soon_full(&inner)
+        {
+            return false;
+        }
+        inner.want_lines = false;
+        inner.wake_at_len = u32::try_from(most).unwrap_or(u32::MAX);
+        inner.wake_on_urgent = true;
+        set_waker(&mut inner.waker, waker);
+        true
+    }
+
+    /// Lines that may wait hold a quarter of the limit: they go out, so that waiting never
+    /// brings a small queue near its end.
+    fn soon_full(&self, inner: &Inner) -> bool {
+        (inner.bytes + inner.in_flight) * 4 > self.limit
     }
 
     /// Gives back the queue's memory when it is empty (the connection went quiet): idle
@@ -253,6 +333,7 @@ impl SendQueue {
         let mut inner = self.inner.lock();
         inner.want_lines = false;
         inner.wake_at_len = u32::MAX;
+        inner.wake_on_urgent = false;
         set_waker(&mut inner.waker, waker);
     }
 
@@ -261,6 +342,7 @@ impl SendQueue {
         let mut inner = self.inner.lock();
         inner.lines.clear();
         inner.count = 0;
+        inner.urgent = 0;
         inner.bytes = 0;
         inner.in_flight = 0;
     }
@@ -386,6 +468,71 @@ mod tests {
         q.take_all(&mut VecDeque::new(), &waker);
         q.push(Line::from(&b"f\r\n"[..])).expect("push");
         assert_eq!(count.0.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn lines_that_may_wait_wake_nobody_until_one_that_may_not_comes() {
+        let line = |text: &str| Line::from(text.as_bytes());
+        let q = SendQueue::new(10_000);
+        let (count, waker) = counter();
+        let woken = || count.0.load(Ordering::SeqCst);
+        let mut out = VecDeque::new();
+        // Found the queue empty: the first line that may wait hands its waker to the caller,
+        // to wake a moment later, and holds the lines meanwhile.
+        q.take_all(&mut out, &waker);
+        let later = q.push_soon(line("JOIN a\r\n")).expect("push");
+        assert!(later.is_some_and(|w| w.will_wake(&waker)));
+        assert_eq!(woken(), 0);
+        assert!(q.push_soon(line("JOIN b\r\n")).expect("push").is_none());
+        assert_eq!(woken(), 0);
+        // The first line that may not wait wakes it.
+        q.push_many([line("JOIN c\r\n"), line("JOIN d\r\n")])
+            .expect("push");
+        assert_eq!(woken(), 1, "lines pushed otherwise may not wait");
+        assert!(
+            !q.hold_soon(&waker, 10, false),
+            "a line that may not wait is queued"
+        );
+        q.take_all(&mut out, &waker);
+        let got: Vec<&[u8]> = out.iter().map(|l| &l[..]).collect();
+        assert_eq!(
+            got,
+            [
+                &b"JOIN a\r\n"[..],
+                b"JOIN b\r\n",
+                b"JOIN c\r\n",
+                b"JOIN d\r\n"
+            ]
+        );
+        // Held by the connection itself: nothing waits, so only if asked to be, idle too;
+        // then `most` of them wake it.
+        assert!(!q.hold_soon(&waker, 3, false));
+        assert!(q.hold_soon(&waker, 3, true));
+        assert!(q.push_soon(line("PART a\r\n")).expect("push").is_none());
+        q.push_soon(line("PART b\r\n")).expect("push");
+        assert_eq!(woken(), 1);
+        q.push_soon(line("PART c\r\n")).expect("push");
+        assert_eq!(woken(), 2, "three wait: the most held");
+        assert!(!q.hold_soon(&waker, 3, true));
+        // The close switch wakes a connection holding them.
+        out.clear();
+        q.take_all(&mut out, &waker);
+        assert_eq!(out.len(), 3);
+        assert!(q.hold_soon(&waker, 3, true));
+        q.push_soon(line("QUIT\r\n")).expect("push");
+        assert_eq!(woken(), 2);
+        q.close(CloseReason::Shutdown);
+        assert_eq!(woken(), 3);
+        // A quarter of a small queue's limit held: it goes out, however few the lines.
+        let q = SendQueue::new(4 * (8 + LINE_OVERHEAD) * 2);
+        let (count, waker) = counter();
+        assert!(q.hold_soon(&waker, 100, true));
+        q.push_soon(line("JOIN a\r\n")).expect("push");
+        q.push_soon(line("JOIN b\r\n")).expect("push");
+        assert_eq!(count.0.load(Ordering::SeqCst), 0);
+        q.push_soon(line("JOIN c\r\n")).expect("push");
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert!(!q.hold_soon(&waker, 100, true));
     }
 
     #[test]

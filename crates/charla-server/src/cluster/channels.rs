@@ -159,8 +159,10 @@ impl Cluster {
                     ch,
                     &user,
                     (op, voice),
-                    join.to_payload().as_ref(),
-                    away.and_then(|a| a.to_payload()).as_ref(),
+                    join.to_payload().map(Payload::may_wait).as_ref(),
+                    away.and_then(|a| a.to_payload())
+                        .map(Payload::may_wait)
+                        .as_ref(),
                 ) else {
                     return;
                 };
@@ -180,7 +182,7 @@ impl Cluster {
                 }
                 let ghost = self.remote.lock().get(&(node, id)).cloned();
                 if let Some(ghost) = ghost {
-                    ch.part_remote(&ghost, line.to_payload().as_ref());
+                    ch.part_remote(&ghost, line.to_payload().map(Payload::may_wait).as_ref());
                 }
             }
             ChannelEvent::Kick {

@@ -547,7 +547,7 @@ fn remove_remote(state: &State, ghost: &Arc<Client>, reason: &str) {
         deliver::to_peers_leaving(
             ghost,
             &channels,
-            &Payload::new(ghost.tagged(crate::outbound::Outgoing::new(line))),
+            &Payload::new(ghost.tagged(crate::outbound::Outgoing::new(line))).may_wait(),
             None,
         );
         for ch in &channels {

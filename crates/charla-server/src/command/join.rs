@@ -212,13 +212,14 @@ fn join_one(s: &mut Session, name: &str, key: Option<&str>, defer: bool) -> Opti
             .param(&ch.name())
             .param(account.as_deref().unwrap_or("*"))
             .trailing(&realname);
-        let join = Payload::or_else(Cap::ExtendedJoin, s.outgoing(ext), s.outgoing(plain));
+        let join =
+            Payload::or_else(Cap::ExtendedJoin, s.outgoing(ext), s.outgoing(plain)).may_wait();
         // away-notify: members who follow away states learn right after the JOIN that the
         // newcomer is away (https://ircv3.net/specs/extensions/away-notify).
         let away = s.client.info.read().away.clone().map(|text| {
             let mut line = LineBuilder::new();
             line.source(&source).command("AWAY").trailing(&text);
-            Payload::only_with(Cap::AwayNotify, s.outgoing(line))
+            Payload::only_with(Cap::AwayNotify, s.outgoing(line)).may_wait()
         });
         let event = Event::new(&s.state, &s.client, "JOIN", vec![ch.name()])
             .map(|e| e.through_log(&s.state));

@@ -38,7 +38,7 @@ pub fn part_one(s: &Session, name: &str, reason: Option<&str>) {
     let mut params = vec![ch.name()];
     params.extend(reason.map(str::to_owned));
     let event = Event::new(&s.state, &s.client, "PART", params).map(|e| e.through_log(&s.state));
-    let line = Payload::new(s.outgoing(line));
+    let line = Payload::new(s.outgoing(line)).may_wait();
     if ch
         .part(&s.client, &line, event.as_ref(), Some(s.actor()))
         .is_err()

@@ -26,7 +26,7 @@ pub fn leave_everything(state: &State, user: &Client, reason: &str) {
     deliver::to_peers_leaving(
         user,
         &channels,
-        &Payload::new(user.tagged(crate::outbound::Outgoing::new(line))),
+        &Payload::new(user.tagged(crate::outbound::Outgoing::new(line))).may_wait(),
         event.as_ref(),
     );
     if let (Some(cluster), Some(event)) = (state.cluster(), &event) {

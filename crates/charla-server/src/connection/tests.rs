@@ -450,11 +450,93 @@ async fn the_answer_to_the_clients_own_command_is_not_held_back() {
     );
 }
 
+/// Pushes a JOIN of `nick`'s: news of someone else, which may wait. An idle connection is
+/// woken at once, as a fan-out to one member would.
+fn push_join(state: &State, nick: &str) {
+    let client = state.find_nick("a").expect("registered");
+    let idle = client
+        .queue
+        .push_soon(Line::from(format!(":{nick}!u@h JOIN #c\r\n")))
+        .expect("push");
+    if let Some(waker) = idle {
+        waker.wake();
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn news_of_others_waits_a_while_or_for_the_next_line_that_may_not() {
+    let window = Duration::from_millis(30);
+    let (state, mut rd) = registered(30).await;
+    tokio::time::sleep(2 * window).await;
+    let id = state.find_nick("a").expect("registered").id;
+    push_join(&state, "b");
+    assert_eq!(
+        read_for(&mut rd, 2 * window - Duration::from_millis(1)).await,
+        ""
+    );
+    let late = read_for(&mut rd, soon_delay(id, window)).await;
+    assert_eq!(late, ":b!u@h JOIN #c\r\n");
+    // The next one waits too, until a line that may not wait comes: both go out at once, in
+    // their order.
+    tokio::time::sleep(Duration::from_millis(3)).await;
+    push_join(&state, "c");
+    assert_eq!(read_for(&mut rd, Duration::from_millis(5)).await, "");
+    push(&state, "hola");
+    let both = read_for(&mut rd, Duration::from_millis(1)).await;
+    assert_eq!(both, ":c!u@h JOIN #c\r\nNOTICE a :hola\r\n");
+    // The client's own command is answered at once, with what waited before the answer.
+    tokio::time::sleep(2 * window).await;
+    push_join(&state, "d");
+    use tokio::io::AsyncWriteExt;
+    rd.write_all(b"PING ya\r\n").await.expect("write");
+    let answer = read_for(&mut rd, Duration::from_millis(5)).await;
+    assert!(answer.starts_with(":d!u@h JOIN #c\r\n"), "{answer:?}");
+    assert!(answer.contains("PONG"), "{answer:?}");
+}
+
+/// A member of a channel a join storm hits (a JOIN every millisecond) is written the JOINs
+/// dozens at a time, once per delay, and none of them wakes its task: before, it was written
+/// every few lines, a write and a wake-up of thousands of members at each.
+#[tokio::test(start_paused = true)]
+async fn a_join_storm_s_member_is_written_once_per_delay_and_woken_by_none_of_the_joins() {
+    use std::sync::atomic::Ordering;
+    let window = Duration::from_millis(30);
+    let (state, mut rd, polls) = registered_counted(30).await;
+    tokio::time::sleep(2 * window).await;
+    let before = polls.load(Ordering::Relaxed);
+    let (mut got, mut writes) = (0, 0);
+    let mut count = |text: String| {
+        if !text.is_empty() {
+            writes += 1;
+            got += text.lines().count();
+        }
+    };
+    for i in 0..600 {
+        push_join(&state, &format!("j{i}"));
+        count(read_for(&mut rd, Duration::from_millis(1)).await);
+    }
+    for _ in 0..3 {
+        count(read_for(&mut rd, 4 * window).await);
+    }
+    assert_eq!(got, 600);
+    // 600 ms, 60 to 120 ms a write.
+    assert!((5..=11).contains(&writes), "{writes} writes");
+    let polls = polls.load(Ordering::Relaxed) - before;
+    assert!(polls <= 2 * writes + 4, "{polls} polls for {writes} writes");
+    goes_out_at_once(&state, &mut rd, "still there").await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn no_window_writes_every_line_at_once() {
     let (state, mut rd) = registered(0).await;
     goes_out_at_once(&state, &mut rd, "one").await;
     goes_out_at_once(&state, &mut rd, "two").await;
+    push_join(&state, "b");
+    let join = read_for(&mut rd, Duration::from_millis(1)).await;
+    assert_eq!(
+        join, ":b!u@h JOIN #c\r\n",
+        "news of others waits with no window either"
+    );
 }
 
 #[tokio::test]
