@@ -288,14 +288,15 @@ fn enough_lines(id: ConnectionId, pace: f32, busy: f32) -> usize {
 
 /// How long lines that may wait ([`SendQueue::push_soon`](crate::sendq::SendQueue::push_soon):
 /// news of others joining, parting, quitting) are held after the first of them, unless a line
-/// that may not wait comes first: two coalescing windows, and up to two more by connection,
+/// that may not wait comes first: two coalescing windows, and up to four more by connection,
 /// so that the members of a channel a join storm hits do not all write at once (spread over
-/// half a window, their writes of a few hundred JOIN lines each kept a probe waiting 90 ms).
+/// half a window, their writes of a few hundred JOIN lines each kept a probe waiting 90 ms;
+/// over two, 55-64 ms in three runs of four; docs/BENCHMARKS.md, "A join storm").
 /// Nobody answers a JOIN within milliseconds; a member of a channel of thousands written every
 /// few JOIN lines was most of a join storm's CPU, and the queue the other clients waited in
 /// (docs/PROFILE.md, twenty-second session).
 fn soon_delay(id: ConnectionId, window: Duration) -> Duration {
-    window * 2 + window * (id.0 % 64) as u32 / 32
+    window * 2 + window * (id.0 % 64) as u32 / 16
 }
 
 /// The most lines that may wait held back: past it they go out, however early.

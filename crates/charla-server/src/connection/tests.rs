@@ -519,8 +519,8 @@ async fn a_join_storm_s_member_is_written_once_per_delay_and_woken_by_none_of_th
         count(read_for(&mut rd, 4 * window).await);
     }
     assert_eq!(got, 600);
-    // 600 ms, 60 to 120 ms a write.
-    assert!((5..=11).contains(&writes), "{writes} writes");
+    // 600 ms, 60 to 180 ms a write.
+    assert!((3..=11).contains(&writes), "{writes} writes");
     let polls = polls.load(Ordering::Relaxed) - before;
     assert!(polls <= 2 * writes + 4, "{polls} polls for {writes} writes");
     goes_out_at_once(&state, &mut rd, "still there").await;
