@@ -21,8 +21,9 @@
 //! A push never blocks: a full queue closes itself, and its own connection task ends that
 //! session ("SendQ exceeded").
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
+use std::task::Waker;
 
 use crate::caps::{Cap, CapSet};
 use crate::channel::{Channel, Member};
@@ -399,7 +400,7 @@ const WAKE_SLICE: usize = 64;
 thread_local! {
     /// Idle connections that the fan-outs running on this thread gave lines that may wait,
     /// and how many such fan-outs are running ([`Fanout`]).
-    static LATER: std::cell::RefCell<Vec<std::task::Waker>> = const { std::cell::RefCell::new(Vec::new()) };
+    static LATER: RefCell<Vec<Waker>> = const { RefCell::new(Vec::new()) };
     static FANOUTS: Cell<u32> = const { Cell::new(0) };
 }
 
@@ -407,8 +408,9 @@ thread_local! {
 /// are not woken one by one as it goes: when the last one ends, a slice of them is woken, and
 /// the rest a slice at a time from a task of their own, each slice after the worker's other
 /// tasks had their turn. The first JOIN of a storm into a channel of thousands woke every
-/// member at once, and that wave held up everyone else's messages for the whole storm on a
-/// server with one core (docs/BENCHMARKS.md, "A join storm", twenty-second session).
+/// member at once: past the 256 tasks a runtime worker's own queue holds, they went to tokio's
+/// global queue, ahead of every task the store's thread wakes (a sender whose message was just
+/// committed) (docs/BENCHMARKS.md, "A join storm", twenty-second session).
 struct Fanout;
 
 impl Fanout {
@@ -432,7 +434,7 @@ impl Drop for Fanout {
 }
 
 /// Wakes `waker` when the running fan-out ends, or now if none runs.
-fn wake_later(waker: std::task::Waker) {
+fn wake_later(waker: Waker) {
     if FANOUTS.with(Cell::get) == 0 {
         waker.wake();
     } else {
@@ -442,13 +444,13 @@ fn wake_later(waker: std::task::Waker) {
 
 /// Wakes the first [`WAKE_SLICE`] of `wakers` now and the rest a slice at a time, each after
 /// the runtime's other tasks (all now outside a runtime).
-fn wake_in_slices(mut wakers: Vec<std::task::Waker>) {
+fn wake_in_slices(mut wakers: Vec<Waker>) {
     let rest = if wakers.len() > WAKE_SLICE {
         wakers.split_off(WAKE_SLICE)
     } else {
         Vec::new()
     };
-    wakers.into_iter().for_each(std::task::Waker::wake);
+    wakers.into_iter().for_each(Waker::wake);
     if rest.is_empty() {
         return;
     }
@@ -457,11 +459,11 @@ fn wake_in_slices(mut wakers: Vec<std::task::Waker>) {
             runtime.spawn(async move {
                 for slice in rest.chunks(WAKE_SLICE) {
                     tokio::task::yield_now().await;
-                    slice.iter().for_each(std::task::Waker::wake_by_ref);
+                    slice.iter().for_each(Waker::wake_by_ref);
                 }
             });
         }
-        Err(_) => rest.into_iter().for_each(std::task::Waker::wake),
+        Err(_) => rest.into_iter().for_each(Waker::wake),
     }
 }
 
@@ -811,7 +813,7 @@ mod tests {
             {
                 let _inner = Fanout::start();
                 for c in &counters {
-                    wake_later(std::task::Waker::from(c.clone()));
+                    wake_later(Waker::from(c.clone()));
                 }
             }
             assert!(
@@ -834,7 +836,7 @@ mod tests {
         }
         assert!(woken(&counters).iter().all(|&n| n == 1));
         // Outside a fan-out, at once.
-        wake_later(std::task::Waker::from(counters[0].clone()));
+        wake_later(Waker::from(counters[0].clone()));
         assert_eq!(woken(&counters)[0], 2);
     }
 }

@@ -291,10 +291,10 @@ impl SendQueue {
 
     /// Holds lines that may wait ([`push_soon`](Self::push_soon)): when every line waiting is
     /// one, fewer than `most` wait, in less than a quarter of the limit, and some do or
-    /// `idle_too`, leaves `waker` to be woken
-    /// by the first line that may not wait, once `most` wait, or by the close switch, and
-    /// returns `true`. Otherwise changes nothing and returns `false`: the lines are the
-    /// connection's to write now, or there are none and the next one wakes it.
+    /// `idle_too`, leaves `waker` to be woken by the first line that may not wait, once `most`
+    /// wait, or by the close switch, and returns `true`. Otherwise changes nothing and returns
+    /// `false`: the lines are the connection's to write now, or there are none and the next
+    /// one wakes it.
     pub fn hold_soon(&self, waker: &Waker, most: usize, idle_too: bool) -> bool {
         let mut inner = self.inner.lock();
         let waiting = inner.count as usize;
