@@ -789,31 +789,17 @@ mod tests {
         std::task::Waker::noop()
     }
 
-    /// A waker that counts its wake-ups.
-    #[derive(Default)]
-    struct Counter(std::sync::atomic::AtomicUsize);
-
-    impl std::task::Wake for Counter {
-        fn wake(self: std::sync::Arc<Self>) {
-            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        }
-    }
-
     #[tokio::test(flavor = "current_thread")]
     async fn idle_connections_a_fan_out_finds_are_woken_after_it_a_slice_at_a_time() {
-        let counters: Vec<std::sync::Arc<Counter>> =
-            (0..200).map(|_| std::sync::Arc::default()).collect();
-        let woken = |c: &[std::sync::Arc<Counter>]| {
-            c.iter()
-                .map(|c| c.0.load(std::sync::atomic::Ordering::SeqCst))
-                .collect::<Vec<_>>()
-        };
+        use crate::sendq::counting::{Counter, counter};
+        let (counters, wakers): (Vec<_>, Vec<_>) = (0..200).map(|_| counter()).unzip();
+        let woken = |c: &[std::sync::Arc<Counter>]| c.iter().map(|c| c.woken()).collect::<Vec<_>>();
         {
             let _outer = Fanout::start();
             {
                 let _inner = Fanout::start();
-                for c in &counters {
-                    wake_later(Waker::from(c.clone()));
+                for waker in &wakers {
+                    wake_later(waker.clone());
                 }
             }
             assert!(
@@ -836,7 +822,7 @@ mod tests {
         }
         assert!(woken(&counters).iter().all(|&n| n == 1));
         // Outside a fan-out, at once.
-        wake_later(Waker::from(counters[0].clone()));
+        wake_later(wakers[0].clone());
         assert_eq!(woken(&counters)[0], 2);
     }
 }

@@ -368,17 +368,23 @@ fn wake(waker: Option<Waker>) {
     }
 }
 
+/// A waker that counts its wake-ups, for the tests of what wakes a connection (here and in
+/// [`crate::deliver`]).
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::outbound::LINE_OVERHEAD;
+pub(crate) mod counting {
     use std::sync::Arc;
-    use std::sync::atomic::AtomicUsize;
-    use std::task::Wake;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Wake, Waker};
 
-    /// A waker that counts its wake-ups.
     #[derive(Default)]
-    struct Counter(AtomicUsize);
+    pub(crate) struct Counter(pub(crate) AtomicUsize);
+
+    impl Counter {
+        /// How many times it was woken.
+        pub(crate) fn woken(&self) -> usize {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
 
     impl Wake for Counter {
         fn wake(self: Arc<Self>) {
@@ -386,10 +392,18 @@ mod tests {
         }
     }
 
-    fn counter() -> (Arc<Counter>, Waker) {
+    /// A counter, and a waker that counts into it.
+    pub(crate) fn counter() -> (Arc<Counter>, Waker) {
         let c = Arc::new(Counter::default());
         (c.clone(), Waker::from(c))
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::counting::counter;
+    use super::*;
+    use crate::outbound::LINE_OVERHEAD;
 
     #[test]
     fn push_past_the_limit_closes_the_queue() {
@@ -416,18 +430,14 @@ mod tests {
         for _ in 0..3 {
             q.push(Line::from(&b"a\r\n"[..])).expect("push");
         }
-        assert_eq!(
-            count.0.load(Ordering::SeqCst),
-            1,
-            "one wake for three lines"
-        );
+        assert_eq!(count.woken(), 1, "one wake for three lines");
         q.take_all(&mut out, &waker);
         assert_eq!(out.len(), 3);
         // The queue is empty again: the next push must wake the connection once more.
         out.clear();
         q.take_all(&mut out, &waker);
         q.push(Line::from(&b"b\r\n"[..])).expect("push");
-        assert_eq!(count.0.load(Ordering::SeqCst), 2);
+        assert_eq!(count.woken(), 2);
     }
 
     #[test]
@@ -436,9 +446,9 @@ mod tests {
         let (count, waker) = counter();
         q.wake_on_close(&waker);
         q.push(Line::from(&b"a\r\n"[..])).expect("push");
-        assert_eq!(count.0.load(Ordering::SeqCst), 0);
+        assert_eq!(count.woken(), 0);
         assert!(q.close(CloseReason::Killed("bye".into())));
-        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(count.woken(), 1);
     }
 
     #[test]
@@ -448,26 +458,22 @@ mod tests {
         assert_eq!(q.watch(&waker, 3), 0);
         q.push(Line::from(&b"a\r\n"[..])).expect("push");
         q.push(Line::from(&b"b\r\n"[..])).expect("push");
-        assert_eq!(count.0.load(Ordering::SeqCst), 0, "held back");
+        assert_eq!(count.woken(), 0, "held back");
         q.push(Line::from(&b"c\r\n"[..])).expect("push");
-        assert_eq!(count.0.load(Ordering::SeqCst), 1, "three wait: enough");
+        assert_eq!(count.woken(), 1, "three wait: enough");
         q.push(Line::from(&b"d\r\n"[..])).expect("push");
-        assert_eq!(
-            count.0.load(Ordering::SeqCst),
-            1,
-            "once until it looks again"
-        );
+        assert_eq!(count.woken(), 1, "once until it looks again");
         assert_eq!(q.watch(&waker, 3), 4);
         q.take_all(&mut VecDeque::new(), &waker);
         // Written, and holding again: the first line of the next write does not wake it.
         assert_eq!(q.watch(&waker, 3), 0);
         q.push(Line::from(&b"e\r\n"[..])).expect("push");
-        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(count.woken(), 1);
         // Taken with nothing waiting, the queue wakes it for the next line.
         q.take_all(&mut VecDeque::new(), &waker);
         q.take_all(&mut VecDeque::new(), &waker);
         q.push(Line::from(&b"f\r\n"[..])).expect("push");
-        assert_eq!(count.0.load(Ordering::SeqCst), 2);
+        assert_eq!(count.woken(), 2);
     }
 
     #[test]
@@ -475,7 +481,7 @@ mod tests {
         let line = |text: &str| Line::from(text.as_bytes());
         let q = SendQueue::new(10_000);
         let (count, waker) = counter();
-        let woken = || count.0.load(Ordering::SeqCst);
+        let woken = || count.woken();
         let mut out = VecDeque::new();
         // Found the queue empty: the first line that may wait hands its waker to the caller,
         // to wake a moment later, and holds the lines meanwhile.
@@ -529,9 +535,9 @@ mod tests {
         assert!(q.hold_soon(&waker, 100, true));
         q.push_soon(line("JOIN a\r\n")).expect("push");
         q.push_soon(line("JOIN b\r\n")).expect("push");
-        assert_eq!(count.0.load(Ordering::SeqCst), 0);
+        assert_eq!(count.woken(), 0);
         q.push_soon(line("JOIN c\r\n")).expect("push");
-        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(count.woken(), 1);
         assert!(!q.hold_soon(&waker, 100, true));
     }
 
@@ -543,16 +549,16 @@ mod tests {
         let mut out = VecDeque::new();
         q.take_all(&mut out, &waker);
         q.push_many([]).expect("nothing");
-        assert_eq!(count.0.load(Ordering::SeqCst), 0, "no line, no wake-up");
+        assert_eq!(count.woken(), 0, "no line, no wake-up");
         q.push_many([line("a\r\n"), line("b\r\n")]).expect("push");
-        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(count.woken(), 1);
         // Holding for three: two more lines at once reach it with one wake-up.
         q.take_all(&mut out, &waker);
         q.written(out.drain(..).map(|l| l.cost()).sum());
         assert_eq!(q.watch(&waker, 3), 0);
         q.push(line("c\r\n")).expect("push");
         q.push_many([line("d\r\n"), line("e\r\n")]).expect("push");
-        assert_eq!(count.0.load(Ordering::SeqCst), 2);
+        assert_eq!(count.woken(), 2);
         // Past the limit the queue closes and keeps what came before the line too many.
         let refused = q.push_many([line("f\r\n"), line("g\r\n"), line("h\r\n")]);
         assert_eq!(refused, Err(PushError::Exceeded));
