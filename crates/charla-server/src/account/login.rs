@@ -49,14 +49,14 @@ pub fn log_in(s: &Session, account: &str, how: &str) {
                 .command("CHGHOST")
                 .param(&new_user)
                 .param(&s.client.host);
-            let payload = Payload::only_with(Cap::Chghost, Outgoing::new(line));
+            let payload = Payload::only_with(Cap::Chghost, Outgoing::new(line)).may_wait();
             deliver::to_peers_and_watchers(&s.state, &s.client, &payload, true, Some(s.actor()));
         }
         let mut line = LineBuilder::new();
         line.source(&s.client.source())
             .command("ACCOUNT")
             .param(account);
-        let payload = Payload::only_with(Cap::AccountNotify, Outgoing::new(line));
+        let payload = Payload::only_with(Cap::AccountNotify, Outgoing::new(line)).may_wait();
         deliver::to_peers_and_watchers(&s.state, &s.client, &payload, false, Some(s.actor()));
     }
     s.num(RPL_LOGGEDIN)
@@ -98,7 +98,7 @@ pub fn log_out(s: &Session) {
         line.source(&s.client.source())
             .command("ACCOUNT")
             .param("*");
-        let payload = Payload::only_with(Cap::AccountNotify, Outgoing::new(line));
+        let payload = Payload::only_with(Cap::AccountNotify, Outgoing::new(line)).may_wait();
         deliver::to_peers_and_watchers(&s.state, &s.client, &payload, false, Some(s.actor()));
     }
     s.num(RPL_LOGGEDOUT)

@@ -290,7 +290,9 @@ impl Cluster {
                     .lock()
                     .get(&(user.node.clone(), user.id))
                     .cloned();
-                let (Some(ghost), Some(payload)) = (ghost, line.to_payload()) else {
+                let (Some(ghost), Some(payload)) =
+                    (ghost, line.to_payload().map(Payload::may_wait))
+                else {
                     return;
                 };
                 let (before, after) = {
@@ -528,7 +530,7 @@ fn rename_remote(state: &State, ghost: &Arc<Client>, nick: &str) {
     line.source(&old_source).command("NICK").param(nick);
     deliver::to_peers(
         ghost,
-        &Payload::new(crate::outbound::Outgoing::new(line)),
+        &Payload::new(crate::outbound::Outgoing::new(line)).may_wait(),
         false,
         None,
         |_| true,

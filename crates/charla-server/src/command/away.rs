@@ -61,6 +61,7 @@ pub fn set(state: &State, user: &Client, text: Option<String>, actor: Option<Act
     let payload = Payload::only_with(
         Cap::AwayNotify,
         user.tagged(crate::outbound::Outgoing::new(line)),
-    );
+    )
+    .may_wait();
     deliver::to_peers_and_watchers(state, user, &payload, false, actor);
 }

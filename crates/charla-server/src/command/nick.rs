@@ -123,7 +123,7 @@ pub fn announce(
         .map(|e| e.by(old_source).through_log(state));
     deliver::to_peers_recorded(
         client,
-        &Payload::new(Outgoing::new(line)),
+        &Payload::new(Outgoing::new(line)).may_wait(),
         event.as_ref(),
         true,
         actor,

@@ -26,7 +26,7 @@ pub fn setname(s: &mut Session, p: Args<'_, 1>) -> Flow {
     };
     let mut line = LineBuilder::new();
     line.source(&source).command("SETNAME").trailing(name);
-    let payload = Payload::only_with(Cap::Setname, s.outgoing(line));
+    let payload = Payload::only_with(Cap::Setname, s.outgoing(line)).may_wait();
     deliver::to_peers_and_watchers(&s.state, &s.client, &payload, true, Some(s.actor()));
     Flow::Continue
 }

@@ -123,10 +123,25 @@ async fn registered_counted(
     tokio::io::DuplexStream,
     Arc<std::sync::atomic::AtomicUsize>,
 ) {
-    use tokio::io::AsyncWriteExt;
     let mut config = Config::default();
     config.limits.write_coalesce_ms = window_ms;
     let state = Arc::new(State::in_memory(config));
+    let (theirs, polls) = session_counted(&state, "NICK a\r\nUSER a 0 * :A\r\n").await;
+    (state, theirs, polls)
+}
+
+/// Another session of `state` over an in-process stream, registered by the lines of `hello`;
+/// returns the client's end of the stream once its welcome is read.
+async fn session(state: &Arc<State>, hello: &str) -> tokio::io::DuplexStream {
+    session_counted(state, hello).await.0
+}
+
+/// [`session`], with the count of its task's polls.
+async fn session_counted(
+    state: &Arc<State>,
+    hello: &str,
+) -> (tokio::io::DuplexStream, Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::AsyncWriteExt;
     let (ours, mut theirs) = tokio::io::duplex(64 * 1024);
     let guards = Guards {
         permit: None,
@@ -145,18 +160,19 @@ async fn registered_counted(
         polls: polls.clone(),
         cap: 10_000,
     });
-    theirs
-        .write_all(b"NICK a\r\nUSER a 0 * :A\r\n")
-        .await
-        .expect("write");
-    let burst = read_some(&mut theirs).await;
-    assert!(burst.contains(" 001 a "), "{burst}");
+    theirs.write_all(hello.as_bytes()).await.expect("write");
+    let mut burst = String::new();
+    while !burst.contains(" 001 ") {
+        let more = read_for(&mut theirs, Duration::from_secs(5)).await;
+        assert!(!more.is_empty(), "not registered: {burst}");
+        burst.push_str(&more);
+    }
     // The rest of the burst, if it came in pieces.
     while !read_for(&mut theirs, Duration::from_millis(5))
         .await
         .is_empty()
     {}
-    (state, theirs, polls)
+    (theirs, polls)
 }
 
 /// A JOIN whose channel's turn is taken (another JOIN fanning out there) waits for it as a
@@ -524,6 +540,58 @@ async fn a_join_storm_s_member_is_written_once_per_delay_and_woken_by_none_of_th
     let polls = polls.load(Ordering::Relaxed) - before;
     assert!(polls <= 2 * writes + 4, "{polls} polls for {writes} writes");
     goes_out_at_once(&state, &mut rd, "still there").await;
+}
+
+/// Others' news of a member (AWAY, a new nick, a new real name) waits like a JOIN, and what
+/// the member itself is told goes out at once.
+#[tokio::test(start_paused = true)]
+async fn news_of_a_member_waits_for_the_others_but_not_for_the_member() {
+    use tokio::io::AsyncWriteExt;
+    let window = Duration::from_millis(30);
+    let (state, _a) = registered(30).await;
+    let caps = "CAP LS 302\r\nCAP REQ :away-notify setname\r\nCAP END\r\n";
+    let mut b = session(&state, &format!("{caps}NICK b\r\nUSER b 0 * :B\r\n")).await;
+    let mut c = session(&state, &format!("{caps}NICK c\r\nUSER c 0 * :C\r\n")).await;
+    for (rd, nick) in [(&mut b, "b"), (&mut c, "c")] {
+        rd.write_all(b"JOIN #c\r\n").await.expect("write");
+        let mut got = String::new();
+        while !got.contains(" 366 ") {
+            got.push_str(&read_for(rd, Duration::from_millis(5)).await);
+        }
+        assert!(got.contains(&format!(":{nick}!")), "{got}");
+    }
+    // c's JOIN, which waited for b.
+    let join = read_for(&mut b, 7 * window).await;
+    assert!(join.contains(":c!"), "{join:?}");
+    // Past the delay of the next look, which finds nothing held and stops looking.
+    tokio::time::sleep(7 * window).await;
+    let b_id = state.find_nick("b").expect("registered").id;
+    let said: [(&[u8], &str, &str); 3] = [
+        (b"AWAY :comiendo\r\n", " 306 c ", " AWAY :comiendo"),
+        (
+            b"NICK \xc3\xb1and\xc3\xba\r\n",
+            " NICK \u{f1}and\u{fa}",
+            " NICK \u{f1}and\u{fa}",
+        ),
+        (
+            b"SETNAME :Se\xc3\xb1or C\r\n",
+            " SETNAME :Se\u{f1}or C",
+            " SETNAME :Se\u{f1}or C",
+        ),
+    ];
+    for (line, own, theirs) in said {
+        c.write_all(line).await.expect("write");
+        let now = read_for(&mut c, Duration::from_millis(1)).await;
+        assert!(now.contains(own), "c's own answer was held: {now:?}");
+        assert_eq!(
+            read_for(&mut b, 2 * window - Duration::from_millis(2)).await,
+            "",
+            "{theirs} did not wait"
+        );
+        let late = read_for(&mut b, soon_delay(b_id, window)).await;
+        assert!(late.contains(theirs), "{late:?}");
+        tokio::time::sleep(7 * window).await;
+    }
 }
 
 #[tokio::test(start_paused = true)]
