@@ -421,7 +421,7 @@ thread_local! {
 /// member at once: past the 256 tasks a runtime worker's own queue holds, they went to tokio's
 /// global queue, ahead of every task the store's thread wakes (a sender whose message was just
 /// committed) (docs/BENCHMARKS.md, "A join storm", twenty-second session). Measured alone
-/// (twenty-third session): on one core it takes a tenth off the storm's CPU and a sixth off
+/// (twenty-third session): on one core it takes an eighth off the storm's CPU and a fifth off
 /// its length; on two it changes nothing that shows, and it does not end the one-core stall.
 struct Fanout;
 
