@@ -286,9 +286,8 @@ fn enough_lines(id: ConnectionId, pace: f32, busy: f32) -> usize {
     enough - (id.0 % 16) as usize * enough / 64
 }
 
-/// How long lines that may wait ([`SendQueue::push_soon`](crate::sendq::SendQueue::push_soon):
-/// news of others joining, parting, quitting) are held after the first of them, unless a line
-/// that may not wait comes first: two coalescing windows, and up to four more by connection,
+/// How long lines that may wait (news of others, [`crate::deliver::Payload::may_wait`]) are
+/// held after the first of them, unless a line that may not wait comes first: two coalescing windows, and up to four more by connection,
 /// so that the members of a channel a join storm hits do not all write at once (spread over
 /// half a window, their writes of a few hundred JOIN lines each kept a probe waiting 90 ms;
 /// over two, 55-64 ms in three runs of four; docs/BENCHMARKS.md, "A join storm").
@@ -616,8 +615,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 let window = self.session.state.config.limits.write_coalesce();
                 let window_end = self.last_write + window;
                 let in_window = now < window_end;
-                // Lines that may wait (others' JOINs, PARTs, QUITs) and only such: held until
-                // a while after the first of them, or until a line that may not wait comes.
+                // Lines that may wait (news of others: a JOIN, a new nick...) and only such: held
+                // until a while after the first of them, or until a line that may not wait comes.
                 // Once written, the next ones are held as long again without a wake-up for the
                 // first of them, until a wait finds none.
                 let soon_due = self.soon && self.write_at.is_some_and(|at| at <= now);

@@ -16,11 +16,11 @@
 //! (it found the queue empty), and only once until it looks again; the close switch always
 //! wakes it. So a busy channel costs one wake-up per drained batch, not one per line.
 //!
-//! Some lines may wait ([`SendQueue::push_soon`]): news about others (a JOIN, a PART, a QUIT)
-//! that nobody answers within milliseconds. A connection holding only such lines is woken by
-//! the next line that may not wait, or by its own timer: a channel of thousands that a join
-//! storm hits gets its members' JOIN lines a few writes at a time, not a write per member
-//! every few lines (docs/PROFILE.md, twenty-second session).
+//! Some lines may wait ([`SendQueue::push_soon`]): news about others (a JOIN, a PART, a QUIT,
+//! a new nick, an away state...) that nobody answers within milliseconds. A connection holding
+//! only such lines is woken by the next line that may not wait, or by its own timer: a channel
+//! of thousands that a join storm hits gets its members' JOIN lines a few writes at a time, not
+//! a write per member every few lines (docs/PROFILE.md, twenty-second session).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
