@@ -10,6 +10,10 @@ use std::time::{Duration, Instant};
 
 use tokio::runtime::RuntimeMetrics;
 
+/// Tasks waiting in the runtime's global queue past which the runtime is behind
+/// ([`Pressure::behind`]): a few, beside the 256 a worker's own queue holds.
+const BEHIND: usize = 8;
+
 /// The shortest time between two samples of the workers' busy time (which tokio's workers
 /// report when they park, and every few dozen tasks while they do not).
 const SAMPLE: Duration = Duration::from_millis(20);
@@ -85,6 +89,17 @@ impl Pressure {
     }
 }
 
+impl Pressure {
+    /// Whether the runtime is behind: tasks woken from outside it (a sender whose message the
+    /// store just committed) or spilled from a worker's full queue wait in its global queue,
+    /// which a busy worker serves once every few of its own tasks. Read as it is, not sampled.
+    pub fn behind(&self) -> bool {
+        self.metrics
+            .as_ref()
+            .is_some_and(|m| m.global_queue_depth() > BEHIND)
+    }
+}
+
 fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
@@ -134,5 +149,35 @@ mod tests {
         let busy = pressure.busy();
         stop.store(true, Relaxed);
         assert!(busy > 0.6, "{busy}");
+    }
+
+    #[test]
+    fn tasks_waiting_for_a_busy_worker_put_it_behind() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let pressure = runtime.block_on(async { Pressure::of_current_runtime() });
+        assert!(!pressure.behind());
+        // The one worker held for a while; tasks spawned from this thread meanwhile wait in
+        // the global queue.
+        let (held, hold) = std::sync::mpsc::channel::<()>();
+        let (started, start) = std::sync::mpsc::channel::<()>();
+        runtime.spawn(async move {
+            let _ = started.send(());
+            let _ = hold.recv_timeout(Duration::from_secs(10));
+        });
+        start
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the worker runs");
+        let waiting: Vec<_> = (0..=BEHIND).map(|_| runtime.spawn(async {})).collect();
+        assert!(pressure.behind());
+        held.send(()).expect("the worker holds");
+        for task in waiting {
+            runtime.block_on(task).expect("ran");
+        }
+        assert!(!pressure.behind());
+        assert!(!Pressure::none().behind());
     }
 }

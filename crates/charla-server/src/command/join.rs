@@ -70,6 +70,10 @@ pub fn join(s: &mut Session, p: Args<'_, 1>) -> Flow {
                     let Ok(turn) = busy.turn().acquire().await else {
                         break;
                     };
+                    // A big channel's join waits for the others' turn first (see `BIG`).
+                    if s.state.pressure.behind() && busy.member_count() >= BIG {
+                        tokio::task::yield_now().await;
+                    }
                     let done = job.run(s, Some(&busy));
                     drop(turn);
                     match done {
@@ -85,6 +89,19 @@ pub fn join(s: &mut Session, p: Args<'_, 1>) -> Flow {
         },
     ))))
 }
+
+/// Members from which a channel's JOIN, while the runtime is behind ([`Pressure::behind`]),
+/// takes the channel's turn as a task and lets the others run before it joins. A JOIN into
+/// a channel of thousands costs 100-300 µs (NAMES, a line to every member); a storm of a
+/// thousand of them, all readable at once, put 0.1-0.3 s of work ahead of every other user on
+/// a server with one core, whose messages waited that long (docs/BENCHMARKS.md, "A join
+/// storm", twenty-third session). Waiting for the turn, the joiners cost nothing; the one
+/// holding it joins after the tasks queued before it, so the storm's joins go one by one among
+/// the others' work, as a fair share, and the probes' p99 on one core fell from 145-250 ms to
+/// 8-19. With the runtime not behind, a JOIN runs at once, as it did.
+///
+/// [`Pressure::behind`]: crate::pressure::Pressure::behind
+const BIG: usize = 500;
 
 /// The channels of one JOIN line, joined in order.
 struct JoinList {
@@ -122,6 +139,9 @@ impl JoinList {
                 .as_ref()
                 .filter(|ch| !held.is_some_and(|h| Arc::ptr_eq(h, ch)));
             let _turn = match mine {
+                Some(ch) if s.state.pressure.behind() && ch.member_count() >= BIG => {
+                    return Err(ch.clone());
+                }
                 Some(ch) => match ch.turn().try_acquire() {
                     Ok(turn) => Some(turn),
                     Err(_) => return Err(ch.clone()),
