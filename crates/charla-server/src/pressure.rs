@@ -28,6 +28,9 @@ pub struct Pressure {
     busy_then: AtomicU64,
     /// The busy share between the last two samples, in thousandths of the workers' time.
     busy: AtomicU32,
+    /// Says it is behind whatever the runtime says (tests of what is done then).
+    #[cfg(test)]
+    always_behind: bool,
 }
 
 impl std::fmt::Debug for Pressure {
@@ -60,6 +63,17 @@ impl Pressure {
             sampled_at: AtomicU64::new(0),
             busy_then: AtomicU64::new(0),
             busy: AtomicU32::new(0),
+            #[cfg(test)]
+            always_behind: false,
+        }
+    }
+
+    /// A pressure that says the runtime is always behind ([`behind`](Self::behind)).
+    #[cfg(test)]
+    pub fn always_behind() -> Self {
+        Pressure {
+            always_behind: true,
+            ..Pressure::none()
         }
     }
 
@@ -94,6 +108,10 @@ impl Pressure {
     /// store just committed) or spilled from a worker's full queue wait in its global queue,
     /// which a busy worker serves once every few of its own tasks. Read as it is, not sampled.
     pub fn behind(&self) -> bool {
+        #[cfg(test)]
+        if self.always_behind {
+            return true;
+        }
         self.metrics
             .as_ref()
             .is_some_and(|m| m.global_queue_depth() > BEHIND)

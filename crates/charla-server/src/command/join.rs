@@ -97,8 +97,8 @@ pub fn join(s: &mut Session, p: Args<'_, 1>) -> Flow {
 /// a server with one core, whose messages waited that long (docs/BENCHMARKS.md, "A join
 /// storm", twenty-third session). Waiting for the turn, the joiners cost nothing; the one
 /// holding it joins after the tasks queued before it, so the storm's joins go one by one among
-/// the others' work, as a fair share, and the probes' p99 on one core fell from 145-250 ms to
-/// 8-19. With the runtime not behind, a JOIN runs at once, as it did.
+/// the others' work, as a fair share, and the probes' p99 on one core fell from 150-210 ms to
+/// 5-9. With the runtime not behind, a JOIN runs at once, as it did.
 ///
 /// [`Pressure::behind`]: crate::pressure::Pressure::behind
 const BIG: usize = 500;

@@ -175,6 +175,68 @@ async fn session_counted(
     (theirs, polls)
 }
 
+/// While the runtime is behind, a JOIN into a channel of hundreds takes the channel's turn as
+/// a task and lets the others run before it joins (the turn is seen taken, the joiner not yet
+/// in); it then joins, gets its NAMES, and its next line waits for all of it.
+#[tokio::test(start_paused = true)]
+async fn a_join_into_a_big_channel_while_the_runtime_is_behind_lets_others_run_first() {
+    use crate::channel::Joiner;
+    use crate::deliver::Payload;
+    use tokio::io::AsyncWriteExt;
+    let mut state = State::in_memory(Config::default());
+    state.pressure = crate::pressure::Pressure::always_behind();
+    let state = Arc::new(state);
+    let (big, _) = state.channel_or_create("#grande").expect("a channel");
+    let line = Payload::new(crate::outbound::Outgoing::new({
+        let mut b = charla_proto::LineBuilder::new();
+        b.source("m!u@h").command("JOIN").param("#grande");
+        b
+    }));
+    for id in 0..500 {
+        let client = Arc::new(crate::client::Client::new(
+            crate::client::ConnectionId(1_000_000 + id),
+            "127.0.0.1:1".parse().expect("addr"),
+            Transport::Plain,
+            crate::sendq::SendQueue::new(1 << 20),
+        ));
+        let joiner = Joiner {
+            client: &client,
+            source: "m!u@h",
+            key: None,
+            check_modes: false,
+            services_source: "",
+            event: None,
+        };
+        big.join(&joiner, &line, None, None).expect("joined");
+    }
+    let mut rd = session(&state, "NICK a\r\nUSER a 0 * :A\r\n").await;
+    rd.write_all(b"JOIN #grande\r\nPING after\r\n")
+        .await
+        .expect("write");
+    let mut seen_waiting = false;
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+        if big.turn().available_permits() == 0 && big.member_count() == 500 {
+            seen_waiting = true;
+        }
+        if big.member_count() == 501 {
+            break;
+        }
+    }
+    assert!(seen_waiting, "joined in one go");
+    let mut got = String::new();
+    while !got.contains("PONG") {
+        let more = read_for(&mut rd, Duration::from_secs(5)).await;
+        assert!(!more.is_empty(), "nothing more came: {got}");
+        got.push_str(&more);
+    }
+    let at = |what: &str| got.find(what).unwrap_or_else(|| panic!("{what}: {got}"));
+    assert!(at("JOIN #grande") < at(" 366 "), "{got}");
+    assert!(at(" 366 ") < at("PONG"), "{got}");
+    assert_eq!(big.member_count(), 501);
+    assert_eq!(big.turn().available_permits(), 1);
+}
+
 /// A JOIN whose channel's turn is taken (another JOIN fanning out there) waits for it as a
 /// task, not on the channel's lock: the channels before it are joined at once, the rest
 /// in order once the turn is free, and the client's next line waits for all of them.
