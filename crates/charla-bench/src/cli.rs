@@ -287,8 +287,9 @@ pub enum Scenario {
         #[arg(long, default_value_t = 10)]
         duration: u64,
     },
-    /// N clients join one channel of M members at once while probe pairs chat elsewhere: the
-    /// storm's length and the probes' latency before and during it (target: p99 under 20 ms).
+    /// N clients join one channel of M members at once while probe pairs chat elsewhere, then
+    /// all leave it at once: each storm's length and the probes' latency before and during it
+    /// (target: p99 under 20 ms).
     JoinStorm {
         #[command(flatten)]
         common: Common,
@@ -301,10 +302,10 @@ pub enum Scenario {
         /// Messages per second between the 10 probe pairs, in all.
         #[arg(long, default_value_t = 20)]
         probe_rate: u64,
-        /// Seconds of probes before the storm (the baseline) and from just before it.
+        /// Seconds of probes before the storms (the baseline) and from just before each.
         #[arg(long, default_value_t = 10)]
         duration: u64,
-        /// The probes' p99 during the storm must stay under this many milliseconds.
+        /// The probes' p99 during each storm must stay under this many milliseconds.
         #[arg(long, default_value_t = 20.0)]
         max_p99_ms: f64,
     },

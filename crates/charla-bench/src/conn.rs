@@ -530,6 +530,49 @@ pub async fn join(client: &mut Client, channel: &str, deadline: Duration) -> Res
     }
 }
 
+/// Leaves `channel`: sends PART and reads (answering PINGs) until the server echoes it back
+/// to `client`, or `deadline`.
+pub async fn part(client: &mut Client, channel: &str, deadline: Duration) -> Result<(), ConnError> {
+    let work = async {
+        client
+            .writer
+            .write_all(format!("PART {channel}\r\n").as_bytes())
+            .await?;
+        loop {
+            let Some(line) = client.reader.next_line().await? else {
+                return Err(ConnError::Closed);
+            };
+            if is_own_part(&line, &client.nick) {
+                return Ok(());
+            }
+            match classify(&line) {
+                Reply::Ping(pong) => client.writer.write_all(pong.as_bytes()).await?,
+                Reply::Error(text) => return Err(ConnError::Refused(text)),
+                // 403, 442: the part was refused.
+                Reply::Numeric(code @ (403 | 442), params) => {
+                    return Err(ConnError::Refused(format!("{code} {}", params.join(" "))));
+                }
+                _ => {}
+            }
+        }
+    };
+    match timeout(deadline, work).await {
+        Ok(result) => result,
+        Err(_) => Err(ConnError::Timeout),
+    }
+}
+
+/// Whether `line` is a PART whose source is `nick`.
+fn is_own_part(line: &str, nick: &str) -> bool {
+    let Ok(msg) = Message::parse(line) else {
+        return false;
+    };
+    msg.command.eq_ignore_ascii_case("PART")
+        && msg
+            .source
+            .is_some_and(|source| source.split('!').next() == Some(nick))
+}
+
 /// Reads and drops what the server sends `client` (answering PINGs) until `stop` turns true:
 /// a member kept reading while others join, as a real client would. Unread, each early member
 /// of a big channel would get every later JOIN into its send queue (15,000 members: about a
@@ -576,6 +619,19 @@ mod tests {
         let mut text = vec![fill; len];
         text.extend_from_slice(rest);
         reader_over(Box::leak(text.into_boxed_slice()))
+    }
+
+    #[test]
+    fn a_part_is_the_client_s_own_only_with_its_nick_as_source() {
+        assert!(is_own_part(":jb7!u@h PART #c", "jb7"));
+        assert!(is_own_part("@time=x :jb7!u@h PART #c :bye", "jb7"));
+        assert!(!is_own_part(":jb71!u@h PART #c", "jb7"));
+        assert!(!is_own_part(":jb!u@h PART #c", "jb7"));
+        assert!(!is_own_part(":jb7!u@h PRIVMSG #c :PART", "jb7"));
+        assert!(!is_own_part(
+            ":srv 442 jb7 #c :You're not on that channel",
+            "jb7"
+        ));
     }
 
     #[tokio::test]

@@ -631,6 +631,39 @@ pub async fn join_each(
     clients: Vec<(Client, String)>,
     concurrency: usize,
 ) -> (Vec<(Client, String)>, Vec<ConnError>) {
+    each_then_drain(clients, concurrency, Act::Join).await
+}
+
+/// Has each client leave `channel`, `concurrency` at a time, as [`join_many`] has them join:
+/// those that left keep reading until every PART is done. Returns those that made it and the
+/// failures.
+pub async fn part_many(
+    clients: Vec<Client>,
+    channel: &str,
+    concurrency: usize,
+) -> (Vec<Client>, Vec<ConnError>) {
+    let pairs = clients
+        .into_iter()
+        .map(|client| (client, channel.to_owned()))
+        .collect();
+    let (ok, failed) = each_then_drain(pairs, concurrency, Act::Part).await;
+    (ok.into_iter().map(|(client, _)| client).collect(), failed)
+}
+
+/// What [`each_then_drain`] has a client do with its channel.
+#[derive(Debug, Clone, Copy)]
+enum Act {
+    Join,
+    Part,
+}
+
+/// Each client does `act` with the channel paired with it, `concurrency` at a time, and then
+/// reads until every client's is done.
+async fn each_then_drain(
+    clients: Vec<(Client, String)>,
+    concurrency: usize,
+    act: Act,
+) -> (Vec<(Client, String)>, Vec<ConnError>) {
     let permits = Arc::new(Semaphore::new(concurrency.max(1)));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let (joined_tx, mut joined_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
@@ -644,7 +677,11 @@ pub async fn join_each(
         let joined = joined_tx.clone();
         started += 1;
         tasks.spawn(async move {
-            let result = conn::join(&mut client, &channel, Duration::from_secs(30)).await;
+            let deadline = Duration::from_secs(30);
+            let result = match act {
+                Act::Join => conn::join(&mut client, &channel, deadline).await,
+                Act::Part => conn::part(&mut client, &channel, deadline).await,
+            };
             drop(permit);
             let _ = joined.send(());
             result?;

@@ -3,7 +3,8 @@
 //! A channel of `members` readers is made first; then `joiners` clients send their JOIN at
 //! the same moment, and each JOIN goes to every member already in (with a NAMES reply of up to
 //! the channel's size to the joiner). Probe pairs exchange private messages before (the
-//! baseline) and during the storm: what the storm costs everyone else is their latency.
+//! baseline) and during the storm: what the storm costs everyone else is their latency. Then
+//! the joiners all PART at once, with new probes: a part storm, measured the same way.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -123,29 +124,119 @@ async fn measure(
     add_load_metrics(r, &baseline, "baseline_");
 
     // The storm, a second into the probes: every joiner's JOIN at once.
+    let count = joiners.len();
+    let (joined, probes) = storm(ctx, &run, sizes, r, Storm::Join, || {
+        load::join_many(joiners, &channel, count.max(1))
+    })
+    .await?;
+    let joined_count = joined.len();
+    r.metric("joined", joined_count as f64, "clients");
+    let baseline_p99 = baseline.latency.quantile_ms(0.99);
+    check_probes(r, &probes, Storm::Join, baseline_p99, sizes.max_p99_ms);
+
+    // The joiners read until they leave as they came: every PART at once (no NAMES this time,
+    // a line to every member still).
+    let reading = Reading::start(joined);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let joined = reading.stop().await;
+    let count = joined.len();
+    let (parted, probes) = storm(ctx, &run, sizes, r, Storm::Part, || {
+        load::part_many(joined, &channel, count.max(1))
+    })
+    .await?;
+    let parted_count = parted.len();
+    holders.hold(parted);
+    r.metric("parted", parted_count as f64, "clients");
+    check_probes(r, &probes, Storm::Part, baseline_p99, sizes.max_p99_ms);
+
+    let held = holders.alive();
+    let expected = sizes.members + parted_count;
+    r.metric("held", held as f64, "clients");
+    r.check(
+        held == expected,
+        format!("{held} of {expected} members and joiners still connected"),
+    );
+    Ok(())
+}
+
+/// Which storm: every joiner's JOIN, or later their PART.
+#[derive(Debug, Clone, Copy)]
+enum Storm {
+    Join,
+    Part,
+}
+
+impl Storm {
+    fn name(self) -> &'static str {
+        match self {
+            Storm::Join => "join",
+            Storm::Part => "part",
+        }
+    }
+
+    /// The start of its metrics' names (the join storm's came first and have none).
+    fn prefix(self) -> &'static str {
+        match self {
+            Storm::Join => "",
+            Storm::Part => "part_",
+        }
+    }
+
+    /// Its probe pairs' round (the baseline's are 0).
+    fn round(self) -> usize {
+        match self {
+            Storm::Join => 1,
+            Storm::Part => 2,
+        }
+    }
+}
+
+/// One storm, `act`, a second into probes that run meanwhile: its length, rate and server
+/// CPU into `r`, and its failures as a check. Returns the clients that made it and the
+/// probes' results.
+async fn storm<F, Fut>(
+    ctx: &Ctx,
+    run: &str,
+    sizes: JoinStorm,
+    r: &mut Report,
+    which: Storm,
+    act: F,
+) -> Result<(Vec<Client>, load::LoadResult), String>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = (Vec<Client>, Vec<crate::conn::ConnError>)>,
+{
+    let (prefix, round) = (which.prefix(), which.round());
     let probe_ctx = ctx.clone();
-    let probe_run = run.clone();
+    let probe_run = run.to_owned();
     let probes = tokio::spawn(async move {
-        probe_pairs(&probe_ctx, &probe_run, 1, sizes.probe_rate, sizes.duration).await
+        probe_pairs(
+            &probe_ctx,
+            &probe_run,
+            round,
+            sizes.probe_rate,
+            sizes.duration,
+        )
+        .await
     });
     tokio::time::sleep(Duration::from_secs(1)).await;
     let server_before = ctx.server_sample();
     let start = Instant::now();
-    let count = joiners.len();
-    let (joined, failed) = load::join_many(joiners, &channel, count.max(1)).await;
-    let storm = start.elapsed().as_secs_f64();
+    let (done, failed) = act().await;
+    let length = start.elapsed().as_secs_f64();
     let server_after = ctx.server_sample();
-    let joined_count = joined.len();
-    holders.hold(joined);
-    r.metric("joined", joined_count as f64, "clients");
-    r.metric("storm_s", storm, "s");
+    r.metric(format!("{prefix}storm_s"), length, "s");
     r.metric(
-        "joins_per_s",
-        per_second(joined_count as f64, storm),
-        "joins/s",
+        format!("{}s_per_s", which.name()),
+        per_second(done.len() as f64, length),
+        "clients/s",
     );
     if let (Some(b), Some(a)) = (server_before, server_after) {
-        r.metric("storm_server_cpu_s", a.cpu_seconds - b.cpu_seconds, "s");
+        r.metric(
+            format!("{prefix}storm_server_cpu_s"),
+            a.cpu_seconds - b.cpu_seconds,
+            "s",
+        );
     }
     let why = if failed.is_empty() {
         String::new()
@@ -154,38 +245,78 @@ async fn measure(
     };
     r.check(
         failed.is_empty(),
-        format!("{joined_count} of {count} joined{why}"),
+        format!(
+            "{} of {} {}ed{why}",
+            done.len(),
+            done.len() + failed.len(),
+            which.name()
+        ),
     );
     let probes = probes
         .await
         .map_err(|e| e.to_string())
         .and_then(|probes| probes)
-        .map_err(|e| format!("probes during the storm: {e}"))?;
-    add_load_metrics(r, &probes, "probe_");
+        .map_err(|e| format!("probes during the {} storm: {e}", which.name()))?;
+    add_load_metrics(r, &probes, &format!("{prefix}probe_"));
+    Ok((done, probes))
+}
 
-    let held = holders.alive();
-    let expected = sizes.members + joined_count;
-    r.metric("held", held as f64, "clients");
-    r.check(
-        held == expected,
-        format!("{held} of {expected} members and joiners still connected"),
-    );
+/// The probes' checks after a storm: nothing lost, p99 within `max_p99_ms`.
+fn check_probes(
+    r: &mut Report,
+    probes: &load::LoadResult,
+    which: Storm,
+    baseline_p99: f64,
+    max_p99_ms: f64,
+) {
+    let what = which.name();
     r.check(
         probes.lost() == 0 && probes.closed == 0,
         format!(
-            "the probes lost {} messages and {} connections",
+            "the probes lost {} messages and {} connections in the {what} storm",
             probes.lost(),
             probes.closed
         ),
     );
     let p99 = probes.latency.quantile_ms(0.99);
     r.check(
-        p99 <= sizes.max_p99_ms,
+        p99 <= max_p99_ms,
         format!(
-            "probe p99 {p99:.2} ms during the storm (baseline {:.2} ms; allowed {:.0})",
-            baseline.latency.quantile_ms(0.99),
-            sizes.max_p99_ms
+            "probe p99 {p99:.2} ms during the {what} storm (baseline {baseline_p99:.2} ms; \
+             allowed {max_p99_ms:.0})"
         ),
     );
-    Ok(())
+}
+
+/// Clients kept reading (and answering PINGs) between two storms, and given back.
+struct Reading {
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: JoinSet<Result<Client, crate::conn::ConnError>>,
+}
+
+impl Reading {
+    fn start(clients: Vec<Client>) -> Self {
+        let (stop, _) = tokio::sync::watch::channel(false);
+        let mut tasks = JoinSet::new();
+        for mut client in clients {
+            let mut stopped = stop.subscribe();
+            tasks.spawn(async move {
+                crate::conn::drain_until(&mut client, &mut stopped).await?;
+                Ok(client)
+            });
+        }
+        Reading { stop, tasks }
+    }
+
+    /// Stops reading; the clients still connected.
+    async fn stop(mut self) -> Vec<Client> {
+        let _ = self.stop.send(true);
+        let mut clients = Vec::new();
+        while let Some(done) = self.tasks.join_next().await {
+            if let Ok(Ok(client)) = done {
+                clients.push(client);
+            }
+        }
+        clients
+    }
 }
