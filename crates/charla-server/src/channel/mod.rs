@@ -369,12 +369,12 @@ impl Channel {
         self.read(|st| !st.dead && st.invited.iter().any(|i| i.id == id))
     }
 
-    /// The JOINs' turnstile: a JOIN fans out to every member while it holds the channel's lock
-    /// (a channel of thousands: a millisecond), so in a storm of joins a runtime worker that
-    /// blocked on that lock would hold up every connection queued behind the joiner's. A
-    /// joiner takes this permit first, without blocking when it is free
+    /// The JOINs' and PARTs' turnstile: each fans out to every member while it holds the
+    /// channel's lock (a channel of thousands: a millisecond), so in a storm of them a runtime
+    /// worker that blocked on that lock would hold up every connection queued behind the
+    /// joiner's. A joiner (or leaver) takes this permit first, without blocking when it is free
     /// (`try_acquire`) and otherwise as a task that waits (`acquire().await`), FIFO; the
-    /// worker meanwhile serves the other connections (see [`crate::command::join`]).
+    /// worker meanwhile serves the other connections (see [`crate::command::turns`]).
     pub fn turn(&self) -> &tokio::sync::Semaphore {
         &self.turn
     }

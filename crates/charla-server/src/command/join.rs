@@ -19,7 +19,8 @@ use crate::caps::Cap;
 use crate::channel::Channel;
 use crate::channel::{JoinError, JoinRefused, Joiner};
 use crate::command::table::Args;
-use crate::command::{Flow, Pending, Wait, markread, metadata, names, part, split_list, topic};
+use crate::command::turns::{self, InTurn};
+use crate::command::{Flow, markread, metadata, names, part, split_list, topic};
 use crate::deliver::Payload;
 use crate::event::ServerEvent;
 use crate::history::Event;
@@ -36,10 +37,7 @@ pub fn join(s: &mut Session, p: Args<'_, 1>) -> Flow {
             .iter()
             .map(|c| c.name())
             .collect();
-        for name in channels {
-            part::part_one(s, &name, None);
-        }
-        return Flow::Continue;
+        return part::leave(s, channels, None);
     }
     let mut keys = p.get(1).map(|k| k.split(',')).into_iter().flatten();
     let list: Vec<(String, Option<String>)> = split_list(p.req[0])
@@ -50,7 +48,7 @@ pub fn join(s: &mut Session, p: Args<'_, 1>) -> Flow {
         .collect();
     // One token per channel: `JOIN #a,#b,#c` costs what three JOINs cost.
     s.penalty += u32::try_from(list.len().saturating_sub(1)).unwrap_or(u32::MAX);
-    let mut job = JoinList {
+    let job = JoinList {
         list,
         next: 0,
         joined: Vec::new(),
@@ -58,50 +56,8 @@ pub fn join(s: &mut Session, p: Args<'_, 1>) -> Flow {
         // of a logged-in client with the capability wait for the markers to be read.
         defer: markread::wanted(s),
     };
-    let Err(busy) = job.run(s, None) else {
-        return job.finish(s);
-    };
-    Flow::Wait(Box::new(Pending::later(Box::new(
-        move |s: &mut Session| -> Wait<'_> {
-            Box::pin(async move {
-                let mut busy = busy;
-                loop {
-                    // The semaphore is never closed.
-                    let Ok(turn) = busy.turn().acquire().await else {
-                        break;
-                    };
-                    // A big channel's join waits for the others' turn first (see `BIG`).
-                    if s.state.pressure.behind() && busy.member_count() >= BIG {
-                        tokio::task::yield_now().await;
-                    }
-                    let done = job.run(s, Some(&busy));
-                    drop(turn);
-                    match done {
-                        Ok(()) => break,
-                        Err(next) => busy = next,
-                    }
-                }
-                match job.finish(s) {
-                    Flow::Wait(then) => then.run(s).await,
-                    flow => flow,
-                }
-            })
-        },
-    ))))
+    turns::run(s, job)
 }
-
-/// Members from which a channel's JOIN, while the runtime is behind ([`Pressure::behind`]),
-/// takes the channel's turn as a task and lets the others run before it joins. A JOIN into
-/// a channel of thousands costs 100-300 µs (NAMES, a line to every member); a storm of a
-/// thousand of them, all readable at once, put 0.1-0.3 s of work ahead of every other user on
-/// a server with one core, whose messages waited that long (docs/BENCHMARKS.md, "A join
-/// storm", twenty-third session). Waiting for the turn, the joiners cost nothing; the one
-/// holding it joins after the tasks queued before it, so the storm's joins go one by one among
-/// the others' work, as a fair share, and the probes' p99 on one core fell from 150-210 ms to
-/// 5-9. With the runtime not behind, a JOIN runs at once, as it did.
-///
-/// [`Pressure::behind`]: crate::pressure::Pressure::behind
-const BIG: usize = 500;
 
 /// The channels of one JOIN line, joined in order.
 struct JoinList {
@@ -112,10 +68,8 @@ struct JoinList {
     defer: bool,
 }
 
-impl JoinList {
-    /// Joins the channels from `next` on, each in its turn ([`Channel::turn`]); `held`: the
-    /// caller holds the turn of this channel, the next one. `Err` with the channel whose turn
-    /// is taken: the caller waits for it and calls again.
+impl InTurn for JoinList {
+    /// Joins the channels from `next` on, each in its turn.
     fn run(&mut self, s: &mut Session, held: Option<&Arc<Channel>>) -> Result<(), Arc<Channel>> {
         let mut held = held;
         while let Some((name, key)) = self.list.get(self.next) {
@@ -135,19 +89,7 @@ impl JoinList {
                     return Err(ch.clone());
                 }
             }
-            let mine = existing
-                .as_ref()
-                .filter(|ch| !held.is_some_and(|h| Arc::ptr_eq(h, ch)));
-            let _turn = match mine {
-                Some(ch) if s.state.pressure.behind() && ch.member_count() >= BIG => {
-                    return Err(ch.clone());
-                }
-                Some(ch) => match ch.turn().try_acquire() {
-                    Ok(turn) => Some(turn),
-                    Err(_) => return Err(ch.clone()),
-                },
-                None => None,
-            };
+            let _turn = turns::take(s, existing.as_ref(), held)?;
             held = None;
             self.next += 1;
             if let Some(ch) = join_one(s, name, key.as_deref(), self.defer) {

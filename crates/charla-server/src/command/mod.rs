@@ -39,6 +39,7 @@ pub mod search;
 pub mod setname;
 pub mod table;
 pub mod topic;
+pub mod turns;
 pub mod userhost;
 pub mod webirc;
 pub mod who;

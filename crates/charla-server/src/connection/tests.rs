@@ -175,14 +175,11 @@ async fn session_counted(
     (theirs, polls)
 }
 
-/// While the runtime is behind, a JOIN into a channel of hundreds takes the channel's turn as
-/// a task and lets the others run before it joins (the turn is seen taken, the joiner not yet
-/// in); it then joins, gets its NAMES, and its next line waits for all of it.
-#[tokio::test(start_paused = true)]
-async fn a_join_into_a_big_channel_while_the_runtime_is_behind_lets_others_run_first() {
+/// A state whose runtime is always behind, with a channel `#grande` of 500 members
+/// ([`crate::command::turns::BIG`]) that are no connection's.
+fn behind_with_a_big_channel() -> (Arc<State>, Arc<crate::channel::Channel>) {
     use crate::channel::Joiner;
     use crate::deliver::Payload;
-    use tokio::io::AsyncWriteExt;
     let mut state = State::in_memory(Config::default());
     state.pressure = crate::pressure::Pressure::always_behind();
     let state = Arc::new(state);
@@ -192,7 +189,7 @@ async fn a_join_into_a_big_channel_while_the_runtime_is_behind_lets_others_run_f
         b.source("m!u@h").command("JOIN").param("#grande");
         b
     }));
-    for id in 0..500 {
+    for id in 0..crate::command::turns::BIG as u64 {
         let client = Arc::new(crate::client::Client::new(
             crate::client::ConnectionId(1_000_000 + id),
             "127.0.0.1:1".parse().expect("addr"),
@@ -209,6 +206,98 @@ async fn a_join_into_a_big_channel_while_the_runtime_is_behind_lets_others_run_f
         };
         big.join(&joiner, &line, None, None).expect("joined");
     }
+    (state, big)
+}
+
+/// Reads until a PONG comes, within 5 s for each read.
+async fn read_to_pong(rd: &mut tokio::io::DuplexStream, mut got: String) -> String {
+    while !got.contains("PONG") {
+        let more = read_for(rd, Duration::from_secs(5)).await;
+        assert!(!more.is_empty(), "nothing more came: {got}");
+        got.push_str(&more);
+    }
+    got
+}
+
+/// While the runtime is behind, a PART from a channel of hundreds takes the channel's turn as
+/// a task and lets the others run before it leaves (the turn is seen taken, the leaver still
+/// in); it then leaves, and its next line waits for it.
+#[tokio::test(start_paused = true)]
+async fn a_part_from_a_big_channel_while_the_runtime_is_behind_lets_others_run_first() {
+    use tokio::io::AsyncWriteExt;
+    let (state, big) = behind_with_a_big_channel();
+    let mut rd = session(&state, "NICK a\r\nUSER a 0 * :A\r\n").await;
+    rd.write_all(b"JOIN #grande\r\nPING joined\r\n")
+        .await
+        .expect("write");
+    read_to_pong(&mut rd, String::new()).await;
+    assert_eq!(big.member_count(), 501);
+    rd.write_all(b"PART #grande :adi\xc3\xb3s\r\nPING after\r\n")
+        .await
+        .expect("write");
+    let mut seen_waiting = false;
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+        if big.turn().available_permits() == 0 && big.member_count() == 501 {
+            seen_waiting = true;
+        }
+        if big.member_count() == 500 {
+            break;
+        }
+    }
+    assert!(seen_waiting, "left in one go");
+    let got = read_to_pong(&mut rd, String::new()).await;
+    let at = |what: &str| got.find(what).unwrap_or_else(|| panic!("{what}: {got}"));
+    assert!(at("PART #grande :adiós") < at("PONG"), "{got}");
+    assert_eq!(big.member_count(), 500);
+    assert_eq!(big.turn().available_permits(), 1);
+}
+
+/// A PART whose channel's turn is taken (a JOIN or PART fanning out there) waits for it as a
+/// task: the channels before it are left at once, the rest in order once the turn is free,
+/// and the client's next line waits for all of them.
+#[tokio::test]
+async fn a_part_waits_for_its_turn_in_a_busy_channel_and_keeps_its_order() {
+    use tokio::io::AsyncWriteExt;
+    let (state, mut rd) = registered(0).await;
+    rd.write_all(b"JOIN #antes,#grande,#despues\r\nPING joined\r\n")
+        .await
+        .expect("write");
+    read_to_pong(&mut rd, String::new()).await;
+    let big = state.channel("#grande").expect("joined");
+    let turn = big.turn().try_acquire().expect("free");
+    rd.write_all(b"PART #antes,#grande,#despues\r\nPING after\r\n")
+        .await
+        .expect("write");
+    let mut got = String::new();
+    while let text = read_for(&mut rd, Duration::from_millis(100)).await
+        && !text.is_empty()
+    {
+        got.push_str(&text);
+    }
+    assert!(!got.contains("PART #grande"), "left out of turn: {got}");
+    assert!(!got.contains("PONG"), "the next line went first: {got}");
+    assert_eq!(big.member_count(), 1);
+    assert!(state.channel("#antes").is_none(), "#antes is left and gone");
+    drop(turn);
+    let rest = read_to_pong(&mut rd, got).await;
+    let at = |what: &str| rest.find(what).unwrap_or_else(|| panic!("{what}: {rest}"));
+    assert!(at("PART #antes") < at("PART #grande"), "{rest}");
+    assert!(at("PART #grande") < at("PART #despues"), "{rest}");
+    assert!(at("PART #despues") < at("PONG"), "{rest}");
+    assert!(
+        state.channel("#grande").is_none(),
+        "#grande is left and gone"
+    );
+}
+
+/// While the runtime is behind, a JOIN into a channel of hundreds takes the channel's turn as
+/// a task and lets the others run before it joins (the turn is seen taken, the joiner not yet
+/// in); it then joins, gets its NAMES, and its next line waits for all of it.
+#[tokio::test(start_paused = true)]
+async fn a_join_into_a_big_channel_while_the_runtime_is_behind_lets_others_run_first() {
+    use tokio::io::AsyncWriteExt;
+    let (state, big) = behind_with_a_big_channel();
     let mut rd = session(&state, "NICK a\r\nUSER a 0 * :A\r\n").await;
     rd.write_all(b"JOIN #grande\r\nPING after\r\n")
         .await
@@ -224,12 +313,7 @@ async fn a_join_into_a_big_channel_while_the_runtime_is_behind_lets_others_run_f
         }
     }
     assert!(seen_waiting, "joined in one go");
-    let mut got = String::new();
-    while !got.contains("PONG") {
-        let more = read_for(&mut rd, Duration::from_secs(5)).await;
-        assert!(!more.is_empty(), "nothing more came: {got}");
-        got.push_str(&more);
-    }
+    let got = read_to_pong(&mut rd, String::new()).await;
     let at = |what: &str| got.find(what).unwrap_or_else(|| panic!("{what}: {got}"));
     assert!(at("JOIN #grande") < at(" 366 "), "{got}");
     assert!(at(" 366 ") < at("PONG"), "{got}");
@@ -261,12 +345,7 @@ async fn a_join_waits_for_its_turn_in_a_busy_channel_and_keeps_its_order() {
     assert_eq!(big.member_count(), 0);
     assert_eq!(state.channel("#antes").expect("joined").member_count(), 1);
     drop(turn);
-    let mut rest = got;
-    while !rest.contains("PONG") {
-        let text = read_for(&mut rd, Duration::from_secs(5)).await;
-        assert!(!text.is_empty(), "nothing more came: {rest}");
-        rest.push_str(&text);
-    }
+    let rest = read_to_pong(&mut rd, got).await;
     let at = |what: &str| rest.find(what).unwrap_or_else(|| panic!("{what}: {rest}"));
     assert!(at("JOIN #antes") < at("JOIN #grande"), "{rest}");
     assert!(at("JOIN #grande") < at("JOIN #despues"), "{rest}");

@@ -1,0 +1,97 @@
+//! Commands that go through a list of channels and fan out to each one's members (JOIN,
+//! PART) take each channel's turn ([`Channel::turn`]) first: at once when it is free, and
+//! otherwise as a task that waits for it, so that a worker never blocks on a channel another
+//! one is fanning out to, and the channel's joins and parts go in the order they came.
+
+use std::sync::Arc;
+
+use tokio::sync::SemaphorePermit;
+
+use crate::channel::Channel;
+use crate::command::{Flow, Pending, Wait};
+use crate::session::Session;
+
+/// Members from which a channel's JOIN or PART, while the runtime is behind
+/// ([`Pressure::behind`]), takes the channel's turn as a task and lets the others run before
+/// it goes on. A JOIN into a channel of thousands costs 100-300 µs (NAMES, a line to every
+/// member), a PART about half; a storm of a thousand of them, all readable at once, put 0.1-0.3
+/// s of work ahead of every other user on a server with one core, whose messages waited that
+/// long (docs/BENCHMARKS.md, "A join storm", twenty-third and twenty-fourth sessions). Waiting
+/// for the turn, the others in the storm cost nothing; the one holding it goes on after the
+/// tasks queued before it, so the storm's joins (or parts) go one by one among the others'
+/// work, as a fair share, and the probes' p99 on one core fell from 150-210 ms to 5-9. With the
+/// runtime not behind, they run at once, as they did.
+///
+/// [`Pressure::behind`]: crate::pressure::Pressure::behind
+pub const BIG: usize = 500;
+
+/// A command's walk through its channels, one at a time, each in its turn.
+pub trait InTurn: Send + 'static {
+    /// Goes on through the channels from the first not done, taking each one's turn with
+    /// [`take`]; `held`: the caller holds the turn of the next one. `Err` with the channel
+    /// whose turn it must wait for: the caller waits and calls again.
+    fn run(&mut self, s: &mut Session, held: Option<&Arc<Channel>>) -> Result<(), Arc<Channel>>;
+
+    /// After the last channel.
+    fn finish(self, s: &mut Session) -> Flow;
+}
+
+/// Runs `job` through its channels: at once while their turns are free, and otherwise as a
+/// task that waits for each turn it finds taken (or that it must take as one, see [`BIG`]).
+pub fn run<J: InTurn>(s: &mut Session, mut job: J) -> Flow {
+    let Err(busy) = job.run(s, None) else {
+        return job.finish(s);
+    };
+    Flow::Wait(Box::new(Pending::later(Box::new(
+        move |s: &mut Session| -> Wait<'_> {
+            Box::pin(async move {
+                let mut busy = busy;
+                loop {
+                    // The semaphore is never closed.
+                    let Ok(turn) = busy.turn().acquire().await else {
+                        break;
+                    };
+                    // A big channel's turn lets the others run first (see `BIG`).
+                    if must_queue(s, &busy) {
+                        tokio::task::yield_now().await;
+                    }
+                    let done = job.run(s, Some(&busy));
+                    drop(turn);
+                    match done {
+                        Ok(()) => break,
+                        Err(next) => busy = next,
+                    }
+                }
+                match job.finish(s) {
+                    Flow::Wait(then) => then.run(s).await,
+                    flow => flow,
+                }
+            })
+        },
+    ))))
+}
+
+/// The turn of `ch` (`None`: no channel, nothing to take), unless the caller holds it
+/// already (`held` is `ch`: `Ok(None)`). `Err` with the channel when the turn is taken, or
+/// when it must be taken as a task (see [`BIG`]).
+pub fn take<'c>(
+    s: &Session,
+    ch: Option<&'c Arc<Channel>>,
+    held: Option<&Arc<Channel>>,
+) -> Result<Option<SemaphorePermit<'c>>, Arc<Channel>> {
+    let Some(ch) = ch.filter(|ch| !held.is_some_and(|h| Arc::ptr_eq(h, ch))) else {
+        return Ok(None);
+    };
+    if must_queue(s, ch) {
+        return Err(ch.clone());
+    }
+    match ch.turn().try_acquire() {
+        Ok(turn) => Ok(Some(turn)),
+        Err(_) => Err(ch.clone()),
+    }
+}
+
+/// Whether the runtime is behind and `ch` is big enough that its turn goes after the others.
+fn must_queue(s: &Session, ch: &Channel) -> bool {
+    s.state.pressure.behind() && ch.member_count() >= BIG
+}
