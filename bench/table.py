@@ -65,6 +65,10 @@ ROWS = [
     ("join-storm", "part_storm_server_cpu_s", "low"),
     ("join-storm", "part_probe_p99_ms", "low"),
     ("join-storm", "part_probe_lost", "low"),
+    ("join-storm", "quits_per_s", "high"),
+    ("join-storm", "quit_storm_server_cpu_s", "low"),
+    ("join-storm", "quit_probe_p99_ms", "low"),
+    ("join-storm", "quit_probe_lost", "low"),
     ("slow-readers", "slow_disconnected", "high"),
     ("slow-readers", "server_rss_growth_mib", "low"),
     ("slow-readers", "normal_lost", "low"),
@@ -266,11 +270,12 @@ def main():
                         f"{fmt(m(charla, 'join-storm', 'joiners'))} joining "
                         f"{fmt(m(charla, 'join-storm', 'members'))} members",
                         storm_p99 < 20 and lost == 0))
-    part_p99 = m(charla, "join-storm", "part_probe_p99_ms")
-    if part_p99 is not None:
-        lost = m(charla, "join-storm", "part_probe_lost") or 0
-        targets.append(("a control pair's p99 < 20 ms while the joiners all PART (`join-storm`)",
-                        f"p99 {fmt(part_p99)} ms", part_p99 < 20 and lost == 0))
+    for verb in ["part", "quit"]:
+        p99 = m(charla, "join-storm", f"{verb}_probe_p99_ms")
+        if p99 is not None:
+            lost = m(charla, "join-storm", f"{verb}_probe_lost") or 0
+            targets.append((f"a control pair's p99 < 20 ms while the joiners all {verb.upper()} "
+                            "(`join-storm`)", f"p99 {fmt(p99)} ms", p99 < 20 and lost == 0))
     history_table(run, charla, out, targets)
     if targets:
         out.append("")

@@ -562,6 +562,19 @@ pub async fn part(client: &mut Client, channel: &str, deadline: Duration) -> Res
     }
 }
 
+/// Quits: sends QUIT and reads until the server closes the connection, or `deadline`.
+pub async fn quit(mut client: Client, deadline: Duration) -> Result<(), ConnError> {
+    let work = async {
+        client.writer.write_all(b"QUIT :hasta luego\r\n").await?;
+        while client.reader.next_line().await?.is_some() {}
+        Ok(())
+    };
+    match timeout(deadline, work).await {
+        Ok(result) => result,
+        Err(_) => Err(ConnError::Timeout),
+    }
+}
+
 /// Whether `line` is a PART whose source is `nick`.
 fn is_own_part(line: &str, nick: &str) -> bool {
     let Ok(msg) = Message::parse(line) else {

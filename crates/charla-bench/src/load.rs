@@ -650,6 +650,25 @@ pub async fn part_many(
     (ok.into_iter().map(|(client, _)| client).collect(), failed)
 }
 
+/// Has every client QUIT at once; returns how many the server closed after their QUIT, and
+/// the failures.
+pub async fn quit_all(clients: Vec<Client>) -> (usize, Vec<ConnError>) {
+    let mut tasks = JoinSet::new();
+    for client in clients {
+        tasks.spawn(conn::quit(client, Duration::from_secs(30)));
+    }
+    let mut quit = 0;
+    let mut failed = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok(Ok(())) => quit += 1,
+            Ok(Err(e)) => failed.push(e),
+            Err(e) => failed.push(ConnError::Refused(format!("task: {e}"))),
+        }
+    }
+    (quit, failed)
+}
+
 /// What [`each_then_drain`] has a client do with its channel.
 #[derive(Debug, Clone, Copy)]
 enum Act {

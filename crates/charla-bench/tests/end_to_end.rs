@@ -250,12 +250,14 @@ async fn tiny_costly_requests_are_answered_and_reported() -> Result<()> {
     let (code, report) = bench(&args).await?;
     assert_eq!(code, 0, "{report}");
     assert_eq!(metric(&report, "joined")?, 10.0, "{report}");
-    assert_eq!(metric(&report, "held")?, 30.0, "{report}");
+    assert_eq!(metric(&report, "held")?, 20.0, "{report}");
     assert_eq!(metric(&report, "probe_lost")?, 0.0, "{report}");
     assert!(metric(&report, "storm_s")? > 0.0, "{report}");
     assert_eq!(metric(&report, "parted")?, 10.0, "{report}");
     assert_eq!(metric(&report, "part_probe_lost")?, 0.0, "{report}");
     assert!(metric(&report, "part_storm_s")? > 0.0, "{report}");
+    assert!(metric(&report, "quits_per_s")? > 0.0, "{report}");
+    assert_eq!(metric(&report, "quit_probe_lost")?, 0.0, "{report}");
 
     server.shutdown().await;
     Ok(())

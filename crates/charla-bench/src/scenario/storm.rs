@@ -4,7 +4,8 @@
 //! the same moment, and each JOIN goes to every member already in (with a NAMES reply of up to
 //! the channel's size to the joiner). Probe pairs exchange private messages before (the
 //! baseline) and during the storm: what the storm costs everyone else is their latency. Then
-//! the joiners all PART at once, with new probes: a part storm, measured the same way.
+//! the joiners all PART at once, and later (having come back) all QUIT at once, each storm with
+//! new probes, measured the same way.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -125,45 +126,56 @@ async fn measure(
 
     // The storm, a second into the probes: every joiner's JOIN at once.
     let count = joiners.len();
-    let (joined, probes) = storm(ctx, &run, sizes, r, Storm::Join, || {
+    let (joined, probes) = storm(ctx, &run, sizes, r, Storm::Join, count, || {
         load::join_many(joiners, &channel, count.max(1))
     })
     .await?;
-    let joined_count = joined.len();
-    r.metric("joined", joined_count as f64, "clients");
+    r.metric("joined", joined.len() as f64, "clients");
     let baseline_p99 = baseline.latency.quantile_ms(0.99);
     check_probes(r, &probes, Storm::Join, baseline_p99, sizes.max_p99_ms);
 
-    // The joiners read until they leave as they came: every PART at once (no NAMES this time,
-    // a line to every member still).
-    let reading = Reading::start(joined);
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let joined = reading.stop().await;
+    // They leave as they came: every PART at once (no NAMES this time, a line to every member
+    // still).
     let count = joined.len();
-    let (parted, probes) = storm(ctx, &run, sizes, r, Storm::Part, || {
+    let (parted, probes) = storm(ctx, &run, sizes, r, Storm::Part, count, || {
         load::part_many(joined, &channel, count.max(1))
     })
     .await?;
-    let parted_count = parted.len();
-    holders.hold(parted);
-    r.metric("parted", parted_count as f64, "clients");
+    r.metric("parted", parted.len() as f64, "clients");
     check_probes(r, &probes, Storm::Part, baseline_p99, sizes.max_p99_ms);
 
+    // They come back, a few at a time (not measured), and all QUIT at once, as when a bouncer
+    // or a network drops its users together: a QUIT line to every member too.
+    let (back, failed) = load::join_many(parted, &channel, ctx.concurrency).await;
+    if !failed.is_empty() {
+        return Err(format!(
+            "joiners' second joins: {}",
+            load::describe_failures(&failed)
+        ));
+    }
+    let count = back.len();
+    storm(ctx, &run, sizes, r, Storm::Quit, count, || async move {
+        let (_, failed) = load::quit_all(back).await;
+        (Vec::new(), failed)
+    })
+    .await
+    .map(|(_, probes)| check_probes(r, &probes, Storm::Quit, baseline_p99, sizes.max_p99_ms))?;
+
     let held = holders.alive();
-    let expected = sizes.members + parted_count;
     r.metric("held", held as f64, "clients");
     r.check(
-        held == expected,
-        format!("{held} of {expected} members and joiners still connected"),
+        held == sizes.members,
+        format!("{held} of {} members still connected", sizes.members),
     );
     Ok(())
 }
 
-/// Which storm: every joiner's JOIN, or later their PART.
+/// Which storm: every joiner's JOIN, later their PART, and last their QUIT.
 #[derive(Debug, Clone, Copy)]
 enum Storm {
     Join,
     Part,
+    Quit,
 }
 
 impl Storm {
@@ -171,6 +183,16 @@ impl Storm {
         match self {
             Storm::Join => "join",
             Storm::Part => "part",
+            Storm::Quit => "quit",
+        }
+    }
+
+    /// What the clients did.
+    fn done(self) -> &'static str {
+        match self {
+            Storm::Join => "joined",
+            Storm::Part => "parted",
+            Storm::Quit => "quit",
         }
     }
 
@@ -179,6 +201,7 @@ impl Storm {
         match self {
             Storm::Join => "",
             Storm::Part => "part_",
+            Storm::Quit => "quit_",
         }
     }
 
@@ -187,19 +210,21 @@ impl Storm {
         match self {
             Storm::Join => 1,
             Storm::Part => 2,
+            Storm::Quit => 3,
         }
     }
 }
 
-/// One storm, `act`, a second into probes that run meanwhile: its length, rate and server
-/// CPU into `r`, and its failures as a check. Returns the clients that made it and the
-/// probes' results.
+/// One storm, `act` with `count` clients, a second into probes that run meanwhile: its
+/// length, rate and server CPU into `r`, and its failures as a check. Returns the clients that
+/// made it (and are still connected) and the probes' results.
 async fn storm<F, Fut>(
     ctx: &Ctx,
     run: &str,
     sizes: JoinStorm,
     r: &mut Report,
     which: Storm,
+    count: usize,
     act: F,
 ) -> Result<(Vec<Client>, load::LoadResult), String>
 where
@@ -224,11 +249,12 @@ where
     let start = Instant::now();
     let (done, failed) = act().await;
     let length = start.elapsed().as_secs_f64();
+    let made_it = count.saturating_sub(failed.len());
     let server_after = ctx.server_sample();
     r.metric(format!("{prefix}storm_s"), length, "s");
     r.metric(
         format!("{}s_per_s", which.name()),
-        per_second(done.len() as f64, length),
+        per_second(made_it as f64, length),
         "clients/s",
     );
     if let (Some(b), Some(a)) = (server_before, server_after) {
@@ -245,12 +271,7 @@ where
     };
     r.check(
         failed.is_empty(),
-        format!(
-            "{} of {} {}ed{why}",
-            done.len(),
-            done.len() + failed.len(),
-            which.name()
-        ),
+        format!("{made_it} of {count} {}{why}", which.done()),
     );
     let probes = probes
         .await
@@ -286,37 +307,4 @@ fn check_probes(
              allowed {max_p99_ms:.0})"
         ),
     );
-}
-
-/// Clients kept reading (and answering PINGs) between two storms, and given back.
-struct Reading {
-    stop: tokio::sync::watch::Sender<bool>,
-    tasks: JoinSet<Result<Client, crate::conn::ConnError>>,
-}
-
-impl Reading {
-    fn start(clients: Vec<Client>) -> Self {
-        let (stop, _) = tokio::sync::watch::channel(false);
-        let mut tasks = JoinSet::new();
-        for mut client in clients {
-            let mut stopped = stop.subscribe();
-            tasks.spawn(async move {
-                crate::conn::drain_until(&mut client, &mut stopped).await?;
-                Ok(client)
-            });
-        }
-        Reading { stop, tasks }
-    }
-
-    /// Stops reading; the clients still connected.
-    async fn stop(mut self) -> Vec<Client> {
-        let _ = self.stop.send(true);
-        let mut clients = Vec::new();
-        while let Some(done) = self.tasks.join_next().await {
-            if let Ok(Ok(client)) = done {
-                clients.push(client);
-            }
-        }
-        clients
-    }
 }
