@@ -347,83 +347,85 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 .await
             };
 
-            // What it sent is delivered before it leaves (QUIT comes after its messages).
-            if self.session.in_flight.is_some() {
-                // Boxed, as the farewell below: kept inline it would make every task bigger.
-                let drain = committing::drain(&mut self.session);
-                if Box::pin(tokio::time::timeout(FLUSH_TIMEOUT, drain))
-                    .await
-                    .is_err()
-                {
-                    debug!(conn_id = %self.session.conn.id, "messages in flight at the close");
-                }
-            }
-            // Replies of the last command (a 464 before the close) go out before the goodbye.
-            self.session.end_command();
-            let state = &self.session.state;
-            let reason = exit.reason();
-            let nick = self.session.reg.done.then(|| self.session.client.nick());
-            // A device relayed to its user's node was never a user here (it left the maps
-            // when it was relayed): its departure is that node's business.
-            let departure = (!self.session.reg.relayed).then(|| devices::depart(&self.session));
-            let user = &self.session.client;
-            let client = &self.session.conn;
-            match departure {
-                None => {}
-                Some(Departure::User) => devices::leave(state, user, &reason),
-                Some(departure) => {
-                    if Arc::ptr_eq(user, client) {
-                        devices::retire_first(user);
-                    }
-                    if departure == Departure::Kept {
-                        devices::mark_auto_away(state, user);
-                        devices::keep_presence(state, user);
-                    }
-                }
-            }
-            let sendq = matches!(exit, Exit::Closed(CloseReason::SendQExceeded));
-            let flood = matches!(exit, Exit::ExcessFlood);
-            state.metrics.closed(sendq, flood);
-            debug!(conn_id = %client.id, peer = %client.addr,
-                nick = %Escaped(nick.as_deref().unwrap_or("*")), reason = %Escaped(&reason),
-                ?departure, "connection closed");
-            state.emit(ServerEvent::Disconnected {
-                id: client.id,
-                nick,
-                addr: client.addr,
-                reason,
-                stays: departure != Some(Departure::User),
-            });
-
-            if matches!(exit, Exit::Closed(CloseReason::SendQExceeded)) {
-                // The client cannot keep up: drop its backlog so that the ERROR line goes out next.
-                self.out.abandon();
-                client.queue.clear();
-            }
-            if let Some(cluster) = state.cluster()
-                && self.session.reg.relayed
-            {
-                cluster.relay_left(client.id);
-            }
-            // A relayed device's last lines (its ERROR among them) came from its user's node.
-            if !matches!(exit, Exit::Closed(CloseReason::Relayed)) {
-                let mut error = charla_proto::LineBuilder::new();
-                error
-                    .command("ERROR")
-                    .trailing(&exit.error_text(&client.host));
-                client.queue.push_final(Line::new(error.finish()));
-            }
-            // A peer that does not read must not keep the socket forever. The timer is boxed: kept
-            // inline it would make every connection's task bigger for its whole life, only for its
-            // last few milliseconds.
-            if !matches!(exit, Exit::Closed(CloseReason::WriteFailed))
-                && Box::pin(tokio::time::timeout(FLUSH_TIMEOUT, self.farewell()))
-                    .await
-                    .is_err()
-            {
-                debug!(conn_id = %self.session.conn.id, "the last lines did not go out in time");
-            }
+            // Boxed: kept inline, what the cleanup holds would make every connection's task
+            // bigger for its whole life, only for its last few milliseconds.
+            Box::pin(self.close(exit)).await;
             drop(guards);
+        }
+    }
+
+    /// After the session: what it sent is delivered, the user leaves (QUIT to its channels),
+    /// the exit is counted and told, and the last lines (ERROR) go out.
+    async fn close(&mut self, exit: Exit) {
+        // What it sent is delivered before it leaves (QUIT comes after its messages).
+        if self.session.in_flight.is_some() {
+            let drain = committing::drain(&mut self.session);
+            if tokio::time::timeout(FLUSH_TIMEOUT, drain).await.is_err() {
+                debug!(conn_id = %self.session.conn.id, "messages in flight at the close");
+            }
+        }
+        // Replies of the last command (a 464 before the close) go out before the goodbye.
+        self.session.end_command();
+        let state = &self.session.state;
+        let reason = exit.reason();
+        let nick = self.session.reg.done.then(|| self.session.client.nick());
+        // A device relayed to its user's node was never a user here (it left the maps
+        // when it was relayed): its departure is that node's business.
+        let departure = (!self.session.reg.relayed).then(|| devices::depart(&self.session));
+        let user = &self.session.client;
+        let client = &self.session.conn;
+        match departure {
+            None => {}
+            Some(Departure::User) => devices::leave_in_turns(state, user, &reason).await,
+            Some(departure) => {
+                if Arc::ptr_eq(user, client) {
+                    devices::retire_first(user);
+                }
+                if departure == Departure::Kept {
+                    devices::mark_auto_away(state, user);
+                    devices::keep_presence(state, user);
+                }
+            }
+        }
+        let sendq = matches!(exit, Exit::Closed(CloseReason::SendQExceeded));
+        let flood = matches!(exit, Exit::ExcessFlood);
+        state.metrics.closed(sendq, flood);
+        debug!(conn_id = %client.id, peer = %client.addr,
+            nick = %Escaped(nick.as_deref().unwrap_or("*")), reason = %Escaped(&reason),
+            ?departure, "connection closed");
+        state.emit(ServerEvent::Disconnected {
+            id: client.id,
+            nick,
+            addr: client.addr,
+            reason,
+            stays: departure != Some(Departure::User),
+        });
+
+        if matches!(exit, Exit::Closed(CloseReason::SendQExceeded)) {
+            // The client cannot keep up: drop its backlog so that the ERROR line goes out next.
+            self.out.abandon();
+            client.queue.clear();
+        }
+        if let Some(cluster) = state.cluster()
+            && self.session.reg.relayed
+        {
+            cluster.relay_left(client.id);
+        }
+        // A relayed device's last lines (its ERROR among them) came from its user's node.
+        if !matches!(exit, Exit::Closed(CloseReason::Relayed)) {
+            let mut error = charla_proto::LineBuilder::new();
+            error
+                .command("ERROR")
+                .trailing(&exit.error_text(&client.host));
+            client.queue.push_final(Line::new(error.finish()));
+        }
+        // A peer that does not read must not keep the socket forever.
+        if !matches!(exit, Exit::Closed(CloseReason::WriteFailed))
+            && tokio::time::timeout(FLUSH_TIMEOUT, self.farewell())
+                .await
+                .is_err()
+        {
+            debug!(conn_id = %self.session.conn.id, "the last lines did not go out in time");
         }
     }
 

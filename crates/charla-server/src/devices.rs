@@ -28,7 +28,7 @@ use crate::client::Client;
 use charla_store::{PresenceRecord, Write};
 
 use crate::command::table::Wait;
-use crate::command::{Flow, Pending, away, join, markread, topic};
+use crate::command::{Flow, Pending, away, join, markread, topic, turns};
 use crate::deliver::Payload;
 
 use crate::logtext::Escaped;
@@ -316,6 +316,15 @@ pub fn leave(state: &State, user: &Client, reason: &str) {
     }
     crate::command::quit::leave_everything(state, user, reason);
     state.remove_client(user);
+}
+
+/// [`leave`], its QUIT going to each of its channels in the channel's turn, as a PART would
+/// ([`turns::take_all`]): a worker does not block on a channel's lock while another fans out
+/// there, and a storm of QUITs from a big channel lets the others run.
+pub async fn leave_in_turns(state: &State, user: &Client, reason: &str) {
+    let channels = user.info.read().channels.clone();
+    let _turns = turns::take_all(state, &channels).await;
+    leave(state, user, reason);
 }
 
 /// Keeps `user`'s presence in the store, so that a restarted server brings it back

@@ -1,20 +1,23 @@
 //! Commands that go through a list of channels and fan out to each one's members (JOIN,
 //! PART) take each channel's turn ([`Channel::turn`]) first: at once when it is free, and
 //! otherwise as a task that waits for it, so that a worker never blocks on a channel another
-//! one is fanning out to, and the channel's joins and parts go in the order they came.
+//! one is fanning out to, and the channel's joins and parts go in the order they came. A user
+//! that leaves the server takes the turns of all its channels for its QUIT ([`take_all`]).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::SemaphorePermit;
 
 use crate::channel::Channel;
 use crate::command::{Flow, Pending, Wait};
 use crate::session::Session;
+use crate::state::State;
 
-/// Members from which a channel's JOIN or PART, while the runtime is behind
+/// Members from which a channel's JOIN, PART or QUIT, while the runtime is behind
 /// ([`Pressure::behind`]), takes the channel's turn as a task and lets the others run before
 /// it goes on. A JOIN into a channel of thousands costs 100-300 µs (NAMES, a line to every
-/// member), a PART about half; a storm of a thousand of them, all readable at once, put 0.1-0.3
+/// member), a PART or QUIT about half; a storm of a thousand of them, all readable at once, put 0.1-0.3
 /// s of work ahead of every other user on a server with one core, whose messages waited that
 /// long (docs/BENCHMARKS.md, "A join storm", twenty-third and twenty-fourth sessions). Waiting
 /// for the turn, the others in the storm cost nothing; the one holding it goes on after the
@@ -52,7 +55,7 @@ pub fn run<J: InTurn>(s: &mut Session, mut job: J) -> Flow {
                         break;
                     };
                     // A big channel's turn lets the others run first (see `BIG`).
-                    if must_queue(s, &busy) {
+                    if must_queue(&s.state, &busy) {
                         tokio::task::yield_now().await;
                     }
                     let done = job.run(s, Some(&busy));
@@ -82,7 +85,7 @@ pub fn take<'c>(
     let Some(ch) = ch.filter(|ch| !held.is_some_and(|h| Arc::ptr_eq(h, ch))) else {
         return Ok(None);
     };
-    if must_queue(s, ch) {
+    if must_queue(&s.state, ch) {
         return Err(ch.clone());
     }
     match ch.turn().try_acquire() {
@@ -92,6 +95,35 @@ pub fn take<'c>(
 }
 
 /// Whether the runtime is behind and `ch` is big enough that its turn goes after the others.
-fn must_queue(s: &Session, ch: &Channel) -> bool {
-    s.state.pressure.behind() && ch.member_count() >= BIG
+fn must_queue(state: &State, ch: &Channel) -> bool {
+    state.pressure.behind() && ch.member_count() >= BIG
+}
+
+/// The longest a leaving user waits for its channels' turns, all together: past it, the QUIT
+/// goes to the channels whose turn it has not got without it (as it always could: a worker
+/// then blocks on the channel's lock for a fan-out's time). A turn is held for a fan-out's
+/// time, or by a cluster following a channel until its members on the other nodes are known,
+/// which must not keep a closed connection from ending.
+const QUIT_WAIT: Duration = Duration::from_secs(2);
+
+/// The turns of `channels`, for the QUIT of a user that leaves them all at once: taken in one
+/// order (the channels' addresses), so that two leaving users that share channels never hold
+/// one each while they wait for the other's, and waited for as a task, so that the worker
+/// serves others meanwhile. Lets the others run first once it has them if one of them is big
+/// and the runtime is behind (see [`BIG`]).
+pub async fn take_all<'c>(state: &State, channels: &'c [Arc<Channel>]) -> Vec<SemaphorePermit<'c>> {
+    let mut order: Vec<&Arc<Channel>> = channels.iter().collect();
+    order.sort_by_key(|ch| Arc::as_ptr(ch) as usize);
+    let until = tokio::time::Instant::now() + QUIT_WAIT;
+    let mut turns = Vec::with_capacity(order.len());
+    for ch in order {
+        // A free turn is taken even past the deadline: the timeout looks at it first.
+        if let Ok(Ok(turn)) = tokio::time::timeout_at(until, ch.turn().acquire()).await {
+            turns.push(turn);
+        }
+    }
+    if channels.iter().any(|ch| must_queue(state, ch)) {
+        tokio::task::yield_now().await;
+    }
+    turns
 }

@@ -291,6 +291,86 @@ async fn a_part_waits_for_its_turn_in_a_busy_channel_and_keeps_its_order() {
     );
 }
 
+/// A user that quits leaves its channels in their turns: with one channel's turn taken, it is
+/// still in both of its channels (the QUIT goes to them together) until the turn is free;
+/// with a turn held for good, it leaves anyway once it has waited 2 s.
+#[tokio::test(start_paused = true)]
+async fn a_quit_waits_for_its_channels_turns_but_not_for_ever() {
+    use tokio::io::AsyncWriteExt;
+    let state = Arc::new(State::in_memory(Config::default()));
+    let mut other = session(&state, "NICK b\r\nUSER b 0 * :B\r\n").await;
+    other
+        .write_all(b"JOIN #antes,#grande\r\nPING joined\r\n")
+        .await
+        .expect("write");
+    read_to_pong(&mut other, String::new()).await;
+    for (nick, hold) in [
+        ("a", Duration::from_millis(500)),
+        ("c", Duration::from_secs(60)),
+    ] {
+        let mut rd = session(&state, &format!("NICK {nick}\r\nUSER {nick} 0 * :X\r\n")).await;
+        rd.write_all(b"JOIN #antes,#grande\r\nPING joined\r\n")
+            .await
+            .expect("write");
+        read_to_pong(&mut rd, String::new()).await;
+        let big = state.channel("#grande").expect("joined");
+        let small = state.channel("#antes").expect("joined");
+        let turn = big.turn().try_acquire().expect("free");
+        rd.write_all(b"QUIT :me voy\r\n").await.expect("write");
+        tokio::time::sleep(hold.min(Duration::from_millis(1_900))).await;
+        assert_eq!(
+            (small.member_count(), big.member_count()),
+            (2, 2),
+            "{nick} left out of turn"
+        );
+        if hold < Duration::from_secs(2) {
+            drop(turn);
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        } else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            drop(turn);
+        }
+        assert_eq!((small.member_count(), big.member_count()), (1, 1), "{nick}");
+        let mut told = String::new();
+        while !told.contains("QUIT") {
+            let more = read_for(&mut other, Duration::from_secs(1)).await;
+            assert!(!more.is_empty(), "no QUIT: {told}");
+            told.push_str(&more);
+        }
+        assert!(
+            told.contains(&format!(":{nick}!~{nick}@127.0.0.1 QUIT :")),
+            "{told}"
+        );
+    }
+}
+
+/// While the runtime is behind, a user in a channel of hundreds that quits takes the
+/// channel's turn as a task and lets the others run before its QUIT goes out.
+#[tokio::test(start_paused = true)]
+async fn a_quit_from_a_big_channel_while_the_runtime_is_behind_lets_others_run_first() {
+    use tokio::io::AsyncWriteExt;
+    let (state, big) = behind_with_a_big_channel();
+    let mut rd = session(&state, "NICK a\r\nUSER a 0 * :A\r\n").await;
+    rd.write_all(b"JOIN #grande\r\nPING joined\r\n")
+        .await
+        .expect("write");
+    read_to_pong(&mut rd, String::new()).await;
+    rd.write_all(b"QUIT\r\n").await.expect("write");
+    let mut seen_waiting = false;
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+        if big.turn().available_permits() == 0 && big.member_count() == 501 {
+            seen_waiting = true;
+        }
+        if big.member_count() == 500 {
+            break;
+        }
+    }
+    assert!(seen_waiting, "left in one go");
+    assert_eq!(big.member_count(), 500);
+    assert_eq!(big.turn().available_permits(), 1);
+}
+
 /// While the runtime is behind, a JOIN into a channel of hundreds takes the channel's turn as
 /// a task and lets the others run before it joins (the turn is seen taken, the joiner not yet
 /// in); it then joins, gets its NAMES, and its next line waits for all of it.
