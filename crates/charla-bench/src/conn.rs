@@ -530,6 +530,25 @@ pub async fn join(client: &mut Client, channel: &str, deadline: Duration) -> Res
     }
 }
 
+/// How long a client waits for an answer before it checks the server's lag with a PING, as
+/// IRC clients do. Besides, a server may leave a client's commands unread while it has more
+/// than a few KB queued for it, until the client sends more (InspIRCd's `softsendq`, 8 KB in
+/// Debian's sample): a client that sent a PART or QUIT in a storm of others would wait for
+/// ever.
+const LAG_CHECK: Duration = Duration::from_secs(1);
+
+/// The next line from `client`, sending a lag-check PING whenever none came for [`LAG_CHECK`].
+async fn next_line_or_lag_check(client: &mut Client) -> Result<Option<String>, ConnError> {
+    loop {
+        tokio::select! {
+            line = client.reader.next_line() => return Ok(line?),
+            () = tokio::time::sleep(LAG_CHECK) => {
+                client.writer.write_all(b"PING :lag\r\n").await?;
+            }
+        }
+    }
+}
+
 /// Leaves `channel`: sends PART and reads (answering PINGs) until the server echoes it back
 /// to `client`, or `deadline`.
 pub async fn part(client: &mut Client, channel: &str, deadline: Duration) -> Result<(), ConnError> {
@@ -539,7 +558,7 @@ pub async fn part(client: &mut Client, channel: &str, deadline: Duration) -> Res
             .write_all(format!("PART {channel}\r\n").as_bytes())
             .await?;
         loop {
-            let Some(line) = client.reader.next_line().await? else {
+            let Some(line) = next_line_or_lag_check(client).await? else {
                 return Err(ConnError::Closed);
             };
             if is_own_part(&line, &client.nick) {
@@ -566,7 +585,7 @@ pub async fn part(client: &mut Client, channel: &str, deadline: Duration) -> Res
 pub async fn quit(mut client: Client, deadline: Duration) -> Result<(), ConnError> {
     let work = async {
         client.writer.write_all(b"QUIT :hasta luego\r\n").await?;
-        while client.reader.next_line().await?.is_some() {}
+        while next_line_or_lag_check(&mut client).await?.is_some() {}
         Ok(())
     };
     match timeout(deadline, work).await {

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::abuse::probe_pairs;
 use super::traffic::hold_client;
 use super::{Ctx, add_load_metrics};
-use crate::conn::Client;
+use crate::conn::{Client, ConnError};
 use crate::load;
 use crate::report::Report;
 use crate::stats::per_second;
@@ -125,8 +125,8 @@ async fn measure(
     add_load_metrics(r, &baseline, "baseline_");
 
     // The storm, a second into the probes: every joiner's JOIN at once.
-    let count = joiners.len();
-    let (joined, probes) = storm(ctx, &run, sizes, r, Storm::Join, count, || {
+    let (joined, probes) = storm(ctx, &run, sizes, r, Storm::Join, joiners, |joiners| {
+        let count = joiners.len();
         load::join_many(joiners, &channel, count.max(1))
     })
     .await?;
@@ -136,8 +136,8 @@ async fn measure(
 
     // They leave as they came: every PART at once (no NAMES this time, a line to every member
     // still).
-    let count = joined.len();
-    let (parted, probes) = storm(ctx, &run, sizes, r, Storm::Part, count, || {
+    let (parted, probes) = storm(ctx, &run, sizes, r, Storm::Part, joined, |joined| {
+        let count = joined.len();
         load::part_many(joined, &channel, count.max(1))
     })
     .await?;
@@ -153,8 +153,7 @@ async fn measure(
             load::describe_failures(&failed)
         ));
     }
-    let count = back.len();
-    storm(ctx, &run, sizes, r, Storm::Quit, count, || async move {
+    storm(ctx, &run, sizes, r, Storm::Quit, back, |back| async move {
         let (_, failed) = load::quit_all(back).await;
         (Vec::new(), failed)
     })
@@ -215,21 +214,22 @@ impl Storm {
     }
 }
 
-/// One storm, `act` with `count` clients, a second into probes that run meanwhile: its
-/// length, rate and server CPU into `r`, and its failures as a check. Returns the clients that
-/// made it (and are still connected) and the probes' results.
+/// One storm, `act` with `clients`, a second into probes that run meanwhile (the clients
+/// reading, as any client does, until it starts): its length, rate and server CPU into `r`,
+/// and its failures as a check. Returns the clients that made it (and are still connected)
+/// and the probes' results.
 async fn storm<F, Fut>(
     ctx: &Ctx,
     run: &str,
     sizes: JoinStorm,
     r: &mut Report,
     which: Storm,
-    count: usize,
+    clients: Vec<Client>,
     act: F,
 ) -> Result<(Vec<Client>, load::LoadResult), String>
 where
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = (Vec<Client>, Vec<crate::conn::ConnError>)>,
+    F: FnOnce(Vec<Client>) -> Fut,
+    Fut: Future<Output = (Vec<Client>, Vec<ConnError>)>,
 {
     let (prefix, round) = (which.prefix(), which.round());
     let probe_ctx = ctx.clone();
@@ -244,11 +244,15 @@ where
         )
         .await
     });
+    let reading = Reading::start(clients);
     tokio::time::sleep(Duration::from_secs(1)).await;
+    let (clients, mut failed) = reading.stop().await;
+    let count = clients.len() + failed.len();
     let server_before = ctx.server_sample();
     let start = Instant::now();
-    let (done, failed) = act().await;
+    let (done, act_failed) = act(clients).await;
     let length = start.elapsed().as_secs_f64();
+    failed.extend(act_failed);
     let made_it = count.saturating_sub(failed.len());
     let server_after = ctx.server_sample();
     r.metric(format!("{prefix}storm_s"), length, "s");
@@ -307,4 +311,40 @@ fn check_probes(
              allowed {max_p99_ms:.0})"
         ),
     );
+}
+
+/// Clients kept reading (and answering PINGs) until a storm, and given back.
+struct Reading {
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: JoinSet<Result<Client, ConnError>>,
+}
+
+impl Reading {
+    fn start(clients: Vec<Client>) -> Self {
+        let (stop, _) = tokio::sync::watch::channel(false);
+        let mut tasks = JoinSet::new();
+        for mut client in clients {
+            let mut stopped = stop.subscribe();
+            tasks.spawn(async move {
+                crate::conn::drain_until(&mut client, &mut stopped).await?;
+                Ok(client)
+            });
+        }
+        Reading { stop, tasks }
+    }
+
+    /// Stops reading; the clients still connected, and what ended the others.
+    async fn stop(mut self) -> (Vec<Client>, Vec<ConnError>) {
+        let _ = self.stop.send(true);
+        let mut clients = Vec::new();
+        let mut lost = Vec::new();
+        while let Some(done) = self.tasks.join_next().await {
+            match done {
+                Ok(Ok(client)) => clients.push(client),
+                Ok(Err(e)) => lost.push(e),
+                Err(e) => lost.push(ConnError::Refused(format!("task: {e}"))),
+            }
+        }
+        (clients, lost)
+    }
 }
