@@ -7,9 +7,9 @@ use charla_proto::validate::AWAYLEN;
 
 use crate::caps::Cap;
 use crate::client::Client;
-use crate::command::Flow;
 use crate::command::table::Args;
 use crate::command::topic::truncate;
+use crate::command::{Flow, turns};
 use crate::deliver::{self, Actor, Payload};
 use crate::session::Session;
 use crate::state::State;
@@ -28,21 +28,28 @@ pub fn away(s: &mut Session, p: Args<'_, 0>) -> Flow {
         .map(|t| truncate(t, AWAYLEN).to_owned());
     if !s.reg.done {
         s.client.info.write().away = text.clone();
+        replied(s, text.is_some());
+        return Flow::Continue;
     }
-    match &text {
-        Some(_) => s
-            .num(RPL_NOWAWAY)
-            .t("You have been marked as being away")
-            .send(),
-        None => s
-            .num(RPL_UNAWAY)
-            .t("You are no longer marked as being away")
-            .send(),
-    }
-    if s.reg.done {
+    // It goes to the user's channels in their turns.
+    turns::in_all_turns(s, move |s| {
+        replied(s, text.is_some());
         set(&s.state, &s.client, text, Some(s.actor()));
+        Flow::Continue
+    })
+}
+
+/// RPL_NOWAWAY or RPL_UNAWAY.
+fn replied(s: &Session, away: bool) {
+    if away {
+        s.num(RPL_NOWAWAY)
+            .t("You have been marked as being away")
+            .send();
+    } else {
+        s.num(RPL_UNAWAY)
+            .t("You are no longer marked as being away")
+            .send();
     }
-    Flow::Continue
 }
 
 /// Marks `user` away with `text` (or back, with `None`) and tells the peers and watchers that

@@ -11,7 +11,7 @@ use charla_proto::validate::check_nick;
 use crate::account::{protect, services};
 use crate::client::Client;
 use crate::command::table::Args;
-use crate::command::{Flow, registration};
+use crate::command::{Flow, registration, turns};
 use crate::deliver::{self, Actor, Payload};
 use crate::event::ServerEvent;
 use crate::history::Event;
@@ -19,12 +19,22 @@ use crate::outbound::Outgoing;
 use crate::session::Session;
 use crate::state::State;
 
-/// `NICK <nickname>`.
+/// `NICK <nickname>`. A registered user's new nick goes to its channels in their turns
+/// ([`turns::in_all_turns`]).
 pub fn nick(s: &mut Session, p: Args<'_, 0>) -> Flow {
     let Some(wanted) = p.first().filter(|n| !n.is_empty()) else {
         s.num(ERR_NONICKNAMEGIVEN).t("No nickname given").send();
         return Flow::Continue;
     };
+    if s.reg.done {
+        let wanted = wanted.to_owned();
+        return turns::in_all_turns(s, move |s| nick_to(s, &wanted));
+    }
+    nick_to(s, wanted)
+}
+
+/// NICK `wanted`, once the turns are taken.
+fn nick_to(s: &mut Session, wanted: &str) -> Flow {
     if let Err(why) = check_nick(wanted) {
         s.num(ERR_ERRONEUSNICKNAME)
             .p(wanted)

@@ -4,21 +4,28 @@
 use charla_proto::LineBuilder;
 
 use crate::caps::Cap;
-use crate::command::Flow;
 use crate::command::table::Args;
+use crate::command::{Flow, turns};
 use crate::deliver::{self, Payload};
 use crate::session::Session;
 
 /// Longest real name, in bytes.
 pub const REALNAME_LEN: usize = 128;
 
-/// `SETNAME :<realname>`.
+/// `SETNAME :<realname>`. The new name goes to the user's channels in their turns
+/// ([`turns::in_all_turns`]).
 pub fn setname(s: &mut Session, p: Args<'_, 1>) -> Flow {
     let name = p.req[0];
     if name.is_empty() || name.len() > REALNAME_LEN {
         s.fail("SETNAME", "INVALID_REALNAME", "Realname is not valid");
         return Flow::Continue;
     }
+    let name = name.to_owned();
+    turns::in_all_turns(s, move |s| set(s, &name))
+}
+
+/// The user's real name is now `name`: it and its peers that follow real names are told.
+fn set(s: &mut Session, name: &str) -> Flow {
     let source = {
         let mut info = s.client.info.write();
         info.realname = name.to_owned();

@@ -2,7 +2,8 @@
 //! PART) take each channel's turn ([`Channel::turn`]) first: at once when it is free, and
 //! otherwise as a task that waits for it, so that a worker never blocks on a channel another
 //! one is fanning out to, and the channel's joins and parts go in the order they came. A user
-//! that leaves the server takes the turns of all its channels for its QUIT ([`take_all`]).
+//! that leaves the server takes the turns of all its channels for its QUIT ([`take_all`]), and
+//! one whose news goes to all its channels (NICK, AWAY, SETNAME) for that ([`in_all_turns`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use crate::command::{Flow, Pending, Wait};
 use crate::session::Session;
 use crate::state::State;
 
-/// Members from which a channel's JOIN, PART or QUIT, while the runtime is behind
+/// Members from which a channel's JOIN, PART, QUIT or news of a member, while the runtime is behind
 /// ([`Pressure::behind`]), takes the channel's turn as a task and lets the others run before
 /// it goes on. A JOIN into a channel of thousands costs 100-300 µs (NAMES, a line to every
 /// member), a PART or QUIT about half; a storm of a thousand of them, all readable at once, put 0.1-0.3
@@ -126,4 +127,42 @@ pub async fn take_all<'c>(state: &State, channels: &'c [Arc<Channel>]) -> Vec<Se
         tokio::task::yield_now().await;
     }
     turns
+}
+
+/// Runs `then`, news of the session's user to all its channels (a new nick, an away state, a
+/// real name), holding the turns of those channels: at once when every turn is free and none
+/// must be taken as a task (see [`BIG`]), and otherwise as a task that waits for them
+/// ([`take_all`]); the session's next lines wait for it.
+pub fn in_all_turns<F>(s: &mut Session, then: F) -> Flow
+where
+    F: FnOnce(&mut Session) -> Flow + Send + 'static,
+{
+    let channels = s.client.info.read().channels.clone();
+    {
+        let free: Option<Vec<SemaphorePermit<'_>>> = channels
+            .iter()
+            .map(|ch| {
+                (!must_queue(&s.state, ch))
+                    .then(|| ch.turn().try_acquire().ok())
+                    .flatten()
+            })
+            .collect();
+        if let Some(_turns) = free {
+            return then(s);
+        }
+    }
+    Flow::Wait(Box::new(Pending::later(Box::new(
+        move |s: &mut Session| -> Wait<'_> {
+            Box::pin(async move {
+                let flow = {
+                    let _turns = take_all(&s.state, &channels).await;
+                    then(s)
+                };
+                match flow {
+                    Flow::Wait(more) => more.run(s).await,
+                    flow => flow,
+                }
+            })
+        },
+    ))))
 }

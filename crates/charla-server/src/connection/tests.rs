@@ -371,6 +371,45 @@ async fn a_quit_from_a_big_channel_while_the_runtime_is_behind_lets_others_run_f
     assert_eq!(big.turn().available_permits(), 1);
 }
 
+/// News of a user to its channels (a new nick, an away state, a real name) waits for their
+/// turns when one is taken, as a PART does: nothing changes and nothing is answered until the
+/// turn is free, and then the client's next line comes after the answer.
+#[tokio::test]
+async fn news_of_a_user_waits_for_its_channels_turns() {
+    use tokio::io::AsyncWriteExt;
+    let (state, mut rd) = registered(0).await;
+    rd.write_all(b"JOIN #antes,#grande\r\nPING joined\r\n")
+        .await
+        .expect("write");
+    read_to_pong(&mut rd, String::new()).await;
+    let big = state.channel("#grande").expect("joined");
+    let user = state.find_nick("a").expect("registered");
+    let realname = || user.info.read().realname.clone();
+    for (line, answer) in [
+        ("NICK \u{f1}and\u{fa}", "NICK \u{f1}and\u{fa}"),
+        ("AWAY :fuera", " 306 "),
+        ("SETNAME :Se\u{f1}or A", ""),
+        ("AWAY", " 305 "),
+    ] {
+        let turn = big.turn().try_acquire().expect("free");
+        let before = (user.nick(), realname(), user.info.read().away.clone());
+        rd.write_all(format!("{line}\r\nPING after\r\n").as_bytes())
+            .await
+            .expect("write");
+        let early = read_for(&mut rd, Duration::from_millis(100)).await;
+        assert!(early.is_empty(), "{line}: answered out of turn: {early}");
+        let now = (user.nick(), realname(), user.info.read().away.clone());
+        assert_eq!(now, before, "{line}: changed out of turn");
+        drop(turn);
+        let got = read_to_pong(&mut rd, String::new()).await;
+        let at = |what: &str| got.find(what).unwrap_or_else(|| panic!("{what}: {got}"));
+        assert!(at(answer) < at("PONG"), "{line}: {got}");
+    }
+    assert_eq!(realname(), "Se\u{f1}or A");
+    assert!(user.info.read().away.is_none());
+    assert_eq!(user.nick(), "\u{f1}and\u{fa}");
+}
+
 /// While the runtime is behind, a JOIN into a channel of hundreds takes the channel's turn as
 /// a task and lets the others run before it joins (the turn is seen taken, the joiner not yet
 /// in); it then joins, gets its NAMES, and its next line waits for all of it.
