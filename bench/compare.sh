@@ -249,8 +249,8 @@ for server in charla $PEERS; do
         --duration "$DURATION" --concurrency 16 --timeout 300
     run_bench "$server" "$pid" "$port" history --timeout 120
     # A join storm (issue 16): --storm-joiners clients join a channel of --storm-members at
-    # once while probe pairs chat elsewhere, then all PART at once, then all QUIT at once; the
-    # probes' p99 during each, against 20 ms.
+    # once while probe pairs chat elsewhere, then all change their nick, all PART, and all QUIT
+    # at once; the probes' p99 during each, against 20 ms.
     run_bench "$server" "$pid" "$port" join-storm --members "$STORM_MEMBERS" \
         --joiners "$STORM_JOINERS" --duration "$DURATION" --spread-ips 16 \
         --concurrency "$(connect_concurrency_of "$server")" --timeout 600

@@ -61,6 +61,10 @@ ROWS = [
     ("join-storm", "baseline_p99_ms", "low"),
     ("join-storm", "probe_p99_ms", "low"),
     ("join-storm", "probe_lost", "low"),
+    ("join-storm", "nicks_per_s", "high"),
+    ("join-storm", "nick_storm_server_cpu_s", "low"),
+    ("join-storm", "nick_probe_p99_ms", "low"),
+    ("join-storm", "nick_probe_lost", "low"),
     ("join-storm", "parts_per_s", "high"),
     ("join-storm", "part_storm_server_cpu_s", "low"),
     ("join-storm", "part_probe_p99_ms", "low"),
@@ -270,7 +274,7 @@ def main():
                         f"{fmt(m(charla, 'join-storm', 'joiners'))} joining "
                         f"{fmt(m(charla, 'join-storm', 'members'))} members",
                         storm_p99 < 20 and lost == 0))
-    for verb in ["part", "quit"]:
+    for verb in ["nick", "part", "quit"]:
         p99 = m(charla, "join-storm", f"{verb}_probe_p99_ms")
         if p99 is not None:
             lost = m(charla, "join-storm", f"{verb}_probe_lost") or 0

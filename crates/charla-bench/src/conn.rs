@@ -561,7 +561,7 @@ pub async fn part(client: &mut Client, channel: &str, deadline: Duration) -> Res
             let Some(line) = next_line_or_lag_check(client).await? else {
                 return Err(ConnError::Closed);
             };
-            if is_own_part(&line, &client.nick) {
+            if is_own(&line, &client.nick, "PART") {
                 return Ok(());
             }
             match classify(&line) {
@@ -594,12 +594,45 @@ pub async fn quit(mut client: Client, deadline: Duration) -> Result<(), ConnErro
     }
 }
 
-/// Whether `line` is a PART whose source is `nick`.
-fn is_own_part(line: &str, nick: &str) -> bool {
+/// Changes `client`'s nick to `new`: sends NICK and reads (answering PINGs) until the server
+/// echoes it back, or `deadline`.
+pub async fn nick(client: &mut Client, new: &str, deadline: Duration) -> Result<(), ConnError> {
+    let work = async {
+        client
+            .writer
+            .write_all(format!("NICK {new}\r\n").as_bytes())
+            .await?;
+        loop {
+            let Some(line) = next_line_or_lag_check(client).await? else {
+                return Err(ConnError::Closed);
+            };
+            if is_own(&line, &client.nick, "NICK") {
+                client.nick = new.to_owned();
+                return Ok(());
+            }
+            match classify(&line) {
+                Reply::Ping(pong) => client.writer.write_all(pong.as_bytes()).await?,
+                Reply::Error(text) => return Err(ConnError::Refused(text)),
+                // 431-436: the nick was refused.
+                Reply::Numeric(code @ 431..=436, params) => {
+                    return Err(ConnError::Refused(format!("{code} {}", params.join(" "))));
+                }
+                _ => {}
+            }
+        }
+    };
+    match timeout(deadline, work).await {
+        Ok(result) => result,
+        Err(_) => Err(ConnError::Timeout),
+    }
+}
+
+/// Whether `line` is a `command` whose source is `nick`.
+fn is_own(line: &str, nick: &str, command: &str) -> bool {
     let Ok(msg) = Message::parse(line) else {
         return false;
     };
-    msg.command.eq_ignore_ascii_case("PART")
+    msg.command.eq_ignore_ascii_case(command)
         && msg
             .source
             .is_some_and(|source| source.split('!').next() == Some(nick))
@@ -655,6 +688,9 @@ mod tests {
 
     #[test]
     fn a_part_is_the_client_s_own_only_with_its_nick_as_source() {
+        let is_own_part = |line, nick| is_own(line, nick, "PART");
+        assert!(is_own(":jb7!u@h NICK jb7_", "jb7", "NICK"));
+        assert!(!is_own(":jb7!u@h NICK jb7_", "jb7_", "NICK"));
         assert!(is_own_part(":jb7!u@h PART #c", "jb7"));
         assert!(is_own_part("@time=x :jb7!u@h PART #c :bye", "jb7"));
         assert!(!is_own_part(":jb71!u@h PART #c", "jb7"));

@@ -650,6 +650,29 @@ pub async fn part_many(
     (ok.into_iter().map(|(client, _)| client).collect(), failed)
 }
 
+/// Has every client change its nick at once (to its nick and `_`); returns those that did and
+/// the failures.
+pub async fn rename_all(clients: Vec<Client>) -> (Vec<Client>, Vec<ConnError>) {
+    let mut tasks = JoinSet::new();
+    for mut client in clients {
+        tasks.spawn(async move {
+            let new = format!("{}_", client.nick);
+            conn::nick(&mut client, &new, Duration::from_secs(30)).await?;
+            Ok(client)
+        });
+    }
+    let mut renamed = Vec::new();
+    let mut failed = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok(Ok(client)) => renamed.push(client),
+            Ok(Err(e)) => failed.push(e),
+            Err(e) => failed.push(ConnError::Refused(format!("task: {e}"))),
+        }
+    }
+    (renamed, failed)
+}
+
 /// Has every client QUIT at once; returns how many the server closed after their QUIT, and
 /// the failures.
 pub async fn quit_all(clients: Vec<Client>) -> (usize, Vec<ConnError>) {

@@ -253,6 +253,8 @@ async fn tiny_costly_requests_are_answered_and_reported() -> Result<()> {
     assert_eq!(metric(&report, "held")?, 20.0, "{report}");
     assert_eq!(metric(&report, "probe_lost")?, 0.0, "{report}");
     assert!(metric(&report, "storm_s")? > 0.0, "{report}");
+    assert_eq!(metric(&report, "renamed")?, 10.0, "{report}");
+    assert_eq!(metric(&report, "nick_probe_lost")?, 0.0, "{report}");
     assert_eq!(metric(&report, "parted")?, 10.0, "{report}");
     assert_eq!(metric(&report, "part_probe_lost")?, 0.0, "{report}");
     assert!(metric(&report, "part_storm_s")? > 0.0, "{report}");

@@ -4,8 +4,8 @@
 //! the same moment, and each JOIN goes to every member already in (with a NAMES reply of up to
 //! the channel's size to the joiner). Probe pairs exchange private messages before (the
 //! baseline) and during the storm: what the storm costs everyone else is their latency. Then
-//! the joiners all PART at once, and later (having come back) all QUIT at once, each storm with
-//! new probes, measured the same way.
+//! the joiners all change their nick at once, all PART at once, and later (having come back)
+//! all QUIT at once, each storm with new probes, measured the same way.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -134,9 +134,15 @@ async fn measure(
     let baseline_p99 = baseline.latency.quantile_ms(0.99);
     check_probes(r, &probes, Storm::Join, baseline_p99, sizes.max_p99_ms);
 
+    // They all change their nick at once (a line to every member).
+    let (renamed, probes) =
+        storm(ctx, &run, sizes, r, Storm::Nick, joined, load::rename_all).await?;
+    r.metric("renamed", renamed.len() as f64, "clients");
+    check_probes(r, &probes, Storm::Nick, baseline_p99, sizes.max_p99_ms);
+
     // They leave as they came: every PART at once (no NAMES this time, a line to every member
     // still).
-    let (parted, probes) = storm(ctx, &run, sizes, r, Storm::Part, joined, |joined| {
+    let (parted, probes) = storm(ctx, &run, sizes, r, Storm::Part, renamed, |joined| {
         let count = joined.len();
         load::part_many(joined, &channel, count.max(1))
     })
@@ -169,10 +175,11 @@ async fn measure(
     Ok(())
 }
 
-/// Which storm: every joiner's JOIN, later their PART, and last their QUIT.
+/// Which storm: every joiner's JOIN, then their NICK, their PART, and last their QUIT.
 #[derive(Debug, Clone, Copy)]
 enum Storm {
     Join,
+    Nick,
     Part,
     Quit,
 }
@@ -181,6 +188,7 @@ impl Storm {
     fn name(self) -> &'static str {
         match self {
             Storm::Join => "join",
+            Storm::Nick => "nick",
             Storm::Part => "part",
             Storm::Quit => "quit",
         }
@@ -190,6 +198,7 @@ impl Storm {
     fn done(self) -> &'static str {
         match self {
             Storm::Join => "joined",
+            Storm::Nick => "renamed",
             Storm::Part => "parted",
             Storm::Quit => "quit",
         }
@@ -199,6 +208,7 @@ impl Storm {
     fn prefix(self) -> &'static str {
         match self {
             Storm::Join => "",
+            Storm::Nick => "nick_",
             Storm::Part => "part_",
             Storm::Quit => "quit_",
         }
@@ -210,6 +220,7 @@ impl Storm {
             Storm::Join => 1,
             Storm::Part => 2,
             Storm::Quit => 3,
+            Storm::Nick => 4,
         }
     }
 }
