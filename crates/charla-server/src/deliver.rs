@@ -662,9 +662,9 @@ pub fn to_peers_and_watchers(
     {
         cluster.user_changed(client, payload);
     }
-    let seen = to_peers_recorded(client, payload, None, include_self, actor, |_| true);
+    let told = to_peers_recorded(client, payload, None, include_self, actor, |_| true);
     for watcher in state.monitors.watchers(&client.nick()) {
-        if !seen.contains(&watcher.id) && watcher.has_cap(Cap::ExtendedMonitor) {
+        if !told.contains(watcher.id) && watcher.has_cap(Cap::ExtendedMonitor) {
             push(&watcher, payload, actor);
         }
     }
@@ -672,6 +672,11 @@ pub fn to_peers_and_watchers(
 
 /// [`to_peers`], keeping `event` in the history of each of the client's channels (a NICK
 /// change). Returns who was told (the client itself among them).
+///
+/// The members of every channel but the last are recorded, so that a peer in several gets
+/// the line once; those of the last are only looked up among them (not at all when it is the
+/// only one): a hash per member under the lock made a storm of news into a big channel cost a
+/// set of its size per line, as it did for QUIT ([`Channel::remove_and_tell`]).
 pub fn to_peers_recorded(
     client: &Client,
     payload: &Payload,
@@ -679,19 +684,48 @@ pub fn to_peers_recorded(
     include_self: bool,
     actor: Option<Actor<'_>>,
     keep: impl Fn(&Client) -> bool,
-) -> HashSet<ConnectionId> {
+) -> Told {
     let channels = client.info.read().channels.clone();
     let mut seen: HashSet<ConnectionId> = HashSet::new();
     seen.insert(client.id);
     if include_self {
         push(client, &payload.at_once(), actor);
     }
-    for ch in channels {
+    let Some((last, before)) = channels.split_last() else {
+        return Told { seen, last: None };
+    };
+    for ch in before {
         ch.fan_out(payload, event, actor, |m| {
             seen.insert(m.client.id) && keep(&m.client)
         });
     }
-    seen
+    let only = before.is_empty();
+    last.fan_out(payload, event, actor, |m| {
+        let id = m.client.id;
+        (if only {
+            id != client.id
+        } else {
+            !seen.contains(&id)
+        }) && keep(&m.client)
+    });
+    Told {
+        seen,
+        last: Some(last.clone()),
+    }
+}
+
+/// Who [`to_peers_recorded`] told: those it recorded, and the members of its last channel.
+pub struct Told {
+    seen: HashSet<ConnectionId>,
+    last: Option<std::sync::Arc<Channel>>,
+}
+
+impl Told {
+    /// Whether `id` was told (or is the client itself). The last channel's members are looked
+    /// up as they are now: one that joined or left it since counts as it is now.
+    pub fn contains(&self, id: ConnectionId) -> bool {
+        self.seen.contains(&id) || self.last.as_ref().is_some_and(|ch| ch.is_member(id))
+    }
 }
 
 /// Tells every client sharing a channel with `client` (once each) that it left, and takes it
@@ -813,6 +847,80 @@ mod tests {
         assert!(holds(&client), "a peer's copy may wait");
         to_peers_recorded(&client, &news, None, true, None, |_| true);
         assert!(!holds(&client), "the user's own copy waited");
+    }
+
+    /// A client in two channels: each peer gets its news once, whether it shares one channel
+    /// with it or both, and the client none through the channels; in one channel alone, the
+    /// same. Who was told is known either way.
+    #[test]
+    fn news_goes_once_to_each_peer_of_one_channel_or_several() {
+        use crate::channel::Joiner;
+        use std::sync::Arc;
+        let state = State::in_memory(crate::config::Config::default());
+        let client = |id| {
+            Arc::new(Client::new(
+                ConnectionId(id),
+                "127.0.0.1:1".parse().expect("addr"),
+                crate::client::Transport::Plain,
+                SendQueue::new(1 << 20),
+            ))
+        };
+        let join = |c: &Arc<Client>, name: &str| {
+            let (ch, _) = state.channel_or_create(name).expect("a channel");
+            let joiner = Joiner {
+                client: c,
+                source: "x!u@h",
+                key: None,
+                check_modes: false,
+                services_source: "",
+                event: None,
+            };
+            ch.join(&joiner, &Payload::new(line("join")), None, None)
+                .expect("joined");
+        };
+        let (me, both, only_b, only_a, alone, stranger) = (
+            client(1),
+            client(2),
+            client(3),
+            client(4),
+            client(5),
+            client(6),
+        );
+        for (c, names) in [
+            (&me, &["#a", "#b"][..]),
+            (&both, &["#a", "#b"]),
+            (&only_b, &["#b"]),
+            (&only_a, &["#a"]),
+        ] {
+            for name in names {
+                join(c, name);
+            }
+        }
+        join(&alone, "#solo");
+        let news = Payload::new(line("noticia"));
+        let everyone = [&me, &both, &only_b, &only_a, &alone];
+        let before: Vec<usize> = everyone.iter().map(|c| c.queue.len_bytes()).collect();
+        let told = to_peers_recorded(&me, &news, None, false, None, |_| true);
+        let got: Vec<usize> = everyone
+            .iter()
+            .zip(&before)
+            .map(|(c, b)| c.queue.len_bytes() - b)
+            .collect();
+        // One line's bytes.
+        let size = got[3];
+        assert!(size > 0);
+        assert_eq!(got, [0, size, size, size, 0]);
+        for c in [&me, &both, &only_b, &only_a] {
+            assert!(told.contains(c.id), "{:?}", c.id);
+        }
+        assert!(!told.contains(stranger.id) && !told.contains(alone.id));
+
+        join(&stranger, "#solo");
+        let before = (alone.queue.len_bytes(), stranger.queue.len_bytes());
+        let told = to_peers_recorded(&alone, &news, None, false, None, |_| true);
+        assert_eq!(alone.queue.len_bytes(), before.0, "told itself");
+        assert_eq!(stranger.queue.len_bytes() - before.1, size);
+        assert!(told.contains(alone.id) && told.contains(stranger.id) && !told.contains(me.id));
     }
 
     fn futures_noop_waker() -> &'static std::task::Waker {
