@@ -288,8 +288,8 @@ pub enum Scenario {
         duration: u64,
     },
     /// N clients join one channel of M members at once while probe pairs chat elsewhere, then
-    /// all change their nick at once, all PART at once, then (back in) all QUIT at once: each storm's length and the probes'
-    /// latency before and during it (target: p99 under 20 ms).
+    /// all change their nick at once, all PART at once, then (back in) all QUIT at once: each
+    /// storm's length and the probes' latency before and during it (target: p99 under 20 ms).
     JoinStorm {
         #[command(flatten)]
         common: Common,

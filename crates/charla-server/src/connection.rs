@@ -287,8 +287,8 @@ fn enough_lines(id: ConnectionId, pace: f32, busy: f32) -> usize {
 }
 
 /// How long lines that may wait (news of others, [`crate::deliver::Payload::may_wait`]) are
-/// held after the first of them, unless a line that may not wait comes first: two coalescing windows, and up to four more by connection,
-/// so that the members of a channel a join storm hits do not all write at once (spread over
+/// held after the first of them, unless a line that may not wait comes first: two coalescing
+/// windows, and up to four more by connection, so that the members of a channel a join storm hits do not all write at once (spread over
 /// half a window, their writes of a few hundred JOIN lines each kept a probe waiting 90 ms;
 /// over two, 55-64 ms in three runs of four; docs/BENCHMARKS.md, "A join storm").
 /// Nobody answers a JOIN within milliseconds; a member of a channel of thousands written every

@@ -15,16 +15,16 @@ use crate::command::{Flow, Pending, Wait};
 use crate::session::Session;
 use crate::state::State;
 
-/// Members from which a channel's JOIN, PART, QUIT or news of a member, while the runtime is behind
-/// ([`Pressure::behind`]), takes the channel's turn as a task and lets the others run before
-/// it goes on. A JOIN into a channel of thousands costs 100-300 µs (NAMES, a line to every
-/// member), a PART or QUIT about half; a storm of a thousand of them, all readable at once, put 0.1-0.3
-/// s of work ahead of every other user on a server with one core, whose messages waited that
-/// long (docs/BENCHMARKS.md, "A join storm", twenty-third and twenty-fourth sessions). Waiting
-/// for the turn, the others in the storm cost nothing; the one holding it goes on after the
-/// tasks queued before it, so the storm's joins (or parts) go one by one among the others'
-/// work, as a fair share, and the probes' p99 on one core fell from 150-210 ms to 5-9. With the
-/// runtime not behind, they run at once, as they did.
+/// Members from which a channel's JOIN, PART, QUIT or news of a member (NICK, AWAY, SETNAME),
+/// while the runtime is behind ([`Pressure::behind`]), takes the channel's turn as a task and
+/// lets the others run before it goes on. A JOIN into a channel of thousands costs 100-300 µs
+/// (NAMES, a line to every member), the others about half; a storm of a thousand of them, all
+/// readable at once, put 0.1-0.3 s of work ahead of every other user on a server with one
+/// core, whose messages waited that long (docs/BENCHMARKS.md, "A join storm", twenty-third and
+/// twenty-fourth sessions). Waiting for the turn, the others in the storm cost nothing; the
+/// one holding it goes on after the tasks queued before it, so the storm's commands go one by
+/// one among the others' work, as a fair share: the probes' p99 on one core fell from 100-280
+/// ms to 4-17. With the runtime not behind, they run at once, as they did.
 ///
 /// [`Pressure::behind`]: crate::pressure::Pressure::behind
 pub const BIG: usize = 500;
@@ -100,22 +100,22 @@ fn must_queue(state: &State, ch: &Channel) -> bool {
     state.pressure.behind() && ch.member_count() >= BIG
 }
 
-/// The longest a leaving user waits for its channels' turns, all together: past it, the QUIT
-/// goes to the channels whose turn it has not got without it (as it always could: a worker
-/// then blocks on the channel's lock for a fan-out's time). A turn is held for a fan-out's
-/// time, or by a cluster following a channel until its members on the other nodes are known,
-/// which must not keep a closed connection from ending.
-const QUIT_WAIT: Duration = Duration::from_secs(2);
+/// The longest a user waits for the turns of all its channels together ([`take_all`]): past
+/// it, its QUIT or news goes to the channels whose turn it has not got without it (as it always
+/// could: a worker then blocks on the channel's lock for a fan-out's time). A turn is held for
+/// a fan-out's time, or by a cluster following a channel until its members on the other nodes
+/// are known, which must not keep a closed connection from ending.
+const MOST_WAIT: Duration = Duration::from_secs(2);
 
-/// The turns of `channels`, for the QUIT of a user that leaves them all at once: taken in one
-/// order (the channels' addresses), so that two leaving users that share channels never hold
-/// one each while they wait for the other's, and waited for as a task, so that the worker
-/// serves others meanwhile. Lets the others run first once it has them if one of them is big
-/// and the runtime is behind (see [`BIG`]).
+/// The turns of `channels`, for a QUIT or news that goes to them all at once: taken in one
+/// order (the channels' addresses), so that two users that share channels never hold one each
+/// while they wait for the other's, and waited for as a task, so that the worker serves others
+/// meanwhile. Lets the others run first once it has them if one of them is big and the runtime
+/// is behind (see [`BIG`]).
 pub async fn take_all<'c>(state: &State, channels: &'c [Arc<Channel>]) -> Vec<SemaphorePermit<'c>> {
     let mut order: Vec<&Arc<Channel>> = channels.iter().collect();
     order.sort_by_key(|ch| Arc::as_ptr(ch) as usize);
-    let until = tokio::time::Instant::now() + QUIT_WAIT;
+    let until = tokio::time::Instant::now() + MOST_WAIT;
     let mut turns = Vec::with_capacity(order.len());
     for ch in order {
         // A free turn is taken even past the deadline: the timeout looks at it first.
