@@ -552,23 +552,58 @@ async fn next_line_or_lag_check(client: &mut Client) -> Result<Option<String>, C
 /// Leaves `channel`: sends PART and reads (answering PINGs) until the server echoes it back
 /// to `client`, or `deadline`.
 pub async fn part(client: &mut Client, channel: &str, deadline: Duration) -> Result<(), ConnError> {
+    // 403, 442: the part was refused.
+    let refused = |code| matches!(code, 403 | 442);
+    until_own(
+        client,
+        &format!("PART {channel}\r\n"),
+        "PART",
+        refused,
+        deadline,
+    )
+    .await
+}
+
+/// Changes `client`'s nick to `new`: sends NICK and reads (answering PINGs) until the server
+/// echoes it back, or `deadline`.
+pub async fn nick(client: &mut Client, new: &str, deadline: Duration) -> Result<(), ConnError> {
+    // 431-436: the nick was refused.
+    let refused = |code| (431..=436).contains(&code);
+    until_own(
+        client,
+        &format!("NICK {new}\r\n"),
+        "NICK",
+        refused,
+        deadline,
+    )
+    .await?;
+    client.nick = new.to_owned();
+    Ok(())
+}
+
+/// Sends `line` and reads (answering PINGs, checking the lag) until the server echoes a
+/// `command` from `client`, or answers with a numeric `refused` says is a refusal, or
+/// `deadline`.
+async fn until_own(
+    client: &mut Client,
+    line: &str,
+    command: &str,
+    refused: impl Fn(u16) -> bool,
+    deadline: Duration,
+) -> Result<(), ConnError> {
     let work = async {
-        client
-            .writer
-            .write_all(format!("PART {channel}\r\n").as_bytes())
-            .await?;
+        client.writer.write_all(line.as_bytes()).await?;
         loop {
             let Some(line) = next_line_or_lag_check(client).await? else {
                 return Err(ConnError::Closed);
             };
-            if is_own(&line, &client.nick, "PART") {
+            if is_own(&line, &client.nick, command) {
                 return Ok(());
             }
             match classify(&line) {
                 Reply::Ping(pong) => client.writer.write_all(pong.as_bytes()).await?,
                 Reply::Error(text) => return Err(ConnError::Refused(text)),
-                // 403, 442: the part was refused.
-                Reply::Numeric(code @ (403 | 442), params) => {
+                Reply::Numeric(code, params) if refused(code) => {
                     return Err(ConnError::Refused(format!("{code} {}", params.join(" "))));
                 }
                 _ => {}
@@ -587,39 +622,6 @@ pub async fn quit(mut client: Client, deadline: Duration) -> Result<(), ConnErro
         client.writer.write_all(b"QUIT :hasta luego\r\n").await?;
         while next_line_or_lag_check(&mut client).await?.is_some() {}
         Ok(())
-    };
-    match timeout(deadline, work).await {
-        Ok(result) => result,
-        Err(_) => Err(ConnError::Timeout),
-    }
-}
-
-/// Changes `client`'s nick to `new`: sends NICK and reads (answering PINGs) until the server
-/// echoes it back, or `deadline`.
-pub async fn nick(client: &mut Client, new: &str, deadline: Duration) -> Result<(), ConnError> {
-    let work = async {
-        client
-            .writer
-            .write_all(format!("NICK {new}\r\n").as_bytes())
-            .await?;
-        loop {
-            let Some(line) = next_line_or_lag_check(client).await? else {
-                return Err(ConnError::Closed);
-            };
-            if is_own(&line, &client.nick, "NICK") {
-                client.nick = new.to_owned();
-                return Ok(());
-            }
-            match classify(&line) {
-                Reply::Ping(pong) => client.writer.write_all(pong.as_bytes()).await?,
-                Reply::Error(text) => return Err(ConnError::Refused(text)),
-                // 431-436: the nick was refused.
-                Reply::Numeric(code @ 431..=436, params) => {
-                    return Err(ConnError::Refused(format!("{code} {}", params.join(" "))));
-                }
-                _ => {}
-            }
-        }
     };
     match timeout(deadline, work).await {
         Ok(result) => result,

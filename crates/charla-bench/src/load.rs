@@ -615,12 +615,7 @@ pub async fn join_many(
     channel: &str,
     concurrency: usize,
 ) -> (Vec<Client>, Vec<ConnError>) {
-    let pairs = clients
-        .into_iter()
-        .map(|client| (client, channel.to_owned()))
-        .collect();
-    let (ok, failed) = join_each(pairs, concurrency).await;
-    (ok.into_iter().map(|(client, _)| client).collect(), failed)
+    each_in(clients, channel, concurrency, Act::Join).await
 }
 
 /// Joins each client to the channel paired with it, `concurrency` at a time; returns those
@@ -642,54 +637,73 @@ pub async fn part_many(
     channel: &str,
     concurrency: usize,
 ) -> (Vec<Client>, Vec<ConnError>) {
+    each_in(clients, channel, concurrency, Act::Part).await
+}
+
+/// [`each_then_drain`] with one channel for every client.
+async fn each_in(
+    clients: Vec<Client>,
+    channel: &str,
+    concurrency: usize,
+    act: Act,
+) -> (Vec<Client>, Vec<ConnError>) {
     let pairs = clients
         .into_iter()
         .map(|client| (client, channel.to_owned()))
         .collect();
-    let (ok, failed) = each_then_drain(pairs, concurrency, Act::Part).await;
+    let (ok, failed) = each_then_drain(pairs, concurrency, act).await;
     (ok.into_iter().map(|(client, _)| client).collect(), failed)
 }
 
 /// Has every client change its nick at once (to its nick and `_`); returns those that did and
 /// the failures.
 pub async fn rename_all(clients: Vec<Client>) -> (Vec<Client>, Vec<ConnError>) {
-    let mut tasks = JoinSet::new();
-    for mut client in clients {
-        tasks.spawn(async move {
-            let new = format!("{}_", client.nick);
-            conn::nick(&mut client, &new, Duration::from_secs(30)).await?;
-            Ok(client)
-        });
-    }
-    let mut renamed = Vec::new();
-    let mut failed = Vec::new();
-    while let Some(done) = tasks.join_next().await {
-        match done {
-            Ok(Ok(client)) => renamed.push(client),
-            Ok(Err(e)) => failed.push(e),
-            Err(e) => failed.push(ConnError::Refused(format!("task: {e}"))),
-        }
-    }
-    (renamed, failed)
+    all_at_once(clients, |mut client| async move {
+        let new = format!("{}_", client.nick);
+        conn::nick(&mut client, &new, Duration::from_secs(30)).await?;
+        Ok(client)
+    })
+    .await
 }
 
 /// Has every client QUIT at once; returns how many the server closed after their QUIT, and
 /// the failures.
 pub async fn quit_all(clients: Vec<Client>) -> (usize, Vec<ConnError>) {
+    let (quit, failed) = all_at_once(clients, |client| {
+        conn::quit(client, Duration::from_secs(30))
+    })
+    .await;
+    (quit.len(), failed)
+}
+
+/// `act` for every client at once, each in a task: what those that made it gave, and the
+/// failures.
+async fn all_at_once<T, F, Fut>(clients: Vec<Client>, act: F) -> (Vec<T>, Vec<ConnError>)
+where
+    T: Send + 'static,
+    F: Fn(Client) -> Fut,
+    Fut: Future<Output = Result<T, ConnError>> + Send + 'static,
+{
     let mut tasks = JoinSet::new();
     for client in clients {
-        tasks.spawn(conn::quit(client, Duration::from_secs(30)));
+        tasks.spawn(act(client));
     }
-    let mut quit = 0;
+    gather(tasks).await
+}
+
+/// What each task gave, as it ends: the values, and the failures (a task that panicked
+/// among them).
+async fn gather<T: 'static>(mut tasks: JoinSet<Result<T, ConnError>>) -> (Vec<T>, Vec<ConnError>) {
+    let mut done = Vec::new();
     let mut failed = Vec::new();
-    while let Some(done) = tasks.join_next().await {
-        match done {
-            Ok(Ok(())) => quit += 1,
+    while let Some(result) = tasks.join_next().await {
+        match result {
+            Ok(Ok(value)) => done.push(value),
             Ok(Err(e)) => failed.push(e),
             Err(e) => failed.push(ConnError::Refused(format!("task: {e}"))),
         }
     }
-    (quit, failed)
+    (done, failed)
 }
 
 /// What [`each_then_drain`] has a client do with its channel.
@@ -737,16 +751,7 @@ async fn each_then_drain(
         }
     }
     let _ = stop_tx.send(true);
-    let mut ok = Vec::new();
-    let mut failed = Vec::new();
-    while let Some(done) = tasks.join_next().await {
-        match done {
-            Ok(Ok(joined)) => ok.push(joined),
-            Ok(Err(e)) => failed.push(e),
-            Err(e) => failed.push(ConnError::Refused(format!("task: {e}"))),
-        }
-    }
-    (ok, failed)
+    gather(tasks).await
 }
 
 /// A short summary of failures: the first few distinct messages and the count.

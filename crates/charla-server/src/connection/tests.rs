@@ -209,6 +209,23 @@ fn behind_with_a_big_channel() -> (Arc<State>, Arc<crate::channel::Channel>) {
     (state, big)
 }
 
+/// Whether, letting the runtime run a hundred times at most while `big` goes from `before`
+/// members to `after`, its turn is seen taken while it still has `before`: the command waited
+/// for its turn as a task before it changed the channel.
+async fn waits_its_turn(big: &crate::channel::Channel, before: usize, after: usize) -> bool {
+    let mut seen_waiting = false;
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+        if big.turn().available_permits() == 0 && big.member_count() == before {
+            seen_waiting = true;
+        }
+        if big.member_count() == after {
+            break;
+        }
+    }
+    seen_waiting
+}
+
 /// Reads until a PONG comes, within 5 s for each read.
 async fn read_to_pong(rd: &mut tokio::io::DuplexStream, mut got: String) -> String {
     while !got.contains("PONG") {
@@ -235,17 +252,7 @@ async fn a_part_from_a_big_channel_while_the_runtime_is_behind_lets_others_run_f
     rd.write_all(b"PART #grande :adi\xc3\xb3s\r\nPING after\r\n")
         .await
         .expect("write");
-    let mut seen_waiting = false;
-    for _ in 0..100 {
-        tokio::task::yield_now().await;
-        if big.turn().available_permits() == 0 && big.member_count() == 501 {
-            seen_waiting = true;
-        }
-        if big.member_count() == 500 {
-            break;
-        }
-    }
-    assert!(seen_waiting, "left in one go");
+    assert!(waits_its_turn(&big, 501, 500).await, "left in one go");
     let got = read_to_pong(&mut rd, String::new()).await;
     let at = |what: &str| got.find(what).unwrap_or_else(|| panic!("{what}: {got}"));
     assert!(at("PART #grande :adiós") < at("PONG"), "{got}");
@@ -356,17 +363,7 @@ async fn a_quit_from_a_big_channel_while_the_runtime_is_behind_lets_others_run_f
         .expect("write");
     read_to_pong(&mut rd, String::new()).await;
     rd.write_all(b"QUIT\r\n").await.expect("write");
-    let mut seen_waiting = false;
-    for _ in 0..100 {
-        tokio::task::yield_now().await;
-        if big.turn().available_permits() == 0 && big.member_count() == 501 {
-            seen_waiting = true;
-        }
-        if big.member_count() == 500 {
-            break;
-        }
-    }
-    assert!(seen_waiting, "left in one go");
+    assert!(waits_its_turn(&big, 501, 500).await, "left in one go");
     assert_eq!(big.member_count(), 500);
     assert_eq!(big.turn().available_permits(), 1);
 }
@@ -421,17 +418,7 @@ async fn a_join_into_a_big_channel_while_the_runtime_is_behind_lets_others_run_f
     rd.write_all(b"JOIN #grande\r\nPING after\r\n")
         .await
         .expect("write");
-    let mut seen_waiting = false;
-    for _ in 0..100 {
-        tokio::task::yield_now().await;
-        if big.turn().available_permits() == 0 && big.member_count() == 500 {
-            seen_waiting = true;
-        }
-        if big.member_count() == 501 {
-            break;
-        }
-    }
-    assert!(seen_waiting, "joined in one go");
+    assert!(waits_its_turn(&big, 500, 501).await, "joined in one go");
     let got = read_to_pong(&mut rd, String::new()).await;
     let at = |what: &str| got.find(what).unwrap_or_else(|| panic!("{what}: {got}"));
     assert!(at("JOIN #grande") < at(" 366 "), "{got}");
