@@ -407,6 +407,19 @@ impl ClientInfo {
 }
 
 #[cfg(test)]
+impl Client {
+    /// A client with id `id` and no connection behind it, its send queue of 1 MiB (tests).
+    pub fn detached(id: u64) -> Client {
+        Client::new(
+            ConnectionId(id),
+            "127.0.0.1:1".parse().expect("addr"),
+            Transport::Plain,
+            crate::sendq::SendQueue::new(1 << 20),
+        )
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -803,15 +803,9 @@ mod tests {
 
     #[test]
     fn the_actors_own_copy_comes_after_its_replies() {
-        let queue = SendQueue::new(1 << 20);
         let replies = Replies::default();
         replies.push(Line::from("first\r\n".to_owned()));
-        let client = Client::new(
-            ConnectionId(7),
-            "127.0.0.1:1".parse().expect("addr"),
-            crate::client::Transport::Plain,
-            queue,
-        );
+        let client = Client::detached(7);
         let actor = Actor {
             id: client.id,
             replies: &replies,
@@ -835,12 +829,7 @@ mod tests {
     /// may.
     #[test]
     fn news_of_a_user_goes_to_the_user_itself_at_once() {
-        let client = Client::new(
-            ConnectionId(7),
-            "127.0.0.1:1".parse().expect("addr"),
-            crate::client::Transport::Plain,
-            SendQueue::new(1 << 20),
-        );
+        let client = Client::detached(7);
         let news = Payload::new(line("nuevo")).may_wait();
         let holds = |c: &Client| c.queue.hold_soon(futures_noop_waker(), 100, false);
         to_client(&client, &news, None);
@@ -854,29 +843,12 @@ mod tests {
     /// same. Who was told is known either way.
     #[test]
     fn news_goes_once_to_each_peer_of_one_channel_or_several() {
-        use crate::channel::Joiner;
         use std::sync::Arc;
         let state = State::in_memory(crate::config::Config::default());
-        let client = |id| {
-            Arc::new(Client::new(
-                ConnectionId(id),
-                "127.0.0.1:1".parse().expect("addr"),
-                crate::client::Transport::Plain,
-                SendQueue::new(1 << 20),
-            ))
-        };
+        let client = |id| Arc::new(Client::detached(id));
         let join = |c: &Arc<Client>, name: &str| {
             let (ch, _) = state.channel_or_create(name).expect("a channel");
-            let joiner = Joiner {
-                client: c,
-                source: "x!u@h",
-                key: None,
-                check_modes: false,
-                services_source: "",
-                event: None,
-            };
-            ch.join(&joiner, &Payload::new(line("join")), None, None)
-                .expect("joined");
+            ch.join_unchecked(c, &Payload::new(line("join")));
         };
         let (me, both, only_b, only_a, alone, stranger) = (
             client(1),

@@ -132,14 +132,20 @@ mod tests {
         assert_eq!(Pressure::none().busy(), 0.0);
     }
 
-    #[test]
-    fn workers_kept_busy_are_seen_busy_and_idle_ones_idle() {
+    /// A runtime of one worker, and its pressure.
+    fn one_worker() -> (tokio::runtime::Runtime, Pressure) {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
             .expect("runtime");
         let pressure = runtime.block_on(async { Pressure::of_current_runtime() });
+        (runtime, pressure)
+    }
+
+    #[test]
+    fn workers_kept_busy_are_seen_busy_and_idle_ones_idle() {
+        let (runtime, pressure) = one_worker();
         // Idle: the worker parked.
         std::thread::sleep(Duration::from_millis(60));
         pressure.busy();
@@ -171,12 +177,7 @@ mod tests {
 
     #[test]
     fn tasks_waiting_for_a_busy_worker_put_it_behind() {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let pressure = runtime.block_on(async { Pressure::of_current_runtime() });
+        let (runtime, pressure) = one_worker();
         assert!(!pressure.behind());
         // The one worker held for a while; tasks spawned from this thread meanwhile wait in
         // the global queue.

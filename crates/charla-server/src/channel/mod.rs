@@ -892,4 +892,21 @@ fn deliver_messages(members: &[Member], ready: &[Ready], actor: Option<Actor<'_>
 }
 
 #[cfg(test)]
+impl Channel {
+    /// `client` joins as anyone may (no key, no modes checked), `join` going to the members
+    /// (tests).
+    pub fn join_unchecked(self: &Arc<Self>, client: &Arc<Client>, join: &Payload) {
+        let joiner = Joiner {
+            client,
+            source: "x!u@h",
+            key: None,
+            check_modes: false,
+            services_source: "",
+            event: None,
+        };
+        self.join(&joiner, join, None, None).expect("joined");
+    }
+}
+
+#[cfg(test)]
 mod tests;

@@ -9,14 +9,8 @@ fn entry(mode: char, arg: &str) -> Option<ListEntry> {
 #[test]
 fn messages_committed_together_reach_each_member_in_order_as_one_at_a_time_would() {
     use crate::deliver::Replies;
-    use crate::sendq::SendQueue;
     let member = |id: u64, op: bool| Member {
-        client: Arc::new(Client::new(
-            ConnectionId(id),
-            "127.0.0.1:1".parse().expect("addr"),
-            crate::client::Transport::Plain,
-            SendQueue::new(1 << 20),
-        )),
+        client: Arc::new(Client::detached(id)),
         op,
         voice: false,
         joined_ms: 0,

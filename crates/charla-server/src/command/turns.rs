@@ -141,11 +141,7 @@ where
     {
         let free: Option<Vec<SemaphorePermit<'_>>> = channels
             .iter()
-            .map(|ch| {
-                (!must_queue(&s.state, ch))
-                    .then(|| ch.turn().try_acquire().ok())
-                    .flatten()
-            })
+            .map(|ch| take(s, Some(ch), None).ok().flatten())
             .collect();
         if let Some(_turns) = free {
             return then(s);

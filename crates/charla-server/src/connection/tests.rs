@@ -178,7 +178,6 @@ async fn session_counted(
 /// A state whose runtime is always behind, with a channel `#grande` of 500 members
 /// ([`crate::command::turns::BIG`]) that are no connection's.
 fn behind_with_a_big_channel() -> (Arc<State>, Arc<crate::channel::Channel>) {
-    use crate::channel::Joiner;
     use crate::deliver::Payload;
     let mut state = State::in_memory(Config::default());
     state.pressure = crate::pressure::Pressure::always_behind();
@@ -190,21 +189,8 @@ fn behind_with_a_big_channel() -> (Arc<State>, Arc<crate::channel::Channel>) {
         b
     }));
     for id in 0..crate::command::turns::BIG as u64 {
-        let client = Arc::new(crate::client::Client::new(
-            crate::client::ConnectionId(1_000_000 + id),
-            "127.0.0.1:1".parse().expect("addr"),
-            Transport::Plain,
-            crate::sendq::SendQueue::new(1 << 20),
-        ));
-        let joiner = Joiner {
-            client: &client,
-            source: "m!u@h",
-            key: None,
-            check_modes: false,
-            services_source: "",
-            event: None,
-        };
-        big.join(&joiner, &line, None, None).expect("joined");
+        let client = Arc::new(crate::client::Client::detached(1_000_000 + id));
+        big.join_unchecked(&client, &line);
     }
     (state, big)
 }
