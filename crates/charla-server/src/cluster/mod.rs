@@ -323,6 +323,11 @@ pub struct Cluster {
     /// Remote users that left lately, not to be brought back by later news of them. Taken
     /// before `remote` and any channel's lock, never while one of them is held.
     departed: Mutex<presence::Departed>,
+    /// Remote users of nodes that left, whose QUIT is still to be told here, a few at a time
+    /// ([`Cluster::quit_leavers`]). Taken after `departed`, and held while one of them is told.
+    leaving: Mutex<std::collections::VecDeque<presence::Leaver>>,
+    /// Wakes [`Cluster::quit_leavers`] when `leaving` gets more.
+    more_leaving: tokio::sync::Notify,
     nodes: Mutex<HashMap<String, Node>>,
     /// How each channel's history entries reach the store, by key.
     recorders: Mutex<HashMap<String, Arc<channels::Recorder>>>,
@@ -446,6 +451,8 @@ impl Cluster {
             state: Arc::downgrade(state),
             remote: Mutex::default(),
             departed: Mutex::default(),
+            leaving: Mutex::default(),
+            more_leaving: tokio::sync::Notify::new(),
             nodes: Mutex::default(),
             followed: Mutex::default(),
             drop_live: AtomicU64::new(0),
@@ -468,6 +475,7 @@ impl Cluster {
         cluster.listen().await.map_err(connect_error)?;
         cluster.spawn(cluster.clone().publish(rx));
         cluster.spawn(cluster.clone().beat());
+        cluster.spawn(cluster.clone().quit_leavers());
         cluster.spawn(cluster.clone().ask_roster());
         // Users kept present across a restart (always-on) registered before the cluster was up.
         cluster.announce_all();

@@ -13,6 +13,7 @@ use super::wire::{Heartbeat, Presence, WirePayload, WireUser};
 use super::{Cluster, MAX_INVITES, Node, RemoteCounts, RemoteUser};
 use crate::channel::Channel;
 use crate::client::{Client, ConnectionId};
+use crate::command::turns;
 use crate::deliver::{self, Payload};
 use crate::state::State;
 
@@ -421,6 +422,10 @@ impl Cluster {
     /// The remote user `user`, made or brought up to date.
     pub(super) fn remote_user(&self, state: &State, user: &WireUser) -> Arc<Client> {
         let key = (user.node.clone(), user.id);
+        if !self.remote.lock().contains_key(&key) {
+            // A user of a node that left and is back: those still leaving go first.
+            self.quit_now(state, &user.node);
+        }
         let mut remote = self.remote.lock();
         if let Some(ghost) = remote.get(&key).cloned() {
             drop(remote);
@@ -452,12 +457,13 @@ impl Cluster {
         ghost
     }
 
-    /// Every user of `node` quits here (it died, restarted, or left).
+    /// Every user of `node` quits here (it died, restarted, or left): at once for what it
+    /// counts in (the remote users, LUSERS, accounts), and for its channels a few at a time
+    /// among the others' work ([`Cluster::quit_leavers`]): thousands of users in channels of
+    /// thousands would otherwise hold a worker for as long as a quit storm does.
     pub(super) fn forget_node(&self, node: &str) {
-        let Some(state) = self.state.upgrade() else {
-            return;
-        };
-        // Held until its users are out of every channel, as for one user's leaving.
+        // Held until its users are queued: a JOIN of one of them read meanwhile from a
+        // channel's log is refused ([`Cluster::join_member`]).
         let mut departed = self.departed.lock();
         let gone: Vec<Arc<Client>> = {
             let mut remote = self.remote.lock();
@@ -467,12 +473,97 @@ impl Cluster {
         self.drop_relays_of(node);
         // Its users are all gone; if it comes back, it numbers them from the start again.
         departed.forget_node(node, Instant::now());
-        let reason = format!("{} {}", self.node, node);
-        for ghost in gone {
-            self.unindex_account(&ghost);
-            self.count_modes(ghost.info.read().modes, false);
-            remove_remote(&state, &ghost, &reason);
+        if gone.is_empty() {
+            return;
         }
+        let reason: Arc<str> = format!("{} {}", self.node, node).into();
+        for ghost in &gone {
+            self.unindex_account(ghost);
+            self.count_modes(ghost.info.read().modes, false);
+        }
+        self.leaving
+            .lock()
+            .extend(gone.into_iter().map(|ghost| Leaver {
+                ghost,
+                reason: reason.clone(),
+            }));
+        drop(departed);
+        self.more_leaving.notify_one();
+    }
+
+    /// Tells this node's users that the users of nodes that left quit ([`Cluster::forget_node`]),
+    /// one at a time, each in its channels' turns as a local user's QUIT, and letting the others
+    /// run after every [`BIG`](turns::BIG) members told.
+    pub(super) async fn quit_leavers(self: Arc<Self>) {
+        loop {
+            self.more_leaving.notified().await;
+            let (started, mut quit, mut told) = (Instant::now(), 0usize, 0usize);
+            loop {
+                let next = self.leaving.lock().front().map(|l| l.ghost.clone());
+                let Some(next) = next else {
+                    break;
+                };
+                let Some(state) = self.state.upgrade() else {
+                    return;
+                };
+                let channels = next.info.read().channels.clone();
+                told += 1 + channels.iter().map(|ch| ch.member_count()).sum::<usize>();
+                let held = turns::take_all(&state, &channels).await;
+                {
+                    let mut leaving = self.leaving.lock();
+                    // Unless its node came back meanwhile, and it was told at once (`quit_now`).
+                    if leaving
+                        .front()
+                        .is_some_and(|l| Arc::ptr_eq(&l.ghost, &next))
+                        && let Some(l) = leaving.pop_front()
+                    {
+                        remove_remote(&state, &l.ghost, &l.reason);
+                        quit += 1;
+                    }
+                }
+                drop(held);
+                if told >= turns::BIG {
+                    told = 0;
+                    tokio::task::yield_now().await;
+                }
+            }
+            if quit > 0 {
+                info!(
+                    users = quit,
+                    ms = started.elapsed().as_millis() as u64,
+                    "cluster: the users of nodes that left quit here"
+                );
+            }
+        }
+    }
+
+    /// Tells at once that the users of `node` still leaving quit ([`Cluster::quit_leavers`]):
+    /// news of the node's users is coming again, and must come after.
+    fn quit_now(&self, state: &State, node: &str) {
+        let mut leaving = self.leaving.lock();
+        if !leaving.iter().any(|l| l.of(node)) {
+            return;
+        }
+        let (now, later) = std::mem::take(&mut *leaving)
+            .into_iter()
+            .partition::<Vec<_>, _>(|l| l.of(node));
+        leaving.extend(later);
+        for l in now {
+            remove_remote(state, &l.ghost, &l.reason);
+        }
+    }
+}
+
+/// A remote user of a node that left, whose QUIT is still to be told here.
+#[derive(Debug)]
+pub(super) struct Leaver {
+    ghost: Arc<Client>,
+    reason: Arc<str>,
+}
+
+impl Leaver {
+    fn of(&self, node: &str) -> bool {
+        self.ghost.remote.as_ref().is_some_and(|r| r.node == node)
     }
 }
 

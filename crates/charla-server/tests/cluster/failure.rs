@@ -139,6 +139,60 @@ async fn a_node_killed_under_traffic_loses_no_message_anyone_received() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_s_users_quit_once_each_before_any_of_them_comes_back() {
+    // The users of a node that left quit on the others a few at a time; one that comes back
+    // with the node must not be seen coming in before it was seen going.
+    let Some(nats) = nats().await else { return };
+    let net = network("restart");
+    let a = TestServer::start_with(node_config(&nats, &net, "a")).await;
+    let mut b = node_process(&nats, &net, "b");
+    let mut ana = a.client("ana").await;
+    ana.send("JOIN #uno,#dos").await;
+    ana.expect_numeric(366).await;
+    ana.expect_numeric(366).await;
+    const USERS: usize = 40;
+    let mut theirs = Vec::new();
+    for i in 0..USERS {
+        let mut c = TestClient::connect(b.addr).await;
+        c.register(&format!("niño{i}")).await;
+        c.send("JOIN #uno,#dos").await;
+        theirs.push(c);
+    }
+    let mut joins = 0;
+    while joins < 2 * USERS {
+        let m = ana.recv().await;
+        if m.command == "JOIN" && nick_of(&m).starts_with("niño") {
+            joins += 1;
+        }
+    }
+    // b is killed and started again at once: a learns it restarted from its next heartbeat.
+    b.child.kill().expect("kill -9");
+    let _ = b.child.wait();
+    drop(theirs);
+    let b = node_process(&nats, &net, "b");
+    let mut back = TestClient::connect(b.addr).await;
+    back.register("niño0").await;
+    back.send("JOIN #uno").await;
+    back.expect_numeric(366).await;
+    // Each quits once, though it shared two channels with ana, and all before niño0 comes
+    // back: news of a node's users waits for those still leaving.
+    let mut quit = std::collections::HashSet::new();
+    loop {
+        let m = ana.recv().await;
+        if m.command == "QUIT" {
+            assert_eq!(m.param(0), Some("a b"));
+            assert!(quit.insert(nick_of(&m).to_owned()), "{m:?} twice");
+        } else if m.command == "JOIN" {
+            assert_eq!(nick_of(&m), "niño0");
+            assert_eq!(quit.len(), USERS, "niño0 came back before all had left");
+            break;
+        }
+    }
+    assert_eq!(names_of(&mut ana, "#dos").await, ["@ana"]);
+    assert_eq!(names_of(&mut ana, "#uno").await, ["@ana", "niño0"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drained_node_sends_its_users_away_a_few_at_a_time_then_stops() {
     let Some(nats) = nats().await else { return };
     let net = network("drain");
