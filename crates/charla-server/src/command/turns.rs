@@ -24,7 +24,8 @@ use crate::state::State;
 /// twenty-fourth sessions). Waiting for the turn, the others in the storm cost nothing; the
 /// one holding it goes on after the tasks queued before it, so the storm's commands go one by
 /// one among the others' work, as a fair share: the probes' p99 on one core fell from 100-280
-/// ms to 4-17. With the runtime not behind, they run at once, as they did.
+/// ms to 4-17. With the runtime not behind, they run at once, as they did; a runtime of one
+/// worker is always behind.
 ///
 /// [`Pressure::behind`]: crate::pressure::Pressure::behind
 pub const BIG: usize = 500;
