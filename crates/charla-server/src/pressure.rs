@@ -139,8 +139,13 @@ mod tests {
 
     /// A runtime of one worker, and its pressure.
     fn one_worker() -> (tokio::runtime::Runtime, Pressure) {
+        workers(1)
+    }
+
+    /// A runtime of `n` workers, and its pressure.
+    fn workers(n: usize) -> (tokio::runtime::Runtime, Pressure) {
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
+            .worker_threads(n)
             .enable_all()
             .build()
             .expect("runtime");
@@ -182,12 +187,7 @@ mod tests {
 
     #[test]
     fn tasks_waiting_for_busy_workers_put_them_behind() {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let pressure = runtime.block_on(async { Pressure::of_current_runtime() });
+        let (runtime, pressure) = workers(2);
         assert!(!pressure.behind());
         // Both workers held for a while; tasks spawned from this thread meanwhile wait in the
         // global queue.

@@ -61,17 +61,17 @@ pub enum Ban {
 impl ChannelState {
     /// The member with id `id`.
     pub fn member(&self, id: ConnectionId) -> Option<&Member> {
-        self.members.iter().find(|m| m.client.id == id)
+        self.members.iter().find(|m| m.id == id)
     }
 
     /// The member with id `id`, mutable.
     pub fn member_mut(&mut self, id: ConnectionId) -> Option<&mut Member> {
-        self.members.iter_mut().find(|m| m.client.id == id)
+        self.members.iter_mut().find(|m| m.id == id)
     }
 
     /// Removes the member with id `id`; returns whether it was there.
     pub fn remove(&mut self, id: ConnectionId) -> bool {
-        match self.members.iter().position(|m| m.client.id == id) {
+        match self.members.iter().position(|m| m.id == id) {
             Some(i) => {
                 self.members.remove(i);
                 true

@@ -37,6 +37,9 @@ pub use rename::Renamed;
 /// One member of a channel.
 #[derive(Debug, Clone)]
 pub struct Member {
+    /// The client's id, kept beside it: finding a member in a channel of thousands reads the
+    /// members' list alone, not every member's client.
+    id: ConnectionId,
     /// The client.
     pub client: Arc<Client>,
     /// Channel operator (`+o`, prefix `@`).
@@ -48,6 +51,17 @@ pub struct Member {
 }
 
 impl Member {
+    /// `client`, a member with these rights since `joined_ms` (Unix milliseconds).
+    pub fn new(client: Arc<Client>, op: bool, voice: bool, joined_ms: i64) -> Member {
+        Member {
+            id: client.id,
+            client,
+            op,
+            voice,
+            joined_ms,
+        }
+    }
+
     /// The prefixes to show: all of them (`multi-prefix`) or the highest only.
     pub fn prefixes(&self, all: bool) -> &'static str {
         match (self.op, self.voice, all) {
@@ -461,12 +475,12 @@ impl Channel {
         };
         let by_access = st.registration.is_some() && (op || voice);
         st.invited.retain(|i| i.id != client.id);
-        st.members.push(Member {
-            client: client.clone(),
+        st.members.push(Member::new(
+            client.clone(),
             op,
             voice,
-            joined_ms: crate::timefmt::unix_millis(SystemTime::now()),
-        });
+            crate::timefmt::unix_millis(SystemTime::now()),
+        ));
         {
             let mut info = client.info.write();
             info.channels.push(self.clone());

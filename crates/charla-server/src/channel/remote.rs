@@ -42,12 +42,12 @@ impl Channel {
         if st.dead || st.member(ghost.id).is_some() {
             return;
         }
-        st.members.push(Member {
-            client: ghost.clone(),
+        st.members.push(Member::new(
+            ghost.clone(),
             op,
             voice,
-            joined_ms: crate::timefmt::unix_millis(SystemTime::now()),
-        });
+            crate::timefmt::unix_millis(SystemTime::now()),
+        ));
         ghost.info.write().channels.push(self.clone());
         for payload in [join, then].into_iter().flatten() {
             deliver::to_members(&st.members, payload, None, |m| m.client.id != ghost.id);
@@ -124,7 +124,7 @@ impl Channel {
         set_modes(&mut st, modes, lists);
         let mut changed = false;
         for (id, mode, given) in statuses {
-            if let Some(m) = st.members.iter_mut().find(|m| m.client.id == *id) {
+            if let Some(m) = st.member_mut(*id) {
                 let slot = if *mode == 'o' {
                     &mut m.op
                 } else {
@@ -226,14 +226,11 @@ impl Channel {
     /// listed, but the users' own records do not name this channel.
     pub fn add_viewed(&self, members: Vec<(Arc<Client>, bool, bool)>) {
         let mut st = self.state.lock();
+        let mut known: std::collections::HashSet<ConnectionId> =
+            st.members.iter().map(|m| m.id).collect();
         for (client, op, voice) in members {
-            if st.member(client.id).is_none() {
-                st.members.push(Member {
-                    client,
-                    op,
-                    voice,
-                    joined_ms: 0,
-                });
+            if known.insert(client.id) {
+                st.members.push(Member::new(client, op, voice, 0));
             }
         }
     }

@@ -9,12 +9,7 @@ fn entry(mode: char, arg: &str) -> Option<ListEntry> {
 #[test]
 fn messages_committed_together_reach_each_member_in_order_as_one_at_a_time_would() {
     use crate::deliver::Replies;
-    let member = |id: u64, op: bool| Member {
-        client: Arc::new(Client::detached(id)),
-        op,
-        voice: false,
-        joined_ms: 0,
-    };
+    let member = |id: u64, op: bool| Member::new(Arc::new(Client::detached(id)), op, false, 0);
     // ana, eva and fran are operators, caro is running the command that delivers.
     let members = [
         member(1, true),
