@@ -74,6 +74,34 @@ fn messages_committed_together_reach_each_member_in_order_as_one_at_a_time_would
 }
 
 #[test]
+fn a_view_lists_each_member_once_whoever_names_it_again() {
+    let ch = Channel::new("#vista");
+    let user = |id: u64| Arc::new(Client::detached(id));
+    let (ana, bea, eva) = (user(1), user(2), user(3));
+    ch.add_viewed(vec![
+        (ana.clone(), true, false),
+        (bea.clone(), false, false),
+    ]);
+    // Another node's snapshot names bea again, and eva twice.
+    ch.add_viewed(vec![
+        (bea.clone(), false, true),
+        (eva.clone(), false, false),
+        (eva.clone(), false, true),
+    ]);
+    let listed = ch.read(|st| {
+        st.members
+            .iter()
+            .map(|m| (m.client.id.0, m.op, m.voice))
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(
+        listed,
+        [(1, true, false), (2, false, false), (3, false, false)]
+    );
+    assert!(ch.read(|st| st.member(eva.id).is_some() && st.member(ConnectionId(4)).is_none()));
+}
+
+#[test]
 fn list_entries_complete_masks_and_take_mutes_in_the_ban_list_only() {
     let ban = entry('b', "bob").expect("a ban");
     assert_eq!((ban.mask.as_str(), ban.mute), ("bob!*@*", false));
