@@ -222,6 +222,15 @@ async fn read_to_pong(rd: &mut tokio::io::DuplexStream, mut got: String) -> Stri
     got
 }
 
+/// Sends `JOIN channels` and waits until the server has answered it (a PING after it).
+async fn joined(rd: &mut tokio::io::DuplexStream, channels: &str) {
+    use tokio::io::AsyncWriteExt;
+    rd.write_all(format!("JOIN {channels}\r\nPING joined\r\n").as_bytes())
+        .await
+        .expect("write");
+    read_to_pong(rd, String::new()).await;
+}
+
 /// While the runtime is behind, a PART from a channel of hundreds takes the channel's turn as
 /// a task and lets the others run before it leaves (the turn is seen taken, the leaver still
 /// in); it then leaves, and its next line waits for it.
@@ -230,10 +239,7 @@ async fn a_part_from_a_big_channel_while_the_runtime_is_behind_lets_others_run_f
     use tokio::io::AsyncWriteExt;
     let (state, big) = behind_with_a_big_channel();
     let mut rd = session(&state, "NICK a\r\nUSER a 0 * :A\r\n").await;
-    rd.write_all(b"JOIN #grande\r\nPING joined\r\n")
-        .await
-        .expect("write");
-    read_to_pong(&mut rd, String::new()).await;
+    joined(&mut rd, "#grande").await;
     assert_eq!(big.member_count(), 501);
     rd.write_all(b"PART #grande :adi\xc3\xb3s\r\nPING after\r\n")
         .await
@@ -253,10 +259,7 @@ async fn a_part_from_a_big_channel_while_the_runtime_is_behind_lets_others_run_f
 async fn a_part_waits_for_its_turn_in_a_busy_channel_and_keeps_its_order() {
     use tokio::io::AsyncWriteExt;
     let (state, mut rd) = registered(0).await;
-    rd.write_all(b"JOIN #antes,#grande,#despues\r\nPING joined\r\n")
-        .await
-        .expect("write");
-    read_to_pong(&mut rd, String::new()).await;
+    joined(&mut rd, "#antes,#grande,#despues").await;
     let big = state.channel("#grande").expect("joined");
     let turn = big.turn().try_acquire().expect("free");
     rd.write_all(b"PART #antes,#grande,#despues\r\nPING after\r\n")
@@ -292,20 +295,13 @@ async fn a_quit_waits_for_its_channels_turns_but_not_for_ever() {
     use tokio::io::AsyncWriteExt;
     let state = Arc::new(State::in_memory(Config::default()));
     let mut other = session(&state, "NICK b\r\nUSER b 0 * :B\r\n").await;
-    other
-        .write_all(b"JOIN #antes,#grande\r\nPING joined\r\n")
-        .await
-        .expect("write");
-    read_to_pong(&mut other, String::new()).await;
+    joined(&mut other, "#antes,#grande").await;
     for (nick, hold) in [
         ("a", Duration::from_millis(500)),
         ("c", Duration::from_secs(60)),
     ] {
         let mut rd = session(&state, &format!("NICK {nick}\r\nUSER {nick} 0 * :X\r\n")).await;
-        rd.write_all(b"JOIN #antes,#grande\r\nPING joined\r\n")
-            .await
-            .expect("write");
-        read_to_pong(&mut rd, String::new()).await;
+        joined(&mut rd, "#antes,#grande").await;
         let big = state.channel("#grande").expect("joined");
         let small = state.channel("#antes").expect("joined");
         let turn = big.turn().try_acquire().expect("free");
@@ -344,10 +340,7 @@ async fn a_quit_from_a_big_channel_while_the_runtime_is_behind_lets_others_run_f
     use tokio::io::AsyncWriteExt;
     let (state, big) = behind_with_a_big_channel();
     let mut rd = session(&state, "NICK a\r\nUSER a 0 * :A\r\n").await;
-    rd.write_all(b"JOIN #grande\r\nPING joined\r\n")
-        .await
-        .expect("write");
-    read_to_pong(&mut rd, String::new()).await;
+    joined(&mut rd, "#grande").await;
     rd.write_all(b"QUIT\r\n").await.expect("write");
     assert!(waits_its_turn(&big, 501, 500).await, "left in one go");
     assert_eq!(big.member_count(), 500);
@@ -361,10 +354,7 @@ async fn a_quit_from_a_big_channel_while_the_runtime_is_behind_lets_others_run_f
 async fn news_of_a_user_waits_for_its_channels_turns() {
     use tokio::io::AsyncWriteExt;
     let (state, mut rd) = registered(0).await;
-    rd.write_all(b"JOIN #antes,#grande\r\nPING joined\r\n")
-        .await
-        .expect("write");
-    read_to_pong(&mut rd, String::new()).await;
+    joined(&mut rd, "#antes,#grande").await;
     let big = state.channel("#grande").expect("joined");
     let user = state.find_nick("a").expect("registered");
     let realname = || user.info.read().realname.clone();
