@@ -23,7 +23,8 @@
 # storm of 1,000 into 2,000. --quick uses small sizes (a smoke run of a few minutes). The
 # fan-out scenarios run in --rounds rounds (3 by default), the servers in turn and a different
 # one first in each round, and the table gives each figure's median: on a shared machine one
-# run of each, minutes apart, measures the machine's drift as much as the servers.
+# run of each, minutes apart, measures the machine's drift as much as the servers. The join
+# storm runs --rounds times back to back on each server, its figures medians too.
 #
 # --server-cpus and --generator-cpus (taskset lists, e.g. 0-3 and 4-7) keep every server and the
 # load generator on cores of their own; by default they share the machine's cores, and on a
@@ -250,10 +251,14 @@ for server in charla $PEERS; do
     run_bench "$server" "$pid" "$port" history --timeout 120
     # A join storm (issue 16): --storm-joiners clients join a channel of --storm-members at
     # once while probe pairs chat elsewhere, then all change their nick, all PART, and all QUIT
-    # at once; the probes' p99 during each, against 20 ms.
-    run_bench "$server" "$pid" "$port" join-storm --members "$STORM_MEMBERS" \
-        --joiners "$STORM_JOINERS" --duration "$DURATION" --spread-ips 16 \
-        --concurrency "$(connect_concurrency_of "$server")" --timeout 600
+    # at once; the probes' p99 during each, against 20 ms. In --rounds runs back to back (each
+    # storm's clients all leave at its end), the table giving medians: a p99 of a few hundred
+    # probe lines is one run's worst few, and a shared machine's noise moves it by as much.
+    for round in $(seq 1 "$ROUNDS"); do
+        RESULT_NAME=join-storm.r$round run_bench "$server" "$pid" "$port" join-storm \
+            --members "$STORM_MEMBERS" --joiners "$STORM_JOINERS" --duration "$DURATION" \
+            --spread-ips 16 --concurrency "$(connect_concurrency_of "$server")" --timeout 600
+    done
     if [ "$server" = charla ]; then
         # CHATHISTORY under load (issue 12): LATEST <chan> * 100 at a fixed rate, spread over
         # many clients, latency from each request's due time to its answer.
