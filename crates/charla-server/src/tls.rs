@@ -195,6 +195,9 @@ impl Tls {
         // (and over TLS 1.2 the key exchange too), and the server keeps nothing per session.
         // The key lives in memory only: after a restart every client does a full handshake.
         server_config.ticketer = rustls::crypto::ring::Ticketer::new()?;
+        // One TLS 1.3 ticket rather than rustls's two: an IRC client keeps one connection, and
+        // a ticket that will not be used costs a sealing, a record and its random bytes.
+        server_config.send_tls13_tickets = 1;
         // A TLS 1.3 connection's secrets go from rustls to `records` after the handshake.
         server_config.enable_secret_extraction = true;
         let server_config = Arc::new(server_config);

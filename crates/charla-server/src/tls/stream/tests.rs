@@ -449,6 +449,38 @@ async fn after_the_handshake_tls13_is_the_servers_and_rustls_state_is_gone() {
 }
 
 #[tokio::test]
+async fn tls13_s_one_session_ticket_goes_out_with_the_servers_first_words() {
+    let (mut client, mut server) = RawClient::pair().await;
+    client.send(DATA, b"NICK a\r\n").await;
+    let mut got = vec![0; 8];
+    server.read_exact(&mut got).await.unwrap();
+    assert_eq!(got, b"NICK a\r\n");
+    // Read, and nothing written: the pipe would have taken the ticket at once.
+    assert!(server.hold_out);
+    assert!(server.out_at < server.outgoing.len(), "the ticket waits");
+    server.write_all(b":s 001 a :hola\r\n").await.unwrap();
+    assert!(server.outgoing.is_empty(), "both went in one write");
+    server.shutdown().await.unwrap();
+    let said = client.received().await;
+    assert_eq!(
+        said,
+        [
+            (HANDSHAKE, said[0].1.clone()),
+            (DATA, b":s 001 a :hola\r\n".to_vec()),
+            (ALERT, vec![1, 0]),
+        ]
+    );
+    // One handshake message in that record, and a NewSessionTicket.
+    let ticket = &said[0].1;
+    let len = usize::from(ticket[1]) << 16 | usize::from(ticket[2]) << 8 | usize::from(ticket[3]);
+    assert_eq!(
+        (ticket[0], 4 + len),
+        (4, ticket.len()),
+        "one NewSessionTicket"
+    );
+}
+
+#[tokio::test]
 async fn a_key_update_in_pieces_changes_the_keys_records_are_opened_with() {
     let (mut client, mut server) = RawClient::pair().await;
     client.send(DATA, b"PING :1\r\n").await;
