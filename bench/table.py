@@ -145,6 +145,21 @@ def fmt(v):
     return f"{v:.2f}"
 
 
+def by_run_table(out, intro, column, labels, by_label, n, metrics):
+    """A scenario's figures run by run (`by_label`: each label's results, `n` runs at most),
+    after `intro`."""
+    out.append("")
+    out.append(intro)
+    out.append("")
+    out.append("| figure | " + " | ".join(f"{column} {i + 1}" for i in range(n)) + " |")
+    out.append("|---|" + "---:|" * n)
+    for metric in metrics:
+        for label in labels:
+            cells = [fmt(r["metrics"].get(metric)) for r in by_label[label]]
+            cells += ["–"] * (n - len(cells))
+            out.append(f"| {label} {metric} | " + " | ".join(cells) + " |")
+
+
 def main():
     run, labels, params = sys.argv[1], sys.argv[2].split(), sys.argv[3]
     charla, peers = labels[0], labels[1:]
@@ -186,17 +201,10 @@ def main():
         n = max((len(v) for v in by_label.values()), default=0)
         if n < 2:
             continue
-        out.append("")
-        out.append(f"{scenario} ran in {n} rounds, the servers in turn (a different one first in "
-                   "each round); the table above gives the median of each figure. By round:")
-        out.append("")
-        out.append("| figure | " + " | ".join(f"round {i + 1}" for i in range(n)) + " |")
-        out.append("|---|" + "---:|" * n)
-        for metric in ["deliveries_per_cpu_s", "p50_ms", "p99_ms"]:
-            for label in labels:
-                cells = [fmt(r["metrics"].get(metric)) for r in by_label[label]]
-                cells += ["–"] * (n - len(cells))
-                out.append(f"| {label} {metric} | " + " | ".join(cells) + " |")
+        by_run_table(out, f"{scenario} ran in {n} rounds, the servers in turn (a different one "
+                     "first in each round); the table above gives the median of each figure. "
+                     "By round:", "round", labels, by_label, n,
+                     ["deliveries_per_cpu_s", "p50_ms", "p99_ms"])
         cells = []
         for i in range(n):
             c = by_label[charla][i]["metrics"].get("deliveries_per_cpu_s") if i < len(by_label[charla]) else None
@@ -208,18 +216,10 @@ def main():
     by_label = {label: rounds(run, label, "join-storm") for label in labels}
     n = max((len(v) for v in by_label.values()), default=0)
     if n > 1:
-        out.append("")
-        out.append(f"join-storm ran {n} times on each server, back to back; the table above gives "
-                   "the median of each figure. By run:")
-        out.append("")
-        out.append("| figure | " + " | ".join(f"run {i + 1}" for i in range(n)) + " |")
-        out.append("|---|" + "---:|" * n)
-        for metric in ["baseline_p99_ms", "probe_p99_ms", "nick_probe_p99_ms",
-                       "part_probe_p99_ms", "quit_probe_p99_ms"]:
-            for label in labels:
-                cells = [fmt(r["metrics"].get(metric)) for r in by_label[label]]
-                cells += ["–"] * (n - len(cells))
-                out.append(f"| {label} {metric} | " + " | ".join(cells) + " |")
+        by_run_table(out, f"join-storm ran {n} times on each server, back to back; the table "
+                     "above gives the median of each figure. By run:", "run", labels, by_label, n,
+                     ["baseline_p99_ms", "probe_p99_ms", "nick_probe_p99_ms",
+                      "part_probe_p99_ms", "quit_probe_p99_ms"])
 
     abuse = []
     for scenario in ["flood", "conn-storm", "garbage", "half-register"]:
