@@ -177,11 +177,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
             };
             match progress {
                 // TLS 1.3's server finished before its client did: what is left, the session
-                // ticket, which no client waits for, goes out with the first write (an IRC
-                // server's first words, its answer to the registration): one send instead of
-                // two, and one wake-up of the client. TLS 1.2's last flight (session ticket,
-                // ChangeCipherSpec, Finished) is the handshake's own, which the client waits
-                // for: it all goes out first.
+                // ticket, which no client waits for, goes out with the first write (the
+                // answer to the client's first words: an IRC registration, an HTTP request):
+                // one send instead of two, and one wake-up of the client. TLS 1.2's last
+                // flight (session ticket, ChangeCipherSpec, Finished) is the handshake's own,
+                // which the client waits for: it all goes out first.
                 Progress::Traffic => {
                     let tls12 = matches!(&self.engine, Engine::Rustls(conn)
                         if conn.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_2));
