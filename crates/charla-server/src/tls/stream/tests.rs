@@ -339,6 +339,14 @@ impl RawClient {
     }
 }
 
+/// The raw client sends `line` as data, and the server reads exactly that.
+async fn says(client: &mut RawClient, server: &mut TlsStream<DuplexStream>, line: &[u8]) {
+    client.send(DATA, line).await;
+    let mut got = vec![0; line.len()];
+    server.read_exact(&mut got).await.unwrap();
+    assert_eq!(got, line);
+}
+
 /// What the server reads until the end or an error, then its shutdown.
 async fn read_all(server: &mut TlsStream<DuplexStream>) -> Result<Vec<u8>, io::Error> {
     let mut got = Vec::new();
@@ -451,10 +459,7 @@ async fn after_the_handshake_tls13_is_the_servers_and_rustls_state_is_gone() {
 #[tokio::test]
 async fn tls13_s_one_session_ticket_goes_out_with_the_servers_first_words() {
     let (mut client, mut server) = RawClient::pair().await;
-    client.send(DATA, b"NICK a\r\n").await;
-    let mut got = vec![0; 8];
-    server.read_exact(&mut got).await.unwrap();
-    assert_eq!(got, b"NICK a\r\n");
+    says(&mut client, &mut server, b"NICK a\r\n").await;
     // Read, and nothing written: the pipe would have taken the ticket at once.
     assert!(server.hold_out);
     assert!(server.out_at < server.outgoing.len(), "the ticket waits");
@@ -483,10 +488,7 @@ async fn tls13_s_one_session_ticket_goes_out_with_the_servers_first_words() {
 #[tokio::test]
 async fn a_key_update_in_pieces_changes_the_keys_records_are_opened_with() {
     let (mut client, mut server) = RawClient::pair().await;
-    client.send(DATA, b"PING :1\r\n").await;
-    let mut got = vec![0; 9];
-    server.read_exact(&mut got).await.unwrap();
-    assert_eq!(got, b"PING :1\r\n");
+    says(&mut client, &mut server, b"PING :1\r\n").await;
     // A KeyUpdate that does not ask for the server's, in two records, then a record
     // sealed with the old key, which the server no longer opens with.
     client.send(HANDSHAKE, &[24, 0]).await;
